@@ -1,0 +1,12 @@
+// Runs before `npm test` and `npm run demo` so that on a fresh clone those are the only two
+// commands anyone types: installs the locked npm dependencies when node_modules is missing or stale.
+import { execSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+
+const lock = 'package-lock.json';
+const marker = 'node_modules/.package-lock.json';
+const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
+if (stale) {
+  console.log('[cdcflow] installing npm dependencies (npm ci) ...');
+  execSync(existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', { stdio: 'inherit' });
+}

@@ -1,0 +1,49 @@
+/**
+ * The ports the project's stack listens on. They are deliberately off the defaults so the stack
+ * never collides with a developer's own Postgres, Redis or Kafka. docker-compose.yml uses the same.
+ */
+export const stackPorts = {
+  kafka: 19092,
+  kafkaController: 19093,
+  postgres: 15432,
+  redis: 16379,
+  schemaRegistry: 18081,
+  elasticsearch: 19200,
+} as const;
+
+export interface ServiceEndpoints {
+  readonly kafkaBrokers: string;
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly schemaRegistryUrl: string;
+  readonly elasticsearchUrl: string;
+}
+
+export const stackEndpoints: ServiceEndpoints = {
+  kafkaBrokers: `127.0.0.1:${stackPorts.kafka}`,
+  databaseUrl: `postgres://cdcflow:cdcflow@127.0.0.1:${stackPorts.postgres}/cdcflow`,
+  redisUrl: `redis://127.0.0.1:${stackPorts.redis}`,
+  schemaRegistryUrl: `http://127.0.0.1:${stackPorts.schemaRegistry}/apis/ccompat/v7`,
+  elasticsearchUrl: `http://127.0.0.1:${stackPorts.elasticsearch}`,
+};
+
+/** The environment variables that name each service, as the test harness and jobs read them. */
+export const endpointEnv = {
+  kafkaBrokers: 'KAFKA_BROKERS',
+  databaseUrl: 'DATABASE_URL',
+  redisUrl: 'REDIS_URL',
+  schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
+  elasticsearchUrl: 'ELASTICSEARCH_URL',
+} as const satisfies Record<keyof ServiceEndpoints, string>;
+
+/** Endpoints from the environment where set, else the project stack's. */
+export function endpointsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceEndpoints {
+  const pick = (k: keyof ServiceEndpoints): string => env[endpointEnv[k]] ?? stackEndpoints[k];
+  return {
+    kafkaBrokers: pick('kafkaBrokers'),
+    databaseUrl: pick('databaseUrl'),
+    redisUrl: pick('redisUrl'),
+    schemaRegistryUrl: pick('schemaRegistryUrl'),
+    elasticsearchUrl: pick('elasticsearchUrl'),
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * One service of the development stack. `up` calls install → start → ready (polled until
+ * `startTimeoutMs`) → provision; every step is idempotent so a second `up` is fast.
+ */
+export interface StackService {
+  readonly name: string;
+  /** The port clients use; named in every error. */
+  readonly port: number;
+  readonly startTimeoutMs: number;
+  /** Fetches binaries and prepares the data folder if missing. */
+  install(): Promise<void>;
+  /** Spawns the service detached (see startDaemon) and returns without waiting. */
+  start(): Promise<void>;
+  /** True when the service answers a real request (not merely an open port). */
+  ready(): Promise<boolean>;
+  /** Creates users, databases and settings the project expects, after the first readiness. */
+  provision?(): Promise<void>;
+  /** Stops it; default: TERM then KILL the process recorded in the pid file. */
+  stop?(): Promise<void>;
+}

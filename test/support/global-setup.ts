@@ -1,0 +1,30 @@
+/**
+ * Finds the real services for integration and chaos tests, in this order:
+ *  1. the environment names them (KAFKA_BROKERS, DATABASE_URL, REDIS_URL, SCHEMA_REGISTRY_URL, ELASTICSEARCH_URL);
+ *  2. a Docker engine answers: testcontainers starts them;
+ *  3. otherwise the project's own stack (`npm run stack -- up`) is brought up from packages.
+ * CDCFLOW_STACK_SERVICES=kafka,postgres limits step 3 to some services (handy while developing).
+ */
+import { endpointEnv, stackEndpoints, type ServiceEndpoints } from '../../scripts/stack/endpoints.ts';
+import { selectServices } from '../../scripts/stack/services/index.ts';
+import { up } from '../../scripts/stack/stack.ts';
+import { dockerAnswers, startContainers } from './containers.ts';
+
+const keys = Object.keys(endpointEnv) as (keyof ServiceEndpoints)[];
+
+export default async function setup(): Promise<(() => Promise<void>) | undefined> {
+  if (keys.every((k) => process.env[endpointEnv[k]] !== undefined)) return undefined;
+  if (process.env['CDCFLOW_NO_DOCKER'] !== '1' && (await dockerAnswers())) {
+    const containers = await startContainers();
+    exportEndpoints(containers.endpoints);
+    return containers.stop;
+  }
+  const wanted = (process.env['CDCFLOW_STACK_SERVICES'] ?? '').split(',').filter(Boolean);
+  await up(selectServices(wanted), (line) => console.log(`[stack] ${line}`));
+  exportEndpoints(stackEndpoints);
+  return undefined;
+}
+
+function exportEndpoints(endpoints: ServiceEndpoints): void {
+  for (const k of keys) process.env[endpointEnv[k]] ??= endpoints[k];
+}
