@@ -1,0 +1,68 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { KeyedStateBackendOptions } from './backend-options.ts';
+import { StateError } from './errors.ts';
+import type { KeyGroupRange } from './key-groups.ts';
+import { KeyedStateBackend } from './keyed-state-backend.ts';
+import type { KeyValueStore } from './key-value-store.ts';
+import { MemoryStore } from './memory-store.ts';
+import { RocksDbStore } from './rocksdb-store.ts';
+
+export type StateBackendKind = 'rocksdb' | 'memory';
+
+export interface CreateKeyedBackendRequest {
+  readonly jobName: string;
+  readonly operatorUid: string;
+  readonly subtaskIndex: number;
+  readonly keyGroupRange: KeyGroupRange;
+  /** @default 'rocksdb' */
+  readonly backend?: StateBackendKind;
+  /** Root of local working state (RocksDB directories); required for 'rocksdb'. */
+  readonly localDir?: string;
+  /** Passed through to the backend (cache size, TTL clock, snapshot chain tuning, …). */
+  readonly tuning?: Omit<KeyedStateBackendOptions, 'store' | 'keyGroupRange' | 'snapshotNamePrefix'>;
+}
+
+/** Creates opened keyed backends; the runtime holds one factory per job. */
+export interface StateBackendFactory {
+  createKeyedBackend(request: CreateKeyedBackendRequest): Promise<KeyedStateBackend>;
+}
+
+/** Safe in a path and a file name, and still readable. */
+function segment(name: string): string {
+  return encodeURIComponent(name).replace(/\./g, '%2E');
+}
+
+/**
+ * The default factory. Local state is a scratch copy: any RocksDB directory left by an earlier
+ * run is deleted, because the truth after a restart is the last checkpoint, restored by
+ * `restore()`. Snapshot names are prefixed with job, operator and subtask so subtasks never
+ * collide in shared checkpoint storage.
+ */
+export class DefaultStateBackendFactory implements StateBackendFactory {
+  async createKeyedBackend(request: CreateKeyedBackendRequest): Promise<KeyedStateBackend> {
+    const kind = request.backend ?? 'rocksdb';
+    const path = [segment(request.jobName), segment(request.operatorUid), `subtask-${request.subtaskIndex}`];
+    let store: KeyValueStore;
+    if (kind === 'memory') {
+      store = new MemoryStore();
+    } else {
+      if (request.localDir === undefined) {
+        throw new StateError('the rocksdb state backend needs localDir (a directory for working state)', {
+          domain: 'user',
+        });
+      }
+      const location = join(request.localDir, ...path);
+      await rm(location, { recursive: true, force: true });
+      store = new RocksDbStore({ location });
+    }
+    const backend = new KeyedStateBackend({
+      ...request.tuning,
+      store,
+      keyGroupRange: request.keyGroupRange,
+      snapshotNamePrefix: path.join('/'),
+    });
+    await backend.open();
+    return backend;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * cdcflow keyed state.
+ *
+ * ```ts
+ * const backend = await new DefaultStateBackendFactory().createKeyedBackend({
+ *   jobName: 'orders', operatorUid: 'totals', subtaskIndex: 0,
+ *   keyGroupRange: keyGroupRangeFor(0, 2), backend: 'rocksdb', localDir: '/var/lib/cdcflow',
+ * });
+ * const total = backend.getValueState<number>({ name: 'total' });   // in open()
+ * await backend.prefetch(batch.map((r) => r.key));                   // before a batch
+ * for (const r of batch) { backend.setCurrentKey(r.key); total.update((total.value() ?? 0) + r.amount); }
+ * await backend.flush();                                             // after the batch
+ * const handle = await backend.snapshot(checkpointId, storage);      // on a barrier
+ * backend.notifyCheckpointComplete(checkpointId);
+ * ```
+ */
+export { StateError, CdcflowError } from './errors.ts';
+export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+export { prefixUpperBound } from './key-value-store.ts';
+export { MemoryStore } from './memory-store.ts';
+export { RocksDbStore, type RocksDbStoreOptions } from './rocksdb-store.ts';
+export {
+  DEFAULT_MAX_PARALLELISM,
+  MAX_MAX_PARALLELISM,
+  keyGroupFor,
+  keyGroupRangeFor,
+  subtaskForKeyGroup,
+  inKeyGroupRange,
+  type KeyGroupRange,
+} from './key-groups.ts';
+export { encodeKey, decodeKey } from './key-encoder.ts';
+export { v8Serializer, jsonSerializer, keySerializer, type Serializer } from './serializers.ts';
+export type {
+  StateDescriptor,
+  ValueStateDescriptor,
+  ListStateDescriptor,
+  MapStateDescriptor,
+  ReducingStateDescriptor,
+  ValueState,
+  ListState,
+  MapState,
+  ReducingState,
+} from './descriptors.ts';
+export { KeyedStateBackend } from './keyed-state-backend.ts';
+export { resolveBackendOptions, type KeyedStateBackendOptions } from './backend-options.ts';
+export type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
+export { newBytesOf } from './snapshot-handle.ts';
+export { LocalFsSnapshotStorage, type SnapshotStorage } from './snapshot-storage.ts';
+export {
+  UpsertTable,
+  type UpsertEntry,
+  type UpsertChange,
+  type UpsertResult,
+  type UpsertTableOptions,
+} from './upsert-table.ts';
+export {
+  DefaultStateBackendFactory,
+  type StateBackendFactory,
+  type StateBackendKind,
+  type CreateKeyedBackendRequest,
+} from './backend-factory.ts';

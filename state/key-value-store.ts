@@ -1,0 +1,38 @@
+/**
+ * The raw byte store under keyed state. Both backends (RocksDB, memory) implement it and pass
+ * the same contract suite (`test/unit/state/store-contract.ts`), so keyed state never needs to
+ * know which one it runs on.
+ */
+export interface KeyValueStore {
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** One value per key, in key order; `undefined` where the key is absent. */
+  getMany(keys: readonly Buffer[]): Promise<(Buffer | undefined)[]>;
+  /** Applies all ops atomically; a `null` value deletes the key. */
+  write(ops: readonly StoreWrite[]): Promise<void>;
+  /** Entries whose key starts with `prefix`, in ascending byte order. An empty prefix scans all. */
+  scan(prefix: Buffer): AsyncIterable<[Buffer, Buffer]>;
+  /** Removes every entry. */
+  clear(): Promise<void>;
+}
+
+export interface StoreWrite {
+  readonly key: Buffer;
+  readonly value: Buffer | null;
+}
+
+/**
+ * Smallest key greater than every key starting with `prefix`, or undefined when no such key
+ * exists (empty prefix or all 0xff) — the exclusive upper bound of a prefix scan.
+ */
+export function prefixUpperBound(prefix: Buffer): Buffer | undefined {
+  for (let i = prefix.length - 1; i >= 0; i--) {
+    const byte = prefix[i] as number;
+    if (byte !== 0xff) {
+      const bound = Buffer.from(prefix.subarray(0, i + 1));
+      bound[i] = byte + 1;
+      return bound;
+    }
+  }
+  return undefined;
+}

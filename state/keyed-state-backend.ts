@@ -1,0 +1,301 @@
+import { resolveBackendOptions, type KeyedStateBackendOptions, type ResolvedBackendOptions } from './backend-options.ts';
+import type {
+  ListState,
+  MapState,
+  ReducingState,
+  ReducingStateDescriptor,
+  StateDescriptor,
+  ValueState,
+} from './descriptors.ts';
+import { StateError } from './errors.ts';
+import { IncrementalSnapshotter } from './incremental-snapshotter.ts';
+import { decodeKey, encodeKey } from './key-encoder.ts';
+import { inKeyGroupRange, keyGroupFor, type KeyGroupRange } from './key-groups.ts';
+import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import { replayHandles, reusableChain } from './restore.ts';
+import { v8Serializer } from './serializers.ts';
+import { ListStateImpl, MapStateImpl, ReducingStateImpl, ValueStateImpl, type StateContext } from './state-accessors.ts';
+import { StateCache, type CachedKey, type MapSlot, type RegisteredState, type ValueSlot } from './state-cache.ts';
+import { collectWrites, loadKeys } from './state-loader.ts';
+import { decodeStateKey, stateNamePrefix } from './state-key-layout.ts';
+import type { KeyedStateHandle } from './snapshot-handle.ts';
+import { LocalFsSnapshotStorage, type SnapshotStorage } from './snapshot-storage.ts';
+import { isExpired, unwrapValue } from './ttl-envelope.ts';
+
+/**
+ * Keyed state of one operator subtask. Per batch: `prefetch(keys)` (async) loads every
+ * registered state of those keys into the cache; the operator then calls `setCurrentKey` and
+ * the typed states synchronously; `flush()` writes all dirty entries as one store write and
+ * records them for the next incremental snapshot.
+ */
+export class KeyedStateBackend implements StateContext {
+  private readonly options: ResolvedBackendOptions;
+  private readonly store: KeyValueStore;
+  private readonly states = new Map<string, RegisteredState>();
+  private readonly accessors = new Map<string, unknown>();
+  private readonly cache = new StateCache();
+  private readonly snapshotter: IncrementalSnapshotter;
+  private range: KeyGroupRange;
+  private current: CachedKey | undefined;
+
+  constructor(options: KeyedStateBackendOptions) {
+    this.options = resolveBackendOptions(options);
+    this.store = this.options.store;
+    this.range = this.options.keyGroupRange;
+    this.snapshotter = new IncrementalSnapshotter({
+      maxParallelism: this.options.maxParallelism,
+      maxDeltaChainLength: this.options.maxDeltaChainLength,
+      maxDeltaToFullRatio: this.options.maxDeltaToFullRatio,
+      namePrefix: this.options.snapshotNamePrefix,
+    });
+  }
+
+  get keyGroupRange(): KeyGroupRange {
+    return this.range;
+  }
+
+  get maxParallelism(): number {
+    return this.options.maxParallelism;
+  }
+
+  /** Keys currently cached (for tests and metrics). */
+  get cachedKeyCount(): number {
+    return this.cache.size;
+  }
+
+  async open(): Promise<void> {
+    await this.store.open();
+  }
+
+  /** Flushes pending writes and closes the store. */
+  async close(): Promise<void> {
+    await this.flush();
+    await this.store.close();
+  }
+
+  getValueState<T>(descriptor: StateDescriptor<T>): ValueState<T> {
+    return this.register(descriptor, 'value', (s) => new ValueStateImpl<T>(this, s));
+  }
+
+  getListState<T>(descriptor: StateDescriptor<T>): ListState<T> {
+    return this.register(descriptor, 'list', (s) => new ListStateImpl<T>(this, s));
+  }
+
+  getMapState<K, V>(descriptor: StateDescriptor<V>): MapState<K, V> {
+    return this.register(descriptor, 'map', (s) => new MapStateImpl<K, V>(this, s));
+  }
+
+  getReducingState<T>(descriptor: ReducingStateDescriptor<T>): ReducingState<T> {
+    return this.register(descriptor, 'reducing', (s) => new ReducingStateImpl<T>(this, s, descriptor.reduce));
+  }
+
+  /** Loads all registered state of `keys` that is not cached yet. */
+  async prefetch(keys: Iterable<unknown>): Promise<void> {
+    const wanted = new Set<string>();
+    const missing: CachedKey[] = [];
+    const incomplete: CachedKey[] = [];
+    for (const key of keys) {
+      const keyBytes = encodeKey(key);
+      const id = keyBytes.toString('latin1');
+      if (wanted.has(id)) continue;
+      wanted.add(id);
+      const cached = this.cache.touch(id);
+      // A cached key lacks slots only for states registered after it was loaded.
+      if (cached !== undefined) {
+        if (cached.slots.size < this.states.size) incomplete.push(cached);
+        continue;
+      }
+      missing.push({ key, keyBytes, keyGroup: this.checkedKeyGroup(key, keyBytes), slots: new Map(), dirty: false });
+    }
+    if (missing.length + incomplete.length > 0) {
+      await loadKeys(this.store, [...this.states.values()], [...missing, ...incomplete]);
+      for (const entry of missing) this.cache.add(entry.keyBytes.toString('latin1'), entry);
+    }
+    this.cache.evict(this.options.maxCachedKeys, wanted);
+  }
+
+  /** Makes `key` the key typed states read and write; it must have been prefetched. */
+  setCurrentKey(key: unknown): void {
+    const id = encodeKey(key).toString('latin1');
+    const entry = this.cache.peek(id);
+    if (entry === undefined) {
+      throw new StateError(
+        `key ${describeKey(key)} was not prefetched; the runtime must call prefetch() with every key of the batch`,
+      );
+    }
+    this.current = entry;
+  }
+
+  getCurrentKey(): unknown {
+    return this.current?.key;
+  }
+
+  /** Writes every dirty cache entry as one store write; then trims the cache to its bound. */
+  async flush(): Promise<void> {
+    if (this.cache.dirtyKeys.size === 0) return;
+    const writes: StoreWrite[] = [];
+    for (const entry of this.cache.dirtyKeys) collectWrites(this.states, entry, writes);
+    this.cache.dirtyKeys.clear();
+    await this.store.write(writes);
+    this.snapshotter.record(writes);
+    this.cache.evict(this.options.maxCachedKeys);
+  }
+
+  /**
+   * Keys that have state `stateName` (not expired) in this subtask's range, decoded. Flushes
+   * first so the store reflects the cache. Safe to modify state while iterating.
+   */
+  async *keys(stateName: string): AsyncIterableIterator<unknown> {
+    const state = this.states.get(stateName);
+    if (state === undefined) throw new StateError(`state '${stateName}' is not registered`, { domain: 'user' });
+    await this.flush();
+    const now = this.options.clock();
+    let last: Buffer | undefined;
+    for await (const [stored, value] of this.store.scan(state.namePrefix)) {
+      const decoded = decodeStateKey(stored);
+      if (decoded.stateName !== stateName || !inKeyGroupRange(this.range, decoded.keyGroup)) continue;
+      if (last !== undefined && last.equals(decoded.userKey)) continue;
+      if (isExpired(unwrapValue(value).writtenAtMs, state.ttlMs, now)) continue;
+      last = Buffer.from(decoded.userKey);
+      yield decodeKey(last);
+    }
+  }
+
+  /**
+   * Phase 1 of a checkpoint, in one call: flush, capture, write. Use `beginSnapshot` to keep
+   * processing while the file is written.
+   */
+  async snapshot(checkpointId: number, storage: SnapshotStorage): Promise<KeyedStateHandle> {
+    const { done } = await this.beginSnapshot(checkpointId, storage);
+    return done;
+  }
+
+  /**
+   * Flushes and captures the changes since the last completed checkpoint; resolves once the
+   * capture is done, so the caller may process the next batch while `done` writes the file.
+   * Attach a handler to `done` right away: it rejects if the storage write fails.
+   */
+  async beginSnapshot(checkpointId: number, storage: SnapshotStorage): Promise<{ done: Promise<KeyedStateHandle> }> {
+    await this.flush();
+    return { done: this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.scanLive()) };
+  }
+
+  notifyCheckpointComplete(checkpointId: number): void {
+    this.snapshotter.notifyCheckpointComplete(checkpointId);
+  }
+
+  notifyCheckpointAborted(checkpointId: number): void {
+    this.snapshotter.notifyCheckpointAborted(checkpointId);
+  }
+
+  /**
+   * Replaces all local state with the handles' state for `keyGroupRange` (which becomes this
+   * backend's range). Handles may come from any number of subtasks of the same operator.
+   */
+  async restore(handles: readonly KeyedStateHandle[], keyGroupRange: KeyGroupRange, storage?: SnapshotStorage): Promise<void> {
+    const reader = storage ?? this.options.snapshotStorage ?? new LocalFsSnapshotStorage('/');
+    this.cache.clear();
+    this.current = undefined;
+    this.range = keyGroupRange;
+    await this.store.clear();
+    await replayHandles(this.store, handles, keyGroupRange, reader, {
+      maxParallelism: this.options.maxParallelism,
+      batchSize: this.options.restoreBatchSize,
+    });
+    const base = reusableChain(handles, keyGroupRange);
+    this.snapshotter.reset(base.files, base.checkpointId);
+  }
+
+  // StateContext, used by the typed states.
+  valueSlot(state: RegisteredState): ValueSlot {
+    const slot = this.slot(state);
+    if (slot.kind !== 'value') throw new StateError(`state '${state.name}' is not value-like`);
+    return slot;
+  }
+
+  mapSlot(state: RegisteredState): MapSlot {
+    const slot = this.slot(state);
+    if (slot.kind !== 'map') throw new StateError(`state '${state.name}' is not a map`);
+    return slot;
+  }
+
+  markCurrentDirty(): void {
+    if (this.current !== undefined) this.cache.markDirty(this.current);
+  }
+
+  now(): number {
+    return this.options.clock();
+  }
+
+  private slot(state: RegisteredState): ValueSlot | MapSlot {
+    const entry = this.current;
+    if (entry === undefined) throw new StateError(`state '${state.name}' accessed before setCurrentKey()`);
+    const slot = entry.slots.get(state.name);
+    if (slot === undefined) {
+      throw new StateError(
+        `state '${state.name}' was registered after key ${describeKey(entry.key)} was prefetched; register all states in open()`,
+      );
+    }
+    return slot;
+  }
+
+  private register<T, S>(descriptor: StateDescriptor<T>, kind: RegisteredState['kind'], make: (s: RegisteredState) => S): S {
+    const existing = this.states.get(descriptor.name);
+    if (existing !== undefined) {
+      if (existing.kind !== kind) {
+        throw new StateError(`state '${descriptor.name}' is already registered as ${existing.kind}, not ${kind}`, {
+          domain: 'user',
+        });
+      }
+      return this.accessors.get(descriptor.name) as S;
+    }
+    if (descriptor.ttlMs !== undefined && !(descriptor.ttlMs > 0)) {
+      throw new StateError(`state '${descriptor.name}': ttlMs must be > 0, got ${descriptor.ttlMs}`, { domain: 'user' });
+    }
+    const state: RegisteredState = {
+      name: descriptor.name,
+      kind,
+      storage: kind === 'map' ? 'map' : 'value',
+      namePrefix: stateNamePrefix(descriptor.name),
+      serializer: (descriptor.serializer as RegisteredState['serializer'] | undefined) ?? v8Serializer(),
+      ttlMs: descriptor.ttlMs,
+    };
+    this.states.set(state.name, state);
+    const accessor = make(state);
+    this.accessors.set(state.name, accessor);
+    // Cached keys lack a slot for the new state until the next prefetch of them loads it.
+    return accessor;
+  }
+
+  /** A full-snapshot source: every live entry in range; expired TTL values are left out. */
+  private async *scanLive(): AsyncGenerator<[Buffer, Buffer]> {
+    const now = this.options.clock();
+    for await (const [key, value] of this.store.scan(Buffer.alloc(0))) {
+      const decoded = decodeStateKey(key);
+      if (!inKeyGroupRange(this.range, decoded.keyGroup)) continue;
+      const ttl = this.states.get(decoded.stateName)?.ttlMs;
+      if (isExpired(unwrapValue(value).writtenAtMs, ttl, now)) continue;
+      yield [key, value];
+    }
+  }
+
+  private checkedKeyGroup(key: unknown, keyBytes: Buffer): number {
+    const group = keyGroupFor(keyBytes, this.options.maxParallelism);
+    if (!inKeyGroupRange(this.range, group)) {
+      throw new StateError(
+        `key ${describeKey(key)} belongs to key group ${group}, outside this subtask's range ` +
+          `[${this.range.start}, ${this.range.end}]; the partitioner and the state backend disagree`,
+      );
+    }
+    return group;
+  }
+}
+
+function describeKey(key: unknown): string {
+  try {
+    const text = JSON.stringify(key, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+    return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+  } catch {
+    return String(key);
+  }
+}

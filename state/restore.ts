@@ -1,0 +1,61 @@
+import { StateError } from './errors.ts';
+import { rangesOverlap, type KeyGroupRange } from './key-groups.ts';
+import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
+import { decodeSnapshot } from './snapshot-format.ts';
+import type { SnapshotStorage } from './snapshot-storage.ts';
+
+/**
+ * Replays handles into an empty store: per handle its chain in order (full, then deltas), keeping
+ * only key groups in `range`. Handles of different subtasks cover disjoint key groups, so their
+ * order does not matter — that is what makes rescaling a filter rather than a merge.
+ */
+export async function replayHandles(
+  store: KeyValueStore,
+  handles: readonly KeyedStateHandle[],
+  range: KeyGroupRange,
+  storage: SnapshotStorage,
+  options: { readonly maxParallelism: number; readonly batchSize: number },
+): Promise<number> {
+  let applied = 0;
+  for (const handle of handles) {
+    if (handle.maxParallelism !== options.maxParallelism) {
+      throw new StateError(
+        `snapshot was taken with maxParallelism ${handle.maxParallelism} but the job runs with ${options.maxParallelism}; ` +
+          'max parallelism cannot change for existing state — restore with the original value',
+        { domain: 'user' },
+      );
+    }
+    for (const file of handle.files) {
+      if (!rangesOverlap(range, { start: file.keyGroups[0], end: file.keyGroups[1] })) continue;
+      const data = await storage.read(file.path);
+      let batch: StoreWrite[] = [];
+      for (const write of decodeSnapshot(data, range, file.path)) {
+        batch.push(write);
+        if (batch.length >= options.batchSize) {
+          await store.write(batch);
+          applied += batch.length;
+          batch = [];
+        }
+      }
+      await store.write(batch);
+      applied += batch.length;
+    }
+  }
+  return applied;
+}
+
+/**
+ * The chain a restored backend can keep building deltas on: only when one handle was restored
+ * and all its files lie inside our range. Otherwise (rescaling) the next snapshot must be full,
+ * or two subtasks' chains would both claim the same key groups.
+ */
+export function reusableChain(
+  handles: readonly KeyedStateHandle[],
+  range: KeyGroupRange,
+): { files: readonly SnapshotFileRef[]; checkpointId: number } {
+  const only = handles.length === 1 ? handles[0] : undefined;
+  if (only === undefined) return { files: [], checkpointId: -1 };
+  const inside = only.files.every((f) => f.keyGroups[0] >= range.start && f.keyGroups[1] <= range.end);
+  return inside ? { files: only.files, checkpointId: only.checkpointId } : { files: [], checkpointId: -1 };
+}

@@ -1,0 +1,114 @@
+import { createRequire } from 'node:module';
+import { mkdir } from 'node:fs/promises';
+import { StateError } from './errors.ts';
+import { prefixUpperBound, type KeyValueStore, type StoreWrite } from './key-value-store.ts';
+
+/** The slice of the `rocksdb` npm package (abstract-leveldown callback API) we use. */
+type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
+
+interface NativeIterator {
+  next(cb: (err: Error | null | undefined, key?: Buffer, value?: Buffer) => void): void;
+  end(cb: Callback): void;
+}
+
+interface NativeDb {
+  open(options: Record<string, unknown>, cb: Callback): void;
+  close(cb: Callback): void;
+  getMany(keys: Buffer[], options: { asBuffer: boolean }, cb: Callback<(Buffer | undefined)[]>): void;
+  batch(ops: NativeOp[], options: { sync: boolean }, cb: Callback): void;
+  clear(options: Record<string, unknown>, cb: Callback): void;
+  iterator(options: Record<string, unknown>): NativeIterator;
+}
+
+type NativeOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
+
+const require = createRequire(import.meta.url);
+const rocksdb = require('rocksdb') as (location: string) => NativeDb;
+
+export interface RocksDbStoreOptions {
+  /** Directory of the database; created if missing. */
+  readonly location: string;
+  /** Block cache size in bytes. @default 8 MiB */
+  readonly cacheSizeBytes?: number;
+  /** Memtable size in bytes before a flush to disk. @default 4 MiB */
+  readonly writeBufferSizeBytes?: number;
+}
+
+function call<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    fn((err, value) => {
+      if (err) reject(new StateError(`RocksDB ${what} failed: ${err.message}`, { cause: err }));
+      else resolve(value as T);
+    });
+  });
+}
+
+/**
+ * The default store: RocksDB through the `rocksdb` package's native binding. Writes are not
+ * synced: the local database is a working copy, durability comes from checkpoint snapshots.
+ */
+export class RocksDbStore implements KeyValueStore {
+  private readonly db: NativeDb;
+  private opened = false;
+
+  constructor(private readonly options: RocksDbStoreOptions) {
+    this.db = rocksdb(options.location);
+  }
+
+  async open(): Promise<void> {
+    await mkdir(this.options.location, { recursive: true });
+    const options = {
+      createIfMissing: true,
+      cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
+      writeBufferSize: this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024,
+    };
+    await call(`open of ${this.options.location}`, (cb) => this.db.open(options, cb));
+    this.opened = true;
+  }
+
+  async close(): Promise<void> {
+    if (!this.opened) return;
+    this.opened = false;
+    await call('close', (cb) => this.db.close(cb));
+  }
+
+  async getMany(keys: readonly Buffer[]): Promise<(Buffer | undefined)[]> {
+    if (keys.length === 0) return [];
+    return call('getMany', (cb) => this.db.getMany([...keys], { asBuffer: true }, cb));
+  }
+
+  async write(ops: readonly StoreWrite[]): Promise<void> {
+    if (ops.length === 0) return;
+    const native: NativeOp[] = ops.map((op) =>
+      op.value === null ? { type: 'del', key: op.key } : { type: 'put', key: op.key, value: op.value },
+    );
+    await call('batch write', (cb) => this.db.batch(native, { sync: false }, cb));
+  }
+
+  async *scan(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
+    const upper = prefixUpperBound(prefix);
+    const range: Record<string, unknown> = { keyAsBuffer: true, valueAsBuffer: true };
+    if (prefix.length > 0) range['gte'] = prefix;
+    if (upper !== undefined) range['lt'] = upper;
+    const it = this.db.iterator(range);
+    try {
+      for (;;) {
+        const entry = await new Promise<[Buffer, Buffer] | undefined>((resolve, reject) => {
+          it.next((err, key, value) => {
+            if (err) reject(new StateError(`RocksDB scan failed: ${err.message}`, { cause: err }));
+            else resolve(key === undefined || value === undefined ? undefined : [key, value]);
+          });
+        });
+        if (entry === undefined) return;
+        yield entry;
+      }
+    } finally {
+      // Always end the iterator, also when the consumer breaks early: it pins native memory.
+      await call('iterator end', (cb) => it.end(cb));
+    }
+  }
+
+  async clear(): Promise<void> {
+    await call('clear', (cb) => this.db.clear({}, cb));
+  }
+}

@@ -1,0 +1,41 @@
+import { StateError } from './errors.ts';
+
+/**
+ * Stored values carry a one-byte format flag; values of states with a TTL also carry the time of
+ * their last write, so expiry survives snapshot and restore.
+ */
+const PLAIN = 0;
+const TIMESTAMPED = 1;
+
+export interface Unwrapped {
+  readonly payload: Buffer;
+  /** Epoch ms of the last write; undefined for values written without TTL. */
+  readonly writtenAtMs: number | undefined;
+}
+
+export function wrapValue(payload: Buffer, writtenAtMs: number | undefined): Buffer {
+  if (writtenAtMs === undefined) {
+    const out = Buffer.allocUnsafe(payload.length + 1);
+    out[0] = PLAIN;
+    payload.copy(out, 1);
+    return out;
+  }
+  const out = Buffer.allocUnsafe(payload.length + 9);
+  out[0] = TIMESTAMPED;
+  out.writeDoubleBE(writtenAtMs, 1);
+  payload.copy(out, 9);
+  return out;
+}
+
+export function unwrapValue(stored: Buffer): Unwrapped {
+  const flag = stored[0];
+  if (flag === PLAIN) return { payload: stored.subarray(1), writtenAtMs: undefined };
+  if (flag === TIMESTAMPED && stored.length >= 9) {
+    return { payload: stored.subarray(9), writtenAtMs: stored.readDoubleBE(1) };
+  }
+  throw new StateError(`corrupt state value: unknown format flag ${String(flag)}`);
+}
+
+export function isExpired(writtenAtMs: number | undefined, ttlMs: number | undefined, nowMs: number): boolean {
+  return ttlMs !== undefined && writtenAtMs !== undefined && nowMs - writtenAtMs >= ttlMs;
+}

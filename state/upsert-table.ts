@@ -1,0 +1,118 @@
+import type { ValueState } from './descriptors.ts';
+import { StateError } from './errors.ts';
+import type { KeyedStateBackend } from './keyed-state-backend.ts';
+import type { Serializer } from './serializers.ts';
+
+/** What the upsert table keeps per primary key; `row === null` is a delete tombstone. */
+export interface UpsertEntry<T> {
+  readonly row: T | null;
+  readonly lsn: number;
+  /** Set on tombstones: when the delete was applied (clock time), for tombstone expiry. */
+  readonly deletedAtMs?: number;
+}
+
+export interface UpsertChange<T> {
+  readonly op: 'c' | 'u' | 'r' | 'd';
+  readonly lsn: number;
+  /** The row after the change; ignored for deletes. */
+  readonly row: T | null;
+}
+
+export type UpsertResult<T> = { readonly kind: 'applied'; readonly previous: T | null } | { readonly kind: 'duplicate' };
+
+export interface UpsertTableOptions<T> {
+  /** State name. @default 'upsert-table' */
+  readonly stateName?: string;
+  /** How long a delete tombstone guards against replayed older events. @default 86_400_000 (24h) */
+  readonly tombstoneTtlMs?: number;
+  /** @default v8Serializer() */
+  readonly serializer?: Serializer<UpsertEntry<T>>;
+  /** Time source for tombstone expiry. @default the backend's clock */
+  readonly clock?: () => number;
+}
+
+/**
+ * A changelog turned into a table, guarded by LSN so replays are harmless: an event whose LSN is
+ * not newer than the stored one is a duplicate (the caller drops and counts it), and a delete
+ * leaves a tombstone with its LSN so a replayed older insert cannot resurrect the row. After
+ * `tombstoneTtlMs` the tombstone is gone and the key behaves as never seen.
+ *
+ * Synchronous like all keyed state: the keys must be prefetched on the backend for the batch.
+ * `apply` and `get` set the backend's current key.
+ */
+export class UpsertTable<T> {
+  private readonly state: ValueState<UpsertEntry<T>>;
+  private readonly tombstoneTtlMs: number;
+  private readonly clock: () => number;
+  private readonly stateName: string;
+
+  constructor(private readonly backend: KeyedStateBackend, options: UpsertTableOptions<T> = {}) {
+    this.tombstoneTtlMs = options.tombstoneTtlMs ?? 86_400_000;
+    if (!(this.tombstoneTtlMs > 0)) {
+      throw new StateError(`tombstoneTtlMs must be > 0, got ${this.tombstoneTtlMs}`, { domain: 'user' });
+    }
+    this.clock = options.clock ?? (() => backend.now());
+    const name = (this.stateName = options.stateName ?? 'upsert-table');
+    this.state = backend.getValueState<UpsertEntry<T>>(
+      options.serializer === undefined ? { name } : { name, serializer: options.serializer },
+    );
+  }
+
+  apply(key: unknown, change: UpsertChange<T>): UpsertResult<T> {
+    const stored = this.entry(key);
+    if (stored !== undefined && change.lsn <= stored.lsn) return { kind: 'duplicate' };
+    const previous = stored?.row ?? null;
+    if (change.op === 'd') {
+      this.state.update({ row: null, lsn: change.lsn, deletedAtMs: this.clock() });
+    } else {
+      if (change.row === null) {
+        throw new StateError(`upsert '${change.op}' at LSN ${change.lsn} has no row; only deletes may be null`, {
+          domain: 'user',
+        });
+      }
+      this.state.update({ row: change.row, lsn: change.lsn });
+    }
+    return { kind: 'applied', previous };
+  }
+
+  /** The current row, or null when absent or deleted. */
+  get(key: unknown): T | null {
+    return this.entry(key)?.row ?? null;
+  }
+
+  /** The stored entry including tombstones (null row) and LSN; undefined when never seen. */
+  entry(key: unknown): UpsertEntry<T> | undefined {
+    this.backend.setCurrentKey(key);
+    const stored = this.state.value();
+    if (stored?.deletedAtMs !== undefined && this.clock() - stored.deletedAtMs >= this.tombstoneTtlMs) {
+      this.state.clear();
+      return undefined;
+    }
+    return stored;
+  }
+
+  /**
+   * Deletes expired tombstones of keys not touched lately (lazy expiry only sees touched keys).
+   * Call from a timer, outside a batch; returns how many were removed.
+   */
+  async purgeExpiredTombstones(chunkSize = 1_000): Promise<number> {
+    let purged = 0;
+    let chunk: unknown[] = [];
+    const purge = async (): Promise<void> => {
+      await this.backend.prefetch(chunk);
+      for (const key of chunk) {
+        this.backend.setCurrentKey(key);
+        const before = this.state.value();
+        if (before !== undefined && this.entry(key) === undefined) purged++;
+      }
+      await this.backend.flush();
+      chunk = [];
+    };
+    for await (const key of this.backend.keys(this.stateName)) {
+      chunk.push(key);
+      if (chunk.length >= chunkSize) await purge();
+    }
+    if (chunk.length > 0) await purge();
+    return purged;
+  }
+}

@@ -1,0 +1,99 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { KeyValueStore } from '../../../state/key-value-store.ts';
+
+/** Everything keyed state relies on from a store; every backend must pass it unchanged. */
+export function describeStoreContract(name: string, create: () => Promise<KeyValueStore>): void {
+  describe(`KeyValueStore contract: ${name}`, () => {
+    let store: KeyValueStore;
+    const b = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+    beforeEach(async () => {
+      store = await create();
+      await store.open();
+    });
+    afterEach(async () => {
+      await store.close();
+    });
+
+    async function scanAll(prefix: Buffer): Promise<[string, string][]> {
+      const out: [string, string][] = [];
+      for await (const [k, v] of store.scan(prefix)) out.push([k.toString('latin1'), v.toString('latin1')]);
+      return out;
+    }
+
+    it('getMany returns values in key order and undefined for absent keys', async () => {
+      await store.write([{ key: b('a'), value: b('1') }, { key: b('c'), value: b('3') }]);
+      const got = await store.getMany([b('c'), b('b'), b('a')]);
+      expect(got.map((v) => v?.toString())).toEqual(['3', undefined, '1']);
+      expect(await store.getMany([])).toEqual([]);
+    });
+
+    it('write applies puts and deletes, later ops winning', async () => {
+      await store.write([{ key: b('k'), value: b('1') }, { key: b('k'), value: b('2') }, { key: b('d'), value: b('x') }]);
+      await store.write([{ key: b('d'), value: null }, { key: b('missing'), value: null }]);
+      expect((await store.getMany([b('k'), b('d')])).map((v) => v?.toString())).toEqual(['2', undefined]);
+    });
+
+    it('scan returns only keys with the prefix, in byte order, including 0x00 and 0xff bytes', async () => {
+      const keys = [b('p\x00'), b('p\xff\xff'), b('p'), b('q'), b('o\xff'), b('p\x01a'), b('pa')];
+      await store.write(keys.map((key, i) => ({ key, value: b(String(i)) })));
+      expect((await scanAll(b('p'))).map(([k]) => k)).toEqual(['p', 'p\x00', 'p\x01a', 'pa', 'p\xff\xff']);
+      expect((await scanAll(b('p\xff'))).map(([k]) => k)).toEqual(['p\xff\xff']);
+      expect(await scanAll(b('zz'))).toEqual([]);
+    });
+
+    it('an empty prefix scans everything', async () => {
+      await store.write([{ key: b('b'), value: b('2') }, { key: b('a'), value: b('1') }]);
+      expect(await scanAll(Buffer.alloc(0))).toEqual([['a', '1'], ['b', '2']]);
+    });
+
+    it('a scan sees the data as of its start, not later writes', async () => {
+      await store.write([{ key: b('s1'), value: b('old') }]);
+      const it = store.scan(b('s'))[Symbol.asyncIterator]();
+      const first = it.next();
+      await store.write([{ key: b('s1'), value: b('new') }, { key: b('s2'), value: b('x') }]);
+      const entry = await first;
+      expect(entry.done).toBe(false);
+      expect(entry.value?.[1].toString()).toBe('old');
+      expect((await it.next()).done).toBe(true);
+    });
+
+    it('breaking out of a scan early releases it', async () => {
+      await store.write(Array.from({ length: 50 }, (_, i) => ({ key: b(`k${String(i).padStart(2, '0')}`), value: b('v') })));
+      let seen = 0;
+      for await (const _entry of store.scan(b('k'))) if (++seen === 3) break;
+      expect(seen).toBe(3);
+      // The store stays usable (RocksDB refuses close() with open iterators).
+      await store.write([{ key: b('k99'), value: b('v') }]);
+    });
+
+    it('stored values are copies: mutating the written buffer changes nothing', async () => {
+      const value = b('abc');
+      await store.write([{ key: b('m'), value }]);
+      value[0] = 0x7a;
+      expect((await store.getMany([b('m')]))[0]?.toString()).toBe('abc');
+    });
+
+    it('clear removes every entry', async () => {
+      await store.write([{ key: b('x'), value: b('1') }, { key: b('y'), value: b('2') }]);
+      await store.clear();
+      expect(await scanAll(Buffer.alloc(0))).toEqual([]);
+    });
+
+    it('handles binary values and large batches', async () => {
+      const ops = Array.from({ length: 2_000 }, (_, i) => {
+        const key = Buffer.alloc(4);
+        key.writeUInt32BE(i);
+        return { key, value: Buffer.from([i & 0xff, 0, 0xff]) };
+      });
+      await store.write(ops);
+      let count = 0;
+      for await (const [k, v] of store.scan(Buffer.alloc(0))) {
+        expect(k.readUInt32BE(0)).toBe(count);
+        expect([...v]).toEqual([count & 0xff, 0, 0xff]);
+        count++;
+      }
+      expect(count).toBe(2_000);
+    });
+  });
+}
