@@ -1,0 +1,110 @@
+import { systemClock } from './clock.ts';
+import type { Clock } from './clock.ts';
+import { CheckpointConfigError } from './errors.ts';
+import type { CheckpointKind, CheckpointMetadata } from './metadata.ts';
+import type { CheckpointStorage, RetentionResult } from './storage.ts';
+
+/** One finished checkpoint or savepoint, for metrics (duration, size, failures, age of last success). */
+export interface CheckpointStats {
+  readonly checkpointId: number;
+  readonly kind: CheckpointKind;
+  readonly status: 'completed' | 'aborted';
+  /** From trigger to completion (metadata durable) or abort, by the coordinator's clock. */
+  readonly durationMs: number;
+  /** Sum of the acknowledged snapshots' bytes (on abort: of those that arrived). */
+  readonly bytes: number;
+  readonly failureReason?: string;
+}
+
+/** Why an ack or decline was ignored. */
+export type IgnoredReason = 'unknown-checkpoint' | 'aborted' | 'completed' | 'unknown-task' | 'duplicate' | 'not-accepting';
+
+/** Things worth a log line or a counter that are not per-checkpoint stats. */
+export type CheckpointEvent =
+  | { readonly type: 'triggered'; readonly checkpointId: number; readonly kind: CheckpointKind }
+  | {
+      readonly type: 'ignored-message';
+      readonly message: 'ack' | 'decline';
+      readonly taskId: string;
+      readonly checkpointId: number;
+      readonly reason: IgnoredReason;
+    }
+  | { readonly type: 'trigger-failed'; readonly kind: CheckpointKind; readonly error: unknown }
+  | { readonly type: 'callback-failed'; readonly callback: string; readonly checkpointId: number; readonly error: unknown }
+  | { readonly type: 'retention'; readonly checkpointId: number; readonly result: RetentionResult }
+  | { readonly type: 'retention-failed'; readonly checkpointId: number; readonly error: unknown }
+  | { readonly type: 'failure-threshold-exceeded'; readonly consecutiveFailures: number; readonly reason: string };
+
+export interface CheckpointCoordinatorOptions {
+  /** Must equal `storage.jobName`. */
+  readonly jobName: string;
+  readonly storage: CheckpointStorage;
+  /** Time between the starts of periodic checkpoints. @default 1000 */
+  readonly intervalMs?: number;
+  /** A checkpoint not fully acknowledged by then is aborted. @default 60000 */
+  readonly timeoutMs?: number;
+  /** Minimum time between the end of one checkpoint and the start of the next periodic one. @default 0 */
+  readonly minPauseMs?: number;
+  /** Consecutive failed checkpoints tolerated; one more calls `onFailureThresholdExceeded`. @default 3 */
+  readonly tolerableFailures?: number;
+  /** Completed checkpoints kept by retention (savepoints are never deleted). @default 3 */
+  readonly retain?: number;
+  /** Task ids (`${operatorUid}#${subtaskIndex}`) that must all acknowledge every checkpoint. */
+  readonly tasks: readonly string[];
+  /** Makes the sources record offsets for `checkpointId` and emit the barrier. */
+  readonly triggerBarrier: (checkpointId: number, kind: CheckpointKind) => void | Promise<void>;
+  /** Called only after the metadata is durable: sinks commit what they pre-committed. */
+  readonly notifyComplete: (checkpointId: number, metadata: CheckpointMetadata) => void | Promise<void>;
+  /** Sinks roll back what they pre-committed for `checkpointId`. */
+  readonly notifyAborted: (checkpointId: number, reason: string) => void | Promise<void>;
+  /** More than `tolerableFailures` checkpoints failed in a row: the restart strategy decides. */
+  readonly onFailureThresholdExceeded: (reason: string) => void;
+  /** @default no-op */
+  readonly onStats?: (stats: CheckpointStats) => void;
+  /** @default no-op */
+  readonly onEvent?: (event: CheckpointEvent) => void;
+  /** @default systemClock */
+  readonly clock?: Clock;
+}
+
+export type ResolvedCoordinatorOptions = Required<CheckpointCoordinatorOptions>;
+
+const TASK_ID = /^.+#\d+$/;
+
+/** Validates the options and fills defaults; throws `CheckpointConfigError` naming the bad field. */
+export function resolveCoordinatorOptions(options: CheckpointCoordinatorOptions): ResolvedCoordinatorOptions {
+  if (options.storage.jobName !== options.jobName) {
+    throw new CheckpointConfigError(`jobName "${options.jobName}" differs from the storage's jobName "${options.storage.jobName}"`);
+  }
+  const resolved: ResolvedCoordinatorOptions = {
+    intervalMs: 1000,
+    timeoutMs: 60_000,
+    minPauseMs: 0,
+    tolerableFailures: 3,
+    retain: 3,
+    onStats: () => undefined,
+    onEvent: () => undefined,
+    clock: systemClock,
+    ...withoutUndefined(options),
+  };
+  requireInt('intervalMs', resolved.intervalMs, 1);
+  requireInt('timeoutMs', resolved.timeoutMs, 1);
+  requireInt('minPauseMs', resolved.minPauseMs, 0);
+  requireInt('tolerableFailures', resolved.tolerableFailures, 0);
+  requireInt('retain', resolved.retain, 1);
+  if (resolved.tasks.length === 0) throw new CheckpointConfigError('"tasks" must list at least one task id to wait for');
+  const bad = resolved.tasks.find((id) => !TASK_ID.test(id));
+  if (bad !== undefined) throw new CheckpointConfigError(`task id ${JSON.stringify(bad)} must look like "<operatorUid>#<subtaskIndex>"`);
+  if (new Set(resolved.tasks).size !== resolved.tasks.length) throw new CheckpointConfigError('"tasks" lists a task id twice');
+  return { ...resolved, tasks: [...resolved.tasks] };
+}
+
+function requireInt(name: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new CheckpointConfigError(`"${name}" must be an integer >= ${min}, got ${String(value)}`);
+  }
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

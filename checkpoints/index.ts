@@ -1,0 +1,37 @@
+/**
+ * Public surface of the checkpoints layer: the coordinator, storage contract and local
+ * implementation, the metadata format, and the errors.
+ *
+ * @example
+ * import { CheckpointCoordinator, LocalCheckpointStorage } from './checkpoints/index.ts';
+ * const storage = new LocalCheckpointStorage({ directory: '.cdcflow/checkpoints', jobName: 'orders' });
+ * const coordinator = new CheckpointCoordinator({ jobName: 'orders', storage, tasks, triggerBarrier, notifyComplete, notifyAborted, onFailureThresholdExceeded });
+ * const { restored, nextCheckpointId } = await coordinator.restoreFrom('latest');
+ * coordinator.start();
+ */
+export { systemClock } from './clock.ts';
+export type { Clock } from './clock.ts';
+export { CheckpointCoordinator } from './coordinator.ts';
+export type { CoordinatorStatus, RestorePlan, RestoreSource } from './coordinator.ts';
+export { resolveCoordinatorOptions } from './coordinator-options.ts';
+export type { CheckpointCoordinatorOptions, CheckpointEvent, CheckpointStats, IgnoredReason } from './coordinator-options.ts';
+export {
+  CheckpointAbortedError,
+  CheckpointConfigError,
+  CheckpointError,
+  CheckpointFormatError,
+  CheckpointNotFoundError,
+  CheckpointStorageError,
+  IllegalCheckpointTransitionError,
+} from './errors.ts';
+export { assertTransition, canTransition, isTerminal } from './lifecycle.ts';
+export type { CheckpointState } from './lifecycle.ts';
+export { LocalCheckpointStorage } from './local-storage.ts';
+export type { LocalCheckpointStorageOptions } from './local-storage.ts';
+export { METADATA_FILE, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
+export { assertValidName, isValidName } from './names.ts';
+export { collectSharedFiles, METADATA_FORMAT_VERSION, parseMetadata, serializeMetadata, taskIdOf, validateMetadata } from './metadata.ts';
+export type { CheckpointKind, CheckpointMetadata, FileBase, TaskSnapshot } from './metadata.ts';
+export { referencedFiles } from './state-files.ts';
+export { resolveStateFile } from './storage.ts';
+export type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetentionResult, StoredCheckpoint } from './storage.ts';

@@ -1,0 +1,236 @@
+import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
+import { copyFileDurable, mkdirDurable, writeFileAtomic } from './fs-durable.ts';
+import { deleteUnreferenced, isNotFound } from './garbage-collect.ts';
+import { checkpointDirName, METADATA_FILE, parseCheckpointDirName, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
+import { assertValidName, isValidName } from './names.ts';
+import { parseMetadata, serializeMetadata, validateMetadata } from './metadata.ts';
+import type { CheckpointMetadata } from './metadata.ts';
+import type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetentionResult, StoredCheckpoint } from './storage.ts';
+
+export interface LocalCheckpointStorageOptions {
+  /** Root directory; the job's checkpoints live in `<directory>/<jobName>/`. */
+  readonly directory: string;
+  readonly jobName: string;
+  /** Told about every incomplete or corrupt checkpoint directory skipped while reading. @default ignore */
+  readonly onInvalid?: (invalid: InvalidCheckpoint) => void;
+}
+
+/** `CheckpointStorage` on a local (or mounted network) filesystem. See `local-layout.ts`. */
+export class LocalCheckpointStorage implements CheckpointStorage {
+  readonly jobName: string;
+  readonly fileRoot: string;
+  private readonly onInvalid: (invalid: InvalidCheckpoint) => void;
+
+  constructor(options: LocalCheckpointStorageOptions) {
+    if (typeof options.directory !== 'string' || options.directory.length === 0) {
+      throw new CheckpointConfigError('checkpoint storage "directory" must be a non-empty path');
+    }
+    assertValidName('jobName', options.jobName);
+    this.jobName = options.jobName;
+    this.fileRoot = resolve(options.directory, options.jobName);
+    this.onInvalid = options.onInvalid ?? (() => undefined);
+  }
+
+  async reserve(checkpointId: number): Promise<void> {
+    await this.guard(`reserve checkpoint ${checkpointId}`, () => mkdirDurable(join(this.fileRoot, checkpointDirName(checkpointId))));
+  }
+
+  async writeCheckpoint(metadata: CheckpointMetadata): Promise<StoredCheckpoint> {
+    this.assertOwn(metadata, 'checkpoint', 'job-directory');
+    const location = join(this.fileRoot, checkpointDirName(metadata.checkpointId));
+    return this.guard(`write checkpoint ${metadata.checkpointId}`, async () => {
+      await mkdirDurable(location);
+      await assertAbsent(join(location, METADATA_FILE));
+      await unrestorableOnFailure(location, false, () => writeFileAtomic(location, METADATA_FILE, serializeMetadata(metadata)));
+      return { metadata, location, fileRoot: this.fileRoot };
+    });
+  }
+
+  async writeSavepoint(metadata: CheckpointMetadata, name: string): Promise<StoredCheckpoint> {
+    assertValidName('savepoint name', name);
+    this.assertOwn(metadata, 'savepoint', 'job-directory');
+    const location = join(this.fileRoot, SAVEPOINTS_DIR, name);
+    return this.guard(`write savepoint "${name}"`, async () => {
+      await assertAbsent(join(location, METADATA_FILE));
+      // A directory without _metadata is a savepoint that crashed half-way: start it over.
+      await rm(location, { recursive: true, force: true });
+      const own: CheckpointMetadata = { ...metadata, savepointName: name, fileBase: 'metadata-directory' };
+      await unrestorableOnFailure(location, true, async () => {
+        await mkdirDurable(location);
+        // Paths stay the same strings; only their base moves from the job dir to the savepoint dir.
+        for (const path of metadata.sharedFiles) await copyFileDurable(join(this.fileRoot, path), join(location, path));
+        await writeFileAtomic(location, METADATA_FILE, serializeMetadata(own));
+      });
+      return { metadata: own, location, fileRoot: location };
+    });
+  }
+
+  async latestCompleted(): Promise<StoredCheckpoint | undefined> {
+    const { checkpoints, savepoints } = await this.list();
+    // Savepoints count: sinks committed at a savepoint, so restoring an older checkpoint would replay
+    // records whose effects are already visible.
+    return [...checkpoints, ...savepoints].reduce<StoredCheckpoint | undefined>(
+      (best, s) => (best === undefined || s.metadata.checkpointId > best.metadata.checkpointId ? s : best),
+      undefined,
+    );
+  }
+
+  async load(ref: CheckpointRef): Promise<StoredCheckpoint> {
+    const location = this.locate(ref);
+    const result = await this.read(location);
+    if ('metadata' in result) return result;
+    throw new CheckpointNotFoundError(
+      `cannot restore from ${JSON.stringify(ref)}: ${result.reason} at ${location}; ` +
+        `pick another from ${this.fileRoot} (chk-<id> or ${SAVEPOINTS_DIR}/<name>)`,
+    );
+  }
+
+  async list(): Promise<CheckpointListing> {
+    const checkpoints: StoredCheckpoint[] = [];
+    const savepoints: StoredCheckpoint[] = [];
+    const invalid: InvalidCheckpoint[] = [];
+    const sort = (a: StoredCheckpoint, b: StoredCheckpoint): number => a.metadata.checkpointId - b.metadata.checkpointId;
+    for (const id of await this.checkpointDirIds()) {
+      const result = await this.read(join(this.fileRoot, checkpointDirName(id)), id);
+      if ('metadata' in result) checkpoints.push(result);
+      else invalid.push(result);
+    }
+    for (const name of await listDirs(join(this.fileRoot, SAVEPOINTS_DIR))) {
+      const result = await this.read(join(this.fileRoot, SAVEPOINTS_DIR, name));
+      if ('metadata' in result) savepoints.push(result);
+      else invalid.push(result);
+    }
+    for (const entry of invalid) this.onInvalid(entry);
+    return { checkpoints: checkpoints.sort(sort), savepoints: savepoints.sort(sort), invalid };
+  }
+
+  async highestCheckpointId(): Promise<number> {
+    const ids = await this.checkpointDirIds();
+    const { savepoints } = await this.list();
+    return Math.max(0, ...ids, ...savepoints.map((s) => s.metadata.checkpointId));
+  }
+
+  async retain(keep: number): Promise<RetentionResult> {
+    if (!Number.isSafeInteger(keep) || keep < 1) throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
+    return this.guard('apply retention', async () => {
+      const { checkpoints, savepoints, invalid } = await this.list();
+      const retained = checkpoints.slice(-keep);
+      const discarded = checkpoints.slice(0, Math.max(0, checkpoints.length - keep));
+      const newestRetained = retained.at(-1)?.metadata.checkpointId ?? 0;
+      const keepFiles = new Set<string>();
+      for (const s of [...retained, ...savepoints]) for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
+      // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
+      // files are already gone; leftover files are collected by the next run.
+      for (const s of discarded) await rm(join(s.location, METADATA_FILE), { force: true });
+      // Incomplete dirs older than the newest completed one belong to aborted checkpoints; newer
+      // ones may be in flight and are left alone.
+      const dead = invalid.filter((i) => (parseCheckpointDirName(basename(i.location)) ?? Infinity) < newestRetained);
+      const deletedFiles: string[] = [];
+      for (const dir of [...discarded.map((s) => s.location), ...dead.map((i) => i.location)]) {
+        deletedFiles.push(...(await deleteUnreferenced(dir, keepFiles, this.fileRoot)));
+        // Only removable once empty: a retained checkpoint may still reference a file in it.
+        await rmdir(dir).catch(() => undefined);
+      }
+      deletedFiles.push(...(await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keepFiles, this.fileRoot)));
+      return {
+        retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
+        deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
+        deletedFiles,
+      };
+    });
+  }
+
+  private locate(ref: CheckpointRef): string {
+    if (typeof ref === 'number') return join(this.fileRoot, checkpointDirName(ref));
+    if (isValidName(ref)) return join(this.fileRoot, SAVEPOINTS_DIR, ref);
+    const path = resolve(ref);
+    return basename(path) === METADATA_FILE ? dirname(path) : path;
+  }
+
+  /** Reads one directory's metadata; `expectedId` is set for this job's own `chk-<id>` dirs. */
+  private async read(location: string, expectedId?: number): Promise<StoredCheckpoint | InvalidCheckpoint> {
+    let text: string;
+    try {
+      text = await readFile(join(location, METADATA_FILE), 'utf8');
+    } catch (error) {
+      if (isNotFound(error)) return { location, reason: `no ${METADATA_FILE} (incomplete or missing)` };
+      throw new CheckpointStorageError(`cannot read ${join(location, METADATA_FILE)}: ${String(error)}`, { cause: error });
+    }
+    try {
+      const metadata = parseMetadata(text, location);
+      if (expectedId !== undefined) {
+        if (metadata.checkpointId !== expectedId) return { location, reason: `holds checkpoint ${metadata.checkpointId}, not ${expectedId}` };
+        if (metadata.jobName !== this.jobName) return { location, reason: `belongs to job "${metadata.jobName}"` };
+      }
+      const fileRoot = metadata.fileBase === 'metadata-directory' ? location : dirname(location);
+      return { metadata, location, fileRoot };
+    } catch (error) {
+      return { location, reason: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  private async checkpointDirIds(): Promise<number[]> {
+    const ids = (await listDirs(this.fileRoot)).map(parseCheckpointDirName);
+    return ids.filter((id): id is number => id !== undefined).sort((a, b) => a - b);
+  }
+
+  private assertOwn(metadata: CheckpointMetadata, kind: CheckpointMetadata['kind'], fileBase: CheckpointMetadata['fileBase']): void {
+    validateMetadata(metadata, `(about to write ${kind} ${metadata.checkpointId})`);
+    if (metadata.jobName !== this.jobName || metadata.kind !== kind || metadata.fileBase !== fileBase) {
+      throw new CheckpointError(
+        `storage for job "${this.jobName}" was handed a ${metadata.kind} of job "${metadata.jobName}" with fileBase ` +
+          `${metadata.fileBase}; expected a ${kind} with fileBase ${fileBase} (a cdcflow bug; please report it)`,
+      );
+    }
+  }
+
+  private async guard<T>(what: string, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (error instanceof CheckpointError) throw error;
+      throw new CheckpointStorageError(`cannot ${what} under ${this.fileRoot}: ${String(error)}; check disk space and permissions`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/**
+ * Runs a write; if it fails, removes the `_metadata` it may already have renamed into place (e.g.
+ * the directory fsync failed afterwards), because the caller is about to tell sinks to roll back
+ * and the attempt must never be restored. `wholeDir` also removes a half-written savepoint.
+ */
+async function unrestorableOnFailure(location: string, wholeDir: boolean, write: () => Promise<void>): Promise<void> {
+  try {
+    await write();
+  } catch (error) {
+    await rm(join(location, METADATA_FILE), { force: true }).catch(() => undefined);
+    if (wholeDir) await rm(location, { recursive: true, force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function assertAbsent(path: string): Promise<void> {
+  const exists = await stat(path).then(
+    () => true,
+    (error: unknown) => (isNotFound(error) ? false : Promise.reject(error)),
+  );
+  if (exists) {
+    throw new CheckpointStorageError(`${path} already exists; refusing to overwrite a completed checkpoint or savepoint`, {
+      retriable: false,
+    });
+  }
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  try {
+    const entries = await readdir(dir, { withFileTypes: true });
+    return entries.filter((e) => e.isDirectory()).map((e) => e.name);
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw error;
+  }
+}

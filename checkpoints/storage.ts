@@ -1,0 +1,80 @@
+import { join } from 'node:path';
+import type { CheckpointMetadata } from './metadata.ts';
+
+/** A completed checkpoint or savepoint as found in storage. */
+export interface StoredCheckpoint {
+  readonly metadata: CheckpointMetadata;
+  /** Directory holding the `_metadata` file. */
+  readonly location: string;
+  /** Directory the metadata's file paths (`sharedFiles`, handle `files[].path`) are relative to. */
+  readonly fileRoot: string;
+}
+
+/** A checkpoint directory that exists but cannot be used (no `_metadata` yet, or corrupt). */
+export interface InvalidCheckpoint {
+  readonly location: string;
+  readonly reason: string;
+}
+
+export interface CheckpointListing {
+  /** Completed checkpoints, ascending by id. */
+  readonly checkpoints: readonly StoredCheckpoint[];
+  /** Completed savepoints, ascending by id. */
+  readonly savepoints: readonly StoredCheckpoint[];
+  /** Incomplete or corrupt directories; never used for restore. */
+  readonly invalid: readonly InvalidCheckpoint[];
+}
+
+export interface RetentionResult {
+  readonly retainedCheckpointIds: readonly number[];
+  readonly deletedCheckpointIds: readonly number[];
+  /** Deleted state files, relative to the job directory. */
+  readonly deletedFiles: readonly string[];
+}
+
+/**
+ * Where to restore from: a checkpoint id, a savepoint name (in this job's `savepoints/` folder),
+ * or a path to a checkpoint/savepoint directory or its `_metadata` file (e.g. a moved savepoint).
+ */
+export type CheckpointRef = number | string;
+
+/**
+ * Durable home of one job's checkpoints and savepoints. Local filesystem today
+ * (`LocalCheckpointStorage`); the contract is written so an object store can implement it.
+ */
+export interface CheckpointStorage {
+  readonly jobName: string;
+  /** Where state backends write files for new checkpoints; handle paths are relative to it. */
+  readonly fileRoot: string;
+  /**
+   * Durably marks `checkpointId` as used before its barrier goes out, so that after a crash
+   * `highestCheckpointId` is above it and the id (and the sink transaction names derived from it)
+   * is never reused.
+   */
+  reserve(checkpointId: number): Promise<void>;
+  /**
+   * Durably writes the metadata of a completed checkpoint; refuses to overwrite an existing one.
+   * If it throws, nothing restorable is left behind (the caller tells sinks to roll back).
+   */
+  writeCheckpoint(metadata: CheckpointMetadata): Promise<StoredCheckpoint>;
+  /** Copies the referenced files into the savepoint, then durably writes its metadata. Same failure rule. */
+  writeSavepoint(metadata: CheckpointMetadata, name: string): Promise<StoredCheckpoint>;
+  /** Highest-id completed checkpoint or savepoint; incomplete and corrupt ones are skipped. */
+  latestCompleted(): Promise<StoredCheckpoint | undefined>;
+  /** Throws `CheckpointNotFoundError` if `ref` names nothing complete. */
+  load(ref: CheckpointRef): Promise<StoredCheckpoint>;
+  list(): Promise<CheckpointListing>;
+  /** Highest id ever used in storage, complete or not (0 if none): new ids must exceed it. */
+  highestCheckpointId(): Promise<number>;
+  /**
+   * Keeps the newest `keep` completed checkpoints and deletes older ones plus every state file no
+   * retained checkpoint or savepoint references. Call only with no checkpoint in flight: files
+   * being written for it are not referenced yet.
+   */
+  retain(keep: number): Promise<RetentionResult>;
+}
+
+/** Absolute location of a state file referenced by `stored`'s metadata or handles. */
+export function resolveStateFile(stored: StoredCheckpoint, path: string): string {
+  return join(stored.fileRoot, path);
+}
