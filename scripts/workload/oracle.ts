@@ -1,0 +1,45 @@
+import type { WorkloadRecord } from './generator.ts';
+import type { OrderRow } from './orders-model.ts';
+import type { OracleRecord } from './revenue-oracle.ts';
+
+/**
+ * Oracle 1 (projection): for each id, the row of its event with the highest LSN; ids whose last
+ * event is a delete are absent. Order-independent, so any consumption order gives the same map.
+ */
+export function projectionOracle(records: Iterable<OracleRecord>): Map<number, OrderRow> {
+  const latest = new Map<number, { lsn: number; row: OrderRow | null }>();
+  for (const { id, event } of records) {
+    if (event === null) continue;
+    const current = latest.get(id);
+    if (current !== undefined && current.lsn >= event.source.lsn) continue;
+    latest.set(id, { lsn: event.source.lsn, row: event.op === 'd' ? null : event.after });
+  }
+  const rows = new Map<number, OrderRow>();
+  for (const [id, { row }] of latest) if (row !== null) rows.set(id, row);
+  return rows;
+}
+
+export interface OpCounts {
+  r: number;
+  c: number;
+  u: number;
+  d: number;
+  tombstones: number;
+  duplicates: number;
+  late: number;
+}
+
+/** Records by op as emitted (duplicates counted in their op too, and also in `duplicates`). */
+export function countByOp(records: Iterable<Pick<WorkloadRecord, 'event' | 'duplicate' | 'late'>>): OpCounts {
+  const counts: OpCounts = { r: 0, c: 0, u: 0, d: 0, tombstones: 0, duplicates: 0, late: 0 };
+  for (const record of records) {
+    if (record.event === null) counts.tombstones += 1;
+    else counts[record.event.op] += 1;
+    if (record.duplicate) counts.duplicates += 1;
+    if (record.late) counts.late += 1;
+  }
+  return counts;
+}
+
+export { RevenueWindowOracle, revenueWindowOracle } from './revenue-oracle.ts';
+export type { OracleRecord, RevenueOracleOptions, RevenueOracleResult, RevenueWindow, LateRecord } from './revenue-oracle.ts';
