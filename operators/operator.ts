@@ -1,0 +1,81 @@
+/**
+ * The operator lifecycle contract. Every step of a job — source decoding aside — is an Operator:
+ * transforms, keyed process functions, windows and sinks alike.
+ *
+ * Only `processBatch` is required. Records arrive in batches because per-record async hops are
+ * what makes a Node stream processor slow: one batch lets a keyed operator prefetch all its state
+ * in one RocksDB read and write it back in one write batch.
+ *
+ * Checkpoint hooks follow the two phases of the barrier protocol:
+ *  - `snapshotState(id)` runs when barrier `id` has arrived on every input, before the barrier
+ *    moves on. Sinks pre-commit here (flush, PREPARE TRANSACTION); what it returns is stored in
+ *    checkpoint `id`'s metadata and handed back to `restoreState` after a failure.
+ *  - `notifyCheckpointComplete(id)` runs only once checkpoint `id` is durable. Sinks commit here.
+ *    It must be idempotent: after a crash it may run again for the same id (via `restoreState`).
+ */
+import type { KeyedStateAccess } from './keyed-state-access.ts';
+
+/** A record on its way through the graph, with its event time (epoch ms) once one is assigned. */
+export interface StreamRecord<T> {
+  readonly value: T;
+  /** Event time, epoch milliseconds; `undefined` until a timestamp assigner or source sets it. */
+  readonly timestamp: number | undefined;
+  /** Set by the runtime for operators after keyBy: the record's key. */
+  readonly key?: unknown;
+}
+
+/** Where an operator's results go: the main output, or a named side output. */
+export interface Output<Out> {
+  emit(value: Out, timestamp?: number): void;
+  emitSide<S>(tag: OutputTag<S>, value: S, timestamp?: number): void;
+}
+
+/** Names a side output; its type parameter types the side stream. */
+export class OutputTag<T> {
+  declare readonly _type: T;
+  constructor(readonly id: string) {
+    if (!/^[a-zA-Z0-9_.-]+$/.test(id)) throw new Error(`OutputTag id '${id}' may use only letters, digits, '.', '_' and '-'`);
+  }
+}
+
+export interface OperatorInfo {
+  readonly jobName: string;
+  /** Stable identity of this operator across restarts; state and transactions are keyed by it. */
+  readonly uid: string;
+  readonly subtaskIndex: number;
+  readonly parallelism: number;
+}
+
+/** What the runtime hands an operator when it opens. */
+export interface OperatorContext extends OperatorInfo {
+  /** Present for operators after keyBy; undefined otherwise. */
+  readonly keyedState: KeyedStateAccess | undefined;
+  readonly metrics: OperatorMetrics;
+  /** Processing time, injectable for tests. */
+  now(): number;
+}
+
+/** The counters every operator may raise; the runtime maps them to Prometheus series. */
+export interface OperatorMetrics {
+  count(name: string, labels?: Readonly<Record<string, string>>, by?: number): void;
+  gauge(name: string, value: number, labels?: Readonly<Record<string, string>>): void;
+}
+
+/** Opaque, JSON-serialisable operator state stored in checkpoint metadata. */
+export type OperatorSnapshot = unknown;
+
+export interface Operator<In, Out> {
+  /** Processes one batch; `out` is valid only during the call. */
+  processBatch(batch: readonly StreamRecord<In>[], out: Output<Out>): void | Promise<void>;
+  open?(context: OperatorContext, restored: OperatorSnapshot | undefined): void | Promise<void>;
+  /** The combined watermark of all inputs advanced to `watermark` (never goes back). */
+  onWatermark?(watermark: number, out: Output<Out>): void | Promise<void>;
+  snapshotState?(checkpointId: number): OperatorSnapshot | Promise<OperatorSnapshot>;
+  notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
+  notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
+  /** Called at the end of input (bounded sources) and on shutdown. */
+  close?(): void | Promise<void>;
+}
+
+/** Builds a fresh operator instance per subtask (operators hold per-instance state). */
+export type OperatorFactory<In, Out> = () => Operator<In, Out>;

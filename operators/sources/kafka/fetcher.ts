@@ -1,0 +1,44 @@
+/**
+ * Our small interface over a Kafka consumer, so a faster client can replace kafkajs without
+ * touching the source operator. Positions are owned by checkpoints: the fetcher starts where the
+ * restored checkpoint says and commits to the consumer group only for lag monitoring.
+ */
+import type { RawMessage } from './raw-message.ts';
+
+export interface FetchedBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly messages: readonly RawMessage[];
+  /** Offset after the last message of the batch (the next one to read). */
+  readonly nextOffset: string;
+  /** Sum of key and value bytes, for backpressure accounting. */
+  readonly bytes: number;
+}
+
+export interface Fetcher {
+  /**
+   * Starts fetching. `deliver` is awaited: while it has not resolved no further batch is
+   * fetched for that partition (backpressure). `startAt` maps `topic:partition` to the offset
+   * to start from; other partitions start at the group's committed offset, else the earliest.
+   */
+  start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>): Promise<void>;
+  /** Commits `topic:partition` → next offset to the consumer group (monitoring only). */
+  commit(positions: ReadonlyMap<string, string>): Promise<void>;
+  /**
+   * For bounded reads: per split, the offset at which reading is complete (the high watermark
+   * now), and the low watermark (a split with high == low is empty).
+   */
+  endOffsets(): Promise<ReadonlyMap<string, { readonly high: string; readonly low: string }>>;
+  /** `topic:partition` splits currently assigned. */
+  assignment(): readonly string[];
+  stop(): Promise<void>;
+}
+
+export function splitOf(topic: string, partition: number): string {
+  return `${topic}:${partition}`;
+}
+
+export function parseSplit(split: string): { topic: string; partition: number } {
+  const at = split.lastIndexOf(':');
+  return { topic: split.slice(0, at), partition: Number(split.slice(at + 1)) };
+}

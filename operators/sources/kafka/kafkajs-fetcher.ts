@@ -1,0 +1,107 @@
+import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
+import type { RawMessage } from './raw-message.ts';
+
+export interface KafkajsFetcherOptions {
+  readonly brokers: readonly string[];
+  readonly topics: readonly string[];
+  readonly groupId: string;
+  readonly clientId: string;
+  /** @default 1 MiB */
+  readonly maxBytesPerPartition?: number;
+  /** @default 30000 */
+  readonly sessionTimeoutMs?: number;
+}
+
+/** kafkajs behind the Fetcher interface. */
+export class KafkajsFetcher implements Fetcher {
+  private readonly consumer: Consumer;
+  private readonly kafka: Kafka;
+  private assigned: string[] = [];
+
+  constructor(private readonly options: KafkajsFetcherOptions) {
+    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
+    this.consumer = kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: 3000,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+  }
+
+  async start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>): Promise<void> {
+    await this.consumer.connect();
+    for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
+      this.assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => splitOf(topic, p)));
+      // Checkpoints own positions: after every (re)join, read from where the checkpoint says.
+      for (const split of this.assigned) {
+        const offset = startAt.get(split);
+        if (offset !== undefined) this.consumer.seek({ ...parseSplit(split), offset });
+      }
+    });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload, deliver),
+    });
+  }
+
+  private async onBatch(payload: EachBatchPayload, deliver: (batch: FetchedBatch) => Promise<void>): Promise<void> {
+    const { batch } = payload;
+    if (batch.isEmpty() || payload.isStale()) return;
+    let bytes = 0;
+    const messages: RawMessage[] = batch.messages.map((m) => {
+      bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
+      return {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: m.offset,
+        key: m.key ?? null,
+        value: m.value ?? null,
+        timestampMs: Number(m.timestamp),
+        ...(m.headers === undefined ? {} : { headers: m.headers as NonNullable<RawMessage['headers']> }),
+      };
+    });
+    const last = batch.lastOffset();
+    // Keep the group membership alive while processing holds the batch back.
+    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 3000);
+    try {
+      await deliver({ topic: batch.topic, partition: batch.partition, messages, nextOffset: (BigInt(last) + 1n).toString(), bytes });
+    } finally {
+      clearInterval(beat);
+    }
+    // Resolving moves kafkajs's fetch position only; nothing is committed here.
+    payload.resolveOffset(last);
+  }
+
+  async commit(positions: ReadonlyMap<string, string>): Promise<void> {
+    const offsets = [...positions].filter(([split]) => this.assigned.includes(split)).map(([split, offset]) => ({ ...parseSplit(split), offset }));
+    if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
+  }
+
+  async endOffsets(): Promise<ReadonlyMap<string, { readonly high: string; readonly low: string }>> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const result = new Map<string, { high: string; low: string }>();
+      for (const topic of this.options.topics) {
+        for (const p of await admin.fetchTopicOffsets(topic)) result.set(splitOf(topic, p.partition), { high: p.high, low: p.low });
+      }
+      return result;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  assignment(): readonly string[] {
+    return this.assigned;
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer.disconnect();
+  }
+}

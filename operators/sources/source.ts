@@ -1,0 +1,48 @@
+/**
+ * The source contract. Sources are pulled by the task loop, which is what makes checkpoints
+ * simple and exact: between two polls the loop may inject a barrier, and `snapshot` then
+ * describes precisely the records already handed out (the next offset to read per split).
+ */
+import type { OperatorInfo, StreamRecord } from '../operator.ts';
+
+/** One unit of work and of state for a source: a Kafka partition, a file, a range. */
+export interface SplitPosition {
+  readonly split: string;
+  /** The next position to read; opaque to the runtime (a Kafka offset as a decimal string). */
+  readonly position: string;
+}
+
+export interface SourceBatch<T> {
+  readonly records: readonly StreamRecord<T>[];
+  /** Which split the batch came from; watermarks are generated per split. */
+  readonly split: string;
+  /** Approximate size, for backpressure accounting. */
+  readonly bytes: number;
+}
+
+export type PollResult<T> = SourceBatch<T> | 'idle' | 'end';
+
+export interface SourceSnapshot {
+  readonly positions: readonly SplitPosition[];
+}
+
+export interface SourceReader<T> {
+  open(restored: SourceSnapshot | undefined): Promise<void>;
+  /** Next batch, 'idle' when nothing arrived within `maxWaitMs`, 'end' when a bounded source is done. */
+  poll(maxWaitMs: number): Promise<PollResult<T>>;
+  /** Positions after everything polled so far. Called between polls, at a barrier. */
+  snapshot(checkpointId: number): SourceSnapshot;
+  /** The checkpoint is durable: the source may commit offsets externally (for lag monitoring). */
+  notifyCheckpointComplete?(checkpointId: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SourceContext extends OperatorInfo {
+  readonly metrics: import('../operator.ts').OperatorMetrics;
+}
+
+/** What `env.fromSource(...)` takes: a named factory for readers. */
+export interface SourceDefinition<T> {
+  readonly name: string;
+  createReader(context: SourceContext): SourceReader<T>;
+}

@@ -1,0 +1,127 @@
+import type { SourceDefinition } from '../operators/sources/source.ts';
+import { DataStream } from './data-stream.ts';
+import { JobGraph } from './graph.ts';
+import { startHttpServer, type HttpServerHandle } from './http-server.ts';
+import { runAttempt, type AttemptHandle } from './job-attempt.ts';
+import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
+import { JobMetrics } from './metrics.ts';
+import { restartDelay } from './restart-strategy.ts';
+import type { WatermarkStrategy } from './watermark-strategy.ts';
+
+export interface SourceOptions<T> {
+  /** Event time and watermarks; without it the job has no event-time progress. */
+  readonly watermarks?: WatermarkStrategy<T>;
+  /** Pin the source's uid (its offsets live under it in checkpoints). */
+  readonly uid?: string;
+}
+
+export interface JobResult {
+  readonly jobName: string;
+  /** How many times the job was restarted from a checkpoint after a failure. */
+  readonly restarts: number;
+  readonly metrics: JobMetrics;
+}
+
+/**
+ * The entry point of a job file: create an environment, build the graph, execute.
+ *
+ * ```ts
+ * const env = StreamEnvironment.create({ jobName: 'orders-projection' });
+ * env.fromSource(debeziumSource<Order>({ topics: ['cdc.ecommerce.orders'], groupId: 'orders-projection' }))
+ *   .keyBy((e) => e.key)
+ *   .upsert()
+ *   .sinkTo(printSink());
+ * await env.execute();
+ * ```
+ */
+export class StreamEnvironment {
+  private readonly graph = new JobGraph();
+  private readonly options: ResolvedOptions;
+  private current: AttemptHandle | undefined;
+  private stopping = false;
+  readonly metrics: JobMetrics;
+
+  private constructor(options: EnvironmentOptions) {
+    this.options = resolveOptions(options);
+    this.metrics = new JobMetrics(this.options.jobName);
+  }
+
+  static create(options: EnvironmentOptions): StreamEnvironment {
+    return new StreamEnvironment(options);
+  }
+
+  fromSource<T>(source: SourceDefinition<T>, options: SourceOptions<T> = {}): DataStream<T> {
+    const node = this.graph.add({
+      name: `source:${source.name}`,
+      explicitUid: options.uid,
+      inputs: [],
+      source: source as SourceDefinition<unknown>,
+      factory: undefined,
+      keySelector: undefined,
+      isSink: false,
+      sourceOptions: options.watermarks?.toSettings(),
+    });
+    return new DataStream<T>(this.graph, node);
+  }
+
+  /**
+   * Runs the job until its sources end (bounded input) or `stop()` is called. Failures restart
+   * it from the latest checkpoint with exponential back-off, up to `restart.maxAttempts`.
+   */
+  async execute(): Promise<JobResult> {
+    if (this.graph.nodes.length === 0) throw new Error('the job has no sources: call env.fromSource(...) before execute()');
+    const { options } = this;
+    const http: HttpServerHandle | undefined = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status());
+    let restarts = 0;
+    let restoreFrom = options.restore;
+    try {
+      for (;;) {
+        try {
+          await runAttempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
+          return { jobName: options.jobName, restarts, metrics: this.metrics };
+        } catch (error) {
+          if (this.stopping) throw error;
+          restarts += 1;
+          this.metrics.incJobCounter('cdcflow_job_restarts_total');
+          if (restarts > options.maxAttempts) throw error;
+          const delay = restartDelay(restarts, options.initialDelayMs, options.maxDelayMs);
+          options.log(`attempt failed (${describe(error)}); restart ${restarts}/${options.maxAttempts} from the latest checkpoint in ${delay} ms`);
+          await new Promise((r) => setTimeout(r, delay));
+          // After a failure only a checkpoint of this run is the truth, never the original savepoint.
+          restoreFrom = 'latest';
+        }
+      }
+    } finally {
+      this.current = undefined;
+      await http?.close();
+    }
+  }
+
+  /** Stops the running job between two batches; `execute()` then resolves. */
+  stop(): void {
+    this.stopping = true;
+    this.current?.runner.stop();
+  }
+
+  /** Takes a savepoint of the running job; resolves with its folder. */
+  async savepoint(name?: string): Promise<string> {
+    const handle = this.current;
+    if (handle === undefined) throw new Error('no running job to take a savepoint of');
+    const metadata = await handle.coordinator.triggerSavepoint(name);
+    return `${this.options.checkpointDir}/${this.options.jobName}/savepoints/${name ?? String(metadata.checkpointId)}`;
+  }
+
+  private status(): unknown {
+    const handle = this.current;
+    return {
+      job: this.options.jobName,
+      running: handle !== undefined,
+      checkpoints: handle?.coordinator.status(),
+      watermarks: handle?.runner.watermarks,
+    };
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

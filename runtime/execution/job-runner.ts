@@ -1,0 +1,199 @@
+/**
+ * Executes a job graph in this process: one task loop that polls the sources round-robin and
+ * pushes every batch depth-first through the operators. Between two polls the loop injects
+ * pending checkpoint barriers and delivers checkpoint-complete notifications, so operator code
+ * never races with a commit.
+ */
+import type { KeyedStateAccess } from '../../operators/keyed-state-access.ts';
+import type { OperatorContext, OperatorMetrics, OperatorSnapshot } from '../../operators/operator.ts';
+import type { SourceSnapshot } from '../../operators/sources/source.ts';
+import type { GraphNode, JobGraph } from '../graph.ts';
+import { OperatorRunner, type RunnerHooks } from './operator-runner.ts';
+import { SourceTask } from './source-task.ts';
+import { WatermarkGenerator, type WatermarkSettings } from './watermark-generator.ts';
+
+/** The keyed state of one operator instance, as the runtime drives it. */
+export interface KeyedBackend {
+  readonly state: KeyedStateAccess;
+  snapshot(checkpointId: number): Promise<{ handle: unknown; bytes: number }>;
+}
+
+/** What one task stores in a checkpoint. */
+export interface TaskState {
+  readonly operator?: OperatorSnapshot;
+  readonly keyed?: unknown;
+  readonly watermark?: number;
+  readonly source?: SourceSnapshot;
+  readonly bytes: number;
+}
+
+export interface JobRunnerDeps {
+  readonly jobName: string;
+  readonly graph: JobGraph;
+  readonly uids: Map<GraphNode, string>;
+  /** Restored per-uid task state from the checkpoint we start from. */
+  readonly restored: ReadonlyMap<string, TaskState>;
+  createKeyedBackend(uid: string, restored: unknown): Promise<KeyedBackend>;
+  metricsFor(uid: string): OperatorMetrics;
+  acknowledge(uid: string, checkpointId: number, state: TaskState): void;
+  readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced'>;
+  /** @default 100 */
+  readonly pollWaitMs?: number;
+}
+
+export class JobRunner {
+  private readonly sources: SourceTask[] = [];
+  private readonly runners = new Map<GraphNode, OperatorRunner>();
+  private readonly keyed = new Map<OperatorRunner, KeyedBackend>();
+  private readonly pendingBarriers: number[] = [];
+  private readonly pendingNotifications: { checkpointId: number; completed: boolean }[] = [];
+  private stopRequested = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly deps: JobRunnerDeps) {}
+
+  /** Called by the checkpoint coordinator: the barrier goes in at the next gap between polls. */
+  requestBarrier(checkpointId: number): void {
+    this.pendingBarriers.push(checkpointId);
+  }
+
+  notifyCheckpoint(checkpointId: number, completed: boolean): void {
+    this.pendingNotifications.push({ checkpointId, completed });
+  }
+
+  stop(): void {
+    this.stopRequested = true;
+    this.wake?.();
+  }
+
+  get watermarks(): { uid: string; watermark: number }[] {
+    return [...this.runners.values()].map((r) => ({ uid: r.uid, watermark: r.currentWatermark }));
+  }
+
+  async open(): Promise<void> {
+    const { graph } = this.deps;
+    for (const node of graph.nodes) if (node.source === undefined) await this.openOperator(node);
+    for (const node of graph.nodes) if (node.source !== undefined) await this.openSource(node);
+    for (const node of graph.nodes) {
+      const runner = this.runners.get(node);
+      for (const consumer of graph.consumersOf(node)) {
+        const target = this.runners.get(consumer.node);
+        if (target === undefined) continue;
+        const link = { runner: target, input: consumer.input, sideOutput: consumer.sideOutput };
+        if (runner !== undefined) runner.downstream.push(link);
+        else this.sources.find((s) => s.uid === this.uid(node))?.downstream.push(link);
+      }
+    }
+  }
+
+  /** Runs until every source ended (bounded input) or stop() was called. */
+  async run(onAllSourcesEnded?: () => Promise<void>): Promise<void> {
+    const wait = this.deps.pollWaitMs ?? 100;
+    let next = 0;
+    while (!this.stopRequested) {
+      await this.deliverNotifications();
+      await this.injectBarriers();
+      const live = this.sources.filter((s) => !s.ended);
+      if (live.length === 0) {
+        await onAllSourcesEnded?.();
+        await this.deliverNotifications();
+        break;
+      }
+      const source = live[next++ % live.length] as SourceTask;
+      // With several sources a short wait keeps one quiet source from delaying the others.
+      await source.pollOnce(live.length > 1 ? Math.min(wait, 10) : wait);
+    }
+  }
+
+  /** Runs one barrier through right now (used for the final checkpoint of a bounded job). */
+  async injectBarriers(): Promise<void> {
+    while (this.pendingBarriers.length > 0) {
+      const checkpointId = this.pendingBarriers.shift() as number;
+      for (const source of this.sources) {
+        const { snapshot, watermark } = await source.injectBarrier(checkpointId);
+        this.deps.acknowledge(source.uid, checkpointId, {
+          source: snapshot,
+          ...(watermark === undefined || !Number.isFinite(watermark) ? {} : { watermark }),
+          bytes: JSON.stringify(snapshot).length,
+        });
+      }
+    }
+  }
+
+  async deliverNotifications(): Promise<void> {
+    while (this.pendingNotifications.length > 0) {
+      const { checkpointId, completed } = this.pendingNotifications.shift() as { checkpointId: number; completed: boolean };
+      for (const runner of this.runners.values()) {
+        const backend = this.keyed.get(runner)?.state;
+        if (completed) {
+          backend?.notifyCheckpointComplete(checkpointId);
+          await runner.operator.notifyCheckpointComplete?.(checkpointId);
+        } else {
+          backend?.notifyCheckpointAborted(checkpointId);
+          await runner.operator.notifyCheckpointAborted?.(checkpointId);
+        }
+      }
+      if (completed) for (const source of this.sources) await source.reader.notifyCheckpointComplete?.(checkpointId);
+    }
+  }
+
+  /** Closes operators after the final checkpoint of a bounded job. */
+  async closeOperators(): Promise<void> {
+    for (const runner of this.runners.values()) await runner.operator.close?.();
+  }
+
+  async close(): Promise<void> {
+    for (const source of this.sources) await source.reader.close().catch(() => undefined);
+    for (const backend of this.keyed.values()) await backend.state.close().catch(() => undefined);
+  }
+
+  private uid(node: GraphNode): string {
+    return this.deps.uids.get(node) as string;
+  }
+
+  private async openOperator(node: GraphNode): Promise<void> {
+    const uid = this.uid(node);
+    const restored = this.deps.restored.get(uid);
+    const operator = (node.factory as NonNullable<GraphNode['factory']>)();
+    const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
+    const hooks: RunnerHooks = {
+      ...this.deps.hooks,
+      snapshotTaken: async (runner, checkpointId, snapshot) => {
+        const keyed = await keyedBackend?.snapshot(checkpointId);
+        const operatorBytes = snapshot === undefined ? 0 : JSON.stringify(snapshot).length;
+        this.deps.acknowledge(runner.uid, checkpointId, {
+          ...(snapshot === undefined ? {} : { operator: snapshot }),
+          ...(keyed === undefined ? {} : { keyed: keyed.handle }),
+          ...(Number.isFinite(runner.currentWatermark) ? { watermark: runner.currentWatermark } : {}),
+          bytes: operatorBytes + (keyed?.bytes ?? 0),
+        });
+      },
+    };
+    const runner = new OperatorRunner(uid, node.name, operator, node.inputs.length, node.keySelector, hooks, restored?.watermark);
+    if (keyedBackend !== undefined) this.keyed.set(runner, keyedBackend);
+    const context: OperatorContext = {
+      jobName: this.deps.jobName,
+      uid,
+      subtaskIndex: 0,
+      parallelism: 1,
+      keyedState: keyedBackend?.state,
+      metrics: this.deps.metricsFor(uid),
+      now: () => Date.now(),
+    };
+    await operator.open?.(context, restored?.operator);
+    this.runners.set(node, runner);
+  }
+
+  private async openSource(node: GraphNode): Promise<void> {
+    const uid = this.uid(node);
+    const restored = this.deps.restored.get(uid);
+    const definition = node.source as NonNullable<GraphNode['source']>;
+    const metrics = this.deps.metricsFor(uid);
+    const reader = definition.createReader({ jobName: this.deps.jobName, uid, subtaskIndex: 0, parallelism: 1, metrics });
+    await reader.open(restored?.source);
+    const settings = node.sourceOptions as WatermarkSettings | undefined;
+    const generator = settings === undefined ? undefined : new WatermarkGenerator(settings, restored?.watermark);
+    const task = new SourceTask(uid, node.name, reader, generator, (n) => this.deps.hooks.recordsOut(uid, n));
+    this.sources.push(task);
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Runs one operator instance: aligns barriers across its inputs, combines input watermarks,
+ * keys records for keyed operators, and routes what the operator emits to the operators
+ * downstream. Elements are pushed depth-first and awaited, so a slow sink slows the source loop
+ * instead of filling memory (backpressure by construction).
+ */
+import type { Operator, OperatorSnapshot, Output, OutputTag, StreamRecord } from '../../operators/operator.ts';
+import { BarrierAligner } from './barrier-aligner.ts';
+import { WatermarkHolder } from './watermark-holder.ts';
+
+export type Element =
+  | { readonly kind: 'batch'; readonly records: readonly StreamRecord<unknown>[] }
+  | { readonly kind: 'watermark'; readonly timestamp: number }
+  | { readonly kind: 'idle' };
+
+export interface Downstream {
+  readonly runner: OperatorRunner;
+  readonly input: number;
+  /** Side output id, undefined for the main output. */
+  readonly sideOutput: string | undefined;
+}
+
+export interface RunnerHooks {
+  /** The operator took its snapshot for `checkpointId`; the runtime acks the coordinator. */
+  snapshotTaken(runner: OperatorRunner, checkpointId: number, snapshot: OperatorSnapshot): Promise<void>;
+  recordsIn(uid: string, count: number): void;
+  recordsOut(uid: string, count: number): void;
+  watermarkAdvanced(uid: string, watermark: number): void;
+}
+
+class CollectingOutput implements Output<unknown> {
+  main: StreamRecord<unknown>[] = [];
+  side = new Map<string, StreamRecord<unknown>[]>();
+
+  emit(value: unknown, timestamp?: number): void {
+    this.main.push({ value, timestamp });
+  }
+
+  emitSide<S>(tag: OutputTag<S>, value: S, timestamp?: number): void {
+    let list = this.side.get(tag.id);
+    if (list === undefined) this.side.set(tag.id, (list = []));
+    list.push({ value, timestamp });
+  }
+
+  take(): { main: StreamRecord<unknown>[]; side: Map<string, StreamRecord<unknown>[]> } {
+    const taken = { main: this.main, side: this.side };
+    this.main = [];
+    this.side = new Map();
+    return taken;
+  }
+}
+
+export class OperatorRunner {
+  readonly downstream: Downstream[] = [];
+  private readonly aligner: BarrierAligner<Element>;
+  private readonly watermarks: WatermarkHolder;
+  private readonly output = new CollectingOutput();
+  private endedInputs = 0;
+
+  constructor(
+    readonly uid: string,
+    readonly name: string,
+    readonly operator: Operator<unknown, unknown>,
+    readonly inputCount: number,
+    private readonly keySelector: ((value: unknown) => unknown) | undefined,
+    private readonly hooks: RunnerHooks,
+    restoredWatermark?: number,
+  ) {
+    this.aligner = new BarrierAligner<Element>(inputCount);
+    this.watermarks = new WatermarkHolder(inputCount, restoredWatermark);
+  }
+
+  get currentWatermark(): number {
+    return this.watermarks.value;
+  }
+
+  async push(input: number, element: Element): Promise<void> {
+    const verdict = this.aligner.onElement(input, element);
+    if (verdict.kind === 'pass') await this.handle(input, element);
+  }
+
+  async pushBarrier(input: number, checkpointId: number): Promise<void> {
+    const verdict = this.aligner.onBarrier(input, checkpointId);
+    if (verdict.kind !== 'aligned') return;
+    const snapshot = await this.operator.snapshotState?.(checkpointId);
+    await this.hooks.snapshotTaken(this, checkpointId, snapshot);
+    for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
+    for (const held of this.aligner.drain()) await this.handle(held.input, held.element);
+  }
+
+  async endInput(): Promise<void> {
+    this.endedInputs += 1;
+    if (this.endedInputs < this.inputCount) return;
+    // End of input means no more data on any path: fire what event time is waiting for.
+    await this.advanceWatermark(Number.POSITIVE_INFINITY);
+    for (const d of this.downstream) await d.runner.endInput();
+  }
+
+  private async handle(input: number, element: Element): Promise<void> {
+    switch (element.kind) {
+      case 'batch': {
+        const records = this.keySelector === undefined ? element.records : element.records.map((r) => this.keyed(r));
+        this.hooks.recordsIn(this.uid, records.length);
+        await this.operator.processBatch(records, this.output);
+        await this.flushOutput();
+        return;
+      }
+      case 'watermark': {
+        const advanced = this.watermarks.update(input, element.timestamp);
+        if (advanced !== undefined) await this.advanceWatermark(advanced);
+        return;
+      }
+      case 'idle': {
+        const advanced = this.watermarks.markIdle(input);
+        if (advanced !== undefined) await this.advanceWatermark(advanced);
+        return;
+      }
+    }
+  }
+
+  private keyed(record: StreamRecord<unknown>): StreamRecord<unknown> {
+    const selector = this.keySelector as (value: unknown) => unknown;
+    return { value: record.value, timestamp: record.timestamp, key: selector(record.value) };
+  }
+
+  private async advanceWatermark(watermark: number): Promise<void> {
+    await this.operator.onWatermark?.(watermark, this.output);
+    await this.flushOutput();
+    this.hooks.watermarkAdvanced(this.uid, watermark);
+    for (const d of this.downstream) await d.runner.push(d.input, { kind: 'watermark', timestamp: watermark });
+  }
+
+  private async flushOutput(): Promise<void> {
+    const { main, side } = this.output.take();
+    if (main.length > 0) this.hooks.recordsOut(this.uid, main.length);
+    for (const d of this.downstream) {
+      const records = d.sideOutput === undefined ? main : side.get(d.sideOutput);
+      if (records !== undefined && records.length > 0) await d.runner.push(d.input, { kind: 'batch', records });
+    }
+  }
+}

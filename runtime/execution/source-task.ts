@@ -1,0 +1,66 @@
+/**
+ * Drives one source reader: polls it, stamps event time, generates per-split watermarks and
+ * pushes batches to the operators it feeds. Barriers are injected between two polls, which is
+ * what makes the recorded positions exact.
+ */
+import type { StreamRecord } from '../../operators/operator.ts';
+import type { PollResult, SourceReader, SourceSnapshot } from '../../operators/sources/source.ts';
+import type { Downstream, Element } from './operator-runner.ts';
+import type { WatermarkGenerator } from './watermark-generator.ts';
+
+export class SourceTask {
+  readonly downstream: Downstream[] = [];
+  ended = false;
+
+  constructor(
+    readonly uid: string,
+    readonly name: string,
+    readonly reader: SourceReader<unknown>,
+    private readonly watermarks: WatermarkGenerator | undefined,
+    private readonly onRecords: (count: number) => void,
+  ) {}
+
+  get currentWatermark(): number | undefined {
+    return this.watermarks?.current;
+  }
+
+  /** Polls once and pushes what arrived; returns whether anything was read. */
+  async pollOnce(maxWaitMs: number): Promise<'data' | 'idle' | 'end'> {
+    const result: PollResult<unknown> = await this.reader.poll(maxWaitMs);
+    if (result === 'end') {
+      this.ended = true;
+      for (const d of this.downstream) await d.runner.endInput();
+      return 'end';
+    }
+    if (result === 'idle') {
+      await this.emitWatermark(this.watermarks?.onIdleTick(Date.now()));
+      return 'idle';
+    }
+    const records = this.watermarks === undefined ? result.records : result.records.map((r) => this.stamp(r, result.split));
+    this.onRecords(records.length);
+    await this.send({ kind: 'batch', records });
+    await this.emitWatermark(this.watermarks?.afterBatch(result.split, Date.now()));
+    return 'data';
+  }
+
+  async injectBarrier(checkpointId: number): Promise<{ snapshot: SourceSnapshot; watermark: number | undefined }> {
+    const snapshot = this.reader.snapshot(checkpointId);
+    for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
+    return { snapshot, watermark: this.watermarks?.current };
+  }
+
+  private stamp(record: StreamRecord<unknown>, split: string): StreamRecord<unknown> {
+    const generator = this.watermarks as WatermarkGenerator;
+    const timestamp = generator.timestampOf(record);
+    generator.observe(split, timestamp);
+    return timestamp === record.timestamp ? record : { value: record.value, timestamp, key: record.key };
+  }
+
+  private async emitWatermark(update: Element | undefined): Promise<void> {
+    if (update !== undefined) await this.send(update);
+  }
+
+  private async send(element: Element): Promise<void> {
+    for (const d of this.downstream) await d.runner.push(d.input, element);
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * Bounded-out-of-orderness watermarks generated per split (Kafka partition), as Flink does:
+ * a split's watermark is its highest timestamp minus the bound minus 1 ms; the source's is the
+ * minimum over splits that are not idle; it never goes back. A split with no data for
+ * `idlenessMs` stops holding the others back; when every split is idle the source says so, so
+ * downstream operators ignore it instead of stalling.
+ */
+import type { StreamRecord } from '../../operators/operator.ts';
+import type { Element } from './operator-runner.ts';
+
+export interface WatermarkSettings {
+  readonly outOfOrdernessMs: number;
+  readonly timestampOf: ((value: unknown, record: StreamRecord<unknown>) => number) | undefined;
+  readonly idlenessMs: number | undefined;
+}
+
+interface SplitClock {
+  maxTimestamp: number;
+  lastActivityMs: number;
+  idle: boolean;
+}
+
+export class WatermarkGenerator {
+  private readonly splits = new Map<string, SplitClock>();
+  private emitted = Number.NEGATIVE_INFINITY;
+  private allIdleSignalled = false;
+
+  constructor(
+    private readonly settings: WatermarkSettings,
+    restored?: number,
+  ) {
+    if (restored !== undefined) this.emitted = restored;
+  }
+
+  get current(): number {
+    return this.emitted;
+  }
+
+  /** Splits known before any data arrives hold the watermark back until they produce or go idle. */
+  register(splits: readonly string[], nowMs: number): void {
+    for (const split of splits) if (!this.splits.has(split)) this.splits.set(split, { maxTimestamp: Number.NEGATIVE_INFINITY, lastActivityMs: nowMs, idle: false });
+  }
+
+  timestampOf(record: StreamRecord<unknown>): number {
+    if (this.settings.timestampOf !== undefined) return this.settings.timestampOf(record.value, record);
+    if (record.timestamp === undefined) throw new Error('a record reached watermark generation without a timestamp: give the strategy withTimestamps(fn)');
+    return record.timestamp;
+  }
+
+  observe(split: string, timestamp: number): void {
+    let clock = this.splits.get(split);
+    if (clock === undefined) this.splits.set(split, (clock = { maxTimestamp: timestamp, lastActivityMs: Date.now(), idle: false }));
+    if (timestamp > clock.maxTimestamp) clock.maxTimestamp = timestamp;
+  }
+
+  afterBatch(split: string, nowMs: number): Element | undefined {
+    const clock = this.splits.get(split);
+    if (clock !== undefined) {
+      clock.lastActivityMs = nowMs;
+      clock.idle = false;
+    }
+    this.allIdleSignalled = false;
+    return this.next(nowMs);
+  }
+
+  onIdleTick(nowMs: number): Element | undefined {
+    return this.next(nowMs);
+  }
+
+  private next(nowMs: number): Element | undefined {
+    const idleness = this.settings.idlenessMs;
+    let min = Number.POSITIVE_INFINITY;
+    for (const clock of this.splits.values()) {
+      if (idleness !== undefined && nowMs - clock.lastActivityMs >= idleness) clock.idle = true;
+      if (!clock.idle) min = Math.min(min, clock.maxTimestamp - this.settings.outOfOrdernessMs - 1);
+    }
+    if (min === Number.POSITIVE_INFINITY) {
+      if (this.splits.size === 0 || this.allIdleSignalled) return undefined;
+      this.allIdleSignalled = true;
+      return { kind: 'idle' };
+    }
+    if (min <= this.emitted) return undefined;
+    this.emitted = min;
+    return { kind: 'watermark', timestamp: min };
+  }
+}

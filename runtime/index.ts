@@ -1,0 +1,34 @@
+/**
+ * cdcflow — typed stream processing for database change streams.
+ *
+ * ```ts
+ * import { StreamEnvironment, debeziumSource, printSink } from 'cdcflow';
+ *
+ * interface Order { id: number; status: string; amount: string }
+ *
+ * const env = StreamEnvironment.create({ jobName: 'orders-projection', checkpoints: { intervalMs: 1000 } });
+ * env.fromSource(debeziumSource<Order>({ topics: ['cdc.ecommerce.orders'], groupId: 'orders-projection' }))
+ *   .keyBy((e) => e.key)
+ *   .upsert()                 // changelog → current row per key, LSN-guarded, in RocksDB
+ *   .sinkTo(printSink());
+ * await env.execute();
+ * ```
+ */
+export { StreamEnvironment, type JobResult, type SourceOptions } from './environment.ts';
+export type { EnvironmentOptions } from './job-options.ts';
+export { DataStream, KeyedStream } from './data-stream.ts';
+export { WatermarkStrategy } from './watermark-strategy.ts';
+export { JobMetrics } from './metrics.ts';
+
+export type { ChangeEvent, ChangeOp, SourceInfo } from '../operators/change-event.ts';
+export type { TableChange } from '../operators/table-change.ts';
+export { OutputTag, type Operator, type Output, type OperatorContext, type StreamRecord } from '../operators/operator.ts';
+export { valueState, mapState, listState, type KeyedProcessFunction, type KeyedProcessContext } from '../operators/transform/process.ts';
+export type { UpsertOptions } from '../operators/transform/upsert.ts';
+export type { SourceDefinition, SourceReader } from '../operators/sources/source.ts';
+export type { SinkDefinition } from '../operators/sinks/sink.ts';
+export { fromCollection } from '../operators/sources/collection-source.ts';
+export { debeziumSource, type DebeziumSourceOptions } from '../operators/sources/kafka/debezium-source.ts';
+export { printSink } from '../operators/sinks/print-sink.ts';
+export { collectSink } from '../operators/sinks/collect-sink.ts';
+export { CdcflowError } from '../state/errors.ts';

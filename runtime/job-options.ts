@@ -1,0 +1,75 @@
+import type { RestoreSource } from '../checkpoints/index.ts';
+
+/** Options of `StreamEnvironment.create`. */
+export interface EnvironmentOptions {
+  /** Names checkpoints, consumer clients, transactional ids and metrics. Letters, digits, '-', '_', '.'. */
+  readonly jobName: string;
+  readonly checkpoints?: {
+    /** @default 1000 */
+    readonly intervalMs?: number;
+    /** @default './.cdcflow/checkpoints' */
+    readonly dir?: string;
+    /** @default 60000 */
+    readonly timeoutMs?: number;
+    /** Completed checkpoints kept. @default 3 */
+    readonly retain?: number;
+  };
+  readonly state?: {
+    /** @default 'rocksdb' */
+    readonly backend?: 'rocksdb' | 'memory';
+    /** Local working state (RocksDB). @default './.cdcflow/state' */
+    readonly dir?: string;
+  };
+  /** Where to start: the latest checkpoint, a savepoint, or nothing. @default 'latest' */
+  readonly restore?: RestoreSource | 'none';
+  /** Serve /metrics, /healthz and /api/job on this port. @default no server (or CDCFLOW_METRICS_PORT) */
+  readonly metricsPort?: number;
+  readonly restart?: {
+    /** Restarts from the latest checkpoint after a failure before giving up. @default 10 */
+    readonly maxAttempts?: number;
+    /** First delay; doubles each attempt up to maxDelayMs. @default 1000 */
+    readonly initialDelayMs?: number;
+    /** @default 30000 */
+    readonly maxDelayMs?: number;
+  };
+  /** Log lines (job lifecycle, checkpoints, restarts). @default console.error with a prefix */
+  readonly log?: (line: string) => void;
+}
+
+export type ResolvedOptions = {
+  readonly jobName: string;
+  readonly checkpointIntervalMs: number;
+  readonly checkpointDir: string;
+  readonly checkpointTimeoutMs: number;
+  readonly retain: number;
+  readonly stateBackend: 'rocksdb' | 'memory';
+  readonly stateDir: string;
+  readonly restore: RestoreSource | 'none';
+  readonly metricsPort: number | undefined;
+  readonly maxAttempts: number;
+  readonly initialDelayMs: number;
+  readonly maxDelayMs: number;
+  readonly log: (line: string) => void;
+};
+
+export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
+  if (!/^[A-Za-z0-9_.-]+$/.test(options.jobName)) {
+    throw new Error(`jobName '${options.jobName}' may use only letters, digits, '-', '_' and '.': it names folders and Kafka transactional ids`);
+  }
+  const envPort = process.env['CDCFLOW_METRICS_PORT'];
+  return {
+    jobName: options.jobName,
+    checkpointIntervalMs: options.checkpoints?.intervalMs ?? 1000,
+    checkpointDir: options.checkpoints?.dir ?? './.cdcflow/checkpoints',
+    checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? 60_000,
+    retain: options.checkpoints?.retain ?? 3,
+    stateBackend: options.state?.backend ?? 'rocksdb',
+    stateDir: options.state?.dir ?? './.cdcflow/state',
+    restore: options.restore ?? 'latest',
+    metricsPort: options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort)),
+    maxAttempts: options.restart?.maxAttempts ?? 10,
+    initialDelayMs: options.restart?.initialDelayMs ?? 1000,
+    maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
+    log: options.log ?? ((line) => console.error(`[cdcflow ${options.jobName}] ${line}`)),
+  };
+}
