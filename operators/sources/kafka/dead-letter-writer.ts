@@ -13,6 +13,7 @@ export function deadLetterWriter(options: { brokers: readonly string[]; topic: s
   const connect = async (): Promise<Producer> => {
     if (producer !== undefined) return producer;
     const kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN });
+    await ensureTopic(kafka, options.topic);
     const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     await created.connect();
     producer = created;
@@ -37,4 +38,22 @@ export function deadLetterWriter(options: { brokers: readonly string[]; topic: s
       producer = undefined;
     },
   };
+}
+
+/**
+ * Creates the dead-letter topic with the broker's default partitions and replication if it is
+ * missing, so dead letters work on brokers that do not create topics on first use (and without the
+ * client's error log that auto-creation triggers). A refusal (no permission to create topics) is
+ * left to the first send to report: the topic may exist all the same.
+ */
+async function ensureTopic(kafka: Kafka, topic: string): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic }], waitForLeaders: true });
+  } catch {
+    // See above: the send that follows reports a topic that really is missing.
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }

@@ -34,6 +34,15 @@ export interface DebeziumSourceOptions {
    * the job then takes a final checkpoint and finishes. @default unbounded
    */
   readonly bounded?: 'latest';
+  /**
+   * Consumer-group session timeout. After a crash the restarted job cannot join the group before
+   * the dead instance's session expires, so this bounds how long a restart waits for its
+   * partitions. The broker's `group.min.session.timeout.ms` (6 s by default) is the floor.
+   * @default 30000
+   */
+  readonly sessionTimeoutMs?: number;
+  /** Worker threads decoding JSON values (0: decode on the job's thread). @default os.availableParallelism() - 1 */
+  readonly decodeWorkers?: number;
   /** Replace the Kafka client (tests, other clients). @default kafkajs */
   readonly fetcher?: Fetcher;
   readonly deadLetters?: DeadLetterWriter;
@@ -71,9 +80,11 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     context: SourceContext,
   ) {
     const brokers = options.brokers ?? (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
-    this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024);
-    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}` });
-    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' });
+    // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
+    this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) => context.metrics.gauge('cdcflow_source_buffered_bytes', bytes));
+    const session = options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs };
+    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session });
+    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
     this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq` });
     this.metrics = context.metrics;
   }
@@ -81,8 +92,14 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   async open(restored: SourceSnapshot | undefined): Promise<void> {
     for (const p of restored?.positions ?? []) this.positions.set(p.split, p.position);
     await this.deadLetters.open();
-    if (this.options.bounded === 'latest') this.endOffsets = await this.fetcher.endOffsets();
-    await this.fetcher.start((batch) => this.onFetched(batch), new Map(this.positions));
+    const offsets = this.options.bounded === 'latest' || restored !== undefined ? await this.fetcher.endOffsets() : undefined;
+    if (this.options.bounded === 'latest') this.endOffsets = offsets;
+    // A checkpoint names every split read before it, so a split it does not name starts at its
+    // earliest offset — never at the group's committed offset, which a later checkpoint than the
+    // restored one may have moved past records this state has not seen.
+    const startAt = new Map(this.positions);
+    if (restored !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
+    await this.fetcher.start((batch) => this.onFetched(batch), startAt);
   }
 
   async poll(maxWaitMs: number): Promise<PollResult<ChangeEvent<Row>>> {
@@ -94,7 +111,6 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     // A batch fetched before a seek can repeat what was already handed out: skip that part.
     const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((r) => BigInt(r.value.origin.offset) >= BigInt(expected)) : batch.records;
     if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected)) this.positions.set(batch.split, batch.nextOffset);
-    this.metrics.gauge('cdcflow_source_buffered_bytes', this.buffer.bufferedBytes);
     return { records, split: batch.split, bytes: batch.bytes };
   }
 
@@ -128,6 +144,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   async close(): Promise<void> {
     this.buffer.clear();
     await this.fetcher.stop();
+    await this.decoder.close();
     await this.deadLetters.close();
   }
 

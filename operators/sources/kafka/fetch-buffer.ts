@@ -1,7 +1,8 @@
 /**
  * The bounded queue between Kafka fetching and processing. A producer that outruns the job fills
- * it; then `put` waits (and the fetch loop with it, with partitions paused) until processing takes
- * something out. Memory stays bounded by `maxBytes` plus one fetch; nothing is ever dropped.
+ * it; then `put` waits (and the fetch loop with it: no further fetch is made) until processing
+ * takes something out. Memory stays bounded by `maxBytes` plus one fetch; nothing is ever dropped.
+ * `onBytes` hears every change of the buffered bytes, peaks included (for a gauge).
  */
 export class FetchBuffer<T> {
   private readonly items: { item: T; bytes: number }[] = [];
@@ -9,7 +10,10 @@ export class FetchBuffer<T> {
   private readonly roomWaiters: (() => void)[] = [];
   private dataWaiter: (() => void) | undefined;
 
-  constructor(readonly maxBytes: number) {}
+  constructor(
+    readonly maxBytes: number,
+    private readonly onBytes: (bytes: number) => void = () => undefined,
+  ) {}
 
   get bufferedBytes(): number {
     return this.bytes;
@@ -27,6 +31,7 @@ export class FetchBuffer<T> {
   async put(item: T, bytes: number): Promise<void> {
     this.items.push({ item, bytes });
     this.bytes += bytes;
+    this.onBytes(this.bytes);
     this.dataWaiter?.();
     while (this.full) await new Promise<void>((resolve) => this.roomWaiters.push(resolve));
   }
@@ -47,6 +52,7 @@ export class FetchBuffer<T> {
     const head = this.items.shift();
     if (head === undefined) return undefined;
     this.bytes -= head.bytes;
+    this.onBytes(this.bytes);
     if (!this.full) for (const wake of this.roomWaiters.splice(0)) wake();
     return head.item;
   }
@@ -55,6 +61,7 @@ export class FetchBuffer<T> {
   clear(): void {
     this.items.length = 0;
     this.bytes = 0;
+    this.onBytes(0);
     for (const wake of this.roomWaiters.splice(0)) wake();
   }
 }

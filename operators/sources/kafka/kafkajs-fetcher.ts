@@ -11,6 +11,8 @@ export interface KafkajsFetcherOptions {
   readonly maxBytesPerPartition?: number;
   /** @default 30000 */
   readonly sessionTimeoutMs?: number;
+  /** Longest wait of a fetch for new data at the broker (`fetch.max.wait.ms`). @default 500 */
+  readonly maxWaitTimeMs?: number;
 }
 
 /** kafkajs behind the Fetcher interface. */
@@ -18,14 +20,23 @@ export class KafkajsFetcher implements Fetcher {
   private readonly consumer: Consumer;
   private readonly kafka: Kafka;
   private assigned: string[] = [];
+  /** Deliveries of skipped batches (see `start`), which the next real delivery waits for. */
+  private skipped: Promise<void> = Promise.resolve();
+  /** A third of the session timeout (as Kafka recommends), at most 3 s. */
+  private readonly heartbeatMs: number;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
     const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
+    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+    this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     this.consumer = kafka.consumer({
       groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout,
+      heartbeatInterval: this.heartbeatMs,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+      // How long an idle fetch waits at the broker for data. kafkajs's 5 s default is how long a
+      // stop or restart waits for the fetch in flight; 500 ms is the Java client's default.
+      maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
@@ -42,6 +53,15 @@ export class KafkajsFetcher implements Fetcher {
         if (offset !== undefined) this.consumer.seek({ ...parseSplit(split), offset });
       }
     });
+    // kafkajs resolves a batch of nothing but transaction markers or aborted messages by itself,
+    // without eachBatch. Positions must still move past it: else a bounded read of a
+    // transactional topic waits forever for the offset of a marker no message will ever have.
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.batchSize !== 0 || payload.firstOffset === null) return;
+      const skip: FetchedBatch = { topic: payload.topic, partition: payload.partition, messages: [], nextOffset: (BigInt(payload.lastOffset) + 1n).toString(), bytes: 0 };
+      // kafkajs does not wait for listeners; a failed delivery reaches the reader on its own.
+      this.skipped = this.skipped.then(() => deliver(skip)).catch(() => undefined);
+    });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
@@ -53,6 +73,7 @@ export class KafkajsFetcher implements Fetcher {
   private async onBatch(payload: EachBatchPayload, deliver: (batch: FetchedBatch) => Promise<void>): Promise<void> {
     const { batch } = payload;
     if (batch.isEmpty() || payload.isStale()) return;
+    await this.skipped;
     let bytes = 0;
     const messages: RawMessage[] = batch.messages.map((m) => {
       bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
@@ -68,7 +89,7 @@ export class KafkajsFetcher implements Fetcher {
     });
     const last = batch.lastOffset();
     // Keep the group membership alive while processing holds the batch back.
-    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 3000);
+    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), this.heartbeatMs);
     try {
       await deliver({ topic: batch.topic, partition: batch.partition, messages, nextOffset: (BigInt(last) + 1n).toString(), bytes });
     } finally {

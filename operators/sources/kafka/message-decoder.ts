@@ -1,5 +1,7 @@
+import { availableParallelism } from 'node:os';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { ConfluentAvroDecoder } from './confluent-avro.ts';
+import { DecodePool } from './decode-pool.ts';
 import { decodeDebeziumJson } from './debezium-json.ts';
 import type { Decoded, RawMessage } from './raw-message.ts';
 import { RegistrySchemaResolver } from './registry-schema-resolver.ts';
@@ -9,16 +11,36 @@ export type DecoderChoice =
   | { readonly format: 'json' }
   | { readonly format: 'avro'; /** @default process.env.SCHEMA_REGISTRY_URL */ readonly registryUrl?: string };
 
-export interface MessageDecoder<Row> {
-  decodeBatch(messages: readonly RawMessage[]): Promise<Decoded<Row>[]>;
+export interface DecoderOptions {
+  /**
+   * Worker threads decoding JSON batches; 0 decodes on the calling thread. Workers start on first
+   * use and only as many as there are batches in flight, so a spare core costs nothing until used.
+   * Avro is always decoded on the calling thread (its schemas come from the registry client).
+   * @default Math.max(0, os.availableParallelism() - 1)
+   */
+  readonly workers?: number | undefined;
 }
 
-export function createDecoder<Row>(choice: DecoderChoice): MessageDecoder<Row> {
+export interface MessageDecoder<Row> {
+  /** Decodes a batch; results of successive calls resolve in call order. */
+  decodeBatch(messages: readonly RawMessage[]): Promise<Decoded<Row>[]>;
+  /** Releases worker threads; batches still in flight reject. */
+  close(): Promise<void>;
+}
+
+export function defaultDecodeWorkers(): number {
+  return Math.max(0, availableParallelism() - 1);
+}
+
+export function createDecoder<Row>(choice: DecoderChoice, options: DecoderOptions = {}): MessageDecoder<Row> {
   if (choice.format === 'json') {
-    return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m))) };
+    const workers = options.workers ?? defaultDecodeWorkers();
+    if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decode workers must be an integer >= 0, got ${workers}`);
+    if (workers > 0) return new DecodePool<Row>({ workers });
+    return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m))), close: () => Promise.resolve() };
   }
   const host = choice.registryUrl ?? process.env['SCHEMA_REGISTRY_URL'];
   if (host === undefined) throw new Error("Avro decoding needs the schema registry: pass format: { format: 'avro', registryUrl } or set SCHEMA_REGISTRY_URL");
   const decoder = new ConfluentAvroDecoder<Row>(new RegistrySchemaResolver(new SchemaRegistry({ host })));
-  return { decodeBatch: (messages) => decoder.decodeBatch(messages) };
+  return { decodeBatch: (messages) => decoder.decodeBatch(messages), close: () => Promise.resolve() };
 }
