@@ -1,0 +1,78 @@
+/**
+ * Reads an upsert operator's table out of a job's checkpoint storage, the way a restore would see
+ * it: the latest completed checkpoint or savepoint (or a chosen one), its keyed-state handle for
+ * the operator's uid replayed into an in-memory backend, every key's `UpsertEntry` read back.
+ * What the chaos tests compare with the oracles — the state itself, not what a sink printed.
+ */
+import { LocalCheckpointStorage, type CheckpointKind, type CheckpointRef, type StoredCheckpoint } from '../../checkpoints/index.ts';
+import { checkpointSnapshotStorage } from '../../runtime/state-storage.ts';
+import { KeyedStateBackend, MemoryStore, keyGroupRangeFor, type KeyedStateHandle, type UpsertEntry } from '../../state/index.ts';
+
+export interface LoadUpsertStateOptions {
+  /** The job's `checkpoints.dir`. */
+  readonly checkpointDir: string;
+  readonly jobName: string;
+  /** The upsert operator's uid (pin it with `.uid(...)` in the job). */
+  readonly operatorUid: string;
+  /** @default 'upsert-table' (what `upsert()` uses) */
+  readonly stateName?: string;
+  /** A checkpoint id, savepoint name or path. @default the latest completed checkpoint or savepoint */
+  readonly from?: CheckpointRef;
+}
+
+export interface LoadedUpsertState<Row> {
+  readonly checkpoint: { readonly id: number; readonly kind: CheckpointKind; readonly name?: string; readonly location: string };
+  /** Every key with an entry; tombstones (deletes) have `row === null`. */
+  readonly entries: Map<unknown, UpsertEntry<Row>>;
+  /** Source positions (`topic:partition` → next offset) recorded in the same checkpoint. */
+  readonly sourcePositions: Map<string, string>;
+}
+
+export async function loadUpsertState<Row>(o: LoadUpsertStateOptions): Promise<LoadedUpsertState<Row>> {
+  const storage = new LocalCheckpointStorage({ directory: o.checkpointDir, jobName: o.jobName });
+  const stored = o.from === undefined ? await storage.latestCompleted() : await storage.load(o.from);
+  if (stored === undefined) throw new Error(`no completed checkpoint or savepoint of job '${o.jobName}' under ${o.checkpointDir}`);
+  const tasks = Object.values(stored.metadata.tasks);
+  const task = tasks.find((t) => t.operatorUid === o.operatorUid);
+  if (task?.keyed === undefined) {
+    throw new Error(`${stored.location} has no keyed state of operator '${o.operatorUid}' (it has: ${tasks.map((t) => t.operatorUid).join(', ')})`);
+  }
+  const range = keyGroupRangeFor(0, 1);
+  const backend = new KeyedStateBackend({ store: new MemoryStore(), keyGroupRange: range });
+  await backend.open();
+  try {
+    // Handle paths are relative to the checkpoint's file root (job folder, or the savepoint's own).
+    await backend.restore([task.keyed as KeyedStateHandle], range, checkpointSnapshotStorage(stored.fileRoot));
+    const stateName = o.stateName ?? 'upsert-table';
+    const table = backend.getValueState<UpsertEntry<Row>>({ name: stateName });
+    const keys: unknown[] = [];
+    for await (const key of backend.keys(stateName)) keys.push(key);
+    const entries = new Map<unknown, UpsertEntry<Row>>();
+    for (let i = 0; i < keys.length; i += 1_000) {
+      const chunk = keys.slice(i, i + 1_000);
+      await backend.prefetch(chunk);
+      for (const key of chunk) {
+        backend.setCurrentKey(key);
+        const entry = table.value();
+        if (entry !== undefined) entries.set(key, entry);
+      }
+    }
+    return { checkpoint: describe(stored), entries, sourcePositions: positionsOf(stored) };
+  } finally {
+    await backend.close();
+  }
+}
+
+function describe(stored: StoredCheckpoint): LoadedUpsertState<unknown>['checkpoint'] {
+  const { checkpointId, kind, savepointName } = stored.metadata;
+  return { id: checkpointId, kind, ...(savepointName === undefined ? {} : { name: savepointName }), location: stored.location };
+}
+
+function positionsOf(stored: StoredCheckpoint): Map<string, string> {
+  const positions = new Map<string, string>();
+  for (const task of Object.values(stored.metadata.tasks)) {
+    const source = (task.operator as { source?: { positions?: { split: string; position: string }[] } } | undefined)?.source;
+    for (const p of source?.positions ?? []) positions.set(p.split, p.position);
+  }
+  return positions;
+}
