@@ -178,6 +178,8 @@ export class CheckpointCoordinator {
     this.inFlight = attempt;
     this.lastTriggeredAtMs = attempt.pending.triggeredAtMs;
     this.o.onEvent({ type: 'triggered', checkpointId, kind });
+    // stop() ran while we awaited the storage above and found nothing in flight to abort.
+    if (this.stopped) attempt.abort('coordinator stopped');
     await attempt.inject(this.o.triggerBarrier);
     const outcome = await attempt.outcome;
     this.inFlight = undefined;

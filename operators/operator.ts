@@ -70,6 +70,12 @@ export interface Operator<In, Out> {
   open?(context: OperatorContext, restored: OperatorSnapshot | undefined): void | Promise<void>;
   /** The combined watermark of all inputs advanced to `watermark` (never goes back). */
   onWatermark?(watermark: number, out: Output<Out>): void | Promise<void>;
+  /**
+   * Processing time passed: called between two polls of the task loop (after every poll, so at
+   * least every poll wait while the sources are quiet) with the wall clock. Processing-time
+   * timers fire here.
+   */
+  onProcessingTime?(now: number, out: Output<Out>): void | Promise<void>;
   snapshotState?(checkpointId: number): OperatorSnapshot | Promise<OperatorSnapshot>;
   notifyCheckpointComplete?(checkpointId: number): void | Promise<void>;
   notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;

@@ -7,7 +7,9 @@ import { keyedProcessOperator, type KeyedProcessFunction, type StateSpec, type S
 import { upsertOperator, type UpsertOptions } from '../operators/transform/upsert.ts';
 import type { ChangeEvent } from '../operators/change-event.ts';
 import type { TableChange } from '../operators/table-change.ts';
+import type { WindowAssigner } from '../operators/window/assigners.ts';
 import type { GraphEdge, GraphNode, JobGraph } from './graph.ts';
+import { WindowedStream } from './windowed-stream.ts';
 
 interface NodeSpec {
   readonly name: string;
@@ -136,6 +138,14 @@ export class KeyedStream<K, T> extends DataStream<T> {
    */
   upsert<Row>(this: KeyedStream<K, ChangeEvent<Row>>, options: UpsertOptions = {}): DataStream<TableChange<K, Row>> {
     return this.then('upsert', () => upsertOperator<K, Row>(options), this.keySelector);
+  }
+
+  /**
+   * Event-time windows per key (tumbling, sliding, session); needs a source with a
+   * WatermarkStrategy. Finish with `.aggregate`, `.reduce` or `.process`.
+   */
+  window(assigner: WindowAssigner): WindowedStream<K, T> {
+    return new WindowedStream<K, T>((name, factory) => this.transformKeyed(name, factory), assigner);
   }
 
   /** A custom keyed operator (it receives records with `key` set and keyed state in its context). */

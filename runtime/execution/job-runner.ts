@@ -102,6 +102,7 @@ export class JobRunner {
       const source = live[next++ % live.length] as SourceTask;
       // With several sources a short wait keeps one quiet source from delaying the others.
       await source.pollOnce(live.length > 1 ? Math.min(wait, 10) : wait);
+      for (const runner of this.runners.values()) await runner.tick(Date.now());
     }
   }
 
@@ -193,6 +194,8 @@ export class JobRunner {
     await reader.open(restored?.source);
     const settings = node.sourceOptions as WatermarkSettings | undefined;
     const generator = settings === undefined ? undefined : new WatermarkGenerator(settings, restored?.watermark);
+    // Every split the checkpoint knew holds the watermark back until it delivers again (or goes idle), as before the restore.
+    generator?.register(restored?.source?.positions.map((p) => p.split) ?? [], Date.now());
     const task = new SourceTask(uid, node.name, reader, generator, (n) => this.deps.hooks.recordsOut(uid, n));
     this.sources.push(task);
   }

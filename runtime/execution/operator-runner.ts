@@ -88,6 +88,13 @@ export class OperatorRunner {
     for (const held of this.aligner.drain()) await this.handle(held.input, held.element);
   }
 
+  /** Lets the operator fire processing-time timers; a no-op for operators without the hook. */
+  async tick(now: number): Promise<void> {
+    if (this.operator.onProcessingTime === undefined) return;
+    await this.operator.onProcessingTime(now, this.output);
+    await this.flushOutput();
+  }
+
   async endInput(): Promise<void> {
     this.endedInputs += 1;
     if (this.endedInputs < this.inputCount) return;

@@ -1,0 +1,52 @@
+/**
+ * The reference revenue windows (WORKLOAD.md, job 2): Debezium orders, c/u/r only → keyBy
+ * after.status → tumbling 1-minute event-time windows on source.ts_ms (bounded out-of-orderness
+ * 5 s, allowed lateness 30 s) → exact decimal sum of after.amount and count; events later than
+ * that go to a late side output. Run it (prints window results and late events as JSON lines):
+ *   CDCFLOW_TOPIC=cdc.ecommerce.orders CDCFLOW_BOUNDED=1 npx tsx jobs/revenue-windows.ts
+ * Env: KAFKA_BROKERS, CDCFLOW_TOPIC, CDCFLOW_GROUP_ID, CDCFLOW_BOUNDED=1 (stop at today's end offsets).
+ */
+import { pathToFileURL } from 'node:url';
+import { OutputTag, StreamEnvironment, TumblingEventTimeWindows, WatermarkStrategy, debeziumSource, decimalSum, printSink } from '../runtime/index.ts';
+import type { ChangeEvent, Firing, SinkDefinition, SourceDefinition } from '../runtime/index.ts';
+
+export interface Order { readonly status: string; readonly amount: string; readonly [column: string]: unknown }
+export type OrderEvent = ChangeEvent<Order>;
+
+/** One window result; a later row for the same window and status (higher updateCount) replaces it. */
+export interface RevenueRow {
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  readonly status: string;
+  readonly sum: string;
+  readonly count: number;
+  readonly firing: Firing;
+  readonly updateCount: number;
+}
+
+export const LATE_ORDERS = new OutputTag<OrderEvent>('revenue-late');
+
+export function revenueWindowsJob(env: StreamEnvironment, source: SourceDefinition<OrderEvent>, sinks: { windows: SinkDefinition<RevenueRow>; late: SinkDefinition<OrderEvent> }): void {
+  const revenue = env
+    .fromSource(source, { uid: 'orders-source', watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(5_000).withTimestamps((e) => e.source.tsMs) })
+    .filter((e) => (e.op === 'c' || e.op === 'u' || e.op === 'r') && e.after !== null)
+    .keyBy((e) => (e.after as Order).status)
+    .window(TumblingEventTimeWindows.of(60_000))
+    .allowedLateness(30_000)
+    .sideOutputLateData(LATE_ORDERS)
+    .aggregate(decimalSum((e) => (e.after as Order).amount))
+    .uid('revenue-windows');
+  revenue
+    .map((r): RevenueRow => ({ windowStart: r.window.start, windowEnd: r.window.end, status: r.key, ...r.result, firing: r.firing, updateCount: r.updateCount }))
+    .uid('revenue-rows')
+    .sinkTo(sinks.windows);
+  revenue.getSideOutput(LATE_ORDERS).sinkTo(sinks.late);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { CDCFLOW_TOPIC: topic = 'cdc.ecommerce.orders', CDCFLOW_GROUP_ID: groupId = 'revenue-windows' } = process.env;
+  const env = StreamEnvironment.create({ jobName: 'revenue-windows', checkpoints: { intervalMs: 1000 } });
+  const source = debeziumSource<Order>({ topics: [topic], groupId, ...(process.env['CDCFLOW_BOUNDED'] === '1' ? { bounded: 'latest' as const } : {}) });
+  revenueWindowsJob(env, source, { windows: printSink(), late: printSink({ format: (e) => JSON.stringify({ late: { id: e.key, op: e.op, tsMs: e.source.tsMs, lsn: e.source.lsn } }) }) });
+  await env.execute();
+}

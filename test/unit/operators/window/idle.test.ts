@@ -1,0 +1,78 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  TumblingEventTimeWindows,
+  WatermarkStrategy,
+  collectSink,
+  type SourceDefinition,
+  type SourceReader,
+  type WindowResult,
+} from '../../../../runtime/index.ts';
+import { TempDirs, sale, testEnvironment, total, type Sale, type Total } from './harness.ts';
+
+const dirs = new TempDirs();
+afterEach(() => dirs.cleanup());
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Two splits of one unbounded source: split 'quiet' yields one record and then nothing; split
+ * 'busy' yields a record per poll, every 10 ms, from 0 s to 30 s of event time; then the source
+ * idles until the job is stopped.
+ */
+function twoSplitSource(): SourceDefinition<Sale> {
+  return {
+    name: 'two-splits',
+    createReader: (): SourceReader<Sale> => {
+      let quietDone = false;
+      let busyNext = 0;
+      return {
+        open: () => Promise.resolve(),
+        poll: async (maxWaitMs) => {
+          await sleep(Math.min(maxWaitMs, 10));
+          if (!quietDone) {
+            quietDone = true;
+            return { records: [{ value: sale('k', 500), timestamp: undefined }], split: 'quiet', bytes: 64 };
+          }
+          if (busyNext > 30_000) return 'idle';
+          const record = { value: sale('k', busyNext), timestamp: undefined };
+          busyNext += 1000;
+          return { records: [record], split: 'busy', bytes: 64 };
+        },
+        snapshot: () => ({ positions: [] }),
+        close: () => Promise.resolve(),
+      };
+    },
+  };
+}
+
+async function runUntil(idlenessMs: number | undefined, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
+  const results: WindowResult<string, Total>[] = [];
+  const env = testEnvironment(dirs.make());
+  const bounded = WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.ts);
+  env
+    .fromSource(twoSplitSource(), { watermarks: idlenessMs === undefined ? bounded : bounded.withIdleness(idlenessMs) })
+    .keyBy((s) => s.key)
+    .window(TumblingEventTimeWindows.of(10_000))
+    .aggregate(total)
+    .sinkTo(collectSink(results));
+  const running = env.execute();
+  const started = Date.now();
+  while (!done(results) && Date.now() - started < maxMs) await sleep(10);
+  env.stop();
+  await running;
+  return results;
+}
+
+describe('an idle split', () => {
+  it('stops holding the watermark back once idle, so windows fire while other splits run', async () => {
+    const results = await runUntil(50, (r) => r.length >= 2, 10_000);
+    expect(results.map((r) => [r.window.start, r.result.sum, r.firing])).toEqual([
+      [0, 11, 'on-time'], // 500 from the quiet split and 0..9 s from the busy one
+      [10_000, 10, 'on-time'],
+    ]);
+  });
+
+  it('without idleness holds every window back (the control)', async () => {
+    const results = await runUntil(undefined, () => false, 600);
+    expect(results).toEqual([]);
+  });
+});
