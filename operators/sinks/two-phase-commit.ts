@@ -13,7 +13,9 @@
  *
  * Invariant: a record's effect is visible in the sink iff a checkpoint containing it completed.
  */
-import type { Operator, OperatorContext, StreamRecord } from '../operator.ts';
+import { createHash } from 'node:crypto';
+import { CdcflowError } from '../../state/errors.ts';
+import type { Operator, OperatorContext, OperatorMetrics, StreamRecord } from '../operator.ts';
 import type { SinkDefinition } from './sink.ts';
 
 /** Identifies one sink instance; transaction names derive from it so restarts find their own. */
@@ -100,9 +102,78 @@ async function withRetry(action: () => Promise<void>, options: TwoPhaseCommitOpt
     try {
       return await action();
     } catch (error) {
-      if (attempt >= attempts) throw error;
+      // A CdcflowError that says retrying cannot help fails at once; anything else may be transient.
+      if (attempt >= attempts || (error instanceof CdcflowError && !error.retriable)) throw error;
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(delay * 2, options.maxBackoffMs ?? 10_000);
     }
   }
+}
+
+/**
+ * `<job>:<sinkUid>:<subtask>`, safe to embed in transaction names (Postgres gids, Redis keys,
+ * Kafka transactional ids) and deterministic, so a restarted job finds its own leftovers.
+ * Characters outside `[A-Za-z0-9_.-]` become `_` and a component that had any gets a hash of its
+ * original appended (so `a:b` and `a_b` stay distinct); past `maxLength` job and uid are cut and a
+ * hash of both appended. A name never has `:` inside a component, so `name + ':'` is a prefix of
+ * this instance's transaction names only — never of another instance's.
+ */
+export function sinkInstanceName(identity: SinkIdentity, maxLength = 160): string {
+  const job = safeComponent(identity.jobName);
+  const uid = safeComponent(identity.sinkUid);
+  const subtask = String(identity.subtaskIndex);
+  const full = `${job}:${uid}:${subtask}`;
+  if (full.length <= maxLength) return full;
+  const room = maxLength - subtask.length - 2 - 9;
+  if (room < 8) throw new Error(`sinkInstanceName: maxLength ${maxLength} is too small`);
+  const jobPart = job.slice(0, Math.min(job.length, Math.floor(room / 2)));
+  return `${jobPart}:${uid.slice(0, room - jobPart.length)}-${shortHash(`${identity.jobName}\0${identity.sinkUid}`)}:${subtask}`;
+}
+
+function safeComponent(text: string): string {
+  const safe = text.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return safe === text && safe !== '' ? safe : `${safe}-${shortHash(text)}`;
+}
+
+function shortHash(text: string): string {
+  return createHash('sha1').update(text).digest('hex').slice(0, 8);
+}
+
+/** A sink transaction reached a phase: for progress lines, tests and tracing (sinks' `onTransaction` option). */
+export interface SinkTransactionEvent {
+  /** `prepared`: durable but invisible (PREPARE, staged batch); `committed`: visible. */
+  readonly phase: 'prepared' | 'committed';
+  readonly checkpointId: number;
+  /** Distinct keys (or records) in the transaction. */
+  readonly records: number;
+}
+
+/** Upper bounds (seconds) of the sink histograms: sub-second commits up to hour-old backfills. */
+export const SINK_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+
+/**
+ * Records `values` into a Prometheus histogram named `name` through the counters of
+ * `OperatorMetrics` (which has no histogram): cumulative `<name>_bucket{le}`, `<name>_sum` and
+ * `<name>_count`, which `histogram_quantile()` reads like a native histogram. Sinks use it for
+ * `cdcflow_sink_freshness_seconds` (now − source commit time, at the moment records become
+ * visible) and `cdcflow_sink_commit_seconds`.
+ */
+export function observeSeconds(
+  metrics: OperatorMetrics,
+  name: string,
+  values: readonly number[],
+  labels: Readonly<Record<string, string>> = {},
+  buckets: readonly number[] = SINK_SECONDS_BUCKETS,
+): void {
+  if (values.length === 0) return;
+  const counts = new Array<number>(buckets.length).fill(0);
+  let sum = 0;
+  for (const value of values) {
+    sum += value;
+    for (let i = 0; i < buckets.length; i++) if (value <= (buckets[i] as number)) counts[i] = (counts[i] as number) + 1;
+  }
+  for (let i = 0; i < buckets.length; i++) metrics.count(`${name}_bucket`, { ...labels, le: String(buckets[i]) }, counts[i]);
+  metrics.count(`${name}_bucket`, { ...labels, le: '+Inf' }, values.length);
+  metrics.count(`${name}_sum`, labels, sum);
+  metrics.count(`${name}_count`, labels, values.length);
 }

@@ -1,0 +1,21 @@
+import type { TableChange } from '../../table-change.ts';
+
+/**
+ * What the sink does to one document. `version` is an external version — the source LSN — so
+ * Elasticsearch refuses any write that is not newer than what the document already has.
+ */
+export type DocumentAction =
+  | { readonly kind: 'index'; readonly index: string; readonly id: string; readonly version: number; readonly document: unknown }
+  | { readonly kind: 'delete'; readonly index: string; readonly id: string; readonly version: number };
+
+/** The natural mapping of a table changelog: id = the primary key, version = the LSN. */
+export function tableChangeAction<K, Row>(
+  index: string,
+  idOf: (key: K) => string = (key) => (typeof key === 'object' ? JSON.stringify(key) : String(key)),
+  documentOf: (row: Row) => unknown = (row) => row,
+): (change: TableChange<K, Row>) => DocumentAction {
+  return (change) =>
+    change.kind === 'delete'
+      ? { kind: 'delete', index, id: idOf(change.key), version: change.lsn }
+      : { kind: 'index', index, id: idOf(change.key), version: change.lsn, document: documentOf(change.row) };
+}

@@ -1,0 +1,97 @@
+/**
+ * Idempotent Elasticsearch sink — not transactional. Every write carries an external version
+ * (the source LSN), so Elasticsearch keeps the newest version of each document whatever order or
+ * how many times writes arrive: a replay after restore ends in the same index. Documents are
+ * written when the buffer fills and at the latest at each checkpoint's pre-commit, so they may be
+ * visible before their checkpoint completes (and stay visible if it never does — the replay then
+ * writes the same versions again). See docs/kafka-sink-transactions.md for the contrast with Kafka.
+ *
+ * ```ts
+ * table.sinkTo(elasticsearchSink({ node, toAction: tableChangeAction('orders'), deadLetters: { brokers, topic: 'orders-es-dlq' } }));
+ * ```
+ */
+import type { Operator } from '../../operator.ts';
+import type { SinkDefinition } from '../sink.ts';
+import { elasticsearchBulkClient, type BulkClient } from './bulk-client.ts';
+import { BulkWriter } from './bulk-writer.ts';
+import type { DocumentAction } from './document-action.ts';
+import { kafkaDocumentDeadLetters, type DocumentDeadLetterWriter } from './document-dead-letters.ts';
+import { ElasticsearchSinkError } from './elasticsearch-sink-error.ts';
+
+export interface ElasticsearchSinkOptions<T> {
+  /** e.g. `http://127.0.0.1:19200`; ignored when `client` is given. */
+  readonly node: string;
+  readonly toAction: (value: T) => DocumentAction;
+  /** Where refused documents go. Without it, a refused document fails the job. */
+  readonly deadLetters?: { readonly brokers: readonly string[]; readonly topic: string } | DocumentDeadLetterWriter;
+  /** @default 'elasticsearch-sink' */
+  readonly name?: string;
+  /** Buffered actions (after keeping only the newest per document) that trigger a flush. @default 1000 */
+  readonly maxBufferedActions?: number;
+  /** Attempts per flush for items the cluster throttles or fails (429, 5xx). @default 10 */
+  readonly maxAttempts?: number;
+  /** @default 100 */
+  readonly initialBackoffMs?: number;
+  /** @default 10000 */
+  readonly maxBackoffMs?: number;
+  /** Refresh the touched shards after each bulk request (tests; slow in production). @default false */
+  readonly refresh?: boolean;
+  /** Another client behind our interface (OpenSearch, a fake). @default @elastic/elasticsearch 7.17 */
+  readonly client?: BulkClient;
+}
+
+export function elasticsearchSink<T>(options: ElasticsearchSinkOptions<T>): SinkDefinition<T> {
+  const maxBuffered = options.maxBufferedActions ?? 1000;
+  if (!(maxBuffered >= 1)) throw new ElasticsearchSinkError('elasticsearchSink maxBufferedActions must be ≥ 1', { domain: 'user' });
+  return { name: options.name ?? 'elasticsearch-sink', createOperator: () => elasticsearchOperator(options, maxBuffered) };
+}
+
+function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffered: number): Operator<T, never> {
+  // Newest action per document: older ones would only bounce off the external version.
+  const buffer = new Map<string, DocumentAction>();
+  let client: BulkClient | undefined;
+  let deadLetters: DocumentDeadLetterWriter | undefined;
+  let writer: BulkWriter | undefined;
+  const flush = async (): Promise<void> => {
+    if (buffer.size === 0 || writer === undefined) return;
+    const actions = [...buffer.values()];
+    buffer.clear();
+    await writer.write(actions);
+  };
+  return {
+    open(context) {
+      client = options.client ?? elasticsearchBulkClient({ node: options.node });
+      const dlq = options.deadLetters;
+      deadLetters = dlq === undefined || 'write' in dlq ? dlq : kafkaDocumentDeadLetters({ ...dlq, clientId: `cdcflow-${context.jobName}-${context.uid}-dlq` });
+      writer = new BulkWriter(client, deadLetters, context.metrics, {
+        maxActionsPerRequest: maxBuffered,
+        maxAttempts: options.maxAttempts ?? 10,
+        initialBackoffMs: options.initialBackoffMs ?? 100,
+        maxBackoffMs: options.maxBackoffMs ?? 10_000,
+        refresh: options.refresh ?? false,
+      });
+    },
+    async processBatch(batch) {
+      for (const { value } of batch) {
+        const action = options.toAction(value);
+        const key = `${action.index}\u0000${action.id}`;
+        const held = buffer.get(key);
+        if (held === undefined || held.version <= action.version) buffer.set(key, action);
+      }
+      if (buffer.size >= maxBuffered) await flush();
+    },
+    async snapshotState() {
+      // Pre-commit: everything before the barrier is in the index (or dead-lettered) before the ack.
+      await flush();
+      return undefined;
+    },
+    async close() {
+      try {
+        await flush();
+      } finally {
+        await client?.close();
+        await deadLetters?.close();
+      }
+    },
+  };
+}

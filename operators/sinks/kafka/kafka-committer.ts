@@ -1,0 +1,144 @@
+/**
+ * The two-phase committer behind `kafkaSink`: one Kafka transaction per checkpoint.
+ *
+ *   beginTransaction → InitProducerId on the lowest free slot's transactional id (new epoch);
+ *   write            → records sent inside it (invisible to read_committed consumers);
+ *   preCommit(n)     → await every send; the handle (id, producer id, epoch) goes into checkpoint n;
+ *   commit(handle)   → EndTxn(commit) with the handle's producer id and epoch;
+ *   recover(handles) → EndTxn(commit) for each recorded handle, *then* InitProducerId on every
+ *                      slot, oldest first, which aborts the leftovers and fences zombies.
+ *
+ * A slot holding a prepared transaction is never reused before that transaction commits, and
+ * every transaction starts on a fresh epoch: so a stored handle can only ever commit the
+ * transaction it was taken from. See docs/kafka-sink-transactions.md.
+ */
+import type { OperatorContext, StreamRecord } from '../../operator.ts';
+import type { SinkIdentity, TwoPhaseCommitter } from '../two-phase-commit.ts';
+import { InternalClient, type TopicMessages } from './kafkajs-internals.ts';
+import { KafkaSinkError } from './kafka-sink-error.ts';
+import { OpenTransaction } from './open-transaction.ts';
+import { TransactionControl, type KafkaTransactionHandle } from './transaction-control.ts';
+import { transactionalId } from './transactional-id.ts';
+import type { ResolvedKafkaSinkOptions } from './kafka-sink-options.ts';
+
+export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionHandle> {
+  private readonly client: InternalClient;
+  private readonly control: TransactionControl;
+  private open: OpenTransaction | undefined;
+  /** Slots whose transaction is prepared and not yet committed. */
+  private readonly prepared = new Map<number, KafkaTransactionHandle>();
+  /** Slots are taken round-robin, so recovery can tell in which order leftovers began. */
+  private nextSlot = 0;
+
+  constructor(
+    private readonly identity: SinkIdentity,
+    private readonly context: OperatorContext,
+    private readonly options: ResolvedKafkaSinkOptions<T>,
+  ) {
+    this.client = new InternalClient({
+      brokers: options.brokers,
+      clientId: `cdcflow-${options.transactionalIdPrefix ?? identity.jobName}-${identity.sinkUid}-${identity.subtaskIndex}`,
+      transactionTimeoutMs: options.transactionTimeoutMs,
+    });
+    this.control = new TransactionControl(this.client, { transactionTimeoutMs: options.transactionTimeoutMs });
+  }
+
+  async beginTransaction(): Promise<void> {
+    // An empty transaction carries over: no epoch bump, no coordinator round trip while idle.
+    if (this.open !== undefined) return;
+    const slot = this.freeSlot();
+    this.open = await OpenTransaction.begin(this.client, slot, this.idOf(slot));
+  }
+
+  async write(records: readonly StreamRecord<T>[]): Promise<void> {
+    const open = this.requireOpen();
+    const byTopic = new Map<string, TopicMessages>();
+    for (const { value } of records) {
+      const message = this.options.serialize(value);
+      const topic = message.topic ?? this.options.topic;
+      let group = byTopic.get(topic);
+      if (group === undefined) byTopic.set(topic, (group = { topic, messages: [] }));
+      group.messages.push({
+        key: message.key,
+        value: message.value,
+        ...(message.headers === undefined ? {} : { headers: { ...message.headers } }),
+        ...(message.partition === undefined ? {} : { partition: message.partition }),
+      });
+    }
+    if (byTopic.size === 0) return;
+    await open.send([...byTopic.values()], records.length, this.options.maxQueuedBatches);
+  }
+
+  async preCommit(): Promise<KafkaTransactionHandle> {
+    const open = this.requireOpen();
+    const handle = await open.flush(this.context.now());
+    if (handle.records > 0) {
+      this.prepared.set(open.slot, handle);
+      this.open = undefined;
+    }
+    return handle;
+  }
+
+  async commit(handle: KafkaTransactionHandle): Promise<void> {
+    if (handle.records === 0) return;
+    const started = this.context.now();
+    const outcome = await this.control.commit(handle);
+    this.context.metrics.count('cdcflow_kafka_sink_commits_total', { outcome });
+    this.context.metrics.gauge('cdcflow_kafka_sink_commit_latency_ms', this.context.now() - started);
+    const prepared = this.prepared.get(handle.slot);
+    if (prepared?.producerId === handle.producerId && prepared.producerEpoch === handle.producerEpoch) this.prepared.delete(handle.slot);
+  }
+
+  async recover(committed: readonly KafkaTransactionHandle[]): Promise<void> {
+    for (const handle of committed) {
+      if (handle.records === 0) continue;
+      const outcome = await this.control.commit(handle);
+      this.context.metrics.count('cdcflow_kafka_sink_recovered_total', { outcome });
+      if (outcome === 'superseded' && this.context.now() - handle.preparedAtMs > this.options.transactionTimeoutMs) {
+        // The broker may have aborted it on transaction.timeout.ms before we got back: possible loss.
+        this.context.metrics.count('cdcflow_kafka_sink_transactions_possibly_expired_total', {}, handle.records);
+      }
+    }
+    // Only now, with every recorded transaction committed, may the ids get new epochs. One at a
+    // time, oldest leftover first: kafkajs read_committed consumers drop aborted records only
+    // when abort markers come in the order the transactions began (see the docs).
+    // The newest handle's slot comes next, unless it was still empty (open) at the snapshot.
+    const last = committed.at(-1);
+    const slots = this.options.maxTransactionSlots;
+    const first = last === undefined ? 0 : (last.slot + (last.records === 0 ? 0 : 1)) % slots;
+    for (let i = 0; i < slots; i++) await this.control.fence(this.idOf((first + i) % slots));
+    this.prepared.clear();
+    this.open = undefined;
+    this.nextSlot = first;
+  }
+
+  async close(): Promise<void> {
+    // Whatever is still open or prepared is resolved by the next recover(): committed if a
+    // completed checkpoint recorded it, aborted (fenced) otherwise.
+    this.open = undefined;
+    await this.client.disconnect();
+  }
+
+  private freeSlot(): number {
+    const slots = this.options.maxTransactionSlots;
+    for (let i = 0; i < slots; i++) {
+      const slot = (this.nextSlot + i) % slots;
+      if (this.prepared.has(slot)) continue;
+      this.nextSlot = (slot + 1) % slots;
+      return slot;
+    }
+    throw new KafkaSinkError(
+      `${this.prepared.size} Kafka transactions of sink '${this.identity.sinkUid}' are prepared and none committed: checkpoints keep failing to complete; raise maxTransactionSlots or fix the checkpoint failures`,
+      { retriable: true },
+    );
+  }
+
+  private requireOpen(): OpenTransaction {
+    if (this.open === undefined) throw new KafkaSinkError('no open Kafka transaction: beginTransaction() must run first', { domain: 'internal' });
+    return this.open;
+  }
+
+  private idOf(slot: number): string {
+    return transactionalId(this.identity, slot, this.options.transactionalIdPrefix);
+  }
+}

@@ -1,0 +1,62 @@
+import { KafkaSinkError } from './kafka-sink-error.ts';
+
+/** One record as the sink writes it. A `null` value is a tombstone (deletes the key in a compacted topic). */
+export interface KafkaSinkMessage {
+  readonly key: Buffer | string | null;
+  readonly value: Buffer | string | null;
+  /** Overrides the sink's `topic` for this record. */
+  readonly topic?: string;
+  readonly partition?: number;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface KafkaSinkOptions<T> {
+  readonly brokers: readonly string[];
+  /** Topic for records whose message names none. */
+  readonly topic: string;
+  readonly serialize: (value: T) => KafkaSinkMessage;
+  /** Sink name in the job graph. @default 'kafka-sink' */
+  readonly name?: string;
+  /**
+   * Replaces the job name in transactional ids `<prefix>-<sinkUid>-<subtask>-<slot>`. Two jobs
+   * writing to one cluster must not share it, or they fence each other. @default the job name
+   */
+  readonly transactionalIdPrefix?: string;
+  /**
+   * How long the broker keeps a transaction open before aborting it. A job that is down longer
+   * than this after a pre-commit loses that checkpoint's records (as with Flink); it may not exceed
+   * the broker's `transaction.max.timeout.ms`. @default 900000 (15 min, the broker's default max)
+   */
+  readonly transactionTimeoutMs?: number;
+  /**
+   * Transactional ids per subtask. Two alternate in steady state; each checkpoint that fails to
+   * complete keeps one more prepared. Recovery fences all of them. @default 8
+   */
+  readonly maxTransactionSlots?: number;
+  /** Unacknowledged batches before `write` waits for the broker. @default 4 */
+  readonly maxQueuedBatches?: number;
+}
+
+export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix'>> & {
+  readonly transactionalIdPrefix: string | undefined;
+};
+
+export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): ResolvedKafkaSinkOptions<T> {
+  const resolved = {
+    name: options.name ?? 'kafka-sink',
+    brokers: options.brokers,
+    topic: options.topic,
+    serialize: options.serialize,
+    transactionalIdPrefix: options.transactionalIdPrefix,
+    transactionTimeoutMs: options.transactionTimeoutMs ?? 900_000,
+    maxTransactionSlots: options.maxTransactionSlots ?? 8,
+    maxQueuedBatches: options.maxQueuedBatches ?? 4,
+  };
+  if (resolved.brokers.length === 0) throw new KafkaSinkError('kafkaSink needs at least one broker', { domain: 'user' });
+  if (resolved.topic === '') throw new KafkaSinkError('kafkaSink needs a topic', { domain: 'user' });
+  if (!Number.isInteger(resolved.maxTransactionSlots) || resolved.maxTransactionSlots < 2) {
+    throw new KafkaSinkError('kafkaSink maxTransactionSlots must be an integer ≥ 2: one prepared transaction, one open', { domain: 'user' });
+  }
+  if (!(resolved.maxQueuedBatches >= 1)) throw new KafkaSinkError('kafkaSink maxQueuedBatches must be ≥ 1', { domain: 'user' });
+  return resolved;
+}

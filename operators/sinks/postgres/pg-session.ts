@@ -1,0 +1,57 @@
+/**
+ * The only database surface the Postgres sink uses: one session that runs SQL with positional
+ * parameters. `pg` sits behind it, so a faster client (or a fake in unit tests) can replace it.
+ */
+import pg from 'pg';
+import { CdcflowError } from '../../../state/errors.ts';
+
+export interface PgResult<R> {
+  readonly rows: R[];
+  readonly rowCount: number;
+}
+
+/** One connection. Statements run in order; a session in a failed transaction needs ROLLBACK. */
+export interface PgSession {
+  query<R extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<PgResult<R>>;
+  close(): Promise<void>;
+}
+
+/** Opens a new session. The sink opens two: a writer (the open transaction) and a control session (commits). */
+export type PgConnect = () => Promise<PgSession>;
+
+/** Thrown for a failed statement or connection; `sqlState` is Postgres's error code when it sent one. */
+export class PostgresSinkError extends CdcflowError {
+  constructor(
+    message: string,
+    readonly sqlState: string | undefined,
+    options: { domain?: 'user' | 'external' | 'internal'; retriable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, { domain: options.domain ?? 'external', retriable: options.retriable ?? true, cause: options.cause });
+  }
+}
+
+/** SQLSTATE of a `pg` error (`42704` undefined object, `55000` object in use, ...), if any. */
+export function sqlStateOf(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+}
+
+/** `pg.Client` per session. `connectionString` defaults to `DATABASE_URL`. */
+export function pgConnect(connectionString: string | undefined = process.env['DATABASE_URL']): PgConnect {
+  if (connectionString === undefined) {
+    throw new PostgresSinkError('postgresSink needs a connection: pass connectionString or connect, or set DATABASE_URL', undefined, { domain: 'user', retriable: false });
+  }
+  return async () => {
+    const client = new pg.Client({ connectionString, connectionTimeoutMillis: 10_000 });
+    // A dropped connection surfaces as a failed query; without a listener it would crash the process.
+    client.on('error', () => undefined);
+    await client.connect();
+    return {
+      query: async <R extends object>(sql: string, params: readonly unknown[] = []) => {
+        const result = await client.query<R>(sql, params as unknown[]);
+        return { rows: result.rows, rowCount: result.rowCount ?? 0 };
+      },
+      close: () => client.end().catch(() => undefined),
+    };
+  };
+}

@@ -1,0 +1,266 @@
+/**
+ * The Postgres side of the two-phase-commit contract. Records are buffered by primary key (the
+ * latest change per key wins) and written into the open transaction in multi-row statements when
+ * the buffer fills and at the barrier.
+ *
+ * Two-phase mode: at the barrier the transaction is PREPAREd and the writer session starts the
+ * next one (Postgres detaches a prepared transaction from its session, so no new connection is
+ * needed); COMMIT / ROLLBACK PREPARED run on a second, control session.
+ *
+ * Row locks: a prepared transaction keeps the locks of the rows it wrote until COMMIT PREPARED,
+ * which only comes when its checkpoint completes — and the commit is delivered by the same task
+ * loop that writes. A write to such a row would wait for a commit that cannot come (after an
+ * aborted checkpoint, the commit waits for the *next* checkpoint). So a change whose key is held
+ * by one of our uncommitted prepared transactions stays in the buffer: it is written once that
+ * transaction commits, and if a barrier comes first it is carried in the checkpoint handle
+ * (`deferred`) so a restore puts it back in the buffer. Only the newest handle's `deferred`
+ * counts: each barrier records everything still unwritten.
+ */
+import { randomUUID } from 'node:crypto';
+import type { OperatorContext, OperatorMetrics, StreamRecord } from '../../operator.ts';
+import { observeSeconds, sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
+import { changeMapper } from './change-mapping.ts';
+import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
+import { PostgresSinkError, type PgSession } from './pg-session.ts';
+import { PreparedTransactions } from './prepared-transactions.ts';
+import { quoteLiteral } from './sql.ts';
+import { TableWriter, type KeyedChange } from './table-writer.ts';
+
+/** The checkpoint handle (JSON). `gid` is null when the checkpoint wrote nothing (or in idempotent mode). */
+export interface PostgresTxn {
+  readonly checkpointId: number;
+  readonly gid: string | null;
+  readonly nonce?: string;
+  /** Buffered changes not yet written anywhere at this barrier (keys held by uncommitted transactions). */
+  readonly deferred?: readonly KeyedChange[];
+}
+
+interface Connected {
+  readonly writer: PgSession;
+  readonly control: PgSession;
+  readonly table: TableWriter;
+  readonly prepared: PreparedTransactions;
+}
+
+/** Committers alive in this process, by instance: a restarted attempt closes its predecessor's sessions. */
+const live = new Map<string, PostgresCommitter<unknown>>();
+
+export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
+  private readonly instance: string;
+  private readonly toKeyed: (value: T) => KeyedChange;
+  private readonly metrics: OperatorMetrics;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private connected: Connected | undefined;
+  private readonly buffer = new Map<string, KeyedChange>();
+  private flushAt: number;
+  private txnOpen = false;
+  private txnKeys = new Set<string>();
+  private txnSourceTs: number[] = [];
+  /** Keys and source times of our prepared, not yet committed transactions, by checkpoint. */
+  private readonly uncommitted = new Map<number, { keys: Set<string>; sourceTs: number[] }>();
+  private writtenSinceBarrier = false;
+  private lastPreCommitted = 0;
+  private lastCommitted = 0;
+  private closed = false;
+
+  constructor(
+    private readonly o: ResolvedPostgresSinkOptions<T>,
+    identity: SinkIdentity,
+    context: OperatorContext,
+  ) {
+    this.instance = sinkInstanceName(identity);
+    this.toKeyed = changeMapper(o.primaryKey, o.toChange, o.columns);
+    this.metrics = context.metrics;
+    this.now = () => context.now();
+    this.log = o.log ?? ((line) => console.error(`[cdcflow postgres-sink ${this.instance}] ${line}`));
+    this.flushAt = o.flushRows;
+  }
+
+  async beginTransaction(): Promise<void> {
+    // BEGIN is sent with the first write: a checkpoint without records prepares nothing.
+    this.txnOpen = false;
+    this.txnKeys = new Set();
+    this.txnSourceTs = [];
+    return Promise.resolve();
+  }
+
+  async write(records: readonly StreamRecord<T>[]): Promise<void> {
+    const guarded = this.o.lsnColumn !== undefined;
+    for (const { value } of records) {
+      const change = this.toKeyed(value);
+      const buffered = this.buffer.get(change.keyId);
+      if (guarded && buffered?.lsn !== undefined && change.lsn !== undefined && change.lsn < buffered.lsn) continue;
+      this.buffer.set(change.keyId, change);
+    }
+    this.writtenSinceBarrier = this.writtenSinceBarrier || records.length > 0;
+    if (this.buffer.size >= this.flushAt) await this.flush();
+  }
+
+  async preCommit(checkpointId: number): Promise<PostgresTxn> {
+    const { writer, prepared } = await this.connect();
+    await this.flush();
+    this.writtenSinceBarrier = false;
+    this.lastPreCommitted = checkpointId;
+    if (this.o.mode === 'idempotent') {
+      if (this.txnOpen) {
+        await this.timedCommit(async () => void (await writer.query('COMMIT')), this.txnSourceTs);
+        this.o.onTransaction?.({ phase: 'committed', checkpointId, records: this.txnKeys.size });
+      }
+      this.txnOpen = false;
+      return { checkpointId, gid: null };
+    }
+    const deferred = this.buffer.size === 0 ? {} : { deferred: [...this.buffer.values()] };
+    if (!this.txnOpen) return { checkpointId, gid: null, ...deferred };
+    const nonce = randomUUID();
+    const marker = prepared.markerStatement(checkpointId, nonce);
+    await writer.query(marker.sql, marker.params);
+    const gid = prepared.gid(checkpointId);
+    await writer.query(`PREPARE TRANSACTION ${quoteLiteral(gid)}`);
+    this.txnOpen = false;
+    this.uncommitted.set(checkpointId, { keys: this.txnKeys, sourceTs: this.txnSourceTs });
+    this.o.onTransaction?.({ phase: 'prepared', checkpointId, records: this.txnKeys.size });
+    return { checkpointId, gid, nonce, ...deferred };
+  }
+
+  async commit(txn: PostgresTxn): Promise<void> {
+    if (txn.gid === null || txn.nonce === undefined) {
+      this.lastCommitted = Math.max(this.lastCommitted, txn.checkpointId);
+      return;
+    }
+    const { prepared } = await this.connect();
+    const held = this.uncommitted.get(txn.checkpointId);
+    let outcome: string | undefined;
+    await this.timedCommit(async () => void (outcome = await prepared.commit(txn.checkpointId, txn.nonce as string)), held?.sourceTs ?? []);
+    if (outcome === 'already-committed') this.metrics.count('cdcflow_sink_commits_repeated_total', { sink: 'postgres' });
+    this.uncommitted.delete(txn.checkpointId);
+    this.lastCommitted = Math.max(this.lastCommitted, txn.checkpointId);
+    this.o.onTransaction?.({ phase: 'committed', checkpointId: txn.checkpointId, records: held?.keys.size ?? 0 });
+    await prepared.pruneMarkers(txn.checkpointId);
+  }
+
+  async recover(committed: readonly PostgresTxn[]): Promise<void> {
+    const { prepared } = await this.connect();
+    for (const txn of committed) {
+      if (txn.gid === null || txn.nonce === undefined) continue;
+      const outcome = await prepared.commit(txn.checkpointId, txn.nonce);
+      this.log(`restore: ${outcome === 'committed' ? 'committed' : 'found already committed'} ${txn.gid}`);
+    }
+    const rolledBack = await prepared.rollbackAllExcept(new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid]))));
+    if (rolledBack.length > 0) {
+      this.log(`restore: rolled back ${rolledBack.length} prepared transaction(s) of checkpoints that did not complete: ${rolledBack.join(', ')}`);
+      this.metrics.count('cdcflow_sink_rolled_back_total', { sink: 'postgres' }, rolledBack.length);
+    }
+    this.buffer.clear();
+    for (const change of committed.at(-1)?.deferred ?? []) this.buffer.set(change.keyId, change);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (live.get(this.instance) === this) live.delete(this.instance);
+    const c = this.connected;
+    this.connected = undefined;
+    if (c === undefined) return;
+    try {
+      if (this.txnOpen) await c.writer.query('ROLLBACK');
+      await this.writeCoveredRest(c);
+    } finally {
+      await c.writer.close();
+      await c.control.close();
+    }
+  }
+
+  /**
+   * A bounded job ends with a final checkpoint; changes it had to defer are covered by it but
+   * would wait for a checkpoint that never comes. If nothing arrived after that barrier and it
+   * committed, they are safe to commit now (a restore from it would write them again, equally).
+   */
+  private async writeCoveredRest(c: Connected): Promise<void> {
+    if (this.buffer.size === 0) return;
+    const covered = this.o.mode === 'two-phase' && !this.writtenSinceBarrier && this.uncommitted.size === 0 && this.lastCommitted >= this.lastPreCommitted;
+    if (!covered) return;
+    await c.writer.query('BEGIN');
+    await c.table.apply(c.writer, [...this.buffer.values()]);
+    await c.writer.query('COMMIT');
+    this.buffer.clear();
+  }
+
+  /** Writes every buffered change whose key no uncommitted prepared transaction holds. */
+  private async flush(): Promise<void> {
+    const writable: KeyedChange[] = [];
+    for (const [keyId, change] of this.buffer) {
+      if (this.isHeld(keyId)) continue;
+      writable.push(change);
+      this.buffer.delete(keyId);
+    }
+    this.flushAt = this.buffer.size + this.o.flushRows;
+    if (writable.length === 0) return;
+    const { writer, table } = await this.connect();
+    if (!this.txnOpen) {
+      await writer.query('BEGIN');
+      this.txnOpen = true;
+    }
+    await table.apply(writer, writable);
+    for (const change of writable) {
+      this.txnKeys.add(change.keyId);
+      if (change.sourceTsMs !== undefined) this.txnSourceTs.push(change.sourceTsMs);
+    }
+  }
+
+  private isHeld(keyId: string): boolean {
+    for (const { keys } of this.uncommitted.values()) if (keys.has(keyId)) return true;
+    return false;
+  }
+
+  /** Runs the commit and records `cdcflow_sink_commit_seconds` and `cdcflow_sink_freshness_seconds`. */
+  private async timedCommit(action: () => Promise<void>, sourceTs: readonly number[]): Promise<void> {
+    const started = this.now();
+    await action();
+    const now = this.now();
+    const labels = { sink: 'postgres' };
+    observeSeconds(this.metrics, 'cdcflow_sink_commit_seconds', [(now - started) / 1000], labels);
+    observeSeconds(this.metrics, 'cdcflow_sink_freshness_seconds', sourceTs.map((ts) => (now - ts) / 1000), labels);
+    this.metrics.count('cdcflow_sink_records_committed_total', labels, sourceTs.length);
+  }
+
+  private async connect(): Promise<Connected> {
+    if (this.closed) throw new PostgresSinkError('postgres sink is closed', undefined, { domain: 'internal', retriable: false });
+    if (this.connected !== undefined) return this.connected;
+    const previous = live.get(this.instance);
+    if (previous !== undefined && previous !== (this as PostgresCommitter<unknown>)) await previous.close().catch(() => undefined);
+    live.set(this.instance, this as PostgresCommitter<unknown>);
+    const writer = await this.o.connect();
+    let control: PgSession | undefined;
+    try {
+      control = await this.o.connect();
+      await writer.query(`SET lock_timeout = ${Math.round(this.o.lockTimeoutMs)}`);
+      const table = await TableWriter.describe(control, this.o.table, this.o.primaryKey, {
+        lsnColumn: this.o.lsnColumn,
+        deletes: this.o.deletes,
+        deletedColumn: this.o.deletedColumn,
+        maxRowsPerStatement: this.o.rowsPerStatement,
+      });
+      const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
+      if (this.o.mode === 'two-phase') await this.checkTwoPhase(control, prepared);
+      this.connected = { writer, control, table, prepared };
+      return this.connected;
+    } catch (error) {
+      await writer.close();
+      await control?.close();
+      throw error;
+    }
+  }
+
+  private async checkTwoPhase(control: PgSession, prepared: PreparedTransactions): Promise<void> {
+    const { rows } = await control.query<{ n: number }>("SELECT current_setting('max_prepared_transactions')::int AS n");
+    if ((rows[0]?.n ?? 0) <= 0) {
+      throw new PostgresSinkError(
+        "postgresSink: the server has prepared transactions off (max_prepared_transactions = 0). Set it above 0 and restart Postgres, or use mode: 'idempotent'.",
+        undefined,
+        { domain: 'user', retriable: false },
+      );
+    }
+    await prepared.ensureMarkerTable();
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * The Redis side of the two-phase-commit contract. Redis has no PREPARE, so:
+ *  - write: the last write per key is kept in memory until the barrier;
+ *  - preCommit(n): the batch is staged in Redis (index entry first, then the hash in chunks; then
+ *    WAITAOF where the server has it, so the staged batch is on disk before checkpoint n can
+ *    complete) — the checkpoint records only `{checkpointId, count}`;
+ *  - commit: one Lua script checks the fence, applies the batch, moves the fence, drops the stage;
+ *  - recover: commits the recorded batches (fenced ones are skipped), then deletes every other
+ *    staged batch of this instance (checkpoints that never completed).
+ */
+import type { OperatorContext, OperatorMetrics, StreamRecord } from '../../operator.ts';
+import { observeSeconds, sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
+import { ALREADY_APPLIED, APPLY_SCRIPT, STAGED_BATCH_MISSING, batchKeys, encodeOp, type BatchKeys } from './fenced-batch.ts';
+import type { ResolvedRedisSinkOptions } from './redis-options.ts';
+import { RedisSinkError, type RedisArg, type RedisSession } from './redis-session.ts';
+
+/** The checkpoint handle: the staged batch lives in Redis, not in the checkpoint. */
+export interface RedisTxn {
+  readonly checkpointId: number;
+  /** Distinct keys staged; 0 means nothing was staged. */
+  readonly count: number;
+}
+
+const live = new Map<string, RedisCommitter<unknown>>();
+
+export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
+  private readonly instance: string;
+  private readonly keys: BatchKeys;
+  private readonly metrics: OperatorMetrics;
+  private readonly now: () => number;
+  private readonly log: (line: string) => void;
+  private session: RedisSession | undefined;
+  private waitAof: boolean | undefined;
+  private batch = new Map<string, string>();
+  private sourceTs: number[] = [];
+  private readonly staged = new Map<number, number[]>();
+  private closed = false;
+
+  constructor(
+    private readonly o: ResolvedRedisSinkOptions<T>,
+    identity: SinkIdentity,
+    context: OperatorContext,
+  ) {
+    this.instance = sinkInstanceName(identity);
+    this.keys = batchKeys(o.prefix, this.instance);
+    this.metrics = context.metrics;
+    this.now = () => context.now();
+    this.log = o.log ?? ((line) => console.error(`[cdcflow redis-sink ${this.instance}] ${line}`));
+  }
+
+  beginTransaction(): Promise<void> {
+    this.batch = new Map();
+    this.sourceTs = [];
+    return Promise.resolve();
+  }
+
+  write(records: readonly StreamRecord<T>[]): Promise<void> {
+    for (const { value } of records) {
+      const w = this.o.toWrite(value);
+      if (w.ttl !== undefined && !(w.ttl > 0)) throw new RedisSinkError(`redisSink: ttl must be > 0 seconds (key ${w.key})`, { domain: 'user', retriable: false });
+      const key = `${this.o.prefix}:${w.key}`;
+      this.batch.delete(key); // keep the map in last-write order
+      this.batch.set(key, encodeOp(w.value, w.ttl === undefined ? undefined : Math.max(1, Math.round(w.ttl * 1000))));
+      if (w.sourceTsMs !== undefined) this.sourceTs.push(w.sourceTsMs);
+    }
+    return Promise.resolve();
+  }
+
+  async preCommit(checkpointId: number): Promise<RedisTxn> {
+    if (this.batch.size === 0) return { checkpointId, count: 0 };
+    const redis = await this.connect();
+    const staged = this.keys.staged(checkpointId);
+    // Indexed before it exists, so a crash mid-staging leaves nothing recover cannot find.
+    await redis.pipeline([['ZADD', this.keys.index, checkpointId, String(checkpointId)], ['DEL', staged]]);
+    let chunk: RedisArg[] = [];
+    const commands: [string, ...RedisArg[]][] = [];
+    for (const [key, op] of this.batch) {
+      chunk.push(key, op);
+      if (chunk.length < this.o.stageChunk * 2) continue;
+      commands.push(['HSET', staged, ...chunk]);
+      chunk = [];
+    }
+    if (chunk.length > 0) commands.push(['HSET', staged, ...chunk]);
+    for (let i = 0; i < commands.length; i += 16) await redis.pipeline(commands.slice(i, i + 16));
+    await this.syncToDisk(redis);
+    this.staged.set(checkpointId, this.sourceTs);
+    this.o.onTransaction?.({ phase: 'prepared', checkpointId, records: this.batch.size });
+    return { checkpointId, count: this.batch.size };
+  }
+
+  async commit(txn: RedisTxn): Promise<void> {
+    if (txn.count === 0) return;
+    const redis = await this.connect();
+    const started = this.now();
+    const reply = Number(await redis.evalScript(APPLY_SCRIPT, [this.keys.fence, this.keys.staged(txn.checkpointId), this.keys.index], [txn.checkpointId]));
+    if (reply === STAGED_BATCH_MISSING) {
+      throw new RedisSinkError(
+        `the staged batch of checkpoint ${txn.checkpointId} (${this.keys.staged(txn.checkpointId)}) is gone and was never applied: ` +
+          'Redis lost writes (restarted without an fsynced AOF?) or someone deleted it. Its records are missing; restore from an earlier savepoint or re-run the backfill.',
+        { retriable: false },
+      );
+    }
+    const now = this.now();
+    const sourceTs = this.staged.get(txn.checkpointId) ?? [];
+    this.staged.delete(txn.checkpointId);
+    const labels = { sink: 'redis' };
+    if (reply === ALREADY_APPLIED) {
+      this.metrics.count('cdcflow_sink_commits_repeated_total', labels);
+      return;
+    }
+    observeSeconds(this.metrics, 'cdcflow_sink_commit_seconds', [(now - started) / 1000], labels);
+    observeSeconds(this.metrics, 'cdcflow_sink_freshness_seconds', sourceTs.map((ts) => (now - ts) / 1000), labels);
+    this.metrics.count('cdcflow_sink_records_committed_total', labels, reply);
+    this.o.onTransaction?.({ phase: 'committed', checkpointId: txn.checkpointId, records: reply });
+  }
+
+  async recover(committed: readonly RedisTxn[]): Promise<void> {
+    for (const txn of committed) await this.commit(txn);
+    const redis = await this.connect();
+    const keep = new Set(committed.map((t) => String(t.checkpointId)));
+    const ids = ((await redis.call('ZRANGE', this.keys.index, 0, -1)) as string[]).filter((id) => !keep.has(id));
+    if (ids.length === 0) return;
+    await redis.pipeline(ids.flatMap((id): [string, ...RedisArg[]][] => [['DEL', this.keys.staged(Number(id))], ['ZREM', this.keys.index, id]]));
+    this.log(`restore: discarded the staged batches of checkpoints that did not complete: ${ids.join(', ')}`);
+    this.metrics.count('cdcflow_sink_rolled_back_total', { sink: 'redis' }, ids.length);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (live.get(this.instance) === this) live.delete(this.instance);
+    await this.session?.close();
+    this.session = undefined;
+  }
+
+  /** WAITAOF (Redis ≥ 7.2): the staged batch is fsynced before the checkpoint can complete. */
+  private async syncToDisk(redis: RedisSession): Promise<void> {
+    if (this.waitAof === false) return;
+    try {
+      await redis.call('WAITAOF', 1, 0, 10_000);
+      this.waitAof = true;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (this.waitAof === true || !/unknown command|appendonly|ERR WAITAOF/i.test(message)) throw error;
+      this.waitAof = false; // older Redis or AOF off: staged batches rely on the server's fsync policy
+    }
+  }
+
+  private async connect(): Promise<RedisSession> {
+    if (this.closed) throw new RedisSinkError('redis sink is closed', { domain: 'internal', retriable: false });
+    if (this.session !== undefined) return this.session;
+    const previous = live.get(this.instance);
+    if (previous !== undefined && previous !== (this as RedisCommitter<unknown>)) await previous.close().catch(() => undefined);
+    live.set(this.instance, this as RedisCommitter<unknown>);
+    this.session = await this.o.connect();
+    return this.session;
+  }
+}

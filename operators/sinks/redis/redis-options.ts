@@ -1,0 +1,43 @@
+import type { SinkTransactionEvent, TwoPhaseCommitOptions } from '../two-phase-commit.ts';
+import type { RedisConnect } from './redis-session.ts';
+
+/** One write: `value` null deletes the key; `ttl` (seconds) expires it. */
+export interface RedisWrite {
+  /** Under the sink's prefix: the Redis key is `<prefix>:<key>`. */
+  readonly key: string;
+  readonly value: string | null;
+  readonly ttl?: number;
+  /** Source commit time, for `cdcflow_sink_freshness_seconds`. */
+  readonly sourceTsMs?: number;
+}
+
+export interface RedisSinkOptions<T> {
+  /** Namespace of every key the sink writes, its fence and its staged batches. */
+  readonly prefix: string;
+  /** @default process.env.REDIS_URL */
+  readonly url?: string;
+  /** Replaces ioredis (tests, other clients); wins over `url`. */
+  readonly connect?: RedisConnect;
+  /** Record → write. @default for TableChange: `<prefix>:<key>` = JSON of the row, deleted on delete */
+  readonly toWrite?: (value: T) => RedisWrite;
+  /** Hash fields per HSET while staging. @default 1000 */
+  readonly stageChunk?: number;
+  /** Commit retries and back-off. */
+  readonly retry?: TwoPhaseCommitOptions;
+  /** @default 'redis' */
+  readonly name?: string;
+  /** Operational events (discarded batches, repeated commits). @default console.error with a prefix */
+  readonly log?: (line: string) => void;
+  /** Called after each batch is staged (`prepared`) and applied (`committed`). */
+  readonly onTransaction?: (event: SinkTransactionEvent) => void;
+}
+
+export interface ResolvedRedisSinkOptions<T> {
+  readonly prefix: string;
+  readonly connect: RedisConnect;
+  readonly toWrite: (value: T) => RedisWrite;
+  readonly stageChunk: number;
+  readonly log: ((line: string) => void) | undefined;
+  readonly onTransaction: ((event: SinkTransactionEvent) => void) | undefined;
+}
+

@@ -1,0 +1,214 @@
+/**
+ * The transactional Kafka sink against the real broker, driven through its operator the way the
+ * runtime drives it: processBatch → snapshotState(n) (pre-commit) → notifyCheckpointComplete(n).
+ * "Visible" means visible to a read_committed consumer; the last stable offset (what ListOffsets
+ * returns under read_committed) shows invisibility without waiting for something not to arrive.
+ */
+import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Operator, OperatorContext, StreamRecord } from '../../runtime/index.ts';
+import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
+import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+
+const brokers = testEndpoints().kafkaBrokers.split(',');
+const kafka = new Kafka({ clientId: uniqueName('kafka-sink-test'), brokers, logLevel: logLevel.NOTHING });
+let admin: Admin;
+const consumers: Consumer[] = [];
+const operators: Operator<string, never>[] = [];
+
+beforeAll(async () => {
+  admin = kafka.admin();
+  await admin.connect();
+});
+
+afterAll(async () => {
+  for (const op of operators) await op.close?.()?.catch(() => undefined);
+  await Promise.all(consumers.map((c) => c.disconnect().catch(() => undefined)));
+  await admin.disconnect();
+});
+
+async function createTopic(): Promise<string> {
+  const topic = uniqueName('sink-out');
+  await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+  return topic;
+}
+
+function context(jobName: string, counters: Map<string, number> = new Map()): OperatorContext {
+  return {
+    jobName,
+    uid: 'out',
+    subtaskIndex: 0,
+    parallelism: 1,
+    keyedState: undefined,
+    metrics: {
+      count: (name, labels, by = 1) => {
+        const key = `${name}${JSON.stringify(labels ?? {})}`;
+        counters.set(key, (counters.get(key) ?? 0) + by);
+      },
+      gauge: () => undefined,
+    },
+    now: () => Date.now(),
+  };
+}
+
+async function openSink(topic: string, jobName: string, restored?: unknown, counters?: Map<string, number>, slots = 3): Promise<Operator<string, never>> {
+  const sink = kafkaSink<string>({ brokers, topic, serialize: (value) => ({ key: value, value }), maxTransactionSlots: slots }, { commitAttempts: 2, initialBackoffMs: 50 });
+  const op = sink.createOperator();
+  operators.push(op);
+  await op.open?.(context(jobName, counters), restored);
+  return op;
+}
+
+const records = (...values: string[]): StreamRecord<string>[] => values.map((value) => ({ value, timestamp: undefined }));
+const noOutput = { emit: () => undefined, emitSide: () => undefined };
+
+/** Last stable offset of partition 0: read_committed consumers read nothing at or past it. */
+async function lastStableOffset(topic: string): Promise<number> {
+  const [p] = await admin.fetchTopicOffsets(topic);
+  return Number(p?.offset ?? -1);
+}
+
+async function lastStableOffsetReaching(topic: string, atLeast: number): Promise<number> {
+  const deadline = Date.now() + 30_000;
+  let offset = await lastStableOffset(topic);
+  while (offset < atLeast && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    offset = await lastStableOffset(topic);
+  }
+  return offset;
+}
+
+/** Everything a read_committed consumer reads from the start up to and including `last`. */
+async function readCommittedUntil(topic: string, last: string): Promise<string[]> {
+  const consumer = kafka.consumer({ groupId: uniqueName('sink-reader'), readUncommitted: false });
+  consumers.push(consumer);
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const values: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no '${last}' on ${topic} within 60 s; read ${values.join(',')}`)), 60_000);
+    consumer
+      .run({
+        eachMessage: async ({ message }) => {
+          const value = message.value?.toString() ?? '<tombstone>';
+          values.push(value);
+          if (value === last) {
+            clearTimeout(timer);
+            resolve();
+          }
+        },
+      })
+      .catch(reject);
+  });
+  await consumer.disconnect();
+  return values;
+}
+
+/** A crash as the broker sees it: the sockets close, no EndTxn, no InitProducerId. */
+async function crash(op: Operator<string, never>): Promise<void> {
+  operators.splice(operators.indexOf(op), 1);
+  await op.close?.();
+}
+
+describe('kafka sink (transactional, real broker)', () => {
+  it('keeps records invisible to read_committed until their checkpoint completes', async () => {
+    const topic = await createTopic();
+    const op = await openSink(topic, uniqueName('job'));
+    await op.processBatch(records('a', 'b'), noOutput);
+    await op.processBatch(records('c'), noOutput);
+    await op.snapshotState?.(1);
+    // Written and acknowledged, yet past the last stable offset: read_committed sees none of it.
+    expect(await lastStableOffset(topic)).toBe(0);
+    await op.notifyCheckpointComplete?.(1);
+    // EndTxn returns once the coordinator decided; the markers reach the partition a moment later.
+    expect(await lastStableOffsetReaching(topic, 3)).toBeGreaterThanOrEqual(3);
+
+    await op.processBatch(records('d'), noOutput);
+    await op.snapshotState?.(2);
+    await op.notifyCheckpointComplete?.(2);
+    expect(await readCommittedUntil(topic, 'd')).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('commits a transaction pre-committed before a crash from the stored handle, and aborts the open one', async () => {
+    const topic = await createTopic();
+    const job = uniqueName('job');
+    const first = await openSink(topic, job);
+    await first.processBatch(records('before-1', 'before-2'), noOutput);
+    const snapshot = await first.snapshotState?.(1); // checkpoint 1 completes: its metadata holds this
+    await first.processBatch(records('after-checkpoint'), noOutput); // in the next, never-prepared transaction
+    await crash(first); // dies before notifyCheckpointComplete(1) reached the sink
+
+    expect(await lastStableOffset(topic)).toBe(0);
+    const counters = new Map<string, number>();
+    const second = await openSink(topic, job, JSON.parse(JSON.stringify(snapshot)), counters);
+    expect(counters.get('cdcflow_kafka_sink_recovered_total{"outcome":"committed"}')).toBe(1);
+    await second.processBatch(records('replayed-after-checkpoint', 'end'), noOutput);
+    await second.snapshotState?.(2);
+    await second.notifyCheckpointComplete?.(2);
+    expect(await readCommittedUntil(topic, 'end')).toEqual(['before-1', 'before-2', 'replayed-after-checkpoint', 'end']);
+  });
+
+  it('treats a recorded transaction that already committed as done, even once its slot moved on', async () => {
+    const topic = await createTopic();
+    const job = uniqueName('job');
+    const first = await openSink(topic, job, undefined, undefined, 2);
+    await first.processBatch(records('once'), noOutput);
+    const snapshot = await first.snapshotState?.(1);
+    await first.notifyCheckpointComplete?.(1);
+    await first.processBatch(records('in-checkpoint-2'), noOutput);
+    await first.snapshotState?.(2); // prepared, but checkpoint 2 never completes
+    await first.processBatch(records('uncheckpointed'), noOutput); // on checkpoint 1's slot, new epoch
+    await crash(first);
+
+    const counters = new Map<string, number>();
+    const second = await openSink(topic, job, JSON.parse(JSON.stringify(snapshot)), counters, 2);
+    // Checkpoint 1's slot has a newer epoch now: EndTxn with the stored one is refused, so it can
+    // neither commit the transaction open there at the crash nor count the old one twice.
+    expect(counters.get('cdcflow_kafka_sink_recovered_total{"outcome":"superseded"}')).toBe(1);
+    await second.processBatch(records('end'), noOutput);
+    await second.snapshotState?.(2);
+    await second.notifyCheckpointComplete?.(2);
+    expect(await readCommittedUntil(topic, 'end')).toEqual(['once', 'end']);
+  });
+
+  it('commits a recorded transaction again after a crash during the commit: visible once', async () => {
+    const topic = await createTopic();
+    const job = uniqueName('job');
+    const first = await openSink(topic, job);
+    await first.processBatch(records('once'), noOutput);
+    const snapshot = await first.snapshotState?.(1);
+    await first.notifyCheckpointComplete?.(1);
+    await crash(first);
+
+    const counters = new Map<string, number>();
+    const second = await openSink(topic, job, JSON.parse(JSON.stringify(snapshot)), counters);
+    expect(counters.get('cdcflow_kafka_sink_recovered_total{"outcome":"committed"}')).toBe(1); // a no-op EndTxn
+    await second.processBatch(records('end'), noOutput);
+    await second.snapshotState?.(2);
+    await second.notifyCheckpointComplete?.(2);
+    expect(await readCommittedUntil(topic, 'end')).toEqual(['once', 'end']);
+  });
+
+  it('fences a zombie: its open and prepared transactions abort and its next pre-commit fails', async () => {
+    const topic = await createTopic();
+    const job = uniqueName('job');
+    const zombie = await openSink(topic, job);
+    await zombie.processBatch(records('zombie-prepared'), noOutput);
+    await zombie.snapshotState?.(1);
+    await zombie.processBatch(records('zombie-open'), noOutput);
+
+    // A new incarnation restores from before checkpoint 1 (it never completed).
+    const successor = await openSink(topic, job, undefined);
+    await expect(
+      (async () => {
+        await zombie.processBatch(records('zombie-late'), noOutput);
+        await zombie.snapshotState?.(2);
+      })(),
+    ).rejects.toThrow();
+
+    await successor.processBatch(records('end'), noOutput);
+    await successor.snapshotState?.(1);
+    await successor.notifyCheckpointComplete?.(1);
+    expect(await readCommittedUntil(topic, 'end')).toEqual(['end']);
+  });
+});
