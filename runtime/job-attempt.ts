@@ -116,6 +116,7 @@ export async function runAttempt(
     },
   });
   ref.runner = runner;
+  let closed = false;
   onStarted({ runner, coordinator });
   try {
     await runner.open();
@@ -132,14 +133,18 @@ export async function runAttempt(
       let done = false;
       void final.then(() => (done = true));
       while (!done) {
-        await runner.injectBarriers();
+        // Commit what completed before the final barrier goes in, so sinks see them in order.
         await runner.deliverNotifications();
+        await runner.injectBarriers();
         await new Promise((r) => setTimeout(r, 5));
       }
       await runner.deliverNotifications();
+      closed = true;
       await runner.closeOperators();
     });
   } finally {
+    // A failed attempt still releases connections and open transactions before the restart.
+    if (!closed) await Promise.race([runner.closeOperators().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
     await coordinator.stop().catch(() => undefined);
     await runner.close();
   }
