@@ -1,6 +1,6 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import type { SnapshotStorage } from '../state/index.ts';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileDurably, type SnapshotStorage } from '../state/index.ts';
 
 /**
  * Keyed-state snapshot files as checkpoint metadata wants them: written under the job's
@@ -11,17 +11,7 @@ export function checkpointSnapshotStorage(writeRoot: string, readRoot: string = 
   return {
     async write(name, data) {
       const relative = join('shared', name);
-      const path = join(writeRoot, relative);
-      await mkdir(dirname(path), { recursive: true });
-      const temp = `${path}.tmp-${process.pid}`;
-      const file = await open(temp, 'w');
-      try {
-        await file.writeFile(data);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, path);
+      await writeFileDurably(join(writeRoot, relative), data);
       return relative;
     },
     read: (relative) => readFile(join(readRoot, relative)),

@@ -27,18 +27,8 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
     if (!path.startsWith(this.baseDir)) {
       throw new StateError(`snapshot name '${name}' escapes the storage directory`, { domain: 'internal' });
     }
-    const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
     try {
-      await mkdir(dirname(path), { recursive: true });
-      const file = await open(temp, 'w');
-      try {
-        await file.writeFile(data);
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, path);
-      await syncDir(dirname(path));
+      await writeFileDurably(path, data);
       return path;
     } catch (err) {
       throw new StateError(`could not write snapshot ${path}: ${(err as Error).message}; check disk space and permissions`, {
@@ -60,6 +50,21 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
       });
     }
   }
+}
+
+/** Writes `data` to `path` so that it survives a crash: temp file, fsync, rename, fsync the directory. */
+export async function writeFileDurably(path: string, data: Buffer): Promise<void> {
+  const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+  await mkdir(dirname(path), { recursive: true });
+  const file = await open(temp, 'w');
+  try {
+    await file.writeFile(data);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temp, path);
+  await syncDir(dirname(path));
 }
 
 async function syncDir(dir: string): Promise<void> {
