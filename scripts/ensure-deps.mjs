@@ -8,5 +8,10 @@ const marker = 'node_modules/.package-lock.json';
 const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs + 1000);
 if (stale) {
   console.log('[cdcflow] installing npm dependencies (npm ci) ...');
-  execSync(existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', { stdio: 'inherit' });
+  try {
+    execSync(existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', { stdio: 'inherit' });
+  } catch {
+    // npm 11 can refuse a lock it wrote itself (missing optional bindings of other platforms).
+    execSync('npm install --no-audit --no-fund', { stdio: 'inherit' });
+  }
 }
