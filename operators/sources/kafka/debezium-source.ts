@@ -41,7 +41,7 @@ export interface DebeziumSourceOptions {
    * @default 30000
    */
   readonly sessionTimeoutMs?: number;
-  /** Worker threads decoding JSON values (0: decode on the job's thread). @default os.availableParallelism() - 1 */
+  /** Worker threads decoding JSON values; 0 decodes on the job's thread (see message-decoder.ts). @default 0 */
   readonly decodeWorkers?: number;
   /** Replace the Kafka client (tests, other clients). @default kafkajs */
   readonly fetcher?: Fetcher;

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { ConfluentAvroDecoder } from './confluent-avro.ts';
 import { DecodePool } from './decode-pool.ts';
@@ -14,9 +13,13 @@ export type DecoderChoice =
 export interface DecoderOptions {
   /**
    * Worker threads decoding JSON batches; 0 decodes on the calling thread. Workers start on first
-   * use and only as many as there are batches in flight, so a spare core costs nothing until used.
-   * Avro is always decoded on the calling thread (its schemas come from the registry client).
-   * @default Math.max(0, os.availableParallelism() - 1)
+   * use, and only as many as there are batches in flight. Avro is always decoded on the calling
+   * thread (its schemas come from the registry client).
+   *
+   * Off by default: the decoded objects must still be built on the calling thread (one JSON.parse
+   * of the worker's result costs ~70% of decoding there), and the whole round trip costs more CPU
+   * in total than it saves. `npm run bench -- upsert` measures both; see decode-pool.ts.
+   * @default 0
    */
   readonly workers?: number | undefined;
 }
@@ -28,13 +31,9 @@ export interface MessageDecoder<Row> {
   close(): Promise<void>;
 }
 
-export function defaultDecodeWorkers(): number {
-  return Math.max(0, availableParallelism() - 1);
-}
-
 export function createDecoder<Row>(choice: DecoderChoice, options: DecoderOptions = {}): MessageDecoder<Row> {
   if (choice.format === 'json') {
-    const workers = options.workers ?? defaultDecodeWorkers();
+    const workers = options.workers ?? 0;
     if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decode workers must be an integer >= 0, got ${workers}`);
     if (workers > 0) return new DecodePool<Row>({ workers });
     return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m))), close: () => Promise.resolve() };

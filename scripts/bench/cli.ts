@@ -1,0 +1,23 @@
+/**
+ * npm run bench -- <name> [flags]
+ *   upsert  the reference projection job on the real Kafka vs the raw consume ceiling (upsert-bench.ts)
+ *   decode  JSON and Avro decode rate on one core (decode-bench.ts)
+ *   state   RocksDB keyed-state and snapshot micro-benchmark (state-bench.ts)
+ * Flags go to the chosen benchmark, e.g. `npm run bench -- upsert --events 100000 --runs 1`.
+ */
+const benches: Record<string, string> = {
+  upsert: './upsert-bench.ts',
+  decode: './decode-bench.ts',
+  state: './state-bench.ts',
+};
+
+const name = process.argv[2];
+const module = name === undefined ? undefined : benches[name];
+if (module === undefined) {
+  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [flags]${name === undefined ? '' : `\nunknown benchmark '${name}'`}`);
+  process.exitCode = 2;
+} else {
+  // Each benchmark reads its own flags from process.argv, as when it is run directly.
+  process.argv.splice(2, 1);
+  await import(module);
+}
