@@ -12,6 +12,7 @@ import { tableChangeAction } from '../../operators/sinks/elasticsearch/document-
 import { DOCUMENT_DLQ_HEADERS } from '../../operators/sinks/elasticsearch/document-dead-letters.ts';
 import { elasticsearchSink, type ElasticsearchSinkOptions } from '../../operators/sinks/elasticsearch/elasticsearch-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { countingOperatorContext } from '../support/operator-context.ts';
 
 interface Order {
   readonly id: number;
@@ -48,21 +49,7 @@ async function createIndex(): Promise<string> {
 }
 
 function context(counters: Map<string, number>): OperatorContext {
-  return {
-    jobName: 'es-sink-test',
-    uid: 'es',
-    subtaskIndex: 0,
-    parallelism: 1,
-    keyedState: undefined,
-    metrics: {
-      count: (name, labels, by = 1) => {
-        const key = `${name}${JSON.stringify(labels ?? {})}`;
-        counters.set(key, (counters.get(key) ?? 0) + by);
-      },
-      gauge: () => undefined,
-    },
-    now: () => Date.now(),
-  };
+  return countingOperatorContext('es-sink-test', 'es', counters);
 }
 
 async function openSink(index: string, counters: Map<string, number>, extra: Partial<ElasticsearchSinkOptions<Change>> = {}): Promise<Operator<Change, never>> {

@@ -9,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator, OperatorContext, StreamRecord } from '../../runtime/index.ts';
 import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { readValuesUntil } from '../support/kafka-read.ts';
+import { countingOperatorContext } from '../support/operator-context.ts';
 
 const brokers = testEndpoints().kafkaBrokers.split(',');
 const kafka = new Kafka({ clientId: uniqueName('kafka-sink-test'), brokers, logLevel: logLevel.NOTHING });
@@ -34,21 +36,7 @@ async function createTopic(): Promise<string> {
 }
 
 function context(jobName: string, counters: Map<string, number> = new Map()): OperatorContext {
-  return {
-    jobName,
-    uid: 'out',
-    subtaskIndex: 0,
-    parallelism: 1,
-    keyedState: undefined,
-    metrics: {
-      count: (name, labels, by = 1) => {
-        const key = `${name}${JSON.stringify(labels ?? {})}`;
-        counters.set(key, (counters.get(key) ?? 0) + by);
-      },
-      gauge: () => undefined,
-    },
-    now: () => Date.now(),
-  };
+  return countingOperatorContext(jobName, 'out', counters);
 }
 
 async function openSink(topic: string, jobName: string, restored?: unknown, counters?: Map<string, number>, slots = 3): Promise<Operator<string, never>> {
@@ -79,29 +67,8 @@ async function lastStableOffsetReaching(topic: string, atLeast: number): Promise
 }
 
 /** Everything a read_committed consumer reads from the start up to and including `last`. */
-async function readCommittedUntil(topic: string, last: string): Promise<string[]> {
-  const consumer = kafka.consumer({ groupId: uniqueName('sink-reader'), readUncommitted: false });
-  consumers.push(consumer);
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const values: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${last}' on ${topic} within 60 s; read ${values.join(',')}`)), 60_000);
-    consumer
-      .run({
-        eachMessage: async ({ message }) => {
-          const value = message.value?.toString() ?? '<tombstone>';
-          values.push(value);
-          if (value === last) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-  return values;
+function readCommittedUntil(topic: string, last: string): Promise<string[]> {
+  return readValuesUntil(kafka, topic, last, { nullAs: '<tombstone>', track: (c) => consumers.push(c) });
 }
 
 /** A crash as the broker sees it: the sockets close, no EndTxn, no InitProducerId. */

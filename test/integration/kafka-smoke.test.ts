@@ -6,6 +6,7 @@
 import { Kafka, logLevel, type Admin, type Consumer, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { readValuesUntil } from '../support/kafka-read.ts';
 
 const kafka = new Kafka({
   clientId: uniqueName('kafka-smoke'),
@@ -38,29 +39,8 @@ async function createTopic(prefix: string): Promise<string> {
   return topic;
 }
 
-/** Reads `topic` from the beginning in a fresh group until a record with value `last` arrives. */
-async function readUntil(topic: string, last: string, readUncommitted: boolean): Promise<string[]> {
-  const consumer = track(kafka.consumer({ groupId: uniqueName('smoke-group'), readUncommitted }));
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  const values: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no '${last}' on ${topic} within 60 s; got ${values.join(',')}`)), 60_000);
-    consumer
-      .run({
-        eachMessage: async ({ message }) => {
-          const value = message.value?.toString() ?? '<null>';
-          values.push(value);
-          if (value === last) {
-            clearTimeout(timer);
-            resolve();
-          }
-        },
-      })
-      .catch(reject);
-  });
-  await consumer.disconnect();
-  return values;
+function readUntil(topic: string, last: string, readUncommitted: boolean): Promise<string[]> {
+  return readValuesUntil(kafka, topic, last, { readUncommitted, track });
 }
 
 describe('kafka broker (smoke)', () => {
