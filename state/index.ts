@@ -53,6 +53,7 @@ export {
   type UpsertResult,
   type UpsertTableOptions,
 } from './upsert-table.ts';
+export { upsertEntrySerializer } from './upsert-entry-codec.ts';
 export {
   DefaultStateBackendFactory,
   type StateBackendFactory,

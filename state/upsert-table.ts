@@ -2,6 +2,7 @@ import type { ValueState } from './descriptors.ts';
 import { StateError } from './errors.ts';
 import type { KeyedStateBackend } from './keyed-state-backend.ts';
 import type { Serializer } from './serializers.ts';
+import { upsertEntrySerializer } from './upsert-entry-codec.ts';
 
 /** What the upsert table keeps per primary key; `row === null` is a delete tombstone. */
 export interface UpsertEntry<T> {
@@ -25,11 +26,14 @@ export interface UpsertTableOptions<T> {
   readonly stateName?: string;
   /** How long a delete tombstone guards against replayed older events. @default 86_400_000 (24h) */
   readonly tombstoneTtlMs?: number;
-  /** @default v8Serializer() */
+  /** @default upsertEntrySerializer() (LSN header, row decoded only when read) */
   readonly serializer?: Serializer<UpsertEntry<T>>;
   /** Time source for tombstone expiry. @default the backend's clock */
   readonly clock?: () => number;
 }
+
+const DUPLICATE: UpsertResult<never> = { kind: 'duplicate' };
+const APPLIED_NEW: UpsertResult<never> = { kind: 'applied', previous: null };
 
 /**
  * A changelog turned into a table, guarded by LSN so replays are harmless: an event whose LSN is
@@ -53,15 +57,16 @@ export class UpsertTable<T> {
     }
     this.clock = options.clock ?? (() => backend.now());
     const name = (this.stateName = options.stateName ?? 'upsert-table');
-    this.state = backend.getValueState<UpsertEntry<T>>(
-      options.serializer === undefined ? { name } : { name, serializer: options.serializer },
-    );
+    this.state = backend.getValueState<UpsertEntry<T>>({ name, serializer: options.serializer ?? upsertEntrySerializer<T>() });
   }
 
+  /**
+   * Applies `change` unless it is a replay. `previous` of the result is decoded from the store
+   * only when it is read, so callers that ignore it do not pay for it.
+   */
   apply(key: unknown, change: UpsertChange<T>): UpsertResult<T> {
     const stored = this.entry(key);
-    if (stored !== undefined && change.lsn <= stored.lsn) return { kind: 'duplicate' };
-    const previous = stored?.row ?? null;
+    if (stored !== undefined && change.lsn <= stored.lsn) return DUPLICATE;
     if (change.op === 'd') {
       this.state.update({ row: null, lsn: change.lsn, deletedAtMs: this.clock() });
     } else {
@@ -72,7 +77,7 @@ export class UpsertTable<T> {
       }
       this.state.update({ row: change.row, lsn: change.lsn });
     }
-    return { kind: 'applied', previous };
+    return stored === undefined ? APPLIED_NEW : { kind: 'applied', get previous() { return stored.row ?? null; } };
   }
 
   /** The current row, or null when absent or deleted. */

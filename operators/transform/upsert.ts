@@ -42,12 +42,22 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
           duplicates += 1;
           continue;
         }
-        const common = { key: key as K, previous: result.previous, lsn: event.source.lsn, sourceTsMs: event.source.tsMs };
-        out.emit(row === null ? { kind: 'delete', ...common } : { kind: 'upsert', row, ...common }, timestamp);
+        out.emit(tableChange<K, Row>(key as K, row, result, event), timestamp);
       }
       await keyed.flush();
       if (duplicates > 0) metrics?.count('cdcflow_upsert_duplicates_total', {}, duplicates);
       if (ignored > 0) metrics?.count('cdcflow_upsert_truncates_ignored_total', {}, ignored);
     },
   };
+}
+
+/**
+ * The emitted change. `previous` is a getter so the stored row is decoded only if a sink reads
+ * it (an own enumerable property, so spreading and JSON still see it).
+ */
+function tableChange<K, Row>(key: K, row: Row | null, result: { readonly previous: Row | null }, event: ChangeEvent<Row>): TableChange<K, Row> {
+  const lsn = event.source.lsn;
+  const sourceTsMs = event.source.tsMs;
+  if (row === null) return { kind: 'delete', key, get previous() { return result.previous; }, lsn, sourceTsMs };
+  return { kind: 'upsert', row, key, get previous() { return result.previous; }, lsn, sourceTsMs };
 }

@@ -6,7 +6,7 @@
  */
 import { LocalCheckpointStorage, type CheckpointKind, type CheckpointRef, type StoredCheckpoint } from '../../checkpoints/index.ts';
 import { checkpointSnapshotStorage } from '../../runtime/state-storage.ts';
-import { KeyedStateBackend, MemoryStore, keyGroupRangeFor, type KeyedStateHandle, type UpsertEntry } from '../../state/index.ts';
+import { KeyedStateBackend, MemoryStore, keyGroupRangeFor, type KeyedStateHandle, type UpsertEntry, upsertEntrySerializer } from '../../state/index.ts';
 
 export interface LoadUpsertStateOptions {
   /** The job's `checkpoints.dir`. */
@@ -44,7 +44,7 @@ export async function loadUpsertState<Row>(o: LoadUpsertStateOptions): Promise<L
     // Handle paths are relative to the checkpoint's file root (job folder, or the savepoint's own).
     await backend.restore([task.keyed as KeyedStateHandle], range, checkpointSnapshotStorage(stored.fileRoot));
     const stateName = o.stateName ?? 'upsert-table';
-    const table = backend.getValueState<UpsertEntry<Row>>({ name: stateName });
+    const table = backend.getValueState<UpsertEntry<Row>>({ name: stateName, serializer: upsertEntrySerializer<Row>() });
     const keys: unknown[] = [];
     for await (const key of backend.keys(stateName)) keys.push(key);
     const entries = new Map<unknown, UpsertEntry<Row>>();

@@ -1,0 +1,52 @@
+import { serialize } from 'node:v8';
+import { describe, expect, it } from 'vitest';
+import { decodeUpsertEntry, encodeUpsertEntry } from '../../../state/upsert-entry-codec.ts';
+import type { UpsertEntry } from '../../../state/upsert-table.ts';
+
+const roundTrip = <T>(entry: UpsertEntry<T>): UpsertEntry<T> => decodeUpsertEntry<T>(encodeUpsertEntry(entry));
+
+describe('upsert entry codec', () => {
+  it('round-trips JSON rows, tombstones and LSNs up to 2^53', () => {
+    const row = { id: 1, status: 'paid', amount: '9.99', notes: 'Kurfürstendamm ✓', nested: { a: [1, 'x', null, true] } };
+    expect(roundTrip({ row, lsn: Number.MAX_SAFE_INTEGER })).toMatchObject({ row, lsn: Number.MAX_SAFE_INTEGER });
+    const tombstone = roundTrip({ row: null, lsn: 7, deletedAtMs: 1_700_000_000_123 });
+    expect(tombstone).toMatchObject({ row: null, lsn: 7, deletedAtMs: 1_700_000_000_123 });
+    expect(roundTrip({ row: null, lsn: 8 }).deletedAtMs).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(tombstone))).toEqual({ row: null, lsn: 7, deletedAtMs: 1_700_000_000_123 });
+  });
+
+  it('falls back to v8 for values JSON would change', () => {
+    const rows: unknown[] = [
+      { id: 1n },
+      { at: new Date(5) },
+      { gone: undefined },
+      { zero: -0 },
+      { nan: Number.NaN },
+      { bytes: Buffer.from('ab') },
+      { list: [1, , 3] },
+      { map: new Map([[1, 2]]) },
+    ];
+    for (const row of rows) expect(roundTrip({ row, lsn: 1 }).row).toStrictEqual(row);
+    // As with plain v8 before: a null prototype comes back as Object's.
+    const bare = Object.assign(Object.create(null) as object, { bare: 1, deeper: { x: 1n } });
+    expect(roundTrip({ row: bare, lsn: 1 }).row).toEqual({ bare: 1, deeper: { x: 1n } });
+  });
+
+  it('decodes the row only when it is read, once', () => {
+    const entry = roundTrip({ row: { id: 1 }, lsn: 3 });
+    const first = entry.row;
+    expect(first).toEqual({ id: 1 });
+    expect(entry.row).toBe(first);
+  });
+
+  it('reads entries written as plain v8 by earlier versions', () => {
+    const legacy = serialize({ row: { id: 1, big: 2n }, lsn: 42 });
+    expect(decodeUpsertEntry(legacy)).toEqual({ row: { id: 1, big: 2n }, lsn: 42 });
+    expect(decodeUpsertEntry(serialize({ row: null, lsn: 43, deletedAtMs: 9 }))).toEqual({ row: null, lsn: 43, deletedAtMs: 9 });
+  });
+
+  it('rejects bytes in no known format', () => {
+    expect(() => decodeUpsertEntry(Buffer.from([0x01, 2, 3]))).toThrow(/corrupt upsert entry/);
+    expect(() => decodeUpsertEntry(Buffer.from([0xc1, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/truncated/);
+  });
+});
