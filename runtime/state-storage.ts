@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileDurably, type SnapshotStorage } from '../state/index.ts';
+import { writeChunksDurably, writeFileDurably, type SnapshotStorage } from '../state/index.ts';
 
 /**
  * Keyed-state snapshot files as checkpoint metadata wants them: written under the job's
@@ -12,6 +12,11 @@ export function checkpointSnapshotStorage(writeRoot: string, readRoot: string = 
     async write(name, data) {
       const relative = join('shared', name);
       await writeFileDurably(join(writeRoot, relative), data);
+      return relative;
+    },
+    async writeChunks(name, chunks) {
+      const relative = join('shared', name);
+      await writeChunksDurably(join(writeRoot, relative), chunks);
       return relative;
     },
     read: (relative) => readFile(join(readRoot, relative)),

@@ -3,7 +3,7 @@ import type { KeyGroupRange } from './key-groups.ts';
 import type { StoreWrite } from './key-value-store.ts';
 import type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 import { encodeSnapshot } from './snapshot-format.ts';
-import type { SnapshotStorage } from './snapshot-storage.ts';
+import { writeSnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
 
 export interface SnapshotterConfig {
   readonly maxParallelism: number;
@@ -48,19 +48,20 @@ export class IncrementalSnapshotter {
 
   /**
    * Captures the delta synchronously (call right after flushing), then writes asynchronously.
-   * `scanAll` must pin a consistent view when called synchronously (RocksDB iterators do).
+   * `fullSnapshot` returns the encoded chunks of a full snapshot file; it must pin a consistent
+   * view when called synchronously (RocksDB iterators do).
    */
   snapshot(
     checkpointId: number,
     storage: SnapshotStorage,
     range: KeyGroupRange,
-    scanAll: () => AsyncIterator<[Buffer, Buffer]>,
+    fullSnapshot: () => AsyncIterable<Buffer>,
   ): Promise<KeyedStateHandle> {
     this.segments.push({ checkpointId, changes: this.changelog });
     this.changelog = new Map();
     const delta = this.mergedSegments();
     const full = this.shouldWriteFull(delta);
-    const source = full ? scanAll() : undefined;
+    const source = full ? fullSnapshot() : undefined;
     return this.write(checkpointId, storage, range, source, delta);
   }
 
@@ -110,18 +111,24 @@ export class IncrementalSnapshotter {
     checkpointId: number,
     storage: SnapshotStorage,
     range: KeyGroupRange,
-    source: AsyncIterator<[Buffer, Buffer]> | undefined,
+    source: AsyncIterable<Buffer> | undefined,
     delta: ReadonlyMap<string, StoreWrite>,
   ): Promise<KeyedStateHandle> {
     const kind = source === undefined ? 'delta' : 'full';
-    const data = encodeSnapshot(source === undefined ? delta.values() : await drain(source));
     const name = `${this.config.namePrefix}/chk-${checkpointId}-${kind}-${randomBytes(4).toString('hex')}.bin`;
-    const path = await storage.write(name, data);
+    let written: { path: string; bytes: number };
+    if (source === undefined) {
+      const data = encodeSnapshot(delta.values());
+      written = { path: await storage.write(name, data), bytes: data.length };
+    } else {
+      // Streamed: a full snapshot is as big as the state, so it is never held in memory at once.
+      written = await writeSnapshotChunks(storage, name, source);
+    }
     const file: SnapshotFileRef = {
-      path,
+      path: written.path,
       kind,
       keyGroups: [range.start, range.end],
-      bytes: data.length,
+      bytes: written.bytes,
       checkpointId,
     };
     const files = kind === 'full' ? [file] : [...this.confirmed.files, file];
@@ -129,12 +136,4 @@ export class IncrementalSnapshotter {
     this.pending.set(checkpointId, handle);
     return handle;
   }
-}
-
-async function drain(source: AsyncIterator<[Buffer, Buffer]>): Promise<StoreWrite[]> {
-  const writes: StoreWrite[] = [];
-  for (let next = await source.next(); next.done !== true; next = await source.next()) {
-    writes.push({ key: next.value[0], value: next.value[1] });
-  }
-  return writes;
 }

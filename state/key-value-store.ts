@@ -12,9 +12,17 @@ export interface KeyValueStore {
   write(ops: readonly StoreWrite[]): Promise<void>;
   /** Entries whose key starts with `prefix`, in ascending byte order. An empty prefix scans all. */
   scan(prefix: Buffer): AsyncIterable<[Buffer, Buffer]>;
+  /**
+   * The same entries as `scan`, in arrays of about `batchBytes` (for full snapshots: one async
+   * step per batch instead of per entry). The view is fixed when this is called, not at the
+   * first `next()`, so a caller may write right after calling it.
+   */
+  scanBatches(prefix: Buffer, batchBytes: number): AsyncIterable<readonly StoreEntry[]>;
   /** Removes every entry. */
   clear(): Promise<void>;
 }
+
+export type StoreEntry = readonly [key: Buffer, value: Buffer];
 
 export interface StoreWrite {
   readonly key: Buffer;

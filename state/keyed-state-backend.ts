@@ -21,6 +21,11 @@ import { decodeStateKey, stateNamePrefix } from './state-key-layout.ts';
 import type { KeyedStateHandle } from './snapshot-handle.ts';
 import { LocalFsSnapshotStorage, type SnapshotStorage } from './snapshot-storage.ts';
 import { isExpired, unwrapValue } from './ttl-envelope.ts';
+import { encodeSnapshotStream } from './snapshot-format.ts';
+import { liveEntryFilter } from './live-entry-filter.ts';
+
+/** Bytes per step of a full snapshot's store scan. */
+const FULL_SNAPSHOT_BATCH_BYTES = 4 << 20;
 
 /**
  * Keyed state of one operator subtask. Per batch: `prefetch(keys)` (async) loads every
@@ -177,7 +182,7 @@ export class KeyedStateBackend implements StateContext {
    */
   async beginSnapshot(checkpointId: number, storage: SnapshotStorage): Promise<{ done: Promise<KeyedStateHandle> }> {
     await this.flush();
-    return { done: this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.scanLive()) };
+    return { done: this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot()) };
   }
 
   notifyCheckpointComplete(checkpointId: number): void {
@@ -267,16 +272,13 @@ export class KeyedStateBackend implements StateContext {
     return accessor;
   }
 
-  /** A full-snapshot source: every live entry in range; expired TTL values are left out. */
-  private async *scanLive(): AsyncGenerator<[Buffer, Buffer]> {
-    const now = this.options.clock();
-    for await (const [key, value] of this.store.scan(Buffer.alloc(0))) {
-      const decoded = decodeStateKey(key);
-      if (!inKeyGroupRange(this.range, decoded.keyGroup)) continue;
-      const ttl = this.states.get(decoded.stateName)?.ttlMs;
-      if (isExpired(unwrapValue(value).writtenAtMs, ttl, now)) continue;
-      yield [key, value];
-    }
+  /**
+   * A full snapshot file's chunks: every live entry in range; expired TTL values are left out.
+   * The store's view is fixed here, synchronously.
+   */
+  private fullSnapshot(): AsyncIterable<Buffer> {
+    const keep = liveEntryFilter([...this.states.values()], this.range, this.options.maxParallelism, this.options.clock());
+    return encodeSnapshotStream(this.store.scanBatches(Buffer.alloc(0), FULL_SNAPSHOT_BATCH_BYTES), keep);
   }
 
   private checkedKeyGroup(key: unknown, keyBytes: Buffer): number {

@@ -1,4 +1,4 @@
-import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore, StoreEntry, StoreWrite } from './key-value-store.ts';
 
 /**
  * In-memory store for tests and small jobs. Keys are held as latin1 strings: latin1 maps every
@@ -29,8 +29,30 @@ export class MemoryStore implements KeyValueStore {
   }
 
   async *scan(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
-    const start = prefix.toString('latin1');
     // Collect first: the view is fixed at scan start, as with a RocksDB iterator.
+    for (const [key, value] of this.matches(prefix)) yield [Buffer.from(key, 'latin1'), value];
+  }
+
+  scanBatches(prefix: Buffer, batchBytes: number): AsyncIterable<readonly StoreEntry[]> {
+    const matches = this.matches(prefix);
+    return (async function* batches() {
+      let batch: StoreEntry[] = [];
+      let bytes = 0;
+      for (const [key, value] of matches) {
+        batch.push([Buffer.from(key, 'latin1'), value]);
+        bytes += key.length + value.length;
+        if (bytes >= batchBytes) {
+          yield batch;
+          batch = [];
+          bytes = 0;
+        }
+      }
+      if (batch.length > 0) yield batch;
+    })();
+  }
+
+  private matches(prefix: Buffer): [string, Buffer][] {
+    const start = prefix.toString('latin1');
     const keys = this.sortedKeys();
     const matches: [string, Buffer][] = [];
     for (let i = lowerBound(keys, start); i < keys.length; i++) {
@@ -38,7 +60,7 @@ export class MemoryStore implements KeyValueStore {
       if (!key.startsWith(start)) break;
       matches.push([key, this.entries.get(key) as Buffer]);
     }
-    for (const [key, value] of matches) yield [Buffer.from(key, 'latin1'), value];
+    return matches;
   }
 
   async clear(): Promise<void> {

@@ -6,12 +6,18 @@ import { keyGroupOfStateKey } from './state-key-layout.ts';
 /**
  * Snapshot file layout (full and delta alike), grouped by key group so a restore can skip the
  * groups it does not own without decoding them:
- *   magic 'CDST' | u8 version | u32 sectionCount
+ *   magic 'CDST' | u8 version | u32 sectionCount (version 1 only)
  *   per section: u16 keyGroup | u32 entryCount | u32 byteLength | entries
  *   per entry:   u32 keyLength | key | i32 valueLength (-1 = delete) | value
+ * Version 1 (deltas) is built in memory, one section per key group. Version 2 (full snapshots)
+ * is streamed: sections follow the store's key order (a key group may have several) up to the
+ * end of the file, so the writer never needs to know the count up front.
  */
 const MAGIC = Buffer.from('CDST', 'latin1');
 const VERSION = 1;
+const STREAMED_VERSION = 2;
+/** A streamed section is cut at about this size, so memory stays bounded whatever the state size. */
+const STREAMED_SECTION_BYTES = 1 << 20;
 
 export function encodeSnapshot(writes: Iterable<StoreWrite>): Buffer {
   const groups = new Map<number, StoreWrite[]>();
@@ -48,16 +54,66 @@ function sectionBytes(list: readonly StoreWrite[]): number {
   return n;
 }
 
+/**
+ * A full snapshot as a stream of chunks (format version 2): the entries `keep` accepts, cut into
+ * sections at key-group changes and at about 1 MiB.
+ */
+export async function* encodeSnapshotStream(
+  batches: AsyncIterable<readonly (readonly [Buffer, Buffer])[]>,
+  keep: (key: Buffer, value: Buffer) => boolean,
+): AsyncGenerator<Buffer> {
+  const header = Buffer.allocUnsafe(MAGIC.length + 1);
+  MAGIC.copy(header, 0);
+  header[MAGIC.length] = STREAMED_VERSION;
+  yield header;
+  let section: (readonly [Buffer, Buffer])[] = [];
+  let group = -1;
+  let bytes = 0;
+  for await (const batch of batches) {
+    for (const entry of batch) {
+      const [key, value] = entry;
+      if (!keep(key, value)) continue;
+      const entryGroup = keyGroupOfStateKey(key);
+      if (entryGroup !== group || bytes >= STREAMED_SECTION_BYTES) {
+        if (section.length > 0) yield encodeSection(group, section, bytes);
+        section = [];
+        group = entryGroup;
+        bytes = 0;
+      }
+      section.push(entry);
+      bytes += 8 + key.length + value.length;
+    }
+  }
+  if (section.length > 0) yield encodeSection(group, section, bytes);
+}
+
+function encodeSection(group: number, entries: readonly (readonly [Buffer, Buffer])[], bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(10 + bytes);
+  let pos = out.writeUInt16BE(group, 0);
+  pos = out.writeUInt32BE(entries.length, pos);
+  pos = out.writeUInt32BE(bytes, pos);
+  for (const [key, value] of entries) {
+    pos = out.writeUInt32BE(key.length, pos);
+    pos += key.copy(out, pos);
+    pos = out.writeInt32BE(value.length, pos);
+    pos += value.copy(out, pos);
+  }
+  return out;
+}
+
 /** Writes of the key groups within `range`, in file order. */
 export function* decodeSnapshot(data: Buffer, range: KeyGroupRange, source: string): Generator<StoreWrite> {
   const fail = (why: string): never => {
     throw new StateError(`snapshot file ${source} is corrupt: ${why}`);
   };
-  if (data.length < MAGIC.length + 5 || !data.subarray(0, MAGIC.length).equals(MAGIC)) fail('bad magic');
-  if (data[MAGIC.length] !== VERSION) fail(`unsupported version ${String(data[MAGIC.length])}`);
-  const sections = data.readUInt32BE(MAGIC.length + 1);
-  let pos = MAGIC.length + 5;
-  for (let s = 0; s < sections; s++) {
+  if (data.length < MAGIC.length + 1 || !data.subarray(0, MAGIC.length).equals(MAGIC)) fail('bad magic');
+  const version = data[MAGIC.length];
+  if (version !== VERSION && version !== STREAMED_VERSION) fail(`unsupported version ${String(version)}`);
+  if (version === VERSION && data.length < MAGIC.length + 5) fail('truncated header');
+  // Version 2 has no count: its sections run to the end of the file.
+  const sections = version === VERSION ? data.readUInt32BE(MAGIC.length + 1) : Number.POSITIVE_INFINITY;
+  let pos = MAGIC.length + (version === VERSION ? 5 : 1);
+  for (let s = 0; s < sections && (version === VERSION || pos < data.length); s++) {
     if (pos + 10 > data.length) fail('truncated section header');
     const group = data.readUInt16BE(pos);
     const entries = data.readUInt32BE(pos + 2);

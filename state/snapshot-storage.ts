@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { StateError } from './errors.ts';
 
@@ -12,6 +12,29 @@ import { StateError } from './errors.ts';
 export interface SnapshotStorage {
   write(name: string, data: Buffer): Promise<string>;
   read(path: string): Promise<Buffer>;
+  /**
+   * Like `write`, for data produced as a stream (full snapshots), so it need not be held in memory
+   * at once. Optional: without it the chunks are joined and passed to `write`.
+   */
+  writeChunks?(name: string, chunks: AsyncIterable<Buffer>): Promise<string>;
+}
+
+/** Writes `chunks` through the storage's streaming write if it has one; returns path and bytes. */
+export async function writeSnapshotChunks(storage: SnapshotStorage, name: string, chunks: AsyncIterable<Buffer>): Promise<{ path: string; bytes: number }> {
+  let bytes = 0;
+  const counted = (async function* count() {
+    for await (const chunk of chunks) {
+      bytes += chunk.length;
+      yield chunk;
+    }
+  })();
+  if (storage.writeChunks !== undefined) {
+    const path = await storage.writeChunks(name, counted);
+    return { path, bytes };
+  }
+  const all: Buffer[] = [];
+  for await (const chunk of counted) all.push(chunk);
+  return { path: await storage.write(name, Buffer.concat(all)), bytes };
 }
 
 /** Local (or mounted shared) filesystem: write a temp file, fsync, rename, fsync the directory. */
@@ -22,15 +45,24 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
     this.baseDir = resolve(baseDir);
   }
 
-  async write(name: string, data: Buffer): Promise<string> {
+  write(name: string, data: Buffer): Promise<string> {
+    return this.writeWith(name, (path) => writeFileDurably(path, data));
+  }
+
+  writeChunks(name: string, chunks: AsyncIterable<Buffer>): Promise<string> {
+    return this.writeWith(name, (path) => writeChunksDurably(path, chunks));
+  }
+
+  private async writeWith(name: string, write: (path: string) => Promise<void>): Promise<string> {
     const path = join(this.baseDir, name);
     if (!path.startsWith(this.baseDir)) {
       throw new StateError(`snapshot name '${name}' escapes the storage directory`, { domain: 'internal' });
     }
     try {
-      await writeFileDurably(path, data);
+      await write(path);
       return path;
     } catch (err) {
+      if (err instanceof StateError) throw err;
       throw new StateError(`could not write snapshot ${path}: ${(err as Error).message}; check disk space and permissions`, {
         domain: 'external',
         retriable: true,
@@ -54,15 +86,26 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
 
 /** Writes `data` to `path` so that it survives a crash: temp file, fsync, rename, fsync the directory. */
 export async function writeFileDurably(path: string, data: Buffer): Promise<void> {
+  await writeChunksDurably(path, [data]);
+}
+
+/** `writeFileDurably` for data that arrives in chunks; a failed producer leaves no file behind. */
+export async function writeChunksDurably(path: string, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
   const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
   await mkdir(dirname(path), { recursive: true });
   const file = await open(temp, 'w');
   try {
-    await file.writeFile(data);
+    for await (const chunk of chunks) {
+      // A write may be partial; the rest follows until the chunk is on its way.
+      for (let at = 0; at < chunk.length; ) at += (await file.write(chunk, at, chunk.length - at)).bytesWritten;
+    }
     await file.sync();
-  } finally {
-    await file.close();
+  } catch (err) {
+    await file.close().catch(() => undefined);
+    await rm(temp, { force: true });
+    throw err;
   }
+  await file.close();
   await rename(temp, path);
   await syncDir(dirname(path));
 }

@@ -36,6 +36,11 @@ export function unwrapValue(stored: Buffer): Unwrapped {
   throw new StateError(`corrupt state value: unknown format flag ${String(flag)}`);
 }
 
+/** The write time of a stored value, read in place (no allocation); undefined when it has none. */
+export function writtenAtOf(stored: Buffer): number | undefined {
+  return stored[0] === TIMESTAMPED && stored.length >= 9 ? stored.readDoubleBE(1) : undefined;
+}
+
 export function isExpired(writtenAtMs: number | undefined, ttlMs: number | undefined, nowMs: number): boolean {
   return ttlMs !== undefined && writtenAtMs !== undefined && nowMs - writtenAtMs >= ttlMs;
 }

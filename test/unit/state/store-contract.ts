@@ -58,6 +58,26 @@ export function describeStoreContract(name: string, create: () => Promise<KeyVal
       expect((await it.next()).done).toBe(true);
     });
 
+    it('scanBatches yields what scan does, in batches of about the byte budget, as of the call', async () => {
+      const entries = Array.from({ length: 2500 }, (_, i) => ({ key: b(`b${String(i).padStart(4, '0')}`), value: b('v'.repeat(100)) }));
+      await store.write([...entries, { key: b('a'), value: b('outside') }, { key: b('c'), value: b('outside') }]);
+      const batches = store.scanBatches(b('b'), 10_000);
+      await store.write([{ key: b('b9999'), value: b('later') }, { key: b('b0000'), value: null }]);
+      const sizes: number[] = [];
+      const seen: string[] = [];
+      for await (const batch of batches) {
+        sizes.push(batch.length);
+        for (const [k, v] of batch) seen.push(`${k.toString('latin1')}=${v.length}`);
+      }
+      expect(seen).toEqual(entries.map((e) => `${e.key.toString('latin1')}=100`));
+      expect(sizes.length).toBeGreaterThan(2);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(1000);
+      const empty = [];
+      for await (const batch of store.scanBatches(b('zz'), 10_000)) empty.push(batch);
+      expect(empty).toEqual([]);
+      await store.write([{ key: b('after'), value: b('1') }]); // iterators were released
+    });
+
     it('breaking out of a scan early releases it', async () => {
       await store.write(Array.from({ length: 50 }, (_, i) => ({ key: b(`k${String(i).padStart(2, '0')}`), value: b('v') })));
       let seen = 0;
