@@ -64,8 +64,11 @@ export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): S
   };
 }
 
+/** A fetched batch in the buffer: decoded already, or raw until taken (`decodesWhenTaken`). */
+type Buffered<Row> = { readonly decoded: DecodedBatch<Row> } | { readonly raw: FetchedBatch };
+
 class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
-  private readonly buffer: FetchBuffer<DecodedBatch<Row>>;
+  private readonly buffer: FetchBuffer<Buffered<Row>>;
   private readonly positions = new Map<string, string>();
   private readonly checkpointPositions = new Map<number, Map<string, string>>();
   private readonly fetcher: Fetcher;
@@ -105,8 +108,10 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   async poll(maxWaitMs: number): Promise<PollResult<ChangeEvent<Row>>> {
     if (this.fetchError !== undefined) throw this.fetchError;
     if (this.reachedEnd()) return 'end';
-    const batch = await this.buffer.take(maxWaitMs);
-    if (batch === undefined) return 'idle';
+    const taken = await this.buffer.take(maxWaitMs);
+    if (taken === undefined) return 'idle';
+    // Dead letters of a raw batch are written here, still before any of its records is handed out.
+    const batch = 'raw' in taken ? await this.decode(taken.raw) : taken.decoded;
     const expected = this.positions.get(batch.split);
     // A batch fetched before a seek can repeat what was already handed out: skip that part.
     const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((r) => BigInt(r.value.origin.offset) >= BigInt(expected)) : batch.records;
@@ -150,8 +155,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
 
   private async onFetched(fetched: FetchedBatch): Promise<void> {
     try {
-      const batch = await this.decode(fetched);
-      await this.buffer.put(batch, fetched.bytes);
+      const item: Buffered<Row> = this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
+      await this.buffer.put(item, fetched.bytes);
     } catch (error) {
       // Surfaces in the task loop on the next poll; the restart strategy takes it from there.
       this.fetchError = error;

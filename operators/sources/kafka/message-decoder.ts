@@ -27,6 +27,12 @@ export interface DecoderOptions {
 export interface MessageDecoder<Row> {
   /** Decodes a batch; results of successive calls resolve in call order. */
   decodeBatch(messages: readonly RawMessage[]): Promise<Decoded<Row>[]>;
+  /**
+   * Decoding on the calling thread with nothing to wait for: the source then keeps fetched
+   * batches raw and decodes each when the job takes it, so decoded events die young instead of
+   * aging (and being promoted by the GC) in a full fetch buffer. @default false
+   */
+  readonly decodesWhenTaken?: boolean;
   /** Releases worker threads; batches still in flight reject. */
   close(): Promise<void>;
 }
@@ -36,7 +42,7 @@ export function createDecoder<Row>(choice: DecoderChoice, options: DecoderOption
     const workers = options.workers ?? 0;
     if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decode workers must be an integer >= 0, got ${workers}`);
     if (workers > 0) return new DecodePool<Row>({ workers });
-    return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m))), close: () => Promise.resolve() };
+    return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m))), decodesWhenTaken: true, close: () => Promise.resolve() };
   }
   const host = choice.registryUrl ?? process.env['SCHEMA_REGISTRY_URL'];
   if (host === undefined) throw new Error("Avro decoding needs the schema registry: pass format: { format: 'avro', registryUrl } or set SCHEMA_REGISTRY_URL");
