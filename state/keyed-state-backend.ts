@@ -42,6 +42,11 @@ export class KeyedStateBackend implements StateContext {
   private readonly snapshotter: IncrementalSnapshotter;
   private range: KeyGroupRange;
   private current: CachedKey | undefined;
+  /**
+   * Primitive keys of the last prefetch → their entries, so `setCurrentKey` on them skips the
+   * key encoding. Valid until the next prefetch or flush (a flush may evict).
+   */
+  private batchKeys = new Map<unknown, CachedKey>();
 
   constructor(options: KeyedStateBackendOptions) {
     this.options = resolveBackendOptions(options);
@@ -99,18 +104,21 @@ export class KeyedStateBackend implements StateContext {
     const wanted = new Set<string>();
     const missing: CachedKey[] = [];
     const incomplete: CachedKey[] = [];
+    const batchKeys = (this.batchKeys = new Map());
     for (const key of keys) {
       const keyBytes = encodeKey(key);
       const id = keyBytes.toString('latin1');
       if (wanted.has(id)) continue;
       wanted.add(id);
-      const cached = this.cache.touch(id);
+      let entry = this.cache.touch(id);
       // A cached key lacks slots only for states registered after it was loaded.
-      if (cached !== undefined) {
-        if (cached.slots.size < this.states.size) incomplete.push(cached);
-        continue;
+      if (entry !== undefined) {
+        if (entry.slots.size < this.states.size) incomplete.push(entry);
+      } else {
+        entry = { key, keyBytes, keyGroup: this.checkedKeyGroup(key, keyBytes), slots: new Map(), dirty: false };
+        missing.push(entry);
       }
-      missing.push({ key, keyBytes, keyGroup: this.checkedKeyGroup(key, keyBytes), slots: new Map(), dirty: false });
+      if (isPrimitive(key)) batchKeys.set(key, entry);
     }
     if (missing.length + incomplete.length > 0) {
       await loadKeys(this.store, [...this.states.values()], [...missing, ...incomplete]);
@@ -121,8 +129,7 @@ export class KeyedStateBackend implements StateContext {
 
   /** Makes `key` the key typed states read and write; it must have been prefetched. */
   setCurrentKey(key: unknown): void {
-    const id = encodeKey(key).toString('latin1');
-    const entry = this.cache.peek(id);
+    const entry = this.batchKeys.get(key) ?? this.cache.peek(encodeKey(key).toString('latin1'));
     if (entry === undefined) {
       throw new StateError(
         `key ${describeKey(key)} was not prefetched; the runtime must call prefetch() with every key of the batch`,
@@ -138,6 +145,7 @@ export class KeyedStateBackend implements StateContext {
   /** Writes every dirty cache entry as one store write; then trims the cache to its bound. */
   async flush(): Promise<void> {
     if (this.cache.dirtyKeys.size === 0) return;
+    this.batchKeys = new Map();
     const writes: StoreWrite[] = [];
     for (const entry of this.cache.dirtyKeys) collectWrites(this.states, entry, writes);
     this.cache.dirtyKeys.clear();
@@ -200,6 +208,7 @@ export class KeyedStateBackend implements StateContext {
   async restore(handles: readonly KeyedStateHandle[], keyGroupRange: KeyGroupRange, storage?: SnapshotStorage): Promise<void> {
     const reader = storage ?? this.options.snapshotStorage ?? new LocalFsSnapshotStorage('/');
     this.cache.clear();
+    this.batchKeys = new Map();
     this.current = undefined;
     this.range = keyGroupRange;
     await this.store.clear();
@@ -291,6 +300,12 @@ export class KeyedStateBackend implements StateContext {
     }
     return group;
   }
+}
+
+/** Keys that Map lookups find by value, as the canonical encoding would (-0 and 0 alike). */
+function isPrimitive(key: unknown): boolean {
+  const type = typeof key;
+  return type === 'number' || type === 'string' || type === 'boolean' || type === 'bigint';
 }
 
 function describeKey(key: unknown): string {

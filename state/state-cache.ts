@@ -16,6 +16,8 @@ export interface ValueSlot {
   value: unknown;
   writtenAtMs: number | undefined;
   dirty: boolean;
+  /** The store key, kept from the load so a flush does not build it again. */
+  readonly storeKey: Buffer;
 }
 
 export interface MapEntryState {

@@ -25,13 +25,13 @@ export async function loadKeys(
   }
   const lookups = valueLoads.map(([entry, state]) => stateKey(state.namePrefix, entry.keyGroup, entry.keyBytes));
   const [values] = await Promise.all([store.getMany(lookups), ...scans]);
-  valueLoads.forEach(([entry, state], i) => entry.slots.set(state.name, valueSlotFrom(state, values[i])));
+  valueLoads.forEach(([entry, state], i) => entry.slots.set(state.name, valueSlotFrom(state, lookups[i] as Buffer, values[i])));
 }
 
-function valueSlotFrom(state: RegisteredState, stored: Buffer | undefined): ValueSlot {
-  if (stored === undefined) return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false };
+function valueSlotFrom(state: RegisteredState, storeKey: Buffer, stored: Buffer | undefined): ValueSlot {
+  if (stored === undefined) return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false, storeKey };
   const { payload, writtenAtMs } = unwrapValue(stored);
-  return { kind: 'value', value: state.serializer.deserialize(payload), writtenAtMs, dirty: false };
+  return { kind: 'value', value: state.serializer.deserialize(payload), writtenAtMs, dirty: false, storeKey };
 }
 
 async function loadMap(store: KeyValueStore, state: RegisteredState, entry: CachedKey): Promise<void> {
@@ -56,13 +56,13 @@ export function collectWrites(
   for (const [name, slot] of entry.slots) {
     const state = states.get(name);
     if (state === undefined) continue;
-    const key = stateKey(state.namePrefix, entry.keyGroup, entry.keyBytes);
     if (slot.kind === 'value') {
       if (!slot.dirty) continue;
-      out.push({ key, value: encodeValue(state, slot.value, slot.writtenAtMs) });
+      out.push({ key: slot.storeKey, value: encodeValue(state, slot.value, slot.writtenAtMs) });
       slot.dirty = false;
       continue;
     }
+    const key = stateKey(state.namePrefix, entry.keyGroup, entry.keyBytes);
     for (const [id, mapKey] of slot.dirty) {
       const current = slot.entries.get(id);
       out.push({
