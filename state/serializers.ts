@@ -5,6 +5,12 @@ import { decodeKey, encodeKey } from './key-encoder.ts';
 export interface Serializer<T> {
   serialize(value: T): Buffer;
   deserialize(bytes: Buffer): T;
+  /**
+   * `deserialize` is cheap because it decodes on access. The backend then keeps flushed values
+   * in its cache as read back from their bytes rather than as the objects written, so those
+   * object graphs die young instead of aging in the cache (old-generation GC). @default false
+   */
+  readonly decodesLazily?: boolean;
 }
 
 /**

@@ -58,7 +58,13 @@ export function collectWrites(
     if (state === undefined) continue;
     if (slot.kind === 'value') {
       if (!slot.dirty) continue;
-      out.push({ key: slot.storeKey, value: encodeValue(state, slot.value, slot.writtenAtMs) });
+      if (slot.value === undefined) {
+        out.push({ key: slot.storeKey, value: null });
+      } else {
+        const payload = state.serializer.serialize(slot.value);
+        out.push({ key: slot.storeKey, value: wrapValue(payload, state.ttlMs === undefined ? undefined : slot.writtenAtMs) });
+        if (state.serializer.decodesLazily === true) slot.value = state.serializer.deserialize(payload);
+      }
       slot.dirty = false;
       continue;
     }

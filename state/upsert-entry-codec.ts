@@ -48,7 +48,7 @@ class StoredUpsertEntry<T> implements UpsertEntry<T> {
 }
 
 export function upsertEntrySerializer<T>(): Serializer<UpsertEntry<T>> {
-  return { serialize: encodeUpsertEntry, deserialize: (bytes) => decodeUpsertEntry<T>(bytes) };
+  return { serialize: encodeUpsertEntry, deserialize: (bytes) => decodeUpsertEntry<T>(bytes), decodesLazily: true };
 }
 
 export function encodeUpsertEntry<T>(entry: UpsertEntry<T>): Buffer {
