@@ -16,6 +16,8 @@ import { centsToDecimal, decimalToCents } from './orders-model.ts';
  *    iff `windowEnd − 1 + allowedLateness <= watermark`. Late records do not enter the window.
  * 5. Window results are final results: every on-time record's amount, including those that arrive
  *    after the window first fired (allowed lateness re-fires the window with the updated sum).
+ * 6. Late counts are per window a late record would have belonged to (by its own `source.ts_ms`)
+ *    and status: how many records came too late for that window (docs/event-time.md).
  *
  * Why the interleaving rarely matters: the global watermark never exceeds a partition's own, and
  * records of one partition arrive in generation order. So with the default workload (jitter 2 s,
@@ -61,11 +63,21 @@ export interface LateRecord {
   readonly status: string;
 }
 
+/** How many records came too late for one window and status. */
+export interface LateWindowCount {
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  readonly status: string;
+  readonly lateCount: number;
+}
+
 export interface RevenueOracleResult {
   /** Sorted by window start, then status. */
   readonly windows: RevenueWindow[];
   /** In consumption order. */
   readonly late: LateRecord[];
+  /** Late records per window they would have belonged to; sorted by window start, then status. */
+  readonly lateCounts: LateWindowCount[];
   /** The source watermark after the last record. */
   readonly watermark: number;
 }
@@ -99,20 +111,33 @@ export class RevenueWindowOracle {
   }
 
   result(): RevenueOracleResult {
-    const windows = [...this.#sums.values()]
-      .sort((a, b) => a.windowStart - b.windowStart || (a.status < b.status ? -1 : a.status > b.status ? 1 : 0))
-      .map((w) => ({
-        windowStart: w.windowStart,
-        windowEnd: w.windowStart + this.#windowMs,
-        status: w.status,
-        sum: centsToDecimal(w.cents),
-        count: w.count,
-      }));
-    return { windows, late: [...this.#late], watermark: this.#watermark };
+    const windows = [...this.#sums.values()].sort(byWindowThenStatus).map((w) => ({
+      windowStart: w.windowStart,
+      windowEnd: w.windowStart + this.#windowMs,
+      status: w.status,
+      sum: centsToDecimal(w.cents),
+      count: w.count,
+    }));
+    return { windows, late: [...this.#late], lateCounts: this.#lateCounts(), watermark: this.#watermark };
+  }
+
+  #lateCounts(): LateWindowCount[] {
+    const counts = new Map<string, LateWindowCount>();
+    for (const record of this.#late) {
+      const windowStart = this.#windowStart(record.tsMs);
+      const key = `${windowStart}|${record.status}`;
+      const lateCount = (counts.get(key)?.lateCount ?? 0) + 1;
+      counts.set(key, { windowStart, windowEnd: windowStart + this.#windowMs, status: record.status, lateCount });
+    }
+    return [...counts.values()].sort(byWindowThenStatus);
+  }
+
+  #windowStart(tsMs: number): number {
+    return tsMs - (((tsMs % this.#windowMs) + this.#windowMs) % this.#windowMs);
   }
 
   #assign(record: OracleRecord, tsMs: number, status: string, amount: string): void {
-    const windowStart = tsMs - (((tsMs % this.#windowMs) + this.#windowMs) % this.#windowMs);
+    const windowStart = this.#windowStart(tsMs);
     const windowEnd = windowStart + this.#windowMs;
     if (windowEnd - 1 + this.#allowedLatenessMs <= this.#watermark) {
       this.#late.push({ seq: record.seq, id: record.id, lsn: record.event?.source.lsn ?? 0, tsMs, status });
@@ -133,6 +158,10 @@ export class RevenueWindowOracle {
     // Watermarks never go back; with per-partition maxima that is automatic, kept explicit anyway.
     this.#watermark = Math.max(this.#watermark, min - this.#outOfOrdernessMs - 1);
   }
+}
+
+function byWindowThenStatus(a: { windowStart: number; status: string }, b: { windowStart: number; status: string }): number {
+  return a.windowStart - b.windowStart || (a.status < b.status ? -1 : a.status > b.status ? 1 : 0);
 }
 
 export function revenueWindowOracle(records: Iterable<OracleRecord>, options: RevenueOracleOptions = {}): RevenueOracleResult {

@@ -65,6 +65,25 @@ describe('revenueWindowOracle', () => {
     expect(result.watermark).toBe(95_999);
   });
 
+  it('counts late records per window they would have belonged to, and status', () => {
+    const late = records([
+      [0, 1, 'c', 1, 200_000, 'paid', '1.00'], //   wm 194 999
+      [0, 2, 'u', 2, 10_000, 'paid', '1.00'], //    late for [0, 60 s)
+      [0, 3, 'u', 3, 59_999, 'paid', '1.00'], //    late for [0, 60 s)
+      [0, 4, 'u', 4, 60_000, 'paid', '1.00'], //    late for [60 s, 120 s)
+      [0, 5, 'u', 5, 20_000, 'shipped', '1.00'], // late for [0, 60 s), another status
+    ]);
+    expect(revenueWindowOracle(late, { partitions: 1 }).lateCounts).toEqual([
+      { windowStart: 0, windowEnd: 60_000, status: 'paid', lateCount: 2 },
+      { windowStart: 0, windowEnd: 60_000, status: 'shipped', lateCount: 1 },
+      { windowStart: 60_000, windowEnd: 120_000, status: 'paid', lateCount: 1 },
+    ]);
+    expect(revenueWindowOracle(HAND, { partitions: 2 }).lateCounts).toEqual([
+      { windowStart: 0, windowEnd: 60_000, status: 'delivered', lateCount: 1 },
+      { windowStart: 0, windowEnd: 60_000, status: 'paid', lateCount: 1 },
+    ]);
+  });
+
   it('is late exactly when window end − 1 + allowed lateness <= watermark', () => {
     const at = (maxTs: number) =>
       revenueWindowOracle(records([[0, 1, 'c', 1, maxTs, 'paid', '1.00'], [0, 2, 'c', 2, 59_999, 'paid', '1.00']]), { partitions: 1 });
