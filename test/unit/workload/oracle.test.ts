@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import type { WorkloadRecord } from '../../../scripts/workload/generator.ts';
-import { countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
+import { RevenueWindowOracle, countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
 import type { OracleRecord } from '../../../scripts/workload/oracle.ts';
 import type { OrderEnvelope, OrderRow, OrderStatus } from '../../../scripts/workload/orders-model.ts';
 
@@ -63,6 +63,22 @@ describe('revenueWindowOracle', () => {
     ]);
     expect(result.late.map((l) => l.seq)).toEqual([8, 9]);
     expect(result.watermark).toBe(95_999);
+  });
+
+  it('pushBatch judges a whole batch by the watermark before it, as the engine does', () => {
+    const [first, ahead, behind] = records([
+      [0, 1, 'c', 1, 100_000, 'paid', '1.00'], //  wm 94 999
+      [0, 2, 'c', 2, 200_000, 'paid', '1.00'], //  wm 194 999 once pushed
+      [0, 3, 'c', 3, 110_000, 'paid', '1.00'], //  late by record (149 999 <= 194 999), not by batch (94 999)
+    ]) as [OracleRecord, OracleRecord, OracleRecord];
+    const byRecord = new RevenueWindowOracle({ partitions: 1 });
+    for (const r of [first, ahead, behind]) byRecord.push(r);
+    expect(byRecord.result().late.map((l) => l.id)).toEqual([3]);
+    const byBatch = new RevenueWindowOracle({ partitions: 1 });
+    byBatch.pushBatch([first]);
+    byBatch.pushBatch([ahead, behind]);
+    expect(byBatch.result().late).toEqual([]);
+    expect(byBatch.result().watermark).toBe(194_999);
   });
 
   it('counts late records per window they would have belonged to, and status', () => {
