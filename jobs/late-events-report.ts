@@ -15,6 +15,7 @@ import { revenueWindowOf, revenueWindows, type Order, type OrderEvent } from './
 
 export interface LateEventsReportOptions {
   readonly brokers: readonly string[];
+  /** Create it first (the broker may not auto-create topics); 3 partitions are plenty. */
   readonly lateTopic: string;
   readonly windowsTable: string;
   readonly lateCountsTable: string;
