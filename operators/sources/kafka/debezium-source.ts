@@ -137,7 +137,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     return true;
   }
 
-  splits(): readonly string[] {
+  /** The group's assignment, known from the join, before the first fetch of any partition. */
+  assignedSplits(): readonly string[] {
     return this.fetcher.assignment();
   }
 
