@@ -5,7 +5,9 @@
  * a pre-commit (between the flush at the barrier and EndTxn after the checkpoint completed), and
  * 0–20 ms after a restore began committing a transaction the checkpoint recorded.
  *
- * "Exactly once" for a changelog topic, checked against the oracle:
+ * After every kill, with the job dead, the committed log must be exactly the changelog of what a
+ * completed checkpoint had read (nothing visible before its checkpoint completed, nothing of a
+ * committed one missing). At the end, "exactly once" for a changelog topic, against the oracle:
  *  - the changelog oracle (scripts/workload/oracle.ts `changelogOracle`): per id, the table changes
  *    the LSN-guarded upsert emits for the whole input, in LSN order. Every one of them must be in
  *    the committed log exactly once — no (id, LSN) twice, none missing, none the oracle lacks —
@@ -20,9 +22,10 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { generateWorkload } from '../../scripts/workload/generator.ts';
+import { generateWorkload, type WorkloadRecord } from '../../scripts/workload/generator.ts';
 import { changelogOracle, projectionOracle, type ChangelogEntry } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
+import { completedCheckpointPositions } from '../support/checkpoint-state.ts';
 import { uniqueName } from '../support/endpoints.ts';
 import { readCommittedWithKafkajs, readTransactionalLog, type LoggedRecord } from '../support/kafka-read.ts';
 import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
@@ -111,6 +114,42 @@ function judge(log: readonly Change[], oracle: Map<number, ChangelogEntry[]>, pr
   return { changes: want.size, keys: oracle.size, ...v };
 }
 
+/** The workload as the topic holds it: per partition, the records in offset order. */
+function byPartition(records: readonly WorkloadRecord[]): WorkloadRecord[][] {
+  const partitions: WorkloadRecord[][] = [];
+  for (const record of records) (partitions[record.partition] ??= []).push(record);
+  return partitions;
+}
+
+/**
+ * With the job dead, the committed log must be exactly the changelog of what some completed
+ * checkpoint had read (the newest one, or an older one whose successor's commit was still pending
+ * at the kill): nothing visible that no completed checkpoint contains, nothing of a committed
+ * checkpoint missing. Commit markers reach the partitions a moment after EndTxn, so a mismatch is
+ * read again a few times before it counts.
+ */
+async function committedMatchesACheckpoint(partitions: readonly WorkloadRecord[][]): Promise<{ matched: number | undefined; latest: number | undefined; detail: string }> {
+  let detail = '';
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const checkpoints = await completedCheckpointPositions(ws.checkpointDir, ws.jobName);
+    const log = await readTransactionalLog(ws.brokers, output);
+    const committed = log.committed.map(decode).map((c) => `${c.id}@${c.lsn}`);
+    const set = new Set(committed);
+    if (set.size !== committed.length) return { matched: undefined, latest: checkpoints[0]?.id, detail: `${committed.length - set.size} duplicated records` };
+    if (checkpoints.length === 0 && set.size === 0) return { matched: 0, latest: undefined, detail: '' };
+    for (const { id, positions } of checkpoints) {
+      const read = partitions.flatMap((records, p) => records.slice(0, Number(positions.get(`${ws.topic}:${p}`) ?? 0)));
+      const want = new Set([...changelogOracle(read)].flatMap(([key, list]) => list.map((c) => `${key}@${c.lsn}`)));
+      const missing = [...want].filter((n) => !set.has(n)).length;
+      const extra = [...set].filter((n) => !want.has(n)).length;
+      if (missing === 0 && extra === 0) return { matched: id, latest: checkpoints[0]?.id, detail: '' };
+      if (id === checkpoints[0]?.id) detail = `vs checkpoint ${id}: ${missing} missing, ${extra} extra of ${set.size} committed (${log.openRecords} in open transactions)`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  return { matched: undefined, latest: undefined, detail };
+}
+
 function same(a: readonly LoggedRecord[], b: readonly LoggedRecord[]): { extra: number; missing: number } {
   const names = (records: readonly LoggedRecord[]) => new Set(records.map((r) => `${r.partition}@${r.offset}`));
   const [inA, inB] = [names(a), names(b)];
@@ -121,6 +160,14 @@ describe('orders → Kafka (transactional) under SIGKILL', () => {
   it(`commits every table change exactly once after ${settings.kills} kills`, async () => {
     say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic} → ${output}, work dir ${ws.workDir}`);
     await createOutputTopic();
+    const records = [...generateWorkload(WORKLOAD)];
+    const partitions = byPartition(records);
+    const perKill = { latest: 0, older: 0 };
+    const afterKill = async (kill: number): Promise<void> => {
+      const { matched, latest, detail } = await committedMatchesACheckpoint(partitions);
+      expect(matched, `after kill ${kill}: the committed log is not the changelog of any completed checkpoint (${detail})`).toBeDefined();
+      perKill[matched === latest ? 'latest' : 'older'] += 1;
+    };
     const run = await runSinkChaos(ws, {
       file: 'jobs/orders-to-kafka.ts',
       env: { CDCFLOW_TARGET_TOPIC: output },
@@ -129,18 +176,19 @@ describe('orders → Kafka (transactional) under SIGKILL', () => {
       prepared: PREPARED,
       running: COMMITTED,
       recovering: RECOVERING,
+      afterKill,
     });
     const recovered = countLines(run.lines, /restore: committed /);
     const superseded = countLines(run.lines, /restore: found superseded/);
     say(
       `${run.kills} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ` +
         `${run.killedPrepared} processes died with a pre-committed transaction as their last word, ${run.killedRecovering} while committing a recorded one on restore; ` +
-        `on restore: ${recovered} recorded transactions committed, ${superseded} found committed before`,
+        `on restore: ${recovered} recorded transactions committed, ${superseded} found committed before; ` +
+        `after each kill the committed log was the changelog of the latest completed checkpoint ${perKill.latest} times, of an older one (the latest's commit pending) ${perKill.older} times`,
     );
 
     const log = await readTransactionalLog(ws.brokers, output);
     const changes = log.committed.map(decode);
-    const records = [...generateWorkload(WORKLOAD)];
     const verdict = judge(changes, changelogOracle(records), projectionOracle(records));
     say(
       `committed log: ${changes.length} records (${log.commitMarkers} commit markers), ${log.abortedRecords} aborted records (${log.abortMarkers} abort markers), ${log.openRecords} in open transactions; ` +
