@@ -31,8 +31,8 @@ export interface TwoPhaseCommitter<T, Txn> {
   write(records: readonly StreamRecord<T>[]): Promise<void>;
   /** Phase 1: make the open transaction durable but invisible; returns its JSON handle. */
   preCommit(checkpointId: number): Promise<Txn>;
-  /** Phase 2: make it visible. Must succeed if it already committed (idempotent). */
-  commit(txn: Txn): Promise<void>;
+  /** Phase 2: make it visible. Must succeed if it already committed (idempotent). `checkpointId` prepared it. */
+  commit(txn: Txn, checkpointId: number): Promise<void>;
   /** Commit `committed` (recorded by the restored checkpoint), roll back all other leftovers of `identity`. */
   recover(committed: readonly Txn[]): Promise<void>;
   close(): Promise<void>;
@@ -86,7 +86,7 @@ function twoPhaseCommitOperator<T, Txn>(
     },
     async notifyCheckpointComplete(checkpointId) {
       const due = pending.filter((p) => p.checkpointId <= checkpointId);
-      for (const p of due) await withRetry(() => get().commit(p.txn), options);
+      for (const p of due) await withRetry(() => get().commit(p.txn, p.checkpointId), options);
       pending = pending.filter((p) => p.checkpointId > checkpointId);
     },
     async close() {

@@ -96,6 +96,38 @@ describe('kafka sink (transactional, real broker)', () => {
     expect(await readCommittedUntil(topic, 'd')).toEqual(['a', 'b', 'c', 'd']);
   });
 
+  it('reports each non-empty transaction when pre-committed and when committed, and what a restore did', async () => {
+    const topic = await createTopic();
+    const job = uniqueName('job');
+    const events: string[] = [];
+    const lines: string[] = [];
+    const create = () =>
+      kafkaSink<string>(
+        { brokers, topic, serialize: (value) => ({ key: value, value }), maxTransactionSlots: 2, onTransaction: (t) => void events.push(`${t.phase} ${t.checkpointId}: ${t.records}`), log: (l) => void lines.push(l) },
+        { commitAttempts: 2, initialBackoffMs: 50 },
+      ).createOperator();
+    const first = create();
+    operators.push(first);
+    await first.open?.(context(job), undefined);
+    await first.processBatch(records('a', 'b'), noOutput);
+    const snapshot = await first.snapshotState?.(1);
+    await first.snapshotState?.(2); // empty: no event
+    await crash(first);
+    expect(events).toEqual(['prepared 1: 2']);
+
+    const second = create();
+    operators.push(second);
+    await second.open?.(context(job), JSON.parse(JSON.stringify(snapshot)));
+    expect(lines.filter((l) => l.startsWith('restore: committing recorded transaction')).length).toBe(1);
+    expect(lines.filter((l) => l.startsWith('restore: committed ')).length).toBe(1);
+    expect(lines.at(-1)).toMatch(/^restore: fenced 2 transactional ids from slot 1 on/);
+    await second.processBatch(records('c'), noOutput);
+    await second.snapshotState?.(3);
+    await second.notifyCheckpointComplete?.(3);
+    expect(events).toEqual(['prepared 1: 2', 'prepared 3: 1', 'committed 3: 1']);
+    expect(await readCommittedUntil(topic, 'c')).toEqual(['a', 'b', 'c']);
+  });
+
   it('commits a transaction pre-committed before a crash from the stored handle, and aborts the open one', async () => {
     const topic = await createTopic();
     const job = uniqueName('job');

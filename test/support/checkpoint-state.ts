@@ -76,3 +76,10 @@ function positionsOf(stored: StoredCheckpoint): Map<string, string> {
   }
   return positions;
 }
+
+/** The source positions of every completed checkpoint still in storage, newest first. */
+export async function completedCheckpointPositions(checkpointDir: string, jobName: string): Promise<{ readonly id: number; readonly positions: Map<string, string> }[]> {
+  const storage = new LocalCheckpointStorage({ directory: checkpointDir, jobName });
+  const { checkpoints } = await storage.list();
+  return [...checkpoints].reverse().map((stored) => ({ id: stored.metadata.checkpointId, positions: positionsOf(stored) }));
+}

@@ -38,6 +38,8 @@ export interface ElasticsearchSinkOptions<T> {
   readonly refresh?: boolean;
   /** Another client behind our interface (OpenSearch, a fake). @default @elastic/elasticsearch 7.17 */
   readonly client?: BulkClient;
+  /** Called after the flush at each barrier: `documents` written since the previous barrier (progress lines, tests). */
+  readonly onFlush?: (event: { readonly checkpointId: number; readonly documents: number }) => void;
 }
 
 export function elasticsearchSink<T>(options: ElasticsearchSinkOptions<T>): SinkDefinition<T> {
@@ -52,11 +54,13 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
   let client: BulkClient | undefined;
   let deadLetters: DocumentDeadLetterWriter | undefined;
   let writer: BulkWriter | undefined;
+  let sinceBarrier = 0;
   const flush = async (): Promise<void> => {
     if (buffer.size === 0 || writer === undefined) return;
     const actions = [...buffer.values()];
     buffer.clear();
     await writer.write(actions);
+    sinceBarrier += actions.length;
   };
   return {
     open(context) {
@@ -80,9 +84,11 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
       }
       if (buffer.size >= maxBuffered) await flush();
     },
-    async snapshotState() {
+    async snapshotState(checkpointId) {
       // Pre-commit: everything before the barrier is in the index (or dead-lettered) before the ack.
       await flush();
+      if (sinceBarrier > 0) options.onFlush?.({ checkpointId, documents: sinceBarrier });
+      sinceBarrier = 0;
       return undefined;
     },
     async close() {

@@ -69,17 +69,18 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     await open.send([...byTopic.values()], records.length, this.options.maxQueuedBatches);
   }
 
-  async preCommit(): Promise<KafkaTransactionHandle> {
+  async preCommit(checkpointId: number): Promise<KafkaTransactionHandle> {
     const open = this.requireOpen();
     const handle = await open.flush(this.context.now());
     if (handle.records > 0) {
       this.prepared.set(open.slot, handle);
       this.open = undefined;
+      this.options.onTransaction?.({ phase: 'prepared', checkpointId, records: handle.records });
     }
     return handle;
   }
 
-  async commit(handle: KafkaTransactionHandle): Promise<void> {
+  async commit(handle: KafkaTransactionHandle, checkpointId: number): Promise<void> {
     if (handle.records === 0) return;
     const started = this.context.now();
     const outcome = await this.control.commit(handle);
@@ -87,12 +88,16 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     this.context.metrics.gauge('cdcflow_kafka_sink_commit_latency_ms', this.context.now() - started);
     const prepared = this.prepared.get(handle.slot);
     if (prepared?.producerId === handle.producerId && prepared.producerEpoch === handle.producerEpoch) this.prepared.delete(handle.slot);
+    this.options.onTransaction?.({ phase: 'committed', checkpointId, records: handle.records });
   }
 
   async recover(committed: readonly KafkaTransactionHandle[]): Promise<void> {
     for (const handle of committed) {
       if (handle.records === 0) continue;
+      const name = `${handle.transactionalId} (producer ${handle.producerId}, epoch ${handle.producerEpoch}, ${handle.records} records)`;
+      this.options.log(`restore: committing recorded transaction ${name}`);
       const outcome = await this.control.commit(handle);
+      this.options.log(`restore: ${outcome === 'committed' ? 'committed' : 'found superseded (committed before)'} ${name}`);
       this.context.metrics.count('cdcflow_kafka_sink_recovered_total', { outcome });
       if (outcome === 'superseded' && this.context.now() - handle.preparedAtMs > this.options.transactionTimeoutMs) {
         // The broker may have aborted it on transaction.timeout.ms before we got back: possible loss.
@@ -107,6 +112,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const slots = this.options.maxTransactionSlots;
     const first = last === undefined ? 0 : (last.slot + (last.records === 0 ? 0 : 1)) % slots;
     for (let i = 0; i < slots; i++) await this.control.fence(this.idOf((first + i) % slots));
+    this.options.log(`restore: fenced ${slots} transactional ids from slot ${first} on (their open transactions aborted)`);
     this.prepared.clear();
     this.open = undefined;
     this.nextSlot = first;

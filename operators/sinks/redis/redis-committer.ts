@@ -115,7 +115,9 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   }
 
   async recover(committed: readonly RedisTxn[]): Promise<void> {
-    for (const txn of committed) await this.commit(txn);
+    const recorded = committed.filter((t) => t.count > 0);
+    if (recorded.length > 0) this.log(`restore: applying the recorded batches of checkpoints ${recorded.map((t) => t.checkpointId).join(', ')} (fenced ones are skipped)`);
+    for (const txn of recorded) await this.commit(txn);
     const redis = await this.connect();
     const keep = new Set(committed.map((t) => String(t.checkpointId)));
     const ids = ((await redis.call('ZRANGE', this.keys.index, 0, -1)) as string[]).filter((id) => !keep.has(id));

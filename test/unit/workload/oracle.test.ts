@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import type { WorkloadRecord } from '../../../scripts/workload/generator.ts';
-import { RevenueWindowOracle, countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
+import { RevenueWindowOracle, changelogOracle, countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
 import type { OracleRecord } from '../../../scripts/workload/oracle.ts';
 import type { OrderEnvelope, OrderRow, OrderStatus } from '../../../scripts/workload/orders-model.ts';
 
@@ -47,6 +47,23 @@ describe('projectionOracle', () => {
 
   it('does not care about order', () => {
     expect(projectionOracle([...HAND].reverse())).toEqual(projectionOracle(HAND));
+  });
+});
+
+describe('changelogOracle', () => {
+  it('lists every applied change per id in LSN order, without replays or tombstones', () => {
+    const changelog = changelogOracle(HAND);
+    const lsns = Object.fromEntries([...changelog].map(([id, list]) => [id, list.map((c) => (c.row === null ? `d${c.lsn}` : c.lsn))]));
+    expect(lsns).toEqual({ 1: [10, 20, 40], 2: [10, 30, 'd60'], 3: [50, 70] }); // s9 replays LSN 40: no change
+  });
+
+  it('ends, per id, in the projection', () => {
+    const workload = [...generateWorkload({ keys: 200, events: 3_000, duplicateFraction: 0.05, seed: 7 })];
+    const last = new Map([...changelogOracle(workload)].flatMap(([id, list]) => {
+      const row = list.at(-1)?.row ?? null;
+      return row === null ? [] : [[id, row] as const];
+    }));
+    expect(last).toEqual(projectionOracle(workload));
   });
 });
 
