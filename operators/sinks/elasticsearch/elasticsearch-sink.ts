@@ -17,6 +17,7 @@ import { BulkWriter } from './bulk-writer.ts';
 import type { DocumentAction } from './document-action.ts';
 import { kafkaDocumentDeadLetters, type DocumentDeadLetterWriter } from './document-dead-letters.ts';
 import { ElasticsearchSinkError } from './elasticsearch-sink-error.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
 
 export interface ElasticsearchSinkOptions<T> {
   /** e.g. `http://127.0.0.1:19200`; ignored when `client` is given. */
@@ -52,14 +53,20 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
   let client: BulkClient | undefined;
   let deadLetters: DocumentDeadLetterWriter | undefined;
   let writer: BulkWriter | undefined;
-  const flush = async (): Promise<void> => {
-    if (buffer.size === 0 || writer === undefined) return;
+  let now: () => number = Date.now;
+  let commitMetrics: SinkMetrics | undefined;
+  /** Writes the buffer; false if there was nothing to write. */
+  const flush = async (): Promise<boolean> => {
+    if (buffer.size === 0 || writer === undefined) return false;
     const actions = [...buffer.values()];
     buffer.clear();
     await writer.write(actions);
+    return true;
   };
   return {
     open(context) {
+      now = () => context.now();
+      commitMetrics = new SinkMetrics(context.metrics, 'elasticsearch');
       client = options.client ?? elasticsearchBulkClient({ node: options.node });
       const dlq = options.deadLetters;
       deadLetters = dlq === undefined || 'write' in dlq ? dlq : kafkaDocumentDeadLetters({ ...dlq, clientId: `cdcflow-${context.jobName}-${context.uid}-dlq` });
@@ -69,7 +76,7 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
         initialBackoffMs: options.initialBackoffMs ?? 100,
         maxBackoffMs: options.maxBackoffMs ?? 10_000,
         refresh: options.refresh ?? false,
-      });
+      }, now);
     },
     async processBatch(batch) {
       for (const { value } of batch) {
@@ -82,7 +89,8 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
     },
     async snapshotState() {
       // Pre-commit: everything before the barrier is in the index (or dead-lettered) before the ack.
-      await flush();
+      const preCommitAt = now();
+      if (await flush()) commitMetrics?.committed(preCommitAt, now());
       return undefined;
     },
     async close() {
