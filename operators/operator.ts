@@ -61,7 +61,7 @@ export interface OperatorMetrics {
   gauge(name: string, value: number, labels?: Readonly<Record<string, string>>): void;
   /**
    * One observation of a duration into the histogram `name` (a `_seconds` name, Prometheus's
-   * base unit). The runtime's buckets span milliseconds to an hour (`OPERATOR_SECONDS_BUCKETS`
+   * base unit). The runtime's buckets span 5 ms to an hour (`OPERATOR_SECONDS_BUCKETS`
    * in runtime/metrics.ts). About 1 µs per call: fine per batch or per commit, noticeable per
    * record on a hot path.
    */

@@ -12,7 +12,7 @@ type Labels = Readonly<Record<string, string>>;
  * and commit latency, from a few milliseconds (an idempotent sink's flush) through the
  * checkpoint interval (two-phase sinks: 1 s is the floor) up to an hour-old backfill.
  */
-export const OPERATOR_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
+export const OPERATOR_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 7.5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600];
 
 export class JobMetrics {
   readonly registry = new Registry();

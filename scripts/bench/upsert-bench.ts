@@ -17,10 +17,9 @@
  * alike; wall time adds start-up, group join and the final checkpoint. "cores" is the child's CPU
  * time (all threads) over that span.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,7 +29,7 @@ import { StreamEnvironment, debeziumSource, type SinkDefinition } from '../../ru
 import { endpointsFromEnv } from '../stack/endpoints.ts';
 import { selectServices } from '../stack/services/index.ts';
 import { up } from '../stack/stack.ts';
-import { produceWorkload } from '../workload/producer.ts';
+import { ensureWorkloadTopic, fmt, machine, mb, median, runChild as runBenchChild } from './bench-support.ts';
 
 type Pipeline = 'upsert' | 'passthrough';
 type Scenario = { readonly kind: 'ceiling' } | { readonly kind: 'job'; readonly pipeline: Pipeline; readonly workers: number };
@@ -74,42 +73,8 @@ const { values } = parseArgs({
   },
 });
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
-const mb = (bytes: number): string => `${fmt(bytes / 1e6, 1)} MB`;
 const label = (s: Scenario): string => (s.kind === 'ceiling' ? 'kafkajs consume (ceiling)' : `${s.pipeline} job, decode workers ${s.workers}`);
 const rate = (r: Result): number => r.messages / r.seconds;
-
-// ---------------------------------------------------------------- the workload topic, produced once
-
-async function ensureWorkloadTopic(brokers: readonly string[], events: number, keys: number): Promise<{ topic: string; messages: number }> {
-  const topic = `bench.orders.seed1.e${events}.k${keys}.p6`;
-  const marker = join('.cdcflow', 'bench', `${topic}.json`);
-  const expected = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { messages: number }).messages : undefined;
-  const admin = new Kafka({ clientId: 'cdcflow-bench', brokers: [...brokers], logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const exists = (await admin.listTopics()).includes(topic);
-    const count = exists ? (await admin.fetchTopicOffsets(topic)).reduce((sum, p) => sum + Number(BigInt(p.high) - BigInt(p.low)), 0) : 0;
-    if (exists && count === expected) {
-      console.log(`workload: reusing ${topic} (${fmt(count)} messages)`);
-      return { topic, messages: count };
-    }
-    if (exists) {
-      await admin.deleteTopics({ topics: [topic] });
-      for (let i = 0; i < 100 && (await admin.listTopics()).includes(topic); i++) await new Promise((r) => setTimeout(r, 200));
-    }
-  } finally {
-    await admin.disconnect();
-  }
-  console.log(`workload: producing ${fmt(events)} events over ${fmt(keys)} keys to ${topic} (once; later runs reuse it)`);
-  const started = Date.now();
-  const produced = await produceWorkload({ brokers, topic, workload: { seed: 1, events, keys, partitions: 6 } });
-  console.log(`workload: ${fmt(produced.records)} messages, ${mb(produced.bytes)} (${fmt(produced.bytes / produced.records)} B/message) in ${fmt((Date.now() - started) / 1000, 1)} s`);
-  mkdirSync(join('.cdcflow', 'bench'), { recursive: true });
-  writeFileSync(marker, JSON.stringify({ messages: produced.records, bytes: produced.bytes }));
-  return { topic, messages: produced.records };
-}
 
 // ---------------------------------------------------------------- child: one measurement
 
@@ -269,28 +234,7 @@ async function child(spec: ChildSpec): Promise<void> {
 // ---------------------------------------------------------------- parent: rounds and the report
 
 function runChild(spec: ChildSpec): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--child', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    let hung: NodeJS.Timeout | undefined;
-    proc.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      // A child that reported but does not exit left something running (a consumer, a worker).
-      hung ??= out.includes('RESULT ') ? setTimeout(() => (console.error(`${label(spec.scenario)}: the child did not exit 30 s after finishing; killed`), proc.kill('SIGKILL')), 30_000) : undefined;
-    });
-    proc.on('error', reject);
-    proc.on('exit', (code) => {
-      clearTimeout(hung);
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (code === 0 && line !== undefined) resolve(JSON.parse(line.slice('RESULT '.length)) as Result);
-      else reject(new Error(`${label(spec.scenario)} run ${spec.run} exited with code ${code}:\n${out}`));
-    });
-  });
-}
-
-function machine(): string {
-  const cpu = cpus()[0]?.model ?? 'unknown CPU';
-  return `${availableParallelism()} cores (${cpu}), ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM, Node ${process.version}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  return runBenchChild<Result>(fileURLToPath(import.meta.url), spec, `${label(spec.scenario)} run ${spec.run}`);
 }
 
 function summaryTable(scenarios: readonly Scenario[], results: readonly Result[][]): void {
