@@ -112,9 +112,14 @@ async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoint
   const inWindow = new Map<number, number>(); // probe id → source.ts_ms, measured ones
   let ready = false;
   const child = startChild<ChildResult>(CHILD, spec, `${SINK_LABELS[kind]} freshness run ${run}`, (line) => (line === 'READY' ? (ready = true) : console.log(line)));
+  let exited = false;
+  child.result.then(
+    () => (exited = true),
+    () => (exited = true), // the rejection itself surfaces where the result is awaited
+  );
   const observer = observe(target, outstanding, seen);
   try {
-    if (!(await until(() => ready, 120_000))) throw new Error(`${SINK_LABELS[kind]}: the job did not open its sink within 120 s`);
+    if (!(await until(() => ready || exited, 120_000)) || exited) throw new Error(`${SINK_LABELS[kind]}: the job did not open its sink within 120 s (or exited)`);
     const producer = await startPacedProducer({
       brokers: endpoints.kafkaBrokers.split(','),
       topic,
@@ -141,8 +146,8 @@ async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoint
     return { offered: sent.events / sent.seconds, observed, probesMissing: inWindow.size - observed.length, job };
   } catch (error) {
     child.send('stop');
-    await child.result.catch(() => undefined);
-    throw error;
+    // A child that failed says why better than our timeout does.
+    throw (await child.result.then(() => undefined, (e: unknown) => e)) ?? error;
   } finally {
     await observer.stop();
     await dropTarget(target, spec.jobName);
