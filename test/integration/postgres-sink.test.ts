@@ -3,15 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, OperatorContext, StreamRecord } from '../../operators/operator.ts';
+import type { Operator, StreamRecord } from '../../operators/operator.ts';
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
+import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
-import { RecordingMetrics } from '../support/operator-context.ts';
-import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
+import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
 
 interface Order {
   readonly id: number;
@@ -57,7 +57,7 @@ describe('postgres sink (real server)', () => {
   /** One sink subtask driven by hand: the test plays the runtime (barriers, completions, crashes). */
   async function openSink(sink: SinkDefinition<Change>, uid: string, restored?: unknown): Promise<{ op: Operator<Change, never>; metrics: RecordingMetrics }> {
     const metrics = new RecordingMetrics();
-    const context: OperatorContext = { jobName, uid, subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics, now: () => Date.now() };
+    const context = recordingOperatorContext(jobName, uid, metrics);
     const op = sink.createOperator();
     await op.open?.(context, restored);
     return { op, metrics };
@@ -206,7 +206,7 @@ describe('postgres sink (real server)', () => {
     });
     const metrics = new RecordingMetrics();
     const op = sink.createOperator();
-    await op.open?.({ jobName, uid: 'mapped', subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics, now: () => Date.now() }, undefined);
+    await op.open?.(recordingOperatorContext(jobName, 'mapped', metrics), undefined);
     const values = Array.from({ length: 5000 }, (_, n) => ({ value: { n }, timestamp: undefined }));
     for (let i = 0; i < values.length; i += 250) await op.processBatch(values.slice(i, i + 250), { emit: () => undefined, emitSide: () => undefined });
     await op.snapshotState?.(1);
@@ -231,7 +231,7 @@ describe('postgres sink (real server)', () => {
       toChange: (r) => (r.tags === null ? { kind: 'delete', key: { id: r.id } } : { kind: 'upsert', row: { id: r.id, tags: r.tags, doc: { tags: r.tags, n: r.tags.length }, at: '2024-01-02T03:04:05.678Z' } }),
     });
     const op = sink.createOperator();
-    await op.open?.({ jobName, uid: 'docs', subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics: new RecordingMetrics(), now: () => Date.now() }, undefined);
+    await op.open?.(recordingOperatorContext(jobName, 'docs'), undefined);
     const batch = [{ id: 'a', tags: ['x', 'y, "z"'] }, { id: 'b', tags: [] }, { id: 'c', tags: ['q'] }, { id: 'c', tags: null }];
     await op.processBatch(batch.map((value) => ({ value, timestamp: undefined })), { emit: () => undefined, emitSide: () => undefined });
     await op.snapshotState?.(1);

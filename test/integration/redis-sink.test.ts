@@ -3,16 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, OperatorContext } from '../../operators/operator.ts';
+import type { Operator } from '../../operators/operator.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, batchKeys } from '../../operators/sinks/redis/fenced-batch.ts';
 import { redisSink } from '../../operators/sinks/redis/redis-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
+import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
-import { RecordingMetrics } from '../support/operator-context.ts';
-import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
+import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
 
 interface Order {
   readonly id: number;
@@ -40,7 +40,7 @@ describe('redis sink (real server)', () => {
 
   async function openSink<T>(sink: SinkDefinition<T>, uid: string, restored?: unknown): Promise<{ op: Operator<T, never>; metrics: RecordingMetrics }> {
     const metrics = new RecordingMetrics();
-    const context: OperatorContext = { jobName, uid, subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics, now: () => Date.now() };
+    const context = recordingOperatorContext(jobName, uid, metrics);
     const op = sink.createOperator();
     await op.open?.(context, restored);
     return { op, metrics };

@@ -12,12 +12,12 @@
  */
 import type { Operator } from '../../operator.ts';
 import type { SinkDefinition } from '../sink.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
 import { elasticsearchBulkClient, type BulkClient } from './bulk-client.ts';
 import { BulkWriter } from './bulk-writer.ts';
 import type { DocumentAction } from './document-action.ts';
 import { kafkaDocumentDeadLetters, type DocumentDeadLetterWriter } from './document-dead-letters.ts';
 import { ElasticsearchSinkError } from './elasticsearch-sink-error.ts';
-import { SinkMetrics } from '../sink-metrics.ts';
 
 export interface ElasticsearchSinkOptions<T> {
   /** e.g. `http://127.0.0.1:19200`; ignored when `client` is given. */
