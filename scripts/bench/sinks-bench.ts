@@ -211,6 +211,10 @@ async function main(): Promise<void> {
   console.log(`\n${fmt(messages)} messages (${fmt(events)} events over ${fmt(keys)} keys); freshness: ${fmt(rate)} events/s offered for ${seconds} s; ${runs} round(s), medians; checkpoints every 1 s`);
   console.log(`machine at the end: ${machine()}`);
   report(kinds, rounds);
+  const offered = [...rounds.values()].flat().map((r) => r.freshness.offered);
+  if (offered.some((o) => o < 0.9 * rate)) {
+    console.log(`note: the producer offered ${fmt(Math.min(...offered))}–${fmt(Math.max(...offered))} events/s, below the ${fmt(rate)} asked: the machine could not keep up (see the load average); freshness is then that of an overloaded pipeline`);
+  }
 }
 
 await main();
