@@ -82,9 +82,16 @@ export async function createTarget(spec: TargetSpec): Promise<void> {
   }
 }
 
-/** Removes what the run wrote, including what a stopped job left prepared or staged. */
+/** The consumer group of the job's source. */
+export const sourceGroupOf = (jobName: string): string => `${jobName}-group`;
+
+/** Removes what the run wrote, including what a stopped job left prepared or staged, and the job's consumer group. */
 export async function dropTarget(spec: TargetSpec, jobName: string): Promise<void> {
   const { kind, name, endpoints } = spec;
+  const admin = kafkaOf(spec).admin();
+  await admin.connect();
+  await admin.deleteGroups([sourceGroupOf(jobName), ...(kind === 'kafka' ? [`${name}-probe`] : [])]).catch(() => undefined);
+  await admin.disconnect();
   if (kind === 'pg' || kind === 'pg-idem') {
     await withPg(endpoints.databaseUrl, async (c) => {
       const { rows } = await c.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [`${jobName}:`]);
@@ -94,10 +101,6 @@ export async function dropTarget(spec: TargetSpec, jobName: string): Promise<voi
     });
   } else if (kind === 'kafka') {
     await deleteTopics(spec, [name]);
-    const admin = kafkaOf(spec).admin();
-    await admin.connect();
-    await admin.deleteGroups([`${name}-probe`]).catch(() => undefined);
-    await admin.disconnect();
   } else if (kind === 'redis') {
     const redis = new Redis(endpoints.redisUrl);
     let cursor = '0';

@@ -18,7 +18,7 @@ import { ordersProjectionJob } from '../../jobs/orders-projection.ts';
 import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { StreamEnvironment, type Operator, type SinkDefinition } from '../../runtime/index.ts';
 import { histogramSummary } from './bench-support.ts';
-import { sinkFor, type TargetSpec } from './sink-targets.ts';
+import { sinkFor, sourceGroupOf, type TargetSpec } from './sink-targets.ts';
 
 export interface ChildSpec {
   readonly phase: 'throughput' | 'freshness';
@@ -129,7 +129,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
     const clock: SinkClock = { first: 0, last: 0, cpuAtFirst: 0, cpuAtLast: 0, records: 0, checkpoints: 0 };
     const live = spec.phase === 'freshness';
     const sink = timed(sinkFor(spec.target), clock, () => (live ? console.log('READY') : undefined));
-    ordersProjectionJob(env, { topic: spec.topic, groupId: `${spec.jobName}-group`, bounded: !live }, sink);
+    ordersProjectionJob(env, { topic: spec.topic, groupId: sourceGroupOf(spec.jobName), bounded: !live }, sink);
     if (live) {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
