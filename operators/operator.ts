@@ -55,10 +55,17 @@ export interface OperatorContext extends OperatorInfo {
   now(): number;
 }
 
-/** The counters every operator may raise; the runtime maps them to Prometheus series. */
+/** The counters, gauges and histograms every operator may raise; the runtime maps them to Prometheus series. */
 export interface OperatorMetrics {
   count(name: string, labels?: Readonly<Record<string, string>>, by?: number): void;
   gauge(name: string, value: number, labels?: Readonly<Record<string, string>>): void;
+  /**
+   * One observation of a duration into the histogram `name` (a `_seconds` name, Prometheus's
+   * base unit). The runtime's buckets span 5 ms to an hour (`OPERATOR_SECONDS_BUCKETS`
+   * in runtime/metrics.ts). About 1 µs per call (prom-client): per record, that is a third of
+   * what decoding the record costs, so keep it off per-record paths that can batch.
+   */
+  observe(name: string, seconds: number, labels?: Readonly<Record<string, string>>): void;
 }
 
 /** Opaque, JSON-serialisable operator state stored in checkpoint metadata. */

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CdcflowError } from '../../state/errors.ts';
-import type { Operator, OperatorContext, OperatorMetrics, StreamRecord } from '../operator.ts';
+import type { Operator, OperatorContext, StreamRecord } from '../operator.ts';
 import type { SinkDefinition } from './sink.ts';
 
 /** Identifies one sink instance; transaction names derive from it so restarts find their own. */
@@ -146,34 +146,4 @@ export interface SinkTransactionEvent {
   readonly checkpointId: number;
   /** Distinct keys (or records) in the transaction. */
   readonly records: number;
-}
-
-/** Upper bounds (seconds) of the sink histograms: sub-second commits up to hour-old backfills. */
-export const SINK_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
-
-/**
- * Records `values` into a Prometheus histogram named `name` through the counters of
- * `OperatorMetrics` (which has no histogram): cumulative `<name>_bucket{le}`, `<name>_sum` and
- * `<name>_count`, which `histogram_quantile()` reads like a native histogram. Sinks use it for
- * `cdcflow_sink_freshness_seconds` (now − source commit time, at the moment records become
- * visible) and `cdcflow_sink_commit_seconds`.
- */
-export function observeSeconds(
-  metrics: OperatorMetrics,
-  name: string,
-  values: readonly number[],
-  labels: Readonly<Record<string, string>> = {},
-  buckets: readonly number[] = SINK_SECONDS_BUCKETS,
-): void {
-  if (values.length === 0) return;
-  const counts = new Array<number>(buckets.length).fill(0);
-  let sum = 0;
-  for (const value of values) {
-    sum += value;
-    for (let i = 0; i < buckets.length; i++) if (value <= (buckets[i] as number)) counts[i] = (counts[i] as number) + 1;
-  }
-  for (let i = 0; i < buckets.length; i++) metrics.count(`${name}_bucket`, { ...labels, le: String(buckets[i]) }, counts[i]);
-  metrics.count(`${name}_bucket`, { ...labels, le: '+Inf' }, values.length);
-  metrics.count(`${name}_sum`, labels, sum);
-  metrics.count(`${name}_count`, labels, values.length);
 }

@@ -57,23 +57,44 @@ export function reportResult(result: unknown): void {
   console.log(`RESULT ${JSON.stringify(result)}`);
 }
 
-/** Runs `script --child <spec>` in a fresh Node process (same loader flags) and returns its RESULT. */
-export function runChild<R>(script: string, spec: unknown, label: string): Promise<R> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...process.execArgv, script, '--child', JSON.stringify(spec)], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** A benchmark child: its `RESULT <json>` line, and a way to send it lines on stdin. */
+export interface BenchChild<R> {
+  readonly result: Promise<R>;
+  send(line: string): void;
+}
+
+/**
+ * Runs `script --child <spec JSON>` under the same Node flags (tsx) and resolves with the JSON the
+ * child printed after `RESULT `. Other stdout lines go to `onLine`; stderr is inherited.
+ */
+export function startChild<R>(script: string, spec: unknown, name: string, onLine: (line: string) => void = () => undefined): BenchChild<R> {
+  const proc = spawn(process.execPath, [...process.execArgv, script, '--child', JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const result = new Promise<R>((resolve, reject) => {
     let out = '';
+    let pending = '';
     let hung: NodeJS.Timeout | undefined;
     proc.stdout.on('data', (d: Buffer) => {
       out += d.toString();
+      pending += d.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (!line.startsWith('RESULT ')) onLine(line);
       // A child that reported but does not exit left something running (a consumer, a worker).
-      hung ??= out.includes('RESULT ') ? setTimeout(() => (console.error(`${label}: the child did not exit 30 s after finishing; killed`), proc.kill('SIGKILL')), 30_000) : undefined;
+      hung ??= out.includes('RESULT ') ? setTimeout(() => (console.error(`${name}: the child did not exit 30 s after finishing; killed`), proc.kill('SIGKILL')), 30_000) : undefined;
     });
     proc.on('error', reject);
     proc.on('exit', (code) => {
       clearTimeout(hung);
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
       if (code === 0 && line !== undefined) resolve(JSON.parse(line.slice('RESULT '.length)) as R);
-      else reject(new Error(`${label} exited with code ${code}:\n${out}`));
+      else reject(new Error(`${name} exited with code ${code}:\n${out}`));
     });
   });
+  proc.stdin.on('error', () => undefined); // the child may exit before reading what we sent
+  return { result, send: (line) => void proc.stdin.write(`${line}\n`) };
+}
+
+/** Runs `script --child <spec>` in a fresh Node process (same loader flags) and returns its RESULT. */
+export function runChild<R>(script: string, spec: unknown, label: string): Promise<R> {
+  return startChild<R>(script, spec, label).result;
 }

@@ -14,8 +14,8 @@ export const benchWorkload = (events: number, keys: number) => ({ seed: 1, event
  * machine is shared and the name is the same in every checkout: a topic without our marker is
  * reused if it holds what the (deterministic) generator yields, and never deleted.
  */
-export async function ensureWorkloadTopic(brokers: readonly string[], events: number, keys: number): Promise<{ topic: string; messages: number }> {
-  const topic = `bench.orders.seed1.e${events}.k${keys}.p6`;
+export async function ensureWorkloadTopic(brokers: readonly string[], events: number, keys: number, prefix = 'bench.orders'): Promise<{ topic: string; messages: number }> {
+  const topic = `${prefix}.seed1.e${events}.k${keys}.p6`;
   const marker = markerOf(topic);
   let expected = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { messages: number }).messages : undefined;
   const admin = new Kafka({ clientId: 'cdcflow-bench', brokers: [...brokers], logLevel: logLevel.NOTHING }).admin();

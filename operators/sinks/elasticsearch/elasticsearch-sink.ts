@@ -12,6 +12,7 @@
  */
 import type { Operator } from '../../operator.ts';
 import type { SinkDefinition } from '../sink.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
 import { elasticsearchBulkClient, type BulkClient } from './bulk-client.ts';
 import { BulkWriter } from './bulk-writer.ts';
 import type { DocumentAction } from './document-action.ts';
@@ -55,15 +56,21 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
   let deadLetters: DocumentDeadLetterWriter | undefined;
   let writer: BulkWriter | undefined;
   let sinceBarrier = 0;
-  const flush = async (): Promise<void> => {
-    if (buffer.size === 0 || writer === undefined) return;
+  let now: () => number = Date.now;
+  let commitMetrics: SinkMetrics | undefined;
+  /** Writes the buffer; false if there was nothing to write. */
+  const flush = async (): Promise<boolean> => {
+    if (buffer.size === 0 || writer === undefined) return false;
     const actions = [...buffer.values()];
     buffer.clear();
     await writer.write(actions);
     sinceBarrier += actions.length;
+    return true;
   };
   return {
     open(context) {
+      now = () => context.now();
+      commitMetrics = new SinkMetrics(context.metrics, 'elasticsearch');
       client = options.client ?? elasticsearchBulkClient({ node: options.node });
       const dlq = options.deadLetters;
       deadLetters = dlq === undefined || 'write' in dlq ? dlq : kafkaDocumentDeadLetters({ ...dlq, clientId: `cdcflow-${context.jobName}-${context.uid}-dlq` });
@@ -73,7 +80,7 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
         initialBackoffMs: options.initialBackoffMs ?? 100,
         maxBackoffMs: options.maxBackoffMs ?? 10_000,
         refresh: options.refresh ?? false,
-      });
+      }, now);
     },
     async processBatch(batch) {
       for (const { value } of batch) {
@@ -86,7 +93,8 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
     },
     async snapshotState(checkpointId) {
       // Pre-commit: everything before the barrier is in the index (or dead-lettered) before the ack.
-      await flush();
+      const preCommitAt = now();
+      if (await flush()) commitMetrics?.committed(preCommitAt, now());
       if (sinceBarrier > 0) options.onFlush?.({ checkpointId, documents: sinceBarrier });
       sinceBarrier = 0;
       return undefined;

@@ -9,6 +9,8 @@ export interface KafkaSinkMessage {
   readonly topic?: string;
   readonly partition?: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Source commit time (epoch ms) of the change, for `cdcflow_sink_freshness_seconds`; not written. */
+  readonly sourceTsMs?: number;
 }
 
 export interface KafkaSinkOptions<T> {
