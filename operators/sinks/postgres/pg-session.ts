@@ -14,6 +14,11 @@ export interface PgResult<R> {
 export interface PgSession {
   query<R extends object = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<PgResult<R>>;
   close(): Promise<void>;
+  /**
+   * True once the connection dropped: no statement on this session can succeed again, so a retry
+   * needs a new session (and whatever its open transaction held is gone). @default never
+   */
+  readonly broken?: boolean;
 }
 
 /** Opens a new session. The sink opens two: a writer (the open transaction) and a control session (commits). */
@@ -43,8 +48,10 @@ export function pgConnect(connectionString: string | undefined = process.env['DA
   }
   return async () => {
     const client = new pg.Client({ connectionString, connectionTimeoutMillis: 10_000 });
+    let broken = false;
     // A dropped connection surfaces as a failed query; without a listener it would crash the process.
-    client.on('error', () => undefined);
+    client.on('error', () => (broken = true));
+    client.on('end', () => (broken = true));
     await client.connect();
     return {
       query: async <R extends object>(sql: string, params: readonly unknown[] = []) => {
@@ -52,6 +59,9 @@ export function pgConnect(connectionString: string | undefined = process.env['DA
         return { rows: result.rows, rowCount: result.rowCount ?? 0 };
       },
       close: () => client.end().catch(() => undefined),
+      get broken() {
+        return broken;
+      },
     };
   };
 }

@@ -63,6 +63,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private lastPreCommitted = 0;
   private lastCommitted = 0;
   private closed = false;
+  /** The connection dropped while a transaction was open: its writes are gone, only a restore can redo them. */
+  private lostTransaction = false;
 
   constructor(
     private readonly o: ResolvedPostgresSinkOptions<T>,
@@ -100,6 +102,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   async preCommit(checkpointId: number): Promise<PostgresTxn> {
     const { writer, prepared } = await this.connect();
     await this.flush();
+    this.throwIfTransactionLost();
     this.writtenSinceBarrier = false;
     this.lastPreCommitted = checkpointId;
     if (this.o.mode === 'idempotent') {
@@ -197,6 +200,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.flushAt = this.buffer.size + this.o.flushRows;
     if (writable.length === 0) return;
     const { writer, table } = await this.connect();
+    this.throwIfTransactionLost();
     if (!this.txnOpen) {
       await writer.query('BEGIN');
       this.txnOpen = true;
@@ -224,9 +228,31 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.metrics.count('cdcflow_sink_records_committed_total', labels, sourceTs.length);
   }
 
+  /**
+   * The sessions, opened on first use and opened again after a dropped connection — so a retried
+   * commit or recovery reaches Postgres once it is back instead of failing on a dead session.
+   * The writer's open transaction does not survive the drop: the sink then fails (retriable) at
+   * its next write or barrier, and the job restores from the latest checkpoint.
+   */
   private async connect(): Promise<Connected> {
     if (this.closed) throw new PostgresSinkError('postgres sink is closed', undefined, { domain: 'internal', retriable: false });
-    if (this.connected !== undefined) return this.connected;
+    const current = this.connected;
+    if (current !== undefined && current.writer.broken !== true && current.control.broken !== true) return current;
+    if (current !== undefined) {
+      this.log(`the ${current.writer.broken === true ? 'writer' : 'control'} connection to Postgres dropped; reconnecting`);
+      this.connected = undefined;
+      await current.control.close();
+      if (current.writer.broken !== true) {
+        // Only the control session died: the writer keeps its open transaction.
+        const control = await this.o.connect();
+        const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
+        this.connected = { ...current, control, prepared };
+        return this.connected;
+      }
+      if (this.txnOpen) this.lostTransaction = true;
+      this.txnOpen = false;
+      await current.writer.close();
+    }
     const previous = live.get(this.instance);
     if (previous !== undefined && previous !== (this as PostgresCommitter<unknown>)) await previous.close().catch(() => undefined);
     live.set(this.instance, this as PostgresCommitter<unknown>);
@@ -250,6 +276,15 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       await control?.close();
       throw error;
     }
+  }
+
+  private throwIfTransactionLost(): void {
+    if (!this.lostTransaction) return;
+    throw new PostgresSinkError(
+      `the connection to Postgres dropped with a transaction open (writes since checkpoint ${this.lastPreCommitted}): they are gone; the job restores from the latest checkpoint and writes them again`,
+      undefined,
+      { retriable: true },
+    );
   }
 
   private async checkTwoPhase(control: PgSession, prepared: PreparedTransactions): Promise<void> {
