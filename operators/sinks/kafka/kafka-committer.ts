@@ -27,6 +27,8 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
   private open: OpenTransaction | undefined;
   /** Slots whose transaction is prepared and not yet committed. */
   private readonly prepared = new Map<number, KafkaTransactionHandle>();
+  /** The checkpoint each prepared slot's transaction belongs to, for `onTransaction`. */
+  private readonly preparedFor = new Map<number, number>();
   /** Slots are taken round-robin, so recovery can tell in which order leftovers began. */
   private nextSlot = 0;
 
@@ -69,12 +71,14 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     await open.send([...byTopic.values()], records.length, this.options.maxQueuedBatches);
   }
 
-  async preCommit(): Promise<KafkaTransactionHandle> {
+  async preCommit(checkpointId: number): Promise<KafkaTransactionHandle> {
     const open = this.requireOpen();
     const handle = await open.flush(this.context.now());
     if (handle.records > 0) {
       this.prepared.set(open.slot, handle);
+      this.preparedFor.set(open.slot, checkpointId);
       this.open = undefined;
+      this.options.onTransaction?.({ phase: 'prepared', checkpointId, records: handle.records });
     }
     return handle;
   }
@@ -86,7 +90,12 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     this.context.metrics.count('cdcflow_kafka_sink_commits_total', { outcome });
     this.context.metrics.gauge('cdcflow_kafka_sink_commit_latency_ms', this.context.now() - started);
     const prepared = this.prepared.get(handle.slot);
-    if (prepared?.producerId === handle.producerId && prepared.producerEpoch === handle.producerEpoch) this.prepared.delete(handle.slot);
+    if (prepared?.producerId === handle.producerId && prepared.producerEpoch === handle.producerEpoch) {
+      this.prepared.delete(handle.slot);
+      const checkpointId = this.preparedFor.get(handle.slot);
+      this.preparedFor.delete(handle.slot);
+      if (checkpointId !== undefined) this.options.onTransaction?.({ phase: 'committed', checkpointId, records: handle.records });
+    }
   }
 
   async recover(committed: readonly KafkaTransactionHandle[]): Promise<void> {
@@ -108,6 +117,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const first = last === undefined ? 0 : (last.slot + (last.records === 0 ? 0 : 1)) % slots;
     for (let i = 0; i < slots; i++) await this.control.fence(this.idOf((first + i) % slots));
     this.prepared.clear();
+    this.preparedFor.clear();
     this.open = undefined;
     this.nextSlot = first;
   }

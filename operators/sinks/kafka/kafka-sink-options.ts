@@ -1,3 +1,4 @@
+import type { SinkTransactionEvent } from '../two-phase-commit.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
 
 /** One record as the sink writes it. A `null` value is a tombstone (deletes the key in a compacted topic). */
@@ -35,10 +36,13 @@ export interface KafkaSinkOptions<T> {
   readonly maxTransactionSlots?: number;
   /** Unacknowledged batches before `write` waits for the broker. @default 4 */
   readonly maxQueuedBatches?: number;
+  /** Called after each pre-commit of a transaction holding records, and after each commit (records = messages). */
+  readonly onTransaction?: (event: SinkTransactionEvent) => void;
 }
 
-export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix'>> & {
+export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction'>> & {
   readonly transactionalIdPrefix: string | undefined;
+  readonly onTransaction: ((event: SinkTransactionEvent) => void) | undefined;
 };
 
 export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): ResolvedKafkaSinkOptions<T> {
@@ -51,6 +55,7 @@ export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): Resolv
     transactionTimeoutMs: options.transactionTimeoutMs ?? 900_000,
     maxTransactionSlots: options.maxTransactionSlots ?? 8,
     maxQueuedBatches: options.maxQueuedBatches ?? 4,
+    onTransaction: options.onTransaction,
   };
   if (resolved.brokers.length === 0) throw new KafkaSinkError('kafkaSink needs at least one broker', { domain: 'user' });
   if (resolved.topic === '') throw new KafkaSinkError('kafkaSink needs a topic', { domain: 'user' });
