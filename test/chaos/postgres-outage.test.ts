@@ -1,12 +1,15 @@
 /**
- * Exactly-once into Postgres across a 30 s database outage. jobs/orders-to-postgres.ts (Debezium
- * orders → keyBy id → upsert → two-phase Postgres sink, 1 s checkpoints) reaches Postgres through
- * a TCP proxy (test/support/tcp-proxy.ts), never directly. While the job consumes and writes, the
- * proxy is cut right after the sink printed `prepared` — between PREPARE TRANSACTION and COMMIT
- * PREPARED — destroying every connection in use and refusing new ones for CDCFLOW_OUTAGE_MS
- * (default 30 s); then it listens again. The job process must ride it out by itself (failed
- * attempts, restarts with back-off, no exit), commit or roll back the prepared transaction the cut
- * left behind, and end with exactly the projection oracle's rows and no prepared transaction left.
+ * Exactly-once into Postgres across Postgres outages. jobs/orders-to-postgres.ts (Debezium orders
+ * → keyBy id → upsert → two-phase Postgres sink, 1 s checkpoints) reaches Postgres through a TCP
+ * proxy (test/support/tcp-proxy.ts), never directly. While the job consumes and writes:
+ *  1. the proxy lets a PREPARE TRANSACTION through, swallows Postgres's reply and cuts every
+ *     connection (in use or not), refusing new ones for CDCFLOW_OUTAGE_MS (default 30 s): the
+ *     prepared transaction is an orphan no completed checkpoint records, which the recovery must
+ *     roll back (its records are replayed from the checkpoint before);
+ *  2. later, a 5 s cut right after the sink reported `prepared`, before its COMMIT PREPARED: the
+ *     recovery (or the retried commit) must commit it, once.
+ * The job process must ride both out by itself (failed attempts, restarts with back-off, no exit)
+ * and end with exactly the projection oracle's rows and no prepared transaction left.
  *
  * The shared Postgres is never touched: only connections through the proxy are cut.
  * CDCFLOW_CHAOS_VERBOSE=1 echoes the job's output.
@@ -27,6 +30,7 @@ import { TcpProxy } from '../support/tcp-proxy.ts';
 import { WorkloadFeeder } from '../support/workload-feeder.ts';
 
 const OUTAGE_MS = Number(process.env['CDCFLOW_OUTAGE_MS'] ?? 30_000);
+const SHORT_OUTAGE_MS = 5_000;
 const WORKLOAD: WorkloadOptions = { keys: 4_000, events: 40_000, duplicateFraction: 0.02, seed: 20_251_201 };
 
 const COMMITTED = /checkpoint (\d+) committed: (\d+) rows/;
@@ -110,29 +114,25 @@ describe('orders → Postgres (two-phase) across a Postgres outage', () => {
     const started = Date.now();
     job = JobProcess.start({ file: 'jobs/orders-to-postgres.ts', env, ...(echo === undefined ? {} : { onLine: echo }) });
     await job.waitFor(COMMITTED, 90_000);
-    // Keep the job busy through the cut: the rest of the first half goes in while it runs.
-    const feeding = feeder.feed(Math.floor(events / 4));
-    const linesBefore = job.lines.length;
-    await job.waitFor(PREPARED, 60_000, linesBefore);
-    await proxy.cut();
-    const cutAt = Date.now();
-    const inUse = proxy.stats.destroyed;
-    say(`cut after ${((cutAt - started) / 1000).toFixed(1)} s, right after '${job.lines.filter((l) => PREPARED.test(l)).at(-1) ?? ''}': ${inUse} connections destroyed`);
-    await new Promise((resolve) => setTimeout(resolve, OUTAGE_MS));
-    expect(job.running, `the job gave up during the outage\n${job.tail()}`).toBe(true);
-    await proxy.restore();
-    const restoredAt = Date.now();
-    const linesAtRestore = job.lines.length;
+    // Keep the job busy through the cuts: more input goes in while it runs.
+    let feeding = feeder.feed(Math.floor(events / 4));
+    // Outage 1: Postgres executes a PREPARE TRANSACTION, the reply never arrives, the link is cut.
+    // The prepared transaction is an orphan: no completed checkpoint records it.
+    const link = proxy;
+    const first = await outage(job, link, OUTAGE_MS, started, () => withTimeout(link.cutOnReplyTo('PREPARE TRANSACTION'), 60_000, 'no PREPARE TRANSACTION went through the proxy'));
+    await feeding;
+    feeding = feeder.feed(Math.floor(events / 4));
+    // Outage 2 (short): right after a PREPARE the sink reported, before its COMMIT PREPARED.
+    await job.waitFor(PREPARED, 60_000, job.lines.length);
+    const second = await outage(job, link, SHORT_OUTAGE_MS, started, () => link.cut());
     await feeding;
     await feeder.feedRest();
     await feeder.close();
-    const firstCommit = await job.waitFor(COMMITTED, 120_000, linesAtRestore);
-    const recoveredAt = Date.now();
-    say(`Postgres back after ${((restoredAt - cutAt) / 1000).toFixed(1)} s; first commit after it ${((recoveredAt - restoredAt) / 1000).toFixed(1)} s later ('${firstCommit[0]}')`);
 
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
     const { rows, prepared } = await waitForOracle(oracle, 120_000);
     const caughtUpAt = Date.now();
+    const restoredAt = second.restoredAt;
     expect(job.running, `the job exited\n${job.tail()}`).toBe(true);
     await job.kill();
 
@@ -146,15 +146,53 @@ describe('orders → Postgres (two-phase) across a Postgres outage', () => {
     const { lost, extra, stale } = tableDifferences(rows, oracle);
     say(`${failures.length} failed attempts (restarts observed), the highest restart number ${Math.max(0, ...failures.map((f) => f.restart))}; reasons: ${[...new Set(failures.map((f) => f.reason.slice(0, 120)))].join(' | ')}`);
     say(`on restore: ${restoreCommits} recorded transactions committed, ${restoreFound} found already committed, ${rolledBack} unrecorded ones rolled back; proxy accepted ${proxy.stats.accepted} connections`);
-    say(`caught up ${((caughtUpAt - restoredAt) / 1000).toFixed(1)} s after Postgres came back; ${feeder.written} messages in ${((caughtUpAt - started) / 1000).toFixed(1)} s`);
+    say(`caught up ${((caughtUpAt - restoredAt) / 1000).toFixed(1)} s after Postgres came back from the second cut; ${feeder.written} messages in ${((caughtUpAt - started) / 1000).toFixed(1)} s`);
     say(`table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`);
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})\n${job.tail()}`).toEqual([]);
     expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
     expect(stale.slice(0, 20), `stale rows (of ${stale.length})`).toEqual([]);
     expect(prepared).toEqual([]);
     expect(rows.size).toBe(oracle.size);
-    expect(inUse, 'the cut destroyed no connection in use').toBeGreaterThan(0);
-    expect(failures.length, 'the outage caused no failed attempt').toBeGreaterThan(0);
+    for (const o of [first, second]) expect(o.destroyed, 'a cut destroyed no connection in use').toBeGreaterThan(0);
+    expect(first.failures, 'the outage caused no failed attempt').toBeGreaterThan(0);
+    expect(rolledBack, 'the orphan of the cut PREPARE was not rolled back').toBeGreaterThan(0);
     passed = true;
   });
 });
+
+interface OutageReport {
+  readonly destroyed: number;
+  readonly failures: number;
+  readonly restoredAt: number;
+}
+
+/** Cuts the link with `cut`, waits `ms`, restores it, waits for the job's first commit after that; prints what it saw. */
+async function outage(jobProcess: JobProcess, link: TcpProxy, ms: number, started: number, cut: () => Promise<void>): Promise<OutageReport> {
+  const destroyedBefore = link.stats.destroyed;
+  const linesAtCut = jobProcess.lines.length;
+  await cut();
+  const cutAt = Date.now();
+  const lastWord = jobProcess.lines.filter((l) => PREPARED.test(l) || COMMITTED.test(l)).at(-1) ?? '-';
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  expect(jobProcess.running, `the job gave up during the outage\n${jobProcess.tail()}`).toBe(true);
+  await link.restore();
+  const restoredAt = Date.now();
+  const linesAtRestore = jobProcess.lines.length;
+  const commit = await jobProcess.waitFor(COMMITTED, 120_000, linesAtRestore);
+  const failures = jobProcess.lines.slice(linesAtCut).filter((l) => ATTEMPT_FAILED.test(l)).length;
+  say(
+    `cut ${((cutAt - started) / 1000).toFixed(1)} s into the job (last sink line '${lastWord.replace(/^.*\] /, '')}'), ` +
+      `${link.stats.destroyed - destroyedBefore} connections destroyed, ${ms / 1000} s down, ${failures} failed attempts meanwhile; ` +
+      `first commit ${((Date.now() - restoredAt) / 1000).toFixed(1)} s after the link was back ('${commit[0]}')`,
+  );
+  return { destroyed: link.stats.destroyed - destroyedBefore, failures, restoredAt };
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -4,7 +4,9 @@
  * on the session that dropped can never succeed (pg: "Client has encountered a connection error
  * and is not queryable"), so every retry of a commit failed until the job restarted; now a retry
  * opens a new session — and a drop that took an open transaction with it fails the sink
- * (retriable) instead of letting later writes run outside a transaction.
+ * (retriable) instead of letting later writes run outside a transaction. And a silent partition
+ * (no reset: the statement's answer never comes) fails the statement after `queryTimeoutMs` and
+ * drops its session, where it used to wait for TCP to give up (~15 min).
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -62,7 +64,7 @@ const rows = async (table: string) => (await client.query<{ id: string; status: 
 const preparedOf = async (uid: string) =>
   (await client.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [sinkInstanceName({ jobName, sinkUid: uid, subtaskIndex: 0 })])).rows.map((r) => r.gid);
 
-async function openSink(table: string, uid: string, restored?: unknown): Promise<Operator<Change, never>> {
+async function openSink(table: string, uid: string, restored?: unknown, queryTimeoutMs?: number): Promise<Operator<Change, never>> {
   const proxied = new URL(url);
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
@@ -71,6 +73,7 @@ async function openSink(table: string, uid: string, restored?: unknown): Promise
     table,
     primaryKey: ['id'],
     flushRows: 1,
+    ...(queryTimeoutMs === undefined ? {} : { lockTimeoutMs: 500, queryTimeoutMs }),
     retry: { commitAttempts: 10, initialBackoffMs: 50, maxBackoffMs: 400 },
     log: (line) => logged.push(line),
   });
@@ -129,5 +132,20 @@ describe('postgres sink across dropped connections (real server, through a proxy
     await restored.notifyCheckpointComplete?.(2);
     expect(await rows(table)).toEqual(['1:pending', '2:paid', '3:paid']);
     expect(await preparedOf('open-txn-drop')).toEqual([]);
+  });
+
+  it('fails a statement that gets no answer (silent partition) and commits on a new session once healed', async () => {
+    const table = await createTable();
+    const op = await openSink(table, 'blackhole', undefined, 1_500);
+    await op.processBatch(records(upsert(1, 'pending', 1)), noOutput);
+    await op.snapshotState?.(1);
+    proxy.blackhole();
+    const healed = new Promise<void>((resolve) => setTimeout(resolve, 2_500)).then(() => proxy.heal());
+    // Before: COMMIT PREPARED waited on the dead connection with no end in sight.
+    await op.notifyCheckpointComplete?.(1);
+    await healed;
+    expect(await rows(table)).toEqual(['1:pending']);
+    expect(await preparedOf('blackhole')).toEqual([]);
+    expect(logged.some((l) => l.includes('control connection to Postgres dropped'))).toBe(true);
   });
 });

@@ -5,6 +5,9 @@
  * `cut()` destroys every proxied connection (the client sees ECONNRESET / an unexpected end in
  * the middle of whatever it was doing, including an open transaction or a PREPARE) and stops
  * listening, so new connections are refused; `restore()` listens again on the same port.
+ * `cutOnReplyTo(text)` aims the cut: once a client sends bytes containing `text` (e.g. a
+ * Postgres simple query `PREPARE TRANSACTION`), the server's reply is swallowed and the cut
+ * follows — the server did it, the client never hears so.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
@@ -21,6 +24,8 @@ export class TcpProxy {
   private readonly clients = new Set<Socket>();
   private accepted = 0;
   private destroyed = 0;
+  private trigger: { readonly text: Buffer; readonly cutDone: () => void } | undefined;
+  private holding = false;
 
   private constructor(
     readonly port: number,
@@ -60,6 +65,25 @@ export class TcpProxy {
     if (server !== undefined) await new Promise((resolve) => server.close(resolve));
   }
 
+  /**
+   * A silent network partition: connections stay open (and new ones are accepted) but nothing
+   * flows either way until `heal()` — no reset, no error; TCP holds the bytes.
+   */
+  blackhole(): void {
+    this.holding = true;
+    for (const socket of this.sockets) socket.pause();
+  }
+
+  heal(): void {
+    this.holding = false;
+    for (const socket of this.sockets) socket.resume();
+  }
+
+  /** Resolves once a reply to a request containing `text` was swallowed and the cut happened. */
+  cutOnReplyTo(text: string): Promise<void> {
+    return new Promise((resolve) => (this.trigger = { text: Buffer.from(text), cutDone: resolve }));
+  }
+
   /** Accepts connections again, on the same port. */
   async restore(): Promise<void> {
     if (this.server !== undefined) return;
@@ -92,8 +116,29 @@ export class TcpProxy {
         for (const other of pair) other.destroy();
       });
     }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    if (this.holding) for (const socket of pair) socket.pause();
+    let armed = false;
+    client.on('data', (chunk: Buffer) => {
+      if (this.trigger !== undefined && chunk.includes(this.trigger.text)) armed = true;
+      relay(client, upstream, chunk);
+    });
+    upstream.on('data', (chunk: Buffer) => {
+      const trigger = this.trigger;
+      if (!armed || trigger === undefined) return relay(upstream, client, chunk);
+      this.trigger = undefined;
+      void this.cut().then(trigger.cutDone);
+    });
+  }
+}
+
+/** Writes `chunk` on, pausing the source while the destination's buffer is full. */
+function relay(from: Socket, to: Socket, chunk: Buffer): void {
+  if (to.destroyed) return;
+  if (!to.write(chunk)) {
+    from.pause();
+    to.once('drain', () => {
+      if (!from.destroyed) from.resume();
+    });
   }
 }
 
