@@ -240,15 +240,16 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     if (current !== undefined && current.writer.broken !== true && current.control.broken !== true) return current;
     if (current !== undefined) {
       this.log(`the ${current.writer.broken === true ? 'writer' : 'control'} connection to Postgres dropped; reconnecting`);
-      this.connected = undefined;
       await current.control.close();
       if (current.writer.broken !== true) {
-        // Only the control session died: the writer keeps its open transaction.
+        // Only the control session died: the writer keeps its open transaction, and stays the
+        // writer even if this reconnect fails (a new writer would write outside that transaction).
         const control = await this.o.connect();
         const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
         this.connected = { ...current, control, prepared };
         return this.connected;
       }
+      this.connected = undefined;
       if (this.txnOpen) this.lostTransaction = true;
       this.txnOpen = false;
       await current.writer.close();
