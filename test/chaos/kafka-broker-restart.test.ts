@@ -55,7 +55,7 @@ afterAll(async () => {
     rmSync(workDir, { recursive: true, force: true });
   } else {
     say(`checkpoints and job state kept in ${workDir}; broker log ${broker?.logFile ?? '-'}`);
-    await broker?.destroy();
+    await broker?.destroy(true);
   }
 });
 

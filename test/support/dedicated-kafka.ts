@@ -65,10 +65,11 @@ export class DedicatedKafka {
     if (isAlive(pid)) throw new Error(`${this.name} (pid ${pid}) still runs 60 s after ${signal}`);
   }
 
-  /** Stops it for good and deletes its data folder. */
-  async destroy(): Promise<void> {
+  /** Stops it for good and deletes its data folder (and its log, unless `keepLog` for a failed test). */
+  async destroy(keepLog = false): Promise<void> {
     await stopDaemon(this.service.name, 10_000);
     rmSync(this.dataDir, { recursive: true, force: true });
+    if (!keepLog) rmSync(this.logFile, { force: true });
   }
 }
 
