@@ -5,7 +5,7 @@ import { startHttpServer, type HttpServerHandle } from './http-server.ts';
 import { runAttempt, type AttemptHandle } from './job-attempt.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
 import { JobMetrics } from './metrics.ts';
-import { restartDelay } from './restart-strategy.ts';
+import { RestartBudget } from './restart-strategy.ts';
 import type { WatermarkStrategy } from './watermark-strategy.ts';
 
 export interface SourceOptions<T> {
@@ -66,7 +66,8 @@ export class StreamEnvironment {
 
   /**
    * Runs the job until its sources end (bounded input) or `stop()` is called. Failures restart
-   * it from the latest checkpoint with exponential back-off, up to `restart.maxAttempts`.
+   * it from the latest checkpoint with exponential back-off, up to `restart.maxAttempts` in a row
+   * (see restart-strategy.ts).
    */
   async execute(): Promise<JobResult> {
     if (this.graph.nodes.length === 0) throw new Error('the job has no sources: call env.fromSource(...) before execute()');
@@ -74,19 +75,24 @@ export class StreamEnvironment {
     const http: HttpServerHandle | undefined = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status());
     let restarts = 0;
     let restoreFrom = options.restore;
+    const budget = new RestartBudget(options);
     try {
       for (;;) {
+        const startedAt = Date.now();
         try {
           await runAttempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
           return { jobName: options.jobName, restarts, metrics: this.metrics };
         } catch (error) {
           if (this.stopping) throw error;
+          const decision = budget.onFailure(Date.now() - startedAt);
+          if (!decision.restart) {
+            options.log(`attempt failed (${describe(error)}); giving up after ${decision.attempt - 1} restarts in a row (restart.maxAttempts)`);
+            throw error;
+          }
           restarts += 1;
           this.metrics.incJobCounter('cdcflow_job_restarts_total');
-          if (restarts > options.maxAttempts) throw error;
-          const delay = restartDelay(restarts, options.initialDelayMs, options.maxDelayMs);
-          options.log(`attempt failed (${describe(error)}); restart ${restarts}/${options.maxAttempts} from the latest checkpoint in ${delay} ms`);
-          await new Promise((r) => setTimeout(r, delay));
+          options.log(`attempt failed (${describe(error)}); restart ${decision.attempt}/${options.maxAttempts} from the latest checkpoint in ${decision.delayMs} ms`);
+          await new Promise((r) => setTimeout(r, decision.delayMs));
           // After a failure only a checkpoint of this run is the truth, never the original savepoint.
           restoreFrom = 'latest';
         }

@@ -25,12 +25,18 @@ export interface EnvironmentOptions {
   /** Serve /metrics, /healthz and /api/job on this port. @default no server (or CDCFLOW_METRICS_PORT) */
   readonly metricsPort?: number;
   readonly restart?: {
-    /** Restarts from the latest checkpoint after a failure before giving up. @default 10 */
+    /**
+     * Restarts from the latest checkpoint after consecutive failures before giving up (with the
+     * defaults ~6 min of failing attempts, e.g. an outage that long); `Infinity` never gives up.
+     * @default 10
+     */
     readonly maxAttempts?: number;
     /** First delay; doubles each attempt up to maxDelayMs. @default 1000 */
     readonly initialDelayMs?: number;
     /** @default 30000 */
     readonly maxDelayMs?: number;
+    /** An attempt that ran this long before failing resets the attempts and the delay: a new incident. @default 600000 (10 min) */
+    readonly resetAfterMs?: number;
   };
   /** Log lines (job lifecycle, checkpoints, restarts). @default console.error with a prefix */
   readonly log?: (line: string) => void;
@@ -49,6 +55,7 @@ export type ResolvedOptions = {
   readonly maxAttempts: number;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+  readonly resetAfterMs: number;
   readonly log: (line: string) => void;
 };
 
@@ -70,6 +77,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     maxAttempts: options.restart?.maxAttempts ?? 10,
     initialDelayMs: options.restart?.initialDelayMs ?? 1000,
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
+    resetAfterMs: options.restart?.resetAfterMs ?? 600_000,
     log: options.log ?? ((line) => console.error(`[cdcflow ${options.jobName}] ${line}`)),
   };
 }

@@ -15,9 +15,9 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../scripts/workload/oracle.ts';
-import type { OrderRow } from '../../scripts/workload/orders-model.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { readOrdersTable, tableDifferences } from '../support/orders-check.ts';
 import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
 
 const settings = chaosSettings();
@@ -48,51 +48,6 @@ afterAll(async () => {
   await db.end();
 });
 
-interface TableRow {
-  readonly id: number;
-  readonly customer_id: number;
-  readonly status: string;
-  readonly amount: string;
-  readonly currency: string;
-  readonly shipping_address: string;
-  readonly notes: string;
-  readonly created_ms: number;
-  readonly updated_ms: number;
-}
-
-async function readTable(): Promise<{ rows: Map<number, TableRow>; prepared: string[] }> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rows } = await db.query<TableRow>(
-      `select id::int, customer_id::int, status, amount::text, currency, shipping_address, notes,
-        (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from updated_at) * 1000)::float8 as updated_ms from ${table}`,
-    );
-    const prepared = (await db.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [`${jobName}:`])).rows.map((r) => r.gid);
-    return { rows: new Map(rows.map((r) => [r.id, r])), prepared };
-  } finally {
-    await db.end();
-  }
-}
-
-function differences(actual: Map<number, TableRow>, oracle: Map<number, OrderRow>): { lost: number[]; extra: number[]; stale: string[] } {
-  const lost: number[] = [];
-  const stale: string[] = [];
-  for (const [id, want] of oracle) {
-    const got = actual.get(id);
-    if (got === undefined) {
-      lost.push(id);
-      continue;
-    }
-    const expected = { ...want, created_ms: Date.parse(want.created_at), updated_ms: Date.parse(want.updated_at) };
-    const fields = ['customer_id', 'status', 'amount', 'currency', 'shipping_address', 'notes', 'created_ms', 'updated_ms'] as const;
-    const wrong = fields.filter((f) => got[f] !== expected[f]);
-    if (wrong.length > 0) stale.push(`id ${id}: ${wrong.map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(expected[f])}`).join(', ')}`);
-  }
-  const extra = [...actual.keys()].filter((id) => !oracle.has(id));
-  return { lost, extra, stale };
-}
-
 describe('orders → Postgres (two-phase) under SIGKILL', () => {
   it(`ends with exactly the projection oracle's rows after ${KILLS} kills`, async () => {
     say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${KILLS} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, table ${table}, work dir ${ws.workDir}`);
@@ -109,8 +64,8 @@ describe('orders → Postgres (two-phase) under SIGKILL', () => {
     const rolledBack = countLines(run.lines, ROLLED_BACK);
 
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
-    const { rows, prepared } = await readTable();
-    const { lost, extra, stale } = differences(rows, oracle);
+    const { rows, prepared } = await readOrdersTable(databaseUrl, table, jobName);
+    const { lost, extra, stale } = tableDifferences(rows, oracle);
     say(
       `${KILLS} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ` +
         `${run.killedPrepared} processes died with a prepared transaction as their last word; on restore: ${restoreCommits} recorded transactions committed, ` +

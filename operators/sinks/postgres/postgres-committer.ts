@@ -66,6 +66,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private lastPreCommitted = 0;
   private lastCommitted = 0;
   private closed = false;
+  /** The connection dropped while a transaction was open: its writes are gone, only a restore can redo them. */
+  private lostTransaction = false;
 
   constructor(
     private readonly o: ResolvedPostgresSinkOptions<T>,
@@ -105,6 +107,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     const preCommitAt = this.now();
     const { writer, prepared } = await this.connect();
     await this.flush();
+    this.throwIfTransactionLost();
     this.writtenSinceBarrier = false;
     this.lastPreCommitted = checkpointId;
     if (this.o.mode === 'idempotent') {
@@ -206,6 +209,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.flushAt = this.buffer.size + this.o.flushRows;
     if (writable.length === 0) return;
     const { writer, table } = await this.connect();
+    this.throwIfTransactionLost();
     if (!this.txnOpen) {
       await writer.query('BEGIN');
       this.txnOpen = true;
@@ -230,9 +234,32 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.metrics.committed(preCommitAt, now);
   }
 
+  /**
+   * The sessions, opened on first use and opened again after a dropped connection — so a retried
+   * commit or recovery reaches Postgres once it is back instead of failing on a dead session.
+   * The writer's open transaction does not survive the drop: the sink then fails (retriable) at
+   * its next write or barrier, and the job restores from the latest checkpoint.
+   */
   private async connect(): Promise<Connected> {
     if (this.closed) throw new PostgresSinkError('postgres sink is closed', undefined, { domain: 'internal', retriable: false });
-    if (this.connected !== undefined) return this.connected;
+    const current = this.connected;
+    if (current !== undefined && current.writer.broken !== true && current.control.broken !== true) return current;
+    if (current !== undefined) {
+      this.log(`the ${current.writer.broken === true ? 'writer' : 'control'} connection to Postgres dropped; reconnecting`);
+      await current.control.close();
+      if (current.writer.broken !== true) {
+        // Only the control session died: the writer keeps its open transaction, and stays the
+        // writer even if this reconnect fails (a new writer would write outside that transaction).
+        const control = await this.o.connect();
+        const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
+        this.connected = { ...current, control, prepared };
+        return this.connected;
+      }
+      this.connected = undefined;
+      if (this.txnOpen) this.lostTransaction = true;
+      this.txnOpen = false;
+      await current.writer.close();
+    }
     const previous = live.get(this.instance);
     if (previous !== undefined && previous !== (this as PostgresCommitter<unknown>)) await previous.close().catch(() => undefined);
     live.set(this.instance, this as PostgresCommitter<unknown>);
@@ -256,6 +283,15 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       await control?.close();
       throw error;
     }
+  }
+
+  private throwIfTransactionLost(): void {
+    if (!this.lostTransaction) return;
+    throw new PostgresSinkError(
+      `the connection to Postgres dropped with a transaction open (writes since checkpoint ${this.lastPreCommitted}): they are gone; the job restores from the latest checkpoint and writes them again`,
+      undefined,
+      { retriable: true },
+    );
   }
 
   private async checkTwoPhase(control: PgSession, prepared: PreparedTransactions): Promise<void> {

@@ -99,7 +99,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     // restored one may have moved past records this state has not seen.
     const startAt = new Map(this.positions);
     if (restored !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
-    await this.fetcher.start((batch) => this.onFetched(batch), startAt);
+    await this.fetcher.start((batch) => this.onFetched(batch), startAt, (error) => (this.fetchError ??= error));
   }
 
   async poll(maxWaitMs: number): Promise<PollResult<ChangeEvent<Row>>> {

@@ -42,7 +42,12 @@ export class KafkajsFetcher implements Fetcher {
     });
   }
 
-  async start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>): Promise<void> {
+  async start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>, onFatal?: (error: unknown) => void): Promise<void> {
+    // kafkajs restarts its consumer after retriable crashes (a broker restart); after any other it
+    // just stops fetching, which without this would leave the job idle forever instead of failing.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) onFatal?.(payload.error);
+    });
     await this.consumer.connect();
     for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
