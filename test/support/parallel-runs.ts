@@ -54,8 +54,8 @@ export function startParallelJob(spec: JobSpec, dirs: RunDirs, parallelism: numb
 }
 
 /** Runs a bounded job to its end; fails with the job's output unless it exits 0. */
-export async function runToEnd(spec: JobSpec, dirs: RunDirs, parallelism: number, timeoutMs = 120_000): Promise<JobProcess> {
-  const job = startParallelJob(spec, dirs, parallelism);
+export async function runToEnd(spec: JobSpec, dirs: RunDirs, parallelism: number, timeoutMs = 120_000, env: Readonly<Record<string, string>> = {}): Promise<JobProcess> {
+  const job = startParallelJob(spec, dirs, parallelism, env);
   const exit = await job.waitForExit(timeoutMs);
   if (exit.code !== 0) throw new Error(`parallel job at parallelism ${parallelism} failed (${JSON.stringify(exit)})\n${job.tail(60)}`);
   return job;
