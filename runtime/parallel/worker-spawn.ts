@@ -64,6 +64,7 @@ export function spawnSubtasks(spec: SpawnSpec): Worker[] {
     const transfer = peers.filter((p): p is MessagePort => p !== undefined);
     // The loader is registered by the bootstrap, not by inherited execArgv.
     const execArgv = process.execArgv.filter((a, i, all) => !(a === '--import' && all[i + 1]?.includes('tsx')) && !(all[i - 1] === '--import' && a.includes('tsx')));
-    return new Worker(code, { eval: true, workerData: init, transferList: transfer, argv: [file], execArgv });
+    // The job's own arguments too, so a module that reads its command line builds the same graph.
+    return new Worker(code, { eval: true, workerData: init, transferList: transfer, argv: [file, ...process.argv.slice(2)], execArgv });
   });
 }
