@@ -32,6 +32,7 @@ export class KeyedExchange {
   private readonly inbound: Inbound[] = [];
   private wake: (() => void) | undefined;
   private arrived: Promise<void> | undefined;
+  private aborted = false;
 
   constructor(
     readonly subtaskIndex: number,
@@ -56,7 +57,7 @@ export class KeyedExchange {
 
   /** Resolves when an inbound message is waiting (at once if one already is). */
   arrival(): Promise<void> {
-    if (this.inbound.length > 0) return Promise.resolve();
+    if (this.inbound.length > 0 || this.aborted) return Promise.resolve();
     this.arrived ??= new Promise<void>((resolve) => (this.wake = resolve));
     return this.arrived;
   }
@@ -77,6 +78,7 @@ export class KeyedExchange {
     const port = this.peers[to] as MessagePort;
     if (message.t === 'batch') {
       while ((this.credits[to] as number) <= 0) {
+        if (this.aborted) throw new Error(`gave up sending to subtask ${to}: another subtask failed and the attempt is restarting`);
         await this.arrival();
         await this.drain();
       }
@@ -87,7 +89,16 @@ export class KeyedExchange {
 
   close(): void {
     for (const port of this.peers) port?.close();
-    this.wake?.();
+    this.abort();
+  }
+
+  /** Another subtask failed: a send waiting for its credit gives up (the peer may be gone). */
+  abort(): void {
+    this.aborted = true;
+    const wake = this.wake;
+    this.wake = undefined;
+    this.arrived = undefined;
+    wake?.();
   }
 
   private onMessage(from: number, message: ExchangeMessage): void {

@@ -28,7 +28,8 @@ export type ToSubtask =
   | { readonly type: 'checkpoint-aborted'; readonly checkpointId: number }
   /** Every subtask's sources ended and the final savepoint completed: close and exit. */
   | { readonly type: 'finish' }
-  | { readonly type: 'stop' }
+  /** `abort`: another subtask failed; give up waits on the exchange, close and report. */
+  | { readonly type: 'stop'; readonly abort?: boolean }
   | { readonly type: 'metrics-request'; readonly requestId: number };
 
 export type FromSubtask =

@@ -54,6 +54,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
       case 'stop':
         runner.stop();
         stopped = true;
+        if (message.abort === true) exchange.abort();
         break;
       case 'metrics-request':
         void metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'metrics', requestId: message.requestId, metrics: json }));

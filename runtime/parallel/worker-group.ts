@@ -13,6 +13,7 @@ export class WorkerGroup {
   private workers: Worker[] = [];
   private readonly seen = new Map<Lifecycle, Set<number>>([['opened', new Set()], ['sources-ended', new Set()], ['done', new Set()]]);
   private readonly finalMetrics = new Map<number, unknown>();
+  private readonly exited = new Set<number>();
   private readonly metricReplies = new Map<number, (metrics: unknown) => void>();
   private nextRequest = 0;
   private failure: Error | undefined;
@@ -36,6 +37,7 @@ export class WorkerGroup {
       });
       worker.on('error', (error) => this.fail(new SubtaskFailedError(index, error.message, error)));
       worker.on('exit', (code) => {
+        this.exited.add(index);
         if (!this.seen.get('done')?.has(index)) this.fail(new SubtaskFailedError(index, `worker thread exited (code ${code}) before it finished`));
       });
     });
@@ -48,6 +50,8 @@ export class WorkerGroup {
   fail(error: Error): void {
     if (this.failure !== undefined) return;
     this.failure = error;
+    // The healthy subtasks close their state and connections before the restart reopens them.
+    this.broadcast({ type: 'stop', abort: true });
     this.reject(error);
   }
 
@@ -82,12 +86,18 @@ export class WorkerGroup {
     );
   }
 
-  /** Ends every worker: finished ones get a moment to exit by themselves, the rest are terminated. */
+  /**
+   * Ends every worker. Finished ones get a moment to exit by themselves; after a failure every
+   * worker gets up to 10 s to close (RocksDB must be closed before the restart opens it again
+   * in this process); then the rest are terminated.
+   */
   async terminate(): Promise<void> {
     await Promise.all(
       this.workers.map(async (worker, index) => {
+        if (this.exited.has(index)) return;
         const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
-        if (this.seen.get('done')?.has(index) && this.failure === undefined) await Promise.race([exited, new Promise((r) => setTimeout(r, 500))]);
+        const grace = this.failure !== undefined ? 10_000 : this.seen.get('done')?.has(index) ? 500 : 0;
+        if (grace > 0) await Promise.race([exited, new Promise((r) => setTimeout(r, grace))]);
         await worker.terminate();
       }),
     );

@@ -3,16 +3,18 @@
  * an in-memory collectSink cannot hand results back): a sink appending what each completed
  * checkpoint committed to `<dir>/<name>-<subtask>.jsonl`, and a source wrapper that slows polls.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SinkDefinition, SourceDefinition } from '../../runtime/index.ts';
 
 /** Committed records, appended at checkpoint completion (so a kill loses at most what the last checkpoint committed). */
-export function jsonLinesSink<T>(dir: string, name: string, print?: (line: string) => void): SinkDefinition<T> {
+export function jsonLinesSink<T>(dir: string, name: string, print?: (line: string) => void, failOnceMarker?: string): SinkDefinition<T> {
   return {
     name: `json-lines:${name}`,
     createOperator: () => {
       let file = '';
+      let subtask = 0;
+      let committed = 0;
       let open: T[] = [];
       let total = 0;
       const prepared = new Map<number, T[]>();
@@ -23,9 +25,16 @@ export function jsonLinesSink<T>(dir: string, name: string, print?: (line: strin
       return {
         open: (context) => {
           mkdirSync(dir, { recursive: true });
-          file = join(dir, `${name}-${context.subtaskIndex}.jsonl`);
+          subtask = context.subtaskIndex;
+          file = join(dir, `${name}-${subtask}.jsonl`);
         },
-        processBatch: (batch) => void open.push(...batch.map((r) => r.value)),
+        processBatch: (batch) => {
+          if (failOnceMarker !== undefined && subtask === 1 && committed > 0 && !existsSync(failOnceMarker)) {
+            writeFileSync(failOnceMarker, 'failed once\n');
+            throw new Error('injected sink failure (test)');
+          }
+          open.push(...batch.map((r) => r.value));
+        },
         snapshotState: (checkpointId) => {
           prepared.set(checkpointId, open);
           open = [];
@@ -37,6 +46,7 @@ export function jsonLinesSink<T>(dir: string, name: string, print?: (line: strin
             write(values);
             prepared.delete(id);
           }
+          committed += 1;
           print?.(`checkpoint ${checkpointId} complete: ${total} ${name}`);
         },
       };

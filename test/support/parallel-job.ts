@@ -23,6 +23,8 @@ export interface ParallelJobConfig {
   readonly intervalMs?: number;
   /** Sleep this long per batch before keyBy, so a kill lands mid-run. */
   readonly throttleMs?: number;
+  /** Subtask 1's sink throws once after its first completed checkpoint (creating `marker`), to exercise failover. */
+  readonly failOnceMarker?: string;
 }
 
 export const PARALLEL_JOB_FILE = 'test/support/parallel-job.ts';
@@ -43,14 +45,14 @@ async function main(config: ParallelJobConfig): Promise<void> {
     jobName: `parallel-${config.job}`,
     checkpoints: { intervalMs: config.intervalMs ?? 300, dir: config.checkpointDir },
     state: { backend: 'rocksdb', dir: config.stateDir },
-    restart: { maxAttempts: 0 },
+    restart: config.failOnceMarker === undefined ? { maxAttempts: 0 } : { maxAttempts: 3, initialDelayMs: 200 },
     log: print,
   });
   const { source: s } = config;
   const source = s.kind === 'collection' ? collectionOf(s.workload) : debeziumSource<Order>({ topics: [s.topic], groupId: s.groupId, sessionTimeoutMs: 6_000, ...(s.bounded ? { bounded: 'latest' as const } : {}) });
   const paced = throttled(source, config.throttleMs ?? 0);
   if (config.job === 'projection') {
-    ordersProjectionJob(env, { topic: '', groupId: '', bounded: true }, jsonLinesSink(config.outDir, 'changes', print), paced);
+    ordersProjectionJob(env, { topic: '', groupId: '', bounded: true }, jsonLinesSink(config.outDir, 'changes', print, config.failOnceMarker), paced);
   } else {
     revenueWindowsJob(env, paced as SourceDefinition<OrderEvent>, { windows: jsonLinesSink(config.outDir, 'windows'), late: jsonLinesSink(config.outDir, 'late') });
   }

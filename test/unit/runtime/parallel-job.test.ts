@@ -57,6 +57,17 @@ describe('parallel execution (worker threads)', () => {
     expect(oracle.late.length).toBeGreaterThan(50);
   }, 240_000);
 
+  it('a failing subtask restarts the whole attempt from the latest checkpoint (global failover), output exact', async () => {
+    const first = folders.make();
+    const marker = `${first.root}/failed-once`;
+    const spec: JobSpec = { job: 'projection', source: { kind: 'collection', workload: PROJECTION_WORKLOAD }, throttleMs: 20, intervalMs: 200, failOnceMarker: marker };
+    const job = await runToEnd(spec, first, 2, 180_000);
+    expect(job.lines.some((l) => /subtask 1 failed: injected sink failure/.test(l) && /restart 1\/3/.test(l))).toBe(true);
+    const oracle = projectionOracle(generateWorkload(PROJECTION_WORKLOAD));
+    expect(committedTable(first)).toEqual(oracle);
+    expect(liveRows(await storedProjection(first))).toEqual(oracle);
+  }, 180_000);
+
   it('a checkpoint taken at parallelism 2 restores at 1 and at 3 to the same golden table', async () => {
     const spec: JobSpec = { job: 'projection', source: { kind: 'collection', workload: PROJECTION_WORKLOAD }, throttleMs: 40, intervalMs: 200 };
     const oracle = projectionOracle(generateWorkload(PROJECTION_WORKLOAD));
