@@ -8,6 +8,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
+import { tsxApi, withoutTsx } from '../../operators/sources/kafka/decode-pool.ts';
 import type { RestoredTask } from '../execution/restore-assignment.ts';
 import type { SubtaskInit } from './protocol.ts';
 
@@ -20,7 +21,7 @@ export function jobModuleUrl(option: string | undefined): string {
 }
 
 function bootstrap(moduleUrl: string, useTsx: boolean): string {
-  const tsx = useTsx ? import.meta.resolve('tsx/esm/api') : undefined;
+  const tsx = useTsx ? tsxApi() : undefined;
   return [
     `process.argv.splice(1, 1);`,
     tsx === undefined ? `import(${JSON.stringify(moduleUrl)});` : `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(moduleUrl)}); });`,
@@ -50,7 +51,7 @@ export interface SpawnSpec {
 export function spawnSubtasks(spec: SpawnSpec): Worker[] {
   const mesh = exchangeMesh(spec.parallelism);
   const file = spec.moduleUrl.startsWith('file:') ? fileURLToPath(spec.moduleUrl) : spec.moduleUrl;
-  const useTsx = /\.[cm]?tsx?$/.test(file) || process.execArgv.some((a) => a.includes('tsx'));
+  const useTsx = /\.[cm]?tsx?$/.test(file);
   const code = bootstrap(spec.moduleUrl, useTsx);
   return mesh.map((peers, subtaskIndex) => {
     const init: SubtaskInit = {
@@ -62,8 +63,8 @@ export function spawnSubtasks(spec: SpawnSpec): Worker[] {
       peers,
     };
     const transfer = peers.filter((p): p is MessagePort => p !== undefined);
-    // The loader is registered by the bootstrap, not by inherited execArgv.
-    const execArgv = process.execArgv.filter((a, i, all) => !(a === '--import' && all[i + 1]?.includes('tsx')) && !(all[i - 1] === '--import' && a.includes('tsx')));
+    // The loader is registered by the bootstrap (as for the decode workers), not by inherited execArgv.
+    const execArgv = withoutTsx(process.execArgv);
     // The job's own arguments too, so a module that reads its command line builds the same graph.
     return new Worker(code, { eval: true, workerData: init, transferList: transfer, argv: [file, ...process.argv.slice(2)], execArgv });
   });
