@@ -71,6 +71,12 @@ export interface OperatorMetrics {
 /** Opaque, JSON-serialisable operator state stored in checkpoint metadata. */
 export type OperatorSnapshot = unknown;
 
+/** One old subtask's snapshot, handed over when a job restores at another parallelism. */
+export interface RescaledSnapshot {
+  readonly subtaskIndex: number;
+  readonly snapshot: OperatorSnapshot;
+}
+
 export interface Operator<In, Out> {
   /** Processes one batch; `out` is valid only during the call. */
   processBatch(batch: readonly StreamRecord<In>[], out: Output<Out>): void | Promise<void>;
@@ -88,6 +94,13 @@ export interface Operator<In, Out> {
   notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
   /** Called at the end of input (bounded sources) and on shutdown. */
   close?(): void | Promise<void>;
+  /**
+   * Restoring at a different parallelism: combine the snapshots of the old subtasks this one takes
+   * over (every old subtask for keyed operators, old j with j % parallelism == subtaskIndex for
+   * the others) into the snapshot `open` receives. Called before `open`. Without it such a
+   * restore fails, unless none of the old subtasks stored operator state.
+   */
+  mergeRescaled?(parts: readonly RescaledSnapshot[], info: OperatorInfo): OperatorSnapshot;
 }
 
 /** Builds a fresh operator instance per subtask (operators hold per-instance state). */

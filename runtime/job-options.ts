@@ -1,4 +1,5 @@
 import type { RestoreSource } from '../checkpoints/index.ts';
+import { CdcflowError, DEFAULT_MAX_PARALLELISM } from '../state/index.ts';
 
 /** Options of `StreamEnvironment.create`. */
 export interface EnvironmentOptions {
@@ -40,6 +41,13 @@ export interface EnvironmentOptions {
   };
   /** Log lines (job lifecycle, checkpoints, restarts). @default console.error with a prefix */
   readonly log?: (line: string) => void;
+  /**
+   * Subtasks per operator. Above 1, `execute()` runs each subtask in its own worker thread, every
+   * one running this job module (see docs/parallel-execution.md). @default 1 (or CDCFLOW_PARALLELISM)
+   */
+  readonly parallelism?: number;
+  /** The job module the worker threads run. @default the entry file (`process.argv[1]`) */
+  readonly jobModule?: string | URL;
 }
 
 export type ResolvedOptions = {
@@ -57,6 +65,8 @@ export type ResolvedOptions = {
   readonly maxDelayMs: number;
   readonly resetAfterMs: number;
   readonly log: (line: string) => void;
+  readonly parallelism: number;
+  readonly jobModule: string | undefined;
 };
 
 export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
@@ -79,5 +89,16 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
     resetAfterMs: options.restart?.resetAfterMs ?? 600_000,
     log: options.log ?? ((line) => console.error(`[cdcflow ${options.jobName}] ${line}`)),
+    parallelism: resolveParallelism(options.parallelism),
+    jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),
   };
+}
+
+function resolveParallelism(option: number | undefined): number {
+  const envValue = process.env['CDCFLOW_PARALLELISM'];
+  const value = option ?? (envValue === undefined || envValue === '' ? 1 : Number(envValue));
+  if (!Number.isInteger(value) || value < 1 || value > DEFAULT_MAX_PARALLELISM) {
+    throw new CdcflowError(`parallelism must be an integer in 1..${DEFAULT_MAX_PARALLELISM} (the number of key groups), got ${String(option ?? envValue)}: set the parallelism option or CDCFLOW_PARALLELISM`, { domain: 'user', retriable: false });
+  }
+  return value;
 }

@@ -2,7 +2,7 @@
  * Prometheus metrics of one job (prom-client). Operators raise counters, gauges and histograms by
  * name; each series carries `job` and `operator` labels so dashboards can slice by both.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { OperatorMetrics } from '../operators/operator.ts';
 
 type Labels = Readonly<Record<string, string>>;
@@ -30,6 +30,26 @@ export class JobMetrics {
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [this.registry],
     });
+  }
+
+  private workers: (() => Promise<unknown[]>) | undefined;
+  private lastWorkers: unknown[] | undefined;
+
+  /**
+   * Parallel jobs: the subtask workers' registries (as `getMetricsAsJSON`), summed into what
+   * `exposition()` and `aggregated()` show. `undefined` detaches, keeping `last` (their final values).
+   */
+  attachWorkers(source: (() => Promise<unknown[]>) | undefined, last?: unknown[]): void {
+    this.workers = source;
+    if (last !== undefined) this.lastWorkers = last;
+  }
+
+  /** This registry plus the workers' (a parallel job's counters summed over its subtasks). */
+  async aggregated(): Promise<Registry> {
+    const workers = this.workers === undefined ? this.lastWorkers : await this.workers();
+    if (workers === undefined) return this.registry;
+    const parts = [await this.registry.getMetricsAsJSON(), ...workers] as MetricObjectWithValues<MetricValue<string>>[][];
+    return AggregatorRegistry.aggregate(parts);
   }
 
   forOperator(uid: string): OperatorMetrics {

@@ -49,6 +49,12 @@ export interface TwoPhaseCommitOptions {
 
 interface PendingSnapshot<Txn> {
   readonly pending: readonly { readonly checkpointId: number; readonly txn: Txn }[];
+  /**
+   * Only in a snapshot merged after a restore at another parallelism: what old subtasks that no
+   * longer exist recorded. This subtask recovers them under their own identity (commits what
+   * they recorded, rolls back their other leftovers) — never another live subtask's.
+   */
+  readonly foreign?: readonly { readonly subtaskIndex: number; readonly pending: PendingSnapshot<Txn>['pending'] }[];
 }
 
 export function twoPhaseCommitSink<T, Txn>(
@@ -69,10 +75,27 @@ function twoPhaseCommitOperator<T, Txn>(
   const get = () => committer as TwoPhaseCommitter<T, Txn>;
   return {
     async open(context, restored) {
+      const snapshot = restored as PendingSnapshot<Txn> | undefined;
+      for (const old of snapshot?.foreign ?? []) {
+        const previous = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: old.subtaskIndex }, context);
+        try {
+          await withRetry(() => previous.recover(old.pending.map((p) => p.txn)), options);
+        } finally {
+          await previous.close();
+        }
+      }
       committer = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: context.subtaskIndex }, context);
-      const recorded = (restored as PendingSnapshot<Txn> | undefined)?.pending ?? [];
+      const recorded = snapshot?.pending ?? [];
       await withRetry(() => get().recover(recorded.map((p) => p.txn)), options);
       await get().beginTransaction();
+    },
+    mergeRescaled(parts, info) {
+      const pendingOf = (snapshot: unknown) => (snapshot as PendingSnapshot<Txn> | undefined)?.pending ?? [];
+      const merged: PendingSnapshot<Txn> = {
+        pending: parts.filter((p) => p.subtaskIndex === info.subtaskIndex).flatMap((p) => pendingOf(p.snapshot)),
+        foreign: parts.filter((p) => p.subtaskIndex !== info.subtaskIndex).map((p) => ({ subtaskIndex: p.subtaskIndex, pending: pendingOf(p.snapshot) })),
+      };
+      return merged;
     },
     async processBatch(batch) {
       await get().write(batch);

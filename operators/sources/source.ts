@@ -53,4 +53,10 @@ export interface SourceContext extends OperatorInfo {
 export interface SourceDefinition<T> {
   readonly name: string;
   createReader(context: SourceContext): SourceReader<T>;
+  /**
+   * Which subtask of `parallelism` reads `split`: a pure function, so every subtask agrees and a
+   * restore at another parallelism hands each recorded position to the subtask that now owns it.
+   * A source without it can only run at parallelism 1.
+   */
+  splitOwner?(split: string, parallelism: number): number;
 }

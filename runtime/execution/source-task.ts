@@ -28,11 +28,15 @@ export class SourceTask {
 
   /** Polls once and pushes what arrived; returns whether anything was read. */
   async pollOnce(maxWaitMs: number): Promise<'data' | 'idle' | 'end'> {
-    const result: PollResult<unknown> = await this.reader.poll(maxWaitMs);
+    return this.deliver(await this.reader.poll(maxWaitMs));
+  }
+
+  /** Pushes what one poll of the reader returned (the second half of `pollOnce`). */
+  async deliver(result: PollResult<unknown>): Promise<'data' | 'idle' | 'end'> {
     this.registerAssignedSplits();
     if (result === 'end') {
       this.ended = true;
-      for (const d of this.downstream) await d.runner.endInput();
+      for (const d of this.downstream) await d.runner.endInput(d.input);
       return 'end';
     }
     if (result === 'idle') {

@@ -1,13 +1,16 @@
 /**
  * npm run bench -- upsert [--events 1000000] [--keys 100000] [--runs 3] [--workers N]
- *                         [--pipelines upsert,passthrough]      (--runs 0: only produce the topic)
+ *                         [--pipelines upsert,passthrough] [--parallelism 1,2]
+ *                         (--runs 0: only produce the topic)
  *
  * The reference projection job (WORKLOAD.md job 1) on the real Kafka, beside its ceiling:
  *   ceiling      a bare kafkajs consumer counting the topic's messages (what the client can fetch);
  *   upsert       debeziumSource(bounded) → keyBy(id) → upsert (RocksDB, checkpoint every 1 s) → discard;
  *   passthrough  debeziumSource(bounded) → discard, checkpoint every 1 s: decoding is most of its work,
  *                so it shows what decode workers can give where decoding is the bottleneck;
- * each job with decode workers 0 (on the job's thread) and N (default: cores − 1, at least 1).
+ * each job with decode workers 0 (on the job's thread) and N (default: cores − 1, at least 1), and at
+ * every `--parallelism` (default 1; `1,2` adds the same jobs on 2 subtask worker threads, and a
+ * speed-up table against parallelism 1).
  *
  * The workload (preset M by default) is produced once to a topic named after its parameters and
  * reused while it holds the right number of messages. Every measurement runs in a child process of
@@ -17,11 +20,13 @@
  * alike; wall time adds start-up, group join and the final checkpoint. "cores" is the child's CPU
  * time (all threads) over that span.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { isMainThread } from 'node:worker_threads';
 import { StreamEnvironment, debeziumSource, type SinkDefinition } from '../../runtime/index.ts';
 import { endpointsFromEnv } from '../stack/endpoints.ts';
 import { selectServices } from '../stack/services/index.ts';
@@ -33,13 +38,16 @@ import { checkpointMetrics, checkpointRows, checkpointSummary, checkpointTable, 
 import { consumeCeiling } from './consume-ceiling.ts';
 
 type Pipeline = 'upsert' | 'passthrough';
-type Scenario = { readonly kind: 'ceiling' } | { readonly kind: 'job'; readonly pipeline: Pipeline; readonly workers: number };
+type Scenario = { readonly kind: 'ceiling' } | { readonly kind: 'job'; readonly pipeline: Pipeline; readonly workers: number; readonly parallelism: number };
 interface ChildSpec {
   readonly scenario: Scenario;
   readonly brokers: readonly string[];
   readonly topic: string;
   readonly messages: number;
   readonly run: number;
+  /** Decided by the parent: the subtask workers of a parallel job rerun this file and must agree. */
+  readonly dir: string;
+  readonly groupId: string;
 }
 interface Result extends Measured {
   readonly checkpoints?: readonly CheckpointRow[];
@@ -53,11 +61,12 @@ const { values } = parseArgs({
     runs: { type: 'string', default: '3' },
     workers: { type: 'string', default: String(Math.max(1, availableParallelism() - 1)) },
     pipelines: { type: 'string', default: 'upsert,passthrough' },
+    parallelism: { type: 'string', default: '1' },
     child: { type: 'string' },
   },
 });
 
-const label = (s: Scenario): string => (s.kind === 'ceiling' ? 'kafkajs consume (ceiling)' : `${s.pipeline} job, decode workers ${s.workers}`);
+const label = (s: Scenario): string => (s.kind === 'ceiling' ? 'kafkajs consume (ceiling)' : `${s.pipeline} job, decode workers ${s.workers}${s.parallelism > 1 ? `, parallelism ${s.parallelism}` : ''}`);
 
 // ---------------------------------------------------------------- child: one measurement
 
@@ -67,7 +76,7 @@ interface SinkClock extends Span {
 }
 
 /** Discards what it gets; notes when records pass and how many had passed at each barrier. */
-function discardSink(clock: SinkClock): SinkDefinition<unknown> {
+function discardSink(clock: SinkClock, spanFile: string | undefined): SinkDefinition<unknown> {
   return {
     name: 'discard',
     createOperator: () => ({
@@ -79,17 +88,36 @@ function discardSink(clock: SinkClock): SinkDefinition<unknown> {
         clock.atBarrier.set(checkpointId, clock.records);
         return undefined;
       },
+      // In a subtask worker: hand the span to the main thread of the child (epoch ms; CPU is process-wide).
+      close() {
+        if (spanFile === undefined || clock.first === 0) return;
+        const at = (t: number) => performance.timeOrigin + t;
+        appendFileSync(spanFile, `${JSON.stringify({ first: at(clock.first), last: at(clock.last), cpuAtFirst: clock.cpuAtFirst, cpuAtLast: clock.cpuAtLast, records: clock.records, atBarrier: [...clock.atBarrier] })}\n`);
+      },
     }),
   };
 }
 
-async function job(spec: ChildSpec, pipeline: Pipeline, workers: number): Promise<Result> {
-  const dir = await mkdtemp(join(tmpdir(), 'cdcflow-upsert-bench-'));
-  const jobName = `${pipeline}-bench-w${workers}-r${spec.run}`;
+/** The subtasks' spans, combined: first record anywhere to last record anywhere (times relative to this thread). */
+function subtaskSpans(spanFile: string, clock: SinkClock): void {
+  const spans = existsSync(spanFile) ? readFileSync(spanFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Span & { records: number; atBarrier: [number, number][] }) : [];
+  if (spans.length === 0) return;
+  const first = spans.reduce((a, b) => (a.first <= b.first ? a : b));
+  const last = spans.reduce((a, b) => (a.last >= b.last ? a : b));
+  Object.assign(clock, { first: first.first - performance.timeOrigin, cpuAtFirst: first.cpuAtFirst, last: last.last - performance.timeOrigin, cpuAtLast: last.cpuAtLast });
+  clock.records = spans.reduce((n, s) => n + s.records, 0);
+  for (const s of spans) for (const [id, n] of s.atBarrier) clock.atBarrier.set(id, (clock.atBarrier.get(id) ?? 0) + n);
+}
+
+async function job(spec: ChildSpec, pipeline: Pipeline, workers: number, parallelism: number): Promise<Result | undefined> {
+  const { dir } = spec;
+  const jobName = `${pipeline}-bench-w${workers}-p${parallelism}-r${spec.run}`;
+  const spanFile = parallelism > 1 ? join(dir, 'spans.jsonl') : undefined;
   try {
     const wallStart = Date.now();
     const env = StreamEnvironment.create({
       jobName,
+      parallelism,
       checkpoints: { intervalMs: 1000, dir: join(dir, 'checkpoints'), retain: 100_000 },
       state: { backend: 'rocksdb', dir: join(dir, 'state') },
       restore: 'none',
@@ -97,23 +125,27 @@ async function job(spec: ChildSpec, pipeline: Pipeline, workers: number): Promis
       log: (line) => (line.includes('aborted') ? console.error(`[${jobName}] ${line}`) : undefined),
     });
     const clock: SinkClock = { ...newSpan(), records: 0, atBarrier: new Map() };
-    const source = env.fromSource(debeziumSource({ topics: [spec.topic], groupId: `${jobName}-${process.pid}-${Date.now()}`, brokers: spec.brokers, bounded: 'latest', decodeWorkers: workers }));
-    if (pipeline === 'upsert') source.keyBy((e) => e.key?.['id'] as number).upsert().sinkTo(discardSink(clock));
-    else source.sinkTo(discardSink(clock));
+    const source = env.fromSource(debeziumSource({ topics: [spec.topic], groupId: spec.groupId, brokers: spec.brokers, bounded: 'latest', decodeWorkers: workers }));
+    const sink = discardSink(clock, isMainThread ? undefined : spanFile);
+    if (pipeline === 'upsert') source.keyBy((e) => e.key?.['id'] as number).upsert().sinkTo(sink);
+    else source.sinkTo(sink);
     await env.execute();
+    if (!isMainThread) return undefined; // a subtask worker: the child's main thread reports
+    if (spanFile !== undefined) subtaskSpans(spanFile, clock);
     return {
       ...finish(spec.messages, clock, wallStart),
       checkpoints: await checkpointRows(join(dir, 'checkpoints', jobName), clock.atBarrier),
-      registry: await checkpointMetrics(env.metrics.registry),
+      registry: await checkpointMetrics(await env.metrics.aggregated()),
     };
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    if (isMainThread) await rm(dir, { recursive: true, force: true });
   }
 }
 
 async function child(spec: ChildSpec): Promise<void> {
   const s = spec.scenario;
-  reportResult(s.kind === 'ceiling' ? await consumeCeiling(spec.brokers, spec.topic, spec.messages) : await job(spec, s.pipeline, s.workers));
+  const result = s.kind === 'ceiling' ? await consumeCeiling(spec.brokers, spec.topic, spec.messages) : await job(spec, s.pipeline, s.workers, s.parallelism);
+  if (result !== undefined) reportResult(result);
 }
 
 // ---------------------------------------------------------------- parent: rounds and the report
@@ -124,13 +156,13 @@ function runChild(spec: ChildSpec): Promise<Result> {
 
 function summaryTable(scenarios: readonly Scenario[], results: readonly Result[][]): void {
   const ceilingRate = median(results[0]?.map(rate) ?? []);
-  console.log('\nscenario                               events/s  per run                       ratio  cores  wall s  peak RSS  checkpoints: median n, duration median / max, bytes median');
+  console.log('\nscenario                                           events/s  per run                       ratio  cores  wall s  peak RSS  checkpoints: median n, duration median / max, bytes median');
   scenarios.forEach((s, i) => {
     const rs = results[i] ?? [];
     const checkpoints = checkpointSummary(rs.flatMap((r) => r.checkpoints ?? []), rs.map((r) => r.checkpoints ?? []));
     const cores = median(rs.map((r) => r.cpuSeconds / r.seconds));
     console.log(
-      `${label(s).padEnd(36)}${fmt(median(rs.map(rate))).padStart(11)}  ${rs.map((r) => fmt(rate(r))).join(', ').padEnd(29)} ${(median(rs.map(rate)) / ceilingRate).toFixed(3).padStart(5)}  ${cores.toFixed(2).padStart(5)}  ${fmt(median(rs.map((r) => r.wallSeconds)), 1).padStart(6)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}  ${checkpoints}`,
+      `${label(s).padEnd(48)}${fmt(median(rs.map(rate))).padStart(11)}  ${rs.map((r) => fmt(rate(r))).join(', ').padEnd(29)} ${(median(rs.map(rate)) / ceilingRate).toFixed(3).padStart(5)}  ${cores.toFixed(2).padStart(5)}  ${fmt(median(rs.map((r) => r.wallSeconds)), 1).padStart(6)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}  ${checkpoints}`,
     );
   });
   scenarios.forEach((s, i) => {
@@ -140,23 +172,39 @@ function summaryTable(scenarios: readonly Scenario[], results: readonly Result[]
   });
 }
 
+/** Each parallel job against the same job at parallelism 1, from the same rounds. */
+function speedUpTable(scenarios: readonly Scenario[], results: readonly Result[][]): void {
+  console.log('\nparallelism speed-up (same pipeline and decode workers; medians over the rounds)');
+  console.log('scenario                                            events/s  speed-up  cores  peak RSS');
+  scenarios.forEach((s, i) => {
+    if (s.kind === 'ceiling') return;
+    const base = scenarios.findIndex((b) => b.kind === 'job' && b.pipeline === s.pipeline && b.workers === s.workers && b.parallelism === 1);
+    const rs = results[i] ?? [];
+    const speedUp = base < 0 ? '-' : `${(median(rs.map(rate)) / median((results[base] ?? []).map(rate))).toFixed(2)}x`;
+    const cores = median(rs.map((r) => r.cpuSeconds / r.seconds));
+    console.log(`${label(s).padEnd(50)}${fmt(median(rs.map(rate))).padStart(10)}  ${speedUp.padStart(8)}  ${cores.toFixed(2).padStart(5)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}`);
+  });
+}
+
 async function main(): Promise<void> {
   const events = Number(values.events);
   const keys = Number(values.keys);
   const runs = Number(values.runs);
   const workers = Number(values.workers);
   const pipelines = values.pipelines.split(',').filter((p): p is Pipeline => p === 'upsert' || p === 'passthrough');
+  const parallelisms = values.parallelism.split(',').map(Number);
   console.log(`machine: ${machine()}`);
   if (process.env['KAFKA_BROKERS'] === undefined) await up(selectServices(['kafka']), (line) => console.log(`stack: ${line}`));
   const brokers = endpointsFromEnv().kafkaBrokers.split(',');
   const { topic, messages } = await ensureWorkloadTopic(brokers, events, keys);
   if (runs === 0) return;
   const scenarios: Scenario[] = [{ kind: 'ceiling' }];
-  for (const pipeline of pipelines) for (const w of workers > 0 ? [0, workers] : [0]) scenarios.push({ kind: 'job', pipeline, workers: w });
+  for (const pipeline of pipelines) for (const w of workers > 0 ? [0, workers] : [0]) for (const parallelism of parallelisms) scenarios.push({ kind: 'job', pipeline, workers: w, parallelism });
   const results: Result[][] = scenarios.map(() => []);
   for (let run = 1; run <= runs; run++) {
     for (const [i, scenario] of scenarios.entries()) {
-      const result = await runChild({ scenario, brokers, topic, messages, run });
+      const stamp = `${process.pid}-${Date.now()}-${i}`;
+      const result = await runChild({ scenario, brokers, topic, messages, run, dir: join(tmpdir(), `cdcflow-upsert-bench-${stamp}`), groupId: `bench-${stamp}` });
       results[i]?.push(result);
       console.log(`run ${run}/${runs}  ${label(scenario).padEnd(36)} ${fmt(rate(result)).padStart(9)} events/s  ${fmt(result.wallSeconds, 1)} s wall  ${fmt(result.maxRssMb)} MB peak RSS  load ${loadavg()[0]?.toFixed(2)}`);
     }
@@ -164,6 +212,7 @@ async function main(): Promise<void> {
   const preset = events === 1_000_000 && keys === 100_000 ? 'preset M' : 'custom size';
   console.log(`\n${fmt(messages)} messages (${preset}: ${fmt(events)} events over ${fmt(keys)} keys), ${runs} round(s); machine at the end: ${machine()}`);
   summaryTable(scenarios, results);
+  if (parallelisms.some((p) => p > 1)) speedUpTable(scenarios, results);
   const upsertIndex = scenarios.findIndex((s) => s.kind === 'job' && s.pipeline === 'upsert');
   const rows = results[upsertIndex]?.[0]?.checkpoints;
   if (rows !== undefined) checkpointTable(`${label(scenarios[upsertIndex] as Scenario)}, round 1`, rows);
