@@ -3,6 +3,7 @@
  * name; each series carries `job` and `operator` labels so dashboards can slice by both.
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { isMainThread } from 'node:worker_threads';
 import type { OperatorMetrics } from '../operators/operator.ts';
 
 type Labels = Readonly<Record<string, string>>;
@@ -22,7 +23,8 @@ export class JobMetrics {
   readonly checkpointDuration: Histogram;
 
   constructor(readonly jobName: string) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'cdcflow_process_' });
+    // Process metrics (RSS, CPU, event loop) are the process's: a subtask worker thread would only repeat them, and the sum over subtasks would be wrong.
+    if (isMainThread) collectDefaultMetrics({ register: this.registry, prefix: 'cdcflow_process_' });
     this.checkpointDuration = new Histogram({
       name: 'cdcflow_checkpoint_duration_seconds',
       help: 'Time from checkpoint trigger to durable metadata',
@@ -81,7 +83,7 @@ export class JobMetrics {
   private gauge(name: string, labels: Labels, perOperator = true): Gauge {
     let gauge = this.gauges.get(name);
     if (gauge === undefined) {
-      gauge = new Gauge({ name, help: helpFor(name), labelNames: labelNames(labels, perOperator), registers: [this.registry] });
+      gauge = new Gauge({ name, help: helpFor(name), labelNames: labelNames(labels, perOperator), aggregator: gaugeAggregator(name), registers: [this.registry] });
       this.gauges.set(name, gauge);
     }
     return gauge;
@@ -95,6 +97,17 @@ export class JobMetrics {
     }
     return histogram;
   }
+}
+
+/**
+ * How a parallel job's `/metrics` combines one gauge over its subtasks: an operator's watermark is
+ * the slowest subtask's (as the next operator would see it), lags and latencies the worst, sizes
+ * and buffers the total.
+ */
+function gaugeAggregator(name: string): 'min' | 'max' | 'sum' {
+  if (name === 'cdcflow_watermark_ms') return 'min';
+  if (/_lag_ms$|_latency_ms$|_seconds$|_age_ms$/.test(name)) return 'max';
+  return 'sum';
 }
 
 function labelNames(labels: Labels, perOperator: boolean): string[] {

@@ -35,6 +35,27 @@ describe('JobMetrics histograms (OperatorMetrics.observe)', () => {
   });
 });
 
+describe('JobMetrics across subtasks (parallel jobs)', () => {
+  it('combines a gauge over subtasks by its meaning: watermark the minimum, lag the maximum, buffers the sum', async () => {
+    const main = new JobMetrics('parallel-job');
+    const subtasks = [new JobMetrics('parallel-job'), new JobMetrics('parallel-job')];
+    subtasks.forEach((m, i) => {
+      const op = m.forOperator('windows');
+      op.gauge('cdcflow_watermark_ms', 1_000 + i * 500);
+      op.gauge('cdcflow_watermark_lag_ms', 9_000 - i * 500);
+      op.gauge('cdcflow_source_buffered_bytes', 100);
+      op.count('cdcflow_records_in_total', {}, 10);
+    });
+    main.attachWorkers(async () => Promise.all(subtasks.map((m) => m.registry.getMetricsAsJSON())));
+    const registry = await main.aggregated();
+    const value = async (name: string) => ((await registry.getSingleMetric(name)?.get())?.values ?? [])[0]?.value;
+    expect(await value('cdcflow_watermark_ms')).toBe(1_000);
+    expect(await value('cdcflow_watermark_lag_ms')).toBe(9_000);
+    expect(await value('cdcflow_source_buffered_bytes')).toBe(200);
+    expect(await value('cdcflow_records_in_total')).toBe(20);
+  });
+});
+
 describe('sink freshness in a running job', () => {
   const dirs: string[] = [];
   afterEach(() => {
