@@ -6,16 +6,17 @@
  * CDCFLOW_BOUNDED=1 (stop at the end offsets found at start), CDCFLOW_SESSION_TIMEOUT_MS.
  */
 import { pathToFileURL } from 'node:url';
-import { StreamEnvironment, debeziumSource, type SinkDefinition, type TableChange } from '../runtime/index.ts';
+import { StreamEnvironment, debeziumSource, type ChangeEvent, type SinkDefinition, type SourceDefinition, type TableChange } from '../runtime/index.ts';
 
 /** A row of `public.orders` as Debezium's JSON converter writes it (columns are not checked). */
 export interface Order { readonly id: number; readonly status: string; readonly amount: string; readonly [column: string]: unknown }
 export interface ProjectionOptions { readonly topic: string; readonly groupId: string; readonly bounded: boolean; readonly sessionTimeoutMs?: number }
 
-export function ordersProjectionJob(env: StreamEnvironment, o: ProjectionOptions, sink: SinkDefinition<TableChange<number, Order>>): void {
+/** The projection graph; `source` replaces the Debezium source built from `o` (tests). */
+export function ordersProjectionJob(env: StreamEnvironment, o: ProjectionOptions, sink: SinkDefinition<TableChange<number, Order>>, source?: SourceDefinition<ChangeEvent<Order>>): void {
   const { topic, groupId, bounded, sessionTimeoutMs } = o;
   env
-    .fromSource(debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' } : {}), ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }) }), { uid: 'orders-source' })
+    .fromSource(source ?? debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' } : {}), ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }) }), { uid: 'orders-source' })
     .keyBy((event) => event.key?.['id'] as number)
     .upsert()
     .uid('orders-upsert')

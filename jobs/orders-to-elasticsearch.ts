@@ -1,71 +1,52 @@
 /**
- * The orders projection indexed in Elasticsearch, idempotently: each document's external version
- * is the LSN of the change that produced it, so a restore that replays changes cannot move a
- * document back. Documents the mapping refuses go to a dead-letter topic.
- *   KAFKA_BROKERS=127.0.0.1:19092 ELASTICSEARCH_URL=http://127.0.0.1:19200 npx tsx jobs/orders-to-elasticsearch.ts
+ * The reference projection indexed in Elasticsearch, idempotently: Debezium orders → keyBy id →
+ * upsert → elasticsearchSink. Each document's external version is the LSN of the change that
+ * produced it, so a restore that replays changes cannot move a document back; a delete is a
+ * versioned delete. Documents the mapping refuses go to a dead-letter topic.
+ *   KAFKA_BROKERS=127.0.0.1:19092 ELASTICSEARCH_URL=http://127.0.0.1:19200 CDCFLOW_BOUNDED=1 npx tsx jobs/orders-to-elasticsearch.ts
+ * Env: as jobs/orders-projection.ts, plus ELASTICSEARCH_URL, CDCFLOW_JOB_NAME, CDCFLOW_ES_INDEX
+ * (default orders; created with the mapping below if missing) and CDCFLOW_DLQ_TOPIC (default orders.es.dlq).
  */
-import { pathToFileURL } from 'node:url';
-import { StreamEnvironment, debeziumSource, elasticsearchSink, tableChangeAction, type DebeziumSourceOptions } from '../runtime/index.ts';
+import { Client } from '@elastic/elasticsearch';
+import { StreamEnvironment, elasticsearchSink, tableChangeAction } from '../runtime/index.ts';
+import { ordersProjectionJob, type Order } from './orders-projection.ts';
 
-export interface Order {
-  readonly id: number;
-  readonly customer_id: number;
-  readonly status: string;
-  readonly amount: string;
-  readonly currency: string;
-  readonly updated_at: string;
-}
+const e = process.env;
+const print = (line: string) => console.log(`[orders-to-elasticsearch ${process.pid}] ${line}`);
+const brokers = (e['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
+const node = e['ELASTICSEARCH_URL'] ?? 'http://127.0.0.1:19200';
+const index = e['CDCFLOW_ES_INDEX'] ?? 'orders';
 
-export interface OrdersToElasticsearchOptions {
-  readonly brokers: readonly string[];
-  readonly elasticsearchUrl: string;
-  readonly sourceTopic: string;
-  readonly groupId: string;
-  readonly index: string;
-  readonly deadLetterTopic: string;
-  readonly bounded?: DebeziumSourceOptions['bounded'];
-}
+// Strict, so a document that does not fit is refused (and dead-lettered) instead of widening the mapping.
+const es = new Client({ node });
+await es.indices.create(
+  {
+    index,
+    body: {
+      mappings: {
+        dynamic: 'strict',
+        properties: { id: { type: 'long' }, customer_id: { type: 'long' }, status: { type: 'keyword' }, amount: { type: 'double' }, currency: { type: 'keyword' }, updated_at: { type: 'date' } },
+      },
+    },
+  },
+  { ignore: [400] }, // resource_already_exists_exception: a restart
+);
+await es.close();
 
-export function ordersToElasticsearchJob(env: StreamEnvironment, options: OrdersToElasticsearchOptions): void {
-  env
-    .fromSource(
-      debeziumSource<Order>({ topics: [options.sourceTopic], groupId: options.groupId, brokers: options.brokers, ...(options.bounded ? { bounded: options.bounded } : {}) }),
-      { uid: 'orders-source' },
-    )
-    .keyBy((event) => Number(event.key?.['id']))
-    .upsert()
-    .uid('orders-latest')
-    .sinkTo(
-      elasticsearchSink({
-        node: options.elasticsearchUrl,
-        // The search view needs no 300-character notes or the shipping address.
-        toAction: tableChangeAction<number, Order>(options.index, String, ({ id, customer_id, status, amount, currency, updated_at }) => ({
-          id,
-          customer_id,
-          status,
-          amount: Number(amount),
-          currency,
-          updated_at,
-        })),
-        deadLetters: { brokers: options.brokers, topic: options.deadLetterTopic },
-      }),
-    )
-    .uid('orders-latest-es');
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
-  const elasticsearchUrl = process.env['ELASTICSEARCH_URL'] ?? 'http://127.0.0.1:19200';
-  const env = StreamEnvironment.create({ jobName: 'orders-to-elasticsearch', checkpoints: { intervalMs: 1000 } });
-  ordersToElasticsearchJob(env, {
-    brokers,
-    elasticsearchUrl,
-    sourceTopic: 'cdc.ecommerce.orders',
-    groupId: 'orders-to-elasticsearch',
-    index: 'orders',
-    deadLetterTopic: 'orders.es.dlq',
-    bounded: 'latest',
-  });
-  const result = await env.execute();
-  console.log(`orders-to-elasticsearch finished after ${result.restarts} restarts`);
-}
+const env = StreamEnvironment.create({
+  jobName: e['CDCFLOW_JOB_NAME'] ?? 'orders-to-elasticsearch',
+  checkpoints: { intervalMs: 1000, dir: e['CDCFLOW_CHECKPOINT_DIR'] ?? './.cdcflow/checkpoints' },
+  state: { backend: 'rocksdb', dir: e['CDCFLOW_STATE_DIR'] ?? './.cdcflow/state' },
+  log: print,
+});
+const sink = elasticsearchSink({
+  node,
+  // The search view needs no 300-character notes or the shipping address.
+  toAction: tableChangeAction<number, Order>(index, String, ({ id, customer_id, status, amount, currency, updated_at }) => ({ id, customer_id, status, amount: Number(amount), currency, updated_at })),
+  deadLetters: { brokers, topic: e['CDCFLOW_DLQ_TOPIC'] ?? 'orders.es.dlq' },
+  onFlush: (f) => print(`checkpoint ${f.checkpointId} flushed: ${f.documents} documents`),
+});
+const session = e['CDCFLOW_SESSION_TIMEOUT_MS'];
+ordersProjectionJob(env, { topic: e['CDCFLOW_TOPIC'] ?? 'cdc.ecommerce.orders', groupId: e['CDCFLOW_GROUP_ID'] ?? 'orders-to-elasticsearch', bounded: e['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }) }, sink);
+const { restarts } = await env.execute();
+print(`finished: ${restarts} restarts`);

@@ -1,44 +1,32 @@
 /**
- * The orders projection (latest row per id, LSN-deduplicated) written exactly once to a compacted
- * Kafka topic: one Kafka transaction per checkpoint, a delete as a tombstone. Consumers reading
- * with isolation.level=read_committed see each change once, after its checkpoint completes.
- *   KAFKA_BROKERS=127.0.0.1:19092 npx tsx jobs/orders-to-kafka.ts
+ * The reference projection written exactly once to a (compacted) Kafka topic: Debezium orders →
+ * keyBy id → upsert → kafkaSink, one Kafka transaction per checkpoint, a delete as a tombstone,
+ * the LSN in the `cdcflow.lsn` header. read_committed consumers see each table change once, after
+ * its checkpoint completes.
+ *   KAFKA_BROKERS=127.0.0.1:19092 CDCFLOW_BOUNDED=1 npx tsx jobs/orders-to-kafka.ts
+ * Env: as jobs/orders-projection.ts, plus CDCFLOW_JOB_NAME and CDCFLOW_TARGET_TOPIC (default
+ * orders.latest; create it with cleanup.policy=compact: only the latest row per id needs keeping).
  */
-import { pathToFileURL } from 'node:url';
-import { StreamEnvironment, debeziumSource, kafkaSink, tableChangeMessage, type DebeziumSourceOptions } from '../runtime/index.ts';
+import { StreamEnvironment, kafkaSink, tableChangeMessage } from '../runtime/index.ts';
+import { ordersProjectionJob, type Order } from './orders-projection.ts';
 
-export interface Order {
-  readonly id: number;
-  readonly status: string;
-  readonly amount: string;
-}
-
-export interface OrdersToKafkaOptions {
-  readonly brokers: readonly string[];
-  readonly sourceTopic: string;
-  readonly groupId: string;
-  /** Create it with cleanup.policy=compact: only the latest row per id needs keeping. */
-  readonly targetTopic: string;
-  readonly bounded?: DebeziumSourceOptions['bounded'];
-}
-
-export function ordersToKafkaJob(env: StreamEnvironment, options: OrdersToKafkaOptions): void {
-  env
-    .fromSource(
-      debeziumSource<Order>({ topics: [options.sourceTopic], groupId: options.groupId, brokers: options.brokers, ...(options.bounded ? { bounded: options.bounded } : {}) }),
-      { uid: 'orders-source' },
-    )
-    .keyBy((event) => Number(event.key?.['id']))
-    .upsert()
-    .uid('orders-latest')
-    .sinkTo(kafkaSink({ brokers: options.brokers, topic: options.targetTopic, serialize: tableChangeMessage<number, Order>((id) => ({ id })) }))
-    .uid('orders-latest-kafka');
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
-  const env = StreamEnvironment.create({ jobName: 'orders-to-kafka', checkpoints: { intervalMs: 1000 } });
-  ordersToKafkaJob(env, { brokers, sourceTopic: 'cdc.ecommerce.orders', groupId: 'orders-to-kafka', targetTopic: 'orders.latest', bounded: 'latest' });
-  const result = await env.execute();
-  console.log(`orders-to-kafka finished after ${result.restarts} restarts`);
-}
+const e = process.env;
+const print = (line: string) => console.log(`[orders-to-kafka ${process.pid}] ${line}`);
+const brokers = (e['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
+const env = StreamEnvironment.create({
+  jobName: e['CDCFLOW_JOB_NAME'] ?? 'orders-to-kafka',
+  checkpoints: { intervalMs: 1000, dir: e['CDCFLOW_CHECKPOINT_DIR'] ?? './.cdcflow/checkpoints' },
+  state: { backend: 'rocksdb', dir: e['CDCFLOW_STATE_DIR'] ?? './.cdcflow/state' },
+  log: print,
+});
+const sink = kafkaSink({
+  brokers,
+  topic: e['CDCFLOW_TARGET_TOPIC'] ?? 'orders.latest',
+  serialize: tableChangeMessage<number, Order>((id) => ({ id })),
+  log: print,
+  onTransaction: (t) => print(`checkpoint ${t.checkpointId} ${t.phase}: ${t.records} records`),
+});
+const session = e['CDCFLOW_SESSION_TIMEOUT_MS'];
+ordersProjectionJob(env, { topic: e['CDCFLOW_TOPIC'] ?? 'cdc.ecommerce.orders', groupId: e['CDCFLOW_GROUP_ID'] ?? 'orders-to-kafka', bounded: e['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }) }, sink);
+const { restarts } = await env.execute();
+print(`finished: ${restarts} restarts`);

@@ -8,7 +8,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { OutputTag, StreamEnvironment, TumblingEventTimeWindows, WatermarkStrategy, debeziumSource, decimalSum, printSink } from '../runtime/index.ts';
-import type { ChangeEvent, Firing, SinkDefinition, SourceDefinition } from '../runtime/index.ts';
+import type { ChangeEvent, DataStream, Firing, SinkDefinition, SourceDefinition, TimeWindow } from '../runtime/index.ts';
 
 export interface Order { readonly status: string; readonly amount: string; readonly [column: string]: unknown }
 export type OrderEvent = ChangeEvent<Order>;
@@ -25,22 +25,34 @@ export interface RevenueRow {
 }
 
 export const LATE_ORDERS = new OutputTag<OrderEvent>('revenue-late');
+/** The window grid: 1-minute tumbling windows on `source.ts_ms`. */
+export const REVENUE_WINDOWS = TumblingEventTimeWindows.of(60_000);
+/** The window an event belongs to by its commit time (late or not). */
+export const revenueWindowOf = (e: OrderEvent): TimeWindow => REVENUE_WINDOWS.assignWindows(e.source.tsMs)[0] as TimeWindow;
+export const OUT_OF_ORDERNESS_MS = 5_000;
+export const ALLOWED_LATENESS_MS = 30_000;
 
-export function revenueWindowsJob(env: StreamEnvironment, source: SourceDefinition<OrderEvent>, sinks: { windows: SinkDefinition<RevenueRow>; late: SinkDefinition<OrderEvent> }): void {
+/** The revenue windows as streams: window results, and the events too late for them. */
+export function revenueWindows(env: StreamEnvironment, source: SourceDefinition<OrderEvent>): { rows: DataStream<RevenueRow>; late: DataStream<OrderEvent> } {
   const revenue = env
-    .fromSource(source, { uid: 'orders-source', watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(5_000).withTimestamps((e) => e.source.tsMs) })
+    .fromSource(source, { uid: 'orders-source', watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(OUT_OF_ORDERNESS_MS).withTimestamps((e) => e.source.tsMs) })
     .filter((e) => (e.op === 'c' || e.op === 'u' || e.op === 'r') && e.after !== null)
     .keyBy((e) => (e.after as Order).status)
-    .window(TumblingEventTimeWindows.of(60_000))
-    .allowedLateness(30_000)
+    .window(REVENUE_WINDOWS)
+    .allowedLateness(ALLOWED_LATENESS_MS)
     .sideOutputLateData(LATE_ORDERS)
     .aggregate(decimalSum((e) => (e.after as Order).amount))
     .uid('revenue-windows');
-  revenue
+  const rows = revenue
     .map((r): RevenueRow => ({ windowStart: r.window.start, windowEnd: r.window.end, status: r.key, ...r.result, firing: r.firing, updateCount: r.updateCount }))
-    .uid('revenue-rows')
-    .sinkTo(sinks.windows);
-  revenue.getSideOutput(LATE_ORDERS).sinkTo(sinks.late);
+    .uid('revenue-rows');
+  return { rows, late: revenue.getSideOutput(LATE_ORDERS) };
+}
+
+export function revenueWindowsJob(env: StreamEnvironment, source: SourceDefinition<OrderEvent>, sinks: { windows: SinkDefinition<RevenueRow>; late: SinkDefinition<OrderEvent> }): void {
+  const { rows, late } = revenueWindows(env, source);
+  rows.sinkTo(sinks.windows);
+  late.sinkTo(sinks.late);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -55,14 +55,27 @@ export interface OperatorContext extends OperatorInfo {
   now(): number;
 }
 
-/** The counters every operator may raise; the runtime maps them to Prometheus series. */
+/** The counters, gauges and histograms every operator may raise; the runtime maps them to Prometheus series. */
 export interface OperatorMetrics {
   count(name: string, labels?: Readonly<Record<string, string>>, by?: number): void;
   gauge(name: string, value: number, labels?: Readonly<Record<string, string>>): void;
+  /**
+   * One observation of a duration into the histogram `name` (a `_seconds` name, Prometheus's
+   * base unit). The runtime's buckets span 5 ms to an hour (`OPERATOR_SECONDS_BUCKETS`
+   * in runtime/metrics.ts). About 1 µs per call (prom-client): per record, that is a third of
+   * what decoding the record costs, so keep it off per-record paths that can batch.
+   */
+  observe(name: string, seconds: number, labels?: Readonly<Record<string, string>>): void;
 }
 
 /** Opaque, JSON-serialisable operator state stored in checkpoint metadata. */
 export type OperatorSnapshot = unknown;
+
+/** One old subtask's snapshot, handed over when a job restores at another parallelism. */
+export interface RescaledSnapshot {
+  readonly subtaskIndex: number;
+  readonly snapshot: OperatorSnapshot;
+}
 
 export interface Operator<In, Out> {
   /** Processes one batch; `out` is valid only during the call. */
@@ -81,6 +94,13 @@ export interface Operator<In, Out> {
   notifyCheckpointAborted?(checkpointId: number): void | Promise<void>;
   /** Called at the end of input (bounded sources) and on shutdown. */
   close?(): void | Promise<void>;
+  /**
+   * Restoring at a different parallelism: combine the snapshots of the old subtasks this one takes
+   * over (every old subtask for keyed operators, old j with j % parallelism == subtaskIndex for
+   * the others) into the snapshot `open` receives. Called before `open`. Without it such a
+   * restore fails, unless none of the old subtasks stored operator state.
+   */
+  mergeRescaled?(parts: readonly RescaledSnapshot[], info: OperatorInfo): OperatorSnapshot;
 }
 
 /** Builds a fresh operator instance per subtask (operators hold per-instance state). */

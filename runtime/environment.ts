@@ -2,10 +2,14 @@ import type { SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
 import { startHttpServer, type HttpServerHandle } from './http-server.ts';
+import { workerData } from 'node:worker_threads';
 import { runAttempt, type AttemptHandle } from './job-attempt.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
 import { JobMetrics } from './metrics.ts';
-import { restartDelay } from './restart-strategy.ts';
+import { runParallelAttempt } from './parallel/parallel-attempt.ts';
+import { isSubtaskInit, type SubtaskInit } from './parallel/protocol.ts';
+import { runSubtask } from './parallel/subtask-worker.ts';
+import { RestartBudget } from './restart-strategy.ts';
 import type { WatermarkStrategy } from './watermark-strategy.ts';
 
 export interface SourceOptions<T> {
@@ -41,9 +45,14 @@ export class StreamEnvironment {
   private stopping = false;
   readonly metrics: JobMetrics;
 
+  /** Set when this environment runs inside a subtask worker of a parallel job. */
+  private readonly subtask: SubtaskInit | undefined;
+
   private constructor(options: EnvironmentOptions) {
     this.options = resolveOptions(options);
     this.metrics = new JobMetrics(this.options.jobName);
+    const init: unknown = workerData;
+    this.subtask = isSubtaskInit(init) && init.jobName === this.options.jobName ? init : undefined;
   }
 
   static create(options: EnvironmentOptions): StreamEnvironment {
@@ -66,27 +75,39 @@ export class StreamEnvironment {
 
   /**
    * Runs the job until its sources end (bounded input) or `stop()` is called. Failures restart
-   * it from the latest checkpoint with exponential back-off, up to `restart.maxAttempts`.
+   * it from the latest checkpoint with exponential back-off, up to `restart.maxAttempts` in a row
+   * (see restart-strategy.ts).
    */
   async execute(): Promise<JobResult> {
     if (this.graph.nodes.length === 0) throw new Error('the job has no sources: call env.fromSource(...) before execute()');
     const { options } = this;
+    if (this.subtask !== undefined) {
+      // A worker thread of a parallel job: run this subtask once; the main thread restarts.
+      await runSubtask(this.graph, options, this.metrics, this.subtask);
+      return { jobName: options.jobName, restarts: 0, metrics: this.metrics };
+    }
+    const attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
     const http: HttpServerHandle | undefined = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status());
     let restarts = 0;
     let restoreFrom = options.restore;
+    const budget = new RestartBudget(options);
     try {
       for (;;) {
+        const startedAt = Date.now();
         try {
-          await runAttempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
+          await attempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
           return { jobName: options.jobName, restarts, metrics: this.metrics };
         } catch (error) {
           if (this.stopping) throw error;
+          const decision = budget.onFailure(Date.now() - startedAt);
+          if (!decision.restart) {
+            options.log(`attempt failed (${describe(error)}); giving up after ${decision.attempt - 1} restarts in a row (restart.maxAttempts)`);
+            throw error;
+          }
           restarts += 1;
           this.metrics.incJobCounter('cdcflow_job_restarts_total');
-          if (restarts > options.maxAttempts) throw error;
-          const delay = restartDelay(restarts, options.initialDelayMs, options.maxDelayMs);
-          options.log(`attempt failed (${describe(error)}); restart ${restarts}/${options.maxAttempts} from the latest checkpoint in ${delay} ms`);
-          await new Promise((r) => setTimeout(r, delay));
+          options.log(`attempt failed (${describe(error)}); restart ${decision.attempt}/${options.maxAttempts} from the latest checkpoint in ${decision.delayMs} ms`);
+          await new Promise((r) => setTimeout(r, decision.delayMs));
           // After a failure only a checkpoint of this run is the truth, never the original savepoint.
           restoreFrom = 'latest';
         }
@@ -100,7 +121,7 @@ export class StreamEnvironment {
   /** Stops the running job between two batches; `execute()` then resolves. */
   stop(): void {
     this.stopping = true;
-    this.current?.runner.stop();
+    this.current?.stop();
   }
 
   /** Takes a savepoint of the running job; resolves with its folder. */
@@ -117,7 +138,8 @@ export class StreamEnvironment {
       job: this.options.jobName,
       running: handle !== undefined,
       checkpoints: handle?.coordinator.status(),
-      watermarks: handle?.runner.watermarks,
+      parallelism: this.options.parallelism,
+      watermarks: handle?.watermarks(),
     };
   }
 }

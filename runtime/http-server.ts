@@ -15,10 +15,13 @@ export function startHttpServer(port: number, metrics: JobMetrics, status: () =>
     };
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      metrics.registry.metrics().then(
-        (text) => reply(200, metrics.registry.contentType, text),
-        (error: unknown) => reply(500, 'text/plain', String(error)),
-      );
+      metrics
+        .aggregated()
+        .then((registry) => registry.metrics())
+        .then(
+          (text) => reply(200, metrics.registry.contentType, text),
+          (error: unknown) => reply(500, 'text/plain', String(error)),
+        );
     } else if (path === '/healthz') reply(200, 'text/plain', 'ok\n');
     else if (path === '/api/job') reply(200, 'application/json', JSON.stringify(status(), null, 2));
     else reply(404, 'text/plain', 'not found: try /metrics, /healthz or /api/job\n');

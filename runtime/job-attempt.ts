@@ -6,24 +6,62 @@
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointCoordinator, LocalCheckpointStorage, referencedFiles, taskIdOf, type StoredCheckpoint } from '../checkpoints/index.ts';
-import type { SourceSnapshot } from '../operators/sources/source.ts';
-import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
-import { JobRunner, type KeyedBackend, type TaskState } from './execution/job-runner.ts';
-import type { GraphNode, JobGraph } from './graph.ts';
+import type { JobRunner } from './execution/job-runner.ts';
+import { assignRestoredState } from './execution/restore-assignment.ts';
+import type { JobGraph } from './graph.ts';
 import type { ResolvedOptions } from './job-options.ts';
 import type { JobMetrics } from './metrics.ts';
-import { checkpointSnapshotStorage } from './state-storage.ts';
+import { createSubtaskRunner } from './subtask-runner.ts';
 
-/** How TaskState is stored in a checkpoint's TaskSnapshot.operator field. */
-interface StoredTaskState {
-  readonly operator?: unknown;
-  readonly source?: SourceSnapshot;
-  readonly watermark?: number;
+/** What the environment sees of a running attempt (single-thread or parallel). */
+export interface AttemptHandle {
+  readonly coordinator: CheckpointCoordinator;
+  stop(): void;
+  watermarks(): unknown;
 }
 
-export interface AttemptHandle {
-  readonly runner: JobRunner;
-  readonly coordinator: CheckpointCoordinator;
+export interface CoordinatorHooks {
+  triggerBarrier(id: number): void;
+  notifyComplete(id: number): void;
+  notifyAborted(id: number): void;
+  onFailureThresholdExceeded(reason: string): void;
+}
+
+/** The checkpoint coordinator of an attempt, with the job's metrics and log wired in. */
+export function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, tasks: string[], hooks: CoordinatorHooks): CheckpointCoordinator {
+  const storage = new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName });
+  return new CheckpointCoordinator({
+    jobName: options.jobName,
+    storage,
+    intervalMs: options.checkpointIntervalMs,
+    timeoutMs: options.checkpointTimeoutMs,
+    retain: options.retain,
+    tasks,
+    triggerBarrier: (id) => hooks.triggerBarrier(id),
+    notifyComplete: (id) => hooks.notifyComplete(id),
+    notifyAborted: (id) => hooks.notifyAborted(id),
+    onFailureThresholdExceeded: (reason) => hooks.onFailureThresholdExceeded(reason),
+    onStats: (s) => {
+      metrics.incJobCounter('cdcflow_checkpoints_total', { status: s.status, kind: s.kind });
+      if (s.status === 'completed') {
+        metrics.checkpointDuration.observe({ job: options.jobName, kind: s.kind }, s.durationMs / 1000);
+        metrics.setJobGauge('cdcflow_checkpoint_size_bytes', s.bytes);
+        metrics.setJobGauge('cdcflow_checkpoint_last_success_timestamp_seconds', Date.now() / 1000);
+      } else options.log(`checkpoint ${s.checkpointId} aborted: ${s.failureReason ?? 'unknown reason'}`);
+    },
+  });
+}
+
+/** Loads the checkpoint to start from (none for `restore: 'none'`) and adopts a savepoint's files. */
+export async function loadRestorePoint(coordinator: CheckpointCoordinator, options: ResolvedOptions, restoreFrom: ResolvedOptions['restore']): Promise<StoredCheckpoint | undefined> {
+  const restored = restoreFrom === 'none' ? undefined : (await coordinator.restoreFrom(restoreFrom)).restored;
+  if (restored !== undefined) options.log(`restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`);
+  if (restored !== undefined && resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
+  return restored;
+}
+
+export function jobRootOf(options: ResolvedOptions): string {
+  return resolve(options.checkpointDir, options.jobName);
 }
 
 export async function runAttempt(
@@ -34,90 +72,38 @@ export async function runAttempt(
   onStarted: (handle: AttemptHandle) => void,
 ): Promise<void> {
   const uids = graph.resolveUids();
-  const storage = new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName });
-  const jobRoot = resolve(options.checkpointDir, options.jobName);
   // The coordinator and the runner call each other; the runner exists once the coordinator does.
   const ref: { runner?: JobRunner } = {};
   let failure: Error | undefined;
-  const coordinator = new CheckpointCoordinator({
-    jobName: options.jobName,
-    storage,
-    intervalMs: options.checkpointIntervalMs,
-    timeoutMs: options.checkpointTimeoutMs,
-    retain: options.retain,
-    tasks: graph.nodes.map((n) => taskIdOf(uids.get(n) as string, 0)),
-    triggerBarrier: (id) => ref.runner?.requestBarrier(id),
-    notifyComplete: (id) => ref.runner?.notifyCheckpoint(id, true),
-    notifyAborted: (id) => ref.runner?.notifyCheckpoint(id, false),
-    onFailureThresholdExceeded: (reason) => {
-      failure = new Error(`too many checkpoints failed in a row: ${reason}`);
-      ref.runner?.stop();
-    },
-    onStats: (s) => {
-      metrics.incJobCounter('cdcflow_checkpoints_total', { status: s.status, kind: s.kind });
-      if (s.status === 'completed') {
-        metrics.checkpointDuration.observe({ job: options.jobName, kind: s.kind }, s.durationMs / 1000);
-        metrics.setJobGauge('cdcflow_checkpoint_size_bytes', s.bytes);
-        metrics.setJobGauge('cdcflow_checkpoint_last_success_timestamp_seconds', Date.now() / 1000);
-      } else options.log(`checkpoint ${s.checkpointId} aborted: ${s.failureReason ?? 'unknown reason'}`);
-    },
-  });
-  const plan = restoreFrom === 'none' ? { restored: undefined } : await coordinator.restoreFrom(restoreFrom);
-  const restored = plan.restored;
-  if (restored !== undefined) options.log(`restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`);
-  if (restored !== undefined && resolve(restored.fileRoot) !== jobRoot) await adoptFiles(restored, jobRoot);
-  const restoredTasks = restoredTaskStates(restored, graph, uids);
-  const stateFactory = new DefaultStateBackendFactory();
-  const snapshotStorage = checkpointSnapshotStorage(jobRoot);
-
-  const runner = new JobRunner({
-    jobName: options.jobName,
-    graph,
-    uids,
-    restored: restoredTasks,
-    createKeyedBackend: async (uid, handle) => {
-      const range = keyGroupRangeFor(0, 1);
-      const backend = await stateFactory.createKeyedBackend({ jobName: options.jobName, operatorUid: uid, subtaskIndex: 0, keyGroupRange: range, backend: options.stateBackend, localDir: options.stateDir });
-      if (handle !== undefined) await backend.restore([handle as KeyedStateHandle], range, snapshotStorage);
-      const adapted: KeyedBackend = {
-        state: backend,
-        snapshot: async (id) => {
-          const written = await backend.snapshot(id, snapshotStorage);
-          return { handle: written, bytes: newBytesOf(written) };
-        },
-      };
-      return adapted;
-    },
-    metricsFor: (uid) => metrics.forOperator(uid),
-    acknowledge: (uid, checkpointId, state) => {
-      const stored: StoredTaskState = {
-        ...(state.operator === undefined ? {} : { operator: state.operator }),
-        ...(state.source === undefined ? {} : { source: state.source }),
-        ...(state.watermark === undefined ? {} : { watermark: state.watermark }),
-      };
-      coordinator.acknowledge(taskIdOf(uid, 0), checkpointId, {
-        operatorUid: uid,
-        subtaskIndex: 0,
-        parallelism: 1,
-        ...(state.keyed === undefined ? {} : { keyed: state.keyed }),
-        operator: stored,
-        bytes: state.bytes,
-      });
-    },
-    hooks: {
-      recordsIn: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_in_total', {}, n),
-      recordsOut: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_out_total', {}, n),
-      watermarkAdvanced: (uid, wm) => {
-        if (!Number.isFinite(wm)) return;
-        const m = metrics.forOperator(uid);
-        m.gauge('cdcflow_watermark_ms', wm);
-        m.gauge('cdcflow_watermark_lag_ms', Date.now() - wm);
+  const coordinator = createCoordinator(
+    options,
+    metrics,
+    graph.nodes.map((n) => taskIdOf(uids.get(n) as string, 0)),
+    {
+      triggerBarrier: (id) => ref.runner?.requestBarrier(id),
+      notifyComplete: (id) => ref.runner?.notifyCheckpoint(id, true),
+      notifyAborted: (id) => ref.runner?.notifyCheckpoint(id, false),
+      onFailureThresholdExceeded: (reason) => {
+        failure = new Error(`too many checkpoints failed in a row: ${reason}`);
+        ref.runner?.stop();
       },
     },
+  );
+  const restored = await loadRestorePoint(coordinator, options, restoreFrom);
+  const runner = createSubtaskRunner({
+    graph,
+    uids,
+    options,
+    metrics,
+    jobRoot: jobRootOf(options),
+    restored: assignRestoredState(Object.values(restored?.metadata.tasks ?? {}), graph.nodes, uids, 0, 1),
+    subtaskIndex: 0,
+    parallelism: 1,
+    acknowledge: (uid, checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(uid, 0), checkpointId, snapshot),
   });
   ref.runner = runner;
   let closed = false;
-  onStarted({ runner, coordinator });
+  onStarted({ coordinator, stop: () => runner.stop(), watermarks: () => runner.watermarks });
   try {
     await runner.open();
     coordinator.start();
@@ -149,24 +135,6 @@ export async function runAttempt(
     await runner.close();
   }
   if (failure !== undefined) throw failure;
-}
-
-function restoredTaskStates(restored: StoredCheckpoint | undefined, graph: JobGraph, uids: Map<GraphNode, string>): Map<string, TaskState> {
-  const result = new Map<string, TaskState>();
-  if (restored === undefined) return result;
-  const known = new Set(graph.nodes.map((n) => uids.get(n)));
-  for (const task of Object.values(restored.metadata.tasks)) {
-    if (!known.has(task.operatorUid)) continue;
-    const stored = (task.operator ?? {}) as StoredTaskState;
-    result.set(task.operatorUid, {
-      ...(stored.operator === undefined ? {} : { operator: stored.operator }),
-      ...(stored.source === undefined ? {} : { source: stored.source }),
-      ...(stored.watermark === undefined ? {} : { watermark: stored.watermark }),
-      ...(task.keyed === undefined ? {} : { keyed: task.keyed }),
-      bytes: task.bytes,
-    });
-  }
-  return result;
 }
 
 /** State files of a savepoint (or moved checkpoint) are copied in, so later incremental checkpoints can keep referencing them. */

@@ -1,4 +1,5 @@
 import type { RestoreSource } from '../checkpoints/index.ts';
+import { CdcflowError, DEFAULT_MAX_PARALLELISM } from '../state/index.ts';
 
 /** Options of `StreamEnvironment.create`. */
 export interface EnvironmentOptions {
@@ -25,15 +26,28 @@ export interface EnvironmentOptions {
   /** Serve /metrics, /healthz and /api/job on this port. @default no server (or CDCFLOW_METRICS_PORT) */
   readonly metricsPort?: number;
   readonly restart?: {
-    /** Restarts from the latest checkpoint after a failure before giving up. @default 10 */
+    /**
+     * Restarts from the latest checkpoint after consecutive failures before giving up (with the
+     * defaults ~6 min of failing attempts, e.g. an outage that long); `Infinity` never gives up.
+     * @default 10
+     */
     readonly maxAttempts?: number;
     /** First delay; doubles each attempt up to maxDelayMs. @default 1000 */
     readonly initialDelayMs?: number;
     /** @default 30000 */
     readonly maxDelayMs?: number;
+    /** An attempt that ran this long before failing resets the attempts and the delay: a new incident. @default 600000 (10 min) */
+    readonly resetAfterMs?: number;
   };
   /** Log lines (job lifecycle, checkpoints, restarts). @default console.error with a prefix */
   readonly log?: (line: string) => void;
+  /**
+   * Subtasks per operator. Above 1, `execute()` runs each subtask in its own worker thread, every
+   * one running this job module (see docs/parallel-execution.md). @default 1 (or CDCFLOW_PARALLELISM)
+   */
+  readonly parallelism?: number;
+  /** The job module the worker threads run. @default the entry file (`process.argv[1]`) */
+  readonly jobModule?: string | URL;
 }
 
 export type ResolvedOptions = {
@@ -49,7 +63,10 @@ export type ResolvedOptions = {
   readonly maxAttempts: number;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
+  readonly resetAfterMs: number;
   readonly log: (line: string) => void;
+  readonly parallelism: number;
+  readonly jobModule: string | undefined;
 };
 
 export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
@@ -70,6 +87,18 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     maxAttempts: options.restart?.maxAttempts ?? 10,
     initialDelayMs: options.restart?.initialDelayMs ?? 1000,
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
+    resetAfterMs: options.restart?.resetAfterMs ?? 600_000,
     log: options.log ?? ((line) => console.error(`[cdcflow ${options.jobName}] ${line}`)),
+    parallelism: resolveParallelism(options.parallelism),
+    jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),
   };
+}
+
+function resolveParallelism(option: number | undefined): number {
+  const envValue = process.env['CDCFLOW_PARALLELISM'];
+  const value = option ?? (envValue === undefined || envValue === '' ? 1 : Number(envValue));
+  if (!Number.isInteger(value) || value < 1 || value > DEFAULT_MAX_PARALLELISM) {
+    throw new CdcflowError(`parallelism must be an integer in 1..${DEFAULT_MAX_PARALLELISM} (the number of key groups), got ${String(option ?? envValue)}: set the parallelism option or CDCFLOW_PARALLELISM`, { domain: 'user', retriable: false });
+  }
+  return value;
 }

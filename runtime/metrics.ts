@@ -1,20 +1,30 @@
 /**
- * Prometheus metrics of one job (prom-client). Operators raise counters and gauges by name; each
- * series carries `job` and `operator` labels so dashboards can slice by both.
+ * Prometheus metrics of one job (prom-client). Operators raise counters, gauges and histograms by
+ * name; each series carries `job` and `operator` labels so dashboards can slice by both.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { isMainThread } from 'node:worker_threads';
 import type { OperatorMetrics } from '../operators/operator.ts';
 
 type Labels = Readonly<Record<string, string>>;
+
+/**
+ * Upper bounds (seconds) of every operator histogram (`OperatorMetrics.observe`): sink freshness
+ * and commit latency, from a few milliseconds (an idempotent sink's flush) through the
+ * checkpoint interval (two-phase sinks: 1 s is the floor) up to an hour-old backfill.
+ */
+export const OPERATOR_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 7.5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600];
 
 export class JobMetrics {
   readonly registry = new Registry();
   private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, Gauge>();
+  private readonly histograms = new Map<string, Histogram>();
   readonly checkpointDuration: Histogram;
 
   constructor(readonly jobName: string) {
-    collectDefaultMetrics({ register: this.registry, prefix: 'cdcflow_process_' });
+    // Process metrics (RSS, CPU, event loop) are the process's: a subtask worker thread would only repeat them, and the sum over subtasks would be wrong.
+    if (isMainThread) collectDefaultMetrics({ register: this.registry, prefix: 'cdcflow_process_' });
     this.checkpointDuration = new Histogram({
       name: 'cdcflow_checkpoint_duration_seconds',
       help: 'Time from checkpoint trigger to durable metadata',
@@ -24,10 +34,31 @@ export class JobMetrics {
     });
   }
 
+  private workers: (() => Promise<unknown[]>) | undefined;
+  private lastWorkers: unknown[] | undefined;
+
+  /**
+   * Parallel jobs: the subtask workers' registries (as `getMetricsAsJSON`), summed into what
+   * `exposition()` and `aggregated()` show. `undefined` detaches, keeping `last` (their final values).
+   */
+  attachWorkers(source: (() => Promise<unknown[]>) | undefined, last?: unknown[]): void {
+    this.workers = source;
+    if (last !== undefined) this.lastWorkers = last;
+  }
+
+  /** This registry plus the workers' (a parallel job's counters summed over its subtasks). */
+  async aggregated(): Promise<Registry> {
+    const workers = this.workers === undefined ? this.lastWorkers : await this.workers();
+    if (workers === undefined) return this.registry;
+    const parts = [await this.registry.getMetricsAsJSON(), ...workers] as MetricObjectWithValues<MetricValue<string>>[][];
+    return AggregatorRegistry.aggregate(parts);
+  }
+
   forOperator(uid: string): OperatorMetrics {
     return {
       count: (name, labels = {}, by = 1) => this.counter(name, labels).inc({ job: this.jobName, operator: uid, ...labels }, by),
       gauge: (name, value, labels = {}) => this.gauge(name, labels).set({ job: this.jobName, operator: uid, ...labels }, value),
+      observe: (name, seconds, labels = {}) => this.histogram(name, labels).observe({ job: this.jobName, operator: uid, ...labels }, seconds),
     };
   }
 
@@ -52,11 +83,31 @@ export class JobMetrics {
   private gauge(name: string, labels: Labels, perOperator = true): Gauge {
     let gauge = this.gauges.get(name);
     if (gauge === undefined) {
-      gauge = new Gauge({ name, help: helpFor(name), labelNames: labelNames(labels, perOperator), registers: [this.registry] });
+      gauge = new Gauge({ name, help: helpFor(name), labelNames: labelNames(labels, perOperator), aggregator: gaugeAggregator(name), registers: [this.registry] });
       this.gauges.set(name, gauge);
     }
     return gauge;
   }
+
+  private histogram(name: string, labels: Labels): Histogram {
+    let histogram = this.histograms.get(name);
+    if (histogram === undefined) {
+      histogram = new Histogram({ name, help: helpFor(name), labelNames: labelNames(labels, true), buckets: [...OPERATOR_SECONDS_BUCKETS], registers: [this.registry] });
+      this.histograms.set(name, histogram);
+    }
+    return histogram;
+  }
+}
+
+/**
+ * How a parallel job's `/metrics` combines one gauge over its subtasks: an operator's watermark is
+ * the slowest subtask's (as the next operator would see it), lags and latencies the worst, sizes
+ * and buffers the total.
+ */
+function gaugeAggregator(name: string): 'min' | 'max' | 'sum' {
+  if (name === 'cdcflow_watermark_ms') return 'min';
+  if (/_lag_ms$|_latency_ms$|_seconds$|_age_ms$/.test(name)) return 'max';
+  return 'sum';
 }
 
 function labelNames(labels: Labels, perOperator: boolean): string[] {
@@ -74,6 +125,9 @@ const help: Record<string, string> = {
   cdcflow_checkpoints_total: 'Checkpoints by outcome',
   cdcflow_checkpoint_last_success_timestamp_seconds: 'When the last checkpoint completed',
   cdcflow_checkpoint_size_bytes: 'Bytes written by the last completed checkpoint',
+  cdcflow_sink_freshness_seconds: 'Source commit (source.ts_ms) to visible in the sink, per change',
+  cdcflow_sink_commit_seconds: 'Pre-commit (barrier at the sink) to committed and visible, per checkpoint',
+  cdcflow_sink_records_committed_total: 'Changes made visible in the sink',
 };
 
 function helpFor(name: string): string {

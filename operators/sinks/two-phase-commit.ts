@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { CdcflowError } from '../../state/errors.ts';
-import type { Operator, OperatorContext, OperatorMetrics, StreamRecord } from '../operator.ts';
+import type { Operator, OperatorContext, StreamRecord } from '../operator.ts';
 import type { SinkDefinition } from './sink.ts';
 
 /** Identifies one sink instance; transaction names derive from it so restarts find their own. */
@@ -31,8 +31,8 @@ export interface TwoPhaseCommitter<T, Txn> {
   write(records: readonly StreamRecord<T>[]): Promise<void>;
   /** Phase 1: make the open transaction durable but invisible; returns its JSON handle. */
   preCommit(checkpointId: number): Promise<Txn>;
-  /** Phase 2: make it visible. Must succeed if it already committed (idempotent). */
-  commit(txn: Txn): Promise<void>;
+  /** Phase 2: make it visible. Must succeed if it already committed (idempotent). `checkpointId` prepared it. */
+  commit(txn: Txn, checkpointId: number): Promise<void>;
   /** Commit `committed` (recorded by the restored checkpoint), roll back all other leftovers of `identity`. */
   recover(committed: readonly Txn[]): Promise<void>;
   close(): Promise<void>;
@@ -49,6 +49,12 @@ export interface TwoPhaseCommitOptions {
 
 interface PendingSnapshot<Txn> {
   readonly pending: readonly { readonly checkpointId: number; readonly txn: Txn }[];
+  /**
+   * Only in a snapshot merged after a restore at another parallelism: what old subtasks that no
+   * longer exist recorded. This subtask recovers them under their own identity (commits what
+   * they recorded, rolls back their other leftovers) — never another live subtask's.
+   */
+  readonly foreign?: readonly { readonly subtaskIndex: number; readonly pending: PendingSnapshot<Txn>['pending'] }[];
 }
 
 export function twoPhaseCommitSink<T, Txn>(
@@ -69,10 +75,27 @@ function twoPhaseCommitOperator<T, Txn>(
   const get = () => committer as TwoPhaseCommitter<T, Txn>;
   return {
     async open(context, restored) {
+      const snapshot = restored as PendingSnapshot<Txn> | undefined;
+      for (const old of snapshot?.foreign ?? []) {
+        const previous = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: old.subtaskIndex }, context);
+        try {
+          await withRetry(() => previous.recover(old.pending.map((p) => p.txn)), options);
+        } finally {
+          await previous.close();
+        }
+      }
       committer = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: context.subtaskIndex }, context);
-      const recorded = (restored as PendingSnapshot<Txn> | undefined)?.pending ?? [];
+      const recorded = snapshot?.pending ?? [];
       await withRetry(() => get().recover(recorded.map((p) => p.txn)), options);
       await get().beginTransaction();
+    },
+    mergeRescaled(parts, info) {
+      const pendingOf = (snapshot: unknown) => (snapshot as PendingSnapshot<Txn> | undefined)?.pending ?? [];
+      const merged: PendingSnapshot<Txn> = {
+        pending: parts.filter((p) => p.subtaskIndex === info.subtaskIndex).flatMap((p) => pendingOf(p.snapshot)),
+        foreign: parts.filter((p) => p.subtaskIndex !== info.subtaskIndex).map((p) => ({ subtaskIndex: p.subtaskIndex, pending: pendingOf(p.snapshot) })),
+      };
+      return merged;
     },
     async processBatch(batch) {
       await get().write(batch);
@@ -86,7 +109,7 @@ function twoPhaseCommitOperator<T, Txn>(
     },
     async notifyCheckpointComplete(checkpointId) {
       const due = pending.filter((p) => p.checkpointId <= checkpointId);
-      for (const p of due) await withRetry(() => get().commit(p.txn), options);
+      for (const p of due) await withRetry(() => get().commit(p.txn, p.checkpointId), options);
       pending = pending.filter((p) => p.checkpointId > checkpointId);
     },
     async close() {
@@ -146,34 +169,4 @@ export interface SinkTransactionEvent {
   readonly checkpointId: number;
   /** Distinct keys (or records) in the transaction. */
   readonly records: number;
-}
-
-/** Upper bounds (seconds) of the sink histograms: sub-second commits up to hour-old backfills. */
-export const SINK_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600];
-
-/**
- * Records `values` into a Prometheus histogram named `name` through the counters of
- * `OperatorMetrics` (which has no histogram): cumulative `<name>_bucket{le}`, `<name>_sum` and
- * `<name>_count`, which `histogram_quantile()` reads like a native histogram. Sinks use it for
- * `cdcflow_sink_freshness_seconds` (now − source commit time, at the moment records become
- * visible) and `cdcflow_sink_commit_seconds`.
- */
-export function observeSeconds(
-  metrics: OperatorMetrics,
-  name: string,
-  values: readonly number[],
-  labels: Readonly<Record<string, string>> = {},
-  buckets: readonly number[] = SINK_SECONDS_BUCKETS,
-): void {
-  if (values.length === 0) return;
-  const counts = new Array<number>(buckets.length).fill(0);
-  let sum = 0;
-  for (const value of values) {
-    sum += value;
-    for (let i = 0; i < buckets.length; i++) if (value <= (buckets[i] as number)) counts[i] = (counts[i] as number) + 1;
-  }
-  for (let i = 0; i < buckets.length; i++) metrics.count(`${name}_bucket`, { ...labels, le: String(buckets[i]) }, counts[i]);
-  metrics.count(`${name}_bucket`, { ...labels, le: '+Inf' }, values.length);
-  metrics.count(`${name}_sum`, labels, sum);
-  metrics.count(`${name}_count`, labels, values.length);
 }

@@ -10,13 +10,17 @@ export interface CollectionSourceOptions<T> {
 
 /**
  * A bounded source over an in-memory array, for tests and examples. Its position is the index of
- * the next element, so it checkpoints and restores like a real source.
+ * the next element, so it checkpoints and restores like a real source. It has one split, read by
+ * subtask 0; at parallelism > 1 the other subtasks end at once (keyed operators downstream still
+ * run on every subtask, behind the keyed exchange).
  */
 export function fromCollection<T>(values: readonly T[], options: CollectionSourceOptions<T> = {}): SourceDefinition<T> {
   const batchSize = options.batchSize ?? 1000;
   return {
     name: 'collection',
-    createReader: (): SourceReader<T> => {
+    splitOwner: () => 0,
+    createReader: (context): SourceReader<T> => {
+      if (context.subtaskIndex !== 0) return endedReader<T>();
       let next = 0;
       return {
         open: (restored: SourceSnapshot | undefined) => {
@@ -37,5 +41,14 @@ export function fromCollection<T>(values: readonly T[], options: CollectionSourc
         close: () => Promise.resolve(),
       };
     },
+  };
+}
+
+function endedReader<T>(): SourceReader<T> {
+  return {
+    open: () => Promise.resolve(),
+    poll: (): Promise<PollResult<T>> => Promise.resolve('end'),
+    snapshot: () => ({ positions: [] }),
+    close: () => Promise.resolve(),
   };
 }

@@ -32,6 +32,14 @@ export interface SourceReader<T> {
   poll(maxWaitMs: number): Promise<PollResult<T>>;
   /** Positions after everything polled so far. Called between polls, at a barrier. */
   snapshot(checkpointId: number): SourceSnapshot;
+  /**
+   * Every split assigned to this reader (a Kafka source: its consumer group assignment), also
+   * those that have not delivered yet. The task registers them with the watermark generator, so
+   * each holds the source's watermark back until it delivers or goes idle — a fast split cannot
+   * make a slow one's first records late. Called after every poll; return the same array while
+   * the assignment is unchanged. @default only splits that delivered count
+   */
+  assignedSplits?(): readonly string[];
   /** The checkpoint is durable: the source may commit offsets externally (for lag monitoring). */
   notifyCheckpointComplete?(checkpointId: number): Promise<void>;
   close(): Promise<void>;
@@ -45,4 +53,10 @@ export interface SourceContext extends OperatorInfo {
 export interface SourceDefinition<T> {
   readonly name: string;
   createReader(context: SourceContext): SourceReader<T>;
+  /**
+   * Which subtask of `parallelism` reads `split`: a pure function, so every subtask agrees and a
+   * restore at another parallelism hands each recorded position to the subtask that now owns it.
+   * A source without it can only run at parallelism 1.
+   */
+  splitOwner?(split: string, parallelism: number): number;
 }

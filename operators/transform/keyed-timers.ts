@@ -146,4 +146,11 @@ export class OperatorWatermark {
   snapshot(): { readonly watermark?: number } {
     return Number.isFinite(this.lastFinite) ? { watermark: this.lastFinite } : {};
   }
+
+  /** Rescaling: the lowest watermark of the old subtasks (none if one had none), as a snapshot. */
+  static merge(parts: readonly { readonly snapshot: unknown }[]): { readonly watermark?: number } {
+    const values = parts.map((p) => (p.snapshot as { watermark?: unknown } | undefined)?.watermark);
+    if (values.length === 0 || values.some((v) => typeof v !== 'number')) return {};
+    return { watermark: Math.min(...(values as number[])) };
+  }
 }

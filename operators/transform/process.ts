@@ -157,6 +157,7 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
     snapshotState() {
       return timers === undefined ? undefined : watermark.snapshot();
     },
+    mergeRescaled: (parts) => OperatorWatermark.merge(parts),
   };
 }
 

@@ -17,7 +17,7 @@
  */
 import { CdcflowError, encodeKey } from '../../state/index.ts';
 import type { KeyedStateAccess, MapState } from '../keyed-state-access.ts';
-import type { Operator, OperatorContext, OperatorMetrics, Output, OutputTag, StreamRecord } from '../operator.ts';
+import type { Operator, OperatorContext, OperatorMetrics, Output, OutputTag, RescaledSnapshot, StreamRecord } from '../operator.ts';
 import { prefetchBatch, requireKeyedState } from '../transform/keyed-batch.ts';
 import { KeyedTimers, OperatorWatermark } from '../transform/keyed-timers.ts';
 import type { WindowAssigner } from './assigners.ts';
@@ -118,6 +118,10 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
 
   snapshotState(): unknown {
     return this.watermark.snapshot();
+  }
+
+  mergeRescaled(parts: readonly RescaledSnapshot[]): unknown {
+    return OperatorWatermark.merge(parts);
   }
 
   private isLate(window: TimeWindow): boolean {

@@ -8,7 +8,9 @@ import type { KeyedStateAccess } from '../../operators/keyed-state-access.ts';
 import type { OperatorContext, OperatorMetrics, OperatorSnapshot } from '../../operators/operator.ts';
 import type { SourceSnapshot } from '../../operators/sources/source.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
-import { OperatorRunner, type RunnerHooks } from './operator-runner.ts';
+import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
+import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-runner.ts';
+import { restoredSnapshotOf, type RestoredTask } from './restore-assignment.ts';
 import { SourceTask } from './source-task.ts';
 import { WatermarkGenerator, type WatermarkSettings } from './watermark-generator.ts';
 
@@ -32,13 +34,19 @@ export interface JobRunnerDeps {
   readonly graph: JobGraph;
   readonly uids: Map<GraphNode, string>;
   /** Restored per-uid task state from the checkpoint we start from. */
-  readonly restored: ReadonlyMap<string, TaskState>;
-  createKeyedBackend(uid: string, restored: unknown): Promise<KeyedBackend>;
+  readonly restored: ReadonlyMap<string, RestoredTask>;
+  createKeyedBackend(uid: string, restored: readonly unknown[] | undefined): Promise<KeyedBackend>;
   metricsFor(uid: string): OperatorMetrics;
   acknowledge(uid: string, checkpointId: number, state: TaskState): void;
   readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced'>;
   /** @default 100 */
   readonly pollWaitMs?: number;
+  /** This runner is subtask `subtaskIndex` of `parallelism`. @default 0 of 1 */
+  readonly subtaskIndex?: number;
+  /** @default 1 */
+  readonly parallelism?: number;
+  /** The keyed exchange to the other subtasks; required when parallelism > 1. */
+  readonly exchange?: KeyedExchange;
 }
 
 export class JobRunner {
@@ -70,6 +78,14 @@ export class JobRunner {
     return [...this.runners.values()].map((r) => ({ uid: r.uid, watermark: r.currentWatermark }));
   }
 
+  private get subtaskIndex(): number {
+    return this.deps.subtaskIndex ?? 0;
+  }
+
+  private get parallelism(): number {
+    return this.deps.parallelism ?? 1;
+  }
+
   async open(): Promise<void> {
     const { graph } = this.deps;
     for (const node of graph.nodes) if (node.source === undefined) await this.openOperator(node);
@@ -79,11 +95,19 @@ export class JobRunner {
       for (const consumer of graph.consumersOf(node)) {
         const target = this.runners.get(consumer.node);
         if (target === undefined) continue;
-        const link = { runner: target, input: consumer.input, sideOutput: consumer.sideOutput };
+        const link = this.link(consumer.node, target, consumer.input, consumer.sideOutput);
         if (runner !== undefined) runner.downstream.push(link);
         else this.sources.find((s) => s.uid === this.uid(node))?.downstream.push(link);
       }
     }
+  }
+
+  /** An edge into `node`: direct, or through the keyed exchange when the node is keyed and runs on several subtasks. */
+  private link(node: GraphNode, target: OperatorRunner, input: number, sideOutput: string | undefined): Downstream {
+    const { exchange } = this.deps;
+    if (node.keySelector === undefined || this.parallelism === 1) return { runner: target, input, sideOutput };
+    if (exchange === undefined) throw new Error('a keyed operator at parallelism > 1 needs the keyed exchange');
+    return { runner: exchange.sender(node.id, input, node.keySelector, target), input, sideOutput };
   }
 
   /** Runs until every source ended (bounded input) or stop() was called. */
@@ -101,9 +125,44 @@ export class JobRunner {
       }
       const source = live[next++ % live.length] as SourceTask;
       // With several sources a short wait keeps one quiet source from delaying the others.
-      await source.pollOnce(live.length > 1 ? Math.min(wait, 10) : wait);
+      const maxWait = live.length > 1 ? Math.min(wait, 10) : wait;
+      if (this.deps.exchange === undefined) await source.pollOnce(maxWait);
+      else await this.pollWhileExchanging(source, maxWait, this.deps.exchange);
       for (const runner of this.runners.values()) await runner.tick(Date.now());
     }
+  }
+
+  /** Waits for a poll, pushing what other subtasks send meanwhile; then pushes the poll's result. */
+  private async pollWhileExchanging(source: SourceTask, maxWaitMs: number, exchange: KeyedExchange): Promise<void> {
+    await exchange.drain();
+    let settled = false;
+    const polled = source.reader.poll(maxWaitMs).finally(() => (settled = true));
+    const done = polled.then(
+      () => undefined,
+      () => undefined,
+    );
+    while (!settled) {
+      await Promise.race([done, exchange.arrival()]);
+      await exchange.drain();
+    }
+    await source.deliver(await polled);
+  }
+
+  /**
+   * After this subtask's sources ended: keep serving the exchange, barriers and notifications
+   * until `finished()` says the job is done (parallel execution only).
+   */
+  async serveUntil(finished: () => boolean, wake: () => Promise<void>): Promise<void> {
+    const exchange = this.deps.exchange;
+    while (!finished() && !this.stopRequested) {
+      await this.deliverNotifications();
+      await this.injectBarriers();
+      await exchange?.drain();
+      for (const runner of this.runners.values()) await runner.tick(Date.now());
+      if (finished() || this.stopRequested) break;
+      await Promise.race([exchange?.arrival() ?? new Promise(() => undefined), wake(), new Promise((r) => setTimeout(r, 50))]);
+    }
+    await this.deliverNotifications();
   }
 
   /** Runs one barrier through right now (used for the final checkpoint of a bounded job). */
@@ -156,6 +215,8 @@ export class JobRunner {
     const uid = this.uid(node);
     const restored = this.deps.restored.get(uid);
     const operator = (node.factory as NonNullable<GraphNode['factory']>)();
+    const info = { jobName: this.deps.jobName, uid, subtaskIndex: this.subtaskIndex, parallelism: this.parallelism };
+    const restoredSnapshot = restoredSnapshotOf(restored, operator, info, node.name);
     const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
     const hooks: RunnerHooks = {
       ...this.deps.hooks,
@@ -170,18 +231,17 @@ export class JobRunner {
         });
       },
     };
-    const runner = new OperatorRunner(uid, node.name, operator, node.inputs.length, node.keySelector, hooks, restored?.watermark);
+    // Behind the keyed exchange every input is one channel per upstream subtask.
+    const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;
+    const runner = new OperatorRunner(uid, node.name, operator, channels, node.keySelector, hooks, restored?.watermark);
     if (keyedBackend !== undefined) this.keyed.set(runner, keyedBackend);
     const context: OperatorContext = {
-      jobName: this.deps.jobName,
-      uid,
-      subtaskIndex: 0,
-      parallelism: 1,
+      ...info,
       keyedState: keyedBackend?.state,
       metrics: this.deps.metricsFor(uid),
       now: () => Date.now(),
     };
-    await operator.open?.(context, restored?.operator);
+    await operator.open?.(context, restoredSnapshot);
     this.runners.set(node, runner);
   }
 
@@ -190,7 +250,7 @@ export class JobRunner {
     const restored = this.deps.restored.get(uid);
     const definition = node.source as NonNullable<GraphNode['source']>;
     const metrics = this.deps.metricsFor(uid);
-    const reader = definition.createReader({ jobName: this.deps.jobName, uid, subtaskIndex: 0, parallelism: 1, metrics });
+    const reader = definition.createReader({ jobName: this.deps.jobName, uid, subtaskIndex: this.subtaskIndex, parallelism: this.parallelism, metrics });
     await reader.open(restored?.source);
     const settings = node.sourceOptions as WatermarkSettings | undefined;
     const generator = settings === undefined ? undefined : new WatermarkGenerator(settings, restored?.watermark);

@@ -13,8 +13,16 @@ export type Element =
   | { readonly kind: 'watermark'; readonly timestamp: number }
   | { readonly kind: 'idle' };
 
+/** Where elements of one edge go: an operator, or the keyed exchange in front of one. */
+export interface ElementReceiver {
+  push(input: number, element: Element): Promise<void>;
+  pushBarrier(input: number, checkpointId: number): Promise<void>;
+  /** One input (channel) of the receiver ended. */
+  endInput(input: number): Promise<void>;
+}
+
 export interface Downstream {
-  readonly runner: OperatorRunner;
+  readonly runner: ElementReceiver;
   readonly input: number;
   /** Side output id, undefined for the main output. */
   readonly sideOutput: string | undefined;
@@ -50,7 +58,7 @@ class CollectingOutput implements Output<unknown> {
   }
 }
 
-export class OperatorRunner {
+export class OperatorRunner implements ElementReceiver {
   readonly downstream: Downstream[] = [];
   private readonly aligner: BarrierAligner<Element>;
   private readonly watermarks: WatermarkHolder;
@@ -95,12 +103,12 @@ export class OperatorRunner {
     await this.flushOutput();
   }
 
-  async endInput(): Promise<void> {
+  async endInput(_input: number): Promise<void> {
     this.endedInputs += 1;
     if (this.endedInputs < this.inputCount) return;
     // End of input means no more data on any path: fire what event time is waiting for.
     await this.advanceWatermark(Number.POSITIVE_INFINITY);
-    for (const d of this.downstream) await d.runner.endInput();
+    for (const d of this.downstream) await d.runner.endInput(d.input);
   }
 
   private async handle(input: number, element: Element): Promise<void> {

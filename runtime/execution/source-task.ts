@@ -11,6 +11,8 @@ import type { WatermarkGenerator } from './watermark-generator.ts';
 export class SourceTask {
   readonly downstream: Downstream[] = [];
   ended = false;
+  /** The reader's assignment as last registered (readers return the same array until it changes). */
+  private registeredAssignment: readonly string[] | undefined;
 
   constructor(
     readonly uid: string,
@@ -26,10 +28,15 @@ export class SourceTask {
 
   /** Polls once and pushes what arrived; returns whether anything was read. */
   async pollOnce(maxWaitMs: number): Promise<'data' | 'idle' | 'end'> {
-    const result: PollResult<unknown> = await this.reader.poll(maxWaitMs);
+    return this.deliver(await this.reader.poll(maxWaitMs));
+  }
+
+  /** Pushes what one poll of the reader returned (the second half of `pollOnce`). */
+  async deliver(result: PollResult<unknown>): Promise<'data' | 'idle' | 'end'> {
+    this.registerAssignedSplits();
     if (result === 'end') {
       this.ended = true;
-      for (const d of this.downstream) await d.runner.endInput();
+      for (const d of this.downstream) await d.runner.endInput(d.input);
       return 'end';
     }
     if (result === 'idle') {
@@ -47,6 +54,14 @@ export class SourceTask {
     const snapshot = this.reader.snapshot(checkpointId);
     for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
     return { snapshot, watermark: this.watermarks?.current };
+  }
+
+  /** After the poll that may have waited for the assignment, before any of its records is stamped. */
+  private registerAssignedSplits(): void {
+    const splits = this.reader.assignedSplits?.();
+    if (this.watermarks === undefined || splits === undefined || splits === this.registeredAssignment) return;
+    this.registeredAssignment = splits;
+    this.watermarks.register(splits, Date.now());
   }
 
   private stamp(record: StreamRecord<unknown>, split: string): StreamRecord<unknown> {

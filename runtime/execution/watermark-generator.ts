@@ -36,7 +36,10 @@ export class WatermarkGenerator {
     return this.emitted;
   }
 
-  /** Splits known before any data arrives hold the watermark back until they produce or go idle. */
+  /**
+   * Splits known before any data arrives (those in the restored checkpoint, the source's
+   * assignment) hold the watermark back until they produce or go idle; idleness counts from now.
+   */
   register(splits: readonly string[], nowMs: number): void {
     for (const split of splits) if (!this.splits.has(split)) this.splits.set(split, { maxTimestamp: Number.NEGATIVE_INFINITY, lastActivityMs: nowMs, idle: false });
   }

@@ -1,16 +1,20 @@
 /**
  * npm run bench -- <name> [flags]
  *   upsert  the reference projection job on the real Kafka vs the raw consume ceiling (upsert-bench.ts)
+ *   windows the reference revenue windows job on the real Kafka vs the same ceiling, checked against its oracle (windows-bench.ts)
  *   decode  JSON and Avro decode rate on one core (decode-bench.ts)
  *   state   RocksDB keyed-state and snapshot micro-benchmark (state-bench.ts)
  *   harness the projection job in-process over an in-memory fetcher: the framework's cost per event (harness-bench.ts)
+ *   sinks   the projection into every sink: throughput, and freshness at an offered rate (sinks-bench.ts)
  * Flags go to the chosen benchmark, e.g. `npm run bench -- upsert --events 100000 --runs 1`.
  */
 const benches: Record<string, string> = {
   upsert: './upsert-bench.ts',
+  windows: './windows-bench.ts',
   decode: './decode-bench.ts',
   state: './state-bench.ts',
   harness: './harness-bench.ts',
+  sinks: './sinks-bench.ts',
 };
 
 const name = process.argv[2];

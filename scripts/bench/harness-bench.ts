@@ -19,6 +19,7 @@ import type { FetchedBatch, Fetcher } from '../../operators/sources/kafka/fetche
 import type { RawMessage } from '../../operators/sources/kafka/raw-message.ts';
 import { StreamEnvironment, debeziumSource, type SinkDefinition } from '../../runtime/index.ts';
 import { generateWorkload } from '../workload/generator.ts';
+import { fmt, machine, median } from './bench-format.ts';
 
 const { values } = parseArgs({
   options: {
@@ -134,11 +135,9 @@ async function runJob(pipeline: string, batches: readonly FetchedBatch[], run: n
   }
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
 const { batches, messages } = workloadBatches(Number(values.events), Number(values.keys));
-console.log(`harness: ${fmt(messages)} messages (${values.events} events over ${values.keys} keys), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`machine: ${machine()}`);
+console.log(`harness: ${fmt(messages)} messages (${values.events} events over ${values.keys} keys)`);
 for (const pipeline of values.pipelines.split(',')) {
   const outcomes: Outcome[] = [];
   for (let run = 1; run <= Number(values.runs); run++) {

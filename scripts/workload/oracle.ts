@@ -19,6 +19,33 @@ export function projectionOracle(records: Iterable<OracleRecord>): Map<number, O
   return rows;
 }
 
+/** One table change of the changelog oracle: the row after it, null for a delete. */
+export interface ChangelogEntry {
+  readonly lsn: number;
+  readonly row: OrderRow | null;
+}
+
+/**
+ * Oracle 1 as a changelog: per id, the table changes an LSN-guarded upsert emits for `records`
+ * consumed in this order (each id lives in one partition, so any interleaving of partitions gives
+ * the same lists) — every event whose LSN is above the last applied one for its id, in LSN order;
+ * replays and tombstones emit nothing. The last entry of each list is what a compacted topic
+ * keeps; the ids whose last entry has a row are exactly {@link projectionOracle}'s.
+ */
+export function changelogOracle(records: Iterable<OracleRecord>): Map<number, ChangelogEntry[]> {
+  const changes = new Map<number, ChangelogEntry[]>();
+  for (const { id, event } of records) {
+    if (event === null) continue;
+    const list = changes.get(id);
+    const last = list?.at(-1);
+    if (last !== undefined && last.lsn >= event.source.lsn) continue;
+    const entry = { lsn: event.source.lsn, row: event.op === 'd' ? null : event.after };
+    if (list === undefined) changes.set(id, [entry]);
+    else list.push(entry);
+  }
+  return changes;
+}
+
 export interface OpCounts {
   r: number;
   c: number;
@@ -42,4 +69,4 @@ export function countByOp(records: Iterable<Pick<WorkloadRecord, 'event' | 'dupl
 }
 
 export { RevenueWindowOracle, revenueWindowOracle } from './revenue-oracle.ts';
-export type { OracleRecord, RevenueOracleOptions, RevenueOracleResult, RevenueWindow, LateRecord } from './revenue-oracle.ts';
+export type { OracleRecord, RevenueOracleOptions, RevenueOracleResult, RevenueWindow, LateRecord, LateWindowCount } from './revenue-oracle.ts';

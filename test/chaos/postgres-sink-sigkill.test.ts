@@ -6,53 +6,40 @@
  * COMMIT PREPARED, before or after the checkpoint became durable. Each restart restores the latest
  * checkpoint, commits the prepared transactions it recorded and rolls back the others. A last
  * bounded run reads to the end; then the table must equal the projection oracle: no row lost, none
- * extra or stale, and no prepared transaction left behind.
+ * extra or stale, and no prepared transaction left behind. The kill loop is test/support/sink-chaos.ts.
  *
  * CDCFLOW_CHAOS_KILLS (default 10) and CDCFLOW_CHAOS_SEED replay a run; CDCFLOW_CHAOS_VERBOSE=1
  * echoes the job's output.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../scripts/workload/oracle.ts';
-import type { OrderRow } from '../../scripts/workload/orders-model.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
-import { JobProcess, killRepeatedly, type JobProcessOptions, type KillLoopReport } from '../support/job-process.ts';
-import { WorkloadFeeder } from '../support/workload-feeder.ts';
+import { readOrdersTable, tableDifferences } from '../support/orders-check.ts';
+import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
 
-const KILLS = Math.max(2, Number(process.env['CDCFLOW_CHAOS_KILLS'] ?? 10));
-const SEED = Number(process.env['CDCFLOW_CHAOS_SEED'] ?? Math.floor(Math.random() * 1_000_000));
+const settings = chaosSettings();
+const KILLS = settings.kills;
 const WORKLOAD: WorkloadOptions = { keys: 5_000, events: 60_000, duplicateFraction: 0.02, seed: 20_251_124 };
-const SESSION_TIMEOUT_MS = 6_000;
 
 const COMMITTED = /checkpoint \d+ committed: \d+ rows/;
 const PREPARED = /checkpoint \d+ prepared: \d+ rows/;
-const RESTORING = /restoring from (checkpoint|savepoint) \d+/;
 const RESTORE_COMMITTED = /restore: committed /;
 const RESTORE_FOUND = /restore: found already committed /;
 const ROLLED_BACK = /restore: rolled back (\d+) prepared/;
 
-const say = (line: string) => console.log(`[chaos postgres-sink] ${line}`);
-const { kafkaBrokers, databaseUrl } = testEndpoints();
-const brokers = kafkaBrokers.split(',');
-const topic = uniqueName('chaos-pg-orders');
+const { databaseUrl } = testEndpoints();
+const ws = new ChaosWorkspace('postgres-sink');
+const say = ws.say;
 const table = uniqueName('chaos_orders').replace(/-/g, '_');
-const jobName = uniqueName('chaos-orders-to-postgres');
-const workDir = mkdtempSync(join(tmpdir(), 'cdcflow-chaos-pg-'));
+const jobName = ws.jobName;
 let passed = false;
 
 afterAll(async () => {
-  if (passed) rmSync(workDir, { recursive: true, force: true });
-  else say(`checkpoints, job state and table ${table} kept (${workDir})`);
-  const admin = new Kafka({ clientId: 'chaos-cleanup', brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
-  await admin.disconnect();
+  if (!passed) say(`table ${table} kept`);
+  await ws.cleanup(passed);
   if (!passed) return;
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
@@ -61,111 +48,27 @@ afterAll(async () => {
   await db.end();
 });
 
-interface TableRow {
-  readonly id: number;
-  readonly customer_id: number;
-  readonly status: string;
-  readonly amount: string;
-  readonly currency: string;
-  readonly shipping_address: string;
-  readonly notes: string;
-  readonly created_ms: number;
-  readonly updated_ms: number;
-}
-
-async function readTable(): Promise<{ rows: Map<number, TableRow>; prepared: string[] }> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    const { rows } = await db.query<TableRow>(
-      `select id::int, customer_id::int, status, amount::text, currency, shipping_address, notes,
-        (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from updated_at) * 1000)::float8 as updated_ms from ${table}`,
-    );
-    const prepared = (await db.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [`${jobName}:`])).rows.map((r) => r.gid);
-    return { rows: new Map(rows.map((r) => [r.id, r])), prepared };
-  } finally {
-    await db.end();
-  }
-}
-
-function differences(actual: Map<number, TableRow>, oracle: Map<number, OrderRow>): { lost: number[]; extra: number[]; stale: string[] } {
-  const lost: number[] = [];
-  const stale: string[] = [];
-  for (const [id, want] of oracle) {
-    const got = actual.get(id);
-    if (got === undefined) {
-      lost.push(id);
-      continue;
-    }
-    const expected = { ...want, created_ms: Date.parse(want.created_at), updated_ms: Date.parse(want.updated_at) };
-    const fields = ['customer_id', 'status', 'amount', 'currency', 'shipping_address', 'notes', 'created_ms', 'updated_ms'] as const;
-    const wrong = fields.filter((f) => got[f] !== expected[f]);
-    if (wrong.length > 0) stale.push(`id ${id}: ${wrong.map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(expected[f])}`).join(', ')}`);
-  }
-  const extra = [...actual.keys()].filter((id) => !oracle.has(id));
-  return { lost, extra, stale };
-}
-
 describe('orders → Postgres (two-phase) under SIGKILL', () => {
   it(`ends with exactly the projection oracle's rows after ${KILLS} kills`, async () => {
-    say(`seed ${SEED} (CDCFLOW_CHAOS_SEED), ${KILLS} kills (CDCFLOW_CHAOS_KILLS), topic ${topic}, table ${table}, work dir ${workDir}`);
-    const env = {
-      KAFKA_BROKERS: kafkaBrokers,
-      DATABASE_URL: databaseUrl,
-      CDCFLOW_TOPIC: topic,
-      CDCFLOW_GROUP_ID: uniqueName('chaos-pg'),
-      CDCFLOW_JOB_NAME: jobName,
-      CDCFLOW_PG_TABLE: table,
-      CDCFLOW_CHECKPOINT_DIR: join(workDir, 'checkpoints'),
-      CDCFLOW_STATE_DIR: join(workDir, 'state'),
-      CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_TIMEOUT_MS),
-      KAFKAJS_NO_PARTITIONER_WARNING: '1',
-    };
-    const echo = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1' ? (line: string) => console.log(`  | ${line}`) : undefined;
-    const job: JobProcessOptions = { file: 'jobs/orders-to-postgres.ts', env, ...(echo === undefined ? {} : { onLine: echo }) };
-
-    const feeder = new WorkloadFeeder(brokers, topic, WORKLOAD);
-    await feeder.open();
-    const slice = Math.ceil(((WORKLOAD.events ?? 0) * 1.1) / KILLS);
-    const feeding: Promise<void>[] = [];
-    const beforeStart = () => void feeding.push(feeder.feed(slice));
-    const started = Date.now();
-    const reports: KillLoopReport[] = [];
-    try {
-      // Half the kills anywhere (mid-batch, mid-checkpoint, mid-restore) ...
-      const anywhere = Math.ceil(KILLS / 2);
-      reports.push(await killRepeatedly({ job, kills: anywhere, seed: SEED, running: COMMITTED, restoring: RESTORING, beforeStart, log: say }));
-      // ... and half right after a PREPARE, before its checkpoint's COMMIT PREPARED.
-      reports.push(
-        await killRepeatedly({ job, kills: KILLS - anywhere, seed: SEED + 1, running: PREPARED, restoring: RESTORING, runningDelayMs: [0, 150], restoreKillShare: 0, beforeStart, log: say }),
-      );
-    } finally {
-      await Promise.allSettled(feeding);
-    }
-    await Promise.all(feeding);
-    await feeder.feedRest();
-    await feeder.close();
-
-    const final = JobProcess.start({ ...job, env: { ...env, CDCFLOW_BOUNDED: '1' } });
-    const exit = await final.waitForExit(240_000);
-    expect(exit, `the final bounded run failed\n${final.tail()}`).toEqual({ code: 0, signal: null });
-
-    const processes = [...reports.flatMap((r) => r.processes), final];
-    const lines = processes.flatMap((p) => p.lines);
-    const restoreCommits = lines.filter((l) => RESTORE_COMMITTED.test(l)).length;
-    const restoreFound = lines.filter((l) => RESTORE_FOUND.test(l)).length;
-    const rolledBack = lines.reduce((n, l) => n + Number(ROLLED_BACK.exec(l)?.[1] ?? 0), 0);
-    const killedPrepared = reports[1]?.processes.filter((p) => {
-      const last = p.lines.filter((l) => PREPARED.test(l) || COMMITTED.test(l)).at(-1);
-      return last !== undefined && PREPARED.test(last);
-    }).length;
+    say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${KILLS} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, table ${table}, work dir ${ws.workDir}`);
+    const run = await runSinkChaos(ws, {
+      file: 'jobs/orders-to-postgres.ts',
+      env: { DATABASE_URL: databaseUrl, CDCFLOW_PG_TABLE: table },
+      workload: WORKLOAD,
+      settings,
+      prepared: PREPARED,
+      running: COMMITTED,
+    });
+    const restoreCommits = countLines(run.lines, RESTORE_COMMITTED);
+    const restoreFound = countLines(run.lines, RESTORE_FOUND);
+    const rolledBack = countLines(run.lines, ROLLED_BACK);
 
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
-    const { rows, prepared } = await readTable();
-    const { lost, extra, stale } = differences(rows, oracle);
+    const { rows, prepared } = await readOrdersTable(databaseUrl, table, jobName);
+    const { lost, extra, stale } = tableDifferences(rows, oracle);
     say(
-      `${KILLS} kills in ${((Date.now() - started) / 1000).toFixed(1)} s, ${feeder.written} messages; ` +
-        `${killedPrepared ?? 0} processes died with a prepared transaction as their last word; on restore: ${restoreCommits} recorded transactions committed, ` +
+      `${KILLS} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ` +
+        `${run.killedPrepared} processes died with a prepared transaction as their last word; on restore: ${restoreCommits} recorded transactions committed, ` +
         `${restoreFound} found already committed, ${rolledBack} unrecorded ones rolled back`,
     );
     say(`table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra (duplicated or resurrected) ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`);

@@ -65,6 +65,7 @@ describe('Debezium source: backpressure', () => {
       const metrics = forOperator(uid);
       return {
         count: metrics.count,
+        observe: metrics.observe,
         gauge: (name, value, labels) => {
           if (name === 'cdcflow_source_buffered_bytes') {
             gauge.peak = Math.max(gauge.peak, value);

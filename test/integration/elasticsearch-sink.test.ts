@@ -98,6 +98,23 @@ describe('elasticsearch sink (external versions, real server)', () => {
     expect(counters.get('cdcflow_es_sink_documents_total{"outcome":"stale"}')).toBe(2);
   });
 
+  it('reports what each barrier flushed, including buffer-full flushes before it', async () => {
+    const index = await createIndex();
+    const flushes: { checkpointId: number; documents: number }[] = [];
+    const op = await openSink(index, new Map(), { maxBufferedActions: 2, onFlush: (f) => void flushes.push(f) });
+    await op.processBatch(batch(upsert(1, 10, 'paid'), upsert(2, 11, 'paid'), upsert(3, 12, 'paid')), noOutput); // flushes 3 at the bound
+    await op.processBatch(batch(upsert(4, 13, 'paid')), noOutput);
+    await op.snapshotState?.(1);
+    await op.snapshotState?.(2); // nothing since barrier 1: no event
+    await op.processBatch(batch(upsert(4, 14, 'shipped')), noOutput);
+    await op.snapshotState?.(3);
+    await op.close?.();
+    expect(flushes).toEqual([
+      { checkpointId: 1, documents: 4 },
+      { checkpointId: 3, documents: 1 },
+    ]);
+  });
+
   it('deletes with an external version, so a replayed older insert cannot resurrect the document', async () => {
     const index = await createIndex();
     const op = await openSink(index, new Map());

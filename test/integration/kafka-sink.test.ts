@@ -10,7 +10,8 @@ import type { Operator, OperatorContext, StreamRecord } from '../../runtime/inde
 import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { readValuesUntil } from '../support/kafka-read.ts';
-import { countingOperatorContext } from '../support/operator-context.ts';
+import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS, SINK_RECORDS_COMMITTED } from '../../operators/sinks/sink-metrics.ts';
+import { RecordingMetrics, countingOperatorContext, recordingOperatorContext } from '../support/operator-context.ts';
 
 const brokers = testEndpoints().kafkaBrokers.split(',');
 const kafka = new Kafka({ clientId: uniqueName('kafka-sink-test'), brokers, logLevel: logLevel.NOTHING });
@@ -94,6 +95,58 @@ describe('kafka sink (transactional, real broker)', () => {
     await op.snapshotState?.(2);
     await op.notifyCheckpointComplete?.(2);
     expect(await readCommittedUntil(topic, 'd')).toEqual(['a', 'b', 'c', 'd']);
+  });
+
+  it('reports each non-empty transaction when pre-committed and when committed, and what a restore did', async () => {
+    const topic = await createTopic();
+    const job = uniqueName('job');
+    const events: string[] = [];
+    const lines: string[] = [];
+    const create = () =>
+      kafkaSink<string>(
+        { brokers, topic, serialize: (value) => ({ key: value, value }), maxTransactionSlots: 2, onTransaction: (t) => void events.push(`${t.phase} ${t.checkpointId}: ${t.records}`), log: (l) => void lines.push(l) },
+        { commitAttempts: 2, initialBackoffMs: 50 },
+      ).createOperator();
+    const first = create();
+    operators.push(first);
+    await first.open?.(context(job), undefined);
+    await first.processBatch(records('a', 'b'), noOutput);
+    const snapshot = await first.snapshotState?.(1);
+    await first.snapshotState?.(2); // empty: no event
+    await crash(first);
+    expect(events).toEqual(['prepared 1: 2']);
+
+    const second = create();
+    operators.push(second);
+    await second.open?.(context(job), JSON.parse(JSON.stringify(snapshot)));
+    expect(lines.filter((l) => l.startsWith('restore: committing recorded transaction')).length).toBe(1);
+    expect(lines.filter((l) => l.startsWith('restore: committed ')).length).toBe(1);
+    expect(lines.at(-1)).toMatch(/^restore: fenced 2 transactional ids from slot 1 on/);
+    await second.processBatch(records('c'), noOutput);
+    await second.snapshotState?.(3);
+    await second.notifyCheckpointComplete?.(3);
+    expect(events).toEqual(['prepared 1: 2', 'prepared 3: 1', 'committed 3: 1']);
+    expect(await readCommittedUntil(topic, 'c')).toEqual(['a', 'b', 'c']);
+  });
+
+  it('reports freshness and commit seconds when the transaction commits, not before', async () => {
+    const topic = await createTopic();
+    const metrics = new RecordingMetrics();
+    const sink = kafkaSink<{ id: string; ts: number }>({ brokers, topic, serialize: ({ id, ts }) => ({ key: id, value: id, sourceTsMs: ts }) });
+    const op = sink.createOperator() as Operator<{ id: string; ts: number }, never>;
+    await op.open?.(recordingOperatorContext(uniqueName('job'), 'out', metrics), undefined);
+    const committedAt = Date.now() - 5000;
+    await op.processBatch([{ value: { id: 'a', ts: committedAt }, timestamp: undefined }, { value: { id: 'b', ts: committedAt }, timestamp: undefined }], noOutput);
+    await op.snapshotState?.(1);
+    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([]);
+    await op.notifyCheckpointComplete?.(1);
+    const freshness = metrics.observed(SINK_FRESHNESS_SECONDS);
+    expect(freshness).toHaveLength(2);
+    expect(Math.min(...freshness)).toBeGreaterThanOrEqual(5);
+    expect(metrics.observations.get(SINK_FRESHNESS_SECONDS)?.[0]?.labels).toEqual({ sink: 'kafka' });
+    expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(1);
+    expect(metrics.counts.get(SINK_RECORDS_COMMITTED)).toBe(2);
+    await op.close?.();
   });
 
   it('commits a transaction pre-committed before a crash from the stored handle, and aborts the open one', async () => {

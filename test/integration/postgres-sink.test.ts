@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, OperatorContext, OperatorMetrics, StreamRecord } from '../../operators/operator.ts';
+import type { Operator, StreamRecord } from '../../operators/operator.ts';
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
+import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
 
 interface Order {
   readonly id: number;
@@ -21,15 +23,6 @@ type Change = TableChange<number, Order>;
 const upsert = (id: number, status: string, lsn: number, amount = '10.00'): Change => ({ kind: 'upsert', key: id, row: { id, status, amount }, previous: null, lsn, sourceTsMs: Date.now() - 1500 });
 const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, lsn, sourceTsMs: Date.now() - 1500 });
 const records = (...values: Change[]): StreamRecord<Change>[] => values.map((value) => ({ value, timestamp: undefined }));
-
-class RecordingMetrics implements OperatorMetrics {
-  readonly counts = new Map<string, number>();
-  count(name: string, labels: Readonly<Record<string, string>> = {}, by = 1): void {
-    const key = `${name}${labels['le'] === undefined ? '' : `{le=${labels['le']}}`}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + by);
-  }
-  gauge(): void {}
-}
 
 describe('postgres sink (real server)', () => {
   const url = testEndpoints().databaseUrl;
@@ -64,7 +57,7 @@ describe('postgres sink (real server)', () => {
   /** One sink subtask driven by hand: the test plays the runtime (barriers, completions, crashes). */
   async function openSink(sink: SinkDefinition<Change>, uid: string, restored?: unknown): Promise<{ op: Operator<Change, never>; metrics: RecordingMetrics }> {
     const metrics = new RecordingMetrics();
-    const context: OperatorContext = { jobName, uid, subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics, now: () => Date.now() };
+    const context = recordingOperatorContext(jobName, uid, metrics);
     const op = sink.createOperator();
     await op.open?.(context, restored);
     return { op, metrics };
@@ -91,10 +84,12 @@ describe('postgres sink (real server)', () => {
     await op.notifyCheckpointComplete?.(2);
     expect(await rows(table)).toEqual(['2:paid', '4:pending']);
     expect(metrics.counts.get('cdcflow_sink_records_committed_total')).toBe(5);
-    expect(metrics.counts.get('cdcflow_sink_freshness_seconds_count')).toBe(5);
-    expect(metrics.counts.get('cdcflow_sink_freshness_seconds_bucket{le=1}')).toBe(0);
-    expect(metrics.counts.get('cdcflow_sink_freshness_seconds_bucket{le=+Inf}')).toBe(5);
-    expect(metrics.counts.get('cdcflow_sink_commit_seconds_count')).toBe(2);
+    // One per change written (key 2's first change was superseded in the buffer), all ≥ 1.5 s old.
+    const freshness = metrics.observed(SINK_FRESHNESS_SECONDS);
+    expect(freshness).toHaveLength(5);
+    expect(Math.min(...freshness)).toBeGreaterThanOrEqual(1.5);
+    expect(metrics.observations.get(SINK_FRESHNESS_SECONDS)?.[0]?.labels).toEqual({ sink: 'postgres' });
+    expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(2);
     await op.close?.();
   });
 
@@ -211,13 +206,17 @@ describe('postgres sink (real server)', () => {
     });
     const metrics = new RecordingMetrics();
     const op = sink.createOperator();
-    await op.open?.({ jobName, uid: 'mapped', subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics, now: () => Date.now() }, undefined);
+    await op.open?.(recordingOperatorContext(jobName, 'mapped', metrics), undefined);
     const values = Array.from({ length: 5000 }, (_, n) => ({ value: { n }, timestamp: undefined }));
     for (let i = 0; i < values.length; i += 250) await op.processBatch(values.slice(i, i + 250), { emit: () => undefined, emitSide: () => undefined });
     await op.snapshotState?.(1);
     expect((await client.query(`select count(*)::int as n from ${table}`)).rows[0]).toEqual({ n: 0 });
     await op.notifyCheckpointComplete?.(1);
     expect((await client.query(`select count(*)::int as n from ${table}`)).rows[0]).toEqual({ n: 4000 });
+    // 4000 upserts and 500 deletes were written; without source times there is no freshness.
+    expect(metrics.counts.get('cdcflow_sink_records_committed_total')).toBe(4500);
+    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([]);
+    expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(1);
     await op.close?.();
   });
 
@@ -232,7 +231,7 @@ describe('postgres sink (real server)', () => {
       toChange: (r) => (r.tags === null ? { kind: 'delete', key: { id: r.id } } : { kind: 'upsert', row: { id: r.id, tags: r.tags, doc: { tags: r.tags, n: r.tags.length }, at: '2024-01-02T03:04:05.678Z' } }),
     });
     const op = sink.createOperator();
-    await op.open?.({ jobName, uid: 'docs', subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics: new RecordingMetrics(), now: () => Date.now() }, undefined);
+    await op.open?.(recordingOperatorContext(jobName, 'docs'), undefined);
     const batch = [{ id: 'a', tags: ['x', 'y, "z"'] }, { id: 'b', tags: [] }, { id: 'c', tags: ['q'] }, { id: 'c', tags: null }];
     await op.processBatch(batch.map((value) => ({ value, timestamp: undefined })), { emit: () => undefined, emitSide: () => undefined });
     await op.snapshotState?.(1);

@@ -3,14 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Operator, OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
+import type { Operator } from '../../operators/operator.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, batchKeys } from '../../operators/sinks/redis/fenced-batch.ts';
 import { redisSink } from '../../operators/sinks/redis/redis-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
+import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
 
 interface Order {
   readonly id: number;
@@ -20,15 +22,6 @@ type Change = TableChange<number, Order>;
 
 const upsert = (id: number, status: string, lsn: number): Change => ({ kind: 'upsert', key: id, row: { id, status }, previous: null, lsn, sourceTsMs: Date.now() - 2000 });
 const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, lsn, sourceTsMs: Date.now() - 2000 });
-
-class RecordingMetrics implements OperatorMetrics {
-  readonly counts = new Map<string, number>();
-  count(name: string, labels: Readonly<Record<string, string>> = {}, by = 1): void {
-    const key = `${name}${labels['le'] === undefined ? '' : `{le=${labels['le']}}`}`;
-    this.counts.set(key, (this.counts.get(key) ?? 0) + by);
-  }
-  gauge(): void {}
-}
 
 describe('redis sink (real server)', () => {
   const url = testEndpoints().redisUrl;
@@ -47,7 +40,7 @@ describe('redis sink (real server)', () => {
 
   async function openSink<T>(sink: SinkDefinition<T>, uid: string, restored?: unknown): Promise<{ op: Operator<T, never>; metrics: RecordingMetrics }> {
     const metrics = new RecordingMetrics();
-    const context: OperatorContext = { jobName, uid, subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics, now: () => Date.now() };
+    const context = recordingOperatorContext(jobName, uid, metrics);
     const op = sink.createOperator();
     await op.open?.(context, restored);
     return { op, metrics };
@@ -68,9 +61,13 @@ describe('redis sink (real server)', () => {
     expect(await values(p, [1, 2, 3])).toEqual([JSON.stringify({ id: 1, status: 'paid' }), JSON.stringify({ id: 2, status: 'pending' }), null]);
     expect(await redis.get(`${internal('atomic')}:applied`)).toBe('1');
     expect(await redis.exists(`${internal('atomic')}:staged:1`, `${internal('atomic')}:staged`)).toBe(0);
-    expect(metrics.counts.get('cdcflow_sink_freshness_seconds_count')).toBe(5);
-    expect(metrics.counts.get('cdcflow_sink_freshness_seconds_bucket{le=1}')).toBe(0);
-    expect(metrics.counts.get('cdcflow_sink_commit_seconds_count')).toBe(1);
+    // One per key applied (the last write per key is what became visible), all ≥ 2 s old.
+    const freshness = metrics.observed(SINK_FRESHNESS_SECONDS);
+    expect(freshness).toHaveLength(3);
+    expect(Math.min(...freshness)).toBeGreaterThanOrEqual(2);
+    expect(metrics.observations.get(SINK_FRESHNESS_SECONDS)?.[0]?.labels).toEqual({ sink: 'redis' });
+    expect(metrics.counts.get('cdcflow_sink_records_committed_total')).toBe(3);
+    expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(1);
     await op.close?.();
   });
 

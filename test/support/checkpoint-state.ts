@@ -1,7 +1,8 @@
 /**
  * Reads an upsert operator's table out of a job's checkpoint storage, the way a restore would see
- * it: the latest completed checkpoint or savepoint (or a chosen one), its keyed-state handle for
- * the operator's uid replayed into an in-memory backend, every key's `UpsertEntry` read back.
+ * it: the latest completed checkpoint or savepoint (or a chosen one), the keyed-state handles of
+ * the operator's uid (one per subtask that wrote it) replayed into an in-memory backend, every
+ * key's `UpsertEntry` read back.
  * What the chaos tests compare with the oracles — the state itself, not what a sink printed.
  */
 import { LocalCheckpointStorage, type CheckpointKind, type CheckpointRef, type StoredCheckpoint } from '../../checkpoints/index.ts';
@@ -33,8 +34,9 @@ export async function loadUpsertState<Row>(o: LoadUpsertStateOptions): Promise<L
   const stored = o.from === undefined ? await storage.latestCompleted() : await storage.load(o.from);
   if (stored === undefined) throw new Error(`no completed checkpoint or savepoint of job '${o.jobName}' under ${o.checkpointDir}`);
   const tasks = Object.values(stored.metadata.tasks);
-  const task = tasks.find((t) => t.operatorUid === o.operatorUid);
-  if (task?.keyed === undefined) {
+  // One handle per subtask that wrote the checkpoint; together they cover every key group.
+  const handles = tasks.filter((t) => t.operatorUid === o.operatorUid && t.keyed !== undefined).map((t) => t.keyed as KeyedStateHandle);
+  if (handles.length === 0) {
     throw new Error(`${stored.location} has no keyed state of operator '${o.operatorUid}' (it has: ${tasks.map((t) => t.operatorUid).join(', ')})`);
   }
   const range = keyGroupRangeFor(0, 1);
@@ -42,7 +44,7 @@ export async function loadUpsertState<Row>(o: LoadUpsertStateOptions): Promise<L
   await backend.open();
   try {
     // Handle paths are relative to the checkpoint's file root (job folder, or the savepoint's own).
-    await backend.restore([task.keyed as KeyedStateHandle], range, checkpointSnapshotStorage(stored.fileRoot));
+    await backend.restore(handles, range, checkpointSnapshotStorage(stored.fileRoot));
     const stateName = o.stateName ?? 'upsert-table';
     const table = backend.getValueState<UpsertEntry<Row>>({ name: stateName, serializer: upsertEntrySerializer<Row>() });
     const keys: unknown[] = [];
@@ -75,4 +77,11 @@ function positionsOf(stored: StoredCheckpoint): Map<string, string> {
     for (const p of source?.positions ?? []) positions.set(p.split, p.position);
   }
   return positions;
+}
+
+/** The source positions of every completed checkpoint still in storage, newest first. */
+export async function completedCheckpointPositions(checkpointDir: string, jobName: string): Promise<{ readonly id: number; readonly positions: Map<string, string> }[]> {
+  const storage = new LocalCheckpointStorage({ directory: checkpointDir, jobName });
+  const { checkpoints } = await storage.list();
+  return [...checkpoints].reverse().map((stored) => ({ id: stored.metadata.checkpointId, positions: positionsOf(stored) }));
 }

@@ -85,9 +85,13 @@ export class JobProcess {
     return this.exit === undefined;
   }
 
-  /** The first line (already printed, or to come) matching `pattern`; rejects on exit or timeout. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-    for (const line of this.lines) {
+  /**
+   * The first line (already printed, or to come) matching `pattern`, ignoring the first
+   * `fromLine` lines (e.g. `lines.length` at some moment: only what comes after it); rejects on
+   * exit or timeout.
+   */
+  waitFor(pattern: RegExp, timeoutMs: number, fromLine = 0): Promise<RegExpMatchArray> {
+    for (const line of this.lines.slice(fromLine)) {
       const match = pattern.exec(line);
       if (match !== null) return Promise.resolve(match);
     }

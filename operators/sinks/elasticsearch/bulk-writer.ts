@@ -5,6 +5,7 @@
  * `maxAttempts` the flush fails, which fails the checkpoint and lets the job restore and replay.
  */
 import type { OperatorMetrics } from '../../operator.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
 import type { BulkClient, BulkLine } from './bulk-client.ts';
 import type { DocumentAction } from './document-action.ts';
 import type { DocumentDeadLetterWriter, RejectedDocument } from './document-dead-letters.ts';
@@ -22,12 +23,17 @@ export interface BulkWriterOptions {
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
 export class BulkWriter {
+  private readonly sinkMetrics: SinkMetrics;
+
   constructor(
     private readonly client: BulkClient,
     private readonly deadLetters: DocumentDeadLetterWriter | undefined,
     private readonly metrics: OperatorMetrics,
     private readonly options: BulkWriterOptions,
-  ) {}
+    private readonly now: () => number = Date.now,
+  ) {
+    this.sinkMetrics = new SinkMetrics(metrics, 'elasticsearch');
+  }
 
   async write(actions: readonly DocumentAction[]): Promise<void> {
     const dead: RejectedDocument[] = [];
@@ -66,11 +72,15 @@ export class BulkWriter {
       retry.push(...chunk);
       return `request: ${result.status ?? result.message}`;
     }
+    // Acknowledged means visible to GET (realtime); search sees it after the next refresh (1 s by default).
+    const visibleAt = this.now();
     const counts = { applied: 0, stale: 0 };
+    const appliedSourceTs: number[] = [];
     let reason: string | undefined;
     chunk.forEach((action, i) => {
       const item = result.items[i] ?? { status: 0, errorType: 'missing_item', errorReason: 'no result for this item' };
       const outcome = itemOutcome(item.status, action.kind);
+      if (outcome === 'applied' && action.sourceTsMs !== undefined) appliedSourceTs.push(action.sourceTsMs);
       if (outcome === 'applied' || outcome === 'stale') counts[outcome] += 1;
       else if (outcome === 'retry') {
         retry.push(action);
@@ -79,6 +89,8 @@ export class BulkWriter {
     });
     if (counts.applied > 0) this.metrics.count('cdcflow_es_sink_documents_total', { outcome: 'applied' }, counts.applied);
     if (counts.stale > 0) this.metrics.count('cdcflow_es_sink_documents_total', { outcome: 'stale' }, counts.stale);
+    // A stale item's own change is not what is visible (a newer version is), so it has no freshness.
+    this.sinkMetrics.visible(appliedSourceTs, visibleAt, counts.applied);
     return reason;
   }
 

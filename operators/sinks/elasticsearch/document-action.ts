@@ -3,10 +3,11 @@ import type { TableChange } from '../../table-change.ts';
 /**
  * What the sink does to one document. `version` is an external version — the source LSN — so
  * Elasticsearch refuses any write that is not newer than what the document already has.
+ * `sourceTsMs` (the change's source commit time) only feeds `cdcflow_sink_freshness_seconds`.
  */
 export type DocumentAction =
-  | { readonly kind: 'index'; readonly index: string; readonly id: string; readonly version: number; readonly document: unknown }
-  | { readonly kind: 'delete'; readonly index: string; readonly id: string; readonly version: number };
+  | { readonly kind: 'index'; readonly index: string; readonly id: string; readonly version: number; readonly document: unknown; readonly sourceTsMs?: number }
+  | { readonly kind: 'delete'; readonly index: string; readonly id: string; readonly version: number; readonly sourceTsMs?: number };
 
 /** The natural mapping of a table changelog: id = the primary key, version = the LSN. */
 export function tableChangeAction<K, Row>(
@@ -16,6 +17,6 @@ export function tableChangeAction<K, Row>(
 ): (change: TableChange<K, Row>) => DocumentAction {
   return (change) =>
     change.kind === 'delete'
-      ? { kind: 'delete', index, id: idOf(change.key), version: change.lsn }
-      : { kind: 'index', index, id: idOf(change.key), version: change.lsn, document: documentOf(change.row) };
+      ? { kind: 'delete', index, id: idOf(change.key), version: change.lsn, sourceTsMs: change.sourceTsMs }
+      : { kind: 'index', index, id: idOf(change.key), version: change.lsn, document: documentOf(change.row), sourceTsMs: change.sourceTsMs };
 }

@@ -12,6 +12,7 @@
  */
 import type { Operator } from '../../operator.ts';
 import type { SinkDefinition } from '../sink.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
 import { elasticsearchBulkClient, type BulkClient } from './bulk-client.ts';
 import { BulkWriter } from './bulk-writer.ts';
 import type { DocumentAction } from './document-action.ts';
@@ -38,6 +39,8 @@ export interface ElasticsearchSinkOptions<T> {
   readonly refresh?: boolean;
   /** Another client behind our interface (OpenSearch, a fake). @default @elastic/elasticsearch 7.17 */
   readonly client?: BulkClient;
+  /** Called after the flush at each barrier: `documents` written since the previous barrier (progress lines, tests). */
+  readonly onFlush?: (event: { readonly checkpointId: number; readonly documents: number }) => void;
 }
 
 export function elasticsearchSink<T>(options: ElasticsearchSinkOptions<T>): SinkDefinition<T> {
@@ -52,14 +55,22 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
   let client: BulkClient | undefined;
   let deadLetters: DocumentDeadLetterWriter | undefined;
   let writer: BulkWriter | undefined;
-  const flush = async (): Promise<void> => {
-    if (buffer.size === 0 || writer === undefined) return;
+  let sinceBarrier = 0;
+  let now: () => number = Date.now;
+  let commitMetrics: SinkMetrics | undefined;
+  /** Writes the buffer; false if there was nothing to write. */
+  const flush = async (): Promise<boolean> => {
+    if (buffer.size === 0 || writer === undefined) return false;
     const actions = [...buffer.values()];
     buffer.clear();
     await writer.write(actions);
+    sinceBarrier += actions.length;
+    return true;
   };
   return {
     open(context) {
+      now = () => context.now();
+      commitMetrics = new SinkMetrics(context.metrics, 'elasticsearch');
       client = options.client ?? elasticsearchBulkClient({ node: options.node });
       const dlq = options.deadLetters;
       deadLetters = dlq === undefined || 'write' in dlq ? dlq : kafkaDocumentDeadLetters({ ...dlq, clientId: `cdcflow-${context.jobName}-${context.uid}-dlq` });
@@ -69,7 +80,7 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
         initialBackoffMs: options.initialBackoffMs ?? 100,
         maxBackoffMs: options.maxBackoffMs ?? 10_000,
         refresh: options.refresh ?? false,
-      });
+      }, now);
     },
     async processBatch(batch) {
       for (const { value } of batch) {
@@ -80,9 +91,12 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
       }
       if (buffer.size >= maxBuffered) await flush();
     },
-    async snapshotState() {
+    async snapshotState(checkpointId) {
       // Pre-commit: everything before the barrier is in the index (or dead-lettered) before the ack.
-      await flush();
+      const preCommitAt = now();
+      if (await flush()) commitMetrics?.committed(preCommitAt, now());
+      if (sinceBarrier > 0) options.onFlush?.({ checkpointId, documents: sinceBarrier });
+      sinceBarrier = 0;
       return undefined;
     },
     async close() {

@@ -13,6 +13,7 @@
  * transaction it was taken from. See docs/kafka-sink-transactions.md.
  */
 import type { OperatorContext, StreamRecord } from '../../operator.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
 import type { SinkIdentity, TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { InternalClient, type TopicMessages } from './kafkajs-internals.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
@@ -27,6 +28,10 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
   private open: OpenTransaction | undefined;
   /** Slots whose transaction is prepared and not yet committed. */
   private readonly prepared = new Map<number, KafkaTransactionHandle>();
+  /** For metrics: source times of the open transaction's records, then of each prepared slot's. */
+  private openSourceTs: number[] = [];
+  private readonly preparedTimes = new Map<number, { sourceTs: number[]; preCommitAt: number }>();
+  private readonly metrics: SinkMetrics;
   /** Slots are taken round-robin, so recovery can tell in which order leftovers began. */
   private nextSlot = 0;
 
@@ -41,6 +46,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
       transactionTimeoutMs: options.transactionTimeoutMs,
     });
     this.control = new TransactionControl(this.client, { transactionTimeoutMs: options.transactionTimeoutMs });
+    this.metrics = new SinkMetrics(context.metrics, 'kafka');
   }
 
   async beginTransaction(): Promise<void> {
@@ -48,6 +54,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     if (this.open !== undefined) return;
     const slot = this.freeSlot();
     this.open = await OpenTransaction.begin(this.client, slot, this.idOf(slot));
+    this.openSourceTs = [];
   }
 
   async write(records: readonly StreamRecord<T>[]): Promise<void> {
@@ -55,6 +62,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const byTopic = new Map<string, TopicMessages>();
     for (const { value } of records) {
       const message = this.options.serialize(value);
+      if (message.sourceTsMs !== undefined) this.openSourceTs.push(message.sourceTsMs);
       const topic = message.topic ?? this.options.topic;
       let group = byTopic.get(topic);
       if (group === undefined) byTopic.set(topic, (group = { topic, messages: [] }));
@@ -69,30 +77,45 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     await open.send([...byTopic.values()], records.length, this.options.maxQueuedBatches);
   }
 
-  async preCommit(): Promise<KafkaTransactionHandle> {
+  async preCommit(checkpointId: number): Promise<KafkaTransactionHandle> {
     const open = this.requireOpen();
+    const preCommitAt = this.context.now();
     const handle = await open.flush(this.context.now());
     if (handle.records > 0) {
       this.prepared.set(open.slot, handle);
+      this.preparedTimes.set(open.slot, { sourceTs: this.openSourceTs, preCommitAt });
+      this.openSourceTs = [];
       this.open = undefined;
+      this.options.onTransaction?.({ phase: 'prepared', checkpointId, records: handle.records });
     }
     return handle;
   }
 
-  async commit(handle: KafkaTransactionHandle): Promise<void> {
+  async commit(handle: KafkaTransactionHandle, checkpointId: number): Promise<void> {
     if (handle.records === 0) return;
     const started = this.context.now();
     const outcome = await this.control.commit(handle);
     this.context.metrics.count('cdcflow_kafka_sink_commits_total', { outcome });
     this.context.metrics.gauge('cdcflow_kafka_sink_commit_latency_ms', this.context.now() - started);
     const prepared = this.prepared.get(handle.slot);
-    if (prepared?.producerId === handle.producerId && prepared.producerEpoch === handle.producerEpoch) this.prepared.delete(handle.slot);
+    if (prepared?.producerId === handle.producerId && prepared.producerEpoch === handle.producerEpoch) {
+      const times = this.preparedTimes.get(handle.slot);
+      const now = this.context.now();
+      this.metrics.visible(times?.sourceTs ?? [], now, handle.records);
+      this.metrics.committed(times?.preCommitAt, now);
+      this.prepared.delete(handle.slot);
+      this.preparedTimes.delete(handle.slot);
+    }
+    this.options.onTransaction?.({ phase: 'committed', checkpointId, records: handle.records });
   }
 
   async recover(committed: readonly KafkaTransactionHandle[]): Promise<void> {
     for (const handle of committed) {
       if (handle.records === 0) continue;
+      const name = `${handle.transactionalId} (producer ${handle.producerId}, epoch ${handle.producerEpoch}, ${handle.records} records)`;
+      this.options.log(`restore: committing recorded transaction ${name}`);
       const outcome = await this.control.commit(handle);
+      this.options.log(`restore: ${outcome === 'committed' ? 'committed' : 'found superseded (committed before)'} ${name}`);
       this.context.metrics.count('cdcflow_kafka_sink_recovered_total', { outcome });
       if (outcome === 'superseded' && this.context.now() - handle.preparedAtMs > this.options.transactionTimeoutMs) {
         // The broker may have aborted it on transaction.timeout.ms before we got back: possible loss.
@@ -107,7 +130,9 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const slots = this.options.maxTransactionSlots;
     const first = last === undefined ? 0 : (last.slot + (last.records === 0 ? 0 : 1)) % slots;
     for (let i = 0; i < slots; i++) await this.control.fence(this.idOf((first + i) % slots));
+    this.options.log(`restore: fenced ${slots} transactional ids from slot ${first} on (their open transactions aborted)`);
     this.prepared.clear();
+    this.preparedTimes.clear();
     this.open = undefined;
     this.nextSlot = first;
   }

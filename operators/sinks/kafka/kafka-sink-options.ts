@@ -1,3 +1,4 @@
+import type { SinkTransactionEvent } from '../two-phase-commit.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
 
 /** One record as the sink writes it. A `null` value is a tombstone (deletes the key in a compacted topic). */
@@ -8,6 +9,8 @@ export interface KafkaSinkMessage {
   readonly topic?: string;
   readonly partition?: number;
   readonly headers?: Readonly<Record<string, string>>;
+  /** Source commit time (epoch ms) of the change, for `cdcflow_sink_freshness_seconds`; not written. */
+  readonly sourceTsMs?: number;
 }
 
 export interface KafkaSinkOptions<T> {
@@ -35,10 +38,16 @@ export interface KafkaSinkOptions<T> {
   readonly maxTransactionSlots?: number;
   /** Unacknowledged batches before `write` waits for the broker. @default 4 */
   readonly maxQueuedBatches?: number;
+  /** Called after a non-empty transaction is pre-committed (`prepared`) and committed (`committed`). */
+  readonly onTransaction?: (event: SinkTransactionEvent) => void;
+  /** Restore events (recorded transactions committed or found superseded, ids fenced). @default ignore */
+  readonly log?: (line: string) => void;
 }
 
-export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix'>> & {
+export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction' | 'log'>> & {
   readonly transactionalIdPrefix: string | undefined;
+  readonly onTransaction: ((event: SinkTransactionEvent) => void) | undefined;
+  readonly log: (line: string) => void;
 };
 
 export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): ResolvedKafkaSinkOptions<T> {
@@ -51,6 +60,8 @@ export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): Resolv
     transactionTimeoutMs: options.transactionTimeoutMs ?? 900_000,
     maxTransactionSlots: options.maxTransactionSlots ?? 8,
     maxQueuedBatches: options.maxQueuedBatches ?? 4,
+    onTransaction: options.onTransaction,
+    log: options.log ?? (() => undefined),
   };
   if (resolved.brokers.length === 0) throw new KafkaSinkError('kafkaSink needs at least one broker', { domain: 'user' });
   if (resolved.topic === '') throw new KafkaSinkError('kafkaSink needs a topic', { domain: 'user' });

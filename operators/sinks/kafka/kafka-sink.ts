@@ -30,5 +30,6 @@ export function tableChangeMessage<K, Row>(keyOf: (key: K) => unknown = (key) =>
     key: JSON.stringify(keyOf(change.key)),
     value: change.kind === 'delete' ? null : JSON.stringify(change.row),
     headers: { 'cdcflow.lsn': String(change.lsn), 'cdcflow.source-ts-ms': String(change.sourceTsMs) },
+    sourceTsMs: change.sourceTsMs,
   });
 }

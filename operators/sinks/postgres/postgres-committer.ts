@@ -17,8 +17,9 @@
  * counts: each barrier records everything still unwritten.
  */
 import { randomUUID } from 'node:crypto';
-import type { OperatorContext, OperatorMetrics, StreamRecord } from '../../operator.ts';
-import { observeSeconds, sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
+import type { OperatorContext, StreamRecord } from '../../operator.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
+import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { changeMapper } from './change-mapping.ts';
 import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
 import { PostgresSinkError, type PgSession } from './pg-session.ts';
@@ -48,7 +49,7 @@ const live = new Map<string, PostgresCommitter<unknown>>();
 export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private readonly instance: string;
   private readonly toKeyed: (value: T) => KeyedChange;
-  private readonly metrics: OperatorMetrics;
+  private readonly metrics: SinkMetrics;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private connected: Connected | undefined;
@@ -56,13 +57,17 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private flushAt: number;
   private txnOpen = false;
   private txnKeys = new Set<string>();
+  /** Changes written into the open transaction, and the source times of those that have one. */
+  private txnChanges = 0;
   private txnSourceTs: number[] = [];
-  /** Keys and source times of our prepared, not yet committed transactions, by checkpoint. */
-  private readonly uncommitted = new Map<number, { keys: Set<string>; sourceTs: number[] }>();
+  /** Our prepared, not yet committed transactions by checkpoint: for row locks and metrics. */
+  private readonly uncommitted = new Map<number, { keys: Set<string>; changes: number; sourceTs: number[]; preCommitAt: number }>();
   private writtenSinceBarrier = false;
   private lastPreCommitted = 0;
   private lastCommitted = 0;
   private closed = false;
+  /** The connection dropped while a transaction was open: its writes are gone, only a restore can redo them. */
+  private lostTransaction = false;
 
   constructor(
     private readonly o: ResolvedPostgresSinkOptions<T>,
@@ -71,7 +76,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   ) {
     this.instance = sinkInstanceName(identity);
     this.toKeyed = changeMapper(o.primaryKey, o.toChange, o.columns);
-    this.metrics = context.metrics;
+    this.metrics = new SinkMetrics(context.metrics, 'postgres');
     this.now = () => context.now();
     this.log = o.log ?? ((line) => console.error(`[cdcflow postgres-sink ${this.instance}] ${line}`));
     this.flushAt = o.flushRows;
@@ -81,6 +86,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     // BEGIN is sent with the first write: a checkpoint without records prepares nothing.
     this.txnOpen = false;
     this.txnKeys = new Set();
+    this.txnChanges = 0;
     this.txnSourceTs = [];
     return Promise.resolve();
   }
@@ -98,13 +104,16 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   }
 
   async preCommit(checkpointId: number): Promise<PostgresTxn> {
+    const preCommitAt = this.now();
     const { writer, prepared } = await this.connect();
     await this.flush();
+    this.throwIfTransactionLost();
     this.writtenSinceBarrier = false;
     this.lastPreCommitted = checkpointId;
     if (this.o.mode === 'idempotent') {
       if (this.txnOpen) {
-        await this.timedCommit(async () => void (await writer.query('COMMIT')), this.txnSourceTs);
+        await writer.query('COMMIT');
+        this.recordVisible(preCommitAt, this.txnChanges, this.txnSourceTs);
         this.o.onTransaction?.({ phase: 'committed', checkpointId, records: this.txnKeys.size });
       }
       this.txnOpen = false;
@@ -118,7 +127,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     const gid = prepared.gid(checkpointId);
     await writer.query(`PREPARE TRANSACTION ${quoteLiteral(gid)}`);
     this.txnOpen = false;
-    this.uncommitted.set(checkpointId, { keys: this.txnKeys, sourceTs: this.txnSourceTs });
+    this.uncommitted.set(checkpointId, { keys: this.txnKeys, changes: this.txnChanges, sourceTs: this.txnSourceTs, preCommitAt });
     this.o.onTransaction?.({ phase: 'prepared', checkpointId, records: this.txnKeys.size });
     return { checkpointId, gid, nonce, ...deferred };
   }
@@ -130,9 +139,10 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     }
     const { prepared } = await this.connect();
     const held = this.uncommitted.get(txn.checkpointId);
-    let outcome: string | undefined;
-    await this.timedCommit(async () => void (outcome = await prepared.commit(txn.checkpointId, txn.nonce as string)), held?.sourceTs ?? []);
-    if (outcome === 'already-committed') this.metrics.count('cdcflow_sink_commits_repeated_total', { sink: 'postgres' });
+    const outcome = await prepared.commit(txn.checkpointId, txn.nonce);
+    // A transaction prepared by an earlier process (committed by a restore) has no times here.
+    if (held !== undefined) this.recordVisible(held.preCommitAt, held.changes, held.sourceTs);
+    if (outcome === 'already-committed') this.metrics.count('cdcflow_sink_commits_repeated_total');
     this.uncommitted.delete(txn.checkpointId);
     this.lastCommitted = Math.max(this.lastCommitted, txn.checkpointId);
     this.o.onTransaction?.({ phase: 'committed', checkpointId: txn.checkpointId, records: held?.keys.size ?? 0 });
@@ -149,7 +159,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     const rolledBack = await prepared.rollbackAllExcept(new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid]))));
     if (rolledBack.length > 0) {
       this.log(`restore: rolled back ${rolledBack.length} prepared transaction(s) of checkpoints that did not complete: ${rolledBack.join(', ')}`);
-      this.metrics.count('cdcflow_sink_rolled_back_total', { sink: 'postgres' }, rolledBack.length);
+      this.metrics.count('cdcflow_sink_rolled_back_total', rolledBack.length);
     }
     this.buffer.clear();
     for (const change of committed.at(-1)?.deferred ?? []) this.buffer.set(change.keyId, change);
@@ -180,9 +190,11 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     if (this.buffer.size === 0) return;
     const covered = this.o.mode === 'two-phase' && !this.writtenSinceBarrier && this.uncommitted.size === 0 && this.lastCommitted >= this.lastPreCommitted;
     if (!covered) return;
+    const rest = [...this.buffer.values()];
     await c.writer.query('BEGIN');
-    await c.table.apply(c.writer, [...this.buffer.values()]);
+    await c.table.apply(c.writer, rest);
     await c.writer.query('COMMIT');
+    this.metrics.visible(rest.flatMap((change) => (change.sourceTsMs === undefined ? [] : [change.sourceTsMs])), this.now(), rest.length);
     this.buffer.clear();
   }
 
@@ -197,11 +209,13 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.flushAt = this.buffer.size + this.o.flushRows;
     if (writable.length === 0) return;
     const { writer, table } = await this.connect();
+    this.throwIfTransactionLost();
     if (!this.txnOpen) {
       await writer.query('BEGIN');
       this.txnOpen = true;
     }
     await table.apply(writer, writable);
+    this.txnChanges += writable.length;
     for (const change of writable) {
       this.txnKeys.add(change.keyId);
       if (change.sourceTsMs !== undefined) this.txnSourceTs.push(change.sourceTsMs);
@@ -213,20 +227,39 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     return false;
   }
 
-  /** Runs the commit and records `cdcflow_sink_commit_seconds` and `cdcflow_sink_freshness_seconds`. */
-  private async timedCommit(action: () => Promise<void>, sourceTs: readonly number[]): Promise<void> {
-    const started = this.now();
-    await action();
+  /** A transaction's changes just became visible (its COMMIT or COMMIT PREPARED returned). */
+  private recordVisible(preCommitAt: number, changes: number, sourceTs: readonly number[]): void {
     const now = this.now();
-    const labels = { sink: 'postgres' };
-    observeSeconds(this.metrics, 'cdcflow_sink_commit_seconds', [(now - started) / 1000], labels);
-    observeSeconds(this.metrics, 'cdcflow_sink_freshness_seconds', sourceTs.map((ts) => (now - ts) / 1000), labels);
-    this.metrics.count('cdcflow_sink_records_committed_total', labels, sourceTs.length);
+    this.metrics.visible(sourceTs, now, changes);
+    this.metrics.committed(preCommitAt, now);
   }
 
+  /**
+   * The sessions, opened on first use and opened again after a dropped connection — so a retried
+   * commit or recovery reaches Postgres once it is back instead of failing on a dead session.
+   * The writer's open transaction does not survive the drop: the sink then fails (retriable) at
+   * its next write or barrier, and the job restores from the latest checkpoint.
+   */
   private async connect(): Promise<Connected> {
     if (this.closed) throw new PostgresSinkError('postgres sink is closed', undefined, { domain: 'internal', retriable: false });
-    if (this.connected !== undefined) return this.connected;
+    const current = this.connected;
+    if (current !== undefined && current.writer.broken !== true && current.control.broken !== true) return current;
+    if (current !== undefined) {
+      this.log(`the ${current.writer.broken === true ? 'writer' : 'control'} connection to Postgres dropped; reconnecting`);
+      await current.control.close();
+      if (current.writer.broken !== true) {
+        // Only the control session died: the writer keeps its open transaction, and stays the
+        // writer even if this reconnect fails (a new writer would write outside that transaction).
+        const control = await this.o.connect();
+        const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
+        this.connected = { ...current, control, prepared };
+        return this.connected;
+      }
+      this.connected = undefined;
+      if (this.txnOpen) this.lostTransaction = true;
+      this.txnOpen = false;
+      await current.writer.close();
+    }
     const previous = live.get(this.instance);
     if (previous !== undefined && previous !== (this as PostgresCommitter<unknown>)) await previous.close().catch(() => undefined);
     live.set(this.instance, this as PostgresCommitter<unknown>);
@@ -250,6 +283,15 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       await control?.close();
       throw error;
     }
+  }
+
+  private throwIfTransactionLost(): void {
+    if (!this.lostTransaction) return;
+    throw new PostgresSinkError(
+      `the connection to Postgres dropped with a transaction open (writes since checkpoint ${this.lastPreCommitted}): they are gone; the job restores from the latest checkpoint and writes them again`,
+      undefined,
+      { retriable: true },
+    );
   }
 
   private async checkTwoPhase(control: PgSession, prepared: PreparedTransactions): Promise<void> {

@@ -53,6 +53,13 @@ export interface PostgresSinkOptions<T> {
   readonly rowsPerStatement?: number;
   /** A write waiting longer than this for a row lock fails the job (which restarts) instead of hanging. @default 60000 */
   readonly lockTimeoutMs?: number;
+  /**
+   * A statement without an answer for this long fails and its session is dropped (the job then
+   * restarts), instead of hanging on a connection that died silently (a network partition sends no
+   * reset; TCP would take ~15 min to give up). Must exceed `lockTimeoutMs`. Only for the built-in
+   * `pg` connection. @default lockTimeoutMs + 60000
+   */
+  readonly queryTimeoutMs?: number;
   /** Commit markers (two-phase mode), created if missing. @default 'cdcflow_sink_commits' */
   readonly markerTable?: string;
   /** Checkpoints a commit marker is kept after its commit. @default 10000 */
@@ -102,7 +109,7 @@ export function resolvePostgresSinkOptions<T>(options: PostgresSinkOptions<T>): 
   return {
     table: options.table,
     primaryKey: [...options.primaryKey],
-    connect: options.connect ?? pgConnect(options.connectionString),
+    connect: options.connect ?? pgConnect(options.connectionString, { queryTimeoutMs: positive('queryTimeoutMs', options.queryTimeoutMs, (options.lockTimeoutMs ?? 60_000) + 60_000) }),
     mode,
     toChange: options.toChange,
     columns: options.columns,

@@ -8,8 +8,9 @@
  *  - recover: commits the recorded batches (fenced ones are skipped), then deletes every other
  *    staged batch of this instance (checkpoints that never completed).
  */
-import type { OperatorContext, OperatorMetrics, StreamRecord } from '../../operator.ts';
-import { observeSeconds, sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
+import type { OperatorContext, StreamRecord } from '../../operator.ts';
+import { SinkMetrics } from '../sink-metrics.ts';
+import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, STAGED_BATCH_MISSING, batchKeys, encodeOp, type BatchKeys } from './fenced-batch.ts';
 import type { ResolvedRedisSinkOptions } from './redis-options.ts';
 import { RedisSinkError, type RedisArg, type RedisSession } from './redis-session.ts';
@@ -26,14 +27,16 @@ const live = new Map<string, RedisCommitter<unknown>>();
 export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   private readonly instance: string;
   private readonly keys: BatchKeys;
-  private readonly metrics: OperatorMetrics;
+  private readonly metrics: SinkMetrics;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
   private session: RedisSession | undefined;
   private waitAof: boolean | undefined;
   private batch = new Map<string, string>();
-  private sourceTs: number[] = [];
-  private readonly staged = new Map<number, number[]>();
+  /** Source time of the batch's write per key, where it has one (the last write per key is what becomes visible). */
+  private batchSourceTs = new Map<string, number>();
+  /** Staged, not yet applied batches by checkpoint: for metrics only. */
+  private readonly staged = new Map<number, { sourceTs: number[]; preCommitAt: number }>();
   private closed = false;
 
   constructor(
@@ -43,14 +46,14 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   ) {
     this.instance = sinkInstanceName(identity);
     this.keys = batchKeys(o.prefix, this.instance);
-    this.metrics = context.metrics;
+    this.metrics = new SinkMetrics(context.metrics, 'redis');
     this.now = () => context.now();
     this.log = o.log ?? ((line) => console.error(`[cdcflow redis-sink ${this.instance}] ${line}`));
   }
 
   beginTransaction(): Promise<void> {
     this.batch = new Map();
-    this.sourceTs = [];
+    this.batchSourceTs = new Map();
     return Promise.resolve();
   }
 
@@ -61,13 +64,15 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
       const key = `${this.o.prefix}:${w.key}`;
       this.batch.delete(key); // keep the map in last-write order
       this.batch.set(key, encodeOp(w.value, w.ttl === undefined ? undefined : Math.max(1, Math.round(w.ttl * 1000))));
-      if (w.sourceTsMs !== undefined) this.sourceTs.push(w.sourceTsMs);
+      if (w.sourceTsMs !== undefined) this.batchSourceTs.set(key, w.sourceTsMs);
+      else this.batchSourceTs.delete(key);
     }
     return Promise.resolve();
   }
 
   async preCommit(checkpointId: number): Promise<RedisTxn> {
     if (this.batch.size === 0) return { checkpointId, count: 0 };
+    const preCommitAt = this.now();
     const redis = await this.connect();
     const staged = this.keys.staged(checkpointId);
     // Indexed before it exists, so a crash mid-staging leaves nothing recover cannot find.
@@ -83,7 +88,7 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     if (chunk.length > 0) commands.push(['HSET', staged, ...chunk]);
     for (let i = 0; i < commands.length; i += 16) await redis.pipeline(commands.slice(i, i + 16));
     await this.syncToDisk(redis);
-    this.staged.set(checkpointId, this.sourceTs);
+    this.staged.set(checkpointId, { sourceTs: [...this.batchSourceTs.values()], preCommitAt });
     this.o.onTransaction?.({ phase: 'prepared', checkpointId, records: this.batch.size });
     return { checkpointId, count: this.batch.size };
   }
@@ -91,7 +96,6 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   async commit(txn: RedisTxn): Promise<void> {
     if (txn.count === 0) return;
     const redis = await this.connect();
-    const started = this.now();
     const reply = Number(await redis.evalScript(APPLY_SCRIPT, [this.keys.fence, this.keys.staged(txn.checkpointId), this.keys.index], [txn.checkpointId]));
     if (reply === STAGED_BATCH_MISSING) {
       throw new RedisSinkError(
@@ -101,28 +105,29 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
       );
     }
     const now = this.now();
-    const sourceTs = this.staged.get(txn.checkpointId) ?? [];
+    const staged = this.staged.get(txn.checkpointId);
     this.staged.delete(txn.checkpointId);
-    const labels = { sink: 'redis' };
     if (reply === ALREADY_APPLIED) {
-      this.metrics.count('cdcflow_sink_commits_repeated_total', labels);
+      this.metrics.count('cdcflow_sink_commits_repeated_total');
       return;
     }
-    observeSeconds(this.metrics, 'cdcflow_sink_commit_seconds', [(now - started) / 1000], labels);
-    observeSeconds(this.metrics, 'cdcflow_sink_freshness_seconds', sourceTs.map((ts) => (now - ts) / 1000), labels);
-    this.metrics.count('cdcflow_sink_records_committed_total', labels, reply);
+    // A batch staged by an earlier process (applied by a restore) has no times here.
+    this.metrics.visible(staged?.sourceTs ?? [], now, reply);
+    this.metrics.committed(staged?.preCommitAt, now);
     this.o.onTransaction?.({ phase: 'committed', checkpointId: txn.checkpointId, records: reply });
   }
 
   async recover(committed: readonly RedisTxn[]): Promise<void> {
-    for (const txn of committed) await this.commit(txn);
+    const recorded = committed.filter((t) => t.count > 0);
+    if (recorded.length > 0) this.log(`restore: applying the recorded batches of checkpoints ${recorded.map((t) => t.checkpointId).join(', ')} (fenced ones are skipped)`);
+    for (const txn of recorded) await this.commit(txn);
     const redis = await this.connect();
     const keep = new Set(committed.map((t) => String(t.checkpointId)));
     const ids = ((await redis.call('ZRANGE', this.keys.index, 0, -1)) as string[]).filter((id) => !keep.has(id));
     if (ids.length === 0) return;
     await redis.pipeline(ids.flatMap((id): [string, ...RedisArg[]][] => [['DEL', this.keys.staged(Number(id))], ['ZREM', this.keys.index, id]]));
     this.log(`restore: discarded the staged batches of checkpoints that did not complete: ${ids.join(', ')}`);
-    this.metrics.count('cdcflow_sink_rolled_back_total', { sink: 'redis' }, ids.length);
+    this.metrics.count('cdcflow_sink_rolled_back_total', ids.length);
   }
 
   async close(): Promise<void> {

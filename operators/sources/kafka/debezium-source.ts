@@ -13,7 +13,7 @@ import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
 import type { PollResult, SourceContext, SourceDefinition, SourceReader, SourceSnapshot } from '../source.ts';
 import { deadLetterWriter, type DeadLetterWriter } from './dead-letter-writer.ts';
 import { FetchBuffer } from './fetch-buffer.ts';
-import { splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
+import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
 import type { JsonRow } from './raw-message.ts';
@@ -61,6 +61,7 @@ export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): S
   return {
     name: `debezium:${options.topics.join(',')}`,
     createReader: (context) => new DebeziumReader<Row>(options, context),
+    splitOwner: (split, parallelism) => parseSplit(split).partition % parallelism,
   };
 }
 
@@ -86,7 +87,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
     this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) => context.metrics.gauge('cdcflow_source_buffered_bytes', bytes));
     const session = options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs };
-    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session });
+    const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
+    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
     this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
     this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq` });
     this.metrics = context.metrics;
@@ -102,7 +104,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     // restored one may have moved past records this state has not seen.
     const startAt = new Map(this.positions);
     if (restored !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
-    await this.fetcher.start((batch) => this.onFetched(batch), startAt);
+    await this.fetcher.start((batch) => this.onFetched(batch), startAt, (error) => (this.fetchError ??= error));
   }
 
   async poll(maxWaitMs: number): Promise<PollResult<ChangeEvent<Row>>> {
@@ -142,7 +144,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     return true;
   }
 
-  splits(): readonly string[] {
+  /** The group's assignment, known from the join, before the first fetch of any partition. */
+  assignedSplits(): readonly string[] {
     return this.fetcher.assignment();
   }
 

@@ -189,7 +189,8 @@ function startWorker(): Worker {
   return new Worker(boot, { eval: true, execArgv: withoutTsx(process.execArgv) });
 }
 
-function tsxApi(): string | undefined {
+/** tsx's ESM API entry, to register its hooks inside a worker thread; undefined without tsx. */
+export function tsxApi(): string | undefined {
   try {
     return import.meta.resolve('tsx/esm/api');
   } catch {
@@ -197,7 +198,8 @@ function tsxApi(): string | undefined {
   }
 }
 
-function withoutTsx(execArgv: readonly string[]): string[] {
+/** `execArgv` without tsx's own loader flags (a worker registers the hooks itself, once). */
+export function withoutTsx(execArgv: readonly string[]): string[] {
   const kept: string[] = [];
   for (let i = 0; i < execArgv.length; i++) {
     const arg = execArgv[i] as string;

@@ -20,8 +20,9 @@ export interface Fetcher {
    * Starts fetching. `deliver` is awaited: while it has not resolved no further batch is
    * fetched for that partition (backpressure). `startAt` maps `topic:partition` to the offset
    * to start from; other partitions start at the group's committed offset, else the earliest.
+   * `onFatal` hears of a failure the client will not recover from by itself (fetching stopped).
    */
-  start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>): Promise<void>;
+  start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>, onFatal?: (error: unknown) => void): Promise<void>;
   /** Commits `topic:partition` → next offset to the consumer group (monitoring only). */
   commit(positions: ReadonlyMap<string, string>): Promise<void>;
   /**

@@ -1,5 +1,6 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
+import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
 import type { RawMessage } from './raw-message.ts';
 
 export interface KafkajsFetcherOptions {
@@ -13,6 +14,10 @@ export interface KafkajsFetcherOptions {
   readonly sessionTimeoutMs?: number;
   /** Longest wait of a fetch for new data at the broker (`fetch.max.wait.ms`). @default 500 */
   readonly maxWaitTimeMs?: number;
+  /** This reader is subtask `subtaskIndex` of `parallelism`: it reads partitions p with p % parallelism == subtaskIndex. @default 0 of 1 */
+  readonly subtaskIndex?: number;
+  /** @default 1 */
+  readonly parallelism?: number;
 }
 
 /** kafkajs behind the Fetcher interface. */
@@ -25,12 +30,18 @@ export class KafkajsFetcher implements Fetcher {
   /** A third of the session timeout (as Kafka recommends), at most 3 s. */
   private readonly heartbeatMs: number;
 
+  private readonly subtask: { readonly index: number; readonly parallelism: number };
+
   constructor(private readonly options: KafkajsFetcherOptions) {
     const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
+    const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });
     this.consumer = kafka.consumer({
-      groupId: options.groupId,
+      // Parallelism 1 keeps kafkajs's own assignment and the plain group id (nothing changes).
+      ...(subtask.parallelism === 1
+        ? { groupId: options.groupId }
+        : { groupId: subtaskGroupId(options.groupId, subtask.index, subtask.parallelism), partitionAssigners: [subtaskAssigner(subtask.index, subtask.parallelism)] }),
       sessionTimeout,
       heartbeatInterval: this.heartbeatMs,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
@@ -42,7 +53,12 @@ export class KafkajsFetcher implements Fetcher {
     });
   }
 
-  async start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>): Promise<void> {
+  async start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>, onFatal?: (error: unknown) => void): Promise<void> {
+    // kafkajs restarts its consumer after retriable crashes (a broker restart); after any other it
+    // just stops fetching, which without this would leave the job idle forever instead of failing.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (!payload.restart) onFatal?.(payload.error);
+    });
     await this.consumer.connect();
     for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
@@ -110,7 +126,10 @@ export class KafkajsFetcher implements Fetcher {
     try {
       const result = new Map<string, { high: string; low: string }>();
       for (const topic of this.options.topics) {
-        for (const p of await admin.fetchTopicOffsets(topic)) result.set(splitOf(topic, p.partition), { high: p.high, low: p.low });
+        for (const p of await admin.fetchTopicOffsets(topic)) {
+          // A subtask ends (bounded reads) and restores unread partitions over its own partitions only.
+          if (ownsPartition(p.partition, this.subtask.index, this.subtask.parallelism)) result.set(splitOf(topic, p.partition), { high: p.high, low: p.low });
+        }
       }
       return result;
     } finally {

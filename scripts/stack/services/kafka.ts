@@ -12,6 +12,9 @@
  *   data/kafka/server.properties     rewritten on every install (see kafka-config.ts)
  *   data/kafka/log4j*.properties     logging to stdout, i.e. logs/kafka.log
  *   data/kafka/kraft-<version>/      meta.properties, __cluster_metadata, topic partitions
+ *
+ * `kafkaBroker(layout)` builds the same service for other ports and another data folder, so a test
+ * can run (and SIGKILL, and restart) a broker of its own without touching the shared one.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,11 +29,21 @@ import { log4j2Properties, log4jProperties, randomClusterId, serverProperties, u
 
 export const kafkaVersion = process.env['CDCFLOW_KAFKA_VERSION'] ?? '3.9.1';
 
-const dataDir = stackPaths.data('kafka');
-const logDir = join(dataDir, `kraft-${kafkaVersion}`);
-const propsFile = join(dataDir, 'server.properties');
 const log4j2 = usesLog4j2(kafkaVersion);
-const logConfigFile = join(dataDir, log4j2 ? 'log4j2.properties' : 'log4j.properties');
+
+/** Where one broker listens and keeps its files. */
+export interface KafkaBrokerLayout {
+  /** Names its pid file and log (`~/.cache/cdcflow/{run,logs}/<name>.*`). @default 'kafka' */
+  readonly name?: string;
+  /** @default 19092 */
+  readonly clientPort?: number;
+  /** @default 19093 */
+  readonly controllerPort?: number;
+  /** Holds server.properties, the log4j file and `kraft-<version>/`. @default ~/.cache/cdcflow/data/kafka */
+  readonly dataDir?: string;
+  /** JVM heap of the running broker. @default '512m' */
+  readonly heap?: string;
+}
 
 /** The broker plus the slf4j binding its version logs through (the kafka_2.13 pom names none). */
 function artifacts(version: string): MavenArtifact[] {
@@ -47,8 +60,8 @@ function artifacts(version: string): MavenArtifact[] {
   return [kafka, { groupId: 'org.apache.logging.log4j', artifactId: 'log4j-slf4j-impl', version: '2.24.3' }];
 }
 
-/** What bin/kafka-run-class.sh passes, with a fixed 512 MiB heap for a shared 2-core box. */
-function jvmArgs(lib: string, heap: string): string[] {
+/** What bin/kafka-run-class.sh passes, with a fixed heap for a shared 2-core box. */
+function jvmArgs(lib: string, heap: string, logConfigFile: string): string[] {
   return [
     `-Xms${heap}`,
     `-Xmx${heap}`,
@@ -69,17 +82,10 @@ async function classpath(): Promise<string> {
   return resolveClasspath(`kafka-${kafkaVersion}`, artifacts(kafkaVersion));
 }
 
-/** Formats the KRaft storage once; a folder holding meta.properties is left as it is. */
-async function formatStorage(lib: string): Promise<void> {
-  if (existsSync(join(logDir, 'meta.properties'))) return;
-  const args = [...jvmArgs(lib, '256m'), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile];
-  await run('java', args);
-}
-
-function client(retries: number): Kafka {
+function client(brokers: string, retries: number): Kafka {
   return new Kafka({
     clientId: 'cdcflow-stack',
-    brokers: [stackEndpoints.kafkaBrokers],
+    brokers: [brokers],
     logLevel: logLevel.NOTHING,
     connectionTimeout: 1000,
     requestTimeout: 3000,
@@ -88,8 +94,8 @@ function client(retries: number): Kafka {
 }
 
 /** True when the broker answers a metadata request and names a live broker and a controller. */
-async function answers(): Promise<boolean> {
-  const admin = client(0).admin({ retry: { retries: 0 } });
+async function answers(brokers: string): Promise<boolean> {
+  const admin = client(brokers, 0).admin({ retry: { retries: 0 } });
   try {
     await admin.connect();
     const cluster = await admin.describeCluster();
@@ -101,44 +107,65 @@ async function answers(): Promise<boolean> {
   }
 }
 
-export const kafkaService: StackService = {
-  name: 'kafka',
-  port: stackPorts.kafka,
-  // Cold JVM start plus metadata log replay on a 2-core box that starts other JVMs at the same time.
-  startTimeoutMs: 120_000,
+/** A Kafka broker service for `layout`; `kafkaService` is the stack's own (19092, ~/.cache/cdcflow/data/kafka). */
+export function kafkaBroker(layout: KafkaBrokerLayout = {}): StackService {
+  const name = layout.name ?? 'kafka';
+  const clientPort = layout.clientPort ?? stackPorts.kafka;
+  const controllerPort = layout.controllerPort ?? stackPorts.kafkaController;
+  const dataDir = layout.dataDir ?? stackPaths.data('kafka');
+  const heap = layout.heap ?? '512m';
+  const brokers = layout.clientPort === undefined ? stackEndpoints.kafkaBrokers : `127.0.0.1:${clientPort}`;
+  const logDir = join(dataDir, `kraft-${kafkaVersion}`);
+  const propsFile = join(dataDir, 'server.properties');
+  const logConfigFile = join(dataDir, log4j2 ? 'log4j2.properties' : 'log4j.properties');
 
-  async install() {
-    const lib = await classpath();
-    mkdirSync(logDir, { recursive: true });
-    writeFileSync(propsFile, serverProperties({ logDir, clientPort: stackPorts.kafka, controllerPort: stackPorts.kafkaController }));
-    writeFileSync(logConfigFile, log4j2 ? log4j2Properties() : log4jProperties());
-    await formatStorage(lib);
-  },
+  /** Formats the KRaft storage once; a folder holding meta.properties is left as it is. */
+  async function formatStorage(lib: string): Promise<void> {
+    if (existsSync(join(logDir, 'meta.properties'))) return;
+    await run('java', [...jvmArgs(lib, '256m', logConfigFile), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile]);
+  }
 
-  async start() {
-    const lib = await classpath();
-    startDaemon({ service: 'kafka', command: 'java', args: [...jvmArgs(lib, '512m'), 'kafka.Kafka', propsFile] });
-  },
+  return {
+    name,
+    port: clientPort,
+    // Cold JVM start plus metadata log replay on a 2-core box that starts other JVMs at the same time.
+    startTimeoutMs: 120_000,
 
-  ready: answers,
+    async install() {
+      const lib = await classpath();
+      mkdirSync(logDir, { recursive: true });
+      writeFileSync(propsFile, serverProperties({ logDir, clientPort, controllerPort }));
+      writeFileSync(logConfigFile, log4j2 ? log4j2Properties() : log4jProperties());
+      await formatStorage(lib);
+    },
 
-  // The group and transaction coordinators load their internal topics on first use, and until then
-  // answer "coordinator not available" (kafkajs logs each retry as an error). Touch both once so the
-  // first test or job finds them loaded; on a warm broker this takes a few milliseconds.
-  async provision() {
-    const kafka = client(10);
-    const admin = kafka.admin();
-    const producer = kafka.producer({ transactionalId: 'cdcflow-stack-warmup', idempotent: true, maxInFlightRequests: 1 });
-    try {
-      await admin.connect();
-      await admin.describeGroups(['cdcflow-stack-warmup']);
-      await producer.connect();
-    } catch (error) {
-      const why = error instanceof Error ? error.message : String(error);
-      throw new StackError('kafka', `answers metadata requests but its coordinators did not load: ${why}`, stackPorts.kafka, stackPaths.log('kafka'));
-    } finally {
-      await producer.disconnect().catch(() => undefined);
-      await admin.disconnect().catch(() => undefined);
-    }
-  },
-};
+    async start() {
+      const lib = await classpath();
+      startDaemon({ service: name, command: 'java', args: [...jvmArgs(lib, heap, logConfigFile), 'kafka.Kafka', propsFile] });
+    },
+
+    ready: () => answers(brokers),
+
+    // The group and transaction coordinators load their internal topics on first use, and until then
+    // answer "coordinator not available" (kafkajs logs each retry as an error). Touch both once so the
+    // first test or job finds them loaded; on a warm broker this takes a few milliseconds.
+    async provision() {
+      const kafka = client(brokers, 10);
+      const admin = kafka.admin();
+      const producer = kafka.producer({ transactionalId: 'cdcflow-stack-warmup', idempotent: true, maxInFlightRequests: 1 });
+      try {
+        await admin.connect();
+        await admin.describeGroups(['cdcflow-stack-warmup']);
+        await producer.connect();
+      } catch (error) {
+        const why = error instanceof Error ? error.message : String(error);
+        throw new StackError(name, `answers metadata requests but its coordinators did not load: ${why}`, clientPort, stackPaths.log(name));
+      } finally {
+        await producer.disconnect().catch(() => undefined);
+        await admin.disconnect().catch(() => undefined);
+      }
+    },
+  };
+}
+
+export const kafkaService: StackService = kafkaBroker();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import type { WorkloadRecord } from '../../../scripts/workload/generator.ts';
-import { countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
+import { RevenueWindowOracle, changelogOracle, countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
 import type { OracleRecord } from '../../../scripts/workload/oracle.ts';
 import type { OrderEnvelope, OrderRow, OrderStatus } from '../../../scripts/workload/orders-model.ts';
 
@@ -50,6 +50,23 @@ describe('projectionOracle', () => {
   });
 });
 
+describe('changelogOracle', () => {
+  it('lists every applied change per id in LSN order, without replays or tombstones', () => {
+    const changelog = changelogOracle(HAND);
+    const lsns = Object.fromEntries([...changelog].map(([id, list]) => [id, list.map((c) => (c.row === null ? `d${c.lsn}` : c.lsn))]));
+    expect(lsns).toEqual({ 1: [10, 20, 40], 2: [10, 30, 'd60'], 3: [50, 70] }); // s9 replays LSN 40: no change
+  });
+
+  it('ends, per id, in the projection', () => {
+    const workload = [...generateWorkload({ keys: 200, events: 3_000, duplicateFraction: 0.05, seed: 7 })];
+    const last = new Map([...changelogOracle(workload)].flatMap(([id, list]) => {
+      const row = list.at(-1)?.row ?? null;
+      return row === null ? [] : [[id, row] as const];
+    }));
+    expect(last).toEqual(projectionOracle(workload));
+  });
+});
+
 describe('revenueWindowOracle', () => {
   it('sums exactly per window and status, and counts late records', () => {
     const result = revenueWindowOracle(HAND, { partitions: 2 });
@@ -63,6 +80,41 @@ describe('revenueWindowOracle', () => {
     ]);
     expect(result.late.map((l) => l.seq)).toEqual([8, 9]);
     expect(result.watermark).toBe(95_999);
+  });
+
+  it('pushBatch judges a whole batch by the watermark before it, as the engine does', () => {
+    const [first, ahead, behind] = records([
+      [0, 1, 'c', 1, 100_000, 'paid', '1.00'], //  wm 94 999
+      [0, 2, 'c', 2, 200_000, 'paid', '1.00'], //  wm 194 999 once pushed
+      [0, 3, 'c', 3, 110_000, 'paid', '1.00'], //  late by record (149 999 <= 194 999), not by batch (94 999)
+    ]) as [OracleRecord, OracleRecord, OracleRecord];
+    const byRecord = new RevenueWindowOracle({ partitions: 1 });
+    for (const r of [first, ahead, behind]) byRecord.push(r);
+    expect(byRecord.result().late.map((l) => l.id)).toEqual([3]);
+    const byBatch = new RevenueWindowOracle({ partitions: 1 });
+    byBatch.pushBatch([first]);
+    byBatch.pushBatch([ahead, behind]);
+    expect(byBatch.result().late).toEqual([]);
+    expect(byBatch.result().watermark).toBe(194_999);
+  });
+
+  it('counts late records per window they would have belonged to, and status', () => {
+    const late = records([
+      [0, 1, 'c', 1, 200_000, 'paid', '1.00'], //   wm 194 999
+      [0, 2, 'u', 2, 10_000, 'paid', '1.00'], //    late for [0, 60 s)
+      [0, 3, 'u', 3, 59_999, 'paid', '1.00'], //    late for [0, 60 s)
+      [0, 4, 'u', 4, 60_000, 'paid', '1.00'], //    late for [60 s, 120 s)
+      [0, 5, 'u', 5, 20_000, 'shipped', '1.00'], // late for [0, 60 s), another status
+    ]);
+    expect(revenueWindowOracle(late, { partitions: 1 }).lateCounts).toEqual([
+      { windowStart: 0, windowEnd: 60_000, status: 'paid', lateCount: 2 },
+      { windowStart: 0, windowEnd: 60_000, status: 'shipped', lateCount: 1 },
+      { windowStart: 60_000, windowEnd: 120_000, status: 'paid', lateCount: 1 },
+    ]);
+    expect(revenueWindowOracle(HAND, { partitions: 2 }).lateCounts).toEqual([
+      { windowStart: 0, windowEnd: 60_000, status: 'delivered', lateCount: 1 },
+      { windowStart: 0, windowEnd: 60_000, status: 'paid', lateCount: 1 },
+    ]);
   });
 
   it('is late exactly when window end − 1 + allowed lateness <= watermark', () => {

@@ -1,0 +1,66 @@
+/**
+ * One attempt of a job at parallelism N > 1, from the main thread: the checkpoint coordinator
+ * (tasks = every uid × N subtasks) lives here, the subtasks run in N worker threads. Barriers,
+ * acks and notifications travel as messages (protocol.ts). Any worker failure or exit fails the
+ * whole attempt: every worker is terminated and the environment restarts the job from the
+ * latest checkpoint (global failover, as Flink's default region for an all-to-all graph).
+ */
+import { taskIdOf } from '../../checkpoints/index.ts';
+import { assignRestoredState } from '../execution/restore-assignment.ts';
+import type { JobGraph } from '../graph.ts';
+import { createCoordinator, loadRestorePoint, type AttemptHandle } from '../job-attempt.ts';
+import type { ResolvedOptions } from '../job-options.ts';
+import type { JobMetrics } from '../metrics.ts';
+import { checkParallelGraph } from './graph-check.ts';
+import type { FromSubtask, ToSubtask } from './protocol.ts';
+import { jobModuleUrl, spawnSubtasks } from './worker-spawn.ts';
+import { WorkerGroup } from './worker-group.ts';
+
+export async function runParallelAttempt(
+  graph: JobGraph,
+  options: ResolvedOptions,
+  metrics: JobMetrics,
+  restoreFrom: ResolvedOptions['restore'],
+  onStarted: (handle: AttemptHandle) => void,
+): Promise<void> {
+  const n = options.parallelism;
+  checkParallelGraph(graph, n);
+  const uids = graph.resolveUids();
+  const group = new WorkerGroup(n);
+  const tasks = graph.nodes.flatMap((node) => Array.from({ length: n }, (_, i) => taskIdOf(uids.get(node) as string, i)));
+  const coordinator = createCoordinator(options, metrics, tasks, {
+    triggerBarrier: (checkpointId) => group.broadcast({ type: 'barrier', checkpointId }),
+    notifyComplete: (checkpointId) => group.broadcast({ type: 'checkpoint-complete', checkpointId }),
+    notifyAborted: (checkpointId) => group.broadcast({ type: 'checkpoint-aborted', checkpointId }),
+    onFailureThresholdExceeded: (reason) => group.fail(new Error(`too many checkpoints failed in a row: ${reason}`)),
+  });
+  const restored = await loadRestorePoint(coordinator, options, restoreFrom);
+  const stored = Object.values(restored?.metadata.tasks ?? {});
+  const perSubtask = Array.from({ length: n }, (_, i) => assignRestoredState(stored, graph.nodes, uids, i, n));
+  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, restored: perSubtask });
+  group.attach(workers, (index, message) => onMessage(index, message));
+  metrics.attachWorkers(() => group.metrics());
+  let stopping = false;
+  onStarted({ coordinator, stop: () => ((stopping = true), group.broadcast({ type: 'stop' })), watermarks: () => undefined });
+
+  function onMessage(index: number, message: FromSubtask): void {
+    if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.uid, index), message.checkpointId, message.snapshot);
+  }
+
+  try {
+    await group.until('opened');
+    coordinator.start();
+    group.broadcast({ type: 'start' });
+    await group.until('sources-ended');
+    if (!stopping) {
+      // Bounded input ended on every subtask: one last checkpoint commits what the sinks hold.
+      await group.race(coordinator.triggerSavepoint(`final-${Date.now()}`));
+      group.broadcast({ type: 'finish' } satisfies ToSubtask);
+    }
+    await group.until('done');
+  } finally {
+    metrics.attachWorkers(undefined, await group.metrics());
+    await coordinator.stop().catch(() => undefined);
+    await group.terminate();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * The worker-thread side of a parallel job: subtask i of N runs the task loop of the graph its
+ * job module built, talks to the coordinator in the main thread (barriers in, acks out,
+ * checkpoint notifications in) and to the other subtasks through the keyed exchange. It never
+ * restarts itself: on any failure it reports and the main thread restarts the whole attempt.
+ */
+import { parentPort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
+import type { GraphNode, JobGraph } from '../graph.ts';
+import type { ResolvedOptions } from '../job-options.ts';
+import { jobRootOf } from '../job-attempt.ts';
+import type { JobMetrics } from '../metrics.ts';
+import { createSubtaskRunner } from '../subtask-runner.ts';
+import { KeyedExchange } from './keyed-exchange.ts';
+import type { FromSubtask, SubtaskInit, ToSubtask } from './protocol.ts';
+
+export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, init: SubtaskInit): Promise<void> {
+  const port = parentPort as MessagePort;
+  const post = (message: FromSubtask) => port.postMessage(message);
+  const uids: Map<GraphNode, string> = graph.resolveUids();
+  const exchange = new KeyedExchange(init.subtaskIndex, init.parallelism, init.peers);
+  const runner = createSubtaskRunner({
+    graph,
+    uids,
+    options,
+    metrics,
+    jobRoot: jobRootOf(options),
+    restored: new Map(init.restored),
+    subtaskIndex: init.subtaskIndex,
+    parallelism: init.parallelism,
+    exchange,
+    acknowledge: (uid, checkpointId, snapshot) => post({ type: 'ack', uid, checkpointId, snapshot }),
+  });
+  let finish = false;
+  let started = false;
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const woken = () => new Promise<void>((resolve) => (wake = resolve));
+  port.on('message', (message: ToSubtask) => {
+    switch (message.type) {
+      case 'barrier':
+        runner.requestBarrier(message.checkpointId);
+        break;
+      case 'checkpoint-complete':
+      case 'checkpoint-aborted':
+        runner.notifyCheckpoint(message.checkpointId, message.type === 'checkpoint-complete');
+        break;
+      case 'finish':
+        finish = true;
+        break;
+      case 'start':
+        started = true;
+        break;
+      case 'stop':
+        runner.stop();
+        stopped = true;
+        if (message.abort === true) exchange.abort();
+        break;
+      case 'metrics-request':
+        void metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'metrics', requestId: message.requestId, metrics: json }));
+        break;
+    }
+    wake?.();
+  });
+  let closed = false;
+  try {
+    await runner.open();
+    post({ type: 'opened' });
+    while (!started && !stopped) await woken();
+    await runner.run(async () => {
+      post({ type: 'sources-ended' });
+      // The final savepoint needs every subtask: serve barriers and the exchange until it is done.
+      await runner.serveUntil(() => finish, woken);
+      if (!finish) return;
+      closed = true;
+      await runner.closeOperators();
+    });
+  } catch (error) {
+    post({ type: 'failed', message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
+    throw error;
+  } finally {
+    if (!closed) await Promise.race([runner.closeOperators().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    await runner.close();
+    exchange.close();
+  }
+  post({ type: 'done', metrics: await metrics.registry.getMetricsAsJSON() });
+  // Let the thread end once the job module returns; the main thread terminates it otherwise.
+  port.unref();
+}

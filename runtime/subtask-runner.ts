@@ -1,0 +1,85 @@
+/**
+ * Builds the task loop of one subtask: keyed state over the subtask's key-group range (restored
+ * from every handle of the operator, which keeps only its own groups), acknowledgements as
+ * TaskSnapshots, and the operator metrics. Used by the single-thread attempt (subtask 0 of 1)
+ * and by every worker of a parallel job.
+ */
+import type { TaskSnapshot } from '../checkpoints/index.ts';
+import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
+import { JobRunner, type KeyedBackend, type TaskState } from './execution/job-runner.ts';
+import type { RestoredTask, StoredTaskState } from './execution/restore-assignment.ts';
+import type { GraphNode, JobGraph } from './graph.ts';
+import type { ResolvedOptions } from './job-options.ts';
+import type { JobMetrics } from './metrics.ts';
+import type { KeyedExchange } from './parallel/keyed-exchange.ts';
+import { checkpointSnapshotStorage } from './state-storage.ts';
+
+export interface SubtaskRunnerSpec {
+  readonly graph: JobGraph;
+  readonly uids: Map<GraphNode, string>;
+  readonly options: ResolvedOptions;
+  readonly metrics: JobMetrics;
+  /** The job's checkpoint folder (`<checkpoints.dir>/<jobName>`). */
+  readonly jobRoot: string;
+  readonly restored: ReadonlyMap<string, RestoredTask>;
+  readonly subtaskIndex: number;
+  readonly parallelism: number;
+  readonly exchange?: KeyedExchange;
+  acknowledge(uid: string, checkpointId: number, snapshot: TaskSnapshot): void;
+}
+
+export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
+  const { options, metrics, subtaskIndex, parallelism } = spec;
+  const stateFactory = new DefaultStateBackendFactory();
+  const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot);
+  return new JobRunner({
+    jobName: options.jobName,
+    graph: spec.graph,
+    uids: spec.uids,
+    restored: spec.restored,
+    subtaskIndex,
+    parallelism,
+    ...(spec.exchange === undefined ? {} : { exchange: spec.exchange }),
+    createKeyedBackend: async (uid, handles) => {
+      const range = keyGroupRangeFor(subtaskIndex, parallelism);
+      const backend = await stateFactory.createKeyedBackend({ jobName: options.jobName, operatorUid: uid, subtaskIndex, keyGroupRange: range, backend: options.stateBackend, localDir: options.stateDir });
+      if (handles !== undefined && handles.length > 0) await backend.restore(handles as KeyedStateHandle[], range, snapshotStorage);
+      const adapted: KeyedBackend = {
+        state: backend,
+        snapshot: async (id) => {
+          const written = await backend.snapshot(id, snapshotStorage);
+          return { handle: written, bytes: newBytesOf(written) };
+        },
+      };
+      return adapted;
+    },
+    metricsFor: (uid) => metrics.forOperator(uid),
+    acknowledge: (uid, checkpointId, state) => spec.acknowledge(uid, checkpointId, taskSnapshotOf(uid, subtaskIndex, parallelism, state)),
+    hooks: {
+      recordsIn: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_in_total', {}, n),
+      recordsOut: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_out_total', {}, n),
+      watermarkAdvanced: (uid, wm) => {
+        if (!Number.isFinite(wm)) return;
+        const m = metrics.forOperator(uid);
+        m.gauge('cdcflow_watermark_ms', wm);
+        m.gauge('cdcflow_watermark_lag_ms', Date.now() - wm);
+      },
+    },
+  });
+}
+
+function taskSnapshotOf(uid: string, subtaskIndex: number, parallelism: number, state: TaskState): TaskSnapshot {
+  const stored: StoredTaskState = {
+    ...(state.operator === undefined ? {} : { operator: state.operator }),
+    ...(state.source === undefined ? {} : { source: state.source }),
+    ...(state.watermark === undefined ? {} : { watermark: state.watermark }),
+  };
+  return {
+    operatorUid: uid,
+    subtaskIndex,
+    parallelism,
+    ...(state.keyed === undefined ? {} : { keyed: state.keyed }),
+    operator: stored,
+    bytes: state.bytes,
+  };
+}

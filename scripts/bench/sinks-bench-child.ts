@@ -1,0 +1,164 @@
+/**
+ * One measurement of the sinks benchmark, in a process of its own (sinks-bench.ts starts it with
+ * `--child <spec>`): the reference projection (jobs/orders-projection.ts: Debezium → keyBy id →
+ * upsert on RocksDB → sink) into one sink, checkpoints every 1 s.
+ *
+ *   throughput  bounded, over the pre-produced workload topic as fast as it goes; the span runs from
+ *               the first record reaching the sink to the end of its last commit (the sink's close);
+ *   freshness   unbounded, on the live topic the parent produces into: prints READY once the sink is
+ *               open, on the line `measure` resets its sink histograms (so warm-up is not counted),
+ *               on `stop` stops the job and reports them.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { ordersProjectionJob } from '../../jobs/orders-projection.ts';
+import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
+import { StreamEnvironment, type Operator, type SinkDefinition } from '../../runtime/index.ts';
+import { histogramSummary } from './histogram-summary.ts';
+import { sinkFor, sourceGroupOf, type TargetSpec } from './sink-targets.ts';
+
+export interface ChildSpec {
+  readonly phase: 'throughput' | 'freshness';
+  readonly target: TargetSpec;
+  readonly topic: string;
+  readonly messages: number;
+  readonly jobName: string;
+}
+
+/** From the job's own histograms (seconds). */
+export interface HistogramFigures {
+  readonly count: number;
+  readonly mean: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+export interface ChildResult {
+  /** Kafka messages of the topic the run covered (throughput phase). */
+  readonly messages: number;
+  /** Table changes that reached the sink. */
+  readonly records: number;
+  readonly seconds: number;
+  readonly wallSeconds: number;
+  readonly cpuSeconds: number;
+  readonly maxRssMb: number;
+  readonly checkpoints: number;
+  readonly freshness: HistogramFigures;
+  readonly commit: HistogramFigures;
+}
+
+interface SinkClock {
+  first: number;
+  last: number;
+  cpuAtFirst: number;
+  cpuAtLast: number;
+  records: number;
+  checkpoints: number;
+}
+
+const cpuSeconds = (): number => {
+  const cpu = process.cpuUsage();
+  return (cpu.user + cpu.system) / 1e6;
+};
+
+/** The sink as it is, with the clock noting when records arrive and when its work ends. */
+function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void): SinkDefinition<T> {
+  const mark = () => {
+    clock.last = performance.now();
+    clock.cpuAtLast = cpuSeconds();
+  };
+  return {
+    name: sink.name,
+    createOperator: (): Operator<T, never> => {
+      const op = sink.createOperator();
+      const onWatermark = op.onWatermark?.bind(op);
+      const onProcessingTime = op.onProcessingTime?.bind(op);
+      return {
+        async open(context, restored) {
+          await op.open?.(context, restored);
+          onOpen();
+        },
+        async processBatch(batch, out) {
+          if (clock.first === 0) {
+            clock.first = performance.now();
+            clock.cpuAtFirst = cpuSeconds();
+          }
+          clock.records += batch.length;
+          await op.processBatch(batch, out);
+          mark();
+        },
+        snapshotState: (id) => op.snapshotState?.(id),
+        async notifyCheckpointComplete(id) {
+          await op.notifyCheckpointComplete?.(id);
+          clock.checkpoints += 1;
+          mark();
+        },
+        notifyCheckpointAborted: (id) => op.notifyCheckpointAborted?.(id),
+        ...(onWatermark === undefined ? {} : { onWatermark }),
+        ...(onProcessingTime === undefined ? {} : { onProcessingTime }),
+        async close() {
+          await op.close?.();
+          mark();
+        },
+      };
+    },
+  };
+}
+
+async function figures(env: StreamEnvironment, name: string): Promise<HistogramFigures> {
+  const h = await histogramSummary(env.metrics.registry, name);
+  return { count: h.count, mean: h.mean, p50: h.quantile(0.5), p99: h.quantile(0.99) };
+}
+
+async function run(spec: ChildSpec): Promise<ChildResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'cdcflow-sinks-bench-'));
+  process.env['KAFKA_BROKERS'] = spec.target.endpoints.kafkaBrokers;
+  try {
+    const wallStart = Date.now();
+    const env = StreamEnvironment.create({
+      jobName: spec.jobName,
+      checkpoints: { intervalMs: 1000, dir: join(dir, 'checkpoints') },
+      state: { backend: 'rocksdb', dir: join(dir, 'state') },
+      restore: 'none',
+      restart: { maxAttempts: 0 },
+      log: (line) => ((line.includes('aborted') && !line.includes('coordinator stopped')) || line.includes('failed') ? console.error(`[${spec.jobName}] ${line}`) : undefined),
+    });
+    const clock: SinkClock = { first: 0, last: 0, cpuAtFirst: 0, cpuAtLast: 0, records: 0, checkpoints: 0 };
+    const live = spec.phase === 'freshness';
+    const sink = timed(sinkFor(spec.target), clock, () => (live ? console.log('READY') : undefined));
+    ordersProjectionJob(env, { topic: spec.topic, groupId: sourceGroupOf(spec.jobName), bounded: !live }, sink);
+    if (live) {
+      const lines = createInterface({ input: process.stdin });
+      lines.on('line', (line) => {
+        if (line === 'measure') for (const name of [SINK_FRESHNESS_SECONDS, SINK_COMMIT_SECONDS]) env.metrics.registry.getSingleMetric(name)?.reset();
+        if (line === 'stop') env.stop();
+      });
+    }
+    await env.execute();
+    process.stdin.destroy();
+    return {
+      messages: spec.messages,
+      records: clock.records,
+      seconds: (clock.last - clock.first) / 1000,
+      wallSeconds: (Date.now() - wallStart) / 1000,
+      cpuSeconds: clock.cpuAtLast - clock.cpuAtFirst,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+      checkpoints: clock.checkpoints,
+      freshness: await figures(env, SINK_FRESHNESS_SECONDS),
+      commit: await figures(env, SINK_COMMIT_SECONDS),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+const { values } = parseArgs({ options: { child: { type: 'string' } } });
+if (values.child !== undefined) {
+  const result = await run(JSON.parse(values.child) as ChildSpec);
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  // Clients that linger (a DLQ producer, a pool) must not hold the benchmark up.
+  setTimeout(() => process.exit(0), 2000).unref();
+}

@@ -1,0 +1,223 @@
+/**
+ * npm run bench -- sinks [--events 200000] [--keys events/10] [--rate 10000] [--seconds 20] [--runs 3]
+ *                        [--sinks pg,pg-idem,kafka,redis,es]
+ *
+ * The reference projection (Debezium → keyBy id → upsert → sink, checkpoints every 1 s) into each
+ * sink — Postgres two-phase (`pg`), Postgres idempotent (`pg-idem`), Kafka transactional, Redis
+ * fenced batch, Elasticsearch — in two phases, each job in a child process of its own
+ * (sinks-bench-child.ts):
+ *
+ *   throughput  the workload topic (`--events` over `--keys`, produced once, reused) read as fast as
+ *               it goes: Kafka messages / (first record at the sink → its last commit);
+ *   freshness   a paced producer offers `--rate` events/s, each with source.ts_ms = now, while the
+ *               job runs; after warm-up (a first probe seen in the sink, then 1 s), `--seconds` of it
+ *               are measured. Source commit → visible is reported twice: by an independent observer
+ *               (probe inserts every 50 ms, looked for in the sink every 20 ms: a read_committed
+ *               consumer, SELECT, MGET, realtime mget), and from the job's own
+ *               cdcflow_sink_freshness_seconds histogram (bucket resolution).
+ *
+ * Rounds interleave the sinks so background load hits them alike; figures are medians over rounds.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { endpointsFromEnv, type ServiceEndpoints } from '../stack/endpoints.ts';
+import { selectServices } from '../stack/services/index.ts';
+import { up } from '../stack/stack.ts';
+import { startPacedProducer } from '../workload/paced-producer.ts';
+import { runChild, startChild } from './bench-child.ts';
+import { fmt, loadAverage, machine, median } from './bench-format.ts';
+import { ensureWorkloadTopic } from './bench-topic.ts';
+import { quantile } from './histogram-summary.ts';
+import type { ChildResult, ChildSpec } from './sinks-bench-child.ts';
+import { SINK_KINDS, SINK_LABELS, createTarget, createTopic, deleteTopics, dropTarget, openProbe, targetSpec, type SinkKind, type TargetSpec } from './sink-targets.ts';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '200000' },
+    keys: { type: 'string' },
+    rate: { type: 'string', default: '10000' },
+    seconds: { type: 'string', default: '20' },
+    runs: { type: 'string', default: '3' },
+    sinks: { type: 'string', default: SINK_KINDS.join(',') },
+  },
+});
+
+const CHILD = fileURLToPath(new URL('./sinks-bench-child.ts', import.meta.url));
+const POLL_MS = 20;
+
+interface FreshnessResult {
+  readonly offered: number;
+  /** Observer: source commit → seen by a reader, ms, for the probes of the measured window. */
+  readonly observed: readonly number[];
+  readonly probesMissing: number;
+  readonly job: ChildResult;
+}
+interface Round {
+  readonly throughput: ChildResult;
+  readonly freshness: FreshnessResult;
+}
+
+const tagOf = (kind: SinkKind, run: number) => `${kind}-r${run}-${randomUUID().slice(0, 6)}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function throughput(kind: SinkKind, run: number, endpoints: ServiceEndpoints, topic: string, messages: number): Promise<ChildResult> {
+  const tag = tagOf(kind, run);
+  const target = targetSpec(kind, tag, endpoints);
+  const spec: ChildSpec = { phase: 'throughput', target, topic, messages, jobName: `sinks-bench-${tag}` };
+  await createTarget(target);
+  try {
+    return await runChild<ChildResult>(CHILD, spec, `${SINK_LABELS[kind]} throughput run ${run}`);
+  } finally {
+    await dropTarget(target, spec.jobName);
+  }
+}
+
+/** Polls the sink for the probes not yet seen until `stop`; one query in flight at a time. */
+function observe(target: TargetSpec, outstanding: Map<number, number>, seen: Map<number, number>) {
+  let stopped = false;
+  const done = (async () => {
+    const probe = await openProbe(target);
+    try {
+      while (!stopped) {
+        const ids = [...outstanding.keys()];
+        if (ids.length > 0) {
+          for (const [id, at] of await probe.visible(ids)) {
+            seen.set(id, at - (outstanding.get(id) as number));
+            outstanding.delete(id);
+          }
+        }
+        await sleep(POLL_MS);
+      }
+    } finally {
+      await probe.close();
+    }
+  })();
+  return { stop: async () => ((stopped = true), await done) };
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition() && Date.now() < deadline) await sleep(50);
+  return condition();
+}
+
+async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoints, rate: number, seconds: number, keys: number): Promise<FreshnessResult> {
+  const tag = tagOf(kind, run);
+  const target = targetSpec(kind, tag, endpoints);
+  const topic = `bench.sinks.live.${tag}`;
+  const spec: ChildSpec = { phase: 'freshness', target, topic, messages: 0, jobName: `sinks-bench-${tag}` };
+  await createTarget(target);
+  await createTopic(target, topic, 6); // before the job subscribes to it
+  const outstanding = new Map<number, number>(); // probe id → source.ts_ms
+  const seen = new Map<number, number>(); // probe id → ms until visible
+  const window = { from: Infinity, to: Infinity };
+  const inWindow = new Map<number, number>(); // probe id → source.ts_ms, measured ones
+  let ready = false;
+  const child = startChild<ChildResult>(CHILD, spec, `${SINK_LABELS[kind]} freshness run ${run}`, (line) => (line === 'READY' ? (ready = true) : console.log(line)));
+  let exited = false;
+  child.result.then(
+    () => (exited = true),
+    () => (exited = true), // the rejection itself surfaces where the result is awaited
+  );
+  const observer = observe(target, outstanding, seen);
+  try {
+    if (!(await until(() => ready || exited, 120_000)) || exited) throw new Error(`${SINK_LABELS[kind]}: the job did not open its sink within 120 s (or exited)`);
+    const producer = await startPacedProducer({
+      brokers: endpoints.kafkaBrokers.split(','),
+      topic,
+      rate,
+      workload: { keys, partitions: 6 },
+      onProbe: (id, ts) => {
+        outstanding.set(id, ts);
+        if (ts >= window.from && ts <= window.to) inWindow.set(id, ts);
+      },
+    });
+    // Warm-up: the job has joined its group and committed a first checkpoint.
+    const warm = await until(() => seen.size > 0, 120_000);
+    await sleep(1000);
+    window.from = Date.now();
+    child.send('measure');
+    await sleep(seconds * 1000);
+    window.to = Date.now();
+    const sent = await producer.stop();
+    if (!warm) console.error(`${SINK_LABELS[kind]}: no probe became visible during warm-up`);
+    await until(() => [...inWindow.keys()].every((id) => seen.has(id)), 30_000);
+    child.send('stop');
+    const job = await child.result;
+    const observed = [...inWindow.keys()].flatMap((id) => (seen.has(id) ? [seen.get(id) as number] : []));
+    return { offered: sent.events / sent.seconds, observed, probesMissing: inWindow.size - observed.length, job };
+  } catch (error) {
+    child.send('stop');
+    // A child that failed says why better than our timeout does.
+    throw (await child.result.then(() => undefined, (e: unknown) => e)) ?? error;
+  } finally {
+    await observer.stop();
+    await dropTarget(target, spec.jobName);
+    await deleteTopics(target, [topic, `${topic}.dlq`]);
+  }
+}
+
+const ms = (x: number) => (Number.isFinite(x) ? fmt(x) : '-');
+const sec = (x: number) => (Number.isFinite(x) ? fmt(x * 1000) : '-');
+
+function report(kinds: readonly SinkKind[], rounds: ReadonlyMap<SinkKind, Round[]>): void {
+  console.log('\nthroughput (workload read as fast as it goes)          freshness at the offered rate: source commit → visible, ms');
+  console.log(
+    'sink                  events/s  per run               cores  RSS MB |  offered/s  observer p50    p99    max  probes | job histogram p50    p99   mean | commit p50    p99',
+  );
+  for (const kind of kinds) {
+    const rs = rounds.get(kind) ?? [];
+    const t = rs.map((r) => r.throughput);
+    const f = rs.map((r) => r.freshness);
+    const rate = (r: ChildResult) => r.messages / r.seconds;
+    const observed = (q: number) => median(f.map((x) => quantile(x.observed, q)));
+    const job = f.map((x) => x.job);
+    console.log(
+      `${SINK_LABELS[kind].padEnd(20)}${fmt(median(t.map(rate))).padStart(10)}  ${t.map((r) => fmt(rate(r))).join(', ').padEnd(20)}` +
+        `${median(t.map((r) => r.cpuSeconds / r.seconds)).toFixed(2).padStart(6)} ${fmt(median(t.map((r) => r.maxRssMb))).padStart(6)} |` +
+        `${fmt(median(f.map((x) => x.offered))).padStart(11)} ${ms(observed(0.5)).padStart(12)} ${ms(observed(0.99)).padStart(6)} ${ms(observed(1)).padStart(6)} ${String(median(f.map((x) => x.observed.length))).padStart(7)} |` +
+        `${sec(median(job.map((j) => j.freshness.p50))).padStart(18)} ${sec(median(job.map((j) => j.freshness.p99))).padStart(6)} ${sec(median(job.map((j) => j.freshness.mean))).padStart(6)} |` +
+        `${sec(median(job.map((j) => j.commit.p50))).padStart(11)} ${sec(median(job.map((j) => j.commit.p99))).padStart(6)}`,
+    );
+    const missing = f.reduce((n, x) => n + x.probesMissing, 0);
+    if (missing > 0) console.log(`  ${SINK_LABELS[kind]}: ${missing} probe(s) of the measured windows never became visible within 30 s`);
+  }
+}
+
+async function main(): Promise<void> {
+  const events = Number(values.events);
+  const keys = values.keys === undefined ? Math.max(1, Math.round(events / 10)) : Number(values.keys);
+  const rate = Number(values.rate);
+  const seconds = Number(values.seconds);
+  const runs = Number(values.runs);
+  const kinds = values.sinks.split(',').map((s) => s.trim()) as SinkKind[];
+  const unknown = kinds.filter((k) => !(SINK_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0) throw new Error(`--sinks: unknown ${unknown.join(', ')}; choose from ${SINK_KINDS.join(',')}`);
+  console.log(`machine: ${machine()}`);
+  if (process.env['KAFKA_BROKERS'] === undefined) await up(selectServices(['kafka', 'postgres', 'redis', 'elasticsearch']), (line) => console.log(`stack: ${line}`));
+  const endpoints = endpointsFromEnv();
+  const { topic, messages } = await ensureWorkloadTopic(endpoints.kafkaBrokers.split(','), events, keys, 'bench.sinks.orders');
+  const rounds = new Map<SinkKind, Round[]>(kinds.map((k) => [k, []]));
+  for (let run = 1; run <= runs; run++) {
+    for (const kind of kinds) {
+      const t = await throughput(kind, run, endpoints, topic, messages);
+      const f = await freshness(kind, run, endpoints, rate, seconds, keys);
+      rounds.get(kind)?.push({ throughput: t, freshness: f });
+      console.log(
+        `run ${run}/${runs}  ${SINK_LABELS[kind].padEnd(20)} ${fmt(t.messages / t.seconds).padStart(8)} events/s (${fmt(t.seconds, 1)} s, ${t.checkpoints} commits)` +
+          `  freshness at ${fmt(f.offered)}/s: observer p50 ${ms(quantile(f.observed, 0.5))} p99 ${ms(quantile(f.observed, 0.99))} max ${ms(quantile(f.observed, 1))} ms (${f.observed.length} probes),` +
+          ` job p50 ${sec(f.job.freshness.p50)} p99 ${sec(f.job.freshness.p99)} ms (${fmt(f.job.freshness.count)} changes)  load ${loadAverage()}`,
+      );
+    }
+  }
+  console.log(`\n${fmt(messages)} messages (${fmt(events)} events over ${fmt(keys)} keys); freshness: ${fmt(rate)} events/s offered for ${seconds} s; ${runs} round(s), medians; checkpoints every 1 s`);
+  console.log(`machine at the end: ${machine()}`);
+  report(kinds, rounds);
+  const offered = [...rounds.values()].flat().map((r) => r.freshness.offered);
+  if (offered.some((o) => o < 0.9 * rate)) {
+    console.log(`note: the producer offered ${fmt(Math.min(...offered))}–${fmt(Math.max(...offered))} events/s, below the ${fmt(rate)} asked: the machine could not keep up (see the load average); freshness is then that of an overloaded pipeline`);
+  }
+}
+
+await main();
