@@ -37,6 +37,8 @@ import { centsToDecimal, decimalToCents } from './orders-model.ts';
  * time; in its last fifth the skew passes the margin and 1.6–1.8 % of the late records (varying by
  * run) fall into their windows instead (measured with scripts/bench/windows-bench.ts, which
  * therefore records the order the engine consumed and replays it with `pushBatch`).
+ * At parallelism > 1 no single order describes what the window subtasks saw (each combines the
+ * channels of every source subtask in the exchange's timing): see revenue-oracle-bounds.ts.
  */
 /** What the oracles read of a record; a `WorkloadRecord` is one. */
 export type OracleRecord = Pick<WorkloadRecord, 'seq' | 'partition' | 'id' | 'event'>;
