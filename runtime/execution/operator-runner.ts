@@ -13,6 +13,13 @@ export type Element =
   | { readonly kind: 'watermark'; readonly timestamp: number }
   | { readonly kind: 'idle' };
 
+/**
+ * What the barrier aligner may hold back on an input: its elements and its end. An input's end
+ * must not overtake what that input sent before it, or the last input's end would fire every
+ * window (event time jumps to +∞) before the held records were judged, making them late.
+ */
+type Held = Element | { readonly kind: 'end' };
+
 /** Where elements of one edge go: an operator, or the keyed exchange in front of one. */
 export interface ElementReceiver {
   push(input: number, element: Element): Promise<void>;
@@ -60,7 +67,7 @@ class CollectingOutput implements Output<unknown> {
 
 export class OperatorRunner implements ElementReceiver {
   readonly downstream: Downstream[] = [];
-  private readonly aligner: BarrierAligner<Element>;
+  private readonly aligner: BarrierAligner<Held>;
   private readonly watermarks: WatermarkHolder;
   private readonly output = new CollectingOutput();
   private endedInputs = 0;
@@ -74,7 +81,7 @@ export class OperatorRunner implements ElementReceiver {
     private readonly hooks: RunnerHooks,
     restoredWatermark?: number,
   ) {
-    this.aligner = new BarrierAligner<Element>(inputCount);
+    this.aligner = new BarrierAligner<Held>(inputCount);
     this.watermarks = new WatermarkHolder(inputCount, restoredWatermark);
   }
 
@@ -103,7 +110,12 @@ export class OperatorRunner implements ElementReceiver {
     await this.flushOutput();
   }
 
-  async endInput(_input: number): Promise<void> {
+  async endInput(input: number): Promise<void> {
+    const verdict = this.aligner.onElement(input, { kind: 'end' });
+    if (verdict.kind === 'pass') await this.finishInput();
+  }
+
+  private async finishInput(): Promise<void> {
     this.endedInputs += 1;
     if (this.endedInputs < this.inputCount) return;
     // End of input means no more data on any path: fire what event time is waiting for.
@@ -111,8 +123,10 @@ export class OperatorRunner implements ElementReceiver {
     for (const d of this.downstream) await d.runner.endInput(d.input);
   }
 
-  private async handle(input: number, element: Element): Promise<void> {
+  private async handle(input: number, element: Held): Promise<void> {
     switch (element.kind) {
+      case 'end':
+        return this.finishInput();
       case 'batch': {
         const records = this.keySelector === undefined ? element.records : element.records.map((r) => this.keyed(r));
         this.hooks.recordsIn(this.uid, records.length);

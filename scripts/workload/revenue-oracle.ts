@@ -37,6 +37,8 @@ import { centsToDecimal, decimalToCents } from './orders-model.ts';
  * time; in its last fifth the skew passes the margin and 1.6–1.8 % of the late records (varying by
  * run) fall into their windows instead (measured with scripts/bench/windows-bench.ts, which
  * therefore records the order the engine consumed and replays it with `pushBatch`).
+ * At parallelism > 1 no single order describes what the window subtasks saw (each combines the
+ * channels of every source subtask in the exchange's timing): see revenue-oracle-bounds.ts.
  */
 /** What the oracles read of a record; a `WorkloadRecord` is one. */
 export type OracleRecord = Pick<WorkloadRecord, 'seq' | 'partition' | 'id' | 'event'>;
@@ -127,6 +129,18 @@ export class RevenueWindowOracle {
     for (const record of records) if (record.event !== null) this.#advance(record.partition, record.event.source.ts_ms);
   }
 
+  /**
+   * A record whose lateness the engine decided, for consumption orders no single sequence
+   * describes (the window subtasks of a parallel job each combine two channels' watermarks, in
+   * whatever timing the exchange had): aggregated, or counted late, as told; the watermark stays.
+   * Check the decision against `possiblyLate` (revenue-oracle-bounds.ts).
+   */
+  pushDecided(record: OracleRecord, late: boolean): void {
+    const event = record.event;
+    this.#checkPartition(record);
+    if (event !== null && event.op !== 'd' && event.after !== null) this.#assign(record, event.source.ts_ms, event.after.status, event.after.amount, late);
+  }
+
   result(): RevenueOracleResult {
     const windows = [...this.#sums.values()].sort(byWindowThenStatus).map((w) => ({
       windowStart: w.windowStart,
@@ -159,10 +173,10 @@ export class RevenueWindowOracle {
     return tsMs - (((tsMs % this.#windowMs) + this.#windowMs) % this.#windowMs);
   }
 
-  #assign(record: OracleRecord, tsMs: number, status: string, amount: string): void {
+  #assign(record: OracleRecord, tsMs: number, status: string, amount: string, late?: boolean): void {
     const windowStart = this.#windowStart(tsMs);
     const windowEnd = windowStart + this.#windowMs;
-    if (windowEnd - 1 + this.#allowedLatenessMs <= this.#watermark) {
+    if (late ?? windowEnd - 1 + this.#allowedLatenessMs <= this.#watermark) {
       this.#late.push({ seq: record.seq, id: record.id, lsn: record.event?.source.lsn ?? 0, tsMs, status });
       return;
     }
