@@ -31,6 +31,8 @@ export class KafkajsFetcher implements Fetcher {
   private readonly heartbeatMs: number;
 
   private readonly subtask: { readonly index: number; readonly parallelism: number };
+  /** Set by `stop`: from then on kafkajs must not bring this consumer back (see `start`). */
+  private stopped = false;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
     const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
@@ -50,6 +52,11 @@ export class KafkajsFetcher implements Fetcher {
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
       readUncommitted: false,
       allowAutoTopicCreation: false,
+      // kafkajs restarts a crashed consumer from a timer, and `disconnect` does not stop a restart
+      // already under way (its runner counts as stopped until it has joined). A consumer stopped
+      // by the job must stay stopped: else it rejoins after its reader closed, fills a buffer
+      // nobody takes from and heartbeats from `onBatch` forever, keeping the process alive.
+      retry: { retries: 5, restartOnFailure: () => Promise.resolve(!this.stopped) },
     });
   }
 
@@ -61,6 +68,11 @@ export class KafkajsFetcher implements Fetcher {
     });
     await this.consumer.connect();
     for (const topic of this.options.topics) await this.consumer.subscribe({ topic, fromBeginning: true });
+    // A restart kafkajs had begun before `stop` ends up running anyway (`stop` found no running
+    // consumer to stop): stop it at its first fetch, the first moment kafkajs can stop it.
+    this.consumer.on(this.consumer.events.FETCH_START, () => {
+      if (this.stopped) void this.consumer.disconnect().catch(() => undefined);
+    });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
       this.assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => splitOf(topic, p)));
       // Checkpoints own positions: after every (re)join, read from where the checkpoint says.
@@ -88,7 +100,7 @@ export class KafkajsFetcher implements Fetcher {
 
   private async onBatch(payload: EachBatchPayload, deliver: (batch: FetchedBatch) => Promise<void>): Promise<void> {
     const { batch } = payload;
-    if (batch.isEmpty() || payload.isStale()) return;
+    if (batch.isEmpty() || payload.isStale() || this.stopped) return;
     await this.skipped;
     let bytes = 0;
     const messages: RawMessage[] = batch.messages.map((m) => {
@@ -105,7 +117,10 @@ export class KafkajsFetcher implements Fetcher {
     });
     const last = batch.lastOffset();
     // Keep the group membership alive while processing holds the batch back.
-    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), this.heartbeatMs);
+    const beat = setInterval(() => {
+      if (this.stopped) clearInterval(beat);
+      else void payload.heartbeat().catch(() => undefined);
+    }, this.heartbeatMs);
     try {
       await deliver({ topic: batch.topic, partition: batch.partition, messages, nextOffset: (BigInt(last) + 1n).toString(), bytes });
     } finally {
@@ -142,6 +157,7 @@ export class KafkajsFetcher implements Fetcher {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.consumer.disconnect();
   }
 }
