@@ -135,17 +135,24 @@ export class JobRunner {
   /** Waits for a poll, pushing what other subtasks send meanwhile; then pushes the poll's result. */
   private async pollWhileExchanging(source: SourceTask, maxWaitMs: number, exchange: KeyedExchange): Promise<void> {
     await exchange.drain();
+    const pollStart = performance.now();
     let settled = false;
     const polled = source.reader.poll(maxWaitMs).finally(() => (settled = true));
     const done = polled.then(
       () => undefined,
       () => undefined,
     );
+    let drained = 0;
     while (!settled) {
       await Promise.race([done, exchange.arrival()]);
+      const drainStart = performance.now();
       await exchange.drain();
+      drained += performance.now() - drainStart;
     }
+    exchange.stats.add('pollWait', pollStart + drained);
+    const deliverStart = performance.now();
     await source.deliver(await polled);
+    exchange.stats.add('deliver', deliverStart);
   }
 
   /**

@@ -82,6 +82,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     if (!closed) await Promise.race([runner.closeOperators().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
     await runner.close();
     exchange.close();
+    exchange.stats.report(`subtask ${init.subtaskIndex}/${init.parallelism} elu=${performance.eventLoopUtilization().utilization.toFixed(2)}`);
   }
   post({ type: 'done', metrics: await metrics.registry.getMetricsAsJSON() });
   // Let the thread end once the job module returns; the main thread terminates it otherwise.
