@@ -18,14 +18,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { JobProcess } from '../support/job-process.ts';
-import { readOrdersTable, tableDifferences } from '../support/orders-check.ts';
+import { dropOrdersTable, readOrdersTable, tableDifferences } from '../support/orders-check.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 import { WorkloadFeeder } from '../support/workload-feeder.ts';
 
@@ -61,11 +60,7 @@ afterAll(async () => {
   await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
   await admin.disconnect();
   if (!passed) return;
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  await db.query(`drop table if exists ${table}`);
-  await db.query("delete from cdcflow_sink_commits where sink like $1 || ':%'", [jobName]).catch(() => undefined);
-  await db.end();
+  await dropOrdersTable(databaseUrl, table, jobName);
 });
 
 /** The database URL with host and port replaced by the proxy's. */

@@ -11,13 +11,12 @@
  * CDCFLOW_CHAOS_KILLS (default 10) and CDCFLOW_CHAOS_SEED replay a run; CDCFLOW_CHAOS_VERBOSE=1
  * echoes the job's output.
  */
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
-import { readOrdersTable, tableDifferences } from '../support/orders-check.ts';
+import { dropOrdersTable, readOrdersTable, tableDifferences } from '../support/orders-check.ts';
 import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
 
 const settings = chaosSettings();
@@ -41,11 +40,7 @@ afterAll(async () => {
   if (!passed) say(`table ${table} kept`);
   await ws.cleanup(passed);
   if (!passed) return;
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  await db.query(`drop table if exists ${table}`);
-  await db.query("delete from cdcflow_sink_commits where sink like $1 || ':%'", [jobName]).catch(() => undefined);
-  await db.end();
+  await dropOrdersTable(databaseUrl, table, jobName);
 });
 
 describe('orders → Postgres (two-phase) under SIGKILL', () => {

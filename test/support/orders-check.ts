@@ -44,6 +44,22 @@ export async function readOrdersTable(databaseUrl: string, table: string, gidPre
 
 /** Table rows against the oracle, every column compared. */
 export function tableDifferences(actual: ReadonlyMap<number, OrdersTableRow>, oracle: ReadonlyMap<number, OrderRow>): OracleDifferences {
+  const fields = ['customer_id', 'status', 'amount', 'currency', 'shipping_address', 'notes', 'created_ms', 'updated_ms'] as const;
+  return differences(actual, oracle, (got, want) => {
+    const expected = { ...want, created_ms: Date.parse(want.created_at), updated_ms: Date.parse(want.updated_at) };
+    return fields.filter((f) => got[f] !== expected[f]).map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(expected[f])}`);
+  });
+}
+
+/** Rows as the Kafka sink writes them (`JSON.stringify(row)`, the Debezium `after` image), by id. */
+export function rowDifferences(actual: ReadonlyMap<number, Readonly<Record<string, unknown>>>, oracle: ReadonlyMap<number, OrderRow>): OracleDifferences {
+  return differences(actual, oracle, (got, want) =>
+    (Object.keys(want) as (keyof OrderRow)[]).filter((f) => JSON.stringify(got[f]) !== JSON.stringify(want[f])).map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(want[f])}`),
+  );
+}
+
+/** Lost and extra ids, and for every id present on both sides what `wrongFields` finds off. */
+function differences<Row>(actual: ReadonlyMap<number, Row>, oracle: ReadonlyMap<number, OrderRow>, wrongFields: (got: Row, want: OrderRow) => string[]): OracleDifferences {
   const lost: number[] = [];
   const stale: string[] = [];
   for (const [id, want] of oracle) {
@@ -52,28 +68,21 @@ export function tableDifferences(actual: ReadonlyMap<number, OrdersTableRow>, or
       lost.push(id);
       continue;
     }
-    const expected = { ...want, created_ms: Date.parse(want.created_at), updated_ms: Date.parse(want.updated_at) };
-    const fields = ['customer_id', 'status', 'amount', 'currency', 'shipping_address', 'notes', 'created_ms', 'updated_ms'] as const;
-    const wrong = fields.filter((f) => got[f] !== expected[f]);
-    if (wrong.length > 0) stale.push(`id ${id}: ${wrong.map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(expected[f])}`).join(', ')}`);
+    const wrong = wrongFields(got, want);
+    if (wrong.length > 0) stale.push(`id ${id}: ${wrong.join(', ')}`);
   }
   const extra = [...actual.keys()].filter((id) => !oracle.has(id));
   return { lost, extra, stale };
 }
 
-/** Rows as the Kafka sink writes them (`JSON.stringify(row)`, the Debezium `after` image), by id. */
-export function rowDifferences(actual: ReadonlyMap<number, Readonly<Record<string, unknown>>>, oracle: ReadonlyMap<number, OrderRow>): OracleDifferences {
-  const lost: number[] = [];
-  const stale: string[] = [];
-  for (const [id, want] of oracle) {
-    const got = actual.get(id);
-    if (got === undefined) {
-      lost.push(id);
-      continue;
-    }
-    const wrong = (Object.keys(want) as (keyof OrderRow)[]).filter((f) => JSON.stringify(got[f]) !== JSON.stringify(want[f]));
-    if (wrong.length > 0) stale.push(`id ${id}: ${wrong.map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(want[f])}`).join(', ')}`);
+/** Drops a test's orders table and the commit markers its job's Postgres sink left. */
+export async function dropOrdersTable(databaseUrl: string, table: string, jobName: string): Promise<void> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    await db.query(`drop table if exists ${table}`);
+    await db.query("delete from cdcflow_sink_commits where sink like $1 || ':%'", [jobName]).catch(() => undefined);
+  } finally {
+    await db.end();
   }
-  const extra = [...actual.keys()].filter((id) => !oracle.has(id));
-  return { lost, extra, stale };
 }
