@@ -1,7 +1,7 @@
 /**
  * The SIGKILL loop every sink chaos test runs (test/chaos/*-sink-sigkill.test.ts): a projection
  * job (Debezium orders → keyBy id → upsert → the sink under test) in a child process, the
- * reference workload written in slices while it runs, and the job SIGKILLed again and again:
+ * reference workload written at a steady rate while it runs, and the job SIGKILLed again and again:
  *  - half the kills at random moments (mid-batch, mid-checkpoint, mid-restore);
  *  - half 0–150 ms after the sink printed its pre-commit line (PREPARE, staged batch, flushed
  *    Kafka transaction): between the pre-commit at the barrier and the commit after the
@@ -24,6 +24,8 @@ import { WorkloadFeeder } from './workload-feeder.ts';
 
 /** The broker's floor by default (group.min.session.timeout.ms); bounds each restart's wait for the killed member. */
 const SESSION_TIMEOUT_MS = 6_000;
+/** How long a start in the kill loop lasts, roughly: the killed member's session timeout, restore, first commit, the kill delay. */
+const STEADY_START_SECONDS = 6;
 const RESTORING = /restoring from (checkpoint|savepoint) \d+/;
 
 export interface ChaosSettings {
@@ -128,11 +130,11 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
   const job: JobProcessOptions = { file: o.file, env, ...(echo === undefined ? {} : { onLine: echo }) };
   const feeder = new WorkloadFeeder(ws.brokers, ws.topic, o.workload);
   await feeder.open();
-  // One slice as each start begins, so kills land while there is work; ~10 % left for the end.
-  const slice = Math.ceil(((o.workload.events ?? 0) * 1.1) / kills);
-  const feeding: Promise<void>[] = [];
-  const beforeStart = () => void feeding.push(feeder.feed(slice));
-  const common = { job, beforeStart, log: ws.say, ...(o.afterKill === undefined ? {} : { afterKill: o.afterKill }) };
+  // A steady trickle through the kill loop (~6 s a start), so every start has records arriving and
+  // a kill finds an open transaction that holds some; the last ~10 % goes out after the loop.
+  const events = o.workload.events ?? 0;
+  const feeding = feeder.feedSteadily(Math.ceil(events * 0.9), Math.max(100, (events * 0.9) / (kills * STEADY_START_SECONDS)));
+  const common = { job, log: ws.say, ...(o.afterKill === undefined ? {} : { afterKill: o.afterKill }) };
   const started = Date.now();
   const reports: KillLoopReport[] = [];
   try {
@@ -152,9 +154,10 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
       }),
     );
   } finally {
-    await Promise.allSettled(feeding);
+    feeder.hurry();
+    await feeding.catch(() => undefined);
   }
-  await Promise.all(feeding);
+  await feeding;
   await feeder.feedRest();
   await feeder.close();
 

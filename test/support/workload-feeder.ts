@@ -14,6 +14,8 @@ export class WorkloadFeeder {
   private readonly kafka: Kafka;
   private queue: Promise<void> = Promise.resolve();
   private exhausted = false;
+  /** Messages per second while a steady feed runs; undefined writes as fast as the broker takes them. */
+  private perSecond: number | undefined;
   /** Messages written so far (change events, tombstones and duplicates). */
   written = 0;
 
@@ -47,6 +49,29 @@ export class WorkloadFeeder {
     return slice;
   }
 
+  /**
+   * Queues the next `count` messages at about `perSecond`, so a job that keeps up always has
+   * records arriving: a kill then finds an open transaction that holds records. `hurry` lifts the
+   * rate for what is left of it.
+   */
+  feedSteadily(count: number, perSecond: number): Promise<void> {
+    const slice = this.queue.then(async () => {
+      this.perSecond = perSecond;
+      try {
+        await this.write(count);
+      } finally {
+        this.perSecond = undefined;
+      }
+    });
+    this.queue = slice.catch(() => undefined);
+    return slice;
+  }
+
+  /** Ends the pacing of a running `feedSteadily`; the rest of it goes out at full speed. */
+  hurry(): void {
+    this.perSecond = undefined;
+  }
+
   /** Writes whatever is left of the workload. */
   feedRest(): Promise<void> {
     return this.feed(Number.POSITIVE_INFINITY);
@@ -63,7 +88,13 @@ export class WorkloadFeeder {
 
   private async write(count: number): Promise<void> {
     let batch: Message[] = [];
+    const started = Date.now();
     for (let n = 0; n < count && !this.exhausted; n++) {
+      if (this.perSecond !== undefined && batch.length >= Math.max(1, this.perSecond / 20)) {
+        batch = await this.send(batch);
+        const due = started + (n / this.perSecond) * 1000;
+        if (this.perSecond !== undefined && due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+      }
       const next = this.records.next();
       if (next.done === true) {
         this.exhausted = true;
