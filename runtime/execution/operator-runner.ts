@@ -6,6 +6,7 @@
  */
 import type { Operator, OperatorSnapshot, Output, OutputTag, StreamRecord } from '../../operators/operator.ts';
 import { BarrierAligner } from './barrier-aligner.ts';
+import { ReentrantOperatorCallError } from './reentrant-call-error.ts';
 import { WatermarkHolder } from './watermark-holder.ts';
 
 export type Element =
@@ -71,6 +72,8 @@ export class OperatorRunner implements ElementReceiver {
   private readonly watermarks: WatermarkHolder;
   private readonly output = new CollectingOutput();
   private endedInputs = 0;
+  /** The entry point (push, barrier, end, tick) now running; see `exclusive`. */
+  private running: string | undefined;
 
   constructor(
     readonly uid: string,
@@ -91,12 +94,16 @@ export class OperatorRunner implements ElementReceiver {
 
   async push(input: number, element: Element): Promise<void> {
     const verdict = this.aligner.onElement(input, element);
-    if (verdict.kind === 'pass') await this.handle(input, element);
+    if (verdict.kind === 'pass') await this.exclusive(element.kind, () => this.handle(input, element));
   }
 
   async pushBarrier(input: number, checkpointId: number): Promise<void> {
     const verdict = this.aligner.onBarrier(input, checkpointId);
-    if (verdict.kind !== 'aligned') return;
+    if (verdict.kind === 'aligned') await this.exclusive(`barrier ${checkpointId}`, () => this.snapshotAndRelease(checkpointId));
+  }
+
+  /** After alignment: snapshot, forward the barrier, then what the aligner held back, in arrival order. */
+  private async snapshotAndRelease(checkpointId: number): Promise<void> {
     const snapshot = await this.operator.snapshotState?.(checkpointId);
     await this.hooks.snapshotTaken(this, checkpointId, snapshot);
     for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
@@ -105,14 +112,32 @@ export class OperatorRunner implements ElementReceiver {
 
   /** Lets the operator fire processing-time timers; a no-op for operators without the hook. */
   async tick(now: number): Promise<void> {
-    if (this.operator.onProcessingTime === undefined) return;
-    await this.operator.onProcessingTime(now, this.output);
-    await this.flushOutput();
+    const onProcessingTime = this.operator.onProcessingTime?.bind(this.operator);
+    if (onProcessingTime === undefined) return;
+    await this.exclusive('timers', async () => {
+      await onProcessingTime(now, this.output);
+      await this.flushOutput();
+    });
   }
 
   async endInput(input: number): Promise<void> {
     const verdict = this.aligner.onElement(input, { kind: 'end' });
-    if (verdict.kind === 'pass') await this.finishInput();
+    if (verdict.kind === 'pass') await this.exclusive('end of input', () => this.finishInput());
+  }
+
+  /**
+   * Runs one entry point to completion before another may start. The single awaited chain that
+   * drives the job guarantees it; this turns a violation (a second caller while a snapshot or
+   * the release of held elements awaits) into an error instead of silently reordered records.
+   */
+  private async exclusive(call: string, body: () => Promise<void>): Promise<void> {
+    if (this.running !== undefined) throw new ReentrantOperatorCallError(this.name, call, this.running);
+    this.running = call;
+    try {
+      await body();
+    } finally {
+      this.running = undefined;
+    }
   }
 
   private async finishInput(): Promise<void> {

@@ -6,15 +6,19 @@
 import { describe, expect, it } from 'vitest';
 import type { Operator, StreamRecord } from '../../../../operators/operator.ts';
 import { OperatorRunner, type RunnerHooks } from '../../../../runtime/execution/operator-runner.ts';
+import { ReentrantOperatorCallError } from '../../../../runtime/execution/reentrant-call-error.ts';
 
-function recordingRunner(inputCount: number): { runner: OperatorRunner; seen: string[] } {
+function recordingRunner(inputCount: number, snapshotTaken: () => Promise<void> = () => Promise.resolve()): { runner: OperatorRunner; seen: string[] } {
   const seen: string[] = [];
   const operator: Operator<number, number> = {
     processBatch: (batch: readonly StreamRecord<number>[]) => void seen.push(`batch ${batch.map((r) => r.value).join(',')}`),
     onWatermark: (watermark: number) => void seen.push(`watermark ${watermark}`),
   };
   const hooks: RunnerHooks = {
-    snapshotTaken: () => Promise.resolve(void seen.push('snapshot')),
+    snapshotTaken: async () => {
+      seen.push('snapshot');
+      await snapshotTaken();
+    },
     recordsIn: () => undefined,
     recordsOut: () => undefined,
     watermarkAdvanced: () => undefined,
@@ -46,5 +50,24 @@ describe('operator runner: end of input and barrier alignment', () => {
     expect(seen).toEqual(['watermark 5']);
     await runner.endInput(0);
     expect(seen).toEqual(['watermark 5', 'watermark Infinity']);
+  });
+});
+
+describe('operator runner: one caller at a time', () => {
+  it('refuses an element pushed while the aligned snapshot is still being acknowledged, instead of letting it overtake the held ones', async () => {
+    let release: () => void = () => undefined;
+    const acknowledged = new Promise<void>((resolve) => (release = resolve));
+    const { runner, seen } = recordingRunner(2, () => acknowledged);
+    await runner.pushBarrier(0, 3);
+    await runner.push(0, { kind: 'batch', records: [{ value: 1, timestamp: 1 }] }); // held behind barrier 3
+    const aligning = runner.pushBarrier(1, 3);
+    await Promise.resolve();
+    await expect(runner.push(0, { kind: 'batch', records: [{ value: 2, timestamp: 2 }] })).rejects.toBeInstanceOf(ReentrantOperatorCallError);
+    release();
+    await aligning;
+    expect(seen).toEqual(['snapshot', 'batch 1']);
+    // The runner is usable again once the barrier's work finished.
+    await runner.push(0, { kind: 'batch', records: [{ value: 3, timestamp: 3 }] });
+    expect(seen).toEqual(['snapshot', 'batch 1', 'batch 3']);
   });
 });
