@@ -144,8 +144,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     return true;
   }
 
-  /** The group's assignment, known from the join, before the first fetch of any partition. */
-  assignedSplits(): readonly string[] {
+  /** The group's assignment, known from the join, before the first fetch of any partition; undefined before the join. */
+  assignedSplits(): readonly string[] | undefined {
     return this.fetcher.assignment();
   }
 

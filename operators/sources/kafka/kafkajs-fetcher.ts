@@ -24,7 +24,8 @@ export interface KafkajsFetcherOptions {
 export class KafkajsFetcher implements Fetcher {
   private readonly consumer: Consumer;
   private readonly kafka: Kafka;
-  private assigned: string[] = [];
+  /** Undefined until the first group join: a subtask owning no partition learns so only there. */
+  private assigned: string[] | undefined;
   /** Deliveries of skipped batches (see `start`), which the next real delivery waits for. */
   private skipped: Promise<void> = Promise.resolve();
   /** A third of the session timeout (as Kafka recommends), at most 3 s. */
@@ -131,7 +132,7 @@ export class KafkajsFetcher implements Fetcher {
   }
 
   async commit(positions: ReadonlyMap<string, string>): Promise<void> {
-    const offsets = [...positions].filter(([split]) => this.assigned.includes(split)).map(([split, offset]) => ({ ...parseSplit(split), offset }));
+    const offsets = [...positions].filter(([split]) => this.assigned?.includes(split) === true).map(([split, offset]) => ({ ...parseSplit(split), offset }));
     if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
   }
 
@@ -152,7 +153,7 @@ export class KafkajsFetcher implements Fetcher {
     }
   }
 
-  assignment(): readonly string[] {
+  assignment(): readonly string[] | undefined {
     return this.assigned;
   }
 
