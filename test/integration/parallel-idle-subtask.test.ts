@@ -6,12 +6,16 @@
  * no end of input — and equal what the oracle decides for the records this run found late.
  *
  * Before sources without splits went idle, subtask 2 never sent a watermark, every window
- * subtask stayed at −∞ and nothing fired: this test timed out waiting for the first window.
+ * subtask stayed at −∞ and nothing fired: the first test timed out waiting for the first window.
+ * The last test adds a third partition mid-run: subtask 2's group rebalances (metadata refreshed
+ * every second here), it becomes active, and its partition holds the window back again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { possiblyLate, revenueWindowsDecided } from '../../scripts/workload/revenue-oracle-bounds.ts';
-import { OUT_OF_ORDERNESS_MS } from '../../jobs/revenue-windows.ts';
+import { OUT_OF_ORDERNESS_MS, type RevenueRow } from '../../jobs/revenue-windows.ts';
+import { subtaskGroupId } from '../../operators/sources/kafka/subtask-assignment.ts';
+import { readJsonLines } from '../support/json-lines-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { RunFolders, runToEnd, startParallelJob, windowResults } from '../support/parallel-runs.ts';
 import { createTopic, produce, testKafka } from '../support/source-jobs.ts';
@@ -20,6 +24,7 @@ const WORKLOAD = { seed: 29, keys: 6_000, events: 24_000, partitions: 2 };
 const PARALLELISM = 3;
 const folders = new RunFolders();
 const topic = uniqueName('idle-subtask-orders');
+const grown = uniqueName('idle-subtask-grown');
 const kafka = testKafka(topic);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -27,7 +32,7 @@ afterAll(async () => {
   folders.cleanup();
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
+  await admin.deleteTopics({ topics: [topic, grown] }).catch(() => undefined);
   await admin.disconnect();
 });
 
@@ -88,4 +93,62 @@ describe('a subtask that owns no partition', () => {
     expect(result.windows).toEqual(revenueWindowsDecided(records, result.late, options).windows);
     expect(result.windows.some((w) => !firedBy(w))).toBe(true);
   }, 240_000);
+
+  it('becomes active when a partition is added for it: the new partition counts for the watermark and its record is on time', async () => {
+    await createTopic(kafka, grown, 2);
+    await produce(kafka, grown, records.slice(0, 12_000).map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
+    const dirs = folders.make();
+    const groupId = uniqueName('idle-subtask-grown');
+    const job = startParallelJob({ job: 'revenue', source: { kind: 'kafka', topic: grown, groupId, bounded: false, metadataMaxAgeMs: 1_000 } }, dirs, PARALLELISM, env);
+    const rows = () => readJsonLines<RevenueRow>(dirs.outDir, 'windows');
+    // A window far ahead of the workload, with one record from the new partition 2 (subtask 2's).
+    const windowStart = Math.ceil((records[0]?.event?.source.ts_ms ?? 0) / 60_000) * 60_000 + 3_600_000;
+    const ahead = windowStart + 120_000;
+    const inWindow = () => rows().filter((r) => r.windowStart === windowStart);
+    try {
+      await waitUntil(() => rows().length > 0, 120_000, () => job.tail(40));
+      const admin = kafka.admin();
+      await admin.connect();
+      // Subtask i's group commits what its completed checkpoints recorded (after its sinks committed).
+      const committed = async (subtask: number, partition: number) => {
+        const offsets = await admin.fetchOffsets({ groupId: subtaskGroupId(groupId, subtask, PARALLELISM), topics: [grown] });
+        return offsets.flatMap((t) => t.partitions).find((p) => p.partition === partition)?.offset;
+      };
+      try {
+        await admin.createPartitions({ topicPartitions: [{ topic: grown, count: 3 }] });
+        await produce(kafka, grown, [orderAt(2, 900_001, windowStart + 1_000, '7.00')]);
+        await waitUntil(async () => (await committed(2, 2)) === '1', 120_000, () => job.tail(40));
+        // Partitions 0 and 1 move far past the window; once their subtasks checkpointed that, what it
+        // fired is in the output (up to the other subtasks' commit of that same checkpoint):
+        // nothing, as partition 2 still holds the window back.
+        await produce(kafka, grown, [orderAt(0, 900_002, ahead, '1.00'), orderAt(1, 900_003, ahead, '1.00')]);
+        const ends = new Map((await admin.fetchTopicOffsets(grown)).map((p) => [p.partition, p.high]));
+        await waitUntil(async () => (await committed(0, 0)) === ends.get(0) && (await committed(1, 1)) === ends.get(1), 120_000, () => job.tail(40));
+      } finally {
+        await admin.disconnect();
+      }
+      expect(inWindow()).toEqual([]);
+      await produce(kafka, grown, [orderAt(2, 900_004, ahead, '1.00')]);
+      await waitUntil(() => inWindow().length > 0, 60_000, () => job.tail(40));
+      expect(inWindow().map(({ status, sum, count, firing }) => ({ status, sum, count, firing }))).toEqual([{ status: 'paid', sum: '7.00', count: 1, firing: 'on-time' }]);
+    } finally {
+      await job.kill();
+    }
+  }, 240_000);
 });
+
+/** Polls `condition` every 250 ms; fails after `timeoutMs` with `context`. */
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, context: () => string): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms\n${context()}`);
+    await sleep(250);
+  }
+}
+
+/** One Debezium insert of an order on `partition`, committed at `tsMs`. */
+function orderAt(partition: number, id: number, tsMs: number, amount: string) {
+  const source = { version: '2.7.3.Final', connector: 'postgresql', name: 'ecommerce', ts_ms: tsMs, snapshot: 'false', db: 'ecommerce', sequence: null, schema: 'public', table: 'orders', txId: id, lsn: id, xmin: null };
+  const value = { before: null, after: { id, status: 'paid', amount }, source, op: 'c', ts_ms: tsMs, transaction: null };
+  return { key: JSON.stringify({ id }), value: JSON.stringify(value), partition };
+}

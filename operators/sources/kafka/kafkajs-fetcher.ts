@@ -18,6 +18,8 @@ export interface KafkajsFetcherOptions {
   readonly subtaskIndex?: number;
   /** @default 1 */
   readonly parallelism?: number;
+  /** How often topic metadata is refreshed, so partitions added to a topic are found (kafkajs `metadataMaxAge`). @default 300000 */
+  readonly metadataMaxAgeMs?: number;
 }
 
 /** kafkajs behind the Fetcher interface. */
@@ -47,6 +49,7 @@ export class KafkajsFetcher implements Fetcher {
         : { groupId: subtaskGroupId(options.groupId, subtask.index, subtask.parallelism), partitionAssigners: [subtaskAssigner(subtask.index, subtask.parallelism)] }),
       sessionTimeout,
       heartbeatInterval: this.heartbeatMs,
+      ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: options.metadataMaxAgeMs }),
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
       // How long an idle fetch waits at the broker for data. kafkajs's 5 s default is how long a
       // stop or restart waits for the fetch in flight; 500 ms is the Java client's default.
