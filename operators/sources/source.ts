@@ -37,9 +37,12 @@ export interface SourceReader<T> {
    * those that have not delivered yet. The task registers them with the watermark generator, so
    * each holds the source's watermark back until it delivers or goes idle — a fast split cannot
    * make a slow one's first records late. Called after every poll; return the same array while
-   * the assignment is unchanged. @default only splits that delivered count
+   * the assignment is unchanged. `undefined` while the reader does not know its assignment yet
+   * (before the group join): then the source holds event time back. An empty array means the
+   * reader owns no split: the source is idle downstream (it neither holds event time back nor
+   * advances it) until a split is assigned. @default only splits that delivered count
    */
-  assignedSplits?(): readonly string[];
+  assignedSplits?(): readonly string[] | undefined;
   /** The checkpoint is durable: the source may commit offsets externally (for lag monitoring). */
   notifyCheckpointComplete?(checkpointId: number): Promise<void>;
   close(): Promise<void>;

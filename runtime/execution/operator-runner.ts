@@ -12,7 +12,10 @@ import { WatermarkHolder } from './watermark-holder.ts';
 export type Element =
   | { readonly kind: 'batch'; readonly records: readonly StreamRecord<unknown>[] }
   | { readonly kind: 'watermark'; readonly timestamp: number }
-  | { readonly kind: 'idle' };
+  /** The sender has nothing to say about event time for now (a source without splits, or whose splits are all idle). */
+  | { readonly kind: 'idle' }
+  /** The sender is active again after `idle` (sent before its next records); a watermark means active too. */
+  | { readonly kind: 'active' };
 
 /**
  * What the barrier aligner may hold back on an input: its elements and its end. An input's end
@@ -74,6 +77,8 @@ export class OperatorRunner implements ElementReceiver {
   private endedInputs = 0;
   /** The entry point (push, barrier, end, tick) now running; see `exclusive`. */
   private running: string | undefined;
+  /** Downstream was told this operator is idle (every input is) and not told otherwise since. */
+  private signalledIdle = false;
 
   constructor(
     readonly uid: string,
@@ -160,16 +165,35 @@ export class OperatorRunner implements ElementReceiver {
         return;
       }
       case 'watermark': {
+        await this.activate(input);
         const advanced = this.watermarks.update(input, element.timestamp);
         if (advanced !== undefined) await this.advanceWatermark(advanced);
         return;
       }
+      case 'active':
+        return this.activate(input);
       case 'idle': {
         const advanced = this.watermarks.markIdle(input);
         if (advanced !== undefined) await this.advanceWatermark(advanced);
+        if (this.watermarks.idle && !this.signalledIdle) {
+          this.signalledIdle = true;
+          await this.sendStatus({ kind: 'idle' });
+        }
         return;
       }
     }
+  }
+
+  /** An input is active again; if downstream was told this operator is idle, it is told otherwise first. */
+  private async activate(input: number): Promise<void> {
+    this.watermarks.markActive(input);
+    if (!this.signalledIdle) return;
+    this.signalledIdle = false;
+    await this.sendStatus({ kind: 'active' });
+  }
+
+  private async sendStatus(element: Element): Promise<void> {
+    for (const d of this.downstream) await d.runner.push(d.input, element);
   }
 
   private keyed(record: StreamRecord<unknown>): StreamRecord<unknown> {

@@ -45,6 +45,7 @@ export class SourceTask {
     }
     const records = this.watermarks === undefined ? result.records : result.records.map((r) => this.stamp(r, result.split));
     this.onRecords(records.length);
+    await this.emitWatermark(this.watermarks?.beforeBatch());
     await this.send({ kind: 'batch', records });
     await this.emitWatermark(this.watermarks?.afterBatch(result.split, Date.now()));
     return 'data';
@@ -56,12 +57,15 @@ export class SourceTask {
     return { snapshot, watermark: this.watermarks?.current };
   }
 
-  /** After the poll that may have waited for the assignment, before any of its records is stamped. */
+  /**
+   * After the poll that may have waited for the assignment, before any of its records is stamped.
+   * `undefined` is an assignment not known yet (before the group join), unlike an empty one.
+   */
   private registerAssignedSplits(): void {
     const splits = this.reader.assignedSplits?.();
     if (this.watermarks === undefined || splits === undefined || splits === this.registeredAssignment) return;
     this.registeredAssignment = splits;
-    this.watermarks.register(splits, Date.now());
+    this.watermarks.assign(splits, Date.now());
   }
 
   private stamp(record: StreamRecord<unknown>, split: string): StreamRecord<unknown> {

@@ -4,6 +4,12 @@
  * minimum over splits that are not idle; it never goes back. A split with no data for
  * `idlenessMs` stops holding the others back; when every split is idle the source says so, so
  * downstream operators ignore it instead of stalling.
+ *
+ * A source that owns no split at all (a subtask with more subtasks than partitions, a consumer
+ * the group gave nothing) is idle too, whatever `idlenessMs` says — as a Flink reader without
+ * splits is — but only once its reader *knows* its assignment is empty: before the group join it
+ * holds event time back, because the splits it is about to get may be behind the others. A split
+ * assigned later makes it active again (the `active` element precedes its first records).
  */
 import type { StreamRecord } from '../../operators/operator.ts';
 import type { Element } from './operator-runner.ts';
@@ -23,7 +29,10 @@ interface SplitClock {
 export class WatermarkGenerator {
   private readonly splits = new Map<string, SplitClock>();
   private emitted = Number.NEGATIVE_INFINITY;
-  private allIdleSignalled = false;
+  /** Downstream was told `idle` and has not heard `active` or a watermark since. */
+  private signalledIdle = false;
+  /** The reader reported its assignment (possibly empty), so no splits means it owns none. */
+  private assignmentKnown = false;
 
   constructor(
     private readonly settings: WatermarkSettings,
@@ -44,6 +53,19 @@ export class WatermarkGenerator {
     for (const split of splits) if (!this.splits.has(split)) this.splits.set(split, { maxTimestamp: Number.NEGATIVE_INFINITY, lastActivityMs: nowMs, idle: false });
   }
 
+  /** The reader's assignment, now known: registered like `register`, and an empty one makes the source idle. */
+  assign(splits: readonly string[], nowMs: number): void {
+    this.assignmentKnown = true;
+    this.register(splits, nowMs);
+  }
+
+  /** Before a batch goes downstream: `active` first if downstream was told the source is idle. */
+  beforeBatch(): Element | undefined {
+    if (!this.signalledIdle) return undefined;
+    this.signalledIdle = false;
+    return { kind: 'active' };
+  }
+
   timestampOf(record: StreamRecord<unknown>): number {
     if (this.settings.timestampOf !== undefined) return this.settings.timestampOf(record.value, record);
     if (record.timestamp === undefined) throw new Error('a record reached watermark generation without a timestamp: give the strategy withTimestamps(fn)');
@@ -62,7 +84,6 @@ export class WatermarkGenerator {
       clock.lastActivityMs = nowMs;
       clock.idle = false;
     }
-    this.allIdleSignalled = false;
     return this.next(nowMs);
   }
 
@@ -78,12 +99,15 @@ export class WatermarkGenerator {
       if (!clock.idle) min = Math.min(min, clock.maxTimestamp - this.settings.outOfOrdernessMs - 1);
     }
     if (min === Number.POSITIVE_INFINITY) {
-      if (this.splits.size === 0 || this.allIdleSignalled) return undefined;
-      this.allIdleSignalled = true;
+      // No split yet and the assignment not known: the splits to come hold event time back.
+      if ((this.splits.size === 0 && !this.assignmentKnown) || this.signalledIdle) return undefined;
+      this.signalledIdle = true;
       return { kind: 'idle' };
     }
     if (min <= this.emitted) return undefined;
     this.emitted = min;
+    // A watermark makes the source active downstream as well.
+    this.signalledIdle = false;
     return { kind: 'watermark', timestamp: min };
   }
 }

@@ -1,16 +1,31 @@
 /**
- * The combined watermark of several inputs: the minimum over inputs that are not idle. It never
- * goes back, so an idle input that returns with old data cannot rewind it; its records are then
- * late and handled by the operator's lateness rules.
+ * The combined watermark of several inputs (channels), with Flink's rules for idleness
+ * (StatusWatermarkValve):
+ * - the combined watermark is the minimum over inputs that are active and *aligned*; it never goes
+ *   back;
+ * - an idle input is left out; when the last active input goes idle while it held the minimum,
+ *   the combined watermark moves to the highest watermark any input reached (nothing will hold it
+ *   back any more), and the holder itself is idle;
+ * - an input that becomes active again counts at once only if its watermark is not behind the
+ *   combined one; otherwise it stays out of the minimum until its watermark catches up (it must
+ *   neither move the watermark back nor hold the others at its old value). Its records meanwhile
+ *   are judged by the operator's lateness rules.
+ * An input becomes active with an explicit `active` element or with any watermark (the +∞ an
+ * ending input sends, or a source that never said `active`).
  */
+interface InputStatus {
+  watermark: number;
+  idle: boolean;
+  /** Counts for the minimum: active and not behind the combined watermark since it became active. */
+  aligned: boolean;
+}
+
 export class WatermarkHolder {
-  private readonly watermarks: number[];
-  private readonly idle: boolean[];
+  private readonly inputs: InputStatus[];
   private current = Number.NEGATIVE_INFINITY;
 
   constructor(inputCount: number, restored?: number) {
-    this.watermarks = new Array<number>(inputCount).fill(Number.NEGATIVE_INFINITY);
-    this.idle = new Array<boolean>(inputCount).fill(false);
+    this.inputs = Array.from({ length: inputCount }, () => ({ watermark: Number.NEGATIVE_INFINITY, idle: false, aligned: true }));
     if (restored !== undefined) this.current = restored;
   }
 
@@ -18,25 +33,61 @@ export class WatermarkHolder {
     return this.current;
   }
 
+  /** Every input is idle: the operator is idle downstream too. */
+  get idle(): boolean {
+    return this.inputs.every((i) => i.idle);
+  }
+
   /** Returns the new combined watermark if it advanced, else undefined. */
   update(input: number, watermark: number): number | undefined {
-    this.idle[input] = false;
-    if (watermark > (this.watermarks[input] ?? Number.NEGATIVE_INFINITY)) this.watermarks[input] = watermark;
-    return this.recompute();
+    const status = this.status(input);
+    if (status.idle) this.markActive(input);
+    if (watermark <= status.watermark) return undefined;
+    status.watermark = watermark;
+    if (!status.aligned && watermark >= this.current) status.aligned = true;
+    return this.advanceToMinimum();
   }
 
   markIdle(input: number): number | undefined {
-    this.idle[input] = true;
-    return this.recompute();
+    const status = this.status(input);
+    if (status.idle) return undefined;
+    // It held the combined watermark back if it counted for the minimum.
+    const wasHolding = status.aligned;
+    status.idle = true;
+    status.aligned = false;
+    if (!this.idle) return this.advanceToMinimum();
+    if (!wasHolding) return undefined;
+    const highest = Math.max(...this.inputs.map((i) => i.watermark));
+    return this.advanceTo(highest);
   }
 
-  private recompute(): number | undefined {
+  markActive(input: number): void {
+    const status = this.status(input);
+    if (!status.idle) return;
+    status.idle = false;
+    status.aligned = status.watermark >= this.current;
+  }
+
+  private status(input: number): InputStatus {
+    const status = this.inputs[input];
+    if (status === undefined) throw new RangeError(`watermark input ${input} does not exist (the operator has ${this.inputs.length})`);
+    return status;
+  }
+
+  private advanceToMinimum(): number | undefined {
     let min = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < this.watermarks.length; i++) {
-      if (!this.idle[i]) min = Math.min(min, this.watermarks[i] ?? Number.NEGATIVE_INFINITY);
+    let any = false;
+    for (const status of this.inputs) {
+      if (status.idle || !status.aligned) continue;
+      any = true;
+      if (status.watermark < min) min = status.watermark;
     }
-    if (min === Number.POSITIVE_INFINITY || min <= this.current) return undefined;
-    this.current = min;
-    return min;
+    return any ? this.advanceTo(min) : undefined;
+  }
+
+  private advanceTo(watermark: number): number | undefined {
+    if (watermark <= this.current) return undefined;
+    this.current = watermark;
+    return watermark;
   }
 }

@@ -143,7 +143,8 @@ export class KeyedExchange {
       case 'watermark':
         return target.push(channel, { kind: 'watermark', timestamp: message.timestamp });
       case 'idle':
-        return target.push(channel, { kind: 'idle' });
+      case 'active':
+        return target.push(channel, { kind: message.t });
       case 'barrier':
         return target.pushBarrier(channel, message.checkpointId);
       case 'end':
@@ -169,7 +170,7 @@ class ExchangeSender implements ElementReceiver {
   async push(_input: number, element: Element): Promise<void> {
     if (element.kind !== 'batch') {
       await this.target.push(this.local, element);
-      const message: ExchangeMessage = element.kind === 'watermark' ? { t: 'watermark', node: this.node, input: this.input, timestamp: element.timestamp } : { t: 'idle', node: this.node, input: this.input };
+      const message: ExchangeMessage = element.kind === 'watermark' ? { t: 'watermark', node: this.node, input: this.input, timestamp: element.timestamp } : { t: element.kind, node: this.node, input: this.input };
       return this.broadcast(message);
     }
     const { parallelism, subtaskIndex } = this.exchange;

@@ -46,6 +46,7 @@ export type ExchangeMessage =
   | { readonly t: 'batch'; readonly node: number; readonly input: number; readonly records: readonly StreamRecord<unknown>[] }
   | { readonly t: 'watermark'; readonly node: number; readonly input: number; readonly timestamp: number }
   | { readonly t: 'idle'; readonly node: number; readonly input: number }
+  | { readonly t: 'active'; readonly node: number; readonly input: number }
   | { readonly t: 'barrier'; readonly node: number; readonly input: number; readonly checkpointId: number }
   | { readonly t: 'end'; readonly node: number; readonly input: number }
   | { readonly t: 'credit'; readonly n: number };

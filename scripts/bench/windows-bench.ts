@@ -105,7 +105,7 @@ function measured(inner: SourceDefinition<OrderEvent>, clock: SourceClock): Sour
           return reader.snapshot(checkpointId);
         },
         // The source's assignment must reach the watermark generator, as without the wrapper.
-        assignedSplits: () => reader.assignedSplits?.() ?? [],
+        assignedSplits: () => reader.assignedSplits?.(),
         notifyCheckpointComplete: (checkpointId) => reader.notifyCheckpointComplete?.(checkpointId) ?? Promise.resolve(),
         close: () => reader.close(),
       };

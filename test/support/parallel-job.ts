@@ -16,7 +16,9 @@ import { jsonLinesSink, throttled } from './json-lines-sink.ts';
 export interface ParallelJobConfig {
   readonly job: 'projection' | 'revenue';
   /** A generated workload as a bounded collection, or a Kafka topic. */
-  readonly source: { readonly kind: 'collection'; readonly workload: WorkloadOptions } | { readonly kind: 'kafka'; readonly topic: string; readonly groupId: string; readonly bounded: boolean };
+  readonly source:
+    | { readonly kind: 'collection'; readonly workload: WorkloadOptions }
+    | { readonly kind: 'kafka'; readonly topic: string; readonly groupId: string; readonly bounded: boolean; readonly metadataMaxAgeMs?: number };
   readonly checkpointDir: string;
   readonly stateDir: string;
   readonly outDir: string;
@@ -49,7 +51,8 @@ async function main(config: ParallelJobConfig): Promise<void> {
     log: print,
   });
   const { source: s } = config;
-  const source = s.kind === 'collection' ? collectionOf(s.workload) : debeziumSource<Order>({ topics: [s.topic], groupId: s.groupId, sessionTimeoutMs: 6_000, ...(s.bounded ? { bounded: 'latest' as const } : {}) });
+  const kafkaOptions = s.kind === 'kafka' ? { ...(s.bounded ? { bounded: 'latest' as const } : {}), ...(s.metadataMaxAgeMs === undefined ? {} : { metadataMaxAgeMs: s.metadataMaxAgeMs }) } : {};
+  const source = s.kind === 'collection' ? collectionOf(s.workload) : debeziumSource<Order>({ topics: [s.topic], groupId: s.groupId, sessionTimeoutMs: 6_000, ...kafkaOptions });
   const paced = throttled(source, config.throttleMs ?? 0);
   if (config.job === 'projection') {
     ordersProjectionJob(env, { topic: '', groupId: '', bounded: true }, jsonLinesSink(config.outDir, 'changes', print, config.failOnceMarker), paced);

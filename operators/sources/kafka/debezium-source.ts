@@ -41,6 +41,12 @@ export interface DebeziumSourceOptions {
    * @default 30000
    */
   readonly sessionTimeoutMs?: number;
+  /**
+   * How often the consumer refreshes topic metadata, which is when partitions added to a topic are
+   * found: the group rebalances and the new partition goes to its subtask (p % N), which becomes
+   * active if it owned none before. Flink's `partition.discovery.interval.ms`. @default 300000
+   */
+  readonly metadataMaxAgeMs?: number;
   /** Worker threads decoding JSON values; 0 decodes on the job's thread (see message-decoder.ts). @default 0 */
   readonly decodeWorkers?: number;
   /** Replace the Kafka client (tests, other clients). @default kafkajs */
@@ -86,7 +92,10 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     const brokers = options.brokers ?? (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
     // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
     this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) => context.metrics.gauge('cdcflow_source_buffered_bytes', bytes));
-    const session = options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs };
+    const session = {
+      ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
+      ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAgeMs: options.metadataMaxAgeMs }),
+    };
     const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
     this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
     this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
@@ -144,8 +153,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     return true;
   }
 
-  /** The group's assignment, known from the join, before the first fetch of any partition. */
-  assignedSplits(): readonly string[] {
+  /** The group's assignment, known from the join, before the first fetch of any partition; undefined before the join. */
+  assignedSplits(): readonly string[] | undefined {
     return this.fetcher.assignment();
   }
 

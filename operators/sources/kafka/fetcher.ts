@@ -30,8 +30,11 @@ export interface Fetcher {
    * now), and the low watermark (a split with high == low is empty).
    */
   endOffsets(): Promise<ReadonlyMap<string, { readonly high: string; readonly low: string }>>;
-  /** `topic:partition` splits currently assigned. */
-  assignment(): readonly string[];
+  /**
+   * `topic:partition` splits currently assigned; `undefined` until the consumer first joined its
+   * group (an empty array is a join that assigned nothing). Returns the same array until it changes.
+   */
+  assignment(): readonly string[] | undefined;
   stop(): Promise<void>;
 }
 

@@ -18,13 +18,16 @@ export interface KafkajsFetcherOptions {
   readonly subtaskIndex?: number;
   /** @default 1 */
   readonly parallelism?: number;
+  /** How often topic metadata is refreshed, so partitions added to a topic are found (kafkajs `metadataMaxAge`). @default 300000 */
+  readonly metadataMaxAgeMs?: number;
 }
 
 /** kafkajs behind the Fetcher interface. */
 export class KafkajsFetcher implements Fetcher {
   private readonly consumer: Consumer;
   private readonly kafka: Kafka;
-  private assigned: string[] = [];
+  /** Undefined until the first group join: a subtask owning no partition learns so only there. */
+  private assigned: string[] | undefined;
   /** Deliveries of skipped batches (see `start`), which the next real delivery waits for. */
   private skipped: Promise<void> = Promise.resolve();
   /** A third of the session timeout (as Kafka recommends), at most 3 s. */
@@ -46,6 +49,7 @@ export class KafkajsFetcher implements Fetcher {
         : { groupId: subtaskGroupId(options.groupId, subtask.index, subtask.parallelism), partitionAssigners: [subtaskAssigner(subtask.index, subtask.parallelism)] }),
       sessionTimeout,
       heartbeatInterval: this.heartbeatMs,
+      ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: options.metadataMaxAgeMs }),
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
       // How long an idle fetch waits at the broker for data. kafkajs's 5 s default is how long a
       // stop or restart waits for the fetch in flight; 500 ms is the Java client's default.
@@ -131,7 +135,7 @@ export class KafkajsFetcher implements Fetcher {
   }
 
   async commit(positions: ReadonlyMap<string, string>): Promise<void> {
-    const offsets = [...positions].filter(([split]) => this.assigned.includes(split)).map(([split, offset]) => ({ ...parseSplit(split), offset }));
+    const offsets = [...positions].filter(([split]) => this.assigned?.includes(split) === true).map(([split, offset]) => ({ ...parseSplit(split), offset }));
     if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
   }
 
@@ -152,7 +156,7 @@ export class KafkajsFetcher implements Fetcher {
     }
   }
 
-  assignment(): readonly string[] {
+  assignment(): readonly string[] | undefined {
     return this.assigned;
   }
 

@@ -76,3 +76,79 @@ describe('an idle split', () => {
     expect(results).toEqual([]);
   });
 });
+
+/** A source whose reader owns no split: `assignment` is what its `assignedSplits()` says (undefined: not known yet). */
+function splitlessSource(assignment: readonly string[] | undefined): SourceDefinition<Sale> {
+  return {
+    name: 'splitless',
+    createReader: (): SourceReader<Sale> => ({
+      open: () => Promise.resolve(),
+      poll: async (maxWaitMs) => {
+        await sleep(Math.min(maxWaitMs, 10));
+        return 'idle';
+      },
+      snapshot: () => ({ positions: [] }),
+      assignedSplits: () => assignment,
+      close: () => Promise.resolve(),
+    }),
+  };
+}
+
+/** One split with a record per poll, 1 s of event time apart, from 0 s to 30 s; then idle. */
+function busySource(): SourceDefinition<Sale> {
+  return {
+    name: 'busy',
+    createReader: (): SourceReader<Sale> => {
+      let next = 0;
+      return {
+        open: () => Promise.resolve(),
+        poll: async (maxWaitMs) => {
+          await sleep(Math.min(maxWaitMs, 10));
+          if (next > 30_000) return 'idle';
+          const record = { value: sale('k', next), timestamp: undefined };
+          next += 1000;
+          return { records: [record], split: 'busy', bytes: 64 };
+        },
+        snapshot: () => ({ positions: [] }),
+        assignedSplits: () => ['busy'],
+        close: () => Promise.resolve(),
+      };
+    },
+  };
+}
+
+async function runUnion(assignment: readonly string[] | undefined, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
+  const results: WindowResult<string, Total>[] = [];
+  const env = testEnvironment(dirs.make());
+  // No withIdleness: only the empty assignment may make the splitless source stop holding back.
+  const watermarks = WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.ts);
+  env
+    .fromSource(busySource(), { watermarks })
+    .union(env.fromSource(splitlessSource(assignment), { watermarks }))
+    .keyBy((s) => s.key)
+    .window(TumblingEventTimeWindows.of(10_000))
+    .aggregate(total)
+    .sinkTo(collectSink(results));
+  const running = env.execute();
+  const started = Date.now();
+  while (!done(results) && Date.now() - started < maxMs) await sleep(10);
+  env.stop();
+  await running;
+  return results;
+}
+
+describe('a source that owns no split', () => {
+  it('is idle without withIdleness, so the other input alone fires the windows', async () => {
+    const results = await runUnion([], (r) => r.length >= 3, 10_000);
+    expect(results.map((r) => [r.window.start, r.result.sum, r.firing])).toEqual([
+      [0, 10, 'on-time'],
+      [10_000, 10, 'on-time'],
+      [20_000, 10, 'on-time'],
+    ]);
+  });
+
+  it('holds the windows back while its assignment is not known yet (the control)', async () => {
+    const results = await runUnion(undefined, () => false, 600);
+    expect(results).toEqual([]);
+  });
+});

@@ -53,6 +53,76 @@ describe('operator runner: end of input and barrier alignment', () => {
   });
 });
 
+/** A runner over `inputCount` channels whose downstream records every element it is sent. */
+function forwardingRunner(inputCount: number): { runner: OperatorRunner; seen: string[]; sent: string[] } {
+  const { runner, seen } = recordingRunner(inputCount);
+  const sent: string[] = [];
+  runner.downstream.push({
+    runner: {
+      push: (_input, element) => Promise.resolve(void sent.push(element.kind === 'watermark' ? `watermark ${element.timestamp}` : element.kind)),
+      pushBarrier: (_input, id) => Promise.resolve(void sent.push(`barrier ${id}`)),
+      endInput: () => Promise.resolve(void sent.push('end')),
+    },
+    input: 0,
+    sideOutput: undefined,
+  });
+  return { runner, seen, sent };
+}
+
+describe('operator runner: idle inputs', () => {
+  it('an idle channel (a subtask owning no split) is left out; all idle makes the operator idle downstream, once', async () => {
+    const { runner, seen, sent } = forwardingRunner(3);
+    await runner.push(2, { kind: 'idle' });
+    await runner.push(0, { kind: 'watermark', timestamp: 10 });
+    await runner.push(1, { kind: 'watermark', timestamp: 20 });
+    expect(seen).toEqual(['watermark 10']);
+    await runner.push(0, { kind: 'idle' });
+    await runner.push(1, { kind: 'idle' });
+    await runner.push(1, { kind: 'idle' });
+    // Channel 1 held the minimum when the last one went idle: flushed to the highest, then idle.
+    expect(sent).toEqual(['watermark 10', 'watermark 20', 'idle']);
+  });
+
+  it('a channel active again makes the operator active downstream before anything else, without moving the watermark back', async () => {
+    const { runner, seen, sent } = forwardingRunner(2);
+    await runner.push(0, { kind: 'watermark', timestamp: 100 });
+    await runner.push(1, { kind: 'watermark', timestamp: 100 });
+    await runner.push(0, { kind: 'idle' });
+    await runner.push(1, { kind: 'idle' });
+    await runner.push(1, { kind: 'active' });
+    await runner.push(1, { kind: 'batch', records: [{ value: 7, timestamp: 50 }] });
+    await runner.push(1, { kind: 'watermark', timestamp: 60 });
+    expect(runner.currentWatermark).toBe(100);
+    await runner.push(1, { kind: 'watermark', timestamp: 150 });
+    expect(seen).toEqual(['watermark 100', 'batch 7', 'watermark 150']);
+    expect(sent).toEqual(['watermark 100', 'idle', 'active', 'watermark 150']);
+  });
+
+  it('barriers still align over an idle channel (its subtask still sends them)', async () => {
+    const { runner, seen, sent } = forwardingRunner(2);
+    await runner.push(1, { kind: 'idle' });
+    await runner.pushBarrier(0, 3);
+    await runner.push(0, { kind: 'watermark', timestamp: 5 });
+    expect(seen).toEqual([]);
+    await runner.pushBarrier(1, 3);
+    expect(seen).toEqual(['snapshot', 'watermark 5']);
+    expect(sent).toEqual(['barrier 3', 'watermark 5']);
+  });
+
+  it('end of input on every channel still ends the operator when one channel was idle throughout', async () => {
+    const { runner, seen, sent } = forwardingRunner(2);
+    await runner.push(1, { kind: 'idle' });
+    await runner.push(0, { kind: 'watermark', timestamp: 5 });
+    await runner.push(1, { kind: 'watermark', timestamp: Number.POSITIVE_INFINITY });
+    await runner.endInput(1);
+    await runner.push(0, { kind: 'watermark', timestamp: Number.POSITIVE_INFINITY });
+    await runner.endInput(0);
+    // (+∞ twice: once from channel 0's watermark, once from the end of the last input.)
+    expect(seen).toEqual(['watermark 5', 'watermark Infinity', 'watermark Infinity']);
+    expect(sent.at(-1)).toBe('end');
+  });
+});
+
 describe('operator runner: one caller at a time', () => {
   it('refuses an element pushed while the aligned snapshot is still being acknowledged, instead of letting it overtake the held ones', async () => {
     let release: () => void = () => undefined;

@@ -32,7 +32,7 @@ function partitionBatches(partition: number, times: readonly number[]): FetchedB
 
 /** Assigns both partitions at start (as a group join does), then delivers `batches` in this order, `paceMs` apart. */
 function scriptedFetcher(batches: readonly FetchedBatch[], paceMs: number): Fetcher {
-  let assigned: readonly string[] = [];
+  let assigned: readonly string[] | undefined;
   const ends = new Map(ASSIGNMENT.map((split) => [split, { high: '0', low: '0' }]));
   for (const b of batches) ends.set(splitOf(b.topic, b.partition), { high: b.nextOffset, low: '0' });
   return {
