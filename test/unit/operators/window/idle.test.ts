@@ -3,8 +3,10 @@ import {
   TumblingEventTimeWindows,
   WatermarkStrategy,
   collectSink,
+  type DataStream,
   type SourceDefinition,
   type SourceReader,
+  type StreamEnvironment,
   type WindowResult,
 } from '../../../../runtime/index.ts';
 import { TempDirs, sale, testEnvironment, total, type Sale, type Total } from './harness.ts';
@@ -45,11 +47,16 @@ function twoSplitSource(): SourceDefinition<Sale> {
 }
 
 async function runUntil(idlenessMs: number | undefined, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
-  const results: WindowResult<string, Total>[] = [];
   const env = testEnvironment(dirs.make());
   const bounded = WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.ts);
-  env
-    .fromSource(twoSplitSource(), { watermarks: idlenessMs === undefined ? bounded : bounded.withIdleness(idlenessMs) })
+  const sales = env.fromSource(twoSplitSource(), { watermarks: idlenessMs === undefined ? bounded : bounded.withIdleness(idlenessMs) });
+  return windowTotalsUntil(env, sales, done, maxMs);
+}
+
+/** Sums `sales` per key in 10 s tumbling windows and runs the job until `done` holds or `maxMs` passed. */
+async function windowTotalsUntil(env: StreamEnvironment, sales: DataStream<Sale>, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
+  const results: WindowResult<string, Total>[] = [];
+  sales
     .keyBy((s) => s.key)
     .window(TumblingEventTimeWindows.of(10_000))
     .aggregate(total)
@@ -118,23 +125,11 @@ function busySource(): SourceDefinition<Sale> {
 }
 
 async function runUnion(assignment: readonly string[] | undefined, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
-  const results: WindowResult<string, Total>[] = [];
   const env = testEnvironment(dirs.make());
   // No withIdleness: only the empty assignment may make the splitless source stop holding back.
   const watermarks = WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.ts);
-  env
-    .fromSource(busySource(), { watermarks })
-    .union(env.fromSource(splitlessSource(assignment), { watermarks }))
-    .keyBy((s) => s.key)
-    .window(TumblingEventTimeWindows.of(10_000))
-    .aggregate(total)
-    .sinkTo(collectSink(results));
-  const running = env.execute();
-  const started = Date.now();
-  while (!done(results) && Date.now() - started < maxMs) await sleep(10);
-  env.stop();
-  await running;
-  return results;
+  const sales = env.fromSource(busySource(), { watermarks }).union(env.fromSource(splitlessSource(assignment), { watermarks }));
+  return windowTotalsUntil(env, sales, done, maxMs);
 }
 
 describe('a source that owns no split', () => {
