@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import { mkdir } from 'node:fs/promises';
 import { StateError } from './errors.ts';
-import { prefixUpperBound, type KeyValueStore, type StoreEntry, type StoreWrite } from './key-value-store.ts';
+import { prefixUpperBound, type KeyValueStore, type StoreEntry, type StoreScan, type StoreWrite } from './key-value-store.ts';
 
 /** The slice of the `rocksdb` npm package (abstract-leveldown callback API) we use. */
 type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
@@ -117,10 +117,13 @@ export class RocksDbStore implements KeyValueStore {
     }
   }
 
-  scanBatches(prefix: Buffer, batchBytes: number): AsyncIterable<readonly StoreEntry[]> {
-    // Created now: a RocksDB iterator reads the database as it was when it was created.
+  scanBatches(prefix: Buffer, batchBytes: number): StoreScan {
+    // Created now: the binding's iterator takes a RocksDB snapshot in its constructor, so it reads
+    // the database as it was at this call, whatever is written while it is read.
     const it = this.db.iterator({ ...rangeOptions(prefix), highWaterMark: batchBytes });
-    return (async function* batches() {
+    let ended: Promise<void> | undefined;
+    const end = (): Promise<void> => (ended ??= call('iterator end', (cb) => it.end(cb)));
+    const batches = (async function* batches() {
       try {
         for (let finished = false; !finished; ) {
           const step = await new Promise<{ array: Buffer[]; finished: boolean }>((resolve, reject) => {
@@ -136,9 +139,17 @@ export class RocksDbStore implements KeyValueStore {
           if (batch.length > 0) yield batch;
         }
       } finally {
-        await call('iterator end', (cb) => it.end(cb));
+        await end();
       }
     })();
+    return {
+      [Symbol.asyncIterator]: () => batches,
+      // A generator that never started skips its finally: end the iterator here too.
+      close: async () => {
+        await batches.return(undefined);
+        await end();
+      },
+    };
   }
 
   async clear(): Promise<void> {

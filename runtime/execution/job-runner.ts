@@ -17,7 +17,11 @@ import { WatermarkGenerator, type WatermarkSettings } from './watermark-generato
 /** The keyed state of one operator instance, as the runtime drives it. */
 export interface KeyedBackend {
   readonly state: KeyedStateAccess;
-  snapshot(checkpointId: number): Promise<{ handle: unknown; bytes: number }>;
+  /**
+   * The synchronous part of the snapshot (the loop waits for it, at the barrier); `done` is the
+   * asynchronous part, which writes the file while the loop processes the next records.
+   */
+  beginSnapshot(checkpointId: number): Promise<{ done: Promise<{ handle: unknown; bytes: number }> }>;
 }
 
 /** What one task stores in a checkpoint. */
@@ -38,6 +42,8 @@ export interface JobRunnerDeps {
   createKeyedBackend(uid: string, restored: readonly unknown[] | undefined): Promise<KeyedBackend>;
   metricsFor(uid: string): OperatorMetrics;
   acknowledge(uid: string, checkpointId: number, state: TaskState): void;
+  /** The task cannot complete `checkpointId` (its snapshot failed): the coordinator aborts it. */
+  decline(uid: string, checkpointId: number, reason: string): void;
   readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced'>;
   /** @default 100 */
   readonly pollWaitMs?: number;
@@ -57,6 +63,10 @@ export class JobRunner {
   private readonly pendingNotifications: { checkpointId: number; completed: boolean }[] = [];
   private stopRequested = false;
   private wake: (() => void) | undefined;
+  /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
+  private readonly snapshotWrites = new Set<Promise<void>>();
+  /** Delivering an ack or decline from an asynchronous part threw: the loop fails with it. */
+  private asyncFailure: unknown;
 
   constructor(private readonly deps: JobRunnerDeps) {}
 
@@ -115,6 +125,7 @@ export class JobRunner {
     const wait = this.deps.pollWaitMs ?? 100;
     let next = 0;
     while (!this.stopRequested) {
+      this.throwAsyncFailure();
       await this.deliverNotifications();
       await this.injectBarriers();
       const live = this.sources.filter((s) => !s.ended);
@@ -211,7 +222,52 @@ export class JobRunner {
 
   async close(): Promise<void> {
     for (const source of this.sources) await source.reader.close().catch(() => undefined);
+    // Closing a backend cancels its snapshot writes; their declines reach a stopped coordinator.
     for (const backend of this.keyed.values()) await backend.state.close().catch(() => undefined);
+    await Promise.allSettled([...this.snapshotWrites]);
+  }
+
+  /** Snapshot files still being written by keyed operators (asynchronous parts); for tests. */
+  get snapshotsInFlight(): number {
+    return this.snapshotWrites.size;
+  }
+
+  private throwAsyncFailure(): void {
+    if (this.asyncFailure !== undefined) throw this.asyncFailure;
+  }
+
+  /**
+   * At the barrier: the operator's own snapshot is taken (sinks pre-committed), the keyed state's
+   * synchronous part runs now; the ack goes out when the keyed file is durable, while the loop
+   * goes on. A failed write declines the checkpoint (its changes go into the next one).
+   */
+  private async snapshotTaken(runner: OperatorRunner, keyed: KeyedBackend | undefined, checkpointId: number, snapshot: OperatorSnapshot): Promise<void> {
+    const operatorBytes = snapshot === undefined ? 0 : JSON.stringify(snapshot).length;
+    const state: TaskState = {
+      ...(snapshot === undefined ? {} : { operator: snapshot }),
+      ...(Number.isFinite(runner.currentWatermark) ? { watermark: runner.currentWatermark } : {}),
+      bytes: operatorBytes,
+    };
+    if (keyed === undefined) return this.deps.acknowledge(runner.uid, checkpointId, state);
+    const metrics = this.deps.metricsFor(runner.uid);
+    const syncStart = performance.now();
+    const { done } = await keyed.beginSnapshot(checkpointId);
+    const asyncStart = performance.now();
+    metrics.observe('cdcflow_state_snapshot_sync_seconds', (asyncStart - syncStart) / 1000);
+    const write = done
+      .then(
+        (written) => {
+          metrics.observe('cdcflow_state_snapshot_async_seconds', (performance.now() - asyncStart) / 1000);
+          this.deps.acknowledge(runner.uid, checkpointId, { ...state, keyed: written.handle, bytes: operatorBytes + written.bytes });
+        },
+        (error: unknown) => this.deps.decline(runner.uid, checkpointId, error instanceof Error ? error.message : String(error)),
+      )
+      .catch((error: unknown) => {
+        this.asyncFailure ??= error;
+        this.wake?.();
+      })
+      .finally(() => this.snapshotWrites.delete(write));
+    this.snapshotWrites.add(write);
   }
 
   private uid(node: GraphNode): string {
@@ -227,16 +283,7 @@ export class JobRunner {
     const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
     const hooks: RunnerHooks = {
       ...this.deps.hooks,
-      snapshotTaken: async (runner, checkpointId, snapshot) => {
-        const keyed = await keyedBackend?.snapshot(checkpointId);
-        const operatorBytes = snapshot === undefined ? 0 : JSON.stringify(snapshot).length;
-        this.deps.acknowledge(runner.uid, checkpointId, {
-          ...(snapshot === undefined ? {} : { operator: snapshot }),
-          ...(keyed === undefined ? {} : { keyed: keyed.handle }),
-          ...(Number.isFinite(runner.currentWatermark) ? { watermark: runner.currentWatermark } : {}),
-          bytes: operatorBytes + (keyed?.bytes ?? 0),
-        });
-      },
+      snapshotTaken: (runner, checkpointId, snapshot) => this.snapshotTaken(runner, keyedBackend, checkpointId, snapshot),
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.
     const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;
