@@ -4,34 +4,16 @@
  * pending checkpoint barriers and delivers checkpoint-complete notifications, so operator code
  * never races with a commit.
  */
-import type { KeyedStateAccess } from '../../operators/keyed-state-access.ts';
-import type { OperatorContext, OperatorMetrics, OperatorSnapshot } from '../../operators/operator.ts';
-import type { SourceSnapshot } from '../../operators/sources/source.ts';
+import type { OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
 import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-runner.ts';
 import { restoredSnapshotOf, type RestoredTask } from './restore-assignment.ts';
+import { SnapshotAcks, type KeyedBackend, type TaskState } from './snapshot-acks.ts';
 import { SourceTask } from './source-task.ts';
 import { WatermarkGenerator, type WatermarkSettings } from './watermark-generator.ts';
 
-/** The keyed state of one operator instance, as the runtime drives it. */
-export interface KeyedBackend {
-  readonly state: KeyedStateAccess;
-  /**
-   * The synchronous part of the snapshot (the loop waits for it, at the barrier); `done` is the
-   * asynchronous part, which writes the file while the loop processes the next records.
-   */
-  beginSnapshot(checkpointId: number): Promise<{ done: Promise<{ handle: unknown; bytes: number }> }>;
-}
-
-/** What one task stores in a checkpoint. */
-export interface TaskState {
-  readonly operator?: OperatorSnapshot;
-  readonly keyed?: unknown;
-  readonly watermark?: number;
-  readonly source?: SourceSnapshot;
-  readonly bytes: number;
-}
+export type { KeyedBackend, TaskState } from './snapshot-acks.ts';
 
 export interface JobRunnerDeps {
   readonly jobName: string;
@@ -64,11 +46,11 @@ export class JobRunner {
   private stopRequested = false;
   private wake: (() => void) | undefined;
   /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
-  private readonly snapshotWrites = new Set<Promise<void>>();
-  /** Delivering an ack or decline from an asynchronous part threw: the loop fails with it. */
-  private asyncFailure: unknown;
+  private readonly snapshots: SnapshotAcks;
 
-  constructor(private readonly deps: JobRunnerDeps) {}
+  constructor(private readonly deps: JobRunnerDeps) {
+    this.snapshots = new SnapshotAcks(deps);
+  }
 
   /** Called by the checkpoint coordinator: the barrier goes in at the next gap between polls. */
   requestBarrier(checkpointId: number): void {
@@ -125,7 +107,7 @@ export class JobRunner {
     const wait = this.deps.pollWaitMs ?? 100;
     let next = 0;
     while (!this.stopRequested) {
-      this.throwAsyncFailure();
+      this.snapshots.throwIfFailed();
       await this.deliverNotifications();
       await this.injectBarriers();
       const live = this.sources.filter((s) => !s.ended);
@@ -173,6 +155,7 @@ export class JobRunner {
   async serveUntil(finished: () => boolean, wake: () => Promise<void>): Promise<void> {
     const exchange = this.deps.exchange;
     while (!finished() && !this.stopRequested) {
+      this.snapshots.throwIfFailed();
       await this.deliverNotifications();
       await this.injectBarriers();
       await exchange?.drain();
@@ -224,50 +207,12 @@ export class JobRunner {
     for (const source of this.sources) await source.reader.close().catch(() => undefined);
     // Closing a backend cancels its snapshot writes; their declines reach a stopped coordinator.
     for (const backend of this.keyed.values()) await backend.state.close().catch(() => undefined);
-    await Promise.allSettled([...this.snapshotWrites]);
+    await this.snapshots.settled();
   }
 
   /** Snapshot files still being written by keyed operators (asynchronous parts); for tests. */
   get snapshotsInFlight(): number {
-    return this.snapshotWrites.size;
-  }
-
-  private throwAsyncFailure(): void {
-    if (this.asyncFailure !== undefined) throw this.asyncFailure;
-  }
-
-  /**
-   * At the barrier: the operator's own snapshot is taken (sinks pre-committed), the keyed state's
-   * synchronous part runs now; the ack goes out when the keyed file is durable, while the loop
-   * goes on. A failed write declines the checkpoint (its changes go into the next one).
-   */
-  private async snapshotTaken(runner: OperatorRunner, keyed: KeyedBackend | undefined, checkpointId: number, snapshot: OperatorSnapshot): Promise<void> {
-    const operatorBytes = snapshot === undefined ? 0 : JSON.stringify(snapshot).length;
-    const state: TaskState = {
-      ...(snapshot === undefined ? {} : { operator: snapshot }),
-      ...(Number.isFinite(runner.currentWatermark) ? { watermark: runner.currentWatermark } : {}),
-      bytes: operatorBytes,
-    };
-    if (keyed === undefined) return this.deps.acknowledge(runner.uid, checkpointId, state);
-    const metrics = this.deps.metricsFor(runner.uid);
-    const syncStart = performance.now();
-    const { done } = await keyed.beginSnapshot(checkpointId);
-    const asyncStart = performance.now();
-    metrics.observe('cdcflow_state_snapshot_sync_seconds', (asyncStart - syncStart) / 1000);
-    const write = done
-      .then(
-        (written) => {
-          metrics.observe('cdcflow_state_snapshot_async_seconds', (performance.now() - asyncStart) / 1000);
-          this.deps.acknowledge(runner.uid, checkpointId, { ...state, keyed: written.handle, bytes: operatorBytes + written.bytes });
-        },
-        (error: unknown) => this.deps.decline(runner.uid, checkpointId, error instanceof Error ? error.message : String(error)),
-      )
-      .catch((error: unknown) => {
-        this.asyncFailure ??= error;
-        this.wake?.();
-      })
-      .finally(() => this.snapshotWrites.delete(write));
-    this.snapshotWrites.add(write);
+    return this.snapshots.inFlight;
   }
 
   private uid(node: GraphNode): string {
@@ -283,7 +228,7 @@ export class JobRunner {
     const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
     const hooks: RunnerHooks = {
       ...this.deps.hooks,
-      snapshotTaken: (runner, checkpointId, snapshot) => this.snapshotTaken(runner, keyedBackend, checkpointId, snapshot),
+      snapshotTaken: (runner, checkpointId, snapshot) => this.snapshots.taken(runner, keyedBackend, checkpointId, snapshot),
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.
     const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;
