@@ -44,7 +44,7 @@ async function histogram(registry: Registry, name: string): Promise<HistogramSum
   const count = sum('_count');
   const bounds = new Map<number, number>();
   for (const v of named('_bucket')) {
-    const le = Number(v.labels['le']);
+    const le = v.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels['le']);
     bounds.set(le, (bounds.get(le) ?? 0) + v.value);
   }
   const full = [...bounds].filter(([, n]) => n >= count).map(([le]) => le);
