@@ -24,8 +24,11 @@ import { isExpired, unwrapValue } from './ttl-envelope.ts';
 import { encodeSnapshotStream } from './snapshot-format.ts';
 import { liveEntryFilter } from './live-entry-filter.ts';
 
-/** Bytes per step of a full snapshot's store scan. */
-const FULL_SNAPSHOT_BATCH_BYTES = 4 << 20;
+/**
+ * Bytes per step of a full snapshot's store scan. Each step is an event-loop turn shared with the
+ * task loop (the snapshot is written while records flow), so steps are large.
+ */
+const FULL_SNAPSHOT_BATCH_BYTES = 8 << 20;
 
 /**
  * Keyed state of one operator subtask. Per batch: `prefetch(keys)` (async) loads every

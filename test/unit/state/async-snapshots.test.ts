@@ -19,9 +19,13 @@ afterAll(() => dirs.cleanup());
 const ALL = { start: 0, end: 127 };
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
-/** Lets promise callbacks and I/O completions run; a bounded number of turns, not a delay. */
-async function settle(turns = 50): Promise<void> {
-  for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+/** Polls `predicate` across event-loop turns (file I/O runs in between); bounded, never timed. */
+async function waitFor(predicate: () => boolean, what: string): Promise<void> {
+  for (let i = 0; i < 10_000; i++) {
+    if (predicate()) return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  throw new Error(`gave up waiting for ${what}`);
 }
 
 /** Tracks whether a promise settled, without awaiting it. */
@@ -95,10 +99,9 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('asynchronous snapshots on %s', 
     await put(s, range(0, 1_000), 2);
     await remove(s, range(1_500, 1_600));
     await put(s, range(2_000, 2_500), 3);
-    await settle();
+    await waitFor(() => gated.held === 1, 'the write to reach the storage');
     expect(written.settled()).toBe(false);
     expect(s.backend.snapshotsInFlight).toBe(1);
-    expect(gated.held).toBe(1);
     // The live state has the later writes.
     await s.backend.prefetch([0, 1_550, 2_100]);
     s.backend.setCurrentKey(0);
