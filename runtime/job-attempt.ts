@@ -100,6 +100,7 @@ export async function runAttempt(
     subtaskIndex: 0,
     parallelism: 1,
     acknowledge: (uid, checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(uid, 0), checkpointId, snapshot),
+    decline: (uid, checkpointId, reason) => coordinator.decline(taskIdOf(uid, 0), checkpointId, reason),
   });
   ref.runner = runner;
   let closed = false;

@@ -125,6 +125,8 @@ const help: Record<string, string> = {
   cdcflow_checkpoints_total: 'Checkpoints by outcome',
   cdcflow_checkpoint_last_success_timestamp_seconds: 'When the last checkpoint completed',
   cdcflow_checkpoint_size_bytes: 'Bytes written by the last completed checkpoint',
+  cdcflow_state_snapshot_sync_seconds: 'Keyed-state snapshot, synchronous part at the barrier (flush, capture the delta, pin the store view): the task loop waits',
+  cdcflow_state_snapshot_async_seconds: 'Keyed-state snapshot, asynchronous part (the file written and durable, then the ack) while records keep flowing',
   cdcflow_sink_freshness_seconds: 'Source commit (source.ts_ms) to visible in the sink, per change',
   cdcflow_sink_commit_seconds: 'Pre-commit (barrier at the sink) to committed and visible, per checkpoint',
   cdcflow_sink_records_committed_total: 'Changes made visible in the sink',

@@ -26,6 +26,8 @@ export interface SubtaskRunnerSpec {
   readonly parallelism: number;
   readonly exchange?: KeyedExchange;
   acknowledge(uid: string, checkpointId: number, snapshot: TaskSnapshot): void;
+  /** The task's snapshot for `checkpointId` failed: the coordinator must abort that checkpoint. */
+  decline(uid: string, checkpointId: number, reason: string): void;
 }
 
 export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
@@ -46,15 +48,16 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
       if (handles !== undefined && handles.length > 0) await backend.restore(handles as KeyedStateHandle[], range, snapshotStorage);
       const adapted: KeyedBackend = {
         state: backend,
-        snapshot: async (id) => {
-          const written = await backend.snapshot(id, snapshotStorage);
-          return { handle: written, bytes: newBytesOf(written) };
+        beginSnapshot: async (id) => {
+          const { done } = await backend.beginSnapshot(id, snapshotStorage);
+          return { done: done.then((written) => ({ handle: written, bytes: newBytesOf(written) })) };
         },
       };
       return adapted;
     },
     metricsFor: (uid) => metrics.forOperator(uid),
     acknowledge: (uid, checkpointId, state) => spec.acknowledge(uid, checkpointId, taskSnapshotOf(uid, subtaskIndex, parallelism, state)),
+    decline: (uid, checkpointId, reason) => spec.decline(uid, checkpointId, reason),
     hooks: {
       recordsIn: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_in_total', {}, n),
       recordsOut: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_out_total', {}, n),

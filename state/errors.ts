@@ -28,3 +28,20 @@ export class StateError extends CdcflowError {
     super(message, { domain: 'internal', ...options });
   }
 }
+
+/**
+ * The asynchronous part of a keyed-state snapshot (writing its file) failed, or was cancelled
+ * because its checkpoint was aborted or the backend closed. The runtime declines that checkpoint
+ * with this message; nothing is lost: the changes it held go into the next checkpoint's snapshot.
+ */
+export class SnapshotWriteError extends StateError {
+  readonly checkpointId: number;
+  /** True when the write was stopped on purpose (checkpoint aborted, backend closing), not a failure. */
+  readonly cancelled: boolean;
+
+  constructor(checkpointId: number, message: string, options: { cause?: unknown; cancelled?: boolean } = {}) {
+    super(message, { domain: options.cancelled === true ? 'internal' : 'external', retriable: true, cause: options.cause });
+    this.checkpointId = checkpointId;
+    this.cancelled = options.cancelled ?? false;
+  }
+}

@@ -14,7 +14,7 @@
  * backend.notifyCheckpointComplete(checkpointId);
  * ```
  */
-export { StateError, CdcflowError } from './errors.ts';
+export { StateError, CdcflowError, SnapshotWriteError } from './errors.ts';
 export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
 export { prefixUpperBound } from './key-value-store.ts';
 export { MemoryStore } from './memory-store.ts';

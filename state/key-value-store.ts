@@ -15,14 +15,21 @@ export interface KeyValueStore {
   /**
    * The same entries as `scan`, in arrays of about `batchBytes` (for full snapshots: one async
    * step per batch instead of per entry). The view is fixed when this is called, not at the
-   * first `next()`, so a caller may write right after calling it.
+   * first `next()`, so a caller may write right after calling it (a full snapshot's write runs
+   * while processing goes on). Iterate it to the end or call `close()`: an open RocksDB scan pins
+   * its snapshot of the database.
    */
-  scanBatches(prefix: Buffer, batchBytes: number): AsyncIterable<readonly StoreEntry[]>;
+  scanBatches(prefix: Buffer, batchBytes: number): StoreScan;
   /** Removes every entry. */
   clear(): Promise<void>;
 }
 
 export type StoreEntry = readonly [key: Buffer, value: Buffer];
+
+/** A fixed view of a key range, read in batches; `close()` releases it also if it was never read. */
+export interface StoreScan extends AsyncIterable<readonly StoreEntry[]> {
+  close(): Promise<void>;
+}
 
 export interface StoreWrite {
   readonly key: Buffer;

@@ -8,7 +8,7 @@ import type {
   ValueState,
 } from './descriptors.ts';
 import { StateError } from './errors.ts';
-import { IncrementalSnapshotter } from './incremental-snapshotter.ts';
+import { IncrementalSnapshotter, type FullSnapshotSource } from './incremental-snapshotter.ts';
 import { decodeKey, encodeKey } from './key-encoder.ts';
 import { inKeyGroupRange, keyGroupFor, type KeyGroupRange } from './key-groups.ts';
 import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
@@ -24,8 +24,11 @@ import { isExpired, unwrapValue } from './ttl-envelope.ts';
 import { encodeSnapshotStream } from './snapshot-format.ts';
 import { liveEntryFilter } from './live-entry-filter.ts';
 
-/** Bytes per step of a full snapshot's store scan. */
-const FULL_SNAPSHOT_BATCH_BYTES = 4 << 20;
+/**
+ * Bytes per step of a full snapshot's store scan. Each step is an event-loop turn shared with the
+ * task loop (the snapshot is written while records flow), so steps are large.
+ */
+const FULL_SNAPSHOT_BATCH_BYTES = 8 << 20;
 
 /**
  * Keyed state of one operator subtask. Per batch: `prefetch(keys)` (async) loads every
@@ -47,6 +50,8 @@ export class KeyedStateBackend implements StateContext {
    * key encoding. Valid until the next prefetch or flush (a flush may evict).
    */
   private batchKeys = new Map<unknown, CachedKey>();
+  /** Asynchronous parts of snapshots still running; `close()` waits for them. */
+  private readonly snapshotWrites = new Set<Promise<unknown>>();
 
   constructor(options: KeyedStateBackendOptions) {
     this.options = resolveBackendOptions(options);
@@ -77,9 +82,11 @@ export class KeyedStateBackend implements StateContext {
     await this.store.open();
   }
 
-  /** Flushes pending writes and closes the store. */
+  /** Flushes pending writes, cancels snapshot files still being written, and closes the store. */
   async close(): Promise<void> {
     await this.flush();
+    this.snapshotter.cancelAll('the state backend is closing');
+    await Promise.allSettled([...this.snapshotWrites]);
     await this.store.close();
   }
 
@@ -175,8 +182,8 @@ export class KeyedStateBackend implements StateContext {
   }
 
   /**
-   * Phase 1 of a checkpoint, in one call: flush, capture, write. Use `beginSnapshot` to keep
-   * processing while the file is written.
+   * A whole snapshot in one call: flush, capture, write. The runtime uses `beginSnapshot` instead,
+   * so records keep flowing while the file is written.
    */
   async snapshot(checkpointId: number, storage: SnapshotStorage): Promise<KeyedStateHandle> {
     const { done } = await this.beginSnapshot(checkpointId, storage);
@@ -184,13 +191,28 @@ export class KeyedStateBackend implements StateContext {
   }
 
   /**
-   * Flushes and captures the changes since the last completed checkpoint; resolves once the
-   * capture is done, so the caller may process the next batch while `done` writes the file.
-   * Attach a handler to `done` right away: it rejects if the storage write fails.
+   * The synchronous part of a checkpoint, at the barrier: flushes, captures the changes since the
+   * last completed checkpoint and, for a full snapshot, pins the store's view (a RocksDB
+   * iterator, which reads the implicit snapshot it took when created). Resolves once that is
+   * done; `done` is the asynchronous part, writing the file while the caller processes the next
+   * records. Attach a handler to `done` right away: it rejects with a `SnapshotWriteError` if the
+   * write fails, or is cancelled because the checkpoint was aborted or the backend closed.
    */
   async beginSnapshot(checkpointId: number, storage: SnapshotStorage): Promise<{ done: Promise<KeyedStateHandle> }> {
     await this.flush();
-    return { done: this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot()) };
+    const done = this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
+    const tracked = done.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.snapshotWrites.add(tracked);
+    void tracked.then(() => this.snapshotWrites.delete(tracked));
+    return { done };
+  }
+
+  /** Snapshot files still being written (asynchronous parts in flight); for tests and metrics. */
+  get snapshotsInFlight(): number {
+    return this.snapshotter.writesInFlight;
   }
 
   notifyCheckpointComplete(checkpointId: number): void {
@@ -282,12 +304,13 @@ export class KeyedStateBackend implements StateContext {
   }
 
   /**
-   * A full snapshot file's chunks: every live entry in range; expired TTL values are left out.
-   * The store's view is fixed here, synchronously.
+   * A full snapshot file's chunks: every live entry in range; expired TTL values are left out
+   * (expiry judged at the barrier). The store's view and the filter are fixed here, synchronously.
    */
-  private fullSnapshot(): AsyncIterable<Buffer> {
+  private fullSnapshot(): FullSnapshotSource {
     const keep = liveEntryFilter([...this.states.values()], this.range, this.options.maxParallelism, this.options.clock());
-    return encodeSnapshotStream(this.store.scanBatches(Buffer.alloc(0), FULL_SNAPSHOT_BATCH_BYTES), keep);
+    const scan = this.store.scanBatches(Buffer.alloc(0), FULL_SNAPSHOT_BATCH_BYTES);
+    return { chunks: encodeSnapshotStream(scan, keep), close: () => scan.close() };
   }
 
   private checkedKeyGroup(key: unknown, keyBytes: Buffer): number {

@@ -1,4 +1,4 @@
-import type { KeyValueStore, StoreEntry, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore, StoreEntry, StoreScan, StoreWrite } from './key-value-store.ts';
 
 /**
  * In-memory store for tests and small jobs. Keys are held as latin1 strings: latin1 maps every
@@ -33,9 +33,11 @@ export class MemoryStore implements KeyValueStore {
     for (const [key, value] of this.matches(prefix)) yield [Buffer.from(key, 'latin1'), value];
   }
 
-  scanBatches(prefix: Buffer, batchBytes: number): AsyncIterable<readonly StoreEntry[]> {
+  scanBatches(prefix: Buffer, batchBytes: number): StoreScan {
+    // The view is a copy of the entry list, taken now: values are never mutated in place (a write
+    // replaces the Buffer), so later writes cannot reach it. One array of references per scan.
     const matches = this.matches(prefix);
-    return (async function* batches() {
+    const batches = (async function* batches() {
       let batch: StoreEntry[] = [];
       let bytes = 0;
       for (const [key, value] of matches) {
@@ -49,6 +51,10 @@ export class MemoryStore implements KeyValueStore {
       }
       if (batch.length > 0) yield batch;
     })();
+    return {
+      [Symbol.asyncIterator]: () => batches,
+      close: async () => void (await batches.return(undefined)),
+    };
   }
 
   private matches(prefix: Buffer): [string, Buffer][] {

@@ -4,30 +4,16 @@
  * pending checkpoint barriers and delivers checkpoint-complete notifications, so operator code
  * never races with a commit.
  */
-import type { KeyedStateAccess } from '../../operators/keyed-state-access.ts';
-import type { OperatorContext, OperatorMetrics, OperatorSnapshot } from '../../operators/operator.ts';
-import type { SourceSnapshot } from '../../operators/sources/source.ts';
+import type { OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
 import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-runner.ts';
 import { restoredSnapshotOf, type RestoredTask } from './restore-assignment.ts';
+import { SnapshotAcks, type KeyedBackend, type TaskState } from './snapshot-acks.ts';
 import { SourceTask } from './source-task.ts';
 import { WatermarkGenerator, type WatermarkSettings } from './watermark-generator.ts';
 
-/** The keyed state of one operator instance, as the runtime drives it. */
-export interface KeyedBackend {
-  readonly state: KeyedStateAccess;
-  snapshot(checkpointId: number): Promise<{ handle: unknown; bytes: number }>;
-}
-
-/** What one task stores in a checkpoint. */
-export interface TaskState {
-  readonly operator?: OperatorSnapshot;
-  readonly keyed?: unknown;
-  readonly watermark?: number;
-  readonly source?: SourceSnapshot;
-  readonly bytes: number;
-}
+export type { KeyedBackend, TaskState } from './snapshot-acks.ts';
 
 export interface JobRunnerDeps {
   readonly jobName: string;
@@ -38,6 +24,8 @@ export interface JobRunnerDeps {
   createKeyedBackend(uid: string, restored: readonly unknown[] | undefined): Promise<KeyedBackend>;
   metricsFor(uid: string): OperatorMetrics;
   acknowledge(uid: string, checkpointId: number, state: TaskState): void;
+  /** The task cannot complete `checkpointId` (its snapshot failed): the coordinator aborts it. */
+  decline(uid: string, checkpointId: number, reason: string): void;
   readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced'>;
   /** @default 100 */
   readonly pollWaitMs?: number;
@@ -57,8 +45,12 @@ export class JobRunner {
   private readonly pendingNotifications: { checkpointId: number; completed: boolean }[] = [];
   private stopRequested = false;
   private wake: (() => void) | undefined;
+  /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
+  private readonly snapshots: SnapshotAcks;
 
-  constructor(private readonly deps: JobRunnerDeps) {}
+  constructor(private readonly deps: JobRunnerDeps) {
+    this.snapshots = new SnapshotAcks(deps);
+  }
 
   /** Called by the checkpoint coordinator: the barrier goes in at the next gap between polls. */
   requestBarrier(checkpointId: number): void {
@@ -115,6 +107,7 @@ export class JobRunner {
     const wait = this.deps.pollWaitMs ?? 100;
     let next = 0;
     while (!this.stopRequested) {
+      this.snapshots.throwIfFailed();
       await this.deliverNotifications();
       await this.injectBarriers();
       const live = this.sources.filter((s) => !s.ended);
@@ -162,6 +155,7 @@ export class JobRunner {
   async serveUntil(finished: () => boolean, wake: () => Promise<void>): Promise<void> {
     const exchange = this.deps.exchange;
     while (!finished() && !this.stopRequested) {
+      this.snapshots.throwIfFailed();
       await this.deliverNotifications();
       await this.injectBarriers();
       await exchange?.drain();
@@ -211,7 +205,14 @@ export class JobRunner {
 
   async close(): Promise<void> {
     for (const source of this.sources) await source.reader.close().catch(() => undefined);
+    // Closing a backend cancels its snapshot writes; their declines reach a stopped coordinator.
     for (const backend of this.keyed.values()) await backend.state.close().catch(() => undefined);
+    await this.snapshots.settled();
+  }
+
+  /** Snapshot files still being written by keyed operators (asynchronous parts); for tests. */
+  get snapshotsInFlight(): number {
+    return this.snapshots.inFlight;
   }
 
   private uid(node: GraphNode): string {
@@ -227,16 +228,7 @@ export class JobRunner {
     const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
     const hooks: RunnerHooks = {
       ...this.deps.hooks,
-      snapshotTaken: async (runner, checkpointId, snapshot) => {
-        const keyed = await keyedBackend?.snapshot(checkpointId);
-        const operatorBytes = snapshot === undefined ? 0 : JSON.stringify(snapshot).length;
-        this.deps.acknowledge(runner.uid, checkpointId, {
-          ...(snapshot === undefined ? {} : { operator: snapshot }),
-          ...(keyed === undefined ? {} : { keyed: keyed.handle }),
-          ...(Number.isFinite(runner.currentWatermark) ? { watermark: runner.currentWatermark } : {}),
-          bytes: operatorBytes + (keyed?.bytes ?? 0),
-        });
-      },
+      snapshotTaken: (runner, checkpointId, snapshot) => this.snapshots.taken(runner, keyedBackend, checkpointId, snapshot),
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.
     const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;

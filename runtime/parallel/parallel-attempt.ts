@@ -45,6 +45,7 @@ export async function runParallelAttempt(
 
   function onMessage(index: number, message: FromSubtask): void {
     if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.uid, index), message.checkpointId, message.snapshot);
+    else if (message.type === 'decline') coordinator.decline(taskIdOf(message.uid, index), message.checkpointId, message.reason);
   }
 
   try {

@@ -30,6 +30,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     parallelism: init.parallelism,
     exchange,
     acknowledge: (uid, checkpointId, snapshot) => post({ type: 'ack', uid, checkpointId, snapshot }),
+    decline: (uid, checkpointId, reason) => post({ type: 'decline', uid, checkpointId, reason }),
   });
   let finish = false;
   let started = false;

@@ -32,7 +32,7 @@ export class WorkerGroup {
       worker.on('message', (message: FromSubtask) => {
         if (message.type === 'failed') this.fail(new SubtaskFailedError(index, message.message));
         else if (message.type === 'metrics') this.metricReplies.get(message.requestId)?.(message.metrics);
-        else if (message.type === 'ack') onMessage(index, message);
+        else if (message.type === 'ack' || message.type === 'decline') onMessage(index, message);
         else this.mark(index, message.type, message.type === 'done' ? message.metrics : undefined);
       });
       worker.on('error', (error) => this.fail(new SubtaskFailedError(index, error.message, error)));

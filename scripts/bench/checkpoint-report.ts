@@ -18,18 +18,55 @@ export interface CheckpointRow {
   readonly changes: number;
 }
 
-/** cdcflow_checkpoint_duration_seconds (count, sum) and the last cdcflow_checkpoint_size_bytes. */
+/** One histogram of the registry: observations, their sum, and the bucket bound the largest fell under. */
+export interface HistogramSummary {
+  readonly count: number;
+  readonly sumSeconds: number;
+  /** Smallest bucket bound holding every observation (the maximum lies at or below it). */
+  readonly maxAtMostSeconds: number;
+}
+
+/** cdcflow_checkpoint_duration_seconds (count, sum), the last cdcflow_checkpoint_size_bytes, and the keyed snapshots' two phases. */
 export interface CheckpointMetrics {
   readonly count: number;
   readonly sumSeconds: number;
   readonly lastSizeBytes: number;
+  /** The part of keyed snapshots the task loop waited for (at the barrier). */
+  readonly snapshotSync?: HistogramSummary;
+  /** The part written while the loop ran (barrier → file durable → ack). */
+  readonly snapshotAsync?: HistogramSummary;
+}
+
+async function histogram(registry: Registry, name: string): Promise<HistogramSummary> {
+  const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
+  const named = (suffix: string) => values.filter((v) => (v as { metricName?: string }).metricName === `${name}${suffix}`);
+  const sum = (suffix: string) => named(suffix).reduce((s, v) => s + v.value, 0);
+  const count = sum('_count');
+  const bounds = new Map<number, number>();
+  for (const v of named('_bucket')) {
+    const le = v.labels['le'] === '+Inf' ? Number.POSITIVE_INFINITY : Number(v.labels['le']);
+    bounds.set(le, (bounds.get(le) ?? 0) + v.value);
+  }
+  const full = [...bounds].filter(([, n]) => n >= count).map(([le]) => le);
+  return { count, sumSeconds: sum('_sum'), maxAtMostSeconds: full.length === 0 ? Number.NaN : Math.min(...full) };
 }
 
 export async function checkpointMetrics(registry: Registry): Promise<CheckpointMetrics> {
-  const durations = (await registry.getSingleMetric('cdcflow_checkpoint_duration_seconds')?.get())?.values ?? [];
+  const total = await histogram(registry, 'cdcflow_checkpoint_duration_seconds');
   const sizes = (await registry.getSingleMetric('cdcflow_checkpoint_size_bytes')?.get())?.values ?? [];
-  const sumOf = (name: string) => durations.filter((v) => (v as { metricName?: string }).metricName === name).reduce((s, v) => s + v.value, 0);
-  return { count: sumOf('cdcflow_checkpoint_duration_seconds_count'), sumSeconds: sumOf('cdcflow_checkpoint_duration_seconds_sum'), lastSizeBytes: sizes[0]?.value ?? 0 };
+  return {
+    count: total.count,
+    sumSeconds: total.sumSeconds,
+    lastSizeBytes: sizes[0]?.value ?? 0,
+    snapshotSync: await histogram(registry, 'cdcflow_state_snapshot_sync_seconds'),
+    snapshotAsync: await histogram(registry, 'cdcflow_state_snapshot_async_seconds'),
+  };
+}
+
+/** `mean X ms, max ≤ Y ms` of one phase, or '-' when nothing was observed. */
+export function phaseSummary(h: HistogramSummary | undefined): string {
+  if (h === undefined || h.count === 0) return '-';
+  return `mean ${fmt((h.sumSeconds / h.count) * 1000)} ms, max ≤ ${fmt(h.maxAtMostSeconds * 1000)} ms (${h.count})`;
 }
 
 /** Every completed checkpoint of the run (keep retention off): duration, bytes written, state it references. */

@@ -34,7 +34,7 @@ import { up } from '../stack/stack.ts';
 import { finish, mark, newSpan, rate, reportResult, runChild as runMeasurement, type Measured, type Span } from './bench-child.ts';
 import { fmt, machine, median } from './bench-format.ts';
 import { ensureWorkloadTopic } from './bench-topic.ts';
-import { checkpointMetrics, checkpointRows, checkpointSummary, checkpointTable, type CheckpointMetrics, type CheckpointRow } from './checkpoint-report.ts';
+import { checkpointMetrics, checkpointRows, checkpointSummary, checkpointTable, phaseSummary, type CheckpointMetrics, type CheckpointRow } from './checkpoint-report.ts';
 import { consumeCeiling } from './consume-ceiling.ts';
 
 type Pipeline = 'upsert' | 'passthrough';
@@ -50,6 +50,8 @@ interface ChildSpec {
   readonly groupId: string;
 }
 interface Result extends Measured {
+  /** Longest time between two batches reaching the sink (parallelism 1): how long the task loop stood still. */
+  readonly maxGapMs?: number;
   readonly checkpoints?: readonly CheckpointRow[];
   readonly registry?: CheckpointMetrics;
 }
@@ -72,6 +74,7 @@ const label = (s: Scenario): string => (s.kind === 'ceiling' ? 'kafkajs consume 
 
 interface SinkClock extends Span {
   records: number;
+  maxGapMs: number;
   readonly atBarrier: Map<number, number>;
 }
 
@@ -81,8 +84,10 @@ function discardSink(clock: SinkClock, spanFile: string | undefined): SinkDefini
     name: 'discard',
     createOperator: () => ({
       processBatch(batch) {
+        const previous = clock.last;
         clock.records += batch.length;
         mark(clock);
+        if (previous !== 0) clock.maxGapMs = Math.max(clock.maxGapMs, clock.last - previous);
       },
       snapshotState(checkpointId) {
         clock.atBarrier.set(checkpointId, clock.records);
@@ -124,7 +129,7 @@ async function job(spec: ChildSpec, pipeline: Pipeline, workers: number, paralle
       restart: { maxAttempts: 0 },
       log: (line) => (line.includes('aborted') ? console.error(`[${jobName}] ${line}`) : undefined),
     });
-    const clock: SinkClock = { ...newSpan(), records: 0, atBarrier: new Map() };
+    const clock: SinkClock = { ...newSpan(), records: 0, maxGapMs: 0, atBarrier: new Map() };
     const source = env.fromSource(debeziumSource({ topics: [spec.topic], groupId: spec.groupId, brokers: spec.brokers, bounded: 'latest', decodeWorkers: workers }));
     const sink = discardSink(clock, isMainThread ? undefined : spanFile);
     if (pipeline === 'upsert') source.keyBy((e) => e.key?.['id'] as number).upsert().sinkTo(sink);
@@ -134,6 +139,7 @@ async function job(spec: ChildSpec, pipeline: Pipeline, workers: number, paralle
     if (spanFile !== undefined) subtaskSpans(spanFile, clock);
     return {
       ...finish(spec.messages, clock, wallStart),
+      ...(spanFile === undefined ? { maxGapMs: clock.maxGapMs } : {}),
       checkpoints: await checkpointRows(join(dir, 'checkpoints', jobName), clock.atBarrier),
       registry: await checkpointMetrics(await env.metrics.aggregated()),
     };
@@ -169,6 +175,10 @@ function summaryTable(scenarios: readonly Scenario[], results: readonly Result[]
     if (s.kind === 'ceiling') return;
     const per = (results[i] ?? []).map((r) => r.registry).map((x) => `${fmt(((x?.sumSeconds ?? 0) / Math.max(1, x?.count ?? 0)) * 1000)} ms × ${x?.count ?? 0}`);
     console.log(`  ${label(s)} — metrics registry per run: cdcflow_checkpoint_duration_seconds mean ${per.join('; ')}`);
+    for (const r of results[i] ?? []) {
+      const gap = r.maxGapMs === undefined ? '' : `; longest pause between two batches at the sink ${fmt(r.maxGapMs)} ms`;
+      console.log(`    keyed snapshots: sync part (loop waits) ${phaseSummary(r.registry?.snapshotSync)}; async part (loop runs) ${phaseSummary(r.registry?.snapshotAsync)}${gap}`);
+    }
   });
 }
 
@@ -206,7 +216,8 @@ async function main(): Promise<void> {
       const stamp = `${process.pid}-${Date.now()}-${i}`;
       const result = await runChild({ scenario, brokers, topic, messages, run, dir: join(tmpdir(), `cdcflow-upsert-bench-${stamp}`), groupId: `bench-${stamp}` });
       results[i]?.push(result);
-      console.log(`run ${run}/${runs}  ${label(scenario).padEnd(36)} ${fmt(rate(result)).padStart(9)} events/s  ${fmt(result.wallSeconds, 1)} s wall  ${fmt(result.maxRssMb)} MB peak RSS  load ${loadavg()[0]?.toFixed(2)}`);
+      const gap = result.maxGapMs === undefined ? '' : `  longest sink pause ${fmt(result.maxGapMs)} ms`;
+      console.log(`run ${run}/${runs}  ${label(scenario).padEnd(36)} ${fmt(rate(result)).padStart(9)} events/s  ${fmt(result.wallSeconds, 1)} s wall  ${fmt(result.maxRssMb)} MB peak RSS${gap}  load ${loadavg()[0]?.toFixed(2)}`);
     }
   }
   const preset = events === 1_000_000 && keys === 100_000 ? 'preset M' : 'custom size';
