@@ -23,6 +23,7 @@
  * CDCFLOW_CHAOS_PARALLEL_KILLS (default 4; else CDCFLOW_CHAOS_KILLS) and CDCFLOW_CHAOS_SEED replay
  * a run; CDCFLOW_CHAOS_VERBOSE=1 echoes the jobs' output.
  */
+import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
@@ -33,6 +34,7 @@ import { completedCheckpointPositions } from '../support/checkpoint-state.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { readTransactionalLog } from '../support/kafka-read.ts';
 import { dropOrdersTable, readOrdersTable, tableDifferences } from '../support/orders-check.ts';
+import { readRedisView, redisDifferences, scanKeys } from '../support/redis-check.ts';
 import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
 
 const settings = chaosSettings(true);
@@ -42,7 +44,9 @@ const FINAL = 1;
 const path = `${settings.kills} kills at N = ${PARALLELISM}, a start at N = ${ABANDONED} killed at its first pre-commits, restored at N = ${FINAL}`;
 /** A smaller workload than the single-subtask tests: the file must stay within CI's budget. */
 const workload = (seed: number): WorkloadOptions => ({ keys: 2_000, events: 16_000, partitions: 4, duplicateFraction: 0.02, seed });
-const { databaseUrl } = testEndpoints();
+/** Redis (and more sinks to come) only in the heavier runs: `npm run chaos`, or CDCFLOW_CHAOS_PARALLEL_SINKS=all. */
+const allSinks = process.env['CDCFLOW_CHAOS_KILLS'] !== undefined || process.env['CDCFLOW_CHAOS_PARALLEL_SINKS'] === 'all';
+const { databaseUrl, redisUrl } = testEndpoints();
 const cleanups: (() => Promise<void>)[] = [];
 
 afterAll(async () => {
@@ -158,6 +162,46 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     expect(changes.length).toBe(verdict.changes);
     expect(log.openRecords).toBe(0);
     expect(recovered + superseded).toBeGreaterThan(0);
+    pass();
+  });
+  it.runIf(allSinks)(`Redis (fenced batches): ${path}, equals the projection oracle`, async () => {
+    const prefix = uniqueName('chaos-par-orders');
+    const redis = new Redis(redisUrl, { maxRetriesPerRequest: 3 });
+    const { ws, pass } = workspace('par-redis', async (passed) => {
+      if (passed) {
+        const keys = await scanKeys(redis, `${prefix}:*`);
+        for (let i = 0; i < keys.length; i += 1_000) await redis.unlink(...keys.slice(i, i + 1_000));
+      } else ws.say(`keys under ${prefix}: kept`);
+      await redis.quit();
+    });
+    const WORKLOAD = workload(20_251_203);
+    ws.say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, prefix ${prefix}, work dir ${ws.workDir}`);
+    const run = await runSinkChaos(ws, {
+      file: 'jobs/orders-to-redis.ts',
+      env: { REDIS_URL: redisUrl, CDCFLOW_REDIS_PREFIX: prefix },
+      workload: WORKLOAD,
+      settings,
+      prepared: /checkpoint \d+ prepared: \d+ keys/,
+      running: /checkpoint \d+ committed: \d+ keys/,
+      recovering: /restore: applying the recorded batches/,
+      parallelism: PARALLELISM,
+      abandonedParallelism: ABANDONED,
+      finalParallelism: FINAL,
+    });
+    const discarded = countLines(run.lines, /restore: discarded the staged batches/);
+    const oracle = projectionOracle(generateWorkload(WORKLOAD));
+    const view = await readRedisView(redis, prefix, false);
+    const { lost, extra, stale } = redisDifferences(view.rows, oracle);
+    ws.say(
+      `${run.kills} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ${run.killedPrepared} processes died with a staged, unapplied batch as their last word; ` +
+        `${discarded} restores discarded staged batches of incomplete checkpoints`,
+    );
+    ws.say(`${oracle.size} keys compared: ${lost.length} lost, ${extra.length} extra (duplicated or resurrected), ${stale.length} stale; ${view.fences.size} fence keys, ${view.staged.length} staged keys left`);
+    expect(lost.slice(0, 20), `lost ids (of ${lost.length})`).toEqual([]);
+    expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
+    expect(stale.slice(0, 20), `stale ids (of ${stale.length})`).toEqual([]);
+    expect(view.rows.size).toBe(oracle.size);
+    expect(view.staged).toEqual([]);
     pass();
   });
 });
