@@ -18,7 +18,8 @@
  * subtasks that exist in neither the final run nor (in the second case) its checkpoint.
  *
  * CDCFLOW_CHAOS_KILLS (default 10; `npm run chaos` sets 30) and CDCFLOW_CHAOS_SEED (kill moments;
- * printed) replay a run; CDCFLOW_CHAOS_VERBOSE=1 echoes the job's output. Runs at parallelism > 1
+ * printed) replay a run; CDCFLOW_CHAOS_VERBOSE=1 echoes the job's output; CDCFLOW_CHAOS_REPORT_DIR
+ * collects a diagnostic report of a start that hangs (job-process.ts). Runs at parallelism > 1
  * take CDCFLOW_CHAOS_PARALLEL_KILLS (default 4, or CDCFLOW_CHAOS_KILLS when that is set).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -221,6 +222,9 @@ async function runAbandoned(job: JobProcessOptions, parallelism: number, prepare
       await start.waitFor(prepared, 90_000, from);
       from = start.lines.findIndex((line, i) => i >= from && prepared.test(line)) + 1;
     }
+  } catch (error) {
+    await start.report();
+    throw error;
   } finally {
     await start.kill();
   }
