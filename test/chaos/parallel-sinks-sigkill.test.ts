@@ -19,10 +19,12 @@
  *    after every kill nothing is committed that the latest completed checkpoint does not contain;
  *  - Redis: the keys equal the projection oracle, no staged batch left;
  *  - Elasticsearch: the index equals the projection oracle, each version the id's last LSN.
+ * Redis and Elasticsearch run only in `npm run chaos` or with CDCFLOW_CHAOS_PARALLEL_SINKS=all.
  *
  * CDCFLOW_CHAOS_PARALLEL_KILLS (default 4; else CDCFLOW_CHAOS_KILLS) and CDCFLOW_CHAOS_SEED replay
  * a run; CDCFLOW_CHAOS_VERBOSE=1 echoes the jobs' output.
  */
+import { Client } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -30,6 +32,7 @@ import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { changelogOracle, projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { createChangelogTopic, decodeChange, judgeChangelog, workloadByPartition } from '../support/changelog-check.ts';
+import { countDeadLetters, indexDifferences, readIndex } from '../support/elasticsearch-check.ts';
 import { completedCheckpointPositions } from '../support/checkpoint-state.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { readTransactionalLog } from '../support/kafka-read.ts';
@@ -44,9 +47,9 @@ const FINAL = 1;
 const path = `${settings.kills} kills at N = ${PARALLELISM}, a start at N = ${ABANDONED} killed at its first pre-commits, restored at N = ${FINAL}`;
 /** A smaller workload than the single-subtask tests: the file must stay within CI's budget. */
 const workload = (seed: number): WorkloadOptions => ({ keys: 2_000, events: 16_000, partitions: 4, duplicateFraction: 0.02, seed });
-/** Redis (and more sinks to come) only in the heavier runs: `npm run chaos`, or CDCFLOW_CHAOS_PARALLEL_SINKS=all. */
+/** Redis and Elasticsearch only in the heavier runs (`npm run chaos`, or CDCFLOW_CHAOS_PARALLEL_SINKS=all): CI's budget. */
 const allSinks = process.env['CDCFLOW_CHAOS_KILLS'] !== undefined || process.env['CDCFLOW_CHAOS_PARALLEL_SINKS'] === 'all';
-const { databaseUrl, redisUrl } = testEndpoints();
+const { databaseUrl, redisUrl, elasticsearchUrl } = testEndpoints();
 const cleanups: (() => Promise<void>)[] = [];
 
 afterAll(async () => {
@@ -202,6 +205,45 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     expect(stale.slice(0, 20), `stale ids (of ${stale.length})`).toEqual([]);
     expect(view.rows.size).toBe(oracle.size);
     expect(view.staged).toEqual([]);
+    pass();
+  });
+  it.runIf(allSinks)(`Elasticsearch (external versions): ${path}, equals the projection oracle`, async () => {
+    const index = uniqueName('chaos-par-orders');
+    const deadLetterTopic = uniqueName('chaos-par-es-dlq');
+    const es = new Client({ node: elasticsearchUrl });
+    const { ws, pass } = workspace('par-es', async (passed) => {
+      if (passed) await es.indices.delete({ index }, { ignore: [404] });
+      else ws.say(`index ${index} kept`);
+      await es.close();
+    });
+    ws.topics.push(deadLetterTopic);
+    const WORKLOAD = workload(20_251_204);
+    ws.say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, index ${index}, work dir ${ws.workDir}`);
+    const flushed = /checkpoint \d+ flushed: \d+ documents/;
+    const run = await runSinkChaos(ws, {
+      file: 'jobs/orders-to-elasticsearch.ts',
+      env: { ELASTICSEARCH_URL: elasticsearchUrl, CDCFLOW_ES_INDEX: index, CDCFLOW_DLQ_TOPIC: deadLetterTopic },
+      workload: WORKLOAD,
+      settings,
+      prepared: flushed,
+      running: flushed,
+      parallelism: PARALLELISM,
+      abandonedParallelism: ABANDONED,
+      finalParallelism: FINAL,
+    });
+    const docs = await readIndex(es, index);
+    const { lost, resurrected, stale, unknown, compared, deleted } = indexDifferences(docs, changelogOracle(generateWorkload(WORKLOAD)));
+    const letters = await countDeadLetters(ws.brokers, deadLetterTopic);
+    ws.say(`${run.kills} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ${run.restores} restores`);
+    ws.say(
+      `${compared} documents compared (ids, versions, sources): ${lost.length} lost, ${stale.length} stale, ${unknown.length} unknown ids; ${deleted} deleted ids: ${resurrected.length} resurrected; ${letters} dead letters; index holds ${docs.size}`,
+    );
+    expect(lost.slice(0, 20), `lost ids (of ${lost.length})`).toEqual([]);
+    expect(stale.slice(0, 20), `stale documents (of ${stale.length})`).toEqual([]);
+    expect(resurrected.slice(0, 20), `resurrected ids (of ${resurrected.length})`).toEqual([]);
+    expect(unknown.slice(0, 20)).toEqual([]);
+    expect(docs.size).toBe(compared);
+    expect(letters).toBe(0);
     pass();
   });
 });

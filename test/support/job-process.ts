@@ -73,11 +73,12 @@ export class JobProcess {
 
   static start(options: JobProcessOptions): JobProcess {
     const file = isAbsolute(options.file) ? options.file : join(repoRoot, options.file);
+    // Through NODE_OPTIONS, not argv: worker threads inherit execArgv, and reject report flags there.
     const reportDir = process.env['CDCFLOW_CHAOS_REPORT_DIR'];
-    const report = reportDir === undefined ? [] : ['--report-on-signal', '--report-signal=SIGUSR2', `--report-directory=${reportDir}`];
-    const child = spawn(process.execPath, [...report, '--import', 'tsx', file], {
+    const report = reportDir === undefined ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reportDir}`.trim() };
+    const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: repoRoot,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...options.env, ...report },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new JobProcess(child, options.file, options.onLine);
