@@ -94,6 +94,9 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
       `${run.kills} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ${run.killedPrepared} processes died with a prepared transaction as their last word; ` +
         `on restore: ${committed} recorded transactions committed, ${found} found already committed, ${rolledBack} unrecorded ones rolled back`,
     );
+    // What the final run at N = 1 rolled back for subtask 2, which exists in no checkpoint when the N = 3 start died before its first one.
+    const retiredRolledBack = countLines(run.final.lines, new RegExp(`rolled back \\d+ prepared.*:${ABANDONED - 1}:\\d+`));
+    ws.say(`abandoned start ${run.abandoned?.progressed === true ? 'completed a checkpoint' : 'died before its first checkpoint completed'}; the final run rolled back subtask ${ABANDONED - 1}'s leftovers ${retiredRolledBack} time(s)`);
     ws.say(`table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra (duplicated or resurrected) ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`);
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})`).toEqual([]);
     expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
@@ -144,6 +147,9 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     });
     const recovered = countLines(run.lines, /restore: committed /);
     const superseded = countLines(run.lines, /restore: found superseded/);
+    // The final run at N = 1 fences subtask 0's ids, subtask 1's (recorded) and subtask 2's (retired): one line each.
+    const fencedIdentities = countLines(run.final.lines, /restore: fenced \d+ transactional ids/);
+    ws.say(`abandoned start ${run.abandoned?.progressed === true ? 'completed a checkpoint' : 'died before its first checkpoint completed'}; the final run fenced the ids of ${fencedIdentities} sink identities`);
     const log = await readTransactionalLog(ws.brokers, output);
     const changes = log.committed.map(decodeChange);
     const verdict = judgeChangelog(changes, changelogOracle(records), projectionOracle(records));
