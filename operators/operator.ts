@@ -51,6 +51,14 @@ export interface OperatorContext extends OperatorInfo {
   /** Present for operators after keyBy; undefined otherwise. */
   readonly keyedState: KeyedStateAccess | undefined;
   readonly metrics: OperatorMetrics;
+  /**
+   * Subtask indices an earlier run of this job used (at a higher parallelism) that no longer
+   * exist and whose leftovers this subtask takes care of: j ≥ parallelism with
+   * j % parallelism == subtaskIndex, below the highest parallelism the job ever started at.
+   * Two-phase sinks recover them (roll back, fence) unless the restored checkpoint handed them
+   * over already. @default none
+   */
+  readonly retiredSubtasks?: readonly number[];
   /** Processing time, injectable for tests. */
   now(): number;
 }

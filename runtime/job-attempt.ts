@@ -5,7 +5,7 @@
  */
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CheckpointCoordinator, LocalCheckpointStorage, referencedFiles, taskIdOf, type StoredCheckpoint } from '../checkpoints/index.ts';
+import { CheckpointCoordinator, LocalCheckpointStorage, recordParallelism, referencedFiles, taskIdOf, type StoredCheckpoint } from '../checkpoints/index.ts';
 import type { JobRunner } from './execution/job-runner.ts';
 import { assignRestoredState } from './execution/restore-assignment.ts';
 import type { JobGraph } from './graph.ts';
@@ -90,6 +90,8 @@ export async function runAttempt(
     },
   );
   const restored = await loadRestorePoint(coordinator, options, restoreFrom);
+  // Before the operators open: a sink cleans up after the subtasks of earlier, wider runs.
+  const highestParallelism = await recordParallelism(jobRootOf(options), 1);
   const runner = createSubtaskRunner({
     graph,
     uids,
@@ -99,6 +101,7 @@ export async function runAttempt(
     restored: assignRestoredState(Object.values(restored?.metadata.tasks ?? {}), graph.nodes, uids, 0, 1),
     subtaskIndex: 0,
     parallelism: 1,
+    highestParallelism,
     acknowledge: (uid, checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(uid, 0), checkpointId, snapshot),
     decline: (uid, checkpointId, reason) => coordinator.decline(taskIdOf(uid, 0), checkpointId, reason),
   });

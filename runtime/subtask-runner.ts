@@ -24,6 +24,8 @@ export interface SubtaskRunnerSpec {
   readonly restored: ReadonlyMap<string, RestoredTask>;
   readonly subtaskIndex: number;
   readonly parallelism: number;
+  /** The highest parallelism this job ever started at, this attempt included. @default parallelism */
+  readonly highestParallelism?: number;
   readonly exchange?: KeyedExchange;
   acknowledge(uid: string, checkpointId: number, snapshot: TaskSnapshot): void;
   /** The task's snapshot for `checkpointId` failed: the coordinator must abort that checkpoint. */
@@ -41,6 +43,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
     restored: spec.restored,
     subtaskIndex,
     parallelism,
+    ...(spec.highestParallelism === undefined ? {} : { highestParallelism: spec.highestParallelism }),
     ...(spec.exchange === undefined ? {} : { exchange: spec.exchange }),
     createKeyedBackend: async (uid, handles) => {
       const range = keyGroupRangeFor(subtaskIndex, parallelism);

@@ -76,7 +76,12 @@ function twoPhaseCommitOperator<T, Txn>(
   return {
     async open(context, restored) {
       const snapshot = restored as PendingSnapshot<Txn> | undefined;
-      for (const old of snapshot?.foreign ?? []) {
+      // Old subtasks the restored checkpoint recorded (rescaled), then retired ones it does not
+      // know: a wider run that died before its first checkpoint left their transactions in no
+      // checkpoint, so everything they left is rolled back (and, for Kafka, fenced).
+      const foreign = snapshot?.foreign ?? [];
+      const unrecorded = (context.retiredSubtasks ?? []).filter((j) => !foreign.some((f) => f.subtaskIndex === j)).map((j) => ({ subtaskIndex: j, pending: [] }));
+      for (const old of [...foreign, ...unrecorded]) {
         const previous = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: old.subtaskIndex }, context);
         try {
           await withRetry(() => previous.recover(old.pending.map((p) => p.txn)), options);

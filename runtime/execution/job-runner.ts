@@ -4,6 +4,7 @@
  * pending checkpoint barriers and delivers checkpoint-complete notifications, so operator code
  * never races with a commit.
  */
+import { retiredSubtasks } from '../../checkpoints/index.ts';
 import type { OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
@@ -33,6 +34,8 @@ export interface JobRunnerDeps {
   readonly subtaskIndex?: number;
   /** @default 1 */
   readonly parallelism?: number;
+  /** The highest parallelism this job ever started at (checkpoints/parallelism-record.ts). @default parallelism */
+  readonly highestParallelism?: number;
   /** The keyed exchange to the other subtasks; required when parallelism > 1. */
   readonly exchange?: KeyedExchange;
 }
@@ -239,6 +242,7 @@ export class JobRunner {
       keyedState: keyedBackend?.state,
       metrics: this.deps.metricsFor(uid),
       now: () => Date.now(),
+      retiredSubtasks: retiredSubtasks(this.subtaskIndex, this.parallelism, this.deps.highestParallelism ?? this.parallelism),
     };
     await operator.open?.(context, restoredSnapshot);
     this.runners.set(node, runner);

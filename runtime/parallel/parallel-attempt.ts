@@ -5,10 +5,10 @@
  * whole attempt: every worker is terminated and the environment restarts the job from the
  * latest checkpoint (global failover, as Flink's default region for an all-to-all graph).
  */
-import { taskIdOf } from '../../checkpoints/index.ts';
+import { recordParallelism, taskIdOf } from '../../checkpoints/index.ts';
 import { assignRestoredState } from '../execution/restore-assignment.ts';
 import type { JobGraph } from '../graph.ts';
-import { createCoordinator, loadRestorePoint, type AttemptHandle } from '../job-attempt.ts';
+import { createCoordinator, jobRootOf, loadRestorePoint, type AttemptHandle } from '../job-attempt.ts';
 import type { ResolvedOptions } from '../job-options.ts';
 import type { JobMetrics } from '../metrics.ts';
 import { checkParallelGraph } from './graph-check.ts';
@@ -35,9 +35,11 @@ export async function runParallelAttempt(
     onFailureThresholdExceeded: (reason) => group.fail(new Error(`too many checkpoints failed in a row: ${reason}`)),
   });
   const restored = await loadRestorePoint(coordinator, options, restoreFrom);
+  // Before any subtask opens (and creates transactions named after its index).
+  const highestParallelism = await recordParallelism(jobRootOf(options), n);
   const stored = Object.values(restored?.metadata.tasks ?? {});
   const perSubtask = Array.from({ length: n }, (_, i) => assignRestoredState(stored, graph.nodes, uids, i, n));
-  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, restored: perSubtask });
+  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, highestParallelism, restored: perSubtask });
   group.attach(workers, (index, message) => onMessage(index, message));
   metrics.attachWorkers(() => group.metrics());
   let stopping = false;

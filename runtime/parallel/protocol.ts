@@ -14,6 +14,8 @@ export interface SubtaskInit {
   readonly jobName: string;
   readonly subtaskIndex: number;
   readonly parallelism: number;
+  /** The highest parallelism the job ever started at (checkpoints/parallelism-record.ts). */
+  readonly highestParallelism: number;
   /** Per operator uid, what this subtask restores (see restore-assignment.ts). */
   readonly restored: readonly (readonly [string, RestoredTask])[];
   /** One port per other subtask: `peers[j]` talks to subtask j (undefined at the own index). */

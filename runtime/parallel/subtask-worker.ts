@@ -28,6 +28,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     restored: new Map(init.restored),
     subtaskIndex: init.subtaskIndex,
     parallelism: init.parallelism,
+    highestParallelism: init.highestParallelism,
     exchange,
     acknowledge: (uid, checkpointId, snapshot) => post({ type: 'ack', uid, checkpointId, snapshot }),
     decline: (uid, checkpointId, reason) => post({ type: 'decline', uid, checkpointId, reason }),

@@ -45,6 +45,7 @@ export interface SpawnSpec {
   readonly jobName: string;
   readonly moduleUrl: string;
   readonly parallelism: number;
+  readonly highestParallelism: number;
   readonly restored: readonly Map<string, RestoredTask>[];
 }
 
@@ -59,6 +60,7 @@ export function spawnSubtasks(spec: SpawnSpec): Worker[] {
       jobName: spec.jobName,
       subtaskIndex,
       parallelism: spec.parallelism,
+      highestParallelism: spec.highestParallelism,
       restored: [...(spec.restored[subtaskIndex] ?? new Map<string, RestoredTask>())],
       peers,
     };

@@ -14,15 +14,14 @@
  * document's fields as the job maps the oracle row, its version the LSN of the id's last change —
  * no deleted id resurrected, and no dead letter written.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { Client } from '@elastic/elasticsearch';
-import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { changelogOracle } from '../../scripts/workload/oracle.ts';
 import type { OrderRow } from '../../scripts/workload/orders-model.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { loadUpsertState } from '../support/checkpoint-state.ts';
+import { countDeadLetters, indexDifferences, readIndex } from '../support/elasticsearch-check.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { ChaosWorkspace, chaosSettings, runSinkChaos } from '../support/sink-chaos.ts';
 
@@ -47,43 +46,6 @@ afterAll(async () => {
   await ws.cleanup(passed);
 });
 
-/** The document the job indexes for a row (jobs/orders-to-elasticsearch.ts). */
-function documentOf(row: OrderRow): unknown {
-  const { id, customer_id, status, amount, currency, updated_at } = row;
-  return { id, customer_id, status, amount: Number(amount), currency, updated_at };
-}
-
-interface StoredDocument {
-  readonly version: number;
-  readonly source: unknown;
-}
-
-/** Every document of the index (after a refresh), by id. */
-async function readIndex(): Promise<Map<number, StoredDocument>> {
-  await es.indices.refresh({ index }, { ignore: [404] });
-  const docs = new Map<number, StoredDocument>();
-  type Page = { _scroll_id?: string; hits: { hits: { _id: string; _version: number; _source: unknown }[] } };
-  let { body } = await es.search<Page>({ index, scroll: '1m', size: 5_000, version: true, body: { query: { match_all: {} } } }, { ignore: [404] });
-  for (let page = 0; page < 10_000 && body.hits?.hits.length > 0; page++) {
-    for (const hit of body.hits.hits) docs.set(Number(hit._id), { version: hit._version, source: hit._source });
-    if (body._scroll_id === undefined) break;
-    ({ body } = await es.scroll<Page>({ scroll_id: body._scroll_id, scroll: '1m' }));
-  }
-  if (body._scroll_id !== undefined) await es.clearScroll({ scroll_id: body._scroll_id }, { ignore: [404] });
-  return docs;
-}
-
-async function deadLetters(): Promise<number> {
-  const admin = new Kafka({ clientId: 'chaos-es-dlq', brokers: ws.brokers, logLevel: logLevel.NOTHING }).admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(deadLetterTopic).catch(() => []); // never created: none written
-    return offsets.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
-
 describe('orders → Elasticsearch (external versions) under SIGKILL', () => {
   it(`ends with exactly the projection oracle's documents after ${settings.kills} kills, never behind a completed checkpoint`, async () => {
     say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, index ${index}, work dir ${ws.workDir}`);
@@ -93,7 +55,7 @@ describe('orders → Elasticsearch (external versions) under SIGKILL', () => {
     const afterKill = async (kill: number): Promise<void> => {
       const state = await loadUpsertState<OrderRow>({ checkpointDir: ws.checkpointDir, jobName: ws.jobName, operatorUid: 'orders-upsert' }).catch(() => undefined);
       if (state === undefined) return;
-      const docs = await readIndex();
+      const docs = await readIndex(es, index);
       const behind: string[] = [];
       for (const [key, entry] of state.entries) {
         const doc = docs.get(key as number);
@@ -121,34 +83,18 @@ describe('orders → Elasticsearch (external versions) under SIGKILL', () => {
         `after each kill (${perKill.checked} checked): the index never behind the latest completed checkpoint, ${perKill.ahead} documents ahead of it (summed)`,
     );
 
-    // Per id, the last change: the document (or its absence) and its version.
-    const last = new Map([...changelog].map(([id, list]) => [id, list.at(-1)] as const));
-    const docs = await readIndex();
-    const lost: number[] = [];
-    const resurrected: number[] = [];
-    const stale: string[] = [];
-    let deleted = 0;
-    for (const [id, change] of last) {
-      const doc = docs.get(id);
-      if (change?.row === null || change === undefined) {
-        deleted += 1;
-        if (doc !== undefined) resurrected.push(id);
-      } else if (doc === undefined) lost.push(id);
-      else if (doc.version !== change.lsn || !isDeepStrictEqual(doc.source, documentOf(change.row))) {
-        stale.push(`id ${id}: version ${doc.version} (want ${change.lsn}), ${JSON.stringify(doc.source)} ≠ ${JSON.stringify(documentOf(change.row))}`);
-      }
-    }
-    const unknown = [...docs.keys()].filter((id) => !last.has(id));
-    const letters = await deadLetters();
+    const docs = await readIndex(es, index);
+    const { lost, resurrected, stale, unknown, compared, deleted } = indexDifferences(docs, changelog);
+    const letters = await countDeadLetters(ws.brokers, deadLetterTopic);
     say(
-      `${run.kills} kills, ${last.size - deleted} documents compared (ids, versions, sources): ${lost.length} lost, ${stale.length} stale, ${unknown.length} unknown ids; ` +
+      `${run.kills} kills, ${compared} documents compared (ids, versions, sources): ${lost.length} lost, ${stale.length} stale, ${unknown.length} unknown ids; ` +
         `${deleted} deleted ids: ${resurrected.length} resurrected; ${letters} dead letters; index holds ${docs.size}`,
     );
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})`).toEqual([]);
     expect(stale.slice(0, 20), `stale documents (of ${stale.length})`).toEqual([]);
     expect(resurrected.slice(0, 20), `resurrected ids (of ${resurrected.length})`).toEqual([]);
     expect(unknown.slice(0, 20)).toEqual([]);
-    expect(docs.size).toBe(last.size - deleted);
+    expect(docs.size).toBe(compared);
     expect(letters).toBe(0);
     expect(perKill.checked).toBeGreaterThan(0);
     passed = true;

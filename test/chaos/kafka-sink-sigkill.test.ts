@@ -19,15 +19,15 @@
  * records through in some interleavings (README); a kafkajs read_committed consumer reads the
  * topic too and the test reports whether it agrees.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload, type WorkloadRecord } from '../../scripts/workload/generator.ts';
-import { changelogOracle, projectionOracle, type ChangelogEntry } from '../../scripts/workload/oracle.ts';
+import { changelogOracle, projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { completedCheckpointPositions } from '../support/checkpoint-state.ts';
 import { uniqueName } from '../support/endpoints.ts';
-import { readCommittedWithKafkajs, readTransactionalLog, type LoggedRecord } from '../support/kafka-read.ts';
+import { createChangelogTopic, decodeChange, judgeChangelog, recordSetDifference, workloadByPartition } from '../support/changelog-check.ts';
+import { readCommittedWithKafkajs, readTransactionalLog } from '../support/kafka-read.ts';
 import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
 
 const settings = chaosSettings();
@@ -50,77 +50,6 @@ afterAll(async () => {
   await ws.cleanup(passed);
 });
 
-/** Compacted, as a changelog topic should be; nothing younger than an hour is compacted, so the test sees every record. */
-async function createOutputTopic(): Promise<void> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const configEntries = [
-      { name: 'cleanup.policy', value: 'compact' },
-      { name: 'min.compaction.lag.ms', value: '3600000' },
-    ];
-    await admin.createTopics({ topics: [{ topic: output, numPartitions: OUTPUT_PARTITIONS, configEntries }], waitForLeaders: true });
-  } finally {
-    await admin.disconnect();
-  }
-}
-
-interface Change {
-  readonly id: number;
-  readonly lsn: number;
-  readonly row: unknown;
-}
-
-function decode(record: LoggedRecord): Change {
-  const key = JSON.parse(record.key?.toString() ?? 'null') as { id?: unknown } | null;
-  const lsn = Number(record.headers['cdcflow.lsn']);
-  if (typeof key?.id !== 'number' || !Number.isSafeInteger(lsn)) throw new Error(`undecodable record at ${record.partition}@${record.offset}: key ${record.key?.toString() ?? 'null'}, lsn ${lsn}`);
-  return { id: key.id, lsn, row: record.value === null ? null : JSON.parse(record.value.toString()) };
-}
-
-interface Verdict {
-  readonly changes: number;
-  readonly keys: number;
-  readonly lost: string[];
-  readonly duplicated: string[];
-  readonly unexpected: string[];
-  readonly wrongRow: string[];
-  readonly outOfOrder: string[];
-  readonly compacted: string[];
-}
-
-/** Every way the committed changelog differs from the changelog and projection oracles. */
-function judge(log: readonly Change[], oracle: Map<number, ChangelogEntry[]>, projection: Map<number, unknown>): Verdict {
-  const want = new Map<string, ChangelogEntry>();
-  for (const [id, list] of oracle) for (const entry of list) want.set(`${id}@${entry.lsn}`, entry);
-  const seen = new Map<string, number>();
-  const last = new Map<number, Change>();
-  const v = { lost: [] as string[], duplicated: [] as string[], unexpected: [] as string[], wrongRow: [] as string[], outOfOrder: [] as string[], compacted: [] as string[] };
-  for (const change of log) {
-    const name = `${change.id}@${change.lsn}`;
-    const count = (seen.get(name) ?? 0) + 1;
-    seen.set(name, count);
-    if (count === 2) v.duplicated.push(name);
-    const expected = want.get(name);
-    if (expected === undefined) v.unexpected.push(name);
-    else if (!isDeepStrictEqual(change.row, expected.row)) v.wrongRow.push(`${name}: ${JSON.stringify(change.row)} ≠ ${JSON.stringify(expected.row)}`);
-    const previous = last.get(change.id);
-    if (previous !== undefined && previous.lsn >= change.lsn) v.outOfOrder.push(`${name} after ${previous.lsn}`);
-    last.set(change.id, change);
-  }
-  for (const name of want.keys()) if (!seen.has(name)) v.lost.push(name);
-  for (const [id, row] of projection) if (!isDeepStrictEqual(last.get(id)?.row ?? null, row)) v.compacted.push(`id ${id}: last ${JSON.stringify(last.get(id)?.row ?? null)}`);
-  for (const [id, change] of last) if (change.row !== null && !projection.has(id)) v.compacted.push(`id ${id}: live in the topic, absent from the projection`);
-  return { changes: want.size, keys: oracle.size, ...v };
-}
-
-/** The workload as the topic holds it: per partition, the records in offset order. */
-function byPartition(records: readonly WorkloadRecord[]): WorkloadRecord[][] {
-  const partitions: WorkloadRecord[][] = [];
-  for (const record of records) (partitions[record.partition] ??= []).push(record);
-  return partitions;
-}
-
 /**
  * With the job dead, the committed log must be exactly the changelog of what some completed
  * checkpoint had read (the newest one, or an older one whose successor's commit was still pending
@@ -133,7 +62,7 @@ async function committedMatchesACheckpoint(partitions: readonly WorkloadRecord[]
   for (let attempt = 0; attempt < 20; attempt++) {
     const checkpoints = await completedCheckpointPositions(ws.checkpointDir, ws.jobName);
     const log = await readTransactionalLog(ws.brokers, output);
-    const committed = log.committed.map(decode).map((c) => `${c.id}@${c.lsn}`);
+    const committed = log.committed.map(decodeChange).map((c) => `${c.id}@${c.lsn}`);
     const set = new Set(committed);
     if (set.size !== committed.length) return { matched: undefined, latest: checkpoints[0]?.id, detail: `${committed.length - set.size} duplicated records` };
     if (checkpoints.length === 0 && set.size === 0) return { matched: 0, latest: undefined, detail: '' };
@@ -150,18 +79,12 @@ async function committedMatchesACheckpoint(partitions: readonly WorkloadRecord[]
   return { matched: undefined, latest: undefined, detail };
 }
 
-function same(a: readonly LoggedRecord[], b: readonly LoggedRecord[]): { extra: number; missing: number } {
-  const names = (records: readonly LoggedRecord[]) => new Set(records.map((r) => `${r.partition}@${r.offset}`));
-  const [inA, inB] = [names(a), names(b)];
-  return { extra: [...inB].filter((n) => !inA.has(n)).length, missing: [...inA].filter((n) => !inB.has(n)).length };
-}
-
 describe('orders → Kafka (transactional) under SIGKILL', () => {
   it(`commits every table change exactly once after ${settings.kills} kills`, async () => {
     say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic} → ${output}, work dir ${ws.workDir}`);
-    await createOutputTopic();
+    await createChangelogTopic(kafka, output, OUTPUT_PARTITIONS);
     const records = [...generateWorkload(WORKLOAD)];
-    const partitions = byPartition(records);
+    const partitions = workloadByPartition(records);
     const perKill = { latest: 0, older: 0 };
     const afterKill = async (kill: number): Promise<void> => {
       const { matched, latest, detail } = await committedMatchesACheckpoint(partitions);
@@ -188,8 +111,8 @@ describe('orders → Kafka (transactional) under SIGKILL', () => {
     );
 
     const log = await readTransactionalLog(ws.brokers, output);
-    const changes = log.committed.map(decode);
-    const verdict = judge(changes, changelogOracle(records), projectionOracle(records));
+    const changes = log.committed.map(decodeChange);
+    const verdict = judgeChangelog(changes, changelogOracle(records), projectionOracle(records));
     say(
       `committed log: ${changes.length} records (${log.commitMarkers} commit markers), ${log.abortedRecords} aborted records (${log.abortMarkers} abort markers), ${log.openRecords} in open transactions; ` +
         `oracle: ${verdict.changes} table changes over ${verdict.keys} keys`,
@@ -203,7 +126,7 @@ describe('orders → Kafka (transactional) under SIGKILL', () => {
     const ends = new Map<number, bigint>();
     for (const r of log.committed) if (r.offset + 1n > (ends.get(r.partition) ?? 0n)) ends.set(r.partition, r.offset + 1n);
     const viaKafkajs = await readCommittedWithKafkajs(kafka, output, ends);
-    const diff = same(log.committed, viaKafkajs);
+    const diff = recordSetDifference(log.committed, viaKafkajs);
     say(
       diff.extra === 0 && diff.missing === 0
         ? `kafkajs read_committed consumer agrees: ${viaKafkajs.length} records`

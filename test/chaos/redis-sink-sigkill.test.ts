@@ -13,7 +13,6 @@
  * 30-day TTL exactly on delivered orders), one fence, at or above every commit a process printed
  * and at or below the final savepoint, and no staged batch left behind.
  */
-import { isDeepStrictEqual } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
@@ -22,6 +21,7 @@ import type { OrderRow } from '../../scripts/workload/orders-model.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { loadUpsertState, type LoadedUpsertState } from '../support/checkpoint-state.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { readRedisView, redisDifferences, scanKeys } from '../support/redis-check.ts';
 import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
 
 const settings = chaosSettings();
@@ -41,60 +41,12 @@ let passed = false;
 
 afterAll(async () => {
   if (passed) {
-    const keys = await scan(`${prefix}:*`);
+    const keys = await scanKeys(redis, `${prefix}:*`);
     for (let i = 0; i < keys.length; i += 1_000) await redis.unlink(...keys.slice(i, i + 1_000));
   } else say(`keys under ${prefix}: kept`);
   await redis.quit();
   await ws.cleanup(passed);
 });
-
-async function scan(match: string): Promise<string[]> {
-  const keys: string[] = [];
-  let cursor = '0';
-  for (let i = 0; i < 1_000_000; i++) {
-    const [next, batch] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1_000);
-    keys.push(...batch);
-    cursor = next;
-    if (cursor === '0') break;
-  }
-  return keys;
-}
-
-interface RedisView {
-  /** Data keys by id: the parsed value and its PTTL. */
-  readonly rows: Map<number, { readonly row: unknown; readonly pttl: number }>;
-  /** Fence keys (one per sink instance) → the checkpoint id they hold. */
-  readonly fences: Map<string, number>;
-  /** Staged batches and staged-index keys still present. */
-  readonly staged: string[];
-}
-
-async function readRedis(withTtl: boolean): Promise<RedisView> {
-  const keys = await scan(`${prefix}:*`);
-  const internal = keys.filter((k) => k.startsWith(`${prefix}:__cdcflow:`));
-  const data = keys.filter((k) => !k.startsWith(`${prefix}:__cdcflow:`));
-  const rows = new Map<number, { row: unknown; pttl: number }>();
-  for (let i = 0; i < data.length; i += 1_000) {
-    const chunk = data.slice(i, i + 1_000);
-    const values = await redis.mget(...chunk);
-    const ttls = withTtl ? ((await redis.pipeline(chunk.map((k) => ['pttl', k])).exec()) ?? []).map(([, v]) => Number(v)) : [];
-    chunk.forEach((key, j) => {
-      const value = values[j];
-      if (value !== null && value !== undefined) rows.set(Number(key.slice(prefix.length + 1)), { row: JSON.parse(value), pttl: ttls[j] ?? -1 });
-    });
-  }
-  const fences = new Map<string, number>();
-  for (const key of internal.filter((k) => k.endsWith(':applied'))) fences.set(key, Number(await redis.get(key)));
-  return { rows, fences, staged: internal.filter((k) => !k.endsWith(':applied')) };
-}
-
-/** Ids whose Redis value differs from `want` (at most 20), plus how many. */
-function differences(rows: RedisView['rows'], want: Map<number, unknown>): { lost: number[]; extra: number[]; stale: number[] } {
-  const lost = [...want.keys()].filter((id) => !rows.has(id));
-  const extra = [...rows.keys()].filter((id) => !want.has(id));
-  const stale = [...want].filter(([id, row]) => rows.has(id) && !isDeepStrictEqual(rows.get(id)?.row, row)).map(([id]) => id);
-  return { lost, extra, stale };
-}
 
 function liveRows(state: LoadedUpsertState<OrderRow>): Map<number, OrderRow> {
   const live = new Map<number, OrderRow>();
@@ -108,14 +60,14 @@ describe('orders → Redis (fenced batches) under SIGKILL', () => {
     const load = (from?: number) => loadUpsertState<OrderRow>({ checkpointDir: ws.checkpointDir, jobName: ws.jobName, operatorUid: 'orders-upsert', ...(from === undefined ? {} : { from }) });
     const perKill = { exact: 0, pendingCommit: 0, unverifiable: 0 };
     const afterKill = async (kill: number): Promise<void> => {
-      const view = await readRedis(false);
+      const view = await readRedisView(redis, prefix, false);
       const fence = Math.max(0, ...view.fences.values());
       const latest = await load().catch(() => undefined);
       expect(fence, `after kill ${kill}: fence ${fence} is ahead of the latest completed checkpoint ${latest?.checkpoint.id ?? 'none'}`).toBeLessThanOrEqual(latest?.checkpoint.id ?? 0);
       if (fence < (latest?.checkpoint.id ?? 0)) perKill.pendingCommit += 1; // completed, not yet applied (or empty): its restore applies it
       const atFence = fence === 0 ? undefined : fence === latest?.checkpoint.id ? latest : await load(fence).catch(() => undefined);
       if (fence !== 0 && atFence === undefined) return void (perKill.unverifiable += 1); // retention removed it
-      const { lost, extra, stale } = differences(view.rows, atFence === undefined ? new Map() : liveRows(atFence));
+      const { lost, extra, stale } = redisDifferences(view.rows, atFence === undefined ? new Map() : liveRows(atFence));
       expect({ lost: lost.slice(0, 10), extra: extra.slice(0, 10), stale: stale.slice(0, 10) }, `after kill ${kill}: Redis ≠ upsert table of checkpoint ${fence}`).toEqual({ lost: [], extra: [], stale: [] });
       perKill.exact += 1;
     };
@@ -138,8 +90,8 @@ describe('orders → Redis (fenced batches) under SIGKILL', () => {
     );
 
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
-    const view = await readRedis(true);
-    const { lost, extra, stale } = differences(view.rows, oracle);
+    const view = await readRedisView(redis, prefix, true);
+    const { lost, extra, stale } = redisDifferences(view.rows, oracle);
     const wrongTtl = [...view.rows]
       .filter(([id, { pttl }]) => (oracle.get(id)?.status === 'delivered' ? !(pttl > DELIVERED_TTL_MS - 3_600_000 && pttl <= DELIVERED_TTL_MS) : pttl !== -1))
       .map(([id, { pttl }]) => `${id}: ${pttl}`);

@@ -5,6 +5,10 @@
  *
  * The child is `node --import tsx <file>` itself (not the tsx CLI, which would run the job in a
  * grandchild that a SIGKILL to its parent leaves alive), so the pid we kill is the job's.
+ *
+ * With CDCFLOW_CHAOS_REPORT_DIR set, a start that hangs (no expected line in time, no exit in
+ * time) writes a Node diagnostic report there before it is killed: JS and native stacks of the
+ * main thread and of every worker thread, for hangs that do not reproduce on demand.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { isAbsolute, join } from 'node:path';
@@ -69,9 +73,12 @@ export class JobProcess {
 
   static start(options: JobProcessOptions): JobProcess {
     const file = isAbsolute(options.file) ? options.file : join(repoRoot, options.file);
+    // Through NODE_OPTIONS, not argv: worker threads inherit execArgv, and reject report flags there.
+    const reportDir = process.env['CDCFLOW_CHAOS_REPORT_DIR'];
+    const report = reportDir === undefined ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reportDir}`.trim() };
     const child = spawn(process.execPath, ['--import', 'tsx', file], {
       cwd: repoRoot,
-      env: { ...process.env, ...options.env },
+      env: { ...process.env, ...options.env, ...report },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     return new JobProcess(child, options.file, options.onLine);
@@ -108,6 +115,14 @@ export class JobProcess {
     });
   }
 
+  /** With CDCFLOW_CHAOS_REPORT_DIR: asks the running process for a diagnostic report and gives it 5 s to write it. */
+  async report(): Promise<void> {
+    if (this.exit !== undefined || process.env['CDCFLOW_CHAOS_REPORT_DIR'] === undefined) return;
+    process.kill(this.pid, 'SIGUSR2');
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    this.lines.push(`(diagnostic report of pid ${this.pid} requested into ${process.env['CDCFLOW_CHAOS_REPORT_DIR']})`);
+  }
+
   /** SIGKILL (no chance to clean up, flush or leave the consumer group); resolves once it is gone. */
   async kill(): Promise<JobExit> {
     if (this.exit === undefined) process.kill(this.pid, 'SIGKILL');
@@ -119,7 +134,7 @@ export class JobProcess {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
-        void this.kill();
+        void this.report().then(() => this.kill());
         reject(new Error(`${this.describe()} did not finish within ${timeoutMs} ms\n${this.tail()}`));
       }, timeoutMs);
     });
@@ -202,6 +217,7 @@ export async function killRepeatedly(o: KillLoopOptions): Promise<KillLoopReport
       await job.waitFor(aimAtRestore ? new RegExp(`${o.restoring.source}|${o.running.source}`) : o.running, timeout);
       await new Promise((resolve) => setTimeout(resolve, delay));
     } catch (error) {
+      await job.report();
       await job.kill(); // never leave a job running behind a failed test
       throw error;
     }

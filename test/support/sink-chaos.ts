@@ -10,8 +10,17 @@
  * Each start restores the latest checkpoint. A last bounded run reads to the end, takes the final
  * savepoint and must exit 0; then the test compares the sink with its oracle.
  *
+ * With `parallelism` the kill loop runs the job as that many subtasks (CDCFLOW_PARALLELISM), and
+ * `finalParallelism` makes the last bounded run restore at another one (a rescale).
+ * `abandonedParallelism` adds one start at that parallelism between the two, SIGKILLed as soon as
+ * each of its subtasks printed a pre-commit: a rescale that dies at (or just after) its first checkpoint, so
+ * the final run restores either that checkpoint or the kill loop's and meets transactions of
+ * subtasks that exist in neither the final run nor (in the second case) its checkpoint.
+ *
  * CDCFLOW_CHAOS_KILLS (default 10; `npm run chaos` sets 30) and CDCFLOW_CHAOS_SEED (kill moments;
- * printed) replay a run; CDCFLOW_CHAOS_VERBOSE=1 echoes the job's output.
+ * printed) replay a run; CDCFLOW_CHAOS_VERBOSE=1 echoes the job's output; CDCFLOW_CHAOS_REPORT_DIR
+ * collects a diagnostic report of a start that hangs (job-process.ts). Runs at parallelism > 1
+ * take CDCFLOW_CHAOS_PARALLEL_KILLS (default 4, or CDCFLOW_CHAOS_KILLS when that is set).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,10 +44,12 @@ export interface ChaosSettings {
   readonly echo: ((line: string) => void) | undefined;
 }
 
-export function chaosSettings(): ChaosSettings {
+/** `parallel`: the smaller CI default of the runs at parallelism > 1 (see the file comment). */
+export function chaosSettings(parallel = false): ChaosSettings {
   const verbose = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1';
+  const kills = process.env['CDCFLOW_CHAOS_KILLS'] ?? 10;
   return {
-    kills: Math.max(2, Number(process.env['CDCFLOW_CHAOS_KILLS'] ?? 10)),
+    kills: Math.max(2, Number(parallel ? (process.env['CDCFLOW_CHAOS_PARALLEL_KILLS'] ?? process.env['CDCFLOW_CHAOS_KILLS'] ?? 4) : kills)),
     seed: Number(process.env['CDCFLOW_CHAOS_SEED'] ?? Math.floor(Math.random() * 1_000_000)),
     echo: verbose ? (line) => console.log(`  | ${line}`) : undefined,
   };
@@ -105,6 +116,12 @@ export interface SinkChaosOptions {
   /** A line the sink prints while it recovers recorded transactions on restore; some kills aim at it. */
   readonly recovering?: RegExp;
   readonly afterKill?: (kill: number) => Promise<void>;
+  /** Subtasks of the job in the kill loop (CDCFLOW_PARALLELISM). @default 1 */
+  readonly parallelism?: number;
+  /** Subtasks of the last bounded run, which restores the kill loop's last checkpoint. @default parallelism */
+  readonly finalParallelism?: number;
+  /** Subtasks of one more start after the kill loop, killed at its first pre-commits (see above). @default none */
+  readonly abandonedParallelism?: number;
 }
 
 export interface SinkChaosRun {
@@ -116,6 +133,8 @@ export interface SinkChaosRun {
   readonly killedPrepared: number;
   /** Killed processes whose last line matching `recovering` came after their restore line and before any progress. */
   readonly killedRecovering: number;
+  /** The `abandonedParallelism` start, if any, and whether it got as far as a `running` line (a completed checkpoint's commit). */
+  readonly abandoned?: { readonly process: JobProcess; readonly progressed: boolean };
   readonly processes: readonly JobProcess[];
   readonly final: JobProcess;
   readonly seconds: number;
@@ -126,7 +145,8 @@ export interface SinkChaosRun {
 
 export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Promise<SinkChaosRun> {
   const { kills, seed, echo } = o.settings;
-  const env = ws.jobEnv(o.env);
+  const parallelism = o.parallelism ?? 1;
+  const env = ws.jobEnv({ CDCFLOW_PARALLELISM: String(parallelism), ...o.env });
   const job: JobProcessOptions = { file: o.file, env, ...(echo === undefined ? {} : { onLine: echo }) };
   const feeder = new WorkloadFeeder(ws.brokers, ws.topic, o.workload);
   await feeder.open();
@@ -160,13 +180,14 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
   await feeding;
   await feeder.feedRest();
   await feeder.close();
+  const abandoned = o.abandonedParallelism === undefined ? undefined : await runAbandoned(job, o.abandonedParallelism, o.prepared, o.running, ws.say);
 
-  const final = JobProcess.start({ ...job, env: { ...env, CDCFLOW_BOUNDED: '1' } });
+  const final = JobProcess.start({ ...job, env: { ...env, CDCFLOW_BOUNDED: '1', CDCFLOW_PARALLELISM: String(o.finalParallelism ?? parallelism) } });
   const exit = await final.waitForExit(240_000);
   if (exit.code !== 0 || exit.signal !== null) throw new Error(`the final bounded run failed (${JSON.stringify(exit)})\n${final.tail(40)}`);
   const seconds = (Date.now() - started) / 1000;
 
-  const killed = reports.flatMap((r) => r.processes);
+  const killed = [...reports.flatMap((r) => r.processes), ...(abandoned === undefined ? [] : [abandoned.process])];
   const processes = [...killed, final];
   const lastOf = (p: JobProcess, patterns: RegExp[]) => p.lines.filter((l) => patterns.some((re) => re.test(l))).at(-1);
   const killedPrepared = killed.filter((p) => {
@@ -181,12 +202,35 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
     restores: processes.filter((p) => p.lines.some((l) => RESTORING.test(l))).length,
     killedPrepared,
     killedRecovering,
+    ...(abandoned === undefined ? {} : { abandoned }),
     processes,
     final,
     seconds,
     written: feeder.written,
     lines: processes.flatMap((p) => p.lines),
   };
+}
+
+/** One start at `parallelism`, SIGKILLed the moment it printed one pre-commit line per subtask. */
+async function runAbandoned(job: JobProcessOptions, parallelism: number, prepared: RegExp, running: RegExp, say: (line: string) => void): Promise<{ process: JobProcess; progressed: boolean }> {
+  const start = JobProcess.start({ ...job, env: { ...job.env, CDCFLOW_PARALLELISM: String(parallelism) } });
+  const started = Date.now();
+  try {
+    // One pre-commit line per subtask: all of them hold a prepared transaction of the same checkpoint
+    // (the next barrier waits for this one to complete), which may or may not have completed yet.
+    for (let seen = 0, from = 0; seen < parallelism; seen++) {
+      await start.waitFor(prepared, 90_000, from);
+      from = start.lines.findIndex((line, i) => i >= from && prepared.test(line)) + 1;
+    }
+  } catch (error) {
+    await start.report();
+    throw error;
+  } finally {
+    await start.kill();
+  }
+  const progressed = start.lines.some((l) => running.test(l));
+  say(`abandoned start at parallelism ${parallelism}: pid ${start.pid} killed at its first pre-commits, ${Date.now() - started} ms after start (${progressed ? 'a checkpoint had completed' : 'before any checkpoint completed'})`);
+  return { process: start, progressed };
 }
 
 /** How many lines match `pattern`, or the sum of its first group when it has one. */

@@ -41,4 +41,37 @@ describe('two-phase sink restored at another parallelism', () => {
     // Old subtask 2 (gone at parallelism 2) first, under its identity; then this subtask's own.
     expect(recovered).toEqual([{ subtask: 2, txns: [72] }, { subtask: 0, txns: [70] }]);
   });
+
+  it('rolls back what retired subtasks left that no checkpoint recorded (a wider run died before its first checkpoint)', async () => {
+    const recovered: { subtask: number; txns: readonly number[] }[] = [];
+    const operator = twoPhaseCommitSink('test', recordingCommitter(recovered)).createOperator();
+    // Restored at 2 from a checkpoint taken at 2; a run at 5 started since and died unrecorded.
+    const context = { ...countingOperatorContext('j', 'sink'), subtaskIndex: 0, parallelism: 2, retiredSubtasks: [2, 4] };
+    await operator.open?.(context, { pending: [{ checkpointId: 7, txn: 70 }] });
+    expect(recovered).toEqual([{ subtask: 2, txns: [] }, { subtask: 4, txns: [] }, { subtask: 0, txns: [70] }]);
+  });
+
+  it('recovers a retired subtask the restored checkpoint recorded once, with what it recorded', async () => {
+    const recovered: { subtask: number; txns: readonly number[] }[] = [];
+    const operator = twoPhaseCommitSink('test', recordingCommitter(recovered)).createOperator();
+    const parts = [0, 2].map((subtaskIndex) => ({ subtaskIndex, snapshot: { pending: [{ checkpointId: 7, txn: 70 + subtaskIndex }] } }));
+    const info = { jobName: 'j', uid: 'sink', subtaskIndex: 0, parallelism: 2 };
+    const context = { ...countingOperatorContext('j', 'sink'), parallelism: 2, retiredSubtasks: [2, 4] };
+    await operator.open?.(context, operator.mergeRescaled?.(parts, info));
+    expect(recovered).toEqual([{ subtask: 2, txns: [72] }, { subtask: 4, txns: [] }, { subtask: 0, txns: [70] }]);
+  });
 });
+
+function recordingCommitter(recovered: { subtask: number; txns: readonly number[] }[]): (identity: SinkIdentity) => TwoPhaseCommitter<unknown, number> {
+  return (identity) => ({
+    beginTransaction: () => Promise.resolve(),
+    write: () => Promise.resolve(),
+    preCommit: (id) => Promise.resolve(id),
+    commit: () => Promise.resolve(),
+    recover: (txns) => {
+      recovered.push({ subtask: identity.subtaskIndex, txns });
+      return Promise.resolve();
+    },
+    close: () => Promise.resolve(),
+  });
+}
