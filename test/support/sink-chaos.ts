@@ -34,7 +34,7 @@ import { WorkloadFeeder } from './workload-feeder.ts';
 /** The broker's floor by default (group.min.session.timeout.ms); bounds each restart's wait for the killed member. */
 const SESSION_TIMEOUT_MS = 6_000;
 /** How long a start in the kill loop lasts, roughly: the killed member's session timeout, restore, first commit, the kill delay. */
-const STEADY_START_SECONDS = 6;
+const STEADY_START_SECONDS = 8;
 const RESTORING = /restoring from (checkpoint|savepoint) \d+/;
 
 export interface ChaosSettings {
@@ -150,11 +150,14 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
   const job: JobProcessOptions = { file: o.file, env, ...(echo === undefined ? {} : { onLine: echo }) };
   const feeder = new WorkloadFeeder(ws.brokers, ws.topic, o.workload);
   await feeder.open();
-  // A steady trickle through the kill loop (~6 s a start), so every start has records arriving and
-  // a kill finds an open transaction that holds some; the last ~10 % goes out after the loop.
-  const events = o.workload.events ?? 0;
-  const feeding = feeder.feedSteadily(Math.ceil(events * 0.9), Math.max(100, (events * 0.9) / (kills * STEADY_START_SECONDS)));
-  const common = { job, log: ws.say, ...(o.afterKill === undefined ? {} : { afterKill: o.afterKill }) };
+  // Every start gets its own slice, written at a steady rate over ~STEADY_START_SECONDS: so each
+  // start has records to read (a start killed after its pre-commit line needs one), and records
+  // keep arriving while it runs, so a kill finds an open transaction that holds some. Slices
+  // queue, so short starts make the trickle continuous; ~10 % is left for after the loop.
+  const slice = Math.ceil(((o.workload.events ?? 0) * 0.9) / kills);
+  const feeding: Promise<void>[] = [];
+  const beforeStart = () => void feeding.push(feeder.feedSteadily(slice, Math.max(100, slice / STEADY_START_SECONDS)));
+  const common = { job, beforeStart, log: ws.say, ...(o.afterKill === undefined ? {} : { afterKill: o.afterKill }) };
   const started = Date.now();
   const reports: KillLoopReport[] = [];
   try {
@@ -175,9 +178,9 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
     );
   } finally {
     feeder.hurry();
-    await feeding.catch(() => undefined);
+    await Promise.allSettled(feeding);
   }
-  await feeding;
+  await Promise.all(feeding);
   await feeder.feedRest();
   await feeder.close();
   const abandoned = o.abandonedParallelism === undefined ? undefined : await runAbandoned(job, o.abandonedParallelism, o.prepared, o.running, ws.say);

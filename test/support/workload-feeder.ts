@@ -16,6 +16,8 @@ export class WorkloadFeeder {
   private exhausted = false;
   /** Messages per second while a steady feed runs; undefined writes as fast as the broker takes them. */
   private perSecond: number | undefined;
+  /** After `hurry`, no steady feed is paced any more (queued ones included). */
+  private hurried = false;
   /** Messages written so far (change events, tombstones and duplicates). */
   written = 0;
 
@@ -52,11 +54,11 @@ export class WorkloadFeeder {
   /**
    * Queues the next `count` messages at about `perSecond`, so a job that keeps up always has
    * records arriving: a kill then finds an open transaction that holds records. `hurry` lifts the
-   * rate for what is left of it.
+   * rate for what is left.
    */
   feedSteadily(count: number, perSecond: number): Promise<void> {
     const slice = this.queue.then(async () => {
-      this.perSecond = perSecond;
+      this.perSecond = this.hurried ? undefined : perSecond;
       try {
         await this.write(count);
       } finally {
@@ -67,8 +69,9 @@ export class WorkloadFeeder {
     return slice;
   }
 
-  /** Ends the pacing of a running `feedSteadily`; the rest of it goes out at full speed. */
+  /** Ends the pacing of every steady feed, running or queued; the rest goes out at full speed. */
   hurry(): void {
+    this.hurried = true;
     this.perSecond = undefined;
   }
 
