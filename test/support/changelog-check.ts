@@ -6,6 +6,7 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import type { Kafka } from 'kafkajs';
+import { expect } from 'vitest';
 import type { WorkloadRecord } from '../../scripts/workload/generator.ts';
 import type { ChangelogEntry } from '../../scripts/workload/oracle.ts';
 import type { LoggedRecord } from './kafka-read.ts';
@@ -77,6 +78,17 @@ export function judgeChangelog(log: readonly Change[], oracle: Map<number, Chang
 }
 
 /** The workload as the topic holds it: per partition, the records in offset order. */
+/** Fails with the first differences when the committed changelog is not exactly the oracle's. */
+export function expectExactChangelog(verdict: ChangelogVerdict, committed: number): void {
+  expect(verdict.lost.slice(0, 20), `lost (of ${verdict.lost.length})`).toEqual([]);
+  expect(verdict.duplicated.slice(0, 20), `duplicated (of ${verdict.duplicated.length})`).toEqual([]);
+  expect(verdict.unexpected.slice(0, 20), `unexpected (of ${verdict.unexpected.length})`).toEqual([]);
+  expect(verdict.wrongRow.slice(0, 20), `wrong rows (of ${verdict.wrongRow.length})`).toEqual([]);
+  expect(verdict.outOfOrder.slice(0, 20), `out of order (of ${verdict.outOfOrder.length})`).toEqual([]);
+  expect(verdict.compacted.slice(0, 20), `compacted view (of ${verdict.compacted.length})`).toEqual([]);
+  expect(committed).toBe(verdict.changes);
+}
+
 export function workloadByPartition(records: readonly WorkloadRecord[]): WorkloadRecord[][] {
   const partitions: WorkloadRecord[][] = [];
   for (const record of records) (partitions[record.partition] ??= []).push(record);
