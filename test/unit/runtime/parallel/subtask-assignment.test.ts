@@ -22,18 +22,7 @@ describe('static Kafka partition assignment per subtask', () => {
 describe('two-phase sink restored at another parallelism', () => {
   it('recovers the transactions of the old subtasks it takes over under their own identity', async () => {
     const recovered: { subtask: number; txns: readonly number[] }[] = [];
-    const committer = (identity: SinkIdentity): TwoPhaseCommitter<unknown, number> => ({
-      beginTransaction: () => Promise.resolve(),
-      write: () => Promise.resolve(),
-      preCommit: (id) => Promise.resolve(id),
-      commit: () => Promise.resolve(),
-      recover: (txns) => {
-        recovered.push({ subtask: identity.subtaskIndex, txns });
-        return Promise.resolve();
-      },
-      close: () => Promise.resolve(),
-    });
-    const operator = twoPhaseCommitSink('test', committer).createOperator();
+    const operator = twoPhaseCommitSink('test', recordingCommitter(recovered)).createOperator();
     const parts = [0, 2].map((subtaskIndex) => ({ subtaskIndex, snapshot: { pending: [{ checkpointId: 7, txn: 70 + subtaskIndex }] } }));
     const info = { jobName: 'j', uid: 'sink', subtaskIndex: 0, parallelism: 2 };
     const merged = operator.mergeRescaled?.(parts, info);
