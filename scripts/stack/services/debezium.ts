@@ -30,20 +30,23 @@ const name = 'debezium';
 export const connectVersion = process.env['CDCFLOW_CONNECT_VERSION'] ?? '3.9.1';
 export const debeziumVersion = process.env['CDCFLOW_DEBEZIUM_VERSION'] ?? '3.6.1.Final';
 
-/** The worker's group and internal topics; one name set per stack, distinct from anything a test creates. */
-export const connectCluster = {
-  groupId: 'cdcflow-connect',
-  configTopic: 'cdcflow-connect-configs',
-  offsetTopic: 'cdcflow-connect-offsets',
-  statusTopic: 'cdcflow-connect-status',
-} as const;
+/** Where one Connect worker listens, which group and topics it uses, where it keeps its files. */
+export interface ConnectWorkerLayout {
+  /** Names its pid file and log. @default 'debezium' */
+  readonly name?: string;
+  /** @default 18083 */
+  readonly restPort?: number;
+  /** @default the stack's broker */
+  readonly brokers?: string;
+  /** Group id; the internal topics are `<group>-configs`, `-offsets`, `-status`. @default 'cdcflow-connect' */
+  readonly groupId?: string;
+  /** @default ~/.cache/cdcflow/data/debezium */
+  readonly dataDir?: string;
+}
 
 /** The source database Debezium reads (created by the postgres service too; ensured here). */
 export const debeziumSourceDatabase = 'ecommerce';
 
-const dataDir = stackPaths.data(name);
-const propsFile = join(dataDir, 'connect-distributed.properties');
-const logConfigFile = join(dataDir, 'connect-log4j.properties');
 const pluginRoot = stackPaths.jars(`debezium-postgres-${debeziumVersion}`);
 
 const workerArtifacts: MavenArtifact[] = [
@@ -65,13 +68,13 @@ const pluginArtifacts: MavenArtifact[] = [
   },
 ];
 
-function workerProperties(): string {
+function workerProperties(brokers: string, groupId: string, restPort: number): string {
   return `# written by scripts/stack/services/debezium.ts on every install
-bootstrap.servers=${stackEndpoints.kafkaBrokers}
-group.id=${connectCluster.groupId}
-config.storage.topic=${connectCluster.configTopic}
-offset.storage.topic=${connectCluster.offsetTopic}
-status.storage.topic=${connectCluster.statusTopic}
+bootstrap.servers=${brokers}
+group.id=${groupId}
+config.storage.topic=${groupId}-configs
+offset.storage.topic=${groupId}-offsets
+status.storage.topic=${groupId}-status
 config.storage.replication.factor=1
 offset.storage.replication.factor=1
 offset.storage.partitions=5
@@ -81,9 +84,9 @@ key.converter=org.apache.kafka.connect.json.JsonConverter
 value.converter=org.apache.kafka.connect.json.JsonConverter
 key.converter.schemas.enable=false
 value.converter.schemas.enable=false
-listeners=http://127.0.0.1:${stackPorts.kafkaConnect}
+listeners=http://127.0.0.1:${restPort}
 rest.advertised.host.name=127.0.0.1
-rest.advertised.port=${stackPorts.kafkaConnect}
+rest.advertised.port=${restPort}
 plugin.path=${pluginRoot}
 # Every plugin ships ServiceLoader manifests: no reflective scan, a faster start.
 plugin.discovery=service_load
@@ -109,7 +112,7 @@ log4j.logger.org.eclipse.jetty=WARN
 }
 
 /** Heap sized for one or a few connectors on a shared 2-core box; C1 only to cut start-up CPU. */
-function jvmArgs(lib: string): string[] {
+function jvmArgs(lib: string, propsFile: string, logConfigFile: string): string[] {
   return [
     '-Xms128m',
     '-Xmx512m',
@@ -143,8 +146,7 @@ interface ConnectorPlugin {
 }
 
 /** True when the worker's REST API lists Debezium's Postgres connector and has joined its group. */
-async function ready(): Promise<boolean> {
-  const base = `http://127.0.0.1:${stackPorts.kafkaConnect}`;
+async function ready(base: string): Promise<boolean> {
   try {
     const plugins = await fetch(`${base}/connector-plugins`, { signal: AbortSignal.timeout(2000) });
     if (!plugins.ok) return false;
@@ -188,26 +190,40 @@ async function provision(): Promise<void> {
   }
 }
 
-export const debeziumService: StackService = {
-  name,
-  port: stackPorts.kafkaConnect,
-  // Plugin scanning plus group join on a 2-core box that may be starting Kafka at the same time.
-  startTimeoutMs: 180_000,
-  dependsOn: ['kafka', 'postgres'],
+/**
+ * A Connect worker service for `layout`; `debeziumService` is the stack's own (REST 18083, group
+ * cdcflow-connect). A test that must kill and restart a worker runs one of its own with this
+ * (test/support/debezium/dedicated-connect.ts), never the shared one.
+ */
+export function kafkaConnectWorker(layout: ConnectWorkerLayout = {}): StackService {
+  const workerName = layout.name ?? name;
+  const restPort = layout.restPort ?? stackPorts.kafkaConnect;
+  const dataDir = layout.dataDir ?? stackPaths.data(name);
+  const propsFile = join(dataDir, 'connect-distributed.properties');
+  const logConfigFile = join(dataDir, 'connect-log4j.properties');
+  return {
+    name: workerName,
+    port: restPort,
+    // Plugin loading plus group join on a 2-core box that may be starting Kafka at the same time.
+    startTimeoutMs: 180_000,
+    dependsOn: ['kafka', 'postgres'],
 
-  async install() {
-    await checkJava();
-    await Promise.all([workerClasspath(), pluginClasspath()]);
-    mkdirSync(dataDir, { recursive: true });
-    writeFileSync(propsFile, workerProperties());
-    writeFileSync(logConfigFile, log4jProperties());
-  },
+    async install() {
+      await checkJava();
+      await Promise.all([workerClasspath(), pluginClasspath()]);
+      mkdirSync(dataDir, { recursive: true });
+      writeFileSync(propsFile, workerProperties(layout.brokers ?? stackEndpoints.kafkaBrokers, layout.groupId ?? 'cdcflow-connect', restPort));
+      writeFileSync(logConfigFile, log4jProperties());
+    },
 
-  async start() {
-    const lib = await workerClasspath();
-    startDaemon({ service: name, command: 'java', args: jvmArgs(lib), cwd: dataDir });
-  },
+    async start() {
+      const lib = await workerClasspath();
+      startDaemon({ service: workerName, command: 'java', args: jvmArgs(lib, propsFile, logConfigFile), cwd: dataDir });
+    },
 
-  ready,
-  provision,
-};
+    ready: () => ready(`http://127.0.0.1:${restPort}`),
+    provision,
+  };
+}
+
+export const debeziumService: StackService = kafkaConnectWorker();

@@ -38,6 +38,8 @@ export { ordersColumnsDdl, type DecimalHandling, type ReplicaIdentity } from '..
 export interface RealOrdersSourceOptions {
   /** @default 'full' (WORKLOAD.md); 'default' is Postgres's own default, with TOAST placeholders */
   readonly replicaIdentity?: ReplicaIdentity;
+  /** The Connect worker to register on. @default KAFKA_CONNECT_URL (the stack's, 18083) */
+  readonly connectUrl?: string;
 }
 
 export type ConnectorSettings = Omit<OrdersConnectorOptions, 'connectUrl' | 'databaseUrl' | 'table' | 'name'>;
@@ -59,7 +61,7 @@ export class RealOrdersSource {
     const id = uniqueName(label).replace(/[^a-z0-9]/g, '_');
     const table = `src_${id}`.slice(0, 50);
     await createOrdersTable(databaseUrl, table, o.replicaIdentity ?? 'full');
-    return new RealOrdersSource(table, databaseUrl, testEndpoints().kafkaConnectUrl, `cdcflow-test-${id.replace(/_/g, '-')}`);
+    return new RealOrdersSource(table, databaseUrl, o.connectUrl ?? testEndpoints().kafkaConnectUrl, `cdcflow-test-${id.replace(/_/g, '-')}`);
   }
 
   /** The topic the connector writes (`<prefix>.public.<table>`); known before the connector starts. */

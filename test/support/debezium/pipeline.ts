@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { formatReconcileReport, reconcileTables, type ReconcileReport } from '../../../runtime/reconcile/index.ts';
 import { testEndpoints, uniqueName } from '../endpoints.ts';
@@ -18,10 +18,27 @@ import type { RealOrdersSource } from './index.ts';
 export const END_MARKER_ID = 1_999_999_999;
 
 /** Writes the end marker and waits until the connector delivered it (every earlier commit is then on the topic). */
-export async function awaitSourceCaughtUp(source: RealOrdersSource, timeoutMs = 90_000): Promise<void> {
+export async function awaitSourceCaughtUp(source: RealOrdersSource, timeoutMs = 90_000): Promise<KafkaMessage[]> {
   await source.query(`INSERT INTO ${pg.escapeIdentifier(source.table)} (id, status, amount, created_at, updated_at) VALUES ($1, 'end-marker', 0, now(), now())`, [END_MARKER_ID]);
   const kafka = new Kafka({ clientId: 'end-marker', brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
-  await readMessagesUntil(kafka, source.topic, (m) => m.key?.toString() === `{"id":${END_MARKER_ID}}`, { timeoutMs, readUncommitted: true });
+  return readMessagesUntil(kafka, source.topic, (m) => m.key?.toString() === `{"id":${END_MARKER_ID}}`, { timeoutMs, readUncommitted: true });
+}
+
+/**
+ * Change events delivered more than once (same key, change LSN, transaction and op): what a
+ * connector restart re-sends from its last committed offset.
+ */
+export function redeliveredEvents(messages: readonly KafkaMessage[]): number {
+  const seen = new Set<string>();
+  let again = 0;
+  for (const m of messages) {
+    if (m.value === null) continue;
+    const e = JSON.parse(m.value.toString()) as { op: string; source: { lsn: number; txId: number } };
+    const id = `${m.key?.toString() ?? ''}|${e.source.lsn}|${e.source.txId}|${e.op}`;
+    if (seen.has(id)) again += 1;
+    else seen.add(id);
+  }
+  return again;
 }
 
 export class RealPipeline {
