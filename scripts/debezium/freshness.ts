@@ -65,7 +65,8 @@ const visibleAt = new Map<number, number>();
 const started = Date.now();
 let stop = false;
 say(`${rate} changes/s for ${seconds} s on ${table}; job ${jobName} → ${sinkTable}`);
-const load = SqlWorkload.start({ databaseUrl: sourceUrl, table, seed: 11, seededRows: 2000, maxChanges: rate * seconds * 2, maxDurationMs: seconds * 1000, ratePerSecond: rate, bigTransactionRows: 0 });
+const workers = Number(process.env['CDCFLOW_FRESHNESS_WRITERS'] ?? 8);
+const load = SqlWorkload.start({ databaseUrl: sourceUrl, table, seed: 11, seededRows: 2000, maxChanges: rate * seconds * 2, maxDurationMs: seconds * 1000, ratePerSecond: rate, bigTransactionRows: 0, workers });
 
 const probe = (async () => {
   for (let seq = 1; !stop; seq++) {

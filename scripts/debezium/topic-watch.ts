@@ -7,7 +7,8 @@ import { Kafka, logLevel } from 'kafkajs';
  */
 export async function waitForKey(brokers: readonly string[], topic: string, key: string, timeoutMs = 120_000): Promise<number> {
   const kafka = new Kafka({ clientId: 'cdcflow-topic-watch', brokers: [...brokers], logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `cdcflow-topic-watch-${process.pid}-${Date.now()}` });
+  const groupId = `cdcflow-topic-watch-${process.pid}-${Date.now()}`;
+  const consumer = kafka.consumer({ groupId });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -29,5 +30,9 @@ export async function waitForKey(brokers: readonly string[], topic: string, key:
     return count;
   } finally {
     await consumer.disconnect();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect();
   }
 }

@@ -14,8 +14,11 @@
  *
  * Layout under ~/.cache/cdcflow:
  *   jars/kafka-connect-<version>/lib/                 the worker's classpath
- *   jars/debezium-plugins/debezium-postgres-<v>/lib/  the connector plugin (plugin.path = jars/debezium-plugins)
+ *   jars/debezium-postgres-<v>/lib/                   the connector plugin (plugin.path = jars/debezium-postgres-<v>)
  *   data/debezium/connect-distributed.properties      rewritten on every install
+ *
+ * `kafkaConnectWorker(layout)` builds a worker on another port, group and data folder (tests that
+ * kill and restart a worker use their own; the shared one carries other tests' connectors).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
