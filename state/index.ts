@@ -18,7 +18,7 @@ export { StateError, CdcflowError, SnapshotWriteError } from './errors.ts';
 export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
 export { prefixUpperBound } from './key-value-store.ts';
 export { MemoryStore } from './memory-store.ts';
-export { RocksDbStore, type RocksDbStoreOptions } from './rocksdb-store.ts';
+export { RocksDbStore, type RocksDbMemoryOptions, type RocksDbStoreOptions } from './rocksdb-store.ts';
 export {
   DEFAULT_MAX_PARALLELISM,
   MAX_MAX_PARALLELISM,

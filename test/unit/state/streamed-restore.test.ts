@@ -10,10 +10,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StoreWrite } from '../../../state/key-value-store.ts';
 import { replayHandles } from '../../../state/restore.ts';
 import type { KeyedStateHandle } from '../../../state/snapshot-handle.ts';
-import { decodeSnapshot, encodeSnapshot, encodeSnapshotStream } from '../../../state/snapshot-format.ts';
+import { decodeSnapshot, encodeDeltaChunks, encodeSnapshot, encodeSnapshotStream } from '../../../state/snapshot-format.ts';
 import { LocalFsSnapshotStorage, type SnapshotChunks } from '../../../state/snapshot-storage.ts';
 import { decodeSnapshotChunks } from '../../../state/snapshot-stream-reader.ts';
-import { stateKey, stateNamePrefix } from '../../../state/state-key-layout.ts';
+import { keyGroupOfStateKey, stateKey, stateNamePrefix } from '../../../state/state-key-layout.ts';
 import { makeStore, TempDirs, type StoreKind } from './helpers.ts';
 
 const dirs = new TempDirs();
@@ -79,6 +79,17 @@ describe('streamed snapshot decoding', () => {
       expect(await decodedInChunks(data, size, range)).toEqual(expected);
       expect(await decodedInChunks(data, size, range, true)).toEqual(expected);
     }
+  });
+
+  it('a delta is written as chunks of about 1 MiB, deletes included, and reads back in key-group order', async () => {
+    const big = Array.from({ length: 300 }, (_, i) => ({ key: key(i % 3, `big${i}`), value: Buffer.alloc(10_000, i) }));
+    const writes: StoreWrite[] = [...big, { key: key(1, 'gone'), value: null }];
+    const chunks = [...encodeDeltaChunks(writes)];
+    expect(chunks.length).toBeGreaterThan(3);
+    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThan(1.1 * 2 ** 20);
+    const data = Buffer.concat(chunks);
+    const byGroup = [0, 1, 2].flatMap((g) => writes.filter((w) => keyGroupOfStateKey(w.key) === g));
+    expect(await decodedInChunks(data, 4096)).toEqual(flat(byGroup));
   });
 
   it('reports a truncated file as corrupt, at any cut', async () => {
