@@ -29,6 +29,7 @@ export type { SourceDefinition, SourceReader } from '../operators/sources/source
 export type { SinkDefinition } from '../operators/sinks/sink.ts';
 export { fromCollection } from '../operators/sources/collection-source.ts';
 export { debeziumSource, type DebeziumSourceOptions } from '../operators/sources/kafka/debezium-source.ts';
+export { SourceOffsetOutOfRangeError, type OffsetOutOfRangePolicy, type OffsetLoss } from '../operators/sources/kafka/offset-range.ts';
 export { printSink } from '../operators/sinks/print-sink.ts';
 export { collectSink } from '../operators/sinks/collect-sink.ts';
 export { CdcflowError } from '../state/errors.ts';

@@ -1,5 +1,5 @@
 import type { RestoreSource } from '../checkpoints/index.ts';
-import { CdcflowError, DEFAULT_MAX_PARALLELISM } from '../state/index.ts';
+import { CdcflowError, DEFAULT_MAX_PARALLELISM, type RocksDbMemoryOptions } from '../state/index.ts';
 
 /** Options of `StreamEnvironment.create`. */
 export interface EnvironmentOptions {
@@ -20,6 +20,12 @@ export interface EnvironmentOptions {
     readonly backend?: 'rocksdb' | 'memory';
     /** Local working state (RocksDB). @default './.cdcflow/state' */
     readonly dir?: string;
+    /**
+     * Memory of each RocksDB instance (one per keyed operator subtask): block cache (8 MiB), write
+     * buffers (4 MiB, two of them), open files (1000; each holds its index and filter). See
+     * docs/state-at-scale.md for what else a job's memory holds.
+     */
+    readonly rocksdb?: RocksDbMemoryOptions;
   };
   /** Where to start: the latest checkpoint, a savepoint, or nothing. @default 'latest' */
   readonly restore?: RestoreSource | 'none';
@@ -58,6 +64,7 @@ export type ResolvedOptions = {
   readonly retain: number;
   readonly stateBackend: 'rocksdb' | 'memory';
   readonly stateDir: string;
+  readonly stateRocksDb: RocksDbMemoryOptions;
   readonly restore: RestoreSource | 'none';
   readonly metricsPort: number | undefined;
   readonly maxAttempts: number;
@@ -82,6 +89,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     retain: options.checkpoints?.retain ?? 3,
     stateBackend: options.state?.backend ?? 'rocksdb',
     stateDir: options.state?.dir ?? './.cdcflow/state',
+    stateRocksDb: options.state?.rocksdb ?? {},
     restore: options.restore ?? 'latest',
     metricsPort: options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort)),
     maxAttempts: options.restart?.maxAttempts ?? 10,

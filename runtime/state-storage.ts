@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeChunksDurably, writeFileDurably, type SnapshotStorage } from '../state/index.ts';
+import { readFileChunks, writeChunksDurably, writeFileDurably, type SnapshotStorage } from '../state/index.ts';
 
 /**
  * Keyed-state snapshot files as checkpoint metadata wants them: written under the job's
@@ -20,5 +20,6 @@ export function checkpointSnapshotStorage(writeRoot: string, readRoot: string = 
       return relative;
     },
     read: (relative) => readFile(join(readRoot, relative)),
+    readChunks: (relative) => readFileChunks(join(readRoot, relative)),
   };
 }

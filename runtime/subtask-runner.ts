@@ -47,7 +47,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
     ...(spec.exchange === undefined ? {} : { exchange: spec.exchange }),
     createKeyedBackend: async (uid, handles) => {
       const range = keyGroupRangeFor(subtaskIndex, parallelism);
-      const backend = await stateFactory.createKeyedBackend({ jobName: options.jobName, operatorUid: uid, subtaskIndex, keyGroupRange: range, backend: options.stateBackend, localDir: options.stateDir });
+      const backend = await stateFactory.createKeyedBackend({ jobName: options.jobName, operatorUid: uid, subtaskIndex, keyGroupRange: range, backend: options.stateBackend, localDir: options.stateDir, rocksdb: options.stateRocksDb });
       if (handles !== undefined && handles.length > 0) await backend.restore(handles as KeyedStateHandle[], range, snapshotStorage);
       const adapted: KeyedBackend = {
         state: backend,

@@ -6,7 +6,7 @@ import type { KeyGroupRange } from './key-groups.ts';
 import { KeyedStateBackend } from './keyed-state-backend.ts';
 import type { KeyValueStore } from './key-value-store.ts';
 import { MemoryStore } from './memory-store.ts';
-import { RocksDbStore } from './rocksdb-store.ts';
+import { RocksDbStore, type RocksDbMemoryOptions } from './rocksdb-store.ts';
 
 export type StateBackendKind = 'rocksdb' | 'memory';
 
@@ -19,6 +19,8 @@ export interface CreateKeyedBackendRequest {
   readonly backend?: StateBackendKind;
   /** Root of local working state (RocksDB directories); required for 'rocksdb'. */
   readonly localDir?: string;
+  /** Memory bounds of the RocksDB store (block cache, write buffers, open files). */
+  readonly rocksdb?: RocksDbMemoryOptions;
   /** Passed through to the backend (cache size, TTL clock, snapshot chain tuning, …). */
   readonly tuning?: Omit<KeyedStateBackendOptions, 'store' | 'keyGroupRange' | 'snapshotNamePrefix'>;
 }
@@ -54,7 +56,7 @@ export class DefaultStateBackendFactory implements StateBackendFactory {
       }
       const location = join(request.localDir, ...path);
       await rm(location, { recursive: true, force: true });
-      store = new RocksDbStore({ location });
+      store = new RocksDbStore({ ...request.rocksdb, location });
     }
     const backend = new KeyedStateBackend({
       ...request.tuning,

@@ -3,7 +3,7 @@ import { SnapshotWriteError, StateError } from './errors.ts';
 import type { KeyGroupRange } from './key-groups.ts';
 import type { StoreWrite } from './key-value-store.ts';
 import type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
-import { encodeSnapshot } from './snapshot-format.ts';
+import { encodeDeltaChunks } from './snapshot-format.ts';
 import { writeSnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
 
 export interface SnapshotterConfig {
@@ -149,13 +149,10 @@ export class IncrementalSnapshotter {
     const name = `${this.config.namePrefix}/chk-${checkpointId}-${kind}-${randomBytes(4).toString('hex')}.bin`;
     let written: { path: string; bytes: number };
     try {
-      if (source === undefined) {
-        const data = encodeSnapshot(delta.values());
-        written = { path: await storage.write(name, data), bytes: data.length };
-      } else {
-        // Streamed: a full snapshot is as big as the state, so it is never held in memory at once.
-        written = await writeSnapshotChunks(storage, name, untilAborted(source.chunks, signal));
-      }
+      // Streamed, both: a full snapshot is as big as the state, a delta after a bulk load can be
+      // hundreds of MB; neither is ever encoded into one buffer.
+      const chunks = source === undefined ? toAsync(encodeDeltaChunks(delta.values())) : source.chunks;
+      written = await writeSnapshotChunks(storage, name, untilAborted(chunks, signal));
     } catch (error) {
       await source?.close().catch(() => undefined);
       if (signal.aborted) throw signal.reason;
@@ -207,6 +204,10 @@ async function* untilAborted(chunks: AsyncIterable<Buffer>, signal: AbortSignal)
     if (signal.aborted) throw signal.reason;
     yield chunk;
   }
+}
+
+async function* toAsync<T>(items: Iterable<T>): AsyncGenerator<T> {
+  yield* items;
 }
 
 function messageOf(error: unknown): string {

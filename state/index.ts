@@ -18,7 +18,7 @@ export { StateError, CdcflowError, SnapshotWriteError } from './errors.ts';
 export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
 export { prefixUpperBound } from './key-value-store.ts';
 export { MemoryStore } from './memory-store.ts';
-export { RocksDbStore, type RocksDbStoreOptions } from './rocksdb-store.ts';
+export { RocksDbStore, type RocksDbMemoryOptions, type RocksDbStoreOptions } from './rocksdb-store.ts';
 export {
   DEFAULT_MAX_PARALLELISM,
   MAX_MAX_PARALLELISM,
@@ -45,7 +45,7 @@ export { KeyedStateBackend } from './keyed-state-backend.ts';
 export { resolveBackendOptions, type KeyedStateBackendOptions } from './backend-options.ts';
 export type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 export { newBytesOf } from './snapshot-handle.ts';
-export { LocalFsSnapshotStorage, writeChunksDurably, writeFileDurably, type SnapshotStorage } from './snapshot-storage.ts';
+export { LocalFsSnapshotStorage, readFileChunks, writeChunksDurably, writeFileDurably, type SnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
 export {
   UpsertTable,
   type UpsertEntry,

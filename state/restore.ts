@@ -1,9 +1,12 @@
 import { StateError } from './errors.ts';
 import { rangesOverlap, type KeyGroupRange } from './key-groups.ts';
-import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore } from './key-value-store.ts';
 import type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
-import { decodeSnapshot } from './snapshot-format.ts';
+import { decodeSnapshotChunks } from './snapshot-stream-reader.ts';
 import type { SnapshotStorage } from './snapshot-storage.ts';
+
+/** Bytes of writes handed to the store at once while restoring, whatever the entry count. */
+const RESTORE_BATCH_BYTES = 16 << 20;
 
 /**
  * Replays handles into an empty store: per handle its chain in order (full, then deltas), keeping
@@ -28,21 +31,21 @@ export async function replayHandles(
     }
     for (const file of handle.files) {
       if (!rangesOverlap(range, { start: file.keyGroups[0], end: file.keyGroups[1] })) continue;
-      const data = await storage.read(file.path);
-      let batch: StoreWrite[] = [];
-      for (const write of decodeSnapshot(data, range, file.path)) {
-        batch.push(write);
-        if (batch.length >= options.batchSize) {
-          await store.write(batch);
-          applied += batch.length;
-          batch = [];
-        }
+      // Streamed: a file may exceed memory and the 2 GiB a single read can return.
+      const chunks = storage.readChunks?.(file.path) ?? wholeFile(storage, file.path);
+      const limits = { maxEntries: options.batchSize, maxBytes: RESTORE_BATCH_BYTES };
+      for await (const batch of decodeSnapshotChunks(chunks, range, file.path, limits)) {
+        await store.write(batch);
+        applied += batch.length;
       }
-      await store.write(batch);
-      applied += batch.length;
     }
   }
   return applied;
+}
+
+/** A storage without streaming reads: its `read` is the only chunk. */
+async function* wholeFile(storage: SnapshotStorage, path: string): AsyncGenerator<Buffer> {
+  yield await storage.read(path);
 }
 
 /**

@@ -43,9 +43,17 @@ export interface RocksDbStoreOptions {
   readonly location: string;
   /** Block cache size in bytes. @default 8 MiB */
   readonly cacheSizeBytes?: number;
-  /** Memtable size in bytes before a flush to disk. @default 4 MiB */
+  /** Memtable size in bytes before a flush to disk (RocksDB keeps up to two). @default 4 MiB */
   readonly writeBufferSizeBytes?: number;
+  /**
+   * Files RocksDB keeps open. Each open SST file holds its index and bloom filter in memory
+   * (outside the block cache, about 7 bytes per key), so this also bounds that memory. @default 1000
+   */
+  readonly maxOpenFiles?: number;
 }
+
+/** The memory knobs of the RocksDB store, as jobs configure them (`state.rocksdb`). */
+export type RocksDbMemoryOptions = Omit<RocksDbStoreOptions, 'location'>;
 
 function call<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
@@ -74,6 +82,7 @@ export class RocksDbStore implements KeyValueStore {
       createIfMissing: true,
       cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
       writeBufferSize: this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024,
+      maxOpenFiles: this.options.maxOpenFiles ?? 1000,
     };
     await call(`open of ${this.options.location}`, (cb) => this.db.open(options, cb));
     this.opened = true;

@@ -9,9 +9,10 @@ import { keyGroupOfStateKey } from './state-key-layout.ts';
  *   magic 'CDST' | u8 version | u32 sectionCount (version 1 only)
  *   per section: u16 keyGroup | u32 entryCount | u32 byteLength | entries
  *   per entry:   u32 keyLength | key | i32 valueLength (-1 = delete) | value
- * Version 1 (deltas) is built in memory, one section per key group. Version 2 (full snapshots)
- * is streamed: sections follow the store's key order (a key group may have several) up to the
- * end of the file, so the writer never needs to know the count up front.
+ * Version 1 (deltas written before streaming) was built in memory, one section per key group;
+ * it is still read. Version 2 (full snapshots and deltas) is streamed: sections of about 1 MiB
+ * (a key group may have several) up to the end of the file, so the writer never needs to know
+ * the count up front nor hold the file.
  */
 const MAGIC = Buffer.from('CDST', 'latin1');
 const VERSION = 1;
@@ -87,7 +88,40 @@ export async function* encodeSnapshotStream(
   if (section.length > 0) yield encodeSection(group, section, bytes);
 }
 
-function encodeSection(group: number, entries: readonly (readonly [Buffer, Buffer])[], bytes: number): Buffer {
+/**
+ * A delta (changes, deletes included) as a stream of chunks in format version 2: grouped by key
+ * group, cut into sections of about 1 MiB. Never one buffer of the delta's size: a delta after a
+ * bulk load can be hundreds of MB, already held once in the changelog.
+ */
+export function* encodeDeltaChunks(writes: Iterable<StoreWrite>): Generator<Buffer> {
+  const groups = new Map<number, StoreWrite[]>();
+  for (const write of writes) {
+    const group = keyGroupOfStateKey(write.key);
+    let list = groups.get(group);
+    if (list === undefined) groups.set(group, (list = []));
+    list.push(write);
+  }
+  const header = Buffer.allocUnsafe(MAGIC.length + 1);
+  MAGIC.copy(header, 0);
+  header[MAGIC.length] = STREAMED_VERSION;
+  yield header;
+  for (const group of [...groups.keys()].sort((a, b) => a - b)) {
+    let section: (readonly [Buffer, Buffer | null])[] = [];
+    let bytes = 0;
+    for (const { key, value } of groups.get(group) as StoreWrite[]) {
+      if (bytes >= STREAMED_SECTION_BYTES) {
+        yield encodeSection(group, section, bytes);
+        section = [];
+        bytes = 0;
+      }
+      section.push([key, value]);
+      bytes += 8 + key.length + (value?.length ?? 0);
+    }
+    if (section.length > 0) yield encodeSection(group, section, bytes);
+  }
+}
+
+function encodeSection(group: number, entries: readonly (readonly [Buffer, Buffer | null])[], bytes: number): Buffer {
   const out = Buffer.allocUnsafe(10 + bytes);
   let pos = out.writeUInt16BE(group, 0);
   pos = out.writeUInt32BE(entries.length, pos);
@@ -95,8 +129,8 @@ function encodeSection(group: number, entries: readonly (readonly [Buffer, Buffe
   for (const [key, value] of entries) {
     pos = out.writeUInt32BE(key.length, pos);
     pos += key.copy(out, pos);
-    pos = out.writeInt32BE(value.length, pos);
-    pos += value.copy(out, pos);
+    pos = out.writeInt32BE(value === null ? -1 : value.length, pos);
+    if (value !== null) pos += value.copy(out, pos);
   }
   return out;
 }

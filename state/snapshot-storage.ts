@@ -17,6 +17,54 @@ export interface SnapshotStorage {
    * at once. Optional: without it the chunks are joined and passed to `write`.
    */
   writeChunks?(name: string, chunks: AsyncIterable<Buffer>): Promise<string>;
+  /**
+   * The file at `path` as a stream of chunks, so restore never holds a whole file (a file over
+   * 2 GiB cannot even be read into one Buffer). Optional: without it restore falls back to `read`.
+   */
+  readChunks?(path: string): SnapshotChunks;
+}
+
+/** Bytes per chunk of a streamed snapshot read: large enough for few event-loop turns, small against memory. */
+export const READ_CHUNK_BYTES = 4 << 20;
+
+/**
+ * A snapshot file read in chunks. `skip(n)` (optional) moves past `n` bytes after the last chunk
+ * yielded without reading them: restore skips the sections of key groups it does not own, which
+ * after rescaling is most of each file.
+ */
+export interface SnapshotChunks extends AsyncIterable<Buffer> {
+  skip?(bytes: number): void;
+}
+
+/** `path`'s bytes in chunks of `READ_CHUNK_BYTES`, read errors as `StateError`s that say what to check. */
+export function readFileChunks(path: string): SnapshotChunks {
+  let position = 0;
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let file;
+    try {
+      file = await open(path, 'r');
+      for (;;) {
+        // A fresh buffer per chunk: the parser hands out views of it until they are written.
+        const buffer = Buffer.allocUnsafeSlow(READ_CHUNK_BYTES);
+        const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) return;
+        position += bytesRead;
+        yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+      }
+    } catch (err) {
+      throw new StateError(`could not read snapshot ${path}: ${(err as Error).message}; was it deleted by retention?`, {
+        domain: 'external',
+        retriable: true,
+        cause: err,
+      });
+    } finally {
+      await file?.close();
+    }
+  }
+  return {
+    [Symbol.asyncIterator]: chunks,
+    skip: (bytes) => void (position += bytes),
+  };
 }
 
 /** Writes `chunks` through the storage's streaming write if it has one; returns path and bytes. */
@@ -69,6 +117,10 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
         cause: err,
       });
     }
+  }
+
+  readChunks(path: string): SnapshotChunks {
+    return readFileChunks(path);
   }
 
   async read(path: string): Promise<Buffer> {

@@ -4,6 +4,7 @@
  *   windows the reference revenue windows job on the real Kafka vs the same ceiling, checked against its oracle (windows-bench.ts)
  *   decode  JSON and Avro decode rate on one core (decode-bench.ts)
  *   state   RocksDB keyed-state and snapshot micro-benchmark (state-bench.ts)
+ *   state-scale  preset L at the state layer: checkpoints at size, SIGKILL recovery, peak RSS (state-scale-bench.ts)
  *   harness the projection job in-process over an in-memory fetcher: the framework's cost per event (harness-bench.ts)
  *   sinks   the projection into every sink: throughput, and freshness at an offered rate (sinks-bench.ts)
  * Flags go to the chosen benchmark, e.g. `npm run bench -- upsert --events 100000 --runs 1`.
@@ -13,6 +14,7 @@ const benches: Record<string, string> = {
   windows: './windows-bench.ts',
   decode: './decode-bench.ts',
   state: './state-bench.ts',
+  'state-scale': './state-scale-bench.ts',
   harness: './harness-bench.ts',
   sinks: './sinks-bench.ts',
 };

@@ -6,7 +6,7 @@
  * while the test keeps writing state: what the file ends up holding is the view pinned at the
  * barrier, not whatever the scan would see later.
  */
-import type { SnapshotStorage } from '../../state/snapshot-storage.ts';
+import type { SnapshotChunks, SnapshotStorage } from '../../state/snapshot-storage.ts';
 
 export interface GatedStorageOptions {
   /** Chunks of a full snapshot written before the gate holds (the first is the file header). @default 1 */
@@ -50,6 +50,12 @@ export class GatedSnapshotStorage implements SnapshotStorage {
 
   read(path: string): Promise<Buffer> {
     return this.inner.read(path);
+  }
+
+  readChunks(path: string): SnapshotChunks {
+    return this.inner.readChunks?.(path) ?? (async function* whole(read: Promise<Buffer>) {
+      yield await read;
+    })(this.inner.read(path));
   }
 
   private async hold(): Promise<void> {

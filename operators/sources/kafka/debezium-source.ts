@@ -17,6 +17,7 @@ import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
 import type { JsonRow } from './raw-message.ts';
+import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
 
 export interface DebeziumSourceOptions {
   readonly topics: readonly string[];
@@ -49,6 +50,16 @@ export interface DebeziumSourceOptions {
   readonly metadataMaxAgeMs?: number;
   /** Worker threads decoding JSON values; 0 decodes on the job's thread (see message-decoder.ts). @default 0 */
   readonly decodeWorkers?: number;
+  /**
+   * A checkpointed, committed or reached offset that the broker no longer has (retention deleted
+   * it while the job lagged, or the topic was deleted and recreated): 'fail' stops the job with
+   * an error naming topic, partition, offset and the earliest offset available; 'earliest' and
+   * 'latest' resume there, count the skipped records in `cdcflow_source_offsets_skipped_total`
+   * and log a line. @default 'fail'
+   */
+  readonly offsetOutOfRange?: OffsetOutOfRangePolicy;
+  /** Where the source's warnings go (accepted offset losses). @default console.warn */
+  readonly log?: (line: string) => void;
   /** Replace the Kafka client (tests, other clients). @default kafkajs */
   readonly fetcher?: Fetcher;
   readonly deadLetters?: DeadLetterWriter;
@@ -60,6 +71,7 @@ interface DecodedBatch<Row> {
   readonly firstOffset: bigint;
   readonly nextOffset: string;
   readonly bytes: number;
+  readonly restartsPosition: boolean;
 }
 
 export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): SourceDefinition<ChangeEvent<Row>> {
@@ -106,14 +118,68 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   async open(restored: SourceSnapshot | undefined): Promise<void> {
     for (const p of restored?.positions ?? []) this.positions.set(p.split, p.position);
     await this.deadLetters.open();
-    const offsets = this.options.bounded === 'latest' || restored !== undefined ? await this.fetcher.endOffsets() : undefined;
+    // Needed for bounded reads and restores; otherwise only to check committed offsets, which a
+    // topic that does not exist yet (the job waits for it) cannot have.
+    const needed = this.options.bounded === 'latest' || restored !== undefined;
+    const offsets = needed ? await this.fetcher.endOffsets() : await this.fetcher.endOffsets().catch(() => undefined);
     if (this.options.bounded === 'latest') this.endOffsets = offsets;
     // A checkpoint names every split read before it, so a split it does not name starts at its
     // earliest offset — never at the group's committed offset, which a later checkpoint than the
     // restored one may have moved past records this state has not seen.
     const startAt = new Map(this.positions);
     if (restored !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
-    await this.fetcher.start((batch) => this.onFetched(batch), startAt, (error) => (this.fetchError ??= error));
+    if (offsets !== undefined) this.checkStartPositions(startAt, offsets, 'checkpoint');
+    if (restored === undefined && offsets !== undefined && this.fetcher.committedOffsets !== undefined) {
+      // Without a checkpoint the client starts at the group's committed offsets and would reset
+      // one out of range to the earliest offset silently: check them too, and pin where to start.
+      const committed = new Map(await this.fetcher.committedOffsets());
+      this.checkStartPositions(committed, offsets, 'committed offset');
+      for (const [split, offset] of committed) if (!startAt.has(split)) startAt.set(split, offset);
+    }
+    await this.fetcher.start(
+      (batch) => this.onFetched(batch),
+      startAt,
+      (error) => (this.fetchError ??= error),
+      (loss) => this.onOffsetLoss(loss),
+    );
+  }
+
+  /** Out-of-range start positions fail the job, or (per policy) move in `positions` and are counted. */
+  private checkStartPositions(positions: Map<string, string>, offsets: ReadonlyMap<string, { readonly high: string; readonly low: string }>, origin: OffsetLoss['origin']): void {
+    for (const [split, offset] of [...positions]) {
+      const parsed = parseSplit(split);
+      if (!this.options.topics.includes(parsed.topic)) continue;
+      const loss = checkPosition(parsed, offset, offsets.get(split), origin);
+      if (loss === undefined) continue;
+      const resumeAt = this.acceptLoss(loss);
+      if (resumeAt === undefined) {
+        positions.delete(split);
+        this.positions.delete(split);
+      } else {
+        positions.set(split, resumeAt);
+        if (this.positions.has(split)) this.positions.set(split, resumeAt);
+      }
+    }
+  }
+
+  /** While running: 'fail' stops the split (the next poll throws), else resume where the policy says. */
+  private onOffsetLoss(loss: OffsetLoss): string | undefined {
+    try {
+      return this.acceptLoss(loss);
+    } catch (error) {
+      this.fetchError ??= error;
+      return undefined;
+    }
+  }
+
+  /** Throws `SourceOffsetOutOfRangeError` under 'fail'; else counts and logs the skip. */
+  private acceptLoss(loss: OffsetLoss): string | undefined {
+    const policy = this.options.offsetOutOfRange ?? 'fail';
+    const { resumeAt, skipped } = resolveLoss(loss, policy);
+    this.metrics.count('cdcflow_source_offsets_skipped_total', { topic: loss.topic, partition: String(loss.partition), cause: loss.cause }, Number(skipped));
+    const log = this.options.log ?? ((line: string) => console.warn(line));
+    log(`${describeLoss(loss)}; offsetOutOfRange is '${policy}': resuming at ${resumeAt ?? 'nothing (partition gone)'}, ${skipped} records skipped`);
+    return resumeAt;
   }
 
   async poll(maxWaitMs: number): Promise<PollResult<ChangeEvent<Row>>> {
@@ -123,7 +189,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     if (taken === undefined) return 'idle';
     // Dead letters of a raw batch are written here, still before any of its records is handed out.
     const batch = 'raw' in taken ? await this.decode(taken.raw) : taken.decoded;
-    const expected = this.positions.get(batch.split);
+    // After an accepted offset loss the position restarts with this batch, even backwards.
+    const expected = batch.restartsPosition ? undefined : this.positions.get(batch.split);
     // A batch fetched before a seek can repeat what was already handed out: skip that part.
     const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((r) => BigInt(r.value.origin.offset) >= BigInt(expected)) : batch.records;
     if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected)) this.positions.set(batch.split, batch.nextOffset);
@@ -198,6 +265,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
       firstOffset: first === undefined ? 0n : BigInt(first.offset),
       nextOffset: fetched.nextOffset,
       bytes: fetched.bytes,
+      restartsPosition: fetched.restartsPosition === true,
     };
   }
 }

@@ -3,6 +3,7 @@
  * touching the source operator. Positions are owned by checkpoints: the fetcher starts where the
  * restored checkpoint says and commits to the consumer group only for lag monitoring.
  */
+import type { OffsetLoss } from './offset-range.ts';
 import type { RawMessage } from './raw-message.ts';
 
 export interface FetchedBatch {
@@ -13,6 +14,11 @@ export interface FetchedBatch {
   readonly nextOffset: string;
   /** Sum of key and value bytes, for backpressure accounting. */
   readonly bytes: number;
+  /**
+   * The first batch after an accepted offset loss: the split's position restarts here, also when
+   * that is below the position read so far (a recreated topic starts again at 0).
+   */
+  readonly restartsPosition?: boolean;
 }
 
 export interface Fetcher {
@@ -21,8 +27,17 @@ export interface Fetcher {
    * fetched for that partition (backpressure). `startAt` maps `topic:partition` to the offset
    * to start from; other partitions start at the group's committed offset, else the earliest.
    * `onFatal` hears of a failure the client will not recover from by itself (fetching stopped).
+   * `onOffsetLoss` hears of a position that went out of range while running (retention deleted
+   * what was not read yet, the topic was recreated); it returns the offset to resume from, or
+   * undefined to stop reading that partition (the reader then fails the job). Without it a loss
+   * is fatal.
    */
-  start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>, onFatal?: (error: unknown) => void): Promise<void>;
+  start(
+    deliver: (batch: FetchedBatch) => Promise<void>,
+    startAt: ReadonlyMap<string, string>,
+    onFatal?: (error: unknown) => void,
+    onOffsetLoss?: (loss: OffsetLoss) => string | undefined,
+  ): Promise<void>;
   /** Commits `topic:partition` → next offset to the consumer group (monitoring only). */
   commit(positions: ReadonlyMap<string, string>): Promise<void>;
   /**
@@ -30,6 +45,8 @@ export interface Fetcher {
    * now), and the low watermark (a split with high == low is empty).
    */
   endOffsets(): Promise<ReadonlyMap<string, { readonly high: string; readonly low: string }>>;
+  /** The consumer group's committed offsets of this reader's splits (where it would start without a checkpoint). */
+  committedOffsets?(): Promise<ReadonlyMap<string, string>>;
   /**
    * `topic:partition` splits currently assigned; `undefined` until the consumer first joined its
    * group (an empty array is a join that assigned nothing). Returns the same array until it changes.

@@ -1,5 +1,6 @@
-import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry, type logCreator } from 'kafkajs';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
+import type { OffsetLoss } from './offset-range.ts';
 import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
 import type { RawMessage } from './raw-message.ts';
 
@@ -22,6 +23,8 @@ export interface KafkajsFetcherOptions {
   readonly metadataMaxAgeMs?: number;
 }
 
+const LEVEL_NAMES: Partial<Record<number, string>> = { [logLevel.ERROR]: 'ERROR', [logLevel.WARN]: 'WARN', [logLevel.INFO]: 'INFO', [logLevel.DEBUG]: 'DEBUG' };
+
 /** kafkajs behind the Fetcher interface. */
 export class KafkajsFetcher implements Fetcher {
   private readonly consumer: Consumer;
@@ -36,9 +39,18 @@ export class KafkajsFetcher implements Fetcher {
   private readonly subtask: { readonly index: number; readonly parallelism: number };
   /** Set by `stop`: from then on kafkajs must not bring this consumer back (see `start`). */
   private stopped = false;
+  /** Per split, the offset the next delivered batch must start at (what the job has read so far). */
+  private readonly expected = new Map<string, bigint>();
+  /** Splits kafkajs reported resetting after an out-of-range fetch, not yet examined. */
+  private readonly resets = new Set<string>();
+  /** Splits whose loss the job did not accept: nothing more is delivered from them. */
+  private readonly halted = new Set<string>();
+  /** Splits whose next delivered batch restarts the position (after an accepted loss). */
+  private readonly restarts = new Set<string>();
+  private onOffsetLoss: ((loss: OffsetLoss) => string | undefined) | undefined;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
-    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
+    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN, logCreator: this.logCreator }));
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });
@@ -64,7 +76,31 @@ export class KafkajsFetcher implements Fetcher {
     });
   }
 
-  async start(deliver: (batch: FetchedBatch) => Promise<void>, startAt: ReadonlyMap<string, string>, onFatal?: (error: unknown) => void): Promise<void> {
+  /**
+   * kafkajs's console logger, plus the one line that matters here: on OFFSET_OUT_OF_RANGE kafkajs
+   * logs "Offset out of range, resetting to default offset" and seeks to the earliest offset on its
+   * own. That reset is noted (synchronously, before the next fetch) so the batch it produces is
+   * checked instead of delivered as if nothing had happened.
+   */
+  private readonly logCreator: logCreator = () => (entry: LogEntry) => {
+    const { message, topic, partition } = entry.log as { message: string; topic?: unknown; partition?: unknown };
+    if (message.startsWith('Offset out of range, resetting') && typeof topic === 'string' && typeof partition === 'number') {
+      this.resets.add(splitOf(topic, partition));
+    }
+    const { timestamp, logger, ...rest } = entry.log;
+    const line = JSON.stringify({ level: LEVEL_NAMES[entry.level] ?? String(entry.level), timestamp, logger: logger ?? 'kafkajs', namespace: entry.namespace, ...rest });
+    if (entry.level <= logLevel.ERROR) console.error(line);
+    else console.warn(line);
+  };
+
+  async start(
+    deliver: (batch: FetchedBatch) => Promise<void>,
+    startAt: ReadonlyMap<string, string>,
+    onFatal?: (error: unknown) => void,
+    onOffsetLoss?: (loss: OffsetLoss) => string | undefined,
+  ): Promise<void> {
+    this.onOffsetLoss = onOffsetLoss;
+    for (const [split, offset] of startAt) this.expected.set(split, BigInt(offset));
     // kafkajs restarts its consumer after retriable crashes (a broker restart); after any other it
     // just stops fetching, which without this would leave the job idle forever instead of failing.
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
@@ -90,6 +126,10 @@ export class KafkajsFetcher implements Fetcher {
     // transactional topic waits forever for the offset of a marker no message will ever have.
     this.consumer.on(this.consumer.events.END_BATCH_PROCESS, ({ payload }) => {
       if (payload.batchSize !== 0 || payload.firstOffset === null) return;
+      const split = splitOf(payload.topic, payload.partition);
+      // After a reset the position is examined by the next real batch (`onBatch`), not moved here.
+      if (this.resets.has(split) || this.halted.has(split)) return;
+      this.advance(split, BigInt(payload.lastOffset) + 1n);
       const skip: FetchedBatch = { topic: payload.topic, partition: payload.partition, messages: [], nextOffset: (BigInt(payload.lastOffset) + 1n).toString(), bytes: 0 };
       // kafkajs does not wait for listeners; a failed delivery reaches the reader on its own.
       this.skipped = this.skipped.then(() => deliver(skip)).catch(() => undefined);
@@ -106,6 +146,11 @@ export class KafkajsFetcher implements Fetcher {
     const { batch } = payload;
     if (batch.isEmpty() || payload.isStale() || this.stopped) return;
     await this.skipped;
+    const split = splitOf(batch.topic, batch.partition);
+    if (this.halted.has(split)) return;
+    // kafkajs 2.2's Batch keeps the offset it fetched from (untyped); the first message is a fallback.
+    const fetchedFrom = (batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.lastOffset();
+    if (!(await this.positionIntact(split, fetchedFrom))) return;
     let bytes = 0;
     const messages: RawMessage[] = batch.messages.map((m) => {
       bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
@@ -126,12 +171,54 @@ export class KafkajsFetcher implements Fetcher {
       else void payload.heartbeat().catch(() => undefined);
     }, this.heartbeatMs);
     try {
-      await deliver({ topic: batch.topic, partition: batch.partition, messages, nextOffset: (BigInt(last) + 1n).toString(), bytes });
+      const restartsPosition = this.restarts.delete(split);
+      await deliver({ topic: batch.topic, partition: batch.partition, messages, nextOffset: (BigInt(last) + 1n).toString(), bytes, ...(restartsPosition ? { restartsPosition } : {}) });
     } finally {
       clearInterval(beat);
     }
+    this.advance(split, BigInt(last) + 1n);
     // Resolving moves kafkajs's fetch position only; nothing is committed here.
     payload.resolveOffset(last);
+  }
+
+  /** A rejoin seeks back to the checkpoint's offsets and re-reads: what was read stays read. */
+  private advance(split: string, next: bigint): void {
+    const expected = this.expected.get(split);
+    if (expected === undefined || next > expected) this.expected.set(split, next);
+  }
+
+  /**
+   * Whether a batch fetched from `fetchedOffset` continues what the job has read. A fetch that
+   * starts beyond the expected offset is not a loss by itself (control records and compaction
+   * leave gaps): it is one when kafkajs reported an out-of-range reset, or when the expected
+   * offset is below the partition's log start. On a loss the handler decides: resume elsewhere
+   * (this batch is then delivered only if kafkajs already stands there) or halt the split.
+   */
+  private async positionIntact(split: string, fetchedOffset: string): Promise<boolean> {
+    const expected = this.expected.get(split);
+    const fetched = BigInt(fetchedOffset);
+    const reset = this.resets.delete(split);
+    if (expected === undefined || (!reset && fetched <= expected)) return true;
+    const { topic, partition } = parseSplit(split);
+    const watermarks = (await this.endOffsets()).get(split);
+    const low = watermarks === undefined ? undefined : BigInt(watermarks.low);
+    let cause: OffsetLoss['cause'];
+    if (watermarks === undefined) cause = 'partition-missing';
+    else if (low !== undefined && expected < low) cause = 'below-log-start';
+    else if (watermarks !== undefined && expected > BigInt(watermarks.high)) cause = 'above-high-watermark';
+    else return true; // a gap of control records or compaction, not lost data
+    const loss: OffsetLoss = { topic, partition, offset: expected.toString(), earliest: watermarks?.low, latest: watermarks?.high, cause, origin: 'fetch' };
+    const resumeAt = this.onOffsetLoss?.(loss);
+    if (resumeAt === undefined) {
+      this.halted.add(split);
+      this.consumer.pause([{ topic, partitions: [partition] }]);
+      return false;
+    }
+    this.expected.set(split, BigInt(resumeAt));
+    this.restarts.add(split);
+    if (BigInt(resumeAt) === fetched) return true;
+    this.consumer.seek({ topic, partition, offset: resumeAt });
+    return false;
   }
 
   async commit(positions: ReadonlyMap<string, string>): Promise<void> {
@@ -148,6 +235,24 @@ export class KafkajsFetcher implements Fetcher {
         for (const p of await admin.fetchTopicOffsets(topic)) {
           // A subtask ends (bounded reads) and restores unread partitions over its own partitions only.
           if (ownsPartition(p.partition, this.subtask.index, this.subtask.parallelism)) result.set(splitOf(topic, p.partition), { high: p.high, low: p.low });
+        }
+      }
+      return result;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  async committedOffsets(): Promise<ReadonlyMap<string, string>> {
+    const { index, parallelism } = this.subtask;
+    const groupId = parallelism === 1 ? this.options.groupId : subtaskGroupId(this.options.groupId, index, parallelism);
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const result = new Map<string, string>();
+      for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics: [...this.options.topics] })) {
+        for (const { partition, offset } of partitions) {
+          if (BigInt(offset) >= 0n && ownsPartition(partition, index, parallelism)) result.set(splitOf(topic, partition), offset);
         }
       }
       return result;

@@ -1,0 +1,106 @@
+/**
+ * npm run bench -- state-scale [--keys 10000000] [--update-seconds 60] [--updates-per-second 10000] [--interval-ms 1000]
+ *
+ * WORKLOAD.md preset L at the state layer: `--keys` keys inserted (~600-byte values, the
+ * reference row), then ~10k random keys updated per 1 s checkpoint while records flow. Reports
+ * per-checkpoint duration (barrier → file durable) and bytes, full snapshots, checkpoints per
+ * minute while updating; then SIGKILLs the process and restarts it from the last completed
+ * checkpoint: time until processing again and until the first checkpoint again; peak RSS of
+ * both processes (restore included). Everything runs in child processes (state-scale-child.ts)
+ * under a temp directory removed at the end. Not the whole job: no Kafka, no sink — the state
+ * and checkpoint cost of a keyed operator at that size.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { fmt, machine, median, size } from './bench-format.ts';
+
+const { values } = parseArgs({
+  options: {
+    keys: { type: 'string', default: '10000000' },
+    'update-seconds': { type: 'string', default: '60' },
+    'updates-per-second': { type: 'string', default: '10000' },
+    'interval-ms': { type: 'string', default: '1000' },
+    dir: { type: 'string' },
+  },
+});
+
+interface Line {
+  readonly type: string;
+  readonly peakRssMb: number;
+  readonly [field: string]: unknown;
+}
+
+const childScript = new URL('./state-scale-child.ts', import.meta.url).pathname;
+
+/** Starts the child; `onLine` sees each JSON line; resolves with all lines when it exits. */
+function child(mode: string, dir: string, onLine: (line: Line, kill: () => void) => void): Promise<Line[]> {
+  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines: Line[] = [];
+  createInterface({ input: proc.stdout }).on('line', (text) => {
+    if (!text.startsWith('{')) return;
+    const line = JSON.parse(text) as Line;
+    lines.push(line);
+    onLine(line, () => proc.kill('SIGKILL'));
+  });
+  return new Promise((resolve, reject) => {
+    proc.on('error', reject);
+    proc.on('exit', (code, signal) => (code === 0 || signal === 'SIGKILL' ? resolve(lines) : reject(new Error(`${mode} child exited with ${code ?? signal}`))));
+  });
+}
+
+const pct = (xs: readonly number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
+
+function checkpointSummary(label: string, lines: readonly Line[]): void {
+  const ms = lines.map((l) => l['ms'] as number);
+  const bytes = lines.map((l) => l['bytes'] as number);
+  const fulls = lines.filter((l) => l['kind'] === 'full');
+  console.log(
+    `${label}: ${lines.length} checkpoints (${fulls.length} full); duration median ${fmt(median(ms))} ms, p95 ${fmt(pct(ms, 0.95))} ms, max ${fmt(Math.max(...ms))} ms; ` +
+      `bytes median ${size(median(bytes))}, max ${size(Math.max(...bytes))}; barrier (synchronous part) max ${fmt(Math.max(...lines.map((l) => l['barrierMs'] as number)), 1)} ms`,
+  );
+  if (fulls.length > 0) console.log(`  full snapshots: ${fulls.map((l) => `#${String(l['id'])} ${size(l['bytes'] as number)} in ${fmt(l['ms'] as number)} ms`).join(', ')}`);
+}
+
+async function main(): Promise<void> {
+  const dir = values.dir ?? (await mkdtemp(join(tmpdir(), 'cdcflow-state-scale-')));
+  const updateMs = Number(values['update-seconds']) * 1000;
+  console.log(`state-scale: ${fmt(Number(values.keys))} keys, ~${values['updates-per-second']} updates/s for ${values['update-seconds']} s, checkpoint every ${values['interval-ms']} ms; ${machine()}`);
+  try {
+    let updatingSince = 0;
+    let timer: NodeJS.Timeout | undefined;
+    const run = await child('run', dir, (line, kill) => {
+      if (line.type === 'loaded') console.log(`loaded in ${fmt((line['ms'] as number) / 1000, 1)} s`);
+      if (line.type === 'updating') {
+        updatingSince = performance.now();
+        timer = setTimeout(kill, updateMs);
+      }
+    });
+    clearTimeout(timer);
+    const checkpoints = run.filter((l) => l.type === 'checkpoint');
+    const load = checkpoints.filter((l) => l['phase'] === 'load');
+    const update = checkpoints.filter((l) => l['phase'] === 'update');
+    if (load.length > 0) checkpointSummary('while loading', load);
+    if (update.length > 0) checkpointSummary('while updating', update);
+    const minutes = (performance.now() - updatingSince) / 60_000;
+    console.log(`checkpoints completed per minute while updating: ${fmt(update.length / minutes, 1)}`);
+    console.log(`peak RSS before the kill: ${fmt(Math.max(...run.map((l) => l.peakRssMb)))} MB`);
+
+    const recovered = await child('recover', dir, () => undefined);
+    const at = (type: string): Line | undefined => recovered.find((l) => l.type === type);
+    const restored = at('restored');
+    console.log(
+      `recovery after SIGKILL (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
+        `processing again after ${fmt((at('processing')?.['ms'] as number) / 1000, 2)} s, first checkpoint again after ${fmt((at('first-checkpoint')?.['ms'] as number) / 1000, 2)} s (from process start)`,
+    );
+    console.log(`peak RSS of the recovering process (restore included): ${fmt(Math.max(...recovered.map((l) => l.peakRssMb)))} MB`);
+  } finally {
+    if (values.dir === undefined) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

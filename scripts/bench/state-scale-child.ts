@@ -1,0 +1,142 @@
+/**
+ * The process `state-scale-bench.ts` runs, SIGKILLs and restarts. Keyed state on RocksDB as the
+ * projection job holds it (one value of ~600 bytes per key, all 128 key groups in one subtask),
+ * checkpointed every `--interval-ms` the way the runtime does it: the barrier (`beginSnapshot`)
+ * between two batches, the file written while batches go on, one checkpoint in flight; a
+ * completed checkpoint's handle is written durably to `latest.json` (the coordinator's metadata).
+ *   run:     insert `--keys` keys, then update `--updates-per-second` random keys per second
+ *            until killed; prints one JSON line per checkpoint and `{ type: 'updating' }`.
+ *   recover: restore `latest.json`, update again, print when processing and the first checkpoint
+ *            are back, and exit.
+ * Every line carries the process's peak RSS so far.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { KeyedStateBackend } from '../../state/keyed-state-backend.ts';
+import { RocksDbStore } from '../../state/rocksdb-store.ts';
+import { LocalFsSnapshotStorage, writeFileDurably } from '../../state/snapshot-storage.ts';
+import { newBytesOf, type KeyedStateHandle } from '../../state/snapshot-handle.ts';
+import type { ValueState } from '../../state/descriptors.ts';
+
+const started = performance.now();
+const { values } = parseArgs({
+  options: {
+    mode: { type: 'string', default: 'run' },
+    dir: { type: 'string' },
+    keys: { type: 'string', default: '10000000' },
+    'updates-per-second': { type: 'string', default: '10000' },
+    'interval-ms': { type: 'string', default: '1000' },
+    'cache-mb': { type: 'string', default: '8' },
+  },
+});
+const dir = values.dir as string;
+const KEYS = Number(values.keys);
+const UPDATES_PER_SECOND = Number(values['updates-per-second']);
+const INTERVAL_MS = Number(values['interval-ms']);
+const BATCH = 1000;
+const VALUE_BYTES = 600;
+
+const peakRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
+const emit = (line: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...line, peakRssMb: peakRssMb() })}\n`);
+
+// Random bytes, so RocksDB's compression does not make the state smaller than a real one.
+const pool = Buffer.from(Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * 256)));
+const valueOf = (key: number, round: number): Buffer => {
+  const at = (key * 131 + round * 17) % (pool.length - VALUE_BYTES);
+  const value = Buffer.from(pool.subarray(at, at + VALUE_BYTES));
+  value.writeUInt32BE(round, 0);
+  return value;
+};
+const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
+
+const storage = new LocalFsSnapshotStorage(join(dir, 'checkpoints'));
+const backend = new KeyedStateBackend({
+  store: new RocksDbStore({ location: join(dir, `db-${values.mode}`), cacheSizeBytes: Number(values['cache-mb']) << 20 }),
+  keyGroupRange: { start: 0, end: 127 },
+});
+await backend.open();
+const state: ValueState<Buffer> = backend.getValueState<Buffer>({ name: 'orders', serializer: raw });
+
+let nextId = 1;
+let inFlight: Promise<void> | undefined;
+let lastBarrier = performance.now();
+let phase = values.mode === 'run' ? 'load' : 'recovered';
+let onCheckpoint: ((id: number) => void) | undefined;
+let closing = false;
+
+/** At a batch boundary: start a checkpoint if the interval passed and none is in flight. */
+async function maybeCheckpoint(): Promise<void> {
+  if (inFlight !== undefined || performance.now() - lastBarrier < INTERVAL_MS) return;
+  const id = nextId++;
+  const barrierAt = (lastBarrier = performance.now());
+  const { done } = await backend.beginSnapshot(id, storage);
+  const barrierMs = performance.now() - barrierAt;
+  inFlight = done.then(async (handle: KeyedStateHandle) => {
+    await writeFileDurably(join(dir, 'latest.json'), Buffer.from(JSON.stringify(handle)));
+    backend.notifyCheckpointComplete(id);
+    const last = handle.files[handle.files.length - 1];
+    emit({ type: 'checkpoint', phase, id, kind: last?.kind, ms: performance.now() - barrierAt, barrierMs, bytes: newBytesOf(handle), chain: handle.files.length });
+    inFlight = undefined;
+    onCheckpoint?.(id);
+  });
+  inFlight.catch((error: unknown) => {
+    if (closing) return; // a checkpoint cancelled by the close below
+    console.error(error);
+    process.exit(1);
+  });
+}
+
+async function updateBatch(keys: readonly number[], round: number): Promise<void> {
+  await backend.prefetch(keys);
+  for (const key of keys) {
+    backend.setCurrentKey(key);
+    state.update(valueOf(key, round));
+  }
+  await backend.flush();
+  await maybeCheckpoint();
+}
+
+/** ~UPDATES_PER_SECOND random existing keys per second, in batches, forever (or until `stop`). */
+async function updateLoop(stop: () => boolean): Promise<void> {
+  const begun = performance.now();
+  let done = 0;
+  for (let round = 2; !stop(); round++) {
+    const due = ((performance.now() - begun) / 1000) * UPDATES_PER_SECOND;
+    if (done >= due) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await maybeCheckpoint();
+      continue;
+    }
+    const keys = Array.from({ length: BATCH }, () => Math.floor(Math.random() * KEYS));
+    await updateBatch(keys, round);
+    done += BATCH;
+  }
+}
+
+if (values.mode === 'run') {
+  for (let i = 0; i < KEYS; i += BATCH) {
+    await updateBatch(Array.from({ length: Math.min(BATCH, KEYS - i) }, (_, k) => i + k), 1);
+  }
+  emit({ type: 'loaded', ms: performance.now() - started });
+  await inFlight;
+  phase = 'update';
+  emit({ type: 'updating' });
+  await updateLoop(() => false);
+} else {
+  const handle = JSON.parse(await readFile(join(dir, 'latest.json'), 'utf8')) as KeyedStateHandle;
+  nextId = handle.checkpointId + 1;
+  const restoreAt = performance.now();
+  await backend.restore([handle], { start: 0, end: 127 }, storage);
+  emit({ type: 'restored', ms: performance.now() - started, restoreMs: performance.now() - restoreAt, fromCheckpoint: handle.checkpointId, files: handle.files.length });
+  let checkpointed = false;
+  onCheckpoint = () => void (checkpointed = true);
+  lastBarrier = performance.now() - INTERVAL_MS; // the first checkpoint is due with the first batch
+  await updateBatch(Array.from({ length: BATCH }, () => Math.floor(Math.random() * KEYS)), 1);
+  emit({ type: 'processing', ms: performance.now() - started });
+  await updateLoop(() => checkpointed);
+  emit({ type: 'first-checkpoint', ms: performance.now() - started });
+  closing = true;
+  await backend.close();
+  process.exit(0);
+}
