@@ -5,6 +5,7 @@
  */
 import { rmSync } from 'node:fs';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection } from '../operators/kafka-connection.ts';
 import { opCountsJob, type OpCount } from '../jobs/orders-op-counts.ts';
 import { StreamEnvironment, collectSink } from '../runtime/index.ts';
 import { endpointsFromEnv } from './stack/endpoints.ts';
@@ -24,7 +25,7 @@ if (process.env['KAFKA_BROKERS'] === undefined) await up(selectServices(['kafka'
 const brokers = endpointsFromEnv().kafkaBrokers.split(',');
 
 step(`recreating ${ORDERS_TOPIC} and writing ${workload.events} Debezium change events over ${workload.keys} orders`);
-const admin = new Kafka({ clientId: 'cdcflow-demo', brokers, logLevel: logLevel.NOTHING }).admin();
+const admin = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers }), { clientId: 'cdcflow-demo', logLevel: logLevel.NOTHING })).admin();
 await admin.connect();
 if ((await admin.listTopics()).includes(ORDERS_TOPIC)) {
   await admin.deleteTopics({ topics: [ORDERS_TOPIC] });

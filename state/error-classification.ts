@@ -24,6 +24,9 @@ const TRANSIENT_SQLSTATE = /^(08|40|53|57|58)|^55P03$/;
 /** 22 data exception, 23 integrity constraint, 42 syntax or access rule, 2B/2D/3F/44: the statement or the row is wrong. */
 const DETERMINISTIC_SQLSTATE = /^(22|23|42|2B|2D|3F|44)/;
 
+/** TLS handshake failures: a certificate or CA that does not match, until the configuration changes. */
+const TLS_CONFIG_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID|ERR_SSL_)/;
+
 const TRANSIENT_MESSAGE = /timed? ?out|timeout|socket hang up|connection (terminated|closed|reset|refused)|ECONN|not available|try again/i;
 
 export function classifyError(error: unknown, depth = 0): ErrorClass {
@@ -32,11 +35,13 @@ export function classifyError(error: unknown, depth = 0): ErrorClass {
   const e = error as { name?: unknown; code?: unknown; retriable?: unknown; message?: unknown; cause?: unknown; severity?: unknown };
   const code = typeof e.code === 'string' ? e.code : undefined;
   if (code !== undefined && TRANSIENT_CODES.has(code)) return { domain: 'external', retriable: true };
+  if (code !== undefined && TLS_CONFIG_CODES.test(code)) return { domain: 'user', retriable: false };
   if (code !== undefined && /^[0-9A-Z]{5}$/.test(code) && typeof e.severity === 'string') {
     if (TRANSIENT_SQLSTATE.test(code)) return { domain: 'external', retriable: true };
     if (DETERMINISTIC_SQLSTATE.test(code)) return { domain: 'user', retriable: false };
   }
-  // kafkajs (and a few other clients) say it themselves.
+  if (typeof e.name === 'string' && e.name.startsWith('KafkaJS')) return classifyKafkaJs(e.name, e as { type?: unknown });
+  // A few clients say it themselves.
   if (typeof e.retriable === 'boolean') return { domain: 'external', retriable: e.retriable };
   // `fetch failed` is a TypeError whose cause is the socket error.
   if (depth < 5 && e.cause !== undefined) {
@@ -47,6 +52,21 @@ export function classifyError(error: unknown, depth = 0): ErrorClass {
   if (typeof e.message === 'string' && TRANSIENT_MESSAGE.test(e.message)) return { domain: 'external', retriable: true };
   // Unknown: restarting from a checkpoint is the safe default, and the restart budget bounds it.
   return { domain: 'internal', retriable: true };
+}
+
+/** Authentication and authorization: the credentials or ACLs are wrong, and stay wrong until someone fixes them. */
+const KAFKA_DENIED = /SASL_AUTHENTICATION_FAILED|AUTHORIZATION_FAILED|UNSUPPORTED_SASL_MECHANISM|ILLEGAL_SASL_STATE/;
+
+/**
+ * kafkajs's own `retriable` says whether *its* retrier should try again; a connection error it
+ * gave up on (KafkaJSNumberOfRetriesExceeded, KafkaJSConnectionError) is non-retriable there but
+ * exactly what a job restart after a broker outage is for. Only a refused login or a denied
+ * request fails the job at once.
+ */
+function classifyKafkaJs(name: string, error: { type?: unknown }): ErrorClass {
+  const type = typeof error.type === 'string' ? error.type : '';
+  if (name === 'KafkaJSSASLAuthenticationError' || KAFKA_DENIED.test(type)) return { domain: 'user', retriable: false };
+  return { domain: 'external', retriable: true };
 }
 
 /** Whether restarting the job (or retrying the call) can help. */

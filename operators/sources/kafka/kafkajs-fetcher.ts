@@ -1,10 +1,13 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { kafkaClientConfig, type KafkaConnection } from '../../kafka-connection.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
 import type { RawMessage } from './raw-message.ts';
 
 export interface KafkajsFetcherOptions {
   readonly brokers: readonly string[];
+  /** TLS and SASL (operators/kafka-connection.ts); its brokers win over `brokers`. @default plaintext to `brokers` */
+  readonly connection?: KafkaConnection;
   readonly topics: readonly string[];
   readonly groupId: string;
   readonly clientId: string;
@@ -38,7 +41,7 @@ export class KafkajsFetcher implements Fetcher {
   private stopped = false;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
-    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
+    const kafka = (this.kafka = new Kafka(kafkaClientConfig(options.connection ?? { brokers: options.brokers }, { clientId: options.clientId, logLevel: logLevel.WARN })));
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });

@@ -107,7 +107,10 @@ describe('classification', () => {
     ['user code: a TypeError', new TypeError("Cannot read properties of undefined (reading 'id')"), { domain: 'user', retriable: false }],
     ['Postgres invalid input syntax (22P02)', Object.assign(new Error('invalid input syntax for type numeric'), { code: '22P02', severity: 'ERROR' }), { domain: 'user', retriable: false }],
     ['Postgres serialization failure (40001)', Object.assign(new Error('could not serialize access'), { code: '40001', severity: 'ERROR' }), { domain: 'external', retriable: true }],
-    ['kafkajs says retriable', Object.assign(new Error('The coordinator is not available'), { name: 'KafkaJSProtocolError', retriable: true }), { domain: 'external', retriable: true }],
+    ['kafkajs: coordinator not available', Object.assign(new Error('The coordinator is not available'), { name: 'KafkaJSProtocolError', retriable: true }), { domain: 'external', retriable: true }],
+    ['kafkajs gave up connecting (a broker outage: the job restart is for that)', Object.assign(new Error('Connection error'), { name: 'KafkaJSNumberOfRetriesExceeded', retriable: false }), { domain: 'external', retriable: true }],
+    ['kafkajs: SASL login refused', Object.assign(new Error('SASL SCRAM SHA256 authentication failed'), { name: 'KafkaJSSASLAuthenticationError', retriable: false }), { domain: 'user', retriable: false }],
+    ['TLS: a certificate the CA did not sign', Object.assign(new Error('self-signed certificate in certificate chain'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' }), { domain: 'user', retriable: false }],
     ['unknown: restart (bounded by the budget)', new Error('something odd'), { domain: 'internal', retriable: true }],
   ])('%s', (_label, error, expected) => {
     expect(classifyError(error)).toEqual(expected);
