@@ -161,7 +161,7 @@ export class StreamEnvironment {
     const health = this.jobHealth.report();
     return {
       job: this.options.jobName,
-      // Honest: an attempt is in progress and the job is healthy (not in a crash loop, checkpoints completing).
+      // Honest: an attempt checkpointed (status running) and the job is healthy (no crash loop, checkpoints completing).
       running: handle !== undefined && health.status === 'running' && health.healthy,
       ...health,
       checkpoints: handle?.coordinator.status(),

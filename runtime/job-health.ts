@@ -7,7 +7,8 @@
  *  - no checkpoint completed for `unhealthyAfterCheckpointIntervals` checkpoint intervals while
  *    an attempt runs (stuck opening, a sink that hangs, barriers that never align);
  *  - the job gave up (`failed`).
- * A finished (bounded input) or stopped job is not unhealthy: it is simply not running.
+ * A finished (bounded input) or stopped job is not unhealthy: it is simply not running. Status
+ * `starting` lasts from the start of an attempt to its first completed checkpoint.
  */
 import { CdcflowError, classifyError, describeError, rootCdcflowError, type ErrorDomain, type ErrorLocation } from '../state/index.ts';
 import type { JobMetrics } from './metrics.ts';
@@ -69,8 +70,9 @@ export class JobHealth {
     this.setStatus('starting');
   }
 
+  /** An attempt opens: `starting` until its first checkpoint completes (a source still connecting to an unreachable broker is not running). */
   attemptStarted(): void {
-    this.setStatus('running');
+    this.setStatus('starting');
   }
 
   /** An attempt failed; `willRestart` is the restart strategy's decision. */
@@ -117,6 +119,7 @@ export class JobHealth {
 
   private checkpointCompleted(at: number): void {
     this.lastCheckpointAt = at;
+    if (this.status === 'starting') this.setStatus('running');
     // Progress: the failures before it are no longer "in a row".
     this.consecutiveFailures = 0;
     this.metrics.setJobGauge('cdcflow_job_consecutive_failures', 0);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobHealth } from '../../../runtime/job-health.ts';
 import { JobMetrics } from '../../../runtime/metrics.ts';
-import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../../runtime/index.ts';
+import { StreamEnvironment, debeziumSource, fromCollection, type ChangeEvent } from '../../../runtime/index.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor } from '../../../state/index.ts';
 import { freePorts } from '../../support/dedicated-kafka.ts';
 
@@ -82,7 +82,7 @@ describe('job health', () => {
       const metrics = (await get(port, '/metrics')).body;
       expect(metrics).toMatch(/cdcflow_job_restarts_total\{job="[^"]+"\} [1-9]/);
       expect(metrics).toMatch(/cdcflow_job_healthy\{job="[^"]+"\} 0/);
-      expect(metrics).toMatch(/cdcflow_job_status\{job="[^"]+",status="(restarting|running)"\} 1/);
+      expect(metrics).toMatch(/cdcflow_job_status\{job="[^"]+",status="(restarting|starting)"\} 1/);
       expect(metrics).toMatch(/cdcflow_last_checkpoint_age_seconds\{job="[^"]+"\} \d/);
       // The lock goes away: the next attempt runs, checkpoints, and the job finishes.
       await holder.close();
@@ -91,6 +91,36 @@ describe('job health', () => {
       expect(env.health()).toMatchObject({ status: 'finished', healthy: true, consecutiveFailures: 0 });
     } finally {
       if (!released) await holder.close();
+      env.stop();
+      await done.catch(() => undefined);
+    }
+  }, 60_000);
+
+  it('a job whose broker is unreachable is never running, and unhealthy once its attempt failed', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdcflow-health-'));
+    dirs.push(dir);
+    const [port, closed] = (await freePorts(2)) as [number, number];
+    const env = StreamEnvironment.create({
+      jobName: `health-unreachable-${process.pid}`,
+      checkpoints: { dir: join(dir, 'chk'), intervalMs: 100 },
+      state: { backend: 'memory' },
+      restart: { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 50, maxDelayMs: 100 },
+      health: { unhealthyAfterFailures: 1, unhealthyAfterCheckpointIntervals: 1000 },
+      metricsPort: port,
+      log: () => undefined,
+    });
+    // Nothing listens on `closed`: kafkajs gives up connecting after its retries (~10 s).
+    env.fromSource(debeziumSource({ topics: ['t'], groupId: 'g', brokers: [`127.0.0.1:${closed}`] })).sinkTo({ name: 'discard', createOperator: () => ({ processBatch() {} }) });
+    const done = env.execute();
+    try {
+      await until(async () => (await get(port, '/api/job')).status === 200, 10_000);
+      // Before: running: true from the first second on.
+      expect(JSON.parse((await get(port, '/api/job')).body)).toMatchObject({ running: false, status: 'starting' });
+      await until(async () => (await get(port, '/healthz')).status === 503, 40_000);
+      expect((await get(port, '/healthz')).body).toMatch(/attempts failed in a row.*ECONNREFUSED/);
+      const job = JSON.parse((await get(port, '/api/job')).body) as Record<string, unknown>;
+      expect(job).toMatchObject({ running: false, healthy: false, lastError: { retriable: true, domain: 'external', where: { subtask: 0 } } });
+    } finally {
       env.stop();
       await done.catch(() => undefined);
     }
