@@ -10,6 +10,8 @@ import { runParallelAttempt } from './parallel/parallel-attempt.ts';
 import { isSubtaskInit, type SubtaskInit } from './parallel/protocol.ts';
 import { runSubtask } from './parallel/subtask-worker.ts';
 import { RestartBudget } from './restart-strategy.ts';
+import { JobHealth, type HealthReport } from './job-health.ts';
+import { describeError } from '../state/index.ts';
 import type { WatermarkStrategy } from './watermark-strategy.ts';
 
 export interface SourceOptions<T> {
@@ -44,6 +46,8 @@ export class StreamEnvironment {
   private current: AttemptHandle | undefined;
   private stopping = false;
   readonly metrics: JobMetrics;
+  /** Attempts, failures, restarts and checkpoint progress; what /healthz and /api/job report. */
+  private readonly jobHealth: JobHealth;
 
   /** Set when this environment runs inside a subtask worker of a parallel job. */
   private readonly subtask: SubtaskInit | undefined;
@@ -53,6 +57,10 @@ export class StreamEnvironment {
     this.metrics = new JobMetrics(this.options.jobName);
     const init: unknown = workerData;
     this.subtask = isSubtaskInit(init) && init.jobName === this.options.jobName ? init : undefined;
+    this.jobHealth = new JobHealth(
+      { checkpointIntervalMs: this.options.checkpointIntervalMs, unhealthyAfterFailures: this.options.unhealthyAfterFailures, unhealthyAfterCheckpointIntervals: this.options.unhealthyAfterCheckpointIntervals },
+      this.metrics,
+    );
   }
 
   static create(options: EnvironmentOptions): StreamEnvironment {
@@ -87,26 +95,37 @@ export class StreamEnvironment {
       return { jobName: options.jobName, restarts: 0, metrics: this.metrics };
     }
     const attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
-    const http: HttpServerHandle | undefined = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status());
+    const http: HttpServerHandle | undefined = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status(), () => this.health());
     let restarts = 0;
     let restoreFrom = options.restore;
     const budget = new RestartBudget(options);
+    const health = this.jobHealth;
     try {
       for (;;) {
         const startedAt = Date.now();
+        health.attemptStarted();
         try {
           await attempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
+          health.ended(this.stopping ? 'stopped' : 'finished');
           return { jobName: options.jobName, restarts, metrics: this.metrics };
         } catch (error) {
-          if (this.stopping) throw error;
-          const decision = budget.onFailure(Date.now() - startedAt);
+          this.current = undefined;
+          if (this.stopping) {
+            health.ended('stopped');
+            throw error;
+          }
+          // `retriable` decides (state/error-classification.ts): a configuration or user-code error,
+          // or a record that fails the same way on every replay, fails fast instead of looping.
+          const decision = budget.onFailure(Date.now() - startedAt, error);
+          health.attemptFailed(error, decision.restart);
           if (!decision.restart) {
-            options.log(`attempt failed (${describe(error)}); giving up after ${decision.attempt - 1} restarts in a row (restart.maxAttempts)`);
+            if (decision.reason === 'not-retriable') options.log(`attempt failed (${describeError(error)}); not restarting: the error is not retriable, restarting would fail the same way — fix the cause, then start the job again`);
+            else options.log(`attempt failed (${describeError(error)}); giving up after ${decision.attempt - 1} restarts in a row (restart.maxAttempts)`);
             throw error;
           }
           restarts += 1;
-          this.metrics.incJobCounter('cdcflow_job_restarts_total');
-          options.log(`attempt failed (${describe(error)}); restart ${decision.attempt}/${options.maxAttempts} from the latest checkpoint in ${decision.delayMs} ms`);
+          health.restarted();
+          options.log(`attempt failed (${describeError(error)}); restart ${decision.attempt}/${options.maxAttempts} from the latest checkpoint in ${decision.delayMs} ms`);
           await new Promise((r) => setTimeout(r, decision.delayMs));
           // After a failure only a checkpoint of this run is the truth, never the original savepoint.
           restoreFrom = 'latest';
@@ -116,6 +135,11 @@ export class StreamEnvironment {
       this.current = undefined;
       await http?.close();
     }
+  }
+
+  /** Whether the job makes progress, and why not (what /healthz answers). */
+  health(): HealthReport {
+    return this.jobHealth.report();
   }
 
   /** Stops the running job between two batches; `execute()` then resolves. */
@@ -134,16 +158,15 @@ export class StreamEnvironment {
 
   private status(): unknown {
     const handle = this.current;
+    const health = this.jobHealth.report();
     return {
       job: this.options.jobName,
-      running: handle !== undefined,
+      // Honest: an attempt checkpointed (status running) and the job is healthy (no crash loop, checkpoints completing).
+      running: handle !== undefined && health.status === 'running' && health.healthy,
+      ...health,
       checkpoints: handle?.coordinator.status(),
       parallelism: this.options.parallelism,
       watermarks: handle?.watermarks(),
     };
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

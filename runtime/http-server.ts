@@ -7,7 +7,13 @@ export interface HttpServerHandle {
   close(): Promise<void>;
 }
 
-export function startHttpServer(port: number, metrics: JobMetrics, status: () => unknown): Promise<HttpServerHandle> {
+/** What /healthz answers: 200 `ok`, or 503 with the reasons (runtime/job-health.ts decides). */
+export interface HealthVerdict {
+  readonly healthy: boolean;
+  readonly reasons: readonly string[];
+}
+
+export function startHttpServer(port: number, metrics: JobMetrics, status: () => unknown, health: () => HealthVerdict = () => ({ healthy: true, reasons: [] })): Promise<HttpServerHandle> {
   const server = createServer((request, response) => {
     const reply = (code: number, type: string, body: string) => {
       response.writeHead(code, { 'content-type': type });
@@ -22,7 +28,11 @@ export function startHttpServer(port: number, metrics: JobMetrics, status: () =>
           (text) => reply(200, metrics.registry.contentType, text),
           (error: unknown) => reply(500, 'text/plain', String(error)),
         );
-    } else if (path === '/healthz') reply(200, 'text/plain', 'ok\n');
+    } else if (path === '/healthz') {
+      const verdict = health();
+      if (verdict.healthy) reply(200, 'text/plain', 'ok\n');
+      else reply(503, 'text/plain', `unhealthy: ${verdict.reasons.join('; ')}\n`);
+    }
     else if (path === '/api/job') reply(200, 'application/json', JSON.stringify(status(), null, 2));
     else reply(404, 'text/plain', 'not found: try /metrics, /healthz or /api/job\n');
   });

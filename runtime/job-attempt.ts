@@ -46,7 +46,7 @@ export function createCoordinator(options: ResolvedOptions, metrics: JobMetrics,
       if (s.status === 'completed') {
         metrics.checkpointDuration.observe({ job: options.jobName, kind: s.kind }, s.durationMs / 1000);
         metrics.setJobGauge('cdcflow_checkpoint_size_bytes', s.bytes);
-        metrics.setJobGauge('cdcflow_checkpoint_last_success_timestamp_seconds', Date.now() / 1000);
+        metrics.checkpointCompleted(Date.now());
       } else options.log(`checkpoint ${s.checkpointId} aborted: ${s.failureReason ?? 'unknown reason'}`);
     },
   });

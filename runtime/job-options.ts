@@ -45,6 +45,13 @@ export interface EnvironmentOptions {
     /** An attempt that ran this long before failing resets the attempts and the delay: a new incident. @default 600000 (10 min) */
     readonly resetAfterMs?: number;
   };
+  /** When `/healthz` answers 503 (see runtime/job-health.ts). */
+  readonly health?: {
+    /** Attempts failed in a row (no checkpoint completed in between). @default 3 */
+    readonly unhealthyAfterFailures?: number;
+    /** No checkpoint completed for this many checkpoint intervals. @default 60 */
+    readonly unhealthyAfterCheckpointIntervals?: number;
+  };
   /** Log lines (job lifecycle, checkpoints, restarts). @default console.error with a prefix */
   readonly log?: (line: string) => void;
   /**
@@ -71,6 +78,8 @@ export type ResolvedOptions = {
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
   readonly resetAfterMs: number;
+  readonly unhealthyAfterFailures: number;
+  readonly unhealthyAfterCheckpointIntervals: number;
   readonly log: (line: string) => void;
   readonly parallelism: number;
   readonly jobModule: string | undefined;
@@ -96,6 +105,8 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     initialDelayMs: options.restart?.initialDelayMs ?? 1000,
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
     resetAfterMs: options.restart?.resetAfterMs ?? 600_000,
+    unhealthyAfterFailures: options.health?.unhealthyAfterFailures ?? 3,
+    unhealthyAfterCheckpointIntervals: options.health?.unhealthyAfterCheckpointIntervals ?? 60,
     log: options.log ?? ((line) => console.error(`[cdcflow ${options.jobName}] ${line}`)),
     parallelism: resolveParallelism(options.parallelism),
     jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),

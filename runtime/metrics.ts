@@ -54,6 +54,61 @@ export class JobMetrics {
     return AggregatorRegistry.aggregate(parts);
   }
 
+  private readonly checkpointListeners: ((at: number) => void)[] = [];
+  private readonly watermarks = new Map<string, number>();
+  private watermarkLag: Gauge | undefined;
+
+  /** The coordinator completed a checkpoint at `at` (epoch ms); job health listens. */
+  checkpointCompleted(at: number): void {
+    this.setJobGauge('cdcflow_checkpoint_last_success_timestamp_seconds', at / 1000);
+    for (const listener of this.checkpointListeners) listener(at);
+  }
+
+  onCheckpointCompleted(listener: (at: number) => void): void {
+    this.checkpointListeners.push(listener);
+  }
+
+  /** A job-level gauge whose value is computed when scraped (ages, health), not when something happens. */
+  collectJobGauge(name: string, value: () => number): void {
+    if (this.gauges.has(name)) return;
+    const jobName = this.jobName;
+    const gauge = new Gauge({
+      name,
+      help: helpFor(name),
+      labelNames: ['job'],
+      aggregator: gaugeAggregator(name),
+      registers: [this.registry],
+      collect() {
+        this.set({ job: jobName }, value());
+      },
+    });
+    this.gauges.set(name, gauge);
+  }
+
+  /**
+   * An operator's watermark advanced. The lag behind the wall clock is computed at scrape time:
+   * set on advance, it froze at its last value exactly when the watermark stopped, which is when
+   * it matters.
+   */
+  watermarkAdvanced(uid: string, watermark: number): void {
+    this.gauge('cdcflow_watermark_ms', {}).set({ job: this.jobName, operator: uid }, watermark);
+    this.watermarks.set(uid, watermark);
+    if (this.watermarkLag !== undefined) return;
+    const { watermarks, jobName } = this;
+    this.watermarkLag = new Gauge({
+      name: 'cdcflow_watermark_lag_ms',
+      help: helpFor('cdcflow_watermark_lag_ms'),
+      labelNames: ['job', 'operator'],
+      aggregator: gaugeAggregator('cdcflow_watermark_lag_ms'),
+      registers: [this.registry],
+      collect() {
+        const now = Date.now();
+        for (const [operator, wm] of watermarks) this.set({ job: jobName, operator }, now - wm);
+      },
+    });
+    this.gauges.set('cdcflow_watermark_lag_ms', this.watermarkLag);
+  }
+
   forOperator(uid: string): OperatorMetrics {
     return {
       count: (name, labels = {}, by = 1) => this.counter(name, labels).inc({ job: this.jobName, operator: uid, ...labels }, by),
@@ -118,7 +173,13 @@ const help: Record<string, string> = {
   cdcflow_records_in_total: 'Records an operator received',
   cdcflow_records_out_total: 'Records an operator emitted on its main output',
   cdcflow_watermark_ms: 'Current event-time watermark of an operator (epoch ms)',
-  cdcflow_watermark_lag_ms: 'Wall clock minus the operator watermark',
+  cdcflow_watermark_lag_ms: 'Wall clock minus the operator watermark, computed when scraped',
+  cdcflow_job_restarts_total: 'Restarts of the job from its latest checkpoint after a failed attempt',
+  cdcflow_job_failures_total: 'Failed attempts, by the class of the error and whether it was retriable',
+  cdcflow_job_status: 'The job status: 1 for the current one (starting, running, restarting, failed, finished, stopped)',
+  cdcflow_job_healthy: '1 when /healthz answers 200, 0 when it answers 503',
+  cdcflow_job_consecutive_failures: 'Attempts failed in a row without a checkpoint completing in between',
+  cdcflow_last_checkpoint_age_seconds: 'Seconds since the last completed checkpoint (since the job started before the first), computed when scraped',
   cdcflow_dead_letters_total: 'Messages sent to the dead-letter topic, by reason',
   cdcflow_late_events_total: 'Events later than the allowed lateness, by reason',
   cdcflow_upsert_duplicates_total: 'Replayed change events dropped because their LSN was not newer',

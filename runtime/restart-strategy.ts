@@ -7,11 +7,11 @@
  * reset a job that survived ten broker restarts over a month died on the eleventh.
  */
 
-/** Exponential back-off with jitter: attempt 1 waits ~initial, then doubles up to max. */
+import { backoffDelay, isRetriable } from '../state/index.ts';
+
+/** The job's back-off (state/backoff.ts, ±20 % jitter): attempt 1 waits ~initial, then doubles up to max. */
 export function restartDelay(attempt: number, initialMs: number, maxMs: number): number {
-  const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
-  // Jitter keeps several failing jobs from hammering a recovering service in lockstep.
-  return Math.round(base * (0.8 + Math.random() * 0.4));
+  return backoffDelay(Math.max(1, attempt), { initialDelayMs: initialMs, maxDelayMs: maxMs });
 }
 
 export interface RestartPolicy {
@@ -21,20 +21,30 @@ export interface RestartPolicy {
   readonly resetAfterMs: number;
 }
 
-/** What to do after a failed attempt: restart after `delayMs` (the `attempt`-th of this incident), or give up. */
-export type RestartDecision = { readonly restart: true; readonly attempt: number; readonly delayMs: number } | { readonly restart: false; readonly attempt: number };
+/**
+ * What to do after a failed attempt: restart after `delayMs` (the `attempt`-th of this incident),
+ * or give up — because the budget is spent, or because the error says restarting cannot help.
+ */
+export type RestartDecision =
+  | { readonly restart: true; readonly attempt: number; readonly delayMs: number }
+  | { readonly restart: false; readonly attempt: number; readonly reason: 'budget' | 'not-retriable' };
 
 export class RestartBudget {
   private consecutive = 0;
 
   constructor(private readonly policy: RestartPolicy) {}
 
-  /** Records a failure of an attempt that ran `ranMs` and decides. */
-  onFailure(ranMs: number): RestartDecision {
+  /**
+   * Records a failure of an attempt that ran `ranMs` and decides. `error` decides first: a
+   * configuration or user-code error, or a record that fails the same way on every replay, gives
+   * up at once (`classifyError` in state/error-classification.ts says which).
+   */
+  onFailure(ranMs: number, error?: unknown): RestartDecision {
     if (ranMs >= this.policy.resetAfterMs) this.consecutive = 0;
     this.consecutive += 1;
     const attempt = this.consecutive;
-    if (attempt > this.policy.maxAttempts) return { restart: false, attempt };
+    if (!isRetriable(error)) return { restart: false, attempt, reason: 'not-retriable' };
+    if (attempt > this.policy.maxAttempts) return { restart: false, attempt, reason: 'budget' };
     return { restart: true, attempt, delayMs: restartDelay(attempt, this.policy.initialDelayMs, this.policy.maxDelayMs) };
   }
 }

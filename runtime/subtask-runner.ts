@@ -65,10 +65,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
       recordsIn: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_in_total', {}, n),
       recordsOut: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_out_total', {}, n),
       watermarkAdvanced: (uid, wm) => {
-        if (!Number.isFinite(wm)) return;
-        const m = metrics.forOperator(uid);
-        m.gauge('cdcflow_watermark_ms', wm);
-        m.gauge('cdcflow_watermark_lag_ms', Date.now() - wm);
+        if (Number.isFinite(wm)) metrics.watermarkAdvanced(uid, wm);
       },
     },
   });

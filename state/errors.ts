@@ -1,24 +1,47 @@
 /**
  * Root of every error cdcflow throws. `domain` says whose move it is (fix the job, fix the
- * environment, or report a bug); `retriable` tells the retry helper whether trying again can help.
+ * environment, or report a bug); `retriable` tells the restart strategy and the retry helper
+ * whether trying again can help; `where` says where it happened (operator uid, subtask and,
+ * where a record is involved, its topic/partition/offset and key). See docs/error-model.md.
  */
 export type ErrorDomain = 'user' | 'external' | 'internal';
+
+/** Where a record came from and which key it has, as far as the failing code knows. */
+export interface RecordLocation {
+  readonly topic?: string;
+  readonly partition?: number;
+  /** Kafka offsets are INT64: a decimal string. */
+  readonly offset?: string;
+  /** The key, rendered as JSON and cut to 200 characters (a key may be large or hold personal data). */
+  readonly key?: string;
+}
+
+export interface ErrorLocation {
+  /** Operator uid (sources and sinks are operators too). */
+  readonly operator?: string | undefined;
+  readonly subtask?: number | undefined;
+  readonly record?: RecordLocation | undefined;
+}
 
 export interface CdcflowErrorOptions {
   readonly domain: ErrorDomain;
   readonly retriable?: boolean;
   readonly cause?: unknown;
+  readonly where?: ErrorLocation | undefined;
 }
 
 export class CdcflowError extends Error {
   readonly domain: ErrorDomain;
   readonly retriable: boolean;
+  /** Filled in by the layer that knows it: the record by the code that handled it, operator and subtask by the runtime. */
+  where: ErrorLocation | undefined;
 
   constructor(message: string, options: CdcflowErrorOptions) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     this.domain = options.domain;
     this.retriable = options.retriable ?? false;
+    this.where = options.where;
   }
 }
 
@@ -26,6 +49,21 @@ export class CdcflowError extends Error {
 export class StateError extends CdcflowError {
   constructor(message: string, options: Partial<CdcflowErrorOptions> = {}) {
     super(message, { domain: 'internal', ...options });
+  }
+}
+
+/**
+ * A non-cdcflow error (a library's, a user function's, the platform's) as it left an operator:
+ * its message and original class name are kept, `domain` and `retriable` come from
+ * `classifyError` (error-classification.ts), the original is the `cause`.
+ */
+export class UnclassifiedError extends CdcflowError {
+  /** `name` of the wrapped error (`TypeError`, `KafkaJSConnectionError`, …). */
+  readonly originalName: string;
+
+  constructor(message: string, options: CdcflowErrorOptions & { readonly originalName: string }) {
+    super(message, options);
+    this.originalName = options.originalName;
   }
 }
 

@@ -14,7 +14,10 @@
  * backend.notifyCheckpointComplete(checkpointId);
  * ```
  */
-export { StateError, CdcflowError, SnapshotWriteError } from './errors.ts';
+export { StateError, CdcflowError, SnapshotWriteError, UnclassifiedError, type ErrorDomain, type ErrorLocation, type RecordLocation } from './errors.ts';
+export { classifyError, isRetriable, locateError, recordLocationOf, describeLocation, describeError, rootCdcflowError, type ErrorClass } from './error-classification.ts';
+export { toWireError, fromWireError, registerErrorClasses, type WireError } from './error-wire.ts';
+export { retryWithBackoff, backoffDelay, type BackoffPolicy, type RetryOptions } from './backoff.ts';
 export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
 export { prefixUpperBound } from './key-value-store.ts';
 export { MemoryStore } from './memory-store.ts';

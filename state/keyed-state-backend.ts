@@ -82,12 +82,26 @@ export class KeyedStateBackend implements StateContext {
     await this.store.open();
   }
 
-  /** Flushes pending writes, cancels snapshot files still being written, and closes the store. */
+  /**
+   * Flushes pending writes, cancels snapshot files still being written, and closes the store —
+   * whatever fails on the way: a store left open keeps its RocksDB lock, and the next attempt of
+   * the job in this process could never open it again. The first error is rethrown afterwards.
+   */
   async close(): Promise<void> {
-    await this.flush();
+    let failure: unknown;
+    try {
+      await this.flush();
+    } catch (error) {
+      failure = error;
+    }
     this.snapshotter.cancelAll('the state backend is closing');
     await Promise.allSettled([...this.snapshotWrites]);
-    await this.store.close();
+    try {
+      await this.store.close();
+    } catch (error) {
+      failure ??= error;
+    }
+    if (failure !== undefined) throw failure;
   }
 
   getValueState<T>(descriptor: StateDescriptor<T>): ValueState<T> {

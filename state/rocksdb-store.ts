@@ -58,7 +58,8 @@ export type RocksDbMemoryOptions = Omit<RocksDbStoreOptions, 'location'>;
 function call<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     fn((err, value) => {
-      if (err) reject(new StateError(`RocksDB ${what} failed: ${err.message}`, { cause: err }));
+      // Disk full, I/O errors, a lock another process holds: the environment's, and it may clear.
+      if (err) reject(new StateError(`RocksDB ${what} failed: ${err.message}`, { domain: 'external', retriable: true, cause: err }));
       else resolve(value as T);
     });
   });

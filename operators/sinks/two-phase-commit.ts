@@ -14,7 +14,7 @@
  * Invariant: a record's effect is visible in the sink iff a checkpoint containing it completed.
  */
 import { createHash } from 'node:crypto';
-import { CdcflowError } from '../../state/errors.ts';
+import { retryWithBackoff } from '../../state/backoff.ts';
 import type { Operator, OperatorContext, StreamRecord } from '../operator.ts';
 import type { SinkDefinition } from './sink.ts';
 
@@ -123,19 +123,13 @@ function twoPhaseCommitOperator<T, Txn>(
   };
 }
 
+/** Commits and recoveries go through the job's one back-off helper; a non-retriable error fails at once. */
 async function withRetry(action: () => Promise<void>, options: TwoPhaseCommitOptions): Promise<void> {
-  const attempts = options.commitAttempts ?? 8;
-  let delay = options.initialBackoffMs ?? 200;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await action();
-    } catch (error) {
-      // A CdcflowError that says retrying cannot help fails at once; anything else may be transient.
-      if (attempt >= attempts || (error instanceof CdcflowError && !error.retriable)) throw error;
-      await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, options.maxBackoffMs ?? 10_000);
-    }
-  }
+  await retryWithBackoff(() => action(), {
+    maxAttempts: options.commitAttempts ?? 8,
+    initialDelayMs: options.initialBackoffMs ?? 200,
+    maxDelayMs: options.maxBackoffMs ?? 10_000,
+  });
 }
 
 /**

@@ -5,6 +5,7 @@
  * never races with a commit.
  */
 import { retiredSubtasks } from '../../checkpoints/index.ts';
+import { locateError } from '../../state/index.ts';
 import type { OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
@@ -83,8 +84,8 @@ export class JobRunner {
 
   async open(): Promise<void> {
     const { graph } = this.deps;
-    for (const node of graph.nodes) if (node.source === undefined) await this.openOperator(node);
-    for (const node of graph.nodes) if (node.source !== undefined) await this.openSource(node);
+    for (const node of graph.nodes) if (node.source === undefined) await this.located(node, () => this.openOperator(node));
+    for (const node of graph.nodes) if (node.source !== undefined) await this.located(node, () => this.openSource(node));
     for (const node of graph.nodes) {
       const runner = this.runners.get(node);
       for (const consumer of graph.consumersOf(node)) {
@@ -122,8 +123,14 @@ export class JobRunner {
       const source = live[next++ % live.length] as SourceTask;
       // With several sources a short wait keeps one quiet source from delaying the others.
       const maxWait = live.length > 1 ? Math.min(wait, 10) : wait;
-      if (this.deps.exchange === undefined) await source.pollOnce(maxWait);
-      else await this.pollWhileExchanging(source, maxWait, this.deps.exchange);
+      const exchange = this.deps.exchange;
+      try {
+        if (exchange === undefined) await source.pollOnce(maxWait);
+        else await this.pollWhileExchanging(source, maxWait, exchange);
+      } catch (error) {
+        // Operators downstream located their own failures already; what is left is the source's.
+        throw locateError(error, { operator: source.uid, subtask: this.subtaskIndex });
+      }
       for (const runner of this.runners.values()) await runner.tick(Date.now());
     }
   }
@@ -203,9 +210,19 @@ export class JobRunner {
 
   /** Closes operators after the final checkpoint of a bounded job. */
   async closeOperators(): Promise<void> {
-    for (const runner of this.runners.values()) await runner.operator.close?.();
+    // Every operator gets closed (connections, open transactions) even when one before it fails to.
+    let first: unknown;
+    for (const runner of this.runners.values()) {
+      try {
+        await runner.operator.close?.();
+      } catch (error) {
+        first ??= locateError(error, { operator: runner.uid, subtask: this.subtaskIndex });
+      }
+    }
+    if (first !== undefined) throw first;
   }
 
+  /** Releases what the attempt opened (readers, keyed state and its RocksDB lock), whatever failed before. */
   async close(): Promise<void> {
     for (const source of this.sources) await source.reader.close().catch(() => undefined);
     // Closing a backend cancels its snapshot writes; their declines reach a stopped coordinator.
@@ -216,6 +233,14 @@ export class JobRunner {
   /** Snapshot files still being written by keyed operators (asynchronous parts); for tests. */
   get snapshotsInFlight(): number {
     return this.snapshots.inFlight;
+  }
+
+  private async located<T>(node: GraphNode, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (error) {
+      throw locateError(error, { operator: this.uid(node), subtask: this.subtaskIndex });
+    }
   }
 
   private uid(node: GraphNode): string {
@@ -231,6 +256,7 @@ export class JobRunner {
     const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
     const hooks: RunnerHooks = {
       ...this.deps.hooks,
+      subtaskIndex: this.subtaskIndex,
       snapshotTaken: (runner, checkpointId, snapshot) => this.snapshots.taken(runner, keyedBackend, checkpointId, snapshot),
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.

@@ -5,6 +5,7 @@
  * instead of filling memory (backpressure by construction).
  */
 import type { Operator, OperatorSnapshot, Output, OutputTag, StreamRecord } from '../../operators/operator.ts';
+import { locateError, recordLocationOf } from '../../state/index.ts';
 import { BarrierAligner } from './barrier-aligner.ts';
 import { ReentrantOperatorCallError } from './reentrant-call-error.ts';
 import { WatermarkHolder } from './watermark-holder.ts';
@@ -45,6 +46,8 @@ export interface RunnerHooks {
   recordsIn(uid: string, count: number): void;
   recordsOut(uid: string, count: number): void;
   watermarkAdvanced(uid: string, watermark: number): void;
+  /** Which subtask runs this operator, for the location of its errors. @default 0 */
+  readonly subtaskIndex?: number;
 }
 
 class CollectingOutput implements Output<unknown> {
@@ -140,6 +143,9 @@ export class OperatorRunner implements ElementReceiver {
     this.running = call;
     try {
       await body();
+    } catch (error) {
+      // The deepest operator that failed names itself; upstream runners only pass it on.
+      throw locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0 });
     } finally {
       this.running = undefined;
     }
@@ -160,7 +166,13 @@ export class OperatorRunner implements ElementReceiver {
       case 'batch': {
         const records = this.keySelector === undefined ? element.records : element.records.map((r) => this.keyed(r));
         this.hooks.recordsIn(this.uid, records.length);
-        await this.operator.processBatch(records, this.output);
+        try {
+          await this.operator.processBatch(records, this.output);
+        } catch (error) {
+          // A batch of one names its record; in a larger batch only the operator knows which one failed.
+          const only = records.length === 1 ? recordLocationOf(records[0]?.value, records[0]?.key) : undefined;
+          throw only === undefined ? error : locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: only });
+        }
         await this.flushOutput();
         return;
       }
@@ -198,7 +210,11 @@ export class OperatorRunner implements ElementReceiver {
 
   private keyed(record: StreamRecord<unknown>): StreamRecord<unknown> {
     const selector = this.keySelector as (value: unknown) => unknown;
-    return { value: record.value, timestamp: record.timestamp, key: selector(record.value) };
+    try {
+      return { value: record.value, timestamp: record.timestamp, key: selector(record.value) };
+    } catch (error) {
+      throw locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: recordLocationOf(record.value, record.key) });
+    }
   }
 
   private async advanceWatermark(watermark: number): Promise<void> {

@@ -6,6 +6,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { TaskSnapshot } from '../../checkpoints/index.ts';
 import type { StreamRecord } from '../../operators/operator.ts';
+import type { WireError } from '../../state/index.ts';
 import type { RestoredTask } from '../execution/restore-assignment.ts';
 
 /** `workerData` of a subtask worker. */
@@ -41,7 +42,8 @@ export type FromSubtask =
   | { readonly type: 'decline'; readonly uid: string; readonly checkpointId: number; readonly reason: string }
   | { readonly type: 'sources-ended' }
   | { readonly type: 'metrics'; readonly requestId: number; readonly metrics: unknown }
-  | { readonly type: 'failed'; readonly message: string; readonly stack: string | undefined }
+  /** The subtask's failure with its class, domain, retriable, location, fields and cause (state/error-wire.ts). */
+  | { readonly type: 'failed'; readonly error: WireError }
   /** The subtask closed; `metrics` is its final prom-client registry as JSON. */
   | { readonly type: 'done'; readonly metrics: unknown };
 

@@ -5,6 +5,7 @@
  * restarts itself: on any failure it reports and the main thread restarts the whole attempt.
  */
 import { parentPort } from 'node:worker_threads';
+import { locateError, toWireError } from '../../state/index.ts';
 import type { MessagePort } from 'node:worker_threads';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { ResolvedOptions } from '../job-options.ts';
@@ -78,7 +79,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
       await runner.closeOperators();
     });
   } catch (error) {
-    post({ type: 'failed', message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
+    post({ type: 'failed', error: toWireError(locateError(error, { subtask: init.subtaskIndex })) });
     throw error;
   } finally {
     if (!closed) await Promise.race([runner.closeOperators().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);

@@ -4,6 +4,8 @@
  * and their metrics. Every wait races with that failure, so one dead worker ends the attempt.
  */
 import type { Worker } from 'node:worker_threads';
+import { fromWireError } from '../../state/index.ts';
+import './error-classes.ts';
 import { SubtaskFailedError } from './errors.ts';
 import type { FromSubtask, ToSubtask } from './protocol.ts';
 
@@ -30,7 +32,11 @@ export class WorkerGroup {
     this.workers = workers;
     workers.forEach((worker, index) => {
       worker.on('message', (message: FromSubtask) => {
-        if (message.type === 'failed') this.fail(new SubtaskFailedError(index, message.message));
+        if (message.type === 'failed') {
+          // Rebuilt with its class and fields: `retriable` decides in the main thread as it would have in the worker.
+          const cause = fromWireError(message.error);
+          this.fail(new SubtaskFailedError(index, cause.message, cause));
+        }
         else if (message.type === 'metrics') this.metricReplies.get(message.requestId)?.(message.metrics);
         else if (message.type === 'ack' || message.type === 'decline') onMessage(index, message);
         else this.mark(index, message.type, message.type === 'done' ? message.metrics : undefined);

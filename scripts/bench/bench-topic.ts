@@ -2,6 +2,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import { generateWorkload } from '../workload/generator.ts';
 import { produceWorkload } from '../workload/producer.ts';
 import { fmt, mb } from './bench-format.ts';
@@ -18,7 +19,7 @@ export async function ensureWorkloadTopic(brokers: readonly string[], events: nu
   const topic = `${prefix}.seed1.e${events}.k${keys}.p6`;
   const marker = markerOf(topic);
   let expected = existsSync(marker) ? (JSON.parse(readFileSync(marker, 'utf8')) as { messages: number }).messages : undefined;
-  const admin = new Kafka({ clientId: 'cdcflow-bench', brokers: [...brokers], logLevel: logLevel.NOTHING }).admin();
+  const admin = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers }), { clientId: 'cdcflow-bench', logLevel: logLevel.NOTHING })).admin();
   await admin.connect();
   try {
     const exists = (await admin.listTopics()).includes(topic);

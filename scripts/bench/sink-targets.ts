@@ -7,6 +7,7 @@
 import { Client as EsClient } from '@elastic/elasticsearch';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import pg from 'pg';
 import type { Order } from '../../jobs/orders-projection.ts';
 import { elasticsearchSink, kafkaSink, postgresSink, redisSink, tableChangeAction, tableChangeMessage, type SinkDefinition, type TableChange } from '../../runtime/index.ts';
@@ -66,7 +67,7 @@ async function withPg<R>(url: string, use: (client: pg.Client) => Promise<R>): P
   }
 }
 
-const kafkaOf = (spec: TargetSpec) => new Kafka({ clientId: 'cdcflow-sinks-bench', brokers: spec.endpoints.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+const kafkaOf = (spec: TargetSpec) => new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers: spec.endpoints.kafkaBrokers.split(',') }), { clientId: 'cdcflow-sinks-bench', logLevel: logLevel.NOTHING }));
 
 export async function createTarget(spec: TargetSpec): Promise<void> {
   const { kind, name, endpoints } = spec;

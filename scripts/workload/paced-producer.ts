@@ -6,6 +6,7 @@
  * sink to time its visibility independently of the job's own metrics.
  */
 import { Kafka, logLevel, type Message } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import { generateWorkload } from './generator.ts';
 import { kafkaPartition } from './murmur2.ts';
 import type { OrderEnvelope } from './orders-model.ts';
@@ -39,7 +40,7 @@ const MAX_PER_SEND = 500;
 /** Starts producing at once, in the background, until `stop()`. */
 export async function startPacedProducer(options: PacedProducerOptions): Promise<PacedProducer> {
   const partitions = options.workload?.partitions ?? 6;
-  const kafka = new Kafka({ clientId: 'cdcflow-paced-producer', brokers: [...options.brokers], logLevel: logLevel.WARN });
+  const kafka = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers: options.brokers }), { clientId: 'cdcflow-paced-producer', logLevel: logLevel.WARN }));
   const admin = kafka.admin();
   await admin.connect();
   if (!(await admin.listTopics()).includes(options.topic)) await admin.createTopics({ topics: [{ topic: options.topic, numPartitions: partitions }], waitForLeaders: true });

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
 import { createOrdersAvroEncoder } from './avro-encoder.ts';
 import { generateWorkload } from './generator.ts';
 import { ORDERS_TOPIC } from './orders-model.ts';
@@ -13,6 +14,9 @@ import type { WorkloadOptions, WorkloadSize } from './workload-options.ts';
 /** Options of {@link produceWorkload}. */
 export interface ProduceWorkloadOptions {
   readonly brokers: readonly string[];
+  /** TLS and SASL as the job's clients take them. @default KAFKA_SSL*, KAFKA_SASL_* (operators/kafka-connection.ts) */
+  readonly ssl?: KafkaSsl;
+  readonly sasl?: KafkaSaslConfig;
   /** @default 'cdc.ecommerce.orders' */
   readonly topic?: string;
   readonly workload?: WorkloadOptions;
@@ -35,7 +39,8 @@ export interface ProduceSummary {
 export async function produceWorkload(options: ProduceWorkloadOptions): Promise<ProduceSummary> {
   const workload = resolveWorkloadOptions(options.workload);
   const topic = options.topic ?? ORDERS_TOPIC;
-  const kafka = new Kafka({ clientId: 'cdcflow-workload', brokers: [...options.brokers], logLevel: logLevel.WARN });
+  const connection = resolveKafkaConnection({ brokers: options.brokers, ...(options.ssl === undefined ? {} : { ssl: options.ssl }), ...(options.sasl === undefined ? {} : { sasl: options.sasl }) });
+  const kafka = new Kafka(kafkaClientConfig(connection, { clientId: 'cdcflow-workload', logLevel: logLevel.WARN }));
   await ensureTopic(kafka, topic, workload.partitions);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();

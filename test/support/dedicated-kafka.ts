@@ -12,7 +12,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { kafkaBroker } from '../../scripts/stack/services/kafka.ts';
+import { kafkaBroker, runKafkaTool } from '../../scripts/stack/services/kafka.ts';
+import { makeTestTls, securityListenerSettings, type TestTlsMaterial } from './kafka-tls.ts';
+
+/** Where a secured test broker's TLS and SASL listeners are, and its certificates. */
+export interface BrokerSecurity {
+  readonly tls: TestTlsMaterial;
+  readonly sslBrokers: string;
+  readonly saslBrokers: string;
+}
 import { isAlive, ownedPid, sleep, stopDaemon } from '../../scripts/stack/process.ts';
 import type { StackService } from '../../scripts/stack/service.ts';
 import { stackPaths } from '../../scripts/stack/paths.ts';
@@ -32,6 +40,37 @@ export class DedicatedKafka {
     const dataDir = mkdtempSync(join(tmpdir(), 'cdcflow-kafka-'));
     const service = kafkaBroker({ name: `kafka-test-${clientPort}`, clientPort, controllerPort, dataDir, heap: '256m' });
     return new DedicatedKafka(service, clientPort, dataDir, log);
+  }
+
+  /**
+   * A broker with two more listeners: SSL on `security.sslPort` (client certificates required;
+   * certificates made now by openssl/keytool, see kafka-tls.ts) and SASL_PLAINTEXT with
+   * SCRAM-SHA-256/512 on `security.saslPort`. PLAINTEXT stays for readiness and provisioning.
+   * Create SCRAM users with `addScramUser` once it runs.
+   */
+  static async createSecured(log: (line: string) => void = () => undefined): Promise<DedicatedKafka & { readonly security: BrokerSecurity }> {
+    const [clientPort, controllerPort, sslPort, saslPort] = (await freePorts(4)) as [number, number, number, number];
+    const dataDir = mkdtempSync(join(tmpdir(), 'cdcflow-kafka-secure-'));
+    const tls = makeTestTls(dataDir);
+    const service = kafkaBroker({
+      name: `kafka-test-${clientPort}`,
+      clientPort,
+      controllerPort,
+      dataDir,
+      heap: '256m',
+      extraListeners: [
+        { name: 'SSL', port: sslPort },
+        { name: 'SASL_PLAINTEXT', port: saslPort },
+      ],
+      extraSettings: securityListenerSettings(tls),
+    });
+    const broker = new DedicatedKafka(service, clientPort, dataDir, log);
+    return Object.assign(broker, { security: { tls, sslBrokers: `127.0.0.1:${sslPort}`, saslBrokers: `127.0.0.1:${saslPort}` } });
+  }
+
+  /** Creates (or resets) a SCRAM user, as `kafka-configs.sh --alter --add-config SCRAM-SHA-…` does. */
+  async addScramUser(username: string, password: string, mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' = 'SCRAM-SHA-256'): Promise<void> {
+    await runKafkaTool('kafka.admin.ConfigCommand', ['--bootstrap-server', this.brokers, '--alter', '--add-config', `${mechanism}=[iterations=4096,password=${password}]`, '--entity-type', 'users', '--entity-name', username]);
   }
 
   get brokers(): string {

@@ -1,4 +1,5 @@
 import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import { resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import { InternalClient } from '../../operators/sinks/kafka/kafkajs-internals.ts';
 import { uniqueName } from './endpoints.ts';
 
@@ -106,7 +107,7 @@ const CONTROL_TYPE_COMMIT = 1;
  * see the README) and without the broker's aborted-transaction index.
  */
 export async function readTransactionalLog(brokers: readonly string[], topic: string, timeoutMs = 120_000): Promise<TransactionalLog> {
-  const client = new InternalClient({ brokers, clientId: uniqueName('log-reader'), transactionTimeoutMs: 60_000 });
+  const client = new InternalClient({ connection: resolveKafkaConnection({ brokers }), clientId: uniqueName('log-reader'), transactionTimeoutMs: 60_000 });
   await client.connect();
   try {
     const cluster = client.cluster as unknown as ReaderCluster;

@@ -7,12 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage, type Message } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import type { Registry } from 'prom-client';
 import { StreamEnvironment, collectSink, type ChangeEvent, type JobResult, type SourceDefinition, type TableChange } from '../../runtime/index.ts';
 import { testEndpoints } from './endpoints.ts';
 
 export function testKafka(clientId: string): Kafka {
-  return new Kafka({ clientId, brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+  return new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers: testEndpoints().kafkaBrokers.split(',') }), { clientId, logLevel: logLevel.NOTHING }));
 }
 
 export async function createTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
@@ -80,7 +81,7 @@ export interface TestJob {
 }
 
 /** A job environment with checkpoints and RocksDB state in a fresh temporary folder. */
-export function testJob(jobName: string, checkpointIntervalMs = 500): TestJob {
+export function testJob(jobName: string, checkpointIntervalMs = 500, restart: { maxAttempts: number; initialDelayMs?: number } = { maxAttempts: 0 }): TestJob {
   const dir = mkdtempSync(join(tmpdir(), `cdcflow-${jobName}-`));
   const log: string[] = [];
   const env = StreamEnvironment.create({
@@ -88,7 +89,7 @@ export function testJob(jobName: string, checkpointIntervalMs = 500): TestJob {
     restore: 'none',
     checkpoints: { dir: join(dir, 'checkpoints'), intervalMs: checkpointIntervalMs },
     state: { backend: 'rocksdb', dir: join(dir, 'state') },
-    restart: { maxAttempts: 0 },
+    restart,
     log: (line) => log.push(line),
   });
   return { env, log, cleanup: () => rmSync(dir, { recursive: true, force: true }) };

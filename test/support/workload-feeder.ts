@@ -5,6 +5,7 @@
  * sequence `generateWorkload` produced and the oracles apply unchanged.
  */
 import { Kafka, Partitioners, logLevel, type Message, type Producer } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import { generateWorkload, type WorkloadRecord } from '../../scripts/workload/generator.ts';
 import { resolveWorkloadOptions, type WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 
@@ -27,7 +28,7 @@ export class WorkloadFeeder {
     readonly workload: WorkloadOptions,
   ) {
     this.records = generateWorkload(workload);
-    this.kafka = new Kafka({ clientId: 'cdcflow-feeder', brokers: [...brokers], logLevel: logLevel.NOTHING });
+    this.kafka = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers }), { clientId: 'cdcflow-feeder', logLevel: logLevel.NOTHING }));
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
   }
 

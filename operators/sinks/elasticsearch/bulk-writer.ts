@@ -9,6 +9,7 @@ import { SinkMetrics } from '../sink-metrics.ts';
 import type { BulkClient, BulkLine } from './bulk-client.ts';
 import type { DocumentAction } from './document-action.ts';
 import type { DocumentDeadLetterWriter, RejectedDocument } from './document-dead-letters.ts';
+import { retryWithBackoff } from '../../../state/backoff.ts';
 import { ElasticsearchSinkError } from './elasticsearch-sink-error.ts';
 import { itemOutcome, requestRetriable } from './item-outcome.ts';
 
@@ -42,23 +43,23 @@ export class BulkWriter {
       dead.push(rejected(action, 0, 'invalid_version', `external version must be an integer in [0, 2^53): got ${action.version}`));
       return false;
     });
-    let delayMs = this.options.initialBackoffMs;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      const retry: DocumentAction[] = [];
-      let lastError = '';
-      for (let start = 0; start < pending.length; start += this.options.maxActionsPerRequest) {
-        const chunk = pending.slice(start, start + this.options.maxActionsPerRequest);
-        lastError = (await this.send(chunk, retry, dead)) ?? lastError;
-      }
-      pending = retry;
-      if (pending.length === 0) break;
-      this.metrics.count('cdcflow_es_sink_retries_total', {}, pending.length);
-      if (attempt >= this.options.maxAttempts) {
+    // Each attempt sends what is still pending; items applied, stale or dead-lettered leave the set.
+    await retryWithBackoff(
+      async (attempt) => {
+        if (pending.length === 0) return;
+        const retry: DocumentAction[] = [];
+        let lastError = '';
+        for (let start = 0; start < pending.length; start += this.options.maxActionsPerRequest) {
+          const chunk = pending.slice(start, start + this.options.maxActionsPerRequest);
+          lastError = (await this.send(chunk, retry, dead)) ?? lastError;
+        }
+        pending = retry;
+        if (pending.length === 0) return;
+        this.metrics.count('cdcflow_es_sink_retries_total', {}, pending.length);
         throw new ElasticsearchSinkError(`${pending.length} documents still not accepted after ${attempt} attempts (${lastError}); check the cluster's health`, { retriable: true });
-      }
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
-      delayMs = Math.min(delayMs * 2, this.options.maxBackoffMs);
-    }
+      },
+      { maxAttempts: this.options.maxAttempts, initialDelayMs: this.options.initialBackoffMs, maxDelayMs: this.options.maxBackoffMs },
+    );
     await this.deadLetter(dead);
   }
 

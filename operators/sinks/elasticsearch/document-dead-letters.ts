@@ -4,6 +4,7 @@
  * At-least-once: a replay may repeat a letter.
  */
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { kafkaClientConfig, resolveKafkaConnection, type KafkaConnectionOptions } from '../../kafka-connection.ts';
 
 export interface RejectedDocument {
   readonly kind: 'index' | 'delete';
@@ -31,11 +32,11 @@ export const DOCUMENT_DLQ_HEADERS = {
   reason: 'cdcflow.dlq.reason',
 } as const;
 
-export function kafkaDocumentDeadLetters(options: { brokers: readonly string[]; topic: string; clientId?: string }): DocumentDeadLetterWriter {
+export function kafkaDocumentDeadLetters(options: KafkaConnectionOptions & { brokers: readonly string[]; topic: string; clientId?: string }): DocumentDeadLetterWriter {
   let producer: Producer | undefined;
   const connect = async (): Promise<Producer> => {
     if (producer !== undefined) return producer;
-    const kafka = new Kafka({ clientId: options.clientId ?? 'cdcflow-es-dead-letters', brokers: [...options.brokers], logLevel: logLevel.WARN });
+    const kafka = new Kafka(kafkaClientConfig(resolveKafkaConnection(options), { clientId: options.clientId ?? 'cdcflow-es-dead-letters', logLevel: logLevel.WARN }));
     const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     await created.connect();
     producer = created;

@@ -11,6 +11,7 @@
  * ```
  */
 import type { Operator } from '../../operator.ts';
+import type { KafkaSsl, KafkaSaslConfig } from '../../kafka-connection.ts';
 import type { SinkDefinition } from '../sink.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
 import { elasticsearchBulkClient, type BulkClient } from './bulk-client.ts';
@@ -24,7 +25,8 @@ export interface ElasticsearchSinkOptions<T> {
   readonly node: string;
   readonly toAction: (value: T) => DocumentAction;
   /** Where refused documents go. Without it, a refused document fails the job. */
-  readonly deadLetters?: { readonly brokers: readonly string[]; readonly topic: string } | DocumentDeadLetterWriter;
+  /** A topic (brokers, and TLS/SASL as in operators/kafka-connection.ts, else from the KAFKA_SSL and KAFKA_SASL variables), or a writer of yours. */
+  readonly deadLetters?: { readonly brokers: readonly string[]; readonly topic: string; readonly ssl?: KafkaSsl; readonly sasl?: KafkaSaslConfig } | DocumentDeadLetterWriter;
   /** @default 'elasticsearch-sink' */
   readonly name?: string;
   /** Buffered actions (after keeping only the newest per document) that trigger a flush. @default 1000 */

@@ -41,7 +41,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     private readonly options: ResolvedKafkaSinkOptions<T>,
   ) {
     this.client = new InternalClient({
-      brokers: options.brokers,
+      connection: options.connection,
       clientId: `cdcflow-${options.transactionalIdPrefix ?? identity.jobName}-${identity.sinkUid}-${identity.subtaskIndex}`,
       transactionTimeoutMs: options.transactionTimeoutMs,
     });

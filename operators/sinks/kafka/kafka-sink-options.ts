@@ -1,4 +1,5 @@
 import type { SinkTransactionEvent } from '../two-phase-commit.ts';
+import { resolveKafkaConnection, type KafkaConnection, type KafkaSsl, type KafkaSaslConfig } from '../../kafka-connection.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
 
 /** One record as the sink writes it. A `null` value is a tombstone (deletes the key in a compacted topic). */
@@ -15,6 +16,10 @@ export interface KafkaSinkMessage {
 
 export interface KafkaSinkOptions<T> {
   readonly brokers: readonly string[];
+  /** TLS to the brokers. @default KAFKA_SSL* (operators/kafka-connection.ts) */
+  readonly ssl?: KafkaSsl;
+  /** SASL (plain, scram-sha-256/512). @default KAFKA_SASL_* (operators/kafka-connection.ts) */
+  readonly sasl?: KafkaSaslConfig;
   /** Topic for records whose message names none. */
   readonly topic: string;
   readonly serialize: (value: T) => KafkaSinkMessage;
@@ -44,7 +49,9 @@ export interface KafkaSinkOptions<T> {
   readonly log?: (line: string) => void;
 }
 
-export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction' | 'log'>> & {
+export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction' | 'log' | 'ssl' | 'sasl'>> & {
+  /** `brokers` with TLS and SASL, from the options or the environment. */
+  readonly connection: KafkaConnection;
   readonly transactionalIdPrefix: string | undefined;
   readonly onTransaction: ((event: SinkTransactionEvent) => void) | undefined;
   readonly log: (line: string) => void;
@@ -54,6 +61,7 @@ export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): Resolv
   const resolved = {
     name: options.name ?? 'kafka-sink',
     brokers: options.brokers,
+    connection: resolveKafkaConnection({ brokers: options.brokers, ...(options.ssl === undefined ? {} : { ssl: options.ssl }), ...(options.sasl === undefined ? {} : { sasl: options.sasl }) }),
     topic: options.topic,
     serialize: options.serialize,
     transactionalIdPrefix: options.transactionalIdPrefix,

@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { Kafka, Partitioners, logLevel, type Message, type RecordMetadata } from 'kafkajs';
+import { kafkaClientConfig, type KafkaConnection } from '../../kafka-connection.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
 
 const require = createRequire(import.meta.url);
@@ -93,7 +94,8 @@ function internals(): Internals {
 }
 
 export interface ClientOptions {
-  readonly brokers: readonly string[];
+  /** Brokers, TLS and SASL (operators/kafka-connection.ts). */
+  readonly connection: KafkaConnection;
   readonly clientId: string;
   readonly transactionTimeoutMs: number;
 }
@@ -105,7 +107,7 @@ export class InternalClient {
   private connected = false;
 
   constructor(private readonly options: ClientOptions) {
-    const kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.NOTHING });
+    const kafka = new Kafka(kafkaClientConfig(options.connection, { clientId: options.clientId, logLevel: logLevel.NOTHING }));
     const factory = privateMember<ClusterFactory>(kafka, 'private:Kafka:createCluster');
     this.logger = privateMember<{ namespace(name: string): unknown }>(kafka, 'private:Kafka:logger', false).namespace('TransactionalSink');
     // One request in flight per broker keeps idempotent sequences in order.

@@ -4,6 +4,7 @@
  * a transactional id. Both go straight to the coordinator as EndTxn / InitProducerId.
  */
 import type { InternalClient, TxnBroker } from './kafkajs-internals.ts';
+import { retryWithBackoff } from '../../../state/backoff.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
 
 /** What checkpoint metadata stores for a pre-committed Kafka transaction. */
@@ -75,28 +76,34 @@ export class TransactionControl {
   }
 
   private async withCoordinator<R>(transactionalId: string, request: (broker: TxnBroker) => Promise<R>): Promise<R> {
-    const deadline = Date.now() + (this.options.retryForMs ?? 60_000);
-    let delayMs = 50;
-    for (;;) {
-      try {
-        await this.client.connect();
-        const broker = await this.client.transactionCoordinator(transactionalId);
-        return await request(broker);
-      } catch (error) {
-        const type = errorType(error);
-        const retriable = BUSY.has(type) || STALE_COORDINATOR.has(type) || isConnectionError(error);
-        if (!retriable || Date.now() + delayMs > deadline) {
-          throw new KafkaSinkError(`transaction coordinator request for '${transactionalId}' failed (${type || describe(error)}); check the broker, the job will retry on restore`, {
-            retriable: true,
-            cause: error,
-          });
-        }
-        if (STALE_COORDINATOR.has(type)) await this.client.cluster.refreshMetadata().catch(() => undefined);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-        delayMs = Math.min(delayMs * 2, 2_000);
-      }
+    try {
+      return await retryWithBackoff(
+        async () => {
+          try {
+            await this.client.connect();
+            const broker = await this.client.transactionCoordinator(transactionalId);
+            return await request(broker);
+          } catch (error) {
+            if (STALE_COORDINATOR.has(errorType(error))) await this.client.cluster.refreshMetadata().catch(() => undefined);
+            throw error;
+          }
+        },
+        { initialDelayMs: 50, maxDelayMs: 2_000, retryForMs: this.options.retryForMs ?? 60_000, retryIf: coordinatorRetriable },
+      );
+    } catch (error) {
+      const type = errorType(error);
+      throw new KafkaSinkError(`transaction coordinator request for '${transactionalId}' failed (${type || describe(error)}); check the broker, the job will retry on restore`, {
+        retriable: true,
+        cause: error,
+      });
     }
   }
+}
+
+/** The coordinator is busy, moved, or not reachable right now: worth another request. */
+function coordinatorRetriable(error: unknown): boolean {
+  const type = errorType(error);
+  return BUSY.has(type) || STALE_COORDINATOR.has(type) || isConnectionError(error);
 }
 
 function errorType(error: unknown): string {

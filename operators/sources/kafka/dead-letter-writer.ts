@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { kafkaClientConfig, type KafkaConnection } from '../../kafka-connection.ts';
 import { toDeadLetterMessage, type DeadLetter } from './dead-letter.ts';
 
 /** Where rejected messages go. The Kafka writer is at-least-once: a replay may repeat a letter. */
@@ -8,11 +9,11 @@ export interface DeadLetterWriter {
   close(): Promise<void>;
 }
 
-export function deadLetterWriter(options: { brokers: readonly string[]; topic: string; clientId: string }): DeadLetterWriter {
+export function deadLetterWriter(options: { brokers: readonly string[]; connection?: KafkaConnection; topic: string; clientId: string }): DeadLetterWriter {
   let producer: Producer | undefined;
   const connect = async (): Promise<Producer> => {
     if (producer !== undefined) return producer;
-    const kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN });
+    const kafka = new Kafka(kafkaClientConfig(options.connection ?? { brokers: options.brokers }, { clientId: options.clientId, logLevel: logLevel.WARN }));
     await ensureTopic(kafka, options.topic);
     const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     await created.connect();

@@ -15,6 +15,7 @@ import { deadLetterWriter, type DeadLetterWriter } from './dead-letter-writer.ts
 import { FetchBuffer } from './fetch-buffer.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
+import { resolveKafkaConnection, type KafkaSsl, type KafkaSaslConfig } from '../../kafka-connection.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
 import type { JsonRow } from './raw-message.ts';
 import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
@@ -24,6 +25,10 @@ export interface DebeziumSourceOptions {
   readonly groupId: string;
   /** @default process.env.KAFKA_BROKERS ?? '127.0.0.1:19092' */
   readonly brokers?: readonly string[];
+  /** TLS to the brokers (consumer, admin and dead-letter producer alike). @default KAFKA_SSL* (operators/kafka-connection.ts) */
+  readonly ssl?: KafkaSsl;
+  /** SASL (plain, scram-sha-256/512). @default KAFKA_SASL_* (operators/kafka-connection.ts) */
+  readonly sasl?: KafkaSaslConfig;
   /** @default { format: 'json' } */
   readonly format?: DecoderChoice;
   /** Where undecodable messages go. @default `${topics[0]}.dlq` */
@@ -101,7 +106,9 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     private readonly options: DebeziumSourceOptions,
     context: SourceContext,
   ) {
-    const brokers = options.brokers ?? (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
+    // One connection (brokers, TLS, SASL) for every client this source builds.
+    const connection = resolveKafkaConnection({ ...(options.brokers === undefined ? {} : { brokers: options.brokers }), ...(options.ssl === undefined ? {} : { ssl: options.ssl }), ...(options.sasl === undefined ? {} : { sasl: options.sasl }) });
+    const brokers = connection.brokers;
     // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
     this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) => context.metrics.gauge('cdcflow_source_buffered_bytes', bytes));
     const session = {
@@ -109,9 +116,9 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
       ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAgeMs: options.metadataMaxAgeMs }),
     };
     const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
-    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
+    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, connection, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
     this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
-    this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq` });
+    this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, connection, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq` });
     this.metrics = context.metrics;
   }
 

@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry, type logCreator } from 'kafkajs';
+import { kafkaClientConfig, type KafkaConnection } from '../../kafka-connection.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import type { OffsetLoss } from './offset-range.ts';
 import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
@@ -6,6 +7,8 @@ import type { RawMessage } from './raw-message.ts';
 
 export interface KafkajsFetcherOptions {
   readonly brokers: readonly string[];
+  /** TLS and SASL (operators/kafka-connection.ts); its brokers win over `brokers`. @default plaintext to `brokers` */
+  readonly connection?: KafkaConnection;
   readonly topics: readonly string[];
   readonly groupId: string;
   readonly clientId: string;
@@ -50,7 +53,9 @@ export class KafkajsFetcher implements Fetcher {
   private onOffsetLoss: ((loss: OffsetLoss) => string | undefined) | undefined;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
-    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN, logCreator: this.logCreator }));
+    const kafka = (this.kafka = new Kafka(
+      kafkaClientConfig(options.connection ?? { brokers: options.brokers }, { clientId: options.clientId, logLevel: logLevel.WARN, logCreator: this.logCreator }),
+    ));
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });

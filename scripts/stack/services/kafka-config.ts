@@ -10,6 +10,13 @@ export interface KafkaLayout {
   readonly logDir: string;
   readonly clientPort: number;
   readonly controllerPort: number;
+  /**
+   * More client listeners beside PLAINTEXT on `clientPort` (which stays the inter-broker one and
+   * what readiness checks use): a test broker with TLS and SASL (test/support/dedicated-kafka.ts).
+   */
+  readonly extraListeners?: readonly { readonly name: 'SSL' | 'SASL_PLAINTEXT' | 'SASL_SSL'; readonly port: number }[];
+  /** Settings added last (TLS key stores, SASL mechanisms). */
+  readonly extraSettings?: Readonly<Record<string, string>>;
 }
 
 /** The major version decides the logging stack: reload4j (log4j 1 API) up to 3.x, log4j2 from 4.0. */
@@ -20,14 +27,17 @@ export function usesLog4j2(version: string): boolean {
 /** Single node, broker and controller in one JVM, loopback only, sized for a 2-core dev box. */
 export function serverProperties(layout: KafkaLayout): string {
   const { logDir, clientPort, controllerPort } = layout;
+  const extra = layout.extraListeners ?? [];
+  const extraListeners = extra.map((l) => `,${l.name}://127.0.0.1:${l.port}`).join('');
+  const extraProtocols = extra.map((l) => `,${l.name}:${l.name}`).join('');
   const settings: Record<string, string | number | boolean> = {
     // KRaft combined mode: one process is the whole cluster.
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${clientPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${clientPort}`,
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    listeners: `PLAINTEXT://127.0.0.1:${clientPort},CONTROLLER://127.0.0.1:${controllerPort}${extraListeners}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${clientPort}${extraListeners}`,
+    'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${extraProtocols}`,
     'controller.listener.names': 'CONTROLLER',
     'inter.broker.listener.name': 'PLAINTEXT',
     'log.dirs': logDir,
@@ -57,6 +67,7 @@ export function serverProperties(layout: KafkaLayout): string {
     'num.io.threads': 4,
     'num.recovery.threads.per.data.dir': 1,
     'background.threads': 4,
+    ...layout.extraSettings,
   };
   const lines = Object.entries(settings).map(([key, value]) => `${key}=${String(value)}`);
   return `# Written by scripts/stack/services/kafka.ts on every install; edit kafka-config.ts instead.\n${lines.join('\n')}\n`;

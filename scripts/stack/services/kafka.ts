@@ -25,7 +25,7 @@ import { resolveClasspath, type MavenArtifact } from '../maven.ts';
 import { stackPaths } from '../paths.ts';
 import { run, startDaemon } from '../process.ts';
 import type { StackService } from '../service.ts';
-import { log4j2Properties, log4jProperties, randomClusterId, serverProperties, usesLog4j2 } from './kafka-config.ts';
+import { log4j2Properties, log4jProperties, randomClusterId, serverProperties, usesLog4j2, type KafkaLayout } from './kafka-config.ts';
 
 export const kafkaVersion = process.env['CDCFLOW_KAFKA_VERSION'] ?? '3.9.1';
 
@@ -43,6 +43,20 @@ export interface KafkaBrokerLayout {
   readonly dataDir?: string;
   /** JVM heap of the running broker. @default '512m' */
   readonly heap?: string;
+  /** TLS/SASL listeners and their settings (see kafka-config.ts); the PLAINTEXT one stays. */
+  readonly extraListeners?: KafkaLayoutExtras['extraListeners'];
+  readonly extraSettings?: KafkaLayoutExtras['extraSettings'];
+}
+
+type KafkaLayoutExtras = Pick<KafkaLayout, 'extraListeners' | 'extraSettings'>;
+
+/**
+ * Runs one of Kafka's command-line tools (`kafka.admin.ConfigCommand`, …) on the broker's
+ * classpath, e.g. to create a SCRAM user: what bin/kafka-configs.sh does.
+ */
+export async function runKafkaTool(mainClass: string, args: readonly string[]): Promise<void> {
+  const lib = await classpath();
+  await run('java', ['-Xmx128m', '-cp', join(lib, '*'), mainClass, ...args]);
 }
 
 /** The broker plus the slf4j binding its version logs through (the kafka_2.13 pom names none). */
@@ -134,7 +148,16 @@ export function kafkaBroker(layout: KafkaBrokerLayout = {}): StackService {
     async install() {
       const lib = await classpath();
       mkdirSync(logDir, { recursive: true });
-      writeFileSync(propsFile, serverProperties({ logDir, clientPort, controllerPort }));
+      writeFileSync(
+        propsFile,
+        serverProperties({
+          logDir,
+          clientPort,
+          controllerPort,
+          ...(layout.extraListeners === undefined ? {} : { extraListeners: layout.extraListeners }),
+          ...(layout.extraSettings === undefined ? {} : { extraSettings: layout.extraSettings }),
+        }),
+      );
       writeFileSync(logConfigFile, log4j2 ? log4j2Properties() : log4jProperties());
       await formatStorage(lib);
     },
