@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { kafkajsLogCreator, rootLogger } from '../../logger.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
 import type { RawMessage } from './raw-message.ts';
@@ -38,7 +39,7 @@ export class KafkajsFetcher implements Fetcher {
   private stopped = false;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
-    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
+    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN, logCreator: kafkajsLogCreator(rootLogger().child({ client: options.clientId })) }));
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });
