@@ -41,6 +41,8 @@ export interface TwoPhaseCommitter<T, Txn> {
    * `OperatorContext.freshStart`). Optional: sinks that cannot tell are not checked.
    */
   leftovers?(): Promise<readonly SinkLeftover[]>;
+  /** Discards what `leftovers` lists (a fresh start with `discardSinkTransactions`). */
+  discardLeftovers?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -159,7 +161,10 @@ function twoPhaseCommitOperator<T, Txn>(
 /** On a fresh start (no checkpoint), before anything is rolled back: see `FreshStartRefusedError`. */
 async function refuseUnknownLeftovers<T, Txn>(committer: TwoPhaseCommitter<T, Txn>, context: OperatorContext): Promise<void> {
   const fresh = context.freshStart;
-  if (fresh === undefined || fresh.discardSinkTransactions || committer.leftovers === undefined) return;
+  if (fresh === undefined) return;
+  // Every subtask's leftovers, not only this one's: one of a subtask this run does not have holds row locks forever.
+  if (fresh.discardSinkTransactions) return committer.discardLeftovers?.();
+  if (committer.leftovers === undefined) return;
   const unknown = (await committer.leftovers()).filter((l) => l.checkpointId === undefined || l.checkpointId > fresh.highestKnownCheckpointId);
   if (unknown.length > 0) throw new FreshStartRefusedError(context.uid, unknown);
 }

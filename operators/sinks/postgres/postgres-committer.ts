@@ -173,6 +173,13 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     return prepared.leftoversOfSink();
   }
 
+  async discardLeftovers(): Promise<void> {
+    if (this.o.mode !== 'two-phase') return;
+    const { prepared } = await this.connect();
+    const rolledBack = await prepared.rollbackAllOfSink();
+    if (rolledBack.length > 0) this.log(`fresh start with discardSinkTransactions: rolled back ${rolledBack.length} prepared transaction(s): ${rolledBack.join(', ')}`);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;

@@ -120,6 +120,20 @@ export class PreparedTransactions {
     });
   }
 
+  /** Rolls back the prepared transactions of this sink under every subtask index; returns their gids. */
+  async rollbackAllOfSink(): Promise<string[]> {
+    const rolledBack: string[] = [];
+    for (const { gid } of (await this.leftoversOfSink()).map((l) => ({ gid: /'(.*)'$/.exec(l.name)?.[1] ?? '' }))) {
+      try {
+        await this.control.query(`ROLLBACK PREPARED ${quoteLiteral(gid)}`);
+        rolledBack.push(gid);
+      } catch (error) {
+        if (sqlStateOf(error) !== '42704') throw error;
+      }
+    }
+    return rolledBack;
+  }
+
   /** Best effort, every `markerRetention / 10` checkpoints: drop markers no restore can ask about. */
   async pruneMarkers(committedCheckpointId: number): Promise<void> {
     const every = Math.max(1, Math.floor(this.markerRetention / 10));
