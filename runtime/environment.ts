@@ -138,6 +138,8 @@ export class StreamEnvironment {
         } catch (error) {
           this.control.attach(undefined);
           this.current = undefined;
+          // A cancel (or a stop past its deadline) ends whatever the attempt was doing.
+          if (this.control.cancelled) return this.ended(undefined);
           this.control.recordException(error);
           if (this.control.ending) {
             log.error({ err: error }, 'the job failed while stopping');

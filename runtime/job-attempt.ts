@@ -170,7 +170,11 @@ export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metr
   spec.onStarted({
     coordinator,
     restoredFrom: restored?.location,
-    stop: () => runner.stop(),
+    stop: () => {
+      runner.stop();
+      // A final checkpoint in flight would never end now: its trigger rejects, the attempt ends.
+      void coordinator.stop().catch(() => undefined);
+    },
     requestFinal: (target) => {
       stopTarget = target;
       runner.requestFinal();

@@ -12,6 +12,8 @@ export interface SignalTarget {
 }
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+/** After a failed or overdue stop, how long closing may still take before the process exits anyway. */
+const FORCED_EXIT_GRACE_MS = 10_000;
 
 /** Installs the handlers; returns their removal. */
 export function handleStopSignals(target: SignalTarget, log: Logger): () => void {
@@ -21,8 +23,11 @@ export function handleStopSignals(target: SignalTarget, log: Logger): () => void
     if (received === 1) {
       log.info({ signal }, `${signal} received: stopping with a final checkpoint (send it again to cancel at once)`);
       target.stop().catch((error: unknown) => {
-        log.error({ signal, err: error }, 'graceful stop failed');
+        log.error({ signal, err: error }, 'graceful stop failed: exiting with code 1');
         process.exitCode = 1;
+        // The job was cancelled; if something still hangs (a commit that never answers), the
+        // process must end anyway: the supervisor sent the signal to get it gone.
+        setTimeout(() => process.exit(1), FORCED_EXIT_GRACE_MS).unref();
       });
       return;
     }

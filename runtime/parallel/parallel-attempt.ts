@@ -45,7 +45,11 @@ export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptio
   spec.onStarted({
     coordinator,
     restoredFrom: restored?.location,
-    stop: () => ((hardStop = true), group.broadcast({ type: 'stop' })),
+    stop: () => {
+      hardStop = true;
+      group.broadcast({ type: 'stop' });
+      void coordinator.stop().catch(() => undefined);
+    },
     requestFinal: (target) => {
       stopTarget = target;
       group.broadcast({ type: 'stop-sources' });

@@ -72,6 +72,26 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
+describe('the sink fence', () => {
+  it('a second instance of the job (another checkpoint folder, another host) fails at start, naming the holder', async () => {
+    const other = new pg.Client({ connectionString: url, application_name: 'cdcflow other-host pid 4242' });
+    await other.connect();
+    try {
+      await other.query('SELECT pg_advisory_lock($1::int, hashtext($2))', [0x63646366, sinkInstanceName({ jobName, sinkUid: 'pg', subtaskIndex: 0 })]);
+      const error = await job(join(work, 'fenced'), false)
+        .execute()
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect((error as Error).message).toMatch(/is held by 'cdcflow other-host pid 4242'/);
+      expect(await prepared()).toEqual([]);
+    } finally {
+      await other.end();
+    }
+  }, 60_000);
+});
+
 describe('a start with no checkpoint over prepared transactions of this job', () => {
   it('refuses to roll them back, names them and the ways out', async () => {
     await leaveOtherRunsTransactions();

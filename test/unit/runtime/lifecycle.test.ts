@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointNotFoundError } from '../../../checkpoints/index.ts';
 import { collectSink } from '../../../operators/sinks/collect-sink.ts';
 import type { SourceDefinition, SourceReader } from '../../../operators/sources/source.ts';
-import { JobLease, JobLeaseHeldError, LEASE_FILE, StreamEnvironment, fromCollection, type JobState } from '../../../runtime/index.ts';
+import { JobLease, JobLeaseHeldError, LEASE_FILE, StopDeadlineExceededError, StreamEnvironment, fromCollection, type JobState } from '../../../runtime/index.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cdcflow-lifecycle-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -146,6 +146,28 @@ describe('graceful stop', () => {
     const stopped = await env.stop();
     expect((await done).state).toBe('stopped');
     expect(stopped.checkpointId).toBeGreaterThan(0);
+  });
+
+  it('past its deadline cancels the job and says so', async () => {
+    const name = fresh('deadline');
+    const env = environment(name);
+    env.fromSource(counting({ failures: 0 })).sinkTo(collectSink([]));
+    const done = env.execute();
+    await untilState(env, 'running');
+    await expect(env.stop({ deadlineMs: 1 })).rejects.toBeInstanceOf(StopDeadlineExceededError);
+    expect((await done).state).toBe('cancelled');
+  });
+
+  it('cancel ends at once without a final checkpoint', async () => {
+    const name = fresh('cancel');
+    const env = environment(name);
+    env.fromSource(counting({ failures: 0 })).sinkTo(collectSink([]));
+    const done = env.execute();
+    await untilCheckpoint(env);
+    await env.cancel();
+    const result = await done;
+    expect(result.state).toBe('cancelled');
+    expect(result.finalCheckpoint).toBeUndefined();
   });
 });
 
