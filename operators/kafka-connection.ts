@@ -18,6 +18,7 @@
  * Secrets (passwords, key passphrases) are read when a client is built, from an environment
  * variable or a file; `describeKafkaConnection` is what logs may show, and it never shows them.
  */
+import { kafkajsLogCreator, rootLogger } from './logger.ts';
 import { readFileSync } from 'node:fs';
 import type { KafkaConfig, SASLOptions } from 'kafkajs';
 import { CdcflowError } from '../state/errors.ts';
@@ -142,7 +143,8 @@ function readFileText(path: string, what: string): string {
 
 /** The kafkajs client config for `connection` plus client settings (clientId, logLevel, timeouts…). */
 export function kafkaClientConfig(connection: KafkaConnection, client: Omit<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> = {}): KafkaConfig {
-  const config: KafkaConfig = { ...client, brokers: [...connection.brokers] };
+  // kafkajs's own log lines go through the job's logger unless a caller brings its own.
+  const config: KafkaConfig = { logCreator: kafkajsLogCreator(rootLogger()), ...client, brokers: [...connection.brokers] };
   if (connection.ssl !== undefined) config.ssl = tlsOptions(connection.ssl);
   if (connection.sasl !== undefined) config.sasl = saslOptions(connection.sasl);
   return config;

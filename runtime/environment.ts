@@ -3,15 +3,20 @@ import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
 import { startHttpServer, type HttpServerHandle } from './http-server.ts';
 import { workerData } from 'node:worker_threads';
-import { runAttempt, type AttemptHandle } from './job-attempt.ts';
+import { jobRootOf, runAttempt, type AttemptHandle, type AttemptResult, type AttemptSpec } from './job-attempt.ts';
+import { JobControl } from './lifecycle/job-control.ts';
+import { JobLease } from './lifecycle/job-lease.ts';
+import type { JobEvent, JobSnapshot, JobState, StopOptions, StopResult } from './lifecycle/job-status.ts';
+import { nextRestoreTarget } from './lifecycle/restore-target.ts';
+import { handleStopSignals } from './lifecycle/signals.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
+import { JobHealth, type HealthReport } from './job-health.ts';
 import { JobMetrics } from './metrics.ts';
+import { describeError } from '../state/index.ts';
 import { runParallelAttempt } from './parallel/parallel-attempt.ts';
 import { isSubtaskInit, type SubtaskInit } from './parallel/protocol.ts';
 import { runSubtask } from './parallel/subtask-worker.ts';
 import { RestartBudget } from './restart-strategy.ts';
-import { JobHealth, type HealthReport } from './job-health.ts';
-import { describeError } from '../state/index.ts';
 import type { WatermarkStrategy } from './watermark-strategy.ts';
 
 export interface SourceOptions<T> {
@@ -26,7 +31,13 @@ export interface JobResult {
   /** How many times the job was restarted from a checkpoint after a failure. */
   readonly restarts: number;
   readonly metrics: JobMetrics;
+  /** `finished`: bounded input ended; `stopped`: stop() or a signal; `cancelled`: cancel(). */
+  readonly state: Extract<JobState, 'finished' | 'stopped' | 'cancelled'>;
+  /** The checkpoint or savepoint the job ended with, if it ended with one. */
+  readonly finalCheckpoint: AttemptResult['final'];
 }
+
+type Attempt = (graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec) => Promise<AttemptResult>;
 
 /**
  * The entry point of a job file: create an environment, build the graph, execute.
@@ -44,7 +55,10 @@ export class StreamEnvironment {
   private readonly graph = new JobGraph();
   private readonly options: ResolvedOptions;
   private current: AttemptHandle | undefined;
-  private stopping = false;
+  private readonly control: JobControl;
+  private lease: JobLease | undefined;
+  private startedAtMs: number | undefined;
+  private restarts = 0;
   readonly metrics: JobMetrics;
   /** Attempts, failures, restarts and checkpoint progress; what /healthz and /api/job report. */
   private readonly jobHealth: JobHealth;
@@ -55,6 +69,7 @@ export class StreamEnvironment {
   private constructor(options: EnvironmentOptions) {
     this.options = resolveOptions(options);
     this.metrics = new JobMetrics(this.options.jobName);
+    this.control = new JobControl(this.options.jobName, this.options.logger, this.options.stopDeadlineMs);
     const init: unknown = workerData;
     this.subtask = isSubtaskInit(init) && init.jobName === this.options.jobName ? init : undefined;
     this.jobHealth = new JobHealth(
@@ -82,9 +97,10 @@ export class StreamEnvironment {
   }
 
   /**
-   * Runs the job until its sources end (bounded input) or `stop()` is called. Failures restart
-   * it from the latest checkpoint with exponential back-off, up to `restart.maxAttempts` in a row
-   * (see restart-strategy.ts).
+   * Runs the job until its sources end (bounded input), `stop()` (or SIGTERM/SIGINT) ends it with a
+   * final checkpoint, or `cancel()`. Failures restart it from the latest checkpoint with
+   * exponential back-off, up to `restart.maxAttempts` in a row (see restart-strategy.ts). One
+   * instance per job: a second one fails here, naming the holder of the job's lease.
    */
   async execute(): Promise<JobResult> {
     if (this.graph.nodes.length === 0) throw new Error('the job has no sources: call env.fromSource(...) before execute()');
@@ -92,60 +108,127 @@ export class StreamEnvironment {
     if (this.subtask !== undefined) {
       // A worker thread of a parallel job: run this subtask once; the main thread restarts.
       await runSubtask(this.graph, options, this.metrics, this.subtask);
-      return { jobName: options.jobName, restarts: 0, metrics: this.metrics };
+      return { jobName: options.jobName, restarts: 0, metrics: this.metrics, state: 'finished', finalCheckpoint: undefined };
     }
-    const attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
-    const http: HttpServerHandle | undefined = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status(), () => this.health());
-    let restarts = 0;
+    // --- ops-lifecycle: lease, signals, stop/cancel in every state (runtime/lifecycle/) ---
+    const log = options.logger;
+    this.lease = await JobLease.acquire(options.jobName, jobRootOf(options), {
+      takeover: options.takeoverLease,
+      onLost: (holder) => {
+        log.error({ holder }, `lease lost: pid ${holder.pid} on ${holder.host} took the job over (this process was unresponsive too long); cancelling`);
+        void this.cancel();
+      },
+    });
+    const unhandle = options.handleSignals ? handleStopSignals({ stop: () => this.stop(), cancel: () => void this.cancel() }, log) : () => undefined;
+    const attempt: Attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
+    let http: HttpServerHandle | undefined;
+    this.startedAtMs = Date.now();
+    log.info({ parallelism: options.parallelism, checkpointRoot: jobRootOf(options), restore: options.restore }, `job ${options.jobName} started`);
     let restoreFrom = options.restore;
+    let completedThisRun = false;
     const budget = new RestartBudget(options);
-    const health = this.jobHealth;
     try {
-      for (;;) {
+      http = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.snapshot(), () => this.health());
+      for (let attemptNumber = 1; ; attemptNumber++) {
+        if (this.control.ending) return this.ended(undefined);
         const startedAt = Date.now();
-        health.attemptStarted();
+        this.control.setState('restoring');
+        this.jobHealth.attemptStarted();
         try {
-          await attempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
-          health.ended(this.stopping ? 'stopped' : 'finished');
-          return { jobName: options.jobName, restarts, metrics: this.metrics };
+          const result = await attempt(this.graph, options, this.metrics, {
+            restoreFrom,
+            attempt: attemptNumber,
+            onStarted: (handle) => {
+              this.current = handle;
+              if (!this.control.ending) this.control.setState('running');
+              this.control.attach(handle);
+            },
+            onStats: (s) => {
+              if (s.status !== 'completed') return;
+              completedThisRun = true;
+              this.control.emit({ type: 'checkpoint', checkpointId: s.checkpointId, kind: s.kind, atMs: Date.now() });
+            },
+          });
+          return this.ended(result.final);
         } catch (error) {
+          this.control.attach(undefined);
           this.current = undefined;
-          if (this.stopping) {
-            health.ended('stopped');
+          // A cancel (or a stop past its deadline) ends whatever the attempt was doing.
+          if (this.control.cancelled) return this.ended(undefined);
+          this.control.recordException(error);
+          if (this.control.ending) {
+            log.error({ err: error }, 'the job failed while stopping');
+            this.control.setState('failed');
+            this.control.settleStop(error instanceof Error ? error : new Error(String(error)));
             throw error;
           }
           // `retriable` decides (state/error-classification.ts): a configuration or user-code error,
           // or a record that fails the same way on every replay, fails fast instead of looping.
           const decision = budget.onFailure(Date.now() - startedAt, error);
-          health.attemptFailed(error, decision.restart);
-          if (!decision.restart) {
-            if (decision.reason === 'not-retriable') options.log(`attempt failed (${describeError(error)}); not restarting: the error is not retriable, restarting would fail the same way — fix the cause, then start the job again`);
-            else options.log(`attempt failed (${describeError(error)}); giving up after ${decision.attempt - 1} restarts in a row (restart.maxAttempts)`);
+          const next = nextRestoreTarget(options.restore, restoreFrom, completedThisRun, error);
+          this.jobHealth.attemptFailed(error, decision.restart && next !== undefined);
+          if (!decision.restart || next === undefined) {
+            const why =
+              next === undefined
+                ? 'retrying cannot help (an explicit restore target failed, or the error is not retriable)'
+                : !decision.restart && decision.reason === 'not-retriable'
+                  ? 'the error is not retriable, restarting would fail the same way — fix the cause, then start the job again'
+                  : `${decision.attempt - 1} restarts in a row (restart.maxAttempts)`;
+            log.error({ err: error }, `attempt failed (${describeError(error)}); giving up: ${why}`);
+            this.control.setState('failed');
             throw error;
           }
-          restarts += 1;
-          health.restarted();
-          options.log(`attempt failed (${describeError(error)}); restart ${decision.attempt}/${options.maxAttempts} from the latest checkpoint in ${decision.delayMs} ms`);
-          await new Promise((r) => setTimeout(r, decision.delayMs));
-          // After a failure only a checkpoint of this run is the truth, never the original savepoint.
-          restoreFrom = 'latest';
+          restoreFrom = next;
+          this.restarts += 1;
+          this.jobHealth.restarted();
+          log.warn({ err: error, attempt: decision.attempt, maxAttempts: options.maxAttempts, delayMs: decision.delayMs }, `attempt failed (${describeError(error)}); restart ${decision.attempt}/${options.maxAttempts} from ${describeTarget(restoreFrom)} in ${decision.delayMs} ms`);
+          if (!(await this.control.backOff(decision.delayMs))) return this.ended(undefined);
         }
       }
     } finally {
       this.current = undefined;
+      this.control.attach(undefined);
+      unhandle();
       await http?.close();
+      await this.lease.release();
     }
   }
 
-  /** Whether the job makes progress, and why not (what /healthz answers). */
-  health(): HealthReport {
-    return this.jobHealth.report();
+  /** The job ended without failing: settle a pending stop and say how it ended. */
+  private ended(final: AttemptResult['final']): JobResult {
+    const state = this.control.cancelled ? 'cancelled' : this.control.ending ? 'stopped' : 'finished';
+    this.control.setState(state);
+    this.jobHealth.ended(state === 'finished' ? 'finished' : 'stopped');
+    const at = final === undefined ? 'without a final checkpoint' : `at ${final.kind} ${final.checkpointId}${final.savepointPath === undefined ? '' : ` (${final.savepointPath})`}`;
+    this.options.logger.info({ state, checkpoint: final?.checkpointId, savepointPath: final?.savepointPath, restarts: this.restarts }, `job ${state} ${at}`);
+    if (state === 'stopped') this.control.settleStop({ state: 'stopped', checkpointId: final?.checkpointId, ...(final?.savepointPath === undefined ? {} : { savepointPath: final.savepointPath }) });
+    return { jobName: this.options.jobName, restarts: this.restarts, metrics: this.metrics, state, finalCheckpoint: final };
+  }
+  // --- end ops-lifecycle ---
+
+  /**
+   * Stops the job gracefully: sources stop reading, a final checkpoint (or savepoint) completes,
+   * sinks commit, then `execute()` resolves. Honoured while restoring, running and backing off.
+   * Past `deadlineMs` the job is cancelled and the promise rejects with StopDeadlineExceededError.
+   */
+  stop(options: StopOptions = {}): Promise<StopResult> {
+    return this.control.stop(options);
   }
 
-  /** Stops the running job between two batches; `execute()` then resolves. */
-  stop(): void {
-    this.stopping = true;
-    this.current?.stop();
+  /** Ends the job at once without a final checkpoint; `execute()` resolves with state 'cancelled'. */
+  cancel(): Promise<void> {
+    this.control.cancel();
+    return Promise.resolve();
+  }
+
+  /** Lifecycle events (state changes, completed checkpoints, exceptions); returns the unsubscribe. */
+  onEvent(listener: (event: JobEvent) => void): () => void {
+    return this.control.onEvent(listener);
+  }
+
+  /** Records the REST address in the job's lease, where the CLI finds it. */
+  async setRestAddress(url: string): Promise<void> {
+    await this.lease?.setRestAddress(url);
   }
 
   /** Takes a savepoint of the running job; resolves with its folder. */
@@ -153,20 +236,40 @@ export class StreamEnvironment {
     const handle = this.current;
     if (handle === undefined) throw new Error('no running job to take a savepoint of');
     const metadata = await handle.coordinator.triggerSavepoint(name);
-    return `${this.options.checkpointDir}/${this.options.jobName}/savepoints/${name ?? String(metadata.checkpointId)}`;
+    return `${this.options.checkpointDir}/${this.options.jobName}/savepoints/${name ?? `savepoint-${String(metadata.checkpointId)}`}`;
   }
 
-  private status(): unknown {
+  /** Whether the job makes progress, and why not (what /healthz answers). */
+  health(): HealthReport {
+    return this.jobHealth.report();
+  }
+
+  /** What the job is doing, for the REST API and /api/job. */
+  snapshot(): JobSnapshot {
     const handle = this.current;
-    const health = this.jobHealth.report();
+    const coordinator = handle?.coordinator.status();
     return {
       job: this.options.jobName,
-      // Honest: an attempt checkpointed (status running) and the job is healthy (no crash loop, checkpoints completing).
-      running: handle !== undefined && health.status === 'running' && health.healthy,
-      ...health,
-      checkpoints: handle?.coordinator.status(),
+      state: this.control.state,
       parallelism: this.options.parallelism,
+      checkpointRoot: jobRootOf(this.options),
+      startedAtMs: this.startedAtMs,
+      restarts: this.restarts,
+      restoredFrom: handle?.restoredFrom,
+      lastCompletedCheckpoint: coordinator?.lastCompleted,
+      coordinator,
+      exceptions: [...this.control.exceptions],
+      lease: this.lease?.holder,
       watermarks: handle?.watermarks(),
+      health: this.jobHealth.report(),
     };
   }
+}
+
+function describeTarget(target: ResolvedOptions['restore']): string {
+  if (target === 'latest') return 'the latest checkpoint';
+  if (target === 'none') return 'nothing (fresh)';
+  if ('savepoint' in target) return `savepoint ${target.savepoint}`;
+  if ('checkpointId' in target) return `checkpoint ${target.checkpointId}`;
+  return target.path;
 }

@@ -1,7 +1,9 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry, type logCreator } from 'kafkajs';
 import { kafkaClientConfig, type KafkaConnection } from '../../kafka-connection.ts';
+import { kafkajsLogCreator, rootLogger } from '../../logger.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import type { OffsetLoss } from './offset-range.ts';
+import { StableGroupOffsets } from './stable-group-offsets.ts';
 import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
 import type { RawMessage } from './raw-message.ts';
 
@@ -26,7 +28,6 @@ export interface KafkajsFetcherOptions {
   readonly metadataMaxAgeMs?: number;
 }
 
-const LEVEL_NAMES: Partial<Record<number, string>> = { [logLevel.ERROR]: 'ERROR', [logLevel.WARN]: 'WARN', [logLevel.INFO]: 'INFO', [logLevel.DEBUG]: 'DEBUG' };
 
 /** kafkajs behind the Fetcher interface. */
 export class KafkajsFetcher implements Fetcher {
@@ -51,6 +52,8 @@ export class KafkajsFetcher implements Fetcher {
   /** Splits whose next delivered batch restarts the position (after an accepted loss). */
   private readonly restarts = new Set<string>();
   private onOffsetLoss: ((loss: OffsetLoss) => string | undefined) | undefined;
+  /** At parallelism > 1: commits under the job's own group too, for lag monitoring (stable-group-offsets.ts). */
+  private readonly stableGroup: StableGroupOffsets | undefined;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
     const kafka = (this.kafka = new Kafka(
@@ -59,6 +62,7 @@ export class KafkajsFetcher implements Fetcher {
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });
+    this.stableGroup = subtask.parallelism === 1 ? undefined : new StableGroupOffsets(kafka, options.groupId);
     this.consumer = kafka.consumer({
       // Parallelism 1 keeps kafkajs's own assignment and the plain group id (nothing changes).
       ...(subtask.parallelism === 1
@@ -87,15 +91,16 @@ export class KafkajsFetcher implements Fetcher {
    * own. That reset is noted (synchronously, before the next fetch) so the batch it produces is
    * checked instead of delivered as if nothing had happened.
    */
-  private readonly logCreator: logCreator = () => (entry: LogEntry) => {
-    const { message, topic, partition } = entry.log as { message: string; topic?: unknown; partition?: unknown };
-    if (message.startsWith('Offset out of range, resetting') && typeof topic === 'string' && typeof partition === 'number') {
-      this.resets.add(splitOf(topic, partition));
-    }
-    const { timestamp, logger, ...rest } = entry.log;
-    const line = JSON.stringify({ level: LEVEL_NAMES[entry.level] ?? String(entry.level), timestamp, logger: logger ?? 'kafkajs', namespace: entry.namespace, ...rest });
-    if (entry.level <= logLevel.ERROR) console.error(line);
-    else console.warn(line);
+  /** kafkajs's lines go to the job's logger; its silent out-of-range reset is noted on the way. */
+  private readonly logCreator: logCreator = (level) => {
+    const forward = kafkajsLogCreator(rootLogger().child({ client: this.options.clientId }))(level);
+    return (entry: LogEntry) => {
+      const { message, topic, partition } = entry.log as { message: string; topic?: unknown; partition?: unknown };
+      if (message.startsWith('Offset out of range, resetting') && typeof topic === 'string' && typeof partition === 'number') {
+        this.resets.add(splitOf(topic, partition));
+      }
+      forward(entry);
+    };
   };
 
   async start(
@@ -228,7 +233,9 @@ export class KafkajsFetcher implements Fetcher {
 
   async commit(positions: ReadonlyMap<string, string>): Promise<void> {
     const offsets = [...positions].filter(([split]) => this.assigned?.includes(split) === true).map(([split, offset]) => ({ ...parseSplit(split), offset }));
-    if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
+    if (offsets.length === 0) return;
+    await this.consumer.commitOffsets(offsets);
+    await this.stableGroup?.commit(new Map(offsets.map(({ topic, partition, offset }) => [splitOf(topic, partition), offset])));
   }
 
   async endOffsets(): Promise<ReadonlyMap<string, { readonly high: string; readonly low: string }>> {
@@ -272,6 +279,7 @@ export class KafkajsFetcher implements Fetcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.stableGroup?.close().catch(() => undefined);
     await this.consumer.disconnect();
   }
 }
