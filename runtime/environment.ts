@@ -104,7 +104,13 @@ export class StreamEnvironment {
     }
     // --- ops-lifecycle: lease, signals, stop/cancel in every state (runtime/lifecycle/) ---
     const log = options.logger;
-    this.lease = await JobLease.acquire(options.jobName, jobRootOf(options), { takeover: options.takeoverLease });
+    this.lease = await JobLease.acquire(options.jobName, jobRootOf(options), {
+      takeover: options.takeoverLease,
+      onLost: (holder) => {
+        log.error({ holder }, `lease lost: pid ${holder.pid} on ${holder.host} took the job over (this process was unresponsive too long); cancelling`);
+        void this.cancel();
+      },
+    });
     const unhandle = options.handleSignals ? handleStopSignals({ stop: () => this.stop(), cancel: () => void this.cancel() }, log) : () => undefined;
     const attempt: Attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
     let http: HttpServerHandle | undefined;
