@@ -1,5 +1,5 @@
 import type { RestoreSource } from '../checkpoints/index.ts';
-import { isMainThread } from 'node:worker_threads';
+import { isMainThread, workerData } from 'node:worker_threads';
 import { lineLogger, loggerFor, type Logger } from '../operators/logger.ts';
 import { CdcflowError, DEFAULT_MAX_PARALLELISM, type RocksDbMemoryOptions } from '../state/index.ts';
 
@@ -114,7 +114,10 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     throw new Error(`jobName '${options.jobName}' may use only letters, digits, '-', '_' and '.': it names folders and Kafka transactional ids`);
   }
   const envPort = process.env['CDCFLOW_METRICS_PORT'];
-  const logger = options.logger ?? loggerFor({ job: options.jobName });
+  // In a subtask worker every line carries the subtask (protocol.ts SubtaskInit).
+  const init = workerData as { kind?: unknown; subtaskIndex?: unknown } | null | undefined;
+  const subtask = init?.kind === 'cdcflow-subtask' && typeof init.subtaskIndex === 'number' ? init.subtaskIndex : undefined;
+  const logger = options.logger ?? loggerFor({ job: options.jobName, ...(subtask === undefined ? {} : { subtask }) });
   return {
     jobName: options.jobName,
     checkpointIntervalMs: options.checkpoints?.intervalMs ?? 1000,

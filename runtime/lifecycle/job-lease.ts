@@ -5,8 +5,10 @@
  * Taking it is atomic: the lease is written to a private temp file and hard-linked to the lease
  * name (`link` fails if the name exists, on local filesystems and NFS alike). A lease whose holder
  * is gone is taken over only when that is certain: same host and the pid is not alive (a crashed
- * or SIGKILLed job) — or, for a lease of another host (whose pid cannot be checked from here),
- * only when the operator says so (`takeoverLease`). The takeover moves the stale file aside with
+ * or SIGKILLed job); a lease of another host (whose pid cannot be checked from here) when its
+ * holder stopped renewing it (`renewedAtMs` older than `staleAfterMs`, 60 s: the holder renews
+ * every 10 s), or when the operator says so (`takeoverLease`). So a job rescheduled to another
+ * machine (a Kubernetes pod on a shared volume) starts within a minute of its predecessor's death. The takeover moves the stale file aside with
  * `rename` and checks that what it moved is the lease it judged stale; if another starter won the
  * race in between, it puts that lease back and fails.
  */
@@ -17,11 +19,15 @@ import { join } from 'node:path';
 import { CdcflowError } from '../../state/errors.ts';
 
 export const LEASE_FILE = 'lease.json';
+const RENEW_MS = 10_000;
+const STALE_AFTER_MS = 60_000;
 
 export interface LeaseInfo {
   readonly pid: number;
   readonly host: string;
   readonly startedAtMs: number;
+  /** The holder renews the lease every `RENEW_MS`; a lease of another host not renewed for `staleAfterMs` is stale. */
+  readonly renewedAtMs?: number;
   readonly token: string;
   /** The REST address of the holder, once it serves one (the CLI finds running jobs by it). */
   readonly rest?: string;
@@ -37,7 +43,7 @@ export class JobLeaseHeldError extends CdcflowError {
     super(
       `job '${job}' is already running: its lease ${path} is held by pid ${holder.pid} on ${holder.host} since ${new Date(holder.startedAtMs).toISOString()}` +
         (holder.rest === undefined ? '' : ` (REST ${holder.rest})`) +
-        '. Stop that instance first (`cdcflow stop`), or, if it is certainly dead on a host this one cannot check, start with lifecycle.takeoverLease (`--takeover-lease`).',
+        `. Stop that instance first (\`cdcflow stop\`). A holder on another host that stops renewing the lease (last renewed ${new Date(holder.renewedAtMs ?? holder.startedAtMs).toISOString()}) is taken over after a minute; to take it over now because it is certainly dead, start with lifecycle.takeoverLease (\`--takeover-lease\`).`,
       { domain: 'user', retriable: false },
     );
   }
@@ -49,15 +55,24 @@ const heldHere = new Map<string, string>();
 export interface LeaseOptions {
   /** Take over a lease whose holder cannot be checked (another host) or is this process's leftover. */
   readonly takeover?: boolean;
+  /** @default 60000 */
+  readonly staleAfterMs?: number;
+  /** Another instance took the lease over while we held it (we were paused past staleAfterMs). */
+  readonly onLost?: (holder: LeaseInfo) => void;
 }
 
 export class JobLease {
   private released = false;
+  private readonly renewal: NodeJS.Timeout;
 
   private constructor(
     readonly path: string,
     private info: LeaseInfo,
-  ) {}
+    onLost: ((holder: LeaseInfo) => void) | undefined,
+  ) {
+    this.renewal = setInterval(() => void this.renew(onLost), RENEW_MS);
+    this.renewal.unref();
+  }
 
   get holder(): LeaseInfo {
     return this.info;
@@ -67,14 +82,15 @@ export class JobLease {
   static async acquire(job: string, jobRoot: string, options: LeaseOptions = {}): Promise<JobLease> {
     await mkdir(jobRoot, { recursive: true });
     const path = join(jobRoot, LEASE_FILE);
-    const info: LeaseInfo = { pid: process.pid, host: hostname(), startedAtMs: Date.now(), token: randomUUID() };
+    const now = Date.now();
+    const info: LeaseInfo = { pid: process.pid, host: hostname(), startedAtMs: now, renewedAtMs: now, token: randomUUID() };
     const temp = join(jobRoot, `.lease-${info.token}.tmp`);
     await writeFile(temp, JSON.stringify(info));
     try {
       for (let tries = 0; tries < 3; tries++) {
         if (await tryLink(temp, path)) {
           heldHere.set(path, info.token);
-          return new JobLease(path, info);
+          return new JobLease(path, info, options.onLost);
         }
         const holder = await readLease(path);
         if (holder === undefined) continue; // released meanwhile, or half-written: try again
@@ -90,8 +106,25 @@ export class JobLease {
 
   /** Records the REST address in the lease (for the CLI). */
   async setRestAddress(rest: string): Promise<void> {
-    if (this.released) return;
     this.info = { ...this.info, rest };
+    await this.write();
+  }
+
+  private async renew(onLost: ((holder: LeaseInfo) => void) | undefined): Promise<void> {
+    if (this.released) return;
+    const current = await readLease(this.path);
+    if (current !== undefined && current.token !== this.info.token) {
+      clearInterval(this.renewal);
+      this.released = true;
+      onLost?.(current);
+      return;
+    }
+    this.info = { ...this.info, renewedAtMs: Date.now() };
+    await this.write().catch(() => undefined);
+  }
+
+  private async write(): Promise<void> {
+    if (this.released) return;
     const temp = `${this.path}.${this.info.token}.tmp`;
     await writeFile(temp, JSON.stringify(this.info));
     await rename(temp, this.path);
@@ -99,6 +132,7 @@ export class JobLease {
 
   /** Gives the lease up, if it is still ours. */
   async release(): Promise<void> {
+    clearInterval(this.renewal);
     if (this.released) return;
     this.released = true;
     heldHere.delete(this.path);
@@ -119,7 +153,7 @@ export async function readLease(path: string): Promise<LeaseInfo | undefined> {
 }
 
 function isStale(holder: LeaseInfo, path: string, options: LeaseOptions): boolean {
-  if (holder.host !== hostname()) return options.takeover === true;
+  if (holder.host !== hostname()) return options.takeover === true || Date.now() - (holder.renewedAtMs ?? holder.startedAtMs) > (options.staleAfterMs ?? STALE_AFTER_MS);
   if (holder.pid === process.pid) {
     // Ours: held by a live environment of this process (refused), or left by one that died without releasing.
     return heldHere.get(path) !== holder.token;

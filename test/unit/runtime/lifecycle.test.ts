@@ -89,7 +89,7 @@ describe('one instance per job', () => {
     expect(existsSync(join(name.dir, name.jobName, LEASE_FILE))).toBe(false);
   });
 
-  it('a lease left by a dead process on this host is taken over; one of another host only with takeover', async () => {
+  it('a lease left by a dead process on this host is taken over; one of another host once unrenewed, or with takeover', async () => {
     const name = fresh('stale');
     const root = join(name.dir, name.jobName);
     mkdirSync(root, { recursive: true });
@@ -97,8 +97,12 @@ describe('one instance per job', () => {
     const lease = await JobLease.acquire(name.jobName, root);
     expect(lease.holder.pid).toBe(process.pid);
     await lease.release();
-    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, token: 'remote' }));
+    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now(), token: 'remote' }));
     await expect(JobLease.acquire(name.jobName, root)).rejects.toBeInstanceOf(JobLeaseHeldError);
+    // Not renewed for longer than staleAfterMs: its holder is gone.
+    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now() - 120_000, token: 'remote' }));
+    await (await JobLease.acquire(name.jobName, root)).release();
+    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now(), token: 'remote' }));
     const taken = await JobLease.acquire(name.jobName, root, { takeover: true });
     await taken.release();
   });
