@@ -5,6 +5,8 @@
  * and by every worker of a parallel job.
  */
 import type { TaskSnapshot } from '../checkpoints/index.ts';
+import { QueuedRecordDeadLetters } from '../operators/record-dead-letters.ts';
+import { deadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
 import { JobRunner, type KeyedBackend, type TaskState } from './execution/job-runner.ts';
 import type { RestoredTask, StoredTaskState } from './execution/restore-assignment.ts';
@@ -36,6 +38,8 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
   const { options, metrics, subtaskIndex, parallelism } = spec;
   const stateFactory = new DefaultStateBackendFactory();
   const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot);
+  // One producer per subtask for every operator's letters; it connects on the first letter only.
+  const letters = options.deadLetterWriter ?? deadLetterWriter({ brokers: options.deadLetterBrokers, topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
   return new JobRunner({
     jobName: options.jobName,
     graph: spec.graph,
@@ -59,6 +63,8 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
       return adapted;
     },
     metricsFor: (uid) => metrics.forOperator(uid),
+    deadLettersFor: (uid) => new QueuedRecordDeadLetters(uid, options.onRecordError, letters, metrics.forOperator(uid)),
+    closeDeadLetters: () => letters.close(),
     acknowledge: (uid, checkpointId, state) => spec.acknowledge(uid, checkpointId, taskSnapshotOf(uid, subtaskIndex, parallelism, state)),
     decline: (uid, checkpointId, reason) => spec.decline(uid, checkpointId, reason),
     hooks: {

@@ -14,7 +14,7 @@
  * backend.notifyCheckpointComplete(checkpointId);
  * ```
  */
-export { StateError, CdcflowError, SnapshotWriteError } from './errors.ts';
+export { StateError, CdcflowError, SnapshotWriteError, UnstorableValueError } from './errors.ts';
 export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
 export { prefixUpperBound } from './key-value-store.ts';
 export { MemoryStore } from './memory-store.ts';
@@ -53,7 +53,7 @@ export {
   type UpsertResult,
   type UpsertTableOptions,
 } from './upsert-table.ts';
-export { upsertEntrySerializer } from './upsert-entry-codec.ts';
+export { upsertEntrySerializer, unstorableReason, MAX_STORABLE_DEPTH } from './upsert-entry-codec.ts';
 export {
   DefaultStateBackendFactory,
   type StateBackendFactory,

@@ -45,6 +45,12 @@ export interface RunnerHooks {
   recordsIn(uid: string, count: number): void;
   recordsOut(uid: string, count: number): void;
   watermarkAdvanced(uid: string, watermark: number): void;
+  /**
+   * Writes the dead letters the operator queued (records it gave up on). Awaited after every call
+   * into the operator that can reject records and before its snapshot is acknowledged, so no
+   * checkpoint that skips a record completes before the record's letter is written.
+   */
+  flushDeadLetters?(): Promise<void>;
 }
 
 class CollectingOutput implements Output<unknown> {
@@ -110,6 +116,7 @@ export class OperatorRunner implements ElementReceiver {
   /** After alignment: snapshot, forward the barrier, then what the aligner held back, in arrival order. */
   private async snapshotAndRelease(checkpointId: number): Promise<void> {
     const snapshot = await this.operator.snapshotState?.(checkpointId);
+    await this.hooks.flushDeadLetters?.();
     await this.hooks.snapshotTaken(this, checkpointId, snapshot);
     for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
     for (const held of this.aligner.drain()) await this.handle(held.input, held.element);
@@ -121,6 +128,7 @@ export class OperatorRunner implements ElementReceiver {
     if (onProcessingTime === undefined) return;
     await this.exclusive('timers', async () => {
       await onProcessingTime(now, this.output);
+      await this.hooks.flushDeadLetters?.();
       await this.flushOutput();
     });
   }
@@ -161,6 +169,7 @@ export class OperatorRunner implements ElementReceiver {
         const records = this.keySelector === undefined ? element.records : element.records.map((r) => this.keyed(r));
         this.hooks.recordsIn(this.uid, records.length);
         await this.operator.processBatch(records, this.output);
+        await this.hooks.flushDeadLetters?.();
         await this.flushOutput();
         return;
       }
@@ -203,6 +212,7 @@ export class OperatorRunner implements ElementReceiver {
 
   private async advanceWatermark(watermark: number): Promise<void> {
     await this.operator.onWatermark?.(watermark, this.output);
+    await this.hooks.flushDeadLetters?.();
     await this.flushOutput();
     this.hooks.watermarkAdvanced(this.uid, watermark);
     for (const d of this.downstream) await d.runner.push(d.input, { kind: 'watermark', timestamp: watermark });
