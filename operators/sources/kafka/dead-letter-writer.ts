@@ -97,7 +97,8 @@ async function ensureTopic(kafka: Kafka, topic: string, sourceTopics: readonly s
     const sourceLimits = await topicLimits(admin, sourceTopics);
     const wanted = Math.max(KAFKA_DEFAULT_MAX_MESSAGE_BYTES, ...sourceLimits.values());
     const configEntries = wanted > KAFKA_DEFAULT_MAX_MESSAGE_BYTES ? [{ name: 'max.message.bytes', value: String(wanted) }] : [];
-    await admin.createTopics({ topics: [{ topic, configEntries }], waitForLeaders: true }).catch(() => false);
+    // Asked first: creating a topic that exists makes kafkajs log an error (another writer of the job may have made it).
+    if (!(await admin.listTopics()).includes(topic)) await admin.createTopics({ topics: [{ topic, configEntries }], waitForLeaders: true }).catch(() => false);
     return (await topicLimits(admin, [topic])).get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
   } catch {
     return KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
