@@ -4,10 +4,10 @@
  * every bad record's offset is known, and reading a dead-letter topic back in full.
  */
 import type { Kafka, KafkaMessage } from 'kafkajs';
-import { badRecordCorpus, CORPUS_TOPIC_MAX_MESSAGE_BYTES, type BadRecord } from '../../scripts/workload/bad-records.ts';
-import { generateWorkload, type WorkloadRecord } from '../../scripts/workload/generator.ts';
-import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
-import { Prng } from '../../scripts/workload/prng.ts';
+import { badRecordCorpus, CORPUS_TOPIC_MAX_MESSAGE_BYTES, type BadRecord } from './bad-records.ts';
+import { generateWorkload, type WorkloadRecord } from './generator.ts';
+import type { WorkloadOptions } from './workload-options.ts';
+import { Prng } from './prng.ts';
 
 export interface PlacedBad extends BadRecord {
   readonly partition: number;

@@ -16,7 +16,7 @@ import { DLQ_HEADERS } from '../../operators/sources/kafka/dead-letter.ts';
 import { StreamEnvironment, WatermarkStrategy, collectSink, debeziumSource, decimalSum, postgresSink } from '../../runtime/index.ts';
 import { BAD_CLASSES, CORPUS_SOURCE_CHECKS, STAGES, checkOrderForProjection, checkOrderForRevenue, type BadRecord } from '../../scripts/workload/bad-records.ts';
 import { projectionOracle, revenueWindowOracle } from '../../scripts/workload/oracle.ts';
-import { mixedWorkload, produceMixed, readAll, type PlacedBad } from '../support/bad-records-mix.ts';
+import { mixedWorkload, produceMixed, readAll, type PlacedBad } from '../../scripts/workload/bad-records-mix.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { dropOrdersTable, readOrdersTable, tableDifferences } from '../support/orders-check.ts';
 import { metricTotal, testKafka } from '../support/source-jobs.ts';

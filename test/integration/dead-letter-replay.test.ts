@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../operators/sources/kafka/dead-letter.ts';
 import { replayDeadLetters } from '../../operators/sources/kafka/dead-letter-replay.ts';
 import { deadLetterWriter } from '../../operators/sources/kafka/dead-letter-writer.ts';
-import { readAll } from '../support/bad-records-mix.ts';
+import { readAll } from '../../scripts/workload/bad-records-mix.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { createTopic, testKafka } from '../support/source-jobs.ts';
 
