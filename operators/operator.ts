@@ -14,6 +14,7 @@
  *    It must be idempotent: after a crash it may run again for the same id (via `restoreState`).
  */
 import type { KeyedStateAccess } from './keyed-state-access.ts';
+import type { RecordDeadLetters } from './record-dead-letters.ts';
 
 /** A record on its way through the graph, with its event time (epoch ms) once one is assigned. */
 export interface StreamRecord<T> {
@@ -51,6 +52,12 @@ export interface OperatorContext extends OperatorInfo {
   /** Present for operators after keyBy; undefined otherwise. */
   readonly keyedState: KeyedStateAccess | undefined;
   readonly metrics: OperatorMetrics;
+  /**
+   * Where records this operator cannot handle go (user code threw, state or the sink refused the
+   * value), under the job's record-error policy. Undefined where the runtime offers none (unit
+   * tests): the operator then fails as before.
+   */
+  readonly deadLetters?: RecordDeadLetters;
   /**
    * Subtask indices an earlier run of this job used (at a higher parallelism) that no longer
    * exist and whose leftovers this subtask takes care of: j ≥ parallelism with

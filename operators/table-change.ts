@@ -4,5 +4,12 @@
  * the source commit time, so sinks can report freshness.
  */
 export type TableChange<K, Row> =
-  | { readonly kind: 'upsert'; readonly key: K; readonly row: Row; readonly previous: Row | null; readonly lsn: number; readonly sourceTsMs: number }
-  | { readonly kind: 'delete'; readonly key: K; readonly previous: Row | null; readonly lsn: number; readonly sourceTsMs: number };
+  | { readonly kind: 'upsert'; readonly key: K; readonly row: Row; readonly previous: Row | null; readonly lsn: number; readonly sourceTsMs: number; readonly origin?: ChangeOrigin }
+  | { readonly kind: 'delete'; readonly key: K; readonly previous: Row | null; readonly lsn: number; readonly sourceTsMs: number; readonly origin?: ChangeOrigin };
+
+/** Where the change that produced a table change was read (for dead letters of the sink stage). */
+export interface ChangeOrigin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}

@@ -1,6 +1,7 @@
 import type { RestoreSource } from '../checkpoints/index.ts';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { lineLogger, loggerFor, type Logger } from '../operators/logger.ts';
+import type { DeadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { CdcflowError, DEFAULT_MAX_PARALLELISM, type RocksDbMemoryOptions } from '../state/index.ts';
 
 /** Options of `StreamEnvironment.create`. */
@@ -80,6 +81,24 @@ export interface EnvironmentOptions {
   readonly parallelism?: number;
   /** The job module the worker threads run. @default the entry file (`process.argv[1]`) */
   readonly jobModule?: string | URL;
+  /**
+   * Records an operator or sink cannot handle (user code threw, state or the target refused the
+   * value) — see docs/dead-letters.md. Sources have their own `deadLetterTopic` for decoding.
+   */
+  readonly deadLetters?: {
+    /** @default `<jobName>.dlq` */
+    readonly topic?: string;
+    /** @default process.env.KAFKA_BROKERS ?? '127.0.0.1:19092' */
+    readonly brokers?: readonly string[];
+    /**
+     * What a record that makes user code (map, filter, flatMap, process) throw does:
+     * `dead-letter` it and go on, or `fail` the job at once with the record named (no restarts).
+     * Sinks have their own policy (`onRefused`). @default 'dead-letter'
+     */
+    readonly onRecordError?: 'dead-letter' | 'fail';
+    /** Replace the Kafka writer (tests, other targets); single-thread jobs only. @default a Kafka producer */
+    readonly writer?: DeadLetterWriter;
+  };
 }
 
 export type ResolvedOptions = {
@@ -107,6 +126,10 @@ export type ResolvedOptions = {
   readonly discardSinkTransactions: boolean;
   readonly parallelism: number;
   readonly jobModule: string | undefined;
+  readonly deadLetterTopic: string;
+  readonly deadLetterBrokers: readonly string[];
+  readonly onRecordError: 'dead-letter' | 'fail';
+  readonly deadLetterWriter: DeadLetterWriter | undefined;
 };
 
 export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
@@ -143,6 +166,10 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     discardSinkTransactions: options.discardSinkTransactions ?? false,
     parallelism: resolveParallelism(options.parallelism),
     jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),
+    deadLetterTopic: options.deadLetters?.topic ?? `${options.jobName}.dlq`,
+    deadLetterBrokers: options.deadLetters?.brokers ?? (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(','),
+    onRecordError: options.deadLetters?.onRecordError ?? 'dead-letter',
+    deadLetterWriter: options.deadLetters?.writer,
   };
 }
 

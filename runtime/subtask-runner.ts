@@ -6,6 +6,8 @@
  */
 import type { TaskSnapshot } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
+import { QueuedRecordDeadLetters } from '../operators/record-dead-letters.ts';
+import { deadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
 import { JobRunner, type KeyedBackend, type TaskState } from './execution/job-runner.ts';
 import type { RestoredTask, StoredTaskState } from './execution/restore-assignment.ts';
@@ -38,6 +40,8 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
   const { options, metrics, subtaskIndex, parallelism } = spec;
   const stateFactory = new DefaultStateBackendFactory();
   const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot);
+  // One producer per subtask for every operator's letters; it connects on the first letter only.
+  const letters = options.deadLetterWriter ?? deadLetterWriter({ brokers: options.deadLetterBrokers, topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
   return new JobRunner({
     jobName: options.jobName,
     graph: spec.graph,
@@ -62,6 +66,8 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
       return adapted;
     },
     metricsFor: (uid) => metrics.forOperator(uid),
+    deadLettersFor: (uid) => new QueuedRecordDeadLetters(uid, options.onRecordError, letters, metrics.forOperator(uid)),
+    closeDeadLetters: () => letters.close(),
     acknowledge: (uid, checkpointId, state) => spec.acknowledge(uid, checkpointId, taskSnapshotOf(uid, subtaskIndex, parallelism, state)),
     decline: (uid, checkpointId, reason) => spec.decline(uid, checkpointId, reason),
     hooks: {

@@ -68,6 +68,17 @@ export class UnclassifiedError extends CdcflowError {
 }
 
 /**
+ * A value keyed state refuses to store (nested too deep, or not serialisable). Deterministic: the
+ * same record fails the same way on every retry, so the operator dead-letters it (or the job fails
+ * fast) instead of restarting.
+ */
+export class UnstorableValueError extends StateError {
+  constructor(message: string, cause?: unknown) {
+    super(message, { domain: 'user', retriable: false, ...(cause === undefined ? {} : { cause }) });
+  }
+}
+
+/**
  * The asynchronous part of a keyed-state snapshot (writing its file) failed, or was cancelled
  * because its checkpoint was aborted or the backend closed. The runtime declines that checkpoint
  * with this message; nothing is lost: the changes it held go into the next checkpoint's snapshot.

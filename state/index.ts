@@ -14,7 +14,7 @@
  * backend.notifyCheckpointComplete(checkpointId);
  * ```
  */
-export { StateError, CdcflowError, SnapshotWriteError, UnclassifiedError, type ErrorDomain, type ErrorLocation, type RecordLocation } from './errors.ts';
+export { StateError, CdcflowError, SnapshotWriteError, UnclassifiedError, UnstorableValueError, type ErrorDomain, type ErrorLocation, type RecordLocation } from './errors.ts';
 export { classifyError, isRetriable, locateError, recordLocationOf, describeLocation, describeError, rootCdcflowError, type ErrorClass } from './error-classification.ts';
 export { toWireError, fromWireError, registerErrorClasses, type WireError } from './error-wire.ts';
 export { retryWithBackoff, backoffDelay, type BackoffPolicy, type RetryOptions } from './backoff.ts';
@@ -56,7 +56,7 @@ export {
   type UpsertResult,
   type UpsertTableOptions,
 } from './upsert-table.ts';
-export { upsertEntrySerializer } from './upsert-entry-codec.ts';
+export { upsertEntrySerializer, unstorableReason, MAX_STORABLE_DEPTH } from './upsert-entry-codec.ts';
 export {
   DefaultStateBackendFactory,
   type StateBackendFactory,

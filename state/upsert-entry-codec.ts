@@ -1,5 +1,5 @@
 import { deserialize, serialize } from 'node:v8';
-import { StateError } from './errors.ts';
+import { StateError, UnstorableValueError } from './errors.ts';
 import type { Serializer } from './serializers.ts';
 import type { UpsertEntry } from './upsert-table.ts';
 
@@ -64,7 +64,7 @@ export function encodeUpsertEntry<T>(entry: UpsertEntry<T>): Buffer {
     out.write(json, header, 'utf8');
     flags |= ROW_JSON;
   } else {
-    const payload = serialize(row);
+    const payload = serializeStorable(row);
     out = Buffer.allocUnsafe(header + payload.length);
     payload.copy(out, header);
     flags |= ROW_V8;
@@ -91,6 +91,43 @@ export function decodeUpsertEntry<T>(bytes: Buffer): UpsertEntry<T> {
 }
 
 const MAX_DEPTH = 32;
+
+/**
+ * Deepest row the codec stores. v8.serialize recurses per level and overflows the stack somewhere
+ * past ~10,000 levels; 1,000 leaves a wide margin whatever the stack already holds.
+ */
+export const MAX_STORABLE_DEPTH = 1000;
+
+/**
+ * Why `row` cannot be stored, or undefined. Checked without recursion, so it is safe on any value;
+ * `UpsertTable.apply` calls it for each record, so a refusal names the record, not a flush.
+ */
+export function unstorableReason(row: unknown): string | undefined {
+  const stack: { value: object; depth: number }[] = [];
+  if (typeof row === 'object' && row !== null) stack.push({ value: row, depth: 1 });
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop() as { value: object; depth: number };
+    if (depth > MAX_STORABLE_DEPTH) return `the row nests objects/arrays deeper than ${MAX_STORABLE_DEPTH} levels, which state cannot store`;
+    if (ArrayBuffer.isView(value)) continue;
+    // for-in, not Object.values: no array per row on the happy path (flat rows push nothing).
+    for (const name in value) {
+      const child = (value as Record<string, unknown>)[name];
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth: depth + 1 });
+    }
+  }
+  return undefined;
+}
+
+/** v8.serialize, refusing (typed, not a stack overflow) what it cannot take. */
+function serializeStorable(row: unknown): Buffer {
+  const problem = unstorableReason(row);
+  if (problem !== undefined) throw new UnstorableValueError(problem);
+  try {
+    return serialize(row);
+  } catch (error) {
+    throw new UnstorableValueError(`state cannot store the row: ${(error as Error).message}`, error);
+  }
+}
 
 /** True when JSON.parse(JSON.stringify(value)) gives back an equal value. */
 function isJsonSafe(value: unknown, depth: number): boolean {

@@ -1,8 +1,8 @@
 import type { ValueState } from './descriptors.ts';
-import { StateError } from './errors.ts';
+import { StateError, UnstorableValueError } from './errors.ts';
 import type { KeyedStateBackend } from './keyed-state-backend.ts';
 import type { Serializer } from './serializers.ts';
-import { upsertEntrySerializer } from './upsert-entry-codec.ts';
+import { unstorableReason, upsertEntrySerializer } from './upsert-entry-codec.ts';
 
 /** What the upsert table keeps per primary key; `row === null` is a delete tombstone. */
 export interface UpsertEntry<T> {
@@ -75,6 +75,10 @@ export class UpsertTable<T> {
           domain: 'user',
         });
       }
+      // Refused here, per record, rather than when the batch is flushed: the caller can then
+      // dead-letter this record and keep the rest.
+      const unstorable = unstorableReason(change.row);
+      if (unstorable !== undefined) throw new UnstorableValueError(`upsert at LSN ${change.lsn}: ${unstorable}`);
       this.state.update({ row: change.row, lsn: change.lsn });
     }
     return stored === undefined ? APPLIED_NEW : { kind: 'applied', get previous() { return stored.row ?? null; } };

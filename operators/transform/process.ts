@@ -35,9 +35,12 @@
  * });
  * ```
  */
+import { CdcflowError } from '../../state/errors.ts';
 import type { KeyedStateAccess, ListState, MapState, ValueState } from '../keyed-state-access.ts';
 import type { Operator, OperatorContext, Output } from '../operator.ts';
+import type { RecordDeadLetters } from '../record-dead-letters.ts';
 import { prefetchBatch, requireKeyedState } from './keyed-batch.ts';
+import { userCodeFailed } from './user-code.ts';
 import { KeyedTimers, OperatorWatermark, type TimeDomain } from './keyed-timers.ts';
 
 interface SpecOptions {
@@ -120,6 +123,7 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
   let timers: KeyedTimers | undefined;
   let watermark = new OperatorWatermark(undefined);
   let now: () => number = Date.now;
+  let deadLetters: RecordDeadLetters | undefined;
   const timerContext = timerContextOf(() => timers, () => watermark.current, () => now());
 
   const fire = (domain: TimeDomain, out: Output<Out>) => (key: unknown, timestamp: number) => {
@@ -130,6 +134,7 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
   return {
     async open(context: OperatorContext, restored) {
       keyed = requireKeyedState(context, 'process');
+      deadLetters = context.deadLetters;
       now = () => context.now();
       handles = registerStates(keyed, fn.state ?? ({} as S));
       if (fn.onTimer === undefined) return;
@@ -142,7 +147,13 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
       await prefetchBatch(state, batch);
       for (const record of batch) {
         state.setCurrentKey(record.key);
-        fn.processElement(record.value, { key: record.key as K, timestamp: record.timestamp, state: handles as StateHandles<S>, timers: timerContext }, out);
+        // A throw is the record's failure (dead letter or fail fast), not the job's: what the
+        // function wrote to state before it threw stays (as in Flink, state is not rolled back).
+        try {
+          fn.processElement(record.value, { key: record.key as K, timestamp: record.timestamp, state: handles as StateHandles<S>, timers: timerContext }, out);
+        } catch (error) {
+          userCodeFailed(deadLetters, record, error, 'processElement');
+        }
       }
       await state.flush();
     },
@@ -164,7 +175,7 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
 function timerContextOf(timers: () => KeyedTimers | undefined, watermark: () => number, now: () => number): TimerContext {
   const service = (): KeyedTimers => {
     const found = timers();
-    if (found === undefined) throw new Error('timers need an onTimer callback: add onTimer(timestamp, ctx, out) to the process function');
+    if (found === undefined) throw new CdcflowError('timers need an onTimer callback: add onTimer(timestamp, ctx, out) to the process function', { domain: 'user', retriable: false });
     return found;
   };
   return {

@@ -4,9 +4,10 @@
  * change. Replayed events (a restarted connector, a job restored from an older checkpoint, a
  * duplicated message) are dropped and counted, so downstream never sees a row go backwards.
  */
-import { UpsertTable } from '../../state/index.ts';
+import { UnstorableValueError, UpsertTable } from '../../state/index.ts';
 import type { ChangeEvent } from '../change-event.ts';
 import type { Operator, OperatorContext, OperatorMetrics } from '../operator.ts';
+import type { RecordDeadLetters } from '../record-dead-letters.ts';
 import type { TableChange } from '../table-change.ts';
 import { prefetchBatch, requireKeyedState } from './keyed-batch.ts';
 
@@ -19,9 +20,11 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
   let table: UpsertTable<Row> | undefined;
   let metrics: OperatorMetrics | undefined;
   let state: OperatorContext['keyedState'];
+  let deadLetters: RecordDeadLetters | undefined;
   return {
     open(context) {
       state = requireKeyedState(context, 'upsert');
+      deadLetters = context.deadLetters;
       metrics = context.metrics;
       table = new UpsertTable<Row>(state, options.tombstoneTtlMs === undefined ? {} : { tombstoneTtlMs: options.tombstoneTtlMs });
     },
@@ -37,7 +40,15 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
           continue;
         }
         const row = event.op === 'd' ? null : event.after;
-        const result = upserts.apply(key, { op: event.op, lsn: event.source.lsn, row });
+        let result: ReturnType<UpsertTable<Row>['apply']>;
+        try {
+          result = upserts.apply(key, { op: event.op, lsn: event.source.lsn, row });
+        } catch (error) {
+          // State refused this row (nested too deep, not serialisable): the same row fails on every retry.
+          if (!(error instanceof UnstorableValueError) || deadLetters === undefined) throw error;
+          deadLetters.reject({ kind: 'unstorable', reason: error.message, error, value: event, key, ...(timestamp === undefined ? {} : { timestampMs: timestamp }) });
+          continue;
+        }
         if (result.kind === 'duplicate') {
           duplicates += 1;
           continue;
@@ -58,6 +69,7 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
 function tableChange<K, Row>(key: K, row: Row | null, result: { readonly previous: Row | null }, event: ChangeEvent<Row>): TableChange<K, Row> {
   const lsn = event.source.lsn;
   const sourceTsMs = event.source.tsMs;
-  if (row === null) return { kind: 'delete', key, get previous() { return result.previous; }, lsn, sourceTsMs };
-  return { kind: 'upsert', row, key, get previous() { return result.previous; }, lsn, sourceTsMs };
+  const origin = event.origin;
+  if (row === null) return { kind: 'delete', key, get previous() { return result.previous; }, lsn, sourceTsMs, origin };
+  return { kind: 'upsert', row, key, get previous() { return result.previous; }, lsn, sourceTsMs, origin };
 }

@@ -7,6 +7,7 @@
 import { retiredSubtasks } from '../../checkpoints/index.ts';
 import { locateError } from '../../state/index.ts';
 import type { FreshStart, OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
+import type { QueuedRecordDeadLetters } from '../../operators/record-dead-letters.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
 import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-runner.ts';
@@ -25,6 +26,9 @@ export interface JobRunnerDeps {
   readonly restored: ReadonlyMap<string, RestoredTask>;
   createKeyedBackend(uid: string, restored: readonly unknown[] | undefined): Promise<KeyedBackend>;
   metricsFor(uid: string): OperatorMetrics;
+  /** The dead-letter channel of an operator (records it cannot handle). @default none: such records fail the job */
+  deadLettersFor?(uid: string): QueuedRecordDeadLetters;
+  closeDeadLetters?(): Promise<void>;
   acknowledge(uid: string, checkpointId: number, state: TaskState): void;
   /** The task cannot complete `checkpointId` (its snapshot failed): the coordinator aborts it. */
   decline(uid: string, checkpointId: number, reason: string): void;
@@ -247,6 +251,7 @@ export class JobRunner {
     // Closing a backend cancels its snapshot writes; their declines reach a stopped coordinator.
     for (const backend of this.keyed.values()) await backend.state.close().catch(() => undefined);
     await this.snapshots.settled();
+    await this.deps.closeDeadLetters?.().catch(() => undefined);
   }
 
   /** Snapshot files still being written by keyed operators (asynchronous parts); for tests. */
@@ -273,10 +278,12 @@ export class JobRunner {
     const info = { jobName: this.deps.jobName, uid, subtaskIndex: this.subtaskIndex, parallelism: this.parallelism };
     const restoredSnapshot = restoredSnapshotOf(restored, operator, info, node.name);
     const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
+    const deadLetters = this.deps.deadLettersFor?.(uid);
     const hooks: RunnerHooks = {
       ...this.deps.hooks,
       subtaskIndex: this.subtaskIndex,
       snapshotTaken: (runner, checkpointId, snapshot) => this.snapshots.taken(runner, keyedBackend, checkpointId, snapshot),
+      ...(deadLetters === undefined ? {} : { flushDeadLetters: () => deadLetters.flush() }),
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.
     const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;
@@ -286,6 +293,7 @@ export class JobRunner {
       ...info,
       keyedState: keyedBackend?.state,
       metrics: this.deps.metricsFor(uid),
+      ...(deadLetters === undefined ? {} : { deadLetters }),
       now: () => Date.now(),
       retiredSubtasks: retiredSubtasks(this.subtaskIndex, this.parallelism, this.deps.highestParallelism ?? this.parallelism),
       ...(this.deps.freshStart === undefined ? {} : { freshStart: this.deps.freshStart }),

@@ -48,6 +48,12 @@ export interface RunnerHooks {
   watermarkAdvanced(uid: string, watermark: number): void;
   /** Which subtask runs this operator, for the location of its errors. @default 0 */
   readonly subtaskIndex?: number;
+  /**
+   * Writes the dead letters the operator queued (records it gave up on). Awaited after every call
+   * into the operator that can reject records and before its snapshot is acknowledged, so no
+   * checkpoint that skips a record completes before the record's letter is written.
+   */
+  flushDeadLetters?(): Promise<void>;
 }
 
 class CollectingOutput implements Output<unknown> {
@@ -113,6 +119,7 @@ export class OperatorRunner implements ElementReceiver {
   /** After alignment: snapshot, forward the barrier, then what the aligner held back, in arrival order. */
   private async snapshotAndRelease(checkpointId: number): Promise<void> {
     const snapshot = await this.operator.snapshotState?.(checkpointId);
+    await this.hooks.flushDeadLetters?.();
     await this.hooks.snapshotTaken(this, checkpointId, snapshot);
     for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
     for (const held of this.aligner.drain()) await this.handle(held.input, held.element);
@@ -124,6 +131,7 @@ export class OperatorRunner implements ElementReceiver {
     if (onProcessingTime === undefined) return;
     await this.exclusive('timers', async () => {
       await onProcessingTime(now, this.output);
+      await this.hooks.flushDeadLetters?.();
       await this.flushOutput();
     });
   }
@@ -173,6 +181,7 @@ export class OperatorRunner implements ElementReceiver {
           const only = records.length === 1 ? recordLocationOf(records[0]?.value, records[0]?.key) : undefined;
           throw only === undefined ? error : locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: only });
         }
+        await this.hooks.flushDeadLetters?.();
         await this.flushOutput();
         return;
       }
@@ -219,6 +228,7 @@ export class OperatorRunner implements ElementReceiver {
 
   private async advanceWatermark(watermark: number): Promise<void> {
     await this.operator.onWatermark?.(watermark, this.output);
+    await this.hooks.flushDeadLetters?.();
     await this.flushOutput();
     this.hooks.watermarkAdvanced(this.uid, watermark);
     for (const d of this.downstream) await d.runner.push(d.input, { kind: 'watermark', timestamp: watermark });

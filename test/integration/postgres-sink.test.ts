@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { CdcflowError } from '../../state/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator, StreamRecord } from '../../operators/operator.ts';
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
@@ -279,7 +280,8 @@ describe('postgres sink (real server)', () => {
         .map((e) => {
           if (!failed && ++seen === 1700) {
             failed = true;
-            throw new Error('injected failure');
+            // A transient fault (retriable): a plain Error thrown by user code is the record's failure, dead-lettered.
+            throw new CdcflowError('injected failure', { domain: 'external', retriable: true });
           }
           return e;
         })

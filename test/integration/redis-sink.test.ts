@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { CdcflowError } from '../../state/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator } from '../../operators/operator.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, batchKeys } from '../../operators/sinks/redis/fenced-batch.ts';
@@ -168,7 +169,8 @@ describe('redis sink (real server)', () => {
         .map((e) => {
           if (!failed && ++seen === 1900) {
             failed = true;
-            throw new Error('injected failure');
+            // A transient fault (retriable): a plain Error thrown by user code is the record's failure, dead-lettered.
+            throw new CdcflowError('injected failure', { domain: 'external', retriable: true });
           }
           return e;
         })

@@ -32,8 +32,10 @@ export class BulkWriter {
     private readonly metrics: OperatorMetrics,
     private readonly options: BulkWriterOptions,
     private readonly now: () => number = Date.now,
+    private readonly stage = 'elasticsearch',
   ) {
     this.sinkMetrics = new SinkMetrics(metrics, 'elasticsearch');
+    metrics.count('cdcflow_dead_letters_total', { stage, reason: 'sink-refused' }, 0);
   }
 
   async write(actions: readonly DocumentAction[]): Promise<void> {
@@ -107,6 +109,7 @@ export class BulkWriter {
     // Before the checkpoint acks: a dead-lettered document is never just dropped.
     await this.deadLetters.write(dead);
     for (const d of dead) this.metrics.count('cdcflow_es_sink_dead_letters_total', { error_type: d.errorType });
+    this.metrics.count('cdcflow_dead_letters_total', { stage: this.stage, reason: 'sink-refused' }, dead.length);
   }
 }
 
@@ -116,5 +119,5 @@ function toLines(action: DocumentAction): BulkLine[] {
 }
 
 function rejected(action: DocumentAction, status: number, errorType: string, reason: string): RejectedDocument {
-  return { kind: action.kind, index: action.index, id: action.id, version: action.version, document: action.kind === 'index' ? action.document : null, status, errorType, reason };
+  return { kind: action.kind, index: action.index, id: action.id, version: action.version, document: action.kind === 'index' ? action.document : null, status, errorType, reason, ...(action.origin === undefined ? {} : { origin: action.origin }) };
 }

@@ -1,4 +1,4 @@
-import type { TableChange } from '../../table-change.ts';
+import type { ChangeOrigin, TableChange } from '../../table-change.ts';
 
 /**
  * What the sink does to one document. `version` is an external version — the source LSN — so
@@ -6,8 +6,8 @@ import type { TableChange } from '../../table-change.ts';
  * `sourceTsMs` (the change's source commit time) only feeds `cdcflow_sink_freshness_seconds`.
  */
 export type DocumentAction =
-  | { readonly kind: 'index'; readonly index: string; readonly id: string; readonly version: number; readonly document: unknown; readonly sourceTsMs?: number }
-  | { readonly kind: 'delete'; readonly index: string; readonly id: string; readonly version: number; readonly sourceTsMs?: number };
+  | { readonly kind: 'index'; readonly index: string; readonly id: string; readonly version: number; readonly document: unknown; readonly sourceTsMs?: number; readonly origin?: ChangeOrigin }
+  | { readonly kind: 'delete'; readonly index: string; readonly id: string; readonly version: number; readonly sourceTsMs?: number; readonly origin?: ChangeOrigin };
 
 /** The natural mapping of a table changelog: id = the primary key, version = the LSN. */
 export function tableChangeAction<K, Row>(
@@ -15,8 +15,11 @@ export function tableChangeAction<K, Row>(
   idOf: (key: K) => string = (key) => (typeof key === 'object' ? JSON.stringify(key) : String(key)),
   documentOf: (row: Row) => unknown = (row) => row,
 ): (change: TableChange<K, Row>) => DocumentAction {
-  return (change) =>
-    change.kind === 'delete'
-      ? { kind: 'delete', index, id: idOf(change.key), version: change.lsn, sourceTsMs: change.sourceTsMs }
-      : { kind: 'index', index, id: idOf(change.key), version: change.lsn, document: documentOf(change.row), sourceTsMs: change.sourceTsMs };
+  return (change) => {
+    // Carried for dead letters (where the change was read).
+    const at = change.origin === undefined ? {} : { origin: change.origin };
+    return change.kind === 'delete'
+      ? { kind: 'delete', index, id: idOf(change.key), version: change.lsn, sourceTsMs: change.sourceTsMs, ...at }
+      : { kind: 'index', index, id: idOf(change.key), version: change.lsn, document: documentOf(change.row), sourceTsMs: change.sourceTsMs, ...at };
+  };
 }

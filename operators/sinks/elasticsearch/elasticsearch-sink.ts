@@ -75,14 +75,14 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
       commitMetrics = new SinkMetrics(context.metrics, 'elasticsearch');
       client = options.client ?? elasticsearchBulkClient({ node: options.node });
       const dlq = options.deadLetters;
-      deadLetters = dlq === undefined || 'write' in dlq ? dlq : kafkaDocumentDeadLetters({ ...dlq, clientId: `cdcflow-${context.jobName}-${context.uid}-dlq` });
+      deadLetters = dlq === undefined || 'write' in dlq ? dlq : kafkaDocumentDeadLetters({ ...dlq, clientId: `cdcflow-${context.jobName}-${context.uid}-dlq`, stage: context.uid });
       writer = new BulkWriter(client, deadLetters, context.metrics, {
         maxActionsPerRequest: maxBuffered,
         maxAttempts: options.maxAttempts ?? 10,
         initialBackoffMs: options.initialBackoffMs ?? 100,
         maxBackoffMs: options.maxBackoffMs ?? 10_000,
         refresh: options.refresh ?? false,
-      }, now);
+      }, now, context.uid);
     },
     async processBatch(batch) {
       for (const { value } of batch) {

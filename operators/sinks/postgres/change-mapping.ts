@@ -1,4 +1,5 @@
 /** Turns sink input (a `TableChange`, or a plain record through `toChange`) into a keyed change. */
+import { originOfValue } from '../../record-dead-letters.ts';
 import type { TableChange } from '../../table-change.ts';
 import type { PostgresChange } from './postgres-options.ts';
 import { PostgresSinkError } from './pg-session.ts';
@@ -17,11 +18,14 @@ export function changeMapper<T>(
     const change = toChange === undefined ? fromTableChange(value as TableChange<unknown, Row>, primaryKey) : toChange(value);
     const lsn = change.lsn;
     const sourceTsMs = change.sourceTsMs;
+    // Carried for dead letters: where the change was read, when the value says (table changes do).
+    const origin = originOfValue(value);
+    const at = origin === undefined ? {} : { origin };
     if (change.kind === 'upsert') {
-      return { kind: 'upsert', keyId: keyIdOf(change.row, primaryKey), row: restrict(change.row), lsn, sourceTsMs };
+      return { kind: 'upsert', keyId: keyIdOf(change.row, primaryKey), row: restrict(change.row), lsn, sourceTsMs, ...at };
     }
     const previous = change.previous === undefined || change.previous === null ? null : restrict(change.previous);
-    return { kind: 'delete', keyId: keyIdOf(change.key, primaryKey), key: change.key, previous, lsn, sourceTsMs };
+    return { kind: 'delete', keyId: keyIdOf(change.key, primaryKey), key: change.key, previous, lsn, sourceTsMs, ...at };
   };
 }
 

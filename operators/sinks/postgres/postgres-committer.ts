@@ -27,7 +27,8 @@ import { PostgresSinkError, type PgSession } from './pg-session.ts';
 import { takeInstanceFence } from './instance-fence.ts';
 import { PreparedTransactions } from './prepared-transactions.ts';
 import { quoteLiteral } from './sql.ts';
-import { TableWriter, type KeyedChange } from './table-writer.ts';
+import type { RecordDeadLetters } from '../../record-dead-letters.ts';
+import { TableWriter, type KeyedChange, type RefusedChange } from './table-writer.ts';
 
 /** The checkpoint handle (JSON). `gid` is null when the checkpoint wrote nothing (or in idempotent mode). */
 export interface PostgresTxn {
@@ -54,6 +55,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private readonly metrics: SinkMetrics;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
+  private readonly deadLetters: RecordDeadLetters | undefined;
+  private readonly uid: string;
   private connected: Connected | undefined;
   private readonly buffer = new Map<string, KeyedChange>();
   private flushAt: number;
@@ -82,6 +85,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.now = () => context.now();
     this.log = o.log ?? lineLogger(loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({ sink: 'postgres' }));
     this.flushAt = o.flushRows;
+    this.deadLetters = context.deadLetters;
+    this.uid = context.uid;
   }
 
   async beginTransaction(): Promise<void> {
@@ -96,7 +101,15 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   async write(records: readonly StreamRecord<T>[]): Promise<void> {
     const guarded = this.o.lsnColumn !== undefined;
     for (const { value } of records) {
-      const change = this.toKeyed(value);
+      let change: KeyedChange;
+      try {
+        change = this.toKeyed(value);
+      } catch (error) {
+        // The record cannot be mapped onto the table (no key values, not a table change): it would fail every retry.
+        if (!(error instanceof PostgresSinkError) || error.retriable) throw error;
+        this.refuse({ reason: error.message, error, value });
+        continue;
+      }
       const buffered = this.buffer.get(change.keyId);
       if (guarded && buffered?.lsn !== undefined && change.lsn !== undefined && change.lsn < buffered.lsn) continue;
       this.buffer.set(change.keyId, change);
@@ -207,7 +220,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     if (!covered) return;
     const rest = [...this.buffer.values()];
     await c.writer.query('BEGIN');
-    await c.table.apply(c.writer, rest);
+    this.refuseAll(await c.table.apply(c.writer, rest));
     await c.writer.query('COMMIT');
     this.metrics.visible(rest.flatMap((change) => (change.sourceTsMs === undefined ? [] : [change.sourceTsMs])), this.now(), rest.length);
     this.buffer.clear();
@@ -229,12 +242,29 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       await writer.query('BEGIN');
       this.txnOpen = true;
     }
-    await table.apply(writer, writable);
+    this.refuseAll(await table.apply(writer, writable));
     this.txnChanges += writable.length;
     for (const change of writable) {
       this.txnKeys.add(change.keyId);
       if (change.sourceTsMs !== undefined) this.txnSourceTs.push(change.sourceTsMs);
     }
+  }
+
+  /** Rows the table refused: rolled back to their savepoint already; the policy decides the rest. */
+  private refuseAll(refused: readonly RefusedChange[]): void {
+    for (const { change, error, sqlState } of refused) {
+      const row = change.kind === 'upsert' ? change.row : change.key;
+      this.refuse({ reason: `${this.o.table} refused the ${change.kind} of key ${change.keyId} (SQLSTATE ${sqlState}): ${(error as Error).message}`, error, value: row, keyId: change.keyId, ...(change.origin === undefined ? {} : { origin: change.origin }) });
+    }
+  }
+
+  private refuse(failure: { reason: string; error: unknown; value: unknown; keyId?: string; origin?: NonNullable<KeyedChange['origin']> }): void {
+    const { reason, error, value, keyId, origin } = failure;
+    if (this.deadLetters === undefined) {
+      const where = origin === undefined ? '' : ` (read at ${origin.topic}/${origin.partition}@${origin.offset})`;
+      throw new PostgresSinkError(`postgresSink ${this.uid}: ${reason}${where}`, undefined, { domain: 'user', retriable: false, cause: error });
+    }
+    this.deadLetters.reject({ kind: 'sink-refused', reason, error, value, ...(keyId === undefined ? {} : { key: keyId }), ...(origin === undefined ? {} : { origin }) }, this.o.onRefused);
   }
 
   private isHeld(keyId: string): boolean {

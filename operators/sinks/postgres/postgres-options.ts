@@ -72,6 +72,13 @@ export interface PostgresSinkOptions<T> {
   readonly log?: (line: string) => void;
   /** Called after each PREPARE and each commit (in idempotent mode: each commit at the barrier). */
   readonly onTransaction?: (event: SinkTransactionEvent) => void;
+  /**
+   * A change the table refuses for its value (SQLSTATE class 22 data exception, 23 constraint,
+   * 54 limit), or one that cannot be mapped onto the table: `dead-letter` it to the job's
+   * dead-letter topic (stage = this sink's uid), `fail` the job naming its key and offset, or
+   * `skip` it (counted). The rest of the transaction is written either way. @default 'dead-letter'
+   */
+  readonly onRefused?: 'dead-letter' | 'fail' | 'skip';
 }
 
 export interface ResolvedPostgresSinkOptions<T> {
@@ -93,6 +100,7 @@ export interface ResolvedPostgresSinkOptions<T> {
   readonly name: string;
   readonly log: ((line: string) => void) | undefined;
   readonly onTransaction: ((event: SinkTransactionEvent) => void) | undefined;
+  readonly onRefused: 'dead-letter' | 'fail' | 'skip';
 }
 
 /** Validates options and fills defaults; throws (at job build time) on what cannot work. */
@@ -125,5 +133,6 @@ export function resolvePostgresSinkOptions<T>(options: PostgresSinkOptions<T>): 
     name: options.name ?? 'postgres',
     log: options.log,
     onTransaction: options.onTransaction,
+    onRefused: options.onRefused ?? 'dead-letter',
   };
 }

@@ -9,10 +9,37 @@ import { MAX_PARAMS, deleteStatement, quoteTable, upsertStatement, type Statemen
 
 type Row = Readonly<Record<string, unknown>>;
 
+/** Where a change was read (for dead letters of rows the table refuses). */
+export interface KeyedChangeOrigin {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+}
+
 /** One change, normalised: `keyId` identifies the primary key (JSON of its values). */
 export type KeyedChange =
-  | { readonly kind: 'upsert'; readonly keyId: string; readonly row: Row; readonly lsn: number | undefined; readonly sourceTsMs: number | undefined }
-  | { readonly kind: 'delete'; readonly keyId: string; readonly key: Row; readonly previous: Row | null; readonly lsn: number | undefined; readonly sourceTsMs: number | undefined };
+  | { readonly kind: 'upsert'; readonly keyId: string; readonly row: Row; readonly lsn: number | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin }
+  | { readonly kind: 'delete'; readonly keyId: string; readonly key: Row; readonly previous: Row | null; readonly lsn: number | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin };
+
+/** A change the table refused (a value its column type or a constraint rejects), with the error. */
+export interface RefusedChange {
+  readonly change: KeyedChange;
+  readonly error: unknown;
+  readonly sqlState: string;
+}
+
+/**
+ * SQLSTATE classes that blame the row, not the session: data exceptions (22: `"twelve euros"`
+ * into numeric, `1e400` out of range, bad dates), integrity violations (23: not null, check,
+ * foreign key) and program limits (54: an index row too large). Anything else (connection,
+ * lock timeout, serialisation) is the sink's problem and fails the write as before.
+ */
+export function isRowRefusal(sqlState: string | undefined): sqlState is string {
+  return sqlState !== undefined && /^(22|23|54)/.test(sqlState);
+}
+
+/** The savepoint each statement runs under, so a refused row rolls back only its statement. */
+const SAVEPOINT = 'cdcflow_statement';
 
 /** How rows are written: with an LSN guard, and deletes as real deletes or tombstone rows. */
 export interface WritePolicy {
@@ -57,35 +84,80 @@ export class TableWriter {
     return new TableWriter(quoted, primaryKey, types, policy);
   }
 
-  /** Applies `changes` (distinct keys) in the session's current transaction. */
-  async apply(session: PgSession, changes: readonly KeyedChange[]): Promise<void> {
-    for (const statement of this.statements(changes)) await session.query(statement.sql, statement.params);
+  /**
+   * Applies `changes` (distinct keys) in the session's current transaction (which must be open:
+   * statements run under a savepoint). A statement the table refuses for a row's value is rolled
+   * back to its savepoint and its changes are bisected — each half written again under the
+   * savepoint — down to the refused rows, which are returned; every other change is written. One
+   * bad row in a statement of n rows costs about 2·log2(n) more statements, never the transaction,
+   * and the rest of the batch keeps its exactly-once.
+   */
+  async apply(session: PgSession, changes: readonly KeyedChange[]): Promise<RefusedChange[]> {
+    const refused: RefusedChange[] = [];
+    await this.applyBisecting(session, changes, refused);
+    return refused;
+  }
+
+  private async applyBisecting(session: PgSession, changes: readonly KeyedChange[], refused: RefusedChange[]): Promise<void> {
+    for (const { statement, changes: covered } of this.plan(changes)) {
+      const failure = await this.tryStatement(session, statement);
+      if (failure === undefined) continue;
+      if (covered.length === 1) {
+        refused.push({ change: covered[0] as KeyedChange, ...failure });
+        continue;
+      }
+      const half = Math.ceil(covered.length / 2);
+      await this.applyBisecting(session, covered.slice(0, half), refused);
+      await this.applyBisecting(session, covered.slice(half), refused);
+    }
+  }
+
+  /** Runs one statement under the savepoint; a row refusal rolls it back and is returned, anything else is thrown. */
+  private async tryStatement(session: PgSession, statement: Statement): Promise<{ error: unknown; sqlState: string } | undefined> {
+    await session.query(`SAVEPOINT ${SAVEPOINT}`);
+    try {
+      await session.query(statement.sql, statement.params);
+    } catch (error) {
+      const sqlState = sqlStateOf(error);
+      if (!isRowRefusal(sqlState)) throw error;
+      await session.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
+      await session.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+      return { error, sqlState };
+    }
+    await session.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
+    return undefined;
   }
 
   statements(changes: readonly KeyedChange[]): Statement[] {
-    const upserts = new Map<string, { columns: string[]; rows: unknown[][] }>();
+    return this.plan(changes).map((p) => p.statement);
+  }
+
+  /** The statements for `changes`, each with the changes it writes. */
+  private plan(changes: readonly KeyedChange[]): { statement: Statement; changes: KeyedChange[] }[] {
+    const upserts = new Map<string, { columns: string[]; rows: unknown[][]; changes: KeyedChange[] }>();
     const deletes: KeyedChange[] = [];
     for (const change of changes) {
       if (change.kind === 'delete' && this.policy.deletes === 'delete') deletes.push(change);
       else this.addRow(upserts, change);
     }
-    const statements: Statement[] = [];
-    for (const { columns, rows } of upserts.values()) {
+    const statements: { statement: Statement; changes: KeyedChange[] }[] = [];
+    for (const { columns, rows, changes: grouped } of upserts.values()) {
       const tombstones = columns[columns.length - 1] === TOMBSTONE_MARK;
       const cols = tombstones ? columns.slice(0, -1) : columns;
       const update = tombstones ? this.managedColumns() : cols.filter((c) => !this.primaryKey.includes(c));
       const types = cols.map((c) => this.columnTypes.get(c) as string);
       const typed = types.every((t) => !t.endsWith('[]') && t !== 'json' && t !== 'jsonb');
       const size = typed ? this.policy.maxRowsPerStatement : this.rowsPerStatement(cols.length);
-      for (const chunk of chunks(rows, size)) {
-        statements.push(upsertStatement(this.table, this.primaryKey, cols, chunk, update, this.policy.lsnColumn, typed ? types : undefined));
+      for (let at = 0; at < rows.length; at += size) {
+        const statement = upsertStatement(this.table, this.primaryKey, cols, rows.slice(at, at + size), update, this.policy.lsnColumn, typed ? types : undefined);
+        statements.push({ statement, changes: grouped.slice(at, at + size) });
       }
     }
     if (deletes.length > 0) statements.push(...this.deleteStatements(deletes));
     return statements;
   }
 
-  private addRow(groups: Map<string, { columns: string[]; rows: unknown[][] }>, change: KeyedChange): void {
+  private addRow(groups: Map<string, { columns: string[]; rows: unknown[][]; changes: KeyedChange[] }>, change: KeyedChange): void {
     const managed = this.managedColumns();
     const source = change.kind === 'upsert' ? change.row : { ...(change.previous ?? {}), ...change.key };
     const columns = Object.keys(source).filter((c) => this.columnTypes.has(c) && !managed.includes(c));
@@ -103,23 +175,25 @@ export class TableWriter {
     if (change.kind === 'delete') columns.push(TOMBSTONE_MARK);
     const signature = columns.join('\u0000');
     let group = groups.get(signature);
-    if (group === undefined) groups.set(signature, (group = { columns, rows: [] }));
+    if (group === undefined) groups.set(signature, (group = { columns, rows: [], changes: [] }));
     group.rows.push(values);
+    group.changes.push(change);
   }
 
-  private deleteStatements(deletes: readonly KeyedChange[]): Statement[] {
+  private deleteStatements(deletes: readonly KeyedChange[]): { statement: Statement; changes: KeyedChange[] }[] {
     const key = this.primaryKey.map((name) => ({ name, type: this.columnTypes.get(name) as string }));
     const lsnColumn = this.policy.lsnColumn;
     const unversioned = lsnColumn === undefined ? undefined : deletes.find((d) => d.lsn === undefined);
     if (unversioned !== undefined) throw new PostgresSinkError(`postgresSink: a delete for key ${unversioned.keyId} has no lsn, but the sink guards by ${lsnColumn as string}`, undefined, { domain: 'user', retriable: false });
-    return chunks([...deletes], this.policy.maxRowsPerStatement * 10).map((chunk) =>
-      deleteStatement(
+    return chunks([...deletes], this.policy.maxRowsPerStatement * 10).map((chunk) => ({
+      statement: deleteStatement(
         this.table,
         key,
         chunk.map((d) => this.primaryKey.map((c) => (d.kind === 'delete' ? d.key[c] : undefined))),
         lsnColumn === undefined ? undefined : { column: lsnColumn, type: this.columnTypes.get(lsnColumn) as string, lsns: chunk.map((d) => d.lsn ?? 0) },
       ),
-    );
+      changes: chunk,
+    }));
   }
 
   /** Columns the sink sets itself (never taken from rows). */

@@ -11,13 +11,15 @@
 import type { ChangeEvent } from '../../change-event.ts';
 import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
 import type { PollResult, SourceContext, SourceDefinition, SourceReader, SourceSnapshot } from '../source.ts';
+import { DECODE_DEAD_LETTER_KINDS, DECODE_STAGE, deadLetter, type DeadLetter } from './dead-letter.ts';
 import { deadLetterWriter, type DeadLetterWriter } from './dead-letter-writer.ts';
+import { checkRawMessage, resolveRecordChecks, validateChangeEvent, type RecordChecks, type ResolvedRecordChecks } from './event-validation.ts';
 import { FetchBuffer } from './fetch-buffer.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
 import { resolveKafkaConnection, type KafkaSsl, type KafkaSaslConfig } from '../../kafka-connection.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
-import type { JsonRow } from './raw-message.ts';
+import type { JsonRow, RawMessage } from './raw-message.ts';
 import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
 
 export interface DebeziumSourceOptions {
@@ -68,6 +70,14 @@ export interface DebeziumSourceOptions {
   /** Replace the Kafka client (tests, other clients). @default kafkajs */
   readonly fetcher?: Fetcher;
   readonly deadLetters?: DeadLetterWriter;
+  /**
+   * Limits and invariants checked on every record before it is handed to the job (record size,
+   * nesting depth, key, position, event-time skew; see event-validation.ts). A record that fails
+   * is dead-lettered with the reason.
+   */
+  readonly checks?: RecordChecks;
+  /** This machine's clock, for the event-time skew check. @default Date.now */
+  readonly now?: () => number;
 }
 
 interface DecodedBatch<Row> {
@@ -99,6 +109,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   private readonly decoder: MessageDecoder<Row>;
   private readonly deadLetters: DeadLetterWriter;
   private readonly metrics: OperatorMetrics;
+  private readonly checks: ResolvedRecordChecks;
+  private readonly json: boolean;
   private fetchError: unknown;
   private endOffsets: ReadonlyMap<string, { readonly high: string; readonly low: string }> | undefined;
 
@@ -118,8 +130,12 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
     this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, connection, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
     this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
-    this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, connection, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq` });
+    this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, connection, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq`, sourceTopics: options.topics });
     this.metrics = context.metrics;
+    this.checks = resolveRecordChecks(options.checks);
+    this.json = (options.format ?? { format: 'json' }).format === 'json';
+    // Every reason's series exists from the start, at zero, so an alert on its rate works before the first letter.
+    for (const reason of DECODE_DEAD_LETTER_KINDS) this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason }, 0);
   }
 
   async open(restored: SourceSnapshot | undefined): Promise<void> {
@@ -251,18 +267,30 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   }
 
   private async decode(fetched: FetchedBatch): Promise<DecodedBatch<Row>> {
-    const decoded = await this.decoder.decodeBatch(fetched.messages);
+    const letters: DeadLetter[] = [];
+    // Size and depth are checked on the bytes, so an oversized or too deep record is never parsed.
+    const accepted: RawMessage[] = [];
+    for (const message of fetched.messages) {
+      const problem = checkRawMessage(message, this.checks, this.json);
+      if (problem === undefined) accepted.push(message);
+      else letters.push(deadLetter(message, problem.kind, problem.reason));
+    }
+    const decoded = await this.decoder.decodeBatch(accepted);
     const records: StreamRecord<ChangeEvent<Row>>[] = [];
     let tombstones = 0;
-    const letters = [];
-    for (const d of decoded) {
-      if (d.kind === 'change') records.push({ value: d.event, timestamp: d.event.source.tsMs });
-      else if (d.kind === 'tombstone') tombstones += 1;
+    const now = (this.options.now ?? Date.now)();
+    for (let i = 0; i < decoded.length; i++) {
+      const d = decoded[i] as (typeof decoded)[number];
+      if (d.kind === 'change') {
+        const problem = validateChangeEvent(d.event as ChangeEvent<unknown>, this.checks, now, this.json);
+        if (problem === undefined) records.push({ value: d.event, timestamp: d.event.source.tsMs });
+        else letters.push(deadLetter(accepted[i] as RawMessage, problem.kind, problem.reason));
+      } else if (d.kind === 'tombstone') tombstones += 1;
       else if (d.kind === 'dead-letter') letters.push(d.letter);
     }
     if (letters.length > 0) {
       await this.deadLetters.write(letters);
-      for (const letter of letters) this.metrics.count('cdcflow_dead_letters_total', { topic: letter.topic, reason: letter.errorKind });
+      for (const letter of letters) this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason: letter.errorKind });
     }
     if (tombstones > 0) this.metrics.count('cdcflow_source_tombstones_total', { topic: fetched.topic }, tombstones);
     const first = fetched.messages[0];

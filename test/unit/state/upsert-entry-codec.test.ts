@@ -2,6 +2,7 @@ import { serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { decodeUpsertEntry, encodeUpsertEntry } from '../../../state/upsert-entry-codec.ts';
 import type { UpsertEntry } from '../../../state/upsert-table.ts';
+import { UnstorableValueError } from '../../../state/errors.ts';
 
 const roundTrip = <T>(entry: UpsertEntry<T>): UpsertEntry<T> => decodeUpsertEntry<T>(encodeUpsertEntry(entry));
 
@@ -48,5 +49,30 @@ describe('upsert entry codec', () => {
   it('rejects bytes in no known format', () => {
     expect(() => decodeUpsertEntry(Buffer.from([0x01, 2, 3]))).toThrow(/corrupt upsert entry/);
     expect(() => decodeUpsertEntry(Buffer.from([0xc1, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/truncated/);
+  });
+});
+
+describe('upsert entry codec: values it cannot store (issue 10, defect 1)', () => {
+  const deep = (levels: number): unknown => {
+    let value: unknown = 'bottom';
+    for (let i = 0; i < levels; i++) value = [value];
+    return value;
+  };
+
+  it('refuses a row nested 100,000 levels deep with a typed, non-retriable error instead of overflowing the stack', () => {
+    let thrown: unknown;
+    try {
+      encodeUpsertEntry({ row: { id: 1, notes: deep(100_000) }, lsn: 1 });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBeInstanceOf(UnstorableValueError);
+    expect((thrown as UnstorableValueError).retriable).toBe(false);
+    expect((thrown as Error).message).toMatch(/deeper than 1000 levels/);
+  });
+
+  it('still stores rows nested deeper than the JSON fast path (v8 fallback) up to the limit', () => {
+    const row = { id: 1, notes: deep(500) };
+    expect(roundTrip({ row, lsn: 1 }).row).toStrictEqual(row);
   });
 });

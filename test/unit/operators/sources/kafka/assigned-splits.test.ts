@@ -25,7 +25,7 @@ type Event = ChangeEvent<Row>;
 function partitionBatches(partition: number, times: readonly number[]): FetchedBatch[] {
   return times.map((ts, offset) => {
     const value = Buffer.from(JSON.stringify(envelope({ after: { id: partition * 1000 + offset, status: 'paid' }, source: { ...SOURCE, ts_ms: ts } })));
-    const message = { topic: TOPIC, partition, offset: String(offset), key: Buffer.from(`{"id":${offset}}`), value, timestampMs: ts };
+    const message = { topic: TOPIC, partition, offset: String(offset), key: Buffer.from(`{"id":${partition * 1000 + offset}}`), value, timestampMs: ts };
     return { topic: TOPIC, partition, messages: [message], nextOffset: String(offset + 1), bytes: value.length };
   });
 }

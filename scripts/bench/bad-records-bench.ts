@@ -1,0 +1,121 @@
+/**
+ * npm run bench -- bad-records [--events 40000] [--keys 8000] [--copies 10] [--runs 3] [--classes all|light]
+ *
+ * The projection into Postgres (two-phase), as in test/integration/bad-records.test.ts, over a
+ * clean topic and over the same records mixed with the malformed-input corpus (`--copies` rounds
+ * of every class: with the defaults ~400 bad records, 1 % of the messages, ~35 MB of them in the
+ * oversized and burst classes; `--classes light` leaves those out). Reports good events per
+ * second of each (median over `--runs` rounds, clean and mixed interleaved) and the ratio, plus
+ * the savepoint cost on the clean path: the same clean run is what every batch pays for the
+ * sink's dead-letter path (one SAVEPOINT/RELEASE pair per statement).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { StreamEnvironment, debeziumSource, postgresSink } from '../../runtime/index.ts';
+import { endpointsFromEnv } from '../stack/endpoints.ts';
+import { CORPUS_SOURCE_CHECKS, STAGES, checkOrderForProjection } from '../workload/bad-records.ts';
+import { mixedWorkload, produceMixed } from '../workload/bad-records-mix.ts';
+import { fmt, machine, median } from './bench-format.ts';
+
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '40000' },
+    keys: { type: 'string', default: '8000' },
+    copies: { type: 'string', default: '10' },
+    runs: { type: 'string', default: '3' },
+    classes: { type: 'string', default: 'all' },
+  },
+});
+const events = Number(values.events);
+const keys = Number(values.keys);
+const copies = Number(values.copies);
+const runs = Number(values.runs);
+const light = values.classes === 'light';
+const PARTITIONS = 2;
+
+const endpoints = endpointsFromEnv();
+const kafka = new Kafka({ clientId: 'bad-records-bench', brokers: endpoints.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+const suffix = Date.now().toString(36);
+const workload = { seed: 7, keys, events, partitions: PARTITIONS };
+const heavy = new Set(['burst of 8 x 200 KB garbage', 'oversized record (1.5 MB)', 'column nested 100,000 levels deep']);
+
+const clean = mixedWorkload(workload, 0);
+const mixed = mixedWorkload(workload, copies);
+const mixedEntries = light ? mixed.entries.filter((e) => !('bad' in e) || !heavy.has(e.bad.className)) : mixed.entries;
+const badCount = mixedEntries.length - clean.entries.length;
+const topics = { clean: `bench-bad-records-clean-${suffix}`, mixed: `bench-bad-records-mixed-${suffix}` };
+await produceMixed(kafka, topics.clean, PARTITIONS, clean.entries);
+await produceMixed(kafka, topics.mixed, PARTITIONS, mixedEntries);
+
+const DDL = (table: string) => `CREATE TABLE ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
+  shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`;
+
+async function sql(text: string): Promise<void> {
+  const db = new pg.Client({ connectionString: endpoints.databaseUrl });
+  await db.connect();
+  try {
+    await db.query(text);
+  } finally {
+    await db.end();
+  }
+}
+
+async function runOnce(kind: 'clean' | 'mixed', run: number): Promise<number> {
+  const table = `bench_bad_${kind}_${suffix}_${run}`;
+  await sql(DDL(table));
+  const dir = mkdtempSync(join(tmpdir(), 'cdcflow-bench-bad-'));
+  const jobName = `bench-bad-${kind}-${suffix}-${run}`;
+  try {
+    const env = StreamEnvironment.create({
+      jobName,
+      restore: 'none',
+      checkpoints: { dir: join(dir, 'chk'), intervalMs: 1000 },
+      state: { backend: 'rocksdb', dir: join(dir, 'state') },
+      restart: { maxAttempts: 0 },
+      deadLetters: { topic: `${topics[kind]}.dlq` },
+      log: () => undefined,
+    });
+    env
+      .fromSource(debeziumSource({ topics: [topics[kind]], groupId: jobName, bounded: 'latest', checks: CORPUS_SOURCE_CHECKS }), { uid: 'orders-source' })
+      .map(checkOrderForProjection)
+      .uid(STAGES.checkOrder)
+      .keyBy((e) => e.key?.['id'] as number)
+      .upsert()
+      .uid(STAGES.upsert)
+      .sinkTo(postgresSink({ table, primaryKey: ['id'], connectionString: endpoints.databaseUrl }))
+      .uid(STAGES.sink);
+    const started = performance.now();
+    const result = await env.execute();
+    const seconds = (performance.now() - started) / 1000;
+    if (result.restarts !== 0) throw new Error(`${kind} run restarted`);
+    return clean.good.length / seconds;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await sql(`DROP TABLE IF EXISTS ${table}`);
+    await sql(`DELETE FROM cdcflow_sink_commits WHERE sink LIKE '${jobName}:%'`).catch(() => undefined);
+  }
+}
+
+const rates: Record<'clean' | 'mixed', number[]> = { clean: [], mixed: [] };
+try {
+  for (let run = 0; run < runs; run++) {
+    for (const kind of run % 2 === 0 ? (['clean', 'mixed'] as const) : (['mixed', 'clean'] as const)) {
+      const rate = await runOnce(kind, run);
+      rates[kind].push(rate);
+      console.log(`run ${run + 1} ${kind}: ${fmt(rate)} good events/s`);
+    }
+  }
+} finally {
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.deleteTopics({ topics: [topics.clean, topics.mixed, `${topics.clean}.dlq`, `${topics.mixed}.dlq`] }).catch(() => undefined);
+  await admin.disconnect();
+}
+const [c, m] = [median(rates.clean), median(rates.mixed)];
+console.log(`\nprojection into Postgres two-phase, ${fmt(clean.good.length)} good messages, ${fmt(badCount)} bad (${light ? 'light classes' : 'all classes'}), median of ${runs}`);
+console.log(`clean: ${fmt(c)} events/s   mixed: ${fmt(m)} events/s   mixed/clean: ${fmt((m / c) * 100, 1)} %`);
+console.log(machine());
