@@ -7,7 +7,10 @@ import type { RawMessage } from './raw-message.ts';
  * - `malformed`: it parsed, but is not a Debezium change event (missing `source`, `lsn`, ...);
  * - `unknown-op`: an `op` this decoder does not know (a newer Debezium?);
  * - `unknown-schema`: the registry does not know the frame's schema id (wrong registry?);
- * - `bad-magic-byte`: not the Confluent wire format (a JSON producer writing to an Avro topic?).
+ * - `bad-magic-byte`: not the Confluent wire format (a JSON producer writing to an Avro topic?);
+ * - `undecodable-value`: a change event whose column value cannot be decoded with certainty (a
+ *   `precise` decimal with no known scale, text that is not a decimal); the reason names the column
+ *   and what to configure.
  */
 export type DeadLetterKind =
   | 'undecodable'
@@ -15,7 +18,8 @@ export type DeadLetterKind =
   | 'malformed'
   | 'unknown-op'
   | 'unknown-schema'
-  | 'bad-magic-byte';
+  | 'bad-magic-byte'
+  | 'undecodable-value';
 
 /** A message a decoder rejected, with where it came from and why; processing continues. */
 export interface DeadLetter {

@@ -5,10 +5,13 @@
  * Fetching, decoding and processing are decoupled by a bounded buffer; a full buffer holds the
  * fetch loop back (backpressure) instead of dropping anything. Positions advance only when a
  * batch is handed to the job, so a checkpoint records exactly what was processed before it.
- * Tombstones and heartbeats advance positions but emit nothing; undecodable messages go to the
+ * Tombstones, heartbeats and transaction markers advance positions but emit nothing (markers are
+ * counted; `debeziumTransactionSource` emits them instead); undecodable messages go to the
  * dead-letter topic *before* their batch is handed out, so none is lost across a crash.
  */
 import type { ChangeEvent } from '../../change-event.ts';
+import type { DebeziumDecimalOptions } from './debezium-decimals.ts';
+import { validateDecimalOptions } from './debezium-decimals.ts';
 import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
 import type { PollResult, SourceContext, SourceDefinition, SourceReader, SourceSnapshot } from '../source.ts';
 import { deadLetterWriter, type DeadLetterWriter } from './dead-letter-writer.ts';
@@ -16,7 +19,8 @@ import { FetchBuffer } from './fetch-buffer.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
-import type { JsonRow } from './raw-message.ts';
+import type { Decoded, JsonRow } from './raw-message.ts';
+import type { TransactionMarker } from './transaction-marker.ts';
 
 export interface DebeziumSourceOptions {
   readonly topics: readonly string[];
@@ -47,6 +51,15 @@ export interface DebeziumSourceOptions {
    * active if it owned none before. Flink's `partition.discovery.interval.ms`. @default 300000
    */
   readonly metadataMaxAgeMs?: number;
+  /**
+   * NUMERIC/DECIMAL columns → exact decimal text. With the JSON converter's `schemas.enable=true`
+   * (or Avro) nothing is needed: the schema gives each column's encoding and scale. With schemas
+   * disabled, give the connector's `decimal.handling.mode` and each decimal column's scale:
+   * `{ handling: 'precise', columns: { 'public.orders.amount': 2 } }`. A value that cannot be
+   * decoded with certainty is dead-lettered (`undecodable-value`), never passed on.
+   * See debezium-decimals.ts. @default schema-described columns only
+   */
+  readonly decimals?: DebeziumDecimalOptions;
   /** Worker threads decoding JSON values; 0 decodes on the job's thread (see message-decoder.ts). @default 0 */
   readonly decodeWorkers?: number;
   /** Replace the Kafka client (tests, other clients). @default kafkajs */
@@ -54,9 +67,11 @@ export interface DebeziumSourceOptions {
   readonly deadLetters?: DeadLetterWriter;
 }
 
-interface DecodedBatch<Row> {
+interface DecodedBatch<T> {
   readonly split: string;
-  readonly records: StreamRecord<ChangeEvent<Row>>[];
+  readonly records: StreamRecord<T>[];
+  /** The Kafka offset of each record, in order. */
+  readonly offsets: string[];
   readonly firstOffset: bigint;
   readonly nextOffset: string;
   readonly bytes: number;
@@ -64,18 +79,45 @@ interface DecodedBatch<Row> {
 
 export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): SourceDefinition<ChangeEvent<Row>> {
   if (options.topics.length === 0) throw new Error('debeziumSource needs at least one topic');
+  if (options.decimals !== undefined) validateDecimalOptions(options.decimals);
   return {
     name: `debezium:${options.topics.join(',')}`,
-    createReader: (context) => new DebeziumReader<Row>(options, context),
+    createReader: (context) => new DebeziumReader<Row, ChangeEvent<Row>>(options, context, selectChange),
     splitOwner: (split, parallelism) => parseSplit(split).partition % parallelism,
   };
 }
 
-/** A fetched batch in the buffer: decoded already, or raw until taken (`decodesWhenTaken`). */
-type Buffered<Row> = { readonly decoded: DecodedBatch<Row> } | { readonly raw: FetchedBatch };
+/**
+ * Reads Debezium's transaction-metadata topic (`provide.transaction.metadata=true` →
+ * `<topic.prefix>.transaction`) as a stream of BEGIN/END markers, event time = the marker's
+ * `ts_ms`. The same topic read by {@link debeziumSource} is not an error either: the markers are
+ * counted (`cdcflow_source_transaction_markers_total{topic,status}`) and skipped.
+ */
+export function debeziumTransactionSource(options: DebeziumSourceOptions): SourceDefinition<TransactionMarker> {
+  if (options.topics.length === 0) throw new Error('debeziumTransactionSource needs at least one topic');
+  return {
+    name: `debezium-transactions:${options.topics.join(',')}`,
+    createReader: (context) => new DebeziumReader<JsonRow, TransactionMarker>(options, context, selectMarker),
+    splitOwner: (split, parallelism) => parseSplit(split).partition % parallelism,
+  };
+}
 
-class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
-  private readonly buffer: FetchBuffer<Buffered<Row>>;
+/** Which decoded messages a reader emits, and at which event time. */
+type Select<Row, T> = (decoded: Decoded<Row>, fetchedAtMs: number) => StreamRecord<T> | undefined;
+
+function selectChange<Row>(d: Decoded<Row>): StreamRecord<ChangeEvent<Row>> | undefined {
+  return d.kind === 'change' ? { value: d.event, timestamp: d.event.source.tsMs } : undefined;
+}
+
+function selectMarker(d: Decoded<JsonRow>, fetchedAtMs: number): StreamRecord<TransactionMarker> | undefined {
+  return d.kind === 'transaction' ? { value: d.marker, timestamp: d.marker.tsMs ?? fetchedAtMs } : undefined;
+}
+
+/** A fetched batch in the buffer: decoded already, or raw until taken (`decodesWhenTaken`). */
+type Buffered<T> = { readonly decoded: DecodedBatch<T> } | { readonly raw: FetchedBatch };
+
+class DebeziumReader<Row, T> implements SourceReader<T> {
+  private readonly buffer: FetchBuffer<Buffered<T>>;
   private readonly positions = new Map<string, string>();
   private readonly checkpointPositions = new Map<number, Map<string, string>>();
   private readonly fetcher: Fetcher;
@@ -88,6 +130,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   constructor(
     private readonly options: DebeziumSourceOptions,
     context: SourceContext,
+    private readonly select: Select<Row, T>,
   ) {
     const brokers = options.brokers ?? (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
     // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
@@ -98,7 +141,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     };
     const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
     this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
-    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
+    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers, decimals: options.decimals });
     this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq` });
     this.metrics = context.metrics;
   }
@@ -116,7 +159,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     await this.fetcher.start((batch) => this.onFetched(batch), startAt, (error) => (this.fetchError ??= error));
   }
 
-  async poll(maxWaitMs: number): Promise<PollResult<ChangeEvent<Row>>> {
+  async poll(maxWaitMs: number): Promise<PollResult<T>> {
     if (this.fetchError !== undefined) throw this.fetchError;
     if (this.reachedEnd()) return 'end';
     const taken = await this.buffer.take(maxWaitMs);
@@ -125,7 +168,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     const batch = 'raw' in taken ? await this.decode(taken.raw) : taken.decoded;
     const expected = this.positions.get(batch.split);
     // A batch fetched before a seek can repeat what was already handed out: skip that part.
-    const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((r) => BigInt(r.value.origin.offset) >= BigInt(expected)) : batch.records;
+    const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((_, i) => BigInt(batch.offsets[i] as string) >= BigInt(expected)) : batch.records;
     if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected)) this.positions.set(batch.split, batch.nextOffset);
     return { records, split: batch.split, bytes: batch.bytes };
   }
@@ -167,7 +210,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
 
   private async onFetched(fetched: FetchedBatch): Promise<void> {
     try {
-      const item: Buffered<Row> = this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
+      const item: Buffered<T> = this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
       await this.buffer.put(item, fetched.bytes);
     } catch (error) {
       // Surfaces in the task loop on the next poll; the restart strategy takes it from there.
@@ -176,16 +219,31 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     }
   }
 
-  private async decode(fetched: FetchedBatch): Promise<DecodedBatch<Row>> {
+  private async decode(fetched: FetchedBatch): Promise<DecodedBatch<T>> {
     const decoded = await this.decoder.decodeBatch(fetched.messages);
-    const records: StreamRecord<ChangeEvent<Row>>[] = [];
+    const records: StreamRecord<T>[] = [];
+    const offsets: string[] = [];
     let tombstones = 0;
+    let begins = 0;
+    let ends = 0;
     const letters = [];
-    for (const d of decoded) {
-      if (d.kind === 'change') records.push({ value: d.event, timestamp: d.event.source.tsMs });
-      else if (d.kind === 'tombstone') tombstones += 1;
+    const now = Date.now();
+    for (let i = 0; i < decoded.length; i++) {
+      const d = decoded[i] as Decoded<Row>;
+      const record = this.select(d, now);
+      if (record !== undefined) {
+        records.push(record);
+        offsets.push((fetched.messages[i] as { offset: string }).offset);
+      }
+      if (d.kind === 'tombstone') tombstones += 1;
       else if (d.kind === 'dead-letter') letters.push(d.letter);
+      else if (d.kind === 'transaction') {
+        if (d.marker.status === 'BEGIN') begins += 1;
+        else ends += 1;
+      }
     }
+    if (begins > 0) this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'BEGIN' }, begins);
+    if (ends > 0) this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'END' }, ends);
     if (letters.length > 0) {
       await this.deadLetters.write(letters);
       for (const letter of letters) this.metrics.count('cdcflow_dead_letters_total', { topic: letter.topic, reason: letter.errorKind });
@@ -195,6 +253,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     return {
       split: splitOf(fetched.topic, fetched.partition),
       records,
+      offsets,
       firstOffset: first === undefined ? 0n : BigInt(first.offset),
       nextOffset: fetched.nextOffset,
       bytes: fetched.bytes,
