@@ -14,39 +14,51 @@ const BASE64 = new Int8Array(128).fill(-1);
 /** The unscaled value of base64 big-endian two's-complement bytes, or undefined when `text` is not such base64. */
 export function unscaledFromBase64(text: string): number | bigint | undefined {
   const length = text.length;
-  if (length === 0 || length % 4 !== 0) return undefined;
+  if (length === 0 || (length & 3) !== 0) return undefined;
   const padding = text.charCodeAt(length - 1) === 61 ? (text.charCodeAt(length - 2) === 61 ? 2 : 1) : 0;
-  const bytes = (length / 4) * 3 - padding;
-  if (bytes > 6) return bigUnscaled(text, bytes, padding);
-  let value = 0;
-  let taken = 0;
-  let first = -1;
-  for (let i = 0; i < length - padding; i += 1) {
-    const code = text.charCodeAt(i);
-    const sextet = code < 128 ? (BASE64[code] as number) : -1;
-    if (sextet < 0) return undefined;
-    value = value * 64 + sextet;
-    taken += 6;
-    if (taken >= 8 && first < 0) first = Math.floor(value / 2 ** (taken - 8));
+  const bytes = (length >> 2) * 3 - padding;
+  // Whole 24-bit groups: exact in a double up to 2 groups (48 bits), BigInt beyond.
+  if (length <= 8) {
+    let value = 0;
+    for (let i = 0; i < length; i += 4) {
+      const group = groupAt(text, i, length - padding);
+      if (group < 0) return undefined;
+      value = value * 16_777_216 + group;
+    }
+    const cut = padding === 0 ? 1 : padding === 1 ? 256 : 65_536;
+    // The padded bits must be zero (canonical base64, as Java's encoder writes).
+    if (value % cut !== 0) return undefined;
+    value /= cut;
+    const range = 2 ** (bytes * 8);
+    return value >= range / 2 ? value - range : value;
   }
-  // Drop the bits of the last sextet that are padding (they must be zero in canonical base64).
-  const extra = taken - bytes * 8;
-  const rest = value % 2 ** extra;
-  if (rest !== 0) return undefined;
-  value = (value - rest) / 2 ** extra;
-  if (bytes === 0) return undefined;
-  // Two's complement: a set top bit means value - 2^(8 * bytes).
-  return first >= 128 ? value - 2 ** (bytes * 8) : value;
+  let value = 0n;
+  for (let i = 0; i < length; i += 4) {
+    const group = groupAt(text, i, length - padding);
+    if (group < 0) return undefined;
+    value = (value << 24n) | BigInt(group);
+  }
+  if (padding > 0) {
+    const shift = BigInt(padding * 8);
+    if ((value & ((1n << shift) - 1n)) !== 0n) return undefined;
+    value >>= shift;
+  }
+  return BigInt.asIntN(bytes * 8, value);
 }
 
-function bigUnscaled(text: string, bytes: number, padding: number): number | bigint | undefined {
-  for (let i = 0; i < text.length - padding; i += 1) {
-    const code = text.charCodeAt(i);
-    if (code >= 128 || (BASE64[code] as number) < 0) return undefined;
+/** The 24 bits of the 4 characters at `at` (characters at or past `end` are padding, read as 0); -1 if invalid. */
+function groupAt(text: string, at: number, end: number): number {
+  let group = 0;
+  for (let i = at; i < at + 4; i++) {
+    let sextet = 0;
+    if (i < end) {
+      const code = text.charCodeAt(i);
+      sextet = code < 128 ? (BASE64[code] as number) : -1;
+      if (sextet < 0) return -1;
+    } else if (text.charCodeAt(i) !== 61) return -1;
+    group = (group << 6) | sextet;
   }
-  const buffer = Buffer.from(text, 'base64');
-  if (buffer.length !== bytes) return undefined;
-  return unscaledFromBytes(buffer);
+  return group;
 }
 
 /** The unscaled value of big-endian two's-complement bytes (Avro `decimal`, Connect `Decimal`). */
