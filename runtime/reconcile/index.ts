@@ -1,0 +1,5 @@
+export { compareSorted, diffRow, type ColumnDifference, type ComparisonResult, type ComparisonSpec, type DifferingRow, type ReconcileRow } from './compare.ts';
+export { ReconcileError } from './errors.ts';
+export { canonicalDecimal, canonicalTimestamp, commonKind, compareKeys, kindOfType, normalizeValue, type ColumnKind } from './normalize.ts';
+export { PostgresTable, quoteTable } from './postgres-table.ts';
+export { formatReconcileReport, reconcileTables, type ReconcileOptions, type ReconcileReport } from './reconcile.ts';
