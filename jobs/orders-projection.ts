@@ -3,22 +3,31 @@
  * per order, LSN-guarded, RocksDB, 1 s checkpoints) → sink. Run it (it prints its progress):
  *   CDCFLOW_TOPIC=cdc.ecommerce.orders CDCFLOW_BOUNDED=1 npx tsx jobs/orders-projection.ts
  * Env: KAFKA_BROKERS, CDCFLOW_TOPIC, CDCFLOW_GROUP_ID, CDCFLOW_CHECKPOINT_DIR, CDCFLOW_STATE_DIR,
- * CDCFLOW_BOUNDED=1 (stop at the end offsets found at start), CDCFLOW_SESSION_TIMEOUT_MS.
+ * CDCFLOW_BOUNDED=1 (stop at the end offsets found at start), CDCFLOW_SESSION_TIMEOUT_MS,
+ * CDCFLOW_DECIMAL_HANDLING=precise|string|double (the connector's decimal.handling.mode, JSON without
+ * schemas: `amount` is numeric(12,2)), CDCFLOW_TRUNCATE=fail|propagate (docs/debezium-values.md).
  */
 import { pathToFileURL } from 'node:url';
-import { StreamEnvironment, debeziumSource, type ChangeEvent, type SinkDefinition, type SourceDefinition, type TableChange } from '../runtime/index.ts';
+import { StreamEnvironment, debeziumSource, type ChangeEvent, type DebeziumDecimalOptions, type SinkDefinition, type SourceDefinition, type TableChange, type UpsertOptions } from '../runtime/index.ts';
 
 /** A row of `public.orders` as Debezium's JSON converter writes it (columns are not checked). */
 export interface Order { readonly id: number; readonly status: string; readonly amount: string; readonly [column: string]: unknown }
-export interface ProjectionOptions { readonly topic: string; readonly groupId: string; readonly bounded: boolean; readonly sessionTimeoutMs?: number }
+export interface ProjectionOptions { readonly topic: string; readonly groupId: string; readonly bounded: boolean; readonly sessionTimeoutMs?: number; readonly decimals?: DebeziumDecimalOptions; readonly truncate?: UpsertOptions['truncate'] }
+
+/** The decimal and TRUNCATE settings of the projection from CDCFLOW_DECIMAL_HANDLING and CDCFLOW_TRUNCATE. */
+export function valueOptionsFromEnv(e: NodeJS.ProcessEnv): Pick<ProjectionOptions, 'decimals' | 'truncate'> {
+  const handling = e['CDCFLOW_DECIMAL_HANDLING'] as DebeziumDecimalOptions['handling'];
+  const truncate = e['CDCFLOW_TRUNCATE'] as UpsertOptions['truncate'];
+  return { ...(handling === undefined ? {} : { decimals: { handling, columns: { amount: 2 } } }), ...(truncate === undefined ? {} : { truncate }) };
+}
 
 /** The projection graph; `source` replaces the Debezium source built from `o` (tests). */
 export function ordersProjectionJob(env: StreamEnvironment, o: ProjectionOptions, sink: SinkDefinition<TableChange<number, Order>>, source?: SourceDefinition<ChangeEvent<Order>>): void {
-  const { topic, groupId, bounded, sessionTimeoutMs } = o;
+  const { topic, groupId, bounded, sessionTimeoutMs, decimals, truncate } = o;
   env
-    .fromSource(source ?? debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' } : {}), ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }) }), { uid: 'orders-source' })
+    .fromSource(source ?? debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' } : {}), ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }), ...(decimals === undefined ? {} : { decimals }) }), { uid: 'orders-source' })
     .keyBy((event) => event.key?.['id'] as number)
-    .upsert()
+    .upsert(truncate === undefined ? {} : { truncate })
     .uid('orders-upsert')
     .sinkTo(sink);
 }
@@ -34,7 +43,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   });
   let changes = 0; // table changes emitted by this process (replays after a restore count again)
   const dropped = async () => (await env.metrics.registry.getSingleMetric('cdcflow_upsert_duplicates_total')?.get())?.values.reduce((n, v) => n + v.value, 0) ?? 0;
-  ordersProjectionJob(env, { topic, groupId, bounded: process.env['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }) }, {
+  ordersProjectionJob(env, { topic, groupId, bounded: process.env['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }), ...valueOptionsFromEnv(process.env) }, {
     name: 'progress',
     createOperator: () => ({
       open: () => print('opened'),

@@ -3,11 +3,12 @@
  * postgresSink (two-phase: a checkpoint's rows appear together when it completes).
  *   DATABASE_URL=postgres://cdcflow:cdcflow@127.0.0.1:15432/cdcflow CDCFLOW_BOUNDED=1 npx tsx jobs/orders-to-postgres.ts
  * Env: as jobs/orders-projection.ts, plus DATABASE_URL, CDCFLOW_PG_TABLE (default orders_projection),
- * CDCFLOW_PG_MODE=idempotent (LSN-guarded upserts and tombstones, for servers without prepared transactions).
+ * CDCFLOW_PG_MODE=idempotent (LSN-guarded upserts and tombstones, for servers without prepared transactions),
+ * CDCFLOW_DECIMAL_HANDLING and CDCFLOW_TRUNCATE (as jobs/orders-projection.ts).
  */
 import pg from 'pg';
 import { StreamEnvironment, postgresSink } from '../runtime/index.ts';
-import { ordersProjectionJob, type Order } from './orders-projection.ts';
+import { ordersProjectionJob, valueOptionsFromEnv, type Order } from './orders-projection.ts';
 
 const e = process.env;
 const [table, mode] = [e['CDCFLOW_PG_TABLE'] ?? 'orders_projection', e['CDCFLOW_PG_MODE'] === 'idempotent' ? 'idempotent' : 'two-phase'] as const;
@@ -26,6 +27,6 @@ const env = StreamEnvironment.create({
 });
 const sink = postgresSink<number, Order>({ table, primaryKey: ['id'], mode, log: print, onTransaction: (t) => print(`checkpoint ${t.checkpointId} ${t.phase}: ${t.records} rows`) });
 const session = e['CDCFLOW_SESSION_TIMEOUT_MS'];
-ordersProjectionJob(env, { topic: e['CDCFLOW_TOPIC'] ?? 'cdc.ecommerce.orders', groupId: e['CDCFLOW_GROUP_ID'] ?? 'orders-to-postgres', bounded: e['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }) }, sink);
+ordersProjectionJob(env, { topic: e['CDCFLOW_TOPIC'] ?? 'cdc.ecommerce.orders', groupId: e['CDCFLOW_GROUP_ID'] ?? 'orders-to-postgres', bounded: e['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }), ...valueOptionsFromEnv(e) }, sink);
 const { restarts } = await env.execute();
 print(`finished: ${restarts} restarts`);

@@ -2,12 +2,17 @@
  * Decode rate of the workload's ~1.3 KB update event on one core, JSON and Confluent Avro.
  * `tsx scripts/bench/decode-bench.ts [--events 200000] [--runs 3]` — prints the median of the runs.
  * Avro runs against an in-process fake registry: after the first fetch the schema is cached, so
- * the figure is the decoder's, not the registry's.
+ * the figure is the decoder's, not the registry's. The `precise` lines decode a real Debezium
+ * 3.6.1 insert (test/fixtures/debezium/) with three NUMERIC columns in `decimal.handling.mode=precise`:
+ * scale from the Connect schema (schemas enabled), and from the source options (schemas disabled);
+ * `string` is the same row in string mode, for the cost of the decimal decoding itself.
  */
 import { parseArgs } from 'node:util';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { ConfluentAvroDecoder } from '../../operators/sources/kafka/confluent-avro.ts';
+import { DecimalColumns } from '../../operators/sources/kafka/debezium-decimals.ts';
 import { decodeDebeziumJson } from '../../operators/sources/kafka/debezium-json.ts';
+import { fixtureMessages } from '../../test/fixtures/debezium/fixtures.ts';
 import type { RawMessage } from '../../operators/sources/kafka/raw-message.ts';
 import { RegistrySchemaResolver } from '../../operators/sources/kafka/registry-schema-resolver.ts';
 import { createOrdersAvroEncoder } from '../workload/avro-encoder.ts';
@@ -46,7 +51,7 @@ async function measure(name: string, bytes: number, decodeBatch: () => Promise<n
     rates.push(decoded / seconds);
   }
   const rate = median(rates);
-  console.log(`${name.padEnd(6)} ${bytes} B/event  ${Math.round(rate).toLocaleString('en')} events/s  ${((rate * bytes) / 1e6).toFixed(0)} MB/s  (median of ${runs}: ${rates.map((r) => Math.round(r)).join(', ')})`);
+  console.log(`${name.padEnd(15)} ${bytes} B/event  ${Math.round(rate).toLocaleString('en')} events/s  ${((rate * bytes) / 1e6).toFixed(0)} MB/s  (median of ${runs}: ${rates.map((r) => Math.round(r)).join(', ')})`);
 }
 
 async function main(): Promise<void> {
@@ -57,6 +62,20 @@ async function main(): Promise<void> {
     for (const m of jsonBatch) if (decodeDebeziumJson(m).kind !== 'change') throw new Error('decode failed');
     return BATCH;
   });
+
+  // Real connector output: the insert of id 5 (9999999999.99, a 20-digit scale, a 20-digit integer).
+  const real = (name: 'precise-schemas' | 'precise-no-schemas' | 'string-no-schemas', decimals?: DecimalColumns) => {
+    const m = fixtureMessages(name)[5] as RawMessage;
+    const batch = Array.from({ length: BATCH }, () => m);
+    const options = decimals === undefined ? {} : { decimals };
+    return measure(name.replace('-no-schemas', '').replace('-schemas', '+schema'), m.value?.length ?? 0, () => {
+      for (const x of batch) if (decodeDebeziumJson(x, options).kind !== 'change') throw new Error('decode failed');
+      return BATCH;
+    });
+  };
+  await real('precise-schemas');
+  await real('precise-no-schemas', new DecimalColumns({ columns: { amount: 2, big: 0 } }));
+  await real('string-no-schemas');
 
   const registry = await startFakeRegistry();
   try {

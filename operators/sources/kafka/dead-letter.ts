@@ -15,7 +15,10 @@ import type { RawMessage } from './raw-message.ts';
  * - `future-event-time`: `source.ts_ms` further ahead of the wall clock than `maxFutureSkewMs`;
  * - `user-code`: a map/filter/process function threw on the record;
  * - `unstorable`: keyed state cannot store the record's value;
- * - `sink-refused`: the sink's target refused the record (a type or constraint error).
+ * - `sink-refused`: the sink's target refused the record (a type or constraint error);
+ * - `undecodable-value`: a change event whose column value cannot be decoded with certainty (a
+ *   `precise` decimal with no known scale, text that is not a decimal); the reason names the column
+ *   and what to configure.
  */
 export type DeadLetterKind =
   | 'undecodable'
@@ -31,7 +34,8 @@ export type DeadLetterKind =
   | 'future-event-time'
   | 'user-code'
   | 'unstorable'
-  | 'sink-refused';
+  | 'sink-refused'
+  | 'undecodable-value';
 
 /** The kinds a source's decoding stage can raise; their counters exist (at zero) from the start. */
 export const DECODE_DEAD_LETTER_KINDS: readonly DeadLetterKind[] = [
@@ -46,6 +50,7 @@ export const DECODE_DEAD_LETTER_KINDS: readonly DeadLetterKind[] = [
   'invalid-key',
   'invalid-position',
   'future-event-time',
+  'undecodable-value',
 ];
 
 /** The stage of a letter rejected while decoding; other stages are the operator's or sink's uid. */

@@ -5,10 +5,13 @@
  * Fetching, decoding and processing are decoupled by a bounded buffer; a full buffer holds the
  * fetch loop back (backpressure) instead of dropping anything. Positions advance only when a
  * batch is handed to the job, so a checkpoint records exactly what was processed before it.
- * Tombstones and heartbeats advance positions but emit nothing; undecodable messages go to the
+ * Tombstones, heartbeats and transaction markers advance positions but emit nothing (markers are
+ * counted; `debeziumTransactionSource` emits them instead); undecodable messages go to the
  * dead-letter topic *before* their batch is handed out, so none is lost across a crash.
  */
 import type { ChangeEvent } from '../../change-event.ts';
+import type { DebeziumDecimalOptions } from './debezium-decimals.ts';
+import { validateDecimalOptions } from './debezium-decimals.ts';
 import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
 import type { PollResult, SourceContext, SourceDefinition, SourceReader, SourceSnapshot } from '../source.ts';
 import { DECODE_DEAD_LETTER_KINDS, DECODE_STAGE, deadLetter, type DeadLetter } from './dead-letter.ts';
@@ -19,8 +22,9 @@ import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
 import { resolveKafkaConnection, type KafkaSsl, type KafkaSaslConfig } from '../../kafka-connection.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
-import type { JsonRow, RawMessage } from './raw-message.ts';
+import type { Decoded, JsonRow, RawMessage } from './raw-message.ts';
 import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
+import type { TransactionMarker } from './transaction-marker.ts';
 
 export interface DebeziumSourceOptions {
   readonly topics: readonly string[];
@@ -55,6 +59,15 @@ export interface DebeziumSourceOptions {
    * active if it owned none before. Flink's `partition.discovery.interval.ms`. @default 300000
    */
   readonly metadataMaxAgeMs?: number;
+  /**
+   * NUMERIC/DECIMAL columns → exact decimal text. With the JSON converter's `schemas.enable=true`
+   * (or Avro) nothing is needed: the schema gives each column's encoding and scale. With schemas
+   * disabled, give the connector's `decimal.handling.mode` and each decimal column's scale:
+   * `{ handling: 'precise', columns: { 'public.orders.amount': 2 } }`. A value that cannot be
+   * decoded with certainty is dead-lettered (`undecodable-value`), never passed on.
+   * See debezium-decimals.ts. @default schema-described columns only
+   */
+  readonly decimals?: DebeziumDecimalOptions;
   /** Worker threads decoding JSON values; 0 decodes on the job's thread (see message-decoder.ts). @default 0 */
   readonly decodeWorkers?: number;
   /**
@@ -80,9 +93,11 @@ export interface DebeziumSourceOptions {
   readonly now?: () => number;
 }
 
-interface DecodedBatch<Row> {
+interface DecodedBatch<T> {
   readonly split: string;
-  readonly records: StreamRecord<ChangeEvent<Row>>[];
+  readonly records: StreamRecord<T>[];
+  /** The Kafka offset of each record, in order. */
+  readonly offsets: string[];
   readonly firstOffset: bigint;
   readonly nextOffset: string;
   readonly bytes: number;
@@ -91,18 +106,45 @@ interface DecodedBatch<Row> {
 
 export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): SourceDefinition<ChangeEvent<Row>> {
   if (options.topics.length === 0) throw new Error('debeziumSource needs at least one topic');
+  if (options.decimals !== undefined) validateDecimalOptions(options.decimals);
   return {
     name: `debezium:${options.topics.join(',')}`,
-    createReader: (context) => new DebeziumReader<Row>(options, context),
+    createReader: (context) => new DebeziumReader<Row, ChangeEvent<Row>>(options, context, selectChange),
     splitOwner: (split, parallelism) => parseSplit(split).partition % parallelism,
   };
 }
 
-/** A fetched batch in the buffer: decoded already, or raw until taken (`decodesWhenTaken`). */
-type Buffered<Row> = { readonly decoded: DecodedBatch<Row> } | { readonly raw: FetchedBatch };
+/**
+ * Reads Debezium's transaction-metadata topic (`provide.transaction.metadata=true` →
+ * `<topic.prefix>.transaction`) as a stream of BEGIN/END markers, event time = the marker's
+ * `ts_ms`. The same topic read by {@link debeziumSource} is not an error either: the markers are
+ * counted (`cdcflow_source_transaction_markers_total{topic,status}`) and skipped.
+ */
+export function debeziumTransactionSource(options: DebeziumSourceOptions): SourceDefinition<TransactionMarker> {
+  if (options.topics.length === 0) throw new Error('debeziumTransactionSource needs at least one topic');
+  return {
+    name: `debezium-transactions:${options.topics.join(',')}`,
+    createReader: (context) => new DebeziumReader<JsonRow, TransactionMarker>(options, context, selectMarker),
+    splitOwner: (split, parallelism) => parseSplit(split).partition % parallelism,
+  };
+}
 
-class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
-  private readonly buffer: FetchBuffer<Buffered<Row>>;
+/** Which decoded messages a reader emits, and at which event time. */
+type Select<Row, T> = (decoded: Decoded<Row>, fetchedAtMs: number) => StreamRecord<T> | undefined;
+
+function selectChange<Row>(d: Decoded<Row>): StreamRecord<ChangeEvent<Row>> | undefined {
+  return d.kind === 'change' ? { value: d.event, timestamp: d.event.source.tsMs } : undefined;
+}
+
+function selectMarker(d: Decoded<JsonRow>, fetchedAtMs: number): StreamRecord<TransactionMarker> | undefined {
+  return d.kind === 'transaction' ? { value: d.marker, timestamp: d.marker.tsMs ?? fetchedAtMs } : undefined;
+}
+
+/** A fetched batch in the buffer: decoded already, or raw until taken (`decodesWhenTaken`). */
+type Buffered<T> = { readonly decoded: DecodedBatch<T> } | { readonly raw: FetchedBatch };
+
+class DebeziumReader<Row, T> implements SourceReader<T> {
+  private readonly buffer: FetchBuffer<Buffered<T>>;
   private readonly positions = new Map<string, string>();
   private readonly checkpointPositions = new Map<number, Map<string, string>>();
   private readonly fetcher: Fetcher;
@@ -117,6 +159,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   constructor(
     private readonly options: DebeziumSourceOptions,
     context: SourceContext,
+    private readonly select: Select<Row, T>,
   ) {
     // One connection (brokers, TLS, SASL) for every client this source builds.
     const connection = resolveKafkaConnection({ ...(options.brokers === undefined ? {} : { brokers: options.brokers }), ...(options.ssl === undefined ? {} : { ssl: options.ssl }), ...(options.sasl === undefined ? {} : { sasl: options.sasl }) });
@@ -129,7 +172,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     };
     const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
     this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, connection, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
-    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
+    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers, decimals: options.decimals });
     this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, connection, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq`, sourceTopics: options.topics });
     this.metrics = context.metrics;
     this.checks = resolveRecordChecks(options.checks);
@@ -205,7 +248,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     return resumeAt;
   }
 
-  async poll(maxWaitMs: number): Promise<PollResult<ChangeEvent<Row>>> {
+  async poll(maxWaitMs: number): Promise<PollResult<T>> {
     if (this.fetchError !== undefined) throw this.fetchError;
     if (this.reachedEnd()) return 'end';
     const taken = await this.buffer.take(maxWaitMs);
@@ -215,7 +258,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     // After an accepted offset loss the position restarts with this batch, even backwards.
     const expected = batch.restartsPosition ? undefined : this.positions.get(batch.split);
     // A batch fetched before a seek can repeat what was already handed out: skip that part.
-    const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((r) => BigInt(r.value.origin.offset) >= BigInt(expected)) : batch.records;
+    const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((_, i) => BigInt(batch.offsets[i] as string) >= BigInt(expected)) : batch.records;
     if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected)) this.positions.set(batch.split, batch.nextOffset);
     return { records, split: batch.split, bytes: batch.bytes };
   }
@@ -257,7 +300,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
 
   private async onFetched(fetched: FetchedBatch): Promise<void> {
     try {
-      const item: Buffered<Row> = this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
+      const item: Buffered<T> = this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
       await this.buffer.put(item, fetched.bytes);
     } catch (error) {
       // Surfaces in the task loop on the next poll; the restart strategy takes it from there.
@@ -266,7 +309,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     }
   }
 
-  private async decode(fetched: FetchedBatch): Promise<DecodedBatch<Row>> {
+  private async decode(fetched: FetchedBatch): Promise<DecodedBatch<T>> {
     const letters: DeadLetter[] = [];
     // Size and depth are checked on the bytes, so an oversized or too deep record is never parsed.
     const accepted: RawMessage[] = [];
@@ -276,18 +319,36 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
       else letters.push(deadLetter(message, problem.kind, problem.reason));
     }
     const decoded = await this.decoder.decodeBatch(accepted);
-    const records: StreamRecord<ChangeEvent<Row>>[] = [];
+    const records: StreamRecord<T>[] = [];
+    const offsets: string[] = [];
     let tombstones = 0;
+    let begins = 0;
+    let ends = 0;
     const now = (this.options.now ?? Date.now)();
     for (let i = 0; i < decoded.length; i++) {
-      const d = decoded[i] as (typeof decoded)[number];
+      const d = decoded[i] as Decoded<Row>;
+      const message = accepted[i] as RawMessage;
       if (d.kind === 'change') {
         const problem = validateChangeEvent(d.event as ChangeEvent<unknown>, this.checks, now, this.json);
-        if (problem === undefined) records.push({ value: d.event, timestamp: d.event.source.tsMs });
-        else letters.push(deadLetter(accepted[i] as RawMessage, problem.kind, problem.reason));
-      } else if (d.kind === 'tombstone') tombstones += 1;
+        if (problem !== undefined) {
+          letters.push(deadLetter(message, problem.kind, problem.reason));
+          continue;
+        }
+      }
+      const record = this.select(d, now);
+      if (record !== undefined) {
+        records.push(record);
+        offsets.push(message.offset);
+      }
+      if (d.kind === 'tombstone') tombstones += 1;
       else if (d.kind === 'dead-letter') letters.push(d.letter);
+      else if (d.kind === 'transaction') {
+        if (d.marker.status === 'BEGIN') begins += 1;
+        else ends += 1;
+      }
     }
+    if (begins > 0) this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'BEGIN' }, begins);
+    if (ends > 0) this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'END' }, ends);
     if (letters.length > 0) {
       await this.deadLetters.write(letters);
       for (const letter of letters) this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason: letter.errorKind });
@@ -297,6 +358,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     return {
       split: splitOf(fetched.topic, fetched.partition),
       records,
+      offsets,
       firstOffset: first === undefined ? 0n : BigInt(first.offset),
       nextOffset: fetched.nextOffset,
       bytes: fetched.bytes,

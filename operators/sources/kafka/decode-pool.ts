@@ -28,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CdcflowError } from '../../../state/errors.ts';
 import { deadLetter } from './dead-letter.ts';
+import { DecimalColumns, type DebeziumDecimalOptions } from './debezium-decimals.ts';
 import { decodeDebeziumJson } from './debezium-json.ts';
 import type { DecodeRequest, DecodeResponse, WireDeadLetter } from './decode-worker.ts';
 import type { Decoded, RawMessage } from './raw-message.ts';
@@ -37,6 +38,8 @@ export interface DecodePoolOptions {
   readonly workers: number;
   /** Batches with fewer messages are decoded on the calling thread. @default 32 */
   readonly minBatchSize?: number;
+  /** Decimal columns (see debezium-decimals.ts); sent to the workers with each batch. */
+  readonly decimals?: DebeziumDecimalOptions;
 }
 
 /** Thrown when a decode worker crashes or the pool is used after `close()`. Retriable: a restarted job gets a fresh pool. */
@@ -61,6 +64,7 @@ interface Slot {
 export class DecodePool<Row> {
   private readonly slots: Slot[] = [];
   private readonly minBatchSize: number;
+  private readonly decimals: DecimalColumns;
   private nextId = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
@@ -68,6 +72,7 @@ export class DecodePool<Row> {
   constructor(private readonly options: DecodePoolOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1) throw new RangeError(`DecodePool needs workers >= 1, got ${options.workers}`);
     this.minBatchSize = options.minBatchSize ?? 32;
+    this.decimals = new DecimalColumns(options.decimals);
   }
 
   /** Worker threads currently running. */
@@ -78,7 +83,7 @@ export class DecodePool<Row> {
   /** Decodes a batch; resolves after every batch submitted before it. */
   decodeBatch(messages: readonly RawMessage[]): Promise<Decoded<Row>[]> {
     if (this.closed) return Promise.reject(new DecodePoolError('the decode pool is closed'));
-    const result = messages.length < this.minBatchSize ? Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m))) : this.dispatch(messages);
+    const result = messages.length < this.minBatchSize ? Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m, { decimals: this.decimals }))) : this.dispatch(messages);
     const ordered = this.tail.then(() => result);
     this.tail = ordered.catch(() => undefined);
     return ordered;
@@ -95,7 +100,7 @@ export class DecodePool<Row> {
   private dispatch(messages: readonly RawMessage[]): Promise<Decoded<Row>[]> {
     const slot = this.pickSlot();
     const id = this.nextId++;
-    const request = pack(id, messages);
+    const request = pack(id, messages, this.options.decimals);
     return new Promise<Decoded<Row>[]>((resolve, reject) => {
       slot.jobs.set(id, { messages, resolve: resolve as (d: Decoded<unknown>[]) => void, reject });
       if (slot.jobs.size === 1) slot.worker.ref();
@@ -139,7 +144,7 @@ export class DecodePool<Row> {
   }
 }
 
-function pack(id: number, messages: readonly RawMessage[]): DecodeRequest {
+function pack(id: number, messages: readonly RawMessage[], decimals: DebeziumDecimalOptions | undefined): DecodeRequest {
   let total = 0;
   for (const m of messages) total += (m.key?.length ?? 0) + (m.value?.length ?? 0);
   const bytes = new Uint8Array(total);
@@ -161,7 +166,7 @@ function pack(id: number, messages: readonly RawMessage[]): DecodeRequest {
     lengths[2 * i] = put(m.key);
     lengths[2 * i + 1] = put(m.value);
   });
-  return { id, topics, partitions, offsets, lengths, bytes };
+  return { id, topics, partitions, offsets, lengths, bytes, ...(decimals === undefined ? {} : { decimals }) };
 }
 
 function unpack<Row>(json: string, deadLetters: readonly number[], messages: readonly RawMessage[]): Decoded<Row>[] {

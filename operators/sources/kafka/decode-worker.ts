@@ -7,6 +7,7 @@
  * rebuilds the letter around them, so the bytes never cross the thread boundary.
  */
 import { parentPort } from 'node:worker_threads';
+import { DecimalColumns, type DebeziumDecimalOptions } from './debezium-decimals.ts';
 import { decodeDebeziumJson } from './debezium-json.ts';
 import type { Decoded, RawMessage } from './raw-message.ts';
 
@@ -18,6 +19,16 @@ export interface DecodeRequest {
   readonly offsets: readonly string[];
   readonly lengths: Int32Array<ArrayBuffer>;
   readonly bytes: Uint8Array<ArrayBuffer>;
+  /** The source's decimal settings (plain data: they cross the thread boundary with each batch). */
+  readonly decimals?: DebeziumDecimalOptions;
+}
+
+/** Compiled once per worker for the settings object last seen (a pool sends the same settings every time). */
+let compiled: { readonly from: string; readonly columns: DecimalColumns } | undefined;
+function decimalsOf(options: DebeziumDecimalOptions | undefined): DecimalColumns {
+  const from = JSON.stringify(options ?? {});
+  if (compiled?.from !== from) compiled = { from, columns: new DecimalColumns(options) };
+  return compiled.columns;
 }
 
 export type DecodeResponse =
@@ -33,6 +44,7 @@ export interface WireDeadLetter {
 
 export function decodeRequest(request: DecodeRequest): DecodeResponse {
   const { bytes, lengths } = request;
+  const decimals = decimalsOf(request.decimals);
   const out: (Decoded<unknown> | WireDeadLetter)[] = new Array<Decoded<unknown> | WireDeadLetter>(request.offsets.length);
   const deadLetters: number[] = [];
   let at = 0;
@@ -46,7 +58,7 @@ export function decodeRequest(request: DecodeRequest): DecodeResponse {
     const key = slice(lengths[2 * i] as number);
     const value = slice(lengths[2 * i + 1] as number);
     const message: RawMessage = { topic: request.topics[i] as string, partition: request.partitions[i] as number, offset: request.offsets[i] as string, key, value, timestampMs: 0 };
-    const decoded = decodeDebeziumJson(message);
+    const decoded = decodeDebeziumJson(message, { decimals });
     if (decoded.kind === 'dead-letter') {
       out[i] = { kind: 'dead-letter', errorKind: decoded.letter.errorKind, reason: decoded.letter.reason };
       deadLetters.push(i);

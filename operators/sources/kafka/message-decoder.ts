@@ -1,6 +1,8 @@
-import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import { avroDecimalLogicalTypes } from './avro-decimal.ts';
 import { ConfluentAvroDecoder } from './confluent-avro.ts';
 import { DecodePool } from './decode-pool.ts';
+import { DecimalColumns, type DebeziumDecimalOptions } from './debezium-decimals.ts';
 import { decodeDebeziumJson } from './debezium-json.ts';
 import type { Decoded, RawMessage } from './raw-message.ts';
 import { RegistrySchemaResolver } from './registry-schema-resolver.ts';
@@ -22,6 +24,8 @@ export interface DecoderOptions {
    * @default 0
    */
   readonly workers?: number | undefined;
+  /** NUMERIC/DECIMAL columns when the JSON converter has schemas disabled (see debezium-decimals.ts). */
+  readonly decimals?: DebeziumDecimalOptions | undefined;
 }
 
 export interface MessageDecoder<Row> {
@@ -41,11 +45,15 @@ export function createDecoder<Row>(choice: DecoderChoice, options: DecoderOption
   if (choice.format === 'json') {
     const workers = options.workers ?? 0;
     if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decode workers must be an integer >= 0, got ${workers}`);
-    if (workers > 0) return new DecodePool<Row>({ workers });
-    return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m))), decodesWhenTaken: true, close: () => Promise.resolve() };
+    const decimals = options.decimals;
+    if (workers > 0) return new DecodePool<Row>({ workers, ...(decimals === undefined ? {} : { decimals }) });
+    const json = { decimals: new DecimalColumns(decimals) };
+    return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m, json))), decodesWhenTaken: true, close: () => Promise.resolve() };
   }
   const host = choice.registryUrl ?? process.env['SCHEMA_REGISTRY_URL'];
   if (host === undefined) throw new Error("Avro decoding needs the schema registry: pass format: { format: 'avro', registryUrl } or set SCHEMA_REGISTRY_URL");
-  const decoder = new ConfluentAvroDecoder<Row>(new RegistrySchemaResolver(new SchemaRegistry({ host })));
+  // Avro carries the scale in the schema (the `decimal` logical type): decoded by avsc itself.
+  const registry = new SchemaRegistry({ host }, { [SchemaType.AVRO]: { logicalTypes: avroDecimalLogicalTypes } });
+  const decoder = new ConfluentAvroDecoder<Row>(new RegistrySchemaResolver(registry));
   return { decodeBatch: (messages) => decoder.decodeBatch(messages), close: () => Promise.resolve() };
 }

@@ -1,5 +1,6 @@
 import type { ChangeEvent } from '../../change-event.ts';
 import type { DeadLetter } from './dead-letter.ts';
+import type { TransactionMarker } from './transaction-marker.ts';
 
 /**
  * One Kafka message as the consumer loop hands it to a decoder. Client-neutral on purpose: kafkajs
@@ -28,12 +29,13 @@ export type DecodedKey = Readonly<Record<string, unknown>> | null;
 
 /**
  * What a decoder makes of one message. Decoders never throw for bad input: anything they cannot
- * turn into a change, tombstone or heartbeat becomes a dead letter.
+ * turn into a change, tombstone, heartbeat or transaction marker becomes a dead letter.
  */
 export type Decoded<Row> =
   | { readonly kind: 'change'; readonly event: ChangeEvent<Row> }
   | { readonly kind: 'tombstone'; readonly key: DecodedKey; readonly origin: MessageOrigin }
   | { readonly kind: 'heartbeat'; readonly tsMs: number | null; readonly origin: MessageOrigin }
+  | { readonly kind: 'transaction'; readonly marker: TransactionMarker; readonly origin: MessageOrigin }
   | { readonly kind: 'dead-letter'; readonly letter: DeadLetter };
 
 /** A row as a Debezium decoder returns it when the caller does not name a row type. */

@@ -81,8 +81,8 @@ export class RealPipeline {
   }
 
   /** One bounded run to the topic's current end (restoring the latest checkpoint if any); must exit 0. */
-  async runBounded(timeoutMs = 120_000): Promise<JobProcess> {
-    const run = JobProcess.start(this.job({ CDCFLOW_BOUNDED: '1' }));
+  async runBounded(timeoutMs = 120_000, extra: Readonly<Record<string, string>> = {}): Promise<JobProcess> {
+    const run = JobProcess.start(this.job({ ...extra, CDCFLOW_BOUNDED: '1' }));
     const exit = await run.waitForExit(timeoutMs);
     if (exit.code !== 0 || exit.signal !== null) throw new Error(`the bounded projection run failed (${JSON.stringify(exit)})\n${run.tail(40)}`);
     return run;
