@@ -28,7 +28,7 @@ describe('reconcile against Elasticsearch and Redis', () => {
     await db.query(`INSERT INTO ${table} SELECT i, CASE WHEN i % 2 = 0 THEN 'paid' ELSE 'pending' END, (i * 1.25 - 10)::numeric(12,2), NULL, timestamptz '2026-12-04 10:00:00+00' + i * interval '1 second' FROM generate_series(1, ${ROWS}) i`);
     await es.indices.create({ index, body: { mappings: { dynamic: 'strict', properties: { id: { type: 'long' }, status: { type: 'keyword' }, amount: { type: 'double' }, updated_at: { type: 'date' } } } } });
     const body = Array.from({ length: ROWS }, (_, n) => rowOf(n + 1)).flatMap((r) => [{ index: { _index: index, _id: String(r.id) } }, { ...r, amount: Number(r.amount) }]);
-    await es.bulk({ body, refresh: 'true' });
+    await es.bulk({ body, refresh: true });
     for (let i = 1; i <= ROWS; i++) await redis.set(`${prefix}:${i}`, JSON.stringify({ ...rowOf(i), notes: null }));
   });
   afterAll(async () => {
