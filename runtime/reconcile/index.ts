@@ -2,4 +2,5 @@ export { compareSorted, diffRow, type ColumnDifference, type ComparisonResult, t
 export { ReconcileError } from './errors.ts';
 export { canonicalDecimal, canonicalTimestamp, commonKind, compareKeys, kindOfType, normalizeValue, type ColumnKind } from './normalize.ts';
 export { PostgresTable, quoteTable } from './postgres-table.ts';
-export { formatReconcileReport, reconcileTables, type ReconcileOptions, type ReconcileReport } from './reconcile.ts';
+export { elasticsearchReader, jsonCell, redisReader, type SinkReader } from './document-sinks.ts';
+export { formatReconcileReport, reconcileTables, type ReconcileOptions, type ReconcileReport, type ReconcileSink } from './reconcile.ts';

@@ -7,13 +7,20 @@
  * include changes not yet delivered).
  */
 import { compareSorted, type ComparisonResult } from './compare.ts';
+import { elasticsearchReader, redisReader, type SinkReader } from './document-sinks.ts';
 import { ReconcileError } from './errors.ts';
 import { commonKind, type ColumnKind } from './normalize.ts';
 import { PostgresTable, redact } from './postgres-table.ts';
 
+/** Where the sink's rows are: a Postgres table, an Elasticsearch index, or Redis keys `<prefix>:<key>` holding JSON. */
+export type ReconcileSink =
+  | { readonly kind?: 'postgres'; readonly url: string; readonly table: string; readonly where?: string }
+  | { readonly kind: 'elasticsearch'; readonly url: string; readonly index: string }
+  | { readonly kind: 'redis'; readonly url: string; readonly prefix: string };
+
 export interface ReconcileOptions {
   readonly source: { readonly url: string; readonly table: string; readonly where?: string };
-  readonly sink: { readonly url: string; readonly table: string; readonly where?: string };
+  readonly sink: ReconcileSink;
   /** Key columns. @default the source table's primary key */
   readonly key?: readonly string[];
   /** Columns to compare. @default every source column but the key */
@@ -31,16 +38,21 @@ export interface ReconcileReport extends ComparisonResult {
   readonly sink: string;
   readonly key: readonly string[];
   readonly columns: readonly string[];
+  /** Source columns the sink does not hold (an index mapping with fewer fields), left out. */
+  readonly notInSink: readonly string[];
   readonly equal: boolean;
   readonly durationMs: number;
 }
 
 export async function reconcileTables(o: ReconcileOptions): Promise<ReconcileReport> {
+  if (o.sink.kind === 'elasticsearch') return reconcileWithReader(o, elasticsearchReader(o.sink.url, o.sink.index));
+  if (o.sink.kind === 'redis') return reconcileWithReader(o, redisReader(o.sink.url, o.sink.prefix));
+  const sinkTarget = o.sink;
   const started = Date.now();
   const source = await PostgresTable.open(o.source.url, o.source.table, o.source.where);
   let sink: PostgresTable | undefined;
   try {
-    sink = await PostgresTable.open(o.sink.url, o.sink.table, o.sink.where);
+    sink = await PostgresTable.open(sinkTarget.url, sinkTarget.table, sinkTarget.where);
     const key = o.key ?? source.primaryKey;
     if (key.length === 0) throw new ReconcileError(`reconcile: ${o.source.table} has no primary key; name the key columns (--key)`);
     const ignore = new Set([...(o.ignore ?? []), ...key]);
@@ -64,15 +76,58 @@ export async function reconcileTables(o: ReconcileOptions): Promise<ReconcileRep
     return {
       ...result,
       source: `${redact(o.source.url)} ${o.source.table}`,
-      sink: `${redact(o.sink.url)} ${o.sink.table}`,
+      sink: `${redact(sinkTarget.url)} ${sinkTarget.table}`,
       key,
       columns,
+      notInSink: [],
       equal: result.missing === 0 && result.extra === 0 && result.differing === 0,
       durationMs: Date.now() - started,
     };
   } finally {
     await source.close();
     await sink?.close();
+  }
+}
+
+/** The source table against a sink that is not Postgres (Elasticsearch, Redis). */
+async function reconcileWithReader(o: ReconcileOptions, reader: SinkReader): Promise<ReconcileReport> {
+  const started = Date.now();
+  const source = await PostgresTable.open(o.source.url, o.source.table, o.source.where);
+  try {
+    const key = o.key ?? source.primaryKey;
+    if (key.length === 0) throw new ReconcileError(`reconcile: ${o.source.table} has no primary key; name the key columns (--key)`);
+    const sinkKinds = await reader.columnKinds();
+    const ignore = new Set([...(o.ignore ?? []), ...key]);
+    const wanted = o.columns ?? source.columns.map((c) => c.name).filter((c) => !ignore.has(c));
+    const absentInSource = [...key, ...wanted].filter((c) => source.column(c) === undefined);
+    if (absentInSource.length > 0) throw new ReconcileError(`reconcile: column(s) missing in the source: ${absentInSource.join(', ')}`);
+    // A sink with a schema (an index mapping) may hold fewer fields: compare those it holds, say which were left out.
+    const notInSink = sinkKinds === undefined ? [] : wanted.filter((c) => !sinkKinds.has(c));
+    if (o.columns !== undefined && notInSink.length > 0) throw new ReconcileError(`reconcile: column(s) missing in the sink: ${notInSink.join(', ')}`);
+    const columns = wanted.filter((c) => !notInSink.includes(c));
+    const sourceKind = (c: string): ColumnKind => (source.column(c) as { kind: ColumnKind }).kind;
+    const kindOf = (c: string): ColumnKind => commonKind(sourceKind(c), sinkKinds?.get(c) ?? 'text');
+    const keyKinds = key.map((c): ColumnKind => (sourceKind(c) === 'integer' && (sinkKinds === undefined || sinkKinds.get(c) === 'integer') ? 'integer' : 'text'));
+    const chunk = o.chunk ?? 5000;
+    const result = await compareSorted(source.rows(key, keyKinds, columns, chunk), reader.rows(key, keyKinds, columns, chunk), {
+      keyKinds,
+      columns,
+      columnKinds: columns.map(kindOf),
+      ...(o.samples === undefined ? {} : { samples: o.samples }),
+    });
+    return {
+      ...result,
+      source: `${redact(o.source.url)} ${o.source.table}`,
+      sink: reader.description,
+      key,
+      columns,
+      notInSink,
+      equal: result.missing === 0 && result.extra === 0 && result.differing === 0,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await source.close();
+    await reader.close();
   }
 }
 
@@ -86,6 +141,7 @@ export function formatReconcileReport(r: ReconcileReport): string {
     `  sink   ${r.sink}: ${r.sinkRows} rows`,
     `  matching ${r.matching}, compared in ${(r.durationMs / 1000).toFixed(1)} s`,
   ];
+  if (r.notInSink.length > 0) lines.push(`  not compared (absent from the sink's mapping): ${r.notInSink.join(', ')}`);
   const key = (k: readonly string[]) => `(${k.join(', ')})`;
   if (r.samples.missing.length > 0) lines.push(`  missing, e.g. ${r.samples.missing.map(key).join(' ')}`);
   if (r.samples.extra.length > 0) lines.push(`  extra, e.g. ${r.samples.extra.map(key).join(' ')}`);

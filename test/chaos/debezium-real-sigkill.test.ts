@@ -27,6 +27,7 @@ const COMMITTED = /checkpoint \d+ committed: \d+ rows/;
 const RESTORING = /restoring from (checkpoint|savepoint) \d+/;
 const ROLLED_BACK = /restore: rolled back (\d+) prepared/;
 const RESTORE_COMMITTED = /restore: committed /;
+const RESTORE_FOUND = /restore: found already committed /;
 const say = (line: string) => console.log(`[chaos debezium-real] ${line}`);
 
 let connect: DedicatedConnect | undefined;
@@ -87,7 +88,7 @@ describe('real Debezium → orders-to-postgres under SIGKILL and Connect restart
     say(
       `${KILLS} kills (${report.killsDuringRestore} during restore, ${report.restores} restores) in ${((Date.now() - started) / 1000).toFixed(1)} s; ` +
         `topic ${messages.length} messages, ${redeliveredEvents(messages)} redelivered by the connector; ` +
-        `restore committed ${countLines(lines, RESTORE_COMMITTED)}, rolled back ${countLines(lines, ROLLED_BACK)} prepared`,
+        `on restore: ${countLines(lines, RESTORE_COMMITTED)} recorded transactions committed, ${countLines(lines, RESTORE_FOUND)} found already committed, ${countLines(lines, ROLLED_BACK)} unrecorded ones rolled back`,
     );
     const result = await pipeline.reconcile();
     say(pipeline.format(result));
