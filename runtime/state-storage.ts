@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFileChunks, writeChunksDurably, writeFileDurably, type SnapshotStorage } from '../state/index.ts';
+import { rm } from 'node:fs/promises';
+import { publishDurably, readFileChunks, STAGING_DIR, writeChunksDurably, writeFileDurably, type SnapshotStorage } from '../state/index.ts';
 
 /**
  * Keyed-state snapshot files as checkpoint metadata wants them: written under the job's
@@ -21,5 +22,13 @@ export function checkpointSnapshotStorage(writeRoot: string, readRoot: string = 
     },
     read: (relative) => readFile(join(readRoot, relative)),
     readChunks: (relative) => readFileChunks(join(readRoot, relative)),
+    // Staged files sit beside `shared/`, where retention does not sweep, until a checkpoint lists them.
+    writeStaged: (name, chunks) => writeChunksDurably(join(writeRoot, STAGING_DIR, name), chunks),
+    async publishStaged(name) {
+      const relative = join('shared', name);
+      await publishDurably(join(writeRoot, STAGING_DIR, name), join(writeRoot, relative));
+      return relative;
+    },
+    discardStaged: (name) => rm(join(writeRoot, STAGING_DIR, name), { force: true }),
   };
 }

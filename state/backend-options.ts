@@ -20,6 +20,14 @@ export interface KeyedStateBackendOptions {
   readonly maxDeltaChainLength?: number;
   /** Write a full snapshot once chain deltas + new delta exceed this × the full's bytes. @default 1 */
   readonly maxDeltaToFullRatio?: number;
+  /**
+   * How a chain past those bounds is compacted. 'background': checkpoints stay deltas while a full
+   * file of the state at one barrier is written beside them and later becomes the chain's start
+   * (needs a storage with staged writes; the runtime's and `LocalFsSnapshotStorage` have them).
+   * 'inline': the checkpoint itself is a full snapshot, as long as the state takes to write.
+   * @default 'background'
+   */
+  readonly snapshotCompaction?: 'background' | 'inline';
   /** Entries per store write while restoring. @default 10_000 */
   readonly restoreBatchSize?: number;
   /** Storage `restore` reads from when none is passed. @default a local-filesystem reader */
@@ -55,6 +63,7 @@ export function resolveBackendOptions(options: KeyedStateBackendOptions): Resolv
     snapshotNamePrefix: options.snapshotNamePrefix ?? 'state',
     maxDeltaChainLength: positiveInt('maxDeltaChainLength', options.maxDeltaChainLength ?? 10),
     maxDeltaToFullRatio: ratio,
+    snapshotCompaction: options.snapshotCompaction ?? 'background',
     restoreBatchSize: positiveInt('restoreBatchSize', options.restoreBatchSize ?? 10_000),
     snapshotStorage: options.snapshotStorage,
   };

@@ -11,6 +11,26 @@ export interface SnapshotterConfig {
   readonly maxDeltaChainLength: number;
   readonly maxDeltaToFullRatio: number;
   readonly namePrefix: string;
+  /**
+   * How a chain that grew too long is compacted. 'background': checkpoints keep writing deltas
+   * while a full file of the state at one barrier is written beside them (a rebase); a later
+   * checkpoint's handle then starts from it. 'inline': that checkpoint itself is a full snapshot
+   * (its duration grows with the state). Background needs a storage with staged writes; without
+   * them it is inline.
+   */
+  readonly compaction: 'background' | 'inline';
+  /** Hears of background work (rebases), which closing must wait for. */
+  readonly track?: (work: Promise<unknown>) => void;
+}
+
+/** A full file of the state at `checkpointId`'s barrier, written in the background. */
+interface Rebase {
+  readonly checkpointId: number;
+  readonly name: string;
+  readonly storage: SnapshotStorage;
+  readonly cancel: AbortController;
+  /** Set once the staged file is durable: the next snapshot may adopt it. */
+  bytes: number | undefined;
 }
 
 /** A full snapshot's encoded chunks over a view pinned at the barrier; `close` releases the view. */
@@ -46,6 +66,7 @@ export class IncrementalSnapshotter {
   private readonly pending = new Map<number, KeyedStateHandle>();
   /** Writes still running, by checkpoint id: aborting that checkpoint (or closing) cancels them. */
   private readonly writing = new Map<number, AbortController>();
+  private rebase: Rebase | undefined;
 
   constructor(private readonly config: SnapshotterConfig) {}
 
@@ -55,6 +76,7 @@ export class IncrementalSnapshotter {
 
   /** Forget everything (restore); `base` becomes the completed chain new deltas build on. */
   reset(base: readonly SnapshotFileRef[], baseCheckpointId: number): void {
+    this.dropRebase('the state was restored');
     this.changelog = new Map();
     this.segments = [];
     this.pending.clear();
@@ -77,14 +99,21 @@ export class IncrementalSnapshotter {
     this.segments.push({ checkpointId, changes: this.changelog });
     this.changelog = new Map();
     const delta = this.mergedSegments();
-    const full = this.shouldWriteFull(delta);
+    const chain = this.confirmed.files;
+    const noBase = chain.length === 0 || chain[0]?.kind !== 'full';
+    const compact = !noBase && this.chainTooLong(chain, delta);
+    const background = this.config.compaction === 'background' && supportsStaging(storage);
+    const full = noBase || (compact && !background);
+    if (full) this.dropRebase('a full snapshot replaces it');
+    const adopted = full ? undefined : this.adoptRebase(storage, chain);
+    if (compact && background && this.rebase === undefined && adopted === undefined) this.startRebase(checkpointId, storage, fullSnapshot());
     const source = full ? fullSnapshot() : undefined;
     // The chain this snapshot builds on is the one completed at the barrier, not at the end of the write.
-    const base = this.confirmed.files;
+    const base = adopted === undefined ? chain : chain.filter((f) => f.checkpointId > adopted.checkpointId);
     const cancel = new AbortController();
     this.writing.get(checkpointId)?.abort(cancelled(checkpointId, 'a new snapshot with the same checkpoint id started'));
     this.writing.set(checkpointId, cancel);
-    const written = this.write({ checkpointId, storage, range, source, delta, base, signal: cancel.signal });
+    const written = this.write({ checkpointId, storage, range, source, delta, base, adopted, signal: cancel.signal });
     return written.finally(() => {
       if (this.writing.get(checkpointId) === cancel) this.writing.delete(checkpointId);
     });
@@ -93,6 +122,69 @@ export class IncrementalSnapshotter {
   /** Stops every write still running (the backend is closing); their promises reject as cancelled. */
   cancelAll(reason: string): void {
     for (const [id, cancel] of this.writing) cancel.abort(cancelled(id, reason));
+    this.dropRebase(reason);
+  }
+
+  /** The background rebase: the checkpoint whose state it holds, and whether its file is written (awaiting adoption). */
+  get rebaseStatus(): { readonly checkpointId: number; readonly written: boolean } | undefined {
+    const rebase = this.rebase;
+    return rebase === undefined ? undefined : { checkpointId: rebase.checkpointId, written: rebase.bytes !== undefined };
+  }
+
+  /**
+   * Starts writing the state at this barrier as a staged full file, beside the checkpoints. The
+   * view is pinned now (`fullSnapshot` is called synchronously); the write shares the event loop
+   * with processing but no checkpoint waits for it.
+   */
+  private startRebase(checkpointId: number, storage: SnapshotStorage, source: FullSnapshotSource): void {
+    const name = `${this.config.namePrefix}/chk-${checkpointId}-base-${randomBytes(4).toString('hex')}.bin`;
+    const rebase: Rebase = { checkpointId, name, storage, cancel: new AbortController(), bytes: undefined };
+    this.rebase = rebase;
+    let bytes = 0;
+    const counted = (async function* count(chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        bytes += chunk.length;
+        yield chunk;
+      }
+    })(untilAborted(source.chunks, rebase.cancel.signal));
+    const work = (storage.writeStaged as NonNullable<SnapshotStorage['writeStaged']>)(name, counted)
+      .then(() => {
+        if (rebase.cancel.signal.aborted) throw rebase.cancel.signal.reason;
+        rebase.bytes = bytes;
+      })
+      .catch(async () => {
+        // A failed or cancelled rebase costs nothing but its time: the chain stays as it was.
+        if (this.rebase === rebase) this.rebase = undefined;
+        await storage.discardStaged?.(name).catch(() => undefined);
+      })
+      .finally(() => source.close().catch(() => undefined));
+    this.config.track?.(work);
+  }
+
+  /**
+   * The finished rebase, if this snapshot can start its chain from it: the rebase holds the state
+   * at checkpoint c, and every chain file after c — plus this snapshot's delta, which covers the
+   * changes since the last completed checkpoint — covers every change since c (each delta covers
+   * the changes since the file before it, whose checkpoint is at most c). Not when the chain's full
+   * is newer than c (an inline full replaced the state since).
+   */
+  private adoptRebase(storage: SnapshotStorage, chain: readonly SnapshotFileRef[]): Rebase | undefined {
+    const rebase = this.rebase;
+    if (rebase === undefined || rebase.bytes === undefined || rebase.storage !== storage) return undefined;
+    this.rebase = undefined;
+    if ((chain[0]?.checkpointId ?? Number.POSITIVE_INFINITY) > rebase.checkpointId) {
+      void storage.discardStaged?.(rebase.name).catch(() => undefined);
+      return undefined;
+    }
+    return rebase;
+  }
+
+  private dropRebase(reason: string): void {
+    const rebase = this.rebase;
+    if (rebase === undefined) return;
+    this.rebase = undefined;
+    rebase.cancel.abort(new SnapshotWriteError(rebase.checkpointId, `background rebase cancelled: ${reason}`, { cancelled: true }));
+    if (rebase.bytes !== undefined) void rebase.storage.discardStaged?.(rebase.name).catch(() => undefined);
   }
 
   /** Number of snapshot files still being written; for tests and metrics. */
@@ -128,9 +220,8 @@ export class IncrementalSnapshotter {
     return merged;
   }
 
-  private shouldWriteFull(delta: ReadonlyMap<string, StoreWrite>): boolean {
-    const chain = this.confirmed.files;
-    if (chain.length === 0 || chain[0]?.kind !== 'full') return true;
+  /** The chain (with this delta) is too long, or its deltas outweigh its full file. */
+  private chainTooLong(chain: readonly SnapshotFileRef[], delta: ReadonlyMap<string, StoreWrite>): boolean {
     if (chain.length + 1 > this.config.maxDeltaChainLength) return true;
     let fullBytes = 0;
     let deltaBytes = 0;
@@ -144,11 +235,18 @@ export class IncrementalSnapshotter {
   }
 
   private async write(job: SnapshotJob): Promise<KeyedStateHandle> {
-    const { checkpointId, storage, range, source, delta, signal } = job;
+    const { checkpointId, storage, range, source, delta, signal, adopted } = job;
     const kind = source === undefined ? 'delta' : 'full';
     const name = `${this.config.namePrefix}/chk-${checkpointId}-${kind}-${randomBytes(4).toString('hex')}.bin`;
     let written: { path: string; bytes: number };
+    let base = job.base;
     try {
+      if (adopted !== undefined) {
+        // Published here, in the checkpoint that first lists it: retention cannot run before it completes.
+        const path = await (storage.publishStaged as NonNullable<SnapshotStorage['publishStaged']>)(adopted.name);
+        const rebased: SnapshotFileRef = { path, kind: 'full', keyGroups: [range.start, range.end], bytes: adopted.bytes ?? 0, checkpointId: adopted.checkpointId };
+        base = [rebased, ...base];
+      }
       // Streamed, both: a full snapshot is as big as the state, a delta after a bulk load can be
       // hundreds of MB; neither is ever encoded into one buffer.
       const chunks = source === undefined ? toAsync(encodeDeltaChunks(delta.values())) : source.chunks;
@@ -175,7 +273,7 @@ export class IncrementalSnapshotter {
       bytes: written.bytes,
       checkpointId,
     };
-    const files = kind === 'full' ? [file] : [...job.base, file];
+    const files = kind === 'full' ? [file] : [...base, file];
     const handle: KeyedStateHandle = { version: 1, maxParallelism: this.config.maxParallelism, checkpointId, files };
     this.pending.set(checkpointId, handle);
     return handle;
@@ -189,9 +287,15 @@ interface SnapshotJob {
   /** The full snapshot's chunks; undefined for a delta. */
   readonly source: FullSnapshotSource | undefined;
   readonly delta: ReadonlyMap<string, StoreWrite>;
-  /** The completed chain at the barrier, which a delta extends. */
+  /** The completed chain at the barrier, which a delta extends (without the files a rebase replaces). */
   readonly base: readonly SnapshotFileRef[];
+  /** A finished rebase this snapshot's chain starts from. */
+  readonly adopted: Rebase | undefined;
   readonly signal: AbortSignal;
+}
+
+function supportsStaging(storage: SnapshotStorage): boolean {
+  return storage.writeStaged !== undefined && storage.publishStaged !== undefined;
 }
 
 function cancelled(checkpointId: number, why: string): SnapshotWriteError {

@@ -48,7 +48,7 @@ export { KeyedStateBackend } from './keyed-state-backend.ts';
 export { resolveBackendOptions, type KeyedStateBackendOptions } from './backend-options.ts';
 export type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 export { newBytesOf } from './snapshot-handle.ts';
-export { LocalFsSnapshotStorage, readFileChunks, writeChunksDurably, writeFileDurably, type SnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
+export { LocalFsSnapshotStorage, publishDurably, readFileChunks, STAGING_DIR, writeChunksDurably, writeFileDurably, type SnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
 export {
   UpsertTable,
   type UpsertEntry,

@@ -62,6 +62,8 @@ export class KeyedStateBackend implements StateContext {
       maxDeltaChainLength: this.options.maxDeltaChainLength,
       maxDeltaToFullRatio: this.options.maxDeltaToFullRatio,
       namePrefix: this.options.snapshotNamePrefix,
+      compaction: this.options.snapshotCompaction,
+      track: (work) => this.trackSnapshotWrite(work),
     });
   }
 
@@ -215,13 +217,23 @@ export class KeyedStateBackend implements StateContext {
   async beginSnapshot(checkpointId: number, storage: SnapshotStorage): Promise<{ done: Promise<KeyedStateHandle> }> {
     await this.flush();
     const done = this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
-    const tracked = done.then(
+    this.trackSnapshotWrite(done);
+    return { done };
+  }
+
+  /** Asynchronous snapshot work `close()` waits for (after cancelling it). */
+  private trackSnapshotWrite(work: Promise<unknown>): void {
+    const tracked = work.then(
       () => undefined,
       () => undefined,
     );
     this.snapshotWrites.add(tracked);
     void tracked.then(() => this.snapshotWrites.delete(tracked));
-    return { done };
+  }
+
+  /** The background rebase, if any: the checkpoint whose state it holds, and whether its file is written; for tests and metrics. */
+  get rebaseStatus(): { readonly checkpointId: number; readonly written: boolean } | undefined {
+    return this.snapshotter.rebaseStatus;
   }
 
   /** Snapshot files still being written (asynchronous parts in flight); for tests and metrics. */

@@ -22,6 +22,31 @@ export interface SnapshotStorage {
    * 2 GiB cannot even be read into one Buffer). Optional: without it restore falls back to `read`.
    */
   readChunks?(path: string): SnapshotChunks;
+  /**
+   * Background rebase (see incremental-snapshotter.ts): writes a file where checkpoint retention
+   * does not look — it may take longer than many checkpoints, and retention deletes every file
+   * no checkpoint references — durably, under `name`. Optional, with `publishStaged`: a storage
+   * without them gets today's inline full snapshots.
+   */
+  writeStaged?(name: string, chunks: AsyncIterable<Buffer>): Promise<void>;
+  /**
+   * Moves the staged file `name` to where `write(name)` would have put it and returns that path.
+   * Called in the asynchronous part of the checkpoint whose handle first lists the file, so no
+   * retention runs between the move and that checkpoint's completion.
+   */
+  publishStaged?(name: string): Promise<string>;
+  /** Removes a staged file (a cancelled or superseded rebase); missing is fine. */
+  discardStaged?(name: string): Promise<void>;
+}
+
+/** Where staged files live beside the published ones. */
+export const STAGING_DIR = 'staging';
+
+/** `rename` made durable (the directory entry fsynced). */
+export async function publishDurably(from: string, to: string): Promise<void> {
+  await mkdir(dirname(to), { recursive: true });
+  await rename(from, to);
+  await syncDir(dirname(to));
 }
 
 /** Bytes per chunk of a streamed snapshot read: large enough for few event-loop turns, small against memory. */
@@ -121,6 +146,20 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
 
   readChunks(path: string): SnapshotChunks {
     return readFileChunks(path);
+  }
+
+  async writeStaged(name: string, chunks: AsyncIterable<Buffer>): Promise<void> {
+    await this.writeWith(join(STAGING_DIR, name), (path) => writeChunksDurably(path, chunks));
+  }
+
+  async publishStaged(name: string): Promise<string> {
+    const to = join(this.baseDir, name);
+    await publishDurably(join(this.baseDir, STAGING_DIR, name), to);
+    return to;
+  }
+
+  async discardStaged(name: string): Promise<void> {
+    await rm(join(this.baseDir, STAGING_DIR, name), { force: true });
   }
 
   async read(path: string): Promise<Buffer> {

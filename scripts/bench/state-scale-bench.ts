@@ -64,6 +64,11 @@ function checkpointSummary(label: string, lines: readonly Line[]): void {
       `bytes median ${size(median(bytes))}, max ${size(Math.max(...bytes))}; barrier (synchronous part) max ${fmt(Math.max(...lines.map((l) => l['barrierMs'] as number)), 1)} ms`,
   );
   if (fulls.length > 0) console.log(`  full snapshots: ${fulls.map((l) => `#${String(l['id'])} ${size(l['bytes'] as number)} in ${fmt(l['ms'] as number)} ms`).join(', ')}`);
+  // A background rebase shows as a new chain start that is not the checkpoint's own file.
+  const rebases = lines.filter((l, i) => i > 0 && l['baseId'] !== lines[i - 1]?.['baseId'] && l['baseId'] !== l['id']);
+  if (rebases.length > 0) console.log(`  background rebases adopted: ${rebases.map((l) => `state of #${String(l['baseId'])} (${size(l['baseBytes'] as number)}) by #${String(l['id'])}`).join(', ')}`);
+  const chains = lines.map((l) => l['chain'] as number);
+  console.log(`  chain length (files a restore reads): median ${fmt(median(chains))}, max ${fmt(Math.max(...chains))}`);
 }
 
 async function main(): Promise<void> {
@@ -87,7 +92,8 @@ async function main(): Promise<void> {
     if (load.length > 0) checkpointSummary('while loading', load);
     if (update.length > 0) checkpointSummary('while updating', update);
     const minutes = (performance.now() - updatingSince) / 60_000;
-    console.log(`checkpoints completed per minute while updating: ${fmt(update.length / minutes, 1)}`);
+    const updatesDone = ((update.at(-1)?.['updated'] as number | undefined) ?? 0) - ((load.at(-1)?.['updated'] as number | undefined) ?? 0);
+    console.log(`checkpoints completed per minute while updating: ${fmt(update.length / minutes, 1)} (updates applied: ${fmt(updatesDone / (minutes * 60))}/s)`);
     console.log(`peak RSS before the kill: ${fmt(Math.max(...run.map((l) => l.peakRssMb)))} MB`);
 
     const recovered = await child('recover', dir, () => undefined);

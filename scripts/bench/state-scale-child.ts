@@ -64,6 +64,7 @@ let lastBarrier = performance.now();
 let phase = values.mode === 'run' ? 'load' : 'recovered';
 let onCheckpoint: ((id: number) => void) | undefined;
 let closing = false;
+let updated = 0;
 
 /** At a batch boundary: start a checkpoint if the interval passed and none is in flight. */
 async function maybeCheckpoint(): Promise<void> {
@@ -76,7 +77,8 @@ async function maybeCheckpoint(): Promise<void> {
     await writeFileDurably(join(dir, 'latest.json'), Buffer.from(JSON.stringify(handle)));
     backend.notifyCheckpointComplete(id);
     const last = handle.files[handle.files.length - 1];
-    emit({ type: 'checkpoint', phase, id, kind: last?.kind, ms: performance.now() - barrierAt, barrierMs, bytes: newBytesOf(handle), chain: handle.files.length });
+    const base = handle.files[0];
+    emit({ type: 'checkpoint', phase, id, kind: last?.kind, ms: performance.now() - barrierAt, barrierMs, bytes: newBytesOf(handle), chain: handle.files.length, baseId: base?.checkpointId, baseBytes: base?.bytes, updated });
     inFlight = undefined;
     onCheckpoint?.(id);
   });
@@ -94,6 +96,7 @@ async function updateBatch(keys: readonly number[], round: number): Promise<void
     state.update(valueOf(key, round));
   }
   await backend.flush();
+  updated += keys.length;
   await maybeCheckpoint();
 }
 

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { KeyedStateBackendOptions } from '../../../state/backend-options.ts';
 import { encodeKey } from '../../../state/key-encoder.ts';
 import { inKeyGroupRange, keyGroupFor, keyGroupRangeFor, type KeyGroupRange } from '../../../state/key-groups.ts';
@@ -100,9 +100,9 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
     expect(ratio).toBeLessThan(0.02);
   });
 
-  it('compacts: a full snapshot when the chain is too long or the deltas outweigh the full', async () => {
+  it('compacts inline: a full snapshot when the chain is too long or the deltas outweigh the full', async () => {
     const st = await storage();
-    const a = await subject(undefined, { maxDeltaChainLength: 3 });
+    const a = await subject(undefined, { maxDeltaChainLength: 3, snapshotCompaction: 'inline' });
     await put(a, range(100), 0);
     const kinds: string[][] = [];
     for (let id = 1; id <= 5; id++) {
@@ -115,9 +115,9 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
 
   });
 
-  it('compacts when the chain deltas outweigh the last full snapshot', async () => {
+  it('compacts inline when the chain deltas outweigh the last full snapshot', async () => {
     const st = await storage();
-    const a = await subject();
+    const a = await subject(undefined, { snapshotCompaction: 'inline' });
     await put(a, range(100), 0);
     await a.backend.snapshot(1, st);
     a.backend.notifyCheckpointComplete(1);
@@ -130,6 +130,47 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
     }
     // chk 2 rewrites every key (delta ≈ full); chk 3's delta pushes the chain past the full's size.
     expect(kinds).toEqual([['full', 'delta'], ['full'], ['full', 'delta']]);
+  });
+
+  it('compacts in the background: every checkpoint stays a delta; a rebase of the state at one barrier becomes the chain start', async () => {
+    const st = await storage();
+    const a = await subject(undefined, { maxDeltaChainLength: 3 });
+    await put(a, range(100), 0);
+    const handles: KeyedStateHandle[] = [];
+    for (let id = 1; id <= 6; id++) {
+      await put(a, [id], id);
+      const { done } = await a.backend.beginSnapshot(id, st);
+      // Changes while the rebase (started at checkpoint 4's barrier) is written belong to later checkpoints only.
+      if (id === 4) {
+        expect(a.backend.rebaseStatus).toEqual({ checkpointId: 4, written: false });
+        await put(a, [50, 51], 40);
+        await a.backend.prefetch([52]);
+        a.backend.setCurrentKey(52);
+        a.value.clear();
+        a.map.clear();
+        await a.backend.flush();
+      }
+      handles.push(await done);
+      a.backend.notifyCheckpointComplete(id);
+      if (id === 4) await vi.waitFor(() => expect(a.backend.rebaseStatus?.written).toBe(true), { timeout: 10_000, interval: 10 });
+    }
+    const chains = handles.map((h) => h.files.map((f) => `${f.kind}${f.checkpointId}`));
+    expect(chains).toEqual([
+      ['full1'],
+      ['full1', 'delta2'],
+      ['full1', 'delta2', 'delta3'],
+      ['full1', 'delta2', 'delta3', 'delta4'],
+      ['full4', 'delta5'],
+      ['full4', 'delta5', 'delta6'],
+    ]);
+    expect(handles.slice(1).every((h) => h.files.at(-1)?.kind === 'delta')).toBe(true);
+    const b = await subject();
+    await b.backend.restore([handles[5] as KeyedStateHandle], { start: 0, end: 127 }, st);
+    const values = await read(b, range(100));
+    for (let k = 0; k < 100; k++) {
+      const expected = k === 52 ? undefined : k === 50 || k === 51 ? 40 : k >= 1 && k <= 6 ? k : 0;
+      expect(values.get(k)).toBe(expected);
+    }
   });
 
   it('an aborted checkpoint loses nothing: the next snapshot still carries its changes', async () => {
