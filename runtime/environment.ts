@@ -72,9 +72,11 @@ export class StreamEnvironment {
     this.control = new JobControl(this.options.jobName, this.options.logger, this.options.stopDeadlineMs);
     const init: unknown = workerData;
     this.subtask = isSubtaskInit(init) && init.jobName === this.options.jobName ? init : undefined;
+    // Job health is the main thread's: a subtask worker's series would be summed into the job's
+    // (a status counted N + 1 times, a checkpoint age that grows forever in workers).
     this.jobHealth = new JobHealth(
       { checkpointIntervalMs: this.options.checkpointIntervalMs, unhealthyAfterFailures: this.options.unhealthyAfterFailures, unhealthyAfterCheckpointIntervals: this.options.unhealthyAfterCheckpointIntervals },
-      this.metrics,
+      this.subtask === undefined ? this.metrics : new JobMetrics(this.options.jobName),
     );
   }
 

@@ -9,6 +9,7 @@
  * renames it to `<n>.jsonl` (atomic and idempotent); a restore renames what its checkpoint
  * recorded and deletes every other staged file of the subtask.
  */
+import { CdcflowError } from '../../state/errors.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { twoPhaseCommitSink, type SinkIdentity, type TwoPhaseCommitter } from '../../operators/sinks/two-phase-commit.ts';
@@ -21,8 +22,8 @@ interface StagedFile {
 }
 
 /** Committed records as `<dir>/<name>-<subtask>/<checkpointId>.jsonl`; `failOnceMarker`: subtask 1 throws once after its first commit. */
-export function jsonLinesSink<T>(dir: string, name: string, print?: (line: string) => void, failOnceMarker?: string): SinkDefinition<T> {
-  return twoPhaseCommitSink<T, StagedFile>(`json-lines:${name}`, (identity) => new JsonLinesCommitter<T>(join(dir, `${name}-${identity.subtaskIndex}`), name, identity, print, failOnceMarker), {
+export function jsonLinesSink<T>(dir: string, name: string, print?: (line: string) => void, failOnceMarker?: string, failRetriable = true): SinkDefinition<T> {
+  return twoPhaseCommitSink<T, StagedFile>(`json-lines:${name}`, (identity) => new JsonLinesCommitter<T>(join(dir, `${name}-${identity.subtaskIndex}`), name, identity, print, failOnceMarker, failRetriable), {
     commitAttempts: 1,
   });
 }
@@ -38,6 +39,7 @@ class JsonLinesCommitter<T> implements TwoPhaseCommitter<T, StagedFile> {
     private readonly identity: SinkIdentity,
     private readonly print: ((line: string) => void) | undefined,
     private readonly failOnceMarker: string | undefined,
+    private readonly failRetriable = true,
   ) {
     mkdirSync(folder, { recursive: true });
   }
@@ -50,6 +52,7 @@ class JsonLinesCommitter<T> implements TwoPhaseCommitter<T, StagedFile> {
   write(records: readonly StreamRecord<T>[]): Promise<void> {
     if (this.failOnceMarker !== undefined && this.identity.subtaskIndex === 1 && this.committed > 0 && !existsSync(this.failOnceMarker)) {
       writeFileSync(this.failOnceMarker, 'failed once\n');
+      if (!this.failRetriable) throw new CdcflowError('injected non-retriable sink failure (test)', { domain: 'user', retriable: false });
       throw new Error('injected sink failure (test)');
     }
     for (const r of records) this.open.push(r.value);

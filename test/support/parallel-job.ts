@@ -27,6 +27,8 @@ export interface ParallelJobConfig {
   readonly throttleMs?: number;
   /** Subtask 1's sink throws once after its first completed checkpoint (creating `marker`), to exercise failover. */
   readonly failOnceMarker?: string;
+  /** The injected failure says `retriable: false` (the job must fail without restarting). @default retriable */
+  readonly failNonRetriable?: boolean;
 }
 
 export const PARALLEL_JOB_FILE = 'test/support/parallel-job.ts';
@@ -55,7 +57,7 @@ async function main(config: ParallelJobConfig): Promise<void> {
   const source = s.kind === 'collection' ? collectionOf(s.workload) : debeziumSource<Order>({ topics: [s.topic], groupId: s.groupId, sessionTimeoutMs: 6_000, ...kafkaOptions });
   const paced = throttled(source, config.throttleMs ?? 0);
   if (config.job === 'projection') {
-    ordersProjectionJob(env, { topic: '', groupId: '', bounded: true }, jsonLinesSink(config.outDir, 'changes', print, config.failOnceMarker), paced);
+    ordersProjectionJob(env, { topic: '', groupId: '', bounded: true }, jsonLinesSink(config.outDir, 'changes', print, config.failOnceMarker, config.failNonRetriable !== true), paced);
   } else {
     revenueWindowsJob(env, paced as SourceDefinition<OrderEvent>, { windows: jsonLinesSink(config.outDir, 'windows'), late: jsonLinesSink(config.outDir, 'late') });
   }

@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CheckpointAbortedError } from '../../../checkpoints/errors.ts';
 import { changeMapper } from '../../../operators/sinks/postgres/change-mapping.ts';
 import { PostgresSinkError } from '../../../operators/sinks/postgres/pg-session.ts';
@@ -15,6 +15,7 @@ import type { TableChange } from '../../../operators/table-change.ts';
 import '../../../runtime/parallel/error-classes.ts';
 import { SubtaskFailedError } from '../../../runtime/parallel/errors.ts';
 import { StreamEnvironment, fromCollection } from '../../../runtime/index.ts';
+import { RunFolders, startParallelJob, type JobSpec } from '../../support/parallel-runs.ts';
 import { CdcflowError, classifyError, fromWireError, locateError, toWireError, UnclassifiedError } from '../../../state/index.ts';
 
 type Row = Readonly<Record<string, unknown>>;
@@ -151,4 +152,27 @@ describe('errors across a worker thread', () => {
     expect(failed.where).toEqual({ operator: 'orders-sink', subtask: 3 });
     expect(failed.message).toMatch(/^subtask 3 failed: checkpoint 42 aborted: timed out/);
   });
+});
+
+describe('a non-retriable failure in a worker thread', () => {
+  const folders = new RunFolders();
+  afterAll(() => folders.cleanup());
+
+  it('fails a parallel job without restarting it, naming its class and subtask (before: every worker failure restarted)', async () => {
+    const dirs = folders.make();
+    const spec: JobSpec = {
+      job: 'projection',
+      source: { kind: 'collection', workload: { keys: 200, events: 2_000, seed: 5 } },
+      throttleMs: 20,
+      intervalMs: 200,
+      failOnceMarker: `${dirs.root}/failed-once`,
+      failNonRetriable: true,
+    };
+    const job = startParallelJob(spec, dirs, 2);
+    const exit = await job.waitForExit(120_000);
+    expect(exit.code).not.toBe(0);
+    const output = job.tail(80);
+    expect(output, output).not.toMatch(/restart 1\//);
+    expect(output, output).toMatch(/attempt failed \(CdcflowError \[user, not retriable\] subtask 1 failed: injected non-retriable sink failure.*subtask 1\)\); not restarting/);
+  }, 150_000);
 });
