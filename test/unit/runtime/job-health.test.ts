@@ -91,7 +91,7 @@ describe('job health', () => {
       expect(env.health()).toMatchObject({ status: 'finished', healthy: true, consecutiveFailures: 0 });
     } finally {
       if (!released) await holder.close();
-      env.stop();
+      void env.stop().catch(() => undefined);
       await done.catch(() => undefined);
     }
   }, 60_000);
@@ -121,7 +121,7 @@ describe('job health', () => {
       const job = JSON.parse((await get(port, '/api/job')).body) as Record<string, unknown>;
       expect(job).toMatchObject({ running: false, healthy: false, lastError: { retriable: true, domain: 'external', where: { subtask: 0 } } });
     } finally {
-      env.stop();
+      void env.stop().catch(() => undefined);
       await done.catch(() => undefined);
     }
   }, 60_000);
