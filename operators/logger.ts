@@ -61,6 +61,18 @@ export function loggerFor(context: LogContext, parent: Logger = rootLogger()): L
 }
 
 /**
+ * A logger whose messages go to a `(line) => void` (the job option `log`): a job that hands its
+ * own line sink gets every lifecycle, restart and checkpoint line there, not only the legacy ones.
+ */
+export function lineSinkLogger(log: (line: string) => void, bindings: Record<string, string | number> = {}): Logger {
+  const write = (chunk: string): void => {
+    const entry = JSON.parse(chunk) as { msg?: unknown };
+    if (typeof entry.msg === 'string') log(entry.msg);
+  };
+  return pino({ level: level(), base: bindings }, { write });
+}
+
+/**
  * A `(line) => void` for options that take one (sinks' `log`), writing at `info` into `logger`.
  * Kept so existing string-based hooks land in the structured log.
  */

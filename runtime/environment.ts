@@ -130,7 +130,7 @@ export class StreamEnvironment {
     let completedThisRun = false;
     const budget = new RestartBudget(options);
     try {
-      http = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.snapshot(), () => this.health());
+      http = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status(), () => this.health());
       for (let attemptNumber = 1; ; attemptNumber++) {
         if (this.control.ending) return this.ended(undefined);
         const startedAt = Date.now();
@@ -176,7 +176,7 @@ export class StreamEnvironment {
                 : !decision.restart && decision.reason === 'not-retriable'
                   ? 'the error is not retriable, restarting would fail the same way — fix the cause, then start the job again'
                   : `${decision.attempt - 1} restarts in a row (restart.maxAttempts)`;
-            log.error({ err: error }, `attempt failed (${describeError(error)}); giving up: ${why}`);
+            log.error({ err: error }, `attempt failed (${describeError(error)}); ${decision.restart || next === undefined ? 'not restarting' : 'giving up'}: ${why}`);
             this.control.setState('failed');
             throw error;
           }
@@ -246,7 +246,17 @@ export class StreamEnvironment {
     return this.jobHealth.report();
   }
 
-  /** What the job is doing, for the REST API and /api/job. */
+  /**
+   * What `/api/job` answers: the snapshot plus the health verdict at the top level. `running` is
+   * honest: an attempt is running, and the job is healthy (no crash loop, checkpoints completing).
+   */
+  status(): JobSnapshot & HealthReport & { readonly running: boolean } {
+    const snapshot = this.snapshot();
+    const health = snapshot.health;
+    return { ...snapshot, ...health, running: this.current !== undefined && health.status === 'running' && health.healthy };
+  }
+
+  /** What the job is doing, for the REST API. */
   snapshot(): JobSnapshot {
     const handle = this.current;
     const coordinator = handle?.coordinator.status();

@@ -1,6 +1,6 @@
 import type { RestoreSource } from '../checkpoints/index.ts';
 import { isMainThread, workerData } from 'node:worker_threads';
-import { lineLogger, loggerFor, type Logger } from '../operators/logger.ts';
+import { lineLogger, lineSinkLogger, loggerFor, type Logger } from '../operators/logger.ts';
 import type { DeadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { CdcflowError, DEFAULT_MAX_PARALLELISM, type RocksDbMemoryOptions } from '../state/index.ts';
 
@@ -140,7 +140,9 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
   // In a subtask worker every line carries the subtask (protocol.ts SubtaskInit).
   const init = workerData as { kind?: unknown; subtaskIndex?: unknown } | null | undefined;
   const subtask = init?.kind === 'cdcflow-subtask' && typeof init.subtaskIndex === 'number' ? init.subtaskIndex : undefined;
-  const logger = options.logger ?? loggerFor({ job: options.jobName, ...(subtask === undefined ? {} : { subtask }) });
+  const logger =
+    options.logger ??
+    (options.log === undefined ? loggerFor({ job: options.jobName, ...(subtask === undefined ? {} : { subtask }) }) : lineSinkLogger(options.log, { job: options.jobName }));
   return {
     jobName: options.jobName,
     checkpointIntervalMs: options.checkpoints?.intervalMs ?? 1000,
