@@ -31,6 +31,7 @@ export { fromCollection } from '../operators/sources/collection-source.ts';
 export { debeziumSource, debeziumTransactionSource, type DebeziumSourceOptions } from '../operators/sources/kafka/debezium-source.ts';
 export type { DebeziumDecimalOptions, DecimalHandling } from '../operators/sources/kafka/debezium-decimals.ts';
 export type { TransactionMarker } from '../operators/sources/kafka/transaction-marker.ts';
+export { transactionConsistent, type TransactionConsistentOptions, type TransactionInput } from '../operators/transform/transaction-consistent.ts';
 export { printSink } from '../operators/sinks/print-sink.ts';
 export { collectSink } from '../operators/sinks/collect-sink.ts';
 export { CdcflowError } from '../state/errors.ts';
