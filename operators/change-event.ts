@@ -17,6 +17,16 @@ export interface SourceInfo {
   readonly snapshot: string | null;
 }
 
+/** Debezium's `transaction` block (connector option `provide.transaction.metadata=true`). */
+export interface TransactionInfo {
+  /** `"<txId>:<LSN>"` for Postgres; the LSN part differs per event: match transactions on the txId part. */
+  readonly id: string;
+  /** Position of the event within its transaction, from 1. */
+  readonly totalOrder: number;
+  /** Position of the event among its table's events in the transaction, from 1. */
+  readonly dataCollectionOrder: number;
+}
+
 export interface ChangeEvent<Row> {
   readonly op: ChangeOp;
   readonly before: Row | null;
@@ -28,4 +38,6 @@ export interface ChangeEvent<Row> {
   readonly key: Readonly<Record<string, unknown>> | null;
   /** Where it was read from; carried for dead letters, lineage and offsets. */
   readonly origin: { readonly topic: string; readonly partition: number; readonly offset: string };
+  /** Present when the connector provides transaction metadata. */
+  readonly transaction?: TransactionInfo;
 }

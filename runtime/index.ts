@@ -37,6 +37,7 @@ export { debeziumSource, debeziumTransactionSource, type DebeziumSourceOptions }
 export { SourceOffsetOutOfRangeError, type OffsetOutOfRangePolicy, type OffsetLoss } from '../operators/sources/kafka/offset-range.ts';
 export type { DebeziumDecimalOptions, DecimalHandling } from '../operators/sources/kafka/debezium-decimals.ts';
 export type { TransactionMarker } from '../operators/sources/kafka/transaction-marker.ts';
+export { transactionConsistent, type TransactionConsistentOptions, type TransactionInput } from '../operators/transform/transaction-consistent.ts';
 export { printSink } from '../operators/sinks/print-sink.ts';
 export { collectSink } from '../operators/sinks/collect-sink.ts';
 export { CdcflowError } from '../state/errors.ts';

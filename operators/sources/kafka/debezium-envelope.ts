@@ -1,4 +1,4 @@
-import type { ChangeEvent, ChangeOp, SourceInfo } from '../../change-event.ts';
+import type { ChangeEvent, ChangeOp, SourceInfo, TransactionInfo } from '../../change-event.ts';
 import type { DeadLetterKind } from './dead-letter.ts';
 import type { DecodedKey, MessageOrigin } from './raw-message.ts';
 
@@ -101,6 +101,7 @@ export function normaliseEnvelope<Row>(value: Obj, key: DecodedKey, origin: Mess
   if (typeof images === 'string') return fail('malformed', images);
   // Debezium's schema marks the envelope's ts_ms optional; the commit time is the best stand-in.
   const tsMs = toSafeInteger(value['ts_ms']) ?? source.tsMs;
+  const transaction = transactionOf(value['transaction']);
   const event: ChangeEvent<Row> = {
     op: op as ChangeOp,
     before: images.before as Row | null,
@@ -109,6 +110,16 @@ export function normaliseEnvelope<Row>(value: Obj, key: DecodedKey, origin: Mess
     tsMs,
     key,
     origin,
+    ...(transaction === undefined ? {} : { transaction }),
   };
   return { ok: true, event };
+}
+
+/** The `transaction` block when it is complete; anything else reads as absent (it is optional). */
+function transactionOf(block: unknown): TransactionInfo | undefined {
+  if (!isPlainObject(block) || typeof block['id'] !== 'string') return undefined;
+  const totalOrder = toSafeInteger(block['total_order']);
+  const dataCollectionOrder = toSafeInteger(block['data_collection_order']);
+  if (totalOrder === undefined || dataCollectionOrder === undefined) return undefined;
+  return { id: block['id'], totalOrder, dataCollectionOrder };
 }
