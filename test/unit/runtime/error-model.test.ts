@@ -162,8 +162,9 @@ describe('a non-retriable failure in a worker thread', () => {
     const dirs = folders.make();
     const spec: JobSpec = {
       job: 'projection',
-      source: { kind: 'collection', workload: { keys: 200, events: 2_000, seed: 5 } },
-      throttleMs: 20,
+      // Long enough (24 batches × 40 ms) that subtask 1 commits a checkpoint before its input ends: the failure comes after it.
+      source: { kind: 'collection', workload: { keys: 800, events: 6_000, seed: 5 } },
+      throttleMs: 40,
       intervalMs: 200,
       failOnceMarker: `${dirs.root}/failed-once`,
       failNonRetriable: true,

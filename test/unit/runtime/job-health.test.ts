@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { JobHealth } from '../../../runtime/job-health.ts';
 import { JobMetrics } from '../../../runtime/metrics.ts';
-import { StreamEnvironment, debeziumSource, fromCollection, type ChangeEvent } from '../../../runtime/index.ts';
+import { StreamEnvironment, WatermarkStrategy, debeziumSource, fromCollection, type ChangeEvent } from '../../../runtime/index.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor } from '../../../state/index.ts';
 import { freePorts } from '../../support/dedicated-kafka.ts';
 
@@ -134,6 +134,24 @@ describe('job health', () => {
     expect(health.report().healthy).toBe(true);
     now += 2_000;
     expect(health.report()).toMatchObject({ healthy: false, reasons: [expect.stringMatching(/no checkpoint completed for 6 s since the job started \(limit 5 intervals/)] });
+  });
+
+  it('the watermark lag of a job whose watermark stopped keeps growing (before: frozen at its last advance)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cdcflow-health-'));
+    dirs.push(dir);
+    const env = StreamEnvironment.create({ jobName: `health-wm-${process.pid}`, checkpoints: { dir: join(dir, 'chk'), intervalMs: 100 }, state: { backend: 'memory' }, log: () => undefined });
+    const start = Date.now() - 60_000;
+    env
+      .fromSource(fromCollection([start, start + 1_000, start + 2_000], { batchSize: 1 }), { watermarks: WatermarkStrategy.forMonotonousTimestamps<number>().withTimestamps((t) => t) })
+      .map((t) => t)
+      .sinkTo({ name: 'discard', createOperator: () => ({ processBatch() {} }) });
+    await env.execute();
+    // The input ended: the watermark stands still from here on, and the lag must keep growing.
+    const lag = async () => Math.max(...((await env.metrics.registry.getSingleMetric('cdcflow_watermark_lag_ms')?.get())?.values ?? []).map((v) => v.value));
+    const first = await lag();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(first).toBeGreaterThanOrEqual(57_000);
+    expect(await lag()).toBeGreaterThanOrEqual(first + 90);
   });
 
   it('computes the watermark lag when scraped, so it grows while the watermark stands still', async () => {
