@@ -112,6 +112,11 @@ export class TableWriter {
     }
   }
 
+  /** Applies `changes` with bare statements: a refused row fails the statement and aborts the transaction. */
+  async applyUnguarded(session: PgSession, changes: readonly KeyedChange[]): Promise<void> {
+    for (const { statement } of this.plan(changes)) await session.query(statement.sql, statement.params);
+  }
+
   /** Runs one statement under the savepoint; a row refusal rolls it back and is returned, anything else is thrown. */
   private async tryStatement(session: PgSession, statement: Statement): Promise<{ error: unknown; sqlState: string } | undefined> {
     await session.query(`SAVEPOINT ${SAVEPOINT}`);
