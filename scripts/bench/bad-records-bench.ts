@@ -1,13 +1,14 @@
 /**
- * npm run bench -- bad-records [--events 40000] [--keys 8000] [--copies 10] [--runs 3] [--classes all|light]
+ * npm run bench -- bad-records [--events 40000] [--keys 8000] [--copies 10] [--runs 3] [--classes all|light|no-sink]
  *
  * The projection into Postgres (two-phase), as in test/integration/bad-records.test.ts, over a
  * clean topic and over the same records mixed with the malformed-input corpus (`--copies` rounds
  * of every class: with the defaults ~400 bad records, 1 % of the messages, ~35 MB of them in the
- * oversized and burst classes; `--classes light` leaves those out). Reports good events per
- * second of each (median over `--runs` rounds, clean and mixed interleaved) and the ratio, plus
- * the savepoint cost on the clean path: the same clean run is what every batch pays for the
- * sink's dead-letter path (one SAVEPOINT/RELEASE pair per statement).
+ * oversized and burst classes; `--classes light` leaves those out, `no-sink` also the classes the
+ * table refuses). Reports good events per second of each (median over `--runs` rounds, clean and
+ * mixed interleaved) and the ratio. First it measures what the sink's guarded path (taken after a
+ * refusal: a savepoint per 100-row statement) would cost a clean stream: the same rows written
+ * through TableWriter in one transaction, guarded and bare (the path a clean stream takes).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +16,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
+import { pgConnect } from '../../operators/sinks/postgres/pg-session.ts';
+import { TableWriter, type KeyedChange } from '../../operators/sinks/postgres/table-writer.ts';
 import { StreamEnvironment, debeziumSource, postgresSink } from '../../runtime/index.ts';
 import { endpointsFromEnv } from '../stack/endpoints.ts';
 import { CORPUS_SOURCE_CHECKS, STAGES, checkOrderForProjection } from '../workload/bad-records.ts';
@@ -34,7 +37,8 @@ const events = Number(values.events);
 const keys = Number(values.keys);
 const copies = Number(values.copies);
 const runs = Number(values.runs);
-const light = values.classes === 'light';
+const light = values.classes === 'light' || values.classes === 'no-sink';
+const noSink = values.classes === 'no-sink';
 const PARTITIONS = 2;
 
 const endpoints = endpointsFromEnv();
@@ -45,7 +49,8 @@ const heavy = new Set(['burst of 8 x 200 KB garbage', 'oversized record (1.5 MB)
 
 const clean = mixedWorkload(workload, 0);
 const mixed = mixedWorkload(workload, copies);
-const mixedEntries = light ? mixed.entries.filter((e) => !('bad' in e) || !heavy.has(e.bad.className)) : mixed.entries;
+const keep = (b: { className: string; projection: { stage: string } }) => !(light && heavy.has(b.className)) && !(noSink && b.projection.stage === STAGES.sink);
+const mixedEntries = mixed.entries.filter((e) => !('bad' in e) || keep(e.bad));
 const badCount = mixedEntries.length - clean.entries.length;
 const topics = { clean: `bench-bad-records-clean-${suffix}`, mixed: `bench-bad-records-mixed-${suffix}` };
 await produceMixed(kafka, topics.clean, PARTITIONS, clean.entries);
@@ -100,6 +105,43 @@ async function runOnce(kind: 'clean' | 'mixed', run: number): Promise<number> {
   }
 }
 
+/** Rows/s through TableWriter in one transaction: the guarded path, then the bare statements. */
+async function savepointCost(): Promise<{ withSavepoints: number; bare: number }> {
+  const table = `bench_bad_savepoints_${suffix}`;
+  await sql(DDL(table));
+  const session = await pgConnect(endpoints.databaseUrl)();
+  try {
+    const writer = await TableWriter.describe(session, table, ['id'], { lsnColumn: undefined, deletes: 'delete', deletedColumn: 'deleted', maxRowsPerStatement: 1000 });
+    const rows = clean.good.flatMap((r) => (r.event?.after === null || r.event === null ? [] : [r.event.after]));
+    const changes = new Map<number, KeyedChange>();
+    for (const row of rows) changes.set(row.id, { kind: 'upsert', keyId: String(row.id), row: { ...row }, lsn: undefined, sourceTsMs: undefined });
+    const batch = [...changes.values()];
+    const timed = async (write: () => Promise<unknown>): Promise<number> => {
+      await session.query('BEGIN');
+      const started = performance.now();
+      await write();
+      const seconds = (performance.now() - started) / 1000;
+      await session.query('ROLLBACK');
+      return batch.length / seconds;
+    };
+    const rounds: { withSavepoints: number; bare: number }[] = [];
+    for (let i = 0; i < Math.max(3, runs); i++) {
+      const withSavepoints = await timed(() => writer.apply(session, batch));
+      const bare = await timed(async () => {
+        for (const statement of writer.statements(batch)) await session.query(statement.sql, statement.params);
+      });
+      rounds.push({ withSavepoints, bare });
+    }
+    return { withSavepoints: median(rounds.map((r) => r.withSavepoints)), bare: median(rounds.map((r) => r.bare)) };
+  } finally {
+    await session.close();
+    await sql(`DROP TABLE IF EXISTS ${table}`);
+  }
+}
+
+const cost = await savepointCost();
+console.log(`sink writes on a clean stream: ${fmt(cost.withSavepoints)} rows/s on the guarded path (savepoint per 100-row statement), ${fmt(cost.bare)} rows/s bare (${fmt((cost.withSavepoints / cost.bare) * 100, 1)} %)`);
+
 const rates: Record<'clean' | 'mixed', number[]> = { clean: [], mixed: [] };
 try {
   for (let run = 0; run < runs; run++) {
@@ -116,6 +158,6 @@ try {
   await admin.disconnect();
 }
 const [c, m] = [median(rates.clean), median(rates.mixed)];
-console.log(`\nprojection into Postgres two-phase, ${fmt(clean.good.length)} good messages, ${fmt(badCount)} bad (${light ? 'light classes' : 'all classes'}), median of ${runs}`);
+console.log(`\nprojection into Postgres two-phase, ${fmt(clean.good.length)} good messages, ${fmt(badCount)} bad (${values.classes} classes), median of ${runs}`);
 console.log(`clean: ${fmt(c)} events/s   mixed: ${fmt(m)} events/s   mixed/clean: ${fmt((m / c) * 100, 1)} %`);
 console.log(machine());

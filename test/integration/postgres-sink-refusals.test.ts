@@ -55,7 +55,7 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function run(changes: readonly Change[], onRefused: 'dead-letter' | 'fail' | 'skip' = 'dead-letter') {
+  async function run(changes: readonly Change[], onRefused: 'dead-letter' | 'fail' | 'skip' = 'dead-letter', flushRows = 5000) {
     const table = uniqueName('orders').replace(/-/g, '_');
     tables.push(table);
     await client.query(`create table ${table} (id bigint primary key, status text not null, amount numeric(12,2))`);
@@ -73,8 +73,8 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
       log: () => undefined,
     });
     env
-      .fromSource(fromCollection(changes, { batchSize: 50 }))
-      .sinkTo(postgresSink<number, Order>({ table, primaryKey: ['id'], connectionString: url, onRefused }))
+      .fromSource(fromCollection(changes, { batchSize: Math.min(50, flushRows) }))
+      .sinkTo(postgresSink<number, Order>({ table, primaryKey: ['id'], connectionString: url, onRefused, flushRows }))
       .uid('orders-pg');
     const outcome = await env.execute().then(
       (result) => ({ restarts: result.restarts, error: undefined }),
@@ -101,6 +101,14 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     expect(letters[1]?.reason).toMatch(/\(SQLSTATE 22003\)/);
     expect(letters[2]?.reason).toMatch(/\(SQLSTATE 23502\)/);
     expect(JSON.parse(letters[0]?.value?.toString() ?? '')).toEqual({ id: 1001, status: 'paid', amount: 'twelve euros' });
+  }, 60_000);
+
+  it('a refusal after earlier flushes of the same transaction loses none of them (the transaction is rewritten without the refused row)', async () => {
+    // flushRows 10: rows 1..20 are written by two flushes before the bad rows arrive, in the same transaction.
+    const { outcome, rows, letters } = await run([...good(1, 20), ...bad, ...good(21, 20)], 'dead-letter', 10);
+    expect(outcome.restarts).toBe(0);
+    expect(rows).toEqual(Array.from({ length: 40 }, (_, i) => `${i + 1}:${i + 1}.50`));
+    expect(letters.map((l) => l.offset)).toEqual(['2001', '2002', '2003']);
   }, 60_000);
 
   it("with onRefused: 'fail' the job fails with an error naming the key and the offset", async () => {

@@ -23,12 +23,12 @@ import { SinkMetrics } from '../sink-metrics.ts';
 import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { changeMapper } from './change-mapping.ts';
 import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
-import { PostgresSinkError, type PgSession } from './pg-session.ts';
+import { PostgresSinkError, sqlStateOf, type PgSession } from './pg-session.ts';
 import { takeInstanceFence } from './instance-fence.ts';
 import { PreparedTransactions } from './prepared-transactions.ts';
 import { quoteLiteral } from './sql.ts';
 import type { RecordDeadLetters } from '../../record-dead-letters.ts';
-import { TableWriter, type KeyedChange, type RefusedChange } from './table-writer.ts';
+import { TableWriter, isRowRefusal, type KeyedChange, type RefusedChange } from './table-writer.ts';
 
 /** The checkpoint handle (JSON). `gid` is null when the checkpoint wrote nothing (or in idempotent mode). */
 export interface PostgresTxn {
@@ -64,6 +64,19 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private txnKeys = new Set<string>();
   /** Changes written into the open transaction, and the source times of those that have one. */
   private txnChanges = 0;
+  /**
+   * The latest change per key written into the open transaction: if the table refuses a row, the
+   * transaction is aborted, and these are written again (under savepoints) without the refused rows.
+   * Held until the transaction is prepared: at most one checkpoint's distinct keys.
+   */
+  private txnWritten = new Map<string, KeyedChange>();
+  /**
+   * Statements run under savepoints: after a refusal, for the rest of that transaction and the
+   * whole next one (bad rows tend to come in bursts, and each refusal on the bare path rewrites the
+   * transaction); a transaction without refusals returns to bare statements.
+   */
+  private guarded = false;
+  private refusedInTxn = false;
   private txnSourceTs: number[] = [];
   /** Our prepared, not yet committed transactions by checkpoint: for row locks and metrics. */
   private readonly uncommitted = new Map<number, { keys: Set<string>; changes: number; sourceTs: number[]; preCommitAt: number }>();
@@ -93,6 +106,9 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     // BEGIN is sent with the first write: a checkpoint without records prepares nothing.
     this.txnOpen = false;
     this.txnKeys = new Set();
+    this.txnWritten = new Map();
+    this.guarded = this.refusedInTxn;
+    this.refusedInTxn = false;
     this.txnChanges = 0;
     this.txnSourceTs = [];
     return Promise.resolve();
@@ -242,7 +258,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       await writer.query('BEGIN');
       this.txnOpen = true;
     }
-    this.refuseAll(await table.apply(writer, writable));
+    await this.writeGuarded(writer, table, writable);
     this.txnChanges += writable.length;
     for (const change of writable) {
       this.txnKeys.add(change.keyId);
@@ -250,8 +266,40 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     }
   }
 
+  /**
+   * Writes `changes` with bare statements (no extra round trip on a clean stream). If the table
+   * refuses a row, Postgres aborts the whole transaction: it is rolled back and everything it held
+   * is written again under a savepoint per statement, bisecting down to the refused rows, which
+   * the policy then takes (dead letter, fail, skip). The rest of the transaction is intact. While
+   * `guarded`, statements run under savepoints from the start.
+   */
+  private async writeGuarded(writer: PgSession, table: TableWriter, changes: readonly KeyedChange[]): Promise<void> {
+    if (this.guarded) {
+      const refused = await table.apply(writer, changes);
+      const refusedKeys = new Set(refused.map((r) => r.change.keyId));
+      for (const change of changes) if (!refusedKeys.has(change.keyId)) this.txnWritten.set(change.keyId, change);
+      this.refuseAll(refused);
+      return;
+    }
+    try {
+      await table.applyUnguarded(writer, changes);
+    } catch (error) {
+      if (!isRowRefusal(sqlStateOf(error))) throw error;
+      await writer.query('ROLLBACK');
+      await writer.query('BEGIN');
+      this.guarded = true;
+      for (const change of changes) this.txnWritten.set(change.keyId, change);
+      const refused = await table.apply(writer, [...this.txnWritten.values()]);
+      for (const { change } of refused) this.txnWritten.delete(change.keyId);
+      this.refuseAll(refused);
+      return;
+    }
+    for (const change of changes) this.txnWritten.set(change.keyId, change);
+  }
+
   /** Rows the table refused: rolled back to their savepoint already; the policy decides the rest. */
   private refuseAll(refused: readonly RefusedChange[]): void {
+    if (refused.length > 0) this.refusedInTxn = true;
     for (const { change, error, sqlState } of refused) {
       const row = change.kind === 'upsert' ? change.row : change.key;
       this.refuse({ reason: `${this.o.table} refused the ${change.kind} of key ${change.keyId} (SQLSTATE ${sqlState}): ${(error as Error).message}`, error, value: row, keyId: change.keyId, ...(change.origin === undefined ? {} : { origin: change.origin }) });
