@@ -17,6 +17,7 @@ import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
 import type { JsonRow } from './raw-message.ts';
+import { ownsPartition } from './subtask-assignment.ts';
 import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
 
 export interface DebeziumSourceOptions {
@@ -94,6 +95,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   private readonly decoder: MessageDecoder<Row>;
   private readonly deadLetters: DeadLetterWriter;
   private readonly metrics: OperatorMetrics;
+  private readonly subtask: { readonly index: number; readonly parallelism: number };
   private fetchError: unknown;
   private endOffsets: ReadonlyMap<string, { readonly high: string; readonly low: string }> | undefined;
 
@@ -113,6 +115,7 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
     this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers });
     this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq` });
     this.metrics = context.metrics;
+    this.subtask = { index: context.subtaskIndex, parallelism: context.parallelism };
   }
 
   async open(restored: SourceSnapshot | undefined): Promise<void> {
@@ -148,7 +151,8 @@ class DebeziumReader<Row> implements SourceReader<ChangeEvent<Row>> {
   private checkStartPositions(positions: Map<string, string>, offsets: ReadonlyMap<string, { readonly high: string; readonly low: string }>, origin: OffsetLoss['origin']): void {
     for (const [split, offset] of [...positions]) {
       const parsed = parseSplit(split);
-      if (!this.options.topics.includes(parsed.topic)) continue;
+      // Only splits this subtask reads (the watermarks cover only those): another's is not "missing".
+      if (!this.options.topics.includes(parsed.topic) || !ownsPartition(parsed.partition, this.subtask.index, this.subtask.parallelism)) continue;
       const loss = checkPosition(parsed, offset, offsets.get(split), origin);
       if (loss === undefined) continue;
       const resumeAt = this.acceptLoss(loss);
