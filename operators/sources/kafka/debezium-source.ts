@@ -23,6 +23,7 @@ import { KafkajsFetcher } from './kafkajs-fetcher.ts';
 import { resolveKafkaConnection, type KafkaSsl, type KafkaSaslConfig } from '../../kafka-connection.ts';
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
 import type { Decoded, JsonRow, RawMessage } from './raw-message.ts';
+import { ownsPartition } from './subtask-assignment.ts';
 import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
 import type { TransactionMarker } from './transaction-marker.ts';
 
@@ -153,6 +154,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   private readonly metrics: OperatorMetrics;
   private readonly checks: ResolvedRecordChecks;
   private readonly json: boolean;
+  private readonly subtask: { readonly index: number; readonly parallelism: number };
   private fetchError: unknown;
   private endOffsets: ReadonlyMap<string, { readonly high: string; readonly low: string }> | undefined;
 
@@ -179,6 +181,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     this.json = (options.format ?? { format: 'json' }).format === 'json';
     // Every reason's series exists from the start, at zero, so an alert on its rate works before the first letter.
     for (const reason of DECODE_DEAD_LETTER_KINDS) this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason }, 0);
+    this.subtask = { index: context.subtaskIndex, parallelism: context.parallelism };
   }
 
   async open(restored: SourceSnapshot | undefined): Promise<void> {
@@ -214,7 +217,8 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   private checkStartPositions(positions: Map<string, string>, offsets: ReadonlyMap<string, { readonly high: string; readonly low: string }>, origin: OffsetLoss['origin']): void {
     for (const [split, offset] of [...positions]) {
       const parsed = parseSplit(split);
-      if (!this.options.topics.includes(parsed.topic)) continue;
+      // Only splits this subtask reads (the watermarks cover only those): another's is not "missing".
+      if (!this.options.topics.includes(parsed.topic) || !ownsPartition(parsed.partition, this.subtask.index, this.subtask.parallelism)) continue;
       const loss = checkPosition(parsed, offset, offsets.get(split), origin);
       if (loss === undefined) continue;
       const resumeAt = this.acceptLoss(loss);
