@@ -2,6 +2,8 @@ import type { SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
 import { startHttpServer, type HttpServerHandle } from './http-server.ts';
+import type { JobControl, JobStateName } from './rest/job-control.ts';
+import { planOf } from './rest/plan.ts';
 import { workerData } from 'node:worker_threads';
 import { runAttempt, type AttemptHandle } from './job-attempt.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
@@ -44,6 +46,8 @@ export class StreamEnvironment {
   private current: AttemptHandle | undefined;
   private stopping = false;
   readonly metrics: JobMetrics;
+  /** What the REST API reports (ops-lifecycle's env.snapshot() replaces this bookkeeping). */
+  private readonly run = { state: 'created' as JobStateName, startedAtMs: undefined as number | undefined, restarts: 0, exceptions: [] as { atMs: number; message: string }[], ended: deferred() };
 
   /** Set when this environment runs inside a subtask worker of a parallel job. */
   private readonly subtask: SubtaskInit | undefined;
@@ -87,7 +91,13 @@ export class StreamEnvironment {
       return { jobName: options.jobName, restarts: 0, metrics: this.metrics };
     }
     const attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
-    const http: HttpServerHandle | undefined = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status());
+    const http: HttpServerHandle | undefined =
+      options.metricsPort === undefined
+        ? undefined
+        : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.control() });
+    if (http !== undefined) options.log(`REST API on ${http.url} (registered in ${options.checkpointDir}/${options.jobName}/rest.json)`);
+    this.run.state = 'running';
+    this.run.startedAtMs = Date.now();
     let restarts = 0;
     let restoreFrom = options.restore;
     const budget = new RestartBudget(options);
@@ -96,24 +106,31 @@ export class StreamEnvironment {
         const startedAt = Date.now();
         try {
           await attempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
+          this.run.state = 'stopped';
           return { jobName: options.jobName, restarts, metrics: this.metrics };
         } catch (error) {
+          this.run.exceptions = [...this.run.exceptions, { atMs: Date.now(), message: describe(error) }].slice(-20);
           if (this.stopping) throw error;
           const decision = budget.onFailure(Date.now() - startedAt);
           if (!decision.restart) {
+            this.run.state = 'failed';
             options.log(`attempt failed (${describe(error)}); giving up after ${decision.attempt - 1} restarts in a row (restart.maxAttempts)`);
             throw error;
           }
           restarts += 1;
+          this.run.restarts = restarts;
+          this.run.state = 'backing-off';
           this.metrics.incJobCounter('cdcflow_job_restarts_total');
           options.log(`attempt failed (${describe(error)}); restart ${decision.attempt}/${options.maxAttempts} from the latest checkpoint in ${decision.delayMs} ms`);
           await new Promise((r) => setTimeout(r, decision.delayMs));
+          this.run.state = 'running';
           // After a failure only a checkpoint of this run is the truth, never the original savepoint.
           restoreFrom = 'latest';
         }
       }
     } finally {
       this.current = undefined;
+      this.run.ended.resolve();
       await http?.close();
     }
   }
@@ -132,6 +149,43 @@ export class StreamEnvironment {
     return `${this.options.checkpointDir}/${this.options.jobName}/savepoints/${name ?? String(metadata.checkpointId)}`;
   }
 
+  /** The REST API's view of this job; stop and cancel are today's stop() until ops-lifecycle lands. */
+  private control(): JobControl {
+    const { options } = this;
+    return {
+      jobName: options.jobName,
+      checkpointRoot: options.checkpointDir,
+      plan: () => planOf(this.graph, options.parallelism),
+      status: () => {
+        const checkpoints = this.current?.coordinator.status();
+        return {
+          state: this.run.state,
+          parallelism: options.parallelism,
+          startedAtMs: this.run.startedAtMs,
+          restarts: this.run.restarts,
+          restoredFrom: undefined,
+          lastCompletedCheckpoint: checkpoints?.lastCompleted,
+          checkpoints,
+          exceptions: this.run.exceptions,
+        };
+      },
+      legacyStatus: () => this.status(),
+      savepoint: (name) => this.savepoint(name),
+      stop: async ({ savepoint, name }) => {
+        const savepointPath = savepoint ? await this.savepoint(name) : undefined;
+        this.run.state = 'stopping';
+        this.stop();
+        await this.run.ended.promise;
+        return { state: 'stopped', ...(savepointPath === undefined ? {} : { savepointPath }) };
+      },
+      cancel: () => {
+        this.run.state = 'stopping';
+        this.stop();
+        return Promise.resolve();
+      },
+    };
+  }
+
   private status(): unknown {
     const handle = this.current;
     return {
@@ -142,6 +196,12 @@ export class StreamEnvironment {
       watermarks: handle?.watermarks(),
     };
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve(): void } {
+  let resolve = () => {};
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }
 
 function describe(error: unknown): string {

@@ -16,6 +16,7 @@
  */
 export { StreamEnvironment, type JobResult, type SourceOptions } from './environment.ts';
 export type { EnvironmentOptions } from './job-options.ts';
+export { loadJobConfig, environmentOptions, ConfigError, defaultCheckpointRoot, type JobConfig, type LoadJobConfigOptions } from './config/index.ts';
 export { DataStream, KeyedStream } from './data-stream.ts';
 export { WatermarkStrategy } from './watermark-strategy.ts';
 export { JobMetrics } from './metrics.ts';
