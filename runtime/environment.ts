@@ -1,3 +1,5 @@
+import { join } from 'node:path';
+import { SAVEPOINTS_DIR } from '../checkpoints/index.ts';
 import type { SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
@@ -146,7 +148,8 @@ export class StreamEnvironment {
     const handle = this.current;
     if (handle === undefined) throw new Error('no running job to take a savepoint of');
     const metadata = await handle.coordinator.triggerSavepoint(name);
-    return `${this.options.checkpointDir}/${this.options.jobName}/savepoints/${name ?? String(metadata.checkpointId)}`;
+    // The coordinator names an unnamed savepoint `savepoint-<id>` (checkpoints/coordinator.ts).
+    return join(this.options.checkpointDir, this.options.jobName, SAVEPOINTS_DIR, metadata.savepointName ?? name ?? `savepoint-${metadata.checkpointId}`);
   }
 
   /** The REST API's view of this job; stop and cancel are today's stop() until ops-lifecycle lands. */

@@ -54,10 +54,12 @@ export const coreConfigShape = {
     .prefault({}),
   rest: z
     .strictObject({
+      /** Off: no HTTP server at all (no REST API, no /metrics); the CLI cannot reach the job. */
+      enabled: z.boolean().meta({ env: 'CDCFLOW_REST_ENABLED' }).default(true),
       /** Binding anything but a loopback address needs `token` or `tokenFile`. */
       host: z.string().min(1).meta({ env: 'CDCFLOW_REST_HOST' }).default('127.0.0.1'),
-      /** 0 picks a free port (the CLI finds it in the checkpoint root); absent: no HTTP server. */
-      port: z.number().int().min(0).max(65_535).meta({ env: 'CDCFLOW_REST_PORT' }).optional(),
+      /** 0 picks a free port (the CLI finds it in the checkpoint root). */
+      port: z.number().int().min(0).max(65_535).meta({ env: 'CDCFLOW_REST_PORT' }).default(0),
       /** Bearer token for mutating calls; without one a random token is written to `<root>/<name>/rest-token`. */
       token: z.string().min(16, 'must be at least 16 characters').meta({ env: 'CDCFLOW_REST_TOKEN' }).optional(),
       tokenFile: z.string().min(1).meta({ env: 'CDCFLOW_REST_TOKEN_FILE' }).optional(),

@@ -13,7 +13,7 @@ export function environmentOptions(config: JobConfig<unknown>, extra: Partial<En
     state: { backend: config.state.backend, dir: config.state.dir },
     rest: {
       host: rest.host,
-      ...(rest.port === undefined ? {} : { port: rest.port }),
+      ...(rest.enabled ? { port: rest.port } : {}),
       ...(rest.token === undefined ? {} : { token: rest.token }),
       ...(rest.tokenFile === undefined ? {} : { tokenFile: rest.tokenFile }),
     },

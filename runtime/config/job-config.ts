@@ -35,7 +35,7 @@ export interface LoadJobConfigOptions<S extends z.ZodType> {
  * The main thread hands the loaded configuration to the worker threads of a parallel job through
  * this variable: they run the job file again, without its command line.
  */
-const RESOLVED_ENV = 'CDCFLOW_RESOLVED_CONFIG';
+export const RESOLVED_CONFIG_ENV = 'CDCFLOW_RESOLVED_CONFIG';
 
 /** Fields holding paths; a relative one is resolved against the file it came from, or the working directory. */
 const PATH_FIELDS = ['checkpoints.root', 'state.dir', 'rest.tokenFile'];
@@ -44,7 +44,7 @@ export function loadJobConfig<S extends z.ZodType = z.ZodObject<Record<string, n
   const settings = (options.settings ?? z.object({})) as S;
   const schema = jobConfigSchema(settings);
   const environ = options.environ ?? process.env;
-  const handedDown = isMainThread ? undefined : environ[RESOLVED_ENV];
+  const handedDown = isMainThread ? undefined : environ[RESOLVED_CONFIG_ENV];
   if (handedDown !== undefined) return validate(schema, JSON.parse(handedDown) as unknown, new Layers());
 
   const layers = new Layers();
@@ -66,7 +66,7 @@ export function loadJobConfig<S extends z.ZodType = z.ZodObject<Record<string, n
     layers.assign(path, assignment.raw ? coerceString(fieldAt(schema, path), String(assignment.value)) : assignment.value, assignment.origin);
   }
   const config = validate(schema, layers.value, layers);
-  if (options.environ === undefined) process.env[RESOLVED_ENV] = JSON.stringify(config);
+  if (options.environ === undefined) process.env[RESOLVED_CONFIG_ENV] = JSON.stringify(config);
   return config;
 }
 

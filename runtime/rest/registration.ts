@@ -5,7 +5,8 @@
  */
 import { hostname } from 'node:os';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { RESOLVED_CONFIG_ENV } from '../config/job-config.ts';
 import { writePrivateFile } from './private-file.ts';
 import type { TokenReference } from './rest-token.ts';
 
@@ -19,15 +20,21 @@ export interface JobRegistration {
   readonly host: string;
   readonly startedAtMs: number;
   readonly token: TokenReference;
+  /** How this process was started, so `cdcflow rescale` can start it again. */
+  readonly command: { readonly module: string; readonly args: readonly string[]; readonly cwd: string };
+  /** The configuration the job loaded (loadJobConfig), without its REST token; absent for jobs built without it. */
+  readonly config?: unknown;
 }
 
 export function registrationFile(root: string, job: string): string {
   return join(root, job, REGISTRATION_FILE);
 }
 
-export async function register(root: string, registration: Omit<JobRegistration, 'pid' | 'host' | 'startedAtMs'>): Promise<() => Promise<void>> {
+export async function register(root: string, registration: Pick<JobRegistration, 'job' | 'url' | 'token'>): Promise<() => Promise<void>> {
   const file = registrationFile(root, registration.job);
-  const own: JobRegistration = { ...registration, pid: process.pid, host: hostname(), startedAtMs: Date.now() };
+  const command = { module: resolve(process.argv[1] ?? ''), args: process.argv.slice(2), cwd: process.cwd() };
+  const config = loadedConfig();
+  const own: JobRegistration = { ...registration, pid: process.pid, host: hostname(), startedAtMs: Date.now(), command, ...(config === undefined ? {} : { config }) };
   await writePrivateFile(file, `${JSON.stringify(own, null, 2)}\n`);
   return async () => {
     // Another instance may have registered since (after this one lost its lease): leave theirs.
@@ -60,4 +67,13 @@ export function registrantMayBeAlive(registration: JobRegistration): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+}
+
+function loadedConfig(): unknown {
+  const text = process.env[RESOLVED_CONFIG_ENV];
+  if (text === undefined) return undefined;
+  const config = JSON.parse(text) as { rest?: Record<string, unknown> };
+  // The token stays where the operator put it; the file only says a configured one is in use.
+  if (config.rest !== undefined) delete config.rest['token'];
+  return config;
 }

@@ -166,8 +166,13 @@ describe('REST API', () => {
     expect(taken.json['location']).toBe(join(root, 'rest-savepoint', 'savepoints', 'before-upgrade'));
     expect(existsSync(join(taken.json['location'] as string, '_metadata'))).toBe(true);
 
+    // An unnamed savepoint: the location returned is where it really is (it said savepoints/<id> before).
+    const unnamed = await call(`${job.url}/jobs/rest-savepoint/savepoints`, 'POST', undefined, job.token);
+    expect(unnamed.json['location']).toMatch(/savepoints\/savepoint-\d+$/);
+    expect(existsSync(join(unnamed.json['location'] as string, '_metadata'))).toBe(true);
+
     const listing = await call(`${job.url}/jobs/rest-savepoint/checkpoints`, 'GET');
-    expect((listing.json['savepoints'] as { name: string }[]).map((s) => s.name)).toEqual(['before-upgrade']);
+    expect((listing.json['savepoints'] as { name: string }[]).map((s) => s.name)).toEqual(['before-upgrade', unnamed.json['location']?.toString().split('/').at(-1)]);
     expect((listing.json['checkpoints'] as unknown[]).length).toBeGreaterThan(0);
     const detail = await call(`${job.url}/jobs/rest-savepoint/checkpoints/before-upgrade`, 'GET');
     expect(detail.json['kind']).toBe('savepoint');

@@ -92,7 +92,10 @@ describe('job configuration', () => {
   });
 
   it('turns into environment options', () => {
-    const options = environmentOptions(load({ CDCFLOW_CHECKPOINT_DIR: '/ck', CDCFLOW_REST_PORT: '0' }));
-    expect(options).toMatchObject({ jobName: 'orders', parallelism: 1, restore: 'latest', checkpoints: { dir: '/ck', intervalMs: 1000 }, rest: { host: '127.0.0.1', port: 0 } });
+    const options = environmentOptions(load({ CDCFLOW_CHECKPOINT_DIR: '/ck', CDCFLOW_REST_PORT: '8081' }));
+    expect(options).toMatchObject({ jobName: 'orders', parallelism: 1, restore: 'latest', checkpoints: { dir: '/ck', intervalMs: 1000 }, rest: { host: '127.0.0.1', port: 8081 } });
+    // The REST API is on by default (any free port on loopback), so the CLI finds every job.
+    expect(environmentOptions(load()).rest).toEqual({ host: '127.0.0.1', port: 0 });
+    expect(environmentOptions(load({ CDCFLOW_REST_ENABLED: '0' })).rest).toEqual({ host: '127.0.0.1' });
   });
 });
