@@ -11,6 +11,7 @@ import { cliContext, type CliOptions } from './cli-context.ts';
 import { CliError } from './cli-error.ts';
 import { inspectJobCheckpoint, listJobCheckpoints } from './checkpoint-commands.ts';
 import { cancelJob, jobInfo, listJobs, stopJob, takeSavepoint } from './job-commands.ts';
+import { reconcile, type ReconcileFlags } from './reconcile-command.ts';
 import { rescaleJob } from './rescale.ts';
 import { jobArgs, runJobFile } from './run-job.ts';
 
@@ -58,6 +59,25 @@ withRoot(program.command('rescale').description('savepoint and stop a running jo
     process.exitCode = await rescaleJob(ctxOf(command), job, n);
   },
 );
+
+withRoot(
+  program
+    .command('reconcile')
+    .description('compare a sink table with its source table by key and every column (exit 0 equal, 1 different, 2 could not compare)')
+    .requiredOption('--source-table <TABLE>', 'source table')
+    .requiredOption('--sink-table <TABLE>', 'sink table')
+    .option('--source <URL>', 'source Postgres URL (default CDCFLOW_SOURCE_DATABASE_URL, then DATABASE_URL)')
+    .option('--sink <URL>', 'sink Postgres URL (default: the source URL)')
+    .option('--key <COLUMNS>', 'key columns, comma-separated (default: the source primary key)')
+    .option('--columns <COLUMNS>', 'columns to compare (default: every source column)')
+    .option('--ignore <COLUMNS>', 'columns to leave out')
+    .option('--source-where <SQL>', 'filter source rows')
+    .option('--sink-where <SQL>', 'filter sink rows (e.g. "NOT deleted" for an idempotent-mode sink)')
+    .option('--chunk <N>', 'rows per query')
+    .option('--samples <N>', 'samples kept per category'),
+).action(async (options: ReconcileFlags, command: Command) => {
+  process.exitCode = await reconcile(ctxOf(command), options);
+});
 
 try {
   await program.parseAsync(process.argv);
