@@ -30,7 +30,7 @@ export interface CoordinatorStatus {
   readonly lastCompleted?: { readonly checkpointId: number; readonly completedAtMs: number };
 }
 
-interface SavepointRequest { readonly name: string | undefined; resolve(m: CheckpointMetadata): void; reject(e: unknown): void }
+interface SavepointRequest { readonly name: string | undefined; readonly kind?: CheckpointKind; resolve(m: CheckpointMetadata): void; reject(e: unknown): void }
 
 const REMEMBERED_OUTCOMES = 64;
 
@@ -111,6 +111,18 @@ export class CheckpointCoordinator {
     });
   }
 
+  /**
+   * Takes a regular checkpoint as soon as none is in flight (a graceful stop's final one);
+   * resolves once it completed and its completion was notified, rejects if it aborted.
+   */
+  async triggerCheckpoint(): Promise<CheckpointMetadata> {
+    if (this.stopped) throw new CheckpointError('coordinator was stopped; cannot take a checkpoint');
+    return new Promise<CheckpointMetadata>((resolve, reject) => {
+      this.savepointQueue.push({ name: undefined, kind: 'checkpoint', resolve, reject });
+      this.scheduleNext();
+    });
+  }
+
   /** A task finished its snapshot for `checkpointId`. Acks for unknown or finished checkpoints are ignored (see onEvent). */
   acknowledge(taskId: string, checkpointId: number, snapshot: TaskSnapshot): void {
     const outcome = this.accepting('ack', taskId, checkpointId)?.acknowledge(taskId, snapshot);
@@ -138,7 +150,7 @@ export class CheckpointCoordinator {
     this.cancelPeriodic = undefined;
     if (this.stopped || this.active !== undefined) return;
     const request = this.savepointQueue.shift();
-    if (request !== undefined) return this.launch('savepoint', request);
+    if (request !== undefined) return this.launch(request.kind ?? 'savepoint', request);
     if (!this.running) return;
     const now = this.o.clock.now();
     const byInterval = (this.lastTriggeredAtMs ?? now) + this.o.intervalMs;

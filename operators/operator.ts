@@ -59,8 +59,20 @@ export interface OperatorContext extends OperatorInfo {
    * over already. @default none
    */
   readonly retiredSubtasks?: readonly number[];
+  /**
+   * Set when the job starts from no checkpoint. Two-phase sinks then refuse to roll back
+   * transactions of this job they find that the checkpoint folder cannot account for (ids above
+   * `highestKnownCheckpointId`, the highest id ever reserved there): they may belong to a
+   * checkpoint that completed elsewhere. `discardSinkTransactions` allows it. @default a restore
+   */
+  readonly freshStart?: FreshStart;
   /** Processing time, injectable for tests. */
   now(): number;
+}
+
+export interface FreshStart {
+  readonly highestKnownCheckpointId: number;
+  readonly discardSinkTransactions: boolean;
 }
 
 /** The counters, gauges and histograms every operator may raise; the runtime maps them to Prometheus series. */

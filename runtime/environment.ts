@@ -4,10 +4,15 @@ import type { SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
 import { startHttpServer, type HttpServerHandle } from './http-server.ts';
-import type { JobControl, JobStateName } from './rest/job-control.ts';
+import type { JobControl as RestControl } from './rest/job-control.ts';
 import { planOf } from './rest/plan.ts';
 import { workerData } from 'node:worker_threads';
-import { runAttempt, type AttemptHandle } from './job-attempt.ts';
+import { jobRootOf, runAttempt, type AttemptHandle, type AttemptResult, type AttemptSpec } from './job-attempt.ts';
+import { JobControl } from './lifecycle/job-control.ts';
+import { JobLease } from './lifecycle/job-lease.ts';
+import type { JobEvent, JobSnapshot, JobState, StopOptions, StopResult } from './lifecycle/job-status.ts';
+import { nextRestoreTarget } from './lifecycle/restore-target.ts';
+import { handleStopSignals } from './lifecycle/signals.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
 import { JobMetrics } from './metrics.ts';
 import { runParallelAttempt } from './parallel/parallel-attempt.ts';
@@ -28,7 +33,13 @@ export interface JobResult {
   /** How many times the job was restarted from a checkpoint after a failure. */
   readonly restarts: number;
   readonly metrics: JobMetrics;
+  /** `finished`: bounded input ended; `stopped`: stop() or a signal; `cancelled`: cancel(). */
+  readonly state: Extract<JobState, 'finished' | 'stopped' | 'cancelled'>;
+  /** The checkpoint or savepoint the job ended with, if it ended with one. */
+  readonly finalCheckpoint: AttemptResult['final'];
 }
+
+type Attempt = (graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec) => Promise<AttemptResult>;
 
 /**
  * The entry point of a job file: create an environment, build the graph, execute.
@@ -46,10 +57,11 @@ export class StreamEnvironment {
   private readonly graph = new JobGraph();
   private readonly options: ResolvedOptions;
   private current: AttemptHandle | undefined;
-  private stopping = false;
+  private readonly control: JobControl;
+  private lease: JobLease | undefined;
+  private startedAtMs: number | undefined;
+  private restarts = 0;
   readonly metrics: JobMetrics;
-  /** What the REST API reports (ops-lifecycle's env.snapshot() replaces this bookkeeping). */
-  private readonly run = { state: 'created' as JobStateName, startedAtMs: undefined as number | undefined, restarts: 0, exceptions: [] as { atMs: number; message: string }[], ended: deferred() };
 
   /** Set when this environment runs inside a subtask worker of a parallel job. */
   private readonly subtask: SubtaskInit | undefined;
@@ -57,6 +69,7 @@ export class StreamEnvironment {
   private constructor(options: EnvironmentOptions) {
     this.options = resolveOptions(options);
     this.metrics = new JobMetrics(this.options.jobName);
+    this.control = new JobControl(this.options.jobName, this.options.logger, this.options.stopDeadlineMs);
     const init: unknown = workerData;
     this.subtask = isSubtaskInit(init) && init.jobName === this.options.jobName ? init : undefined;
   }
@@ -80,9 +93,10 @@ export class StreamEnvironment {
   }
 
   /**
-   * Runs the job until its sources end (bounded input) or `stop()` is called. Failures restart
-   * it from the latest checkpoint with exponential back-off, up to `restart.maxAttempts` in a row
-   * (see restart-strategy.ts).
+   * Runs the job until its sources end (bounded input), `stop()` (or SIGTERM/SIGINT) ends it with a
+   * final checkpoint, or `cancel()`. Failures restart it from the latest checkpoint with
+   * exponential back-off, up to `restart.maxAttempts` in a row (see restart-strategy.ts). One
+   * instance per job: a second one fails here, naming the holder of the job's lease.
    */
   async execute(): Promise<JobResult> {
     if (this.graph.nodes.length === 0) throw new Error('the job has no sources: call env.fromSource(...) before execute()');
@@ -90,57 +104,121 @@ export class StreamEnvironment {
     if (this.subtask !== undefined) {
       // A worker thread of a parallel job: run this subtask once; the main thread restarts.
       await runSubtask(this.graph, options, this.metrics, this.subtask);
-      return { jobName: options.jobName, restarts: 0, metrics: this.metrics };
+      return { jobName: options.jobName, restarts: 0, metrics: this.metrics, state: 'finished', finalCheckpoint: undefined };
     }
-    const attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
-    const http: HttpServerHandle | undefined =
-      options.metricsPort === undefined
-        ? undefined
-        : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.control() });
-    if (http !== undefined) options.log(`REST API on ${http.url} (registered in ${options.checkpointDir}/${options.jobName}/rest.json)`);
-    this.run.state = 'running';
-    this.run.startedAtMs = Date.now();
-    let restarts = 0;
+    // --- ops-lifecycle: lease, signals, stop/cancel in every state (runtime/lifecycle/) ---
+    const log = options.logger;
+    this.lease = await JobLease.acquire(options.jobName, jobRootOf(options), {
+      takeover: options.takeoverLease,
+      onLost: (holder) => {
+        log.error({ holder }, `lease lost: pid ${holder.pid} on ${holder.host} took the job over (this process was unresponsive too long); cancelling`);
+        void this.cancel();
+      },
+    });
+    const unhandle = options.handleSignals ? handleStopSignals({ stop: () => this.stop(), cancel: () => void this.cancel() }, log) : () => undefined;
+    const attempt: Attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
+    let http: HttpServerHandle | undefined;
+    this.startedAtMs = Date.now();
+    log.info({ parallelism: options.parallelism, checkpointRoot: jobRootOf(options), restore: options.restore }, `job ${options.jobName} started`);
     let restoreFrom = options.restore;
+    let completedThisRun = false;
     const budget = new RestartBudget(options);
     try {
-      for (;;) {
+      http = options.metricsPort === undefined ? undefined : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.restControl() });
+      if (http !== undefined) {
+        await this.setRestAddress(http.url);
+        log.info({ rest: http.url }, `REST API on ${http.url} (registered in ${join(jobRootOf(options), 'rest.json')})`);
+      }
+      for (let attemptNumber = 1; ; attemptNumber++) {
+        if (this.control.ending) return this.ended(undefined);
         const startedAt = Date.now();
+        this.control.setState('restoring');
         try {
-          await attempt(this.graph, options, this.metrics, restoreFrom, (handle) => (this.current = handle));
-          this.run.state = 'stopped';
-          return { jobName: options.jobName, restarts, metrics: this.metrics };
+          const result = await attempt(this.graph, options, this.metrics, {
+            restoreFrom,
+            attempt: attemptNumber,
+            onStarted: (handle) => {
+              this.current = handle;
+              if (!this.control.ending) this.control.setState('running');
+              this.control.attach(handle);
+            },
+            onStats: (s) => {
+              if (s.status !== 'completed') return;
+              completedThisRun = true;
+              this.control.emit({ type: 'checkpoint', checkpointId: s.checkpointId, kind: s.kind, atMs: Date.now() });
+            },
+          });
+          return this.ended(result.final);
         } catch (error) {
-          this.run.exceptions = [...this.run.exceptions, { atMs: Date.now(), message: describe(error) }].slice(-20);
-          if (this.stopping) throw error;
-          const decision = budget.onFailure(Date.now() - startedAt);
-          if (!decision.restart) {
-            this.run.state = 'failed';
-            options.log(`attempt failed (${describe(error)}); giving up after ${decision.attempt - 1} restarts in a row (restart.maxAttempts)`);
+          this.control.attach(undefined);
+          this.current = undefined;
+          // A cancel (or a stop past its deadline) ends whatever the attempt was doing.
+          if (this.control.cancelled) return this.ended(undefined);
+          this.control.recordException(error);
+          if (this.control.ending) {
+            log.error({ err: error }, 'the job failed while stopping');
+            this.control.setState('failed');
+            this.control.settleStop(error instanceof Error ? error : new Error(String(error)));
             throw error;
           }
-          restarts += 1;
-          this.run.restarts = restarts;
-          this.run.state = 'backing-off';
+          const decision = budget.onFailure(Date.now() - startedAt);
+          const next = nextRestoreTarget(options.restore, restoreFrom, completedThisRun, error);
+          if (!decision.restart || next === undefined) {
+            const why = next === undefined ? 'retrying cannot help (an explicit restore target failed, or the error is not retriable)' : `${decision.attempt - 1} restarts in a row (restart.maxAttempts)`;
+            log.error({ err: error }, `attempt failed (${describe(error)}); giving up: ${why}`);
+            this.control.setState('failed');
+            throw error;
+          }
+          restoreFrom = next;
+          this.restarts += 1;
           this.metrics.incJobCounter('cdcflow_job_restarts_total');
-          options.log(`attempt failed (${describe(error)}); restart ${decision.attempt}/${options.maxAttempts} from the latest checkpoint in ${decision.delayMs} ms`);
-          await new Promise((r) => setTimeout(r, decision.delayMs));
-          this.run.state = 'running';
-          // After a failure only a checkpoint of this run is the truth, never the original savepoint.
-          restoreFrom = 'latest';
+          log.warn({ err: error, attempt: decision.attempt, maxAttempts: options.maxAttempts, delayMs: decision.delayMs }, `attempt failed (${describe(error)}); restart ${decision.attempt}/${options.maxAttempts} from ${describeTarget(restoreFrom)} in ${decision.delayMs} ms`);
+          if (!(await this.control.backOff(decision.delayMs))) return this.ended(undefined);
         }
       }
     } finally {
       this.current = undefined;
-      this.run.ended.resolve();
+      this.control.attach(undefined);
+      unhandle();
       await http?.close();
+      await this.lease.release();
     }
   }
 
-  /** Stops the running job between two batches; `execute()` then resolves. */
-  stop(): void {
-    this.stopping = true;
-    this.current?.stop();
+  /** The job ended without failing: settle a pending stop and say how it ended. */
+  private ended(final: AttemptResult['final']): JobResult {
+    const state = this.control.cancelled ? 'cancelled' : this.control.ending ? 'stopped' : 'finished';
+    this.control.setState(state);
+    const at = final === undefined ? 'without a final checkpoint' : `at ${final.kind} ${final.checkpointId}${final.savepointPath === undefined ? '' : ` (${final.savepointPath})`}`;
+    this.options.logger.info({ state, checkpoint: final?.checkpointId, savepointPath: final?.savepointPath, restarts: this.restarts }, `job ${state} ${at}`);
+    if (state === 'stopped') this.control.settleStop({ state: 'stopped', checkpointId: final?.checkpointId, ...(final?.savepointPath === undefined ? {} : { savepointPath: final.savepointPath }) });
+    return { jobName: this.options.jobName, restarts: this.restarts, metrics: this.metrics, state, finalCheckpoint: final };
+  }
+  // --- end ops-lifecycle ---
+
+  /**
+   * Stops the job gracefully: sources stop reading, a final checkpoint (or savepoint) completes,
+   * sinks commit, then `execute()` resolves. Honoured while restoring, running and backing off.
+   * Past `deadlineMs` the job is cancelled and the promise rejects with StopDeadlineExceededError.
+   */
+  stop(options: StopOptions = {}): Promise<StopResult> {
+    return this.control.stop(options);
+  }
+
+  /** Ends the job at once without a final checkpoint; `execute()` resolves with state 'cancelled'. */
+  cancel(): Promise<void> {
+    this.control.cancel();
+    return Promise.resolve();
+  }
+
+  /** Lifecycle events (state changes, completed checkpoints, exceptions); returns the unsubscribe. */
+  onEvent(listener: (event: JobEvent) => void): () => void {
+    return this.control.onEvent(listener);
+  }
+
+  /** Records the REST address in the job's lease, where the CLI finds it. */
+  async setRestAddress(url: string): Promise<void> {
+    await this.lease?.setRestAddress(url);
   }
 
   /** Takes a savepoint of the running job; resolves with its folder. */
@@ -149,62 +227,58 @@ export class StreamEnvironment {
     if (handle === undefined) throw new Error('no running job to take a savepoint of');
     const metadata = await handle.coordinator.triggerSavepoint(name);
     // The coordinator names an unnamed savepoint `savepoint-<id>` (checkpoints/coordinator.ts).
-    return join(this.options.checkpointDir, this.options.jobName, SAVEPOINTS_DIR, metadata.savepointName ?? name ?? `savepoint-${metadata.checkpointId}`);
+    return join(jobRootOf(this.options), SAVEPOINTS_DIR, metadata.savepointName ?? name ?? `savepoint-${metadata.checkpointId}`);
   }
 
-  /** The REST API's view of this job; stop and cancel are today's stop() until ops-lifecycle lands. */
-  private control(): JobControl {
+  /** What the REST API (runtime/rest/) reads and drives. */
+  private restControl(): RestControl {
     const { options } = this;
     return {
       jobName: options.jobName,
       checkpointRoot: options.checkpointDir,
       plan: () => planOf(this.graph, options.parallelism),
       status: () => {
-        const checkpoints = this.current?.coordinator.status();
-        return {
-          state: this.run.state,
-          parallelism: options.parallelism,
-          startedAtMs: this.run.startedAtMs,
-          restarts: this.run.restarts,
-          restoredFrom: undefined,
-          lastCompletedCheckpoint: checkpoints?.lastCompleted,
-          checkpoints,
-          exceptions: this.run.exceptions,
-        };
+        const s = this.snapshot();
+        return { state: s.state, parallelism: s.parallelism, startedAtMs: s.startedAtMs, restarts: s.restarts, restoredFrom: s.restoredFrom, lastCompletedCheckpoint: s.lastCompletedCheckpoint, checkpoints: s.coordinator, exceptions: s.exceptions };
       },
-      legacyStatus: () => this.status(),
+      legacyStatus: () => this.snapshot(),
       savepoint: (name) => this.savepoint(name),
       stop: async ({ savepoint, name }) => {
-        const savepointPath = savepoint ? await this.savepoint(name) : undefined;
-        this.run.state = 'stopping';
-        this.stop();
-        await this.run.ended.promise;
-        return { state: 'stopped', ...(savepointPath === undefined ? {} : { savepointPath }) };
+        const result = await this.stop({ savepoint: name ?? savepoint });
+        return { state: result.state, ...(result.checkpointId === undefined ? {} : { checkpointId: result.checkpointId }), ...(result.savepointPath === undefined ? {} : { savepointPath: result.savepointPath }) };
       },
-      cancel: () => {
-        this.run.state = 'stopping';
-        this.stop();
-        return Promise.resolve();
-      },
+      // Answer at once: the job ends (and the server closes) right after.
+      cancel: () => this.cancel(),
     };
   }
 
-  private status(): unknown {
+  /** What the job is doing, for the REST API and /api/job. */
+  snapshot(): JobSnapshot {
     const handle = this.current;
+    const coordinator = handle?.coordinator.status();
     return {
       job: this.options.jobName,
-      running: handle !== undefined,
-      checkpoints: handle?.coordinator.status(),
+      state: this.control.state,
       parallelism: this.options.parallelism,
+      checkpointRoot: jobRootOf(this.options),
+      startedAtMs: this.startedAtMs,
+      restarts: this.restarts,
+      restoredFrom: handle?.restoredFrom,
+      lastCompletedCheckpoint: coordinator?.lastCompleted,
+      coordinator,
+      exceptions: [...this.control.exceptions],
+      lease: this.lease?.holder,
       watermarks: handle?.watermarks(),
     };
   }
 }
 
-function deferred(): { promise: Promise<void>; resolve(): void } {
-  let resolve = () => {};
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
+function describeTarget(target: ResolvedOptions['restore']): string {
+  if (target === 'latest') return 'the latest checkpoint';
+  if (target === 'none') return 'nothing (fresh)';
+  if ('savepoint' in target) return `savepoint ${target.savepoint}`;
+  if ('checkpointId' in target) return `checkpoint ${target.checkpointId}`;
+  return target.path;
 }
 
 function describe(error: unknown): string {

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
 import type { RestoreSource } from '../checkpoints/index.ts';
+import { isMainThread, workerData } from 'node:worker_threads';
+import { lineLogger, loggerFor, type Logger } from '../operators/logger.ts';
 import { CdcflowError, DEFAULT_MAX_PARALLELISM } from '../state/index.ts';
 import { defaultCheckpointRoot, defaultStateDir } from './config/checkpoint-root.ts';
 
@@ -55,8 +57,25 @@ export interface EnvironmentOptions {
     /** An attempt that ran this long before failing resets the attempts and the delay: a new incident. @default 600000 (10 min) */
     readonly resetAfterMs?: number;
   };
-  /** Log lines (job lifecycle, checkpoints, restarts). @default console.error with a prefix */
+  /** Log lines (job lifecycle, checkpoints, restarts). @default info lines of `logger` */
   readonly log?: (line: string) => void;
+  /** The job's structured log (pino). @default the process's logger (operators/logger.ts) with `job` bound */
+  readonly logger?: Logger;
+  /** Stop, signals and the one-instance lease (see README "Operating a job"). */
+  readonly lifecycle?: {
+    /** A stop (signal, `stop()`) that has not finished by then cancels the job. @default 30000 */
+    readonly stopDeadlineMs?: number;
+    /** SIGTERM/SIGINT stop the job with a final checkpoint. @default true (main thread) */
+    readonly handleSignals?: boolean;
+    /** Take over the job's lease although its holder cannot be proven dead (another host). @default false */
+    readonly takeoverLease?: boolean;
+  };
+  /**
+   * A start with no checkpoint normally refuses to roll back prepared sink transactions of this
+   * job it finds (they may belong to a checkpoint in another directory). `true` discards them.
+   * @default false
+   */
+  readonly discardSinkTransactions?: boolean;
   /**
    * Subtasks per operator. Above 1, `execute()` runs each subtask in its own worker thread, every
    * one running this job module (see docs/parallel-execution.md). @default 1 (or CDCFLOW_PARALLELISM)
@@ -82,6 +101,11 @@ export type ResolvedOptions = {
   readonly maxDelayMs: number;
   readonly resetAfterMs: number;
   readonly log: (line: string) => void;
+  readonly logger: Logger;
+  readonly stopDeadlineMs: number;
+  readonly handleSignals: boolean;
+  readonly takeoverLease: boolean;
+  readonly discardSinkTransactions: boolean;
   readonly parallelism: number;
   readonly jobModule: string | undefined;
 };
@@ -91,6 +115,10 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     throw new Error(`jobName '${options.jobName}' may use only letters, digits, '-', '_' and '.': it names folders and Kafka transactional ids`);
   }
   const envPort = process.env['CDCFLOW_METRICS_PORT'];
+  // In a subtask worker every line carries the subtask (protocol.ts SubtaskInit).
+  const init = workerData as { kind?: unknown; subtaskIndex?: unknown } | null | undefined;
+  const subtask = init?.kind === 'cdcflow-subtask' && typeof init.subtaskIndex === 'number' ? init.subtaskIndex : undefined;
+  const logger = options.logger ?? loggerFor({ job: options.jobName, ...(subtask === undefined ? {} : { subtask }) });
   return {
     jobName: options.jobName,
     checkpointIntervalMs: options.checkpoints?.intervalMs ?? 1000,
@@ -106,7 +134,12 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     initialDelayMs: options.restart?.initialDelayMs ?? 1000,
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
     resetAfterMs: options.restart?.resetAfterMs ?? 600_000,
-    log: options.log ?? ((line) => console.error(`[cdcflow ${options.jobName}] ${line}`)),
+    log: options.log ?? lineLogger(logger),
+    logger,
+    stopDeadlineMs: options.lifecycle?.stopDeadlineMs ?? 30_000,
+    handleSignals: options.lifecycle?.handleSignals ?? isMainThread,
+    takeoverLease: options.lifecycle?.takeoverLease ?? false,
+    discardSinkTransactions: options.discardSinkTransactions ?? false,
     parallelism: resolveParallelism(options.parallelism),
     jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),
   };

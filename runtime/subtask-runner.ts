@@ -5,6 +5,7 @@
  * and by every worker of a parallel job.
  */
 import type { TaskSnapshot } from '../checkpoints/index.ts';
+import type { FreshStart } from '../operators/operator.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
 import { JobRunner, type KeyedBackend, type TaskState } from './execution/job-runner.ts';
 import type { RestoredTask, StoredTaskState } from './execution/restore-assignment.ts';
@@ -27,6 +28,7 @@ export interface SubtaskRunnerSpec {
   /** The highest parallelism this job ever started at, this attempt included. @default parallelism */
   readonly highestParallelism?: number;
   readonly exchange?: KeyedExchange;
+  readonly freshStart?: FreshStart;
   acknowledge(uid: string, checkpointId: number, snapshot: TaskSnapshot): void;
   /** The task's snapshot for `checkpointId` failed: the coordinator must abort that checkpoint. */
   decline(uid: string, checkpointId: number, reason: string): void;
@@ -45,6 +47,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
     parallelism,
     ...(spec.highestParallelism === undefined ? {} : { highestParallelism: spec.highestParallelism }),
     ...(spec.exchange === undefined ? {} : { exchange: spec.exchange }),
+    ...(spec.freshStart === undefined ? {} : { freshStart: spec.freshStart }),
     createKeyedBackend: async (uid, handles) => {
       const range = keyGroupRangeFor(subtaskIndex, parallelism);
       const backend = await stateFactory.createKeyedBackend({ jobName: options.jobName, operatorUid: uid, subtaskIndex, keyGroupRange: range, backend: options.stateBackend, localDir: options.stateDir });

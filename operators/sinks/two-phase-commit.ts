@@ -35,7 +35,41 @@ export interface TwoPhaseCommitter<T, Txn> {
   commit(txn: Txn, checkpointId: number): Promise<void>;
   /** Commit `committed` (recorded by the restored checkpoint), roll back all other leftovers of `identity`. */
   recover(committed: readonly Txn[]): Promise<void>;
+  /**
+   * What this job's sink (every subtask) left prepared or fenced in the external system, with the
+   * checkpoint that prepared each when known: a fresh start refuses to discard them (see
+   * `OperatorContext.freshStart`). Optional: sinks that cannot tell are not checked.
+   */
+  leftovers?(): Promise<readonly SinkLeftover[]>;
+  /** Discards what `leftovers` lists (a fresh start with `discardSinkTransactions`). */
+  discardLeftovers?(): Promise<void>;
   close(): Promise<void>;
+}
+
+export interface SinkLeftover {
+  /** Human-readable: what and where (`postgres prepared transaction 'job:sink:0:42'`). */
+  readonly name: string;
+  readonly checkpointId: number | undefined;
+}
+
+/**
+ * A start with no checkpoint found transactions of this job in a sink that no checkpoint here
+ * accounts for. Rolling them back could lose the records of a checkpoint that completed
+ * elsewhere (another checkpoint folder), so the start is refused.
+ */
+export class FreshStartRefusedError extends CdcflowError {
+  constructor(
+    readonly sink: string,
+    readonly found: readonly SinkLeftover[],
+  ) {
+    const shown = found.slice(0, 5).map((f) => f.name).join(', ') + (found.length > 5 ? ` and ${found.length - 5} more` : '');
+    super(
+      `refusing to start job fresh: no checkpoint was found, but sink '${sink}' holds ${found.length} transaction(s) of this job that no checkpoint here knows: ${shown}. ` +
+        'They may belong to a checkpoint that completed under another checkpoint folder; rolling them back would lose its records. ' +
+        'Either restore that checkpoint (restore: { path: PATH } / --from-checkpoint PATH), or discard them (discardSinkTransactions: true / --discard-sink-transactions).',
+      { domain: 'user', retriable: false },
+    );
+  }
 }
 
 export interface TwoPhaseCommitOptions {
@@ -76,6 +110,8 @@ function twoPhaseCommitOperator<T, Txn>(
   return {
     async open(context, restored) {
       const snapshot = restored as PendingSnapshot<Txn> | undefined;
+      committer = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: context.subtaskIndex }, context);
+      await refuseUnknownLeftovers(get(), context);
       // Old subtasks the restored checkpoint recorded (rescaled), then retired ones it does not
       // know: a wider run that died before its first checkpoint left their transactions in no
       // checkpoint, so everything they left is rolled back (and, for Kafka, fenced).
@@ -89,7 +125,6 @@ function twoPhaseCommitOperator<T, Txn>(
           await previous.close();
         }
       }
-      committer = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: context.subtaskIndex }, context);
       const recorded = snapshot?.pending ?? [];
       await withRetry(() => get().recover(recorded.map((p) => p.txn)), options);
       await get().beginTransaction();
@@ -121,6 +156,17 @@ function twoPhaseCommitOperator<T, Txn>(
       await committer?.close();
     },
   };
+}
+
+/** On a fresh start (no checkpoint), before anything is rolled back: see `FreshStartRefusedError`. */
+async function refuseUnknownLeftovers<T, Txn>(committer: TwoPhaseCommitter<T, Txn>, context: OperatorContext): Promise<void> {
+  const fresh = context.freshStart;
+  if (fresh === undefined) return;
+  // Every subtask's leftovers, not only this one's: one of a subtask this run does not have holds row locks forever.
+  if (fresh.discardSinkTransactions) return committer.discardLeftovers?.();
+  if (committer.leftovers === undefined) return;
+  const unknown = (await committer.leftovers()).filter((l) => l.checkpointId === undefined || l.checkpointId > fresh.highestKnownCheckpointId);
+  if (unknown.length > 0) throw new FreshStartRefusedError(context.uid, unknown);
 }
 
 async function withRetry(action: () => Promise<void>, options: TwoPhaseCommitOptions): Promise<void> {

@@ -70,6 +70,8 @@ export const coreConfigShape = {
     .strictObject({
       /** Graceful stop (SIGTERM, `cdcflow stop`) cancels the job if it takes longer. */
       stopDeadlineMs: positiveMs.meta({ env: 'CDCFLOW_STOP_DEADLINE_MS' }).default(30_000),
+      /** Take over the job's lease although its holder cannot be proven dead (it runs on another host). */
+      takeoverLease: z.boolean().default(false),
     })
     .prefault({}),
 };

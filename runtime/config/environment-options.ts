@@ -11,6 +11,8 @@ export function environmentOptions(config: JobConfig<unknown>, extra: Partial<En
     restore: restoreSource(config.restore),
     checkpoints: { dir: config.checkpoints.root, intervalMs: config.checkpoints.intervalMs, timeoutMs: config.checkpoints.timeoutMs, retain: config.checkpoints.retain },
     state: { backend: config.state.backend, dir: config.state.dir },
+    lifecycle: { stopDeadlineMs: config.lifecycle.stopDeadlineMs, takeoverLease: config.lifecycle.takeoverLease },
+    discardSinkTransactions: config.discardSinkTransactions,
     rest: {
       host: rest.host,
       ...(rest.enabled ? { port: rest.port } : {}),

@@ -5,7 +5,7 @@
  * never races with a commit.
  */
 import { retiredSubtasks } from '../../checkpoints/index.ts';
-import type { OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
+import type { FreshStart, OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
 import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-runner.ts';
@@ -38,6 +38,8 @@ export interface JobRunnerDeps {
   readonly highestParallelism?: number;
   /** The keyed exchange to the other subtasks; required when parallelism > 1. */
   readonly exchange?: KeyedExchange;
+  /** Set when the job starts from no checkpoint (see OperatorContext.freshStart). */
+  readonly freshStart?: FreshStart;
 }
 
 export class JobRunner {
@@ -47,6 +49,8 @@ export class JobRunner {
   private readonly pendingBarriers: number[] = [];
   private readonly pendingNotifications: { checkpointId: number; completed: boolean }[] = [];
   private stopRequested = false;
+  /** A graceful stop: stop polling, run `onStop` (final checkpoint, commits), leave inputs open. */
+  private finalRequested = false;
   private wake: (() => void) | undefined;
   /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
   private readonly snapshots: SnapshotAcks;
@@ -66,6 +70,16 @@ export class JobRunner {
 
   stop(): void {
     this.stopRequested = true;
+    this.wake?.();
+  }
+
+  /**
+   * Graceful stop: at the next gap between polls the sources stop reading and `run`'s `onStop`
+   * runs (a final checkpoint that sinks commit). Unlike the end of bounded input, no input ends:
+   * windows do not fire early, and the job resumes from that checkpoint as if never stopped.
+   */
+  requestFinal(): void {
+    this.finalRequested = true;
     this.wake?.();
   }
 
@@ -105,14 +119,19 @@ export class JobRunner {
     return { runner: exchange.sender(node.id, input, node.keySelector, target), input, sideOutput };
   }
 
-  /** Runs until every source ended (bounded input) or stop() was called. */
-  async run(onAllSourcesEnded?: () => Promise<void>): Promise<void> {
+  /** Runs until every source ended (bounded input), stop() was called, or requestFinal() ran `onStop`. */
+  async run(onAllSourcesEnded?: () => Promise<void>, onStop?: () => Promise<void>): Promise<void> {
     const wait = this.deps.pollWaitMs ?? 100;
     let next = 0;
     while (!this.stopRequested) {
       this.snapshots.throwIfFailed();
       await this.deliverNotifications();
       await this.injectBarriers();
+      if (this.finalRequested && onStop !== undefined) {
+        await onStop();
+        await this.deliverNotifications();
+        break;
+      }
       const live = this.sources.filter((s) => !s.ended);
       if (live.length === 0) {
         await onAllSourcesEnded?.();
@@ -243,6 +262,7 @@ export class JobRunner {
       metrics: this.deps.metricsFor(uid),
       now: () => Date.now(),
       retiredSubtasks: retiredSubtasks(this.subtaskIndex, this.parallelism, this.deps.highestParallelism ?? this.parallelism),
+      ...(this.deps.freshStart === undefined ? {} : { freshStart: this.deps.freshStart }),
     };
     await operator.open?.(context, restoredSnapshot);
     this.runners.set(node, runner);

@@ -1,8 +1,10 @@
 /**
  * Where a subtask's time goes (CDCFLOW_PARALLEL_STATS=1): waiting for a poll, waiting for
  * credit, pushing inbound exchange batches, pushing its own polled batches. A diagnostic for the
- * parallel speed-up work; printed to stderr when the subtask ends. Off, it costs one branch.
+ * parallel speed-up work; logged when the subtask ends. Off, it costs one branch.
  */
+import { rootLogger } from '../../operators/logger.ts';
+
 export const loopStatsEnabled = process.env['CDCFLOW_PARALLEL_STATS'] === '1';
 
 export class LoopStats {
@@ -23,6 +25,6 @@ export class LoopStats {
     if (!loopStatsEnabled) return;
     const ms = Object.entries(this.ms).map(([k, v]) => `${k}=${Math.round(v)}ms`);
     const counts = Object.entries(this.counts).map(([k, v]) => `${k}#${v}`);
-    process.stderr.write(`[loop-stats ${label}] ${ms.join(' ')} | ${counts.join(' ')}\n`);
+    rootLogger().info({ ms: this.ms, counts: this.counts }, `loop stats ${label}: ${ms.join(' ')} | ${counts.join(' ')}`);
   }
 }

@@ -8,7 +8,8 @@
 import { recordParallelism, taskIdOf } from '../../checkpoints/index.ts';
 import { assignRestoredState } from '../execution/restore-assignment.ts';
 import type { JobGraph } from '../graph.ts';
-import { createCoordinator, jobRootOf, loadRestorePoint, type AttemptHandle } from '../job-attempt.ts';
+import { createCoordinator, jobRootOf, loadRestorePoint, triggerFinal, type AttemptResult, type AttemptSpec } from '../job-attempt.ts';
+import type { FinalTarget } from '../lifecycle/job-control.ts';
 import type { ResolvedOptions } from '../job-options.ts';
 import type { JobMetrics } from '../metrics.ts';
 import { checkParallelGraph } from './graph-check.ts';
@@ -16,13 +17,7 @@ import type { FromSubtask, ToSubtask } from './protocol.ts';
 import { jobModuleUrl, spawnSubtasks } from './worker-spawn.ts';
 import { WorkerGroup } from './worker-group.ts';
 
-export async function runParallelAttempt(
-  graph: JobGraph,
-  options: ResolvedOptions,
-  metrics: JobMetrics,
-  restoreFrom: ResolvedOptions['restore'],
-  onStarted: (handle: AttemptHandle) => void,
-): Promise<void> {
+export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec): Promise<AttemptResult> {
   const n = options.parallelism;
   checkParallelGraph(graph, n);
   const uids = graph.resolveUids();
@@ -33,17 +28,34 @@ export async function runParallelAttempt(
     notifyComplete: (checkpointId) => group.broadcast({ type: 'checkpoint-complete', checkpointId }),
     notifyAborted: (checkpointId) => group.broadcast({ type: 'checkpoint-aborted', checkpointId }),
     onFailureThresholdExceeded: (reason) => group.fail(new Error(`too many checkpoints failed in a row: ${reason}`)),
+    ...(spec.onStats === undefined ? {} : { onStats: spec.onStats }),
   });
-  const restored = await loadRestorePoint(coordinator, options, restoreFrom);
+  const { restored, freshStart } = await loadRestorePoint(coordinator, options, spec.restoreFrom, spec.attempt);
   // Before any subtask opens (and creates transactions named after its index).
   const highestParallelism = await recordParallelism(jobRootOf(options), n);
   const stored = Object.values(restored?.metadata.tasks ?? {});
   const perSubtask = Array.from({ length: n }, (_, i) => assignRestoredState(stored, graph.nodes, uids, i, n));
-  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, highestParallelism, restored: perSubtask });
+  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, highestParallelism, restored: perSubtask, ...(freshStart === undefined ? {} : { freshStart }) });
   group.attach(workers, (index, message) => onMessage(index, message));
   metrics.attachWorkers(() => group.metrics());
-  let stopping = false;
-  onStarted({ coordinator, stop: () => ((stopping = true), group.broadcast({ type: 'stop' })), watermarks: () => undefined });
+  // A hard stop skips the final checkpoint; a graceful one (stopTarget) ends with it, like bounded input.
+  let hardStop = false;
+  let stopTarget: FinalTarget | undefined;
+  let final: AttemptResult['final'];
+  spec.onStarted({
+    coordinator,
+    restoredFrom: restored?.location,
+    stop: () => {
+      hardStop = true;
+      group.broadcast({ type: 'stop' });
+      void coordinator.stop().catch(() => undefined);
+    },
+    requestFinal: (target) => {
+      stopTarget = target;
+      group.broadcast({ type: 'stop-sources' });
+    },
+    watermarks: () => undefined,
+  });
 
   function onMessage(index: number, message: FromSubtask): void {
     if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.uid, index), message.checkpointId, message.snapshot);
@@ -55,9 +67,9 @@ export async function runParallelAttempt(
     coordinator.start();
     group.broadcast({ type: 'start' });
     await group.until('sources-ended');
-    if (!stopping) {
-      // Bounded input ended on every subtask: one last checkpoint commits what the sinks hold.
-      await group.race(coordinator.triggerSavepoint(`final-${Date.now()}`));
+    if (!hardStop) {
+      // Bounded input ended (or a graceful stop) on every subtask: one last checkpoint commits what the sinks hold.
+      final = await group.race(triggerFinal(coordinator, options, stopTarget));
       group.broadcast({ type: 'finish' } satisfies ToSubtask);
     }
     await group.until('done');
@@ -66,4 +78,5 @@ export async function runParallelAttempt(
     await coordinator.stop().catch(() => undefined);
     await group.terminate();
   }
+  return { final };
 }

@@ -5,7 +5,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { TaskSnapshot } from '../../checkpoints/index.ts';
-import type { StreamRecord } from '../../operators/operator.ts';
+import type { FreshStart, StreamRecord } from '../../operators/operator.ts';
 import type { RestoredTask } from '../execution/restore-assignment.ts';
 
 /** `workerData` of a subtask worker. */
@@ -18,6 +18,8 @@ export interface SubtaskInit {
   readonly highestParallelism: number;
   /** Per operator uid, what this subtask restores (see restore-assignment.ts). */
   readonly restored: readonly (readonly [string, RestoredTask])[];
+  /** Set when the job starts from no checkpoint (see OperatorContext.freshStart). */
+  readonly freshStart?: FreshStart;
   /** One port per other subtask: `peers[j]` talks to subtask j (undefined at the own index). */
   readonly peers: readonly (MessagePort | undefined)[];
 }
@@ -30,6 +32,8 @@ export type ToSubtask =
   | { readonly type: 'checkpoint-aborted'; readonly checkpointId: number }
   /** Every subtask's sources ended and the final savepoint completed: close and exit. */
   | { readonly type: 'finish' }
+  /** Graceful stop: stop reading, report 'sources-ended', serve the final checkpoint, then 'finish'. */
+  | { readonly type: 'stop-sources' }
   /** `abort`: another subtask failed; give up waits on the exchange, close and report. */
   | { readonly type: 'stop'; readonly abort?: boolean }
   | { readonly type: 'metrics-request'; readonly requestId: number };

@@ -30,6 +30,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     parallelism: init.parallelism,
     highestParallelism: init.highestParallelism,
     exchange,
+    ...(init.freshStart === undefined ? {} : { freshStart: init.freshStart }),
     acknowledge: (uid, checkpointId, snapshot) => post({ type: 'ack', uid, checkpointId, snapshot }),
     decline: (uid, checkpointId, reason) => post({ type: 'decline', uid, checkpointId, reason }),
   });
@@ -53,6 +54,9 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
       case 'start':
         started = true;
         break;
+      case 'stop-sources':
+        runner.requestFinal();
+        break;
       case 'stop':
         runner.stop();
         stopped = true;
@@ -69,14 +73,16 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     await runner.open();
     post({ type: 'opened' });
     while (!started && !stopped) await woken();
-    await runner.run(async () => {
+    // Sources ended (bounded input) or a graceful stop: either way the final checkpoint needs
+    // every subtask, so serve barriers and the exchange until it is done.
+    const final = async () => {
       post({ type: 'sources-ended' });
-      // The final savepoint needs every subtask: serve barriers and the exchange until it is done.
       await runner.serveUntil(() => finish, woken);
       if (!finish) return;
       closed = true;
       await runner.closeOperators();
-    });
+    };
+    await runner.run(final, final);
   } catch (error) {
     post({ type: 'failed', message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined });
     throw error;

@@ -47,6 +47,7 @@ export interface SpawnSpec {
   readonly parallelism: number;
   readonly highestParallelism: number;
   readonly restored: readonly Map<string, RestoredTask>[];
+  readonly freshStart?: SubtaskInit['freshStart'];
 }
 
 export function spawnSubtasks(spec: SpawnSpec): Worker[] {
@@ -62,6 +63,7 @@ export function spawnSubtasks(spec: SpawnSpec): Worker[] {
       parallelism: spec.parallelism,
       highestParallelism: spec.highestParallelism,
       restored: [...(spec.restored[subtaskIndex] ?? new Map<string, RestoredTask>())],
+      ...(spec.freshStart === undefined ? {} : { freshStart: spec.freshStart }),
       peers,
     };
     const transfer = peers.filter((p): p is MessagePort => p !== undefined);

@@ -134,7 +134,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
         if (line === 'measure') for (const name of [SINK_FRESHNESS_SECONDS, SINK_COMMIT_SECONDS]) env.metrics.registry.getSingleMetric(name)?.reset();
-        if (line === 'stop') env.stop();
+        if (line === 'stop') void env.stop();
       });
     }
     await env.execute();

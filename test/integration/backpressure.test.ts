@@ -97,7 +97,7 @@ describe('Debezium source: backpressure', () => {
       createOperator: () => ({
         async processBatch(batch) {
           for (const record of batch) seen.push(record.value);
-          if (seen.length >= expected) env.stop();
+          if (seen.length >= expected) void env.stop();
           const ms = Math.max(2, batch.length * SINK_MS_PER_RECORD);
           sinkBusyMs += ms;
           await new Promise((resolve) => setTimeout(resolve, ms));
@@ -111,7 +111,7 @@ describe('Debezium source: backpressure', () => {
 
     const startedAt = Date.now();
     // Should an event go missing the job would wait forever: stop it so the assertions say what is missing.
-    const watchdog = setTimeout(() => env.stop(), 120_000);
+    const watchdog = setTimeout(() => void env.stop(), 120_000);
     const running = env.execute().finally(() => clearTimeout(watchdog));
     const producing = produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition }))).then(() => {
       producerDoneAt = Date.now();

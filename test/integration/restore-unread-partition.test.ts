@@ -28,7 +28,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function runBounded(restore: EnvironmentOptions['restore']): Promise<void> {
   const env = StreamEnvironment.create({ jobName: 'orders-projection', checkpoints: { dir: checkpointDir }, state: { dir: join(dir, 'state') }, ...(restore === undefined ? {} : { restore }), log: () => undefined });
   ordersProjectionJob(env, { topic, groupId, bounded: true }, { name: 'discard', createOperator: () => ({ processBatch: () => undefined }) });
-  const timer = setTimeout(() => env.stop(), 30_000);
+  const timer = setTimeout(() => void env.stop(), 30_000);
   try {
     await env.execute();
   } finally {

@@ -58,7 +58,7 @@ describe('debezium source when its consumer crashes for good', () => {
       job.env.execute().then(() => 'finished', (error: unknown) => error),
       new Promise((resolve) => setTimeout(() => resolve('still running after 60 s'), 60_000).unref()),
     ]);
-    if (outcome === 'still running after 60 s') job.env.stop();
+    if (outcome === 'still running after 60 s') void job.env.stop();
     expect(outcome).toBeInstanceOf(Error);
     expect(String((outcome as Error).message)).toMatch(/protocols are incompatible/);
     expect(out).toEqual([]);

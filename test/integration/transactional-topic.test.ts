@@ -44,7 +44,7 @@ describe('Debezium source: transactional topics', () => {
     let stoppedByWatchdog = false;
     const watchdog = setTimeout(() => {
       stoppedByWatchdog = true;
-      job.env.stop();
+      void job.env.stop();
     }, 30_000);
     const result = await job.env.execute().finally(() => clearTimeout(watchdog));
 

@@ -4,6 +4,7 @@
  * At-least-once: a replay may repeat a letter.
  */
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { kafkajsLogCreator, rootLogger } from '../../logger.ts';
 
 export interface RejectedDocument {
   readonly kind: 'index' | 'delete';
@@ -35,7 +36,7 @@ export function kafkaDocumentDeadLetters(options: { brokers: readonly string[]; 
   let producer: Producer | undefined;
   const connect = async (): Promise<Producer> => {
     if (producer !== undefined) return producer;
-    const kafka = new Kafka({ clientId: options.clientId ?? 'cdcflow-es-dead-letters', brokers: [...options.brokers], logLevel: logLevel.WARN });
+    const kafka = new Kafka({ clientId: options.clientId ?? 'cdcflow-es-dead-letters', brokers: [...options.brokers], logLevel: logLevel.WARN, logCreator: kafkajsLogCreator(rootLogger()) });
     const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     await created.connect();
     producer = created;

@@ -17,12 +17,14 @@
  * counts: each barrier records everything still unwritten.
  */
 import { randomUUID } from 'node:crypto';
+import { lineLogger, loggerFor } from '../../logger.ts';
 import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
 import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { changeMapper } from './change-mapping.ts';
 import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
 import { PostgresSinkError, type PgSession } from './pg-session.ts';
+import { takeInstanceFence } from './instance-fence.ts';
 import { PreparedTransactions } from './prepared-transactions.ts';
 import { quoteLiteral } from './sql.ts';
 import { TableWriter, type KeyedChange } from './table-writer.ts';
@@ -78,7 +80,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.toKeyed = changeMapper(o.primaryKey, o.toChange, o.columns);
     this.metrics = new SinkMetrics(context.metrics, 'postgres');
     this.now = () => context.now();
-    this.log = o.log ?? ((line) => console.error(`[cdcflow postgres-sink ${this.instance}] ${line}`));
+    this.log = o.log ?? lineLogger(loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({ sink: 'postgres' }));
     this.flushAt = o.flushRows;
   }
 
@@ -163,6 +165,19 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     }
     this.buffer.clear();
     for (const change of committed.at(-1)?.deferred ?? []) this.buffer.set(change.keyId, change);
+  }
+
+  async leftovers(): Promise<readonly { name: string; checkpointId: number | undefined }[]> {
+    if (this.o.mode !== 'two-phase') return [];
+    const { prepared } = await this.connect();
+    return prepared.leftoversOfSink();
+  }
+
+  async discardLeftovers(): Promise<void> {
+    if (this.o.mode !== 'two-phase') return;
+    const { prepared } = await this.connect();
+    const rolledBack = await prepared.rollbackAllOfSink();
+    if (rolledBack.length > 0) this.log(`fresh start with discardSinkTransactions: rolled back ${rolledBack.length} prepared transaction(s): ${rolledBack.join(', ')}`);
   }
 
   async close(): Promise<void> {
@@ -251,6 +266,10 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
         // Only the control session died: the writer keeps its open transaction, and stays the
         // writer even if this reconnect fails (a new writer would write outside that transaction).
         const control = await this.o.connect();
+        if (this.o.mode === 'two-phase') await takeInstanceFence(control, this.instance).catch(async (error: unknown) => {
+          await control.close();
+          throw error;
+        });
         const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
         this.connected = { ...current, control, prepared };
         return this.connected;
@@ -267,6 +286,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     let control: PgSession | undefined;
     try {
       control = await this.o.connect();
+      if (this.o.mode === 'two-phase') await takeInstanceFence(control, this.instance);
       await writer.query(`SET lock_timeout = ${Math.round(this.o.lockTimeoutMs)}`);
       const table = await TableWriter.describe(control, this.o.table, this.o.primaryKey, {
         lsnColumn: this.o.lsnColumn,

@@ -68,7 +68,7 @@ export interface PostgresSinkOptions<T> {
   readonly retry?: TwoPhaseCommitOptions;
   /** @default 'postgres' */
   readonly name?: string;
-  /** Operational events (rolled-back leftovers, repeated commits). @default console.error with a prefix */
+  /** Operational events (rolled-back leftovers, repeated commits). @default the job's log (operators/logger.ts) */
   readonly log?: (line: string) => void;
   /** Called after each PREPARE and each commit (in idempotent mode: each commit at the barrier). */
   readonly onTransaction?: (event: SinkTransactionEvent) => void;

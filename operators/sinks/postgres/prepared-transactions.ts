@@ -107,6 +107,33 @@ export class PreparedTransactions {
     return rolledBack;
   }
 
+  /** Prepared transactions of this sink under any subtask index (`<job>:<sink>:*`), oldest first. */
+  async leftoversOfSink(): Promise<{ name: string; checkpointId: number | undefined }[]> {
+    const prefix = this.instance.slice(0, this.instance.lastIndexOf(':') + 1);
+    const { rows } = await this.control.query<{ gid: string }>(
+      'SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND left(gid, $2) = $1 ORDER BY prepared',
+      [prefix, prefix.length],
+    );
+    return rows.map(({ gid }) => {
+      const id = Number(gid.slice(gid.lastIndexOf(':') + 1));
+      return { name: `postgres prepared transaction '${gid}'`, checkpointId: Number.isInteger(id) ? id : undefined };
+    });
+  }
+
+  /** Rolls back the prepared transactions of this sink under every subtask index; returns their gids. */
+  async rollbackAllOfSink(): Promise<string[]> {
+    const rolledBack: string[] = [];
+    for (const { gid } of (await this.leftoversOfSink()).map((l) => ({ gid: /'(.*)'$/.exec(l.name)?.[1] ?? '' }))) {
+      try {
+        await this.control.query(`ROLLBACK PREPARED ${quoteLiteral(gid)}`);
+        rolledBack.push(gid);
+      } catch (error) {
+        if (sqlStateOf(error) !== '42704') throw error;
+      }
+    }
+    return rolledBack;
+  }
+
   /** Best effort, every `markerRetention / 10` checkpoints: drop markers no restore can ask about. */
   async pruneMarkers(committedCheckpointId: number): Promise<void> {
     const every = Math.max(1, Math.floor(this.markerRetention / 10));

@@ -8,6 +8,7 @@
  *  - recover: commits the recorded batches (fenced ones are skipped), then deletes every other
  *    staged batch of this instance (checkpoints that never completed).
  */
+import { lineLogger, loggerFor } from '../../logger.ts';
 import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
 import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
@@ -48,7 +49,7 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     this.keys = batchKeys(o.prefix, this.instance);
     this.metrics = new SinkMetrics(context.metrics, 'redis');
     this.now = () => context.now();
-    this.log = o.log ?? ((line) => console.error(`[cdcflow redis-sink ${this.instance}] ${line}`));
+    this.log = o.log ?? lineLogger(loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({ sink: 'redis' }));
   }
 
   beginTransaction(): Promise<void> {

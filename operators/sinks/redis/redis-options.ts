@@ -26,7 +26,7 @@ export interface RedisSinkOptions<T> {
   readonly retry?: TwoPhaseCommitOptions;
   /** @default 'redis' */
   readonly name?: string;
-  /** Operational events (discarded batches, repeated commits). @default console.error with a prefix */
+  /** Operational events (discarded batches, repeated commits). @default the job's log (operators/logger.ts) */
   readonly log?: (line: string) => void;
   /** Called after each batch is staged (`prepared`) and applied (`committed`). */
   readonly onTransaction?: (event: SinkTransactionEvent) => void;

@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs';
+import { kafkajsLogCreator, rootLogger } from '../../logger.ts';
 import { toDeadLetterMessage, type DeadLetter } from './dead-letter.ts';
 
 /** Where rejected messages go. The Kafka writer is at-least-once: a replay may repeat a letter. */
@@ -12,7 +13,7 @@ export function deadLetterWriter(options: { brokers: readonly string[]; topic: s
   let producer: Producer | undefined;
   const connect = async (): Promise<Producer> => {
     if (producer !== undefined) return producer;
-    const kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN });
+    const kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN, logCreator: kafkajsLogCreator(rootLogger()) });
     await ensureTopic(kafka, options.topic);
     const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     await created.connect();

@@ -1,5 +1,7 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload } from 'kafkajs';
+import { kafkajsLogCreator, rootLogger } from '../../logger.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
+import { StableGroupOffsets } from './stable-group-offsets.ts';
 import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
 import type { RawMessage } from './raw-message.ts';
 
@@ -36,12 +38,15 @@ export class KafkajsFetcher implements Fetcher {
   private readonly subtask: { readonly index: number; readonly parallelism: number };
   /** Set by `stop`: from then on kafkajs must not bring this consumer back (see `start`). */
   private stopped = false;
+  /** At parallelism > 1: commits under the job's own group too, for lag monitoring (stable-group-offsets.ts). */
+  private readonly stableGroup: StableGroupOffsets | undefined;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
-    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN }));
+    const kafka = (this.kafka = new Kafka({ clientId: options.clientId, brokers: [...options.brokers], logLevel: logLevel.WARN, logCreator: kafkajsLogCreator(rootLogger().child({ client: options.clientId })) }));
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });
+    this.stableGroup = subtask.parallelism === 1 ? undefined : new StableGroupOffsets(kafka, options.groupId);
     this.consumer = kafka.consumer({
       // Parallelism 1 keeps kafkajs's own assignment and the plain group id (nothing changes).
       ...(subtask.parallelism === 1
@@ -136,7 +141,9 @@ export class KafkajsFetcher implements Fetcher {
 
   async commit(positions: ReadonlyMap<string, string>): Promise<void> {
     const offsets = [...positions].filter(([split]) => this.assigned?.includes(split) === true).map(([split, offset]) => ({ ...parseSplit(split), offset }));
-    if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
+    if (offsets.length === 0) return;
+    await this.consumer.commitOffsets(offsets);
+    await this.stableGroup?.commit(new Map(offsets.map(({ topic, partition, offset }) => [splitOf(topic, partition), offset])));
   }
 
   async endOffsets(): Promise<ReadonlyMap<string, { readonly high: string; readonly low: string }>> {
@@ -162,6 +169,7 @@ export class KafkajsFetcher implements Fetcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.stableGroup?.close().catch(() => undefined);
     await this.consumer.disconnect();
   }
 }

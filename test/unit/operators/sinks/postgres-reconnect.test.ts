@@ -24,6 +24,7 @@ class FakeSession implements PgSession {
     let rows: object[] = [];
     if (sql.includes('pg_attribute')) rows = [{ name: 'id', type: 'bigint' }, { name: 'status', type: 'text' }];
     if (sql.includes('max_prepared_transactions')) rows = [{ n: 64 }];
+    if (sql.includes('pg_try_advisory_lock')) rows = [{ ok: true }];
     return Promise.resolve({ rows: rows as R[], rowCount: rows.length });
   }
   close(): Promise<void> {

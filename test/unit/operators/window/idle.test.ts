@@ -64,7 +64,7 @@ async function windowTotalsUntil(env: StreamEnvironment, sales: DataStream<Sale>
   const running = env.execute();
   const started = Date.now();
   while (!done(results) && Date.now() - started < maxMs) await sleep(10);
-  env.stop();
+  void env.stop();
   await running;
   return results;
 }

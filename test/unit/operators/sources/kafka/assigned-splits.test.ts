@@ -90,7 +90,7 @@ async function run(batches: readonly FetchedBatch[], options: RunOptions) {
   if (options.until !== undefined) {
     const started = Date.now();
     while (!options.until(fired) && Date.now() - started < 20_000) await new Promise((resolve) => setTimeout(resolve, 10));
-    env.stop();
+    void env.stop();
   }
   await running;
   return { fired, late };
