@@ -22,7 +22,8 @@ export async function listJobCheckpoints(ctx: CliContext, job: string): Promise<
           ['ID', 'KIND', 'NAME', 'COMPLETED', 'SIZE', 'TASKS', 'PARALLELISM'],
           all.map((c) => [String(c.id), c.kind, c.name ?? '-', ago(c.completedAtMs), bytes(c.bytes), String(c.tasks), String(c.parallelism)]),
         )),
-    ...catalog.invalid.map((i) => `not restorable: ${i.location} (${i.reason})`),
+    // A reserved id whose checkpoint never completed (aborted, or the job stopped first) is normal.
+    ...catalog.invalid.map((i) => `incomplete, never used for restore: ${i.location} (${i.reason})`),
   ]);
 }
 

@@ -49,7 +49,7 @@ export async function jobInfo(ctx: CliContext, job: string): Promise<void> {
       ['UID', 'KIND', 'PARALLELISM', 'NAME', 'INPUTS'],
       info.plan.operators.map((o) => [o.uid, o.kind, String(o.parallelism), o.name, o.inputs.join(', ') || '-']),
     ).map((l) => `  ${l}`),
-    `exceptions   ${info.exceptions.history.length === 0 ? 'none' : ''}`,
+    `exceptions   ${info.exceptions.history.length === 0 ? 'none' : `${info.exceptions.history.length} (newest last)`}`,
     ...info.exceptions.history.map((e) => `  ${new Date(e.atMs).toISOString()}  ${e.message}`),
   ]);
 }
