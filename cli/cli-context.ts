@@ -4,6 +4,7 @@
  * (`--checkpoint-root` > CDCFLOW_CHECKPOINT_DIR > `--config` file > the default), so the CLI and
  * the jobs agree without being told twice.
  */
+import { z } from 'zod';
 import { loadJobConfig } from '../runtime/config/index.ts';
 
 export interface CliOptions {
@@ -26,7 +27,7 @@ export interface CliContext {
 export function cliContext(options: CliOptions): CliContext {
   const argv = [...(options.config === undefined ? [] : ['--config', options.config]), ...(options.checkpointRoot === undefined ? [] : ['--checkpoint-root', options.checkpointRoot])];
   // `environ` given: the CLI is no job, it must not hand its configuration to child processes.
-  const config = loadJobConfig({ name: 'cdcflow-cli', argv, environ: process.env });
+  const config = loadJobConfig({ name: 'cdcflow-cli', settings: z.looseObject({}), argv, environ: process.env });
   const json = options.json === true;
   const print = (line: string) => void process.stdout.write(`${line}\n`);
   return {

@@ -87,5 +87,11 @@ export type JobConfig<Settings = Record<string, never>> = CoreConfig & { readonl
 
 /** The schema of a whole configuration for a job whose settings are `settings`. */
 export function jobConfigSchema<S extends z.ZodType>(settings: S) {
-  return z.strictObject({ ...coreConfigShape, settings });
+  return z.strictObject({ ...coreConfigShape, settings: strictSettings(settings) });
+}
+
+/** A misspelt setting must fail the start, not be dropped: a plain z.object becomes strict (z.looseObject stays loose). */
+function strictSettings<S extends z.ZodType>(settings: S): S {
+  const def = settings._zod.def as { type: string; catchall?: unknown };
+  return settings instanceof z.ZodObject && def.type === 'object' && def.catchall === undefined ? (settings.strict() as unknown as S) : settings;
 }

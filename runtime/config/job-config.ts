@@ -41,6 +41,18 @@ export const RESOLVED_CONFIG_ENV = 'CDCFLOW_RESOLVED_CONFIG';
 const PATH_FIELDS = ['checkpoints.root', 'state.dir', 'rest.tokenFile'];
 
 export function loadJobConfig<S extends z.ZodType = z.ZodObject<Record<string, never>>>(options: LoadJobConfigOptions<S>): JobConfig<z.output<S>> {
+  if (options.argv !== undefined || options.environ !== undefined || !isMainThread) return load(options);
+  // A job file reading its own command line: a bad configuration is a usage error, not a crash.
+  try {
+    return load(options);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+}
+
+function load<S extends z.ZodType>(options: LoadJobConfigOptions<S>): JobConfig<z.output<S>> {
   const settings = (options.settings ?? z.object({})) as S;
   const schema = jobConfigSchema(settings);
   const environ = options.environ ?? process.env;

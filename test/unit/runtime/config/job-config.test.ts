@@ -80,6 +80,10 @@ describe('job configuration', () => {
     expect(errorOf(() => load({ CDCFLOW_REST_TOKEN: 'short' })).message).toContain('rest.token: must be at least 16 characters');
   });
 
+  it('refuses a misspelt setting instead of dropping it', () => {
+    expect(errorOf(() => load({}, ['--set', 'tabel=x'])).message).toContain('settings.tabel: unknown field (misspelt?) (from flag --set tabel)');
+  });
+
   it('rejects unknown flags with the list of known ones', () => {
     expect(errorOf(() => load({}, ['--paralelism', '2'])).message).toMatch(/Unknown option '--paralelism'.*--parallelism/);
   });
