@@ -64,7 +64,7 @@ export class FreshStartRefusedError extends CdcflowError {
   ) {
     const shown = found.slice(0, 5).map((f) => f.name).join(', ') + (found.length > 5 ? ` and ${found.length - 5} more` : '');
     super(
-      `refusing to start job fresh: no checkpoint was found, but sink '${sink}' holds ${found.length} transaction(s) of this job that no checkpoint here knows: ${shown}. ` +
+      `refusing to start job fresh: no checkpoint was found, but sink '${sink}' holds ${found.length} prepared transaction(s) or fence(s) of this job that no checkpoint here knows: ${shown}. ` +
         'They may belong to a checkpoint that completed under another checkpoint folder; rolling them back would lose its records. ' +
         'Either restore that checkpoint (restore: { path: PATH } / --from-checkpoint PATH), or discard them (discardSinkTransactions: true / --discard-sink-transactions).',
       { domain: 'user', retriable: false },

@@ -12,6 +12,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PostgresChange } from '../../operators/sinks/postgres/postgres-options.ts';
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
+import { redisSink } from '../../operators/sinks/redis/redis-sink.ts';
+import { Redis } from 'ioredis';
 import { FreshStartRefusedError, sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import { StreamEnvironment, fromCollection } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
@@ -70,6 +72,34 @@ afterAll(async () => {
   await client.query("DELETE FROM cdcflow_sink_commits WHERE sink LIKE $1 || '%'", [jobName]).catch(() => undefined);
   await client.end();
   rmSync(work, { recursive: true, force: true });
+});
+
+describe('Redis: a fence of a run this folder does not know', () => {
+  it('refuses a fresh start that would reuse checkpoint ids the fence calls applied (writes silently skipped)', async () => {
+    const redisUrl = testEndpoints().redisUrl;
+    const prefix = uniqueName('fresh-guard');
+    const redis = new Redis(redisUrl);
+    const fence = `${prefix}:__cdcflow:${sinkInstanceName({ jobName, sinkUid: 'rd', subtaskIndex: 1 })}:applied`;
+    try {
+      await redis.set(fence, '9');
+      const env = StreamEnvironment.create({ jobName, checkpoints: { dir: join(work, 'redis'), intervalMs: 200 }, state: { backend: 'memory' }, lifecycle: { handleSignals: false } });
+      env
+        .fromSource(fromCollection<Row>([{ id: 1, status: 'new' }]))
+        .sinkTo(redisSink({ url: redisUrl, prefix, toWrite: (r: Row) => ({ key: String(r.id), value: r.status }) }))
+        .uid('rd');
+      const error = await env.execute().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(FreshStartRefusedError);
+      expect((error as Error).message).toContain(`redis fence ${fence} = checkpoint 9`);
+      expect(await redis.get(fence)).toBe('9');
+    } finally {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      redis.disconnect();
+    }
+  }, 60_000);
 });
 
 describe('the sink fence', () => {

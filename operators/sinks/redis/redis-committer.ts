@@ -11,7 +11,7 @@
 import { lineLogger, loggerFor } from '../../logger.ts';
 import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
-import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
+import { sinkInstanceName, type SinkIdentity, type SinkLeftover, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, STAGED_BATCH_MISSING, batchKeys, encodeOp, type BatchKeys } from './fenced-batch.ts';
 import type { ResolvedRedisSinkOptions } from './redis-options.ts';
 import { RedisSinkError, type RedisArg, type RedisSession } from './redis-session.ts';
@@ -131,6 +131,34 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     this.metrics.count('cdcflow_sink_rolled_back_total', ids.length);
   }
 
+  /**
+   * Fences and staged batches of this sink under every subtask index. A fence above the ids this
+   * checkpoint folder knows matters most: a fresh start would reuse ids at or below it, and the
+   * apply script would skip their batches as "already applied" — writes silently dropped.
+   */
+  async leftovers(): Promise<readonly SinkLeftover[]> {
+    const redis = await this.connect();
+    const base = batchKeys(this.o.prefix, this.instance.slice(0, this.instance.lastIndexOf(':') + 1)).fence.replace(/:applied$/, '');
+    const found: SinkLeftover[] = [];
+    for (const key of await scanKeys(redis, `${base}*:applied`)) {
+      const applied = Number(await redis.call('GET', key));
+      if (applied > 0) found.push({ name: `redis fence ${key} = checkpoint ${applied}`, checkpointId: applied });
+    }
+    for (const index of await scanKeys(redis, `${base}*:staged`)) {
+      for (const id of (await redis.call('ZRANGE', index, 0, -1)) as string[]) found.push({ name: `redis staged batch ${index}:${id}`, checkpointId: Number(id) });
+    }
+    return found;
+  }
+
+  async discardLeftovers(): Promise<void> {
+    const redis = await this.connect();
+    const base = batchKeys(this.o.prefix, this.instance.slice(0, this.instance.lastIndexOf(':') + 1)).fence.replace(/:applied$/, '');
+    const keys = [...(await scanKeys(redis, `${base}*:applied`)), ...(await scanKeys(redis, `${base}*:staged*`))];
+    if (keys.length === 0) return;
+    await redis.pipeline(keys.map((key): [string, ...RedisArg[]] => ['DEL', key]));
+    this.log(`fresh start with discardSinkTransactions: deleted ${keys.length} fence/staged key(s): ${keys.join(', ')}`);
+  }
+
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
@@ -161,4 +189,15 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     this.session = await this.o.connect();
     return this.session;
   }
+}
+
+async function scanKeys(redis: RedisSession, pattern: string): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = (await redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)) as [string, string[]];
+    keys.push(...batch);
+    cursor = next;
+  } while (cursor !== '0');
+  return keys;
 }
