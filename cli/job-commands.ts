@@ -69,6 +69,10 @@ export async function stopJob(ctx: CliContext, job: string, options: { savepoint
   ctx.output({ job, ...outcome }, () => [
     `stopped ${job}${outcome.savepointPath !== undefined ? `; final savepoint: ${outcome.savepointPath}` : outcome.checkpointId !== undefined ? ` at checkpoint ${outcome.checkpointId}` : ''}`,
     ...(outcome.savepointPath === undefined ? [] : [`resume with: cdcflow run ${client.registration.command.module} --from-savepoint ${outcome.savepointPath}`]),
+    // A job stopped while restoring or backing off has no attempt to checkpoint.
+    ...(outcome.savepointPath === undefined && (options.savepoint === true || options.name !== undefined)
+      ? [`no final savepoint was taken (the job was not running an attempt); the next start restores ${outcome.checkpointId === undefined ? 'its latest checkpoint' : `checkpoint ${outcome.checkpointId}`}`]
+      : []),
   ]);
   return outcome;
 }
