@@ -6,11 +6,13 @@
  * - per window it would have belonged to and status, how many events came too late → Postgres
  *   `lateCountsTable` (two-phase), a running count; the window results → `windowsTable`, so
  *   `windows LEFT JOIN late_counts USING (window_start, status)` shows both side by side.
- *   DATABASE_URL=… KAFKA_BROKERS=… CDCFLOW_BOUNDED=1 npx tsx jobs/late-events-report.ts
+ *   DATABASE_URL=… KAFKA_BROKERS=… cdcflow run jobs/late-events-report.ts --set bounded=true
  */
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
-import { StreamEnvironment, debeziumSource, kafkaSink, postgresSink, valueState, type SourceDefinition } from '../runtime/index.ts';
+import { z } from 'zod';
+import { StreamEnvironment, debeziumSource, environmentOptions, kafkaSink, loadJobConfig, postgresSink, valueState, type SourceDefinition } from '../runtime/index.ts';
+import { projectionOptions, projectionSettings } from './orders-projection.ts';
 import { revenueWindowOf, revenueWindows, type Order, type OrderEvent } from './revenue-windows.ts';
 
 export interface LateEventsReportOptions {
@@ -61,14 +63,15 @@ export function lateEventsReportJob(env: StreamEnvironment, source: SourceDefini
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { KAFKA_BROKERS: brokers = '127.0.0.1:19092', CDCFLOW_TOPIC: topic = 'cdc.ecommerce.orders' } = process.env;
-  const options = { brokers: brokers.split(','), lateTopic: `${topic}.late`, windowsTable: 'revenue_windows', lateCountsTable: 'revenue_late_counts' };
-  const db = new pg.Client({ connectionString: process.env['DATABASE_URL'] });
+  const settings = projectionSettings.extend({ brokers: z.string().min(1).meta({ env: 'KAFKA_BROKERS' }).default('127.0.0.1:19092'), databaseUrl: z.string().meta({ env: 'DATABASE_URL' }).optional() });
+  const config = loadJobConfig({ name: 'late-events-report', settings });
+  const { topic, groupId, bounded } = projectionOptions(config);
+  const options = { brokers: config.settings.brokers.split(','), lateTopic: `${topic}.late`, windowsTable: 'revenue_windows', lateCountsTable: 'revenue_late_counts' };
+  const db = new pg.Client({ connectionString: config.settings.databaseUrl });
   await db.connect();
   for (const ddl of reportTablesDdl(options)) await db.query(ddl);
   await db.end();
-  const env = StreamEnvironment.create({ jobName: 'late-events-report', checkpoints: { intervalMs: 1000 } });
-  const bounded = process.env['CDCFLOW_BOUNDED'] === '1' ? { bounded: 'latest' as const } : {};
-  lateEventsReportJob(env, debeziumSource<Order>({ topics: [topic], groupId: 'late-events-report', ...bounded }), options);
+  const env = StreamEnvironment.create(environmentOptions(config));
+  lateEventsReportJob(env, debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' as const } : {}) }), options);
   await env.execute();
 }

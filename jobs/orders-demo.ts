@@ -5,25 +5,29 @@
  *  - revenue: c/u/r events → keyBy status → tumbling 1-minute windows on source.ts_ms (5 s
  *    out-of-orderness, 30 s allowed lateness) → exact decimal sum and count → table
  *    CDCFLOW_REVENUE_TABLE; events later than that → table CDCFLOW_LATE_TABLE (the late side output).
- * Env: KAFKA_BROKERS, DATABASE_URL, CDCFLOW_TOPIC, CDCFLOW_GROUP_ID, CDCFLOW_JOB_NAME,
- * CDCFLOW_CHECKPOINT_DIR, CDCFLOW_STATE_DIR, CDCFLOW_BOUNDED=1, CDCFLOW_PG_TABLE,
- * CDCFLOW_REVENUE_TABLE, CDCFLOW_LATE_TABLE.
+ * Settings: as jobs/orders-projection.ts, plus databaseUrl (DATABASE_URL) and the three tables
+ * (CDCFLOW_PG_TABLE, CDCFLOW_REVENUE_TABLE, CDCFLOW_LATE_TABLE).
  */
 import pg from 'pg';
-import { StreamEnvironment, WatermarkStrategy, debeziumSource, decimalSum, postgresSink, type DecimalSum, type WindowResult } from '../runtime/index.ts';
-import type { Order } from './orders-projection.ts';
+import { z } from 'zod';
+import { StreamEnvironment, WatermarkStrategy, debeziumSource, decimalSum, environmentOptions, loadJobConfig, postgresSink, type DecimalSum, type WindowResult } from '../runtime/index.ts';
+import { projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 import { ALLOWED_LATENESS_MS, LATE_ORDERS, OUT_OF_ORDERNESS_MS, REVENUE_WINDOWS, type OrderEvent } from './revenue-windows.ts';
 
-const e = process.env;
-const required = (name: string): string => {
-  const value = e[name];
-  if (value === undefined) throw new Error(`jobs/orders-demo.ts needs ${name}`);
-  return value;
-};
-const [ordersTable, revenueTable, lateTable] = [required('CDCFLOW_PG_TABLE'), required('CDCFLOW_REVENUE_TABLE'), required('CDCFLOW_LATE_TABLE')];
+const config = loadJobConfig({
+  name: 'orders-demo',
+  settings: projectionSettings.extend({
+    databaseUrl: z.string().min(1).meta({ env: 'DATABASE_URL' }).optional(),
+    table: z.string().min(1).meta({ env: 'CDCFLOW_PG_TABLE' }),
+    revenueTable: z.string().min(1).meta({ env: 'CDCFLOW_REVENUE_TABLE' }),
+    lateTable: z.string().min(1).meta({ env: 'CDCFLOW_LATE_TABLE' }),
+  }),
+});
+const { databaseUrl, table: ordersTable, revenueTable, lateTable } = config.settings;
+const { topic, groupId, bounded } = projectionOptions(config);
 const print = (line: string) => console.log(`[orders-demo ${process.pid}] ${line}`);
 
-const db = new pg.Client({ connectionString: e['DATABASE_URL'] });
+const db = new pg.Client({ connectionString: databaseUrl });
 await db.connect();
 await db.query(`CREATE TABLE IF NOT EXISTS ${ordersTable} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
   shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`);
@@ -31,14 +35,9 @@ await db.query(`CREATE TABLE IF NOT EXISTS ${revenueTable} (window_start timesta
 await db.query(`CREATE TABLE IF NOT EXISTS ${lateTable} (id bigint, lsn bigint, op text, source_ts timestamptz, amount numeric(12,2), PRIMARY KEY (lsn, id))`);
 await db.end();
 
-const env = StreamEnvironment.create({
-  jobName: e['CDCFLOW_JOB_NAME'] ?? 'orders-demo',
-  checkpoints: { intervalMs: 1000, dir: e['CDCFLOW_CHECKPOINT_DIR'] ?? './.cdcflow/demo/checkpoints' },
-  state: { backend: 'rocksdb', dir: e['CDCFLOW_STATE_DIR'] ?? './.cdcflow/demo/state' },
-  log: print,
-});
+const env = StreamEnvironment.create(environmentOptions(config, { log: print }));
 const events = env.fromSource(
-  debeziumSource<Order>({ topics: [required('CDCFLOW_TOPIC')], groupId: e['CDCFLOW_GROUP_ID'] ?? 'orders-demo', sessionTimeoutMs: 6000, ...(e['CDCFLOW_BOUNDED'] === '1' ? { bounded: 'latest' as const } : {}) }),
+  debeziumSource<Order>({ topics: [topic], groupId, sessionTimeoutMs: 6000, ...(bounded ? { bounded: 'latest' as const } : {}) }),
   { uid: 'orders-source', watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(OUT_OF_ORDERNESS_MS).withTimestamps((ev) => ev.source.tsMs) },
 );
 

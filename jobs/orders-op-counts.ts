@@ -1,10 +1,11 @@
 /**
  * Counts Debezium change events by operation (r/c/u/d) with keyed state — the first job of the
  * demo. Run it directly to count what is on the topic now:
- *   KAFKA_BROKERS=127.0.0.1:19092 npx tsx jobs/orders-op-counts.ts
+ *   KAFKA_BROKERS=127.0.0.1:19092 cdcflow run jobs/orders-op-counts.ts
  */
 import { pathToFileURL } from 'node:url';
-import { StreamEnvironment, debeziumSource, valueState, type Output, type SinkDefinition } from '../runtime/index.ts';
+import { z } from 'zod';
+import { StreamEnvironment, debeziumSource, environmentOptions, loadJobConfig, valueState, type Output, type SinkDefinition } from '../runtime/index.ts';
 
 export interface OpCount {
   readonly op: string;
@@ -29,8 +30,10 @@ export function opCountsJob(env: StreamEnvironment, topic: string, groupId: stri
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const latest = new Map<string, number>();
-  const env = StreamEnvironment.create({ jobName: 'orders-op-counts', restore: 'none' });
-  opCountsJob(env, 'cdc.ecommerce.orders', `orders-op-counts-${Date.now()}`, {
+  const config = loadJobConfig({ name: 'orders-op-counts', settings: z.object({ topic: z.string().meta({ env: 'CDCFLOW_TOPIC' }).default('cdc.ecommerce.orders') }) });
+  // A count of what is on the topic now: always from the start, in a group of its own.
+  const env = StreamEnvironment.create(environmentOptions(config, { restore: 'none' }));
+  opCountsJob(env, config.settings.topic, `orders-op-counts-${Date.now()}`, {
     name: 'latest-counts',
     createOperator: () => ({ processBatch: (batch) => batch.forEach((r) => latest.set(r.value.op, r.value.count)) }),
   });

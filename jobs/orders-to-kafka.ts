@@ -3,30 +3,31 @@
  * keyBy id → upsert → kafkaSink, one Kafka transaction per checkpoint, a delete as a tombstone,
  * the LSN in the `cdcflow.lsn` header. read_committed consumers see each table change once, after
  * its checkpoint completes.
- *   KAFKA_BROKERS=127.0.0.1:19092 CDCFLOW_BOUNDED=1 npx tsx jobs/orders-to-kafka.ts
- * Env: as jobs/orders-projection.ts, plus CDCFLOW_JOB_NAME and CDCFLOW_TARGET_TOPIC (default
- * orders.latest; create it with cleanup.policy=compact: only the latest row per id needs keeping).
+ *   KAFKA_BROKERS=127.0.0.1:19092 cdcflow run jobs/orders-to-kafka.ts --set bounded=true
+ * Settings: as jobs/orders-projection.ts, plus brokers (KAFKA_BROKERS) and targetTopic
+ * (CDCFLOW_TARGET_TOPIC, default orders.latest; create it with cleanup.policy=compact: only the
+ * latest row per id needs keeping).
  */
-import { StreamEnvironment, kafkaSink, tableChangeMessage } from '../runtime/index.ts';
-import { ordersProjectionJob, type Order } from './orders-projection.ts';
+import { z } from 'zod';
+import { StreamEnvironment, environmentOptions, kafkaSink, loadJobConfig, tableChangeMessage } from '../runtime/index.ts';
+import { ordersProjectionJob, projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
-const e = process.env;
-const print = (line: string) => console.log(`[orders-to-kafka ${process.pid}] ${line}`);
-const brokers = (e['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
-const env = StreamEnvironment.create({
-  jobName: e['CDCFLOW_JOB_NAME'] ?? 'orders-to-kafka',
-  checkpoints: { intervalMs: 1000, dir: e['CDCFLOW_CHECKPOINT_DIR'] ?? './.cdcflow/checkpoints' },
-  state: { backend: 'rocksdb', dir: e['CDCFLOW_STATE_DIR'] ?? './.cdcflow/state' },
-  log: print,
+const config = loadJobConfig({
+  name: 'orders-to-kafka',
+  settings: projectionSettings.extend({
+    brokers: z.string().min(1).meta({ env: 'KAFKA_BROKERS' }).default('127.0.0.1:19092'),
+    targetTopic: z.string().min(1).meta({ env: 'CDCFLOW_TARGET_TOPIC' }).default('orders.latest'),
+  }),
 });
+const print = (line: string) => console.log(`[orders-to-kafka ${process.pid}] ${line}`);
+const env = StreamEnvironment.create(environmentOptions(config, { log: print }));
 const sink = kafkaSink({
-  brokers,
-  topic: e['CDCFLOW_TARGET_TOPIC'] ?? 'orders.latest',
+  brokers: config.settings.brokers.split(','),
+  topic: config.settings.targetTopic,
   serialize: tableChangeMessage<number, Order>((id) => ({ id })),
   log: print,
   onTransaction: (t) => print(`checkpoint ${t.checkpointId} ${t.phase}: ${t.records} records`),
 });
-const session = e['CDCFLOW_SESSION_TIMEOUT_MS'];
-ordersProjectionJob(env, { topic: e['CDCFLOW_TOPIC'] ?? 'cdc.ecommerce.orders', groupId: e['CDCFLOW_GROUP_ID'] ?? 'orders-to-kafka', bounded: e['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }) }, sink);
+ordersProjectionJob(env, projectionOptions(config), sink);
 const { restarts } = await env.execute();
 print(`finished: ${restarts} restarts`);

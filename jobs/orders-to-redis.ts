@@ -2,22 +2,26 @@
  * The reference projection into Redis, exactly once: Debezium orders → keyBy id → upsert →
  * redisSink. `orders:<id>` holds the order's JSON, is deleted with the order, and expires 30 days
  * after the order was delivered; each checkpoint's writes land in one atomic, fenced step.
- *   REDIS_URL=redis://127.0.0.1:16379 CDCFLOW_BOUNDED=1 npx tsx jobs/orders-to-redis.ts
- * Env: as jobs/orders-projection.ts, plus REDIS_URL and CDCFLOW_REDIS_PREFIX (default orders).
+ *   REDIS_URL=redis://127.0.0.1:16379 cdcflow run jobs/orders-to-redis.ts --set bounded=true
+ * Settings: as jobs/orders-projection.ts, plus redisUrl (REDIS_URL) and prefix (CDCFLOW_REDIS_PREFIX, default orders).
  */
-import { StreamEnvironment, redisSink, tableChangeWrite, type TableChange } from '../runtime/index.ts';
-import { ordersProjectionJob, type Order } from './orders-projection.ts';
+import { z } from 'zod';
+import { StreamEnvironment, environmentOptions, loadJobConfig, redisSink, tableChangeWrite, type TableChange } from '../runtime/index.ts';
+import { ordersProjectionJob, projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
-const e = process.env;
-const print = (line: string) => console.log(`[orders-to-redis ${process.pid}] ${line}`);
-const env = StreamEnvironment.create({
-  jobName: e['CDCFLOW_JOB_NAME'] ?? 'orders-to-redis',
-  checkpoints: { intervalMs: 1000, dir: e['CDCFLOW_CHECKPOINT_DIR'] ?? './.cdcflow/checkpoints' },
-  state: { backend: 'rocksdb', dir: e['CDCFLOW_STATE_DIR'] ?? './.cdcflow/state' },
-  log: print,
+const config = loadJobConfig({
+  name: 'orders-to-redis',
+  settings: projectionSettings.extend({
+    redisUrl: z.string().min(1).meta({ env: 'REDIS_URL' }).optional(),
+    prefix: z.string().min(1).meta({ env: 'CDCFLOW_REDIS_PREFIX' }).default('orders'),
+  }),
 });
+const { redisUrl, prefix } = config.settings;
+const print = (line: string) => console.log(`[orders-to-redis ${process.pid}] ${line}`);
+const env = StreamEnvironment.create(environmentOptions(config, { log: print }));
 const sink = redisSink<number, Order>({
-  prefix: e['CDCFLOW_REDIS_PREFIX'] ?? 'orders',
+  prefix,
+  ...(redisUrl === undefined ? {} : { url: redisUrl }),
   toWrite: (change: TableChange<number, Order>) => ({
     ...tableChangeWrite(change), // `<prefix>:<id>` = the row's JSON, or a delete
     ...(change.kind === 'upsert' && change.row.status === 'delivered' ? { ttl: 30 * 86_400 } : {}),
@@ -25,7 +29,6 @@ const sink = redisSink<number, Order>({
   log: print,
   onTransaction: (t) => print(`checkpoint ${t.checkpointId} ${t.phase}: ${t.records} keys`),
 });
-const session = e['CDCFLOW_SESSION_TIMEOUT_MS'];
-ordersProjectionJob(env, { topic: e['CDCFLOW_TOPIC'] ?? 'cdc.ecommerce.orders', groupId: e['CDCFLOW_GROUP_ID'] ?? 'orders-to-redis', bounded: e['CDCFLOW_BOUNDED'] === '1', ...(session === undefined ? {} : { sessionTimeoutMs: Number(session) }) }, sink);
+ordersProjectionJob(env, projectionOptions(config), sink);
 const { restarts } = await env.execute();
 print(`finished: ${restarts} restarts`);

@@ -3,12 +3,13 @@
  * after.status → tumbling 1-minute event-time windows on source.ts_ms (bounded out-of-orderness
  * 5 s, allowed lateness 30 s) → exact decimal sum of after.amount and count; events later than
  * that go to a late side output. Run it (prints window results and late events as JSON lines):
- *   CDCFLOW_TOPIC=cdc.ecommerce.orders CDCFLOW_BOUNDED=1 npx tsx jobs/revenue-windows.ts
- * Env: KAFKA_BROKERS, CDCFLOW_TOPIC, CDCFLOW_GROUP_ID, CDCFLOW_BOUNDED=1 (stop at today's end offsets).
+ *   cdcflow run jobs/revenue-windows.ts --set bounded=true     (or: npx tsx jobs/revenue-windows.ts ...)
+ * Settings: as jobs/orders-projection.ts (topic, groupId, bounded); brokers from KAFKA_BROKERS.
  */
 import { pathToFileURL } from 'node:url';
-import { OutputTag, StreamEnvironment, TumblingEventTimeWindows, WatermarkStrategy, debeziumSource, decimalSum, printSink } from '../runtime/index.ts';
+import { OutputTag, StreamEnvironment, TumblingEventTimeWindows, WatermarkStrategy, debeziumSource, decimalSum, environmentOptions, loadJobConfig, printSink } from '../runtime/index.ts';
 import type { ChangeEvent, DataStream, Firing, SinkDefinition, SourceDefinition, TimeWindow } from '../runtime/index.ts';
+import { projectionOptions, projectionSettings } from './orders-projection.ts';
 
 export interface Order { readonly status: string; readonly amount: string; readonly [column: string]: unknown }
 export type OrderEvent = ChangeEvent<Order>;
@@ -56,9 +57,10 @@ export function revenueWindowsJob(env: StreamEnvironment, source: SourceDefiniti
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { CDCFLOW_TOPIC: topic = 'cdc.ecommerce.orders', CDCFLOW_GROUP_ID: groupId = 'revenue-windows' } = process.env;
-  const env = StreamEnvironment.create({ jobName: 'revenue-windows', checkpoints: { intervalMs: 1000 } });
-  const source = debeziumSource<Order>({ topics: [topic], groupId, ...(process.env['CDCFLOW_BOUNDED'] === '1' ? { bounded: 'latest' as const } : {}) });
+  const config = loadJobConfig({ name: 'revenue-windows', settings: projectionSettings });
+  const { topic, groupId, bounded } = projectionOptions(config);
+  const env = StreamEnvironment.create(environmentOptions(config));
+  const source = debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' as const } : {}) });
   revenueWindowsJob(env, source, { windows: printSink(), late: printSink({ format: (e) => JSON.stringify({ late: { id: e.key, op: e.op, tsMs: e.source.tsMs, lsn: e.source.lsn } }) }) });
   await env.execute();
 }

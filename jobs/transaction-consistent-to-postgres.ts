@@ -2,22 +2,27 @@
  * Transaction-consistent output into Postgres: a source transaction's changes become visible
  * together, never split across two sink commits (docs/debezium-values.md: costs). Reads the change
  * topic and the connector's transaction-metadata topic (`provide.transaction.metadata=true`).
- *   CDCFLOW_TOPIC=<prefix>.public.orders CDCFLOW_TX_TOPIC=<prefix>.transaction CDCFLOW_BOUNDED=1 npx tsx jobs/transaction-consistent-to-postgres.ts
- * Env: as jobs/orders-to-postgres.ts (the target table must exist); CDCFLOW_DECIMAL_HANDLING as jobs/orders-projection.ts.
+ *   cdcflow run jobs/transaction-consistent-to-postgres.ts --set topic=<prefix>.public.orders --set txTopic=<prefix>.transaction
+ * Settings: as jobs/orders-projection.ts, plus txTopic (CDCFLOW_TX_TOPIC) and table (CDCFLOW_PG_TABLE;
+ * the target table must exist).
  */
-import { StreamEnvironment, debeziumSource, debeziumTransactionSource, postgresSink, transactionConsistent, type TransactionInput } from '../runtime/index.ts';
-import { valueOptionsFromEnv, type Order } from './orders-projection.ts';
+import { z } from 'zod';
+import { StreamEnvironment, debeziumSource, debeziumTransactionSource, environmentOptions, loadJobConfig, postgresSink, transactionConsistent, type TransactionInput } from '../runtime/index.ts';
+import { projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
-const e = process.env;
-const [topic, txTopic, groupId] = [e['CDCFLOW_TOPIC'] ?? 'cdc.ecommerce.orders', e['CDCFLOW_TX_TOPIC'] ?? 'cdc.transaction', e['CDCFLOW_GROUP_ID'] ?? 'transaction-consistent'];
-const bounded = e['CDCFLOW_BOUNDED'] === '1' ? { bounded: 'latest' as const } : {};
-const { decimals, truncate } = valueOptionsFromEnv(e);
-const env = StreamEnvironment.create({
-  jobName: e['CDCFLOW_JOB_NAME'] ?? 'transaction-consistent-to-postgres',
-  checkpoints: { intervalMs: 1000, dir: e['CDCFLOW_CHECKPOINT_DIR'] ?? './.cdcflow/checkpoints' },
-  state: { backend: 'rocksdb', dir: e['CDCFLOW_STATE_DIR'] ?? './.cdcflow/state' },
+const config = loadJobConfig({
+  name: 'transaction-consistent-to-postgres',
+  settings: projectionSettings.extend({
+    txTopic: z.string().min(1).meta({ env: 'CDCFLOW_TX_TOPIC' }).default('cdc.transaction'),
+    table: z.string().min(1).meta({ env: 'CDCFLOW_PG_TABLE' }).default('orders_projection'),
+  }),
 });
-const markers = env.fromSource(debeziumTransactionSource({ topics: [txTopic], groupId: `${groupId}-tx`, ...bounded }), { uid: 'tx-source' }).map((marker): TransactionInput<Order> => ({ kind: 'marker', marker }));
+const { topic, groupId, bounded: isBounded, decimals, truncate } = projectionOptions(config);
+const bounded = isBounded ? { bounded: 'latest' as const } : {};
+const env = StreamEnvironment.create(environmentOptions(config));
+const markers = env
+  .fromSource(debeziumTransactionSource({ topics: [config.settings.txTopic], groupId: `${groupId}-tx`, ...bounded }), { uid: 'tx-source' })
+  .map((marker): TransactionInput<Order> => ({ kind: 'marker', marker }));
 env
   .fromSource(debeziumSource<Order>({ topics: [topic], groupId, ...bounded, ...(decimals === undefined ? {} : { decimals }) }), { uid: 'source' })
   .map((event): TransactionInput<Order> => ({ kind: 'change', event }))
@@ -27,5 +32,5 @@ env
   .keyBy((event) => event.key?.['id'] as number)
   .upsert(truncate === undefined ? {} : { truncate })
   .uid('upsert')
-  .sinkTo(postgresSink<number, Order>({ table: e['CDCFLOW_PG_TABLE'] ?? 'orders_projection', primaryKey: ['id'] }));
+  .sinkTo(postgresSink<number, Order>({ table: config.settings.table, primaryKey: ['id'] }));
 await env.execute();

@@ -1,7 +1,11 @@
+import { join } from 'node:path';
+import { SAVEPOINTS_DIR } from '../checkpoints/index.ts';
 import type { SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
 import { startHttpServer, type HttpServerHandle } from './http-server.ts';
+import type { JobControl as RestControl } from './rest/job-control.ts';
+import { planOf } from './rest/plan.ts';
 import { workerData } from 'node:worker_threads';
 import { jobRootOf, runAttempt, type AttemptHandle, type AttemptResult, type AttemptSpec } from './job-attempt.ts';
 import { JobControl } from './lifecycle/job-control.ts';
@@ -130,7 +134,11 @@ export class StreamEnvironment {
     let completedThisRun = false;
     const budget = new RestartBudget(options);
     try {
-      http = options.metricsPort === undefined ? undefined : await startHttpServer(options.metricsPort, this.metrics, () => this.status(), () => this.health());
+      http = options.metricsPort === undefined ? undefined : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.restControl(), health: () => this.health() });
+      if (http !== undefined) {
+        await this.setRestAddress(http.url);
+        log.info({ rest: http.url }, `REST API on ${http.url} (registered in ${join(jobRootOf(options), 'rest.json')})`);
+      }
       for (let attemptNumber = 1; ; attemptNumber++) {
         if (this.control.ending) return this.ended(undefined);
         const startedAt = Date.now();
@@ -238,7 +246,30 @@ export class StreamEnvironment {
     const handle = this.current;
     if (handle === undefined) throw new Error('no running job to take a savepoint of');
     const metadata = await handle.coordinator.triggerSavepoint(name);
-    return `${this.options.checkpointDir}/${this.options.jobName}/savepoints/${name ?? `savepoint-${String(metadata.checkpointId)}`}`;
+    // The coordinator names an unnamed savepoint `savepoint-<id>` (checkpoints/coordinator.ts).
+    return join(jobRootOf(this.options), SAVEPOINTS_DIR, metadata.savepointName ?? name ?? `savepoint-${metadata.checkpointId}`);
+  }
+
+  /** What the REST API (runtime/rest/) reads and drives. */
+  private restControl(): RestControl {
+    const { options } = this;
+    return {
+      jobName: options.jobName,
+      checkpointRoot: options.checkpointDir,
+      plan: () => planOf(this.graph, options.parallelism),
+      status: () => {
+        const s = this.snapshot();
+        return { state: s.state, parallelism: s.parallelism, startedAtMs: s.startedAtMs, restarts: s.restarts, restoredFrom: s.restoredFrom, lastCompletedCheckpoint: s.lastCompletedCheckpoint, checkpoints: s.coordinator, exceptions: s.exceptions };
+      },
+      legacyStatus: () => this.status(),
+      savepoint: (name) => this.savepoint(name),
+      stop: async ({ savepoint, name }) => {
+        const result = await this.stop({ savepoint: name ?? savepoint });
+        return { state: result.state, ...(result.checkpointId === undefined ? {} : { checkpointId: result.checkpointId }), ...(result.savepointPath === undefined ? {} : { savepointPath: result.savepointPath }) };
+      },
+      // Answer at once: the job ends (and the server closes) right after.
+      cancel: () => this.cancel(),
+    };
   }
 
   /** Whether the job makes progress, and why not (what /healthz answers). */

@@ -1,49 +1,53 @@
-/** /metrics (Prometheus), /healthz and /api/job (JSON status) for operators and dashboards. */
-import { createServer } from 'node:http';
+/**
+ * The job's HTTP server: the REST API (rest/rest-api.ts) plus /metrics, /healthz and /api/job.
+ * It registers its address in the checkpoint root (rest/registration.ts) so `cdcflow` finds it.
+ */
+import { join } from 'node:path';
 import type { JobMetrics } from './metrics.ts';
+import type { JobControl } from './rest/job-control.ts';
+import { register } from './rest/registration.ts';
+import { buildRestApi, type HealthVerdict } from './rest/rest-api.ts';
+import { resolveRestToken } from './rest/rest-token.ts';
 
 export interface HttpServerHandle {
   readonly port: number;
+  readonly url: string;
   close(): Promise<void>;
 }
 
-/** What /healthz answers: 200 `ok`, or 503 with the reasons (runtime/job-health.ts decides). */
-export interface HealthVerdict {
-  readonly healthy: boolean;
-  readonly reasons: readonly string[];
+export interface HttpServerOptions {
+  readonly host: string;
+  /** 0: any free port. */
+  readonly port: number;
+  readonly token: string | undefined;
+  readonly tokenFile: string | undefined;
+  readonly metrics: JobMetrics;
+  readonly control: JobControl;
+  readonly health?: () => HealthVerdict;
 }
 
-export function startHttpServer(port: number, metrics: JobMetrics, status: () => unknown, health: () => HealthVerdict = () => ({ healthy: true, reasons: [] })): Promise<HttpServerHandle> {
-  const server = createServer((request, response) => {
-    const reply = (code: number, type: string, body: string) => {
-      response.writeHead(code, { 'content-type': type });
-      response.end(body);
-    };
-    const path = (request.url ?? '/').split('?')[0];
-    if (path === '/metrics') {
-      metrics
-        .aggregated()
-        .then((registry) => registry.metrics())
-        .then(
-          (text) => reply(200, metrics.registry.contentType, text),
-          (error: unknown) => reply(500, 'text/plain', String(error)),
-        );
-    } else if (path === '/healthz') {
-      const verdict = health();
-      if (verdict.healthy) reply(200, 'text/plain', 'ok\n');
-      else reply(503, 'text/plain', `unhealthy: ${verdict.reasons.join('; ')}\n`);
-    }
-    else if (path === '/api/job') reply(200, 'application/json', JSON.stringify(status(), null, 2));
-    else reply(404, 'text/plain', 'not found: try /metrics, /healthz or /api/job\n');
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', () => {
-      const address = server.address();
-      resolve({
-        port: typeof address === 'object' && address !== null ? address.port : port,
-        close: () => new Promise((r) => server.close(() => r())),
-      });
-    });
-  });
+export async function startHttpServer(o: HttpServerOptions): Promise<HttpServerHandle> {
+  const { control } = o;
+  const jobDir = join(control.checkpointRoot, control.jobName);
+  const { token, reference } = await resolveRestToken({ host: o.host, token: o.token, tokenFile: o.tokenFile, jobDir });
+  const app = buildRestApi({ control, metrics: o.metrics, token, ...(o.health === undefined ? {} : { health: o.health }) });
+  await app.listen({ host: o.host, port: o.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : o.port;
+  const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${port}`;
+  let unregister: () => Promise<void>;
+  try {
+    unregister = await register(control.checkpointRoot, { job: control.jobName, url, token: reference });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
+  return {
+    port,
+    url,
+    close: async () => {
+      await unregister();
+      await app.close();
+    },
+  };
 }

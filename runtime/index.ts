@@ -16,6 +16,7 @@
  */
 export { StreamEnvironment, type JobResult, type SourceOptions } from './environment.ts';
 export type { EnvironmentOptions } from './job-options.ts';
+export { loadJobConfig, environmentOptions, ConfigError, defaultCheckpointRoot, type JobConfig, type LoadJobConfigOptions } from './config/index.ts';
 export type { JobEvent, JobException, JobSnapshot, JobState, StopOptions, StopResult } from './lifecycle/job-status.ts';
 export { JobNotRunningError, StopDeadlineExceededError } from './lifecycle/job-status.ts';
 export { JobLease, JobLeaseHeldError, LEASE_FILE, readLease, type LeaseInfo } from './lifecycle/job-lease.ts';

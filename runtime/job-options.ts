@@ -1,8 +1,10 @@
+import { resolve } from 'node:path';
 import type { RestoreSource } from '../checkpoints/index.ts';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { lineLogger, lineSinkLogger, loggerFor, type Logger } from '../operators/logger.ts';
 import type { DeadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { CdcflowError, DEFAULT_MAX_PARALLELISM, type RocksDbMemoryOptions } from '../state/index.ts';
+import { defaultCheckpointRoot, defaultStateDir } from './config/checkpoint-root.ts';
 
 /** Options of `StreamEnvironment.create`. */
 export interface EnvironmentOptions {
@@ -11,7 +13,11 @@ export interface EnvironmentOptions {
   readonly checkpoints?: {
     /** @default 1000 */
     readonly intervalMs?: number;
-    /** @default './.cdcflow/checkpoints' */
+    /**
+     * The checkpoint root; the job's folder is `<dir>/<jobName>`. A relative path is resolved
+     * once, at create. @default `$CDCFLOW_HOME/checkpoints`, else `$XDG_STATE_HOME/cdcflow/checkpoints`,
+     * else `~/.local/state/cdcflow/checkpoints` (never the working directory: see config/checkpoint-root.ts)
+     */
     readonly dir?: string;
     /** @default 60000 */
     readonly timeoutMs?: number;
@@ -21,7 +27,7 @@ export interface EnvironmentOptions {
   readonly state?: {
     /** @default 'rocksdb' */
     readonly backend?: 'rocksdb' | 'memory';
-    /** Local working state (RocksDB). @default './.cdcflow/state' */
+    /** Local working state (RocksDB). @default `<cdcflow home>/state`, like `checkpoints.dir` */
     readonly dir?: string;
     /**
      * Memory of each RocksDB instance (one per keyed operator subtask): block cache (8 MiB), write
@@ -32,8 +38,18 @@ export interface EnvironmentOptions {
   };
   /** Where to start: the latest checkpoint, a savepoint, or nothing. @default 'latest' */
   readonly restore?: RestoreSource | 'none';
-  /** Serve /metrics, /healthz and /api/job on this port. @default no server (or CDCFLOW_METRICS_PORT) */
+  /** Serve /metrics, /healthz, /api/job and the REST API on this port. @default no server (or CDCFLOW_METRICS_PORT) */
   readonly metricsPort?: number;
+  /** The HTTP server (REST API, /metrics); `port` wins over `metricsPort`. See runtime/rest/. */
+  readonly rest?: {
+    /** @default '127.0.0.1'; any other address needs `token` or `tokenFile` */
+    readonly host?: string;
+    /** 0: any free port. */
+    readonly port?: number;
+    /** Bearer token for mutating calls. @default a random one in `<dir>/<jobName>/rest-token` */
+    readonly token?: string;
+    readonly tokenFile?: string;
+  };
   readonly restart?: {
     /**
      * Restarts from the latest checkpoint after consecutive failures before giving up (with the
@@ -112,6 +128,7 @@ export type ResolvedOptions = {
   readonly stateRocksDb: RocksDbMemoryOptions;
   readonly restore: RestoreSource | 'none';
   readonly metricsPort: number | undefined;
+  readonly rest: { readonly host: string; readonly token: string | undefined; readonly tokenFile: string | undefined };
   readonly maxAttempts: number;
   readonly initialDelayMs: number;
   readonly maxDelayMs: number;
@@ -146,14 +163,15 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
   return {
     jobName: options.jobName,
     checkpointIntervalMs: options.checkpoints?.intervalMs ?? 1000,
-    checkpointDir: options.checkpoints?.dir ?? './.cdcflow/checkpoints',
+    checkpointDir: resolve(options.checkpoints?.dir ?? defaultCheckpointRoot()),
     checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? 60_000,
     retain: options.checkpoints?.retain ?? 3,
     stateBackend: options.state?.backend ?? 'rocksdb',
-    stateDir: options.state?.dir ?? './.cdcflow/state',
+    stateDir: resolve(options.state?.dir ?? defaultStateDir()),
     stateRocksDb: options.state?.rocksdb ?? {},
     restore: options.restore ?? 'latest',
-    metricsPort: options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort)),
+    metricsPort: options.rest?.port ?? options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort)),
+    rest: { host: options.rest?.host ?? '127.0.0.1', token: options.rest?.token, tokenFile: options.rest?.tokenFile },
     maxAttempts: options.restart?.maxAttempts ?? 10,
     initialDelayMs: options.restart?.initialDelayMs ?? 1000,
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,

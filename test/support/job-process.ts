@@ -23,6 +23,8 @@ export interface JobProcessOptions {
   readonly file: string;
   /** Added to this process's environment. */
   readonly env?: Readonly<Record<string, string>>;
+  /** Command-line arguments after the file. @default none */
+  readonly args?: readonly string[];
   /** Sees every output line (stdout and stderr) as it arrives. @default ignore */
   readonly onLine?: (line: string) => void;
 }
@@ -76,7 +78,7 @@ export class JobProcess {
     // Through NODE_OPTIONS, not argv: worker threads inherit execArgv, and reject report flags there.
     const reportDir = process.env['CDCFLOW_CHAOS_REPORT_DIR'];
     const report = reportDir === undefined ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reportDir}`.trim() };
-    const child = spawn(process.execPath, ['--import', 'tsx', file], {
+    const child = spawn(process.execPath, ['--import', 'tsx', file, ...(options.args ?? [])], {
       cwd: repoRoot,
       env: { ...process.env, ...options.env, ...report },
       stdio: ['ignore', 'pipe', 'pipe'],
