@@ -18,6 +18,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { resolve as resolvePath } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { formatReconcileReport, reconcileTables } from '../runtime/reconcile/index.ts';
@@ -51,7 +52,7 @@ const names = {
   late: `cdcflow_demo_${run}_late`,
   connector: `cdcflow-demo-${run}`,
   job: `cdcflow-demo-${run}`,
-  dir: `./.cdcflow/demo-${run}`,
+  dir: resolvePath(`.cdcflow/demo-${run}`),
 };
 let connector: OrdersConnectorNames | undefined;
 let job: ChildProcess | undefined;
