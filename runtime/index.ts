@@ -20,11 +20,11 @@ export { DataStream, KeyedStream } from './data-stream.ts';
 export { WatermarkStrategy } from './watermark-strategy.ts';
 export { JobMetrics } from './metrics.ts';
 
-export type { ChangeEvent, ChangeOp, SourceInfo } from '../operators/change-event.ts';
+export type { ChangeEvent, ChangeOp, ChangePosition, SourceInfo } from '../operators/change-event.ts';
 export type { TableChange } from '../operators/table-change.ts';
 export { OutputTag, type Operator, type Output, type OperatorContext, type StreamRecord } from '../operators/operator.ts';
 export { valueState, mapState, listState, type KeyedProcessFunction, type KeyedProcessContext } from '../operators/transform/process.ts';
-export type { UpsertOptions } from '../operators/transform/upsert.ts';
+export { UNRESOLVED_CHANGES, type UpsertOptions, type UnresolvedChange } from '../operators/transform/upsert.ts';
 export type { SourceDefinition, SourceReader } from '../operators/sources/source.ts';
 export type { SinkDefinition } from '../operators/sinks/sink.ts';
 export { fromCollection } from '../operators/sources/collection-source.ts';

@@ -13,6 +13,7 @@ import { DOCUMENT_DLQ_HEADERS } from '../../operators/sinks/elasticsearch/docume
 import { elasticsearchSink, type ElasticsearchSinkOptions } from '../../operators/sinks/elasticsearch/elasticsearch-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { countingOperatorContext } from '../support/operator-context.ts';
+import { streamPosition } from '../../state/change-position.ts';
 
 interface Order {
   readonly id: number;
@@ -63,10 +64,10 @@ const upsert = (id: number, lsn: number, status: string, amount: number | string
   key: id,
   row: { id, status, amount },
   previous: null,
-  lsn,
+  position: streamPosition(0, lsn),
   sourceTsMs: 0,
 });
-const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, lsn, sourceTsMs: 0 });
+const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, position: streamPosition(0, lsn), sourceTsMs: 0 });
 const batch = (...changes: Change[]): StreamRecord<Change>[] => changes.map((value) => ({ value, timestamp: undefined }));
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 

@@ -92,11 +92,11 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   }
 
   async write(records: readonly StreamRecord<T>[]): Promise<void> {
-    const guarded = this.o.lsnColumn !== undefined;
+    const guarded = this.o.positionColumn !== undefined;
     for (const { value } of records) {
       const change = this.toKeyed(value);
       const buffered = this.buffer.get(change.keyId);
-      if (guarded && buffered?.lsn !== undefined && change.lsn !== undefined && change.lsn < buffered.lsn) continue;
+      if (guarded && buffered?.position !== undefined && change.position !== undefined && change.position < buffered.position) continue;
       this.buffer.set(change.keyId, change);
     }
     this.writtenSinceBarrier = this.writtenSinceBarrier || records.length > 0;
@@ -269,7 +269,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       control = await this.o.connect();
       await writer.query(`SET lock_timeout = ${Math.round(this.o.lockTimeoutMs)}`);
       const table = await TableWriter.describe(control, this.o.table, this.o.primaryKey, {
-        lsnColumn: this.o.lsnColumn,
+        positionColumn: this.o.positionColumn,
         deletes: this.o.deletes,
         deletedColumn: this.o.deletedColumn,
         maxRowsPerStatement: this.o.rowsPerStatement,

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent, TableChange } from '../../../runtime/index.ts';
 import { StreamEnvironment, collectSink, fromCollection } from '../../../runtime/index.ts';
+import { streamPosition } from '../../../state/change-position.ts';
 
 interface Row {
   readonly id: number;
@@ -16,7 +17,7 @@ function change(id: number, op: ChangeEvent<Row>['op'], lsn: number, status = 'p
     op,
     before: null,
     after: op === 'd' ? null : row,
-    source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn, txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
+    source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
     tsMs: 0,
     key: { id },
     origin: { topic: 't', partition: 0, offset: String(lsn) },
