@@ -46,7 +46,7 @@ describe('postgres sink (real server)', () => {
   async function createTable(idempotent = false): Promise<string> {
     const table = uniqueName('orders').replace(/-/g, '_');
     tables.push(table);
-    const extra = idempotent ? ', lsn bigint, deleted boolean not null default false' : '';
+    const extra = idempotent ? ', position text, deleted boolean not null default false' : '';
     await client.query(`create table ${table} (id bigint primary key, status text, amount numeric(12,2)${extra})`);
     return table;
   }
@@ -191,7 +191,7 @@ describe('postgres sink (real server)', () => {
     await emit(second.op, [upsert(2, 'pending', 11)]); // a stale insert after the delete
     await second.op.snapshotState?.(4);
     expect(await rows(table, 'not deleted')).toEqual(['1:paid', '3:shipped']);
-    expect((await client.query(`select lsn, deleted from ${table} where id = 2`)).rows).toEqual([{ lsn: '13', deleted: true }]);
+    expect((await client.query(`select position, deleted from ${table} where id = 2`)).rows).toEqual([{ position: streamPosition(0, 13), deleted: true }]);
     await second.op.close?.();
     await first.op.close?.();
   });
