@@ -1,6 +1,6 @@
 /**
  * The reference projection (WORKLOAD.md, job 1): Debezium orders → keyBy id → upsert (latest row
- * per order, LSN-guarded, RocksDB, 1 s checkpoints) → sink. Run it (it prints its progress):
+ * per order, commit-order-guarded, RocksDB, 1 s checkpoints) → sink. Run it (it prints its progress):
  *   CDCFLOW_TOPIC=cdc.ecommerce.orders CDCFLOW_BOUNDED=1 npx tsx jobs/orders-projection.ts
  * Env: KAFKA_BROKERS, CDCFLOW_TOPIC, CDCFLOW_GROUP_ID, CDCFLOW_CHECKPOINT_DIR, CDCFLOW_STATE_DIR,
  * CDCFLOW_BOUNDED=1 (stop at the end offsets found at start), CDCFLOW_SESSION_TIMEOUT_MS.

@@ -3,7 +3,7 @@
  * postgresSink (two-phase: a checkpoint's rows appear together when it completes).
  *   DATABASE_URL=postgres://cdcflow:cdcflow@127.0.0.1:15432/cdcflow CDCFLOW_BOUNDED=1 npx tsx jobs/orders-to-postgres.ts
  * Env: as jobs/orders-projection.ts, plus DATABASE_URL, CDCFLOW_PG_TABLE (default orders_projection),
- * CDCFLOW_PG_MODE=idempotent (LSN-guarded upserts and tombstones, for servers without prepared transactions).
+ * CDCFLOW_PG_MODE=idempotent (position-guarded upserts and tombstones, for servers without prepared transactions).
  */
 import pg from 'pg';
 import { StreamEnvironment, postgresSink } from '../runtime/index.ts';

@@ -9,7 +9,7 @@
  * const env = StreamEnvironment.create({ jobName: 'orders-projection', checkpoints: { intervalMs: 1000 } });
  * env.fromSource(debeziumSource<Order>({ topics: ['cdc.ecommerce.orders'], groupId: 'orders-projection' }))
  *   .keyBy((e) => e.key)
- *   .upsert()                 // changelog → current row per key, LSN-guarded, in RocksDB
+ *   .upsert()                 // changelog → current row per key, in commit order, in RocksDB
  *   .sinkTo(printSink());
  * await env.execute();
  * ```
