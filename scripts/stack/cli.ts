@@ -6,7 +6,7 @@ import { allServices, selectServices } from './services/index.ts';
 import { down, status, up } from './stack.ts';
 
 const [command = 'status', ...names] = process.argv.slice(2);
-const services = selectServices(names);
+const services = selectServices(names, command === 'up');
 const log = (line: string) => console.log(line);
 
 try {

@@ -9,6 +9,7 @@ export const stackPorts = {
   redis: 16379,
   schemaRegistry: 18081,
   elasticsearch: 19200,
+  kafkaConnect: 18083,
 } as const;
 
 export interface ServiceEndpoints {
@@ -17,6 +18,8 @@ export interface ServiceEndpoints {
   readonly redisUrl: string;
   readonly schemaRegistryUrl: string;
   readonly elasticsearchUrl: string;
+  /** Kafka Connect's REST API, with Debezium's Postgres connector installed. */
+  readonly kafkaConnectUrl: string;
 }
 
 export const stackEndpoints: ServiceEndpoints = {
@@ -25,6 +28,7 @@ export const stackEndpoints: ServiceEndpoints = {
   redisUrl: `redis://127.0.0.1:${stackPorts.redis}`,
   schemaRegistryUrl: `http://127.0.0.1:${stackPorts.schemaRegistry}/apis/ccompat/v7`,
   elasticsearchUrl: `http://127.0.0.1:${stackPorts.elasticsearch}`,
+  kafkaConnectUrl: `http://127.0.0.1:${stackPorts.kafkaConnect}`,
 };
 
 /** The environment variables that name each service, as the test harness and jobs read them. */
@@ -34,6 +38,7 @@ export const endpointEnv = {
   redisUrl: 'REDIS_URL',
   schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
   elasticsearchUrl: 'ELASTICSEARCH_URL',
+  kafkaConnectUrl: 'KAFKA_CONNECT_URL',
 } as const satisfies Record<keyof ServiceEndpoints, string>;
 
 /** Endpoints from the environment where set, else the project stack's. */
@@ -45,5 +50,6 @@ export function endpointsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceE
     redisUrl: pick('redisUrl'),
     schemaRegistryUrl: pick('schemaRegistryUrl'),
     elasticsearchUrl: pick('elasticsearchUrl'),
+    kafkaConnectUrl: pick('kafkaConnectUrl'),
   };
 }

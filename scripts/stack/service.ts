@@ -7,6 +7,8 @@ export interface StackService {
   /** The port clients use; named in every error. */
   readonly port: number;
   readonly startTimeoutMs: number;
+  /** Services that must answer before this one starts (e.g. Kafka Connect needs Kafka and Postgres). */
+  readonly dependsOn?: readonly string[];
   /** Fetches binaries and prepares the data folder if missing. */
   install(): Promise<void>;
   /** Spawns the service detached (see startDaemon) and returns without waiting. */

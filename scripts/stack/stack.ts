@@ -33,8 +33,17 @@ export async function upService(service: StackService, log: Logger): Promise<voi
   log(`${service.name}: up on 127.0.0.1:${service.port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }
 
+/** Brings services up in parallel, each after the ones it depends on (among `services`) answer. */
 export async function up(services: readonly StackService[], log: Logger): Promise<void> {
-  const results = await Promise.allSettled(services.map((s) => upService(s, log)));
+  const started = new Map<string, Promise<void>>();
+  for (const service of services) {
+    const dependencies = (service.dependsOn ?? []).flatMap((d) => started.get(d) ?? []);
+    started.set(
+      service.name,
+      Promise.all(dependencies).then(() => upService(service, log)),
+    );
+  }
+  const results = await Promise.allSettled(started.values());
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (failures.length > 0) throw new AggregateError(failures, failures.map(describe).join('\n'));
 }

@@ -53,7 +53,32 @@ export async function startContainers(): Promise<RunningContainers> {
     .withExposedPorts(9200)
     .withWaitStrategy(Wait.forHttp('/_cluster/health', 9200))
     .start();
-  const all = [kafka, postgres, redis, registry, elastic];
+  // Host networking: connector configs name Postgres by the address the host sees (127.0.0.1:<mapped>).
+  const connect = await new GenericContainer('quay.io/debezium/connect:3.6.1.Final')
+    .withNetworkMode('host')
+    .withEnvironment({
+      BOOTSTRAP_SERVERS: '127.0.0.1:19092',
+      REST_PORT: '18083',
+      CONNECT_LISTENERS: 'http://127.0.0.1:18083',
+      CONNECT_REST_ADVERTISED_HOST_NAME: '127.0.0.1',
+      CONNECT_REST_ADVERTISED_PORT: '18083',
+      CONNECT_CONFIG_STORAGE_REPLICATION_FACTOR: '1',
+      CONNECT_OFFSET_STORAGE_REPLICATION_FACTOR: '1',
+      CONNECT_STATUS_STORAGE_REPLICATION_FACTOR: '1',
+      GROUP_ID: 'cdcflow-connect',
+      CONFIG_STORAGE_TOPIC: 'cdcflow-connect-configs',
+      OFFSET_STORAGE_TOPIC: 'cdcflow-connect-offsets',
+      STATUS_STORAGE_TOPIC: 'cdcflow-connect-status',
+      KEY_CONVERTER: 'org.apache.kafka.connect.json.JsonConverter',
+      VALUE_CONVERTER: 'org.apache.kafka.connect.json.JsonConverter',
+      CONNECT_KEY_CONVERTER_SCHEMAS_ENABLE: 'false',
+      CONNECT_VALUE_CONVERTER_SCHEMAS_ENABLE: 'false',
+      OFFSET_FLUSH_INTERVAL_MS: '1000',
+      CONNECT_SCHEDULED_REBALANCE_MAX_DELAY_MS: '0',
+    })
+    .withWaitStrategy(Wait.forHttp('/connectors', 18083))
+    .start();
+  const all = [kafka, postgres, redis, registry, elastic, connect];
   const host = (c: (typeof all)[number], port: number) => `${c.getHost()}:${c.getMappedPort(port)}`;
   return {
     endpoints: {
@@ -62,6 +87,7 @@ export async function startContainers(): Promise<RunningContainers> {
       redisUrl: `redis://${host(redis, 6379)}`,
       schemaRegistryUrl: `http://${host(registry, 8080)}/apis/ccompat/v7`,
       elasticsearchUrl: `http://${host(elastic, 9200)}`,
+      kafkaConnectUrl: 'http://127.0.0.1:18083',
     },
     stop: async () => {
       await Promise.all(all.map((c) => c.stop()));

@@ -1,6 +1,7 @@
 /**
  * Finds the real services for integration and chaos tests, in this order:
- *  1. the environment names them (KAFKA_BROKERS, DATABASE_URL, REDIS_URL, SCHEMA_REGISTRY_URL, ELASTICSEARCH_URL);
+ *  1. the environment names them (KAFKA_BROKERS, DATABASE_URL, REDIS_URL, SCHEMA_REGISTRY_URL, ELASTICSEARCH_URL,
+ *     KAFKA_CONNECT_URL);
  *  2. a Docker engine answers: testcontainers starts them;
  *  3. otherwise the project's own stack (`npm run stack -- up`) is brought up from packages.
  * CDCFLOW_STACK_SERVICES=kafka,postgres limits step 3 to some services (handy while developing).
@@ -20,7 +21,7 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
     return containers.stop;
   }
   const wanted = (process.env['CDCFLOW_STACK_SERVICES'] ?? '').split(',').filter(Boolean);
-  await up(selectServices(wanted), (line) => console.log(`[stack] ${line}`));
+  await up(selectServices(wanted, true), (line) => console.log(`[stack] ${line}`));
   exportEndpoints(stackEndpoints);
   return undefined;
 }
