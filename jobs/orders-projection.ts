@@ -1,6 +1,6 @@
 /**
  * The reference projection (WORKLOAD.md, job 1): Debezium orders → keyBy id → upsert (latest row
- * per order, LSN-guarded, RocksDB, 1 s checkpoints) → sink. Run it (it prints its progress):
+ * per order, commit-order-guarded, RocksDB, 1 s checkpoints) → sink. Run it (it prints its progress):
  *   cdcflow run jobs/orders-projection.ts --set bounded=true     (or: npx tsx jobs/orders-projection.ts ...)
  * Settings (config file `settings`, --set, or env): topic (CDCFLOW_TOPIC), groupId (CDCFLOW_GROUP_ID,
  * default the job name), bounded (CDCFLOW_BOUNDED=1: stop at the end offsets found at start),

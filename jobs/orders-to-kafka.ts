@@ -1,7 +1,7 @@
 /**
  * The reference projection written exactly once to a (compacted) Kafka topic: Debezium orders →
  * keyBy id → upsert → kafkaSink, one Kafka transaction per checkpoint, a delete as a tombstone,
- * the LSN in the `cdcflow.lsn` header. read_committed consumers see each table change once, after
+ * the commit-order position in the `cdcflow.position` header. read_committed consumers see each table change once, after
  * its checkpoint completes.
  *   KAFKA_BROKERS=127.0.0.1:19092 cdcflow run jobs/orders-to-kafka.ts --set bounded=true
  * Settings: as jobs/orders-projection.ts, plus brokers (KAFKA_BROKERS) and targetTopic

@@ -24,7 +24,7 @@ const print = (line: string) => console.log(`[orders-to-postgres ${process.pid}]
 const db = new pg.Client({ connectionString: databaseUrl });
 await db.connect();
 await db.query(`CREATE TABLE IF NOT EXISTS ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
-  shipping_address text, notes text, created_at timestamptz, updated_at timestamptz${mode === 'idempotent' ? ', lsn bigint, deleted boolean NOT NULL DEFAULT false' : ''})`);
+  shipping_address text, notes text, created_at timestamptz, updated_at timestamptz${mode === 'idempotent' ? ', position text, deleted boolean NOT NULL DEFAULT false' : ''})`);
 await db.end();
 
 const env = StreamEnvironment.create(environmentOptions(config, { log: print }));

@@ -1,15 +1,30 @@
 /**
  * The record a CDC source emits: one row change as Debezium describes it, normalised.
  * Event time is `source.tsMs` (the commit time in the source database).
+ * Order is `source.position` (commit order), never `source.lsn` (see state/change-position.ts).
  */
+import type { ChangePosition } from '../state/index.ts';
+
+export type { ChangePosition } from '../state/index.ts';
+
 export type ChangeOp = 'c' | 'u' | 'd' | 'r' | 't';
 
 export interface SourceInfo {
   readonly db: string;
   readonly schema: string;
   readonly table: string;
-  /** Postgres log sequence number of the commit, as a number (safe up to 2^53). */
+  /**
+   * The change record's own LSN (`source.lsn`), for display and lineage only: concurrent
+   * transactions interleave, so it is not commit order. Exact below 2^53.
+   */
   readonly lsn: number;
+  /**
+   * Commit-order position, from Debezium's `source.sequence` (`[last commit LSN, change LSN]`),
+   * snapshot rows (`op: r`) in a tier below streamed changes. Every replay guard compares this.
+   * Without `source.sequence` (older connectors, other databases) it falls back to `source.lsn`,
+   * which is commit order only when transactions do not interleave.
+   */
+  readonly position: ChangePosition;
   readonly txId: number | null;
   /** Commit time in the source database, epoch milliseconds. */
   readonly tsMs: number;

@@ -133,7 +133,7 @@ export class KeyedStream<K, T> extends DataStream<T> {
   }
 
   /**
-   * Changelog → table: the latest row per key, LSN-guarded against replays, as table changes.
+   * Changelog → table: the latest row per key in commit order (`source.position`), guarded against replays, with unchanged TOASTed columns kept from state, as table changes (docs/commit-order.md).
    * Key the stream by primary key first (`keyBy((e) => e.key)` for Debezium sources).
    */
   upsert<Row>(this: KeyedStream<K, ChangeEvent<Row>>, options: UpsertOptions = {}): DataStream<TableChange<K, Row>> {

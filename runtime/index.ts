@@ -9,7 +9,7 @@
  * const env = StreamEnvironment.create({ jobName: 'orders-projection', checkpoints: { intervalMs: 1000 } });
  * env.fromSource(debeziumSource<Order>({ topics: ['cdc.ecommerce.orders'], groupId: 'orders-projection' }))
  *   .keyBy((e) => e.key)
- *   .upsert()                 // changelog → current row per key, LSN-guarded, in RocksDB
+ *   .upsert()                 // changelog → current row per key, in commit order, in RocksDB
  *   .sinkTo(printSink());
  * await env.execute();
  * ```
@@ -26,11 +26,11 @@ export { DataStream, KeyedStream } from './data-stream.ts';
 export { WatermarkStrategy } from './watermark-strategy.ts';
 export { JobMetrics } from './metrics.ts';
 
-export type { ChangeEvent, ChangeOp, SourceInfo } from '../operators/change-event.ts';
+export type { ChangeEvent, ChangeOp, ChangePosition, SourceInfo } from '../operators/change-event.ts';
 export type { TableChange } from '../operators/table-change.ts';
 export { OutputTag, type Operator, type Output, type OperatorContext, type StreamRecord } from '../operators/operator.ts';
 export { valueState, mapState, listState, type KeyedProcessFunction, type KeyedProcessContext } from '../operators/transform/process.ts';
-export type { UpsertOptions } from '../operators/transform/upsert.ts';
+export { UNRESOLVED_CHANGES, type UpsertOptions, type UnresolvedChange } from '../operators/transform/upsert.ts';
 export type { SourceDefinition, SourceReader } from '../operators/sources/source.ts';
 export type { SinkDefinition } from '../operators/sinks/sink.ts';
 export { fromCollection } from '../operators/sources/collection-source.ts';

@@ -63,3 +63,15 @@ export {
   type StateBackendKind,
   type CreateKeyedBackendRequest,
 } from './backend-factory.ts';
+export {
+  comparePositions,
+  legacyLsnPosition,
+  lsnHex,
+  parsePosition,
+  positionParts,
+  snapshotPosition,
+  streamPosition,
+  type ChangePosition,
+  type PositionParts,
+  type PositionTier,
+} from './change-position.ts';

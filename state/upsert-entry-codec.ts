@@ -1,17 +1,23 @@
 import { deserialize, serialize } from 'node:v8';
+import { legacyLsnPosition, POSITION_BYTES, readPosition, writePosition, type ChangePosition } from './change-position.ts';
 import { StateError, UnstorableValueError } from './errors.ts';
 import type { Serializer } from './serializers.ts';
 import type { UpsertEntry } from './upsert-table.ts';
 
 /**
- * The upsert table's value format. The LSN guard needs only the LSN (and a tombstone's delete
- * time), so those sit in a fixed header and the row is decoded only when someone reads it:
- *   u8 format | f64 lsn | f64 deletedAtMs (if flagged) | row bytes (JSON or v8, if flagged)
+ * The upsert table's value format, versioned by its first byte. The replay guard needs only the
+ * position (and a tombstone's delete time), so those sit in a fixed header and the row is decoded
+ * only when someone reads it:
+ *   v2 (0xd0|flags): u8 format | 17-byte position | f64 deletedAtMs (if flagged) | row (JSON or v8, if flagged)
  * Rows made only of JSON types are stored as JSON (about twice as fast as v8 both ways); anything
  * JSON would change (bigint, Date, Buffer, undefined, -0, NaN, holes) falls back to v8.
- * Values written by earlier versions (plain v8 of the whole entry, first byte 0xff) still read.
+ * Older formats still read, so checkpoints and savepoints taken before positions existed restore:
+ *   v1 (0xc0|flags): u8 format | f64 lsn | f64 deletedAtMs (if flagged) | row;
+ *   v0 (0xff): plain v8 of `{ row, lsn, deletedAtMs? }`.
+ * Their LSN becomes `legacyLsnPosition(lsn)` (ranks like a snapshot row, below any streamed change).
  */
-const FORMAT = 0xc0;
+const FORMAT = 0xd0;
+const FORMAT_V1 = 0xc0;
 const HAS_DELETED_AT = 0x01;
 const ROW_JSON = 0x02;
 const ROW_V8 = 0x04;
@@ -23,7 +29,7 @@ class StoredUpsertEntry<T> implements UpsertEntry<T> {
   private decoded: T | null | undefined;
 
   constructor(
-    readonly lsn: number,
+    readonly position: ChangePosition,
     deletedAtMs: number | undefined,
     private bytes: Buffer | undefined,
     private readonly json: boolean,
@@ -34,7 +40,7 @@ class StoredUpsertEntry<T> implements UpsertEntry<T> {
 
   /** What JSON.stringify shows: the entry as plain data. */
   toJSON(): UpsertEntry<T> {
-    return this.deletedAtMs === undefined ? { row: this.row, lsn: this.lsn } : { row: this.row, lsn: this.lsn, deletedAtMs: this.deletedAtMs };
+    return this.deletedAtMs === undefined ? { row: this.row, position: this.position } : { row: this.row, position: this.position, deletedAtMs: this.deletedAtMs };
   }
 
   get row(): T | null {
@@ -52,8 +58,8 @@ export function upsertEntrySerializer<T>(): Serializer<UpsertEntry<T>> {
 }
 
 export function encodeUpsertEntry<T>(entry: UpsertEntry<T>): Buffer {
-  const { row, lsn, deletedAtMs } = entry;
-  const header = deletedAtMs === undefined ? 9 : 17;
+  const { row, position, deletedAtMs } = entry;
+  const header = deletedAtMs === undefined ? 1 + POSITION_BYTES : 9 + POSITION_BYTES;
   let flags = deletedAtMs === undefined ? 0 : HAS_DELETED_AT;
   let out: Buffer;
   if (row === null || row === undefined) {
@@ -70,24 +76,31 @@ export function encodeUpsertEntry<T>(entry: UpsertEntry<T>): Buffer {
     flags |= ROW_V8;
   }
   out[0] = FORMAT | flags;
-  out.writeDoubleBE(lsn, 1);
-  if (deletedAtMs !== undefined) out.writeDoubleBE(deletedAtMs, 9);
+  writePosition(position, out, 1);
+  if (deletedAtMs !== undefined) out.writeDoubleBE(deletedAtMs, 1 + POSITION_BYTES);
   return out;
 }
 
 export function decodeUpsertEntry<T>(bytes: Buffer): UpsertEntry<T> {
   const format = bytes[0];
-  if (format === V8_VERSION_TAG) return deserialize(bytes) as UpsertEntry<T>;
-  if (format === undefined || (format & 0xf8) !== FORMAT || bytes.length < 9) {
+  if (format === V8_VERSION_TAG) {
+    const legacy = deserialize(bytes) as { row: T | null; lsn: number; deletedAtMs?: number };
+    const position = legacyLsnPosition(legacy.lsn);
+    return legacy.deletedAtMs === undefined ? { row: legacy.row, position } : { row: legacy.row, position, deletedAtMs: legacy.deletedAtMs };
+  }
+  const version = format === undefined ? undefined : format & 0xf8;
+  if (version !== FORMAT && version !== FORMAT_V1) {
     throw new StateError(`corrupt upsert entry: unknown format byte ${String(format)}`);
   }
-  const lsn = bytes.readDoubleBE(1);
-  const hasDeletedAt = (format & HAS_DELETED_AT) !== 0;
-  const header = hasDeletedAt ? 17 : 9;
+  const flags = format as number;
+  const positionBytes = version === FORMAT ? POSITION_BYTES : 8;
+  const hasDeletedAt = (flags & HAS_DELETED_AT) !== 0;
+  const header = 1 + positionBytes + (hasDeletedAt ? 8 : 0);
   if (bytes.length < header) throw new StateError('corrupt upsert entry: truncated header');
-  const deletedAtMs = hasDeletedAt ? bytes.readDoubleBE(9) : undefined;
-  const hasRow = (format & (ROW_JSON | ROW_V8)) !== 0;
-  return new StoredUpsertEntry<T>(lsn, deletedAtMs, hasRow ? bytes.subarray(header) : undefined, (format & ROW_JSON) !== 0);
+  const position = version === FORMAT ? readPosition(bytes, 1) : legacyLsnPosition(bytes.readDoubleBE(1));
+  const deletedAtMs = hasDeletedAt ? bytes.readDoubleBE(1 + positionBytes) : undefined;
+  const hasRow = (flags & (ROW_JSON | ROW_V8)) !== 0;
+  return new StoredUpsertEntry<T>(position, deletedAtMs, hasRow ? bytes.subarray(header) : undefined, (flags & ROW_JSON) !== 0);
 }
 
 const MAX_DEPTH = 32;

@@ -1,3 +1,4 @@
+import type { ChangePosition } from './change-position.ts';
 import type { ValueState } from './descriptors.ts';
 import { StateError, UnstorableValueError } from './errors.ts';
 import type { KeyedStateBackend } from './keyed-state-backend.ts';
@@ -7,14 +8,15 @@ import { unstorableReason, upsertEntrySerializer } from './upsert-entry-codec.ts
 /** What the upsert table keeps per primary key; `row === null` is a delete tombstone. */
 export interface UpsertEntry<T> {
   readonly row: T | null;
-  readonly lsn: number;
+  /** Commit-order position of the change that produced this entry (see change-position.ts). */
+  readonly position: ChangePosition;
   /** Set on tombstones: when the delete was applied (clock time), for tombstone expiry. */
   readonly deletedAtMs?: number;
 }
 
 export interface UpsertChange<T> {
   readonly op: 'c' | 'u' | 'r' | 'd';
-  readonly lsn: number;
+  readonly position: ChangePosition;
   /** The row after the change; ignored for deletes. */
   readonly row: T | null;
 }
@@ -26,7 +28,7 @@ export interface UpsertTableOptions<T> {
   readonly stateName?: string;
   /** How long a delete tombstone guards against replayed older events. @default 86_400_000 (24h) */
   readonly tombstoneTtlMs?: number;
-  /** @default upsertEntrySerializer() (LSN header, row decoded only when read) */
+  /** @default upsertEntrySerializer() (position header, row decoded only when read) */
   readonly serializer?: Serializer<UpsertEntry<T>>;
   /** Time source for tombstone expiry. @default the backend's clock */
   readonly clock?: () => number;
@@ -36,9 +38,10 @@ const DUPLICATE: UpsertResult<never> = { kind: 'duplicate' };
 const APPLIED_NEW: UpsertResult<never> = { kind: 'applied', previous: null };
 
 /**
- * A changelog turned into a table, guarded by LSN so replays are harmless: an event whose LSN is
- * not newer than the stored one is a duplicate (the caller drops and counts it), and a delete
- * leaves a tombstone with its LSN so a replayed older insert cannot resurrect the row. After
+ * A changelog turned into a table, guarded by commit-order position so replays are harmless: an
+ * event whose position is not after the stored one is a duplicate (the caller drops and counts
+ * it), and a delete leaves a tombstone with its position so a replayed older insert cannot
+ * resurrect the row. After
  * `tombstoneTtlMs` the tombstone is gone and the key behaves as never seen.
  *
  * Synchronous like all keyed state: the keys must be prefetched on the backend for the batch.
@@ -66,20 +69,20 @@ export class UpsertTable<T> {
    */
   apply(key: unknown, change: UpsertChange<T>): UpsertResult<T> {
     const stored = this.entry(key);
-    if (stored !== undefined && change.lsn <= stored.lsn) return DUPLICATE;
+    if (stored !== undefined && change.position <= stored.position) return DUPLICATE;
     if (change.op === 'd') {
-      this.state.update({ row: null, lsn: change.lsn, deletedAtMs: this.clock() });
+      this.state.update({ row: null, position: change.position, deletedAtMs: this.clock() });
     } else {
       if (change.row === null) {
-        throw new StateError(`upsert '${change.op}' at LSN ${change.lsn} has no row; only deletes may be null`, {
+        throw new StateError(`upsert '${change.op}' at position ${change.position} has no row; only deletes may be null`, {
           domain: 'user',
         });
       }
       // Refused here, per record, rather than when the batch is flushed: the caller can then
       // dead-letter this record and keep the rest.
       const unstorable = unstorableReason(change.row);
-      if (unstorable !== undefined) throw new UnstorableValueError(`upsert at LSN ${change.lsn}: ${unstorable}`);
-      this.state.update({ row: change.row, lsn: change.lsn });
+      if (unstorable !== undefined) throw new UnstorableValueError(`upsert at position ${change.position}: ${unstorable}`);
+      this.state.update({ row: change.row, position: change.position });
     }
     return stored === undefined ? APPLIED_NEW : { kind: 'applied', get previous() { return stored.row ?? null; } };
   }
@@ -89,7 +92,7 @@ export class UpsertTable<T> {
     return this.entry(key)?.row ?? null;
   }
 
-  /** The stored entry including tombstones (null row) and LSN; undefined when never seen. */
+  /** The stored entry including tombstones (null row) and position; undefined when never seen. */
   entry(key: unknown): UpsertEntry<T> | undefined {
     this.backend.setCurrentKey(key);
     const stored = this.state.value();

@@ -1,20 +1,40 @@
 /**
  * Changelog → table. Keeps the current row per primary key in keyed state (RocksDB by default),
- * applies each change only if its LSN is newer than the stored one, and emits the resulting table
- * change. Replayed events (a restarted connector, a job restored from an older checkpoint, a
- * duplicated message) are dropped and counted, so downstream never sees a row go backwards.
+ * applies each change only if its commit-order position (`source.position`) is after the stored
+ * one, and emits the resulting table change. Replayed events (a restarted connector, a job
+ * restored from an older checkpoint, a duplicated message) are dropped and counted, so downstream
+ * never sees a row go backwards.
+ *
+ * Unchanged TOASTed columns (Debezium's unavailable-value placeholder, see unavailable-values.ts)
+ * take the stored row's value. When there is no stored row to take it from (the key was never
+ * seen: a primary-key change, or a job started mid-stream without the snapshot), the change is
+ * not applied: it goes to the `UNRESOLVED_CHANGES` side output with the reason, counts in
+ * `cdcflow_upsert_unavailable_values_total{outcome="unresolved"}` and is logged. Writing it would
+ * put the placeholder (or a made-up NULL) in the sink. `unavailableValues: 'fail'` stops the job instead.
+ *
+ * TRUNCATE (`op: t`) follows `truncate` (see upsert-truncate.ts): fail (default) or propagate.
  */
-import { CdcflowError, UnstorableValueError, UpsertTable } from '../../state/index.ts';
+import { CdcflowError, UnstorableValueError, UpsertTable, type ChangePosition } from '../../state/index.ts';
 import type { ChangeEvent } from '../change-event.ts';
-import type { Operator, OperatorContext, OperatorMetrics, Output, StreamRecord } from '../operator.ts';
+import { OutputTag, type Operator, type OperatorContext, type OperatorMetrics, type Output, type StreamRecord } from '../operator.ts';
 import type { RecordDeadLetters } from '../record-dead-letters.ts';
 import type { TableChange } from '../table-change.ts';
 import { requireKeyedState } from './keyed-batch.ts';
+import { unavailableValueMatcher, type UnavailableValueMatcher } from './unavailable-values.ts';
+import { UpsertError } from './upsert-error.ts';
 import { TruncateRefusedError, guardKeyOf, isGuardKey, type TruncateHandling } from './upsert-truncate.ts';
 
 export interface UpsertOptions {
   /** How long a delete's tombstone guards against a replayed older insert. @default 86400000 (24 h) */
   readonly tombstoneTtlMs?: number;
+  /** The connector's `unavailable.value.placeholder`. @default '__debezium_unavailable_value' */
+  readonly unavailableValuePlaceholder?: string;
+  /**
+   * A change with an unavailable (unchanged TOASTed) column and no stored row to fill it from:
+   * `'side-output'` sends it to `UNRESOLVED_CHANGES` and goes on; `'fail'` stops the job.
+   * @default 'side-output'
+   */
+  readonly unavailableValues?: 'side-output' | 'fail';
   /**
    * What a TRUNCATE (`op: t`) does (see upsert-truncate.ts):
    * - `'fail'` (default): the job stops with a non-retriable error saying what to choose. A
@@ -26,17 +46,62 @@ export interface UpsertOptions {
    * @default 'fail'
    */
   readonly truncate?: TruncateHandling;
+  /** Where the warnings go. @default console.warn */
+  readonly log?: (line: string) => void;
 }
+
+/** A change the upsert could not apply, with why; route it to a dead-letter sink. */
+export interface UnresolvedChange<Row> {
+  readonly event: ChangeEvent<Row>;
+  readonly reason: string;
+  readonly columns: readonly string[];
+}
+
+export const UNRESOLVED_CHANGES = new OutputTag<UnresolvedChange<unknown>>('upsert-unresolved');
+
+type RowObject = Readonly<Record<string, unknown>>;
 
 export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<ChangeEvent<Row>, TableChange<K, Row>> {
   const truncate = options.truncate ?? 'fail';
   if (truncate !== 'fail' && truncate !== 'propagate') throw new CdcflowError(`upsert truncate must be 'fail' or 'propagate', got ${JSON.stringify(truncate)}`, { domain: 'user' });
   const guarded = truncate === 'propagate';
+  const unavailable: UnavailableValueMatcher = unavailableValueMatcher(options.unavailableValuePlaceholder);
+  const policy = options.unavailableValues ?? 'side-output';
+  const log = options.log ?? ((line: string) => console.warn(line));
   let table: UpsertTable<Row> | undefined;
   let metrics: OperatorMetrics | undefined;
   let state: OperatorContext['keyedState'];
   let deadLetters: RecordDeadLetters | undefined;
-  let counts = { duplicates: 0, truncated: 0 };
+  let counts = { duplicates: 0, truncated: 0, filled: 0, unresolved: 0 };
+
+  /**
+   * Fills unchanged TOASTed columns from the stored row. Undefined: the change is not applied
+   * (a replay, or no stored value to fill from: sent to the side output, or the job fails).
+   */
+  function resolveUnavailable(event: ChangeEvent<Row>, key: unknown, row: Row, timestamp: number | undefined, out: Output<TableChange<K, Row>>): Row | undefined {
+    const columns = unavailable.columnsIn(row as RowObject);
+    if (columns.length === 0) return row;
+    const upserts = table as UpsertTable<Row>;
+    const position = event.source.position;
+    const stored = upserts.entry(key);
+    if (stored !== undefined && position <= stored.position) {
+      counts.duplicates += 1;
+      return undefined;
+    }
+    const previous = (stored?.row ?? null) as RowObject | null;
+    if (previous === null || columns.some((c) => !(c in previous))) {
+      const reason = `${event.op} at ${position} has unavailable (unchanged TOASTed) column(s) ${columns.join(', ')} and no stored row for key ${JSON.stringify(key)} to take them from`;
+      if (policy === 'fail') throw new UpsertError(`${reason}; set REPLICA IDENTITY FULL on ${event.source.schema}.${event.source.table}, or start from a snapshot`);
+      counts.unresolved += 1;
+      if (counts.unresolved === 1) log(`upsert: ${reason}; sent to the upsert-unresolved side output (set REPLICA IDENTITY FULL on the source table to avoid this)`);
+      out.emitSide(UNRESOLVED_CHANGES as OutputTag<UnresolvedChange<Row>>, { event, reason, columns }, timestamp);
+      return undefined;
+    }
+    const merged: Record<string, unknown> = { ...(row as RowObject) };
+    for (const c of columns) merged[c] = previous[c];
+    counts.filled += columns.length;
+    return merged as Row;
+  }
 
   /** Applies a run of non-truncate changes (one prefetch for the run). */
   async function applyChanges(run: readonly StreamRecord<ChangeEvent<Row>>[], out: Output<TableChange<K, Row>>): Promise<void> {
@@ -47,19 +112,23 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
     if (guarded) for (const record of run) keys.add(guardKeyOf(record.value.source));
     await keyed.prefetch(keys);
     for (const { value: event, key, timestamp } of run) {
-      // The commit position of the change. commit-order replaces this with source.sequence order.
-      const position = event.source.lsn;
+      const position = event.source.position;
       if (guarded) {
-        const truncatedAt = upserts.entry(guardKeyOf(event.source))?.lsn;
+        const truncatedAt = upserts.entry(guardKeyOf(event.source))?.position;
         if (truncatedAt !== undefined && position <= truncatedAt) {
           counts.truncated += 1;
           continue;
         }
       }
-      const row = event.op === 'd' ? null : event.after;
+      let row = event.op === 'd' ? null : event.after;
+      if (row !== null && event.op !== 'r') {
+        const resolved = resolveUnavailable(event, key, row, timestamp, out);
+        if (resolved === undefined) continue;
+        row = resolved;
+      }
       let result: ReturnType<UpsertTable<Row>['apply']>;
       try {
-        result = upserts.apply(key, { op: event.op as 'c' | 'u' | 'd' | 'r', lsn: position, row });
+        result = upserts.apply(key, { op: event.op as 'c' | 'u' | 'd' | 'r', position, row });
       } catch (error) {
         // State refused this row (nested too deep, not serialisable): the same row fails on every retry.
         if (!(error instanceof UnstorableValueError) || deadLetters === undefined) throw error;
@@ -78,16 +147,16 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
   async function applyTruncate({ value: event, timestamp }: StreamRecord<ChangeEvent<Row>>, out: Output<TableChange<K, Row>>): Promise<void> {
     const keyed = state as NonNullable<typeof state>;
     const upserts = table as UpsertTable<Row>;
-    const position = event.source.lsn;
+    const position: ChangePosition = event.source.position;
     const guardKey = guardKeyOf(event.source);
     await keyed.flush();
     const deleteChunk = async (chunk: unknown[]): Promise<void> => {
       await keyed.prefetch(chunk);
       for (const key of chunk) {
-        const result = upserts.apply(key, { op: 'd', lsn: position, row: null });
+        const result = upserts.apply(key, { op: 'd', position, row: null });
         if (result.kind === 'applied' && result.previous !== null) {
           const previous = result.previous;
-          out.emit({ kind: 'delete', key: key as K, previous, lsn: position, sourceTsMs: event.source.tsMs }, timestamp);
+          out.emit({ kind: 'delete', key: key as K, previous, position, sourceTsMs: event.source.tsMs }, timestamp);
         }
       }
       await keyed.flush();
@@ -106,7 +175,7 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
     }
     await deleteChunk(chunk);
     await keyed.prefetch([guardKey]);
-    upserts.apply(guardKey, { op: 'd', lsn: position, row: null });
+    upserts.apply(guardKey, { op: 'd', position, row: null });
     await keyed.flush();
     metrics?.count('cdcflow_upsert_truncates_total', { table: `${event.source.schema}.${event.source.table}` });
     metrics?.count('cdcflow_upsert_truncate_deletes_total', {}, cleared);
@@ -123,7 +192,7 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
       table = new UpsertTable<Row>(state, options.tombstoneTtlMs === undefined ? {} : { tombstoneTtlMs: options.tombstoneTtlMs });
     },
     async processBatch(batch, out) {
-      counts = { duplicates: 0, truncated: 0 };
+      counts = { duplicates: 0, truncated: 0, filled: 0, unresolved: 0 };
       let from = 0;
       for (let i = 0; i <= batch.length; i++) {
         const record = batch[i];
@@ -137,6 +206,11 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
       await (state as NonNullable<typeof state>).flush();
       if (counts.duplicates > 0) metrics?.count('cdcflow_upsert_duplicates_total', {}, counts.duplicates);
       if (counts.truncated > 0) metrics?.count('cdcflow_upsert_dropped_truncated_total', {}, counts.truncated);
+      if (counts.filled > 0) metrics?.count('cdcflow_upsert_unavailable_values_total', { outcome: 'filled' }, counts.filled);
+      if (counts.unresolved > 0) {
+        metrics?.count('cdcflow_upsert_unavailable_values_total', { outcome: 'unresolved' }, counts.unresolved);
+        if (counts.unresolved > 1) log(`upsert: ${counts.unresolved} changes in this batch had unavailable values and no stored row; sent to the upsert-unresolved side output`);
+      }
     },
   };
 }
@@ -149,9 +223,9 @@ const UPSERT_STATE = 'upsert-table';
  * it (an own enumerable property, so spreading and JSON still see it).
  */
 function tableChange<K, Row>(key: K, row: Row | null, result: { readonly previous: Row | null }, event: ChangeEvent<Row>): TableChange<K, Row> {
-  const lsn = event.source.lsn;
+  const position = event.source.position;
   const sourceTsMs = event.source.tsMs;
   const origin = event.origin;
-  if (row === null) return { kind: 'delete', key, get previous() { return result.previous; }, lsn, sourceTsMs, origin };
-  return { kind: 'upsert', row, key, get previous() { return result.previous; }, lsn, sourceTsMs, origin };
+  if (row === null) return { kind: 'delete', key, get previous() { return result.previous; }, position, sourceTsMs, origin };
+  return { kind: 'upsert', row, key, get previous() { return result.previous; }, position, sourceTsMs, origin };
 }

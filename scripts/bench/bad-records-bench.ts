@@ -111,10 +111,10 @@ async function savepointCost(): Promise<{ withSavepoints: number; bare: number }
   await sql(DDL(table));
   const session = await pgConnect(endpoints.databaseUrl)();
   try {
-    const writer = await TableWriter.describe(session, table, ['id'], { lsnColumn: undefined, deletes: 'delete', deletedColumn: 'deleted', maxRowsPerStatement: 1000 });
+    const writer = await TableWriter.describe(session, table, ['id'], { positionColumn: undefined, deletes: 'delete', deletedColumn: 'deleted', maxRowsPerStatement: 1000 });
     const rows = clean.good.flatMap((r) => (r.event?.after === null || r.event === null ? [] : [r.event.after]));
     const changes = new Map<number, KeyedChange>();
-    for (const row of rows) changes.set(row.id, { kind: 'upsert', keyId: String(row.id), row: { ...row }, lsn: undefined, sourceTsMs: undefined });
+    for (const row of rows) changes.set(row.id, { kind: 'upsert', keyId: String(row.id), row: { ...row }, position: undefined, sourceTsMs: undefined });
     const batch = [...changes.values()];
     const timed = async (write: () => Promise<unknown>): Promise<number> => {
       await session.query('BEGIN');

@@ -72,7 +72,7 @@ const kafkaOf = (spec: TargetSpec) => new Kafka(kafkaClientConfig(resolveKafkaCo
 export async function createTarget(spec: TargetSpec): Promise<void> {
   const { kind, name, endpoints } = spec;
   if (kind === 'pg' || kind === 'pg-idem') {
-    const extra = kind === 'pg-idem' ? ', lsn bigint, deleted boolean NOT NULL DEFAULT false' : '';
+    const extra = kind === 'pg-idem' ? ', position text, deleted boolean NOT NULL DEFAULT false' : '';
     await withPg(endpoints.databaseUrl, (c) => c.query(`CREATE TABLE ${name} (${ORDER_COLUMNS}${extra})`));
   } else if (kind === 'kafka') {
     await createTopic(spec, name, 6);

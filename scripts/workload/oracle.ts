@@ -1,18 +1,22 @@
+import type { ChangePosition } from '../../state/index.ts';
+import { envelopePosition } from './commit-position.ts';
 import type { WorkloadRecord } from './generator.ts';
 import type { OrderRow } from './orders-model.ts';
 import type { OracleRecord } from './revenue-oracle.ts';
 
 /**
- * Oracle 1 (projection): for each id, the row of its event with the highest LSN; ids whose last
- * event is a delete are absent. Order-independent, so any consumption order gives the same map.
+ * Oracle 1 (projection): for each id, the row of its event last in commit order (`source.sequence`,
+ * snapshot rows below streamed changes); ids whose last event is a delete are absent.
+ * Order-independent, so any consumption order gives the same map.
  */
 export function projectionOracle(records: Iterable<OracleRecord>): Map<number, OrderRow> {
-  const latest = new Map<number, { lsn: number; row: OrderRow | null }>();
+  const latest = new Map<number, { position: ChangePosition; row: OrderRow | null }>();
   for (const { id, event } of records) {
     if (event === null) continue;
     const current = latest.get(id);
-    if (current !== undefined && current.lsn >= event.source.lsn) continue;
-    latest.set(id, { lsn: event.source.lsn, row: event.op === 'd' ? null : event.after });
+    const position = envelopePosition(event);
+    if (current !== undefined && current.position >= position) continue;
+    latest.set(id, { position, row: event.op === 'd' ? null : event.after });
   }
   const rows = new Map<number, OrderRow>();
   for (const [id, { row }] of latest) if (row !== null) rows.set(id, row);
@@ -21,14 +25,14 @@ export function projectionOracle(records: Iterable<OracleRecord>): Map<number, O
 
 /** One table change of the changelog oracle: the row after it, null for a delete. */
 export interface ChangelogEntry {
-  readonly lsn: number;
+  readonly position: ChangePosition;
   readonly row: OrderRow | null;
 }
 
 /**
- * Oracle 1 as a changelog: per id, the table changes an LSN-guarded upsert emits for `records`
+ * Oracle 1 as a changelog: per id, the table changes a position-guarded upsert emits for `records`
  * consumed in this order (each id lives in one partition, so any interleaving of partitions gives
- * the same lists) — every event whose LSN is above the last applied one for its id, in LSN order;
+ * the same lists) — every event after the last applied one for its id in commit order;
  * replays and tombstones emit nothing. The last entry of each list is what a compacted topic
  * keeps; the ids whose last entry has a row are exactly {@link projectionOracle}'s.
  */
@@ -38,8 +42,9 @@ export function changelogOracle(records: Iterable<OracleRecord>): Map<number, Ch
     if (event === null) continue;
     const list = changes.get(id);
     const last = list?.at(-1);
-    if (last !== undefined && last.lsn >= event.source.lsn) continue;
-    const entry = { lsn: event.source.lsn, row: event.op === 'd' ? null : event.after };
+    const position = envelopePosition(event);
+    if (last !== undefined && last.position >= position) continue;
+    const entry = { position, row: event.op === 'd' ? null : event.after };
     if (list === undefined) changes.set(id, [entry]);
     else list.push(entry);
   }

@@ -29,6 +29,7 @@ const VALUE_FIELDS_V1 = [
 /** v2 adds one nullable column with a default: a backward-compatible evolution. */
 const VALUE_FIELDS_V2 = [...VALUE_FIELDS_V1, { name: 'discount_code', type: nullable('string'), default: null }];
 
+// ts_ns (nanoseconds since 1970, above 2^53) is left out: a JS number cannot hold it exactly.
 const SOURCE = {
   type: 'record',
   name: 'Source',
@@ -41,11 +42,14 @@ const SOURCE = {
     { name: 'snapshot', type: ['string', 'null'], default: 'false' },
     { name: 'db', type: 'string' },
     { name: 'sequence', type: nullable('string'), default: null },
+    { name: 'ts_us', type: nullable('long'), default: null },
     { name: 'schema', type: 'string' },
     { name: 'table', type: 'string' },
     { name: 'txId', type: nullable('long'), default: null },
     { name: 'lsn', type: nullable('long'), default: null },
     { name: 'xmin', type: nullable('long'), default: null },
+    { name: 'origin', type: nullable('string'), default: null },
+    { name: 'origin_lsn', type: nullable('long'), default: null },
   ],
 };
 
@@ -71,6 +75,7 @@ function envelope(valueFields: readonly unknown[]): RawAvroSchema {
       { name: 'source', type: SOURCE },
       { name: 'op', type: 'string' },
       { name: 'ts_ms', type: nullable('long'), default: null },
+      { name: 'ts_us', type: nullable('long'), default: null },
       { name: 'transaction', type: nullable(TRANSACTION), default: null },
     ],
   };

@@ -19,19 +19,26 @@ export interface OrderRow {
   updated_at: string;
 }
 
+/** `source` as Debezium 3.6's Postgres connector writes it (field order included). */
 export interface OrderSource {
   version: string;
   connector: 'postgresql';
   name: 'ecommerce';
   ts_ms: number;
-  snapshot: 'true' | 'last' | 'false';
+  snapshot: 'first' | 'true' | 'last' | 'false';
   db: 'ecommerce';
+  /** `["<last commit LSN>","<change LSN>"]`: commit order (see state/change-position.ts). */
   sequence: string;
+  ts_us: number;
+  ts_ns: number;
   schema: 'public';
   table: 'orders';
   txId: number;
+  /** The change record's own LSN: not commit order. */
   lsn: number;
   xmin: null;
+  origin: null;
+  origin_lsn: null;
 }
 
 /** The Debezium value of one change; `JSON.stringify` of it is exactly the message value. */
@@ -39,9 +46,12 @@ export interface OrderEnvelope {
   before: OrderRow | null;
   after: OrderRow | null;
   source: OrderSource;
+  /** Debezium 3.6 writes `transaction` before `op`; null without `provide.transaction.metadata`. */
+  transaction: null;
   op: 'r' | 'c' | 'u' | 'd';
   ts_ms: number;
-  transaction: null;
+  ts_us: number;
+  ts_ns: number;
 }
 
 const CURRENCIES = ['EUR', 'USD', 'GBP'] as const;

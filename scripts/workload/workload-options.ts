@@ -26,6 +26,14 @@ export interface WorkloadOptions {
   readonly startTsMs?: number;
   /** Commit-time step between consecutive events. @default 10 */
   readonly tickMs?: number;
+  /**
+   * Transactions open at once. Their changes interleave in the WAL, so `source.lsn` goes backwards
+   * in commit order; `concurrency - 1` of them are in flight when the snapshot is taken (changes
+   * below the snapshot LSN, committed after it). 1 = serial transactions. @default 4
+   */
+  readonly concurrency?: number;
+  /** Changes per transaction, at most (uniform from 1). @default 3 */
+  readonly maxTransactionSize?: number;
   /** Op mix after the snapshot; weights, normalised. @default { insert: 0.2, update: 0.75, delete: 0.05 } */
   readonly mix?: { readonly insert: number; readonly update: number; readonly delete: number };
 }
@@ -56,6 +64,8 @@ const DEFAULTS: ResolvedWorkloadOptions = {
   duplicateDelay: 100,
   startTsMs: 1_700_000_000_000,
   tickMs: 10,
+  concurrency: 4,
+  maxTransactionSize: 3,
   mix: { insert: 0.2, update: 0.75, delete: 0.05 },
 };
 
@@ -80,6 +90,9 @@ export function resolveWorkloadOptions(options: WorkloadOptions = {}): ResolvedW
   }
   for (const name of ['outOfOrdernessMs', 'lateByMs', 'duplicateDelay', 'tickMs'] as const) {
     check(Number.isInteger(o[name]) && o[name] >= 0, `${name} must be a non-negative integer, got ${o[name]}`);
+  }
+  for (const name of ['concurrency', 'maxTransactionSize'] as const) {
+    check(Number.isInteger(o[name]) && o[name] >= 1, `${name} must be a positive integer, got ${o[name]}`);
   }
   const { insert, update, delete: del } = o.mix;
   check(insert >= 0 && update >= 0 && del >= 0 && insert + update + del > 0, 'mix weights must be >= 0 and not all 0');

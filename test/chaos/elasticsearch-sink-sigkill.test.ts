@@ -24,6 +24,8 @@ import { loadUpsertState } from '../support/checkpoint-state.ts';
 import { countDeadLetters, indexDifferences, readIndex } from '../support/elasticsearch-check.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { ChaosWorkspace, chaosSettings, runSinkChaos } from '../support/sink-chaos.ts';
+import { externalVersionOf } from '../../operators/sinks/elasticsearch/external-version.ts';
+import type { ChangePosition } from '../../state/change-position.ts';
 
 const settings = chaosSettings();
 const WORKLOAD: WorkloadOptions = { keys: 5_000, events: 60_000, duplicateFraction: 0.02, seed: 20_251_127 };
@@ -50,7 +52,7 @@ describe('orders → Elasticsearch (external versions) under SIGKILL', () => {
   it(`ends with exactly the projection oracle's documents after ${settings.kills} kills, never behind a completed checkpoint`, async () => {
     say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, index ${index}, work dir ${ws.workDir}`);
     const changelog = changelogOracle(generateWorkload(WORKLOAD));
-    const deletedAfter = (id: number, lsn: number) => changelog.get(id)?.some((c) => c.row === null && c.lsn > lsn) === true;
+    const deletedAfter = (id: number, position: ChangePosition) => changelog.get(id)?.some((c) => c.row === null && c.position > position) === true;
     const perKill = { checked: 0, ahead: 0 };
     const afterKill = async (kill: number): Promise<void> => {
       const state = await loadUpsertState<OrderRow>({ checkpointDir: ws.checkpointDir, jobName: ws.jobName, operatorUid: 'orders-upsert' }).catch(() => undefined);
@@ -60,10 +62,10 @@ describe('orders → Elasticsearch (external versions) under SIGKILL', () => {
       for (const [key, entry] of state.entries) {
         const doc = docs.get(key as number);
         if (entry.row === null) {
-          if (doc !== undefined) behind.push(`id ${String(key)}: deleted at LSN ${entry.lsn} in checkpoint ${state.checkpoint.id}, indexed at version ${doc.version}`);
-        } else if (doc === undefined && deletedAfter(key as number, entry.lsn)) perKill.ahead += 1; // a later delete already flushed
-        else if (doc === undefined || doc.version < entry.lsn) behind.push(`id ${String(key)}: LSN ${entry.lsn} in checkpoint ${state.checkpoint.id}, indexed ${doc === undefined ? 'not at all' : `at version ${doc.version}`}`);
-        else if (doc.version > entry.lsn) perKill.ahead += 1;
+          if (doc !== undefined) behind.push(`id ${String(key)}: deleted at ${entry.position} in checkpoint ${state.checkpoint.id}, indexed at version ${doc.version}`);
+        } else if (doc === undefined && deletedAfter(key as number, entry.position)) perKill.ahead += 1; // a later delete already flushed
+        else if (doc === undefined || doc.version < externalVersionOf(entry.position)) behind.push(`id ${String(key)}: ${entry.position} in checkpoint ${state.checkpoint.id}, indexed ${doc === undefined ? 'not at all' : `at version ${doc.version}`}`);
+        else if (doc.version > externalVersionOf(entry.position)) perKill.ahead += 1;
       }
       expect(behind.slice(0, 10), `after kill ${kill}: the index is behind checkpoint ${state.checkpoint.id} (${behind.length} ids)`).toEqual([]);
       perKill.checked += 1;

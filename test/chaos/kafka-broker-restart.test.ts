@@ -77,7 +77,7 @@ function summarize(messages: readonly KafkaMessage[]): OutputSummary {
     if (key === undefined || key === SENTINEL) continue;
     records += 1;
     const id = Number((JSON.parse(key) as { id: number }).id);
-    const change = `${id}@${message.headers?.['cdcflow.lsn']?.toString() ?? '?'}`;
+    const change = `${id}@${message.headers?.['cdcflow.position']?.toString() ?? '?'}`;
     if (seen.has(change)) duplicates.push(change);
     seen.add(change);
     if (message.value === null) latest.delete(id);

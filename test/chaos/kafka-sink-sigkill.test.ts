@@ -62,13 +62,13 @@ async function committedMatchesACheckpoint(partitions: readonly WorkloadRecord[]
   for (let attempt = 0; attempt < 20; attempt++) {
     const checkpoints = await completedCheckpointPositions(ws.checkpointDir, ws.jobName);
     const log = await readTransactionalLog(ws.brokers, output);
-    const committed = log.committed.map(decodeChange).map((c) => `${c.id}@${c.lsn}`);
+    const committed = log.committed.map(decodeChange).map((c) => `${c.id}@${c.position}`);
     const set = new Set(committed);
     if (set.size !== committed.length) return { matched: undefined, latest: checkpoints[0]?.id, detail: `${committed.length - set.size} duplicated records` };
     if (checkpoints.length === 0 && set.size === 0) return { matched: 0, latest: undefined, detail: '' };
     for (const { id, positions } of checkpoints) {
       const read = partitions.flatMap((records, p) => records.slice(0, Number(positions.get(`${ws.topic}:${p}`) ?? 0)));
-      const want = new Set([...changelogOracle(read)].flatMap(([key, list]) => list.map((c) => `${key}@${c.lsn}`)));
+      const want = new Set([...changelogOracle(read)].flatMap(([key, list]) => list.map((c) => `${key}@${c.position}`)));
       const missing = [...want].filter((n) => !set.has(n)).length;
       const extra = [...set].filter((n) => !want.has(n)).length;
       if (missing === 0 && extra === 0) return { matched: id, latest: checkpoints[0]?.id, detail: '' };

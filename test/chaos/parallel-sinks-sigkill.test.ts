@@ -123,11 +123,11 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     let checkedKills = 0;
     const afterKill = async (kill: number): Promise<void> => {
       const [latest] = await completedCheckpointPositions(ws.checkpointDir, ws.jobName);
-      const committed = (await readTransactionalLog(ws.brokers, output)).committed.map(decodeChange).map((c) => `${c.id}@${c.lsn}`);
+      const committed = (await readTransactionalLog(ws.brokers, output)).committed.map(decodeChange).map((c) => `${c.id}@${c.position}`);
       const set = new Set(committed);
       expect(committed.length - set.size, `after kill ${kill}: duplicated records`).toBe(0);
       const read = partitions.flatMap((rs, p) => rs.slice(0, Number(latest?.positions.get(`${ws.topic}:${p}`) ?? 0)));
-      const want = new Set([...changelogOracle(read)].flatMap(([id, list]) => list.map((c) => `${id}@${c.lsn}`)));
+      const want = new Set([...changelogOracle(read)].flatMap(([id, list]) => list.map((c) => `${id}@${c.position}`)));
       const ahead = [...set].filter((n) => !want.has(n));
       expect(ahead.slice(0, 10), `after kill ${kill}: committed but in no completed checkpoint (latest ${latest?.id ?? 'none'})`).toEqual([]);
       checkedKills += 1;

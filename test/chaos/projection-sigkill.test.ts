@@ -38,6 +38,8 @@ import { loadUpsertState, type LoadedUpsertState } from '../support/checkpoint-s
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { JobProcess, killRepeatedly } from '../support/job-process.ts';
 import { WorkloadFeeder } from '../support/workload-feeder.ts';
+import { envelopePosition } from '../../scripts/workload/commit-position.ts';
+import type { ChangePosition } from '../../state/change-position.ts';
 
 const KILLS = Number(process.env['CDCFLOW_CHAOS_KILLS'] ?? 10);
 const PARALLEL_KILLS = Number(process.env['CDCFLOW_CHAOS_PARALLEL_KILLS'] ?? (process.env['CDCFLOW_CHAOS_KILLS'] === undefined ? 4 : KILLS));
@@ -86,20 +88,25 @@ function workloadByPartition(): OracleRecord[][] {
 function mismatchesAt(topic: string, state: LoadedUpsertState<OrderRow>, positions: ReadonlyMap<string, string>, partitions: readonly OracleRecord[][]): { mismatches: string[]; keys: number; live: number } {
   const read = partitions.flatMap((records, p) => records.slice(0, Number(positions.get(`${topic}:${p}`) ?? 0)));
   const oracle = projectionOracle(read);
-  const last = new Map<number, { lsn: number; op: string }>();
-  for (const { id, event } of read) if (event !== null && (last.get(id)?.lsn ?? -1) < event.source.lsn) last.set(id, { lsn: event.source.lsn, op: event.op });
+  const last = new Map<number, { position: ChangePosition; op: string }>();
+  for (const { id, event } of read) {
+    if (event === null) continue;
+    const position = envelopePosition(event);
+    const held = last.get(id);
+    if (held === undefined || held.position < position) last.set(id, { position, op: event.op });
+  }
   const mismatches: string[] = [];
   const miss = (text: string) => void (mismatches.length < 20 && mismatches.push(text));
   for (const [id, row] of oracle) {
     const entry = state.entries.get(id);
     if (entry === undefined) miss(`id ${id}: live in the oracle, no entry in the state`);
-    else if (entry.row === null) miss(`id ${id}: live in the oracle, a tombstone (LSN ${entry.lsn}) in the state`);
+    else if (entry.row === null) miss(`id ${id}: live in the oracle, a tombstone (${entry.position}) in the state`);
     else if (!isDeepStrictEqual(entry.row, row)) miss(`id ${id}: rows differ\n    state  ${JSON.stringify(entry.row)}\n    oracle ${JSON.stringify(row)}`);
   }
   for (const [key, entry] of state.entries) {
     const expected = last.get(key as number);
     if (expected === undefined) miss(`id ${String(key)}: in the state, not in what was read`);
-    else if (entry.lsn !== expected.lsn) miss(`id ${String(key)}: state at LSN ${entry.lsn}, its last event read is at LSN ${expected.lsn}`);
+    else if (entry.position !== expected.position) miss(`id ${String(key)}: state at ${entry.position}, its last event read is at ${expected.position}`);
     if (entry.row === null && expected !== undefined && expected.op !== 'd') miss(`id ${String(key)}: a tombstone in the state, but its last event is '${expected.op}'`);
     else if (entry.row !== null && !oracle.has(key as number)) miss(`id ${String(key)}: live in the state, absent from the oracle`);
   }

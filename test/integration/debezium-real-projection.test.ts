@@ -74,12 +74,17 @@ describe('real Debezium → upsert → Postgres two-phase: sink equals source', 
   // Defect 1, commit order — enabled by branch `commit-order`: changes committed after the
   // snapshot began can carry change LSNs at or below the snapshot rows' LSN; the LSN-guarded
   // upsert drops them as duplicates (stale rows, deleted rows that survive).
-  known('commit order: connector started while writes run (snapshot under load) [branch commit-order]', async () => {
+  it('commit order: connector started while writes run (snapshot under load) [branch commit-order]', async () => {
     await runScenario({ label: 'snapshot-load', replicaIdentity: 'full', decimalHandling: 'string', truncate: false, connectorDuringWrites: true, seed: 902 });
   });
 
-  // Defect 2, TOAST — enabled by branch `commit-order`: with REPLICA IDENTITY DEFAULT an update
-  // that leaves notes alone carries __debezium_unavailable_value, written over the real text.
+  // Defect 2, TOAST — with REPLICA IDENTITY DEFAULT an update that leaves notes alone carries
+  // __debezium_unavailable_value. Branch `commit-order` fills it from state (no placeholder reaches
+  // the sink: 0 differing rows), but the insert half of a primary-key change of a TOASTed row has no
+  // stored row to take notes from: it goes to the upsert's UNRESOLVED_CHANGES side output
+  // (docs/commit-order.md), so this whole-table comparison still misses those rows (20 of 1,400 in
+  // a run). Pinned instead by test/integration/real-debezium-commit-order.test.ts, which asserts that
+  // outcome exactly. Stays skipped until primary-key changes carry the row across keys.
   known('TOAST: REPLICA IDENTITY DEFAULT keeps unchanged large notes [branch commit-order]', async () => {
     await runScenario({ label: 'toast', replicaIdentity: 'default', decimalHandling: 'string', truncate: false, connectorDuringWrites: false, seed: 903 });
   });

@@ -18,6 +18,7 @@ import type { TableChange } from '../../operators/table-change.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { recordingOperatorContext } from '../support/operator-context.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
+import { streamPosition } from '../../state/change-position.ts';
 
 interface Order {
   readonly id: number;
@@ -27,7 +28,7 @@ type Change = TableChange<number, Order>;
 
 const url = testEndpoints().databaseUrl;
 const jobName = uniqueName('pg-reconnect');
-const upsert = (id: number, status: string, lsn: number): Change => ({ kind: 'upsert', key: id, row: { id, status }, previous: null, lsn, sourceTsMs: Date.now() });
+const upsert = (id: number, status: string, lsn: number): Change => ({ kind: 'upsert', key: id, row: { id, status }, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() });
 const records = (...values: Change[]): StreamRecord<Change>[] => values.map((value) => ({ value, timestamp: undefined }));
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 const logged: string[] = [];

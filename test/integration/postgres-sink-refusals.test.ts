@@ -17,6 +17,7 @@ import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { streamPosition } from '../../state/change-position.ts';
 
 interface Order {
   readonly id: number;
@@ -30,7 +31,7 @@ const upsert = (id: number, amount: string, status: string | null = 'paid'): Cha
   key: id,
   row: { id, status, amount },
   previous: null,
-  lsn: id,
+  position: streamPosition(0, id),
   sourceTsMs: Date.now(),
   origin: { topic: 'cdc.orders', partition: 1, offset: String(1000 + id) },
 });

@@ -13,6 +13,7 @@ import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
+import { streamPosition } from '../../state/change-position.ts';
 
 interface Order {
   readonly id: number;
@@ -21,8 +22,8 @@ interface Order {
 }
 type Change = TableChange<number, Order>;
 
-const upsert = (id: number, status: string, lsn: number, amount = '10.00'): Change => ({ kind: 'upsert', key: id, row: { id, status, amount }, previous: null, lsn, sourceTsMs: Date.now() - 1500 });
-const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, lsn, sourceTsMs: Date.now() - 1500 });
+const upsert = (id: number, status: string, lsn: number, amount = '10.00'): Change => ({ kind: 'upsert', key: id, row: { id, status, amount }, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 1500 });
+const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 1500 });
 const records = (...values: Change[]): StreamRecord<Change>[] => values.map((value) => ({ value, timestamp: undefined }));
 
 describe('postgres sink (real server)', () => {
@@ -46,7 +47,7 @@ describe('postgres sink (real server)', () => {
   async function createTable(idempotent = false): Promise<string> {
     const table = uniqueName('orders').replace(/-/g, '_');
     tables.push(table);
-    const extra = idempotent ? ', lsn bigint, deleted boolean not null default false' : '';
+    const extra = idempotent ? ', position text, deleted boolean not null default false' : '';
     await client.query(`create table ${table} (id bigint primary key, status text, amount numeric(12,2)${extra})`);
     return table;
   }
@@ -191,7 +192,7 @@ describe('postgres sink (real server)', () => {
     await emit(second.op, [upsert(2, 'pending', 11)]); // a stale insert after the delete
     await second.op.snapshotState?.(4);
     expect(await rows(table, 'not deleted')).toEqual(['1:paid', '3:shipped']);
-    expect((await client.query(`select lsn, deleted from ${table} where id = 2`)).rows).toEqual([{ lsn: '13', deleted: true }]);
+    expect((await client.query(`select position, deleted from ${table} where id = 2`)).rows).toEqual([{ position: streamPosition(0, 13), deleted: true }]);
     await second.op.close?.();
     await first.op.close?.();
   });
@@ -264,7 +265,7 @@ describe('postgres sink (real server)', () => {
         const op = lsn % 23 === 0 ? 'd' : latest.has(id) && latest.get(id) !== null ? 'u' : 'c';
         const row = { id, status: `s${lsn}`, amount: `${lsn}.00` };
         latest.set(id, op === 'd' ? null : row.status);
-        events.push({ op, before: null, after: op === 'd' ? null : row, source: { db: 'e', schema: 'public', table: 'orders', lsn, txId: lsn, tsMs: Date.now(), snapshot: null }, tsMs: 0, key: { id }, origin: { topic: 't', partition: 0, offset: String(lsn) } } as ChangeEvent<Order>);
+        events.push({ op, before: null, after: op === 'd' ? null : row, source: { db: 'e', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: Date.now(), snapshot: null }, tsMs: 0, key: { id }, origin: { topic: 't', partition: 0, offset: String(lsn) } } as ChangeEvent<Order>);
       }
       let failed = false;
       let seen = 0;

@@ -14,6 +14,7 @@ import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
+import { streamPosition } from '../../state/change-position.ts';
 
 interface Order {
   readonly id: number;
@@ -21,8 +22,8 @@ interface Order {
 }
 type Change = TableChange<number, Order>;
 
-const upsert = (id: number, status: string, lsn: number): Change => ({ kind: 'upsert', key: id, row: { id, status }, previous: null, lsn, sourceTsMs: Date.now() - 2000 });
-const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, lsn, sourceTsMs: Date.now() - 2000 });
+const upsert = (id: number, status: string, lsn: number): Change => ({ kind: 'upsert', key: id, row: { id, status }, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 2000 });
+const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 2000 });
 
 describe('redis sink (real server)', () => {
   const url = testEndpoints().redisUrl;
@@ -153,7 +154,7 @@ describe('redis sink (real server)', () => {
         const op = lsn % 19 === 0 ? 'd' : 'u';
         const row = { id, status: `s${lsn}` };
         latest.set(id, op === 'd' ? null : JSON.stringify(row));
-        events.push({ op, before: null, after: op === 'd' ? null : row, source: { db: 'e', schema: 'public', table: 'orders', lsn, txId: lsn, tsMs: Date.now(), snapshot: null }, tsMs: 0, key: { id }, origin: { topic: 't', partition: 0, offset: String(lsn) } } as ChangeEvent<Order>);
+        events.push({ op, before: null, after: op === 'd' ? null : row, source: { db: 'e', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: Date.now(), snapshot: null }, tsMs: 0, key: { id }, origin: { topic: 't', partition: 0, offset: String(lsn) } } as ChangeEvent<Order>);
       }
       let failed = false;
       let seen = 0;

@@ -10,6 +10,7 @@ import { expect } from 'vitest';
 import type { WorkloadRecord } from '../../scripts/workload/generator.ts';
 import type { ChangelogEntry } from '../../scripts/workload/oracle.ts';
 import type { LoggedRecord } from './kafka-read.ts';
+import { parsePosition } from '../../state/change-position.ts';
 
 /** Compacted, as a changelog topic should be; nothing younger than an hour is compacted, so a test sees every record. */
 export async function createChangelogTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
@@ -26,18 +27,18 @@ export async function createChangelogTopic(kafka: Kafka, topic: string, partitio
   }
 }
 
-/** A record of the sink's topic: the order id (key), the LSN (`cdcflow.lsn` header), the row or null (tombstone). */
+/** A record of the sink's topic: the order id (key), the commit-order position (`cdcflow.position` header), the row or null (tombstone). */
 export interface Change {
   readonly id: number;
-  readonly lsn: number;
+  readonly position: string;
   readonly row: unknown;
 }
 
 export function decodeChange(record: LoggedRecord): Change {
   const key = JSON.parse(record.key?.toString() ?? 'null') as { id?: unknown } | null;
-  const lsn = Number(record.headers['cdcflow.lsn']);
-  if (typeof key?.id !== 'number' || !Number.isSafeInteger(lsn)) throw new Error(`undecodable record at ${record.partition}@${record.offset}: key ${record.key?.toString() ?? 'null'}, lsn ${lsn}`);
-  return { id: key.id, lsn, row: record.value === null ? null : JSON.parse(record.value.toString()) };
+  const position = record.headers['cdcflow.position'];
+  if (typeof key?.id !== 'number' || position === undefined || parsePosition(position) === undefined) throw new Error(`undecodable record at ${record.partition}@${record.offset}: key ${record.key?.toString() ?? 'null'}, position ${String(position)}`);
+  return { id: key.id, position, row: record.value === null ? null : JSON.parse(record.value.toString()) };
 }
 
 export interface ChangelogVerdict {
@@ -55,12 +56,12 @@ export interface ChangelogVerdict {
 /** Every way the committed changelog differs from the changelog and projection oracles. */
 export function judgeChangelog(log: readonly Change[], oracle: Map<number, ChangelogEntry[]>, projection: Map<number, unknown>): ChangelogVerdict {
   const want = new Map<string, ChangelogEntry>();
-  for (const [id, list] of oracle) for (const entry of list) want.set(`${id}@${entry.lsn}`, entry);
+  for (const [id, list] of oracle) for (const entry of list) want.set(`${id}@${entry.position}`, entry);
   const seen = new Map<string, number>();
   const last = new Map<number, Change>();
   const v = { lost: [] as string[], duplicated: [] as string[], unexpected: [] as string[], wrongRow: [] as string[], outOfOrder: [] as string[], compacted: [] as string[] };
   for (const change of log) {
-    const name = `${change.id}@${change.lsn}`;
+    const name = `${change.id}@${change.position}`;
     const count = (seen.get(name) ?? 0) + 1;
     seen.set(name, count);
     if (count === 2) v.duplicated.push(name);
@@ -68,7 +69,7 @@ export function judgeChangelog(log: readonly Change[], oracle: Map<number, Chang
     if (expected === undefined) v.unexpected.push(name);
     else if (!isDeepStrictEqual(change.row, expected.row)) v.wrongRow.push(`${name}: ${JSON.stringify(change.row)} ≠ ${JSON.stringify(expected.row)}`);
     const previous = last.get(change.id);
-    if (previous !== undefined && previous.lsn >= change.lsn) v.outOfOrder.push(`${name} after ${previous.lsn}`);
+    if (previous !== undefined && previous.position >= change.position) v.outOfOrder.push(`${name} after ${previous.position}`);
     last.set(change.id, change);
   }
   for (const name of want.keys()) if (!seen.has(name)) v.lost.push(name);

@@ -9,6 +9,7 @@ import type { Client } from '@elastic/elasticsearch';
 import { Kafka, logLevel } from 'kafkajs';
 import type { ChangelogEntry } from '../../scripts/workload/oracle.ts';
 import type { OrderRow } from '../../scripts/workload/orders-model.ts';
+import { externalVersionOf } from '../../operators/sinks/elasticsearch/external-version.ts';
 
 /** The document the job indexes for a row (jobs/orders-to-elasticsearch.ts). */
 export function documentOf(row: OrderRow): unknown {
@@ -71,8 +72,8 @@ export function indexDifferences(docs: ReadonlyMap<number, StoredDocument>, chan
       deleted += 1;
       if (doc !== undefined) resurrected.push(id);
     } else if (doc === undefined) lost.push(id);
-    else if (doc.version !== change.lsn || !isDeepStrictEqual(doc.source, documentOf(change.row))) {
-      stale.push(`id ${id}: version ${doc.version} (want ${change.lsn}), ${JSON.stringify(doc.source)} ≠ ${JSON.stringify(documentOf(change.row))}`);
+    else if (doc.version !== externalVersionOf(change.position) || !isDeepStrictEqual(doc.source, documentOf(change.row))) {
+      stale.push(`id ${id}: version ${doc.version} (want ${externalVersionOf(change.position)}), ${JSON.stringify(doc.source)} ≠ ${JSON.stringify(documentOf(change.row))}`);
     }
   }
   const unknown = [...docs.keys()].filter((id) => !last.has(id));

@@ -61,12 +61,12 @@ export async function runToEnd(spec: JobSpec, dirs: RunDirs, parallelism: number
   return job;
 }
 
-/** The table the committed upsert changelog describes: per key the change with the highest LSN, deletes removed. */
+/** The table the committed upsert changelog describes: per key the change latest in commit order, deletes removed. */
 export function committedTable(dirs: RunDirs): Map<number, unknown> {
   const latest = new Map<number, TableChange<number, unknown>>();
   for (const change of readJsonLines<TableChange<number, unknown>>(dirs.outDir, 'changes')) {
     const held = latest.get(change.key);
-    if (held === undefined || held.lsn <= change.lsn) latest.set(change.key, change);
+    if (held === undefined || held.position <= change.position) latest.set(change.key, change);
   }
   const table = new Map<number, unknown>();
   for (const [key, change] of latest) if (change.kind === 'upsert') table.set(key, change.row);

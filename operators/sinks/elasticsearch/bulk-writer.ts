@@ -114,7 +114,7 @@ export class BulkWriter {
 }
 
 function toLines(action: DocumentAction): BulkLine[] {
-  const meta = { _index: action.index, _id: action.id, version: action.version, version_type: 'external' };
+  const meta = { _index: action.index, _id: action.id, version: action.version, version_type: 'external_gte' };
   return action.kind === 'delete' ? [{ delete: meta }] : [{ index: meta }, action.document as BulkLine];
 }
 

@@ -23,13 +23,14 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>, commitOptions: TwoPha
 
 /**
  * Table changes as a compacted topic expects them: key = the JSON primary key, value = the JSON
- * row, a delete = a tombstone; the LSN rides in a header so consumers can drop stale replays.
+ * row, a delete = a tombstone; the commit-order position rides in the `cdcflow.position` header
+ * (fixed-width text: compare as strings) so consumers can drop stale replays.
  */
 export function tableChangeMessage<K, Row>(keyOf: (key: K) => unknown = (key) => key): (change: TableChange<K, Row>) => KafkaSinkMessage {
   return (change) => ({
     key: JSON.stringify(keyOf(change.key)),
     value: change.kind === 'delete' ? null : JSON.stringify(change.row),
-    headers: { 'cdcflow.lsn': String(change.lsn), 'cdcflow.source-ts-ms': String(change.sourceTsMs) },
+    headers: { 'cdcflow.position': change.position, 'cdcflow.source-ts-ms': String(change.sourceTsMs) },
     sourceTsMs: change.sourceTsMs,
   });
 }

@@ -16,16 +16,16 @@ export function changeMapper<T>(
   const restrict = (row: Row): Row => (keep === undefined ? row : Object.fromEntries(Object.entries(row).filter(([c]) => keep.has(c))));
   return (value) => {
     const change = toChange === undefined ? fromTableChange(value as TableChange<unknown, Row>, primaryKey) : toChange(value);
-    const lsn = change.lsn;
+    const position = change.position;
     const sourceTsMs = change.sourceTsMs;
     // Carried for dead letters: where the change was read, when the value says (table changes do).
     const origin = originOfValue(value);
     const at = origin === undefined ? {} : { origin };
     if (change.kind === 'upsert') {
-      return { kind: 'upsert', keyId: keyIdOf(change.row, primaryKey), row: restrict(change.row), lsn, sourceTsMs, ...at };
+      return { kind: 'upsert', keyId: keyIdOf(change.row, primaryKey), row: restrict(change.row), position, sourceTsMs, ...at };
     }
     const previous = change.previous === undefined || change.previous === null ? null : restrict(change.previous);
-    return { kind: 'delete', keyId: keyIdOf(change.key, primaryKey), key: change.key, previous, lsn, sourceTsMs, ...at };
+    return { kind: 'delete', keyId: keyIdOf(change.key, primaryKey), key: change.key, previous, position, sourceTsMs, ...at };
   };
 }
 
@@ -33,12 +33,12 @@ function fromTableChange(change: TableChange<unknown, Row>, primaryKey: readonly
   if (change === null || typeof change !== 'object' || (change.kind !== 'upsert' && change.kind !== 'delete')) {
     throw new PostgresSinkError('postgresSink: the input is not a TableChange; pass toChange to map plain records', undefined, { domain: 'user', retriable: false });
   }
-  const { lsn, sourceTsMs } = change;
+  const { position, sourceTsMs } = change;
   if (change.kind === 'upsert') {
     const complete = primaryKey.every((c) => change.row[c] !== undefined);
-    return { kind: 'upsert', row: complete ? change.row : { ...keyColumns(change.key, primaryKey, null), ...change.row }, lsn, sourceTsMs };
+    return { kind: 'upsert', row: complete ? change.row : { ...keyColumns(change.key, primaryKey, null), ...change.row }, position, sourceTsMs };
   }
-  return { kind: 'delete', key: keyColumns(change.key, primaryKey, change.previous), previous: change.previous, lsn, sourceTsMs };
+  return { kind: 'delete', key: keyColumns(change.key, primaryKey, change.previous), previous: change.previous, position, sourceTsMs };
 }
 
 /** The key as columns: an object key gives its fields, a scalar key the single key column. */

@@ -115,7 +115,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   }
 
   async write(records: readonly StreamRecord<T>[]): Promise<void> {
-    const guarded = this.o.lsnColumn !== undefined;
+    const guarded = this.o.positionColumn !== undefined;
     for (const { value } of records) {
       let change: KeyedChange;
       try {
@@ -127,7 +127,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
         continue;
       }
       const buffered = this.buffer.get(change.keyId);
-      if (guarded && buffered?.lsn !== undefined && change.lsn !== undefined && change.lsn < buffered.lsn) continue;
+      if (guarded && buffered?.position !== undefined && change.position !== undefined && change.position < buffered.position) continue;
       this.buffer.set(change.keyId, change);
     }
     this.writtenSinceBarrier = this.writtenSinceBarrier || records.length > 0;
@@ -367,7 +367,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       if (this.o.mode === 'two-phase') await takeInstanceFence(control, this.instance);
       await writer.query(`SET lock_timeout = ${Math.round(this.o.lockTimeoutMs)}`);
       const table = await TableWriter.describe(control, this.o.table, this.o.primaryKey, {
-        lsnColumn: this.o.lsnColumn,
+        positionColumn: this.o.positionColumn,
         deletes: this.o.deletes,
         deletedColumn: this.o.deletedColumn,
         maxRowsPerStatement: this.o.rowsPerStatement,

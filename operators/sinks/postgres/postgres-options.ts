@@ -1,3 +1,4 @@
+import type { ChangePosition } from '../../../state/index.ts';
 import type { SinkTransactionEvent, TwoPhaseCommitOptions } from '../two-phase-commit.ts';
 import type { PgConnect } from './pg-session.ts';
 import { pgConnect } from './pg-session.ts';
@@ -6,8 +7,8 @@ type Row = Readonly<Record<string, unknown>>;
 
 /** What a plain record becomes in the table (the `toChange` mapping of `postgresSink`). */
 export type PostgresChange =
-  | { readonly kind: 'upsert'; readonly row: Row; readonly lsn?: number; readonly sourceTsMs?: number }
-  | { readonly kind: 'delete'; readonly key: Row; readonly previous?: Row | null; readonly lsn?: number; readonly sourceTsMs?: number };
+  | { readonly kind: 'upsert'; readonly row: Row; readonly position?: ChangePosition; readonly sourceTsMs?: number }
+  | { readonly kind: 'delete'; readonly key: Row; readonly previous?: Row | null; readonly position?: ChangePosition; readonly sourceTsMs?: number };
 
 /** Options of `postgresSink`. */
 export interface PostgresSinkOptions<T> {
@@ -23,7 +24,7 @@ export interface PostgresSinkOptions<T> {
    * `'two-phase'`: one transaction per checkpoint, PREPAREd at the barrier and COMMIT PREPAREd
    * when the checkpoint completes — rows appear exactly when their checkpoint completes. Needs
    * `max_prepared_transactions > 0`. `'idempotent'`: the transaction commits at the barrier and
-   * every write is guarded by `lsnColumn`, so replays after a restore cannot move a row
+   * every write is guarded by `positionColumn`, so replays after a restore cannot move a row
    * backwards; rows may appear up to one checkpoint early. @default 'two-phase'
    */
   readonly mode?: 'two-phase' | 'idempotent';
@@ -32,15 +33,18 @@ export interface PostgresSinkOptions<T> {
   /** Only these row fields are written (plus the key). @default every field that is a column of the table */
   readonly columns?: readonly string[];
   /**
-   * A bigint column holding the change's LSN; a write only replaces a row with a smaller (or
-   * null) LSN. Required in idempotent mode. @default 'lsn' in idempotent mode, none in two-phase mode
+   * A `text` column holding the change's commit-order position (state/change-position.ts:
+   * fixed-width, compared with `COLLATE "C"`); a write only replaces a row with an older (or null)
+   * position. Required in idempotent mode. Tables from before positions had `lsn bigint`: see
+   * docs/commit-order.md for the one-statement migration. @default 'position' in idempotent mode,
+   * none in two-phase mode
    */
-  readonly lsnColumn?: string;
+  readonly positionColumn?: string;
   /**
    * Deletes in idempotent mode: `'tombstone'` keeps the row with `deletedColumn = true` and the
-   * delete's LSN, so a replayed older upsert cannot resurrect it (read through
+   * delete's position, so a replayed older upsert cannot resurrect it (read through
    * `WHERE NOT deleted`; non-key columns must be nullable unless deletes carry `previous`);
-   * `'delete'` removes the row if its LSN is older — a replay may then re-insert an older row
+   * `'delete'` removes the row if its position is older — a replay may then re-insert an older row
    * for a moment until the replayed delete removes it again.
    * @default 'tombstone' in idempotent mode, 'delete' in two-phase mode
    */
@@ -88,7 +92,7 @@ export interface ResolvedPostgresSinkOptions<T> {
   readonly mode: 'two-phase' | 'idempotent';
   readonly toChange: ((value: T) => PostgresChange) | undefined;
   readonly columns: readonly string[] | undefined;
-  readonly lsnColumn: string | undefined;
+  readonly positionColumn: string | undefined;
   readonly deletes: 'tombstone' | 'delete';
   readonly deletedColumn: string;
   readonly flushRows: number;
@@ -108,7 +112,7 @@ export function resolvePostgresSinkOptions<T>(options: PostgresSinkOptions<T>): 
   const mode = options.mode ?? 'two-phase';
   if (mode !== 'two-phase' && mode !== 'idempotent') throw new Error(`postgresSink: mode must be 'two-phase' or 'idempotent', not '${String(mode)}'`);
   if (options.primaryKey.length === 0) throw new Error('postgresSink: primaryKey needs at least one column');
-  const lsnColumn = options.lsnColumn ?? (mode === 'idempotent' ? 'lsn' : undefined);
+  const positionColumn = options.positionColumn ?? (mode === 'idempotent' ? 'position' : undefined);
   const positive = (name: string, value: number | undefined, fallback: number): number => {
     const v = value ?? fallback;
     if (!Number.isInteger(v) || v <= 0) throw new Error(`postgresSink: ${name} must be a positive integer, not ${v}`);
@@ -121,7 +125,7 @@ export function resolvePostgresSinkOptions<T>(options: PostgresSinkOptions<T>): 
     mode,
     toChange: options.toChange,
     columns: options.columns,
-    lsnColumn,
+    positionColumn,
     deletes: options.deletes ?? (mode === 'idempotent' ? 'tombstone' : 'delete'),
     deletedColumn: options.deletedColumn ?? 'deleted',
     flushRows: positive('flushRows', options.flushRows, 5000),

@@ -24,7 +24,7 @@ export function quoteLiteral(text: string): string {
 }
 
 /**
- * `INSERT ... ON CONFLICT (pk) DO UPDATE SET ... [WHERE target.lsn < EXCLUDED.lsn]`. With column
+ * `INSERT ... ON CONFLICT (pk) DO UPDATE SET ... [WHERE target.position < EXCLUDED.position]`. With column
  * types the rows go in as one array per column (`SELECT * FROM unnest($1::bigint[], ...)`): a
  * handful of parameters whatever the batch size, and about 1.5x the speed of a multi-row VALUES
  * list, which is used without types (array and json columns: a JS array value would be read as a
@@ -52,7 +52,7 @@ export function upsertStatement(
   const conflict = `ON CONFLICT (${primaryKey.map(quoteIdent).join(', ')})`;
   if (update.length === 0) return { sql: `INSERT INTO ${target} ${source} ${conflict} DO NOTHING`, params };
   const set = update.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ');
-  const guard = guardColumn === undefined ? '' : ` WHERE ${lsnGuard(`target.${quoteIdent(guardColumn)}`, `EXCLUDED.${quoteIdent(guardColumn)}`)}`;
+  const guard = guardColumn === undefined ? '' : ` WHERE ${positionGuard(`target.${quoteIdent(guardColumn)}`, `EXCLUDED.${quoteIdent(guardColumn)}`)}`;
   return { sql: `INSERT INTO ${target} ${source} ${conflict} DO UPDATE SET ${set}${guard}`, params };
 }
 
@@ -64,21 +64,22 @@ export function deleteStatement(
   table: string,
   key: readonly { readonly name: string; readonly type: string }[],
   keys: readonly (readonly unknown[])[],
-  guard: { readonly column: string; readonly type: string; readonly lsns: readonly number[] } | undefined,
+  guard: { readonly column: string; readonly type: string; readonly positions: readonly string[] } | undefined,
 ): Statement {
   const params: unknown[] = key.map((_, i) => keys.map((k) => k[i]));
   const arrays = key.map((c, i) => `$${i + 1}::${c.type}[]`);
   const aliases = key.map((_, i) => `k${i}`);
   const match = key.map((c, i) => `target.${quoteIdent(c.name)} = d.k${i}`);
   if (guard !== undefined) {
-    params.push(guard.lsns);
+    params.push(guard.positions);
     arrays.push(`$${params.length}::${guard.type}[]`);
-    aliases.push('lsn');
-    match.push(`(${lsnGuard(`target.${quoteIdent(guard.column)}`, 'd.lsn')})`);
+    aliases.push('pos');
+    match.push(`(${positionGuard(`target.${quoteIdent(guard.column)}`, 'd.pos')})`);
   }
   return { sql: `DELETE FROM ${table} AS target USING unnest(${arrays.join(', ')}) AS d(${aliases.join(', ')}) WHERE ${match.join(' AND ')}`, params };
 }
 
-function lsnGuard(current: string, incoming: string): string {
-  return `${current} IS NULL OR ${current} < ${incoming}`;
+/** Positions are fixed-width text in commit order byte by byte: compare them in the C collation. */
+function positionGuard(current: string, incoming: string): string {
+  return `${current} IS NULL OR ${current} COLLATE "C" < ${incoming} COLLATE "C"`;
 }

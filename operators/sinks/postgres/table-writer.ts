@@ -4,6 +4,7 @@
  * column set (multi-row VALUES for array and json columns), and one
  * `DELETE ... USING unnest(...)` (or tombstone upserts) for the deletes.
  */
+import type { ChangePosition } from '../../../state/index.ts';
 import { PostgresSinkError, sqlStateOf, type PgSession } from './pg-session.ts';
 import { MAX_PARAMS, deleteStatement, quoteTable, upsertStatement, type Statement } from './sql.ts';
 
@@ -18,8 +19,8 @@ export interface KeyedChangeOrigin {
 
 /** One change, normalised: `keyId` identifies the primary key (JSON of its values). */
 export type KeyedChange =
-  | { readonly kind: 'upsert'; readonly keyId: string; readonly row: Row; readonly lsn: number | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin }
-  | { readonly kind: 'delete'; readonly keyId: string; readonly key: Row; readonly previous: Row | null; readonly lsn: number | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin };
+  | { readonly kind: 'upsert'; readonly keyId: string; readonly row: Row; readonly position: ChangePosition | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin }
+  | { readonly kind: 'delete'; readonly keyId: string; readonly key: Row; readonly previous: Row | null; readonly position: ChangePosition | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin };
 
 /** A change the table refused (a value its column type or a constraint rejects), with the error. */
 export interface RefusedChange {
@@ -48,10 +49,10 @@ const GUARDED_ROWS_PER_STATEMENT = 100;
 /** The savepoint each statement runs under, so a refused row rolls back only its statement. */
 const SAVEPOINT = 'cdcflow_statement';
 
-/** How rows are written: with an LSN guard, and deletes as real deletes or tombstone rows. */
+/** How rows are written: with a position guard, and deletes as real deletes or tombstone rows. */
 export interface WritePolicy {
-  /** Written with every row and compared before overwriting (`target.lsn < excluded.lsn`). */
-  readonly lsnColumn: string | undefined;
+  /** Written with every row and compared before overwriting (`target.position < excluded.position`). */
+  readonly positionColumn: string | undefined;
   readonly deletes: 'delete' | 'tombstone';
   /** Set true by a tombstone, false by an upsert (tombstone mode only). */
   readonly deletedColumn: string;
@@ -83,10 +84,22 @@ export class TableWriter {
       throw error;
     }
     const types = new Map(rows.map((r) => [r.name, r.type]));
-    const required = [...primaryKey, ...(policy.lsnColumn === undefined ? [] : [policy.lsnColumn]), ...(policy.deletes === 'tombstone' ? [policy.deletedColumn] : [])];
+    const required = [...primaryKey, ...(policy.positionColumn === undefined ? [] : [policy.positionColumn]), ...(policy.deletes === 'tombstone' ? [policy.deletedColumn] : [])];
     const missing = required.filter((c) => !types.has(c));
     if (missing.length > 0) {
       throw new PostgresSinkError(`postgresSink: table ${table} has no column(s) ${missing.join(', ')} (columns: ${[...types.keys()].join(', ')})`, undefined, { domain: 'user', retriable: false });
+    }
+    const positionType = policy.positionColumn === undefined ? undefined : types.get(policy.positionColumn);
+    if (positionType !== undefined && positionType !== 'text' && !positionType.startsWith('character varying')) {
+      const column = policy.positionColumn as string;
+      throw new PostgresSinkError(
+        `postgresSink: column ${column} of ${table} is ${positionType}, but it holds commit-order positions, which are text. ` +
+          (positionType === 'bigint'
+            ? `Migrate it (old LSNs rank below every new position): ALTER TABLE ${table} ALTER COLUMN ${column} TYPE text USING '0/0000000000000000/' || lpad(to_hex(${column}), 16, '0')`
+            : `Change its type to text`),
+        undefined,
+        { domain: 'user', retriable: false },
+      );
     }
     return new TableWriter(quoted, primaryKey, types, policy);
   }
@@ -161,7 +174,7 @@ export class TableWriter {
       const typed = types.every((t) => !t.endsWith('[]') && t !== 'json' && t !== 'jsonb');
       const size = Math.min(maxRows, typed ? this.policy.maxRowsPerStatement : this.rowsPerStatement(cols.length));
       for (let at = 0; at < rows.length; at += size) {
-        const statement = upsertStatement(this.table, this.primaryKey, cols, rows.slice(at, at + size), update, this.policy.lsnColumn, typed ? types : undefined);
+        const statement = upsertStatement(this.table, this.primaryKey, cols, rows.slice(at, at + size), update, this.policy.positionColumn, typed ? types : undefined);
         statements.push({ statement, changes: grouped.slice(at, at + size) });
       }
     }
@@ -174,10 +187,10 @@ export class TableWriter {
     const source = change.kind === 'upsert' ? change.row : { ...(change.previous ?? {}), ...change.key };
     const columns = Object.keys(source).filter((c) => this.columnTypes.has(c) && !managed.includes(c));
     const values: unknown[] = columns.map((c) => source[c]);
-    if (this.policy.lsnColumn !== undefined) {
-      if (change.lsn === undefined) throw new PostgresSinkError(`postgresSink: a change for key ${change.keyId} has no lsn, but the sink writes ${this.policy.lsnColumn}`, undefined, { domain: 'user', retriable: false });
-      columns.push(this.policy.lsnColumn);
-      values.push(change.lsn);
+    if (this.policy.positionColumn !== undefined) {
+      if (change.position === undefined) throw new PostgresSinkError(`postgresSink: a change for key ${change.keyId} has no position, but the sink writes ${this.policy.positionColumn}`, undefined, { domain: 'user', retriable: false });
+      columns.push(this.policy.positionColumn);
+      values.push(change.position);
     }
     if (this.policy.deletes === 'tombstone') {
       columns.push(this.policy.deletedColumn);
@@ -194,15 +207,15 @@ export class TableWriter {
 
   private deleteStatements(deletes: readonly KeyedChange[]): { statement: Statement; changes: KeyedChange[] }[] {
     const key = this.primaryKey.map((name) => ({ name, type: this.columnTypes.get(name) as string }));
-    const lsnColumn = this.policy.lsnColumn;
-    const unversioned = lsnColumn === undefined ? undefined : deletes.find((d) => d.lsn === undefined);
-    if (unversioned !== undefined) throw new PostgresSinkError(`postgresSink: a delete for key ${unversioned.keyId} has no lsn, but the sink guards by ${lsnColumn as string}`, undefined, { domain: 'user', retriable: false });
+    const positionColumn = this.policy.positionColumn;
+    const unversioned = positionColumn === undefined ? undefined : deletes.find((d) => d.position === undefined);
+    if (unversioned !== undefined) throw new PostgresSinkError(`postgresSink: a delete for key ${unversioned.keyId} has no position, but the sink guards by ${positionColumn as string}`, undefined, { domain: 'user', retriable: false });
     return chunks([...deletes], this.policy.maxRowsPerStatement * 10).map((chunk) => ({
       statement: deleteStatement(
         this.table,
         key,
         chunk.map((d) => this.primaryKey.map((c) => (d.kind === 'delete' ? d.key[c] : undefined))),
-        lsnColumn === undefined ? undefined : { column: lsnColumn, type: this.columnTypes.get(lsnColumn) as string, lsns: chunk.map((d) => d.lsn ?? 0) },
+        positionColumn === undefined ? undefined : { column: positionColumn, type: this.columnTypes.get(positionColumn) as string, positions: chunk.map((d) => d.position as string) },
       ),
       changes: chunk,
     }));
@@ -210,7 +223,7 @@ export class TableWriter {
 
   /** Columns the sink sets itself (never taken from rows). */
   private managedColumns(): string[] {
-    return [...(this.policy.lsnColumn === undefined ? [] : [this.policy.lsnColumn]), ...(this.policy.deletes === 'tombstone' ? [this.policy.deletedColumn] : [])];
+    return [...(this.policy.positionColumn === undefined ? [] : [this.policy.positionColumn]), ...(this.policy.deletes === 'tombstone' ? [this.policy.deletedColumn] : [])];
   }
 
   private rowsPerStatement(columnCount: number): number {

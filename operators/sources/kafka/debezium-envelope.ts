@@ -1,4 +1,5 @@
-import type { ChangeEvent, ChangeOp, SourceInfo, TransactionInfo } from '../../change-event.ts';
+import { snapshotPosition, streamPosition } from '../../../state/index.ts';
+import type { ChangeEvent, ChangeOp, ChangePosition, SourceInfo, TransactionInfo } from '../../change-event.ts';
 import type { DeadLetterKind } from './dead-letter.ts';
 import type { DecodedKey, MessageOrigin } from './raw-message.ts';
 
@@ -56,14 +57,44 @@ function snapshotOf(value: unknown): string | null {
   return null;
 }
 
-function parseSource(source: unknown): SourceInfo | string {
+/** `source.sequence`: a JSON string `["<last commit LSN>","<change LSN>"]`, either may be null. */
+const SEQUENCE = /^\[\s*(?:null|"(\d{1,20})")\s*,\s*(?:null|"(\d{1,20})")\s*\]$/;
+
+/**
+ * Commit-order position (state/change-position.ts): from `source.sequence` when the connector
+ * sends it (Debezium's Postgres connector always does), else from `source.lsn` alone.
+ */
+function positionOf(op: string, sequence: unknown, lsn: number | undefined): { readonly position: ChangePosition } | { readonly error: string } {
+  let commit: string | null = null;
+  let change: string | number | undefined = lsn;
+  if (sequence !== undefined && sequence !== null) {
+    const match = typeof sequence === 'string' ? SEQUENCE.exec(sequence) : null;
+    if (match === null) return { error: `\`source.sequence\` ${JSON.stringify(sequence)} is not ["<last commit LSN>","<change LSN>"]` };
+    commit = match[1] ?? null;
+    change = match[2] ?? lsn;
+  }
+  if (change === undefined) return { error: 'missing `source.lsn`: cdcflow needs the LSN to order and deduplicate changes' };
+  try {
+    return { position: op === 'r' ? snapshotPosition(commit, change) : streamPosition(commit, change) };
+  } catch {
+    return { error: `\`source.sequence\` ${JSON.stringify(sequence)} holds an LSN beyond 64 bits` };
+  }
+}
+
+function parseSource(op: string, source: unknown): SourceInfo | string {
   if (!isPlainObject(source)) return 'missing `source` block: not a Debezium change event';
-  const lsn = toSafeInteger(source['lsn']);
-  if (lsn === undefined) {
+  let lsn = toSafeInteger(source['lsn']);
+  const hasSequence = source['sequence'] !== undefined && source['sequence'] !== null;
+  if (lsn === undefined && (!hasSequence || (source['lsn'] !== undefined && source['lsn'] !== null && typeof source['lsn'] !== 'number'))) {
     return source['lsn'] === undefined || source['lsn'] === null
       ? 'missing `source.lsn`: cdcflow needs the LSN to order and deduplicate changes'
       : `\`source.lsn\` ${JSON.stringify(source['lsn'])} is not a non-negative integer below 2^53`;
   }
+  const ordered = positionOf(op, source['sequence'], lsn);
+  if ('error' in ordered) return ordered.error;
+  const position = ordered.position;
+  // Above 2^53 JSON has already rounded source.lsn; the position (from the sequence strings) is exact.
+  lsn ??= Number(BigInt(`0x${position.slice(19)}`));
   const tsMs = toSafeInteger(source['ts_ms']);
   if (tsMs === undefined) return 'missing or non-integer `source.ts_ms` (the commit time, used as event time)';
   const { db, schema, table } = source;
@@ -71,7 +102,7 @@ function parseSource(source: unknown): SourceInfo | string {
     return '`source.db`, `source.schema` and `source.table` must be strings';
   }
   const txId = toSafeInteger(source['txId']) ?? null;
-  return { db, schema, table, lsn, txId, tsMs, snapshot: snapshotOf(source['snapshot']) };
+  return { db, schema, table, lsn, position, txId, tsMs, snapshot: snapshotOf(source['snapshot']) };
 }
 
 /** Checks that the row images fit the op: c/u/r need `after`, d must not have one, t has none. */
@@ -95,7 +126,7 @@ export function normaliseEnvelope<Row>(value: Obj, key: DecodedKey, origin: Mess
   if (typeof op !== 'string' || !OPS.has(op)) {
     return fail('unknown-op', `unknown op ${JSON.stringify(op)} (expected one of c, u, d, r, t)`);
   }
-  const source = parseSource(value['source']);
+  const source = parseSource(op, value['source']);
   if (typeof source === 'string') return fail('malformed', source);
   const images = imagesFor(op as ChangeOp, value['before'], value['after']);
   if (typeof images === 'string') return fail('malformed', images);

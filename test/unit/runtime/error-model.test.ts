@@ -17,6 +17,7 @@ import { SubtaskFailedError } from '../../../runtime/parallel/errors.ts';
 import { StreamEnvironment, fromCollection } from '../../../runtime/index.ts';
 import { RunFolders, startParallelJob, type JobSpec } from '../../support/parallel-runs.ts';
 import { CdcflowError, classifyError, fromWireError, locateError, toWireError, UnclassifiedError } from '../../../state/index.ts';
+import { streamPosition } from '../../../state/change-position.ts';
 
 type Row = Readonly<Record<string, unknown>>;
 
@@ -54,7 +55,7 @@ describe('retriable decides', () => {
       restart: { maxAttempts: 3, initialDelayMs: 5, maxDelayMs: 10 },
       log: (line) => lines.push(line),
     });
-    const poison: TableChange<unknown, Row> = { kind: 'delete', key: null, previous: null, lsn: 7, sourceTsMs: 1_700_000_000_000 };
+    const poison: TableChange<unknown, Row> = { kind: 'delete', key: null, previous: null, position: streamPosition(0, 7), sourceTsMs: 1_700_000_000_000 };
     env.fromSource(fromCollection([poison], { batchSize: 1 })).sinkTo(mappingSink(attempts));
     const failure = await env.execute().then(
       () => undefined,

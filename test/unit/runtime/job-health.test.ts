@@ -12,13 +12,14 @@ import { JobMetrics } from '../../../runtime/metrics.ts';
 import { StreamEnvironment, WatermarkStrategy, debeziumSource, fromCollection, type ChangeEvent } from '../../../runtime/index.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor } from '../../../state/index.ts';
 import { freePorts } from '../../support/dedicated-kafka.ts';
+import { streamPosition } from '../../../state/change-position.ts';
 
 function change(id: number, lsn: number): ChangeEvent<{ id: number }> {
   return {
     op: 'c',
     before: null,
     after: { id },
-    source: { db: 'd', schema: 'public', table: 't', lsn, txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
+    source: { db: 'd', schema: 'public', table: 't', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
     tsMs: 0,
     key: { id },
     origin: { topic: 't', partition: 0, offset: String(lsn) },

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { BulkClient } from '../../../operators/sinks/elasticsearch/bulk-client.ts';
 import { OPERATOR_SECONDS_BUCKETS } from '../../../runtime/metrics.ts';
 import { JobMetrics, StreamEnvironment, elasticsearchSink, fromCollection, tableChangeAction, type ChangeEvent } from '../../../runtime/index.ts';
+import { streamPosition } from '../../../state/change-position.ts';
 
 type Sample = { value: number; labels: Record<string, string | number>; metricName?: string };
 
@@ -80,7 +81,7 @@ describe('sink freshness in a running job', () => {
       op: 'u',
       before: null,
       after: { id },
-      source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn: 10 + i, txId: 10 + i, tsMs: committedAt, snapshot: null },
+      source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn: 10 + i, position: streamPosition(0, 10 + i), txId: 10 + i, tsMs: committedAt, snapshot: null },
       tsMs: 0,
       key: { id },
       origin: { topic: 't', partition: 0, offset: String(i) },

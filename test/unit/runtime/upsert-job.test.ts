@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent, TableChange } from '../../../runtime/index.ts';
 import { StreamEnvironment, collectSink, fromCollection } from '../../../runtime/index.ts';
+import { streamPosition } from '../../../state/change-position.ts';
 
 interface Row {
   readonly id: number;
@@ -16,7 +17,7 @@ function change(id: number, op: ChangeEvent<Row>['op'], lsn: number, status = 'p
     op,
     before: null,
     after: op === 'd' ? null : row,
-    source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn, txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
+    source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
     tsMs: 0,
     key: { id },
     origin: { topic: 't', partition: 0, offset: String(lsn) },
@@ -30,7 +31,7 @@ describe('upsert job on a bounded source', () => {
   });
 
   for (const backend of ['memory', 'rocksdb'] as const) {
-    it(`keeps the highest-LSN row per key and drops replays (${backend})`, async () => {
+    it(`keeps the row last in commit order per key and drops replays (${backend})`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'cdcflow-upsert-'));
       dirs.push(dir);
       const events = [change(1, 'c', 10), change(2, 'c', 11), change(1, 'u', 12, 'paid'), change(1, 'u', 10), change(2, 'd', 13), change(2, 'c', 11), change(3, 'r', 5)];
@@ -50,9 +51,9 @@ describe('upsert job on a bounded source', () => {
       expect(result.restarts).toBe(0);
       const latest = new Map<number, TableChange<number, Row>>();
       for (const c of out) latest.set(c.key, c);
-      expect(latest.get(1)).toMatchObject({ kind: 'upsert', row: { status: 'paid' }, lsn: 12 });
-      expect(latest.get(2)).toMatchObject({ kind: 'delete', lsn: 13 });
-      expect(latest.get(3)).toMatchObject({ kind: 'upsert', lsn: 5 });
+      expect(latest.get(1)).toMatchObject({ kind: 'upsert', row: { status: 'paid' }, position: streamPosition(0, 12) });
+      expect(latest.get(2)).toMatchObject({ kind: 'delete', position: streamPosition(0, 13) });
+      expect(latest.get(3)).toMatchObject({ kind: 'upsert', position: streamPosition(0, 5) });
       expect(out).toHaveLength(5); // the stale update of 1 and the replayed insert of 2 are dropped
     });
   }

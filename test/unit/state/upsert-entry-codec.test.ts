@@ -3,17 +3,40 @@ import { describe, expect, it } from 'vitest';
 import { decodeUpsertEntry, encodeUpsertEntry } from '../../../state/upsert-entry-codec.ts';
 import type { UpsertEntry } from '../../../state/upsert-table.ts';
 import { UnstorableValueError } from '../../../state/errors.ts';
+import { legacyLsnPosition, snapshotPosition, streamPosition } from '../../../state/change-position.ts';
+
+const top = streamPosition(2n ** 64n - 1n, 2n ** 64n - 1n);
+const p7 = streamPosition(3, 7);
 
 const roundTrip = <T>(entry: UpsertEntry<T>): UpsertEntry<T> => decodeUpsertEntry<T>(encodeUpsertEntry(entry));
 
 describe('upsert entry codec', () => {
-  it('round-trips JSON rows, tombstones and LSNs up to 2^53', () => {
+  it('round-trips JSON rows, tombstones and positions with full 64-bit LSNs', () => {
     const row = { id: 1, status: 'paid', amount: '9.99', notes: 'Kurfürstendamm ✓', nested: { a: [1, 'x', null, true] } };
-    expect(roundTrip({ row, lsn: Number.MAX_SAFE_INTEGER })).toMatchObject({ row, lsn: Number.MAX_SAFE_INTEGER });
-    const tombstone = roundTrip({ row: null, lsn: 7, deletedAtMs: 1_700_000_000_123 });
-    expect(tombstone).toMatchObject({ row: null, lsn: 7, deletedAtMs: 1_700_000_000_123 });
-    expect(roundTrip({ row: null, lsn: 8 }).deletedAtMs).toBeUndefined();
-    expect(JSON.parse(JSON.stringify(tombstone))).toEqual({ row: null, lsn: 7, deletedAtMs: 1_700_000_000_123 });
+    expect(roundTrip({ row, position: top })).toMatchObject({ row, position: top });
+    const snap = snapshotPosition(null, 2n ** 60n + 1n);
+    expect(roundTrip({ row, position: snap }).position).toBe(snap);
+    const tombstone = roundTrip({ row: null, position: p7, deletedAtMs: 1_700_000_000_123 });
+    expect(tombstone).toMatchObject({ row: null, position: p7, deletedAtMs: 1_700_000_000_123 });
+    expect(roundTrip({ row: null, position: p7 }).deletedAtMs).toBeUndefined();
+    expect(JSON.parse(JSON.stringify(tombstone))).toEqual({ row: null, position: p7, deletedAtMs: 1_700_000_000_123 });
+  });
+
+  it('reads v1 entries (LSN-only header) from checkpoints taken before positions, ranking them below streamed changes', () => {
+    const v1 = (lsn: number, deletedAtMs: number | undefined, json: string | undefined): Buffer => {
+      const header = deletedAtMs === undefined ? 9 : 17;
+      const body = json === undefined ? Buffer.alloc(0) : Buffer.from(json);
+      const out = Buffer.alloc(header + body.length);
+      out[0] = 0xc0 | (deletedAtMs === undefined ? 0 : 0x01) | (json === undefined ? 0 : 0x02);
+      out.writeDoubleBE(lsn, 1);
+      if (deletedAtMs !== undefined) out.writeDoubleBE(deletedAtMs, 9);
+      body.copy(out, header);
+      return out;
+    };
+    const live = decodeUpsertEntry(v1(6_094_818_632, undefined, '{"id":1}'));
+    expect(live).toMatchObject({ row: { id: 1 }, position: legacyLsnPosition(6_094_818_632) });
+    expect(live.position < streamPosition(null, 1)).toBe(true);
+    expect(decodeUpsertEntry(v1(43, 9, undefined))).toMatchObject({ row: null, position: legacyLsnPosition(43), deletedAtMs: 9 });
   });
 
   it('falls back to v8 for values JSON would change', () => {
@@ -27,14 +50,14 @@ describe('upsert entry codec', () => {
       { list: [1, , 3] },
       { map: new Map([[1, 2]]) },
     ];
-    for (const row of rows) expect(roundTrip({ row, lsn: 1 }).row).toStrictEqual(row);
+    for (const row of rows) expect(roundTrip({ row, position: p7 }).row).toStrictEqual(row);
     // As with plain v8 before: a null prototype comes back as Object's.
     const bare = Object.assign(Object.create(null) as object, { bare: 1, deeper: { x: 1n } });
-    expect(roundTrip({ row: bare, lsn: 1 }).row).toEqual({ bare: 1, deeper: { x: 1n } });
+    expect(roundTrip({ row: bare, position: p7 }).row).toEqual({ bare: 1, deeper: { x: 1n } });
   });
 
   it('decodes the row only when it is read, once', () => {
-    const entry = roundTrip({ row: { id: 1 }, lsn: 3 });
+    const entry = roundTrip({ row: { id: 1 }, position: p7 });
     const first = entry.row;
     expect(first).toEqual({ id: 1 });
     expect(entry.row).toBe(first);
@@ -42,13 +65,15 @@ describe('upsert entry codec', () => {
 
   it('reads entries written as plain v8 by earlier versions', () => {
     const legacy = serialize({ row: { id: 1, big: 2n }, lsn: 42 });
-    expect(decodeUpsertEntry(legacy)).toEqual({ row: { id: 1, big: 2n }, lsn: 42 });
-    expect(decodeUpsertEntry(serialize({ row: null, lsn: 43, deletedAtMs: 9 }))).toEqual({ row: null, lsn: 43, deletedAtMs: 9 });
+    expect(decodeUpsertEntry(legacy)).toEqual({ row: { id: 1, big: 2n }, position: legacyLsnPosition(42) });
+    expect(decodeUpsertEntry(serialize({ row: null, lsn: 43, deletedAtMs: 9 }))).toEqual({ row: null, position: legacyLsnPosition(43), deletedAtMs: 9 });
   });
 
   it('rejects bytes in no known format', () => {
     expect(() => decodeUpsertEntry(Buffer.from([0x01, 2, 3]))).toThrow(/corrupt upsert entry/);
     expect(() => decodeUpsertEntry(Buffer.from([0xc1, 0, 0, 0, 0, 0, 0, 0, 0]))).toThrow(/truncated/);
+    expect(() => decodeUpsertEntry(Buffer.from([0xd0, 0, 0, 0]))).toThrow(/truncated/);
+    expect(() => decodeUpsertEntry(Buffer.concat([Buffer.from([0xd0, 7]), Buffer.alloc(16)]))).toThrow(/tier/);
   });
 });
 
@@ -62,7 +87,7 @@ describe('upsert entry codec: values it cannot store (issue 10, defect 1)', () =
   it('refuses a row nested 100,000 levels deep with a typed, non-retriable error instead of overflowing the stack', () => {
     let thrown: unknown;
     try {
-      encodeUpsertEntry({ row: { id: 1, notes: deep(100_000) }, lsn: 1 });
+      encodeUpsertEntry({ row: { id: 1, notes: deep(100_000) }, position: p7 });
     } catch (error) {
       thrown = error;
     }
@@ -73,6 +98,6 @@ describe('upsert entry codec: values it cannot store (issue 10, defect 1)', () =
 
   it('still stores rows nested deeper than the JSON fast path (v8 fallback) up to the limit', () => {
     const row = { id: 1, notes: deep(500) };
-    expect(roundTrip({ row, lsn: 1 }).row).toStrictEqual(row);
+    expect(roundTrip({ row, position: p7 }).row).toStrictEqual(row);
   });
 });

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import type { WorkloadRecord } from '../../../scripts/workload/generator.ts';
+import { envelopePosition } from '../../../scripts/workload/commit-position.ts';
 import { kafkaPartition, murmur2 } from '../../../scripts/workload/murmur2.ts';
 import { ORDER_STATUSES, centsToDecimal, decimalToCents } from '../../../scripts/workload/orders-model.ts';
 import { WorkloadOptionsError, resolveWorkloadOptions } from '../../../scripts/workload/workload-options.ts';
@@ -39,13 +40,24 @@ describe('generateWorkload', () => {
     expect(share('d')).toBeCloseTo(0.05, 1);
   });
 
-  it('orders LSNs by commit: the snapshot shares one, stream LSNs strictly increase', () => {
-    const originals = records.filter((r) => r.event !== null && !r.duplicate);
-    const lsns = originals.map((r) => r.event?.source.lsn ?? 0);
-    const snapshotLsn = new Set(lsns.slice(0, SMALL.keys));
-    expect(snapshotLsn.size).toBe(1);
-    const notIncreasing = lsns.filter((lsn, i) => i >= SMALL.keys && lsn <= (lsns[i - 1] ?? 0));
-    expect(notIncreasing).toEqual([]);
+  it('emits what Debezium emits: commit order in source.sequence, interleaved change LSNs, a snapshot taken under load', () => {
+    const originals = records.filter((r) => r.event !== null && !r.duplicate).map((r) => r.event as NonNullable<WorkloadRecord['event']>);
+    const snapshot = originals.slice(0, SMALL.keys);
+    const snapshotLsn = snapshot[0]?.source.lsn as number;
+    expect(new Set(snapshot.map((e) => e.source.sequence))).toEqual(new Set([JSON.stringify([null, String(snapshotLsn)])]));
+    expect(snapshot.map((e) => e.source.snapshot).slice(0, 2)).toEqual(['first', 'true']);
+    const stream = originals.slice(SMALL.keys);
+    const positions = stream.map(envelopePosition);
+    expect(positions.filter((p, i) => i > 0 && p <= (positions[i - 1] as string))).toEqual([]);
+    // Interleaved transactions: the change LSN goes backwards; in-flight ones at the snapshot sit below it.
+    expect(stream.filter((e, i) => i > 0 && e.source.lsn < (stream[i - 1]?.source.lsn ?? 0)).length).toBeGreaterThan(SMALL.events / 50);
+    expect(stream.filter((e) => e.source.lsn < snapshotLsn).length).toBe(3);
+    expect(JSON.parse(stream[0]?.source.sequence ?? '')[0]).toBeNull(); // a fresh connector: no last commit yet
+    // Changes of one transaction share txId and the last-commit part of their sequence.
+    const byTx = new Map<number, Set<string>>();
+    for (const e of stream) byTx.set(e.source.txId, (byTx.get(e.source.txId) ?? new Set()).add(JSON.parse(e.source.sequence)[0]));
+    expect([...byTx.values()].every((commits) => commits.size === 1)).toBe(true);
+    expect([...byTx.keys()].length).toBeLessThan(stream.length);
   });
 
   it('follows every delete with a tombstone for the same key on the same partition', () => {
@@ -111,7 +123,7 @@ describe('generateWorkload', () => {
   it('makes an update with both images about 1.3 KB', () => {
     const update = records.find((r) => r.event?.op === 'u');
     expect(update?.value?.length).toBeGreaterThan(1_200);
-    expect(update?.value?.length).toBeLessThan(1_500);
+    expect(update?.value?.length).toBeLessThan(1_700);
     expect(JSON.parse(update?.value?.toString() ?? '')).toEqual(update?.event);
   });
 });

@@ -4,6 +4,9 @@ import type { WorkloadRecord } from '../../../scripts/workload/generator.ts';
 import { RevenueWindowOracle, changelogOracle, countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
 import type { OracleRecord } from '../../../scripts/workload/oracle.ts';
 import type { OrderEnvelope, OrderRow, OrderStatus } from '../../../scripts/workload/orders-model.ts';
+import { positionParts, type ChangePosition } from '../../../state/change-position.ts';
+
+const lsnOf = (position: ChangePosition): number => Number(positionParts(position).changeLsn);
 
 type Spec = [partition: number, id: number, op: OrderEnvelope['op'] | 'tombstone', lsn: number, ts: number, status?: OrderStatus, amount?: string];
 
@@ -17,7 +20,7 @@ function records(specs: Spec[]): OracleRecord[] {
     if (op === 'tombstone') return { seq, partition, id, event: null };
     const image = row(id, status, amount);
     const source = { ts_ms: ts, lsn } as OrderEnvelope['source'];
-    const event: OrderEnvelope = { op, before: op === 'c' || op === 'r' ? null : image, after: op === 'd' ? null : image, source, ts_ms: ts, transaction: null };
+    const event: OrderEnvelope = { op, before: op === 'c' || op === 'r' ? null : image, after: op === 'd' ? null : image, source, transaction: null, ts_ms: ts, ts_us: ts * 1000, ts_ns: ts * 1_000_000 };
     return { seq, partition, id, event };
   });
 }
@@ -38,7 +41,7 @@ const HAND = records([
 ]);
 
 describe('projectionOracle', () => {
-  it('keeps the highest-LSN row per id and drops ids whose last event is a delete', () => {
+  it('keeps the row last in commit order per id and drops ids whose last event is a delete', () => {
     const projection = projectionOracle(HAND);
     expect([...projection.keys()].sort()).toEqual([1, 3]);
     expect(projection.get(1)).toMatchObject({ status: 'delivered' });
@@ -51,9 +54,9 @@ describe('projectionOracle', () => {
 });
 
 describe('changelogOracle', () => {
-  it('lists every applied change per id in LSN order, without replays or tombstones', () => {
+  it('lists every applied change per id in commit order, without replays or tombstones', () => {
     const changelog = changelogOracle(HAND);
-    const lsns = Object.fromEntries([...changelog].map(([id, list]) => [id, list.map((c) => (c.row === null ? `d${c.lsn}` : c.lsn))]));
+    const lsns = Object.fromEntries([...changelog].map(([id, list]) => [id, list.map((c) => (c.row === null ? `d${lsnOf(c.position)}` : lsnOf(c.position)))]));
     expect(lsns).toEqual({ 1: [10, 20, 40], 2: [10, 30, 'd60'], 3: [50, 70] }); // s9 replays LSN 40: no change
   });
 

@@ -9,9 +9,10 @@ import type { PgConnect, PgResult, PgSession } from '../../../../operators/sinks
 import { postgresSink } from '../../../../operators/sinks/postgres/postgres-sink.ts';
 import type { TableChange } from '../../../../operators/table-change.ts';
 import { countingOperatorContext } from '../../../support/operator-context.ts';
+import { streamPosition } from '../../../../state/change-position.ts';
 
 type Change = TableChange<number, { id: number; status: string }>;
-const upsert = (id: number, lsn: number): StreamRecord<Change> => ({ value: { kind: 'upsert', key: id, row: { id, status: 'paid' }, previous: null, lsn, sourceTsMs: 0 }, timestamp: undefined });
+const upsert = (id: number, lsn: number): StreamRecord<Change> => ({ value: { kind: 'upsert', key: id, row: { id, status: 'paid' }, previous: null, position: streamPosition(0, lsn), sourceTsMs: 0 }, timestamp: undefined });
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 
 class FakeSession implements PgSession {

@@ -13,9 +13,10 @@ import { redisSink } from '../../../../operators/sinks/redis/redis-sink.ts';
 import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS, SINK_RECORDS_COMMITTED, SinkMetrics } from '../../../../operators/sinks/sink-metrics.ts';
 import type { TableChange } from '../../../../operators/table-change.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../../../support/operator-context.ts';
+import { streamPosition } from '../../../../state/change-position.ts';
 
 type Change = TableChange<number, { id: number }>;
-const upsert = (id: number, lsn: number, sourceTsMs: number): Change => ({ kind: 'upsert', key: id, row: { id }, previous: null, lsn, sourceTsMs });
+const upsert = (id: number, lsn: number, sourceTsMs: number): Change => ({ kind: 'upsert', key: id, row: { id }, previous: null, position: streamPosition(0, lsn), sourceTsMs });
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 const feed = <T>(op: Operator<T, never>, ...values: T[]) => op.processBatch(values.map((value) => ({ value, timestamp: undefined })), noOutput);
 

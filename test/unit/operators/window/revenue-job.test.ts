@@ -56,7 +56,7 @@ describe('jobs/revenue-windows.ts', () => {
     const rows: RevenueRow[] = [];
     const late: OrderEvent[] = [];
     const env = testEnvironment(dirs.make(), { backend: 'rocksdb' });
-    revenueWindowsJob(env, workloadSource(records, 250, consumed), { windows: collectSink(rows, { transactional: true }), late: collectSink(late, { transactional: true }) });
+    revenueWindowsJob(env, workloadSource(records, 100, consumed), { windows: collectSink(rows, { transactional: true }), late: collectSink(late, { transactional: true }) });
     await env.execute();
 
     const oracle = revenueWindowOracle(consumed);
