@@ -40,7 +40,7 @@ let passed = false;
 
 /** A long-running `cdcflow run|rescale`, its output kept like a job's. */
 function start(args: readonly string[]): JobProcess {
-  const process = JobProcess.start({ file: 'bin/cdcflow.mjs', args, env, ...(verbose ? { onLine: (l: string) => console.log(`  | ${l}`) } : {}) });
+  const process = JobProcess.start({ file: 'runtime/cli/cdcflow.mjs', args, env, ...(verbose ? { onLine: (l: string) => console.log(`  | ${l}`) } : {}) });
   foreground.push(process);
   return process;
 }
@@ -48,7 +48,7 @@ function start(args: readonly string[]): JobProcess {
 /** A short `cdcflow` command; resolves with its exit code and output (a failing command does not throw). */
 async function cdcflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['bin/cdcflow.mjs', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['runtime/cli/cdcflow.mjs', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };

@@ -5,8 +5,8 @@
  */
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { JOB_FLAGS } from '../runtime/config/index.ts';
-import { CdcflowError } from '../state/errors.ts';
+import { JOB_FLAGS } from '../config/index.ts';
+import { CdcflowError } from '../../state/errors.ts';
 import { cliContext, type CliOptions } from './cli-context.ts';
 import { CliError } from './cli-error.ts';
 import { inspectJobCheckpoint, listJobCheckpoints } from './checkpoint-commands.ts';

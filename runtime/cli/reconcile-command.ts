@@ -1,9 +1,9 @@
 /**
  * `cdcflow reconcile`: is the sink table what the source table is? The comparison lives in
- * runtime/reconcile/ (built with the Debezium stack, issue 12); this command only parses flags and
- * prints its report. Loaded at run time so the CLI builds without it and says so when it is missing.
+ * runtime/reconcile/; this command only parses flags and prints its report.
  * Exit code: 0 equal, 1 different, 2 could not compare.
  */
+import { formatReconcileReport, reconcileTables } from '../reconcile/index.ts';
 import type { CliContext } from './cli-context.ts';
 import { CliError } from './cli-error.ts';
 
@@ -21,37 +21,16 @@ export interface ReconcileFlags {
   readonly samples?: string;
 }
 
-/** What this command uses of runtime/reconcile/index.ts. */
-interface ReconcileModule {
-  reconcileTables(o: {
-    source: { url: string; table: string; where?: string };
-    sink: { url: string; table: string; where?: string };
-    key?: string[];
-    columns?: string[];
-    ignore?: string[];
-    chunk?: number;
-    samples?: number;
-  }): Promise<{ readonly equal: boolean }>;
-  formatReconcileReport(report: unknown): string;
-}
-
 const list = (v: string | undefined): string[] | undefined => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
 
 export async function reconcile(ctx: CliContext, f: ReconcileFlags): Promise<number> {
   const sourceUrl = f.source ?? process.env['CDCFLOW_SOURCE_DATABASE_URL'] ?? process.env['DATABASE_URL'];
   const sinkUrl = f.sink ?? sourceUrl;
   if (sourceUrl === undefined || sinkUrl === undefined) throw new CliError('reconcile needs --source <postgres url> (or CDCFLOW_SOURCE_DATABASE_URL / DATABASE_URL)', 2);
-  const specifier = new URL('../runtime/reconcile/index.ts', import.meta.url).href;
-  let module: ReconcileModule;
-  try {
-    module = (await import(specifier)) as ReconcileModule;
-  } catch (error) {
-    throw new CliError(`reconcile is not part of this build: ${specifier} could not be loaded (${(error as Error).message})`, 2);
-  }
   const key = list(f.key);
   const columns = list(f.columns);
   const ignore = list(f.ignore);
-  const report = await module.reconcileTables({
+  const report = await reconcileTables({
     source: { url: sourceUrl, table: f.sourceTable, ...(f.sourceWhere === undefined ? {} : { where: f.sourceWhere }) },
     sink: { url: sinkUrl, table: f.sinkTable, ...(f.sinkWhere === undefined ? {} : { where: f.sinkWhere }) },
     ...(key === undefined ? {} : { key }),
@@ -60,6 +39,6 @@ export async function reconcile(ctx: CliContext, f: ReconcileFlags): Promise<num
     ...(f.chunk === undefined ? {} : { chunk: Number(f.chunk) }),
     ...(f.samples === undefined ? {} : { samples: Number(f.samples) }),
   });
-  ctx.output(report, () => module.formatReconcileReport(report).split('\n'));
+  ctx.output(report, () => formatReconcileReport(report).split('\n'));
   return report.equal ? 0 : 1;
 }

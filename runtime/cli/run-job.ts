@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
-import { JOB_FLAGS } from '../runtime/config/index.ts';
+import { JOB_FLAGS } from '../config/index.ts';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 

@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jobsUnder } from '../runtime/checkpoint-catalog.ts';
-import { readRegistration, registrantMayBeAlive, type JobRegistration } from '../runtime/rest/registration.ts';
+import { jobsUnder } from '../checkpoint-catalog.ts';
+import { readRegistration, registrantMayBeAlive, type JobRegistration } from '../rest/registration.ts';
 import type { CliContext } from './cli-context.ts';
 import { CliError, NOT_RUNNING } from './cli-error.ts';
 

@@ -3,10 +3,10 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cliContext } from '../../../cli/cli-context.ts';
-import { CliError, NOT_RUNNING } from '../../../cli/cli-error.ts';
-import { JobClient } from '../../../cli/job-client.ts';
-import { jobArgs, withoutFlags } from '../../../cli/run-job.ts';
+import { cliContext } from '../../../../runtime/cli/cli-context.ts';
+import { CliError, NOT_RUNNING } from '../../../../runtime/cli/cli-error.ts';
+import { JobClient } from '../../../../runtime/cli/job-client.ts';
+import { jobArgs, withoutFlags } from '../../../../runtime/cli/run-job.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cdcflow-cli-unit-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

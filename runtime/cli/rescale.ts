@@ -5,7 +5,7 @@
  * so the new run does not depend on this shell's environment, which still applies on top of it.
  */
 import { join } from 'node:path';
-import { writePrivateFile } from '../runtime/rest/private-file.ts';
+import { writePrivateFile } from '../rest/private-file.ts';
 import type { CliContext } from './cli-context.ts';
 import { CliError } from './cli-error.ts';
 import { JobClient } from './job-client.ts';

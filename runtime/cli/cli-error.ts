@@ -1,4 +1,4 @@
-import { CdcflowError } from '../state/errors.ts';
+import { CdcflowError } from '../../state/errors.ts';
 
 /** A command that cannot do what was asked; main prints the message (no stack) and exits with `exitCode`. */
 export class CliError extends CdcflowError {

@@ -1,8 +1,8 @@
 /** The commands that talk to a running job: list, info, savepoint, stop, cancel. */
 import { hostname } from 'node:os';
-import { jobsUnder, listCheckpoints } from '../runtime/checkpoint-catalog.ts';
-import type { JobStatusView, OperatorPlan, StopOutcome } from '../runtime/rest/job-control.ts';
-import { readRegistration, registrantMayBeAlive, type JobRegistration } from '../runtime/rest/registration.ts';
+import { jobsUnder, listCheckpoints } from '../checkpoint-catalog.ts';
+import type { JobStatusView, OperatorPlan, StopOutcome } from '../rest/job-control.ts';
+import { readRegistration, registrantMayBeAlive, type JobRegistration } from '../rest/registration.ts';
 import type { CliContext } from './cli-context.ts';
 import { CliError } from './cli-error.ts';
 import { ago, duration, table } from './format.ts';

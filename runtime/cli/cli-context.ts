@@ -5,7 +5,7 @@
  * the jobs agree without being told twice.
  */
 import { z } from 'zod';
-import { loadJobConfig } from '../runtime/config/index.ts';
+import { loadJobConfig } from '../config/index.ts';
 
 export interface CliOptions {
   readonly checkpointRoot?: string;

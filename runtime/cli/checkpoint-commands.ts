@@ -1,7 +1,7 @@
 /** `cdcflow checkpoints list|inspect`: read straight from the checkpoint root, running job or not. */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { inspectCheckpoint, listCheckpoints } from '../runtime/checkpoint-catalog.ts';
+import { inspectCheckpoint, listCheckpoints } from '../checkpoint-catalog.ts';
 import type { CliContext } from './cli-context.ts';
 import { CliError, NOT_RUNNING } from './cli-error.ts';
 import { ago, bytes, table } from './format.ts';
