@@ -12,7 +12,7 @@
  * name of this run (`cdcflow_demo_<run>`, topic `cdcflow-demo-<run>.public.…`): it never deletes a
  * table or topic it did not create. At the end it removes its connector, replication slot and
  * publication, and (unless CDCFLOW_DEMO_KEEP=1) its tables and topics.
- * Env: CDCFLOW_DEMO_SECONDS (load duration, default 30), CDCFLOW_DEMO_RATE (changes/s, default 1000).
+ * Env: CDCFLOW_DEMO_SECONDS (load duration, default 75), CDCFLOW_DEMO_RATE (changes/s, default 1000).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -29,7 +29,8 @@ import { endpointsFromEnv } from './stack/endpoints.ts';
 import { selectServices } from './stack/services/index.ts';
 import { up } from './stack/stack.ts';
 
-const seconds = Number(process.env['CDCFLOW_DEMO_SECONDS'] ?? 30);
+// 75 s: event time must pass at least one 1-minute window end (plus the 5 s bound) for revenue rows to appear.
+const seconds = Number(process.env['CDCFLOW_DEMO_SECONDS'] ?? 75);
 const rate = Number(process.env['CDCFLOW_DEMO_RATE'] ?? 1000);
 const keep = process.env['CDCFLOW_DEMO_KEEP'] === '1';
 const run = randomBytes(3).toString('hex');
