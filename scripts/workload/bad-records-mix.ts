@@ -3,7 +3,8 @@
  * malformed-input corpus (scripts/workload/bad-records.ts), produced partition by partition so
  * every bad record's offset is known, and reading a dead-letter topic back in full.
  */
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
+import { readTopicToEnd, type TopicMessage } from '../../operators/sources/kafka/topic-read.ts';
 import { badRecordCorpus, CORPUS_TOPIC_MAX_MESSAGE_BYTES, type BadRecord } from './bad-records.ts';
 import { generateWorkload, type WorkloadRecord } from './generator.ts';
 import type { WorkloadOptions } from './workload-options.ts';
@@ -89,40 +90,6 @@ export async function produceMixed(kafka: Kafka, topic: string, partitions: numb
 }
 
 /** Every message of `topic` up to its end offsets now (fetches allow the corpus's large letters). */
-export async function readAll(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<{ partition: number; message: KafkaMessage }[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let ends: Map<number, bigint>;
-  try {
-    ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
-  } finally {
-    await admin.disconnect();
-  }
-  const pending = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
-  const out: { partition: number; message: KafkaMessage }[] = [];
-  if (pending.size === 0) return out;
-  const consumer = kafka.consumer({ groupId: `${topic}-reader-${Date.now()}`, maxWaitTimeInMs: 100, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 32 * 1024 * 1024 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${out.length} messages of ${topic}, not to its end, in time`)), timeoutMs);
-      consumer
-        .run({
-          eachMessage: ({ partition, message }) => {
-            out.push({ partition, message });
-            if (BigInt(message.offset) >= (ends.get(partition) ?? 0n) - 1n) pending.delete(partition);
-            if (pending.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return out;
+export function readAll(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<TopicMessage[]> {
+  return readTopicToEnd(kafka, topic, { timeoutMs, groupPrefix: `${topic}-reader`, onTimeout: (read) => `read ${read} messages of ${topic}, not to its end, in time` });
 }

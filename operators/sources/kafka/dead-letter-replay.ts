@@ -10,6 +10,7 @@
  */
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { DLQ_HEADERS } from './dead-letter.ts';
+import { readTopicToEnd } from './topic-read.ts';
 
 export interface ReplayOptions {
   readonly brokers: readonly string[];
@@ -101,47 +102,12 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayS
   return { read: letters.length, matched, replayed, duplicates, truncated, withoutTarget, byTarget };
 }
 
-/** Every message of `topic` from its start to the end offsets it has when the read starts. */
+/** Every letter of `topic` from its start to the end offsets it has when the read starts. */
 async function readToEnd(kafka: Kafka, topic: string, timeoutMs: number): Promise<KafkaMessage[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  let ends: Map<number, { low: bigint; high: bigint }>;
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    ends = new Map(offsets.map((o) => [o.partition, { low: BigInt(o.low), high: BigInt(o.high) }]));
-  } finally {
-    await admin.disconnect();
-  }
-  const pending = new Set([...ends].filter(([, e]) => e.high > e.low).map(([p]) => p));
-  const byPartition = new Map<number, KafkaMessage[]>();
-  if (pending.size === 0) return [];
-  const consumer = kafka.consumer({ groupId: `cdcflow-dlq-replay-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 200, maxBytesPerPartition: 64 * 1024 * 1024 });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`replay: read only part of ${topic} within ${timeoutMs} ms; raise timeoutMs`)), timeoutMs);
-      consumer
-        .run({
-          eachMessage: ({ partition, message }) => {
-            const end = ends.get(partition);
-            if (end !== undefined && BigInt(message.offset) < end.high) {
-              let list = byPartition.get(partition);
-              if (list === undefined) byPartition.set(partition, (list = []));
-              list.push(message);
-              if (BigInt(message.offset) >= end.high - 1n) pending.delete(partition);
-            }
-            if (pending.size === 0) {
-              clearTimeout(timer);
-              resolve();
-            }
-            return Promise.resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
-  return [...byPartition.keys()].sort((a, b) => a - b).flatMap((p) => byPartition.get(p) ?? []);
+  const read = await readTopicToEnd(kafka, topic, {
+    timeoutMs,
+    groupPrefix: 'cdcflow-dlq-replay',
+    onTimeout: () => `replay: read only part of ${topic} within ${timeoutMs} ms; raise timeoutMs`,
+  });
+  return read.map((r) => r.message);
 }
