@@ -65,24 +65,7 @@ export async function reconcileTables(o: ReconcileOptions): Promise<ReconcileRep
     const kindOf = (c: string): ColumnKind => commonKind((source.column(c) as { kind: ColumnKind }).kind, (sink?.column(c) as { kind: ColumnKind }).kind);
     // Integer order only when both sides store integers; otherwise both sort the key's text.
     const keyKinds = key.map((c): ColumnKind => (source.column(c)?.kind === 'integer' && sink?.column(c)?.kind === 'integer' ? 'integer' : 'text'));
-    const chunk = o.chunk ?? 5000;
-    if (!Number.isInteger(chunk) || chunk < 1) throw new ReconcileError(`reconcile: chunk must be a positive integer, got ${chunk}`);
-    const result = await compareSorted(source.rows(key, keyKinds, columns, chunk), sink.rows(key, keyKinds, columns, chunk), {
-      keyKinds,
-      columns,
-      columnKinds: columns.map(kindOf),
-      ...(o.samples === undefined ? {} : { samples: o.samples }),
-    });
-    return {
-      ...result,
-      source: `${redact(o.source.url)} ${o.source.table}`,
-      sink: `${redact(sinkTarget.url)} ${sinkTarget.table}`,
-      key,
-      columns,
-      notInSink: [],
-      equal: result.missing === 0 && result.extra === 0 && result.differing === 0,
-      durationMs: Date.now() - started,
-    };
+    return await compareAndReport(o, { key, keyKinds, columns, columnKinds: columns.map(kindOf), notInSink: [] }, source, sink, `${redact(sinkTarget.url)} ${sinkTarget.table}`, started);
   } finally {
     await source.close();
     await sink?.close();
@@ -108,27 +91,43 @@ async function reconcileWithReader(o: ReconcileOptions, reader: SinkReader): Pro
     const sourceKind = (c: string): ColumnKind => (source.column(c) as { kind: ColumnKind }).kind;
     const kindOf = (c: string): ColumnKind => commonKind(sourceKind(c), sinkKinds?.get(c) ?? 'text');
     const keyKinds = key.map((c): ColumnKind => (sourceKind(c) === 'integer' && (sinkKinds === undefined || sinkKinds.get(c) === 'integer') ? 'integer' : 'text'));
-    const chunk = o.chunk ?? 5000;
-    const result = await compareSorted(source.rows(key, keyKinds, columns, chunk), reader.rows(key, keyKinds, columns, chunk), {
-      keyKinds,
-      columns,
-      columnKinds: columns.map(kindOf),
-      ...(o.samples === undefined ? {} : { samples: o.samples }),
-    });
-    return {
-      ...result,
-      source: `${redact(o.source.url)} ${o.source.table}`,
-      sink: reader.description,
-      key,
-      columns,
-      notInSink,
-      equal: result.missing === 0 && result.extra === 0 && result.differing === 0,
-      durationMs: Date.now() - started,
-    };
+    return await compareAndReport(o, { key, keyKinds, columns, columnKinds: columns.map(kindOf), notInSink }, source, reader, reader.description, started);
   } finally {
     await source.close();
     await reader.close();
   }
+}
+
+/** What both sides are compared on, decided from the two schemas. */
+interface ComparePlan {
+  readonly key: readonly string[];
+  readonly keyKinds: readonly ColumnKind[];
+  readonly columns: readonly string[];
+  readonly columnKinds: readonly ColumnKind[];
+  readonly notInSink: readonly string[];
+}
+
+/** Reads both sides in key order, chunk by chunk, and turns the comparison into the report. */
+async function compareAndReport(o: ReconcileOptions, plan: ComparePlan, source: Pick<SinkReader, 'rows'>, sink: Pick<SinkReader, 'rows'>, sinkDescription: string, started: number): Promise<ReconcileReport> {
+  const chunk = o.chunk ?? 5000;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new ReconcileError(`reconcile: chunk must be a positive integer, got ${chunk}`);
+  const { key, keyKinds, columns } = plan;
+  const result = await compareSorted(source.rows(key, keyKinds, columns, chunk), sink.rows(key, keyKinds, columns, chunk), {
+    keyKinds,
+    columns,
+    columnKinds: plan.columnKinds,
+    ...(o.samples === undefined ? {} : { samples: o.samples }),
+  });
+  return {
+    ...result,
+    source: `${redact(o.source.url)} ${o.source.table}`,
+    sink: sinkDescription,
+    key,
+    columns,
+    notInSink: plan.notInSink,
+    equal: result.missing === 0 && result.extra === 0 && result.differing === 0,
+    durationMs: Date.now() - started,
+  };
 }
 
 /** The report as on-call reads it: the verdict first, counts, then samples. */
