@@ -144,7 +144,8 @@ export type ResolvedOptions = {
   readonly parallelism: number;
   readonly jobModule: string | undefined;
   readonly deadLetterTopic: string;
-  readonly deadLetterBrokers: readonly string[];
+  /** Brokers of the job's dead-letter topic; undefined: the Kafka connection from the environment (TLS/SASL included). */
+  readonly deadLetterBrokers: readonly string[] | undefined;
   readonly onRecordError: 'dead-letter' | 'fail';
   readonly deadLetterWriter: DeadLetterWriter | undefined;
 };
@@ -187,7 +188,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     parallelism: resolveParallelism(options.parallelism),
     jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),
     deadLetterTopic: options.deadLetters?.topic ?? `${options.jobName}.dlq`,
-    deadLetterBrokers: options.deadLetters?.brokers ?? (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(','),
+    deadLetterBrokers: options.deadLetters?.brokers,
     onRecordError: options.deadLetters?.onRecordError ?? 'dead-letter',
     deadLetterWriter: options.deadLetters?.writer,
   };

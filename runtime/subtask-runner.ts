@@ -7,6 +7,7 @@
 import type { TaskSnapshot } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
 import { QueuedRecordDeadLetters } from '../operators/record-dead-letters.ts';
+import { resolveKafkaConnection, type KafkaConnection } from '../operators/kafka-connection.ts';
 import { deadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
 import { JobRunner, type KeyedBackend, type TaskState } from './execution/job-runner.ts';
@@ -41,7 +42,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
   const stateFactory = new DefaultStateBackendFactory();
   const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot);
   // One producer per subtask for every operator's letters; it connects on the first letter only.
-  const letters = options.deadLetterWriter ?? deadLetterWriter({ brokers: options.deadLetterBrokers, topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
+  const letters = options.deadLetterWriter ?? deadLetterWriter({ ...deadLetterConnection(options.deadLetterBrokers), topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
   return new JobRunner({
     jobName: options.jobName,
     graph: spec.graph,
@@ -94,4 +95,10 @@ function taskSnapshotOf(uid: string, subtaskIndex: number, parallelism: number, 
     operator: stored,
     bytes: state.bytes,
   };
+}
+
+/** The job's dead-letter writer reaches Kafka like every other client: brokers, TLS and SASL (kafka-connection.ts). */
+function deadLetterConnection(brokers: readonly string[] | undefined): { brokers: readonly string[]; connection: KafkaConnection } {
+  const connection = resolveKafkaConnection(brokers === undefined ? {} : { brokers });
+  return { brokers: connection.brokers, connection };
 }
