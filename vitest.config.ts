@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// Three projects: unit tests need nothing running; integration and chaos tests need the real
+// Four projects: unit tests need nothing running; integration, contract and chaos tests need the real
 // service stack, which the global setup finds or starts (see test/support/global-setup.ts).
 export default defineConfig({
   test: {
@@ -14,6 +14,16 @@ export default defineConfig({
           globalSetup: ['./test/support/global-setup.ts'],
           testTimeout: 180_000,
           hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'contract',
+          include: ['test/contract/**/*.test.ts'],
+          globalSetup: ['./test/support/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

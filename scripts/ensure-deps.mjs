@@ -15,3 +15,8 @@ if (stale) {
     execSync('npm install --no-audit --no-fund', { stdio: 'inherit' });
   }
 }
+
+// The kafkajs fix (scripts/patch-kafkajs.mjs) also when node_modules came from elsewhere (npm ci --ignore-scripts, a cache).
+const { patchKafkajs } = await import('./patch-kafkajs.mjs');
+const outcome = patchKafkajs();
+if (outcome.startsWith('patched') || outcome.startsWith('unknown')) console.log(`[cdcflow] kafkajs aborted-transaction filter: ${outcome}`);

@@ -52,4 +52,38 @@ describe('Debezium source: transactional topics', () => {
     expect(result.restarts, job.log.join('\n')).toBe(0);
     expect(events.map((e) => e.source.lsn)).toEqual(records.filter((r) => r.event !== null).map((r) => r.event?.source.lsn));
   });
+
+  it('drops aborted transactions that ended in another order than they began (kafkajs patch)', async () => {
+    const kafka = testKafka(uniqueName('txn-interleaved'));
+    const topic = uniqueName('txn-interleaved');
+    await createTopic(kafka, topic, 1);
+    const records = [...generateWorkload({ seed: 7, keys: 10, events: 30, partitions: 1 })].filter((r) => r.event !== null);
+    const messages = records.map((r) => ({ key: r.key, value: r.value }));
+    const producers = await Promise.all(
+      ['a', 'b', 'c'].map(async (name) => {
+        const producer = kafka.producer({ transactionalId: uniqueName(`txn-${name}`), idempotent: true, maxInFlightRequests: 1 });
+        await producer.connect();
+        return producer;
+      }),
+    );
+    try {
+      // A begins, B begins, C begins; B commits, C aborts, A aborts: the broker lists C's abort before A's.
+      const [a, b, c] = await Promise.all(producers.map((p) => p.transaction()));
+      await a?.send({ topic, messages: messages.slice(0, 10) });
+      await b?.send({ topic, messages: messages.slice(10, 20) });
+      await c?.send({ topic, messages: messages.slice(20) });
+      await b?.commit();
+      await c?.abort();
+      await a?.abort();
+    } finally {
+      await Promise.all(producers.map((p) => p.disconnect()));
+    }
+    const job = testJob(uniqueName('txn-interleaved-job'));
+    jobs.push(job);
+    const events: ChangeEvent<unknown>[] = [];
+    job.env.fromSource(debeziumSource({ topics: [topic], groupId: uniqueName('txn-interleaved-group'), bounded: 'latest' }), { uid: 'orders-source' }).sinkTo(collectSink(events));
+    const result = await job.env.execute();
+    expect(result.restarts, job.log.join('\n')).toBe(0);
+    expect(events.map((e) => e.source.lsn)).toEqual(records.slice(10, 20).map((r) => r.event?.source.lsn));
+  });
 });

@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type Consumer, type EachBatchPayload, type LogEntry, type logCreator } from 'kafkajs';
+import { assertAbortedTransactionsFiltered } from './aborted-filter-check.ts';
 import { kafkaClientConfig, type KafkaConnection } from '../../kafka-connection.ts';
 import { kafkajsLogCreator, rootLogger } from '../../logger.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
@@ -56,6 +57,7 @@ export class KafkajsFetcher implements Fetcher {
   private readonly stableGroup: StableGroupOffsets | undefined;
 
   constructor(private readonly options: KafkajsFetcherOptions) {
+    assertAbortedTransactionsFiltered(); // the consumer below reads read_committed
     const kafka = (this.kafka = new Kafka(
       kafkaClientConfig(options.connection ?? { brokers: options.brokers }, { clientId: options.clientId, logLevel: logLevel.WARN, logCreator: this.logCreator }),
     ));
