@@ -74,6 +74,10 @@ export function createCoordinator(options: ResolvedOptions, metrics: JobMetrics,
         metrics.checkpointCompleted(Date.now());
       }
     },
+    onEvent: (e) => {
+      progress.onEvent(e);
+      if (e.type === 'trigger-failed' || e.type === 'callback-failed' || e.type === 'retention-failed') metrics.incJobCounter('cdcflow_checkpoint_coordinator_errors_total', { event: e.type });
+    },
   });
 }
 

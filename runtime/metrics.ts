@@ -188,6 +188,7 @@ const help: Record<string, string> = {
   cdcflow_upsert_dropped_truncated_total: 'Changes dropped because they committed before a TRUNCATE already applied',
   cdcflow_source_transaction_markers_total: 'Debezium transaction-metadata records (BEGIN/END) read, by topic and status',
   cdcflow_checkpoints_total: 'Checkpoints by outcome',
+  cdcflow_checkpoint_coordinator_errors_total: 'Checkpoint triggers, sink notifications and retention runs that failed (each is also a warning in the log)',
   cdcflow_checkpoint_last_success_timestamp_seconds: 'When the last checkpoint completed',
   cdcflow_checkpoint_size_bytes: 'Bytes written by the last completed checkpoint',
   cdcflow_state_snapshot_sync_seconds: 'Keyed-state snapshot, synchronous part at the barrier (flush, capture the delta, pin the store view): the task loop waits',

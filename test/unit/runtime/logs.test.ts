@@ -50,4 +50,20 @@ describe('job logs', () => {
       'checkpoint 122 completed: checkpoints complete again (failing since 121)',
     ]);
   });
+
+  it('log the coordinator’s failures (trigger, callback, retention) as warnings, not silence', async () => {
+    const { logger, lines } = capture();
+    const progress = new CheckpointLog(logger, 60);
+    progress.onEvent({ type: 'retention-failed', checkpointId: 7, error: new Error('EACCES: permission denied') });
+    progress.onEvent({ type: 'trigger-failed', kind: 'savepoint', error: new Error('source closed') });
+    progress.onEvent({ type: 'callback-failed', callback: 'notifyComplete', checkpointId: 8, error: 'sink gone' });
+    progress.onEvent({ type: 'triggered', checkpointId: 9, kind: 'checkpoint' });
+    await settle();
+    expect(lines.map((l) => [l['level'], l['msg']])).toEqual([
+      [40, 'retention after checkpoint 7 failed (old checkpoints stay on disk until it works): EACCES: permission denied'],
+      [40, 'could not trigger a savepoint: source closed'],
+      [40, 'checkpoint 8: notifyComplete failed: sink gone'],
+    ]);
+  });
 });
+
