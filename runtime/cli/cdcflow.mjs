@@ -1,7 +1,15 @@
 #!/usr/bin/env node
-// The `cdcflow` command. cdcflow ships TypeScript sources, so this launcher registers tsx's loader
-// in this process and runs the CLI (runtime/cli/main.ts); jobs started by `cdcflow run` get the same loader.
-import { register } from 'tsx/esm/api';
+// The `cdcflow` command. Installed from npm it runs the compiled CLI (dist/); in a checkout of
+// the repository (no dist/ built) it registers tsx's loader and runs the TypeScript sources.
+// Either way, jobs started by `cdcflow run job.ts` load through tsx (runtime/cli/run-job.ts).
+import { existsSync } from 'node:fs';
 
-register();
-await import('./main.ts');
+const compiled = new URL('../../dist/runtime/cli/main.js', import.meta.url);
+const sources = new URL('./main.ts', import.meta.url);
+if (existsSync(sources)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  await import(sources.href);
+} else {
+  await import(compiled.href);
+}

@@ -13,6 +13,7 @@ import { inspectJobCheckpoint, listJobCheckpoints } from './checkpoint-commands.
 import { cancelJob, jobInfo, listJobs, stopJob, takeSavepoint } from './job-commands.ts';
 import { reconcile, type ReconcileFlags } from './reconcile-command.ts';
 import { rescaleJob } from './rescale.ts';
+import { initProject } from './init-project.ts';
 import { jobArgs, runJobFile } from './run-job.ts';
 
 const program = new Command('cdcflow').description('Run and operate cdcflow jobs').showHelpAfterError().configureHelp({ sortSubcommands: false });
@@ -26,6 +27,15 @@ function withRoot(command: Command): Command {
 }
 
 const ctxOf = (command: Command) => cliContext(command.opts<CliOptions>());
+
+program
+  .command('init')
+  .description('create a new project that depends on cdcflow: a job, its config, a unit test on cdcflow/testing, docker-compose.yml')
+  .argument('<DIR>', 'directory to create (must be new or empty)')
+  .option('--cdcflow-version <RANGE>', 'the cdcflow version range the project depends on (default: this version)')
+  .action((dir: string, options: { cdcflowVersion?: string }) => {
+    initProject(dir, { print: (line) => console.log(line), ...(options.cdcflowVersion === undefined ? {} : { cdcflowVersion: options.cdcflowVersion }) });
+  });
 
 const run = program.command('run').description('run a job file in the foreground (it registers its REST API in the checkpoint root)').argument('<JOB>', 'job file, e.g. jobs/orders-to-postgres.ts');
 for (const spec of JOB_FLAGS) {
