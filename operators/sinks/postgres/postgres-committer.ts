@@ -262,6 +262,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     // Rows with a value the table would refuse leave before the write: a refusal on the bare path
     // costs the rewrite of the whole open transaction.
     const { accepted, refused } = await screen.screen(async () => (await this.connect()).control, writable);
+    if (refused.length > 0) this.metrics.count('cdcflow_postgres_sink_screened_out_total', refused.length);
     this.refuseAll(refused);
     if (accepted.length === 0) return;
     if (!this.txnOpen) {
@@ -304,6 +305,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
 
   /** Rolls the open transaction back and writes again what it held, bare; under savepoints only if that fails too. */
   private async rewriteTransaction(writer: PgSession, table: TableWriter): Promise<void> {
+    this.metrics.count('cdcflow_postgres_sink_transaction_rewrites_total');
     await writer.query('ROLLBACK');
     await writer.query('BEGIN');
     const earlier = [...this.txnWritten.values()];
