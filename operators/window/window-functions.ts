@@ -48,6 +48,8 @@ export interface WindowContents<In, Acc, Out> {
   add(accumulator: Acc, value: In): Acc;
   /** Undefined when the function cannot merge (then session windows are refused). */
   readonly merge: ((a: Acc, b: Acc) => Acc) | undefined;
+  /** True when the accumulator holds the values themselves (reduce, process): a value state cannot store is refused up front. */
+  readonly keepsValues?: boolean;
   emit(key: unknown, firing: WindowFiring, accumulator: Acc, out: Output<Out>): void;
 }
 
@@ -76,6 +78,7 @@ export function reduceContents<K, T>(fn: ReduceFunction<T>): WindowContents<T, R
     create: () => undefined,
     add: (accumulator, value) => combine(accumulator, { value }),
     merge: combine,
+    keepsValues: true,
     emit: (key, firing, accumulator, out) => {
       if (accumulator !== undefined) out.emit(result<K, T>(key, firing, accumulator.value), maxTimestamp(firing.window));
     },
@@ -91,6 +94,7 @@ export function processContents<K, In, Out>(fn: ProcessWindowFunction<K, In, Out
       return elements;
     },
     merge: (a, b) => [...a, ...b],
+    keepsValues: true,
     emit: (key, firing, elements, out) => fn.process(key as K, firing, elements, out),
   };
 }

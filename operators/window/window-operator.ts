@@ -10,12 +10,20 @@
  *   in `cdcflow_late_events_dropped_total`: it is dropped);
  * - session windows merge eagerly: a key's windows never overlap or touch.
  *
+ * - a record that makes the user's function throw (aggregate `add`/`merge`, reduce) or whose value
+ *   window state cannot store (reduce and process windows keep values) is dead-lettered under the
+ *   job's record-error policy (stage = this operator's uid), like map/process failures; it leaves
+ *   no trace in any window: every accumulator is computed before any is written. (An `add` that
+ *   mutates its accumulator in place and then throws is not rolled back, as in Flink.)
+ *
  * State per key: `windows` (map: [start, end] → accumulator and firing count) and the timers
  * (`keyed-timers.ts`); both are keyed state, so a restore fires every window exactly once. A
  * timer says only "look at this key at time t": windows whose end - 1 is t fire, windows whose
  * cleanup time is t are cleared; timers of windows merged away find nothing.
  */
-import { CdcflowError, encodeKey } from '../../state/index.ts';
+import { CdcflowError, encodeKey, unstorableReason } from '../../state/index.ts';
+import type { RecordDeadLetters } from '../record-dead-letters.ts';
+import { userCodeFailed } from '../transform/user-code.ts';
 import type { KeyedStateAccess, MapState } from '../keyed-state-access.ts';
 import type { Operator, OperatorContext, OperatorMetrics, Output, OutputTag, RescaledSnapshot, StreamRecord } from '../operator.ts';
 import { prefetchBatch, requireKeyedState } from '../transform/keyed-batch.ts';
@@ -62,6 +70,7 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
   private windows!: MapState<WindowId, WindowSlot<Acc>>;
   private timers!: KeyedTimers;
   private metrics!: OperatorMetrics;
+  private deadLetters: RecordDeadLetters | undefined;
   private watermark = new OperatorWatermark(undefined);
   private readonly assigner: WindowAssigner;
   private readonly contents: WindowContents<In, Acc, Out>;
@@ -79,6 +88,7 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
   async open(context: OperatorContext, restored: unknown): Promise<void> {
     this.keyed = requireKeyedState(context, 'window');
     this.metrics = context.metrics;
+    this.deadLetters = context.deadLetters;
     this.windows = this.keyed.getMapState<WindowId, WindowSlot<Acc>>({ name: 'windows' });
     this.timers = new KeyedTimers(this.keyed);
     this.watermark = new OperatorWatermark(restored);
@@ -92,7 +102,14 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     for (const record of batch) {
       const timestamp = eventTimeOf(record);
       this.keyed.setCurrentKey(record.key);
-      const touched = this.assigner.merging ? this.addToSession(record.value, timestamp) : this.addToWindows(record.value, timestamp);
+      if (this.refusedAsUnstorable(record)) continue;
+      let touched: TimeWindow[];
+      try {
+        touched = this.assigner.merging ? this.addToSession(record.value, timestamp) : this.addToWindows(record.value, timestamp);
+      } catch (error) {
+        userCodeFailed(this.deadLetters, record, error, 'the window function');
+        continue;
+      }
       if (touched.length === 0) {
         late += 1;
         if (this.lateDataTag !== undefined) out.emitSide(this.lateDataTag, record.value, timestamp);
@@ -128,18 +145,34 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     return maxTimestamp(window) + this.lateness <= this.watermark.current;
   }
 
-  /** Tumbling and sliding windows; returns the windows the element went to (none: late). */
+  /**
+   * A value that reduce or process windows would keep but state cannot store (nested past
+   * MAX_STORABLE_DEPTH) fails at the flush, naming no record: refused here instead.
+   */
+  private refusedAsUnstorable(record: StreamRecord<In>): boolean {
+    if (this.contents.keepsValues !== true || this.deadLetters === undefined) return false;
+    const reason = unstorableReason(record.value);
+    if (reason === undefined) return false;
+    this.deadLetters.reject({ kind: 'unstorable', reason, value: record.value, ...(record.key === undefined ? {} : { key: record.key }), ...(record.timestamp === undefined ? {} : { timestampMs: record.timestamp }) });
+    return true;
+  }
+
+  /**
+   * Tumbling and sliding windows; returns the windows the element went to (none: late). Every
+   * accumulator is computed before any is written, so a throwing function leaves no window changed.
+   */
   private addToWindows(value: In, timestamp: number): TimeWindow[] {
-    const touched: TimeWindow[] = [];
+    const updates: { window: TimeWindow; fresh: boolean; slot: WindowSlot<Acc> }[] = [];
     for (const window of this.assigner.assignWindows(timestamp)) {
       if (this.isLate(window)) continue;
-      const id = idOf(window);
-      const slot = this.windows.get(id);
-      this.windows.put(id, { accumulator: this.contents.add(slot?.accumulator ?? this.contents.create(), value), firings: slot?.firings ?? 0 });
-      if (slot === undefined) this.registerTimers(window);
-      touched.push(window);
+      const slot = this.windows.get(idOf(window));
+      updates.push({ window, fresh: slot === undefined, slot: { accumulator: this.contents.add(slot?.accumulator ?? this.contents.create(), value), firings: slot?.firings ?? 0 } });
     }
-    return touched;
+    for (const { window, fresh, slot } of updates) {
+      this.windows.put(idOf(window), slot);
+      if (fresh) this.registerTimers(window);
+    }
+    return updates.map((u) => u.window);
   }
 
   /** Session windows: the element's window absorbs every window of the key it overlaps or touches. */
@@ -158,9 +191,10 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     const merge = this.contents.merge as (a: Acc, b: Acc) => Acc;
     const parts = absorbed.map((entry) => entry.slot.accumulator);
     const base = parts.length === 0 ? this.contents.create() : parts.reduce((a, b) => merge(a, b));
+    const accumulator = this.contents.add(base, value);
     for (const entry of absorbed) this.windows.remove(idOf(entry.window));
     const firings = Math.max(0, ...absorbed.map((entry) => entry.slot.firings));
-    this.windows.put(idOf(merged), { accumulator: this.contents.add(base, value), firings });
+    this.windows.put(idOf(merged), { accumulator, firings });
     if (!absorbed.some((entry) => sameWindow(entry.window, merged))) this.registerTimers(merged);
     return [merged];
   }

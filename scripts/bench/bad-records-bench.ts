@@ -69,6 +69,14 @@ async function sql(text: string): Promise<void> {
   }
 }
 
+/** Refused rows the sink screened out before writing, and open transactions it had to rewrite, per mixed run. */
+const sinkPaths: { screened: number; rewrites: number }[] = [];
+
+async function counter(metrics: { registry: { getSingleMetric(name: string): { get(): Promise<{ values: { value: number }[] }> } | undefined } }, name: string): Promise<number> {
+  const metric = metrics.registry.getSingleMetric(name);
+  return metric === undefined ? 0 : (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
+}
+
 async function runOnce(kind: 'clean' | 'mixed', run: number): Promise<number> {
   const table = `bench_bad_${kind}_${suffix}_${run}`;
   await sql(DDL(table));
@@ -97,6 +105,9 @@ async function runOnce(kind: 'clean' | 'mixed', run: number): Promise<number> {
     const result = await env.execute();
     const seconds = (performance.now() - started) / 1000;
     if (result.restarts !== 0) throw new Error(`${kind} run restarted`);
+    if (kind === 'mixed') {
+      sinkPaths.push({ screened: await counter(result.metrics, 'cdcflow_postgres_sink_screened_out_total'), rewrites: await counter(result.metrics, 'cdcflow_postgres_sink_transaction_rewrites_total') });
+    }
     return clean.good.length / seconds;
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -160,4 +171,5 @@ try {
 const [c, m] = [median(rates.clean), median(rates.mixed)];
 console.log(`\nprojection into Postgres two-phase, ${fmt(clean.good.length)} good messages, ${fmt(badCount)} bad (${values.classes} classes), median of ${runs}`);
 console.log(`clean: ${fmt(c)} events/s   mixed: ${fmt(m)} events/s   mixed/clean: ${fmt((m / c) * 100, 1)} %`);
+console.log(`sink per mixed run: ${sinkPaths.map((p) => `${p.screened} rows screened out, ${p.rewrites} transaction rewrites`).join('; ')}`);
 console.log(machine());

@@ -38,12 +38,24 @@ export function mixedWorkload(workload: WorkloadOptions & { partitions: number; 
     positions.set(at, [...(positions.get(at) ?? []), b]);
   }
   const entries: Entry[] = [];
+  const latestTs = new Map<number, number>();
   for (let i = 0; i <= good.length; i++) {
-    for (const b of positions.get(i) ?? []) entries.push({ bad: b });
+    for (const b of positions.get(i) ?? []) entries.push({ bad: b.inStreamTime === true ? inStream(b, latestTs.get(b.partition) ?? firstTs) : b });
     const g = good[i];
-    if (g !== undefined) entries.push({ good: g });
+    if (g === undefined) continue;
+    entries.push({ good: g });
+    if (g.event !== null) latestTs.set(g.partition, Math.max(latestTs.get(g.partition) ?? 0, g.event.source.ts_ms));
   }
-  return { entries, good, bad };
+  const placed = entries.flatMap((e) => ('bad' in e ? [e.bad] : []));
+  return { entries, good, bad: placed };
+}
+
+/** The record with the event time `tsMs` (its value is a JSON change event). */
+function inStream(b: PlacedBad, tsMs: number): PlacedBad {
+  const event = JSON.parse((b.value as Buffer).toString('utf8')) as { source: Record<string, unknown>; ts_ms: number };
+  event.source['ts_ms'] = tsMs;
+  event.ts_ms = tsMs;
+  return { ...b, value: Buffer.from(JSON.stringify(event), 'utf8') };
 }
 
 /** Creates the topic (allowing the corpus's 1.5 MB record) and produces the mix, recording each bad record's offset. */

@@ -1,15 +1,18 @@
 /**
  * The malformed-input corpus (issue 10): one generator per class of bad record, across every stage
  * that can refuse a record — decoding (bytes, envelope, key, position, event time, size, depth),
- * user code (a validating map), state (a row the upsert cannot store) and the sink (values the
- * Postgres table refuses). Each record says which stage and reason must dead-letter it in each of
+ * user code (a validating map, the revenue windows' aggregate), state (a row the upsert cannot
+ * store) and the sink (values the Postgres table refuses). Each record says which stage and reason must dead-letter it in each of
  * the two reference pipelines the bad-records test runs:
  * - `projection`: source → map `check-order` → keyBy id → upsert `orders-table` → postgresSink `orders-pg`;
- * - `revenue`: source → map `check-order` (stricter: amount, currency, notes) → revenue windows.
+ * - `revenue`: source → map `check-order` (stricter: amount, currency, notes) → revenue windows
+ *   `revenue-windows`, whose aggregate reads amounts with `revenueAmount` (throws past numeric(12,2)).
  *
  * Bad records use ids from `BAD_ID_BASE` up, so they never touch a good row, and carry event times
  * no later than the good records around them, so they move no watermark: the targets must equal
- * the oracles of the good records alone.
+ * the oracles of the good records alone. A class that must reach the windows (`inStreamTime`)
+ * gets, when mixed, the latest event time of the good records before it on its partition: on
+ * time for its window, and moving no watermark.
  */
 import type { DeadLetterKind } from '../../operators/sources/kafka/dead-letter.ts';
 import type { OrderEnvelope, OrderRow } from './orders-model.ts';
@@ -29,6 +32,8 @@ export interface BadRecord {
   readonly value: Buffer | null;
   readonly projection: Expected;
   readonly revenue: Expected;
+  /** The mix gives it the event time of the stream around it (it must reach a window on time). */
+  readonly inStreamTime?: boolean;
 }
 
 /** What the test jobs set so that every class reaches the stage it aims at. */
@@ -41,7 +46,7 @@ export const CORPUS_SOURCE_CHECKS = {
 export const CORPUS_TOPIC_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** The uids of the test pipelines. */
-export const STAGES = { checkOrder: 'check-order', upsert: 'orders-table', sink: 'orders-pg' } as const;
+export const STAGES = { checkOrder: 'check-order', upsert: 'orders-table', sink: 'orders-pg', revenueWindows: 'revenue-windows' } as const;
 
 interface ClassContext {
   readonly id: number;
@@ -57,12 +62,14 @@ interface BadClass {
   readonly burst?: number;
   readonly projection: Expected;
   readonly revenue?: Expected;
+  readonly inStreamTime?: boolean;
   make(c: ClassContext): { key: unknown; value: unknown };
 }
 
 const decode = (kind: DeadLetterKind): Expected => ({ stage: 'decode', kind });
 const userCode: Expected = { stage: STAGES.checkOrder, kind: 'user-code' };
 const sinkRefused: Expected = { stage: STAGES.sink, kind: 'sink-refused' };
+const windowUserCode: Expected = { stage: STAGES.revenueWindows, kind: 'user-code' };
 
 function row(c: ClassContext, patch: Partial<Record<keyof OrderRow, unknown>> = {}): Record<string, unknown> {
   return { ...(c.template.after as OrderRow), id: c.id, ...patch };
@@ -122,6 +129,9 @@ export const BAD_CLASSES: readonly BadClass[] = [
   // Not a currency longer than char(3): the sink's typed unnest casts explicitly, and an explicit cast to char(n) truncates.
   { name: 'customer_id not an integer', projection: sinkRefused, revenue: userCode, make: (c) => ({ key: key(c), value: envelope(c, { after: row(c, { customer_id: 'abc' }) }) }) },
   { name: 'created_at not a timestamp', projection: sinkRefused, revenue: userCode, make: (c) => ({ key: key(c), value: envelope(c, { after: row(c, { created_at: 'yesterday-ish' }) }) }) },
+  // Window aggregate: a well-formed decimal the revenue check lets through, over numeric(12,2): the
+  // table refuses it, and the windows' aggregate throws on it (dead-lettered per record by the window).
+  { name: 'amount over numeric(12,2) (11 integer digits)', projection: sinkRefused, revenue: windowUserCode, inStreamTime: true, make: (c) => ({ key: key(c), value: envelope(c, { after: row(c, { amount: '99999999999.99' }) }) }) },
 ];
 
 function bytes(value: unknown): Buffer | null {
@@ -141,7 +151,7 @@ export function badRecordCorpus(options: { seed: number; copies: number; templat
     for (const cls of BAD_CLASSES) {
       for (let b = 0; b < (cls.burst ?? 1); b++) {
         const made = cls.make({ id: id++, template: options.template, tsMs: options.tsMs, lsn: options.lsn + id });
-        out.push({ className: cls.name, key: bytes(made.key), value: bytes(made.value), projection: cls.projection, revenue: cls.revenue ?? cls.projection });
+        out.push({ className: cls.name, key: bytes(made.key), value: bytes(made.value), projection: cls.projection, revenue: cls.revenue ?? cls.projection, ...(cls.inStreamTime === true ? { inStreamTime: true } : {}) });
       }
     }
   }
@@ -155,8 +165,9 @@ export function badRecordCorpus(options: { seed: number; copies: number; templat
 
 /**
  * The checks the pipelines' `check-order` maps apply. The projection's only insists on a string
- * status (the table refuses the rest itself); the revenue check also wants what the sum and the
- * table need, since a window cannot dead-letter one record out of a sum.
+ * status (the table refuses the rest itself); the revenue check also wants a decimal amount, a
+ * currency, a customer and a timestamp. The amount's range is the aggregate's to refuse
+ * (`revenueAmount`): the window dead-letters a record its aggregate throws on.
  */
 export function checkOrderForProjection<T extends { readonly after: unknown }>(event: T): T {
   const after = event.after as Record<string, unknown> | null;
@@ -164,13 +175,21 @@ export function checkOrderForProjection<T extends { readonly after: unknown }>(e
   return event;
 }
 
+const DECIMAL_AMOUNT = /^-?\d+(\.\d{1,2})?$/;
 const AMOUNT = /^-?\d{1,10}(\.\d{1,2})?$/;
+
+/** The revenue windows' amount: what numeric(12,2) holds, or a throw (inside the aggregate's `add`). */
+export function revenueAmount(event: { readonly after: unknown }): string {
+  const amount = (event.after as Record<string, unknown>)['amount'];
+  if (typeof amount !== 'string' || !AMOUNT.test(amount)) throw new RangeError(`amount ${JSON.stringify(amount)} does not fit numeric(12,2)`);
+  return amount;
+}
 
 export function checkOrderForRevenue<T extends { readonly after: unknown }>(event: T): T {
   checkOrderForProjection(event);
   const after = event.after as Record<string, unknown> | null;
   if (after === null) return event;
-  if (typeof after['amount'] !== 'string' || !AMOUNT.test(after['amount'])) throw new RangeError(`amount ${JSON.stringify(after['amount'])} is not a decimal(12,2)`);
+  if (typeof after['amount'] !== 'string' || !DECIMAL_AMOUNT.test(after['amount'])) throw new RangeError(`amount ${JSON.stringify(after['amount'])} is not a decimal with 2 fraction digits`);
   if (typeof after['currency'] !== 'string' || after['currency'].length !== 3) throw new RangeError(`currency ${JSON.stringify(after['currency'])} is not 3 letters`);
   if (!Number.isSafeInteger(after['customer_id'])) throw new TypeError(`customer_id ${JSON.stringify(after['customer_id'])} is not an integer`);
   if (after['notes'] !== null && typeof after['notes'] !== 'string') throw new TypeError('notes must be text');

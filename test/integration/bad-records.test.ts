@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ALLOWED_LATENESS_MS, LATE_ORDERS, OUT_OF_ORDERNESS_MS, REVENUE_WINDOWS, type Order, type OrderEvent, type RevenueRow } from '../../jobs/revenue-windows.ts';
 import { DLQ_HEADERS } from '../../operators/sources/kafka/dead-letter.ts';
 import { StreamEnvironment, WatermarkStrategy, collectSink, debeziumSource, decimalSum, postgresSink } from '../../runtime/index.ts';
-import { BAD_CLASSES, CORPUS_SOURCE_CHECKS, STAGES, checkOrderForProjection, checkOrderForRevenue, type BadRecord } from '../../scripts/workload/bad-records.ts';
+import { BAD_CLASSES, CORPUS_SOURCE_CHECKS, STAGES, checkOrderForProjection, checkOrderForRevenue, revenueAmount, type BadRecord } from '../../scripts/workload/bad-records.ts';
 import { projectionOracle, revenueWindowOracle } from '../../scripts/workload/oracle.ts';
 import { mixedWorkload, produceMixed, readAll, type PlacedBad } from '../../scripts/workload/bad-records-mix.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
@@ -104,8 +104,8 @@ describe('bad records never stop a job (issue 10)', () => {
       .window(REVENUE_WINDOWS)
       .allowedLateness(ALLOWED_LATENESS_MS)
       .sideOutputLateData(LATE_ORDERS)
-      .aggregate(decimalSum((e) => (e.after as Order).amount))
-      .uid('revenue-windows');
+      .aggregate(decimalSum(revenueAmount))
+      .uid(STAGES.revenueWindows);
     windows
       .map((r): RevenueRow => ({ windowStart: r.window.start, windowEnd: r.window.end, status: r.key, ...r.result, firing: r.firing, updateCount: r.updateCount }))
       .sinkTo(collectSink(rows, { transactional: true }));

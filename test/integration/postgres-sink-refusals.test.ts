@@ -5,6 +5,10 @@
  * savepoint; a refused statement is retried row by row and only the refused rows leave the
  * two-phase transaction, to the dead-letter topic (stage = the sink's uid), while every other row
  * of the batch commits exactly once with its checkpoint.
+ *
+ * Values the column types refuse are found before the write (client-side checks plus one probe
+ * round trip), so the open transaction is neither aborted nor rewritten; what only the write can
+ * find (a CHECK constraint) still aborts it, and then only the failed batch goes under savepoints.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeadLetter } from '../../operators/sources/kafka/dead-letter.ts';
 import type { DeadLetterWriter } from '../../operators/sources/kafka/dead-letter-writer.ts';
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
+import { pgConnect, type PgConnect } from '../../operators/sinks/postgres/pg-session.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
@@ -56,10 +61,10 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function run(changes: readonly Change[], onRefused: 'dead-letter' | 'fail' | 'skip' = 'dead-letter', flushRows = 5000) {
+  async function run(changes: readonly Change[], onRefused: 'dead-letter' | 'fail' | 'skip' = 'dead-letter', flushRows = 5000, options: { check?: string; connect?: PgConnect } = {}) {
     const table = uniqueName('orders').replace(/-/g, '_');
     tables.push(table);
-    await client.query(`create table ${table} (id bigint primary key, status text not null, amount numeric(12,2))`);
+    await client.query(`create table ${table} (id bigint primary key, status text not null, amount numeric(12,2)${options.check === undefined ? '' : `, check (${options.check})`})`);
     const dir = mkdtempSync(join(tmpdir(), 'cdcflow-pgrefuse-'));
     dirs.push(dir);
     const letters: DeadLetter[] = [];
@@ -75,7 +80,7 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     });
     env
       .fromSource(fromCollection(changes, { batchSize: Math.min(50, flushRows) }))
-      .sinkTo(postgresSink<number, Order>({ table, primaryKey: ['id'], connectionString: url, onRefused, flushRows }))
+      .sinkTo(postgresSink<number, Order>({ table, primaryKey: ['id'], connectionString: url, onRefused, flushRows, ...(options.connect === undefined ? {} : { connect: options.connect }) }))
       .uid('orders-pg');
     const outcome = await env.execute().then(
       (result) => ({ restarts: result.restarts, error: undefined }),
@@ -124,5 +129,29 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     expect(outcome.restarts).toBe(0);
     expect(rows).toHaveLength(5);
     expect(letters).toEqual([]);
+  }, 60_000);
+
+  it('values the column types refuse are dead-lettered before the write: the open transaction is neither rolled back nor rewritten', async () => {
+    const statements: string[] = [];
+    const base = pgConnect(url);
+    const connect: PgConnect = async () => {
+      const session = await base();
+      return { query: (sql, params) => (statements.push(sql), session.query(sql, params)), close: () => session.close() };
+    };
+    // ' 12.5 ' is unusual (the checks ask Postgres) but valid: it must be written, not dead-lettered.
+    const { outcome, rows, letters } = await run([...good(1, 20), ...bad, upsert(1004, ' 12.5 '), ...good(21, 20)], 'dead-letter', 10, { connect });
+    expect(outcome.restarts).toBe(0);
+    expect(rows).toEqual([...Array.from({ length: 40 }, (_, i) => `${i + 1}:${i + 1}.50`), '1004:12.50']);
+    expect(letters.map((l) => l.offset)).toEqual(['2001', '2002', '2003']);
+    expect(letters[0]?.reason).toMatch(/refused the upsert of key \[1001\] \(SQLSTATE 22P02\): column amount \(numeric\(12,2\)\): invalid input syntax for type numeric: "twelve euros"/);
+    expect(statements.filter((sql) => /^(ROLLBACK|SAVEPOINT)/.test(sql))).toEqual([]);
+  }, 60_000);
+
+  it('a row only the write can refuse (CHECK) keeps the earlier write of its key in the same transaction, and every other row', async () => {
+    // flushRows 10: row 5 = 5.50 is written by the first flush; its later change to -1.00 violates the check.
+    const { outcome, rows, letters } = await run([...good(1, 20), upsert(5, '-1.00'), ...good(21, 20)], 'dead-letter', 10, { check: 'amount >= 0' });
+    expect(outcome.restarts).toBe(0);
+    expect(rows).toEqual(Array.from({ length: 40 }, (_, i) => `${i + 1}:${i + 1}.50`));
+    expect(letters.map((l) => [l.offset, l.reason.match(/SQLSTATE \w+/)?.[0]])).toEqual([['1005', 'SQLSTATE 23514']]);
   }, 60_000);
 });

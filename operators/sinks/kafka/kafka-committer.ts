@@ -20,7 +20,9 @@ import { KafkaSinkError } from './kafka-sink-error.ts';
 import { OpenTransaction } from './open-transaction.ts';
 import { TransactionControl, type KafkaTransactionHandle } from './transaction-control.ts';
 import { transactionalId } from './transactional-id.ts';
-import type { ResolvedKafkaSinkOptions } from './kafka-sink-options.ts';
+import type { KafkaSinkMessage, ResolvedKafkaSinkOptions } from './kafka-sink-options.ts';
+import { RECORD_BATCH_OVERHEAD_BYTES, TopicLimits, invalidMessage, messageBytes } from './record-screen.ts';
+import { messageOf, originOfValue } from '../../record-dead-letters.ts';
 
 export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionHandle> {
   private readonly client: InternalClient;
@@ -34,6 +36,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
   private readonly metrics: SinkMetrics;
   /** Slots are taken round-robin, so recovery can tell in which order leftovers began. */
   private nextSlot = 0;
+  private readonly limits: TopicLimits;
 
   constructor(
     private readonly identity: SinkIdentity,
@@ -47,6 +50,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     });
     this.control = new TransactionControl(this.client, { transactionTimeoutMs: options.transactionTimeoutMs });
     this.metrics = new SinkMetrics(context.metrics, 'kafka');
+    this.limits = new TopicLimits(options.connection);
   }
 
   async beginTransaction(): Promise<void> {
@@ -57,15 +61,48 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     this.openSourceTs = [];
   }
 
+  /**
+   * Sends the records into the open transaction. A record the broker would refuse (it cannot be
+   * serialised, or is over its topic's `max.message.bytes`) never enters it: the broker would fail
+   * the whole transaction. `onRefused` takes it instead. Sends are split so that no partition's
+   * record batch can exceed its topic's limit.
+   */
   async write(records: readonly StreamRecord<T>[]): Promise<void> {
     const open = this.requireOpen();
-    const byTopic = new Map<string, TopicMessages>();
+    let byTopic = new Map<string, TopicMessages & { bytes: number }>();
+    let count = 0;
+    const sends: { topicMessages: TopicMessages[]; count: number }[] = [];
     for (const { value } of records) {
-      const message = this.options.serialize(value);
-      if (message.sourceTsMs !== undefined) this.openSourceTs.push(message.sourceTsMs);
+      let message: KafkaSinkMessage;
+      try {
+        message = this.options.serialize(value);
+      } catch (error) {
+        this.refuse(`serialize threw: ${messageOf(error)}`, error, value);
+        continue;
+      }
+      const invalid = invalidMessage(message);
+      if (invalid !== undefined) {
+        this.refuse(invalid, undefined, value);
+        continue;
+      }
       const topic = message.topic ?? this.options.topic;
+      const limit = (await this.limits.of(topic)) - RECORD_BATCH_OVERHEAD_BYTES;
+      const bytes = messageBytes(message);
+      if (bytes > limit) {
+        this.refuse(`the record (${bytes} bytes) is over max.message.bytes of topic ${topic} (${limit + RECORD_BATCH_OVERHEAD_BYTES})`, undefined, value);
+        continue;
+      }
+      if (message.sourceTsMs !== undefined) this.openSourceTs.push(message.sourceTsMs);
       let group = byTopic.get(topic);
-      if (group === undefined) byTopic.set(topic, (group = { topic, messages: [] }));
+      if (group !== undefined && group.bytes + bytes > limit) {
+        sends.push({ topicMessages: [...byTopic.values()], count });
+        byTopic = new Map();
+        count = 0;
+        group = undefined;
+      }
+      if (group === undefined) byTopic.set(topic, (group = { topic, messages: [], bytes: 0 }));
+      group.bytes += bytes;
+      count++;
       group.messages.push({
         key: message.key,
         value: message.value,
@@ -73,8 +110,18 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
         ...(message.partition === undefined ? {} : { partition: message.partition }),
       });
     }
-    if (byTopic.size === 0) return;
-    await open.send([...byTopic.values()], records.length, this.options.maxQueuedBatches);
+    if (byTopic.size > 0) sends.push({ topicMessages: [...byTopic.values()], count });
+    for (const send of sends) await open.send(send.topicMessages.map(({ topic, messages }) => ({ topic, messages })), send.count, this.options.maxQueuedBatches);
+  }
+
+  /** A record the broker would refuse whatever the retry: the sink's policy takes it. */
+  private refuse(reason: string, error: unknown, value: T): void {
+    const origin = originOfValue(value);
+    const deadLetters = this.context.deadLetters;
+    if (deadLetters === undefined) {
+      throw new KafkaSinkError(`kafkaSink ${this.identity.sinkUid}: ${reason}`, { domain: 'user', retriable: false, ...(error === undefined ? {} : { cause: error }) });
+    }
+    deadLetters.reject({ kind: 'sink-refused', reason: `kafkaSink: ${reason}`, error: error ?? new KafkaSinkError(reason, { domain: 'user', retriable: false }), value, ...(origin === undefined ? {} : { origin }) }, this.options.onRefused);
   }
 
   async preCommit(checkpointId: number): Promise<KafkaTransactionHandle> {

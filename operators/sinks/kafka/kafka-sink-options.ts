@@ -47,9 +47,17 @@ export interface KafkaSinkOptions<T> {
   readonly onTransaction?: (event: SinkTransactionEvent) => void;
   /** Restore events (recorded transactions committed or found superseded, ids fenced). @default ignore */
   readonly log?: (line: string) => void;
+  /**
+   * A record the broker would refuse whatever the retry (`serialize` threw or returned something
+   * the producer cannot encode, or it is over its topic's `max.message.bytes`): send it to the
+   * job's dead-letter topic (stage = this sink's uid), `fail` the job naming it, or `skip` it
+   * (counted). The rest of the transaction is written either way. @default 'dead-letter'
+   */
+  readonly onRefused?: 'dead-letter' | 'fail' | 'skip';
 }
 
-export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction' | 'log' | 'ssl' | 'sasl'>> & {
+export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction' | 'log' | 'ssl' | 'sasl' | 'onRefused'>> & {
+  readonly onRefused: 'dead-letter' | 'fail' | 'skip';
   /** `brokers` with TLS and SASL, from the options or the environment. */
   readonly connection: KafkaConnection;
   readonly transactionalIdPrefix: string | undefined;
@@ -70,6 +78,7 @@ export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): Resolv
     maxQueuedBatches: options.maxQueuedBatches ?? 4,
     onTransaction: options.onTransaction,
     log: options.log ?? (() => undefined),
+    onRefused: options.onRefused ?? 'dead-letter',
   };
   if (resolved.brokers.length === 0) throw new KafkaSinkError('kafkaSink needs at least one broker', { domain: 'user' });
   if (resolved.topic === '') throw new KafkaSinkError('kafkaSink needs a topic', { domain: 'user' });

@@ -28,6 +28,8 @@ import { takeInstanceFence } from './instance-fence.ts';
 import { PreparedTransactions } from './prepared-transactions.ts';
 import { quoteLiteral } from './sql.ts';
 import type { RecordDeadLetters } from '../../record-dead-letters.ts';
+import { RefusalProbe } from './refusal-probe.ts';
+import { RowScreen } from './row-screen.ts';
 import { TableWriter, isRowRefusal, type KeyedChange, type RefusedChange } from './table-writer.ts';
 
 /** The checkpoint handle (JSON). `gid` is null when the checkpoint wrote nothing (or in idempotent mode). */
@@ -43,6 +45,7 @@ interface Connected {
   readonly writer: PgSession;
   readonly control: PgSession;
   readonly table: TableWriter;
+  readonly screen: RowScreen;
   readonly prepared: PreparedTransactions;
 }
 
@@ -57,6 +60,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private readonly log: (line: string) => void;
   private readonly deadLetters: RecordDeadLetters | undefined;
   private readonly uid: string;
+  private readonly probe: RefusalProbe;
   private connected: Connected | undefined;
   private readonly buffer = new Map<string, KeyedChange>();
   private flushAt: number;
@@ -100,6 +104,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.flushAt = o.flushRows;
     this.deadLetters = context.deadLetters;
     this.uid = context.uid;
+    this.probe = new RefusalProbe(this.log);
   }
 
   async beginTransaction(): Promise<void> {
@@ -252,15 +257,21 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     }
     this.flushAt = this.buffer.size + this.o.flushRows;
     if (writable.length === 0) return;
-    const { writer, table } = await this.connect();
+    const { writer, table, screen } = await this.connect();
     this.throwIfTransactionLost();
+    // Rows with a value the table would refuse leave before the write: a refusal on the bare path
+    // costs the rewrite of the whole open transaction.
+    const { accepted, refused } = await screen.screen(async () => (await this.connect()).control, writable);
+    if (refused.length > 0) this.metrics.count('cdcflow_postgres_sink_screened_out_total', refused.length);
+    this.refuseAll(refused);
+    if (accepted.length === 0) return;
     if (!this.txnOpen) {
       await writer.query('BEGIN');
       this.txnOpen = true;
     }
-    await this.writeGuarded(writer, table, writable);
-    this.txnChanges += writable.length;
-    for (const change of writable) {
+    await this.writeGuarded(writer, table, accepted);
+    this.txnChanges += accepted.length;
+    for (const change of accepted) {
       this.txnKeys.add(change.keyId);
       if (change.sourceTsMs !== undefined) this.txnSourceTs.push(change.sourceTsMs);
     }
@@ -268,38 +279,59 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
 
   /**
    * Writes `changes` with bare statements (no extra round trip on a clean stream). If the table
-   * refuses a row, Postgres aborts the whole transaction: it is rolled back and everything it held
-   * is written again under a savepoint per statement, bisecting down to the refused rows, which
-   * the policy then takes (dead letter, fail, skip). The rest of the transaction is intact. While
-   * `guarded`, statements run under savepoints from the start.
+   * still refuses a row (a check or foreign key the screen cannot see), Postgres aborts the whole
+   * transaction: it is rolled back, what it held is written again with bare statements (those
+   * rows were accepted once), and only the batch that failed is written under savepoints,
+   * bisecting down to the refused rows, which the policy then takes (dead letter, fail, skip).
+   * While `guarded`, statements run under savepoints from the start.
    */
   private async writeGuarded(writer: PgSession, table: TableWriter, changes: readonly KeyedChange[]): Promise<void> {
     if (this.guarded) {
-      const refused = await table.apply(writer, changes);
-      const refusedKeys = new Set(refused.map((r) => r.change.keyId));
-      for (const change of changes) if (!refusedKeys.has(change.keyId)) this.txnWritten.set(change.keyId, change);
-      this.refuseAll(refused);
+      this.writeBisected(await table.apply(writer, changes), changes);
       return;
     }
     try {
       await table.applyUnguarded(writer, changes);
     } catch (error) {
       if (!isRowRefusal(sqlStateOf(error))) throw error;
-      await writer.query('ROLLBACK');
-      await writer.query('BEGIN');
       this.guarded = true;
-      for (const change of changes) this.txnWritten.set(change.keyId, change);
-      const refused = await table.apply(writer, [...this.txnWritten.values()]);
-      for (const { change } of refused) this.txnWritten.delete(change.keyId);
-      this.refuseAll(refused);
+      this.refusedInTxn = true;
+      await this.rewriteTransaction(writer, table);
+      this.writeBisected(await table.apply(writer, changes), changes);
       return;
     }
     for (const change of changes) this.txnWritten.set(change.keyId, change);
   }
 
-  /** Rows the table refused: rolled back to their savepoint already; the policy decides the rest. */
-  private refuseAll(refused: readonly RefusedChange[]): void {
+  /** Rolls the open transaction back and writes again what it held, bare; under savepoints only if that fails too. */
+  private async rewriteTransaction(writer: PgSession, table: TableWriter): Promise<void> {
+    this.metrics.count('cdcflow_postgres_sink_transaction_rewrites_total');
+    await writer.query('ROLLBACK');
+    await writer.query('BEGIN');
+    const earlier = [...this.txnWritten.values()];
+    try {
+      await table.applyUnguarded(writer, earlier);
+    } catch (error) {
+      // Accepted before, refused now: a constraint that depends on other rows changed meanwhile.
+      if (!isRowRefusal(sqlStateOf(error))) throw error;
+      await writer.query('ROLLBACK');
+      await writer.query('BEGIN');
+      const refused = await table.apply(writer, earlier);
+      for (const { change } of refused) this.txnWritten.delete(change.keyId);
+      this.refuseAll(refused);
+    }
+  }
+
+  /** Records what a guarded write kept; a refused change leaves the key's earlier write in this transaction as it was. */
+  private writeBisected(refused: readonly RefusedChange[], changes: readonly KeyedChange[]): void {
     if (refused.length > 0) this.refusedInTxn = true;
+    const refusedKeys = new Set(refused.map((r) => r.change.keyId));
+    for (const change of changes) if (!refusedKeys.has(change.keyId)) this.txnWritten.set(change.keyId, change);
+    this.refuseAll(refused);
+  }
+
+  /** Rows the table refused (or would refuse): never written, or rolled back to their savepoint; the policy decides the rest. */
+  private refuseAll(refused: readonly RefusedChange[]): void {
     for (const { change, error, sqlState } of refused) {
       const row = change.kind === 'upsert' ? change.row : change.key;
       this.refuse({ reason: `${this.o.table} refused the ${change.kind} of key ${change.keyId} (SQLSTATE ${sqlState}): ${(error as Error).message}`, error, value: row, keyId: change.keyId, ...(change.origin === undefined ? {} : { origin: change.origin }) });
@@ -374,7 +406,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       });
       const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
       if (this.o.mode === 'two-phase') await this.checkTwoPhase(control, prepared);
-      this.connected = { writer, control, table, prepared };
+      const screen = new RowScreen(table.columns, table.managedColumns(), this.probe);
+      this.connected = { writer, control, table, screen, prepared };
       return this.connected;
     } catch (error) {
       await writer.close();

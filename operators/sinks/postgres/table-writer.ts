@@ -7,6 +7,7 @@
 import type { ChangePosition } from '../../../state/index.ts';
 import { PostgresSinkError, sqlStateOf, type PgSession } from './pg-session.ts';
 import { MAX_PARAMS, deleteStatement, quoteTable, upsertStatement, type Statement } from './sql.ts';
+import type { ColumnInfo } from './value-checks.ts';
 
 type Row = Readonly<Record<string, unknown>>;
 
@@ -66,16 +67,20 @@ export class TableWriter {
     readonly primaryKey: readonly string[],
     private readonly columnTypes: ReadonlyMap<string, string>,
     private readonly policy: WritePolicy,
+    /** Every column with its type, NOT NULL and enum-ness: for the client-side value checks. */
+    readonly columns: ReadonlyMap<string, ColumnInfo> = new Map(),
   ) {}
 
   /** Reads the table's columns; fails with a message that names what is missing. */
   static async describe(session: PgSession, table: string, primaryKey: readonly string[], policy: WritePolicy): Promise<TableWriter> {
     const quoted = quoteTable(table);
-    let rows: { name: string; type: string }[];
+    let rows: { name: string; type: string; notNull?: boolean; isEnum?: boolean }[];
     try {
       rows = (
-        await session.query<{ name: string; type: string }>(
-          'SELECT attname AS name, format_type(atttypid, atttypmod) AS type FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum',
+        await session.query<{ name: string; type: string; notNull?: boolean; isEnum?: boolean }>(
+          `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull AS "notNull", t.typtype = 'e' AS "isEnum"
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum`,
           [quoted],
         )
       ).rows;
@@ -101,7 +106,8 @@ export class TableWriter {
         { domain: 'user', retriable: false },
       );
     }
-    return new TableWriter(quoted, primaryKey, types, policy);
+    const columns = new Map(rows.map((r) => [r.name, { type: r.type, notNull: r.notNull === true, isEnum: r.isEnum === true }]));
+    return new TableWriter(quoted, primaryKey, types, policy, columns);
   }
 
   /**
@@ -222,7 +228,7 @@ export class TableWriter {
   }
 
   /** Columns the sink sets itself (never taken from rows). */
-  private managedColumns(): string[] {
+  managedColumns(): string[] {
     return [...(this.policy.positionColumn === undefined ? [] : [this.policy.positionColumn]), ...(this.policy.deletes === 'tombstone' ? [this.policy.deletedColumn] : [])];
   }
 

@@ -13,7 +13,8 @@ import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
 import { sinkInstanceName, type SinkIdentity, type SinkLeftover, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, STAGED_BATCH_MISSING, batchKeys, encodeOp, type BatchKeys } from './fenced-batch.ts';
-import type { ResolvedRedisSinkOptions } from './redis-options.ts';
+import type { RedisWrite, ResolvedRedisSinkOptions } from './redis-options.ts';
+import { messageOf, originOfValue, type RecordDeadLetters } from '../../record-dead-letters.ts';
 import { RedisSinkError, type RedisArg, type RedisSession } from './redis-session.ts';
 
 /** The checkpoint handle: the staged batch lives in Redis, not in the checkpoint. */
@@ -24,6 +25,9 @@ export interface RedisTxn {
 }
 
 const live = new Map<string, RedisCommitter<unknown>>();
+
+/** Redis's default `proto-max-bulk-len`: no bulk string (key, value, staged op) may be longer. */
+const REDIS_DEFAULT_MAX_BULK_BYTES = 512 * 1024 * 1024;
 
 export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   private readonly instance: string;
@@ -39,6 +43,10 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   /** Staged, not yet applied batches by checkpoint: for metrics only. */
   private readonly staged = new Map<number, { sourceTs: number[]; preCommitAt: number }>();
   private closed = false;
+  private readonly deadLetters: RecordDeadLetters | undefined;
+  private readonly uid: string;
+  /** Largest key or staged op, in bytes: the option, else the server's proto-max-bulk-len. */
+  private maxBytes: number | undefined;
 
   constructor(
     private readonly o: ResolvedRedisSinkOptions<T>,
@@ -50,6 +58,8 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     this.metrics = new SinkMetrics(context.metrics, 'redis');
     this.now = () => context.now();
     this.log = o.log ?? lineLogger(loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({ sink: 'redis' }));
+    this.deadLetters = context.deadLetters;
+    this.uid = context.uid;
   }
 
   beginTransaction(): Promise<void> {
@@ -58,17 +68,58 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     return Promise.resolve();
   }
 
-  write(records: readonly StreamRecord<T>[]): Promise<void> {
+  /**
+   * Keeps the last write per key. A record Redis would refuse whatever the retry never enters the
+   * batch (a refused staging command fails the whole checkpoint): `onRefused` takes it.
+   */
+  async write(records: readonly StreamRecord<T>[]): Promise<void> {
+    const maxBytes = this.maxBytes ?? (this.maxBytes = await this.bulkLimit());
     for (const { value } of records) {
-      const w = this.o.toWrite(value);
-      if (w.ttl !== undefined && !(w.ttl > 0)) throw new RedisSinkError(`redisSink: ttl must be > 0 seconds (key ${w.key})`, { domain: 'user', retriable: false });
+      let w: RedisWrite;
+      try {
+        w = this.o.toWrite(value);
+      } catch (error) {
+        this.refuse(`toWrite threw: ${messageOf(error)}`, error, value);
+        continue;
+      }
+      const invalid = invalidWrite(w);
+      if (invalid !== undefined) {
+        this.refuse(invalid, undefined, value);
+        continue;
+      }
       const key = `${this.o.prefix}:${w.key}`;
+      const op = encodeOp(w.value, w.ttl === undefined ? undefined : Math.max(1, Math.round(w.ttl * 1000)));
+      const [keyBytes, opBytes] = [Buffer.byteLength(key), Buffer.byteLength(op)];
+      if (keyBytes > maxBytes || opBytes > maxBytes) {
+        this.refuse(`the ${opBytes > maxBytes ? `value of key ${abbreviate(w.key)} (${opBytes} bytes)` : `key (${keyBytes} bytes)`} is over the limit of ${maxBytes} bytes`, undefined, value);
+        continue;
+      }
       this.batch.delete(key); // keep the map in last-write order
-      this.batch.set(key, encodeOp(w.value, w.ttl === undefined ? undefined : Math.max(1, Math.round(w.ttl * 1000))));
+      this.batch.set(key, op);
       if (w.sourceTsMs !== undefined) this.batchSourceTs.set(key, w.sourceTsMs);
       else this.batchSourceTs.delete(key);
     }
-    return Promise.resolve();
+  }
+
+  private refuse(reason: string, error: unknown, value: T): void {
+    if (this.deadLetters === undefined) throw new RedisSinkError(`redisSink ${this.uid}: ${reason}`, { domain: 'user', retriable: false, ...(error === undefined ? {} : { cause: error }) });
+    const origin = originOfValue(value);
+    this.deadLetters.reject(
+      { kind: 'sink-refused', reason: `redisSink: ${reason}`, error: error ?? new RedisSinkError(reason, { domain: 'user', retriable: false }), value, ...(origin === undefined ? {} : { origin }) },
+      this.o.onRefused,
+    );
+  }
+
+  /** The option, else the server's proto-max-bulk-len (CONFIG GET may be disabled: then Redis's default). */
+  private async bulkLimit(): Promise<number> {
+    if (this.o.maxValueBytes !== undefined) return this.o.maxValueBytes;
+    try {
+      const reply = (await (await this.connect()).call('CONFIG', 'GET', 'proto-max-bulk-len')) as unknown[];
+      const n = Number(reply[1]);
+      return Number.isFinite(n) && n > 0 ? n : REDIS_DEFAULT_MAX_BULK_BYTES;
+    } catch {
+      return REDIS_DEFAULT_MAX_BULK_BYTES;
+    }
   }
 
   async preCommit(checkpointId: number): Promise<RedisTxn> {
@@ -189,6 +240,22 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     this.session = await this.o.connect();
     return this.session;
   }
+}
+
+/** What makes a write one Redis (or the sink's batch protocol) cannot take, or undefined. */
+function invalidWrite(w: unknown): string | undefined {
+  if (w === null || typeof w !== 'object') return `toWrite returned ${w === null ? 'null' : typeof w}, not a write`;
+  const { key, value, ttl } = w as Record<string, unknown>;
+  if (typeof key !== 'string') return `the key is ${typeof key}, not a string`;
+  if (value !== null && typeof value !== 'string') return `the value of key ${abbreviate(key)} is ${Array.isArray(value) ? 'an array' : typeof value}: serialise it to a string (or null to delete)`;
+  if (ttl !== undefined && !(typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl))) return `ttl must be > 0 seconds, got ${String(ttl)} (key ${abbreviate(key)})`;
+  // The fence and staged batches live under <prefix>:__cdcflow:...; a data key there could overwrite them.
+  if (key.startsWith('__cdcflow')) return `the key ${abbreviate(key)} is inside the sink's bookkeeping namespace (__cdcflow)`;
+  return undefined;
+}
+
+function abbreviate(text: string): string {
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }
 
 async function scanKeys(redis: RedisSession, pattern: string): Promise<string[]> {

@@ -30,6 +30,20 @@ export interface RedisSinkOptions<T> {
   readonly log?: (line: string) => void;
   /** Called after each batch is staged (`prepared`) and applied (`committed`). */
   readonly onTransaction?: (event: SinkTransactionEvent) => void;
+  /**
+   * Largest value (and largest key) the sink writes, in bytes. Redis refuses a bulk string over
+   * its `proto-max-bulk-len` (read from the server when CONFIG GET is allowed), and a refused
+   * staging command would fail every retry of the checkpoint. @default the server's
+   * proto-max-bulk-len (512 MiB)
+   */
+  readonly maxValueBytes?: number;
+  /**
+   * A record Redis would refuse whatever the retry (`toWrite` threw or returned no string value, a
+   * ttl ≤ 0, a key or value over the limit, a key inside the sink's bookkeeping namespace): send it
+   * to the job's dead-letter topic (stage = this sink's uid), `fail` the job naming it, or `skip`
+   * it (counted). The rest of the checkpoint's batch is applied either way. @default 'dead-letter'
+   */
+  readonly onRefused?: 'dead-letter' | 'fail' | 'skip';
 }
 
 export interface ResolvedRedisSinkOptions<T> {
@@ -39,5 +53,7 @@ export interface ResolvedRedisSinkOptions<T> {
   readonly stageChunk: number;
   readonly log: ((line: string) => void) | undefined;
   readonly onTransaction: ((event: SinkTransactionEvent) => void) | undefined;
+  readonly maxValueBytes: number | undefined;
+  readonly onRefused: 'dead-letter' | 'fail' | 'skip';
 }
 

@@ -35,7 +35,10 @@ export function redisSink<T>(options: RedisSinkOptions<T>): SinkDefinition<T> {
     stageChunk,
     log: options.log,
     onTransaction: options.onTransaction,
+    maxValueBytes: options.maxValueBytes,
+    onRefused: options.onRefused ?? 'dead-letter',
   };
+  if (resolved.maxValueBytes !== undefined && !(resolved.maxValueBytes > 0)) throw new Error(`redisSink: maxValueBytes must be > 0, not ${resolved.maxValueBytes}`);
   return twoPhaseCommitSink<T, RedisTxn>(options.name ?? 'redis', (identity, context) => new RedisCommitter<T>(resolved, identity, context), options.retry ?? {});
 }
 

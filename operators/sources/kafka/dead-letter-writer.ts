@@ -111,7 +111,7 @@ async function ensureTopic(kafka: Kafka, topic: string, sourceTopics: readonly s
 }
 
 /** `max.message.bytes` of each topic that exists (topics that do not are left out). */
-async function topicLimits(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
+export async function topicLimits(admin: Admin, topics: readonly string[]): Promise<Map<string, number>> {
   const limits = new Map<string, number>();
   for (const name of topics) {
     try {

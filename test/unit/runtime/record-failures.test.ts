@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent, TableChange } from '../../../runtime/index.ts';
-import { StreamEnvironment, collectSink, fromCollection } from '../../../runtime/index.ts';
+import { SlidingEventTimeWindows, StreamEnvironment, TumblingEventTimeWindows, WatermarkStrategy, collectSink, fromCollection, type WindowResult } from '../../../runtime/index.ts';
 import type { DeadLetter } from '../../../operators/sources/kafka/dead-letter.ts';
 import type { DeadLetterWriter } from '../../../operators/sources/kafka/dead-letter-writer.ts';
 import { RecordFailedError } from '../../../operators/record-dead-letters.ts';
@@ -143,4 +143,53 @@ describe('record failures in operators', () => {
       expect(letters[0]?.value?.toString()).toMatch(/unserialisable value/);
     });
   }
+
+  it('a record that makes a window aggregate throw is dead-lettered (stage = window uid) and leaves no trace in any of its windows', async () => {
+    const letters: DeadLetter[] = [];
+    const env = environment(letters);
+    const out: WindowResult<string, number>[] = [];
+    // Sliding windows: each record goes to two windows; the throw comes from the second add, after the first succeeded.
+    let adds = 0;
+    env
+      .fromSource(fromCollection([change(1, 1), change(2, 2, { notes: 'poison' }), change(3, 3)], { batchSize: 3 }), {
+        watermarks: WatermarkStrategy.boundedOutOfOrderness<ChangeEvent<Row>>(0).withTimestamps((e) => e.source.tsMs),
+      })
+      .keyBy((e) => e.after?.status ?? '')
+      .window(SlidingEventTimeWindows.of(20_000, 10_000))
+      .aggregate<number, number>({
+        createAccumulator: () => 0,
+        add: (e, acc) => {
+          adds += 1;
+          if (e.after?.notes === 'poison' && adds % 2 === 0) throw new RangeError('amount out of range');
+          return acc + (e.after?.id ?? 0);
+        },
+        getResult: (acc) => acc,
+      })
+      .uid('revenue-windows')
+      .sinkTo(collectSink(out));
+    const result = await env.execute();
+    expect(result.restarts).toBe(0);
+    expect(letters.map((l) => [l.stage, l.errorKind, l.errorClass, l.offset])).toEqual([['revenue-windows', 'user-code', 'RangeError', '102']]);
+    expect(letters[0]?.reason).toMatch(/the window function threw RangeError: amount out of range/);
+    expect(out.map((r) => r.result)).toEqual([4, 4]);
+  });
+
+  it('a value a reduce window cannot store is dead-lettered as unstorable, not a failed flush in a restart loop', async () => {
+    const letters: DeadLetter[] = [];
+    const env = environment(letters, 'dead-letter', 'rocksdb');
+    const out: WindowResult<string, ChangeEvent<Row>>[] = [];
+    env
+      .fromSource(fromCollection([change(1, 1), change(2, 2, { notes: deep(100_000) }), change(3, 3)], { batchSize: 3 }), {
+        watermarks: WatermarkStrategy.boundedOutOfOrderness<ChangeEvent<Row>>(0).withTimestamps((e) => e.source.tsMs),
+      })
+      .keyBy((e) => e.after?.status ?? '')
+      .window(TumblingEventTimeWindows.of(60_000))
+      .reduce((a, b) => ((a.after?.id ?? 0) > (b.after?.id ?? 0) ? a : b))
+      .uid('latest-order')
+      .sinkTo(collectSink(out));
+    const result = await env.execute();
+    expect(result.restarts).toBe(0);
+    expect(letters.map((l) => [l.stage, l.errorKind, l.offset])).toEqual([['latest-order', 'unstorable', '102']]);
+    expect(out.map((r) => r.result.after?.id)).toEqual([3]);
+  });
 });
