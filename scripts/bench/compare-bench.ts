@@ -119,6 +119,7 @@ async function cdcflowUpsert(spec: UpsertSpec): Promise<UpsertResult | undefined
       state: { backend: 'rocksdb', dir: join(spec.dir, 'state') },
       restore: 'none',
       restart: { maxAttempts: 0 },
+      log: (line) => (line.includes('aborted') ? console.error(`[${jobName}] ${line}`) : undefined),
     });
     const clock: SinkClock = { ...newSpan(), records: 0, live: new Map() };
     env

@@ -120,7 +120,10 @@ else:
         return {"status": value["after"]["status"], "cents": int(Decimal(value["after"]["amount"]) * 100), "lsn": value["source"]["lsn"]}
 
     def arrived(value):
+        # The span ends when the window stage has had the last record, not when the source had it.
+        span["last"] = int(time.time() * 1000)
         span["arrived"] += 1
+        maybe_stop()
 
     def late(value, key, timestamp_ms, late_by_ms, start, end, store_name, topic, partition, offset):
         output.append({"late": {"lsn": value["lsn"]}})

@@ -103,7 +103,7 @@ public final class Jobs {
   private static void mark(long forwarded) {
     long now = System.currentTimeMillis();
     FIRST.compareAndSet(0, now);
-    LAST.set(now);
+    LAST.accumulateAndGet(now, Math::max);
     FORWARDED.addAndGet(forwarded);
     if (SEEN.incrementAndGet() >= messages) maybeDone();
   }
@@ -225,6 +225,8 @@ public final class Jobs {
           // A record the window operator drops as late never reaches the aggregator.
           Change before = PENDING.put(Thread.currentThread().getId(), c);
           if (before != null) late.add(before.lsn);
+          // The span ends when the window stage has had the last record, not when the source had it.
+          LAST.accumulateAndGet(System.currentTimeMillis(), Math::max);
           ARRIVED.incrementAndGet();
           maybeDone();
         })
