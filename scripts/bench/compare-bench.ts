@@ -39,7 +39,7 @@ import type { OracleRecord, RevenueWindow } from '../workload/revenue-oracle.ts'
 import { finish, mark, newSpan, rate, reportResult, runChild, type Measured, type Span } from './bench-child.ts';
 import { fmt, loadAverage, machine } from './bench-format.ts';
 import { benchWorkload, ensureWorkloadTopic } from './bench-topic.ts';
-import { ProjectionDigestOracle, projectionMismatch, windowsVerdict, type ProjectionDigest, type WindowsOutput } from './compare-oracle.ts';
+import { ProjectionDigestOracle, projectionMismatch, windowsVerdict, type LateRecordId, type ProjectionDigest, type WindowsOutput } from './compare-oracle.ts';
 import { compareTable, type CompareRow, type CompareRun } from './compare-report.ts';
 import { PEERS, PEER_VERSIONS, buildPeer, type PeerLaunch, type PeerName } from './peers/peer-build.ts';
 import { runPeer } from './peers/peer-run.ts';
@@ -166,15 +166,15 @@ function oracleOf(events: number, keys: number, withWindows: boolean): Oracle {
 
 function windowsOutputOf(lines: readonly Record<string, unknown>[]): WindowsOutput {
   const windows = new Map<string, RevenueWindow>();
-  const lateLsns: number[] = [];
+  const late: LateRecordId[] = [];
   for (const line of lines) {
     const w = line['window'] as RevenueWindow | undefined;
     // A window fires again on late data (Flink's allowed lateness): the last row per window is its final result.
     if (w !== undefined) windows.set(`${w.windowStart}|${w.status}`, w);
-    const late = line['late'] as { lsn: number } | undefined;
-    if (late !== undefined) lateLsns.push(late.lsn);
+    const l = line['late'] as LateRecordId | undefined;
+    if (l !== undefined) late.push(l);
   }
-  return { windows: [...windows.values()], lateLsns };
+  return { windows: [...windows.values()], late };
 }
 
 function windowsOracleText(oracle: Oracle, output: WindowsOutput): string {
@@ -218,7 +218,7 @@ async function runOnce(ctx: RunContext, job: Job, parallelism: number, system: S
       }
       const windowsBench = fileURLToPath(new URL('./windows-bench.ts', import.meta.url));
       const r = await runChild<Measured & { output: { windows: RevenueWindow[]; lateLsns: number[] } }>(windowsBench, { scenario: 'windows', brokers: ctx.brokers, topic: ctx.topic, messages: ctx.messages, run: round }, 'cdcflow windows');
-      return { eventsPerSecond: rate(r), cpuSeconds: r.cpuSeconds, messages: r.messages, peakRssMb: r.maxRssMb, oracle: windowsOracleText(ctx.oracle, r.output) };
+      return { eventsPerSecond: rate(r), cpuSeconds: r.cpuSeconds, messages: r.messages, peakRssMb: r.maxRssMb, oracle: windowsOracleText(ctx.oracle, { windows: r.output.windows, late: r.output.lateLsns.map((lsn) => ({ lsn })) }) };
     }
     const launch = ctx.launches.get(system.engine);
     if (launch === undefined || launch instanceof Error) return { oracle: '', error: `build failed: ${launch?.message ?? 'not built'}` };

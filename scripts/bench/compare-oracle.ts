@@ -7,8 +7,8 @@
 import { envelopePosition } from '../workload/commit-position.ts';
 import type { WorkloadRecord } from '../workload/generator.ts';
 import { centsToDecimal, decimalToCents } from '../workload/orders-model.ts';
-import { possiblyLate, revenueWindowsDecided } from '../workload/revenue-oracle-bounds.ts';
-import type { OracleRecord, RevenueWindow } from '../workload/revenue-oracle.ts';
+import { possiblyLate } from '../workload/revenue-oracle-bounds.ts';
+import { RevenueWindowOracle, type OracleRecord, type RevenueWindow } from '../workload/revenue-oracle.ts';
 
 /** What a projection leaves behind, small enough for any engine to report. */
 export interface ProjectionDigest {
@@ -51,10 +51,41 @@ export function projectionMismatch(got: ProjectionDigest, expected: ProjectionDi
   return found;
 }
 
-/** What a windows run produced: the last result per window and status, and the LSNs it set aside as late. */
+/**
+ * A record a run set aside as late. The LSN alone does not name a record: every snapshot row
+ * carries the snapshot's LSN (a duplicate has its original's id and LSN, which is harmless: same
+ * time and amount). Without `id` the first unmatched record with the LSN is taken.
+ */
+export interface LateRecordId {
+  readonly lsn: number;
+  readonly id?: number;
+}
+
+/** What a windows run produced: the last result per window and status, and the records it set aside as late. */
 export interface WindowsOutput {
   readonly windows: readonly RevenueWindow[];
-  readonly lateLsns: readonly number[];
+  readonly late: readonly LateRecordId[];
+}
+
+/** The window results when exactly `late` went to the side output (revenueWindowsDecided, by LSN and id). */
+export function windowsGivenLate(records: readonly OracleRecord[], late: readonly LateRecordId[], options: { partitions?: number } = {}): RevenueWindow[] {
+  const pending = new Map<string, number>();
+  const name = (lsn: number, id?: number) => (id === undefined ? `${lsn}` : `${lsn}|${id}`);
+  for (const l of late) pending.set(name(l.lsn, l.id), (pending.get(name(l.lsn, l.id)) ?? 0) + 1);
+  const take = (key: string): boolean => {
+    const left = pending.get(key) ?? 0;
+    if (left > 0) pending.set(key, left - 1);
+    return left > 0;
+  };
+  const oracle = new RevenueWindowOracle({ partitions: options.partitions ?? 1 + records.reduce((max, r) => Math.max(max, r.partition), 0) });
+  for (const record of records) {
+    if (record.event === null) continue;
+    const lsn = record.event.source.lsn;
+    oracle.pushDecided(record, take(name(lsn, record.id)) || take(name(lsn)));
+  }
+  const unmatched = [...pending].filter(([, n]) => n > 0).map(([key]) => key);
+  if (unmatched.length > 0) throw new RangeError(`late records not in the input (or late more often than they occur): ${unmatched.slice(0, 5).join(', ')}`);
+  return oracle.result().windows;
 }
 
 export interface WindowsVerdict {
@@ -68,10 +99,10 @@ export interface WindowsVerdict {
 
 export function windowsVerdict(records: readonly OracleRecord[], output: WindowsOutput, possibly: ReadonlySet<number> = possiblyLate(records)): WindowsVerdict {
   const problems: string[] = [];
-  const droppedOnTime = output.lateLsns.filter((lsn) => !possibly.has(lsn)).length;
+  const droppedOnTime = output.late.filter((l) => !possibly.has(l.lsn)).length;
   let consistent = false;
   try {
-    const expected = revenueWindowsDecided(records, output.lateLsns).windows;
+    const expected = windowsGivenLate(records, output.late);
     const key = (w: RevenueWindow) => `${w.windowStart}|${w.windowEnd}|${w.status}|${decimalToCents(normalise(w.sum))}|${w.count}`;
     const got = new Set(output.windows.map(key));
     const want = new Set(expected.map(key));
@@ -82,8 +113,8 @@ export function windowsVerdict(records: readonly OracleRecord[], output: Windows
   } catch (error) {
     problems.push((error as Error).message);
   }
-  if (droppedOnTime > 0) problems.push(`${droppedOnTime} of ${output.lateLsns.length} late records are on time by the reference rule`);
-  return { consistent, droppedOnTime, late: output.lateLsns.length, problems };
+  if (droppedOnTime > 0) problems.push(`${droppedOnTime} of ${output.late.length} late records are on time by the reference rule`);
+  return { consistent, droppedOnTime, late: output.late.length, problems };
 }
 
 /** `"12.3"` → `"12.30"`, `"7"` → `"7.00"`: engines print exact decimals with different scales. */

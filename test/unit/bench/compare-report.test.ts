@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ProjectionDigestOracle, projectionMismatch, windowsVerdict } from '../../../scripts/bench/compare-oracle.ts';
+import { ProjectionDigestOracle, projectionMismatch, windowsGivenLate, windowsVerdict } from '../../../scripts/bench/compare-oracle.ts';
 import { compareTable, ratioVsCdcflow, roundRatios, type CompareRun } from '../../../scripts/bench/compare-report.ts';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../../scripts/workload/oracle.ts';
@@ -47,13 +47,23 @@ describe('compare bench oracles', () => {
   it('accepts windows consistent with the late set and counts on-time events dropped as late', () => {
     const slim = records as readonly OracleRecord[];
     const reference = revenueWindowOracle(slim, { partitions: 3 });
-    const late = reference.late.map((l) => l.lsn);
-    expect(windowsVerdict(slim, { windows: reference.windows, lateLsns: late })).toMatchObject({ consistent: true, droppedOnTime: 0, problems: [] });
+    const late = reference.late.map((l) => ({ lsn: l.lsn, id: l.id }));
+    expect(windowsVerdict(slim, { windows: reference.windows, late })).toMatchObject({ consistent: true, droppedOnTime: 0, problems: [] });
+    expect(windowsVerdict(slim, { windows: reference.windows, late: late.map(({ lsn }) => ({ lsn })) }).consistent).toBe(true);
     // An engine that drops an on-time event: its windows lack it, and the verdict says it was on time.
-    const victim = slim.find((r) => r.event !== null && r.event.op === 'u' && !late.includes(r.event.source.lsn));
-    const lsn = victim?.event?.source.lsn as number;
-    const dropped = windowsVerdict(slim, { windows: reference.windows, lateLsns: [...late, lsn] });
+    const victim = slim.find((r) => r.event !== null && r.event.op === 'u' && !late.some((l) => l.lsn === r.event?.source.lsn)) as OracleRecord;
+    const dropped = windowsVerdict(slim, { windows: reference.windows, late: [...late, { lsn: victim.event?.source.lsn as number, id: victim.id }] });
     expect(dropped.consistent).toBe(false);
     expect(dropped.droppedOnTime).toBe(1);
+  });
+
+  it('names a late snapshot row by its id: every snapshot row has the snapshot LSN', () => {
+    const slim = records as readonly OracleRecord[];
+    const snapshot = slim.filter((r) => r.event?.op === 'r');
+    const last = snapshot.at(-1) as OracleRecord;
+    expect(snapshot[0]?.event?.source.lsn).toBe(last.event?.source.lsn);
+    // Dropping the last snapshot row takes its amount out of its own window, not the first snapshot row's.
+    const expected = windowsGivenLate(slim, [{ lsn: last.event?.source.lsn as number, id: last.id }]);
+    expect(expected).toEqual(windowsGivenLate(slim.filter((r) => r !== last), []));
   });
 });

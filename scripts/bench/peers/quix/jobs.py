@@ -112,12 +112,12 @@ else:
         late = top is not None and window_end - 1 + 30_000 <= top - 5_000 - 1
         max_ts[partition] = ts if top is None else max(top, ts)
         if late:
-            output.append({"late": {"lsn": value["source"]["lsn"]}})
+            output.append({"late": {"lsn": value["source"]["lsn"], "id": value["after"]["id"]}})
         return not late
 
     def slim(value):
         span["forwarded"] += 1
-        return {"status": value["after"]["status"], "cents": int(Decimal(value["after"]["amount"]) * 100), "lsn": value["source"]["lsn"]}
+        return {"status": value["after"]["status"], "cents": int(Decimal(value["after"]["amount"]) * 100), "lsn": value["source"]["lsn"], "id": value["after"]["id"]}
 
     def arrived(value):
         # The span ends when the window stage has had the last record, not when the source had it.
@@ -126,7 +126,7 @@ else:
         maybe_stop()
 
     def late(value, key, timestamp_ms, late_by_ms, start, end, store_name, topic, partition, offset):
-        output.append({"late": {"lsn": value["lsn"]}})
+        output.append({"late": {"lsn": value["lsn"], "id": value["id"]}})
         return False
 
     results = {}

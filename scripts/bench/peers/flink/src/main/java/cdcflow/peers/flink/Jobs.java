@@ -178,7 +178,7 @@ public final class Jobs {
         .sideOutputLateData(LATE)
         .aggregate(new SumAmount(), new WindowRow());
     rows.sinkTo(new FileLines(out, "window"));
-    DataStream<String> late = rows.getSideOutput(LATE).map(c -> "{\"lsn\":" + c.lsn + "}");
+    DataStream<String> late = rows.getSideOutput(LATE).map(c -> "{\"lsn\":" + c.lsn + ",\"id\":" + c.id + "}");
     late.sinkTo(new FileLines(out, "late"));
   }
 

@@ -73,7 +73,7 @@ public final class Jobs {
     String out = args.get("out");
     boolean windows = "windows".equals(args.get("job"));
     Map<String, String> results = new ConcurrentHashMap<>();
-    List<Long> late = java.util.Collections.synchronizedList(new ArrayList<>());
+    List<Change> late = java.util.Collections.synchronizedList(new ArrayList<>());
     if (windows) revenueWindows(builder, args.get("topic"), "per-partition".equals(args.get("lateness")), results, late);
     else projection(builder, args.get("topic"));
     KafkaStreams streams = new KafkaStreams(builder.build(), props);
@@ -87,10 +87,10 @@ public final class Jobs {
     streams.close(Duration.ofSeconds(60)); // commits the last transaction, flushing the window cache downstream
     StringBuilder lines = new StringBuilder();
     if (windows) {
-      for (Change dropped : PENDING.values()) late.add(dropped.lsn);
+      for (Change dropped : PENDING.values()) late.add(dropped);
       for (String row : results.values()) lines.append("{\"window\":").append(row).append("}\n");
       synchronized (late) {
-        for (long lsn : late) lines.append("{\"late\":{\"lsn\":").append(lsn).append("}}\n");
+        for (Change c : late) lines.append("{\"late\":{\"lsn\":").append(c.lsn).append(",\"id\":").append(c.id).append("}}\n");
       }
     } else {
       lines.append("{\"keys\":").append(LIVE_KEYS.get()).append(",\"amount\":\"").append(BigDecimal.valueOf(LIVE_CENTS.get(), 2).toPlainString()).append("\"}\n");
@@ -186,7 +186,7 @@ public final class Jobs {
    * partition before the repartition (the job's own operator), then windows with a grace wide
    * enough not to drop anything more.
    */
-  static void revenueWindows(StreamsBuilder builder, String topic, boolean perPartition, Map<String, String> results, List<Long> late) {
+  static void revenueWindows(StreamsBuilder builder, String topic, boolean perPartition, Map<String, String> results, List<Change> late) {
     KStream<Bytes, Change> orders = builder.stream(topic, Consumed.with(Serdes.Bytes(), Serdes.ByteArray()))
         .process(() -> new Processor<Bytes, byte[], Bytes, Change>() {
           private ProcessorContext<Bytes, Change> context;
@@ -211,7 +211,7 @@ public final class Jobs {
               isLate = maxTs != Long.MIN_VALUE && windowEnd - 1 + 30_000 <= maxTs - 5_000 - 1;
             }
             maxTs = Math.max(maxTs, c.tsMs);
-            if (isLate) late.add(c.lsn);
+            if (isLate) late.add(c);
             mark(relevant && !isLate ? 1 : 0);
             if (!relevant || isLate) return;
             c.after = null; // the windows need status, amount and time only: a lighter repartition
@@ -224,7 +224,7 @@ public final class Jobs {
         .peek((status, c) -> {
           // A record the window operator drops as late never reaches the aggregator.
           Change before = PENDING.put(Thread.currentThread().getId(), c);
-          if (before != null) late.add(before.lsn);
+          if (before != null) late.add(before);
           // The span ends when the window stage has had the last record, not when the source had it.
           LAST.accumulateAndGet(System.currentTimeMillis(), Math::max);
           ARRIVED.incrementAndGet();
