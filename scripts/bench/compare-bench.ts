@@ -180,7 +180,7 @@ function windowsOutputOf(lines: readonly Record<string, unknown>[]): WindowsOutp
 function windowsOracleText(oracle: Oracle, output: WindowsOutput): string {
   const verdict = windowsVerdict(oracle.records ?? [], output, oracle.possiblyLate);
   if (verdict.problems.length === 0) return '';
-  if (verdict.consistent) return `windows match its own late set; ${fmt(verdict.droppedOnTime)} on-time events dropped as late (${fmt(verdict.late)} late in all)`;
+  if (verdict.consistent) return `windows match its own late set, which holds ${fmt(verdict.droppedOnTime)} on-time events (of ${fmt(verdict.late)} late)`;
   return `MISMATCH: ${verdict.problems.join('; ')}`;
 }
 

@@ -50,7 +50,6 @@ export function compareTable(rows: readonly CompareRow[]): string {
   for (const row of rows) {
     const base = rows.find((r) => r.job === row.job && r.parallelism === row.parallelism && r.system === 'cdcflow');
     const good = row.runs.filter(ok);
-    const failures = row.runs.filter((r) => !ok(r));
     const rate = good.length === 0 ? 'failed' : fmt(median(good.map((r) => r.eventsPerSecond)));
     const perRound = row.runs.map((r) => (ok(r) ? fmt(r.eventsPerSecond) : 'failed')).join(', ');
     let ratio = '–';
@@ -63,8 +62,15 @@ export function compareTable(rows: readonly CompareRow[]): string {
     const perMessage = cpu.length === 0 ? '–' : fmt(median(cpu.map((r) => ((r.cpuSeconds as number) / (r.messages as number)) * 1e6)));
     const rss = good.filter((r) => r.peakRssMb !== undefined);
     const peak = rss.length === 0 ? '–' : `${fmt(median(rss.map((r) => r.peakRssMb as number)))} MB`;
-    const verdicts = [...new Set(row.runs.map((r) => (r.error !== undefined ? `failed: ${r.error}` : r.oracle === '' ? 'matched' : r.oracle)))];
-    lines.push(`| ${row.job} | ${row.parallelism} | ${row.system} | ${rate} | ${perRound} | ${ratio} | ${perMessage} | ${peak} | ${verdicts.join('; ')}${failures.length > 0 && good.length > 0 ? ` (${failures.length} of ${row.runs.length} runs failed)` : ''} |`);
+    lines.push(`| ${row.job} | ${row.parallelism} | ${row.system} | ${rate} | ${perRound} | ${ratio} | ${perMessage} | ${peak} | ${verdictOf(row.runs)} |`);
   }
   return lines.join('\n');
+}
+
+/** The runs' oracle verdicts in one cell: "matched" when all matched, else each distinct one (cut short; the round lines have them whole). */
+function verdictOf(runs: readonly CompareRun[]): string {
+  const each = runs.map((r) => (r.error !== undefined ? `failed: ${r.error}` : r.oracle === '' ? 'matched' : r.oracle));
+  const distinct = [...new Set(each.map((v) => (v.length > 140 ? `${v.slice(0, 139)}…` : v)))];
+  if (distinct.length === 1) return distinct[0] ?? '';
+  return distinct.map((v) => `${v} (${each.filter((e) => e.startsWith(v.replace(/…$/, ''))).length} of ${runs.length})`).join(' / ');
 }

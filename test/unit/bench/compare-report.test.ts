@@ -28,6 +28,11 @@ describe('compare bench table (npm run bench -- compare)', () => {
     expect(table[3]).toContain('| flink | 5,000 | 5,000, 6,000, 4,400 | 2.20× (2.00–2.50) |');
     expect(table[4]).toContain('| quix | failed | failed | n/a | – | – | failed: build failed: no python |');
   });
+
+  it('says which runs an oracle verdict applies to when they differ', () => {
+    const [, , line] = compareTable([{ job: 'windows', parallelism: 1, system: 'cdcflow', runs: [run(1, { oracle: 'MISMATCH: late events' }), run(1), run(1)] }]).split('\n');
+    expect(line).toContain('| MISMATCH: late events (1 of 3) / matched (2 of 3) |');
+  });
 });
 
 describe('compare bench oracles', () => {
