@@ -7,6 +7,7 @@
  *   state-scale  preset L at the state layer: checkpoints at size, SIGKILL recovery, peak RSS (state-scale-bench.ts)
  *   harness the projection job in-process over an in-memory fetcher: the framework's cost per event (harness-bench.ts)
  *   sinks   the projection into every sink: throughput, and freshness at an offered rate (sinks-bench.ts)
+ *   compare the reference jobs on cdcflow, Flink, Kafka Streams and Quix Streams, one table with ratios (compare-bench.ts)
  *   bad-records the projection into Postgres over a clean topic and over one mixed with the malformed-input corpus (bad-records-bench.ts)
  * Flags go to the chosen benchmark, e.g. `npm run bench -- upsert --events 100000 --runs 1`.
  */
@@ -19,6 +20,7 @@ const benches: Record<string, string> = {
   harness: './harness-bench.ts',
   sinks: './sinks-bench.ts',
   'bad-records': './bad-records-bench.ts',
+  compare: './compare-bench.ts',
 };
 
 const name = process.argv[2];
