@@ -12,7 +12,7 @@ const root = new URL('..', import.meta.url).pathname;
 const dist = join(root, 'dist');
 rmSync(dist, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+execFileSync(process.execPath, [tsc, '-p', join(root, 'scripts/tsconfig.build.json')], { stdio: 'inherit' });
 
 let rewritten = 0;
 for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true })) {
