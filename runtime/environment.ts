@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { SAVEPOINTS_DIR } from '../checkpoints/index.ts';
-import type { SourceDefinition } from '../operators/sources/source.ts';
+import { SourceOpenInterruptedError, type SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
 import { startHttpServer, type HttpServerHandle } from './http-server.ts';
@@ -174,6 +174,8 @@ export class StreamEnvironment {
           this.current = undefined;
           // A cancel (or a stop past its deadline) ends whatever the attempt was doing.
           if (this.control.cancelled) return this.ended(undefined, error);
+          // A stop reached a subtask while its source waited in open (parallel attempts; runAttempt handles its own).
+          if (this.control.ending && causedBy(error, SourceOpenInterruptedError)) return this.ended(undefined);
           this.control.recordException(error);
           if (this.control.ending) {
             log.error({ err: error }, 'the job failed while stopping');
@@ -334,4 +336,14 @@ function describeTarget(target: ResolvedOptions['restore']): string {
   if ('savepoint' in target) return `savepoint ${target.savepoint}`;
   if ('checkpointId' in target) return `checkpoint ${target.checkpointId}`;
   return target.path;
+}
+
+/** Whether `error` or one of its causes is an instance of `type`. */
+function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let e: unknown = error;
+  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e instanceof type) return true;
+    e = (e as Error).cause;
+  }
+  return false;
 }

@@ -14,11 +14,14 @@ import { collectSink } from '../../operators/sinks/collect-sink.ts';
 import { debeziumSource } from '../../operators/sources/kafka/debezium-source.ts';
 import { StreamEnvironment } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { RunFolders, startParallelJob, type JobSpec } from '../support/parallel-runs.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cdcflow-stop-missing-topic-'));
 const previousRoot = rootLogger();
+const folders = new RunFolders();
 afterAll(() => {
   setRootLogger(previousRoot);
+  folders.cleanup();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -64,4 +67,16 @@ describe('stopping a job whose source waits for a missing topic', () => {
     expect((stoppedAt as number) - stopAsked).toBeLessThan(10_000);
     expect(after).toEqual([]);
   }, 60_000);
+
+  it('at parallelism 2: SIGTERM ends the process with 0, stopped, nothing retried after', async () => {
+    const spec: JobSpec = { job: 'projection', source: { kind: 'kafka', topic: uniqueName('no-such-topic'), groupId: uniqueName('stop-missing-topic'), bounded: false } };
+    const job = startParallelJob(spec, folders.make(), 2, { CDCFLOW_LOG_FORMAT: 'json' });
+    await job.waitFor(/waiting for topic\(s\)/, 60_000);
+    process.kill(job.pid, 'SIGTERM');
+    const exit = await job.waitForExit(20_000);
+    expect(exit, job.tail(30)).toEqual({ code: 0, signal: null });
+    const stoppedAt = job.lines.findIndex((l) => /job stopped/.test(l));
+    expect(stoppedAt, job.tail(30)).toBeGreaterThanOrEqual(0);
+    expect(job.lines.slice(stoppedAt + 1).filter((l) => /retry|waiting for topic|Response Metadata/i.test(l)), job.tail(30)).toEqual([]);
+  }, 90_000);
 });
