@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { SAVEPOINTS_DIR } from '../checkpoints/index.ts';
-import type { SourceDefinition } from '../operators/sources/source.ts';
+import { SourceOpenInterruptedError, type SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
 import { startHttpServer, type HttpServerHandle } from './http-server.ts';
@@ -145,7 +145,7 @@ export class StreamEnvironment {
         this.control.setState('restoring');
         this.jobHealth.attemptStarted();
         try {
-          const result = await attempt(this.graph, options, this.metrics, {
+          const running = attempt(this.graph, options, this.metrics, {
             restoreFrom,
             attempt: attemptNumber,
             onStarted: (handle) => {
@@ -159,12 +159,23 @@ export class StreamEnvironment {
               this.control.emit({ type: 'checkpoint', checkpointId: s.checkpointId, kind: s.kind, atMs: Date.now() });
             },
           });
-          return this.ended(result.final);
+          const outcome = await Promise.race([running.then((done) => ({ done })), this.control.abandoned.then(() => undefined)]);
+          if (outcome === undefined) {
+            // Cancelled, and the attempt did not end within its grace: stop waiting for it (it
+            // may hang on a commit forever); what it prepared stays for the next start's recovery.
+            running.catch(() => undefined);
+            log.error({ gaveUpOn: this.control.pendingWork() }, `the cancelled attempt did not end; abandoning it (gave up on ${this.control.pendingWork()})`);
+            return this.ended(undefined);
+          }
+          return this.ended(outcome.done.final);
         } catch (error) {
+          if (error === this.control.overdueStop) throw error;
           this.control.attach(undefined);
           this.current = undefined;
           // A cancel (or a stop past its deadline) ends whatever the attempt was doing.
-          if (this.control.cancelled) return this.ended(undefined);
+          if (this.control.cancelled) return this.ended(undefined, error);
+          // A stop reached a subtask while its source waited in open (parallel attempts; runAttempt handles its own).
+          if (this.control.ending && causedBy(error, SourceOpenInterruptedError)) return this.ended(undefined);
           this.control.recordException(error);
           if (this.control.ending) {
             log.error({ err: error }, 'the job failed while stopping');
@@ -198,16 +209,26 @@ export class StreamEnvironment {
     } finally {
       this.current = undefined;
       this.control.attach(undefined);
+      this.control.dispose();
       unhandle();
       await http?.close();
       await this.lease.release();
     }
   }
 
-  /** The job ended without failing: settle a pending stop and say how it ended. */
-  private ended(final: AttemptResult['final']): JobResult {
+  /**
+   * The job ended without failing: settle a pending stop and say how it ended. A stop that missed
+   * its deadline throws its StopDeadlineExceededError instead (so `cdcflow run` exits non-zero).
+   */
+  private ended(final: AttemptResult['final'], cause?: unknown): JobResult {
     const state = this.control.cancelled ? 'cancelled' : this.control.ending ? 'stopped' : 'finished';
     this.control.setState(state);
+    const overdue = this.control.overdueStop;
+    if (overdue !== undefined) {
+      this.jobHealth.ended('stopped');
+      this.options.logger.error({ state, gaveUpOn: overdue.gaveUpOn, restarts: this.restarts, ...(cause === undefined ? {} : { err: cause }) }, `job cancelled: the stop missed its ${overdue.deadlineMs} ms deadline (gave up on ${overdue.gaveUpOn})`);
+      throw overdue;
+    }
     this.jobHealth.ended(state === 'finished' ? 'finished' : 'stopped');
     const at = final === undefined ? 'without a final checkpoint' : `at ${final.kind} ${final.checkpointId}${final.savepointPath === undefined ? '' : ` (${final.savepointPath})`}`;
     this.options.logger.info({ state, checkpoint: final?.checkpointId, savepointPath: final?.savepointPath, restarts: this.restarts }, `job ${state} ${at}`);
@@ -315,4 +336,14 @@ function describeTarget(target: ResolvedOptions['restore']): string {
   if ('savepoint' in target) return `savepoint ${target.savepoint}`;
   if ('checkpointId' in target) return `checkpoint ${target.checkpointId}`;
   return target.path;
+}
+
+/** Whether `error` or one of its causes is an instance of `type`. */
+function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let e: unknown = error;
+  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e instanceof type) return true;
+    e = (e as Error).cause;
+  }
+  return false;
 }

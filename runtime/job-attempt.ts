@@ -7,6 +7,7 @@ import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointCoordinator, LocalCheckpointStorage, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type StoredCheckpoint } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
+import { SourceOpenInterruptedError } from '../operators/sources/source.ts';
 import type { JobRunner } from './execution/job-runner.ts';
 import { assignRestoredState } from './execution/restore-assignment.ts';
 import type { JobGraph } from './graph.ts';
@@ -209,7 +210,13 @@ export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metr
     await runner.closeOperators();
   };
   try {
-    await runner.open();
+    try {
+      await runner.open();
+    } catch (error) {
+      // Stopped while a source waited in open (a missing topic): nothing ran, nothing to checkpoint.
+      if (error instanceof SourceOpenInterruptedError) return { final: undefined };
+      throw error;
+    }
     coordinator.start();
     await runner.run(
       () => finish(undefined),

@@ -4,6 +4,14 @@
  * describes precisely the records already handed out (the next offset to read per split).
  */
 import type { OperatorInfo, StreamRecord } from '../operator.ts';
+import { CdcflowError } from '../../state/errors.ts';
+
+/** `open` gave up waiting (for a topic that does not exist yet) because the job is stopping. */
+export class SourceOpenInterruptedError extends CdcflowError {
+  constructor(what: string) {
+    super(`source stopped while opening (${what})`, { domain: 'internal', retriable: false });
+  }
+}
 
 /** One unit of work and of state for a source: a Kafka partition, a file, a range. */
 export interface SplitPosition {
@@ -43,6 +51,13 @@ export interface SourceReader<T> {
    * advances it) until a split is assigned. @default only splits that delivered count
    */
   assignedSplits?(): readonly string[] | undefined;
+  /**
+   * The job is stopping while `open` is still under way: a source that waits in `open` for
+   * something outside (a topic to be created) stops waiting, and `open` rejects with
+   * SourceOpenInterruptedError (the attempt then ends without a final checkpoint). A source that
+   * is not waiting ignores it and the stop proceeds as usual. Optional.
+   */
+  interruptOpen?(): void;
   /** The checkpoint is durable: the source may commit offsets externally (for lag monitoring). */
   notifyCheckpointComplete?(checkpointId: number): Promise<void>;
   close(): Promise<void>;

@@ -7,6 +7,7 @@
 import { retiredSubtasks } from '../../checkpoints/index.ts';
 import { locateError } from '../../state/index.ts';
 import type { FreshStart, OperatorContext, OperatorMetrics } from '../../operators/operator.ts';
+import { SourceOpenInterruptedError } from '../../operators/sources/source.ts';
 import type { QueuedRecordDeadLetters } from '../../operators/record-dead-letters.ts';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
@@ -56,6 +57,8 @@ export class JobRunner {
   private stopRequested = false;
   /** A graceful stop: stop polling, run `onStop` (final checkpoint, commits), leave inputs open. */
   private finalRequested = false;
+  /** The source reader whose `open` is under way: a stop tells it to stop waiting (`interruptOpen`). */
+  private opening: { interruptOpen?(): void } | undefined;
   private wake: (() => void) | undefined;
   /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
   private readonly snapshots: SnapshotAcks;
@@ -75,6 +78,7 @@ export class JobRunner {
 
   stop(): void {
     this.stopRequested = true;
+    this.opening?.interruptOpen?.();
     this.wake?.();
   }
 
@@ -85,6 +89,7 @@ export class JobRunner {
    */
   requestFinal(): void {
     this.finalRequested = true;
+    this.opening?.interruptOpen?.();
     this.wake?.();
   }
 
@@ -308,7 +313,17 @@ export class JobRunner {
     const definition = node.source as NonNullable<GraphNode['source']>;
     const metrics = this.deps.metricsFor(uid);
     const reader = definition.createReader({ jobName: this.deps.jobName, uid, subtaskIndex: this.subtaskIndex, parallelism: this.parallelism, metrics });
-    await reader.open(restored?.source);
+    this.opening = reader;
+    if (this.stopRequested || this.finalRequested) reader.interruptOpen?.();
+    try {
+      await reader.open(restored?.source);
+    } catch (error) {
+      // It opened nothing the runner will close: release what it holds (connections).
+      if (error instanceof SourceOpenInterruptedError) await reader.close().catch(() => undefined);
+      throw error;
+    } finally {
+      this.opening = undefined;
+    }
     const settings = node.sourceOptions as WatermarkSettings | undefined;
     const generator = settings === undefined ? undefined : new WatermarkGenerator(settings, restored?.watermark);
     // Every split the checkpoint knew holds the watermark back until it delivers again (or goes idle), as before the restore.

@@ -28,6 +28,13 @@ interface PendingStop {
 }
 
 const MAX_EXCEPTIONS = 20;
+/**
+ * After a cancel (or a stop past its deadline) hard-stopped the attempt, how long it may take to
+ * end before `execute()` stops waiting for it: a sink commit or checkpoint write that never
+ * answers (a row lock held elsewhere, a hung broker) must not keep the job — or the REST call,
+ * or `cdcflow run` — waiting forever.
+ */
+const ABANDON_GRACE_MAX_MS = 5_000;
 
 export class JobControl {
   private current: JobState = 'created';
@@ -35,6 +42,13 @@ export class JobControl {
   private pendingStop: PendingStop | undefined;
   private cancelRequested = false;
   private wakeBackOff: (() => void) | undefined;
+  private overdue: StopDeadlineExceededError | undefined;
+  /** Checkpoints completed since the stop was asked for: tells what an overdue stop gave up on. */
+  private completedWhileStopping: number | undefined;
+  private abandonTimer: NodeJS.Timeout | undefined;
+  private resolveAbandoned: () => void = () => undefined;
+  /** Resolves once a cancelled attempt has had its grace to end: `execute()` then stops waiting for it. */
+  readonly abandoned = new Promise<void>((resolve) => (this.resolveAbandoned = resolve));
   private readonly listeners = new Set<(event: JobEvent) => void>();
   readonly exceptions: JobException[] = [];
 
@@ -67,6 +81,7 @@ export class JobControl {
   }
 
   emit(event: JobEvent): void {
+    if (event.type === 'checkpoint' && this.pendingStop !== undefined) this.completedWhileStopping = event.checkpointId;
     for (const listener of this.listeners) {
       try {
         listener(event);
@@ -112,11 +127,14 @@ export class JobControl {
     this.log.info({ target: target.kind, deadlineMs, state: this.current }, target.kind === 'savepoint' ? 'stopping into a savepoint' : 'stopping with a final checkpoint');
     if (this.current !== 'created') this.setState('stopping');
     pending.timer = setTimeout(() => {
-      this.log.error({ deadlineMs }, 'stop deadline passed: cancelling the job');
+      const gaveUpOn = this.pendingWork();
+      this.log.error({ deadlineMs, gaveUpOn }, `stop deadline passed: cancelling the job; gave up on ${gaveUpOn}`);
+      this.overdue = new StopDeadlineExceededError(deadlineMs, gaveUpOn);
       this.cancelRequested = true;
       this.attempt?.stop();
       this.wakeBackOff?.();
-      this.settleStop(new StopDeadlineExceededError(deadlineMs));
+      this.startAbandonTimer(Math.min(ABANDON_GRACE_MAX_MS, Math.max(1_000, deadlineMs)));
+      this.settleStop(this.overdue);
     }, deadlineMs);
     pending.timer.unref();
     this.attempt?.requestFinal(target);
@@ -130,6 +148,31 @@ export class JobControl {
     this.cancelRequested = true;
     this.attempt?.stop();
     this.wakeBackOff?.();
+    this.startAbandonTimer(ABANDON_GRACE_MAX_MS);
+  }
+
+  /** A stop that missed its deadline: `execute()` ends with it (non-zero exit) however the attempt ended. */
+  get overdueStop(): StopDeadlineExceededError | undefined {
+    return this.overdue;
+  }
+
+  /** What a stop is still waiting for, for the log line of a cancel or missed deadline. */
+  pendingWork(): string {
+    if (this.pendingStop === undefined) return 'the running attempt';
+    const final = this.pendingStop.target.kind === 'savepoint' ? 'final savepoint' : 'final checkpoint';
+    if (this.completedWhileStopping === undefined) return `the ${final} (not completed: a sink pre-commit, an operator snapshot or the checkpoint write did not answer)`;
+    return `the sink commits of ${final} ${this.completedWhileStopping} (completed; its prepared transactions stay for the next start's recovery to commit)`;
+  }
+
+  private startAbandonTimer(graceMs: number): void {
+    if (this.abandonTimer !== undefined) return;
+    this.abandonTimer = setTimeout(() => this.resolveAbandoned(), graceMs);
+    this.abandonTimer.unref();
+  }
+
+  /** The job ended: no abandoning is due any more. */
+  dispose(): void {
+    clearTimeout(this.abandonTimer);
   }
 
   /** The stop's outcome (the execute loop calls this once the job ended). */

@@ -53,9 +53,13 @@ export type JobEvent =
 
 /** The stop did not finish within its deadline: the job was cancelled. */
 export class StopDeadlineExceededError extends CdcflowError {
-  constructor(deadlineMs: number) {
+  constructor(
+    readonly deadlineMs: number,
+    /** What the stop was still waiting for (see JobControl.pendingWork). */
+    readonly gaveUpOn = 'the final checkpoint and sink commits',
+  ) {
     super(
-      `the job did not stop within ${deadlineMs} ms (final checkpoint and sink commits), so it was cancelled: prepared sink transactions stay until the next start commits or rolls them back. Raise lifecycle.stopDeadlineMs if stops need longer.`,
+      `the job did not stop within ${deadlineMs} ms (gave up on ${gaveUpOn}), so it was cancelled: prepared sink transactions stay until the next start commits or rolls them back. Raise lifecycle.stopDeadlineMs if stops need longer.`,
       { domain: 'external', retriable: false },
     );
   }

@@ -14,6 +14,7 @@ import { ElasticsearchSinkError } from '../../operators/sinks/elasticsearch/elas
 import { KafkaSinkError } from '../../operators/sinks/kafka/kafka-sink-error.ts';
 import { PostgresSinkError } from '../../operators/sinks/postgres/pg-session.ts';
 import { RedisSinkError } from '../../operators/sinks/redis/redis-session.ts';
+import { SourceOpenInterruptedError } from '../../operators/sources/source.ts';
 import { DecodePoolError } from '../../operators/sources/kafka/decode-pool.ts';
 import { SchemaBodyError, SchemaNotFoundError, SchemaRegistryUnavailableError } from '../../operators/sources/kafka/schema-resolver.ts';
 import { registerErrorClasses, SnapshotWriteError, StateError, UnclassifiedError, UnstorableValueError } from '../../state/index.ts';
@@ -26,5 +27,5 @@ registerErrorClasses(
   PostgresSinkError, RedisSinkError, KafkaSinkError, ElasticsearchSinkError,
   SchemaNotFoundError, SchemaBodyError, SchemaRegistryUnavailableError, DecodePoolError,
   ReentrantOperatorCallError, SubtaskFailedError, UnsupportedParallelJobError,
-  KafkaConfigError, RecordFailedError, FreshStartRefusedError, TruncateRefusedError, SourceOffsetOutOfRangeError, DecimalConfigError,
+  KafkaConfigError, RecordFailedError, FreshStartRefusedError, TruncateRefusedError, SourceOffsetOutOfRangeError, DecimalConfigError, SourceOpenInterruptedError,
 );

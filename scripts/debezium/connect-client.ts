@@ -22,7 +22,20 @@ export class ConnectError extends Error {
 }
 
 export class ConnectClient {
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    /** How long one REST call may take. */
+    private readonly requestTimeoutMs = 30_000,
+  ) {}
+
+  /** Whether the worker answers at all (a quick probe: tests skip without one). */
+  async available(): Promise<boolean> {
+    try {
+      return (await fetch(`${this.url}/connectors`, { signal: AbortSignal.timeout(Math.min(2_000, this.requestTimeoutMs)) })).ok;
+    } catch {
+      return false;
+    }
+  }
 
   private async call(method: string, path: string, body?: unknown): Promise<{ status: number; json: unknown }> {
     let response: Response;
@@ -31,7 +44,7 @@ export class ConnectClient {
         method,
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-        signal: AbortSignal.timeout(30_000),
+        signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (error) {
       throw new ConnectError(`Kafka Connect at ${this.url} did not answer ${method} ${path} (${String(error)}); start it with \`npm run stack -- up debezium\``);

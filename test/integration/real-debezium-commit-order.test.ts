@@ -14,10 +14,10 @@ import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { StreamEnvironment, UNRESOLVED_CHANGES, collectSink, debeziumSource, postgresSink, type UnresolvedChange } from '../../runtime/index.ts';
-import { SOURCE_DATABASE_URL, connectAvailable, startConnector, waitForSlot, type ConnectorHandle } from '../support/debezium-connector.ts';
+import { SOURCE_DATABASE_URL, connectAvailable, startConnector, waitForSlot, type ConnectorHandle } from '../../scripts/debezium/table-connector.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { readMessagesUntil } from '../support/kafka-read.ts';
-import { createToastTable, interleavedWrites, sourceRows } from '../support/source-writes.ts';
+import { createToastTable, interleavedWrites, sourceRows } from '../../scripts/debezium/source-writes.ts';
 
 const reachable = await connectAvailable();
 type Row = Record<string, unknown>;

@@ -1,4 +1,4 @@
-/** Topics captured from the real Debezium connector (test/fixtures/debezium/capture.ts), replayed as the source would read them. */
+/** Topics captured from the real Debezium connector (`scripts/capture-debezium-fixtures.ts interleaved`), replayed as the source would read them. */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChangeEvent } from '../../operators/change-event.ts';

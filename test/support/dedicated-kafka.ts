@@ -8,11 +8,13 @@
  * transaction coordinator reloads `__transaction_state` on the next start); `start()` again brings
  * it back on the same ports and data folder.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kafkaBroker, runKafkaTool } from '../../scripts/stack/services/kafka.ts';
+import type { StackService } from '../../scripts/stack/service.ts';
+import { DedicatedService } from './dedicated-service.ts';
 import { makeTestTls, securityListenerSettings, type TestTlsMaterial } from './kafka-tls.ts';
 
 /** Where a secured test broker's TLS and SASL listeners are, and its certificates. */
@@ -21,18 +23,16 @@ export interface BrokerSecurity {
   readonly sslBrokers: string;
   readonly saslBrokers: string;
 }
-import { isAlive, ownedPid, sleep, stopDaemon } from '../../scripts/stack/process.ts';
-import type { StackService } from '../../scripts/stack/service.ts';
-import { stackPaths } from '../../scripts/stack/paths.ts';
-import { upService } from '../../scripts/stack/stack.ts';
 
-export class DedicatedKafka {
+export class DedicatedKafka extends DedicatedService {
   private constructor(
-    private readonly service: StackService,
+    service: StackService,
     readonly clientPort: number,
-    readonly dataDir: string,
-    private readonly log: (line: string) => void,
-  ) {}
+    dataDir: string,
+    log: (line: string) => void,
+  ) {
+    super(service, dataDir, log);
+  }
 
   /** Picks two free ports and a fresh data folder; call `start()` to run it. */
   static async create(log: (line: string) => void = () => undefined): Promise<DedicatedKafka> {
@@ -77,39 +77,8 @@ export class DedicatedKafka {
     return `127.0.0.1:${this.clientPort}`;
   }
 
-  get name(): string {
-    return this.service.name;
-  }
+  // start() formats the data folder the first time and waits until its coordinators answer.
 
-  /** Its log file (the broker's stdout), for a failing test's message. */
-  get logFile(): string {
-    return stackPaths.log(this.service.name);
-  }
-
-  get pid(): number | undefined {
-    return ownedPid(this.service.name);
-  }
-
-  /** Starts it (formatting the data folder the first time) and waits until its coordinators answer. */
-  async start(): Promise<void> {
-    await upService(this.service, this.log);
-  }
-
-  /** Sends `signal` to the broker and waits (≤ 60 s) until the process is gone. */
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const pid = this.pid;
-    if (pid === undefined) return;
-    process.kill(pid, signal);
-    for (let waited = 0; isAlive(pid) && waited < 60_000; waited += 50) await sleep(50);
-    if (isAlive(pid)) throw new Error(`${this.name} (pid ${pid}) still runs 60 s after ${signal}`);
-  }
-
-  /** Stops it for good and deletes its data folder (and its log, unless `keepLog` for a failed test). */
-  async destroy(keepLog = false): Promise<void> {
-    await stopDaemon(this.service.name, 10_000);
-    rmSync(this.dataDir, { recursive: true, force: true });
-    if (!keepLog) rmSync(this.logFile, { force: true });
-  }
 }
 
 /** `count` distinct ports the kernel considers free right now (bound to port 0, then released). */

@@ -14,12 +14,13 @@
  */
 import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
-import type { SinkIdentity, TwoPhaseCommitter } from '../two-phase-commit.ts';
+import type { SinkIdentity, SinkLeftover, TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { InternalClient, type TopicMessages } from './kafkajs-internals.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
 import { OpenTransaction } from './open-transaction.ts';
 import { TransactionControl, type KafkaTransactionHandle } from './transaction-control.ts';
-import { transactionalId } from './transactional-id.ts';
+import { transactionalId, transactionalIdPattern } from './transactional-id.ts';
+import { listTransactions } from './list-transactions.ts';
 import type { KafkaSinkMessage, ResolvedKafkaSinkOptions } from './kafka-sink-options.ts';
 import { RECORD_BATCH_OVERHEAD_BYTES, TopicLimits, invalidMessage, messageBytes } from './record-screen.ts';
 import { messageOf, originOfValue } from '../../record-dead-letters.ts';
@@ -182,6 +183,39 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     this.preparedTimes.clear();
     this.open = undefined;
     this.nextSlot = first;
+  }
+
+  /**
+   * Open transactions (broker state `Ongoing`) on any transactional id of this sink, every subtask
+   * and slot. Kafka does not know which checkpoint a transaction belongs to, so each is reported
+   * without one (a fresh start refuses them all). Empty if the brokers predate ListTransactions.
+   */
+  async leftovers(): Promise<readonly SinkLeftover[]> {
+    return (await this.openTransactionIds()).map((id) => ({ name: `kafka open transaction '${id}'`, checkpointId: undefined }));
+  }
+
+  /** Aborts them: InitProducerId on each id, as a restore does (it also fences their producers). */
+  async discardLeftovers(): Promise<void> {
+    for (const id of await this.openTransactionIds()) {
+      this.options.log(`fresh start: aborting open transaction '${id}' (discardSinkTransactions)`);
+      await this.control.fence(id);
+    }
+  }
+
+  private async openTransactionIds(): Promise<string[]> {
+    await this.client.connect();
+    const listed = await listTransactions(this.client.cluster, ['Ongoing']);
+    if (listed === undefined) {
+      this.options.log('fresh start: the brokers do not support ListTransactions (Kafka < 3.0); open transactions of this sink were not checked');
+      return [];
+    }
+    const ours = transactionalIdPattern(this.identity, this.options.transactionalIdPrefix);
+    // Oldest slot first within a subtask, as recover() aborts them (kafkajs read_committed ordering).
+    return listed
+      .map((t) => ({ id: t.transactionalId, match: ours.exec(t.transactionalId) }))
+      .filter((t) => t.match !== null)
+      .sort((a, b) => Number(a.match?.[1]) - Number(b.match?.[1]) || Number(a.match?.[2]) - Number(b.match?.[2]))
+      .map((t) => t.id);
   }
 
   async close(): Promise<void> {

@@ -27,6 +27,8 @@ export interface InternalCluster {
   disconnect(): Promise<void>;
   refreshMetadata(): Promise<void>;
   findGroupCoordinator(request: { groupId: string; coordinatorType: number }): Promise<TxnBroker>;
+  getNodeIds(): string[];
+  findBroker(request: { nodeId: string }): Promise<object>;
 }
 
 /** kafkajs' per-producer exactly-once state: producer id, epoch, sequences, partitions in the transaction. */

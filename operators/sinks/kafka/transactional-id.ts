@@ -9,3 +9,9 @@ import type { SinkIdentity } from '../two-phase-commit.ts';
 export function transactionalId(identity: SinkIdentity, slot: number, prefix?: string): string {
   return `${prefix ?? identity.jobName}-${identity.sinkUid}-${identity.subtaskIndex}-${slot}`;
 }
+
+/** Matches the transactional ids of every subtask and slot of this sink; groups: subtask, slot. */
+export function transactionalIdPattern(identity: SinkIdentity, prefix?: string): RegExp {
+  const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return new RegExp(`^${escape(prefix ?? identity.jobName)}-${escape(identity.sinkUid)}-(\\d+)-(\\d+)$`);
+}

@@ -13,7 +13,7 @@ import type { ChangeEvent } from '../../change-event.ts';
 import type { DebeziumDecimalOptions } from './debezium-decimals.ts';
 import { validateDecimalOptions } from './debezium-decimals.ts';
 import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
-import type { PollResult, SourceContext, SourceDefinition, SourceReader, SourceSnapshot } from '../source.ts';
+import { SourceOpenInterruptedError, type PollResult, type SourceContext, type SourceDefinition, type SourceReader, type SourceSnapshot } from '../source.ts';
 import { DECODE_DEAD_LETTER_KINDS, DECODE_STAGE, deadLetter, type DeadLetter } from './dead-letter.ts';
 import { deadLetterWriter, type DeadLetterWriter } from './dead-letter-writer.ts';
 import { checkRawMessage, resolveRecordChecks, validateChangeEvent, type RecordChecks, type ResolvedRecordChecks } from './event-validation.ts';
@@ -149,6 +149,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   private readonly positions = new Map<string, string>();
   private readonly checkpointPositions = new Map<number, Map<string, string>>();
   private readonly fetcher: Fetcher;
+  private readonly openAbort = new AbortController();
   private readonly decoder: MessageDecoder<Row>;
   private readonly deadLetters: DeadLetterWriter;
   private readonly metrics: OperatorMetrics;
@@ -190,6 +191,8 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     // Needed for bounded reads and restores; otherwise only to check committed offsets, which a
     // topic that does not exist yet (the job waits for it) cannot have.
     const needed = this.options.bounded === 'latest' || restored !== undefined;
+    // An unbounded fresh read waits for its topics here, where a stop can end the wait at once.
+    if (!needed && (await this.fetcher.waitForTopics?.(this.openAbort.signal)) === true) throw new SourceOpenInterruptedError(`waiting for topic(s) ${this.options.topics.join(', ')}`);
     const offsets = needed ? await this.fetcher.endOffsets() : await this.fetcher.endOffsets().catch(() => undefined);
     if (this.options.bounded === 'latest') this.endOffsets = offsets;
     // A checkpoint names every split read before it, so a split it does not name starts at its
@@ -293,6 +296,10 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   /** The group's assignment, known from the join, before the first fetch of any partition; undefined before the join. */
   assignedSplits(): readonly string[] | undefined {
     return this.fetcher.assignment();
+  }
+
+  interruptOpen(): void {
+    this.openAbort.abort();
   }
 
   async close(): Promise<void> {

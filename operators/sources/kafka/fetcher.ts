@@ -38,6 +38,12 @@ export interface Fetcher {
     onFatal?: (error: unknown) => void,
     onOffsetLoss?: (loss: OffsetLoss) => string | undefined,
   ): Promise<void>;
+  /**
+   * Resolves once every topic exists (`false`), or `signal` aborted or `stop` was called
+   * meanwhile (`true`: the caller gives up opening). Optional: fetchers without it leave a
+   * missing topic to the client's own retries.
+   */
+  waitForTopics?(signal: AbortSignal): Promise<boolean>;
   /** Commits `topic:partition` → next offset to the consumer group (monitoring only). */
   commit(positions: ReadonlyMap<string, string>): Promise<void>;
   /**

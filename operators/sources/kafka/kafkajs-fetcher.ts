@@ -44,6 +44,8 @@ export class KafkajsFetcher implements Fetcher {
   private readonly subtask: { readonly index: number; readonly parallelism: number };
   /** Set by `stop`: from then on kafkajs must not bring this consumer back (see `start`). */
   private stopped = false;
+  /** Wakes a wait for missing topics (`waitForTopics`) when `stop` is called. */
+  private wakeWait: (() => void) | undefined;
   /** Per split, the offset the next delivered batch must start at (what the job has read so far). */
   private readonly expected = new Map<string, bigint>();
   /** Splits kafkajs reported resetting after an out-of-range fetch, not yet examined. */
@@ -233,6 +235,41 @@ export class KafkajsFetcher implements Fetcher {
     return false;
   }
 
+  /**
+   * Polls the topic list until every topic exists. kafkajs would retry a missing topic in its own
+   * retrier (metadata, offsets, subscribe: ~10 s each, then the attempt fails and restarts),
+   * which nothing can cancel: a job stopped meanwhile kept retrying and logging after "stopped".
+   * This wait ends at once on `stop`.
+   */
+  async waitForTopics(signal: AbortSignal, intervalMs = 1_000): Promise<boolean> {
+    const admin = this.kafka.admin();
+    let logged = false;
+    try {
+      await admin.connect();
+      while (!this.stopped && !signal.aborted) {
+        const existing = new Set(await admin.listTopics());
+        const missing = this.options.topics.filter((t) => !existing.has(t));
+        if (missing.length === 0) return false;
+        if (!logged) rootLogger().child({ client: this.options.clientId }).warn({ missing }, `waiting for topic(s) ${missing.join(', ')} to exist (checked every ${intervalMs} ms)`);
+        logged = true;
+        await new Promise<void>((resolve) => {
+          const wake = () => {
+            clearTimeout(timer);
+            signal.removeEventListener('abort', wake);
+            resolve();
+          };
+          const timer = setTimeout(wake, intervalMs);
+          signal.addEventListener('abort', wake);
+          this.wakeWait = wake;
+        });
+        this.wakeWait = undefined;
+      }
+      return true;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
   async commit(positions: ReadonlyMap<string, string>): Promise<void> {
     const offsets = [...positions].filter(([split]) => this.assigned?.includes(split) === true).map(([split, offset]) => ({ ...parseSplit(split), offset }));
     if (offsets.length === 0) return;
@@ -281,6 +318,7 @@ export class KafkajsFetcher implements Fetcher {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.wakeWait?.();
     await this.stableGroup?.close().catch(() => undefined);
     await this.consumer.disconnect();
   }

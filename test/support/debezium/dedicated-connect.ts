@@ -7,26 +7,26 @@
  * `kill()` is a worker crash (SIGKILL: no offset flush, no graceful task stop): on `start()` the
  * connector resumes from the last offset it committed, re-sending what came after (duplicates).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { stackPaths } from '../../../scripts/stack/paths.ts';
-import { isAlive, ownedPid, sleep, stopDaemon } from '../../../scripts/stack/process.ts';
 import type { StackService } from '../../../scripts/stack/service.ts';
 import { kafkaConnectWorker } from '../../../scripts/stack/services/debezium.ts';
-import { upService } from '../../../scripts/stack/stack.ts';
 import { freePorts } from '../dedicated-kafka.ts';
+import { DedicatedService } from '../dedicated-service.ts';
 import { testEndpoints, uniqueName } from '../endpoints.ts';
 
-export class DedicatedConnect {
+export class DedicatedConnect extends DedicatedService {
   private constructor(
-    private readonly service: StackService,
+    service: StackService,
     readonly restPort: number,
     readonly groupId: string,
-    readonly dataDir: string,
-    private readonly log: (line: string) => void,
-  ) {}
+    dataDir: string,
+    log: (line: string) => void,
+  ) {
+    super(service, dataDir, log);
+  }
 
   static async create(log: (line: string) => void = () => undefined): Promise<DedicatedConnect> {
     const [restPort] = (await freePorts(1)) as [number];
@@ -40,31 +40,9 @@ export class DedicatedConnect {
     return `http://127.0.0.1:${this.restPort}`;
   }
 
-  get logFile(): string {
-    return stackPaths.log(this.service.name);
-  }
-
-  get pid(): number | undefined {
-    return ownedPid(this.service.name);
-  }
-
-  async start(): Promise<void> {
-    await upService(this.service, this.log);
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const pid = this.pid;
-    if (pid === undefined) return;
-    process.kill(pid, signal);
-    for (let waited = 0; isAlive(pid) && waited < 60_000; waited += 50) await sleep(50);
-    if (isAlive(pid)) throw new Error(`${this.service.name} (pid ${pid}) still runs 60 s after ${signal}`);
-  }
-
   /** Stops it for good, deletes its internal topics and data folder (and its log unless `keepLog`). */
-  async destroy(keepLog = false): Promise<void> {
-    await stopDaemon(this.service.name, 10_000);
-    rmSync(this.dataDir, { recursive: true, force: true });
-    if (!keepLog) rmSync(this.logFile, { force: true });
+  override async destroy(keepLog = false): Promise<void> {
+    await super.destroy(keepLog);
     const admin = new Kafka({ clientId: 'connect-cleanup', brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
     await admin.connect();
     try {

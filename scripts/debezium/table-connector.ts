@@ -4,6 +4,7 @@
  * topic/slot/publication names, wait until it runs, and remove it with its slot and publication.
  */
 import pg from 'pg';
+import { ConnectClient } from './connect-client.ts';
 
 export const KAFKA_CONNECT_URL = process.env['KAFKA_CONNECT_URL'] ?? 'http://127.0.0.1:18083';
 /** The database the shared connector worker captures from (the shared Postgres, database `ecommerce`). */
@@ -17,20 +18,15 @@ export interface ConnectorHandle {
   remove(): Promise<void>;
 }
 
-export async function connectAvailable(): Promise<boolean> {
-  try {
-    return (await fetch(`${KAFKA_CONNECT_URL}/connectors`, { signal: AbortSignal.timeout(2_000) })).ok;
-  } catch {
-    return false;
-  }
+const connect = new ConnectClient(KAFKA_CONNECT_URL);
+
+export function connectAvailable(): Promise<boolean> {
+  return connect.available();
 }
 
-/** Registers a connector on `public.<table>` (names derived from `name`, which must be unique) and waits until its task runs. */
-export async function startConnector(name: string, table: string, extra: Readonly<Record<string, string>> = {}): Promise<ConnectorHandle> {
-  const id = name.replace(/[^a-z0-9]/g, '_');
-  const slot = `s_${id}`;
-  const publication = `p_${id}`;
-  const config = {
+/** A Debezium Postgres connector's config for `public.<table>` of the shared source database (pgoutput, one task, one-partition topics). */
+export function tableConnectorConfig(o: { topicPrefix: string; table: string; slot: string; publication: string; extra?: Readonly<Record<string, string>> }): Record<string, string> {
+  return {
     'connector.class': 'io.debezium.connector.postgresql.PostgresConnector',
     'tasks.max': '1',
     'database.hostname': '127.0.0.1',
@@ -39,40 +35,36 @@ export async function startConnector(name: string, table: string, extra: Readonl
     'database.password': 'cdcflow',
     'database.dbname': 'ecommerce',
     'plugin.name': 'pgoutput',
-    'topic.prefix': name,
-    'table.include.list': `public.${table}`,
-    'slot.name': slot,
-    'publication.name': publication,
+    'topic.prefix': o.topicPrefix,
+    'table.include.list': `public.${o.table}`,
+    'slot.name': o.slot,
+    'publication.name': o.publication,
     'publication.autocreate.mode': 'filtered',
-    'decimal.handling.mode': 'string',
     'topic.creation.default.partitions': '1',
     'topic.creation.default.replication.factor': '1',
-    ...extra,
+    ...o.extra,
   };
-  const put = await fetch(`${KAFKA_CONNECT_URL}/connectors/${name}/config`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(config) });
-  if (!put.ok) throw new Error(`registering connector ${name}: ${put.status} ${await put.text()}`);
+}
+
+/** Registers a connector on `public.<table>` (names derived from `name`, which must be unique) and waits until its task runs. */
+export async function startConnector(name: string, table: string, extra: Readonly<Record<string, string>> = {}): Promise<ConnectorHandle> {
+  const id = name.replace(/[^a-z0-9]/g, '_');
+  const slot = `s_${id}`;
+  const publication = `p_${id}`;
+  const config = tableConnectorConfig({ topicPrefix: name, table, slot, publication, extra: { 'decimal.handling.mode': 'string', ...extra } });
+  await connect.put(name, config);
   const handle: ConnectorHandle = { name, topic: `${name}.public.${table}`, slot, publication, remove: () => removeConnector(name, slot, publication) };
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const response = await fetch(`${KAFKA_CONNECT_URL}/connectors/${name}/status`, { signal: AbortSignal.timeout(5_000) }).catch(() => undefined);
-    const status = (response?.ok === true ? await response.json() : {}) as { tasks?: { state: string; trace?: string }[] };
-    if (process.env["DEBUG_CONNECT"]) console.log(response?.status, JSON.stringify(status));
-    const task = status.tasks?.[0];
-    if (task?.state === 'RUNNING') return handle;
-    if (task?.state === 'FAILED') {
-      await handle.remove();
-      throw new Error(`connector ${name} failed: ${task.trace?.slice(0, 2000) ?? ''}`);
-    }
-    if (Date.now() > deadline) {
-      await handle.remove();
-      throw new Error(`connector ${name} not running within 60 s`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
+  try {
+    await connect.waitRunning(name, 60_000);
+  } catch (error) {
+    await handle.remove();
+    throw error;
   }
+  return handle;
 }
 
 async function removeConnector(name: string, slot: string, publication: string): Promise<void> {
-  await fetch(`${KAFKA_CONNECT_URL}/connectors/${name}`, { method: 'DELETE' }).catch(() => undefined);
+  await connect.delete(name).catch(() => undefined);
   const client = new pg.Client({ connectionString: SOURCE_DATABASE_URL });
   await client.connect();
   try {
