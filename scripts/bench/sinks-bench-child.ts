@@ -65,6 +65,10 @@ export interface CheckpointCadence {
   readonly toCommit: { readonly p50: number; readonly p99: number };
   /** The commit call (COMMIT PREPARED …). */
   readonly commitCall: { readonly p50: number; readonly p99: number };
+  /** Trigger → metadata durable (the job's cdcflow_checkpoint_duration_seconds, bucket resolution), ms. */
+  readonly checkpointDuration: { readonly p50: number; readonly p99: number };
+  /** Source commit → the change reaches the sink (before any checkpoint): the pipeline's queue, not the commit path. */
+  readonly arrival: { readonly p50: number; readonly p99: number };
 }
 
 interface CheckpointTimes {
@@ -78,6 +82,8 @@ interface SinkClock {
   /** Set on `measure`: from then on, checkpoints are timed. */
   measuringSince?: number;
   readonly times: Map<number, CheckpointTimes>;
+  /** Source commit → arrival at the sink, ms, one per change (measured window). */
+  readonly arrivals: number[];
   first: number;
   last: number;
   cpuAtFirst: number;
@@ -114,6 +120,13 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
             clock.cpuAtFirst = cpuSeconds();
           }
           clock.records += batch.length;
+          if (clock.measuringSince !== undefined) {
+            const now = Date.now();
+            for (const { value } of batch) {
+              const ts = (value as { sourceTsMs?: number }).sourceTsMs;
+              if (ts !== undefined) clock.arrivals.push(now - ts);
+            }
+          }
           await op.processBatch(batch, out);
           mark();
         },
@@ -144,7 +157,7 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
   };
 }
 
-function cadenceOf(clock: SinkClock, until: number): CheckpointCadence | undefined {
+function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'checkpointDuration'> | undefined {
   if (clock.measuringSince === undefined) return undefined;
   const all = [...clock.times.entries()].sort(([a], [b]) => a - b).map(([, t]) => t);
   const commits = new Set(all.flatMap((t) => (t.commitEnd === undefined ? [] : [t.commitEnd]))).size;
@@ -157,12 +170,15 @@ function cadenceOf(clock: SinkClock, until: number): CheckpointCadence | undefin
     preCommit: stat(done.map((t) => t.prepared - t.barrier)),
     toCommit: stat(done.map((t) => t.commitStart - t.prepared)),
     commitCall: stat(done.map((t) => t.commitEnd - t.commitStart)),
+    arrival: stat(clock.arrivals),
   };
 }
 
-function cadenceField(clock: SinkClock, until: number): { cadence?: CheckpointCadence } {
+async function cadenceField(env: StreamEnvironment, clock: SinkClock, until: number): Promise<{ cadence?: CheckpointCadence }> {
   const cadence = cadenceOf({ ...clock, times: new Map([...clock.times].filter(([, t]) => t.barrier <= until)) }, until);
-  return cadence === undefined ? {} : { cadence };
+  if (cadence === undefined) return {};
+  const duration = await histogramSummary(env.metrics.registry, 'cdcflow_checkpoint_duration_seconds');
+  return { cadence: { ...cadence, checkpointDuration: { p50: duration.quantile(0.5) * 1000, p99: duration.quantile(0.99) * 1000 } } };
 }
 
 async function figures(env: StreamEnvironment, name: string): Promise<HistogramFigures> {
@@ -183,7 +199,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       restart: { maxAttempts: 0 },
       log: (line) => ((line.includes('aborted') && !line.includes('coordinator stopped')) || line.includes('failed') ? console.error(`[${spec.jobName}] ${line}`) : undefined),
     });
-    const clock: SinkClock = { times: new Map(), first: 0, last: 0, cpuAtFirst: 0, cpuAtLast: 0, records: 0, checkpoints: 0 };
+    const clock: SinkClock = { times: new Map(), arrivals: [], first: 0, last: 0, cpuAtFirst: 0, cpuAtLast: 0, records: 0, checkpoints: 0 };
     const live = spec.phase === 'freshness';
     const sink = timed(sinkFor(spec.target), clock, () => (live ? console.log('READY') : undefined));
     ordersProjectionJob(env, { topic: spec.topic, groupId: sourceGroupOf(spec.jobName), bounded: !live }, sink);
@@ -192,7 +208,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
         if (line === 'measure') {
-          for (const name of [SINK_FRESHNESS_SECONDS, SINK_COMMIT_SECONDS]) env.metrics.registry.getSingleMetric(name)?.reset();
+          for (const name of [SINK_FRESHNESS_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds']) env.metrics.registry.getSingleMetric(name)?.reset();
           clock.measuringSince = performance.now();
         }
         // The end of the parent's measured window (the producer stops then).
@@ -215,7 +231,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       checkpoints: clock.checkpoints,
       freshness: await figures(env, SINK_FRESHNESS_SECONDS),
       commit: await figures(env, SINK_COMMIT_SECONDS),
-      ...cadenceField(clock, measuredUntil),
+      ...(await cadenceField(env, clock, measuredUntil)),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
