@@ -19,6 +19,7 @@ const benches: Record<string, string> = {
   harness: './harness-bench.ts',
   sinks: './sinks-bench.ts',
   'bad-records': './bad-records-bench.ts',
+  clients: './consume-clients-bench.ts',
 };
 
 const name = process.argv[2];
