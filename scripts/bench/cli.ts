@@ -8,6 +8,7 @@
  *   harness the projection job in-process over an in-memory fetcher: the framework's cost per event (harness-bench.ts)
  *   sinks   the projection into every sink: throughput, and freshness at an offered rate (sinks-bench.ts)
  *   bad-records the projection into Postgres over a clean topic and over one mixed with the malformed-input corpus (bad-records-bench.ts)
+ *   clients the raw consume ceiling of kafkajs against @platformatic/kafka, interleaved (consume-clients-bench.ts)
  * Flags go to the chosen benchmark, e.g. `npm run bench -- upsert --events 100000 --runs 1`.
  */
 const benches: Record<string, string> = {
