@@ -6,7 +6,8 @@
  * reads and writes, the sink's flush), so with the default young generation much of it survives
  * two scavenges, is promoted, and dies in the old generation, where it costs a mark-compact. A
  * larger young generation lets it die young. Measured on the upsert harness (docs/performance.md):
- * job-thread CPU per event −10 %, process CPU per event −15 % (GC helper threads). It only takes
+ * half as many scavenges; job-thread CPU per event −4 to −17 % in five of six interleaved rounds
+ * on a loaded machine (one unchanged), process CPU likewise (GC helper threads). It only takes
  * effect as a process flag (V8 sizes the heap at start-up; `v8.setFlagsFromString` later does
  * nothing), so a job started by hand needs `NODE_OPTIONS=--max-semi-space-size=32`. Costs up to
  * 3 × 32 MiB more young-generation memory per isolate (main thread and each subtask worker).
