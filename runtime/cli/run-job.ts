@@ -1,5 +1,6 @@
 /**
- * `cdcflow run`: the job file runs in a child `node --import tsx JOB.ts <flags>`, so it reads
+ * `cdcflow run`: the job file runs in a child `node --max-semi-space-size=32 --import tsx JOB.ts <flags>`
+ * (job-node-flags.ts), so it reads
  * its configuration exactly as when started by hand (runtime/config/job-flags.ts). The child has
  * its own process group; the CLI forwards SIGINT, SIGTERM and SIGHUP to it once (a terminal's
  * Ctrl-C would otherwise reach it twice) and exits with its exit code.
@@ -7,11 +8,12 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { JOB_FLAGS } from '../config/index.ts';
+import { jobNodeFlags } from './job-node-flags.ts';
 
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function runJobFile(module: string, args: readonly string[], options: { cwd?: string } = {}): Promise<number> {
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), module, ...args], { stdio: 'inherit', detached: true, cwd: options.cwd ?? process.cwd() });
+  const child = spawn(process.execPath, [...jobNodeFlags(), '--import', import.meta.resolve('tsx'), module, ...args], { stdio: 'inherit', detached: true, cwd: options.cwd ?? process.cwd() });
   const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
   const handlers = FORWARDED.map((signal) => [signal, forward(signal)] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);

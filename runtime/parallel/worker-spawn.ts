@@ -8,7 +8,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
-import { tsxApi, withoutTsx } from '../../operators/sources/kafka/decode-pool.ts';
+import { tsxApi, workerExecArgv } from '../../operators/sources/kafka/decode-pool.ts';
 import type { RestoredTask } from '../execution/restore-assignment.ts';
 import type { SubtaskInit } from './protocol.ts';
 
@@ -67,8 +67,9 @@ export function spawnSubtasks(spec: SpawnSpec): Worker[] {
       peers,
     };
     const transfer = peers.filter((p): p is MessagePort => p !== undefined);
-    // The loader is registered by the bootstrap (as for the decode workers), not by inherited execArgv.
-    const execArgv = withoutTsx(process.execArgv);
+    // The loader is registered by the bootstrap (as for the decode workers), not by inherited
+    // execArgv; heap flags (`cdcflow run` gives one) are process-wide and refused in a worker's execArgv.
+    const execArgv = workerExecArgv(process.execArgv);
     // The job's own arguments too, so a module that reads its command line builds the same graph.
     return new Worker(code, { eval: true, workerData: init, transferList: transfer, argv: [file, ...process.argv.slice(2)], execArgv });
   });

@@ -3,6 +3,7 @@
  * The child prints `RESULT <json>` and exits; the parent collects it.
  */
 import { spawn } from 'node:child_process';
+import { jobNodeFlags } from '../../runtime/cli/job-node-flags.ts';
 
 /** What every measurement reports. */
 export interface Measured {
@@ -64,11 +65,12 @@ export interface BenchChild<R> {
 }
 
 /**
- * Runs `script --child <spec JSON>` under the same Node flags (tsx) and resolves with the JSON the
+ * Runs `script --child <spec JSON>` under the same Node flags (tsx) plus those `cdcflow run` gives a
+ * job (runtime/cli/job-node-flags.ts), and resolves with the JSON the
  * child printed after `RESULT `. Other stdout lines go to `onLine`; stderr is inherited.
  */
 export function startChild<R>(script: string, spec: unknown, name: string, onLine: (line: string) => void = () => undefined): BenchChild<R> {
-  const proc = spawn(process.execPath, [...process.execArgv, script, '--child', JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, [...jobNodeFlags(), ...process.execArgv, script, '--child', JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
   const result = new Promise<R>((resolve, reject) => {
     let out = '';
     let pending = '';

@@ -6,8 +6,9 @@
  *   throughput  bounded, over the pre-produced workload topic as fast as it goes; the span runs from
  *               the first record reaching the sink to the end of its last commit (the sink's close);
  *   freshness   unbounded, on the live topic the parent produces into: prints READY once the sink is
- *               open, on the line `measure` resets its sink histograms (so warm-up is not counted),
- *               on `stop` stops the job and reports them.
+ *               open, on the line `measure` resets its sink histograms (so warm-up is not counted)
+ *               and starts timing checkpoints at the sink until `window-end`; on `stop` stops the
+ *               job and reports them.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { ordersProjectionJob } from '../../jobs/orders-projection.ts';
 import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { StreamEnvironment, type Operator, type SinkDefinition } from '../../runtime/index.ts';
-import { histogramSummary } from './histogram-summary.ts';
+import { histogramSummary, quantile } from './histogram-summary.ts';
 import { sinkFor, sourceGroupOf, type TargetSpec } from './sink-targets.ts';
 
 export interface ChildSpec {
@@ -48,9 +49,41 @@ export interface ChildResult {
   readonly checkpoints: number;
   readonly freshness: HistogramFigures;
   readonly commit: HistogramFigures;
+  /** Freshness phase, measured window only: where a checkpoint's time goes at the sink. */
+  readonly cadence?: CheckpointCadence;
+}
+
+/** Per checkpoint that reached the sink in the measured window (ms, medians and p99 over them). */
+export interface CheckpointCadence {
+  /** Sink commits (notifyCheckpointComplete) per minute. */
+  readonly commitsPerMinute: number;
+  /** Between two barriers reaching the sink. */
+  readonly barrierGap: { readonly p50: number; readonly p99: number };
+  /** The sink's pre-commit (flush + PREPARE). */
+  readonly preCommit: { readonly p50: number; readonly p99: number };
+  /** Pre-commit done → commit delivered to the sink (other acks, metadata, the loop's next gap). */
+  readonly toCommit: { readonly p50: number; readonly p99: number };
+  /** The commit call (COMMIT PREPARED …). */
+  readonly commitCall: { readonly p50: number; readonly p99: number };
+  /** Trigger → metadata durable (the job's cdcflow_checkpoint_duration_seconds, bucket resolution), ms. */
+  readonly checkpointDuration: { readonly p50: number; readonly p99: number };
+  /** Source commit → the change reaches the sink (before any checkpoint): the pipeline's queue, not the commit path. */
+  readonly arrival: { readonly p50: number; readonly p99: number };
+}
+
+interface CheckpointTimes {
+  barrier: number;
+  prepared?: number;
+  commitStart?: number;
+  commitEnd?: number;
 }
 
 interface SinkClock {
+  /** Set on `measure`: from then on, checkpoints are timed. */
+  measuringSince?: number;
+  readonly times: Map<number, CheckpointTimes>;
+  /** Source commit → arrival at the sink, ms, one per change (measured window). */
+  readonly arrivals: number[];
   first: number;
   last: number;
   cpuAtFirst: number;
@@ -87,12 +120,28 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
             clock.cpuAtFirst = cpuSeconds();
           }
           clock.records += batch.length;
+          if (clock.measuringSince !== undefined) {
+            const now = Date.now();
+            for (const { value } of batch) {
+              const ts = (value as { sourceTsMs?: number }).sourceTsMs;
+              if (ts !== undefined) clock.arrivals.push(now - ts);
+            }
+          }
           await op.processBatch(batch, out);
           mark();
         },
-        snapshotState: (id) => op.snapshotState?.(id),
+        async snapshotState(id) {
+          const times: CheckpointTimes | undefined = clock.measuringSince === undefined ? undefined : { barrier: performance.now() };
+          if (times !== undefined) clock.times.set(id, times);
+          const snapshot = await op.snapshotState?.(id);
+          if (times !== undefined) times.prepared = performance.now();
+          return snapshot;
+        },
         async notifyCheckpointComplete(id) {
+          const started = performance.now();
           await op.notifyCheckpointComplete?.(id);
+          const ended = performance.now();
+          for (const [n, times] of clock.times) if (n <= id && times.commitStart === undefined) Object.assign(times, { commitStart: started, commitEnd: ended });
           clock.checkpoints += 1;
           mark();
         },
@@ -106,6 +155,30 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
       };
     },
   };
+}
+
+function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'checkpointDuration'> | undefined {
+  if (clock.measuringSince === undefined) return undefined;
+  const all = [...clock.times.entries()].sort(([a], [b]) => a - b).map(([, t]) => t);
+  const commits = new Set(all.flatMap((t) => (t.commitEnd === undefined ? [] : [t.commitEnd]))).size;
+  const stat = (xs: number[]) => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) });
+  const gaps = all.slice(1).map((t, i) => t.barrier - (all[i] as CheckpointTimes).barrier);
+  const done = all.filter((t) => t.prepared !== undefined && t.commitStart !== undefined) as Required<CheckpointTimes>[];
+  return {
+    commitsPerMinute: (commits * 60_000) / (until - clock.measuringSince),
+    barrierGap: stat(gaps),
+    preCommit: stat(done.map((t) => t.prepared - t.barrier)),
+    toCommit: stat(done.map((t) => t.commitStart - t.prepared)),
+    commitCall: stat(done.map((t) => t.commitEnd - t.commitStart)),
+    arrival: stat(clock.arrivals),
+  };
+}
+
+async function cadenceField(env: StreamEnvironment, clock: SinkClock, until: number): Promise<{ cadence?: CheckpointCadence }> {
+  const cadence = cadenceOf({ ...clock, times: new Map([...clock.times].filter(([, t]) => t.barrier <= until)) }, until);
+  if (cadence === undefined) return {};
+  const duration = await histogramSummary(env.metrics.registry, 'cdcflow_checkpoint_duration_seconds');
+  return { cadence: { ...cadence, checkpointDuration: { p50: duration.quantile(0.5) * 1000, p99: duration.quantile(0.99) * 1000 } } };
 }
 
 async function figures(env: StreamEnvironment, name: string): Promise<HistogramFigures> {
@@ -126,15 +199,24 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       restart: { maxAttempts: 0 },
       log: (line) => ((line.includes('aborted') && !line.includes('coordinator stopped')) || line.includes('failed') ? console.error(`[${spec.jobName}] ${line}`) : undefined),
     });
-    const clock: SinkClock = { first: 0, last: 0, cpuAtFirst: 0, cpuAtLast: 0, records: 0, checkpoints: 0 };
+    const clock: SinkClock = { times: new Map(), arrivals: [], first: 0, last: 0, cpuAtFirst: 0, cpuAtLast: 0, records: 0, checkpoints: 0 };
     const live = spec.phase === 'freshness';
     const sink = timed(sinkFor(spec.target), clock, () => (live ? console.log('READY') : undefined));
     ordersProjectionJob(env, { topic: spec.topic, groupId: sourceGroupOf(spec.jobName), bounded: !live }, sink);
+    let measuredUntil = Infinity;
     if (live) {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
-        if (line === 'measure') for (const name of [SINK_FRESHNESS_SECONDS, SINK_COMMIT_SECONDS]) env.metrics.registry.getSingleMetric(name)?.reset();
-        if (line === 'stop') void env.stop();
+        if (line === 'measure') {
+          for (const name of [SINK_FRESHNESS_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds']) env.metrics.registry.getSingleMetric(name)?.reset();
+          clock.measuringSince = performance.now();
+        }
+        // The end of the parent's measured window (the producer stops then).
+        if (line === 'window-end') measuredUntil = performance.now();
+        if (line === 'stop') {
+          if (measuredUntil === Infinity) measuredUntil = performance.now();
+          void env.stop();
+        }
       });
     }
     await env.execute();
@@ -149,6 +231,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       checkpoints: clock.checkpoints,
       freshness: await figures(env, SINK_FRESHNESS_SECONDS),
       commit: await figures(env, SINK_COMMIT_SECONDS),
+      ...(await cadenceField(env, clock, measuredUntil)),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });

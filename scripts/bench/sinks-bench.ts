@@ -140,6 +140,7 @@ async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoint
     child.send('measure');
     await sleep(seconds * 1000);
     window.to = Date.now();
+    child.send('window-end');
     const sent = await producer.stop();
     if (!warm) console.error(`${SINK_LABELS[kind]}: no probe became visible during warm-up`);
     await until(() => [...inWindow.keys()].every((id) => seen.has(id)), 30_000);
@@ -180,6 +181,8 @@ function report(kinds: readonly SinkKind[], rounds: ReadonlyMap<SinkKind, Round[
         `${sec(median(job.map((j) => j.freshness.p50))).padStart(18)} ${sec(median(job.map((j) => j.freshness.p99))).padStart(6)} ${sec(median(job.map((j) => j.freshness.mean))).padStart(6)} |` +
         `${sec(median(job.map((j) => j.commit.p50))).padStart(11)} ${sec(median(job.map((j) => j.commit.p99))).padStart(6)}`,
     );
+    const cad = f.flatMap((x) => (x.job.cadence === undefined ? [] : [x.job.cadence]));
+    if (cad.length > 0) console.log(`  ${SINK_LABELS[kind]}: ${fmt(median(cad.map((c) => c.commitsPerMinute)), 1)} sink commits per minute at the offered rate (median of rounds)`);
     const missing = f.reduce((n, x) => n + x.probesMissing, 0);
     if (missing > 0) console.log(`  ${SINK_LABELS[kind]}: ${missing} probe(s) of the measured windows never became visible within 30 s`);
   }
@@ -209,6 +212,13 @@ async function main(): Promise<void> {
           `  freshness at ${fmt(f.offered)}/s: observer p50 ${ms(quantile(f.observed, 0.5))} p99 ${ms(quantile(f.observed, 0.99))} max ${ms(quantile(f.observed, 1))} ms (${f.observed.length} probes),` +
           ` job p50 ${sec(f.job.freshness.p50)} p99 ${sec(f.job.freshness.p99)} ms (${fmt(f.job.freshness.count)} changes)  load ${loadAverage()}`,
       );
+      const c = f.job.cadence;
+      if (c !== undefined) {
+        const pair = (x: { p50: number; p99: number }) => `${ms(x.p50)}/${ms(x.p99)}`;
+        console.log(
+          `           checkpoints at the sink: ${c.commitsPerMinute.toFixed(1)} commits/min; ms p50/p99: source → sink arrival ${pair(c.arrival)}, barrier gap ${pair(c.barrierGap)}, trigger → durable ${pair(c.checkpointDuration)}, pre-commit ${pair(c.preCommit)}, prepared → commit delivered ${pair(c.toCommit)}, commit call ${pair(c.commitCall)}`,
+        );
+      }
     }
   }
   console.log(`\n${fmt(messages)} messages (${fmt(events)} events over ${fmt(keys)} keys); freshness: ${fmt(rate)} events/s offered for ${seconds} s; ${runs} round(s), medians; checkpoints every 1 s`);

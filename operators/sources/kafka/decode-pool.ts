@@ -191,7 +191,7 @@ function startWorker(): Worker {
   const tsx = ext === '.ts' ? tsxApi() : undefined;
   if (tsx === undefined) return new Worker(entry);
   const boot = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); });`;
-  return new Worker(boot, { eval: true, execArgv: withoutTsx(process.execArgv) });
+  return new Worker(boot, { eval: true, execArgv: workerExecArgv(process.execArgv) });
 }
 
 /** tsx's ESM API entry, to register its hooks inside a worker thread; undefined without tsx. */
@@ -211,6 +211,24 @@ export function withoutTsx(execArgv: readonly string[]): string[] {
     const next = execArgv[i + 1];
     if ((arg === '--import' || arg === '--require' || arg === '--loader') && next?.includes('/tsx/') === true) i++;
     else if (!/^--(import|require|loader)=.*\/tsx\//.test(arg)) kept.push(arg);
+  }
+  return kept;
+}
+
+/**
+ * V8 heap sizing flags: a Worker refuses them in `execArgv` (ERR_WORKER_INVALID_EXEC_ARGV), and
+ * does not need them there: V8 flags are process-wide, so the worker's heap is sized by them anyway.
+ */
+const HEAP_FLAG = /^--(max-semi-space-size|min-semi-space-size|max-old-space-size|max-heap-size|semi-space-growth-factor)(=|$)/;
+
+/** The parent's Node flags for a worker thread: without tsx (the bootstrap registers it) and without heap sizing flags. */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  const args = withoutTsx(execArgv);
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (!HEAP_FLAG.test(arg)) kept.push(arg);
+    else if (!arg.includes('=') && /^\d+$/.test(args[i + 1] ?? '')) i++; // `--max-old-space-size 4096`
   }
   return kept;
 }

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DecodePool, DecodePoolError } from '../../../../../operators/sources/kafka/decode-pool.ts';
+import { Worker } from 'node:worker_threads';
+import { DecodePool, DecodePoolError, withoutTsx, workerExecArgv } from '../../../../../operators/sources/kafka/decode-pool.ts';
 import { decodeDebeziumJson } from '../../../../../operators/sources/kafka/debezium-json.ts';
 import { createDecoder } from '../../../../../operators/sources/kafka/message-decoder.ts';
 import type { Decoded, RawMessage } from '../../../../../operators/sources/kafka/raw-message.ts';
@@ -127,5 +128,26 @@ describe('createDecoder', () => {
 
   it('rejects a negative worker count', () => {
     expect(() => createDecoder({ format: 'json' }, { workers: -1 })).toThrow(RangeError);
+  });
+});
+
+describe('workerExecArgv', () => {
+  const started = (execArgv: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      try {
+        const worker = new Worker('require("node:worker_threads").parentPort.postMessage("up")', { eval: true, execArgv });
+        worker.once('message', () => void worker.terminate().then(() => resolve()));
+        worker.once('error', reject);
+      } catch (error) {
+        reject(error as Error);
+      }
+    });
+
+  it('drops the heap flags `cdcflow run` starts a job with: a worker refuses them in execArgv (a job at parallelism 2 failed every attempt)', async () => {
+    const parent = ['--max-semi-space-size=32', '--import', '/x/node_modules/tsx/dist/esm/index.mjs', '--max-old-space-size', '4096', '--enable-source-maps'];
+    // What the workers were given before: only tsx removed.
+    await expect(started(withoutTsx(parent))).rejects.toThrow(/invalid execArgv/);
+    expect(workerExecArgv(parent)).toEqual(['--enable-source-maps']);
+    await started(workerExecArgv(parent));
   });
 });

@@ -112,6 +112,17 @@ describe('source record checks (issue 10)', () => {
     expect(events).toHaveLength(1);
   });
 
+  it('the depth check counts nesting, not brackets: many shallow arrays pass, brackets inside strings never count', async () => {
+    const wide = `[${Array.from({ length: 200 }, () => '[1]').join(',')}]`;
+    const quoted = JSON.stringify('{'.repeat(500));
+    const value = `{"before":null,"after":{"id":42,"status":"paid","notes":${wide},"memo":${quoted}},"source":${JSON.stringify(SOURCE)},"op":"c","ts_ms":1}`;
+    const deepInWide = `[${Array.from({ length: 100 }, () => '[1]').join(',')},${'['.repeat(70)}${']'.repeat(70)}]`;
+    const over = `{"before":null,"after":{"id":43,"status":"paid","notes":${deepInWide}},"source":${JSON.stringify(SOURCE)},"op":"c","ts_ms":1}`;
+    const { events, letters } = await read([raw(0, { id: 42 }, value), raw(1, { id: 43 }, over)]);
+    expect(events).toHaveLength(1);
+    expect(letters.map((l) => [l.offset, l.errorKind])).toEqual([['1', 'too-deep']]);
+  });
+
   it('defect 8: a record over maxRecordBytes (default 8 MiB) is dead-lettered before parsing', async () => {
     const big = envelope({ after: { ...row(42), blob: 'x'.repeat(9 * 1024 * 1024) } });
     const { events, letters } = await read([raw(0, { id: 42 }, big), raw(1, { id: 42 }, envelope())]);
