@@ -36,7 +36,8 @@ export function redisSink<T>(options: RedisSinkOptions<T>): SinkDefinition<T> {
     log: options.log,
     onTransaction: options.onTransaction,
   };
-  return twoPhaseCommitSink<T, RedisTxn>(options.name ?? 'redis', (identity, context) => new RedisCommitter<T>(resolved, identity, context), options.retry ?? {});
+  const sink = twoPhaseCommitSink<T, RedisTxn>(options.name ?? 'redis', (identity, context) => new RedisCommitter<T>(resolved, identity, context), options.retry ?? {});
+  return { ...sink, kind: 'redis', replaySafety: 'exactly-once' };
 }
 
 /** The default mapping: the key as text (a one-field object key by its value), the row as JSON. */
