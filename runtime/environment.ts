@@ -14,6 +14,8 @@ import type { JobEvent, JobSnapshot, JobState, StopOptions, StopResult } from '.
 import { nextRestoreTarget } from './lifecycle/restore-target.ts';
 import { handleStopSignals } from './lifecycle/signals.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
+import { SloMonitor, type SloReport } from './signals/slo.ts';
+import { sinksOf } from './signals/sink-signals.ts';
 import { JobHealth, type HealthReport } from './job-health.ts';
 import { JobMetrics } from './metrics.ts';
 import { describeError } from '../state/index.ts';
@@ -66,6 +68,9 @@ export class StreamEnvironment {
   readonly metrics: JobMetrics;
   /** Attempts, failures, restarts and checkpoint progress; what /healthz and /api/job report. */
   private readonly jobHealth: JobHealth;
+
+  /** The job's SLOs, evaluated from its metrics (main thread only). */
+  private slo: SloMonitor | undefined;
 
   /** Set when this environment runs inside a subtask worker of a parallel job. */
   private readonly subtask: SubtaskInit | undefined;
@@ -134,7 +139,11 @@ export class StreamEnvironment {
     let completedThisRun = false;
     const budget = new RestartBudget(options);
     try {
-      http = options.metricsPort === undefined ? undefined : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.restControl(), health: () => this.health() });
+      const uids = this.graph.resolveUids();
+      this.slo = new SloMonitor(options.slo, sinksOf(this.graph, uids).map((s) => s.uid), async () => (await this.metrics.aggregated()).getMetricsAsJSON());
+      this.slo.start(this.metrics);
+      const slo = this.slo;
+      http = options.metricsPort === undefined ? undefined : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.restControl(), health: () => this.health(), slo: () => slo.evaluate() });
       if (http !== undefined) {
         await this.setRestAddress(http.url);
         log.info({ rest: http.url }, `REST API on ${http.url} (registered in ${join(jobRootOf(options), 'rest.json')})`);
@@ -199,6 +208,7 @@ export class StreamEnvironment {
       this.current = undefined;
       this.control.attach(undefined);
       unhandle();
+      this.slo?.stop();
       await http?.close();
       await this.lease.release();
     }
@@ -281,10 +291,10 @@ export class StreamEnvironment {
    * What `/api/job` answers: the snapshot plus the health verdict at the top level. `running` is
    * honest: an attempt is running, and the job is healthy (no crash loop, checkpoints completing).
    */
-  status(): JobSnapshot & HealthReport & { readonly running: boolean } {
+  status(): JobSnapshot & HealthReport & { readonly running: boolean; readonly slo: SloReport | undefined } {
     const snapshot = this.snapshot();
     const health = snapshot.health;
-    return { ...snapshot, ...health, running: this.current !== undefined && health.status === 'running' && health.healthy };
+    return { ...snapshot, ...health, running: this.current !== undefined && health.status === 'running' && health.healthy, slo: this.slo?.latest };
   }
 
   /** What the job is doing, for the REST API. */

@@ -79,6 +79,9 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
   async open(context: OperatorContext, restored: unknown): Promise<void> {
     this.keyed = requireKeyedState(context, 'window');
     this.metrics = context.metrics;
+    // Present from the start, at zero, so a rate alert works before the first late event.
+    this.metrics.count('cdcflow_late_events_total', { reason: 'beyond-allowed-lateness' }, 0);
+    if (this.lateDataTag === undefined) this.metrics.count('cdcflow_late_events_dropped_total', {}, 0);
     this.windows = this.keyed.getMapState<WindowId, WindowSlot<Acc>>({ name: 'windows' });
     this.timers = new KeyedTimers(this.keyed);
     this.watermark = new OperatorWatermark(restored);
