@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { SAVEPOINTS_DIR } from '../checkpoints/index.ts';
+import { LocalCheckpointStorage, SAVEPOINTS_DIR } from '../checkpoints/index.ts';
 import type { SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
@@ -16,6 +16,7 @@ import { handleStopSignals } from './lifecycle/signals.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
 import { SloMonitor, type SloReport } from './signals/slo.ts';
 import { sinksOf } from './signals/sink-signals.ts';
+import { recordSideEffectCommit } from './lifecycle/replay-gate.ts';
 import { JobHealth, type HealthReport } from './job-health.ts';
 import { JobMetrics } from './metrics.ts';
 import { describeError } from '../state/index.ts';
@@ -138,8 +139,11 @@ export class StreamEnvironment {
     let restoreFrom = options.restore;
     let completedThisRun = false;
     const budget = new RestartBudget(options);
+    let gated: string[] = [];
     try {
       const uids = this.graph.resolveUids();
+      // At-least-once sinks with side effects: their commits are recorded for the replay gate.
+      gated = sinksOf(this.graph, uids).filter((s) => s.traits.replaySafety === 'at-least-once' && s.traits.sideEffects).map((s) => s.uid);
       this.slo = new SloMonitor(options.slo, sinksOf(this.graph, uids).map((s) => s.uid), async () => (await this.metrics.aggregated()).getMetricsAsJSON());
       this.slo.start(this.metrics);
       const slo = this.slo;
@@ -165,6 +169,12 @@ export class StreamEnvironment {
             onStats: (s) => {
               if (s.status !== 'completed') return;
               completedThisRun = true;
+              if (gated.length > 0) {
+                void new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName })
+                  .load(s.checkpointId)
+                  .then((stored) => recordSideEffectCommit(jobRootOf(options), gated, stored))
+                  .catch((error: unknown) => log.warn({ err: error }, `could not record checkpoint ${s.checkpointId} for the replay gate`));
+              }
               this.control.emit({ type: 'checkpoint', checkpointId: s.checkpointId, kind: s.kind, atMs: Date.now() });
             },
           });
