@@ -94,13 +94,13 @@ export class SinkSignals {
     const sink = this.sinks.get(uid);
     if (sink === undefined) return;
     const now = this.now();
-    const histogram = this.metrics.jobHistogram(SINK_FRESHNESS, ['sink']);
-    const labels = { job: this.metrics.jobName, sink: uid };
+    // The labelled child once per commit: per observation it is a bucket search, no label hashing.
+    const histogram = this.metrics.jobHistogram(SINK_FRESHNESS, ['sink']).labels({ job: this.metrics.jobName, sink: uid });
     for (const [id, epoch] of sink.aligned) {
       if (id > checkpointId) continue;
       for (const [ts, count] of epoch.batches) {
         const seconds = Math.max(0, now - ts) / 1000;
-        for (let i = 0; i < count; i++) histogram.observe(labels, seconds);
+        for (let i = 0; i < count; i++) histogram.observe(seconds);
       }
       sink.aligned.delete(id);
     }

@@ -64,6 +64,8 @@ export class SloMonitor {
       metrics.collect('cdcflow_slo_ok', ['slo'], () => this.last.slos.map((s) => [{ slo: s.slo }, s.ok ? 1 : 0] as const)),
       metrics.collect('cdcflow_slo_value', ['slo'], () => this.last.slos.map((s) => [{ slo: s.slo }, s.value] as const)),
     );
+    // Nothing to evaluate without SLOs: no timer asking (a parallel job's workers) for metrics.
+    if (this.declared().length === 0) return;
     this.timer = setInterval(() => void this.evaluate().catch(() => undefined), everyMs);
     this.timer.unref();
   }
