@@ -93,6 +93,11 @@ export interface OperatorMetrics {
    * what decoding the record costs, so keep it off per-record paths that can batch.
    */
   observe(name: string, seconds: number, labels?: Readonly<Record<string, string>>): void;
+  /**
+   * A job-level gauge (`job` + `labelNames`, no operator label) computed when scraped: lags and
+   * ages that must keep growing while nothing happens. Absent where the runtime offers none (tests).
+   */
+  collect?(name: string, labelNames: readonly string[], sample: () => Iterable<readonly [Readonly<Record<string, string>>, number]>): () => void;
 }
 
 /** Opaque, JSON-serialisable operator state stored in checkpoint metadata. */

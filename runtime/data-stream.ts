@@ -8,7 +8,7 @@ import { upsertOperator, type UpsertOptions } from '../operators/transform/upser
 import type { ChangeEvent } from '../operators/change-event.ts';
 import type { TableChange } from '../operators/table-change.ts';
 import type { WindowAssigner } from '../operators/window/assigners.ts';
-import type { GraphEdge, GraphNode, JobGraph } from './graph.ts';
+import type { GraphEdge, GraphNode, JobGraph, SinkTraits } from './graph.ts';
 import { WindowedStream } from './windowed-stream.ts';
 
 interface NodeSpec {
@@ -17,6 +17,7 @@ interface NodeSpec {
   readonly factory: OperatorFactory<unknown, unknown>;
   readonly keySelector?: (value: unknown) => unknown;
   readonly isSink?: boolean;
+  readonly sinkTraits?: SinkTraits;
 }
 
 function addOperator(graph: JobGraph, spec: NodeSpec): GraphNode {
@@ -28,6 +29,7 @@ function addOperator(graph: JobGraph, spec: NodeSpec): GraphNode {
     factory: spec.factory,
     keySelector: spec.keySelector,
     isSink: spec.isSink ?? false,
+    ...(spec.sinkTraits === undefined ? {} : { sinkTraits: spec.sinkTraits }),
     sourceOptions: undefined,
   });
 }
@@ -101,6 +103,7 @@ export class DataStream<T> {
       inputs: [this.edge()],
       factory: erase(() => sink.createOperator()),
       isSink: true,
+      sinkTraits: { kind: sink.kind ?? 'custom', replaySafety: sink.replaySafety ?? 'at-least-once', sideEffects: sink.sideEffects ?? false },
     });
     return new DataStream<never>(this.graph, node);
   }

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { SAVEPOINTS_DIR } from '../checkpoints/index.ts';
+import { LocalCheckpointStorage, SAVEPOINTS_DIR } from '../checkpoints/index.ts';
 import { SourceOpenInterruptedError, type SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
@@ -14,6 +14,9 @@ import type { JobEvent, JobSnapshot, JobState, StopOptions, StopResult } from '.
 import { nextRestoreTarget } from './lifecycle/restore-target.ts';
 import { handleStopSignals } from './lifecycle/signals.ts';
 import { resolveOptions, type EnvironmentOptions, type ResolvedOptions } from './job-options.ts';
+import { SloMonitor, type SloReport } from './signals/slo.ts';
+import { sinksOf } from './signals/sink-signals.ts';
+import { recordSideEffectCommit } from './lifecycle/replay-gate.ts';
 import { JobHealth, type HealthReport } from './job-health.ts';
 import { JobMetrics } from './metrics.ts';
 import { describeError } from '../state/index.ts';
@@ -66,6 +69,9 @@ export class StreamEnvironment {
   readonly metrics: JobMetrics;
   /** Attempts, failures, restarts and checkpoint progress; what /healthz and /api/job report. */
   private readonly jobHealth: JobHealth;
+
+  /** The job's SLOs, evaluated from its metrics (main thread only). */
+  private slo: SloMonitor | undefined;
 
   /** Set when this environment runs inside a subtask worker of a parallel job. */
   private readonly subtask: SubtaskInit | undefined;
@@ -133,8 +139,15 @@ export class StreamEnvironment {
     let restoreFrom = options.restore;
     let completedThisRun = false;
     const budget = new RestartBudget(options);
+    let gated: string[] = [];
     try {
-      http = options.metricsPort === undefined ? undefined : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.restControl(), health: () => this.health() });
+      const uids = this.graph.resolveUids();
+      // At-least-once sinks with side effects: their commits are recorded for the replay gate.
+      gated = sinksOf(this.graph, uids).filter((s) => s.traits.replaySafety === 'at-least-once' && s.traits.sideEffects).map((s) => s.uid);
+      this.slo = new SloMonitor(options.slo, sinksOf(this.graph, uids).map((s) => s.uid), async () => (await this.metrics.aggregated()).getMetricsAsJSON());
+      this.slo.start(this.metrics);
+      const slo = this.slo;
+      http = options.metricsPort === undefined ? undefined : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.restControl(), health: () => this.health(), slo: () => slo.evaluate() });
       if (http !== undefined) {
         await this.setRestAddress(http.url);
         log.info({ rest: http.url }, `REST API on ${http.url} (registered in ${join(jobRootOf(options), 'rest.json')})`);
@@ -156,6 +169,12 @@ export class StreamEnvironment {
             onStats: (s) => {
               if (s.status !== 'completed') return;
               completedThisRun = true;
+              if (gated.length > 0) {
+                void new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName })
+                  .load(s.checkpointId)
+                  .then((stored) => recordSideEffectCommit(jobRootOf(options), gated, stored))
+                  .catch((error: unknown) => log.warn({ err: error }, `could not record checkpoint ${s.checkpointId} for the replay gate`));
+              }
               this.control.emit({ type: 'checkpoint', checkpointId: s.checkpointId, kind: s.kind, atMs: Date.now() });
             },
           });
@@ -211,6 +230,7 @@ export class StreamEnvironment {
       this.control.attach(undefined);
       this.control.dispose();
       unhandle();
+      this.slo?.stop();
       await http?.close();
       await this.lease.release();
     }
@@ -302,10 +322,10 @@ export class StreamEnvironment {
    * What `/api/job` answers: the snapshot plus the health verdict at the top level. `running` is
    * honest: an attempt is running, and the job is healthy (no crash loop, checkpoints completing).
    */
-  status(): JobSnapshot & HealthReport & { readonly running: boolean } {
+  status(): JobSnapshot & HealthReport & { readonly running: boolean; readonly slo: SloReport | undefined } {
     const snapshot = this.snapshot();
     const health = snapshot.health;
-    return { ...snapshot, ...health, running: this.current !== undefined && health.status === 'running' && health.healthy };
+    return { ...snapshot, ...health, running: this.current !== undefined && health.status === 'running' && health.healthy, slo: this.slo?.latest };
   }
 
   /** What the job is doing, for the REST API. */

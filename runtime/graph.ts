@@ -6,6 +6,13 @@
 import { createHash } from 'node:crypto';
 import type { OperatorFactory } from '../operators/operator.ts';
 import type { SourceDefinition } from '../operators/sources/source.ts';
+import type { ReplaySafety } from '../operators/sinks/sink.ts';
+
+export interface SinkTraits {
+  readonly kind: string;
+  readonly replaySafety: ReplaySafety;
+  readonly sideEffects: boolean;
+}
 
 export interface GraphEdge {
   readonly from: GraphNode;
@@ -23,6 +30,8 @@ export interface GraphNode {
   /** Set for operators after keyBy: the key of each input record. */
   readonly keySelector: ((value: unknown) => unknown) | undefined;
   readonly isSink: boolean;
+  /** Sink-only: what it writes to and what a replay does to it (`cdcflow_sink_info`, replay gates). */
+  readonly sinkTraits?: SinkTraits;
   /** Source-only: how event time and watermarks are derived. */
   readonly sourceOptions: unknown;
 }

@@ -8,6 +8,7 @@ import type { JobControl } from './rest/job-control.ts';
 import { register } from './rest/registration.ts';
 import { buildRestApi, type HealthVerdict } from './rest/rest-api.ts';
 import { resolveRestToken } from './rest/rest-token.ts';
+import type { SloReport } from './signals/slo.ts';
 
 export interface HttpServerHandle {
   readonly port: number;
@@ -24,13 +25,14 @@ export interface HttpServerOptions {
   readonly metrics: JobMetrics;
   readonly control: JobControl;
   readonly health?: () => HealthVerdict;
+  readonly slo?: () => Promise<SloReport>;
 }
 
 export async function startHttpServer(o: HttpServerOptions): Promise<HttpServerHandle> {
   const { control } = o;
   const jobDir = join(control.checkpointRoot, control.jobName);
   const { token, reference } = await resolveRestToken({ host: o.host, token: o.token, tokenFile: o.tokenFile, jobDir });
-  const app = buildRestApi({ control, metrics: o.metrics, token, ...(o.health === undefined ? {} : { health: o.health }) });
+  const app = buildRestApi({ control, metrics: o.metrics, token, ...(o.health === undefined ? {} : { health: o.health }), ...(o.slo === undefined ? {} : { slo: o.slo }) });
   await app.listen({ host: o.host, port: o.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : o.port;

@@ -61,3 +61,5 @@ export type { PostgresSinkOptions, PostgresChange } from '../operators/sinks/pos
 export { redisSink, tableChangeWrite } from '../operators/sinks/redis/redis-sink.ts';
 export type { RedisSinkOptions, RedisWrite } from '../operators/sinks/redis/redis-options.ts';
 export type { SinkTransactionEvent } from '../operators/sinks/two-phase-commit.ts';
+export { lateCountsPerWindow, type WindowLateCount } from './late-counts.ts';
+export type { LateRecord } from '../operators/window/window-operator.ts';

@@ -3,6 +3,7 @@
  * task loop with periodic checkpoints, and (for bounded input) take a final checkpoint so every
  * two-phase sink commits what it holds before the job reports success.
  */
+import { checkReplayGate } from './lifecycle/replay-gate.ts';
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CheckpointCoordinator, LocalCheckpointStorage, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type StoredCheckpoint } from '../checkpoints/index.ts';
@@ -91,6 +92,8 @@ export async function loadRestorePoint(coordinator: CheckpointCoordinator, optio
   const log = options.logger;
   const plan = restoreFrom === 'none' ? await coordinator.restoreFrom('latest').then((p) => ({ ...p, restored: undefined })) : await coordinator.restoreFrom(restoreFrom);
   const { restored } = plan;
+  // Replay safety (runtime/lifecycle/replay-gate.ts): refuses before anything is opened or sent.
+  await checkReplayGate(jobRootOf(options), restored, options.allowReplay, (line) => log.warn(line));
   if (restored !== undefined) {
     log.info({ kind: restored.metadata.kind, checkpoint: restored.metadata.checkpointId, location: restored.location }, `restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`);
     if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));

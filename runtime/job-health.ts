@@ -13,6 +13,8 @@
 import { CdcflowError, classifyError, describeError, rootCdcflowError, type ErrorDomain, type ErrorLocation } from '../state/index.ts';
 import type { JobMetrics } from './metrics.ts';
 
+const CHECKPOINT_KINDS = ['checkpoint', 'savepoint'] as const;
+
 export type JobStatus = 'starting' | 'running' | 'restarting' | 'failed' | 'finished' | 'stopped';
 const STATUSES: readonly JobStatus[] = ['starting', 'running', 'restarting', 'failed', 'finished', 'stopped'];
 
@@ -64,6 +66,13 @@ export class JobHealth {
     metrics.onCheckpointCompleted((at) => this.checkpointCompleted(at));
     // Present from the start (zero, current status), so alerts and dashboards work before anything happens.
     metrics.incJobCounter('cdcflow_job_restarts_total', {}, 0);
+    // error_class="none" keeps the failure counter's series present before the first failure.
+    metrics.incJobCounter('cdcflow_job_failures_total', { error_class: 'none', retriable: 'false' }, 0);
+    for (const status of ['completed', 'aborted']) for (const kind of CHECKPOINT_KINDS) metrics.incJobCounter('cdcflow_checkpoints_total', { status, kind }, 0);
+    metrics.setJobGauge('cdcflow_checkpoint_size_bytes', 0);
+    // No checkpoint yet: NaN (an alert on `time() - last_success` stays quiet; the age gauge below does not).
+    metrics.setJobGauge('cdcflow_checkpoint_last_success_timestamp_seconds', Number.NaN);
+    for (const kind of CHECKPOINT_KINDS) metrics.checkpointDuration.zero({ job: metrics.jobName, kind });
     metrics.setJobGauge('cdcflow_job_consecutive_failures', 0);
     metrics.collectJobGauge('cdcflow_last_checkpoint_age_seconds', () => this.checkpointAgeMs() / 1000);
     metrics.collectJobGauge('cdcflow_job_healthy', () => (this.report().healthy ? 1 : 0));

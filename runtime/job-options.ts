@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { SloOptions } from './signals/slo.ts';
 import type { RestoreSource } from '../checkpoints/index.ts';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { lineLogger, lineSinkLogger, loggerFor, type Logger } from '../operators/logger.ts';
@@ -90,6 +91,13 @@ export interface EnvironmentOptions {
    * @default false
    */
   readonly discardSinkTransactions?: boolean;
+  /** Service-level objectives: `/readyz`, `cdcflow_slo_*`, `slo` in `/api/job` (runtime/signals/slo.ts). @default none */
+  readonly slo?: SloOptions;
+  /**
+   * Restore although an `at-least-once` sink with side effects committed past the restore point
+   * (its records would be sent again; the job logs how many). CLI `--allow-replay`. @default false
+   */
+  readonly allowReplay?: boolean;
   /**
    * Subtasks per operator. Above 1, `execute()` runs each subtask in its own worker thread, every
    * one running this job module (see docs/parallel-execution.md). @default 1 (or CDCFLOW_PARALLELISM)
@@ -141,6 +149,8 @@ export type ResolvedOptions = {
   readonly handleSignals: boolean;
   readonly takeoverLease: boolean;
   readonly discardSinkTransactions: boolean;
+  readonly slo: SloOptions;
+  readonly allowReplay: boolean;
   readonly parallelism: number;
   readonly jobModule: string | undefined;
   readonly deadLetterTopic: string;
@@ -185,6 +195,8 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     handleSignals: options.lifecycle?.handleSignals ?? isMainThread,
     takeoverLease: options.lifecycle?.takeoverLease ?? false,
     discardSinkTransactions: options.discardSinkTransactions ?? false,
+    slo: options.slo ?? {},
+    allowReplay: options.allowReplay ?? false,
     parallelism: resolveParallelism(options.parallelism),
     jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),
     deadLetterTopic: options.deadLetters?.topic ?? `${options.jobName}.dlq`,

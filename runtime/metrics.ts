@@ -8,6 +8,9 @@ import type { OperatorMetrics } from '../operators/operator.ts';
 
 type Labels = Readonly<Record<string, string>>;
 
+/** One series of a collected gauge: its labels (beside `job`) and value. */
+export type CollectedSample = readonly [Labels, number];
+
 /**
  * Upper bounds (seconds) of every operator histogram (`OperatorMetrics.observe`): sink freshness
  * and commit latency, from a few milliseconds (an idempotent sink's flush) through the
@@ -114,7 +117,53 @@ export class JobMetrics {
       count: (name, labels = {}, by = 1) => this.counter(name, labels).inc({ job: this.jobName, operator: uid, ...labels }, by),
       gauge: (name, value, labels = {}) => this.gauge(name, labels).set({ job: this.jobName, operator: uid, ...labels }, value),
       observe: (name, seconds, labels = {}) => this.histogram(name, labels).observe({ job: this.jobName, operator: uid, ...labels }, seconds),
+      collect: (name, labelNames, sample) => this.collect(name, labelNames, sample),
     };
+  }
+
+  private readonly samplers = new Map<string, (() => Iterable<CollectedSample>)[]>();
+
+  /**
+   * A job-level gauge (labels `job` + `labelNames`) whose series are computed when scraped: every
+   * sampler registered under `name` contributes its series (one per source or sink instance).
+   */
+  collect(name: string, labelNames: readonly string[], sample: () => Iterable<CollectedSample>): () => void {
+    const unregister = () => {
+      const list = this.samplers.get(name);
+      const at = list?.indexOf(sample) ?? -1;
+      if (at >= 0) list?.splice(at, 1);
+    };
+    const existing = this.samplers.get(name);
+    if (existing !== undefined) {
+      existing.push(sample);
+      return unregister;
+    }
+    const samplers = [sample];
+    this.samplers.set(name, samplers);
+    const jobName = this.jobName;
+    const gauge = new Gauge({
+      name,
+      help: helpFor(name),
+      labelNames: ['job', ...labelNames],
+      aggregator: gaugeAggregator(name),
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        for (const s of samplers) for (const [labels, value] of s()) this.set({ job: jobName, ...labels }, value);
+      },
+    });
+    this.gauges.set(name, gauge);
+    return unregister;
+  }
+
+  /** A job-level histogram in seconds (operator buckets) with `job` + `labelNames`. */
+  jobHistogram(name: string, labelNames: readonly string[]): Histogram {
+    let histogram = this.histograms.get(name);
+    if (histogram === undefined) {
+      histogram = new Histogram({ name, help: helpFor(name), labelNames: ['job', ...labelNames], buckets: [...OPERATOR_SECONDS_BUCKETS], registers: [this.registry] });
+      this.histograms.set(name, histogram);
+    }
+    return histogram;
   }
 
   /** A job-level gauge (no operator label). */
@@ -161,7 +210,9 @@ export class JobMetrics {
  */
 function gaugeAggregator(name: string): 'min' | 'max' | 'sum' {
   if (name === 'cdcflow_watermark_ms') return 'min';
-  if (/_lag_ms$|_latency_ms$|_seconds$|_age_ms$/.test(name)) return 'max';
+  // SLO verdicts: the job meets an SLO only if every subtask does.
+  if (name === 'cdcflow_slo_ok') return 'min';
+  if (/_lag_ms$|_latency_ms$|_seconds$|_age_ms$|^cdcflow_slo_value$|^cdcflow_sink_info$/.test(name)) return 'max';
   return 'sum';
 }
 
@@ -193,7 +244,16 @@ const help: Record<string, string> = {
   cdcflow_checkpoint_size_bytes: 'Bytes written by the last completed checkpoint',
   cdcflow_state_snapshot_sync_seconds: 'Keyed-state snapshot, synchronous part at the barrier (flush, capture the delta, pin the store view): the task loop waits',
   cdcflow_state_snapshot_async_seconds: 'Keyed-state snapshot, asynchronous part (the file written and durable, then the ack) while records keep flowing',
-  cdcflow_sink_freshness_seconds: 'Source commit (source.ts_ms) to visible in the sink, per change',
+  cdcflow_sink_freshness_seconds: 'Source commit (source.ts_ms) to committed in the sink, per record reaching the sink (labels job, sink = the sink operator uid), whatever the operator chain',
+  cdcflow_source_lag_records: 'Log end offset minus the position read, per partition (end offsets refreshed every few seconds), computed when scraped',
+  cdcflow_source_catch_up_seconds: "Estimated seconds to read up to the log end at the lag's recent slope: 0 without lag, +Inf while the lag does not shrink",
+  cdcflow_source_silence_seconds: 'Seconds since the last record (basis="event": its source ts_ms; basis="fetch": the last fetch with data), since the source opened before the first; computed when scraped',
+  cdcflow_sink_backlog_records: 'Records the sources handed to the job that no checkpoint committed by this sink covers yet',
+  cdcflow_sink_uncommitted_age_seconds: 'Now minus the source commit time of the oldest record that reached the sink and is not committed yet (0 when none): grows while a sink stalls',
+  cdcflow_sink_info: 'One series per sink: its kind and replay safety (exactly-once, idempotent, at-least-once)',
+  cdcflow_slo_ok: '1 while the SLO is met, 0 while it is not',
+  cdcflow_slo_value: 'The measured value the SLO compares with its limit (seconds)',
+  cdcflow_sink_change_visibility_seconds: 'Source commit (source.ts_ms) to visible in the sink, per change that carries its source time (upsert outputs), measured by the sink',
   cdcflow_sink_commit_seconds: 'Pre-commit (barrier at the sink) to committed and visible, per checkpoint',
   cdcflow_sink_records_committed_total: 'Changes made visible in the sink',
 };

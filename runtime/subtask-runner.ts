@@ -17,6 +17,7 @@ import type { ResolvedOptions } from './job-options.ts';
 import type { JobMetrics } from './metrics.ts';
 import type { KeyedExchange } from './parallel/keyed-exchange.ts';
 import { checkpointSnapshotStorage } from './state-storage.ts';
+import { SinkSignals, sinksOf } from './signals/sink-signals.ts';
 
 export interface SubtaskRunnerSpec {
   readonly graph: JobGraph;
@@ -53,6 +54,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
     ...(spec.highestParallelism === undefined ? {} : { highestParallelism: spec.highestParallelism }),
     ...(spec.exchange === undefined ? {} : { exchange: spec.exchange }),
     ...(spec.freshStart === undefined ? {} : { freshStart: spec.freshStart }),
+    signals: new SinkSignals(metrics, sinksOf(spec.graph, spec.uids)),
     createKeyedBackend: async (uid, handles) => {
       const range = keyGroupRangeFor(subtaskIndex, parallelism);
       const backend = await stateFactory.createKeyedBackend({ jobName: options.jobName, operatorUid: uid, subtaskIndex, keyGroupRange: range, backend: options.stateBackend, localDir: options.stateDir, rocksdb: options.stateRocksDb });

@@ -1,4 +1,5 @@
 import type { Operator, OutputTag } from '../operators/operator.ts';
+import type { LateRecord } from '../operators/window/window-operator.ts';
 import type { WindowAssigner } from '../operators/window/assigners.ts';
 import {
   aggregateContents,
@@ -19,6 +20,7 @@ type AddKeyed<T> = <R>(name: string, factory: () => Operator<T, R>) => DataStrea
 interface WindowSettings<T> {
   readonly allowedLatenessMs: number;
   readonly lateDataTag: OutputTag<T> | undefined;
+  readonly lateRecordTag?: OutputTag<LateRecord<unknown, T>> | undefined;
 }
 
 /**
@@ -50,6 +52,15 @@ export class WindowedStream<K, T> {
   /** Elements later than the allowed lateness go to `tag` (read it with `getSideOutput(tag)`). @default dropped and counted */
   sideOutputLateData(tag: OutputTag<T>): WindowedStream<K, T> {
     return new WindowedStream(this.addKeyed, this.assigner, { ...this.settings, lateDataTag: tag });
+  }
+
+  /**
+   * Late elements as {@link LateRecord}s (window start/end, event time, watermark, lateness,
+   * operator uid) to `tag`; `lateCountsPerWindow(stream.getSideOutput(tag))` turns them into a
+   * running count per window. Can be combined with `sideOutputLateData`.
+   */
+  sideOutputLateRecords(tag: OutputTag<LateRecord<K, T>>): WindowedStream<K, T> {
+    return new WindowedStream(this.addKeyed, this.assigner, { ...this.settings, lateRecordTag: tag as unknown as OutputTag<LateRecord<unknown, T>> });
   }
 
   /** Incremental aggregation: one accumulator per window and key. */

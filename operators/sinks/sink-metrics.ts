@@ -1,7 +1,7 @@
 /**
  * The series every sink reports the same way, labelled `sink="<kind>"` (plus `job`, `operator`):
  *
- *  - `cdcflow_sink_freshness_seconds` — the moment a change became visible in the sink minus its
+ *  - `cdcflow_sink_change_visibility_seconds` — the moment a change became visible in the sink minus its
  *    source commit time (`source.ts_ms`, carried as `sourceTsMs` on the table change): one
  *    observation per change made visible (a change superseded by a newer one for the same key
  *    before it was written never became visible and is not counted);
@@ -20,7 +20,12 @@ import type { OperatorMetrics } from '../operator.ts';
 
 export type SinkKind = 'postgres' | 'kafka' | 'redis' | 'elasticsearch';
 
-export const SINK_FRESHNESS_SECONDS = 'cdcflow_sink_freshness_seconds';
+/**
+ * Per change, measured by the sink at the moment it became visible (upsert outputs carry their
+ * source time). `cdcflow_sink_freshness_seconds{job,sink}` is the runtime's, for every sink
+ * whatever the operator chain (runtime/signals/sink-signals.ts).
+ */
+export const SINK_VISIBILITY_SECONDS = 'cdcflow_sink_change_visibility_seconds';
 export const SINK_COMMIT_SECONDS = 'cdcflow_sink_commit_seconds';
 export const SINK_RECORDS_COMMITTED = 'cdcflow_sink_records_committed_total';
 
@@ -40,7 +45,7 @@ export class SinkMetrics {
    */
   visible(sourceTs: readonly number[], now: number, records: number = sourceTs.length): void {
     // Clamped: a source clock running ahead of ours would otherwise give negative ages.
-    for (const ts of sourceTs) this.metrics.observe(SINK_FRESHNESS_SECONDS, Math.max(0, now - ts) / 1000, this.labels);
+    for (const ts of sourceTs) this.metrics.observe(SINK_VISIBILITY_SECONDS, Math.max(0, now - ts) / 1000, this.labels);
     if (records > 0) this.metrics.count(SINK_RECORDS_COMMITTED, this.labels, records);
   }
 

@@ -37,7 +37,28 @@ export interface WindowOperatorOptions<In, Acc, Out> {
   /** @default 0 */
   readonly allowedLatenessMs?: number;
   readonly lateDataTag?: OutputTag<In> | undefined;
+  /** Late elements as {@link LateRecord}s (one per window they missed), for analysts. @default none */
+  readonly lateRecordTag?: OutputTag<LateRecord<unknown, In>> | undefined;
   readonly contents: WindowContents<In, Acc, Out>;
+}
+
+/**
+ * A late element with what an analyst needs to place it (as Quix's late callback gives): the
+ * window it missed, how late it was and which operator dropped it. An element of several windows
+ * (sliding) gives one record per window.
+ */
+export interface LateRecord<K, T> {
+  readonly value: T;
+  readonly key: K;
+  readonly eventTime: number;
+  readonly windowStart: number;
+  readonly windowEnd: number;
+  /** The operator's watermark when the element arrived. */
+  readonly watermark: number;
+  /** watermark − eventTime (ms). */
+  readonly latenessMs: number;
+  /** The window operator's uid. */
+  readonly operator: string;
 }
 
 type WindowId = [start: number, end: number];
@@ -75,6 +96,8 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
   private readonly assigner: WindowAssigner;
   private readonly contents: WindowContents<In, Acc, Out>;
   private readonly lateDataTag: OutputTag<In> | undefined;
+  private readonly lateRecordTag: OutputTag<LateRecord<unknown, In>> | undefined;
+  private uid = '';
 
   constructor(
     options: WindowOperatorOptions<In, Acc, Out>,
@@ -83,12 +106,17 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     this.assigner = options.assigner;
     this.contents = options.contents;
     this.lateDataTag = options.lateDataTag;
+    this.lateRecordTag = options.lateRecordTag;
   }
 
   async open(context: OperatorContext, restored: unknown): Promise<void> {
     this.keyed = requireKeyedState(context, 'window');
     this.metrics = context.metrics;
     this.deadLetters = context.deadLetters;
+    this.uid = context.uid;
+    // Present from the start, at zero, so a rate alert works before the first late event.
+    this.metrics.count('cdcflow_late_events_total', { reason: 'beyond-allowed-lateness' }, 0);
+    if (this.lateDataTag === undefined && this.lateRecordTag === undefined) this.metrics.count('cdcflow_late_events_dropped_total', {}, 0);
     this.windows = this.keyed.getMapState<WindowId, WindowSlot<Acc>>({ name: 'windows' });
     this.timers = new KeyedTimers(this.keyed);
     this.watermark = new OperatorWatermark(restored);
@@ -113,6 +141,7 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
       if (touched.length === 0) {
         late += 1;
         if (this.lateDataTag !== undefined) out.emitSide(this.lateDataTag, record.value, timestamp);
+        if (this.lateRecordTag !== undefined) this.emitLateRecords(this.lateRecordTag, record, timestamp, out);
       }
       for (const window of touched) {
         if (maxTimestamp(window) > this.watermark.current) continue;
@@ -219,9 +248,17 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     this.windows.put(idOf(window), { accumulator: slot.accumulator, firings: slot.firings + 1 });
   }
 
+  private emitLateRecords(tag: OutputTag<LateRecord<unknown, In>>, record: StreamRecord<In>, eventTime: number, out: Output<Out>): void {
+    const watermark = this.watermark.current;
+    for (const window of this.assigner.assignWindows(eventTime)) {
+      const late: LateRecord<unknown, In> = { value: record.value, key: record.key, eventTime, windowStart: window.start, windowEnd: window.end, watermark, latenessMs: watermark - eventTime, operator: this.uid };
+      out.emitSide(tag, late, eventTime);
+    }
+  }
+
   private countLate(count: number): void {
     this.metrics.count('cdcflow_late_events_total', { reason: 'beyond-allowed-lateness' }, count);
-    if (this.lateDataTag === undefined) this.metrics.count('cdcflow_late_events_dropped_total', {}, count);
+    if (this.lateDataTag === undefined && this.lateRecordTag === undefined) this.metrics.count('cdcflow_late_events_dropped_total', {}, count);
   }
 }
 

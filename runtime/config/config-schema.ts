@@ -35,6 +35,20 @@ export const coreConfigShape = {
   name: jobName.meta({ env: 'CDCFLOW_JOB_NAME' }),
   parallelism: z.number().int().min(1).max(DEFAULT_MAX_PARALLELISM).meta({ env: 'CDCFLOW_PARALLELISM' }).default(1),
   restore: restoreSchema.default('latest'),
+  /** Restore although an at-least-once sink with side effects committed past the restore point (CLI `--allow-replay`). */
+  allowReplay: z.boolean().meta({ env: 'CDCFLOW_ALLOW_REPLAY' }).default(false),
+  /** Service-level objectives (runtime/signals/slo.ts): `/readyz` answers 503 naming the ones not met. */
+  slo: z
+    .strictObject({
+      /** p99 of source commit → committed in the sink (seconds), one limit or per sink uid. */
+      sinkFreshnessP99Seconds: z.union([z.number().positive(), z.record(z.string(), z.number().positive())]).optional(),
+      maxCheckpointAgeSeconds: z.number().positive().optional(),
+      /** Seconds without data fetched from a topic, one limit or per topic. */
+      maxSilenceSeconds: z.union([z.number().positive(), z.record(z.string(), z.number().positive())]).optional(),
+      /** Window of the freshness p99. */
+      windowSeconds: z.number().positive().default(300),
+    })
+    .prefault({}),
   /** A fresh start may roll back this job's prepared sink transactions (after an operator decided so). */
   discardSinkTransactions: z.boolean().default(false),
   checkpoints: z

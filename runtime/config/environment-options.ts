@@ -13,6 +13,8 @@ export function environmentOptions(config: JobConfig<unknown>, extra: Partial<En
     state: { backend: config.state.backend, dir: config.state.dir },
     lifecycle: { stopDeadlineMs: config.lifecycle.stopDeadlineMs, takeoverLease: config.lifecycle.takeoverLease },
     discardSinkTransactions: config.discardSinkTransactions,
+    allowReplay: config.allowReplay,
+    slo: stripUndefined(config.slo),
     rest: {
       host: rest.host,
       ...(rest.enabled ? { port: rest.port } : {}),
@@ -27,4 +29,9 @@ export function restoreSource(restore: RestoreConfig): RestoreSource | 'none' {
   if (restore === 'latest' || restore === 'none') return restore;
   if ('savepoint' in restore) return restore.savepoint.includes('/') ? { path: restore.savepoint } : { savepoint: restore.savepoint };
   return typeof restore.checkpoint === 'number' ? { checkpointId: restore.checkpoint } : { path: restore.checkpoint };
+}
+
+/** The SLO options without the fields the configuration left out (exactOptionalPropertyTypes). */
+function stripUndefined<T extends object>(value: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> };
 }

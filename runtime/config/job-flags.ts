@@ -24,6 +24,7 @@ export const JOB_FLAGS: readonly JobFlagSpec[] = [
   { flag: 'from-latest', type: 'boolean', description: 'restore from the newest checkpoint or savepoint (the default)' },
   { flag: 'fresh', type: 'boolean', description: 'ignore existing checkpoints and start from the sources\' initial positions' },
   { flag: 'discard-sink-transactions', type: 'boolean', description: "a fresh start may roll back this job's prepared sink transactions" },
+  { flag: 'allow-replay', type: 'boolean', description: 'restore although an at-least-once sink with side effects committed past the restore point (its records are sent again)' },
   { flag: 'checkpoint-root', type: 'string', value: 'DIR', description: 'checkpoint root (also CDCFLOW_CHECKPOINT_DIR)' },
   { flag: 'rest-port', type: 'string', value: 'PORT', description: 'REST API port (0: any free port)' },
   { flag: 'rest-host', type: 'string', value: 'HOST', description: 'REST API address (non-loopback needs a token)' },
@@ -72,6 +73,7 @@ export function parseJobFlags(argv: readonly string[]): ParsedJobFlags {
   if (values['from-latest'] === true) set(['restore'], 'latest', 'from-latest');
   if (values['fresh'] === true) set(['restore'], 'none', 'fresh');
   if (values['discard-sink-transactions'] === true) set(['discardSinkTransactions'], true, 'discard-sink-transactions');
+  if (values['allow-replay'] === true) set(['allowReplay'], true, 'allow-replay');
 
   const name = str('name');
   if (name !== undefined) set(['name'], name, 'name');

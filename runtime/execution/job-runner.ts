@@ -15,6 +15,7 @@ import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-ru
 import { restoredSnapshotOf, type RestoredTask } from './restore-assignment.ts';
 import { SnapshotAcks, type KeyedBackend, type TaskState } from './snapshot-acks.ts';
 import { SourceTask } from './source-task.ts';
+import type { SinkSignals } from '../signals/sink-signals.ts';
 import { WatermarkGenerator, type WatermarkSettings } from './watermark-generator.ts';
 
 export type { KeyedBackend, TaskState } from './snapshot-acks.ts';
@@ -46,6 +47,8 @@ export interface JobRunnerDeps {
   readonly exchange?: KeyedExchange;
   /** Set when the job starts from no checkpoint (see OperatorContext.freshStart). */
   readonly freshStart?: FreshStart;
+  /** Backlog and freshness of every sink (runtime/signals/sink-signals.ts). @default none */
+  readonly signals?: SinkSignals;
 }
 
 export class JobRunner {
@@ -208,6 +211,7 @@ export class JobRunner {
   async injectBarriers(): Promise<void> {
     while (this.pendingBarriers.length > 0) {
       const checkpointId = this.pendingBarriers.shift() as number;
+      this.deps.signals?.barrierInjected(checkpointId);
       for (const source of this.sources) {
         const { snapshot, watermark } = await source.injectBarrier(checkpointId);
         this.deps.acknowledge(source.uid, checkpointId, {
@@ -227,6 +231,7 @@ export class JobRunner {
         if (completed) {
           backend?.notifyCheckpointComplete(checkpointId);
           await runner.operator.notifyCheckpointComplete?.(checkpointId);
+          this.deps.signals?.committed(runner.uid, checkpointId);
         } else {
           backend?.notifyCheckpointAborted(checkpointId);
           await runner.operator.notifyCheckpointAborted?.(checkpointId);
@@ -257,6 +262,7 @@ export class JobRunner {
     for (const backend of this.keyed.values()) await backend.state.close().catch(() => undefined);
     await this.snapshots.settled();
     await this.deps.closeDeadLetters?.().catch(() => undefined);
+    this.deps.signals?.close();
   }
 
   /** Snapshot files still being written by keyed operators (asynchronous parts); for tests. */
@@ -289,6 +295,7 @@ export class JobRunner {
       subtaskIndex: this.subtaskIndex,
       snapshotTaken: (runner, checkpointId, snapshot) => this.snapshots.taken(runner, keyedBackend, checkpointId, snapshot),
       ...(deadLetters === undefined ? {} : { flushDeadLetters: () => deadLetters.flush() }),
+      ...(this.deps.signals?.isSink(uid) === true ? sinkHooks(this.deps.signals) : {}),
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.
     const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;
@@ -328,7 +335,17 @@ export class JobRunner {
     const generator = settings === undefined ? undefined : new WatermarkGenerator(settings, restored?.watermark);
     // Every split the checkpoint knew holds the watermark back until it delivers again (or goes idle), as before the restore.
     generator?.register(restored?.source?.positions.map((p) => p.split) ?? [], Date.now());
-    const task = new SourceTask(uid, node.name, reader, generator, (n) => this.deps.hooks.recordsOut(uid, n));
+    const task = new SourceTask(uid, node.name, reader, generator, (n) => {
+      this.deps.hooks.recordsOut(uid, n);
+      this.deps.signals?.sourceRecordsRead(n);
+    });
     this.sources.push(task);
   }
+}
+
+function sinkHooks(signals: SinkSignals): Pick<RunnerHooks, 'sinkReceived' | 'barrierAligned'> {
+  return {
+    sinkReceived: (uid, sourceTs, count) => signals.received(uid, sourceTs, count),
+    barrierAligned: (uid, checkpointId) => signals.barrierAligned(uid, checkpointId),
+  };
 }

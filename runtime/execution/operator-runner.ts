@@ -11,7 +11,11 @@ import { ReentrantOperatorCallError } from './reentrant-call-error.ts';
 import { WatermarkHolder } from './watermark-holder.ts';
 
 export type Element =
-  | { readonly kind: 'batch'; readonly records: readonly StreamRecord<unknown>[] }
+  /**
+   * `sourceTs`: the newest source commit time (epoch ms) among the source records this batch
+   * derives from — what sink freshness is measured from, whatever the operators in between.
+   */
+  | { readonly kind: 'batch'; readonly records: readonly StreamRecord<unknown>[]; readonly sourceTs?: number }
   | { readonly kind: 'watermark'; readonly timestamp: number }
   /** The sender has nothing to say about event time for now (a source without splits, or whose splits are all idle). */
   | { readonly kind: 'idle' }
@@ -54,6 +58,10 @@ export interface RunnerHooks {
    * checkpoint that skips a record completes before the record's letter is written.
    */
   flushDeadLetters?(): Promise<void>;
+  /** Sinks only: a batch of `count` records whose newest source commit is `sourceTs` arrived (runtime/signals). */
+  sinkReceived?(uid: string, sourceTs: number | undefined, count: number): void;
+  /** Sinks only: barrier `checkpointId` aligned; what arrived before it belongs to that checkpoint. */
+  barrierAligned?(uid: string, checkpointId: number): void;
 }
 
 class CollectingOutput implements Output<unknown> {
@@ -88,6 +96,13 @@ export class OperatorRunner implements ElementReceiver {
   private running: string | undefined;
   /** Downstream was told this operator is idle (every input is) and not told otherwise since. */
   private signalledIdle = false;
+  /**
+   * Source commit times carried to the outputs: what processBatch emits derives from its batch
+   * (`batchSourceTs`); what watermarks and timers emit (window results) from everything received
+   * so far, so the newest source time that reached this operator (`sourceFrontier`).
+   */
+  private batchSourceTs: number | undefined;
+  private sourceFrontier: number | undefined;
 
   constructor(
     readonly uid: string,
@@ -118,6 +133,7 @@ export class OperatorRunner implements ElementReceiver {
 
   /** After alignment: snapshot, forward the barrier, then what the aligner held back, in arrival order. */
   private async snapshotAndRelease(checkpointId: number): Promise<void> {
+    this.hooks.barrierAligned?.(this.uid, checkpointId);
     const snapshot = await this.operator.snapshotState?.(checkpointId);
     await this.hooks.flushDeadLetters?.();
     await this.hooks.snapshotTaken(this, checkpointId, snapshot);
@@ -174,6 +190,10 @@ export class OperatorRunner implements ElementReceiver {
       case 'batch': {
         const records = this.keySelector === undefined ? element.records : element.records.map((r) => this.keyed(r));
         this.hooks.recordsIn(this.uid, records.length);
+        const sourceTs = element.sourceTs;
+        if (sourceTs !== undefined && (this.sourceFrontier === undefined || sourceTs > this.sourceFrontier)) this.sourceFrontier = sourceTs;
+        this.hooks.sinkReceived?.(this.uid, sourceTs, records.length);
+        this.batchSourceTs = sourceTs;
         try {
           await this.operator.processBatch(records, this.output);
         } catch (error) {
@@ -183,6 +203,7 @@ export class OperatorRunner implements ElementReceiver {
         }
         await this.hooks.flushDeadLetters?.();
         await this.flushOutput();
+        this.batchSourceTs = undefined;
         return;
       }
       case 'watermark': {
@@ -237,9 +258,11 @@ export class OperatorRunner implements ElementReceiver {
   private async flushOutput(): Promise<void> {
     const { main, side } = this.output.take();
     if (main.length > 0) this.hooks.recordsOut(this.uid, main.length);
+    const ts = this.batchSourceTs ?? this.sourceFrontier;
+    const sourceTs = ts === undefined ? {} : { sourceTs: ts };
     for (const d of this.downstream) {
       const records = d.sideOutput === undefined ? main : side.get(d.sideOutput);
-      if (records !== undefined && records.length > 0) await d.runner.push(d.input, { kind: 'batch', records });
+      if (records !== undefined && records.length > 0) await d.runner.push(d.input, { kind: 'batch', records, ...sourceTs });
     }
   }
 }

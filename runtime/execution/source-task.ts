@@ -45,8 +45,10 @@ export class SourceTask {
     }
     const records = this.watermarks === undefined ? result.records : result.records.map((r) => this.stamp(r, result.split));
     this.onRecords(records.length);
+    // A source's own record times (before a timestamp assigner) are its commit times: Debezium's source.ts_ms.
+    const sourceTs = newestTimestamp(result.records);
     await this.emitWatermark(this.watermarks?.beforeBatch());
-    await this.send({ kind: 'batch', records });
+    await this.send(sourceTs === undefined ? { kind: 'batch', records } : { kind: 'batch', records, sourceTs });
     await this.emitWatermark(this.watermarks?.afterBatch(result.split, Date.now()));
     return 'data';
   }
@@ -82,4 +84,10 @@ export class SourceTask {
   private async send(element: Element): Promise<void> {
     for (const d of this.downstream) await d.runner.push(d.input, element);
   }
+}
+
+function newestTimestamp(records: readonly StreamRecord<unknown>[]): number | undefined {
+  let newest: number | undefined;
+  for (const r of records) if (r.timestamp !== undefined && (newest === undefined || r.timestamp > newest)) newest = r.timestamp;
+  return newest;
 }

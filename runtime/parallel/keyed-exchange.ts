@@ -134,7 +134,7 @@ export class KeyedExchange {
     switch (message.t) {
       case 'batch': {
         const start = performance.now();
-        await target.push(channel, { kind: 'batch', records: message.records });
+        await target.push(channel, { kind: 'batch', records: message.records, ...(message.sourceTs === undefined ? {} : { sourceTs: message.sourceTs }) });
         this.stats.add('inboundPush', start);
         this.stats.count('inboundRecords', message.records.length);
         (this.peers[from] as MessagePort).postMessage({ t: 'credit', n: 1 } satisfies ExchangeMessage);
@@ -180,13 +180,14 @@ class ExchangeSender implements ElementReceiver {
       (parts[subtask] as StreamRecord<unknown>[]).push(record);
     }
     const own = parts[subtaskIndex] as StreamRecord<unknown>[];
-    if (own.length > 0) await this.target.push(this.local, { kind: 'batch', records: own });
+    const sourceTs = element.sourceTs === undefined ? {} : { sourceTs: element.sourceTs };
+    if (own.length > 0) await this.target.push(this.local, { kind: 'batch', records: own, ...sourceTs });
     for (let to = 0; to < parallelism; to++) {
       const records = parts[to] as StreamRecord<unknown>[];
       if (to === subtaskIndex) continue;
       for (let at = 0; at < records.length; at += EXCHANGE_BATCH_RECORDS) {
         const chunk = records.length <= EXCHANGE_BATCH_RECORDS ? records : records.slice(at, at + EXCHANGE_BATCH_RECORDS);
-        await this.exchange.send(to, { t: 'batch', node: this.node, input: this.input, records: chunk });
+        await this.exchange.send(to, { t: 'batch', node: this.node, input: this.input, records: chunk, ...sourceTs });
       }
     }
   }

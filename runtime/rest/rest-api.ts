@@ -11,6 +11,7 @@ import { CdcflowError } from '../../state/errors.ts';
 import type { JobMetrics } from '../metrics.ts';
 import type { JobControl } from './job-control.ts';
 import { bearerMatches } from './rest-token.ts';
+import type { SloReport } from '../signals/slo.ts';
 
 /** What /healthz answers: 200 `ok`, or 503 with the reasons. */
 export interface HealthVerdict {
@@ -24,6 +25,8 @@ export interface RestApiOptions {
   readonly token: string;
   /** @default always healthy */
   readonly health?: () => HealthVerdict;
+  /** The SLOs' state (`/readyz`, `slo` in `/api/job` and `GET /jobs/:name`). @default none declared: ready */
+  readonly slo?: () => Promise<SloReport>;
 }
 
 const savepointBody = z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "may use only letters, digits, '-', '_' and '.'").optional() });
@@ -41,6 +44,8 @@ const ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly st
   { pattern: /^\/metrics$/, methods: ['GET'] },
   { pattern: /^\/healthz$/, methods: ['GET'] },
   { pattern: /^\/api\/job$/, methods: ['GET'] },
+  // --- on-call signals: readiness from the SLOs ---
+  { pattern: /^\/readyz$/, methods: ['GET'] },
 ];
 
 class HttpError extends Error {
@@ -55,6 +60,7 @@ class HttpError extends Error {
 export function buildRestApi(o: RestApiOptions): FastifyInstance {
   const { control } = o;
   const app = Fastify({ logger: false });
+  const slo = o.slo ?? (() => Promise.resolve<SloReport>({ ok: true, failing: [], slos: [], evaluatedAt: new Date().toISOString() }));
 
   // An empty body is an empty object: `curl -X POST .../stop` needs no `-d '{}'`.
   app.removeContentTypeParser('application/json');
@@ -108,11 +114,11 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
 
   app.get('/jobs', () => ({ jobs: [{ id: control.jobName, name: control.jobName, status: control.status().state }] }));
 
-  app.get('/jobs/:name', (request) => {
+  app.get('/jobs/:name', async (request) => {
     const name = job(request);
     const status = control.status();
     const { exceptions, ...rest } = status;
-    return { name, ...rest, plan: { operators: control.plan() }, exceptions: { history: exceptions } };
+    return { name, ...rest, plan: { operators: control.plan() }, exceptions: { history: exceptions }, slo: await slo() };
   });
 
   app.get('/jobs/:name/checkpoints', async (request) => {
@@ -156,7 +162,14 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
     return verdict.healthy ? reply.type('text/plain').send('ok\n') : reply.code(503).type('text/plain').send(`unhealthy: ${verdict.reasons.join('; ')}\n`);
   });
 
-  app.get('/api/job', () => control.legacyStatus());
+  app.get('/api/job', async () => ({ ...(control.legacyStatus() as object), slo: await slo() }));
+
+  // --- on-call signals (runtime/signals/slo.ts): /readyz is 200 while every SLO is met, else 503 naming those that are not ---
+  app.get('/readyz', async (_request, reply) => {
+    const report = await slo();
+    const body = { ready: report.ok, failing: report.failing, slos: report.slos, evaluatedAt: report.evaluatedAt };
+    return reply.code(report.ok ? 200 : 503).send(body);
+  });
 
   return app;
 }

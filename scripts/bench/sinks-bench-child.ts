@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ordersProjectionJob } from '../../jobs/orders-projection.ts';
-import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
+import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { StreamEnvironment, type Operator, type SinkDefinition } from '../../runtime/index.ts';
 import { histogramSummary, quantile } from './histogram-summary.ts';
 import { sinkFor, sourceGroupOf, type TargetSpec } from './sink-targets.ts';
@@ -208,7 +208,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
         if (line === 'measure') {
-          for (const name of [SINK_FRESHNESS_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds']) env.metrics.registry.getSingleMetric(name)?.reset();
+          for (const name of [SINK_VISIBILITY_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds']) env.metrics.registry.getSingleMetric(name)?.reset();
           clock.measuringSince = performance.now();
         }
         // The end of the parent's measured window (the producer stops then).
@@ -229,7 +229,7 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       cpuSeconds: clock.cpuAtLast - clock.cpuAtFirst,
       maxRssMb: process.resourceUsage().maxRSS / 1024,
       checkpoints: clock.checkpoints,
-      freshness: await figures(env, SINK_FRESHNESS_SECONDS),
+      freshness: await figures(env, SINK_VISIBILITY_SECONDS),
       commit: await figures(env, SINK_COMMIT_SECONDS),
       ...(await cadenceField(env, clock, measuredUntil)),
     };

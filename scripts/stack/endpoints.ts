@@ -10,6 +10,7 @@ export const stackPorts = {
   schemaRegistry: 18081,
   elasticsearch: 19200,
   kafkaConnect: 18083,
+  prometheus: 19090,
 } as const;
 
 export interface ServiceEndpoints {

@@ -10,7 +10,7 @@ import type { Operator, OperatorContext, StreamRecord } from '../../runtime/inde
 import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { readValuesUntil } from '../support/kafka-read.ts';
-import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS, SINK_RECORDS_COMMITTED } from '../../operators/sinks/sink-metrics.ts';
+import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS, SINK_RECORDS_COMMITTED } from '../../operators/sinks/sink-metrics.ts';
 import { RecordingMetrics, countingOperatorContext, recordingOperatorContext } from '../support/operator-context.ts';
 
 const brokers = testEndpoints().kafkaBrokers.split(',');
@@ -138,12 +138,12 @@ describe('kafka sink (transactional, real broker)', () => {
     const committedAt = Date.now() - 5000;
     await op.processBatch([{ value: { id: 'a', ts: committedAt }, timestamp: undefined }, { value: { id: 'b', ts: committedAt }, timestamp: undefined }], noOutput);
     await op.snapshotState?.(1);
-    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([]);
+    expect(metrics.observed(SINK_VISIBILITY_SECONDS)).toEqual([]);
     await op.notifyCheckpointComplete?.(1);
-    const freshness = metrics.observed(SINK_FRESHNESS_SECONDS);
+    const freshness = metrics.observed(SINK_VISIBILITY_SECONDS);
     expect(freshness).toHaveLength(2);
     expect(Math.min(...freshness)).toBeGreaterThanOrEqual(5);
-    expect(metrics.observations.get(SINK_FRESHNESS_SECONDS)?.[0]?.labels).toEqual({ sink: 'kafka' });
+    expect(metrics.observations.get(SINK_VISIBILITY_SECONDS)?.[0]?.labels).toEqual({ sink: 'kafka' });
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(1);
     expect(metrics.counts.get(SINK_RECORDS_COMMITTED)).toBe(2);
     await op.close?.();

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator, StreamRecord } from '../../operators/operator.ts';
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
-import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
+import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
@@ -87,10 +87,10 @@ describe('postgres sink (real server)', () => {
     expect(await rows(table)).toEqual(['2:paid', '4:pending']);
     expect(metrics.counts.get('cdcflow_sink_records_committed_total')).toBe(5);
     // One per change written (key 2's first change was superseded in the buffer), all ≥ 1.5 s old.
-    const freshness = metrics.observed(SINK_FRESHNESS_SECONDS);
+    const freshness = metrics.observed(SINK_VISIBILITY_SECONDS);
     expect(freshness).toHaveLength(5);
     expect(Math.min(...freshness)).toBeGreaterThanOrEqual(1.5);
-    expect(metrics.observations.get(SINK_FRESHNESS_SECONDS)?.[0]?.labels).toEqual({ sink: 'postgres' });
+    expect(metrics.observations.get(SINK_VISIBILITY_SECONDS)?.[0]?.labels).toEqual({ sink: 'postgres' });
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(2);
     await op.close?.();
   });
@@ -217,7 +217,7 @@ describe('postgres sink (real server)', () => {
     expect((await client.query(`select count(*)::int as n from ${table}`)).rows[0]).toEqual({ n: 4000 });
     // 4000 upserts and 500 deletes were written; without source times there is no freshness.
     expect(metrics.counts.get('cdcflow_sink_records_committed_total')).toBe(4500);
-    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([]);
+    expect(metrics.observed(SINK_VISIBILITY_SECONDS)).toEqual([]);
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(1);
     await op.close?.();
   });

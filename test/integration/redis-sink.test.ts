@@ -8,7 +8,7 @@ import type { Operator } from '../../operators/operator.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, batchKeys } from '../../operators/sinks/redis/fenced-batch.ts';
 import { redisSink } from '../../operators/sinks/redis/redis-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
-import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS } from '../../operators/sinks/sink-metrics.ts';
+import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
@@ -64,10 +64,10 @@ describe('redis sink (real server)', () => {
     expect(await redis.get(`${internal('atomic')}:applied`)).toBe('1');
     expect(await redis.exists(`${internal('atomic')}:staged:1`, `${internal('atomic')}:staged`)).toBe(0);
     // One per key applied (the last write per key is what became visible), all ≥ 2 s old.
-    const freshness = metrics.observed(SINK_FRESHNESS_SECONDS);
+    const freshness = metrics.observed(SINK_VISIBILITY_SECONDS);
     expect(freshness).toHaveLength(3);
     expect(Math.min(...freshness)).toBeGreaterThanOrEqual(2);
-    expect(metrics.observations.get(SINK_FRESHNESS_SECONDS)?.[0]?.labels).toEqual({ sink: 'redis' });
+    expect(metrics.observations.get(SINK_VISIBILITY_SECONDS)?.[0]?.labels).toEqual({ sink: 'redis' });
     expect(metrics.counts.get('cdcflow_sink_records_committed_total')).toBe(3);
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toHaveLength(1);
     await op.close?.();

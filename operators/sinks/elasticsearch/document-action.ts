@@ -5,7 +5,7 @@ import { externalVersionOf } from './external-version.ts';
  * What the sink does to one document. `version` is an external version — the change's
  * commit-order position packed into an integer (external-version.ts) — so Elasticsearch refuses
  * any write older than what the document already has.
- * `sourceTsMs` (the change's source commit time) only feeds `cdcflow_sink_freshness_seconds`.
+ * `sourceTsMs` (the change's source commit time) only feeds `cdcflow_sink_change_visibility_seconds`.
  */
 export type DocumentAction =
   | { readonly kind: 'index'; readonly index: string; readonly id: string; readonly version: number; readonly document: unknown; readonly sourceTsMs?: number; readonly origin?: ChangeOrigin }

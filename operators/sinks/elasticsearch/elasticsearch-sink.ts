@@ -48,7 +48,7 @@ export interface ElasticsearchSinkOptions<T> {
 export function elasticsearchSink<T>(options: ElasticsearchSinkOptions<T>): SinkDefinition<T> {
   const maxBuffered = options.maxBufferedActions ?? 1000;
   if (!(maxBuffered >= 1)) throw new ElasticsearchSinkError('elasticsearchSink maxBufferedActions must be ≥ 1', { domain: 'user' });
-  return { name: options.name ?? 'elasticsearch-sink', createOperator: () => elasticsearchOperator(options, maxBuffered) };
+  return { name: options.name ?? 'elasticsearch-sink', createOperator: () => elasticsearchOperator(options, maxBuffered), kind: 'elasticsearch', replaySafety: 'idempotent' };
 }
 
 function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffered: number): Operator<T, never> {

@@ -10,7 +10,7 @@ export interface KafkaSinkMessage {
   readonly topic?: string;
   readonly partition?: number;
   readonly headers?: Readonly<Record<string, string>>;
-  /** Source commit time (epoch ms) of the change, for `cdcflow_sink_freshness_seconds`; not written. */
+  /** Source commit time (epoch ms) of the change, for `cdcflow_sink_change_visibility_seconds`; not written. */
   readonly sourceTsMs?: number;
 }
 

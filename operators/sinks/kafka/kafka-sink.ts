@@ -18,7 +18,8 @@ import type { KafkaTransactionHandle } from './transaction-control.ts';
 
 export function kafkaSink<T>(options: KafkaSinkOptions<T>, commitOptions: TwoPhaseCommitOptions = {}): SinkDefinition<T> {
   const resolved = resolveKafkaSinkOptions(options);
-  return twoPhaseCommitSink<T, KafkaTransactionHandle>(resolved.name, (identity, context) => new KafkaCommitter<T>(identity, context, resolved), commitOptions);
+  const sink = twoPhaseCommitSink<T, KafkaTransactionHandle>(resolved.name, (identity, context) => new KafkaCommitter<T>(identity, context, resolved), commitOptions);
+  return { ...sink, kind: 'kafka', replaySafety: 'exactly-once' };
 }
 
 /**

@@ -22,5 +22,6 @@ export function postgresSink<K, Row extends object>(options: PostgresSinkOptions
 export function postgresSink<T>(options: PostgresSinkOptions<T> & { readonly toChange: (value: T) => PostgresChange }): SinkDefinition<T>;
 export function postgresSink<T>(options: PostgresSinkOptions<T>): SinkDefinition<T> {
   const resolved = resolvePostgresSinkOptions(options);
-  return twoPhaseCommitSink<T, PostgresTxn>(resolved.name, (identity, context) => new PostgresCommitter<T>(resolved, identity, context), resolved.retry);
+  const sink = twoPhaseCommitSink<T, PostgresTxn>(resolved.name, (identity, context) => new PostgresCommitter<T>(resolved, identity, context), resolved.retry);
+  return { ...sink, kind: 'postgres', replaySafety: resolved.mode === 'idempotent' ? 'idempotent' : 'exactly-once' };
 }

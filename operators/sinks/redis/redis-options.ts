@@ -7,7 +7,7 @@ export interface RedisWrite {
   readonly key: string;
   readonly value: string | null;
   readonly ttl?: number;
-  /** Source commit time, for `cdcflow_sink_freshness_seconds`. */
+  /** Source commit time, for `cdcflow_sink_change_visibility_seconds`. */
   readonly sourceTsMs?: number;
 }
 

@@ -39,7 +39,8 @@ export function redisSink<T>(options: RedisSinkOptions<T>): SinkDefinition<T> {
     onRefused: options.onRefused ?? 'dead-letter',
   };
   if (resolved.maxValueBytes !== undefined && !(resolved.maxValueBytes > 0)) throw new Error(`redisSink: maxValueBytes must be > 0, not ${resolved.maxValueBytes}`);
-  return twoPhaseCommitSink<T, RedisTxn>(options.name ?? 'redis', (identity, context) => new RedisCommitter<T>(resolved, identity, context), options.retry ?? {});
+  const sink = twoPhaseCommitSink<T, RedisTxn>(options.name ?? 'redis', (identity, context) => new RedisCommitter<T>(resolved, identity, context), options.retry ?? {});
+  return { ...sink, kind: 'redis', replaySafety: 'exactly-once' };
 }
 
 /** The default mapping: the key as text (a one-field object key by its value), the row as JSON. */

@@ -26,6 +26,7 @@ import type { Decoded, JsonRow, RawMessage } from './raw-message.ts';
 import { ownsPartition } from './subtask-assignment.ts';
 import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
 import type { TransactionMarker } from './transaction-marker.ts';
+import { PartitionSignals } from './partition-signals.ts';
 
 export interface DebeziumSourceOptions {
   readonly topics: readonly string[];
@@ -92,6 +93,8 @@ export interface DebeziumSourceOptions {
   readonly checks?: RecordChecks;
   /** This machine's clock, for the event-time skew check. @default Date.now */
   readonly now?: () => number;
+  /** How often end offsets are fetched for `cdcflow_source_lag_records` (partition-signals.ts). @default 5000 */
+  readonly lagRefreshMs?: number;
 }
 
 interface DecodedBatch<T> {
@@ -158,6 +161,9 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   private readonly subtask: { readonly index: number; readonly parallelism: number };
   private fetchError: unknown;
   private endOffsets: ReadonlyMap<string, { readonly high: string; readonly low: string }> | undefined;
+  private readonly signals: PartitionSignals;
+  /** Where each split starts (checkpoint, committed offset): the lag's position before its first batch. */
+  private startPositions: ReadonlyMap<string, string> = new Map();
 
   constructor(
     private readonly options: DebeziumSourceOptions,
@@ -183,6 +189,15 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     // Every reason's series exists from the start, at zero, so an alert on its rate works before the first letter.
     for (const reason of DECODE_DEAD_LETTER_KINDS) this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason }, 0);
     this.subtask = { index: context.subtaskIndex, parallelism: context.parallelism };
+    this.signals = new PartitionSignals(
+      (split) => this.positions.get(split) ?? this.startPositions.get(split),
+      (split) => {
+        const { topic, partition } = parseSplit(split);
+        return options.topics.includes(topic) && ownsPartition(partition, this.subtask.index, this.subtask.parallelism);
+      },
+      (options.now ?? Date.now)(),
+    );
+    this.signals.register(this.metrics);
   }
 
   async open(restored: SourceSnapshot | undefined): Promise<void> {
@@ -195,6 +210,8 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     if (!needed && (await this.fetcher.waitForTopics?.(this.openAbort.signal)) === true) throw new SourceOpenInterruptedError(`waiting for topic(s) ${this.options.topics.join(', ')}`);
     const offsets = needed ? await this.fetcher.endOffsets() : await this.fetcher.endOffsets().catch(() => undefined);
     if (this.options.bounded === 'latest') this.endOffsets = offsets;
+    if (offsets !== undefined) this.signals.endOffsetsFetched(offsets);
+    this.signals.start(() => this.fetcher.endOffsets(), this.options.lagRefreshMs ?? 5000);
     // A checkpoint names every split read before it, so a split it does not name starts at its
     // earliest offset — never at the group's committed offset, which a later checkpoint than the
     // restored one may have moved past records this state has not seen.
@@ -208,6 +225,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
       this.checkStartPositions(committed, offsets, 'committed offset');
       for (const [split, offset] of committed) if (!startAt.has(split)) startAt.set(split, offset);
     }
+    this.startPositions = startAt;
     await this.fetcher.start(
       (batch) => this.onFetched(batch),
       startAt,
@@ -267,6 +285,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     // A batch fetched before a seek can repeat what was already handed out: skip that part.
     const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((_, i) => BigInt(batch.offsets[i] as string) >= BigInt(expected)) : batch.records;
     if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected)) this.positions.set(batch.split, batch.nextOffset);
+    this.signals.delivered(batch.split, records[records.length - 1]?.timestamp);
     return { records, split: batch.split, bytes: batch.bytes };
   }
 
@@ -303,6 +322,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   }
 
   async close(): Promise<void> {
+    this.signals.stop();
     this.buffer.clear();
     await this.fetcher.stop();
     await this.decoder.close();
@@ -310,6 +330,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   }
 
   private async onFetched(fetched: FetchedBatch): Promise<void> {
+    if (fetched.messages.length > 0) this.signals.fetched(splitOf(fetched.topic, fetched.partition), Date.now());
     try {
       const item: Buffered<T> = this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
       await this.buffer.put(item, fetched.bytes);

@@ -3,6 +3,7 @@ import { debeziumService } from './debezium.ts';
 import { elasticsearchService } from './elasticsearch.ts';
 import { kafkaService } from './kafka.ts';
 import { postgresService } from './postgres.ts';
+import { prometheusService } from './prometheus.ts';
 import { redisService } from './redis.ts';
 import { schemaRegistryService } from './schema-registry.ts';
 
@@ -13,6 +14,7 @@ export const allServices: readonly StackService[] = [
   schemaRegistryService,
   elasticsearchService,
   debeziumService,
+  prometheusService,
 ];
 
 /**

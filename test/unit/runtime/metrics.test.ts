@@ -17,22 +17,22 @@ describe('JobMetrics histograms (OperatorMetrics.observe)', () => {
   it('observes into a prom-client histogram with job, operator and the given labels, on the shared buckets', async () => {
     const metrics = new JobMetrics('metrics-job');
     const sink = metrics.forOperator('orders-pg');
-    for (const seconds of [0.003, 0.3, 0.3, 4]) sink.observe('cdcflow_sink_freshness_seconds', seconds, { sink: 'postgres' });
-    metrics.forOperator('orders-redis').observe('cdcflow_sink_freshness_seconds', 0.02, { sink: 'redis' });
+    for (const seconds of [0.003, 0.3, 0.3, 4]) sink.observe('cdcflow_sink_change_visibility_seconds', seconds, { sink: 'postgres' });
+    metrics.forOperator('orders-redis').observe('cdcflow_sink_change_visibility_seconds', 0.02, { sink: 'redis' });
 
-    const values = await samples(metrics, 'cdcflow_sink_freshness_seconds');
+    const values = await samples(metrics, 'cdcflow_sink_change_visibility_seconds');
     const pg = values.filter((v) => v.labels['operator'] === 'orders-pg');
-    const bucket = (le: number | string) => pg.find((v) => v.metricName === 'cdcflow_sink_freshness_seconds_bucket' && v.labels['le'] === le)?.value;
-    expect(pg.filter((v) => v.metricName === 'cdcflow_sink_freshness_seconds_bucket').map((v) => v.labels['le'])).toEqual([...OPERATOR_SECONDS_BUCKETS, '+Inf']);
+    const bucket = (le: number | string) => pg.find((v) => v.metricName === 'cdcflow_sink_change_visibility_seconds_bucket' && v.labels['le'] === le)?.value;
+    expect(pg.filter((v) => v.metricName === 'cdcflow_sink_change_visibility_seconds_bucket').map((v) => v.labels['le'])).toEqual([...OPERATOR_SECONDS_BUCKETS, '+Inf']);
     expect([bucket(0.005), bucket(0.25), bucket(0.5), bucket(2.5), bucket(5), bucket('+Inf')]).toEqual([1, 1, 3, 3, 4, 4]);
-    expect(pg.find((v) => v.metricName === 'cdcflow_sink_freshness_seconds_count')?.value).toBe(4);
-    expect(pg.find((v) => v.metricName === 'cdcflow_sink_freshness_seconds_sum')?.value).toBeCloseTo(4.603, 9);
+    expect(pg.find((v) => v.metricName === 'cdcflow_sink_change_visibility_seconds_count')?.value).toBe(4);
+    expect(pg.find((v) => v.metricName === 'cdcflow_sink_change_visibility_seconds_sum')?.value).toBeCloseTo(4.603, 9);
     expect(pg[0]?.labels).toMatchObject({ job: 'metrics-job', operator: 'orders-pg', sink: 'postgres' });
     expect(values.some((v) => v.labels['operator'] === 'orders-redis' && v.labels['sink'] === 'redis')).toBe(true);
 
     const text = await metrics.registry.metrics();
-    expect(text).toContain('# TYPE cdcflow_sink_freshness_seconds histogram');
-    expect(text).toContain('cdcflow_sink_freshness_seconds_count{job="metrics-job",operator="orders-pg",sink="postgres"} 4');
+    expect(text).toContain('# TYPE cdcflow_sink_change_visibility_seconds histogram');
+    expect(text).toContain('cdcflow_sink_change_visibility_seconds_count{job="metrics-job",operator="orders-pg",sink="postgres"} 4');
   });
 });
 
@@ -63,7 +63,7 @@ describe('sink freshness in a running job', () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('reaches /metrics as cdcflow_sink_freshness_seconds{job,operator,sink} with one observation per change written', async () => {
+  it('reaches /metrics as cdcflow_sink_change_visibility_seconds{job,operator,sink} with one observation per change written', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cdcflow-metrics-'));
     dirs.push(dir);
     const written: number[] = [];
@@ -95,11 +95,11 @@ describe('sink freshness in a running job', () => {
       .uid('orders-es');
     await env.execute();
 
-    const values = await samples(env.metrics, 'cdcflow_sink_freshness_seconds');
-    const count = values.find((v) => v.metricName === 'cdcflow_sink_freshness_seconds_count');
+    const values = await samples(env.metrics, 'cdcflow_sink_change_visibility_seconds');
+    const count = values.find((v) => v.metricName === 'cdcflow_sink_change_visibility_seconds_count');
     expect(count?.labels).toEqual({ job: 'freshness-job', operator: 'orders-es', sink: 'elasticsearch' });
     expect(count?.value).toBe(written.reduce((a, b) => a + b, 0));
     expect(count?.value).toBeGreaterThanOrEqual(3);
-    expect(values.find((v) => v.metricName === 'cdcflow_sink_freshness_seconds_bucket' && v.labels['le'] === 30)?.value).toBe(0);
+    expect(values.find((v) => v.metricName === 'cdcflow_sink_change_visibility_seconds_bucket' && v.labels['le'] === 30)?.value).toBe(0);
   });
 });

@@ -10,7 +10,7 @@ import { elasticsearchSink } from '../../../../operators/sinks/elasticsearch/ela
 import { ALREADY_APPLIED } from '../../../../operators/sinks/redis/fenced-batch.ts';
 import type { RedisSession } from '../../../../operators/sinks/redis/redis-session.ts';
 import { redisSink } from '../../../../operators/sinks/redis/redis-sink.ts';
-import { SINK_COMMIT_SECONDS, SINK_FRESHNESS_SECONDS, SINK_RECORDS_COMMITTED, SinkMetrics } from '../../../../operators/sinks/sink-metrics.ts';
+import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS, SINK_RECORDS_COMMITTED, SinkMetrics } from '../../../../operators/sinks/sink-metrics.ts';
 import type { TableChange } from '../../../../operators/table-change.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../../../support/operator-context.ts';
 import { streamPosition } from '../../../../state/change-position.ts';
@@ -33,8 +33,8 @@ describe('SinkMetrics', () => {
     sink.visible([9_000, 9_750, 10_500], 10_000, 4); // the last source clock runs ahead: clamped to 0
     sink.committed(9_900, 10_000);
     sink.committed(undefined, 10_000); // pre-committed by an earlier process: unknown, not observed
-    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([1, 0.25, 0]);
-    expect(metrics.observations.get(SINK_FRESHNESS_SECONDS)?.every((o) => o.labels['sink'] === 'kafka')).toBe(true);
+    expect(metrics.observed(SINK_VISIBILITY_SECONDS)).toEqual([1, 0.25, 0]);
+    expect(metrics.observations.get(SINK_VISIBILITY_SECONDS)?.every((o) => o.labels['sink'] === 'kafka')).toBe(true);
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toEqual([0.1]);
     expect(metrics.counts.get(SINK_RECORDS_COMMITTED)).toBe(4);
   });
@@ -58,12 +58,12 @@ describe('elasticsearch sink freshness', () => {
     await op.open?.(recordingOperatorContext('job', 'es', metrics, time.now), undefined);
     const t0 = time.now();
     await feed(op, upsert(1, 10, t0 - 1000), upsert(2, 11, t0 - 2000)); // buffer full: flushed now, item 2 stale
-    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([1.04]);
+    expect(metrics.observed(SINK_VISIBILITY_SECONDS)).toEqual([1.04]);
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toEqual([]); // not a pre-commit
     time.advance(500);
     await feed(op, upsert(3, 12, t0));
     await op.snapshotState?.(1); // the barrier flush: pre-commit start → acknowledged
-    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([1.04, 0.58]);
+    expect(metrics.observed(SINK_VISIBILITY_SECONDS)).toEqual([1.04, 0.58]);
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toEqual([0.04]);
     expect(metrics.counts.get(SINK_RECORDS_COMMITTED)).toBe(2);
     await op.snapshotState?.(2); // nothing buffered: no commit observation
@@ -111,12 +111,12 @@ describe('two-phase sink freshness (redis committer on a fake server)', () => {
     await feed(op, upsert(1, 1, t0 - 300), upsert(2, 2, t0 - 200), upsert(1, 3, t0 - 100));
     time.advance(100);
     await op.snapshotState?.(1); // staged: invisible, nothing observed yet
-    expect(metrics.observed(SINK_FRESHNESS_SECONDS)).toEqual([]);
+    expect(metrics.observed(SINK_VISIBILITY_SECONDS)).toEqual([]);
     time.advance(900); // the checkpoint completes 0.9 s after the barrier
     await op.notifyCheckpointComplete?.(1);
     expect(redis.applied.size).toBe(2);
     // Key 1's last write (t0 − 100) is what became visible; its first write is not counted.
-    expect(metrics.observed(SINK_FRESHNESS_SECONDS).sort()).toEqual([1.1, 1.2]);
+    expect(metrics.observed(SINK_VISIBILITY_SECONDS).sort()).toEqual([1.1, 1.2]);
     expect(metrics.observed(SINK_COMMIT_SECONDS)).toEqual([0.9]);
     expect(metrics.counts.get(SINK_RECORDS_COMMITTED)).toBe(2);
     await op.close?.();
