@@ -110,3 +110,5 @@ export function changeEvent<Row extends object>(op: ChangeOp, row: Row, o: Chang
     origin: { topic: `test.public.${table}`, partition: 0, offset: String(lsn) },
   };
 }
+
+export { JobHarness, type JobHarnessOptions, type HarnessOutputs, type HarnessResults } from './job-harness.ts';

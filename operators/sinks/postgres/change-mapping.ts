@@ -6,6 +6,9 @@ import { PostgresSinkError } from './pg-session.ts';
 import type { KeyedChange } from './table-writer.ts';
 
 type Row = Readonly<Record<string, unknown>>;
+type RowChange =
+  | (Omit<Extract<PostgresChange, { kind: 'upsert' }>, 'row'> & { readonly row: Row })
+  | (Omit<Extract<PostgresChange, { kind: 'delete' }>, 'key' | 'previous'> & { readonly key: Row; readonly previous?: Row | null });
 
 export function changeMapper<T>(
   primaryKey: readonly string[],
@@ -15,7 +18,8 @@ export function changeMapper<T>(
   const keep = columns === undefined ? undefined : new Set([...primaryKey, ...columns]);
   const restrict = (row: Row): Row => (keep === undefined ? row : Object.fromEntries(Object.entries(row).filter(([c]) => keep.has(c))));
   return (value) => {
-    const change = toChange === undefined ? fromTableChange(value as TableChange<unknown, Row>, primaryKey) : toChange(value);
+    // PostgresChange accepts any object type (interfaces have no index signature); columns are its own fields.
+    const change = (toChange === undefined ? fromTableChange(value as TableChange<unknown, Row>, primaryKey) : toChange(value)) as RowChange;
     const position = change.position;
     const sourceTsMs = change.sourceTsMs;
     // Carried for dead letters: where the change was read, when the value says (table changes do).

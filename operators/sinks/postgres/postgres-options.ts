@@ -3,7 +3,8 @@ import type { SinkTransactionEvent, TwoPhaseCommitOptions } from '../two-phase-c
 import type { PgConnect } from './pg-session.ts';
 import { pgConnect } from './pg-session.ts';
 
-type Row = Readonly<Record<string, unknown>>;
+/** A row: any object type, `interface`s included (no index signature needed); its own enumerable fields are the columns. */
+type Row = object;
 
 /** What a plain record becomes in the table (the `toChange` mapping of `postgresSink`). */
 export type PostgresChange =

@@ -3,7 +3,8 @@
  * runtime assertions are trivial). Each case is one a user hit (issue: package, types that help).
  */
 import { describe, expectTypeOf, it } from 'vitest';
-import { StreamEnvironment, fromCollection, postgresSink, valueState, type ChangeEvent, type DataStream, type Output, type TableChange } from '../../../runtime/index.ts';
+import { OutputTag, StreamEnvironment, fromCollection, postgresSink, valueState, type ChangeEvent, type DataStream, type Output, type TableChange } from '../../../runtime/index.ts';
+import { JobHarness } from '../../../runtime/testing.ts';
 
 interface Order { id: number; status: string; amount: string }
 interface Alert { id: number; count: number }
@@ -36,5 +37,21 @@ describe('public API types', () => {
     expectTypeOf(changes).toEqualTypeOf<DataStream<TableChange<number, Order>>>();
     changes.sinkTo(postgresSink<number, Order>({ table: 'orders', primaryKey: ['id'], connectionString: 'postgres://unused' }));
     changes.sinkTo(postgresSink({ table: 'orders', primaryKey: ['id'], connectionString: 'postgres://unused' }));
+  });
+
+  it('postgresSink takes interface rows through toChange too, and names toChange when it is missing', () => {
+    const alerts = orders.map((o): Alert => ({ id: o.id, count: 1 }));
+    alerts.sinkTo(postgresSink({ table: 'alerts', primaryKey: ['id'], connectionString: 'postgres://unused', toChange: (a) => ({ kind: 'upsert', row: a }) }));
+    // @ts-expect-error plain records need toChange (the sink takes TableChange otherwise)
+    alerts.sinkTo(postgresSink({ table: 'alerts', primaryKey: ['id'], connectionString: 'postgres://unused' }));
+  });
+
+  it('JobHarness types each named output, side outputs included', () => {
+    const late = new OutputTag<Order>('late');
+    const run = new JobHarness<ChangeEvent<Order>>().run((input) => ({
+      table: input.keyBy((e) => Number(e.key?.['id'])).upsert(),
+      late: input.map((e) => e.after as Order).getSideOutput(late),
+    }));
+    expectTypeOf(run).resolves.toEqualTypeOf<{ table: TableChange<number, Order>[]; late: Order[] }>();
   });
 });
