@@ -63,3 +63,31 @@ export type { RedisSinkOptions, RedisWrite } from '../operators/sinks/redis/redi
 export type { SinkTransactionEvent } from '../operators/sinks/two-phase-commit.ts';
 export { lateCountsPerWindow, type WindowLateCount } from './late-counts.ts';
 export type { LateRecord } from '../operators/window/window-operator.ts';
+
+// Types the public signatures above use (options, contexts, results): named here so users can write them too.
+export type { TransactionInfo } from '../operators/change-event.ts';
+export type { ChangeOrigin } from '../operators/table-change.ts';
+export type { RecordChecks } from '../operators/sources/kafka/event-validation.ts';
+export type { DeadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
+export type { DeadLetter } from '../operators/sources/kafka/dead-letter.ts';
+export type { Fetcher } from '../operators/sources/kafka/fetcher.ts';
+export type { DecoderChoice } from '../operators/sources/kafka/message-decoder.ts';
+export type { OffsetLossCause } from '../operators/sources/kafka/offset-range.ts';
+export type { KafkaConnection, KafkaSaslConfig, KafkaSsl } from '../operators/kafka-connection.ts';
+export type { RestoreSource } from '../checkpoints/coordinator.ts';
+export type { SloOptions, SloReport } from './signals/slo.ts';
+export type { HealthReport } from './job-health.ts';
+export type { StateHandles, StateSpec, StateSpecs, ValueStateSpec, MapStateSpec, ListStateSpec } from '../operators/transform/process.ts';
+export type { ReplaySafety } from '../operators/sinks/sink.ts';
+export type { TruncateHandling } from '../operators/transform/upsert-truncate.ts';
+export type { DecimalAccumulator } from '../operators/window/decimal-sum.ts';
+export type { PgConnect } from '../operators/sinks/postgres/pg-session.ts';
+export type { RedisConnect } from '../operators/sinks/redis/redis-session.ts';
+export type { TwoPhaseCommitOptions } from '../operators/sinks/two-phase-commit.ts';
+export type { CollectionSourceOptions } from '../operators/sources/collection-source.ts';
+export type { PrintSinkOptions } from '../operators/sinks/print-sink.ts';
+export type { RocksDbMemoryOptions } from '../state/rocksdb-store.ts';
+export type { SourceContext, PollResult, SourceSnapshot } from '../operators/sources/source.ts';
+export type { OperatorInfo, OperatorMetrics, RescaledSnapshot } from '../operators/operator.ts';
+export type { ErrorDomain, ErrorLocation, CdcflowErrorOptions } from '../state/errors.ts';
+export type { BulkResult } from '../operators/sinks/elasticsearch/bulk-client.ts';
