@@ -45,6 +45,8 @@ export interface RunnerHooks {
   snapshotTaken(runner: OperatorRunner, checkpointId: number, snapshot: OperatorSnapshot): Promise<void>;
   recordsIn(uid: string, count: number): void;
   recordsOut(uid: string, count: number): void;
+  /** Time an operator spent in its own code (`busy`) and blocked handing output downstream (`backpressured`), for the UI. */
+  timeSpent?(uid: string, kind: 'busy' | 'backpressured', ms: number): void;
   watermarkAdvanced(uid: string, watermark: number): void;
   /** Which subtask runs this operator, for the location of its errors. @default 0 */
   readonly subtaskIndex?: number;
@@ -174,6 +176,7 @@ export class OperatorRunner implements ElementReceiver {
       case 'batch': {
         const records = this.keySelector === undefined ? element.records : element.records.map((r) => this.keyed(r));
         this.hooks.recordsIn(this.uid, records.length);
+        const started = performance.now();
         try {
           await this.operator.processBatch(records, this.output);
         } catch (error) {
@@ -182,7 +185,11 @@ export class OperatorRunner implements ElementReceiver {
           throw only === undefined ? error : locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: only });
         }
         await this.hooks.flushDeadLetters?.();
+        const processed = performance.now();
         await this.flushOutput();
+        // Elements go depth-first: the time spent in flushOutput is time waiting on downstream.
+        this.hooks.timeSpent?.(this.uid, 'busy', processed - started);
+        this.hooks.timeSpent?.(this.uid, 'backpressured', performance.now() - processed);
         return;
       }
       case 'watermark': {

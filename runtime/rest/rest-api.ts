@@ -9,6 +9,7 @@ import { CheckpointNotFoundError } from '../../checkpoints/index.ts';
 import { inspectCheckpoint, listCheckpoints } from '../checkpoint-catalog.ts';
 import { CdcflowError } from '../../state/errors.ts';
 import type { JobMetrics } from '../metrics.ts';
+import { registerUi } from '../ui/ui-routes.ts';
 import type { JobControl } from './job-control.ts';
 import { bearerMatches } from './rest-token.ts';
 
@@ -157,6 +158,8 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
   });
 
   app.get('/api/job', () => control.legacyStatus());
+
+  registerUi(app, { control, metrics: o.metrics, ...(o.health === undefined ? {} : { health: o.health }) });
 
   return app;
 }
