@@ -27,7 +27,7 @@ export function Chart(p: ChartProps) {
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | undefined>(undefined);
   const shape = p.series.map((s) => `${s.label}|${s.bars === true}`).join(',');
-  const empty = (p.data[0]?.length ?? 0) === 0;
+  const empty = p.data.slice(1).every((ys) => ys.every((v) => v === null));
 
   useEffect(() => {
     const el = box.current;
@@ -36,10 +36,11 @@ export function Chart(p: ChartProps) {
     const options: uPlot.Options = {
       width: Math.max(200, el.clientWidth),
       height: p.height ?? 180,
-      scales: { x: { time: p.time !== false } },
+      // Counts, rates and durations: from zero, so a small wobble does not look like a cliff.
+      scales: { x: { time: p.time !== false }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
-      axes: [{ stroke: '#475569', grid: { stroke: '#e2e8f0' } }, { stroke: '#475569', grid: { stroke: '#e2e8f0' }, size: 70, values: (_u, ticks) => ticks.map((t) => p.format(t)) }],
+      axes: [{ stroke: '#475569', grid: { stroke: '#e2e8f0' }, ...(p.time === false ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : { space: 70, incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600], values: (_u: uPlot, ticks: number[]) => ticks.map((t) => new Date(t * 1000).toISOString().slice(11, 19)) }) }, { stroke: '#475569', grid: { stroke: '#e2e8f0' }, size: 70, values: (_u, ticks) => ticks.map((t) => p.format(t)) }],
       series: [{}, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, ...(s.bars === true && bars !== undefined ? { paths: bars, fill: `${s.color}99` } : {}), points: { show: s.bars !== true }, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? '–' : p.format(v)) }))],
     };
     const chart = new uPlot(options, p.data as uPlot.AlignedData, el);
@@ -58,6 +59,14 @@ export function Chart(p: ChartProps) {
     plot.current?.setData(p.data as uPlot.AlignedData);
   }, [p.data]);
 
+  if (p.series.length === 0) {
+    return (
+      <figure class="chart" data-testid={p.testId}>
+        <figcaption>{p.title}</figcaption>
+        <div class="no-data chart-empty">no data</div>
+      </figure>
+    );
+  }
   return (
     <figure class="chart" data-testid={p.testId}>
       <figcaption>{p.title}</figcaption>

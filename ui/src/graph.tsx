@@ -13,7 +13,7 @@ export interface OperatorFigures {
   readonly watermarkLag: number | undefined;
 }
 
-const NODE_W = 230;
+const NODE_W = 250;
 const NODE_H = 104;
 
 export function JobGraph({ plan, figures }: { readonly plan: readonly OverviewOperator[]; readonly figures: ReadonlyMap<string, OperatorFigures> }) {
@@ -51,8 +51,8 @@ export function JobGraph({ plan, figures }: { readonly plan: readonly OverviewOp
           <g key={op.uid} transform={`translate(${x},${y})`} class={`node node-${op.kind} node-${level}`} data-testid="graph-node" data-uid={op.uid}>
             <rect width={NODE_W} height={NODE_H} rx="6" class="node-box" />
             <rect width={NODE_W} height="24" rx="6" class="node-head" />
-            <text x="10" y="17" class="node-title">{truncate(op.name, 26)}</text>
-            <text x={NODE_W - 10} y="17" class="node-kind" text-anchor="end">{`${op.kind} ×${op.parallelism}`}</text>
+            <text x="10" y="17" class="node-title">{truncate(op.name, 24)}</text>
+            <text x={NODE_W - 10} y="17" class="node-kind" text-anchor="end">{`×${op.parallelism}`}</text>
             <text x="10" y="43" class="node-line">
               <tspan class="k">in </tspan>
               <tspan data-testid="node-in">{op.kind === 'source' ? '—' : formatRate(f?.inRate)}</tspan>
@@ -69,7 +69,7 @@ export function JobGraph({ plan, figures }: { readonly plan: readonly OverviewOp
               <tspan class="k">watermark lag </tspan>
               {f?.watermarkLag === undefined ? 'no watermark' : formatSeconds(f.watermarkLag)}
             </text>
-            <text x="10" y="98" class="node-uid">{truncate(op.uid, 34)}</text>
+            <text x="10" y="98" class="node-uid">{`${op.kind} · uid ${truncate(op.uid, 32)}`}</text>
           </g>
         );
       })}

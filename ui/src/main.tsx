@@ -104,6 +104,7 @@ function StatusBar({ live, error }: { readonly live: Live; readonly error: { mes
   const last = now.lastCompletedCheckpoint;
   const checkpointAge = last === undefined ? undefined : (now.nowMs - last.completedAtMs) / 1000;
   const dead = total(now.metrics, 'cdcflow_dead_letters_total');
+  const lag = total(now.metrics, 'cdcflow_source_lag_records');
   const failingSlos = samples(now.metrics, 'cdcflow_slo_ok').filter((s) => s.value === 0).length;
   const ready = now.health.healthy && failingSlos === 0;
   return (
@@ -113,6 +114,7 @@ function StatusBar({ live, error }: { readonly live: Live; readonly error: { mes
       <span class={`pill ${ready ? 'good' : 'bad'}`} data-testid="job-ready">{ready ? 'HEALTHY' : 'UNHEALTHY'}</span>
       <dl class="facts">
         <Fact label="last checkpoint" value={last === undefined ? 'none yet' : `#${last.checkpointId}, ${formatSeconds(checkpointAge)} ago`} bad={checkpointAge !== undefined && checkpointAge > 60} />
+        <Fact label="source lag" value={lag === undefined ? 'no data' : `${formatCount(lag)} records`} bad={(lag ?? 0) > 100_000} />
         <Fact label="restarts" value={String(now.restarts)} bad={now.restarts > 0} />
         <Fact label="dead letters" value={formatCount(dead ?? 0)} bad={(dead ?? 0) > 0} />
         <Fact label="parallelism" value={String(now.parallelism)} />
@@ -153,10 +155,10 @@ function Slos({ live }: { readonly live: Live }) {
   const { metrics } = live.now;
   const names = labelValues(metrics, 'cdcflow_slo_ok', 'slo');
   return (
-    <section class="panel wide" data-testid="slos">
+    <section class={names.length === 0 ? 'panel wide slim' : 'panel wide'} data-testid="slos">
       <h2>SLOs</h2>
       {names.length === 0 ? (
-        <p class="no-data">No SLOs configured for this job (no cdcflow_slo_ok series).</p>
+        <p class="no-data">none configured for this job (no cdcflow_slo_ok series)</p>
       ) : (
         <div class="slo-cards">
           {names.map((slo) => {
@@ -300,15 +302,45 @@ function Checkpoints({ live }: { readonly live: Live }) {
   );
 }
 
-/** Sinks: from the plan and from every sink-labelled series (a metric may name a sink by `sink` or by its operator uid). */
-function sinksOf(now: JobOverview): string[] {
-  const names = new Set(now.plan.filter((op) => op.kind === 'sink').map((op) => op.uid));
-  for (const name of ['cdcflow_sink_info', 'cdcflow_sink_backlog_records', 'cdcflow_sink_freshness_seconds_count']) for (const s of labelValues(now.metrics, name, 'sink')) names.add(s);
-  return [...names].sort();
+/**
+ * A sink is a sink operator of the plan (its uid). Its series carry `operator="<uid>"` and
+ * `sink="<kind>"` (operators/sinks/sink-metrics.ts); a job-level series may name it by uid or,
+ * when the job has one sink of that kind, by kind.
+ */
+interface SinkRef {
+  readonly uid: string;
+  readonly kind: string | undefined;
 }
 
-function sinkMatch(now: JobOverview, metric: string, sink: string): Labels {
-  return samples(now.metrics, metric).some((s) => s.labels['sink'] === sink) ? { sink } : { operator: sink };
+function sinksOf(now: JobOverview): SinkRef[] {
+  const kindOf = (uid: string): string | undefined => {
+    for (const name of ['cdcflow_sink_records_committed_total', 'cdcflow_sink_freshness_seconds_count', 'cdcflow_sink_commit_seconds_count']) {
+      const found = samples(now.metrics, name).find((s) => s.labels['operator'] === uid)?.labels['sink'];
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  return now.plan.filter((op) => op.kind === 'sink').map((op) => ({ uid: op.uid, kind: kindOf(op.uid) }));
+}
+
+/** The labels that select one sink's series of `metric` (undefined when it has none). */
+function sinkMatch(now: JobOverview, sinks: readonly SinkRef[], metric: string, sink: SinkRef): Labels | undefined {
+  const series = samples(now.metrics, metric);
+  if (series.some((s) => s.labels['operator'] === sink.uid)) return { operator: sink.uid };
+  if (series.some((s) => s.labels['sink'] === sink.uid)) return { sink: sink.uid };
+  const sameKind = sinks.filter((s) => s.kind === sink.kind).length;
+  if (sink.kind !== undefined && sameKind === 1 && series.some((s) => s.labels['sink'] === sink.kind && s.labels['operator'] === undefined)) return { sink: sink.kind };
+  return undefined;
+}
+
+function sinkQuantile(now: JobOverview, before: JobOverview | undefined, sinks: readonly SinkRef[], metric: string, sink: SinkRef): number | undefined {
+  const match = sinkMatch(now, sinks, `${metric}_bucket`, sink);
+  return match === undefined ? undefined : quantile(0.99, now.metrics, before?.metrics, metric, match);
+}
+
+function sinkValue(now: JobOverview, sinks: readonly SinkRef[], metric: string, sink: SinkRef): number | undefined {
+  const match = sinkMatch(now, sinks, metric, sink);
+  return match === undefined ? undefined : total(now.metrics, metric, match);
 }
 
 function Sinks({ live }: { readonly live: Live }) {
@@ -333,19 +365,19 @@ function Sinks({ live }: { readonly live: Live }) {
         </thead>
         <tbody>
           {sinks.map((sink) => {
-            const info = samples(now.metrics, 'cdcflow_sink_info').find((s) => s.labels['sink'] === sink)?.labels;
-            const fm = sinkMatch(now, 'cdcflow_sink_freshness_seconds_bucket', sink);
-            const cm = sinkMatch(now, 'cdcflow_sink_commit_seconds_bucket', sink);
-            const backlog = total(now.metrics, 'cdcflow_sink_backlog_records', { sink });
+            const infoMatch = sinkMatch(now, sinks, 'cdcflow_sink_info', sink);
+            const info = infoMatch === undefined ? undefined : samples(now.metrics, 'cdcflow_sink_info').find((s) => Object.entries(infoMatch).every(([k, v]) => s.labels[k] === v))?.labels;
+            const backlog = sinkValue(now, sinks, 'cdcflow_sink_backlog_records', sink);
+            const safety = info?.['replay_safety'];
             return (
-              <tr key={sink} data-testid="sink-row">
-                <td>{sink}</td>
-                <td>{info?.['kind'] ?? '–'}</td>
-                <td class={info?.['replay_safety'] === 'at-least-once' ? 'warn-text' : ''}>{info?.['replay_safety'] ?? 'no data'}</td>
+              <tr key={sink.uid} data-testid="sink-row">
+                <td>{sink.uid}</td>
+                <td>{info?.['kind'] ?? sink.kind ?? '–'}</td>
+                <td class={safety === 'at-least-once' ? 'warn-text' : ''}>{safety ?? 'no data'}</td>
                 <td>{backlog === undefined ? 'no data' : formatCount(backlog)}</td>
-                <td>{formatSeconds(quantile(0.99, now.metrics, before?.metrics, 'cdcflow_sink_freshness_seconds', fm) ?? quantile(0.99, now.metrics, undefined, 'cdcflow_sink_freshness_seconds', fm))}</td>
-                <td>{formatSeconds(quantile(0.99, now.metrics, before?.metrics, 'cdcflow_sink_commit_seconds', cm) ?? quantile(0.99, now.metrics, undefined, 'cdcflow_sink_commit_seconds', cm))}</td>
-                <td>{formatCount(total(now.metrics, 'cdcflow_sink_records_committed_total', { operator: sink }) ?? total(now.metrics, 'cdcflow_sink_records_committed_total', { sink }))}</td>
+                <td>{formatSeconds(sinkQuantile(now, before, sinks, 'cdcflow_sink_freshness_seconds', sink) ?? sinkQuantile(now, undefined, sinks, 'cdcflow_sink_freshness_seconds', sink))}</td>
+                <td>{formatSeconds(sinkQuantile(now, before, sinks, 'cdcflow_sink_commit_seconds', sink) ?? sinkQuantile(now, undefined, sinks, 'cdcflow_sink_commit_seconds', sink))}</td>
+                <td>{formatCount(sinkValue(now, sinks, 'cdcflow_sink_records_committed_total', sink))}</td>
               </tr>
             );
           })}
@@ -533,9 +565,10 @@ function Exceptions({ live }: { readonly live: Live }) {
 /** The points one snapshot adds to the charts. */
 function pointsOf(now: JobOverview, before: JobOverview | undefined): Map<string, number | undefined> {
   const points = new Map<string, number | undefined>();
-  for (const sink of sinksOf(now)) {
-    points.set(`fresh:${sink}`, quantile(0.99, now.metrics, before?.metrics, 'cdcflow_sink_freshness_seconds', sinkMatch(now, 'cdcflow_sink_freshness_seconds_bucket', sink)));
-    points.set(`commit:${sink}`, quantile(0.99, now.metrics, before?.metrics, 'cdcflow_sink_commit_seconds', sinkMatch(now, 'cdcflow_sink_commit_seconds_bucket', sink)));
+  const sinks = sinksOf(now);
+  for (const sink of sinks) {
+    points.set(`fresh:${sink.uid}`, sinkQuantile(now, before, sinks, 'cdcflow_sink_freshness_seconds', sink));
+    points.set(`commit:${sink.uid}`, sinkQuantile(now, before, sinks, 'cdcflow_sink_commit_seconds', sink));
   }
   for (const p of seriesOf(now.metrics, 'cdcflow_source_lag_records', ['topic', 'partition']).slice(0, 8)) points.set(`lag:${p['topic']}/${p['partition']}`, total(now.metrics, 'cdcflow_source_lag_records', p));
   for (const op of now.plan) {
