@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.cdcflow/**', 'dist/**'] },
+  { ignores: ['node_modules/**', '.cdcflow/**', 'dist/**', 'runtime/ui/dist/**', 'test-artifacts/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -14,6 +14,7 @@
 import { CdcflowError } from '../state/errors.ts';
 import type { ChangeEvent } from './change-event.ts';
 import type { OperatorMetrics } from './operator.ts';
+import { rememberDeadLetter } from './recent-dead-letters.ts';
 import type { DeadLetter, DeadLetterKind } from './sources/kafka/dead-letter.ts';
 import type { DeadLetterWriter } from './sources/kafka/dead-letter-writer.ts';
 import type { MessageOrigin } from './sources/kafka/raw-message.ts';
@@ -84,7 +85,9 @@ export class QueuedRecordDeadLetters implements RecordDeadLetters {
     }
     this.metrics.count('cdcflow_dead_letters_total', { stage: this.stage, reason: policy === 'skip' ? `${failure.kind}-skipped` : failure.kind });
     if (policy === 'skip') return;
-    this.queue.push(letterOf(failure, this.stage, origin, this.now()));
+    const letter = letterOf(failure, this.stage, origin, this.now());
+    rememberDeadLetter(letter);
+    this.queue.push(letter);
   }
 
   /** Writes the queued letters (awaited by the runtime before a batch's results or a snapshot move on). */

@@ -70,6 +70,7 @@ export function createCoordinator(options: ResolvedOptions, metrics: JobMetrics,
       progress.onStats(s);
       hooks.onStats?.(s);
       metrics.incJobCounter('cdcflow_checkpoints_total', { status: s.status, kind: s.kind });
+      metrics.checkpointFinished(s);
       if (s.status === 'completed') {
         metrics.checkpointDuration.observe({ job: options.jobName, kind: s.kind }, s.durationMs / 1000);
         metrics.setJobGauge('cdcflow_checkpoint_size_bytes', s.bytes);

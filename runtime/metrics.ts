@@ -4,6 +4,7 @@
  */
 import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import { isMainThread } from 'node:worker_threads';
+import type { CheckpointStats } from '../checkpoints/index.ts';
 import type { OperatorMetrics } from '../operators/operator.ts';
 
 type Labels = Readonly<Record<string, string>>;
@@ -47,6 +48,22 @@ export class JobMetrics {
   attachWorkers(source: (() => Promise<unknown[]>) | undefined, last?: unknown[]): void {
     this.workers = source;
     if (last !== undefined) this.lastWorkers = last;
+  }
+
+  /** Each subtask worker's own registry (as `getMetricsAsJSON`), in subtask order; undefined for a job without workers. */
+  async perSubtask(): Promise<unknown[] | undefined> {
+    return this.workers === undefined ? this.lastWorkers : this.workers();
+  }
+
+  private readonly checkpointStatsListeners: ((stats: CheckpointStats) => void)[] = [];
+
+  /** Every finished checkpoint or savepoint (completed or aborted), for the UI's checkpoint history. */
+  checkpointFinished(stats: CheckpointStats): void {
+    for (const listener of this.checkpointStatsListeners) listener(stats);
+  }
+
+  onCheckpointFinished(listener: (stats: CheckpointStats) => void): void {
+    this.checkpointStatsListeners.push(listener);
   }
 
   /** This registry plus the workers' (a parallel job's counters summed over its subtasks). */
@@ -223,6 +240,8 @@ function labelNames(labels: Labels, perOperator: boolean): string[] {
 const help: Record<string, string> = {
   cdcflow_records_in_total: 'Records an operator received',
   cdcflow_records_out_total: 'Records an operator emitted on its main output',
+  cdcflow_operator_busy_seconds_total: "Time an operator spent in its own code (processing batches), summed over its subtasks",
+  cdcflow_operator_backpressured_seconds_total: 'Time an operator waited handing its output downstream (backpressure), summed over its subtasks',
   cdcflow_watermark_ms: 'Current event-time watermark of an operator (epoch ms)',
   cdcflow_watermark_lag_ms: 'Wall clock minus the operator watermark, computed when scraped',
   cdcflow_job_restarts_total: 'Restarts of the job from its latest checkpoint after a failed attempt',

@@ -76,6 +76,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
     hooks: {
       recordsIn: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_in_total', {}, n),
       recordsOut: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_out_total', {}, n),
+      timeSpent: (uid, kind, ms) => metrics.forOperator(uid).count(kind === 'busy' ? 'cdcflow_operator_busy_seconds_total' : 'cdcflow_operator_backpressured_seconds_total', {}, ms / 1000),
       watermarkAdvanced: (uid, wm) => {
         if (Number.isFinite(wm)) metrics.watermarkAdvanced(uid, wm);
       },

@@ -25,6 +25,10 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
     rewritten += 1;
   }
 }
-// `cdcflow init` reads its template files next to the compiled command.
+// `cdcflow init` reads its template files next to the compiled command; the job's HTTP server
+// serves the web UI's bundle next to its compiled routes (runtime/ui/dist, built by build-ui.mjs).
 cpSync(join(root, 'runtime/cli/template'), join(dist, 'runtime/cli/template'), { recursive: true });
+const { buildUi } = await import('./build-ui.mjs');
+await buildUi();
+cpSync(join(root, 'runtime/ui/dist'), join(dist, 'runtime/ui/dist'), { recursive: true });
 console.log(`[cdcflow] built dist/ (${rewritten} declaration files had .ts specifiers rewritten)`);

@@ -12,7 +12,8 @@
  * name of this run (`cdcflow_demo_<run>`, topic `cdcflow-demo-<run>.public.…`): it never deletes a
  * table or topic it did not create. At the end it removes its connector, replication slot and
  * publication, and (unless CDCFLOW_DEMO_KEEP=1) its tables and topics.
- * Env: CDCFLOW_DEMO_SECONDS (load duration, default 75), CDCFLOW_DEMO_RATE (changes/s, default 1000).
+ * Env: CDCFLOW_DEMO_SECONDS (load duration, default 75), CDCFLOW_DEMO_RATE (changes/s, default 1000),
+ * CDCFLOW_DEMO_UI_PORT (the job's HTTP server and web UI port; default any free one, printed).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -141,11 +142,14 @@ try {
 }
 
 function startJob(env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/orders-demo.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const uiPort = process.env['CDCFLOW_DEMO_UI_PORT'];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/orders-demo.ts'], { env: { ...process.env, ...(uiPort === undefined ? {} : { CDCFLOW_REST_PORT: uiPort }), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream === null) continue;
     createInterface({ input: stream }).on('line', (line) => {
       child.emit('job-line', line);
+      const rest = /REST API on (http:\/\/\S+)/.exec(line);
+      if (rest !== null) console.log(`  web UI of the job (live while it runs): ${rest[1]}/`);
       // The per-checkpoint lines are many; show the ones that tell the story.
       if (!/checkpoint \d+ (prepared|committed)/.test(line) || /restore/.test(line)) console.log(`  | ${line}`);
     });

@@ -34,7 +34,7 @@ export interface JobRunnerDeps {
   acknowledge(uid: string, checkpointId: number, state: TaskState): void;
   /** The task cannot complete `checkpointId` (its snapshot failed): the coordinator aborts it. */
   decline(uid: string, checkpointId: number, reason: string): void;
-  readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced'>;
+  readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced' | 'timeSpent'>;
   /** @default 100 */
   readonly pollWaitMs?: number;
   /** This runner is subtask `subtaskIndex` of `parallelism`. @default 0 of 1 */

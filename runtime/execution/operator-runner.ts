@@ -49,6 +49,8 @@ export interface RunnerHooks {
   snapshotTaken(runner: OperatorRunner, checkpointId: number, snapshot: OperatorSnapshot): Promise<void>;
   recordsIn(uid: string, count: number): void;
   recordsOut(uid: string, count: number): void;
+  /** Time an operator spent in its own code (`busy`) and blocked handing output downstream (`backpressured`), for the UI. */
+  timeSpent?(uid: string, kind: 'busy' | 'backpressured', ms: number): void;
   watermarkAdvanced(uid: string, watermark: number): void;
   /** Which subtask runs this operator, for the location of its errors. @default 0 */
   readonly subtaskIndex?: number;
@@ -194,6 +196,7 @@ export class OperatorRunner implements ElementReceiver {
         if (sourceTs !== undefined && (this.sourceFrontier === undefined || sourceTs > this.sourceFrontier)) this.sourceFrontier = sourceTs;
         this.hooks.sinkReceived?.(this.uid, sourceTs, records.length);
         this.batchSourceTs = sourceTs;
+        const started = performance.now();
         try {
           await this.operator.processBatch(records, this.output);
         } catch (error) {
@@ -202,8 +205,12 @@ export class OperatorRunner implements ElementReceiver {
           throw only === undefined ? error : locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: only });
         }
         await this.hooks.flushDeadLetters?.();
+        const processed = performance.now();
         await this.flushOutput();
         this.batchSourceTs = undefined;
+        // Elements go depth-first: the time spent in flushOutput is time waiting on downstream.
+        this.hooks.timeSpent?.(this.uid, 'busy', processed - started);
+        this.hooks.timeSpent?.(this.uid, 'backpressured', performance.now() - processed);
         return;
       }
       case 'watermark': {

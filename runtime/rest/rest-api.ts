@@ -9,6 +9,7 @@ import { CheckpointNotFoundError } from '../../checkpoints/index.ts';
 import { inspectCheckpoint, listCheckpoints } from '../checkpoint-catalog.ts';
 import { CdcflowError } from '../../state/errors.ts';
 import type { JobMetrics } from '../metrics.ts';
+import { registerUi } from '../ui/ui-routes.ts';
 import type { JobControl } from './job-control.ts';
 import { bearerMatches } from './rest-token.ts';
 import type { SloReport } from '../signals/slo.ts';
@@ -170,6 +171,8 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
     const body = { ready: report.ok, failing: report.failing, slos: report.slos, evaluatedAt: report.evaluatedAt };
     return reply.code(report.ok ? 200 : 503).send(body);
   });
+
+  registerUi(app, { control, metrics: o.metrics, ...(o.health === undefined ? {} : { health: o.health }) });
 
   return app;
 }

@@ -14,6 +14,7 @@ import type { DebeziumDecimalOptions } from './debezium-decimals.ts';
 import { validateDecimalOptions } from './debezium-decimals.ts';
 import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
 import { SourceOpenInterruptedError, type PollResult, type SourceContext, type SourceDefinition, type SourceReader, type SourceSnapshot } from '../source.ts';
+import { rememberDeadLetter } from '../../recent-dead-letters.ts';
 import { DECODE_DEAD_LETTER_KINDS, DECODE_STAGE, deadLetter, type DeadLetter } from './dead-letter.ts';
 import { deadLetterWriter, type DeadLetterWriter } from './dead-letter-writer.ts';
 import { checkRawMessage, resolveRecordChecks, validateChangeEvent, type RecordChecks, type ResolvedRecordChecks } from './event-validation.ts';
@@ -383,7 +384,10 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     if (ends > 0) this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'END' }, ends);
     if (letters.length > 0) {
       await this.deadLetters.write(letters);
-      for (const letter of letters) this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason: letter.errorKind });
+      for (const letter of letters) {
+        this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason: letter.errorKind });
+        rememberDeadLetter(letter);
+      }
     }
     if (tombstones > 0) this.metrics.count('cdcflow_source_tombstones_total', { topic: fetched.topic }, tombstones);
     const first = fetched.messages[0];
