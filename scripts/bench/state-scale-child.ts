@@ -7,7 +7,9 @@
  *   run:     insert `--keys` keys, then update `--updates-per-second` random keys per second
  *            until killed; prints one JSON line per checkpoint and `{ type: 'updating' }`.
  *   recover: restore `latest.json`, update again, print when processing and the first checkpoint
- *            are back, and exit.
+ *            are back, and exit. With `--local-recovery 1` (default) both modes use one RocksDB
+ *            directory, so the restore reopens the killed process's directory; with 0 it replays
+ *            the checkpoint's files into an empty one.
  * Every line carries the process's peak RSS so far.
  */
 import { readFile } from 'node:fs/promises';
@@ -28,8 +30,10 @@ const { values } = parseArgs({
     'updates-per-second': { type: 'string', default: '10000' },
     'interval-ms': { type: 'string', default: '1000' },
     'cache-mb': { type: 'string', default: '8' },
+    'local-recovery': { type: 'string', default: '1' },
   },
 });
+const LOCAL_RECOVERY = values['local-recovery'] === '1';
 const dir = values.dir as string;
 const KEYS = Number(values.keys);
 const UPDATES_PER_SECOND = Number(values['updates-per-second']);
@@ -51,8 +55,15 @@ const valueOf = (key: number, round: number): Buffer => {
 const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
 
 const storage = new LocalFsSnapshotStorage(join(dir, 'checkpoints'));
+// With local recovery the restarted process finds the killed one's directory, as on one machine;
+// without, it starts from an empty directory and replays the checkpoint's files.
+const store = new RocksDbStore({
+  location: join(dir, LOCAL_RECOVERY ? 'db' : `db-${values.mode}`),
+  cacheSizeBytes: Number(values['cache-mb']) << 20,
+  localRecovery: LOCAL_RECOVERY,
+});
 const backend = new KeyedStateBackend({
-  store: new RocksDbStore({ location: join(dir, `db-${values.mode}`), cacheSizeBytes: Number(values['cache-mb']) << 20 }),
+  store,
   keyGroupRange: { start: 0, end: 127 },
 });
 await backend.open();
@@ -131,7 +142,9 @@ if (values.mode === 'run') {
   nextId = handle.checkpointId + 1;
   const restoreAt = performance.now();
   await backend.restore([handle], { start: 0, end: 127 }, storage);
-  emit({ type: 'restored', ms: performance.now() - started, restoreMs: performance.now() - restoreAt, fromCheckpoint: handle.checkpointId, files: handle.files.length });
+  // A replay starts a new lineage; a local recovery continues the checkpoint's.
+  const local = handle.localRecovery !== undefined && store.localRecovery?.incarnation === handle.localRecovery.incarnation;
+  emit({ type: 'restored', ms: performance.now() - started, restoreMs: performance.now() - restoreAt, fromCheckpoint: handle.checkpointId, files: handle.files.length, local });
   let checkpointed = false;
   onCheckpoint = () => void (checkpointed = true);
   lastBarrier = performance.now() - INTERVAL_MS; // the first checkpoint is due with the first batch
