@@ -1,6 +1,6 @@
 /**
  * npm run bench -- state-scale [--keys 10000000] [--update-seconds 60] [--updates-per-second 10000] [--interval-ms 1000]
- *                               [--local-recovery 1|0] [--also-replay]
+ *                               [--local-recovery 1|0] [--also-replay] [--prefill]
  *
  * WORKLOAD.md preset L at the state layer: `--keys` keys inserted (~600-byte values, the
  * reference row), then ~10k random keys updated per 1 s checkpoint while records flow. Reports
@@ -9,7 +9,10 @@
  * checkpoint: time until processing again and until the first checkpoint again; peak RSS of
  * both processes (restore included). The restart reopens the killed process's RocksDB directory
  * (local recovery, `--local-recovery 0` turns it off); `--also-replay` then restarts once more
- * into an empty directory, replaying the files as a restart on another machine would. Everything runs in child processes (state-scale-child.ts)
+ * into an empty directory, replaying the files as a restart on another machine would. `--prefill`
+ * writes the keys straight into the store (sorted batches of 10k) and takes one full checkpoint,
+ * instead of loading them through the operator path with a checkpoint per second (~7 min per 1M
+ * keys on the shared machine): the way to reach 10M keys here. Everything runs in child processes (state-scale-child.ts)
  * under a temp directory removed at the end. Not the whole job: no Kafka, no sink — the state
  * and checkpoint cost of a keyed operator at that size.
  */
@@ -30,6 +33,7 @@ const { values } = parseArgs({
     dir: { type: 'string' },
     'local-recovery': { type: 'string', default: '1' },
     'also-replay': { type: 'boolean', default: false },
+    prefill: { type: 'boolean', default: false },
   },
 });
 
@@ -43,7 +47,7 @@ const childScript = new URL('./state-scale-child.ts', import.meta.url).pathname;
 
 /** Starts the child; `onLine` sees each JSON line; resolves with all lines when it exits. */
 function child(mode: string, dir: string, onLine: (line: Line, kill: () => void) => void, localRecovery = values['local-recovery'] as string): Promise<Line[]> {
-  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string, '--local-recovery', localRecovery];
+  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string, '--local-recovery', localRecovery, '--prefill', values.prefill ? '1' : '0'];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];
   createInterface({ input: proc.stdout }).on('line', (text) => {
@@ -96,6 +100,7 @@ async function main(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const run = await child('run', dir, (line, kill) => {
       if (line.type === 'loaded') console.log(`loaded in ${fmt((line['ms'] as number) / 1000, 1)} s`);
+      if (line.type === 'prefill') console.log(`  prefill: ${fmt(line['keys'] as number)} keys after ${fmt((line['ms'] as number) / 1000, 1)} s`);
       if (line.type === 'updating') {
         updatingSince = performance.now();
         timer = setTimeout(kill, updateMs);
