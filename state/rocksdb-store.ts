@@ -163,10 +163,9 @@ export class RocksDbStore implements KeyValueStore {
     await call('batch write', (cb) => this.db.batch(native, { sync: false }, cb));
   }
 
-  /** For the recovery log: entries of a bookkeeping range, all at once (they are few). */
-  async rawRange(range: { gte: Buffer; lt: Buffer }, reverse = false): Promise<StoreEntry[]> {
+  /** For the recovery log: entries of a bookkeeping range, one at a time. */
+  async *rawRange(range: { gte: Buffer; lt: Buffer }, reverse = false): AsyncGenerator<StoreEntry> {
     const it = this.db.iterator({ ...range, reverse, keyAsBuffer: true, valueAsBuffer: true });
-    const out: StoreEntry[] = [];
     try {
       for (;;) {
         const entry = await new Promise<StoreEntry | undefined>((resolve, reject) => {
@@ -175,8 +174,8 @@ export class RocksDbStore implements KeyValueStore {
             else resolve(key === undefined || value === undefined ? undefined : [key, value]);
           });
         });
-        if (entry === undefined) return out;
-        out.push(entry);
+        if (entry === undefined) return;
+        yield entry;
       }
     } finally {
       await call('iterator end', (cb) => it.end(cb));
@@ -382,16 +381,12 @@ class RecoveryLog implements LocalRecovery {
     const [mark] = await this.store.getMany([markKey(checkpointId)]);
     if (mark === undefined) return false;
     const at = decodeSeq(mark);
-    // Newest first: the value a key ends with is the one it had before its first write after the mark.
-    const undo = await this.store.rawRange({ gte: undoKey(at + 1), lt: undoRange.lt }, true);
-    const restored = new Map<string, NativeOp>();
-    for (const [, value] of undo) {
-      for (const { key, value: prior } of decodeUndo(value)) {
-        restored.set(key.toString('latin1'), prior === undefined ? { type: 'del', key } : { type: 'put', key, value: Buffer.from(prior) });
-      }
+    // Newest first, one record (one past write) at a time: each key ends with the value it had
+    // before its first write after the mark, and memory holds one record, however many there are.
+    for await (const [, value] of this.store.rawRange({ gte: undoKey(at + 1), lt: undoRange.lt }, true)) {
+      const ops = decodeUndo(value).map(({ key, value: prior }): NativeOp => (prior === undefined ? { type: 'del', key } : { type: 'put', key, value: prior }));
+      await this.store.rawBatch(ops);
     }
-    const ops = [...restored.values()];
-    for (let i = 0; i < ops.length; i += 10_000) await this.store.rawBatch(ops.slice(i, i + 10_000));
     await this.store.rawClear({ gte: undoKey(at + 1), lt: undoRange.lt });
     await this.store.rawClear({ gte: markKey(checkpointId + 1), lt: markRange.lt });
     this.incarnation = incarnation;
