@@ -36,9 +36,9 @@ function segment(name: string): string {
 }
 
 /**
- * The default factory. Local state is a scratch copy: any RocksDB directory left by an earlier
- * run is deleted, because the truth after a restart is the last checkpoint, restored by
- * `restore()`. Snapshot names are prefixed with job, operator and subtask so subtasks never
+ * The default factory. Local state starts empty: a RocksDB directory left by an earlier run is
+ * deleted, or — with local recovery (the default) — kept aside until the first barrier, because
+ * `restore()` to a checkpoint that run took reopens it instead of replaying the files. Snapshot names are prefixed with job, operator and subtask so subtasks never
  * collide in shared checkpoint storage.
  */
 export class DefaultStateBackendFactory implements StateBackendFactory {
@@ -55,8 +55,10 @@ export class DefaultStateBackendFactory implements StateBackendFactory {
         });
       }
       const location = join(request.localDir, ...path);
-      await rm(location, { recursive: true, force: true });
-      store = new RocksDbStore({ ...request.rocksdb, location });
+      const localRecovery = request.rocksdb?.localRecovery ?? true;
+      // With local recovery the store moves the old directory aside itself (a restore may use it).
+      if (!localRecovery) await rm(location, { recursive: true, force: true });
+      store = new RocksDbStore({ ...request.rocksdb, location, localRecovery });
     }
     const backend = new KeyedStateBackend({
       ...request.tuning,

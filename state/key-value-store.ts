@@ -22,6 +22,28 @@ export interface KeyValueStore {
   scanBatches(prefix: Buffer, batchBytes: number): StoreScan;
   /** Removes every entry. */
   clear(): Promise<void>;
+  /** Present when the store keeps its directory for a restart on the same machine (RocksDB). */
+  readonly localRecovery?: LocalRecovery | undefined;
+}
+
+/**
+ * Flink's local recovery for a store that outlives its process: the working directory of the
+ * last run is kept, and a restore to a checkpoint this store's lineage took opens it and undoes
+ * the writes made after that checkpoint's barrier, instead of replaying the checkpoint's files.
+ */
+export interface LocalRecovery {
+  /** This store's lineage (new on open and on `clear`); checkpoint handles record it. */
+  readonly incarnation: string;
+  /** At a barrier, after the flush: every write so far belongs to `checkpointId`. */
+  markBarrier(checkpointId: number): Promise<void>;
+  /** The checkpoint completed: what only a restore to an older one needed is dropped (in the background). */
+  checkpointCompleted(checkpointId: number): void;
+  /**
+   * Makes the store the state at `checkpointId`'s barrier from the previous run's directory, if
+   * it belongs to `incarnation`, was written since this machine booted and still has that mark;
+   * otherwise leaves the store empty and returns false (the caller replays the checkpoint).
+   */
+  recover(incarnation: string, checkpointId: number): Promise<boolean>;
 }
 
 export type StoreEntry = readonly [key: Buffer, value: Buffer];

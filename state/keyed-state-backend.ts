@@ -216,7 +216,11 @@ export class KeyedStateBackend implements StateContext {
    */
   async beginSnapshot(checkpointId: number, storage: SnapshotStorage): Promise<{ done: Promise<KeyedStateHandle> }> {
     await this.flush();
-    const done = this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
+    const local = this.store.localRecovery;
+    await local?.markBarrier(checkpointId);
+    const incarnation = local?.incarnation;
+    const written = this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
+    const done = incarnation === undefined ? written : written.then((handle) => ({ ...handle, localRecovery: { incarnation } }));
     this.trackSnapshotWrite(done);
     return { done };
   }
@@ -243,6 +247,7 @@ export class KeyedStateBackend implements StateContext {
 
   notifyCheckpointComplete(checkpointId: number): void {
     this.snapshotter.notifyCheckpointComplete(checkpointId);
+    this.store.localRecovery?.checkpointCompleted(checkpointId);
   }
 
   notifyCheckpointAborted(checkpointId: number): void {
@@ -259,6 +264,11 @@ export class KeyedStateBackend implements StateContext {
     this.batchKeys = new Map();
     this.current = undefined;
     this.range = keyGroupRange;
+    if (await this.recoverLocally(handles, keyGroupRange)) {
+      const only = handles[0] as KeyedStateHandle;
+      this.snapshotter.reset(only.files, only.checkpointId);
+      return;
+    }
     await this.store.clear();
     await replayHandles(this.store, handles, keyGroupRange, reader, {
       maxParallelism: this.options.maxParallelism,
@@ -266,6 +276,20 @@ export class KeyedStateBackend implements StateContext {
     });
     const base = reusableChain(handles, keyGroupRange);
     this.snapshotter.reset(base.files, base.checkpointId);
+  }
+
+  /**
+   * Local recovery: one handle of exactly our key groups, taken by the lineage of the directory
+   * the last run left here. The store then holds that checkpoint's state without reading a file.
+   */
+  private async recoverLocally(handles: readonly KeyedStateHandle[], range: KeyGroupRange): Promise<boolean> {
+    const local = this.store.localRecovery;
+    const only = handles.length === 1 ? handles[0] : undefined;
+    if (local === undefined || only?.localRecovery === undefined) return false;
+    if (only.maxParallelism !== this.options.maxParallelism) return false;
+    const sameRange = only.files.length > 0 && only.files.every((f) => f.keyGroups[0] === range.start && f.keyGroups[1] === range.end);
+    if (!sameRange) return false;
+    return local.recover(only.localRecovery.incarnation, only.checkpointId);
   }
 
   // StateContext, used by the typed states.

@@ -1,7 +1,28 @@
+import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { StateError } from './errors.ts';
-import { prefixUpperBound, type KeyValueStore, type StoreEntry, type StoreScan, type StoreWrite } from './key-value-store.ts';
+import {
+  prefixUpperBound,
+  type KeyValueStore,
+  type LocalRecovery,
+  type StoreEntry,
+  type StoreScan,
+  type StoreWrite,
+} from './key-value-store.ts';
+import {
+  RECOVERY_PREFIX,
+  decodeSeq,
+  decodeUndo,
+  encodeSeq,
+  encodeUndo,
+  markKey,
+  markRange,
+  metaKey,
+  undoKey,
+  undoRange,
+  type RecoveryMeta,
+} from './local-recovery-log.ts';
 
 /** The slice of the `rocksdb` npm package (abstract-leveldown callback API) we use. */
 type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
@@ -50,6 +71,14 @@ export interface RocksDbStoreOptions {
    * (outside the block cache, about 7 bytes per key), so this also bounds that memory. @default 1000
    */
   readonly maxOpenFiles?: number;
+  /**
+   * Keep the directory of the previous run (moved to `<location>.recovery` on open) so a restore
+   * to a checkpoint this lineage took opens it and undoes the writes after that checkpoint's
+   * barrier instead of replaying files (Flink's local recovery). Costs one read of the written
+   * keys per write and their old values in an undo record, dropped when a checkpoint completes.
+   * @default false (the state backend factory turns it on)
+   */
+  readonly localRecovery?: boolean;
 }
 
 /** The memory knobs of the RocksDB store, as jobs configure them (`state.rocksdb`). */
@@ -70,15 +99,33 @@ function call<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T>
  * synced: the local database is a working copy, durability comes from checkpoint snapshots.
  */
 export class RocksDbStore implements KeyValueStore {
-  private readonly db: NativeDb;
+  private db: NativeDb;
   private opened = false;
+  readonly localRecovery: LocalRecovery | undefined;
+  private recovery: RecoveryLog | undefined;
 
   constructor(private readonly options: RocksDbStoreOptions) {
     this.db = rocksdb(options.location);
+    if (options.localRecovery === true) {
+      this.recovery = new RecoveryLog(this, `${options.location}.recovery`);
+      this.localRecovery = this.recovery;
+    }
+  }
+
+  get location(): string {
+    return this.options.location;
   }
 
   async open(): Promise<void> {
+    if (this.recovery !== undefined) await this.recovery.keepPreviousRun();
+    await this.openAt();
+    await this.recovery?.startLineage();
+  }
+
+  /** Opens `location` as it is on disk (a fresh one is created). */
+  async openAt(): Promise<void> {
     await mkdir(this.options.location, { recursive: true });
+    this.db = rocksdb(this.options.location);
     const options = {
       createIfMissing: true,
       cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
@@ -90,6 +137,7 @@ export class RocksDbStore implements KeyValueStore {
   }
 
   async close(): Promise<void> {
+    await this.recovery?.settle();
     if (!this.opened) return;
     this.opened = false;
     await call('close', (cb) => this.db.close(cb));
@@ -105,7 +153,37 @@ export class RocksDbStore implements KeyValueStore {
     const native: NativeOp[] = ops.map((op) =>
       op.value === null ? { type: 'del', key: op.key } : { type: 'put', key: op.key, value: op.value },
     );
+    const undo = await this.recovery?.undoFor(ops);
+    if (undo !== undefined) native.push(undo);
+    await this.rawBatch(native);
+  }
+
+  /** For the recovery log: a batch as given (bookkeeping keys included). */
+  async rawBatch(native: NativeOp[]): Promise<void> {
     await call('batch write', (cb) => this.db.batch(native, { sync: false }, cb));
+  }
+
+  /** For the recovery log: entries of a bookkeeping range, one at a time. */
+  async *rawRange(range: { gte: Buffer; lt: Buffer }, reverse = false): AsyncGenerator<StoreEntry> {
+    const it = this.db.iterator({ ...range, reverse, keyAsBuffer: true, valueAsBuffer: true });
+    try {
+      for (;;) {
+        const entry = await new Promise<StoreEntry | undefined>((resolve, reject) => {
+          it.next((err, key, value) => {
+            if (err) reject(new StateError(`RocksDB scan failed: ${err.message}`, { cause: err }));
+            else resolve(key === undefined || value === undefined ? undefined : [key, value]);
+          });
+        });
+        if (entry === undefined) return;
+        yield entry;
+      }
+    } finally {
+      await call('iterator end', (cb) => it.end(cb));
+    }
+  }
+
+  async rawClear(range: { gte: Buffer; lt: Buffer }): Promise<void> {
+    await call('clear', (cb) => this.db.clear(range, cb));
   }
 
   async *scan(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
@@ -177,13 +255,158 @@ export class RocksDbStore implements KeyValueStore {
 
   async clear(): Promise<void> {
     await call('clear', (cb) => this.db.clear({}, cb));
+    await this.recovery?.startLineage();
   }
 }
 
+/** Scans of state stop below the recovery bookkeeping. */
 function rangeOptions(prefix: Buffer): Record<string, unknown> {
   const upper = prefixUpperBound(prefix);
   const range: Record<string, unknown> = { keyAsBuffer: true, valueAsBuffer: true };
   if (prefix.length > 0) range['gte'] = prefix;
-  if (upper !== undefined) range['lt'] = upper;
+  range['lt'] = upper === undefined || Buffer.compare(upper, RECOVERY_PREFIX) > 0 ? RECOVERY_PREFIX : upper;
   return range;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Changes with every boot of the machine: a copy written before a reboot may lack unsynced writes. */
+async function bootId(): Promise<string | undefined> {
+  try {
+    return (await readFile('/proc/sys/kernel/random/boot_id', 'utf8')).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The undo log that makes the working directory a local recovery copy. Each write stores, in the
+ * same atomic batch, the values its keys had before it (one undo record, numbered); each barrier
+ * stores the undo number it was taken at. The directory of a killed process then holds the state
+ * at any marked barrier: the current state with the undo records after that mark applied, newest
+ * first. Writes are not fsynced, which survives a killed process (the OS has them) but not a
+ * crash of the machine: the copy is used only on the boot that wrote it.
+ */
+class RecoveryLog implements LocalRecovery {
+  incarnation = '';
+  private seq = 0;
+  /** Undo is needed only after the first barrier of the lineage (a restore targets a barrier). */
+  private marked = false;
+  private readonly marks = new Map<number, number>();
+  private background: Promise<void> = Promise.resolve();
+  private previousRun = false;
+
+  constructor(
+    private readonly store: RocksDbStore,
+    private readonly recoveryDir: string,
+  ) {}
+
+  /** Before open: the last run's directory becomes the recovery copy; the store starts empty. */
+  async keepPreviousRun(): Promise<void> {
+    await rm(this.recoveryDir, { recursive: true, force: true });
+    this.previousRun = await exists(this.store.location);
+    if (this.previousRun) await rename(this.store.location, this.recoveryDir);
+  }
+
+  async startLineage(): Promise<void> {
+    this.incarnation = randomUUID();
+    this.seq = 0;
+    this.marked = false;
+    this.marks.clear();
+    const meta: RecoveryMeta = { incarnation: this.incarnation, bootId: (await bootId()) ?? '' };
+    await this.store.rawBatch([{ type: 'put', key: metaKey(), value: Buffer.from(JSON.stringify(meta)) }]);
+  }
+
+  async undoFor(ops: readonly StoreWrite[]): Promise<NativeOp | undefined> {
+    if (!this.marked) return undefined;
+    const prior = await this.store.getMany(ops.map((op) => op.key));
+    const entries = ops.map((op, i) => ({ key: op.key, value: prior[i] }));
+    return { type: 'put', key: undoKey(++this.seq), value: encodeUndo(entries) };
+  }
+
+  async markBarrier(checkpointId: number): Promise<void> {
+    this.marked = true;
+    this.marks.set(checkpointId, this.seq);
+    await this.store.rawBatch([{ type: 'put', key: markKey(checkpointId), value: encodeSeq(this.seq) }]);
+    if (this.previousRun) {
+      // Not restored from: the old directory is dead weight now.
+      this.previousRun = false;
+      this.inBackground(() => rm(this.recoveryDir, { recursive: true, force: true }));
+    }
+  }
+
+  checkpointCompleted(checkpointId: number): void {
+    const seq = this.marks.get(checkpointId);
+    if (seq === undefined) return;
+    for (const id of this.marks.keys()) if (id < checkpointId) this.marks.delete(id);
+    // Marks first: an undo record gone while its mark remains would make that mark lie.
+    this.inBackground(async () => {
+      await this.store.rawClear({ gte: markRange.gte, lt: markKey(checkpointId) });
+      await this.store.rawClear({ gte: undoRange.gte, lt: undoKey(seq + 1) });
+    });
+  }
+
+  async recover(incarnation: string, checkpointId: number): Promise<boolean> {
+    await this.settle();
+    if (!this.previousRun || !(await exists(this.recoveryDir))) return false;
+    this.previousRun = false;
+    await this.store.close();
+    await rm(this.store.location, { recursive: true, force: true });
+    await rename(this.recoveryDir, this.store.location);
+    try {
+      await this.store.openAt();
+      if (await this.rewind(incarnation, checkpointId)) return true;
+    } catch {
+      // An unreadable copy is no worse than none: the caller replays the checkpoint's files.
+    }
+    await this.store.close();
+    await rm(this.store.location, { recursive: true, force: true });
+    await this.store.openAt();
+    await this.startLineage();
+    return false;
+  }
+
+  /** Undo every write after `checkpointId`'s barrier; false if this copy cannot prove it holds that state. */
+  private async rewind(incarnation: string, checkpointId: number): Promise<boolean> {
+    const [meta] = await this.store.getMany([metaKey()]);
+    if (meta === undefined) return false;
+    const parsed = JSON.parse(meta.toString('utf8')) as RecoveryMeta;
+    const boot = await bootId();
+    if (parsed.incarnation !== incarnation || boot === undefined || parsed.bootId !== boot) return false;
+    const [mark] = await this.store.getMany([markKey(checkpointId)]);
+    if (mark === undefined) return false;
+    const at = decodeSeq(mark);
+    // Newest first, one record (one past write) at a time: each key ends with the value it had
+    // before its first write after the mark, and memory holds one record, however many there are.
+    for await (const [, value] of this.store.rawRange({ gte: undoKey(at + 1), lt: undoRange.lt }, true)) {
+      const ops = decodeUndo(value).map(({ key, value: prior }): NativeOp => (prior === undefined ? { type: 'del', key } : { type: 'put', key, value: prior }));
+      await this.store.rawBatch(ops);
+    }
+    await this.store.rawClear({ gte: undoKey(at + 1), lt: undoRange.lt });
+    await this.store.rawClear({ gte: markKey(checkpointId + 1), lt: markRange.lt });
+    this.incarnation = incarnation;
+    this.seq = at;
+    this.marked = true;
+    this.marks.clear();
+    this.marks.set(checkpointId, at);
+    return true;
+  }
+
+  /** Waits for background bookkeeping (before close and recovery). */
+  async settle(): Promise<void> {
+    await this.background;
+  }
+
+  private inBackground(work: () => Promise<unknown>): void {
+    // Best effort: a failed cleanup only leaves old records, which no restore reads.
+    this.background = this.background.then(work).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
 }

@@ -18,6 +18,11 @@ export interface KeyedStateHandle {
   readonly maxParallelism: number;
   readonly checkpointId: number;
   readonly files: readonly SnapshotFileRef[];
+  /**
+   * The lineage of the local working directory that took this checkpoint (RocksDB with local
+   * recovery): a restart on the same machine may reopen that directory instead of replaying files.
+   */
+  readonly localRecovery?: { readonly incarnation: string };
 }
 
 /** Bytes written by this checkpoint alone (its last file), for metrics and tests. */

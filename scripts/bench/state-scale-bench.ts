@@ -1,12 +1,18 @@
 /**
  * npm run bench -- state-scale [--keys 10000000] [--update-seconds 60] [--updates-per-second 10000] [--interval-ms 1000]
+ *                               [--local-recovery 1|0] [--also-replay] [--prefill]
  *
  * WORKLOAD.md preset L at the state layer: `--keys` keys inserted (~600-byte values, the
  * reference row), then ~10k random keys updated per 1 s checkpoint while records flow. Reports
  * per-checkpoint duration (barrier → file durable) and bytes, full snapshots, checkpoints per
  * minute while updating; then SIGKILLs the process and restarts it from the last completed
  * checkpoint: time until processing again and until the first checkpoint again; peak RSS of
- * both processes (restore included). Everything runs in child processes (state-scale-child.ts)
+ * both processes (restore included). The restart reopens the killed process's RocksDB directory
+ * (local recovery, `--local-recovery 0` turns it off); `--also-replay` then restarts once more
+ * into an empty directory, replaying the files as a restart on another machine would. `--prefill`
+ * writes the keys straight into the store (sorted batches of 10k) and takes one full checkpoint,
+ * instead of loading them through the operator path with a checkpoint per second (~7 min per 1M
+ * keys on the shared machine): the way to reach 10M keys here. Everything runs in child processes (state-scale-child.ts)
  * under a temp directory removed at the end. Not the whole job: no Kafka, no sink — the state
  * and checkpoint cost of a keyed operator at that size.
  */
@@ -25,6 +31,9 @@ const { values } = parseArgs({
     'updates-per-second': { type: 'string', default: '10000' },
     'interval-ms': { type: 'string', default: '1000' },
     dir: { type: 'string' },
+    'local-recovery': { type: 'string', default: '1' },
+    'also-replay': { type: 'boolean', default: false },
+    prefill: { type: 'boolean', default: false },
   },
 });
 
@@ -37,8 +46,8 @@ interface Line {
 const childScript = new URL('./state-scale-child.ts', import.meta.url).pathname;
 
 /** Starts the child; `onLine` sees each JSON line; resolves with all lines when it exits. */
-function child(mode: string, dir: string, onLine: (line: Line, kill: () => void) => void): Promise<Line[]> {
-  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string];
+function child(mode: string, dir: string, onLine: (line: Line, kill: () => void) => void, localRecovery = values['local-recovery'] as string): Promise<Line[]> {
+  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string, '--local-recovery', localRecovery, '--prefill', values.prefill ? '1' : '0'];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];
   createInterface({ input: proc.stdout }).on('line', (text) => {
@@ -71,6 +80,17 @@ function checkpointSummary(label: string, lines: readonly Line[]): void {
   console.log(`  chain length (files a restore reads): median ${fmt(median(chains))}, max ${fmt(Math.max(...chains))}`);
 }
 
+async function recover(label: string, dir: string, localRecovery: string): Promise<void> {
+  const recovered = await child('recover', dir, () => undefined, localRecovery);
+  const at = (type: string): Line | undefined => recovered.find((l) => l.type === type);
+  const restored = at('restored');
+  console.log(
+    `${label} (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files, ${restored?.['local'] === true ? 'local directory reopened' : 'files replayed'}): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
+      `processing again after ${fmt((at('processing')?.['ms'] as number) / 1000, 2)} s, first checkpoint again after ${fmt((at('first-checkpoint')?.['ms'] as number) / 1000, 2)} s (from process start)`,
+  );
+  console.log(`  peak RSS of the recovering process (restore included): ${fmt(Math.max(...recovered.map((l) => l.peakRssMb)))} MB`);
+}
+
 async function main(): Promise<void> {
   const dir = values.dir ?? (await mkdtemp(join(tmpdir(), 'cdcflow-state-scale-')));
   const updateMs = Number(values['update-seconds']) * 1000;
@@ -80,6 +100,7 @@ async function main(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const run = await child('run', dir, (line, kill) => {
       if (line.type === 'loaded') console.log(`loaded in ${fmt((line['ms'] as number) / 1000, 1)} s`);
+      if (line.type === 'prefill') console.log(`  prefill: ${fmt(line['keys'] as number)} keys after ${fmt((line['ms'] as number) / 1000, 1)} s`);
       if (line.type === 'updating') {
         updatingSince = performance.now();
         timer = setTimeout(kill, updateMs);
@@ -96,14 +117,8 @@ async function main(): Promise<void> {
     console.log(`checkpoints completed per minute while updating: ${fmt(update.length / minutes, 1)} (updates applied: ${fmt(updatesDone / (minutes * 60))}/s)`);
     console.log(`peak RSS before the kill: ${fmt(Math.max(...run.map((l) => l.peakRssMb)))} MB`);
 
-    const recovered = await child('recover', dir, () => undefined);
-    const at = (type: string): Line | undefined => recovered.find((l) => l.type === type);
-    const restored = at('restored');
-    console.log(
-      `recovery after SIGKILL (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
-        `processing again after ${fmt((at('processing')?.['ms'] as number) / 1000, 2)} s, first checkpoint again after ${fmt((at('first-checkpoint')?.['ms'] as number) / 1000, 2)} s (from process start)`,
-    );
-    console.log(`peak RSS of the recovering process (restore included): ${fmt(Math.max(...recovered.map((l) => l.peakRssMb)))} MB`);
+    await recover('recovery after SIGKILL', dir, values['local-recovery'] as string);
+    if (values['also-replay']) await recover('restart elsewhere (replay of the files into an empty directory)', dir, '0');
   } finally {
     if (values.dir === undefined) await rm(dir, { recursive: true, force: true });
   }

@@ -7,7 +7,9 @@
  *   run:     insert `--keys` keys, then update `--updates-per-second` random keys per second
  *            until killed; prints one JSON line per checkpoint and `{ type: 'updating' }`.
  *   recover: restore `latest.json`, update again, print when processing and the first checkpoint
- *            are back, and exit.
+ *            are back, and exit. With `--local-recovery 1` (default) both modes use one RocksDB
+ *            directory, so the restore reopens the killed process's directory; with 0 it replays
+ *            the checkpoint's files into an empty one.
  * Every line carries the process's peak RSS so far.
  */
 import { readFile } from 'node:fs/promises';
@@ -18,6 +20,11 @@ import { RocksDbStore } from '../../state/rocksdb-store.ts';
 import { LocalFsSnapshotStorage, writeFileDurably } from '../../state/snapshot-storage.ts';
 import { newBytesOf, type KeyedStateHandle } from '../../state/snapshot-handle.ts';
 import type { ValueState } from '../../state/descriptors.ts';
+import { encodeKey } from '../../state/key-encoder.ts';
+import { keyGroupFor } from '../../state/key-groups.ts';
+import { stateKey, stateNamePrefix } from '../../state/state-key-layout.ts';
+import { wrapValue } from '../../state/ttl-envelope.ts';
+import type { StoreWrite } from '../../state/key-value-store.ts';
 
 const started = performance.now();
 const { values } = parseArgs({
@@ -28,8 +35,11 @@ const { values } = parseArgs({
     'updates-per-second': { type: 'string', default: '10000' },
     'interval-ms': { type: 'string', default: '1000' },
     'cache-mb': { type: 'string', default: '8' },
+    'local-recovery': { type: 'string', default: '1' },
+    prefill: { type: 'string', default: '0' },
   },
 });
+const LOCAL_RECOVERY = values['local-recovery'] === '1';
 const dir = values.dir as string;
 const KEYS = Number(values.keys);
 const UPDATES_PER_SECOND = Number(values['updates-per-second']);
@@ -51,8 +61,15 @@ const valueOf = (key: number, round: number): Buffer => {
 const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
 
 const storage = new LocalFsSnapshotStorage(join(dir, 'checkpoints'));
+// With local recovery the restarted process finds the killed one's directory, as on one machine;
+// without, it starts from an empty directory and replays the checkpoint's files.
+const store = new RocksDbStore({
+  location: join(dir, LOCAL_RECOVERY ? 'db' : `db-${values.mode}`),
+  cacheSizeBytes: Number(values['cache-mb']) << 20,
+  localRecovery: LOCAL_RECOVERY,
+});
 const backend = new KeyedStateBackend({
-  store: new RocksDbStore({ location: join(dir, `db-${values.mode}`), cacheSizeBytes: Number(values['cache-mb']) << 20 }),
+  store,
   keyGroupRange: { start: 0, end: 127 },
 });
 await backend.open();
@@ -118,7 +135,23 @@ async function updateLoop(stop: () => boolean): Promise<void> {
 }
 
 if (values.mode === 'run') {
-  for (let i = 0; i < KEYS; i += BATCH) {
+  if (values.prefill === '1') {
+    // Straight into the store in batches of 10k, as state entries are laid out; the first checkpoint
+    // is then a full snapshot of it. Loading through the operator path takes ~7 min per 1M keys here.
+    const prefix = stateNamePrefix('orders');
+    for (let i = 0; i < KEYS; i += 10_000) {
+      const writes: StoreWrite[] = [];
+      for (let k = i; k < Math.min(i + 10_000, KEYS); k++) {
+        const keyBytes = encodeKey(k);
+        writes.push({ key: stateKey(prefix, keyGroupFor(keyBytes, 128), keyBytes), value: wrapValue(valueOf(k, 1), undefined) });
+      }
+      await store.write(writes);
+      if (i % 1_000_000 === 0) emit({ type: 'prefill', keys: i, ms: performance.now() - started });
+    }
+    lastBarrier = performance.now() - INTERVAL_MS;
+    await maybeCheckpoint();
+  }
+  for (let i = values.prefill === '1' ? KEYS : 0; i < KEYS; i += BATCH) {
     await updateBatch(Array.from({ length: Math.min(BATCH, KEYS - i) }, (_, k) => i + k), 1);
   }
   emit({ type: 'loaded', ms: performance.now() - started });
@@ -131,7 +164,9 @@ if (values.mode === 'run') {
   nextId = handle.checkpointId + 1;
   const restoreAt = performance.now();
   await backend.restore([handle], { start: 0, end: 127 }, storage);
-  emit({ type: 'restored', ms: performance.now() - started, restoreMs: performance.now() - restoreAt, fromCheckpoint: handle.checkpointId, files: handle.files.length });
+  // A replay starts a new lineage; a local recovery continues the checkpoint's.
+  const local = handle.localRecovery !== undefined && store.localRecovery?.incarnation === handle.localRecovery.incarnation;
+  emit({ type: 'restored', ms: performance.now() - started, restoreMs: performance.now() - restoreAt, fromCheckpoint: handle.checkpointId, files: handle.files.length, local });
   let checkpointed = false;
   onCheckpoint = () => void (checkpointed = true);
   lastBarrier = performance.now() - INTERVAL_MS; // the first checkpoint is due with the first batch
