@@ -93,9 +93,13 @@ afterAll(async () => {
   const t0 = Date.now();
   const mark = (what: string) => process.env['CDCFLOW_UI_DEBUG'] === '1' && console.log(`afterAll ${what} +${Date.now() - t0}ms`);
   feeding.stop = true;
-  await feeder?.catch(() => {});
+  await within(10_000, async () => {
+    await feeder;
+  });
   mark('feeder');
-  await browser?.close();
+  await within(10_000, async () => {
+    await browser?.close();
+  });
   mark('browser');
   if (env !== undefined) {
     const job = env;
@@ -105,7 +109,14 @@ afterAll(async () => {
     });
   }
   mark('job');
-  await producer?.disconnect();
+  await within(5_000, async () => {
+    await producer?.disconnect();
+  });
+  // A cancelled job leaves its prepared transaction for the next start's recovery; it holds the
+  // table's row locks, so DROP TABLE would wait for it forever.
+  const prepared = await db.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [`${name}:`]).catch(() => ({ rows: [] }));
+  for (const { gid } of prepared.rows) await db.query(`ROLLBACK PREPARED '${gid}'`).catch(() => {});
+  await db.query("SET lock_timeout = '5s'").catch(() => {});
   await db.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
   await db.end().catch(() => {});
   mark('db');
