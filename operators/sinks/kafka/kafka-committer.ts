@@ -14,6 +14,7 @@
  */
 import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
+import { SinkTransaction } from '../sink-transaction-state.ts';
 import type { SinkIdentity, SinkLeftover, TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { InternalClient, type TopicMessages } from './kafkajs-internals.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
@@ -25,15 +26,22 @@ import type { KafkaSinkMessage, ResolvedKafkaSinkOptions } from './kafka-sink-op
 import { RECORD_BATCH_OVERHEAD_BYTES, TopicLimits, invalidMessage, messageBytes } from './record-screen.ts';
 import { messageOf, originOfValue } from '../../record-dead-letters.ts';
 
+interface PreparedTransaction {
+  readonly handle: KafkaTransactionHandle;
+  readonly lifecycle: SinkTransaction;
+  readonly sourceTs: readonly number[];
+  readonly preCommitAt: number;
+}
+
 export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionHandle> {
   private readonly client: InternalClient;
   private readonly control: TransactionControl;
+  /** The transaction being filled (`open`); it leaves this field when pre-committed. */
   private open: OpenTransaction | undefined;
-  /** Slots whose transaction is prepared and not yet committed. */
-  private readonly prepared = new Map<number, KafkaTransactionHandle>();
-  /** For metrics: source times of the open transaction's records, then of each prepared slot's. */
+  /** Slots whose transaction is pre-committed and not yet committed, with source times for metrics. */
+  private readonly prepared = new Map<number, PreparedTransaction>();
+  /** For metrics: source times of the open transaction's records. */
   private openSourceTs: number[] = [];
-  private readonly preparedTimes = new Map<number, { sourceTs: number[]; preCommitAt: number }>();
   private readonly metrics: SinkMetrics;
   /** Slots are taken round-robin, so recovery can tell in which order leftovers began. */
   private nextSlot = 0;
@@ -128,10 +136,9 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
   async preCommit(checkpointId: number): Promise<KafkaTransactionHandle> {
     const open = this.requireOpen();
     const preCommitAt = this.context.now();
-    const handle = await open.flush(this.context.now());
-    if (handle.records > 0) {
-      this.prepared.set(open.slot, handle);
-      this.preparedTimes.set(open.slot, { sourceTs: this.openSourceTs, preCommitAt });
+    const handle = await open.preCommit(this.context.now());
+    if (open.state === 'pre-committed') {
+      this.prepared.set(open.slot, { handle, lifecycle: open.lifecycle, sourceTs: this.openSourceTs, preCommitAt });
       this.openSourceTs = [];
       this.open = undefined;
       this.options.onTransaction?.({ phase: 'prepared', checkpointId, records: handle.records });
@@ -145,14 +152,14 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const outcome = await this.control.commit(handle);
     this.context.metrics.count('cdcflow_kafka_sink_commits_total', { outcome });
     this.context.metrics.gauge('cdcflow_kafka_sink_commit_latency_ms', this.context.now() - started);
+    // A handle of an earlier epoch on this slot (committed before) leaves the slot's current one alone.
     const prepared = this.prepared.get(handle.slot);
-    if (prepared?.producerId === handle.producerId && prepared.producerEpoch === handle.producerEpoch) {
-      const times = this.preparedTimes.get(handle.slot);
+    if (prepared?.handle.producerId === handle.producerId && prepared.handle.producerEpoch === handle.producerEpoch) {
+      prepared.lifecycle.moveTo('committed');
       const now = this.context.now();
-      this.metrics.visible(times?.sourceTs ?? [], now, handle.records);
-      this.metrics.committed(times?.preCommitAt, now);
+      this.metrics.visible(prepared.sourceTs, now, handle.records);
+      this.metrics.committed(prepared.preCommitAt, now);
       this.prepared.delete(handle.slot);
-      this.preparedTimes.delete(handle.slot);
     }
     this.options.onTransaction?.({ phase: 'committed', checkpointId, records: handle.records });
   }
@@ -162,7 +169,10 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
       if (handle.records === 0) continue;
       const name = `${handle.transactionalId} (producer ${handle.producerId}, epoch ${handle.producerEpoch}, ${handle.records} records)`;
       this.options.log(`restore: committing recorded transaction ${name}`);
+      const txn = SinkTransaction.adopt(name);
       const outcome = await this.control.commit(handle);
+      // Superseded means committed before, unless the broker expired it (counted below).
+      txn.moveTo('recovered');
       this.options.log(`restore: ${outcome === 'committed' ? 'committed' : 'found superseded (committed before)'} ${name}`);
       this.context.metrics.count('cdcflow_kafka_sink_recovered_total', { outcome });
       if (outcome === 'superseded' && this.context.now() - handle.preparedAtMs > this.options.transactionTimeoutMs) {
@@ -179,8 +189,8 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const first = last === undefined ? 0 : (last.slot + (last.records === 0 ? 0 : 1)) % slots;
     for (let i = 0; i < slots; i++) await this.control.fence(this.idOf((first + i) % slots));
     this.options.log(`restore: fenced ${slots} transactional ids from slot ${first} on (their open transactions aborted)`);
+    // Fencing aborted whatever each id had open; this committer starts with no transaction.
     this.prepared.clear();
-    this.preparedTimes.clear();
     this.open = undefined;
     this.nextSlot = first;
   }

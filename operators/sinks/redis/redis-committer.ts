@@ -7,10 +7,14 @@
  *  - commit: one Lua script checks the fence, applies the batch, moves the fence, drops the stage;
  *  - recover: commits the recorded batches (fenced ones are skipped), then deletes every other
  *    staged batch of this instance (checkpoints that never completed).
+ * In the lifecycle of sink-transaction-state.ts: the batch in memory is `open`, a staged batch
+ * `pre-committed`, an applied one `committed` (or `recovered` when a restore applied it), a
+ * discarded one `aborted`.
  */
 import { lineLogger, loggerFor } from '../../logger.ts';
 import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
+import { IllegalTransactionTransitionError, SinkTransaction } from '../sink-transaction-state.ts';
 import { sinkInstanceName, type SinkIdentity, type SinkLeftover, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { ALREADY_APPLIED, APPLY_SCRIPT, STAGED_BATCH_MISSING, batchKeys, encodeOp, type BatchKeys } from './fenced-batch.ts';
 import type { RedisWrite, ResolvedRedisSinkOptions } from './redis-options.ts';
@@ -22,6 +26,20 @@ export interface RedisTxn {
   readonly checkpointId: number;
   /** Distinct keys staged; 0 means nothing was staged. */
   readonly count: number;
+}
+
+interface OpenBatch {
+  readonly lifecycle: SinkTransaction;
+  readonly batch: Map<string, string>;
+  /** Source time of the batch's write per key, where it has one (the last write per key is what becomes visible). */
+  readonly sourceTs: Map<string, number>;
+}
+
+interface StagedBatch {
+  readonly lifecycle: SinkTransaction;
+  /** Undefined for a batch staged by an earlier process: no metrics of its times. */
+  readonly sourceTs: readonly number[] | undefined;
+  readonly preCommitAt: number | undefined;
 }
 
 const live = new Map<string, RedisCommitter<unknown>>();
@@ -37,11 +55,10 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   private readonly log: (line: string) => void;
   private session: RedisSession | undefined;
   private waitAof: boolean | undefined;
-  private batch = new Map<string, string>();
-  /** Source time of the batch's write per key, where it has one (the last write per key is what becomes visible). */
-  private batchSourceTs = new Map<string, number>();
-  /** Staged, not yet applied batches by checkpoint: for metrics only. */
-  private readonly staged = new Map<number, { sourceTs: number[]; preCommitAt: number }>();
+  /** The open transaction: the last write per key, kept in memory until the barrier stages it. */
+  private open: OpenBatch | undefined;
+  /** Staged (pre-committed), not yet applied batches by checkpoint. */
+  private readonly staged = new Map<number, StagedBatch>();
   private closed = false;
   private readonly deadLetters: RecordDeadLetters | undefined;
   private readonly uid: string;
@@ -63,8 +80,10 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   }
 
   beginTransaction(): Promise<void> {
-    this.batch = new Map();
-    this.batchSourceTs = new Map();
+    // One still open with writes would lose them (open → open); an empty one carries over.
+    const open = this.open;
+    if (open !== undefined && open.batch.size > 0) return Promise.reject(new IllegalTransactionTransitionError(open.lifecycle.name, open.lifecycle.state, 'open'));
+    this.open ??= { lifecycle: SinkTransaction.open(`batch of ${this.instance} (not staged yet)`), batch: new Map(), sourceTs: new Map() };
     return Promise.resolve();
   }
 
@@ -73,6 +92,7 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
    * batch (a refused staging command fails the whole checkpoint): `onRefused` takes it.
    */
   async write(records: readonly StreamRecord<T>[]): Promise<void> {
+    const open = this.requireOpen();
     const maxBytes = this.maxBytes ?? (this.maxBytes = await this.bulkLimit());
     for (const { value } of records) {
       let w: RedisWrite;
@@ -94,10 +114,10 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
         this.refuse(`the ${opBytes > maxBytes ? `value of key ${abbreviate(w.key)} (${opBytes} bytes)` : `key (${keyBytes} bytes)`} is over the limit of ${maxBytes} bytes`, undefined, value);
         continue;
       }
-      this.batch.delete(key); // keep the map in last-write order
-      this.batch.set(key, op);
-      if (w.sourceTsMs !== undefined) this.batchSourceTs.set(key, w.sourceTsMs);
-      else this.batchSourceTs.delete(key);
+      open.batch.delete(key); // keep the map in last-write order
+      open.batch.set(key, op);
+      if (w.sourceTsMs !== undefined) open.sourceTs.set(key, w.sourceTsMs);
+      else open.sourceTs.delete(key);
     }
   }
 
@@ -123,7 +143,9 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   }
 
   async preCommit(checkpointId: number): Promise<RedisTxn> {
-    if (this.batch.size === 0) return { checkpointId, count: 0 };
+    const open = this.requireOpen();
+    if (open.batch.size === 0) return { checkpointId, count: 0 };
+    open.lifecycle.checkMove('pre-committed');
     const preCommitAt = this.now();
     const redis = await this.connect();
     const staged = this.keys.staged(checkpointId);
@@ -131,7 +153,7 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     await redis.pipeline([['ZADD', this.keys.index, checkpointId, String(checkpointId)], ['DEL', staged]]);
     let chunk: RedisArg[] = [];
     const commands: [string, ...RedisArg[]][] = [];
-    for (const [key, op] of this.batch) {
+    for (const [key, op] of open.batch) {
       chunk.push(key, op);
       if (chunk.length < this.o.stageChunk * 2) continue;
       commands.push(['HSET', staged, ...chunk]);
@@ -140,13 +162,25 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     if (chunk.length > 0) commands.push(['HSET', staged, ...chunk]);
     for (let i = 0; i < commands.length; i += 16) await redis.pipeline(commands.slice(i, i + 16));
     await this.syncToDisk(redis);
-    this.staged.set(checkpointId, { sourceTs: [...this.batchSourceTs.values()], preCommitAt });
-    this.o.onTransaction?.({ phase: 'prepared', checkpointId, records: this.batch.size });
-    return { checkpointId, count: this.batch.size };
+    open.lifecycle.moveTo('pre-committed');
+    this.open = undefined;
+    this.staged.set(checkpointId, { lifecycle: open.lifecycle, sourceTs: [...open.sourceTs.values()], preCommitAt });
+    this.o.onTransaction?.({ phase: 'prepared', checkpointId, records: open.batch.size });
+    return { checkpointId, count: open.batch.size };
   }
 
   async commit(txn: RedisTxn): Promise<void> {
+    await this.apply(txn, 'committed');
+  }
+
+  /**
+   * Applies a staged batch: `committed` when its checkpoint completed in this process,
+   * `recovered` when a restore applies what the restored checkpoint recorded.
+   */
+  private async apply(txn: RedisTxn, outcome: 'committed' | 'recovered'): Promise<void> {
     if (txn.count === 0) return;
+    const staged = this.staged.get(txn.checkpointId) ?? { lifecycle: SinkTransaction.adopt(this.keys.staged(txn.checkpointId)), sourceTs: undefined, preCommitAt: undefined };
+    staged.lifecycle.checkMove(outcome);
     const redis = await this.connect();
     const reply = Number(await redis.evalScript(APPLY_SCRIPT, [this.keys.fence, this.keys.staged(txn.checkpointId), this.keys.index], [txn.checkpointId]));
     if (reply === STAGED_BATCH_MISSING) {
@@ -157,26 +191,27 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
       );
     }
     const now = this.now();
-    const staged = this.staged.get(txn.checkpointId);
+    staged.lifecycle.moveTo(outcome);
     this.staged.delete(txn.checkpointId);
     if (reply === ALREADY_APPLIED) {
       this.metrics.count('cdcflow_sink_commits_repeated_total');
       return;
     }
     // A batch staged by an earlier process (applied by a restore) has no times here.
-    this.metrics.visible(staged?.sourceTs ?? [], now, reply);
-    this.metrics.committed(staged?.preCommitAt, now);
+    this.metrics.visible(staged.sourceTs ?? [], now, reply);
+    this.metrics.committed(staged.preCommitAt, now);
     this.o.onTransaction?.({ phase: 'committed', checkpointId: txn.checkpointId, records: reply });
   }
 
   async recover(committed: readonly RedisTxn[]): Promise<void> {
     const recorded = committed.filter((t) => t.count > 0);
     if (recorded.length > 0) this.log(`restore: applying the recorded batches of checkpoints ${recorded.map((t) => t.checkpointId).join(', ')} (fenced ones are skipped)`);
-    for (const txn of recorded) await this.commit(txn);
+    for (const txn of recorded) await this.apply(txn, 'recovered');
     const redis = await this.connect();
     const keep = new Set(committed.map((t) => String(t.checkpointId)));
     const ids = ((await redis.call('ZRANGE', this.keys.index, 0, -1)) as string[]).filter((id) => !keep.has(id));
     if (ids.length === 0) return;
+    // Staged by checkpoints that never completed: pre-committed → aborted.
     await redis.pipeline(ids.flatMap((id): [string, ...RedisArg[]][] => [['DEL', this.keys.staged(Number(id))], ['ZREM', this.keys.index, id]]));
     this.log(`restore: discarded the staged batches of checkpoints that did not complete: ${ids.join(', ')}`);
     this.metrics.count('cdcflow_sink_rolled_back_total', ids.length);
@@ -214,8 +249,17 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     if (this.closed) return;
     this.closed = true;
     if (live.get(this.instance) === this) live.delete(this.instance);
+    // Never staged, so nothing in Redis to roll back: the replay after a restore writes it again.
+    if (this.open !== undefined && this.open.batch.size > 0) this.open.lifecycle.moveTo('aborted');
+    this.open = undefined;
     await this.session?.close();
     this.session = undefined;
+  }
+
+  private requireOpen(): OpenBatch {
+    if (this.open === undefined) throw new RedisSinkError('no open Redis batch: beginTransaction() must run first', { domain: 'internal', retriable: false });
+    this.open.lifecycle.requireOpen();
+    return this.open;
   }
 
   /** WAITAOF (Redis ≥ 7.2): the staged batch is fsynced before the checkpoint can complete. */
