@@ -45,7 +45,7 @@ describe('Kubernetes manifests', () => {
     const rendered = renderings(DEFAULT_LAYOUT.k8sDir);
     expect([...rendered.keys()]).toEqual(['base', 'overlays/example', 'overlays/example + components/hpa-autoscaling', 'overlays/example + components/keda-autoscaling']);
     expect(deployProblems()).toEqual([]);
-  });
+  }, 120_000);
 
   it.skipIf(!kubectl())('render exactly as kubectl kustomize does', () => {
     for (const [name, objects] of renderings(DEFAULT_LAYOUT.k8sDir)) {
@@ -59,7 +59,7 @@ describe('Kubernetes manifests', () => {
       expect(objects.map(key).sort(), name).toEqual(theirs.map(key).sort());
       for (const o of theirs) expect(isDeepStrictEqual(objects.find((m) => key(m) === key(o)), o), `${name}: ${key(o)}`).toBe(true);
     }
-  });
+  }, 120_000);
 
   const broken: [string, 'k8s' | 'dockerfile' | 'doc', string, string, string, RegExp][] = [
     ['a misspelt field', 'k8s', 'base/statefulset.yaml', 'path: /readyz', 'paht: /readyz', /unknown field spec\.template\.spec\.containers\[0\]\.readinessProbe\.httpGet\.paht/],
@@ -83,5 +83,5 @@ describe('Kubernetes manifests', () => {
   it.each(broken)('rejects %s', (name, file, path, from, to, expected) => {
     const problems = deployProblems(brokenCopy(name.replace(/\W+/g, '-'), file, path, from, to));
     expect(problems.some((p) => expected.test(p)), problems.join('\n')).toBe(true);
-  });
+  }, 60_000);
 });
