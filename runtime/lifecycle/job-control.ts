@@ -34,7 +34,7 @@ const MAX_EXCEPTIONS = 20;
  * answers (a row lock held elsewhere, a hung broker) must not keep the job — or the REST call,
  * or `cdcflow run` — waiting forever.
  */
-const ABANDON_GRACE_MAX_MS = 5_000;
+export const ABANDON_GRACE_MAX_MS = 5_000;
 
 export class JobControl {
   private current: JobState = 'created';

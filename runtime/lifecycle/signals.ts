@@ -13,7 +13,7 @@ export interface SignalTarget {
 
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 /** After a failed or overdue stop, how long closing may still take before the process exits anyway. */
-const FORCED_EXIT_GRACE_MS = 10_000;
+export const FORCED_EXIT_GRACE_MS = 10_000;
 
 /** Installs the handlers; returns their removal. */
 export function handleStopSignals(target: SignalTarget, log: Logger): () => void {

@@ -1,7 +1,7 @@
 /**
  * The job's HTTP API, modelled on Flink's REST API: read the plan, status and checkpoints; take
  * a savepoint, stop, cancel. Mutating calls need the bearer token; bodies are schema-checked;
- * every error is JSON `{ "errors": [...] }` (Flink's shape). Also /metrics, /healthz, /api/job.
+ * every error is JSON `{ "errors": [...] }` (Flink's shape). Also /metrics, /livez, /healthz, /readyz, /api/job.
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -44,6 +44,7 @@ const ROUTES: readonly { readonly pattern: RegExp; readonly methods: readonly st
   { pattern: /^\/jobs\/[^/]+\/stop\/?$/, methods: ['POST'] },
   { pattern: /^\/metrics$/, methods: ['GET'] },
   { pattern: /^\/healthz$/, methods: ['GET'] },
+  { pattern: /^\/livez$/, methods: ['GET'] },
   { pattern: /^\/api\/job$/, methods: ['GET'] },
   // --- on-call signals: readiness from the SLOs ---
   { pattern: /^\/readyz$/, methods: ['GET'] },
@@ -162,6 +163,10 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
     const verdict = (o.health ?? (() => ({ healthy: true, reasons: [] })))();
     return verdict.healthy ? reply.type('text/plain').send('ok\n') : reply.code(503).type('text/plain').send(`unhealthy: ${verdict.reasons.join('; ')}\n`);
   });
+
+  // Liveness: the process answers. Nothing evaluated, so a probe never kills a job that is slow
+  // but progressing (a long restore is not a checkpoint for /healthz either).
+  app.get('/livez', (_request, reply) => reply.type('text/plain').send('ok\n'));
 
   app.get('/api/job', async () => ({ ...(control.legacyStatus() as object), slo: await slo() }));
 

@@ -121,6 +121,8 @@ describe('REST API', () => {
       expect((await call(`${job.url}/metrics`, 'POST')).status).toBe(405);
 
       expect((await call(`${job.url}/healthz`, 'GET')).json).toEqual({ text: 'ok\n' });
+      expect((await call(`${job.url}/livez`, 'GET')).json).toEqual({ text: 'ok\n' });
+      expect((await call(`${job.url}/livez`, 'POST')).status).toBe(405);
       expect((await call(`${job.url}/api/job`, 'GET')).json['job']).toBe('rest-routing');
       const metrics = await fetch(`${job.url}/metrics`);
       expect(await metrics.text()).toContain('cdcflow_');
