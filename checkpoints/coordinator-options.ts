@@ -1,7 +1,7 @@
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { CheckpointConfigError } from './errors.ts';
-import type { CheckpointKind, CheckpointMetadata } from './metadata.ts';
+import type { CheckpointKind, CheckpointMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointStorage, RetentionResult } from './storage.ts';
 
 /** One finished checkpoint or savepoint, for metrics (duration, size, failures, age of last success). */

@@ -5,8 +5,8 @@ import { copyFileDurable, mkdirDurable, writeFileDurably } from '../state/durabl
 import { deleteUnreferenced, isNotFound } from './garbage-collect.ts';
 import { checkpointDirName, METADATA_FILE, parseCheckpointDirName, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
 import { assertValidName, isValidName } from './names.ts';
-import { parseMetadata, serializeMetadata, validateMetadata } from './metadata.ts';
-import type { CheckpointMetadata } from './metadata.ts';
+import { parseMetadata, serializeMetadata, validateMetadata } from './checkpoint-metadata.ts';
+import type { CheckpointMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetentionResult, StoredCheckpoint } from './storage.ts';
 
 export interface LocalCheckpointStorageOptions {

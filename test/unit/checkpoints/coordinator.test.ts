@@ -5,7 +5,7 @@ import { CheckpointCoordinator } from '../../../checkpoints/coordinator.ts';
 import type { CheckpointCoordinatorOptions, CheckpointEvent, CheckpointStats } from '../../../checkpoints/coordinator-options.ts';
 import { CheckpointAbortedError, CheckpointConfigError } from '../../../checkpoints/errors.ts';
 import { LocalCheckpointStorage } from '../../../checkpoints/local-storage.ts';
-import type { CheckpointKind } from '../../../checkpoints/metadata.ts';
+import type { CheckpointKind } from '../../../checkpoints/checkpoint-metadata.ts';
 import { FakeClock, makeTempDir, snapshot, waitFor, writeStateFile } from './helpers.ts';
 
 const JOB = 'orders';

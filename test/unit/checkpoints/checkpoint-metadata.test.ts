@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CheckpointFormatError } from '../../../checkpoints/errors.ts';
-import { parseMetadata, serializeMetadata, validateMetadata } from '../../../checkpoints/metadata.ts';
+import { parseMetadata, serializeMetadata, validateMetadata } from '../../../checkpoints/checkpoint-metadata.ts';
 import { referencedFiles } from '../../../checkpoints/state-files.ts';
 import { metadataFor, snapshot } from './helpers.ts';
 
