@@ -31,7 +31,7 @@ export type { LocalCheckpointStorageOptions } from './local-storage.ts';
 export { METADATA_FILE, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
 export { assertValidName, isValidName } from './names.ts';
 export { collectSharedFiles, METADATA_FORMAT_VERSION, parseMetadata, serializeMetadata, taskIdOf, validateMetadata } from './checkpoint-metadata.ts';
-export type { CheckpointKind, CheckpointMetadata, FileBase, TaskSnapshot } from './checkpoint-metadata.ts';
+export type { CheckpointKind, CheckpointMetadata, FileBase, TaskSnapshot, TaskState } from './checkpoint-metadata.ts';
 export { highestParallelism, PARALLELISM_FILE, recordParallelism, retiredSubtasks } from './parallelism-record.ts';
 export { referencedFiles } from './state-files.ts';
 export { resolveStateFile } from './storage.ts';

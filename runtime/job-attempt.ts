@@ -169,7 +169,7 @@ export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metr
     parallelism: 1,
     highestParallelism,
     ...(freshStart === undefined ? {} : { freshStart }),
-    acknowledge: (uid, checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(uid, 0), checkpointId, snapshot),
+    acknowledge: (checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(snapshot.operatorUid, 0), checkpointId, snapshot),
     decline: (uid, checkpointId, reason) => coordinator.decline(taskIdOf(uid, 0), checkpointId, reason),
   });
   ref.runner = runner;

@@ -13,12 +13,13 @@ import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
 import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-runner.ts';
 import { restoredSnapshotOf, type RestoredTask } from './restore-assignment.ts';
-import { SnapshotAcks, type KeyedBackend, type TaskState } from './snapshot-acks.ts';
+import type { TaskSnapshot } from '../../checkpoints/index.ts';
+import { SnapshotAcks, type KeyedBackend } from './snapshot-acks.ts';
 import { SourceTask } from './source-task.ts';
 import type { SinkSignals } from '../signals/sink-signals.ts';
 import { WatermarkGenerator, type WatermarkSettings } from './watermark-generator.ts';
 
-export type { KeyedBackend, TaskState } from './snapshot-acks.ts';
+export type { KeyedBackend } from './snapshot-acks.ts';
 
 export interface JobRunnerDeps {
   readonly jobName: string;
@@ -31,7 +32,8 @@ export interface JobRunnerDeps {
   /** The dead-letter channel of an operator (records it cannot handle). @default none: such records fail the job */
   deadLettersFor?(uid: string): QueuedRecordDeadLetters;
   closeDeadLetters?(): Promise<void>;
-  acknowledge(uid: string, checkpointId: number, state: TaskState): void;
+  /** The task's snapshot for `checkpointId` (the coordinator's shape, checkpoint-metadata.ts). */
+  acknowledge(checkpointId: number, snapshot: TaskSnapshot): void;
   /** The task cannot complete `checkpointId` (its snapshot failed): the coordinator aborts it. */
   decline(uid: string, checkpointId: number, reason: string): void;
   readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced' | 'timeSpent'>;
@@ -214,9 +216,11 @@ export class JobRunner {
       this.deps.signals?.barrierInjected(checkpointId);
       for (const source of this.sources) {
         const { snapshot, watermark } = await source.injectBarrier(checkpointId);
-        this.deps.acknowledge(source.uid, checkpointId, {
-          source: snapshot,
-          ...(watermark === undefined || !Number.isFinite(watermark) ? {} : { watermark }),
+        this.deps.acknowledge(checkpointId, {
+          operatorUid: source.uid,
+          subtaskIndex: this.subtaskIndex,
+          parallelism: this.parallelism,
+          operator: { source: snapshot, ...(watermark === undefined || !Number.isFinite(watermark) ? {} : { watermark }) },
           bytes: JSON.stringify(snapshot).length,
         });
       }

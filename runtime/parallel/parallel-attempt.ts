@@ -58,7 +58,7 @@ export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptio
   });
 
   function onMessage(index: number, message: FromSubtask): void {
-    if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.uid, index), message.checkpointId, message.snapshot);
+    if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.snapshot.operatorUid, index), message.checkpointId, message.snapshot);
     else if (message.type === 'decline') coordinator.decline(taskIdOf(message.uid, index), message.checkpointId, message.reason);
   }
 

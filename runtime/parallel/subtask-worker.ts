@@ -32,7 +32,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     highestParallelism: init.highestParallelism,
     exchange,
     ...(init.freshStart === undefined ? {} : { freshStart: init.freshStart }),
-    acknowledge: (uid, checkpointId, snapshot) => post({ type: 'ack', uid, checkpointId, snapshot }),
+    acknowledge: (checkpointId, snapshot) => post({ type: 'ack', checkpointId, snapshot }),
     decline: (uid, checkpointId, reason) => post({ type: 'decline', uid, checkpointId, reason }),
   });
   let finish = false;
