@@ -13,7 +13,7 @@ export { systemClock } from './clock.ts';
 export type { Clock } from './clock.ts';
 export { CheckpointCoordinator } from './coordinator.ts';
 export type { CoordinatorStatus, RestorePlan, RestoreSource } from './coordinator.ts';
-export { resolveCoordinatorOptions } from './coordinator-options.ts';
+export { CHECKPOINT_DEFAULTS, resolveCoordinatorOptions } from './coordinator-options.ts';
 export type { CheckpointCoordinatorOptions, CheckpointEvent, CheckpointStats, IgnoredReason } from './coordinator-options.ts';
 export {
   CheckpointAbortedError,
