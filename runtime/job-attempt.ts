@@ -9,14 +9,14 @@ import { dirname, join, resolve } from 'node:path';
 import { CheckpointCoordinator, LocalCheckpointStorage, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type StoredCheckpoint } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
 import { SourceOpenInterruptedError } from '../operators/sources/source.ts';
-import type { JobRunner } from './execution/job-runner.ts';
+import type { SubtaskLoop } from './execution/subtask-loop.ts';
 import { assignRestoredState } from './execution/restore-assignment.ts';
 import type { JobGraph } from './graph.ts';
 import type { ResolvedOptions } from './job-options.ts';
 import { CheckpointLog } from './lifecycle/checkpoint-log.ts';
 import type { FinalTarget } from './lifecycle/job-control.ts';
 import type { JobMetrics } from './metrics.ts';
-import { createSubtaskRunner } from './subtask-runner.ts';
+import { createSubtaskLoop } from './subtask-loop-factory.ts';
 
 /** What the environment sees of a running attempt (single-thread or parallel). */
 export interface AttemptHandle {
@@ -138,7 +138,7 @@ export function triggerFinal(coordinator: CheckpointCoordinator, options: Resolv
 export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec): Promise<AttemptResult> {
   const uids = graph.resolveUids();
   // The coordinator and the runner call each other; the runner exists once the coordinator does.
-  const ref: { runner?: JobRunner } = {};
+  const ref: { runner?: SubtaskLoop } = {};
   let failure: Error | undefined;
   const coordinator = createCoordinator(
     options,
@@ -158,7 +158,7 @@ export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metr
   const { restored, freshStart } = await loadRestorePoint(coordinator, options, spec.restoreFrom, spec.attempt);
   // Before the operators open: a sink cleans up after the subtasks of earlier, wider runs.
   const highestParallelism = await recordParallelism(jobRootOf(options), 1);
-  const runner = createSubtaskRunner({
+  const runner = createSubtaskLoop({
     graph,
     uids,
     options,

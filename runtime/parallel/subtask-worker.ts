@@ -11,7 +11,7 @@ import type { GraphNode, JobGraph } from '../graph.ts';
 import type { ResolvedOptions } from '../job-options.ts';
 import { jobRootOf } from '../job-attempt.ts';
 import type { JobMetrics } from '../metrics.ts';
-import { createSubtaskRunner } from '../subtask-runner.ts';
+import { createSubtaskLoop } from '../subtask-loop-factory.ts';
 import { KeyedExchange } from './keyed-exchange.ts';
 import type { FromSubtask, SubtaskInit, ToSubtask } from './protocol.ts';
 
@@ -20,7 +20,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
   const post = (message: FromSubtask) => port.postMessage(message);
   const uids: Map<GraphNode, string> = graph.resolveUids();
   const exchange = new KeyedExchange(init.subtaskIndex, init.parallelism, init.peers);
-  const runner = createSubtaskRunner({
+  const runner = createSubtaskLoop({
     graph,
     uids,
     options,

@@ -11,7 +11,7 @@ import type { PollResult, SourceDefinition } from '../../../../operators/sources
 import { valueState } from '../../../../operators/transform/process.ts';
 import { DataStream } from '../../../../runtime/data-stream.ts';
 import type { TaskSnapshot } from '../../../../checkpoints/index.ts';
-import { JobRunner } from '../../../../runtime/execution/job-runner.ts';
+import { SubtaskLoop } from '../../../../runtime/execution/subtask-loop.ts';
 import { JobGraph } from '../../../../runtime/graph.ts';
 import { KeyedStateBackend } from '../../../../state/keyed-state-backend.ts';
 import { newBytesOf, type KeyedStateHandle } from '../../../../state/snapshot-handle.ts';
@@ -68,7 +68,7 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
   const sinkSeen: Rec[] = [];
   const acks: { uid: string; checkpointId: number; state: TaskSnapshot }[] = [];
   const declines: { uid: string; checkpointId: number; reason: string }[] = [];
-  const ref: { runner?: JobRunner } = {};
+  const ref: { runner?: SubtaskLoop } = {};
   const sink: SinkDefinition<Rec> = {
     name: 'seen',
     createOperator: () => ({
@@ -93,7 +93,7 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
     .sinkTo(sink)
     .uid('sink');
   const backends: KeyedStateBackend[] = [];
-  const runner = new JobRunner({
+  const runner = new SubtaskLoop({
     jobName: 'async-snapshot-test',
     graph,
     uids: graph.resolveUids(),

@@ -10,7 +10,7 @@ import { resolveKafkaConnection, type KafkaConnection } from '../operators/kafka
 import { deadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
 import type { TaskSnapshot } from '../checkpoints/index.ts';
-import { JobRunner, type KeyedBackend } from './execution/job-runner.ts';
+import { SubtaskLoop, type KeyedBackend } from './execution/subtask-loop.ts';
 import type { RestoredTask } from './execution/restore-assignment.ts';
 import type { GraphNode, JobGraph } from './graph.ts';
 import type { ResolvedOptions } from './job-options.ts';
@@ -19,7 +19,7 @@ import type { KeyedExchange } from './parallel/keyed-exchange.ts';
 import { checkpointSnapshotStorage } from './state-storage.ts';
 import { SinkSignals, sinksOf } from './signals/sink-signals.ts';
 
-export interface SubtaskRunnerSpec {
+export interface SubtaskLoopSpec {
   readonly graph: JobGraph;
   readonly uids: Map<GraphNode, string>;
   readonly options: ResolvedOptions;
@@ -38,13 +38,13 @@ export interface SubtaskRunnerSpec {
   decline(uid: string, checkpointId: number, reason: string): void;
 }
 
-export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
+export function createSubtaskLoop(spec: SubtaskLoopSpec): SubtaskLoop {
   const { options, metrics, subtaskIndex, parallelism } = spec;
   const stateFactory = new DefaultStateBackendFactory();
   const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot);
   // One producer per subtask for every operator's letters; it connects on the first letter only.
   const letters = options.deadLetterWriter ?? deadLetterWriter({ ...deadLetterConnection(options.deadLetterBrokers), topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
-  return new JobRunner({
+  return new SubtaskLoop({
     jobName: options.jobName,
     graph: spec.graph,
     uids: spec.uids,

@@ -21,7 +21,7 @@ import { WatermarkGenerator, type WatermarkSettings } from './watermark-generato
 
 export type { KeyedBackend } from './snapshot-acks.ts';
 
-export interface JobRunnerDeps {
+export interface SubtaskLoopDeps {
   readonly jobName: string;
   readonly graph: JobGraph;
   readonly uids: Map<GraphNode, string>;
@@ -53,7 +53,7 @@ export interface JobRunnerDeps {
   readonly signals?: SinkSignals;
 }
 
-export class JobRunner {
+export class SubtaskLoop {
   private readonly sources: SourceTask[] = [];
   private readonly runners = new Map<GraphNode, OperatorRunner>();
   private readonly keyed = new Map<OperatorRunner, KeyedBackend>();
@@ -68,7 +68,7 @@ export class JobRunner {
   /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
   private readonly snapshots: SnapshotAcks;
 
-  constructor(private readonly deps: JobRunnerDeps) {
+  constructor(private readonly deps: SubtaskLoopDeps) {
     this.snapshots = new SnapshotAcks(deps);
   }
 
