@@ -1,5 +1,5 @@
 /**
- * Builds the task loop of one subtask: keyed state over the subtask's key-group range (restored
+ * `createSubtaskLoop`: builds the `SubtaskLoop` of one subtask with what it runs on: keyed state over the subtask's key-group range (restored
  * from every handle of the operator, which keeps only its own groups), acknowledgements as
  * TaskSnapshots, and the operator metrics. Used by the single-thread attempt (subtask 0 of 1)
  * and by every worker of a parallel job.

@@ -1,6 +1,7 @@
 /**
- * Executes a job graph in this process: one task loop that polls the sources round-robin and
- * pushes every batch depth-first through the operators. Between two polls the loop injects
+ * `SubtaskLoop`: the task loop of one subtask of the job graph (the whole job at parallelism 1;
+ * one per worker thread at N). It polls the subtask's sources round-robin and pushes every batch
+ * depth-first through its operators (`OperatorRunner`, one per operator). Between two polls the loop injects
  * pending checkpoint barriers and delivers checkpoint-complete notifications, so operator code
  * never races with a commit.
  */

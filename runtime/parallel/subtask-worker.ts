@@ -9,7 +9,7 @@ import { locateError, toWireError } from '../../state/index.ts';
 import type { MessagePort } from 'node:worker_threads';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { ResolvedOptions } from '../job-options.ts';
-import { jobRootOf } from '../job-attempt.ts';
+import { jobRootOf } from '../attempt-start.ts';
 import type { JobMetrics } from '../metrics.ts';
 import { createSubtaskLoop } from '../subtask-loop-factory.ts';
 import { KeyedExchange } from './keyed-exchange.ts';
