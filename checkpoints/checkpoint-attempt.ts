@@ -1,7 +1,7 @@
 import type { Clock } from './clock.ts';
 import { CheckpointError } from './errors.ts';
-import { collectSharedFiles, METADATA_FORMAT_VERSION, validateTaskSnapshot } from './metadata.ts';
-import type { CheckpointKind, CheckpointMetadata, TaskSnapshot } from './metadata.ts';
+import { collectSharedFiles, METADATA_FORMAT_VERSION, validateTaskSnapshot } from './checkpoint-metadata.ts';
+import type { CheckpointKind, CheckpointMetadata, TaskSnapshot } from './checkpoint-metadata.ts';
 import { PendingCheckpoint } from './pending-checkpoint.ts';
 import type { AckOutcome } from './pending-checkpoint.ts';
 import type { CheckpointStorage, StoredCheckpoint } from './storage.ts';

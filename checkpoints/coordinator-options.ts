@@ -1,7 +1,7 @@
 import { systemClock } from './clock.ts';
 import type { Clock } from './clock.ts';
 import { CheckpointConfigError } from './errors.ts';
-import type { CheckpointKind, CheckpointMetadata } from './metadata.ts';
+import type { CheckpointKind, CheckpointMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointStorage, RetentionResult } from './storage.ts';
 
 /** One finished checkpoint or savepoint, for metrics (duration, size, failures, age of last success). */
@@ -34,6 +34,12 @@ export type CheckpointEvent =
   | { readonly type: 'retention'; readonly checkpointId: number; readonly result: RetentionResult }
   | { readonly type: 'retention-failed'; readonly checkpointId: number; readonly error: unknown }
   | { readonly type: 'failure-threshold-exceeded'; readonly consecutiveFailures: number; readonly reason: string };
+
+/**
+ * Every checkpoint default, set once: the coordinator fills them in, and the job options
+ * (runtime/job-options.ts) and the configuration schema (runtime/config/config-schema.ts) take them from here.
+ */
+export const CHECKPOINT_DEFAULTS = { intervalMs: 1000, timeoutMs: 60_000, minPauseMs: 0, tolerableFailures: 3, retain: 3 } as const;
 
 export interface CheckpointCoordinatorOptions {
   /** Must equal `storage.jobName`. */
@@ -77,11 +83,7 @@ export function resolveCoordinatorOptions(options: CheckpointCoordinatorOptions)
     throw new CheckpointConfigError(`jobName "${options.jobName}" differs from the storage's jobName "${options.storage.jobName}"`);
   }
   const resolved: ResolvedCoordinatorOptions = {
-    intervalMs: 1000,
-    timeoutMs: 60_000,
-    minPauseMs: 0,
-    tolerableFailures: 3,
-    retain: 3,
+    ...CHECKPOINT_DEFAULTS,
     onStats: () => undefined,
     onEvent: () => undefined,
     clock: systemClock,

@@ -5,8 +5,8 @@ import type { AttemptOutcome } from './checkpoint-attempt.ts';
 import { CheckpointAbortedError, CheckpointConfigError, CheckpointError } from './errors.ts';
 import { assertValidName } from './names.ts';
 import type { CheckpointState } from './lifecycle.ts';
-import { totalBytes } from './metadata.ts';
-import type { CheckpointKind, CheckpointMetadata, TaskSnapshot } from './metadata.ts';
+import { totalBytes } from './checkpoint-metadata.ts';
+import type { CheckpointKind, CheckpointMetadata, TaskSnapshot } from './checkpoint-metadata.ts';
 import type { PendingCheckpoint } from './pending-checkpoint.ts';
 import type { StoredCheckpoint } from './storage.ts';
 

@@ -13,7 +13,7 @@ export { systemClock } from './clock.ts';
 export type { Clock } from './clock.ts';
 export { CheckpointCoordinator } from './coordinator.ts';
 export type { CoordinatorStatus, RestorePlan, RestoreSource } from './coordinator.ts';
-export { resolveCoordinatorOptions } from './coordinator-options.ts';
+export { CHECKPOINT_DEFAULTS, resolveCoordinatorOptions } from './coordinator-options.ts';
 export type { CheckpointCoordinatorOptions, CheckpointEvent, CheckpointStats, IgnoredReason } from './coordinator-options.ts';
 export {
   CheckpointAbortedError,
@@ -30,8 +30,8 @@ export { LocalCheckpointStorage } from './local-storage.ts';
 export type { LocalCheckpointStorageOptions } from './local-storage.ts';
 export { METADATA_FILE, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
 export { assertValidName, isValidName } from './names.ts';
-export { collectSharedFiles, METADATA_FORMAT_VERSION, parseMetadata, serializeMetadata, taskIdOf, validateMetadata } from './metadata.ts';
-export type { CheckpointKind, CheckpointMetadata, FileBase, TaskSnapshot } from './metadata.ts';
+export { collectSharedFiles, METADATA_FORMAT_VERSION, parseMetadata, serializeMetadata, taskIdOf, validateMetadata } from './checkpoint-metadata.ts';
+export type { CheckpointKind, CheckpointMetadata, FileBase, TaskSnapshot, TaskState } from './checkpoint-metadata.ts';
 export { highestParallelism, PARALLELISM_FILE, recordParallelism, retiredSubtasks } from './parallelism-record.ts';
 export { referencedFiles } from './state-files.ts';
 export { resolveStateFile } from './storage.ts';

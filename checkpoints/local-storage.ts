@@ -1,12 +1,12 @@
 import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
-import { copyFileDurable, mkdirDurable, writeFileAtomic } from './fs-durable.ts';
+import { copyFileDurable, mkdirDurable, writeFileDurably } from '../state/durable-fs.ts';
 import { deleteUnreferenced, isNotFound } from './garbage-collect.ts';
 import { checkpointDirName, METADATA_FILE, parseCheckpointDirName, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
 import { assertValidName, isValidName } from './names.ts';
-import { parseMetadata, serializeMetadata, validateMetadata } from './metadata.ts';
-import type { CheckpointMetadata } from './metadata.ts';
+import { parseMetadata, serializeMetadata, validateMetadata } from './checkpoint-metadata.ts';
+import type { CheckpointMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetentionResult, StoredCheckpoint } from './storage.ts';
 
 export interface LocalCheckpointStorageOptions {
@@ -43,7 +43,7 @@ export class LocalCheckpointStorage implements CheckpointStorage {
     return this.guard(`write checkpoint ${metadata.checkpointId}`, async () => {
       await mkdirDurable(location);
       await assertAbsent(join(location, METADATA_FILE));
-      await unrestorableOnFailure(location, false, () => writeFileAtomic(location, METADATA_FILE, serializeMetadata(metadata)));
+      await unrestorableOnFailure(location, false, () => writeFileDurably(join(location, METADATA_FILE), serializeMetadata(metadata)));
       return { metadata, location, fileRoot: this.fileRoot };
     });
   }
@@ -61,7 +61,7 @@ export class LocalCheckpointStorage implements CheckpointStorage {
         await mkdirDurable(location);
         // Paths stay the same strings; only their base moves from the job dir to the savepoint dir.
         for (const path of metadata.sharedFiles) await copyFileDurable(join(this.fileRoot, path), join(location, path));
-        await writeFileAtomic(location, METADATA_FILE, serializeMetadata(own));
+        await writeFileDurably(join(location, METADATA_FILE), serializeMetadata(own));
       });
       return { metadata: own, location, fileRoot: location };
     });

@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mkdirDurable, writeFileAtomic } from './fs-durable.ts';
+import { mkdirDurable, writeFileDurably } from '../state/durable-fs.ts';
 
 export const PARALLELISM_FILE = 'parallelism.json';
 
@@ -17,7 +17,7 @@ export async function recordParallelism(jobRoot: string, parallelism: number): P
   const before = await highestParallelism(jobRoot);
   if (before >= parallelism) return before;
   await mkdirDurable(jobRoot);
-  await writeFileAtomic(jobRoot, PARALLELISM_FILE, `${JSON.stringify({ highestParallelism: parallelism })}\n`);
+  await writeFileDurably(join(jobRoot, PARALLELISM_FILE), `${JSON.stringify({ highestParallelism: parallelism })}\n`);
   return parallelism;
 }
 

@@ -1,6 +1,6 @@
 import { assertTransition, isTerminal } from './lifecycle.ts';
 import type { CheckpointState } from './lifecycle.ts';
-import type { CheckpointKind, TaskSnapshot } from './metadata.ts';
+import type { CheckpointKind, TaskSnapshot } from './checkpoint-metadata.ts';
 
 export type AckOutcome = 'accepted' | 'duplicate' | 'unknown-task' | 'not-accepting';
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { CheckpointMetadata } from './metadata.ts';
+import type { CheckpointMetadata } from './checkpoint-metadata.ts';
 
 /** A completed checkpoint or savepoint as found in storage. */
 export interface StoredCheckpoint {

@@ -3,20 +3,17 @@
  * task loop with periodic checkpoints, and (for bounded input) take a final checkpoint so every
  * two-phase sink commits what it holds before the job reports success.
  */
-import { checkReplayGate } from './lifecycle/replay-gate.ts';
-import { copyFile, mkdir, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { CheckpointCoordinator, LocalCheckpointStorage, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type StoredCheckpoint } from '../checkpoints/index.ts';
-import type { FreshStart } from '../operators/operator.ts';
+import { join } from 'node:path';
+import { taskIdOf, type CheckpointCoordinator } from '../checkpoints/index.ts';
 import { SourceOpenInterruptedError } from '../operators/sources/source.ts';
-import type { JobRunner } from './execution/job-runner.ts';
-import { assignRestoredState } from './execution/restore-assignment.ts';
+import { jobRootOf, startAttempt, type AttemptStartSpec } from './attempt-start.ts';
 import type { JobGraph } from './graph.ts';
 import type { ResolvedOptions } from './job-options.ts';
-import { CheckpointLog } from './lifecycle/checkpoint-log.ts';
 import type { FinalTarget } from './lifecycle/job-control.ts';
 import type { JobMetrics } from './metrics.ts';
-import { createSubtaskRunner } from './subtask-runner.ts';
+import { createSubtaskLoop } from './subtask-loop-factory.ts';
+
+export { jobRootOf } from './attempt-start.ts';
 
 /** What the environment sees of a running attempt (single-thread or parallel). */
 export interface AttemptHandle {
@@ -36,87 +33,8 @@ export interface AttemptResult {
   readonly final: { readonly checkpointId: number; readonly kind: 'checkpoint' | 'savepoint'; readonly savepointPath?: string } | undefined;
 }
 
-/** What a start needs to know besides the checkpoint: what it restored from, or why it starts fresh. */
-export interface RestorePoint {
-  readonly restored: StoredCheckpoint | undefined;
-  /** Set for a fresh start (see OperatorContext.freshStart). */
-  readonly freshStart: FreshStart | undefined;
-}
-
-export interface CoordinatorHooks {
-  triggerBarrier(id: number): void;
-  notifyComplete(id: number): void;
-  notifyAborted(id: number): void;
-  onFailureThresholdExceeded(reason: string): void;
-  onStats?(stats: CheckpointStats): void;
-}
-
-/** The checkpoint coordinator of an attempt, with the job's metrics and log wired in. */
-export function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, tasks: string[], hooks: CoordinatorHooks): CheckpointCoordinator {
-  const progress = CheckpointLog.everyMinute(options.logger, options.checkpointIntervalMs);
-  const storage = new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName });
-  return new CheckpointCoordinator({
-    jobName: options.jobName,
-    storage,
-    intervalMs: options.checkpointIntervalMs,
-    timeoutMs: options.checkpointTimeoutMs,
-    retain: options.retain,
-    tasks,
-    triggerBarrier: (id) => hooks.triggerBarrier(id),
-    notifyComplete: (id) => hooks.notifyComplete(id),
-    notifyAborted: (id) => hooks.notifyAborted(id),
-    onFailureThresholdExceeded: (reason) => hooks.onFailureThresholdExceeded(reason),
-    onStats: (s) => {
-      progress.onStats(s);
-      hooks.onStats?.(s);
-      metrics.incJobCounter('cdcflow_checkpoints_total', { status: s.status, kind: s.kind });
-      metrics.checkpointFinished(s);
-      if (s.status === 'completed') {
-        metrics.checkpointDuration.observe({ job: options.jobName, kind: s.kind }, s.durationMs / 1000);
-        metrics.setJobGauge('cdcflow_checkpoint_size_bytes', s.bytes);
-        metrics.checkpointCompleted(Date.now());
-      }
-    },
-    onEvent: (e) => {
-      progress.onEvent(e);
-      if (e.type === 'trigger-failed' || e.type === 'callback-failed' || e.type === 'retention-failed') metrics.incJobCounter('cdcflow_checkpoint_coordinator_errors_total', { event: e.type });
-    },
-  });
-}
-
-/**
- * Loads the checkpoint to start from (none for `restore: 'none'`) and adopts a savepoint's files.
- * An explicit target (savepoint, checkpoint id, path) that cannot be loaded fails the start: it
- * never falls back to another checkpoint.
- */
-export async function loadRestorePoint(coordinator: CheckpointCoordinator, options: ResolvedOptions, restoreFrom: ResolvedOptions['restore'], attempt: number): Promise<RestorePoint> {
-  const log = options.logger;
-  const plan = restoreFrom === 'none' ? await coordinator.restoreFrom('latest').then((p) => ({ ...p, restored: undefined })) : await coordinator.restoreFrom(restoreFrom);
-  const { restored } = plan;
-  // Replay safety (runtime/lifecycle/replay-gate.ts): refuses before anything is opened or sent.
-  await checkReplayGate(jobRootOf(options), restored, options.allowReplay, (line) => log.warn(line));
-  if (restored !== undefined) {
-    log.info({ kind: restored.metadata.kind, checkpoint: restored.metadata.checkpointId, location: restored.location }, `restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`);
-    if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
-    return { restored, freshStart: undefined };
-  }
-  const highestKnownCheckpointId = plan.nextCheckpointId - 1;
-  const why = restoreFrom === 'none' ? "restore: 'none' was asked for" : `no completed checkpoint under ${jobRootOf(options)}`;
-  log.info({ checkpointRoot: jobRootOf(options), highestKnownCheckpointId }, `starting fresh: ${why}`);
-  // A later attempt of this run starts fresh only after the first one checked the sinks: what they hold now is ours.
-  return { restored: undefined, freshStart: { highestKnownCheckpointId, discardSinkTransactions: options.discardSinkTransactions || attempt > 1 } };
-}
-
-export function jobRootOf(options: ResolvedOptions): string {
-  return resolve(options.checkpointDir, options.jobName);
-}
-
-export interface AttemptSpec {
-  readonly restoreFrom: ResolvedOptions['restore'];
-  /** 1 for the first attempt of this run, 2 for the first restart, … */
-  readonly attempt: number;
+export interface AttemptSpec extends AttemptStartSpec {
   onStarted(handle: AttemptHandle): void;
-  onStats?(stats: CheckpointStats): void;
 }
 
 export type FinalOutcome = NonNullable<AttemptResult['final']>;
@@ -136,43 +54,31 @@ export function triggerFinal(coordinator: CheckpointCoordinator, options: Resolv
 }
 
 export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec): Promise<AttemptResult> {
-  const uids = graph.resolveUids();
-  // The coordinator and the runner call each other; the runner exists once the coordinator does.
-  const ref: { runner?: JobRunner } = {};
+  const start = await startAttempt(graph, options, metrics, spec, 1);
+  const { coordinator, restored } = start;
   let failure: Error | undefined;
-  const coordinator = createCoordinator(
-    options,
-    metrics,
-    graph.nodes.map((n) => taskIdOf(uids.get(n) as string, 0)),
-    {
-      triggerBarrier: (id) => ref.runner?.requestBarrier(id),
-      notifyComplete: (id) => ref.runner?.notifyCheckpoint(id, true),
-      notifyAborted: (id) => ref.runner?.notifyCheckpoint(id, false),
-      onFailureThresholdExceeded: (reason) => {
-        failure = new Error(`too many checkpoints failed in a row: ${reason}`);
-        ref.runner?.stop();
-      },
-      ...(spec.onStats === undefined ? {} : { onStats: spec.onStats }),
-    },
-  );
-  const { restored, freshStart } = await loadRestorePoint(coordinator, options, spec.restoreFrom, spec.attempt);
-  // Before the operators open: a sink cleans up after the subtasks of earlier, wider runs.
-  const highestParallelism = await recordParallelism(jobRootOf(options), 1);
-  const runner = createSubtaskRunner({
+  const runner = createSubtaskLoop({
     graph,
-    uids,
+    uids: start.uids,
     options,
     metrics,
-    jobRoot: jobRootOf(options),
-    restored: assignRestoredState(Object.values(restored?.metadata.tasks ?? {}), graph.nodes, uids, 0, 1),
+    jobRoot: start.jobRoot,
+    restored: start.restoredFor(0),
     subtaskIndex: 0,
     parallelism: 1,
-    highestParallelism,
-    ...(freshStart === undefined ? {} : { freshStart }),
-    acknowledge: (uid, checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(uid, 0), checkpointId, snapshot),
+    highestParallelism: start.highestParallelism,
+    ...(start.freshStart === undefined ? {} : { freshStart: start.freshStart }),
+    acknowledge: (checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(snapshot.operatorUid, 0), checkpointId, snapshot),
     decline: (uid, checkpointId, reason) => coordinator.decline(taskIdOf(uid, 0), checkpointId, reason),
   });
-  ref.runner = runner;
+  start.attach({
+    requestBarrier: (id) => runner.requestBarrier(id),
+    notifyCheckpoint: (id, completed) => runner.notifyCheckpoint(id, completed),
+    fail: (error) => {
+      failure = error;
+      runner.stop();
+    },
+  });
   let closed = false;
   let stopTarget: FinalTarget | undefined;
   let final: FinalOutcome | undefined;
@@ -236,14 +142,3 @@ export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metr
   return { final };
 }
 
-/** State files of a savepoint (or moved checkpoint) are copied in, so later incremental checkpoints can keep referencing them. */
-async function adoptFiles(restored: StoredCheckpoint, jobRoot: string): Promise<void> {
-  for (const task of Object.values(restored.metadata.tasks)) {
-    for (const relative of referencedFiles(task.keyed)) {
-      const target = join(jobRoot, relative);
-      if (await stat(target).then(() => true, () => false)) continue;
-      await mkdir(dirname(target), { recursive: true });
-      await copyFile(join(restored.fileRoot, relative), target);
-    }
-  }
-}

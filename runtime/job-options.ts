@@ -6,6 +6,8 @@ import { lineLogger, lineSinkLogger, loggerFor, type Logger } from '../operators
 import type { DeadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { CdcflowError, DEFAULT_MAX_PARALLELISM, type RocksDbMemoryOptions } from '../state/index.ts';
 import { defaultCheckpointRoot, defaultStateDir } from './config/checkpoint-root.ts';
+import type { StateBackendName } from './config/config-schema.ts';
+import { CHECKPOINT_DEFAULTS, JOB_DEFAULTS } from './config/defaults.ts';
 
 /** Options of `StreamEnvironment.create`. */
 export interface EnvironmentOptions {
@@ -27,7 +29,7 @@ export interface EnvironmentOptions {
   };
   readonly state?: {
     /** @default 'rocksdb' */
-    readonly backend?: 'rocksdb' | 'memory';
+    readonly backend?: StateBackendName;
     /** Local working state (RocksDB). @default `<cdcflow home>/state`, like `checkpoints.dir` */
     readonly dir?: string;
     /**
@@ -131,7 +133,7 @@ export type ResolvedOptions = {
   readonly checkpointDir: string;
   readonly checkpointTimeoutMs: number;
   readonly retain: number;
-  readonly stateBackend: 'rocksdb' | 'memory';
+  readonly stateBackend: StateBackendName;
   readonly stateDir: string;
   readonly stateRocksDb: RocksDbMemoryOptions;
   readonly restore: RestoreSource | 'none';
@@ -173,16 +175,16 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     (options.log === undefined ? loggerFor({ job: options.jobName, ...(subtask === undefined ? {} : { subtask }) }) : lineSinkLogger(options.log, { job: options.jobName }));
   return {
     jobName: options.jobName,
-    checkpointIntervalMs: options.checkpoints?.intervalMs ?? 1000,
+    checkpointIntervalMs: options.checkpoints?.intervalMs ?? CHECKPOINT_DEFAULTS.intervalMs,
     checkpointDir: resolve(options.checkpoints?.dir ?? defaultCheckpointRoot()),
-    checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? 60_000,
-    retain: options.checkpoints?.retain ?? 3,
-    stateBackend: options.state?.backend ?? 'rocksdb',
+    checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? CHECKPOINT_DEFAULTS.timeoutMs,
+    retain: options.checkpoints?.retain ?? CHECKPOINT_DEFAULTS.retain,
+    stateBackend: options.state?.backend ?? JOB_DEFAULTS.stateBackend,
     stateDir: resolve(options.state?.dir ?? defaultStateDir()),
     stateRocksDb: options.state?.rocksdb ?? {},
-    restore: options.restore ?? 'latest',
+    restore: options.restore ?? JOB_DEFAULTS.restore,
     metricsPort: options.rest?.port ?? options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort)),
-    rest: { host: options.rest?.host ?? '127.0.0.1', token: options.rest?.token, tokenFile: options.rest?.tokenFile },
+    rest: { host: options.rest?.host ?? JOB_DEFAULTS.restHost, token: options.rest?.token, tokenFile: options.rest?.tokenFile },
     maxAttempts: options.restart?.maxAttempts ?? 10,
     initialDelayMs: options.restart?.initialDelayMs ?? 1000,
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
@@ -191,12 +193,12 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     unhealthyAfterCheckpointIntervals: options.health?.unhealthyAfterCheckpointIntervals ?? 60,
     log: options.log ?? lineLogger(logger),
     logger,
-    stopDeadlineMs: options.lifecycle?.stopDeadlineMs ?? 30_000,
+    stopDeadlineMs: options.lifecycle?.stopDeadlineMs ?? JOB_DEFAULTS.stopDeadlineMs,
     handleSignals: options.lifecycle?.handleSignals ?? isMainThread,
-    takeoverLease: options.lifecycle?.takeoverLease ?? false,
-    discardSinkTransactions: options.discardSinkTransactions ?? false,
+    takeoverLease: options.lifecycle?.takeoverLease ?? JOB_DEFAULTS.takeoverLease,
+    discardSinkTransactions: options.discardSinkTransactions ?? JOB_DEFAULTS.discardSinkTransactions,
     slo: options.slo ?? {},
-    allowReplay: options.allowReplay ?? false,
+    allowReplay: options.allowReplay ?? JOB_DEFAULTS.allowReplay,
     parallelism: resolveParallelism(options.parallelism),
     jobModule: options.jobModule === undefined ? undefined : String(options.jobModule),
     deadLetterTopic: options.deadLetters?.topic ?? `${options.jobName}.dlq`,
@@ -208,7 +210,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
 
 function resolveParallelism(option: number | undefined): number {
   const envValue = process.env['CDCFLOW_PARALLELISM'];
-  const value = option ?? (envValue === undefined || envValue === '' ? 1 : Number(envValue));
+  const value = option ?? (envValue === undefined || envValue === '' ? JOB_DEFAULTS.parallelism : Number(envValue));
   if (!Number.isInteger(value) || value < 1 || value > DEFAULT_MAX_PARALLELISM) {
     throw new CdcflowError(`parallelism must be an integer in 1..${DEFAULT_MAX_PARALLELISM} (the number of key groups), got ${String(option ?? envValue)}: set the parallelism option or CDCFLOW_PARALLELISM`, { domain: 'user', retriable: false });
   }

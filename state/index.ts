@@ -48,7 +48,8 @@ export { KeyedStateBackend } from './keyed-state-backend.ts';
 export { resolveBackendOptions, type KeyedStateBackendOptions } from './backend-options.ts';
 export type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 export { newBytesOf } from './snapshot-handle.ts';
-export { LocalFsSnapshotStorage, publishDurably, readFileChunks, STAGING_DIR, writeChunksDurably, writeFileDurably, type SnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
+export { LocalFsSnapshotStorage, readFileChunks, STAGING_DIR, type SnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
+export { copyFileDurable, fsyncDirectory, isDirectorySyncUnsupported, mkdirDurable, publishDurably, TEMP_MARKER, writeChunksDurably, writeFileDurably } from './durable-fs.ts';
 export {
   UpsertTable,
   type UpsertEntry,

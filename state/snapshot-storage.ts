@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { open, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { publishDurably, writeChunksDurably, writeFileDurably } from './durable-fs.ts';
 import { StateError } from './errors.ts';
 
 /**
@@ -41,13 +41,6 @@ export interface SnapshotStorage {
 
 /** Where staged files live beside the published ones. */
 export const STAGING_DIR = 'staging';
-
-/** `rename` made durable (the directory entry fsynced). */
-export async function publishDurably(from: string, to: string): Promise<void> {
-  await mkdir(dirname(to), { recursive: true });
-  await rename(from, to);
-  await syncDir(dirname(to));
-}
 
 /** Bytes per chunk of a streamed snapshot read: large enough for few event-loop turns, small against memory. */
 export const READ_CHUNK_BYTES = 4 << 20;
@@ -172,62 +165,5 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
         cause: err,
       });
     }
-  }
-}
-
-/** Writes `data` to `path` so that it survives a crash: temp file, fsync, rename, fsync the directory. */
-export async function writeFileDurably(path: string, data: Buffer): Promise<void> {
-  await writeChunksDurably(path, [data]);
-}
-
-/**
- * Chunks are gathered up to this size before one `write`: a full snapshot is written while the
- * task loop runs, and each write is one trip through libuv's pool and one event-loop turn the
- * loop shares, so ~1 MiB sections written one by one stretched a 130 MB snapshot over hundreds
- * of turns.
- */
-const WRITE_BYTES = 8 << 20;
-
-/** `writeFileDurably` for data that arrives in chunks; a failed producer leaves no file behind. */
-export async function writeChunksDurably(path: string, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
-  const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
-  await mkdir(dirname(path), { recursive: true });
-  const file = await open(temp, 'w');
-  const writeAll = async (data: Buffer): Promise<void> => {
-    // A write may be partial; the rest follows until the data is on its way.
-    for (let at = 0; at < data.length; ) at += (await file.write(data, at, data.length - at)).bytesWritten;
-  };
-  try {
-    let gathered: Buffer[] = [];
-    let bytes = 0;
-    for await (const chunk of chunks) {
-      gathered.push(chunk);
-      bytes += chunk.length;
-      if (bytes < WRITE_BYTES) continue;
-      await writeAll(gathered.length === 1 ? chunk : Buffer.concat(gathered, bytes));
-      gathered = [];
-      bytes = 0;
-    }
-    if (bytes > 0) await writeAll(Buffer.concat(gathered, bytes));
-    await file.sync();
-  } catch (err) {
-    await file.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await file.close();
-  await rename(temp, path);
-  await syncDir(dirname(path));
-}
-
-async function syncDir(dir: string): Promise<void> {
-  // The rename is durable only once the directory entry is; some filesystems refuse a dir fsync.
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } catch {
-    // best effort
-  } finally {
-    await handle.close();
   }
 }

@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { DEFAULT_MAX_PARALLELISM } from '../../state/index.ts';
+import { sloSchema } from '../signals/slo-schema.ts';
 import { defaultCheckpointRoot, defaultStateDir } from './checkpoint-root.ts';
+import { CHECKPOINT_DEFAULTS, JOB_DEFAULTS } from './defaults.ts';
 
 declare module 'zod' {
   interface GlobalMeta {
@@ -31,38 +33,32 @@ export const restoreSchema = z.union([
   z.strictObject({ checkpoint: z.union([z.number().int().positive(), z.string().min(1)]) }),
 ]);
 
+export const stateBackendSchema = z.enum(['rocksdb', 'memory']);
+/** Where keyed state lives while a job runs. */
+export type StateBackendName = z.infer<typeof stateBackendSchema>;
+
 export const coreConfigShape = {
   name: jobName.meta({ env: 'CDCFLOW_JOB_NAME' }),
-  parallelism: z.number().int().min(1).max(DEFAULT_MAX_PARALLELISM).meta({ env: 'CDCFLOW_PARALLELISM' }).default(1),
-  restore: restoreSchema.default('latest'),
+  parallelism: z.number().int().min(1).max(DEFAULT_MAX_PARALLELISM).meta({ env: 'CDCFLOW_PARALLELISM' }).default(JOB_DEFAULTS.parallelism),
+  restore: restoreSchema.default(JOB_DEFAULTS.restore),
   /** Restore although an at-least-once sink with side effects committed past the restore point (CLI `--allow-replay`). */
-  allowReplay: z.boolean().meta({ env: 'CDCFLOW_ALLOW_REPLAY' }).default(false),
+  allowReplay: z.boolean().meta({ env: 'CDCFLOW_ALLOW_REPLAY' }).default(JOB_DEFAULTS.allowReplay),
   /** Service-level objectives (runtime/signals/slo.ts): `/readyz` answers 503 naming the ones not met. */
-  slo: z
-    .strictObject({
-      /** p99 of source commit → committed in the sink (seconds), one limit or per sink uid. */
-      sinkFreshnessP99Seconds: z.union([z.number().positive(), z.record(z.string(), z.number().positive())]).optional(),
-      maxCheckpointAgeSeconds: z.number().positive().optional(),
-      /** Seconds without data fetched from a topic, one limit or per topic. */
-      maxSilenceSeconds: z.union([z.number().positive(), z.record(z.string(), z.number().positive())]).optional(),
-      /** Window of the freshness p99. */
-      windowSeconds: z.number().positive().default(300),
-    })
-    .prefault({}),
+  slo: sloSchema.prefault({}),
   /** A fresh start may roll back this job's prepared sink transactions (after an operator decided so). */
-  discardSinkTransactions: z.boolean().default(false),
+  discardSinkTransactions: z.boolean().default(JOB_DEFAULTS.discardSinkTransactions),
   checkpoints: z
     .strictObject({
       /** Absolute after loading; `<root>/<name>` is the job's folder. */
       root: z.string().min(1).meta({ env: 'CDCFLOW_CHECKPOINT_DIR' }).default(() => defaultCheckpointRoot()),
-      intervalMs: positiveMs.meta({ env: 'CDCFLOW_CHECKPOINT_INTERVAL_MS' }).default(1000),
-      timeoutMs: positiveMs.default(60_000),
-      retain: z.number().int().min(1).default(3),
+      intervalMs: positiveMs.meta({ env: 'CDCFLOW_CHECKPOINT_INTERVAL_MS' }).default(CHECKPOINT_DEFAULTS.intervalMs),
+      timeoutMs: positiveMs.default(CHECKPOINT_DEFAULTS.timeoutMs),
+      retain: z.number().int().min(1).default(CHECKPOINT_DEFAULTS.retain),
     })
     .prefault({}),
   state: z
     .strictObject({
-      backend: z.enum(['rocksdb', 'memory']).default('rocksdb'),
+      backend: stateBackendSchema.default(JOB_DEFAULTS.stateBackend),
       dir: z.string().min(1).meta({ env: 'CDCFLOW_STATE_DIR' }).default(() => defaultStateDir()),
     })
     .prefault({}),
@@ -71,7 +67,7 @@ export const coreConfigShape = {
       /** Off: no HTTP server at all (no REST API, no /metrics); the CLI cannot reach the job. */
       enabled: z.boolean().meta({ env: 'CDCFLOW_REST_ENABLED' }).default(true),
       /** Binding anything but a loopback address needs `token` or `tokenFile`. */
-      host: z.string().min(1).meta({ env: 'CDCFLOW_REST_HOST' }).default('127.0.0.1'),
+      host: z.string().min(1).meta({ env: 'CDCFLOW_REST_HOST' }).default(JOB_DEFAULTS.restHost),
       /** 0 picks a free port (the CLI finds it in the checkpoint root). */
       port: z.number().int().min(0).max(65_535).meta({ env: 'CDCFLOW_REST_PORT' }).default(0),
       /** Bearer token for mutating calls; without one a random token is written to `<root>/<name>/rest-token`. */
@@ -83,9 +79,9 @@ export const coreConfigShape = {
   lifecycle: z
     .strictObject({
       /** Graceful stop (SIGTERM, `cdcflow stop`) cancels the job if it takes longer. */
-      stopDeadlineMs: positiveMs.meta({ env: 'CDCFLOW_STOP_DEADLINE_MS' }).default(30_000),
+      stopDeadlineMs: positiveMs.meta({ env: 'CDCFLOW_STOP_DEADLINE_MS' }).default(JOB_DEFAULTS.stopDeadlineMs),
       /** Take over the job's lease although its holder cannot be proven dead (it runs on another host). */
-      takeoverLease: z.boolean().default(false),
+      takeoverLease: z.boolean().default(JOB_DEFAULTS.takeoverLease),
     })
     .prefault({}),
 };

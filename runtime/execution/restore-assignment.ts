@@ -8,18 +8,11 @@
  *    others), merged by the operator (`Operator.mergeRescaled`);
  *  - watermarks: the own one at the same parallelism, else the minimum over all old subtasks.
  */
-import type { TaskSnapshot } from '../../checkpoints/index.ts';
+import type { TaskSnapshot, TaskState } from '../../checkpoints/index.ts';
 import type { Operator, OperatorInfo, OperatorSnapshot, RescaledSnapshot } from '../../operators/operator.ts';
 import type { SourceSnapshot, SplitPosition } from '../../operators/sources/source.ts';
 import type { GraphNode } from '../graph.ts';
 import { UnsupportedParallelJobError } from '../parallel/errors.ts';
-
-/** How a task's state is stored in a checkpoint's TaskSnapshot.operator field. */
-export interface StoredTaskState {
-  readonly operator?: unknown;
-  readonly source?: SourceSnapshot;
-  readonly watermark?: number;
-}
 
 /** What one subtask of one operator starts from. */
 export interface RestoredTask {
@@ -46,7 +39,7 @@ export function assignRestoredState(
     if (parts.length === 0) continue;
     const sameParallelism = parts.every((p) => p.parallelism === parallelism) && parts.length === parallelism;
     const own = sameParallelism ? parts.find((p) => p.subtaskIndex === subtaskIndex) : undefined;
-    const stored = (p: TaskSnapshot) => (p.operator ?? {}) as StoredTaskState;
+    const stored = (p: TaskSnapshot): TaskState => p.operator ?? {};
     const keyed = parts.flatMap((p) => (p.keyed === undefined ? [] : [p.keyed]));
     const watermark = own === undefined ? minimumWatermark(parts.map((p) => stored(p).watermark)) : stored(own).watermark;
     const common = { ...(keyed.length === 0 ? {} : { keyed }), ...(watermark === undefined ? {} : { watermark }) };

@@ -4,9 +4,9 @@
  * for that only) and acks when the state file is durable, while the loop processes the next
  * records (Flink's asynchronous snapshot phase). A failed write declines the checkpoint.
  */
+import type { TaskSnapshot } from '../../checkpoints/index.ts';
 import type { KeyedStateAccess } from '../../operators/keyed-state-access.ts';
 import type { OperatorMetrics, OperatorSnapshot } from '../../operators/operator.ts';
-import type { SourceSnapshot } from '../../operators/sources/source.ts';
 import type { OperatorRunner } from './operator-runner.ts';
 
 /** The keyed state of one operator instance, as the runtime drives it. */
@@ -19,19 +19,15 @@ export interface KeyedBackend {
   beginSnapshot(checkpointId: number): Promise<{ done: Promise<{ handle: unknown; bytes: number }> }>;
 }
 
-/** What one task stores in a checkpoint. */
-export interface TaskState {
-  readonly operator?: OperatorSnapshot;
-  readonly keyed?: unknown;
-  readonly watermark?: number;
-  readonly source?: SourceSnapshot;
-  readonly bytes: number;
-}
-
 export interface SnapshotAckDeps {
   metricsFor(uid: string): OperatorMetrics;
-  acknowledge(uid: string, checkpointId: number, state: TaskState): void;
+  /** The task's snapshot for `checkpointId`, in the shape the coordinator stores (checkpoint-metadata.ts). */
+  acknowledge(checkpointId: number, snapshot: TaskSnapshot): void;
   decline(uid: string, checkpointId: number, reason: string): void;
+  /** @default 0 */
+  readonly subtaskIndex?: number;
+  /** @default 1 */
+  readonly parallelism?: number;
 }
 
 export class SnapshotAcks {
@@ -59,13 +55,18 @@ export class SnapshotAcks {
   /** The operator took its own snapshot (sinks pre-committed) at barrier `checkpointId`. */
   async taken(runner: OperatorRunner, keyed: KeyedBackend | undefined, checkpointId: number, snapshot: OperatorSnapshot): Promise<void> {
     const operatorBytes = snapshot === undefined ? 0 : JSON.stringify(snapshot).length;
-    const state: TaskState = {
-      ...(snapshot === undefined ? {} : { operator: snapshot }),
-      // The watermark at the barrier, not at the end of the write.
-      ...(Number.isFinite(runner.currentWatermark) ? { watermark: runner.currentWatermark } : {}),
+    const ack: TaskSnapshot = {
+      operatorUid: runner.uid,
+      subtaskIndex: this.deps.subtaskIndex ?? 0,
+      parallelism: this.deps.parallelism ?? 1,
+      operator: {
+        ...(snapshot === undefined ? {} : { operator: snapshot }),
+        // The watermark at the barrier, not at the end of the write.
+        ...(Number.isFinite(runner.currentWatermark) ? { watermark: runner.currentWatermark } : {}),
+      },
       bytes: operatorBytes,
     };
-    if (keyed === undefined) return this.deps.acknowledge(runner.uid, checkpointId, state);
+    if (keyed === undefined) return this.deps.acknowledge(checkpointId, ack);
     const metrics = this.deps.metricsFor(runner.uid);
     const syncStart = performance.now();
     const { done } = await keyed.beginSnapshot(checkpointId);
@@ -75,7 +76,7 @@ export class SnapshotAcks {
       .then(
         (written) => {
           metrics.observe('cdcflow_state_snapshot_async_seconds', (performance.now() - asyncStart) / 1000);
-          this.deps.acknowledge(runner.uid, checkpointId, { ...state, keyed: written.handle, bytes: operatorBytes + written.bytes });
+          this.deps.acknowledge(checkpointId, { ...ack, keyed: written.handle, bytes: operatorBytes + written.bytes });
         },
         (error: unknown) => this.deps.decline(runner.uid, checkpointId, error instanceof Error ? error.message : String(error)),
       )

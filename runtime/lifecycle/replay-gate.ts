@@ -35,7 +35,7 @@ export class ReplayRefusedError extends CdcflowError {
 export function sourcePositionsOf(metadata: CheckpointMetadata): Record<string, string> {
   const out: Record<string, string> = {};
   for (const task of Object.values(metadata.tasks)) {
-    const positions = (task.operator as { source?: { positions?: { split: string; position: string }[] } } | undefined)?.source?.positions ?? [];
+    const positions = task.operator?.source?.positions ?? [];
     for (const p of positions) out[`${task.operatorUid}/${p.split}`] = p.position;
   }
   return out;

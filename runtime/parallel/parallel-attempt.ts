@@ -5,10 +5,10 @@
  * whole attempt: every worker is terminated and the environment restarts the job from the
  * latest checkpoint (global failover, as Flink's default region for an all-to-all graph).
  */
-import { recordParallelism, taskIdOf } from '../../checkpoints/index.ts';
-import { assignRestoredState } from '../execution/restore-assignment.ts';
+import { taskIdOf } from '../../checkpoints/index.ts';
+import { startAttempt } from '../attempt-start.ts';
 import type { JobGraph } from '../graph.ts';
-import { createCoordinator, jobRootOf, loadRestorePoint, triggerFinal, type AttemptResult, type AttemptSpec } from '../job-attempt.ts';
+import { triggerFinal, type AttemptResult, type AttemptSpec } from '../job-attempt.ts';
 import type { FinalTarget } from '../lifecycle/job-control.ts';
 import type { ResolvedOptions } from '../job-options.ts';
 import type { JobMetrics } from '../metrics.ts';
@@ -20,22 +20,16 @@ import { WorkerGroup } from './worker-group.ts';
 export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec): Promise<AttemptResult> {
   const n = options.parallelism;
   checkParallelGraph(graph, n);
-  const uids = graph.resolveUids();
   const group = new WorkerGroup(n);
-  const tasks = graph.nodes.flatMap((node) => Array.from({ length: n }, (_, i) => taskIdOf(uids.get(node) as string, i)));
-  const coordinator = createCoordinator(options, metrics, tasks, {
-    triggerBarrier: (checkpointId) => group.broadcast({ type: 'barrier', checkpointId }),
-    notifyComplete: (checkpointId) => group.broadcast({ type: 'checkpoint-complete', checkpointId }),
-    notifyAborted: (checkpointId) => group.broadcast({ type: 'checkpoint-aborted', checkpointId }),
-    onFailureThresholdExceeded: (reason) => group.fail(new Error(`too many checkpoints failed in a row: ${reason}`)),
-    ...(spec.onStats === undefined ? {} : { onStats: spec.onStats }),
+  const start = await startAttempt(graph, options, metrics, spec, n);
+  const { coordinator, restored, freshStart } = start;
+  start.attach({
+    requestBarrier: (checkpointId) => group.broadcast({ type: 'barrier', checkpointId }),
+    notifyCheckpoint: (checkpointId, completed) => group.broadcast({ type: completed ? 'checkpoint-complete' : 'checkpoint-aborted', checkpointId }),
+    fail: (error) => group.fail(error),
   });
-  const { restored, freshStart } = await loadRestorePoint(coordinator, options, spec.restoreFrom, spec.attempt);
-  // Before any subtask opens (and creates transactions named after its index).
-  const highestParallelism = await recordParallelism(jobRootOf(options), n);
-  const stored = Object.values(restored?.metadata.tasks ?? {});
-  const perSubtask = Array.from({ length: n }, (_, i) => assignRestoredState(stored, graph.nodes, uids, i, n));
-  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, highestParallelism, restored: perSubtask, ...(freshStart === undefined ? {} : { freshStart }) });
+  const perSubtask = Array.from({ length: n }, (_, i) => start.restoredFor(i));
+  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, highestParallelism: start.highestParallelism, restored: perSubtask, ...(freshStart === undefined ? {} : { freshStart }) });
   group.attach(workers, (index, message) => onMessage(index, message));
   metrics.attachWorkers(() => group.metrics());
   // A hard stop skips the final checkpoint; a graceful one (stopTarget) ends with it, like bounded input.
@@ -58,7 +52,7 @@ export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptio
   });
 
   function onMessage(index: number, message: FromSubtask): void {
-    if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.uid, index), message.checkpointId, message.snapshot);
+    if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.snapshot.operatorUid, index), message.checkpointId, message.snapshot);
     else if (message.type === 'decline') coordinator.decline(taskIdOf(message.uid, index), message.checkpointId, message.reason);
   }
 

@@ -41,7 +41,7 @@ export type ToSubtask =
 
 export type FromSubtask =
   | { readonly type: 'opened' }
-  | { readonly type: 'ack'; readonly uid: string; readonly checkpointId: number; readonly snapshot: TaskSnapshot }
+  | { readonly type: 'ack'; readonly checkpointId: number; readonly snapshot: TaskSnapshot }
   /** The subtask's snapshot of `uid` failed (its asynchronous write): the checkpoint is aborted. */
   | { readonly type: 'decline'; readonly uid: string; readonly checkpointId: number; readonly reason: string }
   | { readonly type: 'sources-ended' }

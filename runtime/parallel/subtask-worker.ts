@@ -9,9 +9,9 @@ import { locateError, toWireError } from '../../state/index.ts';
 import type { MessagePort } from 'node:worker_threads';
 import type { GraphNode, JobGraph } from '../graph.ts';
 import type { ResolvedOptions } from '../job-options.ts';
-import { jobRootOf } from '../job-attempt.ts';
+import { jobRootOf } from '../attempt-start.ts';
 import type { JobMetrics } from '../metrics.ts';
-import { createSubtaskRunner } from '../subtask-runner.ts';
+import { createSubtaskLoop } from '../subtask-loop-factory.ts';
 import { KeyedExchange } from './keyed-exchange.ts';
 import type { FromSubtask, SubtaskInit, ToSubtask } from './protocol.ts';
 
@@ -20,7 +20,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
   const post = (message: FromSubtask) => port.postMessage(message);
   const uids: Map<GraphNode, string> = graph.resolveUids();
   const exchange = new KeyedExchange(init.subtaskIndex, init.parallelism, init.peers);
-  const runner = createSubtaskRunner({
+  const runner = createSubtaskLoop({
     graph,
     uids,
     options,
@@ -32,7 +32,7 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     highestParallelism: init.highestParallelism,
     exchange,
     ...(init.freshStart === undefined ? {} : { freshStart: init.freshStart }),
-    acknowledge: (uid, checkpointId, snapshot) => post({ type: 'ack', uid, checkpointId, snapshot }),
+    acknowledge: (checkpointId, snapshot) => post({ type: 'ack', checkpointId, snapshot }),
     decline: (uid, checkpointId, reason) => post({ type: 'decline', uid, checkpointId, reason }),
   });
   let finish = false;

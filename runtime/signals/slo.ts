@@ -12,17 +12,10 @@
  */
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { JobMetrics } from '../metrics.ts';
+import { JOB_DEFAULTS } from '../config/defaults.ts';
+import type { SloOptions } from './slo-schema.ts';
 
-export interface SloOptions {
-  /** p99 of source commit → committed in the sink, per sink uid, or one limit for every sink. */
-  readonly sinkFreshnessP99Seconds?: number | Readonly<Record<string, number>>;
-  /** Seconds since the last completed checkpoint. */
-  readonly maxCheckpointAgeSeconds?: number;
-  /** Seconds without a fetch that returned data, per topic, or one limit for every topic. */
-  readonly maxSilenceSeconds?: number | Readonly<Record<string, number>>;
-  /** The window of the freshness p99. @default 300 */
-  readonly windowSeconds?: number;
-}
+export type { SloOptions } from './slo-schema.ts';
 
 export interface SloState {
   readonly slo: string;
@@ -85,7 +78,7 @@ export class SloMonitor {
     const now = this.now();
     const buckets = freshnessBuckets(byName.get('cdcflow_sink_freshness_seconds'));
     this.history.push({ at: now, buckets });
-    const windowMs = (this.options.windowSeconds ?? 300) * 1000;
+    const windowMs = (this.options.windowSeconds ?? JOB_DEFAULTS.sloWindowSeconds) * 1000;
     // Keep one snapshot at or before the window's start, and everything after it.
     while (this.history.length > 2 && (this.history[1] as { at: number }).at <= now - windowMs) this.history.shift();
     const base = (this.history[0] as { buckets: Buckets }).buckets;

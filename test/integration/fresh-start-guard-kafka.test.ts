@@ -12,8 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { InternalClient } from '../../operators/sinks/kafka/kafkajs-internals.ts';
 import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
 import { listTransactions } from '../../operators/sinks/kafka/list-transactions.ts';
-import { FreshStartRefusedError } from '../../operators/sinks/two-phase-commit.ts';
-import { StreamEnvironment, fromCollection } from '../../runtime/index.ts';
+import { fromCollection, type StreamEnvironment } from '../../runtime/index.ts';
+import { expectFreshStartRefused, failureOf, freshStartEnvironment } from '../support/fresh-start.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 
 const brokers = testEndpoints().kafkaBrokers.split(',');
@@ -44,14 +44,7 @@ async function openTransactionsOfJob(): Promise<string[]> {
 }
 
 function job(dir: string, discardSinkTransactions: boolean): StreamEnvironment {
-  const env = StreamEnvironment.create({
-    jobName,
-    checkpoints: { dir, intervalMs: 200 },
-    state: { backend: 'memory' },
-    restart: { maxAttempts: 1, initialDelayMs: 50 },
-    lifecycle: { handleSignals: false },
-    discardSinkTransactions,
-  });
+  const env = freshStartEnvironment(jobName, dir, { discardSinkTransactions, maxAttempts: 1 });
   env
     .fromSource(fromCollection<number>([1, 2, 3]))
     .sinkTo(kafkaSink({ brokers, topic, serialize: (n: number) => ({ key: String(n), value: String(n) }) }))
@@ -71,17 +64,7 @@ describe('a start with no checkpoint over open Kafka transactions of this job', 
   it('refuses to abort them, names them and the ways out', async () => {
     const id = await leaveOtherRunsTransaction();
     expect(await openTransactionsOfJob()).toEqual([id]);
-    const error = await job(join(work, 'elsewhere'), false)
-      .execute()
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-    expect(error).toBeInstanceOf(FreshStartRefusedError);
-    const message = (error as Error).message;
-    expect(message).toContain(`kafka open transaction '${id}'`);
-    expect(message).toContain('--from-checkpoint');
-    expect(message).toContain('--discard-sink-transactions');
+    expectFreshStartRefused(await failureOf(job(join(work, 'elsewhere'), false)), [`kafka open transaction '${id}'`]);
     expect(await openTransactionsOfJob()).toEqual([id]);
   }, 60_000);
 

@@ -14,8 +14,9 @@ import type { PostgresChange } from '../../operators/sinks/postgres/postgres-opt
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
 import { redisSink } from '../../operators/sinks/redis/redis-sink.ts';
 import { Redis } from 'ioredis';
-import { FreshStartRefusedError, sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
-import { StreamEnvironment, fromCollection } from '../../runtime/index.ts';
+import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
+import { fromCollection, type StreamEnvironment } from '../../runtime/index.ts';
+import { expectFreshStartRefused, failureOf, freshStartEnvironment } from '../support/fresh-start.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 
 type Row = { readonly id: number; readonly status: string };
@@ -45,14 +46,7 @@ async function leaveOtherRunsTransactions(): Promise<void> {
 }
 
 function job(dir: string, discardSinkTransactions: boolean): StreamEnvironment {
-  const env = StreamEnvironment.create({
-    jobName,
-    checkpoints: { dir, intervalMs: 200 },
-    state: { backend: 'memory' },
-    restart: { maxAttempts: 2, initialDelayMs: 50 },
-    lifecycle: { handleSignals: false },
-    discardSinkTransactions,
-  });
+  const env = freshStartEnvironment(jobName, dir, { discardSinkTransactions, maxAttempts: 2 });
   env
     .fromSource(fromCollection<Row>([{ id: 1, status: 'new' }, { id: 2, status: 'new' }, { id: 3, status: 'new' }]))
     .sinkTo(postgresSink({ connectionString: url, table, primaryKey: ['id'], toChange: (r: Row): PostgresChange => ({ kind: 'upsert', row: r }), lockTimeoutMs: 2_000 }))
@@ -82,17 +76,12 @@ describe('Redis: a fence of a run this folder does not know', () => {
     const fence = `${prefix}:__cdcflow:${sinkInstanceName({ jobName, sinkUid: 'rd', subtaskIndex: 1 })}:applied`;
     try {
       await redis.set(fence, '9');
-      const env = StreamEnvironment.create({ jobName, checkpoints: { dir: join(work, 'redis'), intervalMs: 200 }, state: { backend: 'memory' }, lifecycle: { handleSignals: false } });
+      const env = freshStartEnvironment(jobName, join(work, 'redis'));
       env
         .fromSource(fromCollection<Row>([{ id: 1, status: 'new' }]))
         .sinkTo(redisSink({ url: redisUrl, prefix, toWrite: (r: Row) => ({ key: String(r.id), value: r.status }) }))
         .uid('rd');
-      const error = await env.execute().then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-      expect(error).toBeInstanceOf(FreshStartRefusedError);
-      expect((error as Error).message).toContain(`redis fence ${fence} = checkpoint 9`);
+      expectFreshStartRefused(await failureOf(env), [`redis fence ${fence} = checkpoint 9`]);
       expect(await redis.get(fence)).toBe('9');
     } finally {
       const keys = await redis.keys(`${prefix}:*`);
@@ -108,12 +97,7 @@ describe('the sink fence', () => {
     await other.connect();
     try {
       await other.query('SELECT pg_advisory_lock($1::int, hashtext($2))', [0x63646366, sinkInstanceName({ jobName, sinkUid: 'pg', subtaskIndex: 0 })]);
-      const error = await job(join(work, 'fenced'), false)
-        .execute()
-        .then(
-          () => undefined,
-          (e: unknown) => e,
-        );
+      const error = await failureOf(job(join(work, 'fenced'), false));
       expect((error as Error).message).toMatch(/is held by 'cdcflow other-host pid 4242'/);
       expect(await prepared()).toEqual([]);
     } finally {
@@ -126,18 +110,7 @@ describe('a start with no checkpoint over prepared transactions of this job', ()
   it('refuses to roll them back, names them and the ways out', async () => {
     await leaveOtherRunsTransactions();
     const started = Date.now();
-    const error = await job(join(work, 'elsewhere'), false)
-      .execute()
-      .then(
-        () => undefined,
-        (e: unknown) => e,
-      );
-    expect(error).toBeInstanceOf(FreshStartRefusedError);
-    const message = (error as Error).message;
-    expect(message).toContain(gidOf(0, 7));
-    expect(message).toContain(gidOf(1, 7));
-    expect(message).toContain('--from-checkpoint');
-    expect(message).toContain('--discard-sink-transactions');
+    expectFreshStartRefused(await failureOf(job(join(work, 'elsewhere'), false)), [gidOf(0, 7), gidOf(1, 7)]);
     // Not restarted into a row-lock wait: refused at once, and nothing was rolled back.
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(await prepared()).toEqual([gidOf(0, 7), gidOf(1, 7)]);

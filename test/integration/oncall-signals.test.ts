@@ -12,12 +12,14 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StreamEnvironment, debeziumSource, type SinkDefinition, type SourceDefinition } from '../../runtime/index.ts';
+import { debeziumSource, type SinkDefinition } from '../../runtime/index.ts';
 import { prometheusConfig } from '../../scripts/observability/prometheus-config.ts';
 import { writeScrapeTargets } from '../../scripts/observability/scrape-targets.ts';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { uniqueName } from '../support/endpoints.ts';
 import { createTopic, produce, testKafka } from '../support/source-jobs.ts';
+import { countingSource } from '../support/counting-source.ts';
+import { quietEnvironment, stallableSink } from '../support/quiet-job.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cdcflow-oncall-'));
 const children: ChildProcess[] = [];
@@ -41,7 +43,7 @@ describe('on-call signals on live jobs', () => {
     const records = [...generateWorkload({ seed: 7, keys: 300, events: 12_000, partitions: 2 })];
     await produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
 
-    const env = StreamEnvironment.create({ jobName: uniqueName('oncall-lag'), checkpoints: { dir: root, intervalMs: 300 }, state: { backend: 'memory', dir: join(root, 'state') }, restore: 'none', lifecycle: { handleSignals: false }, log: () => {} });
+    const env = quietEnvironment(root, uniqueName('oncall-lag'), { checkpoints: { intervalMs: 300 }, restore: 'none' });
     // About 0.5 ms per record: the topic (several fetches per partition) takes seconds to read, so the lag has a slope to measure.
     const slow: SinkDefinition<unknown> = { name: 'slow', createOperator: () => ({ processBatch: (batch) => sleep(Math.ceil(batch.length * 0.5)) }) };
     env.fromSource(debeziumSource({ topics: [topic], groupId: uniqueName('oncall-lag'), lagRefreshMs: 300 })).sinkTo(slow).uid('slow-sink');
@@ -83,8 +85,8 @@ describe('on-call signals on live jobs', () => {
   it.skipIf(!promtool)('a stalled sink fires CdcflowSinkStalled in the real Prometheus', async () => {
     const gate: { stalled: boolean; release?: () => void } = { stalled: false };
     const jobName = uniqueName('oncall-stall');
-    const env = StreamEnvironment.create({ jobName, checkpoints: { dir: root, intervalMs: 200 }, state: { backend: 'memory', dir: join(root, 'state') }, restore: 'none', rest: { port: 0 }, lifecycle: { handleSignals: false }, log: () => {} });
-    env.fromSource(ticking(), { uid: 'ticks' }).sinkTo(stallable(gate)).uid('stall-sink');
+    const env = quietEnvironment(root, jobName, { checkpoints: { intervalMs: 200 }, restore: 'none', rest: { port: 0 } });
+    env.fromSource(countingSource({ pollDelayMs: 20, timestamps: 'wall-clock' }), { uid: 'ticks' }).sinkTo(stallableSink(gate)).uid('stall-sink');
     const done = env.execute();
     try {
       const dir = join(root, 'prometheus');
@@ -151,37 +153,3 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Ten records per poll stamped with the wall clock as their commit time; endless. */
-function ticking(): SourceDefinition<number> {
-  return {
-    name: 'ticking',
-    splitOwner: () => 0,
-    createReader: () => {
-      let next = 0;
-      return {
-        open: () => Promise.resolve(),
-        poll: async () => {
-          await sleep(20);
-          const values = Array.from({ length: 10 }, (_, i) => next + i);
-          next += 10;
-          return { records: values.map((value) => ({ value, timestamp: Date.now() })), split: '0', bytes: 80 };
-        },
-        snapshot: () => ({ positions: [{ split: '0', position: String(next) }] }),
-        close: () => Promise.resolve(),
-      };
-    },
-  };
-}
-
-function stallable(gate: { stalled: boolean; release?: () => void }): SinkDefinition<number> {
-  return {
-    name: 'stallable',
-    kind: 'http',
-    createOperator: () => ({
-      processBatch: () => undefined,
-      notifyCheckpointComplete: async () => {
-        if (gate.stalled) await new Promise<void>((resolve) => (gate.release = resolve));
-      },
-    }),
-  };
-}

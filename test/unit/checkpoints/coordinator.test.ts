@@ -5,7 +5,7 @@ import { CheckpointCoordinator } from '../../../checkpoints/coordinator.ts';
 import type { CheckpointCoordinatorOptions, CheckpointEvent, CheckpointStats } from '../../../checkpoints/coordinator-options.ts';
 import { CheckpointAbortedError, CheckpointConfigError } from '../../../checkpoints/errors.ts';
 import { LocalCheckpointStorage } from '../../../checkpoints/local-storage.ts';
-import type { CheckpointKind } from '../../../checkpoints/metadata.ts';
+import type { CheckpointKind } from '../../../checkpoints/checkpoint-metadata.ts';
 import { FakeClock, makeTempDir, snapshot, waitFor, writeStateFile } from './helpers.ts';
 
 const JOB = 'orders';
@@ -66,7 +66,7 @@ function harness(overrides: Partial<CheckpointCoordinatorOptions> = {}) {
   const waitStats = (n: number) => waitFor(() => stats.length >= n, `stats #${n}`);
   const ackAll = async (id: number, files: string[] = []) => {
     for (const f of files) await writeStateFile(storage.fileRoot, f);
-    coordinator.acknowledge('src#0', id, snapshot('src#0', id, [], { offsets: { 'orders-0': id * 10 } }));
+    coordinator.acknowledge('src#0', id, snapshot('src#0', id, [], { source: { positions: [{ split: 'orders-0', position: String(id * 10) }] } }));
     coordinator.acknowledge('map#0', id, snapshot('map#0', id, files));
   };
   // Periodic timer armed and nothing in flight: advancing the clock now triggers the next checkpoint.
@@ -90,7 +90,7 @@ describe('CheckpointCoordinator', () => {
     expect(h.log).toEqual(['complete:1:durable']);
     expect(h.stats[0]).toMatchObject({ checkpointId: 1, kind: 'checkpoint', status: 'completed', bytes: 10 });
     const stored = await h.storage.load(1);
-    expect(stored.metadata.tasks['src#0']?.operator).toEqual({ offsets: { 'orders-0': 10 } });
+    expect(stored.metadata.tasks['src#0']?.operator).toEqual({ source: { positions: [{ split: 'orders-0', position: '10' }] } });
     expect(stored.metadata.sharedFiles).toEqual(['shared/map/1.sst']);
 
     await h.idle();

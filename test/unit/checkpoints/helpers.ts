@@ -2,8 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Clock } from '../../../checkpoints/clock.ts';
-import { collectSharedFiles, METADATA_FORMAT_VERSION } from '../../../checkpoints/metadata.ts';
-import type { CheckpointMetadata, TaskSnapshot } from '../../../checkpoints/metadata.ts';
+import { collectSharedFiles, METADATA_FORMAT_VERSION } from '../../../checkpoints/checkpoint-metadata.ts';
+import type { CheckpointMetadata, TaskSnapshot, TaskState } from '../../../checkpoints/checkpoint-metadata.ts';
 
 /** Manual clock: time moves only in `advance`, which fires due timers in order. */
 export class FakeClock implements Clock {
@@ -60,7 +60,7 @@ export async function writeStateFile(root: string, path: string, contents = path
 }
 
 /** A snapshot whose keyed handle references `files` (relative to the job directory). */
-export function snapshot(taskId: string, checkpointId: number, files: readonly string[] = [], operator?: unknown): TaskSnapshot {
+export function snapshot(taskId: string, checkpointId: number, files: readonly string[] = [], operator?: TaskState): TaskSnapshot {
   const [operatorUid = '', index = '0'] = taskId.split('#');
   return {
     operatorUid,

@@ -9,41 +9,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointNotFoundError } from '../../../checkpoints/index.ts';
 import { collectSink } from '../../../operators/sinks/collect-sink.ts';
-import type { SourceDefinition, SourceReader } from '../../../operators/sources/source.ts';
 import { JobLease, JobLeaseHeldError, LEASE_FILE, StopDeadlineExceededError, StreamEnvironment, fromCollection, type JobState } from '../../../runtime/index.ts';
+import { countingSource } from '../../support/counting-source.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cdcflow-lifecycle-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
 const fresh = (label: string) => ({ jobName: `lifecycle-${label}-${++counter}`, dir: join(work, `run-${counter}`) });
-
-/** An endless source of 0, 1, 2, …: polls return a small batch every few ms. `failFirst` makes the first attempt's first poll throw. */
-function counting(state: { failures: number }, failFirst = 0): SourceDefinition<number> {
-  return {
-    name: 'counting',
-    createReader: (): SourceReader<number> => {
-      let next = 0;
-      return {
-        open: (restored) => {
-          next = Number(restored?.positions[0]?.position ?? 0);
-          return Promise.resolve();
-        },
-        poll: async () => {
-          if (state.failures < failFirst) {
-            state.failures += 1;
-            throw new Error('source broke (test)');
-          }
-          await new Promise((r) => setTimeout(r, 5));
-          const records = Array.from({ length: 10 }, (_, i) => ({ value: next + i, timestamp: undefined }));
-          next += 10;
-          return { records, split: '0', bytes: 80 };
-        },
-        snapshot: () => ({ positions: [{ split: '0', position: String(next) }] }),
-        close: () => Promise.resolve(),
-      };
-    },
-  };
-}
 
 function environment(name: { jobName: string; dir: string }, extra: Partial<Parameters<typeof StreamEnvironment.create>[0]> = {}): StreamEnvironment {
   return StreamEnvironment.create({
@@ -77,12 +49,12 @@ describe('one instance per job', () => {
   it('two environments of one job in one process: the second is refused while the first runs', async () => {
     const name = fresh('twice');
     const first = environment(name);
-    first.fromSource(counting({ failures: 0 })).sinkTo(collectSink([]));
+    first.fromSource(countingSource({ pollDelayMs: 5 })).sinkTo(collectSink([]));
     const running = untilState(first, 'running');
     const done = first.execute();
     await running;
     const second = environment(name);
-    second.fromSource(counting({ failures: 0 })).sinkTo(collectSink([]));
+    second.fromSource(countingSource({ pollDelayMs: 5 })).sinkTo(collectSink([]));
     await expect(second.execute()).rejects.toBeInstanceOf(JobLeaseHeldError);
     await first.stop();
     await done;
@@ -113,7 +85,7 @@ describe('graceful stop', () => {
     const name = fresh('stop');
     const env = environment(name);
     const out: number[] = [];
-    env.fromSource(counting({ failures: 0 })).sinkTo(collectSink(out));
+    env.fromSource(countingSource({ pollDelayMs: 5 })).sinkTo(collectSink(out));
     const done = env.execute();
     await untilCheckpoint(env);
     const stopped = await env.stop({ savepoint: 'before-upgrade' });
@@ -127,7 +99,7 @@ describe('graceful stop', () => {
   it('is honoured during the back-off between restarts (which it ends at once)', async () => {
     const name = fresh('backoff');
     const env = environment(name, { restart: { initialDelayMs: 60_000, maxDelayMs: 60_000 } });
-    env.fromSource(counting({ failures: 0 }, 1)).sinkTo(collectSink([]));
+    env.fromSource(countingSource({ pollDelayMs: 5, failFirst: 1 })).sinkTo(collectSink([]));
     const backingOff = untilState(env, 'backing-off');
     const started = Date.now();
     const done = env.execute();
@@ -143,7 +115,7 @@ describe('graceful stop', () => {
   it('is honoured while restoring: the attempt stops as soon as it started', async () => {
     const name = fresh('restoring');
     const env = environment(name);
-    env.fromSource(counting({ failures: 0 })).sinkTo(collectSink([]));
+    env.fromSource(countingSource({ pollDelayMs: 5 })).sinkTo(collectSink([]));
     const restoring = untilState(env, 'restoring');
     const done = env.execute();
     await restoring;
@@ -155,7 +127,7 @@ describe('graceful stop', () => {
   it('past its deadline cancels the job and says so', async () => {
     const name = fresh('deadline');
     const env = environment(name);
-    env.fromSource(counting({ failures: 0 })).sinkTo(collectSink([]));
+    env.fromSource(countingSource({ pollDelayMs: 5 })).sinkTo(collectSink([]));
     const done = env.execute();
     await untilState(env, 'running');
     await expect(env.stop({ deadlineMs: 1 })).rejects.toBeInstanceOf(StopDeadlineExceededError);
@@ -167,7 +139,7 @@ describe('graceful stop', () => {
   it('cancel ends at once without a final checkpoint', async () => {
     const name = fresh('cancel');
     const env = environment(name);
-    env.fromSource(counting({ failures: 0 })).sinkTo(collectSink([]));
+    env.fromSource(countingSource({ pollDelayMs: 5 })).sinkTo(collectSink([]));
     const done = env.execute();
     await untilCheckpoint(env);
     await env.cancel();

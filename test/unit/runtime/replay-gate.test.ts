@@ -7,39 +7,19 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StreamEnvironment, type SinkDefinition, type SourceDefinition } from '../../../runtime/index.ts';
+import { StreamEnvironment, type SinkDefinition } from '../../../runtime/index.ts';
 import { ReplayRefusedError, SIDE_EFFECT_SINKS_FILE } from '../../../runtime/lifecycle/replay-gate.ts';
+import { countingSource } from '../../support/counting-source.ts';
+import { quietEnvironment } from '../../support/quiet-job.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cdcflow-replay-gate-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-/** 10 numbers per poll from the restored position on, endless. */
-function counting(): SourceDefinition<number> {
-  return {
-    name: 'counting',
-    splitOwner: () => 0,
-    createReader: () => {
-      let next = 0;
-      return {
-        open: (restored) => Promise.resolve(void (next = Number(restored?.positions[0]?.position ?? 0))),
-        poll: async () => {
-          await new Promise((r) => setTimeout(r, 10));
-          const values = Array.from({ length: 10 }, (_, i) => next + i);
-          next += 10;
-          return { records: values.map((value) => ({ value, timestamp: undefined })), split: 't:0', bytes: 80 };
-        },
-        snapshot: () => ({ positions: [{ split: 't:0', position: String(next) }] }),
-        close: () => Promise.resolve(),
-      };
-    },
-  };
-}
-
 const webhook: SinkDefinition<number> = { name: 'webhook', kind: 'http', replaySafety: 'at-least-once', sideEffects: true, createOperator: () => ({ processBatch: () => undefined }) };
 
 function job(restore: 'none' | { checkpointId: number }, allowReplay = false): StreamEnvironment {
-  const env = StreamEnvironment.create({ jobName: 'gated', checkpoints: { dir: root, intervalMs: 100, retain: 20 }, state: { backend: 'memory', dir: join(root, 'state') }, restore, allowReplay, lifecycle: { handleSignals: false }, log: () => {} });
-  env.fromSource(counting(), { uid: 'numbers' }).sinkTo(webhook).uid('webhook');
+  const env = quietEnvironment(root, 'gated', { checkpoints: { intervalMs: 100, retain: 20 }, restore, allowReplay });
+  env.fromSource(countingSource({ split: 't:0' }), { uid: 'numbers' }).sinkTo(webhook).uid('webhook');
   return env;
 }
 

@@ -7,36 +7,13 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StreamEnvironment, collectSink, valueState, type JobResult, type SourceDefinition } from '../../../runtime/index.ts';
+import { StreamEnvironment, collectSink, valueState, type JobResult } from '../../../runtime/index.ts';
 import { readRegistration } from '../../../runtime/rest/registration.ts';
+import { countingSource } from '../../support/counting-source.ts';
+import { quietEnvironment } from '../../support/quiet-job.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cdcflow-rest-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** Emits 0..n-1 in batches of 10, then stays idle forever (an unbounded source). */
-function endless(n: number): SourceDefinition<number> {
-  return {
-    name: 'endless',
-    splitOwner: () => 0,
-    createReader: () => {
-      let next = 0;
-      return {
-        open: (restored) => Promise.resolve(void (next = Number(restored?.positions[0]?.position ?? 0))),
-        poll: async (maxWaitMs) => {
-          if (next >= n) {
-            await new Promise((r) => setTimeout(r, Math.min(maxWaitMs, 50)));
-            return 'idle';
-          }
-          const values = Array.from({ length: Math.min(10, n - next) }, (_, i) => next + i);
-          next += values.length;
-          return { records: values.map((value) => ({ value, timestamp: undefined })), split: '0', bytes: values.length * 8 };
-        },
-        snapshot: () => ({ positions: [{ split: '0', position: String(next) }] }),
-        close: () => Promise.resolve(),
-      };
-    },
-  };
-}
 
 interface RunningJob {
   readonly url: string;
@@ -46,10 +23,10 @@ interface RunningJob {
 }
 
 async function startJob(jobName: string, rest: { host?: string } = {}): Promise<RunningJob> {
-  const env = StreamEnvironment.create({ jobName, checkpoints: { dir: root, intervalMs: 100 }, state: { backend: 'memory', dir: join(root, 'state') }, rest: { port: 0, ...rest }, log: () => {} });
+  const env = quietEnvironment(root, jobName, { checkpoints: { intervalMs: 100 }, rest: { port: 0, ...rest } });
   const out: number[] = [];
   env
-    .fromSource(endless(100), { uid: 'numbers' })
+    .fromSource(countingSource({ pollDelayMs: 0, limit: 100 }), { uid: 'numbers' })
     .keyBy((n) => n % 3)
     .process({
       state: { count: valueState<number>() },
@@ -201,7 +178,7 @@ describe('REST API', () => {
 
   it('refuses to serve a non-loopback address without a configured token', async () => {
     const env = StreamEnvironment.create({ jobName: 'rest-exposed', checkpoints: { dir: root }, state: { backend: 'memory' }, rest: { port: 0, host: '0.0.0.0' }, log: () => {} });
-    env.fromSource(endless(1)).sinkTo(collectSink([]));
+    env.fromSource(countingSource({ pollDelayMs: 0, limit: 1 })).sinkTo(collectSink([]));
     await expect(env.execute()).rejects.toThrow(/refusing to serve the REST API on 0\.0\.0\.0 without a token/);
   });
 });

@@ -7,49 +7,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StreamEnvironment, type SinkDefinition, type SourceDefinition } from '../../../runtime/index.ts';
 import { readRegistration } from '../../../runtime/rest/registration.ts';
 import { quantile } from '../../../runtime/signals/slo.ts';
+import { countingSource } from '../../support/counting-source.ts';
+import { quietEnvironment, stallableSink } from '../../support/quiet-job.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cdcflow-slo-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-/** Ten records per poll, each stamped with the wall clock as its source commit time; endless. */
-function ticking(): SourceDefinition<number> {
-  return {
-    name: 'ticking',
-    splitOwner: () => 0,
-    createReader: () => {
-      let next = 0;
-      return {
-        open: () => Promise.resolve(),
-        poll: async () => {
-          await new Promise((r) => setTimeout(r, 20));
-          const values = Array.from({ length: 10 }, (_, i) => next + i);
-          next += 10;
-          return { records: values.map((value) => ({ value, timestamp: Date.now() })), split: '0', bytes: 80 };
-        },
-        snapshot: () => ({ positions: [{ split: '0', position: String(next) }] }),
-        close: () => Promise.resolve(),
-      };
-    },
-  };
-}
-
-function stallableSink(gate: { stalled: boolean; release?: () => void }): SinkDefinition<number> {
-  return {
-    name: 'stallable',
-    kind: 'http',
-    replaySafety: 'at-least-once',
-    sideEffects: true,
-    createOperator: () => ({
-      processBatch: () => undefined,
-      notifyCheckpointComplete: async () => {
-        if (gate.stalled) await new Promise<void>((resolve) => (gate.release = resolve));
-      },
-    }),
-  };
-}
 
 describe('SLOs and /readyz', () => {
   it('p99 of cumulative buckets between two snapshots is the upper bound of the bucket holding it', () => {
@@ -62,15 +26,12 @@ describe('SLOs and /readyz', () => {
 
   it('answers 200 while SLOs hold and 503 naming the failing SLOs once the sink stalls', async () => {
     const gate: { stalled: boolean; release?: () => void } = { stalled: false };
-    const env = StreamEnvironment.create({
-      jobName: 'slo-job',
-      checkpoints: { dir: root, intervalMs: 100 },
-      state: { backend: 'memory', dir: join(root, 'state') },
+    const env = quietEnvironment(root, 'slo-job', {
+      checkpoints: { intervalMs: 100 },
       rest: { port: 0 },
       slo: { sinkFreshnessP99Seconds: 1.5, maxCheckpointAgeSeconds: 2, maxSilenceSeconds: 60 },
-      log: () => {},
     });
-    env.fromSource(ticking(), { uid: 'ticks' }).map((n) => n * 2).sinkTo(stallableSink(gate)).uid('stall-sink');
+    env.fromSource(countingSource({ pollDelayMs: 20, timestamps: 'wall-clock' }), { uid: 'ticks' }).map((n) => n * 2).sinkTo(stallableSink(gate, { replaySafety: 'at-least-once', sideEffects: true })).uid('stall-sink');
     const done = env.execute();
     try {
       let url: string | undefined;

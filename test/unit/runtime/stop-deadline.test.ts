@@ -12,30 +12,11 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { twoPhaseCommitSink, type TwoPhaseCommitter } from '../../../operators/sinks/two-phase-commit.ts';
-import type { SourceDefinition, SourceReader } from '../../../operators/sources/source.ts';
 import { LEASE_FILE, StopDeadlineExceededError, StreamEnvironment } from '../../../runtime/index.ts';
+import { countingSource } from '../../support/counting-source.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cdcflow-stop-deadline-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-function endless(): SourceDefinition<number> {
-  return {
-    name: 'endless',
-    createReader: (): SourceReader<number> => {
-      let next = 0;
-      return {
-        open: () => Promise.resolve(),
-        poll: async () => {
-          await new Promise((r) => setTimeout(r, 5));
-          next += 1;
-          return { records: [{ value: next, timestamp: undefined }], split: '0', bytes: 8 };
-        },
-        snapshot: () => ({ positions: [{ split: '0', position: String(next) }] }),
-        close: () => Promise.resolve(),
-      };
-    },
-  };
-}
 
 /** Commits normally until `hang.now`; then a commit never resolves (a row lock held by another session, a hung broker). */
 function hangingSink(hang: { now: boolean; commitsStarted: number }) {
@@ -79,7 +60,7 @@ describe('a stop whose sink commit never answers', () => {
       logger,
     });
     const hang = { now: false, commitsStarted: 0 };
-    env.fromSource(endless()).sinkTo(hangingSink(hang)).uid('hanging');
+    env.fromSource(countingSource({ batch: 1, pollDelayMs: 5 })).sinkTo(hangingSink(hang)).uid('hanging');
     const running = new Promise<void>((resolve) => env.onEvent((e) => e.type === 'state' && e.state === 'running' && resolve()));
     const done = env.execute().then(
       (result) => ({ result }),

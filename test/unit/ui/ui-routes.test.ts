@@ -6,43 +6,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StreamEnvironment, collectSink, valueState, type SourceDefinition } from '../../../runtime/index.ts';
+import { StreamEnvironment, collectSink, valueState } from '../../../runtime/index.ts';
 import { readRegistration } from '../../../runtime/rest/registration.ts';
 import type { JobOverview } from '../../../runtime/ui/overview-types.ts';
 import { buildUi } from '../../../scripts/build-ui.mjs';
+import { countingSource } from '../../support/counting-source.ts';
+import { quietEnvironment } from '../../support/quiet-job.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'cdcflow-ui-routes-'));
 const jobName = 'ui-routes';
 let env: StreamEnvironment;
 let url: string;
 
-/** 0, 1, 2, … in batches of 10 every 20 ms, forever (until cancelled). */
-function endless(): SourceDefinition<number> {
-  return {
-    name: 'endless',
-    splitOwner: () => 0,
-    createReader: () => {
-      let next = 0;
-      return {
-        open: (restored) => Promise.resolve(void (next = Number(restored?.positions[0]?.position ?? 0))),
-        poll: async () => {
-          await new Promise((r) => setTimeout(r, 20));
-          const values = Array.from({ length: 10 }, (_, i) => next + i);
-          next += values.length;
-          return { records: values.map((value) => ({ value, timestamp: undefined })), split: '0', bytes: 80 };
-        },
-        snapshot: () => ({ positions: [{ split: '0', position: String(next) }] }),
-        close: () => Promise.resolve(),
-      };
-    },
-  };
-}
-
 beforeAll(async () => {
   await buildUi();
-  env = StreamEnvironment.create({ jobName, checkpoints: { dir: root, intervalMs: 100 }, state: { backend: 'memory', dir: join(root, 'state') }, rest: { port: 0 }, log: () => {} });
+  env = quietEnvironment(root, jobName, { checkpoints: { intervalMs: 100 }, rest: { port: 0 } });
   env
-    .fromSource(endless(), { uid: 'numbers' })
+    .fromSource(countingSource({ pollDelayMs: 20 }), { uid: 'numbers' })
     .keyBy((n) => n % 3)
     .process({
       state: { count: valueState<number>() },

@@ -103,3 +103,35 @@ describe('job configuration', () => {
     expect(environmentOptions(load({ CDCFLOW_REST_ENABLED: '0' })).rest).toEqual({ host: '127.0.0.1' });
   });
 });
+
+describe('defaults', () => {
+  it('a configuration with nothing set and StreamEnvironment.create with nothing set run the job alike (one place per default)', () => {
+    const environ = { CDCFLOW_HOME: dir };
+    const previous = process.env['CDCFLOW_HOME'];
+    process.env['CDCFLOW_HOME'] = dir;
+    try {
+      const fromConfig = resolveOptions(environmentOptions(loadJobConfig({ name: 'orders', environ, argv: [] })));
+      const fromApi = resolveOptions({ jobName: 'orders' });
+      const pick = (o: typeof fromApi) => ({
+        checkpointIntervalMs: o.checkpointIntervalMs,
+        checkpointTimeoutMs: o.checkpointTimeoutMs,
+        retain: o.retain,
+        checkpointDir: o.checkpointDir,
+        stateBackend: o.stateBackend,
+        stateDir: o.stateDir,
+        restore: o.restore,
+        host: o.rest.host,
+        stopDeadlineMs: o.stopDeadlineMs,
+        takeoverLease: o.takeoverLease,
+        discardSinkTransactions: o.discardSinkTransactions,
+        allowReplay: o.allowReplay,
+        parallelism: o.parallelism,
+      });
+      expect(pick(fromConfig)).toEqual(pick(fromApi));
+      expect(fromConfig.slo.windowSeconds).toBe(300);
+    } finally {
+      if (previous === undefined) delete process.env['CDCFLOW_HOME'];
+      else process.env['CDCFLOW_HOME'] = previous;
+    }
+  });
+});

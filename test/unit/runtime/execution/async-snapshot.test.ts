@@ -10,7 +10,8 @@ import type { SinkDefinition } from '../../../../operators/sinks/sink.ts';
 import type { PollResult, SourceDefinition } from '../../../../operators/sources/source.ts';
 import { valueState } from '../../../../operators/transform/process.ts';
 import { DataStream } from '../../../../runtime/data-stream.ts';
-import { JobRunner, type TaskState } from '../../../../runtime/execution/job-runner.ts';
+import type { TaskSnapshot } from '../../../../checkpoints/index.ts';
+import { SubtaskLoop } from '../../../../runtime/execution/subtask-loop.ts';
 import { JobGraph } from '../../../../runtime/graph.ts';
 import { KeyedStateBackend } from '../../../../state/keyed-state-backend.ts';
 import { newBytesOf, type KeyedStateHandle } from '../../../../state/snapshot-handle.ts';
@@ -65,9 +66,9 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
   const graph = new JobGraph();
   const source = scriptedSource();
   const sinkSeen: Rec[] = [];
-  const acks: { uid: string; checkpointId: number; state: TaskState }[] = [];
+  const acks: { uid: string; checkpointId: number; state: TaskSnapshot }[] = [];
   const declines: { uid: string; checkpointId: number; reason: string }[] = [];
-  const ref: { runner?: JobRunner } = {};
+  const ref: { runner?: SubtaskLoop } = {};
   const sink: SinkDefinition<Rec> = {
     name: 'seen',
     createOperator: () => ({
@@ -92,7 +93,7 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
     .sinkTo(sink)
     .uid('sink');
   const backends: KeyedStateBackend[] = [];
-  const runner = new JobRunner({
+  const runner = new SubtaskLoop({
     jobName: 'async-snapshot-test',
     graph,
     uids: graph.resolveUids(),
@@ -111,7 +112,7 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
       };
     },
     metricsFor: () => new RecordingMetrics(),
-    acknowledge: (uid, checkpointId, state) => acks.push({ uid, checkpointId, state }),
+    acknowledge: (checkpointId, state) => void acks.push({ uid: state.operatorUid, checkpointId, state }),
     decline: (uid, checkpointId, reason) => declines.push({ uid, checkpointId, reason }),
     hooks: { recordsIn: () => undefined, recordsOut: () => undefined, watermarkAdvanced: () => undefined },
   });
@@ -147,7 +148,7 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('asynchronous snapshot phase in 
     expect(gated.isOpen).toBe(false);
     expect(h.runner.snapshotsInFlight).toBe(1);
     expect(h.acks.map((a) => a.uid).sort()).toEqual(['sink', 'src']); // the barrier moved on at once
-    expect(h.acks.find((a) => a.uid === 'sink')?.state.operator).toEqual({ seen: BARRIER_AFTER * KEYS });
+    expect(h.acks.find((a) => a.uid === 'sink')?.state.operator?.operator).toEqual({ seen: BARRIER_AFTER * KEYS });
 
     gated.open();
     await waitFor(() => h.acks.some((a) => a.uid === 'latest'), 'the keyed ack');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { TaskSnapshot } from '../../../../checkpoints/index.ts';
+import type { TaskSnapshot, TaskState } from '../../../../checkpoints/index.ts';
 import { assignRestoredState } from '../../../../runtime/execution/restore-assignment.ts';
 import { JobGraph, type GraphNode } from '../../../../runtime/graph.ts';
 import { debeziumSource, fromCollection } from '../../../../runtime/index.ts';
@@ -19,7 +19,7 @@ function graphOf(source: SourceDefinition<unknown>, keyedStages = 1): { graph: J
 
 const kafka = debeziumSource({ topics: ['t'], groupId: 'g' }) as SourceDefinition<unknown>;
 
-function task(uid: string, subtaskIndex: number, parallelism: number, operator: unknown, keyed?: unknown): TaskSnapshot {
+function task(uid: string, subtaskIndex: number, parallelism: number, operator: TaskState, keyed?: unknown): TaskSnapshot {
   return { operatorUid: uid, subtaskIndex, parallelism, operator, bytes: 0, ...(keyed === undefined ? {} : { keyed }) };
 }
 

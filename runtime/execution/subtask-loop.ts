@@ -1,6 +1,7 @@
 /**
- * Executes a job graph in this process: one task loop that polls the sources round-robin and
- * pushes every batch depth-first through the operators. Between two polls the loop injects
+ * `SubtaskLoop`: the task loop of one subtask of the job graph (the whole job at parallelism 1;
+ * one per worker thread at N). It polls the subtask's sources round-robin and pushes every batch
+ * depth-first through its operators (`OperatorRunner`, one per operator). Between two polls the loop injects
  * pending checkpoint barriers and delivers checkpoint-complete notifications, so operator code
  * never races with a commit.
  */
@@ -13,14 +14,15 @@ import type { GraphNode, JobGraph } from '../graph.ts';
 import type { KeyedExchange } from '../parallel/keyed-exchange.ts';
 import { OperatorRunner, type Downstream, type RunnerHooks } from './operator-runner.ts';
 import { restoredSnapshotOf, type RestoredTask } from './restore-assignment.ts';
-import { SnapshotAcks, type KeyedBackend, type TaskState } from './snapshot-acks.ts';
+import type { TaskSnapshot } from '../../checkpoints/index.ts';
+import { SnapshotAcks, type KeyedBackend } from './snapshot-acks.ts';
 import { SourceTask } from './source-task.ts';
 import type { SinkSignals } from '../signals/sink-signals.ts';
 import { WatermarkGenerator, type WatermarkSettings } from './watermark-generator.ts';
 
-export type { KeyedBackend, TaskState } from './snapshot-acks.ts';
+export type { KeyedBackend } from './snapshot-acks.ts';
 
-export interface JobRunnerDeps {
+export interface SubtaskLoopDeps {
   readonly jobName: string;
   readonly graph: JobGraph;
   readonly uids: Map<GraphNode, string>;
@@ -31,7 +33,8 @@ export interface JobRunnerDeps {
   /** The dead-letter channel of an operator (records it cannot handle). @default none: such records fail the job */
   deadLettersFor?(uid: string): QueuedRecordDeadLetters;
   closeDeadLetters?(): Promise<void>;
-  acknowledge(uid: string, checkpointId: number, state: TaskState): void;
+  /** The task's snapshot for `checkpointId` (the coordinator's shape, checkpoint-metadata.ts). */
+  acknowledge(checkpointId: number, snapshot: TaskSnapshot): void;
   /** The task cannot complete `checkpointId` (its snapshot failed): the coordinator aborts it. */
   decline(uid: string, checkpointId: number, reason: string): void;
   readonly hooks: Pick<RunnerHooks, 'recordsIn' | 'recordsOut' | 'watermarkAdvanced' | 'timeSpent'>;
@@ -51,7 +54,7 @@ export interface JobRunnerDeps {
   readonly signals?: SinkSignals;
 }
 
-export class JobRunner {
+export class SubtaskLoop {
   private readonly sources: SourceTask[] = [];
   private readonly runners = new Map<GraphNode, OperatorRunner>();
   private readonly keyed = new Map<OperatorRunner, KeyedBackend>();
@@ -66,7 +69,7 @@ export class JobRunner {
   /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
   private readonly snapshots: SnapshotAcks;
 
-  constructor(private readonly deps: JobRunnerDeps) {
+  constructor(private readonly deps: SubtaskLoopDeps) {
     this.snapshots = new SnapshotAcks(deps);
   }
 
@@ -214,9 +217,11 @@ export class JobRunner {
       this.deps.signals?.barrierInjected(checkpointId);
       for (const source of this.sources) {
         const { snapshot, watermark } = await source.injectBarrier(checkpointId);
-        this.deps.acknowledge(source.uid, checkpointId, {
-          source: snapshot,
-          ...(watermark === undefined || !Number.isFinite(watermark) ? {} : { watermark }),
+        this.deps.acknowledge(checkpointId, {
+          operatorUid: source.uid,
+          subtaskIndex: this.subtaskIndex,
+          parallelism: this.parallelism,
+          operator: { source: snapshot, ...(watermark === undefined || !Number.isFinite(watermark) ? {} : { watermark }) },
           bytes: JSON.stringify(snapshot).length,
         });
       }

@@ -14,15 +14,30 @@ export type CheckpointKind = 'checkpoint' | 'savepoint';
  */
 export type FileBase = 'job-directory' | 'metadata-directory';
 
-/** One subtask's contribution to a checkpoint, as sent with its acknowledgement. */
+/**
+ * What a task stores besides its keyed state, as JSON. It sits in `TaskSnapshot.operator` (the
+ * field name is the `_metadata` format every checkpoint so far was written in).
+ */
+export interface TaskState {
+  /** The operator's own snapshot (sink transaction handles, buffers); opaque here. */
+  readonly operator?: unknown;
+  /** A source's next read position per split; `position` is opaque (a Kafka offset as a decimal string). */
+  readonly source?: { readonly positions: readonly { readonly split: string; readonly position: string }[] };
+  /** The task's watermark at the barrier; absent while it had none. */
+  readonly watermark?: number;
+}
+
+/**
+ * One subtask's contribution to a checkpoint: what its task loop acknowledges, what the
+ * coordinator collects, what `_metadata` stores and what a restore reads — the same shape throughout.
+ */
 export interface TaskSnapshot {
   readonly operatorUid: string;
   readonly subtaskIndex: number;
   readonly parallelism: number;
   /** Keyed state handle from the state backend (opaque here, but its `files[].path` are tracked). */
   readonly keyed?: unknown;
-  /** Operator state as JSON: source offsets, watermarks, sink transaction handles. */
-  readonly operator?: unknown;
+  readonly operator?: TaskState;
   /** Bytes this snapshot wrote, for the checkpoint size metric. */
   readonly bytes: number;
 }
@@ -152,9 +167,23 @@ export function validateTaskSnapshot(taskId: string, raw: unknown, fail: Fail): 
     subtaskIndex,
     parallelism,
     ...('keyed' in raw && raw['keyed'] !== undefined ? { keyed: raw['keyed'] } : {}),
-    ...('operator' in raw && raw['operator'] !== undefined ? { operator: raw['operator'] } : {}),
+    ...('operator' in raw && raw['operator'] !== undefined ? { operator: validateTaskState(raw['operator'], failTask) } : {}),
     bytes,
   };
+}
+
+/** Checks the fields of a task's state the runtime reads back; the operator's own snapshot stays opaque. */
+function validateTaskState(raw: unknown, fail: Fail): TaskState {
+  if (!isRecord(raw)) return fail('"operator" must be an object');
+  const watermark = raw['watermark'];
+  if (watermark !== undefined && typeof watermark !== 'number') fail(`"operator.watermark" must be a number, got ${JSON.stringify(watermark)}`);
+  const source = raw['source'];
+  if (source !== undefined) {
+    const positions = isRecord(source) ? source['positions'] : undefined;
+    const valid = Array.isArray(positions) && positions.every((p) => isRecord(p) && typeof p['split'] === 'string' && typeof p['position'] === 'string');
+    if (!valid) fail('"operator.source.positions" must be an array of { split, position } strings');
+  }
+  return raw as TaskState;
 }
 
 function validateSharedFiles(raw: unknown, tasks: Record<string, TaskSnapshot>, fail: Fail): string[] {

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { CheckpointFormatError } from '../../../checkpoints/errors.ts';
-import { parseMetadata, serializeMetadata, validateMetadata } from '../../../checkpoints/metadata.ts';
+import { parseMetadata, serializeMetadata, validateMetadata } from '../../../checkpoints/checkpoint-metadata.ts';
 import { referencedFiles } from '../../../checkpoints/state-files.ts';
 import { metadataFor, snapshot } from './helpers.ts';
 
 const sample = metadataFor('orders', 7, {
   'map#0': snapshot('map#0', 7, ['shared/map/a.sst', 'shared/map/b.sst'], { watermark: 42 }),
-  'src#0': snapshot('src#0', 7, [], { offsets: { 'orders-0': 17 } }),
+  'src#0': snapshot('src#0', 7, [], { source: { positions: [{ split: 'orders-0', position: '17' }] } }),
 });
 
 function withField(field: string, value: unknown): string {
@@ -53,6 +53,14 @@ describe('checkpoint metadata format', () => {
   it('rejects a task whose id does not match operatorUid#subtaskIndex', () => {
     const tasks = { 'map#1': snapshot('map#0', 7) };
     expect(() => validateMetadata({ ...sample, tasks, sharedFiles: [] }, 'mem')).toThrow(/task "map#1".*"map#0"/);
+  });
+
+  it('checks the task state the runtime reads back (watermark, source positions), not the operator\'s own snapshot', () => {
+    const withState = (operator: unknown) => ({ ...sample, tasks: { 'src#0': { operatorUid: 'src', subtaskIndex: 0, parallelism: 1, operator, bytes: 0 } }, sharedFiles: [] });
+    expect(() => validateMetadata(withState({ watermark: '5' }), 'mem')).toThrow(/"operator.watermark"/);
+    expect(() => validateMetadata(withState({ source: { positions: [{ split: 't:0', position: 5 }] } }), 'mem')).toThrow(/"operator.source.positions"/);
+    expect(() => validateMetadata(withState('offsets'), 'mem')).toThrow(/"operator" must be an object/);
+    expect(validateMetadata(withState({ operator: ['anything'], watermark: 3 }), 'mem').tasks['src#0']?.operator).toEqual({ operator: ['anything'], watermark: 3 });
   });
 
   it('rejects bad kinds, ids and file bases', () => {

@@ -1,17 +1,17 @@
 /**
- * Builds the task loop of one subtask: keyed state over the subtask's key-group range (restored
+ * `createSubtaskLoop`: builds the `SubtaskLoop` of one subtask with what it runs on: keyed state over the subtask's key-group range (restored
  * from every handle of the operator, which keeps only its own groups), acknowledgements as
  * TaskSnapshots, and the operator metrics. Used by the single-thread attempt (subtask 0 of 1)
  * and by every worker of a parallel job.
  */
-import type { TaskSnapshot } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
 import { QueuedRecordDeadLetters } from '../operators/record-dead-letters.ts';
 import { resolveKafkaConnection, type KafkaConnection } from '../operators/kafka-connection.ts';
 import { deadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
 import { DefaultStateBackendFactory, keyGroupRangeFor, newBytesOf, type KeyedStateHandle } from '../state/index.ts';
-import { JobRunner, type KeyedBackend, type TaskState } from './execution/job-runner.ts';
-import type { RestoredTask, StoredTaskState } from './execution/restore-assignment.ts';
+import type { TaskSnapshot } from '../checkpoints/index.ts';
+import { SubtaskLoop, type KeyedBackend } from './execution/subtask-loop.ts';
+import type { RestoredTask } from './execution/restore-assignment.ts';
 import type { GraphNode, JobGraph } from './graph.ts';
 import type { ResolvedOptions } from './job-options.ts';
 import type { JobMetrics } from './metrics.ts';
@@ -19,7 +19,7 @@ import type { KeyedExchange } from './parallel/keyed-exchange.ts';
 import { checkpointSnapshotStorage } from './state-storage.ts';
 import { SinkSignals, sinksOf } from './signals/sink-signals.ts';
 
-export interface SubtaskRunnerSpec {
+export interface SubtaskLoopSpec {
   readonly graph: JobGraph;
   readonly uids: Map<GraphNode, string>;
   readonly options: ResolvedOptions;
@@ -33,18 +33,18 @@ export interface SubtaskRunnerSpec {
   readonly highestParallelism?: number;
   readonly exchange?: KeyedExchange;
   readonly freshStart?: FreshStart;
-  acknowledge(uid: string, checkpointId: number, snapshot: TaskSnapshot): void;
+  acknowledge(checkpointId: number, snapshot: TaskSnapshot): void;
   /** The task's snapshot for `checkpointId` failed: the coordinator must abort that checkpoint. */
   decline(uid: string, checkpointId: number, reason: string): void;
 }
 
-export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
+export function createSubtaskLoop(spec: SubtaskLoopSpec): SubtaskLoop {
   const { options, metrics, subtaskIndex, parallelism } = spec;
   const stateFactory = new DefaultStateBackendFactory();
   const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot);
   // One producer per subtask for every operator's letters; it connects on the first letter only.
   const letters = options.deadLetterWriter ?? deadLetterWriter({ ...deadLetterConnection(options.deadLetterBrokers), topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
-  return new JobRunner({
+  return new SubtaskLoop({
     jobName: options.jobName,
     graph: spec.graph,
     uids: spec.uids,
@@ -71,7 +71,7 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
     metricsFor: (uid) => metrics.forOperator(uid),
     deadLettersFor: (uid) => new QueuedRecordDeadLetters(uid, options.onRecordError, letters, metrics.forOperator(uid)),
     closeDeadLetters: () => letters.close(),
-    acknowledge: (uid, checkpointId, state) => spec.acknowledge(uid, checkpointId, taskSnapshotOf(uid, subtaskIndex, parallelism, state)),
+    acknowledge: (checkpointId, snapshot) => spec.acknowledge(checkpointId, snapshot),
     decline: (uid, checkpointId, reason) => spec.decline(uid, checkpointId, reason),
     hooks: {
       recordsIn: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_in_total', {}, n),
@@ -82,22 +82,6 @@ export function createSubtaskRunner(spec: SubtaskRunnerSpec): JobRunner {
       },
     },
   });
-}
-
-function taskSnapshotOf(uid: string, subtaskIndex: number, parallelism: number, state: TaskState): TaskSnapshot {
-  const stored: StoredTaskState = {
-    ...(state.operator === undefined ? {} : { operator: state.operator }),
-    ...(state.source === undefined ? {} : { source: state.source }),
-    ...(state.watermark === undefined ? {} : { watermark: state.watermark }),
-  };
-  return {
-    operatorUid: uid,
-    subtaskIndex,
-    parallelism,
-    ...(state.keyed === undefined ? {} : { keyed: state.keyed }),
-    operator: stored,
-    bytes: state.bytes,
-  };
 }
 
 /** The job's dead-letter writer reaches Kafka like every other client: brokers, TLS and SASL (kafka-connection.ts). */
