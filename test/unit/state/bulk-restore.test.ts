@@ -1,0 +1,233 @@
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { encodeKey } from '../../../state/key-encoder.ts';
+import { keyGroupFor, type KeyGroupRange } from '../../../state/key-groups.ts';
+import type { KeyValueStore, StoreWrite } from '../../../state/key-value-store.ts';
+import { KeyedStateBackend } from '../../../state/keyed-state-backend.ts';
+import { MemoryStore } from '../../../state/memory-store.ts';
+import { RocksDbStore } from '../../../state/rocksdb-store.ts';
+import type { KeyedStateHandle } from '../../../state/snapshot-handle.ts';
+import { LocalFsSnapshotStorage } from '../../../state/snapshot-storage.ts';
+import { keyGroupOfStateKey } from '../../../state/state-key-layout.ts';
+import { TempDirs } from './helpers.ts';
+
+/**
+ * A restore that is not a local recovery (another machine, another working directory, another
+ * parallelism) loads the checkpoint's files into a fresh store: RocksDB swaps in a new directory
+ * with restore-sized memtables, and the replay keeps several writes in flight. The restored
+ * store must equal the state at the checkpoint, byte for byte.
+ */
+const dirs = new TempDirs();
+afterAll(() => dirs.cleanup());
+
+const ALL: KeyGroupRange = { start: 0, end: 127 };
+const keys = Array.from({ length: 400 }, (_, i) => `k${i}`);
+
+/** Value state `v` and map state `m` (several entries per key); `null` clears both. */
+async function put(backend: KeyedStateBackend, subset: readonly string[], value: (key: string) => number | null): Promise<void> {
+  const v = backend.getValueState<number>({ name: 'v' });
+  const m = backend.getMapState<string, number>({ name: 'm' });
+  await backend.prefetch(subset);
+  for (const key of subset) {
+    backend.setCurrentKey(key);
+    const x = value(key);
+    if (x === null) {
+      v.clear();
+      m.clear();
+    } else {
+      v.update(x);
+      m.put(`e${x % 3}`, x);
+      m.put(`f${x % 5}`, -x);
+    }
+  }
+  await backend.flush();
+}
+
+/** Every state entry of `store` in `range`, as hex pairs: the reference a restore must equal. */
+async function dump(store: KeyValueStore, range: KeyGroupRange = ALL): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const [key, value] of store.scan(Buffer.alloc(0))) {
+    const group = keyGroupOfStateKey(key);
+    if (group >= range.start && group <= range.end) out.set(key.toString('hex'), value.toString('hex'));
+  }
+  return out;
+}
+
+function ownKeys(range: KeyGroupRange): string[] {
+  return keys.filter((k) => {
+    const group = keyGroupFor(encodeKey(k), 128);
+    return group >= range.start && group <= range.end;
+  });
+}
+
+/**
+ * A subtask's history over `range`: a full checkpoint, then deltas with updates, deletes, new keys
+ * and map entries; every checkpoint completes. Returns the last handle and the store's entries at
+ * its barrier, then writes more (which the restore must not see).
+ */
+async function history(root: string, name: string, range: KeyGroupRange, storage: LocalFsSnapshotStorage): Promise<{ handle: KeyedStateHandle; expected: Map<string, string> }> {
+  const store = new RocksDbStore({ location: join(root, name) });
+  const backend = new KeyedStateBackend({ store, keyGroupRange: range, snapshotNamePrefix: name });
+  await backend.open();
+  const own = ownKeys(range);
+  await put(backend, own.slice(0, 250), (k) => Number(k.slice(1)));
+  let handle = await backend.snapshot(1, storage);
+  backend.notifyCheckpointComplete(1);
+  await put(backend, own.slice(0, 80), (k) => Number(k.slice(1)) + 1000);
+  await put(backend, own.slice(80, 140), () => null);
+  handle = await backend.snapshot(2, storage);
+  backend.notifyCheckpointComplete(2);
+  await put(backend, own.slice(250), (k) => Number(k.slice(1)) + 3);
+  await put(backend, own.slice(100, 120), (k) => Number(k.slice(1)) + 7);
+  await put(backend, own.slice(0, 10), () => null);
+  handle = await backend.snapshot(3, storage);
+  backend.notifyCheckpointComplete(3);
+  const expected = await dump(store);
+  await put(backend, own, () => 42);
+  await backend.close();
+  expect(handle.files.map((f) => f.kind)).toEqual(['full', 'delta', 'delta']);
+  return { handle, expected };
+}
+
+function union(...maps: Map<string, string>[]): Map<string, string> {
+  return new Map(maps.flatMap((m) => [...m]));
+}
+
+function restrict(entries: Map<string, string>, range: KeyGroupRange): Map<string, string> {
+  return new Map([...entries].filter(([key]) => {
+    const group = keyGroupOfStateKey(Buffer.from(key, 'hex'));
+    return group >= range.start && group <= range.end;
+  }));
+}
+
+describe('restore into a fresh store (not a local recovery)', () => {
+  it('equals the state at the checkpoint, replacing whatever the store held, and goes on checkpointing from it', async () => {
+    const root = await dirs.make('bulk-restore');
+    const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
+    const { handle, expected } = await history(root, 'source', ALL, storage);
+
+    // Another working directory that already holds state (an in-process restart): it must be replaced.
+    const store = new RocksDbStore({ location: join(root, 'elsewhere'), localRecovery: true });
+    const backend = new KeyedStateBackend({ store, keyGroupRange: ALL, snapshotNamePrefix: 'elsewhere', restoreBatchSize: 3 });
+    await backend.open();
+    await put(backend, keys, () => 99);
+    await backend.restore([handle], ALL, storage);
+    expect(await dump(store)).toEqual(expected);
+
+    // The restored store keeps working: writes, a delta on the restored chain, a restore of it.
+    await put(backend, keys.slice(0, 30), (k) => Number(k.slice(1)) + 500);
+    const next = await backend.snapshot(4, storage);
+    backend.notifyCheckpointComplete(4);
+    expect(next.files.map((f) => f.kind)).toEqual(['full', 'delta', 'delta', 'delta']);
+    const expectedNext = await dump(store);
+    await put(backend, keys, () => 1);
+    await backend.close();
+
+    const third = new RocksDbStore({ location: join(root, 'third') });
+    const again = new KeyedStateBackend({ store: third, keyGroupRange: ALL, restoreBatchSize: 5 });
+    await again.open();
+    await again.restore([next], ALL, storage);
+    expect(await dump(third)).toEqual(expectedNext);
+    await again.close();
+  }, 60_000);
+
+  it('after a bulk load, a restart on the same directory recovers locally to a checkpoint taken since', async () => {
+    const root = await dirs.make('bulk-then-local');
+    const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
+    const { handle } = await history(root, 'source', ALL, storage);
+    const location = join(root, 'db');
+    const first = new KeyedStateBackend({ store: new RocksDbStore({ location, localRecovery: true }), keyGroupRange: ALL });
+    await first.open();
+    await first.restore([handle], ALL, storage);
+    await put(first, keys.slice(0, 60), (k) => Number(k.slice(1)) + 9000);
+    const taken = await first.snapshot(4, storage);
+    first.notifyCheckpointComplete(4);
+    expect(taken.localRecovery?.incarnation).toMatch(/[0-9a-f-]{36}/);
+    const reference = new MemoryStore();
+    const check = new KeyedStateBackend({ store: reference, keyGroupRange: ALL });
+    await check.open();
+    await check.restore([taken], ALL, storage);
+    const expected = await dump(reference);
+    await put(first, keys.slice(0, 60), () => null);
+    await first.close();
+
+    // Files gone: only the kept directory can provide checkpoint 4.
+    await rm(join(root, 'chk'), { recursive: true, force: true });
+    const store = new RocksDbStore({ location, localRecovery: true });
+    const second = new KeyedStateBackend({ store, keyGroupRange: ALL });
+    await second.open();
+    await second.restore([taken], ALL, storage);
+    expect(await dump(store)).toEqual(expected);
+    await second.close();
+    await check.close();
+  }, 60_000);
+
+  it('at another parallelism: each subtask gets exactly its key groups from the handles of the old ones', async () => {
+    const root = await dirs.make('bulk-rescale');
+    const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
+    const left = await history(root, 'left', { start: 0, end: 63 }, storage);
+    const right = await history(root, 'right', { start: 64, end: 127 }, storage);
+    const all = union(left.expected, right.expected);
+    for (const range of [ALL, { start: 32, end: 95 }, { start: 0, end: 40 }, { start: 100, end: 127 }]) {
+      const store = new RocksDbStore({ location: join(root, `to-${range.start}-${range.end}`), localRecovery: true });
+      const backend = new KeyedStateBackend({ store, keyGroupRange: range, restoreBatchSize: 4 });
+      await backend.open();
+      await backend.restore([left.handle, right.handle], range, storage);
+      expect(await dump(store)).toEqual(restrict(all, range));
+      await backend.close();
+    }
+  }, 60_000);
+
+  it('applies the chain in file order even when writes in flight complete out of order', async () => {
+    const root = await dirs.make('bulk-order');
+    const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
+    const source = new MemoryStore();
+    const writer = new KeyedStateBackend({ store: source, keyGroupRange: ALL });
+    await writer.open();
+    await put(writer, keys.slice(0, 3), (k) => Number(k.slice(1)));
+    await writer.snapshot(1, storage);
+    writer.notifyCheckpointComplete(1);
+    // The delta deletes and overwrites what the full wrote: a full landing after it would undo that.
+    await put(writer, keys.slice(0, 1), () => null);
+    await put(writer, keys.slice(1, 2), () => 77);
+    const handle = await writer.snapshot(2, storage);
+    const expected = await dump(source);
+    await writer.close();
+    expect(handle.files.map((f) => f.kind)).toEqual(['full', 'delta']);
+
+    const store = new OutOfOrderStore();
+    const backend = new KeyedStateBackend({ store, keyGroupRange: ALL });
+    await backend.open();
+    await backend.restore([handle], ALL, storage);
+    expect(await dump(store)).toEqual(expected);
+    await backend.close();
+  }, 60_000);
+});
+
+/** A memory store whose every other write lands after the one issued next (as two pool threads may). */
+class OutOfOrderStore extends MemoryStore {
+  private held: (() => void) | undefined;
+
+  override async write(ops: readonly StoreWrite[]): Promise<void> {
+    if (this.held === undefined) {
+      let release!: () => void;
+      const landed = new Promise<void>((resolve) => (release = resolve));
+      this.held = release;
+      // Held until the next write lands, or a moment if none follows.
+      const timer = setTimeout(() => this.release(), 20);
+      await landed;
+      clearTimeout(timer);
+      await super.write(ops);
+      return;
+    }
+    await super.write(ops);
+    this.release();
+  }
+
+  private release(): void {
+    const held = this.held;
+    this.held = undefined;
+    held?.();
+  }
+}
