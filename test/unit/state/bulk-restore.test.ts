@@ -179,6 +179,34 @@ describe('restore into a fresh store (not a local recovery)', () => {
     }
   }, 60_000);
 
+  it('after a rescale, checkpoints are deltas on the old files and a restart recovers them locally', async () => {
+    const root = await dirs.make('rescale-then-local');
+    const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
+    const left = await history(root, 'left', { start: 0, end: 63 }, storage);
+    const right = await history(root, 'right', { start: 64, end: 127 }, storage);
+    const location = join(root, 'db');
+    const store = new RocksDbStore({ location, localRecovery: true });
+    const first = new KeyedStateBackend({ store, keyGroupRange: ALL, snapshotNamePrefix: 'merged' });
+    await first.open();
+    await first.restore([left.handle, right.handle], ALL, storage);
+    await put(first, keys.slice(0, 40), (k) => Number(k.slice(1)) + 4000);
+    const taken = await first.snapshot(4, storage);
+    first.notifyCheckpointComplete(4);
+    expect(taken.files.at(-1)?.kind).toBe('delta');
+    expect(taken.files.length).toBe(left.handle.files.length + right.handle.files.length + 1);
+    const expected = await dump(store);
+    await put(first, keys.slice(0, 40), () => null);
+    await first.close();
+
+    await rm(join(root, 'chk'), { recursive: true, force: true });
+    const again = new RocksDbStore({ location, localRecovery: true });
+    const second = new KeyedStateBackend({ store: again, keyGroupRange: ALL });
+    await second.open();
+    await second.restore([taken], ALL, storage);
+    expect(await dump(again)).toEqual(expected);
+    await second.close();
+  }, 60_000);
+
   it('applies the chain in file order even when writes in flight complete out of order', async () => {
     const root = await dirs.make('bulk-order');
     const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
