@@ -22,13 +22,6 @@ export interface KeyValueStore {
   scanBatches(prefix: Buffer, batchBytes: number): StoreScan;
   /** Removes every entry. */
   clear(): Promise<void>;
-  /**
-   * Empties the store and prepares it for a restore's stream of writes (RocksDB: a fresh
-   * directory instead of deleting key by key, larger memtables while loading). Writes go through
-   * `write` as usual; `endBulkLoad` returns to the normal settings. Stores without it are cleared.
-   */
-  beginBulkLoad?(): Promise<void>;
-  endBulkLoad?(): Promise<void>;
   /** Present when the store keeps its directory for a restart on the same machine (RocksDB). */
   readonly localRecovery?: LocalRecovery | undefined;
 }

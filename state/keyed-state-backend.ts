@@ -269,16 +269,11 @@ export class KeyedStateBackend implements StateContext {
       this.snapshotter.reset(only.files, only.checkpointId);
       return;
     }
-    if (this.store.beginBulkLoad === undefined) await this.store.clear();
-    else await this.store.beginBulkLoad();
-    try {
-      await replayHandles(this.store, handles, keyGroupRange, reader, {
-        maxParallelism: this.options.maxParallelism,
-        batchSize: this.options.restoreBatchSize,
-      });
-    } finally {
-      await this.store.endBulkLoad?.();
-    }
+    await this.store.clear();
+    await replayHandles(this.store, handles, keyGroupRange, reader, {
+      maxParallelism: this.options.maxParallelism,
+      batchSize: this.options.restoreBatchSize,
+    });
     const base = reusableChain(handles, keyGroupRange);
     this.snapshotter.reset(base.files, base.checkpointId);
   }

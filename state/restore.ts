@@ -1,17 +1,12 @@
 import { StateError } from './errors.ts';
 import type { KeyGroupRange } from './key-groups.ts';
-import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore } from './key-value-store.ts';
 import type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 import { decodeSnapshotChunks } from './snapshot-stream-reader.ts';
 import type { SnapshotStorage } from './snapshot-storage.ts';
 
 /** Bytes of writes handed to the store at once while restoring, whatever the entry count. */
 const RESTORE_BATCH_BYTES = 16 << 20;
-/**
- * Store writes in flight while the next batch is parsed. RocksDB's writes run in libuv's pool,
- * so parsing (main thread) and writing overlap instead of taking turns.
- */
-const WRITES_IN_FLIGHT = 2;
 
 /**
  * Replays handles into an empty store: per handle its chain in order (full, then deltas), keeping
@@ -42,42 +37,13 @@ export async function replayHandles(
       // Streamed: a file may exceed memory and the 2 GiB a single read can return.
       const chunks = storage.readChunks?.(file.path) ?? wholeFile(storage, file.path);
       const limits = { maxEntries: options.batchSize, maxBytes: RESTORE_BATCH_BYTES };
-      const writes = new WriteQueue(store, WRITES_IN_FLIGHT);
-      try {
-        for await (const batch of decodeSnapshotChunks(chunks, wanted, file.path, limits)) {
-          await writes.push(batch);
-          applied += batch.length;
-        }
-      } finally {
-        // Drained at every file: writes in flight together may land in any order, which is fine
-        // within a file (each key appears once) but not across files (a later delta overrides).
-        await writes.drain();
+      for await (const batch of decodeSnapshotChunks(chunks, wanted, file.path, limits)) {
+        await store.write(batch);
+        applied += batch.length;
       }
     }
   }
   return applied;
-}
-
-/** Up to `depth` store writes running at once; the first failure is thrown by `push` or `drain`. */
-class WriteQueue {
-  private readonly running: Promise<void>[] = [];
-  constructor(
-    private readonly store: KeyValueStore,
-    private readonly depth: number,
-  ) {}
-
-  async push(batch: readonly StoreWrite[]): Promise<void> {
-    if (this.running.length >= this.depth) await this.running.shift();
-    const write = this.store.write(batch);
-    // Handled here, thrown where awaited: a rejection while another write is awaited is not lost.
-    write.catch(() => undefined);
-    this.running.push(write);
-  }
-
-  async drain(): Promise<void> {
-    const all = this.running.splice(0);
-    await Promise.all(all);
-  }
 }
 
 /** A storage without streaming reads: its `read` is the only chunk. */

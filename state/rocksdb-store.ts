@@ -79,12 +79,6 @@ export interface RocksDbStoreOptions {
    * @default false (the state backend factory turns it on)
    */
   readonly localRecovery?: boolean;
-  /**
-   * Memtable size while a restore loads the state into an empty directory (RocksDB keeps up to
-   * two): fewer, larger level-0 files, so loading stalls less on flushes and compactions. Back to
-   * `writeBufferSizeBytes` once the restore ends. @default 64 MiB
-   */
-  readonly restoreWriteBufferSizeBytes?: number;
 }
 
 /** The memory knobs of the RocksDB store, as jobs configure them (`state.rocksdb`). */
@@ -129,13 +123,13 @@ export class RocksDbStore implements KeyValueStore {
   }
 
   /** Opens `location` as it is on disk (a fresh one is created). */
-  async openAt(writeBufferSize = this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024): Promise<void> {
+  async openAt(): Promise<void> {
     await mkdir(this.options.location, { recursive: true });
     this.db = rocksdb(this.options.location);
     const options = {
       createIfMissing: true,
       cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
-      writeBufferSize,
+      writeBufferSize: this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024,
       maxOpenFiles: this.options.maxOpenFiles ?? 1000,
     };
     await call(`open of ${this.options.location}`, (cb) => this.db.open(options, cb));
@@ -262,25 +256,6 @@ export class RocksDbStore implements KeyValueStore {
   async clear(): Promise<void> {
     await call('clear', (cb) => this.db.clear({}, cb));
     await this.recovery?.startLineage();
-  }
-
-  /**
-   * A fresh directory (`clear` deletes key by key: minutes at millions of keys) opened with
-   * restore-sized memtables. A new lineage, like `clear`: the loaded state is not the previous
-   * run's, so its undo log must not be used.
-   */
-  async beginBulkLoad(): Promise<void> {
-    await this.recovery?.settle();
-    await this.close();
-    await rm(this.options.location, { recursive: true, force: true });
-    await this.openAt(this.options.restoreWriteBufferSizeBytes ?? 64 * 1024 * 1024);
-    await this.recovery?.startLineage();
-  }
-
-  /** Closing flushes the large memtables; the store reopens with its normal memory settings. */
-  async endBulkLoad(): Promise<void> {
-    await this.close();
-    await this.openAt();
   }
 }
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeKey } from '../../../state/key-encoder.ts';
 import { keyGroupFor, type KeyGroupRange } from '../../../state/key-groups.ts';
-import type { KeyValueStore, StoreWrite } from '../../../state/key-value-store.ts';
+import type { KeyValueStore } from '../../../state/key-value-store.ts';
 import { KeyedStateBackend } from '../../../state/keyed-state-backend.ts';
 import { MemoryStore } from '../../../state/memory-store.ts';
 import { RocksDbStore } from '../../../state/rocksdb-store.ts';
@@ -14,9 +14,8 @@ import { TempDirs } from './helpers.ts';
 
 /**
  * A restore that is not a local recovery (another machine, another working directory, another
- * parallelism) loads the checkpoint's files into a fresh store: RocksDB swaps in a new directory
- * with restore-sized memtables, and the replay keeps several writes in flight. The restored
- * store must equal the state at the checkpoint, byte for byte.
+ * parallelism) replays the checkpoint's files into the store. The restored store must equal the
+ * state at the checkpoint, byte for byte.
  */
 const dirs = new TempDirs();
 afterAll(() => dirs.cleanup());
@@ -101,9 +100,9 @@ function restrict(entries: Map<string, string>, range: KeyGroupRange): Map<strin
   }));
 }
 
-describe('restore into a fresh store (not a local recovery)', () => {
+describe('restore by replaying files (not a local recovery)', () => {
   it('equals the state at the checkpoint, replacing whatever the store held, and goes on checkpointing from it', async () => {
-    const root = await dirs.make('bulk-restore');
+    const root = await dirs.make('restore-elsewhere');
     const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
     const { handle, expected } = await history(root, 'source', ALL, storage);
 
@@ -132,8 +131,8 @@ describe('restore into a fresh store (not a local recovery)', () => {
     await again.close();
   }, 60_000);
 
-  it('after a bulk load, a restart on the same directory recovers locally to a checkpoint taken since', async () => {
-    const root = await dirs.make('bulk-then-local');
+  it('after a replay, a restart on the same directory recovers locally to a checkpoint taken since', async () => {
+    const root = await dirs.make('replay-then-local');
     const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
     const { handle } = await history(root, 'source', ALL, storage);
     const location = join(root, 'db');
@@ -164,7 +163,7 @@ describe('restore into a fresh store (not a local recovery)', () => {
   }, 60_000);
 
   it('at another parallelism: each subtask gets exactly its key groups from the handles of the old ones', async () => {
-    const root = await dirs.make('bulk-rescale');
+    const root = await dirs.make('replay-rescale');
     const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
     const left = await history(root, 'left', { start: 0, end: 63 }, storage);
     const right = await history(root, 'right', { start: 64, end: 127 }, storage);
@@ -206,56 +205,4 @@ describe('restore into a fresh store (not a local recovery)', () => {
     expect(await dump(again)).toEqual(expected);
     await second.close();
   }, 60_000);
-
-  it('applies the chain in file order even when writes in flight complete out of order', async () => {
-    const root = await dirs.make('bulk-order');
-    const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
-    const source = new MemoryStore();
-    const writer = new KeyedStateBackend({ store: source, keyGroupRange: ALL });
-    await writer.open();
-    await put(writer, keys.slice(0, 3), (k) => Number(k.slice(1)));
-    await writer.snapshot(1, storage);
-    writer.notifyCheckpointComplete(1);
-    // The delta deletes and overwrites what the full wrote: a full landing after it would undo that.
-    await put(writer, keys.slice(0, 1), () => null);
-    await put(writer, keys.slice(1, 2), () => 77);
-    const handle = await writer.snapshot(2, storage);
-    const expected = await dump(source);
-    await writer.close();
-    expect(handle.files.map((f) => f.kind)).toEqual(['full', 'delta']);
-
-    const store = new OutOfOrderStore();
-    const backend = new KeyedStateBackend({ store, keyGroupRange: ALL });
-    await backend.open();
-    await backend.restore([handle], ALL, storage);
-    expect(await dump(store)).toEqual(expected);
-    await backend.close();
-  }, 60_000);
 });
-
-/** A memory store whose every other write lands after the one issued next (as two pool threads may). */
-class OutOfOrderStore extends MemoryStore {
-  private held: (() => void) | undefined;
-
-  override async write(ops: readonly StoreWrite[]): Promise<void> {
-    if (this.held === undefined) {
-      let release!: () => void;
-      const landed = new Promise<void>((resolve) => (release = resolve));
-      this.held = release;
-      // Held until the next write lands, or a moment if none follows.
-      const timer = setTimeout(() => this.release(), 20);
-      await landed;
-      clearTimeout(timer);
-      await super.write(ops);
-      return;
-    }
-    await super.write(ops);
-    this.release();
-  }
-
-  private release(): void {
-    const held = this.held;
-    this.held = undefined;
-    held?.();
-  }
-}
