@@ -287,7 +287,14 @@ export class KeyedStateBackend implements StateContext {
     const only = handles.length === 1 ? handles[0] : undefined;
     if (local === undefined || only?.localRecovery === undefined) return false;
     if (only.maxParallelism !== this.options.maxParallelism) return false;
-    const sameRange = only.files.length > 0 && only.files.every((f) => f.keyGroups[0] === range.start && f.keyGroups[1] === range.end);
+    // Files inside our range reaching both ends: the handle's subtask had our range (after a
+    // rescale its chain lists old files narrowed to their share of it until a rebase replaces them).
+    const files = only.files;
+    const sameRange =
+      files.length > 0 &&
+      files.every((f) => f.keyGroups[0] >= range.start && f.keyGroups[1] <= range.end) &&
+      Math.min(...files.map((f) => f.keyGroups[0])) === range.start &&
+      Math.max(...files.map((f) => f.keyGroups[1])) === range.end;
     if (!sameRange) return false;
     return local.recover(only.localRecovery.incarnation, only.checkpointId);
   }

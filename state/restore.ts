@@ -1,5 +1,5 @@
 import { StateError } from './errors.ts';
-import { rangesOverlap, type KeyGroupRange } from './key-groups.ts';
+import type { KeyGroupRange } from './key-groups.ts';
 import type { KeyValueStore } from './key-value-store.ts';
 import type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 import { decodeSnapshotChunks } from './snapshot-stream-reader.ts';
@@ -30,11 +30,14 @@ export async function replayHandles(
       );
     }
     for (const file of handle.files) {
-      if (!rangesOverlap(range, { start: file.keyGroups[0], end: file.keyGroups[1] })) continue;
+      // A file's key groups may be narrower than what it holds (a chain continued after rescaling
+      // lists the old subtasks' files with their share of groups): read only that share.
+      const wanted = intersect(range, file.keyGroups);
+      if (wanted === undefined) continue;
       // Streamed: a file may exceed memory and the 2 GiB a single read can return.
       const chunks = storage.readChunks?.(file.path) ?? wholeFile(storage, file.path);
       const limits = { maxEntries: options.batchSize, maxBytes: RESTORE_BATCH_BYTES };
-      for await (const batch of decodeSnapshotChunks(chunks, range, file.path, limits)) {
+      for await (const batch of decodeSnapshotChunks(chunks, wanted, file.path, limits)) {
         await store.write(batch);
         applied += batch.length;
       }
@@ -49,16 +52,37 @@ async function* wholeFile(storage: SnapshotStorage, path: string): AsyncGenerato
 }
 
 /**
- * The chain a restored backend can keep building deltas on: only when one handle was restored
- * and all its files lie inside our range. Otherwise (rescaling) the next snapshot must be full,
- * or two subtasks' chains would both claim the same key groups.
+ * The chain a restored backend keeps building deltas on, so its first checkpoint is a delta
+ * whatever the parallelism before: every restored file that holds some of our key groups, its
+ * `keyGroups` narrowed to them. A later restore reads each file only for the groups its ref
+ * names, so two subtasks listing the same old file never both restore its groups (a later
+ * subtask's copy of a group would undo the other's deltas). Full files first: a chain starts
+ * with a full, and moving one ahead of another subtask's deltas is harmless — files of different
+ * old chains hold disjoint groups, and no chain has a delta of a group before its full.
  */
 export function reusableChain(
   handles: readonly KeyedStateHandle[],
   range: KeyGroupRange,
 ): { files: readonly SnapshotFileRef[]; checkpointId: number } {
   const only = handles.length === 1 ? handles[0] : undefined;
-  if (only === undefined) return { files: [], checkpointId: -1 };
-  const inside = only.files.every((f) => f.keyGroups[0] >= range.start && f.keyGroups[1] <= range.end);
-  return inside ? { files: only.files, checkpointId: only.checkpointId } : { files: [], checkpointId: -1 };
+  if (only !== undefined && only.files.every((f) => f.keyGroups[0] >= range.start && f.keyGroups[1] <= range.end)) {
+    return { files: only.files, checkpointId: only.checkpointId };
+  }
+  const files: SnapshotFileRef[] = [];
+  for (const handle of handles) {
+    for (const file of handle.files) {
+      const share = intersect(range, file.keyGroups);
+      if (share !== undefined) files.push({ ...file, keyGroups: [share.start, share.end] });
+    }
+  }
+  if (files.length === 0) return { files: [], checkpointId: -1 };
+  const ordered = [...files.filter((f) => f.kind === 'full'), ...files.filter((f) => f.kind !== 'full')];
+  return { files: ordered, checkpointId: Math.max(...handles.map((h) => h.checkpointId)) };
+}
+
+/** The key groups in both, or undefined if none. */
+function intersect(range: KeyGroupRange, groups: readonly [number, number]): KeyGroupRange | undefined {
+  const start = Math.max(range.start, groups[0]);
+  const end = Math.min(range.end, groups[1]);
+  return start <= end ? { start, end } : undefined;
 }

@@ -1,6 +1,6 @@
 /**
  * npm run bench -- state-scale [--keys 10000000] [--update-seconds 60] [--updates-per-second 10000] [--interval-ms 1000]
- *                               [--local-recovery 1|0] [--also-replay] [--prefill]
+ *                               [--local-recovery 1|0] [--also-replay] [--prefill] [--restore-range 0-63]
  *
  * WORKLOAD.md preset L at the state layer: `--keys` keys inserted (~600-byte values, the
  * reference row), then ~10k random keys updated per 1 s checkpoint while records flow. Reports
@@ -12,7 +12,9 @@
  * into an empty directory, replaying the files as a restart on another machine would. `--prefill`
  * writes the keys straight into the store (sorted batches of 10k) and takes one full checkpoint,
  * instead of loading them through the operator path with a checkpoint per second (~7 min per 1M
- * keys on the shared machine): the way to reach 10M keys here. Everything runs in child processes (state-scale-child.ts)
+ * keys on the shared machine): the way to reach 10M keys here. `--restore-range a-b` restores only
+ * key groups a…b (a rescale: 0-63 is subtask 0 of 2) — with `--local-recovery 0`, since local
+ * recovery needs the same range. Everything runs in child processes (state-scale-child.ts)
  * under a temp directory removed at the end. Not the whole job: no Kafka, no sink — the state
  * and checkpoint cost of a keyed operator at that size.
  */
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     'local-recovery': { type: 'string', default: '1' },
     'also-replay': { type: 'boolean', default: false },
     prefill: { type: 'boolean', default: false },
+    'restore-range': { type: 'string', default: '0-127' },
   },
 });
 
@@ -47,7 +50,7 @@ const childScript = new URL('./state-scale-child.ts', import.meta.url).pathname;
 
 /** Starts the child; `onLine` sees each JSON line; resolves with all lines when it exits. */
 function child(mode: string, dir: string, onLine: (line: Line, kill: () => void) => void, localRecovery = values['local-recovery'] as string): Promise<Line[]> {
-  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string, '--local-recovery', localRecovery, '--prefill', values.prefill ? '1' : '0'];
+  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string, '--local-recovery', localRecovery, '--prefill', values.prefill ? '1' : '0', '--restore-range', values['restore-range'] as string];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];
   createInterface({ input: proc.stdout }).on('line', (text) => {
@@ -88,6 +91,8 @@ async function recover(label: string, dir: string, localRecovery: string): Promi
     `${label} (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files, ${restored?.['local'] === true ? 'local directory reopened' : 'files replayed'}): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
       `processing again after ${fmt((at('processing')?.['ms'] as number) / 1000, 2)} s, first checkpoint again after ${fmt((at('first-checkpoint')?.['ms'] as number) / 1000, 2)} s (from process start)`,
   );
+  const first = at('checkpoint');
+  if (first !== undefined) console.log(`  first checkpoint after the restore: ${String(first['kind'])}, ${size(first['bytes'] as number)} in ${fmt(first['ms'] as number)} ms`);
   console.log(`  peak RSS of the recovering process (restore included): ${fmt(Math.max(...recovered.map((l) => l.peakRssMb)))} MB`);
 }
 

@@ -38,6 +38,7 @@ const { values } = parseArgs({
     'cache-mb': { type: 'string', default: '8' },
     'local-recovery': { type: 'string', default: '1' },
     prefill: { type: 'string', default: '0' },
+    'restore-range': { type: 'string', default: '0-127' },
   },
 });
 const LOCAL_RECOVERY = values['local-recovery'] === '1';
@@ -46,6 +47,22 @@ const KEYS = Number(values.keys);
 const UPDATES_PER_SECOND = Number(values['updates-per-second']);
 const INTERVAL_MS = Number(values['interval-ms']);
 const BATCH = 1000;
+// recover: the key groups restored, e.g. 0-63 for subtask 0 after a rescale from 1 to 2.
+const [rangeStart, rangeEnd] = (values['restore-range'] as string).split('-').map(Number) as [number, number];
+const RANGE = values.mode === 'recover' ? { start: rangeStart, end: rangeEnd } : { start: 0, end: 127 };
+const owned = (key: number): boolean => {
+  const group = keyGroupFor(encodeKey(key), 128);
+  return group >= RANGE.start && group <= RANGE.end;
+};
+/** `BATCH` random existing keys of our key groups. */
+const randomKeys = (): number[] => {
+  const keys: number[] = [];
+  while (keys.length < BATCH) {
+    const key = Math.floor(Math.random() * KEYS);
+    if (owned(key)) keys.push(key);
+  }
+  return keys;
+};
 const VALUE_BYTES = 600;
 
 const peakRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
@@ -71,7 +88,7 @@ const store = new RocksDbStore({
 });
 const backend = new KeyedStateBackend({
   store,
-  keyGroupRange: { start: 0, end: 127 },
+  keyGroupRange: RANGE,
 });
 await backend.open();
 const state: ValueState<Buffer> = backend.getValueState<Buffer>({ name: 'orders', serializer: raw });
@@ -129,7 +146,7 @@ async function updateLoop(stop: () => boolean): Promise<void> {
       await maybeCheckpoint();
       continue;
     }
-    const keys = Array.from({ length: BATCH }, () => Math.floor(Math.random() * KEYS));
+    const keys = randomKeys();
     await updateBatch(keys, round);
     done += BATCH;
   }
@@ -164,14 +181,14 @@ if (values.mode === 'run') {
   const handle = JSON.parse(await readFile(join(dir, 'latest.json'), 'utf8')) as KeyedStateHandle;
   nextId = handle.checkpointId + 1;
   const restoreAt = performance.now();
-  await backend.restore([handle], { start: 0, end: 127 }, storage);
+  await backend.restore([handle], RANGE, storage);
   // A replay starts a new lineage; a local recovery continues the checkpoint's.
   const local = handle.localRecovery !== undefined && store.localRecovery?.incarnation === handle.localRecovery.incarnation;
   emit({ type: 'restored', ms: performance.now() - started, restoreMs: performance.now() - restoreAt, fromCheckpoint: handle.checkpointId, files: handle.files.length, local });
   let checkpointed = false;
   onCheckpoint = () => void (checkpointed = true);
   lastBarrier = performance.now() - INTERVAL_MS; // the first checkpoint is due with the first batch
-  await updateBatch(Array.from({ length: BATCH }, () => Math.floor(Math.random() * KEYS)), 1);
+  await updateBatch(randomKeys(), 1);
   emit({ type: 'processing', ms: performance.now() - started });
   await updateLoop(() => checkpointed);
   emit({ type: 'first-checkpoint', ms: performance.now() - started });

@@ -245,18 +245,39 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
     expect(await read(one, keys)).toEqual(expected);
 
     const seen = new Map<number, number | undefined>();
+    const rescaled: KeyedStateHandle[] = [];
     for (let i = 0; i < 3; i++) {
       const r = keyGroupRangeFor(i, 3);
-      const s = await subject(r);
+      const s = await subject(r, { snapshotNamePrefix: `op/rescaled-${i}` });
       await s.backend.restore(handles, r, st);
       const listed = (await collect(s.backend.keys('value'))) as number[];
       for (const k of listed) expect(inKeyGroupRange(r, keyGroupFor(encodeKey(k)))).toBe(true);
       for (const [k, v] of await read(s, listed)) seen.set(k, v);
-      // A rescaled subtask cannot build on another subtask's chain: its next snapshot is full.
+      // The rescaled subtask builds on the old subtasks' chains, each file narrowed to its share
+      // of our key groups: its next snapshot is a delta, not a full copy of its state.
+      await put(s, listed.filter((k) => k % 7 === 0), 3);
       const next = await s.backend.snapshot(3, st);
-      expect(next.files.map((f) => f.kind)).toEqual(['full']);
+      expect(next.files.at(-1)?.kind).toBe('delta');
+      expect(next.files.filter((f) => f.kind === 'full').length).toBeGreaterThan(0);
+      for (const f of next.files) expect(f.keyGroups[0] >= r.start && f.keyGroups[1] <= r.end).toBe(true);
+      rescaled.push(next);
     }
     expect(new Map([...seen].sort((x, y) => x[0] - y[0]))).toEqual(expected);
+
+    // Back to 1 and to 2: subtasks 0 and 1 of 3 both list subtask 0's old full; each restores only
+    // its share of it, so neither undoes the other's deltas.
+    const after = new Map(keys.map((k) => [k, k % 7 === 0 ? 3 : k % 10 === 0 ? 2 : 1]));
+    const merged = await subject();
+    await merged.backend.restore(rescaled, { start: 0, end: 127 }, st);
+    expect(await read(merged, keys)).toEqual(after);
+    const again = new Map<number, number | undefined>();
+    for (let i = 0; i < 2; i++) {
+      const r = keyGroupRangeFor(i, 2);
+      const s = await subject(r);
+      await s.backend.restore(rescaled, r, st);
+      for (const [k, v] of await read(s, (await collect(s.backend.keys('value'))) as number[])) again.set(k, v);
+    }
+    expect(new Map([...again].sort((x, y) => x[0] - y[0]))).toEqual(after);
   });
 
   it('refuses to restore a snapshot taken with another maxParallelism', async () => {
