@@ -44,8 +44,8 @@ const APPLIED_NEW: UpsertResult<never> = { kind: 'applied', previous: null };
  * resurrect the row. After
  * `tombstoneTtlMs` the tombstone is gone and the key behaves as never seen.
  *
- * Synchronous like all keyed state: the keys must be prefetched on the backend for the batch.
- * `apply` and `get` set the backend's current key.
+ * Synchronous like all keyed state: the keys must be loaded (the batch's keys, which the runtime
+ * prefetches, or `withKeys`). `apply` and `get` set the view's current key.
  */
 export class UpsertTable<T> {
   private readonly state: ValueState<UpsertEntry<T>>;
