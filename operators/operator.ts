@@ -3,8 +3,9 @@
  * transforms, keyed process functions, windows and sinks alike.
  *
  * Only `processBatch` is required. Records arrive in batches because per-record async hops are
- * what makes a Node stream processor slow: one batch lets a keyed operator prefetch all its state
- * in one RocksDB read and write it back in one write batch.
+ * what makes a Node stream processor slow: for a keyed operator the runtime prefetches the state of
+ * every key of a batch in one RocksDB read before `processBatch` and writes it back in one write
+ * batch after it.
  *
  * Checkpoint hooks follow the two phases of the barrier protocol:
  *  - `snapshotState(id)` runs when barrier `id` has arrived on every input, before the barrier

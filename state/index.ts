@@ -7,9 +7,9 @@
  *   keyGroupRange: keyGroupRangeFor(0, 2), backend: 'rocksdb', localDir: '/var/lib/cdcflow',
  * });
  * const total = backend.getValueState<number>({ name: 'total' });   // in open()
- * await backend.prefetch(batch.map((r) => r.key));                   // before a batch
+ * await backend.prefetch(batch.map((r) => r.key));                   // before a batch (the runtime)
  * for (const r of batch) { backend.setCurrentKey(r.key); total.update((total.value() ?? 0) + r.amount); }
- * await backend.flush();                                             // after the batch
+ * await backend.flush();                                             // after the batch (the runtime)
  * const handle = await backend.snapshot(checkpointId, storage);      // on a barrier
  * backend.notifyCheckpointComplete(checkpointId);
  * ```
@@ -45,6 +45,7 @@ export type {
   ReducingState,
 } from './descriptors.ts';
 export { KeyedStateBackend } from './keyed-state-backend.ts';
+export type { KeyedStateView, KeyedBatchState } from './keyed-state-view.ts';
 export { resolveBackendOptions, type KeyedStateBackendOptions } from './backend-options.ts';
 export type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 export { newBytesOf } from './snapshot-handle.ts';

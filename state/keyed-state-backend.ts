@@ -8,6 +8,7 @@ import type {
   ValueState,
 } from './descriptors.ts';
 import { StateError } from './errors.ts';
+import type { KeyedBatchState, KeyedStateView } from './keyed-state-view.ts';
 import { IncrementalSnapshotter, type FullSnapshotSource } from './incremental-snapshotter.ts';
 import { decodeKey, encodeKey } from './key-encoder.ts';
 import { inKeyGroupRange, keyGroupFor, type KeyGroupRange } from './key-groups.ts';
@@ -34,9 +35,10 @@ const FULL_SNAPSHOT_BATCH_BYTES = 8 << 20;
  * Keyed state of one operator subtask. Per batch: `prefetch(keys)` (async) loads every
  * registered state of those keys into the cache; the operator then calls `setCurrentKey` and
  * the typed states synchronously; `flush()` writes all dirty entries as one store write and
- * records them for the next incremental snapshot.
+ * records them for the next incremental snapshot. The runtime does the prefetch and the flush
+ * around each batch; operators see only the `KeyedStateView` part.
  */
-export class KeyedStateBackend implements StateContext {
+export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBatchState {
   private readonly options: ResolvedBackendOptions;
   private readonly store: KeyValueStore;
   private readonly states = new Map<string, RegisteredState>();
@@ -155,7 +157,7 @@ export class KeyedStateBackend implements StateContext {
     const entry = this.batchKeys.get(key) ?? this.cache.peek(encodeKey(key).toString('latin1'));
     if (entry === undefined) {
       throw new StateError(
-        `key ${describeKey(key)} was not prefetched; the runtime must call prefetch() with every key of the batch`,
+        `key ${describeKey(key)} was not prefetched: an operator may use the keys of the current batch and keys it passed to withKeys()`,
       );
     }
     this.current = entry;
@@ -163,6 +165,14 @@ export class KeyedStateBackend implements StateContext {
 
   getCurrentKey(): unknown {
     return this.current?.key;
+  }
+
+  /** Loads `keys`, runs `body` on them, writes back what it changed (see `KeyedStateView`). */
+  async withKeys<R>(keys: Iterable<unknown>, body: () => R): Promise<R> {
+    await this.prefetch(keys);
+    const result = body();
+    await this.flush();
+    return result;
   }
 
   /** Writes every dirty cache entry as one store write; then trims the cache to its bound. */

@@ -1,7 +1,7 @@
 import type { ChangePosition } from './change-position.ts';
 import type { ValueState } from './descriptors.ts';
 import { StateError, UnstorableValueError } from './errors.ts';
-import type { KeyedStateBackend } from './keyed-state-backend.ts';
+import type { KeyedStateView } from './keyed-state-view.ts';
 import type { Serializer } from './serializers.ts';
 import { unstorableReason, upsertEntrySerializer } from './upsert-entry-codec.ts';
 
@@ -44,8 +44,8 @@ const APPLIED_NEW: UpsertResult<never> = { kind: 'applied', previous: null };
  * resurrect the row. After
  * `tombstoneTtlMs` the tombstone is gone and the key behaves as never seen.
  *
- * Synchronous like all keyed state: the keys must be prefetched on the backend for the batch.
- * `apply` and `get` set the backend's current key.
+ * Synchronous like all keyed state: the keys must be loaded (the batch's keys, which the runtime
+ * prefetches, or `withKeys`). `apply` and `get` set the view's current key.
  */
 export class UpsertTable<T> {
   private readonly state: ValueState<UpsertEntry<T>>;
@@ -53,7 +53,7 @@ export class UpsertTable<T> {
   private readonly clock: () => number;
   private readonly stateName: string;
 
-  constructor(private readonly backend: KeyedStateBackend, options: UpsertTableOptions<T> = {}) {
+  constructor(private readonly backend: KeyedStateView, options: UpsertTableOptions<T> = {}) {
     this.tombstoneTtlMs = options.tombstoneTtlMs ?? 86_400_000;
     if (!(this.tombstoneTtlMs > 0)) {
       throw new StateError(`tombstoneTtlMs must be > 0, got ${this.tombstoneTtlMs}`, { domain: 'user' });
@@ -111,13 +111,14 @@ export class UpsertTable<T> {
     let purged = 0;
     let chunk: unknown[] = [];
     const purge = async (): Promise<void> => {
-      await this.backend.prefetch(chunk);
-      for (const key of chunk) {
-        this.backend.setCurrentKey(key);
-        const before = this.state.value();
-        if (before !== undefined && this.entry(key) === undefined) purged++;
-      }
-      await this.backend.flush();
+      const keys = chunk;
+      await this.backend.withKeys(keys, () => {
+        for (const key of keys) {
+          this.backend.setCurrentKey(key);
+          const before = this.state.value();
+          if (before !== undefined && this.entry(key) === undefined) purged++;
+        }
+      });
       chunk = [];
     };
     for await (const key of this.backend.keys(this.stateName)) {

@@ -15,14 +15,14 @@ export type TimeDomain = 'event-time' | 'processing-time';
 
 const DOMAINS: readonly TimeDomain[] = ['event-time', 'processing-time'];
 
-/** Keys prefetched at once while firing or restoring: bounds the cache a big firing needs. */
+/** Keys loaded at once while firing or restoring: bounds the cache a big firing needs. */
 const KEYS_PER_ROUND = 1000;
 
 export class KeyedTimers {
   private readonly stored: Record<TimeDomain, ValueState<number[]>>;
   private readonly queues: Record<TimeDomain, TimerQueue> = { 'event-time': new TimerQueue(), 'processing-time': new TimerQueue() };
 
-  /** Registers the timer states; call in the operator's `open()`, before the first prefetch. */
+  /** Registers the timer states; call in the operator's `open()`, before any key is loaded. */
   constructor(
     private readonly keyed: KeyedStateAccess,
     private readonly stateName = 'timers',
@@ -40,11 +40,12 @@ export class KeyedTimers {
       for await (const key of this.keyed.keys(`${this.stateName}.${domain}`)) keys.push(key);
       for (let i = 0; i < keys.length; i += KEYS_PER_ROUND) {
         const chunk = keys.slice(i, i + KEYS_PER_ROUND);
-        await this.keyed.prefetch(chunk);
-        for (const key of chunk) {
-          this.keyed.setCurrentKey(key);
-          for (const timestamp of this.stored[domain].value() ?? []) this.enqueue(domain, key, timestamp);
-        }
+        await this.keyed.withKeys(chunk, () => {
+          for (const key of chunk) {
+            this.keyed.setCurrentKey(key);
+            for (const timestamp of this.stored[domain].value() ?? []) this.enqueue(domain, key, timestamp);
+          }
+        });
       }
     }
   }
@@ -79,7 +80,7 @@ export class KeyedTimers {
   /**
    * Fires every timer of `domain` at or before `time`, in (timestamp, key) order, with the
    * timer's key as the current key. Timers registered while firing fire in the same call if due.
-   * Writes are flushed once per round of up to 1000 keys.
+   * Keys are loaded, and writes written back, once per round of up to 1000 keys.
    */
   async advance(domain: TimeDomain, time: number, onTimer: (key: unknown, timestamp: number) => void): Promise<void> {
     const queue = this.queues[domain];
@@ -92,12 +93,12 @@ export class KeyedTimers {
         keys.set(next.keyId, next.key);
       }
       if (due.length === 0) return;
-      await this.keyed.prefetch(keys.values());
-      for (const { key, timestamp } of due) {
-        this.keyed.setCurrentKey(key);
-        if (this.delete(domain, timestamp)) onTimer(key, timestamp);
-      }
-      await this.keyed.flush();
+      await this.keyed.withKeys(keys.values(), () => {
+        for (const { key, timestamp } of due) {
+          this.keyed.setCurrentKey(key);
+          if (this.delete(domain, timestamp)) onTimer(key, timestamp);
+        }
+      });
     }
   }
 

@@ -39,7 +39,7 @@ import { CdcflowError } from '../../state/errors.ts';
 import type { KeyedStateAccess, ListState, MapState, ValueState } from '../keyed-state-access.ts';
 import type { Operator, OperatorContext, Output } from '../operator.ts';
 import type { RecordDeadLetters } from '../record-dead-letters.ts';
-import { prefetchBatch, requireKeyedState } from './keyed-batch.ts';
+import { requireKeyedState } from './keyed-batch.ts';
 import { userCodeFailed } from './user-code.ts';
 import { KeyedTimers, OperatorWatermark, type TimeDomain } from './keyed-timers.ts';
 
@@ -142,9 +142,9 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
       watermark = new OperatorWatermark(restored);
       await timers.restore();
     },
-    async processBatch(batch, out) {
+    processBatch(batch, out) {
+      // The runtime loaded every key of the batch and writes back after it.
       const state = keyed as KeyedStateAccess;
-      await prefetchBatch(state, batch);
       for (const record of batch) {
         state.setCurrentKey(record.key);
         // A throw is the record's failure (dead letter or fail fast), not the job's: what the
@@ -155,7 +155,6 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
           userCodeFailed(deadLetters, record, error, 'processElement');
         }
       }
-      await state.flush();
     },
     async onWatermark(next, out) {
       watermark.advance(next);

@@ -103,14 +103,22 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
     return merged as Row;
   }
 
-  /** Applies a run of non-truncate changes (one prefetch for the run). */
-  async function applyChanges(run: readonly StreamRecord<ChangeEvent<Row>>[], out: Output<TableChange<K, Row>>): Promise<void> {
+  /**
+   * Applies a run of non-truncate changes. The runtime loaded the batch's keys; with truncate
+   * guards the run also needs each table's guard key, and after a truncate (whose walk may have
+   * unloaded them) its own keys again: both come in with one `withKeys` for the run.
+   */
+  async function applyGuardedChanges(run: readonly StreamRecord<ChangeEvent<Row>>[], out: Output<TableChange<K, Row>>): Promise<void> {
     const keyed = state as NonNullable<typeof state>;
-    const upserts = table as UpsertTable<Row>;
     const keys = new Set<unknown>();
     for (const record of run) keys.add(record.key);
-    if (guarded) for (const record of run) keys.add(guardKeyOf(record.value.source));
-    await keyed.prefetch(keys);
+    for (const record of run) keys.add(guardKeyOf(record.value.source));
+    await keyed.withKeys(keys, () => applyChanges(run, out));
+  }
+
+  /** Applies a run of non-truncate changes whose keys are loaded. */
+  function applyChanges(run: readonly StreamRecord<ChangeEvent<Row>>[], out: Output<TableChange<K, Row>>): void {
+    const upserts = table as UpsertTable<Row>;
     for (const { value: event, key, timestamp } of run) {
       const position = event.source.position;
       if (guarded) {
@@ -149,18 +157,16 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
     const upserts = table as UpsertTable<Row>;
     const position: ChangePosition = event.source.position;
     const guardKey = guardKeyOf(event.source);
-    await keyed.flush();
-    const deleteChunk = async (chunk: unknown[]): Promise<void> => {
-      await keyed.prefetch(chunk);
-      for (const key of chunk) {
-        const result = upserts.apply(key, { op: 'd', position, row: null });
-        if (result.kind === 'applied' && result.previous !== null) {
-          const previous = result.previous;
-          out.emit({ kind: 'delete', key: key as K, previous, position, sourceTsMs: event.source.tsMs }, timestamp);
+    const deleteChunk = (chunk: unknown[]): Promise<void> =>
+      keyed.withKeys(chunk, () => {
+        for (const key of chunk) {
+          const result = upserts.apply(key, { op: 'd', position, row: null });
+          if (result.kind === 'applied' && result.previous !== null) {
+            const previous = result.previous;
+            out.emit({ kind: 'delete', key: key as K, previous, position, sourceTsMs: event.source.tsMs }, timestamp);
+          }
         }
-      }
-      await keyed.flush();
-    };
+      });
     let chunk: unknown[] = [];
     let cleared = 0;
     // keys() flushes first and tolerates writes while iterating.
@@ -174,9 +180,7 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
       }
     }
     await deleteChunk(chunk);
-    await keyed.prefetch([guardKey]);
-    upserts.apply(guardKey, { op: 'd', position, row: null });
-    await keyed.flush();
+    await keyed.withKeys([guardKey], () => upserts.apply(guardKey, { op: 'd', position, row: null }));
     metrics?.count('cdcflow_upsert_truncates_total', { table: `${event.source.schema}.${event.source.table}` });
     metrics?.count('cdcflow_upsert_truncate_deletes_total', {}, cleared);
   }
@@ -197,13 +201,16 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
       for (let i = 0; i <= batch.length; i++) {
         const record = batch[i];
         if (record !== undefined && record.value.op !== 't') continue;
-        if (i > from) await applyChanges(batch.slice(from, i), out);
+        if (i > from) {
+          if (guarded) await applyGuardedChanges(batch.slice(from, i), out);
+          else applyChanges(batch.slice(from, i), out);
+        }
         from = i + 1;
         if (record === undefined) break;
         if (!guarded) throw new TruncateRefusedError(record.value);
         await applyTruncate(record, out);
       }
-      await (state as NonNullable<typeof state>).flush();
+      // The runtime writes the batch's changes back after this call.
       if (counts.duplicates > 0) metrics?.count('cdcflow_upsert_duplicates_total', {}, counts.duplicates);
       if (counts.truncated > 0) metrics?.count('cdcflow_upsert_dropped_truncated_total', {}, counts.truncated);
       if (counts.filled > 0) metrics?.count('cdcflow_upsert_unavailable_values_total', { outcome: 'filled' }, counts.filled);

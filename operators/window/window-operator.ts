@@ -26,7 +26,7 @@ import type { RecordDeadLetters } from '../record-dead-letters.ts';
 import { userCodeFailed } from '../transform/user-code.ts';
 import type { KeyedStateAccess, MapState } from '../keyed-state-access.ts';
 import type { Operator, OperatorContext, OperatorMetrics, Output, OutputTag, RescaledSnapshot, StreamRecord } from '../operator.ts';
-import { prefetchBatch, requireKeyedState } from '../transform/keyed-batch.ts';
+import { requireKeyedState } from '../transform/keyed-batch.ts';
 import { KeyedTimers, OperatorWatermark } from '../transform/keyed-timers.ts';
 import type { WindowAssigner } from './assigners.ts';
 import { cover, intersects, maxTimestamp, sameWindow, type TimeWindow } from './time-window.ts';
@@ -123,8 +123,8 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     await this.timers.restore();
   }
 
-  async processBatch(batch: readonly StreamRecord<In>[], out: Output<Out>): Promise<void> {
-    await prefetchBatch(this.keyed, batch);
+  /** The runtime loaded every key of the batch and writes back after it. */
+  processBatch(batch: readonly StreamRecord<In>[], out: Output<Out>): void {
     const lateChanged = new Map<string, { key: unknown; window: TimeWindow }>();
     let late = 0;
     for (const record of batch) {
@@ -153,7 +153,6 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
       const slot = this.windows.get(idOf(window));
       if (slot !== undefined) this.fire(key, window, slot, 'late-update', out); // undefined: merged away since
     }
-    await this.keyed.flush();
     if (late > 0) this.countLate(late);
   }
 

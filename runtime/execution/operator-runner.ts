@@ -1,11 +1,12 @@
 /**
  * Runs one operator instance: aligns barriers across its inputs, combines input watermarks,
- * keys records for keyed operators, and routes what the operator emits to the operators
- * downstream. Elements are pushed depth-first and awaited, so a slow sink slows the source loop
+ * keys records for keyed operators (and loads their state for the batch: one prefetch of every
+ * key before `processBatch`, one flush after it), and routes what the operator emits to the
+ * operators downstream. Elements are pushed depth-first and awaited, so a slow sink slows the source loop
  * instead of filling memory (backpressure by construction).
  */
 import type { Operator, OperatorSnapshot, Output, OutputTag, StreamRecord } from '../../operators/operator.ts';
-import { locateError, recordLocationOf } from '../../state/index.ts';
+import { locateError, recordLocationOf, type KeyedBatchState } from '../../state/index.ts';
 import { BarrierAligner } from './barrier-aligner.ts';
 import { ReentrantOperatorCallError } from './reentrant-call-error.ts';
 import { WatermarkHolder } from './watermark-holder.ts';
@@ -114,6 +115,8 @@ export class OperatorRunner implements ElementReceiver {
     private readonly keySelector: ((value: unknown) => unknown) | undefined,
     private readonly hooks: RunnerHooks,
     restoredWatermark?: number,
+    /** The keyed state of a keyed operator: loaded for each batch before `processBatch`, written back after it. */
+    private readonly keyedState?: KeyedBatchState,
   ) {
     this.aligner = new BarrierAligner<Held>(inputCount);
     this.watermarks = new WatermarkHolder(inputCount, restoredWatermark);
@@ -198,7 +201,7 @@ export class OperatorRunner implements ElementReceiver {
         this.batchSourceTs = sourceTs;
         const started = performance.now();
         try {
-          await this.operator.processBatch(records, this.output);
+          await this.processKeyedBatch(records);
         } catch (error) {
           // A batch of one names its record; in a larger batch only the operator knows which one failed.
           const only = records.length === 1 ? recordLocationOf(records[0]?.value, records[0]?.key) : undefined;
@@ -231,6 +234,22 @@ export class OperatorRunner implements ElementReceiver {
         return;
       }
     }
+  }
+
+  /**
+   * The operator's `processBatch`, with the state of every key of the batch loaded before (one
+   * store read) and the changes written back after (one store write), so the operator reads and
+   * writes state synchronously per record. Nothing is written back if the operator throws: the
+   * job fails and restores from a checkpoint.
+   */
+  private async processKeyedBatch(records: readonly StreamRecord<unknown>[]): Promise<void> {
+    const state = this.keyedState;
+    if (state === undefined) return this.operator.processBatch(records, this.output);
+    const keys = new Set<unknown>();
+    for (const record of records) keys.add(record.key);
+    await state.prefetch(keys);
+    await this.operator.processBatch(records, this.output);
+    await state.flush();
   }
 
   /** An input is active again; if downstream was told this operator is idle, it is told otherwise first. */

@@ -5,13 +5,14 @@
  * records (Flink's asynchronous snapshot phase). A failed write declines the checkpoint.
  */
 import type { TaskSnapshot } from '../../checkpoints/index.ts';
-import type { KeyedStateAccess } from '../../operators/keyed-state-access.ts';
 import type { OperatorMetrics, OperatorSnapshot } from '../../operators/operator.ts';
+import type { KeyedStateBackend } from '../../state/index.ts';
 import type { OperatorRunner } from './operator-runner.ts';
 
 /** The keyed state of one operator instance, as the runtime drives it. */
 export interface KeyedBackend {
-  readonly state: KeyedStateAccess;
+  /** Operators see it as a `KeyedStateView`; the runtime loads batches, notifies and closes it. */
+  readonly state: KeyedStateBackend;
   /**
    * The synchronous part of the snapshot (the loop waits for it, at the barrier); `done` is the
    * asynchronous part, which writes the file while the loop processes the next records.

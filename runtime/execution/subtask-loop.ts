@@ -304,7 +304,7 @@ export class SubtaskLoop {
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.
     const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;
-    const runner = new OperatorRunner(uid, node.name, operator, channels, node.keySelector, hooks, restored?.watermark);
+    const runner = new OperatorRunner(uid, node.name, operator, channels, node.keySelector, hooks, restored?.watermark, keyedBackend?.state);
     if (keyedBackend !== undefined) this.keyed.set(runner, keyedBackend);
     const context: OperatorContext = {
       ...info,

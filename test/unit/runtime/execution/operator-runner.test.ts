@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import type { Operator, StreamRecord } from '../../../../operators/operator.ts';
 import { OperatorRunner, type RunnerHooks } from '../../../../runtime/execution/operator-runner.ts';
 import { ReentrantOperatorCallError } from '../../../../runtime/execution/reentrant-call-error.ts';
+import { KeyedStateBackend, MemoryStore, type KeyedStateView, type ValueState } from '../../../../state/index.ts';
 
 function recordingRunner(inputCount: number, snapshotTaken: () => Promise<void> = () => Promise.resolve()): { runner: OperatorRunner; seen: string[] } {
   const seen: string[] = [];
@@ -139,5 +140,59 @@ describe('operator runner: one caller at a time', () => {
     // The runner is usable again once the barrier's work finished.
     await runner.push(0, { kind: 'batch', records: [{ value: 3, timestamp: 3 }] });
     expect(seen).toEqual(['snapshot', 'batch 1', 'batch 3']);
+  });
+});
+
+describe('operator runner: the keyed state of a batch', () => {
+  const hooks: RunnerHooks = { snapshotTaken: () => Promise.resolve(), recordsIn: () => undefined, recordsOut: () => undefined, watermarkAdvanced: () => undefined };
+
+  async function openBackend(store: MemoryStore): Promise<KeyedStateBackend> {
+    const backend = new KeyedStateBackend({ store, keyGroupRange: { start: 0, end: 127 } });
+    await backend.open();
+    return backend;
+  }
+
+  /** Counts per key, touching state only through the operator's view: no prefetch, no flush. */
+  function countingOperator(fail: (key: string) => boolean = () => false): { operator: Operator<string, never>; opened: (view: KeyedStateView) => void } {
+    let view: KeyedStateView | undefined;
+    let count: ValueState<number> | undefined;
+    const operator: Operator<string, never> = {
+      processBatch(batch) {
+        for (const record of batch) {
+          view?.setCurrentKey(record.key);
+          count?.update((count.value() ?? 0) + 1);
+          if (fail(record.key as string)) throw new Error(`boom at ${String(record.key)}`);
+        }
+      },
+    };
+    return { operator, opened: (v) => ((view = v), (count = v.getValueState<number>({ name: 'count' }))) };
+  }
+
+  async function storedCount(store: MemoryStore, key: string): Promise<number | undefined> {
+    const reader = await openBackend(store);
+    const count = reader.getValueState<number>({ name: 'count' });
+    return reader.withKeys([key], () => (reader.setCurrentKey(key), count.value()));
+  }
+
+  it('loads every key of the batch before processBatch and writes the changes back after it', async () => {
+    const store = new MemoryStore();
+    const backend = await openBackend(store);
+    const { operator, opened } = countingOperator();
+    opened(backend);
+    const runner = new OperatorRunner('counts', 'counts', operator as Operator<unknown, unknown>, 1, (value) => value, hooks, undefined, backend);
+    await runner.push(0, { kind: 'batch', records: ['a', 'b', 'a'].map((value) => ({ value, timestamp: undefined })) });
+    // Written to the store (read through a second backend on it), not only cached.
+    expect(await storedCount(store, 'a')).toBe(2);
+    expect(await storedCount(store, 'b')).toBe(1);
+  });
+
+  it('writes nothing back when processBatch throws', async () => {
+    const store = new MemoryStore();
+    const backend = await openBackend(store);
+    const { operator, opened } = countingOperator((key) => key === 'b');
+    opened(backend);
+    const runner = new OperatorRunner('counts', 'counts', operator as Operator<unknown, unknown>, 1, (value) => value, hooks, undefined, backend);
+    await expect(runner.push(0, { kind: 'batch', records: ['a', 'b'].map((value) => ({ value, timestamp: undefined })) })).rejects.toThrow(/boom at b/);
+    expect(await storedCount(store, 'a')).toBeUndefined();
   });
 });
