@@ -24,6 +24,13 @@ export interface EnvironmentOptions {
     readonly timeoutMs?: number;
     /** Completed checkpoints kept. @default 3 */
     readonly retain?: number;
+    /**
+     * Checkpoints in flight at once. With 2, the next barrier goes out on the interval while the
+     * previous checkpoint is still being acknowledged, persisted or committed, so a slow
+     * checkpoint does not space out the commits of two-phase sinks; they still commit in
+     * checkpoint order. @default 2
+     */
+    readonly maxConcurrent?: number;
   };
   readonly state?: {
     /** @default 'rocksdb' */
@@ -131,6 +138,7 @@ export type ResolvedOptions = {
   readonly checkpointDir: string;
   readonly checkpointTimeoutMs: number;
   readonly retain: number;
+  readonly maxConcurrentCheckpoints: number;
   readonly stateBackend: 'rocksdb' | 'memory';
   readonly stateDir: string;
   readonly stateRocksDb: RocksDbMemoryOptions;
@@ -177,6 +185,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     checkpointDir: resolve(options.checkpoints?.dir ?? defaultCheckpointRoot()),
     checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? 60_000,
     retain: options.checkpoints?.retain ?? 3,
+    maxConcurrentCheckpoints: options.checkpoints?.maxConcurrent ?? 2,
     stateBackend: options.state?.backend ?? 'rocksdb',
     stateDir: resolve(options.state?.dir ?? defaultStateDir()),
     stateRocksDb: options.state?.rocksdb ?? {},

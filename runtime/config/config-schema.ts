@@ -58,6 +58,8 @@ export const coreConfigShape = {
       intervalMs: positiveMs.meta({ env: 'CDCFLOW_CHECKPOINT_INTERVAL_MS' }).default(1000),
       timeoutMs: positiveMs.default(60_000),
       retain: z.number().int().min(1).default(3),
+      /** Checkpoints in flight at once; unset: the environment's default (2). */
+      maxConcurrent: z.number().int().min(1).optional(),
     })
     .prefault({}),
   state: z
