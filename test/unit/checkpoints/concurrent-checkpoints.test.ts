@@ -150,8 +150,8 @@ describe('CheckpointCoordinator with two checkpoints in flight', () => {
     expect(files.sort()).toEqual(['chk-1-full-a.bin', 'chk-2-delta-b.bin', 'chk-2-delta-c.bin.tmp-1234']);
   });
 
-  it('runs one checkpoint at a time by default', async () => {
-    const h = harness({ maxConcurrentCheckpoints: undefined });
+  it('runs one checkpoint at a time with maxConcurrentCheckpoints 1', async () => {
+    const h = harness({ maxConcurrentCheckpoints: 1 });
     h.coordinator.start();
     h.clock.advance(1000);
     await h.waitBarrier(1);
