@@ -150,6 +150,32 @@ describe('CheckpointCoordinator with two checkpoints in flight', () => {
     expect(files.sort()).toEqual(['chk-1-full-a.bin', 'chk-2-delta-b.bin', 'chk-2-delta-c.bin.tmp-1234']);
   });
 
+  it('a savepoint waits until no checkpoint is in flight and runs alone', async () => {
+    const h = harness();
+    h.coordinator.start();
+    h.clock.advance(1000);
+    await h.waitBarrier(1);
+    const savepoint = h.coordinator.triggerSavepoint('sp');
+    await flush();
+    // The savepoint is queued: no periodic checkpoint is triggered meanwhile, nor the savepoint itself.
+    h.clock.advance(3000);
+    await flush();
+    expect(h.barriers).toEqual([1]);
+    await h.ack('src#0', 1);
+    await h.ack('map#0', 1);
+    await h.waitBarrier(2);
+    h.clock.advance(3000);
+    await flush();
+    expect(h.barriers).toEqual([1, 2]);
+    await h.ack('src#0', 2);
+    await h.ack('map#0', 2);
+    expect((await savepoint).kind).toBe('savepoint');
+    // Periodic checkpoints resume afterwards.
+    await waitFor(() => !h.coordinator.status().busy, 'savepoint settled');
+    h.clock.advance(1000);
+    await h.waitBarrier(3);
+  }, 15_000);
+
   it('runs one checkpoint at a time with maxConcurrentCheckpoints 1', async () => {
     const h = harness({ maxConcurrentCheckpoints: 1 });
     h.coordinator.start();
