@@ -32,6 +32,8 @@ export class CheckpointAttempt {
   constructor(
     private readonly ctx: AttemptContext,
     init: { checkpointId: number; kind: CheckpointKind; savepointName: string | undefined },
+    /** Metadata is written only after this settles: the checkpoint before this one has its outcome notified. */
+    private readonly persistAfter: Promise<void> = Promise.resolve(),
   ) {
     this.pending = new PendingCheckpoint({ ...init, triggeredAtMs: ctx.clock.now(), tasks: ctx.tasks });
     this.outcome = new Promise((resolve) => (this.settle = resolve));
@@ -85,9 +87,11 @@ export class CheckpointAttempt {
     const { pending, ctx } = this;
     pending.transition('PERSISTING');
     this.cancelTimeout();
-    const metadata = this.metadata();
     let stored: StoredCheckpoint;
     try {
+      // Checkpoints complete in id order; an older one still in flight settles first (its own timeout bounds the wait).
+      await this.persistAfter;
+      const metadata = this.metadata();
       stored =
         pending.savepointName !== undefined
           ? await ctx.storage.writeSavepoint(metadata, pending.savepointName)

@@ -39,7 +39,7 @@ export type CheckpointEvent =
  * Every checkpoint default, set once: the coordinator fills them in, and the job options
  * (runtime/job-options.ts) and the configuration schema (runtime/config/config-schema.ts) take them from here.
  */
-export const CHECKPOINT_DEFAULTS = { intervalMs: 1000, timeoutMs: 60_000, minPauseMs: 0, tolerableFailures: 3, retain: 3 } as const;
+export const CHECKPOINT_DEFAULTS = { intervalMs: 1000, timeoutMs: 60_000, minPauseMs: 0, maxConcurrentCheckpoints: 1, tolerableFailures: 3, retain: 3 } as const;
 
 export interface CheckpointCoordinatorOptions {
   /** Must equal `storage.jobName`. */
@@ -49,7 +49,14 @@ export interface CheckpointCoordinatorOptions {
   readonly intervalMs?: number;
   /** A checkpoint not fully acknowledged by then is aborted. @default 60000 */
   readonly timeoutMs?: number;
-  /** Minimum time between the end of one checkpoint and the start of the next periodic one. @default 0 */
+  /**
+   * Checkpoints that may be in flight at once (Flink's `maxConcurrentCheckpoints`). With more than
+   * one, the next checkpoint is triggered on the interval even while the previous one is still
+   * being acknowledged or persisted; checkpoints still complete, and sinks still commit, in id
+   * order (docs/checkpoint-commit-order.md). @default 1
+   */
+  readonly maxConcurrentCheckpoints?: number;
+  /** Minimum time between the end of one checkpoint and the start of the next periodic one; above 0 it means one at a time. @default 0 */
   readonly minPauseMs?: number;
   /** Consecutive failed checkpoints tolerated; one more calls `onFailureThresholdExceeded`. @default 3 */
   readonly tolerableFailures?: number;
@@ -92,6 +99,7 @@ export function resolveCoordinatorOptions(options: CheckpointCoordinatorOptions)
   requireInt('intervalMs', resolved.intervalMs, 1);
   requireInt('timeoutMs', resolved.timeoutMs, 1);
   requireInt('minPauseMs', resolved.minPauseMs, 0);
+  requireInt('maxConcurrentCheckpoints', resolved.maxConcurrentCheckpoints, 1);
   requireInt('tolerableFailures', resolved.tolerableFailures, 0);
   requireInt('retain', resolved.retain, 1);
   if (resolved.tasks.length === 0) throw new CheckpointConfigError('"tasks" must list at least one task id to wait for');

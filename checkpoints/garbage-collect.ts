@@ -5,17 +5,17 @@ import { join, relative } from 'node:path';
 const MAX_DEPTH = 16;
 
 /**
- * Deletes every file under `dir` whose absolute path is not in `keep`, then removes directories
+ * Deletes every file under `dir` whose absolute path `keep` refuses, then removes directories
  * left empty. Returns the deleted files relative to `reportBase`. A missing `dir` is not an error.
  */
-export async function deleteUnreferenced(dir: string, keep: ReadonlySet<string>, reportBase: string): Promise<string[]> {
+export async function deleteUnreferenced(dir: string, keep: ReadonlySet<string> | ((path: string) => boolean), reportBase: string): Promise<string[]> {
   const deleted: string[] = [];
-  await sweep(dir, keep, reportBase, deleted, 0);
+  await sweep(dir, typeof keep === 'function' ? keep : (path) => keep.has(path), reportBase, deleted, 0);
   return deleted;
 }
 
 /** Returns true if `dir` is empty afterwards (and was removed, unless it is the root). */
-async function sweep(dir: string, keep: ReadonlySet<string>, base: string, deleted: string[], depth: number): Promise<boolean> {
+async function sweep(dir: string, keep: (path: string) => boolean, base: string, deleted: string[], depth: number): Promise<boolean> {
   if (depth > MAX_DEPTH) return false;
   let entries;
   try {
@@ -29,7 +29,7 @@ async function sweep(dir: string, keep: ReadonlySet<string>, base: string, delet
     const path = join(dir, entry.name);
     if (entry.isDirectory()) {
       if (await sweep(path, keep, base, deleted, depth + 1)) remaining -= 1;
-    } else if (!keep.has(path)) {
+    } else if (!keep(path)) {
       await rm(path, { force: true });
       deleted.push(relative(base, path));
       remaining -= 1;

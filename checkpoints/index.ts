@@ -33,6 +33,6 @@ export { assertValidName, isValidName } from './names.ts';
 export { collectSharedFiles, METADATA_FORMAT_VERSION, parseMetadata, serializeMetadata, taskIdOf, validateMetadata } from './checkpoint-metadata.ts';
 export type { CheckpointKind, CheckpointMetadata, FileBase, TaskSnapshot, TaskState } from './checkpoint-metadata.ts';
 export { highestParallelism, PARALLELISM_FILE, recordParallelism, retiredSubtasks } from './parallelism-record.ts';
-export { referencedFiles } from './state-files.ts';
+export { referencedFiles, stateFileCheckpointId } from './state-files.ts';
 export { resolveStateFile } from './storage.ts';
-export type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetentionResult, StoredCheckpoint } from './storage.ts';
+export type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetainOptions, RetentionResult, StoredCheckpoint } from './storage.ts';

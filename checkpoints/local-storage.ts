@@ -7,7 +7,8 @@ import { checkpointDirName, METADATA_FILE, parseCheckpointDirName, SAVEPOINTS_DI
 import { assertValidName, isValidName } from './names.ts';
 import { parseMetadata, serializeMetadata, validateMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointMetadata } from './checkpoint-metadata.ts';
-import type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetentionResult, StoredCheckpoint } from './storage.ts';
+import type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetainOptions, RetentionResult, StoredCheckpoint } from './storage.ts';
+import { stateFileCheckpointId } from './state-files.ts';
 
 export interface LocalCheckpointStorageOptions {
   /** Root directory; the job's checkpoints live in `<directory>/<jobName>/`. */
@@ -112,15 +113,19 @@ export class LocalCheckpointStorage implements CheckpointStorage {
     return Math.max(0, ...ids, ...savepoints.map((s) => s.metadata.checkpointId));
   }
 
-  async retain(keep: number): Promise<RetentionResult> {
+  async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
     if (!Number.isSafeInteger(keep) || keep < 1) throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
     return this.guard('apply retention', async () => {
       const { checkpoints, savepoints, invalid } = await this.list();
-      const retained = checkpoints.slice(-keep);
-      const discarded = checkpoints.slice(0, Math.max(0, checkpoints.length - keep));
+      const keepFrom = options.keepFrom ?? Number.POSITIVE_INFINITY;
+      const cut = Math.max(0, checkpoints.length - keep);
+      const retained = checkpoints.filter((s, i) => i >= cut || s.metadata.checkpointId >= keepFrom);
+      const discarded = checkpoints.filter((s, i) => i < cut && s.metadata.checkpointId < keepFrom);
       const newestRetained = retained.at(-1)?.metadata.checkpointId ?? 0;
       const keepFiles = new Set<string>();
       for (const s of [...retained, ...savepoints]) for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
+      // Checkpoints in flight (ids above the newest completed one) write files no metadata lists yet.
+      const keep_ = (path: string): boolean => keepFiles.has(path) || (stateFileCheckpointId(path) ?? 0) > newestRetained;
       // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
       // files are already gone; leftover files are collected by the next run.
       for (const s of discarded) await rm(join(s.location, METADATA_FILE), { force: true });
@@ -129,11 +134,11 @@ export class LocalCheckpointStorage implements CheckpointStorage {
       const dead = invalid.filter((i) => (parseCheckpointDirName(basename(i.location)) ?? Infinity) < newestRetained);
       const deletedFiles: string[] = [];
       for (const dir of [...discarded.map((s) => s.location), ...dead.map((i) => i.location)]) {
-        deletedFiles.push(...(await deleteUnreferenced(dir, keepFiles, this.fileRoot)));
+        deletedFiles.push(...(await deleteUnreferenced(dir, keep_, this.fileRoot)));
         // Only removable once empty: a retained checkpoint may still reference a file in it.
         await rmdir(dir).catch(() => undefined);
       }
-      deletedFiles.push(...(await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keepFiles, this.fileRoot)));
+      deletedFiles.push(...(await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keep_, this.fileRoot)));
       return {
         retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
         deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),

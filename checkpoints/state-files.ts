@@ -48,3 +48,17 @@ export function assertSafeRelativePath(path: string, fail: (message: string) => 
     segments.some((s) => s === '' || s === '.' || s === '..');
   if (bad) fail(`state file path ${JSON.stringify(path)} must be relative, use "/" and contain no "", "." or ".." segments`);
 }
+
+const CHECKPOINT_FILE = /^chk-(\d+)-/;
+
+/**
+ * The checkpoint a state file was written for, from its name: `state/` names every snapshot file
+ * `chk-<id>-<kind>-<random>.bin` (a published rebase gets the id of the checkpoint that first
+ * lists it), temp files included. Retention running beside checkpoints in flight keeps files
+ * whose id is above the newest completed checkpoint. Undefined for any other name.
+ */
+export function stateFileCheckpointId(path: string): number | undefined {
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  const match = CHECKPOINT_FILE.exec(name);
+  return match === null ? undefined : Number(match[1]);
+}

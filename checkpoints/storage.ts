@@ -67,11 +67,17 @@ export interface CheckpointStorage {
   /** Highest id ever used in storage, complete or not (0 if none): new ids must exceed it. */
   highestCheckpointId(): Promise<number>;
   /**
-   * Keeps the newest `keep` completed checkpoints and deletes older ones plus every state file no
-   * retained checkpoint or savepoint references. Call only with no checkpoint in flight: files
-   * being written for it are not referenced yet.
+   * Keeps the newest `keep` completed checkpoints (and every one from `keepFrom` on) and deletes
+   * older ones plus every state file no retained checkpoint or savepoint references — except files
+   * named after a checkpoint newer than the newest completed one (`chk-<id>-…`, see
+   * state-files.ts): those belong to checkpoints in flight, not referenced by any metadata yet.
    */
-  retain(keep: number): Promise<RetentionResult>;
+  retain(keep: number, options?: RetainOptions): Promise<RetentionResult>;
+}
+
+export interface RetainOptions {
+  /** Completed checkpoints with this id or higher are kept too: a checkpoint in flight may build on them. */
+  readonly keepFrom?: number;
 }
 
 /** Absolute location of a state file referenced by `stored`'s metadata or handles. */

@@ -85,6 +85,7 @@ function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, taskId
     intervalMs: options.checkpointIntervalMs,
     timeoutMs: options.checkpointTimeoutMs,
     retain: options.retain,
+    maxConcurrentCheckpoints: options.maxConcurrentCheckpoints,
     tasks: taskIds,
     triggerBarrier: (id) => tasks()?.requestBarrier(id),
     notifyComplete: (id) => tasks()?.notifyCheckpoint(id, true),

@@ -26,6 +26,13 @@ export interface EnvironmentOptions {
     readonly timeoutMs?: number;
     /** Completed checkpoints kept. @default 3 */
     readonly retain?: number;
+    /**
+     * Checkpoints in flight at once. With 2, the next barrier goes out on the interval while the
+     * previous checkpoint is still being acknowledged, persisted or committed, so a slow
+     * checkpoint does not space out the commits of two-phase sinks; they still commit in
+     * checkpoint order. @default 2
+     */
+    readonly maxConcurrent?: number;
   };
   readonly state?: {
     /** @default 'rocksdb' */
@@ -133,6 +140,7 @@ export type ResolvedOptions = {
   readonly checkpointDir: string;
   readonly checkpointTimeoutMs: number;
   readonly retain: number;
+  readonly maxConcurrentCheckpoints: number;
   readonly stateBackend: StateBackendName;
   readonly stateDir: string;
   readonly stateRocksDb: RocksDbMemoryOptions;
@@ -179,6 +187,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     checkpointDir: resolve(options.checkpoints?.dir ?? defaultCheckpointRoot()),
     checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? CHECKPOINT_DEFAULTS.timeoutMs,
     retain: options.checkpoints?.retain ?? CHECKPOINT_DEFAULTS.retain,
+    maxConcurrentCheckpoints: options.checkpoints?.maxConcurrent ?? JOB_DEFAULTS.maxConcurrentCheckpoints,
     stateBackend: options.state?.backend ?? JOB_DEFAULTS.stateBackend,
     stateDir: resolve(options.state?.dir ?? defaultStateDir()),
     stateRocksDb: options.state?.rocksdb ?? {},

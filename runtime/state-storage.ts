@@ -24,8 +24,8 @@ export function checkpointSnapshotStorage(writeRoot: string, readRoot: string = 
     readChunks: (relative) => readFileChunks(join(readRoot, relative)),
     // Staged files sit beside `shared/`, where retention does not sweep, until a checkpoint lists them.
     writeStaged: (name, chunks) => writeChunksDurably(join(writeRoot, STAGING_DIR, name), chunks),
-    async publishStaged(name) {
-      const relative = join('shared', name);
+    async publishStaged(name, as = name) {
+      const relative = join('shared', as);
       await publishDurably(join(writeRoot, STAGING_DIR, name), join(writeRoot, relative));
       return relative;
     },

@@ -242,8 +242,10 @@ export class IncrementalSnapshotter {
     let base = job.base;
     try {
       if (adopted !== undefined) {
-        // Published here, in the checkpoint that first lists it: retention cannot run before it completes.
-        const path = await (storage.publishStaged as NonNullable<SnapshotStorage['publishStaged']>)(adopted.name);
+        // Published here, in the checkpoint that first lists it, under that checkpoint's id: retention
+        // may run while this checkpoint is in flight, and keeps files of checkpoints newer than the newest completed.
+        const as = `${this.config.namePrefix}/chk-${checkpointId}-rebase-${adopted.checkpointId}-${randomBytes(4).toString('hex')}.bin`;
+        const path = await (storage.publishStaged as NonNullable<SnapshotStorage['publishStaged']>)(adopted.name, as);
         const rebased: SnapshotFileRef = { path, kind: 'full', keyGroups: [range.start, range.end], bytes: adopted.bytes ?? 0, checkpointId: adopted.checkpointId };
         base = [rebased, ...base];
       }

@@ -30,11 +30,12 @@ export interface SnapshotStorage {
    */
   writeStaged?(name: string, chunks: AsyncIterable<Buffer>): Promise<void>;
   /**
-   * Moves the staged file `name` to where `write(name)` would have put it and returns that path.
-   * Called in the asynchronous part of the checkpoint whose handle first lists the file, so no
-   * retention runs between the move and that checkpoint's completion.
+   * Moves the staged file `name` to where `write(as)` would have put it (`as` defaults to `name`)
+   * and returns that path. Called in the asynchronous part of the checkpoint whose handle first
+   * lists the file; `as` carries that checkpoint's id (`chk-<id>-…`), which is what keeps
+   * retention running beside checkpoints in flight from deleting it before that checkpoint completes.
    */
-  publishStaged?(name: string): Promise<string>;
+  publishStaged?(name: string, as?: string): Promise<string>;
   /** Removes a staged file (a cancelled or superseded rebase); missing is fine. */
   discardStaged?(name: string): Promise<void>;
 }
@@ -145,8 +146,8 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
     await this.writeWith(join(STAGING_DIR, name), (path) => writeChunksDurably(path, chunks));
   }
 
-  async publishStaged(name: string): Promise<string> {
-    const to = join(this.baseDir, name);
+  async publishStaged(name: string, as: string = name): Promise<string> {
+    const to = join(this.baseDir, as);
     await publishDurably(join(this.baseDir, STAGING_DIR, name), to);
     return to;
   }

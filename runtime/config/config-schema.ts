@@ -54,6 +54,8 @@ export const coreConfigShape = {
       intervalMs: positiveMs.meta({ env: 'CDCFLOW_CHECKPOINT_INTERVAL_MS' }).default(CHECKPOINT_DEFAULTS.intervalMs),
       timeoutMs: positiveMs.default(CHECKPOINT_DEFAULTS.timeoutMs),
       retain: z.number().int().min(1).default(CHECKPOINT_DEFAULTS.retain),
+      /** Checkpoints in flight at once; unset: the environment's default (2). */
+      maxConcurrent: z.number().int().min(1).optional(),
     })
     .prefault({}),
   state: z

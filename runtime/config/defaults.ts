@@ -14,6 +14,8 @@ export const JOB_DEFAULTS = {
   discardSinkTransactions: false,
   stateBackend: 'rocksdb',
   restHost: '127.0.0.1',
+  /** Checkpoints in flight at once for jobs (the coordinator alone defaults to 1). */
+  maxConcurrentCheckpoints: 2,
   stopDeadlineMs: 30_000,
   takeoverLease: false,
   /** Window of the SLOs' freshness p99 (runtime/signals/slo.ts). */

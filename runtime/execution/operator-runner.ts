@@ -28,7 +28,9 @@ export type Element =
  * must not overtake what that input sent before it, or the last input's end would fire every
  * window (event time jumps to +∞) before the held records were judged, making them late.
  */
-type Held = Element | { readonly kind: 'end' };
+type Held = Element | { readonly kind: 'end' } | { readonly kind: 'barrier'; readonly checkpointId: number };
+
+const heldBarrier = (checkpointId: number): Held => ({ kind: 'barrier', checkpointId });
 
 /** Where elements of one edge go: an operator, or the keyed exchange in front of one. */
 export interface ElementReceiver {
@@ -132,7 +134,7 @@ export class OperatorRunner implements ElementReceiver {
   }
 
   async pushBarrier(input: number, checkpointId: number): Promise<void> {
-    const verdict = this.aligner.onBarrier(input, checkpointId);
+    const verdict = this.aligner.onBarrier(input, checkpointId, heldBarrier);
     if (verdict.kind === 'aligned') await this.exclusive(`barrier ${checkpointId}`, () => this.snapshotAndRelease(checkpointId));
   }
 
@@ -143,7 +145,15 @@ export class OperatorRunner implements ElementReceiver {
     await this.hooks.flushDeadLetters?.();
     await this.hooks.snapshotTaken(this, checkpointId, snapshot);
     for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
-    for (const held of this.aligner.drain()) await this.handle(held.input, held.element);
+    // Held elements go through the aligner again: a held later barrier blocks its input anew.
+    for (const held of this.aligner.drain()) {
+      if (held.element.kind === 'barrier') {
+        const next = held.element.checkpointId;
+        if (this.aligner.onBarrier(held.input, next, heldBarrier).kind === 'aligned') await this.snapshotAndRelease(next);
+      } else if (this.aligner.onElement(held.input, held.element).kind === 'pass') {
+        await this.handle(held.input, held.element);
+      }
+    }
   }
 
   /** Lets the operator fire processing-time timers; a no-op for operators without the hook. */

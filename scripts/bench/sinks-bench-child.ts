@@ -193,7 +193,8 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
     const wallStart = Date.now();
     const env = StreamEnvironment.create({
       jobName: spec.jobName,
-      checkpoints: { intervalMs: 1000, dir: join(dir, 'checkpoints') },
+      // CDCFLOW_BENCH_MAX_CONCURRENT=1 compares with one checkpoint at a time (the job default is 2).
+      checkpoints: { intervalMs: 1000, dir: join(dir, 'checkpoints'), ...maxConcurrentFromEnv() },
       state: { backend: 'rocksdb', dir: join(dir, 'state') },
       restore: 'none',
       restart: { maxAttempts: 0 },
@@ -244,4 +245,9 @@ if (values.child !== undefined) {
   console.log(`RESULT ${JSON.stringify(result)}`);
   // Clients that linger (a DLQ producer, a pool) must not hold the benchmark up.
   setTimeout(() => process.exit(0), 2000).unref();
+}
+
+function maxConcurrentFromEnv(): { maxConcurrent?: number } {
+  const raw = process.env['CDCFLOW_BENCH_MAX_CONCURRENT'];
+  return raw === undefined || raw === '' ? {} : { maxConcurrent: Number(raw) };
 }

@@ -196,3 +196,22 @@ describe('operator runner: the keyed state of a batch', () => {
     expect(await storedCount(store, 'a')).toBeUndefined();
   });
 });
+
+describe('operator runner: two checkpoints in flight', () => {
+  it('holds barrier n+1 on an input that already gave barrier n, and aligns it after n, records in order', async () => {
+    const { runner, seen, sent } = forwardingRunner(2);
+    await runner.pushBarrier(0, 1);
+    await runner.push(0, { kind: 'batch', records: [{ value: 1, timestamp: 1 }] });
+    await runner.pushBarrier(0, 2);
+    await runner.push(0, { kind: 'batch', records: [{ value: 2, timestamp: 2 }] });
+    expect(seen).toEqual([]);
+    await runner.push(1, { kind: 'batch', records: [{ value: 10, timestamp: 1 }] });
+    await runner.pushBarrier(1, 1);
+    // Barrier 1 aligned: record 1 runs, then input 0 blocks again at barrier 2 (record 2 held).
+    expect(seen).toEqual(['batch 10', 'snapshot', 'batch 1']);
+    await runner.push(1, { kind: 'batch', records: [{ value: 11, timestamp: 2 }] });
+    await runner.pushBarrier(1, 2);
+    expect(seen).toEqual(['batch 10', 'snapshot', 'batch 1', 'batch 11', 'snapshot', 'batch 2']);
+    expect(sent.filter((s) => s.startsWith('barrier'))).toEqual(['barrier 1', 'barrier 2']);
+  });
+});
