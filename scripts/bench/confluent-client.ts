@@ -39,7 +39,7 @@ export function ensureConfluentClient(): { readonly ok: true } | { readonly ok: 
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     writeFileSync(join(dir, 'install.log'), err.stderr ?? err.message);
-    return { ok: false, reason: `${PACKAGE} did not build (see ${join(dir, 'install.log')}; it needs CKJS_LINKING=dynamic and the Debian packages libzstd-dev libcurl4-openssl-dev liblz4-dev libsasl2-dev libssl-dev zlib1g-dev)` };
+    return { ok: false, reason: `${PACKAGE} did not install or build (see ${join(dir, 'install.log')}; it needs CKJS_LINKING=dynamic and the Debian packages libzstd-dev libcurl4-openssl-dev liblz4-dev libsasl2-dev libssl-dev zlib1g-dev)` };
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * npm run bench -- clients [--events 200000] [--keys events/10] [--runs 3] [--no-confluent]
+ * npm run bench -- clients [--events 200000] [--keys events/10] [--runs 3] [--no-confluent] [--clients kafkajs,platformatic,ckjs-kafkajs,ckjs-native]
  *
  * The raw consume ceiling of Kafka clients over the same workload topic, interleaved, each run
  * in a child process of its own: kafkajs (the client cdcflow's source ships with, the same
@@ -64,7 +64,7 @@ async function platformaticCeiling(brokers: readonly string[], topic: string, me
 }
 
 const CHILD = fileURLToPath(import.meta.url);
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, keys: { type: 'string' }, runs: { type: 'string', default: '3' }, 'no-confluent': { type: 'boolean', default: false }, child: { type: 'string' } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, keys: { type: 'string' }, runs: { type: 'string', default: '3' }, 'no-confluent': { type: 'boolean', default: false }, clients: { type: 'string' }, child: { type: 'string' } } });
 
 if (values.child !== undefined) {
   const spec = JSON.parse(values.child) as Spec;
@@ -76,12 +76,17 @@ if (values.child !== undefined) {
   const brokers = endpointsFromEnv().kafkaBrokers.split(',');
   console.log(`machine: ${machine()}`);
   const { topic, messages } = await ensureWorkloadTopic(brokers, events, keys, 'bench.sinks.orders');
-  const clients: Client[] = ['kafkajs', 'platformatic'];
-  if (values['no-confluent']) console.log('@confluentinc/kafka-javascript: skipped (--no-confluent)');
-  else {
-    const installed = ensureConfluentClient();
-    if (installed.ok) clients.push('ckjs-kafkajs', 'ckjs-native');
-    else console.log(`@confluentinc/kafka-javascript: skipped, ${installed.reason}`);
+  const wanted = (values.clients ?? Object.keys(CEILINGS).join(',')).split(',');
+  const unknown = wanted.filter((c) => !(c in CEILINGS));
+  if (unknown.length > 0) throw new Error(`unknown --clients ${unknown.join(', ')}; choose from ${Object.keys(CEILINGS).join(', ')}`);
+  let clients = wanted as Client[];
+  const confluent = clients.filter((c) => c.startsWith('ckjs-'));
+  if (confluent.length > 0) {
+    const installed = values['no-confluent'] ? { ok: false as const, reason: '--no-confluent' } : ensureConfluentClient();
+    if (!installed.ok) {
+      console.log(`@confluentinc/kafka-javascript: skipped, ${installed.reason}`);
+      clients = clients.filter((c) => !confluent.includes(c));
+    }
   }
   const results = new Map<Client, Measured[]>(clients.map((c) => [c, []]));
   for (let round = 1; round <= Number(values.runs); round++) {
