@@ -9,7 +9,7 @@
  *   sinks   the projection into every sink: throughput, and freshness at an offered rate (sinks-bench.ts)
  *   compare the reference jobs on cdcflow, Flink, Kafka Streams and Quix Streams, one table with ratios (compare-bench.ts)
  *   bad-records the projection into Postgres over a clean topic and over one mixed with the malformed-input corpus (bad-records-bench.ts)
- *   clients the raw consume ceiling of kafkajs against @platformatic/kafka, interleaved (consume-clients-bench.ts)
+ *   clients the raw consume ceiling of kafkajs against @platformatic/kafka and (optional, built on demand) @confluentinc/kafka-javascript, interleaved (consume-clients-bench.ts)
  * Flags go to the chosen benchmark, e.g. `npm run bench -- upsert --events 100000 --runs 1`.
  */
 const benches: Record<string, string> = {

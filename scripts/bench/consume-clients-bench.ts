@@ -1,11 +1,13 @@
 /**
- * npm run bench -- clients [--events 200000] [--keys events/10] [--runs 3]
+ * npm run bench -- clients [--events 200000] [--keys events/10] [--runs 3] [--no-confluent] [--clients kafkajs,platformatic,ckjs-kafkajs,ckjs-native]
  *
- * The raw consume ceiling of two Kafka clients over the same workload topic, interleaved, each run
+ * The raw consume ceiling of Kafka clients over the same workload topic, interleaved, each run
  * in a child process of its own: kafkajs (the client cdcflow's source ships with, the same
- * consumer settings as KafkajsFetcher: consume-ceiling.ts) and `@platformatic/kafka` 1.x (the
- * last line that runs on Node 20; 2.x needs Node 22). Each consumer counts messages from the
- * earliest offset, no decoding. Figures: messages/s over first → last message, process CPU µs
+ * consumer settings as KafkajsFetcher: consume-ceiling.ts), `@platformatic/kafka` 1.x (the
+ * last line that runs on Node 20; 2.x needs Node 22) and, optionally, `@confluentinc/kafka-javascript`
+ * (librdkafka) through its KafkaJS-compatible API and its native batch API, installed on demand
+ * outside the repo (confluent-client.ts; skipped with a message when it does not build). Each
+ * consumer counts messages from the earliest offset, no decoding. Figures: messages/s over first → last message, process CPU µs
  * per message (the figure that matters on a shared machine), peak RSS.
  */
 import { fileURLToPath } from 'node:url';
@@ -15,9 +17,16 @@ import { endpointsFromEnv } from '../stack/endpoints.ts';
 import { finish, mark, newSpan, rate, reportResult, runChild, type Measured } from './bench-child.ts';
 import { fmt, loadAverage, machine, median } from './bench-format.ts';
 import { ensureWorkloadTopic } from './bench-topic.ts';
+import { confluentKjsCeiling, confluentNativeCeiling, ensureConfluentClient } from './confluent-client.ts';
 import { consumeCeiling } from './consume-ceiling.ts';
 
-type Client = 'kafkajs' | 'platformatic';
+type Client = 'kafkajs' | 'platformatic' | 'ckjs-kafkajs' | 'ckjs-native';
+const CEILINGS: Record<Client, (brokers: readonly string[], topic: string, messages: number) => Promise<Measured>> = {
+  kafkajs: consumeCeiling,
+  platformatic: platformaticCeiling,
+  'ckjs-kafkajs': confluentKjsCeiling,
+  'ckjs-native': confluentNativeCeiling,
+};
 interface Spec {
   readonly client: Client;
   readonly brokers: readonly string[];
@@ -55,12 +64,11 @@ async function platformaticCeiling(brokers: readonly string[], topic: string, me
 }
 
 const CHILD = fileURLToPath(import.meta.url);
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, keys: { type: 'string' }, runs: { type: 'string', default: '3' }, child: { type: 'string' } } });
+const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, keys: { type: 'string' }, runs: { type: 'string', default: '3' }, 'no-confluent': { type: 'boolean', default: false }, clients: { type: 'string' }, child: { type: 'string' } } });
 
 if (values.child !== undefined) {
   const spec = JSON.parse(values.child) as Spec;
-  const run = spec.client === 'kafkajs' ? consumeCeiling : platformaticCeiling;
-  reportResult(await run(spec.brokers, spec.topic, spec.messages));
+  reportResult(await CEILINGS[spec.client](spec.brokers, spec.topic, spec.messages));
   setTimeout(() => process.exit(0), 1000).unref();
 } else {
   const events = Number(values.events);
@@ -68,9 +76,21 @@ if (values.child !== undefined) {
   const brokers = endpointsFromEnv().kafkaBrokers.split(',');
   console.log(`machine: ${machine()}`);
   const { topic, messages } = await ensureWorkloadTopic(brokers, events, keys, 'bench.sinks.orders');
-  const results = new Map<Client, Measured[]>([['kafkajs', []], ['platformatic', []]]);
+  const wanted = (values.clients ?? Object.keys(CEILINGS).join(',')).split(',');
+  const unknown = wanted.filter((c) => !(c in CEILINGS));
+  if (unknown.length > 0) throw new Error(`unknown --clients ${unknown.join(', ')}; choose from ${Object.keys(CEILINGS).join(', ')}`);
+  let clients = wanted as Client[];
+  const confluent = clients.filter((c) => c.startsWith('ckjs-'));
+  if (confluent.length > 0) {
+    const installed = values['no-confluent'] ? { ok: false as const, reason: '--no-confluent' } : ensureConfluentClient();
+    if (!installed.ok) {
+      console.log(`@confluentinc/kafka-javascript: skipped, ${installed.reason}`);
+      clients = clients.filter((c) => !confluent.includes(c));
+    }
+  }
+  const results = new Map<Client, Measured[]>(clients.map((c) => [c, []]));
   for (let round = 1; round <= Number(values.runs); round++) {
-    for (const client of ['kafkajs', 'platformatic'] as const) {
+    for (const client of clients) {
       const r = await runChild<Measured>(CHILD, { client, brokers, topic, messages } satisfies Spec, `${client} run ${round}`);
       results.get(client)?.push(r);
       console.log(`run ${round}  ${client.padEnd(13)} ${fmt(rate(r)).padStart(9)} msg/s  ${fmt((r.cpuSeconds / r.messages) * 1e6, 1).padStart(6)} µs CPU/msg  RSS ${fmt(r.maxRssMb)} MB  load ${loadAverage()}`);
