@@ -55,6 +55,8 @@ export const coreConfigShape = {
     .strictObject({
       /** Absolute after loading; `<root>/<name>` is the job's folder. */
       root: z.string().min(1).meta({ env: 'CDCFLOW_CHECKPOINT_DIR' }).default(() => defaultCheckpointRoot()),
+      /** With an `s3://bucket/prefix` root: the local folder for state files before upload. */
+      stagingDir: z.string().min(1).meta({ env: 'CDCFLOW_CHECKPOINT_STAGING_DIR' }).optional(),
       intervalMs: positiveMs.meta({ env: 'CDCFLOW_CHECKPOINT_INTERVAL_MS' }).default(1000),
       timeoutMs: positiveMs.default(60_000),
       retain: z.number().int().min(1).default(3),
