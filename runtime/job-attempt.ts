@@ -6,7 +6,7 @@
 import { checkReplayGate } from './lifecycle/replay-gate.ts';
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CheckpointCoordinator, LocalCheckpointStorage, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type StoredCheckpoint } from '../checkpoints/index.ts';
+import { CheckpointCoordinator, checkpointStorageFor, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type CheckpointStorage, type StoredCheckpoint } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
 import { SourceOpenInterruptedError } from '../operators/sources/source.ts';
 import type { JobRunner } from './execution/job-runner.ts';
@@ -54,7 +54,7 @@ export interface CoordinatorHooks {
 /** The checkpoint coordinator of an attempt, with the job's metrics and log wired in. */
 export function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, tasks: string[], hooks: CoordinatorHooks): CheckpointCoordinator {
   const progress = CheckpointLog.everyMinute(options.logger, options.checkpointIntervalMs);
-  const storage = new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName });
+  const storage = checkpointStorageOf(options);
   return new CheckpointCoordinator({
     jobName: options.jobName,
     storage,
@@ -97,7 +97,9 @@ export async function loadRestorePoint(coordinator: CheckpointCoordinator, optio
   await checkReplayGate(jobRootOf(options), restored, options.allowReplay, (line) => log.warn(line));
   if (restored !== undefined) {
     log.info({ kind: restored.metadata.kind, checkpoint: restored.metadata.checkpointId, location: restored.location }, `restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`);
-    if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
+    const storage = checkpointStorageOf(options);
+    if (storage.adoptFiles !== undefined) await storage.adoptFiles(restored);
+    else if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
     return { restored, freshStart: undefined };
   }
   const highestKnownCheckpointId = plan.nextCheckpointId - 1;
@@ -105,6 +107,11 @@ export async function loadRestorePoint(coordinator: CheckpointCoordinator, optio
   log.info({ checkpointRoot: jobRootOf(options), highestKnownCheckpointId }, `starting fresh: ${why}`);
   // A later attempt of this run starts fresh only after the first one checked the sinks: what they hold now is ours.
   return { restored: undefined, freshStart: { highestKnownCheckpointId, discardSinkTransactions: options.discardSinkTransactions || attempt > 1 } };
+}
+
+/** The job's checkpoint storage: local, or the object store `checkpoints.dir` names (staging in `checkpointDir`). */
+export function checkpointStorageOf(options: ResolvedOptions): CheckpointStorage {
+  return checkpointStorageFor({ root: options.checkpointUrl ?? options.checkpointDir, jobName: options.jobName, stagingDirectory: options.checkpointDir });
 }
 
 export function jobRootOf(options: ResolvedOptions): string {
