@@ -11,6 +11,10 @@ import { afterAll, expect, it } from 'vitest';
 import { S3ObjectStore } from '../../checkpoints/s3-object-store.ts';
 import { s3ConnectionFromEnv } from '../../checkpoints/s3-location.ts';
 import { S3CheckpointStorage } from '../../checkpoints/s3-storage.ts';
+import { generateWorkload } from '../../scripts/workload/generator.ts';
+import { projectionOracle, type OracleRecord } from '../../scripts/workload/oracle.ts';
+import type { OrderRow } from '../../scripts/workload/orders-model.ts';
+import { loadUpsertState } from '../support/checkpoint-state.ts';
 import { WORKLOAD_PRESETS, type WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { JobProcess } from '../support/job-process.ts';
@@ -67,6 +71,15 @@ it.skipIf(endpoint === undefined)('a job checkpoints into S3, survives SIGKILL, 
   } finally {
     await second.kill();
   }
+
+  // Exactly the oracle: the final savepoint (in the bucket) holds the projection of every record.
+  const reader = new S3CheckpointStorage({ url: root, jobName: 'orders-projection', stagingDirectory: join(workDir, 'verify') });
+  const final = await loadUpsertState<OrderRow>({ checkpointDir: workDir, jobName: 'orders-projection', operatorUid: 'orders-upsert', storage: reader });
+  const records: OracleRecord[] = [...generateWorkload(WORKLOAD)].map(({ seq, partition, id, event }) => ({ seq, partition, id, event }));
+  const oracle = projectionOracle(records);
+  const live = new Map([...final.entries].filter(([, e]) => e.row !== null).map(([k, e]) => [k, e.row]));
+  expect(live.size).toBe(oracle.size);
+  for (const [id, row] of oracle) expect(live.get(id), `id ${id}`).toEqual(row);
 
   // Retention: keep one checkpoint; every state object left is referenced by what is kept.
   const storage = new S3CheckpointStorage({ url: root, jobName: 'orders-projection', stagingDirectory: join(workDir, 'c') });
