@@ -36,3 +36,11 @@ export { highestParallelism, PARALLELISM_FILE, recordParallelism, retiredSubtask
 export { referencedFiles, stateFileCheckpointId } from './state-files.ts';
 export { resolveStateFile } from './storage.ts';
 export type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetainOptions, RetentionResult, StoredCheckpoint } from './storage.ts';
+export { checkpointStorageFor, localCheckpointPath, validateCheckpointRoot } from './checkpoint-storage-for.ts';
+export type { CheckpointStorageChoice } from './checkpoint-storage-for.ts';
+export type { ObjectStore } from './object-store.ts';
+export { isS3Url, parseS3Url, s3ConnectionFromEnv } from './s3-location.ts';
+export type { S3ConnectionOptions, S3Location } from './s3-location.ts';
+export { S3ObjectStore } from './s3-object-store.ts';
+export { RESERVED_MARKER, S3CheckpointStorage } from './s3-storage.ts';
+export type { S3CheckpointStorageOptions } from './s3-storage.ts';

@@ -8,6 +8,12 @@ export interface StoredCheckpoint {
   readonly location: string;
   /** Directory the metadata's file paths (`sharedFiles`, handle `files[].path`) are relative to. */
   readonly fileRoot: string;
+  /**
+   * Object stores only: URL of the folder in the store the file paths are relative to (the job
+   * folder for checkpoints, the savepoint's own folder for savepoints). Files are fetched from
+   * there into `fileRoot` when read; local storage leaves it unset.
+   */
+  readonly remoteFileRoot?: string;
 }
 
 /** A checkpoint directory that exists but cannot be used (no `_metadata` yet, or corrupt). */
@@ -39,8 +45,9 @@ export interface RetentionResult {
 export type CheckpointRef = number | string;
 
 /**
- * Durable home of one job's checkpoints and savepoints. Local filesystem today
- * (`LocalCheckpointStorage`); the contract is written so an object store can implement it.
+ * Durable home of one job's checkpoints and savepoints: the local filesystem
+ * (`LocalCheckpointStorage`) or an S3-compatible object store (`S3CheckpointStorage`), chosen by
+ * URL in `checkpoint-storage-for.ts`.
  */
 export interface CheckpointStorage {
   readonly jobName: string;
@@ -73,6 +80,12 @@ export interface CheckpointStorage {
    * state-files.ts): those belong to checkpoints in flight, not referenced by any metadata yet.
    */
   retain(keep: number, options?: RetainOptions): Promise<RetentionResult>;
+  /**
+   * Makes the state files of `stored` (a savepoint, a moved checkpoint) part of this job's own
+   * files before a restore from it, so later incremental checkpoints can keep referencing them.
+   * Optional: without it the runtime copies them into `fileRoot` on the local filesystem.
+   */
+  adoptFiles?(stored: StoredCheckpoint): Promise<void>;
 }
 
 export interface RetainOptions {

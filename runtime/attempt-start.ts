@@ -8,7 +8,7 @@
  */
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CheckpointCoordinator, LocalCheckpointStorage, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type StoredCheckpoint } from '../checkpoints/index.ts';
+import { CheckpointCoordinator, checkpointStorageFor, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type CheckpointStorage, type StoredCheckpoint } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
 import { assignRestoredState, type RestoredTask } from './execution/restore-assignment.ts';
 import type { GraphNode, JobGraph } from './graph.ts';
@@ -78,7 +78,7 @@ export async function startAttempt(graph: JobGraph, options: ResolvedOptions, me
 /** The checkpoint coordinator of an attempt, with the job's metrics and log wired in. */
 function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, taskIds: string[], tasks: () => AttemptTasks | undefined, onStats: ((stats: CheckpointStats) => void) | undefined): CheckpointCoordinator {
   const progress = CheckpointLog.everyMinute(options.logger, options.checkpointIntervalMs);
-  const storage = new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName });
+  const storage = checkpointStorageOf(options);
   return new CheckpointCoordinator({
     jobName: options.jobName,
     storage,
@@ -122,7 +122,9 @@ async function loadRestorePoint(coordinator: CheckpointCoordinator, options: Res
   await checkReplayGate(jobRootOf(options), restored, options.allowReplay, (line) => log.warn(line));
   if (restored !== undefined) {
     log.info({ kind: restored.metadata.kind, checkpoint: restored.metadata.checkpointId, location: restored.location }, `restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`);
-    if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
+    const storage = checkpointStorageOf(options);
+    if (storage.adoptFiles !== undefined) await storage.adoptFiles(restored);
+    else if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
     return { restored, freshStart: undefined };
   }
   const highestKnownCheckpointId = plan.nextCheckpointId - 1;
@@ -132,6 +134,11 @@ async function loadRestorePoint(coordinator: CheckpointCoordinator, options: Res
   return { restored: undefined, freshStart: { highestKnownCheckpointId, discardSinkTransactions: options.discardSinkTransactions || attempt > 1 } };
 }
 
+
+/** The job's checkpoint storage: local, or the object store `checkpoints.dir` names (staging in `checkpointDir`). */
+export function checkpointStorageOf(options: ResolvedOptions): CheckpointStorage {
+  return checkpointStorageFor({ root: options.checkpointUrl ?? options.checkpointDir, jobName: options.jobName, stagingDirectory: options.checkpointDir });
+}
 
 export function jobRootOf(options: ResolvedOptions): string {
   return resolve(options.checkpointDir, options.jobName);

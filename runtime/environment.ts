@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { LocalCheckpointStorage, SAVEPOINTS_DIR } from '../checkpoints/index.ts';
+import { SAVEPOINTS_DIR } from '../checkpoints/index.ts';
 import { SourceOpenInterruptedError, type SourceDefinition } from '../operators/sources/source.ts';
 import { DataStream } from './data-stream.ts';
 import { JobGraph } from './graph.ts';
@@ -7,7 +7,7 @@ import { startHttpServer, type HttpServerHandle } from './http-server.ts';
 import type { JobControl as RestControl } from './rest/job-control.ts';
 import { planOf } from './rest/plan.ts';
 import { workerData } from 'node:worker_threads';
-import { jobRootOf, runAttempt, type AttemptHandle, type AttemptResult, type AttemptSpec } from './job-attempt.ts';
+import { checkpointStorageOf, jobRootOf, runAttempt, type AttemptHandle, type AttemptResult, type AttemptSpec } from './job-attempt.ts';
 import { JobControl } from './lifecycle/job-control.ts';
 import { JobLease } from './lifecycle/job-lease.ts';
 import type { JobEvent, JobSnapshot, JobState, StopOptions, StopResult } from './lifecycle/job-status.ts';
@@ -170,7 +170,7 @@ export class StreamEnvironment {
               if (s.status !== 'completed') return;
               completedThisRun = true;
               if (gated.length > 0) {
-                void new LocalCheckpointStorage({ directory: options.checkpointDir, jobName: options.jobName })
+                void checkpointStorageOf(options)
                   .load(s.checkpointId)
                   .then((stored) => recordSideEffectCommit(jobRootOf(options), gated, stored))
                   .catch((error: unknown) => log.warn({ err: error }, `could not record checkpoint ${s.checkpointId} for the replay gate`));

@@ -13,7 +13,7 @@ import type { FinalTarget } from './lifecycle/job-control.ts';
 import type { JobMetrics } from './metrics.ts';
 import { createSubtaskLoop } from './subtask-loop-factory.ts';
 
-export { jobRootOf } from './attempt-start.ts';
+export { checkpointStorageOf, jobRootOf } from './attempt-start.ts';
 
 /** What the environment sees of a running attempt (single-thread or parallel). */
 export interface AttemptHandle {

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { SloOptions } from './signals/slo.ts';
-import type { RestoreSource } from '../checkpoints/index.ts';
+import { isS3Url, localCheckpointPath, validateCheckpointRoot, type RestoreSource } from '../checkpoints/index.ts';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { lineLogger, lineSinkLogger, loggerFor, type Logger } from '../operators/logger.ts';
 import type { DeadLetterWriter } from '../operators/sources/kafka/dead-letter-writer.ts';
@@ -22,6 +22,12 @@ export interface EnvironmentOptions {
      * else `~/.local/state/cdcflow/checkpoints` (never the working directory: see config/checkpoint-root.ts)
      */
     readonly dir?: string;
+    /**
+     * Object-store roots only (`dir: 's3://bucket/prefix'`): the local folder state files are
+     * written to before upload and downloaded to on restore; the job's lease, REST registration
+     * and replay records stay here too. @default the default local checkpoint root
+     */
+    readonly stagingDir?: string;
     /** @default 60000 */
     readonly timeoutMs?: number;
     /** Completed checkpoints kept. @default 3 */
@@ -137,7 +143,10 @@ export interface EnvironmentOptions {
 export type ResolvedOptions = {
   readonly jobName: string;
   readonly checkpointIntervalMs: number;
+  /** The local checkpoint root; with an object store (`checkpointUrl`) the staging root beside it. */
   readonly checkpointDir: string;
+  /** `s3://bucket/prefix` when checkpoints live in an object store (docs/object-storage.md). */
+  readonly checkpointUrl: string | undefined;
   readonly checkpointTimeoutMs: number;
   readonly retain: number;
   readonly maxConcurrentCheckpoints: number;
@@ -184,7 +193,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
   return {
     jobName: options.jobName,
     checkpointIntervalMs: options.checkpoints?.intervalMs ?? CHECKPOINT_DEFAULTS.intervalMs,
-    checkpointDir: resolve(options.checkpoints?.dir ?? defaultCheckpointRoot()),
+    ...checkpointRoots(options.checkpoints),
     checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? CHECKPOINT_DEFAULTS.timeoutMs,
     retain: options.checkpoints?.retain ?? CHECKPOINT_DEFAULTS.retain,
     maxConcurrentCheckpoints: options.checkpoints?.maxConcurrent ?? JOB_DEFAULTS.maxConcurrentCheckpoints,
@@ -224,4 +233,12 @@ function resolveParallelism(option: number | undefined): number {
     throw new CdcflowError(`parallelism must be an integer in 1..${DEFAULT_MAX_PARALLELISM} (the number of key groups), got ${String(option ?? envValue)}: set the parallelism option or CDCFLOW_PARALLELISM`, { domain: 'user', retriable: false });
   }
   return value;
+}
+
+/** `checkpoints.dir` as a local root, or an object-store URL with its local staging root. */
+function checkpointRoots(checkpoints: EnvironmentOptions['checkpoints']): { checkpointDir: string; checkpointUrl: string | undefined } {
+  const dir = checkpoints?.dir ?? defaultCheckpointRoot();
+  validateCheckpointRoot(dir);
+  if (isS3Url(dir)) return { checkpointDir: resolve(checkpoints?.stagingDir ?? defaultCheckpointRoot()), checkpointUrl: dir.replace(/\/+$/, '') };
+  return { checkpointDir: localCheckpointPath(dir), checkpointUrl: undefined };
 }

@@ -4,6 +4,7 @@
  * TaskSnapshots, and the operator metrics. Used by the single-thread attempt (subtask 0 of 1)
  * and by every worker of a parallel job.
  */
+import { S3CheckpointStorage } from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
 import { QueuedRecordDeadLetters } from '../operators/record-dead-letters.ts';
 import { resolveKafkaConnection, type KafkaConnection } from '../operators/kafka-connection.ts';
@@ -41,7 +42,9 @@ export interface SubtaskLoopSpec {
 export function createSubtaskLoop(spec: SubtaskLoopSpec): SubtaskLoop {
   const { options, metrics, subtaskIndex, parallelism } = spec;
   const stateFactory = new DefaultStateBackendFactory();
-  const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot);
+  // Checkpoints in an object store: restore downloads only the files this subtask reads.
+  const remote = options.checkpointUrl === undefined ? undefined : new S3CheckpointStorage({ url: options.checkpointUrl, jobName: options.jobName, stagingDirectory: options.checkpointDir });
+  const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot, spec.jobRoot, remote === undefined ? undefined : (relative, path) => remote.downloadStateFile(relative, path));
   // One producer per subtask for every operator's letters; it connects on the first letter only.
   const letters = options.deadLetterWriter ?? deadLetterWriter({ ...deadLetterConnection(options.deadLetterBrokers), topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
   return new SubtaskLoop({

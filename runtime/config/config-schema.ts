@@ -51,6 +51,8 @@ export const coreConfigShape = {
     .strictObject({
       /** Absolute after loading; `<root>/<name>` is the job's folder. */
       root: z.string().min(1).meta({ env: 'CDCFLOW_CHECKPOINT_DIR' }).default(() => defaultCheckpointRoot()),
+      /** With an `s3://bucket/prefix` root: the local folder for state files before upload. */
+      stagingDir: z.string().min(1).meta({ env: 'CDCFLOW_CHECKPOINT_STAGING_DIR' }).optional(),
       intervalMs: positiveMs.meta({ env: 'CDCFLOW_CHECKPOINT_INTERVAL_MS' }).default(CHECKPOINT_DEFAULTS.intervalMs),
       timeoutMs: positiveMs.default(CHECKPOINT_DEFAULTS.timeoutMs),
       retain: z.number().int().min(1).default(CHECKPOINT_DEFAULTS.retain),

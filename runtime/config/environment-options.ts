@@ -9,7 +9,7 @@ export function environmentOptions(config: JobConfig<unknown>, extra: Partial<En
     jobName: config.name,
     parallelism: config.parallelism,
     restore: restoreSource(config.restore),
-    checkpoints: { dir: config.checkpoints.root, intervalMs: config.checkpoints.intervalMs, timeoutMs: config.checkpoints.timeoutMs, retain: config.checkpoints.retain, ...(config.checkpoints.maxConcurrent === undefined ? {} : { maxConcurrent: config.checkpoints.maxConcurrent }) },
+    checkpoints: { dir: config.checkpoints.root, ...(config.checkpoints.stagingDir === undefined ? {} : { stagingDir: config.checkpoints.stagingDir }), intervalMs: config.checkpoints.intervalMs, timeoutMs: config.checkpoints.timeoutMs, retain: config.checkpoints.retain, ...(config.checkpoints.maxConcurrent === undefined ? {} : { maxConcurrent: config.checkpoints.maxConcurrent }) },
     state: { backend: config.state.backend, dir: config.state.dir },
     lifecycle: { stopDeadlineMs: config.lifecycle.stopDeadlineMs, takeoverLease: config.lifecycle.takeoverLease },
     discardSinkTransactions: config.discardSinkTransactions,

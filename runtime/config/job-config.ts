@@ -38,7 +38,7 @@ export interface LoadJobConfigOptions<S extends z.ZodType> {
 export const RESOLVED_CONFIG_ENV = 'CDCFLOW_RESOLVED_CONFIG';
 
 /** Fields holding paths; a relative one is resolved against the file it came from, or the working directory. */
-const PATH_FIELDS = ['checkpoints.root', 'state.dir', 'rest.tokenFile'];
+const PATH_FIELDS = ['checkpoints.root', 'checkpoints.stagingDir', 'state.dir', 'rest.tokenFile'];
 
 export function loadJobConfig<S extends z.ZodType = z.ZodObject<Record<string, never>>>(options: LoadJobConfigOptions<S>): JobConfig<z.output<S>> {
   if (options.argv !== undefined || options.environ !== undefined || !isMainThread) return load(options);
@@ -151,7 +151,8 @@ function resolvePaths(path: readonly string[], value: unknown, baseDir: string):
   const key = path.join('.');
   // A savepoint name has no '/'; anything else names a folder.
   const isPath = PATH_FIELDS.includes(key) || key === 'restore.checkpoint' || (key === 'restore.savepoint' && typeof value === 'string' && value.includes('/'));
-  if (typeof value === 'string' && isPath) return isAbsolute(value) ? value : resolve(baseDir, value);
+  // An object-store URL (s3://) or file:// URL is taken as written.
+  if (typeof value === 'string' && isPath) return isAbsolute(value) || /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : resolve(baseDir, value);
   if (!isPlainObject(value)) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolvePaths([...path, k], v, baseDir)]));
 }

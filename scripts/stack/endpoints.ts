@@ -11,6 +11,7 @@ export const stackPorts = {
   elasticsearch: 19200,
   kafkaConnect: 18083,
   prometheus: 19090,
+  s3proxy: 19000,
 } as const;
 
 export interface ServiceEndpoints {
@@ -52,5 +53,29 @@ export function endpointsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceE
     schemaRegistryUrl: pick('schemaRegistryUrl'),
     elasticsearchUrl: pick('elasticsearchUrl'),
     kafkaConnectUrl: pick('kafkaConnectUrl'),
+  };
+}
+
+/**
+ * The stack's S3-compatible store (S3Proxy on the filesystem; MinIO in docker-compose.yml) for
+ * checkpoints in object storage. Kept apart from `ServiceEndpoints`: tests that need it skip
+ * when `CDCFLOW_S3_ENDPOINT` is unset, and nothing else has to name it.
+ */
+export const stackS3 = {
+  endpoint: `http://127.0.0.1:${stackPorts.s3proxy}`,
+  bucket: 'cdcflow',
+  accessKeyId: 'cdcflow',
+  secretAccessKey: 'cdcflow-secret',
+} as const;
+
+/** The environment a job or test reads the S3 store from (checkpoints/s3-location.ts). */
+export function s3EnvFor(s3: typeof stackS3 = stackS3): Record<string, string> {
+  return {
+    CDCFLOW_S3_ENDPOINT: s3.endpoint,
+    S3_ENDPOINT: s3.endpoint,
+    CDCFLOW_S3_BUCKET: s3.bucket,
+    AWS_ACCESS_KEY_ID: s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.secretAccessKey,
+    AWS_REGION: 'us-east-1',
   };
 }

@@ -5,7 +5,7 @@
  * key's `UpsertEntry` read back.
  * What the chaos tests compare with the oracles — the state itself, not what a sink printed.
  */
-import { LocalCheckpointStorage, type CheckpointKind, type CheckpointRef, type StoredCheckpoint } from '../../checkpoints/index.ts';
+import { LocalCheckpointStorage, S3CheckpointStorage, type CheckpointKind, type CheckpointRef, type StoredCheckpoint } from '../../checkpoints/index.ts';
 import { checkpointSnapshotStorage } from '../../runtime/state-storage.ts';
 import { KeyedStateBackend, MemoryStore, keyGroupRangeFor, type KeyedStateHandle, type UpsertEntry, upsertEntrySerializer } from '../../state/index.ts';
 
@@ -19,6 +19,8 @@ export interface LoadUpsertStateOptions {
   readonly stateName?: string;
   /** A checkpoint id, savepoint name or path. @default the latest completed checkpoint or savepoint */
   readonly from?: CheckpointRef;
+  /** Read from this storage (e.g. an S3CheckpointStorage) instead of the local one under `checkpointDir`. */
+  readonly storage?: LocalCheckpointStorage | S3CheckpointStorage;
 }
 
 export interface LoadedUpsertState<Row> {
@@ -30,7 +32,7 @@ export interface LoadedUpsertState<Row> {
 }
 
 export async function loadUpsertState<Row>(o: LoadUpsertStateOptions): Promise<LoadedUpsertState<Row>> {
-  const storage = new LocalCheckpointStorage({ directory: o.checkpointDir, jobName: o.jobName });
+  const storage = o.storage ?? new LocalCheckpointStorage({ directory: o.checkpointDir, jobName: o.jobName });
   const stored = o.from === undefined ? await storage.latestCompleted() : await storage.load(o.from);
   if (stored === undefined) throw new Error(`no completed checkpoint or savepoint of job '${o.jobName}' under ${o.checkpointDir}`);
   const tasks = Object.values(stored.metadata.tasks);
@@ -44,7 +46,9 @@ export async function loadUpsertState<Row>(o: LoadUpsertStateOptions): Promise<L
   await backend.open();
   try {
     // Handle paths are relative to the checkpoint's file root (job folder, or the savepoint's own).
-    await backend.restore(handles, range, checkpointSnapshotStorage(stored.fileRoot));
+    const remote = storage instanceof S3CheckpointStorage ? storage : undefined;
+    const fetch = remote === undefined ? undefined : (relative: string, path: string) => remote.downloadStateFile(relative, path, stored.remoteFileRoot);
+    await backend.restore(handles, range, checkpointSnapshotStorage(stored.fileRoot, stored.fileRoot, fetch));
     const stateName = o.stateName ?? 'upsert-table';
     const table = backend.getValueState<UpsertEntry<Row>>({ name: stateName, serializer: upsertEntrySerializer<Row>() });
     const keys: unknown[] = [];

@@ -5,8 +5,9 @@
  *  2. a Docker engine answers: testcontainers starts them;
  *  3. otherwise the project's own stack (`npm run stack -- up`) is brought up from packages.
  * CDCFLOW_STACK_SERVICES=kafka,postgres limits step 3 to some services (handy while developing).
+ * The S3 store (CDCFLOW_S3_ENDPOINT) is exported only by step 3; tests needing it skip without it.
  */
-import { endpointEnv, stackEndpoints, type ServiceEndpoints } from '../../scripts/stack/endpoints.ts';
+import { endpointEnv, s3EnvFor, stackEndpoints, type ServiceEndpoints } from '../../scripts/stack/endpoints.ts';
 import { selectServices } from '../../scripts/stack/services/index.ts';
 import { up } from '../../scripts/stack/stack.ts';
 import { dockerAnswers, startContainers } from './containers.ts';
@@ -21,8 +22,11 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
     return containers.stop;
   }
   const wanted = (process.env['CDCFLOW_STACK_SERVICES'] ?? '').split(',').filter(Boolean);
-  await up(selectServices(wanted, true), (line) => console.log(`[stack] ${line}`));
+  const services = selectServices(wanted, true);
+  await up(services, (line) => console.log(`[stack] ${line}`));
   exportEndpoints(stackEndpoints);
+  // The object store is optional for a run that names the others itself (its tests skip then).
+  if (services.some((s) => s.name === 's3proxy')) for (const [k, v] of Object.entries(s3EnvFor())) process.env[k] ??= v;
   return undefined;
 }
 

@@ -5,6 +5,7 @@ import { kafkaService } from './kafka.ts';
 import { postgresService } from './postgres.ts';
 import { prometheusService } from './prometheus.ts';
 import { redisService } from './redis.ts';
+import { s3proxyService } from './s3proxy.ts';
 import { schemaRegistryService } from './schema-registry.ts';
 
 export const allServices: readonly StackService[] = [
@@ -15,6 +16,7 @@ export const allServices: readonly StackService[] = [
   elasticsearchService,
   debeziumService,
   prometheusService,
+  s3proxyService,
 ];
 
 /**

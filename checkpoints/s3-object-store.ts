@@ -1,0 +1,202 @@
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { forEachLimited, type ObjectStore } from './object-store.ts';
+import type { S3ConnectionOptions } from './s3-location.ts';
+
+/** Parallel single-object deletes: S3Proxy rejects the SDK's checksummed multi-object delete. */
+const DELETE_CONCURRENCY = 8;
+
+type Sdk = typeof import('@aws-sdk/client-s3');
+
+/**
+ * `ObjectStore` over `@aws-sdk/client-s3`, for AWS S3 and S3-compatible servers (S3Proxy, MinIO).
+ * The SDK is imported on first use: a job with local checkpoints never loads it.
+ */
+export class S3ObjectStore implements ObjectStore {
+  readonly url: string;
+  private connection: Promise<{ client: S3Client; sdk: Sdk }> | undefined;
+  private conditional: Promise<'supported' | 'ignored'> | undefined;
+
+  constructor(
+    private readonly bucket: string,
+    private readonly options: S3ConnectionOptions,
+  ) {
+    this.url = `s3://${bucket}`;
+  }
+
+  private connect(): Promise<{ client: S3Client; sdk: Sdk }> {
+    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: this.createClient(sdk) }));
+    return this.connection;
+  }
+
+  private createClient(sdk: Sdk): S3Client {
+    const connection = this.options;
+    const hasKeys = connection.accessKeyId !== undefined && connection.secretAccessKey !== undefined;
+    // The SDK warns once per process that releases after January 2027 need Node 22; package.json
+    // pins a release that runs on Node 20, so the warning would only clutter every job's log.
+    process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+    return new sdk.S3Client({
+      region: connection.region ?? 'us-east-1',
+      ...(connection.endpoint === undefined ? {} : { endpoint: connection.endpoint }),
+      forcePathStyle: connection.forcePathStyle ?? connection.endpoint !== undefined,
+      ...(hasKeys ? { credentials: { accessKeyId: connection.accessKeyId as string, secretAccessKey: connection.secretAccessKey as string } } : {}),
+      // Newer SDKs add CRC32 checksum headers S3Proxy and older MinIO refuse ("NotImplemented").
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+    });
+  }
+
+  async put(key: string, body: string | Buffer): Promise<void> {
+    const { client, sdk } = await this.connect();
+    await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body) }));
+  }
+
+  async putIfAbsent(key: string, body: string | Buffer): Promise<boolean> {
+    const { client, sdk } = await this.connect();
+    // The HEAD is the whole guard on a store that ignores If-None-Match, and saves a PUT elsewhere.
+    if (await this.exists(key)) return false;
+    try {
+      await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), IfNoneMatch: '*' }));
+      return true;
+    } catch (error) {
+      if (statusOf(error) === 412 || statusOf(error) === 409) return false;
+      throw error;
+    }
+  }
+
+  async upload(key: string, path: string): Promise<void> {
+    const { client, sdk } = await this.connect();
+    const { size } = await stat(path);
+    await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(path), ContentLength: size }));
+  }
+
+  async getText(key: string): Promise<string | undefined> {
+    const { client, sdk } = await this.connect();
+    try {
+      const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return await (response.Body as { transformToString(): Promise<string> }).transformToString();
+    } catch (error) {
+      if (isMissing(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async download(key: string, path: string): Promise<boolean> {
+    const { client, sdk } = await this.connect();
+    let body: Readable;
+    try {
+      const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      body = response.Body as Readable;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+    await mkdir(dirname(path), { recursive: true });
+    const temp = `${path}.tmp-${randomBytes(4).toString('hex')}`;
+    try {
+      await pipeline(body, createWriteStream(temp));
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    return true;
+  }
+
+  async exists(key: string): Promise<boolean> {
+    const { client, sdk } = await this.connect();
+    try {
+      await client.send(new sdk.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return true;
+    } catch (error) {
+      if (isMissing(error)) return false;
+      throw error;
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const { client, sdk } = await this.connect();
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) }));
+      // jclouds' filesystem provider (S3Proxy) lists folders as `dir/` objects; they are not ours.
+      for (const object of page.Contents ?? []) if (object.Key !== undefined && !object.Key.endsWith('/')) keys.push(object.Key);
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return keys;
+  }
+
+  async listFolders(prefix: string): Promise<string[]> {
+    const { client, sdk } = await this.connect();
+    const folders: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ...(token === undefined ? {} : { ContinuationToken: token }) }),
+      );
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) folders.push(p.Prefix);
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return folders;
+  }
+
+  async copy(fromKey: string, toKey: string): Promise<void> {
+    const { client, sdk } = await this.connect();
+    const source = `${this.bucket}/${fromKey.split('/').map(encodeURIComponent).join('/')}`;
+    await client.send(new sdk.CopyObjectCommand({ Bucket: this.bucket, Key: toKey, CopySource: source }));
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    const { client, sdk } = await this.connect();
+    await forEachLimited(keys, DELETE_CONCURRENCY, async (key) => {
+      try {
+        await client.send(new sdk.DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      } catch (error) {
+        if (!isMissing(error)) throw error;
+      }
+    });
+  }
+
+  conditionalWrites(): Promise<'supported' | 'ignored'> {
+    this.conditional ??= this.probeConditionalWrites();
+    return this.conditional;
+  }
+
+  /** Writes one probe object twice with If-None-Match: * and sees whether the second write was refused. */
+  private async probeConditionalWrites(): Promise<'supported' | 'ignored'> {
+    const { client, sdk } = await this.connect();
+    const key = `.cdcflow-probe/${randomBytes(8).toString('hex')}`;
+    const put = (): Promise<unknown> => client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }));
+    try {
+      await put();
+      try {
+        await put();
+        return 'ignored';
+      } catch (error) {
+        if (statusOf(error) === 412 || statusOf(error) === 409) return 'supported';
+        throw error;
+      }
+    } finally {
+      await this.delete([key]).catch(() => undefined);
+    }
+  }
+
+  async destroy(): Promise<void> {
+    if (this.connection !== undefined) (await this.connection).client.destroy();
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
+function isMissing(error: unknown): boolean {
+  const name = (error as { name?: unknown } | null)?.name;
+  return statusOf(error) === 404 || name === 'NoSuchKey' || name === 'NotFound';
+}
