@@ -25,6 +25,8 @@ import { changeMapper } from './change-mapping.ts';
 import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
 import { PostgresSinkError, sqlStateOf, type PgSession } from './pg-session.ts';
 import { takeInstanceFence } from './instance-fence.ts';
+import { checkFenceInTransaction, claimFence, ensureFenceTables } from './epoch-fence.ts';
+import { ownerEpochOf, type OwnerEpoch } from '../owner-epoch.ts';
 import { PreparedTransactions } from './prepared-transactions.ts';
 import { quoteLiteral } from './sql.ts';
 import type { RecordDeadLetters } from '../../record-dead-letters.ts';
@@ -90,6 +92,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private closed = false;
   /** The connection dropped while a transaction was open: its writes are gone, only a restore can redo them. */
   private lostTransaction = false;
+  /** Group mode: the partition task's owner epoch; the epoch fence replaces the instance's advisory lock (epoch-fence.ts). */
+  private readonly owner: OwnerEpoch | undefined;
 
   constructor(
     private readonly o: ResolvedPostgresSinkOptions<T>,
@@ -97,6 +101,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     context: OperatorContext,
   ) {
     this.instance = sinkInstanceName(identity);
+    this.owner = ownerEpochOf(identity.jobName);
     this.toKeyed = changeMapper(o.primaryKey, o.toChange, o.columns);
     this.metrics = new SinkMetrics(context.metrics, 'postgres');
     this.now = () => context.now();
@@ -158,6 +163,14 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     const deferred = this.buffer.size === 0 ? {} : { deferred: [...this.buffer.values()] };
     if (!this.txnOpen) return { checkpointId, gid: null, ...deferred };
     const nonce = randomUUID();
+    if (this.owner !== undefined) {
+      try {
+        await checkFenceInTransaction(writer, this.instance, this.owner, checkpointId);
+      } catch (error) {
+        this.txnOpen = false;
+        throw error;
+      }
+    }
     const marker = prepared.markerStatement(checkpointId, nonce);
     await writer.query(marker.sql, marker.params);
     const gid = prepared.gid(checkpointId);
@@ -197,8 +210,25 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       this.log(`restore: rolled back ${rolledBack.length} prepared transaction(s) of checkpoints that did not complete: ${rolledBack.join(', ')}`);
       this.metrics.count('cdcflow_sink_rolled_back_total', rolledBack.length);
     }
+    if (this.o.mode === 'two-phase' && this.owner !== undefined) await this.claimEpoch(prepared, committed);
     this.buffer.clear();
     for (const change of committed.at(-1)?.deferred ?? []) this.buffer.set(change.keyId, change);
+  }
+
+  /** Raises the fence to our epoch; an older owner that prepared after our rollback is rolled back again (epoch-fence.ts). */
+  private async claimEpoch(prepared: PreparedTransactions, committed: readonly PostgresTxn[]): Promise<void> {
+    const owner = this.owner as OwnerEpoch;
+    const { control } = await this.connect();
+    const keep = new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid])));
+    for (let attempt = 1; ; attempt++) {
+      if (await claimFence(control, this.instance, owner, 1000)) {
+        this.log(`claimed owner epoch ${owner.epoch} of ${this.instance}`);
+        return;
+      }
+      if (attempt >= 30) throw new PostgresSinkError(`could not claim owner epoch ${owner.epoch} of ${this.instance}: an older owner's prepared transaction kept its fence locked for 30 s`, '55P03', { retriable: true });
+      const rolledBack = await prepared.rollbackAllExcept(keep);
+      if (rolledBack.length > 0) this.log(`claim: rolled back ${rolledBack.join(', ')} (prepared by an older owner)`);
+    }
   }
 
   async leftovers(): Promise<readonly { name: string; checkpointId: number | undefined }[]> {
@@ -376,7 +406,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
         // Only the control session died: the writer keeps its open transaction, and stays the
         // writer even if this reconnect fails (a new writer would write outside that transaction).
         const control = await this.o.connect();
-        if (this.o.mode === 'two-phase') await takeInstanceFence(control, this.instance).catch(async (error: unknown) => {
+        if (this.o.mode === 'two-phase' && this.owner === undefined) await takeInstanceFence(control, this.instance).catch(async (error: unknown) => {
           await control.close();
           throw error;
         });
@@ -396,7 +426,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     let control: PgSession | undefined;
     try {
       control = await this.o.connect();
-      if (this.o.mode === 'two-phase') await takeInstanceFence(control, this.instance);
+      if (this.o.mode === 'two-phase' && this.owner === undefined) await takeInstanceFence(control, this.instance);
       await writer.query(`SET lock_timeout = ${Math.round(this.o.lockTimeoutMs)}`);
       const table = await TableWriter.describe(control, this.o.table, this.o.primaryKey, {
         positionColumn: this.o.positionColumn,
@@ -435,5 +465,6 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       );
     }
     await prepared.ensureMarkerTable();
+    if (this.owner !== undefined) await ensureFenceTables(control);
   }
 }
