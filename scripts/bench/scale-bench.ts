@@ -74,7 +74,7 @@ async function stopAll(procs: Proc[]): Promise<void> {
 
 console.log(`scale: ${messages} messages on ${topic} (6 partitions), ${expected} rows expected; ${process.env['NODE_ENV'] ?? ''}`);
 const results: string[] = [];
-for (const n of values.processes.split(',').map(Number)) {
+for (const n of values.processes.split(',').filter((x) => x !== '').map(Number)) {
   const work = mkdtempSync(join(tmpdir(), 'cdcflow-scale-'));
   const env = runEnv(`n${n}`, work);
   const started = Date.now();
@@ -103,7 +103,16 @@ for (const n of values.processes.split(',').map(Number)) {
   const committed = /(\S+-\d+) epoch (\d+): checkpoint \d+ committed/;
   const deadline = Date.now() + 120_000;
   // Wait until both own partitions and b has committed.
-  const ownedBy = (p: Proc) => new Set(p.lines.flatMap((l) => /partition (\S+): claimed epoch/.exec(l)?.[1] ?? []));
+  const ownedBy = (p: Proc) => {
+    const owned = new Set<string>();
+    for (const l of p.lines) {
+      const claim = /partition (\S+): claimed epoch/.exec(l);
+      if (claim !== null) owned.add(claim[1] as string);
+      const gone = /partition (\S+): (task stopped|task finished|fenced)/.exec(l);
+      if (gone !== null) owned.delete(gone[1] as string);
+    }
+    return owned;
+  };
   while (Date.now() < deadline && !(b.lines.some((l) => committed.test(l)) && ownedBy(a).size > 0 && ownedBy(b).size > 0 && ownedBy(a).size + ownedBy(b).size >= 6)) await sleep(100);
   const victim = [...ownedBy(b)];
   const mark = a.lines.length;
