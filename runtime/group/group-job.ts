@@ -64,6 +64,8 @@ interface RunningTask {
   readonly env: StreamEnvironment;
   readonly done: Promise<void>;
   readonly stateDir: string;
+  /** Set when this process stops the task (revoke, stop): its end must not start it again. */
+  revoking: boolean;
 }
 
 const key = (p: OwnedPartition) => `${p.topic}-${p.partition}`;
@@ -76,6 +78,8 @@ export class GroupJob {
   private readonly checkpointRoot: string;
   private readonly stateRoot: string;
   private queue: Promise<void> = Promise.resolve();
+  /** The latest assignment: a task that ends by itself (fenced) while its partition is still ours is claimed again. */
+  private assigned = new Map<string, OwnedPartition>();
   private ending = false;
   private started = 0;
   private fenced = 0;
@@ -154,6 +158,7 @@ export class GroupJob {
   private async apply(owned: readonly OwnedPartition[]): Promise<void> {
     if (this.ending) return;
     const wanted = new Map(owned.map((p) => [key(p), p]));
+    this.assigned = wanted;
     const revoked = [...this.tasks.keys()].filter((k) => !wanted.has(k));
     const added = [...wanted].filter(([k]) => !this.tasks.has(k)).map(([, p]) => p);
     this.log(`assignment: ${owned.map(key).join(', ') || 'nothing'}${revoked.length > 0 ? `; revoked ${revoked.join(', ')}` : ''}`);
@@ -164,6 +169,7 @@ export class GroupJob {
   private async revoke(k: string): Promise<void> {
     const task = this.tasks.get(k);
     if (task === undefined) return;
+    task.revoking = true;
     await task.env.stop().catch((error: unknown) => this.log(`partition ${k}: the stop did not end with a final checkpoint (${(error as Error).message})`));
     await task.done;
   }
@@ -204,10 +210,17 @@ export class GroupJob {
       })
       .finally(async () => {
         unregister();
-        if (this.tasks.get(k)?.env === env) this.tasks.delete(k);
+        const self = this.tasks.get(k);
+        if (self?.env === env) this.tasks.delete(k);
         await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
+        // Fenced by an older assignment's successor, but the group has given the partition back
+        // to us meanwhile (the assignment arrived while this task still ran): claim it again.
+        if (self !== undefined && !self.revoking && !this.ending && this.assigned.has(k)) {
+          this.log(`partition ${k}: still assigned here; claiming it again`);
+          this.enqueue(() => (this.tasks.has(k) || !this.assigned.has(k) ? Promise.resolve() : this.startTask(p)));
+        }
       });
-    this.tasks.set(k, { claim, env, done, stateDir });
+    this.tasks.set(k, { claim, env, done, stateDir, revoking: false });
   }
 }
 
