@@ -91,3 +91,5 @@ export type { SourceContext, PollResult, SourceSnapshot } from '../operators/sou
 export type { OperatorInfo, OperatorMetrics, RescaledSnapshot } from '../operators/operator.ts';
 export type { ErrorDomain, ErrorLocation, CdcflowErrorOptions } from '../state/errors.ts';
 export type { BulkResult } from '../operators/sinks/elasticsearch/bulk-client.ts';
+export { GroupJob, runGroupJob, type GroupJobOptions, type GroupJobResult, type PartitionTask } from './group/group-job.ts';
+export { OwnershipLostError, type OwnerEpoch } from '../operators/sinks/owner-epoch.ts';

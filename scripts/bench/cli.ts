@@ -10,6 +10,7 @@
  *   compare the reference jobs on cdcflow, Flink, Kafka Streams and Quix Streams, one table with ratios (compare-bench.ts)
  *   bad-records the projection into Postgres over a clean topic and over one mixed with the malformed-input corpus (bad-records-bench.ts)
  *   clients the raw consume ceiling of kafkajs against @platformatic/kafka and (optional, built on demand) @confluentinc/kafka-javascript, interleaved (consume-clients-bench.ts)
+ *   scale   group mode: 1, 2, 3 processes of the projection into Postgres, CPU, and failover time (scale-bench.ts)
  * Flags go to the chosen benchmark, e.g. `npm run bench -- upsert --events 100000 --runs 1`.
  */
 const benches: Record<string, string> = {
@@ -23,6 +24,7 @@ const benches: Record<string, string> = {
   'bad-records': './bad-records-bench.ts',
   compare: './compare-bench.ts',
   clients: './consume-clients-bench.ts',
+  scale: './scale-bench.ts',
 };
 
 const name = process.argv[2];

@@ -24,6 +24,9 @@ import { SinkMetrics } from '../sink-metrics.ts';
 import { IllegalTransactionTransitionError, SinkTransaction } from '../sink-transaction-state.ts';
 import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { changeMapper } from './change-mapping.ts';
+import { checkFenceInTransaction, claimFence } from './epoch-fence.ts';
+import { ownerEpochOf, type OwnerEpoch } from '../owner-epoch.ts';
+import type { PreparedTransactions } from './prepared-transactions.ts';
 import { PendingChanges } from './pending-changes.ts';
 import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
 import { PostgresSessions, type Connected } from './postgres-sessions.ts';
@@ -44,6 +47,8 @@ export interface PostgresTxn {
 
 export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private readonly instance: string;
+  /** Group mode: the partition task's owner epoch; the epoch fence replaces the instance's advisory lock (epoch-fence.ts). */
+  private readonly ownerEpoch: OwnerEpoch | undefined;
   private readonly toKeyed: (value: T) => KeyedChange;
   private readonly metrics: SinkMetrics;
   private readonly now: () => number;
@@ -70,13 +75,14 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     context: OperatorContext,
   ) {
     this.instance = sinkInstanceName(identity);
+    this.ownerEpoch = ownerEpochOf(identity.jobName);
     this.toKeyed = changeMapper(o.primaryKey, o.toChange, o.columns);
     this.metrics = new SinkMetrics(context.metrics, 'postgres');
     this.now = () => context.now();
     this.log = o.log ?? lineLogger(loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({ sink: 'postgres' }));
     this.refusals = new RowRefusals(o.table, context.uid, context.deadLetters, o.onRefused);
     this.pending = new PendingChanges(o.flushRows, o.positionColumn !== undefined);
-    this.sessions = new PostgresSessions(o, this.instance, this, new RefusalProbe(this.log), this.log, () => this.writerLost());
+    this.sessions = new PostgresSessions(o, this.instance, this, new RefusalProbe(this.log), this.log, () => this.writerLost(), this.ownerEpoch !== undefined);
   }
 
   beginTransaction(): Promise<void> {
@@ -123,6 +129,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     }
     const deferred = this.pending.size === 0 ? {} : { deferred: this.pending.values() };
     if (txn === undefined) return { checkpointId, gid: null, ...deferred };
+    // Group mode: a process that lost the partition must not prepare for it (the open transaction is rolled back on close).
+    if (this.ownerEpoch !== undefined) await checkFenceInTransaction(writer, this.instance, this.ownerEpoch, checkpointId);
     const nonce = randomUUID();
     const marker = prepared.markerStatement(checkpointId, nonce);
     await writer.query(marker.sql, marker.params);
@@ -169,7 +177,23 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       this.log(`restore: rolled back ${rolledBack.length} prepared transaction(s) of checkpoints that did not complete: ${rolledBack.join(', ')}`);
       this.metrics.count('cdcflow_sink_rolled_back_total', rolledBack.length);
     }
+    if (this.o.mode === 'two-phase' && this.ownerEpoch !== undefined) await this.claimEpoch(prepared, committed, this.ownerEpoch);
     this.pending.replaceWith(committed.at(-1)?.deferred ?? []);
+  }
+
+  /** Raises the fence to our epoch; an older owner that prepared after our rollback is rolled back again (epoch-fence.ts). */
+  private async claimEpoch(prepared: PreparedTransactions, committed: readonly PostgresTxn[], owner: OwnerEpoch): Promise<void> {
+    const { control } = await this.sessions.connect();
+    const keep = new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid])));
+    for (let attempt = 1; ; attempt++) {
+      if (await claimFence(control, this.instance, owner, 1000)) {
+        this.log(`claimed owner epoch ${owner.epoch} of ${this.instance}`);
+        return;
+      }
+      if (attempt >= 30) throw new PostgresSinkError(`could not claim owner epoch ${owner.epoch} of ${this.instance}: an older owner's prepared transaction kept its fence locked for 30 s`, '55P03', { retriable: true });
+      const rolledBack = await prepared.rollbackAllExcept(keep);
+      if (rolledBack.length > 0) this.log(`claim: rolled back ${rolledBack.join(', ')} (prepared by an older owner)`);
+    }
   }
 
   async leftovers(): Promise<readonly { name: string; checkpointId: number | undefined }[]> {

@@ -6,6 +6,7 @@
  * on a dead session.
  */
 import { PostgresSinkError, type PgSession } from './pg-session.ts';
+import { ensureFenceTables } from './epoch-fence.ts';
 import { takeInstanceFence } from './instance-fence.ts';
 import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
 import { PreparedTransactions } from './prepared-transactions.ts';
@@ -48,6 +49,8 @@ export class PostgresSessions {
     private readonly probe: RefusalProbe,
     private readonly log: (line: string) => void,
     private readonly onWriterLost: () => void,
+    /** Group mode: the owner-epoch fence (epoch-fence.ts) replaces the instance's advisory lock, which a paused old owner would hold forever. */
+    private readonly epochFenced = false,
   ) {}
 
   /**
@@ -66,7 +69,7 @@ export class PostgresSessions {
         // Only the control session died: the writer keeps its open transaction, and stays the
         // writer even if this reconnect fails (a new writer would write outside that transaction).
         const control = await this.o.connect();
-        if (this.o.mode === 'two-phase') await takeInstanceFence(control, this.instance).catch(async (error: unknown) => {
+        if (this.o.mode === 'two-phase' && !this.epochFenced) await takeInstanceFence(control, this.instance).catch(async (error: unknown) => {
           await control.close();
           throw error;
         });
@@ -85,7 +88,7 @@ export class PostgresSessions {
     let control: PgSession | undefined;
     try {
       control = await this.o.connect();
-      if (this.o.mode === 'two-phase') await takeInstanceFence(control, this.instance);
+      if (this.o.mode === 'two-phase' && !this.epochFenced) await takeInstanceFence(control, this.instance);
       await writer.query(`SET lock_timeout = ${Math.round(this.o.lockTimeoutMs)}`);
       const table = await TableWriter.describe(control, this.o.table, this.o.primaryKey, {
         positionColumn: this.o.positionColumn,
@@ -95,6 +98,7 @@ export class PostgresSessions {
       });
       const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
       if (this.o.mode === 'two-phase') await checkTwoPhase(control, prepared);
+      if (this.epochFenced) await ensureFenceTables(control);
       const screen = new RowScreen(table.columns, table.managedColumns(), this.probe);
       this.connected = { writer, control, table, screen, prepared };
       return this.connected;

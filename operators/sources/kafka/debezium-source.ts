@@ -25,6 +25,7 @@ import { resolveKafkaConnection, type KafkaSsl, type KafkaSaslConfig } from '../
 import { createDecoder, type DecoderChoice, type MessageDecoder } from './message-decoder.ts';
 import type { Decoded, JsonRow, RawMessage } from './raw-message.ts';
 import { ownsPartition } from './subtask-assignment.ts';
+import type { PartitionTaskRef } from './partition-task-assignment.ts';
 import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
 import type { TransactionMarker } from './transaction-marker.ts';
 import { PartitionSignals } from './partition-signals.ts';
@@ -96,6 +97,11 @@ export interface DebeziumSourceOptions {
   readonly now?: () => number;
   /** How often end offsets are fetched for `cdcflow_source_lag_records` (partition-signals.ts). @default 5000 */
   readonly lagRefreshMs?: number;
+  /**
+   * Group mode (runtime/group/): read only this partition of the single topic, as the partition
+   * task of that claim. Set from the `PartitionTask` the group runner hands the job's builder.
+   */
+  readonly partitionTask?: PartitionTaskRef;
 }
 
 interface DecodedBatch<T> {
@@ -112,6 +118,7 @@ interface DecodedBatch<T> {
 export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): SourceDefinition<ChangeEvent<Row>> {
   if (options.topics.length === 0) throw new Error('debeziumSource needs at least one topic');
   if (options.decimals !== undefined) validateDecimalOptions(options.decimals);
+  if (options.partitionTask !== undefined && options.topics.length !== 1) throw new Error('debeziumSource: a partition task reads one topic (partitionTask with several topics)');
   return {
     name: `debezium:${options.topics.join(',')}`,
     createReader: (context) => new DebeziumReader<Row, ChangeEvent<Row>>(options, context, selectChange),
@@ -160,6 +167,12 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   private readonly checks: ResolvedRecordChecks;
   private readonly json: boolean;
   private readonly subtask: { readonly index: number; readonly parallelism: number };
+
+  /** Whether this reader reads `partition` (of one of its topics): its subtask's share, or its partition task's one partition. */
+  private owns(partition: number): boolean {
+    const task = this.options.partitionTask;
+    return task === undefined ? ownsPartition(partition, this.subtask.index, this.subtask.parallelism) : partition === task.partition;
+  }
   private fetchError: unknown;
   private endOffsets: ReadonlyMap<string, { readonly high: string; readonly low: string }> | undefined;
   private readonly signals: PartitionSignals;
@@ -181,7 +194,8 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
       ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAgeMs: options.metadataMaxAgeMs }),
     };
     const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
-    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, connection, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask });
+    const task = options.partitionTask === undefined ? {} : { partitionTask: options.partitionTask };
+    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, connection, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask, ...task });
     this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers, decimals: options.decimals });
     this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, connection, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq`, sourceTopics: options.topics });
     this.metrics = context.metrics;
@@ -194,7 +208,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
       (split) => this.positions.get(split) ?? this.startPositions.get(split),
       (split) => {
         const { topic, partition } = parseSplit(split);
-        return options.topics.includes(topic) && ownsPartition(partition, this.subtask.index, this.subtask.parallelism);
+        return options.topics.includes(topic) && this.owns(partition);
       },
       (options.now ?? Date.now)(),
     );
@@ -219,7 +233,11 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     const startAt = new Map(this.positions);
     if (restored !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
     if (offsets !== undefined) this.checkStartPositions(startAt, offsets, 'checkpoint');
-    if (restored === undefined && offsets !== undefined && this.fetcher.committedOffsets !== undefined) {
+    // A partition task without a checkpoint in its lineage starts at the earliest offset: its
+    // group's committed offsets may come from an older owner's checkpoint that the new owner's
+    // claim superseded (runtime/group/partition-claims.ts).
+    if (restored === undefined && this.options.partitionTask !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
+    if (restored === undefined && offsets !== undefined && this.fetcher.committedOffsets !== undefined && this.options.partitionTask === undefined) {
       // Without a checkpoint the client starts at the group's committed offsets and would reset
       // one out of range to the earliest offset silently: check them too, and pin where to start.
       const committed = new Map(await this.fetcher.committedOffsets());
@@ -240,7 +258,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     for (const [split, offset] of [...positions]) {
       const parsed = parseSplit(split);
       // Only splits this subtask reads (the watermarks cover only those): another's is not "missing".
-      if (!this.options.topics.includes(parsed.topic) || !ownsPartition(parsed.partition, this.subtask.index, this.subtask.parallelism)) continue;
+      if (!this.options.topics.includes(parsed.topic) || !this.owns(parsed.partition)) continue;
       const loss = checkPosition(parsed, offset, offsets.get(split), origin);
       if (loss === undefined) continue;
       const resumeAt = this.acceptLoss(loss);

@@ -6,6 +6,7 @@ import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.
 import type { OffsetLoss } from './offset-range.ts';
 import { StableGroupOffsets } from './stable-group-offsets.ts';
 import { ownsPartition, subtaskAssigner, subtaskGroupId } from './subtask-assignment.ts';
+import { partitionTaskAssigner, partitionTaskGroupId, type PartitionTaskRef } from './partition-task-assignment.ts';
 import type { RawMessage } from './raw-message.ts';
 
 export interface KafkajsFetcherOptions {
@@ -27,6 +28,8 @@ export interface KafkajsFetcherOptions {
   readonly parallelism?: number;
   /** How often topic metadata is refreshed, so partitions added to a topic are found (kafkajs `metadataMaxAge`). @default 300000 */
   readonly metadataMaxAgeMs?: number;
+  /** Group mode: read only this partition of the (single) topic (partition-task-assignment.ts). */
+  readonly partitionTask?: PartitionTaskRef;
 }
 
 
@@ -67,9 +70,12 @@ export class KafkajsFetcher implements Fetcher {
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
     const subtask = (this.subtask = { index: options.subtaskIndex ?? 0, parallelism: options.parallelism ?? 1 });
     this.stableGroup = subtask.parallelism === 1 ? undefined : new StableGroupOffsets(kafka, options.groupId);
+    const task = options.partitionTask;
     this.consumer = kafka.consumer({
       // Parallelism 1 keeps kafkajs's own assignment and the plain group id (nothing changes).
-      ...(subtask.parallelism === 1
+      ...(task !== undefined
+        ? { groupId: this.groupId(), partitionAssigners: [partitionTaskAssigner(task)] }
+        : subtask.parallelism === 1
         ? { groupId: options.groupId }
         : { groupId: subtaskGroupId(options.groupId, subtask.index, subtask.parallelism), partitionAssigners: [subtaskAssigner(subtask.index, subtask.parallelism)] }),
       sessionTimeout,
@@ -87,6 +93,19 @@ export class KafkajsFetcher implements Fetcher {
       // nobody takes from and heartbeats from `onBatch` forever, keeping the process alive.
       retry: { retries: 5, restartOnFailure: () => Promise.resolve(!this.stopped) },
     });
+  }
+
+  /** The consumer group this reader joins (its own per subtask, or per partition task). */
+  private groupId(): string {
+    const { index, parallelism } = this.subtask;
+    const task = this.options.partitionTask;
+    if (task !== undefined) return partitionTaskGroupId(this.options.groupId, this.options.topics[0] as string, task.partition);
+    return parallelism === 1 ? this.options.groupId : subtaskGroupId(this.options.groupId, index, parallelism);
+  }
+
+  private owns(partition: number): boolean {
+    const task = this.options.partitionTask;
+    return task === undefined ? ownsPartition(partition, this.subtask.index, this.subtask.parallelism) : partition === task.partition;
   }
 
   /**
@@ -285,7 +304,7 @@ export class KafkajsFetcher implements Fetcher {
       for (const topic of this.options.topics) {
         for (const p of await admin.fetchTopicOffsets(topic)) {
           // A subtask ends (bounded reads) and restores unread partitions over its own partitions only.
-          if (ownsPartition(p.partition, this.subtask.index, this.subtask.parallelism)) result.set(splitOf(topic, p.partition), { high: p.high, low: p.low });
+          if (this.owns(p.partition)) result.set(splitOf(topic, p.partition), { high: p.high, low: p.low });
         }
       }
       return result;
@@ -295,15 +314,14 @@ export class KafkajsFetcher implements Fetcher {
   }
 
   async committedOffsets(): Promise<ReadonlyMap<string, string>> {
-    const { index, parallelism } = this.subtask;
-    const groupId = parallelism === 1 ? this.options.groupId : subtaskGroupId(this.options.groupId, index, parallelism);
+    const groupId = this.groupId();
     const admin = this.kafka.admin();
     await admin.connect();
     try {
       const result = new Map<string, string>();
       for (const { topic, partitions } of await admin.fetchOffsets({ groupId, topics: [...this.options.topics] })) {
         for (const { partition, offset } of partitions) {
-          if (BigInt(offset) >= 0n && ownsPartition(partition, index, parallelism)) result.set(splitOf(topic, partition), offset);
+          if (BigInt(offset) >= 0n && this.owns(partition)) result.set(splitOf(topic, partition), offset);
         }
       }
       return result;

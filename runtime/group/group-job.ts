@@ -1,0 +1,231 @@
+/**
+ * Group mode: many processes, one job, scaled by Kafka's consumer-group protocol in the Kafka
+ * Streams model. Each process joins the job's consumer group (group-membership.ts); every source
+ * partition it is assigned becomes a *partition task*: a pipeline of its own (its own
+ * StreamEnvironment, keyed state, checkpoint lineage and sink transactions), restored from that
+ * partition's latest completed checkpoint when assigned (partition-claims.ts) and stopped with a
+ * final checkpoint when revoked. Each claim carries an owner epoch that two-phase sinks check in
+ * the same transaction as their writes (operators/sinks/owner-epoch.ts), so a process that lost a
+ * partition (paused past its session timeout) can never commit for it. See docs/group-mode.md.
+ */
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
+import { isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
+import type { PartitionTaskRef } from '../../operators/sources/kafka/partition-task-assignment.ts';
+import { defaultCheckpointRoot, defaultStateDir } from '../config/index.ts';
+import { StreamEnvironment } from '../environment.ts';
+import type { EnvironmentOptions } from '../job-options.ts';
+import { GroupMembership, type OwnedPartition } from './group-membership.ts';
+import { claimPartition, type PartitionClaim } from './partition-claims.ts';
+
+/** What the job's builder gets for each partition task. */
+export interface PartitionTask {
+  readonly topic: string;
+  readonly partition: number;
+  /** The owner epoch of this claim. */
+  readonly epoch: number;
+  /** The task's job name, `<job>.<topic>-<partition>`: names its sink transactions and transactional ids. */
+  readonly jobName: string;
+  /** The job's consumer group. */
+  readonly groupId: string;
+  /** Give it to the source: `debeziumSource({ topics: [task.topic], groupId: task.groupId, partitionTask: task.source })`. */
+  readonly source: PartitionTaskRef;
+}
+
+export interface GroupJobOptions {
+  readonly jobName: string;
+  /** The consumer group the processes of this job share. @default jobName */
+  readonly groupId?: string;
+  readonly topics: readonly string[];
+  /** Options of every partition task's environment (checkpoint root, intervals, state, log...). */
+  readonly environment?: Omit<EnvironmentOptions, 'jobName' | 'restore' | 'parallelism'>;
+  /** Builds the pipeline of one partition task: read `task.source`, then as any job. */
+  readonly build: (env: StreamEnvironment, task: PartitionTask) => void;
+  /** The group's session timeout: how long a dead or paused process keeps its partitions. @default 30000 */
+  readonly sessionTimeoutMs?: number;
+  readonly brokers?: readonly string[];
+  readonly ssl?: KafkaSsl;
+  readonly sasl?: KafkaSaslConfig;
+  /** SIGTERM/SIGINT stop every task with a final checkpoint, then leave the group. @default true */
+  readonly handleSignals?: boolean;
+  readonly log?: (line: string) => void;
+}
+
+export interface GroupJobResult {
+  /** Partition tasks this process ran. */
+  readonly tasksStarted: number;
+  /** Tasks dropped because a newer owner fenced them. */
+  readonly tasksFenced: number;
+}
+
+interface RunningTask {
+  readonly claim: PartitionClaim;
+  readonly env: StreamEnvironment;
+  readonly done: Promise<void>;
+  readonly stateDir: string;
+  /** Set when this process stops the task (revoke, stop): its end must not start it again. */
+  revoking: boolean;
+}
+
+const key = (p: OwnedPartition) => `${p.topic}-${p.partition}`;
+
+export class GroupJob {
+  private readonly tasks = new Map<string, RunningTask>();
+  private readonly membership: GroupMembership;
+  private readonly log: (line: string) => void;
+  private readonly groupId: string;
+  private readonly checkpointRoot: string;
+  private readonly stateRoot: string;
+  private queue: Promise<void> = Promise.resolve();
+  /** The latest assignment: a task that ends by itself (fenced) while its partition is still ours is claimed again. */
+  private assigned = new Map<string, OwnedPartition>();
+  private ending = false;
+  private started = 0;
+  private fenced = 0;
+  private settle!: { resolve: (r: GroupJobResult) => void; reject: (e: unknown) => void };
+  readonly done: Promise<GroupJobResult>;
+
+  private constructor(private readonly o: GroupJobOptions) {
+    this.log = o.log ?? ((line) => console.log(`[${o.jobName} ${process.pid}] ${line}`));
+    this.groupId = o.groupId ?? o.jobName;
+    this.checkpointRoot = resolve(o.environment?.checkpoints?.dir ?? defaultCheckpointRoot());
+    this.stateRoot = resolve(o.environment?.state?.dir ?? defaultStateDir());
+    this.done = new Promise((res, rej) => (this.settle = { resolve: res, reject: rej }));
+    const connection = resolveKafkaConnection({ ...(o.brokers === undefined ? {} : { brokers: o.brokers }), ...(o.ssl === undefined ? {} : { ssl: o.ssl }), ...(o.sasl === undefined ? {} : { sasl: o.sasl }) });
+    this.membership = new GroupMembership({
+      connection,
+      groupId: this.groupId,
+      topics: o.topics,
+      clientId: `${o.jobName}-group`,
+      sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
+      onAssignment: (owned) => this.enqueue(() => this.apply(owned)),
+      onFatal: (error) => this.fail(error),
+    });
+  }
+
+  /** Joins the group; tasks start as partitions are assigned. `done` settles when the job ends. */
+  static async start(options: GroupJobOptions): Promise<GroupJob> {
+    const job = new GroupJob(options);
+    if (options.handleSignals ?? true) {
+      const onSignal = (signal: NodeJS.Signals) => {
+        job.log(`${signal}: stopping every partition task with a final checkpoint, then leaving the group`);
+        void job.stop();
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+      void job.done.finally(() => {
+        process.off('SIGTERM', onSignal);
+        process.off('SIGINT', onSignal);
+      }).catch(() => undefined);
+    }
+    await job.membership.start();
+    job.log(`joined consumer group ${job.groupId} for ${options.topics.join(', ')}`);
+    return job;
+  }
+
+  /** The partitions this process runs tasks for, with their epochs. */
+  owned(): { topic: string; partition: number; epoch: number }[] {
+    return [...this.tasks.values()].map(({ claim }) => ({ topic: claim.topic, partition: claim.partition, epoch: claim.epoch }));
+  }
+
+  /** Graceful: every task stops with a final checkpoint (its sinks commit), then the process leaves the group. */
+  async stop(): Promise<GroupJobResult> {
+    if (!this.ending) {
+      this.ending = true;
+      this.enqueue(async () => {
+        await Promise.all([...this.tasks.keys()].map((k) => this.revoke(k)));
+        await this.membership.stop();
+        this.settle.resolve({ tasksStarted: this.started, tasksFenced: this.fenced });
+      });
+    }
+    return this.done;
+  }
+
+  private enqueue(step: () => Promise<void>): void {
+    this.queue = this.queue.then(step).catch((error: unknown) => this.fail(error));
+  }
+
+  private fail(error: unknown): void {
+    if (this.ending) return;
+    this.ending = true;
+    this.log(`group job failed: ${(error as Error).message ?? String(error)}`);
+    for (const task of this.tasks.values()) void task.env.cancel();
+    void this.membership.stop().finally(() => this.settle.reject(error));
+  }
+
+  /** A new assignment: stop what was revoked (final checkpoints), start what is new (restore). */
+  private async apply(owned: readonly OwnedPartition[]): Promise<void> {
+    if (this.ending) return;
+    const wanted = new Map(owned.map((p) => [key(p), p]));
+    this.assigned = wanted;
+    const revoked = [...this.tasks.keys()].filter((k) => !wanted.has(k));
+    const added = [...wanted].filter(([k]) => !this.tasks.has(k)).map(([, p]) => p);
+    this.log(`assignment: ${owned.map(key).join(', ') || 'nothing'}${revoked.length > 0 ? `; revoked ${revoked.join(', ')}` : ''}`);
+    await Promise.all(revoked.map((k) => this.revoke(k)));
+    for (const p of added) await this.startTask(p);
+  }
+
+  private async revoke(k: string): Promise<void> {
+    const task = this.tasks.get(k);
+    if (task === undefined) return;
+    task.revoking = true;
+    await task.env.stop().catch((error: unknown) => this.log(`partition ${k}: the stop did not end with a final checkpoint (${(error as Error).message})`));
+    await task.done;
+  }
+
+  private async startTask(p: OwnedPartition): Promise<void> {
+    const jobName = `${this.o.jobName}.${key(p)}`;
+    const claim = await claimPartition(this.checkpointRoot, this.o.jobName, jobName, p.topic, p.partition);
+    const unregister = registerOwnerEpoch(jobName, { epoch: claim.epoch, owner: claim.owner });
+    // No HTTP server per task (they would share one port); see docs/group-mode.md.
+    const { metricsPort: _port, rest: _rest, ...base } = this.o.environment ?? {};
+    // A working directory per claim: a paused older owner on this machine keeps its RocksDB lock.
+    const stateDir = join(this.stateRoot, this.o.jobName, 'partitions', `${key(p)}-epoch-${claim.epoch}`);
+    const env = StreamEnvironment.create({
+      ...base,
+      jobName,
+      parallelism: 1,
+      checkpoints: { ...base.checkpoints, dir: claim.directory },
+      state: { ...base.state, dir: stateDir },
+      restore: claim.restoreFrom === undefined ? 'none' : { path: claim.restoreFrom },
+      // Leftovers of an older owner that never completed a checkpoint belong to no checkpoint.
+      discardSinkTransactions: true,
+      lifecycle: { ...base.lifecycle, handleSignals: false },
+    });
+    this.o.build(env, { topic: p.topic, partition: p.partition, epoch: claim.epoch, jobName, groupId: this.groupId, source: { partition: p.partition, epoch: claim.epoch } });
+    this.started += 1;
+    this.log(`partition ${key(p)}: claimed epoch ${claim.epoch}, ${claim.restoreFrom === undefined ? 'fresh start' : `restoring ${claim.restoreFrom}`}`);
+    const k = key(p);
+    const done = env
+      .execute()
+      .then((result) => this.log(`partition ${k}: task ${result.state}${result.finalCheckpoint === undefined ? '' : ` at checkpoint ${result.finalCheckpoint.checkpointId}`}`))
+      .catch((error: unknown) => {
+        if (isOwnershipLost(error)) {
+          this.fenced += 1;
+          this.log(`partition ${k}: fenced by a newer owner (epoch ${claim.epoch} is stale); task dropped, nothing committed`);
+          return;
+        }
+        this.fail(error);
+      })
+      .finally(async () => {
+        unregister();
+        const self = this.tasks.get(k);
+        if (self?.env === env) this.tasks.delete(k);
+        await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
+        // Fenced by an older assignment's successor, but the group has given the partition back
+        // to us meanwhile (the assignment arrived while this task still ran): claim it again.
+        if (self !== undefined && !self.revoking && !this.ending && this.assigned.has(k)) {
+          this.log(`partition ${k}: still assigned here; claiming it again`);
+          this.enqueue(() => (this.tasks.has(k) || !this.assigned.has(k) ? Promise.resolve() : this.startTask(p)));
+        }
+      });
+    this.tasks.set(k, { claim, env, done, stateDir, revoking: false });
+  }
+}
+
+/** Joins the group and runs partition tasks until SIGTERM/SIGINT (or `stop()`); resolves when all stopped. */
+export async function runGroupJob(options: GroupJobOptions): Promise<GroupJobResult> {
+  const job = await GroupJob.start(options);
+  return job.done;
+}

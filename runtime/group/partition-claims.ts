@@ -1,0 +1,103 @@
+/**
+ * Who owns a source partition's checkpoint lineage, and where its partition task restores from.
+ *
+ * Layout under the checkpoint root: `<root>/<job>/partitions/<topic>-<p>/epoch-<e>/` — one folder
+ * per claim. A claim is an exclusive `mkdir` of the next epoch folder (atomic on a shared
+ * filesystem; an object store needs a conditional put of `claim.json` instead), then `claim.json`
+ * naming the owner and the checkpoint it restores from (its *base*). The task's checkpoints go
+ * into its own epoch folder, so an older owner that lost the partition but still runs (a paused
+ * process) writes only into its own, superseded folder.
+ *
+ * Restore target of a new claim: the newest epoch folder with a `claim.json`; its latest completed
+ * checkpoint, else its base. A checkpoint an older owner completed after that claim was made is
+ * never used: its sink transactions were rolled back by the claimant (epoch fence,
+ * operators/sinks/postgres/epoch-fence.ts).
+ */
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { LocalCheckpointStorage } from '../../checkpoints/index.ts';
+
+export interface PartitionClaim {
+  readonly topic: string;
+  readonly partition: number;
+  readonly epoch: number;
+  /** `<host> pid <pid>` */
+  readonly owner: string;
+  /** The task's checkpoint root (its epoch folder). */
+  readonly directory: string;
+  /** The checkpoint folder the task restores from; undefined for a fresh start. */
+  readonly restoreFrom: string | undefined;
+}
+
+interface ClaimFile {
+  readonly epoch: number;
+  readonly owner: string;
+  readonly claimedAtMs: number;
+  readonly base: string | null;
+}
+
+export function partitionDir(root: string, jobName: string, topic: string, partition: number): string {
+  return join(root, jobName, 'partitions', `${topic}-${partition}`);
+}
+
+export function ownerName(): string {
+  return `${hostname()} pid ${process.pid}`;
+}
+
+const EPOCH = /^epoch-(\d+)$/;
+
+async function epochsOf(dir: string): Promise<number[]> {
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
+  return names.flatMap((n) => {
+    const m = EPOCH.exec(n);
+    return m === null ? [] : [Number(m[1])];
+  }).sort((a, b) => b - a);
+}
+
+function epochDir(dir: string, epoch: number): string {
+  return join(dir, `epoch-${String(epoch).padStart(6, '0')}`);
+}
+
+async function readClaim(dir: string): Promise<ClaimFile | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, 'claim.json'), 'utf8')) as ClaimFile;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Where a new claim restores from: the newest claimed epoch's latest checkpoint, else its base. */
+async function restoreTarget(dir: string, taskJobName: string): Promise<string | undefined> {
+  for (const epoch of await epochsOf(dir)) {
+    const folder = epochDir(dir, epoch);
+    const claim = await readClaim(folder);
+    if (claim === undefined) continue; // a claimant that died between mkdir and claim.json: it never ran
+    const latest = await new LocalCheckpointStorage({ directory: folder, jobName: taskJobName }).latestCompleted();
+    return latest?.location ?? claim.base ?? undefined;
+  }
+  return undefined;
+}
+
+/** Claims the next epoch of `topic`-`partition` for this process. */
+export async function claimPartition(root: string, jobName: string, taskJobName: string, topic: string, partition: number): Promise<PartitionClaim> {
+  const dir = partitionDir(root, jobName, topic, partition);
+  await mkdir(dir, { recursive: true });
+  for (;;) {
+    const epoch = ((await epochsOf(dir))[0] ?? 0) + 1;
+    const folder = epochDir(dir, epoch);
+    try {
+      await mkdir(folder);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue; // another process claimed it first
+      throw error;
+    }
+    const base = await restoreTarget(dir, taskJobName);
+    const owner = ownerName();
+    const claim: ClaimFile = { epoch, owner, claimedAtMs: Date.now(), base: base ?? null };
+    const tmp = join(folder, 'claim.json.tmp');
+    await writeFile(tmp, JSON.stringify(claim), { flush: true });
+    await rename(tmp, join(folder, 'claim.json'));
+    return { topic, partition, epoch, owner, directory: folder, restoreFrom: base };
+  }
+}
