@@ -122,10 +122,12 @@ export class LocalCheckpointStorage implements CheckpointStorage {
       const retained = checkpoints.filter((s, i) => i >= cut || s.metadata.checkpointId >= keepFrom);
       const discarded = checkpoints.filter((s, i) => i < cut && s.metadata.checkpointId < keepFrom);
       const newestRetained = retained.at(-1)?.metadata.checkpointId ?? 0;
+      // Ids only grow, so a checkpoint in flight has an id above every completed checkpoint and savepoint.
+      const newestCompleted = Math.max(newestRetained, ...savepoints.map((s) => s.metadata.checkpointId));
       const keepFiles = new Set<string>();
       for (const s of [...retained, ...savepoints]) for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
       // Checkpoints in flight (ids above the newest completed one) write files no metadata lists yet.
-      const keep_ = (path: string): boolean => keepFiles.has(path) || (stateFileCheckpointId(path) ?? 0) > newestRetained;
+      const keep_ = (path: string): boolean => keepFiles.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted;
       // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
       // files are already gone; leftover files are collected by the next run.
       for (const s of discarded) await rm(join(s.location, METADATA_FILE), { force: true });

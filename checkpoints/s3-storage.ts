@@ -170,6 +170,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
       const retained = checkpoints.filter((s, i) => i >= cut || s.metadata.checkpointId >= keepFrom);
       const discarded = checkpoints.filter((s, i) => i < cut && s.metadata.checkpointId < keepFrom);
       const newestRetained = retained.at(-1)?.metadata.checkpointId ?? 0;
+      // Ids only grow, so a checkpoint in flight has an id above every completed checkpoint and savepoint.
+      const newestCompleted = Math.max(newestRetained, ...savepoints.map((s) => s.metadata.checkpointId));
       // Savepoints hold their own copies; only checkpoints (and adopted savepoints) use shared/.
       const keepFiles = new Set<string>();
       for (const s of [...retained, ...savepoints]) if (s.metadata.fileBase === 'job-directory') for (const p of s.metadata.sharedFiles) keepFiles.add(p);
@@ -181,13 +183,13 @@ export class S3CheckpointStorage implements CheckpointStorage {
       const remote = await this.knownRemoteFiles();
       const sharedKeys = await this.store.list(this.key(`${SHARED_DIR}/`));
       // Checkpoints in flight (ids above the newest completed one) own files no metadata lists yet.
-      const keeps = (p: string): boolean => keepFiles.has(p) || (stateFileCheckpointId(p) ?? 0) > newestRetained;
+      const keeps = (p: string): boolean => keepFiles.has(p) || (stateFileCheckpointId(p) ?? 0) > newestCompleted;
       const deletedFiles = sharedKeys.map((k) => k.slice(this.jobPrefix.length)).filter((p) => !keeps(p));
       await this.store.delete(deletedFiles.map((p) => this.key(p)));
       for (const p of deletedFiles) remote.delete(p);
       // The staging copies of files no retained checkpoint references are not needed either.
       const stagedKeep = new Set([...keepFiles].map((p) => join(this.fileRoot, p)));
-      await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), (path) => stagedKeep.has(path) || (stateFileCheckpointId(path) ?? 0) > newestRetained, this.fileRoot);
+      await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), (path) => stagedKeep.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted, this.fileRoot);
       return {
         retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
         deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
