@@ -21,13 +21,44 @@ export default tseslint.config(
         'error',
         {
           zones: [
-            { target: './state', from: ['./checkpoints', './operators', './runtime', './jobs', './scripts', './test'], message: 'state/ is the bottom layer: it imports nothing of ours (docs/layers.md).' },
-            { target: './checkpoints', from: ['./operators', './runtime', './jobs', './scripts', './test'], message: 'checkpoints/ may import only state/ (docs/layers.md).' },
-            { target: './operators', from: ['./checkpoints', './runtime', './jobs', './scripts', './test'], message: 'operators/ may import only state/ (docs/layers.md): the runtime drives operators, not the reverse.' },
-            { target: './runtime', from: ['./jobs', './scripts', './test'], message: 'runtime/ must not import jobs, scripts or tests (docs/layers.md).' },
-            { target: './jobs', from: ['./state', './checkpoints', './operators', './scripts', './test'], message: 'A job imports only the public API, runtime/index.ts (docs/layers.md).' },
-            { target: './jobs', from: './runtime', except: ['./index.ts'], message: 'A job imports only the public API, runtime/index.ts (docs/layers.md).' },
-            { target: './scripts', from: './test', except: ['./fixtures'], message: 'scripts/ may read test fixtures, nothing else of test/ (docs/layers.md).' },
+            {
+              target: './state',
+              from: ['./checkpoints', './operators', './runtime', './jobs', './scripts', './test'],
+              message: 'state/ is the bottom layer: it imports nothing of ours (docs/layers.md).',
+            },
+            {
+              target: './checkpoints',
+              from: ['./operators', './runtime', './jobs', './scripts', './test'],
+              message: 'checkpoints/ may import only state/ (docs/layers.md).',
+            },
+            {
+              target: './operators',
+              from: ['./checkpoints', './runtime', './jobs', './scripts', './test'],
+              message:
+                'operators/ may import only state/ (docs/layers.md): the runtime drives operators, not the reverse.',
+            },
+            {
+              target: './runtime',
+              from: ['./jobs', './scripts', './test'],
+              message: 'runtime/ must not import jobs, scripts or tests (docs/layers.md).',
+            },
+            {
+              target: './jobs',
+              from: ['./state', './checkpoints', './operators', './scripts', './test'],
+              message: 'A job imports only the public API, runtime/index.ts (docs/layers.md).',
+            },
+            {
+              target: './jobs',
+              from: './runtime',
+              except: ['./index.ts'],
+              message: 'A job imports only the public API, runtime/index.ts (docs/layers.md).',
+            },
+            {
+              target: './scripts',
+              from: './test',
+              except: ['./fixtures'],
+              message: 'scripts/ may read test fixtures, nothing else of test/ (docs/layers.md).',
+            },
           ],
         },
       ],

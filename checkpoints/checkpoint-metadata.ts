@@ -103,7 +103,8 @@ export function validateMetadata(raw: unknown, location: string): CheckpointMeta
   const jobName = requireString(raw, 'jobName', fail);
   const checkpointId = requireNonNegativeInt(raw, 'checkpointId', fail);
   const kind = raw['kind'];
-  if (kind !== 'checkpoint' && kind !== 'savepoint') return fail(`"kind" must be "checkpoint" or "savepoint", got ${JSON.stringify(kind)}`);
+  if (kind !== 'checkpoint' && kind !== 'savepoint')
+    return fail(`"kind" must be "checkpoint" or "savepoint", got ${JSON.stringify(kind)}`);
   const fileBase = raw['fileBase'];
   if (fileBase !== 'job-directory' && fileBase !== 'metadata-directory') {
     return fail(`"fileBase" must be "job-directory" or "metadata-directory", got ${JSON.stringify(fileBase)}`);
@@ -159,15 +160,19 @@ export function validateTaskSnapshot(taskId: string, raw: unknown, fail: Fail): 
   const operatorUid = requireString(raw, 'operatorUid', failTask);
   const subtaskIndex = requireNonNegativeInt(raw, 'subtaskIndex', failTask);
   const parallelism = requireNonNegativeInt(raw, 'parallelism', failTask);
-  if (parallelism < 1 || subtaskIndex >= parallelism) failTask(`subtaskIndex ${subtaskIndex} is outside parallelism ${parallelism}`);
-  if (taskIdOf(operatorUid, subtaskIndex) !== taskId) failTask(`id must be "${taskIdOf(operatorUid, subtaskIndex)}" (operatorUid#subtaskIndex)`);
+  if (parallelism < 1 || subtaskIndex >= parallelism)
+    failTask(`subtaskIndex ${subtaskIndex} is outside parallelism ${parallelism}`);
+  if (taskIdOf(operatorUid, subtaskIndex) !== taskId)
+    failTask(`id must be "${taskIdOf(operatorUid, subtaskIndex)}" (operatorUid#subtaskIndex)`);
   const bytes = requireNonNegativeInt(raw, 'bytes', failTask);
   return {
     operatorUid,
     subtaskIndex,
     parallelism,
     ...('keyed' in raw && raw['keyed'] !== undefined ? { keyed: raw['keyed'] } : {}),
-    ...('operator' in raw && raw['operator'] !== undefined ? { operator: validateTaskState(raw['operator'], failTask) } : {}),
+    ...('operator' in raw && raw['operator'] !== undefined
+      ? { operator: validateTaskState(raw['operator'], failTask) }
+      : {}),
     bytes,
   };
 }
@@ -176,11 +181,14 @@ export function validateTaskSnapshot(taskId: string, raw: unknown, fail: Fail): 
 function validateTaskState(raw: unknown, fail: Fail): TaskState {
   if (!isRecord(raw)) return fail('"operator" must be an object');
   const watermark = raw['watermark'];
-  if (watermark !== undefined && typeof watermark !== 'number') fail(`"operator.watermark" must be a number, got ${JSON.stringify(watermark)}`);
+  if (watermark !== undefined && typeof watermark !== 'number')
+    fail(`"operator.watermark" must be a number, got ${JSON.stringify(watermark)}`);
   const source = raw['source'];
   if (source !== undefined) {
     const positions = isRecord(source) ? source['positions'] : undefined;
-    const valid = Array.isArray(positions) && positions.every((p) => isRecord(p) && typeof p['split'] === 'string' && typeof p['position'] === 'string');
+    const valid =
+      Array.isArray(positions) &&
+      positions.every((p) => isRecord(p) && typeof p['split'] === 'string' && typeof p['position'] === 'string');
     if (!valid) fail('"operator.source.positions" must be an array of { split, position } strings');
   }
   return raw as TaskState;
@@ -195,7 +203,8 @@ function validateSharedFiles(raw: unknown, tasks: Record<string, TaskSnapshot>, 
   // A handle path missing from sharedFiles would be invisible to retention and could be deleted
   // while still needed, so the inconsistency is rejected rather than repaired.
   const missing = collectSharedFiles(tasks).filter((p) => !listed.has(p));
-  if (missing.length > 0) fail(`"sharedFiles" misses paths referenced by state handles: ${missing.slice(0, 5).join(', ')}`);
+  if (missing.length > 0)
+    fail(`"sharedFiles" misses paths referenced by state handles: ${missing.slice(0, 5).join(', ')}`);
   return [...raw];
 }
 

@@ -20,7 +20,8 @@ export interface CheckpointStorageChoice {
 export function checkpointStorageFor(choice: CheckpointStorageChoice): CheckpointStorage {
   const onInvalid = choice.onInvalid === undefined ? {} : { onInvalid: choice.onInvalid };
   if (isS3Url(choice.root)) {
-    if (choice.stagingDirectory === undefined) throw new CheckpointConfigError(`checkpoints in ${choice.root} need a local staging directory for state files`);
+    if (choice.stagingDirectory === undefined)
+      throw new CheckpointConfigError(`checkpoints in ${choice.root} need a local staging directory for state files`);
     return new S3CheckpointStorage({
       url: choice.root,
       jobName: choice.jobName,
@@ -29,14 +30,21 @@ export function checkpointStorageFor(choice: CheckpointStorageChoice): Checkpoin
       ...onInvalid,
     });
   }
-  return new LocalCheckpointStorage({ directory: localCheckpointPath(choice.root), jobName: choice.jobName, ...onInvalid });
+  return new LocalCheckpointStorage({
+    directory: localCheckpointPath(choice.root),
+    jobName: choice.jobName,
+    ...onInvalid,
+  });
 }
 
 /** A local root from a plain path or a `file://` URL; throws for other URL schemes. */
 export function localCheckpointPath(root: string): string {
   if (root.startsWith('file:')) return fileURLToPath(root);
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(root)?.[1];
-  if (scheme !== undefined) throw new CheckpointConfigError(`checkpoint root ${root}: unknown scheme "${scheme}://"; use a path, file:// or s3://bucket/prefix`);
+  if (scheme !== undefined)
+    throw new CheckpointConfigError(
+      `checkpoint root ${root}: unknown scheme "${scheme}://"; use a path, file:// or s3://bucket/prefix`,
+    );
   return resolve(root);
 }
 

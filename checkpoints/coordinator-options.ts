@@ -17,7 +17,8 @@ export interface CheckpointStats {
 }
 
 /** Why an ack or decline was ignored. */
-export type IgnoredReason = 'unknown-checkpoint' | 'aborted' | 'completed' | 'unknown-task' | 'duplicate' | 'not-accepting';
+export type IgnoredReason =
+  'unknown-checkpoint' | 'aborted' | 'completed' | 'unknown-task' | 'duplicate' | 'not-accepting';
 
 /** Things worth a log line or a counter that are not per-checkpoint stats. */
 export type CheckpointEvent =
@@ -30,7 +31,12 @@ export type CheckpointEvent =
       readonly reason: IgnoredReason;
     }
   | { readonly type: 'trigger-failed'; readonly kind: CheckpointKind; readonly error: unknown }
-  | { readonly type: 'callback-failed'; readonly callback: string; readonly checkpointId: number; readonly error: unknown }
+  | {
+      readonly type: 'callback-failed';
+      readonly callback: string;
+      readonly checkpointId: number;
+      readonly error: unknown;
+    }
   | { readonly type: 'retention'; readonly checkpointId: number; readonly result: RetentionResult }
   | { readonly type: 'retention-failed'; readonly checkpointId: number; readonly error: unknown }
   | { readonly type: 'failure-threshold-exceeded'; readonly consecutiveFailures: number; readonly reason: string };
@@ -39,7 +45,14 @@ export type CheckpointEvent =
  * Every checkpoint default, set once: the coordinator fills them in, and the job options
  * (runtime/job-options.ts) and the configuration schema (runtime/config/config-schema.ts) take them from here.
  */
-export const CHECKPOINT_DEFAULTS = { intervalMs: 1000, timeoutMs: 60_000, minPauseMs: 0, maxConcurrentCheckpoints: 1, tolerableFailures: 3, retain: 3 } as const;
+export const CHECKPOINT_DEFAULTS = {
+  intervalMs: 1000,
+  timeoutMs: 60_000,
+  minPauseMs: 0,
+  maxConcurrentCheckpoints: 1,
+  tolerableFailures: 3,
+  retain: 3,
+} as const;
 
 export interface CheckpointCoordinatorOptions {
   /** Must equal `storage.jobName`. */
@@ -87,7 +100,9 @@ const TASK_ID = /^.+#\d+$/;
 /** Validates the options and fills defaults; throws `CheckpointConfigError` naming the bad field. */
 export function resolveCoordinatorOptions(options: CheckpointCoordinatorOptions): ResolvedCoordinatorOptions {
   if (options.storage.jobName !== options.jobName) {
-    throw new CheckpointConfigError(`jobName "${options.jobName}" differs from the storage's jobName "${options.storage.jobName}"`);
+    throw new CheckpointConfigError(
+      `jobName "${options.jobName}" differs from the storage's jobName "${options.storage.jobName}"`,
+    );
   }
   const resolved: ResolvedCoordinatorOptions = {
     ...CHECKPOINT_DEFAULTS,
@@ -102,10 +117,13 @@ export function resolveCoordinatorOptions(options: CheckpointCoordinatorOptions)
   requireInt('maxConcurrentCheckpoints', resolved.maxConcurrentCheckpoints, 1);
   requireInt('tolerableFailures', resolved.tolerableFailures, 0);
   requireInt('retain', resolved.retain, 1);
-  if (resolved.tasks.length === 0) throw new CheckpointConfigError('"tasks" must list at least one task id to wait for');
+  if (resolved.tasks.length === 0)
+    throw new CheckpointConfigError('"tasks" must list at least one task id to wait for');
   const bad = resolved.tasks.find((id) => !TASK_ID.test(id));
-  if (bad !== undefined) throw new CheckpointConfigError(`task id ${JSON.stringify(bad)} must look like "<operatorUid>#<subtaskIndex>"`);
-  if (new Set(resolved.tasks).size !== resolved.tasks.length) throw new CheckpointConfigError('"tasks" lists a task id twice');
+  if (bad !== undefined)
+    throw new CheckpointConfigError(`task id ${JSON.stringify(bad)} must look like "<operatorUid>#<subtaskIndex>"`);
+  if (new Set(resolved.tasks).size !== resolved.tasks.length)
+    throw new CheckpointConfigError('"tasks" lists a task id twice');
   return { ...resolved, tasks: [...resolved.tasks] };
 }
 

@@ -11,7 +11,8 @@ import type { PendingCheckpoint } from './pending-checkpoint.ts';
 import type { StoredCheckpoint } from './storage.ts';
 
 /** What to restore from: the newest completed checkpoint or savepoint, or a specific one. */
-export type RestoreSource = 'latest' | { readonly checkpointId: number } | { readonly savepoint: string } | { readonly path: string };
+export type RestoreSource =
+  'latest' | { readonly checkpointId: number } | { readonly savepoint: string } | { readonly path: string };
 
 export interface RestorePlan {
   /** Undefined when `latest` found nothing: a fresh start. */
@@ -28,12 +29,22 @@ export interface CoordinatorStatus {
   /** Checkpoints triggered and not yet complete or aborted (at most `maxConcurrentCheckpoints`). */
   readonly inFlightCount: number;
   /** The oldest of them. */
-  readonly inFlight?: { readonly checkpointId: number; readonly kind: CheckpointKind; readonly state: CheckpointState; readonly missingTasks: string[] };
+  readonly inFlight?: {
+    readonly checkpointId: number;
+    readonly kind: CheckpointKind;
+    readonly state: CheckpointState;
+    readonly missingTasks: string[];
+  };
   readonly consecutiveFailures: number;
   readonly lastCompleted?: { readonly checkpointId: number; readonly completedAtMs: number };
 }
 
-interface SavepointRequest { readonly name: string | undefined; readonly kind?: CheckpointKind; resolve(m: CheckpointMetadata): void; reject(e: unknown): void }
+interface SavepointRequest {
+  readonly name: string | undefined;
+  readonly kind?: CheckpointKind;
+  resolve(m: CheckpointMetadata): void;
+  reject(e: unknown): void;
+}
 
 const REMEMBERED_OUTCOMES = 64;
 
@@ -90,7 +101,10 @@ export class CheckpointCoordinator {
     const highest = Math.max(await storage.highestCheckpointId(), restored?.metadata.checkpointId ?? 0);
     this.nextId = highest + 1;
     if (restored !== undefined) {
-      this.lastCompleted = { checkpointId: restored.metadata.checkpointId, completedAtMs: restored.metadata.completedAtMs };
+      this.lastCompleted = {
+        checkpointId: restored.metadata.checkpointId,
+        completedAtMs: restored.metadata.completedAtMs,
+      };
       this.recentCompleted.push(restored.metadata.checkpointId);
     }
     return { restored, nextCheckpointId: this.nextId };
@@ -121,7 +135,10 @@ export class CheckpointCoordinator {
     if (this.stopped) throw new CheckpointError('coordinator was stopped; cannot take a savepoint');
     if (name !== undefined) {
       assertValidName('savepoint name', name);
-      const exists = await this.o.storage.load(name).then(() => true, () => false);
+      const exists = await this.o.storage.load(name).then(
+        () => true,
+        () => false,
+      );
       if (exists) throw new CheckpointConfigError(`savepoint "${name}" already exists; choose another name`);
       if (this.stopped) throw new CheckpointError('coordinator was stopped; cannot take a savepoint');
     }
@@ -146,7 +163,8 @@ export class CheckpointCoordinator {
   /** A task finished its snapshot for `checkpointId`. Acks for unknown or finished checkpoints are ignored (see onEvent). */
   acknowledge(taskId: string, checkpointId: number, snapshot: TaskSnapshot): void {
     const outcome = this.accepting('ack', taskId, checkpointId)?.acknowledge(taskId, snapshot);
-    if (outcome !== undefined && outcome !== 'accepted' && outcome !== 'invalid') this.ignored('ack', taskId, checkpointId, outcome);
+    if (outcome !== undefined && outcome !== 'accepted' && outcome !== 'invalid')
+      this.ignored('ack', taskId, checkpointId, outcome);
   }
 
   /** A task cannot take part in `checkpointId`: the checkpoint is aborted. */
@@ -160,7 +178,9 @@ export class CheckpointCoordinator {
       running: this.running,
       busy: this.runs > 0 || this.retention !== undefined,
       inFlightCount: this.flights.size,
-      ...(p === undefined ? {} : { inFlight: { checkpointId: p.checkpointId, kind: p.kind, state: p.state, missingTasks: p.missingTasks() } }),
+      ...(p === undefined
+        ? {}
+        : { inFlight: { checkpointId: p.checkpointId, kind: p.kind, state: p.state, missingTasks: p.missingTasks() } }),
       consecutiveFailures: this.consecutiveFailures,
       ...(this.lastCompleted === undefined ? {} : { lastCompleted: { ...this.lastCompleted } }),
     };
@@ -233,7 +253,13 @@ export class CheckpointCoordinator {
    * its outcome: sinks commit in checkpoint order, and a newer checkpoint is never complete while
    * an older one could still become complete after it.
    */
-  private async run(kind: CheckpointKind, request: SavepointRequest | undefined, idPromise: Promise<number>, previousDone: Promise<void>, markDone: () => void): Promise<void> {
+  private async run(
+    kind: CheckpointKind,
+    request: SavepointRequest | undefined,
+    idPromise: Promise<number>,
+    previousDone: Promise<void>,
+    markDone: () => void,
+  ): Promise<void> {
     let checkpointId: number;
     try {
       checkpointId = await idPromise;
@@ -263,7 +289,8 @@ export class CheckpointCoordinator {
     else await this.onAborted(attempt.pending, outcome, request);
     this.bases.delete(checkpointId);
     markDone();
-    if (outcome.status === 'completed' && outcome.stored.metadata.kind === 'checkpoint') this.requestRetention(checkpointId);
+    if (outcome.status === 'completed' && outcome.stored.metadata.kind === 'checkpoint')
+      this.requestRetention(checkpointId);
   }
 
   /**
@@ -290,7 +317,11 @@ export class CheckpointCoordinator {
         this.retentionDueFor = undefined;
         try {
           const keepFrom = this.bases.size === 0 ? undefined : Math.min(...this.bases.values());
-          this.o.onEvent({ type: 'retention', checkpointId: id, result: await this.o.storage.retain(this.o.retain, keepFrom === undefined ? {} : { keepFrom }) });
+          this.o.onEvent({
+            type: 'retention',
+            checkpointId: id,
+            result: await this.o.storage.retain(this.o.retain, keepFrom === undefined ? {} : { keepFrom }),
+          });
         } catch (error) {
           this.o.onEvent({ type: 'retention-failed', checkpointId: id, error });
         }
@@ -334,16 +365,31 @@ export class CheckpointCoordinator {
     this.consecutiveFailures = 0;
     this.o.onEvent({ type: 'failure-threshold-exceeded', consecutiveFailures, reason });
     try {
-      this.o.onFailureThresholdExceeded(`${consecutiveFailures} consecutive checkpoint failures (tolerable: ${this.o.tolerableFailures}); last: ${reason}`);
+      this.o.onFailureThresholdExceeded(
+        `${consecutiveFailures} consecutive checkpoint failures (tolerable: ${this.o.tolerableFailures}); last: ${reason}`,
+      );
     } catch (error) {
       this.o.onEvent({ type: 'callback-failed', callback: 'onFailureThresholdExceeded', checkpointId: -1, error });
     }
   }
 
-  private emitStats(checkpointId: number, kind: CheckpointKind, triggeredAtMs: number, bytes: number, failureReason?: string): void {
+  private emitStats(
+    checkpointId: number,
+    kind: CheckpointKind,
+    triggeredAtMs: number,
+    bytes: number,
+    failureReason?: string,
+  ): void {
     const durationMs = Math.max(0, this.o.clock.now() - triggeredAtMs);
     const status = failureReason === undefined ? 'completed' : 'aborted';
-    this.o.onStats({ checkpointId, kind, durationMs, bytes, status, ...(failureReason === undefined ? {} : { failureReason }) });
+    this.o.onStats({
+      checkpointId,
+      kind,
+      durationMs,
+      bytes,
+      status,
+      ...(failureReason === undefined ? {} : { failureReason }),
+    });
   }
 
   private async callSafely(callback: string, checkpointId: number, fn: () => void | Promise<void>): Promise<void> {
@@ -363,7 +409,8 @@ export class CheckpointCoordinator {
     }
     const state = flight.pending.state;
     if (state === 'ABORTED') return this.ignored(message, taskId, checkpointId, 'aborted');
-    if (state !== 'TRIGGERED' && state !== 'ACKNOWLEDGING') return this.ignored(message, taskId, checkpointId, 'not-accepting');
+    if (state !== 'TRIGGERED' && state !== 'ACKNOWLEDGING')
+      return this.ignored(message, taskId, checkpointId, 'not-accepting');
     if (!flight.pending.isExpected(taskId)) return this.ignored(message, taskId, checkpointId, 'unknown-task');
     return flight;
   }

@@ -52,7 +52,9 @@ export class IllegalCheckpointTransitionError extends CheckpointError {
   readonly to: string;
 
   constructor(checkpointId: number, from: string, to: string) {
-    super(`checkpoint ${checkpointId}: illegal lifecycle transition ${from} -> ${to} (a cdcflow bug; please report it)`);
+    super(
+      `checkpoint ${checkpointId}: illegal lifecycle transition ${from} -> ${to} (a cdcflow bug; please report it)`,
+    );
     this.checkpointId = checkpointId;
     this.from = from;
     this.to = to;

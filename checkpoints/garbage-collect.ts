@@ -8,14 +8,24 @@ const MAX_DEPTH = 16;
  * Deletes every file under `dir` whose absolute path `keep` refuses, then removes directories
  * left empty. Returns the deleted files relative to `reportBase`. A missing `dir` is not an error.
  */
-export async function deleteUnreferenced(dir: string, keep: ReadonlySet<string> | ((path: string) => boolean), reportBase: string): Promise<string[]> {
+export async function deleteUnreferenced(
+  dir: string,
+  keep: ReadonlySet<string> | ((path: string) => boolean),
+  reportBase: string,
+): Promise<string[]> {
   const deleted: string[] = [];
   await sweep(dir, typeof keep === 'function' ? keep : (path) => keep.has(path), reportBase, deleted, 0);
   return deleted;
 }
 
 /** Returns true if `dir` is empty afterwards (and was removed, unless it is the root). */
-async function sweep(dir: string, keep: (path: string) => boolean, base: string, deleted: string[], depth: number): Promise<boolean> {
+async function sweep(
+  dir: string,
+  keep: (path: string) => boolean,
+  base: string,
+  deleted: string[],
+  depth: number,
+): Promise<boolean> {
   if (depth > MAX_DEPTH) return false;
   let entries;
   try {

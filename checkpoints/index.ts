@@ -14,7 +14,12 @@ export type { Clock } from './clock.ts';
 export { CheckpointCoordinator } from './coordinator.ts';
 export type { CoordinatorStatus, RestorePlan, RestoreSource } from './coordinator.ts';
 export { CHECKPOINT_DEFAULTS, resolveCoordinatorOptions } from './coordinator-options.ts';
-export type { CheckpointCoordinatorOptions, CheckpointEvent, CheckpointStats, IgnoredReason } from './coordinator-options.ts';
+export type {
+  CheckpointCoordinatorOptions,
+  CheckpointEvent,
+  CheckpointStats,
+  IgnoredReason,
+} from './coordinator-options.ts';
 export {
   CheckpointAbortedError,
   CheckpointConfigError,
@@ -30,12 +35,27 @@ export { LocalCheckpointStorage } from './local-storage.ts';
 export type { LocalCheckpointStorageOptions } from './local-storage.ts';
 export { METADATA_FILE, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
 export { assertValidName, isValidName } from './names.ts';
-export { collectSharedFiles, METADATA_FORMAT_VERSION, parseMetadata, serializeMetadata, taskIdOf, validateMetadata } from './checkpoint-metadata.ts';
+export {
+  collectSharedFiles,
+  METADATA_FORMAT_VERSION,
+  parseMetadata,
+  serializeMetadata,
+  taskIdOf,
+  validateMetadata,
+} from './checkpoint-metadata.ts';
 export type { CheckpointKind, CheckpointMetadata, FileBase, TaskSnapshot, TaskState } from './checkpoint-metadata.ts';
 export { highestParallelism, PARALLELISM_FILE, recordParallelism, retiredSubtasks } from './parallelism-record.ts';
 export { referencedFiles, stateFileCheckpointId } from './state-files.ts';
 export { resolveStateFile } from './storage.ts';
-export type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetainOptions, RetentionResult, StoredCheckpoint } from './storage.ts';
+export type {
+  CheckpointListing,
+  CheckpointRef,
+  CheckpointStorage,
+  InvalidCheckpoint,
+  RetainOptions,
+  RetentionResult,
+  StoredCheckpoint,
+} from './storage.ts';
 export { checkpointStorageFor, localCheckpointPath, validateCheckpointRoot } from './checkpoint-storage-for.ts';
 export type { CheckpointStorageChoice } from './checkpoint-storage-for.ts';
 export type { ObjectStore } from './object-store.ts';

@@ -3,11 +3,25 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
 import { copyFileDurable, mkdirDurable, writeFileDurably } from '../state/durable-fs.ts';
 import { deleteUnreferenced, isNotFound } from './garbage-collect.ts';
-import { checkpointDirName, METADATA_FILE, parseCheckpointDirName, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
+import {
+  checkpointDirName,
+  METADATA_FILE,
+  parseCheckpointDirName,
+  SAVEPOINTS_DIR,
+  SHARED_DIR,
+} from './local-layout.ts';
 import { assertValidName, isValidName } from './names.ts';
 import { parseMetadata, serializeMetadata, validateMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointMetadata } from './checkpoint-metadata.ts';
-import type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetainOptions, RetentionResult, StoredCheckpoint } from './storage.ts';
+import type {
+  CheckpointListing,
+  CheckpointRef,
+  CheckpointStorage,
+  InvalidCheckpoint,
+  RetainOptions,
+  RetentionResult,
+  StoredCheckpoint,
+} from './storage.ts';
 import { stateFileCheckpointId } from './state-files.ts';
 
 export interface LocalCheckpointStorageOptions {
@@ -35,7 +49,9 @@ export class LocalCheckpointStorage implements CheckpointStorage {
   }
 
   async reserve(checkpointId: number): Promise<void> {
-    await this.guard(`reserve checkpoint ${checkpointId}`, () => mkdirDurable(join(this.fileRoot, checkpointDirName(checkpointId))));
+    await this.guard(`reserve checkpoint ${checkpointId}`, () =>
+      mkdirDurable(join(this.fileRoot, checkpointDirName(checkpointId))),
+    );
   }
 
   async writeCheckpoint(metadata: CheckpointMetadata): Promise<StoredCheckpoint> {
@@ -44,7 +60,9 @@ export class LocalCheckpointStorage implements CheckpointStorage {
     return this.guard(`write checkpoint ${metadata.checkpointId}`, async () => {
       await mkdirDurable(location);
       await assertAbsent(join(location, METADATA_FILE));
-      await unrestorableOnFailure(location, false, () => writeFileDurably(join(location, METADATA_FILE), serializeMetadata(metadata)));
+      await unrestorableOnFailure(location, false, () =>
+        writeFileDurably(join(location, METADATA_FILE), serializeMetadata(metadata)),
+      );
       return { metadata, location, fileRoot: this.fileRoot };
     });
   }
@@ -92,7 +110,8 @@ export class LocalCheckpointStorage implements CheckpointStorage {
     const checkpoints: StoredCheckpoint[] = [];
     const savepoints: StoredCheckpoint[] = [];
     const invalid: InvalidCheckpoint[] = [];
-    const sort = (a: StoredCheckpoint, b: StoredCheckpoint): number => a.metadata.checkpointId - b.metadata.checkpointId;
+    const sort = (a: StoredCheckpoint, b: StoredCheckpoint): number =>
+      a.metadata.checkpointId - b.metadata.checkpointId;
     for (const id of await this.checkpointDirIds()) {
       const result = await this.read(join(this.fileRoot, checkpointDirName(id)), id);
       if ('metadata' in result) checkpoints.push(result);
@@ -114,7 +133,8 @@ export class LocalCheckpointStorage implements CheckpointStorage {
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
-    if (!Number.isSafeInteger(keep) || keep < 1) throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
+    if (!Number.isSafeInteger(keep) || keep < 1)
+      throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
     return this.guard('apply retention', async () => {
       const { checkpoints, savepoints, invalid } = await this.list();
       const keepFrom = options.keepFrom ?? Number.POSITIVE_INFINITY;
@@ -125,9 +145,11 @@ export class LocalCheckpointStorage implements CheckpointStorage {
       // Ids only grow, so a checkpoint in flight has an id above every completed checkpoint and savepoint.
       const newestCompleted = Math.max(newestRetained, ...savepoints.map((s) => s.metadata.checkpointId));
       const keepFiles = new Set<string>();
-      for (const s of [...retained, ...savepoints]) for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
+      for (const s of [...retained, ...savepoints])
+        for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
       // Checkpoints in flight (ids above the newest completed one) write files no metadata lists yet.
-      const keep_ = (path: string): boolean => keepFiles.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted;
+      const keep_ = (path: string): boolean =>
+        keepFiles.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted;
       // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
       // files are already gone; leftover files are collected by the next run.
       for (const s of discarded) await rm(join(s.location, METADATA_FILE), { force: true });
@@ -163,12 +185,15 @@ export class LocalCheckpointStorage implements CheckpointStorage {
       text = await readFile(join(location, METADATA_FILE), 'utf8');
     } catch (error) {
       if (isNotFound(error)) return { location, reason: `no ${METADATA_FILE} (incomplete or missing)` };
-      throw new CheckpointStorageError(`cannot read ${join(location, METADATA_FILE)}: ${String(error)}`, { cause: error });
+      throw new CheckpointStorageError(`cannot read ${join(location, METADATA_FILE)}: ${String(error)}`, {
+        cause: error,
+      });
     }
     try {
       const metadata = parseMetadata(text, location);
       if (expectedId !== undefined) {
-        if (metadata.checkpointId !== expectedId) return { location, reason: `holds checkpoint ${metadata.checkpointId}, not ${expectedId}` };
+        if (metadata.checkpointId !== expectedId)
+          return { location, reason: `holds checkpoint ${metadata.checkpointId}, not ${expectedId}` };
         if (metadata.jobName !== this.jobName) return { location, reason: `belongs to job "${metadata.jobName}"` };
       }
       const fileRoot = metadata.fileBase === 'metadata-directory' ? location : dirname(location);
@@ -183,7 +208,11 @@ export class LocalCheckpointStorage implements CheckpointStorage {
     return ids.filter((id): id is number => id !== undefined).sort((a, b) => a - b);
   }
 
-  private assertOwn(metadata: CheckpointMetadata, kind: CheckpointMetadata['kind'], fileBase: CheckpointMetadata['fileBase']): void {
+  private assertOwn(
+    metadata: CheckpointMetadata,
+    kind: CheckpointMetadata['kind'],
+    fileBase: CheckpointMetadata['fileBase'],
+  ): void {
     validateMetadata(metadata, `(about to write ${kind} ${metadata.checkpointId})`);
     if (metadata.jobName !== this.jobName || metadata.kind !== kind || metadata.fileBase !== fileBase) {
       throw new CheckpointError(
@@ -198,9 +227,12 @@ export class LocalCheckpointStorage implements CheckpointStorage {
       return await work();
     } catch (error) {
       if (error instanceof CheckpointError) throw error;
-      throw new CheckpointStorageError(`cannot ${what} under ${this.fileRoot}: ${String(error)}; check disk space and permissions`, {
-        cause: error,
-      });
+      throw new CheckpointStorageError(
+        `cannot ${what} under ${this.fileRoot}: ${String(error)}; check disk space and permissions`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 }
@@ -226,9 +258,12 @@ async function assertAbsent(path: string): Promise<void> {
     (error: unknown) => (isNotFound(error) ? false : Promise.reject(error)),
   );
   if (exists) {
-    throw new CheckpointStorageError(`${path} already exists; refusing to overwrite a completed checkpoint or savepoint`, {
-      retriable: false,
-    });
+    throw new CheckpointStorageError(
+      `${path} already exists; refusing to overwrite a completed checkpoint or savepoint`,
+      {
+        retriable: false,
+      },
+    );
   }
 }
 

@@ -29,18 +29,23 @@ export function parseS3Url(url: string): S3Location {
   const match = /^s3:\/\/([^/]+)(?:\/(.*))?$/.exec(url);
   const bucket = match?.[1];
   if (match === null || bucket === undefined || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) {
-    throw new CheckpointConfigError(`checkpoint URL ${JSON.stringify(url)} is not s3://<bucket>/<prefix> with a valid bucket name (3-63 of a-z 0-9 . -)`);
+    throw new CheckpointConfigError(
+      `checkpoint URL ${JSON.stringify(url)} is not s3://<bucket>/<prefix> with a valid bucket name (3-63 of a-z 0-9 . -)`,
+    );
   }
   const prefix = (match[2] ?? '').replace(/^\/+|\/+$/g, '');
   if (prefix.split('/').some((s) => s === '.' || s === '..') || prefix.includes('//')) {
-    throw new CheckpointConfigError(`checkpoint URL ${JSON.stringify(url)}: the prefix must not contain empty, "." or ".." segments`);
+    throw new CheckpointConfigError(
+      `checkpoint URL ${JSON.stringify(url)}: the prefix must not contain empty, "." or ".." segments`,
+    );
   }
   return { bucket, prefix };
 }
 
 /** Connection settings from `CDCFLOW_S3_ENDPOINT`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`. */
 export function s3ConnectionFromEnv(env: NodeJS.ProcessEnv = process.env): S3ConnectionOptions {
-  const pick = (name: string): string | undefined => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
+  const pick = (name: string): string | undefined =>
+    env[name] === undefined || env[name] === '' ? undefined : env[name];
   const endpoint = pick('CDCFLOW_S3_ENDPOINT');
   const region = pick('AWS_REGION') ?? pick('AWS_DEFAULT_REGION');
   const accessKeyId = pick('AWS_ACCESS_KEY_ID');

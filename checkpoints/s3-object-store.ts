@@ -44,7 +44,14 @@ export class S3ObjectStore implements ObjectStore {
       region: connection.region ?? 'us-east-1',
       ...(connection.endpoint === undefined ? {} : { endpoint: connection.endpoint }),
       forcePathStyle: connection.forcePathStyle ?? connection.endpoint !== undefined,
-      ...(hasKeys ? { credentials: { accessKeyId: connection.accessKeyId as string, secretAccessKey: connection.secretAccessKey as string } } : {}),
+      ...(hasKeys
+        ? {
+            credentials: {
+              accessKeyId: connection.accessKeyId as string,
+              secretAccessKey: connection.secretAccessKey as string,
+            },
+          }
+        : {}),
       // Newer SDKs add CRC32 checksum headers S3Proxy and older MinIO refuse ("NotImplemented").
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
@@ -53,7 +60,9 @@ export class S3ObjectStore implements ObjectStore {
 
   async put(key: string, body: string | Buffer): Promise<void> {
     const { client, sdk } = await this.connect();
-    await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body) }));
+    await client.send(
+      new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body) }),
+    );
   }
 
   async putIfAbsent(key: string, body: string | Buffer): Promise<boolean> {
@@ -61,7 +70,15 @@ export class S3ObjectStore implements ObjectStore {
     // The HEAD is the whole guard on a store that ignores If-None-Match, and saves a PUT elsewhere.
     if (await this.exists(key)) return false;
     try {
-      await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: Buffer.byteLength(body), IfNoneMatch: '*' }));
+      await client.send(
+        new sdk.PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: body,
+          ContentLength: Buffer.byteLength(body),
+          IfNoneMatch: '*',
+        }),
+      );
       return true;
     } catch (error) {
       if (statusOf(error) === 412 || statusOf(error) === 409) return false;
@@ -72,7 +89,9 @@ export class S3ObjectStore implements ObjectStore {
   async upload(key: string, path: string): Promise<void> {
     const { client, sdk } = await this.connect();
     const { size } = await stat(path);
-    await client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(path), ContentLength: size }));
+    await client.send(
+      new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(path), ContentLength: size }),
+    );
   }
 
   async getText(key: string): Promise<string | undefined> {
@@ -124,9 +143,16 @@ export class S3ObjectStore implements ObjectStore {
     const keys: string[] = [];
     let token: string | undefined;
     do {
-      const page = await client.send(new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ...(token === undefined ? {} : { ContinuationToken: token }) }));
+      const page = await client.send(
+        new sdk.ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          ...(token === undefined ? {} : { ContinuationToken: token }),
+        }),
+      );
       // jclouds' filesystem provider (S3Proxy) lists folders as `dir/` objects; they are not ours.
-      for (const object of page.Contents ?? []) if (object.Key !== undefined && !object.Key.endsWith('/')) keys.push(object.Key);
+      for (const object of page.Contents ?? [])
+        if (object.Key !== undefined && !object.Key.endsWith('/')) keys.push(object.Key);
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
     return keys;
@@ -138,7 +164,12 @@ export class S3ObjectStore implements ObjectStore {
     let token: string | undefined;
     do {
       const page = await client.send(
-        new sdk.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, Delimiter: '/', ...(token === undefined ? {} : { ContinuationToken: token }) }),
+        new sdk.ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: prefix,
+          Delimiter: '/',
+          ...(token === undefined ? {} : { ContinuationToken: token }),
+        }),
       );
       for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) folders.push(p.Prefix);
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
@@ -172,7 +203,8 @@ export class S3ObjectStore implements ObjectStore {
   private async probeConditionalWrites(): Promise<'supported' | 'ignored'> {
     const { client, sdk } = await this.connect();
     const key = `.cdcflow-probe/${randomBytes(8).toString('hex')}`;
-    const put = (): Promise<unknown> => client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }));
+    const put = (): Promise<unknown> =>
+      client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }));
     try {
       await put();
       try {

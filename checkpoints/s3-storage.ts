@@ -2,7 +2,13 @@ import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
 import { deleteUnreferenced } from './garbage-collect.ts';
-import { checkpointDirName, METADATA_FILE, parseCheckpointDirName, SAVEPOINTS_DIR, SHARED_DIR } from './local-layout.ts';
+import {
+  checkpointDirName,
+  METADATA_FILE,
+  parseCheckpointDirName,
+  SAVEPOINTS_DIR,
+  SHARED_DIR,
+} from './local-layout.ts';
 import { LocalCheckpointStorage } from './local-storage.ts';
 import { parseMetadata, serializeMetadata, validateMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointMetadata } from './checkpoint-metadata.ts';
@@ -11,7 +17,15 @@ import { forEachLimited, type ObjectStore } from './object-store.ts';
 import { isS3Url, parseS3Url, s3ConnectionFromEnv, type S3ConnectionOptions } from './s3-location.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
 import { assertSafeRelativePath, stateFileCheckpointId } from './state-files.ts';
-import type { CheckpointListing, CheckpointRef, CheckpointStorage, InvalidCheckpoint, RetainOptions, RetentionResult, StoredCheckpoint } from './storage.ts';
+import type {
+  CheckpointListing,
+  CheckpointRef,
+  CheckpointStorage,
+  InvalidCheckpoint,
+  RetainOptions,
+  RetentionResult,
+  StoredCheckpoint,
+} from './storage.ts';
 
 /** Marker object `reserve` writes so an id used by a checkpoint that never completed is never reused. */
 export const RESERVED_MARKER = '_reserved';
@@ -61,7 +75,9 @@ export class S3CheckpointStorage implements CheckpointStorage {
   constructor(options: S3CheckpointStorageOptions) {
     assertValidName('jobName', options.jobName);
     if (typeof options.stagingDirectory !== 'string' || options.stagingDirectory.length === 0) {
-      throw new CheckpointConfigError('S3 checkpoint storage needs a local "stagingDirectory" for state files before upload');
+      throw new CheckpointConfigError(
+        'S3 checkpoint storage needs a local "stagingDirectory" for state files before upload',
+      );
     }
     const { bucket, prefix } = parseS3Url(options.url);
     this.jobName = options.jobName;
@@ -74,7 +90,9 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   async reserve(checkpointId: number): Promise<void> {
-    await this.guard(`reserve checkpoint ${checkpointId}`, () => this.store.put(this.key(`${checkpointDirName(checkpointId)}/${RESERVED_MARKER}`), ''));
+    await this.guard(`reserve checkpoint ${checkpointId}`, () =>
+      this.store.put(this.key(`${checkpointDirName(checkpointId)}/${RESERVED_MARKER}`), ''),
+    );
   }
 
   async writeCheckpoint(metadata: CheckpointMetadata): Promise<StoredCheckpoint> {
@@ -101,10 +119,15 @@ export class S3CheckpointStorage implements CheckpointStorage {
       const own: CheckpointMetadata = { ...metadata, savepointName: name, fileBase: 'metadata-directory' };
       try {
         await this.uploadStateFiles(metadata.sharedFiles);
-        await forEachLimited(metadata.sharedFiles, this.concurrency, (path) => this.store.copy(this.key(path), this.key(`${folder}/${path}`)));
+        await forEachLimited(metadata.sharedFiles, this.concurrency, (path) =>
+          this.store.copy(this.key(path), this.key(`${folder}/${path}`)),
+        );
         await this.writeMetadataLast(metadataKey, serializeMetadata(own));
       } catch (error) {
-        await this.store.list(this.key(`${folder}/`)).then((keys) => this.store.delete(keys)).catch(() => undefined);
+        await this.store
+          .list(this.key(`${folder}/`))
+          .then((keys) => this.store.delete(keys))
+          .catch(() => undefined);
         throw error;
       }
       return this.stored(own, folder);
@@ -137,8 +160,13 @@ export class S3CheckpointStorage implements CheckpointStorage {
   async list(): Promise<CheckpointListing> {
     return this.guard('list checkpoints', async () => {
       const ids = await this.checkpointIds();
-      const savepointFolders = (await this.store.listFolders(this.key(`${SAVEPOINTS_DIR}/`))).map((p) => p.slice(this.jobPrefix.length, -1));
-      const folders: { folder: string; id?: number }[] = [...ids.map((id) => ({ folder: checkpointDirName(id), id })), ...savepointFolders.map((folder) => ({ folder }))];
+      const savepointFolders = (await this.store.listFolders(this.key(`${SAVEPOINTS_DIR}/`))).map((p) =>
+        p.slice(this.jobPrefix.length, -1),
+      );
+      const folders: { folder: string; id?: number }[] = [
+        ...ids.map((id) => ({ folder: checkpointDirName(id), id })),
+        ...savepointFolders.map((folder) => ({ folder })),
+      ];
       const results = new Map<string, StoredCheckpoint | InvalidCheckpoint>();
       await forEachLimited(folders, 8, async ({ folder, id }) => void results.set(folder, await this.read(folder, id)));
       const checkpoints: StoredCheckpoint[] = [];
@@ -150,7 +178,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
         else (id === undefined ? savepoints : checkpoints).push(result);
       }
       for (const entry of invalid) this.onInvalid(entry);
-      const sort = (a: StoredCheckpoint, b: StoredCheckpoint): number => a.metadata.checkpointId - b.metadata.checkpointId;
+      const sort = (a: StoredCheckpoint, b: StoredCheckpoint): number =>
+        a.metadata.checkpointId - b.metadata.checkpointId;
       return { checkpoints: checkpoints.sort(sort), savepoints: savepoints.sort(sort), invalid };
     });
   }
@@ -162,7 +191,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
-    if (!Number.isSafeInteger(keep) || keep < 1) throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
+    if (!Number.isSafeInteger(keep) || keep < 1)
+      throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
     return this.guard('apply retention', async () => {
       const { checkpoints, savepoints, invalid } = await this.list();
       const keepFrom = options.keepFrom ?? Number.POSITIVE_INFINITY;
@@ -174,11 +204,18 @@ export class S3CheckpointStorage implements CheckpointStorage {
       const newestCompleted = Math.max(newestRetained, ...savepoints.map((s) => s.metadata.checkpointId));
       // Savepoints hold their own copies; only checkpoints (and adopted savepoints) use shared/.
       const keepFiles = new Set<string>();
-      for (const s of [...retained, ...savepoints]) if (s.metadata.fileBase === 'job-directory') for (const p of s.metadata.sharedFiles) keepFiles.add(p);
+      for (const s of [...retained, ...savepoints])
+        if (s.metadata.fileBase === 'job-directory') for (const p of s.metadata.sharedFiles) keepFiles.add(p);
       // Metadata first: a crash mid-retention never leaves a restorable checkpoint without its files.
-      await this.store.delete(discarded.map((s) => this.key(`${checkpointDirName(s.metadata.checkpointId)}/${METADATA_FILE}`)));
-      const deadIds = invalid.map((i) => parseCheckpointDirName(i.location.split('/').at(-1) ?? '')).filter((id): id is number => id !== undefined && id < newestRetained);
-      const folderKeys = [...discarded.map((s) => s.metadata.checkpointId), ...deadIds].map((id) => this.key(`${checkpointDirName(id)}/`));
+      await this.store.delete(
+        discarded.map((s) => this.key(`${checkpointDirName(s.metadata.checkpointId)}/${METADATA_FILE}`)),
+      );
+      const deadIds = invalid
+        .map((i) => parseCheckpointDirName(i.location.split('/').at(-1) ?? ''))
+        .filter((id): id is number => id !== undefined && id < newestRetained);
+      const folderKeys = [...discarded.map((s) => s.metadata.checkpointId), ...deadIds].map((id) =>
+        this.key(`${checkpointDirName(id)}/`),
+      );
       for (const prefix of folderKeys) await this.store.delete(await this.store.list(prefix));
       const remote = await this.knownRemoteFiles();
       const sharedKeys = await this.store.list(this.key(`${SHARED_DIR}/`));
@@ -189,7 +226,11 @@ export class S3CheckpointStorage implements CheckpointStorage {
       for (const p of deletedFiles) remote.delete(p);
       // The staging copies of files no retained checkpoint references are not needed either.
       const stagedKeep = new Set([...keepFiles].map((p) => join(this.fileRoot, p)));
-      await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), (path) => stagedKeep.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted, this.fileRoot);
+      await deleteUnreferenced(
+        join(this.fileRoot, SHARED_DIR),
+        (path) => stagedKeep.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted,
+        this.fileRoot,
+      );
       return {
         retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
         deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
@@ -229,7 +270,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
     await forEachLimited(missing, this.concurrency, async (path) => {
       assertSafeRelativePath(path, (m) => this.fail(m));
       const local = join(this.fileRoot, path);
-      const present = await access(local).then(() => true, () => false);
+      const present = await access(local).then(
+        () => true,
+        () => false,
+      );
       if (!present) {
         throw new CheckpointStorageError(
           `state file ${path} is neither in ${this.remoteRoot} nor in the staging folder ${this.fileRoot}; ` +
@@ -263,12 +307,19 @@ export class S3CheckpointStorage implements CheckpointStorage {
       await this.store.delete([key]).catch(() => undefined);
       throw error;
     }
-    if (!written) throw new CheckpointStorageError(`${this.store.url}/${key} already exists; refusing to overwrite a completed checkpoint or savepoint`, { retriable: false });
+    if (!written)
+      throw new CheckpointStorageError(
+        `${this.store.url}/${key} already exists; refusing to overwrite a completed checkpoint or savepoint`,
+        { retriable: false },
+      );
   }
 
   private async assertAbsent(key: string): Promise<void> {
     if (await this.store.exists(key)) {
-      throw new CheckpointStorageError(`${this.store.url}/${key} already exists; refusing to overwrite a completed checkpoint or savepoint`, { retriable: false });
+      throw new CheckpointStorageError(
+        `${this.store.url}/${key} already exists; refusing to overwrite a completed checkpoint or savepoint`,
+        { retriable: false },
+      );
     }
   }
 
@@ -306,7 +357,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
     try {
       const metadata = parseMetadata(text, location);
       if (expectedId !== undefined) {
-        if (metadata.checkpointId !== expectedId) return { location, reason: `holds checkpoint ${metadata.checkpointId}, not ${expectedId}` };
+        if (metadata.checkpointId !== expectedId)
+          return { location, reason: `holds checkpoint ${metadata.checkpointId}, not ${expectedId}` };
         if (metadata.jobName !== this.jobName) return { location, reason: `belongs to job "${metadata.jobName}"` };
       }
       const remoteFileRoot = metadata.fileBase === 'metadata-directory' ? location : this.remoteRoot;
@@ -318,7 +370,12 @@ export class S3CheckpointStorage implements CheckpointStorage {
 
   private stored(metadata: CheckpointMetadata, folder: string): StoredCheckpoint {
     const location = `${this.remoteRoot}/${folder}`;
-    return { metadata, location, fileRoot: this.fileRoot, remoteFileRoot: metadata.fileBase === 'metadata-directory' ? location : this.remoteRoot };
+    return {
+      metadata,
+      location,
+      fileRoot: this.fileRoot,
+      remoteFileRoot: metadata.fileBase === 'metadata-directory' ? location : this.remoteRoot,
+    };
   }
 
   private key(relative: string): string {
@@ -329,12 +386,18 @@ export class S3CheckpointStorage implements CheckpointStorage {
   private keyOfUrl(url: string): string {
     const { bucket, prefix } = parseS3Url(url);
     if (`s3://${bucket}` !== this.store.url) {
-      throw new CheckpointConfigError(`${url} is in another bucket than ${this.store.url}; copy it into ${this.remoteRoot}/${SAVEPOINTS_DIR}/ first`);
+      throw new CheckpointConfigError(
+        `${url} is in another bucket than ${this.store.url}; copy it into ${this.remoteRoot}/${SAVEPOINTS_DIR}/ first`,
+      );
     }
     return prefix;
   }
 
-  private assertOwn(metadata: CheckpointMetadata, kind: CheckpointMetadata['kind'], fileBase: CheckpointMetadata['fileBase']): void {
+  private assertOwn(
+    metadata: CheckpointMetadata,
+    kind: CheckpointMetadata['kind'],
+    fileBase: CheckpointMetadata['fileBase'],
+  ): void {
     validateMetadata(metadata, `(about to write ${kind} ${metadata.checkpointId})`);
     if (metadata.jobName !== this.jobName || metadata.kind !== kind || metadata.fileBase !== fileBase) {
       throw new CheckpointError(
@@ -353,9 +416,12 @@ export class S3CheckpointStorage implements CheckpointStorage {
       return await work();
     } catch (error) {
       if (error instanceof CheckpointError) throw error;
-      throw new CheckpointStorageError(`cannot ${what} in ${this.remoteRoot}: ${String(error)}; check CDCFLOW_S3_ENDPOINT, the credentials and the bucket`, {
-        cause: error,
-      });
+      throw new CheckpointStorageError(
+        `cannot ${what} in ${this.remoteRoot}: ${String(error)}; check CDCFLOW_S3_ENDPOINT, the credentials and the bucket`,
+        {
+          cause: error,
+        },
+      );
     }
   }
 }

@@ -46,7 +46,8 @@ export function assertSafeRelativePath(path: string, fail: (message: string) => 
     path.includes('\\') ||
     path.includes('\0') ||
     segments.some((s) => s === '' || s === '.' || s === '..');
-  if (bad) fail(`state file path ${JSON.stringify(path)} must be relative, use "/" and contain no "", "." or ".." segments`);
+  if (bad)
+    fail(`state file path ${JSON.stringify(path)} must be relative, use "/" and contain no "", "." or ".." segments`);
 }
 
 const CHECKPOINT_FILE = /^chk-(\d+)-/;

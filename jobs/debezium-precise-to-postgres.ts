@@ -8,21 +8,44 @@
  * scale, `amount=2,tax=4`).
  */
 import { z } from 'zod';
-import { StreamEnvironment, debeziumSource, environmentOptions, loadJobConfig, postgresSink } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  debeziumSource,
+  environmentOptions,
+  loadJobConfig,
+  postgresSink,
+} from '../runtime/index.ts';
 import { projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
 const config = loadJobConfig({
   name: 'debezium-precise-to-postgres',
   settings: projectionSettings.extend({
     table: z.string().min(1).meta({ env: 'CDCFLOW_PG_TABLE' }).default('orders_projection'),
-    decimalColumns: z.string().regex(/^\w+=\d+(,\w+=\d+)*$/, 'must list column=scale pairs, e.g. amount=2,tax=4').meta({ env: 'CDCFLOW_DECIMAL_COLUMNS' }).default('amount=2'),
+    decimalColumns: z
+      .string()
+      .regex(/^\w+=\d+(,\w+=\d+)*$/, 'must list column=scale pairs, e.g. amount=2,tax=4')
+      .meta({ env: 'CDCFLOW_DECIMAL_COLUMNS' })
+      .default('amount=2'),
   }),
 });
 const { topic, groupId, bounded } = projectionOptions(config);
-const columns = Object.fromEntries(config.settings.decimalColumns.split(',').map((c) => c.split('=')).map(([name = '', scale]) => [name, Number(scale)]));
+const columns = Object.fromEntries(
+  config.settings.decimalColumns
+    .split(',')
+    .map((c) => c.split('='))
+    .map(([name = '', scale]) => [name, Number(scale)]),
+);
 const env = StreamEnvironment.create(environmentOptions(config));
 env
-  .fromSource(debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' as const } : {}), decimals: { handling: 'precise', columns } }), { uid: 'source' })
+  .fromSource(
+    debeziumSource<Order>({
+      topics: [topic],
+      groupId,
+      ...(bounded ? { bounded: 'latest' as const } : {}),
+      decimals: { handling: 'precise', columns },
+    }),
+    { uid: 'source' },
+  )
   .keyBy((event) => event.key?.['id'] as number)
   .upsert({ truncate: 'propagate' })
   .uid('upsert')

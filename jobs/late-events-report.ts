@@ -13,7 +13,16 @@
 import { pathToFileURL } from 'node:url';
 import pg from 'pg';
 import { z } from 'zod';
-import { StreamEnvironment, debeziumSource, environmentOptions, kafkaSink, loadJobConfig, postgresSink, valueState, type SourceDefinition } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  debeziumSource,
+  environmentOptions,
+  kafkaSink,
+  loadJobConfig,
+  postgresSink,
+  valueState,
+  type SourceDefinition,
+} from '../runtime/index.ts';
 import { projectionOptions, projectionSettings } from './orders-projection.ts';
 import { revenueWindowOf, revenueWindows, type Order, type OrderEvent } from './revenue-windows.ts';
 
@@ -45,15 +54,31 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const upsertInto = <Row extends Readonly<Record<string, unknown>>>(table: string) =>
   postgresSink<Row>({ table, primaryKey: ['window_start', 'status'], toChange: (row) => ({ kind: 'upsert', row }) });
 
-export function lateEventsReportJob(env: StreamEnvironment, source: SourceDefinition<OrderEvent>, options: LateEventsReportOptions): void {
+export function lateEventsReportJob(
+  env: StreamEnvironment,
+  source: SourceDefinition<OrderEvent>,
+  options: LateEventsReportOptions,
+): void {
   const { rows, late } = revenueWindows(env, source);
   // A late update re-fires a window; the upsert keeps the latest result.
   rows
-    .map((r) => ({ window_start: iso(r.windowStart), window_end: iso(r.windowEnd), status: r.status, sum: r.sum, count: r.count }))
+    .map((r) => ({
+      window_start: iso(r.windowStart),
+      window_end: iso(r.windowEnd),
+      status: r.status,
+      sum: r.sum,
+      count: r.count,
+    }))
     .sinkTo(upsertInto(options.windowsTable))
     .uid('revenue-windows-postgres');
   late
-    .sinkTo(kafkaSink({ brokers: options.brokers, topic: options.lateTopic, serialize: (e) => ({ key: JSON.stringify(e.key), value: JSON.stringify(e) }) }))
+    .sinkTo(
+      kafkaSink({
+        brokers: options.brokers,
+        topic: options.lateTopic,
+        serialize: (e) => ({ key: JSON.stringify(e.key), value: JSON.stringify(e) }),
+      }),
+    )
     .uid('late-events-kafka');
   // The window operator dropped a late event's window already, so late counts live in their own
   // keyed state: per (window the event belongs to by its commit time, status), one running count.
@@ -65,7 +90,12 @@ export function lateEventsReportJob(env: StreamEnvironment, source: SourceDefini
         const lateCount = (ctx.state.count.value() ?? 0) + 1;
         ctx.state.count.update(lateCount);
         const window = revenueWindowOf(event);
-        out.emit({ window_start: iso(window.start), window_end: iso(window.end), status: ctx.key[1], late_count: lateCount });
+        out.emit({
+          window_start: iso(window.start),
+          window_end: iso(window.end),
+          status: ctx.key[1],
+          late_count: lateCount,
+        });
       },
     })
     .uid('late-counts')
@@ -74,15 +104,27 @@ export function lateEventsReportJob(env: StreamEnvironment, source: SourceDefini
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const settings = projectionSettings.extend({ brokers: z.string().min(1).meta({ env: 'KAFKA_BROKERS' }).default('127.0.0.1:19092'), databaseUrl: z.string().meta({ env: 'DATABASE_URL' }).optional() });
+  const settings = projectionSettings.extend({
+    brokers: z.string().min(1).meta({ env: 'KAFKA_BROKERS' }).default('127.0.0.1:19092'),
+    databaseUrl: z.string().meta({ env: 'DATABASE_URL' }).optional(),
+  });
   const config = loadJobConfig({ name: 'late-events-report', settings });
   const { topic, groupId, bounded } = projectionOptions(config);
-  const options = { brokers: config.settings.brokers.split(','), lateTopic: `${topic}.late`, windowsTable: 'revenue_windows', lateCountsTable: 'revenue_late_counts' };
+  const options = {
+    brokers: config.settings.brokers.split(','),
+    lateTopic: `${topic}.late`,
+    windowsTable: 'revenue_windows',
+    lateCountsTable: 'revenue_late_counts',
+  };
   const db = new pg.Client({ connectionString: config.settings.databaseUrl });
   await db.connect();
   for (const ddl of reportTablesDdl(options)) await db.query(ddl);
   await db.end();
   const env = StreamEnvironment.create(environmentOptions(config));
-  lateEventsReportJob(env, debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' as const } : {}) }), options);
+  lateEventsReportJob(
+    env,
+    debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' as const } : {}) }),
+    options,
+  );
   await env.execute();
 }

@@ -10,9 +10,25 @@
  */
 import pg from 'pg';
 import { z } from 'zod';
-import { StreamEnvironment, WatermarkStrategy, debeziumSource, decimalSum, environmentOptions, loadJobConfig, postgresSink, type DecimalSum, type WindowResult } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  WatermarkStrategy,
+  debeziumSource,
+  decimalSum,
+  environmentOptions,
+  loadJobConfig,
+  postgresSink,
+  type DecimalSum,
+  type WindowResult,
+} from '../runtime/index.ts';
 import { projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
-import { ALLOWED_LATENESS_MS, LATE_ORDERS, OUT_OF_ORDERNESS_MS, REVENUE_WINDOWS, type OrderEvent } from './revenue-windows.ts';
+import {
+  ALLOWED_LATENESS_MS,
+  LATE_ORDERS,
+  OUT_OF_ORDERNESS_MS,
+  REVENUE_WINDOWS,
+  type OrderEvent,
+} from './revenue-windows.ts';
 
 const config = loadJobConfig({
   name: 'orders-demo',
@@ -31,21 +47,43 @@ const db = new pg.Client({ connectionString: databaseUrl });
 await db.connect();
 await db.query(`CREATE TABLE IF NOT EXISTS ${ordersTable} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
   shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`);
-await db.query(`CREATE TABLE IF NOT EXISTS ${revenueTable} (window_start timestamptz, window_end timestamptz, status text, revenue numeric(20,2), orders bigint, firing text, update_count int, PRIMARY KEY (window_start, status))`);
-await db.query(`CREATE TABLE IF NOT EXISTS ${lateTable} (id bigint, lsn bigint, op text, source_ts timestamptz, amount numeric(12,2), PRIMARY KEY (lsn, id))`);
+await db.query(
+  `CREATE TABLE IF NOT EXISTS ${revenueTable} (window_start timestamptz, window_end timestamptz, status text, revenue numeric(20,2), orders bigint, firing text, update_count int, PRIMARY KEY (window_start, status))`,
+);
+await db.query(
+  `CREATE TABLE IF NOT EXISTS ${lateTable} (id bigint, lsn bigint, op text, source_ts timestamptz, amount numeric(12,2), PRIMARY KEY (lsn, id))`,
+);
 await db.end();
 
 const env = StreamEnvironment.create(environmentOptions(config, { log: print }));
 const events = env.fromSource(
-  debeziumSource<Order>({ topics: [topic], groupId, sessionTimeoutMs: 6000, ...(bounded ? { bounded: 'latest' as const } : {}) }),
-  { uid: 'orders-source', watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(OUT_OF_ORDERNESS_MS).withTimestamps((ev) => ev.source.tsMs) },
+  debeziumSource<Order>({
+    topics: [topic],
+    groupId,
+    sessionTimeoutMs: 6000,
+    ...(bounded ? { bounded: 'latest' as const } : {}),
+  }),
+  {
+    uid: 'orders-source',
+    watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(OUT_OF_ORDERNESS_MS).withTimestamps(
+      (ev) => ev.source.tsMs,
+    ),
+  },
 );
 
 events
   .keyBy((ev) => ev.key?.['id'] as number)
   .upsert()
   .uid('orders-upsert')
-  .sinkTo(postgresSink<number, Order>({ name: 'orders', table: ordersTable, primaryKey: ['id'], log: print, onTransaction: (t) => print(`orders checkpoint ${t.checkpointId} ${t.phase}: ${t.records} rows`) }));
+  .sinkTo(
+    postgresSink<number, Order>({
+      name: 'orders',
+      table: ordersTable,
+      primaryKey: ['id'],
+      log: print,
+      onTransaction: (t) => print(`orders checkpoint ${t.checkpointId} ${t.phase}: ${t.records} rows`),
+    }),
+  );
 
 const revenue = events
   .filter((ev) => (ev.op === 'c' || ev.op === 'u' || ev.op === 'r') && ev.after !== null)
@@ -64,7 +102,15 @@ revenue.sinkTo(
     log: print,
     toChange: (r) => ({
       kind: 'upsert',
-      row: { window_start: new Date(r.window.start), window_end: new Date(r.window.end), status: r.key, revenue: r.result.sum, orders: r.result.count, firing: r.firing, update_count: r.updateCount },
+      row: {
+        window_start: new Date(r.window.start),
+        window_end: new Date(r.window.end),
+        status: r.key,
+        revenue: r.result.sum,
+        orders: r.result.count,
+        firing: r.firing,
+        update_count: r.updateCount,
+      },
     }),
   }),
 );
@@ -74,7 +120,16 @@ revenue.getSideOutput(LATE_ORDERS).sinkTo(
     table: lateTable,
     primaryKey: ['lsn', 'id'],
     log: print,
-    toChange: (ev) => ({ kind: 'upsert', row: { id: ev.key?.['id'], lsn: ev.source.lsn, op: ev.op, source_ts: new Date(ev.source.tsMs), amount: (ev.after as Order | null)?.amount ?? null } }),
+    toChange: (ev) => ({
+      kind: 'upsert',
+      row: {
+        id: ev.key?.['id'],
+        lsn: ev.source.lsn,
+        op: ev.op,
+        source_ts: new Date(ev.source.tsMs),
+        amount: (ev.after as Order | null)?.amount ?? null,
+      },
+    }),
   }),
 );
 

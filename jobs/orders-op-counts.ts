@@ -5,14 +5,27 @@
  */
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { StreamEnvironment, debeziumSource, environmentOptions, loadJobConfig, valueState, type Output, type SinkDefinition } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  debeziumSource,
+  environmentOptions,
+  loadJobConfig,
+  valueState,
+  type Output,
+  type SinkDefinition,
+} from '../runtime/index.ts';
 
 export interface OpCount {
   readonly op: string;
   readonly count: number;
 }
 
-export function opCountsJob(env: StreamEnvironment, topic: string, groupId: string, sink: SinkDefinition<OpCount>): void {
+export function opCountsJob(
+  env: StreamEnvironment,
+  topic: string,
+  groupId: string,
+  sink: SinkDefinition<OpCount>,
+): void {
   env
     .fromSource(debeziumSource({ topics: [topic], groupId, bounded: 'latest' }), { uid: 'orders-source' })
     .keyBy((event) => event.op)
@@ -30,7 +43,10 @@ export function opCountsJob(env: StreamEnvironment, topic: string, groupId: stri
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const latest = new Map<string, number>();
-  const config = loadJobConfig({ name: 'orders-op-counts', settings: z.object({ topic: z.string().meta({ env: 'CDCFLOW_TOPIC' }).default('cdc.ecommerce.orders') }) });
+  const config = loadJobConfig({
+    name: 'orders-op-counts',
+    settings: z.object({ topic: z.string().meta({ env: 'CDCFLOW_TOPIC' }).default('cdc.ecommerce.orders') }),
+  });
   // A count of what is on the topic now: always from the start, in a group of its own.
   const env = StreamEnvironment.create(environmentOptions(config, { restore: 'none' }));
   opCountsJob(env, config.settings.topic, `orders-op-counts-${Date.now()}`, {

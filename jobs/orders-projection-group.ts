@@ -19,7 +19,11 @@ const config = loadJobConfig({
   name: 'orders-projection-group',
   settings: projectionSettings.extend({
     databaseUrl: z.string().min(1).meta({ env: 'DATABASE_URL' }).optional(),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, 'must be a plain (optionally schema-qualified) table name').meta({ env: 'CDCFLOW_PG_TABLE' }).default('orders_projection'),
+    table: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, 'must be a plain (optionally schema-qualified) table name')
+      .meta({ env: 'CDCFLOW_PG_TABLE' })
+      .default('orders_projection'),
   }),
 });
 const { databaseUrl, table } = config.settings;
@@ -31,7 +35,12 @@ await db.query(`CREATE TABLE IF NOT EXISTS ${table} (id bigint PRIMARY KEY, cust
   shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`);
 await db.end();
 
-const { jobName: _name, restore: _restore, parallelism: _parallelism, ...environment } = environmentOptions(config, { log: print });
+const {
+  jobName: _name,
+  restore: _restore,
+  parallelism: _parallelism,
+  ...environment
+} = environmentOptions(config, { log: print });
 const result = await runGroupJob({
   jobName: config.name,
   groupId: o.groupId,
@@ -41,7 +50,13 @@ const result = await runGroupJob({
   log: print,
   build: (env, task) => {
     const where = `${task.topic}-${task.partition} epoch ${task.epoch}`;
-    const source = debeziumSource<Order>({ topics: [task.topic], groupId: task.groupId, partitionTask: task.source, ...(o.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: o.sessionTimeoutMs }), ...(o.decimals === undefined ? {} : { decimals: o.decimals }) });
+    const source = debeziumSource<Order>({
+      topics: [task.topic],
+      groupId: task.groupId,
+      partitionTask: task.source,
+      ...(o.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: o.sessionTimeoutMs }),
+      ...(o.decimals === undefined ? {} : { decimals: o.decimals }),
+    });
     const sink = postgresSink<number, Order>({
       table,
       primaryKey: ['id'],

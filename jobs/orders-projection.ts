@@ -10,12 +10,35 @@
  */
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { StreamEnvironment, debeziumSource, environmentOptions, loadJobConfig, type ChangeEvent, type DebeziumDecimalOptions, type JobConfig, type SinkDefinition, type SourceDefinition, type TableChange, type UpsertOptions } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  debeziumSource,
+  environmentOptions,
+  loadJobConfig,
+  type ChangeEvent,
+  type DebeziumDecimalOptions,
+  type JobConfig,
+  type SinkDefinition,
+  type SourceDefinition,
+  type TableChange,
+  type UpsertOptions,
+} from '../runtime/index.ts';
 
 /** A row of `public.orders` as Debezium's JSON converter writes it (columns are not checked). */
-export interface Order { readonly id: number; readonly status: string; readonly amount: string; readonly [column: string]: unknown }
-export interface ProjectionOptions { readonly topic: string; readonly groupId: string; readonly bounded: boolean; readonly sessionTimeoutMs?: number; readonly decimals?: DebeziumDecimalOptions; readonly truncate?: UpsertOptions['truncate'] }
-
+export interface Order {
+  readonly id: number;
+  readonly status: string;
+  readonly amount: string;
+  readonly [column: string]: unknown;
+}
+export interface ProjectionOptions {
+  readonly topic: string;
+  readonly groupId: string;
+  readonly bounded: boolean;
+  readonly sessionTimeoutMs?: number;
+  readonly decimals?: DebeziumDecimalOptions;
+  readonly truncate?: UpsertOptions['truncate'];
+}
 
 /** The settings every projection job (orders-to-*) shares. */
 export const projectionSettings = z.object({
@@ -27,7 +50,10 @@ export const projectionSettings = z.object({
   truncate: z.enum(['fail', 'propagate']).meta({ env: 'CDCFLOW_TRUNCATE' }).optional(),
 });
 
-export function projectionOptions({ name, settings: s }: JobConfig<z.output<typeof projectionSettings>>): ProjectionOptions {
+export function projectionOptions({
+  name,
+  settings: s,
+}: JobConfig<z.output<typeof projectionSettings>>): ProjectionOptions {
   return {
     topic: s.topic,
     groupId: s.groupId ?? name,
@@ -39,10 +65,25 @@ export function projectionOptions({ name, settings: s }: JobConfig<z.output<type
 }
 
 /** The projection graph; `source` replaces the Debezium source built from `o` (tests). */
-export function ordersProjectionJob(env: StreamEnvironment, o: ProjectionOptions, sink: SinkDefinition<TableChange<number, Order>>, source?: SourceDefinition<ChangeEvent<Order>>): void {
+export function ordersProjectionJob(
+  env: StreamEnvironment,
+  o: ProjectionOptions,
+  sink: SinkDefinition<TableChange<number, Order>>,
+  source?: SourceDefinition<ChangeEvent<Order>>,
+): void {
   const { topic, groupId, bounded, sessionTimeoutMs, decimals, truncate } = o;
   env
-    .fromSource(source ?? debeziumSource<Order>({ topics: [topic], groupId, ...(bounded ? { bounded: 'latest' } : {}), ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }), ...(decimals === undefined ? {} : { decimals }) }), { uid: 'orders-source' })
+    .fromSource(
+      source ??
+        debeziumSource<Order>({
+          topics: [topic],
+          groupId,
+          ...(bounded ? { bounded: 'latest' } : {}),
+          ...(sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs }),
+          ...(decimals === undefined ? {} : { decimals }),
+        }),
+      { uid: 'orders-source' },
+    )
     .keyBy((event) => event.key?.['id'] as number)
     .upsert(truncate === undefined ? {} : { truncate })
     .uid('orders-upsert')
@@ -54,13 +95,18 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const print = (line: string) => console.log(`[orders-projection ${process.pid}] ${line}`);
   const env = StreamEnvironment.create(environmentOptions(config, { log: print }));
   let changes = 0; // table changes emitted by this process (replays after a restore count again)
-  const dropped = async () => (await env.metrics.registry.getSingleMetric('cdcflow_upsert_duplicates_total')?.get())?.values.reduce((n, v) => n + v.value, 0) ?? 0;
+  const dropped = async () =>
+    (await env.metrics.registry.getSingleMetric('cdcflow_upsert_duplicates_total')?.get())?.values.reduce(
+      (n, v) => n + v.value,
+      0,
+    ) ?? 0;
   ordersProjectionJob(env, projectionOptions(config), {
     name: 'progress',
     createOperator: () => ({
       open: () => print('opened'),
       processBatch: (batch) => void (changes += batch.length),
-      notifyCheckpointComplete: async (id) => print(`checkpoint ${id} complete: ${changes} table changes, ${await dropped()} duplicates dropped`),
+      notifyCheckpointComplete: async (id) =>
+        print(`checkpoint ${id} complete: ${changes} table changes, ${await dropped()} duplicates dropped`),
     }),
   });
   const { restarts } = await env.execute();

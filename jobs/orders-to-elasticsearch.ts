@@ -10,7 +10,13 @@
  */
 import { Client } from '@elastic/elasticsearch';
 import { z } from 'zod';
-import { StreamEnvironment, elasticsearchSink, environmentOptions, loadJobConfig, tableChangeAction } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  elasticsearchSink,
+  environmentOptions,
+  loadJobConfig,
+  tableChangeAction,
+} from '../runtime/index.ts';
 import { ordersProjectionJob, projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
 const config = loadJobConfig({
@@ -27,7 +33,14 @@ const print = (line: string) => console.log(`[orders-to-elasticsearch ${process.
 
 // Strict, so a document that does not fit is refused (and dead-lettered) instead of widening the mapping.
 const es = new Client({ node });
-const properties = { id: { type: 'long' }, customer_id: { type: 'long' }, status: { type: 'keyword' }, amount: { type: 'double' }, currency: { type: 'keyword' }, updated_at: { type: 'date' } };
+const properties = {
+  id: { type: 'long' },
+  customer_id: { type: 'long' },
+  status: { type: 'keyword' },
+  amount: { type: 'double' },
+  currency: { type: 'keyword' },
+  updated_at: { type: 'date' },
+};
 await es.indices.create({ index, body: { mappings: { dynamic: 'strict', properties } } }, { ignore: [400] }); // 400: exists (a restart)
 await es.close();
 
@@ -35,7 +48,18 @@ const env = StreamEnvironment.create(environmentOptions(config, { log: print }))
 const sink = elasticsearchSink({
   node,
   // The search view needs no 300-character notes or the shipping address.
-  toAction: tableChangeAction<number, Order>(index, String, ({ id, customer_id, status, amount, currency, updated_at }) => ({ id, customer_id, status, amount: Number(amount), currency, updated_at })),
+  toAction: tableChangeAction<number, Order>(
+    index,
+    String,
+    ({ id, customer_id, status, amount, currency, updated_at }) => ({
+      id,
+      customer_id,
+      status,
+      amount: Number(amount),
+      currency,
+      updated_at,
+    }),
+  ),
   deadLetters: { brokers: brokers.split(','), topic: dlqTopic },
   onFlush: (f) => print(`checkpoint ${f.checkpointId} flushed: ${f.documents} documents`),
 });

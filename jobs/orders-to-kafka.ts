@@ -9,7 +9,13 @@
  * latest row per id needs keeping).
  */
 import { z } from 'zod';
-import { StreamEnvironment, environmentOptions, kafkaSink, loadJobConfig, tableChangeMessage } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  environmentOptions,
+  kafkaSink,
+  loadJobConfig,
+  tableChangeMessage,
+} from '../runtime/index.ts';
 import { ordersProjectionJob, projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
 const config = loadJobConfig({

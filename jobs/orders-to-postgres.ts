@@ -15,7 +15,11 @@ const config = loadJobConfig({
   name: 'orders-to-postgres',
   settings: projectionSettings.extend({
     databaseUrl: z.string().min(1).meta({ env: 'DATABASE_URL' }).optional(),
-    table: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, 'must be a plain (optionally schema-qualified) table name').meta({ env: 'CDCFLOW_PG_TABLE' }).default('orders_projection'),
+    table: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_.]*$/, 'must be a plain (optionally schema-qualified) table name')
+      .meta({ env: 'CDCFLOW_PG_TABLE' })
+      .default('orders_projection'),
     mode: z.enum(['two-phase', 'idempotent']).meta({ env: 'CDCFLOW_PG_MODE' }).default('two-phase'),
   }),
 });
@@ -28,7 +32,14 @@ await db.query(`CREATE TABLE IF NOT EXISTS ${table} (id bigint PRIMARY KEY, cust
 await db.end();
 
 const env = StreamEnvironment.create(environmentOptions(config, { log: print }));
-const sink = postgresSink<number, Order>({ table, primaryKey: ['id'], mode, ...(databaseUrl === undefined ? {} : { connectionString: databaseUrl }), log: print, onTransaction: (t) => print(`checkpoint ${t.checkpointId} ${t.phase}: ${t.records} rows`) });
+const sink = postgresSink<number, Order>({
+  table,
+  primaryKey: ['id'],
+  mode,
+  ...(databaseUrl === undefined ? {} : { connectionString: databaseUrl }),
+  log: print,
+  onTransaction: (t) => print(`checkpoint ${t.checkpointId} ${t.phase}: ${t.records} rows`),
+});
 ordersProjectionJob(env, projectionOptions(config), sink);
 const { restarts } = await env.execute();
 print(`finished: ${restarts} restarts`);

@@ -6,7 +6,14 @@
  * Settings: as jobs/orders-projection.ts, plus redisUrl (REDIS_URL) and prefix (CDCFLOW_REDIS_PREFIX, default orders).
  */
 import { z } from 'zod';
-import { StreamEnvironment, environmentOptions, loadJobConfig, redisSink, tableChangeWrite, type TableChange } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  environmentOptions,
+  loadJobConfig,
+  redisSink,
+  tableChangeWrite,
+  type TableChange,
+} from '../runtime/index.ts';
 import { ordersProjectionJob, projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
 const config = loadJobConfig({

@@ -7,7 +7,16 @@
  * the target table must exist).
  */
 import { z } from 'zod';
-import { StreamEnvironment, debeziumSource, debeziumTransactionSource, environmentOptions, loadJobConfig, postgresSink, transactionConsistent, type TransactionInput } from '../runtime/index.ts';
+import {
+  StreamEnvironment,
+  debeziumSource,
+  debeziumTransactionSource,
+  environmentOptions,
+  loadJobConfig,
+  postgresSink,
+  transactionConsistent,
+  type TransactionInput,
+} from '../runtime/index.ts';
 import { projectionOptions, projectionSettings, type Order } from './orders-projection.ts';
 
 const config = loadJobConfig({
@@ -21,10 +30,15 @@ const { topic, groupId, bounded: isBounded, decimals, truncate } = projectionOpt
 const bounded = isBounded ? { bounded: 'latest' as const } : {};
 const env = StreamEnvironment.create(environmentOptions(config));
 const markers = env
-  .fromSource(debeziumTransactionSource({ topics: [config.settings.txTopic], groupId: `${groupId}-tx`, ...bounded }), { uid: 'tx-source' })
+  .fromSource(debeziumTransactionSource({ topics: [config.settings.txTopic], groupId: `${groupId}-tx`, ...bounded }), {
+    uid: 'tx-source',
+  })
   .map((marker): TransactionInput<Order> => ({ kind: 'marker', marker }));
 env
-  .fromSource(debeziumSource<Order>({ topics: [topic], groupId, ...bounded, ...(decimals === undefined ? {} : { decimals }) }), { uid: 'source' })
+  .fromSource(
+    debeziumSource<Order>({ topics: [topic], groupId, ...bounded, ...(decimals === undefined ? {} : { decimals }) }),
+    { uid: 'source' },
+  )
   .map((event): TransactionInput<Order> => ({ kind: 'change', event }))
   .union(markers)
   .transform('transaction-consistent', () => transactionConsistent<Order>())

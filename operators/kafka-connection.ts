@@ -66,7 +66,10 @@ export class KafkaConfigError extends CdcflowError {
 export type KafkaConnectionOptions = Partial<KafkaConnection>;
 
 /** `options` completed from the environment: explicit options win, field by field. */
-export function resolveKafkaConnection(options: KafkaConnectionOptions = {}, env: NodeJS.ProcessEnv = process.env): KafkaConnection {
+export function resolveKafkaConnection(
+  options: KafkaConnectionOptions = {},
+  env: NodeJS.ProcessEnv = process.env,
+): KafkaConnection {
   const fromEnv = kafkaConnectionFromEnv(env);
   const brokers = options.brokers ?? fromEnv.brokers;
   if (brokers.length === 0) throw new KafkaConfigError('no Kafka brokers: pass brokers or set KAFKA_BROKERS');
@@ -76,14 +79,21 @@ export function resolveKafkaConnection(options: KafkaConnectionOptions = {}, env
 }
 
 export function kafkaConnectionFromEnv(env: NodeJS.ProcessEnv = process.env): KafkaConnection {
-  const brokers = (env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',').map((b) => b.trim()).filter((b) => b !== '');
+  const brokers = (env['KAFKA_BROKERS'] ?? '127.0.0.1:19092')
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
   const ssl = tlsFromEnv(env);
   const sasl = saslFromEnv(env);
   return { brokers, ...(ssl === undefined ? {} : { ssl }), ...(sasl === undefined ? {} : { sasl }) };
 }
 
 function tlsFromEnv(env: NodeJS.ProcessEnv): true | KafkaTlsConfig | undefined {
-  const files = { caFile: env['KAFKA_SSL_CA_FILE'], certFile: env['KAFKA_SSL_CERT_FILE'], keyFile: env['KAFKA_SSL_KEY_FILE'] };
+  const files = {
+    caFile: env['KAFKA_SSL_CA_FILE'],
+    certFile: env['KAFKA_SSL_CERT_FILE'],
+    keyFile: env['KAFKA_SSL_KEY_FILE'],
+  };
   const passphrase = secretFromEnv(env, 'KAFKA_SSL_KEY_PASSPHRASE');
   const reject = env['KAFKA_SSL_REJECT_UNAUTHORIZED'];
   const anyFile = Object.values(files).some((f) => f !== undefined && f !== '');
@@ -103,11 +113,16 @@ function saslFromEnv(env: NodeJS.ProcessEnv): KafkaSaslConfig | undefined {
   if (mechanism === undefined || mechanism === '') return undefined;
   const m = mechanism.toLowerCase();
   if (m !== 'plain' && m !== 'scram-sha-256' && m !== 'scram-sha-512') {
-    throw new KafkaConfigError(`KAFKA_SASL_MECHANISM '${mechanism}' is not supported: use plain, scram-sha-256 or scram-sha-512`);
+    throw new KafkaConfigError(
+      `KAFKA_SASL_MECHANISM '${mechanism}' is not supported: use plain, scram-sha-256 or scram-sha-512`,
+    );
   }
   const username = env['KAFKA_SASL_USERNAME'];
   const password = secretFromEnv(env, 'KAFKA_SASL_PASSWORD');
-  if (username === undefined || password === undefined) throw new KafkaConfigError('KAFKA_SASL_MECHANISM is set: set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) too');
+  if (username === undefined || password === undefined)
+    throw new KafkaConfigError(
+      'KAFKA_SASL_MECHANISM is set: set KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) too',
+    );
   return { mechanism: m, username, password };
 }
 
@@ -137,14 +152,23 @@ function readFileText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new KafkaConfigError(`${what}: cannot read ${path} (${error instanceof Error ? error.message : String(error)})`);
+    throw new KafkaConfigError(
+      `${what}: cannot read ${path} (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
 }
 
 /** The kafkajs client config for `connection` plus client settings (clientId, logLevel, timeouts…). */
-export function kafkaClientConfig(connection: KafkaConnection, client: Omit<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> = {}): KafkaConfig {
+export function kafkaClientConfig(
+  connection: KafkaConnection,
+  client: Omit<KafkaConfig, 'brokers' | 'ssl' | 'sasl'> = {},
+): KafkaConfig {
   // kafkajs's own log lines go through the job's logger unless a caller brings its own.
-  const config: KafkaConfig = { logCreator: kafkajsLogCreator(rootLogger()), ...client, brokers: [...connection.brokers] };
+  const config: KafkaConfig = {
+    logCreator: kafkajsLogCreator(rootLogger()),
+    ...client,
+    brokers: [...connection.brokers],
+  };
   if (connection.ssl !== undefined) config.ssl = tlsOptions(connection.ssl);
   if (connection.sasl !== undefined) config.sasl = saslOptions(connection.sasl);
   return config;
@@ -152,19 +176,26 @@ export function kafkaClientConfig(connection: KafkaConnection, client: Omit<Kafk
 
 function tlsOptions(ssl: true | KafkaTlsConfig): true | NonNullable<Exclude<KafkaConfig['ssl'], boolean>> {
   if (ssl === true) return true;
-  if ((ssl.certFile === undefined) !== (ssl.keyFile === undefined)) throw new KafkaConfigError('Kafka TLS: certFile and keyFile go together (mutual TLS needs both)');
+  if ((ssl.certFile === undefined) !== (ssl.keyFile === undefined))
+    throw new KafkaConfigError('Kafka TLS: certFile and keyFile go together (mutual TLS needs both)');
   return {
     ...(ssl.caFile === undefined ? {} : { ca: [readFileText(ssl.caFile, 'Kafka TLS caFile')] }),
     ...(ssl.certFile === undefined ? {} : { cert: readFileText(ssl.certFile, 'Kafka TLS certFile') }),
     ...(ssl.keyFile === undefined ? {} : { key: readFileText(ssl.keyFile, 'Kafka TLS keyFile') }),
-    ...(ssl.keyPassphrase === undefined ? {} : { passphrase: readSecret(ssl.keyPassphrase, 'Kafka TLS keyPassphrase') }),
+    ...(ssl.keyPassphrase === undefined
+      ? {}
+      : { passphrase: readSecret(ssl.keyPassphrase, 'Kafka TLS keyPassphrase') }),
     rejectUnauthorized: ssl.rejectUnauthorized ?? true,
     ...(ssl.servername === undefined ? {} : { servername: ssl.servername }),
   };
 }
 
 function saslOptions(sasl: KafkaSaslConfig): SASLOptions {
-  return { mechanism: sasl.mechanism, username: sasl.username, password: readSecret(sasl.password, `Kafka SASL password of '${sasl.username}'`) };
+  return {
+    mechanism: sasl.mechanism,
+    username: sasl.username,
+    password: readSecret(sasl.password, `Kafka SASL password of '${sasl.username}'`),
+  };
 }
 
 /** For logs: brokers, protocol and user, never a secret. */

@@ -39,9 +39,21 @@ function wantsPretty(): boolean {
 /** The process's logger (created on first use). */
 export function rootLogger(): Logger {
   if (root !== undefined) return root;
-  const options: LoggerOptions = { level: level(), base: isMainThread ? { pid: process.pid } : { pid: process.pid, thread: threadId }, timestamp: pino.stdTimeFunctions.isoTime };
+  const options: LoggerOptions = {
+    level: level(),
+    base: isMainThread ? { pid: process.pid } : { pid: process.pid, thread: threadId },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  };
   // Synchronous writes: a job that exits right after "stopped" must not lose its last lines.
-  const stream = wantsPretty() ? pretty({ destination: 2, sync: true, colorize: process.stderr.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname' }) : pino.destination({ dest: 2, sync: true });
+  const stream = wantsPretty()
+    ? pretty({
+        destination: 2,
+        sync: true,
+        colorize: process.stderr.isTTY === true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname',
+      })
+    : pino.destination({ dest: 2, sync: true });
   root = pino(options, stream);
   return root;
 }
@@ -81,7 +93,12 @@ export function lineLogger(logger: Logger, at: 'info' | 'warn' = 'info'): (line:
 }
 
 /** kafkajs log levels (kafkajs `logLevel`): NOTHING 0, ERROR 1, WARN 2, INFO 4, DEBUG 5. */
-const KAFKAJS_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = { 1: 'error', 2: 'warn', 4: 'info', 5: 'debug' };
+const KAFKAJS_LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  1: 'error',
+  2: 'warn',
+  4: 'info',
+  5: 'debug',
+};
 
 interface KafkajsLogEntry {
   readonly namespace: string;

@@ -36,7 +36,8 @@ export interface Output<Out> {
 export class OutputTag<T> {
   declare readonly _type: T;
   constructor(readonly id: string) {
-    if (!/^[a-zA-Z0-9_.-]+$/.test(id)) throw new Error(`OutputTag id '${id}' may use only letters, digits, '.', '_' and '-'`);
+    if (!/^[a-zA-Z0-9_.-]+$/.test(id))
+      throw new Error(`OutputTag id '${id}' may use only letters, digits, '.', '_' and '-'`);
   }
 }
 
@@ -98,7 +99,11 @@ export interface OperatorMetrics {
    * A job-level gauge (`job` + `labelNames`, no operator label) computed when scraped: lags and
    * ages that must keep growing while nothing happens. Absent where the runtime offers none (tests).
    */
-  collect?(name: string, labelNames: readonly string[], sample: () => Iterable<readonly [Readonly<Record<string, string>>, number]>): () => void;
+  collect?(
+    name: string,
+    labelNames: readonly string[],
+    sample: () => Iterable<readonly [Readonly<Record<string, string>>, number]>,
+  ): () => void;
 }
 
 /** Opaque, JSON-serialisable operator state stored in checkpoint metadata. */

@@ -22,8 +22,18 @@ const MAX_REASON_CHARS = 300;
 const ring: DeadLetterSample[] = [];
 
 export function rememberDeadLetter(letter: DeadLetter): void {
-  const reason = letter.reason.length > MAX_REASON_CHARS ? `${letter.reason.slice(0, MAX_REASON_CHARS)}…` : letter.reason;
-  ring.push({ stage: letter.stage ?? 'decode', kind: letter.errorKind, reason, errorClass: letter.errorClass ?? 'DecodeError', topic: letter.topic, partition: letter.partition, offset: letter.offset, atMs: letter.deadLetteredAtMs ?? Date.now() });
+  const reason =
+    letter.reason.length > MAX_REASON_CHARS ? `${letter.reason.slice(0, MAX_REASON_CHARS)}…` : letter.reason;
+  ring.push({
+    stage: letter.stage ?? 'decode',
+    kind: letter.errorKind,
+    reason,
+    errorClass: letter.errorClass ?? 'DecodeError',
+    topic: letter.topic,
+    partition: letter.partition,
+    offset: letter.offset,
+    atMs: letter.deadLetteredAtMs ?? Date.now(),
+  });
   if (ring.length > CAPACITY) ring.shift();
 }
 

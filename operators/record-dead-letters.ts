@@ -79,11 +79,20 @@ export class QueuedRecordDeadLetters implements RecordDeadLetters {
   reject(failure: RecordFailure, policy: RecordErrorPolicy = this.policy): void {
     const origin = failure.origin ?? originOfValue(failure.value);
     if (policy === 'fail') {
-      const where = origin === undefined ? 'a record' : `the record at ${origin.topic}/${origin.partition}@${origin.offset}`;
+      const where =
+        origin === undefined ? 'a record' : `the record at ${origin.topic}/${origin.partition}@${origin.offset}`;
       const key = failure.key === undefined ? '' : ` (key ${abbreviated(failure.key)})`;
-      throw new RecordFailedError(`${this.stage}: ${where}${key} failed (${failure.kind}): ${failure.reason}. Fix the cause, or let such records go to the dead-letter topic (record error policy 'dead-letter')`, this.stage, origin, failure.error);
+      throw new RecordFailedError(
+        `${this.stage}: ${where}${key} failed (${failure.kind}): ${failure.reason}. Fix the cause, or let such records go to the dead-letter topic (record error policy 'dead-letter')`,
+        this.stage,
+        origin,
+        failure.error,
+      );
     }
-    this.metrics.count('cdcflow_dead_letters_total', { stage: this.stage, reason: policy === 'skip' ? `${failure.kind}-skipped` : failure.kind });
+    this.metrics.count('cdcflow_dead_letters_total', {
+      stage: this.stage,
+      reason: policy === 'skip' ? `${failure.kind}-skipped` : failure.kind,
+    });
     if (policy === 'skip') return;
     const letter = letterOf(failure, this.stage, origin, this.now());
     rememberDeadLetter(letter);
@@ -101,7 +110,8 @@ export class QueuedRecordDeadLetters implements RecordDeadLetters {
 
 function letterOf(failure: RecordFailure, stage: string, origin: MessageOrigin | undefined, now: number): DeadLetter {
   const error = failure.error;
-  const errorClass = error instanceof Error ? error.constructor.name : error === undefined ? 'RecordFailure' : typeof error;
+  const errorClass =
+    error instanceof Error ? error.constructor.name : error === undefined ? 'RecordFailure' : typeof error;
   return {
     topic: origin?.topic ?? '',
     partition: origin?.partition ?? -1,
@@ -133,7 +143,13 @@ export function originOfValue(value: unknown): MessageOrigin | undefined {
 function isChangeEvent(value: unknown): value is ChangeEvent<unknown> {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['op'] === 'string' && typeof v['source'] === 'object' && v['source'] !== null && 'before' in v && 'after' in v;
+  return (
+    typeof v['op'] === 'string' &&
+    typeof v['source'] === 'object' &&
+    v['source'] !== null &&
+    'before' in v &&
+    'after' in v
+  );
 }
 
 function keyOfValue(value: unknown): Buffer | null {
@@ -150,7 +166,13 @@ function valueBytes(value: unknown): Buffer | null {
   if (isChangeEvent(value)) {
     const { source } = value;
     const { tsMs, ...rest } = source as unknown as Record<string, unknown>;
-    return bytesOf({ before: value.before, after: value.after, source: { ...rest, ts_ms: tsMs }, op: value.op, ts_ms: value.tsMs });
+    return bytesOf({
+      before: value.before,
+      after: value.after,
+      source: { ...rest, ts_ms: tsMs },
+      op: value.op,
+      ts_ms: value.tsMs,
+    });
   }
   return bytesOf(value);
 }

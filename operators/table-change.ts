@@ -6,8 +6,23 @@
 import type { ChangePosition } from '../state/index.ts';
 
 export type TableChange<K, Row> =
-  | { readonly kind: 'upsert'; readonly key: K; readonly row: Row; readonly previous: Row | null; readonly position: ChangePosition; readonly sourceTsMs: number; readonly origin?: ChangeOrigin }
-  | { readonly kind: 'delete'; readonly key: K; readonly previous: Row | null; readonly position: ChangePosition; readonly sourceTsMs: number; readonly origin?: ChangeOrigin };
+  | {
+      readonly kind: 'upsert';
+      readonly key: K;
+      readonly row: Row;
+      readonly previous: Row | null;
+      readonly position: ChangePosition;
+      readonly sourceTsMs: number;
+      readonly origin?: ChangeOrigin;
+    }
+  | {
+      readonly kind: 'delete';
+      readonly key: K;
+      readonly previous: Row | null;
+      readonly position: ChangePosition;
+      readonly sourceTsMs: number;
+      readonly origin?: ChangeOrigin;
+    };
 
 /** Where the change that produced a table change was read (for dead letters of the sink stage). */
 export interface ChangeOrigin {

@@ -8,7 +8,16 @@
  */
 import { copyFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { CheckpointCoordinator, checkpointStorageFor, recordParallelism, referencedFiles, taskIdOf, type CheckpointStats, type CheckpointStorage, type StoredCheckpoint } from '../checkpoints/index.ts';
+import {
+  CheckpointCoordinator,
+  checkpointStorageFor,
+  recordParallelism,
+  referencedFiles,
+  taskIdOf,
+  type CheckpointStats,
+  type CheckpointStorage,
+  type StoredCheckpoint,
+} from '../checkpoints/index.ts';
 import type { FreshStart } from '../operators/operator.ts';
 import { assignRestoredState, type RestoredTask } from './execution/restore-assignment.ts';
 import type { GraphNode, JobGraph } from './graph.ts';
@@ -53,9 +62,17 @@ export interface AttemptStart extends RestorePoint {
   attach(tasks: AttemptTasks): void;
 }
 
-export async function startAttempt(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptStartSpec, parallelism: number): Promise<AttemptStart> {
+export async function startAttempt(
+  graph: JobGraph,
+  options: ResolvedOptions,
+  metrics: JobMetrics,
+  spec: AttemptStartSpec,
+  parallelism: number,
+): Promise<AttemptStart> {
   const uids = graph.resolveUids();
-  const taskIds = graph.nodes.flatMap((node) => Array.from({ length: parallelism }, (_, i) => taskIdOf(uids.get(node) as string, i)));
+  const taskIds = graph.nodes.flatMap((node) =>
+    Array.from({ length: parallelism }, (_, i) => taskIdOf(uids.get(node) as string, i)),
+  );
   let attached: AttemptTasks | undefined;
   const coordinator = createCoordinator(options, metrics, taskIds, () => attached, spec.onStats);
   const { restored, freshStart } = await loadRestorePoint(coordinator, options, spec.restoreFrom, spec.attempt);
@@ -76,7 +93,13 @@ export async function startAttempt(graph: JobGraph, options: ResolvedOptions, me
 }
 
 /** The checkpoint coordinator of an attempt, with the job's metrics and log wired in. */
-function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, taskIds: string[], tasks: () => AttemptTasks | undefined, onStats: ((stats: CheckpointStats) => void) | undefined): CheckpointCoordinator {
+function createCoordinator(
+  options: ResolvedOptions,
+  metrics: JobMetrics,
+  taskIds: string[],
+  tasks: () => AttemptTasks | undefined,
+  onStats: ((stats: CheckpointStats) => void) | undefined,
+): CheckpointCoordinator {
   const progress = CheckpointLog.everyMinute(options.logger, options.checkpointIntervalMs);
   const storage = checkpointStorageOf(options);
   return new CheckpointCoordinator({
@@ -104,7 +127,8 @@ function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, taskId
     },
     onEvent: (e) => {
       progress.onEvent(e);
-      if (e.type === 'trigger-failed' || e.type === 'callback-failed' || e.type === 'retention-failed') metrics.incJobCounter('cdcflow_checkpoint_coordinator_errors_total', { event: e.type });
+      if (e.type === 'trigger-failed' || e.type === 'callback-failed' || e.type === 'retention-failed')
+        metrics.incJobCounter('cdcflow_checkpoint_coordinator_errors_total', { event: e.type });
     },
   });
 }
@@ -114,30 +138,48 @@ function createCoordinator(options: ResolvedOptions, metrics: JobMetrics, taskId
  * An explicit target (savepoint, checkpoint id, path) that cannot be loaded fails the start: it
  * never falls back to another checkpoint.
  */
-async function loadRestorePoint(coordinator: CheckpointCoordinator, options: ResolvedOptions, restoreFrom: ResolvedOptions['restore'], attempt: number): Promise<RestorePoint> {
+async function loadRestorePoint(
+  coordinator: CheckpointCoordinator,
+  options: ResolvedOptions,
+  restoreFrom: ResolvedOptions['restore'],
+  attempt: number,
+): Promise<RestorePoint> {
   const log = options.logger;
-  const plan = restoreFrom === 'none' ? await coordinator.restoreFrom('latest').then((p) => ({ ...p, restored: undefined })) : await coordinator.restoreFrom(restoreFrom);
+  const plan =
+    restoreFrom === 'none'
+      ? await coordinator.restoreFrom('latest').then((p) => ({ ...p, restored: undefined }))
+      : await coordinator.restoreFrom(restoreFrom);
   const { restored } = plan;
   // Replay safety (runtime/lifecycle/replay-gate.ts): refuses before anything is opened or sent.
   await checkReplayGate(jobRootOf(options), restored, options.allowReplay, (line) => log.warn(line));
   if (restored !== undefined) {
-    log.info({ kind: restored.metadata.kind, checkpoint: restored.metadata.checkpointId, location: restored.location }, `restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`);
+    log.info(
+      { kind: restored.metadata.kind, checkpoint: restored.metadata.checkpointId, location: restored.location },
+      `restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`,
+    );
     const storage = checkpointStorageOf(options);
     if (storage.adoptFiles !== undefined) await storage.adoptFiles(restored);
     else if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
     return { restored, freshStart: undefined };
   }
   const highestKnownCheckpointId = plan.nextCheckpointId - 1;
-  const why = restoreFrom === 'none' ? "restore: 'none' was asked for" : `no completed checkpoint under ${jobRootOf(options)}`;
+  const why =
+    restoreFrom === 'none' ? "restore: 'none' was asked for" : `no completed checkpoint under ${jobRootOf(options)}`;
   log.info({ checkpointRoot: jobRootOf(options), highestKnownCheckpointId }, `starting fresh: ${why}`);
   // A later attempt of this run starts fresh only after the first one checked the sinks: what they hold now is ours.
-  return { restored: undefined, freshStart: { highestKnownCheckpointId, discardSinkTransactions: options.discardSinkTransactions || attempt > 1 } };
+  return {
+    restored: undefined,
+    freshStart: { highestKnownCheckpointId, discardSinkTransactions: options.discardSinkTransactions || attempt > 1 },
+  };
 }
-
 
 /** The job's checkpoint storage: local, or the object store `checkpoints.dir` names (staging in `checkpointDir`). */
 export function checkpointStorageOf(options: ResolvedOptions): CheckpointStorage {
-  return checkpointStorageFor({ root: options.checkpointUrl ?? options.checkpointDir, jobName: options.jobName, stagingDirectory: options.checkpointDir });
+  return checkpointStorageFor({
+    root: options.checkpointUrl ?? options.checkpointDir,
+    jobName: options.jobName,
+    stagingDirectory: options.checkpointDir,
+  });
 }
 
 export function jobRootOf(options: ResolvedOptions): string {
@@ -149,7 +191,13 @@ async function adoptFiles(restored: StoredCheckpoint, jobRoot: string): Promise<
   for (const task of Object.values(restored.metadata.tasks)) {
     for (const relative of referencedFiles(task.keyed)) {
       const target = join(jobRoot, relative);
-      if (await stat(target).then(() => true, () => false)) continue;
+      if (
+        await stat(target).then(
+          () => true,
+          () => false,
+        )
+      )
+        continue;
       await mkdir(dirname(target), { recursive: true });
       await copyFile(join(restored.fileRoot, relative), target);
     }

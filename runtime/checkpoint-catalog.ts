@@ -46,7 +46,13 @@ export interface CheckpointCatalog {
 export async function listCheckpoints(root: string, job: string): Promise<CheckpointCatalog> {
   const storage = new LocalCheckpointStorage({ directory: root, jobName: job });
   const listing = await storage.list();
-  return { job, directory: storage.fileRoot, checkpoints: listing.checkpoints.map(summarize), savepoints: listing.savepoints.map(summarize), invalid: listing.invalid };
+  return {
+    job,
+    directory: storage.fileRoot,
+    checkpoints: listing.checkpoints.map(summarize),
+    savepoints: listing.savepoints.map(summarize),
+    invalid: listing.invalid,
+  };
 }
 
 /** `ref`: a checkpoint id, a savepoint name, or a path. Throws `CheckpointNotFoundError`. */
@@ -56,10 +62,20 @@ export async function inspectCheckpoint(root: string, job: string, ref: string):
   const byOperator = new Map<string, TaskDetail[]>();
   for (const task of Object.values(stored.metadata.tasks)) {
     const files = (task.keyed as { files?: unknown[] } | undefined)?.files;
-    const detail: TaskDetail = { operatorUid: task.operatorUid, subtaskIndex: task.subtaskIndex, parallelism: task.parallelism, bytes: task.bytes, keyedFiles: Array.isArray(files) ? files.length : 0, operatorState: task.operator ?? null };
+    const detail: TaskDetail = {
+      operatorUid: task.operatorUid,
+      subtaskIndex: task.subtaskIndex,
+      parallelism: task.parallelism,
+      bytes: task.bytes,
+      keyedFiles: Array.isArray(files) ? files.length : 0,
+      operatorState: task.operator ?? null,
+    };
     byOperator.set(task.operatorUid, [...(byOperator.get(task.operatorUid) ?? []), detail]);
   }
-  const operators = [...byOperator].map(([uid, subtasks]) => ({ uid, subtasks: subtasks.sort((a, b) => a.subtaskIndex - b.subtaskIndex) }));
+  const operators = [...byOperator].map(([uid, subtasks]) => ({
+    uid,
+    subtasks: subtasks.sort((a, b) => a.subtaskIndex - b.subtaskIndex),
+  }));
   return { ...summarize(stored), operators, sharedFiles: stored.metadata.sharedFiles.length };
 }
 
@@ -67,7 +83,10 @@ export async function inspectCheckpoint(root: string, job: string, ref: string):
 export async function jobsUnder(root: string): Promise<string[]> {
   try {
     const entries = await readdir(root, { withFileTypes: true });
-    return entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+    return entries
+      .filter((e) => e.isDirectory())
+      .map((e) => e.name)
+      .sort();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw error;

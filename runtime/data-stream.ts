@@ -3,7 +3,12 @@ import type { SinkDefinition } from '../operators/sinks/sink.ts';
 import { filterOperator } from '../operators/transform/filter.ts';
 import { flatMapOperator } from '../operators/transform/flat-map.ts';
 import { mapOperator } from '../operators/transform/map.ts';
-import { keyedProcessOperator, type KeyedProcessFunction, type StateSpec, type StateSpecs } from '../operators/transform/process.ts';
+import {
+  keyedProcessOperator,
+  type KeyedProcessFunction,
+  type StateSpec,
+  type StateSpecs,
+} from '../operators/transform/process.ts';
 import { upsertOperator, type UpsertOptions } from '../operators/transform/upsert.ts';
 import type { ChangeEvent } from '../operators/change-event.ts';
 import type { TableChange } from '../operators/table-change.ts';
@@ -103,7 +108,11 @@ export class DataStream<T> {
       inputs: [this.edge()],
       factory: erase(() => sink.createOperator()),
       isSink: true,
-      sinkTraits: { kind: sink.kind ?? 'custom', replaySafety: sink.replaySafety ?? 'at-least-once', sideEffects: sink.sideEffects ?? false },
+      sinkTraits: {
+        kind: sink.kind ?? 'custom',
+        replaySafety: sink.replaySafety ?? 'at-least-once',
+        sideEffects: sink.sideEffects ?? false,
+      },
     });
     return new DataStream<never>(this.graph, node);
   }

@@ -7,7 +7,14 @@ import { startHttpServer, type HttpServerHandle } from './http-server.ts';
 import type { JobControl as RestControl } from './rest/job-control.ts';
 import { planOf } from './rest/plan.ts';
 import { workerData } from 'node:worker_threads';
-import { checkpointStorageOf, jobRootOf, runAttempt, type AttemptHandle, type AttemptResult, type AttemptSpec } from './job-attempt.ts';
+import {
+  checkpointStorageOf,
+  jobRootOf,
+  runAttempt,
+  type AttemptHandle,
+  type AttemptResult,
+  type AttemptSpec,
+} from './job-attempt.ts';
 import { JobControl } from './lifecycle/job-control.ts';
 import { JobLease } from './lifecycle/job-lease.ts';
 import type { JobEvent, JobSnapshot, JobState, StopOptions, StopResult } from './lifecycle/job-status.ts';
@@ -44,7 +51,12 @@ export interface JobResult {
   readonly finalCheckpoint: AttemptResult['final'];
 }
 
-type Attempt = (graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec) => Promise<AttemptResult>;
+type Attempt = (
+  graph: JobGraph,
+  options: ResolvedOptions,
+  metrics: JobMetrics,
+  spec: AttemptSpec,
+) => Promise<AttemptResult>;
 
 /**
  * The entry point of a job file: create an environment, build the graph, execute.
@@ -85,7 +97,11 @@ export class StreamEnvironment {
     // Job health is the main thread's: a subtask worker's series would be summed into the job's
     // (a status counted N + 1 times, a checkpoint age that grows forever in workers).
     this.jobHealth = new JobHealth(
-      { checkpointIntervalMs: this.options.checkpointIntervalMs, unhealthyAfterFailures: this.options.unhealthyAfterFailures, unhealthyAfterCheckpointIntervals: this.options.unhealthyAfterCheckpointIntervals },
+      {
+        checkpointIntervalMs: this.options.checkpointIntervalMs,
+        unhealthyAfterFailures: this.options.unhealthyAfterFailures,
+        unhealthyAfterCheckpointIntervals: this.options.unhealthyAfterCheckpointIntervals,
+      },
       this.subtask === undefined ? this.metrics : new JobMetrics(this.options.jobName),
     );
   }
@@ -115,27 +131,42 @@ export class StreamEnvironment {
    * instance per job: a second one fails here, naming the holder of the job's lease.
    */
   async execute(): Promise<JobResult> {
-    if (this.graph.nodes.length === 0) throw new Error('the job has no sources: call env.fromSource(...) before execute()');
+    if (this.graph.nodes.length === 0)
+      throw new Error('the job has no sources: call env.fromSource(...) before execute()');
     const { options } = this;
     if (this.subtask !== undefined) {
       // A worker thread of a parallel job: run this subtask once; the main thread restarts.
       await runSubtask(this.graph, options, this.metrics, this.subtask);
-      return { jobName: options.jobName, restarts: 0, metrics: this.metrics, state: 'finished', finalCheckpoint: undefined };
+      return {
+        jobName: options.jobName,
+        restarts: 0,
+        metrics: this.metrics,
+        state: 'finished',
+        finalCheckpoint: undefined,
+      };
     }
     // --- ops-lifecycle: lease, signals, stop/cancel in every state (runtime/lifecycle/) ---
     const log = options.logger;
     this.lease = await JobLease.acquire(options.jobName, jobRootOf(options), {
       takeover: options.takeoverLease,
       onLost: (holder) => {
-        log.error({ holder }, `lease lost: pid ${holder.pid} on ${holder.host} took the job over (this process was unresponsive too long); cancelling`);
+        log.error(
+          { holder },
+          `lease lost: pid ${holder.pid} on ${holder.host} took the job over (this process was unresponsive too long); cancelling`,
+        );
         void this.cancel();
       },
     });
-    const unhandle = options.handleSignals ? handleStopSignals({ stop: () => this.stop(), cancel: () => void this.cancel() }, log) : () => undefined;
+    const unhandle = options.handleSignals
+      ? handleStopSignals({ stop: () => this.stop(), cancel: () => void this.cancel() }, log)
+      : () => undefined;
     const attempt: Attempt = options.parallelism === 1 ? runAttempt : runParallelAttempt;
     let http: HttpServerHandle | undefined;
     this.startedAtMs = Date.now();
-    log.info({ parallelism: options.parallelism, checkpointRoot: jobRootOf(options), restore: options.restore }, `job ${options.jobName} started`);
+    log.info(
+      { parallelism: options.parallelism, checkpointRoot: jobRootOf(options), restore: options.restore },
+      `job ${options.jobName} started`,
+    );
     let restoreFrom = options.restore;
     let completedThisRun = false;
     const budget = new RestartBudget(options);
@@ -143,14 +174,33 @@ export class StreamEnvironment {
     try {
       const uids = this.graph.resolveUids();
       // At-least-once sinks with side effects: their commits are recorded for the replay gate.
-      gated = sinksOf(this.graph, uids).filter((s) => s.traits.replaySafety === 'at-least-once' && s.traits.sideEffects).map((s) => s.uid);
-      this.slo = new SloMonitor(options.slo, sinksOf(this.graph, uids).map((s) => s.uid), async () => (await this.metrics.aggregated()).getMetricsAsJSON());
+      gated = sinksOf(this.graph, uids)
+        .filter((s) => s.traits.replaySafety === 'at-least-once' && s.traits.sideEffects)
+        .map((s) => s.uid);
+      this.slo = new SloMonitor(
+        options.slo,
+        sinksOf(this.graph, uids).map((s) => s.uid),
+        async () => (await this.metrics.aggregated()).getMetricsAsJSON(),
+      );
       this.slo.start(this.metrics);
       const slo = this.slo;
-      http = options.metricsPort === undefined ? undefined : await startHttpServer({ ...options.rest, port: options.metricsPort, metrics: this.metrics, control: this.restControl(), health: () => this.health(), slo: () => slo.evaluate() });
+      http =
+        options.metricsPort === undefined
+          ? undefined
+          : await startHttpServer({
+              ...options.rest,
+              port: options.metricsPort,
+              metrics: this.metrics,
+              control: this.restControl(),
+              health: () => this.health(),
+              slo: () => slo.evaluate(),
+            });
       if (http !== undefined) {
         await this.setRestAddress(http.url);
-        log.info({ rest: http.url }, `REST API on ${http.url} (registered in ${join(jobRootOf(options), 'rest.json')})`);
+        log.info(
+          { rest: http.url },
+          `REST API on ${http.url} (registered in ${join(jobRootOf(options), 'rest.json')})`,
+        );
       }
       for (let attemptNumber = 1; ; attemptNumber++) {
         if (this.control.ending) return this.ended(undefined);
@@ -173,17 +223,25 @@ export class StreamEnvironment {
                 void checkpointStorageOf(options)
                   .load(s.checkpointId)
                   .then((stored) => recordSideEffectCommit(jobRootOf(options), gated, stored))
-                  .catch((error: unknown) => log.warn({ err: error }, `could not record checkpoint ${s.checkpointId} for the replay gate`));
+                  .catch((error: unknown) =>
+                    log.warn({ err: error }, `could not record checkpoint ${s.checkpointId} for the replay gate`),
+                  );
               }
               this.control.emit({ type: 'checkpoint', checkpointId: s.checkpointId, kind: s.kind, atMs: Date.now() });
             },
           });
-          const outcome = await Promise.race([running.then((done) => ({ done })), this.control.abandoned.then(() => undefined)]);
+          const outcome = await Promise.race([
+            running.then((done) => ({ done })),
+            this.control.abandoned.then(() => undefined),
+          ]);
           if (outcome === undefined) {
             // Cancelled, and the attempt did not end within its grace: stop waiting for it (it
             // may hang on a commit forever); what it prepared stays for the next start's recovery.
             running.catch(() => undefined);
-            log.error({ gaveUpOn: this.control.pendingWork() }, `the cancelled attempt did not end; abandoning it (gave up on ${this.control.pendingWork()})`);
+            log.error(
+              { gaveUpOn: this.control.pendingWork() },
+              `the cancelled attempt did not end; abandoning it (gave up on ${this.control.pendingWork()})`,
+            );
             return this.ended(undefined);
           }
           return this.ended(outcome.done.final);
@@ -214,14 +272,20 @@ export class StreamEnvironment {
                 : !decision.restart && decision.reason === 'not-retriable'
                   ? 'the error is not retriable, restarting would fail the same way — fix the cause, then start the job again'
                   : `${decision.attempt - 1} restarts in a row (restart.maxAttempts)`;
-            log.error({ err: error }, `attempt failed (${describeError(error)}); ${decision.restart || next === undefined ? 'not restarting' : 'giving up'}: ${why}`);
+            log.error(
+              { err: error },
+              `attempt failed (${describeError(error)}); ${decision.restart || next === undefined ? 'not restarting' : 'giving up'}: ${why}`,
+            );
             this.control.setState('failed');
             throw error;
           }
           restoreFrom = next;
           this.restarts += 1;
           this.jobHealth.restarted();
-          log.warn({ err: error, attempt: decision.attempt, maxAttempts: options.maxAttempts, delayMs: decision.delayMs }, `attempt failed (${describeError(error)}); restart ${decision.attempt}/${options.maxAttempts} from ${describeTarget(restoreFrom)} in ${decision.delayMs} ms`);
+          log.warn(
+            { err: error, attempt: decision.attempt, maxAttempts: options.maxAttempts, delayMs: decision.delayMs },
+            `attempt failed (${describeError(error)}); restart ${decision.attempt}/${options.maxAttempts} from ${describeTarget(restoreFrom)} in ${decision.delayMs} ms`,
+          );
           if (!(await this.control.backOff(decision.delayMs))) return this.ended(undefined);
         }
       }
@@ -246,14 +310,34 @@ export class StreamEnvironment {
     const overdue = this.control.overdueStop;
     if (overdue !== undefined) {
       this.jobHealth.ended('stopped');
-      this.options.logger.error({ state, gaveUpOn: overdue.gaveUpOn, restarts: this.restarts, ...(cause === undefined ? {} : { err: cause }) }, `job cancelled: the stop missed its ${overdue.deadlineMs} ms deadline (gave up on ${overdue.gaveUpOn})`);
+      this.options.logger.error(
+        { state, gaveUpOn: overdue.gaveUpOn, restarts: this.restarts, ...(cause === undefined ? {} : { err: cause }) },
+        `job cancelled: the stop missed its ${overdue.deadlineMs} ms deadline (gave up on ${overdue.gaveUpOn})`,
+      );
       throw overdue;
     }
     this.jobHealth.ended(state === 'finished' ? 'finished' : 'stopped');
-    const at = final === undefined ? 'without a final checkpoint' : `at ${final.kind} ${final.checkpointId}${final.savepointPath === undefined ? '' : ` (${final.savepointPath})`}`;
-    this.options.logger.info({ state, checkpoint: final?.checkpointId, savepointPath: final?.savepointPath, restarts: this.restarts }, `job ${state} ${at}`);
-    if (state === 'stopped') this.control.settleStop({ state: 'stopped', checkpointId: final?.checkpointId, ...(final?.savepointPath === undefined ? {} : { savepointPath: final.savepointPath }) });
-    return { jobName: this.options.jobName, restarts: this.restarts, metrics: this.metrics, state, finalCheckpoint: final };
+    const at =
+      final === undefined
+        ? 'without a final checkpoint'
+        : `at ${final.kind} ${final.checkpointId}${final.savepointPath === undefined ? '' : ` (${final.savepointPath})`}`;
+    this.options.logger.info(
+      { state, checkpoint: final?.checkpointId, savepointPath: final?.savepointPath, restarts: this.restarts },
+      `job ${state} ${at}`,
+    );
+    if (state === 'stopped')
+      this.control.settleStop({
+        state: 'stopped',
+        checkpointId: final?.checkpointId,
+        ...(final?.savepointPath === undefined ? {} : { savepointPath: final.savepointPath }),
+      });
+    return {
+      jobName: this.options.jobName,
+      restarts: this.restarts,
+      metrics: this.metrics,
+      state,
+      finalCheckpoint: final,
+    };
   }
   // --- end ops-lifecycle ---
 
@@ -288,7 +372,11 @@ export class StreamEnvironment {
     if (handle === undefined) throw new Error('no running job to take a savepoint of');
     const metadata = await handle.coordinator.triggerSavepoint(name);
     // The coordinator names an unnamed savepoint `savepoint-<id>` (checkpoints/coordinator.ts).
-    return join(jobRootOf(this.options), SAVEPOINTS_DIR, metadata.savepointName ?? name ?? `savepoint-${metadata.checkpointId}`);
+    return join(
+      jobRootOf(this.options),
+      SAVEPOINTS_DIR,
+      metadata.savepointName ?? name ?? `savepoint-${metadata.checkpointId}`,
+    );
   }
 
   /** What the REST API (runtime/rest/) reads and drives. */
@@ -300,13 +388,26 @@ export class StreamEnvironment {
       plan: () => planOf(this.graph, options.parallelism),
       status: () => {
         const s = this.snapshot();
-        return { state: s.state, parallelism: s.parallelism, startedAtMs: s.startedAtMs, restarts: s.restarts, restoredFrom: s.restoredFrom, lastCompletedCheckpoint: s.lastCompletedCheckpoint, checkpoints: s.coordinator, exceptions: s.exceptions };
+        return {
+          state: s.state,
+          parallelism: s.parallelism,
+          startedAtMs: s.startedAtMs,
+          restarts: s.restarts,
+          restoredFrom: s.restoredFrom,
+          lastCompletedCheckpoint: s.lastCompletedCheckpoint,
+          checkpoints: s.coordinator,
+          exceptions: s.exceptions,
+        };
       },
       legacyStatus: () => this.status(),
       savepoint: (name) => this.savepoint(name),
       stop: async ({ savepoint, name }) => {
         const result = await this.stop({ savepoint: name ?? savepoint });
-        return { state: result.state, ...(result.checkpointId === undefined ? {} : { checkpointId: result.checkpointId }), ...(result.savepointPath === undefined ? {} : { savepointPath: result.savepointPath }) };
+        return {
+          state: result.state,
+          ...(result.checkpointId === undefined ? {} : { checkpointId: result.checkpointId }),
+          ...(result.savepointPath === undefined ? {} : { savepointPath: result.savepointPath }),
+        };
       },
       // Answer at once: the job ends (and the server closes) right after.
       cancel: () => this.cancel(),
@@ -325,7 +426,12 @@ export class StreamEnvironment {
   status(): JobSnapshot & HealthReport & { readonly running: boolean; readonly slo: SloReport | undefined } {
     const snapshot = this.snapshot();
     const health = snapshot.health;
-    return { ...snapshot, ...health, running: this.current !== undefined && health.status === 'running' && health.healthy, slo: this.slo?.latest };
+    return {
+      ...snapshot,
+      ...health,
+      running: this.current !== undefined && health.status === 'running' && health.healthy,
+      slo: this.slo?.latest,
+    };
   }
 
   /** What the job is doing, for the REST API. */

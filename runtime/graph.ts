@@ -53,14 +53,19 @@ export class JobGraph {
     for (const node of this.nodes) {
       let uid = node.explicitUid;
       if (uid === undefined) {
-        const upstream = node.inputs.map((e) => `${uids.get(e.from) ?? '?'}${e.sideOutput === undefined ? '' : `[${e.sideOutput}]`}`).join('+');
+        const upstream = node.inputs
+          .map((e) => `${uids.get(e.from) ?? '?'}${e.sideOutput === undefined ? '' : `[${e.sideOutput}]`}`)
+          .join('+');
         const base = `${upstream}>${node.name}`;
         const ordinal = siblings.get(base) ?? 0;
         siblings.set(base, ordinal + 1);
         uid = `${slug(node.name)}-${createHash('sha1').update(`${base}#${ordinal}`).digest('hex').slice(0, 8)}`;
       }
       const clash = seen.get(uid);
-      if (clash !== undefined) throw new Error(`operator uid '${uid}' is used twice (${clash.name} and ${node.name}); give each a distinct .uid()`);
+      if (clash !== undefined)
+        throw new Error(
+          `operator uid '${uid}' is used twice (${clash.name} and ${node.name}); give each a distinct .uid()`,
+        );
       seen.set(uid, node);
       uids.set(node, uid);
     }
@@ -80,5 +85,10 @@ export class JobGraph {
 }
 
 function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'op';
+  return (
+    name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'op'
+  );
 }

@@ -32,7 +32,13 @@ export async function startHttpServer(o: HttpServerOptions): Promise<HttpServerH
   const { control } = o;
   const jobDir = join(control.checkpointRoot, control.jobName);
   const { token, reference } = await resolveRestToken({ host: o.host, token: o.token, tokenFile: o.tokenFile, jobDir });
-  const app = buildRestApi({ control, metrics: o.metrics, token, ...(o.health === undefined ? {} : { health: o.health }), ...(o.slo === undefined ? {} : { slo: o.slo }) });
+  const app = buildRestApi({
+    control,
+    metrics: o.metrics,
+    token,
+    ...(o.health === undefined ? {} : { health: o.health }),
+    ...(o.slo === undefined ? {} : { slo: o.slo }),
+  });
   await app.listen({ host: o.host, port: o.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : o.port;

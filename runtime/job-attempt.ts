@@ -30,7 +30,9 @@ export interface AttemptHandle {
 /** How an attempt ended without failing. */
 export interface AttemptResult {
   /** The checkpoint or savepoint it ended with (bounded input or a graceful stop); undefined after a hard stop. */
-  readonly final: { readonly checkpointId: number; readonly kind: 'checkpoint' | 'savepoint'; readonly savepointPath?: string } | undefined;
+  readonly final:
+    | { readonly checkpointId: number; readonly kind: 'checkpoint' | 'savepoint'; readonly savepointPath?: string }
+    | undefined;
 }
 
 export interface AttemptSpec extends AttemptStartSpec {
@@ -43,8 +45,13 @@ export type FinalOutcome = NonNullable<AttemptResult['final']>;
  * Triggers the checkpoint an attempt ends with: the stop's target, or (bounded input ended) a
  * savepoint named `final-<time>`. Resolves once it completed and its completion was notified.
  */
-export function triggerFinal(coordinator: CheckpointCoordinator, options: ResolvedOptions, target: FinalTarget | undefined): Promise<FinalOutcome> {
-  if (target?.kind === 'checkpoint') return coordinator.triggerCheckpoint().then((m) => ({ checkpointId: m.checkpointId, kind: 'checkpoint' as const }));
+export function triggerFinal(
+  coordinator: CheckpointCoordinator,
+  options: ResolvedOptions,
+  target: FinalTarget | undefined,
+): Promise<FinalOutcome> {
+  if (target?.kind === 'checkpoint')
+    return coordinator.triggerCheckpoint().then((m) => ({ checkpointId: m.checkpointId, kind: 'checkpoint' as const }));
   const name = target === undefined ? `final-${Date.now()}` : target.name;
   return coordinator.triggerSavepoint(name).then((m) => ({
     checkpointId: m.checkpointId,
@@ -53,7 +60,12 @@ export function triggerFinal(coordinator: CheckpointCoordinator, options: Resolv
   }));
 }
 
-export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec): Promise<AttemptResult> {
+export async function runAttempt(
+  graph: JobGraph,
+  options: ResolvedOptions,
+  metrics: JobMetrics,
+  spec: AttemptSpec,
+): Promise<AttemptResult> {
   const start = await startAttempt(graph, options, metrics, spec, 1);
   const { coordinator, restored } = start;
   let failure: Error | undefined;
@@ -68,7 +80,8 @@ export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metr
     parallelism: 1,
     highestParallelism: start.highestParallelism,
     ...(start.freshStart === undefined ? {} : { freshStart: start.freshStart }),
-    acknowledge: (checkpointId, snapshot) => coordinator.acknowledge(taskIdOf(snapshot.operatorUid, 0), checkpointId, snapshot),
+    acknowledge: (checkpointId, snapshot) =>
+      coordinator.acknowledge(taskIdOf(snapshot.operatorUid, 0), checkpointId, snapshot),
     decline: (uid, checkpointId, reason) => coordinator.decline(taskIdOf(uid, 0), checkpointId, reason),
   });
   start.attach({
@@ -134,11 +147,14 @@ export async function runAttempt(graph: JobGraph, options: ResolvedOptions, metr
     );
   } finally {
     // A failed attempt still releases connections and open transactions before the restart.
-    if (!closed) await Promise.race([runner.closeOperators().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    if (!closed)
+      await Promise.race([
+        runner.closeOperators().catch(() => undefined),
+        new Promise((r) => setTimeout(r, 10_000).unref()),
+      ]);
     await coordinator.stop().catch(() => undefined);
     await runner.close();
   }
   if (failure !== undefined) throw failure;
   return { final };
 }
-

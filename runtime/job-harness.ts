@@ -8,13 +8,17 @@ import { StreamEnvironment } from './environment.ts';
 import { WatermarkStrategy } from './watermark-strategy.ts';
 
 /** One scripted step: an input element at an event time, or a watermark the source declares. */
-type Step<T> = { readonly kind: 'element'; readonly value: T; readonly timestamp: number } | { readonly kind: 'watermark'; readonly timestamp: number };
+type Step<T> =
+  | { readonly kind: 'element'; readonly value: T; readonly timestamp: number }
+  | { readonly kind: 'watermark'; readonly timestamp: number };
 
 /** The streams a test reads back, by name: main outputs and side outputs alike. */
 export type HarnessOutputs = Readonly<Record<string, Pick<DataStream<never>, 'sinkTo'>>>;
 
 /** What `run` returns: every named stream's records, in the order the job emitted them. */
-export type HarnessResults<O extends HarnessOutputs> = { [K in keyof O]: O[K] extends DataStream<infer R> ? R[] : never };
+export type HarnessResults<O extends HarnessOutputs> = {
+  [K in keyof O]: O[K] extends DataStream<infer R> ? R[] : never;
+};
 
 export interface JobHarnessOptions<T> {
   /** Event time of an element sent without one. @default `source.tsMs` of a change event, else required */
@@ -71,7 +75,9 @@ export class JobHarness<T> {
         restart: { maxAttempts: 0 },
         log: () => undefined,
       });
-      const watermarks = WatermarkStrategy.boundedOutOfOrderness<Step<T>>(this.options.outOfOrdernessMs ?? 0).withTimestamps((step) => step.timestamp);
+      const watermarks = WatermarkStrategy.boundedOutOfOrderness<Step<T>>(
+        this.options.outOfOrdernessMs ?? 0,
+      ).withTimestamps((step) => step.timestamp);
       const input = env
         .fromSource(scriptedSource([...this.steps]), { watermarks })
         .flatMap((step) => (step.kind === 'element' ? [step.value] : []))
@@ -84,7 +90,10 @@ export class JobHarness<T> {
         stream.sinkTo(collectSink(target as never[]));
       }
       const result = await env.execute();
-      if (result.state !== 'finished') throw new Error(`the harnessed job ended ${result.state}, not finished: did the pipeline stop or cancel the environment?`);
+      if (result.state !== 'finished')
+        throw new Error(
+          `the harnessed job ended ${result.state}, not finished: did the pipeline stop or cancel the environment?`,
+        );
       return results as HarnessResults<O>;
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -10,7 +10,14 @@
  * A finished (bounded input) or stopped job is not unhealthy: it is simply not running. Status
  * `starting` lasts from the start of an attempt to its first completed checkpoint.
  */
-import { CdcflowError, classifyError, describeError, rootCdcflowError, type ErrorDomain, type ErrorLocation } from '../state/index.ts';
+import {
+  CdcflowError,
+  classifyError,
+  describeError,
+  rootCdcflowError,
+  type ErrorDomain,
+  type ErrorLocation,
+} from '../state/index.ts';
 import type { JobMetrics } from './metrics.ts';
 
 const CHECKPOINT_KINDS = ['checkpoint', 'savepoint'] as const;
@@ -68,7 +75,8 @@ export class JobHealth {
     metrics.incJobCounter('cdcflow_job_restarts_total', {}, 0);
     // error_class="none" keeps the failure counter's series present before the first failure.
     metrics.incJobCounter('cdcflow_job_failures_total', { error_class: 'none', retriable: 'false' }, 0);
-    for (const status of ['completed', 'aborted']) for (const kind of CHECKPOINT_KINDS) metrics.incJobCounter('cdcflow_checkpoints_total', { status, kind }, 0);
+    for (const status of ['completed', 'aborted'])
+      for (const kind of CHECKPOINT_KINDS) metrics.incJobCounter('cdcflow_checkpoints_total', { status, kind }, 0);
     metrics.setJobGauge('cdcflow_checkpoint_size_bytes', 0);
     // No checkpoint yet: NaN (an alert on `time() - last_success` stays quiet; the age gauge below does not).
     metrics.setJobGauge('cdcflow_checkpoint_last_success_timestamp_seconds', Number.NaN);
@@ -89,7 +97,10 @@ export class JobHealth {
     this.consecutiveFailures += 1;
     this.metrics.setJobGauge('cdcflow_job_consecutive_failures', this.consecutiveFailures);
     this.lastError = lastErrorOf(error, this.now());
-    this.metrics.incJobCounter('cdcflow_job_failures_total', { error_class: this.lastError.class, retriable: String(this.lastError.retriable) });
+    this.metrics.incJobCounter('cdcflow_job_failures_total', {
+      error_class: this.lastError.class,
+      retriable: String(this.lastError.retriable),
+    });
     this.setStatus(willRestart ? 'restarting' : 'failed');
   }
 
@@ -107,12 +118,16 @@ export class JobHealth {
     const ageMs = this.checkpointAgeMs();
     if (this.status === 'failed') reasons.push(`the job gave up: ${this.lastError?.summary ?? 'unknown error'}`);
     else if (this.consecutiveFailures >= this.policy.unhealthyAfterFailures) {
-      reasons.push(`${this.consecutiveFailures} attempts failed in a row (health.unhealthyAfterFailures = ${this.policy.unhealthyAfterFailures}); last: ${this.lastError?.summary ?? 'unknown error'}`);
+      reasons.push(
+        `${this.consecutiveFailures} attempts failed in a row (health.unhealthyAfterFailures = ${this.policy.unhealthyAfterFailures}); last: ${this.lastError?.summary ?? 'unknown error'}`,
+      );
     }
     const limitMs = this.policy.unhealthyAfterCheckpointIntervals * this.policy.checkpointIntervalMs;
     if ((this.status === 'running' || this.status === 'starting' || this.status === 'restarting') && ageMs > limitMs) {
       const since = this.lastCheckpointAt === undefined ? 'since the job started' : 'since the last one';
-      reasons.push(`no checkpoint completed for ${Math.round(ageMs / 1000)} s ${since} (limit ${this.policy.unhealthyAfterCheckpointIntervals} intervals = ${limitMs / 1000} s)`);
+      reasons.push(
+        `no checkpoint completed for ${Math.round(ageMs / 1000)} s ${since} (limit ${this.policy.unhealthyAfterCheckpointIntervals} intervals = ${limitMs / 1000} s)`,
+      );
     }
     return {
       healthy: reasons.length === 0,
@@ -147,7 +162,12 @@ export class JobHealth {
 function lastErrorOf(error: unknown, at: number): LastError {
   const root = error instanceof CdcflowError ? rootCdcflowError(error) : error;
   const { domain, retriable } = classifyError(root);
-  const name = root instanceof CdcflowError && 'originalName' in root && typeof root.originalName === 'string' ? root.originalName : root instanceof Error ? root.name : typeof root;
+  const name =
+    root instanceof CdcflowError && 'originalName' in root && typeof root.originalName === 'string'
+      ? root.originalName
+      : root instanceof Error
+        ? root.name
+        : typeof root;
   return {
     class: name,
     message: root instanceof Error ? root.message : String(root),
@@ -158,4 +178,3 @@ function lastErrorOf(error: unknown, at: number): LastError {
     at: new Date(at).toISOString(),
   };
 }
-

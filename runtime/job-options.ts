@@ -181,15 +181,20 @@ export type ResolvedOptions = {
 
 export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
   if (!/^[A-Za-z0-9_.-]+$/.test(options.jobName)) {
-    throw new Error(`jobName '${options.jobName}' may use only letters, digits, '-', '_' and '.': it names folders and Kafka transactional ids`);
+    throw new Error(
+      `jobName '${options.jobName}' may use only letters, digits, '-', '_' and '.': it names folders and Kafka transactional ids`,
+    );
   }
   const envPort = process.env['CDCFLOW_METRICS_PORT'];
   // In a subtask worker every line carries the subtask (protocol.ts SubtaskInit).
   const init = workerData as { kind?: unknown; subtaskIndex?: unknown } | null | undefined;
-  const subtask = init?.kind === 'cdcflow-subtask' && typeof init.subtaskIndex === 'number' ? init.subtaskIndex : undefined;
+  const subtask =
+    init?.kind === 'cdcflow-subtask' && typeof init.subtaskIndex === 'number' ? init.subtaskIndex : undefined;
   const logger =
     options.logger ??
-    (options.log === undefined ? loggerFor({ job: options.jobName, ...(subtask === undefined ? {} : { subtask }) }) : lineSinkLogger(options.log, { job: options.jobName }));
+    (options.log === undefined
+      ? loggerFor({ job: options.jobName, ...(subtask === undefined ? {} : { subtask }) })
+      : lineSinkLogger(options.log, { job: options.jobName }));
   return {
     jobName: options.jobName,
     checkpointIntervalMs: options.checkpoints?.intervalMs ?? CHECKPOINT_DEFAULTS.intervalMs,
@@ -202,7 +207,11 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     stateRocksDb: options.state?.rocksdb ?? {},
     restore: options.restore ?? JOB_DEFAULTS.restore,
     metricsPort: options.rest?.port ?? options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort)),
-    rest: { host: options.rest?.host ?? JOB_DEFAULTS.restHost, token: options.rest?.token, tokenFile: options.rest?.tokenFile },
+    rest: {
+      host: options.rest?.host ?? JOB_DEFAULTS.restHost,
+      token: options.rest?.token,
+      tokenFile: options.rest?.tokenFile,
+    },
     maxAttempts: options.restart?.maxAttempts ?? 10,
     initialDelayMs: options.restart?.initialDelayMs ?? 1000,
     maxDelayMs: options.restart?.maxDelayMs ?? 30_000,
@@ -230,15 +239,25 @@ function resolveParallelism(option: number | undefined): number {
   const envValue = process.env['CDCFLOW_PARALLELISM'];
   const value = option ?? (envValue === undefined || envValue === '' ? JOB_DEFAULTS.parallelism : Number(envValue));
   if (!Number.isInteger(value) || value < 1 || value > DEFAULT_MAX_PARALLELISM) {
-    throw new CdcflowError(`parallelism must be an integer in 1..${DEFAULT_MAX_PARALLELISM} (the number of key groups), got ${String(option ?? envValue)}: set the parallelism option or CDCFLOW_PARALLELISM`, { domain: 'user', retriable: false });
+    throw new CdcflowError(
+      `parallelism must be an integer in 1..${DEFAULT_MAX_PARALLELISM} (the number of key groups), got ${String(option ?? envValue)}: set the parallelism option or CDCFLOW_PARALLELISM`,
+      { domain: 'user', retriable: false },
+    );
   }
   return value;
 }
 
 /** `checkpoints.dir` as a local root, or an object-store URL with its local staging root. */
-function checkpointRoots(checkpoints: EnvironmentOptions['checkpoints']): { checkpointDir: string; checkpointUrl: string | undefined } {
+function checkpointRoots(checkpoints: EnvironmentOptions['checkpoints']): {
+  checkpointDir: string;
+  checkpointUrl: string | undefined;
+} {
   const dir = checkpoints?.dir ?? defaultCheckpointRoot();
   validateCheckpointRoot(dir);
-  if (isS3Url(dir)) return { checkpointDir: resolve(checkpoints?.stagingDir ?? defaultCheckpointRoot()), checkpointUrl: dir.replace(/\/+$/, '') };
+  if (isS3Url(dir))
+    return {
+      checkpointDir: resolve(checkpoints?.stagingDir ?? defaultCheckpointRoot()),
+      checkpointUrl: dir.replace(/\/+$/, ''),
+    };
   return { checkpointDir: localCheckpointPath(dir), checkpointUrl: undefined };
 }

@@ -29,7 +29,14 @@ export function lateCountsPerWindow<K, T>(late: DataStream<LateRecord<K, T>>): D
         const maxLatenessMs = Math.max(ctx.state.maxLateness.value() ?? 0, r.latenessMs);
         ctx.state.count.update(lateCount);
         ctx.state.maxLateness.update(maxLatenessMs);
-        out.emit({ operator: r.operator, key: r.key, windowStart: r.windowStart, windowEnd: r.windowEnd, lateCount, maxLatenessMs });
+        out.emit({
+          operator: r.operator,
+          key: r.key,
+          windowStart: r.windowStart,
+          windowEnd: r.windowEnd,
+          lateCount,
+          maxLatenessMs,
+        });
       },
     });
 }

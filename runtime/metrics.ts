@@ -2,7 +2,16 @@
  * Prometheus metrics of one job (prom-client). Operators raise counters, gauges and histograms by
  * name; each series carries `job` and `operator` labels so dashboards can slice by both.
  */
-import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import {
+  AggregatorRegistry,
+  Counter,
+  Gauge,
+  Histogram,
+  Registry,
+  collectDefaultMetrics,
+  type MetricObjectWithValues,
+  type MetricValue,
+} from 'prom-client';
 import { isMainThread } from 'node:worker_threads';
 import type { CheckpointStats } from '../checkpoints/index.ts';
 import type { OperatorMetrics } from '../operators/operator.ts';
@@ -17,7 +26,9 @@ export type CollectedSample = readonly [Labels, number];
  * and commit latency, from a few milliseconds (an idempotent sink's flush) through the
  * checkpoint interval (two-phase sinks: 1 s is the floor) up to an hour-old backfill.
  */
-export const OPERATOR_SECONDS_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 7.5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600];
+export const OPERATOR_SECONDS_BUCKETS: readonly number[] = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2, 2.5, 5, 7.5, 10, 15, 20, 30, 60, 120, 300, 600, 1800, 3600,
+];
 
 export class JobMetrics {
   readonly registry = new Registry();
@@ -70,7 +81,9 @@ export class JobMetrics {
   async aggregated(): Promise<Registry> {
     const workers = this.workers === undefined ? this.lastWorkers : await this.workers();
     if (workers === undefined) return this.registry;
-    const parts = [await this.registry.getMetricsAsJSON(), ...workers] as MetricObjectWithValues<MetricValue<string>>[][];
+    const parts = [await this.registry.getMetricsAsJSON(), ...workers] as MetricObjectWithValues<
+      MetricValue<string>
+    >[][];
     return AggregatorRegistry.aggregate(parts);
   }
 
@@ -131,9 +144,12 @@ export class JobMetrics {
 
   forOperator(uid: string): OperatorMetrics {
     return {
-      count: (name, labels = {}, by = 1) => this.counter(name, labels).inc({ job: this.jobName, operator: uid, ...labels }, by),
-      gauge: (name, value, labels = {}) => this.gauge(name, labels).set({ job: this.jobName, operator: uid, ...labels }, value),
-      observe: (name, seconds, labels = {}) => this.histogram(name, labels).observe({ job: this.jobName, operator: uid, ...labels }, seconds),
+      count: (name, labels = {}, by = 1) =>
+        this.counter(name, labels).inc({ job: this.jobName, operator: uid, ...labels }, by),
+      gauge: (name, value, labels = {}) =>
+        this.gauge(name, labels).set({ job: this.jobName, operator: uid, ...labels }, value),
+      observe: (name, seconds, labels = {}) =>
+        this.histogram(name, labels).observe({ job: this.jobName, operator: uid, ...labels }, seconds),
       collect: (name, labelNames, sample) => this.collect(name, labelNames, sample),
     };
   }
@@ -177,7 +193,13 @@ export class JobMetrics {
   jobHistogram(name: string, labelNames: readonly string[]): Histogram {
     let histogram = this.histograms.get(name);
     if (histogram === undefined) {
-      histogram = new Histogram({ name, help: helpFor(name), labelNames: ['job', ...labelNames], buckets: [...OPERATOR_SECONDS_BUCKETS], registers: [this.registry] });
+      histogram = new Histogram({
+        name,
+        help: helpFor(name),
+        labelNames: ['job', ...labelNames],
+        buckets: [...OPERATOR_SECONDS_BUCKETS],
+        registers: [this.registry],
+      });
       this.histograms.set(name, histogram);
     }
     return histogram;
@@ -195,7 +217,12 @@ export class JobMetrics {
   private counter(name: string, labels: Labels, perOperator = true): Counter {
     let counter = this.counters.get(name);
     if (counter === undefined) {
-      counter = new Counter({ name, help: helpFor(name), labelNames: labelNames(labels, perOperator), registers: [this.registry] });
+      counter = new Counter({
+        name,
+        help: helpFor(name),
+        labelNames: labelNames(labels, perOperator),
+        registers: [this.registry],
+      });
       this.counters.set(name, counter);
     }
     return counter;
@@ -204,7 +231,13 @@ export class JobMetrics {
   private gauge(name: string, labels: Labels, perOperator = true): Gauge {
     let gauge = this.gauges.get(name);
     if (gauge === undefined) {
-      gauge = new Gauge({ name, help: helpFor(name), labelNames: labelNames(labels, perOperator), aggregator: gaugeAggregator(name), registers: [this.registry] });
+      gauge = new Gauge({
+        name,
+        help: helpFor(name),
+        labelNames: labelNames(labels, perOperator),
+        aggregator: gaugeAggregator(name),
+        registers: [this.registry],
+      });
       this.gauges.set(name, gauge);
     }
     return gauge;
@@ -213,7 +246,13 @@ export class JobMetrics {
   private histogram(name: string, labels: Labels): Histogram {
     let histogram = this.histograms.get(name);
     if (histogram === undefined) {
-      histogram = new Histogram({ name, help: helpFor(name), labelNames: labelNames(labels, true), buckets: [...OPERATOR_SECONDS_BUCKETS], registers: [this.registry] });
+      histogram = new Histogram({
+        name,
+        help: helpFor(name),
+        labelNames: labelNames(labels, true),
+        buckets: [...OPERATOR_SECONDS_BUCKETS],
+        registers: [this.registry],
+      });
       this.histograms.set(name, histogram);
     }
     return histogram;
@@ -240,39 +279,54 @@ function labelNames(labels: Labels, perOperator: boolean): string[] {
 const help: Record<string, string> = {
   cdcflow_records_in_total: 'Records an operator received',
   cdcflow_records_out_total: 'Records an operator emitted on its main output',
-  cdcflow_operator_busy_seconds_total: "Time an operator spent in its own code (processing batches), summed over its subtasks",
-  cdcflow_operator_backpressured_seconds_total: 'Time an operator waited handing its output downstream (backpressure), summed over its subtasks',
+  cdcflow_operator_busy_seconds_total:
+    'Time an operator spent in its own code (processing batches), summed over its subtasks',
+  cdcflow_operator_backpressured_seconds_total:
+    'Time an operator waited handing its output downstream (backpressure), summed over its subtasks',
   cdcflow_watermark_ms: 'Current event-time watermark of an operator (epoch ms)',
   cdcflow_watermark_lag_ms: 'Wall clock minus the operator watermark, computed when scraped',
   cdcflow_job_restarts_total: 'Restarts of the job from its latest checkpoint after a failed attempt',
   cdcflow_job_failures_total: 'Failed attempts, by the class of the error and whether it was retriable',
-  cdcflow_job_status: 'The job status: 1 for the current one (starting, running, restarting, failed, finished, stopped)',
+  cdcflow_job_status:
+    'The job status: 1 for the current one (starting, running, restarting, failed, finished, stopped)',
   cdcflow_job_healthy: '1 when /healthz answers 200, 0 when it answers 503',
   cdcflow_job_consecutive_failures: 'Attempts failed in a row without a checkpoint completing in between',
-  cdcflow_last_checkpoint_age_seconds: 'Seconds since the last completed checkpoint (since the job started before the first), computed when scraped',
+  cdcflow_last_checkpoint_age_seconds:
+    'Seconds since the last completed checkpoint (since the job started before the first), computed when scraped',
   cdcflow_dead_letters_total: 'Messages sent to the dead-letter topic, by reason',
   cdcflow_late_events_total: 'Events later than the allowed lateness, by reason',
   cdcflow_upsert_duplicates_total: 'Replayed change events dropped because their LSN was not newer',
   cdcflow_upsert_truncates_total: "TRUNCATE events propagated by an upsert (truncate: 'propagate'), by table",
   cdcflow_upsert_truncate_deletes_total: 'Keys a propagated TRUNCATE turned into deletes',
   cdcflow_upsert_dropped_truncated_total: 'Changes dropped because they committed before a TRUNCATE already applied',
-  cdcflow_source_transaction_markers_total: 'Debezium transaction-metadata records (BEGIN/END) read, by topic and status',
+  cdcflow_source_transaction_markers_total:
+    'Debezium transaction-metadata records (BEGIN/END) read, by topic and status',
   cdcflow_checkpoints_total: 'Checkpoints by outcome',
-  cdcflow_checkpoint_coordinator_errors_total: 'Checkpoint triggers, sink notifications and retention runs that failed (each is also a warning in the log)',
+  cdcflow_checkpoint_coordinator_errors_total:
+    'Checkpoint triggers, sink notifications and retention runs that failed (each is also a warning in the log)',
   cdcflow_checkpoint_last_success_timestamp_seconds: 'When the last checkpoint completed',
   cdcflow_checkpoint_size_bytes: 'Bytes written by the last completed checkpoint',
-  cdcflow_state_snapshot_sync_seconds: 'Keyed-state snapshot, synchronous part at the barrier (flush, capture the delta, pin the store view): the task loop waits',
-  cdcflow_state_snapshot_async_seconds: 'Keyed-state snapshot, asynchronous part (the file written and durable, then the ack) while records keep flowing',
-  cdcflow_sink_freshness_seconds: 'Source commit (source.ts_ms) to committed in the sink, per record reaching the sink (labels job, sink = the sink operator uid), whatever the operator chain',
-  cdcflow_source_lag_records: 'Log end offset minus the position read, per partition (end offsets refreshed every few seconds), computed when scraped',
-  cdcflow_source_catch_up_seconds: "Estimated seconds to read up to the log end at the lag's recent slope: 0 without lag, +Inf while the lag does not shrink",
-  cdcflow_source_silence_seconds: 'Seconds since the last record (basis="event": its source ts_ms; basis="fetch": the last fetch with data), since the source opened before the first; computed when scraped',
-  cdcflow_sink_backlog_records: 'Records the sources handed to the job that no checkpoint committed by this sink covers yet',
-  cdcflow_sink_uncommitted_age_seconds: 'Now minus the source commit time of the oldest record that reached the sink and is not committed yet (0 when none): grows while a sink stalls',
+  cdcflow_state_snapshot_sync_seconds:
+    'Keyed-state snapshot, synchronous part at the barrier (flush, capture the delta, pin the store view): the task loop waits',
+  cdcflow_state_snapshot_async_seconds:
+    'Keyed-state snapshot, asynchronous part (the file written and durable, then the ack) while records keep flowing',
+  cdcflow_sink_freshness_seconds:
+    'Source commit (source.ts_ms) to committed in the sink, per record reaching the sink (labels job, sink = the sink operator uid), whatever the operator chain',
+  cdcflow_source_lag_records:
+    'Log end offset minus the position read, per partition (end offsets refreshed every few seconds), computed when scraped',
+  cdcflow_source_catch_up_seconds:
+    "Estimated seconds to read up to the log end at the lag's recent slope: 0 without lag, +Inf while the lag does not shrink",
+  cdcflow_source_silence_seconds:
+    'Seconds since the last record (basis="event": its source ts_ms; basis="fetch": the last fetch with data), since the source opened before the first; computed when scraped',
+  cdcflow_sink_backlog_records:
+    'Records the sources handed to the job that no checkpoint committed by this sink covers yet',
+  cdcflow_sink_uncommitted_age_seconds:
+    'Now minus the source commit time of the oldest record that reached the sink and is not committed yet (0 when none): grows while a sink stalls',
   cdcflow_sink_info: 'One series per sink: its kind and replay safety (exactly-once, idempotent, at-least-once)',
   cdcflow_slo_ok: '1 while the SLO is met, 0 while it is not',
   cdcflow_slo_value: 'The measured value the SLO compares with its limit (seconds)',
-  cdcflow_sink_change_visibility_seconds: 'Source commit (source.ts_ms) to visible in the sink, per change that carries its source time (upsert outputs), measured by the sink',
+  cdcflow_sink_change_visibility_seconds:
+    'Source commit (source.ts_ms) to visible in the sink, per change that carries its source time (upsert outputs), measured by the sink',
   cdcflow_sink_commit_seconds: 'Pre-commit (barrier at the sink) to committed and visible, per checkpoint',
   cdcflow_sink_records_committed_total: 'Changes made visible in the sink',
 };

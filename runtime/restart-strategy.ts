@@ -45,6 +45,10 @@ export class RestartBudget {
     const attempt = this.consecutive;
     if (!isRetriable(error)) return { restart: false, attempt, reason: 'not-retriable' };
     if (attempt > this.policy.maxAttempts) return { restart: false, attempt, reason: 'budget' };
-    return { restart: true, attempt, delayMs: restartDelay(attempt, this.policy.initialDelayMs, this.policy.maxDelayMs) };
+    return {
+      restart: true,
+      attempt,
+      delayMs: restartDelay(attempt, this.policy.initialDelayMs, this.policy.maxDelayMs),
+    };
   }
 }

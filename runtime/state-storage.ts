@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { access, rm } from 'node:fs/promises';
-import { publishDurably, readFileChunks, STAGING_DIR, writeChunksDurably, writeFileDurably, type SnapshotStorage } from '../state/index.ts';
+import {
+  publishDurably,
+  readFileChunks,
+  STAGING_DIR,
+  writeChunksDurably,
+  writeFileDurably,
+  type SnapshotStorage,
+} from '../state/index.ts';
 
 /** Downloads the state file `relative` into `localPath` (streamed); false if the store lacks it. */
 export type StateFileFetcher = (relative: string, localPath: string) => Promise<boolean>;
@@ -11,11 +18,22 @@ export type StateFileFetcher = (relative: string, localPath: string) => Promise<
  * checkpoint folder (`shared/...`) and recorded by *relative* path, so a savepoint folder can be
  * moved and still restore (reads resolve against the folder the metadata came from).
  */
-export function checkpointSnapshotStorage(writeRoot: string, readRoot: string = writeRoot, fetch?: StateFileFetcher): SnapshotStorage {
+export function checkpointSnapshotStorage(
+  writeRoot: string,
+  readRoot: string = writeRoot,
+  fetch?: StateFileFetcher,
+): SnapshotStorage {
   // With an object store, a file missing locally (another machine wrote it) is downloaded first.
   const local = async (relative: string): Promise<string> => {
     const path = join(readRoot, relative);
-    if (fetch !== undefined && !(await access(path).then(() => true, () => false))) await fetch(relative, path);
+    if (
+      fetch !== undefined &&
+      !(await access(path).then(
+        () => true,
+        () => false,
+      ))
+    )
+      await fetch(relative, path);
     return path;
   };
   return {

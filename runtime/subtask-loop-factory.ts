@@ -43,10 +43,27 @@ export function createSubtaskLoop(spec: SubtaskLoopSpec): SubtaskLoop {
   const { options, metrics, subtaskIndex, parallelism } = spec;
   const stateFactory = new DefaultStateBackendFactory();
   // Checkpoints in an object store: restore downloads only the files this subtask reads.
-  const remote = options.checkpointUrl === undefined ? undefined : new S3CheckpointStorage({ url: options.checkpointUrl, jobName: options.jobName, stagingDirectory: options.checkpointDir });
-  const snapshotStorage = checkpointSnapshotStorage(spec.jobRoot, spec.jobRoot, remote === undefined ? undefined : (relative, path) => remote.downloadStateFile(relative, path));
+  const remote =
+    options.checkpointUrl === undefined
+      ? undefined
+      : new S3CheckpointStorage({
+          url: options.checkpointUrl,
+          jobName: options.jobName,
+          stagingDirectory: options.checkpointDir,
+        });
+  const snapshotStorage = checkpointSnapshotStorage(
+    spec.jobRoot,
+    spec.jobRoot,
+    remote === undefined ? undefined : (relative, path) => remote.downloadStateFile(relative, path),
+  );
   // One producer per subtask for every operator's letters; it connects on the first letter only.
-  const letters = options.deadLetterWriter ?? deadLetterWriter({ ...deadLetterConnection(options.deadLetterBrokers), topic: options.deadLetterTopic, clientId: `${options.jobName}-dlq-${subtaskIndex}` });
+  const letters =
+    options.deadLetterWriter ??
+    deadLetterWriter({
+      ...deadLetterConnection(options.deadLetterBrokers),
+      topic: options.deadLetterTopic,
+      clientId: `${options.jobName}-dlq-${subtaskIndex}`,
+    });
   return new SubtaskLoop({
     jobName: options.jobName,
     graph: spec.graph,
@@ -60,8 +77,17 @@ export function createSubtaskLoop(spec: SubtaskLoopSpec): SubtaskLoop {
     signals: new SinkSignals(metrics, sinksOf(spec.graph, spec.uids)),
     createKeyedBackend: async (uid, handles) => {
       const range = keyGroupRangeFor(subtaskIndex, parallelism);
-      const backend = await stateFactory.createKeyedBackend({ jobName: options.jobName, operatorUid: uid, subtaskIndex, keyGroupRange: range, backend: options.stateBackend, localDir: options.stateDir, rocksdb: options.stateRocksDb });
-      if (handles !== undefined && handles.length > 0) await backend.restore(handles as KeyedStateHandle[], range, snapshotStorage);
+      const backend = await stateFactory.createKeyedBackend({
+        jobName: options.jobName,
+        operatorUid: uid,
+        subtaskIndex,
+        keyGroupRange: range,
+        backend: options.stateBackend,
+        localDir: options.stateDir,
+        rocksdb: options.stateRocksDb,
+      });
+      if (handles !== undefined && handles.length > 0)
+        await backend.restore(handles as KeyedStateHandle[], range, snapshotStorage);
       const adapted: KeyedBackend = {
         state: backend,
         beginSnapshot: async (id) => {
@@ -79,7 +105,14 @@ export function createSubtaskLoop(spec: SubtaskLoopSpec): SubtaskLoop {
     hooks: {
       recordsIn: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_in_total', {}, n),
       recordsOut: (uid, n) => metrics.forOperator(uid).count('cdcflow_records_out_total', {}, n),
-      timeSpent: (uid, kind, ms) => metrics.forOperator(uid).count(kind === 'busy' ? 'cdcflow_operator_busy_seconds_total' : 'cdcflow_operator_backpressured_seconds_total', {}, ms / 1000),
+      timeSpent: (uid, kind, ms) =>
+        metrics
+          .forOperator(uid)
+          .count(
+            kind === 'busy' ? 'cdcflow_operator_busy_seconds_total' : 'cdcflow_operator_backpressured_seconds_total',
+            {},
+            ms / 1000,
+          ),
       watermarkAdvanced: (uid, wm) => {
         if (Number.isFinite(wm)) metrics.watermarkAdvanced(uid, wm);
       },
@@ -88,7 +121,10 @@ export function createSubtaskLoop(spec: SubtaskLoopSpec): SubtaskLoop {
 }
 
 /** The job's dead-letter writer reaches Kafka like every other client: brokers, TLS and SASL (kafka-connection.ts). */
-function deadLetterConnection(brokers: readonly string[] | undefined): { brokers: readonly string[]; connection: KafkaConnection } {
+function deadLetterConnection(brokers: readonly string[] | undefined): {
+  brokers: readonly string[];
+  connection: KafkaConnection;
+} {
   const connection = resolveKafkaConnection(brokers === undefined ? {} : { brokers });
   return { brokers: connection.brokers, connection };
 }

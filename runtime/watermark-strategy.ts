@@ -17,7 +17,8 @@ export class WatermarkStrategy<T> {
   ) {}
 
   static boundedOutOfOrderness<T>(outOfOrdernessMs: number): WatermarkStrategy<T> {
-    if (!Number.isFinite(outOfOrdernessMs) || outOfOrdernessMs < 0) throw new RangeError(`boundedOutOfOrderness needs a bound >= 0 ms, got ${outOfOrdernessMs}`);
+    if (!Number.isFinite(outOfOrdernessMs) || outOfOrdernessMs < 0)
+      throw new RangeError(`boundedOutOfOrderness needs a bound >= 0 ms, got ${outOfOrdernessMs}`);
     return new WatermarkStrategy<T>(outOfOrdernessMs, undefined, undefined);
   }
 

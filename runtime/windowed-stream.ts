@@ -60,7 +60,10 @@ export class WindowedStream<K, T> {
    * running count per window. Can be combined with `sideOutputLateData`.
    */
   sideOutputLateRecords(tag: OutputTag<LateRecord<K, T>>): WindowedStream<K, T> {
-    return new WindowedStream(this.addKeyed, this.assigner, { ...this.settings, lateRecordTag: tag as unknown as OutputTag<LateRecord<unknown, T>> });
+    return new WindowedStream(this.addKeyed, this.assigner, {
+      ...this.settings,
+      lateRecordTag: tag as unknown as OutputTag<LateRecord<unknown, T>>,
+    });
   }
 
   /** Incremental aggregation: one accumulator per window and key. */

@@ -19,7 +19,10 @@ for (const entry of readdirSync(dist, { recursive: true, withFileTypes: true }))
   if (!entry.isFile() || !entry.name.endsWith('.d.ts')) continue;
   const file = join(entry.parentPath ?? entry.path, entry.name);
   const text = readFileSync(file, 'utf8');
-  const fixed = text.replace(/((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)\.ts(['"])/g, (_m, head, path, tail) => `${head}${path}.js${tail}`);
+  const fixed = text.replace(
+    /((?:from|import)\s*\(?\s*['"])(\.{1,2}\/[^'"]+?)\.ts(['"])/g,
+    (_m, head, path, tail) => `${head}${path}.js${tail}`,
+  );
   if (fixed !== text) {
     writeFileSync(file, fixed);
     rewritten += 1;

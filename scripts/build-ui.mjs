@@ -21,8 +21,13 @@ function newest(dir) {
 
 export async function buildUi({ force = false } = {}) {
   const bundle = join(out, 'app.js');
-  const sources = Math.max(newest(join(root, 'runtime', 'ui', 'web')), statSync(join(root, 'runtime', 'ui', 'overview-types.ts')).mtimeMs, statSync(join(root, 'package-lock.json')).mtimeMs);
-  if (!force && existsSync(bundle) && existsSync(join(out, 'index.html')) && statSync(bundle).mtimeMs >= sources) return { built: false, dir: out };
+  const sources = Math.max(
+    newest(join(root, 'runtime', 'ui', 'web')),
+    statSync(join(root, 'runtime', 'ui', 'overview-types.ts')).mtimeMs,
+    statSync(join(root, 'package-lock.json')).mtimeMs,
+  );
+  if (!force && existsSync(bundle) && existsSync(join(out, 'index.html')) && statSync(bundle).mtimeMs >= sources)
+    return { built: false, dir: out };
   mkdirSync(out, { recursive: true });
   const result = await build({
     entryPoints: { app: join(root, 'runtime', 'ui', 'web', 'src', 'main.tsx') },
@@ -38,7 +43,9 @@ export async function buildUi({ force = false } = {}) {
     logLevel: 'warning',
   });
   copyFileSync(join(root, 'runtime', 'ui', 'web', 'index.html'), join(out, 'index.html'));
-  const bytes = Object.entries(result.metafile.outputs).map(([file, o]) => `${file.split('/').pop()} ${(o.bytes / 1024).toFixed(0)} KiB`);
+  const bytes = Object.entries(result.metafile.outputs).map(
+    ([file, o]) => `${file.split('/').pop()} ${(o.bytes / 1024).toFixed(0)} KiB`,
+  );
   return { built: true, dir: out, bytes };
 }
 

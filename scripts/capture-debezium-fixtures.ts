@@ -28,7 +28,15 @@ import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import pg from 'pg';
 import { endpointsFromEnv } from './stack/endpoints.ts';
 import { ConnectClient } from './debezium/connect-client.ts';
-import { createOrdersTable, ensureSourceDatabase, removeOrdersConnector, sourceDatabaseUrl, startOrdersConnector, type DecimalHandling, type ReplicaIdentity } from './debezium/orders-source.ts';
+import {
+  createOrdersTable,
+  ensureSourceDatabase,
+  removeOrdersConnector,
+  sourceDatabaseUrl,
+  startOrdersConnector,
+  type DecimalHandling,
+  type ReplicaIdentity,
+} from './debezium/orders-source.ts';
 import { createToastTable, interleavedWrites, sourceRows } from './debezium/source-writes.ts';
 import { seedOrders, SqlWorkload } from './debezium/sql-workload.ts';
 import { SOURCE_DATABASE_URL, startConnector, tableConnectorConfig, waitForSlot } from './debezium/table-connector.ts';
@@ -64,7 +72,11 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 /** Every message of `topic` from its start, once `done(messages)` holds (then 2 s more for stragglers), or fails after `timeoutMs`. */
-async function readTopic(topic: string, done: (messages: readonly KafkaMessage[]) => boolean, options: { readUncommitted?: boolean; timeoutMs?: number } = {}): Promise<KafkaMessage[]> {
+async function readTopic(
+  topic: string,
+  done: (messages: readonly KafkaMessage[]) => boolean,
+  options: { readUncommitted?: boolean; timeoutMs?: number } = {},
+): Promise<KafkaMessage[]> {
   const kafka = new Kafka({ brokers, clientId: run, logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `${run}-${topic}`, readUncommitted: options.readUncommitted ?? false });
   const messages: KafkaMessage[] = [];
@@ -126,17 +138,30 @@ async function captureDecimals(db: pg.Client, table: string, variant: Variant, i
     await db.query(`TRUNCATE ${table}`);
     await db.query(`INSERT INTO ${table} VALUES (6, -1.00, 2, 2)`);
     const changes = (await readTopic(topic, (m) => m.length >= 8)).map(text);
-    writeFileSync(`${out}${variant.name}.json`, `${JSON.stringify({ connector: { 'decimal.handling.mode': variant.mode, 'schemas.enable': variant.schemas, 'provide.transaction.metadata': variant.transactions }, topic, messages: changes }, null, 1)}\n`);
+    writeFileSync(
+      `${out}${variant.name}.json`,
+      `${JSON.stringify({ connector: { 'decimal.handling.mode': variant.mode, 'schemas.enable': variant.schemas, 'provide.transaction.metadata': variant.transactions }, topic, messages: changes }, null, 1)}\n`,
+    );
     console.log(`${variant.name}: ${changes.length} messages on ${topic}`);
     if (variant.transactions) {
       const transactions = (await readTopic(`${prefix}.transaction`, (m) => m.length >= 8)).map(text);
-      writeFileSync(`${out}${variant.name}-transaction-topic.json`, `${JSON.stringify({ topic: `${prefix}.transaction`, messages: transactions }, null, 1)}\n`);
+      writeFileSync(
+        `${out}${variant.name}-transaction-topic.json`,
+        `${JSON.stringify({ topic: `${prefix}.transaction`, messages: transactions }, null, 1)}\n`,
+      );
       console.log(`${variant.name}: ${transactions.length} transaction markers`);
     }
   } finally {
     await connect.delete(name);
-    await waitFor('the slot to be released', async () => (await db.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).rowCount === 0, 30_000).catch(() => undefined);
-    await db.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch((e: unknown) => console.error(`drop slot ${slot}: ${String(e)}`));
+    await waitFor(
+      'the slot to be released',
+      async () =>
+        (await db.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [slot])).rowCount === 0,
+      30_000,
+    ).catch(() => undefined);
+    await db
+      .query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot])
+      .catch((e: unknown) => console.error(`drop slot ${slot}: ${String(e)}`));
     await db.query(`DROP PUBLICATION IF EXISTS ${slot}`);
   }
 }
@@ -148,9 +173,12 @@ async function decimals(only: string | undefined): Promise<void> {
   await db.connect();
   try {
     // amount: numeric(12,2) → Decimal with scale 2; ratio: numeric without scale → VariableScaleDecimal; big: numeric(30,0).
-    await db.query(`CREATE TABLE ${table} (id int PRIMARY KEY, amount numeric(12,2), ratio numeric, big numeric(30,0))`);
-    
-    for (const [i, variant] of VARIANTS.entries()) if (only === undefined || variant.name === only) await captureDecimals(db, table, variant, i);
+    await db.query(
+      `CREATE TABLE ${table} (id int PRIMARY KEY, amount numeric(12,2), ratio numeric, big numeric(30,0))`,
+    );
+
+    for (const [i, variant] of VARIANTS.entries())
+      if (only === undefined || variant.name === only) await captureDecimals(db, table, variant, i);
   } finally {
     await db.query(`DROP TABLE IF EXISTS ${table}`);
     await db.end();
@@ -160,9 +188,11 @@ async function decimals(only: string | undefined): Promise<void> {
 /** Large text → `<tag>:sha256:<16 hex>`, so the fixture stays small and a value still equals itself. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function shrink(value: any): any {
-  if (typeof value === 'string' && value.length > 200) return `${value.split(':')[0] ?? ''}:sha256:${createHash('sha256').update(value).digest('hex').slice(0, 16)}`;
+  if (typeof value === 'string' && value.length > 200)
+    return `${value.split(':')[0] ?? ''}:sha256:${createHash('sha256').update(value).digest('hex').slice(0, 16)}`;
   if (Array.isArray(value)) return value.map(shrink);
-  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shrink(v)]));
+  if (typeof value === 'object' && value !== null)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shrink(v)]));
   return value;
 }
 
@@ -190,20 +220,34 @@ async function interleaved(metadata: boolean, force: boolean): Promise<void> {
     await a.query(`UPDATE ${table} SET id = 1003 WHERE id = 4`);
     await a.query(`DELETE FROM ${table} WHERE id = 5`);
     await a.query(`INSERT INTO ${table} (id, status, amount, notes) VALUES (999, 'end', 1.00, 'end')`);
-    const messages = await readTopic(connector.topic, (m) => m.some((x) => x.key?.toString() === '{"id":999}'), { readUncommitted: true, timeoutMs: 90_000 });
-    const records = messages.map((m) => ({ key: m.key === null ? null : JSON.parse(m.key.toString()), value: m.value === null ? null : shrink(JSON.parse(m.value.toString())), offset: m.offset }));
+    const messages = await readTopic(connector.topic, (m) => m.some((x) => x.key?.toString() === '{"id":999}'), {
+      readUncommitted: true,
+      timeoutMs: 90_000,
+    });
+    const records = messages.map((m) => ({
+      key: m.key === null ? null : JSON.parse(m.key.toString()),
+      value: m.value === null ? null : shrink(JSON.parse(m.value.toString())),
+      offset: m.offset,
+    }));
     const snapshotLsn = records.find((r) => r.value?.op === 'r')?.value.source.lsn as number;
     const streamed = records.filter((r) => r.value !== null && r.value.op !== 'r');
     const below = streamed.filter((r) => (r.value.source.lsn as number) <= snapshotLsn);
     // The hazard only bites when no later change of the key (above the snapshot LSN) rescues it.
-    const bare = below.filter((r) => !streamed.some((l) => l.key.id === r.key.id && (l.value.source.lsn as number) > snapshotLsn));
-    console.log(`${below.length} streamed changes at or below the snapshot LSN ${snapshotLsn}, ${bare.length} not rescued by a later change`);
+    const bare = below.filter(
+      (r) => !streamed.some((l) => l.key.id === r.key.id && (l.value.source.lsn as number) > snapshotLsn),
+    );
+    console.log(
+      `${below.length} streamed changes at or below the snapshot LSN ${snapshotLsn}, ${bare.length} not rescued by a later change`,
+    );
     if (bare.length === 0 && !force) {
       console.log('no unrescued straddling change this time (the race is timing-dependent): not writing; run again');
       process.exitCode = 3;
     } else {
       const file = join(out, metadata ? 'interleaved-snapshot-txmeta.json' : 'interleaved-snapshot.json');
-      writeFileSync(file, `${JSON.stringify({ connector: '3.6.1.Final', table, rows: shrink(await sourceRows(a, table)), records }, null, 1)}\n`);
+      writeFileSync(
+        file,
+        `${JSON.stringify({ connector: '3.6.1.Final', table, rows: shrink(await sourceRows(a, table)), records }, null, 1)}\n`,
+      );
       console.log(`wrote ${records.length} records to ${file}`);
     }
   } finally {
@@ -231,7 +275,9 @@ async function workload(args: string[]): Promise<void> {
     },
   });
   if (values.out === undefined) {
-    console.error('usage: npx tsx scripts/capture-debezium-fixtures.ts workload --out <file.jsonl> [--changes N] [--rate N] [--seeded N] [--partitions N] [--identity full|default] [--decimals string|precise|double] [--schemas] [--transactions] [--connector-first]');
+    console.error(
+      'usage: npx tsx scripts/capture-debezium-fixtures.ts workload --out <file.jsonl> [--changes N] [--rate N] [--seeded N] [--partitions N] [--identity full|default] [--decimals string|precise|double] [--schemas] [--transactions] [--connector-first]',
+    );
     process.exitCode = 2;
     return;
   }
@@ -258,7 +304,15 @@ async function workload(args: string[]): Promise<void> {
   };
   let names = values['connector-first'] ? await startOrdersConnector(connectorOptions) : undefined;
   try {
-    const load = SqlWorkload.start({ databaseUrl: url, table, seed: 5, seededRows: seeded, maxChanges: Number(values.changes), maxDurationMs: 120_000, ratePerSecond: Number(values.rate) });
+    const load = SqlWorkload.start({
+      databaseUrl: url,
+      table,
+      seed: 5,
+      seededRows: seeded,
+      maxChanges: Number(values.changes),
+      maxDurationMs: 120_000,
+      ratePerSecond: Number(values.rate),
+    });
     if (names === undefined) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       names = await startOrdersConnector(connectorOptions);
@@ -268,7 +322,11 @@ async function workload(args: string[]): Promise<void> {
     await client.connect();
     await client.query(`INSERT INTO ${table} (id, status) VALUES ($1, 'end-marker')`, [END]);
     await client.end();
-    const kafka = new Kafka({ clientId: 'cdcflow-capture', brokers: endpoints.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: 'cdcflow-capture',
+      brokers: endpoints.kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    });
     const out = createWriteStream(values.out);
     const topics = values.transactions ? [names.topic, names.transactionTopic] : [names.topic];
     const consumer = kafka.consumer({ groupId: `cdcflow-capture-${id}` });
@@ -280,7 +338,9 @@ async function workload(args: string[]): Promise<void> {
     await consumer.run({
       eachMessage: async ({ topic, partition, message }) => {
         const key = message.key?.toString() ?? null;
-        out.write(`${JSON.stringify({ topic: topic === names?.topic ? 'data' : 'transaction', partition, offset: message.offset, key, value: message.value?.toString() ?? null })}\n`);
+        out.write(
+          `${JSON.stringify({ topic: topic === names?.topic ? 'data' : 'transaction', partition, offset: message.offset, key, value: message.value?.toString() ?? null })}\n`,
+        );
         written += 1;
         lastAt = Date.now();
         if (key !== null && key.includes(`${END}`)) seenEnd = true;
@@ -288,18 +348,26 @@ async function workload(args: string[]): Promise<void> {
     });
     // Other partitions may still be draining after the marker's: stop after 3 s without a message.
     const deadline = Date.now() + 180_000;
-    while ((!seenEnd || Date.now() - lastAt < 3000) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 250));
-    if (!seenEnd) say('the end marker never arrived within 180 s: the capture is incomplete (is the connector running?)');
+    while ((!seenEnd || Date.now() - lastAt < 3000) && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    if (!seenEnd)
+      say('the end marker never arrived within 180 s: the capture is incomplete (is the connector running?)');
     await consumer.disconnect();
     out.end();
-    say(`workload ${report.changes} changed rows; wrote ${written} messages to ${values.out} (topic ${names.topic}${values.transactions ? ` + ${names.transactionTopic}` : ''})`);
+    say(
+      `workload ${report.changes} changed rows; wrote ${written} messages to ${values.out} (topic ${names.topic}${values.transactions ? ` + ${names.transactionTopic}` : ''})`,
+    );
   } finally {
     if (names !== undefined) await removeOrdersConnector(endpoints.kafkaConnectUrl, url, names);
     const client = new pg.Client({ connectionString: url });
     await client.connect();
     await client.query(`DROP TABLE IF EXISTS ${table}`);
     await client.end();
-    const admin = new Kafka({ clientId: 'cdcflow-capture', brokers: endpoints.kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'cdcflow-capture',
+      brokers: endpoints.kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
     await admin.connect();
     if (names !== undefined) {
       const existing = new Set(await admin.listTopics());

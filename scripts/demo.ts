@@ -23,7 +23,14 @@ import { resolve as resolvePath } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { formatReconcileReport, reconcileTables } from '../runtime/reconcile/index.ts';
-import { createOrdersTable, ensureSourceDatabase, removeOrdersConnector, sourceDatabaseUrl, startOrdersConnector, type OrdersConnectorNames } from './debezium/orders-source.ts';
+import {
+  createOrdersTable,
+  ensureSourceDatabase,
+  removeOrdersConnector,
+  sourceDatabaseUrl,
+  startOrdersConnector,
+  type OrdersConnectorNames,
+} from './debezium/orders-source.ts';
 import { seedOrders, SqlWorkload } from './debezium/sql-workload.ts';
 import { waitForKey } from './debezium/topic-watch.ts';
 import { endpointsFromEnv } from './stack/endpoints.ts';
@@ -66,12 +73,32 @@ try {
   await createOrdersTable(sourceUrl, names.source, 'full');
   await seedOrders(sourceUrl, names.source, 2000, 7);
 
-  step(`registering Debezium connector ${names.connector} (pgoutput, slot + filtered publication of its own, decimal.handling.mode=string)`);
-  connector = await startOrdersConnector({ connectUrl: endpoints.kafkaConnectUrl, databaseUrl: sourceUrl, table: names.source, name: names.connector, decimalHandling: 'string', partitions: 3 });
+  step(
+    `registering Debezium connector ${names.connector} (pgoutput, slot + filtered publication of its own, decimal.handling.mode=string)`,
+  );
+  connector = await startOrdersConnector({
+    connectUrl: endpoints.kafkaConnectUrl,
+    databaseUrl: sourceUrl,
+    table: names.source,
+    name: names.connector,
+    decimalHandling: 'string',
+    partitions: 3,
+  });
   console.log(`  streaming into topic ${connector.topic}`);
 
-  step(`SQL load: ${rate} changed rows/s for ${seconds} s (inserts, updates, deletes, multi-row and interleaved transactions, a 5,000-row transaction, primary-key changes, TOASTed notes, negative amounts)`);
-  const load = SqlWorkload.start({ databaseUrl: sourceUrl, table: names.source, seed: 7, seededRows: 2000, maxChanges: rate * seconds, maxDurationMs: seconds * 1000, ratePerSecond: rate, bigTransactionRows: 5000 });
+  step(
+    `SQL load: ${rate} changed rows/s for ${seconds} s (inserts, updates, deletes, multi-row and interleaved transactions, a 5,000-row transaction, primary-key changes, TOASTed notes, negative amounts)`,
+  );
+  const load = SqlWorkload.start({
+    databaseUrl: sourceUrl,
+    table: names.source,
+    seed: 7,
+    seededRows: 2000,
+    maxChanges: rate * seconds,
+    maxDurationMs: seconds * 1000,
+    ratePerSecond: rate,
+    bigTransactionRows: 5000,
+  });
 
   const jobEnv = {
     KAFKA_BROKERS: endpoints.kafkaBrokers,
@@ -86,23 +113,33 @@ try {
     CDCFLOW_LATE_TABLE: names.late,
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
   };
-  step('starting the cdcflow job (jobs/orders-demo.ts): upsert → Postgres two-phase, revenue windows → Postgres two-phase, late events → Postgres');
+  step(
+    'starting the cdcflow job (jobs/orders-demo.ts): upsert → Postgres two-phase, revenue windows → Postgres two-phase, late events → Postgres',
+  );
   job = startJob(jobEnv);
   await waitForLine(job, /orders checkpoint \d+ committed/, 120_000);
   await sleep(Math.max(2000, (seconds * 1000) / 3 - (Date.now() - started)));
   step(`SIGKILL the job (pid ${job.pid}) in the middle of the load; writes go on`);
   job.kill('SIGKILL');
   await new Promise((resolve) => job?.once('close', resolve));
-  console.log(`  sink has ${await count(sinkUrl, names.sink)} rows, source ${await count(sourceUrl, names.source)}; prepared sink transactions left by the kill: ${(await prepared(sinkUrl, names.job)).length}`);
+  console.log(
+    `  sink has ${await count(sinkUrl, names.sink)} rows, source ${await count(sourceUrl, names.source)}; prepared sink transactions left by the kill: ${(await prepared(sinkUrl, names.job)).length}`,
+  );
 
   await sleep(2000);
   step('restarting the job: it restores its last checkpoint and commits or rolls back what the kill left prepared');
   job = startJob(jobEnv);
   const report = await load.done;
   step(`load done: ${report.changes} changed rows in ${report.committed} commits (${report.rolledBack} rolled back)`);
-  await pgQuery(sourceUrl, `INSERT INTO ${names.source} (id, status, amount, created_at, updated_at) VALUES ($1, 'end-marker', 0, now(), now())`, [END_MARKER]);
+  await pgQuery(
+    sourceUrl,
+    `INSERT INTO ${names.source} (id, status, amount, created_at, updated_at) VALUES ($1, 'end-marker', 0, now(), now())`,
+    [END_MARKER],
+  );
   const delivered = await waitForKey(brokers, connector.topic, `{"id":${END_MARKER}}`);
-  console.log(`  Debezium delivered every commit (${delivered} messages on the topic); waiting for the sink to catch up`);
+  console.log(
+    `  Debezium delivered every commit (${delivered} messages on the topic); waiting for the sink to catch up`,
+  );
   const deadline = Date.now() + 120_000;
   let result = await reconcile();
   while (!result.equal && Date.now() < deadline) {
@@ -111,39 +148,70 @@ try {
   }
   step('reconcile: source table vs sink table, by primary key and every column');
   console.log(formatReconcileReport(result));
-  const revenue = await pgQuery<{ windows: string; revenue: string | null; orders: string | null }>(sinkUrl, `SELECT count(*) AS windows, sum(revenue)::text AS revenue, sum(orders)::text AS orders FROM ${names.revenue}`);
+  const revenue = await pgQuery<{ windows: string; revenue: string | null; orders: string | null }>(
+    sinkUrl,
+    `SELECT count(*) AS windows, sum(revenue)::text AS revenue, sum(orders)::text AS orders FROM ${names.revenue}`,
+  );
   const late = await count(sinkUrl, names.late);
-  console.log(`  revenue: ${revenue[0]?.windows ?? 0} (window, status) rows, ${revenue[0]?.orders ?? 0} order events summed to ${revenue[0]?.revenue ?? 0}; late side output: ${late} events`);
-  console.log(`  sink transactions still prepared: ${(await prepared(sinkUrl, names.job)).length} (the running job commits its open checkpoint next)`);
-  console.log(result.equal ? '\nOK: the sink equals the source, after a SIGKILL under load.' : '\nMISMATCH: the sink differs from the source (see above).');
+  console.log(
+    `  revenue: ${revenue[0]?.windows ?? 0} (window, status) rows, ${revenue[0]?.orders ?? 0} order events summed to ${revenue[0]?.revenue ?? 0}; late side output: ${late} events`,
+  );
+  console.log(
+    `  sink transactions still prepared: ${(await prepared(sinkUrl, names.job)).length} (the running job commits its open checkpoint next)`,
+  );
+  console.log(
+    result.equal
+      ? '\nOK: the sink equals the source, after a SIGKILL under load.'
+      : '\nMISMATCH: the sink differs from the source (see above).',
+  );
   exitCode = result.equal ? 0 : 1;
 } catch (error) {
   console.error(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}`);
 } finally {
   step('cleaning up what this run created');
   job?.kill('SIGKILL');
-  if (job !== undefined) await new Promise((resolve) => (job?.exitCode !== null || job.signalCode !== null ? resolve(undefined) : job.once('close', resolve)));
+  if (job !== undefined)
+    await new Promise((resolve) =>
+      job?.exitCode !== null || job.signalCode !== null ? resolve(undefined) : job.once('close', resolve),
+    );
   // A killed two-phase job can leave a prepared transaction; with the tables kept, a bounded run would
   // resolve it, but here we own it: roll back this run's prepared transactions so no lock lingers.
-  for (const gid of await prepared(sinkUrl, names.job).catch(() => [])) await pgQuery(sinkUrl, `ROLLBACK PREPARED '${gid.replace(/'/g, "''")}'`).catch(() => undefined);
-  if (connector !== undefined) await removeOrdersConnector(endpoints.kafkaConnectUrl, sourceUrl, connector).catch((e: unknown) => console.error(`  connector cleanup: ${String(e)}`));
+  for (const gid of await prepared(sinkUrl, names.job).catch(() => []))
+    await pgQuery(sinkUrl, `ROLLBACK PREPARED '${gid.replace(/'/g, "''")}'`).catch(() => undefined);
+  if (connector !== undefined)
+    await removeOrdersConnector(endpoints.kafkaConnectUrl, sourceUrl, connector).catch((e: unknown) =>
+      console.error(`  connector cleanup: ${String(e)}`),
+    );
   if (!keep) {
     await pgQuery(sourceUrl, `DROP TABLE IF EXISTS ${names.source}`).catch(() => undefined);
-    await pgQuery(sinkUrl, `DROP TABLE IF EXISTS ${names.sink}, ${names.revenue}, ${names.late}`).catch(() => undefined);
-    await pgQuery(sinkUrl, "DELETE FROM cdcflow_sink_commits WHERE sink LIKE $1 || ':%'", [names.job]).catch(() => undefined);
+    await pgQuery(sinkUrl, `DROP TABLE IF EXISTS ${names.sink}, ${names.revenue}, ${names.late}`).catch(
+      () => undefined,
+    );
+    await pgQuery(sinkUrl, "DELETE FROM cdcflow_sink_commits WHERE sink LIKE $1 || ':%'", [names.job]).catch(
+      () => undefined,
+    );
     if (connector !== undefined) await deleteTopics([connector.topic, connector.transactionTopic]);
     rmSync(names.dir, { recursive: true, force: true });
-    console.log(`  removed connector ${names.connector}, its slot and publication, tables ${names.source}, ${names.sink}, ${names.revenue}, ${names.late}, topic ${connector?.topic ?? '-'}`);
+    console.log(
+      `  removed connector ${names.connector}, its slot and publication, tables ${names.source}, ${names.sink}, ${names.revenue}, ${names.late}, topic ${connector?.topic ?? '-'}`,
+    );
   } else {
-    console.log(`  removed connector ${names.connector} (slot, publication); kept tables ${names.source} (source), ${names.sink}, ${names.revenue}, ${names.late} and topic ${connector?.topic ?? '-'}`);
-    console.log(`  npm run reconcile -- --source ${sourceUrl} --source-table ${names.source} --sink ${sinkUrl} --sink-table ${names.sink}`);
+    console.log(
+      `  removed connector ${names.connector} (slot, publication); kept tables ${names.source} (source), ${names.sink}, ${names.revenue}, ${names.late} and topic ${connector?.topic ?? '-'}`,
+    );
+    console.log(
+      `  npm run reconcile -- --source ${sourceUrl} --source-table ${names.source} --sink ${sinkUrl} --sink-table ${names.sink}`,
+    );
   }
   process.exit(exitCode);
 }
 
 function startJob(env: Record<string, string>): ChildProcess {
   const uiPort = process.env['CDCFLOW_DEMO_UI_PORT'];
-  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/orders-demo.ts'], { env: { ...process.env, ...(uiPort === undefined ? {} : { CDCFLOW_REST_PORT: uiPort }), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/orders-demo.ts'], {
+    env: { ...process.env, ...(uiPort === undefined ? {} : { CDCFLOW_REST_PORT: uiPort }), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   for (const stream of [child.stdout, child.stderr]) {
     if (stream === null) continue;
     createInterface({ input: stream }).on('line', (line) => {
@@ -159,7 +227,10 @@ function startJob(env: Record<string, string>): ChildProcess {
 
 function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the job printed no ${String(pattern)} within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`the job printed no ${String(pattern)} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     const onLine = (line: string) => {
       if (!pattern.test(line)) return;
       clearTimeout(timer);
@@ -167,12 +238,17 @@ function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs: number): P
       resolve();
     };
     child.on('job-line', onLine);
-    child.once('close', (code) => reject(new Error(`the job exited (${String(code)}) before printing ${String(pattern)}`)));
+    child.once('close', (code) =>
+      reject(new Error(`the job exited (${String(code)}) before printing ${String(pattern)}`)),
+    );
   });
 }
 
 function reconcile() {
-  return reconcileTables({ source: { url: sourceUrl, table: names.source }, sink: { url: sinkUrl, table: names.sink } });
+  return reconcileTables({
+    source: { url: sourceUrl, table: names.source },
+    sink: { url: sinkUrl, table: names.sink },
+  });
 }
 
 async function pgQuery<R extends pg.QueryResultRow>(url: string, sql: string, values: unknown[] = []): Promise<R[]> {
@@ -190,7 +266,11 @@ async function count(url: string, table: string): Promise<number> {
 }
 
 async function prepared(url: string, jobName: string): Promise<string[]> {
-  return (await pgQuery<{ gid: string }>(url, 'SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [`${jobName}:`])).map((r) => r.gid);
+  return (
+    await pgQuery<{ gid: string }>(url, 'SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [
+      `${jobName}:`,
+    ])
+  ).map((r) => r.gid);
 }
 
 async function deleteTopics(topics: string[]): Promise<void> {

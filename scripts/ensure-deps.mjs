@@ -9,7 +9,9 @@ const stale = !existsSync(marker) || (existsSync(lock) && statSync(lock).mtimeMs
 if (stale) {
   console.log('[cdcflow] installing npm dependencies (npm ci) ...');
   try {
-    execSync(existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', { stdio: 'inherit' });
+    execSync(existsSync(lock) ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund', {
+      stdio: 'inherit',
+    });
   } catch {
     // npm 11 can refuse a lock it wrote itself (missing optional bindings of other platforms).
     execSync('npm install --no-audit --no-fund', { stdio: 'inherit' });
@@ -19,4 +21,5 @@ if (stale) {
 // The kafkajs fix (scripts/patch-kafkajs.mjs) also when node_modules came from elsewhere (npm ci --ignore-scripts, a cache).
 const { patchKafkajs } = await import('./patch-kafkajs.mjs');
 const outcome = patchKafkajs();
-if (outcome.startsWith('patched') || outcome.startsWith('unknown')) console.log(`[cdcflow] kafkajs aborted-transaction filter: ${outcome}`);
+if (outcome.startsWith('patched') || outcome.startsWith('unknown'))
+  console.log(`[cdcflow] kafkajs aborted-transaction filter: ${outcome}`);

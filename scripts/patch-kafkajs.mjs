@@ -57,12 +57,14 @@ export function patchKafkajs() {
   }
   const current = readFileSync(file, 'utf8');
   if (current.includes(MARKER)) return 'already patched';
-  if (!current.includes('const remainingAbortedTransactions = [...abortedTransactions]')) return `unknown kafkajs filter at ${file}: left as is`;
+  if (!current.includes('const remainingAbortedTransactions = [...abortedTransactions]'))
+    return `unknown kafkajs filter at ${file}: left as is`;
   writeFileSync(file, FIXED);
   return `patched ${file}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const outcome = patchKafkajs();
-  if (outcome.startsWith('patched') || outcome.startsWith('unknown')) console.log(`[cdcflow] kafkajs aborted-transaction filter: ${outcome}`);
+  if (outcome.startsWith('patched') || outcome.startsWith('unknown'))
+    console.log(`[cdcflow] kafkajs aborted-transaction filter: ${outcome}`);
 }

@@ -15,7 +15,13 @@ const usage = `usage: npm run reconcile -- --source <postgres url> --source-tabl
        ( [--sink <postgres url>] --sink-table <table> | --sink <http url> --sink-index <index> | --sink <redis url> --sink-prefix <prefix> )
        [--key id[,k2]] [--chunk 5000] [--columns a,b] [--ignore c,d] [--source-where SQL] [--sink-where SQL] [--samples 5] [--json]`;
 
-const list = (v: string | undefined): string[] | undefined => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
+const list = (v: string | undefined): string[] | undefined =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 
 async function main(): Promise<number> {
   let values;
@@ -55,19 +61,31 @@ async function main(): Promise<number> {
   }
   const scheme = /^([a-z]+):/.exec(sinkUrl)?.[1];
   let sink: ReconcileSink;
-  if ((scheme === 'http' || scheme === 'https') && values['sink-index'] !== undefined) sink = { kind: 'elasticsearch', url: sinkUrl, index: values['sink-index'] };
-  else if ((scheme === 'redis' || scheme === 'rediss') && values['sink-prefix'] !== undefined) sink = { kind: 'redis', url: sinkUrl, prefix: values['sink-prefix'] };
+  if ((scheme === 'http' || scheme === 'https') && values['sink-index'] !== undefined)
+    sink = { kind: 'elasticsearch', url: sinkUrl, index: values['sink-index'] };
+  else if ((scheme === 'redis' || scheme === 'rediss') && values['sink-prefix'] !== undefined)
+    sink = { kind: 'redis', url: sinkUrl, prefix: values['sink-prefix'] };
   else if ((scheme === 'postgres' || scheme === 'postgresql') && values['sink-table'] !== undefined) {
-    sink = { url: sinkUrl, table: values['sink-table'], ...(values['sink-where'] === undefined ? {} : { where: values['sink-where'] }) };
+    sink = {
+      url: sinkUrl,
+      table: values['sink-table'],
+      ...(values['sink-where'] === undefined ? {} : { where: values['sink-where'] }),
+    };
   } else {
-    console.error(`the sink needs --sink-table (postgres://), --sink-index (http://) or --sink-prefix (redis://)\n${usage}`);
+    console.error(
+      `the sink needs --sink-table (postgres://), --sink-index (http://) or --sink-prefix (redis://)\n${usage}`,
+    );
     return 2;
   }
   const key = list(values.key);
   const columns = list(values.columns);
   const ignore = list(values.ignore);
   const report = await reconcileTables({
-    source: { url: sourceUrl, table: values['source-table'], ...(values['source-where'] === undefined ? {} : { where: values['source-where'] }) },
+    source: {
+      url: sourceUrl,
+      table: values['source-table'],
+      ...(values['source-where'] === undefined ? {} : { where: values['source-where'] }),
+    },
     sink,
     ...(key === undefined ? {} : { key }),
     ...(columns === undefined ? {} : { columns }),

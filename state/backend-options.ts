@@ -47,10 +47,16 @@ function positiveInt(name: string, value: number, max = Number.MAX_SAFE_INTEGER)
 
 /** Validates options and fills defaults. */
 export function resolveBackendOptions(options: KeyedStateBackendOptions): ResolvedBackendOptions {
-  const maxParallelism = positiveInt('maxParallelism', options.maxParallelism ?? DEFAULT_MAX_PARALLELISM, MAX_MAX_PARALLELISM);
+  const maxParallelism = positiveInt(
+    'maxParallelism',
+    options.maxParallelism ?? DEFAULT_MAX_PARALLELISM,
+    MAX_MAX_PARALLELISM,
+  );
   const { start, end } = options.keyGroupRange;
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end >= maxParallelism) {
-    throw new StateError(`keyGroupRange [${start}, ${end}] must lie within 0..${maxParallelism - 1}`, { domain: 'user' });
+    throw new StateError(`keyGroupRange [${start}, ${end}] must lie within 0..${maxParallelism - 1}`, {
+      domain: 'user',
+    });
   }
   const ratio = options.maxDeltaToFullRatio ?? 1;
   if (!(ratio > 0)) throw new StateError(`maxDeltaToFullRatio must be > 0, got ${ratio}`, { domain: 'user' });

@@ -38,7 +38,12 @@ function jittered(jitter: number): GeneratorFn<number> {
 }
 
 function exponentialBackoff(policy: BackoffPolicy): ExponentialBackoff<number> {
-  return new ExponentialBackoff({ initialDelay: policy.initialDelayMs, maxDelay: policy.maxDelayMs, exponent: 2, generator: jittered(policy.jitter ?? 0.2) });
+  return new ExponentialBackoff({
+    initialDelay: policy.initialDelayMs,
+    maxDelay: policy.maxDelayMs,
+    exponent: 2,
+    generator: jittered(policy.jitter ?? 0.2),
+  });
 }
 
 /** The wait before retry number `retry` (1-based): ~initial, 2×, 4× … up to max, jittered. */
@@ -56,10 +61,16 @@ export async function retryWithBackoff<T>(action: (attempt: number) => Promise<T
   const deadline = options.retryForMs === undefined ? Number.POSITIVE_INFINITY : startedAt + options.retryForMs;
   const policy = retry(
     handleWhen((error) => retryIf(error) && Date.now() < deadline),
-    { maxAttempts: Math.max(0, (options.maxAttempts ?? Number.POSITIVE_INFINITY) - 1), backoff: exponentialBackoff(options) },
+    {
+      maxAttempts: Math.max(0, (options.maxAttempts ?? Number.POSITIVE_INFINITY) - 1),
+      backoff: exponentialBackoff(options),
+    },
   );
   const onRetry = options.onRetry;
-  const listener = onRetry === undefined ? undefined : policy.onRetry((event) => onRetry('error' in event ? event.error : event.value, event.attempt, event.delay));
+  const listener =
+    onRetry === undefined
+      ? undefined
+      : policy.onRetry((event) => onRetry('error' in event ? event.error : event.value, event.attempt, event.delay));
   try {
     return await policy.execute(({ attempt }) => action(attempt + 1));
   } finally {

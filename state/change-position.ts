@@ -48,17 +48,24 @@ export function lsnHex(lsn: number | bigint | string): string | undefined {
 
 function hexOrThrow(lsn: number | bigint | string, what: string): string {
   const hex = lsnHex(lsn);
-  if (hex === undefined) throw new StateError(`${what} ${String(lsn)} is not an unsigned 64-bit LSN`, { domain: 'user' });
+  if (hex === undefined)
+    throw new StateError(`${what} ${String(lsn)} is not an unsigned 64-bit LSN`, { domain: 'user' });
   return hex;
 }
 
 /** A streamed change: `commitLsn` is Debezium's last-commit LSN (null → 0), `changeLsn` its own. */
-export function streamPosition(commitLsn: number | bigint | string | null, changeLsn: number | bigint | string): ChangePosition {
+export function streamPosition(
+  commitLsn: number | bigint | string | null,
+  changeLsn: number | bigint | string,
+): ChangePosition {
   return `1/${commitLsn === null ? ZERO : hexOrThrow(commitLsn, 'commit LSN')}/${hexOrThrow(changeLsn, 'change LSN')}` as ChangePosition;
 }
 
 /** A snapshot row (`op: r`): below every streamed change; snapshots compare by their pair. */
-export function snapshotPosition(commitLsn: number | bigint | string | null, lsn: number | bigint | string): ChangePosition {
+export function snapshotPosition(
+  commitLsn: number | bigint | string | null,
+  lsn: number | bigint | string,
+): ChangePosition {
   return `0/${commitLsn === null ? ZERO : hexOrThrow(commitLsn, 'commit LSN')}/${hexOrThrow(lsn, 'snapshot LSN')}` as ChangePosition;
 }
 

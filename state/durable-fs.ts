@@ -60,13 +60,16 @@ export async function writeFileDurably(path: string, data: Buffer | string): Pro
 const WRITE_BYTES = 8 << 20;
 
 /** `writeFileDurably` for data that arrives in chunks; a failed producer leaves no file behind. */
-export async function writeChunksDurably(path: string, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
+export async function writeChunksDurably(
+  path: string,
+  chunks: AsyncIterable<Buffer> | Iterable<Buffer>,
+): Promise<void> {
   const temp = `${path}${TEMP_MARKER}${process.pid}-${randomBytes(4).toString('hex')}`;
   await mkdirDurable(dirname(path));
   const file = await open(temp, 'wx');
   const writeAll = async (data: Buffer): Promise<void> => {
     // A write may be partial; the rest follows until the data is on its way.
-    for (let at = 0; at < data.length; ) at += (await file.write(data, at, data.length - at)).bytesWritten;
+    for (let at = 0; at < data.length;) at += (await file.write(data, at, data.length - at)).bytesWritten;
   };
   try {
     let gathered: Buffer[] = [];

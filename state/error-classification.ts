@@ -3,7 +3,13 @@
  * and where it happened. The restart strategy (runtime/environment.ts), the retry helper
  * (backoff.ts) and the sinks ask `classifyError`; the runtime adds the location with `locateError`.
  */
-import { CdcflowError, UnclassifiedError, type ErrorDomain, type ErrorLocation, type RecordLocation } from './errors.ts';
+import {
+  CdcflowError,
+  UnclassifiedError,
+  type ErrorDomain,
+  type ErrorLocation,
+  type RecordLocation,
+} from './errors.ts';
 
 export interface ErrorClass {
   readonly domain: ErrorDomain;
@@ -12,12 +18,36 @@ export interface ErrorClass {
 
 /** Socket, DNS and disk errors: the environment, and it may recover. */
 const TRANSIENT_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'EHOSTDOWN', 'ENETUNREACH', 'ENETDOWN',
-  'EAI_AGAIN', 'ENOTFOUND', 'ESOCKETTIMEDOUT', 'EIO', 'ENOSPC', 'EMFILE', 'ENFILE', 'EBUSY', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'ESOCKETTIMEDOUT',
+  'EIO',
+  'ENOSPC',
+  'EMFILE',
+  'ENFILE',
+  'EBUSY',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_SOCKET',
 ]);
 
 /** JavaScript's own error classes: a bug in job code (or ours) that replays the same way every time. */
-const PROGRAMMING_ERRORS = new Set(['TypeError', 'RangeError', 'ReferenceError', 'SyntaxError', 'EvalError', 'URIError']);
+const PROGRAMMING_ERRORS = new Set([
+  'TypeError',
+  'RangeError',
+  'ReferenceError',
+  'SyntaxError',
+  'EvalError',
+  'URIError',
+]);
 
 /** SQLSTATE classes (Postgres): 08 connection, 40 rollback (serialization, deadlock), 53 resources, 55P03 lock not available, 57 operator intervention, 58 system. */
 const TRANSIENT_SQLSTATE = /^(08|40|53|57|58)|^55P03$/;
@@ -25,14 +55,23 @@ const TRANSIENT_SQLSTATE = /^(08|40|53|57|58)|^55P03$/;
 const DETERMINISTIC_SQLSTATE = /^(22|23|42|2B|2D|3F|44)/;
 
 /** TLS handshake failures: a certificate or CA that does not match, until the configuration changes. */
-const TLS_CONFIG_CODES = /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID|ERR_SSL_)/;
+const TLS_CONFIG_CODES =
+  /^(DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|CERT_HAS_EXPIRED|ERR_TLS_CERT_ALTNAME_INVALID|ERR_SSL_)/;
 
-const TRANSIENT_MESSAGE = /timed? ?out|timeout|socket hang up|connection (terminated|closed|reset|refused)|ECONN|not available|try again/i;
+const TRANSIENT_MESSAGE =
+  /timed? ?out|timeout|socket hang up|connection (terminated|closed|reset|refused)|ECONN|not available|try again/i;
 
 export function classifyError(error: unknown, depth = 0): ErrorClass {
   if (error instanceof CdcflowError) return { domain: error.domain, retriable: error.retriable };
   if (typeof error !== 'object' || error === null) return { domain: 'internal', retriable: true };
-  const e = error as { name?: unknown; code?: unknown; retriable?: unknown; message?: unknown; cause?: unknown; severity?: unknown };
+  const e = error as {
+    name?: unknown;
+    code?: unknown;
+    retriable?: unknown;
+    message?: unknown;
+    cause?: unknown;
+    severity?: unknown;
+  };
   const code = typeof e.code === 'string' ? e.code : undefined;
   if (code !== undefined && TRANSIENT_CODES.has(code)) return { domain: 'external', retriable: true };
   if (code !== undefined && TLS_CONFIG_CODES.test(code)) return { domain: 'user', retriable: false };
@@ -40,7 +79,8 @@ export function classifyError(error: unknown, depth = 0): ErrorClass {
     if (TRANSIENT_SQLSTATE.test(code)) return { domain: 'external', retriable: true };
     if (DETERMINISTIC_SQLSTATE.test(code)) return { domain: 'user', retriable: false };
   }
-  if (typeof e.name === 'string' && e.name.startsWith('KafkaJS')) return classifyKafkaJs(e.name, e as { type?: unknown });
+  if (typeof e.name === 'string' && e.name.startsWith('KafkaJS'))
+    return classifyKafkaJs(e.name, e as { type?: unknown });
   // A few clients say it themselves.
   if (typeof e.retriable === 'boolean') return { domain: 'external', retriable: e.retriable };
   // `fetch failed` is a TypeError whose cause is the socket error.
@@ -49,7 +89,8 @@ export function classifyError(error: unknown, depth = 0): ErrorClass {
     if (cause.domain === 'external') return cause;
   }
   if (typeof e.name === 'string' && PROGRAMMING_ERRORS.has(e.name)) return { domain: 'user', retriable: false };
-  if (typeof e.message === 'string' && TRANSIENT_MESSAGE.test(e.message)) return { domain: 'external', retriable: true };
+  if (typeof e.message === 'string' && TRANSIENT_MESSAGE.test(e.message))
+    return { domain: 'external', retriable: true };
   // Unknown: restarting from a checkpoint is the safe default, and the restart budget bounds it.
   return { domain: 'internal', retriable: true };
 }
@@ -84,8 +125,8 @@ export function locateError(error: unknown, location: ErrorLocation): CdcflowErr
   const had = located.where ?? {};
   const record = had.record ?? location.record;
   located.where = {
-    ...(had.operator ?? location.operator) === undefined ? {} : { operator: had.operator ?? location.operator },
-    ...(had.subtask ?? location.subtask) === undefined ? {} : { subtask: had.subtask ?? location.subtask },
+    ...((had.operator ?? location.operator) === undefined ? {} : { operator: had.operator ?? location.operator }),
+    ...((had.subtask ?? location.subtask) === undefined ? {} : { subtask: had.subtask ?? location.subtask }),
     ...(record === undefined ? {} : { record }),
   };
   return located;
@@ -102,7 +143,8 @@ function wrap(error: unknown): UnclassifiedError {
 
 /** A record's location from what it carries: a change event's `origin` (topic/partition/offset) and its key. */
 export function recordLocationOf(value: unknown, key?: unknown): RecordLocation | undefined {
-  const origin = (value as { origin?: { topic?: unknown; partition?: unknown; offset?: unknown } } | null | undefined)?.origin;
+  const origin = (value as { origin?: { topic?: unknown; partition?: unknown; offset?: unknown } } | null | undefined)
+    ?.origin;
   const location: { topic?: string; partition?: number; offset?: string; key?: string } = {};
   if (typeof origin === 'object' && origin !== null) {
     if (typeof origin.topic === 'string') location.topic = origin.topic;
@@ -117,7 +159,10 @@ export function recordLocationOf(value: unknown, key?: unknown): RecordLocation 
 function renderKey(key: unknown): string {
   let text: string;
   try {
-    text = typeof key === 'string' ? key : (JSON.stringify(key, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(key));
+    text =
+      typeof key === 'string'
+        ? key
+        : (JSON.stringify(key, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)) ?? String(key));
   } catch {
     text = String(key);
   }
@@ -151,6 +196,7 @@ export function describeError(error: unknown): string {
 /** Follows `cause` through wrappers that only add context (a subtask failure) to the error that says what went wrong. */
 export function rootCdcflowError(error: CdcflowError): CdcflowError {
   let current = error;
-  for (let i = 0; i < 5 && current.name === 'SubtaskFailedError' && current.cause instanceof CdcflowError; i++) current = current.cause;
+  for (let i = 0; i < 5 && current.name === 'SubtaskFailedError' && current.cause instanceof CdcflowError; i++)
+    current = current.cause;
   return current;
 }

@@ -36,7 +36,17 @@ const STANDARD = new Set(['name', 'message', 'stack', 'domain', 'retriable', 'wh
 export function toWireError(error: unknown, depth = 0): WireError {
   const { domain, retriable } = classifyError(error);
   if (!(error instanceof Error)) {
-    return { name: 'Error', message: String(error), stack: undefined, domain, retriable, cdcflow: false, where: undefined, fields: {}, cause: undefined };
+    return {
+      name: 'Error',
+      message: String(error),
+      stack: undefined,
+      domain,
+      retriable,
+      cdcflow: false,
+      where: undefined,
+      fields: {},
+      cause: undefined,
+    };
   }
   const fields: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(error)) if (!STANDARD.has(k)) fields[k] = jsonSafe(v);
@@ -59,7 +69,13 @@ export function fromWireError(wire: WireError): Error {
   const prototype = (known?.prototype ?? (wire.cdcflow ? CdcflowError.prototype : Error.prototype)) as object;
   // Constructors take class-specific arguments (and some build their message); the fields are restored as sent instead.
   const error = Object.create(prototype) as Error & Record<string, unknown>;
-  const define = (key: string, value: unknown) => Object.defineProperty(error, key, { value, writable: true, configurable: true, enumerable: key !== 'message' && key !== 'stack' && key !== 'cause' });
+  const define = (key: string, value: unknown) =>
+    Object.defineProperty(error, key, {
+      value,
+      writable: true,
+      configurable: true,
+      enumerable: key !== 'message' && key !== 'stack' && key !== 'cause',
+    });
   define('message', wire.message);
   define('stack', wire.stack);
   if (known === undefined || error.name !== wire.name) define('name', wire.name);

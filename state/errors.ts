@@ -89,7 +89,11 @@ export class SnapshotWriteError extends StateError {
   readonly cancelled: boolean;
 
   constructor(checkpointId: number, message: string, options: { cause?: unknown; cancelled?: boolean } = {}) {
-    super(message, { domain: options.cancelled === true ? 'internal' : 'external', retriable: true, cause: options.cause });
+    super(message, {
+      domain: options.cancelled === true ? 'internal' : 'external',
+      retriable: true,
+      cause: options.cause,
+    });
     this.checkpointId = checkpointId;
     this.cancelled = options.cancelled ?? false;
   }

@@ -106,12 +106,15 @@ export class IncrementalSnapshotter {
     const full = noBase || (compact && !background);
     if (full) this.dropRebase('a full snapshot replaces it');
     const adopted = full ? undefined : this.adoptRebase(storage, chain);
-    if (compact && background && this.rebase === undefined && adopted === undefined) this.startRebase(checkpointId, storage, fullSnapshot());
+    if (compact && background && this.rebase === undefined && adopted === undefined)
+      this.startRebase(checkpointId, storage, fullSnapshot());
     const source = full ? fullSnapshot() : undefined;
     // The chain this snapshot builds on is the one completed at the barrier, not at the end of the write.
     const base = adopted === undefined ? chain : chain.filter((f) => f.checkpointId > adopted.checkpointId);
     const cancel = new AbortController();
-    this.writing.get(checkpointId)?.abort(cancelled(checkpointId, 'a new snapshot with the same checkpoint id started'));
+    this.writing
+      .get(checkpointId)
+      ?.abort(cancelled(checkpointId, 'a new snapshot with the same checkpoint id started'));
     this.writing.set(checkpointId, cancel);
     const written = this.write({ checkpointId, storage, range, source, delta, base, adopted, signal: cancel.signal });
     return written.finally(() => {
@@ -128,7 +131,9 @@ export class IncrementalSnapshotter {
   /** The background rebase: the checkpoint whose state it holds, and whether its file is written (awaiting adoption). */
   get rebaseStatus(): { readonly checkpointId: number; readonly written: boolean } | undefined {
     const rebase = this.rebase;
-    return rebase === undefined ? undefined : { checkpointId: rebase.checkpointId, written: rebase.bytes !== undefined };
+    return rebase === undefined
+      ? undefined
+      : { checkpointId: rebase.checkpointId, written: rebase.bytes !== undefined };
   }
 
   /**
@@ -183,7 +188,9 @@ export class IncrementalSnapshotter {
     const rebase = this.rebase;
     if (rebase === undefined) return;
     this.rebase = undefined;
-    rebase.cancel.abort(new SnapshotWriteError(rebase.checkpointId, `background rebase cancelled: ${reason}`, { cancelled: true }));
+    rebase.cancel.abort(
+      new SnapshotWriteError(rebase.checkpointId, `background rebase cancelled: ${reason}`, { cancelled: true }),
+    );
     if (rebase.bytes !== undefined) void rebase.storage.discardStaged?.(rebase.name).catch(() => undefined);
   }
 
@@ -246,7 +253,13 @@ export class IncrementalSnapshotter {
         // may run while this checkpoint is in flight, and keeps files of checkpoints newer than the newest completed.
         const as = `${this.config.namePrefix}/chk-${checkpointId}-rebase-${adopted.checkpointId}-${randomBytes(4).toString('hex')}.bin`;
         const path = await (storage.publishStaged as NonNullable<SnapshotStorage['publishStaged']>)(adopted.name, as);
-        const rebased: SnapshotFileRef = { path, kind: 'full', keyGroups: [range.start, range.end], bytes: adopted.bytes ?? 0, checkpointId: adopted.checkpointId };
+        const rebased: SnapshotFileRef = {
+          path,
+          kind: 'full',
+          keyGroups: [range.start, range.end],
+          bytes: adopted.bytes ?? 0,
+          checkpointId: adopted.checkpointId,
+        };
         base = [rebased, ...base];
       }
       // Streamed, both: a full snapshot is as big as the state, a delta after a bulk load can be
@@ -301,7 +314,9 @@ function supportsStaging(storage: SnapshotStorage): boolean {
 }
 
 function cancelled(checkpointId: number, why: string): SnapshotWriteError {
-  return new SnapshotWriteError(checkpointId, `keyed-state snapshot of checkpoint ${checkpointId} cancelled: ${why}`, { cancelled: true });
+  return new SnapshotWriteError(checkpointId, `keyed-state snapshot of checkpoint ${checkpointId} cancelled: ${why}`, {
+    cancelled: true,
+  });
 }
 
 /** Stops between two chunks once `signal` fires; leaving the loop ends the store scan (its iterator). */

@@ -14,8 +14,26 @@
  * backend.notifyCheckpointComplete(checkpointId);
  * ```
  */
-export { StateError, CdcflowError, SnapshotWriteError, UnclassifiedError, UnstorableValueError, type ErrorDomain, type ErrorLocation, type RecordLocation } from './errors.ts';
-export { classifyError, isRetriable, locateError, recordLocationOf, describeLocation, describeError, rootCdcflowError, type ErrorClass } from './error-classification.ts';
+export {
+  StateError,
+  CdcflowError,
+  SnapshotWriteError,
+  UnclassifiedError,
+  UnstorableValueError,
+  type ErrorDomain,
+  type ErrorLocation,
+  type RecordLocation,
+} from './errors.ts';
+export {
+  classifyError,
+  isRetriable,
+  locateError,
+  recordLocationOf,
+  describeLocation,
+  describeError,
+  rootCdcflowError,
+  type ErrorClass,
+} from './error-classification.ts';
 export { toWireError, fromWireError, registerErrorClasses, type WireError } from './error-wire.ts';
 export { retryWithBackoff, backoffDelay, type BackoffPolicy, type RetryOptions } from './backoff.ts';
 export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
@@ -49,8 +67,23 @@ export type { KeyedStateView, KeyedBatchState } from './keyed-state-view.ts';
 export { resolveBackendOptions, type KeyedStateBackendOptions } from './backend-options.ts';
 export type { KeyedStateHandle, SnapshotFileRef } from './snapshot-handle.ts';
 export { newBytesOf } from './snapshot-handle.ts';
-export { LocalFsSnapshotStorage, readFileChunks, STAGING_DIR, type SnapshotChunks, type SnapshotStorage } from './snapshot-storage.ts';
-export { copyFileDurable, fsyncDirectory, isDirectorySyncUnsupported, mkdirDurable, publishDurably, TEMP_MARKER, writeChunksDurably, writeFileDurably } from './durable-fs.ts';
+export {
+  LocalFsSnapshotStorage,
+  readFileChunks,
+  STAGING_DIR,
+  type SnapshotChunks,
+  type SnapshotStorage,
+} from './snapshot-storage.ts';
+export {
+  copyFileDurable,
+  fsyncDirectory,
+  isDirectorySyncUnsupported,
+  mkdirDurable,
+  publishDurably,
+  TEMP_MARKER,
+  writeChunksDurably,
+  writeFileDurably,
+} from './durable-fs.ts';
 export {
   UpsertTable,
   type UpsertEntry,

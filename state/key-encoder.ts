@@ -131,10 +131,14 @@ function decodeFrom(r: Reader): unknown {
   need(r, 1);
   const tag = r.bytes[r.pos++] as Tag;
   switch (tag) {
-    case Tag.Null: return null;
-    case Tag.Undefined: return undefined;
-    case Tag.False: return false;
-    case Tag.True: return true;
+    case Tag.Null:
+      return null;
+    case Tag.Undefined:
+      return undefined;
+    case Tag.False:
+      return false;
+    case Tag.True:
+      return true;
     case Tag.Number:
     case Tag.Date: {
       need(r, 8);
@@ -142,9 +146,12 @@ function decodeFrom(r: Reader): unknown {
       r.pos += 8;
       return tag === Tag.Date ? new Date(n) : n;
     }
-    case Tag.BigInt: return BigInt(readChunk(r).toString());
-    case Tag.String: return readChunk(r).toString('utf8');
-    case Tag.Bytes: return new Uint8Array(readChunk(r));
+    case Tag.BigInt:
+      return BigInt(readChunk(r).toString());
+    case Tag.String:
+      return readChunk(r).toString('utf8');
+    case Tag.Bytes:
+      return new Uint8Array(readChunk(r));
     case Tag.Array: {
       const n = readCount(r);
       const items: unknown[] = [];

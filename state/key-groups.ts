@@ -24,9 +24,12 @@ function checkParallelism(parallelism: number, maxParallelism: number): void {
     });
   }
   if (!Number.isInteger(parallelism) || parallelism < 1 || parallelism > maxParallelism) {
-    throw new StateError(`parallelism must be an integer in 1..maxParallelism (${maxParallelism}), got ${parallelism}`, {
-      domain: 'user',
-    });
+    throw new StateError(
+      `parallelism must be an integer in 1..maxParallelism (${maxParallelism}), got ${parallelism}`,
+      {
+        domain: 'user',
+      },
+    );
   }
 }
 

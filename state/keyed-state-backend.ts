@@ -1,4 +1,8 @@
-import { resolveBackendOptions, type KeyedStateBackendOptions, type ResolvedBackendOptions } from './backend-options.ts';
+import {
+  resolveBackendOptions,
+  type KeyedStateBackendOptions,
+  type ResolvedBackendOptions,
+} from './backend-options.ts';
 import type {
   ListState,
   MapState,
@@ -15,7 +19,13 @@ import { inKeyGroupRange, keyGroupFor, type KeyGroupRange } from './key-groups.t
 import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
 import { replayHandles, reusableChain } from './restore.ts';
 import { v8Serializer } from './serializers.ts';
-import { ListStateImpl, MapStateImpl, ReducingStateImpl, ValueStateImpl, type StateContext } from './state-accessors.ts';
+import {
+  ListStateImpl,
+  MapStateImpl,
+  ReducingStateImpl,
+  ValueStateImpl,
+  type StateContext,
+} from './state-accessors.ts';
 import { StateCache, type CachedKey, type MapSlot, type RegisteredState, type ValueSlot } from './state-cache.ts';
 import { collectWrites, loadKeys } from './state-loader.ts';
 import { decodeStateKey, stateNamePrefix } from './state-key-layout.ts';
@@ -230,7 +240,8 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     await local?.markBarrier(checkpointId);
     const incarnation = local?.incarnation;
     const written = this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
-    const done = incarnation === undefined ? written : written.then((handle) => ({ ...handle, localRecovery: { incarnation } }));
+    const done =
+      incarnation === undefined ? written : written.then((handle) => ({ ...handle, localRecovery: { incarnation } }));
     this.trackSnapshotWrite(done);
     return { done };
   }
@@ -268,7 +279,11 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
    * Replaces all local state with the handles' state for `keyGroupRange` (which becomes this
    * backend's range). Handles may come from any number of subtasks of the same operator.
    */
-  async restore(handles: readonly KeyedStateHandle[], keyGroupRange: KeyGroupRange, storage?: SnapshotStorage): Promise<void> {
+  async restore(
+    handles: readonly KeyedStateHandle[],
+    keyGroupRange: KeyGroupRange,
+    storage?: SnapshotStorage,
+  ): Promise<void> {
     const reader = storage ?? this.options.snapshotStorage ?? new LocalFsSnapshotStorage('/');
     this.cache.clear();
     this.batchKeys = new Map();
@@ -342,7 +357,11 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     return slot;
   }
 
-  private register<T, S>(descriptor: StateDescriptor<T>, kind: RegisteredState['kind'], make: (s: RegisteredState) => S): S {
+  private register<T, S>(
+    descriptor: StateDescriptor<T>,
+    kind: RegisteredState['kind'],
+    make: (s: RegisteredState) => S,
+  ): S {
     const existing = this.states.get(descriptor.name);
     if (existing !== undefined) {
       if (existing.kind !== kind) {
@@ -353,7 +372,9 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
       return this.accessors.get(descriptor.name) as S;
     }
     if (descriptor.ttlMs !== undefined && !(descriptor.ttlMs > 0)) {
-      throw new StateError(`state '${descriptor.name}': ttlMs must be > 0, got ${descriptor.ttlMs}`, { domain: 'user' });
+      throw new StateError(`state '${descriptor.name}': ttlMs must be > 0, got ${descriptor.ttlMs}`, {
+        domain: 'user',
+      });
     }
     const state: RegisteredState = {
       name: descriptor.name,
@@ -375,7 +396,12 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
    * (expiry judged at the barrier). The store's view and the filter are fixed here, synchronously.
    */
   private fullSnapshot(): FullSnapshotSource {
-    const keep = liveEntryFilter([...this.states.values()], this.range, this.options.maxParallelism, this.options.clock());
+    const keep = liveEntryFilter(
+      [...this.states.values()],
+      this.range,
+      this.options.maxParallelism,
+      this.options.clock(),
+    );
     const scan = this.store.scanBatches(Buffer.alloc(0), FULL_SNAPSHOT_BATCH_BYTES);
     return { chunks: encodeSnapshotStream(scan, keep), close: () => scan.close() };
   }

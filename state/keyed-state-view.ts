@@ -1,4 +1,11 @@
-import type { ListState, MapState, ReducingState, ReducingStateDescriptor, StateDescriptor, ValueState } from './descriptors.ts';
+import type {
+  ListState,
+  MapState,
+  ReducingState,
+  ReducingStateDescriptor,
+  StateDescriptor,
+  ValueState,
+} from './descriptors.ts';
 
 /**
  * What a keyed operator sees of its keyed state: typed states by descriptor, the current key, and

@@ -63,7 +63,9 @@ export function encodeUndo(entries: readonly PriorValue[]): Buffer {
 
 export function decodeUndo(buf: Buffer): PriorValue[] {
   const fail = (): never => {
-    throw new StateError('local recovery: an undo record is truncated; the recovery copy is discarded', { domain: 'internal' });
+    throw new StateError('local recovery: an undo record is truncated; the recovery copy is discarded', {
+      domain: 'internal',
+    });
   };
   if (buf.length < 4) fail();
   const count = buf.readUInt32BE(0);

@@ -41,7 +41,10 @@ interface NativeIterator {
  * which is what a full snapshot of 100k entries spent its time on.
  */
 interface NativeBinding {
-  iterator_next(context: unknown, cb: (err: Error | null | undefined, array?: Buffer[], finished?: boolean) => void): void;
+  iterator_next(
+    context: unknown,
+    cb: (err: Error | null | undefined, array?: Buffer[], finished?: boolean) => void,
+  ): void;
 }
 
 interface NativeDb {
@@ -88,7 +91,10 @@ function call<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T>
   return new Promise<T>((resolve, reject) => {
     fn((err, value) => {
       // Disk full, I/O errors, a lock another process holds: the environment's, and it may clear.
-      if (err) reject(new StateError(`RocksDB ${what} failed: ${err.message}`, { domain: 'external', retriable: true, cause: err }));
+      if (err)
+        reject(
+          new StateError(`RocksDB ${what} failed: ${err.message}`, { domain: 'external', retriable: true, cause: err }),
+        );
       else resolve(value as T);
     });
   });
@@ -384,7 +390,9 @@ class RecoveryLog implements LocalRecovery {
     // Newest first, one record (one past write) at a time: each key ends with the value it had
     // before its first write after the mark, and memory holds one record, however many there are.
     for await (const [, value] of this.store.rawRange({ gte: undoKey(at + 1), lt: undoRange.lt }, true)) {
-      const ops = decodeUndo(value).map(({ key, value: prior }): NativeOp => (prior === undefined ? { type: 'del', key } : { type: 'put', key, value: prior }));
+      const ops = decodeUndo(value).map(({ key, value: prior }): NativeOp =>
+        prior === undefined ? { type: 'del', key } : { type: 'put', key, value: prior },
+      );
       await this.store.rawBatch(ops);
     }
     await this.store.rawClear({ gte: undoKey(at + 1), lt: undoRange.lt });

@@ -87,7 +87,11 @@ export function readFileChunks(path: string): SnapshotChunks {
 }
 
 /** Writes `chunks` through the storage's streaming write if it has one; returns path and bytes. */
-export async function writeSnapshotChunks(storage: SnapshotStorage, name: string, chunks: AsyncIterable<Buffer>): Promise<{ path: string; bytes: number }> {
+export async function writeSnapshotChunks(
+  storage: SnapshotStorage,
+  name: string,
+  chunks: AsyncIterable<Buffer>,
+): Promise<{ path: string; bytes: number }> {
   let bytes = 0;
   const counted = (async function* count() {
     for await (const chunk of chunks) {
@@ -130,11 +134,14 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
       return path;
     } catch (err) {
       if (err instanceof StateError) throw err;
-      throw new StateError(`could not write snapshot ${path}: ${(err as Error).message}; check disk space and permissions`, {
-        domain: 'external',
-        retriable: true,
-        cause: err,
-      });
+      throw new StateError(
+        `could not write snapshot ${path}: ${(err as Error).message}; check disk space and permissions`,
+        {
+          domain: 'external',
+          retriable: true,
+          cause: err,
+        },
+      );
     }
   }
 

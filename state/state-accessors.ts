@@ -34,7 +34,10 @@ function writeSlot(ctx: StateContext, state: RegisteredState, value: unknown): v
 }
 
 export class ValueStateImpl<T> implements ValueState<T> {
-  constructor(private readonly ctx: StateContext, private readonly state: RegisteredState) {}
+  constructor(
+    private readonly ctx: StateContext,
+    private readonly state: RegisteredState,
+  ) {}
 
   value(): T | undefined {
     return readSlot(this.ctx, this.state).value as T | undefined;
@@ -55,7 +58,10 @@ export class ValueStateImpl<T> implements ValueState<T> {
 }
 
 export class ListStateImpl<T> implements ListState<T> {
-  constructor(private readonly ctx: StateContext, private readonly state: RegisteredState) {}
+  constructor(
+    private readonly ctx: StateContext,
+    private readonly state: RegisteredState,
+  ) {}
 
   get(): readonly T[] {
     return (readSlot(this.ctx, this.state).value as T[] | undefined) ?? [];
@@ -96,7 +102,10 @@ export class ReducingStateImpl<T> implements ReducingState<T> {
 }
 
 export class MapStateImpl<K, V> implements MapState<K, V> {
-  constructor(private readonly ctx: StateContext, private readonly state: RegisteredState) {}
+  constructor(
+    private readonly ctx: StateContext,
+    private readonly state: RegisteredState,
+  ) {}
 
   get(key: K): V | undefined {
     const slot = this.ctx.mapSlot(this.state);

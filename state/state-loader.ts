@@ -25,7 +25,9 @@ export async function loadKeys(
   }
   const lookups = valueLoads.map(([entry, state]) => stateKey(state.namePrefix, entry.keyGroup, entry.keyBytes));
   const [values] = await Promise.all([store.getMany(lookups), ...scans]);
-  valueLoads.forEach(([entry, state], i) => entry.slots.set(state.name, valueSlotFrom(state, lookups[i] as Buffer, values[i])));
+  valueLoads.forEach(([entry, state], i) =>
+    entry.slots.set(state.name, valueSlotFrom(state, lookups[i] as Buffer, values[i])),
+  );
 }
 
 function valueSlotFrom(state: RegisteredState, storeKey: Buffer, stored: Buffer | undefined): ValueSlot {
@@ -48,11 +50,7 @@ async function loadMap(store: KeyValueStore, state: RegisteredState, entry: Cach
 }
 
 /** Store writes for a key's dirty slots; marks them clean. */
-export function collectWrites(
-  states: ReadonlyMap<string, RegisteredState>,
-  entry: CachedKey,
-  out: StoreWrite[],
-): void {
+export function collectWrites(states: ReadonlyMap<string, RegisteredState>, entry: CachedKey, out: StoreWrite[]): void {
   for (const [name, slot] of entry.slots) {
     const state = states.get(name);
     if (state === undefined) continue;
@@ -62,7 +60,10 @@ export function collectWrites(
         out.push({ key: slot.storeKey, value: null });
       } else {
         const payload = state.serializer.serialize(slot.value);
-        out.push({ key: slot.storeKey, value: wrapValue(payload, state.ttlMs === undefined ? undefined : slot.writtenAtMs) });
+        out.push({
+          key: slot.storeKey,
+          value: wrapValue(payload, state.ttlMs === undefined ? undefined : slot.writtenAtMs),
+        });
         if (state.serializer.decodesLazily === true) slot.value = state.serializer.deserialize(payload);
       }
       slot.dirty = false;

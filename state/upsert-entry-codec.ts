@@ -1,5 +1,11 @@
 import { deserialize, serialize } from 'node:v8';
-import { legacyLsnPosition, POSITION_BYTES, readPosition, writePosition, type ChangePosition } from './change-position.ts';
+import {
+  legacyLsnPosition,
+  POSITION_BYTES,
+  readPosition,
+  writePosition,
+  type ChangePosition,
+} from './change-position.ts';
 import { StateError, UnstorableValueError } from './errors.ts';
 import type { Serializer } from './serializers.ts';
 import type { UpsertEntry } from './upsert-table.ts';
@@ -40,7 +46,9 @@ class StoredUpsertEntry<T> implements UpsertEntry<T> {
 
   /** What JSON.stringify shows: the entry as plain data. */
   toJSON(): UpsertEntry<T> {
-    return this.deletedAtMs === undefined ? { row: this.row, position: this.position } : { row: this.row, position: this.position, deletedAtMs: this.deletedAtMs };
+    return this.deletedAtMs === undefined
+      ? { row: this.row, position: this.position }
+      : { row: this.row, position: this.position, deletedAtMs: this.deletedAtMs };
   }
 
   get row(): T | null {
@@ -86,7 +94,9 @@ export function decodeUpsertEntry<T>(bytes: Buffer): UpsertEntry<T> {
   if (format === V8_VERSION_TAG) {
     const legacy = deserialize(bytes) as { row: T | null; lsn: number; deletedAtMs?: number };
     const position = legacyLsnPosition(legacy.lsn);
-    return legacy.deletedAtMs === undefined ? { row: legacy.row, position } : { row: legacy.row, position, deletedAtMs: legacy.deletedAtMs };
+    return legacy.deletedAtMs === undefined
+      ? { row: legacy.row, position }
+      : { row: legacy.row, position, deletedAtMs: legacy.deletedAtMs };
   }
   const version = format === undefined ? undefined : format & 0xf8;
   if (version !== FORMAT && version !== FORMAT_V1) {
@@ -100,7 +110,12 @@ export function decodeUpsertEntry<T>(bytes: Buffer): UpsertEntry<T> {
   const position = version === FORMAT ? readPosition(bytes, 1) : legacyLsnPosition(bytes.readDoubleBE(1));
   const deletedAtMs = hasDeletedAt ? bytes.readDoubleBE(1 + positionBytes) : undefined;
   const hasRow = (flags & (ROW_JSON | ROW_V8)) !== 0;
-  return new StoredUpsertEntry<T>(position, deletedAtMs, hasRow ? bytes.subarray(header) : undefined, (flags & ROW_JSON) !== 0);
+  return new StoredUpsertEntry<T>(
+    position,
+    deletedAtMs,
+    hasRow ? bytes.subarray(header) : undefined,
+    (flags & ROW_JSON) !== 0,
+  );
 }
 
 const MAX_DEPTH = 32;
@@ -120,7 +135,8 @@ export function unstorableReason(row: unknown): string | undefined {
   if (typeof row === 'object' && row !== null) stack.push({ value: row, depth: 1 });
   while (stack.length > 0) {
     const { value, depth } = stack.pop() as { value: object; depth: number };
-    if (depth > MAX_STORABLE_DEPTH) return `the row nests objects/arrays deeper than ${MAX_STORABLE_DEPTH} levels, which state cannot store`;
+    if (depth > MAX_STORABLE_DEPTH)
+      return `the row nests objects/arrays deeper than ${MAX_STORABLE_DEPTH} levels, which state cannot store`;
     if (ArrayBuffer.isView(value)) continue;
     // for-in, not Object.values: no array per row on the happy path (flat rows push nothing).
     for (const name in value) {

@@ -21,7 +21,8 @@ export interface UpsertChange<T> {
   readonly row: T | null;
 }
 
-export type UpsertResult<T> = { readonly kind: 'applied'; readonly previous: T | null } | { readonly kind: 'duplicate' };
+export type UpsertResult<T> =
+  { readonly kind: 'applied'; readonly previous: T | null } | { readonly kind: 'duplicate' };
 
 export interface UpsertTableOptions<T> {
   /** State name. @default 'upsert-table' */
@@ -53,14 +54,20 @@ export class UpsertTable<T> {
   private readonly clock: () => number;
   private readonly stateName: string;
 
-  constructor(private readonly backend: KeyedStateView, options: UpsertTableOptions<T> = {}) {
+  constructor(
+    private readonly backend: KeyedStateView,
+    options: UpsertTableOptions<T> = {},
+  ) {
     this.tombstoneTtlMs = options.tombstoneTtlMs ?? 86_400_000;
     if (!(this.tombstoneTtlMs > 0)) {
       throw new StateError(`tombstoneTtlMs must be > 0, got ${this.tombstoneTtlMs}`, { domain: 'user' });
     }
     this.clock = options.clock ?? (() => backend.now());
     const name = (this.stateName = options.stateName ?? 'upsert-table');
-    this.state = backend.getValueState<UpsertEntry<T>>({ name, serializer: options.serializer ?? upsertEntrySerializer<T>() });
+    this.state = backend.getValueState<UpsertEntry<T>>({
+      name,
+      serializer: options.serializer ?? upsertEntrySerializer<T>(),
+    });
   }
 
   /**
@@ -74,17 +81,28 @@ export class UpsertTable<T> {
       this.state.update({ row: null, position: change.position, deletedAtMs: this.clock() });
     } else {
       if (change.row === null) {
-        throw new StateError(`upsert '${change.op}' at position ${change.position} has no row; only deletes may be null`, {
-          domain: 'user',
-        });
+        throw new StateError(
+          `upsert '${change.op}' at position ${change.position} has no row; only deletes may be null`,
+          {
+            domain: 'user',
+          },
+        );
       }
       // Refused here, per record, rather than when the batch is flushed: the caller can then
       // dead-letter this record and keep the rest.
       const unstorable = unstorableReason(change.row);
-      if (unstorable !== undefined) throw new UnstorableValueError(`upsert at position ${change.position}: ${unstorable}`);
+      if (unstorable !== undefined)
+        throw new UnstorableValueError(`upsert at position ${change.position}: ${unstorable}`);
       this.state.update({ row: change.row, position: change.position });
     }
-    return stored === undefined ? APPLIED_NEW : { kind: 'applied', get previous() { return stored.row ?? null; } };
+    return stored === undefined
+      ? APPLIED_NEW
+      : {
+          kind: 'applied',
+          get previous() {
+            return stored.row ?? null;
+          },
+        };
   }
 
   /** The current row, or null when absent or deleted. */

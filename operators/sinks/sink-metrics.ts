@@ -52,7 +52,8 @@ export class SinkMetrics {
   /** The checkpoint whose pre-commit started at `preCommitAt` (epoch ms) is visible at `now`. */
   committed(preCommitAt: number | undefined, now: number): void {
     // Unknown after a restore: the pre-commit happened in an earlier process.
-    if (preCommitAt !== undefined) this.metrics.observe(SINK_COMMIT_SECONDS, Math.max(0, now - preCommitAt) / 1000, this.labels);
+    if (preCommitAt !== undefined)
+      this.metrics.observe(SINK_COMMIT_SECONDS, Math.max(0, now - preCommitAt) / 1000, this.labels);
   }
 
   count(name: string, by = 1): void {

@@ -17,7 +17,13 @@ import { CdcflowError } from '../../state/errors.ts';
 
 export type SinkTransactionState = 'open' | 'pre-committed' | 'committed' | 'aborted' | 'recovered';
 
-export const SINK_TRANSACTION_STATES: readonly SinkTransactionState[] = ['open', 'pre-committed', 'committed', 'aborted', 'recovered'];
+export const SINK_TRANSACTION_STATES: readonly SinkTransactionState[] = [
+  'open',
+  'pre-committed',
+  'committed',
+  'aborted',
+  'recovered',
+];
 
 /** Every allowed move; anything else is a sink calling its steps out of order (a bug). */
 export const SINK_TRANSACTION_TRANSITIONS: Readonly<Record<SinkTransactionState, readonly SinkTransactionState[]>> = {

@@ -63,7 +63,11 @@ export class FreshStartRefusedError extends CdcflowError {
     readonly sink: string,
     readonly found: readonly SinkLeftover[],
   ) {
-    const shown = found.slice(0, 5).map((f) => f.name).join(', ') + (found.length > 5 ? ` and ${found.length - 5} more` : '');
+    const shown =
+      found
+        .slice(0, 5)
+        .map((f) => f.name)
+        .join(', ') + (found.length > 5 ? ` and ${found.length - 5} more` : '');
     super(
       `refusing to start job fresh: no checkpoint was found, but sink '${sink}' holds ${found.length} prepared transaction(s) or fence(s) of this job that no checkpoint here knows: ${shown}. ` +
         'They may belong to a checkpoint that completed under another checkpoint folder; rolling them back would lose its records. ' +
@@ -111,15 +115,23 @@ function twoPhaseCommitOperator<T, Txn>(
   return {
     async open(context, restored) {
       const snapshot = restored as PendingSnapshot<Txn> | undefined;
-      committer = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: context.subtaskIndex }, context);
+      committer = createCommitter(
+        { jobName: context.jobName, sinkUid: context.uid, subtaskIndex: context.subtaskIndex },
+        context,
+      );
       await refuseUnknownLeftovers(get(), context);
       // Old subtasks the restored checkpoint recorded (rescaled), then retired ones it does not
       // know: a wider run that died before its first checkpoint left their transactions in no
       // checkpoint, so everything they left is rolled back (and, for Kafka, fenced).
       const foreign = snapshot?.foreign ?? [];
-      const unrecorded = (context.retiredSubtasks ?? []).filter((j) => !foreign.some((f) => f.subtaskIndex === j)).map((j) => ({ subtaskIndex: j, pending: [] }));
+      const unrecorded = (context.retiredSubtasks ?? [])
+        .filter((j) => !foreign.some((f) => f.subtaskIndex === j))
+        .map((j) => ({ subtaskIndex: j, pending: [] }));
       for (const old of [...foreign, ...unrecorded]) {
-        const previous = createCommitter({ jobName: context.jobName, sinkUid: context.uid, subtaskIndex: old.subtaskIndex }, context);
+        const previous = createCommitter(
+          { jobName: context.jobName, sinkUid: context.uid, subtaskIndex: old.subtaskIndex },
+          context,
+        );
         try {
           await withRetry(() => previous.recover(old.pending.map((p) => p.txn)), options);
         } finally {
@@ -134,7 +146,9 @@ function twoPhaseCommitOperator<T, Txn>(
       const pendingOf = (snapshot: unknown) => (snapshot as PendingSnapshot<Txn> | undefined)?.pending ?? [];
       const merged: PendingSnapshot<Txn> = {
         pending: parts.filter((p) => p.subtaskIndex === info.subtaskIndex).flatMap((p) => pendingOf(p.snapshot)),
-        foreign: parts.filter((p) => p.subtaskIndex !== info.subtaskIndex).map((p) => ({ subtaskIndex: p.subtaskIndex, pending: pendingOf(p.snapshot) })),
+        foreign: parts
+          .filter((p) => p.subtaskIndex !== info.subtaskIndex)
+          .map((p) => ({ subtaskIndex: p.subtaskIndex, pending: pendingOf(p.snapshot) })),
       };
       return merged;
     },
@@ -160,13 +174,18 @@ function twoPhaseCommitOperator<T, Txn>(
 }
 
 /** On a fresh start (no checkpoint), before anything is rolled back: see `FreshStartRefusedError`. */
-async function refuseUnknownLeftovers<T, Txn>(committer: TwoPhaseCommitter<T, Txn>, context: OperatorContext): Promise<void> {
+async function refuseUnknownLeftovers<T, Txn>(
+  committer: TwoPhaseCommitter<T, Txn>,
+  context: OperatorContext,
+): Promise<void> {
   const fresh = context.freshStart;
   if (fresh === undefined) return;
   // Every subtask's leftovers, not only this one's: one of a subtask this run does not have holds row locks forever.
   if (fresh.discardSinkTransactions) return committer.discardLeftovers?.();
   if (committer.leftovers === undefined) return;
-  const unknown = (await committer.leftovers()).filter((l) => l.checkpointId === undefined || l.checkpointId > fresh.highestKnownCheckpointId);
+  const unknown = (await committer.leftovers()).filter(
+    (l) => l.checkpointId === undefined || l.checkpointId > fresh.highestKnownCheckpointId,
+  );
   if (unknown.length > 0) throw new FreshStartRefusedError(context.uid, unknown);
 }
 

@@ -20,7 +20,10 @@ const KEYS_PER_ROUND = 1000;
 
 export class KeyedTimers {
   private readonly stored: Record<TimeDomain, ValueState<number[]>>;
-  private readonly queues: Record<TimeDomain, TimerQueue> = { 'event-time': new TimerQueue(), 'processing-time': new TimerQueue() };
+  private readonly queues: Record<TimeDomain, TimerQueue> = {
+    'event-time': new TimerQueue(),
+    'processing-time': new TimerQueue(),
+  };
 
   /** Registers the timer states; call in the operator's `open()`, before any key is loaded. */
   constructor(
@@ -87,7 +90,11 @@ export class KeyedTimers {
     for (;;) {
       const due: { key: unknown; timestamp: number }[] = [];
       const keys = new Map<string, unknown>();
-      for (let next = queue.peek(); next !== undefined && next.timestamp <= time && keys.size < KEYS_PER_ROUND; next = queue.peek()) {
+      for (
+        let next = queue.peek();
+        next !== undefined && next.timestamp <= time && keys.size < KEYS_PER_ROUND;
+        next = queue.peek()
+      ) {
         queue.poll();
         due.push(next);
         keys.set(next.keyId, next.key);

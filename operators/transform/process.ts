@@ -117,17 +117,29 @@ export interface KeyedProcessFunction<K, In, Out, S extends StateSpecs = Record<
 /** State names starting with this are the operator's own (timers). */
 const RESERVED_PREFIX = '__';
 
-export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: KeyedProcessFunction<K, In, Out, S>): Operator<In, Out> {
+export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(
+  fn: KeyedProcessFunction<K, In, Out, S>,
+): Operator<In, Out> {
   let keyed: KeyedStateAccess | undefined;
   let handles: StateHandles<S> | undefined;
   let timers: KeyedTimers | undefined;
   let watermark = new OperatorWatermark(undefined);
   let now: () => number = Date.now;
   let deadLetters: RecordDeadLetters | undefined;
-  const timerContext = timerContextOf(() => timers, () => watermark.current, () => now());
+  const timerContext = timerContextOf(
+    () => timers,
+    () => watermark.current,
+    () => now(),
+  );
 
   const fire = (domain: TimeDomain, out: Output<Out>) => (key: unknown, timestamp: number) => {
-    const context = { key: key as K, timestamp, state: handles as StateHandles<S>, timers: timerContext, timeDomain: domain };
+    const context = {
+      key: key as K,
+      timestamp,
+      state: handles as StateHandles<S>,
+      timers: timerContext,
+      timeDomain: domain,
+    };
     fn.onTimer?.(timestamp, context, out);
   };
 
@@ -150,7 +162,16 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
         // A throw is the record's failure (dead letter or fail fast), not the job's: what the
         // function wrote to state before it threw stays (as in Flink, state is not rolled back).
         try {
-          fn.processElement(record.value, { key: record.key as K, timestamp: record.timestamp, state: handles as StateHandles<S>, timers: timerContext }, out);
+          fn.processElement(
+            record.value,
+            {
+              key: record.key as K,
+              timestamp: record.timestamp,
+              state: handles as StateHandles<S>,
+              timers: timerContext,
+            },
+            out,
+          );
         } catch (error) {
           userCodeFailed(deadLetters, record, error, 'processElement');
         }
@@ -171,10 +192,18 @@ export function keyedProcessOperator<K, In, Out, S extends StateSpecs>(fn: Keyed
   };
 }
 
-function timerContextOf(timers: () => KeyedTimers | undefined, watermark: () => number, now: () => number): TimerContext {
+function timerContextOf(
+  timers: () => KeyedTimers | undefined,
+  watermark: () => number,
+  now: () => number,
+): TimerContext {
   const service = (): KeyedTimers => {
     const found = timers();
-    if (found === undefined) throw new CdcflowError('timers need an onTimer callback: add onTimer(timestamp, ctx, out) to the process function', { domain: 'user', retriable: false });
+    if (found === undefined)
+      throw new CdcflowError(
+        'timers need an onTimer callback: add onTimer(timestamp, ctx, out) to the process function',
+        { domain: 'user', retriable: false },
+      );
     return found;
   };
   return {
@@ -190,9 +219,17 @@ function timerContextOf(timers: () => KeyedTimers | undefined, watermark: () => 
 function registerStates<S extends StateSpecs>(keyed: KeyedStateAccess, specs: S): StateHandles<S> {
   const handles: Record<string, unknown> = {};
   for (const [name, spec] of Object.entries(specs)) {
-    if (name.startsWith(RESERVED_PREFIX)) throw new Error(`state name '${name}': names starting with '${RESERVED_PREFIX}' are reserved for the operator's timers`);
+    if (name.startsWith(RESERVED_PREFIX))
+      throw new Error(
+        `state name '${name}': names starting with '${RESERVED_PREFIX}' are reserved for the operator's timers`,
+      );
     const descriptor = spec.ttlMs === undefined ? { name } : { name, ttlMs: spec.ttlMs };
-    handles[name] = spec.kind === 'value' ? keyed.getValueState(descriptor) : spec.kind === 'map' ? keyed.getMapState(descriptor) : keyed.getListState(descriptor);
+    handles[name] =
+      spec.kind === 'value'
+        ? keyed.getValueState(descriptor)
+        : spec.kind === 'map'
+          ? keyed.getMapState(descriptor)
+          : keyed.getListState(descriptor);
   }
   return handles as StateHandles<S>;
 }

@@ -22,7 +22,9 @@ import type { Operator, OperatorMetrics, Output, StreamRecord } from '../operato
 import type { TransactionMarker } from '../sources/kafka/transaction-marker.ts';
 
 /** What the operator reads: the change stream and the marker stream, unioned. */
-export type TransactionInput<Row> = { readonly kind: 'change'; readonly event: ChangeEvent<Row> } | { readonly kind: 'marker'; readonly marker: TransactionMarker };
+export type TransactionInput<Row> =
+  | { readonly kind: 'change'; readonly event: ChangeEvent<Row> }
+  | { readonly kind: 'marker'; readonly marker: TransactionMarker };
 
 export interface TransactionConsistentOptions {
   /**
@@ -40,14 +42,20 @@ interface Pending<Row> {
 }
 
 interface Snapshot<Row> {
-  readonly pending: readonly { readonly txId: string; readonly expected: number | null; readonly events: readonly StreamRecord<ChangeEvent<Row>>[] }[];
+  readonly pending: readonly {
+    readonly txId: string;
+    readonly expected: number | null;
+    readonly events: readonly StreamRecord<ChangeEvent<Row>>[];
+  }[];
   readonly released: readonly string[];
 }
 
 /** How many released transaction ids are remembered, so replayed events of them pass instead of waiting forever. */
 const RELEASED_MEMORY = 10_000;
 
-export function transactionConsistent<Row>(options: TransactionConsistentOptions = {}): Operator<TransactionInput<Row>, ChangeEvent<Row>> {
+export function transactionConsistent<Row>(
+  options: TransactionConsistentOptions = {},
+): Operator<TransactionInput<Row>, ChangeEvent<Row>> {
   const collections = options.collections === undefined ? undefined : new Set(options.collections);
   const maxBuffered = options.maxBufferedEvents ?? 1_000_000;
   let pending = new Map<string, Pending<Row>>();
@@ -65,7 +73,9 @@ export function transactionConsistent<Row>(options: TransactionConsistentOptions
     return p;
   };
   const expectedOf = (marker: TransactionMarker): number =>
-    collections === undefined ? (marker.eventCount ?? 0) : marker.dataCollections.reduce((n, c) => n + (collections.has(c.dataCollection) ? c.eventCount : 0), 0);
+    collections === undefined
+      ? (marker.eventCount ?? 0)
+      : marker.dataCollections.reduce((n, c) => n + (collections.has(c.dataCollection) ? c.eventCount : 0), 0);
 
   function releaseIfComplete(txId: string, p: Pending<Row>, out: Output<ChangeEvent<Row>>): void {
     if (p.expected === undefined || p.events.size < p.expected) return;
@@ -82,13 +92,20 @@ export function transactionConsistent<Row>(options: TransactionConsistentOptions
 
   return {
     open(context, restored) {
-      if (context.parallelism > 1) throw new CdcflowError('transactionConsistent needs parallelism 1: a transaction\'s events spread over partitions, so over subtasks', { domain: 'user' });
+      if (context.parallelism > 1)
+        throw new CdcflowError(
+          "transactionConsistent needs parallelism 1: a transaction's events spread over partitions, so over subtasks",
+          { domain: 'user' },
+        );
       metrics = context.metrics;
       const snapshot = restored as Snapshot<Row> | undefined;
       pending = new Map();
       buffered = 0;
       for (const p of snapshot?.pending ?? []) {
-        pending.set(p.txId, { events: new Map(p.events.map((r) => [r.value.transaction?.totalOrder ?? 0, r])), expected: p.expected ?? undefined });
+        pending.set(p.txId, {
+          events: new Map(p.events.map((r) => [r.value.transaction?.totalOrder ?? 0, r])),
+          expected: p.expected ?? undefined,
+        });
         buffered += p.events.length;
       }
       released = new Set(snapshot?.released ?? []);
@@ -120,7 +137,10 @@ export function transactionConsistent<Row>(options: TransactionConsistentOptions
           buffered += 1;
         }
         if (buffered > maxBuffered) {
-          throw new CdcflowError(`transactionConsistent holds ${buffered} events (maxBufferedEvents ${maxBuffered}): is the transaction-metadata topic read, and does 'collections' name the tables this job reads?`, { domain: 'user' });
+          throw new CdcflowError(
+            `transactionConsistent holds ${buffered} events (maxBufferedEvents ${maxBuffered}): is the transaction-metadata topic read, and does 'collections' name the tables this job reads?`,
+            { domain: 'user' },
+          );
         }
         releaseIfComplete(txId, p, out);
       }
@@ -128,7 +148,11 @@ export function transactionConsistent<Row>(options: TransactionConsistentOptions
     },
     snapshotState(): Snapshot<Row> {
       return {
-        pending: [...pending].map(([txId, p]) => ({ txId, expected: p.expected ?? null, events: [...p.events.values()] })),
+        pending: [...pending].map(([txId, p]) => ({
+          txId,
+          expected: p.expected ?? null,
+          events: [...p.events.values()],
+        })),
         released: [...released],
       };
     },

@@ -20,8 +20,12 @@ export interface UnavailableValueMatcher {
   columnsIn(row: Readonly<Record<string, unknown>>): string[];
 }
 
-export function unavailableValueMatcher(placeholder: string = DEFAULT_UNAVAILABLE_PLACEHOLDER): UnavailableValueMatcher {
-  const bytes = placeholder.startsWith('hex:') ? Buffer.from(placeholder.slice(4), 'hex') : Buffer.from(placeholder, 'utf8');
+export function unavailableValueMatcher(
+  placeholder: string = DEFAULT_UNAVAILABLE_PLACEHOLDER,
+): UnavailableValueMatcher {
+  const bytes = placeholder.startsWith('hex:')
+    ? Buffer.from(placeholder.slice(4), 'hex')
+    : Buffer.from(placeholder, 'utf8');
   // Java's `new String(bytes)`: the platform charset, UTF-8 on every supported JVM setup.
   const text = bytes.toString('utf8');
   const base64 = bytes.toString('base64');

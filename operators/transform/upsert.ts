@@ -16,7 +16,14 @@
  */
 import { CdcflowError, UnstorableValueError, UpsertTable, type ChangePosition } from '../../state/index.ts';
 import type { ChangeEvent } from '../change-event.ts';
-import { OutputTag, type Operator, type OperatorContext, type OperatorMetrics, type Output, type StreamRecord } from '../operator.ts';
+import {
+  OutputTag,
+  type Operator,
+  type OperatorContext,
+  type OperatorMetrics,
+  type Output,
+  type StreamRecord,
+} from '../operator.ts';
 import type { RecordDeadLetters } from '../record-dead-letters.ts';
 import type { TableChange } from '../table-change.ts';
 import { requireKeyedState } from './keyed-batch.ts';
@@ -63,7 +70,10 @@ type RowObject = Readonly<Record<string, unknown>>;
 
 export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<ChangeEvent<Row>, TableChange<K, Row>> {
   const truncate = options.truncate ?? 'fail';
-  if (truncate !== 'fail' && truncate !== 'propagate') throw new CdcflowError(`upsert truncate must be 'fail' or 'propagate', got ${JSON.stringify(truncate)}`, { domain: 'user' });
+  if (truncate !== 'fail' && truncate !== 'propagate')
+    throw new CdcflowError(`upsert truncate must be 'fail' or 'propagate', got ${JSON.stringify(truncate)}`, {
+      domain: 'user',
+    });
   const guarded = truncate === 'propagate';
   const unavailable: UnavailableValueMatcher = unavailableValueMatcher(options.unavailableValuePlaceholder);
   const policy = options.unavailableValues ?? 'side-output';
@@ -78,7 +88,13 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
    * Fills unchanged TOASTed columns from the stored row. Undefined: the change is not applied
    * (a replay, or no stored value to fill from: sent to the side output, or the job fails).
    */
-  function resolveUnavailable(event: ChangeEvent<Row>, key: unknown, row: Row, timestamp: number | undefined, out: Output<TableChange<K, Row>>): Row | undefined {
+  function resolveUnavailable(
+    event: ChangeEvent<Row>,
+    key: unknown,
+    row: Row,
+    timestamp: number | undefined,
+    out: Output<TableChange<K, Row>>,
+  ): Row | undefined {
     const columns = unavailable.columnsIn(row as RowObject);
     if (columns.length === 0) return row;
     const upserts = table as UpsertTable<Row>;
@@ -91,9 +107,15 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
     const previous = (stored?.row ?? null) as RowObject | null;
     if (previous === null || columns.some((c) => !(c in previous))) {
       const reason = `${event.op} at ${position} has unavailable (unchanged TOASTed) column(s) ${columns.join(', ')} and no stored row for key ${JSON.stringify(key)} to take them from`;
-      if (policy === 'fail') throw new UpsertError(`${reason}; set REPLICA IDENTITY FULL on ${event.source.schema}.${event.source.table}, or start from a snapshot`);
+      if (policy === 'fail')
+        throw new UpsertError(
+          `${reason}; set REPLICA IDENTITY FULL on ${event.source.schema}.${event.source.table}, or start from a snapshot`,
+        );
       counts.unresolved += 1;
-      if (counts.unresolved === 1) log(`upsert: ${reason}; sent to the upsert-unresolved side output (set REPLICA IDENTITY FULL on the source table to avoid this)`);
+      if (counts.unresolved === 1)
+        log(
+          `upsert: ${reason}; sent to the upsert-unresolved side output (set REPLICA IDENTITY FULL on the source table to avoid this)`,
+        );
       out.emitSide(UNRESOLVED_CHANGES as OutputTag<UnresolvedChange<Row>>, { event, reason, columns }, timestamp);
       return undefined;
     }
@@ -108,7 +130,10 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
    * guards the run also needs each table's guard key, and after a truncate (whose walk may have
    * unloaded them) its own keys again: both come in with one `withKeys` for the run.
    */
-  async function applyGuardedChanges(run: readonly StreamRecord<ChangeEvent<Row>>[], out: Output<TableChange<K, Row>>): Promise<void> {
+  async function applyGuardedChanges(
+    run: readonly StreamRecord<ChangeEvent<Row>>[],
+    out: Output<TableChange<K, Row>>,
+  ): Promise<void> {
     const keyed = state as NonNullable<typeof state>;
     const keys = new Set<unknown>();
     for (const record of run) keys.add(record.key);
@@ -140,7 +165,14 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
       } catch (error) {
         // State refused this row (nested too deep, not serialisable): the same row fails on every retry.
         if (!(error instanceof UnstorableValueError) || deadLetters === undefined) throw error;
-        deadLetters.reject({ kind: 'unstorable', reason: error.message, error, value: event, key, ...(timestamp === undefined ? {} : { timestampMs: timestamp }) });
+        deadLetters.reject({
+          kind: 'unstorable',
+          reason: error.message,
+          error,
+          value: event,
+          key,
+          ...(timestamp === undefined ? {} : { timestampMs: timestamp }),
+        });
         continue;
       }
       if (result.kind === 'duplicate') {
@@ -152,7 +184,10 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
   }
 
   /** TRUNCATE with `propagate`: a tombstone at its position for every older key, emitted as deletes. */
-  async function applyTruncate({ value: event, timestamp }: StreamRecord<ChangeEvent<Row>>, out: Output<TableChange<K, Row>>): Promise<void> {
+  async function applyTruncate(
+    { value: event, timestamp }: StreamRecord<ChangeEvent<Row>>,
+    out: Output<TableChange<K, Row>>,
+  ): Promise<void> {
     const keyed = state as NonNullable<typeof state>;
     const upserts = table as UpsertTable<Row>;
     const position: ChangePosition = event.source.position;
@@ -191,9 +226,15 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
       deadLetters = context.deadLetters;
       metrics = context.metrics;
       if (guarded && context.parallelism > 1) {
-        throw new CdcflowError(`upsert({ truncate: 'propagate' }) needs parallelism 1: a TRUNCATE arrives on one partition, so other subtasks would keep their rows. Run the job at parallelism 1, or use truncate: 'fail'`, { domain: 'user' });
+        throw new CdcflowError(
+          `upsert({ truncate: 'propagate' }) needs parallelism 1: a TRUNCATE arrives on one partition, so other subtasks would keep their rows. Run the job at parallelism 1, or use truncate: 'fail'`,
+          { domain: 'user' },
+        );
       }
-      table = new UpsertTable<Row>(state, options.tombstoneTtlMs === undefined ? {} : { tombstoneTtlMs: options.tombstoneTtlMs });
+      table = new UpsertTable<Row>(
+        state,
+        options.tombstoneTtlMs === undefined ? {} : { tombstoneTtlMs: options.tombstoneTtlMs },
+      );
     },
     async processBatch(batch, out) {
       counts = { duplicates: 0, truncated: 0, filled: 0, unresolved: 0 };
@@ -213,10 +254,14 @@ export function upsertOperator<K, Row>(options: UpsertOptions = {}): Operator<Ch
       // The runtime writes the batch's changes back after this call.
       if (counts.duplicates > 0) metrics?.count('cdcflow_upsert_duplicates_total', {}, counts.duplicates);
       if (counts.truncated > 0) metrics?.count('cdcflow_upsert_dropped_truncated_total', {}, counts.truncated);
-      if (counts.filled > 0) metrics?.count('cdcflow_upsert_unavailable_values_total', { outcome: 'filled' }, counts.filled);
+      if (counts.filled > 0)
+        metrics?.count('cdcflow_upsert_unavailable_values_total', { outcome: 'filled' }, counts.filled);
       if (counts.unresolved > 0) {
         metrics?.count('cdcflow_upsert_unavailable_values_total', { outcome: 'unresolved' }, counts.unresolved);
-        if (counts.unresolved > 1) log(`upsert: ${counts.unresolved} changes in this batch had unavailable values and no stored row; sent to the upsert-unresolved side output`);
+        if (counts.unresolved > 1)
+          log(
+            `upsert: ${counts.unresolved} changes in this batch had unavailable values and no stored row; sent to the upsert-unresolved side output`,
+          );
       }
     },
   };
@@ -229,10 +274,35 @@ const UPSERT_STATE = 'upsert-table';
  * The emitted change. `previous` is a getter so the stored row is decoded only if a sink reads
  * it (an own enumerable property, so spreading and JSON still see it).
  */
-function tableChange<K, Row>(key: K, row: Row | null, result: { readonly previous: Row | null }, event: ChangeEvent<Row>): TableChange<K, Row> {
+function tableChange<K, Row>(
+  key: K,
+  row: Row | null,
+  result: { readonly previous: Row | null },
+  event: ChangeEvent<Row>,
+): TableChange<K, Row> {
   const position = event.source.position;
   const sourceTsMs = event.source.tsMs;
   const origin = event.origin;
-  if (row === null) return { kind: 'delete', key, get previous() { return result.previous; }, position, sourceTsMs, origin };
-  return { kind: 'upsert', row, key, get previous() { return result.previous; }, position, sourceTsMs, origin };
+  if (row === null)
+    return {
+      kind: 'delete',
+      key,
+      get previous() {
+        return result.previous;
+      },
+      position,
+      sourceTsMs,
+      origin,
+    };
+  return {
+    kind: 'upsert',
+    row,
+    key,
+    get previous() {
+      return result.previous;
+    },
+    position,
+    sourceTsMs,
+    origin,
+  };
 }

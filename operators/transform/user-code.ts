@@ -9,7 +9,12 @@ import { messageOf, type RecordDeadLetters } from '../record-dead-letters.ts';
  * the record's fault and know whether they are retriable: they fail the job as before, as does
  * every error in runs without a dead-letter channel (unit tests).
  */
-export function userCodeFailed(deadLetters: RecordDeadLetters | undefined, record: StreamRecord<unknown>, error: unknown, what: string): void {
+export function userCodeFailed(
+  deadLetters: RecordDeadLetters | undefined,
+  record: StreamRecord<unknown>,
+  error: unknown,
+  what: string,
+): void {
   if (deadLetters === undefined || error instanceof CdcflowError) throw error;
   deadLetters.reject({
     kind: 'user-code',

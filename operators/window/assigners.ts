@@ -23,7 +23,8 @@ function positive(what: string, ms: number): number {
 }
 
 function validOffset(offset: number, period: number): number {
-  if (!Number.isSafeInteger(offset) || Math.abs(offset) >= period) throw new RangeError(`window offset must be a whole number of ms with |offset| < ${period}, got ${offset}`);
+  if (!Number.isSafeInteger(offset) || Math.abs(offset) >= period)
+    throw new RangeError(`window offset must be a whole number of ms with |offset| < ${period}, got ${offset}`);
   return offset;
 }
 
@@ -74,7 +75,11 @@ export class SlidingEventTimeWindows implements WindowAssigner {
 
   assignWindows(timestamp: number): readonly TimeWindow[] {
     const windows: TimeWindow[] = [];
-    for (let start = windowStart(timestamp, this.slideMs, this.offsetMs); start > timestamp - this.sizeMs; start -= this.slideMs) {
+    for (
+      let start = windowStart(timestamp, this.slideMs, this.offsetMs);
+      start > timestamp - this.sizeMs;
+      start -= this.slideMs
+    ) {
       windows.push({ start, end: start + this.sizeMs });
     }
     return windows;

@@ -21,8 +21,12 @@ export interface DecimalAccumulator {
 }
 
 /** @param scale fraction digits of the column; an amount with more is an error, never rounded. @default 2 */
-export function decimalSum<T>(amountOf: (value: T) => string, scale = 2): AggregateFunction<T, DecimalAccumulator, DecimalSum> {
-  if (!Number.isSafeInteger(scale) || scale < 0) throw new RangeError(`decimalSum scale must be a whole number >= 0, got ${scale}`);
+export function decimalSum<T>(
+  amountOf: (value: T) => string,
+  scale = 2,
+): AggregateFunction<T, DecimalAccumulator, DecimalSum> {
+  if (!Number.isSafeInteger(scale) || scale < 0)
+    throw new RangeError(`decimalSum scale must be a whole number >= 0, got ${scale}`);
   return {
     createAccumulator: () => ({ units: 0n, count: 0 }),
     add: (value, acc) => ({ units: acc.units + parseDecimal(amountOf(value), scale), count: acc.count + 1 }),
@@ -37,7 +41,8 @@ const DECIMAL = /^([-+]?)(\d+)(?:\.(\d*))?$/;
 export function parseDecimal(text: string, scale: number): bigint {
   const match = DECIMAL.exec(text.trim());
   const fraction = match?.[3] ?? '';
-  if (match === null || fraction.length > scale) throw new RangeError(`"${text}" is not a decimal with at most ${scale} fraction digits`);
+  if (match === null || fraction.length > scale)
+    throw new RangeError(`"${text}" is not a decimal with at most ${scale} fraction digits`);
   const units = BigInt(`${match[2] ?? '0'}${fraction.padEnd(scale, '0')}`);
   return match[1] === '-' ? -units : units;
 }

@@ -10,7 +10,10 @@ export const maxTimestamp = (window: TimeWindow): number => window.end - 1;
 /** Windows that overlap or touch merge (session windows); Flink's `TimeWindow.intersects`. */
 export const intersects = (a: TimeWindow, b: TimeWindow): boolean => a.start <= b.end && a.end >= b.start;
 
-export const cover = (a: TimeWindow, b: TimeWindow): TimeWindow => ({ start: Math.min(a.start, b.start), end: Math.max(a.end, b.end) });
+export const cover = (a: TimeWindow, b: TimeWindow): TimeWindow => ({
+  start: Math.min(a.start, b.start),
+  end: Math.max(a.end, b.end),
+});
 
 export const sameWindow = (a: TimeWindow, b: TimeWindow): boolean => a.start === b.start && a.end === b.end;
 

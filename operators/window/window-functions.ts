@@ -54,16 +54,25 @@ export interface WindowContents<In, Acc, Out> {
 }
 
 function result<K, R>(key: unknown, firing: WindowFiring, value: R): WindowResult<K, R> {
-  return { window: firing.window, key: key as K, result: value, firing: firing.firing, updateCount: firing.updateCount };
+  return {
+    window: firing.window,
+    key: key as K,
+    result: value,
+    firing: firing.firing,
+    updateCount: firing.updateCount,
+  };
 }
 
-export function aggregateContents<K, In, Acc, R>(fn: AggregateFunction<In, Acc, R>): WindowContents<In, Acc, WindowResult<K, R>> {
+export function aggregateContents<K, In, Acc, R>(
+  fn: AggregateFunction<In, Acc, R>,
+): WindowContents<In, Acc, WindowResult<K, R>> {
   const merge = fn.merge;
   return {
     create: () => fn.createAccumulator(),
     add: (accumulator, value) => fn.add(value, accumulator),
     merge: merge === undefined ? undefined : (a, b) => merge.call(fn, a, b),
-    emit: (key, firing, accumulator, out) => out.emit(result<K, R>(key, firing, fn.getResult(accumulator)), maxTimestamp(firing.window)),
+    emit: (key, firing, accumulator, out) =>
+      out.emit(result<K, R>(key, firing, fn.getResult(accumulator)), maxTimestamp(firing.window)),
   };
 }
 
@@ -71,7 +80,9 @@ interface Reduced<T> {
   readonly value: T;
 }
 
-export function reduceContents<K, T>(fn: ReduceFunction<T>): WindowContents<T, Reduced<T> | undefined, WindowResult<K, T>> {
+export function reduceContents<K, T>(
+  fn: ReduceFunction<T>,
+): WindowContents<T, Reduced<T> | undefined, WindowResult<K, T>> {
   const combine = (a: Reduced<T> | undefined, b: Reduced<T> | undefined): Reduced<T> | undefined =>
     a === undefined ? b : b === undefined ? a : { value: fn(a.value, b.value) };
   return {
@@ -80,7 +91,8 @@ export function reduceContents<K, T>(fn: ReduceFunction<T>): WindowContents<T, R
     merge: combine,
     keepsValues: true,
     emit: (key, firing, accumulator, out) => {
-      if (accumulator !== undefined) out.emit(result<K, T>(key, firing, accumulator.value), maxTimestamp(firing.window));
+      if (accumulator !== undefined)
+        out.emit(result<K, T>(key, firing, accumulator.value), maxTimestamp(firing.window));
     },
   };
 }

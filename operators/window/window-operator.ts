@@ -25,7 +25,15 @@ import { CdcflowError, encodeKey, unstorableReason } from '../../state/index.ts'
 import type { RecordDeadLetters } from '../record-dead-letters.ts';
 import { userCodeFailed } from '../transform/user-code.ts';
 import type { KeyedStateAccess, MapState } from '../keyed-state-access.ts';
-import type { Operator, OperatorContext, OperatorMetrics, Output, OutputTag, RescaledSnapshot, StreamRecord } from '../operator.ts';
+import type {
+  Operator,
+  OperatorContext,
+  OperatorMetrics,
+  Output,
+  OutputTag,
+  RescaledSnapshot,
+  StreamRecord,
+} from '../operator.ts';
 import { requireKeyedState } from '../transform/keyed-batch.ts';
 import { KeyedTimers, OperatorWatermark } from '../transform/keyed-timers.ts';
 import type { WindowAssigner } from './assigners.ts';
@@ -75,7 +83,8 @@ const windowOf = ([start, end]: WindowId): TimeWindow => ({ start, end });
 /** Throws for options no window operator can run with; returns the allowed lateness. */
 export function checkWindowOptions<In, Acc, Out>(options: WindowOperatorOptions<In, Acc, Out>): number {
   const lateness = options.allowedLatenessMs ?? 0;
-  if (!Number.isSafeInteger(lateness) || lateness < 0) throw new RangeError(`allowedLateness must be a whole number of ms >= 0, got ${lateness}`);
+  if (!Number.isSafeInteger(lateness) || lateness < 0)
+    throw new RangeError(`allowedLateness must be a whole number of ms >= 0, got ${lateness}`);
   if (options.assigner.merging && options.contents.merge === undefined) {
     throw new Error(`${options.assigner.description} windows merge: give the AggregateFunction a merge(a, b)`);
   }
@@ -116,7 +125,8 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     this.uid = context.uid;
     // Present from the start, at zero, so a rate alert works before the first late event.
     this.metrics.count('cdcflow_late_events_total', { reason: 'beyond-allowed-lateness' }, 0);
-    if (this.lateDataTag === undefined && this.lateRecordTag === undefined) this.metrics.count('cdcflow_late_events_dropped_total', {}, 0);
+    if (this.lateDataTag === undefined && this.lateRecordTag === undefined)
+      this.metrics.count('cdcflow_late_events_dropped_total', {}, 0);
     this.windows = this.keyed.getMapState<WindowId, WindowSlot<Acc>>({ name: 'windows' });
     this.timers = new KeyedTimers(this.keyed);
     this.watermark = new OperatorWatermark(restored);
@@ -133,7 +143,9 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
       if (this.refusedAsUnstorable(record)) continue;
       let touched: TimeWindow[];
       try {
-        touched = this.assigner.merging ? this.addToSession(record.value, timestamp) : this.addToWindows(record.value, timestamp);
+        touched = this.assigner.merging
+          ? this.addToSession(record.value, timestamp)
+          : this.addToWindows(record.value, timestamp);
       } catch (error) {
         userCodeFailed(this.deadLetters, record, error, 'the window function');
         continue;
@@ -145,7 +157,10 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
       }
       for (const window of touched) {
         if (maxTimestamp(window) > this.watermark.current) continue;
-        lateChanged.set(`${window.start}:${window.end}:${encodeKey(record.key).toString('latin1')}`, { key: record.key, window });
+        lateChanged.set(`${window.start}:${window.end}:${encodeKey(record.key).toString('latin1')}`, {
+          key: record.key,
+          window,
+        });
       }
     }
     for (const { key, window } of lateChanged.values()) {
@@ -181,7 +196,13 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     if (this.contents.keepsValues !== true || this.deadLetters === undefined) return false;
     const reason = unstorableReason(record.value);
     if (reason === undefined) return false;
-    this.deadLetters.reject({ kind: 'unstorable', reason, value: record.value, ...(record.key === undefined ? {} : { key: record.key }), ...(record.timestamp === undefined ? {} : { timestampMs: record.timestamp }) });
+    this.deadLetters.reject({
+      kind: 'unstorable',
+      reason,
+      value: record.value,
+      ...(record.key === undefined ? {} : { key: record.key }),
+      ...(record.timestamp === undefined ? {} : { timestampMs: record.timestamp }),
+    });
     return true;
   }
 
@@ -194,7 +215,14 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
     for (const window of this.assigner.assignWindows(timestamp)) {
       if (this.isLate(window)) continue;
       const slot = this.windows.get(idOf(window));
-      updates.push({ window, fresh: slot === undefined, slot: { accumulator: this.contents.add(slot?.accumulator ?? this.contents.create(), value), firings: slot?.firings ?? 0 } });
+      updates.push({
+        window,
+        fresh: slot === undefined,
+        slot: {
+          accumulator: this.contents.add(slot?.accumulator ?? this.contents.create(), value),
+          firings: slot?.firings ?? 0,
+        },
+      });
     }
     for (const { window, fresh, slot } of updates) {
       this.windows.put(idOf(window), slot);
@@ -243,27 +271,50 @@ class WindowOperator<In, Acc, Out> implements Operator<In, Out> {
   }
 
   private fire(key: unknown, window: TimeWindow, slot: WindowSlot<Acc>, firing: Firing, out: Output<Out>): void {
-    this.contents.emit(key, { window, firing, updateCount: slot.firings, currentWatermark: this.watermark.current }, slot.accumulator, out);
+    this.contents.emit(
+      key,
+      { window, firing, updateCount: slot.firings, currentWatermark: this.watermark.current },
+      slot.accumulator,
+      out,
+    );
     this.windows.put(idOf(window), { accumulator: slot.accumulator, firings: slot.firings + 1 });
   }
 
-  private emitLateRecords(tag: OutputTag<LateRecord<unknown, In>>, record: StreamRecord<In>, eventTime: number, out: Output<Out>): void {
+  private emitLateRecords(
+    tag: OutputTag<LateRecord<unknown, In>>,
+    record: StreamRecord<In>,
+    eventTime: number,
+    out: Output<Out>,
+  ): void {
     const watermark = this.watermark.current;
     for (const window of this.assigner.assignWindows(eventTime)) {
-      const late: LateRecord<unknown, In> = { value: record.value, key: record.key, eventTime, windowStart: window.start, windowEnd: window.end, watermark, latenessMs: watermark - eventTime, operator: this.uid };
+      const late: LateRecord<unknown, In> = {
+        value: record.value,
+        key: record.key,
+        eventTime,
+        windowStart: window.start,
+        windowEnd: window.end,
+        watermark,
+        latenessMs: watermark - eventTime,
+        operator: this.uid,
+      };
       out.emitSide(tag, late, eventTime);
     }
   }
 
   private countLate(count: number): void {
     this.metrics.count('cdcflow_late_events_total', { reason: 'beyond-allowed-lateness' }, count);
-    if (this.lateDataTag === undefined && this.lateRecordTag === undefined) this.metrics.count('cdcflow_late_events_dropped_total', {}, count);
+    if (this.lateDataTag === undefined && this.lateRecordTag === undefined)
+      this.metrics.count('cdcflow_late_events_dropped_total', {}, count);
   }
 }
 
 function eventTimeOf(record: StreamRecord<unknown>): number {
   if (record.timestamp === undefined) {
-    throw new CdcflowError('a window got a record without event time: give the source a WatermarkStrategy (env.fromSource(source, { watermarks }))', { domain: 'user' });
+    throw new CdcflowError(
+      'a window got a record without event time: give the source a WatermarkStrategy (env.fromSource(source, { watermarks }))',
+      { domain: 'user' },
+    );
   }
   return record.timestamp;
 }

@@ -7,7 +7,11 @@ import { CliError, NOT_RUNNING } from './cli-error.ts';
 import { ago, bytes, table } from './format.ts';
 
 function assertKnown(ctx: CliContext, job: string): void {
-  if (!existsSync(join(ctx.root, job))) throw new CliError(`no job '${job}' under the checkpoint root ${ctx.root} (see cdcflow list; --checkpoint-root or CDCFLOW_CHECKPOINT_DIR pick another root)`, NOT_RUNNING);
+  if (!existsSync(join(ctx.root, job)))
+    throw new CliError(
+      `no job '${job}' under the checkpoint root ${ctx.root} (see cdcflow list; --checkpoint-root or CDCFLOW_CHECKPOINT_DIR pick another root)`,
+      NOT_RUNNING,
+    );
 }
 
 export async function listJobCheckpoints(ctx: CliContext, job: string): Promise<void> {
@@ -20,7 +24,15 @@ export async function listJobCheckpoints(ctx: CliContext, job: string): Promise<
       ? []
       : table(
           ['ID', 'KIND', 'NAME', 'COMPLETED', 'SIZE', 'TASKS', 'PARALLELISM'],
-          all.map((c) => [String(c.id), c.kind, c.name ?? '-', ago(c.completedAtMs), bytes(c.bytes), String(c.tasks), String(c.parallelism)]),
+          all.map((c) => [
+            String(c.id),
+            c.kind,
+            c.name ?? '-',
+            ago(c.completedAtMs),
+            bytes(c.bytes),
+            String(c.tasks),
+            String(c.parallelism),
+          ]),
         )),
     // A reserved id whose checkpoint never completed (aborted, or the job stopped first) is normal.
     ...catalog.invalid.map((i) => `incomplete, never used for restore: ${i.location} (${i.reason})`),
@@ -46,7 +58,10 @@ export async function inspectJobCheckpoint(ctx: CliContext, job: string, ref: st
     `size         ${bytes(detail.bytes)} in ${detail.tasks} subtask snapshots, ${detail.sharedFiles} state files; parallelism ${detail.parallelism}`,
     ...detail.operators.flatMap((o) => [
       `operator ${o.uid}`,
-      ...o.subtasks.map((t) => `  subtask ${t.subtaskIndex}/${t.parallelism}  ${bytes(t.bytes)}, ${t.keyedFiles} keyed-state files${t.operatorState === null ? '' : `, state ${short(t.operatorState)}`}`),
+      ...o.subtasks.map(
+        (t) =>
+          `  subtask ${t.subtaskIndex}/${t.parallelism}  ${bytes(t.bytes)}, ${t.keyedFiles} keyed-state files${t.operatorState === null ? '' : `, state ${short(t.operatorState)}`}`,
+      ),
     ]),
   ]);
 }

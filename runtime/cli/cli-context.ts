@@ -25,7 +25,10 @@ export interface CliContext {
 }
 
 export function cliContext(options: CliOptions): CliContext {
-  const argv = [...(options.config === undefined ? [] : ['--config', options.config]), ...(options.checkpointRoot === undefined ? [] : ['--checkpoint-root', options.checkpointRoot])];
+  const argv = [
+    ...(options.config === undefined ? [] : ['--config', options.config]),
+    ...(options.checkpointRoot === undefined ? [] : ['--checkpoint-root', options.checkpointRoot]),
+  ];
   // `environ` given: the CLI is no job, it must not hand its configuration to child processes.
   const config = loadJobConfig({ name: 'cdcflow-cli', settings: z.looseObject({}), argv, environ: process.env });
   const json = options.json === true;

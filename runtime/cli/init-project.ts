@@ -20,20 +20,31 @@ const TEMPLATE_DIR = fileURLToPath(new URL('./template/', import.meta.url));
 
 export function initProject(dir: string, o: InitOptions): string[] {
   const target = resolve(dir);
-  if (existsSync(target) && readdirSync(target).length > 0) throw new CliError(`${target} exists and is not empty: choose a new directory`);
-  const name = basename(target).toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  if (existsSync(target) && readdirSync(target).length > 0)
+    throw new CliError(`${target} exists and is not empty: choose a new directory`);
+  const name = basename(target)
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-');
   const version = o.cdcflowVersion ?? `^${ownVersion()}`;
   const written: string[] = [];
   for (const file of readdirSync(TEMPLATE_DIR, { recursive: true, withFileTypes: true })) {
     if (!file.isFile() || !file.name.endsWith('.txt')) continue;
     const from = join(file.parentPath, file.name);
-    const relative = from.slice(TEMPLATE_DIR.length).replace(/\.txt$/, '').replace(/(^|\/)_/, '$1.');
+    const relative = from
+      .slice(TEMPLATE_DIR.length)
+      .replace(/\.txt$/, '')
+      .replace(/(^|\/)_/, '$1.');
     const to = join(target, relative);
     mkdirSync(join(to, '..'), { recursive: true });
-    writeFileSync(to, readFileSync(from, 'utf8').replaceAll('{{name}}', name).replaceAll('{{cdcflowVersion}}', version));
+    writeFileSync(
+      to,
+      readFileSync(from, 'utf8').replaceAll('{{name}}', name).replaceAll('{{cdcflowVersion}}', version),
+    );
     written.push(relative);
   }
-  o.print(`created ${target} (${written.length} files). Next:\n  cd ${dir}\n  npm install\n  npm test                 # the job's unit test, no services needed\n  docker compose up -d     # Kafka, Postgres, Debezium (or point the config at yours)\n  npx cdcflow run jobs/orders.ts --config cdcflow.config.json`);
+  o.print(
+    `created ${target} (${written.length} files). Next:\n  cd ${dir}\n  npm install\n  npm test                 # the job's unit test, no services needed\n  docker compose up -d     # Kafka, Postgres, Debezium (or point the config at yours)\n  npx cdcflow run jobs/orders.ts --config cdcflow.config.json`,
+  );
   return written.sort();
 }
 

@@ -26,7 +26,10 @@ export class JobClient {
       await client.call('GET', `/jobs/${job}`, undefined, 5_000);
     } catch (error) {
       if (error instanceof CliError) throw error;
-      throw new CliError(`job '${job}' is not running: nothing answers at ${registration.url} (pid ${registration.pid} on ${registration.host}; it may have just stopped, or be hung)`, NOT_RUNNING);
+      throw new CliError(
+        `job '${job}' is not running: nothing answers at ${registration.url} (pid ${registration.pid} on ${registration.host}; it may have just stopped, or be hung)`,
+        NOT_RUNNING,
+      );
     }
     return client;
   }
@@ -60,7 +63,9 @@ export class JobClient {
     }
     if (!response.ok) {
       const errors = (parsed as { errors?: unknown }).errors;
-      throw new CliError(`${this.job}: ${Array.isArray(errors) ? errors.join('; ') : text} (HTTP ${response.status} from ${method} ${path})`);
+      throw new CliError(
+        `${this.job}: ${Array.isArray(errors) ? errors.join('; ') : text} (HTTP ${response.status} from ${method} ${path})`,
+      );
     }
     return parsed as T;
   }
@@ -78,10 +83,16 @@ async function findRegistration(ctx: CliContext, job: string): Promise<JobRegist
   }
   const registration = await readRegistration(ctx.root, job);
   if (registration === undefined) {
-    throw new CliError(`job '${job}' is not running (no REST registration in ${dir}); its checkpoints: cdcflow checkpoints list ${job}`, NOT_RUNNING);
+    throw new CliError(
+      `job '${job}' is not running (no REST registration in ${dir}); its checkpoints: cdcflow checkpoints list ${job}`,
+      NOT_RUNNING,
+    );
   }
   if (!registrantMayBeAlive(registration)) {
-    throw new CliError(`job '${job}' is not running: its last process (pid ${registration.pid}) is gone without unregistering (killed?); start it with cdcflow run`, NOT_RUNNING);
+    throw new CliError(
+      `job '${job}' is not running: its last process (pid ${registration.pid}) is gone without unregistering (killed?); start it with cdcflow run`,
+      NOT_RUNNING,
+    );
   }
   return registration;
 }
@@ -91,10 +102,14 @@ async function tokenOf(ctx: CliContext, registration: JobRegistration): Promise<
     try {
       return (await readFile(registration.token.file, 'utf8')).trim();
     } catch (error) {
-      throw new CliError(`cannot read the REST token of '${registration.job}' at ${registration.token.file} (${(error as Error).message}): run as the user that runs the job`);
+      throw new CliError(
+        `cannot read the REST token of '${registration.job}' at ${registration.token.file} (${(error as Error).message}): run as the user that runs the job`,
+      );
     }
   }
   if (ctx.configuredToken !== undefined) return ctx.configuredToken;
   if (ctx.configuredTokenFile !== undefined) return (await readFile(ctx.configuredTokenFile, 'utf8')).trim();
-  throw new CliError(`job '${registration.job}' uses a configured REST token: set CDCFLOW_REST_TOKEN (or rest.token / rest.tokenFile in --config)`);
+  throw new CliError(
+    `job '${registration.job}' uses a configured REST token: set CDCFLOW_REST_TOKEN (or rest.token / rest.tokenFile in --config)`,
+  );
 }

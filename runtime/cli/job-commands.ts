@@ -8,19 +8,47 @@ import { CliError } from './cli-error.ts';
 import { ago, duration, table } from './format.ts';
 import { JobClient } from './job-client.ts';
 
-export type JobInfo = Omit<JobStatusView, 'exceptions'> & { readonly name: string; readonly plan: { readonly operators: readonly OperatorPlan[] }; readonly exceptions: { readonly history: JobStatusView['exceptions'] } };
+export type JobInfo = Omit<JobStatusView, 'exceptions'> & {
+  readonly name: string;
+  readonly plan: { readonly operators: readonly OperatorPlan[] };
+  readonly exceptions: { readonly history: JobStatusView['exceptions'] };
+};
 
 export async function listJobs(ctx: CliContext): Promise<void> {
-  const rows: { job: string; state: string; parallelism: number | undefined; lastCheckpoint: number | undefined; rest: string | undefined }[] = [];
+  const rows: {
+    job: string;
+    state: string;
+    parallelism: number | undefined;
+    lastCheckpoint: number | undefined;
+    rest: string | undefined;
+  }[] = [];
   for (const job of await jobsUnder(ctx.root)) {
     const registration = await readRegistration(ctx.root, job);
-    const info = registration !== undefined && registrantMayBeAlive(registration) ? await JobClient.connect(ctx, job).then((c) => c.get<JobInfo>(`/jobs/${job}`), () => undefined) : undefined;
+    const info =
+      registration !== undefined && registrantMayBeAlive(registration)
+        ? await JobClient.connect(ctx, job).then(
+            (c) => c.get<JobInfo>(`/jobs/${job}`),
+            () => undefined,
+          )
+        : undefined;
     if (info !== undefined) {
-      rows.push({ job, state: info.state, parallelism: info.parallelism, lastCheckpoint: info.lastCompletedCheckpoint?.checkpointId, rest: registration?.url });
+      rows.push({
+        job,
+        state: info.state,
+        parallelism: info.parallelism,
+        lastCheckpoint: info.lastCompletedCheckpoint?.checkpointId,
+        rest: registration?.url,
+      });
     } else {
       const catalog = await listCheckpoints(ctx.root, job);
       const ids = [...catalog.checkpoints, ...catalog.savepoints].map((c) => c.id);
-      rows.push({ job, state: 'not running', parallelism: undefined, lastCheckpoint: ids.length === 0 ? undefined : Math.max(...ids), rest: undefined });
+      rows.push({
+        job,
+        state: 'not running',
+        parallelism: undefined,
+        lastCheckpoint: ids.length === 0 ? undefined : Math.max(...ids),
+        rest: undefined,
+      });
     }
   }
   ctx.output({ root: ctx.root, jobs: rows }, () =>
@@ -28,7 +56,13 @@ export async function listJobs(ctx: CliContext): Promise<void> {
       ? [`no jobs under ${ctx.root}`]
       : table(
           ['JOB', 'STATE', 'PARALLELISM', 'LAST CHECKPOINT', 'REST'],
-          rows.map((r) => [r.job, r.state, r.parallelism === undefined ? '-' : String(r.parallelism), r.lastCheckpoint === undefined ? '-' : String(r.lastCheckpoint), r.rest ?? '-']),
+          rows.map((r) => [
+            r.job,
+            r.state,
+            r.parallelism === undefined ? '-' : String(r.parallelism),
+            r.lastCheckpoint === undefined ? '-' : String(r.lastCheckpoint),
+            r.rest ?? '-',
+          ]),
         ),
   );
 }
@@ -56,22 +90,43 @@ export async function jobInfo(ctx: CliContext, job: string): Promise<void> {
 
 export async function takeSavepoint(ctx: CliContext, job: string, name: string | undefined): Promise<void> {
   const client = await JobClient.connect(ctx, job);
-  const { location } = await client.send<{ location: string }>('POST', `/jobs/${job}/savepoints`, name === undefined ? {} : { name });
-  ctx.output({ job, location }, () => [`savepoint of ${job} written to ${location}`, `restore it with: cdcflow run ${client.registration.command.module} --from-savepoint ${location}`]);
+  const { location } = await client.send<{ location: string }>(
+    'POST',
+    `/jobs/${job}/savepoints`,
+    name === undefined ? {} : { name },
+  );
+  ctx.output({ job, location }, () => [
+    `savepoint of ${job} written to ${location}`,
+    `restore it with: cdcflow run ${client.registration.command.module} --from-savepoint ${location}`,
+  ]);
 }
 
-export async function stopJob(ctx: CliContext, job: string, options: { savepoint?: boolean; name?: string }): Promise<StopOutcome> {
+export async function stopJob(
+  ctx: CliContext,
+  job: string,
+  options: { savepoint?: boolean; name?: string },
+): Promise<StopOutcome> {
   const client = await JobClient.connect(ctx, job);
-  if (!ctx.json) ctx.print(`stopping ${job} (pid ${client.registration.pid})${options.savepoint === true || options.name !== undefined ? ' with a final savepoint' : ''}...`);
-  const body = { ...(options.savepoint === true ? { savepoint: true } : {}), ...(options.name === undefined ? {} : { name: options.name }) };
+  if (!ctx.json)
+    ctx.print(
+      `stopping ${job} (pid ${client.registration.pid})${options.savepoint === true || options.name !== undefined ? ' with a final savepoint' : ''}...`,
+    );
+  const body = {
+    ...(options.savepoint === true ? { savepoint: true } : {}),
+    ...(options.name === undefined ? {} : { name: options.name }),
+  };
   const outcome = await client.send<StopOutcome>('POST', `/jobs/${job}/stop`, body);
   await waitForExit(ctx, client.registration, 60_000);
   ctx.output({ job, ...outcome }, () => [
     `stopped ${job}${outcome.savepointPath !== undefined ? `; final savepoint: ${outcome.savepointPath}` : outcome.checkpointId !== undefined ? ` at checkpoint ${outcome.checkpointId}` : ''}`,
-    ...(outcome.savepointPath === undefined ? [] : [`resume with: cdcflow run ${client.registration.command.module} --from-savepoint ${outcome.savepointPath}`]),
+    ...(outcome.savepointPath === undefined
+      ? []
+      : [`resume with: cdcflow run ${client.registration.command.module} --from-savepoint ${outcome.savepointPath}`]),
     // A job stopped while restoring or backing off has no attempt to checkpoint.
     ...(outcome.savepointPath === undefined && (options.savepoint === true || options.name !== undefined)
-      ? [`no final savepoint was taken (the job was not running an attempt); the next start restores ${outcome.checkpointId === undefined ? 'its latest checkpoint' : `checkpoint ${outcome.checkpointId}`}`]
+      ? [
+          `no final savepoint was taken (the job was not running an attempt); the next start restores ${outcome.checkpointId === undefined ? 'its latest checkpoint' : `checkpoint ${outcome.checkpointId}`}`,
+        ]
       : []),
   ]);
   return outcome;
@@ -82,7 +137,9 @@ export async function cancelJob(ctx: CliContext, job: string): Promise<void> {
   await client.send('PATCH', `/jobs/${job}`, {});
   if (!ctx.json) ctx.print(`cancelling ${job} (pid ${client.registration.pid})...`);
   await waitForExit(ctx, client.registration, 60_000);
-  ctx.output({ job, state: 'cancelled' }, () => [`cancelled ${job}: no final checkpoint; the next start restores the last completed one`]);
+  ctx.output({ job, state: 'cancelled' }, () => [
+    `cancelled ${job}: no final checkpoint; the next start restores the last completed one`,
+  ]);
 }
 
 /**
@@ -92,8 +149,15 @@ export async function cancelJob(ctx: CliContext, job: string): Promise<void> {
 export async function waitForExit(ctx: CliContext, registration: JobRegistration, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const local = registration.host === hostname();
-  while (local ? registrantMayBeAlive(registration) : (await readRegistration(ctx.root, registration.job))?.startedAtMs === registration.startedAtMs) {
-    if (Date.now() > deadline) throw new CliError(`${registration.job}: pid ${registration.pid} still runs ${timeoutMs / 1000} s after it was told to end`);
+  while (
+    local
+      ? registrantMayBeAlive(registration)
+      : (await readRegistration(ctx.root, registration.job))?.startedAtMs === registration.startedAtMs
+  ) {
+    if (Date.now() > deadline)
+      throw new CliError(
+        `${registration.job}: pid ${registration.pid} still runs ${timeoutMs / 1000} s after it was told to end`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }

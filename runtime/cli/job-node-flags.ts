@@ -15,7 +15,10 @@
 export const JOB_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=32'];
 
 /** `JOB_NODE_FLAGS` minus those the user already set (in NODE_OPTIONS or the given argv). */
-export function jobNodeFlags(nodeOptions: string | undefined = process.env['NODE_OPTIONS'], execArgv: readonly string[] = process.execArgv): string[] {
+export function jobNodeFlags(
+  nodeOptions: string | undefined = process.env['NODE_OPTIONS'],
+  execArgv: readonly string[] = process.execArgv,
+): string[] {
   const given = [...(nodeOptions ?? '').split(/\s+/), ...execArgv].map((flag) => flag.split('=')[0]);
   return JOB_NODE_FLAGS.filter((flag) => !given.includes(flag.split('=')[0]));
 }

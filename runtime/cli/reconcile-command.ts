@@ -21,12 +21,19 @@ export interface ReconcileFlags {
   readonly samples?: string;
 }
 
-const list = (v: string | undefined): string[] | undefined => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
+const list = (v: string | undefined): string[] | undefined =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean);
 
 export async function reconcile(ctx: CliContext, f: ReconcileFlags): Promise<number> {
   const sourceUrl = f.source ?? process.env['CDCFLOW_SOURCE_DATABASE_URL'] ?? process.env['DATABASE_URL'];
   const sinkUrl = f.sink ?? sourceUrl;
-  if (sourceUrl === undefined || sinkUrl === undefined) throw new CliError('reconcile needs --source <postgres url> (or CDCFLOW_SOURCE_DATABASE_URL / DATABASE_URL)', 2);
+  if (sourceUrl === undefined || sinkUrl === undefined)
+    throw new CliError('reconcile needs --source <postgres url> (or CDCFLOW_SOURCE_DATABASE_URL / DATABASE_URL)', 2);
   const key = list(f.key);
   const columns = list(f.columns);
   const ignore = list(f.ignore);

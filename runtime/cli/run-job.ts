@@ -13,7 +13,11 @@ import { jobNodeFlags } from './job-node-flags.ts';
 const FORWARDED = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export function runJobFile(module: string, args: readonly string[], options: { cwd?: string } = {}): Promise<number> {
-  const child = spawn(process.execPath, [...jobNodeFlags(), '--import', import.meta.resolve('tsx'), module, ...args], { stdio: 'inherit', detached: true, cwd: options.cwd ?? process.cwd() });
+  const child = spawn(process.execPath, [...jobNodeFlags(), '--import', import.meta.resolve('tsx'), module, ...args], {
+    stdio: 'inherit',
+    detached: true,
+    cwd: options.cwd ?? process.cwd(),
+  });
   const forward = (signal: NodeJS.Signals) => () => void child.kill(signal);
   const handlers = FORWARDED.map((signal) => [signal, forward(signal)] as const);
   for (const [signal, handler] of handlers) process.on(signal, handler);

@@ -18,7 +18,12 @@ declare module 'zod' {
 
 export const JOB_NAME_PATTERN = /^[A-Za-z0-9_.-]+$/;
 
-const jobName = z.string().regex(JOB_NAME_PATTERN, "may use only letters, digits, '-', '_' and '.' (it names folders and Kafka transactional ids)");
+const jobName = z
+  .string()
+  .regex(
+    JOB_NAME_PATTERN,
+    "may use only letters, digits, '-', '_' and '.' (it names folders and Kafka transactional ids)",
+  );
 const positiveMs = z.number().int().positive();
 
 /**
@@ -39,7 +44,13 @@ export type StateBackendName = z.infer<typeof stateBackendSchema>;
 
 export const coreConfigShape = {
   name: jobName.meta({ env: 'CDCFLOW_JOB_NAME' }),
-  parallelism: z.number().int().min(1).max(DEFAULT_MAX_PARALLELISM).meta({ env: 'CDCFLOW_PARALLELISM' }).default(JOB_DEFAULTS.parallelism),
+  parallelism: z
+    .number()
+    .int()
+    .min(1)
+    .max(DEFAULT_MAX_PARALLELISM)
+    .meta({ env: 'CDCFLOW_PARALLELISM' })
+    .default(JOB_DEFAULTS.parallelism),
   restore: restoreSchema.default(JOB_DEFAULTS.restore),
   /** Restore although an at-least-once sink with side effects committed past the restore point (CLI `--allow-replay`). */
   allowReplay: z.boolean().meta({ env: 'CDCFLOW_ALLOW_REPLAY' }).default(JOB_DEFAULTS.allowReplay),
@@ -50,7 +61,11 @@ export const coreConfigShape = {
   checkpoints: z
     .strictObject({
       /** Absolute after loading; `<root>/<name>` is the job's folder. */
-      root: z.string().min(1).meta({ env: 'CDCFLOW_CHECKPOINT_DIR' }).default(() => defaultCheckpointRoot()),
+      root: z
+        .string()
+        .min(1)
+        .meta({ env: 'CDCFLOW_CHECKPOINT_DIR' })
+        .default(() => defaultCheckpointRoot()),
       /** With an `s3://bucket/prefix` root: the local folder for state files before upload. */
       stagingDir: z.string().min(1).meta({ env: 'CDCFLOW_CHECKPOINT_STAGING_DIR' }).optional(),
       intervalMs: positiveMs.meta({ env: 'CDCFLOW_CHECKPOINT_INTERVAL_MS' }).default(CHECKPOINT_DEFAULTS.intervalMs),
@@ -63,7 +78,11 @@ export const coreConfigShape = {
   state: z
     .strictObject({
       backend: stateBackendSchema.default(JOB_DEFAULTS.stateBackend),
-      dir: z.string().min(1).meta({ env: 'CDCFLOW_STATE_DIR' }).default(() => defaultStateDir()),
+      dir: z
+        .string()
+        .min(1)
+        .meta({ env: 'CDCFLOW_STATE_DIR' })
+        .default(() => defaultStateDir()),
     })
     .prefault({}),
   rest: z
@@ -78,7 +97,10 @@ export const coreConfigShape = {
       token: z.string().min(16, 'must be at least 16 characters').meta({ env: 'CDCFLOW_REST_TOKEN' }).optional(),
       tokenFile: z.string().min(1).meta({ env: 'CDCFLOW_REST_TOKEN_FILE' }).optional(),
     })
-    .refine((rest) => rest.token === undefined || rest.tokenFile === undefined, { message: 'set token or tokenFile, not both', path: ['tokenFile'] })
+    .refine((rest) => rest.token === undefined || rest.tokenFile === undefined, {
+      message: 'set token or tokenFile, not both',
+      path: ['tokenFile'],
+    })
     .prefault({}),
   lifecycle: z
     .strictObject({
@@ -107,5 +129,7 @@ export function jobConfigSchema<S extends z.ZodType>(settings: S) {
 /** A misspelt setting must fail the start, not be dropped: a plain z.object becomes strict (z.looseObject stays loose). */
 function strictSettings<S extends z.ZodType>(settings: S): S {
   const def = settings._zod.def as { type: string; catchall?: unknown };
-  return settings instanceof z.ZodObject && def.type === 'object' && def.catchall === undefined ? (settings.strict() as unknown as S) : settings;
+  return settings instanceof z.ZodObject && def.type === 'object' && def.catchall === undefined
+    ? (settings.strict() as unknown as S)
+    : settings;
 }

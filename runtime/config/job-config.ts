@@ -40,7 +40,9 @@ export const RESOLVED_CONFIG_ENV = 'CDCFLOW_RESOLVED_CONFIG';
 /** Fields holding paths; a relative one is resolved against the file it came from, or the working directory. */
 const PATH_FIELDS = ['checkpoints.root', 'checkpoints.stagingDir', 'state.dir', 'rest.tokenFile'];
 
-export function loadJobConfig<S extends z.ZodType = z.ZodObject<Record<string, never>>>(options: LoadJobConfigOptions<S>): JobConfig<z.output<S>> {
+export function loadJobConfig<S extends z.ZodType = z.ZodObject<Record<string, never>>>(
+  options: LoadJobConfigOptions<S>,
+): JobConfig<z.output<S>> {
   if (options.argv !== undefined || options.environ !== undefined || !isMainThread) return load(options);
   // A job file reading its own command line: a bad configuration is a usage error, not a crash.
   try {
@@ -60,10 +62,20 @@ function load<S extends z.ZodType>(options: LoadJobConfigOptions<S>): JobConfig<
   if (handedDown !== undefined) return validate(schema, JSON.parse(handedDown) as unknown, new Layers());
 
   const layers = new Layers();
-  layers.assign([], { name: options.name, settings: {}, checkpoints: { root: defaultCheckpointRoot(environ) }, state: { dir: defaultStateDir(environ) } }, 'default');
+  layers.assign(
+    [],
+    {
+      name: options.name,
+      settings: {},
+      checkpoints: { root: defaultCheckpointRoot(environ) },
+      state: { dir: defaultStateDir(environ) },
+    },
+    'default',
+  );
   const flags = parseJobFlags(options.argv ?? process.argv.slice(2));
   const file = flags.configFile ?? environ['CDCFLOW_CONFIG'];
-  if (file !== undefined) layers.assign([], readConfigFile(file), `config file ${resolve(file)}`, dirname(resolve(file)));
+  if (file !== undefined)
+    layers.assign([], readConfigFile(file), `config file ${resolve(file)}`, dirname(resolve(file)));
   for (const { path, env } of envFields(schema)) {
     const raw = environ[env];
     if (raw !== undefined && raw !== '') layers.assign(path, coerceString(fieldAt(schema, path), raw), `${env}=${raw}`);
@@ -71,11 +83,22 @@ function load<S extends z.ZodType>(options: LoadJobConfigOptions<S>): JobConfig<
   // Older name of the REST port (it served /metrics before there was a REST API).
   const metricsPort = environ['CDCFLOW_METRICS_PORT'];
   if (environ['CDCFLOW_REST_PORT'] === undefined && metricsPort !== undefined && metricsPort !== '') {
-    layers.assign(['rest', 'port'], coerceString(fieldAt(schema, ['rest', 'port']), metricsPort), `CDCFLOW_METRICS_PORT=${metricsPort}`);
+    layers.assign(
+      ['rest', 'port'],
+      coerceString(fieldAt(schema, ['rest', 'port']), metricsPort),
+      `CDCFLOW_METRICS_PORT=${metricsPort}`,
+    );
   }
   for (const assignment of flags.assignments) {
-    const path = assignment.path[0] !== undefined && (assignment.path[0] in coreConfigShape || assignment.path[0] === 'settings') ? [...assignment.path] : ['settings', ...assignment.path];
-    layers.assign(path, assignment.raw ? coerceString(fieldAt(schema, path), String(assignment.value)) : assignment.value, assignment.origin);
+    const path =
+      assignment.path[0] !== undefined && (assignment.path[0] in coreConfigShape || assignment.path[0] === 'settings')
+        ? [...assignment.path]
+        : ['settings', ...assignment.path];
+    layers.assign(
+      path,
+      assignment.raw ? coerceString(fieldAt(schema, path), String(assignment.value)) : assignment.value,
+      assignment.origin,
+    );
   }
   const config = validate(schema, layers.value, layers);
   if (options.environ === undefined) process.env[RESOLVED_CONFIG_ENV] = JSON.stringify(config);
@@ -87,19 +110,29 @@ function readConfigFile(file: string): unknown {
   try {
     text = readFileSync(file, 'utf8');
   } catch (cause) {
-    throw new ConfigError(`cannot read the configuration file ${resolve(file)} (${(cause as Error).message}): check --config / CDCFLOW_CONFIG`, { cause });
+    throw new ConfigError(
+      `cannot read the configuration file ${resolve(file)} (${(cause as Error).message}): check --config / CDCFLOW_CONFIG`,
+      { cause },
+    );
   }
   try {
     return JSON.parse(text) as unknown;
   } catch (cause) {
-    throw new ConfigError(`the configuration file ${resolve(file)} is not valid JSON: ${(cause as Error).message}`, { cause });
+    throw new ConfigError(`the configuration file ${resolve(file)} is not valid JSON: ${(cause as Error).message}`, {
+      cause,
+    });
   }
 }
 
-function validate<S extends z.ZodType>(schema: ReturnType<typeof jobConfigSchema<S>>, value: unknown, layers: Layers): JobConfig<z.output<S>> {
+function validate<S extends z.ZodType>(
+  schema: ReturnType<typeof jobConfigSchema<S>>,
+  value: unknown,
+  layers: Layers,
+): JobConfig<z.output<S>> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data as JobConfig<z.output<S>>;
-  const name = typeof (value as { name?: unknown }).name === 'string' ? ` of job '${(value as { name: string }).name}'` : '';
+  const name =
+    typeof (value as { name?: unknown }).name === 'string' ? ` of job '${(value as { name: string }).name}'` : '';
   const lines = parsed.error.issues.flatMap((issue) => {
     const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k]) : [issue.path];
     return keys.map((path) => {
@@ -143,16 +176,21 @@ class Layers {
 
   private record(path: readonly string[], value: unknown, origin: string): void {
     this.origins.set(path.join('.'), origin);
-    if (isPlainObject(value)) for (const [key, child] of Object.entries(value)) this.record([...path, key], child, origin);
+    if (isPlainObject(value))
+      for (const [key, child] of Object.entries(value)) this.record([...path, key], child, origin);
   }
 }
 
 function resolvePaths(path: readonly string[], value: unknown, baseDir: string): unknown {
   const key = path.join('.');
   // A savepoint name has no '/'; anything else names a folder.
-  const isPath = PATH_FIELDS.includes(key) || key === 'restore.checkpoint' || (key === 'restore.savepoint' && typeof value === 'string' && value.includes('/'));
+  const isPath =
+    PATH_FIELDS.includes(key) ||
+    key === 'restore.checkpoint' ||
+    (key === 'restore.savepoint' && typeof value === 'string' && value.includes('/'));
   // An object-store URL (s3://) or file:// URL is taken as written.
-  if (typeof value === 'string' && isPath) return isAbsolute(value) || /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : resolve(baseDir, value);
+  if (typeof value === 'string' && isPath)
+    return isAbsolute(value) || /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : resolve(baseDir, value);
   if (!isPlainObject(value)) return value;
   return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resolvePaths([...path, k], v, baseDir)]));
 }

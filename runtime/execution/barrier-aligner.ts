@@ -40,7 +40,9 @@ export class BarrierAligner<E> {
         this.buffered.push({ input, element: heldBarrier(checkpointId) });
         return { kind: 'buffered' };
       }
-      throw new Error(`barrier ${checkpointId} arrived on input ${input} while aligning ${this.pendingId}: barriers out of order on one input`);
+      throw new Error(
+        `barrier ${checkpointId} arrived on input ${input} while aligning ${this.pendingId}: barriers out of order on one input`,
+      );
     }
     this.arrived.add(input);
     if (this.arrived.size < this.inputCount) return { kind: 'buffered' };

@@ -135,7 +135,8 @@ export class OperatorRunner implements ElementReceiver {
 
   async pushBarrier(input: number, checkpointId: number): Promise<void> {
     const verdict = this.aligner.onBarrier(input, checkpointId, heldBarrier);
-    if (verdict.kind === 'aligned') await this.exclusive(`barrier ${checkpointId}`, () => this.snapshotAndRelease(checkpointId));
+    if (verdict.kind === 'aligned')
+      await this.exclusive(`barrier ${checkpointId}`, () => this.snapshotAndRelease(checkpointId));
   }
 
   /** After alignment: snapshot, forward the barrier, then what the aligner held back, in arrival order. */
@@ -149,7 +150,8 @@ export class OperatorRunner implements ElementReceiver {
     for (const held of this.aligner.drain()) {
       if (held.element.kind === 'barrier') {
         const next = held.element.checkpointId;
-        if (this.aligner.onBarrier(held.input, next, heldBarrier).kind === 'aligned') await this.snapshotAndRelease(next);
+        if (this.aligner.onBarrier(held.input, next, heldBarrier).kind === 'aligned')
+          await this.snapshotAndRelease(next);
       } else if (this.aligner.onElement(held.input, held.element).kind === 'pass') {
         await this.handle(held.input, held.element);
       }
@@ -206,7 +208,8 @@ export class OperatorRunner implements ElementReceiver {
         const records = this.keySelector === undefined ? element.records : element.records.map((r) => this.keyed(r));
         this.hooks.recordsIn(this.uid, records.length);
         const sourceTs = element.sourceTs;
-        if (sourceTs !== undefined && (this.sourceFrontier === undefined || sourceTs > this.sourceFrontier)) this.sourceFrontier = sourceTs;
+        if (sourceTs !== undefined && (this.sourceFrontier === undefined || sourceTs > this.sourceFrontier))
+          this.sourceFrontier = sourceTs;
         this.hooks.sinkReceived?.(this.uid, sourceTs, records.length);
         this.batchSourceTs = sourceTs;
         const started = performance.now();
@@ -215,7 +218,9 @@ export class OperatorRunner implements ElementReceiver {
         } catch (error) {
           // A batch of one names its record; in a larger batch only the operator knows which one failed.
           const only = records.length === 1 ? recordLocationOf(records[0]?.value, records[0]?.key) : undefined;
-          throw only === undefined ? error : locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: only });
+          throw only === undefined
+            ? error
+            : locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: only });
         }
         await this.hooks.flushDeadLetters?.();
         const processed = performance.now();
@@ -279,7 +284,11 @@ export class OperatorRunner implements ElementReceiver {
     try {
       return { value: record.value, timestamp: record.timestamp, key: selector(record.value) };
     } catch (error) {
-      throw locateError(error, { operator: this.uid, subtask: this.hooks.subtaskIndex ?? 0, record: recordLocationOf(record.value, record.key) });
+      throw locateError(error, {
+        operator: this.uid,
+        subtask: this.hooks.subtaskIndex ?? 0,
+        record: recordLocationOf(record.value, record.key),
+      });
     }
   }
 
@@ -298,7 +307,8 @@ export class OperatorRunner implements ElementReceiver {
     const sourceTs = ts === undefined ? {} : { sourceTs: ts };
     for (const d of this.downstream) {
       const records = d.sideOutput === undefined ? main : side.get(d.sideOutput);
-      if (records !== undefined && records.length > 0) await d.runner.push(d.input, { kind: 'batch', records, ...sourceTs });
+      if (records !== undefined && records.length > 0)
+        await d.runner.push(d.input, { kind: 'batch', records, ...sourceTs });
     }
   }
 }

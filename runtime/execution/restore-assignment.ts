@@ -41,18 +41,25 @@ export function assignRestoredState(
     const own = sameParallelism ? parts.find((p) => p.subtaskIndex === subtaskIndex) : undefined;
     const stored = (p: TaskSnapshot): TaskState => p.operator ?? {};
     const keyed = parts.flatMap((p) => (p.keyed === undefined ? [] : [p.keyed]));
-    const watermark = own === undefined ? minimumWatermark(parts.map((p) => stored(p).watermark)) : stored(own).watermark;
+    const watermark =
+      own === undefined ? minimumWatermark(parts.map((p) => stored(p).watermark)) : stored(own).watermark;
     const common = { ...(keyed.length === 0 ? {} : { keyed }), ...(watermark === undefined ? {} : { watermark }) };
     if (node.source !== undefined) {
       const owner = splitOwnerOf(node, parallelism);
-      const positions: SplitPosition[] = parts.flatMap((p) => stored(p).source?.positions ?? []).filter((p) => owner(p.split) === subtaskIndex);
+      const positions: SplitPosition[] = parts
+        .flatMap((p) => stored(p).source?.positions ?? [])
+        .filter((p) => owner(p.split) === subtaskIndex);
       result.set(uid, { ...common, source: { positions } });
     } else if (own !== undefined) {
       const operator = stored(own).operator;
       result.set(uid, { ...common, ...(operator === undefined ? {} : { operator }) });
     } else {
-      const taken = node.keySelector === undefined ? parts.filter((p) => p.subtaskIndex % parallelism === subtaskIndex) : parts;
-      result.set(uid, { ...common, rescaled: taken.map((p) => ({ subtaskIndex: p.subtaskIndex, snapshot: stored(p).operator })) });
+      const taken =
+        node.keySelector === undefined ? parts.filter((p) => p.subtaskIndex % parallelism === subtaskIndex) : parts;
+      result.set(uid, {
+        ...common,
+        rescaled: taken.map((p) => ({ subtaskIndex: p.subtaskIndex, snapshot: stored(p).operator })),
+      });
     }
   }
   return result;
@@ -63,7 +70,10 @@ export function splitOwnerOf(node: GraphNode, parallelism: number): (split: stri
   const definition = node.source;
   if (parallelism === 1) return () => 0;
   const owner = definition?.splitOwner;
-  if (owner === undefined) throw new UnsupportedParallelJobError(`source '${node.name}' does not say which subtask reads which split (SourceDefinition.splitOwner)`);
+  if (owner === undefined)
+    throw new UnsupportedParallelJobError(
+      `source '${node.name}' does not say which subtask reads which split (SourceDefinition.splitOwner)`,
+    );
   return (split) => owner.call(definition, split, parallelism);
 }
 
@@ -74,9 +84,16 @@ function minimumWatermark(values: readonly (number | undefined)[]): number | und
 }
 
 /** The snapshot an operator opens with: its own, or the old subtasks' merged by the operator. */
-export function restoredSnapshotOf(restored: RestoredTask | undefined, operator: Operator<unknown, unknown>, info: OperatorInfo, name: string): OperatorSnapshot {
+export function restoredSnapshotOf(
+  restored: RestoredTask | undefined,
+  operator: Operator<unknown, unknown>,
+  info: OperatorInfo,
+  name: string,
+): OperatorSnapshot {
   if (restored?.rescaled === undefined) return restored?.operator;
   if (operator.mergeRescaled !== undefined) return operator.mergeRescaled(restored.rescaled, info);
   if (restored.rescaled.every((p) => p.snapshot === undefined)) return undefined;
-  throw new UnsupportedParallelJobError(`operator '${name}' (${info.uid}) has operator state but no mergeRescaled(), so it cannot restore at parallelism ${info.parallelism} from a checkpoint taken at another parallelism`);
+  throw new UnsupportedParallelJobError(
+    `operator '${name}' (${info.uid}) has operator state but no mergeRescaled(), so it cannot restore at parallelism ${info.parallelism} from a checkpoint taken at another parallelism`,
+  );
 }

@@ -54,7 +54,12 @@ export class SnapshotAcks {
   }
 
   /** The operator took its own snapshot (sinks pre-committed) at barrier `checkpointId`. */
-  async taken(runner: OperatorRunner, keyed: KeyedBackend | undefined, checkpointId: number, snapshot: OperatorSnapshot): Promise<void> {
+  async taken(
+    runner: OperatorRunner,
+    keyed: KeyedBackend | undefined,
+    checkpointId: number,
+    snapshot: OperatorSnapshot,
+  ): Promise<void> {
     const operatorBytes = snapshot === undefined ? 0 : JSON.stringify(snapshot).length;
     const ack: TaskSnapshot = {
       operatorUid: runner.uid,
@@ -79,7 +84,8 @@ export class SnapshotAcks {
           metrics.observe('cdcflow_state_snapshot_async_seconds', (performance.now() - asyncStart) / 1000);
           this.deps.acknowledge(checkpointId, { ...ack, keyed: written.handle, bytes: operatorBytes + written.bytes });
         },
-        (error: unknown) => this.deps.decline(runner.uid, checkpointId, error instanceof Error ? error.message : String(error)),
+        (error: unknown) =>
+          this.deps.decline(runner.uid, checkpointId, error instanceof Error ? error.message : String(error)),
       )
       .catch((error: unknown) => void (this.failure ??= error))
       .finally(() => this.writes.delete(write));

@@ -43,7 +43,8 @@ export class SourceTask {
       await this.emitWatermark(this.watermarks?.onIdleTick(Date.now()));
       return 'idle';
     }
-    const records = this.watermarks === undefined ? result.records : result.records.map((r) => this.stamp(r, result.split));
+    const records =
+      this.watermarks === undefined ? result.records : result.records.map((r) => this.stamp(r, result.split));
     this.onRecords(records.length);
     // A source's own record times (before a timestamp assigner) are its commit times: Debezium's source.ts_ms.
     const sourceTs = newestTimestamp(result.records);
@@ -88,6 +89,7 @@ export class SourceTask {
 
 function newestTimestamp(records: readonly StreamRecord<unknown>[]): number | undefined {
   let newest: number | undefined;
-  for (const r of records) if (r.timestamp !== undefined && (newest === undefined || r.timestamp > newest)) newest = r.timestamp;
+  for (const r of records)
+    if (r.timestamp !== undefined && (newest === undefined || r.timestamp > newest)) newest = r.timestamp;
   return newest;
 }

@@ -113,8 +113,10 @@ export class SubtaskLoop {
 
   async open(): Promise<void> {
     const { graph } = this.deps;
-    for (const node of graph.nodes) if (node.source === undefined) await this.located(node, () => this.openOperator(node));
-    for (const node of graph.nodes) if (node.source !== undefined) await this.located(node, () => this.openSource(node));
+    for (const node of graph.nodes)
+      if (node.source === undefined) await this.located(node, () => this.openOperator(node));
+    for (const node of graph.nodes)
+      if (node.source !== undefined) await this.located(node, () => this.openSource(node));
     for (const node of graph.nodes) {
       const runner = this.runners.get(node);
       for (const consumer of graph.consumersOf(node)) {
@@ -205,7 +207,11 @@ export class SubtaskLoop {
       await exchange?.drain();
       for (const runner of this.runners.values()) await runner.tick(Date.now());
       if (finished() || this.stopRequested) break;
-      await Promise.race([exchange?.arrival() ?? new Promise(() => undefined), wake(), new Promise((r) => setTimeout(r, 50))]);
+      await Promise.race([
+        exchange?.arrival() ?? new Promise(() => undefined),
+        wake(),
+        new Promise((r) => setTimeout(r, 50)),
+      ]);
     }
     await this.deliverNotifications();
   }
@@ -221,7 +227,10 @@ export class SubtaskLoop {
           operatorUid: source.uid,
           subtaskIndex: this.subtaskIndex,
           parallelism: this.parallelism,
-          operator: { source: snapshot, ...(watermark === undefined || !Number.isFinite(watermark) ? {} : { watermark }) },
+          operator: {
+            source: snapshot,
+            ...(watermark === undefined || !Number.isFinite(watermark) ? {} : { watermark }),
+          },
           bytes: JSON.stringify(snapshot).length,
         });
       }
@@ -230,7 +239,10 @@ export class SubtaskLoop {
 
   async deliverNotifications(): Promise<void> {
     while (this.pendingNotifications.length > 0) {
-      const { checkpointId, completed } = this.pendingNotifications.shift() as { checkpointId: number; completed: boolean };
+      const { checkpointId, completed } = this.pendingNotifications.shift() as {
+        checkpointId: number;
+        completed: boolean;
+      };
       for (const runner of this.runners.values()) {
         const backend = this.keyed.get(runner)?.state;
         if (completed) {
@@ -293,18 +305,29 @@ export class SubtaskLoop {
     const operator = (node.factory as NonNullable<GraphNode['factory']>)();
     const info = { jobName: this.deps.jobName, uid, subtaskIndex: this.subtaskIndex, parallelism: this.parallelism };
     const restoredSnapshot = restoredSnapshotOf(restored, operator, info, node.name);
-    const keyedBackend = node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
+    const keyedBackend =
+      node.keySelector === undefined ? undefined : await this.deps.createKeyedBackend(uid, restored?.keyed);
     const deadLetters = this.deps.deadLettersFor?.(uid);
     const hooks: RunnerHooks = {
       ...this.deps.hooks,
       subtaskIndex: this.subtaskIndex,
-      snapshotTaken: (runner, checkpointId, snapshot) => this.snapshots.taken(runner, keyedBackend, checkpointId, snapshot),
+      snapshotTaken: (runner, checkpointId, snapshot) =>
+        this.snapshots.taken(runner, keyedBackend, checkpointId, snapshot),
       ...(deadLetters === undefined ? {} : { flushDeadLetters: () => deadLetters.flush() }),
       ...(this.deps.signals?.isSink(uid) === true ? sinkHooks(this.deps.signals) : {}),
     };
     // Behind the keyed exchange every input is one channel per upstream subtask.
     const channels = node.keySelector === undefined ? node.inputs.length : node.inputs.length * this.parallelism;
-    const runner = new OperatorRunner(uid, node.name, operator, channels, node.keySelector, hooks, restored?.watermark, keyedBackend?.state);
+    const runner = new OperatorRunner(
+      uid,
+      node.name,
+      operator,
+      channels,
+      node.keySelector,
+      hooks,
+      restored?.watermark,
+      keyedBackend?.state,
+    );
     if (keyedBackend !== undefined) this.keyed.set(runner, keyedBackend);
     const context: OperatorContext = {
       ...info,
@@ -312,7 +335,11 @@ export class SubtaskLoop {
       metrics: this.deps.metricsFor(uid),
       ...(deadLetters === undefined ? {} : { deadLetters }),
       now: () => Date.now(),
-      retiredSubtasks: retiredSubtasks(this.subtaskIndex, this.parallelism, this.deps.highestParallelism ?? this.parallelism),
+      retiredSubtasks: retiredSubtasks(
+        this.subtaskIndex,
+        this.parallelism,
+        this.deps.highestParallelism ?? this.parallelism,
+      ),
       ...(this.deps.freshStart === undefined ? {} : { freshStart: this.deps.freshStart }),
     };
     await operator.open?.(context, restoredSnapshot);
@@ -324,7 +351,13 @@ export class SubtaskLoop {
     const restored = this.deps.restored.get(uid);
     const definition = node.source as NonNullable<GraphNode['source']>;
     const metrics = this.deps.metricsFor(uid);
-    const reader = definition.createReader({ jobName: this.deps.jobName, uid, subtaskIndex: this.subtaskIndex, parallelism: this.parallelism, metrics });
+    const reader = definition.createReader({
+      jobName: this.deps.jobName,
+      uid,
+      subtaskIndex: this.subtaskIndex,
+      parallelism: this.parallelism,
+      metrics,
+    });
     this.opening = reader;
     if (this.stopRequested || this.finalRequested) reader.interruptOpen?.();
     try {

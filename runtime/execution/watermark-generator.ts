@@ -50,7 +50,9 @@ export class WatermarkGenerator {
    * assignment) hold the watermark back until they produce or go idle; idleness counts from now.
    */
   register(splits: readonly string[], nowMs: number): void {
-    for (const split of splits) if (!this.splits.has(split)) this.splits.set(split, { maxTimestamp: Number.NEGATIVE_INFINITY, lastActivityMs: nowMs, idle: false });
+    for (const split of splits)
+      if (!this.splits.has(split))
+        this.splits.set(split, { maxTimestamp: Number.NEGATIVE_INFINITY, lastActivityMs: nowMs, idle: false });
   }
 
   /** The reader's assignment, now known: registered like `register`, and an empty one makes the source idle. */
@@ -68,13 +70,17 @@ export class WatermarkGenerator {
 
   timestampOf(record: StreamRecord<unknown>): number {
     if (this.settings.timestampOf !== undefined) return this.settings.timestampOf(record.value, record);
-    if (record.timestamp === undefined) throw new Error('a record reached watermark generation without a timestamp: give the strategy withTimestamps(fn)');
+    if (record.timestamp === undefined)
+      throw new Error(
+        'a record reached watermark generation without a timestamp: give the strategy withTimestamps(fn)',
+      );
     return record.timestamp;
   }
 
   observe(split: string, timestamp: number): void {
     let clock = this.splits.get(split);
-    if (clock === undefined) this.splits.set(split, (clock = { maxTimestamp: timestamp, lastActivityMs: Date.now(), idle: false }));
+    if (clock === undefined)
+      this.splits.set(split, (clock = { maxTimestamp: timestamp, lastActivityMs: Date.now(), idle: false }));
     if (timestamp > clock.maxTimestamp) clock.maxTimestamp = timestamp;
   }
 

@@ -25,7 +25,11 @@ export class WatermarkHolder {
   private current = Number.NEGATIVE_INFINITY;
 
   constructor(inputCount: number, restored?: number) {
-    this.inputs = Array.from({ length: inputCount }, () => ({ watermark: Number.NEGATIVE_INFINITY, idle: false, aligned: true }));
+    this.inputs = Array.from({ length: inputCount }, () => ({
+      watermark: Number.NEGATIVE_INFINITY,
+      idle: false,
+      aligned: true,
+    }));
     if (restored !== undefined) this.current = restored;
   }
 
@@ -70,7 +74,8 @@ export class WatermarkHolder {
 
   private status(input: number): InputStatus {
     const status = this.inputs[input];
-    if (status === undefined) throw new RangeError(`watermark input ${input} does not exist (the operator has ${this.inputs.length})`);
+    if (status === undefined)
+      throw new RangeError(`watermark input ${input} does not exist (the operator has ${this.inputs.length})`);
     return status;
   }
 

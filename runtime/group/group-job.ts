@@ -92,7 +92,11 @@ export class GroupJob {
     this.checkpointRoot = resolve(o.environment?.checkpoints?.dir ?? defaultCheckpointRoot());
     this.stateRoot = resolve(o.environment?.state?.dir ?? defaultStateDir());
     this.done = new Promise((res, rej) => (this.settle = { resolve: res, reject: rej }));
-    const connection = resolveKafkaConnection({ ...(o.brokers === undefined ? {} : { brokers: o.brokers }), ...(o.ssl === undefined ? {} : { ssl: o.ssl }), ...(o.sasl === undefined ? {} : { sasl: o.sasl }) });
+    const connection = resolveKafkaConnection({
+      ...(o.brokers === undefined ? {} : { brokers: o.brokers }),
+      ...(o.ssl === undefined ? {} : { ssl: o.ssl }),
+      ...(o.sasl === undefined ? {} : { sasl: o.sasl }),
+    });
     this.membership = new GroupMembership({
       connection,
       groupId: this.groupId,
@@ -114,10 +118,12 @@ export class GroupJob {
       };
       process.once('SIGTERM', onSignal);
       process.once('SIGINT', onSignal);
-      void job.done.finally(() => {
-        process.off('SIGTERM', onSignal);
-        process.off('SIGINT', onSignal);
-      }).catch(() => undefined);
+      void job.done
+        .finally(() => {
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+        })
+        .catch(() => undefined);
     }
     await job.membership.start();
     job.log(`joined consumer group ${job.groupId} for ${options.topics.join(', ')}`);
@@ -126,7 +132,11 @@ export class GroupJob {
 
   /** The partitions this process runs tasks for, with their epochs. */
   owned(): { topic: string; partition: number; epoch: number }[] {
-    return [...this.tasks.values()].map(({ claim }) => ({ topic: claim.topic, partition: claim.partition, epoch: claim.epoch }));
+    return [...this.tasks.values()].map(({ claim }) => ({
+      topic: claim.topic,
+      partition: claim.partition,
+      epoch: claim.epoch,
+    }));
   }
 
   /** Graceful: every task stops with a final checkpoint (its sinks commit), then the process leaves the group. */
@@ -161,7 +171,9 @@ export class GroupJob {
     this.assigned = wanted;
     const revoked = [...this.tasks.keys()].filter((k) => !wanted.has(k));
     const added = [...wanted].filter(([k]) => !this.tasks.has(k)).map(([, p]) => p);
-    this.log(`assignment: ${owned.map(key).join(', ') || 'nothing'}${revoked.length > 0 ? `; revoked ${revoked.join(', ')}` : ''}`);
+    this.log(
+      `assignment: ${owned.map(key).join(', ') || 'nothing'}${revoked.length > 0 ? `; revoked ${revoked.join(', ')}` : ''}`,
+    );
     await Promise.all(revoked.map((k) => this.revoke(k)));
     for (const p of added) await this.startTask(p);
   }
@@ -170,7 +182,11 @@ export class GroupJob {
     const task = this.tasks.get(k);
     if (task === undefined) return;
     task.revoking = true;
-    await task.env.stop().catch((error: unknown) => this.log(`partition ${k}: the stop did not end with a final checkpoint (${(error as Error).message})`));
+    await task.env
+      .stop()
+      .catch((error: unknown) =>
+        this.log(`partition ${k}: the stop did not end with a final checkpoint (${(error as Error).message})`),
+      );
     await task.done;
   }
 
@@ -193,17 +209,32 @@ export class GroupJob {
       discardSinkTransactions: true,
       lifecycle: { ...base.lifecycle, handleSignals: false },
     });
-    this.o.build(env, { topic: p.topic, partition: p.partition, epoch: claim.epoch, jobName, groupId: this.groupId, source: { partition: p.partition, epoch: claim.epoch } });
+    this.o.build(env, {
+      topic: p.topic,
+      partition: p.partition,
+      epoch: claim.epoch,
+      jobName,
+      groupId: this.groupId,
+      source: { partition: p.partition, epoch: claim.epoch },
+    });
     this.started += 1;
-    this.log(`partition ${key(p)}: claimed epoch ${claim.epoch}, ${claim.restoreFrom === undefined ? 'fresh start' : `restoring ${claim.restoreFrom}`}`);
+    this.log(
+      `partition ${key(p)}: claimed epoch ${claim.epoch}, ${claim.restoreFrom === undefined ? 'fresh start' : `restoring ${claim.restoreFrom}`}`,
+    );
     const k = key(p);
     const done = env
       .execute()
-      .then((result) => this.log(`partition ${k}: task ${result.state}${result.finalCheckpoint === undefined ? '' : ` at checkpoint ${result.finalCheckpoint.checkpointId}`}`))
+      .then((result) =>
+        this.log(
+          `partition ${k}: task ${result.state}${result.finalCheckpoint === undefined ? '' : ` at checkpoint ${result.finalCheckpoint.checkpointId}`}`,
+        ),
+      )
       .catch((error: unknown) => {
         if (isOwnershipLost(error)) {
           this.fenced += 1;
-          this.log(`partition ${k}: fenced by a newer owner (epoch ${claim.epoch} is stale); task dropped, nothing committed`);
+          this.log(
+            `partition ${k}: fenced by a newer owner (epoch ${claim.epoch} is stale); task dropped, nothing committed`,
+          );
           return;
         }
         this.fail(error);

@@ -36,7 +36,13 @@ export class GroupMembership {
   private stopped = false;
 
   constructor(private readonly o: GroupMembershipOptions) {
-    const kafka = new Kafka(kafkaClientConfig(o.connection, { clientId: o.clientId, logLevel: logLevel.WARN, logCreator: kafkajsLogCreator(rootLogger().child({ client: o.clientId })) }));
+    const kafka = new Kafka(
+      kafkaClientConfig(o.connection, {
+        clientId: o.clientId,
+        logLevel: logLevel.WARN,
+        logCreator: kafkajsLogCreator(rootLogger().child({ client: o.clientId })),
+      }),
+    );
     this.consumer = kafka.consumer({
       groupId: o.groupId,
       sessionTimeout: o.sessionTimeoutMs,
@@ -56,7 +62,9 @@ export class GroupMembership {
       if (!payload.restart && !this.stopped) this.o.onFatal(payload.error);
     });
     consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-      const owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((partition) => ({ topic, partition })));
+      const owned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((partition) => ({ topic, partition })),
+      );
       // Membership only: nothing is fetched through this consumer.
       consumer.pause(this.o.topics.map((topic) => ({ topic })));
       this.o.onAssignment(owned);

@@ -48,11 +48,15 @@ export function ownerName(): string {
 const EPOCH = /^epoch-(\d+)$/;
 
 async function epochsOf(dir: string): Promise<number[]> {
-  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? [] : Promise.reject(error)));
-  return names.flatMap((n) => {
-    const m = EPOCH.exec(n);
-    return m === null ? [] : [Number(m[1])];
-  }).sort((a, b) => b - a);
+  const names = await readdir(dir).catch((error: NodeJS.ErrnoException) =>
+    error.code === 'ENOENT' ? [] : Promise.reject(error),
+  );
+  return names
+    .flatMap((n) => {
+      const m = EPOCH.exec(n);
+      return m === null ? [] : [Number(m[1])];
+    })
+    .sort((a, b) => b - a);
 }
 
 function epochDir(dir: string, epoch: number): string {
@@ -80,7 +84,13 @@ async function restoreTarget(dir: string, taskJobName: string): Promise<string |
 }
 
 /** Claims the next epoch of `topic`-`partition` for this process. */
-export async function claimPartition(root: string, jobName: string, taskJobName: string, topic: string, partition: number): Promise<PartitionClaim> {
+export async function claimPartition(
+  root: string,
+  jobName: string,
+  taskJobName: string,
+  topic: string,
+  partition: number,
+): Promise<PartitionClaim> {
   const dir = partitionDir(root, jobName, topic, partition);
   await mkdir(dir, { recursive: true });
   for (;;) {

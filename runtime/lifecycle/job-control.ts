@@ -5,10 +5,19 @@
  * never happens). A stop that has not finished by its deadline cancels the attempt.
  */
 import type { Logger } from 'pino';
-import { JobNotRunningError, StopDeadlineExceededError, type JobEvent, type JobException, type JobState, type StopOptions, type StopResult } from './job-status.ts';
+import {
+  JobNotRunningError,
+  StopDeadlineExceededError,
+  type JobEvent,
+  type JobException,
+  type JobState,
+  type StopOptions,
+  type StopResult,
+} from './job-status.ts';
 
 /** How the attempt should end once stopped: its final checkpoint, or a savepoint. */
-export type FinalTarget = { readonly kind: 'checkpoint' } | { readonly kind: 'savepoint'; readonly name: string | undefined };
+export type FinalTarget =
+  { readonly kind: 'checkpoint' } | { readonly kind: 'savepoint'; readonly name: string | undefined };
 
 /** What the control needs from a running attempt. */
 export interface ControlledAttempt {
@@ -115,8 +124,12 @@ export class JobControl {
 
   stop(options: StopOptions = {}): Promise<StopResult> {
     if (this.pendingStop !== undefined) return this.pendingStop.promise;
-    if (['stopped', 'finished', 'cancelled', 'failed'].includes(this.current)) return Promise.reject(new JobNotRunningError(this.job, this.current));
-    const target: FinalTarget = options.savepoint === undefined || options.savepoint === false ? { kind: 'checkpoint' } : { kind: 'savepoint', name: typeof options.savepoint === 'string' ? options.savepoint : undefined };
+    if (['stopped', 'finished', 'cancelled', 'failed'].includes(this.current))
+      return Promise.reject(new JobNotRunningError(this.job, this.current));
+    const target: FinalTarget =
+      options.savepoint === undefined || options.savepoint === false
+        ? { kind: 'checkpoint' }
+        : { kind: 'savepoint', name: typeof options.savepoint === 'string' ? options.savepoint : undefined };
     const deadlineMs = options.deadlineMs ?? this.defaultDeadlineMs;
     let resolve: (result: StopResult) => void = () => undefined;
     let reject: (error: unknown) => void = () => undefined;
@@ -124,7 +137,10 @@ export class JobControl {
     promise.catch(() => undefined);
     const pending: PendingStop = { target, deadlineMs, promise, resolve, reject };
     this.pendingStop = pending;
-    this.log.info({ target: target.kind, deadlineMs, state: this.current }, target.kind === 'savepoint' ? 'stopping into a savepoint' : 'stopping with a final checkpoint');
+    this.log.info(
+      { target: target.kind, deadlineMs, state: this.current },
+      target.kind === 'savepoint' ? 'stopping into a savepoint' : 'stopping with a final checkpoint',
+    );
     if (this.current !== 'created') this.setState('stopping');
     pending.timer = setTimeout(() => {
       const gaveUpOn = this.pendingWork();
@@ -144,7 +160,10 @@ export class JobControl {
 
   cancel(): void {
     if (this.cancelRequested) return;
-    this.log.warn({ state: this.current }, 'cancelling: no final checkpoint; sinks keep what they prepared for the next start');
+    this.log.warn(
+      { state: this.current },
+      'cancelling: no final checkpoint; sinks keep what they prepared for the next start',
+    );
     this.cancelRequested = true;
     this.attempt?.stop();
     this.wakeBackOff?.();
@@ -160,7 +179,8 @@ export class JobControl {
   pendingWork(): string {
     if (this.pendingStop === undefined) return 'the running attempt';
     const final = this.pendingStop.target.kind === 'savepoint' ? 'final savepoint' : 'final checkpoint';
-    if (this.completedWhileStopping === undefined) return `the ${final} (not completed: a sink pre-commit, an operator snapshot or the checkpoint write did not answer)`;
+    if (this.completedWhileStopping === undefined)
+      return `the ${final} (not completed: a sink pre-commit, an operator snapshot or the checkpoint write did not answer)`;
     return `the sink commits of ${final} ${this.completedWhileStopping} (completed; its prepared transactions stay for the next start's recovery to commit)`;
   }
 

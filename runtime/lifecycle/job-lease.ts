@@ -83,7 +83,13 @@ export class JobLease {
     await mkdir(jobRoot, { recursive: true });
     const path = join(jobRoot, LEASE_FILE);
     const now = Date.now();
-    const info: LeaseInfo = { pid: process.pid, host: hostname(), startedAtMs: now, renewedAtMs: now, token: randomUUID() };
+    const info: LeaseInfo = {
+      pid: process.pid,
+      host: hostname(),
+      startedAtMs: now,
+      renewedAtMs: now,
+      token: randomUUID(),
+    };
     const temp = join(jobRoot, `.lease-${info.token}.tmp`);
     await writeFile(temp, JSON.stringify(info));
     try {
@@ -98,7 +104,12 @@ export class JobLease {
         await takeOver(path, holder, job);
       }
       const holder = await readLease(path);
-      throw holder === undefined ? new CdcflowError(`could not take the lease ${path}: it keeps changing (several instances starting at once?)`, { domain: 'user', retriable: false }) : new JobLeaseHeldError(job, holder, path);
+      throw holder === undefined
+        ? new CdcflowError(
+            `could not take the lease ${path}: it keeps changing (several instances starting at once?)`,
+            { domain: 'user', retriable: false },
+          )
+        : new JobLeaseHeldError(job, holder, path);
     } finally {
       await unlink(temp).catch(() => undefined);
     }
@@ -145,7 +156,8 @@ export class JobLease {
 export async function readLease(path: string): Promise<LeaseInfo | undefined> {
   try {
     const parsed = JSON.parse(await readFile(path, 'utf8')) as Partial<LeaseInfo>;
-    if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string' || typeof parsed.token !== 'string') return undefined;
+    if (typeof parsed.pid !== 'number' || typeof parsed.host !== 'string' || typeof parsed.token !== 'string')
+      return undefined;
     return parsed as LeaseInfo;
   } catch {
     return undefined;
@@ -153,7 +165,11 @@ export async function readLease(path: string): Promise<LeaseInfo | undefined> {
 }
 
 function isStale(holder: LeaseInfo, path: string, options: LeaseOptions): boolean {
-  if (holder.host !== hostname()) return options.takeover === true || Date.now() - (holder.renewedAtMs ?? holder.startedAtMs) > (options.staleAfterMs ?? STALE_AFTER_MS);
+  if (holder.host !== hostname())
+    return (
+      options.takeover === true ||
+      Date.now() - (holder.renewedAtMs ?? holder.startedAtMs) > (options.staleAfterMs ?? STALE_AFTER_MS)
+    );
   if (holder.pid === process.pid) {
     // Ours: held by a live environment of this process (refused), or left by one that died without releasing.
     return heldHere.get(path) !== holder.token;

@@ -4,7 +4,8 @@ import type { CoordinatorStatus } from '../../checkpoints/index.ts';
 import { CdcflowError } from '../../state/errors.ts';
 import type { LeaseInfo } from './job-lease.ts';
 
-export type JobState = 'created' | 'restoring' | 'running' | 'backing-off' | 'stopping' | 'stopped' | 'finished' | 'cancelled' | 'failed';
+export type JobState =
+  'created' | 'restoring' | 'running' | 'backing-off' | 'stopping' | 'stopped' | 'finished' | 'cancelled' | 'failed';
 
 export interface StopOptions {
   /** End in a savepoint (`true`: named `stop-<id>`; a string: that name) instead of a checkpoint. */
@@ -48,7 +49,12 @@ export interface JobSnapshot {
 
 export type JobEvent =
   | { readonly type: 'state'; readonly state: JobState; readonly atMs: number }
-  | { readonly type: 'checkpoint'; readonly checkpointId: number; readonly kind: 'checkpoint' | 'savepoint'; readonly atMs: number }
+  | {
+      readonly type: 'checkpoint';
+      readonly checkpointId: number;
+      readonly kind: 'checkpoint' | 'savepoint';
+      readonly atMs: number;
+    }
   | { readonly type: 'exception'; readonly message: string; readonly atMs: number };
 
 /** The stop did not finish within its deadline: the job was cancelled. */

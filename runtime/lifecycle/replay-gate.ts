@@ -21,7 +21,12 @@ interface Recorded {
 }
 
 export class ReplayRefusedError extends CdcflowError {
-  constructor(readonly sink: string, readonly committedCheckpoint: number, readonly restoredCheckpoint: number | undefined, readonly resend: bigint | undefined) {
+  constructor(
+    readonly sink: string,
+    readonly committedCheckpoint: number,
+    readonly restoredCheckpoint: number | undefined,
+    readonly resend: bigint | undefined,
+  ) {
     const from = restoredCheckpoint === undefined ? 'starting fresh' : `restoring checkpoint ${restoredCheckpoint}`;
     super(
       `refusing to replay into sink '${sink}' (at-least-once, with side effects): it committed checkpoint ${committedCheckpoint}, and ${from} would send ${resend === undefined ? 'an unknown number of' : String(resend)} records to it again. ` +
@@ -42,7 +47,11 @@ export function sourcePositionsOf(metadata: CheckpointMetadata): Record<string, 
 }
 
 /** Checkpoint `stored` completed (its sinks commit now): remember it for each gated sink. */
-export async function recordSideEffectCommit(jobRoot: string, sinks: readonly string[], stored: StoredCheckpoint): Promise<void> {
+export async function recordSideEffectCommit(
+  jobRoot: string,
+  sinks: readonly string[],
+  stored: StoredCheckpoint,
+): Promise<void> {
   if (sinks.length === 0) return;
   const recorded = await readRecorded(jobRoot);
   const positions = sourcePositionsOf(stored.metadata);
@@ -56,7 +65,12 @@ export async function recordSideEffectCommit(jobRoot: string, sinks: readonly st
  * Throws when starting from `restored` (undefined: fresh) replays over a gated sink's last commit
  * and `allowReplay` is off; otherwise logs what will be re-sent. Returns the records to re-send per sink.
  */
-export async function checkReplayGate(jobRoot: string, restored: StoredCheckpoint | undefined, allowReplay: boolean, warn: (line: string) => void): Promise<Map<string, bigint | undefined>> {
+export async function checkReplayGate(
+  jobRoot: string,
+  restored: StoredCheckpoint | undefined,
+  allowReplay: boolean,
+  warn: (line: string) => void,
+): Promise<Map<string, bigint | undefined>> {
   const recorded = await readRecorded(jobRoot);
   const restoredId = restored?.metadata.checkpointId;
   const from = restored === undefined ? undefined : sourcePositionsOf(restored.metadata);
@@ -73,7 +87,9 @@ export async function checkReplayGate(jobRoot: string, restored: StoredCheckpoin
     }
     if (!allowReplay) throw new ReplayRefusedError(sink, commit.checkpointId, restoredId, resend);
     replays.set(sink, resend);
-    warn(`replay allowed: sink '${sink}' (at-least-once, with side effects) committed checkpoint ${commit.checkpointId}; ${restoredId === undefined ? 'starting fresh' : `restoring checkpoint ${restoredId}`} re-sends ${resend === undefined ? 'an unknown number of' : String(resend)} records to it`);
+    warn(
+      `replay allowed: sink '${sink}' (at-least-once, with side effects) committed checkpoint ${commit.checkpointId}; ${restoredId === undefined ? 'starting fresh' : `restoring checkpoint ${restoredId}`} re-sends ${resend === undefined ? 'an unknown number of' : String(resend)} records to it`,
+    );
   }
   return replays;
 }

@@ -11,7 +11,12 @@ import { CdcflowError } from '../../state/errors.ts';
 type Target = RestoreSource | 'none';
 
 /** The next attempt's target, or undefined when restarting cannot help. */
-export function nextRestoreTarget(requested: Target, current: Target, completedThisRun: boolean, error: unknown): Target | undefined {
+export function nextRestoreTarget(
+  requested: Target,
+  current: Target,
+  completedThisRun: boolean,
+  error: unknown,
+): Target | undefined {
   if (error instanceof CheckpointNotFoundError || error instanceof CheckpointFormatError) return undefined;
   if (error instanceof CdcflowError && error.domain === 'user' && !error.retriable) return undefined;
   if (completedThisRun) return 'latest';

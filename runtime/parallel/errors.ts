@@ -4,7 +4,10 @@ import { CdcflowError } from '../../state/errors.ts';
 /** A job graph or option that parallel execution does not support (thrown before anything runs). */
 export class UnsupportedParallelJobError extends CdcflowError {
   constructor(message: string) {
-    super(`${message}; run the job with parallelism 1 (the default) or change the graph`, { domain: 'user', retriable: false });
+    super(`${message}; run the job with parallelism 1 (the default) or change the graph`, {
+      domain: 'user',
+      retriable: false,
+    });
   }
 }
 
@@ -19,7 +22,13 @@ export class SubtaskFailedError extends CdcflowError {
     message: string,
     cause?: unknown,
   ) {
-    const { domain, retriable } = cause === undefined ? { domain: 'internal' as const, retriable: true } : classifyError(cause);
-    super(`subtask ${subtaskIndex} failed: ${message}`, { domain, retriable, cause, where: cause instanceof CdcflowError ? cause.where : { subtask: subtaskIndex } });
+    const { domain, retriable } =
+      cause === undefined ? { domain: 'internal' as const, retriable: true } : classifyError(cause);
+    super(`subtask ${subtaskIndex} failed: ${message}`, {
+      domain,
+      retriable,
+      cause,
+      where: cause instanceof CdcflowError ? cause.where : { subtask: subtaskIndex },
+    });
   }
 }

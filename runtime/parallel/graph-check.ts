@@ -14,11 +14,15 @@ export function checkParallelGraph(graph: JobGraph, parallelism: number): void {
   const behindExchange = new Set<GraphNode>();
   for (const node of graph.nodes) {
     if (node.source !== undefined && node.source.splitOwner === undefined) {
-      throw new UnsupportedParallelJobError(`source '${node.name}' cannot run at parallelism ${parallelism}: it does not say which subtask reads which split (SourceDefinition.splitOwner)`);
+      throw new UnsupportedParallelJobError(
+        `source '${node.name}' cannot run at parallelism ${parallelism}: it does not say which subtask reads which split (SourceDefinition.splitOwner)`,
+      );
     }
     const upstreamBehind = node.inputs.some((e) => behindExchange.has(e.from));
     if (node.keySelector !== undefined && upstreamBehind) {
-      throw new UnsupportedParallelJobError(`keyed operator '${node.name}' is behind another keyed operator: only one keyBy per path is supported at parallelism ${parallelism}`);
+      throw new UnsupportedParallelJobError(
+        `keyed operator '${node.name}' is behind another keyed operator: only one keyBy per path is supported at parallelism ${parallelism}`,
+      );
     }
     if (node.keySelector !== undefined || upstreamBehind) behindExchange.add(node);
   }

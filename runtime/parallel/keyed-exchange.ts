@@ -61,7 +61,12 @@ export class KeyedExchange {
   }
 
   /** What the upstream of keyed operator `target` (graph node `nodeId`) pushes into, for input `edgeInput`. */
-  sender(nodeId: number, edgeInput: number, keySelector: (value: unknown) => unknown, target: OperatorRunner): ElementReceiver {
+  sender(
+    nodeId: number,
+    edgeInput: number,
+    keySelector: (value: unknown) => unknown,
+    target: OperatorRunner,
+  ): ElementReceiver {
     this.targets.set(`${nodeId}/${edgeInput}`, target);
     return new ExchangeSender(this, nodeId, edgeInput, keySelector, target);
   }
@@ -91,7 +96,8 @@ export class KeyedExchange {
       const waitStart = performance.now();
       if ((this.credits[to] as number) <= 0) this.stats.count('creditWaits');
       while ((this.credits[to] as number) <= 0) {
-        if (this.aborted) throw new Error(`gave up sending to subtask ${to}: another subtask failed and the attempt is restarting`);
+        if (this.aborted)
+          throw new Error(`gave up sending to subtask ${to}: another subtask failed and the attempt is restarting`);
         await this.arrival();
         await this.drain();
       }
@@ -119,7 +125,8 @@ export class KeyedExchange {
   }
 
   private onMessage(from: number, message: ExchangeMessage): void {
-    if (message.t === 'credit') this.credits[from] = Math.min(this.initialCredits, (this.credits[from] as number) + message.n);
+    if (message.t === 'credit')
+      this.credits[from] = Math.min(this.initialCredits, (this.credits[from] as number) + message.n);
     else this.inbound.push({ from, message });
     const wake = this.wake;
     this.wake = undefined;
@@ -129,12 +136,19 @@ export class KeyedExchange {
 
   private async dispatch({ from, message }: Inbound): Promise<void> {
     const target = this.targets.get(`${message.node}/${message.input}`);
-    if (target === undefined) throw new Error(`exchange message for unknown operator input ${message.node}/${message.input}: the subtasks built different graphs`);
+    if (target === undefined)
+      throw new Error(
+        `exchange message for unknown operator input ${message.node}/${message.input}: the subtasks built different graphs`,
+      );
     const channel = this.channel(message.input, from);
     switch (message.t) {
       case 'batch': {
         const start = performance.now();
-        await target.push(channel, { kind: 'batch', records: message.records, ...(message.sourceTs === undefined ? {} : { sourceTs: message.sourceTs }) });
+        await target.push(channel, {
+          kind: 'batch',
+          records: message.records,
+          ...(message.sourceTs === undefined ? {} : { sourceTs: message.sourceTs }),
+        });
         this.stats.add('inboundPush', start);
         this.stats.count('inboundRecords', message.records.length);
         (this.peers[from] as MessagePort).postMessage({ t: 'credit', n: 1 } satisfies ExchangeMessage);
@@ -170,7 +184,10 @@ class ExchangeSender implements ElementReceiver {
   async push(_input: number, element: Element): Promise<void> {
     if (element.kind !== 'batch') {
       await this.target.push(this.local, element);
-      const message: ExchangeMessage = element.kind === 'watermark' ? { t: 'watermark', node: this.node, input: this.input, timestamp: element.timestamp } : { t: element.kind, node: this.node, input: this.input };
+      const message: ExchangeMessage =
+        element.kind === 'watermark'
+          ? { t: 'watermark', node: this.node, input: this.input, timestamp: element.timestamp }
+          : { t: element.kind, node: this.node, input: this.input };
       return this.broadcast(message);
     }
     const { parallelism, subtaskIndex } = this.exchange;
@@ -186,7 +203,8 @@ class ExchangeSender implements ElementReceiver {
       const records = parts[to] as StreamRecord<unknown>[];
       if (to === subtaskIndex) continue;
       for (let at = 0; at < records.length; at += EXCHANGE_BATCH_RECORDS) {
-        const chunk = records.length <= EXCHANGE_BATCH_RECORDS ? records : records.slice(at, at + EXCHANGE_BATCH_RECORDS);
+        const chunk =
+          records.length <= EXCHANGE_BATCH_RECORDS ? records : records.slice(at, at + EXCHANGE_BATCH_RECORDS);
         await this.exchange.send(to, { t: 'batch', node: this.node, input: this.input, records: chunk, ...sourceTs });
       }
     }
@@ -205,6 +223,7 @@ class ExchangeSender implements ElementReceiver {
   }
 
   private async broadcast(message: ExchangeMessage): Promise<void> {
-    for (let to = 0; to < this.exchange.parallelism; to++) if (to !== this.exchange.subtaskIndex) await this.exchange.send(to, message);
+    for (let to = 0; to < this.exchange.parallelism; to++)
+      if (to !== this.exchange.subtaskIndex) await this.exchange.send(to, message);
   }
 }

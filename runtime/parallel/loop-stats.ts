@@ -25,6 +25,9 @@ export class LoopStats {
     if (!loopStatsEnabled) return;
     const ms = Object.entries(this.ms).map(([k, v]) => `${k}=${Math.round(v)}ms`);
     const counts = Object.entries(this.counts).map(([k, v]) => `${k}#${v}`);
-    rootLogger().info({ ms: this.ms, counts: this.counts }, `loop stats ${label}: ${ms.join(' ')} | ${counts.join(' ')}`);
+    rootLogger().info(
+      { ms: this.ms, counts: this.counts },
+      `loop stats ${label}: ${ms.join(' ')} | ${counts.join(' ')}`,
+    );
   }
 }

@@ -17,7 +17,12 @@ import type { FromSubtask, ToSubtask } from './protocol.ts';
 import { jobModuleUrl, spawnSubtasks } from './worker-spawn.ts';
 import { WorkerGroup } from './worker-group.ts';
 
-export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, spec: AttemptSpec): Promise<AttemptResult> {
+export async function runParallelAttempt(
+  graph: JobGraph,
+  options: ResolvedOptions,
+  metrics: JobMetrics,
+  spec: AttemptSpec,
+): Promise<AttemptResult> {
   const n = options.parallelism;
   checkParallelGraph(graph, n);
   const group = new WorkerGroup(n);
@@ -25,11 +30,19 @@ export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptio
   const { coordinator, restored, freshStart } = start;
   start.attach({
     requestBarrier: (checkpointId) => group.broadcast({ type: 'barrier', checkpointId }),
-    notifyCheckpoint: (checkpointId, completed) => group.broadcast({ type: completed ? 'checkpoint-complete' : 'checkpoint-aborted', checkpointId }),
+    notifyCheckpoint: (checkpointId, completed) =>
+      group.broadcast({ type: completed ? 'checkpoint-complete' : 'checkpoint-aborted', checkpointId }),
     fail: (error) => group.fail(error),
   });
   const perSubtask = Array.from({ length: n }, (_, i) => start.restoredFor(i));
-  const workers = spawnSubtasks({ jobName: options.jobName, moduleUrl: jobModuleUrl(options.jobModule), parallelism: n, highestParallelism: start.highestParallelism, restored: perSubtask, ...(freshStart === undefined ? {} : { freshStart }) });
+  const workers = spawnSubtasks({
+    jobName: options.jobName,
+    moduleUrl: jobModuleUrl(options.jobModule),
+    parallelism: n,
+    highestParallelism: start.highestParallelism,
+    restored: perSubtask,
+    ...(freshStart === undefined ? {} : { freshStart }),
+  });
   group.attach(workers, (index, message) => onMessage(index, message));
   metrics.attachWorkers(() => group.metrics());
   // A hard stop skips the final checkpoint; a graceful one (stopTarget) ends with it, like bounded input.
@@ -52,8 +65,10 @@ export async function runParallelAttempt(graph: JobGraph, options: ResolvedOptio
   });
 
   function onMessage(index: number, message: FromSubtask): void {
-    if (message.type === 'ack') coordinator.acknowledge(taskIdOf(message.snapshot.operatorUid, index), message.checkpointId, message.snapshot);
-    else if (message.type === 'decline') coordinator.decline(taskIdOf(message.uid, index), message.checkpointId, message.reason);
+    if (message.type === 'ack')
+      coordinator.acknowledge(taskIdOf(message.snapshot.operatorUid, index), message.checkpointId, message.snapshot);
+    else if (message.type === 'decline')
+      coordinator.decline(taskIdOf(message.uid, index), message.checkpointId, message.reason);
   }
 
   try {

@@ -53,7 +53,13 @@ export type FromSubtask =
 
 /** On an exchange port: data and in-band signals for one (keyed operator, input) pair, or credit back. */
 export type ExchangeMessage =
-  | { readonly t: 'batch'; readonly node: number; readonly input: number; readonly records: readonly StreamRecord<unknown>[]; readonly sourceTs?: number }
+  | {
+      readonly t: 'batch';
+      readonly node: number;
+      readonly input: number;
+      readonly records: readonly StreamRecord<unknown>[];
+      readonly sourceTs?: number;
+    }
   | { readonly t: 'watermark'; readonly node: number; readonly input: number; readonly timestamp: number }
   | { readonly t: 'idle'; readonly node: number; readonly input: number }
   | { readonly t: 'active'; readonly node: number; readonly input: number }

@@ -15,7 +15,12 @@ import { createSubtaskLoop } from '../subtask-loop-factory.ts';
 import { KeyedExchange } from './keyed-exchange.ts';
 import type { FromSubtask, SubtaskInit, ToSubtask } from './protocol.ts';
 
-export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metrics: JobMetrics, init: SubtaskInit): Promise<void> {
+export async function runSubtask(
+  graph: JobGraph,
+  options: ResolvedOptions,
+  metrics: JobMetrics,
+  init: SubtaskInit,
+): Promise<void> {
   const port = parentPort as MessagePort;
   const post = (message: FromSubtask) => port.postMessage(message);
   const uids: Map<GraphNode, string> = graph.resolveUids();
@@ -64,7 +69,9 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
         if (message.abort === true) exchange.abort();
         break;
       case 'metrics-request':
-        void metrics.registry.getMetricsAsJSON().then((json) => post({ type: 'metrics', requestId: message.requestId, metrics: json }));
+        void metrics.registry
+          .getMetricsAsJSON()
+          .then((json) => post({ type: 'metrics', requestId: message.requestId, metrics: json }));
         break;
     }
     wake?.();
@@ -88,10 +95,16 @@ export async function runSubtask(graph: JobGraph, options: ResolvedOptions, metr
     post({ type: 'failed', error: toWireError(locateError(error, { subtask: init.subtaskIndex })) });
     throw error;
   } finally {
-    if (!closed) await Promise.race([runner.closeOperators().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000).unref())]);
+    if (!closed)
+      await Promise.race([
+        runner.closeOperators().catch(() => undefined),
+        new Promise((r) => setTimeout(r, 10_000).unref()),
+      ]);
     await runner.close();
     exchange.close();
-    exchange.stats.report(`subtask ${init.subtaskIndex}/${init.parallelism} elu=${performance.eventLoopUtilization().utilization.toFixed(2)}`);
+    exchange.stats.report(
+      `subtask ${init.subtaskIndex}/${init.parallelism} elu=${performance.eventLoopUtilization().utilization.toFixed(2)}`,
+    );
   }
   post({ type: 'done', metrics: await metrics.registry.getMetricsAsJSON() });
   // Let the thread end once the job module returns; the main thread terminates it otherwise.

@@ -13,7 +13,11 @@ type Lifecycle = 'opened' | 'sources-ended' | 'done';
 
 export class WorkerGroup {
   private workers: Worker[] = [];
-  private readonly seen = new Map<Lifecycle, Set<number>>([['opened', new Set()], ['sources-ended', new Set()], ['done', new Set()]]);
+  private readonly seen = new Map<Lifecycle, Set<number>>([
+    ['opened', new Set()],
+    ['sources-ended', new Set()],
+    ['done', new Set()],
+  ]);
   private readonly finalMetrics = new Map<number, unknown>();
   private readonly exited = new Set<number>();
   private readonly metricReplies = new Map<number, (metrics: unknown) => void>();
@@ -36,15 +40,15 @@ export class WorkerGroup {
           // Rebuilt with its class and fields: `retriable` decides in the main thread as it would have in the worker.
           const cause = fromWireError(message.error);
           this.fail(new SubtaskFailedError(index, cause.message, cause));
-        }
-        else if (message.type === 'metrics') this.metricReplies.get(message.requestId)?.(message.metrics);
+        } else if (message.type === 'metrics') this.metricReplies.get(message.requestId)?.(message.metrics);
         else if (message.type === 'ack' || message.type === 'decline') onMessage(index, message);
         else this.mark(index, message.type, message.type === 'done' ? message.metrics : undefined);
       });
       worker.on('error', (error) => this.fail(new SubtaskFailedError(index, error.message, error)));
       worker.on('exit', (code) => {
         this.exited.add(index);
-        if (!this.seen.get('done')?.has(index)) this.fail(new SubtaskFailedError(index, `worker thread exited (code ${code}) before it finished`));
+        if (!this.seen.get('done')?.has(index))
+          this.fail(new SubtaskFailedError(index, `worker thread exited (code ${code}) before it finished`));
       });
     });
   }

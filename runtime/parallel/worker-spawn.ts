@@ -15,7 +15,8 @@ import type { SubtaskInit } from './protocol.ts';
 /** The job module as a file URL: the option, else the entry file of this process. */
 export function jobModuleUrl(option: string | undefined): string {
   const given = option ?? process.argv[1];
-  if (given === undefined || given === '') throw new Error('parallel execution needs the job module: set the jobModule option (jobModule: import.meta.url)');
+  if (given === undefined || given === '')
+    throw new Error('parallel execution needs the job module: set the jobModule option (jobModule: import.meta.url)');
   if (given.startsWith('file:')) return given;
   return pathToFileURL(isAbsolute(given) ? given : resolve(given)).href;
 }
@@ -24,13 +25,17 @@ function bootstrap(moduleUrl: string, useTsx: boolean): string {
   const tsx = useTsx ? tsxApi() : undefined;
   return [
     `process.argv.splice(1, 1);`,
-    tsx === undefined ? `import(${JSON.stringify(moduleUrl)});` : `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(moduleUrl)}); });`,
+    tsx === undefined
+      ? `import(${JSON.stringify(moduleUrl)});`
+      : `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(moduleUrl)}); });`,
   ].join('\n');
 }
 
 /** One MessagePort per pair of subtasks: `ports[i][j]` is subtask i's end towards j. */
 export function exchangeMesh(parallelism: number): (MessagePort | undefined)[][] {
-  const ports: (MessagePort | undefined)[][] = Array.from({ length: parallelism }, () => Array.from({ length: parallelism }, () => undefined));
+  const ports: (MessagePort | undefined)[][] = Array.from({ length: parallelism }, () =>
+    Array.from({ length: parallelism }, () => undefined),
+  );
   for (let i = 0; i < parallelism; i++) {
     for (let j = i + 1; j < parallelism; j++) {
       const { port1, port2 } = new MessageChannel();
@@ -71,6 +76,12 @@ export function spawnSubtasks(spec: SpawnSpec): Worker[] {
     // execArgv; heap flags (`cdcflow run` gives one) are process-wide and refused in a worker's execArgv.
     const execArgv = workerExecArgv(process.execArgv);
     // The job's own arguments too, so a module that reads its command line builds the same graph.
-    return new Worker(code, { eval: true, workerData: init, transferList: transfer, argv: [file, ...process.argv.slice(2)], execArgv });
+    return new Worker(code, {
+      eval: true,
+      workerData: init,
+      transferList: transfer,
+      argv: [file, ...process.argv.slice(2)],
+      execArgv,
+    });
   });
 }

@@ -50,7 +50,11 @@ export interface ComparisonSpec {
 }
 
 /** Compares two key-ordered row streams. Throws if a stream is not strictly ordered by key (a reader bug). */
-export async function compareSorted(source: AsyncIterable<ReconcileRow>, sink: AsyncIterable<ReconcileRow>, spec: ComparisonSpec): Promise<ComparisonResult> {
+export async function compareSorted(
+  source: AsyncIterable<ReconcileRow>,
+  sink: AsyncIterable<ReconcileRow>,
+  spec: ComparisonSpec,
+): Promise<ComparisonResult> {
   const limit = spec.samples ?? 5;
   const a = orderedIterator(source, spec.keyKinds, 'source');
   const b = orderedIterator(sink, spec.keyKinds, 'sink');
@@ -92,11 +96,24 @@ export async function compareSorted(source: AsyncIterable<ReconcileRow>, sink: A
       y = await b.next();
     }
   }
-  return { sourceRows, sinkRows, matching, missing: missingCount, extra: extraCount, differing, differingByColumn, samples: { missing, extra, differing: differingSamples } };
+  return {
+    sourceRows,
+    sinkRows,
+    matching,
+    missing: missingCount,
+    extra: extraCount,
+    differing,
+    differingByColumn,
+    samples: { missing, extra, differing: differingSamples },
+  };
 }
 
 /** The columns whose normalised values differ. */
-export function diffRow(source: ReconcileRow, sink: ReconcileRow, spec: Pick<ComparisonSpec, 'columns' | 'columnKinds'>): ColumnDifference[] {
+export function diffRow(
+  source: ReconcileRow,
+  sink: ReconcileRow,
+  spec: Pick<ComparisonSpec, 'columns' | 'columnKinds'>,
+): ColumnDifference[] {
   const out: ColumnDifference[] = [];
   spec.columns.forEach((column, i) => {
     const kind = spec.columnKinds[i] as ColumnKind;
@@ -107,11 +124,17 @@ export function diffRow(source: ReconcileRow, sink: ReconcileRow, spec: Pick<Com
   return out;
 }
 
-async function* orderedIterator(rows: AsyncIterable<ReconcileRow>, kinds: readonly ColumnKind[], side: string): AsyncGenerator<ReconcileRow> {
+async function* orderedIterator(
+  rows: AsyncIterable<ReconcileRow>,
+  kinds: readonly ColumnKind[],
+  side: string,
+): AsyncGenerator<ReconcileRow> {
   let previous: ReconcileRow | undefined;
   for await (const row of rows) {
     if (previous !== undefined && compareKeys(previous.key, row.key, kinds) >= 0) {
-      throw new Error(`reconcile: ${side} rows are not strictly ordered by key (${previous.key.join(',')} then ${row.key.join(',')}); is the key unique?`);
+      throw new Error(
+        `reconcile: ${side} rows are not strictly ordered by key (${previous.key.join(',')} then ${row.key.join(',')}); is the key unique?`,
+      );
     }
     previous = row;
     yield row;

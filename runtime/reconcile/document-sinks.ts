@@ -18,7 +18,12 @@ export interface SinkReader {
   readonly description: string;
   /** Column → kind, or undefined when the sink has no schema (Redis): every source column is expected. */
   columnKinds(): Promise<ReadonlyMap<string, ColumnKind> | undefined>;
-  rows(key: readonly string[], keyKinds: readonly ColumnKind[], columns: readonly string[], chunk: number): AsyncIterable<ReconcileRow>;
+  rows(
+    key: readonly string[],
+    keyKinds: readonly ColumnKind[],
+    columns: readonly string[],
+    chunk: number,
+  ): AsyncIterable<ReconcileRow>;
   close(): Promise<void>;
 }
 
@@ -57,22 +62,38 @@ export function elasticsearchReader(node: string, index: string): SinkReader {
     description: `${node} index ${index}`,
     async columnKinds() {
       const { body } = await es.indices.getMapping({ index }).catch((error: unknown) => {
-        throw new ReconcileError(`reconcile: cannot read the mapping of index ${index} at ${node}: ${String(error)}`, { domain: 'external', retriable: true, cause: error });
+        throw new ReconcileError(`reconcile: cannot read the mapping of index ${index} at ${node}: ${String(error)}`, {
+          domain: 'external',
+          retriable: true,
+          cause: error,
+        });
       });
-      const mapping = (Object.values(body as Record<string, { mappings: { properties?: Record<string, { type?: string }> } }>)[0]?.mappings.properties ?? {}) as Record<string, { type?: string }>;
+      const mapping = (Object.values(
+        body as Record<string, { mappings: { properties?: Record<string, { type?: string }> } }>,
+      )[0]?.mappings.properties ?? {}) as Record<string, { type?: string }>;
       return new Map(Object.entries(mapping).map(([name, p]) => [name, kindOfMapping(p.type)]));
     },
     async *rows(key, _keyKinds, columns, chunk) {
-      if (key.length !== 1) throw new ReconcileError('reconcile: an Elasticsearch sink needs a single key column (a numeric document field)');
+      if (key.length !== 1)
+        throw new ReconcileError(
+          'reconcile: an Elasticsearch sink needs a single key column (a numeric document field)',
+        );
       const field = key[0] as string;
       let after: unknown[] | undefined;
       for (;;) {
         const { body } = await es.search({
           index,
-          body: { size: chunk, sort: [{ [field]: 'asc' }], _source: [field, ...columns], query: { match_all: {} }, ...(after === undefined ? {} : { search_after: after }) },
+          body: {
+            size: chunk,
+            sort: [{ [field]: 'asc' }],
+            _source: [field, ...columns],
+            query: { match_all: {} },
+            ...(after === undefined ? {} : { search_after: after }),
+          },
         });
         const hits = (body as { hits: { hits: { _source: Record<string, unknown>; sort: unknown[] }[] } }).hits.hits;
-        for (const hit of hits) yield { key: [jsonCell(hit._source[field]) ?? ''], values: columns.map((c) => jsonCell(hit._source[c])) };
+        for (const hit of hits)
+          yield { key: [jsonCell(hit._source[field]) ?? ''], values: columns.map((c) => jsonCell(hit._source[c])) };
         if (hits.length < chunk) return;
         after = hits[hits.length - 1]?.sort;
       }
@@ -89,9 +110,14 @@ export function redisReader(url: string, prefix: string): SinkReader {
     description: `${url} keys ${prefix}:*`,
     columnKinds: () => Promise.resolve(undefined),
     async *rows(key, keyKinds, columns, chunk) {
-      if (key.length !== 1) throw new ReconcileError('reconcile: a Redis sink needs a single key column (keys are <prefix>:<key>)');
+      if (key.length !== 1)
+        throw new ReconcileError('reconcile: a Redis sink needs a single key column (keys are <prefix>:<key>)');
       await redis.connect().catch((error: unknown) => {
-        throw new ReconcileError(`reconcile: cannot connect to ${url}: ${String(error)}`, { domain: 'external', retriable: true, cause: error });
+        throw new ReconcileError(`reconcile: cannot connect to ${url}: ${String(error)}`, {
+          domain: 'external',
+          retriable: true,
+          cause: error,
+        });
       });
       const ids: string[] = [];
       let cursor = '0';

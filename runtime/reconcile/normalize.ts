@@ -40,8 +40,10 @@ export function commonKind(source: ColumnKind, sink: ColumnKind): ColumnKind {
   const rank: readonly ColumnKind[] = ['timestamp', 'json', 'bool', 'float', 'numeric', 'integer', 'char', 'text'];
   const pair = [source, sink];
   // Integers compared with decimals or floats are decimals; a float on either side compares as a float.
-  if (pair.includes('float') && pair.every((k) => k === 'float' || k === 'numeric' || k === 'integer' || k === 'text')) return 'float';
-  if (pair.includes('numeric') && pair.every((k) => k === 'numeric' || k === 'integer' || k === 'text')) return 'numeric';
+  if (pair.includes('float') && pair.every((k) => k === 'float' || k === 'numeric' || k === 'integer' || k === 'text'))
+    return 'float';
+  if (pair.includes('numeric') && pair.every((k) => k === 'numeric' || k === 'integer' || k === 'text'))
+    return 'numeric';
   return rank.find((k) => pair.includes(k)) ?? 'text';
 }
 
@@ -59,7 +61,8 @@ export function canonicalDecimal(text: string): string | undefined {
   return sign === '-' && body !== '0' ? `-${body}` : body;
 }
 
-const timestamp = /^\s*(\d{4,})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}(?::?\d{2}){0,2})?\s*$/i;
+const timestamp =
+  /^\s*(\d{4,})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*(Z|[+-]\d{2}(?::?\d{2}){0,2})?\s*$/i;
 
 /**
  * An instant as `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds), from Postgres's output or ISO
@@ -72,7 +75,8 @@ export function canonicalTimestamp(text: string): string | undefined {
   let offsetMinutes = 0;
   if (zone.toUpperCase() !== 'Z') {
     const digits = zone.slice(1).replace(/:/g, '');
-    offsetMinutes = (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0')) * (zone.startsWith('-') ? -1 : 1);
+    offsetMinutes =
+      (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4) || '0')) * (zone.startsWith('-') ? -1 : 1);
   }
   const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(s)) - offsetMinutes * 60_000;
   if (!Number.isFinite(ms)) return undefined;
@@ -91,7 +95,11 @@ function canonicalJson(text: string): string | undefined {
 function sortKeys(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortKeys);
   if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.keys(value).sort().map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]));
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
   }
   return value;
 }
@@ -114,7 +122,11 @@ export function normalizeValue(value: string | null, kind: ColumnKind): string |
     case 'json':
       return canonicalJson(value) ?? value;
     case 'bool':
-      return /^(t|true|1|y|yes|on)$/i.test(value.trim()) ? 'true' : /^(f|false|0|n|no|off)$/i.test(value.trim()) ? 'false' : value;
+      return /^(t|true|1|y|yes|on)$/i.test(value.trim())
+        ? 'true'
+        : /^(f|false|0|n|no|off)$/i.test(value.trim())
+          ? 'false'
+          : value;
     case 'text':
       return value;
   }

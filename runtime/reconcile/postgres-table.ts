@@ -21,7 +21,10 @@ const rawText = { getTypeParser: () => (value: string) => value };
 /** `orders`, `public.orders` or `"Mixed Case"` as a quoted, qualified identifier. */
 export function quoteTable(table: string): string {
   if (table.includes('"')) return table;
-  return table.split('.').map((part) => pg.escapeIdentifier(part)).join('.');
+  return table
+    .split('.')
+    .map((part) => pg.escapeIdentifier(part))
+    .join('.');
 }
 
 export class PostgresTable {
@@ -39,14 +42,21 @@ export class PostgresTable {
     try {
       await client.connect();
     } catch (error) {
-      throw new ReconcileError(`reconcile: cannot connect to ${redact(url)}: ${String(error)}`, { domain: 'external', retriable: true, cause: error });
+      throw new ReconcileError(`reconcile: cannot connect to ${redact(url)}: ${String(error)}`, {
+        domain: 'external',
+        retriable: true,
+        cause: error,
+      });
     }
     try {
       await client.query("SET TimeZone = 'UTC'");
       await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      const found = await client.query<{ oid: string }>('SELECT to_regclass($1)::oid::text AS oid', [quoteTable(table)]);
+      const found = await client.query<{ oid: string }>('SELECT to_regclass($1)::oid::text AS oid', [
+        quoteTable(table),
+      ]);
       const oid = found.rows[0]?.oid;
-      if (oid === undefined || oid === null) throw new ReconcileError(`reconcile: no table ${table} in ${redact(url)}`, { domain: 'user' });
+      if (oid === undefined || oid === null)
+        throw new ReconcileError(`reconcile: no table ${table} in ${redact(url)}`, { domain: 'user' });
       const cols = await client.query<{ name: string; type: string; typname: string }>(
         `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type, t.typname
            FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
@@ -60,7 +70,13 @@ export class PostgresTable {
         [oid],
       );
       const columns = cols.rows.map((c) => ({ name: c.name, type: c.type, kind: kindOfType(c.typname) }));
-      return new PostgresTable(client, table, columns, pk.rows.map((r) => r.name), where);
+      return new PostgresTable(
+        client,
+        table,
+        columns,
+        pk.rows.map((r) => r.name),
+        where,
+      );
     } catch (error) {
       await client.end().catch(() => undefined);
       throw error;
@@ -75,10 +91,20 @@ export class PostgresTable {
    * The rows in key order, `chunk` at a time. Text-like keys sort with COLLATE "C" so the order
    * matches compareKeys' byte order on both sides.
    */
-  async *rows(key: readonly string[], keyKinds: readonly ColumnKind[], compared: readonly string[], chunk: number): AsyncGenerator<ReconcileRow> {
+  async *rows(
+    key: readonly string[],
+    keyKinds: readonly ColumnKind[],
+    compared: readonly string[],
+    chunk: number,
+  ): AsyncGenerator<ReconcileRow> {
     // Qualified by the alias, so ORDER BY sorts the column itself, not the ::text output of the same name.
-    const keyExpr = key.map((k, i) => (keyKinds[i] === 'integer' ? `t.${pg.escapeIdentifier(k)}` : `t.${pg.escapeIdentifier(k)}::text COLLATE "C"`));
-    const select = [...key.map((k, i) => `t.${pg.escapeIdentifier(k)}::text AS key_${i}`), ...compared.map((c) => `t.${pg.escapeIdentifier(c)}`)].join(', ');
+    const keyExpr = key.map((k, i) =>
+      keyKinds[i] === 'integer' ? `t.${pg.escapeIdentifier(k)}` : `t.${pg.escapeIdentifier(k)}::text COLLATE "C"`,
+    );
+    const select = [
+      ...key.map((k, i) => `t.${pg.escapeIdentifier(k)}::text AS key_${i}`),
+      ...compared.map((c) => `t.${pg.escapeIdentifier(c)}`),
+    ].join(', ');
     const order = keyExpr.join(', ');
     const filter = this.where === undefined ? '' : `(${this.where})`;
     let last: readonly string[] | undefined;
@@ -89,7 +115,9 @@ export class PostgresTable {
       if (last !== undefined) {
         const params = last.map((v, i) => {
           values.push(v);
-          return keyKinds[i] === 'integer' ? `$${i + 1}::${this.column(key[i] as string)?.type ?? 'bigint'}` : `$${i + 1}::text COLLATE "C"`;
+          return keyKinds[i] === 'integer'
+            ? `$${i + 1}::${this.column(key[i] as string)?.type ?? 'bigint'}`
+            : `$${i + 1}::text COLLATE "C"`;
         });
         conditions.push(`(${order}) > (${params.join(', ')})`);
       }

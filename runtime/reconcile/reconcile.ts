@@ -54,18 +54,31 @@ export async function reconcileTables(o: ReconcileOptions): Promise<ReconcileRep
   try {
     sink = await PostgresTable.open(sinkTarget.url, sinkTarget.table, sinkTarget.where);
     const key = o.key ?? source.primaryKey;
-    if (key.length === 0) throw new ReconcileError(`reconcile: ${o.source.table} has no primary key; name the key columns (--key)`);
+    if (key.length === 0)
+      throw new ReconcileError(`reconcile: ${o.source.table} has no primary key; name the key columns (--key)`);
     const ignore = new Set([...(o.ignore ?? []), ...key]);
     const columns = o.columns ?? source.columns.map((c) => c.name).filter((c) => !ignore.has(c));
     const missing = [...key, ...columns].filter((c) => source.column(c) === undefined || sink?.column(c) === undefined);
     if (missing.length > 0) {
       const where = missing.map((c) => `${c} (${source.column(c) === undefined ? 'source' : 'sink'})`).join(', ');
-      throw new ReconcileError(`reconcile: column(s) missing: ${where}; leave them out with --ignore or name the columns to compare`);
+      throw new ReconcileError(
+        `reconcile: column(s) missing: ${where}; leave them out with --ignore or name the columns to compare`,
+      );
     }
-    const kindOf = (c: string): ColumnKind => commonKind((source.column(c) as { kind: ColumnKind }).kind, (sink?.column(c) as { kind: ColumnKind }).kind);
+    const kindOf = (c: string): ColumnKind =>
+      commonKind((source.column(c) as { kind: ColumnKind }).kind, (sink?.column(c) as { kind: ColumnKind }).kind);
     // Integer order only when both sides store integers; otherwise both sort the key's text.
-    const keyKinds = key.map((c): ColumnKind => (source.column(c)?.kind === 'integer' && sink?.column(c)?.kind === 'integer' ? 'integer' : 'text'));
-    return await compareAndReport(o, { key, keyKinds, columns, columnKinds: columns.map(kindOf), notInSink: [] }, source, sink, `${redact(sinkTarget.url)} ${sinkTarget.table}`, started);
+    const keyKinds = key.map((c): ColumnKind =>
+      source.column(c)?.kind === 'integer' && sink?.column(c)?.kind === 'integer' ? 'integer' : 'text',
+    );
+    return await compareAndReport(
+      o,
+      { key, keyKinds, columns, columnKinds: columns.map(kindOf), notInSink: [] },
+      source,
+      sink,
+      `${redact(sinkTarget.url)} ${sinkTarget.table}`,
+      started,
+    );
   } finally {
     await source.close();
     await sink?.close();
@@ -78,20 +91,32 @@ async function reconcileWithReader(o: ReconcileOptions, reader: SinkReader): Pro
   const source = await PostgresTable.open(o.source.url, o.source.table, o.source.where);
   try {
     const key = o.key ?? source.primaryKey;
-    if (key.length === 0) throw new ReconcileError(`reconcile: ${o.source.table} has no primary key; name the key columns (--key)`);
+    if (key.length === 0)
+      throw new ReconcileError(`reconcile: ${o.source.table} has no primary key; name the key columns (--key)`);
     const sinkKinds = await reader.columnKinds();
     const ignore = new Set([...(o.ignore ?? []), ...key]);
     const wanted = o.columns ?? source.columns.map((c) => c.name).filter((c) => !ignore.has(c));
     const absentInSource = [...key, ...wanted].filter((c) => source.column(c) === undefined);
-    if (absentInSource.length > 0) throw new ReconcileError(`reconcile: column(s) missing in the source: ${absentInSource.join(', ')}`);
+    if (absentInSource.length > 0)
+      throw new ReconcileError(`reconcile: column(s) missing in the source: ${absentInSource.join(', ')}`);
     // A sink with a schema (an index mapping) may hold fewer fields: compare those it holds, say which were left out.
     const notInSink = sinkKinds === undefined ? [] : wanted.filter((c) => !sinkKinds.has(c));
-    if (o.columns !== undefined && notInSink.length > 0) throw new ReconcileError(`reconcile: column(s) missing in the sink: ${notInSink.join(', ')}`);
+    if (o.columns !== undefined && notInSink.length > 0)
+      throw new ReconcileError(`reconcile: column(s) missing in the sink: ${notInSink.join(', ')}`);
     const columns = wanted.filter((c) => !notInSink.includes(c));
     const sourceKind = (c: string): ColumnKind => (source.column(c) as { kind: ColumnKind }).kind;
     const kindOf = (c: string): ColumnKind => commonKind(sourceKind(c), sinkKinds?.get(c) ?? 'text');
-    const keyKinds = key.map((c): ColumnKind => (sourceKind(c) === 'integer' && (sinkKinds === undefined || sinkKinds.get(c) === 'integer') ? 'integer' : 'text'));
-    return await compareAndReport(o, { key, keyKinds, columns, columnKinds: columns.map(kindOf), notInSink }, source, reader, reader.description, started);
+    const keyKinds = key.map((c): ColumnKind =>
+      sourceKind(c) === 'integer' && (sinkKinds === undefined || sinkKinds.get(c) === 'integer') ? 'integer' : 'text',
+    );
+    return await compareAndReport(
+      o,
+      { key, keyKinds, columns, columnKinds: columns.map(kindOf), notInSink },
+      source,
+      reader,
+      reader.description,
+      started,
+    );
   } finally {
     await source.close();
     await reader.close();
@@ -108,16 +133,28 @@ interface ComparePlan {
 }
 
 /** Reads both sides in key order, chunk by chunk, and turns the comparison into the report. */
-async function compareAndReport(o: ReconcileOptions, plan: ComparePlan, source: Pick<SinkReader, 'rows'>, sink: Pick<SinkReader, 'rows'>, sinkDescription: string, started: number): Promise<ReconcileReport> {
+async function compareAndReport(
+  o: ReconcileOptions,
+  plan: ComparePlan,
+  source: Pick<SinkReader, 'rows'>,
+  sink: Pick<SinkReader, 'rows'>,
+  sinkDescription: string,
+  started: number,
+): Promise<ReconcileReport> {
   const chunk = o.chunk ?? 5000;
-  if (!Number.isInteger(chunk) || chunk < 1) throw new ReconcileError(`reconcile: chunk must be a positive integer, got ${chunk}`);
+  if (!Number.isInteger(chunk) || chunk < 1)
+    throw new ReconcileError(`reconcile: chunk must be a positive integer, got ${chunk}`);
   const { key, keyKinds, columns } = plan;
-  const result = await compareSorted(source.rows(key, keyKinds, columns, chunk), sink.rows(key, keyKinds, columns, chunk), {
-    keyKinds,
-    columns,
-    columnKinds: plan.columnKinds,
-    ...(o.samples === undefined ? {} : { samples: o.samples }),
-  });
+  const result = await compareSorted(
+    source.rows(key, keyKinds, columns, chunk),
+    sink.rows(key, keyKinds, columns, chunk),
+    {
+      keyKinds,
+      columns,
+      columnKinds: plan.columnKinds,
+      ...(o.samples === undefined ? {} : { samples: o.samples }),
+    },
+  );
   return {
     ...result,
     source: `${redact(o.source.url)} ${o.source.table}`,
@@ -147,7 +184,9 @@ export function formatReconcileReport(r: ReconcileReport): string {
   const byColumn = Object.entries(r.differingByColumn);
   if (byColumn.length > 0) lines.push(`  differing by column: ${byColumn.map(([c, n]) => `${c} ${n}`).join(', ')}`);
   for (const d of r.samples.differing) {
-    lines.push(`  differs ${key(d.key)}: ${d.columns.map((c) => `${c.column} source=${clip(c.source)} sink=${clip(c.sink)}`).join('; ')}`);
+    lines.push(
+      `  differs ${key(d.key)}: ${d.columns.map((c) => `${c.column} source=${clip(c.source)} sink=${clip(c.sink)}`).join('; ')}`,
+    );
   }
   return lines.join('\n');
 }

@@ -9,7 +9,8 @@ export interface OperatorPlan {
   readonly inputs: readonly string[];
 }
 
-export type JobStateName = 'created' | 'restoring' | 'running' | 'backing-off' | 'stopping' | 'stopped' | 'finished' | 'cancelled' | 'failed';
+export type JobStateName =
+  'created' | 'restoring' | 'running' | 'backing-off' | 'stopping' | 'stopped' | 'finished' | 'cancelled' | 'failed';
 
 export interface JobStatusView {
   readonly state: JobStateName;

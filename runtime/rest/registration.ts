@@ -30,16 +30,27 @@ export function registrationFile(root: string, job: string): string {
   return join(root, job, REGISTRATION_FILE);
 }
 
-export async function register(root: string, registration: Pick<JobRegistration, 'job' | 'url' | 'token'>): Promise<() => Promise<void>> {
+export async function register(
+  root: string,
+  registration: Pick<JobRegistration, 'job' | 'url' | 'token'>,
+): Promise<() => Promise<void>> {
   const file = registrationFile(root, registration.job);
   const command = { module: resolve(process.argv[1] ?? ''), args: process.argv.slice(2), cwd: process.cwd() };
   const config = loadedConfig();
-  const own: JobRegistration = { ...registration, pid: process.pid, host: hostname(), startedAtMs: Date.now(), command, ...(config === undefined ? {} : { config }) };
+  const own: JobRegistration = {
+    ...registration,
+    pid: process.pid,
+    host: hostname(),
+    startedAtMs: Date.now(),
+    command,
+    ...(config === undefined ? {} : { config }),
+  };
   await writePrivateFile(file, `${JSON.stringify(own, null, 2)}\n`);
   return async () => {
     // Another instance may have registered since (after this one lost its lease): leave theirs.
     const current = await readRegistration(root, registration.job);
-    if (current?.pid === own.pid && current.host === own.host && current.startedAtMs === own.startedAtMs) await rm(file, { force: true });
+    if (current?.pid === own.pid && current.host === own.host && current.startedAtMs === own.startedAtMs)
+      await rm(file, { force: true });
   };
 }
 

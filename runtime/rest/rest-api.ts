@@ -30,8 +30,19 @@ export interface RestApiOptions {
   readonly slo?: () => Promise<SloReport>;
 }
 
-const savepointBody = z.strictObject({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "may use only letters, digits, '-', '_' and '.'").optional() });
-const stopBody = z.strictObject({ savepoint: z.boolean().optional(), name: z.string().regex(/^[A-Za-z0-9_.-]+$/, "may use only letters, digits, '-', '_' and '.'").optional() });
+const savepointBody = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, "may use only letters, digits, '-', '_' and '.'")
+    .optional(),
+});
+const stopBody = z.strictObject({
+  savepoint: z.boolean().optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/, "may use only letters, digits, '-', '_' and '.'")
+    .optional(),
+});
 const cancelBody = z.strictObject({});
 
 /** Paths this server knows and the methods each allows: the rest are 404, a wrong method is 405. */
@@ -62,7 +73,9 @@ class HttpError extends Error {
 export function buildRestApi(o: RestApiOptions): FastifyInstance {
   const { control } = o;
   const app = Fastify({ logger: false });
-  const slo = o.slo ?? (() => Promise.resolve<SloReport>({ ok: true, failing: [], slos: [], evaluatedAt: new Date().toISOString() }));
+  const slo =
+    o.slo ??
+    (() => Promise.resolve<SloReport>({ ok: true, failing: [], slos: [], evaluatedAt: new Date().toISOString() }));
 
   // An empty body is an empty object: `curl -X POST .../stop` needs no `-d '{}'`.
   app.removeContentTypeParser('application/json');
@@ -77,7 +90,8 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
   });
 
   app.setErrorHandler((error: unknown, _request, reply) => {
-    const status = error instanceof HttpError ? error.statusCode : error instanceof CheckpointNotFoundError ? 404 : statusOf(error);
+    const status =
+      error instanceof HttpError ? error.statusCode : error instanceof CheckpointNotFoundError ? 404 : statusOf(error);
     void reply.code(status).send({ errors: [error instanceof Error ? error.message : String(error)] });
   });
 
@@ -91,12 +105,15 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
         .send({ errors: [`${request.method} is not allowed on ${path}; use ${route.methods.join(' or ')}`] });
       return;
     }
-    void reply.code(404).send({ errors: [`no such resource: ${path}. Try GET /jobs, /jobs/${control.jobName}, /metrics, /healthz`] });
+    void reply
+      .code(404)
+      .send({ errors: [`no such resource: ${path}. Try GET /jobs, /jobs/${control.jobName}, /metrics, /healthz`] });
   });
 
   const job = (request: FastifyRequest): string => {
     const { name } = request.params as { name: string };
-    if (name !== control.jobName) throw new HttpError(404, `no job '${name}' here: this server runs '${control.jobName}'`);
+    if (name !== control.jobName)
+      throw new HttpError(404, `no job '${name}' here: this server runs '${control.jobName}'`);
     return name;
   };
   const authorize = async (request: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -104,13 +121,21 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
       await reply
         .code(401)
         .header('www-authenticate', 'Bearer')
-        .send({ errors: ['this call needs the job\'s token: send "Authorization: Bearer <token>" (the CLI reads it from the checkpoint root)'] });
+        .send({
+          errors: [
+            'this call needs the job\'s token: send "Authorization: Bearer <token>" (the CLI reads it from the checkpoint root)',
+          ],
+        });
     }
   };
   const body = <T>(schema: z.ZodType<T>, request: FastifyRequest): T => {
     const parsed = schema.safeParse(request.body ?? {});
     if (parsed.success) return parsed.data;
-    const problems = parsed.error.issues.flatMap((i) => (i.code === 'unrecognized_keys' ? i.keys.map((k) => `${k}: unknown field`) : [`${i.path.join('.') || 'body'}: ${i.message}`]));
+    const problems = parsed.error.issues.flatMap((i) =>
+      i.code === 'unrecognized_keys'
+        ? i.keys.map((k) => `${k}: unknown field`)
+        : [`${i.path.join('.') || 'body'}: ${i.message}`],
+    );
     throw new HttpError(400, `invalid body: ${problems.join('; ')}`);
   };
 
@@ -120,7 +145,13 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
     const name = job(request);
     const status = control.status();
     const { exceptions, ...rest } = status;
-    return { name, ...rest, plan: { operators: control.plan() }, exceptions: { history: exceptions }, slo: await slo() };
+    return {
+      name,
+      ...rest,
+      plan: { operators: control.plan() },
+      exceptions: { history: exceptions },
+      slo: await slo(),
+    };
   });
 
   app.get('/jobs/:name/checkpoints', async (request) => {
@@ -144,7 +175,10 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
   app.post('/jobs/:name/stop', { preHandler: authorize }, async (request) => {
     job(request);
     const { savepoint, name } = body(stopBody, request);
-    return control.stop({ savepoint: savepoint === true || name !== undefined, ...(name === undefined ? {} : { name }) });
+    return control.stop({
+      savepoint: savepoint === true || name !== undefined,
+      ...(name === undefined ? {} : { name }),
+    });
   });
 
   app.patch('/jobs/:name', { preHandler: authorize }, async (request, reply) => {
@@ -161,7 +195,12 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
 
   app.get('/healthz', (_request, reply) => {
     const verdict = (o.health ?? (() => ({ healthy: true, reasons: [] })))();
-    return verdict.healthy ? reply.type('text/plain').send('ok\n') : reply.code(503).type('text/plain').send(`unhealthy: ${verdict.reasons.join('; ')}\n`);
+    return verdict.healthy
+      ? reply.type('text/plain').send('ok\n')
+      : reply
+          .code(503)
+          .type('text/plain')
+          .send(`unhealthy: ${verdict.reasons.join('; ')}\n`);
   });
 
   // Liveness: the process answers. Nothing evaluated, so a probe never kills a job that is slow

@@ -29,15 +29,25 @@ export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
-export async function resolveRestToken(o: { host: string; token: string | undefined; tokenFile: string | undefined; jobDir: string }): Promise<RestToken> {
+export async function resolveRestToken(o: {
+  host: string;
+  token: string | undefined;
+  tokenFile: string | undefined;
+  jobDir: string;
+}): Promise<RestToken> {
   if (o.token !== undefined) return { token: o.token, reference: { configured: true } };
   if (o.tokenFile !== undefined) {
     const token = (await readFile(o.tokenFile, 'utf8')).trim();
-    if (token.length < 16) throw new RestConfigError(`the REST token in ${o.tokenFile} (rest.tokenFile) is shorter than 16 characters: write a longer random one`);
+    if (token.length < 16)
+      throw new RestConfigError(
+        `the REST token in ${o.tokenFile} (rest.tokenFile) is shorter than 16 characters: write a longer random one`,
+      );
     return { token, reference: { file: o.tokenFile } };
   }
   if (!isLoopback(o.host)) {
-    throw new RestConfigError(`refusing to serve the REST API on ${o.host} without a token: anyone reaching it could stop the job. Set rest.token (CDCFLOW_REST_TOKEN) or rest.tokenFile, or bind to 127.0.0.1`);
+    throw new RestConfigError(
+      `refusing to serve the REST API on ${o.host} without a token: anyone reaching it could stop the job. Set rest.token (CDCFLOW_REST_TOKEN) or rest.tokenFile, or bind to 127.0.0.1`,
+    );
   }
   const token = randomBytes(24).toString('base64url');
   const file = join(o.jobDir, TOKEN_FILE);

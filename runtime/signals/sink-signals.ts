@@ -37,7 +37,12 @@ export interface SinkSpec {
 }
 
 export function sinksOf(graph: JobGraph, uids: ReadonlyMap<GraphNode, string>): SinkSpec[] {
-  return graph.nodes.filter((n) => n.isSink).map((n) => ({ uid: uids.get(n) as string, traits: n.sinkTraits ?? { kind: 'custom', replaySafety: 'at-least-once', sideEffects: false } }));
+  return graph.nodes
+    .filter((n) => n.isSink)
+    .map((n) => ({
+      uid: uids.get(n) as string,
+      traits: n.sinkTraits ?? { kind: 'custom', replaySafety: 'at-least-once', sideEffects: false },
+    }));
 }
 
 export class SinkSignals {
@@ -51,14 +56,23 @@ export class SinkSignals {
     sinks: readonly SinkSpec[],
     private readonly now: () => number = Date.now,
   ) {
-    for (const { uid, traits } of sinks) this.sinks.set(uid, { traits, current: emptyEpoch(), aligned: new Map(), committedRead: 0 });
+    for (const { uid, traits } of sinks)
+      this.sinks.set(uid, { traits, current: emptyEpoch(), aligned: new Map(), committedRead: 0 });
     const histogram = metrics.jobHistogram(SINK_FRESHNESS, ['sink']);
     // Present from the start: a histogram with no observation yet still has its zero buckets.
     for (const uid of this.sinks.keys()) histogram.zero({ job: metrics.jobName, sink: uid });
     this.unregister.push(
-      metrics.collect('cdcflow_sink_backlog_records', ['sink'], () => this.each((uid, s) => Math.max(0, this.sourceRecords - s.committedRead))),
-      metrics.collect('cdcflow_sink_uncommitted_age_seconds', ['sink'], () => this.each((uid, s) => this.uncommittedAge(s))),
-      metrics.collect('cdcflow_sink_info', ['sink', 'kind', 'replay_safety'], () => [...this.sinks].map(([uid, s]) => [{ sink: uid, kind: s.traits.kind, replay_safety: s.traits.replaySafety }, 1] as const)),
+      metrics.collect('cdcflow_sink_backlog_records', ['sink'], () =>
+        this.each((uid, s) => Math.max(0, this.sourceRecords - s.committedRead)),
+      ),
+      metrics.collect('cdcflow_sink_uncommitted_age_seconds', ['sink'], () =>
+        this.each((uid, s) => this.uncommittedAge(s)),
+      ),
+      metrics.collect('cdcflow_sink_info', ['sink', 'kind', 'replay_safety'], () =>
+        [...this.sinks].map(
+          ([uid, s]) => [{ sink: uid, kind: s.traits.kind, replay_safety: s.traits.replaySafety }, 1] as const,
+        ),
+      ),
     );
   }
 
@@ -95,7 +109,9 @@ export class SinkSignals {
     if (sink === undefined) return;
     const now = this.now();
     // The labelled child once per commit: per observation it is a bucket search, no label hashing.
-    const histogram = this.metrics.jobHistogram(SINK_FRESHNESS, ['sink']).labels({ job: this.metrics.jobName, sink: uid });
+    const histogram = this.metrics
+      .jobHistogram(SINK_FRESHNESS, ['sink'])
+      .labels({ job: this.metrics.jobName, sink: uid });
     for (const [id, epoch] of sink.aligned) {
       if (id > checkpointId) continue;
       for (const [ts, count] of epoch.batches) {
@@ -116,7 +132,8 @@ export class SinkSignals {
 
   private uncommittedAge(sink: SinkState): number {
     let oldest = sink.current.oldest;
-    for (const epoch of sink.aligned.values()) if (epoch.oldest !== undefined && (oldest === undefined || epoch.oldest < oldest)) oldest = epoch.oldest;
+    for (const epoch of sink.aligned.values())
+      if (epoch.oldest !== undefined && (oldest === undefined || epoch.oldest < oldest)) oldest = epoch.oldest;
     return oldest === undefined ? 0 : Math.max(0, this.now() - oldest) / 1000;
   }
 

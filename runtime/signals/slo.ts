@@ -54,8 +54,12 @@ export class SloMonitor {
   /** `cdcflow_slo_ok{slo}` / `cdcflow_slo_value{slo}` from the latest evaluation, every `everyMs`. */
   start(metrics: JobMetrics, everyMs = 2000): void {
     this.unregister.push(
-      metrics.collect('cdcflow_slo_ok', ['slo'], () => this.last.slos.map((s) => [{ slo: s.slo }, s.ok ? 1 : 0] as const)),
-      metrics.collect('cdcflow_slo_value', ['slo'], () => this.last.slos.map((s) => [{ slo: s.slo }, s.value] as const)),
+      metrics.collect('cdcflow_slo_ok', ['slo'], () =>
+        this.last.slos.map((s) => [{ slo: s.slo }, s.ok ? 1 : 0] as const),
+      ),
+      metrics.collect('cdcflow_slo_value', ['slo'], () =>
+        this.last.slos.map((s) => [{ slo: s.slo }, s.value] as const),
+      ),
     );
     // Nothing to evaluate without SLOs: no timer asking (a parallel job's workers) for metrics.
     if (this.declared().length === 0) return;
@@ -112,11 +116,13 @@ export class SloMonitor {
     const out: [string, number][] = [];
     const fresh = o.sinkFreshnessP99Seconds;
     if (typeof fresh === 'number') for (const sink of this.sinks) out.push([`freshness-p99:${sink}`, fresh]);
-    else if (fresh !== undefined) for (const [sink, limit] of Object.entries(fresh)) out.push([`freshness-p99:${sink}`, limit]);
+    else if (fresh !== undefined)
+      for (const [sink, limit] of Object.entries(fresh)) out.push([`freshness-p99:${sink}`, limit]);
     if (o.maxCheckpointAgeSeconds !== undefined) out.push(['checkpoint-age', o.maxCheckpointAgeSeconds]);
     const silence = o.maxSilenceSeconds;
     if (typeof silence === 'number') out.push(['silence', silence]);
-    else if (silence !== undefined) for (const [topic, limit] of Object.entries(silence)) out.push([`silence:${topic}`, limit]);
+    else if (silence !== undefined)
+      for (const [topic, limit] of Object.entries(silence)) out.push([`silence:${topic}`, limit]);
     return out;
   }
 }
@@ -135,7 +141,11 @@ function freshnessBuckets(metric: Metric | undefined): Buckets {
 }
 
 /** The upper bound of the bucket holding quantile q of the observations between `base` and `now` (cumulative buckets). */
-export function quantile(q: number, now: Map<number, number> | undefined, base: Map<number, number> | undefined): number {
+export function quantile(
+  q: number,
+  now: Map<number, number> | undefined,
+  base: Map<number, number> | undefined,
+): number {
   if (now === undefined) return 0;
   const bounds = [...now.keys()].sort((a, b) => a - b);
   const count = (now.get(Number.POSITIVE_INFINITY) ?? 0) - (base?.get(Number.POSITIVE_INFINITY) ?? 0);
@@ -147,7 +157,10 @@ export function quantile(q: number, now: Map<number, number> | undefined, base: 
   return 0;
 }
 
-function maxOf(metric: Metric | undefined, match: (labels: Partial<Record<string, string | number>>) => boolean): number {
+function maxOf(
+  metric: Metric | undefined,
+  match: (labels: Partial<Record<string, string | number>>) => boolean,
+): number {
   let max = 0;
   for (const v of metric?.values ?? []) if (match(v.labels) && Number.isFinite(v.value) && v.value > max) max = v.value;
   return max;

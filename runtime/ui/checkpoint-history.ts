@@ -33,7 +33,15 @@ export class CheckpointHistory {
   }
 
   private finished(s: CheckpointStats): void {
-    const entry: CheckpointHistoryEntry = { id: s.checkpointId, kind: s.kind, status: s.status, atMs: Date.now(), durationMs: s.durationMs, bytes: s.bytes, ...(s.failureReason === undefined ? {} : { failureReason: s.failureReason }) };
+    const entry: CheckpointHistoryEntry = {
+      id: s.checkpointId,
+      kind: s.kind,
+      status: s.status,
+      atMs: Date.now(),
+      durationMs: s.durationMs,
+      bytes: s.bytes,
+      ...(s.failureReason === undefined ? {} : { failureReason: s.failureReason }),
+    };
     this.entries.push(entry);
     if (this.entries.length > CAPACITY) this.entries.shift();
     if (s.status === 'completed' && !this.reading) void this.measureParts(entry);
@@ -46,7 +54,8 @@ export class CheckpointHistory {
       const before = this.previous;
       this.previous = totals;
       if (before === undefined) return;
-      const mean = (now: { sum: number; count: number }, then: { sum: number; count: number }): number | undefined => (now.count > then.count ? ((now.sum - then.sum) / (now.count - then.count)) * 1000 : undefined);
+      const mean = (now: { sum: number; count: number }, then: { sum: number; count: number }): number | undefined =>
+        now.count > then.count ? ((now.sum - then.sum) / (now.count - then.count)) * 1000 : undefined;
       const syncMs = mean(totals.sync, before.sync);
       const asyncMs = mean(totals.async, before.async);
       if (syncMs !== undefined) entry.syncMs = syncMs;

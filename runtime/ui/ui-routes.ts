@@ -21,7 +21,12 @@ export interface UiRouteOptions {
   readonly health?: () => JobOverview['health'];
 }
 
-const CONTENT_TYPES: Readonly<Record<string, string>> = { js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8', html: 'text/html; charset=utf-8', map: 'application/json' };
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  js: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  html: 'text/html; charset=utf-8',
+  map: 'application/json',
+};
 
 export function registerUi(app: FastifyInstance, o: UiRouteOptions): void {
   const history = new CheckpointHistory(o.metrics);
@@ -36,8 +41,15 @@ export function registerUi(app: FastifyInstance, o: UiRouteOptions): void {
 
   app.get('/', async (_request, reply) => {
     const page = await asset('index.html');
-    if (page === undefined) return reply.code(503).type('text/plain').send('The web UI is not built: run `npm run build:ui` (npm ci, npm test and npm run demo build it).\n');
-    return reply.type(CONTENT_TYPES['html'] as string).header('cache-control', 'no-cache').send(page);
+    if (page === undefined)
+      return reply
+        .code(503)
+        .type('text/plain')
+        .send('The web UI is not built: run `npm run build:ui` (npm ci, npm test and npm run demo build it).\n');
+    return reply
+      .type(CONTENT_TYPES['html'] as string)
+      .header('cache-control', 'no-cache')
+      .send(page);
   });
 
   app.get('/ui/:file', async (request, reply) => {
@@ -45,12 +57,16 @@ export function registerUi(app: FastifyInstance, o: UiRouteOptions): void {
     const ext = /^[A-Za-z0-9_-]+\.([a-z]+)$/.exec(file)?.[1];
     const body = ext === undefined || CONTENT_TYPES[ext] === undefined ? undefined : await asset(file);
     if (body === undefined) return reply.code(404).send({ errors: [`no such UI asset: ${file}`] });
-    return reply.type(CONTENT_TYPES[ext as string] as string).header('cache-control', 'no-cache').send(body);
+    return reply
+      .type(CONTENT_TYPES[ext as string] as string)
+      .header('cache-control', 'no-cache')
+      .send(body);
   });
 
   app.get('/jobs/:name/overview', async (request, reply) => {
     const { name } = request.params as { name: string };
-    if (name !== o.control.jobName) return reply.code(404).send({ errors: [`no job '${name}' here: this server runs '${o.control.jobName}'`] });
+    if (name !== o.control.jobName)
+      return reply.code(404).send({ errors: [`no job '${name}' here: this server runs '${o.control.jobName}'`] });
     return buildOverview({ control: o.control, metrics: o.metrics, history, health: o.health });
   });
 }

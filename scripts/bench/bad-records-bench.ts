@@ -42,21 +42,32 @@ const noSink = values.classes === 'no-sink';
 const PARTITIONS = 2;
 
 const endpoints = endpointsFromEnv();
-const kafka = new Kafka({ clientId: 'bad-records-bench', brokers: endpoints.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
+const kafka = new Kafka({
+  clientId: 'bad-records-bench',
+  brokers: endpoints.kafkaBrokers.split(','),
+  logLevel: logLevel.NOTHING,
+});
 const suffix = Date.now().toString(36);
 const workload = { seed: 7, keys, events, partitions: PARTITIONS };
-const heavy = new Set(['burst of 8 x 200 KB garbage', 'oversized record (1.5 MB)', 'column nested 100,000 levels deep']);
+const heavy = new Set([
+  'burst of 8 x 200 KB garbage',
+  'oversized record (1.5 MB)',
+  'column nested 100,000 levels deep',
+]);
 
 const clean = mixedWorkload(workload, 0);
 const mixed = mixedWorkload(workload, copies);
-const keep = (b: { className: string; projection: { stage: string } }) => !(light && heavy.has(b.className)) && !(noSink && b.projection.stage === STAGES.sink);
+const keep = (b: { className: string; projection: { stage: string } }) =>
+  !(light && heavy.has(b.className)) && !(noSink && b.projection.stage === STAGES.sink);
 const mixedEntries = mixed.entries.filter((e) => !('bad' in e) || keep(e.bad));
 const badCount = mixedEntries.length - clean.entries.length;
 const topics = { clean: `bench-bad-records-clean-${suffix}`, mixed: `bench-bad-records-mixed-${suffix}` };
 await produceMixed(kafka, topics.clean, PARTITIONS, clean.entries);
 await produceMixed(kafka, topics.mixed, PARTITIONS, mixedEntries);
 
-const DDL = (table: string) => `CREATE TABLE ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
+const DDL = (
+  table: string,
+) => `CREATE TABLE ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
   shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`;
 
 async function sql(text: string): Promise<void> {
@@ -72,7 +83,12 @@ async function sql(text: string): Promise<void> {
 /** Refused rows the sink screened out before writing, and open transactions it had to rewrite, per mixed run. */
 const sinkPaths: { screened: number; rewrites: number }[] = [];
 
-async function counter(metrics: { registry: { getSingleMetric(name: string): { get(): Promise<{ values: { value: number }[] }> } | undefined } }, name: string): Promise<number> {
+async function counter(
+  metrics: {
+    registry: { getSingleMetric(name: string): { get(): Promise<{ values: { value: number }[] }> } | undefined };
+  },
+  name: string,
+): Promise<number> {
   const metric = metrics.registry.getSingleMetric(name);
   return metric === undefined ? 0 : (await metric.get()).values.reduce((sum, v) => sum + v.value, 0);
 }
@@ -93,7 +109,10 @@ async function runOnce(kind: 'clean' | 'mixed', run: number): Promise<number> {
       log: () => undefined,
     });
     env
-      .fromSource(debeziumSource({ topics: [topics[kind]], groupId: jobName, bounded: 'latest', checks: CORPUS_SOURCE_CHECKS }), { uid: 'orders-source' })
+      .fromSource(
+        debeziumSource({ topics: [topics[kind]], groupId: jobName, bounded: 'latest', checks: CORPUS_SOURCE_CHECKS }),
+        { uid: 'orders-source' },
+      )
       .map(checkOrderForProjection)
       .uid(STAGES.checkOrder)
       .keyBy((e) => e.key?.['id'] as number)
@@ -106,7 +125,10 @@ async function runOnce(kind: 'clean' | 'mixed', run: number): Promise<number> {
     const seconds = (performance.now() - started) / 1000;
     if (result.restarts !== 0) throw new Error(`${kind} run restarted`);
     if (kind === 'mixed') {
-      sinkPaths.push({ screened: await counter(result.metrics, 'cdcflow_postgres_sink_screened_out_total'), rewrites: await counter(result.metrics, 'cdcflow_postgres_sink_transaction_rewrites_total') });
+      sinkPaths.push({
+        screened: await counter(result.metrics, 'cdcflow_postgres_sink_screened_out_total'),
+        rewrites: await counter(result.metrics, 'cdcflow_postgres_sink_transaction_rewrites_total'),
+      });
     }
     return clean.good.length / seconds;
   } finally {
@@ -122,10 +144,22 @@ async function savepointCost(): Promise<{ withSavepoints: number; bare: number }
   await sql(DDL(table));
   const session = await pgConnect(endpoints.databaseUrl)();
   try {
-    const writer = await TableWriter.describe(session, table, ['id'], { positionColumn: undefined, deletes: 'delete', deletedColumn: 'deleted', maxRowsPerStatement: 1000 });
+    const writer = await TableWriter.describe(session, table, ['id'], {
+      positionColumn: undefined,
+      deletes: 'delete',
+      deletedColumn: 'deleted',
+      maxRowsPerStatement: 1000,
+    });
     const rows = clean.good.flatMap((r) => (r.event?.after === null || r.event === null ? [] : [r.event.after]));
     const changes = new Map<number, KeyedChange>();
-    for (const row of rows) changes.set(row.id, { kind: 'upsert', keyId: String(row.id), row: { ...row }, position: undefined, sourceTsMs: undefined });
+    for (const row of rows)
+      changes.set(row.id, {
+        kind: 'upsert',
+        keyId: String(row.id),
+        row: { ...row },
+        position: undefined,
+        sourceTsMs: undefined,
+      });
     const batch = [...changes.values()];
     const timed = async (write: () => Promise<unknown>): Promise<number> => {
       await session.query('BEGIN');
@@ -151,7 +185,9 @@ async function savepointCost(): Promise<{ withSavepoints: number; bare: number }
 }
 
 const cost = await savepointCost();
-console.log(`sink writes on a clean stream: ${fmt(cost.withSavepoints)} rows/s on the guarded path (savepoint per 100-row statement), ${fmt(cost.bare)} rows/s bare (${fmt((cost.withSavepoints / cost.bare) * 100, 1)} %)`);
+console.log(
+  `sink writes on a clean stream: ${fmt(cost.withSavepoints)} rows/s on the guarded path (savepoint per 100-row statement), ${fmt(cost.bare)} rows/s bare (${fmt((cost.withSavepoints / cost.bare) * 100, 1)} %)`,
+);
 
 const rates: Record<'clean' | 'mixed', number[]> = { clean: [], mixed: [] };
 try {
@@ -165,11 +201,17 @@ try {
 } finally {
   const admin = kafka.admin();
   await admin.connect();
-  await admin.deleteTopics({ topics: [topics.clean, topics.mixed, `${topics.clean}.dlq`, `${topics.mixed}.dlq`] }).catch(() => undefined);
+  await admin
+    .deleteTopics({ topics: [topics.clean, topics.mixed, `${topics.clean}.dlq`, `${topics.mixed}.dlq`] })
+    .catch(() => undefined);
   await admin.disconnect();
 }
 const [c, m] = [median(rates.clean), median(rates.mixed)];
-console.log(`\nprojection into Postgres two-phase, ${fmt(clean.good.length)} good messages, ${fmt(badCount)} bad (${values.classes} classes), median of ${runs}`);
+console.log(
+  `\nprojection into Postgres two-phase, ${fmt(clean.good.length)} good messages, ${fmt(badCount)} bad (${values.classes} classes), median of ${runs}`,
+);
 console.log(`clean: ${fmt(c)} events/s   mixed: ${fmt(m)} events/s   mixed/clean: ${fmt((m / c) * 100, 1)} %`);
-console.log(`sink per mixed run: ${sinkPaths.map((p) => `${p.screened} rows screened out, ${p.rewrites} transaction rewrites`).join('; ')}`);
+console.log(
+  `sink per mixed run: ${sinkPaths.map((p) => `${p.screened} rows screened out, ${p.rewrites} transaction rewrites`).join('; ')}`,
+);
 console.log(machine());

@@ -69,8 +69,17 @@ export interface BenchChild<R> {
  * job (runtime/cli/job-node-flags.ts), and resolves with the JSON the
  * child printed after `RESULT `. Other stdout lines go to `onLine`; stderr is inherited.
  */
-export function startChild<R>(script: string, spec: unknown, name: string, onLine: (line: string) => void = () => undefined): BenchChild<R> {
-  const proc = spawn(process.execPath, [...jobNodeFlags(), ...process.execArgv, script, '--child', JSON.stringify(spec)], { stdio: ['pipe', 'pipe', 'inherit'] });
+export function startChild<R>(
+  script: string,
+  spec: unknown,
+  name: string,
+  onLine: (line: string) => void = () => undefined,
+): BenchChild<R> {
+  const proc = spawn(
+    process.execPath,
+    [...jobNodeFlags(), ...process.execArgv, script, '--child', JSON.stringify(spec)],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
   const result = new Promise<R>((resolve, reject) => {
     let out = '';
     let pending = '';
@@ -82,7 +91,12 @@ export function startChild<R>(script: string, spec: unknown, name: string, onLin
       pending = lines.pop() ?? '';
       for (const line of lines) if (!line.startsWith('RESULT ')) onLine(line);
       // A child that reported but does not exit left something running (a consumer, a worker).
-      hung ??= out.includes('RESULT ') ? setTimeout(() => (console.error(`${name}: the child did not exit 30 s after finishing; killed`), proc.kill('SIGKILL')), 30_000) : undefined;
+      hung ??= out.includes('RESULT ')
+        ? setTimeout(
+            () => (console.error(`${name}: the child did not exit 30 s after finishing; killed`), proc.kill('SIGKILL')),
+            30_000,
+          )
+        : undefined;
     });
     proc.on('error', reject);
     proc.on('exit', (code) => {

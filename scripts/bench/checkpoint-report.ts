@@ -39,7 +39,8 @@ export interface CheckpointMetrics {
 
 async function histogram(registry: Registry, name: string): Promise<HistogramSummary> {
   const values = (await registry.getSingleMetric(name)?.get())?.values ?? [];
-  const named = (suffix: string) => values.filter((v) => (v as { metricName?: string }).metricName === `${name}${suffix}`);
+  const named = (suffix: string) =>
+    values.filter((v) => (v as { metricName?: string }).metricName === `${name}${suffix}`);
   const sum = (suffix: string) => named(suffix).reduce((s, v) => s + v.value, 0);
   const count = sum('_count');
   const bounds = new Map<number, number>();
@@ -70,7 +71,10 @@ export function phaseSummary(h: HistogramSummary | undefined): string {
 }
 
 /** Every completed checkpoint of the run (keep retention off): duration, bytes written, state it references. */
-export async function checkpointRows(jobRoot: string, atBarrier: ReadonlyMap<number, number>): Promise<CheckpointRow[]> {
+export async function checkpointRows(
+  jobRoot: string,
+  atBarrier: ReadonlyMap<number, number>,
+): Promise<CheckpointRow[]> {
   const metadata: CheckpointMetadata[] = [];
   for (const name of await readdir(jobRoot)) {
     const file = join(jobRoot, name, METADATA_FILE);
@@ -88,7 +92,14 @@ export async function checkpointRows(jobRoot: string, atBarrier: ReadonlyMap<num
     }
     const seen = atBarrier.get(m.checkpointId) ?? before;
     const bytes = Object.values(m.tasks).reduce((s, t) => s + t.bytes, 0);
-    rows.push({ id: m.checkpointId, kind: writtenKind(m), durationMs: m.completedAtMs - m.triggeredAtMs, bytes, stateBytes, changes: seen - before });
+    rows.push({
+      id: m.checkpointId,
+      kind: writtenKind(m),
+      durationMs: m.completedAtMs - m.triggeredAtMs,
+      bytes,
+      stateBytes,
+      changes: seen - before,
+    });
     before = seen;
   }
   return rows;
@@ -96,7 +107,8 @@ export async function checkpointRows(jobRoot: string, atBarrier: ReadonlyMap<num
 
 function writtenKind(m: CheckpointMetadata): CheckpointRow['kind'] {
   for (const task of Object.values(m.tasks)) {
-    const files = (task.keyed as { files?: { kind: 'delta' | 'full'; checkpointId: number }[] } | undefined)?.files ?? [];
+    const files =
+      (task.keyed as { files?: { kind: 'delta' | 'full'; checkpointId: number }[] } | undefined)?.files ?? [];
     const last = files[files.length - 1];
     if (last !== undefined && last.checkpointId === m.checkpointId) return last.kind;
   }
@@ -112,15 +124,24 @@ export function checkpointSummary(rows: readonly CheckpointRow[], runs: readonly
 export function checkpointTable(title: string, rows: readonly CheckpointRow[]): void {
   const deltas = rows.filter((c) => c.kind === 'delta' && c.changes > 0);
   const fulls = rows.filter((c) => c.kind === 'full');
-  console.log(`\ncheckpoints of ${title}: bytes written follow the changes since the last checkpoint, not the state size`);
+  console.log(
+    `\ncheckpoints of ${title}: bytes written follow the changes since the last checkpoint, not the state size`,
+  );
   if (deltas.length > 0) {
     const perChange = deltas.map((c) => c.bytes / c.changes);
-    console.log(`  ${deltas.length} deltas: ${fmt(Math.min(...perChange))}–${fmt(Math.max(...perChange))} B per change (median ${fmt(median(perChange))}), ${size(median(deltas.map((c) => c.bytes)))} median, while the state grew to ${size(Math.max(...rows.map((c) => c.stateBytes)))}`);
+    console.log(
+      `  ${deltas.length} deltas: ${fmt(Math.min(...perChange))}–${fmt(Math.max(...perChange))} B per change (median ${fmt(median(perChange))}), ${size(median(deltas.map((c) => c.bytes)))} median, while the state grew to ${size(Math.max(...rows.map((c) => c.stateBytes)))}`,
+    );
   }
-  if (fulls.length > 0) console.log(`  ${fulls.length} full snapshots (the delta chain restarts): ${fulls.map((c) => `#${c.id} ${size(c.bytes)} ${fmt(c.durationMs)} ms`).join(', ')}`);
+  if (fulls.length > 0)
+    console.log(
+      `  ${fulls.length} full snapshots (the delta chain restarts): ${fulls.map((c) => `#${c.id} ${size(c.bytes)} ${fmt(c.durationMs)} ms`).join(', ')}`,
+    );
   console.log('     id  changes    written  kind   B/change  state referenced  duration');
   for (const c of rows) {
     const perChange = c.changes === 0 || c.kind !== 'delta' ? '-' : fmt(c.bytes / c.changes);
-    console.log(`  ${String(c.id).padStart(5)}  ${fmt(c.changes).padStart(7)}  ${size(c.bytes).padStart(9)}  ${c.kind.padEnd(5)}  ${perChange.padStart(8)}  ${size(c.stateBytes).padStart(16)}  ${fmt(c.durationMs).padStart(5)} ms`);
+    console.log(
+      `  ${String(c.id).padStart(5)}  ${fmt(c.changes).padStart(7)}  ${size(c.bytes).padStart(9)}  ${c.kind.padEnd(5)}  ${perChange.padStart(8)}  ${size(c.stateBytes).padStart(16)}  ${fmt(c.durationMs).padStart(5)} ms`,
+    );
   }
 }

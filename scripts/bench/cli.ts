@@ -30,7 +30,9 @@ const benches: Record<string, string> = {
 const name = process.argv[2];
 const module = name === undefined ? undefined : benches[name];
 if (module === undefined) {
-  console.error(`usage: npm run bench -- <${Object.keys(benches).join('|')}> [flags]${name === undefined ? '' : `\nunknown benchmark '${name}'`}`);
+  console.error(
+    `usage: npm run bench -- <${Object.keys(benches).join('|')}> [flags]${name === undefined ? '' : `\nunknown benchmark '${name}'`}`,
+  );
   process.exitCode = 2;
 } else {
   // Each benchmark reads its own flags from process.argv, as when it is run directly.

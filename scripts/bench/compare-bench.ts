@@ -39,7 +39,14 @@ import type { OracleRecord, RevenueWindow } from '../workload/revenue-oracle.ts'
 import { finish, mark, newSpan, rate, reportResult, runChild, type Measured, type Span } from './bench-child.ts';
 import { fmt, loadAverage, machine } from './bench-format.ts';
 import { benchWorkload, ensureWorkloadTopic } from './bench-topic.ts';
-import { ProjectionDigestOracle, projectionMismatch, windowsVerdict, type LateRecordId, type ProjectionDigest, type WindowsOutput } from './compare-oracle.ts';
+import {
+  ProjectionDigestOracle,
+  projectionMismatch,
+  windowsVerdict,
+  type LateRecordId,
+  type ProjectionDigest,
+  type WindowsOutput,
+} from './compare-oracle.ts';
 import { compareTable, type CompareRow, type CompareRun } from './compare-report.ts';
 import { PEERS, PEER_VERSIONS, buildPeer, type PeerLaunch, type PeerName } from './peers/peer-build.ts';
 import { runPeer } from './peers/peer-run.ts';
@@ -85,7 +92,10 @@ interface SinkClock extends Span {
 }
 
 /** Discards the changes but keeps the live rows' amounts, for the oracle (the peers keep the same in their operators). */
-function digestSink(clock: SinkClock, spanFile: string | undefined): SinkDefinition<TableChange<number, { amount: string }>> {
+function digestSink(
+  clock: SinkClock,
+  spanFile: string | undefined,
+): SinkDefinition<TableChange<number, { amount: string }>> {
   return {
     name: 'digest',
     createOperator: () => ({
@@ -101,7 +111,10 @@ function digestSink(clock: SinkClock, spanFile: string | undefined): SinkDefinit
         if (spanFile === undefined || clock.first === 0) return;
         const at = (t: number) => performance.timeOrigin + t;
         const cents = [...clock.live.values()].reduce((a, b) => a + b, 0n);
-        appendFileSync(spanFile, `${JSON.stringify({ first: at(clock.first), last: at(clock.last), cpuAtFirst: clock.cpuAtFirst, cpuAtLast: clock.cpuAtLast, keys: clock.live.size, cents: String(cents) })}\n`);
+        appendFileSync(
+          spanFile,
+          `${JSON.stringify({ first: at(clock.first), last: at(clock.last), cpuAtFirst: clock.cpuAtFirst, cpuAtLast: clock.cpuAtLast, keys: clock.live.size, cents: String(cents) })}\n`,
+        );
       },
     }),
   };
@@ -123,19 +136,41 @@ async function cdcflowUpsert(spec: UpsertSpec): Promise<UpsertResult | undefined
     });
     const clock: SinkClock = { ...newSpan(), records: 0, live: new Map() };
     env
-      .fromSource(debeziumSource<{ amount: string }>({ topics: [spec.topic], groupId: spec.groupId, brokers: spec.brokers, bounded: 'latest', decodeWorkers: 0 }))
+      .fromSource(
+        debeziumSource<{ amount: string }>({
+          topics: [spec.topic],
+          groupId: spec.groupId,
+          brokers: spec.brokers,
+          bounded: 'latest',
+          decodeWorkers: 0,
+        }),
+      )
       .keyBy((e) => e.key?.['id'] as number)
       .upsert()
       .sinkTo(digestSink(clock, isMainThread ? undefined : spanFile));
     await env.execute();
     if (!isMainThread) return undefined; // a subtask worker: the child's main thread reports
-    let digest: ProjectionDigest = { keys: clock.live.size, amount: centsToDecimal([...clock.live.values()].reduce((a, b) => a + b, 0n)) };
+    let digest: ProjectionDigest = {
+      keys: clock.live.size,
+      amount: centsToDecimal([...clock.live.values()].reduce((a, b) => a + b, 0n)),
+    };
     if (spanFile !== undefined && existsSync(spanFile)) {
-      const spans = readFileSync(spanFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Span & { keys: number; cents: string });
+      const spans = readFileSync(spanFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Span & { keys: number; cents: string });
       const first = spans.reduce((a, b) => (a.first <= b.first ? a : b));
       const last = spans.reduce((a, b) => (a.last >= b.last ? a : b));
-      Object.assign(clock, { first: first.first - performance.timeOrigin, cpuAtFirst: first.cpuAtFirst, last: last.last - performance.timeOrigin, cpuAtLast: last.cpuAtLast });
-      digest = { keys: spans.reduce((n, s) => n + s.keys, 0), amount: centsToDecimal(spans.reduce((n, s) => n + BigInt(s.cents), 0n)) };
+      Object.assign(clock, {
+        first: first.first - performance.timeOrigin,
+        cpuAtFirst: first.cpuAtFirst,
+        last: last.last - performance.timeOrigin,
+        cpuAtLast: last.cpuAtLast,
+      });
+      digest = {
+        keys: spans.reduce((n, s) => n + s.keys, 0),
+        amount: centsToDecimal(spans.reduce((n, s) => n + BigInt(s.cents), 0n)),
+      };
     }
     return { ...finish(spec.messages, clock, wallStart), digest };
   } finally {
@@ -158,10 +193,19 @@ function oracleOf(events: number, keys: number, withWindows: boolean): Oracle {
     projection.push(record);
     if (!withWindows) continue;
     const { seq, partition, id, event } = record;
-    const slim = event === null ? null : { op: event.op, after: event.after === null ? null : { status: event.after.status, amount: event.after.amount }, source: { ts_ms: event.source.ts_ms, lsn: event.source.lsn } };
+    const slim =
+      event === null
+        ? null
+        : {
+            op: event.op,
+            after: event.after === null ? null : { status: event.after.status, amount: event.after.amount },
+            source: { ts_ms: event.source.ts_ms, lsn: event.source.lsn },
+          };
     records.push({ seq, partition, id, event: slim as OracleRecord['event'] });
   }
-  return withWindows ? { digest: projection.result(), records, possiblyLate: possiblyLate(records) } : { digest: projection.result() };
+  return withWindows
+    ? { digest: projection.result(), records, possiblyLate: possiblyLate(records) }
+    : { digest: projection.result() };
 }
 
 function windowsOutputOf(lines: readonly Record<string, unknown>[]): WindowsOutput {
@@ -180,12 +224,15 @@ function windowsOutputOf(lines: readonly Record<string, unknown>[]): WindowsOutp
 function windowsOracleText(oracle: Oracle, output: WindowsOutput): string {
   const verdict = windowsVerdict(oracle.records ?? [], output, oracle.possiblyLate);
   if (verdict.problems.length === 0) return '';
-  if (verdict.consistent) return `windows match its own late set, which holds ${fmt(verdict.droppedOnTime)} on-time events (of ${fmt(verdict.late)} late)`;
+  if (verdict.consistent)
+    return `windows match its own late set, which holds ${fmt(verdict.droppedOnTime)} on-time events (of ${fmt(verdict.late)} late)`;
   return `MISMATCH: ${verdict.problems.join('; ')}`;
 }
 
 async function deleteTopicsOf(brokers: readonly string[], marker: string): Promise<void> {
-  const admin = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers }), { clientId: 'cdcflow-compare', logLevel: logLevel.NOTHING })).admin();
+  const admin = new Kafka(
+    kafkaClientConfig(resolveKafkaConnection({ brokers }), { clientId: 'cdcflow-compare', logLevel: logLevel.NOTHING }),
+  ).admin();
   await admin.connect();
   try {
     const topics = (await admin.listTopics()).filter((t) => t.includes(marker));
@@ -206,36 +253,113 @@ interface RunContext {
   readonly timeoutMs: number;
 }
 
-async function runOnce(ctx: RunContext, job: Job, parallelism: number, system: System, round: number): Promise<CompareRun> {
+async function runOnce(
+  ctx: RunContext,
+  job: Job,
+  parallelism: number,
+  system: System,
+  round: number,
+): Promise<CompareRun> {
   const stamp = `${process.pid}-${Date.now()}`;
   const dir = await mkdtemp(join(tmpdir(), `cdcflow-compare-${system.engine}-`));
   const groupId = `compare-${system.engine}-${job}-p${parallelism}-r${round}-${stamp}`;
   try {
     if (system.engine === 'cdcflow') {
       if (job === 'upsert') {
-        const r = await runChild<UpsertResult>(fileURLToPath(import.meta.url), { brokers: ctx.brokers, topic: ctx.topic, messages: ctx.messages, parallelism, dir, groupId } satisfies UpsertSpec, `cdcflow upsert p=${parallelism}`);
-        return { eventsPerSecond: rate(r), cpuSeconds: r.cpuSeconds, messages: r.messages, peakRssMb: r.maxRssMb, oracle: projectionMismatch(r.digest, ctx.oracle.digest).join('; ') };
+        const r = await runChild<UpsertResult>(
+          fileURLToPath(import.meta.url),
+          {
+            brokers: ctx.brokers,
+            topic: ctx.topic,
+            messages: ctx.messages,
+            parallelism,
+            dir,
+            groupId,
+          } satisfies UpsertSpec,
+          `cdcflow upsert p=${parallelism}`,
+        );
+        return {
+          eventsPerSecond: rate(r),
+          cpuSeconds: r.cpuSeconds,
+          messages: r.messages,
+          peakRssMb: r.maxRssMb,
+          oracle: projectionMismatch(r.digest, ctx.oracle.digest).join('; '),
+        };
       }
       const windowsBench = fileURLToPath(new URL('./windows-bench.ts', import.meta.url));
-      const r = await runChild<Measured & { output: { windows: RevenueWindow[]; lateLsns: number[] } }>(windowsBench, { scenario: 'windows', brokers: ctx.brokers, topic: ctx.topic, messages: ctx.messages, run: round }, 'cdcflow windows');
-      return { eventsPerSecond: rate(r), cpuSeconds: r.cpuSeconds, messages: r.messages, peakRssMb: r.maxRssMb, oracle: windowsOracleText(ctx.oracle, { windows: r.output.windows, late: r.output.lateLsns.map((lsn) => ({ lsn })) }) };
+      const r = await runChild<Measured & { output: { windows: RevenueWindow[]; lateLsns: number[] } }>(
+        windowsBench,
+        { scenario: 'windows', brokers: ctx.brokers, topic: ctx.topic, messages: ctx.messages, run: round },
+        'cdcflow windows',
+      );
+      return {
+        eventsPerSecond: rate(r),
+        cpuSeconds: r.cpuSeconds,
+        messages: r.messages,
+        peakRssMb: r.maxRssMb,
+        oracle: windowsOracleText(ctx.oracle, {
+          windows: r.output.windows,
+          late: r.output.lateLsns.map((lsn) => ({ lsn })),
+        }),
+      };
     }
     const launch = ctx.launches.get(system.engine);
-    if (launch === undefined || launch instanceof Error) return { oracle: '', error: `build failed: ${launch?.message ?? 'not built'}` };
+    if (launch === undefined || launch instanceof Error)
+      return { oracle: '', error: `build failed: ${launch?.message ?? 'not built'}` };
     const out = join(dir, 'out.jsonl');
-    const args = ['--job', job, '--brokers', ctx.brokers.join(','), '--topic', ctx.topic, '--group', groupId, '--parallelism', String(parallelism), '--dir', join(dir, 'state'), '--out', out];
-    if (system.engine !== 'flink') args.push('--messages', String(ctx.messages), '--lateness', system.lateness === 'per-partition' ? 'per-partition' : 'stream-time', '--timeout-s', String(ctx.timeoutMs / 1000));
+    const args = [
+      '--job',
+      job,
+      '--brokers',
+      ctx.brokers.join(','),
+      '--topic',
+      ctx.topic,
+      '--group',
+      groupId,
+      '--parallelism',
+      String(parallelism),
+      '--dir',
+      join(dir, 'state'),
+      '--out',
+      out,
+    ];
+    if (system.engine !== 'flink')
+      args.push(
+        '--messages',
+        String(ctx.messages),
+        '--lateness',
+        system.lateness === 'per-partition' ? 'per-partition' : 'stream-time',
+        '--timeout-s',
+        String(ctx.timeoutMs / 1000),
+      );
     const m = await runPeer(launch, args, out, ctx.timeoutMs, (line) => console.log(`  ${system.name}: ${line}`));
     let oracle: string;
     if (job === 'upsert') {
       const digest = m.lines.find((l) => 'keys' in l) as ProjectionDigest | undefined;
       // Flink writes one digest per subtask.
       const sum = m.lines.filter((l) => 'keys' in l).map((l) => l as unknown as ProjectionDigest);
-      oracle = digest === undefined ? 'no output' : projectionMismatch({ keys: sum.reduce((n, d) => n + d.keys, 0), amount: centsToDecimal(sum.reduce((n, d) => n + decimalToCents(d.amount.includes('.') ? d.amount : `${d.amount}.00`), 0n)) }, ctx.oracle.digest).join('; ');
+      oracle =
+        digest === undefined
+          ? 'no output'
+          : projectionMismatch(
+              {
+                keys: sum.reduce((n, d) => n + d.keys, 0),
+                amount: centsToDecimal(
+                  sum.reduce((n, d) => n + decimalToCents(d.amount.includes('.') ? d.amount : `${d.amount}.00`), 0n),
+                ),
+              },
+              ctx.oracle.digest,
+            ).join('; ');
     } else {
       oracle = windowsOracleText(ctx.oracle, windowsOutputOf(m.lines));
     }
-    return { eventsPerSecond: ctx.messages / m.seconds, cpuSeconds: m.cpuSeconds, messages: ctx.messages, peakRssMb: m.maxRssMb, oracle };
+    return {
+      eventsPerSecond: ctx.messages / m.seconds,
+      cpuSeconds: m.cpuSeconds,
+      messages: ctx.messages,
+      peakRssMb: m.maxRssMb,
+      oracle,
+    };
   } catch (error) {
     return { oracle: '', error: (error as Error).message.split('\n')[0]?.slice(0, 300) ?? 'failed' };
   } finally {
@@ -273,7 +397,12 @@ function versions(): string {
 
 async function main(): Promise<void> {
   const preset = values.preset?.toUpperCase();
-  const [events, keys] = preset === 'M' ? [1_000_000, 100_000] : preset === 'S' || (values.events === undefined && preset === undefined) ? [100_000, 10_000] : [Number(values.events), Number(values.keys ?? Math.max(1, Math.round(Number(values.events) / 10)))];
+  const [events, keys] =
+    preset === 'M'
+      ? [1_000_000, 100_000]
+      : preset === 'S' || (values.events === undefined && preset === undefined)
+        ? [100_000, 10_000]
+        : [Number(values.events), Number(values.keys ?? Math.max(1, Math.round(Number(values.events) / 10)))];
   const jobs = values.jobs.split(',').filter((j): j is Job => j === 'upsert' || j === 'windows');
   const peers = values.peers.split(',').filter((p): p is PeerName => (PEERS as readonly string[]).includes(p));
   const parallelisms = values.parallelism.split(',').map(Number);
@@ -293,15 +422,20 @@ async function main(): Promise<void> {
   const { topic, messages } = await ensureWorkloadTopic(brokers, events, keys);
   console.log(`oracle: generating the same workload (${fmt(events)} events over ${fmt(keys)} keys)`);
   const oracle = oracleOf(events, keys, jobs.includes('windows'));
-  console.log(`oracle: ${fmt(oracle.digest.keys)} live keys, amounts ${oracle.digest.amount}${oracle.possiblyLate === undefined ? '' : `; ${fmt(oracle.possiblyLate.size)} events the reference rule may call late`}`);
+  console.log(
+    `oracle: ${fmt(oracle.digest.keys)} live keys, amounts ${oracle.digest.amount}${oracle.possiblyLate === undefined ? '' : `; ${fmt(oracle.possiblyLate.size)} events the reference rule may call late`}`,
+  );
   const ctx: RunContext = { brokers, topic, messages, oracle, launches, timeoutMs };
   const groups: { job: Job; parallelism: number; systems: System[] }[] = [];
-  for (const job of jobs) for (const parallelism of parallelisms) {
-    // windows-bench runs the revenue windows at parallelism 1 only; so does the comparison.
-    if (job === 'windows' && parallelism > 1) continue;
-    groups.push({ job, parallelism, systems: systemsFor(job, parallelism, peers) });
-  }
-  const rows: CompareRow[] = groups.flatMap((g) => g.systems.map((s) => ({ job: g.job, parallelism: g.parallelism, system: s.name, runs: [] as CompareRun[] })));
+  for (const job of jobs)
+    for (const parallelism of parallelisms) {
+      // windows-bench runs the revenue windows at parallelism 1 only; so does the comparison.
+      if (job === 'windows' && parallelism > 1) continue;
+      groups.push({ job, parallelism, systems: systemsFor(job, parallelism, peers) });
+    }
+  const rows: CompareRow[] = groups.flatMap((g) =>
+    g.systems.map((s) => ({ job: g.job, parallelism: g.parallelism, system: s.name, runs: [] as CompareRun[] })),
+  );
   const loads: string[] = [];
   for (let round = 1; round <= rounds; round++) {
     for (const group of groups) {
@@ -309,18 +443,35 @@ async function main(): Promise<void> {
         const load = loadAverage();
         loads.push(load.split(' ')[0] ?? '');
         const run = await runOnce(ctx, group.job, group.parallelism, system, round);
-        (rows.find((r) => r.job === group.job && r.parallelism === group.parallelism && r.system === system.name)?.runs as CompareRun[]).push(run);
-        const what = run.error !== undefined ? `FAILED: ${run.error}` : `${fmt(run.eventsPerSecond ?? NaN)} events/s, ${fmt(run.cpuSeconds ?? NaN, 1)} CPU s, ${fmt(run.peakRssMb ?? NaN)} MB peak RSS, oracle: ${run.oracle === '' ? 'matched' : run.oracle}`;
-        console.log(`round ${round}/${rounds}  ${group.job} p=${group.parallelism}  ${system.name.padEnd(38)} ${what}  (load ${load})`);
+        (
+          rows.find((r) => r.job === group.job && r.parallelism === group.parallelism && r.system === system.name)
+            ?.runs as CompareRun[]
+        ).push(run);
+        const what =
+          run.error !== undefined
+            ? `FAILED: ${run.error}`
+            : `${fmt(run.eventsPerSecond ?? NaN)} events/s, ${fmt(run.cpuSeconds ?? NaN, 1)} CPU s, ${fmt(run.peakRssMb ?? NaN)} MB peak RSS, oracle: ${run.oracle === '' ? 'matched' : run.oracle}`;
+        console.log(
+          `round ${round}/${rounds}  ${group.job} p=${group.parallelism}  ${system.name.padEnd(38)} ${what}  (load ${load})`,
+        );
       }
     }
   }
-  const size = preset === 'M' || (events === 1_000_000 && keys === 100_000) ? 'preset M' : events === 100_000 && keys === 10_000 ? 'preset S' : 'custom size';
-  console.log(`\n${fmt(messages)} messages on ${topic} (${size}: ${fmt(events)} events over ${fmt(keys)} keys), ${rounds} interleaved round(s), medians; 1-minute load average at each run's start ${loads.join(', ')}`);
+  const size =
+    preset === 'M' || (events === 1_000_000 && keys === 100_000)
+      ? 'preset M'
+      : events === 100_000 && keys === 10_000
+        ? 'preset S'
+        : 'custom size';
+  console.log(
+    `\n${fmt(messages)} messages on ${topic} (${size}: ${fmt(events)} events over ${fmt(keys)} keys), ${rounds} interleaved round(s), medians; 1-minute load average at each run's start ${loads.join(', ')}`,
+  );
   console.log(`machine at the end: ${machine()}`);
   console.log(`versions: ${versions()}\n`);
   console.log(compareTable(rows));
-  console.log('\n"cdcflow ×" is cdcflow\'s median events/s over the system\'s (above 1: cdcflow is faster); the range is per round.');
+  console.log(
+    '\n"cdcflow ×" is cdcflow\'s median events/s over the system\'s (above 1: cdcflow is faster); the range is per round.',
+  );
 }
 
 if (values.child !== undefined) {

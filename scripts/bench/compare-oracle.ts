@@ -28,7 +28,10 @@ export class ProjectionDigestOracle {
     const position = envelopePosition(event);
     const current = this.#latest.get(id);
     if (current !== undefined && current.position >= position) return;
-    this.#latest.set(id, { position, cents: event.op === 'd' || event.after === null ? null : decimalToCents(event.after.amount) });
+    this.#latest.set(id, {
+      position,
+      cents: event.op === 'd' || event.after === null ? null : decimalToCents(event.after.amount),
+    });
   }
 
   result(): ProjectionDigest {
@@ -47,7 +50,8 @@ export class ProjectionDigestOracle {
 export function projectionMismatch(got: ProjectionDigest, expected: ProjectionDigest): string[] {
   const found: string[] = [];
   if (got.keys !== expected.keys) found.push(`live keys ${got.keys}, oracle ${expected.keys}`);
-  if (decimalToCents(normalise(got.amount)) !== decimalToCents(expected.amount)) found.push(`sum of live amounts ${got.amount}, oracle ${expected.amount}`);
+  if (decimalToCents(normalise(got.amount)) !== decimalToCents(expected.amount))
+    found.push(`sum of live amounts ${got.amount}, oracle ${expected.amount}`);
   return found;
 }
 
@@ -68,7 +72,11 @@ export interface WindowsOutput {
 }
 
 /** The window results when exactly `late` went to the side output (revenueWindowsDecided, by LSN and id). */
-export function windowsGivenLate(records: readonly OracleRecord[], late: readonly LateRecordId[], options: { partitions?: number } = {}): RevenueWindow[] {
+export function windowsGivenLate(
+  records: readonly OracleRecord[],
+  late: readonly LateRecordId[],
+  options: { partitions?: number } = {},
+): RevenueWindow[] {
   const pending = new Map<string, number>();
   const name = (lsn: number, id?: number) => (id === undefined ? `${lsn}` : `${lsn}|${id}`);
   for (const l of late) pending.set(name(l.lsn, l.id), (pending.get(name(l.lsn, l.id)) ?? 0) + 1);
@@ -77,14 +85,19 @@ export function windowsGivenLate(records: readonly OracleRecord[], late: readonl
     if (left > 0) pending.set(key, left - 1);
     return left > 0;
   };
-  const oracle = new RevenueWindowOracle({ partitions: options.partitions ?? 1 + records.reduce((max, r) => Math.max(max, r.partition), 0) });
+  const oracle = new RevenueWindowOracle({
+    partitions: options.partitions ?? 1 + records.reduce((max, r) => Math.max(max, r.partition), 0),
+  });
   for (const record of records) {
     if (record.event === null) continue;
     const lsn = record.event.source.lsn;
     oracle.pushDecided(record, take(name(lsn, record.id)) || take(name(lsn)));
   }
   const unmatched = [...pending].filter(([, n]) => n > 0).map(([key]) => key);
-  if (unmatched.length > 0) throw new RangeError(`late records not in the input (or late more often than they occur): ${unmatched.slice(0, 5).join(', ')}`);
+  if (unmatched.length > 0)
+    throw new RangeError(
+      `late records not in the input (or late more often than they occur): ${unmatched.slice(0, 5).join(', ')}`,
+    );
   return oracle.result().windows;
 }
 
@@ -97,23 +110,32 @@ export interface WindowsVerdict {
   readonly problems: string[];
 }
 
-export function windowsVerdict(records: readonly OracleRecord[], output: WindowsOutput, possibly: ReadonlySet<number> = possiblyLate(records)): WindowsVerdict {
+export function windowsVerdict(
+  records: readonly OracleRecord[],
+  output: WindowsOutput,
+  possibly: ReadonlySet<number> = possiblyLate(records),
+): WindowsVerdict {
   const problems: string[] = [];
   const droppedOnTime = output.late.filter((l) => !possibly.has(l.lsn)).length;
   let consistent = false;
   try {
     const expected = windowsGivenLate(records, output.late);
-    const key = (w: RevenueWindow) => `${w.windowStart}|${w.windowEnd}|${w.status}|${decimalToCents(normalise(w.sum))}|${w.count}`;
+    const key = (w: RevenueWindow) =>
+      `${w.windowStart}|${w.windowEnd}|${w.status}|${decimalToCents(normalise(w.sum))}|${w.count}`;
     const got = new Set(output.windows.map(key));
     const want = new Set(expected.map(key));
     const missing = [...want].filter((k) => !got.has(k));
     const extra = [...got].filter((k) => !want.has(k));
     consistent = missing.length === 0 && extra.length === 0;
-    if (!consistent) problems.push(`window results: ${output.windows.length} rows, oracle ${expected.length}; ${missing.length} missing or different, ${extra.length} unexpected (e.g. ${missing[0] ?? extra[0]})`);
+    if (!consistent)
+      problems.push(
+        `window results: ${output.windows.length} rows, oracle ${expected.length}; ${missing.length} missing or different, ${extra.length} unexpected (e.g. ${missing[0] ?? extra[0]})`,
+      );
   } catch (error) {
     problems.push((error as Error).message);
   }
-  if (droppedOnTime > 0) problems.push(`${droppedOnTime} of ${output.late.length} late records are on time by the reference rule`);
+  if (droppedOnTime > 0)
+    problems.push(`${droppedOnTime} of ${output.late.length} late records are on time by the reference rule`);
   return { consistent, droppedOnTime, late: output.late.length, problems };
 }
 

@@ -20,7 +20,8 @@ export interface CompareRow {
   readonly runs: readonly CompareRun[];
 }
 
-const ok = (r: CompareRun): r is CompareRun & { eventsPerSecond: number } => r.error === undefined && r.eventsPerSecond !== undefined && Number.isFinite(r.eventsPerSecond);
+const ok = (r: CompareRun): r is CompareRun & { eventsPerSecond: number } =>
+  r.error === undefined && r.eventsPerSecond !== undefined && Number.isFinite(r.eventsPerSecond);
 
 /** cdcflow's median rate over the peer's (> 1: cdcflow is faster); undefined when either has no successful run. */
 export function ratioVsCdcflow(cdcflow: readonly CompareRun[], peer: readonly CompareRun[]): number | undefined {
@@ -56,13 +57,19 @@ export function compareTable(rows: readonly CompareRow[]): string {
     if (base !== undefined && row.system !== 'cdcflow') {
       const m = ratioVsCdcflow(base.runs, row.runs);
       const each = roundRatios(base.runs, row.runs);
-      ratio = m === undefined ? 'n/a' : `${m.toFixed(2)}×${each.length > 1 ? ` (${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})` : ''}`;
+      ratio =
+        m === undefined
+          ? 'n/a'
+          : `${m.toFixed(2)}×${each.length > 1 ? ` (${Math.min(...each).toFixed(2)}–${Math.max(...each).toFixed(2)})` : ''}`;
     }
     const cpu = good.filter((r) => r.cpuSeconds !== undefined && r.messages !== undefined);
-    const perMessage = cpu.length === 0 ? '–' : fmt(median(cpu.map((r) => ((r.cpuSeconds as number) / (r.messages as number)) * 1e6)));
+    const perMessage =
+      cpu.length === 0 ? '–' : fmt(median(cpu.map((r) => ((r.cpuSeconds as number) / (r.messages as number)) * 1e6)));
     const rss = good.filter((r) => r.peakRssMb !== undefined);
     const peak = rss.length === 0 ? '–' : `${fmt(median(rss.map((r) => r.peakRssMb as number)))} MB`;
-    lines.push(`| ${row.job} | ${row.parallelism} | ${row.system} | ${rate} | ${perRound} | ${ratio} | ${perMessage} | ${peak} | ${verdictOf(row.runs)} |`);
+    lines.push(
+      `| ${row.job} | ${row.parallelism} | ${row.system} | ${rate} | ${perRound} | ${ratio} | ${perMessage} | ${peak} | ${verdictOf(row.runs)} |`,
+    );
   }
   return lines.join('\n');
 }
@@ -72,5 +79,7 @@ function verdictOf(runs: readonly CompareRun[]): string {
   const each = runs.map((r) => (r.error !== undefined ? `failed: ${r.error}` : r.oracle === '' ? 'matched' : r.oracle));
   const distinct = [...new Set(each.map((v) => (v.length > 140 ? `${v.slice(0, 139)}…` : v)))];
   if (distinct.length === 1) return distinct[0] ?? '';
-  return distinct.map((v) => `${v} (${each.filter((e) => e.startsWith(v.replace(/…$/, ''))).length} of ${runs.length})`).join(' / ');
+  return distinct
+    .map((v) => `${v} (${each.filter((e) => e.startsWith(v.replace(/…$/, ''))).length} of ${runs.length})`)
+    .join(' / ');
 }

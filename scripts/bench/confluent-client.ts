@@ -17,29 +17,41 @@ import { finish, mark, newSpan, type Measured } from './bench-child.ts';
 export const CONFLUENT_VERSION = '1.10.1';
 const PACKAGE = '@confluentinc/kafka-javascript';
 
-export const clientsCacheDir = (): string => process.env.CDCFLOW_BENCH_CLIENTS_DIR ?? join(homedir(), '.cache', 'cdcflow', 'bench-clients');
+export const clientsCacheDir = (): string =>
+  process.env.CDCFLOW_BENCH_CLIENTS_DIR ?? join(homedir(), '.cache', 'cdcflow', 'bench-clients');
 
 /** Installs the package into the cache when absent; returns why not when the build fails. */
 export function ensureConfluentClient(): { readonly ok: true } | { readonly ok: false; readonly reason: string } {
   const dir = clientsCacheDir();
-  if (existsSync(join(dir, 'node_modules', PACKAGE, 'build', 'Release', 'confluent-kafka-javascript.node'))) return { ok: true };
+  if (existsSync(join(dir, 'node_modules', PACKAGE, 'build', 'Release', 'confluent-kafka-javascript.node')))
+    return { ok: true };
   mkdirSync(dir, { recursive: true });
-  if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{ "name": "cdcflow-bench-clients", "private": true }\n');
-  console.log(`installing ${PACKAGE}@${CONFLUENT_VERSION} into ${dir} (native build, a few minutes; log in ${join(dir, 'install.log')})`);
+  if (!existsSync(join(dir, 'package.json')))
+    writeFileSync(join(dir, 'package.json'), '{ "name": "cdcflow-bench-clients", "private": true }\n');
+  console.log(
+    `installing ${PACKAGE}@${CONFLUENT_VERSION} into ${dir} (native build, a few minutes; log in ${join(dir, 'install.log')})`,
+  );
   try {
-    const out = execFileSync('npm', ['install', '--no-audit', '--no-fund', '--no-save', `${PACKAGE}@${CONFLUENT_VERSION}`], {
-      cwd: dir,
-      env: { ...process.env, CKJS_LINKING: 'dynamic' },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 15 * 60_000,
-    });
+    const out = execFileSync(
+      'npm',
+      ['install', '--no-audit', '--no-fund', '--no-save', `${PACKAGE}@${CONFLUENT_VERSION}`],
+      {
+        cwd: dir,
+        env: { ...process.env, CKJS_LINKING: 'dynamic' },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 15 * 60_000,
+      },
+    );
     writeFileSync(join(dir, 'install.log'), out);
     return { ok: true };
   } catch (e) {
     const err = e as { stderr?: string; message: string };
     writeFileSync(join(dir, 'install.log'), err.stderr ?? err.message);
-    return { ok: false, reason: `${PACKAGE} did not install or build (see ${join(dir, 'install.log')}; it needs CKJS_LINKING=dynamic and the Debian packages libzstd-dev libcurl4-openssl-dev liblz4-dev libsasl2-dev libssl-dev zlib1g-dev)` };
+    return {
+      ok: false,
+      reason: `${PACKAGE} did not install or build (see ${join(dir, 'install.log')}; it needs CKJS_LINKING=dynamic and the Debian packages libzstd-dev libcurl4-openssl-dev liblz4-dev libsasl2-dev libssl-dev zlib1g-dev)`,
+    };
   }
 }
 
@@ -65,8 +77,15 @@ interface KjsConsumer {
   disconnect(): Promise<void>;
 }
 interface ConfluentModule {
-  KafkaConsumer: new (global: Record<string, string | number | boolean>, topic: Record<string, string>) => NativeConsumer;
-  KafkaJS: { Kafka: new (c: { kafkaJS: Record<string, unknown> }) => { consumer(c: { kafkaJS: Record<string, unknown>; [k: string]: unknown }): KjsConsumer } };
+  KafkaConsumer: new (
+    global: Record<string, string | number | boolean>,
+    topic: Record<string, string>,
+  ) => NativeConsumer;
+  KafkaJS: {
+    Kafka: new (c: { kafkaJS: Record<string, unknown> }) => {
+      consumer(c: { kafkaJS: Record<string, unknown>; [k: string]: unknown }): KjsConsumer;
+    };
+  };
 }
 
 function load(): ConfluentModule {
@@ -74,11 +93,23 @@ function load(): ConfluentModule {
 }
 
 /** The KafkaJS-compatible API (what a port of KafkajsFetcher would use): eachBatch from earliest. */
-export async function confluentKjsCeiling(brokers: readonly string[], topic: string, messages: number): Promise<Measured> {
+export async function confluentKjsCeiling(
+  brokers: readonly string[],
+  topic: string,
+  messages: number,
+): Promise<Measured> {
   const wallStart = Date.now();
   const { KafkaJS } = load();
-  const consumer = new KafkaJS.Kafka({ kafkaJS: { brokers: [...brokers], clientId: 'cdcflow-bench-ceiling-ckjs', logLevel: 1 } }).consumer({
-    kafkaJS: { groupId: `bench-ceiling-ckjs-${process.pid}-${Date.now()}`, fromBeginning: true, autoCommit: false, sessionTimeout: 30_000, heartbeatInterval: 3000 },
+  const consumer = new KafkaJS.Kafka({
+    kafkaJS: { brokers: [...brokers], clientId: 'cdcflow-bench-ceiling-ckjs', logLevel: 1 },
+  }).consumer({
+    kafkaJS: {
+      groupId: `bench-ceiling-ckjs-${process.pid}-${Date.now()}`,
+      fromBeginning: true,
+      autoCommit: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+    },
     // As KafkajsFetcher: 1 MiB per partition. Batches are built client-side (default 32 messages);
     // 1000 matches the native run below and kafkajs' per-partition batches.
     'max.partition.fetch.bytes': 1024 * 1024,
@@ -106,7 +137,11 @@ export async function confluentKjsCeiling(brokers: readonly string[], topic: str
 }
 
 /** The native (node-rdkafka-style) API: `consume(n)` in a loop, batches of up to 1000 messages. */
-export async function confluentNativeCeiling(brokers: readonly string[], topic: string, messages: number): Promise<Measured> {
+export async function confluentNativeCeiling(
+  brokers: readonly string[],
+  topic: string,
+  messages: number,
+): Promise<Measured> {
   const wallStart = Date.now();
   const { KafkaConsumer } = load();
   const consumer = new KafkaConsumer(

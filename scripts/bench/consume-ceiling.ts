@@ -5,9 +5,19 @@ import { finish, mark, newSpan, type Measured } from './bench-child.ts';
 
 export async function consumeCeiling(brokers: readonly string[], topic: string, messages: number): Promise<Measured> {
   const wallStart = Date.now();
-  const kafka = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers }), { clientId: 'cdcflow-bench-ceiling', logLevel: logLevel.WARN }));
+  const kafka = new Kafka(
+    kafkaClientConfig(resolveKafkaConnection({ brokers }), {
+      clientId: 'cdcflow-bench-ceiling',
+      logLevel: logLevel.WARN,
+    }),
+  );
   // The same consumer settings as KafkajsFetcher, so the ceiling is the client's, not a tuning's.
-  const consumer = kafka.consumer({ groupId: `bench-ceiling-${process.pid}-${Date.now()}`, maxBytesPerPartition: 1024 * 1024, sessionTimeout: 30_000, heartbeatInterval: 3000 });
+  const consumer = kafka.consumer({
+    groupId: `bench-ceiling-${process.pid}-${Date.now()}`,
+    maxBytesPerPartition: 1024 * 1024,
+    sessionTimeout: 30_000,
+    heartbeatInterval: 3000,
+  });
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   let count = 0;

@@ -64,7 +64,16 @@ async function platformaticCeiling(brokers: readonly string[], topic: string, me
 }
 
 const CHILD = fileURLToPath(import.meta.url);
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, keys: { type: 'string' }, runs: { type: 'string', default: '3' }, 'no-confluent': { type: 'boolean', default: false }, clients: { type: 'string' }, child: { type: 'string' } } });
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '200000' },
+    keys: { type: 'string' },
+    runs: { type: 'string', default: '3' },
+    'no-confluent': { type: 'boolean', default: false },
+    clients: { type: 'string' },
+    child: { type: 'string' },
+  },
+});
 
 if (values.child !== undefined) {
   const spec = JSON.parse(values.child) as Spec;
@@ -78,11 +87,14 @@ if (values.child !== undefined) {
   const { topic, messages } = await ensureWorkloadTopic(brokers, events, keys, 'bench.sinks.orders');
   const wanted = (values.clients ?? Object.keys(CEILINGS).join(',')).split(',');
   const unknown = wanted.filter((c) => !(c in CEILINGS));
-  if (unknown.length > 0) throw new Error(`unknown --clients ${unknown.join(', ')}; choose from ${Object.keys(CEILINGS).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown --clients ${unknown.join(', ')}; choose from ${Object.keys(CEILINGS).join(', ')}`);
   let clients = wanted as Client[];
   const confluent = clients.filter((c) => c.startsWith('ckjs-'));
   if (confluent.length > 0) {
-    const installed = values['no-confluent'] ? { ok: false as const, reason: '--no-confluent' } : ensureConfluentClient();
+    const installed = values['no-confluent']
+      ? { ok: false as const, reason: '--no-confluent' }
+      : ensureConfluentClient();
     if (!installed.ok) {
       console.log(`@confluentinc/kafka-javascript: skipped, ${installed.reason}`);
       clients = clients.filter((c) => !confluent.includes(c));
@@ -91,12 +103,20 @@ if (values.child !== undefined) {
   const results = new Map<Client, Measured[]>(clients.map((c) => [c, []]));
   for (let round = 1; round <= Number(values.runs); round++) {
     for (const client of clients) {
-      const r = await runChild<Measured>(CHILD, { client, brokers, topic, messages } satisfies Spec, `${client} run ${round}`);
+      const r = await runChild<Measured>(
+        CHILD,
+        { client, brokers, topic, messages } satisfies Spec,
+        `${client} run ${round}`,
+      );
       results.get(client)?.push(r);
-      console.log(`run ${round}  ${client.padEnd(13)} ${fmt(rate(r)).padStart(9)} msg/s  ${fmt((r.cpuSeconds / r.messages) * 1e6, 1).padStart(6)} µs CPU/msg  RSS ${fmt(r.maxRssMb)} MB  load ${loadAverage()}`);
+      console.log(
+        `run ${round}  ${client.padEnd(13)} ${fmt(rate(r)).padStart(9)} msg/s  ${fmt((r.cpuSeconds / r.messages) * 1e6, 1).padStart(6)} µs CPU/msg  RSS ${fmt(r.maxRssMb)} MB  load ${loadAverage()}`,
+      );
     }
   }
   for (const [client, rs] of results) {
-    console.log(`RESULT ${client.padEnd(13)} median ${fmt(median(rs.map(rate)))} msg/s, ${fmt(median(rs.map((r) => (r.cpuSeconds / r.messages) * 1e6)), 1)} µs CPU/msg over ${fmt(messages)} messages`);
+    console.log(
+      `RESULT ${client.padEnd(13)} median ${fmt(median(rs.map(rate)))} msg/s, ${fmt(median(rs.map((r) => (r.cpuSeconds / r.messages) * 1e6)), 1)} µs CPU/msg over ${fmt(messages)} messages`,
+    );
   }
 }

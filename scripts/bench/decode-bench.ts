@@ -19,7 +19,9 @@ import { createOrdersAvroEncoder } from '../workload/avro-encoder.ts';
 import { startFakeRegistry } from '../workload/fake-schema-registry.ts';
 import { generateWorkload } from '../workload/generator.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, runs: { type: 'string', default: '3' } } });
+const { values } = parseArgs({
+  options: { events: { type: 'string', default: '200000' }, runs: { type: 'string', default: '3' } },
+});
 const events = Number(values.events);
 const runs = Number(values.runs);
 const BATCH = 500;
@@ -51,7 +53,9 @@ async function measure(name: string, bytes: number, decodeBatch: () => Promise<n
     rates.push(decoded / seconds);
   }
   const rate = median(rates);
-  console.log(`${name.padEnd(15)} ${bytes} B/event  ${Math.round(rate).toLocaleString('en')} events/s  ${((rate * bytes) / 1e6).toFixed(0)} MB/s  (median of ${runs}: ${rates.map((r) => Math.round(r)).join(', ')})`);
+  console.log(
+    `${name.padEnd(15)} ${bytes} B/event  ${Math.round(rate).toLocaleString('en')} events/s  ${((rate * bytes) / 1e6).toFixed(0)} MB/s  (median of ${runs}: ${rates.map((r) => Math.round(r)).join(', ')})`,
+  );
 }
 
 async function main(): Promise<void> {

@@ -40,7 +40,14 @@ function workloadBatches(events: number, keys: number): { batches: FetchedBatch[
   for (const record of generateWorkload({ seed: 1, events, keys, partitions: 6 })) {
     let list = perPartition.get(record.partition);
     if (list === undefined) perPartition.set(record.partition, (list = []));
-    list.push({ topic: TOPIC, partition: record.partition, offset: String(list.length), key: record.key, value: record.value, timestampMs: 0 });
+    list.push({
+      topic: TOPIC,
+      partition: record.partition,
+      offset: String(list.length),
+      key: record.key,
+      value: record.value,
+      timestampMs: 0,
+    });
     messages += 1;
   }
   // Interleave the partitions batch by batch, as one consumer fetching all six does.
@@ -55,7 +62,8 @@ function workloadBatches(events: number, keys: number): { batches: FetchedBatch[
         taken.push(m);
         bytes += (m.key?.length ?? 0) + (m.value?.length ?? 0);
       }
-      if (taken.length > 0) batches.push({ topic: TOPIC, partition: q.partition, messages: taken, nextOffset: String(q.at), bytes });
+      if (taken.length > 0)
+        batches.push({ topic: TOPIC, partition: q.partition, messages: taken, nextOffset: String(q.at), bytes });
     }
   }
   return { batches, messages };
@@ -117,10 +125,25 @@ async function runJob(pipeline: string, batches: readonly FetchedBatch[], run: n
       restart: { maxAttempts: 0 },
       log: () => undefined,
     });
-    const discard: SinkDefinition<unknown> = { name: 'discard', createOperator: () => ({ processBatch: () => undefined }) };
+    const discard: SinkDefinition<unknown> = {
+      name: 'discard',
+      createOperator: () => ({ processBatch: () => undefined }),
+    };
     const noLetters = { open: () => Promise.resolve(), write: () => Promise.resolve(), close: () => Promise.resolve() };
-    const source = env.fromSource(debeziumSource({ topics: [TOPIC], groupId: 'harness', bounded: 'latest', fetcher: memoryFetcher(batches), deadLetters: noLetters }));
-    if (pipeline === 'upsert') source.keyBy((e) => e.key?.['id'] as number).upsert().sinkTo(discard);
+    const source = env.fromSource(
+      debeziumSource({
+        topics: [TOPIC],
+        groupId: 'harness',
+        bounded: 'latest',
+        fetcher: memoryFetcher(batches),
+        deadLetters: noLetters,
+      }),
+    );
+    if (pipeline === 'upsert')
+      source
+        .keyBy((e) => e.key?.['id'] as number)
+        .upsert()
+        .sinkTo(discard);
     else source.sinkTo(discard);
     const cpu0 = process.cpuUsage();
     const main0 = mainThreadCpuSeconds();
@@ -128,8 +151,17 @@ async function runJob(pipeline: string, batches: readonly FetchedBatch[], run: n
     await env.execute();
     const cpu = process.cpuUsage(cpu0);
     const mainCpuSeconds = mainThreadCpuSeconds() - main0;
-    const count = (await env.metrics.registry.getSingleMetric('cdcflow_checkpoints_total')?.get())?.values.reduce((s, v) => s + v.value, 0) ?? 0;
-    return { seconds: (performance.now() - t0) / 1000, cpuSeconds: (cpu.user + cpu.system) / 1e6, mainCpuSeconds, checkpoints: count };
+    const count =
+      (await env.metrics.registry.getSingleMetric('cdcflow_checkpoints_total')?.get())?.values.reduce(
+        (s, v) => s + v.value,
+        0,
+      ) ?? 0;
+    return {
+      seconds: (performance.now() - t0) / 1000,
+      cpuSeconds: (cpu.user + cpu.system) / 1e6,
+      mainCpuSeconds,
+      checkpoints: count,
+    };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -144,8 +176,13 @@ for (const pipeline of values.pipelines.split(',')) {
     const o = await runJob(pipeline, batches, run);
     outcomes.push(o);
     const us = (seconds: number): string => ((seconds / messages) * 1e6).toFixed(1).padStart(6);
-    console.log(`run ${run}  ${pipeline.padEnd(11)} ${fmt(messages / o.seconds).padStart(8)} events/s  ${us(o.mainCpuSeconds)} µs job-thread CPU/event  ${us(o.cpuSeconds)} µs process CPU/event  ${o.checkpoints} checkpoints  load ${loadavg()[0]?.toFixed(2)}`);
+    console.log(
+      `run ${run}  ${pipeline.padEnd(11)} ${fmt(messages / o.seconds).padStart(8)} events/s  ${us(o.mainCpuSeconds)} µs job-thread CPU/event  ${us(o.cpuSeconds)} µs process CPU/event  ${o.checkpoints} checkpoints  load ${loadavg()[0]?.toFixed(2)}`,
+    );
   }
-  const perEvent = (f: (o: Outcome) => number): string => (median(outcomes.map((o) => f(o) / messages)) * 1e6).toFixed(1);
-  console.log(`RESULT ${pipeline.padEnd(11)} median ${fmt(median(outcomes.map((o) => messages / o.seconds)))} events/s, ${perEvent((o) => o.mainCpuSeconds)} µs job-thread CPU/event, ${perEvent((o) => o.cpuSeconds)} µs process CPU/event`);
+  const perEvent = (f: (o: Outcome) => number): string =>
+    (median(outcomes.map((o) => f(o) / messages)) * 1e6).toFixed(1);
+  console.log(
+    `RESULT ${pipeline.padEnd(11)} median ${fmt(median(outcomes.map((o) => messages / o.seconds)))} events/s, ${perEvent((o) => o.mainCpuSeconds)} µs job-thread CPU/event, ${perEvent((o) => o.cpuSeconds)} µs process CPU/event`,
+  );
 }

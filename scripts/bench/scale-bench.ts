@@ -18,7 +18,13 @@ import { generateWorkload } from '../workload/generator.ts';
 import { projectionOracle } from '../workload/oracle.ts';
 import { benchWorkload, ensureWorkloadTopic } from './bench-topic.ts';
 
-const { values } = parseArgs({ options: { events: { type: 'string', default: '40000' }, keys: { type: 'string', default: '4000' }, processes: { type: 'string', default: '1,2,3' } } });
+const { values } = parseArgs({
+  options: {
+    events: { type: 'string', default: '40000' },
+    keys: { type: 'string', default: '4000' },
+    processes: { type: 'string', default: '1,2,3' },
+  },
+});
 const events = Number(values.events);
 const keys = Number(values.keys);
 const brokers = (process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092').split(',');
@@ -26,18 +32,28 @@ const databaseUrl = process.env['DATABASE_URL'] ?? 'postgres://cdcflow:cdcflow@1
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TICKS = 100; // USER_HZ on Linux
 
-interface Proc { child: ChildProcess; lines: string[]; cpuSeconds: () => number }
+interface Proc {
+  child: ChildProcess;
+  lines: string[];
+  cpuSeconds: () => number;
+}
 
 function startProcess(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/orders-projection-group.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'jobs/orders-projection-group.ts'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
-  for (const s of [child.stdout, child.stderr]) createInterface({ input: s }).on('line', (l) => lines.push(`${Date.now()} ${l}`));
+  for (const s of [child.stdout, child.stderr])
+    createInterface({ input: s }).on('line', (l) => lines.push(`${Date.now()} ${l}`));
   let last = 0;
   const cpuSeconds = () => {
     try {
       const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
       last = (Number(f[11]) + Number(f[12])) / TICKS;
-    } catch { /* exited: keep the last reading */ }
+    } catch {
+      /* exited: keep the last reading */
+    }
     return last;
   };
   return { child, lines, cpuSeconds };
@@ -47,7 +63,10 @@ async function rowCount(table: string): Promise<number> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
-    return Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`).catch(() => ({ rows: [{ n: '0' }] }))).rows[0]?.n ?? 0);
+    return Number(
+      (await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`).catch(() => ({ rows: [{ n: '0' }] })))
+        .rows[0]?.n ?? 0,
+    );
   } finally {
     await db.end();
   }
@@ -64,24 +83,46 @@ const expected = projectionOracle(generateWorkload(benchWorkload(events, keys)))
 
 function runEnv(tag: string, work: string): Record<string, string> {
   const name = `bench-scale-${tag}-${Date.now().toString(36)}`;
-  return { KAFKA_BROKERS: brokers.join(','), DATABASE_URL: databaseUrl, CDCFLOW_TOPIC: topic, CDCFLOW_GROUP_ID: name, CDCFLOW_JOB_NAME: name, CDCFLOW_PG_TABLE: name.replace(/-/g, '_'), CDCFLOW_CHECKPOINT_DIR: join(work, 'checkpoints'), CDCFLOW_STATE_DIR: join(work, 'state'), CDCFLOW_SESSION_TIMEOUT_MS: '6000', KAFKAJS_NO_PARTITIONER_WARNING: '1', CDCFLOW_LOG_LEVEL: 'warn' };
+  return {
+    KAFKA_BROKERS: brokers.join(','),
+    DATABASE_URL: databaseUrl,
+    CDCFLOW_TOPIC: topic,
+    CDCFLOW_GROUP_ID: name,
+    CDCFLOW_JOB_NAME: name,
+    CDCFLOW_PG_TABLE: name.replace(/-/g, '_'),
+    CDCFLOW_CHECKPOINT_DIR: join(work, 'checkpoints'),
+    CDCFLOW_STATE_DIR: join(work, 'state'),
+    CDCFLOW_SESSION_TIMEOUT_MS: '6000',
+    KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    CDCFLOW_LOG_LEVEL: 'warn',
+  };
 }
 
 async function stopAll(procs: Proc[]): Promise<void> {
   for (const p of procs) p.child.kill('SIGTERM');
-  await Promise.all(procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r(undefined) : p.child.once('exit', r)))));
+  await Promise.all(
+    procs.map((p) => new Promise((r) => (p.child.exitCode !== null ? r(undefined) : p.child.once('exit', r)))),
+  );
 }
 
-console.log(`scale: ${messages} messages on ${topic} (6 partitions), ${expected} rows expected; ${process.env['NODE_ENV'] ?? ''}`);
+console.log(
+  `scale: ${messages} messages on ${topic} (6 partitions), ${expected} rows expected; ${process.env['NODE_ENV'] ?? ''}`,
+);
 const results: string[] = [];
-for (const n of values.processes.split(',').filter((x) => x !== '').map(Number)) {
+for (const n of values.processes
+  .split(',')
+  .filter((x) => x !== '')
+  .map(Number)) {
   const work = mkdtempSync(join(tmpdir(), 'cdcflow-scale-'));
   const env = runEnv(`n${n}`, work);
   const started = Date.now();
   const procs = Array.from({ length: n }, () => startProcess(env));
   let done = false;
   while (Date.now() - started < 600_000) {
-    if ((await rowCount(env['CDCFLOW_PG_TABLE'] as string)) >= expected) { done = true; break; }
+    if ((await rowCount(env['CDCFLOW_PG_TABLE'] as string)) >= expected) {
+      done = true;
+      break;
+    }
     for (const p of procs) p.cpuSeconds();
     await sleep(250);
   }
@@ -113,7 +154,16 @@ for (const n of values.processes.split(',').filter((x) => x !== '').map(Number))
     }
     return owned;
   };
-  while (Date.now() < deadline && !(b.lines.some((l) => committed.test(l)) && ownedBy(a).size > 0 && ownedBy(b).size > 0 && ownedBy(a).size + ownedBy(b).size >= 6)) await sleep(100);
+  while (
+    Date.now() < deadline &&
+    !(
+      b.lines.some((l) => committed.test(l)) &&
+      ownedBy(a).size > 0 &&
+      ownedBy(b).size > 0 &&
+      ownedBy(a).size + ownedBy(b).size >= 6
+    )
+  )
+    await sleep(100);
   const victim = [...ownedBy(b)];
   const mark = a.lines.length;
   const killedAt = Date.now();

@@ -10,7 +10,16 @@ import { Kafka, logLevel, type Consumer } from 'kafkajs';
 import { kafkaClientConfig, resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import pg from 'pg';
 import type { Order } from '../../jobs/orders-projection.ts';
-import { elasticsearchSink, kafkaSink, postgresSink, redisSink, tableChangeAction, tableChangeMessage, type SinkDefinition, type TableChange } from '../../runtime/index.ts';
+import {
+  elasticsearchSink,
+  kafkaSink,
+  postgresSink,
+  redisSink,
+  tableChangeAction,
+  tableChangeMessage,
+  type SinkDefinition,
+  type TableChange,
+} from '../../runtime/index.ts';
 import type { ServiceEndpoints } from '../stack/endpoints.ts';
 import { PROBE_ID_BASE } from '../workload/paced-producer.ts';
 
@@ -34,7 +43,8 @@ export interface TargetSpec {
 }
 
 export function targetSpec(kind: SinkKind, tag: string, endpoints: ServiceEndpoints): TargetSpec {
-  const name = kind === 'pg' || kind === 'pg-idem' ? `bench_sinks_${tag.replace(/[^a-z0-9]/g, '_')}` : `bench-sinks-${tag}`;
+  const name =
+    kind === 'pg' || kind === 'pg-idem' ? `bench_sinks_${tag.replace(/[^a-z0-9]/g, '_')}` : `bench-sinks-${tag}`;
   return { kind, name, endpoints };
 }
 
@@ -45,9 +55,19 @@ export function sinkFor(spec: TargetSpec): SinkDefinition<Change> {
   switch (spec.kind) {
     case 'pg':
     case 'pg-idem':
-      return postgresSink<number, Order>({ connectionString: e.databaseUrl, table: name, primaryKey: ['id'], mode: spec.kind === 'pg' ? 'two-phase' : 'idempotent', log: () => undefined });
+      return postgresSink<number, Order>({
+        connectionString: e.databaseUrl,
+        table: name,
+        primaryKey: ['id'],
+        mode: spec.kind === 'pg' ? 'two-phase' : 'idempotent',
+        log: () => undefined,
+      });
     case 'kafka':
-      return kafkaSink({ brokers: e.kafkaBrokers.split(','), topic: name, serialize: tableChangeMessage<number, Order>((id) => ({ id })) });
+      return kafkaSink({
+        brokers: e.kafkaBrokers.split(','),
+        topic: name,
+        serialize: tableChangeMessage<number, Order>((id) => ({ id })),
+      });
     case 'redis':
       return redisSink<number, Order>({ url: e.redisUrl, prefix: name, log: () => undefined });
     case 'es':
@@ -55,7 +75,8 @@ export function sinkFor(spec: TargetSpec): SinkDefinition<Change> {
   }
 }
 
-const ORDER_COLUMNS = 'id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3), shipping_address text, notes text, created_at timestamptz, updated_at timestamptz';
+const ORDER_COLUMNS =
+  'id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3), shipping_address text, notes text, created_at timestamptz, updated_at timestamptz';
 
 async function withPg<R>(url: string, use: (client: pg.Client) => Promise<R>): Promise<R> {
   const client = new pg.Client({ connectionString: url });
@@ -67,7 +88,13 @@ async function withPg<R>(url: string, use: (client: pg.Client) => Promise<R>): P
   }
 }
 
-const kafkaOf = (spec: TargetSpec) => new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers: spec.endpoints.kafkaBrokers.split(',') }), { clientId: 'cdcflow-sinks-bench', logLevel: logLevel.NOTHING }));
+const kafkaOf = (spec: TargetSpec) =>
+  new Kafka(
+    kafkaClientConfig(resolveKafkaConnection({ brokers: spec.endpoints.kafkaBrokers.split(',') }), {
+      clientId: 'cdcflow-sinks-bench',
+      logLevel: logLevel.NOTHING,
+    }),
+  );
 
 export async function createTarget(spec: TargetSpec): Promise<void> {
   const { kind, name, endpoints } = spec;
@@ -91,14 +118,21 @@ export async function dropTarget(spec: TargetSpec, jobName: string): Promise<voi
   const { kind, name, endpoints } = spec;
   const admin = kafkaOf(spec).admin();
   await admin.connect();
-  await admin.deleteGroups([sourceGroupOf(jobName), ...(kind === 'kafka' ? [`${name}-probe`] : [])]).catch(() => undefined);
+  await admin
+    .deleteGroups([sourceGroupOf(jobName), ...(kind === 'kafka' ? [`${name}-probe`] : [])])
+    .catch(() => undefined);
   await admin.disconnect();
   if (kind === 'pg' || kind === 'pg-idem') {
     await withPg(endpoints.databaseUrl, async (c) => {
-      const { rows } = await c.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [`${jobName}:`]);
+      const { rows } = await c.query<{ gid: string }>(
+        'SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1',
+        [`${jobName}:`],
+      );
       for (const { gid } of rows) await c.query(`ROLLBACK PREPARED '${gid.replace(/'/g, "''")}'`);
       await c.query(`DROP TABLE IF EXISTS ${name}`);
-      await c.query("DELETE FROM cdcflow_sink_commits WHERE left(sink, length($1)) = $1", [`${jobName}:`]).catch(() => undefined);
+      await c
+        .query('DELETE FROM cdcflow_sink_commits WHERE left(sink, length($1)) = $1', [`${jobName}:`])
+        .catch(() => undefined);
     });
   } else if (kind === 'kafka') {
     await deleteTopics(spec, [name]);
@@ -118,7 +152,11 @@ export async function dropTarget(spec: TargetSpec, jobName: string): Promise<voi
   }
 }
 
-export async function createTopic(spec: Pick<TargetSpec, 'endpoints'>, topic: string, partitions: number): Promise<void> {
+export async function createTopic(
+  spec: Pick<TargetSpec, 'endpoints'>,
+  topic: string,
+  partitions: number,
+): Promise<void> {
   const admin = kafkaOf(spec as TargetSpec).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
@@ -153,8 +191,14 @@ export async function openProbe(spec: TargetSpec): Promise<SinkProbe> {
     return {
       async visible(ids) {
         const sentAt = Date.now();
-        const { rows } = await client.query<{ id: string }>(`SELECT id FROM ${name} WHERE id = ANY($1::bigint[])${live}`, [ids]);
-        return seenAt(rows.map((r) => Number(r.id)), sentAt);
+        const { rows } = await client.query<{ id: string }>(
+          `SELECT id FROM ${name} WHERE id = ANY($1::bigint[])${live}`,
+          [ids],
+        );
+        return seenAt(
+          rows.map((r) => Number(r.id)),
+          sentAt,
+        );
       },
       close: () => client.end(),
     };
@@ -165,7 +209,10 @@ export async function openProbe(spec: TargetSpec): Promise<SinkProbe> {
       async visible(ids) {
         const sentAt = Date.now();
         const values = await redis.mget(...ids.map((id) => `${name}:${id}`));
-        return seenAt(ids.filter((_, i) => values[i] !== null), sentAt);
+        return seenAt(
+          ids.filter((_, i) => values[i] !== null),
+          sentAt,
+        );
       },
       close: async () => void (await redis.quit()),
     };
@@ -178,7 +225,10 @@ export async function openProbe(spec: TargetSpec): Promise<SinkProbe> {
         // GET is realtime: it sees an acknowledged write before the index refreshes.
         const { body } = await es.mget({ index: name, body: { ids: ids.map(String) } });
         const docs = (body as { docs: { _id: string; found?: boolean }[] }).docs;
-        return seenAt(docs.filter((d) => d.found === true).map((d) => Number(d._id)), sentAt);
+        return seenAt(
+          docs.filter((d) => d.found === true).map((d) => Number(d._id)),
+          sentAt,
+        );
       },
       close: () => es.close(),
     };
@@ -204,7 +254,8 @@ async function kafkaProbe(spec: TargetSpec): Promise<SinkProbe> {
   });
   await Promise.race([joined, new Promise((r) => setTimeout(r, 30_000))]);
   return {
-    visible: (ids) => Promise.resolve(new Map(ids.flatMap((id) => (seen.has(id) ? [[id, seen.get(id) as number] as const] : [])))),
+    visible: (ids) =>
+      Promise.resolve(new Map(ids.flatMap((id) => (seen.has(id) ? [[id, seen.get(id) as number] as const] : [])))),
     close: () => consumer.disconnect(),
   };
 }

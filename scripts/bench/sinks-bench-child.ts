@@ -131,7 +131,8 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
           mark();
         },
         async snapshotState(id) {
-          const times: CheckpointTimes | undefined = clock.measuringSince === undefined ? undefined : { barrier: performance.now() };
+          const times: CheckpointTimes | undefined =
+            clock.measuringSince === undefined ? undefined : { barrier: performance.now() };
           if (times !== undefined) clock.times.set(id, times);
           const snapshot = await op.snapshotState?.(id);
           if (times !== undefined) times.prepared = performance.now();
@@ -141,7 +142,9 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
           const started = performance.now();
           await op.notifyCheckpointComplete?.(id);
           const ended = performance.now();
-          for (const [n, times] of clock.times) if (n <= id && times.commitStart === undefined) Object.assign(times, { commitStart: started, commitEnd: ended });
+          for (const [n, times] of clock.times)
+            if (n <= id && times.commitStart === undefined)
+              Object.assign(times, { commitStart: started, commitEnd: ended });
           clock.checkpoints += 1;
           mark();
         },
@@ -163,7 +166,9 @@ function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'ch
   const commits = new Set(all.flatMap((t) => (t.commitEnd === undefined ? [] : [t.commitEnd]))).size;
   const stat = (xs: number[]) => ({ p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) });
   const gaps = all.slice(1).map((t, i) => t.barrier - (all[i] as CheckpointTimes).barrier);
-  const done = all.filter((t) => t.prepared !== undefined && t.commitStart !== undefined) as Required<CheckpointTimes>[];
+  const done = all.filter(
+    (t) => t.prepared !== undefined && t.commitStart !== undefined,
+  ) as Required<CheckpointTimes>[];
   return {
     commitsPerMinute: (commits * 60_000) / (until - clock.measuringSince),
     barrierGap: stat(gaps),
@@ -174,11 +179,23 @@ function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'ch
   };
 }
 
-async function cadenceField(env: StreamEnvironment, clock: SinkClock, until: number): Promise<{ cadence?: CheckpointCadence }> {
-  const cadence = cadenceOf({ ...clock, times: new Map([...clock.times].filter(([, t]) => t.barrier <= until)) }, until);
+async function cadenceField(
+  env: StreamEnvironment,
+  clock: SinkClock,
+  until: number,
+): Promise<{ cadence?: CheckpointCadence }> {
+  const cadence = cadenceOf(
+    { ...clock, times: new Map([...clock.times].filter(([, t]) => t.barrier <= until)) },
+    until,
+  );
   if (cadence === undefined) return {};
   const duration = await histogramSummary(env.metrics.registry, 'cdcflow_checkpoint_duration_seconds');
-  return { cadence: { ...cadence, checkpointDuration: { p50: duration.quantile(0.5) * 1000, p99: duration.quantile(0.99) * 1000 } } };
+  return {
+    cadence: {
+      ...cadence,
+      checkpointDuration: { p50: duration.quantile(0.5) * 1000, p99: duration.quantile(0.99) * 1000 },
+    },
+  };
 }
 
 async function figures(env: StreamEnvironment, name: string): Promise<HistogramFigures> {
@@ -198,9 +215,21 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       state: { backend: 'rocksdb', dir: join(dir, 'state') },
       restore: 'none',
       restart: { maxAttempts: 0 },
-      log: (line) => ((line.includes('aborted') && !line.includes('coordinator stopped')) || line.includes('failed') ? console.error(`[${spec.jobName}] ${line}`) : undefined),
+      log: (line) =>
+        (line.includes('aborted') && !line.includes('coordinator stopped')) || line.includes('failed')
+          ? console.error(`[${spec.jobName}] ${line}`)
+          : undefined,
     });
-    const clock: SinkClock = { times: new Map(), arrivals: [], first: 0, last: 0, cpuAtFirst: 0, cpuAtLast: 0, records: 0, checkpoints: 0 };
+    const clock: SinkClock = {
+      times: new Map(),
+      arrivals: [],
+      first: 0,
+      last: 0,
+      cpuAtFirst: 0,
+      cpuAtLast: 0,
+      records: 0,
+      checkpoints: 0,
+    };
     const live = spec.phase === 'freshness';
     const sink = timed(sinkFor(spec.target), clock, () => (live ? console.log('READY') : undefined));
     ordersProjectionJob(env, { topic: spec.topic, groupId: sourceGroupOf(spec.jobName), bounded: !live }, sink);
@@ -209,7 +238,8 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
         if (line === 'measure') {
-          for (const name of [SINK_VISIBILITY_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds']) env.metrics.registry.getSingleMetric(name)?.reset();
+          for (const name of [SINK_VISIBILITY_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds'])
+            env.metrics.registry.getSingleMetric(name)?.reset();
           clock.measuringSince = performance.now();
         }
         // The end of the parent's measured window (the producer stops then).

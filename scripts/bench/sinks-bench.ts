@@ -30,7 +30,18 @@ import { fmt, loadAverage, machine, median } from './bench-format.ts';
 import { ensureWorkloadTopic } from './bench-topic.ts';
 import { quantile } from './histogram-summary.ts';
 import type { ChildResult, ChildSpec } from './sinks-bench-child.ts';
-import { SINK_KINDS, SINK_LABELS, createTarget, createTopic, deleteTopics, dropTarget, openProbe, targetSpec, type SinkKind, type TargetSpec } from './sink-targets.ts';
+import {
+  SINK_KINDS,
+  SINK_LABELS,
+  createTarget,
+  createTopic,
+  deleteTopics,
+  dropTarget,
+  openProbe,
+  targetSpec,
+  type SinkKind,
+  type TargetSpec,
+} from './sink-targets.ts';
 
 const { values } = parseArgs({
   options: {
@@ -61,7 +72,13 @@ interface Round {
 const tagOf = (kind: SinkKind, run: number) => `${kind}-r${run}-${randomUUID().slice(0, 6)}`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function throughput(kind: SinkKind, run: number, endpoints: ServiceEndpoints, topic: string, messages: number): Promise<ChildResult> {
+async function throughput(
+  kind: SinkKind,
+  run: number,
+  endpoints: ServiceEndpoints,
+  topic: string,
+  messages: number,
+): Promise<ChildResult> {
   const tag = tagOf(kind, run);
   const target = targetSpec(kind, tag, endpoints);
   const spec: ChildSpec = { phase: 'throughput', target, topic, messages, jobName: `sinks-bench-${tag}` };
@@ -102,7 +119,14 @@ async function until(condition: () => boolean, timeoutMs: number): Promise<boole
   return condition();
 }
 
-async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoints, rate: number, seconds: number, keys: number): Promise<FreshnessResult> {
+async function freshness(
+  kind: SinkKind,
+  run: number,
+  endpoints: ServiceEndpoints,
+  rate: number,
+  seconds: number,
+  keys: number,
+): Promise<FreshnessResult> {
   const tag = tagOf(kind, run);
   const target = targetSpec(kind, tag, endpoints);
   const topic = `bench.sinks.live.${tag}`;
@@ -114,7 +138,9 @@ async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoint
   const window = { from: Infinity, to: Infinity };
   const inWindow = new Map<number, number>(); // probe id → source.ts_ms, measured ones
   let ready = false;
-  const child = startChild<ChildResult>(CHILD, spec, `${SINK_LABELS[kind]} freshness run ${run}`, (line) => (line === 'READY' ? (ready = true) : console.log(line)));
+  const child = startChild<ChildResult>(CHILD, spec, `${SINK_LABELS[kind]} freshness run ${run}`, (line) =>
+    line === 'READY' ? (ready = true) : console.log(line),
+  );
   let exited = false;
   child.result.then(
     () => (exited = true),
@@ -122,7 +148,8 @@ async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoint
   );
   const observer = observe(target, outstanding, seen);
   try {
-    if (!(await until(() => ready || exited, 120_000)) || exited) throw new Error(`${SINK_LABELS[kind]}: the job did not open its sink within 120 s (or exited)`);
+    if (!(await until(() => ready || exited, 120_000)) || exited)
+      throw new Error(`${SINK_LABELS[kind]}: the job did not open its sink within 120 s (or exited)`);
     const producer = await startPacedProducer({
       brokers: endpoints.kafkaBrokers.split(','),
       topic,
@@ -151,7 +178,12 @@ async function freshness(kind: SinkKind, run: number, endpoints: ServiceEndpoint
   } catch (error) {
     child.send('stop');
     // A child that failed says why better than our timeout does.
-    throw (await child.result.then(() => undefined, (e: unknown) => e)) ?? error;
+    throw (
+      (await child.result.then(
+        () => undefined,
+        (e: unknown) => e,
+      )) ?? error
+    );
   } finally {
     await observer.stop();
     await dropTarget(target, spec.jobName);
@@ -163,7 +195,9 @@ const ms = (x: number) => (Number.isFinite(x) ? fmt(x) : '-');
 const sec = (x: number) => (Number.isFinite(x) ? fmt(x * 1000) : '-');
 
 function report(kinds: readonly SinkKind[], rounds: ReadonlyMap<SinkKind, Round[]>): void {
-  console.log('\nthroughput (workload read as fast as it goes)          freshness at the offered rate: source commit → visible, ms');
+  console.log(
+    '\nthroughput (workload read as fast as it goes)          freshness at the offered rate: source commit → visible, ms',
+  );
   console.log(
     'sink                  events/s  per run               cores  RSS MB |  offered/s  observer p50    p99    max  probes | job histogram p50    p99   mean | commit p50    p99',
   );
@@ -175,16 +209,27 @@ function report(kinds: readonly SinkKind[], rounds: ReadonlyMap<SinkKind, Round[
     const observed = (q: number) => median(f.map((x) => quantile(x.observed, q)));
     const job = f.map((x) => x.job);
     console.log(
-      `${SINK_LABELS[kind].padEnd(20)}${fmt(median(t.map(rate))).padStart(10)}  ${t.map((r) => fmt(rate(r))).join(', ').padEnd(20)}` +
-        `${median(t.map((r) => r.cpuSeconds / r.seconds)).toFixed(2).padStart(6)} ${fmt(median(t.map((r) => r.maxRssMb))).padStart(6)} |` +
+      `${SINK_LABELS[kind].padEnd(20)}${fmt(median(t.map(rate))).padStart(10)}  ${t
+        .map((r) => fmt(rate(r)))
+        .join(', ')
+        .padEnd(20)}` +
+        `${median(t.map((r) => r.cpuSeconds / r.seconds))
+          .toFixed(2)
+          .padStart(6)} ${fmt(median(t.map((r) => r.maxRssMb))).padStart(6)} |` +
         `${fmt(median(f.map((x) => x.offered))).padStart(11)} ${ms(observed(0.5)).padStart(12)} ${ms(observed(0.99)).padStart(6)} ${ms(observed(1)).padStart(6)} ${String(median(f.map((x) => x.observed.length))).padStart(7)} |` +
         `${sec(median(job.map((j) => j.freshness.p50))).padStart(18)} ${sec(median(job.map((j) => j.freshness.p99))).padStart(6)} ${sec(median(job.map((j) => j.freshness.mean))).padStart(6)} |` +
         `${sec(median(job.map((j) => j.commit.p50))).padStart(11)} ${sec(median(job.map((j) => j.commit.p99))).padStart(6)}`,
     );
     const cad = f.flatMap((x) => (x.job.cadence === undefined ? [] : [x.job.cadence]));
-    if (cad.length > 0) console.log(`  ${SINK_LABELS[kind]}: ${fmt(median(cad.map((c) => c.commitsPerMinute)), 1)} sink commits per minute at the offered rate (median of rounds)`);
+    if (cad.length > 0)
+      console.log(
+        `  ${SINK_LABELS[kind]}: ${fmt(median(cad.map((c) => c.commitsPerMinute)), 1)} sink commits per minute at the offered rate (median of rounds)`,
+      );
     const missing = f.reduce((n, x) => n + x.probesMissing, 0);
-    if (missing > 0) console.log(`  ${SINK_LABELS[kind]}: ${missing} probe(s) of the measured windows never became visible within 30 s`);
+    if (missing > 0)
+      console.log(
+        `  ${SINK_LABELS[kind]}: ${missing} probe(s) of the measured windows never became visible within 30 s`,
+      );
   }
 }
 
@@ -196,11 +241,18 @@ async function main(): Promise<void> {
   const runs = Number(values.runs);
   const kinds = values.sinks.split(',').map((s) => s.trim()) as SinkKind[];
   const unknown = kinds.filter((k) => !(SINK_KINDS as readonly string[]).includes(k));
-  if (unknown.length > 0) throw new Error(`--sinks: unknown ${unknown.join(', ')}; choose from ${SINK_KINDS.join(',')}`);
+  if (unknown.length > 0)
+    throw new Error(`--sinks: unknown ${unknown.join(', ')}; choose from ${SINK_KINDS.join(',')}`);
   console.log(`machine: ${machine()}`);
-  if (process.env['KAFKA_BROKERS'] === undefined) await up(selectServices(['kafka', 'postgres', 'redis', 'elasticsearch']), (line) => console.log(`stack: ${line}`));
+  if (process.env['KAFKA_BROKERS'] === undefined)
+    await up(selectServices(['kafka', 'postgres', 'redis', 'elasticsearch']), (line) => console.log(`stack: ${line}`));
   const endpoints = endpointsFromEnv();
-  const { topic, messages } = await ensureWorkloadTopic(endpoints.kafkaBrokers.split(','), events, keys, 'bench.sinks.orders');
+  const { topic, messages } = await ensureWorkloadTopic(
+    endpoints.kafkaBrokers.split(','),
+    events,
+    keys,
+    'bench.sinks.orders',
+  );
   const rounds = new Map<SinkKind, Round[]>(kinds.map((k) => [k, []]));
   for (let run = 1; run <= runs; run++) {
     for (const kind of kinds) {
@@ -221,12 +273,16 @@ async function main(): Promise<void> {
       }
     }
   }
-  console.log(`\n${fmt(messages)} messages (${fmt(events)} events over ${fmt(keys)} keys); freshness: ${fmt(rate)} events/s offered for ${seconds} s; ${runs} round(s), medians; checkpoints every 1 s`);
+  console.log(
+    `\n${fmt(messages)} messages (${fmt(events)} events over ${fmt(keys)} keys); freshness: ${fmt(rate)} events/s offered for ${seconds} s; ${runs} round(s), medians; checkpoints every 1 s`,
+  );
   console.log(`machine at the end: ${machine()}`);
   report(kinds, rounds);
   const offered = [...rounds.values()].flat().map((r) => r.freshness.offered);
   if (offered.some((o) => o < 0.9 * rate)) {
-    console.log(`note: the producer offered ${fmt(Math.min(...offered))}–${fmt(Math.max(...offered))} events/s, below the ${fmt(rate)} asked: the machine could not keep up (see the load average); freshness is then that of an overloaded pipeline`);
+    console.log(
+      `note: the producer offered ${fmt(Math.min(...offered))}–${fmt(Math.max(...offered))} events/s, below the ${fmt(rate)} asked: the machine could not keep up (see the load average); freshness is then that of an overloaded pipeline`,
+    );
   }
 }
 

@@ -49,8 +49,33 @@ interface Line {
 const childScript = new URL('./state-scale-child.ts', import.meta.url).pathname;
 
 /** Starts the child; `onLine` sees each JSON line; resolves with all lines when it exits. */
-function child(mode: string, dir: string, onLine: (line: Line, kill: () => void) => void, localRecovery = values['local-recovery'] as string): Promise<Line[]> {
-  const args = ['--import', 'tsx', childScript, '--mode', mode, '--dir', dir, '--keys', values.keys as string, '--updates-per-second', values['updates-per-second'] as string, '--interval-ms', values['interval-ms'] as string, '--local-recovery', localRecovery, '--prefill', values.prefill ? '1' : '0', '--restore-range', values['restore-range'] as string];
+function child(
+  mode: string,
+  dir: string,
+  onLine: (line: Line, kill: () => void) => void,
+  localRecovery = values['local-recovery'] as string,
+): Promise<Line[]> {
+  const args = [
+    '--import',
+    'tsx',
+    childScript,
+    '--mode',
+    mode,
+    '--dir',
+    dir,
+    '--keys',
+    values.keys as string,
+    '--updates-per-second',
+    values['updates-per-second'] as string,
+    '--interval-ms',
+    values['interval-ms'] as string,
+    '--local-recovery',
+    localRecovery,
+    '--prefill',
+    values.prefill ? '1' : '0',
+    '--restore-range',
+    values['restore-range'] as string,
+  ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];
   createInterface({ input: proc.stdout }).on('line', (text) => {
@@ -61,11 +86,16 @@ function child(mode: string, dir: string, onLine: (line: Line, kill: () => void)
   });
   return new Promise((resolve, reject) => {
     proc.on('error', reject);
-    proc.on('exit', (code, signal) => (code === 0 || signal === 'SIGKILL' ? resolve(lines) : reject(new Error(`${mode} child exited with ${code ?? signal}`))));
+    proc.on('exit', (code, signal) =>
+      code === 0 || signal === 'SIGKILL'
+        ? resolve(lines)
+        : reject(new Error(`${mode} child exited with ${code ?? signal}`)),
+    );
   });
 }
 
-const pct = (xs: readonly number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
+const pct = (xs: readonly number[], p: number): number =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))] ?? NaN;
 
 function checkpointSummary(label: string, lines: readonly Line[]): void {
   const ms = lines.map((l) => l['ms'] as number);
@@ -75,10 +105,16 @@ function checkpointSummary(label: string, lines: readonly Line[]): void {
     `${label}: ${lines.length} checkpoints (${fulls.length} full); duration median ${fmt(median(ms))} ms, p95 ${fmt(pct(ms, 0.95))} ms, max ${fmt(Math.max(...ms))} ms; ` +
       `bytes median ${size(median(bytes))}, max ${size(Math.max(...bytes))}; barrier (synchronous part) max ${fmt(Math.max(...lines.map((l) => l['barrierMs'] as number)), 1)} ms`,
   );
-  if (fulls.length > 0) console.log(`  full snapshots: ${fulls.map((l) => `#${String(l['id'])} ${size(l['bytes'] as number)} in ${fmt(l['ms'] as number)} ms`).join(', ')}`);
+  if (fulls.length > 0)
+    console.log(
+      `  full snapshots: ${fulls.map((l) => `#${String(l['id'])} ${size(l['bytes'] as number)} in ${fmt(l['ms'] as number)} ms`).join(', ')}`,
+    );
   // A background rebase shows as a new chain start that is not the checkpoint's own file.
   const rebases = lines.filter((l, i) => i > 0 && l['baseId'] !== lines[i - 1]?.['baseId'] && l['baseId'] !== l['id']);
-  if (rebases.length > 0) console.log(`  background rebases adopted: ${rebases.map((l) => `state of #${String(l['baseId'])} (${size(l['baseBytes'] as number)}) by #${String(l['id'])}`).join(', ')}`);
+  if (rebases.length > 0)
+    console.log(
+      `  background rebases adopted: ${rebases.map((l) => `state of #${String(l['baseId'])} (${size(l['baseBytes'] as number)}) by #${String(l['id'])}`).join(', ')}`,
+    );
   const chains = lines.map((l) => l['chain'] as number);
   console.log(`  chain length (files a restore reads): median ${fmt(median(chains))}, max ${fmt(Math.max(...chains))}`);
 }
@@ -92,20 +128,28 @@ async function recover(label: string, dir: string, localRecovery: string): Promi
       `processing again after ${fmt((at('processing')?.['ms'] as number) / 1000, 2)} s, first checkpoint again after ${fmt((at('first-checkpoint')?.['ms'] as number) / 1000, 2)} s (from process start)`,
   );
   const first = at('checkpoint');
-  if (first !== undefined) console.log(`  first checkpoint after the restore: ${String(first['kind'])}, ${size(first['bytes'] as number)} in ${fmt(first['ms'] as number)} ms`);
-  console.log(`  peak RSS of the recovering process (restore included): ${fmt(Math.max(...recovered.map((l) => l.peakRssMb)))} MB`);
+  if (first !== undefined)
+    console.log(
+      `  first checkpoint after the restore: ${String(first['kind'])}, ${size(first['bytes'] as number)} in ${fmt(first['ms'] as number)} ms`,
+    );
+  console.log(
+    `  peak RSS of the recovering process (restore included): ${fmt(Math.max(...recovered.map((l) => l.peakRssMb)))} MB`,
+  );
 }
 
 async function main(): Promise<void> {
   const dir = values.dir ?? (await mkdtemp(join(tmpdir(), 'cdcflow-state-scale-')));
   const updateMs = Number(values['update-seconds']) * 1000;
-  console.log(`state-scale: ${fmt(Number(values.keys))} keys, ~${values['updates-per-second']} updates/s for ${values['update-seconds']} s, checkpoint every ${values['interval-ms']} ms; ${machine()}`);
+  console.log(
+    `state-scale: ${fmt(Number(values.keys))} keys, ~${values['updates-per-second']} updates/s for ${values['update-seconds']} s, checkpoint every ${values['interval-ms']} ms; ${machine()}`,
+  );
   try {
     let updatingSince = 0;
     let timer: NodeJS.Timeout | undefined;
     const run = await child('run', dir, (line, kill) => {
       if (line.type === 'loaded') console.log(`loaded in ${fmt((line['ms'] as number) / 1000, 1)} s`);
-      if (line.type === 'prefill') console.log(`  prefill: ${fmt(line['keys'] as number)} keys after ${fmt((line['ms'] as number) / 1000, 1)} s`);
+      if (line.type === 'prefill')
+        console.log(`  prefill: ${fmt(line['keys'] as number)} keys after ${fmt((line['ms'] as number) / 1000, 1)} s`);
       if (line.type === 'updating') {
         updatingSince = performance.now();
         timer = setTimeout(kill, updateMs);
@@ -118,12 +162,17 @@ async function main(): Promise<void> {
     if (load.length > 0) checkpointSummary('while loading', load);
     if (update.length > 0) checkpointSummary('while updating', update);
     const minutes = (performance.now() - updatingSince) / 60_000;
-    const updatesDone = ((update.at(-1)?.['updated'] as number | undefined) ?? 0) - ((load.at(-1)?.['updated'] as number | undefined) ?? 0);
-    console.log(`checkpoints completed per minute while updating: ${fmt(update.length / minutes, 1)} (updates applied: ${fmt(updatesDone / (minutes * 60))}/s)`);
+    const updatesDone =
+      ((update.at(-1)?.['updated'] as number | undefined) ?? 0) -
+      ((load.at(-1)?.['updated'] as number | undefined) ?? 0);
+    console.log(
+      `checkpoints completed per minute while updating: ${fmt(update.length / minutes, 1)} (updates applied: ${fmt(updatesDone / (minutes * 60))}/s)`,
+    );
     console.log(`peak RSS before the kill: ${fmt(Math.max(...run.map((l) => l.peakRssMb)))} MB`);
 
     await recover('recovery after SIGKILL', dir, values['local-recovery'] as string);
-    if (values['also-replay']) await recover('restart elsewhere (replay of the files into an empty directory)', dir, '0');
+    if (values['also-replay'])
+      await recover('restart elsewhere (replay of the files into an empty directory)', dir, '0');
   } finally {
     if (values.dir === undefined) await rm(dir, { recursive: true, force: true });
   }

@@ -66,7 +66,8 @@ const randomKeys = (): number[] => {
 const VALUE_BYTES = 600;
 
 const peakRssMb = (): number => Math.round(process.resourceUsage().maxRSS / 1024);
-const emit = (line: Record<string, unknown>): void => void process.stdout.write(`${JSON.stringify({ ...line, peakRssMb: peakRssMb() })}\n`);
+const emit = (line: Record<string, unknown>): void =>
+  void process.stdout.write(`${JSON.stringify({ ...line, peakRssMb: peakRssMb() })}\n`);
 
 // Random bytes, so RocksDB's compression does not make the state smaller than a real one.
 const pool = Buffer.from(Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * 256)));
@@ -113,7 +114,19 @@ async function maybeCheckpoint(): Promise<void> {
     backend.notifyCheckpointComplete(id);
     const last = handle.files[handle.files.length - 1];
     const base = handle.files[0];
-    emit({ type: 'checkpoint', phase, id, kind: last?.kind, ms: performance.now() - barrierAt, barrierMs, bytes: newBytesOf(handle), chain: handle.files.length, baseId: base?.checkpointId, baseBytes: base?.bytes, updated });
+    emit({
+      type: 'checkpoint',
+      phase,
+      id,
+      kind: last?.kind,
+      ms: performance.now() - barrierAt,
+      barrierMs,
+      bytes: newBytesOf(handle),
+      chain: handle.files.length,
+      baseId: base?.checkpointId,
+      baseBytes: base?.bytes,
+      updated,
+    });
     inFlight = undefined;
     onCheckpoint?.(id);
   });
@@ -161,7 +174,10 @@ if (values.mode === 'run') {
       const writes: StoreWrite[] = [];
       for (let k = i; k < Math.min(i + 10_000, KEYS); k++) {
         const keyBytes = encodeKey(k);
-        writes.push({ key: stateKey(prefix, keyGroupFor(keyBytes, 128), keyBytes), value: wrapValue(valueOf(k, 1), undefined) });
+        writes.push({
+          key: stateKey(prefix, keyGroupFor(keyBytes, 128), keyBytes),
+          value: wrapValue(valueOf(k, 1), undefined),
+        });
       }
       await store.write(writes);
       if (i % 1_000_000 === 0) emit({ type: 'prefill', keys: i, ms: performance.now() - started });
@@ -170,7 +186,10 @@ if (values.mode === 'run') {
     await maybeCheckpoint();
   }
   for (let i = values.prefill === '1' ? KEYS : 0; i < KEYS; i += BATCH) {
-    await updateBatch(Array.from({ length: Math.min(BATCH, KEYS - i) }, (_, k) => i + k), 1);
+    await updateBatch(
+      Array.from({ length: Math.min(BATCH, KEYS - i) }, (_, k) => i + k),
+      1,
+    );
   }
   emit({ type: 'loaded', ms: performance.now() - started });
   await inFlight;
@@ -183,8 +202,16 @@ if (values.mode === 'run') {
   const restoreAt = performance.now();
   await backend.restore([handle], RANGE, storage);
   // A replay starts a new lineage; a local recovery continues the checkpoint's.
-  const local = handle.localRecovery !== undefined && store.localRecovery?.incarnation === handle.localRecovery.incarnation;
-  emit({ type: 'restored', ms: performance.now() - started, restoreMs: performance.now() - restoreAt, fromCheckpoint: handle.checkpointId, files: handle.files.length, local });
+  const local =
+    handle.localRecovery !== undefined && store.localRecovery?.incarnation === handle.localRecovery.incarnation;
+  emit({
+    type: 'restored',
+    ms: performance.now() - started,
+    restoreMs: performance.now() - restoreAt,
+    fromCheckpoint: handle.checkpointId,
+    files: handle.files.length,
+    local,
+  });
   let checkpointed = false;
   onCheckpoint = () => void (checkpointed = true);
   lastBarrier = performance.now() - INTERVAL_MS; // the first checkpoint is due with the first batch

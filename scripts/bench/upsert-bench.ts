@@ -31,14 +31,33 @@ import { StreamEnvironment, debeziumSource, type SinkDefinition } from '../../ru
 import { endpointsFromEnv } from '../stack/endpoints.ts';
 import { selectServices } from '../stack/services/index.ts';
 import { up } from '../stack/stack.ts';
-import { finish, mark, newSpan, rate, reportResult, runChild as runMeasurement, type Measured, type Span } from './bench-child.ts';
+import {
+  finish,
+  mark,
+  newSpan,
+  rate,
+  reportResult,
+  runChild as runMeasurement,
+  type Measured,
+  type Span,
+} from './bench-child.ts';
 import { fmt, machine, median } from './bench-format.ts';
 import { ensureWorkloadTopic } from './bench-topic.ts';
-import { checkpointMetrics, checkpointRows, checkpointSummary, checkpointTable, phaseSummary, type CheckpointMetrics, type CheckpointRow } from './checkpoint-report.ts';
+import {
+  checkpointMetrics,
+  checkpointRows,
+  checkpointSummary,
+  checkpointTable,
+  phaseSummary,
+  type CheckpointMetrics,
+  type CheckpointRow,
+} from './checkpoint-report.ts';
 import { consumeCeiling } from './consume-ceiling.ts';
 
 type Pipeline = 'upsert' | 'passthrough';
-type Scenario = { readonly kind: 'ceiling' } | { readonly kind: 'job'; readonly pipeline: Pipeline; readonly workers: number; readonly parallelism: number };
+type Scenario =
+  | { readonly kind: 'ceiling' }
+  | { readonly kind: 'job'; readonly pipeline: Pipeline; readonly workers: number; readonly parallelism: number };
 interface ChildSpec {
   readonly scenario: Scenario;
   readonly brokers: readonly string[];
@@ -68,7 +87,10 @@ const { values } = parseArgs({
   },
 });
 
-const label = (s: Scenario): string => (s.kind === 'ceiling' ? 'kafkajs consume (ceiling)' : `${s.pipeline} job, decode workers ${s.workers}${s.parallelism > 1 ? `, parallelism ${s.parallelism}` : ''}`);
+const label = (s: Scenario): string =>
+  s.kind === 'ceiling'
+    ? 'kafkajs consume (ceiling)'
+    : `${s.pipeline} job, decode workers ${s.workers}${s.parallelism > 1 ? `, parallelism ${s.parallelism}` : ''}`;
 
 // ---------------------------------------------------------------- child: one measurement
 
@@ -97,7 +119,10 @@ function discardSink(clock: SinkClock, spanFile: string | undefined): SinkDefini
       close() {
         if (spanFile === undefined || clock.first === 0) return;
         const at = (t: number) => performance.timeOrigin + t;
-        appendFileSync(spanFile, `${JSON.stringify({ first: at(clock.first), last: at(clock.last), cpuAtFirst: clock.cpuAtFirst, cpuAtLast: clock.cpuAtLast, records: clock.records, atBarrier: [...clock.atBarrier] })}\n`);
+        appendFileSync(
+          spanFile,
+          `${JSON.stringify({ first: at(clock.first), last: at(clock.last), cpuAtFirst: clock.cpuAtFirst, cpuAtLast: clock.cpuAtLast, records: clock.records, atBarrier: [...clock.atBarrier] })}\n`,
+        );
       },
     }),
   };
@@ -105,16 +130,31 @@ function discardSink(clock: SinkClock, spanFile: string | undefined): SinkDefini
 
 /** The subtasks' spans, combined: first record anywhere to last record anywhere (times relative to this thread). */
 function subtaskSpans(spanFile: string, clock: SinkClock): void {
-  const spans = existsSync(spanFile) ? readFileSync(spanFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Span & { records: number; atBarrier: [number, number][] }) : [];
+  const spans = existsSync(spanFile)
+    ? readFileSync(spanFile, 'utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as Span & { records: number; atBarrier: [number, number][] })
+    : [];
   if (spans.length === 0) return;
   const first = spans.reduce((a, b) => (a.first <= b.first ? a : b));
   const last = spans.reduce((a, b) => (a.last >= b.last ? a : b));
-  Object.assign(clock, { first: first.first - performance.timeOrigin, cpuAtFirst: first.cpuAtFirst, last: last.last - performance.timeOrigin, cpuAtLast: last.cpuAtLast });
+  Object.assign(clock, {
+    first: first.first - performance.timeOrigin,
+    cpuAtFirst: first.cpuAtFirst,
+    last: last.last - performance.timeOrigin,
+    cpuAtLast: last.cpuAtLast,
+  });
   clock.records = spans.reduce((n, s) => n + s.records, 0);
   for (const s of spans) for (const [id, n] of s.atBarrier) clock.atBarrier.set(id, (clock.atBarrier.get(id) ?? 0) + n);
 }
 
-async function job(spec: ChildSpec, pipeline: Pipeline, workers: number, parallelism: number): Promise<Result | undefined> {
+async function job(
+  spec: ChildSpec,
+  pipeline: Pipeline,
+  workers: number,
+  parallelism: number,
+): Promise<Result | undefined> {
   const { dir } = spec;
   const jobName = `${pipeline}-bench-w${workers}-p${parallelism}-r${spec.run}`;
   const spanFile = parallelism > 1 ? join(dir, 'spans.jsonl') : undefined;
@@ -130,9 +170,21 @@ async function job(spec: ChildSpec, pipeline: Pipeline, workers: number, paralle
       log: (line) => (line.includes('aborted') ? console.error(`[${jobName}] ${line}`) : undefined),
     });
     const clock: SinkClock = { ...newSpan(), records: 0, maxGapMs: 0, atBarrier: new Map() };
-    const source = env.fromSource(debeziumSource({ topics: [spec.topic], groupId: spec.groupId, brokers: spec.brokers, bounded: 'latest', decodeWorkers: workers }));
+    const source = env.fromSource(
+      debeziumSource({
+        topics: [spec.topic],
+        groupId: spec.groupId,
+        brokers: spec.brokers,
+        bounded: 'latest',
+        decodeWorkers: workers,
+      }),
+    );
     const sink = discardSink(clock, isMainThread ? undefined : spanFile);
-    if (pipeline === 'upsert') source.keyBy((e) => e.key?.['id'] as number).upsert().sinkTo(sink);
+    if (pipeline === 'upsert')
+      source
+        .keyBy((e) => e.key?.['id'] as number)
+        .upsert()
+        .sinkTo(sink);
     else source.sinkTo(sink);
     await env.execute();
     if (!isMainThread) return undefined; // a subtask worker: the child's main thread reports
@@ -150,7 +202,10 @@ async function job(spec: ChildSpec, pipeline: Pipeline, workers: number, paralle
 
 async function child(spec: ChildSpec): Promise<void> {
   const s = spec.scenario;
-  const result = s.kind === 'ceiling' ? await consumeCeiling(spec.brokers, spec.topic, spec.messages) : await job(spec, s.pipeline, s.workers, s.parallelism);
+  const result =
+    s.kind === 'ceiling'
+      ? await consumeCeiling(spec.brokers, spec.topic, spec.messages)
+      : await job(spec, s.pipeline, s.workers, s.parallelism);
   if (result !== undefined) reportResult(result);
 }
 
@@ -162,22 +217,37 @@ function runChild(spec: ChildSpec): Promise<Result> {
 
 function summaryTable(scenarios: readonly Scenario[], results: readonly Result[][]): void {
   const ceilingRate = median(results[0]?.map(rate) ?? []);
-  console.log('\nscenario                                           events/s  per run                       ratio  cores  wall s  peak RSS  checkpoints: median n, duration median / max, bytes median');
+  console.log(
+    '\nscenario                                           events/s  per run                       ratio  cores  wall s  peak RSS  checkpoints: median n, duration median / max, bytes median',
+  );
   scenarios.forEach((s, i) => {
     const rs = results[i] ?? [];
-    const checkpoints = checkpointSummary(rs.flatMap((r) => r.checkpoints ?? []), rs.map((r) => r.checkpoints ?? []));
+    const checkpoints = checkpointSummary(
+      rs.flatMap((r) => r.checkpoints ?? []),
+      rs.map((r) => r.checkpoints ?? []),
+    );
     const cores = median(rs.map((r) => r.cpuSeconds / r.seconds));
     console.log(
-      `${label(s).padEnd(48)}${fmt(median(rs.map(rate))).padStart(11)}  ${rs.map((r) => fmt(rate(r))).join(', ').padEnd(29)} ${(median(rs.map(rate)) / ceilingRate).toFixed(3).padStart(5)}  ${cores.toFixed(2).padStart(5)}  ${fmt(median(rs.map((r) => r.wallSeconds)), 1).padStart(6)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}  ${checkpoints}`,
+      `${label(s).padEnd(48)}${fmt(median(rs.map(rate))).padStart(11)}  ${rs
+        .map((r) => fmt(rate(r)))
+        .join(', ')
+        .padEnd(
+          29,
+        )} ${(median(rs.map(rate)) / ceilingRate).toFixed(3).padStart(5)}  ${cores.toFixed(2).padStart(5)}  ${fmt(median(rs.map((r) => r.wallSeconds)), 1).padStart(6)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}  ${checkpoints}`,
     );
   });
   scenarios.forEach((s, i) => {
     if (s.kind === 'ceiling') return;
-    const per = (results[i] ?? []).map((r) => r.registry).map((x) => `${fmt(((x?.sumSeconds ?? 0) / Math.max(1, x?.count ?? 0)) * 1000)} ms × ${x?.count ?? 0}`);
+    const per = (results[i] ?? [])
+      .map((r) => r.registry)
+      .map((x) => `${fmt(((x?.sumSeconds ?? 0) / Math.max(1, x?.count ?? 0)) * 1000)} ms × ${x?.count ?? 0}`);
     console.log(`  ${label(s)} — metrics registry per run: cdcflow_checkpoint_duration_seconds mean ${per.join('; ')}`);
     for (const r of results[i] ?? []) {
-      const gap = r.maxGapMs === undefined ? '' : `; longest pause between two batches at the sink ${fmt(r.maxGapMs)} ms`;
-      console.log(`    keyed snapshots: sync part (loop waits) ${phaseSummary(r.registry?.snapshotSync)}; async part (loop runs) ${phaseSummary(r.registry?.snapshotAsync)}${gap}`);
+      const gap =
+        r.maxGapMs === undefined ? '' : `; longest pause between two batches at the sink ${fmt(r.maxGapMs)} ms`;
+      console.log(
+        `    keyed snapshots: sync part (loop waits) ${phaseSummary(r.registry?.snapshotSync)}; async part (loop runs) ${phaseSummary(r.registry?.snapshotAsync)}${gap}`,
+      );
     }
   });
 }
@@ -188,11 +258,15 @@ function speedUpTable(scenarios: readonly Scenario[], results: readonly Result[]
   console.log('scenario                                            events/s  speed-up  cores  peak RSS');
   scenarios.forEach((s, i) => {
     if (s.kind === 'ceiling') return;
-    const base = scenarios.findIndex((b) => b.kind === 'job' && b.pipeline === s.pipeline && b.workers === s.workers && b.parallelism === 1);
+    const base = scenarios.findIndex(
+      (b) => b.kind === 'job' && b.pipeline === s.pipeline && b.workers === s.workers && b.parallelism === 1,
+    );
     const rs = results[i] ?? [];
     const speedUp = base < 0 ? '-' : `${(median(rs.map(rate)) / median((results[base] ?? []).map(rate))).toFixed(2)}x`;
     const cores = median(rs.map((r) => r.cpuSeconds / r.seconds));
-    console.log(`${label(s).padEnd(50)}${fmt(median(rs.map(rate))).padStart(10)}  ${speedUp.padStart(8)}  ${cores.toFixed(2).padStart(5)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}`);
+    console.log(
+      `${label(s).padEnd(50)}${fmt(median(rs.map(rate))).padStart(10)}  ${speedUp.padStart(8)}  ${cores.toFixed(2).padStart(5)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}`,
+    );
   });
 }
 
@@ -204,24 +278,39 @@ async function main(): Promise<void> {
   const pipelines = values.pipelines.split(',').filter((p): p is Pipeline => p === 'upsert' || p === 'passthrough');
   const parallelisms = values.parallelism.split(',').map(Number);
   console.log(`machine: ${machine()}`);
-  if (process.env['KAFKA_BROKERS'] === undefined) await up(selectServices(['kafka']), (line) => console.log(`stack: ${line}`));
+  if (process.env['KAFKA_BROKERS'] === undefined)
+    await up(selectServices(['kafka']), (line) => console.log(`stack: ${line}`));
   const brokers = endpointsFromEnv().kafkaBrokers.split(',');
   const { topic, messages } = await ensureWorkloadTopic(brokers, events, keys);
   if (runs === 0) return;
   const scenarios: Scenario[] = [{ kind: 'ceiling' }];
-  for (const pipeline of pipelines) for (const w of workers > 0 ? [0, workers] : [0]) for (const parallelism of parallelisms) scenarios.push({ kind: 'job', pipeline, workers: w, parallelism });
+  for (const pipeline of pipelines)
+    for (const w of workers > 0 ? [0, workers] : [0])
+      for (const parallelism of parallelisms) scenarios.push({ kind: 'job', pipeline, workers: w, parallelism });
   const results: Result[][] = scenarios.map(() => []);
   for (let run = 1; run <= runs; run++) {
     for (const [i, scenario] of scenarios.entries()) {
       const stamp = `${process.pid}-${Date.now()}-${i}`;
-      const result = await runChild({ scenario, brokers, topic, messages, run, dir: join(tmpdir(), `cdcflow-upsert-bench-${stamp}`), groupId: `bench-${stamp}` });
+      const result = await runChild({
+        scenario,
+        brokers,
+        topic,
+        messages,
+        run,
+        dir: join(tmpdir(), `cdcflow-upsert-bench-${stamp}`),
+        groupId: `bench-${stamp}`,
+      });
       results[i]?.push(result);
       const gap = result.maxGapMs === undefined ? '' : `  longest sink pause ${fmt(result.maxGapMs)} ms`;
-      console.log(`run ${run}/${runs}  ${label(scenario).padEnd(36)} ${fmt(rate(result)).padStart(9)} events/s  ${fmt(result.wallSeconds, 1)} s wall  ${fmt(result.maxRssMb)} MB peak RSS${gap}  load ${loadavg()[0]?.toFixed(2)}`);
+      console.log(
+        `run ${run}/${runs}  ${label(scenario).padEnd(36)} ${fmt(rate(result)).padStart(9)} events/s  ${fmt(result.wallSeconds, 1)} s wall  ${fmt(result.maxRssMb)} MB peak RSS${gap}  load ${loadavg()[0]?.toFixed(2)}`,
+      );
     }
   }
   const preset = events === 1_000_000 && keys === 100_000 ? 'preset M' : 'custom size';
-  console.log(`\n${fmt(messages)} messages (${preset}: ${fmt(events)} events over ${fmt(keys)} keys), ${runs} round(s); machine at the end: ${machine()}`);
+  console.log(
+    `\n${fmt(messages)} messages (${preset}: ${fmt(events)} events over ${fmt(keys)} keys), ${runs} round(s); machine at the end: ${machine()}`,
+  );
   summaryTable(scenarios, results);
   if (parallelisms.some((p) => p > 1)) speedUpTable(scenarios, results);
   const upsertIndex = scenarios.findIndex((s) => s.kind === 'job' && s.pipeline === 'upsert');

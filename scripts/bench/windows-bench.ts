@@ -18,17 +18,42 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { revenueWindowOf, revenueWindows, type Order, type OrderEvent, type RevenueRow } from '../../jobs/revenue-windows.ts';
-import { StreamEnvironment, collectSink, debeziumSource, type SourceDefinition, type TimeWindow } from '../../runtime/index.ts';
+import {
+  revenueWindowOf,
+  revenueWindows,
+  type Order,
+  type OrderEvent,
+  type RevenueRow,
+} from '../../jobs/revenue-windows.ts';
+import {
+  StreamEnvironment,
+  collectSink,
+  debeziumSource,
+  type SourceDefinition,
+  type TimeWindow,
+} from '../../runtime/index.ts';
 import { endpointsFromEnv } from '../stack/endpoints.ts';
 import { selectServices } from '../stack/services/index.ts';
 import { up } from '../stack/stack.ts';
 import { generateWorkload } from '../workload/generator.ts';
-import { RevenueWindowOracle, type LateWindowCount, type OracleRecord, type RevenueOracleResult, type RevenueWindow } from '../workload/revenue-oracle.ts';
+import {
+  RevenueWindowOracle,
+  type LateWindowCount,
+  type OracleRecord,
+  type RevenueOracleResult,
+  type RevenueWindow,
+} from '../workload/revenue-oracle.ts';
 import { finish, mark, newSpan, rate, reportResult, runChild, type Measured, type Span } from './bench-child.ts';
 import { fmt, machine, median } from './bench-format.ts';
 import { benchWorkload, ensureWorkloadTopic } from './bench-topic.ts';
-import { checkpointMetrics, checkpointRows, checkpointSummary, checkpointTable, type CheckpointMetrics, type CheckpointRow } from './checkpoint-report.ts';
+import {
+  checkpointMetrics,
+  checkpointRows,
+  checkpointSummary,
+  checkpointTable,
+  type CheckpointMetrics,
+  type CheckpointRow,
+} from './checkpoint-report.ts';
 import { consumeCeiling } from './consume-ceiling.ts';
 
 type Scenario = 'ceiling' | 'windows';
@@ -71,7 +96,8 @@ const { values } = parseArgs({
 });
 
 const LABELS: Record<Scenario, string> = { ceiling: 'kafkajs consume (ceiling)', windows: 'revenue windows job' };
-const byWindow = (a: { windowStart: number; status: string }, b: { windowStart: number; status: string }) => a.windowStart - b.windowStart || (a.status < b.status ? -1 : a.status > b.status ? 1 : 0);
+const byWindow = (a: { windowStart: number; status: string }, b: { windowStart: number; status: string }) =>
+  a.windowStart - b.windowStart || (a.status < b.status ? -1 : a.status > b.status ? 1 : 0);
 
 // ---------------------------------------------------------------- child: one measurement
 
@@ -95,7 +121,11 @@ function measured(inner: SourceDefinition<OrderEvent>, clock: SourceClock): Sour
           if (typeof result === 'object' && result.records.length > 0) {
             clock.records += result.records.length;
             const origin = (i: number) => (result.records[i] as { value: OrderEvent }).value.origin;
-            clock.consumed.push([origin(0).partition, Number(origin(0).offset), Number(origin(result.records.length - 1).offset)]);
+            clock.consumed.push([
+              origin(0).partition,
+              Number(origin(0).offset),
+              Number(origin(result.records.length - 1).offset),
+            ]);
             mark(clock);
           }
           return result;
@@ -106,7 +136,8 @@ function measured(inner: SourceDefinition<OrderEvent>, clock: SourceClock): Sour
         },
         // The source's assignment must reach the watermark generator, as without the wrapper.
         assignedSplits: () => reader.assignedSplits?.(),
-        notifyCheckpointComplete: (checkpointId) => reader.notifyCheckpointComplete?.(checkpointId) ?? Promise.resolve(),
+        notifyCheckpointComplete: (checkpointId) =>
+          reader.notifyCheckpointComplete?.(checkpointId) ?? Promise.resolve(),
         close: () => reader.close(),
       };
     },
@@ -127,15 +158,30 @@ async function windowsJob(spec: ChildSpec): Promise<Result> {
       log: (line) => (line.includes('aborted') ? console.error(`[${jobName}] ${line}`) : undefined),
     });
     const clock: SourceClock = { ...newSpan(), records: 0, atBarrier: new Map(), consumed: [] };
-    const source = debeziumSource<Order>({ topics: [spec.topic], groupId: `${jobName}-${process.pid}-${Date.now()}`, brokers: spec.brokers, bounded: 'latest' });
+    const source = debeziumSource<Order>({
+      topics: [spec.topic],
+      groupId: `${jobName}-${process.pid}-${Date.now()}`,
+      brokers: spec.brokers,
+      bounded: 'latest',
+    });
     const { rows, late } = revenueWindows(env, measured(source, clock));
     // No restarts (maxAttempts 0), so every emitted result is final: plain collection is exact.
     const results: RevenueRow[] = [];
     const lateEvents: LateEvent[] = [];
     rows.sinkTo(collectSink(results));
-    late.map((e: OrderEvent): LateEvent => ({ lsn: e.source.lsn, window: revenueWindowOf(e), status: (e.after as Order).status })).sinkTo(collectSink(lateEvents));
+    late
+      .map((e: OrderEvent): LateEvent => ({
+        lsn: e.source.lsn,
+        window: revenueWindowOf(e),
+        status: (e.after as Order).status,
+      }))
+      .sinkTo(collectSink(lateEvents));
     const { metrics } = await env.execute();
-    const lateMetric = (await metrics.registry.getSingleMetric('cdcflow_late_events_total')?.get())?.values.reduce((s, v) => s + v.value, 0) ?? 0;
+    const lateMetric =
+      (await metrics.registry.getSingleMetric('cdcflow_late_events_total')?.get())?.values.reduce(
+        (s, v) => s + v.value,
+        0,
+      ) ?? 0;
     return {
       ...finish(spec.messages, clock, wallStart),
       checkpoints: await checkpointRows(join(dir, 'checkpoints', jobName), clock.atBarrier),
@@ -147,17 +193,29 @@ async function windowsJob(spec: ChildSpec): Promise<Result> {
   }
 }
 
-function outputOf(results: readonly RevenueRow[], late: readonly LateEvent[], lateMetric: number, consumed: Output['consumed']): Output {
+function outputOf(
+  results: readonly RevenueRow[],
+  late: readonly LateEvent[],
+  lateMetric: number,
+  consumed: Output['consumed'],
+): Output {
   const final = new Map<string, RevenueRow>();
   for (const row of results) {
     const id = `${row.windowStart}|${row.status}`;
     if ((final.get(id)?.updateCount ?? -1) < row.updateCount) final.set(id, row);
   }
-  const windows = [...final.values()].map(({ windowStart, windowEnd, status, sum, count }) => ({ windowStart, windowEnd, status, sum, count })).sort(byWindow);
+  const windows = [...final.values()]
+    .map(({ windowStart, windowEnd, status, sum, count }) => ({ windowStart, windowEnd, status, sum, count }))
+    .sort(byWindow);
   const counts = new Map<string, LateWindowCount>();
   for (const { window, status } of late) {
     const id = `${window.start}|${status}`;
-    counts.set(id, { windowStart: window.start, windowEnd: window.end, status, lateCount: (counts.get(id)?.lateCount ?? 0) + 1 });
+    counts.set(id, {
+      windowStart: window.start,
+      windowEnd: window.end,
+      status,
+      lateCount: (counts.get(id)?.lateCount ?? 0) + 1,
+    });
   }
   return {
     windows,
@@ -170,7 +228,11 @@ function outputOf(results: readonly RevenueRow[], late: readonly LateEvent[], la
 }
 
 async function child(spec: ChildSpec): Promise<void> {
-  reportResult(spec.scenario === 'ceiling' ? await consumeCeiling(spec.brokers, spec.topic, spec.messages) : await windowsJob(spec));
+  reportResult(
+    spec.scenario === 'ceiling'
+      ? await consumeCeiling(spec.brokers, spec.topic, spec.messages)
+      : await windowsJob(spec),
+  );
 }
 
 // ---------------------------------------------------------------- parent: oracle, rounds and the report
@@ -179,7 +241,14 @@ async function child(spec: ChildSpec): Promise<void> {
 function workloadByPartition(events: number, keys: number): OracleRecord[][] {
   const partitions: OracleRecord[][] = [];
   for (const { seq, partition, id, event } of generateWorkload(benchWorkload(events, keys))) {
-    const slim = event === null ? null : { op: event.op, after: event.after === null ? null : { status: event.after.status, amount: event.after.amount }, source: { ts_ms: event.source.ts_ms, lsn: event.source.lsn } };
+    const slim =
+      event === null
+        ? null
+        : {
+            op: event.op,
+            after: event.after === null ? null : { status: event.after.status, amount: event.after.amount },
+            source: { ts_ms: event.source.ts_ms, lsn: event.source.lsn },
+          };
     (partitions[partition] ??= []).push({ seq, partition, id, event: slim as OracleRecord['event'] });
   }
   return partitions;
@@ -198,7 +267,10 @@ function oracleOf(partitions: readonly OracleRecord[][], consumed: Output['consu
     oracle.pushBatch(records.slice(first, last + 1));
     next[partition] = last + 1;
   }
-  const unread = partitions.reduce((n, records, p) => n + records.slice(next[p]).filter((r) => r.event !== null).length, 0);
+  const unread = partitions.reduce(
+    (n, records, p) => n + records.slice(next[p]).filter((r) => r.event !== null).length,
+    0,
+  );
   if (unread > 0) throw new Error(`the job did not read ${unread} change events of the topic`);
   return oracle.result();
 }
@@ -207,22 +279,47 @@ function oracleOf(partitions: readonly OracleRecord[][], consumed: Output['consu
 function mismatches(output: Output, expected: RevenueOracleResult): string[] {
   const found: string[] = [];
   const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-  if (!same(output.windows, expected.windows)) found.push(`window results: ${output.windows.length} rows, oracle ${expected.windows.length}; first difference at ${output.windows.findIndex((w, i) => !same(w, expected.windows[i]))}`);
-  if (!same(output.lateLsns, expected.late.map((l) => l.lsn).sort((a, b) => a - b))) found.push(`late events: ${output.lateLsns.length}, oracle ${expected.late.length}`);
-  if (!same(output.lateCounts, expected.lateCounts)) found.push(`late counts: ${output.lateCounts.length} windows, oracle ${expected.lateCounts.length}`);
-  if (output.lateMetric !== expected.late.length) found.push(`cdcflow_late_events_total ${output.lateMetric}, oracle ${expected.late.length}`);
+  if (!same(output.windows, expected.windows))
+    found.push(
+      `window results: ${output.windows.length} rows, oracle ${expected.windows.length}; first difference at ${output.windows.findIndex((w, i) => !same(w, expected.windows[i]))}`,
+    );
+  if (
+    !same(
+      output.lateLsns,
+      expected.late.map((l) => l.lsn).sort((a, b) => a - b),
+    )
+  )
+    found.push(`late events: ${output.lateLsns.length}, oracle ${expected.late.length}`);
+  if (!same(output.lateCounts, expected.lateCounts))
+    found.push(`late counts: ${output.lateCounts.length} windows, oracle ${expected.lateCounts.length}`);
+  if (output.lateMetric !== expected.late.length)
+    found.push(`cdcflow_late_events_total ${output.lateMetric}, oracle ${expected.late.length}`);
   return found;
 }
 
 function summaryTable(scenarios: readonly Scenario[], results: readonly Result[][]): void {
   const ceilingRate = median(results[0]?.map(rate) ?? []);
-  console.log('\nscenario                    events/s  per run                 ratio  cores  wall s  peak RSS  late events  checkpoints: median n, duration median / max, bytes median');
+  console.log(
+    '\nscenario                    events/s  per run                 ratio  cores  wall s  peak RSS  late events  checkpoints: median n, duration median / max, bytes median',
+  );
   scenarios.forEach((s, i) => {
     const rs = results[i] ?? [];
-    const checkpoints = checkpointSummary(rs.flatMap((r) => r.checkpoints ?? []), rs.map((r) => r.checkpoints ?? []));
+    const checkpoints = checkpointSummary(
+      rs.flatMap((r) => r.checkpoints ?? []),
+      rs.map((r) => r.checkpoints ?? []),
+    );
     const late = rs[0]?.output === undefined ? '' : fmt(rs[0].output.lateLsns.length);
     console.log(
-      `${LABELS[s].padEnd(25)}${fmt(median(rs.map(rate))).padStart(11)}  ${rs.map((r) => fmt(rate(r))).join(', ').padEnd(23)} ${(median(rs.map(rate)) / ceilingRate).toFixed(3).padStart(5)}  ${median(rs.map((r) => r.cpuSeconds / r.seconds)).toFixed(2).padStart(5)}  ${fmt(median(rs.map((r) => r.wallSeconds)), 1).padStart(6)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}  ${late.padStart(11)}  ${checkpoints}`,
+      `${LABELS[s].padEnd(25)}${fmt(median(rs.map(rate))).padStart(11)}  ${rs
+        .map((r) => fmt(rate(r)))
+        .join(', ')
+        .padEnd(23)} ${(median(rs.map(rate)) / ceilingRate).toFixed(3).padStart(5)}  ${median(
+        rs.map((r) => r.cpuSeconds / r.seconds),
+      )
+        .toFixed(2)
+        .padStart(
+          5,
+        )}  ${fmt(median(rs.map((r) => r.wallSeconds)), 1).padStart(6)}  ${`${fmt(median(rs.map((r) => r.maxRssMb)))} MB`.padStart(8)}  ${late.padStart(11)}  ${checkpoints}`,
     );
   });
 }
@@ -230,7 +327,8 @@ function summaryTable(scenarios: readonly Scenario[], results: readonly Result[]
 async function main(): Promise<void> {
   const [events, keys, runs] = [Number(values.events), Number(values.keys), Number(values.runs)];
   console.log(`machine: ${machine()}`);
-  if (process.env['KAFKA_BROKERS'] === undefined) await up(selectServices(['kafka']), (line) => console.log(`stack: ${line}`));
+  if (process.env['KAFKA_BROKERS'] === undefined)
+    await up(selectServices(['kafka']), (line) => console.log(`stack: ${line}`));
   const brokers = endpointsFromEnv().kafkaBrokers.split(',');
   const { topic, messages } = await ensureWorkloadTopic(brokers, events, keys);
   if (runs === 0) return;
@@ -241,16 +339,32 @@ async function main(): Promise<void> {
   let expected: RevenueOracleResult | undefined;
   for (let run = 1; run <= runs; run++) {
     for (const [i, scenario] of scenarios.entries()) {
-      const result = await runChild<Result>(fileURLToPath(import.meta.url), { scenario, brokers, topic, messages, run } satisfies ChildSpec, `${LABELS[scenario]} run ${run}`);
+      const result = await runChild<Result>(
+        fileURLToPath(import.meta.url),
+        { scenario, brokers, topic, messages, run } satisfies ChildSpec,
+        `${LABELS[scenario]} run ${run}`,
+      );
       results[i]?.push(result);
-      const found = result.output === undefined ? [] : mismatches(result.output, (expected = oracleOf(workload, result.output.consumed)));
+      const found =
+        result.output === undefined
+          ? []
+          : mismatches(result.output, (expected = oracleOf(workload, result.output.consumed)));
       failed.push(...found.map((f) => `run ${run}: ${f}`));
-      const verdict = result.output === undefined ? '' : found.length === 0 ? `  output matched the revenue oracle (${fmt(result.output.windows.length)} windows, ${fmt(result.output.lateUpdates)} late updates)` : '  OUTPUT DIFFERS FROM THE ORACLE';
-      console.log(`run ${run}/${runs}  ${LABELS[scenario].padEnd(25)} ${fmt(rate(result)).padStart(9)} events/s  ${fmt(result.wallSeconds, 1)} s wall  ${fmt(result.maxRssMb)} MB peak RSS  load ${loadavg()[0]?.toFixed(2)}${verdict}`);
+      const verdict =
+        result.output === undefined
+          ? ''
+          : found.length === 0
+            ? `  output matched the revenue oracle (${fmt(result.output.windows.length)} windows, ${fmt(result.output.lateUpdates)} late updates)`
+            : '  OUTPUT DIFFERS FROM THE ORACLE';
+      console.log(
+        `run ${run}/${runs}  ${LABELS[scenario].padEnd(25)} ${fmt(rate(result)).padStart(9)} events/s  ${fmt(result.wallSeconds, 1)} s wall  ${fmt(result.maxRssMb)} MB peak RSS  load ${loadavg()[0]?.toFixed(2)}${verdict}`,
+      );
     }
   }
   const preset = events === 1_000_000 && keys === 100_000 ? 'preset M' : 'custom size';
-  console.log(`\n${fmt(messages)} messages (${preset}: ${fmt(events)} events over ${fmt(keys)} keys), ${runs} round(s); machine at the end: ${machine()}`);
+  console.log(
+    `\n${fmt(messages)} messages (${preset}: ${fmt(events)} events over ${fmt(keys)} keys), ${runs} round(s); machine at the end: ${machine()}`,
+  );
   summaryTable(scenarios, results);
   const rows = results[1]?.[0]?.checkpoints;
   if (rows !== undefined) checkpointTable(`${LABELS.windows}, round 1 (changes = records read)`, rows);
@@ -258,7 +372,9 @@ async function main(): Promise<void> {
     console.error(`\nthe output did not match the revenue oracle:\n  ${failed.join('\n  ')}`);
     process.exitCode = 1;
   } else if (expected !== undefined) {
-    console.log(`\noutput matched the revenue oracle (replaying each run's consumption order) in all ${runs} run(s): ${fmt(expected.windows.length)} window results, ${fmt(expected.late.length)} late events, ${fmt(expected.lateCounts.length)} late-count windows`);
+    console.log(
+      `\noutput matched the revenue oracle (replaying each run's consumption order) in all ${runs} run(s): ${fmt(expected.windows.length)} window results, ${fmt(expected.late.length)} late events, ${fmt(expected.lateCounts.length)} late-count windows`,
+    );
   }
 }
 

@@ -18,17 +18,27 @@ program
   .option('--dry-run', 'count what would be replayed, produce nothing', false)
   .option('--brokers <list>', 'Kafka brokers, comma-separated', process.env['KAFKA_BROKERS'] ?? '127.0.0.1:19092')
   .option('--timeout-ms <ms>', 'give up reading the dead-letter topic after this long', '60000')
-  .action(async (o: { from: string; to?: string; reason?: string; stage?: string; dryRun: boolean; brokers: string; timeoutMs: string }) => {
-    const summary = await replayDeadLetters({
-      brokers: o.brokers.split(','),
-      from: o.from,
-      dryRun: o.dryRun,
-      timeoutMs: Number(o.timeoutMs),
-      ...(o.to === undefined ? {} : { to: o.to }),
-      ...(o.reason === undefined ? {} : { reason: o.reason }),
-      ...(o.stage === undefined ? {} : { stage: o.stage }),
-    });
-    console.log(JSON.stringify({ dryRun: o.dryRun, ...summary }, null, 2));
-  });
+  .action(
+    async (o: {
+      from: string;
+      to?: string;
+      reason?: string;
+      stage?: string;
+      dryRun: boolean;
+      brokers: string;
+      timeoutMs: string;
+    }) => {
+      const summary = await replayDeadLetters({
+        brokers: o.brokers.split(','),
+        from: o.from,
+        dryRun: o.dryRun,
+        timeoutMs: Number(o.timeoutMs),
+        ...(o.to === undefined ? {} : { to: o.to }),
+        ...(o.reason === undefined ? {} : { reason: o.reason }),
+        ...(o.stage === undefined ? {} : { stage: o.stage }),
+      });
+      console.log(JSON.stringify({ dryRun: o.dryRun, ...summary }, null, 2));
+    },
+  );
 
 await program.parseAsync(process.argv);

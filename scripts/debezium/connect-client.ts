@@ -31,7 +31,9 @@ export class ConnectClient {
   /** Whether the worker answers at all (a quick probe: tests skip without one). */
   async available(): Promise<boolean> {
     try {
-      return (await fetch(`${this.url}/connectors`, { signal: AbortSignal.timeout(Math.min(2_000, this.requestTimeoutMs)) })).ok;
+      return (
+        await fetch(`${this.url}/connectors`, { signal: AbortSignal.timeout(Math.min(2_000, this.requestTimeoutMs)) })
+      ).ok;
     } catch {
       return false;
     }
@@ -47,7 +49,9 @@ export class ConnectClient {
         signal: AbortSignal.timeout(this.requestTimeoutMs),
       });
     } catch (error) {
-      throw new ConnectError(`Kafka Connect at ${this.url} did not answer ${method} ${path} (${String(error)}); start it with \`npm run stack -- up debezium\``);
+      throw new ConnectError(
+        `Kafka Connect at ${this.url} did not answer ${method} ${path} (${String(error)}); start it with \`npm run stack -- up debezium\``,
+      );
     }
     const text = await response.text();
     const json: unknown = text === '' ? undefined : JSON.parse(text);
@@ -91,8 +95,17 @@ export class ConnectClient {
         const trace = failed?.trace ?? last?.connector.trace ?? '';
         throw new ConnectError(`connector ${name} FAILED:\n${trace.split('\n').slice(0, 12).join('\n')}`);
       }
-      if (last !== undefined && last.connector.state === 'RUNNING' && last.tasks.length > 0 && last.tasks.every((t) => t.state === 'RUNNING')) return last;
-      if (Date.now() > deadline) throw new ConnectError(`connector ${name} not RUNNING within ${timeoutMs} ms; last status: ${JSON.stringify(last)}`);
+      if (
+        last !== undefined &&
+        last.connector.state === 'RUNNING' &&
+        last.tasks.length > 0 &&
+        last.tasks.every((t) => t.state === 'RUNNING')
+      )
+        return last;
+      if (Date.now() > deadline)
+        throw new ConnectError(
+          `connector ${name} not RUNNING within ${timeoutMs} ms; last status: ${JSON.stringify(last)}`,
+        );
       await sleep(300);
     }
   }
@@ -112,7 +125,8 @@ export class ConnectClient {
 }
 
 function messageOf(json: unknown): string {
-  if (typeof json === 'object' && json !== null && 'message' in json) return String((json as { message: unknown }).message);
+  if (typeof json === 'object' && json !== null && 'message' in json)
+    return String((json as { message: unknown }).message);
   return JSON.stringify(json);
 }
 

@@ -17,7 +17,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { endpointsFromEnv } from '../stack/endpoints.ts';
-import { createOrdersTable, ensureSourceDatabase, removeOrdersConnector, sourceDatabaseUrl, startOrdersConnector } from './orders-source.ts';
+import {
+  createOrdersTable,
+  ensureSourceDatabase,
+  removeOrdersConnector,
+  sourceDatabaseUrl,
+  startOrdersConnector,
+} from './orders-source.ts';
 import { seedOrders, SqlWorkload } from './sql-workload.ts';
 
 const seconds = Number(process.env['CDCFLOW_FRESHNESS_SECONDS'] ?? 60);
@@ -42,8 +48,16 @@ const source = new pg.Client({ connectionString: sourceUrl });
 const sink = new pg.Client({ connectionString: sinkUrl });
 await source.connect();
 await sink.connect();
-for (let i = 0; i < PROBES; i++) await source.query(`INSERT INTO ${table} (id, status, amount) VALUES ($1, 'probe-init', 0)`, [PROBE_BASE + i]);
-const connector = await startOrdersConnector({ connectUrl: endpoints.kafkaConnectUrl, databaseUrl: sourceUrl, table, name: `cdcflow-fresh-${run}`, decimalHandling: 'string', partitions: 3 });
+for (let i = 0; i < PROBES; i++)
+  await source.query(`INSERT INTO ${table} (id, status, amount) VALUES ($1, 'probe-init', 0)`, [PROBE_BASE + i]);
+const connector = await startOrdersConnector({
+  connectUrl: endpoints.kafkaConnectUrl,
+  databaseUrl: sourceUrl,
+  table,
+  name: `cdcflow-fresh-${run}`,
+  decimalHandling: 'string',
+  partitions: 3,
+});
 const job = spawn(process.execPath, ['--import', 'tsx', 'jobs/orders-to-postgres.ts'], {
   env: {
     ...process.env,
@@ -66,11 +80,24 @@ const started = Date.now();
 let stop = false;
 say(`${rate} changes/s for ${seconds} s on ${table}; job ${jobName} → ${sinkTable}`);
 const workers = Number(process.env['CDCFLOW_FRESHNESS_WRITERS'] ?? 8);
-const load = SqlWorkload.start({ databaseUrl: sourceUrl, table, seed: 11, seededRows: 2000, maxChanges: rate * seconds * 2, maxDurationMs: seconds * 1000, ratePerSecond: rate, bigTransactionRows: 0, workers });
+const load = SqlWorkload.start({
+  databaseUrl: sourceUrl,
+  table,
+  seed: 11,
+  seededRows: 2000,
+  maxChanges: rate * seconds * 2,
+  maxDurationMs: seconds * 1000,
+  ratePerSecond: rate,
+  bigTransactionRows: 0,
+  workers,
+});
 
 const probe = (async () => {
   for (let seq = 1; !stop; seq++) {
-    await source.query(`UPDATE ${table} SET status = $2, updated_at = clock_timestamp() WHERE id = $1`, [PROBE_BASE + (seq % PROBES), `probe-${seq}`]);
+    await source.query(`UPDATE ${table} SET status = $2, updated_at = clock_timestamp() WHERE id = $1`, [
+      PROBE_BASE + (seq % PROBES),
+      `probe-${seq}`,
+    ]);
     committedAt.set(seq, Date.now());
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -79,16 +106,21 @@ const observe = (async () => {
   let sinkExists = false;
   while (!stop || visibleAt.size < committedAt.size) {
     if (stop && Date.now() - started > (seconds + 60) * 1000) break;
-    if (!sinkExists) sinkExists = (await sink.query('SELECT to_regclass($1) IS NOT NULL AS ok', [sinkTable])).rows[0]?.ok === true;
+    if (!sinkExists)
+      sinkExists = (await sink.query('SELECT to_regclass($1) IS NOT NULL AS ok', [sinkTable])).rows[0]?.ok === true;
     if (sinkExists) {
-      const { rows } = await sink.query<{ id: string; status: string }>(`SELECT id::text, status FROM ${sinkTable} WHERE id >= $1 AND id < $2`, [PROBE_BASE, PROBE_BASE + PROBES]);
+      const { rows } = await sink.query<{ id: string; status: string }>(
+        `SELECT id::text, status FROM ${sinkTable} WHERE id >= $1 AND id < $2`,
+        [PROBE_BASE, PROBE_BASE + PROBES],
+      );
       const now = Date.now();
       for (const row of rows) {
         const m = /^probe-(\d+)$/.exec(row.status);
         if (m === null) continue;
         const seen = Number(m[1]);
         // This row's probes up to `seen` are visible now (a later value of the row covers earlier ones).
-        for (let seq = seen; seq > 0 && !visibleAt.has(seq); seq -= PROBES) if (committedAt.has(seq)) visibleAt.set(seq, now);
+        for (let seq = seen; seq > 0 && !visibleAt.has(seq); seq -= PROBES)
+          if (committedAt.has(seq)) visibleAt.set(seq, now);
       }
     }
     await new Promise((r) => setTimeout(r, 10));
@@ -99,14 +131,26 @@ const report = await load.done;
 stop = true;
 await probe;
 await observe;
-const latencies = [...committedAt].filter(([seq, at]) => at - started >= WARMUP_MS && visibleAt.has(seq)).map(([seq, at]) => (visibleAt.get(seq) as number) - at).sort((a, b) => a - b);
+const latencies = [...committedAt]
+  .filter(([seq, at]) => at - started >= WARMUP_MS && visibleAt.has(seq))
+  .map(([seq, at]) => (visibleAt.get(seq) as number) - at)
+  .sort((a, b) => a - b);
 const q = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
-say(`workload: ${report.changes} changed rows in ${(report.durationMs / 1000).toFixed(1)} s = ${Math.round(report.changes / (report.durationMs / 1000))} changes/s`);
-say(`freshness (source COMMIT returned → row visible in the sink), ${latencies.length} probes after ${WARMUP_MS / 1000} s warm-up, ${committedAt.size - visibleAt.size} never seen: p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms, max ${latencies.at(-1) ?? NaN} ms`);
+say(
+  `workload: ${report.changes} changed rows in ${(report.durationMs / 1000).toFixed(1)} s = ${Math.round(report.changes / (report.durationMs / 1000))} changes/s`,
+);
+say(
+  `freshness (source COMMIT returned → row visible in the sink), ${latencies.length} probes after ${WARMUP_MS / 1000} s warm-up, ${committedAt.size - visibleAt.size} never seen: p50 ${q(0.5)} ms, p90 ${q(0.9)} ms, p99 ${q(0.99)} ms, max ${latencies.at(-1) ?? NaN} ms`,
+);
 
 job.kill('SIGKILL');
 await new Promise((r) => job.once('close', r));
-for (const { gid } of (await sink.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [`${jobName}:`])).rows) await sink.query(`ROLLBACK PREPARED '${gid}'`);
+for (const { gid } of (
+  await sink.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [
+    `${jobName}:`,
+  ])
+).rows)
+  await sink.query(`ROLLBACK PREPARED '${gid}'`);
 await removeOrdersConnector(endpoints.kafkaConnectUrl, sourceUrl, connector);
 await source.query(`DROP TABLE IF EXISTS ${table}`);
 await sink.query(`DROP TABLE IF EXISTS ${sinkTable}`);

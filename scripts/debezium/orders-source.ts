@@ -33,9 +33,10 @@ export async function ensureSourceDatabase(url: string): Promise<void> {
   await client.connect();
   try {
     const found = await client.query('select 1 from pg_database where datname = $1', [name]);
-    if (found.rowCount === 0) await client.query(`create database ${pg.escapeIdentifier(name)}`).catch((error: unknown) => {
-      if (!/already exists/.test(String(error))) throw error;
-    });
+    if (found.rowCount === 0)
+      await client.query(`create database ${pg.escapeIdentifier(name)}`).catch((error: unknown) => {
+        if (!/already exists/.test(String(error))) throw error;
+      });
   } finally {
     await client.end();
   }
@@ -48,7 +49,9 @@ export async function createOrdersTable(url: string, table: string, replicaIdent
   try {
     await client.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(table)}`);
     await client.query(`CREATE TABLE ${pg.escapeIdentifier(table)} (${ordersColumnsDdl})`);
-    await client.query(`ALTER TABLE ${pg.escapeIdentifier(table)} REPLICA IDENTITY ${replicaIdentity === 'full' ? 'FULL' : 'DEFAULT'}`);
+    await client.query(
+      `ALTER TABLE ${pg.escapeIdentifier(table)} REPLICA IDENTITY ${replicaIdentity === 'full' ? 'FULL' : 'DEFAULT'}`,
+    );
   } finally {
     await client.end();
   }
@@ -89,7 +92,14 @@ export interface OrdersConnectorNames {
 export function connectorNames(name: string, table: string): OrdersConnectorNames {
   const safe = name.replace(/[^a-zA-Z0-9_]/g, '_').toLowerCase();
   const topicPrefix = name.replace(/[^a-zA-Z0-9_.-]/g, '-');
-  return { connector: name, topicPrefix, topic: `${topicPrefix}.public.${table}`, transactionTopic: `${topicPrefix}.transaction`, slot: safe.slice(0, 63), publication: `${safe}_pub`.slice(0, 63) };
+  return {
+    connector: name,
+    topicPrefix,
+    topic: `${topicPrefix}.public.${table}`,
+    transactionTopic: `${topicPrefix}.transaction`,
+    slot: safe.slice(0, 63),
+    publication: `${safe}_pub`.slice(0, 63),
+  };
 }
 
 export function ordersConnectorConfig(o: OrdersConnectorOptions): ConnectorConfig {
@@ -127,7 +137,10 @@ export function ordersConnectorConfig(o: OrdersConnectorOptions): ConnectorConfi
  * Registers the connector and waits until its task runs and its snapshot is over: the replication
  * slot is active, which Debezium's Postgres connector does only once it streams (after the snapshot).
  */
-export async function startOrdersConnector(o: OrdersConnectorOptions, timeoutMs = 90_000): Promise<OrdersConnectorNames> {
+export async function startOrdersConnector(
+  o: OrdersConnectorOptions,
+  timeoutMs = 90_000,
+): Promise<OrdersConnectorNames> {
   const names = connectorNames(o.name, o.table);
   const connect = new ConnectClient(o.connectUrl);
   await connect.put(names.connector, ordersConnectorConfig(o));
@@ -137,15 +150,26 @@ export async function startOrdersConnector(o: OrdersConnectorOptions, timeoutMs 
 }
 
 /** Waits until a walsender holds `slot`, i.e. the connector streams; `check` may throw to stop early (a FAILED task). */
-export async function waitSlotStreaming(databaseUrl: string, slot: string, timeoutMs: number, check?: () => Promise<unknown>): Promise<void> {
+export async function waitSlotStreaming(
+  databaseUrl: string,
+  slot: string,
+  timeoutMs: number,
+  check?: () => Promise<unknown>,
+): Promise<void> {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows } = await client.query<{ active: boolean }>('select active from pg_replication_slots where slot_name = $1', [slot]);
+      const { rows } = await client.query<{ active: boolean }>(
+        'select active from pg_replication_slots where slot_name = $1',
+        [slot],
+      );
       if (rows[0]?.active === true) return;
-      if (Date.now() > deadline) throw new Error(`replication slot ${slot} not streaming within ${timeoutMs} ms (is the snapshot still running? see the Connect log)`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `replication slot ${slot} not streaming within ${timeoutMs} ms (is the snapshot still running? see the Connect log)`,
+        );
       await check?.();
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
@@ -158,21 +182,29 @@ export async function waitSlotStreaming(databaseUrl: string, slot: string, timeo
  * Deletes the connector, then drops its slot and publication. The task stops asynchronously, so
  * the slot may stay active a moment; after 20 s its walsender is terminated.
  */
-export async function removeOrdersConnector(connectUrl: string, databaseUrl: string, names: OrdersConnectorNames): Promise<void> {
+export async function removeOrdersConnector(
+  connectUrl: string,
+  databaseUrl: string,
+  names: OrdersConnectorNames,
+): Promise<void> {
   await new ConnectClient(connectUrl).delete(names.connector);
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     const deadline = Date.now() + 20_000;
     for (;;) {
-      const { rows } = await client.query<{ active: boolean; active_pid: number | null }>('select active, active_pid from pg_replication_slots where slot_name = $1', [names.slot]);
+      const { rows } = await client.query<{ active: boolean; active_pid: number | null }>(
+        'select active, active_pid from pg_replication_slots where slot_name = $1',
+        [names.slot],
+      );
       const slot = rows[0];
       if (slot === undefined) break;
       if (!slot.active) {
         await client.query('select pg_drop_replication_slot($1)', [names.slot]).catch(() => undefined);
         continue;
       }
-      if (Date.now() > deadline && slot.active_pid !== null) await client.query('select pg_terminate_backend($1)', [slot.active_pid]);
+      if (Date.now() > deadline && slot.active_pid !== null)
+        await client.query('select pg_terminate_backend($1)', [slot.active_pid]);
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
     await client.query(`DROP PUBLICATION IF EXISTS ${pg.escapeIdentifier(names.publication)}`);

@@ -12,10 +12,16 @@ export function bigText(tag: string): string {
 
 /** `id int pk, status text, amount numeric(12,2), notes text` with `ids` rows, REPLICA IDENTITY DEFAULT. */
 export async function createToastTable(client: pg.Client, table: string, ids: number): Promise<void> {
-  await client.query(`CREATE TABLE ${table} (id int PRIMARY KEY, status text NOT NULL, amount numeric(12,2), notes text)`);
+  await client.query(
+    `CREATE TABLE ${table} (id int PRIMARY KEY, status text NOT NULL, amount numeric(12,2), notes text)`,
+  );
   await client.query(`ALTER TABLE ${table} REPLICA IDENTITY DEFAULT`);
   for (let id = 1; id <= ids; id++) {
-    await client.query(`INSERT INTO ${table} VALUES ($1, 'new', $2, $3)`, [id, (id * 1.25).toFixed(2), bigText(`n${id}`)]);
+    await client.query(`INSERT INTO ${table} VALUES ($1, 'new', $2, $3)`, [
+      id,
+      (id * 1.25).toFixed(2),
+      bigText(`n${id}`),
+    ]);
   }
 }
 
@@ -25,7 +31,17 @@ export async function createToastTable(client: pg.Client, table: string, ids: nu
  * LSNs than `b`'s but commit after them. Touches only ids 1..`ids` except 3, 4 and 5 (left for the
  * TOAST, key-change and delete steps). Returns how many rounds ran.
  */
-export async function interleavedWrites(a: pg.Client, b: pg.Client, table: string, options: { readonly ids: number; readonly stop: { now: boolean }; readonly maxRounds?: number; readonly holdMs?: number }): Promise<number> {
+export async function interleavedWrites(
+  a: pg.Client,
+  b: pg.Client,
+  table: string,
+  options: {
+    readonly ids: number;
+    readonly stop: { now: boolean };
+    readonly maxRounds?: number;
+    readonly holdMs?: number;
+  },
+): Promise<number> {
   // b and a's last change cycle through ids 1..`hot`; a's first change takes a fresh id each round
   // (from hot+1 on), so a change straddling the snapshot point is that row's last.
   const hot = Math.min(options.ids, 40);
@@ -60,5 +76,9 @@ export async function interleavedWrites(a: pg.Client, b: pg.Client, table: strin
 
 /** The source table as the sink should hold it, ordered by id. */
 export async function sourceRows(client: pg.Client, table: string): Promise<Record<string, unknown>[]> {
-  return (await client.query<Record<string, unknown>>(`SELECT id, status, amount::text AS amount, notes FROM ${table} ORDER BY id`)).rows;
+  return (
+    await client.query<Record<string, unknown>>(
+      `SELECT id, status, amount::text AS amount, notes FROM ${table} ORDER BY id`,
+    )
+  ).rows;
 }

@@ -62,7 +62,12 @@ export async function seedOrders(databaseUrl: string, table: string, count: numb
     for (let from = 1; from <= count; from += 1000) {
       const ids: number[] = [];
       for (let id = from; id < Math.min(from + 1000, count + 1); id++) ids.push(id);
-      await client.query(insertMany(table, ids.map((id) => orderRow(prng, id, 0.05))));
+      await client.query(
+        insertMany(
+          table,
+          ids.map((id) => orderRow(prng, id, 0.05)),
+        ),
+      );
     }
   } finally {
     await client.end();
@@ -114,7 +119,10 @@ function insertMany(table: string, rows: readonly Row[]): Sql {
     for (const c of columns) values.push(row[c]);
     return `(${columns.map((_, i) => `$${start + i + 1}`).join(', ')}, clock_timestamp(), clock_timestamp())`;
   });
-  return { text: `INSERT INTO ${pg.escapeIdentifier(table)} (${columns.join(', ')}, created_at, updated_at) VALUES ${tuples.join(', ')}`, values };
+  return {
+    text: `INSERT INTO ${pg.escapeIdentifier(table)} (${columns.join(', ')}, created_at, updated_at) VALUES ${tuples.join(', ')}`,
+    values,
+  };
 }
 
 class RateLimiter {
@@ -211,7 +219,13 @@ export class SqlWorkload {
   }
 
   private report(): SqlWorkloadReport {
-    return { changes: this.changes, committed: this.committed, rolledBack: this.rolledBack, byKind: { ...this.byKind }, durationMs: Date.now() - this.started };
+    return {
+      changes: this.changes,
+      committed: this.committed,
+      rolledBack: this.rolledBack,
+      byKind: { ...this.byKind },
+      durationMs: Date.now() - this.started,
+    };
   }
 
   private async run(): Promise<SqlWorkloadReport> {
@@ -227,7 +241,17 @@ export class SqlWorkload {
       return client;
     };
     try {
-      for (let n = 0; n < count; n++) this.writers.push(new Writer(n, count, new Prng(this.o.seed * 7919 + n), await connect(), await connect(), this.o.seededRows ?? 0));
+      for (let n = 0; n < count; n++)
+        this.writers.push(
+          new Writer(
+            n,
+            count,
+            new Prng(this.o.seed * 7919 + n),
+            await connect(),
+            await connect(),
+            this.o.seededRows ?? 0,
+          ),
+        );
       await Promise.all(this.writers.map((w) => this.loop(w)));
       return this.report();
     } catch (error) {
@@ -305,7 +329,11 @@ export class SqlWorkload {
   }
 
   /** One statement's SQL for a random single-row change of this writer; updates `live` optimistically. */
-  private change(w: Writer, toastShare: number, avoid?: number): { sql: Sql; kind: string; key: number; undo: () => void } {
+  private change(
+    w: Writer,
+    toastShare: number,
+    avoid?: number,
+  ): { sql: Sql; kind: string; key: number; undo: () => void } {
     const r = w.prng.next();
     const target = w.pick();
     if (r < 0.25 || target === undefined || target === avoid) {
@@ -315,14 +343,22 @@ export class SqlWorkload {
     }
     if (r < 0.33) {
       w.remove(target);
-      return { sql: { text: `DELETE FROM ${this.t()} WHERE id = $1`, values: [target] }, kind: 'delete', key: target, undo: () => w.add(target) };
+      return {
+        sql: { text: `DELETE FROM ${this.t()} WHERE id = $1`, values: [target] },
+        kind: 'delete',
+        key: target,
+        undo: () => w.add(target),
+      };
     }
     if (r < 0.36) {
       const id = w.newId();
       w.remove(target);
       w.add(id);
       return {
-        sql: { text: `UPDATE ${this.t()} SET id = $2, updated_at = clock_timestamp() WHERE id = $1`, values: [target, id] },
+        sql: {
+          text: `UPDATE ${this.t()} SET id = $2, updated_at = clock_timestamp() WHERE id = $1`,
+          values: [target, id],
+        },
         kind: 'primary-key-change',
         key: target,
         undo: () => (w.remove(id), w.add(target)),
@@ -331,12 +367,36 @@ export class SqlWorkload {
     // Updates: status moves on; some change the amount (maybe negative); one in ten rewrites notes.
     const status = statuses[w.prng.int(statuses.length)] as string;
     if (w.prng.chance(0.1)) {
-      return { sql: { text: `UPDATE ${this.t()} SET status = $2, notes = $3, updated_at = clock_timestamp() WHERE id = $1`, values: [target, status, text(w.prng, w.prng.chance(toastShare) ? 8000 : 300)] }, kind: 'update-notes', key: target, undo: () => undefined };
+      return {
+        sql: {
+          text: `UPDATE ${this.t()} SET status = $2, notes = $3, updated_at = clock_timestamp() WHERE id = $1`,
+          values: [target, status, text(w.prng, w.prng.chance(toastShare) ? 8000 : 300)],
+        },
+        kind: 'update-notes',
+        key: target,
+        undo: () => undefined,
+      };
     }
     if (w.prng.chance(0.4)) {
-      return { sql: { text: `UPDATE ${this.t()} SET status = $2, amount = $3, updated_at = clock_timestamp() WHERE id = $1`, values: [target, status, amount(w.prng)] }, kind: 'update-amount', key: target, undo: () => undefined };
+      return {
+        sql: {
+          text: `UPDATE ${this.t()} SET status = $2, amount = $3, updated_at = clock_timestamp() WHERE id = $1`,
+          values: [target, status, amount(w.prng)],
+        },
+        kind: 'update-amount',
+        key: target,
+        undo: () => undefined,
+      };
     }
-    return { sql: { text: `UPDATE ${this.t()} SET status = $2, updated_at = clock_timestamp() WHERE id = $1`, values: [target, status] }, kind: 'update-status', key: target, undo: () => undefined };
+    return {
+      sql: {
+        text: `UPDATE ${this.t()} SET status = $2, updated_at = clock_timestamp() WHERE id = $1`,
+        values: [target, status],
+      },
+      kind: 'update-status',
+      key: target,
+      undo: () => undefined,
+    };
   }
 
   private async exec(client: pg.Client, sql: Sql): Promise<number> {

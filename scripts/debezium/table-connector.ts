@@ -8,7 +8,8 @@ import { ConnectClient } from './connect-client.ts';
 
 export const KAFKA_CONNECT_URL = process.env['KAFKA_CONNECT_URL'] ?? 'http://127.0.0.1:18083';
 /** The database the shared connector worker captures from (the shared Postgres, database `ecommerce`). */
-export const SOURCE_DATABASE_URL = process.env['DEBEZIUM_SOURCE_URL'] ?? 'postgres://cdcflow:cdcflow@127.0.0.1:15432/ecommerce';
+export const SOURCE_DATABASE_URL =
+  process.env['DEBEZIUM_SOURCE_URL'] ?? 'postgres://cdcflow:cdcflow@127.0.0.1:15432/ecommerce';
 
 export interface ConnectorHandle {
   readonly name: string;
@@ -25,7 +26,13 @@ export function connectAvailable(): Promise<boolean> {
 }
 
 /** A Debezium Postgres connector's config for `public.<table>` of the shared source database (pgoutput, one task, one-partition topics). */
-export function tableConnectorConfig(o: { topicPrefix: string; table: string; slot: string; publication: string; extra?: Readonly<Record<string, string>> }): Record<string, string> {
+export function tableConnectorConfig(o: {
+  topicPrefix: string;
+  table: string;
+  slot: string;
+  publication: string;
+  extra?: Readonly<Record<string, string>>;
+}): Record<string, string> {
   return {
     'connector.class': 'io.debezium.connector.postgresql.PostgresConnector',
     'tasks.max': '1',
@@ -47,13 +54,29 @@ export function tableConnectorConfig(o: { topicPrefix: string; table: string; sl
 }
 
 /** Registers a connector on `public.<table>` (names derived from `name`, which must be unique) and waits until its task runs. */
-export async function startConnector(name: string, table: string, extra: Readonly<Record<string, string>> = {}): Promise<ConnectorHandle> {
+export async function startConnector(
+  name: string,
+  table: string,
+  extra: Readonly<Record<string, string>> = {},
+): Promise<ConnectorHandle> {
   const id = name.replace(/[^a-z0-9]/g, '_');
   const slot = `s_${id}`;
   const publication = `p_${id}`;
-  const config = tableConnectorConfig({ topicPrefix: name, table, slot, publication, extra: { 'decimal.handling.mode': 'string', ...extra } });
+  const config = tableConnectorConfig({
+    topicPrefix: name,
+    table,
+    slot,
+    publication,
+    extra: { 'decimal.handling.mode': 'string', ...extra },
+  });
   await connect.put(name, config);
-  const handle: ConnectorHandle = { name, topic: `${name}.public.${table}`, slot, publication, remove: () => removeConnector(name, slot, publication) };
+  const handle: ConnectorHandle = {
+    name,
+    topic: `${name}.public.${table}`,
+    slot,
+    publication,
+    remove: () => removeConnector(name, slot, publication),
+  };
   try {
     await connect.waitRunning(name, 60_000);
   } catch (error) {
@@ -70,7 +93,10 @@ async function removeConnector(name: string, slot: string, publication: string):
   try {
     // The task lets go of the slot a moment after the connector is deleted.
     for (let attempt = 0; attempt < 80; attempt++) {
-      const { rows } = await client.query<{ active: boolean }>('SELECT active FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+      const { rows } = await client.query<{ active: boolean }>(
+        'SELECT active FROM pg_replication_slots WHERE slot_name = $1',
+        [slot],
+      );
       if (rows.length === 0) break;
       if (rows[0]?.active !== true) {
         await client.query('SELECT pg_drop_replication_slot($1)', [slot]).catch(() => undefined);
@@ -95,7 +121,10 @@ export async function waitForSlot(slot: string, timeoutMs = 90_000): Promise<voi
   try {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
-      const { rows } = await client.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND confirmed_flush_lsn IS NOT NULL', [slot]);
+      const { rows } = await client.query(
+        'SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND confirmed_flush_lsn IS NOT NULL',
+        [slot],
+      );
       if (rows.length > 0) return;
       if (Date.now() > deadline) throw new Error(`replication slot ${slot} not created within ${timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 200));

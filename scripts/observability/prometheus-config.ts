@@ -19,7 +19,14 @@ export function prometheusConfig(o: PrometheusConfigOptions): string {
     {
       global: { scrape_interval: scrape, evaluation_interval: o.evaluationInterval ?? scrape },
       rule_files: o.ruleFiles,
-      scrape_configs: [{ job_name: 'cdcflow', honor_labels: true, metrics_path: '/metrics', file_sd_configs: [{ files: o.targetFiles, refresh_interval: scrape }] }],
+      scrape_configs: [
+        {
+          job_name: 'cdcflow',
+          honor_labels: true,
+          metrics_path: '/metrics',
+          file_sd_configs: [{ files: o.targetFiles, refresh_interval: scrape }],
+        },
+      ],
     },
     null,
     2,

@@ -38,10 +38,13 @@ export async function writeScrapeTargets(root: string, file: string): Promise<Sc
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { values } = parseArgs({ options: { root: { type: 'string' }, out: { type: 'string' }, watch: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { root: { type: 'string' }, out: { type: 'string' }, watch: { type: 'string' } },
+  });
   const root = values.root ?? defaultCheckpointRoot();
   const out = values.out ?? 'cdcflow-targets.json';
-  const once = () => writeScrapeTargets(root, out).catch((error: unknown) => console.error(`scrape targets: ${String(error)}`));
+  const once = () =>
+    writeScrapeTargets(root, out).catch((error: unknown) => console.error(`scrape targets: ${String(error)}`));
   await once();
   if (values.watch !== undefined) setInterval(() => void once(), Number(values.watch));
 }

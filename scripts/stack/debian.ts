@@ -25,5 +25,7 @@ export async function ensureDebianPackage(binary: string, pkg: string): Promise<
     await run('apt-get', ['update'], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
     updated = true;
   }
-  await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], { env: { DEBIAN_FRONTEND: 'noninteractive' } });
+  await run('apt-get', ['install', '-y', '--no-install-recommends', pkg], {
+    env: { DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }

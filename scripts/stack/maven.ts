@@ -33,7 +33,11 @@ export function resolveClasspath(name: string, artifacts: readonly MavenArtifact
   return serialised(async () => {
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, 'pom.xml'), pomFor(name, artifacts));
-    await run('mvn', ['-B', '-q', 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${lib}`], { cwd: dir });
+    await run(
+      'mvn',
+      ['-B', '-q', 'dependency:copy-dependencies', '-DincludeScope=runtime', `-DoutputDirectory=${lib}`],
+      { cwd: dir },
+    );
     if (!existsSync(lib) || readdirSync(lib).length === 0) throw new Error(`maven resolved no jars for ${name}`);
     writeFileSync(marker, new Date().toISOString());
     return lib;
@@ -52,7 +56,9 @@ export function fetchArtifact(name: string, artifact: MavenArtifact): Promise<st
     const coordinate = [artifact.groupId, artifact.artifactId, artifact.version, type, artifact.classifier]
       .filter((part) => part !== undefined)
       .join(':');
-    await run('mvn', ['-B', '-q', 'dependency:copy', `-Dartifact=${coordinate}`, `-DoutputDirectory=${dir}`], { cwd: dir });
+    await run('mvn', ['-B', '-q', 'dependency:copy', `-Dartifact=${coordinate}`, `-DoutputDirectory=${dir}`], {
+      cwd: dir,
+    });
     return path;
   });
 }

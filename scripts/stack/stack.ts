@@ -12,13 +12,20 @@ export async function upService(service: StackService, log: Logger): Promise<voi
   const started = Date.now();
   if (await service.ready().catch(() => false)) {
     await service.provision?.();
-    log(`${service.name}: already up on ${service.port}${ownedPid(service.name) === undefined ? ' (not started by us)' : ''}`);
+    log(
+      `${service.name}: already up on ${service.port}${ownedPid(service.name) === undefined ? ' (not started by us)' : ''}`,
+    );
     return;
   }
   try {
     await service.install();
   } catch (error) {
-    throw new StackError(service.name, `install failed: ${describe(error)}`, service.port, stackPaths.log(service.name));
+    throw new StackError(
+      service.name,
+      `install failed: ${describe(error)}`,
+      service.port,
+      stackPaths.log(service.name),
+    );
   }
   if (ownedPid(service.name) === undefined) await service.start();
   const outcome = await waitUntil(() => service.ready(), {
@@ -26,8 +33,14 @@ export async function upService(service: StackService, log: Logger): Promise<voi
     isDead: () => ownedPid(service.name) === undefined,
   });
   if (outcome !== 'ready') {
-    const why = outcome === 'dead' ? 'process exited during start-up' : `did not answer within ${service.startTimeoutMs} ms`;
-    throw new StackError(service.name, `${why}; last log lines:\n${tail(stackPaths.log(service.name))}`, service.port, stackPaths.log(service.name));
+    const why =
+      outcome === 'dead' ? 'process exited during start-up' : `did not answer within ${service.startTimeoutMs} ms`;
+    throw new StackError(
+      service.name,
+      `${why}; last log lines:\n${tail(stackPaths.log(service.name))}`,
+      service.port,
+      stackPaths.log(service.name),
+    );
   }
   await service.provision?.();
   log(`${service.name}: up on 127.0.0.1:${service.port} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
@@ -64,7 +77,9 @@ export async function status(services: readonly StackService[], log: Logger): Pr
     services.map(async (s) => {
       const answering = await s.ready().catch(() => false);
       const pid = ownedPid(s.name);
-      log(`${s.name.padEnd(16)} port ${String(s.port).padEnd(6)} ${answering ? 'answering' : 'down'}${pid === undefined ? '' : ` (pid ${pid})`}`);
+      log(
+        `${s.name.padEnd(16)} port ${String(s.port).padEnd(6)} ${answering ? 'answering' : 'down'}${pid === undefined ? '' : ` (pid ${pid})`}`,
+      );
       return answering;
     }),
   );

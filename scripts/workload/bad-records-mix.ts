@@ -23,7 +23,10 @@ export interface MixedTopic {
 type Entry = { readonly good: WorkloadRecord } | { readonly bad: PlacedBad };
 
 /** Generates the mix: `copies` rounds of the corpus spread at seeded random places among the good records. */
-export function mixedWorkload(workload: WorkloadOptions & { partitions: number; seed: number }, copies: number): { entries: Entry[]; good: WorkloadRecord[]; bad: PlacedBad[] } {
+export function mixedWorkload(
+  workload: WorkloadOptions & { partitions: number; seed: number },
+  copies: number,
+): { entries: Entry[]; good: WorkloadRecord[]; bad: PlacedBad[] } {
   const good = [...generateWorkload(workload)];
   if (copies === 0) return { entries: good.map((g) => ({ good: g })), good, bad: [] };
   const template = good.find((r) => r.event !== null)?.event;
@@ -40,7 +43,8 @@ export function mixedWorkload(workload: WorkloadOptions & { partitions: number; 
   const entries: Entry[] = [];
   const latestTs = new Map<number, number>();
   for (let i = 0; i <= good.length; i++) {
-    for (const b of positions.get(i) ?? []) entries.push({ bad: b.inStreamTime === true ? inStream(b, latestTs.get(b.partition) ?? firstTs) : b });
+    for (const b of positions.get(i) ?? [])
+      entries.push({ bad: b.inStreamTime === true ? inStream(b, latestTs.get(b.partition) ?? firstTs) : b });
     const g = good[i];
     if (g === undefined) continue;
     entries.push({ good: g });
@@ -59,11 +63,26 @@ function inStream(b: PlacedBad, tsMs: number): PlacedBad {
 }
 
 /** Creates the topic (allowing the corpus's 1.5 MB record) and produces the mix, recording each bad record's offset. */
-export async function produceMixed(kafka: Kafka, topic: string, partitions: number, entries: readonly Entry[]): Promise<void> {
+export async function produceMixed(
+  kafka: Kafka,
+  topic: string,
+  partitions: number,
+  entries: readonly Entry[],
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1, configEntries: [{ name: 'max.message.bytes', value: String(CORPUS_TOPIC_MAX_MESSAGE_BYTES) }] }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [
+        {
+          topic,
+          numPartitions: partitions,
+          replicationFactor: 1,
+          configEntries: [{ name: 'max.message.bytes', value: String(CORPUS_TOPIC_MAX_MESSAGE_BYTES) }],
+        },
+      ],
+      waitForLeaders: true,
+    });
   } finally {
     await admin.disconnect();
   }
@@ -79,7 +98,11 @@ export async function produceMixed(kafka: Kafka, topic: string, partitions: numb
         const [meta] = await producer.send({
           topic,
           acks: -1,
-          messages: chunk.map((e) => ('good' in e ? { key: e.good.key, value: e.good.value, partition: p } : { key: e.bad.key, value: e.bad.value, partition: p })),
+          messages: chunk.map((e) =>
+            'good' in e
+              ? { key: e.good.key, value: e.good.value, partition: p }
+              : { key: e.bad.key, value: e.bad.value, partition: p },
+          ),
         });
         const base = BigInt(meta?.baseOffset ?? '0');
         chunk.forEach((e, i) => {
@@ -103,5 +126,9 @@ export async function produceMixed(kafka: Kafka, topic: string, partitions: numb
 
 /** Every message of `topic` up to its end offsets now (fetches allow the corpus's large letters). */
 export function readAll(kafka: Kafka, topic: string, timeoutMs = 30_000): Promise<TopicMessage[]> {
-  return readTopicToEnd(kafka, topic, { timeoutMs, groupPrefix: `${topic}-reader`, onTimeout: (read) => `read ${read} messages of ${topic}, not to its end, in time` });
+  return readTopicToEnd(kafka, topic, {
+    timeoutMs,
+    groupPrefix: `${topic}-reader`,
+    onTimeout: (read) => `read ${read} messages of ${topic}, not to its end, in time`,
+  });
 }

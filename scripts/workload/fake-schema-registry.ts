@@ -34,9 +34,12 @@ export async function startFakeRegistry(): Promise<FakeRegistry> {
         const failure = failWith.get(id);
         if (failure !== undefined) return reply(failure, { error_code: failure * 100, message: 'simulated failure' });
         const schema = schemas[id - 1];
-        return schema === undefined ? reply(404, { error_code: 40403, message: 'Schema not found' }) : reply(200, { schema });
+        return schema === undefined
+          ? reply(404, { error_code: 40403, message: 'Schema not found' })
+          : reply(200, { schema });
       }
-      if (req.method === 'GET' && req.url?.startsWith('/config/')) return reply(404, { error_code: 40401, message: 'Subject not found' });
+      if (req.method === 'GET' && req.url?.startsWith('/config/'))
+        return reply(404, { error_code: 40401, message: 'Subject not found' });
       if (req.method === 'PUT' && req.url?.startsWith('/config/')) return reply(200, JSON.parse(body));
       if (req.method === 'POST' && /^\/subjects\/[^/]+\/versions$/.test(req.url ?? '')) {
         const schema = (JSON.parse(body) as { schema: string }).schema;

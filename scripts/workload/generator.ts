@@ -156,7 +156,8 @@ class WorkloadGenerator {
 
   #step(): void {
     const budgetLeft = this.#executed < this.#o.events - this.#o.keys;
-    if (budgetLeft && this.#open.length < this.#o.concurrency && (this.#open.length === 0 || this.#prng.chance(0.5))) this.#begin();
+    if (budgetLeft && this.#open.length < this.#o.concurrency && (this.#open.length === 0 || this.#prng.chance(0.5)))
+      this.#begin();
     const tx = this.#open[this.#prng.int(this.#open.length)] as Transaction;
     const full = tx.changes.length >= tx.size || !budgetLeft;
     if (tx.changes.length > 0 && (full || this.#prng.chance(COMMIT_CHANCE))) this.#commit(tx);
@@ -174,7 +175,8 @@ class WorkloadGenerator {
   #commit(tx: Transaction): void {
     this.#open.splice(this.#open.indexOf(tx), 1);
     const commitLsn = (this.#lsn += this.#prng.range(64, 512));
-    const sequence = (lsn: number): string => JSON.stringify([this.#lastCommit === null ? null : String(this.#lastCommit), String(lsn)]);
+    const sequence = (lsn: number): string =>
+      JSON.stringify([this.#lastCommit === null ? null : String(this.#lastCommit), String(lsn)]);
     for (const change of tx.changes) {
       this.#locked.delete(change.id);
       this.#ready.push({ ...change, sequence: sequence(change.lsn), txId: tx.txId, commitIndex: this.#commits });
@@ -188,7 +190,8 @@ class WorkloadGenerator {
     const roll = this.#prng.next();
     const live = this.#table.liveCount;
     let id = live === 0 ? undefined : this.#table.liveAt(this.#prng.int(live));
-    for (let attempt = 0; id !== undefined && this.#locked.has(id) && attempt < 8; attempt++) id = this.#table.liveAt(this.#prng.int(live));
+    for (let attempt = 0; id !== undefined && this.#locked.has(id) && attempt < 8; attempt++)
+      id = this.#table.liveAt(this.#prng.int(live));
     if (id === undefined || this.#locked.has(id) || roll < this.#mixInsert) {
       const inserted = this.#table.insert(this.#prng.range(500, 99_999), this.#commitTs(at));
       return { op: 'c', id: inserted, before: null, after: this.#table.row(inserted) };
@@ -205,9 +208,19 @@ class WorkloadGenerator {
     return { op: 'u', id, before, after: this.#table.row(id) };
   }
 
-  #source(i: number, change: Change & { readonly lsn: number; readonly sequence?: string; readonly txId?: number; readonly commitIndex?: number }, late: boolean): OrderSource {
+  #source(
+    i: number,
+    change: Change & {
+      readonly lsn: number;
+      readonly sequence?: string;
+      readonly txId?: number;
+      readonly commitIndex?: number;
+    },
+    late: boolean,
+  ): OrderSource {
     const snapshot = change.op === 'r';
-    if (change.commitIndex !== undefined && change.commitIndex !== this.#emitting.commitIndex) this.#emitting = { commitIndex: change.commitIndex, tsMs: this.#commitTs(i) };
+    if (change.commitIndex !== undefined && change.commitIndex !== this.#emitting.commitIndex)
+      this.#emitting = { commitIndex: change.commitIndex, tsMs: this.#commitTs(i) };
     const commitTs = snapshot ? this.#commitTs(i) : this.#emitting.tsMs;
     const jitter = this.#prng.range(0, this.#o.outOfOrdernessMs);
     const tsMs = commitTs - jitter - (late ? this.#o.lateByMs : 0);
@@ -232,7 +245,10 @@ class WorkloadGenerator {
     };
   }
 
-  #encode(change: Change & { readonly lsn: number; readonly sequence?: string; readonly txId?: number }, i: number): Pending['record'] {
+  #encode(
+    change: Change & { readonly lsn: number; readonly sequence?: string; readonly txId?: number },
+    i: number,
+  ): Pending['record'] {
     // Only streamed changes are late: a snapshot read's time is the read time, never behind.
     const late = this.#prng.chance(this.#o.lateFraction) && change.op !== 'r';
     const source = this.#source(i, change, late);

@@ -9,7 +9,7 @@ export function murmur2(data: Uint8Array): number {
   let h = (0x9747b28c ^ length) | 0;
   const blocks = length & ~3;
   for (let i = 0; i < blocks; i += 4) {
-    let k = (data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24)) | 0;
+    let k = data[i]! | (data[i + 1]! << 8) | (data[i + 2]! << 16) | (data[i + 3]! << 24) | 0;
     k = Math.imul(k, m);
     k ^= k >>> 24;
     k = Math.imul(k, m);

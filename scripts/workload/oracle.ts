@@ -74,4 +74,11 @@ export function countByOp(records: Iterable<Pick<WorkloadRecord, 'event' | 'dupl
 }
 
 export { RevenueWindowOracle, revenueWindowOracle } from './revenue-oracle.ts';
-export type { OracleRecord, RevenueOracleOptions, RevenueOracleResult, RevenueWindow, LateRecord, LateWindowCount } from './revenue-oracle.ts';
+export type {
+  OracleRecord,
+  RevenueOracleOptions,
+  RevenueOracleResult,
+  RevenueWindow,
+  LateRecord,
+  LateWindowCount,
+} from './revenue-oracle.ts';

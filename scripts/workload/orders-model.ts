@@ -55,9 +55,11 @@ export interface OrderEnvelope {
 }
 
 const CURRENCIES = ['EUR', 'USD', 'GBP'] as const;
-const WORDS = ('customer asked for gift wrapping please leave the parcel at the front door call before ' +
+const WORDS = (
+  'customer asked for gift wrapping please leave the parcel at the front door call before ' +
   'delivery fragile items inside handle with care invoice to company address express shipping requested ' +
-  'second floor ring twice do not bend contains glassware weekend delivery preferred').split(' ');
+  'second floor ring twice do not bend contains glassware weekend delivery preferred'
+).split(' ');
 const STREETS = ['Main Street', 'Rue de la Paix', 'Baker Street', 'Kurfürstendamm', 'Calle Mayor', 'Via Roma'];
 const CITIES = ['Springfield 12345', 'Paris 75002', 'London NW1 6XE', 'Berlin 10719', 'Madrid 28013', 'Roma 00184'];
 
@@ -75,8 +77,11 @@ const NOTES = buildPool(64, (prng) => {
   while (text.length < 290) text += (text === '' ? '' : ' ') + WORDS[prng.int(WORDS.length)];
   return text.slice(0, 300);
 });
-const ADDRESSES = buildPool(64, (prng) =>
-  `${prng.range(1, 999)} ${STREETS[prng.int(STREETS.length)]}, apartment ${prng.range(1, 90)}, ${CITIES[prng.int(CITIES.length)]}`);
+const ADDRESSES = buildPool(
+  64,
+  (prng) =>
+    `${prng.range(1, 999)} ${STREETS[prng.int(STREETS.length)]}, apartment ${prng.range(1, 90)}, ${CITIES[prng.int(CITIES.length)]}`,
+);
 
 /** Per-order facts that never change; derived from the id so the generator stores none of them. */
 export function notesOf(id: number): string {

@@ -40,10 +40,16 @@ const MAX_PER_SEND = 500;
 /** Starts producing at once, in the background, until `stop()`. */
 export async function startPacedProducer(options: PacedProducerOptions): Promise<PacedProducer> {
   const partitions = options.workload?.partitions ?? 6;
-  const kafka = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers: options.brokers }), { clientId: 'cdcflow-paced-producer', logLevel: logLevel.WARN }));
+  const kafka = new Kafka(
+    kafkaClientConfig(resolveKafkaConnection({ brokers: options.brokers }), {
+      clientId: 'cdcflow-paced-producer',
+      logLevel: logLevel.WARN,
+    }),
+  );
   const admin = kafka.admin();
   await admin.connect();
-  if (!(await admin.listTopics()).includes(options.topic)) await admin.createTopics({ topics: [{ topic: options.topic, numPartitions: partitions }], waitForLeaders: true });
+  if (!(await admin.listTopics()).includes(options.topic))
+    await admin.createTopics({ topics: [{ topic: options.topic, numPartitions: partitions }], waitForLeaders: true });
   await admin.disconnect();
   const producer = kafka.producer();
   await producer.connect();
@@ -63,13 +69,18 @@ export async function startPacedProducer(options: PacedProducerOptions): Promise
     const messages: Message[] = [];
     while (sent < target) {
       const next = events.next();
-      if (next.done === true) throw new Error(`paced producer: the workload is used up after ${sent} events; run for less than 10 minutes`);
+      if (next.done === true)
+        throw new Error(`paced producer: the workload is used up after ${sent} events; run for less than 10 minutes`);
       const record = next.value;
       if (record.event !== null) {
         lastLsn = record.event.source.lsn;
         sent += 1;
       }
-      messages.push({ key: record.key, value: record.event === null ? null : stamped(record.event, now), partition: record.partition });
+      messages.push({
+        key: record.key,
+        value: record.event === null ? null : stamped(record.event, now),
+        partition: record.partition,
+      });
     }
     return messages;
   };
@@ -80,7 +91,11 @@ export async function startPacedProducer(options: PacedProducerOptions): Promise
       const probe = now >= nextProbeAt ? { id: PROBE_ID_BASE + probes, ts: now } : undefined;
       if (probe !== undefined) {
         const key = Buffer.from(`{"id":${probe.id}}`);
-        messages.push({ key, value: probeEvent(probe.id, probe.ts, lastLsn), partition: kafkaPartition(key, partitions) });
+        messages.push({
+          key,
+          value: probeEvent(probe.id, probe.ts, lastLsn),
+          partition: kafkaPartition(key, partitions),
+        });
         probes += 1;
         nextProbeAt = now + probeEveryMs;
       }
@@ -109,7 +124,30 @@ function stamped(event: OrderEnvelope, now: number): Buffer {
 /** An insert of order `id`, committed at `ts`. */
 function probeEvent(id: number, ts: number, lsn: number): Buffer {
   const iso = new Date(ts).toISOString();
-  const after = { id, customer_id: 1, status: 'pending', amount: '1.00', currency: 'EUR', shipping_address: 'probe', notes: 'probe', created_at: iso, updated_at: iso };
-  const source = { version: '2.7.3.Final', connector: 'postgresql', name: 'ecommerce', ts_ms: ts, snapshot: 'false', db: 'ecommerce', sequence: null, schema: 'public', table: 'orders', txId: 1, lsn, xmin: null };
+  const after = {
+    id,
+    customer_id: 1,
+    status: 'pending',
+    amount: '1.00',
+    currency: 'EUR',
+    shipping_address: 'probe',
+    notes: 'probe',
+    created_at: iso,
+    updated_at: iso,
+  };
+  const source = {
+    version: '2.7.3.Final',
+    connector: 'postgresql',
+    name: 'ecommerce',
+    ts_ms: ts,
+    snapshot: 'false',
+    db: 'ecommerce',
+    sequence: null,
+    schema: 'public',
+    table: 'orders',
+    txId: 1,
+    lsn,
+    xmin: null,
+  };
   return Buffer.from(JSON.stringify({ before: null, after, source, op: 'c', ts_ms: ts, transaction: null }));
 }

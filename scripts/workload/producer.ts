@@ -3,7 +3,12 @@ import { parseArgs } from 'node:util';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Message } from 'kafkajs';
-import { kafkaClientConfig, resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
+import {
+  kafkaClientConfig,
+  resolveKafkaConnection,
+  type KafkaSaslConfig,
+  type KafkaSsl,
+} from '../../operators/kafka-connection.ts';
 import { createOrdersAvroEncoder } from './avro-encoder.ts';
 import { generateWorkload } from './generator.ts';
 import { ORDERS_TOPIC } from './orders-model.ts';
@@ -39,7 +44,11 @@ export interface ProduceSummary {
 export async function produceWorkload(options: ProduceWorkloadOptions): Promise<ProduceSummary> {
   const workload = resolveWorkloadOptions(options.workload);
   const topic = options.topic ?? ORDERS_TOPIC;
-  const connection = resolveKafkaConnection({ brokers: options.brokers, ...(options.ssl === undefined ? {} : { ssl: options.ssl }), ...(options.sasl === undefined ? {} : { sasl: options.sasl }) });
+  const connection = resolveKafkaConnection({
+    brokers: options.brokers,
+    ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+    ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+  });
   const kafka = new Kafka(kafkaClientConfig(connection, { clientId: 'cdcflow-workload', logLevel: logLevel.WARN }));
   await ensureTopic(kafka, topic, workload.partitions);
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -49,7 +58,8 @@ export async function produceWorkload(options: ProduceWorkloadOptions): Promise<
   try {
     let batch: Message[] = [];
     for (const record of generateWorkload(workload)) {
-      const value = record.event === null || options.encodeValue === undefined ? record.value : options.encodeValue(record.event);
+      const value =
+        record.event === null || options.encodeValue === undefined ? record.value : options.encodeValue(record.event);
       batch.push({ key: record.key, value, partition: record.partition });
       records += 1;
       bytes += record.key.length + (value?.length ?? 0);
@@ -90,7 +100,10 @@ async function main(): Promise<void> {
   });
   const size = values.size as WorkloadSize;
   if (!(size in WORKLOAD_PRESETS)) throw new Error(`--size must be one of ${Object.keys(WORKLOAD_PRESETS).join(', ')}`);
-  const encoder = values.registry === undefined ? undefined : await createOrdersAvroEncoder(new SchemaRegistry({ host: values.registry }));
+  const encoder =
+    values.registry === undefined
+      ? undefined
+      : await createOrdersAvroEncoder(new SchemaRegistry({ host: values.registry }));
   const summary = await produceWorkload({
     brokers: values.brokers.split(','),
     topic: values.topic,

@@ -1,4 +1,10 @@
-import { RevenueWindowOracle, revenueWindowOracle, type OracleRecord, type RevenueOracleOptions, type RevenueOracleResult } from './revenue-oracle.ts';
+import {
+  RevenueWindowOracle,
+  revenueWindowOracle,
+  type OracleRecord,
+  type RevenueOracleOptions,
+  type RevenueOracleResult,
+} from './revenue-oracle.ts';
 
 /**
  * Revenue-window oracles for engines whose consumption order is not one sequence (parallel jobs):
@@ -23,7 +29,10 @@ export function possiblyLate(records: Iterable<OracleRecord>, options: RevenueOr
   const late = new Set<number>();
   for (const own of byPartition.values()) {
     // One partition alone, judged per record (the highest watermark its prefix allows).
-    const alone = revenueWindowOracle(own.map((r) => ({ ...r, partition: 0 })), { ...options, partitions: 1 });
+    const alone = revenueWindowOracle(
+      own.map((r) => ({ ...r, partition: 0 })),
+      { ...options, partitions: 1 },
+    );
     for (const record of alone.late) late.add(record.lsn);
   }
   return late;
@@ -34,7 +43,11 @@ export function possiblyLate(records: Iterable<OracleRecord>, options: RevenueOr
  * duplicate has its original's LSN, and both may be late) went to the side output. Of two records
  * with one LSN the first counts late first; they have the same time and amount, so the sums agree.
  */
-export function revenueWindowsDecided(records: Iterable<OracleRecord>, late: readonly number[], options: RevenueOracleOptions = {}): RevenueOracleResult {
+export function revenueWindowsDecided(
+  records: Iterable<OracleRecord>,
+  late: readonly number[],
+  options: RevenueOracleOptions = {},
+): RevenueOracleResult {
   const pending = new Map<number, number>();
   for (const lsn of late) pending.set(lsn, (pending.get(lsn) ?? 0) + 1);
   const oracle = new RevenueWindowOracle(options);
@@ -46,6 +59,9 @@ export function revenueWindowsDecided(records: Iterable<OracleRecord>, late: rea
     oracle.pushDecided(record, left > 0);
   }
   const unmatched = [...pending].filter(([, n]) => n > 0).map(([lsn]) => lsn);
-  if (unmatched.length > 0) throw new RangeError(`late LSNs not in the input (or late more often than they occur): ${unmatched.slice(0, 5).join(', ')}`);
+  if (unmatched.length > 0)
+    throw new RangeError(
+      `late LSNs not in the input (or late more often than they occur): ${unmatched.slice(0, 5).join(', ')}`,
+    );
   return oracle.result();
 }

@@ -124,7 +124,8 @@ export class RevenueWindowOracle {
     for (const record of records) {
       const event = record.event;
       this.#checkPartition(record);
-      if (event !== null && event.op !== 'd' && event.after !== null) this.#assign(record, event.source.ts_ms, event.after.status, event.after.amount);
+      if (event !== null && event.op !== 'd' && event.after !== null)
+        this.#assign(record, event.source.ts_ms, event.after.status, event.after.amount);
     }
     for (const record of records) if (record.event !== null) this.#advance(record.partition, record.event.source.ts_ms);
   }
@@ -138,7 +139,8 @@ export class RevenueWindowOracle {
   pushDecided(record: OracleRecord, late: boolean): void {
     const event = record.event;
     this.#checkPartition(record);
-    if (event !== null && event.op !== 'd' && event.after !== null) this.#assign(record, event.source.ts_ms, event.after.status, event.after.amount, late);
+    if (event !== null && event.op !== 'd' && event.after !== null)
+      this.#assign(record, event.source.ts_ms, event.after.status, event.after.amount, late);
   }
 
   result(): RevenueOracleResult {
@@ -154,7 +156,9 @@ export class RevenueWindowOracle {
 
   #checkPartition(record: OracleRecord): void {
     if (record.partition < 0 || record.partition >= this.#maxTs.length) {
-      throw new RangeError(`record ${record.seq} is on partition ${record.partition}, outside 0..${this.#maxTs.length - 1}`);
+      throw new RangeError(
+        `record ${record.seq} is on partition ${record.partition}, outside 0..${this.#maxTs.length - 1}`,
+      );
     }
   }
 
@@ -197,11 +201,17 @@ export class RevenueWindowOracle {
   }
 }
 
-function byWindowThenStatus(a: { windowStart: number; status: string }, b: { windowStart: number; status: string }): number {
+function byWindowThenStatus(
+  a: { windowStart: number; status: string },
+  b: { windowStart: number; status: string },
+): number {
   return a.windowStart - b.windowStart || (a.status < b.status ? -1 : a.status > b.status ? 1 : 0);
 }
 
-export function revenueWindowOracle(records: Iterable<OracleRecord>, options: RevenueOracleOptions = {}): RevenueOracleResult {
+export function revenueWindowOracle(
+  records: Iterable<OracleRecord>,
+  options: RevenueOracleOptions = {},
+): RevenueOracleResult {
   const oracle = new RevenueWindowOracle(options);
   for (const record of records) oracle.push(record);
   return oracle.result();

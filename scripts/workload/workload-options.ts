@@ -83,8 +83,14 @@ function check(ok: boolean, message: string): void {
 export function resolveWorkloadOptions(options: WorkloadOptions = {}): ResolvedWorkloadOptions {
   const o: ResolvedWorkloadOptions = { ...DEFAULTS, ...options };
   check(Number.isInteger(o.keys) && o.keys >= 1, `keys must be a positive integer, got ${o.keys}`);
-  check(Number.isInteger(o.events) && o.events >= o.keys, `events (${o.events}) must be >= keys (${o.keys}): the snapshot alone has one event per key`);
-  check(Number.isInteger(o.partitions) && o.partitions >= 1, `partitions must be a positive integer, got ${o.partitions}`);
+  check(
+    Number.isInteger(o.events) && o.events >= o.keys,
+    `events (${o.events}) must be >= keys (${o.keys}): the snapshot alone has one event per key`,
+  );
+  check(
+    Number.isInteger(o.partitions) && o.partitions >= 1,
+    `partitions must be a positive integer, got ${o.partitions}`,
+  );
   for (const name of ['lateFraction', 'duplicateFraction'] as const) {
     check(o[name] >= 0 && o[name] <= 1, `${name} must be in [0, 1], got ${o[name]}`);
   }

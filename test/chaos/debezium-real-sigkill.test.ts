@@ -50,10 +50,20 @@ describe('real Debezium → orders-to-postgres under SIGKILL and Connect restart
     await connect.start();
     source = await RealOrdersSource.create('chaos', { replicaIdentity: 'full', connectUrl: connect.url });
     pipeline = new RealPipeline(source, 'chaos', settings.echo);
-    say(`seed ${settings.seed}, ${KILLS} kills, source ${source.table}, sink ${pipeline.sinkTable}, topic ${source.topic}, worker ${connect.url}`);
+    say(
+      `seed ${settings.seed}, ${KILLS} kills, source ${source.table}, sink ${pipeline.sinkTable}, topic ${source.topic}, worker ${connect.url}`,
+    );
     await seedOrders(source.databaseUrl, source.table, SEEDED, settings.seed);
     const names = await source.startConnector({ decimalHandling: 'string', partitions: 3 });
-    load = source.workload({ seed: settings.seed, seededRows: SEEDED, maxChanges: 60_000, maxDurationMs: 240_000, ratePerSecond: 600, bigTransactionRows: 5000, toastShare: 0.2 });
+    load = source.workload({
+      seed: settings.seed,
+      seededRows: SEEDED,
+      maxChanges: 60_000,
+      maxDurationMs: 240_000,
+      ratePerSecond: 600,
+      bigTransactionRows: 5000,
+      toastShare: 0.2,
+    });
     const connectClient = new ConnectClient(connect.url);
     const worker = connect;
     const restartAt = new Map<number, NodeJS.Signals>([
@@ -78,10 +88,20 @@ describe('real Debezium → orders-to-postgres under SIGKILL and Connect restart
       return Promise.resolve();
     };
     const started = Date.now();
-    const report = await killRepeatedly({ job: pipeline.job(), kills: KILLS, seed: settings.seed, running: COMMITTED, restoring: RESTORING, afterKill, log: say });
+    const report = await killRepeatedly({
+      job: pipeline.job(),
+      kills: KILLS,
+      seed: settings.seed,
+      running: COMMITTED,
+      restoring: RESTORING,
+      afterKill,
+      log: say,
+    });
     await Promise.all(restarts);
     const written = await load.stop();
-    say(`workload: ${written.changes} changed rows, ${written.committed} commits (${written.rolledBack} rolled back) in ${(written.durationMs / 1000).toFixed(1)} s`);
+    say(
+      `workload: ${written.changes} changed rows, ${written.committed} commits (${written.rolledBack} rolled back) in ${(written.durationMs / 1000).toFixed(1)} s`,
+    );
     const messages = await awaitSourceCaughtUp(source, 120_000);
     const final = await pipeline.runBounded(180_000);
     const lines = [...report.processes, final].flatMap((p) => p.lines);

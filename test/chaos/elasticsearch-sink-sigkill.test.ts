@@ -50,24 +50,41 @@ afterAll(async () => {
 
 describe('orders → Elasticsearch (external versions) under SIGKILL', () => {
   it(`ends with exactly the projection oracle's documents after ${settings.kills} kills, never behind a completed checkpoint`, async () => {
-    say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, index ${index}, work dir ${ws.workDir}`);
+    say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, index ${index}, work dir ${ws.workDir}`,
+    );
     const changelog = changelogOracle(generateWorkload(WORKLOAD));
-    const deletedAfter = (id: number, position: ChangePosition) => changelog.get(id)?.some((c) => c.row === null && c.position > position) === true;
+    const deletedAfter = (id: number, position: ChangePosition) =>
+      changelog.get(id)?.some((c) => c.row === null && c.position > position) === true;
     const perKill = { checked: 0, ahead: 0 };
     const afterKill = async (kill: number): Promise<void> => {
-      const state = await loadUpsertState<OrderRow>({ checkpointDir: ws.checkpointDir, jobName: ws.jobName, operatorUid: 'orders-upsert' }).catch(() => undefined);
+      const state = await loadUpsertState<OrderRow>({
+        checkpointDir: ws.checkpointDir,
+        jobName: ws.jobName,
+        operatorUid: 'orders-upsert',
+      }).catch(() => undefined);
       if (state === undefined) return;
       const docs = await readIndex(es, index);
       const behind: string[] = [];
       for (const [key, entry] of state.entries) {
         const doc = docs.get(key as number);
         if (entry.row === null) {
-          if (doc !== undefined) behind.push(`id ${String(key)}: deleted at ${entry.position} in checkpoint ${state.checkpoint.id}, indexed at version ${doc.version}`);
-        } else if (doc === undefined && deletedAfter(key as number, entry.position)) perKill.ahead += 1; // a later delete already flushed
-        else if (doc === undefined || doc.version < externalVersionOf(entry.position)) behind.push(`id ${String(key)}: ${entry.position} in checkpoint ${state.checkpoint.id}, indexed ${doc === undefined ? 'not at all' : `at version ${doc.version}`}`);
+          if (doc !== undefined)
+            behind.push(
+              `id ${String(key)}: deleted at ${entry.position} in checkpoint ${state.checkpoint.id}, indexed at version ${doc.version}`,
+            );
+        } else if (doc === undefined && deletedAfter(key as number, entry.position))
+          perKill.ahead += 1; // a later delete already flushed
+        else if (doc === undefined || doc.version < externalVersionOf(entry.position))
+          behind.push(
+            `id ${String(key)}: ${entry.position} in checkpoint ${state.checkpoint.id}, indexed ${doc === undefined ? 'not at all' : `at version ${doc.version}`}`,
+          );
         else if (doc.version > externalVersionOf(entry.position)) perKill.ahead += 1;
       }
-      expect(behind.slice(0, 10), `after kill ${kill}: the index is behind checkpoint ${state.checkpoint.id} (${behind.length} ids)`).toEqual([]);
+      expect(
+        behind.slice(0, 10),
+        `after kill ${kill}: the index is behind checkpoint ${state.checkpoint.id} (${behind.length} ids)`,
+      ).toEqual([]);
       perKill.checked += 1;
     };
 

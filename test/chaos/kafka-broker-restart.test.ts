@@ -91,7 +91,9 @@ describe('orders → Kafka (transactional) across a broker restart', () => {
     const t0 = Date.now();
     broker = await DedicatedKafka.create(say);
     await broker.start();
-    say(`dedicated broker ${broker.brokers} (pid ${broker.pid ?? '?'}, data ${broker.dataDir}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s; topics ${topic} → ${target}`);
+    say(
+      `dedicated broker ${broker.brokers} (pid ${broker.pid ?? '?'}, data ${broker.dataDir}) up in ${((Date.now() - t0) / 1000).toFixed(1)} s; topics ${topic} → ${target}`,
+    );
     const kafka = new Kafka({ clientId: 'outage-kafka-test', brokers: [broker.brokers], logLevel: logLevel.NOTHING });
     const admin = kafka.admin();
     await admin.connect();
@@ -115,7 +117,8 @@ describe('orders → Kafka (transactional) across a broker restart', () => {
       CDCFLOW_SESSION_TIMEOUT_MS: '6000',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
     };
-    const echo = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1' ? (line: string) => console.log(`  | ${line}`) : undefined;
+    const echo =
+      process.env['CDCFLOW_CHAOS_VERBOSE'] === '1' ? (line: string) => console.log(`  | ${line}`) : undefined;
     const started = Date.now();
     job = JobProcess.start({ file: 'jobs/orders-to-kafka.ts', env, ...(echo === undefined ? {} : { onLine: echo }) });
     await job.waitFor(COMMITTED, 90_000);
@@ -124,7 +127,9 @@ describe('orders → Kafka (transactional) across a broker restart', () => {
     await broker.kill(SIGNAL);
     const killedAt = Date.now();
     expect(job.running, `the job ended before the broker went down\n${job.tail()}`).toBe(true);
-    say(`broker ${SIGNAL} ${((killedAt - started) / 1000).toFixed(1)} s into the job, right after '${prepared[0]}', ${committedBefore} records committed so far, ${feeder.written} messages in the source topic`);
+    say(
+      `broker ${SIGNAL} ${((killedAt - started) / 1000).toFixed(1)} s into the job, right after '${prepared[0]}', ${committedBefore} records committed so far, ${feeder.written} messages in the source topic`,
+    );
     await new Promise((resolve) => setTimeout(resolve, DOWN_MS));
     const linesAtRestart = job.lines.length;
     await broker.start();
@@ -140,7 +145,9 @@ describe('orders → Kafka (transactional) across a broker restart', () => {
     await producer.connect();
     await producer.send({ topic: target, messages: [{ key: SENTINEL, value: SENTINEL }], acks: -1 });
     await producer.disconnect();
-    const messages = await readMessagesUntil(kafka, target, (m) => m.key?.toString() === SENTINEL, { timeoutMs: 90_000 });
+    const messages = await readMessagesUntil(kafka, target, (m) => m.key?.toString() === SENTINEL, {
+      timeoutMs: 90_000,
+    });
     const output = summarize(messages);
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
     const { lost, extra, stale } = rowDifferences(output.latest, oracle);
@@ -150,9 +157,15 @@ describe('orders → Kafka (transactional) across a broker restart', () => {
       return m === null ? [] : [{ reason: m[1] ?? '', restart: Number(m[2]) }];
     });
     const restores = job.lines.filter((l) => RESTORING.test(l)).length;
-    say(`${failures.length} failed attempts (restarts observed), ${restores} restores; reasons: ${[...new Set(failures.map((f) => f.reason.slice(0, 140)))].join(' | ') || '-'}`);
-    say(`first commit ${((recoveredAt - upAt) / 1000).toFixed(1)} s after the broker was back ('${firstCommit[0]}'); job finished ${((finishedAt - upAt) / 1000).toFixed(1)} s after it, ${((finishedAt - started) / 1000).toFixed(1)} s in all`);
-    say(`output: ${output.records} committed records, ${output.latest.size} ids, oracle ${oracle.size}: lost ${lost.length}, extra ${extra.length}, stale ${stale.length}, duplicated changes ${output.duplicates.length}`);
+    say(
+      `${failures.length} failed attempts (restarts observed), ${restores} restores; reasons: ${[...new Set(failures.map((f) => f.reason.slice(0, 140)))].join(' | ') || '-'}`,
+    );
+    say(
+      `first commit ${((recoveredAt - upAt) / 1000).toFixed(1)} s after the broker was back ('${firstCommit[0]}'); job finished ${((finishedAt - upAt) / 1000).toFixed(1)} s after it, ${((finishedAt - started) / 1000).toFixed(1)} s in all`,
+    );
+    say(
+      `output: ${output.records} committed records, ${output.latest.size} ids, oracle ${oracle.size}: lost ${lost.length}, extra ${extra.length}, stale ${stale.length}, duplicated changes ${output.duplicates.length}`,
+    );
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})\n${job.tail(40)}`).toEqual([]);
     expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
     expect(stale.slice(0, 20), `stale rows (of ${stale.length})`).toEqual([]);

@@ -55,7 +55,13 @@ describe('KafkajsFetcher.stop during a kafkajs consumer restart', () => {
     await producer.disconnect();
     await admin.disconnect();
 
-    fetcher = new KafkajsFetcher({ brokers: [broker.brokers], topics: [topic], groupId, clientId: 'fetcher-stop-test', sessionTimeoutMs: 6000 });
+    fetcher = new KafkajsFetcher({
+      brokers: [broker.brokers],
+      topics: [topic],
+      groupId,
+      clientId: 'fetcher-stop-test',
+      sessionTimeoutMs: 6000,
+    });
     // The fetcher's kafkajs consumer, to watch its crash and restart decisions.
     const consumer = (fetcher as unknown as { consumer: Consumer }).consumer;
     const crashes: { restart: boolean; afterStop: boolean }[] = [];
@@ -63,18 +69,17 @@ describe('KafkajsFetcher.stop during a kafkajs consumer restart', () => {
     consumer.on(consumer.events.CRASH, ({ payload }) => crashes.push({ restart: payload.restart, afterStop: stopped }));
     let delivered = 0;
     let deliveredAfterStop = 0;
-    await fetcher.start(
-      (batch) => {
-        delivered += batch.messages.length;
-        if (stopped) deliveredAfterStop += batch.messages.length;
-        return Promise.resolve();
-      },
-      new Map(),
-    );
+    await fetcher.start((batch) => {
+      delivered += batch.messages.length;
+      if (stopped) deliveredAfterStop += batch.messages.length;
+      return Promise.resolve();
+    }, new Map());
     expect(await until(() => delivered >= 10, 60_000), 'the fetcher delivered the topic').toBe(true);
 
     await broker.kill('SIGKILL');
-    expect(await until(() => crashes.some((c) => c.restart), 90_000), 'kafkajs crashed and restarts the consumer').toBe(true);
+    expect(await until(() => crashes.some((c) => c.restart), 90_000), 'kafkajs crashed and restarts the consumer').toBe(
+      true,
+    );
     // kafkajs's restart (a timer of a few hundred ms, then a connect retried for seconds) is now
     // under way or about to be: stop in the middle of it, with the broker still down.
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -83,7 +88,9 @@ describe('KafkajsFetcher.stop during a kafkajs consumer restart', () => {
     const crashesBeforeStop = crashes.length;
     // A restart already in flight fails against the dead broker: it must not schedule another.
     await until(() => crashes.length > crashesBeforeStop, 30_000);
-    say(`${crashesBeforeStop} crashes before the stop (restarted: ${crashes.filter((c) => c.restart).length}), ${crashes.length - crashesBeforeStop} after`);
+    say(
+      `${crashesBeforeStop} crashes before the stop (restarted: ${crashes.filter((c) => c.restart).length}), ${crashes.length - crashesBeforeStop} after`,
+    );
 
     await broker.start();
     const check = kafka.admin();
@@ -97,10 +104,18 @@ describe('KafkajsFetcher.stop during a kafkajs consumer restart', () => {
       return members === 0 && (state === 'Empty' || state === 'Dead');
     }, 60_000);
     // A zombie would rejoin within kafkajs's restart backoff after the broker is back: give it the time.
-    const rejoined = await until(async () => ((await check.describeGroups([groupId]).catch(() => undefined))?.groups[0]?.members.length ?? 0) > 0, 15_000);
+    const rejoined = await until(
+      async () => ((await check.describeGroups([groupId]).catch(() => undefined))?.groups[0]?.members.length ?? 0) > 0,
+      15_000,
+    );
     await check.disconnect();
-    say(`group ${state} with ${members} members after the broker came back; rejoined afterwards: ${rejoined}; delivered after stop: ${deliveredAfterStop}`);
-    expect(crashes.filter((c) => c.afterStop && c.restart), 'crashes after stop that kafkajs restarts from').toEqual([]);
+    say(
+      `group ${state} with ${members} members after the broker came back; rejoined afterwards: ${rejoined}; delivered after stop: ${deliveredAfterStop}`,
+    );
+    expect(
+      crashes.filter((c) => c.afterStop && c.restart),
+      'crashes after stop that kafkajs restarts from',
+    ).toEqual([]);
     expect(empty, `group ${state} with ${members} members`).toBe(true);
     expect(rejoined).toBe(false);
     expect(deliveredAfterStop).toBe(0);

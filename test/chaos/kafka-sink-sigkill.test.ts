@@ -26,7 +26,14 @@ import { changelogOracle, projectionOracle } from '../../scripts/workload/oracle
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { completedCheckpointPositions } from '../support/checkpoint-state.ts';
 import { uniqueName } from '../support/endpoints.ts';
-import { createChangelogTopic, decodeChange, expectExactChangelog, judgeChangelog, recordSetDifference, workloadByPartition } from '../support/changelog-check.ts';
+import {
+  createChangelogTopic,
+  decodeChange,
+  expectExactChangelog,
+  judgeChangelog,
+  recordSetDifference,
+  workloadByPartition,
+} from '../support/changelog-check.ts';
 import { readCommittedWithKafkajs, readTransactionalLog } from '../support/kafka-read.ts';
 import { ChaosWorkspace, chaosSettings, countLines, runSinkChaos } from '../support/sink-chaos.ts';
 
@@ -57,22 +64,32 @@ afterAll(async () => {
  * checkpoint missing. Commit markers reach the partitions a moment after EndTxn, so a mismatch is
  * read again a few times before it counts.
  */
-async function committedMatchesACheckpoint(partitions: readonly WorkloadRecord[][]): Promise<{ matched: number | undefined; latest: number | undefined; detail: string }> {
+async function committedMatchesACheckpoint(
+  partitions: readonly WorkloadRecord[][],
+): Promise<{ matched: number | undefined; latest: number | undefined; detail: string }> {
   let detail = '';
   for (let attempt = 0; attempt < 20; attempt++) {
     const checkpoints = await completedCheckpointPositions(ws.checkpointDir, ws.jobName);
     const log = await readTransactionalLog(ws.brokers, output);
     const committed = log.committed.map(decodeChange).map((c) => `${c.id}@${c.position}`);
     const set = new Set(committed);
-    if (set.size !== committed.length) return { matched: undefined, latest: checkpoints[0]?.id, detail: `${committed.length - set.size} duplicated records` };
+    if (set.size !== committed.length)
+      return {
+        matched: undefined,
+        latest: checkpoints[0]?.id,
+        detail: `${committed.length - set.size} duplicated records`,
+      };
     if (checkpoints.length === 0 && set.size === 0) return { matched: 0, latest: undefined, detail: '' };
     for (const { id, positions } of checkpoints) {
       const read = partitions.flatMap((records, p) => records.slice(0, Number(positions.get(`${ws.topic}:${p}`) ?? 0)));
-      const want = new Set([...changelogOracle(read)].flatMap(([key, list]) => list.map((c) => `${key}@${c.position}`)));
+      const want = new Set(
+        [...changelogOracle(read)].flatMap(([key, list]) => list.map((c) => `${key}@${c.position}`)),
+      );
       const missing = [...want].filter((n) => !set.has(n)).length;
       const extra = [...set].filter((n) => !want.has(n)).length;
       if (missing === 0 && extra === 0) return { matched: id, latest: checkpoints[0]?.id, detail: '' };
-      if (id === checkpoints[0]?.id) detail = `vs checkpoint ${id}: ${missing} missing, ${extra} extra of ${set.size} committed (${log.openRecords} in open transactions)`;
+      if (id === checkpoints[0]?.id)
+        detail = `vs checkpoint ${id}: ${missing} missing, ${extra} extra of ${set.size} committed (${log.openRecords} in open transactions)`;
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
@@ -81,14 +98,19 @@ async function committedMatchesACheckpoint(partitions: readonly WorkloadRecord[]
 
 describe('orders → Kafka (transactional) under SIGKILL', () => {
   it(`commits every table change exactly once after ${settings.kills} kills`, async () => {
-    say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic} → ${output}, work dir ${ws.workDir}`);
+    say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic} → ${output}, work dir ${ws.workDir}`,
+    );
     await createChangelogTopic(kafka, output, OUTPUT_PARTITIONS);
     const records = [...generateWorkload(WORKLOAD)];
     const partitions = workloadByPartition(records);
     const perKill = { latest: 0, older: 0 };
     const afterKill = async (kill: number): Promise<void> => {
       const { matched, latest, detail } = await committedMatchesACheckpoint(partitions);
-      expect(matched, `after kill ${kill}: the committed log is not the changelog of any completed checkpoint (${detail})`).toBeDefined();
+      expect(
+        matched,
+        `after kill ${kill}: the committed log is not the changelog of any completed checkpoint (${detail})`,
+      ).toBeDefined();
       perKill[matched === latest ? 'latest' : 'older'] += 1;
     };
     const run = await runSinkChaos(ws, {
@@ -124,7 +146,8 @@ describe('orders → Kafka (transactional) under SIGKILL', () => {
 
     // The same topic through kafkajs's own read_committed consumer, up to the last committed record of each partition.
     const ends = new Map<number, bigint>();
-    for (const r of log.committed) if (r.offset + 1n > (ends.get(r.partition) ?? 0n)) ends.set(r.partition, r.offset + 1n);
+    for (const r of log.committed)
+      if (r.offset + 1n > (ends.get(r.partition) ?? 0n)) ends.set(r.partition, r.offset + 1n);
     const viaKafkajs = await readCommittedWithKafkajs(kafka, output, ends);
     const diff = recordSetDifference(log.committed, viaKafkajs);
     say(

@@ -31,7 +31,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { changelogOracle, projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
-import { createChangelogTopic, decodeChange, expectExactChangelog, judgeChangelog, workloadByPartition } from '../support/changelog-check.ts';
+import {
+  createChangelogTopic,
+  decodeChange,
+  expectExactChangelog,
+  judgeChangelog,
+  workloadByPartition,
+} from '../support/changelog-check.ts';
 import { countDeadLetters, indexDifferences, readIndex } from '../support/elasticsearch-check.ts';
 import { completedCheckpointPositions } from '../support/checkpoint-state.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
@@ -46,9 +52,16 @@ const ABANDONED = 3;
 const FINAL = 1;
 const path = `${settings.kills} kills at N = ${PARALLELISM}, a start at N = ${ABANDONED} killed at its first pre-commits, restored at N = ${FINAL}`;
 /** A smaller workload than the single-subtask tests: the file must stay within CI's budget. */
-const workload = (seed: number): WorkloadOptions => ({ keys: 2_000, events: 16_000, partitions: 4, duplicateFraction: 0.02, seed });
+const workload = (seed: number): WorkloadOptions => ({
+  keys: 2_000,
+  events: 16_000,
+  partitions: 4,
+  duplicateFraction: 0.02,
+  seed,
+});
 /** Redis and Elasticsearch only in the heavier runs (`npm run chaos`, or CDCFLOW_CHAOS_PARALLEL_SINKS=all): CI's budget. */
-const allSinks = process.env['CDCFLOW_CHAOS_KILLS'] !== undefined || process.env['CDCFLOW_CHAOS_PARALLEL_SINKS'] === 'all';
+const allSinks =
+  process.env['CDCFLOW_CHAOS_KILLS'] !== undefined || process.env['CDCFLOW_CHAOS_PARALLEL_SINKS'] === 'all';
 const { databaseUrl, redisUrl, elasticsearchUrl } = testEndpoints();
 const cleanups: (() => Promise<void>)[] = [];
 
@@ -57,7 +70,10 @@ afterAll(async () => {
 });
 
 /** A workspace whose cleanup runs after the file; `pass()` marks it passed (else its folders and outputs stay). */
-function workspace(label: string, extra: (passed: boolean) => Promise<void> = async () => undefined): { ws: ChaosWorkspace; pass(): void } {
+function workspace(
+  label: string,
+  extra: (passed: boolean) => Promise<void> = async () => undefined,
+): { ws: ChaosWorkspace; pass(): void } {
   const ws = new ChaosWorkspace(label);
   let passed = false;
   cleanups.push(async () => {
@@ -70,9 +86,13 @@ function workspace(label: string, extra: (passed: boolean) => Promise<void> = as
 describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restored at another parallelism`, () => {
   it(`Postgres (two-phase): ${path}, equals the projection oracle`, async () => {
     const table = uniqueName('chaos_par_orders').replace(/-/g, '_');
-    const { ws, pass } = workspace('par-postgres', async (passed) => (passed ? dropOrdersTable(databaseUrl, table, ws.jobName) : ws.say(`table ${table} kept`)));
+    const { ws, pass } = workspace('par-postgres', async (passed) =>
+      passed ? dropOrdersTable(databaseUrl, table, ws.jobName) : ws.say(`table ${table} kept`),
+    );
     const WORKLOAD = workload(20_251_201);
-    ws.say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, table ${table}, work dir ${ws.workDir}`);
+    ws.say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, table ${table}, work dir ${ws.workDir}`,
+    );
     const run = await runSinkChaos(ws, {
       file: 'jobs/orders-to-postgres.ts',
       env: { DATABASE_URL: databaseUrl, CDCFLOW_PG_TABLE: table },
@@ -95,9 +115,16 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
         `on restore: ${committed} recorded transactions committed, ${found} found already committed, ${rolledBack} unrecorded ones rolled back`,
     );
     // What the final run at N = 1 rolled back for subtask 2, which exists in no checkpoint when the N = 3 start died before its first one.
-    const retiredRolledBack = countLines(run.final.lines, new RegExp(`rolled back \\d+ prepared.*:${ABANDONED - 1}:\\d+`));
-    ws.say(`abandoned start ${run.abandoned?.progressed === true ? 'completed a checkpoint' : 'died before its first checkpoint completed'}; the final run rolled back subtask ${ABANDONED - 1}'s leftovers ${retiredRolledBack} time(s)`);
-    ws.say(`table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra (duplicated or resurrected) ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`);
+    const retiredRolledBack = countLines(
+      run.final.lines,
+      new RegExp(`rolled back \\d+ prepared.*:${ABANDONED - 1}:\\d+`),
+    );
+    ws.say(
+      `abandoned start ${run.abandoned?.progressed === true ? 'completed a checkpoint' : 'died before its first checkpoint completed'}; the final run rolled back subtask ${ABANDONED - 1}'s leftovers ${retiredRolledBack} time(s)`,
+    );
+    ws.say(
+      `table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra (duplicated or resurrected) ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`,
+    );
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})`).toEqual([]);
     expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
     expect(stale.slice(0, 20), `stale rows (of ${stale.length})`).toEqual([]);
@@ -111,9 +138,15 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     const { ws, pass } = workspace('par-kafka');
     const output = uniqueName('chaos-par-kafka-out');
     ws.topics.push(output);
-    const kafka = new Kafka({ clientId: uniqueName('chaos-par-kafka'), brokers: ws.brokers, logLevel: logLevel.NOTHING });
+    const kafka = new Kafka({
+      clientId: uniqueName('chaos-par-kafka'),
+      brokers: ws.brokers,
+      logLevel: logLevel.NOTHING,
+    });
     const WORKLOAD = workload(20_251_202);
-    ws.say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic} → ${output}, work dir ${ws.workDir}`);
+    ws.say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic} → ${output}, work dir ${ws.workDir}`,
+    );
     await createChangelogTopic(kafka, output, 3);
     const records = [...generateWorkload(WORKLOAD)];
     const partitions = workloadByPartition(records);
@@ -123,13 +156,18 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     let checkedKills = 0;
     const afterKill = async (kill: number): Promise<void> => {
       const [latest] = await completedCheckpointPositions(ws.checkpointDir, ws.jobName);
-      const committed = (await readTransactionalLog(ws.brokers, output)).committed.map(decodeChange).map((c) => `${c.id}@${c.position}`);
+      const committed = (await readTransactionalLog(ws.brokers, output)).committed
+        .map(decodeChange)
+        .map((c) => `${c.id}@${c.position}`);
       const set = new Set(committed);
       expect(committed.length - set.size, `after kill ${kill}: duplicated records`).toBe(0);
       const read = partitions.flatMap((rs, p) => rs.slice(0, Number(latest?.positions.get(`${ws.topic}:${p}`) ?? 0)));
       const want = new Set([...changelogOracle(read)].flatMap(([id, list]) => list.map((c) => `${id}@${c.position}`)));
       const ahead = [...set].filter((n) => !want.has(n));
-      expect(ahead.slice(0, 10), `after kill ${kill}: committed but in no completed checkpoint (latest ${latest?.id ?? 'none'})`).toEqual([]);
+      expect(
+        ahead.slice(0, 10),
+        `after kill ${kill}: committed but in no completed checkpoint (latest ${latest?.id ?? 'none'})`,
+      ).toEqual([]);
       checkedKills += 1;
     };
     const run = await runSinkChaos(ws, {
@@ -149,7 +187,9 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     const superseded = countLines(run.lines, /restore: found superseded/);
     // The final run at N = 1 fences subtask 0's ids, subtask 1's (recorded) and subtask 2's (retired): one line each.
     const fencedIdentities = countLines(run.final.lines, /restore: fenced \d+ transactional ids/);
-    ws.say(`abandoned start ${run.abandoned?.progressed === true ? 'completed a checkpoint' : 'died before its first checkpoint completed'}; the final run fenced the ids of ${fencedIdentities} sink identities`);
+    ws.say(
+      `abandoned start ${run.abandoned?.progressed === true ? 'completed a checkpoint' : 'died before its first checkpoint completed'}; the final run fenced the ids of ${fencedIdentities} sink identities`,
+    );
     const log = await readTransactionalLog(ws.brokers, output);
     const changes = log.committed.map(decodeChange);
     const verdict = judgeChangelog(changes, changelogOracle(records), projectionOracle(records));
@@ -178,7 +218,9 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
       await redis.quit();
     });
     const WORKLOAD = workload(20_251_203);
-    ws.say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, prefix ${prefix}, work dir ${ws.workDir}`);
+    ws.say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, prefix ${prefix}, work dir ${ws.workDir}`,
+    );
     const run = await runSinkChaos(ws, {
       file: 'jobs/orders-to-redis.ts',
       env: { REDIS_URL: redisUrl, CDCFLOW_REDIS_PREFIX: prefix },
@@ -199,7 +241,9 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
       `${run.kills} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ${run.killedPrepared} processes died with a staged, unapplied batch as their last word; ` +
         `${discarded} restores discarded staged batches of incomplete checkpoints`,
     );
-    ws.say(`${oracle.size} keys compared: ${lost.length} lost, ${extra.length} extra (duplicated or resurrected), ${stale.length} stale; ${view.fences.size} fence keys, ${view.staged.length} staged keys left`);
+    ws.say(
+      `${oracle.size} keys compared: ${lost.length} lost, ${extra.length} extra (duplicated or resurrected), ${stale.length} stale; ${view.fences.size} fence keys, ${view.staged.length} staged keys left`,
+    );
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})`).toEqual([]);
     expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
     expect(stale.slice(0, 20), `stale ids (of ${stale.length})`).toEqual([]);
@@ -218,7 +262,9 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
     });
     ws.topics.push(deadLetterTopic);
     const WORKLOAD = workload(20_251_204);
-    ws.say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, index ${index}, work dir ${ws.workDir}`);
+    ws.say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${path}, topic ${ws.topic}, index ${index}, work dir ${ws.workDir}`,
+    );
     const flushed = /checkpoint \d+ flushed: \d+ documents/;
     const run = await runSinkChaos(ws, {
       file: 'jobs/orders-to-elasticsearch.ts',
@@ -232,9 +278,14 @@ describe(`exactly-once sinks at parallelism ${PARALLELISM} under SIGKILL, restor
       finalParallelism: FINAL,
     });
     const docs = await readIndex(es, index);
-    const { lost, resurrected, stale, unknown, compared, deleted } = indexDifferences(docs, changelogOracle(generateWorkload(WORKLOAD)));
+    const { lost, resurrected, stale, unknown, compared, deleted } = indexDifferences(
+      docs,
+      changelogOracle(generateWorkload(WORKLOAD)),
+    );
     const letters = await countDeadLetters(ws.brokers, deadLetterTopic);
-    ws.say(`${run.kills} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ${run.restores} restores`);
+    ws.say(
+      `${run.kills} kills (${run.killsDuringRestore} during restore) in ${run.seconds.toFixed(1)} s, ${run.written} messages; ${run.restores} restores`,
+    );
     ws.say(
       `${compared} documents compared (ids, versions, sources): ${lost.length} lost, ${stale.length} stale, ${unknown.length} unknown ids; ${deleted} deleted ids: ${resurrected.length} resurrected; ${letters} dead letters; index holds ${docs.size}`,
     );

@@ -72,12 +72,16 @@ function throughProxy(url: string, port: number): string {
 }
 
 /** Polls until the table holds the oracle's rows and no prepared transaction is left (or `timeoutMs`). */
-async function waitForOracle(oracle: ReturnType<typeof projectionOracle>, timeoutMs: number): Promise<Awaited<ReturnType<typeof readOrdersTable>>> {
+async function waitForOracle(
+  oracle: ReturnType<typeof projectionOracle>,
+  timeoutMs: number,
+): Promise<Awaited<ReturnType<typeof readOrdersTable>>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await readOrdersTable(databaseUrl, table, jobName);
     const { lost, extra, stale } = tableDifferences(state.rows, oracle);
-    if ((lost.length + extra.length + stale.length === 0 && state.prepared.length === 0) || Date.now() > deadline) return state;
+    if ((lost.length + extra.length + stale.length === 0 && state.prepared.length === 0) || Date.now() > deadline)
+      return state;
     if (job !== undefined && !job.running) return state;
     await new Promise((resolve) => setTimeout(resolve, 1_000));
   }
@@ -87,7 +91,9 @@ describe('orders → Postgres (two-phase) across a Postgres outage', () => {
   it(`recovers by itself from ${OUTAGE_MS / 1000} s without Postgres and ends with exactly the oracle's rows`, async () => {
     const target = new URL(databaseUrl);
     proxy = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
-    say(`topic ${topic}, table ${table}, proxy 127.0.0.1:${proxy.port} → ${target.host}, outage ${OUTAGE_MS} ms, work dir ${workDir}`);
+    say(
+      `topic ${topic}, table ${table}, proxy 127.0.0.1:${proxy.port} → ${target.host}, outage ${OUTAGE_MS} ms, work dir ${workDir}`,
+    );
     const env = {
       KAFKA_BROKERS: kafkaBrokers,
       DATABASE_URL: throughProxy(databaseUrl, proxy.port),
@@ -100,21 +106,28 @@ describe('orders → Postgres (two-phase) across a Postgres outage', () => {
       CDCFLOW_SESSION_TIMEOUT_MS: '6000',
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
     };
-    const echo = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1' ? (line: string) => console.log(`  | ${line}`) : undefined;
+    const echo =
+      process.env['CDCFLOW_CHAOS_VERBOSE'] === '1' ? (line: string) => console.log(`  | ${line}`) : undefined;
     const feeder = new WorkloadFeeder(brokers, topic, WORKLOAD);
     await feeder.open();
     const events = WORKLOAD.events ?? 0;
     await feeder.feed(Math.floor(events / 4));
 
     const started = Date.now();
-    job = JobProcess.start({ file: 'jobs/orders-to-postgres.ts', env, ...(echo === undefined ? {} : { onLine: echo }) });
+    job = JobProcess.start({
+      file: 'jobs/orders-to-postgres.ts',
+      env,
+      ...(echo === undefined ? {} : { onLine: echo }),
+    });
     await job.waitFor(COMMITTED, 90_000);
     // Keep the job busy through the cuts: more input goes in while it runs.
     let feeding = feeder.feed(Math.floor(events / 4));
     // Outage 1: Postgres executes a PREPARE TRANSACTION, the reply never arrives, the link is cut.
     // The prepared transaction is an orphan: no completed checkpoint records it.
     const link = proxy;
-    const first = await outage(job, link, OUTAGE_MS, started, () => withTimeout(link.cutOnReplyTo('PREPARE TRANSACTION'), 60_000, 'no PREPARE TRANSACTION went through the proxy'));
+    const first = await outage(job, link, OUTAGE_MS, started, () =>
+      withTimeout(link.cutOnReplyTo('PREPARE TRANSACTION'), 60_000, 'no PREPARE TRANSACTION went through the proxy'),
+    );
     await feeding;
     feeding = feeder.feed(Math.floor(events / 4));
     // Outage 2 (short): right after a PREPARE the sink reported, before its COMMIT PREPARED.
@@ -139,10 +152,18 @@ describe('orders → Postgres (two-phase) across a Postgres outage', () => {
     const restoreFound = job.lines.filter((l) => RESTORE_FOUND.test(l)).length;
     const rolledBack = job.lines.reduce((n, l) => n + Number(ROLLED_BACK.exec(l)?.[1] ?? 0), 0);
     const { lost, extra, stale } = tableDifferences(rows, oracle);
-    say(`${failures.length} failed attempts (restarts observed), the highest restart number ${Math.max(0, ...failures.map((f) => f.restart))}; reasons: ${[...new Set(failures.map((f) => f.reason.slice(0, 120)))].join(' | ')}`);
-    say(`on restore: ${restoreCommits} recorded transactions committed, ${restoreFound} found already committed, ${rolledBack} unrecorded ones rolled back; proxy accepted ${proxy.stats.accepted} connections`);
-    say(`caught up ${((caughtUpAt - restoredAt) / 1000).toFixed(1)} s after Postgres came back from the second cut; ${feeder.written} messages in ${((caughtUpAt - started) / 1000).toFixed(1)} s`);
-    say(`table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`);
+    say(
+      `${failures.length} failed attempts (restarts observed), the highest restart number ${Math.max(0, ...failures.map((f) => f.restart))}; reasons: ${[...new Set(failures.map((f) => f.reason.slice(0, 120)))].join(' | ')}`,
+    );
+    say(
+      `on restore: ${restoreCommits} recorded transactions committed, ${restoreFound} found already committed, ${rolledBack} unrecorded ones rolled back; proxy accepted ${proxy.stats.accepted} connections`,
+    );
+    say(
+      `caught up ${((caughtUpAt - restoredAt) / 1000).toFixed(1)} s after Postgres came back from the second cut; ${feeder.written} messages in ${((caughtUpAt - started) / 1000).toFixed(1)} s`,
+    );
+    say(
+      `table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`,
+    );
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})\n${job.tail()}`).toEqual([]);
     expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
     expect(stale.slice(0, 20), `stale rows (of ${stale.length})`).toEqual([]);
@@ -162,7 +183,13 @@ interface OutageReport {
 }
 
 /** Cuts the link with `cut`, waits `ms`, restores it, waits for the job's first commit after that; prints what it saw. */
-async function outage(jobProcess: JobProcess, link: TcpProxy, ms: number, started: number, cut: () => Promise<void>): Promise<OutageReport> {
+async function outage(
+  jobProcess: JobProcess,
+  link: TcpProxy,
+  ms: number,
+  started: number,
+  cut: () => Promise<void>,
+): Promise<OutageReport> {
   const destroyedBefore = link.stats.destroyed;
   const linesAtCut = jobProcess.lines.length;
   await cut();
@@ -186,7 +213,10 @@ async function outage(jobProcess: JobProcess, link: TcpProxy, ms: number, starte
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(what)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -45,7 +45,9 @@ afterAll(async () => {
 
 describe('orders → Postgres (two-phase) under SIGKILL', () => {
   it(`ends with exactly the projection oracle's rows after ${KILLS} kills`, async () => {
-    say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${KILLS} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, table ${table}, work dir ${ws.workDir}`);
+    say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${KILLS} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, table ${table}, work dir ${ws.workDir}`,
+    );
     const run = await runSinkChaos(ws, {
       file: 'jobs/orders-to-postgres.ts',
       env: { DATABASE_URL: databaseUrl, CDCFLOW_PG_TABLE: table },
@@ -66,7 +68,9 @@ describe('orders → Postgres (two-phase) under SIGKILL', () => {
         `${run.killedPrepared} processes died with a prepared transaction as their last word; on restore: ${restoreCommits} recorded transactions committed, ` +
         `${restoreFound} found already committed, ${rolledBack} unrecorded ones rolled back`,
     );
-    say(`table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra (duplicated or resurrected) ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`);
+    say(
+      `table ${rows.size} rows, oracle ${oracle.size}: lost ${lost.length}, extra (duplicated or resurrected) ${extra.length}, stale ${stale.length}; prepared left ${prepared.length}`,
+    );
     expect(lost.slice(0, 20), `lost ids (of ${lost.length})`).toEqual([]);
     expect(extra.slice(0, 20), `extra ids (of ${extra.length})`).toEqual([]);
     expect(stale.slice(0, 20), `stale rows (of ${stale.length})`).toEqual([]);

@@ -42,7 +42,9 @@ import { envelopePosition } from '../../scripts/workload/commit-position.ts';
 import type { ChangePosition } from '../../state/change-position.ts';
 
 const KILLS = Number(process.env['CDCFLOW_CHAOS_KILLS'] ?? 10);
-const PARALLEL_KILLS = Number(process.env['CDCFLOW_CHAOS_PARALLEL_KILLS'] ?? (process.env['CDCFLOW_CHAOS_KILLS'] === undefined ? 4 : KILLS));
+const PARALLEL_KILLS = Number(
+  process.env['CDCFLOW_CHAOS_PARALLEL_KILLS'] ?? (process.env['CDCFLOW_CHAOS_KILLS'] === undefined ? 4 : KILLS),
+);
 const SEED = Number(process.env['CDCFLOW_CHAOS_SEED'] ?? Math.floor(Math.random() * 1_000_000));
 const WORKLOAD: WorkloadOptions = { ...WORKLOAD_PRESETS.S, duplicateFraction: 0.02, seed: 20_251_123 };
 /** The broker's floor by default (group.min.session.timeout.ms); bounds each restart's wait for the killed member. */
@@ -80,12 +82,18 @@ function runFolder(parallelism: number): { topic: string; workDir: string; check
 /** The workload as the topic holds it: per partition, the record at each offset. */
 function workloadByPartition(): OracleRecord[][] {
   const partitions: OracleRecord[][] = [];
-  for (const { seq, partition, id, event } of generateWorkload(WORKLOAD)) (partitions[partition] ??= []).push({ seq, partition, id, event });
+  for (const { seq, partition, id, event } of generateWorkload(WORKLOAD))
+    (partitions[partition] ??= []).push({ seq, partition, id, event });
   return partitions;
 }
 
 /** Every way `state` differs from the projection of the records before `positions` (at most 20). */
-function mismatchesAt(topic: string, state: LoadedUpsertState<OrderRow>, positions: ReadonlyMap<string, string>, partitions: readonly OracleRecord[][]): { mismatches: string[]; keys: number; live: number } {
+function mismatchesAt(
+  topic: string,
+  state: LoadedUpsertState<OrderRow>,
+  positions: ReadonlyMap<string, string>,
+  partitions: readonly OracleRecord[][],
+): { mismatches: string[]; keys: number; live: number } {
   const read = partitions.flatMap((records, p) => records.slice(0, Number(positions.get(`${topic}:${p}`) ?? 0)));
   const oracle = projectionOracle(read);
   const last = new Map<number, { position: ChangePosition; op: string }>();
@@ -101,22 +109,29 @@ function mismatchesAt(topic: string, state: LoadedUpsertState<OrderRow>, positio
     const entry = state.entries.get(id);
     if (entry === undefined) miss(`id ${id}: live in the oracle, no entry in the state`);
     else if (entry.row === null) miss(`id ${id}: live in the oracle, a tombstone (${entry.position}) in the state`);
-    else if (!isDeepStrictEqual(entry.row, row)) miss(`id ${id}: rows differ\n    state  ${JSON.stringify(entry.row)}\n    oracle ${JSON.stringify(row)}`);
+    else if (!isDeepStrictEqual(entry.row, row))
+      miss(`id ${id}: rows differ\n    state  ${JSON.stringify(entry.row)}\n    oracle ${JSON.stringify(row)}`);
   }
   for (const [key, entry] of state.entries) {
     const expected = last.get(key as number);
     if (expected === undefined) miss(`id ${String(key)}: in the state, not in what was read`);
-    else if (entry.position !== expected.position) miss(`id ${String(key)}: state at ${entry.position}, its last event read is at ${expected.position}`);
-    if (entry.row === null && expected !== undefined && expected.op !== 'd') miss(`id ${String(key)}: a tombstone in the state, but its last event is '${expected.op}'`);
-    else if (entry.row !== null && !oracle.has(key as number)) miss(`id ${String(key)}: live in the state, absent from the oracle`);
+    else if (entry.position !== expected.position)
+      miss(`id ${String(key)}: state at ${entry.position}, its last event read is at ${expected.position}`);
+    if (entry.row === null && expected !== undefined && expected.op !== 'd')
+      miss(`id ${String(key)}: a tombstone in the state, but its last event is '${expected.op}'`);
+    else if (entry.row !== null && !oracle.has(key as number))
+      miss(`id ${String(key)}: live in the state, absent from the oracle`);
   }
-  if (state.entries.size !== last.size && mismatches.length === 0) miss(`${state.entries.size} keys in the state, ${last.size} read`);
+  if (state.entries.size !== last.size && mismatches.length === 0)
+    miss(`${state.entries.size} keys in the state, ${last.size} read`);
   return { mismatches, keys: last.size, live: oracle.size };
 }
 
 async function sigkillRun(parallelism: number, kills: number): Promise<void> {
   const { topic, workDir, checkpointDir, pass } = runFolder(parallelism);
-  say(`parallelism ${parallelism}, seed ${SEED} (CDCFLOW_CHAOS_SEED), ${kills} kills, topic ${topic}, work dir ${workDir}`);
+  say(
+    `parallelism ${parallelism}, seed ${SEED} (CDCFLOW_CHAOS_SEED), ${kills} kills, topic ${topic}, work dir ${workDir}`,
+  );
   const env = {
     CDCFLOW_PARALLELISM: String(parallelism),
     KAFKA_BROKERS: brokers.join(','),
@@ -128,9 +143,14 @@ async function sigkillRun(parallelism: number, kills: number): Promise<void> {
     KAFKAJS_NO_PARTITIONER_WARNING: '1',
   };
   const echo = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1' ? (line: string) => console.log(`  | ${line}`) : undefined;
-  const job = { file: process.env['CDCFLOW_CHAOS_JOB'] ?? 'jobs/orders-projection.ts', env, ...(echo === undefined ? {} : { onLine: echo }) };
+  const job = {
+    file: process.env['CDCFLOW_CHAOS_JOB'] ?? 'jobs/orders-projection.ts',
+    env,
+    ...(echo === undefined ? {} : { onLine: echo }),
+  };
   const partitions = workloadByPartition();
-  const load = () => loadUpsertState<OrderRow>({ checkpointDir, jobName: 'orders-projection', operatorUid: 'orders-upsert' });
+  const load = () =>
+    loadUpsertState<OrderRow>({ checkpointDir, jobName: 'orders-projection', operatorUid: 'orders-upsert' });
 
   // After each kill: the checkpoint the next start will restore must be exact for its offsets.
   const verified: number[] = [];
@@ -138,7 +158,10 @@ async function sigkillRun(parallelism: number, kills: number): Promise<void> {
     const state = await load();
     if (verified.at(-1) === state.checkpoint.id) return;
     const { mismatches, keys } = mismatchesAt(topic, state, state.sourcePositions, partitions);
-    expect(mismatches, `after kill ${kill}, checkpoint ${state.checkpoint.id} ≠ oracle of what it read:\n${mismatches.join('\n')}`).toEqual([]);
+    expect(
+      mismatches,
+      `after kill ${kill}, checkpoint ${state.checkpoint.id} ≠ oracle of what it read:\n${mismatches.join('\n')}`,
+    ).toEqual([]);
     verified.push(state.checkpoint.id);
     echo?.(`checkpoint ${state.checkpoint.id} exact: ${keys} keys`);
   };
@@ -162,7 +185,9 @@ async function sigkillRun(parallelism: number, kills: number): Promise<void> {
   await Promise.all(feeding);
   await feeder.feedRest();
   await feeder.close();
-  say(`${report.kills} kills (${report.killsDuringRestore} during restore) in ${((Date.now() - started) / 1000).toFixed(1)} s; ${verified.length} restored checkpoints exact; ${feeder.written} messages written`);
+  say(
+    `${report.kills} kills (${report.killsDuringRestore} during restore) in ${((Date.now() - started) / 1000).toFixed(1)} s; ${verified.length} restored checkpoints exact; ${feeder.written} messages written`,
+  );
 
   // Read to the end and finish: the bounded run takes a final savepoint and exits 0.
   const final = JobProcess.start({ ...job, env: { ...env, CDCFLOW_BOUNDED: '1' } });
@@ -171,13 +196,25 @@ async function sigkillRun(parallelism: number, kills: number): Promise<void> {
   const finished = (await final.waitFor(FINISHED, 1_000)).slice(1).map(Number);
   const restores = report.restores + (final.lines.some((l) => RESTORING.test(l)) ? 1 : 0);
   // What each process's upsert operator dropped (killed ones: as of their last checkpoint line).
-  const dropped = [...report.processes, final].reduce((sum, p) => sum + Number(p.lines.map((l) => DROPPED.exec(l)?.[1]).filter(Boolean).at(-1) ?? 0), 0);
+  const dropped = [...report.processes, final].reduce(
+    (sum, p) =>
+      sum +
+      Number(
+        p.lines
+          .map((l) => DROPPED.exec(l)?.[1])
+          .filter(Boolean)
+          .at(-1) ?? 0,
+      ),
+    0,
+  );
 
   const state = await load();
   expect(state.checkpoint.kind).toBe('savepoint');
   expect(state.checkpoint.name).toMatch(/^final-\d+$/);
   // It has read every message of every partition...
-  expect(Object.fromEntries(state.sourcePositions)).toEqual(Object.fromEntries(partitions.map((records, p) => [`${topic}:${p}`, String(records.length)])));
+  expect(Object.fromEntries(state.sourcePositions)).toEqual(
+    Object.fromEntries(partitions.map((records, p) => [`${topic}:${p}`, String(records.length)])),
+  );
   // ...and holds exactly the projection of all of them.
   const { mismatches, keys, live } = mismatchesAt(topic, state, state.sourcePositions, partitions);
   say(
@@ -196,6 +233,8 @@ async function sigkillRun(parallelism: number, kills: number): Promise<void> {
 }
 
 describe('orders projection under SIGKILL', () => {
-  it(`ends with exactly the projection oracle's table after ${KILLS} kills, every restored checkpoint exact`, () => sigkillRun(1, KILLS));
-  it(`does the same at parallelism 2 (worker threads, keyed exchange) after ${PARALLEL_KILLS} kills`, () => sigkillRun(2, PARALLEL_KILLS));
+  it(`ends with exactly the projection oracle's table after ${KILLS} kills, every restored checkpoint exact`, () =>
+    sigkillRun(1, KILLS));
+  it(`does the same at parallelism 2 (worker threads, keyed exchange) after ${PARALLEL_KILLS} kills`, () =>
+    sigkillRun(2, PARALLEL_KILLS));
 });

@@ -56,19 +56,34 @@ function liveRows(state: LoadedUpsertState<OrderRow>): Map<number, OrderRow> {
 
 describe('orders → Redis (fenced batches) under SIGKILL', () => {
   it(`ends with exactly the projection oracle's keys after ${settings.kills} kills, never ahead of a completed checkpoint`, async () => {
-    say(`seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, prefix ${prefix}, work dir ${ws.workDir}`);
-    const load = (from?: number) => loadUpsertState<OrderRow>({ checkpointDir: ws.checkpointDir, jobName: ws.jobName, operatorUid: 'orders-upsert', ...(from === undefined ? {} : { from }) });
+    say(
+      `seed ${settings.seed} (CDCFLOW_CHAOS_SEED), ${settings.kills} kills (CDCFLOW_CHAOS_KILLS), topic ${ws.topic}, prefix ${prefix}, work dir ${ws.workDir}`,
+    );
+    const load = (from?: number) =>
+      loadUpsertState<OrderRow>({
+        checkpointDir: ws.checkpointDir,
+        jobName: ws.jobName,
+        operatorUid: 'orders-upsert',
+        ...(from === undefined ? {} : { from }),
+      });
     const perKill = { exact: 0, pendingCommit: 0, unverifiable: 0 };
     const afterKill = async (kill: number): Promise<void> => {
       const view = await readRedisView(redis, prefix, false);
       const fence = Math.max(0, ...view.fences.values());
       const latest = await load().catch(() => undefined);
-      expect(fence, `after kill ${kill}: fence ${fence} is ahead of the latest completed checkpoint ${latest?.checkpoint.id ?? 'none'}`).toBeLessThanOrEqual(latest?.checkpoint.id ?? 0);
+      expect(
+        fence,
+        `after kill ${kill}: fence ${fence} is ahead of the latest completed checkpoint ${latest?.checkpoint.id ?? 'none'}`,
+      ).toBeLessThanOrEqual(latest?.checkpoint.id ?? 0);
       if (fence < (latest?.checkpoint.id ?? 0)) perKill.pendingCommit += 1; // completed, not yet applied (or empty): its restore applies it
-      const atFence = fence === 0 ? undefined : fence === latest?.checkpoint.id ? latest : await load(fence).catch(() => undefined);
+      const atFence =
+        fence === 0 ? undefined : fence === latest?.checkpoint.id ? latest : await load(fence).catch(() => undefined);
       if (fence !== 0 && atFence === undefined) return void (perKill.unverifiable += 1); // retention removed it
       const { lost, extra, stale } = redisDifferences(view.rows, atFence === undefined ? new Map() : liveRows(atFence));
-      expect({ lost: lost.slice(0, 10), extra: extra.slice(0, 10), stale: stale.slice(0, 10) }, `after kill ${kill}: Redis ≠ upsert table of checkpoint ${fence}`).toEqual({ lost: [], extra: [], stale: [] });
+      expect(
+        { lost: lost.slice(0, 10), extra: extra.slice(0, 10), stale: stale.slice(0, 10) },
+        `after kill ${kill}: Redis ≠ upsert table of checkpoint ${fence}`,
+      ).toEqual({ lost: [], extra: [], stale: [] });
       perKill.exact += 1;
     };
 
@@ -93,7 +108,11 @@ describe('orders → Redis (fenced batches) under SIGKILL', () => {
     const view = await readRedisView(redis, prefix, true);
     const { lost, extra, stale } = redisDifferences(view.rows, oracle);
     const wrongTtl = [...view.rows]
-      .filter(([id, { pttl }]) => (oracle.get(id)?.status === 'delivered' ? !(pttl > DELIVERED_TTL_MS - 3_600_000 && pttl <= DELIVERED_TTL_MS) : pttl !== -1))
+      .filter(([id, { pttl }]) =>
+        oracle.get(id)?.status === 'delivered'
+          ? !(pttl > DELIVERED_TTL_MS - 3_600_000 && pttl <= DELIVERED_TTL_MS)
+          : pttl !== -1,
+      )
       .map(([id, { pttl }]) => `${id}: ${pttl}`);
     const final = await load();
     const fence = [...view.fences.values()][0] ?? 0;

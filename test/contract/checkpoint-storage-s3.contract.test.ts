@@ -13,7 +13,10 @@ import { makeTempDir } from '../unit/checkpoints/helpers.ts';
 
 const endpoint = process.env['CDCFLOW_S3_ENDPOINT'];
 const bucket = process.env['CDCFLOW_S3_BUCKET'] ?? 'cdcflow';
-const skip = endpoint === undefined ? 'CDCFLOW_S3_ENDPOINT is not set; `npm run stack -- up s3proxy` starts S3Proxy on 127.0.0.1:19000' : undefined;
+const skip =
+  endpoint === undefined
+    ? 'CDCFLOW_S3_ENDPOINT is not set; `npm run stack -- up s3proxy` starts S3Proxy on 127.0.0.1:19000'
+    : undefined;
 
 describeCheckpointStorageContract(
   `S3 at ${endpoint ?? '(none)'}`,
@@ -22,7 +25,13 @@ describeCheckpointStorageContract(
     const prefix = uniqueName('contract');
     const store = new S3ObjectStore(bucket, s3ConnectionFromEnv());
     const invalid: InvalidCheckpoint[] = [];
-    const storage = new S3CheckpointStorage({ url: `s3://${bucket}/${prefix}`, jobName, stagingDirectory: dir, store, onInvalid: (i) => invalid.push(i) });
+    const storage = new S3CheckpointStorage({
+      url: `s3://${bucket}/${prefix}`,
+      jobName,
+      stagingDirectory: dir,
+      store,
+      onInvalid: (i) => invalid.push(i),
+    });
     return {
       storage,
       invalid,
@@ -37,11 +46,14 @@ describeCheckpointStorageContract(
   skip === undefined ? {} : { skip },
 );
 
-it.skipIf(skip !== undefined)('reports whether the server honours If-None-Match (S3Proxy 2.6 does not, MinIO does)', async () => {
-  const store = new S3ObjectStore(bucket, s3ConnectionFromEnv());
-  try {
-    expect(['supported', 'ignored']).toContain(await store.conditionalWrites());
-  } finally {
-    await store.destroy();
-  }
-});
+it.skipIf(skip !== undefined)(
+  'reports whether the server honours If-None-Match (S3Proxy 2.6 does not, MinIO does)',
+  async () => {
+    const store = new S3ObjectStore(bucket, s3ConnectionFromEnv());
+    try {
+      expect(['supported', 'ignored']).toContain(await store.conditionalWrites());
+    } finally {
+      await store.destroy();
+    }
+  },
+);

@@ -47,7 +47,14 @@ let lsn = 0;
 /** A change whose id is unique in the run, so a duplicate anywhere shows. */
 export function change(id: number, status = 'paid'): ContractChange {
   lsn += 1;
-  return { kind: 'upsert', key: id, row: { id, status }, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() };
+  return {
+    kind: 'upsert',
+    key: id,
+    row: { id, status },
+    previous: null,
+    position: streamPosition(0, lsn),
+    sourceTsMs: Date.now(),
+  };
 }
 const label = (c: ContractChange) => `${c.key}:${c.kind === 'upsert' ? c.row.status : 'deleted'}`;
 
@@ -60,18 +67,42 @@ interface Subtask {
   crash(): Promise<void>;
 }
 
-function context(job: string, subtaskIndex: number, parallelism: number, retiredSubtasks?: readonly number[]): OperatorContext {
-  return { jobName: job, uid: 'contract-sink', subtaskIndex, parallelism, keyedState: undefined, metrics: new RecordingMetrics(), now: () => Date.now(), ...(retiredSubtasks === undefined ? {} : { retiredSubtasks }) };
+function context(
+  job: string,
+  subtaskIndex: number,
+  parallelism: number,
+  retiredSubtasks?: readonly number[],
+): OperatorContext {
+  return {
+    jobName: job,
+    uid: 'contract-sink',
+    subtaskIndex,
+    parallelism,
+    keyedState: undefined,
+    metrics: new RecordingMetrics(),
+    now: () => Date.now(),
+    ...(retiredSubtasks === undefined ? {} : { retiredSubtasks }),
+  };
 }
 
-async function open(target: ScopedTarget, job: string, restored?: OperatorSnapshot, subtaskIndex = 0, parallelism = 1, retired?: readonly number[]): Promise<Subtask> {
+async function open(
+  target: ScopedTarget,
+  job: string,
+  restored?: OperatorSnapshot,
+  subtaskIndex = 0,
+  parallelism = 1,
+  retired?: readonly number[],
+): Promise<Subtask> {
   const op = target.sink.createOperator();
   await op.open?.(context(job, subtaskIndex, parallelism, retired), restored);
   const noOutput = { emit: () => undefined, emitSide: () => undefined };
   return {
     op,
     write: async (...changes) => {
-      await op.processBatch(changes.map((value) => ({ value, timestamp: value.sourceTsMs })), noOutput);
+      await op.processBatch(
+        changes.map((value) => ({ value, timestamp: value.sourceTsMs })),
+        noOutput,
+      );
     },
     barrier: async (id) => (await op.snapshotState?.(id)) as OperatorSnapshot,
     complete: async (id) => {
@@ -88,7 +119,11 @@ export function describeSinkContract(target: SinkTarget, nextJob: () => string):
   const onCommit = target.visibility === 'on-commit';
 
   /** `committed` must be visible, each once; `uncommitted` must not be (on-commit) or may be, once (on-write). */
-  async function expectVisible(scope: ScopedTarget, committed: readonly ContractChange[], uncommitted: readonly ContractChange[] = []): Promise<void> {
+  async function expectVisible(
+    scope: ScopedTarget,
+    committed: readonly ContractChange[],
+    uncommitted: readonly ContractChange[] = [],
+  ): Promise<void> {
     const seen = (await scope.visible()).sort();
     const want = committed.map(label);
     if (onCommit) {
@@ -97,7 +132,11 @@ export function describeSinkContract(target: SinkTarget, nextJob: () => string):
     }
     const maybe = new Set(uncommitted.map(label));
     const extra = seen.filter((s) => !want.includes(s));
-    for (const w of want) expect(seen.filter((s) => s === w), `${w} visible once`).toHaveLength(1);
+    for (const w of want)
+      expect(
+        seen.filter((s) => s === w),
+        `${w} visible once`,
+      ).toHaveLength(1);
     for (const e of extra) expect(maybe.has(e), `${e} is no record of this case`).toBe(true);
     expect(new Set(seen).size, 'no record twice').toBe(seen.length);
   }
@@ -113,18 +152,21 @@ export function describeSinkContract(target: SinkTarget, nextJob: () => string):
   }
 
   describe(`${target.name}: two-phase sink contract`, () => {
-    it('pre-commit: a checkpoint’s records become visible when it completes' + (onCommit ? ', not before' : ''), async () => {
-      await withScope(async (scope, job) => {
-        const s = await open(scope, job);
-        const a = [change(1), change(2)];
-        await s.write(...a);
-        await s.barrier(1);
-        if (onCommit) await expectVisible(scope, []);
-        await s.complete(1);
-        await expectVisible(scope, a);
-        await s.crash();
-      });
-    });
+    it(
+      'pre-commit: a checkpoint’s records become visible when it completes' + (onCommit ? ', not before' : ''),
+      async () => {
+        await withScope(async (scope, job) => {
+          const s = await open(scope, job);
+          const a = [change(1), change(2)];
+          await s.write(...a);
+          await s.barrier(1);
+          if (onCommit) await expectVisible(scope, []);
+          await s.complete(1);
+          await expectVisible(scope, a);
+          await s.crash();
+        });
+      },
+    );
 
     it('abort: the records of a checkpoint that never completes commit with the next one that does', async () => {
       await withScope(async (scope, job) => {
@@ -219,7 +261,9 @@ export function describeSinkContract(target: SinkTarget, nextJob: () => string):
         await zero.crash();
         await one.crash();
         const op = scope.sink.createOperator();
-        const merged = op.mergeRescaled?.(parts, { jobName: job, uid: 'contract-sink', subtaskIndex: 0, parallelism: 1 }) ?? parts[0]?.snapshot;
+        const merged =
+          op.mergeRescaled?.(parts, { jobName: job, uid: 'contract-sink', subtaskIndex: 0, parallelism: 1 }) ??
+          parts[0]?.snapshot;
         await op.open?.(context(job, 0, 1, [1]), merged);
         await expectVisible(scope, [a, b], [late]);
         expect(await scope.leftovers()).toBe(0);

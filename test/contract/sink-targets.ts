@@ -37,10 +37,24 @@ export function postgresTarget(): SinkTarget {
       const table = uniqueName('contract').replace(/-/g, '_');
       const c = await db();
       await c.query(`create table ${table} (id bigint primary key, status text)`);
-      const prepared = async () => (await c.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [`${job}:`])).rows.map((r) => r.gid);
+      const prepared = async () =>
+        (
+          await c.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [
+            `${job}:`,
+          ])
+        ).rows.map((r) => r.gid);
       return {
-        sink: postgresSink<number, ContractRow>({ table, primaryKey: ['id'], connectionString: url, lockTimeoutMs: 5_000, ...quiet }),
-        visible: async () => (await c.query<{ id: string; status: string }>(`select id, status from ${table}`)).rows.map((r) => `${r.id}:${r.status}`),
+        sink: postgresSink<number, ContractRow>({
+          table,
+          primaryKey: ['id'],
+          connectionString: url,
+          lockTimeoutMs: 5_000,
+          ...quiet,
+        }),
+        visible: async () =>
+          (await c.query<{ id: string; status: string }>(`select id, status from ${table}`)).rows.map(
+            (r) => `${r.id}:${r.status}`,
+          ),
         leftovers: async () => (await prepared()).length,
         cleanup: async () => {
           for (const gid of await prepared()) await c.query(`rollback prepared '${gid}'`);
@@ -70,7 +84,11 @@ export function kafkaTarget(): SinkTarget {
       // One read_committed reader per scope, joined once: what it has read is what is visible.
       const seen: string[] = [];
       let lastArrival = Date.now();
-      const consumer: Consumer = kafka.consumer({ groupId: uniqueName('contract-reader'), readUncommitted: false, maxWaitTimeInMs: 100 });
+      const consumer: Consumer = kafka.consumer({
+        groupId: uniqueName('contract-reader'),
+        readUncommitted: false,
+        maxWaitTimeInMs: 100,
+      });
       await consumer.connect();
       await consumer.subscribe({ topic, fromBeginning: true });
       let assigned = false;
@@ -87,7 +105,10 @@ export function kafkaTarget(): SinkTarget {
       const deadline = Date.now() + 30_000;
       while (!assigned && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       return {
-        sink: kafkaSink<ContractChange>({ brokers, topic, serialize: (c) => ({ key: String(c.key), value: label(c) }), maxTransactionSlots: 3 }, { commitAttempts: 3, initialBackoffMs: 50 }),
+        sink: kafkaSink<ContractChange>(
+          { brokers, topic, serialize: (c) => ({ key: String(c.key), value: label(c) }), maxTransactionSlots: 3 },
+          { commitAttempts: 3, initialBackoffMs: 50 },
+        ),
         // Visible = what the reader has received once the partition is quiet; a committed transaction arrives within a fetch.
         visible: async () => {
           const started = Date.now();
@@ -122,10 +143,12 @@ export function redisTarget(): SinkTarget {
           const keys = await dataKeys();
           if (keys.length === 0) return [];
           const values = await redis.mget(...keys);
-          return values.filter((v): v is string => v !== null).map((v) => {
-            const row = JSON.parse(v) as ContractRow;
-            return `${row.id}:${row.status}`;
-          });
+          return values
+            .filter((v): v is string => v !== null)
+            .map((v) => {
+              const row = JSON.parse(v) as ContractRow;
+              return `${row.id}:${row.status}`;
+            });
         },
         // A staged batch left behind is a sorted-set entry under the sink's internal keys.
         leftovers: async () => {
@@ -154,9 +177,17 @@ export function elasticsearchTarget(): SinkTarget {
     async scope() {
       const index = uniqueName('contract');
       return {
-        sink: elasticsearchSink<ContractChange>({ node, toAction: tableChangeAction(index), refresh: true, initialBackoffMs: 10 }),
+        sink: elasticsearchSink<ContractChange>({
+          node,
+          toAction: tableChangeAction(index),
+          refresh: true,
+          initialBackoffMs: 10,
+        }),
         visible: async () => {
-          const { body, statusCode } = await es.search({ index, size: 1000, body: { query: { match_all: {} } } }, { ignore: [404] });
+          const { body, statusCode } = await es.search(
+            { index, size: 1000, body: { query: { match_all: {} } } },
+            { ignore: [404] },
+          );
           if (statusCode === 404) return [];
           const hits = (body as { hits: { hits: { _source: ContractRow }[] } }).hits.hits;
           return hits.map((h) => `${h._source.id}:${h._source.status}`);

@@ -105,7 +105,9 @@ describe('Debezium source: backpressure', () => {
       }),
     };
     env
-      .fromSource(debeziumSource({ topics: [topic], groupId, fetcher, maxBufferedBytes: MAX_BUFFERED_BYTES }), { uid: 'orders-source' })
+      .fromSource(debeziumSource({ topics: [topic], groupId, fetcher, maxBufferedBytes: MAX_BUFFERED_BYTES }), {
+        uid: 'orders-source',
+      })
       .map((event) => ({ partition: event.origin.partition, offset: Number(event.origin.offset) }))
       .sinkTo(slowSink);
 
@@ -113,7 +115,11 @@ describe('Debezium source: backpressure', () => {
     // Should an event go missing the job would wait forever: stop it so the assertions say what is missing.
     const watchdog = setTimeout(() => void env.stop(), 120_000);
     const running = env.execute().finally(() => clearTimeout(watchdog));
-    const producing = produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition }))).then(() => {
+    const producing = produce(
+      kafka,
+      topic,
+      records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
+    ).then(() => {
       producerDoneAt = Date.now();
     });
     const [result] = await Promise.all([running, producing]);

@@ -11,10 +11,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ALLOWED_LATENESS_MS, LATE_ORDERS, OUT_OF_ORDERNESS_MS, REVENUE_WINDOWS, type Order, type OrderEvent, type RevenueRow } from '../../jobs/revenue-windows.ts';
+import {
+  ALLOWED_LATENESS_MS,
+  LATE_ORDERS,
+  OUT_OF_ORDERNESS_MS,
+  REVENUE_WINDOWS,
+  type Order,
+  type OrderEvent,
+  type RevenueRow,
+} from '../../jobs/revenue-windows.ts';
 import { DLQ_HEADERS } from '../../operators/sources/kafka/dead-letter.ts';
-import { StreamEnvironment, WatermarkStrategy, collectSink, debeziumSource, decimalSum, postgresSink } from '../../runtime/index.ts';
-import { BAD_CLASSES, CORPUS_SOURCE_CHECKS, STAGES, checkOrderForProjection, checkOrderForRevenue, revenueAmount, type BadRecord } from '../../scripts/workload/bad-records.ts';
+import {
+  StreamEnvironment,
+  WatermarkStrategy,
+  collectSink,
+  debeziumSource,
+  decimalSum,
+  postgresSink,
+} from '../../runtime/index.ts';
+import {
+  BAD_CLASSES,
+  CORPUS_SOURCE_CHECKS,
+  STAGES,
+  checkOrderForProjection,
+  checkOrderForRevenue,
+  revenueAmount,
+  type BadRecord,
+} from '../../scripts/workload/bad-records.ts';
 import { projectionOracle, revenueWindowOracle } from '../../scripts/workload/oracle.ts';
 import { mixedWorkload, produceMixed, readAll, type PlacedBad } from '../../scripts/workload/bad-records-mix.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
@@ -26,7 +49,9 @@ import { counterValue } from '../unit/operators/window/harness.ts';
 const WORKLOAD = { seed: 101, keys: 6_000, events: 12_000, partitions: 2 };
 const COPIES = 2;
 
-const DDL = (table: string) => `CREATE TABLE ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
+const DDL = (
+  table: string,
+) => `CREATE TABLE ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
   shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`;
 
 describe('bad records never stop a job (issue 10)', () => {
@@ -79,7 +104,16 @@ describe('bad records never stop a job (issue 10)', () => {
     cleanups.push(() => dropOrdersTable(url, table, projectionJob));
     const projection = environment(projectionJob, topics[1] as string);
     projection
-      .fromSource(debeziumSource<Order>({ topics: [topic], groupId: uniqueName('bad-projection'), bounded: 'latest', deadLetterTopic: topics[1] as string, checks: CORPUS_SOURCE_CHECKS }), { uid: 'orders-source' })
+      .fromSource(
+        debeziumSource<Order>({
+          topics: [topic],
+          groupId: uniqueName('bad-projection'),
+          bounded: 'latest',
+          deadLetterTopic: topics[1] as string,
+          checks: CORPUS_SOURCE_CHECKS,
+        }),
+        { uid: 'orders-source' },
+      )
       .map(checkOrderForProjection)
       .uid(STAGES.checkOrder)
       .keyBy((e) => e.key?.['id'] as number)
@@ -93,10 +127,21 @@ describe('bad records never stop a job (issue 10)', () => {
     const rows: RevenueRow[] = [];
     const late: OrderEvent[] = [];
     const windows = revenue
-      .fromSource(debeziumSource<Order>({ topics: [topic], groupId: uniqueName('bad-revenue'), bounded: 'latest', deadLetterTopic: topics[2] as string, checks: CORPUS_SOURCE_CHECKS }), {
-        uid: 'orders-source',
-        watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(OUT_OF_ORDERNESS_MS).withTimestamps((e) => e.source.tsMs),
-      })
+      .fromSource(
+        debeziumSource<Order>({
+          topics: [topic],
+          groupId: uniqueName('bad-revenue'),
+          bounded: 'latest',
+          deadLetterTopic: topics[2] as string,
+          checks: CORPUS_SOURCE_CHECKS,
+        }),
+        {
+          uid: 'orders-source',
+          watermarks: WatermarkStrategy.boundedOutOfOrderness<OrderEvent>(OUT_OF_ORDERNESS_MS).withTimestamps(
+            (e) => e.source.tsMs,
+          ),
+        },
+      )
       .map(checkOrderForRevenue)
       .uid(STAGES.checkOrder)
       .filter((e) => (e.op === 'c' || e.op === 'u' || e.op === 'r') && e.after !== null)
@@ -107,7 +152,14 @@ describe('bad records never stop a job (issue 10)', () => {
       .aggregate(decimalSum(revenueAmount))
       .uid(STAGES.revenueWindows);
     windows
-      .map((r): RevenueRow => ({ windowStart: r.window.start, windowEnd: r.window.end, status: r.key, ...r.result, firing: r.firing, updateCount: r.updateCount }))
+      .map((r): RevenueRow => ({
+        windowStart: r.window.start,
+        windowEnd: r.window.end,
+        status: r.key,
+        ...r.result,
+        firing: r.firing,
+        updateCount: r.updateCount,
+      }))
       .sinkTo(collectSink(rows, { transactional: true }));
     windows.getSideOutput(LATE_ORDERS).sinkTo(collectSink(late, { transactional: true }));
 
@@ -116,14 +168,20 @@ describe('bad records never stop a job (issue 10)', () => {
     expect(windowed.restarts).toBe(0);
 
     // Every bad record exactly once per job, with the stage and reason of its class; nothing else.
-    for (const [pipeline, dlq] of [['projection', topics[1]], ['revenue', topics[2]]] as const) {
+    for (const [pipeline, dlq] of [
+      ['projection', topics[1]],
+      ['revenue', topics[2]],
+    ] as const) {
       const letters = await readAll(kafka, dlq as string);
       const header = (m: (typeof letters)[number]['message'], name: string) => m.headers?.[name]?.toString();
       const found = new Map<string, string[]>();
       for (const { message } of letters) {
         expect(header(message, DLQ_HEADERS.topic), 'letters name their source topic').toBe(topic);
         const at = `${header(message, DLQ_HEADERS.partition)}@${header(message, DLQ_HEADERS.offset)}`;
-        found.set(at, [...(found.get(at) ?? []), `${header(message, DLQ_HEADERS.stage)}/${header(message, DLQ_HEADERS.errorKind)}`]);
+        found.set(at, [
+          ...(found.get(at) ?? []),
+          `${header(message, DLQ_HEADERS.stage)}/${header(message, DLQ_HEADERS.errorKind)}`,
+        ]);
         expect(header(message, DLQ_HEADERS.errorClass)?.length ?? 0).toBeGreaterThan(0);
         expect(Number(header(message, DLQ_HEADERS.deadLetteredAtMs))).toBeGreaterThan(0);
       }
@@ -132,17 +190,29 @@ describe('bad records never stop a job (issue 10)', () => {
       for (const [at, b] of expected) {
         const want = `${(b[pipeline] as BadRecord['projection']).stage}/${(b[pipeline] as BadRecord['projection']).kind}`;
         const got = found.get(at) ?? [];
-        if (got.length !== 1 || got[0] !== want) wrong.push(`${pipeline} ${b.className} at ${at}: want [${want}], got [${got.join(', ')}]`);
+        if (got.length !== 1 || got[0] !== want)
+          wrong.push(`${pipeline} ${b.className} at ${at}: want [${want}], got [${got.join(', ')}]`);
       }
-      for (const at of found.keys()) if (!expected.has(at)) wrong.push(`${pipeline}: a good record at ${at} was dead-lettered as ${found.get(at)?.join(', ')}`);
+      for (const at of found.keys())
+        if (!expected.has(at))
+          wrong.push(`${pipeline}: a good record at ${at} was dead-lettered as ${found.get(at)?.join(', ')}`);
       expect(wrong).toEqual([]);
       expect(letters).toHaveLength(bad.length);
     }
     expect(await metricTotal(projected.metrics.registry, 'cdcflow_dead_letters_total')).toBe(bad.length);
     expect(await metricTotal(windowed.metrics.registry, 'cdcflow_dead_letters_total')).toBe(bad.length);
     // Alerts can be set on reasons that never happened: their series exist at zero.
-    expect((await projected.metrics.registry.getSingleMetric('cdcflow_dead_letters_total')?.get())?.values.some((v) => v.labels['reason'] === 'unknown-schema' && v.value === 0)).toBe(true);
-    expect(await counterValue(projected.metrics, 'cdcflow_dead_letters_total', { stage: STAGES.sink, reason: 'sink-refused' })).toBe(bad.filter((b) => b.projection.stage === STAGES.sink).length);
+    expect(
+      (await projected.metrics.registry.getSingleMetric('cdcflow_dead_letters_total')?.get())?.values.some(
+        (v) => v.labels['reason'] === 'unknown-schema' && v.value === 0,
+      ),
+    ).toBe(true);
+    expect(
+      await counterValue(projected.metrics, 'cdcflow_dead_letters_total', {
+        stage: STAGES.sink,
+        reason: 'sink-refused',
+      }),
+    ).toBe(bad.filter((b) => b.projection.stage === STAGES.sink).length);
 
     // The targets hold exactly what the good records alone make.
     const { rows: tableRows, prepared } = await readOrdersTable(url, table, projectionJob);

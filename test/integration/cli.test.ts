@@ -33,14 +33,35 @@ const topic = uniqueName('cli-orders-topic');
 const table = uniqueName('cli_orders').replace(/-/g, '_');
 const workDir = mkdtempSync(join(tmpdir(), 'cdcflow-cli-'));
 const root = join(workDir, 'checkpoints');
-const env = { DATABASE_URL: databaseUrl, KAFKA_BROKERS: kafkaBrokers, CDCFLOW_CHECKPOINT_DIR: root, KAFKAJS_NO_PARTITIONER_WARNING: '1' };
-const jobFlags = ['--name', job, '--set', `topic=${topic}`, '--set', `table=${table}`, '--set', 'sessionTimeoutMs=6000', '--set', `state.dir=${join(workDir, 'state')}`];
+const env = {
+  DATABASE_URL: databaseUrl,
+  KAFKA_BROKERS: kafkaBrokers,
+  CDCFLOW_CHECKPOINT_DIR: root,
+  KAFKAJS_NO_PARTITIONER_WARNING: '1',
+};
+const jobFlags = [
+  '--name',
+  job,
+  '--set',
+  `topic=${topic}`,
+  '--set',
+  `table=${table}`,
+  '--set',
+  'sessionTimeoutMs=6000',
+  '--set',
+  `state.dir=${join(workDir, 'state')}`,
+];
 const foreground: JobProcess[] = [];
 let passed = false;
 
 /** A long-running `cdcflow run|rescale`, its output kept like a job's. */
 function start(args: readonly string[]): JobProcess {
-  const process = JobProcess.start({ file: 'runtime/cli/cdcflow.mjs', args, env, ...(verbose ? { onLine: (l: string) => console.log(`  | ${l}`) } : {}) });
+  const process = JobProcess.start({
+    file: 'runtime/cli/cdcflow.mjs',
+    args,
+    env,
+    ...(verbose ? { onLine: (l: string) => console.log(`  | ${l}`) } : {}),
+  });
   foreground.push(process);
   return process;
 }
@@ -48,7 +69,10 @@ function start(args: readonly string[]): JobProcess {
 /** A short `cdcflow` command; resolves with its exit code and output (a failing command does not throw). */
 async function cdcflow(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['runtime/cli/cdcflow.mjs', ...args], { cwd: repoRoot, env: { ...process.env, ...env } });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['runtime/cli/cdcflow.mjs', ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -66,7 +90,11 @@ afterAll(async () => {
   for (const p of foreground) if (p.running) process.kill(p.pid, 'SIGTERM'); // forwarded to the job
   await Promise.all(foreground.map((p) => p.exited));
   if (passed) {
-    const admin = new Kafka({ clientId: 'cli-cleanup', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'cli-cleanup',
+      brokers: kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.disconnect();
@@ -101,7 +129,12 @@ describe('cdcflow CLI', () => {
     expect(offline.stderr).toContain(`job '${job}' is not running`);
     const catalog = await json<{ savepoints: { name: string }[] }>('checkpoints', 'list', job);
     expect(catalog.savepoints.map((s) => s.name)).toContain('before-upgrade');
-    const inspected = await json<{ kind: string; operators: { uid: string }[] }>('checkpoints', 'inspect', job, stop.savepointPath);
+    const inspected = await json<{ kind: string; operators: { uid: string }[] }>(
+      'checkpoints',
+      'inspect',
+      job,
+      stop.savepointPath,
+    );
     expect(inspected.kind).toBe('savepoint');
     expect(inspected.operators.map((o) => o.uid)).toContain('orders-source');
 
@@ -121,11 +154,14 @@ describe('cdcflow CLI', () => {
     expect((await json<{ parallelism: number }>('info', job)).parallelism).toBe(2);
 
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
-    for (let deadline = Date.now() + 60_000; ; ) {
+    for (let deadline = Date.now() + 60_000; ;) {
       const { rows } = await readOrdersTable(databaseUrl, table, job);
       const d = tableDifferences(rows, oracle);
       if (d.lost.length + d.extra.length + d.stale.length === 0 && rows.size === oracle.size) break;
-      if (Date.now() > deadline) throw new Error(`table never matched the oracle: lost ${d.lost.length}, extra ${d.extra.length}, stale ${d.stale.length}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `table never matched the oracle: lost ${d.lost.length}, extra ${d.extra.length}, stale ${d.stale.length}`,
+        );
       await new Promise((r) => setTimeout(r, 500));
     }
     const cancelled = await cdcflow('cancel', job);
@@ -137,7 +173,12 @@ describe('cdcflow CLI', () => {
     expect((await last.waitForExit(90_000)).code).toBe(0);
     const { rows, prepared } = await readOrdersTable(databaseUrl, table, job);
     const { lost, extra, stale } = tableDifferences(rows, oracle);
-    expect({ lost, extra, stale: stale.slice(0, 10), prepared }).toEqual({ lost: [], extra: [], stale: [], prepared: [] });
+    expect({ lost, extra, stale: stale.slice(0, 10), prepared }).toEqual({
+      lost: [],
+      extra: [],
+      stale: [],
+      prepared: [],
+    });
     expect(rows.size).toBe(oracle.size);
     passed = true;
   });

@@ -29,8 +29,12 @@ async function createTopic(topic: string, maxMessageBytes?: number): Promise<voi
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const configEntries = maxMessageBytes === undefined ? [] : [{ name: 'max.message.bytes', value: String(maxMessageBytes) }];
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries }], waitForLeaders: true });
+    const configEntries =
+      maxMessageBytes === undefined ? [] : [{ name: 'max.message.bytes', value: String(maxMessageBytes) }];
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, replicationFactor: 1, configEntries }],
+      waitForLeaders: true,
+    });
   } finally {
     await admin.disconnect();
   }
@@ -40,7 +44,10 @@ async function maxMessageBytes(topic: string): Promise<number> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }] });
+    const described = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+    });
     return Number(described.resources[0]?.configEntries[0]?.configValue);
   } finally {
     await admin.disconnect();
@@ -60,7 +67,12 @@ async function countOf(topic: string): Promise<number> {
 
 /** The last message of a topic, read with a consumer allowed to fetch big records. */
 async function lastMessage(topic: string): Promise<{ value: Buffer | null; headers: Record<string, string> }> {
-  const consumer = kafka.consumer({ groupId: uniqueName('dlq-limits-reader'), maxWaitTimeInMs: 100, maxBytesPerPartition: 16 * 1024 * 1024, maxBytes: 32 * 1024 * 1024 });
+  const consumer = kafka.consumer({
+    groupId: uniqueName('dlq-limits-reader'),
+    maxWaitTimeInMs: 100,
+    maxBytesPerPartition: 16 * 1024 * 1024,
+    maxBytes: 32 * 1024 * 1024,
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -81,7 +93,16 @@ async function lastMessage(topic: string): Promise<{ value: Buffer | null; heade
 }
 
 function letter(source: string, offset: number, bytes: number): DeadLetter {
-  return { topic: source, partition: 0, offset: String(offset), reason: 'value is not valid UTF-8', errorKind: 'undecodable', key: Buffer.from(`{"id":${offset}}`), value: Buffer.alloc(bytes, 0xff), timestampMs: 1 };
+  return {
+    topic: source,
+    partition: 0,
+    offset: String(offset),
+    reason: 'value is not valid UTF-8',
+    errorKind: 'undecodable',
+    key: Buffer.from(`{"id":${offset}}`),
+    value: Buffer.alloc(bytes, 0xff),
+    timestampMs: 1,
+  };
 }
 
 describe('dead-letter writer limits (issue 10, defect 3)', () => {

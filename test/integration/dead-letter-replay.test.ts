@@ -23,7 +23,13 @@ afterAll(async () => {
   await admin.disconnect();
 });
 
-const letter = (source: string, offset: number, errorKind: DeadLetter['errorKind'], stage: string, bytes = 20): DeadLetter => ({
+const letter = (
+  source: string,
+  offset: number,
+  errorKind: DeadLetter['errorKind'],
+  stage: string,
+  bytes = 20,
+): DeadLetter => ({
   topic: source,
   partition: 0,
   offset: String(offset),
@@ -46,7 +52,11 @@ describe('dead-letter replay', () => {
     await createTopic(kafka, dlq, 1);
     const writer = deadLetterWriter({ brokers, topic: dlq, clientId: 'replay-test' });
     try {
-      const letters = [letter(source, 1, 'sink-refused', 'orders-pg'), letter(source, 2, 'undecodable', 'decode'), letter(source, 3, 'sink-refused', 'orders-pg')];
+      const letters = [
+        letter(source, 1, 'sink-refused', 'orders-pg'),
+        letter(source, 2, 'undecodable', 'decode'),
+        letter(source, 3, 'sink-refused', 'orders-pg'),
+      ];
       await writer.write(letters);
       await writer.write([letters[0] as DeadLetter]); // at-least-once: the same letter again
       await writer.write([letter(source, 4, 'sink-refused', 'orders-pg', 2 * 1024 * 1024)]); // truncated to fit 1 MB
@@ -55,7 +65,14 @@ describe('dead-letter replay', () => {
     }
 
     const dry = await replayDeadLetters({ brokers, from: dlq, reason: 'sink-refused', dryRun: true });
-    expect(dry).toMatchObject({ read: 5, matched: 4, replayed: 0, duplicates: 1, truncated: 1, byTarget: { [source]: 2 } });
+    expect(dry).toMatchObject({
+      read: 5,
+      matched: 4,
+      replayed: 0,
+      duplicates: 1,
+      truncated: 1,
+      byTarget: { [source]: 2 },
+    });
 
     const toTarget = await replayDeadLetters({ brokers, from: dlq, to: target, stage: 'orders-pg' });
     expect(toTarget).toMatchObject({ replayed: 2, duplicates: 1, truncated: 1 });

@@ -18,7 +18,17 @@ import { generateWorkload, type WorkloadRecord } from '../../scripts/workload/ge
 import { projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { OrderEnvelope, OrderRow } from '../../scripts/workload/orders-model.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
-import { createTopic, finalTable, metricTotal, produce, readTopic, runProjection, testJob, testKafka, type TestJob } from '../support/source-jobs.ts';
+import {
+  createTopic,
+  finalTable,
+  metricTotal,
+  produce,
+  readTopic,
+  runProjection,
+  testJob,
+  testKafka,
+  type TestJob,
+} from '../support/source-jobs.ts';
 
 const PARTITIONS = 2;
 const WORKLOAD = { seed: 11, keys: 150, events: 1_000, partitions: PARTITIONS };
@@ -64,9 +74,21 @@ function avroBadMessages(encoder: OrdersAvroEncoder): BadMessage[] {
   return [
     // A JSON producer writing to the Avro topic: '{' where the magic byte should be.
     { name: 'wrong magic byte', value: jsonBytes(sampleEvent({})), kinds: ['bad-magic-byte'] },
-    { name: 'unknown schema id', value: writeWireFrame(1_999_999_999, encoder.encode(sampleEvent({}) as unknown as OrderEnvelope).subarray(5)), kinds: ['unknown-schema'] },
-    { name: 'garbage body under a known schema id', value: writeWireFrame(encoder.schemaId, GARBAGE), kinds: ['undecodable', 'truncated'] },
-    { name: 'unknown op in Avro', value: encoder.encode(sampleEvent({ op: 'x' }) as unknown as OrderEnvelope), kinds: ['unknown-op'] },
+    {
+      name: 'unknown schema id',
+      value: writeWireFrame(1_999_999_999, encoder.encode(sampleEvent({}) as unknown as OrderEnvelope).subarray(5)),
+      kinds: ['unknown-schema'],
+    },
+    {
+      name: 'garbage body under a known schema id',
+      value: writeWireFrame(encoder.schemaId, GARBAGE),
+      kinds: ['undecodable', 'truncated'],
+    },
+    {
+      name: 'unknown op in Avro',
+      value: encoder.encode(sampleEvent({ op: 'x' }) as unknown as OrderEnvelope),
+      kinds: ['unknown-op'],
+    },
   ];
 }
 
@@ -74,7 +96,11 @@ function avroBadMessages(encoder: OrdersAvroEncoder): BadMessage[] {
  * The workload's messages with the bad ones spread between them, each on a partition of its own
  * choosing; offsets follow from the order (a fresh topic, no transactions).
  */
-function interleave(valid: readonly WorkloadRecord[], bad: readonly BadMessage[], encode: (r: WorkloadRecord) => Buffer | null): { messages: Message[]; placed: Placed[] } {
+function interleave(
+  valid: readonly WorkloadRecord[],
+  bad: readonly BadMessage[],
+  encode: (r: WorkloadRecord) => Buffer | null,
+): { messages: Message[]; placed: Placed[] } {
   const next = new Array<number>(PARTITIONS).fill(0);
   const messages: Message[] = [];
   const placed: Placed[] = [];
@@ -99,7 +125,13 @@ function interleave(valid: readonly WorkloadRecord[], bad: readonly BadMessage[]
 const jobs: TestJob[] = [];
 afterAll(() => jobs.forEach((j) => j.cleanup()));
 
-async function runCase(kafka: Kafka, topic: string, format: DebeziumSourceOptions['format'], bad: readonly BadMessage[], encode: (r: WorkloadRecord) => Buffer | null): Promise<void> {
+async function runCase(
+  kafka: Kafka,
+  topic: string,
+  format: DebeziumSourceOptions['format'],
+  bad: readonly BadMessage[],
+  encode: (r: WorkloadRecord) => Buffer | null,
+): Promise<void> {
   const valid = [...generateWorkload(WORKLOAD)];
   const { messages, placed } = interleave(valid, bad, encode);
   expect(placed).toHaveLength(bad.length);
@@ -109,7 +141,12 @@ async function runCase(kafka: Kafka, topic: string, format: DebeziumSourceOption
   const job = testJob(uniqueName('dlq-job'));
   jobs.push(job);
   let changeEvents = 0;
-  const source = debeziumSource<OrderRow>({ topics: [topic], groupId: uniqueName('dlq-group'), ...(format === undefined ? {} : { format }), bounded: 'latest' });
+  const source = debeziumSource<OrderRow>({
+    topics: [topic],
+    groupId: uniqueName('dlq-group'),
+    ...(format === undefined ? {} : { format }),
+    bounded: 'latest',
+  });
   // No crash: the job finishes on its first attempt.
   const { result, changes } = await runProjection(job, source, () => (changeEvents += 1));
 
@@ -126,7 +163,9 @@ async function runCase(kafka: Kafka, topic: string, format: DebeziumSourceOption
   };
   for (const expected of placed) {
     const letter = letters.find(
-      (l) => header(l.message.headers, DLQ_HEADERS.partition) === String(expected.partition) && header(l.message.headers, DLQ_HEADERS.offset) === expected.offset,
+      (l) =>
+        header(l.message.headers, DLQ_HEADERS.partition) === String(expected.partition) &&
+        header(l.message.headers, DLQ_HEADERS.offset) === expected.offset,
     );
     expect(letter, `dead letter for '${expected.name}' at ${expected.partition}/${expected.offset}`).toBeDefined();
     const headers = letter?.message.headers;
@@ -155,8 +194,12 @@ describe('Debezium source: dead letters', () => {
   it('files wrong magic bytes, unknown schema ids, bad bodies and unknown ops of an Avro topic and processes every valid event', async () => {
     const registryUrl = testEndpoints().schemaRegistryUrl;
     const topic = uniqueName('dlq-avro');
-    const encoder = await createOrdersAvroEncoder(new SchemaRegistry({ host: registryUrl }), { subject: `${topic}-value` });
+    const encoder = await createOrdersAvroEncoder(new SchemaRegistry({ host: registryUrl }), {
+      subject: `${topic}-value`,
+    });
     const bad = avroBadMessages(encoder);
-    await runCase(kafka, topic, { format: 'avro', registryUrl }, bad, (r) => (r.event === null ? null : encoder.encode(r.event)));
+    await runCase(kafka, topic, { format: 'avro', registryUrl }, bad, (r) =>
+      r.event === null ? null : encoder.encode(r.event),
+    );
   });
 });

@@ -20,7 +20,14 @@ import { finalTable, metricTotal, runProjection, testJob, type TestJob } from '.
 
 type OrderRowV2 = OrderRow & { discount_code?: string | null };
 
-const WORKLOAD: WorkloadOptions = { seed: 7, keys: 400, events: 3_000, partitions: 3, duplicateFraction: 0.02, duplicateDelay: 40 };
+const WORKLOAD: WorkloadOptions = {
+  seed: 7,
+  keys: 400,
+  events: 3_000,
+  partitions: 3,
+  duplicateFraction: 0.02,
+  duplicateDelay: 40,
+};
 /** Values (tombstones not counted) written with schema v1; the rest with v2. */
 const SWITCH_AT = 1_500;
 
@@ -68,7 +75,10 @@ describe('Debezium source: Avro through the schema registry', () => {
     });
 
     const logical = switchingAt((e) => e, asV2);
-    const written = [...generateWorkload(WORKLOAD)].map((r) => ({ ...r, event: r.event === null ? null : logical(r.event) }));
+    const written = [...generateWorkload(WORKLOAD)].map((r) => ({
+      ...r,
+      event: r.event === null ? null : logical(r.event),
+    }));
     const oracle = projectionOracle(written);
     const afterImages = written.flatMap((r) => (r.event?.after == null ? [] : [r.event.after]));
     expect(produced.records).toBeGreaterThan(WORKLOAD.events as number);
@@ -77,7 +87,12 @@ describe('Debezium source: Avro through the schema registry', () => {
     jobs.push(job);
     let v2Events = 0;
     let v1Events = 0;
-    const source = debeziumSource<OrderRowV2>({ topics: [topic], groupId: uniqueName('avro-group'), format: { format: 'avro', registryUrl }, bounded: 'latest' });
+    const source = debeziumSource<OrderRowV2>({
+      topics: [topic],
+      groupId: uniqueName('avro-group'),
+      format: { format: 'avro', registryUrl },
+      bounded: 'latest',
+    });
     const { result, changes } = await runProjection(job, source, (event) => {
       // Which schema wrote the row is visible in its fields: v1 rows have no discount_code.
       if (event.after === null) return;

@@ -40,9 +40,22 @@ async function runScenario(s: Scenario): Promise<void> {
   try {
     await seedOrders(source.databaseUrl, source.table, SEEDED, s.seed);
     // Debezium skips TRUNCATE by default (skipped.operations=t): the truncate scenarios ask for it.
-    const connector = { decimalHandling: s.decimalHandling, partitions: 3, ...(s.truncate ? { extra: { 'skipped.operations': 'none' } } : {}) };
+    const connector = {
+      decimalHandling: s.decimalHandling,
+      partitions: 3,
+      ...(s.truncate ? { extra: { 'skipped.operations': 'none' } } : {}),
+    };
     if (!s.connectorDuringWrites) await source.startConnector(connector);
-    const load = source.workload({ seed: s.seed, seededRows: SEEDED, maxChanges: s.maxChanges ?? 12_000, maxDurationMs: 30_000, ratePerSecond: 2000, bigTransactionRows: 5000, truncate: s.truncate, toastShare: 0.2 });
+    const load = source.workload({
+      seed: s.seed,
+      seededRows: SEEDED,
+      maxChanges: s.maxChanges ?? 12_000,
+      maxDurationMs: 30_000,
+      ratePerSecond: 2000,
+      bigTransactionRows: 5000,
+      truncate: s.truncate,
+      toastShare: 0.2,
+    });
     if (s.connectorDuringWrites) {
       await new Promise((resolve) => setTimeout(resolve, 800));
       await source.startConnector(connector);
@@ -52,10 +65,15 @@ async function runScenario(s: Scenario): Promise<void> {
       await load.stop();
     }
     const written = await load.done;
-    say(`workload: ${written.changes} changed rows in ${written.committed} commits (${written.rolledBack} rolled back), ${JSON.stringify(written.byKind)}`);
+    say(
+      `workload: ${written.changes} changed rows in ${written.committed} commits (${written.rolledBack} rolled back), ${JSON.stringify(written.byKind)}`,
+    );
     await awaitSourceCaughtUp(source);
     // The job is told what the connector does: its decimal.handling.mode, and that a TRUNCATE must empty the sink.
-    await pipeline.runBounded(120_000, { CDCFLOW_DECIMAL_HANDLING: s.decimalHandling, ...(s.truncate ? { CDCFLOW_TRUNCATE: 'propagate' } : {}) });
+    await pipeline.runBounded(120_000, {
+      CDCFLOW_DECIMAL_HANDLING: s.decimalHandling,
+      ...(s.truncate ? { CDCFLOW_TRUNCATE: 'propagate' } : {}),
+    });
     const report = await pipeline.reconcile();
     say(pipeline.format(report));
     expect(report.equal, pipeline.format(report)).toBe(true);
@@ -69,14 +87,28 @@ async function runScenario(s: Scenario): Promise<void> {
 
 describe('real Debezium → upsert → Postgres two-phase: sink equals source', () => {
   it('REPLICA IDENTITY FULL, decimal string, connector before the writes (what the engine handles today)', async () => {
-    await runScenario({ label: 'green', replicaIdentity: 'full', decimalHandling: 'string', truncate: false, connectorDuringWrites: false, seed: 901 });
+    await runScenario({
+      label: 'green',
+      replicaIdentity: 'full',
+      decimalHandling: 'string',
+      truncate: false,
+      connectorDuringWrites: false,
+      seed: 901,
+    });
   });
 
   // Defect 1, commit order — enabled by branch `commit-order`: changes committed after the
   // snapshot began can carry change LSNs at or below the snapshot rows' LSN; the LSN-guarded
   // upsert drops them as duplicates (stale rows, deleted rows that survive).
   it('commit order: connector started while writes run (snapshot under load) [branch commit-order]', async () => {
-    await runScenario({ label: 'snapshot-load', replicaIdentity: 'full', decimalHandling: 'string', truncate: false, connectorDuringWrites: true, seed: 902 });
+    await runScenario({
+      label: 'snapshot-load',
+      replicaIdentity: 'full',
+      decimalHandling: 'string',
+      truncate: false,
+      connectorDuringWrites: true,
+      seed: 902,
+    });
   });
 
   // Defect 2, TOAST — with REPLICA IDENTITY DEFAULT an update that leaves notes alone carries
@@ -87,22 +119,53 @@ describe('real Debezium → upsert → Postgres two-phase: sink equals source', 
   // a run). Pinned instead by test/integration/real-debezium-commit-order.test.ts, which asserts that
   // outcome exactly. Stays skipped until primary-key changes carry the row across keys.
   known('TOAST: REPLICA IDENTITY DEFAULT keeps unchanged large notes [branch commit-order]', async () => {
-    await runScenario({ label: 'toast', replicaIdentity: 'default', decimalHandling: 'string', truncate: false, connectorDuringWrites: false, seed: 903 });
+    await runScenario({
+      label: 'toast',
+      replicaIdentity: 'default',
+      decimalHandling: 'string',
+      truncate: false,
+      connectorDuringWrites: false,
+      seed: 903,
+    });
   });
 
   // Defect 3, decimals — enabled by branch `debezium-values`: decimal.handling.mode=precise
   // (Debezium's default) sends NUMERIC as base64 of the unscaled bytes.
   it('decimals: decimal.handling.mode=precise, negative amounts included [branch debezium-values]', async () => {
-    await runScenario({ label: 'precise', replicaIdentity: 'full', decimalHandling: 'precise', truncate: false, connectorDuringWrites: false, seed: 904 });
+    await runScenario({
+      label: 'precise',
+      replicaIdentity: 'full',
+      decimalHandling: 'precise',
+      truncate: false,
+      connectorDuringWrites: false,
+      seed: 904,
+    });
   });
 
   // Defect 4, TRUNCATE — enabled by branch `debezium-values`: op "t" is ignored, the sink keeps every row.
   it('TRUNCATE mid-stream empties the sink too [branch debezium-values]', async () => {
-    await runScenario({ label: 'truncate', replicaIdentity: 'full', decimalHandling: 'string', truncate: true, connectorDuringWrites: false, seed: 905 });
+    await runScenario({
+      label: 'truncate',
+      replicaIdentity: 'full',
+      decimalHandling: 'string',
+      truncate: true,
+      connectorDuringWrites: false,
+      seed: 905,
+    });
   });
 
   // Everything at once, as a user's first real deployment meets it — needs both branches.
-  known('full mix: DEFAULT identity, precise decimals, TRUNCATE, connector started under load [branches commit-order + debezium-values]', async () => {
-    await runScenario({ label: 'full-mix', replicaIdentity: 'default', decimalHandling: 'precise', truncate: true, connectorDuringWrites: true, seed: 906 });
-  });
+  known(
+    'full mix: DEFAULT identity, precise decimals, TRUNCATE, connector started under load [branches commit-order + debezium-values]',
+    async () => {
+      await runScenario({
+        label: 'full-mix',
+        replicaIdentity: 'default',
+        decimalHandling: 'precise',
+        truncate: true,
+        connectorDuringWrites: true,
+        seed: 906,
+      });
+    },
+  );
 });

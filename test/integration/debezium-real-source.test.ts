@@ -19,7 +19,7 @@ async function topicsExist(kafka: Kafka, topics: readonly string[], timeoutMs = 
   const admin = kafka.admin();
   await admin.connect();
   try {
-    for (const deadline = Date.now() + timeoutMs; ; ) {
+    for (const deadline = Date.now() + timeoutMs; ;) {
       const existing = new Set(await admin.listTopics());
       if (topics.every((t) => existing.has(t))) return;
       if (Date.now() > deadline) throw new Error(`topics ${topics.join(', ')} not created within ${timeoutMs} ms`);
@@ -39,7 +39,14 @@ describe('real Debezium source (test support)', () => {
   it('streams a snapshot taken under load and every kind of change, then gives its slot back', async () => {
     source = await RealOrdersSource.create('dbz-source');
     await seedOrders(source.databaseUrl, source.table, 300);
-    const load = source.workload({ seed: 7, seededRows: 300, maxChanges: 3000, maxDurationMs: 20_000, ratePerSecond: 1500, bigTransactionRows: 1000 });
+    const load = source.workload({
+      seed: 7,
+      seededRows: 300,
+      maxChanges: 3000,
+      maxDurationMs: 20_000,
+      ratePerSecond: 1500,
+      bigTransactionRows: 1000,
+    });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const names = await source.startConnector();
     const report = await load.done;
@@ -47,7 +54,11 @@ describe('real Debezium source (test support)', () => {
     // A last marker row, written after the workload: the topic is complete when it arrives.
     await source.query(`INSERT INTO ${source.table} (id, status) VALUES (999999999, 'marker')`);
     const kafka = new Kafka({ brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
-    const messages = await readMessagesUntil(kafka, names.topic, (m: KafkaMessage) => m.key?.toString() === '{"id":999999999}');
+    const messages = await readMessagesUntil(
+      kafka,
+      names.topic,
+      (m: KafkaMessage) => m.key?.toString() === '{"id":999999999}',
+    );
     const events = messages.flatMap((m) => (m.value === null ? [] : [JSON.parse(m.value.toString()) as Envelope]));
     const ops = new Set(events.map((e) => e.op));
     expect([...ops].sort()).toEqual(['c', 'd', 'r', 'u']);
@@ -60,15 +71,26 @@ describe('real Debezium source (test support)', () => {
 
   it('registers a connector with schemas, precise decimals and transaction metadata (BEGIN/END on <prefix>.transaction)', async () => {
     source = await RealOrdersSource.create('dbz-source-tx');
-    const names = await source.startConnector({ schemasEnable: true, decimalHandling: 'precise', transactionMetadata: true });
+    const names = await source.startConnector({
+      schemasEnable: true,
+      decimalHandling: 'precise',
+      transactionMetadata: true,
+    });
     await source.query(`BEGIN; INSERT INTO ${source.table} (id, amount) VALUES (1, -26588.24), (2, 12.5); COMMIT;`);
     const kafka = new Kafka({ brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
     await topicsExist(kafka, [names.transactionTopic, names.topic]);
-    const tx = await readMessagesUntil(kafka, names.transactionTopic, (m) => (m.value?.toString() ?? '').includes('"END"'));
-    const end = JSON.parse(tx.at(-1)?.value?.toString() ?? '{}') as { payload: { status: string; event_count: number } };
+    const tx = await readMessagesUntil(kafka, names.transactionTopic, (m) =>
+      (m.value?.toString() ?? '').includes('"END"'),
+    );
+    const end = JSON.parse(tx.at(-1)?.value?.toString() ?? '{}') as {
+      payload: { status: string; event_count: number };
+    };
     expect(end.payload).toMatchObject({ status: 'END', event_count: 2 });
     const rows = await readMessagesUntil(kafka, names.topic, (m) => m.key?.toString().includes('"id":2') === true);
-    const first = JSON.parse(rows[0]?.value?.toString() ?? '{}') as { schema: unknown; payload: { after: { amount: string }; transaction: { id: string } } };
+    const first = JSON.parse(rows[0]?.value?.toString() ?? '{}') as {
+      schema: unknown;
+      payload: { after: { amount: string }; transaction: { id: string } };
+    };
     expect(first.schema).toBeDefined();
     // precise: base64 of the unscaled two's-complement bytes (-2658824 → d7 6d f8), scale in the schema.
     expect(first.payload.after.amount).toBe(Buffer.from([0xd7, 0x6d, 0xf8]).toString('base64'));

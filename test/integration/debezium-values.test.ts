@@ -31,7 +31,11 @@ interface Row {
 }
 
 async function rest(method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(`${CONNECT}${path}`, { method, headers: { 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+  const response = await fetch(`${CONNECT}${path}`, {
+    method,
+    headers: { 'Content-Type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
   const text = await response.text();
   if (!response.ok && response.status !== 404) throw new Error(`${method} ${path}: ${response.status} ${text}`);
   return text.length > 0 ? (JSON.parse(text) as unknown) : undefined;
@@ -62,14 +66,26 @@ describe('real Debezium → cdcflow → Postgres: decimals and TRUNCATE', () => 
     source = new pg.Client({ connectionString: sourceUrl });
     sink = new pg.Client({ connectionString: endpoints.databaseUrl });
     await Promise.all([source.connect(), sink.connect()]);
-    await source.query(`CREATE TABLE ${sourceTable} (id int PRIMARY KEY, amount numeric(12,2), ratio numeric, note text)`);
-    await sink.query(`CREATE TABLE ${sinkTable} (id bigint PRIMARY KEY, amount numeric(12,2), ratio numeric, note text)`);
+    await source.query(
+      `CREATE TABLE ${sourceTable} (id int PRIMARY KEY, amount numeric(12,2), ratio numeric, note text)`,
+    );
+    await sink.query(
+      `CREATE TABLE ${sinkTable} (id bigint PRIMARY KEY, amount numeric(12,2), ratio numeric, note text)`,
+    );
   });
 
   afterAll(async () => {
     await rest('DELETE', `/connectors/${connector}`).catch(() => undefined);
-    await waitFor('the slot to be released', async () => (await source.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [name])).rowCount === 0, 20_000).catch(() => undefined);
-    await source.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [name]).catch(() => undefined);
+    await waitFor(
+      'the slot to be released',
+      async () =>
+        (await source.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [name])).rowCount ===
+        0,
+      20_000,
+    ).catch(() => undefined);
+    await source
+      .query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [name])
+      .catch(() => undefined);
     await source.query(`DROP PUBLICATION IF EXISTS ${name}`).catch(() => undefined);
     await source.query(`DROP TABLE IF EXISTS ${sourceTable}`);
     await sink.query(`DROP TABLE IF EXISTS ${sinkTable}`);
@@ -92,11 +108,17 @@ describe('real Debezium → cdcflow → Postgres: decimals and TRUNCATE', () => 
     }
   };
   const rowsOf = async (client: pg.Client, table: string) =>
-    (await client.query<{ id: string; amount: string | null; ratio: string | null; note: string | null }>(`SELECT id::text, amount::text, ratio::text, note FROM ${table} ORDER BY id`)).rows;
+    (
+      await client.query<{ id: string; amount: string | null; ratio: string | null; note: string | null }>(
+        `SELECT id::text, amount::text, ratio::text, note FROM ${table} ORDER BY id`,
+      )
+    ).rows;
 
   it('ends with the sink table equal to the source table', async () => {
     // Snapshot rows, negative amounts among them (-26588.24 is "1234" in base64: all digits).
-    await source.query(`INSERT INTO ${sourceTable} VALUES (1, 100.00, 1.5, 'a'), (2, -26588.24, -0.000001, 'b'), (3, 0.07, NULL, NULL), (4, -0.01, 123456789012345678901234.5, 'd')`);
+    await source.query(
+      `INSERT INTO ${sourceTable} VALUES (1, 100.00, 1.5, 'a'), (2, -26588.24, -0.000001, 'b'), (3, 0.07, NULL, NULL), (4, -0.01, 123456789012345678901234.5, 'd')`,
+    );
     await rest('PUT', `/connectors/${connector}/config`, {
       'connector.class': 'io.debezium.connector.postgresql.PostgresConnector',
       'tasks.max': '1',
@@ -126,7 +148,9 @@ describe('real Debezium → cdcflow → Postgres: decimals and TRUNCATE', () => 
     await source.query(`DELETE FROM ${sourceTable} WHERE id = 3`);
     await source.query('COMMIT');
     await source.query(`TRUNCATE ${sourceTable}`);
-    await source.query(`INSERT INTO ${sourceTable} VALUES (2, -26588.24, -0.5, 'b2'), (7, 9999999999.99, 0.00000000000000000001, 'g'), (8, -1.00, -3, NULL)`);
+    await source.query(
+      `INSERT INTO ${sourceTable} VALUES (2, -26588.24, -0.5, 'b2'), (7, 9999999999.99, 0.00000000000000000001, 'g'), (8, -1.00, -3, NULL)`,
+    );
     await source.query(`UPDATE ${sourceTable} SET amount = -0.03, note = 'g2' WHERE id = 7`);
     // 4 snapshot + 4 in the transaction (+1 tombstone) + truncate + 3 inserts + 1 update.
     await waitFor('every change on the topic', async () => (await endOffset()) >= 4 + 5 + 1 + 3 + 1);
@@ -139,11 +163,26 @@ describe('real Debezium → cdcflow → Postgres: decimals and TRUNCATE', () => 
       log: () => undefined,
     });
     env
-      .fromSource(debeziumSource<Row>({ topics: [topic], groupId: name, bounded: 'latest', decimals: { handling: 'precise', columns: { [`${sourceTable}.amount`]: 2 } } }), { uid: 'source' })
+      .fromSource(
+        debeziumSource<Row>({
+          topics: [topic],
+          groupId: name,
+          bounded: 'latest',
+          decimals: { handling: 'precise', columns: { [`${sourceTable}.amount`]: 2 } },
+        }),
+        { uid: 'source' },
+      )
       .keyBy((event) => event.key?.['id'] as number)
       .upsert({ truncate: 'propagate' })
       .uid('upsert')
-      .sinkTo(postgresSink<number, Row>({ connectionString: endpoints.databaseUrl, table: sinkTable, primaryKey: ['id'], name }));
+      .sinkTo(
+        postgresSink<number, Row>({
+          connectionString: endpoints.databaseUrl,
+          table: sinkTable,
+          primaryKey: ['id'],
+          name,
+        }),
+      );
     const result = await env.execute();
     expect(result.restarts).toBe(0);
 

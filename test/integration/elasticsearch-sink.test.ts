@@ -10,7 +10,10 @@ import type { Operator, OperatorContext, StreamRecord, TableChange } from '../..
 import { elasticsearchBulkClient, type BulkClient } from '../../operators/sinks/elasticsearch/bulk-client.ts';
 import { tableChangeAction } from '../../operators/sinks/elasticsearch/document-action.ts';
 import { DOCUMENT_DLQ_HEADERS } from '../../operators/sinks/elasticsearch/document-dead-letters.ts';
-import { elasticsearchSink, type ElasticsearchSinkOptions } from '../../operators/sinks/elasticsearch/elasticsearch-sink.ts';
+import {
+  elasticsearchSink,
+  type ElasticsearchSinkOptions,
+} from '../../operators/sinks/elasticsearch/elasticsearch-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { countingOperatorContext } from '../support/operator-context.ts';
 import { streamPosition } from '../../state/change-position.ts';
@@ -48,7 +51,12 @@ async function createIndex(): Promise<string> {
   indices.push(index);
   await es.indices.create({
     index,
-    body: { mappings: { dynamic: 'strict', properties: { id: { type: 'long' }, status: { type: 'keyword' }, amount: { type: 'double' } } } },
+    body: {
+      mappings: {
+        dynamic: 'strict',
+        properties: { id: { type: 'long' }, status: { type: 'keyword' }, amount: { type: 'double' } },
+      },
+    },
   });
   return index;
 }
@@ -57,8 +65,18 @@ function context(counters: Map<string, number>): OperatorContext {
   return countingOperatorContext('es-sink-test', 'es', counters);
 }
 
-async function openSink(index: string, counters: Map<string, number>, extra: Partial<ElasticsearchSinkOptions<Change>> = {}): Promise<Operator<Change, never>> {
-  const op = elasticsearchSink<Change>({ node: elasticsearchUrl, toAction: tableChangeAction(index), refresh: true, initialBackoffMs: 10, ...extra }).createOperator();
+async function openSink(
+  index: string,
+  counters: Map<string, number>,
+  extra: Partial<ElasticsearchSinkOptions<Change>> = {},
+): Promise<Operator<Change, never>> {
+  const op = elasticsearchSink<Change>({
+    node: elasticsearchUrl,
+    toAction: tableChangeAction(index),
+    refresh: true,
+    initialBackoffMs: 10,
+    ...extra,
+  }).createOperator();
   await op.open?.(context(counters), undefined);
   return op;
 }
@@ -71,8 +89,15 @@ const upsert = (id: number, lsn: number, status: string, amount: number | string
   position: streamPosition(0, lsn),
   sourceTsMs: 0,
 });
-const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, position: streamPosition(0, lsn), sourceTsMs: 0 });
-const batch = (...changes: Change[]): StreamRecord<Change>[] => changes.map((value) => ({ value, timestamp: undefined }));
+const del = (id: number, lsn: number): Change => ({
+  kind: 'delete',
+  key: id,
+  previous: null,
+  position: streamPosition(0, lsn),
+  sourceTsMs: 0,
+});
+const batch = (...changes: Change[]): StreamRecord<Change>[] =>
+  changes.map((value) => ({ value, timestamp: undefined }));
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 
 async function stored(index: string, id: number): Promise<{ version: number; source: Order } | undefined> {
@@ -146,7 +171,10 @@ describe('elasticsearch sink (external versions, real server)', () => {
     const topic = uniqueName('es-dlq');
     const counters = new Map<string, number>();
     const op = await openSink(index, counters, { deadLetters: { brokers, topic } });
-    await op.processBatch(batch(upsert(1, 10, 'paid', 12.5), upsert(2, 11, 'paid', 'not-a-number'), upsert(3, 12, 'paid', 3)), noOutput);
+    await op.processBatch(
+      batch(upsert(1, 10, 'paid', 12.5), upsert(2, 11, 'paid', 'not-a-number'), upsert(3, 12, 'paid', 3)),
+      noOutput,
+    );
     await op.snapshotState?.(1);
     await op.close?.();
 
@@ -182,7 +210,13 @@ describe('elasticsearch sink (external versions, real server)', () => {
         if (calls === 1) return { ok: false, status: 429, message: 'es_rejected_execution_exception' };
         const result = await real.bulk(calls === 2 ? lines.slice(2) : lines, refresh);
         if (calls !== 2 || !result.ok) return result;
-        return { ok: true, items: [{ status: 429, errorType: 'es_rejected_execution_exception', errorReason: 'queue full' }, ...result.items] };
+        return {
+          ok: true,
+          items: [
+            { status: 429, errorType: 'es_rejected_execution_exception', errorReason: 'queue full' },
+            ...result.items,
+          ],
+        };
       },
       close: () => real.close(),
     };

@@ -10,7 +10,12 @@ interface GetBody {
   readonly _source: Doc;
 }
 interface BulkItem {
-  readonly index?: { readonly _id: string; readonly status: number; readonly _version?: number; readonly error?: { readonly type: string } };
+  readonly index?: {
+    readonly _id: string;
+    readonly status: number;
+    readonly _version?: number;
+    readonly error?: { readonly type: string };
+  };
 }
 interface BulkBody {
   readonly errors: boolean;

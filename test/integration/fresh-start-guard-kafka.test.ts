@@ -34,10 +34,16 @@ async function leaveOtherRunsTransaction(): Promise<string> {
 }
 
 async function openTransactionsOfJob(): Promise<string[]> {
-  const client = new InternalClient({ connection: { brokers }, clientId: 'fresh-guard-kafka-list', transactionTimeoutMs: 60_000 });
+  const client = new InternalClient({
+    connection: { brokers },
+    clientId: 'fresh-guard-kafka-list',
+    transactionTimeoutMs: 60_000,
+  });
   try {
     await client.connect();
-    return ((await listTransactions(client.cluster, ['Ongoing'])) ?? []).map((t) => t.transactionalId).filter((id) => id.startsWith(`${jobName}-`));
+    return ((await listTransactions(client.cluster, ['Ongoing'])) ?? [])
+      .map((t) => t.transactionalId)
+      .filter((id) => id.startsWith(`${jobName}-`));
   } finally {
     await client.disconnect();
   }

@@ -27,8 +27,15 @@ const table = uniqueName('fresh_guard').replace(/-/g, '_');
 const work = mkdtempSync(join(tmpdir(), 'cdcflow-fresh-guard-'));
 let client: pg.Client;
 
-const gidOf = (subtaskIndex: number, checkpointId: number) => `${sinkInstanceName({ jobName, sinkUid: 'pg', subtaskIndex })}:${checkpointId}`;
-const prepared = async () => (await client.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1 ORDER BY gid', [`${jobName}:`])).rows.map((r) => r.gid);
+const gidOf = (subtaskIndex: number, checkpointId: number) =>
+  `${sinkInstanceName({ jobName, sinkUid: 'pg', subtaskIndex })}:${checkpointId}`;
+const prepared = async () =>
+  (
+    await client.query<{ gid: string }>(
+      'SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1 ORDER BY gid',
+      [`${jobName}:`],
+    )
+  ).rows.map((r) => r.gid);
 
 /** What a run of this job under another checkpoint folder left: checkpoint 7 prepared by subtasks 0 and 1 (holding rows 1 and 2). */
 async function leaveOtherRunsTransactions(): Promise<void> {
@@ -48,8 +55,22 @@ async function leaveOtherRunsTransactions(): Promise<void> {
 function job(dir: string, discardSinkTransactions: boolean): StreamEnvironment {
   const env = freshStartEnvironment(jobName, dir, { discardSinkTransactions, maxAttempts: 2 });
   env
-    .fromSource(fromCollection<Row>([{ id: 1, status: 'new' }, { id: 2, status: 'new' }, { id: 3, status: 'new' }]))
-    .sinkTo(postgresSink({ connectionString: url, table, primaryKey: ['id'], toChange: (r: Row): PostgresChange => ({ kind: 'upsert', row: r }), lockTimeoutMs: 2_000 }))
+    .fromSource(
+      fromCollection<Row>([
+        { id: 1, status: 'new' },
+        { id: 2, status: 'new' },
+        { id: 3, status: 'new' },
+      ]),
+    )
+    .sinkTo(
+      postgresSink({
+        connectionString: url,
+        table,
+        primaryKey: ['id'],
+        toChange: (r: Row): PostgresChange => ({ kind: 'upsert', row: r }),
+        lockTimeoutMs: 2_000,
+      }),
+    )
     .uid('pg');
   return env;
 }
@@ -96,7 +117,10 @@ describe('the sink fence', () => {
     const other = new pg.Client({ connectionString: url, application_name: 'cdcflow other-host pid 4242' });
     await other.connect();
     try {
-      await other.query('SELECT pg_advisory_lock($1::int, hashtext($2))', [0x63646366, sinkInstanceName({ jobName, sinkUid: 'pg', subtaskIndex: 0 })]);
+      await other.query('SELECT pg_advisory_lock($1::int, hashtext($2))', [
+        0x63646366,
+        sinkInstanceName({ jobName, sinkUid: 'pg', subtaskIndex: 0 }),
+      ]);
       const error = await failureOf(job(join(work, 'fenced'), false));
       expect((error as Error).message).toMatch(/is held by 'cdcflow other-host pid 4242'/);
       expect(await prepared()).toEqual([]);
@@ -116,7 +140,7 @@ describe('a start with no checkpoint over prepared transactions of this job', ()
     expect(await prepared()).toEqual([gidOf(0, 7), gidOf(1, 7)]);
   }, 60_000);
 
-  it('with discardSinkTransactions rolls back every subtask\'s leftovers and runs', async () => {
+  it("with discardSinkTransactions rolls back every subtask's leftovers and runs", async () => {
     const result = await job(join(work, 'elsewhere'), true).execute();
     expect(result.state).toBe('finished');
     expect(await prepared()).toEqual([]);

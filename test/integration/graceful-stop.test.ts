@@ -54,7 +54,9 @@ describe('SIGTERM during load of a Postgres two-phase job', () => {
     const afterStop = await readOrdersTable(databaseUrl, table, ws.jobName);
     expect(afterStop.prepared).toEqual([]);
     expect(afterStop.rows.size).toBeGreaterThan(0);
-    console.log(`[graceful-stop] SIGTERM → exit 0 in ${stopMs} ms at checkpoint ${finalId}; ${afterStop.rows.size} rows visible`);
+    console.log(
+      `[graceful-stop] SIGTERM → exit 0 in ${stopMs} ms at checkpoint ${finalId}; ${afterStop.rows.size} rows visible`,
+    );
 
     // The rest of the workload, then a bounded run from the final checkpoint: equal to the oracle.
     await feeder.feedRest();
@@ -65,7 +67,12 @@ describe('SIGTERM during load of a Postgres two-phase job', () => {
     expect(rest.lines.some((l) => new RegExp(`restoring from checkpoint ${finalId}`).test(l))).toBe(true);
     const end = await readOrdersTable(databaseUrl, table, ws.jobName);
     const { lost, extra, stale } = tableDifferences(end.rows, projectionOracle(generateWorkload(WORKLOAD)));
-    expect({ lost: lost.length, extra: extra.length, stale: stale.length, prepared: end.prepared }).toEqual({ lost: 0, extra: 0, stale: 0, prepared: [] });
+    expect({ lost: lost.length, extra: extra.length, stale: stale.length, prepared: end.prepared }).toEqual({
+      lost: 0,
+      extra: 0,
+      stale: 0,
+      prepared: [],
+    });
     passed = true;
   }, 240_000);
 });

@@ -19,7 +19,13 @@ import { dropOrdersTable, readOrdersTable, tableDifferences } from '../support/o
 import { ChaosWorkspace } from '../support/sink-chaos.ts';
 import { WorkloadFeeder } from '../support/workload-feeder.ts';
 
-const WORKLOAD: WorkloadOptions = { keys: 400, events: 8_000, partitions: 4, duplicateFraction: 0.02, seed: 20_261_204 };
+const WORKLOAD: WorkloadOptions = {
+  keys: 400,
+  events: 8_000,
+  partitions: 4,
+  duplicateFraction: 0.02,
+  seed: 20_261_204,
+};
 const SESSION_MS = 6_000;
 const { databaseUrl } = testEndpoints();
 const ws = new ChaosWorkspace('group-mode');
@@ -40,13 +46,22 @@ afterAll(async () => {
 function start(name: string): JobProcess {
   return JobProcess.start({
     file: 'jobs/orders-projection-group.ts',
-    env: ws.jobEnv({ DATABASE_URL: databaseUrl, CDCFLOW_PG_TABLE: table, CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS), CDCFLOW_CHECKPOINT_INTERVAL_MS: '500' }),
+    env: ws.jobEnv({
+      DATABASE_URL: databaseUrl,
+      CDCFLOW_PG_TABLE: table,
+      CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS),
+      CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
+    }),
     onLine: (line) => verbose && console.log(`[${name}] ${line}`),
   });
 }
 
 /** Waits until some process in `among` prints a claim of `partition` after line counts `from`. */
-async function claimedElsewhere(among: readonly JobProcess[], partitions: readonly string[], timeoutMs: number): Promise<void> {
+async function claimedElsewhere(
+  among: readonly JobProcess[],
+  partitions: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const marks = among.map((p) => p.lines.length);
   while (Date.now() < deadline) {
@@ -69,13 +84,24 @@ function ownedBy(p: JobProcess): string[] {
   return [...owned];
 }
 
-interface FenceRow { seq: string; instance: string; kind: 'claim' | 'commit'; epoch: string; owner: string }
+interface FenceRow {
+  seq: string;
+  instance: string;
+  kind: 'claim' | 'commit';
+  epoch: string;
+  owner: string;
+}
 
 async function readFenceLog(): Promise<FenceRow[]> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
-    return (await db.query<FenceRow>('SELECT seq, instance, kind, epoch, owner FROM cdcflow_sink_fence_log WHERE left(instance, length($1)) = $1 ORDER BY seq', [`${ws.jobName}.`])).rows;
+    return (
+      await db.query<FenceRow>(
+        'SELECT seq, instance, kind, epoch, owner FROM cdcflow_sink_fence_log WHERE left(instance, length($1)) = $1 ORDER BY seq',
+        [`${ws.jobName}.`],
+      )
+    ).rows;
   } finally {
     await db.end();
   }
@@ -119,7 +145,11 @@ describe('group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeo
       process.kill(sleeper.pid, 'SIGSTOP');
       say(`SIGSTOPped ${sleeper.pid} (owned ${paused.join(',')})`);
       try {
-        await claimedElsewhere(alive.filter((p) => p !== sleeper), paused, 30_000);
+        await claimedElsewhere(
+          alive.filter((p) => p !== sleeper),
+          paused,
+          30_000,
+        );
         await sleep(2_000); // the new owners commit meanwhile
       } finally {
         process.kill(sleeper.pid, 'SIGCONT');
@@ -137,7 +167,9 @@ describe('group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeo
 
       const { rows, prepared } = await readOrdersTable(databaseUrl, table, ws.jobName);
       const diff = tableDifferences(rows, oracle);
-      say(`table ${rows.size} rows, oracle ${oracle.size}: lost ${diff.lost.length}, extra ${diff.extra.length}, stale ${diff.stale.length}; prepared left ${prepared.length}`);
+      say(
+        `table ${rows.size} rows, oracle ${oracle.size}: lost ${diff.lost.length}, extra ${diff.extra.length}, stale ${diff.stale.length}; prepared left ${prepared.length}`,
+      );
       expect(diff.lost.slice(0, 20)).toEqual([]);
       expect(diff.extra.slice(0, 20)).toEqual([]);
       expect(diff.stale.slice(0, 20)).toEqual([]);
@@ -151,13 +183,17 @@ describe('group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeo
       for (const row of log) {
         if (row.kind === 'claim') {
           const before = current.get(row.instance);
-          if (before !== undefined && Number(before.epoch) > Number(row.epoch)) violations.push(`claim ${row.seq} of ${row.instance} went back from epoch ${before.epoch} to ${row.epoch}`);
+          if (before !== undefined && Number(before.epoch) > Number(row.epoch))
+            violations.push(`claim ${row.seq} of ${row.instance} went back from epoch ${before.epoch} to ${row.epoch}`);
           current.set(row.instance, { epoch: row.epoch, owner: row.owner });
           continue;
         }
         commits += 1;
         const owner = current.get(row.instance);
-        if (owner?.epoch !== row.epoch || owner.owner !== row.owner) violations.push(`commit ${row.seq} of ${row.instance} by ${row.owner} epoch ${row.epoch} while ${owner?.owner} held epoch ${owner?.epoch}`);
+        if (owner?.epoch !== row.epoch || owner.owner !== row.owner)
+          violations.push(
+            `commit ${row.seq} of ${row.instance} by ${row.owner} epoch ${row.epoch} while ${owner?.owner} held epoch ${owner?.epoch}`,
+          );
       }
       say(`fence log: ${log.length - commits} claims, ${commits} commits, ${violations.length} violations`);
       expect(violations).toEqual([]);

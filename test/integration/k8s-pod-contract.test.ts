@@ -24,7 +24,14 @@ import { dropOrdersTable, readOrdersTable } from '../support/orders-check.ts';
 import { WorkloadFeeder } from '../support/workload-feeder.ts';
 
 // Source times of now: the manifest's freshness SLO (/readyz) judges them (the default start is fixed in the past).
-const WORKLOAD: WorkloadOptions = { keys: 300, events: 3_000, duplicateFraction: 0.02, seed: 20_261_205, startTsMs: Date.now(), tickMs: 1 };
+const WORKLOAD: WorkloadOptions = {
+  keys: 300,
+  events: 3_000,
+  duplicateFraction: 0.02,
+  seed: 20_261_205,
+  startTsMs: Date.now(),
+  tickMs: 1,
+};
 const { databaseUrl, kafkaBrokers } = testEndpoints();
 const jobName = uniqueName('k8s-orders');
 const topic = uniqueName('k8s-orders-topic');
@@ -34,7 +41,11 @@ let passed = false;
 
 afterAll(async () => {
   if (passed) {
-    const admin = new Kafka({ clientId: 'k8s-cleanup', brokers: kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'k8s-cleanup',
+      brokers: kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
     await admin.connect();
     await admin.deleteTopics({ topics: [topic] }).catch(() => undefined);
     await admin.disconnect();
@@ -44,7 +55,8 @@ afterAll(async () => {
 });
 
 type Json = Record<string, unknown>;
-const at = (o: unknown, ...path: (string | number)[]): unknown => path.reduce<unknown>((v, k) => (v === null || typeof v !== 'object' ? undefined : (v as Json)[k]), o);
+const at = (o: unknown, ...path: (string | number)[]): unknown =>
+  path.reduce<unknown>((v, k) => (v === null || typeof v !== 'object' ? undefined : (v as Json)[k]), o);
 
 async function freePort(): Promise<number> {
   const server = createServer();
@@ -73,13 +85,19 @@ describe('the job as the StatefulSet runs it', () => {
     const sts = objects.find((o) => o.kind === 'StatefulSet') as K8sObject;
     const pod = at(sts, 'spec', 'template', 'spec') as Json;
     const container = (pod['containers'] as Json[])[0] as Json;
-    const configMap = (name: unknown) => (objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name)?.['data'] ?? {}) as Record<string, string>;
+    const configMap = (name: unknown) =>
+      (objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === name)?.['data'] ?? {}) as Record<
+        string,
+        string
+      >;
 
     // The pod's environment, in the kubelet's order: envFrom, then env.
     const env: Record<string, string> = {};
     for (const from of container['envFrom'] as Json[]) Object.assign(env, configMap(at(from, 'configMapRef', 'name')));
     Object.assign(env, { DATABASE_URL: databaseUrl, CDCFLOW_REST_TOKEN: 'k8s-test-token-0123456789' });
-    for (const e of container['env'] as Json[]) env[String(e['name'])] = at(e, 'valueFrom', 'fieldRef', 'fieldPath') === 'metadata.name' ? `${sts.metadata.name}-0` : String(e['value']);
+    for (const e of container['env'] as Json[])
+      env[String(e['name'])] =
+        at(e, 'valueFrom', 'fieldRef', 'fieldPath') === 'metadata.name' ? `${sts.metadata.name}-0` : String(e['value']);
     // The volumes, at local paths: the PVC and the config ConfigMap.
     const configFile = join(work, 'cdcflow.config.json');
     const configVolume = (pod['volumes'] as Json[]).find((v) => at(v, 'configMap') !== undefined) as Json;
@@ -97,7 +115,8 @@ describe('the job as the StatefulSet runs it', () => {
       CDCFLOW_PG_TABLE: table,
       KAFKAJS_NO_PARTITIONER_WARNING: '1',
     };
-    for (const key of Object.keys(local)) if (key !== 'KAFKAJS_NO_PARTITIONER_WARNING') expect(env, `the manifest sets ${key}`).toHaveProperty(key);
+    for (const key of Object.keys(local))
+      if (key !== 'KAFKAJS_NO_PARTITIONER_WARNING') expect(env, `the manifest sets ${key}`).toHaveProperty(key);
     Object.assign(env, local);
 
     const feeder = new WorkloadFeeder(kafkaBrokers.split(','), topic, WORKLOAD);
@@ -115,7 +134,9 @@ describe('the job as the StatefulSet runs it', () => {
       expect(await until200(`${base}${liveness}`, 5_000)).toBe('200');
       await job.waitFor(/checkpoint \d+ committed: [1-9]\d* rows/, 60_000);
       expect(await until200(`${base}${readiness}`, 30_000), job.tail(30)).toBe('200');
-      const scrape = await fetch(`${base}${String(at(sts, 'spec', 'template', 'metadata', 'annotations', 'prometheus.io/path'))}`);
+      const scrape = await fetch(
+        `${base}${String(at(sts, 'spec', 'template', 'metadata', 'annotations', 'prometheus.io/path'))}`,
+      );
       expect(await scrape.text()).toContain('cdcflow_slo_ok');
       await feeder.feed(1_500);
       await feeder.close();
@@ -135,7 +156,9 @@ describe('the job as the StatefulSet runs it', () => {
       const after = await readOrdersTable(databaseUrl, table, jobName);
       expect(after.prepared).toEqual([]);
       expect(after.rows.size).toBeGreaterThan(0);
-      console.log(`[k8s pod contract] probes 200; SIGTERM → exit 0 in ${stopMs} ms (grace ${grace} s) at checkpoint ${finalId}; ${after.rows.size} rows`);
+      console.log(
+        `[k8s pod contract] probes 200; SIGTERM → exit 0 in ${stopMs} ms (grace ${grace} s) at checkpoint ${finalId}; ${after.rows.size} rows`,
+      );
       passed = true;
     } finally {
       if (job.running) process.kill(job.pid, 'SIGKILL');

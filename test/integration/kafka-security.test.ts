@@ -48,7 +48,16 @@ async function projectThrough(connection: KafkaConnection): Promise<void> {
   const job = testJob(uniqueName('secure-job'));
   jobs.push(job);
   job.env
-    .fromSource(debeziumSource<OrderRow>({ topics: [input], groupId: uniqueName('secure-group'), brokers, ...security, bounded: 'latest', deadLetterTopic: `${input}.dlq` }))
+    .fromSource(
+      debeziumSource<OrderRow>({
+        topics: [input],
+        groupId: uniqueName('secure-group'),
+        brokers,
+        ...security,
+        bounded: 'latest',
+        deadLetterTopic: `${input}.dlq`,
+      }),
+    )
     .keyBy((event) => event.key?.['id'] as number)
     .upsert()
     .sinkTo(kafkaSink({ brokers, ...security, topic: output, serialize: tableChangeMessage() }));
@@ -60,7 +69,9 @@ async function projectThrough(connection: KafkaConnection): Promise<void> {
     throw new Error(`${String(error)}\n${job.log.join('\n')}`);
   }
   const oracle = projectionOracle(generateWorkload(WORKLOAD));
-  const kafka = new Kafka(kafkaClientConfig(connection, { clientId: uniqueName('secure-reader'), logLevel: logLevel.NOTHING }));
+  const kafka = new Kafka(
+    kafkaClientConfig(connection, { clientId: uniqueName('secure-reader'), logLevel: logLevel.NOTHING }),
+  );
   const changes = await readTopic(kafka, output, 1, { timeoutMs: 30_000, lingerMs: 2_000 });
   const table = new Map<number, unknown>();
   for (const { message } of changes.sort((a, b) => Number(a.offset) - Number(b.offset))) {
@@ -74,13 +85,19 @@ async function projectThrough(connection: KafkaConnection): Promise<void> {
 describe('Kafka security (dedicated broker)', () => {
   it('TLS with client certificates: source → upsert → Kafka sink, all over SSL', async () => {
     const { tls, sslBrokers } = broker.security;
-    await projectThrough({ brokers: [sslBrokers], ssl: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile } });
+    await projectThrough({
+      brokers: [sslBrokers],
+      ssl: { caFile: tls.caFile, certFile: tls.clientCertFile, keyFile: tls.clientKeyFile },
+    });
   }, 120_000);
 
   it('SASL/SCRAM-SHA-256 with the password from a file: source → upsert → Kafka sink, all over SASL', async () => {
     const passwordFile = join(broker.dataDir, 'scram-password');
     writeFileSync(passwordFile, 'scram-secret-of-the-test\n', { mode: 0o600 });
-    await projectThrough({ brokers: [broker.security.saslBrokers], sasl: { mechanism: 'scram-sha-256', username: USER, password: { file: passwordFile } } });
+    await projectThrough({
+      brokers: [broker.security.saslBrokers],
+      sasl: { mechanism: 'scram-sha-256', username: USER, password: { file: passwordFile } },
+    });
   }, 120_000);
 
   it('a wrong SCRAM password fails the job at once (not retriable) instead of a restart loop', async () => {
@@ -88,9 +105,21 @@ describe('Kafka security (dedicated broker)', () => {
     jobs.push(job);
     const input = uniqueName('secure-bad-in');
     job.env
-      .fromSource(debeziumSource<OrderRow>({ topics: [input], groupId: uniqueName('secure-bad'), brokers: [broker.security.saslBrokers], sasl: { mechanism: 'scram-sha-256', username: USER, password: 'wrong' }, bounded: 'latest' }))
+      .fromSource(
+        debeziumSource<OrderRow>({
+          topics: [input],
+          groupId: uniqueName('secure-bad'),
+          brokers: [broker.security.saslBrokers],
+          sasl: { mechanism: 'scram-sha-256', username: USER, password: 'wrong' },
+          bounded: 'latest',
+        }),
+      )
       .sinkTo({ name: 'discard', createOperator: () => ({ processBatch() {} }) });
     await expect(job.env.execute()).rejects.toThrow(/SASL|authentication/i);
-    expect(job.env.health()).toMatchObject({ status: 'failed', restarts: 0, lastError: { retriable: false, domain: 'user' } });
+    expect(job.env.health()).toMatchObject({
+      status: 'failed',
+      restarts: 0,
+      lastError: { retriable: false, domain: 'user' },
+    });
   }, 120_000);
 });

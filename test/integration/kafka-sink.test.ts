@@ -10,7 +10,11 @@ import type { Operator, OperatorContext, StreamRecord } from '../../runtime/inde
 import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { readValuesUntil } from '../support/kafka-read.ts';
-import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS, SINK_RECORDS_COMMITTED } from '../../operators/sinks/sink-metrics.ts';
+import {
+  SINK_COMMIT_SECONDS,
+  SINK_VISIBILITY_SECONDS,
+  SINK_RECORDS_COMMITTED,
+} from '../../operators/sinks/sink-metrics.ts';
 import { RecordingMetrics, countingOperatorContext, recordingOperatorContext } from '../support/operator-context.ts';
 
 const brokers = testEndpoints().kafkaBrokers.split(',');
@@ -40,15 +44,25 @@ function context(jobName: string, counters: Map<string, number> = new Map()): Op
   return countingOperatorContext(jobName, 'out', counters);
 }
 
-async function openSink(topic: string, jobName: string, restored?: unknown, counters?: Map<string, number>, slots = 3): Promise<Operator<string, never>> {
-  const sink = kafkaSink<string>({ brokers, topic, serialize: (value) => ({ key: value, value }), maxTransactionSlots: slots }, { commitAttempts: 2, initialBackoffMs: 50 });
+async function openSink(
+  topic: string,
+  jobName: string,
+  restored?: unknown,
+  counters?: Map<string, number>,
+  slots = 3,
+): Promise<Operator<string, never>> {
+  const sink = kafkaSink<string>(
+    { brokers, topic, serialize: (value) => ({ key: value, value }), maxTransactionSlots: slots },
+    { commitAttempts: 2, initialBackoffMs: 50 },
+  );
   const op = sink.createOperator();
   operators.push(op);
   await op.open?.(context(jobName, counters), restored);
   return op;
 }
 
-const records = (...values: string[]): StreamRecord<string>[] => values.map((value) => ({ value, timestamp: undefined }));
+const records = (...values: string[]): StreamRecord<string>[] =>
+  values.map((value) => ({ value, timestamp: undefined }));
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 
 /** Last stable offset of partition 0: read_committed consumers read nothing at or past it. */
@@ -104,7 +118,14 @@ describe('kafka sink (transactional, real broker)', () => {
     const lines: string[] = [];
     const create = () =>
       kafkaSink<string>(
-        { brokers, topic, serialize: (value) => ({ key: value, value }), maxTransactionSlots: 2, onTransaction: (t) => void events.push(`${t.phase} ${t.checkpointId}: ${t.records}`), log: (l) => void lines.push(l) },
+        {
+          brokers,
+          topic,
+          serialize: (value) => ({ key: value, value }),
+          maxTransactionSlots: 2,
+          onTransaction: (t) => void events.push(`${t.phase} ${t.checkpointId}: ${t.records}`),
+          log: (l) => void lines.push(l),
+        },
         { commitAttempts: 2, initialBackoffMs: 50 },
       ).createOperator();
     const first = create();
@@ -132,11 +153,21 @@ describe('kafka sink (transactional, real broker)', () => {
   it('reports freshness and commit seconds when the transaction commits, not before', async () => {
     const topic = await createTopic();
     const metrics = new RecordingMetrics();
-    const sink = kafkaSink<{ id: string; ts: number }>({ brokers, topic, serialize: ({ id, ts }) => ({ key: id, value: id, sourceTsMs: ts }) });
+    const sink = kafkaSink<{ id: string; ts: number }>({
+      brokers,
+      topic,
+      serialize: ({ id, ts }) => ({ key: id, value: id, sourceTsMs: ts }),
+    });
     const op = sink.createOperator() as Operator<{ id: string; ts: number }, never>;
     await op.open?.(recordingOperatorContext(uniqueName('job'), 'out', metrics), undefined);
     const committedAt = Date.now() - 5000;
-    await op.processBatch([{ value: { id: 'a', ts: committedAt }, timestamp: undefined }, { value: { id: 'b', ts: committedAt }, timestamp: undefined }], noOutput);
+    await op.processBatch(
+      [
+        { value: { id: 'a', ts: committedAt }, timestamp: undefined },
+        { value: { id: 'b', ts: committedAt }, timestamp: undefined },
+      ],
+      noOutput,
+    );
     await op.snapshotState?.(1);
     expect(metrics.observed(SINK_VISIBILITY_SECONDS)).toEqual([]);
     await op.notifyCheckpointComplete?.(1);
@@ -165,7 +196,12 @@ describe('kafka sink (transactional, real broker)', () => {
     await second.processBatch(records('replayed-after-checkpoint', 'end'), noOutput);
     await second.snapshotState?.(2);
     await second.notifyCheckpointComplete?.(2);
-    expect(await readCommittedUntil(topic, 'end')).toEqual(['before-1', 'before-2', 'replayed-after-checkpoint', 'end']);
+    expect(await readCommittedUntil(topic, 'end')).toEqual([
+      'before-1',
+      'before-2',
+      'replayed-after-checkpoint',
+      'end',
+    ]);
   });
 
   it('treats a recorded transaction that already committed as done, even once its slot moved on', async () => {

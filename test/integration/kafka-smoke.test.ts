@@ -85,7 +85,13 @@ describe('kafka broker (smoke)', () => {
 
     expect(await readUntil(topic, 'end', false)).toEqual(['committed-1', 'committed-2', 'end']);
     // The aborted records were written (a read-uncommitted consumer sees them), only hidden.
-    expect(await readUntil(topic, 'end', true)).toEqual(['committed-1', 'committed-2', 'aborted-1', 'aborted-2', 'end']);
+    expect(await readUntil(topic, 'end', true)).toEqual([
+      'committed-1',
+      'committed-2',
+      'aborted-1',
+      'aborted-2',
+      'end',
+    ]);
   });
 
   it('commits consumer offsets inside a transaction (sendOffsets), visible once markers land', async () => {
@@ -97,7 +103,10 @@ describe('kafka broker (smoke)', () => {
     await producer.connect();
     const txn = await producer.transaction();
     await txn.send({ topic, messages: [{ value: 'out' }] });
-    await txn.sendOffsets({ consumerGroupId: groupId, topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }] });
+    await txn.sendOffsets({
+      consumerGroupId: groupId,
+      topics: [{ topic, partitions: [{ partition: 0, offset: '7' }] }],
+    });
     await txn.commit();
     // commit() returns when the coordinator has the decision; the offset becomes readable when the
     // commit marker reaches __consumer_offsets, a moment later (OffsetFetch here is not requireStable).

@@ -13,7 +13,15 @@ import { debeziumSource, type ChangeEvent } from '../../runtime/index.ts';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { revenueWindowOracle } from '../../scripts/workload/oracle.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
-import { createTopic, metricTotal, produce, readTopic, testJob, testKafka, type TestJob } from '../support/source-jobs.ts';
+import {
+  createTopic,
+  metricTotal,
+  produce,
+  readTopic,
+  testJob,
+  testKafka,
+  type TestJob,
+} from '../support/source-jobs.ts';
 
 // Jitter 8 s > the job's 5 s bound: some events arrive after their window fired (late updates),
 // but never beyond the 30 s lateness. Late events are 300 s behind: late under any interleaving
@@ -41,9 +49,18 @@ describe('late events report on Kafka and Postgres', () => {
     const topic = uniqueName('late-report-in');
     const kafka = testKafka(topic);
     await createTopic(kafka, topic, WORKLOAD.partitions);
-    await produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
+    await produce(
+      kafka,
+      topic,
+      records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
+    );
 
-    const options: LateEventsReportOptions = { brokers: testEndpoints().kafkaBrokers.split(','), lateTopic: uniqueName('late-report-out'), windowsTable: table('revenue_windows'), lateCountsTable: table('late_counts') };
+    const options: LateEventsReportOptions = {
+      brokers: testEndpoints().kafkaBrokers.split(','),
+      lateTopic: uniqueName('late-report-out'),
+      windowsTable: table('revenue_windows'),
+      lateCountsTable: table('late_counts'),
+    };
     await createTopic(kafka, options.lateTopic, 3);
     await db.connect();
     dropped.push(options.windowsTable, options.lateCountsTable);
@@ -51,7 +68,11 @@ describe('late events report on Kafka and Postgres', () => {
 
     const job = testJob(jobName);
     jobs.push(job);
-    lateEventsReportJob(job.env, debeziumSource<Order>({ topics: [topic], groupId: uniqueName('late-report'), bounded: 'latest' }), options);
+    lateEventsReportJob(
+      job.env,
+      debeziumSource<Order>({ topics: [topic], groupId: uniqueName('late-report'), bounded: 'latest' }),
+      options,
+    );
     const result = await job.env.execute();
     expect(result.restarts).toBe(0);
 
@@ -64,17 +85,44 @@ describe('late events report on Kafka and Postgres', () => {
     const events = late.map((m) => JSON.parse(m.message.value?.toString() ?? 'null') as ChangeEvent<Order>);
     const lsns = (list: readonly { lsn: number }[]) => list.map((l) => l.lsn).sort((a, b) => a - b);
     expect(lsns(events.map((e) => e.source))).toEqual(lsns(oracle.late));
-    expect(late.every((m) => m.message.key?.toString() === JSON.stringify({ id: (JSON.parse(m.message.value?.toString() ?? '{}') as ChangeEvent<Order>).key?.['id'] }))).toBe(true);
+    expect(
+      late.every(
+        (m) =>
+          m.message.key?.toString() ===
+          JSON.stringify({ id: (JSON.parse(m.message.value?.toString() ?? '{}') as ChangeEvent<Order>).key?.['id'] }),
+      ),
+    ).toBe(true);
 
     const ms = (column: string) => `(extract(epoch from ${column}) * 1000)::bigint::text AS "${column}"`;
     const counts = await db.query<{ window_start: string; window_end: string; status: string; late_count: string }>(
       `SELECT ${ms('window_start')}, ${ms('window_end')}, status, late_count::text FROM ${options.lateCountsTable} ORDER BY window_start, status COLLATE "C"`,
     );
-    expect(counts.rows.map((r) => ({ windowStart: Number(r.window_start), windowEnd: Number(r.window_end), status: r.status, lateCount: Number(r.late_count) }))).toEqual(oracle.lateCounts);
+    expect(
+      counts.rows.map((r) => ({
+        windowStart: Number(r.window_start),
+        windowEnd: Number(r.window_end),
+        status: r.status,
+        lateCount: Number(r.late_count),
+      })),
+    ).toEqual(oracle.lateCounts);
 
-    const windows = await db.query<{ window_start: string; window_end: string; status: string; sum: string; count: string }>(
+    const windows = await db.query<{
+      window_start: string;
+      window_end: string;
+      status: string;
+      sum: string;
+      count: string;
+    }>(
       `SELECT ${ms('window_start')}, ${ms('window_end')}, status, sum::text, count::text FROM ${options.windowsTable} ORDER BY window_start, status COLLATE "C"`,
     );
-    expect(windows.rows.map((r) => ({ windowStart: Number(r.window_start), windowEnd: Number(r.window_end), status: r.status, sum: r.sum, count: Number(r.count) }))).toEqual(oracle.windows);
+    expect(
+      windows.rows.map((r) => ({
+        windowStart: Number(r.window_start),
+        windowEnd: Number(r.window_end),
+        status: r.status,
+        sum: r.sum,
+        count: Number(r.count),
+      })),
+    ).toEqual(oracle.windows);
   });
 });

@@ -32,7 +32,10 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** `name{labels…} value` lines of one metric, as [labels text, value]. */
 function series(text: string, name: string): [string, number][] {
-  return [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))].map((m) => [m[1] as string, Number(m[2])]);
+  return [...text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, 'gm'))].map((m) => [
+    m[1] as string,
+    Number(m[2]),
+  ]);
 }
 
 describe('on-call signals on live jobs', () => {
@@ -41,12 +44,22 @@ describe('on-call signals on live jobs', () => {
     const kafka = testKafka(topic);
     await createTopic(kafka, topic, 2);
     const records = [...generateWorkload({ seed: 7, keys: 300, events: 12_000, partitions: 2 })];
-    await produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
+    await produce(
+      kafka,
+      topic,
+      records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
+    );
 
     const env = quietEnvironment(root, uniqueName('oncall-lag'), { checkpoints: { intervalMs: 300 }, restore: 'none' });
     // About 0.5 ms per record: the topic (several fetches per partition) takes seconds to read, so the lag has a slope to measure.
-    const slow: SinkDefinition<unknown> = { name: 'slow', createOperator: () => ({ processBatch: (batch) => sleep(Math.ceil(batch.length * 0.5)) }) };
-    env.fromSource(debeziumSource({ topics: [topic], groupId: uniqueName('oncall-lag'), lagRefreshMs: 300 })).sinkTo(slow).uid('slow-sink');
+    const slow: SinkDefinition<unknown> = {
+      name: 'slow',
+      createOperator: () => ({ processBatch: (batch) => sleep(Math.ceil(batch.length * 0.5)) }),
+    };
+    env
+      .fromSource(debeziumSource({ topics: [topic], groupId: uniqueName('oncall-lag'), lagRefreshMs: 300 }))
+      .sinkTo(slow)
+      .uid('slow-sink');
     const done = env.execute();
     const scrape = async () => (await env.metrics.aggregated()).metrics();
     let sawBurnDown = false;
@@ -80,66 +93,104 @@ describe('on-call signals on live jobs', () => {
   }, 60_000);
 
   const promtool = spawnSync('prometheus', ['--version']).status === 0;
-  if (!promtool) console.warn('oncall-signals.test.ts: Prometheus test SKIPPED — prometheus not found (apt-get install prometheus; .ci/run installs it)');
+  if (!promtool)
+    console.warn(
+      'oncall-signals.test.ts: Prometheus test SKIPPED — prometheus not found (apt-get install prometheus; .ci/run installs it)',
+    );
 
-  it.skipIf(!promtool)('a stalled sink fires CdcflowSinkStalled in the real Prometheus', async () => {
-    const gate: { stalled: boolean; release?: () => void } = { stalled: false };
-    const jobName = uniqueName('oncall-stall');
-    const env = quietEnvironment(root, jobName, { checkpoints: { intervalMs: 200 }, restore: 'none', rest: { port: 0 } });
-    env.fromSource(countingSource({ pollDelayMs: 20, timestamps: 'wall-clock' }), { uid: 'ticks' }).sinkTo(stallableSink(gate)).uid('stall-sink');
-    const done = env.execute();
-    try {
-      const dir = join(root, 'prometheus');
-      mkdirSync(join(dir, 'targets'), { recursive: true });
-      let groups = await writeScrapeTargets(root, join(dir, 'targets', 'cdcflow.json'));
-      for (let i = 0; i < 50 && !groups.some((g) => g.labels['cdcflow_job'] === jobName); i++) {
-        await sleep(100);
-        groups = await writeScrapeTargets(root, join(dir, 'targets', 'cdcflow.json'));
-      }
-      expect(groups.some((g) => g.labels['cdcflow_job'] === jobName)).toBe(true);
-      // The repository's rules, with `for:` and the stall threshold shortened for the test.
-      const rules = readFileSync(join(import.meta.dirname, '../../scripts/observability/cdcflow-alerts.yml'), 'utf8')
-        .replace(/for: \d+m/g, 'for: 2s')
-        .replace('cdcflow_sink_uncommitted_age_seconds > 300', 'cdcflow_sink_uncommitted_age_seconds > 3');
-      writeFileSync(join(dir, 'rules.yml'), rules);
-      writeFileSync(join(dir, 'prometheus.yml'), prometheusConfig({ targetFiles: [join(dir, 'targets', '*.json')], ruleFiles: [join(dir, 'rules.yml')], scrapeInterval: '1s' }));
-      const port = await freePort();
-      const prometheus = spawn('prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: 'ignore' });
-      children.push(prometheus);
-      const api = `http://127.0.0.1:${port}/api/v1`;
-      const query = async (expr: string) => ((await (await fetch(`${api}/query?query=${encodeURIComponent(expr)}`)).json()) as { data: { result: { value: [number, string] }[] } }).data.result;
-      // Scraped: the job's sink series reach Prometheus.
-      let scraped = false;
-      for (let i = 0; i < 100 && !scraped; i++) {
-        await sleep(200);
-        scraped = (await query(`cdcflow_sink_info{job="${jobName}",sink="stall-sink"}`).catch(() => [])).length === 1;
-      }
-      expect(scraped).toBe(true);
-      expect(await firing(api, 'CdcflowSinkStalled', jobName)).toBe(false);
+  it.skipIf(!promtool)(
+    'a stalled sink fires CdcflowSinkStalled in the real Prometheus',
+    async () => {
+      const gate: { stalled: boolean; release?: () => void } = { stalled: false };
+      const jobName = uniqueName('oncall-stall');
+      const env = quietEnvironment(root, jobName, {
+        checkpoints: { intervalMs: 200 },
+        restore: 'none',
+        rest: { port: 0 },
+      });
+      env
+        .fromSource(countingSource({ pollDelayMs: 20, timestamps: 'wall-clock' }), { uid: 'ticks' })
+        .sinkTo(stallableSink(gate))
+        .uid('stall-sink');
+      const done = env.execute();
+      try {
+        const dir = join(root, 'prometheus');
+        mkdirSync(join(dir, 'targets'), { recursive: true });
+        let groups = await writeScrapeTargets(root, join(dir, 'targets', 'cdcflow.json'));
+        for (let i = 0; i < 50 && !groups.some((g) => g.labels['cdcflow_job'] === jobName); i++) {
+          await sleep(100);
+          groups = await writeScrapeTargets(root, join(dir, 'targets', 'cdcflow.json'));
+        }
+        expect(groups.some((g) => g.labels['cdcflow_job'] === jobName)).toBe(true);
+        // The repository's rules, with `for:` and the stall threshold shortened for the test.
+        const rules = readFileSync(join(import.meta.dirname, '../../scripts/observability/cdcflow-alerts.yml'), 'utf8')
+          .replace(/for: \d+m/g, 'for: 2s')
+          .replace('cdcflow_sink_uncommitted_age_seconds > 300', 'cdcflow_sink_uncommitted_age_seconds > 3');
+        writeFileSync(join(dir, 'rules.yml'), rules);
+        writeFileSync(
+          join(dir, 'prometheus.yml'),
+          prometheusConfig({
+            targetFiles: [join(dir, 'targets', '*.json')],
+            ruleFiles: [join(dir, 'rules.yml')],
+            scrapeInterval: '1s',
+          }),
+        );
+        const port = await freePort();
+        const prometheus = spawn(
+          'prometheus',
+          [
+            `--config.file=${join(dir, 'prometheus.yml')}`,
+            `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+            `--web.listen-address=127.0.0.1:${port}`,
+          ],
+          { stdio: 'ignore' },
+        );
+        children.push(prometheus);
+        const api = `http://127.0.0.1:${port}/api/v1`;
+        const query = async (expr: string) =>
+          (
+            (await (await fetch(`${api}/query?query=${encodeURIComponent(expr)}`)).json()) as {
+              data: { result: { value: [number, string] }[] };
+            }
+          ).data.result;
+        // Scraped: the job's sink series reach Prometheus.
+        let scraped = false;
+        for (let i = 0; i < 100 && !scraped; i++) {
+          await sleep(200);
+          scraped = (await query(`cdcflow_sink_info{job="${jobName}",sink="stall-sink"}`).catch(() => [])).length === 1;
+        }
+        expect(scraped).toBe(true);
+        expect(await firing(api, 'CdcflowSinkStalled', jobName)).toBe(false);
 
-      gate.stalled = true;
-      let fired = false;
-      const stalledAt = Date.now();
-      while (!fired && Date.now() - stalledAt < 30_000) {
-        await sleep(500);
-        fired = await firing(api, 'CdcflowSinkStalled', jobName);
+        gate.stalled = true;
+        let fired = false;
+        const stalledAt = Date.now();
+        while (!fired && Date.now() - stalledAt < 30_000) {
+          await sleep(500);
+          fired = await firing(api, 'CdcflowSinkStalled', jobName);
+        }
+        expect(fired).toBe(true);
+        const backlog = await query(`cdcflow_sink_backlog_records{job="${jobName}"}`);
+        expect(Number(backlog[0]?.value[1])).toBeGreaterThan(0);
+        prometheus.kill('SIGTERM');
+      } finally {
+        gate.stalled = false;
+        gate.release?.();
+        await env.cancel();
+        await done.catch(() => undefined);
       }
-      expect(fired).toBe(true);
-      const backlog = await query(`cdcflow_sink_backlog_records{job="${jobName}"}`);
-      expect(Number(backlog[0]?.value[1])).toBeGreaterThan(0);
-      prometheus.kill('SIGTERM');
-    } finally {
-      gate.stalled = false;
-      gate.release?.();
-      await env.cancel();
-      await done.catch(() => undefined);
-    }
-  }, 60_000);
+    },
+    60_000,
+  );
 });
 
 async function firing(api: string, alert: string, job: string): Promise<boolean> {
-  const body = (await (await fetch(`${api}/alerts`)).json()) as { data: { alerts: { labels: Record<string, string>; state: string }[] } };
-  return body.data.alerts.some((a) => a.labels['alertname'] === alert && a.labels['job'] === job && a.state === 'firing');
+  const body = (await (await fetch(`${api}/alerts`)).json()) as {
+    data: { alerts: { labels: Record<string, string>; state: string }[] };
+  };
+  return body.data.alerts.some(
+    (a) => a.labels['alertname'] === alert && a.labels['job'] === job && a.state === 'firing',
+  );
 }
 
 function freePort(): Promise<number> {
@@ -152,4 +203,3 @@ function freePort(): Promise<number> {
     });
   });
 }
-

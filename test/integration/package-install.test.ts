@@ -16,7 +16,8 @@ import { createTopic, produce, testKafka } from '../support/source-jobs.ts';
 
 const repo = new URL('../..', import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), 'cdcflow-package-'));
-const npm = (args: string[], cwd: string) => execFileSync('npm', args, { cwd, stdio: 'pipe', encoding: 'utf8', timeout: 240_000 });
+const npm = (args: string[], cwd: string) =>
+  execFileSync('npm', args, { cwd, stdio: 'pipe', encoding: 'utf8', timeout: 240_000 });
 
 describe('the published package', () => {
   const { kafkaBrokers, databaseUrl } = testEndpoints();
@@ -33,26 +34,57 @@ describe('the published package', () => {
     npm(['pack', '--pack-destination', work, '--loglevel=error'], repo);
     const tarball = join(work, readdirSync(work).find((f) => f.endsWith('.tgz')) ?? 'missing.tgz');
     const app = join(work, 'app');
-    execFileSync(process.execPath, [join(repo, 'runtime/cli/cdcflow.mjs'), 'init', app, '--cdcflow-version', `file:${tarball}`], { stdio: 'pipe' });
+    execFileSync(
+      process.execPath,
+      [join(repo, 'runtime/cli/cdcflow.mjs'), 'init', app, '--cdcflow-version', `file:${tarball}`],
+      { stdio: 'pipe' },
+    );
     npm(['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], app);
 
     // The project's own TypeScript, its own tsconfig, cdcflow's declarations (no sources) only.
-    execFileSync(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', app], { cwd: app, stdio: 'pipe', encoding: 'utf8' });
-    const unit = execFileSync(process.execPath, [join(app, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: app, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    execFileSync(process.execPath, [join(app, 'node_modules/typescript/bin/tsc'), '--noEmit', '-p', app], {
+      cwd: app,
+      stdio: 'pipe',
+      encoding: 'utf8',
+    });
+    const unit = execFileSync(process.execPath, [join(app, 'node_modules/vitest/vitest.mjs'), 'run'], {
+      cwd: app,
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+    });
     expect(unit).toMatch(/1 passed/);
 
     const kafka = testKafka(uniqueName('pkg'));
     const topic = uniqueName('pkg-orders');
     await createTopic(kafka, topic, 1);
     const records = [...generateWorkload({ seed: 11, keys: 50, events: 200, partitions: 1 })];
-    await produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value })));
+    await produce(
+      kafka,
+      topic,
+      records.map((r) => ({ key: r.key, value: r.value })),
+    );
     await db.connect();
 
-    const job = spawn(join(app, 'node_modules/.bin/cdcflow'), ['run', 'jobs/orders.ts', '--config', 'cdcflow.config.json', '--set', `topic=${topic}`, '--set', `table=${table}`, '--set', `name=${uniqueName('pkg-job')}`], {
-      cwd: app,
-      env: { ...process.env, KAFKA_BROKERS: kafkaBrokers, DATABASE_URL: databaseUrl },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const job = spawn(
+      join(app, 'node_modules/.bin/cdcflow'),
+      [
+        'run',
+        'jobs/orders.ts',
+        '--config',
+        'cdcflow.config.json',
+        '--set',
+        `topic=${topic}`,
+        '--set',
+        `table=${table}`,
+        '--set',
+        `name=${uniqueName('pkg-job')}`,
+      ],
+      {
+        cwd: app,
+        env: { ...process.env, KAFKA_BROKERS: kafkaBrokers, DATABASE_URL: databaseUrl },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     job.stdout.on('data', (d: Buffer) => (output += d.toString()));
     job.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -61,7 +93,10 @@ describe('the published package', () => {
       const deadline = Date.now() + 90_000;
       while (rows === 0 && Date.now() < deadline && job.exitCode === null) {
         await new Promise((r) => setTimeout(r, 1_000));
-        rows = Number((await db.query<{ n: string }>(`select count(*) as n from ${table}`).catch(() => ({ rows: [{ n: '0' }] }))).rows[0]?.n ?? 0);
+        rows = Number(
+          (await db.query<{ n: string }>(`select count(*) as n from ${table}`).catch(() => ({ rows: [{ n: '0' }] })))
+            .rows[0]?.n ?? 0,
+        );
       }
       expect(rows, output).toBeGreaterThan(0);
     } finally {

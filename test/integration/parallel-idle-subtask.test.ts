@@ -42,15 +42,33 @@ describe('a subtask that owns no partition', () => {
 
   /** The watermark the job reaches once it read everything: the lower of the two partitions' (no idleness configured). */
   const finalWatermark = Math.min(
-    ...[0, 1].map((p) => Math.max(...records.filter((r) => r.partition === p && r.event !== null).map((r) => r.event?.source.ts_ms ?? Number.NEGATIVE_INFINITY)) - OUT_OF_ORDERNESS_MS - 1),
+    ...[0, 1].map(
+      (p) =>
+        Math.max(
+          ...records
+            .filter((r) => r.partition === p && r.event !== null)
+            .map((r) => r.event?.source.ts_ms ?? Number.NEGATIVE_INFINITY),
+        ) -
+        OUT_OF_ORDERNESS_MS -
+        1,
+    ),
   );
   const firedBy = (w: { windowEnd: number }) => w.windowEnd - 1 <= finalWatermark;
   const env = { KAFKA_BROKERS: testEndpoints().kafkaBrokers };
-  const source = (bounded: boolean) => ({ kind: 'kafka' as const, topic, groupId: uniqueName('idle-subtask'), bounded });
+  const source = (bounded: boolean) => ({
+    kind: 'kafka' as const,
+    topic,
+    groupId: uniqueName('idle-subtask'),
+    bounded,
+  });
 
   beforeAll(async () => {
     await createTopic(kafka, topic, WORKLOAD.partitions);
-    await produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
+    await produce(
+      kafka,
+      topic,
+      records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
+    );
   });
 
   it('does not stall event time: at parallelism 3 on 2 partitions the windows fire and equal the oracle', async () => {
@@ -64,7 +82,11 @@ describe('a subtask that owns no partition', () => {
       // Unbounded: wait (bounded in time) until the committed results cover every window the final watermark fires.
       const started = Date.now();
       let state = expectedNow();
-      while (JSON.stringify(state.result.windows) !== JSON.stringify(state.expected) && Date.now() - started < 150_000 && job.running) {
+      while (
+        JSON.stringify(state.result.windows) !== JSON.stringify(state.expected) &&
+        Date.now() - started < 150_000 &&
+        job.running
+      ) {
         await sleep(500);
         state = expectedNow();
       }
@@ -96,41 +118,71 @@ describe('a subtask that owns no partition', () => {
 
   it('becomes active when a partition is added for it: the new partition counts for the watermark and its record is on time', async () => {
     await createTopic(kafka, grown, 2);
-    await produce(kafka, grown, records.slice(0, 12_000).map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
+    await produce(
+      kafka,
+      grown,
+      records.slice(0, 12_000).map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
+    );
     const dirs = folders.make();
     const groupId = uniqueName('idle-subtask-grown');
-    const job = startParallelJob({ job: 'revenue', source: { kind: 'kafka', topic: grown, groupId, bounded: false, metadataMaxAgeMs: 1_000 } }, dirs, PARALLELISM, env);
+    const job = startParallelJob(
+      { job: 'revenue', source: { kind: 'kafka', topic: grown, groupId, bounded: false, metadataMaxAgeMs: 1_000 } },
+      dirs,
+      PARALLELISM,
+      env,
+    );
     const rows = () => readJsonLines<RevenueRow>(dirs.outDir, 'windows');
     // A window far ahead of the workload, with one record from the new partition 2 (subtask 2's).
     const windowStart = Math.ceil((records[0]?.event?.source.ts_ms ?? 0) / 60_000) * 60_000 + 3_600_000;
     const ahead = windowStart + 120_000;
     const inWindow = () => rows().filter((r) => r.windowStart === windowStart);
     try {
-      await waitUntil(() => rows().length > 0, 120_000, () => job.tail(40));
+      await waitUntil(
+        () => rows().length > 0,
+        120_000,
+        () => job.tail(40),
+      );
       const admin = kafka.admin();
       await admin.connect();
       // Subtask i's group commits what its completed checkpoints recorded (after its sinks committed).
       const committed = async (subtask: number, partition: number) => {
-        const offsets = await admin.fetchOffsets({ groupId: subtaskGroupId(groupId, subtask, PARALLELISM), topics: [grown] });
+        const offsets = await admin.fetchOffsets({
+          groupId: subtaskGroupId(groupId, subtask, PARALLELISM),
+          topics: [grown],
+        });
         return offsets.flatMap((t) => t.partitions).find((p) => p.partition === partition)?.offset;
       };
       try {
         await admin.createPartitions({ topicPartitions: [{ topic: grown, count: 3 }] });
         await produce(kafka, grown, [orderAt(2, 900_001, windowStart + 1_000, '7.00')]);
-        await waitUntil(async () => (await committed(2, 2)) === '1', 120_000, () => job.tail(40));
+        await waitUntil(
+          async () => (await committed(2, 2)) === '1',
+          120_000,
+          () => job.tail(40),
+        );
         // Partitions 0 and 1 move far past the window; once their subtasks checkpointed that, what it
         // fired is in the output (up to the other subtasks' commit of that same checkpoint):
         // nothing, as partition 2 still holds the window back.
         await produce(kafka, grown, [orderAt(0, 900_002, ahead, '1.00'), orderAt(1, 900_003, ahead, '1.00')]);
         const ends = new Map((await admin.fetchTopicOffsets(grown)).map((p) => [p.partition, p.high]));
-        await waitUntil(async () => (await committed(0, 0)) === ends.get(0) && (await committed(1, 1)) === ends.get(1), 120_000, () => job.tail(40));
+        await waitUntil(
+          async () => (await committed(0, 0)) === ends.get(0) && (await committed(1, 1)) === ends.get(1),
+          120_000,
+          () => job.tail(40),
+        );
       } finally {
         await admin.disconnect();
       }
       expect(inWindow()).toEqual([]);
       await produce(kafka, grown, [orderAt(2, 900_004, ahead, '1.00')]);
-      await waitUntil(() => inWindow().length > 0, 60_000, () => job.tail(40));
-      expect(inWindow().map(({ status, sum, count, firing }) => ({ status, sum, count, firing }))).toEqual([{ status: 'paid', sum: '7.00', count: 1, firing: 'on-time' }]);
+      await waitUntil(
+        () => inWindow().length > 0,
+        60_000,
+        () => job.tail(40),
+      );
+      expect(inWindow().map(({ status, sum, count, firing }) => ({ status, sum, count, firing }))).toEqual([
+        { status: 'paid', sum: '7.00', count: 1, firing: 'on-time' },
+      ]);
     } finally {
       await job.kill();
     }
@@ -138,7 +190,11 @@ describe('a subtask that owns no partition', () => {
 });
 
 /** Polls `condition` every 250 ms; fails after `timeoutMs` with `context`. */
-async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, context: () => string): Promise<void> {
+async function waitUntil(
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  context: () => string,
+): Promise<void> {
   const started = Date.now();
   while (!(await condition())) {
     if (Date.now() - started > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms\n${context()}`);
@@ -148,7 +204,27 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs:
 
 /** One Debezium insert of an order on `partition`, committed at `tsMs`. */
 function orderAt(partition: number, id: number, tsMs: number, amount: string) {
-  const source = { version: '2.7.3.Final', connector: 'postgresql', name: 'ecommerce', ts_ms: tsMs, snapshot: 'false', db: 'ecommerce', sequence: null, schema: 'public', table: 'orders', txId: id, lsn: id, xmin: null };
-  const value = { before: null, after: { id, status: 'paid', amount }, source, op: 'c', ts_ms: tsMs, transaction: null };
+  const source = {
+    version: '2.7.3.Final',
+    connector: 'postgresql',
+    name: 'ecommerce',
+    ts_ms: tsMs,
+    snapshot: 'false',
+    db: 'ecommerce',
+    sequence: null,
+    schema: 'public',
+    table: 'orders',
+    txId: id,
+    lsn: id,
+    xmin: null,
+  };
+  const value = {
+    before: null,
+    after: { id, status: 'paid', amount },
+    source,
+    op: 'c',
+    ts_ms: tsMs,
+    transaction: null,
+  };
   return { key: JSON.stringify({ id }), value: JSON.stringify(value), partition };
 }

@@ -41,8 +41,17 @@ describe('parallel execution on Kafka', () => {
 
   it('at parallelism 2, the projection and the revenue windows equal their oracles', async () => {
     await createTopic(kafka, topic, WORKLOAD.partitions);
-    await produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
-    const source = (job: string) => ({ kind: 'kafka' as const, topic, groupId: uniqueName(`parallel-${job}`), bounded: true });
+    await produce(
+      kafka,
+      topic,
+      records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
+    );
+    const source = (job: string) => ({
+      kind: 'kafka' as const,
+      topic,
+      groupId: uniqueName(`parallel-${job}`),
+      bounded: true,
+    });
 
     const projection = folders.make();
     const projectionSource = source('projection');
@@ -50,12 +59,20 @@ describe('parallel execution on Kafka', () => {
     const oracle = projectionOracle(records);
     expect(committedTable(projection)).toEqual(oracle);
     const stored = await storedProjection(projection);
-    expect(Object.fromEntries(stored.sourcePositions)).toEqual(Object.fromEntries([0, 1, 2, 3, 4, 5].map((p) => [`${topic}:${p}`, String(records.filter((r) => r.partition === p).length)])));
+    expect(Object.fromEntries(stored.sourcePositions)).toEqual(
+      Object.fromEntries(
+        [0, 1, 2, 3, 4, 5].map((p) => [`${topic}:${p}`, String(records.filter((r) => r.partition === p).length)]),
+      ),
+    );
     // Lag monitoring: the job's own group (not only `<group>.subtask-i-of-2`) holds every partition's final offset.
     const admin = kafka.admin();
     await admin.connect();
-    const [committed] = await admin.fetchOffsets({ groupId: projectionSource.groupId, topics: [topic] }).finally(() => admin.disconnect());
-    expect(Object.fromEntries((committed?.partitions ?? []).map((p) => [`${topic}:${p.partition}`, p.offset]))).toEqual(Object.fromEntries(stored.sourcePositions));
+    const [committed] = await admin
+      .fetchOffsets({ groupId: projectionSource.groupId, topics: [topic] })
+      .finally(() => admin.disconnect());
+    expect(Object.fromEntries((committed?.partitions ?? []).map((p) => [`${topic}:${p.partition}`, p.offset]))).toEqual(
+      Object.fromEntries(stored.sourcePositions),
+    );
 
     // Parallelism 1 on the same topic: exactly the oracle, late events included.
     const options = { partitions: WORKLOAD.partitions };

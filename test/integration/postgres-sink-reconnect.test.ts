@@ -28,8 +28,16 @@ type Change = TableChange<number, Order>;
 
 const url = testEndpoints().databaseUrl;
 const jobName = uniqueName('pg-reconnect');
-const upsert = (id: number, status: string, lsn: number): Change => ({ kind: 'upsert', key: id, row: { id, status }, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() });
-const records = (...values: Change[]): StreamRecord<Change>[] => values.map((value) => ({ value, timestamp: undefined }));
+const upsert = (id: number, status: string, lsn: number): Change => ({
+  kind: 'upsert',
+  key: id,
+  row: { id, status },
+  previous: null,
+  position: streamPosition(0, lsn),
+  sourceTsMs: Date.now(),
+});
+const records = (...values: Change[]): StreamRecord<Change>[] =>
+  values.map((value) => ({ value, timestamp: undefined }));
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 const logged: string[] = [];
 let client: pg.Client;
@@ -47,7 +55,10 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const op of operators) await op.close?.()?.catch(() => undefined);
   await proxy.close();
-  const { rows } = await client.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [jobName]);
+  const { rows } = await client.query<{ gid: string }>(
+    'select gid from pg_prepared_xacts where left(gid, length($1)) = $1',
+    [jobName],
+  );
   for (const { gid } of rows) await client.query(`rollback prepared '${gid}'`);
   for (const t of tables) await client.query(`drop table if exists ${t}`);
   await client.query("delete from cdcflow_sink_commits where sink like $1 || '%'", [jobName]).catch(() => undefined);
@@ -61,11 +72,23 @@ async function createTable(): Promise<string> {
   return table;
 }
 
-const rows = async (table: string) => (await client.query<{ id: string; status: string }>(`select id, status from ${table} order by id`)).rows.map((r) => `${r.id}:${r.status}`);
+const rows = async (table: string) =>
+  (await client.query<{ id: string; status: string }>(`select id, status from ${table} order by id`)).rows.map(
+    (r) => `${r.id}:${r.status}`,
+  );
 const preparedOf = async (uid: string) =>
-  (await client.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [sinkInstanceName({ jobName, sinkUid: uid, subtaskIndex: 0 })])).rows.map((r) => r.gid);
+  (
+    await client.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [
+      sinkInstanceName({ jobName, sinkUid: uid, subtaskIndex: 0 }),
+    ])
+  ).rows.map((r) => r.gid);
 
-async function openSink(table: string, uid: string, restored?: unknown, queryTimeoutMs?: number): Promise<Operator<Change, never>> {
+async function openSink(
+  table: string,
+  uid: string,
+  restored?: unknown,
+  queryTimeoutMs?: number,
+): Promise<Operator<Change, never>> {
   const proxied = new URL(url);
   proxied.hostname = '127.0.0.1';
   proxied.port = String(proxy.port);
@@ -119,8 +142,11 @@ describe('postgres sink across dropped connections (real server, through a proxy
     await op.notifyCheckpointComplete?.(1);
     // Written into the open transaction of checkpoint 2 (flushRows 1), then the connection drops.
     await op.processBatch(records(upsert(2, 'paid', 2)), noOutput);
-    await (await outage(200));
-    const failure = await Promise.resolve(op.processBatch(records(upsert(3, 'paid', 3)), noOutput)).then(() => undefined, (error: unknown) => error);
+    await await outage(200);
+    const failure = await Promise.resolve(op.processBatch(records(upsert(3, 'paid', 3)), noOutput)).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(failure).toBeInstanceOf(PostgresSinkError);
     expect((failure as PostgresSinkError).retriable).toBe(true);
     expect(String((failure as Error).message)).toContain('dropped with a transaction open');

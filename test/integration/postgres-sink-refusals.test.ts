@@ -53,7 +53,10 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     await client.connect();
   });
   afterAll(async () => {
-    const prepared = await client.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [jobName]);
+    const prepared = await client.query<{ gid: string }>(
+      'select gid from pg_prepared_xacts where left(gid, length($1)) = $1',
+      [jobName],
+    );
     for (const { gid } of prepared.rows) await client.query(`rollback prepared '${gid}'`);
     for (const t of tables) await client.query(`drop table if exists ${t}`);
     await client.query("delete from cdcflow_sink_commits where sink like $1 || '%'", [jobName]).catch(() => undefined);
@@ -61,14 +64,25 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function run(changes: readonly Change[], onRefused: 'dead-letter' | 'fail' | 'skip' = 'dead-letter', flushRows = 5000, options: { check?: string; connect?: PgConnect } = {}) {
+  async function run(
+    changes: readonly Change[],
+    onRefused: 'dead-letter' | 'fail' | 'skip' = 'dead-letter',
+    flushRows = 5000,
+    options: { check?: string; connect?: PgConnect } = {},
+  ) {
     const table = uniqueName('orders').replace(/-/g, '_');
     tables.push(table);
-    await client.query(`create table ${table} (id bigint primary key, status text not null, amount numeric(12,2)${options.check === undefined ? '' : `, check (${options.check})`})`);
+    await client.query(
+      `create table ${table} (id bigint primary key, status text not null, amount numeric(12,2)${options.check === undefined ? '' : `, check (${options.check})`})`,
+    );
     const dir = mkdtempSync(join(tmpdir(), 'cdcflow-pgrefuse-'));
     dirs.push(dir);
     const letters: DeadLetter[] = [];
-    const writer: DeadLetterWriter = { open: () => Promise.resolve(), write: (l) => (letters.push(...l), Promise.resolve()), close: () => Promise.resolve() };
+    const writer: DeadLetterWriter = {
+      open: () => Promise.resolve(),
+      write: (l) => (letters.push(...l), Promise.resolve()),
+      close: () => Promise.resolve(),
+    };
     const env = StreamEnvironment.create({
       jobName,
       restore: 'none',
@@ -80,17 +94,29 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     });
     env
       .fromSource(fromCollection(changes, { batchSize: Math.min(50, flushRows) }))
-      .sinkTo(postgresSink<number, Order>({ table, primaryKey: ['id'], connectionString: url, onRefused, flushRows, ...(options.connect === undefined ? {} : { connect: options.connect }) }))
+      .sinkTo(
+        postgresSink<number, Order>({
+          table,
+          primaryKey: ['id'],
+          connectionString: url,
+          onRefused,
+          flushRows,
+          ...(options.connect === undefined ? {} : { connect: options.connect }),
+        }),
+      )
       .uid('orders-pg');
     const outcome = await env.execute().then(
       (result) => ({ restarts: result.restarts, error: undefined }),
       (error: unknown) => ({ restarts: undefined, error }),
     );
-    const rows = (await client.query<{ id: string; amount: string }>(`select id, amount from ${table} order by id`)).rows.map((r) => `${r.id}:${r.amount}`);
+    const rows = (
+      await client.query<{ id: string; amount: string }>(`select id, amount from ${table} order by id`)
+    ).rows.map((r) => `${r.id}:${r.amount}`);
     return { outcome, rows, letters };
   }
 
-  const good = (from: number, count: number): Change[] => Array.from({ length: count }, (_, i) => upsert(from + i, `${from + i}.50`));
+  const good = (from: number, count: number): Change[] =>
+    Array.from({ length: count }, (_, i) => upsert(from + i, `${from + i}.50`));
   const bad = [upsert(1001, 'twelve euros'), upsert(1002, '1e400'), upsert(1003, '5.00', null)];
 
   it('dead-letters each refused row with key, offset, SQLSTATE and the sink uid, and commits every other row of the batch', async () => {
@@ -106,7 +132,11 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     expect(letters[0]?.reason).toMatch(/refused the upsert of key \[1001\] \(SQLSTATE 22P02\)/);
     expect(letters[1]?.reason).toMatch(/\(SQLSTATE 22003\)/);
     expect(letters[2]?.reason).toMatch(/\(SQLSTATE 23502\)/);
-    expect(JSON.parse(letters[0]?.value?.toString() ?? '')).toEqual({ id: 1001, status: 'paid', amount: 'twelve euros' });
+    expect(JSON.parse(letters[0]?.value?.toString() ?? '')).toEqual({
+      id: 1001,
+      status: 'paid',
+      amount: 'twelve euros',
+    });
   }, 60_000);
 
   it('a refusal after earlier flushes of the same transaction loses none of them (the transaction is rewritten without the refused row)', async () => {
@@ -120,7 +150,9 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
   it("with onRefused: 'fail' the job fails with an error naming the key and the offset", async () => {
     const { outcome, rows } = await run([...good(1, 5), upsert(1001, 'twelve euros')], 'fail');
     expect(outcome.error).toBeDefined();
-    expect((outcome.error as Error).message).toMatch(/orders-pg: the record at cdc\.orders\/1@2001 \(key "\[1001\]"\) failed \(sink-refused\)/);
+    expect((outcome.error as Error).message).toMatch(
+      /orders-pg: the record at cdc\.orders\/1@2001 \(key "\[1001\]"\) failed \(sink-refused\)/,
+    );
     expect(rows).toEqual([]);
   }, 60_000);
 
@@ -136,20 +168,35 @@ describe('postgres sink: rows the table refuses (issue 10, defect 2)', () => {
     const base = pgConnect(url);
     const connect: PgConnect = async () => {
       const session = await base();
-      return { query: (sql, params) => (statements.push(sql), session.query(sql, params)), close: () => session.close() };
+      return {
+        query: (sql, params) => (statements.push(sql), session.query(sql, params)),
+        close: () => session.close(),
+      };
     };
     // ' 12.5 ' is unusual (the checks ask Postgres) but valid: it must be written, not dead-lettered.
-    const { outcome, rows, letters } = await run([...good(1, 20), ...bad, upsert(1004, ' 12.5 '), ...good(21, 20)], 'dead-letter', 10, { connect });
+    const { outcome, rows, letters } = await run(
+      [...good(1, 20), ...bad, upsert(1004, ' 12.5 '), ...good(21, 20)],
+      'dead-letter',
+      10,
+      { connect },
+    );
     expect(outcome.restarts).toBe(0);
     expect(rows).toEqual([...Array.from({ length: 40 }, (_, i) => `${i + 1}:${i + 1}.50`), '1004:12.50']);
     expect(letters.map((l) => l.offset)).toEqual(['2001', '2002', '2003']);
-    expect(letters[0]?.reason).toMatch(/refused the upsert of key \[1001\] \(SQLSTATE 22P02\): column amount \(numeric\(12,2\)\): invalid input syntax for type numeric: "twelve euros"/);
+    expect(letters[0]?.reason).toMatch(
+      /refused the upsert of key \[1001\] \(SQLSTATE 22P02\): column amount \(numeric\(12,2\)\): invalid input syntax for type numeric: "twelve euros"/,
+    );
     expect(statements.filter((sql) => /^(ROLLBACK|SAVEPOINT)/.test(sql))).toEqual([]);
   }, 60_000);
 
   it('a row only the write can refuse (CHECK) keeps the earlier write of its key in the same transaction, and every other row', async () => {
     // flushRows 10: row 5 = 5.50 is written by the first flush; its later change to -1.00 violates the check.
-    const { outcome, rows, letters } = await run([...good(1, 20), upsert(5, '-1.00'), ...good(21, 20)], 'dead-letter', 10, { check: 'amount >= 0' });
+    const { outcome, rows, letters } = await run(
+      [...good(1, 20), upsert(5, '-1.00'), ...good(21, 20)],
+      'dead-letter',
+      10,
+      { check: 'amount >= 0' },
+    );
     expect(outcome.restarts).toBe(0);
     expect(rows).toEqual(Array.from({ length: 40 }, (_, i) => `${i + 1}:${i + 1}.50`));
     expect(letters.map((l) => [l.offset, l.reason.match(/SQLSTATE \w+/)?.[0]])).toEqual([['1005', 'SQLSTATE 23514']]);

@@ -22,9 +22,23 @@ interface Order {
 }
 type Change = TableChange<number, Order>;
 
-const upsert = (id: number, status: string, lsn: number, amount = '10.00'): Change => ({ kind: 'upsert', key: id, row: { id, status, amount }, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 1500 });
-const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 1500 });
-const records = (...values: Change[]): StreamRecord<Change>[] => values.map((value) => ({ value, timestamp: undefined }));
+const upsert = (id: number, status: string, lsn: number, amount = '10.00'): Change => ({
+  kind: 'upsert',
+  key: id,
+  row: { id, status, amount },
+  previous: null,
+  position: streamPosition(0, lsn),
+  sourceTsMs: Date.now() - 1500,
+});
+const del = (id: number, lsn: number): Change => ({
+  kind: 'delete',
+  key: id,
+  previous: null,
+  position: streamPosition(0, lsn),
+  sourceTsMs: Date.now() - 1500,
+});
+const records = (...values: Change[]): StreamRecord<Change>[] =>
+  values.map((value) => ({ value, timestamp: undefined }));
 
 describe('postgres sink (real server)', () => {
   const url = testEndpoints().databaseUrl;
@@ -53,24 +67,46 @@ describe('postgres sink (real server)', () => {
   }
 
   const rows = async (table: string, where = 'true') =>
-    (await client.query<{ id: string; status: string }>(`select id, status from ${table} where ${where} order by id`)).rows.map((r) => `${r.id}:${r.status}`);
-  const preparedOf = async (prefix: string) => (await client.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1 order by gid', [prefix])).rows.map((r) => r.gid);
+    (
+      await client.query<{ id: string; status: string }>(`select id, status from ${table} where ${where} order by id`)
+    ).rows.map((r) => `${r.id}:${r.status}`);
+  const preparedOf = async (prefix: string) =>
+    (
+      await client.query<{ gid: string }>(
+        'select gid from pg_prepared_xacts where left(gid, length($1)) = $1 order by gid',
+        [prefix],
+      )
+    ).rows.map((r) => r.gid);
 
   /** One sink subtask driven by hand: the test plays the runtime (barriers, completions, crashes). */
-  async function openSink(sink: SinkDefinition<Change>, uid: string, restored?: unknown): Promise<{ op: Operator<Change, never>; metrics: RecordingMetrics }> {
+  async function openSink(
+    sink: SinkDefinition<Change>,
+    uid: string,
+    restored?: unknown,
+  ): Promise<{ op: Operator<Change, never>; metrics: RecordingMetrics }> {
     const metrics = new RecordingMetrics();
     const context = recordingOperatorContext(jobName, uid, metrics);
     const op = sink.createOperator();
     await op.open?.(context, restored);
     return { op, metrics };
   }
-  const emit = async (op: Operator<Change, never>, values: Change[]) => op.processBatch(records(...values), { emit: () => undefined, emitSide: () => undefined });
+  const emit = async (op: Operator<Change, never>, values: Change[]) =>
+    op.processBatch(records(...values), { emit: () => undefined, emitSide: () => undefined });
 
   it('keeps records invisible until their checkpoint completes, then commits them', async () => {
     const table = await createTable();
-    const { op, metrics } = await openSink(postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'] }), 'visible');
+    const { op, metrics } = await openSink(
+      postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'] }),
+      'visible',
+    );
     const prefix = `${sinkInstanceName({ jobName, sinkUid: 'visible', subtaskIndex: 0 })}:`;
-    await emit(op, [upsert(1, 'pending', 1), upsert(2, 'pending', 2), upsert(3, 'pending', 3), upsert(2, 'paid', 4), del(3, 5)]);
+    await emit(op, [
+      upsert(1, 'pending', 1),
+      upsert(2, 'pending', 2),
+      upsert(3, 'pending', 3),
+      upsert(2, 'paid', 4),
+      del(3, 5),
+    ]);
     expect(await rows(table)).toEqual([]);
     const snapshot = await op.snapshotState?.(1);
     expect(await rows(table)).toEqual([]);
@@ -97,7 +133,12 @@ describe('postgres sink (real server)', () => {
 
   it('on restore commits what the checkpoint recorded and rolls back the rest', async () => {
     const table = await createTable();
-    const sink = postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], log: () => undefined });
+    const sink = postgresSink<number, Order>({
+      connectionString: url,
+      table,
+      primaryKey: ['id'],
+      log: () => undefined,
+    });
     const prefix = `${sinkInstanceName({ jobName, sinkUid: 'restore', subtaskIndex: 0 })}:`;
     const first = await openSink(sink, 'restore');
     await emit(first.op, [upsert(1, 'pending', 1)]);
@@ -121,7 +162,13 @@ describe('postgres sink (real server)', () => {
 
   it('treats a repeated commit as done, and a rolled-back transaction as lost', async () => {
     const table = await createTable();
-    const sink = postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], log: () => undefined, retry: { commitAttempts: 1 } });
+    const sink = postgresSink<number, Order>({
+      connectionString: url,
+      table,
+      primaryKey: ['id'],
+      log: () => undefined,
+      retry: { commitAttempts: 1 },
+    });
     const first = await openSink(sink, 'repeat');
     await emit(first.op, [upsert(1, 'pending', 1)]);
     const snapshot = await first.op.snapshotState?.(3);
@@ -141,7 +188,13 @@ describe('postgres sink (real server)', () => {
 
   it('defers a key held by a prepared transaction of an aborted checkpoint instead of deadlocking', async () => {
     const table = await createTable();
-    const sink = postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], lockTimeoutMs: 3000, flushRows: 1 });
+    const sink = postgresSink<number, Order>({
+      connectionString: url,
+      table,
+      primaryKey: ['id'],
+      lockTimeoutMs: 3000,
+      flushRows: 1,
+    });
     const first = await openSink(sink, 'aborted');
     await emit(first.op, [upsert(1, 'pending', 1)]);
     await first.op.snapshotState?.(1); // checkpoint 1 aborts: its transaction stays prepared
@@ -161,7 +214,10 @@ describe('postgres sink (real server)', () => {
 
   it('writes changes deferred at the final checkpoint when a bounded job closes, once it committed', async () => {
     const table = await createTable();
-    const { op } = await openSink(postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'] }), 'final');
+    const { op } = await openSink(
+      postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'] }),
+      'final',
+    );
     await emit(op, [upsert(1, 'pending', 1)]);
     await op.snapshotState?.(1);
     await emit(op, [upsert(1, 'paid', 2)]);
@@ -178,7 +234,13 @@ describe('postgres sink (real server)', () => {
     const table = await createTable(true);
     const sink = postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], mode: 'idempotent' });
     const first = await openSink(sink, 'idem');
-    const history = [upsert(1, 'pending', 10), upsert(2, 'pending', 11), upsert(1, 'paid', 12), del(2, 13), upsert(3, 'pending', 14)];
+    const history = [
+      upsert(1, 'pending', 10),
+      upsert(2, 'pending', 11),
+      upsert(1, 'paid', 12),
+      del(2, 13),
+      upsert(3, 'pending', 14),
+    ];
     await emit(first.op, history);
     expect(await rows(table)).toEqual([]);
     const snapshot = await first.op.snapshotState?.(1);
@@ -192,7 +254,9 @@ describe('postgres sink (real server)', () => {
     await emit(second.op, [upsert(2, 'pending', 11)]); // a stale insert after the delete
     await second.op.snapshotState?.(4);
     expect(await rows(table, 'not deleted')).toEqual(['1:paid', '3:shipped']);
-    expect((await client.query(`select position, deleted from ${table} where id = 2`)).rows).toEqual([{ position: streamPosition(0, 13), deleted: true }]);
+    expect((await client.query(`select position, deleted from ${table} where id = 2`)).rows).toEqual([
+      { position: streamPosition(0, 13), deleted: true },
+    ]);
     await second.op.close?.();
     await first.op.close?.();
   });
@@ -204,13 +268,17 @@ describe('postgres sink (real server)', () => {
       table,
       primaryKey: ['id'],
       flushRows: 700,
-      toChange: ({ n }) => (n % 10 === 9 ? { kind: 'delete', key: { id: n - 1 } } : { kind: 'upsert', row: { id: n, status: `s${n % 4}`, amount: '1.50', ignored: true } }),
+      toChange: ({ n }) =>
+        n % 10 === 9
+          ? { kind: 'delete', key: { id: n - 1 } }
+          : { kind: 'upsert', row: { id: n, status: `s${n % 4}`, amount: '1.50', ignored: true } },
     });
     const metrics = new RecordingMetrics();
     const op = sink.createOperator();
     await op.open?.(recordingOperatorContext(jobName, 'mapped', metrics), undefined);
     const values = Array.from({ length: 5000 }, (_, n) => ({ value: { n }, timestamp: undefined }));
-    for (let i = 0; i < values.length; i += 250) await op.processBatch(values.slice(i, i + 250), { emit: () => undefined, emitSide: () => undefined });
+    for (let i = 0; i < values.length; i += 250)
+      await op.processBatch(values.slice(i, i + 250), { emit: () => undefined, emitSide: () => undefined });
     await op.snapshotState?.(1);
     expect((await client.query(`select count(*)::int as n from ${table}`)).rows[0]).toEqual({ n: 0 });
     await op.notifyCheckpointComplete?.(1);
@@ -230,17 +298,36 @@ describe('postgres sink (real server)', () => {
       connectionString: url,
       table,
       primaryKey: ['id'],
-      toChange: (r) => (r.tags === null ? { kind: 'delete', key: { id: r.id } } : { kind: 'upsert', row: { id: r.id, tags: r.tags, doc: { tags: r.tags, n: r.tags.length }, at: '2024-01-02T03:04:05.678Z' } }),
+      toChange: (r) =>
+        r.tags === null
+          ? { kind: 'delete', key: { id: r.id } }
+          : {
+              kind: 'upsert',
+              row: { id: r.id, tags: r.tags, doc: { tags: r.tags, n: r.tags.length }, at: '2024-01-02T03:04:05.678Z' },
+            },
     });
     const op = sink.createOperator();
     await op.open?.(recordingOperatorContext(jobName, 'docs'), undefined);
-    const batch = [{ id: 'a', tags: ['x', 'y, "z"'] }, { id: 'b', tags: [] }, { id: 'c', tags: ['q'] }, { id: 'c', tags: null }];
-    await op.processBatch(batch.map((value) => ({ value, timestamp: undefined })), { emit: () => undefined, emitSide: () => undefined });
+    const batch = [
+      { id: 'a', tags: ['x', 'y, "z"'] },
+      { id: 'b', tags: [] },
+      { id: 'c', tags: ['q'] },
+      { id: 'c', tags: null },
+    ];
+    await op.processBatch(
+      batch.map((value) => ({ value, timestamp: undefined })),
+      { emit: () => undefined, emitSide: () => undefined },
+    );
     await op.snapshotState?.(1);
     await op.notifyCheckpointComplete?.(1);
     const { rows: found } = await client.query(`select id, tags, doc, at from ${table} order by id`);
     expect(found).toEqual([
-      { id: 'a', tags: ['x', 'y, "z"'], doc: { tags: ['x', 'y, "z"'], n: 2 }, at: new Date('2024-01-02T03:04:05.678Z') },
+      {
+        id: 'a',
+        tags: ['x', 'y, "z"'],
+        doc: { tags: ['x', 'y, "z"'], n: 2 },
+        at: new Date('2024-01-02T03:04:05.678Z'),
+      },
       { id: 'b', tags: [], doc: { tags: [], n: 0 }, at: new Date('2024-01-02T03:04:05.678Z') },
     ]);
     await op.close?.();
@@ -250,7 +337,9 @@ describe('postgres sink (real server)', () => {
     const long = sinkInstanceName({ jobName: 'j'.repeat(150), sinkUid: 'u:'.repeat(80), subtaskIndex: 12 });
     expect(`${long}:9007199254740991`.length).toBeLessThan(200);
     expect(long.split(':')).toHaveLength(3);
-    expect(sinkInstanceName({ jobName: 'a', sinkUid: 'b:1', subtaskIndex: 2 })).not.toBe(sinkInstanceName({ jobName: 'a', sinkUid: 'b_1', subtaskIndex: 2 }));
+    expect(sinkInstanceName({ jobName: 'a', sinkUid: 'b:1', subtaskIndex: 2 })).not.toBe(
+      sinkInstanceName({ jobName: 'a', sinkUid: 'b_1', subtaskIndex: 2 }),
+    );
     expect(sinkInstanceName({ jobName: 'orders', sinkUid: 'pg-sink', subtaskIndex: 0 })).toBe('orders:pg-sink:0');
   });
 
@@ -265,7 +354,24 @@ describe('postgres sink (real server)', () => {
         const op = lsn % 23 === 0 ? 'd' : latest.has(id) && latest.get(id) !== null ? 'u' : 'c';
         const row = { id, status: `s${lsn}`, amount: `${lsn}.00` };
         latest.set(id, op === 'd' ? null : row.status);
-        events.push({ op, before: null, after: op === 'd' ? null : row, source: { db: 'e', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: Date.now(), snapshot: null }, tsMs: 0, key: { id }, origin: { topic: 't', partition: 0, offset: String(lsn) } } as ChangeEvent<Order>);
+        events.push({
+          op,
+          before: null,
+          after: op === 'd' ? null : row,
+          source: {
+            db: 'e',
+            schema: 'public',
+            table: 'orders',
+            lsn,
+            position: streamPosition(0, lsn),
+            txId: lsn,
+            tsMs: Date.now(),
+            snapshot: null,
+          },
+          tsMs: 0,
+          key: { id },
+          origin: { topic: 't', partition: 0, offset: String(lsn) },
+        } as ChangeEvent<Order>);
       }
       let failed = false;
       let seen = 0;
@@ -288,10 +394,15 @@ describe('postgres sink (real server)', () => {
         })
         .keyBy((e) => e.key?.['id'] as number)
         .upsert<Order>()
-        .sinkTo(postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], log: () => undefined }));
+        .sinkTo(
+          postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], log: () => undefined }),
+        );
       const result = await env.execute();
       expect(result.restarts).toBe(1);
-      const expected = [...latest].filter(([, s]) => s !== null).sort(([a], [b]) => a - b).map(([id, s]) => `${id}:${s}`);
+      const expected = [...latest]
+        .filter(([, s]) => s !== null)
+        .sort(([a], [b]) => a - b)
+        .map(([id, s]) => `${id}:${s}`);
       expect(await rows(table)).toEqual(expected);
       expect(await preparedOf(`${jobName}-job:`)).toEqual([]);
     } finally {

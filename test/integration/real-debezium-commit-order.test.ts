@@ -13,8 +13,21 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { StreamEnvironment, UNRESOLVED_CHANGES, collectSink, debeziumSource, postgresSink, type UnresolvedChange } from '../../runtime/index.ts';
-import { SOURCE_DATABASE_URL, connectAvailable, startConnector, waitForSlot, type ConnectorHandle } from '../../scripts/debezium/table-connector.ts';
+import {
+  StreamEnvironment,
+  UNRESOLVED_CHANGES,
+  collectSink,
+  debeziumSource,
+  postgresSink,
+  type UnresolvedChange,
+} from '../../runtime/index.ts';
+import {
+  SOURCE_DATABASE_URL,
+  connectAvailable,
+  startConnector,
+  waitForSlot,
+  type ConnectorHandle,
+} from '../../scripts/debezium/table-connector.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { readMessagesUntil } from '../support/kafka-read.ts';
 import { createToastTable, interleavedWrites, sourceRows } from '../../scripts/debezium/source-writes.ts';
@@ -43,7 +56,9 @@ describe.skipIf(!reachable)('real Debezium: commit order and TOAST end to end', 
   it('the sink table equals the source table column by column', async () => {
     await Promise.all([source.connect(), other.connect(), sink.connect()]);
     await createToastTable(source, table, 400);
-    await sink.query(`CREATE TABLE ${table} (id int PRIMARY KEY, status text NOT NULL, amount numeric(12,2), notes text)`);
+    await sink.query(
+      `CREATE TABLE ${table} (id int PRIMARY KEY, status text NOT NULL, amount numeric(12,2), notes text)`,
+    );
     const stop = { now: false };
     const load = interleavedWrites(source, other, table, { ids: 400, stop, holdMs: 20 });
     connector = await startConnector(name, table);
@@ -59,7 +74,10 @@ describe.skipIf(!reachable)('real Debezium: commit order and TOAST end to end', 
     const kafka = new Kafka({ brokers: endpoints.kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
     for (let attempt = 1; ; attempt++) {
       try {
-        await readMessagesUntil(kafka, connector.topic, (m) => m.key?.toString() === '{"id":999}', { readUncommitted: true, timeoutMs: 30_000 });
+        await readMessagesUntil(kafka, connector.topic, (m) => m.key?.toString() === '{"id":999}', {
+          readUncommitted: true,
+          timeoutMs: 30_000,
+        });
         break;
       } catch (error) {
         if (attempt >= 10) throw error;
@@ -68,9 +86,21 @@ describe.skipIf(!reachable)('real Debezium: commit order and TOAST end to end', 
     }
 
     const unresolved: UnresolvedChange<unknown>[] = [];
-    const env = StreamEnvironment.create({ jobName: name, checkpoints: { dir: join(dir, 'chk'), intervalMs: 200 }, state: { backend: 'rocksdb', dir: join(dir, 'state') }, log: () => undefined });
+    const env = StreamEnvironment.create({
+      jobName: name,
+      checkpoints: { dir: join(dir, 'chk'), intervalMs: 200 },
+      state: { backend: 'rocksdb', dir: join(dir, 'state') },
+      log: () => undefined,
+    });
     const changes = env
-      .fromSource(debeziumSource<Row>({ topics: [connector.topic], groupId: name, brokers: endpoints.kafkaBrokers.split(','), bounded: 'latest' }))
+      .fromSource(
+        debeziumSource<Row>({
+          topics: [connector.topic],
+          groupId: name,
+          brokers: endpoints.kafkaBrokers.split(','),
+          bounded: 'latest',
+        }),
+      )
       .keyBy((e) => e.key?.['id'] as number)
       .upsert({ log: () => undefined });
     changes.sinkTo(postgresSink({ table, primaryKey: ['id'], connectionString: endpoints.databaseUrl }));
@@ -78,8 +108,11 @@ describe.skipIf(!reachable)('real Debezium: commit order and TOAST end to end', 
     await env.execute();
 
     const expected = (await sourceRows(source, table)).filter((row) => row['id'] !== 1003);
-    const actual = (await sink.query<Row>(`SELECT id, status, amount::text AS amount, notes FROM ${table} ORDER BY id`)).rows;
-    const differing = expected.filter((row, i) => JSON.stringify(row) !== JSON.stringify(actual[i])).map((row) => row['id']);
+    const actual = (await sink.query<Row>(`SELECT id, status, amount::text AS amount, notes FROM ${table} ORDER BY id`))
+      .rows;
+    const differing = expected
+      .filter((row, i) => JSON.stringify(row) !== JSON.stringify(actual[i]))
+      .map((row) => row['id']);
     expect(actual.length, 'rows in the sink').toBe(expected.length);
     expect(differing, 'ids whose columns differ from the source').toEqual([]);
     // The primary-key change's insert carries the unavailable placeholder and no stored row: not written, reported.

@@ -18,11 +18,19 @@ const db = new pg.Client({ connectionString: url });
 describe('reconcile on Postgres tables', () => {
   beforeAll(async () => {
     await db.connect();
-    await db.query(`CREATE TABLE ${source} (id bigint PRIMARY KEY, status text, amount numeric(12,2), currency char(3), notes text, updated_at timestamptz)`);
+    await db.query(
+      `CREATE TABLE ${source} (id bigint PRIMARY KEY, status text, amount numeric(12,2), currency char(3), notes text, updated_at timestamptz)`,
+    );
     // The sink spells the same data differently: that is not a difference.
-    await db.query(`CREATE TABLE ${sink} (id bigint PRIMARY KEY, status text, amount text, currency text, notes text, updated_at text, lsn bigint)`);
-    await db.query(`INSERT INTO ${source} SELECT i, 'paid', (i * 1.5 - 40)::numeric(12,2), 'EUR', repeat('x', i), timestamptz '2026-12-04 10:00:00+01' + i * interval '1 second' FROM generate_series(1, 53) i`);
-    await db.query(`INSERT INTO ${sink} SELECT id, status, amount::text || '0', currency, notes, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 7 FROM ${source}`);
+    await db.query(
+      `CREATE TABLE ${sink} (id bigint PRIMARY KEY, status text, amount text, currency text, notes text, updated_at text, lsn bigint)`,
+    );
+    await db.query(
+      `INSERT INTO ${source} SELECT i, 'paid', (i * 1.5 - 40)::numeric(12,2), 'EUR', repeat('x', i), timestamptz '2026-12-04 10:00:00+01' + i * interval '1 second' FROM generate_series(1, 53) i`,
+    );
+    await db.query(
+      `INSERT INTO ${sink} SELECT id, status, amount::text || '0', currency, notes, to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 7 FROM ${source}`,
+    );
   });
   afterAll(async () => {
     await db.query(`DROP TABLE IF EXISTS ${source}, ${sink}`);
@@ -36,7 +44,19 @@ describe('reconcile on Postgres tables', () => {
   });
 
   it('reports missing, extra and differing rows, and the CLI exits 1 (0 when equal)', async () => {
-    const cli = ['--import', 'tsx', 'scripts/reconcile.ts', '--source', url, '--source-table', source, '--sink-table', sink, '--chunk', '10'];
+    const cli = [
+      '--import',
+      'tsx',
+      'scripts/reconcile.ts',
+      '--source',
+      url,
+      '--source-table',
+      source,
+      '--sink-table',
+      sink,
+      '--chunk',
+      '10',
+    ];
     const equal = await run(process.execPath, cli);
     expect(equal.stdout).toMatch(/^EQUAL: 53 rows/);
     await db.query(`DELETE FROM ${sink} WHERE id IN (5, 40)`);
@@ -44,7 +64,13 @@ describe('reconcile on Postgres tables', () => {
     await db.query(`UPDATE ${sink} SET amount = '-1.00' WHERE id = 12`);
     await db.query(`UPDATE ${sink} SET notes = NULL WHERE id = 30`);
     const report = await reconcileTables({ source: { url, table: source }, sink: { url, table: sink }, chunk: 10 });
-    expect(report).toMatchObject({ equal: false, missing: 2, extra: 1, differing: 2, differingByColumn: { amount: 1, notes: 1 } });
+    expect(report).toMatchObject({
+      equal: false,
+      missing: 2,
+      extra: 1,
+      differing: 2,
+      differingByColumn: { amount: 1, notes: 1 },
+    });
     expect(report.samples.missing).toEqual([['5'], ['40']]);
     const failed = await run(process.execPath, cli).then(
       () => undefined,
@@ -56,7 +82,17 @@ describe('reconcile on Postgres tables', () => {
   });
 
   it('exits 2 with a clear message when a compared column is missing in the sink', async () => {
-    const failed = await run(process.execPath, ['--import', 'tsx', 'scripts/reconcile.ts', '--source', url, '--source-table', sink, '--sink-table', source]).then(
+    const failed = await run(process.execPath, [
+      '--import',
+      'tsx',
+      'scripts/reconcile.ts',
+      '--source',
+      url,
+      '--source-table',
+      sink,
+      '--sink-table',
+      source,
+    ]).then(
       () => undefined,
       (error: { code: number; stderr: string }) => error,
     );

@@ -22,8 +22,21 @@ interface Order {
 }
 type Change = TableChange<number, Order>;
 
-const upsert = (id: number, status: string, lsn: number): Change => ({ kind: 'upsert', key: id, row: { id, status }, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 2000 });
-const del = (id: number, lsn: number): Change => ({ kind: 'delete', key: id, previous: null, position: streamPosition(0, lsn), sourceTsMs: Date.now() - 2000 });
+const upsert = (id: number, status: string, lsn: number): Change => ({
+  kind: 'upsert',
+  key: id,
+  row: { id, status },
+  previous: null,
+  position: streamPosition(0, lsn),
+  sourceTsMs: Date.now() - 2000,
+});
+const del = (id: number, lsn: number): Change => ({
+  kind: 'delete',
+  key: id,
+  previous: null,
+  position: streamPosition(0, lsn),
+  sourceTsMs: Date.now() - 2000,
+});
 
 describe('redis sink (real server)', () => {
   const url = testEndpoints().redisUrl;
@@ -40,27 +53,46 @@ describe('redis sink (real server)', () => {
     await redis.quit();
   });
 
-  async function openSink<T>(sink: SinkDefinition<T>, uid: string, restored?: unknown): Promise<{ op: Operator<T, never>; metrics: RecordingMetrics }> {
+  async function openSink<T>(
+    sink: SinkDefinition<T>,
+    uid: string,
+    restored?: unknown,
+  ): Promise<{ op: Operator<T, never>; metrics: RecordingMetrics }> {
     const metrics = new RecordingMetrics();
     const context = recordingOperatorContext(jobName, uid, metrics);
     const op = sink.createOperator();
     await op.open?.(context, restored);
     return { op, metrics };
   }
-  const emit = async <T>(op: Operator<T, never>, values: T[]) => op.processBatch(values.map((value) => ({ value, timestamp: undefined })), { emit: () => undefined, emitSide: () => undefined });
-  const internal = (uid: string) => `${prefix}-${uid}:__cdcflow:${sinkInstanceName({ jobName, sinkUid: uid, subtaskIndex: 0 })}`;
+  const emit = async <T>(op: Operator<T, never>, values: T[]) =>
+    op.processBatch(
+      values.map((value) => ({ value, timestamp: undefined })),
+      { emit: () => undefined, emitSide: () => undefined },
+    );
+  const internal = (uid: string) =>
+    `${prefix}-${uid}:__cdcflow:${sinkInstanceName({ jobName, sinkUid: uid, subtaskIndex: 0 })}`;
   const values = async (p: string, ids: number[]) => redis.mget(...ids.map((id) => `${p}:${id}`));
 
   it('applies a checkpoint batch only when the checkpoint completes, with the fence, atomically', async () => {
     const p = `${prefix}-atomic`;
     const { op, metrics } = await openSink(redisSink<number, Order>({ url, prefix: p }), 'atomic');
-    await emit(op, [upsert(1, 'pending', 1), upsert(2, 'pending', 2), upsert(1, 'paid', 3), upsert(3, 'pending', 4), del(3, 5)]);
+    await emit(op, [
+      upsert(1, 'pending', 1),
+      upsert(2, 'pending', 2),
+      upsert(1, 'paid', 3),
+      upsert(3, 'pending', 4),
+      del(3, 5),
+    ]);
     const snapshot = await op.snapshotState?.(1);
     expect(JSON.stringify(snapshot).length).toBeLessThan(200); // the batch is staged in Redis, not in the checkpoint
     expect(await values(p, [1, 2, 3])).toEqual([null, null, null]);
     expect(await redis.hlen(`${internal('atomic')}:staged:1`)).toBe(3);
     await op.notifyCheckpointComplete?.(1);
-    expect(await values(p, [1, 2, 3])).toEqual([JSON.stringify({ id: 1, status: 'paid' }), JSON.stringify({ id: 2, status: 'pending' }), null]);
+    expect(await values(p, [1, 2, 3])).toEqual([
+      JSON.stringify({ id: 1, status: 'paid' }),
+      JSON.stringify({ id: 2, status: 'pending' }),
+      null,
+    ]);
     expect(await redis.get(`${internal('atomic')}:applied`)).toBe('1');
     expect(await redis.exists(`${internal('atomic')}:staged:1`, `${internal('atomic')}:staged`)).toBe(0);
     // One per key applied (the last write per key is what became visible), all ≥ 2 s old.
@@ -75,7 +107,10 @@ describe('redis sink (real server)', () => {
 
   it('skips a replayed checkpoint: the fence is above it', async () => {
     const p = `${prefix}-fence`;
-    const zombie = await openSink(redisSink<number, Order>({ url, prefix: p, log: () => undefined, retry: { commitAttempts: 1 } }), 'fence');
+    const zombie = await openSink(
+      redisSink<number, Order>({ url, prefix: p, log: () => undefined, retry: { commitAttempts: 1 } }),
+      'fence',
+    );
     await emit(zombie.op, [upsert(1, 'stale', 1)]);
     await zombie.op.snapshotState?.(5); // staged by an instance that then stalls
     const live = await openSink(redisSink<number, Order>({ url, prefix: p, log: () => undefined }), 'fence');
@@ -83,7 +118,11 @@ describe('redis sink (real server)', () => {
     const snapshot = await live.op.snapshotState?.(6);
     await live.op.notifyCheckpointComplete?.(6);
     // The restore applies checkpoint 6 again, and the stale instance commits its checkpoint 5 late.
-    const restored = await openSink(redisSink<number, Order>({ url, prefix: p, log: () => undefined }), 'fence', snapshot);
+    const restored = await openSink(
+      redisSink<number, Order>({ url, prefix: p, log: () => undefined }),
+      'fence',
+      snapshot,
+    );
     expect(restored.metrics.counts.get('cdcflow_sink_commits_repeated_total')).toBe(1);
     // (In this process the restarted instances closed the stale one; another process would run this script.)
     const keys = batchKeys(p, sinkInstanceName({ jobName, sinkUid: 'fence', subtaskIndex: 0 }));
@@ -127,13 +166,24 @@ describe('redis sink (real server)', () => {
     const sink = redisSink<{ user: string; score: number | null }>({
       url,
       prefix: p,
-      toWrite: (r) => ({ key: `score:${r.user}`, value: r.score === null ? null : String(r.score), ...(r.user === 'tmp' ? { ttl: 60 } : {}) }),
+      toWrite: (r) => ({
+        key: `score:${r.user}`,
+        value: r.score === null ? null : String(r.score),
+        ...(r.user === 'tmp' ? { ttl: 60 } : {}),
+      }),
     });
     const { op } = await openSink(sink, 'mapped');
-    await emit(op, [{ user: 'ann', score: 1 }, { user: 'bob', score: 2 }, { user: 'tmp', score: 3 }]);
+    await emit(op, [
+      { user: 'ann', score: 1 },
+      { user: 'bob', score: 2 },
+      { user: 'tmp', score: 3 },
+    ]);
     await op.snapshotState?.(1);
     await op.notifyCheckpointComplete?.(1);
-    await emit(op, [{ user: 'bob', score: null }, { user: 'ann', score: 5 }]);
+    await emit(op, [
+      { user: 'bob', score: null },
+      { user: 'ann', score: 5 },
+    ]);
     await op.snapshotState?.(2);
     await op.notifyCheckpointComplete?.(2);
     expect(await redis.mget(`${p}:score:ann`, `${p}:score:bob`, `${p}:score:tmp`)).toEqual(['5', null, '3']);
@@ -154,7 +204,24 @@ describe('redis sink (real server)', () => {
         const op = lsn % 19 === 0 ? 'd' : 'u';
         const row = { id, status: `s${lsn}` };
         latest.set(id, op === 'd' ? null : JSON.stringify(row));
-        events.push({ op, before: null, after: op === 'd' ? null : row, source: { db: 'e', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: Date.now(), snapshot: null }, tsMs: 0, key: { id }, origin: { topic: 't', partition: 0, offset: String(lsn) } } as ChangeEvent<Order>);
+        events.push({
+          op,
+          before: null,
+          after: op === 'd' ? null : row,
+          source: {
+            db: 'e',
+            schema: 'public',
+            table: 'orders',
+            lsn,
+            position: streamPosition(0, lsn),
+            txId: lsn,
+            tsMs: Date.now(),
+            snapshot: null,
+          },
+          tsMs: 0,
+          key: { id },
+          origin: { topic: 't', partition: 0, offset: String(lsn) },
+        } as ChangeEvent<Order>);
       }
       let failed = false;
       let seen = 0;

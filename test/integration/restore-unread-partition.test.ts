@@ -26,8 +26,18 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** Runs the projection job bounded, in this process; fails (instead of hanging) after 30 s. */
 async function runBounded(restore: EnvironmentOptions['restore']): Promise<void> {
-  const env = StreamEnvironment.create({ jobName: 'orders-projection', checkpoints: { dir: checkpointDir }, state: { dir: join(dir, 'state') }, ...(restore === undefined ? {} : { restore }), log: () => undefined });
-  ordersProjectionJob(env, { topic, groupId, bounded: true }, { name: 'discard', createOperator: () => ({ processBatch: () => undefined }) });
+  const env = StreamEnvironment.create({
+    jobName: 'orders-projection',
+    checkpoints: { dir: checkpointDir },
+    state: { dir: join(dir, 'state') },
+    ...(restore === undefined ? {} : { restore }),
+    log: () => undefined,
+  });
+  ordersProjectionJob(
+    env,
+    { topic, groupId, bounded: true },
+    { name: 'discard', createOperator: () => ({ processBatch: () => undefined }) },
+  );
   const timer = setTimeout(() => void env.stop(), 30_000);
   try {
     await env.execute();
@@ -47,7 +57,13 @@ describe('restore from an older savepoint', () => {
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const records = [...generateWorkload({ keys: 20, events: 20, partitions: 2, seed: 5 })];
-    const send = (partition: number) => producer.send({ topic, messages: records.filter((r) => r.partition === partition).map((r) => ({ key: r.key, value: r.value, partition })) });
+    const send = (partition: number) =>
+      producer.send({
+        topic,
+        messages: records
+          .filter((r) => r.partition === partition)
+          .map((r) => ({ key: r.key, value: r.value, partition })),
+      });
     const keysIn = (partition: number) => records.filter((r) => r.partition === partition).length;
 
     await send(0);

@@ -26,14 +26,25 @@ describe('revenue windows on Kafka', () => {
     const topic = uniqueName('revenue-windows');
     const kafka = testKafka(topic);
     await createTopic(kafka, topic, WORKLOAD.partitions);
-    await produce(kafka, topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
+    await produce(
+      kafka,
+      topic,
+      records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })),
+    );
 
     const job = testJob('revenue-windows');
     jobs.push(job);
     const rows: RevenueRow[] = [];
     const late: OrderEvent[] = [];
-    const source = debeziumSource<Order>({ topics: [topic], groupId: uniqueName('revenue-windows'), bounded: 'latest' });
-    revenueWindowsJob(job.env, source, { windows: collectSink(rows, { transactional: true }), late: collectSink(late, { transactional: true }) });
+    const source = debeziumSource<Order>({
+      topics: [topic],
+      groupId: uniqueName('revenue-windows'),
+      bounded: 'latest',
+    });
+    revenueWindowsJob(job.env, source, {
+      windows: collectSink(rows, { transactional: true }),
+      late: collectSink(late, { transactional: true }),
+    });
     const result = await job.env.execute();
     expect(result.restarts).toBe(0);
 

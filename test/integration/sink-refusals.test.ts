@@ -28,7 +28,12 @@ interface Item {
   readonly origin: { topic: string; partition: number; offset: string };
 }
 
-const item = (id: number, bad?: Item['bad'], text = `v${id}`): Item => ({ id, text, ...(bad === undefined ? {} : { bad }), origin: { topic: 'cdc.items', partition: 0, offset: String(100 + id) } });
+const item = (id: number, bad?: Item['bad'], text = `v${id}`): Item => ({
+  id,
+  text,
+  ...(bad === undefined ? {} : { bad }),
+  origin: { topic: 'cdc.items', partition: 0, offset: String(100 + id) },
+});
 const good = (from: number, n: number) => Array.from({ length: n }, (_, i) => item(from + i));
 const dirs: string[] = [];
 
@@ -36,7 +41,11 @@ async function run<T>(items: readonly T[], sink: SinkDefinition<T>) {
   const dir = mkdtempSync(join(tmpdir(), 'cdcflow-sinkrefuse-'));
   dirs.push(dir);
   const letters: DeadLetter[] = [];
-  const writer: DeadLetterWriter = { open: () => Promise.resolve(), write: (l) => (letters.push(...l), Promise.resolve()), close: () => Promise.resolve() };
+  const writer: DeadLetterWriter = {
+    open: () => Promise.resolve(),
+    write: (l) => (letters.push(...l), Promise.resolve()),
+    close: () => Promise.resolve(),
+  };
   const env = StreamEnvironment.create({
     jobName: uniqueName('sinkrefuse'),
     restore: 'none',
@@ -46,7 +55,10 @@ async function run<T>(items: readonly T[], sink: SinkDefinition<T>) {
     deadLetters: { writer },
     log: () => undefined,
   });
-  env.fromSource(fromCollection(items, { batchSize: 10 })).sinkTo(sink).uid('out');
+  env
+    .fromSource(fromCollection(items, { batchSize: 10 }))
+    .sinkTo(sink)
+    .uid('out');
   const outcome = await env.execute().then(
     (result) => ({ restarts: result.restarts as number | undefined, error: undefined as unknown }),
     (error: unknown) => ({ restarts: undefined, error }),
@@ -82,21 +94,35 @@ describe('kafka sink: records the broker refuses (issue 10)', () => {
       ...(onRefused === undefined ? {} : { onRefused }),
       serialize: (r) => {
         if (r.bad === 'serialize-throws') throw new TypeError(`cannot serialise item ${r.id}`);
-        return { key: r.bad === 'key-not-bytes' ? ({ id: r.id } as unknown as string) : String(r.id), value: r.bad === 'too-large' ? 'x'.repeat(50_000) : r.text };
+        return {
+          key: r.bad === 'key-not-bytes' ? ({ id: r.id } as unknown as string) : String(r.id),
+          value: r.bad === 'too-large' ? 'x'.repeat(50_000) : r.text,
+        };
       },
     });
 
   async function topicWithLimit(): Promise<string> {
     const topic = uniqueName('refuse-out');
     topics.push(topic);
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '20000' }] }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1, configEntries: [{ name: 'max.message.bytes', value: '20000' }] }],
+      waitForLeaders: true,
+    });
     return topic;
   }
 
   it('dead-letters a record over max.message.bytes and records it cannot serialise; the rest of the transaction commits once', async () => {
     const topic = await topicWithLimit();
     // 60 records of 400 bytes: 24 KB, more than one record batch may hold; sends are split under the limit.
-    const items = [...good(1, 20), item(1001, 'too-large'), ...good(21, 20), item(1002, 'serialize-throws'), item(1003, 'key-not-bytes'), ...good(41, 20).map((i) => ({ ...i, text: `${i.text}:${'y'.repeat(400)}` })), item(61)];
+    const items = [
+      ...good(1, 20),
+      item(1001, 'too-large'),
+      ...good(21, 20),
+      item(1002, 'serialize-throws'),
+      item(1003, 'key-not-bytes'),
+      ...good(41, 20).map((i) => ({ ...i, text: `${i.text}:${'y'.repeat(400)}` })),
+      item(61),
+    ];
     const { outcome, letters } = await run(items, sinkFor(topic));
     expect(outcome.error).toBeUndefined();
     expect(outcome.restarts).toBe(0);
@@ -109,13 +135,19 @@ describe('kafka sink: records the broker refuses (issue 10)', () => {
     expect(letters[1]?.reason).toMatch(/serialize threw: TypeError: cannot serialise item 1002/);
     expect(letters[2]?.reason).toMatch(/the message key is object/);
     const values = await readValuesUntil(kafka, topic, 'v61', { track: (c) => consumers.push(c), timeoutMs: 30_000 });
-    expect(values.map((v) => v.split(':')[0]).sort()).toEqual(good(1, 61).map((i) => i.text).sort());
+    expect(values.map((v) => v.split(':')[0]).sort()).toEqual(
+      good(1, 61)
+        .map((i) => i.text)
+        .sort(),
+    );
   }, 90_000);
 
   it("with onRefused: 'fail' the job stops naming the record instead of restarting", async () => {
     const topic = await topicWithLimit();
     const { outcome } = await run([...good(1, 3), item(1001, 'too-large')], sinkFor(topic, 'fail'));
-    expect((outcome.error as Error | undefined)?.message).toMatch(/out: the record at cdc\.items\/0@1101 .*failed \(sink-refused\)/);
+    expect((outcome.error as Error | undefined)?.message).toMatch(
+      /out: the record at cdc\.items\/0@1101 .*failed \(sink-refused\)/,
+    );
   }, 60_000);
 });
 
@@ -140,11 +172,22 @@ describe('redis sink: writes Redis refuses (issue 10)', () => {
       maxValueBytes: 1024,
       toWrite: (r) => ({
         key: r.bad === 'key-not-bytes' ? `__cdcflow:${r.id}` : String(r.id),
-        value: r.bad === 'bigint' ? JSON.stringify({ id: BigInt(r.id) }) : r.bad === 'too-large' ? 'x'.repeat(2000) : r.text,
+        value:
+          r.bad === 'bigint' ? JSON.stringify({ id: BigInt(r.id) }) : r.bad === 'too-large' ? 'x'.repeat(2000) : r.text,
         ...(r.bad === 'ttl' ? { ttl: -1 } : {}),
       }),
     });
-    const { outcome, letters } = await run([...good(1, 15), item(1001, 'bigint'), item(1002, 'ttl'), item(1003, 'too-large'), item(1004, 'key-not-bytes'), ...good(16, 15)], sink);
+    const { outcome, letters } = await run(
+      [
+        ...good(1, 15),
+        item(1001, 'bigint'),
+        item(1002, 'ttl'),
+        item(1003, 'too-large'),
+        item(1004, 'key-not-bytes'),
+        ...good(16, 15),
+      ],
+      sink,
+    );
     expect(outcome.error).toBeUndefined();
     expect(outcome.restarts).toBe(0);
     expect(letters.map((l) => [l.stage, l.errorKind, l.offset])).toEqual([
@@ -160,7 +203,11 @@ describe('redis sink: writes Redis refuses (issue 10)', () => {
       expect.stringMatching(/bookkeeping namespace/),
     ]);
     const keys = (await redis.keys(`${prefix}:*`)).filter((k) => !k.includes('__cdcflow')).sort();
-    expect(keys).toEqual(good(1, 30).map((i) => `${prefix}:${i.id}`).sort());
+    expect(keys).toEqual(
+      good(1, 30)
+        .map((i) => `${prefix}:${i.id}`)
+        .sort(),
+    );
     expect(await redis.get(`${prefix}:30`)).toBe('v30');
   }, 60_000);
 });

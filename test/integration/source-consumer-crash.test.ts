@@ -27,8 +27,21 @@ async function foreignMember(topic: string, groupId: string): Promise<Consumer> 
       () => ({
         name: 'SomeOtherApp',
         version: 0,
-        assign: ({ members }) => Promise.resolve(members.map(({ memberId }) => ({ memberId, memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 0, assignment: { [topic]: [0] }, userData: Buffer.alloc(0) }) }))),
-        protocol: ({ topics }) => ({ name: 'SomeOtherApp', metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }) }),
+        assign: ({ members }) =>
+          Promise.resolve(
+            members.map(({ memberId }) => ({
+              memberId,
+              memberAssignment: AssignerProtocol.MemberAssignment.encode({
+                version: 0,
+                assignment: { [topic]: [0] },
+                userData: Buffer.alloc(0),
+              }),
+            })),
+          ),
+        protocol: ({ topics }) => ({
+          name: 'SomeOtherApp',
+          metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
+        }),
       }),
     ],
   });
@@ -45,17 +58,35 @@ describe('debezium source when its consumer crashes for good', () => {
     const topic = uniqueName('consumer-crash');
     const groupId = uniqueName('shared-group');
     await createTopic(kafka, topic, 1);
-    await produce(kafka, topic, [{ key: '{"id":1}', value: JSON.stringify({ op: 'c', before: null, after: { id: 1 }, source: { lsn: 1, ts_ms: 0 } }), partition: 0 }]);
+    await produce(kafka, topic, [
+      {
+        key: '{"id":1}',
+        value: JSON.stringify({ op: 'c', before: null, after: { id: 1 }, source: { lsn: 1, ts_ms: 0 } }),
+        partition: 0,
+      },
+    ]);
     const other = await foreignMember(topic, groupId);
     cleanups.push(() => other.disconnect());
     const job = testJob(uniqueName('consumer-crash'));
     cleanups.push(() => job.cleanup());
     const out: ChangeEvent<{ id: number }>[] = [];
-    job.env.fromSource(debeziumSource<{ id: number }>({ topics: [topic], groupId, brokers: testEndpoints().kafkaBrokers.split(','), bounded: 'latest' })).sinkTo(collectSink(out));
+    job.env
+      .fromSource(
+        debeziumSource<{ id: number }>({
+          topics: [topic],
+          groupId,
+          brokers: testEndpoints().kafkaBrokers.split(','),
+          bounded: 'latest',
+        }),
+      )
+      .sinkTo(collectSink(out));
     // Before: kafkajs stopped the consumer, the source kept polling an empty buffer, and the job
     // never ended; the bound only keeps a regression from hanging the suite.
     const outcome = await Promise.race([
-      job.env.execute().then(() => 'finished', (error: unknown) => error),
+      job.env.execute().then(
+        () => 'finished',
+        (error: unknown) => error,
+      ),
       new Promise((resolve) => setTimeout(() => resolve('still running after 60 s'), 60_000).unref()),
     ]);
     if (outcome === 'still running after 60 s') void job.env.stop();

@@ -20,8 +20,14 @@ const kafka = new Kafka({ clientId: uniqueName('offset-range'), brokers, logLeve
 const admin = kafka.admin();
 const producer = kafka.producer();
 const topics: string[] = [];
-const noDeadLetters: DeadLetterWriter = { open: () => Promise.resolve(), write: () => Promise.reject(new Error('no dead letters expected')), close: () => Promise.resolve() };
-const records = [...generateWorkload({ keys: 100, events: 300, partitions: 1, seed: 15 })].filter((r) => r.value !== null);
+const noDeadLetters: DeadLetterWriter = {
+  open: () => Promise.resolve(),
+  write: () => Promise.reject(new Error('no dead letters expected')),
+  close: () => Promise.resolve(),
+};
+const records = [...generateWorkload({ keys: 100, events: 300, partitions: 1, seed: 15 })].filter(
+  (r) => r.value !== null,
+);
 
 beforeAll(async () => {
   await admin.connect();
@@ -43,7 +49,10 @@ async function topicWith(count: number): Promise<string> {
 }
 
 async function produce(topic: string, from: number, to: number): Promise<void> {
-  await producer.send({ topic, messages: records.slice(from, to).map((r) => ({ key: r.key, value: r.value, partition: 0 })) });
+  await producer.send({
+    topic,
+    messages: records.slice(from, to).map((r) => ({ key: r.key, value: r.value, partition: 0 })),
+  });
 }
 
 /** What retention does to a lagging job: every record below `offset` is gone. */
@@ -79,7 +88,11 @@ function reader(topic: string, policy: OffsetOutOfRangePolicy | undefined, maxBu
     gauge: () => undefined,
     observe: () => undefined,
   };
-  return { reader: source.createReader({ jobName: 'offset-range', uid: 'source', subtaskIndex: 0, parallelism: 1, metrics }), skipped, logs };
+  return {
+    reader: source.createReader({ jobName: 'offset-range', uid: 'source', subtaskIndex: 0, parallelism: 1, metrics }),
+    skipped,
+    logs,
+  };
 }
 
 /** Polls until `count` records were read (or the reader fails); returns their offsets. */
@@ -100,7 +113,9 @@ describe('source offsets out of range', () => {
     const { reader: r } = reader(topic, undefined);
     const opened = r.open({ positions: [{ split: `${topic}:0`, position: '20' }] });
     await expect(opened).rejects.toThrow(SourceOffsetOutOfRangeError);
-    await expect(opened).rejects.toThrow(new RegExp(`${topic} partition 0: checkpoint offset 20 is out of range, the earliest offset available is 60`));
+    await expect(opened).rejects.toThrow(
+      new RegExp(`${topic} partition 0: checkpoint offset 20 is out of range, the earliest offset available is 60`),
+    );
     await r.close();
   });
 
@@ -108,7 +123,9 @@ describe('source offsets out of range', () => {
     const topic = await topicWith(10);
     const { reader: r } = reader(topic, undefined);
     const opened = r.open({ positions: [{ split: `${topic}:0`, position: '500' }] });
-    await expect(opened).rejects.toThrow(/checkpoint offset 500 is beyond the end of the partition \(high watermark 10/);
+    await expect(opened).rejects.toThrow(
+      /checkpoint offset 500 is beyond the end of the partition \(high watermark 10/,
+    );
     await r.close();
   });
 
@@ -141,7 +158,9 @@ describe('source offsets out of range', () => {
     );
     const error = await failure;
     expect(error).toBeInstanceOf(SourceOffsetOutOfRangeError);
-    expect(String((error as Error).message)).toMatch(new RegExp(`${topic} partition 0: fetch offset 150 is out of range, the earliest offset available is 200`));
+    expect(String((error as Error).message)).toMatch(
+      new RegExp(`${topic} partition 0: fetch offset 150 is out of range, the earliest offset available is 200`),
+    );
     await r.close();
   });
 });

@@ -32,7 +32,8 @@ describe('stopping a job whose source waits for a missing topic', () => {
       { level: 'info' },
       new Writable({
         write(chunk: Buffer, _encoding, done) {
-          for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push({ atMs: Date.now(), msg: String((JSON.parse(line) as { msg?: unknown }).msg) });
+          for (const line of chunk.toString().split('\n').filter(Boolean))
+            lines.push({ atMs: Date.now(), msg: String((JSON.parse(line) as { msg?: unknown }).msg) });
           done();
         },
       }),
@@ -48,7 +49,16 @@ describe('stopping a job whose source waits for a missing topic', () => {
       logger,
     });
     const topic = uniqueName('no-such-topic');
-    env.fromSource(debeziumSource({ brokers: testEndpoints().kafkaBrokers.split(','), topics: [topic], groupId: uniqueName('stop-missing-topic') }), { uid: 'source' }).sinkTo(collectSink([]));
+    env
+      .fromSource(
+        debeziumSource({
+          brokers: testEndpoints().kafkaBrokers.split(','),
+          topics: [topic],
+          groupId: uniqueName('stop-missing-topic'),
+        }),
+        { uid: 'source' },
+      )
+      .sinkTo(collectSink([]));
     const done = env.execute().then(
       (result) => result.state,
       (error: unknown) => error,
@@ -58,7 +68,13 @@ describe('stopping a job whose source waits for a missing topic', () => {
     const stopAsked = Date.now();
     await env.stop().catch(() => undefined);
     const ended = await Promise.race([done, new Promise((r) => setTimeout(() => r('still running'), 15_000))]);
-    const stoppedAt = lines.find((l) => l.msg.startsWith(`job ${jobName} stopped`) || l.msg.startsWith(`job ${jobName} cancelled`) || l.msg.startsWith('job stopped') || l.msg.startsWith('job cancelled'))?.atMs;
+    const stoppedAt = lines.find(
+      (l) =>
+        l.msg.startsWith(`job ${jobName} stopped`) ||
+        l.msg.startsWith(`job ${jobName} cancelled`) ||
+        l.msg.startsWith('job stopped') ||
+        l.msg.startsWith('job cancelled'),
+    )?.atMs;
     // Anything the source or kafkajs retries shows up in the log after a few more seconds.
     await new Promise((r) => setTimeout(r, 6_000));
     const after = stoppedAt === undefined ? [] : lines.filter((l) => l.atMs > stoppedAt).map((l) => l.msg);
@@ -69,7 +85,15 @@ describe('stopping a job whose source waits for a missing topic', () => {
   }, 60_000);
 
   it('at parallelism 2: SIGTERM ends the process with 0, stopped, nothing retried after', async () => {
-    const spec: JobSpec = { job: 'projection', source: { kind: 'kafka', topic: uniqueName('no-such-topic'), groupId: uniqueName('stop-missing-topic'), bounded: false } };
+    const spec: JobSpec = {
+      job: 'projection',
+      source: {
+        kind: 'kafka',
+        topic: uniqueName('no-such-topic'),
+        groupId: uniqueName('stop-missing-topic'),
+        bounded: false,
+      },
+    };
     const job = startParallelJob(spec, folders.make(), 2, { CDCFLOW_LOG_FORMAT: 'json' });
     await job.waitFor(/waiting for topic\(s\)/, 60_000);
     process.kill(job.pid, 'SIGTERM');
@@ -77,6 +101,9 @@ describe('stopping a job whose source waits for a missing topic', () => {
     expect(exit, job.tail(30)).toEqual({ code: 0, signal: null });
     const stoppedAt = job.lines.findIndex((l) => /job stopped/.test(l));
     expect(stoppedAt, job.tail(30)).toBeGreaterThanOrEqual(0);
-    expect(job.lines.slice(stoppedAt + 1).filter((l) => /retry|waiting for topic|Response Metadata/i.test(l)), job.tail(30)).toEqual([]);
+    expect(
+      job.lines.slice(stoppedAt + 1).filter((l) => /retry|waiting for topic|Response Metadata/i.test(l)),
+      job.tail(30),
+    ).toEqual([]);
   }, 90_000);
 });

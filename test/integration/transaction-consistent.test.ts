@@ -10,7 +10,14 @@ import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StreamEnvironment, debeziumSource, debeziumTransactionSource, postgresSink, transactionConsistent, type TransactionInput } from '../../runtime/index.ts';
+import {
+  StreamEnvironment,
+  debeziumSource,
+  debeziumTransactionSource,
+  postgresSink,
+  transactionConsistent,
+  type TransactionInput,
+} from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 
 const CONNECT = process.env['KAFKA_CONNECT_URL'] ?? 'http://127.0.0.1:18083';
@@ -29,8 +36,13 @@ interface Row {
 }
 
 async function rest(method: string, path: string, body?: unknown): Promise<void> {
-  const response = await fetch(`${CONNECT}${path}`, { method, headers: { 'Content-Type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-  if (!response.ok && response.status !== 404) throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
+  const response = await fetch(`${CONNECT}${path}`, {
+    method,
+    headers: { 'Content-Type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  if (!response.ok && response.status !== 404)
+    throw new Error(`${method} ${path}: ${response.status} ${await response.text()}`);
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
@@ -62,8 +74,16 @@ describe('transaction-consistent output (real Debezium → Postgres two-phase)',
 
   afterAll(async () => {
     await rest('DELETE', `/connectors/${connector}`).catch(() => undefined);
-    await waitFor('the slot to be released', async () => (await source.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [name])).rowCount === 0, 20_000).catch(() => undefined);
-    await source.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [name]).catch(() => undefined);
+    await waitFor(
+      'the slot to be released',
+      async () =>
+        (await source.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [name])).rowCount ===
+        0,
+      20_000,
+    ).catch(() => undefined);
+    await source
+      .query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [name])
+      .catch(() => undefined);
     await source.query(`DROP PUBLICATION IF EXISTS ${name}`).catch(() => undefined);
     await source.query(`DROP TABLE IF EXISTS ${sourceTable}`);
     await sink.query(`DROP TABLE IF EXISTS ${sinkTable}`);
@@ -107,11 +127,23 @@ describe('transaction-consistent output (real Debezium → Postgres two-phase)',
       'topic.creation.default.partitions': '1',
       'topic.creation.default.replication.factor': '1',
     });
-    await waitFor('the connector to stream', async () => (await source.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [name])).rowCount === 1, 90_000);
+    await waitFor(
+      'the connector to stream',
+      async () =>
+        (await source.query('SELECT 1 FROM pg_replication_slots WHERE slot_name = $1 AND active', [name])).rowCount ===
+        1,
+      90_000,
+    );
     for (let t = 0; t < TRANSACTIONS; t++) {
-      await source.query(`INSERT INTO ${sourceTable} SELECT g, 'tx${t}' FROM generate_series(${t * ROWS + 1}, ${(t + 1) * ROWS}) g`);
+      await source.query(
+        `INSERT INTO ${sourceTable} SELECT g, 'tx${t}' FROM generate_series(${t * ROWS + 1}, ${(t + 1) * ROWS}) g`,
+      );
     }
-    await waitFor('every change and marker on the topics', async () => (await endOffset(topic)) >= TRANSACTIONS * ROWS && (await endOffset(txTopic)) >= 2 * TRANSACTIONS, 90_000);
+    await waitFor(
+      'every change and marker on the topics',
+      async () => (await endOffset(topic)) >= TRANSACTIONS * ROWS && (await endOffset(txTopic)) >= 2 * TRANSACTIONS,
+      90_000,
+    );
 
     const env = StreamEnvironment.create({
       jobName: name,
@@ -120,9 +152,16 @@ describe('transaction-consistent output (real Debezium → Postgres two-phase)',
       restart: { maxAttempts: 0 },
       log: () => undefined,
     });
-    const markers = env.fromSource(debeziumTransactionSource({ topics: [txTopic], groupId: `${name}-tx`, bounded: 'latest' }), { uid: 'tx-source' }).map((marker): TransactionInput<Row> => ({ kind: 'marker', marker }));
+    const markers = env
+      .fromSource(debeziumTransactionSource({ topics: [txTopic], groupId: `${name}-tx`, bounded: 'latest' }), {
+        uid: 'tx-source',
+      })
+      .map((marker): TransactionInput<Row> => ({ kind: 'marker', marker }));
     env
-      .fromSource(debeziumSource<Row>({ topics: [topic], groupId: name, bounded: 'latest', maxBufferedBytes: 64 * 1024 }), { uid: 'source' })
+      .fromSource(
+        debeziumSource<Row>({ topics: [topic], groupId: name, bounded: 'latest', maxBufferedBytes: 64 * 1024 }),
+        { uid: 'source' },
+      )
       .map((event): TransactionInput<Row> => ({ kind: 'change', event }))
       .union(markers)
       .transform('transaction-consistent', () => transactionConsistent<Row>())
@@ -130,14 +169,23 @@ describe('transaction-consistent output (real Debezium → Postgres two-phase)',
       .keyBy((event) => event.key?.['id'] as number)
       .upsert()
       .uid('upsert')
-      .sinkTo(postgresSink<number, Row>({ connectionString: endpoints.databaseUrl, table: sinkTable, primaryKey: ['id'], name }));
+      .sinkTo(
+        postgresSink<number, Row>({
+          connectionString: endpoints.databaseUrl,
+          table: sinkTable,
+          primaryKey: ['id'],
+          name,
+        }),
+      );
 
     // The observer: a separate connection polling what a reader of the sink table sees.
     const observed = new Map<string, Set<number>>();
     let running = true;
     const observer = (async () => {
       while (running) {
-        const { rows } = await sink.query<{ tag: string; n: string }>(`SELECT tag, count(*) AS n FROM ${sinkTable} GROUP BY tag`);
+        const { rows } = await sink.query<{ tag: string; n: string }>(
+          `SELECT tag, count(*) AS n FROM ${sinkTable} GROUP BY tag`,
+        );
         for (const r of rows) (observed.get(r.tag) ?? observed.set(r.tag, new Set()).get(r.tag))?.add(Number(r.n));
         await new Promise((r) => setTimeout(r, 10));
       }

@@ -21,10 +21,19 @@ describe('Debezium source: transactional topics', () => {
     await createTopic(kafka, topic, 1);
     const records = [...generateWorkload({ seed: 5, keys: 20, events: 60, partitions: 1 })];
     const messages = records.map((r) => ({ key: r.key, value: r.value }));
-    const producer = kafka.producer({ transactionalId: uniqueName('txn-producer'), idempotent: true, maxInFlightRequests: 1 });
+    const producer = kafka.producer({
+      transactionalId: uniqueName('txn-producer'),
+      idempotent: true,
+      maxInFlightRequests: 1,
+    });
     await producer.connect();
     try {
-      for (const [part, commit] of [[messages.slice(0, 30), true], [messages.slice(0, 5), false], [messages.slice(30), true], [messages.slice(0, 5), false]] as const) {
+      for (const [part, commit] of [
+        [messages.slice(0, 30), true],
+        [messages.slice(0, 5), false],
+        [messages.slice(30), true],
+        [messages.slice(0, 5), false],
+      ] as const) {
         const txn = await producer.transaction();
         await txn.send({ topic, messages: [...part] });
         await (commit ? txn.commit() : txn.abort());
@@ -37,9 +46,17 @@ describe('Debezium source: transactional topics', () => {
     jobs.push(job);
     const groupId = uniqueName('txn-group');
     // One record batch per fetch: every marker and the aborted batches come in fetches of their own.
-    const fetcher = new KafkajsFetcher({ brokers: testEndpoints().kafkaBrokers.split(','), topics: [topic], groupId, clientId: uniqueName('txn-client'), maxBytesPerPartition: 1 });
+    const fetcher = new KafkajsFetcher({
+      brokers: testEndpoints().kafkaBrokers.split(','),
+      topics: [topic],
+      groupId,
+      clientId: uniqueName('txn-client'),
+      maxBytesPerPartition: 1,
+    });
     const events: ChangeEvent<unknown>[] = [];
-    job.env.fromSource(debeziumSource({ topics: [topic], groupId, fetcher, bounded: 'latest' }), { uid: 'orders-source' }).sinkTo(collectSink(events));
+    job.env
+      .fromSource(debeziumSource({ topics: [topic], groupId, fetcher, bounded: 'latest' }), { uid: 'orders-source' })
+      .sinkTo(collectSink(events));
     // Without the fix the job never ends: stop it so the failure is an assertion, not a timeout.
     let stoppedByWatchdog = false;
     const watchdog = setTimeout(() => {
@@ -50,18 +67,26 @@ describe('Debezium source: transactional topics', () => {
 
     expect(stoppedByWatchdog, 'the bounded job did not end by itself').toBe(false);
     expect(result.restarts, job.log.join('\n')).toBe(0);
-    expect(events.map((e) => e.source.lsn)).toEqual(records.filter((r) => r.event !== null).map((r) => r.event?.source.lsn));
+    expect(events.map((e) => e.source.lsn)).toEqual(
+      records.filter((r) => r.event !== null).map((r) => r.event?.source.lsn),
+    );
   });
 
   it('drops aborted transactions that ended in another order than they began (kafkajs patch)', async () => {
     const kafka = testKafka(uniqueName('txn-interleaved'));
     const topic = uniqueName('txn-interleaved');
     await createTopic(kafka, topic, 1);
-    const records = [...generateWorkload({ seed: 7, keys: 10, events: 30, partitions: 1 })].filter((r) => r.event !== null);
+    const records = [...generateWorkload({ seed: 7, keys: 10, events: 30, partitions: 1 })].filter(
+      (r) => r.event !== null,
+    );
     const messages = records.map((r) => ({ key: r.key, value: r.value }));
     const producers = await Promise.all(
       ['a', 'b', 'c'].map(async (name) => {
-        const producer = kafka.producer({ transactionalId: uniqueName(`txn-${name}`), idempotent: true, maxInFlightRequests: 1 });
+        const producer = kafka.producer({
+          transactionalId: uniqueName(`txn-${name}`),
+          idempotent: true,
+          maxInFlightRequests: 1,
+        });
         await producer.connect();
         return producer;
       }),
@@ -81,7 +106,12 @@ describe('Debezium source: transactional topics', () => {
     const job = testJob(uniqueName('txn-interleaved-job'));
     jobs.push(job);
     const events: ChangeEvent<unknown>[] = [];
-    job.env.fromSource(debeziumSource({ topics: [topic], groupId: uniqueName('txn-interleaved-group'), bounded: 'latest' }), { uid: 'orders-source' }).sinkTo(collectSink(events));
+    job.env
+      .fromSource(
+        debeziumSource({ topics: [topic], groupId: uniqueName('txn-interleaved-group'), bounded: 'latest' }),
+        { uid: 'orders-source' },
+      )
+      .sinkTo(collectSink(events));
     const result = await job.env.execute();
     expect(result.restarts, job.log.join('\n')).toBe(0);
     expect(events.map((e) => e.source.lsn)).toEqual(records.slice(10, 20).map((r) => r.event?.source.lsn));

@@ -39,13 +39,26 @@ let feeder: Promise<void> | undefined;
 
 /** Live orders: commit times near now, so freshness is real. */
 function* orders(): Generator<WorkloadRecord> {
-  yield* generateWorkload({ seed: 7, keys: 500, events: 20_000, partitions: 2, startTsMs: Date.now(), tickMs: 2, lateFraction: 0, concurrency: 1 });
+  yield* generateWorkload({
+    seed: 7,
+    keys: 500,
+    events: 20_000,
+    partitions: 2,
+    startTsMs: Date.now(),
+    tickMs: 2,
+    lateFraction: 0,
+    concurrency: 1,
+  });
 }
 
 async function send(records: readonly WorkloadRecord[]): Promise<void> {
   // Chunks stay under the broker's max message (batch) size.
   for (let i = 0; i < records.length; i += 300) {
-    await producer.send({ topic, acks: -1, messages: records.slice(i, i + 300).map((r) => ({ partition: r.partition, key: r.key, value: r.value })) });
+    await producer.send({
+      topic,
+      acks: -1,
+      messages: records.slice(i, i + 300).map((r) => ({ partition: r.partition, key: r.key, value: r.value })),
+    });
   }
 }
 
@@ -60,7 +73,9 @@ beforeAll(async () => {
   producer = kafka.producer();
   await producer.connect();
   await db.connect();
-  await db.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3), shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`);
+  await db.query(
+    `CREATE TABLE ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3), shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`,
+  );
   const stream = orders();
   // Not for-of: leaving one with `break` would close the generator.
   const take = (n: number): WorkloadRecord[] => {
@@ -81,17 +96,27 @@ beforeAll(async () => {
       await new Promise((r) => setTimeout(r, 250));
     }
   })();
-  env = StreamEnvironment.create({ jobName: name, checkpoints: { dir: root, intervalMs: 500 }, state: { backend: 'memory', dir: join(root, 'state') }, rest: { port: 0 }, log: () => {} });
+  env = StreamEnvironment.create({
+    jobName: name,
+    checkpoints: { dir: root, intervalMs: 500 },
+    state: { backend: 'memory', dir: join(root, 'state') },
+    rest: { port: 0 },
+    log: () => {},
+  });
   const sink = postgresSink<number, Order>({ table, primaryKey: ['id'], connectionString: endpoints.databaseUrl });
   ordersProjectionJob(env, { topic, groupId: name, bounded: false, sessionTimeoutMs: 6_000 }, sink);
   done = env.execute();
   done.catch(() => {});
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
 }, 90_000);
 
 afterAll(async () => {
   const t0 = Date.now();
-  const mark = (what: string) => process.env['CDCFLOW_UI_DEBUG'] === '1' && console.log(`afterAll ${what} +${Date.now() - t0}ms`);
+  const mark = (what: string) =>
+    process.env['CDCFLOW_UI_DEBUG'] === '1' && console.log(`afterAll ${what} +${Date.now() - t0}ms`);
   feeding.stop = true;
   await within(10_000, async () => {
     await feeder;
@@ -114,7 +139,9 @@ afterAll(async () => {
   });
   // A cancelled job leaves its prepared transaction for the next start's recovery; it holds the
   // table's row locks, so DROP TABLE would wait for it forever.
-  const prepared = await db.query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [`${name}:`]).catch(() => ({ rows: [] }));
+  const prepared = await db
+    .query<{ gid: string }>('SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1', [`${name}:`])
+    .catch(() => ({ rows: [] }));
   for (const { gid } of prepared.rows) await db.query(`ROLLBACK PREPARED '${gid}'`).catch(() => {});
   await db.query("SET lock_timeout = '5s'").catch(() => {});
   await db.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
@@ -161,15 +188,20 @@ describe('web UI', () => {
       if (m.type() === 'error') errors.push(m.text());
     });
     await page.goto(url);
-    const shoot = async (file: string): Promise<void> => void (await page.screenshot({ path: join(ARTIFACTS, file), fullPage: true }));
+    const shoot = async (file: string): Promise<void> =>
+      void (await page.screenshot({ path: join(ARTIFACTS, file), fullPage: true }));
     onTestFailed(() => shoot('failure.png'));
 
     await expect.poll(() => page.getByTestId('job-state').textContent(), { timeout: 20_000 }).toBe('RUNNING');
     // The graph: source → upsert → sink, laid out, with a live input rate on the upsert.
     await expect.poll(() => page.getByTestId('graph-node').count()).toBe(3);
-    const uids = await page.getByTestId('graph-node').evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-uid')));
+    const uids = await page
+      .getByTestId('graph-node')
+      .evaluateAll((nodes) => nodes.map((n) => n.getAttribute('data-uid')));
     expect(uids).toEqual(expect.arrayContaining(['orders-source', 'orders-upsert']));
-    await expect.poll(() => page.locator('[data-uid="orders-upsert"] [data-testid="node-in"]').textContent(), { timeout: 20_000 }).toMatch(/^[1-9][\d.]*k?\/s$/);
+    await expect
+      .poll(() => page.locator('[data-uid="orders-upsert"] [data-testid="node-in"]').textContent(), { timeout: 20_000 })
+      .toMatch(/^[1-9][\d.]*k?\/s$/);
 
     // Checkpoints: rows in the table, and the count grows between two reads.
     await expect.poll(() => page.getByTestId('checkpoint-row').count(), { timeout: 20_000 }).toBeGreaterThan(1);
@@ -182,8 +214,12 @@ describe('web UI', () => {
     for (const chart of ['checkpoint-chart', 'freshness-chart', 'commit-chart', 'throughput-chart']) {
       await expect.poll(() => page.locator(`[data-testid="${chart}"] canvas`).count()).toBeGreaterThan(0);
     }
-    await expect.poll(() => page.locator('[data-testid="throughput-chart"] .no-data').count(), { timeout: 10_000 }).toBe(0);
-    await expect.poll(() => page.locator('[data-testid="freshness-chart"] .no-data').count(), { timeout: 15_000 }).toBe(0);
+    await expect
+      .poll(() => page.locator('[data-testid="throughput-chart"] .no-data').count(), { timeout: 10_000 })
+      .toBe(0);
+    await expect
+      .poll(() => page.locator('[data-testid="freshness-chart"] .no-data').count(), { timeout: 15_000 })
+      .toBe(0);
 
     // The undecodable message: counted by reason, with its sample.
     await expect.poll(() => page.getByTestId('dead-letter-row').count(), { timeout: 15_000 }).toBeGreaterThan(0);
@@ -192,11 +228,16 @@ describe('web UI', () => {
     await page.waitForTimeout(3_000); // a few more points on the charts for the picture
     await page.screenshot({ path: join(ARTIFACTS, 'overview-full.png'), fullPage: true });
     await page.screenshot({ path: join(ARTIFACTS, 'overview-top.png') });
-    if (process.env['CDCFLOW_UI_SCREENSHOT'] === '1') await page.screenshot({ path: join(process.cwd(), 'docs', 'images', 'ui.png') });
+    if (process.env['CDCFLOW_UI_SCREENSHOT'] === '1')
+      await page.screenshot({ path: join(process.cwd(), 'docs', 'images', 'ui.png') });
     expect(errors).toEqual([]);
 
     // The JSON the page polls, checked directly too.
-    const overview = (await (await fetch(`${url}/jobs/${name}/overview`)).json()) as { plan: unknown[]; checkpoints: { status: string; syncMs?: number }[]; deadLetters: unknown[] };
+    const overview = (await (await fetch(`${url}/jobs/${name}/overview`)).json()) as {
+      plan: unknown[];
+      checkpoints: { status: string; syncMs?: number }[];
+      deadLetters: unknown[];
+    };
     expect(overview.plan).toHaveLength(3);
     expect(overview.checkpoints.filter((c) => c.status === 'completed').length).toBeGreaterThan(1);
     expect(overview.checkpoints.some((c) => c.syncMs !== undefined)).toBe(true);

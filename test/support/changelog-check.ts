@@ -37,7 +37,10 @@ export interface Change {
 export function decodeChange(record: LoggedRecord): Change {
   const key = JSON.parse(record.key?.toString() ?? 'null') as { id?: unknown } | null;
   const position = record.headers['cdcflow.position'];
-  if (typeof key?.id !== 'number' || position === undefined || parsePosition(position) === undefined) throw new Error(`undecodable record at ${record.partition}@${record.offset}: key ${record.key?.toString() ?? 'null'}, position ${String(position)}`);
+  if (typeof key?.id !== 'number' || position === undefined || parsePosition(position) === undefined)
+    throw new Error(
+      `undecodable record at ${record.partition}@${record.offset}: key ${record.key?.toString() ?? 'null'}, position ${String(position)}`,
+    );
   return { id: key.id, position, row: record.value === null ? null : JSON.parse(record.value.toString()) };
 }
 
@@ -54,12 +57,23 @@ export interface ChangelogVerdict {
 }
 
 /** Every way the committed changelog differs from the changelog and projection oracles. */
-export function judgeChangelog(log: readonly Change[], oracle: Map<number, ChangelogEntry[]>, projection: Map<number, unknown>): ChangelogVerdict {
+export function judgeChangelog(
+  log: readonly Change[],
+  oracle: Map<number, ChangelogEntry[]>,
+  projection: Map<number, unknown>,
+): ChangelogVerdict {
   const want = new Map<string, ChangelogEntry>();
   for (const [id, list] of oracle) for (const entry of list) want.set(`${id}@${entry.position}`, entry);
   const seen = new Map<string, number>();
   const last = new Map<number, Change>();
-  const v = { lost: [] as string[], duplicated: [] as string[], unexpected: [] as string[], wrongRow: [] as string[], outOfOrder: [] as string[], compacted: [] as string[] };
+  const v = {
+    lost: [] as string[],
+    duplicated: [] as string[],
+    unexpected: [] as string[],
+    wrongRow: [] as string[],
+    outOfOrder: [] as string[],
+    compacted: [] as string[],
+  };
   for (const change of log) {
     const name = `${change.id}@${change.position}`;
     const count = (seen.get(name) ?? 0) + 1;
@@ -67,14 +81,20 @@ export function judgeChangelog(log: readonly Change[], oracle: Map<number, Chang
     if (count === 2) v.duplicated.push(name);
     const expected = want.get(name);
     if (expected === undefined) v.unexpected.push(name);
-    else if (!isDeepStrictEqual(change.row, expected.row)) v.wrongRow.push(`${name}: ${JSON.stringify(change.row)} ≠ ${JSON.stringify(expected.row)}`);
+    else if (!isDeepStrictEqual(change.row, expected.row))
+      v.wrongRow.push(`${name}: ${JSON.stringify(change.row)} ≠ ${JSON.stringify(expected.row)}`);
     const previous = last.get(change.id);
-    if (previous !== undefined && previous.position >= change.position) v.outOfOrder.push(`${name} after ${previous.position}`);
+    if (previous !== undefined && previous.position >= change.position)
+      v.outOfOrder.push(`${name} after ${previous.position}`);
     last.set(change.id, change);
   }
   for (const name of want.keys()) if (!seen.has(name)) v.lost.push(name);
-  for (const [id, row] of projection) if (!isDeepStrictEqual(last.get(id)?.row ?? null, row)) v.compacted.push(`id ${id}: last ${JSON.stringify(last.get(id)?.row ?? null)}`);
-  for (const [id, change] of last) if (change.row !== null && !projection.has(id)) v.compacted.push(`id ${id}: live in the topic, absent from the projection`);
+  for (const [id, row] of projection)
+    if (!isDeepStrictEqual(last.get(id)?.row ?? null, row))
+      v.compacted.push(`id ${id}: last ${JSON.stringify(last.get(id)?.row ?? null)}`);
+  for (const [id, change] of last)
+    if (change.row !== null && !projection.has(id))
+      v.compacted.push(`id ${id}: live in the topic, absent from the projection`);
   return { changes: want.size, keys: oracle.size, ...v };
 }
 
@@ -97,7 +117,10 @@ export function workloadByPartition(records: readonly WorkloadRecord[]): Workloa
 }
 
 /** Records of `b` missing from `a` (extra) and of `a` missing from `b`, by partition and offset. */
-export function recordSetDifference(a: readonly LoggedRecord[], b: readonly LoggedRecord[]): { extra: number; missing: number } {
+export function recordSetDifference(
+  a: readonly LoggedRecord[],
+  b: readonly LoggedRecord[],
+): { extra: number; missing: number } {
   const names = (records: readonly LoggedRecord[]) => new Set(records.map((r) => `${r.partition}@${r.offset}`));
   const [inA, inB] = [names(a), names(b)];
   return { extra: [...inB].filter((n) => !inA.has(n)).length, missing: [...inA].filter((n) => !inB.has(n)).length };

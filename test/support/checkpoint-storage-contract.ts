@@ -17,23 +17,29 @@ export interface StorageUnderTest {
   cleanup(): Promise<void>;
 }
 
-export function describeCheckpointStorageContract(name: string, create: (jobName: string) => Promise<StorageUnderTest>, options: { skip?: string } = {}): void {
+export function describeCheckpointStorageContract(
+  name: string,
+  create: (jobName: string) => Promise<StorageUnderTest>,
+  options: { skip?: string } = {},
+): void {
   const suite = options.skip === undefined ? describe : describe.skip;
   suite(`CheckpointStorage contract: ${name}${options.skip === undefined ? '' : ` (skipped: ${options.skip})`}`, () => {
     const JOB = 'orders';
-    const withStorage = (test: (t: StorageUnderTest, complete: (id: number, files: string[]) => Promise<void>) => Promise<void>) => async () => {
-      const t = await create(JOB);
-      const complete = async (id: number, files: string[]): Promise<void> => {
-        for (const f of files) await writeStateFile(t.storage.fileRoot, f);
-        await t.storage.reserve(id);
-        await t.storage.writeCheckpoint(metadataFor(JOB, id, { 'map#0': snapshot('map#0', id, files) }));
+    const withStorage =
+      (test: (t: StorageUnderTest, complete: (id: number, files: string[]) => Promise<void>) => Promise<void>) =>
+      async () => {
+        const t = await create(JOB);
+        const complete = async (id: number, files: string[]): Promise<void> => {
+          for (const f of files) await writeStateFile(t.storage.fileRoot, f);
+          await t.storage.reserve(id);
+          await t.storage.writeCheckpoint(metadataFor(JOB, id, { 'map#0': snapshot('map#0', id, files) }));
+        };
+        try {
+          await test(t, complete);
+        } finally {
+          await t.cleanup();
+        }
       };
-      try {
-        await test(t, complete);
-      } finally {
-        await t.cleanup();
-      }
-    };
 
     it(
       'writes checkpoints and reads them back: latest, by id, listed in order',
@@ -97,14 +103,20 @@ export function describeCheckpointStorageContract(name: string, create: (jobName
         await writeStateFile(t.storage.fileRoot, 'shared/map/sp.sst');
         const tasks = { 'map#0': snapshot('map#0', 2, ['shared/map/a.sst', 'shared/map/sp.sst']) };
         const saved = await t.storage.writeSavepoint(metadataFor(JOB, 2, tasks, 'savepoint'), 'before-upgrade');
-        expect(saved.metadata).toMatchObject({ kind: 'savepoint', savepointName: 'before-upgrade', fileBase: 'metadata-directory' });
+        expect(saved.metadata).toMatchObject({
+          kind: 'savepoint',
+          savepointName: 'before-upgrade',
+          fileBase: 'metadata-directory',
+        });
         expect((await t.storage.latestCompleted())?.metadata.kind).toBe('savepoint');
         await complete(3, ['shared/map/z.sst']);
         const result = await t.storage.retain(1);
         expect([...result.deletedFiles].sort()).toEqual(['shared/map/a.sst', 'shared/map/sp.sst']);
         const loaded = await t.storage.load('before-upgrade');
         expect(loaded.metadata.checkpointId).toBe(2);
-        await expect(t.storage.writeSavepoint(metadataFor(JOB, 4, {}, 'savepoint'), 'before-upgrade')).rejects.toThrow(/already exists/);
+        await expect(t.storage.writeSavepoint(metadataFor(JOB, 4, {}, 'savepoint'), 'before-upgrade')).rejects.toThrow(
+          /already exists/,
+        );
       }),
     );
 
@@ -112,7 +124,9 @@ export function describeCheckpointStorageContract(name: string, create: (jobName
       'a savepoint that fails half-way leaves nothing restorable behind',
       withStorage(async (t) => {
         const tasks = { 'map#0': snapshot('map#0', 2, ['shared/map/missing.sst']) };
-        await expect(t.storage.writeSavepoint(metadataFor(JOB, 2, tasks, 'savepoint'), 'broken')).rejects.toBeInstanceOf(CheckpointStorageError);
+        await expect(
+          t.storage.writeSavepoint(metadataFor(JOB, 2, tasks, 'savepoint'), 'broken'),
+        ).rejects.toBeInstanceOf(CheckpointStorageError);
         await expect(t.storage.load('broken')).rejects.toBeInstanceOf(CheckpointNotFoundError);
         expect(await t.storage.latestCompleted()).toBeUndefined();
       }),

@@ -47,7 +47,9 @@ export async function startContainers(): Promise<RunningContainers> {
     .withWaitStrategy(Wait.forLogMessage(/ready to accept connections/, 2))
     .start();
   const redis = await new GenericContainer('redis:7').withExposedPorts(6379).start();
-  const registry = await new GenericContainer('apicurio/apicurio-registry-mem:2.6.2.Final').withExposedPorts(8080).start();
+  const registry = await new GenericContainer('apicurio/apicurio-registry-mem:2.6.2.Final')
+    .withExposedPorts(8080)
+    .start();
   const elastic = await new GenericContainer('docker.elastic.co/elasticsearch/elasticsearch:7.10.2')
     .withEnvironment({ 'discovery.type': 'single-node', ES_JAVA_OPTS: '-Xms512m -Xmx512m' })
     .withExposedPorts(9200)

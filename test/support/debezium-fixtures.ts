@@ -10,11 +10,17 @@ export interface DebeziumFixture {
   readonly table: string;
   /** The source table at the end of the capture, ordered by id. */
   readonly rows: readonly Record<string, unknown>[];
-  readonly records: readonly { readonly key: unknown; readonly value: Record<string, unknown> | null; readonly offset: string }[];
+  readonly records: readonly {
+    readonly key: unknown;
+    readonly value: Record<string, unknown> | null;
+    readonly offset: string;
+  }[];
 }
 
 export function loadDebeziumFixture(name: string): DebeziumFixture {
-  return JSON.parse(readFileSync(join(import.meta.dirname, '..', 'fixtures', 'debezium', name), 'utf8')) as DebeziumFixture;
+  return JSON.parse(
+    readFileSync(join(import.meta.dirname, '..', 'fixtures', 'debezium', name), 'utf8'),
+  ) as DebeziumFixture;
 }
 
 /** The fixture's change events, decoded by cdcflow's Debezium JSON decoder (tombstones dropped). */
@@ -22,9 +28,17 @@ export function fixtureEvents(fixture: DebeziumFixture, topic = 'fixture'): Chan
   const events: ChangeEvent<JsonRow>[] = [];
   for (const record of fixture.records) {
     const bytes = (v: unknown): Buffer | null => (v === null ? null : Buffer.from(JSON.stringify(v)));
-    const decoded = decodeDebeziumJson({ topic, partition: 0, offset: record.offset, key: bytes(record.key), value: bytes(record.value), timestampMs: 0 });
+    const decoded = decodeDebeziumJson({
+      topic,
+      partition: 0,
+      offset: record.offset,
+      key: bytes(record.key),
+      value: bytes(record.value),
+      timestampMs: 0,
+    });
     if (decoded.kind === 'change') events.push(decoded.event);
-    else if (decoded.kind !== 'tombstone') throw new Error(`fixture record at ${record.offset} did not decode: ${JSON.stringify(decoded)}`);
+    else if (decoded.kind !== 'tombstone')
+      throw new Error(`fixture record at ${record.offset} did not decode: ${JSON.stringify(decoded)}`);
   }
   return events;
 }

@@ -38,7 +38,13 @@ export class DedicatedKafka extends DedicatedService {
   static async create(log: (line: string) => void = () => undefined): Promise<DedicatedKafka> {
     const [clientPort, controllerPort] = (await freePorts(2)) as [number, number];
     const dataDir = mkdtempSync(join(tmpdir(), 'cdcflow-kafka-'));
-    const service = kafkaBroker({ name: `kafka-test-${clientPort}`, clientPort, controllerPort, dataDir, heap: '256m' });
+    const service = kafkaBroker({
+      name: `kafka-test-${clientPort}`,
+      clientPort,
+      controllerPort,
+      dataDir,
+      heap: '256m',
+    });
     return new DedicatedKafka(service, clientPort, dataDir, log);
   }
 
@@ -48,7 +54,9 @@ export class DedicatedKafka extends DedicatedService {
    * SCRAM-SHA-256/512 on `security.saslPort`. PLAINTEXT stays for readiness and provisioning.
    * Create SCRAM users with `addScramUser` once it runs.
    */
-  static async createSecured(log: (line: string) => void = () => undefined): Promise<DedicatedKafka & { readonly security: BrokerSecurity }> {
+  static async createSecured(
+    log: (line: string) => void = () => undefined,
+  ): Promise<DedicatedKafka & { readonly security: BrokerSecurity }> {
     const [clientPort, controllerPort, sslPort, saslPort] = (await freePorts(4)) as [number, number, number, number];
     const dataDir = mkdtempSync(join(tmpdir(), 'cdcflow-kafka-secure-'));
     const tls = makeTestTls(dataDir);
@@ -65,12 +73,28 @@ export class DedicatedKafka extends DedicatedService {
       extraSettings: securityListenerSettings(tls),
     });
     const broker = new DedicatedKafka(service, clientPort, dataDir, log);
-    return Object.assign(broker, { security: { tls, sslBrokers: `127.0.0.1:${sslPort}`, saslBrokers: `127.0.0.1:${saslPort}` } });
+    return Object.assign(broker, {
+      security: { tls, sslBrokers: `127.0.0.1:${sslPort}`, saslBrokers: `127.0.0.1:${saslPort}` },
+    });
   }
 
   /** Creates (or resets) a SCRAM user, as `kafka-configs.sh --alter --add-config SCRAM-SHA-…` does. */
-  async addScramUser(username: string, password: string, mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' = 'SCRAM-SHA-256'): Promise<void> {
-    await runKafkaTool('kafka.admin.ConfigCommand', ['--bootstrap-server', this.brokers, '--alter', '--add-config', `${mechanism}=[iterations=4096,password=${password}]`, '--entity-type', 'users', '--entity-name', username]);
+  async addScramUser(
+    username: string,
+    password: string,
+    mechanism: 'SCRAM-SHA-256' | 'SCRAM-SHA-512' = 'SCRAM-SHA-256',
+  ): Promise<void> {
+    await runKafkaTool('kafka.admin.ConfigCommand', [
+      '--bootstrap-server',
+      this.brokers,
+      '--alter',
+      '--add-config',
+      `${mechanism}=[iterations=4096,password=${password}]`,
+      '--entity-type',
+      'users',
+      '--entity-name',
+      username,
+    ]);
   }
 
   get brokers(): string {
@@ -78,17 +102,20 @@ export class DedicatedKafka extends DedicatedService {
   }
 
   // start() formats the data folder the first time and waits until its coordinators answer.
-
 }
 
 /** `count` distinct ports the kernel considers free right now (bound to port 0, then released). */
 export async function freePorts(count: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const server = createServer();
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve(server));
-    })),
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));

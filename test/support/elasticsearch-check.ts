@@ -27,7 +27,10 @@ export async function readIndex(es: Client, index: string): Promise<Map<number, 
   await es.indices.refresh({ index }, { ignore: [404] });
   const docs = new Map<number, StoredDocument>();
   type Page = { _scroll_id?: string; hits: { hits: { _id: string; _version: number; _source: unknown }[] } };
-  let { body } = await es.search<Page>({ index, scroll: '1m', size: 5_000, version: true, body: { query: { match_all: {} } } }, { ignore: [404] });
+  let { body } = await es.search<Page>(
+    { index, scroll: '1m', size: 5_000, version: true, body: { query: { match_all: {} } } },
+    { ignore: [404] },
+  );
   for (let page = 0; page < 10_000 && body.hits?.hits.length > 0; page++) {
     for (const hit of body.hits.hits) docs.set(Number(hit._id), { version: hit._version, source: hit._source });
     if (body._scroll_id === undefined) break;
@@ -60,7 +63,10 @@ export interface IndexDifferences {
 }
 
 /** The index against the last change per id of the changelog oracle. */
-export function indexDifferences(docs: ReadonlyMap<number, StoredDocument>, changelog: ReadonlyMap<number, readonly ChangelogEntry[]>): IndexDifferences {
+export function indexDifferences(
+  docs: ReadonlyMap<number, StoredDocument>,
+  changelog: ReadonlyMap<number, readonly ChangelogEntry[]>,
+): IndexDifferences {
   const last = new Map([...changelog].map(([id, list]) => [id, list.at(-1)] as const));
   const lost: number[] = [];
   const resurrected: number[] = [];
@@ -72,8 +78,13 @@ export function indexDifferences(docs: ReadonlyMap<number, StoredDocument>, chan
       deleted += 1;
       if (doc !== undefined) resurrected.push(id);
     } else if (doc === undefined) lost.push(id);
-    else if (doc.version !== externalVersionOf(change.position) || !isDeepStrictEqual(doc.source, documentOf(change.row))) {
-      stale.push(`id ${id}: version ${doc.version} (want ${externalVersionOf(change.position)}), ${JSON.stringify(doc.source)} ≠ ${JSON.stringify(documentOf(change.row))}`);
+    else if (
+      doc.version !== externalVersionOf(change.position) ||
+      !isDeepStrictEqual(doc.source, documentOf(change.row))
+    ) {
+      stale.push(
+        `id ${id}: version ${doc.version} (want ${externalVersionOf(change.position)}), ${JSON.stringify(doc.source)} ≠ ${JSON.stringify(documentOf(change.row))}`,
+      );
     }
   }
   const unknown = [...docs.keys()].filter((id) => !last.has(id));

@@ -8,7 +8,11 @@ import { FreshStartRefusedError } from '../../operators/sinks/two-phase-commit.t
 import { StreamEnvironment } from '../../runtime/index.ts';
 
 /** The environment of a guarded job: checkpoints under `dir` (none there), memory state, no signal handlers. */
-export function freshStartEnvironment(jobName: string, dir: string, options: { readonly discardSinkTransactions?: boolean; readonly maxAttempts?: number } = {}): StreamEnvironment {
+export function freshStartEnvironment(
+  jobName: string,
+  dir: string,
+  options: { readonly discardSinkTransactions?: boolean; readonly maxAttempts?: number } = {},
+): StreamEnvironment {
   return StreamEnvironment.create({
     jobName,
     checkpoints: { dir, intervalMs: 200 },

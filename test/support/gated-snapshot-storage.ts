@@ -53,9 +53,12 @@ export class GatedSnapshotStorage implements SnapshotStorage {
   }
 
   readChunks(path: string): SnapshotChunks {
-    return this.inner.readChunks?.(path) ?? (async function* whole(read: Promise<Buffer>) {
-      yield await read;
-    })(this.inner.read(path));
+    return (
+      this.inner.readChunks?.(path) ??
+      (async function* whole(read: Promise<Buffer>) {
+        yield await read;
+      })(this.inner.read(path))
+    );
   }
 
   private async hold(): Promise<void> {

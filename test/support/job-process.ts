@@ -67,7 +67,12 @@ export class JobProcess {
       // 'close' comes after 'exit' and after the output pipes closed: every line has been read.
       child.once('close', (code, signal) => {
         const exit: JobExit = (this.exit = { code, signal });
-        for (const waiter of this.waiters) waiter.reject(new Error(`${this.describe()} exited (${describeExit(exit)}) before printing ${String(waiter.pattern)}\n${this.tail()}`));
+        for (const waiter of this.waiters)
+          waiter.reject(
+            new Error(
+              `${this.describe()} exited (${describeExit(exit)}) before printing ${String(waiter.pattern)}\n${this.tail()}`,
+            ),
+          );
         resolve(exit);
       });
     });
@@ -77,7 +82,13 @@ export class JobProcess {
     const file = isAbsolute(options.file) ? options.file : join(repoRoot, options.file);
     // Through NODE_OPTIONS, not argv: worker threads inherit execArgv, and reject report flags there.
     const reportDir = process.env['CDCFLOW_CHAOS_REPORT_DIR'];
-    const report = reportDir === undefined ? {} : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reportDir}`.trim() };
+    const report =
+      reportDir === undefined
+        ? {}
+        : {
+            NODE_OPTIONS:
+              `${process.env['NODE_OPTIONS'] ?? ''} --report-on-signal --report-signal=SIGUSR2 --report-directory=${reportDir}`.trim(),
+          };
     const child = spawn(process.execPath, ['--import', 'tsx', file, ...(options.args ?? [])], {
       cwd: repoRoot,
       env: { ...process.env, ...options.env, ...report },
@@ -104,15 +115,32 @@ export class JobProcess {
       const match = pattern.exec(line);
       if (match !== null) return Promise.resolve(match);
     }
-    if (this.exit !== undefined) return Promise.reject(new Error(`${this.describe()} has exited (${describeExit(this.exit)}) without printing ${String(pattern)}\n${this.tail()}`));
+    if (this.exit !== undefined)
+      return Promise.reject(
+        new Error(
+          `${this.describe()} has exited (${describeExit(this.exit)}) without printing ${String(pattern)}\n${this.tail()}`,
+        ),
+      );
     return new Promise<RegExpMatchArray>((resolve, reject) => {
-      const timer = setTimeout(() => settle(() => reject(new Error(`${this.describe()} printed no ${String(pattern)} within ${timeoutMs} ms\n${this.tail()}`))), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          settle(() =>
+            reject(
+              new Error(`${this.describe()} printed no ${String(pattern)} within ${timeoutMs} ms\n${this.tail()}`),
+            ),
+          ),
+        timeoutMs,
+      );
       const settle = (finish: () => void) => {
         clearTimeout(timer);
         this.waiters.delete(waiter);
         finish();
       };
-      const waiter: Waiter = { pattern, resolve: (m) => settle(() => resolve(m)), reject: (e) => settle(() => reject(e)) };
+      const waiter: Waiter = {
+        pattern,
+        resolve: (m) => settle(() => resolve(m)),
+        reject: (e) => settle(() => reject(e)),
+      };
       this.waiters.add(waiter);
     });
   }
@@ -149,7 +177,10 @@ export class JobProcess {
 
   /** The last `count` lines, for error messages. */
   tail(count = 25): string {
-    return this.lines.slice(-count).map((line) => `  | ${line}`).join('\n');
+    return this.lines
+      .slice(-count)
+      .map((line) => `  | ${line}`)
+      .join('\n');
   }
 
   private describe(): string {
@@ -223,12 +254,15 @@ export async function killRepeatedly(o: KillLoopOptions): Promise<KillLoopReport
       await job.kill(); // never leave a job running behind a failed test
       throw error;
     }
-    if (!job.running) throw new Error(`start ${start + 1} (pid ${job.pid}) exited by itself before its kill\n${job.tail()}`);
+    if (!job.running)
+      throw new Error(`start ${start + 1} (pid ${job.pid}) exited by itself before its kill\n${job.tail()}`);
     const progressed = job.lines.some((line) => o.running.test(line));
     await job.kill();
     if (aimAtRestore && !progressed) killsDuringRestore += 1;
     const moment = aimAtRestore && !progressed ? 'during restore' : 'while running';
-    o.log?.(`kill ${start + 1}/${o.kills}: pid ${job.pid} ${moment}, ${Date.now() - startedAt} ms after start (+${delay} ms)`);
+    o.log?.(
+      `kill ${start + 1}/${o.kills}: pid ${job.pid} ${moment}, ${Date.now() - startedAt} ms after start (+${delay} ms)`,
+    );
     await o.afterKill?.(start + 1);
   }
   const restores = processes.filter((p) => p.lines.some((line) => o.restoring.test(line))).length;

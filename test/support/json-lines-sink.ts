@@ -12,7 +12,11 @@
 import { CdcflowError } from '../../state/errors.ts';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { twoPhaseCommitSink, type SinkIdentity, type TwoPhaseCommitter } from '../../operators/sinks/two-phase-commit.ts';
+import {
+  twoPhaseCommitSink,
+  type SinkIdentity,
+  type TwoPhaseCommitter,
+} from '../../operators/sinks/two-phase-commit.ts';
 import type { StreamRecord } from '../../operators/operator.ts';
 import type { SinkDefinition, SourceDefinition } from '../../runtime/index.ts';
 
@@ -22,10 +26,28 @@ interface StagedFile {
 }
 
 /** Committed records as `<dir>/<name>-<subtask>/<checkpointId>.jsonl`; `failOnceMarker`: subtask 1 throws once after its first commit. */
-export function jsonLinesSink<T>(dir: string, name: string, print?: (line: string) => void, failOnceMarker?: string, failRetriable = true): SinkDefinition<T> {
-  return twoPhaseCommitSink<T, StagedFile>(`json-lines:${name}`, (identity) => new JsonLinesCommitter<T>(join(dir, `${name}-${identity.subtaskIndex}`), name, identity, print, failOnceMarker, failRetriable), {
-    commitAttempts: 1,
-  });
+export function jsonLinesSink<T>(
+  dir: string,
+  name: string,
+  print?: (line: string) => void,
+  failOnceMarker?: string,
+  failRetriable = true,
+): SinkDefinition<T> {
+  return twoPhaseCommitSink<T, StagedFile>(
+    `json-lines:${name}`,
+    (identity) =>
+      new JsonLinesCommitter<T>(
+        join(dir, `${name}-${identity.subtaskIndex}`),
+        name,
+        identity,
+        print,
+        failOnceMarker,
+        failRetriable,
+      ),
+    {
+      commitAttempts: 1,
+    },
+  );
 }
 
 class JsonLinesCommitter<T> implements TwoPhaseCommitter<T, StagedFile> {
@@ -50,9 +72,15 @@ class JsonLinesCommitter<T> implements TwoPhaseCommitter<T, StagedFile> {
   }
 
   write(records: readonly StreamRecord<T>[]): Promise<void> {
-    if (this.failOnceMarker !== undefined && this.identity.subtaskIndex === 1 && this.committed > 0 && !existsSync(this.failOnceMarker)) {
+    if (
+      this.failOnceMarker !== undefined &&
+      this.identity.subtaskIndex === 1 &&
+      this.committed > 0 &&
+      !existsSync(this.failOnceMarker)
+    ) {
       writeFileSync(this.failOnceMarker, 'failed once\n');
-      if (!this.failRetriable) throw new CdcflowError('injected non-retriable sink failure (test)', { domain: 'user', retriable: false });
+      if (!this.failRetriable)
+        throw new CdcflowError('injected non-retriable sink failure (test)', { domain: 'user', retriable: false });
       throw new Error('injected sink failure (test)');
     }
     for (const r of records) this.open.push(r.value);
@@ -60,7 +88,10 @@ class JsonLinesCommitter<T> implements TwoPhaseCommitter<T, StagedFile> {
   }
 
   preCommit(checkpointId: number): Promise<StagedFile> {
-    writeFileSync(join(this.folder, `staged-${checkpointId}.jsonl`), this.open.map((v) => `${JSON.stringify(v)}\n`).join(''));
+    writeFileSync(
+      join(this.folder, `staged-${checkpointId}.jsonl`),
+      this.open.map((v) => `${JSON.stringify(v)}\n`).join(''),
+    );
     return Promise.resolve({ checkpointId, records: this.open.length });
   }
 
@@ -91,7 +122,12 @@ export function readJsonLines<T>(dir: string, name: string): T[] {
     .flatMap((sub) =>
       readdirSync(join(dir, sub))
         .filter((f) => /^\d+\.jsonl$/.test(f))
-        .flatMap((f) => readFileSync(join(dir, sub, f), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T)),
+        .flatMap((f) =>
+          readFileSync(join(dir, sub, f), 'utf8')
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => JSON.parse(l) as T),
+        ),
     );
 }
 
@@ -100,7 +136,12 @@ export function throttled<T>(source: SourceDefinition<T>, ms: number): SourceDef
   if (ms <= 0) return source;
   return {
     name: source.name,
-    ...(source.splitOwner === undefined ? {} : { splitOwner: (split: string, parallelism: number) => (source.splitOwner as NonNullable<typeof source.splitOwner>)(split, parallelism) }),
+    ...(source.splitOwner === undefined
+      ? {}
+      : {
+          splitOwner: (split: string, parallelism: number) =>
+            (source.splitOwner as NonNullable<typeof source.splitOwner>)(split, parallelism),
+        }),
     createReader: (context) => {
       const reader = source.createReader(context);
       return {
@@ -111,7 +152,12 @@ export function throttled<T>(source: SourceDefinition<T>, ms: number): SourceDef
           return result;
         },
         snapshot: (id) => reader.snapshot(id),
-        ...(reader.notifyCheckpointComplete === undefined ? {} : { notifyCheckpointComplete: (id: number) => (reader.notifyCheckpointComplete as (id: number) => Promise<void>)(id) }),
+        ...(reader.notifyCheckpointComplete === undefined
+          ? {}
+          : {
+              notifyCheckpointComplete: (id: number) =>
+                (reader.notifyCheckpointComplete as (id: number) => Promise<void>)(id),
+            }),
         close: () => reader.close(),
       };
     },

@@ -19,15 +19,43 @@ type ModelClass = new (data: never) => Model<unknown>;
 
 /** apiVersion/kind → the model's class, its module and interface (for the unknown-field check). */
 const MODELS: Record<string, { readonly model: ModelClass; readonly module: string; readonly iface: string }> = {
-  'v1/ConfigMap': { model: ConfigMap as unknown as ModelClass, module: 'kubernetes-models/v1/ConfigMap', iface: 'IConfigMap' },
+  'v1/ConfigMap': {
+    model: ConfigMap as unknown as ModelClass,
+    module: 'kubernetes-models/v1/ConfigMap',
+    iface: 'IConfigMap',
+  },
   'v1/Secret': { model: Secret as unknown as ModelClass, module: 'kubernetes-models/v1/Secret', iface: 'ISecret' },
   'v1/Service': { model: Service as unknown as ModelClass, module: 'kubernetes-models/v1/Service', iface: 'IService' },
-  'v1/ServiceAccount': { model: ServiceAccount as unknown as ModelClass, module: 'kubernetes-models/v1/ServiceAccount', iface: 'IServiceAccount' },
-  'apps/v1/StatefulSet': { model: StatefulSet as unknown as ModelClass, module: 'kubernetes-models/apps/v1/StatefulSet', iface: 'IStatefulSet' },
-  'apps/v1/Deployment': { model: Deployment as unknown as ModelClass, module: 'kubernetes-models/apps/v1/Deployment', iface: 'IDeployment' },
-  'policy/v1/PodDisruptionBudget': { model: PodDisruptionBudget as unknown as ModelClass, module: 'kubernetes-models/policy/v1/PodDisruptionBudget', iface: 'IPodDisruptionBudget' },
-  'autoscaling/v2/HorizontalPodAutoscaler': { model: HorizontalPodAutoscaler as unknown as ModelClass, module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler', iface: 'IHorizontalPodAutoscaler' },
-  'keda.sh/v1alpha1/ScaledObject': { model: ScaledObject as unknown as ModelClass, module: '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject', iface: 'IScaledObject' },
+  'v1/ServiceAccount': {
+    model: ServiceAccount as unknown as ModelClass,
+    module: 'kubernetes-models/v1/ServiceAccount',
+    iface: 'IServiceAccount',
+  },
+  'apps/v1/StatefulSet': {
+    model: StatefulSet as unknown as ModelClass,
+    module: 'kubernetes-models/apps/v1/StatefulSet',
+    iface: 'IStatefulSet',
+  },
+  'apps/v1/Deployment': {
+    model: Deployment as unknown as ModelClass,
+    module: 'kubernetes-models/apps/v1/Deployment',
+    iface: 'IDeployment',
+  },
+  'policy/v1/PodDisruptionBudget': {
+    model: PodDisruptionBudget as unknown as ModelClass,
+    module: 'kubernetes-models/policy/v1/PodDisruptionBudget',
+    iface: 'IPodDisruptionBudget',
+  },
+  'autoscaling/v2/HorizontalPodAutoscaler': {
+    model: HorizontalPodAutoscaler as unknown as ModelClass,
+    module: 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler',
+    iface: 'IHorizontalPodAutoscaler',
+  },
+  'keda.sh/v1alpha1/ScaledObject': {
+    model: ScaledObject as unknown as ModelClass,
+    module: '@kubernetes-models/keda/keda.sh/v1alpha1/ScaledObject',
+    iface: 'IScaledObject',
+  },
 };
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -46,7 +74,8 @@ export function schemaProblems(o: { apiVersion?: unknown; kind?: unknown; metada
   }
   const checker = typeChecker();
   const type = checker.modelTypes.get(key);
-  if (type === undefined) problems.push(`${id}: the TypeScript interface ${entry.iface} of ${entry.module} was not found`);
+  if (type === undefined)
+    problems.push(`${id}: the TypeScript interface ${entry.iface} of ${entry.module} was not found`);
   else unknownFields(checker.checker, type, o, '', problems);
   return problems.map((p) => (p.startsWith(id) ? p : `${id}: ${p}`));
 }
@@ -59,13 +88,25 @@ function typeChecker(): { checker: ts.TypeChecker; modelTypes: Map<string, ts.Ty
   const file = join(repoRoot, '__k8s_models__.ts');
   const keys = Object.keys(MODELS);
   const source = [
-    ...keys.map((k, i) => `import type { ${(MODELS[k] as { iface: string }).iface} as M${i} } from '${(MODELS[k] as { module: string }).module}';`),
+    ...keys.map(
+      (k, i) =>
+        `import type { ${(MODELS[k] as { iface: string }).iface} as M${i} } from '${(MODELS[k] as { module: string }).module}';`,
+    ),
     ...keys.map((_, i) => `export declare const m${i}: M${i};`),
   ].join('\n');
-  const options: ts.CompilerOptions = { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, noEmit: true, skipLibCheck: true, types: [] };
+  const options: ts.CompilerOptions = {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    noEmit: true,
+    skipLibCheck: true,
+    types: [],
+  };
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
-  host.getSourceFile = (name, language, ...rest) => (name === file ? ts.createSourceFile(name, source, language) : getSourceFile(name, language, ...rest));
+  host.getSourceFile = (name, language, ...rest) =>
+    name === file ? ts.createSourceFile(name, source, language) : getSourceFile(name, language, ...rest);
   const fileExists = host.fileExists.bind(host);
   host.fileExists = (name) => name === file || fileExists(name);
   const program = ts.createProgram([file], options, host);
@@ -85,9 +126,13 @@ function typeChecker(): { checker: ts.TypeChecker; modelTypes: Map<string, ts.Ty
 /** Walks `value` along `type`: every key of an object must be a property of (some member of) its type. */
 function unknownFields(checker: ts.TypeChecker, type: ts.Type, value: unknown, path: string, problems: string[]): void {
   if (value === null || typeof value !== 'object') return;
-  const candidates = (type.isUnion() ? type.types : [type]).filter((t) => (t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)) === 0);
+  const candidates = (type.isUnion() ? type.types : [type]).filter(
+    (t) => (t.flags & (ts.TypeFlags.Undefined | ts.TypeFlags.Null)) === 0,
+  );
   if (Array.isArray(value)) {
-    const element = candidates.map((t) => (checker.isArrayType(t) ? checker.getTypeArguments(t as ts.TypeReference)[0] : undefined)).find((t) => t !== undefined);
+    const element = candidates
+      .map((t) => (checker.isArrayType(t) ? checker.getTypeArguments(t as ts.TypeReference)[0] : undefined))
+      .find((t) => t !== undefined);
     if (element !== undefined) value.forEach((v, i) => unknownFields(checker, element, v, `${path}[${i}]`, problems));
     return;
   }
@@ -102,6 +147,12 @@ function unknownFields(checker: ts.TypeChecker, type: ts.Type, value: unknown, p
       problems.push(`unknown field ${path === '' ? key : `${path}.${key}`}`);
       continue;
     }
-    unknownFields(checker, checker.getNonNullableType(checker.getTypeOfSymbol(property)), child, path === '' ? key : `${path}.${key}`, problems);
+    unknownFields(
+      checker,
+      checker.getNonNullableType(checker.getTypeOfSymbol(property)),
+      child,
+      path === '' ? key : `${path}.${key}`,
+      problems,
+    );
   }
 }

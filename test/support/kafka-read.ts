@@ -15,13 +15,28 @@ export interface ReadUntilOptions {
 }
 
 /** Reads `topic` from the beginning in a fresh group until a record with value `last` arrives (60 s at most). */
-export async function readValuesUntil(kafka: Kafka, topic: string, last: string, options: ReadUntilOptions = {}): Promise<string[]> {
-  const messages = await readMessagesUntil(kafka, topic, (m) => (m.value?.toString() ?? options.nullAs ?? '<null>') === last, options);
+export async function readValuesUntil(
+  kafka: Kafka,
+  topic: string,
+  last: string,
+  options: ReadUntilOptions = {},
+): Promise<string[]> {
+  const messages = await readMessagesUntil(
+    kafka,
+    topic,
+    (m) => (m.value?.toString() ?? options.nullAs ?? '<null>') === last,
+    options,
+  );
   return messages.map((m) => m.value?.toString() ?? options.nullAs ?? '<null>');
 }
 
 /** Reads `topic` (every partition) from the beginning in a fresh group until a message satisfies `isLast`, which is included. */
-export async function readMessagesUntil(kafka: Kafka, topic: string, isLast: (message: KafkaMessage) => boolean, options: ReadUntilOptions = {}): Promise<KafkaMessage[]> {
+export async function readMessagesUntil(
+  kafka: Kafka,
+  topic: string,
+  isLast: (message: KafkaMessage) => boolean,
+  options: ReadUntilOptions = {},
+): Promise<KafkaMessage[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: options.readUncommitted ?? false });
   options.track?.(consumer);
   await consumer.connect();
@@ -30,7 +45,10 @@ export async function readMessagesUntil(kafka: Kafka, topic: string, isLast: (me
   const timeoutMs = options.timeoutMs ?? 60_000;
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no last message on ${topic} within ${timeoutMs} ms; read ${messages.length}`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`no last message on ${topic} within ${timeoutMs} ms; read ${messages.length}`)),
+        timeoutMs,
+      );
       consumer
         .run({
           eachMessage: async ({ message }) => {
@@ -87,7 +105,11 @@ interface FetchBroker {
     minBytes: number;
     maxBytes: number;
     topics: { topic: string; partitions: { partition: number; fetchOffset: string; maxBytes: number }[] }[];
-  }): Promise<{ responses: { partitions: { partition: number; errorCode: number; highWatermark: string; messages: RawFetchedMessage[] }[] }[] }>;
+  }): Promise<{
+    responses: {
+      partitions: { partition: number; errorCode: number; highWatermark: string; messages: RawFetchedMessage[] }[];
+    }[];
+  }>;
 }
 /** The parts of kafkajs 2.2.4's Cluster a raw reader needs (the sink already builds one: kafkajs-internals.ts). */
 interface ReaderCluster {
@@ -106,8 +128,16 @@ const CONTROL_TYPE_COMMIT = 1;
  * read_committed, without kafkajs's consumer-side filter (which can let aborted records through,
  * see the README) and without the broker's aborted-transaction index.
  */
-export async function readTransactionalLog(brokers: readonly string[], topic: string, timeoutMs = 120_000): Promise<TransactionalLog> {
-  const client = new InternalClient({ connection: resolveKafkaConnection({ brokers }), clientId: uniqueName('log-reader'), transactionTimeoutMs: 60_000 });
+export async function readTransactionalLog(
+  brokers: readonly string[],
+  topic: string,
+  timeoutMs = 120_000,
+): Promise<TransactionalLog> {
+  const client = new InternalClient({
+    connection: resolveKafkaConnection({ brokers }),
+    clientId: uniqueName('log-reader'),
+    transactionTimeoutMs: 60_000,
+  });
   await client.connect();
   try {
     const cluster = client.cluster as unknown as ReaderCluster;
@@ -136,11 +166,22 @@ async function readPartition(broker: FetchBroker, topic: string, partition: numb
   const counts = { commitMarkers: 0, abortMarkers: 0, abortedRecords: 0, openRecords: 0 };
   let next = 0n;
   for (let fetches = 0; ; fetches++) {
-    if (Date.now() > deadline || fetches > 100_000) throw new Error(`reading ${topic}:${partition} did not reach its end in time (at offset ${next})`);
-    const request = { replicaId: -1, isolationLevel: READ_UNCOMMITTED, maxWaitTime: 100, minBytes: 1, maxBytes: 16 << 20 };
-    const response = await broker.fetch({ ...request, topics: [{ topic, partitions: [{ partition, fetchOffset: String(next), maxBytes: 8 << 20 }] }] });
+    if (Date.now() > deadline || fetches > 100_000)
+      throw new Error(`reading ${topic}:${partition} did not reach its end in time (at offset ${next})`);
+    const request = {
+      replicaId: -1,
+      isolationLevel: READ_UNCOMMITTED,
+      maxWaitTime: 100,
+      minBytes: 1,
+      maxBytes: 16 << 20,
+    };
+    const response = await broker.fetch({
+      ...request,
+      topics: [{ topic, partitions: [{ partition, fetchOffset: String(next), maxBytes: 8 << 20 }] }],
+    });
     const data = response.responses[0]?.partitions[0];
-    if (data === undefined || data.errorCode !== 0) throw new Error(`fetch ${topic}:${partition}@${next} failed (error code ${data?.errorCode ?? 'none'})`);
+    if (data === undefined || data.errorCode !== 0)
+      throw new Error(`fetch ${topic}:${partition}@${next} failed (error code ${data?.errorCode ?? 'none'})`);
     const highWatermark = BigInt(data.highWatermark);
     for (const m of data.messages) {
       const offset = BigInt(m.offset);
@@ -173,7 +214,8 @@ async function readPartition(broker: FetchBroker, topic: string, partition: numb
 
 function headerText(headers: RawFetchedMessage['headers']): Record<string, string> {
   const text: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) if (value !== undefined) text[name] = (Array.isArray(value) ? value.at(-1) : value)?.toString() ?? '';
+  for (const [name, value] of Object.entries(headers))
+    if (value !== undefined) text[name] = (Array.isArray(value) ? value.at(-1) : value)?.toString() ?? '';
   return text;
 }
 
@@ -181,7 +223,12 @@ function headerText(headers: RawFetchedMessage['headers']): Record<string, strin
  * Reads `topic` from the beginning with a kafkajs read_committed consumer until every partition
  * reached `ends` (offsets after its last committed record), or nothing new came for `idleMs`.
  */
-export async function readCommittedWithKafkajs(kafka: Kafka, topic: string, ends: ReadonlyMap<number, bigint>, idleMs = 15_000): Promise<LoggedRecord[]> {
+export async function readCommittedWithKafkajs(
+  kafka: Kafka,
+  topic: string,
+  ends: ReadonlyMap<number, bigint>,
+  idleMs = 15_000,
+): Promise<LoggedRecord[]> {
   const consumer = kafka.consumer({ groupId: uniqueName('reader'), readUncommitted: false, maxWaitTimeInMs: 100 });
   await consumer.connect();
   const records: LoggedRecord[] = [];
@@ -195,12 +242,14 @@ export async function readCommittedWithKafkajs(kafka: Kafka, topic: string, ends
         lastAt = Date.now();
         const offset = BigInt(message.offset);
         const headers: Record<string, string> = {};
-        for (const [name, value] of Object.entries(message.headers ?? {})) if (value !== undefined) headers[name] = String(Array.isArray(value) ? value.at(-1) : value);
+        for (const [name, value] of Object.entries(message.headers ?? {}))
+          if (value !== undefined) headers[name] = String(Array.isArray(value) ? value.at(-1) : value);
         records.push({ partition, offset, key: message.key, value: message.value, headers });
         if (offset + 1n >= (ends.get(partition) ?? 0n)) reached.add(partition);
       },
     });
-    for (let i = 0; i < 100_000 && !done() && Date.now() - lastAt < idleMs; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 100_000 && !done() && Date.now() - lastAt < idleMs; i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
   } finally {
     await consumer.disconnect();
   }

@@ -12,7 +12,11 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 
-export type K8sObject = Record<string, unknown> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } & Record<string, unknown> };
+export type K8sObject = Record<string, unknown> & {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string } & Record<string, unknown>;
+};
 
 export class KustomizeError extends Error {}
 
@@ -30,7 +34,18 @@ interface Patch {
   readonly patch: string;
 }
 
-const KUSTOMIZATION_KEYS = new Set(['apiVersion', 'kind', 'resources', 'components', 'namespace', 'images', 'replicas', 'configMapGenerator', 'secretGenerator', 'patches']);
+const KUSTOMIZATION_KEYS = new Set([
+  'apiVersion',
+  'kind',
+  'resources',
+  'components',
+  'namespace',
+  'images',
+  'replicas',
+  'configMapGenerator',
+  'secretGenerator',
+  'patches',
+]);
 const GENERATOR_KEYS = new Set(['name', 'behavior', 'literals', 'files', 'type', 'options']);
 const FILE_NAMES = ['kustomization.yaml', 'kustomization.yml', 'Kustomization'];
 
@@ -58,7 +73,8 @@ export function readObjects(file: string): K8sObject[] {
     const value = doc.toJS() as unknown;
     if (value === null || value === undefined) return [];
     const o = value as K8sObject;
-    if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string') throw new KustomizeError(`${file}: a document without apiVersion, kind or metadata.name`);
+    if (typeof o.apiVersion !== 'string' || typeof o.kind !== 'string' || typeof o.metadata?.name !== 'string')
+      throw new KustomizeError(`${file}: a document without apiVersion, kind or metadata.name`);
     return [o];
   });
 }
@@ -72,20 +88,26 @@ function kustomizationFile(dir: string): string {
 function buildDir(dir: string, expectedKind: 'Kustomization' | 'Component', into?: Build): Build {
   const file = kustomizationFile(dir);
   const k = readObjectsLoose(file);
-  if ((k['kind'] ?? 'Kustomization') !== expectedKind) throw new KustomizeError(`${file}: expected kind ${expectedKind}, found ${String(k['kind'])}`);
+  if ((k['kind'] ?? 'Kustomization') !== expectedKind)
+    throw new KustomizeError(`${file}: expected kind ${expectedKind}, found ${String(k['kind'])}`);
   return buildKustomization(k, dir, into);
 }
 
 function readObjectsLoose(file: string): Record<string, unknown> {
   const docs = parseAllDocuments(readFileSync(file, 'utf8'));
   const first = docs[0];
-  if (docs.length !== 1 || first === undefined || first.errors.length > 0) throw new KustomizeError(`${file}: expected one YAML document`);
+  if (docs.length !== 1 || first === undefined || first.errors.length > 0)
+    throw new KustomizeError(`${file}: expected one YAML document`);
   return first.toJS() as Record<string, unknown>;
 }
 
 /** One kustomization: resources, then components (applied to what the resources gave), then generators and transformers. */
 function buildKustomization(k: Record<string, unknown>, dir: string, into: Build | undefined): Build {
-  for (const key of Object.keys(k)) if (!KUSTOMIZATION_KEYS.has(key)) throw new KustomizeError(`${dir}: kustomization field '${key}' is not supported by test/support/kustomize.ts (add it there, or keep the manifests within what it renders)`);
+  for (const key of Object.keys(k))
+    if (!KUSTOMIZATION_KEYS.has(key))
+      throw new KustomizeError(
+        `${dir}: kustomization field '${key}' is not supported by test/support/kustomize.ts (add it there, or keep the manifests within what it renders)`,
+      );
   const build: Build = into ?? { objects: [], hashed: new Set() };
   for (const entry of list<string>(k['resources'])) {
     const path = resolve(dir, entry);
@@ -101,9 +123,12 @@ function buildKustomization(k: Record<string, unknown>, dir: string, into: Build
   for (const p of list<Patch>(k['patches'])) patch(build, p, dir);
   const namespace = k['namespace'];
   if (typeof namespace === 'string') for (const o of build.objects) o.metadata.namespace = namespace;
-  for (const image of list<{ name: string; newName?: string; newTag?: string; digest?: string }>(k['images'])) setImage(build, image);
+  for (const image of list<{ name: string; newName?: string; newTag?: string; digest?: string }>(k['images']))
+    setImage(build, image);
   for (const r of list<{ name: string; count: number }>(k['replicas'])) {
-    const target = build.objects.filter((o) => o.metadata.name === r.name && ['Deployment', 'StatefulSet', 'ReplicaSet'].includes(o.kind));
+    const target = build.objects.filter(
+      (o) => o.metadata.name === r.name && ['Deployment', 'StatefulSet', 'ReplicaSet'].includes(o.kind),
+    );
     if (target.length === 0) throw new KustomizeError(`${dir}: replicas: no workload named ${r.name}`);
     for (const o of target) (o['spec'] as Record<string, unknown>)['replicas'] = r.count;
   }
@@ -126,7 +151,8 @@ function add(build: Build, o: K8sObject, from: string): void {
 }
 
 function generate(build: Build, kind: 'ConfigMap' | 'Secret', g: Generator, dir: string): void {
-  for (const key of Object.keys(g)) if (!GENERATOR_KEYS.has(key)) throw new KustomizeError(`${dir}: ${kind} generator field '${key}' is not supported`);
+  for (const key of Object.keys(g))
+    if (!GENERATOR_KEYS.has(key)) throw new KustomizeError(`${dir}: ${kind} generator field '${key}' is not supported`);
   const data: Record<string, string> = {};
   for (const literal of g.literals ?? []) {
     const at = literal.indexOf('=');
@@ -137,24 +163,43 @@ function generate(build: Build, kind: 'ConfigMap' | 'Secret', g: Generator, dir:
     const [key, path] = file.includes('=') ? (file.split('=', 2) as [string, string]) : [basename(file), file];
     data[key] = readFileSync(resolve(dir, path), 'utf8');
   }
-  const encode = (d: Record<string, string>) => (kind === 'Secret' ? Object.fromEntries(Object.entries(d).map(([key, v]) => [key, Buffer.from(v).toString('base64')])) : d);
+  const encode = (d: Record<string, string>) =>
+    kind === 'Secret'
+      ? Object.fromEntries(Object.entries(d).map(([key, v]) => [key, Buffer.from(v).toString('base64')]))
+      : d;
   const existing = build.objects.find((o) => o.kind === kind && o.metadata.name === g.name);
   const behavior = g.behavior ?? 'create';
   if (behavior === 'create') {
-    if (existing !== undefined) throw new KustomizeError(`${dir}: ${kind} ${g.name} exists already: use behavior merge or replace`);
-    const o: K8sObject = { apiVersion: 'v1', kind, metadata: { name: g.name }, data: encode(data), ...(kind === 'Secret' ? { type: g.type ?? 'Opaque' } : {}) };
+    if (existing !== undefined)
+      throw new KustomizeError(`${dir}: ${kind} ${g.name} exists already: use behavior merge or replace`);
+    const o: K8sObject = {
+      apiVersion: 'v1',
+      kind,
+      metadata: { name: g.name },
+      data: encode(data),
+      ...(kind === 'Secret' ? { type: g.type ?? 'Opaque' } : {}),
+    };
     build.objects.push(o);
     if (g.options?.disableNameSuffixHash !== true) build.hashed.add(o);
     return;
   }
-  if (existing === undefined) throw new KustomizeError(`${dir}: behavior ${behavior}: no ${kind} ${g.name} to ${behavior}`);
-  existing['data'] = behavior === 'merge' ? { ...(existing['data'] as Record<string, string>), ...encode(data) } : encode(data);
+  if (existing === undefined)
+    throw new KustomizeError(`${dir}: behavior ${behavior}: no ${kind} ${g.name} to ${behavior}`);
+  existing['data'] =
+    behavior === 'merge' ? { ...(existing['data'] as Record<string, string>), ...encode(data) } : encode(data);
 }
 
 /** kustomize's name suffix: sha256 of the JSON {data, kind, name: ""} (Go key order), 10 hex digits with 0,1,3,a,e replaced. */
 export function nameHash(o: K8sObject): string {
-  const data = Object.fromEntries(Object.entries((o['data'] as Record<string, string> | undefined) ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
-  const encoded = o.kind === 'Secret' ? { data, kind: 'Secret', name: '', type: o['type'] ?? '' } : { data, kind: 'ConfigMap', name: '' };
+  const data = Object.fromEntries(
+    Object.entries((o['data'] as Record<string, string> | undefined) ?? {}).sort(([a], [b]) =>
+      a < b ? -1 : a > b ? 1 : 0,
+    ),
+  );
+  const encoded =
+    o.kind === 'Secret'
+      ? { data, kind: 'Secret', name: '', type: o['type'] ?? '' }
+      : { data, kind: 'ConfigMap', name: '' };
   // Go's encoding/json escapes <, > and & (HTMLEscape).
   const json = JSON.stringify(encoded).replace(/[<>&]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
   const hex = createHash('sha256').update(json).digest('hex').slice(0, 10);
@@ -162,22 +207,32 @@ export function nameHash(o: K8sObject): string {
 }
 
 function patch(build: Build, p: Patch, dir: string): void {
-  if (typeof p.patch !== 'string' || p.target === undefined) throw new KustomizeError(`${dir}: only inline JSON 6902 patches with a target are supported`);
-  const targets = build.objects.filter((o) => (p.target.kind === undefined || o.kind === p.target.kind) && (p.target.name === undefined || o.metadata.name === p.target.name));
-  if (targets.length === 0) throw new KustomizeError(`${dir}: patch target ${JSON.stringify(p.target)} matches nothing`);
+  if (typeof p.patch !== 'string' || p.target === undefined)
+    throw new KustomizeError(`${dir}: only inline JSON 6902 patches with a target are supported`);
+  const targets = build.objects.filter(
+    (o) =>
+      (p.target.kind === undefined || o.kind === p.target.kind) &&
+      (p.target.name === undefined || o.metadata.name === p.target.name),
+  );
+  if (targets.length === 0)
+    throw new KustomizeError(`${dir}: patch target ${JSON.stringify(p.target)} matches nothing`);
   const ops = parseAllDocuments(p.patch)[0]?.toJS() as { op: string; path: string; value?: unknown }[];
   if (!Array.isArray(ops)) throw new KustomizeError(`${dir}: a patch must be a JSON 6902 list of operations`);
   for (const target of targets) for (const op of ops) applyOp(target, op, dir);
 }
 
 function applyOp(root: Record<string, unknown>, op: { op: string; path: string; value?: unknown }, dir: string): void {
-  const keys = op.path.split('/').slice(1).map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const keys = op.path
+    .split('/')
+    .slice(1)
+    .map((k) => k.replace(/~1/g, '/').replace(/~0/g, '~'));
   const last = keys.pop();
   if (last === undefined) throw new KustomizeError(`${dir}: patch path '${op.path}' is empty`);
   let parent: unknown = root;
   for (const key of keys) {
     parent = Array.isArray(parent) ? parent[Number(key)] : (parent as Record<string, unknown> | undefined)?.[key];
-    if (parent === undefined || parent === null || typeof parent !== 'object') throw new KustomizeError(`${dir}: patch path '${op.path}' does not exist (at '${key}')`);
+    if (parent === undefined || parent === null || typeof parent !== 'object')
+      throw new KustomizeError(`${dir}: patch path '${op.path}' does not exist (at '${key}')`);
   }
   const container = parent as Record<string, unknown> | unknown[];
   const exists = Array.isArray(container) ? last === '-' || Number(last) < container.length : last in container;
@@ -203,11 +258,19 @@ function applyOp(root: Record<string, unknown>, op: { op: string; path: string; 
 
 function setImage(build: Build, image: { name: string; newName?: string; newTag?: string; digest?: string }): void {
   for (const spec of podSpecs(build.objects)) {
-    for (const c of [...list<Record<string, unknown>>(spec['containers']), ...list<Record<string, unknown>>(spec['initContainers'])]) {
+    for (const c of [
+      ...list<Record<string, unknown>>(spec['containers']),
+      ...list<Record<string, unknown>>(spec['initContainers']),
+    ]) {
       const current = String(c['image']);
       const name = current.split('@')[0]?.replace(/:[^/:]*$/, '') ?? current;
       if (name !== image.name) continue;
-      const tag = image.digest !== undefined ? `@${image.digest}` : image.newTag !== undefined ? `:${image.newTag}` : current.slice(name.length);
+      const tag =
+        image.digest !== undefined
+          ? `@${image.digest}`
+          : image.newTag !== undefined
+            ? `:${image.newTag}`
+            : current.slice(name.length);
       c['image'] = `${image.newName ?? name}${tag}`;
     }
   }
@@ -215,7 +278,9 @@ function setImage(build: Build, image: { name: string; newName?: string; newTag?
 
 function podSpecs(objects: readonly K8sObject[]): Record<string, unknown>[] {
   return objects.flatMap((o) => {
-    const template = ((o['spec'] as Record<string, unknown> | undefined)?.['template'] as Record<string, unknown> | undefined)?.['spec'];
+    const template = (
+      (o['spec'] as Record<string, unknown> | undefined)?.['template'] as Record<string, unknown> | undefined
+    )?.['spec'];
     return template === undefined ? [] : [template as Record<string, unknown>];
   });
 }
@@ -237,7 +302,10 @@ function finish(build: Build): K8sObject[] {
       rename('ConfigMap', v['configMap'], 'name');
       rename('Secret', v['secret'], 'secretName');
     }
-    for (const c of [...list<Record<string, unknown>>(spec['containers']), ...list<Record<string, unknown>>(spec['initContainers'])]) {
+    for (const c of [
+      ...list<Record<string, unknown>>(spec['containers']),
+      ...list<Record<string, unknown>>(spec['initContainers']),
+    ]) {
       for (const from of list<Record<string, Record<string, unknown>>>(c['envFrom'])) {
         rename('ConfigMap', from['configMapRef'], 'name');
         rename('Secret', from['secretRef'], 'name');

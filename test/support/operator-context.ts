@@ -36,11 +36,20 @@ export class RecordingMetrics implements OperatorMetrics {
 }
 
 /** An operator context for driving one operator by hand, with recording metrics. */
-export function recordingOperatorContext(jobName: string, uid: string, metrics: RecordingMetrics = new RecordingMetrics(), now: () => number = () => Date.now()): OperatorContext {
+export function recordingOperatorContext(
+  jobName: string,
+  uid: string,
+  metrics: RecordingMetrics = new RecordingMetrics(),
+  now: () => number = () => Date.now(),
+): OperatorContext {
   return { jobName, uid, subtaskIndex: 0, parallelism: 1, keyedState: undefined, metrics, now };
 }
 
 /** An operator context for driving one sink operator by hand; counters land in `counters` by name+labels. */
-export function countingOperatorContext(jobName: string, uid: string, counters: Map<string, number> = new Map()): OperatorContext {
+export function countingOperatorContext(
+  jobName: string,
+  uid: string,
+  counters: Map<string, number> = new Map(),
+): OperatorContext {
   return recordingOperatorContext(jobName, uid, new RecordingMetrics(counters));
 }

@@ -27,7 +27,11 @@ export interface OracleDifferences {
 }
 
 /** The table's rows by id, and the prepared transactions whose gid starts with `<gidPrefix>:`. */
-export async function readOrdersTable(databaseUrl: string, table: string, gidPrefix: string): Promise<{ rows: Map<number, OrdersTableRow>; prepared: string[] }> {
+export async function readOrdersTable(
+  databaseUrl: string,
+  table: string,
+  gidPrefix: string,
+): Promise<{ rows: Map<number, OrdersTableRow>; prepared: string[] }> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
   try {
@@ -35,7 +39,11 @@ export async function readOrdersTable(databaseUrl: string, table: string, gidPre
       `select id::int, customer_id::int, status, amount::text, currency, shipping_address, notes,
         (extract(epoch from created_at) * 1000)::float8 as created_ms, (extract(epoch from updated_at) * 1000)::float8 as updated_ms from ${table}`,
     );
-    const prepared = (await db.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [`${gidPrefix}:`])).rows.map((r) => r.gid);
+    const prepared = (
+      await db.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [
+        `${gidPrefix}:`,
+      ])
+    ).rows.map((r) => r.gid);
     return { rows: new Map(rows.map((r) => [r.id, r])), prepared };
   } finally {
     await db.end();
@@ -43,23 +51,46 @@ export async function readOrdersTable(databaseUrl: string, table: string, gidPre
 }
 
 /** Table rows against the oracle, every column compared. */
-export function tableDifferences(actual: ReadonlyMap<number, OrdersTableRow>, oracle: ReadonlyMap<number, OrderRow>): OracleDifferences {
-  const fields = ['customer_id', 'status', 'amount', 'currency', 'shipping_address', 'notes', 'created_ms', 'updated_ms'] as const;
+export function tableDifferences(
+  actual: ReadonlyMap<number, OrdersTableRow>,
+  oracle: ReadonlyMap<number, OrderRow>,
+): OracleDifferences {
+  const fields = [
+    'customer_id',
+    'status',
+    'amount',
+    'currency',
+    'shipping_address',
+    'notes',
+    'created_ms',
+    'updated_ms',
+  ] as const;
   return differences(actual, oracle, (got, want) => {
     const expected = { ...want, created_ms: Date.parse(want.created_at), updated_ms: Date.parse(want.updated_at) };
-    return fields.filter((f) => got[f] !== expected[f]).map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(expected[f])}`);
+    return fields
+      .filter((f) => got[f] !== expected[f])
+      .map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(expected[f])}`);
   });
 }
 
 /** Rows as the Kafka sink writes them (`JSON.stringify(row)`, the Debezium `after` image), by id. */
-export function rowDifferences(actual: ReadonlyMap<number, Readonly<Record<string, unknown>>>, oracle: ReadonlyMap<number, OrderRow>): OracleDifferences {
+export function rowDifferences(
+  actual: ReadonlyMap<number, Readonly<Record<string, unknown>>>,
+  oracle: ReadonlyMap<number, OrderRow>,
+): OracleDifferences {
   return differences(actual, oracle, (got, want) =>
-    (Object.keys(want) as (keyof OrderRow)[]).filter((f) => JSON.stringify(got[f]) !== JSON.stringify(want[f])).map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(want[f])}`),
+    (Object.keys(want) as (keyof OrderRow)[])
+      .filter((f) => JSON.stringify(got[f]) !== JSON.stringify(want[f]))
+      .map((f) => `${f} ${JSON.stringify(got[f])} ≠ ${JSON.stringify(want[f])}`),
   );
 }
 
 /** Lost and extra ids, and for every id present on both sides what `wrongFields` finds off. */
-function differences<Row>(actual: ReadonlyMap<number, Row>, oracle: ReadonlyMap<number, OrderRow>, wrongFields: (got: Row, want: OrderRow) => string[]): OracleDifferences {
+function differences<Row>(
+  actual: ReadonlyMap<number, Row>,
+  oracle: ReadonlyMap<number, OrderRow>,
+  wrongFields: (got: Row, want: OrderRow) => string[],
+): OracleDifferences {
   const lost: number[] = [];
   const stale: string[] = [];
   for (const [id, want] of oracle) {

@@ -7,7 +7,13 @@
 import { pathToFileURL } from 'node:url';
 import { ordersProjectionJob, type Order } from '../../jobs/orders-projection.ts';
 import { revenueWindowsJob, type OrderEvent } from '../../jobs/revenue-windows.ts';
-import { StreamEnvironment, debeziumSource, fromCollection, type ChangeEvent, type SourceDefinition } from '../../runtime/index.ts';
+import {
+  StreamEnvironment,
+  debeziumSource,
+  fromCollection,
+  type ChangeEvent,
+  type SourceDefinition,
+} from '../../runtime/index.ts';
 import { decodeDebeziumJson } from '../../operators/sources/kafka/debezium-json.ts';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
@@ -18,7 +24,13 @@ export interface ParallelJobConfig {
   /** A generated workload as a bounded collection, or a Kafka topic. */
   readonly source:
     | { readonly kind: 'collection'; readonly workload: WorkloadOptions }
-    | { readonly kind: 'kafka'; readonly topic: string; readonly groupId: string; readonly bounded: boolean; readonly metadataMaxAgeMs?: number };
+    | {
+        readonly kind: 'kafka';
+        readonly topic: string;
+        readonly groupId: string;
+        readonly bounded: boolean;
+        readonly metadataMaxAgeMs?: number;
+      };
   readonly checkpointDir: string;
   readonly stateDir: string;
   readonly outDir: string;
@@ -37,7 +49,14 @@ function collectionOf(workload: WorkloadOptions): SourceDefinition<ChangeEvent<O
   const events: ChangeEvent<Order>[] = [];
   for (const r of generateWorkload(workload)) {
     if (r.value === null) continue;
-    const decoded = decodeDebeziumJson<Order>({ topic: 'orders', partition: r.partition, offset: String(r.seq), key: r.key, value: r.value, timestampMs: 0 });
+    const decoded = decodeDebeziumJson<Order>({
+      topic: 'orders',
+      partition: r.partition,
+      offset: String(r.seq),
+      key: r.key,
+      value: r.value,
+      timestampMs: 0,
+    });
     if (decoded.kind === 'change') events.push(decoded.event);
   }
   return fromCollection(events, { batchSize: 250 });
@@ -53,13 +72,30 @@ async function main(config: ParallelJobConfig): Promise<void> {
     log: print,
   });
   const { source: s } = config;
-  const kafkaOptions = s.kind === 'kafka' ? { ...(s.bounded ? { bounded: 'latest' as const } : {}), ...(s.metadataMaxAgeMs === undefined ? {} : { metadataMaxAgeMs: s.metadataMaxAgeMs }) } : {};
-  const source = s.kind === 'collection' ? collectionOf(s.workload) : debeziumSource<Order>({ topics: [s.topic], groupId: s.groupId, sessionTimeoutMs: 6_000, ...kafkaOptions });
+  const kafkaOptions =
+    s.kind === 'kafka'
+      ? {
+          ...(s.bounded ? { bounded: 'latest' as const } : {}),
+          ...(s.metadataMaxAgeMs === undefined ? {} : { metadataMaxAgeMs: s.metadataMaxAgeMs }),
+        }
+      : {};
+  const source =
+    s.kind === 'collection'
+      ? collectionOf(s.workload)
+      : debeziumSource<Order>({ topics: [s.topic], groupId: s.groupId, sessionTimeoutMs: 6_000, ...kafkaOptions });
   const paced = throttled(source, config.throttleMs ?? 0);
   if (config.job === 'projection') {
-    ordersProjectionJob(env, { topic: '', groupId: '', bounded: true }, jsonLinesSink(config.outDir, 'changes', print, config.failOnceMarker, config.failNonRetriable !== true), paced);
+    ordersProjectionJob(
+      env,
+      { topic: '', groupId: '', bounded: true },
+      jsonLinesSink(config.outDir, 'changes', print, config.failOnceMarker, config.failNonRetriable !== true),
+      paced,
+    );
   } else {
-    revenueWindowsJob(env, paced as SourceDefinition<OrderEvent>, { windows: jsonLinesSink(config.outDir, 'windows'), late: jsonLinesSink(config.outDir, 'late') });
+    revenueWindowsJob(env, paced as SourceDefinition<OrderEvent>, {
+      windows: jsonLinesSink(config.outDir, 'windows'),
+      late: jsonLinesSink(config.outDir, 'late'),
+    });
   }
   const { restarts } = await env.execute();
   print(`finished: ${restarts} restarts`);

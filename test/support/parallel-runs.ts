@@ -47,17 +47,43 @@ export class RunFolders {
 
 export type JobSpec = Omit<ParallelJobConfig, 'checkpointDir' | 'stateDir' | 'outDir'>;
 
-export function startParallelJob(spec: JobSpec, dirs: RunDirs, parallelism: number, env: Readonly<Record<string, string>> = {}): JobProcess {
-  const config: ParallelJobConfig = { ...spec, checkpointDir: dirs.checkpointDir, stateDir: dirs.stateDir, outDir: dirs.outDir };
+export function startParallelJob(
+  spec: JobSpec,
+  dirs: RunDirs,
+  parallelism: number,
+  env: Readonly<Record<string, string>> = {},
+): JobProcess {
+  const config: ParallelJobConfig = {
+    ...spec,
+    checkpointDir: dirs.checkpointDir,
+    stateDir: dirs.stateDir,
+    outDir: dirs.outDir,
+  };
   const echo = process.env['CDCFLOW_TEST_VERBOSE'] === '1' ? (line: string) => console.log(`  | ${line}`) : undefined;
-  return JobProcess.start({ file: PARALLEL_JOB_FILE, env: { ...env, CDCFLOW_PARALLELISM: String(parallelism), CDCFLOW_TEST_JOB: JSON.stringify(config), KAFKAJS_NO_PARTITIONER_WARNING: '1' }, ...(echo === undefined ? {} : { onLine: echo }) });
+  return JobProcess.start({
+    file: PARALLEL_JOB_FILE,
+    env: {
+      ...env,
+      CDCFLOW_PARALLELISM: String(parallelism),
+      CDCFLOW_TEST_JOB: JSON.stringify(config),
+      KAFKAJS_NO_PARTITIONER_WARNING: '1',
+    },
+    ...(echo === undefined ? {} : { onLine: echo }),
+  });
 }
 
 /** Runs a bounded job to its end; fails with the job's output unless it exits 0. */
-export async function runToEnd(spec: JobSpec, dirs: RunDirs, parallelism: number, timeoutMs = 120_000, env: Readonly<Record<string, string>> = {}): Promise<JobProcess> {
+export async function runToEnd(
+  spec: JobSpec,
+  dirs: RunDirs,
+  parallelism: number,
+  timeoutMs = 120_000,
+  env: Readonly<Record<string, string>> = {},
+): Promise<JobProcess> {
   const job = startParallelJob(spec, dirs, parallelism, env);
   const exit = await job.waitForExit(timeoutMs);
-  if (exit.code !== 0) throw new Error(`parallel job at parallelism ${parallelism} failed (${JSON.stringify(exit)})\n${job.tail(60)}`);
+  if (exit.code !== 0)
+    throw new Error(`parallel job at parallelism ${parallelism} failed (${JSON.stringify(exit)})\n${job.tail(60)}`);
   return job;
 }
 
@@ -74,7 +100,10 @@ export function committedTable(dirs: RunDirs): Map<number, unknown> {
 }
 
 /** Final window results (highest updateCount per window and status), sorted, and the late events' LSNs. */
-export function windowResults(dirs: RunDirs): { windows: Omit<RevenueRow, 'firing' | 'updateCount'>[]; late: number[] } {
+export function windowResults(dirs: RunDirs): {
+  windows: Omit<RevenueRow, 'firing' | 'updateCount'>[];
+  late: number[];
+} {
   const final = new Map<string, RevenueRow>();
   for (const row of readJsonLines<RevenueRow>(dirs.outDir, 'windows')) {
     const id = `${row.windowStart}|${row.status}`;
@@ -83,11 +112,17 @@ export function windowResults(dirs: RunDirs): { windows: Omit<RevenueRow, 'firin
   const windows = [...final.values()]
     .map(({ windowStart, windowEnd, status, sum, count }) => ({ windowStart, windowEnd, status, sum, count }))
     .sort((a, b) => a.windowStart - b.windowStart || a.status.localeCompare(b.status));
-  const late = readJsonLines<{ source: { lsn: number } }>(dirs.outDir, 'late').map((e) => e.source.lsn).sort((a, b) => a - b);
+  const late = readJsonLines<{ source: { lsn: number } }>(dirs.outDir, 'late')
+    .map((e) => e.source.lsn)
+    .sort((a, b) => a - b);
   return { windows, late };
 }
 
 /** The projection's upsert table in the job's latest checkpoint or savepoint. */
 export function storedProjection(dirs: RunDirs): Promise<LoadedUpsertState<unknown>> {
-  return loadUpsertState({ checkpointDir: dirs.checkpointDir, jobName: 'parallel-projection', operatorUid: 'orders-upsert' });
+  return loadUpsertState({
+    checkpointDir: dirs.checkpointDir,
+    jobName: 'parallel-projection',
+    operatorUid: 'orders-upsert',
+  });
 }

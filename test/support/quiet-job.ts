@@ -7,7 +7,11 @@ import { join } from 'node:path';
 import { StreamEnvironment, type EnvironmentOptions, type SinkDefinition } from '../../runtime/index.ts';
 
 /** `StreamEnvironment.create` for `<root>/<jobName>` with memory state under `<root>/state`; `options` add to or override that. */
-export function quietEnvironment(root: string, jobName: string, options: Partial<Omit<EnvironmentOptions, 'jobName'>> = {}): StreamEnvironment {
+export function quietEnvironment(
+  root: string,
+  jobName: string,
+  options: Partial<Omit<EnvironmentOptions, 'jobName'>> = {},
+): StreamEnvironment {
   return StreamEnvironment.create({
     jobName,
     state: { backend: 'memory', dir: join(root, 'state') },
@@ -25,7 +29,10 @@ export interface StallGate {
 }
 
 /** A sink that commits at once unless `gate.stalled`; then its commit waits (the sink's backlog and freshness grow). */
-export function stallableSink(gate: StallGate, declared: Pick<SinkDefinition<number>, 'replaySafety' | 'sideEffects'> = {}): SinkDefinition<number> {
+export function stallableSink(
+  gate: StallGate,
+  declared: Pick<SinkDefinition<number>, 'replaySafety' | 'sideEffects'> = {},
+): SinkDefinition<number> {
   return {
     name: 'stallable',
     kind: 'http',

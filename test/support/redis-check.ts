@@ -37,10 +37,13 @@ export async function readRedisView(redis: Redis, prefix: string, withTtl: boole
   for (let i = 0; i < data.length; i += 1_000) {
     const chunk = data.slice(i, i + 1_000);
     const values = await redis.mget(...chunk);
-    const ttls = withTtl ? ((await redis.pipeline(chunk.map((k) => ['pttl', k])).exec()) ?? []).map(([, v]) => Number(v)) : [];
+    const ttls = withTtl
+      ? ((await redis.pipeline(chunk.map((k) => ['pttl', k])).exec()) ?? []).map(([, v]) => Number(v))
+      : [];
     chunk.forEach((key, j) => {
       const value = values[j];
-      if (value !== null && value !== undefined) rows.set(Number(key.slice(prefix.length + 1)), { row: JSON.parse(value), pttl: ttls[j] ?? -1 });
+      if (value !== null && value !== undefined)
+        rows.set(Number(key.slice(prefix.length + 1)), { row: JSON.parse(value), pttl: ttls[j] ?? -1 });
     });
   }
   const fences = new Map<string, number>();
@@ -49,9 +52,14 @@ export async function readRedisView(redis: Redis, prefix: string, withTtl: boole
 }
 
 /** Ids whose Redis value differs from `want` (at most 20), plus how many. */
-export function redisDifferences(rows: RedisView['rows'], want: Map<number, unknown>): { lost: number[]; extra: number[]; stale: number[] } {
+export function redisDifferences(
+  rows: RedisView['rows'],
+  want: Map<number, unknown>,
+): { lost: number[]; extra: number[]; stale: number[] } {
   const lost = [...want.keys()].filter((id) => !rows.has(id));
   const extra = [...rows.keys()].filter((id) => !want.has(id));
-  const stale = [...want].filter(([id, row]) => rows.has(id) && !isDeepStrictEqual(rows.get(id)?.row, row)).map(([id]) => id);
+  const stale = [...want]
+    .filter(([id, row]) => rows.has(id) && !isDeepStrictEqual(rows.get(id)?.row, row))
+    .map(([id]) => id);
   return { lost, extra, stale };
 }

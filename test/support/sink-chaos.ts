@@ -49,7 +49,12 @@ export function chaosSettings(parallel = false): ChaosSettings {
   const verbose = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1';
   const kills = process.env['CDCFLOW_CHAOS_KILLS'] ?? 10;
   return {
-    kills: Math.max(2, Number(parallel ? (process.env['CDCFLOW_CHAOS_PARALLEL_KILLS'] ?? process.env['CDCFLOW_CHAOS_KILLS'] ?? 4) : kills)),
+    kills: Math.max(
+      2,
+      Number(
+        parallel ? (process.env['CDCFLOW_CHAOS_PARALLEL_KILLS'] ?? process.env['CDCFLOW_CHAOS_KILLS'] ?? 4) : kills,
+      ),
+    ),
     seed: Number(process.env['CDCFLOW_CHAOS_SEED'] ?? Math.floor(Math.random() * 1_000_000)),
     echo: verbose ? (line) => console.log(`  | ${line}`) : undefined,
   };
@@ -183,11 +188,18 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
   await Promise.all(feeding);
   await feeder.feedRest();
   await feeder.close();
-  const abandoned = o.abandonedParallelism === undefined ? undefined : await runAbandoned(job, o.abandonedParallelism, o.prepared, o.running, ws.say);
+  const abandoned =
+    o.abandonedParallelism === undefined
+      ? undefined
+      : await runAbandoned(job, o.abandonedParallelism, o.prepared, o.running, ws.say);
 
-  const final = JobProcess.start({ ...job, env: { ...env, CDCFLOW_BOUNDED: '1', CDCFLOW_PARALLELISM: String(o.finalParallelism ?? parallelism) } });
+  const final = JobProcess.start({
+    ...job,
+    env: { ...env, CDCFLOW_BOUNDED: '1', CDCFLOW_PARALLELISM: String(o.finalParallelism ?? parallelism) },
+  });
   const exit = await final.waitForExit(240_000);
-  if (exit.code !== 0 || exit.signal !== null) throw new Error(`the final bounded run failed (${JSON.stringify(exit)})\n${final.tail(40)}`);
+  if (exit.code !== 0 || exit.signal !== null)
+    throw new Error(`the final bounded run failed (${JSON.stringify(exit)})\n${final.tail(40)}`);
   const seconds = (Date.now() - started) / 1000;
 
   const killed = [...reports.flatMap((r) => r.processes), ...(abandoned === undefined ? [] : [abandoned.process])];
@@ -198,7 +210,13 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
     return last !== undefined && o.prepared.test(last) && !o.running.test(last);
   }).length;
   const killedRecovering =
-    o.recovering === undefined ? 0 : killed.filter((p) => !p.lines.some((l) => o.running.test(l) || o.prepared.test(l)) && p.lines.some((l) => (o.recovering as RegExp).test(l))).length;
+    o.recovering === undefined
+      ? 0
+      : killed.filter(
+          (p) =>
+            !p.lines.some((l) => o.running.test(l) || o.prepared.test(l)) &&
+            p.lines.some((l) => (o.recovering as RegExp).test(l)),
+        ).length;
   return {
     kills,
     killsDuringRestore: reports.reduce((n, r) => n + r.killsDuringRestore, 0),
@@ -215,7 +233,13 @@ export async function runSinkChaos(ws: ChaosWorkspace, o: SinkChaosOptions): Pro
 }
 
 /** One start at `parallelism`, SIGKILLed the moment it printed one pre-commit line per subtask. */
-async function runAbandoned(job: JobProcessOptions, parallelism: number, prepared: RegExp, running: RegExp, say: (line: string) => void): Promise<{ process: JobProcess; progressed: boolean }> {
+async function runAbandoned(
+  job: JobProcessOptions,
+  parallelism: number,
+  prepared: RegExp,
+  running: RegExp,
+  say: (line: string) => void,
+): Promise<{ process: JobProcess; progressed: boolean }> {
   const start = JobProcess.start({ ...job, env: { ...job.env, CDCFLOW_PARALLELISM: String(parallelism) } });
   const started = Date.now();
   try {
@@ -232,7 +256,9 @@ async function runAbandoned(job: JobProcessOptions, parallelism: number, prepare
     await start.kill();
   }
   const progressed = start.lines.some((l) => running.test(l));
-  say(`abandoned start at parallelism ${parallelism}: pid ${start.pid} killed at its first pre-commits, ${Date.now() - started} ms after start (${progressed ? 'a checkpoint had completed' : 'before any checkpoint completed'})`);
+  say(
+    `abandoned start at parallelism ${parallelism}: pid ${start.pid} killed at its first pre-commits, ${Date.now() - started} ms after start (${progressed ? 'a checkpoint had completed' : 'before any checkpoint completed'})`,
+  );
   return { process: start, progressed };
 }
 

@@ -9,25 +9,45 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage, type Message } from 'kafkajs';
 import { kafkaClientConfig, resolveKafkaConnection } from '../../operators/kafka-connection.ts';
 import type { Registry } from 'prom-client';
-import { StreamEnvironment, collectSink, type ChangeEvent, type JobResult, type SourceDefinition, type TableChange } from '../../runtime/index.ts';
+import {
+  StreamEnvironment,
+  collectSink,
+  type ChangeEvent,
+  type JobResult,
+  type SourceDefinition,
+  type TableChange,
+} from '../../runtime/index.ts';
 import { testEndpoints } from './endpoints.ts';
 
 export function testKafka(clientId: string): Kafka {
-  return new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers: testEndpoints().kafkaBrokers.split(',') }), { clientId, logLevel: logLevel.NOTHING }));
+  return new Kafka(
+    kafkaClientConfig(resolveKafkaConnection({ brokers: testEndpoints().kafkaBrokers.split(',') }), {
+      clientId,
+      logLevel: logLevel.NOTHING,
+    }),
+  );
 }
 
 export async function createTopic(kafka: Kafka, topic: string, partitions: number): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await admin.createTopics({ topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }], waitForLeaders: true });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
   } finally {
     await admin.disconnect();
   }
 }
 
 /** Produces `messages` in order (each to its own partition), `batchSize` per request. */
-export async function produce(kafka: Kafka, topic: string, messages: readonly Message[], batchSize = 500): Promise<void> {
+export async function produce(
+  kafka: Kafka,
+  topic: string,
+  messages: readonly Message[],
+  batchSize = 500,
+): Promise<void> {
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   try {
@@ -46,7 +66,12 @@ export interface MessageAt {
 }
 
 /** Reads `topic` from the beginning in a fresh group until `count` messages arrived, then lingers to catch extras. */
-export async function readTopic(kafka: Kafka, topic: string, count: number, options: { timeoutMs?: number; lingerMs?: number } = {}): Promise<MessageAt[]> {
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+  count: number,
+  options: { timeoutMs?: number; lingerMs?: number } = {},
+): Promise<MessageAt[]> {
   // A short fetch wait: disconnecting waits for the fetch in flight (kafkajs's default is 5 s).
   const consumer = kafka.consumer({ groupId: `${topic}-reader-${Date.now()}`, maxWaitTimeInMs: 100 });
   await consumer.connect();
@@ -54,7 +79,10 @@ export async function readTopic(kafka: Kafka, topic: string, count: number, opti
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`read ${received.length} of ${count} messages from ${topic} in time`)), options.timeoutMs ?? 30_000);
+      const timer = setTimeout(
+        () => reject(new Error(`read ${received.length} of ${count} messages from ${topic} in time`)),
+        options.timeoutMs ?? 30_000,
+      );
       consumer
         .run({
           eachMessage: ({ partition, message }) => {
@@ -81,7 +109,11 @@ export interface TestJob {
 }
 
 /** A job environment with checkpoints and RocksDB state in a fresh temporary folder. */
-export function testJob(jobName: string, checkpointIntervalMs = 500, restart: { maxAttempts: number; initialDelayMs?: number } = { maxAttempts: 0 }): TestJob {
+export function testJob(
+  jobName: string,
+  checkpointIntervalMs = 500,
+  restart: { maxAttempts: number; initialDelayMs?: number } = { maxAttempts: 0 },
+): TestJob {
   const dir = mkdtempSync(join(tmpdir(), `cdcflow-${jobName}-`));
   const log: string[] = [];
   const env = StreamEnvironment.create({

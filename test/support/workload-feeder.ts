@@ -28,8 +28,17 @@ export class WorkloadFeeder {
     readonly workload: WorkloadOptions,
   ) {
     this.records = generateWorkload(workload);
-    this.kafka = new Kafka(kafkaClientConfig(resolveKafkaConnection({ brokers }), { clientId: 'cdcflow-feeder', logLevel: logLevel.NOTHING }));
-    this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner });
+    this.kafka = new Kafka(
+      kafkaClientConfig(resolveKafkaConnection({ brokers }), {
+        clientId: 'cdcflow-feeder',
+        logLevel: logLevel.NOTHING,
+      }),
+    );
+    this.producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
   }
 
   /** Creates the topic with the workload's partition count and connects the producer. */
@@ -97,7 +106,8 @@ export class WorkloadFeeder {
       if (this.perSecond !== undefined && batch.length >= Math.max(1, this.perSecond / 20)) {
         batch = await this.send(batch);
         const due = started + (n / this.perSecond) * 1000;
-        if (this.perSecond !== undefined && due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+        if (this.perSecond !== undefined && due > Date.now())
+          await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
       }
       const next = this.records.next();
       if (next.done === true) {

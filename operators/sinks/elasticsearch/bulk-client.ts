@@ -42,7 +42,7 @@ export function elasticsearchBulkClient(options: { node: string; requestTimeoutM
         });
         return { ok: true, items };
       } catch (error) {
-        const status = error instanceof errors.ResponseError ? error.statusCode ?? undefined : undefined;
+        const status = error instanceof errors.ResponseError ? (error.statusCode ?? undefined) : undefined;
         return { ok: false, status, message: error instanceof Error ? error.message : String(error) };
       }
     },

@@ -42,7 +42,14 @@ export class BulkWriter {
     const dead: RejectedDocument[] = [];
     let pending = actions.filter((action) => {
       if (Number.isSafeInteger(action.version) && action.version >= 0 && action.version <= MAX_VERSION) return true;
-      dead.push(rejected(action, 0, 'invalid_version', `external version must be an integer in [0, 2^53): got ${action.version}`));
+      dead.push(
+        rejected(
+          action,
+          0,
+          'invalid_version',
+          `external version must be an integer in [0, 2^53): got ${action.version}`,
+        ),
+      );
       return false;
     });
     // Each attempt sends what is still pending; items applied, stale or dead-lettered leave the set.
@@ -58,19 +65,32 @@ export class BulkWriter {
         pending = retry;
         if (pending.length === 0) return;
         this.metrics.count('cdcflow_es_sink_retries_total', {}, pending.length);
-        throw new ElasticsearchSinkError(`${pending.length} documents still not accepted after ${attempt} attempts (${lastError}); check the cluster's health`, { retriable: true });
+        throw new ElasticsearchSinkError(
+          `${pending.length} documents still not accepted after ${attempt} attempts (${lastError}); check the cluster's health`,
+          { retriable: true },
+        );
       },
-      { maxAttempts: this.options.maxAttempts, initialDelayMs: this.options.initialBackoffMs, maxDelayMs: this.options.maxBackoffMs },
+      {
+        maxAttempts: this.options.maxAttempts,
+        initialDelayMs: this.options.initialBackoffMs,
+        maxDelayMs: this.options.maxBackoffMs,
+      },
     );
     await this.deadLetter(dead);
   }
 
   /** One bulk request; sorts its items into done, `retry` and `dead`. Returns why items must retry. */
-  private async send(chunk: readonly DocumentAction[], retry: DocumentAction[], dead: RejectedDocument[]): Promise<string | undefined> {
+  private async send(
+    chunk: readonly DocumentAction[],
+    retry: DocumentAction[],
+    dead: RejectedDocument[],
+  ): Promise<string | undefined> {
     const result = await this.client.bulk(chunk.flatMap(toLines), this.options.refresh);
     if (!result.ok) {
       if (!requestRetriable(result.status)) {
-        throw new ElasticsearchSinkError(`bulk request refused (${result.status ?? 'no status'}): ${result.message}`, { domain: 'user' });
+        throw new ElasticsearchSinkError(`bulk request refused (${result.status ?? 'no status'}): ${result.message}`, {
+          domain: 'user',
+        });
       }
       retry.push(...chunk);
       return `request: ${result.status ?? result.message}`;
@@ -90,7 +110,8 @@ export class BulkWriter {
         reason = `item: ${item.status} ${item.errorType ?? ''}`;
       } else dead.push(rejected(action, item.status, item.errorType ?? 'unknown', item.errorReason ?? ''));
     });
-    if (counts.applied > 0) this.metrics.count('cdcflow_es_sink_documents_total', { outcome: 'applied' }, counts.applied);
+    if (counts.applied > 0)
+      this.metrics.count('cdcflow_es_sink_documents_total', { outcome: 'applied' }, counts.applied);
     if (counts.stale > 0) this.metrics.count('cdcflow_es_sink_documents_total', { outcome: 'stale' }, counts.stale);
     // A stale item's own change is not what is visible (a newer version is), so it has no freshness.
     this.sinkMetrics.visible(appliedSourceTs, visibleAt, counts.applied);
@@ -119,5 +140,15 @@ function toLines(action: DocumentAction): BulkLine[] {
 }
 
 function rejected(action: DocumentAction, status: number, errorType: string, reason: string): RejectedDocument {
-  return { kind: action.kind, index: action.index, id: action.id, version: action.version, document: action.kind === 'index' ? action.document : null, status, errorType, reason, ...(action.origin === undefined ? {} : { origin: action.origin }) };
+  return {
+    kind: action.kind,
+    index: action.index,
+    id: action.id,
+    version: action.version,
+    document: action.kind === 'index' ? action.document : null,
+    status,
+    errorType,
+    reason,
+    ...(action.origin === undefined ? {} : { origin: action.origin }),
+  };
 }

@@ -8,8 +8,23 @@ import { externalVersionOf } from './external-version.ts';
  * `sourceTsMs` (the change's source commit time) only feeds `cdcflow_sink_change_visibility_seconds`.
  */
 export type DocumentAction =
-  | { readonly kind: 'index'; readonly index: string; readonly id: string; readonly version: number; readonly document: unknown; readonly sourceTsMs?: number; readonly origin?: ChangeOrigin }
-  | { readonly kind: 'delete'; readonly index: string; readonly id: string; readonly version: number; readonly sourceTsMs?: number; readonly origin?: ChangeOrigin };
+  | {
+      readonly kind: 'index';
+      readonly index: string;
+      readonly id: string;
+      readonly version: number;
+      readonly document: unknown;
+      readonly sourceTsMs?: number;
+      readonly origin?: ChangeOrigin;
+    }
+  | {
+      readonly kind: 'delete';
+      readonly index: string;
+      readonly id: string;
+      readonly version: number;
+      readonly sourceTsMs?: number;
+      readonly origin?: ChangeOrigin;
+    };
 
 /** The natural mapping of a table changelog: id = the primary key, version = the commit-order position. */
 export function tableChangeAction<K, Row>(
@@ -21,7 +36,22 @@ export function tableChangeAction<K, Row>(
     // Carried for dead letters (where the change was read).
     const at = change.origin === undefined ? {} : { origin: change.origin };
     return change.kind === 'delete'
-      ? { kind: 'delete', index, id: idOf(change.key), version: externalVersionOf(change.position), sourceTsMs: change.sourceTsMs, ...at }
-      : { kind: 'index', index, id: idOf(change.key), version: externalVersionOf(change.position), document: documentOf(change.row), sourceTsMs: change.sourceTsMs, ...at };
+      ? {
+          kind: 'delete',
+          index,
+          id: idOf(change.key),
+          version: externalVersionOf(change.position),
+          sourceTsMs: change.sourceTsMs,
+          ...at,
+        }
+      : {
+          kind: 'index',
+          index,
+          id: idOf(change.key),
+          version: externalVersionOf(change.position),
+          document: documentOf(change.row),
+          sourceTsMs: change.sourceTsMs,
+          ...at,
+        };
   };
 }

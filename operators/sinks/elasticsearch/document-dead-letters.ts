@@ -40,11 +40,18 @@ export const DOCUMENT_DLQ_HEADERS = {
   reason: 'cdcflow.dlq.reason',
 } as const;
 
-export function kafkaDocumentDeadLetters(options: KafkaConnectionOptions & { brokers: readonly string[]; topic: string; clientId?: string; stage?: string }): DocumentDeadLetterWriter {
+export function kafkaDocumentDeadLetters(
+  options: KafkaConnectionOptions & { brokers: readonly string[]; topic: string; clientId?: string; stage?: string },
+): DocumentDeadLetterWriter {
   let producer: Producer | undefined;
   const connect = async (): Promise<Producer> => {
     if (producer !== undefined) return producer;
-    const kafka = new Kafka(kafkaClientConfig(resolveKafkaConnection(options), { clientId: options.clientId ?? 'cdcflow-es-dead-letters', logLevel: logLevel.WARN }));
+    const kafka = new Kafka(
+      kafkaClientConfig(resolveKafkaConnection(options), {
+        clientId: options.clientId ?? 'cdcflow-es-dead-letters',
+        logLevel: logLevel.WARN,
+      }),
+    );
     const created = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     await created.connect();
     producer = created;
@@ -56,9 +63,15 @@ export function kafkaDocumentDeadLetters(options: KafkaConnectionOptions & { bro
       // Connect lazily: a healthy index never needs the dead-letter producer.
       const connected = await connect();
       const now = Date.now();
-      const messages = rejected.map((r) => fitDeadLetterMessage(documentLetter(r, options.stage ?? 'elasticsearch', now), MAX_LETTER_BYTES));
+      const messages = rejected.map((r) =>
+        fitDeadLetterMessage(documentLetter(r, options.stage ?? 'elasticsearch', now), MAX_LETTER_BYTES),
+      );
       for (const chunk of chunksUnder(messages, MAX_LETTER_BYTES)) {
-        await connected.send({ topic: options.topic, acks: -1, messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } })) });
+        await connected.send({
+          topic: options.topic,
+          acks: -1,
+          messages: chunk.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } })),
+        });
       }
     },
     async close() {

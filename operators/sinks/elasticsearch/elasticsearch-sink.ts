@@ -26,7 +26,14 @@ export interface ElasticsearchSinkOptions<T> {
   readonly toAction: (value: T) => DocumentAction;
   /** Where refused documents go. Without it, a refused document fails the job. */
   /** A topic (brokers, and TLS/SASL as in operators/kafka-connection.ts, else from the KAFKA_SSL and KAFKA_SASL variables), or a writer of yours. */
-  readonly deadLetters?: { readonly brokers: readonly string[]; readonly topic: string; readonly ssl?: KafkaSsl; readonly sasl?: KafkaSaslConfig } | DocumentDeadLetterWriter;
+  readonly deadLetters?:
+    | {
+        readonly brokers: readonly string[];
+        readonly topic: string;
+        readonly ssl?: KafkaSsl;
+        readonly sasl?: KafkaSaslConfig;
+      }
+    | DocumentDeadLetterWriter;
   /** @default 'elasticsearch-sink' */
   readonly name?: string;
   /** Buffered actions (after keeping only the newest per document) that trigger a flush. @default 1000 */
@@ -47,8 +54,14 @@ export interface ElasticsearchSinkOptions<T> {
 
 export function elasticsearchSink<T>(options: ElasticsearchSinkOptions<T>): SinkDefinition<T> {
   const maxBuffered = options.maxBufferedActions ?? 1000;
-  if (!(maxBuffered >= 1)) throw new ElasticsearchSinkError('elasticsearchSink maxBufferedActions must be ≥ 1', { domain: 'user' });
-  return { name: options.name ?? 'elasticsearch-sink', createOperator: () => elasticsearchOperator(options, maxBuffered), kind: 'elasticsearch', replaySafety: 'idempotent' };
+  if (!(maxBuffered >= 1))
+    throw new ElasticsearchSinkError('elasticsearchSink maxBufferedActions must be ≥ 1', { domain: 'user' });
+  return {
+    name: options.name ?? 'elasticsearch-sink',
+    createOperator: () => elasticsearchOperator(options, maxBuffered),
+    kind: 'elasticsearch',
+    replaySafety: 'idempotent',
+  };
 }
 
 function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffered: number): Operator<T, never> {
@@ -75,14 +88,28 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
       commitMetrics = new SinkMetrics(context.metrics, 'elasticsearch');
       client = options.client ?? elasticsearchBulkClient({ node: options.node });
       const dlq = options.deadLetters;
-      deadLetters = dlq === undefined || 'write' in dlq ? dlq : kafkaDocumentDeadLetters({ ...dlq, clientId: `cdcflow-${context.jobName}-${context.uid}-dlq`, stage: context.uid });
-      writer = new BulkWriter(client, deadLetters, context.metrics, {
-        maxActionsPerRequest: maxBuffered,
-        maxAttempts: options.maxAttempts ?? 10,
-        initialBackoffMs: options.initialBackoffMs ?? 100,
-        maxBackoffMs: options.maxBackoffMs ?? 10_000,
-        refresh: options.refresh ?? false,
-      }, now, context.uid);
+      deadLetters =
+        dlq === undefined || 'write' in dlq
+          ? dlq
+          : kafkaDocumentDeadLetters({
+              ...dlq,
+              clientId: `cdcflow-${context.jobName}-${context.uid}-dlq`,
+              stage: context.uid,
+            });
+      writer = new BulkWriter(
+        client,
+        deadLetters,
+        context.metrics,
+        {
+          maxActionsPerRequest: maxBuffered,
+          maxAttempts: options.maxAttempts ?? 10,
+          initialBackoffMs: options.initialBackoffMs ?? 100,
+          maxBackoffMs: options.maxBackoffMs ?? 10_000,
+          refresh: options.refresh ?? false,
+        },
+        now,
+        context.uid,
+      );
     },
     async processBatch(batch) {
       for (const { value } of batch) {

@@ -98,7 +98,11 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
       const limit = (await this.limits.of(topic)) - RECORD_BATCH_OVERHEAD_BYTES;
       const bytes = messageBytes(message);
       if (bytes > limit) {
-        this.refuse(`the record (${bytes} bytes) is over max.message.bytes of topic ${topic} (${limit + RECORD_BATCH_OVERHEAD_BYTES})`, undefined, value);
+        this.refuse(
+          `the record (${bytes} bytes) is over max.message.bytes of topic ${topic} (${limit + RECORD_BATCH_OVERHEAD_BYTES})`,
+          undefined,
+          value,
+        );
         continue;
       }
       if (message.sourceTsMs !== undefined) this.openSourceTs.push(message.sourceTsMs);
@@ -120,7 +124,12 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
       });
     }
     if (byTopic.size > 0) sends.push({ topicMessages: [...byTopic.values()], count });
-    for (const send of sends) await open.send(send.topicMessages.map(({ topic, messages }) => ({ topic, messages })), send.count, this.options.maxQueuedBatches);
+    for (const send of sends)
+      await open.send(
+        send.topicMessages.map(({ topic, messages }) => ({ topic, messages })),
+        send.count,
+        this.options.maxQueuedBatches,
+      );
   }
 
   /** A record the broker would refuse whatever the retry: the sink's policy takes it. */
@@ -128,9 +137,22 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const origin = originOfValue(value);
     const deadLetters = this.context.deadLetters;
     if (deadLetters === undefined) {
-      throw new KafkaSinkError(`kafkaSink ${this.identity.sinkUid}: ${reason}`, { domain: 'user', retriable: false, ...(error === undefined ? {} : { cause: error }) });
+      throw new KafkaSinkError(`kafkaSink ${this.identity.sinkUid}: ${reason}`, {
+        domain: 'user',
+        retriable: false,
+        ...(error === undefined ? {} : { cause: error }),
+      });
     }
-    deadLetters.reject({ kind: 'sink-refused', reason: `kafkaSink: ${reason}`, error: error ?? new KafkaSinkError(reason, { domain: 'user', retriable: false }), value, ...(origin === undefined ? {} : { origin }) }, this.options.onRefused);
+    deadLetters.reject(
+      {
+        kind: 'sink-refused',
+        reason: `kafkaSink: ${reason}`,
+        error: error ?? new KafkaSinkError(reason, { domain: 'user', retriable: false }),
+        value,
+        ...(origin === undefined ? {} : { origin }),
+      },
+      this.options.onRefused,
+    );
   }
 
   async preCommit(checkpointId: number): Promise<KafkaTransactionHandle> {
@@ -173,7 +195,9 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
       const outcome = await this.control.commit(handle);
       // Superseded means committed before, unless the broker expired it (counted below).
       txn.moveTo('recovered');
-      this.options.log(`restore: ${outcome === 'committed' ? 'committed' : 'found superseded (committed before)'} ${name}`);
+      this.options.log(
+        `restore: ${outcome === 'committed' ? 'committed' : 'found superseded (committed before)'} ${name}`,
+      );
       this.context.metrics.count('cdcflow_kafka_sink_recovered_total', { outcome });
       if (outcome === 'superseded' && this.context.now() - handle.preparedAtMs > this.options.transactionTimeoutMs) {
         // The broker may have aborted it on transaction.timeout.ms before we got back: possible loss.
@@ -188,7 +212,9 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const slots = this.options.maxTransactionSlots;
     const first = last === undefined ? 0 : (last.slot + (last.records === 0 ? 0 : 1)) % slots;
     for (let i = 0; i < slots; i++) await this.control.fence(this.idOf((first + i) % slots));
-    this.options.log(`restore: fenced ${slots} transactional ids from slot ${first} on (their open transactions aborted)`);
+    this.options.log(
+      `restore: fenced ${slots} transactional ids from slot ${first} on (their open transactions aborted)`,
+    );
     // Fencing aborted whatever each id had open; this committer starts with no transaction.
     this.prepared.clear();
     this.open = undefined;
@@ -201,7 +227,10 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
    * without one (a fresh start refuses them all). Empty if the brokers predate ListTransactions.
    */
   async leftovers(): Promise<readonly SinkLeftover[]> {
-    return (await this.openTransactionIds()).map((id) => ({ name: `kafka open transaction '${id}'`, checkpointId: undefined }));
+    return (await this.openTransactionIds()).map((id) => ({
+      name: `kafka open transaction '${id}'`,
+      checkpointId: undefined,
+    }));
   }
 
   /** Aborts them: InitProducerId on each id, as a restore does (it also fences their producers). */
@@ -216,7 +245,9 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     await this.client.connect();
     const listed = await listTransactions(this.client.cluster, ['Ongoing']);
     if (listed === undefined) {
-      this.options.log('fresh start: the brokers do not support ListTransactions (Kafka < 3.0); open transactions of this sink were not checked');
+      this.options.log(
+        'fresh start: the brokers do not support ListTransactions (Kafka < 3.0); open transactions of this sink were not checked',
+      );
       return [];
     }
     const ours = transactionalIdPattern(this.identity, this.options.transactionalIdPrefix);
@@ -250,7 +281,8 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
   }
 
   private requireOpen(): OpenTransaction {
-    if (this.open === undefined) throw new KafkaSinkError('no open Kafka transaction: beginTransaction() must run first', { domain: 'internal' });
+    if (this.open === undefined)
+      throw new KafkaSinkError('no open Kafka transaction: beginTransaction() must run first', { domain: 'internal' });
     return this.open;
   }
 

@@ -1,5 +1,10 @@
 import type { SinkTransactionEvent } from '../two-phase-commit.ts';
-import { resolveKafkaConnection, type KafkaConnection, type KafkaSsl, type KafkaSaslConfig } from '../../kafka-connection.ts';
+import {
+  resolveKafkaConnection,
+  type KafkaConnection,
+  type KafkaSsl,
+  type KafkaSaslConfig,
+} from '../../kafka-connection.ts';
 import { KafkaSinkError } from './kafka-sink-error.ts';
 
 /** One record as the sink writes it. A `null` value is a tombstone (deletes the key in a compacted topic). */
@@ -56,7 +61,9 @@ export interface KafkaSinkOptions<T> {
   readonly onRefused?: 'dead-letter' | 'fail' | 'skip';
 }
 
-export type ResolvedKafkaSinkOptions<T> = Required<Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction' | 'log' | 'ssl' | 'sasl' | 'onRefused'>> & {
+export type ResolvedKafkaSinkOptions<T> = Required<
+  Omit<KafkaSinkOptions<T>, 'transactionalIdPrefix' | 'onTransaction' | 'log' | 'ssl' | 'sasl' | 'onRefused'>
+> & {
   readonly onRefused: 'dead-letter' | 'fail' | 'skip';
   /** `brokers` with TLS and SASL, from the options or the environment. */
   readonly connection: KafkaConnection;
@@ -69,7 +76,11 @@ export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): Resolv
   const resolved = {
     name: options.name ?? 'kafka-sink',
     brokers: options.brokers,
-    connection: resolveKafkaConnection({ brokers: options.brokers, ...(options.ssl === undefined ? {} : { ssl: options.ssl }), ...(options.sasl === undefined ? {} : { sasl: options.sasl }) }),
+    connection: resolveKafkaConnection({
+      brokers: options.brokers,
+      ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+    }),
     topic: options.topic,
     serialize: options.serialize,
     transactionalIdPrefix: options.transactionalIdPrefix,
@@ -80,11 +91,16 @@ export function resolveKafkaSinkOptions<T>(options: KafkaSinkOptions<T>): Resolv
     log: options.log ?? (() => undefined),
     onRefused: options.onRefused ?? 'dead-letter',
   };
-  if (resolved.brokers.length === 0) throw new KafkaSinkError('kafkaSink needs at least one broker', { domain: 'user' });
+  if (resolved.brokers.length === 0)
+    throw new KafkaSinkError('kafkaSink needs at least one broker', { domain: 'user' });
   if (resolved.topic === '') throw new KafkaSinkError('kafkaSink needs a topic', { domain: 'user' });
   if (!Number.isInteger(resolved.maxTransactionSlots) || resolved.maxTransactionSlots < 2) {
-    throw new KafkaSinkError('kafkaSink maxTransactionSlots must be an integer ≥ 2: one prepared transaction, one open', { domain: 'user' });
+    throw new KafkaSinkError(
+      'kafkaSink maxTransactionSlots must be an integer ≥ 2: one prepared transaction, one open',
+      { domain: 'user' },
+    );
   }
-  if (!(resolved.maxQueuedBatches >= 1)) throw new KafkaSinkError('kafkaSink maxQueuedBatches must be ≥ 1', { domain: 'user' });
+  if (!(resolved.maxQueuedBatches >= 1))
+    throw new KafkaSinkError('kafkaSink maxQueuedBatches must be ≥ 1', { domain: 'user' });
   return resolved;
 }

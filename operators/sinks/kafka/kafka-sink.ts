@@ -16,9 +16,16 @@ import { KafkaCommitter } from './kafka-committer.ts';
 import { resolveKafkaSinkOptions, type KafkaSinkMessage, type KafkaSinkOptions } from './kafka-sink-options.ts';
 import type { KafkaTransactionHandle } from './transaction-control.ts';
 
-export function kafkaSink<T>(options: KafkaSinkOptions<T>, commitOptions: TwoPhaseCommitOptions = {}): SinkDefinition<T> {
+export function kafkaSink<T>(
+  options: KafkaSinkOptions<T>,
+  commitOptions: TwoPhaseCommitOptions = {},
+): SinkDefinition<T> {
   const resolved = resolveKafkaSinkOptions(options);
-  const sink = twoPhaseCommitSink<T, KafkaTransactionHandle>(resolved.name, (identity, context) => new KafkaCommitter<T>(identity, context, resolved), commitOptions);
+  const sink = twoPhaseCommitSink<T, KafkaTransactionHandle>(
+    resolved.name,
+    (identity, context) => new KafkaCommitter<T>(identity, context, resolved),
+    commitOptions,
+  );
   return { ...sink, kind: 'kafka', replaySafety: 'exactly-once' };
 }
 
@@ -27,7 +34,9 @@ export function kafkaSink<T>(options: KafkaSinkOptions<T>, commitOptions: TwoPha
  * row, a delete = a tombstone; the commit-order position rides in the `cdcflow.position` header
  * (fixed-width text: compare as strings) so consumers can drop stale replays.
  */
-export function tableChangeMessage<K, Row>(keyOf: (key: K) => unknown = (key) => key): (change: TableChange<K, Row>) => KafkaSinkMessage {
+export function tableChangeMessage<K, Row>(
+  keyOf: (key: K) => unknown = (key) => key,
+): (change: TableChange<K, Row>) => KafkaSinkMessage {
   return (change) => ({
     key: JSON.stringify(keyOf(change.key)),
     value: change.kind === 'delete' ? null : JSON.stringify(change.row),

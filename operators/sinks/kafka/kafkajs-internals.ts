@@ -18,8 +18,16 @@ const SUPPORTED_VERSION = '2.2.4';
 const COORDINATOR_TYPE_TRANSACTION = 1;
 
 export interface TxnBroker {
-  initProducerId(request: { transactionalId: string; transactionTimeout: number }): Promise<{ producerId: string; producerEpoch: number }>;
-  endTxn(request: { transactionalId: string; producerId: string; producerEpoch: number; transactionResult: boolean }): Promise<unknown>;
+  initProducerId(request: {
+    transactionalId: string;
+    transactionTimeout: number;
+  }): Promise<{ producerId: string; producerEpoch: number }>;
+  endTxn(request: {
+    transactionalId: string;
+    producerId: string;
+    producerEpoch: number;
+    transactionResult: boolean;
+  }): Promise<unknown>;
 }
 
 export interface InternalCluster {
@@ -68,7 +76,12 @@ type CreateMessageProducer = (options: {
 }) => MessageProducer;
 
 type CreateRetry = (options: Readonly<Record<string, number>>) => unknown;
-type ClusterFactory = (options: { metadataMaxAge: number; allowAutoTopicCreation: boolean; maxInFlightRequests: number | null; instrumentationEmitter: null }) => InternalCluster;
+type ClusterFactory = (options: {
+  metadataMaxAge: number;
+  allowAutoTopicCreation: boolean;
+  maxInFlightRequests: number | null;
+  instrumentationEmitter: null;
+}) => InternalCluster;
 
 interface Internals {
   readonly createEosManager: CreateEosManager;
@@ -109,11 +122,20 @@ export class InternalClient {
   private connected = false;
 
   constructor(private readonly options: ClientOptions) {
-    const kafka = new Kafka(kafkaClientConfig(options.connection, { clientId: options.clientId, logLevel: logLevel.NOTHING }));
+    const kafka = new Kafka(
+      kafkaClientConfig(options.connection, { clientId: options.clientId, logLevel: logLevel.NOTHING }),
+    );
     const factory = privateMember<ClusterFactory>(kafka, 'private:Kafka:createCluster');
-    this.logger = privateMember<{ namespace(name: string): unknown }>(kafka, 'private:Kafka:logger', false).namespace('TransactionalSink');
+    this.logger = privateMember<{ namespace(name: string): unknown }>(kafka, 'private:Kafka:logger', false).namespace(
+      'TransactionalSink',
+    );
     // One request in flight per broker keeps idempotent sequences in order.
-    this.cluster = factory({ metadataMaxAge: 300_000, allowAutoTopicCreation: true, maxInFlightRequests: 1, instrumentationEmitter: null });
+    this.cluster = factory({
+      metadataMaxAge: 300_000,
+      allowAutoTopicCreation: true,
+      maxInFlightRequests: 1,
+      instrumentationEmitter: null,
+    });
   }
 
   async connect(): Promise<void> {
@@ -128,7 +150,10 @@ export class InternalClient {
   }
 
   transactionCoordinator(transactionalId: string): Promise<TxnBroker> {
-    return this.cluster.findGroupCoordinator({ groupId: transactionalId, coordinatorType: COORDINATOR_TYPE_TRANSACTION });
+    return this.cluster.findGroupCoordinator({
+      groupId: transactionalId,
+      coordinatorType: COORDINATOR_TYPE_TRANSACTION,
+    });
   }
 
   /** A fresh exactly-once manager for `transactionalId`, with a message producer bound to it. */
@@ -160,7 +185,10 @@ function privateMember<T>(target: object, description: string, callable = true):
   const symbol = Object.getOwnPropertySymbols(target).find((s) => s.description === description);
   const member = symbol === undefined ? undefined : (target as Record<symbol, unknown>)[symbol];
   if (member === undefined || (callable && typeof member !== 'function')) {
-    throw new KafkaSinkError(`kafkajs no longer has '${description}'; the Kafka sink needs kafkajs ${SUPPORTED_VERSION}`, { domain: 'internal' });
+    throw new KafkaSinkError(
+      `kafkajs no longer has '${description}'; the Kafka sink needs kafkajs ${SUPPORTED_VERSION}`,
+      { domain: 'internal' },
+    );
   }
   return member as T;
 }

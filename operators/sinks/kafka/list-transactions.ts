@@ -44,7 +44,10 @@ interface BrokerWithPool {
 }
 
 /** Transactions in one of `states` on every broker of the cluster; `undefined` if the brokers do not know ListTransactions. */
-export async function listTransactions(cluster: InternalCluster, states: readonly string[]): Promise<ListedTransaction[] | undefined> {
+export async function listTransactions(
+  cluster: InternalCluster,
+  states: readonly string[],
+): Promise<ListedTransaction[] | undefined> {
   const Encoder = require('kafkajs/src/protocol/encoder') as new () => KafkajsEncoder;
   const Decoder = require('kafkajs/src/protocol/decoder') as new (buffer: Buffer) => KafkajsDecoder;
   await cluster.refreshMetadata();
@@ -90,7 +93,10 @@ export async function listTransactions(cluster: InternalCluster, states: readonl
     }
     if (result.errorCode === UNSUPPORTED_VERSION) return undefined;
     if (result.errorCode !== 0) {
-      throw new KafkaSinkError(`ListTransactions on broker ${nodeId} failed with error code ${result.errorCode}; the job needs DESCRIBE on its transactional ids`, { retriable: true });
+      throw new KafkaSinkError(
+        `ListTransactions on broker ${nodeId} failed with error code ${result.errorCode}; the job needs DESCRIBE on its transactional ids`,
+        { retriable: true },
+      );
     }
     found.push(...result.transactions);
   }

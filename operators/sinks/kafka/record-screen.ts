@@ -18,19 +18,24 @@ const RECORD_FRAMING_BYTES = 32;
 
 /** What is wrong with a message the producer could not send, or undefined. */
 export function invalidMessage(message: unknown): string | undefined {
-  if (message === null || typeof message !== 'object') return `serialize returned ${message === null ? 'null' : typeof message}, not a message`;
+  if (message === null || typeof message !== 'object')
+    return `serialize returned ${message === null ? 'null' : typeof message}, not a message`;
   const m = message as Record<string, unknown>;
   for (const field of ['key', 'value'] as const) {
     const v = m[field];
-    if (v !== null && v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v)) return `the message ${field} is ${Array.isArray(v) ? 'an array' : typeof v}: serialise it to a string or Buffer`;
+    if (v !== null && v !== undefined && typeof v !== 'string' && !Buffer.isBuffer(v))
+      return `the message ${field} is ${Array.isArray(v) ? 'an array' : typeof v}: serialise it to a string or Buffer`;
   }
-  if (m['topic'] !== undefined && (typeof m['topic'] !== 'string' || m['topic'] === '')) return 'the message topic must be a non-empty string';
-  if (m['partition'] !== undefined && !(Number.isInteger(m['partition']) && (m['partition'] as number) >= 0)) return `the message partition ${String(m['partition'])} is not a partition number`;
+  if (m['topic'] !== undefined && (typeof m['topic'] !== 'string' || m['topic'] === ''))
+    return 'the message topic must be a non-empty string';
+  if (m['partition'] !== undefined && !(Number.isInteger(m['partition']) && (m['partition'] as number) >= 0))
+    return `the message partition ${String(m['partition'])} is not a partition number`;
   const headers = m['headers'];
   if (headers !== undefined && headers !== null) {
     if (typeof headers !== 'object') return 'the message headers must be an object';
     for (const [name, v] of Object.entries(headers)) {
-      if (typeof v !== 'string' && !Buffer.isBuffer(v)) return `header ${name} is ${v === undefined ? 'undefined' : typeof v}: headers must be strings`;
+      if (typeof v !== 'string' && !Buffer.isBuffer(v))
+        return `header ${name} is ${v === undefined ? 'undefined' : typeof v}: headers must be strings`;
     }
   }
   return undefined;
@@ -59,7 +64,9 @@ export class TopicLimits {
     let admin: Admin | undefined;
     let limit = KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
     try {
-      admin = new Kafka(kafkaClientConfig(this.connection, { clientId: 'cdcflow-kafka-sink-limits', logLevel: logLevel.NOTHING })).admin();
+      admin = new Kafka(
+        kafkaClientConfig(this.connection, { clientId: 'cdcflow-kafka-sink-limits', logLevel: logLevel.NOTHING }),
+      ).admin();
       await admin.connect();
       limit = (await topicLimits(admin, [topic])).get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
     } catch {

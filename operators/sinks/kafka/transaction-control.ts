@@ -29,9 +29,19 @@ export interface KafkaTransactionHandle {
 export type EndTxnOutcome = 'committed' | 'superseded';
 
 const SUPERSEDED = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING']);
-const STALE_COORDINATOR = new Set(['NOT_COORDINATOR_FOR_GROUP', 'GROUP_COORDINATOR_NOT_AVAILABLE', 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE']);
+const STALE_COORDINATOR = new Set([
+  'NOT_COORDINATOR_FOR_GROUP',
+  'GROUP_COORDINATOR_NOT_AVAILABLE',
+  'NOT_COORDINATOR',
+  'COORDINATOR_NOT_AVAILABLE',
+]);
 // Another EndTxn or an InitProducerId abort is still writing its markers; the coordinator wants a retry.
-const BUSY = new Set(['CONCURRENT_TRANSACTIONS', 'GROUP_LOAD_IN_PROGRESS', 'COORDINATOR_LOAD_IN_PROGRESS', 'REQUEST_TIMED_OUT']);
+const BUSY = new Set([
+  'CONCURRENT_TRANSACTIONS',
+  'GROUP_LOAD_IN_PROGRESS',
+  'COORDINATOR_LOAD_IN_PROGRESS',
+  'REQUEST_TIMED_OUT',
+]);
 const PRODUCER_FENCED_CODE = 90;
 
 export interface ControlOptions {
@@ -84,18 +94,27 @@ export class TransactionControl {
             const broker = await this.client.transactionCoordinator(transactionalId);
             return await request(broker);
           } catch (error) {
-            if (STALE_COORDINATOR.has(errorType(error))) await this.client.cluster.refreshMetadata().catch(() => undefined);
+            if (STALE_COORDINATOR.has(errorType(error)))
+              await this.client.cluster.refreshMetadata().catch(() => undefined);
             throw error;
           }
         },
-        { initialDelayMs: 50, maxDelayMs: 2_000, retryForMs: this.options.retryForMs ?? 60_000, retryIf: coordinatorRetriable },
+        {
+          initialDelayMs: 50,
+          maxDelayMs: 2_000,
+          retryForMs: this.options.retryForMs ?? 60_000,
+          retryIf: coordinatorRetriable,
+        },
       );
     } catch (error) {
       const type = errorType(error);
-      throw new KafkaSinkError(`transaction coordinator request for '${transactionalId}' failed (${type || describe(error)}); check the broker, the job will retry on restore`, {
-        retriable: true,
-        cause: error,
-      });
+      throw new KafkaSinkError(
+        `transaction coordinator request for '${transactionalId}' failed (${type || describe(error)}); check the broker, the job will retry on restore`,
+        {
+          retriable: true,
+          cause: error,
+        },
+      );
     }
   }
 }
@@ -117,7 +136,12 @@ function errorCode(error: unknown): unknown {
 
 function isConnectionError(error: unknown): boolean {
   const name = (error as { name?: unknown } | null)?.name;
-  return name === 'KafkaJSConnectionError' || name === 'KafkaJSRequestTimeoutError' || name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSBrokerNotFound';
+  return (
+    name === 'KafkaJSConnectionError' ||
+    name === 'KafkaJSRequestTimeoutError' ||
+    name === 'KafkaJSNumberOfRetriesExceeded' ||
+    name === 'KafkaJSBrokerNotFound'
+  );
 }
 
 function describe(error: unknown): string {

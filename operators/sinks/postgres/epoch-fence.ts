@@ -38,8 +38,16 @@ export async function ensureFenceTables(control: PgSession): Promise<void> {
 }
 
 /** Inside the write transaction, just before PREPARE: throws OwnershipLostError if a newer owner claimed. */
-export async function checkFenceInTransaction(writer: PgSession, instance: string, owner: OwnerEpoch, checkpointId: number): Promise<void> {
-  const { rows } = await writer.query<{ epoch: string }>(`UPDATE ${FENCES} SET epoch = epoch WHERE instance = $1 AND epoch = $2 RETURNING epoch`, [instance, owner.epoch]);
+export async function checkFenceInTransaction(
+  writer: PgSession,
+  instance: string,
+  owner: OwnerEpoch,
+  checkpointId: number,
+): Promise<void> {
+  const { rows } = await writer.query<{ epoch: string }>(
+    `UPDATE ${FENCES} SET epoch = epoch WHERE instance = $1 AND epoch = $2 RETURNING epoch`,
+    [instance, owner.epoch],
+  );
   if (rows.length === 0) {
     await writer.query('ROLLBACK');
     throw new OwnershipLostError(instance, owner.epoch, await currentEpoch(writer, instance));
@@ -53,7 +61,12 @@ export async function checkFenceInTransaction(writer: PgSession, instance: strin
  * held the row for `lockTimeoutMs` (roll back leftovers, then call again); throws
  * OwnershipLostError if a newer owner already claimed.
  */
-export async function claimFence(control: PgSession, instance: string, owner: OwnerEpoch, lockTimeoutMs: number): Promise<boolean> {
+export async function claimFence(
+  control: PgSession,
+  instance: string,
+  owner: OwnerEpoch,
+  lockTimeoutMs: number,
+): Promise<boolean> {
   await control.query('BEGIN');
   try {
     await control.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(lockTimeoutMs))}`);
@@ -75,15 +88,31 @@ export async function claimFence(control: PgSession, instance: string, owner: Ow
     if (error instanceof OwnershipLostError) throw error;
     await control.query('ROLLBACK').catch(() => undefined);
     if (sqlStateOf(error) === '55P03') return false; // lock_not_available: an older owner's prepared transaction
-    throw error instanceof PostgresSinkError ? error : new PostgresSinkError(`could not claim the fence of sink instance '${instance}': ${(error as Error).message}`, sqlStateOf(error), { retriable: true, cause: error });
+    throw error instanceof PostgresSinkError
+      ? error
+      : new PostgresSinkError(
+          `could not claim the fence of sink instance '${instance}': ${(error as Error).message}`,
+          sqlStateOf(error),
+          { retriable: true, cause: error },
+        );
   }
 }
 
 async function currentEpoch(session: PgSession, instance: string): Promise<number | undefined> {
-  const { rows } = await session.query<{ epoch: string }>(`SELECT epoch FROM ${FENCES} WHERE instance = $1`, [instance]).catch(() => ({ rows: [] as { epoch: string }[] }));
+  const { rows } = await session
+    .query<{ epoch: string }>(`SELECT epoch FROM ${FENCES} WHERE instance = $1`, [instance])
+    .catch(() => ({ rows: [] as { epoch: string }[] }));
   return rows[0] === undefined ? undefined : Number(rows[0].epoch);
 }
 
-function logStatement(instance: string, kind: 'claim' | 'commit', owner: OwnerEpoch, checkpointId: number | null): Statement {
-  return { sql: `INSERT INTO ${LOG} (instance, kind, epoch, owner, checkpoint_id) VALUES ($1, $2, $3, $4, $5)`, params: [instance, kind, owner.epoch, owner.owner, checkpointId] };
+function logStatement(
+  instance: string,
+  kind: 'claim' | 'commit',
+  owner: OwnerEpoch,
+  checkpointId: number | null,
+): Statement {
+  return {
+    sql: `INSERT INTO ${LOG} (instance, kind, epoch, owner, checkpoint_id) VALUES ($1, $2, $3, $4, $5)`,
+    params: [instance, kind, owner.epoch, owner.owner, checkpointId],
+  };
 }

@@ -48,7 +48,13 @@ export class PendingChanges {
 
   add(change: KeyedChange): void {
     const buffered = this.buffer.get(change.keyId);
-    if (this.byPosition && buffered?.position !== undefined && change.position !== undefined && change.position < buffered.position) return;
+    if (
+      this.byPosition &&
+      buffered?.position !== undefined &&
+      change.position !== undefined &&
+      change.position < buffered.position
+    )
+      return;
     this.buffer.set(change.keyId, change);
   }
 

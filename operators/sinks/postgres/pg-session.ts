@@ -31,7 +31,11 @@ export class PostgresSinkError extends CdcflowError {
     readonly sqlState: string | undefined,
     options: { domain?: 'user' | 'external' | 'internal'; retriable?: boolean; cause?: unknown } = {},
   ) {
-    super(message, { domain: options.domain ?? 'external', retriable: options.retriable ?? true, cause: options.cause });
+    super(message, {
+      domain: options.domain ?? 'external',
+      retriable: options.retriable ?? true,
+      cause: options.cause,
+    });
   }
 }
 
@@ -46,9 +50,16 @@ export function sqlStateOf(error: unknown): string | undefined {
  * answer within `queryTimeoutMs` fails and breaks the session (its socket is destroyed): after a
  * silent network drop nothing else would ever end the wait. TCP keep-alive finds dead idle sessions.
  */
-export function pgConnect(connectionString: string | undefined = process.env['DATABASE_URL'], options: { readonly queryTimeoutMs?: number } = {}): PgConnect {
+export function pgConnect(
+  connectionString: string | undefined = process.env['DATABASE_URL'],
+  options: { readonly queryTimeoutMs?: number } = {},
+): PgConnect {
   if (connectionString === undefined) {
-    throw new PostgresSinkError('postgresSink needs a connection: pass connectionString or connect, or set DATABASE_URL', undefined, { domain: 'user', retriable: false });
+    throw new PostgresSinkError(
+      'postgresSink needs a connection: pass connectionString or connect, or set DATABASE_URL',
+      undefined,
+      { domain: 'user', retriable: false },
+    );
   }
   return async () => {
     const client = new pg.Client({

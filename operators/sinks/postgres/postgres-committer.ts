@@ -79,15 +79,30 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     this.toKeyed = changeMapper(o.primaryKey, o.toChange, o.columns);
     this.metrics = new SinkMetrics(context.metrics, 'postgres');
     this.now = () => context.now();
-    this.log = o.log ?? lineLogger(loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({ sink: 'postgres' }));
+    this.log =
+      o.log ??
+      lineLogger(
+        loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({
+          sink: 'postgres',
+        }),
+      );
     this.refusals = new RowRefusals(o.table, context.uid, context.deadLetters, o.onRefused);
     this.pending = new PendingChanges(o.flushRows, o.positionColumn !== undefined);
-    this.sessions = new PostgresSessions(o, this.instance, this, new RefusalProbe(this.log), this.log, () => this.writerLost(), this.ownerEpoch !== undefined);
+    this.sessions = new PostgresSessions(
+      o,
+      this.instance,
+      this,
+      new RefusalProbe(this.log),
+      this.log,
+      () => this.writerLost(),
+      this.ownerEpoch !== undefined,
+    );
   }
 
   beginTransaction(): Promise<void> {
     // One still open would carry this checkpoint's writes into the next one's transaction.
-    if (this.open?.state === 'open') return Promise.reject(new IllegalTransactionTransitionError(this.open.name, 'open', 'open'));
+    if (this.open?.state === 'open')
+      return Promise.reject(new IllegalTransactionTransitionError(this.open.name, 'open', 'open'));
     return Promise.resolve();
   }
 
@@ -130,7 +145,8 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     const deferred = this.pending.size === 0 ? {} : { deferred: this.pending.values() };
     if (txn === undefined) return { checkpointId, gid: null, ...deferred };
     // Group mode: a process that lost the partition must not prepare for it (the open transaction is rolled back on close).
-    if (this.ownerEpoch !== undefined) await checkFenceInTransaction(writer, this.instance, this.ownerEpoch, checkpointId);
+    if (this.ownerEpoch !== undefined)
+      await checkFenceInTransaction(writer, this.instance, this.ownerEpoch, checkpointId);
     const nonce = randomUUID();
     const marker = prepared.markerStatement(checkpointId, nonce);
     await writer.query(marker.sql, marker.params);
@@ -172,17 +188,26 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       this.log(`restore: ${outcome === 'committed' ? 'committed' : 'found already committed'} ${handle.gid}`);
     }
     // Prepared by checkpoints that never completed: pre-committed → aborted.
-    const rolledBack = await prepared.rollbackAllExcept(new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid]))));
+    const rolledBack = await prepared.rollbackAllExcept(
+      new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid]))),
+    );
     if (rolledBack.length > 0) {
-      this.log(`restore: rolled back ${rolledBack.length} prepared transaction(s) of checkpoints that did not complete: ${rolledBack.join(', ')}`);
+      this.log(
+        `restore: rolled back ${rolledBack.length} prepared transaction(s) of checkpoints that did not complete: ${rolledBack.join(', ')}`,
+      );
       this.metrics.count('cdcflow_sink_rolled_back_total', rolledBack.length);
     }
-    if (this.o.mode === 'two-phase' && this.ownerEpoch !== undefined) await this.claimEpoch(prepared, committed, this.ownerEpoch);
+    if (this.o.mode === 'two-phase' && this.ownerEpoch !== undefined)
+      await this.claimEpoch(prepared, committed, this.ownerEpoch);
     this.pending.replaceWith(committed.at(-1)?.deferred ?? []);
   }
 
   /** Raises the fence to our epoch; an older owner that prepared after our rollback is rolled back again (epoch-fence.ts). */
-  private async claimEpoch(prepared: PreparedTransactions, committed: readonly PostgresTxn[], owner: OwnerEpoch): Promise<void> {
+  private async claimEpoch(
+    prepared: PreparedTransactions,
+    committed: readonly PostgresTxn[],
+    owner: OwnerEpoch,
+  ): Promise<void> {
     const { control } = await this.sessions.connect();
     const keep = new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid])));
     for (let attempt = 1; ; attempt++) {
@@ -190,7 +215,12 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
         this.log(`claimed owner epoch ${owner.epoch} of ${this.instance}`);
         return;
       }
-      if (attempt >= 30) throw new PostgresSinkError(`could not claim owner epoch ${owner.epoch} of ${this.instance}: an older owner's prepared transaction kept its fence locked for 30 s`, '55P03', { retriable: true });
+      if (attempt >= 30)
+        throw new PostgresSinkError(
+          `could not claim owner epoch ${owner.epoch} of ${this.instance}: an older owner's prepared transaction kept its fence locked for 30 s`,
+          '55P03',
+          { retriable: true },
+        );
       const rolledBack = await prepared.rollbackAllExcept(keep);
       if (rolledBack.length > 0) this.log(`claim: rolled back ${rolledBack.join(', ')} (prepared by an older owner)`);
     }
@@ -206,7 +236,10 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     if (this.o.mode !== 'two-phase') return;
     const { prepared } = await this.sessions.connect();
     const rolledBack = await prepared.rollbackAllOfSink();
-    if (rolledBack.length > 0) this.log(`fresh start with discardSinkTransactions: rolled back ${rolledBack.length} prepared transaction(s): ${rolledBack.join(', ')}`);
+    if (rolledBack.length > 0)
+      this.log(
+        `fresh start with discardSinkTransactions: rolled back ${rolledBack.length} prepared transaction(s): ${rolledBack.join(', ')}`,
+      );
   }
 
   async close(): Promise<void> {
@@ -227,13 +260,21 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
    */
   private async writeCoveredRest(c: Connected): Promise<void> {
     if (this.pending.size === 0) return;
-    const covered = this.o.mode === 'two-phase' && !this.pending.arrivedSinceBarrier && this.uncommitted.size === 0 && this.lastCommitted >= this.lastPreCommitted;
+    const covered =
+      this.o.mode === 'two-phase' &&
+      !this.pending.arrivedSinceBarrier &&
+      this.uncommitted.size === 0 &&
+      this.lastCommitted >= this.lastPreCommitted;
     if (!covered) return;
     const rest = this.pending.values();
     await c.writer.query('BEGIN');
     this.refusals.all(await c.table.apply(c.writer, rest));
     await c.writer.query('COMMIT');
-    this.metrics.visible(rest.flatMap((change) => (change.sourceTsMs === undefined ? [] : [change.sourceTsMs])), this.now(), rest.length);
+    this.metrics.visible(
+      rest.flatMap((change) => (change.sourceTsMs === undefined ? [] : [change.sourceTsMs])),
+      this.now(),
+      rest.length,
+    );
     this.pending.clear();
   }
 
@@ -249,7 +290,11 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     if (refused.length > 0) this.metrics.count('cdcflow_postgres_sink_screened_out_total', refused.length);
     this.refusals.all(refused);
     if (accepted.length === 0) return;
-    this.open ??= await PostgresTransaction.begin(writer, `of ${this.instance} after checkpoint ${this.lastPreCommitted}`, this.guardNext);
+    this.open ??= await PostgresTransaction.begin(
+      writer,
+      `of ${this.instance} after checkpoint ${this.lastPreCommitted}`,
+      this.guardNext,
+    );
     await this.open.write(writer, table, accepted, this.refusals, this.metrics);
   }
 

@@ -9,7 +9,13 @@ type Row = object;
 /** What a plain record becomes in the table (the `toChange` mapping of `postgresSink`). */
 export type PostgresChange =
   | { readonly kind: 'upsert'; readonly row: Row; readonly position?: ChangePosition; readonly sourceTsMs?: number }
-  | { readonly kind: 'delete'; readonly key: Row; readonly previous?: Row | null; readonly position?: ChangePosition; readonly sourceTsMs?: number };
+  | {
+      readonly kind: 'delete';
+      readonly key: Row;
+      readonly previous?: Row | null;
+      readonly position?: ChangePosition;
+      readonly sourceTsMs?: number;
+    };
 
 /** Options of `postgresSink`. */
 export interface PostgresSinkOptions<T> {
@@ -111,7 +117,8 @@ export interface ResolvedPostgresSinkOptions<T> {
 /** Validates options and fills defaults; throws (at job build time) on what cannot work. */
 export function resolvePostgresSinkOptions<T>(options: PostgresSinkOptions<T>): ResolvedPostgresSinkOptions<T> {
   const mode = options.mode ?? 'two-phase';
-  if (mode !== 'two-phase' && mode !== 'idempotent') throw new Error(`postgresSink: mode must be 'two-phase' or 'idempotent', not '${String(mode)}'`);
+  if (mode !== 'two-phase' && mode !== 'idempotent')
+    throw new Error(`postgresSink: mode must be 'two-phase' or 'idempotent', not '${String(mode)}'`);
   if (options.primaryKey.length === 0) throw new Error('postgresSink: primaryKey needs at least one column');
   const positionColumn = options.positionColumn ?? (mode === 'idempotent' ? 'position' : undefined);
   const positive = (name: string, value: number | undefined, fallback: number): number => {
@@ -122,7 +129,11 @@ export function resolvePostgresSinkOptions<T>(options: PostgresSinkOptions<T>): 
   return {
     table: options.table,
     primaryKey: [...options.primaryKey],
-    connect: options.connect ?? pgConnect(options.connectionString, { queryTimeoutMs: positive('queryTimeoutMs', options.queryTimeoutMs, (options.lockTimeoutMs ?? 60_000) + 60_000) }),
+    connect:
+      options.connect ??
+      pgConnect(options.connectionString, {
+        queryTimeoutMs: positive('queryTimeoutMs', options.queryTimeoutMs, (options.lockTimeoutMs ?? 60_000) + 60_000),
+      }),
     mode,
     toChange: options.toChange,
     columns: options.columns,

@@ -24,7 +24,17 @@ export interface Connected {
 
 export type SessionOptions = Pick<
   ResolvedPostgresSinkOptions<unknown>,
-  'connect' | 'mode' | 'table' | 'primaryKey' | 'positionColumn' | 'deletes' | 'deletedColumn' | 'rowsPerStatement' | 'lockTimeoutMs' | 'markerTable' | 'markerRetention'
+  | 'connect'
+  | 'mode'
+  | 'table'
+  | 'primaryKey'
+  | 'positionColumn'
+  | 'deletes'
+  | 'deletedColumn'
+  | 'rowsPerStatement'
+  | 'lockTimeoutMs'
+  | 'markerTable'
+  | 'markerRetention'
 >;
 
 /** Whoever holds an instance's sessions in this process: a restarted attempt closes its predecessor first. */
@@ -59,20 +69,24 @@ export class PostgresSessions {
    * restores from the latest checkpoint.
    */
   async connect(): Promise<Connected> {
-    if (this.closed) throw new PostgresSinkError('postgres sink is closed', undefined, { domain: 'internal', retriable: false });
+    if (this.closed)
+      throw new PostgresSinkError('postgres sink is closed', undefined, { domain: 'internal', retriable: false });
     const current = this.connected;
     if (current !== undefined && current.writer.broken !== true && current.control.broken !== true) return current;
     if (current !== undefined) {
-      this.log(`the ${current.writer.broken === true ? 'writer' : 'control'} connection to Postgres dropped; reconnecting`);
+      this.log(
+        `the ${current.writer.broken === true ? 'writer' : 'control'} connection to Postgres dropped; reconnecting`,
+      );
       await current.control.close();
       if (current.writer.broken !== true) {
         // Only the control session died: the writer keeps its open transaction, and stays the
         // writer even if this reconnect fails (a new writer would write outside that transaction).
         const control = await this.o.connect();
-        if (this.o.mode === 'two-phase' && !this.epochFenced) await takeInstanceFence(control, this.instance).catch(async (error: unknown) => {
-          await control.close();
-          throw error;
-        });
+        if (this.o.mode === 'two-phase' && !this.epochFenced)
+          await takeInstanceFence(control, this.instance).catch(async (error: unknown) => {
+            await control.close();
+            throw error;
+          });
         const prepared = new PreparedTransactions(control, this.instance, this.o.markerTable, this.o.markerRetention);
         this.connected = { ...current, control, prepared };
         return this.connected;

@@ -17,11 +17,19 @@ import { PostgresCommitter, type PostgresTxn } from './postgres-committer.ts';
 import { resolvePostgresSinkOptions, type PostgresChange, type PostgresSinkOptions } from './postgres-options.ts';
 
 /** Any records, each mapped to an upsert or delete by `toChange`. */
-export function postgresSink<T>(options: PostgresSinkOptions<T> & { readonly toChange: (value: T) => PostgresChange }): SinkDefinition<T>;
+export function postgresSink<T>(
+  options: PostgresSinkOptions<T> & { readonly toChange: (value: T) => PostgresChange },
+): SinkDefinition<T>;
 /** Table changes (from `upsert()`), keyed by `primaryKey`: upserts and deletes by key. */
-export function postgresSink<K, Row extends object>(options: PostgresSinkOptions<TableChange<K, Row>>): SinkDefinition<TableChange<K, Row>>;
+export function postgresSink<K, Row extends object>(
+  options: PostgresSinkOptions<TableChange<K, Row>>,
+): SinkDefinition<TableChange<K, Row>>;
 export function postgresSink<T>(options: PostgresSinkOptions<T>): SinkDefinition<T> {
   const resolved = resolvePostgresSinkOptions(options);
-  const sink = twoPhaseCommitSink<T, PostgresTxn>(resolved.name, (identity, context) => new PostgresCommitter<T>(resolved, identity, context), resolved.retry);
+  const sink = twoPhaseCommitSink<T, PostgresTxn>(
+    resolved.name,
+    (identity, context) => new PostgresCommitter<T>(resolved, identity, context),
+    resolved.retry,
+  );
   return { ...sink, kind: 'postgres', replaySafety: resolved.mode === 'idempotent' ? 'idempotent' : 'exactly-once' };
 }

@@ -73,7 +73,13 @@ export class PostgresTransaction {
    * bisecting down to the refused rows, which the policy then takes (dead letter, fail, skip).
    * While guarded, statements run under savepoints from the start.
    */
-  async write(writer: PgSession, table: TableWriter, changes: readonly KeyedChange[], refusals: RowRefusals, metrics: SinkMetrics): Promise<void> {
+  async write(
+    writer: PgSession,
+    table: TableWriter,
+    changes: readonly KeyedChange[],
+    refusals: RowRefusals,
+    metrics: SinkMetrics,
+  ): Promise<void> {
     this.lifecycle.requireOpen();
     if (this.guarded) {
       this.keepBisected(await table.apply(writer, changes), changes, refusals);
@@ -129,7 +135,12 @@ export class PostgresTransaction {
   }
 
   /** Rolls the transaction back and writes again what it held, bare; under savepoints only if that fails too. */
-  private async rewrite(writer: PgSession, table: TableWriter, refusals: RowRefusals, metrics: SinkMetrics): Promise<void> {
+  private async rewrite(
+    writer: PgSession,
+    table: TableWriter,
+    refusals: RowRefusals,
+    metrics: SinkMetrics,
+  ): Promise<void> {
     metrics.count('cdcflow_postgres_sink_transaction_rewrites_total');
     await writer.query('ROLLBACK');
     await writer.query('BEGIN');
@@ -148,7 +159,11 @@ export class PostgresTransaction {
   }
 
   /** Records what a guarded write kept; a refused change leaves the key's earlier write in this transaction as it was. */
-  private keepBisected(refused: readonly RefusedChange[], changes: readonly KeyedChange[], refusals: RowRefusals): void {
+  private keepBisected(
+    refused: readonly RefusedChange[],
+    changes: readonly KeyedChange[],
+    refusals: RowRefusals,
+  ): void {
     if (refused.length > 0) this.refusedRows = true;
     const refusedKeys = new Set(refused.map((r) => r.change.keyId));
     for (const change of changes) if (!refusedKeys.has(change.keyId)) this.written.set(change.keyId, change);

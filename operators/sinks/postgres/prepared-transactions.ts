@@ -67,14 +67,30 @@ export class PreparedTransactions {
       await this.control.query(`COMMIT PREPARED ${quoteLiteral(gid)}`);
       return 'committed';
     } catch (error) {
-      if (sqlStateOf(error) !== '42704') throw new PostgresSinkError(`COMMIT PREPARED '${gid}' failed: ${messageOf(error)}`, sqlStateOf(error), { cause: error });
+      if (sqlStateOf(error) !== '42704')
+        throw new PostgresSinkError(`COMMIT PREPARED '${gid}' failed: ${messageOf(error)}`, sqlStateOf(error), {
+          cause: error,
+        });
     }
-    const marker = await this.control.query<{ nonce: string }>(`SELECT nonce FROM ${this.markers} WHERE sink = $1 AND checkpoint_id = $2`, [this.instance, checkpointId]);
+    const marker = await this.control.query<{ nonce: string }>(
+      `SELECT nonce FROM ${this.markers} WHERE sink = $1 AND checkpoint_id = $2`,
+      [this.instance, checkpointId],
+    );
     if (marker.rows[0]?.nonce === nonce) return 'already-committed';
-    const prepared = await this.control.query('SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()', [gid]);
-    if (prepared.rowCount > 0) throw new PostgresSinkError(`prepared transaction '${gid}' is busy (another session is finishing it); retrying`, '42704');
+    const prepared = await this.control.query(
+      'SELECT 1 FROM pg_prepared_xacts WHERE gid = $1 AND database = current_database()',
+      [gid],
+    );
+    if (prepared.rowCount > 0)
+      throw new PostgresSinkError(
+        `prepared transaction '${gid}' is busy (another session is finishing it); retrying`,
+        '42704',
+      );
     if (marker.rows.length === 0) {
-      const oldest = await this.control.query<{ id: string | null }>(`SELECT min(checkpoint_id)::text AS id FROM ${this.markers} WHERE sink = $1`, [this.instance]);
+      const oldest = await this.control.query<{ id: string | null }>(
+        `SELECT min(checkpoint_id)::text AS id FROM ${this.markers} WHERE sink = $1`,
+        [this.instance],
+      );
       const id = oldest.rows[0]?.id;
       if (id !== null && id !== undefined && Number(id) > checkpointId) return 'already-committed';
     }
@@ -141,7 +157,10 @@ export class PreparedTransactions {
     try {
       await this.control.query('BEGIN');
       await this.control.query("SET LOCAL lock_timeout = '2s'");
-      await this.control.query(`DELETE FROM ${this.markers} WHERE sink = $1 AND checkpoint_id < $2`, [this.instance, committedCheckpointId - this.markerRetention]);
+      await this.control.query(`DELETE FROM ${this.markers} WHERE sink = $1 AND checkpoint_id < $2`, [
+        this.instance,
+        committedCheckpointId - this.markerRetention,
+      ]);
       await this.control.query('COMMIT');
     } catch {
       await this.control.query('ROLLBACK').catch(() => undefined);

@@ -43,7 +43,10 @@ export class RefusalProbe {
     const asked: number[] = [];
     for (let i = 0; i < items.length; i++) if (!this.accepted.has(cacheKey(items[i] as ProbeItem))) asked.push(i);
     if (asked.length === 0 || !(await this.ready(session))) return result;
-    const { rows } = await session.query<{ i: number; refusal: string }>(QUERY, [asked.map((i) => (items[i] as ProbeItem).text), asked.map((i) => (items[i] as ProbeItem).type)]);
+    const { rows } = await session.query<{ i: number; refusal: string }>(QUERY, [
+      asked.map((i) => (items[i] as ProbeItem).text),
+      asked.map((i) => (items[i] as ProbeItem).type),
+    ]);
     const refused = new Set<number>();
     for (const { i, refusal } of rows) {
       const at = asked[i - 1] as number;
@@ -65,7 +68,9 @@ export class RefusalProbe {
       return true;
     } catch (error) {
       this.unavailable = true;
-      this.log(`cannot create the value probe (pg_temp.cdcflow_refusal): ${(error as Error).message}; values the table refuses are found by the write alone`);
+      this.log(
+        `cannot create the value probe (pg_temp.cdcflow_refusal): ${(error as Error).message}; values the table refuses are found by the write alone`,
+      );
       return false;
     }
   }

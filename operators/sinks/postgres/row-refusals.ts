@@ -26,7 +26,13 @@ export class RowRefusals {
   all(refused: readonly RefusedChange[]): void {
     for (const { change, error, sqlState } of refused) {
       const row = change.kind === 'upsert' ? change.row : change.key;
-      this.one({ reason: `${this.table} refused the ${change.kind} of key ${change.keyId} (SQLSTATE ${sqlState}): ${(error as Error).message}`, error, value: row, keyId: change.keyId, ...(change.origin === undefined ? {} : { origin: change.origin }) });
+      this.one({
+        reason: `${this.table} refused the ${change.kind} of key ${change.keyId} (SQLSTATE ${sqlState}): ${(error as Error).message}`,
+        error,
+        value: row,
+        keyId: change.keyId,
+        ...(change.origin === undefined ? {} : { origin: change.origin }),
+      });
     }
   }
 
@@ -34,8 +40,22 @@ export class RowRefusals {
     const { reason, error, value, keyId, origin } = refusal;
     if (this.deadLetters === undefined) {
       const where = origin === undefined ? '' : ` (read at ${origin.topic}/${origin.partition}@${origin.offset})`;
-      throw new PostgresSinkError(`postgresSink ${this.uid}: ${reason}${where}`, undefined, { domain: 'user', retriable: false, cause: error });
+      throw new PostgresSinkError(`postgresSink ${this.uid}: ${reason}${where}`, undefined, {
+        domain: 'user',
+        retriable: false,
+        cause: error,
+      });
     }
-    this.deadLetters.reject({ kind: 'sink-refused', reason, error, value, ...(keyId === undefined ? {} : { key: keyId }), ...(origin === undefined ? {} : { origin }) }, this.policy);
+    this.deadLetters.reject(
+      {
+        kind: 'sink-refused',
+        reason,
+        error,
+        value,
+        ...(keyId === undefined ? {} : { key: keyId }),
+        ...(origin === undefined ? {} : { origin }),
+      },
+      this.policy,
+    );
   }
 }

@@ -22,7 +22,8 @@ export class RowScreen {
     managed: readonly string[],
     private readonly probe: RefusalProbe,
   ) {
-    for (const [name, info] of columns) if (!managed.includes(name)) this.checks.set(name, { check: valueCheck(name, info), type: info.type });
+    for (const [name, info] of columns)
+      if (!managed.includes(name)) this.checks.set(name, { check: valueCheck(name, info), type: info.type });
   }
 
   async screen(session: () => Promise<PgSession>, changes: readonly KeyedChange[]): Promise<ScreenedBatch> {
@@ -46,7 +47,8 @@ export class RowScreen {
       const answers = await this.probe.refusals(await session(), pending);
       pending.forEach((ask, i) => {
         const refusal = answers[i];
-        if (refusal !== undefined && !refusals.has(ask.at)) refusals.set(ask.at, { column: ask.column, type: ask.type, refusal });
+        if (refusal !== undefined && !refusals.has(ask.at))
+          refusals.set(ask.at, { column: ask.column, type: ask.type, refusal });
       });
     }
     if (refusals.size === 0) return { accepted: [...changes], refused: [] };
@@ -59,7 +61,10 @@ export class RowScreen {
         return;
       }
       const { column, type, refusal } = found;
-      const error = new PostgresSinkError(`column ${column} (${type}): ${refusal.message}`, refusal.sqlState, { domain: 'user', retriable: false });
+      const error = new PostgresSinkError(`column ${column} (${type}): ${refusal.message}`, refusal.sqlState, {
+        domain: 'user',
+        retriable: false,
+      });
       refused.push({ change, error, sqlState: refusal.sqlState });
     });
     return { accepted, refused };

@@ -15,7 +15,8 @@ export function quoteIdent(name: string): string {
 /** `orders` or `schema.orders` (unquoted names; each part is quoted as given). */
 export function quoteTable(table: string): string {
   const parts = table.split('.');
-  if (parts.length > 2 || parts.some((p) => p === '')) throw new Error(`table '${table}' must be 'name' or 'schema.name'`);
+  if (parts.length > 2 || parts.some((p) => p === ''))
+    throw new Error(`table '${table}' must be 'name' or 'schema.name'`);
   return parts.map(quoteIdent).join('.');
 }
 
@@ -52,7 +53,10 @@ export function upsertStatement(
   const conflict = `ON CONFLICT (${primaryKey.map(quoteIdent).join(', ')})`;
   if (update.length === 0) return { sql: `INSERT INTO ${target} ${source} ${conflict} DO NOTHING`, params };
   const set = update.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ');
-  const guard = guardColumn === undefined ? '' : ` WHERE ${positionGuard(`target.${quoteIdent(guardColumn)}`, `EXCLUDED.${quoteIdent(guardColumn)}`)}`;
+  const guard =
+    guardColumn === undefined
+      ? ''
+      : ` WHERE ${positionGuard(`target.${quoteIdent(guardColumn)}`, `EXCLUDED.${quoteIdent(guardColumn)}`)}`;
   return { sql: `INSERT INTO ${target} ${source} ${conflict} DO UPDATE SET ${set}${guard}`, params };
 }
 
@@ -76,7 +80,10 @@ export function deleteStatement(
     aliases.push('pos');
     match.push(`(${positionGuard(`target.${quoteIdent(guard.column)}`, 'd.pos')})`);
   }
-  return { sql: `DELETE FROM ${table} AS target USING unnest(${arrays.join(', ')}) AS d(${aliases.join(', ')}) WHERE ${match.join(' AND ')}`, params };
+  return {
+    sql: `DELETE FROM ${table} AS target USING unnest(${arrays.join(', ')}) AS d(${aliases.join(', ')}) WHERE ${match.join(' AND ')}`,
+    params,
+  };
 }
 
 /** Positions are fixed-width text in commit order byte by byte: compare them in the C collation. */

@@ -20,8 +20,23 @@ export interface KeyedChangeOrigin {
 
 /** One change, normalised: `keyId` identifies the primary key (JSON of its values). */
 export type KeyedChange =
-  | { readonly kind: 'upsert'; readonly keyId: string; readonly row: Row; readonly position: ChangePosition | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin }
-  | { readonly kind: 'delete'; readonly keyId: string; readonly key: Row; readonly previous: Row | null; readonly position: ChangePosition | undefined; readonly sourceTsMs: number | undefined; readonly origin?: KeyedChangeOrigin };
+  | {
+      readonly kind: 'upsert';
+      readonly keyId: string;
+      readonly row: Row;
+      readonly position: ChangePosition | undefined;
+      readonly sourceTsMs: number | undefined;
+      readonly origin?: KeyedChangeOrigin;
+    }
+  | {
+      readonly kind: 'delete';
+      readonly keyId: string;
+      readonly key: Row;
+      readonly previous: Row | null;
+      readonly position: ChangePosition | undefined;
+      readonly sourceTsMs: number | undefined;
+      readonly origin?: KeyedChangeOrigin;
+    };
 
 /** A change the table refused (a value its column type or a constraint rejects), with the error. */
 export interface RefusedChange {
@@ -72,7 +87,12 @@ export class TableWriter {
   ) {}
 
   /** Reads the table's columns; fails with a message that names what is missing. */
-  static async describe(session: PgSession, table: string, primaryKey: readonly string[], policy: WritePolicy): Promise<TableWriter> {
+  static async describe(
+    session: PgSession,
+    table: string,
+    primaryKey: readonly string[],
+    policy: WritePolicy,
+  ): Promise<TableWriter> {
     const quoted = quoteTable(table);
     let rows: { name: string; type: string; notNull?: boolean; isEnum?: boolean }[];
     try {
@@ -85,14 +105,27 @@ export class TableWriter {
         )
       ).rows;
     } catch (error) {
-      if (sqlStateOf(error) === '42P01') throw new PostgresSinkError(`postgresSink: table ${table} does not exist; create it first`, '42P01', { domain: 'user', retriable: false, cause: error });
+      if (sqlStateOf(error) === '42P01')
+        throw new PostgresSinkError(`postgresSink: table ${table} does not exist; create it first`, '42P01', {
+          domain: 'user',
+          retriable: false,
+          cause: error,
+        });
       throw error;
     }
     const types = new Map(rows.map((r) => [r.name, r.type]));
-    const required = [...primaryKey, ...(policy.positionColumn === undefined ? [] : [policy.positionColumn]), ...(policy.deletes === 'tombstone' ? [policy.deletedColumn] : [])];
+    const required = [
+      ...primaryKey,
+      ...(policy.positionColumn === undefined ? [] : [policy.positionColumn]),
+      ...(policy.deletes === 'tombstone' ? [policy.deletedColumn] : []),
+    ];
     const missing = required.filter((c) => !types.has(c));
     if (missing.length > 0) {
-      throw new PostgresSinkError(`postgresSink: table ${table} has no column(s) ${missing.join(', ')} (columns: ${[...types.keys()].join(', ')})`, undefined, { domain: 'user', retriable: false });
+      throw new PostgresSinkError(
+        `postgresSink: table ${table} has no column(s) ${missing.join(', ')} (columns: ${[...types.keys()].join(', ')})`,
+        undefined,
+        { domain: 'user', retriable: false },
+      );
     }
     const positionType = policy.positionColumn === undefined ? undefined : types.get(policy.positionColumn);
     if (positionType !== undefined && positionType !== 'text' && !positionType.startsWith('character varying')) {
@@ -106,7 +139,9 @@ export class TableWriter {
         { domain: 'user', retriable: false },
       );
     }
-    const columns = new Map(rows.map((r) => [r.name, { type: r.type, notNull: r.notNull === true, isEnum: r.isEnum === true }]));
+    const columns = new Map(
+      rows.map((r) => [r.name, { type: r.type, notNull: r.notNull === true, isEnum: r.isEnum === true }]),
+    );
     return new TableWriter(quoted, primaryKey, types, policy, columns);
   }
 
@@ -124,7 +159,12 @@ export class TableWriter {
     return refused;
   }
 
-  private async applyBisecting(session: PgSession, changes: readonly KeyedChange[], refused: RefusedChange[], maxRows?: number): Promise<void> {
+  private async applyBisecting(
+    session: PgSession,
+    changes: readonly KeyedChange[],
+    refused: RefusedChange[],
+    maxRows?: number,
+  ): Promise<void> {
     for (const { statement, changes: covered } of this.plan(changes, maxRows)) {
       const failure = await this.tryStatement(session, statement);
       if (failure === undefined) continue;
@@ -144,7 +184,10 @@ export class TableWriter {
   }
 
   /** Runs one statement under the savepoint; a row refusal rolls it back and is returned, anything else is thrown. */
-  private async tryStatement(session: PgSession, statement: Statement): Promise<{ error: unknown; sqlState: string } | undefined> {
+  private async tryStatement(
+    session: PgSession,
+    statement: Statement,
+  ): Promise<{ error: unknown; sqlState: string } | undefined> {
     await session.query(`SAVEPOINT ${SAVEPOINT}`);
     try {
       await session.query(statement.sql, statement.params);
@@ -164,7 +207,10 @@ export class TableWriter {
   }
 
   /** The statements for `changes`, each with the changes it writes. */
-  private plan(changes: readonly KeyedChange[], maxRows = this.policy.maxRowsPerStatement): { statement: Statement; changes: KeyedChange[] }[] {
+  private plan(
+    changes: readonly KeyedChange[],
+    maxRows = this.policy.maxRowsPerStatement,
+  ): { statement: Statement; changes: KeyedChange[] }[] {
     const upserts = new Map<string, { columns: string[]; rows: unknown[][]; changes: KeyedChange[] }>();
     const deletes: KeyedChange[] = [];
     for (const change of changes) {
@@ -180,7 +226,15 @@ export class TableWriter {
       const typed = types.every((t) => !t.endsWith('[]') && t !== 'json' && t !== 'jsonb');
       const size = Math.min(maxRows, typed ? this.policy.maxRowsPerStatement : this.rowsPerStatement(cols.length));
       for (let at = 0; at < rows.length; at += size) {
-        const statement = upsertStatement(this.table, this.primaryKey, cols, rows.slice(at, at + size), update, this.policy.positionColumn, typed ? types : undefined);
+        const statement = upsertStatement(
+          this.table,
+          this.primaryKey,
+          cols,
+          rows.slice(at, at + size),
+          update,
+          this.policy.positionColumn,
+          typed ? types : undefined,
+        );
         statements.push({ statement, changes: grouped.slice(at, at + size) });
       }
     }
@@ -188,13 +242,21 @@ export class TableWriter {
     return statements;
   }
 
-  private addRow(groups: Map<string, { columns: string[]; rows: unknown[][]; changes: KeyedChange[] }>, change: KeyedChange): void {
+  private addRow(
+    groups: Map<string, { columns: string[]; rows: unknown[][]; changes: KeyedChange[] }>,
+    change: KeyedChange,
+  ): void {
     const managed = this.managedColumns();
     const source = change.kind === 'upsert' ? change.row : { ...(change.previous ?? {}), ...change.key };
     const columns = Object.keys(source).filter((c) => this.columnTypes.has(c) && !managed.includes(c));
     const values: unknown[] = columns.map((c) => source[c]);
     if (this.policy.positionColumn !== undefined) {
-      if (change.position === undefined) throw new PostgresSinkError(`postgresSink: a change for key ${change.keyId} has no position, but the sink writes ${this.policy.positionColumn}`, undefined, { domain: 'user', retriable: false });
+      if (change.position === undefined)
+        throw new PostgresSinkError(
+          `postgresSink: a change for key ${change.keyId} has no position, but the sink writes ${this.policy.positionColumn}`,
+          undefined,
+          { domain: 'user', retriable: false },
+        );
       columns.push(this.policy.positionColumn);
       values.push(change.position);
     }
@@ -215,13 +277,24 @@ export class TableWriter {
     const key = this.primaryKey.map((name) => ({ name, type: this.columnTypes.get(name) as string }));
     const positionColumn = this.policy.positionColumn;
     const unversioned = positionColumn === undefined ? undefined : deletes.find((d) => d.position === undefined);
-    if (unversioned !== undefined) throw new PostgresSinkError(`postgresSink: a delete for key ${unversioned.keyId} has no position, but the sink guards by ${positionColumn as string}`, undefined, { domain: 'user', retriable: false });
+    if (unversioned !== undefined)
+      throw new PostgresSinkError(
+        `postgresSink: a delete for key ${unversioned.keyId} has no position, but the sink guards by ${positionColumn as string}`,
+        undefined,
+        { domain: 'user', retriable: false },
+      );
     return chunks([...deletes], this.policy.maxRowsPerStatement * 10).map((chunk) => ({
       statement: deleteStatement(
         this.table,
         key,
         chunk.map((d) => this.primaryKey.map((c) => (d.kind === 'delete' ? d.key[c] : undefined))),
-        positionColumn === undefined ? undefined : { column: positionColumn, type: this.columnTypes.get(positionColumn) as string, positions: chunk.map((d) => d.position as string) },
+        positionColumn === undefined
+          ? undefined
+          : {
+              column: positionColumn,
+              type: this.columnTypes.get(positionColumn) as string,
+              positions: chunk.map((d) => d.position as string),
+            },
       ),
       changes: chunk,
     }));
@@ -229,7 +302,10 @@ export class TableWriter {
 
   /** Columns the sink sets itself (never taken from rows). */
   managedColumns(): string[] {
-    return [...(this.policy.positionColumn === undefined ? [] : [this.policy.positionColumn]), ...(this.policy.deletes === 'tombstone' ? [this.policy.deletedColumn] : [])];
+    return [
+      ...(this.policy.positionColumn === undefined ? [] : [this.policy.positionColumn]),
+      ...(this.policy.deletes === 'tombstone' ? [this.policy.deletedColumn] : []),
+    ];
   }
 
   private rowsPerStatement(columnCount: number): number {

@@ -16,7 +16,14 @@ import type { OperatorContext, StreamRecord } from '../../operator.ts';
 import { SinkMetrics } from '../sink-metrics.ts';
 import { IllegalTransactionTransitionError, SinkTransaction } from '../sink-transaction-state.ts';
 import { sinkInstanceName, type SinkIdentity, type SinkLeftover, type TwoPhaseCommitter } from '../two-phase-commit.ts';
-import { ALREADY_APPLIED, APPLY_SCRIPT, STAGED_BATCH_MISSING, batchKeys, encodeOp, type BatchKeys } from './fenced-batch.ts';
+import {
+  ALREADY_APPLIED,
+  APPLY_SCRIPT,
+  STAGED_BATCH_MISSING,
+  batchKeys,
+  encodeOp,
+  type BatchKeys,
+} from './fenced-batch.ts';
 import type { RedisWrite, ResolvedRedisSinkOptions } from './redis-options.ts';
 import { messageOf, originOfValue, type RecordDeadLetters } from '../../record-dead-letters.ts';
 import { RedisSinkError, type RedisArg, type RedisSession } from './redis-session.ts';
@@ -74,7 +81,13 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     this.keys = batchKeys(o.prefix, this.instance);
     this.metrics = new SinkMetrics(context.metrics, 'redis');
     this.now = () => context.now();
-    this.log = o.log ?? lineLogger(loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({ sink: 'redis' }));
+    this.log =
+      o.log ??
+      lineLogger(
+        loggerFor({ job: identity.jobName, uid: identity.sinkUid, subtask: identity.subtaskIndex }).child({
+          sink: 'redis',
+        }),
+      );
     this.deadLetters = context.deadLetters;
     this.uid = context.uid;
   }
@@ -82,8 +95,13 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   beginTransaction(): Promise<void> {
     // One still open with writes would lose them (open → open); an empty one carries over.
     const open = this.open;
-    if (open !== undefined && open.batch.size > 0) return Promise.reject(new IllegalTransactionTransitionError(open.lifecycle.name, open.lifecycle.state, 'open'));
-    this.open ??= { lifecycle: SinkTransaction.open(`batch of ${this.instance} (not staged yet)`), batch: new Map(), sourceTs: new Map() };
+    if (open !== undefined && open.batch.size > 0)
+      return Promise.reject(new IllegalTransactionTransitionError(open.lifecycle.name, open.lifecycle.state, 'open'));
+    this.open ??= {
+      lifecycle: SinkTransaction.open(`batch of ${this.instance} (not staged yet)`),
+      batch: new Map(),
+      sourceTs: new Map(),
+    };
     return Promise.resolve();
   }
 
@@ -111,7 +129,11 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
       const op = encodeOp(w.value, w.ttl === undefined ? undefined : Math.max(1, Math.round(w.ttl * 1000)));
       const [keyBytes, opBytes] = [Buffer.byteLength(key), Buffer.byteLength(op)];
       if (keyBytes > maxBytes || opBytes > maxBytes) {
-        this.refuse(`the ${opBytes > maxBytes ? `value of key ${abbreviate(w.key)} (${opBytes} bytes)` : `key (${keyBytes} bytes)`} is over the limit of ${maxBytes} bytes`, undefined, value);
+        this.refuse(
+          `the ${opBytes > maxBytes ? `value of key ${abbreviate(w.key)} (${opBytes} bytes)` : `key (${keyBytes} bytes)`} is over the limit of ${maxBytes} bytes`,
+          undefined,
+          value,
+        );
         continue;
       }
       open.batch.delete(key); // keep the map in last-write order
@@ -122,10 +144,21 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   }
 
   private refuse(reason: string, error: unknown, value: T): void {
-    if (this.deadLetters === undefined) throw new RedisSinkError(`redisSink ${this.uid}: ${reason}`, { domain: 'user', retriable: false, ...(error === undefined ? {} : { cause: error }) });
+    if (this.deadLetters === undefined)
+      throw new RedisSinkError(`redisSink ${this.uid}: ${reason}`, {
+        domain: 'user',
+        retriable: false,
+        ...(error === undefined ? {} : { cause: error }),
+      });
     const origin = originOfValue(value);
     this.deadLetters.reject(
-      { kind: 'sink-refused', reason: `redisSink: ${reason}`, error: error ?? new RedisSinkError(reason, { domain: 'user', retriable: false }), value, ...(origin === undefined ? {} : { origin }) },
+      {
+        kind: 'sink-refused',
+        reason: `redisSink: ${reason}`,
+        error: error ?? new RedisSinkError(reason, { domain: 'user', retriable: false }),
+        value,
+        ...(origin === undefined ? {} : { origin }),
+      },
       this.o.onRefused,
     );
   }
@@ -150,7 +183,10 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     const redis = await this.connect();
     const staged = this.keys.staged(checkpointId);
     // Indexed before it exists, so a crash mid-staging leaves nothing recover cannot find.
-    await redis.pipeline([['ZADD', this.keys.index, checkpointId, String(checkpointId)], ['DEL', staged]]);
+    await redis.pipeline([
+      ['ZADD', this.keys.index, checkpointId, String(checkpointId)],
+      ['DEL', staged],
+    ]);
     let chunk: RedisArg[] = [];
     const commands: [string, ...RedisArg[]][] = [];
     for (const [key, op] of open.batch) {
@@ -179,10 +215,20 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
    */
   private async apply(txn: RedisTxn, outcome: 'committed' | 'recovered'): Promise<void> {
     if (txn.count === 0) return;
-    const staged = this.staged.get(txn.checkpointId) ?? { lifecycle: SinkTransaction.adopt(this.keys.staged(txn.checkpointId)), sourceTs: undefined, preCommitAt: undefined };
+    const staged = this.staged.get(txn.checkpointId) ?? {
+      lifecycle: SinkTransaction.adopt(this.keys.staged(txn.checkpointId)),
+      sourceTs: undefined,
+      preCommitAt: undefined,
+    };
     staged.lifecycle.checkMove(outcome);
     const redis = await this.connect();
-    const reply = Number(await redis.evalScript(APPLY_SCRIPT, [this.keys.fence, this.keys.staged(txn.checkpointId), this.keys.index], [txn.checkpointId]));
+    const reply = Number(
+      await redis.evalScript(
+        APPLY_SCRIPT,
+        [this.keys.fence, this.keys.staged(txn.checkpointId), this.keys.index],
+        [txn.checkpointId],
+      ),
+    );
     if (reply === STAGED_BATCH_MISSING) {
       throw new RedisSinkError(
         `the staged batch of checkpoint ${txn.checkpointId} (${this.keys.staged(txn.checkpointId)}) is gone and was never applied: ` +
@@ -205,14 +251,22 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
 
   async recover(committed: readonly RedisTxn[]): Promise<void> {
     const recorded = committed.filter((t) => t.count > 0);
-    if (recorded.length > 0) this.log(`restore: applying the recorded batches of checkpoints ${recorded.map((t) => t.checkpointId).join(', ')} (fenced ones are skipped)`);
+    if (recorded.length > 0)
+      this.log(
+        `restore: applying the recorded batches of checkpoints ${recorded.map((t) => t.checkpointId).join(', ')} (fenced ones are skipped)`,
+      );
     for (const txn of recorded) await this.apply(txn, 'recovered');
     const redis = await this.connect();
     const keep = new Set(committed.map((t) => String(t.checkpointId)));
     const ids = ((await redis.call('ZRANGE', this.keys.index, 0, -1)) as string[]).filter((id) => !keep.has(id));
     if (ids.length === 0) return;
     // Staged by checkpoints that never completed: pre-committed → aborted.
-    await redis.pipeline(ids.flatMap((id): [string, ...RedisArg[]][] => [['DEL', this.keys.staged(Number(id))], ['ZREM', this.keys.index, id]]));
+    await redis.pipeline(
+      ids.flatMap((id): [string, ...RedisArg[]][] => [
+        ['DEL', this.keys.staged(Number(id))],
+        ['ZREM', this.keys.index, id],
+      ]),
+    );
     this.log(`restore: discarded the staged batches of checkpoints that did not complete: ${ids.join(', ')}`);
     this.metrics.count('cdcflow_sink_rolled_back_total', ids.length);
   }
@@ -224,25 +278,34 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
    */
   async leftovers(): Promise<readonly SinkLeftover[]> {
     const redis = await this.connect();
-    const base = batchKeys(this.o.prefix, this.instance.slice(0, this.instance.lastIndexOf(':') + 1)).fence.replace(/:applied$/, '');
+    const base = batchKeys(this.o.prefix, this.instance.slice(0, this.instance.lastIndexOf(':') + 1)).fence.replace(
+      /:applied$/,
+      '',
+    );
     const found: SinkLeftover[] = [];
     for (const key of await scanKeys(redis, `${base}*:applied`)) {
       const applied = Number(await redis.call('GET', key));
       if (applied > 0) found.push({ name: `redis fence ${key} = checkpoint ${applied}`, checkpointId: applied });
     }
     for (const index of await scanKeys(redis, `${base}*:staged`)) {
-      for (const id of (await redis.call('ZRANGE', index, 0, -1)) as string[]) found.push({ name: `redis staged batch ${index}:${id}`, checkpointId: Number(id) });
+      for (const id of (await redis.call('ZRANGE', index, 0, -1)) as string[])
+        found.push({ name: `redis staged batch ${index}:${id}`, checkpointId: Number(id) });
     }
     return found;
   }
 
   async discardLeftovers(): Promise<void> {
     const redis = await this.connect();
-    const base = batchKeys(this.o.prefix, this.instance.slice(0, this.instance.lastIndexOf(':') + 1)).fence.replace(/:applied$/, '');
+    const base = batchKeys(this.o.prefix, this.instance.slice(0, this.instance.lastIndexOf(':') + 1)).fence.replace(
+      /:applied$/,
+      '',
+    );
     const keys = [...(await scanKeys(redis, `${base}*:applied`)), ...(await scanKeys(redis, `${base}*:staged*`))];
     if (keys.length === 0) return;
     await redis.pipeline(keys.map((key): [string, ...RedisArg[]] => ['DEL', key]));
-    this.log(`fresh start with discardSinkTransactions: deleted ${keys.length} fence/staged key(s): ${keys.join(', ')}`);
+    this.log(
+      `fresh start with discardSinkTransactions: deleted ${keys.length} fence/staged key(s): ${keys.join(', ')}`,
+    );
   }
 
   async close(): Promise<void> {
@@ -257,7 +320,11 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   }
 
   private requireOpen(): OpenBatch {
-    if (this.open === undefined) throw new RedisSinkError('no open Redis batch: beginTransaction() must run first', { domain: 'internal', retriable: false });
+    if (this.open === undefined)
+      throw new RedisSinkError('no open Redis batch: beginTransaction() must run first', {
+        domain: 'internal',
+        retriable: false,
+      });
     this.open.lifecycle.requireOpen();
     return this.open;
   }
@@ -279,7 +346,8 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     if (this.closed) throw new RedisSinkError('redis sink is closed', { domain: 'internal', retriable: false });
     if (this.session !== undefined) return this.session;
     const previous = live.get(this.instance);
-    if (previous !== undefined && previous !== (this as RedisCommitter<unknown>)) await previous.close().catch(() => undefined);
+    if (previous !== undefined && previous !== (this as RedisCommitter<unknown>))
+      await previous.close().catch(() => undefined);
     live.set(this.instance, this as RedisCommitter<unknown>);
     this.session = await this.o.connect();
     return this.session;
@@ -291,10 +359,13 @@ function invalidWrite(w: unknown): string | undefined {
   if (w === null || typeof w !== 'object') return `toWrite returned ${w === null ? 'null' : typeof w}, not a write`;
   const { key, value, ttl } = w as Record<string, unknown>;
   if (typeof key !== 'string') return `the key is ${typeof key}, not a string`;
-  if (value !== null && typeof value !== 'string') return `the value of key ${abbreviate(key)} is ${Array.isArray(value) ? 'an array' : typeof value}: serialise it to a string (or null to delete)`;
-  if (ttl !== undefined && !(typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl))) return `ttl must be > 0 seconds, got ${String(ttl)} (key ${abbreviate(key)})`;
+  if (value !== null && typeof value !== 'string')
+    return `the value of key ${abbreviate(key)} is ${Array.isArray(value) ? 'an array' : typeof value}: serialise it to a string (or null to delete)`;
+  if (ttl !== undefined && !(typeof ttl === 'number' && ttl > 0 && Number.isFinite(ttl)))
+    return `ttl must be > 0 seconds, got ${String(ttl)} (key ${abbreviate(key)})`;
   // The fence and staged batches live under <prefix>:__cdcflow:...; a data key there could overwrite them.
-  if (key.startsWith('__cdcflow')) return `the key ${abbreviate(key)} is inside the sink's bookkeeping namespace (__cdcflow)`;
+  if (key.startsWith('__cdcflow'))
+    return `the key ${abbreviate(key)} is inside the sink's bookkeeping namespace (__cdcflow)`;
   return undefined;
 }
 

@@ -56,4 +56,3 @@ export interface ResolvedRedisSinkOptions<T> {
   readonly maxValueBytes: number | undefined;
   readonly onRefused: 'dead-letter' | 'fail' | 'skip';
 }
-

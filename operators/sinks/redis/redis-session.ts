@@ -22,14 +22,25 @@ export type RedisConnect = () => Promise<RedisSession>;
 
 /** Thrown when the Redis sink cannot stage or apply a batch. */
 export class RedisSinkError extends CdcflowError {
-  constructor(message: string, options: { domain?: 'user' | 'external' | 'internal'; retriable?: boolean; cause?: unknown } = {}) {
-    super(message, { domain: options.domain ?? 'external', retriable: options.retriable ?? true, cause: options.cause });
+  constructor(
+    message: string,
+    options: { domain?: 'user' | 'external' | 'internal'; retriable?: boolean; cause?: unknown } = {},
+  ) {
+    super(message, {
+      domain: options.domain ?? 'external',
+      retriable: options.retriable ?? true,
+      cause: options.cause,
+    });
   }
 }
 
 /** ioredis per session. `url` defaults to `REDIS_URL`. */
 export function ioredisConnect(url: string | undefined = process.env['REDIS_URL']): RedisConnect {
-  if (url === undefined) throw new RedisSinkError('redisSink needs a connection: pass url or connect, or set REDIS_URL', { domain: 'user', retriable: false });
+  if (url === undefined)
+    throw new RedisSinkError('redisSink needs a connection: pass url or connect, or set REDIS_URL', {
+      domain: 'user',
+      retriable: false,
+    });
   return async () => {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     redis.on('error', () => undefined); // surfaces on the next command; unhandled it would crash the process

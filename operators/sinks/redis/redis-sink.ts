@@ -23,11 +23,15 @@ import { ioredisConnect } from './redis-session.ts';
 /** Table changes: `<prefix>:<key>` holds the JSON of the current row. */
 export function redisSink<K, Row>(options: RedisSinkOptions<TableChange<K, Row>>): SinkDefinition<TableChange<K, Row>>;
 /** Any records, each mapped to one write by `toWrite`. */
-export function redisSink<T>(options: RedisSinkOptions<T> & { readonly toWrite: (value: T) => RedisWrite }): SinkDefinition<T>;
+export function redisSink<T>(
+  options: RedisSinkOptions<T> & { readonly toWrite: (value: T) => RedisWrite },
+): SinkDefinition<T>;
 export function redisSink<T>(options: RedisSinkOptions<T>): SinkDefinition<T> {
-  if (options.prefix === '' || options.prefix.includes('__cdcflow')) throw new Error(`redisSink: prefix '${options.prefix}' must be non-empty and not contain '__cdcflow'`);
+  if (options.prefix === '' || options.prefix.includes('__cdcflow'))
+    throw new Error(`redisSink: prefix '${options.prefix}' must be non-empty and not contain '__cdcflow'`);
   const stageChunk = options.stageChunk ?? 1000;
-  if (!Number.isInteger(stageChunk) || stageChunk <= 0) throw new Error(`redisSink: stageChunk must be a positive integer, not ${stageChunk}`);
+  if (!Number.isInteger(stageChunk) || stageChunk <= 0)
+    throw new Error(`redisSink: stageChunk must be a positive integer, not ${stageChunk}`);
   const resolved: ResolvedRedisSinkOptions<T> = {
     prefix: options.prefix,
     connect: options.connect ?? ioredisConnect(options.url),
@@ -38,8 +42,13 @@ export function redisSink<T>(options: RedisSinkOptions<T>): SinkDefinition<T> {
     maxValueBytes: options.maxValueBytes,
     onRefused: options.onRefused ?? 'dead-letter',
   };
-  if (resolved.maxValueBytes !== undefined && !(resolved.maxValueBytes > 0)) throw new Error(`redisSink: maxValueBytes must be > 0, not ${resolved.maxValueBytes}`);
-  const sink = twoPhaseCommitSink<T, RedisTxn>(options.name ?? 'redis', (identity, context) => new RedisCommitter<T>(resolved, identity, context), options.retry ?? {});
+  if (resolved.maxValueBytes !== undefined && !(resolved.maxValueBytes > 0))
+    throw new Error(`redisSink: maxValueBytes must be > 0, not ${resolved.maxValueBytes}`);
+  const sink = twoPhaseCommitSink<T, RedisTxn>(
+    options.name ?? 'redis',
+    (identity, context) => new RedisCommitter<T>(resolved, identity, context),
+    options.retry ?? {},
+  );
   return { ...sink, kind: 'redis', replaySafety: 'exactly-once' };
 }
 
@@ -54,7 +63,8 @@ function keyText(key: unknown): string {
   if (typeof key === 'number' || typeof key === 'bigint') return String(key);
   if (key !== null && typeof key === 'object' && !Array.isArray(key)) {
     const values = Object.values(key);
-    if (values.length === 1 && (typeof values[0] === 'string' || typeof values[0] === 'number')) return String(values[0]);
+    if (values.length === 1 && (typeof values[0] === 'string' || typeof values[0] === 'number'))
+      return String(values[0]);
   }
   return JSON.stringify(key);
 }

@@ -13,7 +13,10 @@ interface FilterMessage {
   readonly key: Buffer | null;
   readonly batchContext: { readonly producerId: string; readonly inTransaction: boolean };
 }
-type AbortedFilter = (input: { messages: FilterMessage[]; abortedTransactions: { firstOffset: string; producerId: string }[] }) => FilterMessage[];
+type AbortedFilter = (input: {
+  messages: FilterMessage[];
+  abortedTransactions: { firstOffset: string; producerId: string }[];
+}) => FilterMessage[];
 
 export class KafkaClientDefectError extends CdcflowError {
   constructor(detail: string) {
@@ -29,8 +32,13 @@ let verdict: string | undefined | null = null; // null: not checked yet
 
 /** Why the loaded kafkajs filter is wrong, or undefined when it keeps aborted records out. */
 export function abortedFilterDefect(filter?: AbortedFilter): string | undefined {
-  const loaded = filter ?? (createRequire(import.meta.url)('kafkajs/src/consumer/filterAbortedMessages.js') as AbortedFilter);
-  const record = (offset: number, producerId: string): FilterMessage => ({ offset: String(offset), key: Buffer.from('k'), batchContext: { producerId, inTransaction: true } });
+  const loaded =
+    filter ?? (createRequire(import.meta.url)('kafkajs/src/consumer/filterAbortedMessages.js') as AbortedFilter);
+  const record = (offset: number, producerId: string): FilterMessage => ({
+    offset: String(offset),
+    key: Buffer.from('k'),
+    batchContext: { producerId, inTransaction: true },
+  });
   // A begins, B begins, C begins; B commits, C aborts, A aborts: the broker lists C before A.
   const kept = loaded({
     messages: [record(0, 'A'), record(1, 'B'), record(2, 'C')],
@@ -39,7 +47,9 @@ export function abortedFilterDefect(filter?: AbortedFilter): string | undefined 
       { firstOffset: '0', producerId: 'A' },
     ],
   }).map((m) => m.batchContext.producerId);
-  return kept.length === 1 && kept[0] === 'B' ? undefined : `kept ${JSON.stringify(kept)} of producers A, B, C where only B committed`;
+  return kept.length === 1 && kept[0] === 'B'
+    ? undefined
+    : `kept ${JSON.stringify(kept)} of producers A, B, C where only B committed`;
 }
 
 /** Throws `KafkaClientDefectError` when the loaded kafkajs filter leaks aborted records (checked once per process). */

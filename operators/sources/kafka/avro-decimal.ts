@@ -15,12 +15,15 @@ class DecimalText extends avro.types.LogicalType {
     const scale = (schema as { scale?: unknown }).scale ?? 0;
     // An unusable scale makes avsc fall back to the underlying bytes, which the envelope decoder
     // then refuses (it never guesses a scale).
-    if (typeof scale !== 'number' || !Number.isSafeInteger(scale)) throw new Error(`decimal logical type with scale ${JSON.stringify(scale)}`);
+    if (typeof scale !== 'number' || !Number.isSafeInteger(scale))
+      throw new Error(`decimal logical type with scale ${JSON.stringify(scale)}`);
     this.#scale = scale;
   }
 
   protected override _fromValue(value: unknown): unknown {
-    return value instanceof Uint8Array && value.length > 0 ? formatUnscaled(unscaledFromBytes(value), this.#scale) : value;
+    return value instanceof Uint8Array && value.length > 0
+      ? formatUnscaled(unscaledFromBytes(value), this.#scale)
+      : value;
   }
 
   protected override _toValue(value: unknown): unknown {
@@ -46,4 +49,6 @@ class DecimalText extends avro.types.LogicalType {
 }
 
 /** avsc `logicalTypes` for `forSchema` / the schema registry client's Avro options. */
-export const avroDecimalLogicalTypes: Readonly<Record<string, typeof avro.types.LogicalType>> = { decimal: DecimalText };
+export const avroDecimalLogicalTypes: Readonly<Record<string, typeof avro.types.LogicalType>> = {
+  decimal: DecimalText,
+};

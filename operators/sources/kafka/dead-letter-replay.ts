@@ -50,7 +50,11 @@ function header(message: KafkaMessage, name: string): string | undefined {
 }
 
 export async function replayDeadLetters(options: ReplayOptions): Promise<ReplaySummary> {
-  const kafka = new Kafka({ clientId: options.clientId ?? 'cdcflow-dead-letter-replay', brokers: [...options.brokers], logLevel: logLevel.WARN });
+  const kafka = new Kafka({
+    clientId: options.clientId ?? 'cdcflow-dead-letter-replay',
+    brokers: [...options.brokers],
+    logLevel: logLevel.WARN,
+  });
   const letters = await readToEnd(kafka, options.from, options.timeoutMs ?? 60_000);
   const seen = new Set<string>();
   const out = new Map<string, { key: Buffer | null; value: Buffer | null }[]>();
@@ -63,13 +67,21 @@ export async function replayDeadLetters(options: ReplayOptions): Promise<ReplayS
     if (options.stage !== undefined && (header(message, DLQ_HEADERS.stage) ?? 'decode') !== options.stage) continue;
     matched++;
     const source = header(message, DLQ_HEADERS.topic) ?? '';
-    const coordinates = [source, header(message, DLQ_HEADERS.partition), header(message, DLQ_HEADERS.offset), header(message, DLQ_HEADERS.stage)].join('\u0000');
+    const coordinates = [
+      source,
+      header(message, DLQ_HEADERS.partition),
+      header(message, DLQ_HEADERS.offset),
+      header(message, DLQ_HEADERS.stage),
+    ].join('\u0000');
     if (source !== '' && seen.has(coordinates)) {
       duplicates++;
       continue;
     }
     seen.add(coordinates);
-    if (header(message, DLQ_HEADERS.originalValueBytes) !== undefined || header(message, DLQ_HEADERS.originalKeyBytes) !== undefined) {
+    if (
+      header(message, DLQ_HEADERS.originalValueBytes) !== undefined ||
+      header(message, DLQ_HEADERS.originalKeyBytes) !== undefined
+    ) {
       truncated++;
       continue;
     }

@@ -1,6 +1,12 @@
 import { Kafka, logLevel, type Admin, type ConfigResourceTypes, type Producer } from 'kafkajs';
 import { kafkaClientConfig, type KafkaConnection } from '../../kafka-connection.ts';
-import { deadLetterMessageBytes, fitDeadLetterMessage, toDeadLetterMessage, type DeadLetter, type DeadLetterMessage } from './dead-letter.ts';
+import {
+  deadLetterMessageBytes,
+  fitDeadLetterMessage,
+  toDeadLetterMessage,
+  type DeadLetter,
+  type DeadLetterMessage,
+} from './dead-letter.ts';
 
 /** Where rejected messages go. The Kafka writer is at-least-once: a replay may repeat a letter. */
 export interface DeadLetterWriter {
@@ -34,7 +40,12 @@ export function deadLetterWriter(options: DeadLetterWriterOptions): DeadLetterWr
   let connected: { producer: Producer; maxBytes: number } | undefined;
   const connect = async (): Promise<{ producer: Producer; maxBytes: number }> => {
     if (connected !== undefined) return connected;
-    const kafka = new Kafka(kafkaClientConfig(options.connection ?? { brokers: options.brokers }, { clientId: options.clientId, logLevel: logLevel.WARN }));
+    const kafka = new Kafka(
+      kafkaClientConfig(options.connection ?? { brokers: options.brokers }, {
+        clientId: options.clientId,
+        logLevel: logLevel.WARN,
+      }),
+    );
     const maxMessageBytes = await ensureTopic(kafka, options.topic, options.sourceTopics ?? []);
     const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true });
     await producer.connect();
@@ -99,9 +110,11 @@ async function ensureTopic(kafka: Kafka, topic: string, sourceTopics: readonly s
     await admin.connect();
     const sourceLimits = await topicLimits(admin, sourceTopics);
     const wanted = Math.max(KAFKA_DEFAULT_MAX_MESSAGE_BYTES, ...sourceLimits.values());
-    const configEntries = wanted > KAFKA_DEFAULT_MAX_MESSAGE_BYTES ? [{ name: 'max.message.bytes', value: String(wanted) }] : [];
+    const configEntries =
+      wanted > KAFKA_DEFAULT_MAX_MESSAGE_BYTES ? [{ name: 'max.message.bytes', value: String(wanted) }] : [];
     // Asked first: creating a topic that exists makes kafkajs log an error (another writer of the job may have made it).
-    if (!(await admin.listTopics()).includes(topic)) await admin.createTopics({ topics: [{ topic, configEntries }], waitForLeaders: true }).catch(() => false);
+    if (!(await admin.listTopics()).includes(topic))
+      await admin.createTopics({ topics: [{ topic, configEntries }], waitForLeaders: true }).catch(() => false);
     return (await topicLimits(admin, [topic])).get(topic) ?? KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
   } catch {
     return KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
@@ -115,8 +128,13 @@ export async function topicLimits(admin: Admin, topics: readonly string[]): Prom
   const limits = new Map<string, number>();
   for (const name of topics) {
     try {
-      const described = await admin.describeConfigs({ includeSynonyms: false, resources: [{ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] }] });
-      const value = described.resources[0]?.configEntries.find((e) => e.configName === 'max.message.bytes')?.configValue;
+      const described = await admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: TOPIC_RESOURCE, name, configNames: ['max.message.bytes'] }],
+      });
+      const value = described.resources[0]?.configEntries.find(
+        (e) => e.configName === 'max.message.bytes',
+      )?.configValue;
       const n = Number(value);
       if (Number.isFinite(n) && n > 0) limits.set(name, n);
     } catch {

@@ -142,7 +142,8 @@ export function toDeadLetterMessage(letter: DeadLetter, now: () => number = Date
 /** The bytes a letter takes on the wire, roughly: key, value, headers and per-record overhead. */
 export function deadLetterMessageBytes(message: DeadLetterMessage): number {
   let bytes = 64 + (message.key?.length ?? 0) + (message.value?.length ?? 0);
-  for (const [name, value] of Object.entries(message.headers)) bytes += 8 + Buffer.byteLength(name) + Buffer.byteLength(value);
+  for (const [name, value] of Object.entries(message.headers))
+    bytes += 8 + Buffer.byteLength(name) + Buffer.byteLength(value);
   return bytes;
 }
 

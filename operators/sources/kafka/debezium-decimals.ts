@@ -14,7 +14,13 @@
  * the column and what to configure.
  */
 import { CdcflowError } from '../../../state/errors.ts';
-import { decimalFromDouble, formatUnscaled, isDecimalText, unscaledFromBase64, unscaledFromBytes } from './decimal-bytes.ts';
+import {
+  decimalFromDouble,
+  formatUnscaled,
+  isDecimalText,
+  unscaledFromBase64,
+  unscaledFromBytes,
+} from './decimal-bytes.ts';
 import { isPlainObject } from './debezium-envelope.ts';
 
 /** The connector's `decimal.handling.mode`. */
@@ -48,15 +54,21 @@ export class DecimalConfigError extends CdcflowError {
 /** Throws {@link DecimalConfigError} for settings that cannot be right; call when the job is built. */
 export function validateDecimalOptions(options: DebeziumDecimalOptions): void {
   if (options.handling !== undefined && !DECIMAL_HANDLINGS.includes(options.handling)) {
-    throw new DecimalConfigError(`decimals.handling must be one of ${DECIMAL_HANDLINGS.join(', ')} (the connector's decimal.handling.mode), got ${JSON.stringify(options.handling)}`);
+    throw new DecimalConfigError(
+      `decimals.handling must be one of ${DECIMAL_HANDLINGS.join(', ')} (the connector's decimal.handling.mode), got ${JSON.stringify(options.handling)}`,
+    );
   }
   for (const [name, scale] of Object.entries(options.columns ?? {})) {
     const parts = name.split('.');
     if (parts.length > 3 || parts.some((p) => p.length === 0)) {
-      throw new DecimalConfigError(`decimals.columns key ${JSON.stringify(name)} must be 'column', 'table.column' or 'schema.table.column'`);
+      throw new DecimalConfigError(
+        `decimals.columns key ${JSON.stringify(name)} must be 'column', 'table.column' or 'schema.table.column'`,
+      );
     }
     if (!Number.isSafeInteger(scale) || scale < -1000 || scale > 1000) {
-      throw new DecimalConfigError(`decimals.columns[${JSON.stringify(name)}] must be the column's scale, a whole number (numeric(12,2) → 2), got ${JSON.stringify(scale)}`);
+      throw new DecimalConfigError(
+        `decimals.columns[${JSON.stringify(name)}] must be the column's scale, a whole number (numeric(12,2) → 2), got ${JSON.stringify(scale)}`,
+      );
     }
   }
 }
@@ -89,7 +101,11 @@ export class DecimalColumns {
 
   /** The configured scale of a column, most specific key first. */
   scaleOf(schema: string, table: string, column: string): number | undefined {
-    return this.#columns.get(`${schema}.${table}.${column}`) ?? this.#columns.get(`${table}.${column}`) ?? this.#columns.get(column);
+    return (
+      this.#columns.get(`${schema}.${table}.${column}`) ??
+      this.#columns.get(`${table}.${column}`) ??
+      this.#columns.get(column)
+    );
   }
 
   /** The plan from configuration alone (schemas disabled). */
@@ -102,9 +118,16 @@ export class DecimalColumns {
       for (const name of this.#columns.keys()) {
         const parts = name.split('.');
         const column = parts[parts.length - 1] as string;
-        if (parts.length === 1 || (parts.length === 2 && parts[0] === table) || (parts[0] === schema && parts[1] === table)) columns.add(column);
+        if (
+          parts.length === 1 ||
+          (parts.length === 2 && parts[0] === table) ||
+          (parts[0] === schema && parts[1] === table)
+        )
+          columns.add(column);
       }
-      plan = [...columns].map((column) => [column, this.#ruleFor(this.scaleOf(schema, table, column) as number)] as const);
+      plan = [...columns].map(
+        (column) => [column, this.#ruleFor(this.scaleOf(schema, table, column) as number)] as const,
+      );
       this.#plans.set(id, plan);
     }
     return plan;
@@ -134,14 +157,20 @@ export class DecimalColumns {
     return plan ?? EMPTY;
   }
 
-  #ruleFromField(field: Readonly<Record<string, unknown>>, schema: string, table: string, column: string): ColumnRule | undefined {
+  #ruleFromField(
+    field: Readonly<Record<string, unknown>>,
+    schema: string,
+    table: string,
+    column: string,
+  ): ColumnRule | undefined {
     const name = field['name'];
     if (name === VARIABLE) return { kind: 'variable' };
     const configured = this.scaleOf(schema, table, column);
     if (name === DECIMAL) {
       const parameters = field['parameters'];
       const text = isPlainObject(parameters) ? parameters['scale'] : undefined;
-      const scale = typeof text === 'string' && /^-?\d+$/.test(text) ? Number(text) : typeof text === 'number' ? text : configured;
+      const scale =
+        typeof text === 'string' && /^-?\d+$/.test(text) ? Number(text) : typeof text === 'number' ? text : configured;
       return scale === undefined ? { kind: 'bytes-no-scale' } : { kind: 'bytes', scale };
     }
     if (configured === undefined) return undefined;
@@ -229,10 +258,22 @@ function decodeColumn(value: unknown, rule: ColumnRule): string | undefined {
   }
 }
 
-function reasonFor(column: string, where: string, rule: ColumnRule, value: unknown, decoded: string | undefined): string {
-  const shown = typeof value === 'string' ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value) : value instanceof Uint8Array ? `${value.length} bytes` : JSON.stringify(value);
+function reasonFor(
+  column: string,
+  where: string,
+  rule: ColumnRule,
+  value: unknown,
+  decoded: string | undefined,
+): string {
+  const shown =
+    typeof value === 'string'
+      ? JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+      : value instanceof Uint8Array
+        ? `${value.length} bytes`
+        : JSON.stringify(value);
   const prefix = `decimal column ${where}.${column}`;
-  if (decoded === '!no-scale') return `${prefix}: the schema marks it Decimal but gives no scale; set decimals.columns['${where}.${column}'] to the column's scale`;
+  if (decoded === '!no-scale')
+    return `${prefix}: the schema marks it Decimal but gives no scale; set decimals.columns['${where}.${column}'] to the column's scale`;
   switch (rule.kind) {
     case 'bytes':
       return `${prefix}: ${shown} is not base64 of the unscaled bytes (decimal.handling.mode=precise); if the connector runs decimal.handling.mode=string or double, set decimals.handling to match`;

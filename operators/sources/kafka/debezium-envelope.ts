@@ -38,7 +38,8 @@ function fail(kind: DeadLetterKind, reason: string): { ok: false; kind: DeadLett
 /** Accepts a JSON number or a decimal string (Debezium writes int64 as either) within 2^53. */
 export function toSafeInteger(value: unknown): number | undefined {
   if (typeof value === 'number') return Number.isSafeInteger(value) ? value : undefined;
-  if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= 0n ? Number(value) : undefined;
+  if (typeof value === 'bigint')
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= 0n ? Number(value) : undefined;
   if (typeof value === 'string' && DIGITS.test(value)) {
     const n = Number(value);
     return Number.isSafeInteger(n) ? n : undefined;
@@ -64,16 +65,22 @@ const SEQUENCE = /^\[\s*(?:null|"(\d{1,20})")\s*,\s*(?:null|"(\d{1,20})")\s*\]$/
  * Commit-order position (state/change-position.ts): from `source.sequence` when the connector
  * sends it (Debezium's Postgres connector always does), else from `source.lsn` alone.
  */
-function positionOf(op: string, sequence: unknown, lsn: number | undefined): { readonly position: ChangePosition } | { readonly error: string } {
+function positionOf(
+  op: string,
+  sequence: unknown,
+  lsn: number | undefined,
+): { readonly position: ChangePosition } | { readonly error: string } {
   let commit: string | null = null;
   let change: string | number | undefined = lsn;
   if (sequence !== undefined && sequence !== null) {
     const match = typeof sequence === 'string' ? SEQUENCE.exec(sequence) : null;
-    if (match === null) return { error: `\`source.sequence\` ${JSON.stringify(sequence)} is not ["<last commit LSN>","<change LSN>"]` };
+    if (match === null)
+      return { error: `\`source.sequence\` ${JSON.stringify(sequence)} is not ["<last commit LSN>","<change LSN>"]` };
     commit = match[1] ?? null;
     change = match[2] ?? lsn;
   }
-  if (change === undefined) return { error: 'missing `source.lsn`: cdcflow needs the LSN to order and deduplicate changes' };
+  if (change === undefined)
+    return { error: 'missing `source.lsn`: cdcflow needs the LSN to order and deduplicate changes' };
   try {
     return { position: op === 'r' ? snapshotPosition(commit, change) : streamPosition(commit, change) };
   } catch {
@@ -85,7 +92,10 @@ function parseSource(op: string, source: unknown): SourceInfo | string {
   if (!isPlainObject(source)) return 'missing `source` block: not a Debezium change event';
   let lsn = toSafeInteger(source['lsn']);
   const hasSequence = source['sequence'] !== undefined && source['sequence'] !== null;
-  if (lsn === undefined && (!hasSequence || (source['lsn'] !== undefined && source['lsn'] !== null && typeof source['lsn'] !== 'number'))) {
+  if (
+    lsn === undefined &&
+    (!hasSequence || (source['lsn'] !== undefined && source['lsn'] !== null && typeof source['lsn'] !== 'number'))
+  ) {
     return source['lsn'] === undefined || source['lsn'] === null
       ? 'missing `source.lsn`: cdcflow needs the LSN to order and deduplicate changes'
       : `\`source.lsn\` ${JSON.stringify(source['lsn'])} is not a non-negative integer below 2^53`;

@@ -39,7 +39,8 @@ export function parseJsonBytes(bytes: Buffer, what: 'key' | 'value'): JsonParse 
   } catch (error) {
     return { ok: false, reason: `${what} is not JSON: ${(error as Error).message}` };
   }
-  if (isPlainObject(parsed) && 'payload' in parsed && 'schema' in parsed) return { ok: true, value: parsed['payload'], schema: parsed['schema'] };
+  if (isPlainObject(parsed) && 'payload' in parsed && 'schema' in parsed)
+    return { ok: true, value: parsed['payload'], schema: parsed['schema'] };
   return { ok: true, value: parsed };
 }
 
@@ -52,7 +53,9 @@ export function decodeJsonKey(bytes: Buffer | null): KeyParse {
   if (!parsed.ok) return parsed;
   if (parsed.value === null) return { ok: true, key: null };
   if (!isPlainObject(parsed.value)) return { ok: false, reason: 'key is JSON but not an object like {"id": 42}' };
-  return parsed.schema === undefined ? { ok: true, key: parsed.value } : { ok: true, key: parsed.value, schema: parsed.schema };
+  return parsed.schema === undefined
+    ? { ok: true, key: parsed.value }
+    : { ok: true, key: parsed.value, schema: parsed.schema };
 }
 
 function heartbeat<Row>(message: RawMessage, value: unknown): Decoded<Row> {
@@ -73,14 +76,22 @@ function heartbeatFromTopic<Row>(message: RawMessage): Decoded<Row> {
  * const decoded = decodeDebeziumJson<OrderRow>(message);
  * if (decoded.kind === 'change') emit(decoded.event);
  */
-export function decodeDebeziumJson<Row = JsonRow>(message: RawMessage, options: DebeziumJsonOptions = {}): Decoded<Row> {
+export function decodeDebeziumJson<Row = JsonRow>(
+  message: RawMessage,
+  options: DebeziumJsonOptions = {},
+): Decoded<Row> {
   if ((options.heartbeatTopic ?? DEFAULT_HEARTBEAT_TOPIC).test(message.topic)) return heartbeatFromTopic(message);
   const key = decodeJsonKey(message.key);
   if (!key.ok) return { kind: 'dead-letter', letter: deadLetter(message, 'undecodable', key.reason) };
   if (message.value === null) return { kind: 'tombstone', key: key.key, origin: originOf(message) };
   const parsed = parseJsonBytes(message.value, 'value');
   if (!parsed.ok) return { kind: 'dead-letter', letter: deadLetter(message, 'undecodable', parsed.reason) };
-  const decimals: DecimalDecoding = { columns: options.decimals ?? NO_DECIMAL_CONFIG, valueSchema: parsed.schema, keySchema: key.schema, schemaless: parsed.schema === undefined };
+  const decimals: DecimalDecoding = {
+    columns: options.decimals ?? NO_DECIMAL_CONFIG,
+    valueSchema: parsed.schema,
+    keySchema: key.schema,
+    schemaless: parsed.schema === undefined,
+  };
   return decodeEnvelopeValue<Row>(message, key.key, parsed.value, decimals);
 }
 
@@ -100,7 +111,12 @@ export interface DecimalDecoding {
 const AVRO_DECIMALS: DecimalDecoding = { columns: NO_DECIMAL_CONFIG, schemaless: false };
 
 /** The format-independent tail of decoding: an already parsed value → change/heartbeat/transaction/dead letter. */
-export function decodeEnvelopeValue<Row>(message: RawMessage, key: DecodedKey, value: unknown, decimals: DecimalDecoding = AVRO_DECIMALS): Decoded<Row> {
+export function decodeEnvelopeValue<Row>(
+  message: RawMessage,
+  key: DecodedKey,
+  value: unknown,
+  decimals: DecimalDecoding = AVRO_DECIMALS,
+): Decoded<Row> {
   if (value === null) return { kind: 'tombstone', key, origin: originOf(message) };
   if (!isPlainObject(value)) {
     const type = Array.isArray(value) ? 'an array' : typeof value;
@@ -118,18 +134,32 @@ export function decodeEnvelopeValue<Row>(message: RawMessage, key: DecodedKey, v
 }
 
 /** Rewrites the event's decimal columns (rows and key, freshly parsed, so in place) to decimal text. */
-function decodeDecimals(event: { readonly before: unknown; readonly after: unknown; readonly key: DecodedKey; readonly source: { readonly schema: string; readonly table: string } }, decimals: DecimalDecoding): string | undefined {
+function decodeDecimals(
+  event: {
+    readonly before: unknown;
+    readonly after: unknown;
+    readonly key: DecodedKey;
+    readonly source: { readonly schema: string; readonly table: string };
+  },
+  decimals: DecimalDecoding,
+): string | undefined {
   const { schema, table } = event.source;
   const where = `${schema}.${table}`;
   const { columns } = decimals;
-  const rowPlan = decimals.valueSchema !== undefined ? columns.fromConnectSchema(rowStructOf(decimals.valueSchema), schema, table) : decimals.schemaless ? columns.configured(schema, table) : [];
+  const rowPlan =
+    decimals.valueSchema !== undefined
+      ? columns.fromConnectSchema(rowStructOf(decimals.valueSchema), schema, table)
+      : decimals.schemaless
+        ? columns.configured(schema, table)
+        : [];
   for (const row of [event.before, event.after]) {
     if (row === null || typeof row !== 'object') continue;
     const failure = decodeDecimalColumns(row as Record<string, unknown>, rowPlan, where);
     if (failure !== undefined) return failure;
   }
   if (event.key === null) return undefined;
-  const keyPlan = decimals.keySchema !== undefined ? columns.fromConnectSchema(decimals.keySchema, schema, table) : rowPlan;
+  const keyPlan =
+    decimals.keySchema !== undefined ? columns.fromConnectSchema(decimals.keySchema, schema, table) : rowPlan;
   const failure = decodeDecimalColumns(event.key as Record<string, unknown>, keyPlan, where);
   return failure === undefined ? undefined : `key: ${failure}`;
 }

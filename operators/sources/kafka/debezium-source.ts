@@ -13,11 +13,24 @@ import type { ChangeEvent } from '../../change-event.ts';
 import type { DebeziumDecimalOptions } from './debezium-decimals.ts';
 import { validateDecimalOptions } from './debezium-decimals.ts';
 import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
-import { SourceOpenInterruptedError, type PollResult, type SourceContext, type SourceDefinition, type SourceReader, type SourceSnapshot } from '../source.ts';
+import {
+  SourceOpenInterruptedError,
+  type PollResult,
+  type SourceContext,
+  type SourceDefinition,
+  type SourceReader,
+  type SourceSnapshot,
+} from '../source.ts';
 import { rememberDeadLetter } from '../../recent-dead-letters.ts';
 import { DECODE_DEAD_LETTER_KINDS, DECODE_STAGE, deadLetter, type DeadLetter } from './dead-letter.ts';
 import { deadLetterWriter, type DeadLetterWriter } from './dead-letter-writer.ts';
-import { checkRawMessage, resolveRecordChecks, validateChangeEvent, type RecordChecks, type ResolvedRecordChecks } from './event-validation.ts';
+import {
+  checkRawMessage,
+  resolveRecordChecks,
+  validateChangeEvent,
+  type RecordChecks,
+  type ResolvedRecordChecks,
+} from './event-validation.ts';
 import { FetchBuffer } from './fetch-buffer.ts';
 import { parseSplit, splitOf, type FetchedBatch, type Fetcher } from './fetcher.ts';
 import { KafkajsFetcher } from './kafkajs-fetcher.ts';
@@ -26,7 +39,13 @@ import { createDecoder, type DecoderChoice, type MessageDecoder } from './messag
 import type { Decoded, JsonRow, RawMessage } from './raw-message.ts';
 import { ownsPartition } from './subtask-assignment.ts';
 import type { PartitionTaskRef } from './partition-task-assignment.ts';
-import { checkPosition, describeLoss, resolveLoss, type OffsetLoss, type OffsetOutOfRangePolicy } from './offset-range.ts';
+import {
+  checkPosition,
+  describeLoss,
+  resolveLoss,
+  type OffsetLoss,
+  type OffsetOutOfRangePolicy,
+} from './offset-range.ts';
 import type { TransactionMarker } from './transaction-marker.ts';
 import { PartitionSignals } from './partition-signals.ts';
 
@@ -118,7 +137,8 @@ interface DecodedBatch<T> {
 export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): SourceDefinition<ChangeEvent<Row>> {
   if (options.topics.length === 0) throw new Error('debeziumSource needs at least one topic');
   if (options.decimals !== undefined) validateDecimalOptions(options.decimals);
-  if (options.partitionTask !== undefined && options.topics.length !== 1) throw new Error('debeziumSource: a partition task reads one topic (partitionTask with several topics)');
+  if (options.partitionTask !== undefined && options.topics.length !== 1)
+    throw new Error('debeziumSource: a partition task reads one topic (partitionTask with several topics)');
   return {
     name: `debezium:${options.topics.join(',')}`,
     createReader: (context) => new DebeziumReader<Row, ChangeEvent<Row>>(options, context, selectChange),
@@ -171,7 +191,9 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   /** Whether this reader reads `partition` (of one of its topics): its subtask's share, or its partition task's one partition. */
   private owns(partition: number): boolean {
     const task = this.options.partitionTask;
-    return task === undefined ? ownsPartition(partition, this.subtask.index, this.subtask.parallelism) : partition === task.partition;
+    return task === undefined
+      ? ownsPartition(partition, this.subtask.index, this.subtask.parallelism)
+      : partition === task.partition;
   }
   private fetchError: unknown;
   private endOffsets: ReadonlyMap<string, { readonly high: string; readonly low: string }> | undefined;
@@ -185,24 +207,53 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     private readonly select: Select<Row, T>,
   ) {
     // One connection (brokers, TLS, SASL) for every client this source builds.
-    const connection = resolveKafkaConnection({ ...(options.brokers === undefined ? {} : { brokers: options.brokers }), ...(options.ssl === undefined ? {} : { ssl: options.ssl }), ...(options.sasl === undefined ? {} : { sasl: options.sasl }) });
+    const connection = resolveKafkaConnection({
+      ...(options.brokers === undefined ? {} : { brokers: options.brokers }),
+      ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+    });
     const brokers = connection.brokers;
     // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
-    this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) => context.metrics.gauge('cdcflow_source_buffered_bytes', bytes));
+    this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) =>
+      context.metrics.gauge('cdcflow_source_buffered_bytes', bytes),
+    );
     const session = {
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
       ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAgeMs: options.metadataMaxAgeMs }),
     };
     const subtask = { subtaskIndex: context.subtaskIndex, parallelism: context.parallelism };
     const task = options.partitionTask === undefined ? {} : { partitionTask: options.partitionTask };
-    this.fetcher = options.fetcher ?? new KafkajsFetcher({ brokers, connection, topics: options.topics, groupId: options.groupId, clientId: `${context.jobName}-${context.uid}`, ...session, ...subtask, ...task });
-    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, { workers: options.decodeWorkers, decimals: options.decimals });
-    this.deadLetters = options.deadLetters ?? deadLetterWriter({ brokers, connection, topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`, clientId: `${context.jobName}-dlq`, sourceTopics: options.topics });
+    this.fetcher =
+      options.fetcher ??
+      new KafkajsFetcher({
+        brokers,
+        connection,
+        topics: options.topics,
+        groupId: options.groupId,
+        clientId: `${context.jobName}-${context.uid}`,
+        ...session,
+        ...subtask,
+        ...task,
+      });
+    this.decoder = createDecoder<Row>(options.format ?? { format: 'json' }, {
+      workers: options.decodeWorkers,
+      decimals: options.decimals,
+    });
+    this.deadLetters =
+      options.deadLetters ??
+      deadLetterWriter({
+        brokers,
+        connection,
+        topic: options.deadLetterTopic ?? `${options.topics[0] as string}.dlq`,
+        clientId: `${context.jobName}-dlq`,
+        sourceTopics: options.topics,
+      });
     this.metrics = context.metrics;
     this.checks = resolveRecordChecks(options.checks);
     this.json = (options.format ?? { format: 'json' }).format === 'json';
     // Every reason's series exists from the start, at zero, so an alert on its rate works before the first letter.
-    for (const reason of DECODE_DEAD_LETTER_KINDS) this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason }, 0);
+    for (const reason of DECODE_DEAD_LETTER_KINDS)
+      this.metrics.count('cdcflow_dead_letters_total', { stage: DECODE_STAGE, reason }, 0);
     this.subtask = { index: context.subtaskIndex, parallelism: context.parallelism };
     this.signals = new PartitionSignals(
       (split) => this.positions.get(split) ?? this.startPositions.get(split),
@@ -222,7 +273,8 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     // topic that does not exist yet (the job waits for it) cannot have.
     const needed = this.options.bounded === 'latest' || restored !== undefined;
     // An unbounded fresh read waits for its topics here, where a stop can end the wait at once.
-    if (!needed && (await this.fetcher.waitForTopics?.(this.openAbort.signal)) === true) throw new SourceOpenInterruptedError(`waiting for topic(s) ${this.options.topics.join(', ')}`);
+    if (!needed && (await this.fetcher.waitForTopics?.(this.openAbort.signal)) === true)
+      throw new SourceOpenInterruptedError(`waiting for topic(s) ${this.options.topics.join(', ')}`);
     const offsets = needed ? await this.fetcher.endOffsets() : await this.fetcher.endOffsets().catch(() => undefined);
     if (this.options.bounded === 'latest') this.endOffsets = offsets;
     if (offsets !== undefined) this.signals.endOffsetsFetched(offsets);
@@ -231,13 +283,20 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     // earliest offset — never at the group's committed offset, which a later checkpoint than the
     // restored one may have moved past records this state has not seen.
     const startAt = new Map(this.positions);
-    if (restored !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
+    if (restored !== undefined)
+      for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
     if (offsets !== undefined) this.checkStartPositions(startAt, offsets, 'checkpoint');
     // A partition task without a checkpoint in its lineage starts at the earliest offset: its
     // group's committed offsets may come from an older owner's checkpoint that the new owner's
     // claim superseded (runtime/group/partition-claims.ts).
-    if (restored === undefined && this.options.partitionTask !== undefined) for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
-    if (restored === undefined && offsets !== undefined && this.fetcher.committedOffsets !== undefined && this.options.partitionTask === undefined) {
+    if (restored === undefined && this.options.partitionTask !== undefined)
+      for (const [split, { low }] of offsets ?? []) if (!startAt.has(split)) startAt.set(split, low);
+    if (
+      restored === undefined &&
+      offsets !== undefined &&
+      this.fetcher.committedOffsets !== undefined &&
+      this.options.partitionTask === undefined
+    ) {
       // Without a checkpoint the client starts at the group's committed offsets and would reset
       // one out of range to the earliest offset silently: check them too, and pin where to start.
       const committed = new Map(await this.fetcher.committedOffsets());
@@ -254,7 +313,11 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   }
 
   /** Out-of-range start positions fail the job, or (per policy) move in `positions` and are counted. */
-  private checkStartPositions(positions: Map<string, string>, offsets: ReadonlyMap<string, { readonly high: string; readonly low: string }>, origin: OffsetLoss['origin']): void {
+  private checkStartPositions(
+    positions: Map<string, string>,
+    offsets: ReadonlyMap<string, { readonly high: string; readonly low: string }>,
+    origin: OffsetLoss['origin'],
+  ): void {
     for (const [split, offset] of [...positions]) {
       const parsed = parseSplit(split);
       // Only splits this subtask reads (the watermarks cover only those): another's is not "missing".
@@ -286,9 +349,15 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   private acceptLoss(loss: OffsetLoss): string | undefined {
     const policy = this.options.offsetOutOfRange ?? 'fail';
     const { resumeAt, skipped } = resolveLoss(loss, policy);
-    this.metrics.count('cdcflow_source_offsets_skipped_total', { topic: loss.topic, partition: String(loss.partition), cause: loss.cause }, Number(skipped));
+    this.metrics.count(
+      'cdcflow_source_offsets_skipped_total',
+      { topic: loss.topic, partition: String(loss.partition), cause: loss.cause },
+      Number(skipped),
+    );
     const log = this.options.log ?? ((line: string) => console.warn(line));
-    log(`${describeLoss(loss)}; offsetOutOfRange is '${policy}': resuming at ${resumeAt ?? 'nothing (partition gone)'}, ${skipped} records skipped`);
+    log(
+      `${describeLoss(loss)}; offsetOutOfRange is '${policy}': resuming at ${resumeAt ?? 'nothing (partition gone)'}, ${skipped} records skipped`,
+    );
     return resumeAt;
   }
 
@@ -302,8 +371,12 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     // After an accepted offset loss the position restarts with this batch, even backwards.
     const expected = batch.restartsPosition ? undefined : this.positions.get(batch.split);
     // A batch fetched before a seek can repeat what was already handed out: skip that part.
-    const records = expected !== undefined && batch.firstOffset < BigInt(expected) ? batch.records.filter((_, i) => BigInt(batch.offsets[i] as string) >= BigInt(expected)) : batch.records;
-    if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected)) this.positions.set(batch.split, batch.nextOffset);
+    const records =
+      expected !== undefined && batch.firstOffset < BigInt(expected)
+        ? batch.records.filter((_, i) => BigInt(batch.offsets[i] as string) >= BigInt(expected))
+        : batch.records;
+    if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected))
+      this.positions.set(batch.split, batch.nextOffset);
     this.signals.delivered(batch.split, records[records.length - 1]?.timestamp);
     return { records, split: batch.split, bytes: batch.bytes };
   }
@@ -351,7 +424,8 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
   private async onFetched(fetched: FetchedBatch): Promise<void> {
     if (fetched.messages.length > 0) this.signals.fetched(splitOf(fetched.topic, fetched.partition), Date.now());
     try {
-      const item: Buffered<T> = this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
+      const item: Buffered<T> =
+        this.decoder.decodesWhenTaken === true ? { raw: fetched } : { decoded: await this.decode(fetched) };
       await this.buffer.put(item, fetched.bytes);
     } catch (error) {
       // Surfaces in the task loop on the next poll; the restart strategy takes it from there.
@@ -398,8 +472,10 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
         else ends += 1;
       }
     }
-    if (begins > 0) this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'BEGIN' }, begins);
-    if (ends > 0) this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'END' }, ends);
+    if (begins > 0)
+      this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'BEGIN' }, begins);
+    if (ends > 0)
+      this.metrics.count('cdcflow_source_transaction_markers_total', { topic: fetched.topic, status: 'END' }, ends);
     if (letters.length > 0) {
       await this.deadLetters.write(letters);
       for (const letter of letters) {

@@ -70,7 +70,8 @@ export class DecodePool<Row> {
   private closed = false;
 
   constructor(private readonly options: DecodePoolOptions) {
-    if (!Number.isInteger(options.workers) || options.workers < 1) throw new RangeError(`DecodePool needs workers >= 1, got ${options.workers}`);
+    if (!Number.isInteger(options.workers) || options.workers < 1)
+      throw new RangeError(`DecodePool needs workers >= 1, got ${options.workers}`);
     this.minBatchSize = options.minBatchSize ?? 32;
     this.decimals = new DecimalColumns(options.decimals);
   }
@@ -83,7 +84,10 @@ export class DecodePool<Row> {
   /** Decodes a batch; resolves after every batch submitted before it. */
   decodeBatch(messages: readonly RawMessage[]): Promise<Decoded<Row>[]> {
     if (this.closed) return Promise.reject(new DecodePoolError('the decode pool is closed'));
-    const result = messages.length < this.minBatchSize ? Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m, { decimals: this.decimals }))) : this.dispatch(messages);
+    const result =
+      messages.length < this.minBatchSize
+        ? Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m, { decimals: this.decimals })))
+        : this.dispatch(messages);
     const ordered = this.tail.then(() => result);
     this.tail = ordered.catch(() => undefined);
     return ordered;
@@ -93,7 +97,8 @@ export class DecodePool<Row> {
   async close(): Promise<void> {
     this.closed = true;
     const slots = this.slots.splice(0);
-    for (const slot of slots) this.fail(slot, new DecodePoolError('the decode pool was closed while a batch was being decoded'));
+    for (const slot of slots)
+      this.fail(slot, new DecodePoolError('the decode pool was closed while a batch was being decoded'));
     await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 
@@ -121,7 +126,9 @@ export class DecodePool<Row> {
     const slot: Slot = { worker: startWorker(), jobs: new Map(), dead: false };
     slot.worker.unref();
     slot.worker.on('message', (response: DecodeResponse) => this.onResponse(slot, response));
-    slot.worker.on('error', (error) => this.fail(slot, new DecodePoolError(`a decode worker crashed: ${error.message}`, error)));
+    slot.worker.on('error', (error) =>
+      this.fail(slot, new DecodePoolError(`a decode worker crashed: ${error.message}`, error)),
+    );
     slot.worker.on('exit', (code) => this.fail(slot, new DecodePoolError(`a decode worker exited (code ${code})`)));
     this.slots.push(slot);
     return slot;
@@ -144,7 +151,11 @@ export class DecodePool<Row> {
   }
 }
 
-function pack(id: number, messages: readonly RawMessage[], decimals: DebeziumDecimalOptions | undefined): DecodeRequest {
+function pack(
+  id: number,
+  messages: readonly RawMessage[],
+  decimals: DebeziumDecimalOptions | undefined,
+): DecodeRequest {
   let total = 0;
   for (const m of messages) total += (m.key?.length ?? 0) + (m.value?.length ?? 0);
   const bytes = new Uint8Array(total);
@@ -219,7 +230,8 @@ export function withoutTsx(execArgv: readonly string[]): string[] {
  * V8 heap sizing flags: a Worker refuses them in `execArgv` (ERR_WORKER_INVALID_EXEC_ARGV), and
  * does not need them there: V8 flags are process-wide, so the worker's heap is sized by them anyway.
  */
-const HEAP_FLAG = /^--(max-semi-space-size|min-semi-space-size|max-old-space-size|max-heap-size|semi-space-growth-factor)(=|$)/;
+const HEAP_FLAG =
+  /^--(max-semi-space-size|min-semi-space-size|max-old-space-size|max-heap-size|semi-space-growth-factor)(=|$)/;
 
 /** The parent's Node flags for a worker thread: without tsx (the bootstrap registers it) and without heap sizing flags. */
 export function workerExecArgv(execArgv: readonly string[]): string[] {

@@ -45,7 +45,9 @@ export interface WireDeadLetter {
 export function decodeRequest(request: DecodeRequest): DecodeResponse {
   const { bytes, lengths } = request;
   const decimals = decimalsOf(request.decimals);
-  const out: (Decoded<unknown> | WireDeadLetter)[] = new Array<Decoded<unknown> | WireDeadLetter>(request.offsets.length);
+  const out: (Decoded<unknown> | WireDeadLetter)[] = new Array<Decoded<unknown> | WireDeadLetter>(
+    request.offsets.length,
+  );
   const deadLetters: number[] = [];
   let at = 0;
   const slice = (length: number): Buffer | null => {
@@ -57,7 +59,14 @@ export function decodeRequest(request: DecodeRequest): DecodeResponse {
   for (let i = 0; i < out.length; i++) {
     const key = slice(lengths[2 * i] as number);
     const value = slice(lengths[2 * i + 1] as number);
-    const message: RawMessage = { topic: request.topics[i] as string, partition: request.partitions[i] as number, offset: request.offsets[i] as string, key, value, timestampMs: 0 };
+    const message: RawMessage = {
+      topic: request.topics[i] as string,
+      partition: request.partitions[i] as number,
+      offset: request.offsets[i] as string,
+      key,
+      value,
+      timestampMs: 0,
+    };
     const decoded = decodeDebeziumJson(message, { decimals });
     if (decoded.kind === 'dead-letter') {
       out[i] = { kind: 'dead-letter', errorKind: decoded.letter.errorKind, reason: decoded.letter.reason };

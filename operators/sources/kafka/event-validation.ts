@@ -38,7 +38,9 @@ export interface RecordChecks {
   readonly requireKey?: boolean;
 }
 
-export type ResolvedRecordChecks = Required<Omit<RecordChecks, 'keyColumns'>> & { readonly keyColumns: readonly string[] | undefined };
+export type ResolvedRecordChecks = Required<Omit<RecordChecks, 'keyColumns'>> & {
+  readonly keyColumns: readonly string[] | undefined;
+};
 
 export const DEFAULT_MAX_RECORD_BYTES = 8 * 1024 * 1024;
 export const DEFAULT_MAX_NESTING_DEPTH = 64;
@@ -65,15 +67,29 @@ export function resolveRecordChecks(checks: RecordChecks = {}): ResolvedRecordCh
 }
 
 /** Size, then (for JSON) nesting depth on the raw bytes: both before anything is parsed. */
-export function checkRawMessage(message: RawMessage, checks: ResolvedRecordChecks, json: boolean): RecordProblem | undefined {
+export function checkRawMessage(
+  message: RawMessage,
+  checks: ResolvedRecordChecks,
+  json: boolean,
+): RecordProblem | undefined {
   const bytes = (message.key?.length ?? 0) + (message.value?.length ?? 0);
   if (bytes > checks.maxRecordBytes) {
-    return { kind: 'too-large', reason: `record is ${bytes} bytes (key + value), over maxRecordBytes ${checks.maxRecordBytes}: raise the source's maxRecordBytes if such records are expected` };
+    return {
+      kind: 'too-large',
+      reason: `record is ${bytes} bytes (key + value), over maxRecordBytes ${checks.maxRecordBytes}: raise the source's maxRecordBytes if such records are expected`,
+    };
   }
   if (!json) return undefined;
-  for (const [what, part] of [['key', message.key], ['value', message.value]] as const) {
+  for (const [what, part] of [
+    ['key', message.key],
+    ['value', message.value],
+  ] as const) {
     if (part === null) continue;
-    if (jsonDepthOver(part, checks.maxNestingDepth)) return { kind: 'too-deep', reason: `${what} nests objects/arrays deeper than maxNestingDepth ${checks.maxNestingDepth}` };
+    if (jsonDepthOver(part, checks.maxNestingDepth))
+      return {
+        kind: 'too-deep',
+        reason: `${what} nests objects/arrays deeper than maxNestingDepth ${checks.maxNestingDepth}`,
+      };
   }
   return undefined;
 }
@@ -118,33 +134,55 @@ export function valueDepthOver(value: unknown, max: number): boolean {
     if (typeof top.value !== 'object' || top.value === null || Buffer.isBuffer(top.value)) continue;
     const depth = top.depth + 1;
     if (depth > max) return true;
-    for (const child of Object.values(top.value)) if (typeof child === 'object' && child !== null) stack.push({ value: child, depth });
+    for (const child of Object.values(top.value))
+      if (typeof child === 'object' && child !== null) stack.push({ value: child, depth });
   }
   return false;
 }
 
 /** Key, position and event time of a decoded change; `now` is this machine's clock. */
-export function validateChangeEvent(event: ChangeEvent<unknown>, checks: ResolvedRecordChecks, now: number, json: boolean): RecordProblem | undefined {
-  return checkPosition(event) ?? checkEventTime(event, checks, now) ?? checkKey(event, checks) ?? (json ? undefined : checkDepth(event, checks));
+export function validateChangeEvent(
+  event: ChangeEvent<unknown>,
+  checks: ResolvedRecordChecks,
+  now: number,
+  json: boolean,
+): RecordProblem | undefined {
+  return (
+    checkPosition(event) ??
+    checkEventTime(event, checks, now) ??
+    checkKey(event, checks) ??
+    (json ? undefined : checkDepth(event, checks))
+  );
 }
 
 function checkPosition(event: ChangeEvent<unknown>): RecordProblem | undefined {
   const source = event.source as unknown as Readonly<Record<string, unknown>>;
   const lsn = source['lsn'];
-  if (typeof lsn === 'number' && !(lsn >= 0)) return { kind: 'invalid-position', reason: `\`source.lsn\` ${lsn} is negative: a position must be a non-negative integer` };
+  if (typeof lsn === 'number' && !(lsn >= 0))
+    return {
+      kind: 'invalid-position',
+      reason: `\`source.lsn\` ${lsn} is negative: a position must be a non-negative integer`,
+    };
   // Commit-order positions ([last commit LSN, change LSN]) where the decoder provides them.
   const sequence = source['sequence'];
   if (Array.isArray(sequence)) {
     for (const part of sequence as unknown[]) {
       if ((typeof part === 'number' || typeof part === 'bigint') && part < 0) {
-        return { kind: 'invalid-position', reason: `\`source.sequence\` ${JSON.stringify(sequence.map(String))} has a negative part: positions must be non-negative` };
+        return {
+          kind: 'invalid-position',
+          reason: `\`source.sequence\` ${JSON.stringify(sequence.map(String))} has a negative part: positions must be non-negative`,
+        };
       }
     }
   }
   return undefined;
 }
 
-function checkEventTime(event: ChangeEvent<unknown>, checks: ResolvedRecordChecks, now: number): RecordProblem | undefined {
+function checkEventTime(
+  event: ChangeEvent<unknown>,
+  checks: ResolvedRecordChecks,
+  now: number,
+): RecordProblem | undefined {
   const ahead = event.source.tsMs - now;
   if (ahead <= checks.maxFutureSkewMs) return undefined;
   return {
@@ -162,24 +200,43 @@ function checkKey(event: ChangeEvent<unknown>, checks: ResolvedRecordChecks): Re
   if (event.op === 't') return undefined;
   const key = event.key;
   if (key === null) {
-    return checks.requireKey ? { kind: 'invalid-key', reason: `op ${event.op} has a null key: changes need their primary key as the Kafka key (set requireKey: false for tables without one)` } : undefined;
+    return checks.requireKey
+      ? {
+          kind: 'invalid-key',
+          reason: `op ${event.op} has a null key: changes need their primary key as the Kafka key (set requireKey: false for tables without one)`,
+        }
+      : undefined;
   }
   const columns = checks.keyColumns ?? Object.keys(key);
-  if (columns.length === 0) return { kind: 'invalid-key', reason: 'the key is an empty object: it names no primary-key column' };
+  if (columns.length === 0)
+    return { kind: 'invalid-key', reason: 'the key is an empty object: it names no primary-key column' };
   for (const column of columns) {
     const value = key[column];
     if (value === undefined || value === null) {
-      return { kind: 'invalid-key', reason: `the key ${abbreviate(key)} has no value for primary-key column \`${column}\`` };
+      return {
+        kind: 'invalid-key',
+        reason: `the key ${abbreviate(key)} has no value for primary-key column \`${column}\``,
+      };
     }
   }
-  for (const [image, row] of [['after', event.after], ['before', event.before]] as const) {
+  for (const [image, row] of [
+    ['after', event.after],
+    ['before', event.before],
+  ] as const) {
     if (row === null || typeof row !== 'object') continue;
     const values = row as Readonly<Record<string, unknown>>;
     for (const column of columns) {
       // Debezium's key columns are columns of the row: a key naming another column is not its key.
-      if (!(column in values)) return { kind: 'invalid-key', reason: `the key ${abbreviate(key)} names \`${column}\`, which is not a column of \`${image}\`: it is not this row's primary key` };
+      if (!(column in values))
+        return {
+          kind: 'invalid-key',
+          reason: `the key ${abbreviate(key)} names \`${column}\`, which is not a column of \`${image}\`: it is not this row's primary key`,
+        };
       if (!sameKeyValue(key[column], values[column])) {
-        return { kind: 'invalid-key', reason: `the key's \`${column}\` ${abbreviate(key[column])} disagrees with \`${image}.${column}\` ${abbreviate(values[column])}: the change would bypass the replay guard of its real key` };
+        return {
+          kind: 'invalid-key',
+          reason: `the key's \`${column}\` ${abbreviate(key[column])} disagrees with \`${image}.${column}\` ${abbreviate(values[column])}: the change would bypass the replay guard of its real key`,
+        };
       }
     }
   }
@@ -189,7 +246,8 @@ function checkKey(event: ChangeEvent<unknown>, checks: ResolvedRecordChecks): Re
 /** Key and row columns compare by value: 42, 42n and "42" (an int64 written as a string) are one key. */
 function sameKeyValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
-  const scalar = (v: unknown): v is string | number | bigint | boolean => ['string', 'number', 'bigint', 'boolean'].includes(typeof v);
+  const scalar = (v: unknown): v is string | number | bigint | boolean =>
+    ['string', 'number', 'bigint', 'boolean'].includes(typeof v);
   if (scalar(a) && scalar(b)) return String(a) === String(b);
   try {
     return JSON.stringify(a) === JSON.stringify(b);
@@ -199,9 +257,17 @@ function sameKeyValue(a: unknown, b: unknown): boolean {
 }
 
 function checkDepth(event: ChangeEvent<unknown>, checks: ResolvedRecordChecks): RecordProblem | undefined {
-  for (const [what, part] of [['key', event.key], ['before', event.before], ['after', event.after]] as const) {
+  for (const [what, part] of [
+    ['key', event.key],
+    ['before', event.before],
+    ['after', event.after],
+  ] as const) {
     // +1: the row object itself sits one level below the envelope the byte scan would count.
-    if (valueDepthOver(part, checks.maxNestingDepth - 1)) return { kind: 'too-deep', reason: `${what} nests objects/arrays deeper than maxNestingDepth ${checks.maxNestingDepth}` };
+    if (valueDepthOver(part, checks.maxNestingDepth - 1))
+      return {
+        kind: 'too-deep',
+        reason: `${what} nests objects/arrays deeper than maxNestingDepth ${checks.maxNestingDepth}`,
+      };
   }
   return undefined;
 }

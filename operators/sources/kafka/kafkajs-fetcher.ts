@@ -32,7 +32,6 @@ export interface KafkajsFetcherOptions {
   readonly partitionTask?: PartitionTaskRef;
 }
 
-
 /** kafkajs behind the Fetcher interface. */
 export class KafkajsFetcher implements Fetcher {
   private readonly consumer: Consumer;
@@ -64,7 +63,11 @@ export class KafkajsFetcher implements Fetcher {
   constructor(private readonly options: KafkajsFetcherOptions) {
     assertAbortedTransactionsFiltered(); // the consumer below reads read_committed
     const kafka = (this.kafka = new Kafka(
-      kafkaClientConfig(options.connection ?? { brokers: options.brokers }, { clientId: options.clientId, logLevel: logLevel.WARN, logCreator: this.logCreator }),
+      kafkaClientConfig(options.connection ?? { brokers: options.brokers }, {
+        clientId: options.clientId,
+        logLevel: logLevel.WARN,
+        logCreator: this.logCreator,
+      }),
     ));
     const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     this.heartbeatMs = Math.min(3000, Math.floor(sessionTimeout / 3));
@@ -76,8 +79,11 @@ export class KafkajsFetcher implements Fetcher {
       ...(task !== undefined
         ? { groupId: this.groupId(), partitionAssigners: [partitionTaskAssigner(task)] }
         : subtask.parallelism === 1
-        ? { groupId: options.groupId }
-        : { groupId: subtaskGroupId(options.groupId, subtask.index, subtask.parallelism), partitionAssigners: [subtaskAssigner(subtask.index, subtask.parallelism)] }),
+          ? { groupId: options.groupId }
+          : {
+              groupId: subtaskGroupId(options.groupId, subtask.index, subtask.parallelism),
+              partitionAssigners: [subtaskAssigner(subtask.index, subtask.parallelism)],
+            }),
       sessionTimeout,
       heartbeatInterval: this.heartbeatMs,
       ...(options.metadataMaxAgeMs === undefined ? {} : { metadataMaxAge: options.metadataMaxAgeMs }),
@@ -99,13 +105,16 @@ export class KafkajsFetcher implements Fetcher {
   private groupId(): string {
     const { index, parallelism } = this.subtask;
     const task = this.options.partitionTask;
-    if (task !== undefined) return partitionTaskGroupId(this.options.groupId, this.options.topics[0] as string, task.partition);
+    if (task !== undefined)
+      return partitionTaskGroupId(this.options.groupId, this.options.topics[0] as string, task.partition);
     return parallelism === 1 ? this.options.groupId : subtaskGroupId(this.options.groupId, index, parallelism);
   }
 
   private owns(partition: number): boolean {
     const task = this.options.partitionTask;
-    return task === undefined ? ownsPartition(partition, this.subtask.index, this.subtask.parallelism) : partition === task.partition;
+    return task === undefined
+      ? ownsPartition(partition, this.subtask.index, this.subtask.parallelism)
+      : partition === task.partition;
   }
 
   /**
@@ -119,7 +128,11 @@ export class KafkajsFetcher implements Fetcher {
     const forward = kafkajsLogCreator(rootLogger().child({ client: this.options.clientId }))(level);
     return (entry: LogEntry) => {
       const { message, topic, partition } = entry.log as { message: string; topic?: unknown; partition?: unknown };
-      if (message.startsWith('Offset out of range, resetting') && typeof topic === 'string' && typeof partition === 'number') {
+      if (
+        message.startsWith('Offset out of range, resetting') &&
+        typeof topic === 'string' &&
+        typeof partition === 'number'
+      ) {
         this.resets.add(splitOf(topic, partition));
       }
       forward(entry);
@@ -147,7 +160,9 @@ export class KafkajsFetcher implements Fetcher {
       if (this.stopped) void this.consumer.disconnect().catch(() => undefined);
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, ({ payload }) => {
-      this.assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => splitOf(topic, p)));
+      this.assigned = Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) =>
+        partitions.map((p) => splitOf(topic, p)),
+      );
       // Checkpoints own positions: after every (re)join, read from where the checkpoint says.
       for (const split of this.assigned) {
         const offset = startAt.get(split);
@@ -163,7 +178,13 @@ export class KafkajsFetcher implements Fetcher {
       // After a reset the position is examined by the next real batch (`onBatch`), not moved here.
       if (this.resets.has(split) || this.halted.has(split)) return;
       this.advance(split, BigInt(payload.lastOffset) + 1n);
-      const skip: FetchedBatch = { topic: payload.topic, partition: payload.partition, messages: [], nextOffset: (BigInt(payload.lastOffset) + 1n).toString(), bytes: 0 };
+      const skip: FetchedBatch = {
+        topic: payload.topic,
+        partition: payload.partition,
+        messages: [],
+        nextOffset: (BigInt(payload.lastOffset) + 1n).toString(),
+        bytes: 0,
+      };
       // kafkajs does not wait for listeners; a failed delivery reaches the reader on its own.
       this.skipped = this.skipped.then(() => deliver(skip)).catch(() => undefined);
     });
@@ -182,7 +203,8 @@ export class KafkajsFetcher implements Fetcher {
     const split = splitOf(batch.topic, batch.partition);
     if (this.halted.has(split)) return;
     // kafkajs 2.2's Batch keeps the offset it fetched from (untyped); the first message is a fallback.
-    const fetchedFrom = (batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.lastOffset();
+    const fetchedFrom =
+      (batch as unknown as { fetchedOffset?: string }).fetchedOffset ?? batch.firstOffset() ?? batch.lastOffset();
     if (!(await this.positionIntact(split, fetchedFrom))) return;
     let bytes = 0;
     const messages: RawMessage[] = batch.messages.map((m) => {
@@ -205,7 +227,14 @@ export class KafkajsFetcher implements Fetcher {
     }, this.heartbeatMs);
     try {
       const restartsPosition = this.restarts.delete(split);
-      await deliver({ topic: batch.topic, partition: batch.partition, messages, nextOffset: (BigInt(last) + 1n).toString(), bytes, ...(restartsPosition ? { restartsPosition } : {}) });
+      await deliver({
+        topic: batch.topic,
+        partition: batch.partition,
+        messages,
+        nextOffset: (BigInt(last) + 1n).toString(),
+        bytes,
+        ...(restartsPosition ? { restartsPosition } : {}),
+      });
     } finally {
       clearInterval(beat);
     }
@@ -240,7 +269,15 @@ export class KafkajsFetcher implements Fetcher {
     else if (low !== undefined && expected < low) cause = 'below-log-start';
     else if (watermarks !== undefined && expected > BigInt(watermarks.high)) cause = 'above-high-watermark';
     else return true; // a gap of control records or compaction, not lost data
-    const loss: OffsetLoss = { topic, partition, offset: expected.toString(), earliest: watermarks?.low, latest: watermarks?.high, cause, origin: 'fetch' };
+    const loss: OffsetLoss = {
+      topic,
+      partition,
+      offset: expected.toString(),
+      earliest: watermarks?.low,
+      latest: watermarks?.high,
+      cause,
+      origin: 'fetch',
+    };
     const resumeAt = this.onOffsetLoss?.(loss);
     if (resumeAt === undefined) {
       this.halted.add(split);
@@ -269,7 +306,10 @@ export class KafkajsFetcher implements Fetcher {
         const existing = new Set(await admin.listTopics());
         const missing = this.options.topics.filter((t) => !existing.has(t));
         if (missing.length === 0) return false;
-        if (!logged) rootLogger().child({ client: this.options.clientId }).warn({ missing }, `waiting for topic(s) ${missing.join(', ')} to exist (checked every ${intervalMs} ms)`);
+        if (!logged)
+          rootLogger()
+            .child({ client: this.options.clientId })
+            .warn({ missing }, `waiting for topic(s) ${missing.join(', ')} to exist (checked every ${intervalMs} ms)`);
         logged = true;
         await new Promise<void>((resolve) => {
           const wake = () => {
@@ -290,10 +330,14 @@ export class KafkajsFetcher implements Fetcher {
   }
 
   async commit(positions: ReadonlyMap<string, string>): Promise<void> {
-    const offsets = [...positions].filter(([split]) => this.assigned?.includes(split) === true).map(([split, offset]) => ({ ...parseSplit(split), offset }));
+    const offsets = [...positions]
+      .filter(([split]) => this.assigned?.includes(split) === true)
+      .map(([split, offset]) => ({ ...parseSplit(split), offset }));
     if (offsets.length === 0) return;
     await this.consumer.commitOffsets(offsets);
-    await this.stableGroup?.commit(new Map(offsets.map(({ topic, partition, offset }) => [splitOf(topic, partition), offset])));
+    await this.stableGroup?.commit(
+      new Map(offsets.map(({ topic, partition, offset }) => [splitOf(topic, partition), offset])),
+    );
   }
 
   async endOffsets(): Promise<ReadonlyMap<string, { readonly high: string; readonly low: string }>> {

@@ -44,14 +44,22 @@ export interface MessageDecoder<Row> {
 export function createDecoder<Row>(choice: DecoderChoice, options: DecoderOptions = {}): MessageDecoder<Row> {
   if (choice.format === 'json') {
     const workers = options.workers ?? 0;
-    if (!Number.isInteger(workers) || workers < 0) throw new RangeError(`decode workers must be an integer >= 0, got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 0)
+      throw new RangeError(`decode workers must be an integer >= 0, got ${workers}`);
     const decimals = options.decimals;
     if (workers > 0) return new DecodePool<Row>({ workers, ...(decimals === undefined ? {} : { decimals }) });
     const json = { decimals: new DecimalColumns(decimals) };
-    return { decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m, json))), decodesWhenTaken: true, close: () => Promise.resolve() };
+    return {
+      decodeBatch: (messages) => Promise.resolve(messages.map((m) => decodeDebeziumJson<Row>(m, json))),
+      decodesWhenTaken: true,
+      close: () => Promise.resolve(),
+    };
   }
   const host = choice.registryUrl ?? process.env['SCHEMA_REGISTRY_URL'];
-  if (host === undefined) throw new Error("Avro decoding needs the schema registry: pass format: { format: 'avro', registryUrl } or set SCHEMA_REGISTRY_URL");
+  if (host === undefined)
+    throw new Error(
+      "Avro decoding needs the schema registry: pass format: { format: 'avro', registryUrl } or set SCHEMA_REGISTRY_URL",
+    );
   // Avro carries the scale in the schema (the `decimal` logical type): decoded by avsc itself.
   const registry = new SchemaRegistry({ host }, { [SchemaType.AVRO]: { logicalTypes: avroDecimalLogicalTypes } });
   const decoder = new ConfluentAvroDecoder<Row>(new RegistrySchemaResolver(registry));

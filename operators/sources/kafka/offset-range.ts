@@ -37,10 +37,14 @@ export class SourceOffsetOutOfRangeError extends CdcflowError {
   readonly loss: OffsetLoss;
 
   constructor(loss: OffsetLoss) {
-    super(describeLoss(loss) + "; records were lost or the topic was replaced. Rebuild the job's state (e.g. re-snapshot the table), or accept the skip with the source option offsetOutOfRange: 'earliest' | 'latest'", {
-      domain: 'external',
-      retriable: false,
-    });
+    super(
+      describeLoss(loss) +
+        "; records were lost or the topic was replaced. Rebuild the job's state (e.g. re-snapshot the table), or accept the skip with the source option offsetOutOfRange: 'earliest' | 'latest'",
+      {
+        domain: 'external',
+        retriable: false,
+      },
+    );
     this.loss = loss;
   }
 }

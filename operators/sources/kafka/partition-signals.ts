@@ -40,8 +40,12 @@ export class PartitionSignals {
   register(metrics: OperatorMetrics): void {
     if (metrics.collect === undefined) return;
     this.unregister.push(
-      metrics.collect('cdcflow_source_lag_records', ['topic', 'partition'], () => this.sample((s, split) => this.lag(s, split))),
-      metrics.collect('cdcflow_source_catch_up_seconds', ['topic', 'partition'], () => this.sample((s, split) => this.catchUpSeconds(s, split))),
+      metrics.collect('cdcflow_source_lag_records', ['topic', 'partition'], () =>
+        this.sample((s, split) => this.lag(s, split)),
+      ),
+      metrics.collect('cdcflow_source_catch_up_seconds', ['topic', 'partition'], () =>
+        this.sample((s, split) => this.catchUpSeconds(s, split)),
+      ),
       metrics.collect('cdcflow_source_silence_seconds', ['topic', 'partition', 'basis'], () => this.silence()),
     );
   }
@@ -76,7 +80,8 @@ export class PartitionSignals {
       const lag = this.lag(state, split);
       if (!Number.isFinite(lag)) continue;
       state.samples.push({ at, lag });
-      while (state.samples.length > 2 && at - (state.samples[0] as { at: number }).at > SLOPE_WINDOW_MS) state.samples.shift();
+      while (state.samples.length > 2 && at - (state.samples[0] as { at: number }).at > SLOPE_WINDOW_MS)
+        state.samples.shift();
     }
   }
 
@@ -94,7 +99,11 @@ export class PartitionSignals {
 
   private state(split: string): PartitionState {
     let state = this.partitions.get(split);
-    if (state === undefined) this.partitions.set(split, (state = { endOffset: undefined, lastEventTs: undefined, lastFetchAt: undefined, samples: [] }));
+    if (state === undefined)
+      this.partitions.set(
+        split,
+        (state = { endOffset: undefined, lastEventTs: undefined, lastFetchAt: undefined, samples: [] }),
+      );
     return state;
   }
 
@@ -116,7 +125,9 @@ export class PartitionSignals {
     return slopePerMs >= 0 ? Number.POSITIVE_INFINITY : lag / -slopePerMs / 1000;
   }
 
-  private *sample(value: (state: PartitionState, split: string) => number): Iterable<readonly [Record<string, string>, number]> {
+  private *sample(
+    value: (state: PartitionState, split: string) => number,
+  ): Iterable<readonly [Record<string, string>, number]> {
     for (const [split, state] of this.partitions) yield [labelsOf(split), value(state, split)];
   }
 

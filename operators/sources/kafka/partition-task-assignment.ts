@@ -35,17 +35,26 @@ export function partitionTaskAssigner(task: PartitionTaskRef): PartitionAssigner
     name,
     version: 0,
     assign: ({ members, topics }) => {
-      const ranked = members.map((m) => ({ id: m.memberId, epoch: epochOf(m.memberMetadata) })).sort((a, b) => b.epoch - a.epoch || a.id.localeCompare(b.id));
+      const ranked = members
+        .map((m) => ({ id: m.memberId, epoch: epochOf(m.memberMetadata) }))
+        .sort((a, b) => b.epoch - a.epoch || a.id.localeCompare(b.id));
       const owner = ranked[0]?.id;
       const assignment: Record<string, number[]> = {};
       for (const topic of topics) assignment[topic] = [task.partition];
       return Promise.resolve(
         members.map(({ memberId }) => ({
           memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 0, assignment: memberId === owner ? assignment : {}, userData: Buffer.alloc(0) }),
+          memberAssignment: AssignerProtocol.MemberAssignment.encode({
+            version: 0,
+            assignment: memberId === owner ? assignment : {},
+            userData: Buffer.alloc(0),
+          }),
         })),
       );
     },
-    protocol: ({ topics }) => ({ name, metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData }) }),
+    protocol: ({ topics }) => ({
+      name,
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData }),
+    }),
   });
 }

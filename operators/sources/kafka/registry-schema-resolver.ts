@@ -46,7 +46,12 @@ export class RegistrySchemaResolver implements SchemaResolver {
     } catch (error) {
       throw classifyRegistryError(schemaId, error);
     }
-    if (typeof schema !== 'object' || schema === null || !('fromBuffer' in schema) || typeof schema.fromBuffer !== 'function') {
+    if (
+      typeof schema !== 'object' ||
+      schema === null ||
+      !('fromBuffer' in schema) ||
+      typeof schema.fromBuffer !== 'function'
+    ) {
       throw new SchemaNotFoundError(schemaId, { cause: new Error('registry returned a schema that is not Avro') });
     }
     const type = schema as BodyDecoder;

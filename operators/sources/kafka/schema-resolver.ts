@@ -16,10 +16,13 @@ export interface SchemaResolver {
 export class SchemaNotFoundError extends CdcflowError {
   readonly schemaId: number;
   constructor(schemaId: number, options: { cause?: unknown } = {}) {
-    super(`schema id ${schemaId} is unknown to the schema registry: is the job pointed at the registry the producer used?`, {
-      domain: 'external',
-      ...options,
-    });
+    super(
+      `schema id ${schemaId} is unknown to the schema registry: is the job pointed at the registry the producer used?`,
+      {
+        domain: 'external',
+        ...options,
+      },
+    );
     this.schemaId = schemaId;
   }
 }

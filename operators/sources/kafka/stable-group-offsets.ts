@@ -28,7 +28,12 @@ interface GroupCluster {
   findGroupCoordinator(request: { groupId: string; coordinatorType?: number }): Promise<GroupBroker>;
 }
 
-type ClusterFactory = (options: { metadataMaxAge: number; allowAutoTopicCreation: boolean; maxInFlightRequests: number | null; instrumentationEmitter: null }) => GroupCluster;
+type ClusterFactory = (options: {
+  metadataMaxAge: number;
+  allowAutoTopicCreation: boolean;
+  maxInFlightRequests: number | null;
+  instrumentationEmitter: null;
+}) => GroupCluster;
 
 export class StableGroupOffsets {
   private cluster: GroupCluster | undefined;
@@ -54,8 +59,11 @@ export class StableGroupOffsets {
       memberId: '',
       topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })),
     });
-    const failed = responses.flatMap((r) => r.partitions.filter((p) => p.errorCode !== 0).map((p) => `${r.topic}:${p.partition} (error ${p.errorCode})`));
-    if (failed.length > 0) throw new Error(`committing offsets under group ${this.groupId} failed for ${failed.join(', ')}`);
+    const failed = responses.flatMap((r) =>
+      r.partitions.filter((p) => p.errorCode !== 0).map((p) => `${r.topic}:${p.partition} (error ${p.errorCode})`),
+    );
+    if (failed.length > 0)
+      throw new Error(`committing offsets under group ${this.groupId} failed for ${failed.join(', ')}`);
   }
 
   async close(): Promise<void> {
@@ -66,10 +74,19 @@ export class StableGroupOffsets {
 
   private async connected(): Promise<GroupCluster> {
     if (this.cluster !== undefined) return this.cluster;
-    const symbol = Object.getOwnPropertySymbols(this.kafka).find((s) => s.description === 'private:Kafka:createCluster');
-    const factory = symbol === undefined ? undefined : (this.kafka as unknown as Record<symbol, ClusterFactory | undefined>)[symbol];
-    if (typeof factory !== 'function') throw new Error('kafkajs no longer has private:Kafka:createCluster; stable group offsets need kafkajs 2.2.4');
-    const cluster = factory.call(this.kafka, { metadataMaxAge: 300_000, allowAutoTopicCreation: false, maxInFlightRequests: null, instrumentationEmitter: null });
+    const symbol = Object.getOwnPropertySymbols(this.kafka).find(
+      (s) => s.description === 'private:Kafka:createCluster',
+    );
+    const factory =
+      symbol === undefined ? undefined : (this.kafka as unknown as Record<symbol, ClusterFactory | undefined>)[symbol];
+    if (typeof factory !== 'function')
+      throw new Error('kafkajs no longer has private:Kafka:createCluster; stable group offsets need kafkajs 2.2.4');
+    const cluster = factory.call(this.kafka, {
+      metadataMaxAge: 300_000,
+      allowAutoTopicCreation: false,
+      maxInFlightRequests: null,
+      instrumentationEmitter: null,
+    });
     await cluster.connect();
     this.cluster = cluster;
     return cluster;

@@ -35,10 +35,17 @@ export function subtaskAssigner(subtaskIndex: number, parallelism: number): Part
       return Promise.resolve(
         members.map(({ memberId }) => ({
           memberId,
-          memberAssignment: AssignerProtocol.MemberAssignment.encode({ version: 0, assignment: memberId === owner ? assignment : {}, userData: Buffer.alloc(0) }),
+          memberAssignment: AssignerProtocol.MemberAssignment.encode({
+            version: 0,
+            assignment: memberId === owner ? assignment : {},
+            userData: Buffer.alloc(0),
+          }),
         })),
       );
     },
-    protocol: ({ topics }) => ({ name, metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }) }),
+    protocol: ({ topics }) => ({
+      name,
+      metadata: AssignerProtocol.MemberMetadata.encode({ version: 0, topics, userData: Buffer.alloc(0) }),
+    }),
   });
 }

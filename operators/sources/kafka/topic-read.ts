@@ -38,7 +38,12 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: ReadT
   const byPartition = new Map<number, KafkaMessage[]>();
   if (pending.size === 0) return [];
   let read = 0;
-  const consumer = kafka.consumer({ groupId: `${options.groupPrefix}-${Date.now()}-${Math.random().toString(36).slice(2)}`, maxWaitTimeInMs: 200, maxBytesPerPartition: MAX_FETCH_BYTES, maxBytes: MAX_FETCH_BYTES });
+  const consumer = kafka.consumer({
+    groupId: `${options.groupPrefix}-${Date.now()}-${Math.random().toString(36).slice(2)}`,
+    maxWaitTimeInMs: 200,
+    maxBytesPerPartition: MAX_FETCH_BYTES,
+    maxBytes: MAX_FETCH_BYTES,
+  });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -67,5 +72,7 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: ReadT
   } finally {
     await consumer.disconnect();
   }
-  return [...byPartition.keys()].sort((a, b) => a - b).flatMap((partition) => (byPartition.get(partition) ?? []).map((message) => ({ partition, message })));
+  return [...byPartition.keys()]
+    .sort((a, b) => a - b)
+    .flatMap((partition) => (byPartition.get(partition) ?? []).map((message) => ({ partition, message })));
 }

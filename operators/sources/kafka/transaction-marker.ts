@@ -28,7 +28,8 @@ export function transactionMarkerOf(value: Readonly<Record<string, unknown>>): T
   if ((status !== 'BEGIN' && status !== 'END') || 'op' in value) return undefined;
   const id = value['id'];
   if (typeof id !== 'string') return `transaction ${status} record without a string \`id\``;
-  const eventCount = value['event_count'] === null || value['event_count'] === undefined ? null : toSafeInteger(value['event_count']);
+  const eventCount =
+    value['event_count'] === null || value['event_count'] === undefined ? null : toSafeInteger(value['event_count']);
   if (eventCount === undefined) return `transaction ${status} ${id}: \`event_count\` is not a whole number`;
   const dataCollections: { dataCollection: string; eventCount: number }[] = [];
   const collections = value['data_collections'];
@@ -36,7 +37,8 @@ export function transactionMarkerOf(value: Readonly<Record<string, unknown>>): T
     for (const entry of collections as unknown[]) {
       const name = isPlainObject(entry) ? entry['data_collection'] : undefined;
       const count = isPlainObject(entry) ? toSafeInteger(entry['event_count']) : undefined;
-      if (typeof name !== 'string' || count === undefined) return `transaction ${status} ${id}: malformed \`data_collections\` entry`;
+      if (typeof name !== 'string' || count === undefined)
+        return `transaction ${status} ${id}: malformed \`data_collections\` entry`;
       dataCollections.push({ dataCollection: name, eventCount: count });
     }
   }

@@ -15,7 +15,11 @@ export type PeerName = 'flink' | 'kstreams' | 'quix';
 export const PEERS: readonly PeerName[] = ['flink', 'kstreams', 'quix'];
 
 /** The versions the projects pin (pom.xml, requirements.txt), for the report. */
-export const PEER_VERSIONS: Record<PeerName, string> = { flink: 'Flink 2.2.1 (MiniCluster, connector 5.0.0-2.2)', kstreams: 'Kafka Streams 3.9.1', quix: 'Quix Streams 3.28.1' };
+export const PEER_VERSIONS: Record<PeerName, string> = {
+  flink: 'Flink 2.2.1 (MiniCluster, connector 5.0.0-2.2)',
+  kstreams: 'Kafka Streams 3.9.1',
+  quix: 'Quix Streams 3.28.1',
+};
 
 const SOURCES = fileURLToPath(new URL('.', import.meta.url));
 export const PEER_CACHE = resolve('.cdcflow', 'peers');
@@ -27,7 +31,20 @@ export interface PeerLaunch {
 }
 
 /** Flink's own --add-opens set for Java 17 (what its launcher passes). */
-const JAVA_OPENS = ['java.util', 'java.lang', 'java.lang.invoke', 'java.io', 'java.net', 'java.nio', 'sun.nio.ch', 'java.time', 'java.lang.reflect', 'java.text', 'java.util.concurrent', 'java.util.concurrent.atomic'].map((p) => `--add-opens=java.base/${p}=ALL-UNNAMED`);
+const JAVA_OPENS = [
+  'java.util',
+  'java.lang',
+  'java.lang.invoke',
+  'java.io',
+  'java.net',
+  'java.nio',
+  'sun.nio.ch',
+  'java.time',
+  'java.lang.reflect',
+  'java.text',
+  'java.util.concurrent',
+  'java.util.concurrent.atomic',
+].map((p) => `--add-opens=java.base/${p}=ALL-UNNAMED`);
 
 export async function buildPeer(peer: PeerName, log: (line: string) => void, timeoutMs = 900_000): Promise<PeerLaunch> {
   const source = join(SOURCES, peer);
@@ -40,7 +57,9 @@ export async function buildPeer(peer: PeerName, log: (line: string) => void, tim
     const python = join(out, 'venv', 'bin', 'python');
     if (!fresh) {
       log(`building ${peer}: venv + pip install -r requirements.txt into ${out}`);
-      await run('python3.11', ['-m', 'venv', join(out, 'venv')], source, timeoutMs).catch(() => run('python3', ['-m', 'venv', join(out, 'venv')], source, timeoutMs));
+      await run('python3.11', ['-m', 'venv', join(out, 'venv')], source, timeoutMs).catch(() =>
+        run('python3', ['-m', 'venv', join(out, 'venv')], source, timeoutMs),
+      );
       await run(join(out, 'venv', 'bin', 'pip'), ['install', '--quiet', '-r', 'requirements.txt'], source, timeoutMs);
       writeFileSync(stamp, hash);
     }
@@ -49,7 +68,12 @@ export async function buildPeer(peer: PeerName, log: (line: string) => void, tim
   const classpathFile = join(out, 'classpath.txt');
   if (!fresh) {
     log(`building ${peer}: mvn compile into ${out} (first use downloads its dependencies)`);
-    await run('mvn', ['-B', '-q', `-DbuildDir=${out}`, 'compile', 'dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}`], source, timeoutMs);
+    await run(
+      'mvn',
+      ['-B', '-q', `-DbuildDir=${out}`, 'compile', 'dependency:build-classpath', `-Dmdep.outputFile=${classpathFile}`],
+      source,
+      timeoutMs,
+    );
     writeFileSync(stamp, hash);
   }
   const classpath = `${join(out, 'classes')}:${readFileSync(classpathFile, 'utf8').trim()}`;
@@ -72,11 +96,24 @@ function sourceHash(dir: string): string {
 
 function run(command: string, args: readonly string[], cwd: string, timeoutMs: number): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const proc = spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
+    const proc = spawn(command, args, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: timeoutMs,
+      killSignal: 'SIGKILL',
+    });
     let output = '';
     proc.stdout.on('data', (d: Buffer) => (output += d.toString()));
     proc.stderr.on('data', (d: Buffer) => (output += d.toString()));
     proc.on('error', reject);
-    proc.on('exit', (code, signal) => (code === 0 ? resolvePromise() : reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${output.trim().split('\n').slice(-5).join(' | ')}`))));
+    proc.on('exit', (code, signal) =>
+      code === 0
+        ? resolvePromise()
+        : reject(
+            new Error(
+              `${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}): ${output.trim().split('\n').slice(-5).join(' | ')}`,
+            ),
+          ),
+    );
   });
 }

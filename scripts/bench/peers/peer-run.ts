@@ -49,7 +49,13 @@ export function cpuAt(samples: readonly Sample[], at: number): number {
   return b.at === a.at ? b.cpu : a.cpu + ((b.cpu - a.cpu) * (at - a.at)) / (b.at - a.at);
 }
 
-export function runPeer(launch: PeerLaunch, jobArgs: readonly string[], outFile: string, timeoutMs: number, log: (line: string) => void): Promise<PeerMeasurement> {
+export function runPeer(
+  launch: PeerLaunch,
+  jobArgs: readonly string[],
+  outFile: string,
+  timeoutMs: number,
+  log: (line: string) => void,
+): Promise<PeerMeasurement> {
   const started = Date.now();
   const proc = spawn(launch.command, [...launch.args, ...jobArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
   const samples: Sample[] = [];
@@ -87,12 +93,22 @@ export function runPeer(launch: PeerLaunch, jobArgs: readonly string[], outFile:
       clearTimeout(killer);
       const line = stdout.split('\n').find((l) => l.startsWith('RESULT '));
       if (code !== 0 || line === undefined) {
-        const tail = stderr.trim().split('\n').filter((l) => /exception|error|failed|timed out/i.test(l)).slice(-3).join(' | ');
+        const tail = stderr
+          .trim()
+          .split('\n')
+          .filter((l) => /exception|error|failed|timed out/i.test(l))
+          .slice(-3)
+          .join(' | ');
         reject(new Error(`${signal ?? `exit ${code}`}${tail === '' ? '' : `: ${tail.slice(0, 300)}`}`));
         return;
       }
       const result = JSON.parse(line.slice('RESULT '.length)) as { first: number; last: number; records: number };
-      const lines = existsSync(outFile) ? readFileSync(outFile, 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as Record<string, unknown>) : [];
+      const lines = existsSync(outFile)
+        ? readFileSync(outFile, 'utf8')
+            .split('\n')
+            .filter((l) => l !== '')
+            .map((l) => JSON.parse(l) as Record<string, unknown>)
+        : [];
       resolve({
         seconds: (result.last - result.first) / 1000,
         wallSeconds: (Date.now() - started) / 1000,

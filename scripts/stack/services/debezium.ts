@@ -142,7 +142,8 @@ async function checkJava(): Promise<void> {
 
 const workerClasspath = (): Promise<string> => resolveClasspath(`kafka-connect-${connectVersion}`, workerArtifacts);
 // Connect treats every folder under plugin.path as one isolated plugin: `debezium-postgres-<v>/lib`.
-const pluginClasspath = (): Promise<string> => resolveClasspath(`debezium-postgres-${debeziumVersion}`, pluginArtifacts);
+const pluginClasspath = (): Promise<string> =>
+  resolveClasspath(`debezium-postgres-${debeziumVersion}`, pluginArtifacts);
 
 interface ConnectorPlugin {
   readonly class: string;
@@ -165,7 +166,13 @@ async function ready(base: string): Promise<boolean> {
 }
 
 async function superuserQuery(database: string, sql: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ host: '127.0.0.1', port: stackPorts.postgres, user: 'postgres', database, connectionTimeoutMillis: 2000 });
+  const client = new pg.Client({
+    host: '127.0.0.1',
+    port: stackPorts.postgres,
+    user: 'postgres',
+    database,
+    connectionTimeoutMillis: 2000,
+  });
   await client.connect();
   try {
     return await client.query(sql);
@@ -183,9 +190,14 @@ async function superuserQuery(database: string, sql: string): Promise<pg.QueryRe
 async function provision(): Promise<void> {
   try {
     const role = await superuserQuery('postgres', "select rolreplication from pg_roles where rolname = 'cdcflow'");
-    if (role.rowCount === 0) await superuserQuery('postgres', "create role cdcflow login replication password 'cdcflow'");
-    else if ((role.rows[0] as { rolreplication: boolean }).rolreplication !== true) await superuserQuery('postgres', 'alter role cdcflow replication');
-    const db = await superuserQuery('postgres', `select 1 from pg_database where datname = '${debeziumSourceDatabase}'`);
+    if (role.rowCount === 0)
+      await superuserQuery('postgres', "create role cdcflow login replication password 'cdcflow'");
+    else if ((role.rows[0] as { rolreplication: boolean }).rolreplication !== true)
+      await superuserQuery('postgres', 'alter role cdcflow replication');
+    const db = await superuserQuery(
+      'postgres',
+      `select 1 from pg_database where datname = '${debeziumSourceDatabase}'`,
+    );
     if (db.rowCount === 0) await superuserQuery('postgres', `create database ${debeziumSourceDatabase} owner cdcflow`);
   } catch (error) {
     const why = error instanceof Error ? error.message : String(error);
@@ -215,7 +227,10 @@ export function kafkaConnectWorker(layout: ConnectWorkerLayout = {}): StackServi
       await checkJava();
       await Promise.all([workerClasspath(), pluginClasspath()]);
       mkdirSync(dataDir, { recursive: true });
-      writeFileSync(propsFile, workerProperties(layout.brokers ?? stackEndpoints.kafkaBrokers, layout.groupId ?? 'cdcflow-connect', restPort));
+      writeFileSync(
+        propsFile,
+        workerProperties(layout.brokers ?? stackEndpoints.kafkaBrokers, layout.groupId ?? 'cdcflow-connect', restPort),
+      );
       writeFileSync(logConfigFile, log4jProperties());
     },
 

@@ -67,8 +67,10 @@ export async function ensureLauncher(dir: string, libDir: string): Promise<strin
   mkdirSync(dir, { recursive: true });
   writeFileSync(sourceFile, source);
   // --release 11 keeps the class loadable whichever JDK (11+) runs Elasticsearch later.
-  await run('javac', ['--release', '11', '-cp', join(libDir, '*'), '-d', classes, sourceFile]).catch((error: unknown) => {
-    throw new Error(`compiling the Elasticsearch launcher needs a JDK (javac) on PATH: ${String(error)}`);
-  });
+  await run('javac', ['--release', '11', '-cp', join(libDir, '*'), '-d', classes, sourceFile]).catch(
+    (error: unknown) => {
+      throw new Error(`compiling the Elasticsearch launcher needs a JDK (javac) on PATH: ${String(error)}`);
+    },
+  );
   return classes;
 }

@@ -126,7 +126,9 @@ async function installOnce(): Promise<{ lib: string; classes: string }> {
 /** Green or yellow: a single node leaves replicas unassigned, which is yellow and fine. */
 async function clusterHealthy(): Promise<boolean> {
   try {
-    const response = await fetch(`${stackEndpoints.elasticsearchUrl}/_cluster/health`, { signal: AbortSignal.timeout(2000) });
+    const response = await fetch(`${stackEndpoints.elasticsearchUrl}/_cluster/health`, {
+      signal: AbortSignal.timeout(2000),
+    });
     if (!response.ok) {
       await response.arrayBuffer();
       return false;

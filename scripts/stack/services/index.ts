@@ -29,7 +29,8 @@ export function selectServices(names: readonly string[], withDependencies = fals
   const selected = new Set<StackService>();
   const add = (name: string): void => {
     const found = allServices.find((s) => s.name === name);
-    if (found === undefined) throw new Error(`unknown service '${name}'; known: ${allServices.map((s) => s.name).join(', ')}`);
+    if (found === undefined)
+      throw new Error(`unknown service '${name}'; known: ${allServices.map((s) => s.name).join(', ')}`);
     if (selected.has(found)) return;
     if (withDependencies) for (const dependency of found.dependsOn ?? []) add(dependency);
     selected.add(found);

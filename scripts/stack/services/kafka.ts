@@ -25,7 +25,14 @@ import { resolveClasspath, type MavenArtifact } from '../maven.ts';
 import { stackPaths } from '../paths.ts';
 import { run, startDaemon } from '../process.ts';
 import type { StackService } from '../service.ts';
-import { log4j2Properties, log4jProperties, randomClusterId, serverProperties, usesLog4j2, type KafkaLayout } from './kafka-config.ts';
+import {
+  log4j2Properties,
+  log4jProperties,
+  randomClusterId,
+  serverProperties,
+  usesLog4j2,
+  type KafkaLayout,
+} from './kafka-config.ts';
 
 export const kafkaVersion = process.env['CDCFLOW_KAFKA_VERSION'] ?? '3.9.1';
 
@@ -136,7 +143,15 @@ export function kafkaBroker(layout: KafkaBrokerLayout = {}): StackService {
   /** Formats the KRaft storage once; a folder holding meta.properties is left as it is. */
   async function formatStorage(lib: string): Promise<void> {
     if (existsSync(join(logDir, 'meta.properties'))) return;
-    await run('java', [...jvmArgs(lib, '256m', logConfigFile), 'kafka.tools.StorageTool', 'format', '-t', randomClusterId(), '-c', propsFile]);
+    await run('java', [
+      ...jvmArgs(lib, '256m', logConfigFile),
+      'kafka.tools.StorageTool',
+      'format',
+      '-t',
+      randomClusterId(),
+      '-c',
+      propsFile,
+    ]);
   }
 
   return {
@@ -164,7 +179,11 @@ export function kafkaBroker(layout: KafkaBrokerLayout = {}): StackService {
 
     async start() {
       const lib = await classpath();
-      startDaemon({ service: name, command: 'java', args: [...jvmArgs(lib, heap, logConfigFile), 'kafka.Kafka', propsFile] });
+      startDaemon({
+        service: name,
+        command: 'java',
+        args: [...jvmArgs(lib, heap, logConfigFile), 'kafka.Kafka', propsFile],
+      });
     },
 
     ready: () => answers(brokers),
@@ -175,14 +194,23 @@ export function kafkaBroker(layout: KafkaBrokerLayout = {}): StackService {
     async provision() {
       const kafka = client(brokers, 10);
       const admin = kafka.admin();
-      const producer = kafka.producer({ transactionalId: 'cdcflow-stack-warmup', idempotent: true, maxInFlightRequests: 1 });
+      const producer = kafka.producer({
+        transactionalId: 'cdcflow-stack-warmup',
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
       try {
         await admin.connect();
         await admin.describeGroups(['cdcflow-stack-warmup']);
         await producer.connect();
       } catch (error) {
         const why = error instanceof Error ? error.message : String(error);
-        throw new StackError(name, `answers metadata requests but its coordinators did not load: ${why}`, clientPort, stackPaths.log(name));
+        throw new StackError(
+          name,
+          `answers metadata requests but its coordinators did not load: ${why}`,
+          clientPort,
+          stackPaths.log(name),
+        );
       } finally {
         await producer.disconnect().catch(() => undefined);
         await admin.disconnect().catch(() => undefined);

@@ -39,7 +39,8 @@ async function binDir(): Promise<string> {
   await ensureDebianPackage('/usr/lib/postgresql', 'postgresql');
   const versions = readdirSync('/usr/lib/postgresql').sort((a, b) => Number(b) - Number(a));
   const newest = versions[0];
-  if (newest === undefined) throw new Error('no PostgreSQL server under /usr/lib/postgresql; apt-get install postgresql');
+  if (newest === undefined)
+    throw new Error('no PostgreSQL server under /usr/lib/postgresql; apt-get install postgresql');
   return join('/usr/lib/postgresql', newest, 'bin');
 }
 
@@ -49,7 +50,11 @@ async function install(): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
   const user = await runAs();
   if (user !== undefined) chownSync(dataDir, user.uid, user.gid);
-  await run(join(bin, 'initdb'), ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'], user ?? {});
+  await run(
+    join(bin, 'initdb'),
+    ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--encoding=UTF8', '--no-locale'],
+    user ?? {},
+  );
   writeFileSync(join(dataDir, 'postgresql.auto.conf'), settings);
   if (user !== undefined) chownSync(join(dataDir, 'postgresql.auto.conf'), user.uid, user.gid);
 }
@@ -71,7 +76,10 @@ async function query(database: string, sql: string): Promise<pg.QueryResult> {
 }
 
 async function ready(): Promise<boolean> {
-  const result = await query('postgres', "select current_setting('wal_level') as wal, current_setting('max_prepared_transactions') as prepared");
+  const result = await query(
+    'postgres',
+    "select current_setting('wal_level') as wal, current_setting('max_prepared_transactions') as prepared",
+  );
   const row = result.rows[0] as { wal: string; prepared: string } | undefined;
   return row !== undefined;
 }
@@ -84,11 +92,24 @@ async function provision(): Promise<void> {
     const found = await query('postgres', `select 1 from pg_database where datname = '${database}'`);
     if (found.rowCount === 0) await query('postgres', `create database ${database} owner cdcflow`);
   }
-  const check = await query('postgres', "select current_setting('wal_level') as wal, current_setting('max_prepared_transactions')::int as prepared");
+  const check = await query(
+    'postgres',
+    "select current_setting('wal_level') as wal, current_setting('max_prepared_transactions')::int as prepared",
+  );
   const row = check.rows[0] as { wal: string; prepared: number };
   if (row.wal !== 'logical' || row.prepared <= 0) {
-    throw new Error(`postgres on ${port} runs with wal_level=${row.wal}, max_prepared_transactions=${row.prepared}; cdcflow needs logical and > 0`);
+    throw new Error(
+      `postgres on ${port} runs with wal_level=${row.wal}, max_prepared_transactions=${row.prepared}; cdcflow needs logical and > 0`,
+    );
   }
 }
 
-export const postgresService: StackService = { name: 'postgres', port, startTimeoutMs: 60_000, install, start, ready, provision };
+export const postgresService: StackService = {
+  name: 'postgres',
+  port,
+  startTimeoutMs: 60_000,
+  install,
+  start,
+  ready,
+  provision,
+};

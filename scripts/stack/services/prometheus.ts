@@ -30,17 +30,39 @@ export const prometheusService: StackService = {
     mkdirSync(join(dir, 'tsdb'), { recursive: true });
     mkdirSync(join(dir, 'targets'), { recursive: true });
     const config = join(dir, 'prometheus.yml');
-    writeFileSync(config, prometheusConfig({ targetFiles: [join(dir, 'targets', '*.json')], ruleFiles: [join(observability, 'cdcflow-alerts.yml')], scrapeInterval: '5s' }));
+    writeFileSync(
+      config,
+      prometheusConfig({
+        targetFiles: [join(dir, 'targets', '*.json')],
+        ruleFiles: [join(observability, 'cdcflow-alerts.yml')],
+        scrapeInterval: '5s',
+      }),
+    );
     startDaemon({
       service: 'prometheus-targets',
       command: process.execPath,
-      args: ['--import', 'tsx', join(observability, 'scrape-targets.ts'), '--root', defaultCheckpointRoot(), '--out', targets, '--watch', '5000'],
+      args: [
+        '--import',
+        'tsx',
+        join(observability, 'scrape-targets.ts'),
+        '--root',
+        defaultCheckpointRoot(),
+        '--out',
+        targets,
+        '--watch',
+        '5000',
+      ],
       cwd: resolve(observability, '../..'),
     });
     startDaemon({
       service: 'prometheus',
       command: 'prometheus',
-      args: [`--config.file=${config}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`, '--storage.tsdb.retention.time=2d'],
+      args: [
+        `--config.file=${config}`,
+        `--storage.tsdb.path=${join(dir, 'tsdb')}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        '--storage.tsdb.retention.time=2d',
+      ],
     });
   },
   ready: async () => {

@@ -21,7 +21,12 @@ import type { StackService } from '../service.ts';
 
 const name = 's3proxy';
 export const s3proxyVersion = process.env['CDCFLOW_S3PROXY_VERSION'] ?? '2.6.0';
-const artifact: MavenArtifact = { groupId: 'org.gaul', artifactId: 's3proxy', version: s3proxyVersion, classifier: 'jar-with-dependencies' };
+const artifact: MavenArtifact = {
+  groupId: 'org.gaul',
+  artifactId: 's3proxy',
+  version: s3proxyVersion,
+  classifier: 'jar-with-dependencies',
+};
 const dataDir = stackPaths.data(name);
 const blobDir = join(dataDir, 'blobs');
 
@@ -40,7 +45,17 @@ export function s3proxyProperties(port: number, blobs: string): string {
 
 /** The java command line; a small heap and C1 only, as for the other JVMs on this 2-core box. */
 export function s3proxyArgs(jar: string, properties: string): string[] {
-  return ['-Xms32m', '-Xmx192m', '-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1', '-XX:+ExitOnOutOfMemoryError', '-jar', jar, '--properties', properties];
+  return [
+    '-Xms32m',
+    '-Xmx192m',
+    '-XX:+UseSerialGC',
+    '-XX:TieredStopAtLevel=1',
+    '-XX:+ExitOnOutOfMemoryError',
+    '-jar',
+    jar,
+    '--properties',
+    properties,
+  ];
 }
 
 let jarPath: string | undefined;
@@ -59,7 +74,15 @@ export const s3proxyService: StackService = {
   start() {
     const properties = join(dataDir, 's3proxy.conf');
     writeFileSync(properties, s3proxyProperties(stackPorts.s3proxy, blobDir));
-    startDaemon({ service: name, command: 'java', args: s3proxyArgs(jarPath ?? join(stackPaths.jars(name), `s3proxy-${s3proxyVersion}-jar-with-dependencies.jar`), properties), cwd: dataDir });
+    startDaemon({
+      service: name,
+      command: 'java',
+      args: s3proxyArgs(
+        jarPath ?? join(stackPaths.jars(name), `s3proxy-${s3proxyVersion}-jar-with-dependencies.jar`),
+        properties,
+      ),
+      cwd: dataDir,
+    });
     return Promise.resolve();
   },
 

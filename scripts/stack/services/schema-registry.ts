@@ -39,7 +39,8 @@ async function checkJava(): Promise<void> {
     throw new Error(`no usable \`java\` on PATH (Apicurio Registry needs Java 17+): ${String(error)}`);
   });
   const major = Number(/version "(?:1\.)?(\d+)/.exec(output)?.[1]);
-  if (!(major >= 17)) throw new Error(`Apicurio Registry ${schemaRegistryVersion} needs Java 17+, \`java -version\` says:\n${output}`);
+  if (!(major >= 17))
+    throw new Error(`Apicurio Registry ${schemaRegistryVersion} needs Java 17+, \`java -version\` says:\n${output}`);
 }
 
 /**

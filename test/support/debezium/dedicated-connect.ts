@@ -32,7 +32,13 @@ export class DedicatedConnect extends DedicatedService {
     const [restPort] = (await freePorts(1)) as [number];
     const dataDir = mkdtempSync(join(tmpdir(), 'cdcflow-connect-'));
     const groupId = uniqueName('cdcflow-connect-test');
-    const service = kafkaConnectWorker({ name: `connect-test-${restPort}`, restPort, groupId, dataDir, brokers: testEndpoints().kafkaBrokers });
+    const service = kafkaConnectWorker({
+      name: `connect-test-${restPort}`,
+      restPort,
+      groupId,
+      dataDir,
+      brokers: testEndpoints().kafkaBrokers,
+    });
     return new DedicatedConnect(service, restPort, groupId, dataDir, log);
   }
 
@@ -43,7 +49,11 @@ export class DedicatedConnect extends DedicatedService {
   /** Stops it for good, deletes its internal topics and data folder (and its log unless `keepLog`). */
   override async destroy(keepLog = false): Promise<void> {
     await super.destroy(keepLog);
-    const admin = new Kafka({ clientId: 'connect-cleanup', brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'connect-cleanup',
+      brokers: testEndpoints().kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
     await admin.connect();
     try {
       const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${this.groupId}-`));

@@ -32,8 +32,17 @@ import { SqlWorkload, type SqlWorkloadOptions } from '../../../scripts/debezium/
 import { testEndpoints, uniqueName } from '../endpoints.ts';
 
 export { ConnectClient } from '../../../scripts/debezium/connect-client.ts';
-export { seedOrders, SqlWorkload, type SqlWorkloadOptions, type SqlWorkloadReport } from '../../../scripts/debezium/sql-workload.ts';
-export { ordersColumnsDdl, type DecimalHandling, type ReplicaIdentity } from '../../../scripts/debezium/orders-source.ts';
+export {
+  seedOrders,
+  SqlWorkload,
+  type SqlWorkloadOptions,
+  type SqlWorkloadReport,
+} from '../../../scripts/debezium/sql-workload.ts';
+export {
+  ordersColumnsDdl,
+  type DecimalHandling,
+  type ReplicaIdentity,
+} from '../../../scripts/debezium/orders-source.ts';
 
 export interface RealOrdersSourceOptions {
   /** @default 'full' (WORKLOAD.md); 'default' is Postgres's own default, with TOAST placeholders */
@@ -61,7 +70,12 @@ export class RealOrdersSource {
     const id = uniqueName(label).replace(/[^a-z0-9]/g, '_');
     const table = `src_${id}`.slice(0, 50);
     await createOrdersTable(databaseUrl, table, o.replicaIdentity ?? 'full');
-    return new RealOrdersSource(table, databaseUrl, o.connectUrl ?? testEndpoints().kafkaConnectUrl, `cdcflow-test-${id.replace(/_/g, '-')}`);
+    return new RealOrdersSource(
+      table,
+      databaseUrl,
+      o.connectUrl ?? testEndpoints().kafkaConnectUrl,
+      `cdcflow-test-${id.replace(/_/g, '-')}`,
+    );
   }
 
   /** The topic the connector writes (`<prefix>.public.<table>`); known before the connector starts. */
@@ -75,7 +89,13 @@ export class RealOrdersSource {
 
   /** Registers the connector and waits until it streams (its snapshot done). */
   async startConnector(settings: ConnectorSettings = {}): Promise<OrdersConnectorNames> {
-    this.names = await startOrdersConnector({ ...settings, connectUrl: this.connectUrl, databaseUrl: this.databaseUrl, table: this.table, name: this.connectorName });
+    this.names = await startOrdersConnector({
+      ...settings,
+      connectUrl: this.connectUrl,
+      databaseUrl: this.databaseUrl,
+      table: this.table,
+      name: this.connectorName,
+    });
     return this.names;
   }
 
@@ -99,7 +119,11 @@ export class RealOrdersSource {
     const names = this.names ?? connectorNames(this.connectorName, this.table);
     await removeOrdersConnector(this.connectUrl, this.databaseUrl, names);
     await this.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(this.table)}`);
-    const admin = new Kafka({ clientId: 'debezium-cleanup', brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'debezium-cleanup',
+      brokers: testEndpoints().kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
     await admin.connect();
     try {
       const existing = new Set(await admin.listTopics());

@@ -19,9 +19,19 @@ export const END_MARKER_ID = 1_999_999_999;
 
 /** Writes the end marker and waits until the connector delivered it (every earlier commit is then on the topic). */
 export async function awaitSourceCaughtUp(source: RealOrdersSource, timeoutMs = 90_000): Promise<KafkaMessage[]> {
-  await source.query(`INSERT INTO ${pg.escapeIdentifier(source.table)} (id, status, amount, created_at, updated_at) VALUES ($1, 'end-marker', 0, now(), now())`, [END_MARKER_ID]);
-  const kafka = new Kafka({ clientId: 'end-marker', brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING });
-  return readMessagesUntil(kafka, source.topic, (m) => m.key?.toString() === `{"id":${END_MARKER_ID}}`, { timeoutMs, readUncommitted: true });
+  await source.query(
+    `INSERT INTO ${pg.escapeIdentifier(source.table)} (id, status, amount, created_at, updated_at) VALUES ($1, 'end-marker', 0, now(), now())`,
+    [END_MARKER_ID],
+  );
+  const kafka = new Kafka({
+    clientId: 'end-marker',
+    brokers: testEndpoints().kafkaBrokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
+  return readMessagesUntil(kafka, source.topic, (m) => m.key?.toString() === `{"id":${END_MARKER_ID}}`, {
+    timeoutMs,
+    readUncommitted: true,
+  });
 }
 
 /**
@@ -84,12 +94,18 @@ export class RealPipeline {
   async runBounded(timeoutMs = 120_000, extra: Readonly<Record<string, string>> = {}): Promise<JobProcess> {
     const run = JobProcess.start(this.job({ ...extra, CDCFLOW_BOUNDED: '1' }));
     const exit = await run.waitForExit(timeoutMs);
-    if (exit.code !== 0 || exit.signal !== null) throw new Error(`the bounded projection run failed (${JSON.stringify(exit)})\n${run.tail(40)}`);
+    if (exit.code !== 0 || exit.signal !== null)
+      throw new Error(`the bounded projection run failed (${JSON.stringify(exit)})\n${run.tail(40)}`);
     return run;
   }
 
   async reconcile(): Promise<ReconcileReport> {
-    return reconcileTables({ source: { url: this.source.databaseUrl, table: this.source.table }, sink: { url: this.sinkUrl, table: this.sinkTable }, chunk: 2000, samples: 5 });
+    return reconcileTables({
+      source: { url: this.source.databaseUrl, table: this.source.table },
+      sink: { url: this.sinkUrl, table: this.sinkTable },
+      chunk: 2000,
+      samples: 5,
+    });
   }
 
   format(report: ReconcileReport): string {
@@ -101,7 +117,11 @@ export class RealPipeline {
     const db = new pg.Client({ connectionString: this.sinkUrl });
     await db.connect();
     try {
-      return (await db.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [`${this.jobName}:`])).rows.map((r) => r.gid);
+      return (
+        await db.query<{ gid: string }>('select gid from pg_prepared_xacts where left(gid, length($1)) = $1', [
+          `${this.jobName}:`,
+        ])
+      ).rows.map((r) => r.gid);
     } finally {
       await db.end();
     }
@@ -113,11 +133,17 @@ export class RealPipeline {
     await db.connect();
     try {
       if (passed) await db.query(`DROP TABLE IF EXISTS ${pg.escapeIdentifier(this.sinkTable)}`);
-      await db.query("delete from cdcflow_sink_commits where sink like $1 || ':%'", [this.jobName]).catch(() => undefined);
+      await db
+        .query("delete from cdcflow_sink_commits where sink like $1 || ':%'", [this.jobName])
+        .catch(() => undefined);
     } finally {
       await db.end();
     }
-    const admin = new Kafka({ clientId: 'real-cleanup', brokers: testEndpoints().kafkaBrokers.split(','), logLevel: logLevel.NOTHING }).admin();
+    const admin = new Kafka({
+      clientId: 'real-cleanup',
+      brokers: testEndpoints().kafkaBrokers.split(','),
+      logLevel: logLevel.NOTHING,
+    }).admin();
     await admin.connect();
     await admin.deleteGroups([this.groupId]).catch(() => undefined);
     await admin.disconnect();

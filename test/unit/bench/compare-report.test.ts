@@ -1,12 +1,24 @@
 import { describe, expect, it } from 'vitest';
-import { ProjectionDigestOracle, projectionMismatch, windowsGivenLate, windowsVerdict } from '../../../scripts/bench/compare-oracle.ts';
+import {
+  ProjectionDigestOracle,
+  projectionMismatch,
+  windowsGivenLate,
+  windowsVerdict,
+} from '../../../scripts/bench/compare-oracle.ts';
 import { compareTable, ratioVsCdcflow, roundRatios, type CompareRun } from '../../../scripts/bench/compare-report.ts';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../../scripts/workload/oracle.ts';
 import { decimalToCents } from '../../../scripts/workload/orders-model.ts';
 import { revenueWindowOracle, type OracleRecord } from '../../../scripts/workload/revenue-oracle.ts';
 
-const run = (eventsPerSecond: number, extra: Partial<CompareRun> = {}): CompareRun => ({ eventsPerSecond, cpuSeconds: 1, messages: 10_000, peakRssMb: 200, oracle: '', ...extra });
+const run = (eventsPerSecond: number, extra: Partial<CompareRun> = {}): CompareRun => ({
+  eventsPerSecond,
+  cpuSeconds: 1,
+  messages: 10_000,
+  peakRssMb: 200,
+  oracle: '',
+  ...extra,
+});
 
 describe('compare bench table (npm run bench -- compare)', () => {
   it('gives ratios of medians and per-round ratios against cdcflow, skipping failed runs', () => {
@@ -30,7 +42,14 @@ describe('compare bench table (npm run bench -- compare)', () => {
   });
 
   it('says which runs an oracle verdict applies to when they differ', () => {
-    const [, , line] = compareTable([{ job: 'windows', parallelism: 1, system: 'cdcflow', runs: [run(1, { oracle: 'MISMATCH: late events' }), run(1), run(1)] }]).split('\n');
+    const [, , line] = compareTable([
+      {
+        job: 'windows',
+        parallelism: 1,
+        system: 'cdcflow',
+        runs: [run(1, { oracle: 'MISMATCH: late events' }), run(1), run(1)],
+      },
+    ]).split('\n');
     expect(line).toContain('| MISMATCH: late events (1 of 3) / matched (2 of 3) |');
   });
 });
@@ -44,7 +63,9 @@ describe('compare bench oracles', () => {
     const rows = projectionOracle(records);
     const result = digest.result();
     expect(result.keys).toBe(rows.size);
-    expect(decimalToCents(result.amount)).toBe([...rows.values()].reduce((sum, row) => sum + decimalToCents(row.amount), 0n));
+    expect(decimalToCents(result.amount)).toBe(
+      [...rows.values()].reduce((sum, row) => sum + decimalToCents(row.amount), 0n),
+    );
     expect(projectionMismatch({ keys: result.keys, amount: result.amount.replace(/0$/, '') }, result)).toEqual([]);
     expect(projectionMismatch({ keys: result.keys - 1, amount: '0.01' }, result)).toHaveLength(2);
   });
@@ -53,11 +74,22 @@ describe('compare bench oracles', () => {
     const slim = records as readonly OracleRecord[];
     const reference = revenueWindowOracle(slim, { partitions: 3 });
     const late = reference.late.map((l) => ({ lsn: l.lsn, id: l.id }));
-    expect(windowsVerdict(slim, { windows: reference.windows, late })).toMatchObject({ consistent: true, droppedOnTime: 0, problems: [] });
-    expect(windowsVerdict(slim, { windows: reference.windows, late: late.map(({ lsn }) => ({ lsn })) }).consistent).toBe(true);
+    expect(windowsVerdict(slim, { windows: reference.windows, late })).toMatchObject({
+      consistent: true,
+      droppedOnTime: 0,
+      problems: [],
+    });
+    expect(
+      windowsVerdict(slim, { windows: reference.windows, late: late.map(({ lsn }) => ({ lsn })) }).consistent,
+    ).toBe(true);
     // An engine that drops an on-time event: its windows lack it, and the verdict says it was on time.
-    const victim = slim.find((r) => r.event !== null && r.event.op === 'u' && !late.some((l) => l.lsn === r.event?.source.lsn)) as OracleRecord;
-    const dropped = windowsVerdict(slim, { windows: reference.windows, late: [...late, { lsn: victim.event?.source.lsn as number, id: victim.id }] });
+    const victim = slim.find(
+      (r) => r.event !== null && r.event.op === 'u' && !late.some((l) => l.lsn === r.event?.source.lsn),
+    ) as OracleRecord;
+    const dropped = windowsVerdict(slim, {
+      windows: reference.windows,
+      late: [...late, { lsn: victim.event?.source.lsn as number, id: victim.id }],
+    });
     expect(dropped.consistent).toBe(false);
     expect(dropped.droppedOnTime).toBe(1);
   });
@@ -69,6 +101,11 @@ describe('compare bench oracles', () => {
     expect(snapshot[0]?.event?.source.lsn).toBe(last.event?.source.lsn);
     // Dropping the last snapshot row takes its amount out of its own window, not the first snapshot row's.
     const expected = windowsGivenLate(slim, [{ lsn: last.event?.source.lsn as number, id: last.id }]);
-    expect(expected).toEqual(windowsGivenLate(slim.filter((r) => r !== last), []));
+    expect(expected).toEqual(
+      windowsGivenLate(
+        slim.filter((r) => r !== last),
+        [],
+      ),
+    );
   });
 });

@@ -6,8 +6,10 @@ describe('histogramSummary (the sinks benchmark reads the job histograms with it
   it('sums the series and interpolates quantiles within buckets like histogram_quantile', async () => {
     const metrics = new JobMetrics('bench');
     // Buckets …0.5, 0.75, 1…: 40 observations in (0.5, 0.75], 60 in (0.75, 1], on two operators.
-    for (let i = 0; i < 40; i++) metrics.forOperator('a').observe('cdcflow_sink_freshness_seconds', 0.6, { sink: 'redis' });
-    for (let i = 0; i < 60; i++) metrics.forOperator('b').observe('cdcflow_sink_freshness_seconds', 0.9, { sink: 'kafka' });
+    for (let i = 0; i < 40; i++)
+      metrics.forOperator('a').observe('cdcflow_sink_freshness_seconds', 0.6, { sink: 'redis' });
+    for (let i = 0; i < 60; i++)
+      metrics.forOperator('b').observe('cdcflow_sink_freshness_seconds', 0.9, { sink: 'kafka' });
     const h = await histogramSummary(metrics.registry, 'cdcflow_sink_freshness_seconds');
     expect(h.count).toBe(100);
     expect(h.mean).toBeCloseTo(0.78, 9);

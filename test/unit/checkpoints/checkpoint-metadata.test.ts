@@ -46,7 +46,9 @@ describe('checkpoint metadata format', () => {
 
   it('rejects paths that could escape the checkpoint directory', () => {
     for (const bad of ['../etc/passwd', '/abs/file', 'shared//x', 'shared/./x', 'a\\b']) {
-      expect(() => validateMetadata({ ...sample, sharedFiles: [...sample.sharedFiles, bad] }, 'mem')).toThrow(/must be relative/);
+      expect(() => validateMetadata({ ...sample, sharedFiles: [...sample.sharedFiles, bad] }, 'mem')).toThrow(
+        /must be relative/,
+      );
     }
   });
 
@@ -55,12 +57,20 @@ describe('checkpoint metadata format', () => {
     expect(() => validateMetadata({ ...sample, tasks, sharedFiles: [] }, 'mem')).toThrow(/task "map#1".*"map#0"/);
   });
 
-  it('checks the task state the runtime reads back (watermark, source positions), not the operator\'s own snapshot', () => {
-    const withState = (operator: unknown) => ({ ...sample, tasks: { 'src#0': { operatorUid: 'src', subtaskIndex: 0, parallelism: 1, operator, bytes: 0 } }, sharedFiles: [] });
+  it("checks the task state the runtime reads back (watermark, source positions), not the operator's own snapshot", () => {
+    const withState = (operator: unknown) => ({
+      ...sample,
+      tasks: { 'src#0': { operatorUid: 'src', subtaskIndex: 0, parallelism: 1, operator, bytes: 0 } },
+      sharedFiles: [],
+    });
     expect(() => validateMetadata(withState({ watermark: '5' }), 'mem')).toThrow(/"operator.watermark"/);
-    expect(() => validateMetadata(withState({ source: { positions: [{ split: 't:0', position: 5 }] } }), 'mem')).toThrow(/"operator.source.positions"/);
+    expect(() =>
+      validateMetadata(withState({ source: { positions: [{ split: 't:0', position: 5 }] } }), 'mem'),
+    ).toThrow(/"operator.source.positions"/);
     expect(() => validateMetadata(withState('offsets'), 'mem')).toThrow(/"operator" must be an object/);
-    expect(validateMetadata(withState({ operator: ['anything'], watermark: 3 }), 'mem').tasks['src#0']?.operator).toEqual({ operator: ['anything'], watermark: 3 });
+    expect(
+      validateMetadata(withState({ operator: ['anything'], watermark: 3 }), 'mem').tasks['src#0']?.operator,
+    ).toEqual({ operator: ['anything'], watermark: 3 });
   });
 
   it('rejects bad kinds, ids and file bases', () => {
@@ -70,7 +80,12 @@ describe('checkpoint metadata format', () => {
   });
 
   it('finds file paths nested anywhere inside an opaque handle', () => {
-    const handle = { states: [{ name: 'counts', files: [{ path: 'shared/a' }, { nope: 1 }] }, { inner: { files: [{ path: 'shared/b' }] } }] };
+    const handle = {
+      states: [
+        { name: 'counts', files: [{ path: 'shared/a' }, { nope: 1 }] },
+        { inner: { files: [{ path: 'shared/b' }] } },
+      ],
+    };
     expect(referencedFiles(handle)).toEqual(['shared/a', 'shared/b']);
     expect(referencedFiles('opaque')).toEqual([]);
   });

@@ -24,7 +24,11 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 function harness(overrides: Partial<CheckpointCoordinatorOptions> = {}) {
   const clock = new FakeClock();
@@ -59,7 +63,13 @@ function harness(overrides: Partial<CheckpointCoordinatorOptions> = {}) {
   const waitBarrier = (n: number) => waitFor(() => barriers.length >= n, `barrier #${n}`);
   const ack = async (task: string, id: number, files: string[] = []) => {
     for (const f of files) await writeStateFile(storage.fileRoot, f);
-    coordinator.acknowledge(task, id, task === 'src#0' ? snapshot(task, id, [], { source: { positions: [{ split: 'orders-0', position: String(id * 10) }] } }) : snapshot(task, id, files));
+    coordinator.acknowledge(
+      task,
+      id,
+      task === 'src#0'
+        ? snapshot(task, id, [], { source: { positions: [{ split: 'orders-0', position: String(id * 10) }] } })
+        : snapshot(task, id, files),
+    );
   };
   return { clock, storage, coordinator, log, barriers, events, waitBarrier, ack };
 }
@@ -194,7 +204,9 @@ describe('LocalCheckpointStorage.retain beside checkpoints in flight', () => {
     for (const id of [1, 2, 3]) {
       await storage.reserve(id);
       await writeStateFile(storage.fileRoot, `shared/map/chk-${id}-delta-x.bin`);
-      await storage.writeCheckpoint(metadataFor(JOB, id, { 'map#0': snapshot('map#0', id, [`shared/map/chk-${id}-delta-x.bin`]) }));
+      await storage.writeCheckpoint(
+        metadataFor(JOB, id, { 'map#0': snapshot('map#0', id, [`shared/map/chk-${id}-delta-x.bin`]) }),
+      );
     }
     await writeStateFile(storage.fileRoot, 'shared/map/chk-4-delta-y.bin');
     await writeStateFile(storage.fileRoot, 'shared/map/chk-2-delta-orphan.bin');

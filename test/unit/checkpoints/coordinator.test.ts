@@ -2,7 +2,11 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CheckpointCoordinator } from '../../../checkpoints/coordinator.ts';
-import type { CheckpointCoordinatorOptions, CheckpointEvent, CheckpointStats } from '../../../checkpoints/coordinator-options.ts';
+import type {
+  CheckpointCoordinatorOptions,
+  CheckpointEvent,
+  CheckpointStats,
+} from '../../../checkpoints/coordinator-options.ts';
 import { CheckpointAbortedError, CheckpointConfigError } from '../../../checkpoints/errors.ts';
 import { LocalCheckpointStorage } from '../../../checkpoints/local-storage.ts';
 import type { CheckpointKind } from '../../../checkpoints/checkpoint-metadata.ts';
@@ -27,7 +31,11 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
 }
 
-const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** A coordinator on a fake clock that records every callback in order. */
 function harness(overrides: Partial<CheckpointCoordinatorOptions> = {}) {
@@ -66,12 +74,29 @@ function harness(overrides: Partial<CheckpointCoordinatorOptions> = {}) {
   const waitStats = (n: number) => waitFor(() => stats.length >= n, `stats #${n}`);
   const ackAll = async (id: number, files: string[] = []) => {
     for (const f of files) await writeStateFile(storage.fileRoot, f);
-    coordinator.acknowledge('src#0', id, snapshot('src#0', id, [], { source: { positions: [{ split: 'orders-0', position: String(id * 10) }] } }));
+    coordinator.acknowledge(
+      'src#0',
+      id,
+      snapshot('src#0', id, [], { source: { positions: [{ split: 'orders-0', position: String(id * 10) }] } }),
+    );
     coordinator.acknowledge('map#0', id, snapshot('map#0', id, files));
   };
   // Periodic timer armed and nothing in flight: advancing the clock now triggers the next checkpoint.
   const idle = () => waitFor(() => clock.pendingTimers === 1 && !coordinator.status().busy, 'coordinator idle');
-  return { clock, storage, coordinator, log, barriers, stats, events, thresholds, waitBarrier, waitStats, ackAll, idle };
+  return {
+    clock,
+    storage,
+    coordinator,
+    log,
+    barriers,
+    stats,
+    events,
+    thresholds,
+    waitBarrier,
+    waitStats,
+    ackAll,
+    idle,
+  };
 }
 
 describe('CheckpointCoordinator', () => {
@@ -90,7 +115,9 @@ describe('CheckpointCoordinator', () => {
     expect(h.log).toEqual(['complete:1:durable']);
     expect(h.stats[0]).toMatchObject({ checkpointId: 1, kind: 'checkpoint', status: 'completed', bytes: 10 });
     const stored = await h.storage.load(1);
-    expect(stored.metadata.tasks['src#0']?.operator).toEqual({ source: { positions: [{ split: 'orders-0', position: '10' }] } });
+    expect(stored.metadata.tasks['src#0']?.operator).toEqual({
+      source: { positions: [{ split: 'orders-0', position: '10' }] },
+    });
     expect(stored.metadata.sharedFiles).toEqual(['shared/map/1.sst']);
 
     await h.idle();
@@ -112,7 +139,13 @@ describe('CheckpointCoordinator', () => {
     await waitFor(() => h.log.length === 1, 'notifyAborted');
     expect(h.log[0]).toMatch(/^aborted:1:timed out/);
     h.coordinator.acknowledge('map#0', 1, snapshot('map#0', 1));
-    expect(h.events).toContainEqual({ type: 'ignored-message', message: 'ack', taskId: 'map#0', checkpointId: 1, reason: 'aborted' });
+    expect(h.events).toContainEqual({
+      type: 'ignored-message',
+      message: 'ack',
+      taskId: 'map#0',
+      checkpointId: 1,
+      reason: 'aborted',
+    });
     expect(await exists(join(h.storage.fileRoot, 'chk-1', '_metadata'))).toBe(false);
   });
 
@@ -150,7 +183,9 @@ describe('CheckpointCoordinator', () => {
     expect(h.thresholds).toEqual([]);
     await failNext(6);
     await waitFor(() => h.thresholds.length === 1, 'threshold callback');
-    expect(h.thresholds[0]).toMatch(/3 consecutive checkpoint failures \(tolerable: 2\); last: checkpoint 6 aborted: declined by src#0: boom/);
+    expect(h.thresholds[0]).toMatch(
+      /3 consecutive checkpoint failures \(tolerable: 2\); last: checkpoint 6 aborted: declined by src#0: boom/,
+    );
   }, 15_000);
 
   it('takes a savepoint on demand while periodic checkpoints run', async () => {
@@ -200,7 +235,9 @@ describe('CheckpointCoordinator', () => {
     const third = harness();
     const fromSavepoint = await third.coordinator.restoreFrom({ savepoint: 'v1' });
     expect(fromSavepoint.restored?.metadata).toMatchObject({ checkpointId: 1, kind: 'savepoint' });
-    expect(fromSavepoint.restored?.metadata.tasks['map#0']?.keyed).toMatchObject({ files: [{ path: 'shared/map/1.sst' }] });
+    expect(fromSavepoint.restored?.metadata.tasks['map#0']?.keyed).toMatchObject({
+      files: [{ path: 'shared/map/1.sst' }],
+    });
     // Retention (retain: 1) deleted shared/map/1.sst, but the savepoint carries its own copy.
     expect(await exists(join(second.storage.fileRoot, 'shared/map/1.sst'))).toBe(false);
     expect(await exists(join(fromSavepoint.restored?.fileRoot ?? '', 'shared/map/1.sst'))).toBe(true);
@@ -236,7 +273,10 @@ describe('CheckpointCoordinator', () => {
         await Promise.resolve();
       },
     });
-    await expect(h.coordinator.triggerSavepoint()).resolves.toMatchObject({ checkpointId: 1, savepointName: 'savepoint-1' });
+    await expect(h.coordinator.triggerSavepoint()).resolves.toMatchObject({
+      checkpointId: 1,
+      savepointName: 'savepoint-1',
+    });
   });
 
   it('aborts when barrier injection fails or a snapshot is invalid, and rejects the savepoint', async () => {
@@ -261,7 +301,9 @@ describe('CheckpointCoordinator', () => {
     h.coordinator.acknowledge('map#0', 1, snapshot('map#0', 1));
     h.coordinator.acknowledge('src#0', 1, snapshot('src#0', 1));
     await pending;
-    const reasons = h.events.flatMap((e) => (e.type === 'ignored-message' ? [`${e.taskId}@${e.checkpointId}:${e.reason}`] : []));
+    const reasons = h.events.flatMap((e) =>
+      e.type === 'ignored-message' ? [`${e.taskId}@${e.checkpointId}:${e.reason}`] : [],
+    );
     expect(reasons).toEqual(['map#0@99:unknown-checkpoint', 'sink#0@1:unknown-task', 'map#0@1:duplicate']);
   });
 
@@ -303,7 +345,13 @@ describe('CheckpointCoordinator', () => {
 
   it('validates options and fills defaults', () => {
     const storage = new LocalCheckpointStorage({ directory: dir, jobName: JOB });
-    const base = { jobName: JOB, storage, tasks: TASKS, triggerBarrier: () => undefined, notifyComplete: () => undefined };
+    const base = {
+      jobName: JOB,
+      storage,
+      tasks: TASKS,
+      triggerBarrier: () => undefined,
+      notifyComplete: () => undefined,
+    };
     const ok = { ...base, notifyAborted: () => undefined, onFailureThresholdExceeded: () => undefined };
     expect(() => new CheckpointCoordinator({ ...ok, intervalMs: 0 })).toThrow(CheckpointConfigError);
     expect(() => new CheckpointCoordinator({ ...ok, tasks: [] })).toThrow(/at least one task/);

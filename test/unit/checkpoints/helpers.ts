@@ -60,7 +60,12 @@ export async function writeStateFile(root: string, path: string, contents = path
 }
 
 /** A snapshot whose keyed handle references `files` (relative to the job directory). */
-export function snapshot(taskId: string, checkpointId: number, files: readonly string[] = [], operator?: TaskState): TaskSnapshot {
+export function snapshot(
+  taskId: string,
+  checkpointId: number,
+  files: readonly string[] = [],
+  operator?: TaskState,
+): TaskSnapshot {
   const [operatorUid = '', index = '0'] = taskId.split('#');
   return {
     operatorUid,

@@ -6,7 +6,14 @@ import { PendingCheckpoint } from '../../../checkpoints/pending-checkpoint.ts';
 import { snapshot } from './helpers.ts';
 
 const STATES: CheckpointState[] = ['TRIGGERED', 'ACKNOWLEDGING', 'PERSISTING', 'COMPLETED', 'ABORTED'];
-const LEGAL = new Set(['TRIGGERED>ACKNOWLEDGING', 'TRIGGERED>ABORTED', 'ACKNOWLEDGING>PERSISTING', 'ACKNOWLEDGING>ABORTED', 'PERSISTING>COMPLETED', 'PERSISTING>ABORTED']);
+const LEGAL = new Set([
+  'TRIGGERED>ACKNOWLEDGING',
+  'TRIGGERED>ABORTED',
+  'ACKNOWLEDGING>PERSISTING',
+  'ACKNOWLEDGING>ABORTED',
+  'PERSISTING>COMPLETED',
+  'PERSISTING>ABORTED',
+]);
 
 describe('checkpoint lifecycle transition table', () => {
   it('allows exactly the documented transitions', () => {
@@ -17,18 +24,32 @@ describe('checkpoint lifecycle transition table', () => {
 
   it('throws loudly on an illegal transition', () => {
     expect(() => assertTransition(4, 'COMPLETED', 'ABORTED')).toThrow(IllegalCheckpointTransitionError);
-    expect(() => assertTransition(4, 'TRIGGERED', 'COMPLETED')).toThrow(/checkpoint 4: illegal lifecycle transition TRIGGERED -> COMPLETED/);
+    expect(() => assertTransition(4, 'TRIGGERED', 'COMPLETED')).toThrow(
+      /checkpoint 4: illegal lifecycle transition TRIGGERED -> COMPLETED/,
+    );
   });
 
   it('pending checkpoint refuses to skip persisting', () => {
-    const pending = new PendingCheckpoint({ checkpointId: 1, kind: 'checkpoint', savepointName: undefined, triggeredAtMs: 0, tasks: ['a#0'] });
+    const pending = new PendingCheckpoint({
+      checkpointId: 1,
+      kind: 'checkpoint',
+      savepointName: undefined,
+      triggeredAtMs: 0,
+      tasks: ['a#0'],
+    });
     pending.transition('ACKNOWLEDGING');
     expect(() => pending.transition('COMPLETED')).toThrow(IllegalCheckpointTransitionError);
     expect(pending.state).toBe('ACKNOWLEDGING');
   });
 
   it('records acks once, from expected tasks, only while collecting', () => {
-    const pending = new PendingCheckpoint({ checkpointId: 1, kind: 'checkpoint', savepointName: undefined, triggeredAtMs: 0, tasks: ['a#0', 'b#0'] });
+    const pending = new PendingCheckpoint({
+      checkpointId: 1,
+      kind: 'checkpoint',
+      savepointName: undefined,
+      triggeredAtMs: 0,
+      tasks: ['a#0', 'b#0'],
+    });
     expect(pending.acknowledge('a#0', snapshot('a#0', 1))).toBe('accepted');
     expect(pending.acknowledge('a#0', snapshot('a#0', 1))).toBe('duplicate');
     expect(pending.acknowledge('c#0', snapshot('c#0', 1))).toBe('unknown-task');

@@ -20,7 +20,11 @@ beforeEach(async () => {
 });
 afterEach(() => cleanup());
 
-const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 /** Writes the state files and metadata of a checkpoint whose single task references `files`. */
 async function completeCheckpoint(id: number, files: string[]): Promise<void> {
@@ -37,7 +41,9 @@ describe('LocalCheckpointStorage', () => {
     expect(latest?.metadata.checkpointId).toBe(2);
     expect((await storage.load(1)).metadata.sharedFiles).toEqual(['shared/map/a.sst']);
     expect((await storage.list()).checkpoints.map((c) => c.metadata.checkpointId)).toEqual([1, 2]);
-    expect(await readFile(resolveStateFile((await storage.load(2)), 'shared/map/b.sst'), 'utf8')).toBe('shared/map/b.sst');
+    expect(await readFile(resolveStateFile(await storage.load(2), 'shared/map/b.sst'), 'utf8')).toBe(
+      'shared/map/b.sst',
+    );
   });
 
   it('never picks a checkpoint whose metadata write crashed part-way', async () => {
@@ -87,7 +93,11 @@ describe('LocalCheckpointStorage', () => {
     const tasks = { 'map#0': snapshot('map#0', 2, ['shared/map/a.sst', 'shared/map/sp.sst']) };
     await writeStateFile(storage.fileRoot, 'shared/map/sp.sst');
     const saved = await storage.writeSavepoint(metadataFor(JOB, 2, tasks, 'savepoint'), 'before-upgrade');
-    expect(saved.metadata).toMatchObject({ kind: 'savepoint', savepointName: 'before-upgrade', fileBase: 'metadata-directory' });
+    expect(saved.metadata).toMatchObject({
+      kind: 'savepoint',
+      savepointName: 'before-upgrade',
+      fileBase: 'metadata-directory',
+    });
     await completeCheckpoint(3, ['shared/map/z.sst']);
 
     const result = await storage.retain(1);
@@ -111,10 +121,14 @@ describe('LocalCheckpointStorage', () => {
 
   it('a savepoint that fails half-way leaves nothing behind and never harms an existing one', async () => {
     const tasks = { 'map#0': snapshot('map#0', 2, ['shared/map/missing.sst']) };
-    await expect(storage.writeSavepoint(metadataFor(JOB, 2, tasks, 'savepoint'), 'broken')).rejects.toBeInstanceOf(CheckpointStorageError);
+    await expect(storage.writeSavepoint(metadataFor(JOB, 2, tasks, 'savepoint'), 'broken')).rejects.toBeInstanceOf(
+      CheckpointStorageError,
+    );
     expect(await exists(join(dir, JOB, 'savepoints', 'broken'))).toBe(false);
     await storage.writeSavepoint(metadataFor(JOB, 3, {}, 'savepoint'), 'good');
-    await expect(storage.writeSavepoint(metadataFor(JOB, 4, tasks, 'savepoint'), 'good')).rejects.toThrow(/already exists/);
+    await expect(storage.writeSavepoint(metadataFor(JOB, 4, tasks, 'savepoint'), 'good')).rejects.toThrow(
+      /already exists/,
+    );
     expect((await storage.load('good')).metadata.checkpointId).toBe(3);
   });
 

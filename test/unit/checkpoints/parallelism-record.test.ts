@@ -2,7 +2,12 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { PARALLELISM_FILE, highestParallelism, recordParallelism, retiredSubtasks } from '../../../checkpoints/index.ts';
+import {
+  PARALLELISM_FILE,
+  highestParallelism,
+  recordParallelism,
+  retiredSubtasks,
+} from '../../../checkpoints/index.ts';
 import type { Operator, OperatorContext } from '../../../operators/operator.ts';
 import { StreamEnvironment, fromCollection } from '../../../runtime/index.ts';
 
@@ -43,10 +48,18 @@ describe('parallelism record', () => {
 
   it('hands a job at parallelism 1 the subtasks of an earlier run at 3 before its operators open', async () => {
     const dir = tempDir();
-    const env = StreamEnvironment.create({ jobName: 'retired', checkpoints: { dir: join(dir, 'chk'), intervalMs: 50 }, state: { backend: 'memory' }, log: () => undefined });
+    const env = StreamEnvironment.create({
+      jobName: 'retired',
+      checkpoints: { dir: join(dir, 'chk'), intervalMs: 50 },
+      state: { backend: 'memory' },
+      log: () => undefined,
+    });
     await recordParallelism(join(dir, 'chk', 'retired'), 3); // what a run at parallelism 3 wrote at its start
     const seen: (readonly number[] | undefined)[] = [];
-    const operator: Operator<number, never> = { open: (context: OperatorContext) => void seen.push(context.retiredSubtasks), processBatch: () => undefined };
+    const operator: Operator<number, never> = {
+      open: (context: OperatorContext) => void seen.push(context.retiredSubtasks),
+      processBatch: () => undefined,
+    };
     env.fromSource(fromCollection([1, 2, 3])).sinkTo({ name: 'probe', createOperator: () => operator });
     await env.execute();
     expect(seen).toEqual([[1, 2]]);

@@ -10,7 +10,11 @@ import { describeCheckpointStorageContract } from '../../support/checkpoint-stor
 import { MemoryObjectStore } from '../../support/memory-object-store.ts';
 import { makeTempDir, metadataFor, snapshot, writeStateFile } from './helpers.ts';
 
-const exists = (path: string): Promise<boolean> => access(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  access(path).then(
+    () => true,
+    () => false,
+  );
 
 describeCheckpointStorageContract('local filesystem', async (jobName) => {
   const { dir, cleanup } = await makeTempDir();
@@ -24,7 +28,13 @@ for (const conditional of ['supported', 'ignored'] as const) {
     const { dir, cleanup } = await makeTempDir();
     const store = new MemoryObjectStore(conditional);
     const invalid: InvalidCheckpoint[] = [];
-    const storage = new S3CheckpointStorage({ url: 's3://memory-bucket/team-a', jobName, stagingDirectory: dir, store, onInvalid: (i) => invalid.push(i) });
+    const storage = new S3CheckpointStorage({
+      url: 's3://memory-bucket/team-a',
+      jobName,
+      stagingDirectory: dir,
+      store,
+      onInvalid: (i) => invalid.push(i),
+    });
     return { storage, invalid, cleanup, stateFileKept: (path) => store.exists(`team-a/${jobName}/${path}`) };
   });
 }
@@ -33,7 +43,12 @@ describe('S3CheckpointStorage', () => {
   const setup = async () => {
     const { dir, cleanup } = await makeTempDir();
     const store = new MemoryObjectStore();
-    const storage = new S3CheckpointStorage({ url: 's3://memory-bucket/p', jobName: 'orders', stagingDirectory: join(dir, 'staging'), store });
+    const storage = new S3CheckpointStorage({
+      url: 's3://memory-bucket/p',
+      jobName: 'orders',
+      stagingDirectory: join(dir, 'staging'),
+      store,
+    });
     return { dir, cleanup, store, storage };
   };
 
@@ -56,7 +71,9 @@ describe('S3CheckpointStorage', () => {
     const { cleanup, store, storage } = await setup();
     try {
       store.failNextPutAfterWrite = /_metadata$/;
-      await expect(storage.writeCheckpoint(metadataFor('orders', 1, {}))).rejects.toBeInstanceOf(CheckpointStorageError);
+      await expect(storage.writeCheckpoint(metadataFor('orders', 1, {}))).rejects.toBeInstanceOf(
+        CheckpointStorageError,
+      );
       expect(await storage.latestCompleted()).toBeUndefined();
     } finally {
       await cleanup();
@@ -67,7 +84,9 @@ describe('S3CheckpointStorage', () => {
     const { cleanup, storage } = await setup();
     try {
       const metadata = metadataFor('orders', 1, { 'map#0': snapshot('map#0', 1, ['shared/map/gone.sst']) });
-      await expect(storage.writeCheckpoint(metadata)).rejects.toThrow(/neither in s3:\/\/memory-bucket\/p\/orders nor in the staging folder/);
+      await expect(storage.writeCheckpoint(metadata)).rejects.toThrow(
+        /neither in s3:\/\/memory-bucket\/p\/orders nor in the staging folder/,
+      );
       expect(await storage.latestCompleted()).toBeUndefined();
     } finally {
       await cleanup();
@@ -78,10 +97,18 @@ describe('S3CheckpointStorage', () => {
     const { dir, cleanup, store, storage } = await setup();
     try {
       await writeStateFile(storage.fileRoot, 'shared/map/a.sst', 'A');
-      await storage.writeSavepoint(metadataFor('orders', 1, { 'map#0': snapshot('map#0', 1, ['shared/map/a.sst']) }, 'savepoint'), 'sp');
+      await storage.writeSavepoint(
+        metadataFor('orders', 1, { 'map#0': snapshot('map#0', 1, ['shared/map/a.sst']) }, 'savepoint'),
+        'sp',
+      );
       // Another machine: empty staging folder, same bucket; the job's shared/ lost the file.
       await store.delete(['p/orders/shared/map/a.sst']);
-      const elsewhere = new S3CheckpointStorage({ url: 's3://memory-bucket/p', jobName: 'orders', stagingDirectory: join(dir, 'other'), store });
+      const elsewhere = new S3CheckpointStorage({
+        url: 's3://memory-bucket/p',
+        jobName: 'orders',
+        stagingDirectory: join(dir, 'other'),
+        store,
+      });
       const loaded = await elsewhere.load('sp');
       expect(loaded.remoteFileRoot).toBe('s3://memory-bucket/p/orders/savepoints/sp');
       await elsewhere.adoptFiles(loaded);
@@ -98,11 +125,20 @@ describe('S3CheckpointStorage', () => {
   it('is chosen by URL: s3:// is the object store, file:// and paths are local, other schemes refused', async () => {
     const { dir, cleanup } = await makeTempDir();
     try {
-      expect(checkpointStorageFor({ root: 's3://bucket-x/p', jobName: 'j', stagingDirectory: dir, connection: { endpoint: 'http://127.0.0.1:1', accessKeyId: 'a', secretAccessKey: 'b' } })).toBeInstanceOf(S3CheckpointStorage);
+      expect(
+        checkpointStorageFor({
+          root: 's3://bucket-x/p',
+          jobName: 'j',
+          stagingDirectory: dir,
+          connection: { endpoint: 'http://127.0.0.1:1', accessKeyId: 'a', secretAccessKey: 'b' },
+        }),
+      ).toBeInstanceOf(S3CheckpointStorage);
       expect(checkpointStorageFor({ root: `file://${dir}`, jobName: 'j' }).fileRoot).toBe(join(dir, 'j'));
       expect(checkpointStorageFor({ root: dir, jobName: 'j' })).toBeInstanceOf(LocalCheckpointStorage);
       expect(() => checkpointStorageFor({ root: 'gs://b/p', jobName: 'j' })).toThrow(CheckpointConfigError);
-      expect(() => checkpointStorageFor({ root: 's3://B_ad/p', jobName: 'j', stagingDirectory: dir })).toThrow(/valid bucket name/);
+      expect(() => checkpointStorageFor({ root: 's3://B_ad/p', jobName: 'j', stagingDirectory: dir })).toThrow(
+        /valid bucket name/,
+      );
     } finally {
       await cleanup();
     }

@@ -10,7 +10,8 @@ import { describe, expect, it } from 'vitest';
 
 const dir = join(import.meta.dirname, '../../../scripts/observability');
 const promtool = spawnSync('promtool', ['--version']).status === 0;
-if (!promtool) console.warn('alert-rules.test.ts: SKIPPED — promtool not found (apt-get install prometheus; .ci/run installs it)');
+if (!promtool)
+  console.warn('alert-rules.test.ts: SKIPPED — promtool not found (apt-get install prometheus; .ci/run installs it)');
 
 describe.skipIf(!promtool)('Prometheus alert rules (promtool)', () => {
   it('are valid rules', () => {
@@ -26,7 +27,22 @@ describe.skipIf(!promtool)('Prometheus alert rules (promtool)', () => {
 
   it('cover every on-call signal the job exports', () => {
     const rules = readFileSync(join(dir, 'cdcflow-alerts.yml'), 'utf8');
-    for (const metric of ['cdcflow_slo_ok', 'cdcflow_sink_backlog_records', 'cdcflow_sink_uncommitted_age_seconds', 'cdcflow_sink_freshness_seconds_bucket', 'cdcflow_sink_info', 'cdcflow_last_checkpoint_age_seconds', 'cdcflow_checkpoints_total', 'cdcflow_job_restarts_total', 'cdcflow_job_healthy', 'cdcflow_source_silence_seconds', 'cdcflow_source_catch_up_seconds', 'cdcflow_source_lag_records', 'cdcflow_dead_letters_total', 'cdcflow_late_events_total']) {
+    for (const metric of [
+      'cdcflow_slo_ok',
+      'cdcflow_sink_backlog_records',
+      'cdcflow_sink_uncommitted_age_seconds',
+      'cdcflow_sink_freshness_seconds_bucket',
+      'cdcflow_sink_info',
+      'cdcflow_last_checkpoint_age_seconds',
+      'cdcflow_checkpoints_total',
+      'cdcflow_job_restarts_total',
+      'cdcflow_job_healthy',
+      'cdcflow_source_silence_seconds',
+      'cdcflow_source_catch_up_seconds',
+      'cdcflow_source_lag_records',
+      'cdcflow_dead_letters_total',
+      'cdcflow_late_events_total',
+    ]) {
       expect(rules, metric).toContain(metric);
     }
   });
@@ -34,9 +50,20 @@ describe.skipIf(!promtool)('Prometheus alert rules (promtool)', () => {
 
 describe('Grafana dashboard', () => {
   it('is JSON whose panels query the on-call metrics', () => {
-    const dashboard = JSON.parse(readFileSync(join(dir, 'cdcflow-dashboard.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const dashboard = JSON.parse(readFileSync(join(dir, 'cdcflow-dashboard.json'), 'utf8')) as {
+      panels: { title: string; targets?: { expr: string }[] }[];
+    };
     const exprs = dashboard.panels.flatMap((p) => p.targets?.map((t) => t.expr) ?? []).join('\n');
-    for (const metric of ['cdcflow_sink_freshness_seconds_bucket', 'cdcflow_sink_backlog_records', 'cdcflow_source_lag_records', 'cdcflow_source_catch_up_seconds', 'cdcflow_source_silence_seconds', 'cdcflow_slo_ok', 'cdcflow_dead_letters_total', 'cdcflow_last_checkpoint_age_seconds']) {
+    for (const metric of [
+      'cdcflow_sink_freshness_seconds_bucket',
+      'cdcflow_sink_backlog_records',
+      'cdcflow_source_lag_records',
+      'cdcflow_source_catch_up_seconds',
+      'cdcflow_source_silence_seconds',
+      'cdcflow_slo_ok',
+      'cdcflow_dead_letters_total',
+      'cdcflow_last_checkpoint_age_seconds',
+    ]) {
       expect(exprs, metric).toContain(metric);
     }
   });

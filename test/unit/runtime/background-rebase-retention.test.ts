@@ -20,7 +20,11 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('background rebase under checkpo
   it('is staged out of retention’s reach, adopted, and every retained checkpoint restores', async () => {
     const root = await dirs.make('job');
     const storage = checkpointSnapshotStorage(root);
-    const backend = new KeyedStateBackend({ store: await makeStore(kind, dirs), keyGroupRange: { start: 0, end: 127 }, maxDeltaChainLength: 3 });
+    const backend = new KeyedStateBackend({
+      store: await makeStore(kind, dirs),
+      keyGroupRange: { start: 0, end: 127 },
+      maxDeltaChainLength: 3,
+    });
     await backend.open();
     const value = backend.getValueState<number>({ name: 'v' });
     const expected = new Map<number, number>();
@@ -33,7 +37,10 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('background rebase under checkpo
       }
       await backend.flush();
     };
-    await put(Array.from({ length: 2000 }, (_, i) => i), 0);
+    await put(
+      Array.from({ length: 2000 }, (_, i) => i),
+      0,
+    );
     let last: KeyedStateHandle | undefined;
     let adopted = 0;
     for (let id = 1; id <= 12; id++) {
@@ -42,16 +49,21 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('background rebase under checkpo
       backend.notifyCheckpointComplete(id);
       // Retention keeping the newest checkpoint: everything in shared/ it does not list goes.
       await deleteUnreferenced(join(root, 'shared'), new Set(last.files.map((f) => join(root, f.path))), root);
-      if (last.files[0]?.checkpointId !== id && last.files[0]?.kind === 'full' && last.files[0].checkpointId > 1) adopted += 1;
+      if (last.files[0]?.checkpointId !== id && last.files[0]?.kind === 'full' && last.files[0].checkpointId > 1)
+        adopted += 1;
       const rebase = backend.rebaseStatus;
-      if (rebase !== undefined && !rebase.written) await vi.waitFor(() => expect(backend.rebaseStatus?.written).toBe(true), { timeout: 10_000, interval: 10 });
+      if (rebase !== undefined && !rebase.written)
+        await vi.waitFor(() => expect(backend.rebaseStatus?.written).toBe(true), { timeout: 10_000, interval: 10 });
       expect(last.files.at(-1)?.kind).toBe(id === 1 ? 'full' : 'delta');
     }
     expect(adopted).toBeGreaterThan(0);
     expect(last?.files.length).toBeLessThanOrEqual(4);
     await backend.close();
 
-    const restored = new KeyedStateBackend({ store: await makeStore(kind, dirs), keyGroupRange: { start: 0, end: 127 } });
+    const restored = new KeyedStateBackend({
+      store: await makeStore(kind, dirs),
+      keyGroupRange: { start: 0, end: 127 },
+    });
     await restored.open();
     await restored.restore([last as KeyedStateHandle], { start: 0, end: 127 }, storage);
     const v = restored.getValueState<number>({ name: 'v' });

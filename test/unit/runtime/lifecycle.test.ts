@@ -9,7 +9,15 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CheckpointNotFoundError } from '../../../checkpoints/index.ts';
 import { collectSink } from '../../../operators/sinks/collect-sink.ts';
-import { JobLease, JobLeaseHeldError, LEASE_FILE, StopDeadlineExceededError, StreamEnvironment, fromCollection, type JobState } from '../../../runtime/index.ts';
+import {
+  JobLease,
+  JobLeaseHeldError,
+  LEASE_FILE,
+  StopDeadlineExceededError,
+  StreamEnvironment,
+  fromCollection,
+  type JobState,
+} from '../../../runtime/index.ts';
 import { countingSource } from '../../support/counting-source.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'cdcflow-lifecycle-'));
@@ -17,7 +25,10 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 let counter = 0;
 const fresh = (label: string) => ({ jobName: `lifecycle-${label}-${++counter}`, dir: join(work, `run-${counter}`) });
 
-function environment(name: { jobName: string; dir: string }, extra: Partial<Parameters<typeof StreamEnvironment.create>[0]> = {}): StreamEnvironment {
+function environment(
+  name: { jobName: string; dir: string },
+  extra: Partial<Parameters<typeof StreamEnvironment.create>[0]> = {},
+): StreamEnvironment {
   return StreamEnvironment.create({
     jobName: name.jobName,
     checkpoints: { dir: name.dir, intervalMs: 50 },
@@ -27,15 +38,20 @@ function environment(name: { jobName: string; dir: string }, extra: Partial<Para
   });
 }
 
-const untilState = (env: StreamEnvironment, state: JobState) => new Promise<void>((resolve) => env.onEvent((e) => e.type === 'state' && e.state === state && resolve()));
-const untilCheckpoint = (env: StreamEnvironment) => new Promise<number>((resolve) => env.onEvent((e) => e.type === 'checkpoint' && resolve(e.checkpointId)));
+const untilState = (env: StreamEnvironment, state: JobState) =>
+  new Promise<void>((resolve) => env.onEvent((e) => e.type === 'state' && e.state === state && resolve()));
+const untilCheckpoint = (env: StreamEnvironment) =>
+  new Promise<number>((resolve) => env.onEvent((e) => e.type === 'checkpoint' && resolve(e.checkpointId)));
 
 describe('one instance per job', () => {
   it('a second start fails at once, naming the holder of the lease', async () => {
     const name = fresh('lease');
     mkdirSync(join(name.dir, name.jobName), { recursive: true });
     // A live process (our parent) on this host holds the lease.
-    writeFileSync(join(name.dir, name.jobName, LEASE_FILE), JSON.stringify({ pid: process.ppid, host: hostname(), startedAtMs: Date.now(), token: 'other' }));
+    writeFileSync(
+      join(name.dir, name.jobName, LEASE_FILE),
+      JSON.stringify({ pid: process.ppid, host: hostname(), startedAtMs: Date.now(), token: 'other' }),
+    );
     const env = environment(name);
     env.fromSource(fromCollection([1, 2, 3])).sinkTo(collectSink([]));
     const error = await env.execute().then(
@@ -65,16 +81,34 @@ describe('one instance per job', () => {
     const name = fresh('stale');
     const root = join(name.dir, name.jobName);
     mkdirSync(root, { recursive: true });
-    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 2 ** 22 + 17, host: hostname(), startedAtMs: 0, token: 'dead' }));
+    writeFileSync(
+      join(root, LEASE_FILE),
+      JSON.stringify({ pid: 2 ** 22 + 17, host: hostname(), startedAtMs: 0, token: 'dead' }),
+    );
     const lease = await JobLease.acquire(name.jobName, root);
     expect(lease.holder.pid).toBe(process.pid);
     await lease.release();
-    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now(), token: 'remote' }));
+    writeFileSync(
+      join(root, LEASE_FILE),
+      JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now(), token: 'remote' }),
+    );
     await expect(JobLease.acquire(name.jobName, root)).rejects.toBeInstanceOf(JobLeaseHeldError);
     // Not renewed for longer than staleAfterMs: its holder is gone.
-    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now() - 120_000, token: 'remote' }));
+    writeFileSync(
+      join(root, LEASE_FILE),
+      JSON.stringify({
+        pid: 1,
+        host: 'some-other-host',
+        startedAtMs: 0,
+        renewedAtMs: Date.now() - 120_000,
+        token: 'remote',
+      }),
+    );
     await (await JobLease.acquire(name.jobName, root)).release();
-    writeFileSync(join(root, LEASE_FILE), JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now(), token: 'remote' }));
+    writeFileSync(
+      join(root, LEASE_FILE),
+      JSON.stringify({ pid: 1, host: 'some-other-host', startedAtMs: 0, renewedAtMs: Date.now(), token: 'remote' }),
+    );
     const taken = await JobLease.acquire(name.jobName, root, { takeover: true });
     await taken.release();
   });
@@ -155,7 +189,10 @@ describe('an explicit restore target', () => {
     const first = environment(name);
     first.fromSource(fromCollection([1, 2, 3])).sinkTo(collectSink([]));
     expect((await first.execute()).finalCheckpoint).toBeDefined();
-    const env = environment(name, { restore: { savepoint: 'befor-upgrade' }, restart: { maxAttempts: 3, initialDelayMs: 10 } });
+    const env = environment(name, {
+      restore: { savepoint: 'befor-upgrade' },
+      restart: { maxAttempts: 3, initialDelayMs: 10 },
+    });
     const out: number[] = [];
     env.fromSource(fromCollection([1, 2, 3])).sinkTo(collectSink(out));
     await expect(env.execute()).rejects.toBeInstanceOf(CheckpointNotFoundError);

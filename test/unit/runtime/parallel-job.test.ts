@@ -8,7 +8,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import { projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
-import { committedTable, RunFolders, runToEnd, startParallelJob, storedProjection, windowResults, type JobSpec } from '../../support/parallel-runs.ts';
+import {
+  committedTable,
+  RunFolders,
+  runToEnd,
+  startParallelJob,
+  storedProjection,
+  windowResults,
+  type JobSpec,
+} from '../../support/parallel-runs.ts';
 
 const folders = new RunFolders();
 afterAll(() => folders.cleanup());
@@ -34,7 +42,9 @@ describe('parallel execution (worker threads)', () => {
     expect(stored.checkpoint.kind).toBe('savepoint');
     expect(liveRows(stored)).toEqual(oracle);
     // Both subtasks committed part of the output: the work was really split.
-    expect(job.lines.filter((l) => /checkpoint \d+ complete: [1-9]\d* changes/.test(l)).length).toBeGreaterThanOrEqual(2);
+    expect(job.lines.filter((l) => /checkpoint \d+ complete: [1-9]\d* changes/.test(l)).length).toBeGreaterThanOrEqual(
+      2,
+    );
   }, 180_000);
 
   it('revenue windows (keyed by status, through the exchange): parallelism 2 equals parallelism 1 and the oracle', async () => {
@@ -60,16 +70,29 @@ describe('parallel execution (worker threads)', () => {
   it('a failing subtask restarts the whole attempt from the latest checkpoint (global failover), output exact', async () => {
     const first = folders.make();
     const marker = `${first.root}/failed-once`;
-    const spec: JobSpec = { job: 'projection', source: { kind: 'collection', workload: PROJECTION_WORKLOAD }, throttleMs: 20, intervalMs: 200, failOnceMarker: marker };
+    const spec: JobSpec = {
+      job: 'projection',
+      source: { kind: 'collection', workload: PROJECTION_WORKLOAD },
+      throttleMs: 20,
+      intervalMs: 200,
+      failOnceMarker: marker,
+    };
     const job = await runToEnd(spec, first, 2, 180_000);
-    expect(job.lines.some((l) => /subtask 1 failed: injected sink failure/.test(l) && /restart 1\/3/.test(l))).toBe(true);
+    expect(job.lines.some((l) => /subtask 1 failed: injected sink failure/.test(l) && /restart 1\/3/.test(l))).toBe(
+      true,
+    );
     const oracle = projectionOracle(generateWorkload(PROJECTION_WORKLOAD));
     expect(committedTable(first)).toEqual(oracle);
     expect(liveRows(await storedProjection(first))).toEqual(oracle);
   }, 180_000);
 
   it('a checkpoint taken at parallelism 2 restores at 1 and at 3 to the same golden table', async () => {
-    const spec: JobSpec = { job: 'projection', source: { kind: 'collection', workload: PROJECTION_WORKLOAD }, throttleMs: 40, intervalMs: 200 };
+    const spec: JobSpec = {
+      job: 'projection',
+      source: { kind: 'collection', workload: PROJECTION_WORKLOAD },
+      throttleMs: 40,
+      intervalMs: 200,
+    };
     const oracle = projectionOracle(generateWorkload(PROJECTION_WORKLOAD));
     const first = folders.make();
     const job = startParallelJob(spec, first, 2);

@@ -22,7 +22,10 @@ describe('partition claims', () => {
     // No checkpoint completed in epoch 1: epoch 2 starts from epoch 1's base (nothing), never from a late checkpoint of epoch 1.
     expect(second.restoreFrom).toBeUndefined();
     expect(second.directory).not.toBe(first.directory);
-    expect(JSON.parse(readFileSync(join(second.directory, 'claim.json'), 'utf8'))).toMatchObject({ epoch: 2, base: null });
+    expect(JSON.parse(readFileSync(join(second.directory, 'claim.json'), 'utf8'))).toMatchObject({
+      epoch: 2,
+      base: null,
+    });
   });
 
   it('concurrent claims never share an epoch', async () => {
@@ -35,10 +38,27 @@ describe('partition claims', () => {
 
 describe('partition task assigner', () => {
   it('gives the partition to the member with the highest owner epoch only', async () => {
-    const meta = (epoch: number) => partitionTaskAssigner({ partition: 2, epoch })({ cluster: {} as never, groupId: 'g', logger: {} as never }).protocol({ topics: ['t'] }).metadata;
-    const assigner = partitionTaskAssigner({ partition: 2, epoch: 5 })({ cluster: {} as never, groupId: 'g', logger: {} as never });
-    const result = await assigner.assign({ members: [{ memberId: 'old', memberMetadata: meta(4) }, { memberId: 'new', memberMetadata: meta(5) }] as never, topics: ['t'] });
-    const byMember = Object.fromEntries(result.map((r) => [r.memberId, AssignerProtocol.MemberAssignment.decode(r.memberAssignment)?.assignment]));
+    const meta = (epoch: number) =>
+      partitionTaskAssigner({ partition: 2, epoch })({
+        cluster: {} as never,
+        groupId: 'g',
+        logger: {} as never,
+      }).protocol({ topics: ['t'] }).metadata;
+    const assigner = partitionTaskAssigner({ partition: 2, epoch: 5 })({
+      cluster: {} as never,
+      groupId: 'g',
+      logger: {} as never,
+    });
+    const result = await assigner.assign({
+      members: [
+        { memberId: 'old', memberMetadata: meta(4) },
+        { memberId: 'new', memberMetadata: meta(5) },
+      ] as never,
+      topics: ['t'],
+    });
+    const byMember = Object.fromEntries(
+      result.map((r) => [r.memberId, AssignerProtocol.MemberAssignment.decode(r.memberAssignment)?.assignment]),
+    );
     expect(byMember).toEqual({ old: {}, new: { t: [2] } });
   });
 });

@@ -1,11 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { canonicalDecimal, canonicalTimestamp, commonKind, compareKeys, compareSorted, normalizeValue, type ReconcileRow } from '../../../runtime/reconcile/index.ts';
+import {
+  canonicalDecimal,
+  canonicalTimestamp,
+  commonKind,
+  compareKeys,
+  compareSorted,
+  normalizeValue,
+  type ReconcileRow,
+} from '../../../runtime/reconcile/index.ts';
 
 async function* rows(list: readonly ReconcileRow[]): AsyncGenerator<ReconcileRow> {
   for (const row of list) yield row;
 }
 const row = (id: number, ...values: (string | null)[]): ReconcileRow => ({ key: [String(id)], values });
-const spec = { keyKinds: ['integer'] as const, columns: ['amount', 'at', 'status'], columnKinds: ['numeric', 'timestamp', 'text'] as const };
+const spec = {
+  keyKinds: ['integer'] as const,
+  columns: ['amount', 'at', 'status'],
+  columnKinds: ['numeric', 'timestamp', 'text'] as const,
+};
 
 describe('reconcile: normalising values', () => {
   it('reads decimals by value, not by spelling', () => {
@@ -45,17 +57,41 @@ describe('reconcile: normalising values', () => {
 
 describe('reconcile: comparing two ordered row streams', () => {
   it('counts missing, extra and differing rows, with samples', async () => {
-    const source = [row(1, '10.00', '2026-01-01 00:00:00+00', 'paid'), row(2, '-5.50', null, 'new'), row(4, '1', null, 'x'), row(6, '7.1', null, 'y')];
-    const sink = [row(1, '10', '2026-01-01T00:00:00Z', 'paid'), row(2, '-5.5', null, 'shipped'), row(3, '0', null, 'z'), row(6, '7.10', null, 'y')];
+    const source = [
+      row(1, '10.00', '2026-01-01 00:00:00+00', 'paid'),
+      row(2, '-5.50', null, 'new'),
+      row(4, '1', null, 'x'),
+      row(6, '7.1', null, 'y'),
+    ];
+    const sink = [
+      row(1, '10', '2026-01-01T00:00:00Z', 'paid'),
+      row(2, '-5.5', null, 'shipped'),
+      row(3, '0', null, 'z'),
+      row(6, '7.10', null, 'y'),
+    ];
     const result = await compareSorted(rows(source), rows(sink), spec);
-    expect(result).toMatchObject({ sourceRows: 4, sinkRows: 4, matching: 2, missing: 1, extra: 1, differing: 1, differingByColumn: { status: 1 } });
+    expect(result).toMatchObject({
+      sourceRows: 4,
+      sinkRows: 4,
+      matching: 2,
+      missing: 1,
+      extra: 1,
+      differing: 1,
+      differingByColumn: { status: 1 },
+    });
     expect(result.samples.missing).toEqual([['4']]);
     expect(result.samples.extra).toEqual([['3']]);
-    expect(result.samples.differing).toEqual([{ key: ['2'], columns: [{ column: 'status', source: 'new', sink: 'shipped' }] }]);
+    expect(result.samples.differing).toEqual([
+      { key: ['2'], columns: [{ column: 'status', source: 'new', sink: 'shipped' }] },
+    ]);
   });
 
   it('treats NULL and a value as different, and two NULLs as equal', async () => {
-    const result = await compareSorted(rows([row(1, null, null, 'a'), row(2, '1', null, null)]), rows([row(1, null, null, 'a'), row(2, null, null, null)]), spec);
+    const result = await compareSorted(
+      rows([row(1, null, null, 'a'), row(2, '1', null, null)]),
+      rows([row(1, null, null, 'a'), row(2, null, null, null)]),
+      spec,
+    );
     expect(result.differing).toBe(1);
     expect(result.matching).toBe(1);
   });
@@ -73,6 +109,8 @@ describe('reconcile: comparing two ordered row streams', () => {
   });
 
   it('refuses a stream that is not ordered by key', async () => {
-    await expect(compareSorted(rows([row(2, '1', null, 'a'), row(1, '1', null, 'a')]), rows([]), spec)).rejects.toThrow(/not strictly ordered/);
+    await expect(compareSorted(rows([row(2, '1', null, 'a'), row(1, '1', null, 'a')]), rows([]), spec)).rejects.toThrow(
+      /not strictly ordered/,
+    );
   });
 });

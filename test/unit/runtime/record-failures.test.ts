@@ -9,7 +9,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent, TableChange } from '../../../runtime/index.ts';
-import { SlidingEventTimeWindows, StreamEnvironment, TumblingEventTimeWindows, WatermarkStrategy, collectSink, fromCollection, type WindowResult } from '../../../runtime/index.ts';
+import {
+  SlidingEventTimeWindows,
+  StreamEnvironment,
+  TumblingEventTimeWindows,
+  WatermarkStrategy,
+  collectSink,
+  fromCollection,
+  type WindowResult,
+} from '../../../runtime/index.ts';
 import type { DeadLetter } from '../../../operators/sources/kafka/dead-letter.ts';
 import type { DeadLetterWriter } from '../../../operators/sources/kafka/dead-letter-writer.ts';
 import { RecordFailedError } from '../../../operators/record-dead-letters.ts';
@@ -27,7 +35,16 @@ function change(id: number, lsn: number, row: Partial<Row> = {}): ChangeEvent<Ro
     op: 'c',
     before: null,
     after: { id, status: 'paid', ...row },
-    source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
+    source: {
+      db: 'ecommerce',
+      schema: 'public',
+      table: 'orders',
+      lsn,
+      position: streamPosition(0, lsn),
+      txId: lsn,
+      tsMs: 1_700_000_000_000 + lsn,
+      snapshot: null,
+    },
     tsMs: 0,
     key: { id },
     origin: { topic: 'cdc.orders', partition: 2, offset: String(100 + lsn) },
@@ -45,10 +62,18 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function environment(letters: DeadLetter[], onRecordError: 'dead-letter' | 'fail' = 'dead-letter', backend: 'memory' | 'rocksdb' = 'memory'): StreamEnvironment {
+function environment(
+  letters: DeadLetter[],
+  onRecordError: 'dead-letter' | 'fail' = 'dead-letter',
+  backend: 'memory' | 'rocksdb' = 'memory',
+): StreamEnvironment {
   const dir = mkdtempSync(join(tmpdir(), 'cdcflow-record-failures-'));
   dirs.push(dir);
-  const writer: DeadLetterWriter = { open: () => Promise.resolve(), write: (l) => (letters.push(...l), Promise.resolve()), close: () => Promise.resolve() };
+  const writer: DeadLetterWriter = {
+    open: () => Promise.resolve(),
+    write: (l) => (letters.push(...l), Promise.resolve()),
+    close: () => Promise.resolve(),
+  };
   return StreamEnvironment.create({
     jobName: 'record-failures',
     checkpoints: { dir: join(dir, 'chk'), intervalMs: 30 },
@@ -77,12 +102,25 @@ describe('record failures in operators', () => {
     expect(out).toEqual([1, 3]);
     expect(letters).toHaveLength(1);
     const letter = letters[0] as DeadLetter;
-    expect(letter).toMatchObject({ stage: 'parse-amount', errorKind: 'user-code', errorClass: 'TypeError', topic: 'cdc.orders', partition: 2, offset: '102' });
+    expect(letter).toMatchObject({
+      stage: 'parse-amount',
+      errorKind: 'user-code',
+      errorClass: 'TypeError',
+      topic: 'cdc.orders',
+      partition: 2,
+      offset: '102',
+    });
     expect(letter.reason).toMatch(/map threw TypeError: cannot read amount/);
     // Written back as Debezium JSON, so the replay tool can re-inject it into the source topic.
-    expect(JSON.parse(letter.value?.toString() ?? '')).toMatchObject({ op: 'c', after: { id: 2 }, source: { lsn: 2, ts_ms: 1_700_000_000_002 } });
+    expect(JSON.parse(letter.value?.toString() ?? '')).toMatchObject({
+      op: 'c',
+      after: { id: 2 },
+      source: { lsn: 2, ts_ms: 1_700_000_000_002 },
+    });
     expect(JSON.parse(letter.key?.toString() ?? '')).toEqual({ id: 2 });
-    expect(await counterValue(env.metrics, 'cdcflow_dead_letters_total', { stage: 'parse-amount', reason: 'user-code' })).toBe(1);
+    expect(
+      await counterValue(env.metrics, 'cdcflow_dead_letters_total', { stage: 'parse-amount', reason: 'user-code' }),
+    ).toBe(1);
   });
 
   // Whether the runtime then skips its restarts (the error is not retriable) is the error model's part of issue 10.
@@ -102,7 +140,9 @@ describe('record failures in operators', () => {
     );
     expect(failure).toBeInstanceOf(RecordFailedError);
     expect((failure as RecordFailedError).retriable).toBe(false);
-    expect((failure as Error).message).toMatch(/only-paid: the record at cdc\.orders\/2@102 failed \(user-code\): filter threw Error: boom/);
+    expect((failure as Error).message).toMatch(
+      /only-paid: the record at cdc\.orders\/2@102 failed \(user-code\): filter threw Error: boom/,
+    );
   });
 
   it('a process function that throws is a record failure too', async () => {
@@ -131,7 +171,9 @@ describe('record failures in operators', () => {
       const env = environment(letters, 'dead-letter', backend);
       const out: TableChange<number, Row>[] = [];
       env
-        .fromSource(fromCollection([change(1, 1), change(2, 2, { notes: deep(100_000) }), change(3, 3)], { batchSize: 3 }))
+        .fromSource(
+          fromCollection([change(1, 1), change(2, 2, { notes: deep(100_000) }), change(3, 3)], { batchSize: 3 }),
+        )
         .keyBy((e) => e.key?.['id'] as number)
         .upsert()
         .uid('orders-table')
@@ -169,7 +211,9 @@ describe('record failures in operators', () => {
       .sinkTo(collectSink(out));
     const result = await env.execute();
     expect(result.restarts).toBe(0);
-    expect(letters.map((l) => [l.stage, l.errorKind, l.errorClass, l.offset])).toEqual([['revenue-windows', 'user-code', 'RangeError', '102']]);
+    expect(letters.map((l) => [l.stage, l.errorKind, l.errorClass, l.offset])).toEqual([
+      ['revenue-windows', 'user-code', 'RangeError', '102'],
+    ]);
     expect(letters[0]?.reason).toMatch(/the window function threw RangeError: amount out of range/);
     expect(out.map((r) => r.result)).toEqual([4, 4]);
   });
@@ -179,9 +223,12 @@ describe('record failures in operators', () => {
     const env = environment(letters, 'dead-letter', 'rocksdb');
     const out: WindowResult<string, ChangeEvent<Row>>[] = [];
     env
-      .fromSource(fromCollection([change(1, 1), change(2, 2, { notes: deep(100_000) }), change(3, 3)], { batchSize: 3 }), {
-        watermarks: WatermarkStrategy.boundedOutOfOrderness<ChangeEvent<Row>>(0).withTimestamps((e) => e.source.tsMs),
-      })
+      .fromSource(
+        fromCollection([change(1, 1), change(2, 2, { notes: deep(100_000) }), change(3, 3)], { batchSize: 3 }),
+        {
+          watermarks: WatermarkStrategy.boundedOutOfOrderness<ChangeEvent<Row>>(0).withTimestamps((e) => e.source.tsMs),
+        },
+      )
       .keyBy((e) => e.after?.status ?? '')
       .window(TumblingEventTimeWindows.of(60_000))
       .reduce((a, b) => ((a.after?.id ?? 0) > (b.after?.id ?? 0) ? a : b))

@@ -50,13 +50,26 @@ async function startJob(jobName: string, rest: { host?: string } = {}): Promise<
   throw new Error(`${jobName} never registered its REST address`);
 }
 
-async function call(url: string, method: string, body?: unknown, token?: string): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+async function call(
+  url: string,
+  method: string,
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const headers: Record<string, string> = {};
   if (body !== undefined) headers['content-type'] = 'application/json';
   if (token !== undefined) headers['authorization'] = `Bearer ${token}`;
-  const response = await fetch(url, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const response = await fetch(url, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
   const text = await response.text();
-  return { status: response.status, json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text }, headers: response.headers };
+  return {
+    status: response.status,
+    json: text.startsWith('{') ? (JSON.parse(text) as Record<string, unknown>) : { text },
+    headers: response.headers,
+  };
 }
 
 async function untilCheckpoint(job: RunningJob, name: string): Promise<void> {
@@ -76,7 +89,9 @@ describe('REST API', () => {
       expect(jobs.json).toEqual({ jobs: [{ id: 'rest-routing', name: 'rest-routing', status: 'running' }] });
       const info = await call(`${job.url}/jobs/rest-routing`, 'GET');
       expect(info.status).toBe(200);
-      const plan = (info.json['plan'] as { operators: { uid: string; kind: string; parallelism: number; inputs: string[] }[] }).operators;
+      const plan = (
+        info.json['plan'] as { operators: { uid: string; kind: string; parallelism: number; inputs: string[] }[] }
+      ).operators;
       expect(plan.map((o) => [o.uid, o.kind, o.parallelism])).toEqual([
         ['numbers', 'source', 1],
         ['count', 'operator', 1],
@@ -140,7 +155,12 @@ describe('REST API', () => {
   it('takes a savepoint, lists and inspects it, then stops with a savepoint and unregisters', async () => {
     const job = await startJob('rest-savepoint');
     await untilCheckpoint(job, 'rest-savepoint');
-    const taken = await call(`${job.url}/jobs/rest-savepoint/savepoints`, 'POST', { name: 'before-upgrade' }, job.token);
+    const taken = await call(
+      `${job.url}/jobs/rest-savepoint/savepoints`,
+      'POST',
+      { name: 'before-upgrade' },
+      job.token,
+    );
     expect(taken.status).toBe(200);
     expect(taken.json['location']).toBe(join(root, 'rest-savepoint', 'savepoints', 'before-upgrade'));
     expect(existsSync(join(taken.json['location'] as string, '_metadata'))).toBe(true);
@@ -151,16 +171,31 @@ describe('REST API', () => {
     expect(existsSync(join(unnamed.json['location'] as string, '_metadata'))).toBe(true);
 
     const listing = await call(`${job.url}/jobs/rest-savepoint/checkpoints`, 'GET');
-    expect((listing.json['savepoints'] as { name: string }[]).map((s) => s.name)).toEqual(['before-upgrade', unnamed.json['location']?.toString().split('/').at(-1)]);
+    expect((listing.json['savepoints'] as { name: string }[]).map((s) => s.name)).toEqual([
+      'before-upgrade',
+      unnamed.json['location']?.toString().split('/').at(-1),
+    ]);
     expect((listing.json['checkpoints'] as unknown[]).length).toBeGreaterThan(0);
     const detail = await call(`${job.url}/jobs/rest-savepoint/checkpoints/before-upgrade`, 'GET');
     expect(detail.json['kind']).toBe('savepoint');
-    expect((detail.json['operators'] as { uid: string }[]).map((o) => o.uid).sort()).toEqual(['collect', 'count', 'numbers']);
+    expect((detail.json['operators'] as { uid: string }[]).map((o) => o.uid).sort()).toEqual([
+      'collect',
+      'count',
+      'numbers',
+    ]);
     expect((await call(`${job.url}/jobs/rest-savepoint/checkpoints/99999`, 'GET')).status).toBe(404);
 
-    const stopped = await call(`${job.url}/jobs/rest-savepoint/stop`, 'POST', { savepoint: true, name: 'final' }, job.token);
+    const stopped = await call(
+      `${job.url}/jobs/rest-savepoint/stop`,
+      'POST',
+      { savepoint: true, name: 'final' },
+      job.token,
+    );
     expect(stopped.status).toBe(200);
-    expect(stopped.json).toMatchObject({ state: 'stopped', savepointPath: join(root, 'rest-savepoint', 'savepoints', 'final') });
+    expect(stopped.json).toMatchObject({
+      state: 'stopped',
+      savepointPath: join(root, 'rest-savepoint', 'savepoints', 'final'),
+    });
     await job.done;
     expect(await readRegistration(root, 'rest-savepoint')).toBeUndefined();
     // Everything the source emitted before the final savepoint is committed.
@@ -177,7 +212,13 @@ describe('REST API', () => {
   });
 
   it('refuses to serve a non-loopback address without a configured token', async () => {
-    const env = StreamEnvironment.create({ jobName: 'rest-exposed', checkpoints: { dir: root }, state: { backend: 'memory' }, rest: { port: 0, host: '0.0.0.0' }, log: () => {} });
+    const env = StreamEnvironment.create({
+      jobName: 'rest-exposed',
+      checkpoints: { dir: root },
+      state: { backend: 'memory' },
+      rest: { port: 0, host: '0.0.0.0' },
+      log: () => {},
+    });
     env.fromSource(countingSource({ pollDelayMs: 0, limit: 1 })).sinkTo(collectSink([]));
     await expect(env.execute()).rejects.toThrow(/refusing to serve the REST API on 0\.0\.0\.0 without a token/);
   });

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { RestartBudget, restartDelay, type RestartDecision } from '../../../runtime/restart-strategy.ts';
 
 const policy = { maxAttempts: 3, initialDelayMs: 1000, maxDelayMs: 4000, resetAfterMs: 60_000 };
-const attempts = (decisions: RestartDecision[]) => decisions.map((d) => (d.restart ? d.attempt : `give up at ${d.attempt}`));
+const attempts = (decisions: RestartDecision[]) =>
+  decisions.map((d) => (d.restart ? d.attempt : `give up at ${d.attempt}`));
 
 describe('restart budget', () => {
   it('backs off exponentially (with ±20 % jitter) up to the maximum', () => {
@@ -16,7 +17,12 @@ describe('restart budget', () => {
 
   it('gives up after maxAttempts failures in a row (a crash loop)', () => {
     const budget = new RestartBudget(policy);
-    expect(attempts([budget.onFailure(10), budget.onFailure(10), budget.onFailure(10), budget.onFailure(10)])).toEqual([1, 2, 3, 'give up at 4']);
+    expect(attempts([budget.onFailure(10), budget.onFailure(10), budget.onFailure(10), budget.onFailure(10)])).toEqual([
+      1,
+      2,
+      3,
+      'give up at 4',
+    ]);
   });
 
   it('counts per incident: an attempt that ran resetAfterMs before failing starts over', () => {

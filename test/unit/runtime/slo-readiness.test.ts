@@ -17,10 +17,34 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('SLOs and /readyz', () => {
   it('p99 of cumulative buckets between two snapshots is the upper bound of the bucket holding it', () => {
-    const now = new Map([[1, 10], [5, 100], [Number.POSITIVE_INFINITY, 100]]);
+    const now = new Map([
+      [1, 10],
+      [5, 100],
+      [Number.POSITIVE_INFINITY, 100],
+    ]);
     expect(quantile(0.99, now, undefined)).toBe(5);
-    expect(quantile(0.99, now, new Map([[1, 10], [5, 10], [Number.POSITIVE_INFINITY, 10]]))).toBe(5);
-    expect(quantile(0.5, new Map([[1, 90], [5, 100], [Number.POSITIVE_INFINITY, 100]]), undefined)).toBe(1);
+    expect(
+      quantile(
+        0.99,
+        now,
+        new Map([
+          [1, 10],
+          [5, 10],
+          [Number.POSITIVE_INFINITY, 10],
+        ]),
+      ),
+    ).toBe(5);
+    expect(
+      quantile(
+        0.5,
+        new Map([
+          [1, 90],
+          [5, 100],
+          [Number.POSITIVE_INFINITY, 100],
+        ]),
+        undefined,
+      ),
+    ).toBe(1);
     expect(quantile(0.99, now, now)).toBe(0);
   });
 
@@ -31,7 +55,11 @@ describe('SLOs and /readyz', () => {
       rest: { port: 0 },
       slo: { sinkFreshnessP99Seconds: 1.5, maxCheckpointAgeSeconds: 2, maxSilenceSeconds: 60 },
     });
-    env.fromSource(countingSource({ pollDelayMs: 20, timestamps: 'wall-clock' }), { uid: 'ticks' }).map((n) => n * 2).sinkTo(stallableSink(gate, { replaySafety: 'at-least-once', sideEffects: true })).uid('stall-sink');
+    env
+      .fromSource(countingSource({ pollDelayMs: 20, timestamps: 'wall-clock' }), { uid: 'ticks' })
+      .map((n) => n * 2)
+      .sinkTo(stallableSink(gate, { replaySafety: 'at-least-once', sideEffects: true }))
+      .uid('stall-sink');
     const done = env.execute();
     try {
       let url: string | undefined;
@@ -40,7 +68,16 @@ describe('SLOs and /readyz', () => {
         if (url === undefined) await new Promise((r) => setTimeout(r, 50));
       }
       const metrics = await (await fetch(`${url}/metrics`)).text();
-      for (const name of ['cdcflow_sink_backlog_records{job="slo-job",sink="stall-sink"}', 'cdcflow_sink_freshness_seconds_count{job="slo-job",sink="stall-sink"}', 'cdcflow_sink_info{job="slo-job",sink="stall-sink",kind="http",replay_safety="at-least-once"} 1', 'cdcflow_slo_ok{job="slo-job",slo="freshness-p99:stall-sink"}', 'cdcflow_slo_value{job="slo-job",slo="checkpoint-age"}', 'cdcflow_checkpoints_total', 'cdcflow_job_failures_total', 'cdcflow_checkpoint_size_bytes']) {
+      for (const name of [
+        'cdcflow_sink_backlog_records{job="slo-job",sink="stall-sink"}',
+        'cdcflow_sink_freshness_seconds_count{job="slo-job",sink="stall-sink"}',
+        'cdcflow_sink_info{job="slo-job",sink="stall-sink",kind="http",replay_safety="at-least-once"} 1',
+        'cdcflow_slo_ok{job="slo-job",slo="freshness-p99:stall-sink"}',
+        'cdcflow_slo_value{job="slo-job",slo="checkpoint-age"}',
+        'cdcflow_checkpoints_total',
+        'cdcflow_job_failures_total',
+        'cdcflow_checkpoint_size_bytes',
+      ]) {
         expect(metrics).toContain(name);
       }
       await new Promise((r) => setTimeout(r, 1000));
@@ -58,7 +95,9 @@ describe('SLOs and /readyz', () => {
       const text = await (await fetch(`${url}/metrics`)).text();
       const backlog = Number(/cdcflow_sink_backlog_records\{job="slo-job",sink="stall-sink"\} (\S+)/.exec(text)?.[1]);
       expect(backlog).toBeGreaterThan(0);
-      const age = Number(/cdcflow_sink_uncommitted_age_seconds\{job="slo-job",sink="stall-sink"\} (\S+)/.exec(text)?.[1]);
+      const age = Number(
+        /cdcflow_sink_uncommitted_age_seconds\{job="slo-job",sink="stall-sink"\} (\S+)/.exec(text)?.[1],
+      );
       expect(age).toBeGreaterThan(2);
       expect(text).toContain('cdcflow_slo_ok{job="slo-job",slo="freshness-p99:stall-sink"} 0');
       const apiJob = (await (await fetch(`${url}/api/job`)).json()) as { slo: { failing: string[] } };

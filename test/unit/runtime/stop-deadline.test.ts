@@ -38,7 +38,8 @@ function capture(): { logger: pino.Logger; lines: Record<string, unknown>[] } {
   const lines: Record<string, unknown>[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of chunk.toString().split('\n').filter(Boolean))
+        lines.push(JSON.parse(line) as Record<string, unknown>);
       done();
     },
   });
@@ -60,8 +61,13 @@ describe('a stop whose sink commit never answers', () => {
       logger,
     });
     const hang = { now: false, commitsStarted: 0 };
-    env.fromSource(countingSource({ batch: 1, pollDelayMs: 5 })).sinkTo(hangingSink(hang)).uid('hanging');
-    const running = new Promise<void>((resolve) => env.onEvent((e) => e.type === 'state' && e.state === 'running' && resolve()));
+    env
+      .fromSource(countingSource({ batch: 1, pollDelayMs: 5 }))
+      .sinkTo(hangingSink(hang))
+      .uid('hanging');
+    const running = new Promise<void>((resolve) =>
+      env.onEvent((e) => e.type === 'state' && e.state === 'running' && resolve()),
+    );
     const done = env.execute().then(
       (result) => ({ result }),
       (error: unknown) => ({ error }),
@@ -69,15 +75,25 @@ describe('a stop whose sink commit never answers', () => {
     await running;
     const { rest } = JSON.parse(readFileSync(join(dir, jobName, LEASE_FILE), 'utf8')) as { rest?: string };
     hang.now = true;
-    const response = await fetch(`${rest}/jobs/${jobName}/stop`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+    const response = await fetch(`${rest}/jobs/${jobName}/stop`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(response.ok).toBe(false);
     expect(JSON.stringify(await response.json())).toContain('did not stop within 1000 ms');
     expect(hang.commitsStarted).toBeGreaterThan(0);
     const outcome = await done;
     expect('error' in outcome && outcome.error).toBeInstanceOf(StopDeadlineExceededError);
-    expect(((outcome as { error: StopDeadlineExceededError }).error).gaveUpOn).toMatch(/^the sink commits of final checkpoint \d+/);
+    expect((outcome as { error: StopDeadlineExceededError }).error.gaveUpOn).toMatch(
+      /^the sink commits of final checkpoint \d+/,
+    );
     const messages = lines.map((l) => String(l.msg));
-    expect(messages.some((m) => m.startsWith('stop deadline passed: cancelling the job; gave up on the sink commits of final checkpoint'))).toBe(true);
+    expect(
+      messages.some((m) =>
+        m.startsWith('stop deadline passed: cancelling the job; gave up on the sink commits of final checkpoint'),
+      ),
+    ).toBe(true);
     expect(messages.some((m) => m.startsWith('job cancelled: the stop missed its 1000 ms deadline'))).toBe(true);
   }, 30_000);
 });

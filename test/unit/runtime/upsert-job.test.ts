@@ -17,7 +17,16 @@ function change(id: number, op: ChangeEvent<Row>['op'], lsn: number, status = 'p
     op,
     before: null,
     after: op === 'd' ? null : row,
-    source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
+    source: {
+      db: 'ecommerce',
+      schema: 'public',
+      table: 'orders',
+      lsn,
+      position: streamPosition(0, lsn),
+      txId: lsn,
+      tsMs: 1_700_000_000_000 + lsn,
+      snapshot: null,
+    },
     tsMs: 0,
     key: { id },
     origin: { topic: 't', partition: 0, offset: String(lsn) },
@@ -34,7 +43,15 @@ describe('upsert job on a bounded source', () => {
     it(`keeps the row last in commit order per key and drops replays (${backend})`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'cdcflow-upsert-'));
       dirs.push(dir);
-      const events = [change(1, 'c', 10), change(2, 'c', 11), change(1, 'u', 12, 'paid'), change(1, 'u', 10), change(2, 'd', 13), change(2, 'c', 11), change(3, 'r', 5)];
+      const events = [
+        change(1, 'c', 10),
+        change(2, 'c', 11),
+        change(1, 'u', 12, 'paid'),
+        change(1, 'u', 10),
+        change(2, 'd', 13),
+        change(2, 'c', 11),
+        change(3, 'r', 5),
+      ];
       const out: TableChange<number, Row>[] = [];
       const env = StreamEnvironment.create({
         jobName: 'upsert-test',

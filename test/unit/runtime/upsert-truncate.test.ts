@@ -18,7 +18,16 @@ function change(id: number | null, op: ChangeEvent<Row>['op'], lsn: number, stat
     op,
     before: null,
     after: op === 'd' || op === 't' ? null : row,
-    source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn, position: streamPosition(0, lsn), txId: lsn, tsMs: 1_700_000_000_000 + lsn, snapshot: null },
+    source: {
+      db: 'ecommerce',
+      schema: 'public',
+      table: 'orders',
+      lsn,
+      position: streamPosition(0, lsn),
+      txId: lsn,
+      tsMs: 1_700_000_000_000 + lsn,
+      snapshot: null,
+    },
     tsMs: 0,
     key: id === null ? null : { id },
     origin: { topic: 't', partition: 0, offset: String(lsn) },
@@ -41,7 +50,11 @@ describe('TRUNCATE in the upsert', () => {
     for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
   });
 
-  async function run(events: ChangeEvent<Row>[], backend: 'memory' | 'rocksdb', truncate?: 'fail' | 'propagate'): Promise<TableChange<number, Row>[]> {
+  async function run(
+    events: ChangeEvent<Row>[],
+    backend: 'memory' | 'rocksdb',
+    truncate?: 'fail' | 'propagate',
+  ): Promise<TableChange<number, Row>[]> {
     const dir = mkdtempSync(join(tmpdir(), 'cdcflow-truncate-'));
     dirs.push(dir);
     const out: TableChange<number, Row>[] = [];
@@ -76,7 +89,12 @@ describe('TRUNCATE in the upsert', () => {
         change(5, 'c', 25),
       ];
       const out = await run(events, backend, 'propagate');
-      expect(out.filter((c) => c.kind === 'delete').map((c) => c.key).sort()).toEqual([1, 3]);
+      expect(
+        out
+          .filter((c) => c.kind === 'delete')
+          .map((c) => c.key)
+          .sort(),
+      ).toEqual([1, 3]);
       expect([...tableOf(out)].sort()).toEqual([
         [2, { id: 2, status: 'paid' }],
         [5, { id: 5, status: 'pending' }],

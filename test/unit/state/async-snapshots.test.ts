@@ -131,7 +131,10 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('asynchronous snapshots on %s', 
     const h2 = await done;
     expect(h2.files.map((f) => f.path)).toEqual([...h1.files.map((f) => f.path), expect.any(String)]);
     const state = await restored(h2, storage);
-    expect(range(0, 20).map((k) => state.get(k))).toEqual([...range(0, 10).map(() => 2), ...range(10, 20).map(() => 1)]);
+    expect(range(0, 20).map((k) => state.get(k))).toEqual([
+      ...range(0, 10).map(() => 2),
+      ...range(10, 20).map(() => 1),
+    ]);
     s.backend.notifyCheckpointComplete(2);
     const h3 = await s.backend.snapshot(3, storage);
     expect((await restored(h3, storage)).get(15)).toBe(3);

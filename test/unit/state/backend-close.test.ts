@@ -22,7 +22,10 @@ class FailingWrites extends RocksDbStore {
 describe('keyed state backend close', () => {
   it('releases the RocksDB store (and its lock) even when the final flush fails', async () => {
     const location = await dirs.make('close');
-    const backend = new KeyedStateBackend({ store: new FailingWrites({ location }), keyGroupRange: { start: 0, end: 127 } });
+    const backend = new KeyedStateBackend({
+      store: new FailingWrites({ location }),
+      keyGroupRange: { start: 0, end: 127 },
+    });
     await backend.open();
     const count = backend.getValueState<number>({ name: 'count' });
     await backend.prefetch(['k']);

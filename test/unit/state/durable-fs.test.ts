@@ -18,7 +18,8 @@ vi.mock('node:fs/promises', async (importOriginal) => {
   return { ...real, open, default: { ...real, open } };
 });
 
-const { fsyncDirectory, isDirectorySyncUnsupported, mkdirDurable, writeFileDurably } = await import('../../../state/durable-fs.ts');
+const { fsyncDirectory, isDirectorySyncUnsupported, mkdirDurable, writeFileDurably } =
+  await import('../../../state/durable-fs.ts');
 const { LocalFsSnapshotStorage } = await import('../../../state/snapshot-storage.ts');
 const { LocalCheckpointStorage } = await import('../../../checkpoints/local-storage.ts');
 const { recordParallelism } = await import('../../../checkpoints/parallelism-record.ts');
@@ -36,12 +37,15 @@ afterEach(async () => {
 });
 
 describe('a failed directory fsync: one rule for snapshots and checkpoint metadata', () => {
-  it.each(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP'])('%s (the filesystem cannot fsync a directory) is ignored', async (code) => {
-    failing.code = code;
-    await expect(fsyncDirectory(dir)).resolves.toBeUndefined();
-    await writeFileDurably(join(dir, 'a.bin'), Buffer.from('snapshot'));
-    expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe('snapshot');
-  });
+  it.each(['EINVAL', 'ENOTSUP', 'EOPNOTSUPP'])(
+    '%s (the filesystem cannot fsync a directory) is ignored',
+    async (code) => {
+      failing.code = code;
+      await expect(fsyncDirectory(dir)).resolves.toBeUndefined();
+      await writeFileDurably(join(dir, 'a.bin'), Buffer.from('snapshot'));
+      expect(await readFile(join(dir, 'a.bin'), 'utf8')).toBe('snapshot');
+    },
+  );
 
   it.each(['EIO', 'ENOSPC', 'EROFS'])('%s (write-back failed) fails the write', async (code) => {
     failing.code = code;
@@ -70,7 +74,9 @@ describe('a failed directory fsync: one rule for snapshots and checkpoint metada
     const storage = new LocalCheckpointStorage({ directory: dir, jobName: 'job' });
     await storage.reserve(1);
     failing.code = 'EIO';
-    await expect(storage.writeCheckpoint(metadataFor('job', 1, { 'map#0': snapshot('map#0', 1) }))).rejects.toBeInstanceOf(CheckpointStorageError);
+    await expect(
+      storage.writeCheckpoint(metadataFor('job', 1, { 'map#0': snapshot('map#0', 1) })),
+    ).rejects.toBeInstanceOf(CheckpointStorageError);
     failing.code = undefined;
     expect(await readdir(join(dir, 'job', 'chk-1'))).toEqual([]);
   });

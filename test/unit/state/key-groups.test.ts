@@ -59,8 +59,18 @@ describe('canonical key encoding', () => {
 
   it('round-trips every supported type', () => {
     const values: unknown[] = [
-      'héllo', 42, -1.5, 2n ** 70n, true, false, null, undefined, new Date(1_700_000_000_000),
-      new Uint8Array([0, 255]), [1, 'a', [null]], { tenant: 't1', id: 7, nested: { z: [1n] } },
+      'héllo',
+      42,
+      -1.5,
+      2n ** 70n,
+      true,
+      false,
+      null,
+      undefined,
+      new Date(1_700_000_000_000),
+      new Uint8Array([0, 255]),
+      [1, 'a', [null]],
+      { tenant: 't1', id: 7, nested: { z: [1n] } },
     ];
     for (const value of values) expect(decodeKey(encodeKey(value))).toEqual(value);
   });

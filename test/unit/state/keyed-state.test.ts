@@ -17,7 +17,11 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('keyed state on %s', (kind) => {
   });
 
   async function backend(options: Partial<KeyedStateBackendOptions> = {}): Promise<KeyedStateBackend> {
-    const b = new KeyedStateBackend({ store: await makeStore(kind, dirs), keyGroupRange: { start: 0, end: 127 }, ...options });
+    const b = new KeyedStateBackend({
+      store: await makeStore(kind, dirs),
+      keyGroupRange: { start: 0, end: 127 },
+      ...options,
+    });
     await b.open();
     open.push(b);
     return b;
@@ -51,7 +55,10 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('keyed state on %s', (kind) => {
     b.setCurrentKey('k1');
     expect(count.value()).toBe(1);
     expect(seen.get()).toEqual(['a', 'b']);
-    expect([...byDay.entries()]).toEqual([['2024-01-01', 10n], ['2024-01-02', 20n]]);
+    expect([...byDay.entries()]).toEqual([
+      ['2024-01-01', 10n],
+      ['2024-01-02', 20n],
+    ]);
     expect(total.get()).toBe(12);
     b.setCurrentKey('k2');
     expect(count.value()).toBe(2);

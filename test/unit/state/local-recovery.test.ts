@@ -13,14 +13,22 @@ afterAll(() => dirs.cleanup());
 
 const ALL = { start: 0, end: 127 } as const;
 
-async function open(location: string, localRecovery = true, range: { start: number; end: number } = ALL): Promise<KeyedStateBackend> {
+async function open(
+  location: string,
+  localRecovery = true,
+  range: { start: number; end: number } = ALL,
+): Promise<KeyedStateBackend> {
   const backend = new KeyedStateBackend({ store: new RocksDbStore({ location, localRecovery }), keyGroupRange: range });
   await backend.open();
   return backend;
 }
 
 /** Value state `v` and map state `m` of keys k0…k(n-1). */
-async function put(backend: KeyedStateBackend, keys: readonly string[], value: (key: string) => number | null): Promise<void> {
+async function put(
+  backend: KeyedStateBackend,
+  keys: readonly string[],
+  value: (key: string) => number | null,
+): Promise<void> {
   const v = backend.getValueState<number>({ name: 'v' });
   const m = backend.getMapState<string, number>({ name: 'm' });
   await backend.prefetch(keys);
@@ -53,7 +61,10 @@ async function read(backend: KeyedStateBackend, keys: readonly string[]): Promis
 const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
 
 /** A run: checkpoint 1 completed, then updates, deletes and new keys, barrier 2 (never completed), more writes. */
-async function run(location: string, storage: LocalFsSnapshotStorage): Promise<{ handle: KeyedStateHandle; expected: Record<string, unknown> }> {
+async function run(
+  location: string,
+  storage: LocalFsSnapshotStorage,
+): Promise<{ handle: KeyedStateHandle; expected: Record<string, unknown> }> {
   const backend = await open(location);
   await put(backend, keys.slice(0, 200), (k) => Number(k.slice(1)));
   await put(backend, keys.slice(0, 50), (k) => Number(k.slice(1)) + 1000);
@@ -106,7 +117,10 @@ describe('local recovery of the RocksDB working directory', () => {
     const { handle, expected } = await run(location, storage);
 
     // Another lineage: the handle names an incarnation this directory was not written by.
-    const foreign: KeyedStateHandle = { ...handle, localRecovery: { incarnation: '00000000-0000-0000-0000-000000000000' } };
+    const foreign: KeyedStateHandle = {
+      ...handle,
+      localRecovery: { incarnation: '00000000-0000-0000-0000-000000000000' },
+    };
     const first = await open(location);
     await first.restore([foreign], ALL, storage);
     expect(await read(first, keys)).toEqual(expected);
@@ -154,7 +168,11 @@ describe('local recovery of the RocksDB working directory', () => {
     const location = join(root, 'db');
     await run(location, storage);
     const fresh = await open(location);
-    expect(await read(fresh, keys.slice(0, 3))).toEqual({ k0: [undefined, {}], k1: [undefined, {}], k2: [undefined, {}] });
+    expect(await read(fresh, keys.slice(0, 3))).toEqual({
+      k0: [undefined, {}],
+      k1: [undefined, {}],
+      k2: [undefined, {}],
+    });
     await fresh.snapshot(1, storage);
     await fresh.close();
     const { stat } = await import('node:fs/promises');

@@ -24,7 +24,11 @@ const ALL: KeyGroupRange = { start: 0, end: 127 };
 const keys = Array.from({ length: 400 }, (_, i) => `k${i}`);
 
 /** Value state `v` and map state `m` (several entries per key); `null` clears both. */
-async function put(backend: KeyedStateBackend, subset: readonly string[], value: (key: string) => number | null): Promise<void> {
+async function put(
+  backend: KeyedStateBackend,
+  subset: readonly string[],
+  value: (key: string) => number | null,
+): Promise<void> {
   const v = backend.getValueState<number>({ name: 'v' });
   const m = backend.getMapState<string, number>({ name: 'm' });
   await backend.prefetch(subset);
@@ -65,7 +69,12 @@ function ownKeys(range: KeyGroupRange): string[] {
  * and map entries; every checkpoint completes. Returns the last handle and the store's entries at
  * its barrier, then writes more (which the restore must not see).
  */
-async function history(root: string, name: string, range: KeyGroupRange, storage: LocalFsSnapshotStorage): Promise<{ handle: KeyedStateHandle; expected: Map<string, string> }> {
+async function history(
+  root: string,
+  name: string,
+  range: KeyGroupRange,
+  storage: LocalFsSnapshotStorage,
+): Promise<{ handle: KeyedStateHandle; expected: Map<string, string> }> {
   const store = new RocksDbStore({ location: join(root, name) });
   const backend = new KeyedStateBackend({ store, keyGroupRange: range, snapshotNamePrefix: name });
   await backend.open();
@@ -94,10 +103,12 @@ function union(...maps: Map<string, string>[]): Map<string, string> {
 }
 
 function restrict(entries: Map<string, string>, range: KeyGroupRange): Map<string, string> {
-  return new Map([...entries].filter(([key]) => {
-    const group = keyGroupOfStateKey(Buffer.from(key, 'hex'));
-    return group >= range.start && group <= range.end;
-  }));
+  return new Map(
+    [...entries].filter(([key]) => {
+      const group = keyGroupOfStateKey(Buffer.from(key, 'hex'));
+      return group >= range.start && group <= range.end;
+    }),
+  );
 }
 
 describe('restore by replaying files (not a local recovery)', () => {
@@ -108,7 +119,12 @@ describe('restore by replaying files (not a local recovery)', () => {
 
     // Another working directory that already holds state (an in-process restart): it must be replaced.
     const store = new RocksDbStore({ location: join(root, 'elsewhere'), localRecovery: true });
-    const backend = new KeyedStateBackend({ store, keyGroupRange: ALL, snapshotNamePrefix: 'elsewhere', restoreBatchSize: 3 });
+    const backend = new KeyedStateBackend({
+      store,
+      keyGroupRange: ALL,
+      snapshotNamePrefix: 'elsewhere',
+      restoreBatchSize: 3,
+    });
     await backend.open();
     await put(backend, keys, () => 99);
     await backend.restore([handle], ALL, storage);
@@ -136,7 +152,10 @@ describe('restore by replaying files (not a local recovery)', () => {
     const storage = new LocalFsSnapshotStorage(join(root, 'chk'));
     const { handle } = await history(root, 'source', ALL, storage);
     const location = join(root, 'db');
-    const first = new KeyedStateBackend({ store: new RocksDbStore({ location, localRecovery: true }), keyGroupRange: ALL });
+    const first = new KeyedStateBackend({
+      store: new RocksDbStore({ location, localRecovery: true }),
+      keyGroupRange: ALL,
+    });
     await first.open();
     await first.restore([handle], ALL, storage);
     await put(first, keys.slice(0, 60), (k) => Number(k.slice(1)) + 9000);

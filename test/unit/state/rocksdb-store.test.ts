@@ -8,4 +8,7 @@ afterAll(() => dirs.cleanup());
 
 describeStoreContract('rocksdb', async () => new RocksDbStore({ location: await dirs.make('contract') }));
 // Local recovery keeps bookkeeping (meta, barrier marks, undo records) in the same database: no scan may show it.
-describeStoreContract('rocksdb with local recovery', async () => new RocksDbStore({ location: await dirs.make('contract-lr'), localRecovery: true }));
+describeStoreContract(
+  'rocksdb with local recovery',
+  async () => new RocksDbStore({ location: await dirs.make('contract-lr'), localRecovery: true }),
+);

@@ -2,9 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { decodeSnapshot, encodeSnapshot, encodeSnapshotStream } from '../../../state/snapshot-format.ts';
 import { stateKey, stateNamePrefix } from '../../../state/state-key-layout.ts';
 
-const key = (state: string, group: number, user: string): Buffer => stateKey(stateNamePrefix(state), group, Buffer.from(user));
+const key = (state: string, group: number, user: string): Buffer =>
+  stateKey(stateNamePrefix(state), group, Buffer.from(user));
 
-async function streamed(entries: [Buffer, Buffer][], keep: (k: Buffer, v: Buffer) => boolean = () => true): Promise<Buffer> {
+async function streamed(
+  entries: [Buffer, Buffer][],
+  keep: (k: Buffer, v: Buffer) => boolean = () => true,
+): Promise<Buffer> {
   async function* batches() {
     for (let i = 0; i < entries.length; i += 3) yield entries.slice(i, i + 3);
   }
@@ -39,14 +43,22 @@ describe('snapshot file format', () => {
   });
 
   it('reads version 1 (deltas) as before, deletes included', () => {
-    const data = encodeSnapshot([{ key: key('a', 3, 'k'), value: null }, { key: key('a', 2, 'k'), value: Buffer.from('v') }]);
+    const data = encodeSnapshot([
+      { key: key('a', 3, 'k'), value: null },
+      { key: key('a', 2, 'k'), value: Buffer.from('v') },
+    ]);
     expect(data[4]).toBe(1);
-    expect([...decodeSnapshot(data, { start: 0, end: 127 }, 'f')].map((w) => w.value?.toString() ?? null)).toEqual(['v', null]);
+    expect([...decodeSnapshot(data, { start: 0, end: 127 }, 'f')].map((w) => w.value?.toString() ?? null)).toEqual([
+      'v',
+      null,
+    ]);
   });
 
   it('rejects truncated and unknown files with the file named', async () => {
     const data = await streamed(entries);
-    expect(() => [...decodeSnapshot(data.subarray(0, data.length - 5), { start: 0, end: 127 }, 'chk-7.bin')]).toThrow(/chk-7.bin is corrupt: truncated section/);
+    expect(() => [...decodeSnapshot(data.subarray(0, data.length - 5), { start: 0, end: 127 }, 'chk-7.bin')]).toThrow(
+      /chk-7.bin is corrupt: truncated section/,
+    );
     const other = Buffer.from(data);
     other[4] = 9;
     expect(() => [...decodeSnapshot(other, { start: 0, end: 127 }, 'f')]).toThrow(/unsupported version 9/);

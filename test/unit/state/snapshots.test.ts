@@ -23,7 +23,10 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
     await Promise.all(open.splice(0).map((b) => b.close()));
   });
 
-  async function subject(range: KeyGroupRange = { start: 0, end: 127 }, options: Partial<KeyedStateBackendOptions> = {}): Promise<Subject> {
+  async function subject(
+    range: KeyGroupRange = { start: 0, end: 127 },
+    options: Partial<KeyedStateBackendOptions> = {},
+  ): Promise<Subject> {
     const backend = new KeyedStateBackend({ store: await makeStore(kind, dirs), keyGroupRange: range, ...options });
     await backend.open();
     open.push(backend);
@@ -92,7 +95,11 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
     await put(a, keys, 1);
     const full = await a.backend.snapshot(1, st);
     a.backend.notifyCheckpointComplete(1);
-    await put(a, keys.filter((k) => k % 100 === 0), 2);
+    await put(
+      a,
+      keys.filter((k) => k % 100 === 0),
+      2,
+    );
     const delta = await a.backend.snapshot(2, st);
     expect(delta.files.map((f) => f.kind)).toEqual(['full', 'delta']);
     const ratio = newBytesOf(delta) / newBytesOf(full);
@@ -112,7 +119,6 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
       kinds.push(h.files.map((f) => f.kind));
     }
     expect(kinds).toEqual([['full'], ['full', 'delta'], ['full', 'delta', 'delta'], ['full'], ['full', 'delta']]);
-
   });
 
   it('compacts inline when the chain deltas outweigh the last full snapshot', async () => {
@@ -122,7 +128,11 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
     await a.backend.snapshot(1, st);
     a.backend.notifyCheckpointComplete(1);
     const kinds: string[][] = [];
-    for (const [id, keys] of [[2, range(100)], [3, range(60)], [4, [1]]] as const) {
+    for (const [id, keys] of [
+      [2, range(100)],
+      [3, range(60)],
+      [4, [1]],
+    ] as const) {
       await put(a, keys, id);
       const h = await a.backend.snapshot(id, st);
       a.backend.notifyCheckpointComplete(id);
@@ -152,7 +162,8 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
       }
       handles.push(await done);
       a.backend.notifyCheckpointComplete(id);
-      if (id === 4) await vi.waitFor(() => expect(a.backend.rebaseStatus?.written).toBe(true), { timeout: 10_000, interval: 10 });
+      if (id === 4)
+        await vi.waitFor(() => expect(a.backend.rebaseStatus?.written).toBe(true), { timeout: 10_000, interval: 10 });
     }
     const chains = handles.map((h) => h.files.map((f) => `${f.kind}${f.checkpointId}`));
     expect(chains).toEqual([
@@ -235,7 +246,11 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
       await put(s, mine, 1);
       await s.backend.snapshot(1, st);
       s.backend.notifyCheckpointComplete(1);
-      await put(s, mine.filter((k) => k % 10 === 0), 2); // a delta on top, so chains are replayed
+      await put(
+        s,
+        mine.filter((k) => k % 10 === 0),
+        2,
+      ); // a delta on top, so chains are replayed
       handles.push(await s.backend.snapshot(2, st));
     }
     const expected = new Map(keys.map((k) => [k, k % 10 === 0 ? 2 : 1]));
@@ -255,7 +270,11 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('incremental snapshots on %s', (
       for (const [k, v] of await read(s, listed)) seen.set(k, v);
       // The rescaled subtask builds on the old subtasks' chains, each file narrowed to its share
       // of our key groups: its next snapshot is a delta, not a full copy of its state.
-      await put(s, listed.filter((k) => k % 7 === 0), 3);
+      await put(
+        s,
+        listed.filter((k) => k % 7 === 0),
+        3,
+      );
       const next = await s.backend.snapshot(3, st);
       expect(next.files.at(-1)?.kind).toBe('delta');
       expect(next.files.filter((f) => f.kind === 'full').length).toBeGreaterThan(0);

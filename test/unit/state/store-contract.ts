@@ -22,15 +22,25 @@ export function describeStoreContract(name: string, create: () => Promise<KeyVal
     }
 
     it('getMany returns values in key order and undefined for absent keys', async () => {
-      await store.write([{ key: b('a'), value: b('1') }, { key: b('c'), value: b('3') }]);
+      await store.write([
+        { key: b('a'), value: b('1') },
+        { key: b('c'), value: b('3') },
+      ]);
       const got = await store.getMany([b('c'), b('b'), b('a')]);
       expect(got.map((v) => v?.toString())).toEqual(['3', undefined, '1']);
       expect(await store.getMany([])).toEqual([]);
     });
 
     it('write applies puts and deletes, later ops winning', async () => {
-      await store.write([{ key: b('k'), value: b('1') }, { key: b('k'), value: b('2') }, { key: b('d'), value: b('x') }]);
-      await store.write([{ key: b('d'), value: null }, { key: b('missing'), value: null }]);
+      await store.write([
+        { key: b('k'), value: b('1') },
+        { key: b('k'), value: b('2') },
+        { key: b('d'), value: b('x') },
+      ]);
+      await store.write([
+        { key: b('d'), value: null },
+        { key: b('missing'), value: null },
+      ]);
       expect((await store.getMany([b('k'), b('d')])).map((v) => v?.toString())).toEqual(['2', undefined]);
     });
 
@@ -43,15 +53,24 @@ export function describeStoreContract(name: string, create: () => Promise<KeyVal
     });
 
     it('an empty prefix scans everything', async () => {
-      await store.write([{ key: b('b'), value: b('2') }, { key: b('a'), value: b('1') }]);
-      expect(await scanAll(Buffer.alloc(0))).toEqual([['a', '1'], ['b', '2']]);
+      await store.write([
+        { key: b('b'), value: b('2') },
+        { key: b('a'), value: b('1') },
+      ]);
+      expect(await scanAll(Buffer.alloc(0))).toEqual([
+        ['a', '1'],
+        ['b', '2'],
+      ]);
     });
 
     it('a scan sees the data as of its start, not later writes', async () => {
       await store.write([{ key: b('s1'), value: b('old') }]);
       const it = store.scan(b('s'))[Symbol.asyncIterator]();
       const first = it.next();
-      await store.write([{ key: b('s1'), value: b('new') }, { key: b('s2'), value: b('x') }]);
+      await store.write([
+        { key: b('s1'), value: b('new') },
+        { key: b('s2'), value: b('x') },
+      ]);
       const entry = await first;
       expect(entry.done).toBe(false);
       expect(entry.value?.[1].toString()).toBe('old');
@@ -59,10 +78,16 @@ export function describeStoreContract(name: string, create: () => Promise<KeyVal
     });
 
     it('scanBatches yields what scan does, in batches of about the byte budget, as of the call', async () => {
-      const entries = Array.from({ length: 2500 }, (_, i) => ({ key: b(`b${String(i).padStart(4, '0')}`), value: b('v'.repeat(100)) }));
+      const entries = Array.from({ length: 2500 }, (_, i) => ({
+        key: b(`b${String(i).padStart(4, '0')}`),
+        value: b('v'.repeat(100)),
+      }));
       await store.write([...entries, { key: b('a'), value: b('outside') }, { key: b('c'), value: b('outside') }]);
       const batches = store.scanBatches(b('b'), 10_000);
-      await store.write([{ key: b('b9999'), value: b('later') }, { key: b('b0000'), value: null }]);
+      await store.write([
+        { key: b('b9999'), value: b('later') },
+        { key: b('b0000'), value: null },
+      ]);
       const sizes: number[] = [];
       const seen: string[] = [];
       for await (const batch of batches) {
@@ -90,7 +115,10 @@ export function describeStoreContract(name: string, create: () => Promise<KeyVal
       // ~9 MB of overwrites: more than the 4 MiB memtable, so RocksDB flushes to an SST file.
       const big = Buffer.alloc(3_000, 0x6e);
       await store.write(keys.map((key) => ({ key, value: big })));
-      await store.write([...keys.slice(2000).map((key) => ({ key, value: null })), { key: b('s9999'), value: b('new') }]);
+      await store.write([
+        ...keys.slice(2000).map((key) => ({ key, value: null })),
+        { key: b('s9999'), value: b('new') },
+      ]);
       const seen = [...(first.value ?? [])];
       for (let next = await batches.next(); next.done !== true; next = await batches.next()) seen.push(...next.value);
       expect(seen.length).toBe(keys.length);
@@ -98,11 +126,16 @@ export function describeStoreContract(name: string, create: () => Promise<KeyVal
       await scan.close(); // idempotent after the end
       const unread = store.scanBatches(b('s'), 1_000);
       await unread.close(); // released without ever being read
-      expect((await store.getMany([keys[0] as Buffer, keys[2500] as Buffer])).map((v) => v?.length)).toEqual([3_000, undefined]);
+      expect((await store.getMany([keys[0] as Buffer, keys[2500] as Buffer])).map((v) => v?.length)).toEqual([
+        3_000,
+        undefined,
+      ]);
     });
 
     it('breaking out of a scan early releases it', async () => {
-      await store.write(Array.from({ length: 50 }, (_, i) => ({ key: b(`k${String(i).padStart(2, '0')}`), value: b('v') })));
+      await store.write(
+        Array.from({ length: 50 }, (_, i) => ({ key: b(`k${String(i).padStart(2, '0')}`), value: b('v') })),
+      );
       let seen = 0;
       for await (const _entry of store.scan(b('k'))) if (++seen === 3) break;
       expect(seen).toBe(3);
@@ -118,7 +151,10 @@ export function describeStoreContract(name: string, create: () => Promise<KeyVal
     });
 
     it('clear removes every entry', async () => {
-      await store.write([{ key: b('x'), value: b('1') }, { key: b('y'), value: b('2') }]);
+      await store.write([
+        { key: b('x'), value: b('1') },
+        { key: b('y'), value: b('2') },
+      ]);
       await store.clear();
       expect(await scanAll(Buffer.alloc(0))).toEqual([]);
     });

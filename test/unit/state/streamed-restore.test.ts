@@ -10,7 +10,12 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { StoreWrite } from '../../../state/key-value-store.ts';
 import { replayHandles } from '../../../state/restore.ts';
 import type { KeyedStateHandle } from '../../../state/snapshot-handle.ts';
-import { decodeSnapshot, encodeDeltaChunks, encodeSnapshot, encodeSnapshotStream } from '../../../state/snapshot-format.ts';
+import {
+  decodeSnapshot,
+  encodeDeltaChunks,
+  encodeSnapshot,
+  encodeSnapshotStream,
+} from '../../../state/snapshot-format.ts';
 import { LocalFsSnapshotStorage, type SnapshotChunks } from '../../../state/snapshot-storage.ts';
 import { decodeSnapshotChunks } from '../../../state/snapshot-stream-reader.ts';
 import { keyGroupOfStateKey, stateKey, stateNamePrefix } from '../../../state/state-key-layout.ts';
@@ -23,7 +28,8 @@ const key = (group: number, user: string): Buffer => stateKey(stateNamePrefix('s
 
 function entriesOf(groups: readonly number[], perGroup: number): [Buffer, Buffer][] {
   const out: [Buffer, Buffer][] = [];
-  for (const group of groups) for (let i = 0; i < perGroup; i++) out.push([key(group, `k${i}`), Buffer.alloc(i * 37, i)]);
+  for (const group of groups)
+    for (let i = 0; i < perGroup; i++) out.push([key(group, `k${i}`), Buffer.alloc(i * 37, i)]);
   return out;
 }
 
@@ -51,35 +57,50 @@ function inChunksOf(data: Buffer, size: number, skips: boolean): SnapshotChunks 
   };
 }
 
-async function decodedInChunks(data: Buffer, size: number, range = { start: 0, end: 127 }, skips = false): Promise<[string, string | null][]> {
+async function decodedInChunks(
+  data: Buffer,
+  size: number,
+  range = { start: 0, end: 127 },
+  skips = false,
+): Promise<[string, string | null][]> {
   const out: [string, string | null][] = [];
-  for await (const batch of decodeSnapshotChunks(inChunksOf(data, size, skips), range, 'f', { maxEntries: 5, maxBytes: 1000 })) {
+  for await (const batch of decodeSnapshotChunks(inChunksOf(data, size, skips), range, 'f', {
+    maxEntries: 5,
+    maxBytes: 1000,
+  })) {
     expect(batch.length).toBeLessThanOrEqual(5);
     for (const { key: k, value } of batch) out.push([k.toString('hex'), value?.toString('hex') ?? null]);
   }
   return out;
 }
 
-const flat = (writes: Iterable<StoreWrite>): [string, string | null][] => [...writes].map((w) => [w.key.toString('hex'), w.value?.toString('hex') ?? null]);
+const flat = (writes: Iterable<StoreWrite>): [string, string | null][] =>
+  [...writes].map((w) => [w.key.toString('hex'), w.value?.toString('hex') ?? null]);
 
 describe('streamed snapshot decoding', () => {
   const entries = entriesOf([1, 2, 9, 40], 12);
-  const deltaWrites: StoreWrite[] = [...entries.map(([k, v]) => ({ key: k, value: v })), { key: key(3, 'gone'), value: null }];
+  const deltaWrites: StoreWrite[] = [
+    ...entries.map(([k, v]) => ({ key: k, value: v })),
+    { key: key(3, 'gone'), value: null },
+  ];
 
-  it.each([1, 2, 3, 7, 10, 64, 1000, 1 << 20])('decodes full and delta files exactly as the whole-buffer decoder, in chunks of %i bytes', async (size) => {
-    const full = await streamedFile(entries);
-    const delta = encodeSnapshot(deltaWrites);
-    for (const [data, range] of [
-      [full, { start: 0, end: 127 }],
-      [full, { start: 2, end: 9 }],
-      [delta, { start: 0, end: 127 }],
-      [delta, { start: 3, end: 39 }],
-    ] as const) {
-      const expected = flat(decodeSnapshot(data, range, 'f'));
-      expect(await decodedInChunks(data, size, range)).toEqual(expected);
-      expect(await decodedInChunks(data, size, range, true)).toEqual(expected);
-    }
-  });
+  it.each([1, 2, 3, 7, 10, 64, 1000, 1 << 20])(
+    'decodes full and delta files exactly as the whole-buffer decoder, in chunks of %i bytes',
+    async (size) => {
+      const full = await streamedFile(entries);
+      const delta = encodeSnapshot(deltaWrites);
+      for (const [data, range] of [
+        [full, { start: 0, end: 127 }],
+        [full, { start: 2, end: 9 }],
+        [delta, { start: 0, end: 127 }],
+        [delta, { start: 3, end: 39 }],
+      ] as const) {
+        const expected = flat(decodeSnapshot(data, range, 'f'));
+        expect(await decodedInChunks(data, size, range)).toEqual(expected);
+        expect(await decodedInChunks(data, size, range, true)).toEqual(expected);
+      }
+    },
+  );
 
   it('a delta is written as chunks of about 1 MiB, deletes included, and reads back in key-group order', async () => {
     const big = Array.from({ length: 300 }, (_, i) => ({ key: key(i % 3, `big${i}`), value: Buffer.alloc(10_000, i) }));
@@ -127,27 +148,34 @@ describe('restore of a snapshot file over 2 GiB', () => {
     }
   }
 
-  it.each<StoreKind>(['memory', 'rocksdb'])('restores every kept key group from it (%s)', async (kind) => {
-    const dir = await dirs.make('big');
-    const path = join(dir, 'chk-1-full.bin');
-    const bytes = await sparseFile(path);
-    expect((await stat(path)).size).toBeGreaterThan(2 ** 31);
-    const handle: KeyedStateHandle = {
-      version: 1,
-      maxParallelism: 128,
-      checkpointId: 1,
-      files: [{ path, kind: 'full', keyGroups: [0, 127], bytes, checkpointId: 1 }],
-    };
-    const store = await makeStore(kind, dirs);
-    await store.open();
-    try {
-      const applied = await replayHandles(store, [handle], { start: 0, end: 1 }, new LocalFsSnapshotStorage('/'), { maxParallelism: 128, batchSize: 7 });
-      expect(applied).toBe(40);
-      const wanted = [...entriesOf([0], 20), ...entriesOf([1], 20)];
-      const values = await store.getMany(wanted.map(([k]) => k));
-      expect(values.map((v) => v?.length)).toEqual(wanted.map(([, v]) => v.length));
-    } finally {
-      await store.close();
-    }
-  }, 60_000);
+  it.each<StoreKind>(['memory', 'rocksdb'])(
+    'restores every kept key group from it (%s)',
+    async (kind) => {
+      const dir = await dirs.make('big');
+      const path = join(dir, 'chk-1-full.bin');
+      const bytes = await sparseFile(path);
+      expect((await stat(path)).size).toBeGreaterThan(2 ** 31);
+      const handle: KeyedStateHandle = {
+        version: 1,
+        maxParallelism: 128,
+        checkpointId: 1,
+        files: [{ path, kind: 'full', keyGroups: [0, 127], bytes, checkpointId: 1 }],
+      };
+      const store = await makeStore(kind, dirs);
+      await store.open();
+      try {
+        const applied = await replayHandles(store, [handle], { start: 0, end: 1 }, new LocalFsSnapshotStorage('/'), {
+          maxParallelism: 128,
+          batchSize: 7,
+        });
+        expect(applied).toBe(40);
+        const wanted = [...entriesOf([0], 20), ...entriesOf([1], 20)];
+        const values = await store.getMany(wanted.map(([k]) => k));
+        expect(values.map((v) => v?.length)).toEqual(wanted.map(([, v]) => v.length));
+      } finally {
+        await store.close();
+      }
+    },
+    60_000,
+  );
 });

@@ -12,7 +12,13 @@ const roundTrip = <T>(entry: UpsertEntry<T>): UpsertEntry<T> => decodeUpsertEntr
 
 describe('upsert entry codec', () => {
   it('round-trips JSON rows, tombstones and positions with full 64-bit LSNs', () => {
-    const row = { id: 1, status: 'paid', amount: '9.99', notes: 'Kurfürstendamm ✓', nested: { a: [1, 'x', null, true] } };
+    const row = {
+      id: 1,
+      status: 'paid',
+      amount: '9.99',
+      notes: 'Kurfürstendamm ✓',
+      nested: { a: [1, 'x', null, true] },
+    };
     expect(roundTrip({ row, position: top })).toMatchObject({ row, position: top });
     const snap = snapshotPosition(null, 2n ** 60n + 1n);
     expect(roundTrip({ row, position: snap }).position).toBe(snap);
@@ -36,7 +42,11 @@ describe('upsert entry codec', () => {
     const live = decodeUpsertEntry(v1(6_094_818_632, undefined, '{"id":1}'));
     expect(live).toMatchObject({ row: { id: 1 }, position: legacyLsnPosition(6_094_818_632) });
     expect(live.position < streamPosition(null, 1)).toBe(true);
-    expect(decodeUpsertEntry(v1(43, 9, undefined))).toMatchObject({ row: null, position: legacyLsnPosition(43), deletedAtMs: 9 });
+    expect(decodeUpsertEntry(v1(43, 9, undefined))).toMatchObject({
+      row: null,
+      position: legacyLsnPosition(43),
+      deletedAtMs: 9,
+    });
   });
 
   it('falls back to v8 for values JSON would change', () => {
@@ -66,7 +76,11 @@ describe('upsert entry codec', () => {
   it('reads entries written as plain v8 by earlier versions', () => {
     const legacy = serialize({ row: { id: 1, big: 2n }, lsn: 42 });
     expect(decodeUpsertEntry(legacy)).toEqual({ row: { id: 1, big: 2n }, position: legacyLsnPosition(42) });
-    expect(decodeUpsertEntry(serialize({ row: null, lsn: 43, deletedAtMs: 9 }))).toEqual({ row: null, position: legacyLsnPosition(43), deletedAtMs: 9 });
+    expect(decodeUpsertEntry(serialize({ row: null, lsn: 43, deletedAtMs: 9 }))).toEqual({
+      row: null,
+      position: legacyLsnPosition(43),
+      deletedAtMs: 9,
+    });
   });
 
   it('rejects bytes in no known format', () => {

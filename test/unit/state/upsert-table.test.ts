@@ -19,7 +19,11 @@ describe('UpsertTable', () => {
   const key = { id: 1 };
 
   beforeEach(async () => {
-    backend = new KeyedStateBackend({ store: new MemoryStore(), keyGroupRange: { start: 0, end: 127 }, clock: clock.now });
+    backend = new KeyedStateBackend({
+      store: new MemoryStore(),
+      keyGroupRange: { start: 0, end: 127 },
+      clock: clock.now,
+    });
     await backend.open();
     table = new UpsertTable<Row>(backend, { tombstoneTtlMs: 60_000 });
     await backend.prefetch([key, { id: 2 }]);
@@ -27,7 +31,10 @@ describe('UpsertTable', () => {
   afterEach(() => backend.close());
 
   it('applies inserts and updates in position order and reports the previous row', () => {
-    expect(table.apply(key, { op: 'r', position: p(10), row: { id: 1, name: 'a' } })).toEqual({ kind: 'applied', previous: null });
+    expect(table.apply(key, { op: 'r', position: p(10), row: { id: 1, name: 'a' } })).toEqual({
+      kind: 'applied',
+      previous: null,
+    });
     expect(table.apply(key, { op: 'u', position: p(20), row: { id: 1, name: 'b' } })).toEqual({
       kind: 'applied',
       previous: { id: 1, name: 'a' },
@@ -46,13 +53,19 @@ describe('UpsertTable', () => {
 
   it('a delete tombstone stops a replayed older insert from resurrecting the row', () => {
     table.apply(key, { op: 'c', position: p(10), row: { id: 1, name: 'a' } });
-    expect(table.apply(key, { op: 'd', position: p(30), row: null })).toEqual({ kind: 'applied', previous: { id: 1, name: 'a' } });
+    expect(table.apply(key, { op: 'd', position: p(30), row: null })).toEqual({
+      kind: 'applied',
+      previous: { id: 1, name: 'a' },
+    });
     expect(table.get(key)).toBeNull();
     expect(table.apply(key, { op: 'c', position: p(10), row: { id: 1, name: 'a' } })).toEqual({ kind: 'duplicate' });
     expect(table.get(key)).toBeNull();
     expect(table.entry(key)).toMatchObject({ row: null, position: p(30) });
     // A genuinely newer insert after the delete is applied.
-    expect(table.apply(key, { op: 'c', position: p(40), row: { id: 1, name: 'new' } })).toEqual({ kind: 'applied', previous: null });
+    expect(table.apply(key, { op: 'c', position: p(40), row: { id: 1, name: 'new' } })).toEqual({
+      kind: 'applied',
+      previous: null,
+    });
   });
 
   it('tombstones disappear after tombstoneTtlMs', async () => {
@@ -63,7 +76,10 @@ describe('UpsertTable', () => {
     clock.advance(1);
     expect(table.entry(key)).toBeUndefined();
     // After expiry the key behaves as never seen: the TTL is the documented replay horizon.
-    expect(table.apply(key, { op: 'c', position: p(10), row: { id: 1, name: 'a' } })).toEqual({ kind: 'applied', previous: null });
+    expect(table.apply(key, { op: 'c', position: p(10), row: { id: 1, name: 'a' } })).toEqual({
+      kind: 'applied',
+      previous: null,
+    });
   });
 
   it('purgeExpiredTombstones removes expired tombstones of untouched keys from the store', async () => {
@@ -94,10 +110,16 @@ describe('UpsertTable', () => {
   it('orders interleaved transactions by commit (source.sequence), not by change LSN', () => {
     // T1 began first (change LSN 100) but committed second; T2 (change LSN 200) committed first.
     // Debezium streams T2 then T1: T2's changes carry the commit before it (50), T1's carry T2's commit (300).
-    expect(table.apply(key, { op: 'u', position: streamPosition(50, 200), row: { id: 1, name: 'T2' } }).kind).toBe('applied');
-    expect(table.apply(key, { op: 'u', position: streamPosition(300, 100), row: { id: 1, name: 'T1' } }).kind).toBe('applied');
+    expect(table.apply(key, { op: 'u', position: streamPosition(50, 200), row: { id: 1, name: 'T2' } }).kind).toBe(
+      'applied',
+    );
+    expect(table.apply(key, { op: 'u', position: streamPosition(300, 100), row: { id: 1, name: 'T1' } }).kind).toBe(
+      'applied',
+    );
     expect(table.get(key)).toEqual({ id: 1, name: 'T1' });
-    expect(table.apply(key, { op: 'u', position: streamPosition(50, 200), row: { id: 1, name: 'T2' } })).toEqual({ kind: 'duplicate' });
+    expect(table.apply(key, { op: 'u', position: streamPosition(50, 200), row: { id: 1, name: 'T2' } })).toEqual({
+      kind: 'duplicate',
+    });
   });
 
   it('ranks snapshot rows below every streamed change, whatever their LSNs', () => {
@@ -106,6 +128,8 @@ describe('UpsertTable', () => {
     table.apply(key, { op: 'r', position: snapshotPosition(null, 1000), row: { id: 1, name: 'snap' } });
     expect(table.apply(key, { op: 'd', position: streamPosition(null, 900), row: null }).kind).toBe('applied');
     expect(table.get(key)).toBeNull();
-    expect(table.apply(key, { op: 'r', position: snapshotPosition(null, 1000), row: { id: 1, name: 'snap' } })).toEqual({ kind: 'duplicate' });
+    expect(table.apply(key, { op: 'r', position: snapshotPosition(null, 1000), row: { id: 1, name: 'snap' } })).toEqual(
+      { kind: 'duplicate' },
+    );
   });
 });

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { OutputTag, TumblingEventTimeWindows, decimalSum, type ChangeEvent, type DataStream } from '../../../runtime/index.ts';
+import {
+  OutputTag,
+  TumblingEventTimeWindows,
+  decimalSum,
+  type ChangeEvent,
+  type DataStream,
+} from '../../../runtime/index.ts';
 import { JobHarness, changeEvent } from '../../../runtime/testing.ts';
 
 interface Order {

@@ -24,8 +24,18 @@ describe('web UI arithmetic', () => {
   });
 
   it('turns counters into per-second rates and sums matching series', () => {
-    const a = at(1_000, { c: [{ labels: { operator: 'x' }, value: 100 }, { labels: { operator: 'y' }, value: 7 }] });
-    const b = at(3_000, { c: [{ labels: { operator: 'x' }, value: 300 }, { labels: { operator: 'y' }, value: null }] });
+    const a = at(1_000, {
+      c: [
+        { labels: { operator: 'x' }, value: 100 },
+        { labels: { operator: 'y' }, value: 7 },
+      ],
+    });
+    const b = at(3_000, {
+      c: [
+        { labels: { operator: 'x' }, value: 300 },
+        { labels: { operator: 'y' }, value: null },
+      ],
+    });
     expect(rate(b, a, 'c', { operator: 'x' })).toBe(100);
     expect(rate(b, undefined, 'c')).toBeUndefined();
     expect(total(a.metrics, 'c')).toBe(107);
@@ -34,7 +44,18 @@ describe('web UI arithmetic', () => {
   });
 
   it('keeps only the last 20 dead letters, with long reasons cut', () => {
-    for (let i = 0; i < 30; i++) rememberDeadLetter({ topic: 't', partition: 0, offset: String(i), reason: 'x'.repeat(i === 29 ? 1000 : 5), errorKind: 'user-code', stage: 'op', key: null, value: Buffer.from('secret payload'), timestampMs: 0 });
+    for (let i = 0; i < 30; i++)
+      rememberDeadLetter({
+        topic: 't',
+        partition: 0,
+        offset: String(i),
+        reason: 'x'.repeat(i === 29 ? 1000 : 5),
+        errorKind: 'user-code',
+        stage: 'op',
+        key: null,
+        value: Buffer.from('secret payload'),
+        timestampMs: 0,
+      });
     const letters = recentDeadLetters();
     expect(letters).toHaveLength(20);
     expect(letters[0]?.offset).toBe('10');

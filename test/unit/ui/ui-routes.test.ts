@@ -61,7 +61,8 @@ describe('web UI routes', () => {
     expect(script.headers.get('content-type')).toMatch(/javascript/);
     expect((await script.text()).length).toBeGreaterThan(10_000);
     expect((await fetch(`${url}/ui/app.css`)).status).toBe(200);
-    for (const path of ['/ui/missing.js', '/ui/..%2Fui-routes.ts', '/ui/app.js.LEGAL.txt']) expect((await fetch(`${url}${path}`)).status, path).toBe(404);
+    for (const path of ['/ui/missing.js', '/ui/..%2Fui-routes.ts', '/ui/app.js.LEGAL.txt'])
+      expect((await fetch(`${url}${path}`)).status, path).toBe(404);
   });
 
   it('answers an overview with the plan, metrics, busy time and a checkpoint history that grows', async () => {
@@ -74,8 +75,12 @@ describe('web UI routes', () => {
     expect(first.state).toBe('running');
     expect(first.plan.map((op) => op.uid)).toEqual(['numbers', 'count', 'collect']);
     expect(first.plan.find((op) => op.uid === 'count')?.inputs).toEqual(['numbers']);
-    expect(first.metrics['cdcflow_records_in_total']?.some((s) => s.labels['operator'] === 'count' && (s.value ?? 0) > 0)).toBe(true);
-    expect(first.metrics['cdcflow_operator_busy_seconds_total']?.some((s) => s.labels['operator'] === 'count')).toBe(true);
+    expect(
+      first.metrics['cdcflow_records_in_total']?.some((s) => s.labels['operator'] === 'count' && (s.value ?? 0) > 0),
+    ).toBe(true);
+    expect(first.metrics['cdcflow_operator_busy_seconds_total']?.some((s) => s.labels['operator'] === 'count')).toBe(
+      true,
+    );
     expect(first.metrics['cdcflow_records_in_total']?.[0]?.labels['job']).toBeUndefined();
     expect(Object.keys(first.metrics).some((name) => name.startsWith('cdcflow_process_'))).toBe(false);
     const completed = first.checkpoints.filter((c) => c.status === 'completed');

@@ -10,9 +10,12 @@ import { loadDebeziumFixture } from '../../support/debezium-fixtures.ts';
 type Obj = Record<string, unknown>;
 const fixture = loadDebeziumFixture('interleaved-snapshot.json');
 const real = fixture.records.flatMap((r) => (r.value === null ? [] : [r.value]));
-const generated = [...generateWorkload({ keys: 200, events: 2_000 })].flatMap((r) => (r.event === null ? [] : [JSON.parse(r.value?.toString() ?? 'null') as Obj]));
+const generated = [...generateWorkload({ keys: 200, events: 2_000 })].flatMap((r) =>
+  r.event === null ? [] : [JSON.parse(r.value?.toString() ?? 'null') as Obj],
+);
 
-const shape = (value: Obj): [string, string][] => Object.entries(value).map(([k, v]) => [k, v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v]);
+const shape = (value: Obj): [string, string][] =>
+  Object.entries(value).map(([k, v]) => [k, v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v]);
 const first = (events: Obj[], op: string): Obj => events.find((e) => e['op'] === op) as Obj;
 
 describe('generator output has the real connector shape', () => {
@@ -36,12 +39,16 @@ describe('generator output has the real connector shape', () => {
       expect(sources.every((s) => sequence.test(s['sequence'] as string))).toBe(true);
       const markers = events.filter((e) => e['op'] === 'r').map((e) => (e['source'] as Obj)['snapshot']);
       expect([markers[0], markers[1], markers.at(-1)]).toEqual(['first', 'true', 'last']);
-      expect(events.filter((e) => e['op'] !== 'r').every((e) => (e['source'] as Obj)['snapshot'] === 'false')).toBe(true);
+      expect(events.filter((e) => e['op'] !== 'r').every((e) => (e['source'] as Obj)['snapshot'] === 'false')).toBe(
+        true,
+      );
       const snapshotSequence = (events.find((e) => e['op'] === 'r')?.['source'] as Obj)['sequence'] as string;
       expect(JSON.parse(snapshotSequence)[0]).toBeNull();
       const firstStreamed = (events.find((e) => e['op'] !== 'r')?.['source'] as Obj)['sequence'] as string;
       expect(JSON.parse(firstStreamed)[0]).toBeNull(); // a fresh connector has no last commit yet
-      expect(sources.every((s) => s['ts_us'] === (s['ts_ms'] as number) * 1000 + ((s['ts_us'] as number) % 1000))).toBe(true);
+      expect(sources.every((s) => s['ts_us'] === (s['ts_ms'] as number) * 1000 + ((s['ts_us'] as number) % 1000))).toBe(
+        true,
+      );
       expect(events.every((e) => e['transaction'] === null)).toBe(true);
     }
   });

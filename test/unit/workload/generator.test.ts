@@ -9,7 +9,11 @@ import { WorkloadOptionsError, resolveWorkloadOptions } from '../../../scripts/w
 
 function digest(records: Iterable<WorkloadRecord>): string {
   const hash = createHash('sha256');
-  for (const r of records) hash.update(`${r.partition}|`).update(r.key).update(r.value ?? 'null');
+  for (const r of records)
+    hash
+      .update(`${r.partition}|`)
+      .update(r.key)
+      .update(r.value ?? 'null');
   return hash.digest('hex');
 }
 
@@ -41,29 +45,40 @@ describe('generateWorkload', () => {
   });
 
   it('emits what Debezium emits: commit order in source.sequence, interleaved change LSNs, a snapshot taken under load', () => {
-    const originals = records.filter((r) => r.event !== null && !r.duplicate).map((r) => r.event as NonNullable<WorkloadRecord['event']>);
+    const originals = records
+      .filter((r) => r.event !== null && !r.duplicate)
+      .map((r) => r.event as NonNullable<WorkloadRecord['event']>);
     const snapshot = originals.slice(0, SMALL.keys);
     const snapshotLsn = snapshot[0]?.source.lsn as number;
-    expect(new Set(snapshot.map((e) => e.source.sequence))).toEqual(new Set([JSON.stringify([null, String(snapshotLsn)])]));
+    expect(new Set(snapshot.map((e) => e.source.sequence))).toEqual(
+      new Set([JSON.stringify([null, String(snapshotLsn)])]),
+    );
     expect(snapshot.map((e) => e.source.snapshot).slice(0, 2)).toEqual(['first', 'true']);
     const stream = originals.slice(SMALL.keys);
     const positions = stream.map(envelopePosition);
     expect(positions.filter((p, i) => i > 0 && p <= (positions[i - 1] as string))).toEqual([]);
     // Interleaved transactions: the change LSN goes backwards; in-flight ones at the snapshot sit below it.
-    expect(stream.filter((e, i) => i > 0 && e.source.lsn < (stream[i - 1]?.source.lsn ?? 0)).length).toBeGreaterThan(SMALL.events / 50);
+    expect(stream.filter((e, i) => i > 0 && e.source.lsn < (stream[i - 1]?.source.lsn ?? 0)).length).toBeGreaterThan(
+      SMALL.events / 50,
+    );
     expect(stream.filter((e) => e.source.lsn < snapshotLsn).length).toBe(3);
     expect(JSON.parse(stream[0]?.source.sequence ?? '')[0]).toBeNull(); // a fresh connector: no last commit yet
     // Changes of one transaction share txId and the last-commit part of their sequence.
     const byTx = new Map<number, Set<string>>();
-    for (const e of stream) byTx.set(e.source.txId, (byTx.get(e.source.txId) ?? new Set()).add(JSON.parse(e.source.sequence)[0]));
+    for (const e of stream)
+      byTx.set(e.source.txId, (byTx.get(e.source.txId) ?? new Set()).add(JSON.parse(e.source.sequence)[0]));
     expect([...byTx.values()].every((commits) => commits.size === 1)).toBe(true);
     expect([...byTx.keys()].length).toBeLessThan(stream.length);
   });
 
   it('follows every delete with a tombstone for the same key on the same partition', () => {
-    const deletes = records.flatMap((r, i) => (r.event?.op === 'd' && !r.duplicate ? [[r, records[i + 1]] as const] : []));
+    const deletes = records.flatMap((r, i) =>
+      r.event?.op === 'd' && !r.duplicate ? [[r, records[i + 1]] as const] : [],
+    );
     expect(deletes.length).toBeGreaterThan(0);
-    const bad = deletes.filter(([d, next]) => next?.value !== null || !next.key.equals(d.key) || next.partition !== d.partition);
+    const bad = deletes.filter(
+      ([d, next]) => next?.value !== null || !next.key.equals(d.key) || next.partition !== d.partition,
+    );
     expect(bad).toEqual([]);
   });
 
@@ -75,14 +90,18 @@ describe('generateWorkload', () => {
       if (deleted.has(r.id)) violations.push(r.seq);
       if (r.event.op === 'd') deleted.add(r.id);
       const { before, after } = r.event;
-      if (before !== null && after !== null && ORDER_STATUSES.indexOf(after.status) < ORDER_STATUSES.indexOf(before.status)) {
+      if (
+        before !== null &&
+        after !== null &&
+        ORDER_STATUSES.indexOf(after.status) < ORDER_STATUSES.indexOf(before.status)
+      ) {
         violations.push(r.seq);
       }
     }
     expect(violations).toEqual([]);
   });
 
-  it('keeps each key on one partition, chosen like Kafka\'s default partitioner', () => {
+  it("keeps each key on one partition, chosen like Kafka's default partitioner", () => {
     const partitionOf = new Map<number, number>();
     const violations = records.filter((r) => {
       const ok = (partitionOf.get(r.id) ?? r.partition) === r.partition && r.partition === kafkaPartition(r.key, 6);
@@ -129,7 +148,7 @@ describe('generateWorkload', () => {
 });
 
 describe('workload helpers', () => {
-  it('murmur2 matches Kafka\'s test vectors', () => {
+  it("murmur2 matches Kafka's test vectors", () => {
     const vectors: Array<[string, number]> = [
       ['21', -973932308],
       ['foobar', -790332482],

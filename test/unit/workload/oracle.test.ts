@@ -1,17 +1,41 @@
 import { describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import type { WorkloadRecord } from '../../../scripts/workload/generator.ts';
-import { RevenueWindowOracle, changelogOracle, countByOp, projectionOracle, revenueWindowOracle } from '../../../scripts/workload/oracle.ts';
+import {
+  RevenueWindowOracle,
+  changelogOracle,
+  countByOp,
+  projectionOracle,
+  revenueWindowOracle,
+} from '../../../scripts/workload/oracle.ts';
 import type { OracleRecord } from '../../../scripts/workload/oracle.ts';
 import type { OrderEnvelope, OrderRow, OrderStatus } from '../../../scripts/workload/orders-model.ts';
 import { positionParts, type ChangePosition } from '../../../state/change-position.ts';
 
 const lsnOf = (position: ChangePosition): number => Number(positionParts(position).changeLsn);
 
-type Spec = [partition: number, id: number, op: OrderEnvelope['op'] | 'tombstone', lsn: number, ts: number, status?: OrderStatus, amount?: string];
+type Spec = [
+  partition: number,
+  id: number,
+  op: OrderEnvelope['op'] | 'tombstone',
+  lsn: number,
+  ts: number,
+  status?: OrderStatus,
+  amount?: string,
+];
 
 function row(id: number, status: OrderStatus, amount: string): OrderRow {
-  return { id, customer_id: 1, status, amount, currency: 'EUR', shipping_address: '', notes: '', created_at: '', updated_at: '' };
+  return {
+    id,
+    customer_id: 1,
+    status,
+    amount,
+    currency: 'EUR',
+    shipping_address: '',
+    notes: '',
+    created_at: '',
+    updated_at: '',
+  };
 }
 
 /** Hand-written records: just the fields the oracles read, in consumption order. */
@@ -20,7 +44,16 @@ function records(specs: Spec[]): OracleRecord[] {
     if (op === 'tombstone') return { seq, partition, id, event: null };
     const image = row(id, status, amount);
     const source = { ts_ms: ts, lsn } as OrderEnvelope['source'];
-    const event: OrderEnvelope = { op, before: op === 'c' || op === 'r' ? null : image, after: op === 'd' ? null : image, source, transaction: null, ts_ms: ts, ts_us: ts * 1000, ts_ns: ts * 1_000_000 };
+    const event: OrderEnvelope = {
+      op,
+      before: op === 'c' || op === 'r' ? null : image,
+      after: op === 'd' ? null : image,
+      source,
+      transaction: null,
+      ts_ms: ts,
+      ts_us: ts * 1000,
+      ts_ns: ts * 1_000_000,
+    };
     return { seq, partition, id, event };
   });
 }
@@ -56,16 +89,23 @@ describe('projectionOracle', () => {
 describe('changelogOracle', () => {
   it('lists every applied change per id in commit order, without replays or tombstones', () => {
     const changelog = changelogOracle(HAND);
-    const lsns = Object.fromEntries([...changelog].map(([id, list]) => [id, list.map((c) => (c.row === null ? `d${lsnOf(c.position)}` : lsnOf(c.position)))]));
+    const lsns = Object.fromEntries(
+      [...changelog].map(([id, list]) => [
+        id,
+        list.map((c) => (c.row === null ? `d${lsnOf(c.position)}` : lsnOf(c.position))),
+      ]),
+    );
     expect(lsns).toEqual({ 1: [10, 20, 40], 2: [10, 30, 'd60'], 3: [50, 70] }); // s9 replays LSN 40: no change
   });
 
   it('ends, per id, in the projection', () => {
     const workload = [...generateWorkload({ keys: 200, events: 3_000, duplicateFraction: 0.05, seed: 7 })];
-    const last = new Map([...changelogOracle(workload)].flatMap(([id, list]) => {
-      const row = list.at(-1)?.row ?? null;
-      return row === null ? [] : [[id, row] as const];
-    }));
+    const last = new Map(
+      [...changelogOracle(workload)].flatMap(([id, list]) => {
+        const row = list.at(-1)?.row ?? null;
+        return row === null ? [] : [[id, row] as const];
+      }),
+    );
     expect(last).toEqual(projectionOracle(workload));
   });
 });
@@ -122,7 +162,13 @@ describe('revenueWindowOracle', () => {
 
   it('is late exactly when window end − 1 + allowed lateness <= watermark', () => {
     const at = (maxTs: number) =>
-      revenueWindowOracle(records([[0, 1, 'c', 1, maxTs, 'paid', '1.00'], [0, 2, 'c', 2, 59_999, 'paid', '1.00']]), { partitions: 1 });
+      revenueWindowOracle(
+        records([
+          [0, 1, 'c', 1, maxTs, 'paid', '1.00'],
+          [0, 2, 'c', 2, 59_999, 'paid', '1.00'],
+        ]),
+        { partitions: 1 },
+      );
     expect(at(95_000).late).toHaveLength(1); // wm 89 999
     expect(at(94_999).late).toHaveLength(0); // wm 89 998
   });
@@ -133,7 +179,9 @@ describe('revenueWindowOracle', () => {
   });
 
   it('gives the same result for generator order and a batched per-partition interleaving', () => {
-    const workload = [...generateWorkload({ keys: 2_000, events: 12_000, lateFraction: 0.02, duplicateFraction: 0.02 })];
+    const workload = [
+      ...generateWorkload({ keys: 2_000, events: 12_000, lateFraction: 0.02, duplicateFraction: 0.02 }),
+    ];
     const inOrder = revenueWindowOracle(workload);
     const byPartition = Array.from({ length: 6 }, (_, p) => workload.filter((r) => r.partition === p));
     const interleaved: WorkloadRecord[] = [];

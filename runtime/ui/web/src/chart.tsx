@@ -40,12 +40,44 @@ export function Chart(p: ChartProps) {
       scales: { x: { time: p.time !== false }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
-      axes: [{ stroke: '#475569', grid: { stroke: '#e2e8f0' }, ...(p.time === false ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : { space: 70, incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600], values: (_u: uPlot, ticks: number[]) => ticks.map((t) => new Date(t * 1000).toISOString().slice(11, 19)) }) }, { stroke: '#475569', grid: { stroke: '#e2e8f0' }, size: 70, values: (_u, ticks) => ticks.map((t) => p.format(t)) }],
-      series: [{}, ...p.series.map((s) => ({ label: s.label, stroke: s.color, width: 2, ...(s.bars === true && bars !== undefined ? { paths: bars, fill: `${s.color}99` } : {}), points: { show: s.bars !== true }, spanGaps: false, value: (_u: uPlot, v: number | null) => (v === null ? '–' : p.format(v)) }))],
+      axes: [
+        {
+          stroke: '#475569',
+          grid: { stroke: '#e2e8f0' },
+          ...(p.time === false
+            ? { incrs: [1, 2, 5, 10, 20, 50, 100] }
+            : {
+                space: 70,
+                incrs: [1, 2, 5, 10, 15, 30, 60, 120, 300, 600],
+                values: (_u: uPlot, ticks: number[]) =>
+                  ticks.map((t) => new Date(t * 1000).toISOString().slice(11, 19)),
+              }),
+        },
+        {
+          stroke: '#475569',
+          grid: { stroke: '#e2e8f0' },
+          size: 70,
+          values: (_u, ticks) => ticks.map((t) => p.format(t)),
+        },
+      ],
+      series: [
+        {},
+        ...p.series.map((s) => ({
+          label: s.label,
+          stroke: s.color,
+          width: 2,
+          ...(s.bars === true && bars !== undefined ? { paths: bars, fill: `${s.color}99` } : {}),
+          points: { show: s.bars !== true },
+          spanGaps: false,
+          value: (_u: uPlot, v: number | null) => (v === null ? '–' : p.format(v)),
+        })),
+      ],
     };
     const chart = new uPlot(options, p.data as uPlot.AlignedData, el);
     plot.current = chart;
-    const resize = new ResizeObserver(() => chart.setSize({ width: Math.max(200, el.clientWidth), height: p.height ?? 180 }));
+    const resize = new ResizeObserver(() =>
+      chart.setSize({ width: Math.max(200, el.clientWidth), height: p.height ?? 180 }),
+    );
     resize.observe(el);
     return () => {
       resize.disconnect();

@@ -25,7 +25,12 @@ export function matches(labels: Labels, match: Labels): boolean {
 }
 
 /** Per-second rate of a counter between two snapshots (undefined before the second one). */
-export function rate(now: JobOverview, before: JobOverview | undefined, name: string, match: Labels = {}): number | undefined {
+export function rate(
+  now: JobOverview,
+  before: JobOverview | undefined,
+  name: string,
+  match: Labels = {},
+): number | undefined {
   if (before === undefined) return undefined;
   const a = total(now.metrics, name, match);
   const b = total(before.metrics, name, match) ?? 0;
@@ -36,7 +41,12 @@ export function rate(now: JobOverview, before: JobOverview | undefined, name: st
 }
 
 /** A counter's growth between two snapshots. */
-export function delta(now: JobOverview, before: JobOverview | undefined, name: string, match: Labels = {}): number | undefined {
+export function delta(
+  now: JobOverview,
+  before: JobOverview | undefined,
+  name: string,
+  match: Labels = {},
+): number | undefined {
   const a = total(now.metrics, name, match);
   if (a === undefined) return undefined;
   return Math.max(0, a - (before === undefined ? 0 : (total(before.metrics, name, match) ?? 0)));
@@ -44,14 +54,22 @@ export function delta(now: JobOverview, before: JobOverview | undefined, name: s
 
 /** Distinct values of one label over the series of a metric. */
 export function labelValues(m: MetricSamples, name: string, label: string): string[] {
-  return [...new Set(samples(m, name).map((s) => s.labels[label]).filter((v): v is string => v !== undefined))].sort();
+  return [
+    ...new Set(
+      samples(m, name)
+        .map((s) => s.labels[label])
+        .filter((v): v is string => v !== undefined),
+    ),
+  ].sort();
 }
 
 /** Distinct label sets (without `le`) of a metric. */
 export function seriesOf(m: MetricSamples, name: string, keys: readonly string[]): Labels[] {
   const seen = new Map<string, Labels>();
   for (const s of samples(m, name)) {
-    const picked = Object.fromEntries(keys.filter((k) => s.labels[k] !== undefined).map((k) => [k, s.labels[k] as string]));
+    const picked = Object.fromEntries(
+      keys.filter((k) => s.labels[k] !== undefined).map((k) => [k, s.labels[k] as string]),
+    );
     seen.set(JSON.stringify(picked), picked);
   }
   return [...seen.values()];
@@ -79,7 +97,13 @@ function bucketsOf(m: MetricSamples, name: string, match: Labels): Buckets | und
  * its bucket as Prometheus's histogram_quantile does; over everything observed when `before` is
  * undefined; undefined when nothing was observed.
  */
-export function quantile(q: number, now: MetricSamples, before: MetricSamples | undefined, name: string, match: Labels = {}): number | undefined {
+export function quantile(
+  q: number,
+  now: MetricSamples,
+  before: MetricSamples | undefined,
+  name: string,
+  match: Labels = {},
+): number | undefined {
   const a = bucketsOf(now, name, match);
   if (a === undefined) return undefined;
   const b = before === undefined ? undefined : bucketsOf(before, name, match);

@@ -16,7 +16,13 @@ export interface OperatorFigures {
 const NODE_W = 250;
 const NODE_H = 104;
 
-export function JobGraph({ plan, figures }: { readonly plan: readonly OverviewOperator[]; readonly figures: ReadonlyMap<string, OperatorFigures> }) {
+export function JobGraph({
+  plan,
+  figures,
+}: {
+  readonly plan: readonly OverviewOperator[];
+  readonly figures: ReadonlyMap<string, OperatorFigures>;
+}) {
   const laid = useMemo(() => {
     const g = new Graph();
     g.setGraph({ rankdir: 'LR', nodesep: 24, ranksep: 56, marginx: 8, marginy: 8 });
@@ -34,35 +40,68 @@ export function JobGraph({ plan, figures }: { readonly plan: readonly OverviewOp
   }, [JSON.stringify(plan)]);
 
   return (
-    <svg class="graph" data-testid="job-graph" viewBox={`0 0 ${laid.width} ${laid.height}`} width={laid.width} height={laid.height} role="img" aria-label="job graph">
+    <svg
+      class="graph"
+      data-testid="job-graph"
+      viewBox={`0 0 ${laid.width} ${laid.height}`}
+      width={laid.width}
+      height={laid.height}
+      role="img"
+      aria-label="job graph"
+    >
       <defs>
-        <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+        <marker
+          id="arrow"
+          viewBox="0 0 10 10"
+          refX="9"
+          refY="5"
+          markerWidth="7"
+          markerHeight="7"
+          orient="auto-start-reverse"
+        >
           <path d="M 0 0 L 10 5 L 0 10 z" fill="#64748b" />
         </marker>
       </defs>
       {laid.edges.map((points, i) => (
-        <path key={i} d={points.map((p, j) => `${j === 0 ? 'M' : 'L'} ${p.x} ${p.y}`).join(' ')} class="edge" marker-end="url(#arrow)" />
+        <path
+          key={i}
+          d={points.map((p, j) => `${j === 0 ? 'M' : 'L'} ${p.x} ${p.y}`).join(' ')}
+          class="edge"
+          marker-end="url(#arrow)"
+        />
       ))}
       {laid.nodes.map(({ op, x, y }) => {
         const f = figures.get(op.uid);
         const bp = f?.backpressure ?? 0;
         const level = bp >= 0.5 ? 'bad' : bp >= 0.1 ? 'warn' : 'ok';
         return (
-          <g key={op.uid} transform={`translate(${x},${y})`} class={`node node-${op.kind} node-${level}`} data-testid="graph-node" data-uid={op.uid}>
+          <g
+            key={op.uid}
+            transform={`translate(${x},${y})`}
+            class={`node node-${op.kind} node-${level}`}
+            data-testid="graph-node"
+            data-uid={op.uid}
+          >
             <rect width={NODE_W} height={NODE_H} rx="6" class="node-box" />
             <rect width={NODE_W} height="24" rx="6" class="node-head" />
-            <text x="10" y="17" class="node-title">{truncate(op.name, 24)}</text>
+            <text x="10" y="17" class="node-title">
+              {truncate(op.name, 24)}
+            </text>
             <text x={NODE_W - 10} y="17" class="node-kind" text-anchor="end">{`×${op.parallelism}`}</text>
             <text x="10" y="43" class="node-line">
               <tspan class="k">in </tspan>
               <tspan data-testid="node-in">{op.kind === 'source' ? '—' : formatRate(f?.inRate)}</tspan>
-              <tspan class="k" dx="12">out </tspan>
+              <tspan class="k" dx="12">
+                out{' '}
+              </tspan>
               <tspan data-testid="node-out">{op.kind === 'sink' ? '—' : formatRate(f?.outRate)}</tspan>
             </text>
             <text x="10" y="63" class="node-line">
               <tspan class="k">busy </tspan>
               {op.kind === 'source' ? '—' : formatPercent(f?.busy)}
-              <tspan class="k" dx="12">backpressure </tspan>
+              <tspan class="k" dx="12">
+                backpressure{' '}
+              </tspan>
               <tspan class={`bp-${level}`}>{op.kind === 'source' ? '—' : formatPercent(f?.backpressure)}</tspan>
             </text>
             <text x="10" y="83" class="node-line">

@@ -31,6 +31,9 @@ export class SeriesHistory {
   /** uPlot's aligned data for the series whose key starts with `prefix`, with their names after it. */
   aligned(prefix: string): { readonly names: string[]; readonly data: (number | null)[][] } {
     const keys = [...this.series.keys()].filter((k) => k.startsWith(prefix)).sort();
-    return { names: keys.map((k) => k.slice(prefix.length)), data: [[...this.times], ...keys.map((k) => [...(this.series.get(k) ?? [])])] };
+    return {
+      names: keys.map((k) => k.slice(prefix.length)),
+      data: [[...this.times], ...keys.map((k) => [...(this.series.get(k) ?? [])])],
+    };
   }
 }

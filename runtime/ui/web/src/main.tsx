@@ -9,7 +9,21 @@ import 'uplot/dist/uPlot.min.css';
 import './styles.css';
 import type { JobOverview } from '../../overview-types.ts';
 import { Chart, colorAt } from './chart.tsx';
-import { clockTime, delta, formatBytes, formatCount, formatRate, formatSeconds, labelValues, quantile, rate, samples, seriesOf, total, type Labels } from './derive.ts';
+import {
+  clockTime,
+  delta,
+  formatBytes,
+  formatCount,
+  formatRate,
+  formatSeconds,
+  labelValues,
+  quantile,
+  rate,
+  samples,
+  seriesOf,
+  total,
+  type Labels,
+} from './derive.ts';
 import { JobGraph, type OperatorFigures } from './graph.tsx';
 import { SeriesHistory } from './history.ts';
 
@@ -48,7 +62,10 @@ function App() {
         setLive({ now, before, history: history.current, updatedAtMs: Date.now() });
         setError(undefined);
       } catch (e) {
-        setError((old) => ({ message: e instanceof Error ? e.message : String(e), sinceMs: old?.sinceMs ?? Date.now() }));
+        setError((old) => ({
+          message: e instanceof Error ? e.message : String(e),
+          sinceMs: old?.sinceMs ?? Date.now(),
+        }));
       }
       if (!stopped) timer = window.setTimeout(() => void poll(), POLL_MS);
     };
@@ -62,7 +79,15 @@ function App() {
   }, []);
 
   if (live === undefined) {
-    return <main class="loading">{error === undefined ? 'Connecting to the job…' : <div class="banner bad">Cannot reach the job: {error.message}</div>}</main>;
+    return (
+      <main class="loading">
+        {error === undefined ? (
+          'Connecting to the job…'
+        ) : (
+          <div class="banner bad">Cannot reach the job: {error.message}</div>
+        )}
+      </main>
+    );
   }
   return (
     <main>
@@ -98,7 +123,13 @@ async function getJson(path: string): Promise<unknown> {
 const GOOD_STATES = new Set(['running', 'finished', 'stopped']);
 const BAD_STATES = new Set(['failed', 'cancelled']);
 
-function StatusBar({ live, error }: { readonly live: Live; readonly error: { message: string; sinceMs: number } | undefined }) {
+function StatusBar({
+  live,
+  error,
+}: {
+  readonly live: Live;
+  readonly error: { message: string; sinceMs: number } | undefined;
+}) {
   const { now } = live;
   const stateClass = BAD_STATES.has(now.state) ? 'bad' : GOOD_STATES.has(now.state) ? 'good' : 'warn';
   const last = now.lastCompletedCheckpoint;
@@ -110,20 +141,36 @@ function StatusBar({ live, error }: { readonly live: Live; readonly error: { mes
   return (
     <header class="status" data-testid="status-bar">
       <div class="job-name">{now.job}</div>
-      <span class={`pill ${stateClass}`} data-testid="job-state">{now.state.toUpperCase()}</span>
-      <span class={`pill ${ready ? 'good' : 'bad'}`} data-testid="job-ready">{ready ? 'HEALTHY' : 'UNHEALTHY'}</span>
+      <span class={`pill ${stateClass}`} data-testid="job-state">
+        {now.state.toUpperCase()}
+      </span>
+      <span class={`pill ${ready ? 'good' : 'bad'}`} data-testid="job-ready">
+        {ready ? 'HEALTHY' : 'UNHEALTHY'}
+      </span>
       <dl class="facts">
-        <Fact label="last checkpoint" value={last === undefined ? 'none yet' : `#${last.checkpointId}, ${formatSeconds(checkpointAge)} ago`} bad={checkpointAge !== undefined && checkpointAge > 60} />
-        <Fact label="source lag" value={lag === undefined ? 'no data' : `${formatCount(lag)} records`} bad={(lag ?? 0) > 100_000} />
+        <Fact
+          label="last checkpoint"
+          value={last === undefined ? 'none yet' : `#${last.checkpointId}, ${formatSeconds(checkpointAge)} ago`}
+          bad={checkpointAge !== undefined && checkpointAge > 60}
+        />
+        <Fact
+          label="source lag"
+          value={lag === undefined ? 'no data' : `${formatCount(lag)} records`}
+          bad={(lag ?? 0) > 100_000}
+        />
         <Fact label="restarts" value={String(now.restarts)} bad={now.restarts > 0} />
         <Fact label="dead letters" value={formatCount(dead ?? 0)} bad={(dead ?? 0) > 0} />
         <Fact label="parallelism" value={String(now.parallelism)} />
-        <Fact label="up" value={now.startedAtMs === undefined ? '–' : formatSeconds((now.nowMs - now.startedAtMs) / 1000)} />
+        <Fact
+          label="up"
+          value={now.startedAtMs === undefined ? '–' : formatSeconds((now.nowMs - now.startedAtMs) / 1000)}
+        />
         <Fact label="updated" value={clockTime(live.updatedAtMs)} bad={error !== undefined} />
       </dl>
       {error === undefined ? null : (
         <div class="banner bad" data-testid="connection-lost">
-          No answer from the job for {formatSeconds((Date.now() - error.sinceMs) / 1000)} ({error.message}): the figures below are stale.
+          No answer from the job for {formatSeconds((Date.now() - error.sinceMs) / 1000)} ({error.message}): the figures
+          below are stale.
         </div>
       )}
     </header>
@@ -194,13 +241,15 @@ function figuresOf(now: JobOverview, before: JobOverview | undefined): Map<strin
       return d === undefined || seconds <= 0 ? undefined : d / seconds / Math.max(1, op.parallelism);
     };
     const watermarks = watermarksOf(now, op.uid);
-    const slowest = watermarks.length === 0 ? undefined : Math.min(...watermarks.map((w) => w ?? Number.POSITIVE_INFINITY));
+    const slowest =
+      watermarks.length === 0 ? undefined : Math.min(...watermarks.map((w) => w ?? Number.POSITIVE_INFINITY));
     figures.set(op.uid, {
       inRate: rate(now, before, 'cdcflow_records_in_total', match),
       outRate: rate(now, before, 'cdcflow_records_out_total', match),
       busy: ratio('cdcflow_operator_busy_seconds_total'),
       backpressure: ratio('cdcflow_operator_backpressured_seconds_total'),
-      watermarkLag: slowest === undefined || !Number.isFinite(slowest) ? undefined : Math.max(0, (now.nowMs - slowest) / 1000),
+      watermarkLag:
+        slowest === undefined || !Number.isFinite(slowest) ? undefined : Math.max(0, (now.nowMs - slowest) / 1000),
     });
   }
   return figures;
@@ -216,7 +265,8 @@ function Subtasks({ live }: { readonly live: Live }) {
   const { now, before } = live;
   const count = Math.max(1, now.subtasks.length);
   const parts = now.subtasks.length > 0 ? now.subtasks : [now.metrics];
-  const beforeParts = before === undefined ? undefined : before.subtasks.length > 0 ? before.subtasks : [before.metrics];
+  const beforeParts =
+    before === undefined ? undefined : before.subtasks.length > 0 ? before.subtasks : [before.metrics];
   const seconds = before === undefined ? 0 : (now.nowMs - before.nowMs) / 1000;
   return (
     <table class="table subtasks" data-testid="subtasks">
@@ -234,9 +284,23 @@ function Subtasks({ live }: { readonly live: Live }) {
             <td>{op.name}</td>
             {parts.map((m, i) => {
               const wm = total(m, 'cdcflow_watermark_ms', { operator: op.uid });
-              const recordsIn = total(m, op.kind === 'source' ? 'cdcflow_records_out_total' : 'cdcflow_records_in_total', { operator: op.uid });
-              const prior = beforeParts?.[i] === undefined ? undefined : total(beforeParts[i], op.kind === 'source' ? 'cdcflow_records_out_total' : 'cdcflow_records_in_total', { operator: op.uid });
-              const r = recordsIn === undefined || prior === undefined || seconds <= 0 ? undefined : Math.max(0, (recordsIn - prior) / seconds);
+              const recordsIn = total(
+                m,
+                op.kind === 'source' ? 'cdcflow_records_out_total' : 'cdcflow_records_in_total',
+                { operator: op.uid },
+              );
+              const prior =
+                beforeParts?.[i] === undefined
+                  ? undefined
+                  : total(
+                      beforeParts[i],
+                      op.kind === 'source' ? 'cdcflow_records_out_total' : 'cdcflow_records_in_total',
+                      { operator: op.uid },
+                    );
+              const r =
+                recordsIn === undefined || prior === undefined || seconds <= 0
+                  ? undefined
+                  : Math.max(0, (recordsIn - prior) / seconds);
               return (
                 <td key={i}>
                   {wm === undefined ? 'no watermark' : formatSeconds((now.nowMs - wm) / 1000)} · {formatRate(r)}
@@ -255,13 +319,32 @@ function Checkpoints({ live }: { readonly live: Live }) {
   const completed = total(live.now.metrics, 'cdcflow_checkpoints_total', { status: 'completed' }) ?? 0;
   const aborted = total(live.now.metrics, 'cdcflow_checkpoints_total', { status: 'aborted' }) ?? 0;
   const recent = checkpoints.slice(-40);
-  const data = [recent.map((c) => c.id), recent.map((c) => (c.status === 'completed' ? c.durationMs / 1000 : null)), recent.map((c) => (c.syncMs === undefined ? null : c.syncMs / 1000)), recent.map((c) => (c.asyncMs === undefined ? null : c.asyncMs / 1000))];
+  const data = [
+    recent.map((c) => c.id),
+    recent.map((c) => (c.status === 'completed' ? c.durationMs / 1000 : null)),
+    recent.map((c) => (c.syncMs === undefined ? null : c.syncMs / 1000)),
+    recent.map((c) => (c.asyncMs === undefined ? null : c.asyncMs / 1000)),
+  ];
   return (
     <section class="panel" data-testid="checkpoints">
       <h2>
-        Checkpoints <span class="sub" data-testid="checkpoint-counts">{completed} completed · <span class={aborted > 0 ? 'bad-text' : ''}>{aborted} aborted</span></span>
+        Checkpoints{' '}
+        <span class="sub" data-testid="checkpoint-counts">
+          {completed} completed · <span class={aborted > 0 ? 'bad-text' : ''}>{aborted} aborted</span>
+        </span>
       </h2>
-      <Chart testId="checkpoint-chart" title="duration per checkpoint (bars), mean sync and async part per task snapshot" time={false} data={data} format={(v) => formatSeconds(v)} series={[{ label: 'duration', color: '#2563eb', bars: true }, { label: 'sync', color: '#d97706' }, { label: 'async', color: '#059669' }]} />
+      <Chart
+        testId="checkpoint-chart"
+        title="duration per checkpoint (bars), mean sync and async part per task snapshot"
+        time={false}
+        data={data}
+        format={(v) => formatSeconds(v)}
+        series={[
+          { label: 'duration', color: '#2563eb', bars: true },
+          { label: 'sync', color: '#d97706' },
+          { label: 'async', color: '#059669' },
+        ]}
+      />
       <table class="table" data-testid="checkpoint-table">
         <thead>
           <tr>
@@ -282,20 +365,25 @@ function Checkpoints({ live }: { readonly live: Live }) {
               </td>
             </tr>
           ) : null}
-          {[...checkpoints].reverse().slice(0, 8).map((c) => (
-            <tr key={c.id} class={c.status === 'aborted' ? 'bad-row' : ''} data-testid="checkpoint-row">
-              <td>
-                {c.id}
-                {c.kind === 'savepoint' ? ' (savepoint)' : ''}
-              </td>
-              <td title={c.failureReason ?? ''}>{c.status === 'completed' ? 'completed' : `ABORTED: ${c.failureReason ?? ''}`}</td>
-              <td>{clockTime(c.atMs)}</td>
-              <td>{formatSeconds(c.durationMs / 1000)}</td>
-              <td>{c.syncMs === undefined ? '–' : formatSeconds(c.syncMs / 1000)}</td>
-              <td>{c.asyncMs === undefined ? '–' : formatSeconds(c.asyncMs / 1000)}</td>
-              <td>{formatBytes(c.bytes)}</td>
-            </tr>
-          ))}
+          {[...checkpoints]
+            .reverse()
+            .slice(0, 8)
+            .map((c) => (
+              <tr key={c.id} class={c.status === 'aborted' ? 'bad-row' : ''} data-testid="checkpoint-row">
+                <td>
+                  {c.id}
+                  {c.kind === 'savepoint' ? ' (savepoint)' : ''}
+                </td>
+                <td title={c.failureReason ?? ''}>
+                  {c.status === 'completed' ? 'completed' : `ABORTED: ${c.failureReason ?? ''}`}
+                </td>
+                <td>{clockTime(c.atMs)}</td>
+                <td>{formatSeconds(c.durationMs / 1000)}</td>
+                <td>{c.syncMs === undefined ? '–' : formatSeconds(c.syncMs / 1000)}</td>
+                <td>{c.asyncMs === undefined ? '–' : formatSeconds(c.asyncMs / 1000)}</td>
+                <td>{formatBytes(c.bytes)}</td>
+              </tr>
+            ))}
         </tbody>
       </table>
     </section>
@@ -314,7 +402,11 @@ interface SinkRef {
 
 function sinksOf(now: JobOverview): SinkRef[] {
   const kindOf = (uid: string): string | undefined => {
-    for (const name of ['cdcflow_sink_records_committed_total', 'cdcflow_sink_freshness_seconds_count', 'cdcflow_sink_commit_seconds_count']) {
+    for (const name of [
+      'cdcflow_sink_records_committed_total',
+      'cdcflow_sink_freshness_seconds_count',
+      'cdcflow_sink_commit_seconds_count',
+    ]) {
       const found = samples(now.metrics, name).find((s) => s.labels['operator'] === uid)?.labels['sink'];
       if (found !== undefined) return found;
     }
@@ -329,11 +421,22 @@ function sinkMatch(now: JobOverview, sinks: readonly SinkRef[], metric: string, 
   if (series.some((s) => s.labels['operator'] === sink.uid)) return { operator: sink.uid };
   if (series.some((s) => s.labels['sink'] === sink.uid)) return { sink: sink.uid };
   const sameKind = sinks.filter((s) => s.kind === sink.kind).length;
-  if (sink.kind !== undefined && sameKind === 1 && series.some((s) => s.labels['sink'] === sink.kind && s.labels['operator'] === undefined)) return { sink: sink.kind };
+  if (
+    sink.kind !== undefined &&
+    sameKind === 1 &&
+    series.some((s) => s.labels['sink'] === sink.kind && s.labels['operator'] === undefined)
+  )
+    return { sink: sink.kind };
   return undefined;
 }
 
-function sinkQuantile(now: JobOverview, before: JobOverview | undefined, sinks: readonly SinkRef[], metric: string, sink: SinkRef): number | undefined {
+function sinkQuantile(
+  now: JobOverview,
+  before: JobOverview | undefined,
+  sinks: readonly SinkRef[],
+  metric: string,
+  sink: SinkRef,
+): number | undefined {
   const match = sinkMatch(now, sinks, `${metric}_bucket`, sink);
   return match === undefined ? undefined : quantile(0.99, now.metrics, before?.metrics, metric, match);
 }
@@ -366,7 +469,12 @@ function Sinks({ live }: { readonly live: Live }) {
         <tbody>
           {sinks.map((sink) => {
             const infoMatch = sinkMatch(now, sinks, 'cdcflow_sink_info', sink);
-            const info = infoMatch === undefined ? undefined : samples(now.metrics, 'cdcflow_sink_info').find((s) => Object.entries(infoMatch).every(([k, v]) => s.labels[k] === v))?.labels;
+            const info =
+              infoMatch === undefined
+                ? undefined
+                : samples(now.metrics, 'cdcflow_sink_info').find((s) =>
+                    Object.entries(infoMatch).every(([k, v]) => s.labels[k] === v),
+                  )?.labels;
             const backlog = sinkValue(now, sinks, 'cdcflow_sink_backlog_records', sink);
             const safety = info?.['replay_safety'];
             return (
@@ -375,16 +483,38 @@ function Sinks({ live }: { readonly live: Live }) {
                 <td>{info?.['kind'] ?? sink.kind ?? '–'}</td>
                 <td class={safety === 'at-least-once' ? 'warn-text' : ''}>{safety ?? 'no data'}</td>
                 <td>{backlog === undefined ? 'no data' : formatCount(backlog)}</td>
-                <td>{formatSeconds(sinkQuantile(now, before, sinks, 'cdcflow_sink_freshness_seconds', sink) ?? sinkQuantile(now, undefined, sinks, 'cdcflow_sink_freshness_seconds', sink))}</td>
-                <td>{formatSeconds(sinkQuantile(now, before, sinks, 'cdcflow_sink_commit_seconds', sink) ?? sinkQuantile(now, undefined, sinks, 'cdcflow_sink_commit_seconds', sink))}</td>
+                <td>
+                  {formatSeconds(
+                    sinkQuantile(now, before, sinks, 'cdcflow_sink_freshness_seconds', sink) ??
+                      sinkQuantile(now, undefined, sinks, 'cdcflow_sink_freshness_seconds', sink),
+                  )}
+                </td>
+                <td>
+                  {formatSeconds(
+                    sinkQuantile(now, before, sinks, 'cdcflow_sink_commit_seconds', sink) ??
+                      sinkQuantile(now, undefined, sinks, 'cdcflow_sink_commit_seconds', sink),
+                  )}
+                </td>
                 <td>{formatCount(sinkValue(now, sinks, 'cdcflow_sink_records_committed_total', sink))}</td>
               </tr>
             );
           })}
         </tbody>
       </table>
-      <Chart testId="freshness-chart" title="freshness p99 (source commit → visible), per sink" data={freshness.data} format={(v) => formatSeconds(v)} series={freshness.names.map((n, i) => ({ label: n, color: colorAt(i) }))} />
-      <Chart testId="commit-chart" title="commit latency p99 (barrier → committed), per sink" data={commit.data} format={(v) => formatSeconds(v)} series={commit.names.map((n, i) => ({ label: n, color: colorAt(i) }))} />
+      <Chart
+        testId="freshness-chart"
+        title="freshness p99 (source commit → visible), per sink"
+        data={freshness.data}
+        format={(v) => formatSeconds(v)}
+        series={freshness.names.map((n, i) => ({ label: n, color: colorAt(i) }))}
+      />
+      <Chart
+        testId="commit-chart"
+        title="commit latency p99 (barrier → committed), per sink"
+        data={commit.data}
+        format={(v) => formatSeconds(v)}
+        series={commit.names.map((n, i) => ({ label: n, color: colorAt(i) }))}
+      />
     </section>
   );
 }
@@ -423,7 +553,9 @@ function Sources({ live }: { readonly live: Live }) {
                   <td class={(l ?? 0) > 10000 ? 'warn-text' : ''}>{formatCount(l)}</td>
                   <td>{catchUp === undefined ? 'no data' : formatSeconds(catchUp)}</td>
                   {bases.map((basis) => (
-                    <td key={basis}>{formatSeconds(total(now.metrics, 'cdcflow_source_silence_seconds', { ...p, basis }))}</td>
+                    <td key={basis}>
+                      {formatSeconds(total(now.metrics, 'cdcflow_source_silence_seconds', { ...p, basis }))}
+                    </td>
                   ))}
                 </tr>
               );
@@ -431,7 +563,13 @@ function Sources({ live }: { readonly live: Live }) {
           </tbody>
         </table>
       )}
-      <Chart testId="lag-chart" title="lag per partition (records)" data={lag.data} format={(v) => formatCount(v)} series={lag.names.map((n, i) => ({ label: n, color: colorAt(i) }))} />
+      <Chart
+        testId="lag-chart"
+        title="lag per partition (records)"
+        data={lag.data}
+        format={(v) => formatCount(v)}
+        series={lag.names.map((n, i) => ({ label: n, color: colorAt(i) }))}
+      />
     </section>
   );
 }
@@ -441,14 +579,23 @@ function Throughput({ live }: { readonly live: Live }) {
   return (
     <section class="panel" data-testid="throughput">
       <h2>Throughput</h2>
-      <Chart testId="throughput-chart" title="records per second out of each source and into each sink" data={rates.data} format={(v) => formatRate(v)} series={rates.names.map((n, i) => ({ label: n, color: colorAt(i) }))} />
+      <Chart
+        testId="throughput-chart"
+        title="records per second out of each source and into each sink"
+        data={rates.data}
+        format={(v) => formatRate(v)}
+        series={rates.names.map((n, i) => ({ label: n, color: colorAt(i) }))}
+      />
     </section>
   );
 }
 
 function LateEvents({ live }: { readonly live: Live }) {
   const { now, before } = live;
-  const rows = [...samples(now.metrics, 'cdcflow_late_events_total').map((s) => ({ metric: 'late', s })), ...samples(now.metrics, 'cdcflow_late_events_dropped_total').map((s) => ({ metric: 'dropped', s }))];
+  const rows = [
+    ...samples(now.metrics, 'cdcflow_late_events_total').map((s) => ({ metric: 'late', s })),
+    ...samples(now.metrics, 'cdcflow_late_events_dropped_total').map((s) => ({ metric: 'dropped', s })),
+  ];
   return (
     <section class="panel" data-testid="late-events">
       <h2>Late events</h2>
@@ -472,7 +619,10 @@ function LateEvents({ live }: { readonly live: Live }) {
                 <tr key={`${metric}${JSON.stringify(s.labels)}`}>
                   <td>{operator ?? '–'}</td>
                   <td>
-                    {metric} {Object.entries(rest).map(([k, v]) => `${k}=${v}`).join(' ')}
+                    {metric}{' '}
+                    {Object.entries(rest)
+                      .map(([k, v]) => `${k}=${v}`)
+                      .join(' ')}
                   </td>
                   <td>{formatCount(s.value)}</td>
                   <td>{formatRate(rate(now, before, name, s.labels))}</td>
@@ -526,7 +676,11 @@ function DeadLetters({ live }: { readonly live: Live }) {
           <ul class="samples" data-testid="dead-letter-samples">
             {letters.map((l, i) => (
               <li key={i}>
-                <span class="when">{clockTime(l.atMs)}</span> <b>{l.stage}</b> {l.kind} at {l.topic}/{l.partition}@{l.offset}: <span class="reason">{l.errorClass}: {l.reason}</span>
+                <span class="when">{clockTime(l.atMs)}</span> <b>{l.stage}</b> {l.kind} at {l.topic}/{l.partition}@
+                {l.offset}:{' '}
+                <span class="reason">
+                  {l.errorClass}: {l.reason}
+                </span>
               </li>
             ))}
           </ul>
@@ -570,14 +724,16 @@ function pointsOf(now: JobOverview, before: JobOverview | undefined): Map<string
     points.set(`fresh:${sink.uid}`, sinkQuantile(now, before, sinks, 'cdcflow_sink_freshness_seconds', sink));
     points.set(`commit:${sink.uid}`, sinkQuantile(now, before, sinks, 'cdcflow_sink_commit_seconds', sink));
   }
-  for (const p of seriesOf(now.metrics, 'cdcflow_source_lag_records', ['topic', 'partition']).slice(0, 8)) points.set(`lag:${p['topic']}/${p['partition']}`, total(now.metrics, 'cdcflow_source_lag_records', p));
+  for (const p of seriesOf(now.metrics, 'cdcflow_source_lag_records', ['topic', 'partition']).slice(0, 8))
+    points.set(`lag:${p['topic']}/${p['partition']}`, total(now.metrics, 'cdcflow_source_lag_records', p));
   for (const op of now.plan) {
-    if (op.kind === 'source') points.set(`rate:${op.uid} (out)`, rate(now, before, 'cdcflow_records_out_total', { operator: op.uid }));
-    if (op.kind === 'sink') points.set(`rate:${op.uid} (in)`, rate(now, before, 'cdcflow_records_in_total', { operator: op.uid }));
+    if (op.kind === 'source')
+      points.set(`rate:${op.uid} (out)`, rate(now, before, 'cdcflow_records_out_total', { operator: op.uid }));
+    if (op.kind === 'sink')
+      points.set(`rate:${op.uid} (in)`, rate(now, before, 'cdcflow_records_in_total', { operator: op.uid }));
   }
   return points;
 }
-
 
 const root = document.getElementById('app');
 if (root !== null) render(<App />, root);

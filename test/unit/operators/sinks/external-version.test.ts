@@ -4,7 +4,7 @@ import { snapshotPosition, streamPosition } from '../../../../state/change-posit
 import { fixtureEvents, loadDebeziumFixture } from '../../../support/debezium-fixtures.ts';
 
 describe('Elasticsearch external version of a commit position', () => {
-  it('never decreases in the real connector\'s commit order, and rises from one transaction to the next', () => {
+  it("never decreases in the real connector's commit order, and rises from one transaction to the next", () => {
     const events = fixtureEvents(loadDebeziumFixture('interleaved-snapshot.json'));
     const versions = events.map((e) => externalVersionOf(e.source.position));
     expect(versions.every(Number.isSafeInteger)).toBe(true);
@@ -14,7 +14,9 @@ describe('Elasticsearch external version of a commit position', () => {
     expect(crossings.length).toBeGreaterThan(10);
     for (const e of crossings) {
       const i = streamed.indexOf(e);
-      expect(externalVersionOf(e.source.position)).toBeGreaterThan(externalVersionOf(streamed[i - 1]?.source.position as typeof e.source.position));
+      expect(externalVersionOf(e.source.position)).toBeGreaterThan(
+        externalVersionOf(streamed[i - 1]?.source.position as typeof e.source.position),
+      );
     }
   });
 

@@ -12,7 +12,17 @@ import { countingOperatorContext } from '../../../support/operator-context.ts';
 import { streamPosition } from '../../../../state/change-position.ts';
 
 type Change = TableChange<number, { id: number; status: string }>;
-const upsert = (id: number, lsn: number): StreamRecord<Change> => ({ value: { kind: 'upsert', key: id, row: { id, status: 'paid' }, previous: null, position: streamPosition(0, lsn), sourceTsMs: 0 }, timestamp: undefined });
+const upsert = (id: number, lsn: number): StreamRecord<Change> => ({
+  value: {
+    kind: 'upsert',
+    key: id,
+    row: { id, status: 'paid' },
+    previous: null,
+    position: streamPosition(0, lsn),
+    sourceTsMs: 0,
+  },
+  timestamp: undefined,
+});
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 
 class FakeSession implements PgSession {
@@ -23,7 +33,11 @@ class FakeSession implements PgSession {
     if (this.broken) return Promise.reject(new Error('Client has encountered a connection error and is not queryable'));
     this.statements.push(sql);
     let rows: object[] = [];
-    if (sql.includes('pg_attribute')) rows = [{ name: 'id', type: 'bigint' }, { name: 'status', type: 'text' }];
+    if (sql.includes('pg_attribute'))
+      rows = [
+        { name: 'id', type: 'bigint' },
+        { name: 'status', type: 'text' },
+      ];
     if (sql.includes('max_prepared_transactions')) rows = [{ n: 64 }];
     if (sql.includes('pg_try_advisory_lock')) rows = [{ ok: true }];
     return Promise.resolve({ rows: rows as R[], rowCount: rows.length });
@@ -46,7 +60,13 @@ describe('postgres sink reconnects (fake sessions)', () => {
       sessions.push(session);
       return Promise.resolve(session);
     };
-    const op = postgresSink<number, { id: number; status: string }>({ connect, table: 'orders', primaryKey: ['id'], flushRows: 1, log: () => undefined }).createOperator();
+    const op = postgresSink<number, { id: number; status: string }>({
+      connect,
+      table: 'orders',
+      primaryKey: ['id'],
+      flushRows: 1,
+      log: () => undefined,
+    }).createOperator();
     await op.open?.(countingOperatorContext('job', 'pg'), undefined);
     const [writer, control] = sessions as [FakeSession, FakeSession];
     await op.processBatch([upsert(1, 1)], noOutput);

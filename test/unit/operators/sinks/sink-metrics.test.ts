@@ -10,15 +10,31 @@ import { elasticsearchSink } from '../../../../operators/sinks/elasticsearch/ela
 import { ALREADY_APPLIED } from '../../../../operators/sinks/redis/fenced-batch.ts';
 import type { RedisSession } from '../../../../operators/sinks/redis/redis-session.ts';
 import { redisSink } from '../../../../operators/sinks/redis/redis-sink.ts';
-import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS, SINK_RECORDS_COMMITTED, SinkMetrics } from '../../../../operators/sinks/sink-metrics.ts';
+import {
+  SINK_COMMIT_SECONDS,
+  SINK_VISIBILITY_SECONDS,
+  SINK_RECORDS_COMMITTED,
+  SinkMetrics,
+} from '../../../../operators/sinks/sink-metrics.ts';
 import type { TableChange } from '../../../../operators/table-change.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../../../support/operator-context.ts';
 import { streamPosition } from '../../../../state/change-position.ts';
 
 type Change = TableChange<number, { id: number }>;
-const upsert = (id: number, lsn: number, sourceTsMs: number): Change => ({ kind: 'upsert', key: id, row: { id }, previous: null, position: streamPosition(0, lsn), sourceTsMs });
+const upsert = (id: number, lsn: number, sourceTsMs: number): Change => ({
+  kind: 'upsert',
+  key: id,
+  row: { id },
+  previous: null,
+  position: streamPosition(0, lsn),
+  sourceTsMs,
+});
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
-const feed = <T>(op: Operator<T, never>, ...values: T[]) => op.processBatch(values.map((value) => ({ value, timestamp: undefined })), noOutput);
+const feed = <T>(op: Operator<T, never>, ...values: T[]) =>
+  op.processBatch(
+    values.map((value) => ({ value, timestamp: undefined })),
+    noOutput,
+  );
 
 /** A clock the test moves by hand. */
 function clock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
@@ -47,14 +63,23 @@ describe('elasticsearch sink freshness', () => {
     const client: BulkClient = {
       bulk: (lines) => {
         time.advance(40); // the request takes 40 ms
-        const items = (statuses.shift() ?? []).map((status): BulkItemResult => ({ status, errorType: undefined, errorReason: undefined }));
+        const items = (statuses.shift() ?? []).map((status): BulkItemResult => ({
+          status,
+          errorType: undefined,
+          errorReason: undefined,
+        }));
         expect(items).toHaveLength(lines.filter((l) => 'index' in l).length);
         return Promise.resolve({ ok: true, items });
       },
       close: () => Promise.resolve(),
     };
     const metrics = new RecordingMetrics();
-    const op = elasticsearchSink<Change>({ node: 'http://unused', client, toAction: tableChangeAction('orders'), maxBufferedActions: 2 }).createOperator();
+    const op = elasticsearchSink<Change>({
+      node: 'http://unused',
+      client,
+      toAction: tableChangeAction('orders'),
+      maxBufferedActions: 2,
+    }).createOperator();
     await op.open?.(recordingOperatorContext('job', 'es', metrics, time.now), undefined);
     const t0 = time.now();
     await feed(op, upsert(1, 10, t0 - 1000), upsert(2, 11, t0 - 2000)); // buffer full: flushed now, item 2 stale
@@ -78,7 +103,8 @@ function fakeRedis(): { connect: () => Promise<RedisSession>; applied: Map<strin
   const applied = new Map<string, string>();
   let fence = 0;
   const run = (command: string, ...args: (string | number)[]): unknown => {
-    if (command === 'HSET') hashes.set(String(args[0]), [...(hashes.get(String(args[0])) ?? []), ...args.slice(1).map(String)]);
+    if (command === 'HSET')
+      hashes.set(String(args[0]), [...(hashes.get(String(args[0])) ?? []), ...args.slice(1).map(String)]);
     if (command === 'WAITAOF') throw new Error('ERR unknown command WAITAOF');
     if (command === 'ZRANGE') return [];
     return 1;
@@ -104,7 +130,11 @@ describe('two-phase sink freshness (redis committer on a fake server)', () => {
     const time = clock();
     const redis = fakeRedis();
     const metrics = new RecordingMetrics();
-    const op = redisSink<number, { id: number }>({ prefix: 'p', connect: redis.connect, log: () => undefined }).createOperator();
+    const op = redisSink<number, { id: number }>({
+      prefix: 'p',
+      connect: redis.connect,
+      log: () => undefined,
+    }).createOperator();
     const context: OperatorContext = recordingOperatorContext('job', 'redis', metrics, time.now);
     await op.open?.(context, undefined);
     const t0 = time.now();

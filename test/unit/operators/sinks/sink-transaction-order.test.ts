@@ -17,7 +17,17 @@ import { streamPosition } from '../../../../state/change-position.ts';
 import { countingOperatorContext } from '../../../support/operator-context.ts';
 
 type Change = TableChange<number, { id: number; status: string }>;
-const upsert = (id: number): StreamRecord<Change> => ({ value: { kind: 'upsert', key: id, row: { id, status: 'paid' }, previous: null, position: streamPosition(0, id), sourceTsMs: 0 }, timestamp: undefined });
+const upsert = (id: number): StreamRecord<Change> => ({
+  value: {
+    kind: 'upsert',
+    key: id,
+    row: { id, status: 'paid' },
+    previous: null,
+    position: streamPosition(0, id),
+    sourceTsMs: 0,
+  },
+  timestamp: undefined,
+});
 const identity = { jobName: 'job', sinkUid: 'sink', subtaskIndex: 0 };
 
 class FakePg implements PgSession {
@@ -25,7 +35,11 @@ class FakePg implements PgSession {
   query<R extends object>(sql: string): Promise<PgResult<R>> {
     this.statements.push(sql);
     let rows: object[] = [];
-    if (sql.includes('pg_attribute')) rows = [{ name: 'id', type: 'bigint' }, { name: 'status', type: 'text' }];
+    if (sql.includes('pg_attribute'))
+      rows = [
+        { name: 'id', type: 'bigint' },
+        { name: 'status', type: 'text' },
+      ];
     if (sql.includes('max_prepared_transactions')) rows = [{ n: 64 }];
     if (sql.includes('pg_try_advisory_lock')) rows = [{ ok: true }];
     return Promise.resolve({ rows: rows as R[], rowCount: rows.length });
@@ -56,13 +70,26 @@ class FakeRedis implements RedisSession {
 describe('committers refuse a new transaction while one with writes is open', () => {
   it('postgres: BEGIN was sent; beginTransaction is refused and the open transaction still prepares', async () => {
     const sessions: FakePg[] = [];
-    const options = resolvePostgresSinkOptions<Change>({ connect: () => Promise.resolve(sessions[sessions.push(new FakePg()) - 1] as FakePg), table: 'orders', primaryKey: ['id'], flushRows: 1, log: () => undefined });
-    const committer = new PostgresCommitter<Change>(options, { ...identity, sinkUid: 'pg-order' }, countingOperatorContext('job', 'pg-order'));
+    const options = resolvePostgresSinkOptions<Change>({
+      connect: () => Promise.resolve(sessions[sessions.push(new FakePg()) - 1] as FakePg),
+      table: 'orders',
+      primaryKey: ['id'],
+      flushRows: 1,
+      log: () => undefined,
+    });
+    const committer = new PostgresCommitter<Change>(
+      options,
+      { ...identity, sinkUid: 'pg-order' },
+      countingOperatorContext('job', 'pg-order'),
+    );
     await committer.beginTransaction();
     await committer.write([upsert(1)]);
     const writer = sessions[0] as FakePg;
     expect(writer.statements.filter((s) => s === 'BEGIN')).toHaveLength(1);
-    const refused = await committer.beginTransaction().then(() => undefined, (error: unknown) => error);
+    const refused = await committer.beginTransaction().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(IllegalTransactionTransitionError);
     expect(refused).toMatchObject({ from: 'open', to: 'open' });
     const handle = await committer.preCommit(1);
@@ -74,14 +101,26 @@ describe('committers refuse a new transaction while one with writes is open', ()
   it('redis: the batch in memory is not dropped by a second beginTransaction', async () => {
     const redis = new FakeRedis();
     const committer = new RedisCommitter<Change>(
-      { prefix: 'order-test', connect: () => Promise.resolve(redis), toWrite: (c) => ({ key: String(c.key), value: 'v' }), stageChunk: 100, log: () => undefined, onTransaction: undefined, maxValueBytes: 1024, onRefused: 'fail' },
+      {
+        prefix: 'order-test',
+        connect: () => Promise.resolve(redis),
+        toWrite: (c) => ({ key: String(c.key), value: 'v' }),
+        stageChunk: 100,
+        log: () => undefined,
+        onTransaction: undefined,
+        maxValueBytes: 1024,
+        onRefused: 'fail',
+      },
       { ...identity, sinkUid: 'redis-order' },
       countingOperatorContext('job', 'redis-order'),
     );
     await committer.beginTransaction();
     await committer.beginTransaction(); // an empty batch carries over
     await committer.write([upsert(1), upsert(2)]);
-    const refused = await committer.beginTransaction().then(() => undefined, (error: unknown) => error);
+    const refused = await committer.beginTransaction().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(IllegalTransactionTransitionError);
     expect(refused).toMatchObject({ from: 'open', to: 'open' });
     expect(await committer.preCommit(1)).toEqual({ checkpointId: 1, count: 2 });

@@ -30,13 +30,15 @@ const legal: readonly (readonly [SinkTransactionState, SinkTransactionState])[] 
   ['pre-committed', 'aborted'],
   ['pre-committed', 'recovered'],
 ];
-const isLegal = (from: SinkTransactionState, to: SinkTransactionState) => legal.some(([f, t]) => f === from && t === to);
+const isLegal = (from: SinkTransactionState, to: SinkTransactionState) =>
+  legal.some(([f, t]) => f === from && t === to);
 const pairs = SINK_TRANSACTION_STATES.flatMap((from) => SINK_TRANSACTION_STATES.map((to) => [from, to] as const));
 
 describe('sink transaction lifecycle', () => {
   it('has exactly the documented transitions (committed, recovered and aborted are final)', () => {
     expect(pairs.filter(([from, to]) => canTransition(from, to))).toEqual([...legal]);
-    for (const state of ['committed', 'recovered', 'aborted'] as const) expect(SINK_TRANSACTION_TRANSITIONS[state]).toEqual([]);
+    for (const state of ['committed', 'recovered', 'aborted'] as const)
+      expect(SINK_TRANSACTION_TRANSITIONS[state]).toEqual([]);
   });
 
   it.each(legal)('%s → %s is taken', (from, to) => {
@@ -46,29 +48,34 @@ describe('sink transaction lifecycle', () => {
     expect(txn.state).toBe(to);
   });
 
-  it.each(pairs.filter(([from, to]) => !isLegal(from, to)))('%s → %s is refused with the typed error, and the state stays', (from, to) => {
-    const txn = inState(from, 'job:sink:0:7');
-    let error: unknown;
-    try {
-      txn.moveTo(to);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(IllegalTransactionTransitionError);
-    expect(error).toBeInstanceOf(CdcflowError);
-    const illegal = error as IllegalTransactionTransitionError;
-    expect([illegal.transaction, illegal.from, illegal.to]).toEqual(['job:sink:0:7', from, to]);
-    expect(illegal.domain).toBe('internal');
-    expect(illegal.retriable).toBe(false);
-    expect(illegal.message).toContain(`job:sink:0:7: illegal transition ${from} → ${to}`);
-    expect(txn.state).toBe(from);
-    expect(() => txn.checkMove(to)).toThrow(IllegalTransactionTransitionError);
-  });
+  it.each(pairs.filter(([from, to]) => !isLegal(from, to)))(
+    '%s → %s is refused with the typed error, and the state stays',
+    (from, to) => {
+      const txn = inState(from, 'job:sink:0:7');
+      let error: unknown;
+      try {
+        txn.moveTo(to);
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(IllegalTransactionTransitionError);
+      expect(error).toBeInstanceOf(CdcflowError);
+      const illegal = error as IllegalTransactionTransitionError;
+      expect([illegal.transaction, illegal.from, illegal.to]).toEqual(['job:sink:0:7', from, to]);
+      expect(illegal.domain).toBe('internal');
+      expect(illegal.retriable).toBe(false);
+      expect(illegal.message).toContain(`job:sink:0:7: illegal transition ${from} → ${to}`);
+      expect(txn.state).toBe(from);
+      expect(() => txn.checkMove(to)).toThrow(IllegalTransactionTransitionError);
+    },
+  );
 
   it('takes writes only while open', () => {
     expect(() => SinkTransaction.open('a').requireOpen()).not.toThrow();
     for (const state of SINK_TRANSACTION_STATES.filter((s) => s !== 'open')) {
-      expect(() => inState(state, 'b').requireOpen()).toThrow(new IllegalTransactionTransitionError('b', state, 'open'));
+      expect(() => inState(state, 'b').requireOpen()).toThrow(
+        new IllegalTransactionTransitionError('b', state, 'open'),
+      );
     }
   });
 
@@ -76,6 +83,8 @@ describe('sink transaction lifecycle', () => {
     const adopted = SinkTransaction.adopt('job:sink:0:3');
     expect(adopted.state).toBe('pre-committed');
     adopted.moveTo('recovered');
-    expect(() => adopted.moveTo('committed')).toThrow(/recovered → committed \(from recovered only nothing: it is final\)/);
+    expect(() => adopted.moveTo('committed')).toThrow(
+      /recovered → committed \(from recovered only nothing: it is final\)/,
+    );
   });
 });

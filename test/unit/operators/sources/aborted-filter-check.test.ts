@@ -9,7 +9,8 @@ function trustingFilter({ messages, abortedTransactions }: Input) {
   const aborting = new Set<string>();
   return messages.filter((m) => {
     const next = remaining[0];
-    if (next !== undefined && BigInt(m.offset) >= BigInt(next.firstOffset)) aborting.add(remaining.shift()?.producerId ?? '');
+    if (next !== undefined && BigInt(m.offset) >= BigInt(next.firstOffset))
+      aborting.add(remaining.shift()?.producerId ?? '');
     return !(m.batchContext.inTransaction && aborting.has(m.batchContext.producerId));
   });
 }

@@ -1,5 +1,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { WatermarkStrategy, collectSink, fromCollection, valueState, type Output, type SourceDefinition, type SourceReader, type TimeDomain } from '../../../../runtime/index.ts';
+import {
+  WatermarkStrategy,
+  collectSink,
+  fromCollection,
+  valueState,
+  type Output,
+  type SourceDefinition,
+  type SourceReader,
+  type TimeDomain,
+} from '../../../../runtime/index.ts';
 import { TempDirs, failingOnceSource, sale, testEnvironment, type Sale } from '../window/harness.ts';
 
 const dirs = new TempDirs();
@@ -19,7 +28,12 @@ describe('keyed process function timers', () => {
     const fired: Fired[] = [];
     const env = testEnvironment(dirs.make());
     env
-      .fromSource(fromCollection([sale('a', 0), sale('a', 500), sale('b', 600), sale('a', 5000), sale('b', 5000)], { batchSize: 1 }), { watermarks: eventTime })
+      .fromSource(
+        fromCollection([sale('a', 0), sale('a', 500), sale('b', 600), sale('a', 5000), sale('b', 5000)], {
+          batchSize: 1,
+        }),
+        { watermarks: eventTime },
+      )
       .keyBy((s) => s.key)
       .process<Fired>({
         processElement(s, ctx) {
@@ -27,7 +41,12 @@ describe('keyed process function timers', () => {
           ctx.timers.registerEventTime(s.ts + 1000); // the same timer: fires once
         },
         onTimer(timestamp, ctx, out) {
-          out.emit({ key: ctx.key as string, timestamp, domain: ctx.timeDomain, watermark: ctx.timers.currentWatermark() });
+          out.emit({
+            key: ctx.key as string,
+            timestamp,
+            domain: ctx.timeDomain,
+            watermark: ctx.timers.currentWatermark(),
+          });
         },
       })
       .sinkTo(collectSink(fired));
@@ -46,7 +65,10 @@ describe('keyed process function timers', () => {
     const fired: number[] = [];
     const env = testEnvironment(dirs.make());
     env
-      .fromSource(fromCollection([sale('a', 0), sale('a', 100, 0), sale('a', 200), sale('a', 5000, 0)], { batchSize: 1 }), { watermarks: eventTime })
+      .fromSource(
+        fromCollection([sale('a', 0), sale('a', 100, 0), sale('a', 200), sale('a', 5000, 0)], { batchSize: 1 }),
+        { watermarks: eventTime },
+      )
       .keyBy((s) => s.key)
       .process<number>({
         processElement(s, ctx) {

@@ -3,7 +3,10 @@ import type { ChangeEvent } from '../../../../operators/change-event.ts';
 import type { Output, StreamRecord } from '../../../../operators/operator.ts';
 import { decodeDebeziumJson } from '../../../../operators/sources/kafka/debezium-json.ts';
 import type { JsonRow } from '../../../../operators/sources/kafka/raw-message.ts';
-import { transactionConsistent, type TransactionInput } from '../../../../operators/transform/transaction-consistent.ts';
+import {
+  transactionConsistent,
+  type TransactionInput,
+} from '../../../../operators/transform/transaction-consistent.ts';
 import { fixtureMessages } from '../../../fixtures/debezium/fixtures.ts';
 import { recordingOperatorContext } from '../../../support/operator-context.ts';
 
@@ -23,7 +26,6 @@ function realInputs(): { changes: Input[]; markers: Input[] } {
   }
   return { changes, markers };
 }
-
 
 const records = (...values: Input[]): StreamRecord<Input>[] => values.map((value) => ({ value, timestamp: 0 }));
 const ids = (events: readonly ChangeEvent<JsonRow>[]) => events.map((e) => `${e.op}${String(e.after?.['id'] ?? '')}`);
@@ -76,6 +78,10 @@ describe('transactionConsistent (real connector output)', () => {
     const { changes } = realInputs();
     const tx = changes.map((c) => (c.kind === 'change' ? c.event.transaction : undefined));
     expect(tx[0]).toBeUndefined();
-    expect(tx[2]).toMatchObject({ id: expect.stringMatching(/^\d+:\d+$/) as string, totalOrder: 1, dataCollectionOrder: 1 });
+    expect(tx[2]).toMatchObject({
+      id: expect.stringMatching(/^\d+:\d+$/) as string,
+      totalOrder: 1,
+      dataCollectionOrder: 1,
+    });
   });
 });

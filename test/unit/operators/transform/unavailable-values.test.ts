@@ -17,18 +17,31 @@ describe('unavailable-value placeholders', () => {
       textArray: [P],
       byteaArray: [bytes.toString('base64')],
       intArray: [...bytes],
-      uuidArray: [`${md5.slice(0, 8)}-${md5.slice(8, 12)}-3${md5.slice(13, 16)}-${((parseInt(md5.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${md5.slice(18, 20)}-${md5.slice(20, 32)}`],
+      uuidArray: [
+        `${md5.slice(0, 8)}-${md5.slice(8, 12)}-3${md5.slice(13, 16)}-${((parseInt(md5.slice(16, 18), 16) & 0x3f) | 0x80).toString(16)}${md5.slice(18, 20)}-${md5.slice(20, 32)}`,
+      ],
       hstore: { [P]: P },
       hstoreJson: JSON.stringify({ [P]: P }),
       untouched: 'a real value',
       list: ['a', 'b'],
       nothing: null,
     };
-    expect(matcher.columnsIn(row)).toEqual(['text', 'bytea', 'textArray', 'byteaArray', 'intArray', 'uuidArray', 'hstore', 'hstoreJson']);
+    expect(matcher.columnsIn(row)).toEqual([
+      'text',
+      'bytea',
+      'textArray',
+      'byteaArray',
+      'intArray',
+      'uuidArray',
+      'hstore',
+      'hstoreJson',
+    ]);
   });
 
   it('honours a configured placeholder, including the hex: form', () => {
-    expect(unavailableValueMatcher('hex:00ff').columnsIn({ a: Buffer.from([0, 255]).toString('base64'), b: P })).toEqual(['a']);
+    expect(
+      unavailableValueMatcher('hex:00ff').columnsIn({ a: Buffer.from([0, 255]).toString('base64'), b: P }),
+    ).toEqual(['a']);
     expect(unavailableValueMatcher('??').columnsIn({ a: '??', b: P })).toEqual(['a']);
   });
 });

@@ -9,7 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { TableChange } from '../../../../runtime/index.ts';
-import { StreamEnvironment, UNRESOLVED_CHANGES, collectSink, fromCollection, type UnresolvedChange } from '../../../../runtime/index.ts';
+import {
+  StreamEnvironment,
+  UNRESOLVED_CHANGES,
+  collectSink,
+  fromCollection,
+  type UnresolvedChange,
+} from '../../../../runtime/index.ts';
 import { fixtureEvents, loadDebeziumFixture } from '../../../support/debezium-fixtures.ts';
 
 type Row = Record<string, unknown>;
@@ -25,7 +31,12 @@ async function project(): Promise<{ table: Map<number, Row>; unresolved: Unresol
   dirs.push(dir);
   const out: TableChange<number, Row>[] = [];
   const unresolved: UnresolvedChange<unknown>[] = [];
-  const env = StreamEnvironment.create({ jobName: 'real-debezium', checkpoints: { dir: join(dir, 'chk'), intervalMs: 50 }, state: { backend: 'memory', dir: join(dir, 'state') }, log: () => undefined });
+  const env = StreamEnvironment.create({
+    jobName: 'real-debezium',
+    checkpoints: { dir: join(dir, 'chk'), intervalMs: 50 },
+    state: { backend: 'memory', dir: join(dir, 'state') },
+    log: () => undefined,
+  });
   const changes = env
     .fromSource(fromCollection(events, { batchSize: 16 }))
     .keyBy((e) => e.key?.['id'] as number)
@@ -48,7 +59,9 @@ describe('upsert on real Debezium output', () => {
     const belowSnapshot = streamed.filter((e) => e.source.lsn <= snapshotLsn);
     expect(belowSnapshot.length).toBeGreaterThan(0);
     // …and its key changes no more after it, so only commit order saves that change.
-    const rescued = belowSnapshot.filter((e) => streamed.some((later) => later !== e && later.key?.['id'] === e.key?.['id'] && later.source.lsn > snapshotLsn));
+    const rescued = belowSnapshot.filter((e) =>
+      streamed.some((later) => later !== e && later.key?.['id'] === e.key?.['id'] && later.source.lsn > snapshotLsn),
+    );
     expect(rescued.length).toBeLessThan(belowSnapshot.length);
     expect(streamed.some((e, i) => i > 0 && e.source.lsn < (streamed[i - 1]?.source.lsn ?? 0))).toBe(true);
     expect(streamed.some((e) => e.after?.['notes'] === '__debezium_unavailable_value')).toBe(true);

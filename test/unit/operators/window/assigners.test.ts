@@ -1,12 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { EventTimeSessionWindows, SlidingEventTimeWindows, TumblingEventTimeWindows } from '../../../../runtime/index.ts';
+import {
+  EventTimeSessionWindows,
+  SlidingEventTimeWindows,
+  TumblingEventTimeWindows,
+} from '../../../../runtime/index.ts';
 
 describe('window assigners', () => {
   it('tumbling: the one window containing t, aligned to the offset, negative times too', () => {
     expect(TumblingEventTimeWindows.of(60_000).assignWindows(125_000)).toEqual([{ start: 120_000, end: 180_000 }]);
     expect(TumblingEventTimeWindows.of(60_000).assignWindows(119_999)).toEqual([{ start: 60_000, end: 120_000 }]);
     expect(TumblingEventTimeWindows.of(60_000).assignWindows(-1)).toEqual([{ start: -60_000, end: 0 }]);
-    expect(TumblingEventTimeWindows.of(60_000, 15_000).assignWindows(10_000)).toEqual([{ start: -45_000, end: 15_000 }]);
+    expect(TumblingEventTimeWindows.of(60_000, 15_000).assignWindows(10_000)).toEqual([
+      { start: -45_000, end: 15_000 },
+    ]);
   });
 
   it('sliding: size/slide windows, latest first', () => {

@@ -2,8 +2,22 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AggregateFunction, JobMetrics, SourceDefinition, SourceReader, StreamRecord, WindowAssigner, WindowResult } from '../../../../runtime/index.ts';
-import { OutputTag, StreamEnvironment, WatermarkStrategy, collectSink, fromCollection } from '../../../../runtime/index.ts';
+import type {
+  AggregateFunction,
+  JobMetrics,
+  SourceDefinition,
+  SourceReader,
+  StreamRecord,
+  WindowAssigner,
+  WindowResult,
+} from '../../../../runtime/index.ts';
+import {
+  OutputTag,
+  StreamEnvironment,
+  WatermarkStrategy,
+  collectSink,
+  fromCollection,
+} from '../../../../runtime/index.ts';
 
 /** One sale: the window tests key by `key` and sum `amount` at event time `ts`. */
 export interface Sale {
@@ -69,11 +83,17 @@ export function testEnvironment(dir: string, options: TestEnvironmentOptions = {
 }
 
 /** Sum of a counter's series whose labels include `labels`. */
-export async function counterValue(metrics: JobMetrics, name: string, labels: Readonly<Record<string, string>> = {}): Promise<number> {
+export async function counterValue(
+  metrics: JobMetrics,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<number> {
   const metric = metrics.registry.getSingleMetric(name);
   if (metric === undefined) return 0;
   const { values } = await metric.get();
-  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
+  return values
+    .filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l))
+    .reduce((sum, v) => sum + v.value, 0);
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -83,7 +103,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * a checkpoint covering the first `failAfter` elements completed — so the restart strategy
  * restores from a checkpoint taken in the middle of the input.
  */
-export function failingOnceSource<T>(values: readonly T[], options: { batchSize: number; failAfter: number; attempts: { failed: boolean } }): SourceDefinition<T> {
+export function failingOnceSource<T>(
+  values: readonly T[],
+  options: { batchSize: number; failAfter: number; attempts: { failed: boolean } },
+): SourceDefinition<T> {
   // Batches then start at the same positions in a failing and an uninterrupted run.
   if (options.failAfter % options.batchSize !== 0) throw new Error('failAfter must be a multiple of batchSize');
   return {
@@ -108,7 +131,9 @@ export function failingOnceSource<T>(values: readonly T[], options: { batchSize:
             return 'idle';
           }
           if (next >= values.length) return 'end';
-          const records: StreamRecord<T>[] = values.slice(next, next + options.batchSize).map((value) => ({ value, timestamp: undefined }));
+          const records: StreamRecord<T>[] = values
+            .slice(next, next + options.batchSize)
+            .map((value) => ({ value, timestamp: undefined }));
           next += records.length;
           return { records, split: '0', bytes: records.length * 64 };
         },
@@ -142,7 +167,9 @@ export async function runWindows(dir: string, sales: readonly Sale[], options: W
   const tag = new OutputTag<Sale>('late-sales');
   const env = testEnvironment(dir);
   let windowed = env
-    .fromSource(fromCollection(sales, { batchSize: options.batchSize }), { watermarks: WatermarkStrategy.boundedOutOfOrderness<Sale>(options.boundMs).withTimestamps((s) => s.ts) })
+    .fromSource(fromCollection(sales, { batchSize: options.batchSize }), {
+      watermarks: WatermarkStrategy.boundedOutOfOrderness<Sale>(options.boundMs).withTimestamps((s) => s.ts),
+    })
     .keyBy((s) => s.key)
     .window(options.assigner)
     .allowedLateness(options.latenessMs);

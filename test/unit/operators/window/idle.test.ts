@@ -46,15 +46,26 @@ function twoSplitSource(): SourceDefinition<Sale> {
   };
 }
 
-async function runUntil(idlenessMs: number | undefined, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
+async function runUntil(
+  idlenessMs: number | undefined,
+  done: (results: readonly WindowResult<string, Total>[]) => boolean,
+  maxMs: number,
+) {
   const env = testEnvironment(dirs.make());
   const bounded = WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.ts);
-  const sales = env.fromSource(twoSplitSource(), { watermarks: idlenessMs === undefined ? bounded : bounded.withIdleness(idlenessMs) });
+  const sales = env.fromSource(twoSplitSource(), {
+    watermarks: idlenessMs === undefined ? bounded : bounded.withIdleness(idlenessMs),
+  });
   return windowTotalsUntil(env, sales, done, maxMs);
 }
 
 /** Sums `sales` per key in 10 s tumbling windows and runs the job until `done` holds or `maxMs` passed. */
-async function windowTotalsUntil(env: StreamEnvironment, sales: DataStream<Sale>, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
+async function windowTotalsUntil(
+  env: StreamEnvironment,
+  sales: DataStream<Sale>,
+  done: (results: readonly WindowResult<string, Total>[]) => boolean,
+  maxMs: number,
+) {
   const results: WindowResult<string, Total>[] = [];
   sales
     .keyBy((s) => s.key)
@@ -124,11 +135,17 @@ function busySource(): SourceDefinition<Sale> {
   };
 }
 
-async function runUnion(assignment: readonly string[] | undefined, done: (results: readonly WindowResult<string, Total>[]) => boolean, maxMs: number) {
+async function runUnion(
+  assignment: readonly string[] | undefined,
+  done: (results: readonly WindowResult<string, Total>[]) => boolean,
+  maxMs: number,
+) {
   const env = testEnvironment(dirs.make());
   // No withIdleness: only the empty assignment may make the splitless source stop holding back.
   const watermarks = WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.ts);
-  const sales = env.fromSource(busySource(), { watermarks }).union(env.fromSource(splitlessSource(assignment), { watermarks }));
+  const sales = env
+    .fromSource(busySource(), { watermarks })
+    .union(env.fromSource(splitlessSource(assignment), { watermarks }));
   return windowTotalsUntil(env, sales, done, maxMs);
 }
 

@@ -2,7 +2,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutputTag, StreamEnvironment, TumblingEventTimeWindows, WatermarkStrategy, collectSink, fromCollection, lateCountsPerWindow, type LateRecord, type WindowLateCount } from '../../../../runtime/index.ts';
+import {
+  OutputTag,
+  StreamEnvironment,
+  TumblingEventTimeWindows,
+  WatermarkStrategy,
+  collectSink,
+  fromCollection,
+  lateCountsPerWindow,
+  type LateRecord,
+  type WindowLateCount,
+} from '../../../../runtime/index.ts';
 
 interface Sale {
   readonly shop: string;
@@ -27,10 +37,18 @@ describe('late records and per-window late counts', () => {
       { shop: 'b', at: 140_000 },
       { shop: 'a', at: 2_000 },
     ];
-    const env = StreamEnvironment.create({ jobName: 'late-records', checkpoints: { dir: join(dir, 'chk'), intervalMs: 50 }, state: { backend: 'memory' }, restore: 'none', log: () => undefined });
+    const env = StreamEnvironment.create({
+      jobName: 'late-records',
+      checkpoints: { dir: join(dir, 'chk'), intervalMs: 50 },
+      state: { backend: 'memory' },
+      restore: 'none',
+      log: () => undefined,
+    });
     const lateTag = new OutputTag<LateRecord<string, Sale>>('late-records');
     const windows = env
-      .fromSource(fromCollection(sales, { batchSize: 1 }), { watermarks: WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.at) })
+      .fromSource(fromCollection(sales, { batchSize: 1 }), {
+        watermarks: WatermarkStrategy.boundedOutOfOrderness<Sale>(0).withTimestamps((s) => s.at),
+      })
       .keyBy((s) => s.shop)
       .window(TumblingEventTimeWindows.of(60_000))
       .sideOutputLateRecords(lateTag)
@@ -50,7 +68,13 @@ describe('late records and per-window late counts', () => {
     for (const r of late) expect(r.latenessMs).toBe(r.watermark - r.eventTime);
     expect(late[0]?.watermark).toBeGreaterThanOrEqual(60_000);
     const last = counts[counts.length - 1];
-    expect(last).toMatchObject({ operator: 'sales-windows', key: 'a', windowStart: 0, windowEnd: 60_000, lateCount: 3 });
+    expect(last).toMatchObject({
+      operator: 'sales-windows',
+      key: 'a',
+      windowStart: 0,
+      windowEnd: 60_000,
+      lateCount: 3,
+    });
     expect(last?.maxLatenessMs).toBe(Math.max(...late.map((r) => r.latenessMs)));
   });
 });

@@ -1,5 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { OutputTag, TumblingEventTimeWindows, WatermarkStrategy, collectSink, type SourceDefinition, type SourceReader, type WindowResult } from '../../../../runtime/index.ts';
+import {
+  OutputTag,
+  TumblingEventTimeWindows,
+  WatermarkStrategy,
+  collectSink,
+  type SourceDefinition,
+  type SourceReader,
+  type WindowResult,
+} from '../../../../runtime/index.ts';
 import { TempDirs, brief, failingOnceSource, sale, testEnvironment, total, type Sale, type Total } from './harness.ts';
 
 const dirs = new TempDirs();
@@ -74,11 +82,22 @@ describe('a window open at the restore point', () => {
   for (const backend of ['memory', 'rocksdb'] as const) {
     it(`fires exactly once, after the restore, with the elements from both sides (${backend})`, async () => {
       // The checkpoint covers 1–4 s: [0, 10 s) is open (watermark 3 999); 5 s, 6 s and 12 s come after the restore.
-      const sales = [sale('a', 1000, 1), sale('a', 2000, 2), sale('a', 3000, 4), sale('a', 4000, 8), sale('a', 5000, 16), sale('a', 6000, 32), sale('a', 12_000, 64), sale('a', 13_000, 128)];
+      const sales = [
+        sale('a', 1000, 1),
+        sale('a', 2000, 2),
+        sale('a', 3000, 4),
+        sale('a', 4000, 8),
+        sale('a', 5000, 16),
+        sale('a', 6000, 32),
+        sale('a', 12_000, 64),
+        sale('a', 13_000, 128),
+      ];
       const results: WindowResult<string, Total>[] = [];
       const env = testEnvironment(dirs.make(), { backend });
       env
-        .fromSource(failingOnceSource(sales, { batchSize: 2, failAfter: 4, attempts: { failed: false } }), { watermarks: WatermarkStrategy.forMonotonousTimestamps<Sale>().withTimestamps((s) => s.ts) })
+        .fromSource(failingOnceSource(sales, { batchSize: 2, failAfter: 4, attempts: { failed: false } }), {
+          watermarks: WatermarkStrategy.forMonotonousTimestamps<Sale>().withTimestamps((s) => s.ts),
+        })
         .keyBy((s) => s.key)
         .window(TumblingEventTimeWindows.of(10_000))
         .aggregate(total)
@@ -129,7 +148,10 @@ function twoSplitSource(attempts: { failed: boolean }, failAfter: number, perSpl
   return {
     name: 'two-splits',
     createReader: (): SourceReader<Sale> => {
-      const next = new Map<string, number>([['fast', 0], ['slow', 0]]);
+      const next = new Map<string, number>([
+        ['fast', 0],
+        ['slow', 0],
+      ]);
       const checkpointed = new Map<number, number>();
       const failing = !attempts.failed;
       let armed = false;
@@ -155,7 +177,11 @@ function twoSplitSource(attempts: { failed: boolean }, failAfter: number, perSpl
             return 'idle';
           }
           next.set(split, at + 1);
-          return { records: [{ value: sale(split, at * 1000 + splits[split]), timestamp: undefined }], split, bytes: 64 };
+          return {
+            records: [{ value: sale(split, at * 1000 + splits[split]), timestamp: undefined }],
+            split,
+            bytes: 64,
+          };
         },
         snapshot: (checkpointId) => {
           checkpointed.set(checkpointId, Math.min(...next.values()));
@@ -179,7 +205,9 @@ describe('source watermarks across a restore', () => {
       const tag = new OutputTag<Sale>('late');
       const env = testEnvironment(dirs.make());
       const windows = env
-        .fromSource(twoSplitSource(attempts, 10, 30), { watermarks: WatermarkStrategy.forMonotonousTimestamps<Sale>().withTimestamps((s) => s.ts) })
+        .fromSource(twoSplitSource(attempts, 10, 30), {
+          watermarks: WatermarkStrategy.forMonotonousTimestamps<Sale>().withTimestamps((s) => s.ts),
+        })
         .keyBy((s) => s.key)
         .window(TumblingEventTimeWindows.of(SIZE))
         .sideOutputLateData(tag)
@@ -199,4 +227,3 @@ describe('source watermarks across a restore', () => {
     expect(restored.results).toEqual(clean.results);
   });
 });
-

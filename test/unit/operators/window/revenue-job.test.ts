@@ -13,7 +13,11 @@ afterEach(() => dirs.cleanup());
  * The workload's partitions as splits of one source, read round-robin `perPoll` records at a
  * time, as a Kafka consumer would; `consumed` records the order for the oracle.
  */
-function workloadSource(records: readonly WorkloadRecord[], perPoll: number, consumed: WorkloadRecord[]): SourceDefinition<OrderEvent> {
+function workloadSource(
+  records: readonly WorkloadRecord[],
+  perPoll: number,
+  consumed: WorkloadRecord[],
+): SourceDefinition<OrderEvent> {
   const byPartition = new Map<number, WorkloadRecord[]>();
   for (const r of records) {
     if (r.event === null) continue; // tombstones: the Debezium source emits nothing for them
@@ -36,7 +40,14 @@ function workloadSource(records: readonly WorkloadRecord[], perPoll: number, con
           queue.next += batch.length;
           consumed.push(...batch);
           const out: StreamRecord<OrderEvent>[] = batch.map((r) => {
-            const decoded = decodeDebeziumJson<Order>({ topic: 'orders', partition: r.partition, offset: String(r.seq), key: r.key, value: r.value, timestampMs: 0 });
+            const decoded = decodeDebeziumJson<Order>({
+              topic: 'orders',
+              partition: r.partition,
+              offset: String(r.seq),
+              key: r.key,
+              value: r.value,
+              timestampMs: 0,
+            });
             if (decoded.kind !== 'change') throw new Error(`record ${r.seq} did not decode as a change`);
             return { value: decoded.event, timestamp: decoded.event.source.tsMs };
           });
@@ -56,7 +67,10 @@ describe('jobs/revenue-windows.ts', () => {
     const rows: RevenueRow[] = [];
     const late: OrderEvent[] = [];
     const env = testEnvironment(dirs.make(), { backend: 'rocksdb' });
-    revenueWindowsJob(env, workloadSource(records, 100, consumed), { windows: collectSink(rows, { transactional: true }), late: collectSink(late, { transactional: true }) });
+    revenueWindowsJob(env, workloadSource(records, 100, consumed), {
+      windows: collectSink(rows, { transactional: true }),
+      late: collectSink(late, { transactional: true }),
+    });
     await env.execute();
 
     const oracle = revenueWindowOracle(consumed);
@@ -66,10 +80,18 @@ describe('jobs/revenue-windows.ts', () => {
       if ((final.get(id)?.updateCount ?? -1) < row.updateCount) final.set(id, row);
     }
     const engine = [...final.values()]
-      .map((r) => ({ windowStart: r.windowStart, windowEnd: r.windowEnd, status: r.status, sum: r.sum, count: r.count }))
+      .map((r) => ({
+        windowStart: r.windowStart,
+        windowEnd: r.windowEnd,
+        status: r.status,
+        sum: r.sum,
+        count: r.count,
+      }))
       .sort((a, b) => a.windowStart - b.windowStart || a.status.localeCompare(b.status));
     expect(engine).toEqual(oracle.windows);
-    expect(late.map((e) => e.source.lsn).sort((a, b) => a - b)).toEqual(oracle.late.map((l) => l.lsn).sort((a, b) => a - b));
+    expect(late.map((e) => e.source.lsn).sort((a, b) => a - b)).toEqual(
+      oracle.late.map((l) => l.lsn).sort((a, b) => a - b),
+    );
     expect(oracle.late.length).toBeGreaterThan(50);
   }, 60_000);
 });

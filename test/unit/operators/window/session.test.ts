@@ -18,7 +18,13 @@ describe('event-time session windows', () => {
       sale('a', 20_000, 64),
     ];
     // A 20 s bound keeps every session open until the end of input.
-    const run = await runWindows(dirs.make(), sales, { assigner: sessions, batchSize: 1, boundMs: 20_000, latenessMs: 0, withTag: true });
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: sessions,
+      batchSize: 1,
+      boundMs: 20_000,
+      latenessMs: 0,
+      withTag: true,
+    });
     expect(run.results).toEqual([
       { key: 'b', start: 1000, end: 4000, sum: 16, count: 1, firing: 'on-time', updateCount: 0 },
       { key: 'a', start: 1000, end: 12_000, sum: 47, count: 5, firing: 'on-time', updateCount: 0 },
@@ -36,7 +42,13 @@ describe('event-time session windows', () => {
       sale('a', 30_000, 32), // watermark 29 999: everything up to 18 s is cleared
       sale('a', 2500, 64), // late
     ];
-    const run = await runWindows(dirs.make(), sales, { assigner: sessions, batchSize: 1, boundMs: 0, latenessMs: 10_000, withTag: true });
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: sessions,
+      batchSize: 1,
+      boundMs: 0,
+      latenessMs: 10_000,
+      withTag: true,
+    });
     expect(run.results).toEqual([
       { key: 'a', start: 1000, end: 4000, sum: 1, count: 1, firing: 'on-time', updateCount: 0 },
       { key: 'a', start: 1000, end: 8000, sum: 7, count: 3, firing: 'on-time', updateCount: 1 },
@@ -53,6 +65,8 @@ describe('event-time session windows', () => {
       .fromSource(fromCollection<Sale>([]))
       .keyBy((s) => s.key)
       .window(sessions);
-    expect(() => windowed.aggregate({ createAccumulator: () => 0, add: (s, acc) => acc + s.amount, getResult: (acc) => acc })).toThrow(/merge/);
+    expect(() =>
+      windowed.aggregate({ createAccumulator: () => 0, add: (s, acc) => acc + s.amount, getResult: (acc) => acc }),
+    ).toThrow(/merge/);
   });
 });

@@ -14,7 +14,13 @@ describe('sliding event-time windows', () => {
       sale('a', 6000, 8), // [0, 10 s) is late, [5 s, 15 s) is not: goes there only
       sale('a', 3000, 16), // both its windows are late: side output
     ];
-    const run = await runWindows(dirs.make(), sales, { assigner: SlidingEventTimeWindows.of(10_000, 5000), batchSize: 1, boundMs: 0, latenessMs: 0, withTag: true });
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: SlidingEventTimeWindows.of(10_000, 5000),
+      batchSize: 1,
+      boundMs: 0,
+      latenessMs: 0,
+      withTag: true,
+    });
     expect(run.results).toEqual([
       { key: 'a', start: -5000, end: 5000, sum: 1, count: 1, firing: 'on-time', updateCount: 0 },
       { key: 'a', start: 0, end: 10_000, sum: 3, count: 2, firing: 'on-time', updateCount: 0 },
@@ -27,7 +33,13 @@ describe('sliding event-time windows', () => {
 
   it('re-fires only the windows a late element (within the lateness) changed', async () => {
     const sales = [sale('a', 1000, 1), sale('a', 10_500, 2), sale('a', 4000, 4)];
-    const run = await runWindows(dirs.make(), sales, { assigner: SlidingEventTimeWindows.of(10_000, 5000), batchSize: 1, boundMs: 0, latenessMs: 3000, withTag: true });
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: SlidingEventTimeWindows.of(10_000, 5000),
+      batchSize: 1,
+      boundMs: 0,
+      latenessMs: 3000,
+      withTag: true,
+    });
     // Watermark 10 499 fired [-5 s, 5 s) and [0, 10 s) and cleared [-5 s, 5 s) (4 999 + 3 000 <= 10 499);
     // 4 000 is too late for that one but not for [0, 10 s) (9 999 + 3 000 > 10 499): only it re-fires.
     expect(run.results).toEqual([

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { TumblingEventTimeWindows, WatermarkStrategy, collectSink, fromCollection, type WindowResult } from '../../../../runtime/index.ts';
+import {
+  TumblingEventTimeWindows,
+  WatermarkStrategy,
+  collectSink,
+  fromCollection,
+  type WindowResult,
+} from '../../../../runtime/index.ts';
 import { TempDirs, runWindows, sale, testEnvironment, total, type Sale } from './harness.ts';
 
 const dirs = new TempDirs();
@@ -8,8 +14,24 @@ afterEach(() => dirs.cleanup());
 
 describe('tumbling event-time windows', () => {
   it('fires each window once, on time, when events are out of order within the bound', async () => {
-    const sales = [sale('a', 1000, 1), sale('b', 2000, 10), sale('a', 3500, 2), sale('a', 2500, 4), sale('b', 9999, 20), sale('a', 11_000, 8), sale('a', 9500, 16), sale('a', 12_000, 32), sale('a', 21_000, 64)];
-    const run = await runWindows(dirs.make(), sales, { assigner: tumbling, batchSize: 1, boundMs: 2000, latenessMs: 0, withTag: true });
+    const sales = [
+      sale('a', 1000, 1),
+      sale('b', 2000, 10),
+      sale('a', 3500, 2),
+      sale('a', 2500, 4),
+      sale('b', 9999, 20),
+      sale('a', 11_000, 8),
+      sale('a', 9500, 16),
+      sale('a', 12_000, 32),
+      sale('a', 21_000, 64),
+    ];
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: tumbling,
+      batchSize: 1,
+      boundMs: 2000,
+      latenessMs: 0,
+      withTag: true,
+    });
     expect(run.results).toEqual([
       { key: 'a', start: 0, end: 10_000, sum: 23, count: 4, firing: 'on-time', updateCount: 0 },
       { key: 'b', start: 0, end: 10_000, sum: 30, count: 2, firing: 'on-time', updateCount: 0 },
@@ -30,7 +52,8 @@ describe('tumbling event-time windows', () => {
       .keyBy((s) => s.key)
       .window(TumblingEventTimeWindows.of(10_000))
       .process<{ start: number; watermark: number; elements: number[] }>({
-        process: (_key, ctx, elements, out) => out.emit({ start: ctx.window.start, watermark: ctx.currentWatermark, elements: elements.map((s) => s.ts) }),
+        process: (_key, ctx, elements, out) =>
+          out.emit({ start: ctx.window.start, watermark: ctx.currentWatermark, elements: elements.map((s) => s.ts) }),
       })
       .sinkTo(collectSink(fired));
     await env.execute();
@@ -50,7 +73,13 @@ describe('tumbling event-time windows', () => {
       sale('a', 15_000, 64), // watermark 14 999: [0, 10 s) is cleared
       sale('a', 9100, 128), // beyond the lateness: side output
     ];
-    const run = await runWindows(dirs.make(), sales, { assigner: tumbling, batchSize: 1, boundMs: 0, latenessMs: 5000, withTag: true });
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: tumbling,
+      batchSize: 1,
+      boundMs: 0,
+      latenessMs: 5000,
+      withTag: true,
+    });
     expect(run.results).toEqual([
       { key: 'a', start: 0, end: 10_000, sum: 1, count: 1, firing: 'on-time', updateCount: 0 },
       { key: 'a', start: 0, end: 10_000, sum: 5, count: 2, firing: 'late-update', updateCount: 1 },
@@ -65,7 +94,13 @@ describe('tumbling event-time windows', () => {
 
   it('re-fires once per batch however many late events of the batch changed the window', async () => {
     const sales = [sale('a', 1000, 1), sale('a', 10_500, 2), sale('a', 5000, 4), sale('a', 7000, 8)];
-    const run = await runWindows(dirs.make(), sales, { assigner: tumbling, batchSize: 2, boundMs: 0, latenessMs: 5000, withTag: true });
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: tumbling,
+      batchSize: 2,
+      boundMs: 0,
+      latenessMs: 5000,
+      withTag: true,
+    });
     expect(run.results).toEqual([
       { key: 'a', start: 0, end: 10_000, sum: 1, count: 1, firing: 'on-time', updateCount: 0 },
       { key: 'a', start: 0, end: 10_000, sum: 13, count: 3, firing: 'late-update', updateCount: 1 },
@@ -74,8 +109,20 @@ describe('tumbling event-time windows', () => {
   });
 
   it('sends events beyond the allowed lateness to the side output and counts them', async () => {
-    const sales = [sale('a', 1000, 1), sale('b', 10_000, 2), sale('a', 2000, 4), sale('b', 9999, 8), sale('a', 10_001, 16)];
-    const run = await runWindows(dirs.make(), sales, { assigner: tumbling, batchSize: 1, boundMs: 0, latenessMs: 0, withTag: true });
+    const sales = [
+      sale('a', 1000, 1),
+      sale('b', 10_000, 2),
+      sale('a', 2000, 4),
+      sale('b', 9999, 8),
+      sale('a', 10_001, 16),
+    ];
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: tumbling,
+      batchSize: 1,
+      boundMs: 0,
+      latenessMs: 0,
+      withTag: true,
+    });
     expect(run.results).toEqual([
       { key: 'a', start: 0, end: 10_000, sum: 1, count: 1, firing: 'on-time', updateCount: 0 },
       { key: 'a', start: 10_000, end: 20_000, sum: 16, count: 1, firing: 'on-time', updateCount: 0 },
@@ -88,7 +135,13 @@ describe('tumbling event-time windows', () => {
 
   it('without a side output drops late events but still counts them', async () => {
     const sales = [sale('a', 1000, 1), sale('a', 10_000, 2), sale('a', 2000, 4)];
-    const run = await runWindows(dirs.make(), sales, { assigner: tumbling, batchSize: 1, boundMs: 0, latenessMs: 0, withTag: false });
+    const run = await runWindows(dirs.make(), sales, {
+      assigner: tumbling,
+      batchSize: 1,
+      boundMs: 0,
+      latenessMs: 0,
+      withTag: false,
+    });
     expect(run.results.map((r) => r.sum)).toEqual([1, 2]);
     expect(run.late).toEqual([]);
     expect(run.lateCount).toBe(1);
@@ -99,9 +152,12 @@ describe('tumbling event-time windows', () => {
     const out: WindowResult<string, Sale>[] = [];
     const env = testEnvironment(dirs.make());
     env
-      .fromSource(fromCollection([sale('a', 1, 1), sale('a', 2, 2), sale('b', 3, 4), sale('a', 10_003, 8)], { batchSize: 2 }), {
-        watermarks: WatermarkStrategy.forMonotonousTimestamps<Sale>().withTimestamps((s) => s.ts),
-      })
+      .fromSource(
+        fromCollection([sale('a', 1, 1), sale('a', 2, 2), sale('b', 3, 4), sale('a', 10_003, 8)], { batchSize: 2 }),
+        {
+          watermarks: WatermarkStrategy.forMonotonousTimestamps<Sale>().withTimestamps((s) => s.ts),
+        },
+      )
       .keyBy((s) => s.key)
       .window(TumblingEventTimeWindows.of(10_000))
       .reduce((x, y) => ({ key: x.key, ts: Math.max(x.ts, y.ts), amount: x.amount + y.amount }))

@@ -31,30 +31,66 @@ describe('finding a job', () => {
   });
 
   it('says a job without registration is not running, and where its checkpoints are', async () => {
-    expect((await refusal('orders')).message).toBe(`job 'orders' is not running (no REST registration in ${join(root, 'orders')}); its checkpoints: cdcflow checkpoints list orders`);
+    expect((await refusal('orders')).message).toBe(
+      `job 'orders' is not running (no REST registration in ${join(root, 'orders')}); its checkpoints: cdcflow checkpoints list orders`,
+    );
   });
 
   it('recognises the registration of a killed process', async () => {
     mkdirSync(join(root, 'killed'), { recursive: true });
-    const registration = { job: 'killed', url: 'http://127.0.0.1:9', pid: 2 ** 22 + 17, host: hostname(), startedAtMs: 1, token: { configured: true }, command: { module: '/x.ts', args: [], cwd: '/' } };
+    const registration = {
+      job: 'killed',
+      url: 'http://127.0.0.1:9',
+      pid: 2 ** 22 + 17,
+      host: hostname(),
+      startedAtMs: 1,
+      token: { configured: true },
+      command: { module: '/x.ts', args: [], cwd: '/' },
+    };
     writeFileSync(join(root, 'killed', 'rest.json'), JSON.stringify(registration));
-    expect((await refusal('killed')).message).toContain(`its last process (pid ${registration.pid}) is gone without unregistering`);
+    expect((await refusal('killed')).message).toContain(
+      `its last process (pid ${registration.pid}) is gone without unregistering`,
+    );
   });
 
   it('says so when a live registrant does not answer', async () => {
     mkdirSync(join(root, 'silent'), { recursive: true });
-    const registration = { job: 'silent', url: 'http://127.0.0.1:9', pid: process.pid, host: hostname(), startedAtMs: 1, token: { configured: true }, command: { module: '/x.ts', args: [], cwd: '/' } };
+    const registration = {
+      job: 'silent',
+      url: 'http://127.0.0.1:9',
+      pid: process.pid,
+      host: hostname(),
+      startedAtMs: 1,
+      token: { configured: true },
+      command: { module: '/x.ts', args: [], cwd: '/' },
+    };
     writeFileSync(join(root, 'silent', 'rest.json'), JSON.stringify(registration));
-    expect((await refusal('silent')).message).toContain(`job 'silent' is not running: nothing answers at http://127.0.0.1:9`);
+    expect((await refusal('silent')).message).toContain(
+      `job 'silent' is not running: nothing answers at http://127.0.0.1:9`,
+    );
   });
 });
 
 describe('passing flags to a job', () => {
   it('turns parsed options back into the job command line', () => {
-    expect(jobArgs({ fromSavepoint: 'sp', parallelism: '2', fresh: false, set: ['a=1', 'b=2'] })).toEqual(['--parallelism', '2', '--from-savepoint', 'sp', '--set', 'a=1', '--set', 'b=2']);
+    expect(jobArgs({ fromSavepoint: 'sp', parallelism: '2', fresh: false, set: ['a=1', 'b=2'] })).toEqual([
+      '--parallelism',
+      '2',
+      '--from-savepoint',
+      'sp',
+      '--set',
+      'a=1',
+      '--set',
+      'b=2',
+    ]);
   });
 
   it('drops the flags a rescale replaces, with their values', () => {
-    expect(withoutFlags(['--name', 'x', '--parallelism', '1', '--from-savepoint=sp', '--fresh', '--set', 'topic=t'], ['parallelism', 'from-savepoint', 'fresh'])).toEqual(['--name', 'x', '--set', 'topic=t']);
+    expect(
+      withoutFlags(
+        ['--name', 'x', '--parallelism', '1', '--from-savepoint=sp', '--fresh', '--set', 'topic=t'],
+        ['parallelism', 'from-savepoint', 'fresh'],
+      ),
+    ).toEqual(['--name', 'x', '--set', 'topic=t']);
   });
 });

@@ -32,7 +32,8 @@ const KEYS = 200;
 const BATCHES = 12;
 /** The barrier goes in after this many batches: the state at the barrier is batch 2's seq for every key. */
 const BARRIER_AFTER = 2;
-const batch = (seq: number): Rec[] => Array.from({ length: KEYS }, (_, id) => ({ id: seq < BARRIER_AFTER ? id : id + (seq % 2) * KEYS, seq }));
+const batch = (seq: number): Rec[] =>
+  Array.from({ length: KEYS }, (_, id) => ({ id: seq < BARRIER_AFTER ? id : id + (seq % 2) * KEYS, seq }));
 
 /** Hands out BATCHES batches, then idles until `finish()`; records what it was polled for. */
 function scriptedSource(): { definition: SourceDefinition<Rec>; finish: () => void; delivered: () => number } {
@@ -43,7 +44,8 @@ function scriptedSource(): { definition: SourceDefinition<Rec>; finish: () => vo
     createReader: () => ({
       open: () => Promise.resolve(),
       poll: async (): Promise<PollResult<Rec>> => {
-        if (next < BATCHES) return { records: batch(next++).map((value) => ({ value, timestamp: undefined })), split: '0', bytes: 0 };
+        if (next < BATCHES)
+          return { records: batch(next++).map((value) => ({ value, timestamp: undefined })), split: '0', bytes: 0 };
         await new Promise((resolve) => setImmediate(resolve));
         return finished ? 'end' : 'idle';
       },
@@ -79,7 +81,16 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
       snapshotState: (): OperatorSnapshot => ({ seen: sinkSeen.length }),
     }),
   };
-  const node = graph.add({ name: 'source:scripted', explicitUid: 'src', inputs: [], source: source.definition as SourceDefinition<unknown>, factory: undefined, keySelector: undefined, isSink: false, sourceOptions: undefined });
+  const node = graph.add({
+    name: 'source:scripted',
+    explicitUid: 'src',
+    inputs: [],
+    source: source.definition as SourceDefinition<unknown>,
+    factory: undefined,
+    keySelector: undefined,
+    isSink: false,
+    sourceOptions: undefined,
+  });
   new DataStream<Rec>(graph, node)
     .keyBy((r) => r.id)
     .process<Rec, { seq: ReturnType<typeof valueState<number>> }>({
@@ -100,7 +111,10 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
     restored: new Map(),
     pollWaitMs: 5,
     createKeyedBackend: async () => {
-      const backend = new KeyedStateBackend({ store: await makeStore(kind, dirs), keyGroupRange: { start: 0, end: 127 } });
+      const backend = new KeyedStateBackend({
+        store: await makeStore(kind, dirs),
+        keyGroupRange: { start: 0, end: 127 },
+      });
       await backend.open();
       backends.push(backend);
       return {
@@ -121,7 +135,11 @@ async function harness(kind: StoreKind, storage: GatedSnapshotStorage) {
   return { runner, source, sinkSeen, acks, declines };
 }
 
-async function restoredSeqs(kind: StoreKind, handle: KeyedStateHandle, storage: LocalFsSnapshotStorage): Promise<Map<number, number>> {
+async function restoredSeqs(
+  kind: StoreKind,
+  handle: KeyedStateHandle,
+  storage: LocalFsSnapshotStorage,
+): Promise<Map<number, number>> {
   const backend = new KeyedStateBackend({ store: await makeStore(kind, dirs), keyGroupRange: { start: 0, end: 127 } });
   await backend.open();
   const seq = backend.getValueState<number>({ name: 'seq' });
@@ -144,7 +162,10 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('asynchronous snapshot phase in 
     const run = h.runner.run();
     // Every batch after the barrier reaches the sink while the keyed file cannot be finished (the
     // storage holds it): the loop does not wait for the write.
-    await waitFor(() => h.sinkSeen.length === BATCHES * KEYS && gated.held === 1, 'all records at the sink, the write held');
+    await waitFor(
+      () => h.sinkSeen.length === BATCHES * KEYS && gated.held === 1,
+      'all records at the sink, the write held',
+    );
     expect(gated.isOpen).toBe(false);
     expect(h.runner.snapshotsInFlight).toBe(1);
     expect(h.acks.map((a) => a.uid).sort()).toEqual(['sink', 'src']); // the barrier moved on at once
@@ -172,7 +193,9 @@ describe.each<StoreKind>(['memory', 'rocksdb'])('asynchronous snapshot phase in 
     const run = h.runner.run();
     await waitFor(() => h.declines.length === 1 && h.sinkSeen.length === BATCHES * KEYS, 'the decline and all records');
     expect(h.declines[0]).toMatchObject({ uid: 'latest', checkpointId: 1 });
-    expect(h.declines[0]?.reason).toMatch(/full keyed-state snapshot of checkpoint 1 failed: .*EIO: i\/o error.*declined/);
+    expect(h.declines[0]?.reason).toMatch(
+      /full keyed-state snapshot of checkpoint 1 failed: .*EIO: i\/o error.*declined/,
+    );
     expect(h.acks.map((a) => a.uid).sort()).toEqual(['sink', 'src']);
     h.source.finish();
     await run;

@@ -9,10 +9,14 @@ import { OperatorRunner, type RunnerHooks } from '../../../../runtime/execution/
 import { ReentrantOperatorCallError } from '../../../../runtime/execution/reentrant-call-error.ts';
 import { KeyedStateBackend, MemoryStore, type KeyedStateView, type ValueState } from '../../../../state/index.ts';
 
-function recordingRunner(inputCount: number, snapshotTaken: () => Promise<void> = () => Promise.resolve()): { runner: OperatorRunner; seen: string[] } {
+function recordingRunner(
+  inputCount: number,
+  snapshotTaken: () => Promise<void> = () => Promise.resolve(),
+): { runner: OperatorRunner; seen: string[] } {
   const seen: string[] = [];
   const operator: Operator<number, number> = {
-    processBatch: (batch: readonly StreamRecord<number>[]) => void seen.push(`batch ${batch.map((r) => r.value).join(',')}`),
+    processBatch: (batch: readonly StreamRecord<number>[]) =>
+      void seen.push(`batch ${batch.map((r) => r.value).join(',')}`),
     onWatermark: (watermark: number) => void seen.push(`watermark ${watermark}`),
   };
   const hooks: RunnerHooks = {
@@ -24,7 +28,10 @@ function recordingRunner(inputCount: number, snapshotTaken: () => Promise<void> 
     recordsOut: () => undefined,
     watermarkAdvanced: () => undefined,
   };
-  return { runner: new OperatorRunner('op', 'op', operator as Operator<unknown, unknown>, inputCount, undefined, hooks), seen };
+  return {
+    runner: new OperatorRunner('op', 'op', operator as Operator<unknown, unknown>, inputCount, undefined, hooks),
+    seen,
+  };
 }
 
 describe('operator runner: end of input and barrier alignment', () => {
@@ -60,7 +67,8 @@ function forwardingRunner(inputCount: number): { runner: OperatorRunner; seen: s
   const sent: string[] = [];
   runner.downstream.push({
     runner: {
-      push: (_input, element) => Promise.resolve(void sent.push(element.kind === 'watermark' ? `watermark ${element.timestamp}` : element.kind)),
+      push: (_input, element) =>
+        Promise.resolve(void sent.push(element.kind === 'watermark' ? `watermark ${element.timestamp}` : element.kind)),
       pushBarrier: (_input, id) => Promise.resolve(void sent.push(`barrier ${id}`)),
       endInput: () => Promise.resolve(void sent.push('end')),
     },
@@ -133,7 +141,9 @@ describe('operator runner: one caller at a time', () => {
     await runner.push(0, { kind: 'batch', records: [{ value: 1, timestamp: 1 }] }); // held behind barrier 3
     const aligning = runner.pushBarrier(1, 3);
     await Promise.resolve();
-    await expect(runner.push(0, { kind: 'batch', records: [{ value: 2, timestamp: 2 }] })).rejects.toBeInstanceOf(ReentrantOperatorCallError);
+    await expect(runner.push(0, { kind: 'batch', records: [{ value: 2, timestamp: 2 }] })).rejects.toBeInstanceOf(
+      ReentrantOperatorCallError,
+    );
     release();
     await aligning;
     expect(seen).toEqual(['snapshot', 'batch 1']);
@@ -144,7 +154,12 @@ describe('operator runner: one caller at a time', () => {
 });
 
 describe('operator runner: the keyed state of a batch', () => {
-  const hooks: RunnerHooks = { snapshotTaken: () => Promise.resolve(), recordsIn: () => undefined, recordsOut: () => undefined, watermarkAdvanced: () => undefined };
+  const hooks: RunnerHooks = {
+    snapshotTaken: () => Promise.resolve(),
+    recordsIn: () => undefined,
+    recordsOut: () => undefined,
+    watermarkAdvanced: () => undefined,
+  };
 
   async function openBackend(store: MemoryStore): Promise<KeyedStateBackend> {
     const backend = new KeyedStateBackend({ store, keyGroupRange: { start: 0, end: 127 } });
@@ -153,7 +168,10 @@ describe('operator runner: the keyed state of a batch', () => {
   }
 
   /** Counts per key, touching state only through the operator's view: no prefetch, no flush. */
-  function countingOperator(fail: (key: string) => boolean = () => false): { operator: Operator<string, never>; opened: (view: KeyedStateView) => void } {
+  function countingOperator(fail: (key: string) => boolean = () => false): {
+    operator: Operator<string, never>;
+    opened: (view: KeyedStateView) => void;
+  } {
     let view: KeyedStateView | undefined;
     let count: ValueState<number> | undefined;
     const operator: Operator<string, never> = {
@@ -179,7 +197,16 @@ describe('operator runner: the keyed state of a batch', () => {
     const backend = await openBackend(store);
     const { operator, opened } = countingOperator();
     opened(backend);
-    const runner = new OperatorRunner('counts', 'counts', operator as Operator<unknown, unknown>, 1, (value) => value, hooks, undefined, backend);
+    const runner = new OperatorRunner(
+      'counts',
+      'counts',
+      operator as Operator<unknown, unknown>,
+      1,
+      (value) => value,
+      hooks,
+      undefined,
+      backend,
+    );
     await runner.push(0, { kind: 'batch', records: ['a', 'b', 'a'].map((value) => ({ value, timestamp: undefined })) });
     // Written to the store (read through a second backend on it), not only cached.
     expect(await storedCount(store, 'a')).toBe(2);
@@ -191,8 +218,19 @@ describe('operator runner: the keyed state of a batch', () => {
     const backend = await openBackend(store);
     const { operator, opened } = countingOperator((key) => key === 'b');
     opened(backend);
-    const runner = new OperatorRunner('counts', 'counts', operator as Operator<unknown, unknown>, 1, (value) => value, hooks, undefined, backend);
-    await expect(runner.push(0, { kind: 'batch', records: ['a', 'b'].map((value) => ({ value, timestamp: undefined })) })).rejects.toThrow(/boom at b/);
+    const runner = new OperatorRunner(
+      'counts',
+      'counts',
+      operator as Operator<unknown, unknown>,
+      1,
+      (value) => value,
+      hooks,
+      undefined,
+      backend,
+    );
+    await expect(
+      runner.push(0, { kind: 'batch', records: ['a', 'b'].map((value) => ({ value, timestamp: undefined })) }),
+    ).rejects.toThrow(/boom at b/);
     expect(await storedCount(store, 'a')).toBeUndefined();
   });
 });

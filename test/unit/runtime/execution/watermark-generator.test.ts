@@ -6,7 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { WatermarkGenerator, type WatermarkSettings } from '../../../../runtime/execution/watermark-generator.ts';
 
-const settings = (idlenessMs?: number): WatermarkSettings => ({ outOfOrdernessMs: 0, timestampOf: undefined, idlenessMs });
+const settings = (idlenessMs?: number): WatermarkSettings => ({
+  outOfOrdernessMs: 0,
+  timestampOf: undefined,
+  idlenessMs,
+});
 
 describe('WatermarkGenerator: a source without splits', () => {
   it('says nothing while its assignment is unknown (the splits to come may be behind)', () => {

@@ -7,25 +7,68 @@ import { checkParallelGraph } from '../../../../runtime/parallel/graph-check.ts'
 import { UnsupportedParallelJobError } from '../../../../runtime/parallel/errors.ts';
 import type { SourceDefinition } from '../../../../operators/sources/source.ts';
 
-function graphOf(source: SourceDefinition<unknown>, keyedStages = 1): { graph: JobGraph; uids: Map<GraphNode, string> } {
+function graphOf(
+  source: SourceDefinition<unknown>,
+  keyedStages = 1,
+): { graph: JobGraph; uids: Map<GraphNode, string> } {
   const graph = new JobGraph();
-  let last = graph.add({ name: 'source', explicitUid: 'src', inputs: [], source, factory: undefined, keySelector: undefined, isSink: false, sourceOptions: undefined });
+  let last = graph.add({
+    name: 'source',
+    explicitUid: 'src',
+    inputs: [],
+    source,
+    factory: undefined,
+    keySelector: undefined,
+    isSink: false,
+    sourceOptions: undefined,
+  });
   for (let i = 0; i < keyedStages; i++) {
-    last = graph.add({ name: `keyed-${i}`, explicitUid: `keyed-${i}`, inputs: [{ from: last, sideOutput: undefined }], source: undefined, factory: () => ({ processBatch: () => undefined }), keySelector: (v) => v, isSink: false, sourceOptions: undefined });
+    last = graph.add({
+      name: `keyed-${i}`,
+      explicitUid: `keyed-${i}`,
+      inputs: [{ from: last, sideOutput: undefined }],
+      source: undefined,
+      factory: () => ({ processBatch: () => undefined }),
+      keySelector: (v) => v,
+      isSink: false,
+      sourceOptions: undefined,
+    });
   }
-  graph.add({ name: 'sink', explicitUid: 'sink', inputs: [{ from: last, sideOutput: undefined }], source: undefined, factory: () => ({ processBatch: () => undefined }), keySelector: undefined, isSink: true, sourceOptions: undefined });
+  graph.add({
+    name: 'sink',
+    explicitUid: 'sink',
+    inputs: [{ from: last, sideOutput: undefined }],
+    source: undefined,
+    factory: () => ({ processBatch: () => undefined }),
+    keySelector: undefined,
+    isSink: true,
+    sourceOptions: undefined,
+  });
   return { graph, uids: graph.resolveUids() };
 }
 
 const kafka = debeziumSource({ topics: ['t'], groupId: 'g' }) as SourceDefinition<unknown>;
 
-function task(uid: string, subtaskIndex: number, parallelism: number, operator: TaskState, keyed?: unknown): TaskSnapshot {
+function task(
+  uid: string,
+  subtaskIndex: number,
+  parallelism: number,
+  operator: TaskState,
+  keyed?: unknown,
+): TaskSnapshot {
   return { operatorUid: uid, subtaskIndex, parallelism, operator, bytes: 0, ...(keyed === undefined ? {} : { keyed }) };
 }
 
 /** A checkpoint of the source → keyed → sink graph written at parallelism 3. */
 const atThree: TaskSnapshot[] = [0, 1, 2].flatMap((i) => [
-  task('src', i, 3, { source: { positions: [0, 1, 2, 3, 4, 5].filter((p) => p % 3 === i).map((p) => ({ split: `t:${p}`, position: String(100 + p) })) }, watermark: 1000 + i }),
+  task('src', i, 3, {
+    source: {
+      positions: [0, 1, 2, 3, 4, 5]
+        .filter((p) => p % 3 === i)
+        .map((p) => ({ split: `t:${p}`, position: String(100 + p) })),
+    },
+    watermark: 1000 + i,
+  }),
   task('keyed-0', i, 3, { operator: { watermark: 900 + i }, watermark: 900 + i }, { handle: i }),
   task('sink', i, 3, { operator: { pending: [i] } }),
 ]);
@@ -34,8 +77,20 @@ describe('assignRestoredState', () => {
   it('at the same parallelism gives each subtask exactly its own part', () => {
     const { graph, uids } = graphOf(kafka);
     const one = assignRestoredState(atThree, graph.nodes, uids, 1, 3);
-    expect(one.get('src')).toEqual({ source: { positions: [{ split: 't:1', position: '101' }, { split: 't:4', position: '104' }] }, watermark: 1001 });
-    expect(one.get('keyed-0')).toEqual({ operator: { watermark: 901 }, watermark: 901, keyed: [{ handle: 0 }, { handle: 1 }, { handle: 2 }] });
+    expect(one.get('src')).toEqual({
+      source: {
+        positions: [
+          { split: 't:1', position: '101' },
+          { split: 't:4', position: '104' },
+        ],
+      },
+      watermark: 1001,
+    });
+    expect(one.get('keyed-0')).toEqual({
+      operator: { watermark: 901 },
+      watermark: 901,
+      keyed: [{ handle: 0 }, { handle: 1 }, { handle: 2 }],
+    });
     expect(one.get('sink')).toEqual({ operator: { pending: [1] } });
   });
 
@@ -43,14 +98,27 @@ describe('assignRestoredState', () => {
     const { graph, uids } = graphOf(kafka);
     const zero = assignRestoredState(atThree, graph.nodes, uids, 0, 2);
     const one = assignRestoredState(atThree, graph.nodes, uids, 1, 2);
-    expect(zero.get('src')?.source?.positions.map((p) => p.split).sort()).toEqual(['t:0', 't:2', 't:4']);
-    expect(one.get('src')?.source?.positions.map((p) => p.split).sort()).toEqual(['t:1', 't:3', 't:5']);
+    expect(
+      zero
+        .get('src')
+        ?.source?.positions.map((p) => p.split)
+        .sort(),
+    ).toEqual(['t:0', 't:2', 't:4']);
+    expect(
+      one
+        .get('src')
+        ?.source?.positions.map((p) => p.split)
+        .sort(),
+    ).toEqual(['t:1', 't:3', 't:5']);
     expect(zero.get('src')?.watermark).toBe(1000);
     // Keyed operators see every old subtask's snapshot (their key groups are spread over all)...
     expect(zero.get('keyed-0')?.rescaled?.map((p) => p.subtaskIndex)).toEqual([0, 1, 2]);
     expect(zero.get('keyed-0')?.keyed).toHaveLength(3);
     // ...the others take over old j with j % N == i.
-    expect(zero.get('sink')?.rescaled).toEqual([{ subtaskIndex: 0, snapshot: { pending: [0] } }, { subtaskIndex: 2, snapshot: { pending: [2] } }]);
+    expect(zero.get('sink')?.rescaled).toEqual([
+      { subtaskIndex: 0, snapshot: { pending: [0] } },
+      { subtaskIndex: 2, snapshot: { pending: [2] } },
+    ]);
     expect(one.get('sink')?.rescaled).toEqual([{ subtaskIndex: 1, snapshot: { pending: [1] } }]);
   });
 
@@ -71,7 +139,15 @@ describe('checkParallelGraph', () => {
 
   it('rejects a second keyBy on a path and sources without a split owner, with a typed error', () => {
     expect(() => checkParallelGraph(graphOf(kafka, 2).graph, 2)).toThrow(UnsupportedParallelJobError);
-    const ownerless: SourceDefinition<unknown> = { name: 'custom', createReader: () => ({ open: () => Promise.resolve(), poll: () => Promise.resolve('end'), snapshot: () => ({ positions: [] }), close: () => Promise.resolve() }) };
+    const ownerless: SourceDefinition<unknown> = {
+      name: 'custom',
+      createReader: () => ({
+        open: () => Promise.resolve(),
+        poll: () => Promise.resolve('end'),
+        snapshot: () => ({ positions: [] }),
+        close: () => Promise.resolve(),
+      }),
+    };
     expect(() => checkParallelGraph(graphOf(ownerless).graph, 2)).toThrow(/splitOwner/);
   });
 });

@@ -35,7 +35,10 @@ describe('ConfluentAvroDecoder with a fake resolver', () => {
 
   it('normalises the decoded envelope exactly like JSON', async () => {
     const decoded = await decoder.decode(message(frame(1, envelope({ op: 'u', before: { id: 42 } }))));
-    expect(decoded).toMatchObject({ kind: 'change', event: { op: 'u', key: { id: 42 }, source: { lsn: 6_093_757_537 } } });
+    expect(decoded).toMatchObject({
+      kind: 'change',
+      event: { op: 'u', key: { id: 42 }, source: { lsn: 6_093_757_537 } },
+    });
   });
 
   it('dead-letters a wrong magic byte, a short frame, an unknown schema id and a bad envelope', async () => {
@@ -100,10 +103,18 @@ describe('ConfluentAvroDecoder over the real registry client', () => {
   });
 
   it('decodes Avro keys', async () => {
-    const { id } = await client.register({ type: SchemaType.AVRO, schema: JSON.stringify(ORDERS_KEY_SCHEMA) }, { subject: 'orders-key' });
+    const { id } = await client.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(ORDERS_KEY_SCHEMA) },
+      { subject: 'orders-key' },
+    );
     const key = await client.encode(id, { id: 77 });
-    const value = (await createOrdersAvroEncoder(client)).encode([...generateWorkload({ keys: 1, events: 1 })][0]?.event ?? never());
-    const decoded = await new ConfluentAvroDecoder(new RegistrySchemaResolver(client)).decode({ ...message(null, key), value });
+    const value = (await createOrdersAvroEncoder(client)).encode(
+      [...generateWorkload({ keys: 1, events: 1 })][0]?.event ?? never(),
+    );
+    const decoded = await new ConfluentAvroDecoder(new RegistrySchemaResolver(client)).decode({
+      ...message(null, key),
+      value,
+    });
     expect(decoded.kind === 'change' && { ...decoded.event.key }).toEqual({ id: 77 });
   });
 
@@ -119,7 +130,12 @@ describe('ConfluentAvroDecoder over the real registry client', () => {
       message(corrupt),
       message(good),
     ]);
-    expect(out.map(kindOf)).toEqual(['dead-letter:unknown-schema', 'dead-letter:truncated', 'dead-letter:undecodable', 'change']);
+    expect(out.map(kindOf)).toEqual([
+      'dead-letter:unknown-schema',
+      'dead-letter:truncated',
+      'dead-letter:undecodable',
+      'change',
+    ]);
   });
 
   it('rejects with a retriable error on HTTP 503, and does not dead-letter', async () => {
@@ -133,7 +149,9 @@ describe('ConfluentAvroDecoder over the real registry client', () => {
   it('rejects with a retriable error when the registry is unreachable', async () => {
     const closed = await startFakeRegistry();
     await closed.close();
-    const decoder = new ConfluentAvroDecoder(new RegistrySchemaResolver(new SchemaRegistry({ host: closed.url, retry: { retries: 0 } })));
+    const decoder = new ConfluentAvroDecoder(
+      new RegistrySchemaResolver(new SchemaRegistry({ host: closed.url, retry: { retries: 0 } })),
+    );
     const failure = await decoder.decode(message(writeWireFrame(1, Buffer.alloc(3)))).catch((e: unknown) => e);
     expect(failure).toMatchObject({ retriable: true, domain: 'external' });
   });

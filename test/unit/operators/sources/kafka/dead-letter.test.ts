@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DLQ_HEADERS, deadLetter, deadLetterMessageBytes, fitDeadLetterMessage, toDeadLetterMessage } from '../../../../../operators/sources/kafka/dead-letter.ts';
+import {
+  DLQ_HEADERS,
+  deadLetter,
+  deadLetterMessageBytes,
+  fitDeadLetterMessage,
+  toDeadLetterMessage,
+} from '../../../../../operators/sources/kafka/dead-letter.ts';
 import { message } from './messages.ts';
 
 describe('toDeadLetterMessage', () => {
@@ -32,7 +38,9 @@ describe('toDeadLetterMessage', () => {
 
 describe('fitDeadLetterMessage (issue 10, defect 3)', () => {
   it('truncates a value over the limit and records its original size; a message within the limit is untouched', () => {
-    const big = toDeadLetterMessage(deadLetter(message(Buffer.alloc(3_000_000, 0x61)), 'too-large', 'record is 3000000 bytes'));
+    const big = toDeadLetterMessage(
+      deadLetter(message(Buffer.alloc(3_000_000, 0x61)), 'too-large', 'record is 3000000 bytes'),
+    );
     const fitted = fitDeadLetterMessage(big, 1_000_000);
     expect(deadLetterMessageBytes(fitted)).toBeLessThanOrEqual(1_000_000);
     expect(fitted.value?.length).toBeGreaterThan(990_000);

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { decimalFromDouble, formatUnscaled, unscaledFromBase64 } from '../../../../../operators/sources/kafka/decimal-bytes.ts';
-import { DecimalColumns, DecimalConfigError, type DebeziumDecimalOptions } from '../../../../../operators/sources/kafka/debezium-decimals.ts';
+import {
+  decimalFromDouble,
+  formatUnscaled,
+  unscaledFromBase64,
+} from '../../../../../operators/sources/kafka/decimal-bytes.ts';
+import {
+  DecimalColumns,
+  DecimalConfigError,
+  type DebeziumDecimalOptions,
+} from '../../../../../operators/sources/kafka/debezium-decimals.ts';
 import { decodeDebeziumJson } from '../../../../../operators/sources/kafka/debezium-json.ts';
 import type { Decoded, JsonRow, RawMessage } from '../../../../../operators/sources/kafka/raw-message.ts';
 import { SOURCE_VALUES, fixtureMessages, type FixtureName } from '../../../../fixtures/debezium/fixtures.ts';
@@ -21,7 +29,7 @@ function afters(decoded: Decoded<JsonRow>[]): unknown[] {
 /** Two's-complement minimal big-endian bytes of `n`, base64: what Debezium writes for precise. */
 function preciseBase64(n: bigint): string {
   const bytes: number[] = [];
-  for (let v = n; ; ) {
+  for (let v = n; ;) {
     const byte = Number(BigInt.asUintN(8, v));
     bytes.unshift(byte);
     v >>= 8n;
@@ -43,7 +51,14 @@ describe('decimals from real Debezium output', () => {
   });
 
   it('precise with schemas disabled: scale per column from the source options', () => {
-    expect(afters(decodeAll('precise-no-schemas', { handling: 'precise', columns: { 'public.dvfixmx8rbuyu_amounts.amount': 2, big: 0 } }))).toEqual(SOURCE_VALUES);
+    expect(
+      afters(
+        decodeAll('precise-no-schemas', {
+          handling: 'precise',
+          columns: { 'public.dvfixmx8rbuyu_amounts.amount': 2, big: 0 },
+        }),
+      ),
+    ).toEqual(SOURCE_VALUES);
   });
 
   it('precise with schemas disabled and no scale configured still decodes VariableScaleDecimal (self-describing)', () => {
@@ -52,20 +67,26 @@ describe('decimals from real Debezium output', () => {
   });
 
   it('string mode: values pass checked, with and without schemas', () => {
-    expect(afters(decodeAll('string-no-schemas', { handling: 'string', columns: { amount: 2, ratio: 0, big: 0 } }))).toEqual(SOURCE_VALUES);
+    expect(
+      afters(decodeAll('string-no-schemas', { handling: 'string', columns: { amount: 2, ratio: 0, big: 0 } })),
+    ).toEqual(SOURCE_VALUES);
     expect(afters(decodeAll('string-schemas', { columns: { amount: 2 } }))).toEqual(SOURCE_VALUES);
     expect(afters(decodeAll('string-schemas'))).toEqual(SOURCE_VALUES);
   });
 
   it('double mode: doubles become decimal text fixed to the configured scale', () => {
-    const rows = afters(decodeAll('double-no-schemas', { handling: 'double', columns: { amount: 2 } })) as { amount: unknown }[];
+    const rows = afters(decodeAll('double-no-schemas', { handling: 'double', columns: { amount: 2 } })) as {
+      amount: unknown;
+    }[];
     expect(rows.map((r) => r.amount)).toEqual(SOURCE_VALUES.map((r) => r.amount));
   });
 
   describe('never passes on a value it cannot decode with certainty', () => {
     it('a Decimal in the schema without a scale: dead letter naming the column and the setting', () => {
       const message = withValue(fixtureMessages('precise-schemas')[1] as RawMessage, (v) => {
-        const after = ((v['schema'] as { fields: { field: string; fields: { field: string; parameters?: unknown }[] }[] }).fields.find((f) => f.field === 'after'))!;
+        const after = (
+          v['schema'] as { fields: { field: string; fields: { field: string; parameters?: unknown }[] }[] }
+        ).fields.find((f) => f.field === 'after')!;
         delete after.fields.find((f) => f.field === 'amount')!.parameters;
       });
       const decoded = decodeDebeziumJson(message);
@@ -80,7 +101,8 @@ describe('decimals from real Debezium output', () => {
       const decoded = decodeAll('string-no-schemas', { handling: 'precise', columns: { amount: 2 } });
       const letters = decoded.filter((d) => d.kind === 'dead-letter');
       expect(letters.length).toBeGreaterThan(0);
-      for (const d of letters) if (d.kind === 'dead-letter') expect(d.letter.reason).toMatch(/amount: .* is not base64 .*decimals.handling/);
+      for (const d of letters)
+        if (d.kind === 'dead-letter') expect(d.letter.reason).toMatch(/amount: .* is not base64 .*decimals.handling/);
     });
 
     it('string configured but the value is base64: dead letter', () => {
@@ -103,19 +125,20 @@ describe('decimals from real Debezium output', () => {
 });
 
 describe('decimal bytes', () => {
-  it('decodes base64 two\'s complement exactly, short (number path) and long (bigint path)', () => {
+  it("decodes base64 two's complement exactly, short (number path) and long (bigint path)", () => {
     let seed = 7n;
     const next = (): bigint => (seed = (seed * 6364136223846793005n + 1442695040888963407n) % 2n ** 64n);
     for (let i = 0; i < 5_000; i++) {
       const bits = BigInt(i % 120) + 1n;
-      const n = (next() * next()) % 2n ** bits - 2n ** (bits - 1n);
+      const n = ((next() * next()) % 2n ** bits) - 2n ** (bits - 1n);
       const decoded = unscaledFromBase64(preciseBase64(n));
       expect(BigInt(decoded as number | bigint)).toBe(n);
     }
   });
 
   it('refuses what is not base64', () => {
-    for (const text of ['', 'abc', '12.5', 'A===', 'ab$=', '-1234', 'Ag==Ag==x']) expect(unscaledFromBase64(text)).toBeUndefined();
+    for (const text of ['', 'abc', '12.5', 'A===', 'ab$=', '-1234', 'Ag==Ag==x'])
+      expect(unscaledFromBase64(text)).toBeUndefined();
   });
 
   it('formats with scale, zero padding and negative scale', () => {

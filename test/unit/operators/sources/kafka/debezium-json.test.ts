@@ -21,7 +21,16 @@ describe('decodeDebeziumJson', () => {
       op: 'c',
       before: null,
       after: ROW,
-      source: { db: 'ecommerce', schema: 'public', table: 'orders', lsn: 6_093_757_537, position: '1/0000000000000064/00000000000000c8', txId: 771, tsMs: 1_700_000_000_000, snapshot: 'false' },
+      source: {
+        db: 'ecommerce',
+        schema: 'public',
+        table: 'orders',
+        lsn: 6_093_757_537,
+        position: '1/0000000000000064/00000000000000c8',
+        txId: 771,
+        tsMs: 1_700_000_000_000,
+        snapshot: 'false',
+      },
       tsMs: 1_700_000_000_050,
       key: { id: 42 },
       origin: { topic: 'cdc.ecommerce.orders', partition: 3, offset: '1017' },
@@ -37,7 +46,9 @@ describe('decodeDebeziumJson', () => {
   });
 
   it('accepts the LSN as a string and the snapshot marker as a boolean', () => {
-    const event = change(decodeDebeziumJson(message(envelope({ op: 'r', source: { ...SOURCE, lsn: '123456', snapshot: true } }))));
+    const event = change(
+      decodeDebeziumJson(message(envelope({ op: 'r', source: { ...SOURCE, lsn: '123456', snapshot: true } }))),
+    );
     expect(event.source.lsn).toBe(123_456);
     expect(event.source.snapshot).toBe('true');
   });
@@ -63,7 +74,9 @@ describe('decodeDebeziumJson', () => {
   });
 
   it('recognises heartbeats by topic and by a value holding only ts_ms', () => {
-    const byTopic = decodeDebeziumJson(message({ ts_ms: 5 }, { serverName: 'ecommerce' }, '__debezium-heartbeat.ecommerce'));
+    const byTopic = decodeDebeziumJson(
+      message({ ts_ms: 5 }, { serverName: 'ecommerce' }, '__debezium-heartbeat.ecommerce'),
+    );
     expect(byTopic).toMatchObject({ kind: 'heartbeat', tsMs: 5 });
     expect(decodeDebeziumJson(message({ ts_ms: 9 }))).toMatchObject({ kind: 'heartbeat', tsMs: 9 });
     const custom = decodeDebeziumJson(message('garbage', null, 'hb'), { heartbeatTopic: /^hb$/ });
@@ -89,15 +102,51 @@ describe('decodeDebeziumJson', () => {
       ['unknown op', envelope({ op: 'x' }), { id: 1 }, 'unknown-op', /unknown op "x"/],
       ['non-string op', envelope({ op: 3 }), { id: 1 }, 'unknown-op', /unknown op 3/],
       ['missing source', envelope({ source: undefined }), { id: 1 }, 'malformed', /missing `source`/],
-      ['missing lsn', envelope({ source: { ...SOURCE, lsn: undefined, sequence: undefined } }), { id: 1 }, 'malformed', /missing `source.lsn`/],
-      ['bad sequence', envelope({ source: { ...SOURCE, sequence: '[1,2]' } }), { id: 1 }, 'malformed', /source.sequence/],
-      ['sequence beyond 64 bits', envelope({ source: { ...SOURCE, sequence: '["1","99999999999999999999"]' } }), { id: 1 }, 'malformed', /beyond 64 bits/],
-      ['bad lsn', envelope({ source: { ...SOURCE, lsn: '0/16B3748' } }), { id: 1 }, 'malformed', /not a non-negative integer/],
-      ['unsafe lsn', envelope({ source: { ...SOURCE, lsn: '99999999999999999999' } }), { id: 1 }, 'malformed', /below 2\^53/],
+      [
+        'missing lsn',
+        envelope({ source: { ...SOURCE, lsn: undefined, sequence: undefined } }),
+        { id: 1 },
+        'malformed',
+        /missing `source.lsn`/,
+      ],
+      [
+        'bad sequence',
+        envelope({ source: { ...SOURCE, sequence: '[1,2]' } }),
+        { id: 1 },
+        'malformed',
+        /source.sequence/,
+      ],
+      [
+        'sequence beyond 64 bits',
+        envelope({ source: { ...SOURCE, sequence: '["1","99999999999999999999"]' } }),
+        { id: 1 },
+        'malformed',
+        /beyond 64 bits/,
+      ],
+      [
+        'bad lsn',
+        envelope({ source: { ...SOURCE, lsn: '0/16B3748' } }),
+        { id: 1 },
+        'malformed',
+        /not a non-negative integer/,
+      ],
+      [
+        'unsafe lsn',
+        envelope({ source: { ...SOURCE, lsn: '99999999999999999999' } }),
+        { id: 1 },
+        'malformed',
+        /below 2\^53/,
+      ],
       ['missing ts_ms', envelope({ source: { ...SOURCE, ts_ms: undefined } }), { id: 1 }, 'malformed', /source.ts_ms/],
       ['missing table', envelope({ source: { ...SOURCE, table: undefined } }), { id: 1 }, 'malformed', /source.table/],
       ['after missing for c', envelope({ after: null }), { id: 1 }, 'malformed', /`after` missing for op c/],
-      ['after missing for u', envelope({ op: 'u', after: undefined }), { id: 1 }, 'malformed', /`after` missing for op u/],
+      [
+        'after missing for u',
+        envelope({ op: 'u', after: undefined }),
+        { id: 1 },
+        'malformed',
+        /`after` missing for op u/,
+      ],
       ['after on a delete', envelope({ op: 'd', before: ROW }), { id: 1 }, 'malformed', /must not carry an `after`/],
       ['after not an object', envelope({ after: 'row' }), { id: 1 }, 'malformed', /`after` must be an object/],
       ['garbage key', envelope(), Buffer.from([0xc3, 0x28]), 'undecodable', /key is not valid UTF-8/],
@@ -107,7 +156,12 @@ describe('decodeDebeziumJson', () => {
       const dead = letter(decodeDebeziumJson(message(value, key)));
       expect(dead.errorKind).toBe(kind);
       expect(dead.reason).toMatch(reason);
-      expect(dead).toMatchObject({ topic: 'cdc.ecommerce.orders', partition: 3, offset: '1017', timestampMs: 1_700_000_000_123 });
+      expect(dead).toMatchObject({
+        topic: 'cdc.ecommerce.orders',
+        partition: 3,
+        offset: '1017',
+        timestampMs: 1_700_000_000_123,
+      });
       expect(dead.value).toEqual(message(value, key).value);
     });
   });

@@ -2,7 +2,12 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Worker } from 'node:worker_threads';
-import { DecodePool, DecodePoolError, withoutTsx, workerExecArgv } from '../../../../../operators/sources/kafka/decode-pool.ts';
+import {
+  DecodePool,
+  DecodePoolError,
+  withoutTsx,
+  workerExecArgv,
+} from '../../../../../operators/sources/kafka/decode-pool.ts';
 import { decodeDebeziumJson } from '../../../../../operators/sources/kafka/debezium-json.ts';
 import { createDecoder } from '../../../../../operators/sources/kafka/message-decoder.ts';
 import type { Decoded, RawMessage } from '../../../../../operators/sources/kafka/raw-message.ts';
@@ -13,7 +18,14 @@ import { envelope, message } from './messages.ts';
 function workloadMessages(events: number): RawMessage[] {
   const out: RawMessage[] = [];
   for (const r of generateWorkload({ keys: 50, events })) {
-    out.push({ topic: 'cdc.ecommerce.orders', partition: r.partition, offset: String(out.length), key: r.key, value: r.value, timestampMs: 1_700_000_000_000 + out.length });
+    out.push({
+      topic: 'cdc.ecommerce.orders',
+      partition: r.partition,
+      offset: String(out.length),
+      key: r.key,
+      value: r.value,
+      timestampMs: 1_700_000_000_000 + out.length,
+    });
   }
   return out;
 }
@@ -64,7 +76,9 @@ describe('DecodePool', () => {
     const batch = [good, ...bad, good];
     const decoded = await pool(1, 1).decodeBatch(batch);
     expect(decoded).toEqual(batch.map((m) => decodeDebeziumJson(m)));
-    const letters = decoded.filter((d): d is Extract<Decoded<unknown>, { kind: 'dead-letter' }> => d.kind === 'dead-letter').map((d) => d.letter);
+    const letters = decoded
+      .filter((d): d is Extract<Decoded<unknown>, { kind: 'dead-letter' }> => d.kind === 'dead-letter')
+      .map((d) => d.letter);
     expect(letters.map((l) => [l.offset, l.errorKind])).toEqual([
       ['7', 'undecodable'],
       ['8', 'undecodable'],
@@ -95,12 +109,15 @@ describe('DecodePool', () => {
     const root = fileURLToPath(new URL('../../../../../', import.meta.url));
     const script = [
       "import { DecodePool } from './operators/sources/kafka/decode-pool.ts';",
-      "const pool = new DecodePool({ workers: 1, minBatchSize: 1 });",
+      'const pool = new DecodePool({ workers: 1, minBatchSize: 1 });',
       "const value = Buffer.from(JSON.stringify({ op: 'c', before: null, after: { id: 1 }, source: { lsn: 1, ts_ms: 1, db: 'd', schema: 's', table: 't' } }));",
       "const out = await pool.decodeBatch([{ topic: 't', partition: 0, offset: '0', key: null, value, timestampMs: 0 }]);",
       'console.log(out[0].kind);',
     ].join('\n');
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -109,7 +126,11 @@ describe('DecodePool', () => {
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
       child.on('exit', (c) => (clearTimeout(timer), resolve(c)));
     });
-    expect({ code, stdout: stdout.trim(), stderr: stderr.includes('Error') ? stderr : '' }).toEqual({ code: 0, stdout: 'change', stderr: '' });
+    expect({ code, stdout: stdout.trim(), stderr: stderr.includes('Error') ? stderr : '' }).toEqual({
+      code: 0,
+      stdout: 'change',
+      stderr: '',
+    });
   });
 });
 
@@ -135,7 +156,10 @@ describe('workerExecArgv', () => {
   const started = (execArgv: string[]) =>
     new Promise<void>((resolve, reject) => {
       try {
-        const worker = new Worker('require("node:worker_threads").parentPort.postMessage("up")', { eval: true, execArgv });
+        const worker = new Worker('require("node:worker_threads").parentPort.postMessage("up")', {
+          eval: true,
+          execArgv,
+        });
         worker.once('message', () => void worker.terminate().then(() => resolve()));
         worker.once('error', reject);
       } catch (error) {
@@ -144,7 +168,14 @@ describe('workerExecArgv', () => {
     });
 
   it('drops the heap flags `cdcflow run` starts a job with: a worker refuses them in execArgv (a job at parallelism 2 failed every attempt)', async () => {
-    const parent = ['--max-semi-space-size=32', '--import', '/x/node_modules/tsx/dist/esm/index.mjs', '--max-old-space-size', '4096', '--enable-source-maps'];
+    const parent = [
+      '--max-semi-space-size=32',
+      '--import',
+      '/x/node_modules/tsx/dist/esm/index.mjs',
+      '--max-old-space-size',
+      '4096',
+      '--enable-source-maps',
+    ];
     // What the workers were given before: only tsx removed.
     await expect(started(withoutTsx(parent))).rejects.toThrow(/invalid execArgv/);
     expect(workerExecArgv(parent)).toEqual(['--enable-source-maps']);

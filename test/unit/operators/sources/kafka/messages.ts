@@ -25,5 +25,13 @@ export const SOURCE = {
 export const ROW = { id: 42, status: 'paid', amount: '99.99' };
 
 export function envelope(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { before: null, after: ROW, source: SOURCE, op: 'c', ts_ms: 1_700_000_000_050, transaction: null, ...overrides };
+  return {
+    before: null,
+    after: ROW,
+    source: SOURCE,
+    op: 'c',
+    ts_ms: 1_700_000_000_050,
+    transaction: null,
+    ...overrides,
+  };
 }

@@ -17,7 +17,8 @@ const TOPIC = 'cdc.ecommerce.orders';
 const NOW = 1_700_000_100_000;
 
 function raw(offset: number, key: unknown, value: unknown): RawMessage {
-  const bytes = (v: unknown): Buffer | null => (v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)));
+  const bytes = (v: unknown): Buffer | null =>
+    v === null ? null : Buffer.isBuffer(v) ? v : Buffer.from(typeof v === 'string' ? v : JSON.stringify(v));
   return { topic: TOPIC, partition: 0, offset: String(offset), key: bytes(key), value: bytes(value), timestampMs: NOW };
 }
 
@@ -47,14 +48,28 @@ function metricsRecorder(): { metrics: OperatorMetrics; counts: Map<string, numb
 
 async function read(messages: readonly RawMessage[], checks = {}) {
   const letters: DeadLetter[] = [];
-  const writer: DeadLetterWriter = { open: () => Promise.resolve(), write: (l) => (letters.push(...l), Promise.resolve()), close: () => Promise.resolve() };
+  const writer: DeadLetterWriter = {
+    open: () => Promise.resolve(),
+    write: (l) => (letters.push(...l), Promise.resolve()),
+    close: () => Promise.resolve(),
+  };
   const { metrics, counts } = metricsRecorder();
-  const source = debeziumSource({ topics: [TOPIC], groupId: 'g', fetcher: fetcherOf(messages), deadLetters: writer, checks, now: () => NOW });
+  const source = debeziumSource({
+    topics: [TOPIC],
+    groupId: 'g',
+    fetcher: fetcherOf(messages),
+    deadLetters: writer,
+    checks,
+    now: () => NOW,
+  });
   const reader = source.createReader({ jobName: 'job', uid: 'source', subtaskIndex: 0, parallelism: 1, metrics });
   await reader.open(undefined);
   const polled = await reader.poll(1000);
   await reader.close();
-  const events = polled === 'idle' || polled === 'end' ? [] : polled.records.map((r) => r.value as ChangeEvent<Record<string, unknown>>);
+  const events =
+    polled === 'idle' || polled === 'end'
+      ? []
+      : polled.records.map((r) => r.value as ChangeEvent<Record<string, unknown>>);
   return { events, letters, counts };
 }
 
@@ -99,14 +114,19 @@ describe('source record checks (issue 10)', () => {
   });
 
   it('the future skew is configurable', async () => {
-    const { letters } = await read([raw(0, { id: 42 }, envelope({ source: { ...SOURCE, ts_ms: NOW + 60_000 } }))], { maxFutureSkewMs: 1000 });
+    const { letters } = await read([raw(0, { id: 42 }, envelope({ source: { ...SOURCE, ts_ms: NOW + 60_000 } }))], {
+      maxFutureSkewMs: 1000,
+    });
     expect(letters.map((l) => l.errorKind)).toEqual(['future-event-time']);
   });
 
   it('defect 1: a column nested 100,000 levels deep is dead-lettered at decoding, before anything recurses over it', async () => {
     const deep = '['.repeat(100_000) + ']'.repeat(100_000);
     const value = `{"before":null,"after":{"id":42,"status":"paid","notes":${deep}},"source":${JSON.stringify(SOURCE)},"op":"c","ts_ms":1}`;
-    const { events, letters } = await read([raw(0, { id: 42 }, value), raw(1, { id: 42 }, envelope({ after: { ...row(42), notes: [[['ok']]] } }))]);
+    const { events, letters } = await read([
+      raw(0, { id: 42 }, value),
+      raw(1, { id: 42 }, envelope({ after: { ...row(42), notes: [[['ok']]] } })),
+    ]);
     expect(letters.map((l) => [l.offset, l.errorKind])).toEqual([['0', 'too-deep']]);
     expect(letters[0]?.value?.length).toBe(Buffer.byteLength(value));
     expect(events).toHaveLength(1);
