@@ -22,7 +22,7 @@ import type {
   RetentionResult,
   StoredCheckpoint,
 } from './storage.ts';
-import { stateFileCheckpointId } from './state-files.ts';
+import { planRetention } from './retention-plan.ts';
 
 export interface LocalCheckpointStorageOptions {
   /** Root directory; the job's checkpoints live in `<directory>/<jobName>/`. */
@@ -136,28 +136,18 @@ export class LocalCheckpointStorage implements CheckpointStorage {
     if (!Number.isSafeInteger(keep) || keep < 1)
       throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
     return this.guard('apply retention', async () => {
-      const { checkpoints, savepoints, invalid } = await this.list();
-      const keepFrom = options.keepFrom ?? Number.POSITIVE_INFINITY;
-      const cut = Math.max(0, checkpoints.length - keep);
-      const retained = checkpoints.filter((s, i) => i >= cut || s.metadata.checkpointId >= keepFrom);
-      const discarded = checkpoints.filter((s, i) => i < cut && s.metadata.checkpointId < keepFrom);
-      const newestRetained = retained.at(-1)?.metadata.checkpointId ?? 0;
-      // Ids only grow, so a checkpoint in flight has an id above every completed checkpoint and savepoint.
-      const newestCompleted = Math.max(newestRetained, ...savepoints.map((s) => s.metadata.checkpointId));
+      const { retained, discarded, deadIds, kept, isInFlight } = planRetention(await this.list(), keep, options);
       const keepFiles = new Set<string>();
-      for (const s of [...retained, ...savepoints])
-        for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
-      // Checkpoints in flight (ids above the newest completed one) write files no metadata lists yet.
-      const keep_ = (path: string): boolean =>
-        keepFiles.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted;
+      for (const s of kept) for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
+      const keep_ = (path: string): boolean => keepFiles.has(path) || isInFlight(path);
       // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
       // files are already gone; leftover files are collected by the next run.
       for (const s of discarded) await rm(join(s.location, METADATA_FILE), { force: true });
-      // Incomplete dirs older than the newest completed one belong to aborted checkpoints; newer
-      // ones may be in flight and are left alone.
-      const dead = invalid.filter((i) => (parseCheckpointDirName(basename(i.location)) ?? Infinity) < newestRetained);
       const deletedFiles: string[] = [];
-      for (const dir of [...discarded.map((s) => s.location), ...dead.map((i) => i.location)]) {
+      for (const dir of [
+        ...discarded.map((s) => s.location),
+        ...deadIds.map((id) => join(this.fileRoot, checkpointDirName(id))),
+      ]) {
         deletedFiles.push(...(await deleteUnreferenced(dir, keep_, this.fileRoot)));
         // Only removable once empty: a retained checkpoint may still reference a file in it.
         await rmdir(dir).catch(() => undefined);

@@ -16,7 +16,8 @@ import { assertValidName, isValidName } from './names.ts';
 import { forEachLimited, type ObjectStore } from './object-store.ts';
 import { isS3Url, parseS3Url, s3ConnectionFromEnv, type S3ConnectionOptions } from './s3-location.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
-import { assertSafeRelativePath, stateFileCheckpointId } from './state-files.ts';
+import { planRetention } from './retention-plan.ts';
+import { assertSafeRelativePath } from './state-files.ts';
 import type {
   CheckpointListing,
   CheckpointRef,
@@ -194,33 +195,22 @@ export class S3CheckpointStorage implements CheckpointStorage {
     if (!Number.isSafeInteger(keep) || keep < 1)
       throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
     return this.guard('apply retention', async () => {
-      const { checkpoints, savepoints, invalid } = await this.list();
-      const keepFrom = options.keepFrom ?? Number.POSITIVE_INFINITY;
-      const cut = Math.max(0, checkpoints.length - keep);
-      const retained = checkpoints.filter((s, i) => i >= cut || s.metadata.checkpointId >= keepFrom);
-      const discarded = checkpoints.filter((s, i) => i < cut && s.metadata.checkpointId < keepFrom);
-      const newestRetained = retained.at(-1)?.metadata.checkpointId ?? 0;
-      // Ids only grow, so a checkpoint in flight has an id above every completed checkpoint and savepoint.
-      const newestCompleted = Math.max(newestRetained, ...savepoints.map((s) => s.metadata.checkpointId));
+      const { retained, discarded, deadIds, kept, isInFlight } = planRetention(await this.list(), keep, options);
       // Savepoints hold their own copies; only checkpoints (and adopted savepoints) use shared/.
       const keepFiles = new Set<string>();
-      for (const s of [...retained, ...savepoints])
+      for (const s of kept)
         if (s.metadata.fileBase === 'job-directory') for (const p of s.metadata.sharedFiles) keepFiles.add(p);
       // Metadata first: a crash mid-retention never leaves a restorable checkpoint without its files.
       await this.store.delete(
         discarded.map((s) => this.key(`${checkpointDirName(s.metadata.checkpointId)}/${METADATA_FILE}`)),
       );
-      const deadIds = invalid
-        .map((i) => parseCheckpointDirName(i.location.split('/').at(-1) ?? ''))
-        .filter((id): id is number => id !== undefined && id < newestRetained);
       const folderKeys = [...discarded.map((s) => s.metadata.checkpointId), ...deadIds].map((id) =>
         this.key(`${checkpointDirName(id)}/`),
       );
       for (const prefix of folderKeys) await this.store.delete(await this.store.list(prefix));
       const remote = await this.knownRemoteFiles();
       const sharedKeys = await this.store.list(this.key(`${SHARED_DIR}/`));
-      // Checkpoints in flight (ids above the newest completed one) own files no metadata lists yet.
-      const keeps = (p: string): boolean => keepFiles.has(p) || (stateFileCheckpointId(p) ?? 0) > newestCompleted;
+      const keeps = (p: string): boolean => keepFiles.has(p) || isInFlight(p);
       const deletedFiles = sharedKeys.map((k) => k.slice(this.jobPrefix.length)).filter((p) => !keeps(p));
       await this.store.delete(deletedFiles.map((p) => this.key(p)));
       for (const p of deletedFiles) remote.delete(p);
@@ -228,7 +218,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
       const stagedKeep = new Set([...keepFiles].map((p) => join(this.fileRoot, p)));
       await deleteUnreferenced(
         join(this.fileRoot, SHARED_DIR),
-        (path) => stagedKeep.has(path) || (stateFileCheckpointId(path) ?? 0) > newestCompleted,
+        (path) => stagedKeep.has(path) || isInFlight(path),
         this.fileRoot,
       );
       return {
