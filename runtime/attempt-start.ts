@@ -74,8 +74,16 @@ export async function startAttempt(
     Array.from({ length: parallelism }, (_, i) => taskIdOf(uids.get(node) as string, i)),
   );
   let attached: AttemptTasks | undefined;
-  const coordinator = createCoordinator(options, metrics, taskIds, () => attached, spec.onStats);
-  const { restored, freshStart } = await loadRestorePoint(coordinator, options, spec.restoreFrom, spec.attempt);
+  // One storage per attempt: the coordinator writes through it and the restore adopts files through it.
+  const storage = checkpointStorageOf(options);
+  const coordinator = createCoordinator(options, storage, metrics, taskIds, () => attached, spec.onStats);
+  const { restored, freshStart } = await loadRestorePoint(
+    coordinator,
+    storage,
+    options,
+    spec.restoreFrom,
+    spec.attempt,
+  );
   const jobRoot = jobRootOf(options);
   // Before any subtask opens: a sink cleans up after the subtasks of earlier, wider runs (transactions are named after the index).
   const highestParallelism = await recordParallelism(jobRoot, parallelism);
@@ -95,13 +103,13 @@ export async function startAttempt(
 /** The checkpoint coordinator of an attempt, with the job's metrics and log wired in. */
 function createCoordinator(
   options: ResolvedOptions,
+  storage: CheckpointStorage,
   metrics: JobMetrics,
   taskIds: string[],
   tasks: () => AttemptTasks | undefined,
   onStats: ((stats: CheckpointStats) => void) | undefined,
 ): CheckpointCoordinator {
   const progress = CheckpointLog.everyMinute(options.logger, options.checkpointIntervalMs);
-  const storage = checkpointStorageOf(options);
   return new CheckpointCoordinator({
     jobName: options.jobName,
     storage,
@@ -140,6 +148,7 @@ function createCoordinator(
  */
 async function loadRestorePoint(
   coordinator: CheckpointCoordinator,
+  storage: CheckpointStorage,
   options: ResolvedOptions,
   restoreFrom: ResolvedOptions['restore'],
   attempt: number,
@@ -157,7 +166,6 @@ async function loadRestorePoint(
       { kind: restored.metadata.kind, checkpoint: restored.metadata.checkpointId, location: restored.location },
       `restoring from ${restored.metadata.kind} ${restored.metadata.checkpointId} (${restored.location})`,
     );
-    const storage = checkpointStorageOf(options);
     if (storage.adoptFiles !== undefined) await storage.adoptFiles(restored);
     else if (resolve(restored.fileRoot) !== jobRootOf(options)) await adoptFiles(restored, jobRootOf(options));
     return { restored, freshStart: undefined };
