@@ -69,6 +69,12 @@ export interface CheckpointCoordinatorOptions {
    * order (docs/checkpoint-commit-order.md). @default 1
    */
   readonly maxConcurrentCheckpoints?: number;
+  /**
+   * Lowest id this coordinator hands out. Group mode gives each owner epoch of a partition its own
+   * id range, so two owners restored from the same checkpoint never name a checkpoint (hence a
+   * sink transaction) alike. @default 1
+   */
+  readonly firstCheckpointId?: number;
   /** Minimum time between the end of one checkpoint and the start of the next periodic one; above 0 it means one at a time. @default 0 */
   readonly minPauseMs?: number;
   /** Consecutive failed checkpoints tolerated; one more calls `onFailureThresholdExceeded`. @default 3 */
@@ -109,6 +115,7 @@ export function resolveCoordinatorOptions(options: CheckpointCoordinatorOptions)
     onStats: () => undefined,
     onEvent: () => undefined,
     clock: systemClock,
+    firstCheckpointId: 1,
     ...withoutUndefined(options),
   };
   requireInt('intervalMs', resolved.intervalMs, 1);
@@ -116,6 +123,7 @@ export function resolveCoordinatorOptions(options: CheckpointCoordinatorOptions)
   requireInt('minPauseMs', resolved.minPauseMs, 0);
   requireInt('maxConcurrentCheckpoints', resolved.maxConcurrentCheckpoints, 1);
   requireInt('tolerableFailures', resolved.tolerableFailures, 0);
+  requireInt('firstCheckpointId', resolved.firstCheckpointId, 1);
   requireInt('retain', resolved.retain, 1);
   if (resolved.tasks.length === 0)
     throw new CheckpointConfigError('"tasks" must list at least one task id to wait for');

@@ -99,7 +99,7 @@ export class CheckpointCoordinator {
     const { storage } = this.o;
     const restored = source === 'latest' ? await storage.latestCompleted() : await storage.load(refOf(source));
     const highest = Math.max(await storage.highestCheckpointId(), restored?.metadata.checkpointId ?? 0);
-    this.nextId = highest + 1;
+    this.nextId = Math.max(highest + 1, this.o.firstCheckpointId);
     if (restored !== undefined) {
       this.lastCompleted = {
         checkpointId: restored.metadata.checkpointId,
@@ -239,7 +239,7 @@ export class CheckpointCoordinator {
   /** The next id, in launch order; rejects if the storage cannot tell the highest id used. */
   private allocateId(): Promise<number> {
     const id = this.idChain.then(async () => {
-      const next = this.nextId ?? (await this.o.storage.highestCheckpointId()) + 1;
+      const next = this.nextId ?? Math.max((await this.o.storage.highestCheckpointId()) + 1, this.o.firstCheckpointId);
       this.nextId = next + 1;
       return next;
     });

@@ -31,8 +31,13 @@ const o = projectionOptions(config);
 const print = (line: string) => console.log(`[orders-projection-group ${process.pid}] ${line}`);
 const db = new pg.Client({ connectionString: databaseUrl });
 await db.connect();
+// Every process of the job runs this at once: CREATE TABLE IF NOT EXISTS is not safe against a
+// concurrent twin (both pass the check, one fails on the catalog's unique index), so serialise it.
+await db.query('BEGIN');
+await db.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`cdcflow create ${table}`]);
 await db.query(`CREATE TABLE IF NOT EXISTS ${table} (id bigint PRIMARY KEY, customer_id bigint, status text, amount numeric(12,2), currency char(3),
   shipping_address text, notes text, created_at timestamptz, updated_at timestamptz)`);
+await db.query('COMMIT');
 await db.end();
 
 const {

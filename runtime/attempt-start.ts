@@ -117,6 +117,7 @@ function createCoordinator(
     timeoutMs: options.checkpointTimeoutMs,
     retain: options.retain,
     maxConcurrentCheckpoints: options.maxConcurrentCheckpoints,
+    ...(options.firstCheckpointId === undefined ? {} : { firstCheckpointId: options.firstCheckpointId }),
     tasks: taskIds,
     triggerBarrier: (id) => tasks()?.requestBarrier(id),
     notifyComplete: (id) => tasks()?.notifyCheckpoint(id, true),

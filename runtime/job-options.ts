@@ -39,6 +39,8 @@ export interface EnvironmentOptions {
      * checkpoint order. @default 2
      */
     readonly maxConcurrent?: number;
+    /** Lowest checkpoint id of this run (group mode: each owner epoch its own range). @default 1 */
+    readonly firstId?: number;
   };
   readonly state?: {
     /** @default 'rocksdb' */
@@ -150,6 +152,7 @@ export type ResolvedOptions = {
   readonly checkpointTimeoutMs: number;
   readonly retain: number;
   readonly maxConcurrentCheckpoints: number;
+  readonly firstCheckpointId: number | undefined;
   readonly stateBackend: StateBackendName;
   readonly stateDir: string;
   readonly stateRocksDb: RocksDbMemoryOptions;
@@ -202,6 +205,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     checkpointTimeoutMs: options.checkpoints?.timeoutMs ?? CHECKPOINT_DEFAULTS.timeoutMs,
     retain: options.checkpoints?.retain ?? CHECKPOINT_DEFAULTS.retain,
     maxConcurrentCheckpoints: options.checkpoints?.maxConcurrent ?? JOB_DEFAULTS.maxConcurrentCheckpoints,
+    firstCheckpointId: options.checkpoints?.firstId,
     stateBackend: options.state?.backend ?? JOB_DEFAULTS.stateBackend,
     stateDir: resolve(options.state?.dir ?? defaultStateDir()),
     stateRocksDb: options.state?.rocksdb ?? {},

@@ -27,17 +27,34 @@ export function ownerEpochOf(jobName: string): OwnerEpoch | undefined {
   return epochs.get(jobName);
 }
 
+/**
+ * Each owner epoch numbers its checkpoints from `epoch × 2^32` (the coordinator's
+ * `firstCheckpointId`): two owners restored from the same checkpoint never name a checkpoint, a
+ * sink transaction or a commit marker alike, and a transaction's epoch is read off its id.
+ */
+const EPOCH_CHECKPOINT_STRIDE = 2 ** 32;
+
+export function firstCheckpointIdOfEpoch(epoch: number): number {
+  return epoch * EPOCH_CHECKPOINT_STRIDE;
+}
+
+/** The owner epoch whose range `checkpointId` is in (0 for ids below every epoch's range). */
+export function epochOfCheckpointId(checkpointId: number): number {
+  return Math.floor(checkpointId / EPOCH_CHECKPOINT_STRIDE);
+}
+
 /** A newer owner claimed the partition: this process must not commit for it any more. */
 export class OwnershipLostError extends CdcflowError {
   constructor(
     readonly instance: string,
     readonly epoch: number,
     readonly newerEpoch: number | undefined,
+    options: { cause?: unknown } = {},
   ) {
     super(
       `sink instance '${instance}' was fenced: this process holds owner epoch ${epoch} but the partition was claimed again${newerEpoch === undefined ? '' : ` (epoch ${newerEpoch})`}; ` +
         'another process owns it now. Nothing is committed; the partition task is dropped (a rebalance moved it while this process was paused or cut off).',
-      { domain: 'external', retriable: false },
+      { domain: 'external', retriable: false, ...options },
     );
   }
 }

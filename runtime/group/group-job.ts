@@ -11,7 +11,7 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
-import { isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
+import { firstCheckpointIdOfEpoch, isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
 import type { PartitionTaskRef } from '../../operators/sources/kafka/partition-task-assignment.ts';
 import { defaultCheckpointRoot, defaultStateDir } from '../config/index.ts';
 import { StreamEnvironment } from '../environment.ts';
@@ -78,6 +78,8 @@ export class GroupJob {
   private readonly checkpointRoot: string;
   private readonly stateRoot: string;
   private queue: Promise<void> = Promise.resolve();
+  /** Revoked tasks still stopping (final checkpoint), by partition. */
+  private readonly stopping = new Map<string, Promise<void>>();
   /** The latest assignment: a task that ends by itself (fenced) while its partition is still ours is claimed again. */
   private assigned = new Map<string, OwnedPartition>();
   private ending = false;
@@ -145,6 +147,7 @@ export class GroupJob {
       this.ending = true;
       this.enqueue(async () => {
         await Promise.all([...this.tasks.keys()].map((k) => this.revoke(k)));
+        await Promise.all(this.stopping.values());
         await this.membership.stop();
         this.settle.resolve({ tasksStarted: this.started, tasksFenced: this.fenced });
       });
@@ -174,7 +177,13 @@ export class GroupJob {
     this.log(
       `assignment: ${owned.map(key).join(', ') || 'nothing'}${revoked.length > 0 ? `; revoked ${revoked.join(', ')}` : ''}`,
     );
-    await Promise.all(revoked.map((k) => this.revoke(k)));
+    // Revoked tasks stop (final checkpoint) in the background: the group may already have handed
+    // their partitions on, and what this assignment adds (a dead member's partitions) must not
+    // wait behind their stop deadlines. A partition handed back while its old task still stops is
+    // started once that task has ended (startTask waits for it).
+    for (const k of revoked) void this.revoke(k);
+    // Partitions whose previous task here is still stopping go last: the others need not wait for it.
+    added.sort((a, b) => Number(this.stopping.has(key(a))) - Number(this.stopping.has(key(b))));
     for (const p of added) await this.startTask(p);
   }
 
@@ -182,6 +191,11 @@ export class GroupJob {
     const task = this.tasks.get(k);
     if (task === undefined) return;
     task.revoking = true;
+    this.tasks.delete(k);
+    this.stopping.set(k, task.done);
+    void task.done.finally(() => {
+      if (this.stopping.get(k) === task.done) this.stopping.delete(k);
+    });
     await task.env
       .stop()
       .catch((error: unknown) =>
@@ -191,6 +205,9 @@ export class GroupJob {
   }
 
   private async startTask(p: OwnedPartition): Promise<void> {
+    // This process's previous task of the partition first ends (its final checkpoint commits or is void).
+    await this.stopping.get(key(p));
+    if (this.ending || !this.assigned.has(key(p)) || this.tasks.has(key(p))) return;
     const jobName = `${this.o.jobName}.${key(p)}`;
     const claim = await claimPartition(this.checkpointRoot, this.o.jobName, jobName, p.topic, p.partition);
     const unregister = registerOwnerEpoch(jobName, { epoch: claim.epoch, owner: claim.owner });
@@ -202,7 +219,7 @@ export class GroupJob {
       ...base,
       jobName,
       parallelism: 1,
-      checkpoints: { ...base.checkpoints, dir: claim.directory },
+      checkpoints: { ...base.checkpoints, dir: claim.directory, firstId: firstCheckpointIdOfEpoch(claim.epoch) },
       state: { ...base.state, dir: stateDir },
       restore: claim.restoreFrom === undefined ? 'none' : { path: claim.restoreFrom },
       // Leftovers of an older owner that never completed a checkpoint belong to no checkpoint.
@@ -244,12 +261,10 @@ export class GroupJob {
         const self = this.tasks.get(k);
         if (self?.env === env) this.tasks.delete(k);
         await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
-        // Fenced by an older assignment's successor, but the group has given the partition back
-        // to us meanwhile (the assignment arrived while this task still ran): claim it again.
-        if (self !== undefined && !self.revoking && !this.ending && this.assigned.has(k)) {
-          this.log(`partition ${k}: still assigned here; claiming it again`);
-          this.enqueue(() => (this.tasks.has(k) || !this.assigned.has(k) ? Promise.resolve() : this.startTask(p)));
-        }
+        // Fenced: whoever claimed after us holds the partition. Even if our last assignment still
+        // names it, we do not claim it back: that assignment is stale (this process was paused
+        // past its session or cut off), and claiming would fence the rightful owner. The group's
+        // next assignment says whether it is ours again (apply starts it then).
       });
     this.tasks.set(k, { claim, env, done, stateDir, revoking: false });
   }

@@ -98,7 +98,8 @@ export async function claimFence(
   }
 }
 
-async function currentEpoch(session: PgSession, instance: string): Promise<number | undefined> {
+/** The epoch the fence of `instance` holds now, or undefined if no owner claimed it yet. */
+export async function currentEpoch(session: PgSession, instance: string): Promise<number | undefined> {
   const { rows } = await session
     .query<{ epoch: string }>(`SELECT epoch FROM ${FENCES} WHERE instance = $1`, [instance])
     .catch(() => ({ rows: [] as { epoch: string }[] }));

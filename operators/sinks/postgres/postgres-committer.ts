@@ -24,9 +24,9 @@ import { SinkMetrics } from '../sink-metrics.ts';
 import { IllegalTransactionTransitionError, SinkTransaction } from '../sink-transaction-state.ts';
 import { sinkInstanceName, type SinkIdentity, type TwoPhaseCommitter } from '../two-phase-commit.ts';
 import { changeMapper } from './change-mapping.ts';
-import { checkFenceInTransaction, claimFence } from './epoch-fence.ts';
-import { ownerEpochOf, type OwnerEpoch } from '../owner-epoch.ts';
-import type { PreparedTransactions } from './prepared-transactions.ts';
+import { checkFenceInTransaction, claimFence, currentEpoch } from './epoch-fence.ts';
+import { epochOfCheckpointId, OwnershipLostError, ownerEpochOf, type OwnerEpoch } from '../owner-epoch.ts';
+import type { CommitOutcome, PreparedTransactions } from './prepared-transactions.ts';
 import { PendingChanges } from './pending-changes.ts';
 import type { ResolvedPostgresSinkOptions } from './postgres-options.ts';
 import { PostgresSessions, type Connected } from './postgres-sessions.ts';
@@ -44,6 +44,9 @@ export interface PostgresTxn {
   /** Buffered changes not yet written anywhere at this barrier (keys held by uncommitted transactions). */
   readonly deferred?: readonly KeyedChange[];
 }
+
+/** How long a commit that found its transaction gone waits for a newer owner's epoch to appear. */
+const EPOCH_RAISE_WAIT_MS = 10_000;
 
 export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   private readonly instance: string;
@@ -95,7 +98,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
       new RefusalProbe(this.log),
       this.log,
       () => this.writerLost(),
-      this.ownerEpoch !== undefined,
+      this.ownerEpoch?.epoch,
     );
   }
 
@@ -165,7 +168,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     }
     const { prepared } = await this.sessions.connect();
     const held = this.uncommitted.get(txn.checkpointId);
-    const outcome = await prepared.commit(txn.checkpointId, txn.nonce);
+    const outcome = await this.commitPrepared(prepared, txn);
     // A transaction prepared by an earlier process (committed by a restore) is not held here.
     if (held !== undefined) {
       held.committed();
@@ -178,8 +181,43 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     await prepared.pruneMarkers(txn.checkpointId);
   }
 
+  /** Group mode: transactions of checkpoints in a newer owner epoch's id range are not ours to roll back. */
+  private readonly newerOwners = (checkpointId: number): boolean =>
+    this.ownerEpoch !== undefined && epochOfCheckpointId(checkpointId) > this.ownerEpoch.epoch;
+
+  /**
+   * COMMIT PREPARED of one of our checkpoints. In group mode a newer owner's claim rolls back what
+   * an older owner prepared for checkpoints its restore point does not cover; if that is why our
+   * transaction is gone, the checkpoint is void (the new owner replays its records from its own
+   * restore point): an ownership loss, not lost data.
+   */
+  private async commitPrepared(prepared: PreparedTransactions, txn: PostgresTxn): Promise<CommitOutcome> {
+    try {
+      return await prepared.commit(txn.checkpointId, txn.nonce as string);
+    } catch (error) {
+      const owner = this.ownerEpoch;
+      if (owner === undefined || !(error instanceof PostgresSinkError) || error.retriable) throw error;
+      // The claimant rolls back first and raises the epoch just after (epoch-fence.ts): give it time.
+      const { control } = await this.sessions.connect();
+      const deadline = Date.now() + EPOCH_RAISE_WAIT_MS;
+      for (;;) {
+        const newer = await currentEpoch(control, this.instance);
+        if (newer !== undefined && newer > owner.epoch)
+          throw new OwnershipLostError(this.instance, owner.epoch, newer, { cause: error });
+        if (Date.now() >= deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  }
+
   async recover(committed: readonly PostgresTxn[]): Promise<void> {
-    const { prepared } = await this.sessions.connect();
+    const { prepared, control } = await this.sessions.connect();
+    const owner = this.ownerEpoch;
+    if (owner !== undefined) {
+      // A stale owner (paused while it restored) must not touch a newer owner's transactions.
+      const newer = await currentEpoch(control, this.instance);
+      if (newer !== undefined && newer > owner.epoch) throw new OwnershipLostError(this.instance, owner.epoch, newer);
+    }
     for (const handle of committed) {
       if (handle.gid === null || handle.nonce === undefined) continue;
       const txn = SinkTransaction.adopt(handle.gid);
@@ -190,6 +228,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     // Prepared by checkpoints that never completed: pre-committed → aborted.
     const rolledBack = await prepared.rollbackAllExcept(
       new Set(committed.flatMap((t) => (t.gid === null ? [] : [t.gid]))),
+      this.newerOwners,
     );
     if (rolledBack.length > 0) {
       this.log(
@@ -221,7 +260,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
           '55P03',
           { retriable: true },
         );
-      const rolledBack = await prepared.rollbackAllExcept(keep);
+      const rolledBack = await prepared.rollbackAllExcept(keep, this.newerOwners);
       if (rolledBack.length > 0) this.log(`claim: rolled back ${rolledBack.join(', ')} (prepared by an older owner)`);
     }
   }

@@ -59,9 +59,19 @@ export class PostgresSessions {
     private readonly probe: RefusalProbe,
     private readonly log: (line: string) => void,
     private readonly onWriterLost: () => void,
-    /** Group mode: the owner-epoch fence (epoch-fence.ts) replaces the instance's advisory lock, which a paused old owner would hold forever. */
-    private readonly epochFenced = false,
-  ) {}
+    /**
+     * Group mode: the owner epoch. Its fence (epoch-fence.ts) replaces the instance's advisory
+     * lock, which a paused old owner would hold forever; owners of different epochs are told apart
+     * by the database, not by closing each other here.
+     */
+    ownerEpoch?: number,
+  ) {
+    this.epochFenced = ownerEpoch !== undefined;
+    this.liveKey = ownerEpoch === undefined ? instance : `${instance}@epoch-${ownerEpoch}`;
+  }
+
+  private readonly epochFenced: boolean;
+  private readonly liveKey: string;
 
   /**
    * The live sessions. The writer's open transaction does not survive a drop: `onWriterLost`
@@ -95,9 +105,9 @@ export class PostgresSessions {
       this.onWriterLost();
       await current.writer.close();
     }
-    const previous = live.get(this.instance);
+    const previous = live.get(this.liveKey);
     if (previous !== undefined && previous !== this.owner) await previous.close().catch(() => undefined);
-    live.set(this.instance, this.owner);
+    live.set(this.liveKey, this.owner);
     const writer = await this.o.connect();
     let control: PgSession | undefined;
     try {
@@ -130,7 +140,7 @@ export class PostgresSessions {
   async close(last: (c: Connected) => Promise<void>): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (live.get(this.instance) === this.owner) live.delete(this.instance);
+    if (live.get(this.liveKey) === this.owner) live.delete(this.liveKey);
     const c = this.connected;
     this.connected = undefined;
     if (c === undefined) return;

@@ -103,8 +103,14 @@ export class PreparedTransactions {
     );
   }
 
-  /** Rolls back every transaction this instance left prepared except those in `keep`; returns their gids. */
-  async rollbackAllExcept(keep: ReadonlySet<string>): Promise<string[]> {
+  /**
+   * Rolls back every transaction this instance left prepared except those in `keep` and those whose
+   * checkpoint id `spare` accepts (group mode: a newer owner's); returns their gids.
+   */
+  async rollbackAllExcept(
+    keep: ReadonlySet<string>,
+    spare: (checkpointId: number) => boolean = () => false,
+  ): Promise<string[]> {
     const prefix = `${this.instance}:`;
     const { rows } = await this.control.query<{ gid: string }>(
       'SELECT gid FROM pg_prepared_xacts WHERE database = current_database() AND left(gid, $2) = $1 ORDER BY prepared',
@@ -112,7 +118,7 @@ export class PreparedTransactions {
     );
     const rolledBack: string[] = [];
     for (const { gid } of rows) {
-      if (keep.has(gid)) continue;
+      if (keep.has(gid) || spare(Number(gid.slice(prefix.length)))) continue;
       try {
         await this.control.query(`ROLLBACK PREPARED ${quoteLiteral(gid)}`);
         rolledBack.push(gid);
