@@ -17,7 +17,7 @@ import { defaultCheckpointRoot, defaultStateDir } from '../config/index.ts';
 import { StreamEnvironment } from '../environment.ts';
 import type { EnvironmentOptions } from '../job-options.ts';
 import { GroupMembership, type OwnedPartition } from './group-membership.ts';
-import { claimPartition, type PartitionClaim } from './partition-claims.ts';
+import { claimPartition, newestClaim, type PartitionClaim } from './partition-claims.ts';
 
 /** What the job's builder gets for each partition task. */
 export interface PartitionTask {
@@ -64,8 +64,6 @@ interface RunningTask {
   readonly env: StreamEnvironment;
   readonly done: Promise<void>;
   readonly stateDir: string;
-  /** Set when this process stops the task (revoke, stop): its end must not start it again. */
-  revoking: boolean;
 }
 
 const key = (p: OwnedPartition) => `${p.topic}-${p.partition}`;
@@ -82,6 +80,8 @@ export class GroupJob {
   private readonly stopping = new Map<string, Promise<void>>();
   /** The latest assignment: a task that ends by itself (fenced) while its partition is still ours is claimed again. */
   private assigned = new Map<string, OwnedPartition>();
+  /** When `assigned` arrived. */
+  private assignedAtMs = 0;
   private ending = false;
   private started = 0;
   private fenced = 0;
@@ -172,6 +172,7 @@ export class GroupJob {
     if (this.ending) return;
     const wanted = new Map(owned.map((p) => [key(p), p]));
     this.assigned = wanted;
+    this.assignedAtMs = Date.now();
     const revoked = [...this.tasks.keys()].filter((k) => !wanted.has(k));
     const added = [...wanted].filter(([k]) => !this.tasks.has(k)).map(([, p]) => p);
     this.log(
@@ -190,7 +191,6 @@ export class GroupJob {
   private async revoke(k: string): Promise<void> {
     const task = this.tasks.get(k);
     if (task === undefined) return;
-    task.revoking = true;
     this.tasks.delete(k);
     this.stopping.set(k, task.done);
     void task.done.finally(() => {
@@ -202,6 +202,22 @@ export class GroupJob {
         this.log(`partition ${k}: the stop did not end with a final checkpoint (${(error as Error).message})`),
       );
     await task.done;
+  }
+
+  /**
+   * A fenced task whose partition our latest assignment still names. If that assignment came
+   * after the claim that fenced us, the group gave the partition (back) to us while the old task
+   * still ran: claim it again. If it came before, it is stale (this process was paused past its
+   * session or cut off) and claiming would fence the rightful owner: the next assignment decides.
+   */
+  private async reclaimIfReassigned(p: OwnedPartition): Promise<void> {
+    const newest = await newestClaim(this.checkpointRoot, this.o.jobName, p.topic, p.partition).catch(() => undefined);
+    if (newest !== undefined && newest.claimedAtMs > this.assignedAtMs) {
+      this.log(`partition ${key(p)}: our assignment predates epoch ${newest.epoch}'s claim; waiting for the group`);
+      return;
+    }
+    this.log(`partition ${key(p)}: still assigned here; claiming it again`);
+    this.enqueue(() => this.startTask(p));
   }
 
   private async startTask(p: OwnedPartition): Promise<void> {
@@ -239,6 +255,7 @@ export class GroupJob {
       `partition ${key(p)}: claimed epoch ${claim.epoch}, ${claim.restoreFrom === undefined ? 'fresh start' : `restoring ${claim.restoreFrom}`}`,
     );
     const k = key(p);
+    let fenced = false;
     const done = env
       .execute()
       .then((result) =>
@@ -248,6 +265,7 @@ export class GroupJob {
       )
       .catch((error: unknown) => {
         if (isOwnershipLost(error)) {
+          fenced = true;
           this.fenced += 1;
           this.log(
             `partition ${k}: fenced by a newer owner (epoch ${claim.epoch} is stale); task dropped, nothing committed`,
@@ -261,12 +279,9 @@ export class GroupJob {
         const self = this.tasks.get(k);
         if (self?.env === env) this.tasks.delete(k);
         await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
-        // Fenced: whoever claimed after us holds the partition. Even if our last assignment still
-        // names it, we do not claim it back: that assignment is stale (this process was paused
-        // past its session or cut off), and claiming would fence the rightful owner. The group's
-        // next assignment says whether it is ours again (apply starts it then).
+        if (fenced && !this.ending && this.assigned.has(k)) await this.reclaimIfReassigned(p);
       });
-    this.tasks.set(k, { claim, env, done, stateDir, revoking: false });
+    this.tasks.set(k, { claim, env, done, stateDir });
   }
 }
 

@@ -83,6 +83,21 @@ async function restoreTarget(dir: string, taskJobName: string): Promise<string |
   return undefined;
 }
 
+/** The newest claim of `topic`-`partition` (epoch and when it was made), if any. */
+export async function newestClaim(
+  root: string,
+  jobName: string,
+  topic: string,
+  partition: number,
+): Promise<{ epoch: number; claimedAtMs: number } | undefined> {
+  const dir = partitionDir(root, jobName, topic, partition);
+  for (const epoch of await epochsOf(dir)) {
+    const claim = await readClaim(epochDir(dir, epoch));
+    if (claim !== undefined) return { epoch: claim.epoch, claimedAtMs: claim.claimedAtMs };
+  }
+  return undefined;
+}
+
 /** Claims the next epoch of `topic`-`partition` for this process. */
 export async function claimPartition(
   root: string,
