@@ -342,7 +342,18 @@ export class SubtaskLoop {
       ),
       ...(this.deps.freshStart === undefined ? {} : { freshStart: this.deps.freshStart }),
     };
-    await operator.open?.(context, restoredSnapshot);
+    try {
+      await operator.open?.(context, restoredSnapshot);
+    } catch (error) {
+      // Not among the runners yet, so closeOperators would miss it: release what the open got
+      // (connections) here, or they outlive the attempt and keep the process alive.
+      try {
+        await operator.close?.();
+      } catch {
+        // the open's error is the one to report
+      }
+      throw error;
+    }
     this.runners.set(node, runner);
   }
 

@@ -146,9 +146,12 @@ export class GroupJob {
     if (!this.ending) {
       this.ending = true;
       this.enqueue(async () => {
+        const began = Date.now();
         await Promise.all([...this.tasks.keys()].map((k) => this.revoke(k)));
         await Promise.all(this.stopping.values());
+        const stopped = Date.now();
         await this.membership.stop();
+        this.log(`tasks stopped in ${stopped - began} ms, left the group in ${Date.now() - stopped} ms`);
         this.settle.resolve({ tasksStarted: this.started, tasksFenced: this.fenced });
       });
     }

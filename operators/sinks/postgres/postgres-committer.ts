@@ -216,7 +216,11 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
     if (owner !== undefined) {
       // A stale owner (paused while it restored) must not touch a newer owner's transactions.
       const newer = await currentEpoch(control, this.instance);
-      if (newer !== undefined && newer > owner.epoch) throw new OwnershipLostError(this.instance, owner.epoch, newer);
+      if (newer !== undefined && newer > owner.epoch) {
+        // The runtime does not close an operator whose open failed: close our sessions here.
+        await this.close();
+        throw new OwnershipLostError(this.instance, owner.epoch, newer);
+      }
     }
     for (const handle of committed) {
       if (handle.gid === null || handle.nonce === undefined) continue;

@@ -124,6 +124,9 @@ export class PostgresSessions {
       if (this.o.mode === 'two-phase') await checkTwoPhase(control, prepared);
       if (this.epochFenced) await ensureFenceTables(control);
       const screen = new RowScreen(table.columns, table.managedColumns(), this.probe);
+      // Closed while we connected: these sessions would outlive the sink (and keep the process alive).
+      if (this.closed)
+        throw new PostgresSinkError('postgres sink is closed', undefined, { domain: 'internal', retriable: false });
       this.connected = { writer, control, table, screen, prepared };
       return this.connected;
     } catch (error) {
