@@ -1,0 +1,52 @@
+import type { StoreEntry } from './key-value-store.ts';
+
+/**
+ * The calls `RocksDbStore` makes on a RocksDB binding. Two implementations: the `rocksdb` npm
+ * package (default) and cdcflow's own addon (`state/native`, experimental), which adds native
+ * checkpoints. Each is loaded only when chosen, so one process never holds two RocksDB libraries
+ * unless it uses both.
+ */
+export interface RocksDbEngine {
+  open(options: RocksDbEngineOptions): Promise<void>;
+  close(): Promise<void>;
+  getMany(keys: readonly Buffer[]): Promise<(Buffer | undefined)[]>;
+  /** One atomic batch; a `null` value deletes. */
+  batch(ops: readonly EngineWrite[]): Promise<void>;
+  /** Deletes `[gte, lt)`; an absent bound is open. */
+  clearRange(range: EngineRange): Promise<void>;
+  /** An ordered view of `range` fixed now (a RocksDB snapshot), read in batches of about `batchBytes`. */
+  iterator(range: EngineRange & { readonly reverse?: boolean }, batchBytes: number): EngineIterator;
+}
+
+export interface RocksDbEngineOptions {
+  readonly cacheSize: number;
+  readonly writeBufferSize: number;
+  readonly maxOpenFiles: number;
+}
+
+export interface EngineWrite {
+  readonly key: Buffer;
+  readonly value: Buffer | null;
+}
+
+export interface EngineRange {
+  readonly gte?: Buffer | undefined;
+  readonly lt?: Buffer | undefined;
+}
+
+export interface EngineIterator {
+  /** The next entries in scan order; `finished` once the range is exhausted. */
+  next(): Promise<{ entries: StoreEntry[]; finished: boolean }>;
+  end(): Promise<void>;
+}
+
+/** What only the native binding offers: RocksDB checkpoints and SST ingestion. */
+export interface NativeCheckpoints {
+  /** RocksDB's checkpoint into `dir` (must not exist): memtables flushed, SST files hard-linked. */
+  checkpoint(dir: string): Promise<void>;
+  /** Adds SST files written elsewhere; `move` hard-links (or moves) them instead of copying. */
+  ingest(files: readonly string[], move: boolean): Promise<void>;
+  compactRange(range: EngineRange): Promise<void>;
+}
+
+export type RocksDbBinding = 'npm' | 'native';
