@@ -7,13 +7,17 @@ import type {
   NativeCheckpoints,
   RocksDbBinding,
   RocksDbEngine,
+  RocksDbEngineOptions,
 } from './rocksdb-engine.ts';
+import { StateError } from './errors.ts';
+import { dirname, join } from 'node:path';
 import { NativeRocksDbEngine } from './rocksdb-native-engine.ts';
 import { NpmRocksDbEngine } from './rocksdb-npm-engine.ts';
 import {
   prefixUpperBound,
   type KeyValueStore,
   type LocalRecovery,
+  type SstCheckpoints,
   type StoreEntry,
   type StoreScan,
   type StoreWrite,
@@ -75,10 +79,12 @@ export class RocksDbStore implements KeyValueStore {
   private engine: RocksDbEngine;
   private opened = false;
   readonly localRecovery: LocalRecovery | undefined;
+  readonly sstCheckpoints: SstCheckpoints | undefined;
   private recovery: RecoveryLog | undefined;
 
   constructor(private readonly options: RocksDbStoreOptions) {
     this.engine = this.newEngine();
+    if (options.binding === 'native') this.sstCheckpoints = new NativeSstCheckpoints(this);
     if (options.localRecovery === true) {
       this.recovery = new RecoveryLog(this, `${options.location}.recovery`);
       this.localRecovery = this.recovery;
@@ -104,6 +110,30 @@ export class RocksDbStore implements KeyValueStore {
     return this.engine instanceof NativeRocksDbEngine ? this.engine : undefined;
   }
 
+  /** The engine's options from the store's (memory bounds). */
+  engineOptions(): RocksDbEngineOptions {
+    return {
+      cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
+      writeBufferSize: this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024,
+      maxOpenFiles: this.options.maxOpenFiles ?? 1000,
+    };
+  }
+
+  /** For SST restores: the database in `dir` becomes this store's (a fresh lineage). */
+  async adoptDirectory(dir: string): Promise<void> {
+    await this.recovery?.settle();
+    if (this.opened) {
+      this.opened = false;
+      await this.engine.close();
+    }
+    await rm(this.options.location, { recursive: true, force: true });
+    await rename(dir, this.options.location);
+    await this.openAt();
+    // A checkpoint taken with local recovery on holds that lineage's bookkeeping: not ours.
+    await this.engine.clearRange({ gte: RECOVERY_PREFIX });
+    await this.recovery?.startLineage();
+  }
+
   async open(): Promise<void> {
     if (this.recovery !== undefined) await this.recovery.keepPreviousRun();
     await this.openAt();
@@ -114,11 +144,7 @@ export class RocksDbStore implements KeyValueStore {
   async openAt(): Promise<void> {
     await mkdir(this.options.location, { recursive: true });
     this.engine = this.newEngine();
-    await this.engine.open({
-      cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
-      writeBufferSize: this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024,
-      maxOpenFiles: this.options.maxOpenFiles ?? 1000,
-    });
+    await this.engine.open(this.engineOptions());
     this.opened = true;
   }
 
@@ -211,6 +237,46 @@ export class RocksDbStore implements KeyValueStore {
   async clear(): Promise<void> {
     await this.engine.clearRange({});
     await this.recovery?.startLineage();
+  }
+}
+
+/** RocksDB checkpoints of a store on the native binding. */
+class NativeSstCheckpoints implements SstCheckpoints {
+  constructor(private readonly store: RocksDbStore) {}
+
+  scratchDir(name: string): string {
+    return join(`${this.store.location}.scratch`, name);
+  }
+
+  async checkpoint(dir: string): Promise<void> {
+    const native = this.store.native;
+    if (native === undefined) throw new StateError('RocksDB checkpoint: the store is not open', { domain: 'internal' });
+    await mkdir(dirname(dir), { recursive: true });
+    await rm(dir, { recursive: true, force: true });
+    await native.checkpoint(dir);
+  }
+
+  adopt(dir: string): Promise<void> {
+    return this.store.adoptDirectory(dir);
+  }
+
+  async *readDirectory(dir: string, batchBytes: number): AsyncGenerator<readonly StoreEntry[]> {
+    const engine = new NativeRocksDbEngine(dir);
+    await engine.open(this.store.engineOptions());
+    try {
+      const it = engine.iterator({ lt: RECOVERY_PREFIX }, batchBytes);
+      try {
+        for (;;) {
+          const { entries, finished } = await it.next();
+          if (entries.length > 0) yield entries;
+          if (finished) return;
+        }
+      } finally {
+        await it.end();
+      }
+    } finally {
+      await engine.close();
+    }
   }
 }
 
