@@ -42,8 +42,11 @@ export interface EngineIterator {
 
 /** What only the native binding offers: RocksDB checkpoints and SST ingestion. */
 export interface NativeCheckpoints {
-  /** RocksDB's checkpoint into `dir` (must not exist): memtables flushed, SST files hard-linked. */
-  checkpoint(dir: string): Promise<void>;
+  /**
+   * RocksDB's checkpoint into `dir` (must not exist): SST files hard-linked; memtables flushed
+   * first unless the WAL is smaller than `walBytes` (default 0: always), which is copied then.
+   */
+  checkpoint(dir: string, walBytes?: number): Promise<void>;
   /** Adds SST files written elsewhere; `move` hard-links (or moves) them instead of copying. */
   ingest(files: readonly string[], move: boolean): Promise<void>;
   compactRange(range: EngineRange): Promise<void>;

@@ -29,7 +29,7 @@ interface AddonDb {
   deleteRange(start: Buffer, end: Buffer | undefined, cb: Callback): void;
   iterator(gte: Buffer | undefined, lt: Buffer | undefined, reverse: boolean): AddonIterator;
   flush(cb: Callback): void;
-  checkpoint(dir: string, cb: Callback): void;
+  checkpoint(dir: string, walBytes: number, cb: Callback): void;
   ingest(files: string[], move: boolean, cb: Callback): void;
   compactRange(start: Buffer | undefined, end: Buffer | undefined, cb: Callback): void;
 }
@@ -111,8 +111,8 @@ export class NativeRocksDbEngine implements RocksDbEngine, NativeCheckpoints {
     };
   }
 
-  checkpoint(dir: string): Promise<void> {
-    return callback(`checkpoint into ${dir}`, (cb) => this.db.checkpoint(dir, cb));
+  checkpoint(dir: string, walBytes = 0): Promise<void> {
+    return callback(`checkpoint into ${dir}`, (cb) => this.db.checkpoint(dir, walBytes, cb));
   }
 
   ingest(files: readonly string[], move: boolean): Promise<void> {

@@ -1,7 +1,7 @@
 /**
  * npm run bench -- state-scale [--keys 10000000] [--update-seconds 60] [--updates-per-second 10000] [--interval-ms 1000]
  *                               [--local-recovery 1|0] [--also-replay] [--prefill] [--restore-range 0-63]
- *                               [--binding npm|native|both] [--link 0]
+ *                               [--binding npm|native|both] [--link 0] [--write-buffer-mb 4] [--wal-mb 0]
  *
  * WORKLOAD.md preset L at the state layer: `--keys` keys inserted (~600-byte values, the
  * reference row), then ~10k random keys updated per 1 s checkpoint while records flow. Reports
@@ -21,7 +21,9 @@
  * RocksDB addon, whose checkpoints are RocksDB checkpoints (SST files); `both` runs the whole bench
  * once per binding, one after the other, in one invocation. With native checkpoints a restore into
  * an empty directory hard-links the SST files from the (local) checkpoint folder; `--link 0` makes
- * it copy them through the streamed read instead, as a download from S3 would.
+ * it copy them through the streamed read instead, as a download from S3 would. `--write-buffer-mb`
+ * sets RocksDB's memtable size; `--wal-mb` lets a native checkpoint copy the WAL instead of
+ * flushing while the WAL is below that size.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -44,6 +46,8 @@ const { values } = parseArgs({
     'restore-range': { type: 'string', default: '0-127' },
     binding: { type: 'string', default: 'npm' },
     link: { type: 'string', default: '1' },
+    'wal-mb': { type: 'string', default: '0' },
+    'write-buffer-mb': { type: 'string', default: '4' },
   },
 });
 let binding = 'npm';
@@ -87,6 +91,10 @@ function child(
     binding,
     '--link',
     values.link as string,
+    '--wal-mb',
+    values['wal-mb'] as string,
+    '--write-buffer-mb',
+    values['write-buffer-mb'] as string,
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];

@@ -41,6 +41,8 @@ const { values } = parseArgs({
     'restore-range': { type: 'string', default: '0-127' },
     binding: { type: 'string', default: 'npm' },
     link: { type: 'string', default: '1' },
+    'wal-mb': { type: 'string', default: '0' },
+    'write-buffer-mb': { type: 'string', default: '4' },
   },
 });
 const BINDING = values.binding === 'native' ? 'native' : 'npm';
@@ -101,6 +103,8 @@ const store = new RocksDbStore({
   cacheSizeBytes: Number(values['cache-mb']) << 20,
   localRecovery: LOCAL_RECOVERY,
   binding: BINDING,
+  checkpointWalBytes: Number(values['wal-mb']) << 20,
+  writeBufferSizeBytes: Number(values['write-buffer-mb']) << 20,
 });
 const backend = new KeyedStateBackend({
   store,

@@ -229,17 +229,19 @@ class Db : public Napi::ObjectWrap<Db> {
     return info.Env().Undefined();
   }
 
-  // checkpoint(dir, callback): RocksDB's checkpoint (memtables flushed, SST files hard-linked,
-  // MANIFEST/OPTIONS/CURRENT copied) into `dir`, which must not exist.
+  // checkpoint(dir, walBytes, callback): RocksDB's checkpoint (SST files hard-linked,
+  // MANIFEST/OPTIONS/CURRENT copied) into `dir`, which must not exist. Memtables are flushed
+  // first unless the WAL holds less than `walBytes` (0: always flush); the WAL is copied then.
   Napi::Value Checkpoint(const Napi::CallbackInfo& info) {
     std::string dir = info[0].As<Napi::String>().Utf8Value();
-    auto* job = new Job(Value(), info[1].As<Napi::Function>(), [this, dir]() {
+    uint64_t walBytes = static_cast<uint64_t>(info[1].As<Napi::Number>().Int64Value());
+    auto* job = new Job(Value(), info[2].As<Napi::Function>(), [this, dir, walBytes]() {
       if (db_ == nullptr) return rocksdb::Status::InvalidArgument("database is not open");
       rocksdb::Checkpoint* checkpoint = nullptr;
       rocksdb::Status status = rocksdb::Checkpoint::Create(db_, &checkpoint);
       if (!status.ok()) return status;
       std::unique_ptr<rocksdb::Checkpoint> owned(checkpoint);
-      return owned->CreateCheckpoint(dir, 0);
+      return owned->CreateCheckpoint(dir, walBytes);
     });
     job->Queue();
     return info.Env().Undefined();

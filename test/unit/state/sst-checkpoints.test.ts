@@ -177,6 +177,32 @@ describe('native RocksDB checkpoints', () => {
     await other.backend.close();
   });
 
+  it('with checkpointWalBytes, a checkpoint carries the unflushed writes in its WAL copy', async () => {
+    const root = await dirs.make('sst-wal');
+    const storage = new LocalFsSnapshotStorage(join(root, 'checkpoints'));
+    const store = new RocksDbStore({
+      location: join(root, 'db'),
+      binding: 'native',
+      checkpointWalBytes: 64 << 20,
+      writeBufferSizeBytes: 32 << 20,
+    });
+    const backend = new KeyedStateBackend({ store, keyGroupRange: ALL, snapshotNamePrefix: 'w' });
+    await backend.open();
+    await put(backend, keys, (k) => Number(k.slice(1)));
+    const handle = await checkpoint(backend, 1, storage);
+    // Nothing was flushed: the state is in the WAL the checkpoint copied.
+    expect(handle.files.some((f) => f.kind === 'sst')).toBe(false);
+    expect(handle.files.some((f) => f.localName?.endsWith('.log') === true && f.bytes > 0)).toBe(true);
+    const expected = await dump(store);
+    await put(backend, keys.slice(0, 100), () => null);
+    await backend.close();
+    const { store: other, backend: restored } = nativeBackend(join(root, 'other'), ALL, 'w');
+    await restored.open();
+    await restored.restore([handle], ALL, storage);
+    expect(await dump(other)).toEqual(expected);
+    await restored.close();
+  });
+
   it('refuses a RocksDB checkpoint on the npm binding, saying which binding to use', async () => {
     const root = await dirs.make('sst-npm');
     const storage = new LocalFsSnapshotStorage(join(root, 'checkpoints'));
