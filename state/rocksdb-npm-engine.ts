@@ -42,13 +42,17 @@ interface NpmDb {
 
 type NpmOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
-let loaded: { rocksdb: (location: string) => NpmDb; binding: NpmBinding } | undefined;
-function load(): NonNullable<typeof loaded> {
-  const require = createRequire(import.meta.url);
-  return (loaded ??= {
-    rocksdb: require('rocksdb') as (location: string) => NpmDb,
-    binding: require('rocksdb/binding') as NpmBinding,
-  });
+// Loaded when this module is imported, as before the engine split: the package's addon registers
+// itself once per process, so the thread that imports the state layer first (the main thread of a
+// parallel job) must load it before worker threads do, or a restarted worker fails with "Module
+// did not self-register".
+const require = createRequire(import.meta.url);
+const loaded = {
+  rocksdb: require('rocksdb') as (location: string) => NpmDb,
+  binding: require('rocksdb/binding') as NpmBinding,
+};
+function load(): typeof loaded {
+  return loaded;
 }
 
 export function callback<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T> {

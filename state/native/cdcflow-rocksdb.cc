@@ -288,8 +288,6 @@ class Db : public Napi::ObjectWrap<Db> {
 // A bounded, ordered view fixed at creation (it holds a RocksDB snapshot), read in batches.
 class Iterator : public Napi::ObjectWrap<Iterator> {
  public:
-  static Napi::FunctionReference constructor;
-
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Iterator",
                        {
@@ -413,7 +411,10 @@ class Iterator : public Napi::ObjectWrap<Iterator> {
   rocksdb::Iterator* it_ = nullptr;
 };
 
-Napi::FunctionReference Iterator::constructor;
+// Per environment (main thread, each worker thread): the Iterator class of that environment.
+struct AddonData {
+  Napi::FunctionReference iterator;
+};
 
 void Db::ReleaseIterators() {
   for (Iterator* it : iterators_) it->Detach();
@@ -431,16 +432,16 @@ Napi::Value Db::NewIterator(const Napi::CallbackInfo& info) {
   std::optional<std::string> lt;
   if (!IsAbsent(info[0])) gte = ToBytes(info[0]);
   if (!IsAbsent(info[1])) lt = ToBytes(info[1]);
-  Napi::Object object = Iterator::constructor.New({});
+  Napi::Object object = env.GetInstanceData<AddonData>()->iterator.New({});
   Iterator::Unwrap(object)->Init(this, Value(), std::move(gte), std::move(lt), info[2].ToBoolean().Value());
   return object;
 }
 
 Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
   exports.Set("Db", Db::Define(env));
-  Napi::Function iterator = Iterator::Define(env);
-  Iterator::constructor = Napi::Persistent(iterator);
-  Iterator::constructor.SuppressDestruct();
+  auto* data = new AddonData();
+  data->iterator = Napi::Persistent(Iterator::Define(env));
+  env.SetInstanceData(data);
   exports.Set("rocksdbVersion", Napi::String::New(env, std::to_string(ROCKSDB_MAJOR) + "." +
                                                            std::to_string(ROCKSDB_MINOR) + "." +
                                                            std::to_string(ROCKSDB_PATCH)));
