@@ -3,8 +3,9 @@ import type { StoreEntry } from './key-value-store.ts';
 /**
  * The calls `RocksDbStore` makes on a RocksDB binding. Two implementations: the `rocksdb` npm
  * package (default) and cdcflow's own addon (`state/native`, experimental), which adds native
- * checkpoints. Each is loaded only when chosen, so one process never holds two RocksDB libraries
- * unless it uses both.
+ * checkpoints. The addon is loaded only when chosen; the npm package at import (see
+ * rocksdb-npm-engine.ts). Both in one process work: Node loads addons RTLD_LOCAL, so their RocksDB
+ * symbols do not bind to each other.
  */
 export interface RocksDbEngine {
   open(options: RocksDbEngineOptions): Promise<void>;
