@@ -3,9 +3,8 @@ import type { StoreEntry } from './key-value-store.ts';
 /**
  * The calls `RocksDbStore` makes on a RocksDB binding. Two implementations: the `rocksdb` npm
  * package (default) and cdcflow's own addon (`state/native`, experimental), which adds native
- * checkpoints. The addon is loaded only when chosen; the npm package at import (see
- * rocksdb-npm-engine.ts). Both in one process work: Node loads addons RTLD_LOCAL, so their RocksDB
- * symbols do not bind to each other.
+ * checkpoints. Each is loaded on first use; never both in one process (the npm package's
+ * statically linked RocksDB answered the addon's calls into librocksdb and aborted).
  */
 export interface RocksDbEngine {
   open(options: RocksDbEngineOptions): Promise<void>;

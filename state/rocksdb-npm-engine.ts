@@ -42,17 +42,28 @@ interface NpmDb {
 
 type NpmOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
 
-// Loaded when this module is imported, as before the engine split: the package's addon registers
-// itself once per process, so the thread that imports the state layer first (the main thread of a
-// parallel job) must load it before worker threads do, or a restarted worker fails with "Module
-// did not self-register".
-const require = createRequire(import.meta.url);
-const loaded = {
-  rocksdb: require('rocksdb') as (location: string) => NpmDb,
-  binding: require('rocksdb/binding') as NpmBinding,
-};
-function load(): typeof loaded {
-  return loaded;
+let loaded: { rocksdb: (location: string) => NpmDb; binding: NpmBinding } | undefined;
+/**
+ * The package, loaded on first use — not at import: with the native binding it must not be
+ * loaded at all (its statically linked RocksDB, built with assertions, then answered the addon's
+ * calls into librocksdb and aborted the process). Its addon registers itself once per process,
+ * so a parallel job loads it in the main thread before starting workers (`preloadRocksDbBinding`).
+ */
+function load(): NonNullable<typeof loaded> {
+  const require = createRequire(import.meta.url);
+  return (loaded ??= {
+    rocksdb: require('rocksdb') as (location: string) => NpmDb,
+    binding: require('rocksdb/binding') as NpmBinding,
+  });
+}
+
+/**
+ * Loads the chosen binding in this thread. Call it in the main thread before worker threads open
+ * stores: the npm package's addon registers only in the first thread that loads it, and a worker
+ * that loads it first and exits leaves later workers with "Module did not self-register".
+ */
+export function preloadNpmRocksDb(): void {
+  load();
 }
 
 export function callback<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T> {

@@ -11,8 +11,8 @@ import type {
 } from './rocksdb-engine.ts';
 import { StateError } from './errors.ts';
 import { dirname, join } from 'node:path';
-import { NativeRocksDbEngine } from './rocksdb-native-engine.ts';
-import { NpmRocksDbEngine } from './rocksdb-npm-engine.ts';
+import { NativeRocksDbEngine, loadNativeRocksDb } from './rocksdb-native-engine.ts';
+import { NpmRocksDbEngine, preloadNpmRocksDb } from './rocksdb-npm-engine.ts';
 import {
   prefixUpperBound,
   type KeyValueStore,
@@ -72,6 +72,16 @@ export interface RocksDbStoreOptions {
 
 /** The memory knobs of the RocksDB store, as jobs configure them (`state.rocksdb`). */
 export type RocksDbMemoryOptions = Omit<RocksDbStoreOptions, 'location'>;
+
+/**
+ * Loads a RocksDB binding in this thread (the main thread of a parallel job, before its workers
+ * start): the `rocksdb` package's addon registers only in the first thread that loads it. Never
+ * both bindings in one process: their RocksDB libraries interfere.
+ */
+export function preloadRocksDbBinding(binding: RocksDbBinding = 'npm'): void {
+  if (binding === 'native') loadNativeRocksDb();
+  else preloadNpmRocksDb();
+}
 
 /** Bytes per iterator step of `scan` (one thread-pool round trip per step, not per entry). */
 const SCAN_STEP_BYTES = 64 << 10;

@@ -12,13 +12,3 @@ describeStoreContract(
   'rocksdb with local recovery',
   async () => new RocksDbStore({ location: await dirs.make('contract-lr'), localRecovery: true }),
 );
-// cdcflow's own addon (state/native, `npm run build:native`), the binding native checkpoints need.
-describeStoreContract(
-  'rocksdb, native binding',
-  async () => new RocksDbStore({ location: await dirs.make('contract-native'), binding: 'native' }),
-);
-describeStoreContract(
-  'rocksdb, native binding with local recovery',
-  async () =>
-    new RocksDbStore({ location: await dirs.make('contract-native-lr'), binding: 'native', localRecovery: true }),
-);

@@ -203,17 +203,6 @@ describe('native RocksDB checkpoints', () => {
     await restored.close();
   });
 
-  it('refuses a RocksDB checkpoint on the npm binding, saying which binding to use', async () => {
-    const root = await dirs.make('sst-npm');
-    const storage = new LocalFsSnapshotStorage(join(root, 'checkpoints'));
-    const { second } = await history(root, 'a', ALL, storage);
-    const store = new RocksDbStore({ location: join(root, 'npm') });
-    const backend = new KeyedStateBackend({ store, keyGroupRange: ALL });
-    await backend.open();
-    await expect(backend.restore([second], ALL, storage)).rejects.toThrow(/binding 'native'/);
-    await backend.close();
-  });
-
   it('leaves no scratch directories behind', async () => {
     const root = await dirs.make('sst-scratch');
     const storage = new LocalFsSnapshotStorage(join(root, 'checkpoints'));
