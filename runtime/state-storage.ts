@@ -48,6 +48,7 @@ export function checkpointSnapshotStorage(
       return relative;
     },
     read: async (relative) => readFile(await local(relative)),
+    localFile: local,
     readChunks: (relative) => {
       if (fetch === undefined) return readFileChunks(join(readRoot, relative));
       const inner = readFileChunks(join(readRoot, relative));

@@ -39,7 +39,12 @@ export { retryWithBackoff, backoffDelay, type BackoffPolicy, type RetryOptions }
 export type { KeyValueStore, StoreWrite } from './key-value-store.ts';
 export { prefixUpperBound } from './key-value-store.ts';
 export { MemoryStore } from './memory-store.ts';
-export { RocksDbStore, type RocksDbMemoryOptions, type RocksDbStoreOptions } from './rocksdb-store.ts';
+export {
+  RocksDbStore,
+  preloadRocksDbBinding,
+  type RocksDbMemoryOptions,
+  type RocksDbStoreOptions,
+} from './rocksdb-store.ts';
 export {
   DEFAULT_MAX_PARALLELISM,
   MAX_MAX_PARALLELISM,

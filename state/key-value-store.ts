@@ -24,6 +24,24 @@ export interface KeyValueStore {
   clear(): Promise<void>;
   /** Present when the store keeps its directory for a restart on the same machine (RocksDB). */
   readonly localRecovery?: LocalRecovery | undefined;
+  /** Present when the store can take RocksDB checkpoints (native binding): snapshots are SST files. */
+  readonly sstCheckpoints?: SstCheckpoints | undefined;
+}
+
+/**
+ * RocksDB's own checkpoints: the database at one instant as a directory of hard-linked SST files
+ * plus MANIFEST/CURRENT/OPTIONS — what Flink's incremental checkpoints upload, and what a restore
+ * opens instead of replaying keys.
+ */
+export interface SstCheckpoints {
+  /** A directory beside the database (same filesystem, so hard links work) for scratch work. */
+  scratchDir(name: string): string;
+  /** The database as of now into `dir` (must not exist); memtables are flushed first. */
+  checkpoint(dir: string): Promise<void>;
+  /** Replaces the store's database with the one in `dir` (moved, not copied) and opens it. */
+  adopt(dir: string): Promise<void>;
+  /** Every entry of the database in `dir`, in batches, without touching the store (rescale). */
+  readDirectory(dir: string, batchBytes: number): AsyncIterable<readonly StoreEntry[]>;
 }
 
 /**

@@ -11,12 +11,13 @@ import type {
   StateDescriptor,
   ValueState,
 } from './descriptors.ts';
-import { StateError } from './errors.ts';
+import { SnapshotWriteError, StateError } from './errors.ts';
+import { randomBytes } from 'node:crypto';
 import type { KeyedBatchState, KeyedStateView } from './keyed-state-view.ts';
 import { IncrementalSnapshotter, type FullSnapshotSource } from './incremental-snapshotter.ts';
 import { decodeKey, encodeKey } from './key-encoder.ts';
 import { inKeyGroupRange, keyGroupFor, type KeyGroupRange } from './key-groups.ts';
-import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore, SstCheckpoints, StoreWrite } from './key-value-store.ts';
 import { replayHandles, reusableChain } from './restore.ts';
 import { v8Serializer } from './serializers.ts';
 import {
@@ -29,7 +30,9 @@ import {
 import { StateCache, type CachedKey, type MapSlot, type RegisteredState, type ValueSlot } from './state-cache.ts';
 import { collectWrites, loadKeys } from './state-loader.ts';
 import { decodeStateKey, stateNamePrefix } from './state-key-layout.ts';
-import type { KeyedStateHandle } from './snapshot-handle.ts';
+import { isRocksDbCheckpoint, type KeyedStateHandle } from './snapshot-handle.ts';
+import { SstSnapshotter } from './sst-snapshotter.ts';
+import { restoreRocksDbCheckpoints } from './sst-restore.ts';
 import { LocalFsSnapshotStorage, type SnapshotStorage } from './snapshot-storage.ts';
 import { isExpired, unwrapValue } from './ttl-envelope.ts';
 import { encodeSnapshotStream } from './snapshot-format.ts';
@@ -62,6 +65,8 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
    * key encoding. Valid until the next prefetch or flush (a flush may evict).
    */
   private batchKeys = new Map<unknown, CachedKey>();
+  /** With a store that takes RocksDB checkpoints: snapshots are its SST files, not entry files. */
+  private readonly sstSnapshotter: SstSnapshotter | undefined;
   /** Asynchronous parts of snapshots still running; `close()` waits for them. */
   private readonly snapshotWrites = new Set<Promise<unknown>>();
 
@@ -77,6 +82,12 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
       compaction: this.options.snapshotCompaction,
       track: (work) => this.trackSnapshotWrite(work),
     });
+    if (this.store.sstCheckpoints !== undefined) {
+      this.sstSnapshotter = new SstSnapshotter({
+        maxParallelism: this.options.maxParallelism,
+        namePrefix: this.options.snapshotNamePrefix,
+      });
+    }
   }
 
   get keyGroupRange(): KeyGroupRange {
@@ -109,6 +120,7 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
       failure = error;
     }
     this.snapshotter.cancelAll('the state backend is closing');
+    this.sstSnapshotter?.cancelAll();
     await Promise.allSettled([...this.snapshotWrites]);
     try {
       await this.store.close();
@@ -193,7 +205,8 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     for (const entry of this.cache.dirtyKeys) collectWrites(this.states, entry, writes);
     this.cache.dirtyKeys.clear();
     await this.store.write(writes);
-    this.snapshotter.record(writes);
+    // RocksDB checkpoints hold the changes themselves: no changelog to keep.
+    if (this.sstSnapshotter === undefined) this.snapshotter.record(writes);
     this.cache.evict(this.options.maxCachedKeys);
   }
 
@@ -239,11 +252,37 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     const local = this.store.localRecovery;
     await local?.markBarrier(checkpointId);
     const incarnation = local?.incarnation;
-    const written = this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
+    const sst = this.store.sstCheckpoints;
+    const written =
+      sst !== undefined && this.sstSnapshotter !== undefined
+        ? (await this.beginSstSnapshot(checkpointId, storage, sst, this.sstSnapshotter)).written
+        : this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
     const done =
       incarnation === undefined ? written : written.then((handle) => ({ ...handle, localRecovery: { incarnation } }));
     this.trackSnapshotWrite(done);
     return { done };
+  }
+
+  /** At the barrier: RocksDB's checkpoint (flush + hard links); the upload is the asynchronous part. */
+  private async beginSstSnapshot(
+    checkpointId: number,
+    storage: SnapshotStorage,
+    sst: SstCheckpoints,
+    snapshotter: SstSnapshotter,
+  ): Promise<{ written: Promise<KeyedStateHandle> }> {
+    const dir = sst.scratchDir(`chk-${checkpointId}-${randomBytes(4).toString('hex')}`);
+    try {
+      await sst.checkpoint(dir);
+    } catch (error) {
+      const failed = Promise.reject(
+        new SnapshotWriteError(checkpointId, `RocksDB checkpoint ${checkpointId} failed: ${(error as Error).message}`, {
+          cause: error,
+        }),
+      );
+      failed.catch(() => undefined);
+      return { written: failed };
+    }
+    return { written: snapshotter.write(checkpointId, dir, storage, this.range) };
   }
 
   /** Asynchronous snapshot work `close()` waits for (after cancelling it). */
@@ -263,16 +302,18 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
 
   /** Snapshot files still being written (asynchronous parts in flight); for tests and metrics. */
   get snapshotsInFlight(): number {
-    return this.snapshotter.writesInFlight;
+    return this.snapshotter.writesInFlight + (this.sstSnapshotter?.writesInFlight ?? 0);
   }
 
   notifyCheckpointComplete(checkpointId: number): void {
     this.snapshotter.notifyCheckpointComplete(checkpointId);
+    this.sstSnapshotter?.notifyCheckpointComplete(checkpointId);
     this.store.localRecovery?.checkpointCompleted(checkpointId);
   }
 
   notifyCheckpointAborted(checkpointId: number): void {
     this.snapshotter.notifyCheckpointAborted(checkpointId);
+    this.sstSnapshotter?.notifyCheckpointAborted(checkpointId);
   }
 
   /**
@@ -289,9 +330,27 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     this.batchKeys = new Map();
     this.current = undefined;
     this.range = keyGroupRange;
+    const sstHandles = handles.filter(isRocksDbCheckpoint);
     if (await this.recoverLocally(handles, keyGroupRange)) {
       const only = handles[0] as KeyedStateHandle;
-      this.snapshotter.reset(only.files, only.checkpointId);
+      if (sstHandles.length > 0) this.sstSnapshotter?.reset(only);
+      else this.snapshotter.reset(only.files, only.checkpointId);
+      return;
+    }
+    if (sstHandles.length > 0) {
+      const sst = this.store.sstCheckpoints;
+      if (sst === undefined || sstHandles.length !== handles.length) {
+        throw new StateError(
+          'this checkpoint holds RocksDB checkpoints (SST files), taken with state.rocksdb.binding ' +
+            "'native'; restore it with that binding",
+          { domain: 'user' },
+        );
+      }
+      const opened = await restoreRocksDbCheckpoints(sst, this.store, handles, keyGroupRange, reader, {
+        maxParallelism: this.options.maxParallelism,
+        batchSize: this.options.restoreBatchSize,
+      });
+      this.sstSnapshotter?.reset(opened ? handles[0] : undefined);
       return;
     }
     await this.store.clear();
@@ -301,6 +360,8 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     });
     const base = reusableChain(handles, keyGroupRange);
     this.snapshotter.reset(base.files, base.checkpointId);
+    // A native store replayed from entry files: its first checkpoint uploads every SST file.
+    this.sstSnapshotter?.reset(undefined);
   }
 
   /**

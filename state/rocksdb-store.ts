@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import type {
+  EngineIterator,
+  EngineRange,
+  EngineWrite,
+  NativeCheckpoints,
+  RocksDbBinding,
+  RocksDbEngine,
+  RocksDbEngineOptions,
+} from './rocksdb-engine.ts';
 import { StateError } from './errors.ts';
+import { dirname, join } from 'node:path';
+import { NativeRocksDbEngine, loadNativeRocksDb } from './rocksdb-native-engine.ts';
+import { NpmRocksDbEngine, preloadNpmRocksDb } from './rocksdb-npm-engine.ts';
 import {
   prefixUpperBound,
   type KeyValueStore,
   type LocalRecovery,
+  type SstCheckpoints,
   type StoreEntry,
   type StoreScan,
   type StoreWrite,
@@ -23,44 +35,6 @@ import {
   undoRange,
   type RecoveryMeta,
 } from './local-recovery-log.ts';
-
-/** The slice of the `rocksdb` npm package (abstract-leveldown callback API) we use. */
-type Callback<T = void> = (err: Error | null | undefined, value?: T) => void;
-
-interface NativeIterator {
-  next(cb: (err: Error | null | undefined, key?: Buffer, value?: Buffer) => void): void;
-  end(cb: Callback): void;
-  /** The binding's handle (rocksdb 5.x `iterator.js`), for `iterator_next`. */
-  readonly context: unknown;
-}
-
-/**
- * The binding's own batched step: up to 1000 entries or `highWaterMark` bytes per call, as an
- * array in descending order (`[..., v2, k2, v1, k1]`, made for `pop()`); `finished` once the
- * range is exhausted. The package's iterator wraps it with one `process.nextTick` per entry,
- * which is what a full snapshot of 100k entries spent its time on.
- */
-interface NativeBinding {
-  iterator_next(
-    context: unknown,
-    cb: (err: Error | null | undefined, array?: Buffer[], finished?: boolean) => void,
-  ): void;
-}
-
-interface NativeDb {
-  open(options: Record<string, unknown>, cb: Callback): void;
-  close(cb: Callback): void;
-  getMany(keys: Buffer[], options: { asBuffer: boolean }, cb: Callback<(Buffer | undefined)[]>): void;
-  batch(ops: NativeOp[], options: { sync: boolean }, cb: Callback): void;
-  clear(options: Record<string, unknown>, cb: Callback): void;
-  iterator(options: Record<string, unknown>): NativeIterator;
-}
-
-type NativeOp = { type: 'put'; key: Buffer; value: Buffer } | { type: 'del'; key: Buffer };
-
-const require = createRequire(import.meta.url);
-const rocksdb = require('rocksdb') as (location: string) => NativeDb;
-const binding = require('rocksdb/binding') as NativeBinding;
 
 export interface RocksDbStoreOptions {
   /** Directory of the database; created if missing. */
@@ -82,47 +56,109 @@ export interface RocksDbStoreOptions {
    * @default false (the state backend factory turns it on)
    */
   readonly localRecovery?: boolean;
+  /**
+   * Which RocksDB binding: 'npm' (the `rocksdb` package) or 'native' (cdcflow's own addon,
+   * built with `npm run build:native` against librocksdb-dev; experimental) — the latter adds
+   * RocksDB checkpoints, so snapshots can upload SST files instead of entries. @default 'npm'
+   */
+  readonly binding?: RocksDbBinding;
+  /**
+   * With the native binding: a checkpoint copies the write-ahead log instead of flushing the
+   * memtables while the log is smaller than this (an upload of the log instead of a new SST file
+   * per checkpoint, fewer compactions with larger memtables). @default 0 (always flush)
+   */
+  readonly checkpointWalBytes?: number;
 }
 
 /** The memory knobs of the RocksDB store, as jobs configure them (`state.rocksdb`). */
 export type RocksDbMemoryOptions = Omit<RocksDbStoreOptions, 'location'>;
 
-function call<T = void>(what: string, fn: (cb: Callback<T>) => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    fn((err, value) => {
-      // Disk full, I/O errors, a lock another process holds: the environment's, and it may clear.
-      if (err)
-        reject(
-          new StateError(`RocksDB ${what} failed: ${err.message}`, { domain: 'external', retriable: true, cause: err }),
-        );
-      else resolve(value as T);
-    });
-  });
+/**
+ * Loads a RocksDB binding in this thread (the main thread of a parallel job, before its workers
+ * start): the `rocksdb` package's addon registers only in the first thread that loads it. Never
+ * both bindings in one process: their RocksDB libraries interfere.
+ */
+export function preloadRocksDbBinding(binding: RocksDbBinding = 'npm'): void {
+  if (binding === 'native') loadNativeRocksDb();
+  else preloadNpmRocksDb();
 }
 
+/** Bytes per iterator step of `scan` (one thread-pool round trip per step, not per entry). */
+const SCAN_STEP_BYTES = 64 << 10;
+
 /**
- * The default store: RocksDB through the `rocksdb` package's native binding. Writes are not
- * synced: the local database is a working copy, durability comes from checkpoint snapshots.
+ * The default store: RocksDB through a native binding (the `rocksdb` package, or cdcflow's own
+ * addon with `binding: 'native'`). Writes are not synced: the local database is a working copy,
+ * durability comes from checkpoint snapshots.
  */
 export class RocksDbStore implements KeyValueStore {
-  private db: NativeDb;
+  private engine: RocksDbEngine;
   private opened = false;
   readonly localRecovery: LocalRecovery | undefined;
+  readonly sstCheckpoints: SstCheckpoints | undefined;
   private recovery: RecoveryLog | undefined;
 
   constructor(private readonly options: RocksDbStoreOptions) {
-    this.db = rocksdb(options.location);
+    this.engine = this.newEngine();
+    if (options.binding === 'native') this.sstCheckpoints = new NativeSstCheckpoints(this);
     if (options.localRecovery === true) {
       this.recovery = new RecoveryLog(this, `${options.location}.recovery`);
       this.localRecovery = this.recovery;
     }
   }
 
+  private newEngine(): RocksDbEngine {
+    return this.options.binding === 'native'
+      ? new NativeRocksDbEngine(this.options.location)
+      : new NpmRocksDbEngine(this.options.location);
+  }
+
   get location(): string {
     return this.options.location;
   }
 
+  get checkpointWalBytes(): number {
+    return this.options.checkpointWalBytes ?? 0;
+  }
+
+  get binding(): RocksDbBinding {
+    return this.options.binding ?? 'npm';
+  }
+
+  /** RocksDB checkpoints and ingestion, with the native binding only (open store). */
+  get native(): NativeCheckpoints | undefined {
+    return this.engine instanceof NativeRocksDbEngine ? this.engine : undefined;
+  }
+
+  /** The engine's options from the store's (memory bounds). */
+  engineOptions(): RocksDbEngineOptions {
+    return {
+      cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
+      writeBufferSize: this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024,
+      maxOpenFiles: this.options.maxOpenFiles ?? 1000,
+    };
+  }
+
+  /** For SST restores: the database in `dir` becomes this store's (a fresh lineage). */
+  async adoptDirectory(dir: string): Promise<void> {
+    await this.recovery?.settle();
+    if (this.opened) {
+      this.opened = false;
+      await this.engine.close();
+    }
+    await rm(this.options.location, { recursive: true, force: true });
+    await rename(dir, this.options.location);
+    await this.openAt();
+    // A checkpoint taken with local recovery on holds that lineage's bookkeeping: not ours.
+    await this.engine.clearRange({ gte: RECOVERY_PREFIX });
+    await this.recovery?.startLineage();
+  }
+
   async open(): Promise<void> {
+    // A killed process's checkpoint directories hard-link SST files RocksDB has deleted since:
+    // they would hold that disk space for good.
+    if (this.sstCheckpoints !== undefined)
+      await rm(`${this.options.location}.scratch`, { recursive: true, force: true });
     if (this.recovery !== undefined) await this.recovery.keepPreviousRun();
     await this.openAt();
     await this.recovery?.startLineage();
@@ -131,14 +167,8 @@ export class RocksDbStore implements KeyValueStore {
   /** Opens `location` as it is on disk (a fresh one is created). */
   async openAt(): Promise<void> {
     await mkdir(this.options.location, { recursive: true });
-    this.db = rocksdb(this.options.location);
-    const options = {
-      createIfMissing: true,
-      cacheSize: this.options.cacheSizeBytes ?? 8 * 1024 * 1024,
-      writeBufferSize: this.options.writeBufferSizeBytes ?? 4 * 1024 * 1024,
-      maxOpenFiles: this.options.maxOpenFiles ?? 1000,
-    };
-    await call(`open of ${this.options.location}`, (cb) => this.db.open(options, cb));
+    this.engine = this.newEngine();
+    await this.engine.open(this.engineOptions());
     this.opened = true;
   }
 
@@ -146,107 +176,76 @@ export class RocksDbStore implements KeyValueStore {
     await this.recovery?.settle();
     if (!this.opened) return;
     this.opened = false;
-    await call('close', (cb) => this.db.close(cb));
+    await this.engine.close();
   }
 
   async getMany(keys: readonly Buffer[]): Promise<(Buffer | undefined)[]> {
     if (keys.length === 0) return [];
-    return call('getMany', (cb) => this.db.getMany([...keys], { asBuffer: true }, cb));
+    return this.engine.getMany(keys);
   }
 
   async write(ops: readonly StoreWrite[]): Promise<void> {
     if (ops.length === 0) return;
-    const native: NativeOp[] = ops.map((op) =>
-      op.value === null ? { type: 'del', key: op.key } : { type: 'put', key: op.key, value: op.value },
-    );
     const undo = await this.recovery?.undoFor(ops);
-    if (undo !== undefined) native.push(undo);
-    await this.rawBatch(native);
+    await this.rawBatch(undo === undefined ? ops : [...ops, undo]);
   }
 
   /** For the recovery log: a batch as given (bookkeeping keys included). */
-  async rawBatch(native: NativeOp[]): Promise<void> {
-    await call('batch write', (cb) => this.db.batch(native, { sync: false }, cb));
+  async rawBatch(ops: readonly EngineWrite[]): Promise<void> {
+    await this.engine.batch(ops);
   }
 
   /** For the recovery log: entries of a bookkeeping range, one at a time. */
   async *rawRange(range: { gte: Buffer; lt: Buffer }, reverse = false): AsyncGenerator<StoreEntry> {
-    const it = this.db.iterator({ ...range, reverse, keyAsBuffer: true, valueAsBuffer: true });
-    try {
-      for (;;) {
-        const entry = await new Promise<StoreEntry | undefined>((resolve, reject) => {
-          it.next((err, key, value) => {
-            if (err) reject(new StateError(`RocksDB scan failed: ${err.message}`, { cause: err }));
-            else resolve(key === undefined || value === undefined ? undefined : [key, value]);
-          });
-        });
-        if (entry === undefined) return;
-        yield entry;
-      }
-    } finally {
-      await call('iterator end', (cb) => it.end(cb));
-    }
+    yield* this.entries(this.engine.iterator({ ...range, reverse }, SCAN_STEP_BYTES));
   }
 
   async rawClear(range: { gte: Buffer; lt: Buffer }): Promise<void> {
-    await call('clear', (cb) => this.db.clear(range, cb));
+    await this.engine.clearRange(range);
   }
 
   async *scan(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
-    const it = this.db.iterator(rangeOptions(prefix));
+    for await (const [k, v] of this.entries(this.engine.iterator(rangeOf(prefix), SCAN_STEP_BYTES))) yield [k, v];
+  }
+
+  private async *entries(it: EngineIterator): AsyncGenerator<StoreEntry> {
     try {
       for (;;) {
-        const entry = await new Promise<[Buffer, Buffer] | undefined>((resolve, reject) => {
-          it.next((err, key, value) => {
-            if (err) reject(new StateError(`RocksDB scan failed: ${err.message}`, { cause: err }));
-            else resolve(key === undefined || value === undefined ? undefined : [key, value]);
-          });
-        });
-        if (entry === undefined) return;
-        yield entry;
+        const { entries, finished } = await it.next();
+        yield* entries;
+        if (finished) return;
       }
     } finally {
       // Always end the iterator, also when the consumer breaks early: it pins native memory.
-      await call('iterator end', (cb) => it.end(cb));
+      await it.end();
     }
   }
 
   scanBatches(prefix: Buffer, batchBytes: number): StoreScan {
-    // Created now: the binding's iterator takes a RocksDB snapshot in its constructor, so it reads
-    // the database as it was at this call, whatever is written while it is read.
-    const it = this.db.iterator({ ...rangeOptions(prefix), highWaterMark: batchBytes });
-    let ended: Promise<void> | undefined;
-    const end = (): Promise<void> => (ended ??= call('iterator end', (cb) => it.end(cb)));
-    type Step = { array: Buffer[]; finished: boolean };
-    const step = (): Promise<Step> =>
-      new Promise<Step>((resolve, reject) => {
-        binding.iterator_next(it.context, (err, array, done) => {
-          if (err) reject(new StateError(`RocksDB scan failed: ${err.message}`, { cause: err }));
-          else resolve({ array: array ?? [], finished: done === true });
-        });
-      });
+    // Created now: the iterator holds a RocksDB snapshot from its creation, so it reads the
+    // database as it was at this call, whatever is written while it is read.
+    const it = this.engine.iterator(rangeOf(prefix), batchBytes);
+    type Step = { entries: StoreEntry[]; finished: boolean };
     const batches = (async function* batches() {
-      // One step read ahead: the binding reads the next ≤ 1000 entries in libuv's pool while this
-      // batch is consumed, so a full snapshot written beside the task loop waits less per turn.
+      // One step read ahead: the binding reads the next batch in libuv's pool while this one is
+      // consumed, so a full snapshot written beside the task loop waits less per turn.
       // Marked handled at once: a failed read-ahead rejects while this generator waits at a yield;
       // the error is thrown by the `await` that takes the step.
       const readAhead = (): Promise<Step> => {
-        const next = step();
+        const next = it.next();
         next.catch(() => undefined);
         return next;
       };
       let ahead: Promise<Step> | undefined = readAhead();
       try {
         while (ahead !== undefined) {
-          const { array, finished }: Step = await ahead;
+          const { entries, finished }: Step = await ahead;
           ahead = finished ? undefined : readAhead();
-          const batch: StoreEntry[] = [];
-          for (let i = array.length - 1; i > 0; i -= 2) batch.push([array[i] as Buffer, array[i - 1] as Buffer]);
-          if (batch.length > 0) yield batch;
+          if (entries.length > 0) yield entries;
         }
       } finally {
         await ahead?.catch(() => undefined);
-        await end();
+        await it.end();
       }
     })();
     return {
@@ -254,24 +253,64 @@ export class RocksDbStore implements KeyValueStore {
       // A generator that never started skips its finally: end the iterator here too.
       close: async () => {
         await batches.return(undefined);
-        await end();
+        await it.end();
       },
     };
   }
 
   async clear(): Promise<void> {
-    await call('clear', (cb) => this.db.clear({}, cb));
+    await this.engine.clearRange({});
     await this.recovery?.startLineage();
   }
 }
 
+/** RocksDB checkpoints of a store on the native binding. */
+class NativeSstCheckpoints implements SstCheckpoints {
+  constructor(private readonly store: RocksDbStore) {}
+
+  scratchDir(name: string): string {
+    return join(`${this.store.location}.scratch`, name);
+  }
+
+  async checkpoint(dir: string): Promise<void> {
+    const native = this.store.native;
+    if (native === undefined) throw new StateError('RocksDB checkpoint: the store is not open', { domain: 'internal' });
+    await mkdir(dirname(dir), { recursive: true });
+    await rm(dir, { recursive: true, force: true });
+    await native.checkpoint(dir, this.store.checkpointWalBytes);
+  }
+
+  adopt(dir: string): Promise<void> {
+    return this.store.adoptDirectory(dir);
+  }
+
+  async *readDirectory(dir: string, batchBytes: number): AsyncGenerator<readonly StoreEntry[]> {
+    const engine = new NativeRocksDbEngine(dir);
+    await engine.open(this.store.engineOptions());
+    try {
+      const it = engine.iterator({ lt: RECOVERY_PREFIX }, batchBytes);
+      try {
+        for (;;) {
+          const { entries, finished } = await it.next();
+          if (entries.length > 0) yield entries;
+          if (finished) return;
+        }
+      } finally {
+        await it.end();
+      }
+    } finally {
+      await engine.close();
+    }
+  }
+}
+
 /** Scans of state stop below the recovery bookkeeping. */
-function rangeOptions(prefix: Buffer): Record<string, unknown> {
+function rangeOf(prefix: Buffer): EngineRange {
   const upper = prefixUpperBound(prefix);
-  const range: Record<string, unknown> = { keyAsBuffer: true, valueAsBuffer: true };
-  if (prefix.length > 0) range['gte'] = prefix;
-  range['lt'] = upper === undefined || Buffer.compare(upper, RECOVERY_PREFIX) > 0 ? RECOVERY_PREFIX : upper;
-  return range;
+  return {
+    gte: prefix.length > 0 ? prefix : undefined,
+    lt: upper === undefined || Buffer.compare(upper, RECOVERY_PREFIX) > 0 ? RECOVERY_PREFIX : upper,
+  };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -325,20 +364,20 @@ class RecoveryLog implements LocalRecovery {
     this.marked = false;
     this.marks.clear();
     const meta: RecoveryMeta = { incarnation: this.incarnation, bootId: (await bootId()) ?? '' };
-    await this.store.rawBatch([{ type: 'put', key: metaKey(), value: Buffer.from(JSON.stringify(meta)) }]);
+    await this.store.rawBatch([{ key: metaKey(), value: Buffer.from(JSON.stringify(meta)) }]);
   }
 
-  async undoFor(ops: readonly StoreWrite[]): Promise<NativeOp | undefined> {
+  async undoFor(ops: readonly StoreWrite[]): Promise<EngineWrite | undefined> {
     if (!this.marked) return undefined;
     const prior = await this.store.getMany(ops.map((op) => op.key));
     const entries = ops.map((op, i) => ({ key: op.key, value: prior[i] }));
-    return { type: 'put', key: undoKey(++this.seq), value: encodeUndo(entries) };
+    return { key: undoKey(++this.seq), value: encodeUndo(entries) };
   }
 
   async markBarrier(checkpointId: number): Promise<void> {
     this.marked = true;
     this.marks.set(checkpointId, this.seq);
-    await this.store.rawBatch([{ type: 'put', key: markKey(checkpointId), value: encodeSeq(this.seq) }]);
+    await this.store.rawBatch([{ key: markKey(checkpointId), value: encodeSeq(this.seq) }]);
     if (this.previousRun) {
       // Not restored from: the old directory is dead weight now.
       this.previousRun = false;
@@ -390,9 +429,7 @@ class RecoveryLog implements LocalRecovery {
     // Newest first, one record (one past write) at a time: each key ends with the value it had
     // before its first write after the mark, and memory holds one record, however many there are.
     for await (const [, value] of this.store.rawRange({ gte: undoKey(at + 1), lt: undoRange.lt }, true)) {
-      const ops = decodeUndo(value).map(({ key, value: prior }): NativeOp =>
-        prior === undefined ? { type: 'del', key } : { type: 'put', key, value: prior },
-      );
+      const ops = decodeUndo(value).map(({ key, value: prior }): EngineWrite => ({ key, value: prior ?? null }));
       await this.store.rawBatch(ops);
     }
     await this.store.rawClear({ gte: undoKey(at + 1), lt: undoRange.lt });

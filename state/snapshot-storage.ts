@@ -38,6 +38,12 @@ export interface SnapshotStorage {
   publishStaged?(name: string, as?: string): Promise<string>;
   /** Removes a staged file (a cancelled or superseded rebase); missing is fine. */
   discardStaged?(name: string): Promise<void>;
+  /**
+   * A local filesystem path holding the file at `path` (downloaded first if the storage is
+   * remote). Optional: a RocksDB-checkpoint restore hard-links SST files from it instead of
+   * copying them through `readChunks`.
+   */
+  localFile?(path: string): Promise<string>;
 }
 
 /** Where staged files live beside the published ones. */
@@ -161,6 +167,10 @@ export class LocalFsSnapshotStorage implements SnapshotStorage {
 
   async discardStaged(name: string): Promise<void> {
     await rm(join(this.baseDir, STAGING_DIR, name), { force: true });
+  }
+
+  localFile(path: string): Promise<string> {
+    return Promise.resolve(path);
   }
 
   async read(path: string): Promise<Buffer> {

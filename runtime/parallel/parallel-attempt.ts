@@ -6,6 +6,7 @@
  * latest checkpoint (global failover, as Flink's default region for an all-to-all graph).
  */
 import { taskIdOf } from '../../checkpoints/index.ts';
+import { preloadRocksDbBinding } from '../../state/index.ts';
 import { startAttempt } from '../attempt-start.ts';
 import type { JobGraph } from '../graph.ts';
 import { triggerFinal, type AttemptResult, type AttemptSpec } from '../job-attempt.ts';
@@ -35,6 +36,8 @@ export async function runParallelAttempt(
     fail: (error) => group.fail(error),
   });
   const perSubtask = Array.from({ length: n }, (_, i) => start.restoredFor(i));
+  // The rocksdb package's addon registers only in the first thread that loads it: this one.
+  if (options.stateBackend === 'rocksdb') preloadRocksDbBinding(options.stateRocksDb.binding);
   const workers = spawnSubtasks({
     jobName: options.jobName,
     moduleUrl: jobModuleUrl(options.jobModule),

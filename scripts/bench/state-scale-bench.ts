@@ -1,6 +1,7 @@
 /**
  * npm run bench -- state-scale [--keys 10000000] [--update-seconds 60] [--updates-per-second 10000] [--interval-ms 1000]
  *                               [--local-recovery 1|0] [--also-replay] [--prefill] [--restore-range 0-63]
+ *                               [--binding npm|native|both] [--link 0] [--write-buffer-mb 4] [--wal-mb 0]
  *
  * WORKLOAD.md preset L at the state layer: `--keys` keys inserted (~600-byte values, the
  * reference row), then ~10k random keys updated per 1 s checkpoint while records flow. Reports
@@ -16,7 +17,13 @@
  * key groups a…b (a rescale: 0-63 is subtask 0 of 2) — with `--local-recovery 0`, since local
  * recovery needs the same range. Everything runs in child processes (state-scale-child.ts)
  * under a temp directory removed at the end. Not the whole job: no Kafka, no sink — the state
- * and checkpoint cost of a keyed operator at that size.
+ * and checkpoint cost of a keyed operator at that size. `--binding native` runs it on cdcflow's own
+ * RocksDB addon, whose checkpoints are RocksDB checkpoints (SST files); `both` runs the whole bench
+ * once per binding, one after the other, in one invocation. With native checkpoints a restore into
+ * an empty directory hard-links the SST files from the (local) checkpoint folder; `--link 0` makes
+ * it copy them through the streamed read instead, as a download from S3 would. `--write-buffer-mb`
+ * sets RocksDB's memtable size; `--wal-mb` lets a native checkpoint copy the WAL instead of
+ * flushing while the WAL is below that size.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -37,8 +44,13 @@ const { values } = parseArgs({
     'also-replay': { type: 'boolean', default: false },
     prefill: { type: 'boolean', default: false },
     'restore-range': { type: 'string', default: '0-127' },
+    binding: { type: 'string', default: 'npm' },
+    link: { type: 'string', default: '1' },
+    'wal-mb': { type: 'string', default: '0' },
+    'write-buffer-mb': { type: 'string', default: '4' },
   },
 });
+let binding = 'npm';
 
 interface Line {
   readonly type: string;
@@ -75,6 +87,14 @@ function child(
     values.prefill ? '1' : '0',
     '--restore-range',
     values['restore-range'] as string,
+    '--binding',
+    binding,
+    '--link',
+    values.link as string,
+    '--wal-mb',
+    values['wal-mb'] as string,
+    '--write-buffer-mb',
+    values['write-buffer-mb'] as string,
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];
@@ -124,7 +144,7 @@ async function recover(label: string, dir: string, localRecovery: string): Promi
   const at = (type: string): Line | undefined => recovered.find((l) => l.type === type);
   const restored = at('restored');
   console.log(
-    `${label} (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files, ${restored?.['local'] === true ? 'local directory reopened' : 'files replayed'}): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
+    `${label} (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files, ${restored?.['local'] === true ? 'local directory reopened' : restored?.['sst'] === true ? 'SST files opened' : 'files replayed'}): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
       `processing again after ${fmt((at('processing')?.['ms'] as number) / 1000, 2)} s, first checkpoint again after ${fmt((at('first-checkpoint')?.['ms'] as number) / 1000, 2)} s (from process start)`,
   );
   const first = at('checkpoint');
@@ -138,10 +158,18 @@ async function recover(label: string, dir: string, localRecovery: string): Promi
 }
 
 async function main(): Promise<void> {
-  const dir = values.dir ?? (await mkdtemp(join(tmpdir(), 'cdcflow-state-scale-')));
+  const bindings = values.binding === 'both' ? ['npm', 'native'] : [values.binding === 'native' ? 'native' : 'npm'];
+  for (const b of bindings) {
+    binding = b;
+    await benchOne(values.dir === undefined ? undefined : join(values.dir, b));
+  }
+}
+
+async function benchOne(givenDir: string | undefined): Promise<void> {
+  const dir = givenDir ?? (await mkdtemp(join(tmpdir(), 'cdcflow-state-scale-')));
   const updateMs = Number(values['update-seconds']) * 1000;
   console.log(
-    `state-scale: ${fmt(Number(values.keys))} keys, ~${values['updates-per-second']} updates/s for ${values['update-seconds']} s, checkpoint every ${values['interval-ms']} ms; ${machine()}`,
+    `state-scale [binding ${binding}]: ${fmt(Number(values.keys))} keys, ~${values['updates-per-second']} updates/s for ${values['update-seconds']} s, checkpoint every ${values['interval-ms']} ms; ${machine()}`,
   );
   try {
     let updatingSince = 0;
@@ -174,7 +202,7 @@ async function main(): Promise<void> {
     if (values['also-replay'])
       await recover('restart elsewhere (replay of the files into an empty directory)', dir, '0');
   } finally {
-    if (values.dir === undefined) await rm(dir, { recursive: true, force: true });
+    if (givenDir === undefined) await rm(dir, { recursive: true, force: true });
   }
 }
 

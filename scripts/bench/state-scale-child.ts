@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KeyedStateBackend } from '../../state/keyed-state-backend.ts';
 import { RocksDbStore } from '../../state/rocksdb-store.ts';
-import { LocalFsSnapshotStorage } from '../../state/snapshot-storage.ts';
+import { LocalFsSnapshotStorage, type SnapshotStorage } from '../../state/snapshot-storage.ts';
 import { writeFileDurably } from '../../state/durable-fs.ts';
 import { newBytesOf, type KeyedStateHandle } from '../../state/snapshot-handle.ts';
 import type { ValueState } from '../../state/descriptors.ts';
@@ -39,8 +39,13 @@ const { values } = parseArgs({
     'local-recovery': { type: 'string', default: '1' },
     prefill: { type: 'string', default: '0' },
     'restore-range': { type: 'string', default: '0-127' },
+    binding: { type: 'string', default: 'npm' },
+    link: { type: 'string', default: '1' },
+    'wal-mb': { type: 'string', default: '0' },
+    'write-buffer-mb': { type: 'string', default: '4' },
   },
 });
+const BINDING = values.binding === 'native' ? 'native' : 'npm';
 const LOCAL_RECOVERY = values['local-recovery'] === '1';
 const dir = values.dir as string;
 const KEYS = Number(values.keys);
@@ -79,13 +84,27 @@ const valueOf = (key: number, round: number): Buffer => {
 };
 const raw = { serialize: (b: Buffer) => b, deserialize: (b: Buffer) => b };
 
-const storage = new LocalFsSnapshotStorage(join(dir, 'checkpoints'));
+const local = new LocalFsSnapshotStorage(join(dir, 'checkpoints'));
+// `--link 0`: a storage without local paths, so a RocksDB-checkpoint restore copies every file
+// through the streamed read as a download from S3 would, instead of hard-linking it.
+const storage: SnapshotStorage =
+  values.link === '0'
+    ? {
+        write: (n, d) => local.write(n, d),
+        writeChunks: (n, c) => local.writeChunks(n, c),
+        read: (p) => local.read(p),
+        readChunks: (p) => local.readChunks(p),
+      }
+    : local;
 // With local recovery the restarted process finds the killed one's directory, as on one machine;
 // without, it starts from an empty directory and replays the checkpoint's files.
 const store = new RocksDbStore({
   location: join(dir, LOCAL_RECOVERY ? 'db' : `db-${values.mode}`),
   cacheSizeBytes: Number(values['cache-mb']) << 20,
   localRecovery: LOCAL_RECOVERY,
+  binding: BINDING,
+  checkpointWalBytes: Number(values['wal-mb']) << 20,
+  writeBufferSizeBytes: Number(values['write-buffer-mb']) << 20,
 });
 const backend = new KeyedStateBackend({
   store,
@@ -211,6 +230,7 @@ if (values.mode === 'run') {
     fromCheckpoint: handle.checkpointId,
     files: handle.files.length,
     local,
+    sst: handle.format === 'rocksdb-checkpoint',
   });
   let checkpointed = false;
   onCheckpoint = () => void (checkpointed = true);

@@ -224,4 +224,21 @@ describe('restore by replaying files (not a local recovery)', () => {
     expect(await dump(again)).toEqual(expected);
     await second.close();
   }, 60_000);
+
+  it('refuses a RocksDB checkpoint (native binding) on the npm binding, naming the binding to use', async () => {
+    const store = new RocksDbStore({ location: join(await dirs.make('npm-sst'), 'db') });
+    const backend = new KeyedStateBackend({ store, keyGroupRange: ALL });
+    await backend.open();
+    const handle: KeyedStateHandle = {
+      version: 1,
+      maxParallelism: 128,
+      checkpointId: 3,
+      format: 'rocksdb-checkpoint',
+      files: [
+        { path: 'x/000009.sst', kind: 'sst', keyGroups: [0, 127], bytes: 1, checkpointId: 3, localName: '000009.sst' },
+      ],
+    };
+    await expect(backend.restore([handle], ALL)).rejects.toThrow(/binding 'native'/);
+    await backend.close();
+  });
 });
