@@ -257,8 +257,9 @@ export function describeSinkContract(target: SinkTarget, nextJob: () => string):
           await old.write(change(1, 'old'));
           const restored = await old.barrier(1);
           await old.complete(1);
-          await old.write(change(2, 'zombie'));
-          await old.barrier(2); // pre-committed by the old owner, never recorded by a completed checkpoint
+          const beforeClaim = change(2, 'zombie');
+          await old.write(beforeClaim);
+          await old.barrier(2); // pre-committed (on-write: written) by the old owner, before the new owner claimed
           const unregisterNew = registerOwnerEpoch(job, { epoch: 2, owner: 'new owner' });
           const fresh = await open(scope, job, restored);
           unregisterNew();
@@ -280,7 +281,7 @@ export function describeSinkContract(target: SinkTarget, nextJob: () => string):
             return 'committed';
           })().catch(refused);
           expect(next).toBe('refused');
-          await expectVisible(scope, mine);
+          await expectVisible(scope, mine, [beforeClaim]);
           await old.crash().catch(() => undefined);
           await fresh.crash();
         });

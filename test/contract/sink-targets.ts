@@ -175,6 +175,7 @@ export function elasticsearchTarget(): SinkTarget {
   return {
     name: 'elasticsearch (idempotent, external versions)',
     visibility: 'on-write',
+    fencesOwnerEpoch: true,
     async scope() {
       const index = uniqueName('contract');
       return {

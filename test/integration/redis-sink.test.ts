@@ -5,7 +5,13 @@ import { Redis } from 'ioredis';
 import { CdcflowError } from '../../state/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator } from '../../operators/operator.ts';
-import { ALREADY_APPLIED, APPLY_SCRIPT, CLAIM_SCRIPT, EPOCH_FENCED, batchKeys } from '../../operators/sinks/redis/fenced-batch.ts';
+import {
+  ALREADY_APPLIED,
+  APPLY_SCRIPT,
+  CLAIM_SCRIPT,
+  EPOCH_FENCED,
+  batchKeys,
+} from '../../operators/sinks/redis/fenced-batch.ts';
 import { redisSink } from '../../operators/sinks/redis/redis-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
 import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
