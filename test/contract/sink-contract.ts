@@ -17,6 +17,7 @@ import type { SinkDefinition } from '../../operators/sinks/sink.ts';
 import type { TableChange } from '../../operators/table-change.ts';
 import { streamPosition } from '../../state/change-position.ts';
 import { RecordingMetrics } from '../support/operator-context.ts';
+import { isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
 
 export interface ContractRow {
   readonly id: number;
@@ -37,6 +38,8 @@ export interface ScopedTarget {
 export interface SinkTarget {
   readonly name: string;
   readonly visibility: 'on-commit' | 'on-write';
+  /** The sink checks the owner epoch of group mode (operators/sinks/owner-epoch.ts): the zombie case runs. */
+  readonly fencesOwnerEpoch?: boolean;
   /** A fresh scope; `job` names the job the sink's transactions belong to. */
   scope(job: string): Promise<ScopedTarget>;
   /** Once, after every case of the target. */
@@ -242,6 +245,48 @@ export function describeSinkContract(target: SinkTarget, nextJob: () => string):
         await third.crash();
       });
     });
+
+    it.runIf(target.fencesOwnerEpoch === true)(
+      'zombie: after a newer owner’s recover, the older owner commits nothing (group mode)',
+      async () => {
+        await withScope(async (scope, job) => {
+          // The epoch is read when the sink opens, as the group runner registers it before the task's pipeline opens.
+          const unregisterOld = registerOwnerEpoch(job, { epoch: 1, owner: 'old owner' });
+          const old = await open(scope, job);
+          unregisterOld();
+          await old.write(change(1, 'old'));
+          const restored = await old.barrier(1);
+          await old.complete(1);
+          const beforeClaim = change(2, 'zombie');
+          await old.write(beforeClaim);
+          await old.barrier(2); // pre-committed (on-write: written) by the old owner, before the new owner claimed
+          const unregisterNew = registerOwnerEpoch(job, { epoch: 2, owner: 'new owner' });
+          const fresh = await open(scope, job, restored);
+          unregisterNew();
+          const mine = [change(1, 'new'), change(3, 'new')];
+          await fresh.write(...mine);
+          await fresh.barrier(2);
+          await fresh.complete(2);
+          // The old owner wakes up: its pending commit and every later write or commit are refused.
+          const refused = (error: unknown) => {
+            if (!isOwnershipLost(error)) throw error;
+            return 'refused';
+          };
+          const late = await old.complete(2).then(() => 'nothing to commit', refused);
+          expect(['refused', 'nothing to commit']).toContain(late);
+          const next = await (async () => {
+            await old.write(change(1, 'zombie'), change(4, 'zombie'));
+            await old.barrier(3);
+            await old.complete(3);
+            return 'committed';
+          })().catch(refused);
+          expect(next).toBe('refused');
+          await expectVisible(scope, mine, [beforeClaim]);
+          await old.crash().catch(() => undefined);
+          await fresh.crash();
+        });
+      },
+    );
 
     it('retired subtasks: a restore at lower parallelism commits what they recorded and rolls back the rest', async () => {
       await withScope(async (scope, job) => {

@@ -134,6 +134,7 @@ export function redisTarget(): SinkTarget {
   return {
     name: 'redis (staged batches, fenced)',
     visibility: 'on-commit',
+    fencesOwnerEpoch: true,
     async scope() {
       const prefix = uniqueName('contract');
       const dataKeys = async () => (await redis.keys(`${prefix}:*`)).filter((k) => !k.includes(':__cdcflow:'));
@@ -174,6 +175,7 @@ export function elasticsearchTarget(): SinkTarget {
   return {
     name: 'elasticsearch (idempotent, external versions)',
     visibility: 'on-write',
+    fencesOwnerEpoch: true,
     async scope() {
       const index = uniqueName('contract');
       return {

@@ -5,7 +5,13 @@ import { Redis } from 'ioredis';
 import { CdcflowError } from '../../state/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator } from '../../operators/operator.ts';
-import { ALREADY_APPLIED, APPLY_SCRIPT, batchKeys } from '../../operators/sinks/redis/fenced-batch.ts';
+import {
+  ALREADY_APPLIED,
+  APPLY_SCRIPT,
+  CLAIM_SCRIPT,
+  EPOCH_FENCED,
+  batchKeys,
+} from '../../operators/sinks/redis/fenced-batch.ts';
 import { redisSink } from '../../operators/sinks/redis/redis-sink.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
 import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
@@ -127,12 +133,32 @@ describe('redis sink (real server)', () => {
     // (In this process the restarted instances closed the stale one; another process would run this script.)
     const keys = batchKeys(p, sinkInstanceName({ jobName, sinkUid: 'fence', subtaskIndex: 0 }));
     await redis.hset(keys.staged(5), `${p}:1`, 's|"stale"'); // its stage survived the restore's cleanup
-    expect(await redis.eval(APPLY_SCRIPT, 3, keys.fence, keys.staged(5), keys.index, 5)).toBe(ALREADY_APPLIED);
+    expect(await redis.eval(APPLY_SCRIPT, 4, keys.fence, keys.staged(5), keys.index, keys.epoch, 5, '5', '')).toBe(
+      ALREADY_APPLIED,
+    );
     await expect(zombie.op.notifyCheckpointComplete?.(5)).rejects.toThrow(/closed/);
     expect(await values(p, [1])).toEqual([JSON.stringify({ id: 1, status: 'paid' })]);
     expect(await redis.get(keys.fence)).toBe('6');
     expect(await redis.exists(keys.staged(5))).toBe(0);
     for (const s of [live, restored]) await s.op.close?.();
+  });
+
+  it('group mode: an older owner epoch applies nothing once a newer owner raised the epoch key', async () => {
+    const p = `${prefix}-epoch`;
+    const keys = batchKeys(p, sinkInstanceName({ jobName, sinkUid: 'epoch', subtaskIndex: 0 }));
+    expect(await redis.eval(CLAIM_SCRIPT, 1, keys.epoch, 1)).toBe(0);
+    // A zombie of epoch 1 staged checkpoint 7 (another process: the in-process registry does not close it).
+    await redis.zadd(keys.index, 7, keys.member(7, 1));
+    await redis.hset(keys.staged(7, 1), `${p}:1`, 's|"zombie"');
+    expect(await redis.eval(CLAIM_SCRIPT, 1, keys.epoch, 2)).toBe(0);
+    expect(await redis.eval(CLAIM_SCRIPT, 1, keys.epoch, 1)).toBe(2); // never lowered
+    const apply = (epoch: number | '') =>
+      redis.eval(APPLY_SCRIPT, 4, keys.fence, keys.staged(7, 1), keys.index, keys.epoch, 7, keys.member(7, 1), epoch);
+    expect(await apply(1)).toBe(EPOCH_FENCED);
+    expect(await values(p, [1])).toEqual([null]);
+    expect(await redis.get(keys.fence)).toBeNull();
+    expect(await redis.hlen(keys.staged(7, 1))).toBe(1); // left for the new owner's restore to discard
+    expect(await apply('')).toBe(1); // outside group mode: no epoch check, as before
   });
 
   it('on restore applies the recorded batch and discards batches of checkpoints that did not complete', async () => {

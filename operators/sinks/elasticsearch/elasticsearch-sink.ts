@@ -5,6 +5,7 @@
  * written when the buffer fills and at the latest at each checkpoint's pre-commit, so they may be
  * visible before their checkpoint completes (and stay visible if it never does — the replay then
  * writes the same versions again). See docs/kafka-sink-transactions.md for the contrast with Kafka.
+ * In group mode each bulk request first checks the task's owner epoch (epoch-fence.ts).
  *
  * ```ts
  * table.sinkTo(elasticsearchSink({ node, toAction: tableChangeAction('orders'), deadLetters: { brokers, topic: 'orders-es-dlq' } }));
@@ -19,6 +20,9 @@ import { BulkWriter } from './bulk-writer.ts';
 import type { DocumentAction } from './document-action.ts';
 import { kafkaDocumentDeadLetters, type DocumentDeadLetterWriter } from './document-dead-letters.ts';
 import { ElasticsearchSinkError } from './elasticsearch-sink-error.ts';
+import { checkEsFence, claimEsFence, elasticsearchFenceStore, type EpochFenceStore } from './epoch-fence.ts';
+import { ownerEpochOf, type OwnerEpoch } from '../owner-epoch.ts';
+import { sinkInstanceName } from '../two-phase-commit.ts';
 
 export interface ElasticsearchSinkOptions<T> {
   /** e.g. `http://127.0.0.1:19200`; ignored when `client` is given. */
@@ -50,6 +54,8 @@ export interface ElasticsearchSinkOptions<T> {
   readonly client?: BulkClient;
   /** Called after the flush at each barrier: `documents` written since the previous barrier (progress lines, tests). */
   readonly onFlush?: (event: { readonly checkpointId: number; readonly documents: number }) => void;
+  /** Group mode: where the owner-epoch fence lives (tests, other clients). @default documents in `cdcflow-sink-fences` at `node` */
+  readonly fenceStore?: EpochFenceStore;
 }
 
 export function elasticsearchSink<T>(options: ElasticsearchSinkOptions<T>): SinkDefinition<T> {
@@ -73,9 +79,13 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
   let sinceBarrier = 0;
   let now: () => number = Date.now;
   let commitMetrics: SinkMetrics | undefined;
+  /** Group mode: our owner epoch, the instance and its fence (epoch-fence.ts). */
+  let fence: { store: EpochFenceStore; instance: string; owner: OwnerEpoch; own: boolean } | undefined;
   /** Writes the buffer; false if there was nothing to write. */
   const flush = async (): Promise<boolean> => {
     if (buffer.size === 0 || writer === undefined) return false;
+    // Before the buffer is taken: a fenced owner writes and dead-letters nothing.
+    if (fence !== undefined) await checkEsFence(fence.store, fence.instance, fence.owner);
     const actions = [...buffer.values()];
     buffer.clear();
     await writer.write(actions);
@@ -83,8 +93,23 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
     return true;
   };
   return {
-    open(context) {
+    async open(context) {
       now = () => context.now();
+      const owner = ownerEpochOf(context.jobName);
+      if (owner !== undefined) {
+        const instance = sinkInstanceName({
+          jobName: context.jobName,
+          sinkUid: context.uid,
+          subtaskIndex: context.subtaskIndex,
+        });
+        fence = {
+          store: options.fenceStore ?? elasticsearchFenceStore(options.node),
+          instance,
+          owner,
+          own: options.fenceStore === undefined,
+        };
+        await claimEsFence(fence.store, instance, owner);
+      }
       commitMetrics = new SinkMetrics(context.metrics, 'elasticsearch');
       client = options.client ?? elasticsearchBulkClient({ node: options.node });
       const dlq = options.deadLetters;
@@ -134,6 +159,7 @@ function elasticsearchOperator<T>(options: ElasticsearchSinkOptions<T>, maxBuffe
       } finally {
         await client?.close();
         await deadLetters?.close();
+        if (fence?.own === true) await fence.store.close();
       }
     },
   };

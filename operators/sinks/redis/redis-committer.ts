@@ -5,8 +5,10 @@
  *    WAITAOF where the server has it, so the staged batch is on disk before checkpoint n can
  *    complete) — the checkpoint records only `{checkpointId, count}`;
  *  - commit: one Lua script checks the fence, applies the batch, moves the fence, drops the stage;
- *  - recover: commits the recorded batches (fenced ones are skipped), then deletes every other
- *    staged batch of this instance (checkpoints that never completed).
+ *  - recover: in group mode first raises the instance's owner epoch key to ours (fenced-batch.ts),
+ *    then commits the recorded batches (fenced ones are skipped), then deletes every other staged
+ *    batch of this instance (checkpoints that never completed). From the claim on, the apply
+ *    script refuses every batch of an older owner: OwnershipLostError, nothing written.
  * In the lifecycle of sink-transaction-state.ts: the batch in memory is `open`, a staged batch
  * `pre-committed`, an applied one `committed` (or `recovered` when a restore applied it), a
  * discarded one `aborted`.
@@ -19,11 +21,15 @@ import { sinkInstanceName, type SinkIdentity, type SinkLeftover, type TwoPhaseCo
 import {
   ALREADY_APPLIED,
   APPLY_SCRIPT,
+  CLAIM_SCRIPT,
+  EPOCH_FENCED,
   STAGED_BATCH_MISSING,
   batchKeys,
+  checkpointOfMember,
   encodeOp,
   type BatchKeys,
 } from './fenced-batch.ts';
+import { OwnershipLostError, ownerEpochOf, type OwnerEpoch } from '../owner-epoch.ts';
 import type { RedisWrite, ResolvedRedisSinkOptions } from './redis-options.ts';
 import { messageOf, originOfValue, type RecordDeadLetters } from '../../record-dead-letters.ts';
 import { RedisSinkError, type RedisArg, type RedisSession } from './redis-session.ts';
@@ -33,6 +39,8 @@ export interface RedisTxn {
   readonly checkpointId: number;
   /** Distinct keys staged; 0 means nothing was staged. */
   readonly count: number;
+  /** Group mode: the owner epoch that staged it (its stage key carries it). */
+  readonly epoch?: number;
 }
 
 interface OpenBatch {
@@ -57,6 +65,10 @@ const REDIS_DEFAULT_MAX_BULK_BYTES = 512 * 1024 * 1024;
 export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   private readonly instance: string;
   private readonly keys: BatchKeys;
+  /** Group mode: the partition task's owner epoch; undefined otherwise (no epoch check). */
+  private readonly ownerEpoch: OwnerEpoch | undefined;
+  /** `live` key: one committer per instance, and per owner epoch in group mode (older owners are fenced by Redis). */
+  private readonly liveKey: string;
   private readonly metrics: SinkMetrics;
   private readonly now: () => number;
   private readonly log: (line: string) => void;
@@ -79,6 +91,8 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   ) {
     this.instance = sinkInstanceName(identity);
     this.keys = batchKeys(o.prefix, this.instance);
+    this.ownerEpoch = ownerEpochOf(identity.jobName);
+    this.liveKey = this.ownerEpoch === undefined ? this.instance : `${this.instance}@e${this.ownerEpoch.epoch}`;
     this.metrics = new SinkMetrics(context.metrics, 'redis');
     this.now = () => context.now();
     this.log =
@@ -181,10 +195,13 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     open.lifecycle.checkMove('pre-committed');
     const preCommitAt = this.now();
     const redis = await this.connect();
-    const staged = this.keys.staged(checkpointId);
+    const epoch = this.ownerEpoch?.epoch;
+    // Early only (the apply script is the fence): a fenced owner need not stage at all.
+    if (epoch !== undefined) await this.requireEpoch(redis, epoch);
+    const staged = this.keys.staged(checkpointId, epoch);
     // Indexed before it exists, so a crash mid-staging leaves nothing recover cannot find.
     await redis.pipeline([
-      ['ZADD', this.keys.index, checkpointId, String(checkpointId)],
+      ['ZADD', this.keys.index, checkpointId, this.keys.member(checkpointId, epoch)],
       ['DEL', staged],
     ]);
     let chunk: RedisArg[] = [];
@@ -202,7 +219,15 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     this.open = undefined;
     this.staged.set(checkpointId, { lifecycle: open.lifecycle, sourceTs: [...open.sourceTs.values()], preCommitAt });
     this.o.onTransaction?.({ phase: 'prepared', checkpointId, records: open.batch.size });
-    return { checkpointId, count: open.batch.size };
+    return epoch === undefined
+      ? { checkpointId, count: open.batch.size }
+      : { checkpointId, count: open.batch.size, epoch };
+  }
+
+  /** Throws OwnershipLostError unless the instance's epoch key holds `epoch`. */
+  private async requireEpoch(redis: RedisSession, epoch: number): Promise<void> {
+    const current = Number((await redis.call('GET', this.keys.epoch)) ?? 0);
+    if (current !== epoch) throw new OwnershipLostError(this.instance, epoch, current > epoch ? current : undefined);
   }
 
   async commit(txn: RedisTxn): Promise<void> {
@@ -216,22 +241,27 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   private async apply(txn: RedisTxn, outcome: 'committed' | 'recovered'): Promise<void> {
     if (txn.count === 0) return;
     const staged = this.staged.get(txn.checkpointId) ?? {
-      lifecycle: SinkTransaction.adopt(this.keys.staged(txn.checkpointId)),
+      lifecycle: SinkTransaction.adopt(this.keys.staged(txn.checkpointId, txn.epoch)),
       sourceTs: undefined,
       preCommitAt: undefined,
     };
     staged.lifecycle.checkMove(outcome);
     const redis = await this.connect();
+    const ours = this.ownerEpoch?.epoch;
     const reply = Number(
       await redis.evalScript(
         APPLY_SCRIPT,
-        [this.keys.fence, this.keys.staged(txn.checkpointId), this.keys.index],
-        [txn.checkpointId],
+        [this.keys.fence, this.keys.staged(txn.checkpointId, txn.epoch), this.keys.index, this.keys.epoch],
+        [txn.checkpointId, this.keys.member(txn.checkpointId, txn.epoch), ours ?? ''],
       ),
     );
+    if (reply === EPOCH_FENCED && ours !== undefined) {
+      const current = Number((await redis.call('GET', this.keys.epoch).catch(() => null)) ?? 0);
+      throw new OwnershipLostError(this.instance, ours, current > ours ? current : undefined);
+    }
     if (reply === STAGED_BATCH_MISSING) {
       throw new RedisSinkError(
-        `the staged batch of checkpoint ${txn.checkpointId} (${this.keys.staged(txn.checkpointId)}) is gone and was never applied: ` +
+        `the staged batch of checkpoint ${txn.checkpointId} (${this.keys.staged(txn.checkpointId, txn.epoch)}) is gone and was never applied: ` +
           'Redis lost writes (restarted without an fsynced AOF?) or someone deleted it. Its records are missing; restore from an earlier savepoint or re-run the backfill.',
         { retriable: false },
       );
@@ -250,6 +280,7 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   }
 
   async recover(committed: readonly RedisTxn[]): Promise<void> {
+    if (this.ownerEpoch !== undefined) await this.claimEpoch(this.ownerEpoch);
     const recorded = committed.filter((t) => t.count > 0);
     if (recorded.length > 0)
       this.log(
@@ -257,18 +288,29 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
       );
     for (const txn of recorded) await this.apply(txn, 'recovered');
     const redis = await this.connect();
-    const keep = new Set(committed.map((t) => String(t.checkpointId)));
+    const keep = new Set(committed.map((t) => this.keys.member(t.checkpointId, t.epoch)));
     const ids = ((await redis.call('ZRANGE', this.keys.index, 0, -1)) as string[]).filter((id) => !keep.has(id));
     if (ids.length === 0) return;
     // Staged by checkpoints that never completed: pre-committed → aborted.
     await redis.pipeline(
       ids.flatMap((id): [string, ...RedisArg[]][] => [
-        ['DEL', this.keys.staged(Number(id))],
+        ['DEL', `${this.keys.index}:${id}`],
         ['ZREM', this.keys.index, id],
       ]),
     );
     this.log(`restore: discarded the staged batches of checkpoints that did not complete: ${ids.join(', ')}`);
     this.metrics.count('cdcflow_sink_rolled_back_total', ids.length);
+  }
+
+  /**
+   * Raises the instance's epoch key to ours in one script (never lowers it): from here on every
+   * apply of an older owner is refused. Throws OwnershipLostError if a newer owner claimed already.
+   */
+  private async claimEpoch(owner: OwnerEpoch): Promise<void> {
+    const redis = await this.connect();
+    const newer = Number(await redis.evalScript(CLAIM_SCRIPT, [this.keys.epoch], [owner.epoch]));
+    if (newer !== 0) throw new OwnershipLostError(this.instance, owner.epoch, newer);
+    this.log(`claimed owner epoch ${owner.epoch} of ${this.instance}`);
   }
 
   /**
@@ -289,7 +331,7 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
     }
     for (const index of await scanKeys(redis, `${base}*:staged`)) {
       for (const id of (await redis.call('ZRANGE', index, 0, -1)) as string[])
-        found.push({ name: `redis staged batch ${index}:${id}`, checkpointId: Number(id) });
+        found.push({ name: `redis staged batch ${index}:${id}`, checkpointId: checkpointOfMember(id) });
     }
     return found;
   }
@@ -311,7 +353,7 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (live.get(this.instance) === this) live.delete(this.instance);
+    if (live.get(this.liveKey) === this) live.delete(this.liveKey);
     // Never staged, so nothing in Redis to roll back: the replay after a restore writes it again.
     if (this.open !== undefined && this.open.batch.size > 0) this.open.lifecycle.moveTo('aborted');
     this.open = undefined;
@@ -345,10 +387,10 @@ export class RedisCommitter<T> implements TwoPhaseCommitter<T, RedisTxn> {
   private async connect(): Promise<RedisSession> {
     if (this.closed) throw new RedisSinkError('redis sink is closed', { domain: 'internal', retriable: false });
     if (this.session !== undefined) return this.session;
-    const previous = live.get(this.instance);
+    const previous = live.get(this.liveKey);
     if (previous !== undefined && previous !== (this as RedisCommitter<unknown>))
       await previous.close().catch(() => undefined);
-    live.set(this.instance, this as RedisCommitter<unknown>);
+    live.set(this.liveKey, this as RedisCommitter<unknown>);
     this.session = await this.o.connect();
     return this.session;
   }
