@@ -22,7 +22,7 @@ import type {
   RetentionResult,
   StoredCheckpoint,
 } from './storage.ts';
-import { planRetention } from './retention-plan.ts';
+import { assertRetainCount, planRetention } from './retention-plan.ts';
 
 export interface LocalCheckpointStorageOptions {
   /** Root directory; the job's checkpoints live in `<directory>/<jobName>/`. */
@@ -133,13 +133,11 @@ export class LocalCheckpointStorage implements CheckpointStorage {
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
-    if (!Number.isSafeInteger(keep) || keep < 1)
-      throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
+    assertRetainCount(keep);
     return this.guard('apply retention', async () => {
-      const { retained, discarded, deadIds, kept, isInFlight } = planRetention(await this.list(), keep, options);
-      const keepFiles = new Set<string>();
-      for (const s of kept) for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
-      const keep_ = (path: string): boolean => keepFiles.has(path) || isInFlight(path);
+      const plan = planRetention(await this.list(), keep, options);
+      const { retained, discarded, deadIds } = plan;
+      const keep_ = plan.keepsFile((s, p) => join(s.fileRoot, p));
       // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
       // files are already gone; leftover files are collected by the next run.
       for (const s of discarded) await rm(join(s.location, METADATA_FILE), { force: true });

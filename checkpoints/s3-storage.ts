@@ -16,7 +16,7 @@ import { assertValidName, isValidName } from './names.ts';
 import { forEachLimited, type ObjectStore } from './object-store.ts';
 import { isS3Url, parseS3Url, s3ConnectionFromEnv, type S3ConnectionOptions } from './s3-location.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
-import { planRetention } from './retention-plan.ts';
+import { assertRetainCount, planRetention } from './retention-plan.ts';
 import { assertSafeRelativePath } from './state-files.ts';
 import type {
   CheckpointListing,
@@ -192,14 +192,13 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
-    if (!Number.isSafeInteger(keep) || keep < 1)
-      throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
+    assertRetainCount(keep);
     return this.guard('apply retention', async () => {
-      const { retained, discarded, deadIds, kept, isInFlight } = planRetention(await this.list(), keep, options);
+      const plan = planRetention(await this.list(), keep, options);
+      const { retained, discarded, deadIds } = plan;
       // Savepoints hold their own copies; only checkpoints (and adopted savepoints) use shared/.
-      const keepFiles = new Set<string>();
-      for (const s of kept)
-        if (s.metadata.fileBase === 'job-directory') for (const p of s.metadata.sharedFiles) keepFiles.add(p);
+      const inShared = (s: StoredCheckpoint): boolean => s.metadata.fileBase === 'job-directory';
+      const keeps = plan.keepsFile((s, p) => (inShared(s) ? p : undefined));
       // Metadata first: a crash mid-retention never leaves a restorable checkpoint without its files.
       await this.store.delete(
         discarded.map((s) => this.key(`${checkpointDirName(s.metadata.checkpointId)}/${METADATA_FILE}`)),
@@ -210,17 +209,12 @@ export class S3CheckpointStorage implements CheckpointStorage {
       for (const prefix of folderKeys) await this.store.delete(await this.store.list(prefix));
       const remote = await this.knownRemoteFiles();
       const sharedKeys = await this.store.list(this.key(`${SHARED_DIR}/`));
-      const keeps = (p: string): boolean => keepFiles.has(p) || isInFlight(p);
       const deletedFiles = sharedKeys.map((k) => k.slice(this.jobPrefix.length)).filter((p) => !keeps(p));
       await this.store.delete(deletedFiles.map((p) => this.key(p)));
       for (const p of deletedFiles) remote.delete(p);
       // The staging copies of files no retained checkpoint references are not needed either.
-      const stagedKeep = new Set([...keepFiles].map((p) => join(this.fileRoot, p)));
-      await deleteUnreferenced(
-        join(this.fileRoot, SHARED_DIR),
-        (path) => stagedKeep.has(path) || isInFlight(path),
-        this.fileRoot,
-      );
+      const keepsStaged = plan.keepsFile((s, p) => (inShared(s) ? join(this.fileRoot, p) : undefined));
+      await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keepsStaged, this.fileRoot);
       return {
         retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
         deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
