@@ -10,3 +10,8 @@ export function latestCompleted({ checkpoints, savepoints }: CheckpointListing):
     undefined,
   );
 }
+
+/** The highest id in use: checkpoint folders (`ids`, complete or not) and savepoints alike. */
+export function highestUsedId(ids: readonly number[], { savepoints }: CheckpointListing): number {
+  return Math.max(0, ...ids, ...savepoints.map((s) => s.metadata.checkpointId));
+}

@@ -22,7 +22,7 @@ import type {
   RetentionResult,
   StoredCheckpoint,
 } from './storage.ts';
-import { latestCompleted } from './latest-completed.ts';
+import { highestUsedId, latestCompleted } from './latest-completed.ts';
 import { assertRetainCount, planRetention } from './retention-plan.ts';
 
 export interface LocalCheckpointStorageOptions {
@@ -123,15 +123,14 @@ export class LocalCheckpointStorage implements CheckpointStorage {
 
   async highestCheckpointId(): Promise<number> {
     const ids = await this.checkpointDirIds();
-    const { savepoints } = await this.list();
-    return Math.max(0, ...ids, ...savepoints.map((s) => s.metadata.checkpointId));
+    return highestUsedId(ids, await this.list());
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
     assertRetainCount(keep);
     return this.guard('apply retention', async () => {
       const plan = planRetention(await this.list(), keep, options);
-      const { retained, discarded, deadIds } = plan;
+      const { discarded, deadIds } = plan;
       const keep_ = plan.keepsFile((s, p) => join(s.fileRoot, p));
       // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
       // files are already gone; leftover files are collected by the next run.
@@ -146,11 +145,7 @@ export class LocalCheckpointStorage implements CheckpointStorage {
         await rmdir(dir).catch(() => undefined);
       }
       deletedFiles.push(...(await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keep_, this.fileRoot)));
-      return {
-        retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
-        deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
-        deletedFiles,
-      };
+      return plan.result(deletedFiles);
     });
   }
 

@@ -5,7 +5,7 @@
 import { CheckpointConfigError } from './errors.ts';
 import { parseCheckpointDirName } from './local-layout.ts';
 import { stateFileCheckpointId } from './state-files.ts';
-import type { CheckpointListing, RetainOptions, StoredCheckpoint } from './storage.ts';
+import type { CheckpointListing, RetainOptions, RetentionResult, StoredCheckpoint } from './storage.ts';
 
 export interface RetentionPlan {
   readonly retained: readonly StoredCheckpoint[];
@@ -25,6 +25,8 @@ export interface RetentionPlan {
    * (absolute path, object key…), or `undefined` where that checkpoint's files live elsewhere.
    */
   keepsFile(locate: (checkpoint: StoredCheckpoint, sharedFile: string) => string | undefined): (path: string) => boolean;
+  /** What `retain` reports once the storage has deleted `deletedFiles`. */
+  result(deletedFiles: string[]): RetentionResult;
 }
 
 /** Checked before a storage lists anything, so a bad count is a config error and never an I/O one. */
@@ -63,5 +65,10 @@ export function planRetention(listing: CheckpointListing, keep: number, options:
         }
       return (path) => files.has(path) || isInFlight(path);
     },
+    result: (deletedFiles) => ({
+      retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
+      deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
+      deletedFiles,
+    }),
   };
 }

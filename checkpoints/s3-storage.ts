@@ -16,7 +16,7 @@ import { assertValidName, isValidName } from './names.ts';
 import { forEachLimited, type ObjectStore } from './object-store.ts';
 import { isS3Url, parseS3Url, s3ConnectionFromEnv, type S3ConnectionOptions } from './s3-location.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
-import { latestCompleted } from './latest-completed.ts';
+import { highestUsedId, latestCompleted } from './latest-completed.ts';
 import { assertRetainCount, planRetention } from './retention-plan.ts';
 import { assertSafeRelativePath } from './state-files.ts';
 import type {
@@ -183,15 +183,14 @@ export class S3CheckpointStorage implements CheckpointStorage {
 
   async highestCheckpointId(): Promise<number> {
     const ids = await this.guard('list checkpoint ids', () => this.checkpointIds());
-    const { savepoints } = await this.list();
-    return Math.max(0, ...ids, ...savepoints.map((s) => s.metadata.checkpointId));
+    return highestUsedId(ids, await this.list());
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
     assertRetainCount(keep);
     return this.guard('apply retention', async () => {
       const plan = planRetention(await this.list(), keep, options);
-      const { retained, discarded, deadIds } = plan;
+      const { discarded, deadIds } = plan;
       // Savepoints hold their own copies; only checkpoints (and adopted savepoints) use shared/.
       const inShared = (s: StoredCheckpoint): boolean => s.metadata.fileBase === 'job-directory';
       const keeps = plan.keepsFile((s, p) => (inShared(s) ? p : undefined));
@@ -211,11 +210,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
       // The staging copies of files no retained checkpoint references are not needed either.
       const keepsStaged = plan.keepsFile((s, p) => (inShared(s) ? join(this.fileRoot, p) : undefined));
       await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keepsStaged, this.fileRoot);
-      return {
-        retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
-        deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
-        deletedFiles,
-      };
+      return plan.result(deletedFiles);
     });
   }
 
