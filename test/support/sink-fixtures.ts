@@ -9,6 +9,7 @@ import type { TableChange } from '../../operators/table-change.ts';
 import { StreamEnvironment, fromCollection, type ChangeEvent, type JobResult } from '../../runtime/index.ts';
 import { streamPosition } from '../../state/change-position.ts';
 import { CdcflowError } from '../../state/errors.ts';
+import { testChangeEvent } from './change-events.ts';
 
 /** An upsert of `row` at `lsn` (partition 0), keyed by its id. */
 export function upsertChange<R extends { readonly id: number }>(
@@ -29,24 +30,7 @@ export const asRecords = <T>(...values: T[]): StreamRecord<T>[] =>
 
 /** A Debezium-shaped change event of `public.orders` at `lsn`; `row` is `after` (null for a delete). */
 export function orderEvent<R extends { readonly id: number }>(lsn: number, op: 'c' | 'u' | 'd', row: R): ChangeEvent<R> {
-  return {
-    op,
-    before: null,
-    after: op === 'd' ? null : row,
-    source: {
-      db: 'e',
-      schema: 'public',
-      table: 'orders',
-      lsn,
-      position: streamPosition(0, lsn),
-      txId: lsn,
-      tsMs: Date.now(),
-      snapshot: null,
-    },
-    tsMs: 0,
-    key: { id: row.id },
-    origin: { topic: 't', partition: 0, offset: String(lsn) },
-  } as ChangeEvent<R>;
+  return testChangeEvent(op, lsn, op === 'd' ? null : row, { id: row.id }, { db: 'e', sourceTsMs: Date.now() });
 }
 
 /**
