@@ -1,4 +1,4 @@
-import { CheckpointFormatError } from './errors.ts';
+import { CheckpointError, CheckpointFormatError } from './errors.ts';
 import { assertSafeRelativePath, referencedFiles } from './state-files.ts';
 
 /** The only metadata format this build writes and reads. Bump it with a migration, never silently. */
@@ -224,4 +224,20 @@ function requireNonNegativeInt(raw: Record<string, unknown>, key: string, fail: 
     fail(`"${key}" must be a non-negative integer, got ${JSON.stringify(value)}`);
   }
   return value as number;
+}
+
+/** A storage refuses to write metadata of another job, kind or file base than the call is for. */
+export function assertOwnMetadata(
+  metadata: CheckpointMetadata,
+  jobName: string,
+  kind: CheckpointMetadata['kind'],
+  fileBase: CheckpointMetadata['fileBase'],
+): void {
+  validateMetadata(metadata, `(about to write ${kind} ${metadata.checkpointId})`);
+  if (metadata.jobName !== jobName || metadata.kind !== kind || metadata.fileBase !== fileBase) {
+    throw new CheckpointError(
+      `storage for job "${jobName}" was handed a ${metadata.kind} of job "${metadata.jobName}" with fileBase ` +
+        `${metadata.fileBase}; expected a ${kind} with fileBase ${fileBase} (a cdcflow bug; please report it)`,
+    );
+  }
 }

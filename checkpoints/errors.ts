@@ -43,6 +43,19 @@ export class CheckpointStorageError extends CheckpointError {
 }
 
 /**
+ * Runs storage I/O, passing checkpoint errors through and turning anything else (fs, S3 client) into
+ * a retriable `CheckpointStorageError` whose message `explain` writes from the cause.
+ */
+export async function asStorageError<T>(work: () => Promise<T>, explain: (error: unknown) => string): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof CheckpointError) throw error;
+    throw new CheckpointStorageError(explain(error), { cause: error });
+  }
+}
+
+/**
  * Thrown when a pending checkpoint is asked to move between lifecycle states the transition table
  * does not allow. Always a bug in the coordinator: report it.
  */

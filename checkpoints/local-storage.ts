@@ -1,6 +1,6 @@
 import { readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
+import { asStorageError, CheckpointConfigError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
 import { copyFileDurable, mkdirDurable, writeFileDurably } from '../state/durable-fs.ts';
 import { deleteUnreferenced, isNotFound } from './garbage-collect.ts';
 import {
@@ -11,7 +11,7 @@ import {
   SHARED_DIR,
 } from './local-layout.ts';
 import { assertValidName, isValidName } from './names.ts';
-import { parseMetadata, serializeMetadata, validateMetadata } from './checkpoint-metadata.ts';
+import { assertOwnMetadata, parseMetadata, serializeMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointMetadata } from './checkpoint-metadata.ts';
 import type {
   CheckpointListing,
@@ -22,7 +22,8 @@ import type {
   RetentionResult,
   StoredCheckpoint,
 } from './storage.ts';
-import { planRetention } from './retention-plan.ts';
+import { highestUsedId, latestCompleted } from './latest-completed.ts';
+import { assertRetainCount, planRetention } from './retention-plan.ts';
 
 export interface LocalCheckpointStorageOptions {
   /** Root directory; the job's checkpoints live in `<directory>/<jobName>/`. */
@@ -55,7 +56,7 @@ export class LocalCheckpointStorage implements CheckpointStorage {
   }
 
   async writeCheckpoint(metadata: CheckpointMetadata): Promise<StoredCheckpoint> {
-    this.assertOwn(metadata, 'checkpoint', 'job-directory');
+    assertOwnMetadata(metadata, this.jobName, 'checkpoint', 'job-directory');
     const location = join(this.fileRoot, checkpointDirName(metadata.checkpointId));
     return this.guard(`write checkpoint ${metadata.checkpointId}`, async () => {
       await mkdirDurable(location);
@@ -69,7 +70,7 @@ export class LocalCheckpointStorage implements CheckpointStorage {
 
   async writeSavepoint(metadata: CheckpointMetadata, name: string): Promise<StoredCheckpoint> {
     assertValidName('savepoint name', name);
-    this.assertOwn(metadata, 'savepoint', 'job-directory');
+    assertOwnMetadata(metadata, this.jobName, 'savepoint', 'job-directory');
     const location = join(this.fileRoot, SAVEPOINTS_DIR, name);
     return this.guard(`write savepoint "${name}"`, async () => {
       await assertAbsent(join(location, METADATA_FILE));
@@ -87,13 +88,7 @@ export class LocalCheckpointStorage implements CheckpointStorage {
   }
 
   async latestCompleted(): Promise<StoredCheckpoint | undefined> {
-    const { checkpoints, savepoints } = await this.list();
-    // Savepoints count: sinks committed at a savepoint, so restoring an older checkpoint would replay
-    // records whose effects are already visible.
-    return [...checkpoints, ...savepoints].reduce<StoredCheckpoint | undefined>(
-      (best, s) => (best === undefined || s.metadata.checkpointId > best.metadata.checkpointId ? s : best),
-      undefined,
-    );
+    return latestCompleted(await this.list());
   }
 
   async load(ref: CheckpointRef): Promise<StoredCheckpoint> {
@@ -128,18 +123,15 @@ export class LocalCheckpointStorage implements CheckpointStorage {
 
   async highestCheckpointId(): Promise<number> {
     const ids = await this.checkpointDirIds();
-    const { savepoints } = await this.list();
-    return Math.max(0, ...ids, ...savepoints.map((s) => s.metadata.checkpointId));
+    return highestUsedId(ids, await this.list());
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
-    if (!Number.isSafeInteger(keep) || keep < 1)
-      throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
+    assertRetainCount(keep);
     return this.guard('apply retention', async () => {
-      const { retained, discarded, deadIds, kept, isInFlight } = planRetention(await this.list(), keep, options);
-      const keepFiles = new Set<string>();
-      for (const s of kept) for (const p of s.metadata.sharedFiles) keepFiles.add(join(s.fileRoot, p));
-      const keep_ = (path: string): boolean => keepFiles.has(path) || isInFlight(path);
+      const plan = planRetention(await this.list(), keep, options);
+      const { discarded, deadIds } = plan;
+      const keep_ = plan.keepsFile((s, p) => join(s.fileRoot, p));
       // Metadata goes first so a crash mid-retention never leaves a restorable checkpoint whose
       // files are already gone; leftover files are collected by the next run.
       for (const s of discarded) await rm(join(s.location, METADATA_FILE), { force: true });
@@ -153,11 +145,7 @@ export class LocalCheckpointStorage implements CheckpointStorage {
         await rmdir(dir).catch(() => undefined);
       }
       deletedFiles.push(...(await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keep_, this.fileRoot)));
-      return {
-        retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
-        deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
-        deletedFiles,
-      };
+      return plan.result(deletedFiles);
     });
   }
 
@@ -198,32 +186,8 @@ export class LocalCheckpointStorage implements CheckpointStorage {
     return ids.filter((id): id is number => id !== undefined).sort((a, b) => a - b);
   }
 
-  private assertOwn(
-    metadata: CheckpointMetadata,
-    kind: CheckpointMetadata['kind'],
-    fileBase: CheckpointMetadata['fileBase'],
-  ): void {
-    validateMetadata(metadata, `(about to write ${kind} ${metadata.checkpointId})`);
-    if (metadata.jobName !== this.jobName || metadata.kind !== kind || metadata.fileBase !== fileBase) {
-      throw new CheckpointError(
-        `storage for job "${this.jobName}" was handed a ${metadata.kind} of job "${metadata.jobName}" with fileBase ` +
-          `${metadata.fileBase}; expected a ${kind} with fileBase ${fileBase} (a cdcflow bug; please report it)`,
-      );
-    }
-  }
-
-  private async guard<T>(what: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof CheckpointError) throw error;
-      throw new CheckpointStorageError(
-        `cannot ${what} under ${this.fileRoot}: ${String(error)}; check disk space and permissions`,
-        {
-          cause: error,
-        },
-      );
-    }
+  private guard<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return asStorageError(work, (error) => `cannot ${what} under ${this.fileRoot}: ${String(error)}; check disk space and permissions`);
   }
 }
 

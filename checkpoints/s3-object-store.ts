@@ -4,7 +4,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { S3Client } from '@aws-sdk/client-s3';
+import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
 import { forEachLimited, type ObjectStore } from './object-store.ts';
 import type { S3ConnectionOptions } from './s3-location.ts';
 
@@ -139,42 +139,37 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async list(prefix: string): Promise<string[]> {
-    const { client, sdk } = await this.connect();
     const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await client.send(
-        new sdk.ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          ...(token === undefined ? {} : { ContinuationToken: token }),
-        }),
-      );
+    for await (const page of this.listPages(prefix))
       // jclouds' filesystem provider (S3Proxy) lists folders as `dir/` objects; they are not ours.
       for (const object of page.Contents ?? [])
         if (object.Key !== undefined && !object.Key.endsWith('/')) keys.push(object.Key);
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
     return keys;
   }
 
   async listFolders(prefix: string): Promise<string[]> {
-    const { client, sdk } = await this.connect();
     const folders: string[] = [];
+    for await (const page of this.listPages(prefix, '/'))
+      for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) folders.push(p.Prefix);
+    return folders;
+  }
+
+  /** Every page of a ListObjectsV2 under `prefix`, following continuation tokens. */
+  private async *listPages(prefix: string, delimiter?: string): AsyncGenerator<ListObjectsV2CommandOutput> {
+    const { client, sdk } = await this.connect();
     let token: string | undefined;
     do {
       const page = await client.send(
         new sdk.ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: prefix,
-          Delimiter: '/',
+          ...(delimiter === undefined ? {} : { Delimiter: delimiter }),
           ...(token === undefined ? {} : { ContinuationToken: token }),
         }),
       );
-      for (const p of page.CommonPrefixes ?? []) if (p.Prefix !== undefined) folders.push(p.Prefix);
+      yield page;
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
-    return folders;
   }
 
   async copy(fromKey: string, toKey: string): Promise<void> {

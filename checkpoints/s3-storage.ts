@@ -1,6 +1,6 @@
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
+import { asStorageError, CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
 import { deleteUnreferenced } from './garbage-collect.ts';
 import {
   checkpointDirName,
@@ -10,13 +10,14 @@ import {
   SHARED_DIR,
 } from './local-layout.ts';
 import { LocalCheckpointStorage } from './local-storage.ts';
-import { parseMetadata, serializeMetadata, validateMetadata } from './checkpoint-metadata.ts';
+import { assertOwnMetadata, parseMetadata, serializeMetadata } from './checkpoint-metadata.ts';
 import type { CheckpointMetadata } from './checkpoint-metadata.ts';
 import { assertValidName, isValidName } from './names.ts';
 import { forEachLimited, type ObjectStore } from './object-store.ts';
 import { isS3Url, parseS3Url, s3ConnectionFromEnv, type S3ConnectionOptions } from './s3-location.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
-import { planRetention } from './retention-plan.ts';
+import { highestUsedId, latestCompleted } from './latest-completed.ts';
+import { assertRetainCount, planRetention } from './retention-plan.ts';
 import { assertSafeRelativePath } from './state-files.ts';
 import type {
   CheckpointListing,
@@ -97,7 +98,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   async writeCheckpoint(metadata: CheckpointMetadata): Promise<StoredCheckpoint> {
-    this.assertOwn(metadata, 'checkpoint', 'job-directory');
+    assertOwnMetadata(metadata, this.jobName, 'checkpoint', 'job-directory');
     const folder = checkpointDirName(metadata.checkpointId);
     return this.guard(`write checkpoint ${metadata.checkpointId}`, async () => {
       const metadataKey = this.key(`${folder}/${METADATA_FILE}`);
@@ -110,7 +111,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
 
   async writeSavepoint(metadata: CheckpointMetadata, name: string): Promise<StoredCheckpoint> {
     assertValidName('savepoint name', name);
-    this.assertOwn(metadata, 'savepoint', 'job-directory');
+    assertOwnMetadata(metadata, this.jobName, 'savepoint', 'job-directory');
     const folder = `${SAVEPOINTS_DIR}/${name}`;
     return this.guard(`write savepoint "${name}"`, async () => {
       const metadataKey = this.key(`${folder}/${METADATA_FILE}`);
@@ -136,12 +137,7 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   async latestCompleted(): Promise<StoredCheckpoint | undefined> {
-    const { checkpoints, savepoints } = await this.list();
-    // Savepoints count, as in LocalCheckpointStorage: sinks committed at them.
-    return [...checkpoints, ...savepoints].reduce<StoredCheckpoint | undefined>(
-      (best, s) => (best === undefined || s.metadata.checkpointId > best.metadata.checkpointId ? s : best),
-      undefined,
-    );
+    return latestCompleted(await this.list());
   }
 
   async load(ref: CheckpointRef): Promise<StoredCheckpoint> {
@@ -187,19 +183,17 @@ export class S3CheckpointStorage implements CheckpointStorage {
 
   async highestCheckpointId(): Promise<number> {
     const ids = await this.guard('list checkpoint ids', () => this.checkpointIds());
-    const { savepoints } = await this.list();
-    return Math.max(0, ...ids, ...savepoints.map((s) => s.metadata.checkpointId));
+    return highestUsedId(ids, await this.list());
   }
 
   async retain(keep: number, options: RetainOptions = {}): Promise<RetentionResult> {
-    if (!Number.isSafeInteger(keep) || keep < 1)
-      throw new CheckpointConfigError(`retain(keep) needs an integer >= 1, got ${keep}`);
+    assertRetainCount(keep);
     return this.guard('apply retention', async () => {
-      const { retained, discarded, deadIds, kept, isInFlight } = planRetention(await this.list(), keep, options);
+      const plan = planRetention(await this.list(), keep, options);
+      const { discarded, deadIds } = plan;
       // Savepoints hold their own copies; only checkpoints (and adopted savepoints) use shared/.
-      const keepFiles = new Set<string>();
-      for (const s of kept)
-        if (s.metadata.fileBase === 'job-directory') for (const p of s.metadata.sharedFiles) keepFiles.add(p);
+      const inShared = (s: StoredCheckpoint): boolean => s.metadata.fileBase === 'job-directory';
+      const keeps = plan.keepsFile((s, p) => (inShared(s) ? p : undefined));
       // Metadata first: a crash mid-retention never leaves a restorable checkpoint without its files.
       await this.store.delete(
         discarded.map((s) => this.key(`${checkpointDirName(s.metadata.checkpointId)}/${METADATA_FILE}`)),
@@ -210,22 +204,13 @@ export class S3CheckpointStorage implements CheckpointStorage {
       for (const prefix of folderKeys) await this.store.delete(await this.store.list(prefix));
       const remote = await this.knownRemoteFiles();
       const sharedKeys = await this.store.list(this.key(`${SHARED_DIR}/`));
-      const keeps = (p: string): boolean => keepFiles.has(p) || isInFlight(p);
       const deletedFiles = sharedKeys.map((k) => k.slice(this.jobPrefix.length)).filter((p) => !keeps(p));
       await this.store.delete(deletedFiles.map((p) => this.key(p)));
       for (const p of deletedFiles) remote.delete(p);
       // The staging copies of files no retained checkpoint references are not needed either.
-      const stagedKeep = new Set([...keepFiles].map((p) => join(this.fileRoot, p)));
-      await deleteUnreferenced(
-        join(this.fileRoot, SHARED_DIR),
-        (path) => stagedKeep.has(path) || isInFlight(path),
-        this.fileRoot,
-      );
-      return {
-        retainedCheckpointIds: retained.map((s) => s.metadata.checkpointId),
-        deletedCheckpointIds: discarded.map((s) => s.metadata.checkpointId),
-        deletedFiles,
-      };
+      const keepsStaged = plan.keepsFile((s, p) => (inShared(s) ? join(this.fileRoot, p) : undefined));
+      await deleteUnreferenced(join(this.fileRoot, SHARED_DIR), keepsStaged, this.fileRoot);
+      return plan.result(deletedFiles);
     });
   }
 
@@ -383,35 +368,11 @@ export class S3CheckpointStorage implements CheckpointStorage {
     return prefix;
   }
 
-  private assertOwn(
-    metadata: CheckpointMetadata,
-    kind: CheckpointMetadata['kind'],
-    fileBase: CheckpointMetadata['fileBase'],
-  ): void {
-    validateMetadata(metadata, `(about to write ${kind} ${metadata.checkpointId})`);
-    if (metadata.jobName !== this.jobName || metadata.kind !== kind || metadata.fileBase !== fileBase) {
-      throw new CheckpointError(
-        `storage for job "${this.jobName}" was handed a ${metadata.kind} of job "${metadata.jobName}" with fileBase ` +
-          `${metadata.fileBase}; expected a ${kind} with fileBase ${fileBase} (a cdcflow bug; please report it)`,
-      );
-    }
-  }
-
   private fail(message: string): never {
     throw new CheckpointError(`${this.remoteRoot}: ${message}`);
   }
 
-  private async guard<T>(what: string, work: () => Promise<T>): Promise<T> {
-    try {
-      return await work();
-    } catch (error) {
-      if (error instanceof CheckpointError) throw error;
-      throw new CheckpointStorageError(
-        `cannot ${what} in ${this.remoteRoot}: ${String(error)}; check CDCFLOW_S3_ENDPOINT, the credentials and the bucket`,
-        {
-          cause: error,
-        },
-      );
-    }
+  private guard<T>(what: string, work: () => Promise<T>): Promise<T> {
+    return asStorageError(work, (error) => `cannot ${what} in ${this.remoteRoot}: ${String(error)}; check CDCFLOW_S3_ENDPOINT, the credentials and the bucket`);
   }
 }

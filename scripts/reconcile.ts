@@ -9,19 +9,11 @@
  * --sink defaults to --source; --sink-where filters rows (e.g. "NOT deleted" for a sink in idempotent mode).
  */
 import { parseArgs } from 'node:util';
-import { formatReconcileReport, reconcileTables, type ReconcileSink } from '../runtime/reconcile/index.ts';
+import { columnList, formatReconcileReport, reconcileTables, type ReconcileSink } from '../runtime/reconcile/index.ts';
 
 const usage = `usage: npm run reconcile -- --source <postgres url> --source-table <table>
        ( [--sink <postgres url>] --sink-table <table> | --sink <http url> --sink-index <index> | --sink <redis url> --sink-prefix <prefix> )
        [--key id[,k2]] [--chunk 5000] [--columns a,b] [--ignore c,d] [--source-where SQL] [--sink-where SQL] [--samples 5] [--json]`;
-
-const list = (v: string | undefined): string[] | undefined =>
-  v === undefined
-    ? undefined
-    : v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
 
 async function main(): Promise<number> {
   let values;
@@ -77,9 +69,9 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const key = list(values.key);
-  const columns = list(values.columns);
-  const ignore = list(values.ignore);
+  const key = columnList(values.key);
+  const columns = columnList(values.columns);
+  const ignore = columnList(values.ignore);
   const report = await reconcileTables({
     source: {
       url: sourceUrl,

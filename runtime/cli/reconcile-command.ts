@@ -3,7 +3,7 @@
  * runtime/reconcile/; this command only parses flags and prints its report.
  * Exit code: 0 equal, 1 different, 2 could not compare.
  */
-import { formatReconcileReport, reconcileTables } from '../reconcile/index.ts';
+import { columnList, formatReconcileReport, reconcileTables } from '../reconcile/index.ts';
 import type { CliContext } from './cli-context.ts';
 import { CliError } from './cli-error.ts';
 
@@ -21,22 +21,14 @@ export interface ReconcileFlags {
   readonly samples?: string;
 }
 
-const list = (v: string | undefined): string[] | undefined =>
-  v === undefined
-    ? undefined
-    : v
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-
 export async function reconcile(ctx: CliContext, f: ReconcileFlags): Promise<number> {
   const sourceUrl = f.source ?? process.env['CDCFLOW_SOURCE_DATABASE_URL'] ?? process.env['DATABASE_URL'];
   const sinkUrl = f.sink ?? sourceUrl;
   if (sourceUrl === undefined || sinkUrl === undefined)
     throw new CliError('reconcile needs --source <postgres url> (or CDCFLOW_SOURCE_DATABASE_URL / DATABASE_URL)', 2);
-  const key = list(f.key);
-  const columns = list(f.columns);
-  const ignore = list(f.ignore);
+  const key = columnList(f.key);
+  const columns = columnList(f.columns);
+  const ignore = columnList(f.ignore);
   const report = await reconcileTables({
     source: { url: sourceUrl, table: f.sourceTable, ...(f.sourceWhere === undefined ? {} : { where: f.sourceWhere }) },
     sink: { url: sinkUrl, table: f.sinkTable, ...(f.sinkWhere === undefined ? {} : { where: f.sinkWhere }) },

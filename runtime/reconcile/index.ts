@@ -7,6 +7,7 @@ export {
   type DifferingRow,
   type ReconcileRow,
 } from './compare.ts';
+export { columnList } from './column-list.ts';
 export { ReconcileError } from './errors.ts';
 export {
   canonicalDecimal,

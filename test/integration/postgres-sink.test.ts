@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { CdcflowError } from '../../state/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator, StreamRecord } from '../../operators/operator.ts';
 import { postgresSink } from '../../operators/sinks/postgres/postgres-sink.ts';
@@ -10,10 +9,11 @@ import type { SinkDefinition } from '../../operators/sinks/sink.ts';
 import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
-import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
+import type { ChangeEvent } from '../../runtime/index.ts';
+import { streamPosition } from '../../state/change-position.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
-import { streamPosition } from '../../state/change-position.ts';
+import { asRecords, deleteChange, orderEvent, runUpsertJobFailingOnce, upsertChange } from '../support/sink-fixtures.ts';
 
 interface Order {
   readonly id: number;
@@ -22,23 +22,10 @@ interface Order {
 }
 type Change = TableChange<number, Order>;
 
-const upsert = (id: number, status: string, lsn: number, amount = '10.00'): Change => ({
-  kind: 'upsert',
-  key: id,
-  row: { id, status, amount },
-  previous: null,
-  position: streamPosition(0, lsn),
-  sourceTsMs: Date.now() - 1500,
-});
-const del = (id: number, lsn: number): Change => ({
-  kind: 'delete',
-  key: id,
-  previous: null,
-  position: streamPosition(0, lsn),
-  sourceTsMs: Date.now() - 1500,
-});
-const records = (...values: Change[]): StreamRecord<Change>[] =>
-  values.map((value) => ({ value, timestamp: undefined }));
+const upsert = (id: number, status: string, lsn: number, amount = '10.00'): Change =>
+  upsertChange({ id, status, amount }, lsn, Date.now() - 1500);
+const del = (id: number, lsn: number): Change => deleteChange(id, lsn, Date.now() - 1500);
+const records = (...values: Change[]): StreamRecord<Change>[] => asRecords(...values);
 
 describe('postgres sink (real server)', () => {
   const url = testEndpoints().databaseUrl;
@@ -354,50 +341,15 @@ describe('postgres sink (real server)', () => {
         const op = lsn % 23 === 0 ? 'd' : latest.has(id) && latest.get(id) !== null ? 'u' : 'c';
         const row = { id, status: `s${lsn}`, amount: `${lsn}.00` };
         latest.set(id, op === 'd' ? null : row.status);
-        events.push({
-          op,
-          before: null,
-          after: op === 'd' ? null : row,
-          source: {
-            db: 'e',
-            schema: 'public',
-            table: 'orders',
-            lsn,
-            position: streamPosition(0, lsn),
-            txId: lsn,
-            tsMs: Date.now(),
-            snapshot: null,
-          },
-          tsMs: 0,
-          key: { id },
-          origin: { topic: 't', partition: 0, offset: String(lsn) },
-        } as ChangeEvent<Order>);
+        events.push(orderEvent(lsn, op, row));
       }
-      let failed = false;
-      let seen = 0;
-      const env = StreamEnvironment.create({
+      const result = await runUpsertJobFailingOnce({
         jobName: `${jobName}-job`,
-        checkpoints: { dir: join(dir, 'chk'), intervalMs: 30 },
-        state: { backend: 'memory', dir: join(dir, 'state') },
-        restart: { initialDelayMs: 10, maxDelayMs: 10 },
-        log: () => undefined,
+        dir,
+        events,
+        failAt: 1700,
+        sink: postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], log: () => undefined }),
       });
-      env
-        .fromSource(fromCollection(events, { batchSize: 50 }))
-        .map((e) => {
-          if (!failed && ++seen === 1700) {
-            failed = true;
-            // A transient fault (retriable): a plain Error thrown by user code is the record's failure, dead-lettered.
-            throw new CdcflowError('injected failure', { domain: 'external', retriable: true });
-          }
-          return e;
-        })
-        .keyBy((e) => e.key?.['id'] as number)
-        .upsert<Order>()
-        .sinkTo(
-          postgresSink<number, Order>({ connectionString: url, table, primaryKey: ['id'], log: () => undefined }),
-        );
-      const result = await env.execute();
       expect(result.restarts).toBe(1);
       const expected = [...latest]
         .filter(([, s]) => s !== null)

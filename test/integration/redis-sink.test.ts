@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { CdcflowError } from '../../state/errors.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Operator } from '../../operators/operator.ts';
 import {
@@ -17,10 +16,10 @@ import type { SinkDefinition } from '../../operators/sinks/sink.ts';
 import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { sinkInstanceName } from '../../operators/sinks/two-phase-commit.ts';
 import type { TableChange } from '../../operators/table-change.ts';
-import { StreamEnvironment, fromCollection, type ChangeEvent } from '../../runtime/index.ts';
+import type { ChangeEvent } from '../../runtime/index.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
-import { streamPosition } from '../../state/change-position.ts';
+import { deleteChange, orderEvent, runUpsertJobFailingOnce, upsertChange } from '../support/sink-fixtures.ts';
 
 interface Order {
   readonly id: number;
@@ -28,21 +27,8 @@ interface Order {
 }
 type Change = TableChange<number, Order>;
 
-const upsert = (id: number, status: string, lsn: number): Change => ({
-  kind: 'upsert',
-  key: id,
-  row: { id, status },
-  previous: null,
-  position: streamPosition(0, lsn),
-  sourceTsMs: Date.now() - 2000,
-});
-const del = (id: number, lsn: number): Change => ({
-  kind: 'delete',
-  key: id,
-  previous: null,
-  position: streamPosition(0, lsn),
-  sourceTsMs: Date.now() - 2000,
-});
+const upsert = (id: number, status: string, lsn: number): Change => upsertChange({ id, status }, lsn, Date.now() - 2000);
+const del = (id: number, lsn: number): Change => deleteChange(id, lsn, Date.now() - 2000);
 
 describe('redis sink (real server)', () => {
   const url = testEndpoints().redisUrl;
@@ -230,48 +216,15 @@ describe('redis sink (real server)', () => {
         const op = lsn % 19 === 0 ? 'd' : 'u';
         const row = { id, status: `s${lsn}` };
         latest.set(id, op === 'd' ? null : JSON.stringify(row));
-        events.push({
-          op,
-          before: null,
-          after: op === 'd' ? null : row,
-          source: {
-            db: 'e',
-            schema: 'public',
-            table: 'orders',
-            lsn,
-            position: streamPosition(0, lsn),
-            txId: lsn,
-            tsMs: Date.now(),
-            snapshot: null,
-          },
-          tsMs: 0,
-          key: { id },
-          origin: { topic: 't', partition: 0, offset: String(lsn) },
-        } as ChangeEvent<Order>);
+        events.push(orderEvent(lsn, op, row));
       }
-      let failed = false;
-      let seen = 0;
-      const env = StreamEnvironment.create({
+      const result = await runUpsertJobFailingOnce({
         jobName: `${jobName}-job`,
-        checkpoints: { dir: join(dir, 'chk'), intervalMs: 30 },
-        state: { backend: 'memory', dir: join(dir, 'state') },
-        restart: { initialDelayMs: 10, maxDelayMs: 10 },
-        log: () => undefined,
+        dir,
+        events,
+        failAt: 1900,
+        sink: redisSink<number, Order>({ url, prefix: p, log: () => undefined }),
       });
-      env
-        .fromSource(fromCollection(events, { batchSize: 50 }))
-        .map((e) => {
-          if (!failed && ++seen === 1900) {
-            failed = true;
-            // A transient fault (retriable): a plain Error thrown by user code is the record's failure, dead-lettered.
-            throw new CdcflowError('injected failure', { domain: 'external', retriable: true });
-          }
-          return e;
-        })
-        .keyBy((e) => e.key?.['id'] as number)
-        .upsert<Order>()
-        .sinkTo(redisSink<number, Order>({ url, prefix: p, log: () => undefined }));
-      const result = await env.execute();
       expect(result.restarts).toBe(1);
       const ids = [...latest.keys()].sort((a, b) => a - b);
       expect(await values(p, ids)).toEqual(ids.map((id) => latest.get(id) ?? null));

@@ -14,10 +14,10 @@ import {
   type ChangeEvent,
   type SourceDefinition,
 } from '../../runtime/index.ts';
-import { decodeDebeziumJson } from '../../operators/sources/kafka/debezium-json.ts';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { jsonLinesSink, throttled } from './json-lines-sink.ts';
+import { decodeWorkloadRecord } from './workload-events.ts';
 
 export interface ParallelJobConfig {
   readonly job: 'projection' | 'revenue';
@@ -49,14 +49,7 @@ function collectionOf(workload: WorkloadOptions): SourceDefinition<ChangeEvent<O
   const events: ChangeEvent<Order>[] = [];
   for (const r of generateWorkload(workload)) {
     if (r.value === null) continue;
-    const decoded = decodeDebeziumJson<Order>({
-      topic: 'orders',
-      partition: r.partition,
-      offset: String(r.seq),
-      key: r.key,
-      value: r.value,
-      timestampMs: 0,
-    });
+    const decoded = decodeWorkloadRecord<Order>(r);
     if (decoded.kind === 'change') events.push(decoded.event);
   }
   return fromCollection(events, { batchSize: 250 });

@@ -1,102 +1,27 @@
-import { access, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CheckpointCoordinator } from '../../../checkpoints/coordinator.ts';
-import type { CheckpointCoordinatorOptions, CheckpointEvent } from '../../../checkpoints/coordinator-options.ts';
+import { describe, expect, it } from 'vitest';
 import { LocalCheckpointStorage } from '../../../checkpoints/local-storage.ts';
-import { FakeClock, makeTempDir, metadataFor, snapshot, waitFor, writeStateFile } from './helpers.ts';
+import { exists, flush, HARNESS_JOB as JOB, useCoordinatorHarness } from '../../support/coordinator-harness.ts';
+import { metadataFor, snapshot, waitFor, writeStateFile } from './helpers.ts';
 
-const JOB = 'orders';
-const TASKS = ['src#0', 'map#0'];
-let dir: string;
-let cleanup: () => Promise<void>;
-const coordinators: CheckpointCoordinator[] = [];
-
-beforeEach(async () => {
-  ({ dir, cleanup } = await makeTempDir());
-});
-afterEach(async () => {
-  for (const c of coordinators.splice(0)) await c.stop();
-  await cleanup();
-});
-
-async function flush(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-const exists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
-function harness(overrides: Partial<CheckpointCoordinatorOptions> = {}) {
-  const clock = new FakeClock();
-  const storage = new LocalCheckpointStorage({ directory: dir, jobName: JOB });
-  const log: string[] = [];
-  const barriers: number[] = [];
-  const events: CheckpointEvent[] = [];
-  const coordinator = new CheckpointCoordinator({
-    jobName: JOB,
-    storage,
-    clock,
-    tasks: TASKS,
-    intervalMs: 1000,
-    timeoutMs: 5000,
-    maxConcurrentCheckpoints: 2,
-    triggerBarrier: (id) => {
-      barriers.push(id);
-    },
-    notifyComplete: async (id) => {
-      // Every older checkpoint must be settled by now: a sink commits everything up to `id`.
-      const durable = await exists(join(storage.fileRoot, `chk-${id}`, '_metadata'));
-      log.push(`complete:${id}:${durable ? 'durable' : 'missing'}`);
-    },
-    notifyAborted: (id) => {
-      log.push(`aborted:${id}`);
-    },
-    onFailureThresholdExceeded: () => undefined,
-    onEvent: (e) => events.push(e),
-    ...overrides,
-  });
-  coordinators.push(coordinator);
-  const waitBarrier = (n: number) => waitFor(() => barriers.length >= n, `barrier #${n}`);
-  const ack = async (task: string, id: number, files: string[] = []) => {
-    for (const f of files) await writeStateFile(storage.fileRoot, f);
-    coordinator.acknowledge(
-      task,
-      id,
-      task === 'src#0'
-        ? snapshot(task, id, [], { source: { positions: [{ split: 'orders-0', position: String(id * 10) }] } })
-        : snapshot(task, id, files),
-    );
-  };
-  return { clock, storage, coordinator, log, barriers, events, waitBarrier, ack };
-}
+const { harness, dir } = useCoordinatorHarness({ maxConcurrentCheckpoints: 2 });
 
 describe('CheckpointCoordinator with two checkpoints in flight', () => {
   it('triggers the next checkpoint on the interval while the previous one still waits for acks', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
-    h.clock.advance(1000);
-    await h.waitBarrier(2);
-    expect(h.barriers).toEqual([1, 2]);
+    await h.startCheckpoints(2);
+    expect(h.barrierIds()).toEqual([1, 2]);
     expect(h.coordinator.status().inFlightCount).toBe(2);
     // A third waits: at most two in flight.
     h.clock.advance(1000);
     await flush();
-    expect(h.barriers).toEqual([1, 2]);
+    expect(h.barrierIds()).toEqual([1, 2]);
   });
 
   it('completes and notifies in checkpoint order when the second is acknowledged first', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
-    h.clock.advance(1000);
-    await h.waitBarrier(2);
+    await h.startCheckpoints(2);
     await h.ack('src#0', 2);
     await h.ack('map#0', 2, ['shared/map/chk-2-delta-a.bin']);
     await flush();
@@ -112,43 +37,31 @@ describe('CheckpointCoordinator with two checkpoints in flight', () => {
 
   it('completes the second after the first failed while it was in flight, in order', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
-    h.clock.advance(1000);
-    await h.waitBarrier(2);
+    await h.startCheckpoints(2);
     await h.ack('src#0', 2);
     await h.ack('map#0', 2);
     await flush();
     h.coordinator.decline('map#0', 1, 'snapshot write failed');
     await waitFor(() => h.log.length === 2, 'both notified');
-    expect(h.log).toEqual(['aborted:1', 'complete:2:durable']);
+    expect(h.log).toEqual(['aborted:1:declined by map#0: snapshot write failed', 'complete:2:durable']);
     expect(h.coordinator.status().consecutiveFailures).toBe(0);
   });
 
   it('notifies the abort of the second only after the first completed', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
-    h.clock.advance(1000);
-    await h.waitBarrier(2);
+    await h.startCheckpoints(2);
     h.coordinator.decline('src#0', 2, 'boom');
     await flush();
     expect(h.log).toEqual([]);
     await h.ack('src#0', 1);
     await h.ack('map#0', 1);
     await waitFor(() => h.log.length === 2, 'both notified');
-    expect(h.log).toEqual(['complete:1:durable', 'aborted:2']);
+    expect(h.log).toEqual(['complete:1:durable', 'aborted:2:declined by src#0: boom']);
   });
 
   it('retention beside a checkpoint in flight keeps the files it is writing', async () => {
     const h = harness({ retain: 1 });
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
-    h.clock.advance(1000);
-    await h.waitBarrier(2);
+    await h.startCheckpoints(2);
     // Checkpoint 2's task has written its file (and a temp of another) before checkpoint 1 completes.
     await writeStateFile(h.storage.fileRoot, 'shared/map/chk-2-delta-b.bin');
     await writeStateFile(h.storage.fileRoot, 'shared/map/chk-2-delta-c.bin.tmp-1234');
@@ -162,22 +75,20 @@ describe('CheckpointCoordinator with two checkpoints in flight', () => {
 
   it('a savepoint waits until no checkpoint is in flight and runs alone', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
+    await h.startCheckpoints(1);
     // Unnamed: queued synchronously (a name is first checked against storage, which races the clock below).
     const savepoint = h.coordinator.triggerSavepoint();
     await flush();
     // The savepoint is queued: no periodic checkpoint is triggered meanwhile, nor the savepoint itself.
     h.clock.advance(3000);
     await flush();
-    expect(h.barriers).toEqual([1]);
+    expect(h.barrierIds()).toEqual([1]);
     await h.ack('src#0', 1);
     await h.ack('map#0', 1);
     await h.waitBarrier(2);
     h.clock.advance(3000);
     await flush();
-    expect(h.barriers).toEqual([1, 2]);
+    expect(h.barrierIds()).toEqual([1, 2]);
     await h.ack('src#0', 2);
     await h.ack('map#0', 2);
     expect((await savepoint).kind).toBe('savepoint');
@@ -189,18 +100,16 @@ describe('CheckpointCoordinator with two checkpoints in flight', () => {
 
   it('runs one checkpoint at a time with maxConcurrentCheckpoints 1', async () => {
     const h = harness({ maxConcurrentCheckpoints: 1 });
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
+    await h.startCheckpoints(1);
     h.clock.advance(3000);
     await flush();
-    expect(h.barriers).toEqual([1]);
+    expect(h.barrierIds()).toEqual([1]);
   });
 });
 
 describe('LocalCheckpointStorage.retain beside checkpoints in flight', () => {
   it('keeps checkpoints from keepFrom on and files named after checkpoints newer than the newest completed', async () => {
-    const storage = new LocalCheckpointStorage({ directory: dir, jobName: JOB });
+    const storage = new LocalCheckpointStorage({ directory: dir(), jobName: JOB });
     for (const id of [1, 2, 3]) {
       await storage.reserve(id);
       await writeStateFile(storage.fileRoot, `shared/map/chk-${id}-delta-x.bin`);

@@ -1,103 +1,18 @@
-import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CheckpointCoordinator } from '../../../checkpoints/coordinator.ts';
-import type {
-  CheckpointCoordinatorOptions,
-  CheckpointEvent,
-  CheckpointStats,
-} from '../../../checkpoints/coordinator-options.ts';
 import { CheckpointAbortedError, CheckpointConfigError } from '../../../checkpoints/errors.ts';
 import { LocalCheckpointStorage } from '../../../checkpoints/local-storage.ts';
-import type { CheckpointKind } from '../../../checkpoints/checkpoint-metadata.ts';
-import { FakeClock, makeTempDir, snapshot, waitFor, writeStateFile } from './helpers.ts';
+import {
+  exists,
+  flush,
+  HARNESS_JOB as JOB,
+  HARNESS_TASKS as TASKS,
+  useCoordinatorHarness,
+} from '../../support/coordinator-harness.ts';
+import { snapshot, waitFor } from './helpers.ts';
 
-const JOB = 'orders';
-const TASKS = ['src#0', 'map#0'];
-let dir: string;
-let cleanup: () => Promise<void>;
-const coordinators: CheckpointCoordinator[] = [];
-
-beforeEach(async () => {
-  ({ dir, cleanup } = await makeTempDir());
-});
-afterEach(async () => {
-  for (const c of coordinators.splice(0)) await c.stop();
-  await cleanup();
-});
-
-/** Lets pending promise callbacks and I/O completions run; a bounded number of turns, not a delay. */
-async function flush(): Promise<void> {
-  for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
-}
-
-const exists = (path: string): Promise<boolean> =>
-  access(path).then(
-    () => true,
-    () => false,
-  );
-
-/** A coordinator on a fake clock that records every callback in order. */
-function harness(overrides: Partial<CheckpointCoordinatorOptions> = {}) {
-  const clock = new FakeClock();
-  const storage = new LocalCheckpointStorage({ directory: dir, jobName: JOB });
-  const log: string[] = [];
-  const barriers: { id: number; kind: CheckpointKind }[] = [];
-  const stats: CheckpointStats[] = [];
-  const events: CheckpointEvent[] = [];
-  const thresholds: string[] = [];
-  const coordinator = new CheckpointCoordinator({
-    jobName: JOB,
-    storage,
-    clock,
-    tasks: TASKS,
-    intervalMs: 1000,
-    timeoutMs: 5000,
-    triggerBarrier: (id, kind) => {
-      barriers.push({ id, kind });
-    },
-    notifyComplete: async (id) => {
-      // Completion must only be announced once the metadata is durable on disk.
-      const durable = await exists(join(storage.fileRoot, `chk-${id}`, '_metadata'));
-      log.push(`complete:${id}:${durable ? 'durable' : 'savepoint'}`);
-    },
-    notifyAborted: (id, reason) => {
-      log.push(`aborted:${id}:${reason}`);
-    },
-    onFailureThresholdExceeded: (reason) => thresholds.push(reason),
-    onStats: (s) => stats.push(s),
-    onEvent: (e) => events.push(e),
-    ...overrides,
-  });
-  coordinators.push(coordinator);
-  const waitBarrier = (n: number) => waitFor(() => barriers.length >= n, `barrier #${n}`);
-  const waitStats = (n: number) => waitFor(() => stats.length >= n, `stats #${n}`);
-  const ackAll = async (id: number, files: string[] = []) => {
-    for (const f of files) await writeStateFile(storage.fileRoot, f);
-    coordinator.acknowledge(
-      'src#0',
-      id,
-      snapshot('src#0', id, [], { source: { positions: [{ split: 'orders-0', position: String(id * 10) }] } }),
-    );
-    coordinator.acknowledge('map#0', id, snapshot('map#0', id, files));
-  };
-  // Periodic timer armed and nothing in flight: advancing the clock now triggers the next checkpoint.
-  const idle = () => waitFor(() => clock.pendingTimers === 1 && !coordinator.status().busy, 'coordinator idle');
-  return {
-    clock,
-    storage,
-    coordinator,
-    log,
-    barriers,
-    stats,
-    events,
-    thresholds,
-    waitBarrier,
-    waitStats,
-    ackAll,
-    idle,
-  };
-}
+const { harness, dir } = useCoordinatorHarness();
 
 describe('CheckpointCoordinator', () => {
   it('triggers periodically, persists on all acks, then notifies completion', async () => {
@@ -128,9 +43,7 @@ describe('CheckpointCoordinator', () => {
 
   it('aborts on timeout, notifies abort, and ignores the late ack', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
+    await h.startCheckpoints(1);
     h.coordinator.acknowledge('src#0', 1, snapshot('src#0', 1));
     h.clock.advance(5000);
     await h.waitStats(1);
@@ -151,9 +64,7 @@ describe('CheckpointCoordinator', () => {
 
   it('aborts when a task declines', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
+    await h.startCheckpoints(1);
     h.coordinator.decline('map#0', 1, 'state backend closed');
     await h.waitStats(1);
     await waitFor(() => h.log.length === 1, 'notifyAborted');
@@ -190,9 +101,7 @@ describe('CheckpointCoordinator', () => {
 
   it('takes a savepoint on demand while periodic checkpoints run', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
+    await h.startCheckpoints(1);
     const savepoint = h.coordinator.triggerSavepoint('before-upgrade');
     await h.ackAll(1, ['shared/map/1.sst']);
     await h.waitBarrier(2); // queued savepoint goes right after checkpoint 1
@@ -241,9 +150,7 @@ describe('CheckpointCoordinator', () => {
     // Retention (retain: 1) deleted shared/map/1.sst, but the savepoint carries its own copy.
     expect(await exists(join(second.storage.fileRoot, 'shared/map/1.sst'))).toBe(false);
     expect(await exists(join(fromSavepoint.restored?.fileRoot ?? '', 'shared/map/1.sst'))).toBe(true);
-    third.coordinator.start();
-    third.clock.advance(1000);
-    await third.waitBarrier(1);
+    await third.startCheckpoints(1);
     expect(third.barriers[0]?.id).toBe(fromSavepoint.nextCheckpointId);
     // Checkpoint 4 never completed, but its id was reserved before its barrier went out.
     expect(latest.nextCheckpointId).toBe(5);
@@ -255,9 +162,7 @@ describe('CheckpointCoordinator', () => {
     const failing = Object.create(h.storage) as LocalCheckpointStorage;
     failing.writeCheckpoint = () => Promise.reject(new Error('disk full'));
     const c = harness({ storage: failing });
-    c.coordinator.start();
-    c.clock.advance(1000);
-    await c.waitBarrier(1);
+    await c.startCheckpoints(1);
     await c.ackAll(1);
     await c.waitStats(1);
     expect(c.stats[0]?.failureReason).toBe('persisting metadata failed: disk full');
@@ -309,9 +214,7 @@ describe('CheckpointCoordinator', () => {
 
   it('stop() aborts a checkpoint that is still collecting acks', async () => {
     const h = harness();
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
+    await h.startCheckpoints(1);
     await h.coordinator.stop();
     expect(h.log).toEqual(['aborted:1:coordinator stopped']);
     expect(h.clock.pendingTimers).toBe(0);
@@ -319,9 +222,7 @@ describe('CheckpointCoordinator', () => {
 
   it('waits minPauseMs after a checkpoint ends before the next periodic one', async () => {
     const h = harness({ minPauseMs: 3000 });
-    h.coordinator.start();
-    h.clock.advance(1000);
-    await h.waitBarrier(1);
+    await h.startCheckpoints(1);
     h.clock.advance(500);
     await h.ackAll(1);
     await h.idle();
@@ -344,7 +245,7 @@ describe('CheckpointCoordinator', () => {
   });
 
   it('validates options and fills defaults', () => {
-    const storage = new LocalCheckpointStorage({ directory: dir, jobName: JOB });
+    const storage = new LocalCheckpointStorage({ directory: dir(), jobName: JOB });
     const base = {
       jobName: JOB,
       storage,

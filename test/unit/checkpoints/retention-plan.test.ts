@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CheckpointMetadata } from '../../../checkpoints/checkpoint-metadata.ts';
-import { planRetention } from '../../../checkpoints/retention-plan.ts';
+import { assertRetainCount, planRetention } from '../../../checkpoints/retention-plan.ts';
 import type { CheckpointListing, StoredCheckpoint } from '../../../checkpoints/storage.ts';
 
 function stored(checkpointId: number, kind: 'checkpoint' | 'savepoint' = 'checkpoint'): StoredCheckpoint {
@@ -37,5 +37,19 @@ describe('retention plan', () => {
     // Checkpoint 2 was aborted (its files were uploaded, its metadata never written): below savepoint 3, not in flight.
     expect(plan.isInFlight('shared/op/subtask-0/chk-2-delta-b.bin')).toBe(false);
     expect(plan.isInFlight('shared/op/other-name.bin')).toBe(false);
+  });
+
+  it('keeps the files kept checkpoints and savepoints reference, where the caller locates them', () => {
+    const plan = planRetention(listing([1, 2], [3]), 1);
+    const keeps = plan.keepsFile((s, p) => (s.metadata.kind === 'savepoint' ? undefined : `${s.fileRoot}/${p}`));
+    expect(keeps('/root/job/shared/op/subtask-0/chk-2-delta-a.bin')).toBe(true);
+    expect(keeps('/root/job/shared/op/subtask-0/chk-1-delta-a.bin')).toBe(false);
+    expect(keeps('/root/job/shared/op/subtask-0/chk-3-delta-a.bin')).toBe(false);
+    expect(keeps('/root/job/shared/op/subtask-0/chk-4-delta-a.bin')).toBe(true);
+  });
+
+  it('refuses a count that would keep nothing before anything is listed', () => {
+    for (const keep of [0, -1, 1.5, Number.NaN]) expect(() => assertRetainCount(keep)).toThrow(/integer >= 1/);
+    expect(() => planRetention(listing([1]), 0)).toThrow(/integer >= 1/);
   });
 });

@@ -22,7 +22,7 @@ import type { DeadLetter } from '../../../operators/sources/kafka/dead-letter.ts
 import type { DeadLetterWriter } from '../../../operators/sources/kafka/dead-letter-writer.ts';
 import { RecordFailedError } from '../../../operators/record-dead-letters.ts';
 import { counterValue } from '../operators/window/harness.ts';
-import { streamPosition } from '../../../state/change-position.ts';
+import { testChangeEvent } from '../../support/change-events.ts';
 
 interface Row {
   readonly id: number;
@@ -31,24 +31,9 @@ interface Row {
 }
 
 function change(id: number, lsn: number, row: Partial<Row> = {}): ChangeEvent<Row> {
-  return {
-    op: 'c',
-    before: null,
-    after: { id, status: 'paid', ...row },
-    source: {
-      db: 'ecommerce',
-      schema: 'public',
-      table: 'orders',
-      lsn,
-      position: streamPosition(0, lsn),
-      txId: lsn,
-      tsMs: 1_700_000_000_000 + lsn,
-      snapshot: null,
-    },
-    tsMs: 0,
-    key: { id },
+  return testChangeEvent('c', lsn, { id, status: 'paid', ...row }, { id }, {
     origin: { topic: 'cdc.orders', partition: 2, offset: String(100 + lsn) },
-  };
+  });
 }
 
 function deep(levels: number): unknown {

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ChangeEvent, TableChange } from '../../../runtime/index.ts';
 import { StreamEnvironment, collectSink, fromCollection } from '../../../runtime/index.ts';
 import { streamPosition } from '../../../state/change-position.ts';
+import { testChangeEvent } from '../../support/change-events.ts';
 
 interface Row {
   readonly id: number;
@@ -12,25 +13,7 @@ interface Row {
 }
 
 function change(id: number, op: ChangeEvent<Row>['op'], lsn: number, status = 'pending'): ChangeEvent<Row> {
-  const row = { id, status };
-  return {
-    op,
-    before: null,
-    after: op === 'd' ? null : row,
-    source: {
-      db: 'ecommerce',
-      schema: 'public',
-      table: 'orders',
-      lsn,
-      position: streamPosition(0, lsn),
-      txId: lsn,
-      tsMs: 1_700_000_000_000 + lsn,
-      snapshot: null,
-    },
-    tsMs: 0,
-    key: { id },
-    origin: { topic: 't', partition: 0, offset: String(lsn) },
-  };
+  return testChangeEvent(op, lsn, op === 'd' ? null : { id, status }, { id });
 }
 
 describe('upsert job on a bounded source', () => {

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { TruncateRefusedError } from '../../../operators/transform/upsert-truncate.ts';
 import type { ChangeEvent, TableChange } from '../../../runtime/index.ts';
 import { StreamEnvironment, collectSink, fromCollection } from '../../../runtime/index.ts';
-import { streamPosition } from '../../../state/change-position.ts';
+import { testChangeEvent } from '../../support/change-events.ts';
 
 interface Row {
   readonly id: number;
@@ -14,24 +14,7 @@ interface Row {
 
 function change(id: number | null, op: ChangeEvent<Row>['op'], lsn: number, status = 'pending'): ChangeEvent<Row> {
   const row = id === null ? null : { id, status };
-  return {
-    op,
-    before: null,
-    after: op === 'd' || op === 't' ? null : row,
-    source: {
-      db: 'ecommerce',
-      schema: 'public',
-      table: 'orders',
-      lsn,
-      position: streamPosition(0, lsn),
-      txId: lsn,
-      tsMs: 1_700_000_000_000 + lsn,
-      snapshot: null,
-    },
-    tsMs: 0,
-    key: id === null ? null : { id },
-    origin: { topic: 't', partition: 0, offset: String(lsn) },
-  };
+  return testChangeEvent(op, lsn, op === 'd' || op === 't' ? null : row, id === null ? null : { id });
 }
 
 /** The table the changelog describes: key → row, after applying every change in order. */

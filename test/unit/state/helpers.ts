@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KeyValueStore } from '../../../state/key-value-store.ts';
+import type { KeyedStateBackend } from '../../../state/keyed-state-backend.ts';
 import { MemoryStore } from '../../../state/memory-store.ts';
 import { RocksDbStore } from '../../../state/rocksdb-store.ts';
 
@@ -30,4 +31,31 @@ export async function makeStore(kind: StoreKind, dirs: TempDirs): Promise<KeyVal
 export function manualClock(start = 1_000_000): { now: () => number; advance: (ms: number) => void } {
   let t = start;
   return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+/**
+ * Writes value state `v` and map state `m` (two entries per key) for `keys`, then flushes; a `null`
+ * value clears both. The state the restore and recovery tests checkpoint and compare.
+ */
+export async function putValueAndMap(
+  backend: KeyedStateBackend,
+  keys: readonly string[],
+  value: (key: string) => number | null,
+): Promise<void> {
+  const v = backend.getValueState<number>({ name: 'v' });
+  const m = backend.getMapState<string, number>({ name: 'm' });
+  await backend.prefetch(keys);
+  for (const key of keys) {
+    backend.setCurrentKey(key);
+    const x = value(key);
+    if (x === null) {
+      v.clear();
+      m.clear();
+    } else {
+      v.update(x);
+      m.put(`e${x % 3}`, x);
+      m.put(`f${x % 5}`, -x);
+    }
+  }
+  await backend.flush();
 }

@@ -6,7 +6,7 @@ import { MemoryStore } from '../../../state/memory-store.ts';
 import { RocksDbStore } from '../../../state/rocksdb-store.ts';
 import type { KeyedStateHandle } from '../../../state/snapshot-handle.ts';
 import { LocalFsSnapshotStorage } from '../../../state/snapshot-storage.ts';
-import { TempDirs } from './helpers.ts';
+import { putValueAndMap, TempDirs } from './helpers.ts';
 
 const dirs = new TempDirs();
 afterAll(() => dirs.cleanup());
@@ -21,29 +21,6 @@ async function open(
   const backend = new KeyedStateBackend({ store: new RocksDbStore({ location, localRecovery }), keyGroupRange: range });
   await backend.open();
   return backend;
-}
-
-/** Value state `v` and map state `m` of keys k0…k(n-1). */
-async function put(
-  backend: KeyedStateBackend,
-  keys: readonly string[],
-  value: (key: string) => number | null,
-): Promise<void> {
-  const v = backend.getValueState<number>({ name: 'v' });
-  const m = backend.getMapState<string, number>({ name: 'm' });
-  await backend.prefetch(keys);
-  for (const key of keys) {
-    backend.setCurrentKey(key);
-    const x = value(key);
-    if (x === null) {
-      v.clear();
-      m.clear();
-    } else {
-      v.update(x);
-      m.put(`e${x % 3}`, x);
-    }
-  }
-  await backend.flush();
 }
 
 async function read(backend: KeyedStateBackend, keys: readonly string[]): Promise<Record<string, unknown>> {
@@ -66,17 +43,17 @@ async function run(
   storage: LocalFsSnapshotStorage,
 ): Promise<{ handle: KeyedStateHandle; expected: Record<string, unknown> }> {
   const backend = await open(location);
-  await put(backend, keys.slice(0, 200), (k) => Number(k.slice(1)));
-  await put(backend, keys.slice(0, 50), (k) => Number(k.slice(1)) + 1000);
+  await putValueAndMap(backend, keys.slice(0, 200), (k) => Number(k.slice(1)));
+  await putValueAndMap(backend, keys.slice(0, 50), (k) => Number(k.slice(1)) + 1000);
   const handle = await backend.snapshot(1, storage);
   backend.notifyCheckpointComplete(1);
   const expected = await read(backend, keys);
-  await put(backend, keys.slice(0, 100), (k) => Number(k.slice(1)) + 2000);
-  await put(backend, keys.slice(100, 150), () => null);
-  await put(backend, keys.slice(200), (k) => Number(k.slice(1)));
+  await putValueAndMap(backend, keys.slice(0, 100), (k) => Number(k.slice(1)) + 2000);
+  await putValueAndMap(backend, keys.slice(100, 150), () => null);
+  await putValueAndMap(backend, keys.slice(200), (k) => Number(k.slice(1)));
   await backend.beginSnapshot(2, storage).then(({ done }) => done.catch(() => undefined));
-  await put(backend, keys.slice(0, 20), () => 7);
-  await put(backend, keys.slice(0, 20), () => null);
+  await putValueAndMap(backend, keys.slice(0, 20), () => 7);
+  await putValueAndMap(backend, keys.slice(0, 20), () => null);
   // Closing writes nothing a killed process would not have left: every write above reached RocksDB's log.
   await backend.close();
   return { handle, expected };
@@ -97,7 +74,7 @@ describe('local recovery of the RocksDB working directory', () => {
     expect(await read(again, keys)).toEqual(expected);
 
     // It goes on as after any restore: the next delta builds on the restored checkpoint's chain.
-    await put(again, keys.slice(0, 10), () => 5);
+    await putValueAndMap(again, keys.slice(0, 10), () => 5);
     const next = await again.snapshot(handle.checkpointId + 1, new LocalFsSnapshotStorage(join(root, 'chk')));
     expect(next.files.map((f) => f.kind)).toEqual(['full', 'delta']);
     const after = await read(again, keys);
@@ -131,7 +108,7 @@ describe('local recovery of the RocksDB working directory', () => {
     await older.restore([handle], ALL, storage);
     const h1 = await older.snapshot(5, storage);
     older.notifyCheckpointComplete(5);
-    await put(older, keys, () => 1);
+    await putValueAndMap(older, keys, () => 1);
     const h2 = await older.snapshot(6, storage);
     older.notifyCheckpointComplete(6);
     await older.close();

@@ -10,7 +10,7 @@ import { RocksDbStore } from '../../../state/rocksdb-store.ts';
 import type { KeyedStateHandle } from '../../../state/snapshot-handle.ts';
 import { LocalFsSnapshotStorage } from '../../../state/snapshot-storage.ts';
 import { keyGroupOfStateKey } from '../../../state/state-key-layout.ts';
-import { TempDirs } from './helpers.ts';
+import { putValueAndMap, TempDirs } from './helpers.ts';
 
 /**
  * A restore that is not a local recovery (another machine, another working directory, another
@@ -22,30 +22,6 @@ afterAll(() => dirs.cleanup());
 
 const ALL: KeyGroupRange = { start: 0, end: 127 };
 const keys = Array.from({ length: 400 }, (_, i) => `k${i}`);
-
-/** Value state `v` and map state `m` (several entries per key); `null` clears both. */
-async function put(
-  backend: KeyedStateBackend,
-  subset: readonly string[],
-  value: (key: string) => number | null,
-): Promise<void> {
-  const v = backend.getValueState<number>({ name: 'v' });
-  const m = backend.getMapState<string, number>({ name: 'm' });
-  await backend.prefetch(subset);
-  for (const key of subset) {
-    backend.setCurrentKey(key);
-    const x = value(key);
-    if (x === null) {
-      v.clear();
-      m.clear();
-    } else {
-      v.update(x);
-      m.put(`e${x % 3}`, x);
-      m.put(`f${x % 5}`, -x);
-    }
-  }
-  await backend.flush();
-}
 
 /** Every state entry of `store` in `range`, as hex pairs: the reference a restore must equal. */
 async function dump(store: KeyValueStore, range: KeyGroupRange = ALL): Promise<Map<string, string>> {
@@ -79,20 +55,20 @@ async function history(
   const backend = new KeyedStateBackend({ store, keyGroupRange: range, snapshotNamePrefix: name });
   await backend.open();
   const own = ownKeys(range);
-  await put(backend, own.slice(0, 250), (k) => Number(k.slice(1)));
+  await putValueAndMap(backend, own.slice(0, 250), (k) => Number(k.slice(1)));
   let handle = await backend.snapshot(1, storage);
   backend.notifyCheckpointComplete(1);
-  await put(backend, own.slice(0, 80), (k) => Number(k.slice(1)) + 1000);
-  await put(backend, own.slice(80, 140), () => null);
+  await putValueAndMap(backend, own.slice(0, 80), (k) => Number(k.slice(1)) + 1000);
+  await putValueAndMap(backend, own.slice(80, 140), () => null);
   handle = await backend.snapshot(2, storage);
   backend.notifyCheckpointComplete(2);
-  await put(backend, own.slice(250), (k) => Number(k.slice(1)) + 3);
-  await put(backend, own.slice(100, 120), (k) => Number(k.slice(1)) + 7);
-  await put(backend, own.slice(0, 10), () => null);
+  await putValueAndMap(backend, own.slice(250), (k) => Number(k.slice(1)) + 3);
+  await putValueAndMap(backend, own.slice(100, 120), (k) => Number(k.slice(1)) + 7);
+  await putValueAndMap(backend, own.slice(0, 10), () => null);
   handle = await backend.snapshot(3, storage);
   backend.notifyCheckpointComplete(3);
   const expected = await dump(store);
-  await put(backend, own, () => 42);
+  await putValueAndMap(backend, own, () => 42);
   await backend.close();
   expect(handle.files.map((f) => f.kind)).toEqual(['full', 'delta', 'delta']);
   return { handle, expected };
@@ -126,17 +102,17 @@ describe('restore by replaying files (not a local recovery)', () => {
       restoreBatchSize: 3,
     });
     await backend.open();
-    await put(backend, keys, () => 99);
+    await putValueAndMap(backend, keys, () => 99);
     await backend.restore([handle], ALL, storage);
     expect(await dump(store)).toEqual(expected);
 
     // The restored store keeps working: writes, a delta on the restored chain, a restore of it.
-    await put(backend, keys.slice(0, 30), (k) => Number(k.slice(1)) + 500);
+    await putValueAndMap(backend, keys.slice(0, 30), (k) => Number(k.slice(1)) + 500);
     const next = await backend.snapshot(4, storage);
     backend.notifyCheckpointComplete(4);
     expect(next.files.map((f) => f.kind)).toEqual(['full', 'delta', 'delta', 'delta']);
     const expectedNext = await dump(store);
-    await put(backend, keys, () => 1);
+    await putValueAndMap(backend, keys, () => 1);
     await backend.close();
 
     const third = new RocksDbStore({ location: join(root, 'third') });
@@ -158,7 +134,7 @@ describe('restore by replaying files (not a local recovery)', () => {
     });
     await first.open();
     await first.restore([handle], ALL, storage);
-    await put(first, keys.slice(0, 60), (k) => Number(k.slice(1)) + 9000);
+    await putValueAndMap(first, keys.slice(0, 60), (k) => Number(k.slice(1)) + 9000);
     const taken = await first.snapshot(4, storage);
     first.notifyCheckpointComplete(4);
     expect(taken.localRecovery?.incarnation).toMatch(/[0-9a-f-]{36}/);
@@ -167,7 +143,7 @@ describe('restore by replaying files (not a local recovery)', () => {
     await check.open();
     await check.restore([taken], ALL, storage);
     const expected = await dump(reference);
-    await put(first, keys.slice(0, 60), () => null);
+    await putValueAndMap(first, keys.slice(0, 60), () => null);
     await first.close();
 
     // Files gone: only the kept directory can provide checkpoint 4.
@@ -207,13 +183,13 @@ describe('restore by replaying files (not a local recovery)', () => {
     const first = new KeyedStateBackend({ store, keyGroupRange: ALL, snapshotNamePrefix: 'merged' });
     await first.open();
     await first.restore([left.handle, right.handle], ALL, storage);
-    await put(first, keys.slice(0, 40), (k) => Number(k.slice(1)) + 4000);
+    await putValueAndMap(first, keys.slice(0, 40), (k) => Number(k.slice(1)) + 4000);
     const taken = await first.snapshot(4, storage);
     first.notifyCheckpointComplete(4);
     expect(taken.files.at(-1)?.kind).toBe('delta');
     expect(taken.files.length).toBe(left.handle.files.length + right.handle.files.length + 1);
     const expected = await dump(store);
-    await put(first, keys.slice(0, 40), () => null);
+    await putValueAndMap(first, keys.slice(0, 40), () => null);
     await first.close();
 
     await rm(join(root, 'chk'), { recursive: true, force: true });

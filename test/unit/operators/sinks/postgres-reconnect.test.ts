@@ -5,11 +5,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { StreamRecord } from '../../../../operators/operator.ts';
-import type { PgConnect, PgResult, PgSession } from '../../../../operators/sinks/postgres/pg-session.ts';
+import type { PgConnect } from '../../../../operators/sinks/postgres/pg-session.ts';
 import { postgresSink } from '../../../../operators/sinks/postgres/postgres-sink.ts';
 import type { TableChange } from '../../../../operators/table-change.ts';
 import { countingOperatorContext } from '../../../support/operator-context.ts';
 import { streamPosition } from '../../../../state/change-position.ts';
+import { FakePgSession } from '../../../support/fake-pg-session.ts';
 
 type Change = TableChange<number, { id: number; status: string }>;
 const upsert = (id: number, lsn: number): StreamRecord<Change> => ({
@@ -25,25 +26,9 @@ const upsert = (id: number, lsn: number): StreamRecord<Change> => ({
 });
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 
-class FakeSession implements PgSession {
-  broken = false;
-  readonly statements: string[] = [];
-  constructor(readonly n: number) {}
-  query<R extends object>(sql: string): Promise<PgResult<R>> {
-    if (this.broken) return Promise.reject(new Error('Client has encountered a connection error and is not queryable'));
-    this.statements.push(sql);
-    let rows: object[] = [];
-    if (sql.includes('pg_attribute'))
-      rows = [
-        { name: 'id', type: 'bigint' },
-        { name: 'status', type: 'text' },
-      ];
-    if (sql.includes('max_prepared_transactions')) rows = [{ n: 64 }];
-    if (sql.includes('pg_try_advisory_lock')) rows = [{ ok: true }];
-    return Promise.resolve({ rows: rows as R[], rowCount: rows.length });
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
+class FakeSession extends FakePgSession {
+  constructor(readonly n: number) {
+    super();
   }
 }
 

@@ -6,7 +6,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { StreamRecord } from '../../../../operators/operator.ts';
-import type { PgResult, PgSession } from '../../../../operators/sinks/postgres/pg-session.ts';
 import { PostgresCommitter } from '../../../../operators/sinks/postgres/postgres-committer.ts';
 import { resolvePostgresSinkOptions } from '../../../../operators/sinks/postgres/postgres-options.ts';
 import { RedisCommitter } from '../../../../operators/sinks/redis/redis-committer.ts';
@@ -15,6 +14,7 @@ import { IllegalTransactionTransitionError } from '../../../../operators/sinks/s
 import type { TableChange } from '../../../../operators/table-change.ts';
 import { streamPosition } from '../../../../state/change-position.ts';
 import { countingOperatorContext } from '../../../support/operator-context.ts';
+import { FakePgSession } from '../../../support/fake-pg-session.ts';
 
 type Change = TableChange<number, { id: number; status: string }>;
 const upsert = (id: number): StreamRecord<Change> => ({
@@ -30,24 +30,7 @@ const upsert = (id: number): StreamRecord<Change> => ({
 });
 const identity = { jobName: 'job', sinkUid: 'sink', subtaskIndex: 0 };
 
-class FakePg implements PgSession {
-  readonly statements: string[] = [];
-  query<R extends object>(sql: string): Promise<PgResult<R>> {
-    this.statements.push(sql);
-    let rows: object[] = [];
-    if (sql.includes('pg_attribute'))
-      rows = [
-        { name: 'id', type: 'bigint' },
-        { name: 'status', type: 'text' },
-      ];
-    if (sql.includes('max_prepared_transactions')) rows = [{ n: 64 }];
-    if (sql.includes('pg_try_advisory_lock')) rows = [{ ok: true }];
-    return Promise.resolve({ rows: rows as R[], rowCount: rows.length });
-  }
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
+class FakePg extends FakePgSession {}
 
 class FakeRedis implements RedisSession {
   readonly commands: string[] = [];

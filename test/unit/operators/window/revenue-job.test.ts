@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { revenueWindowsJob, type Order, type OrderEvent, type RevenueRow } from '../../../../jobs/revenue-windows.ts';
 import { collectSink, type SourceDefinition, type SourceReader, type StreamRecord } from '../../../../runtime/index.ts';
-import { decodeDebeziumJson } from '../../../../operators/sources/kafka/debezium-json.ts';
 import { generateWorkload, type WorkloadRecord } from '../../../../scripts/workload/generator.ts';
 import { revenueWindowOracle } from '../../../../scripts/workload/oracle.ts';
+import { decodeWorkloadRecord } from '../../../support/workload-events.ts';
 import { TempDirs, testEnvironment } from './harness.ts';
 
 const dirs = new TempDirs();
@@ -40,14 +40,7 @@ function workloadSource(
           queue.next += batch.length;
           consumed.push(...batch);
           const out: StreamRecord<OrderEvent>[] = batch.map((r) => {
-            const decoded = decodeDebeziumJson<Order>({
-              topic: 'orders',
-              partition: r.partition,
-              offset: String(r.seq),
-              key: r.key,
-              value: r.value,
-              timestampMs: 0,
-            });
+            const decoded = decodeWorkloadRecord<Order>(r);
             if (decoded.kind !== 'change') throw new Error(`record ${r.seq} did not decode as a change`);
             return { value: decoded.event, timestamp: decoded.event.source.tsMs };
           });
