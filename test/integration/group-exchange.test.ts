@@ -148,7 +148,10 @@ async function exchangeRun(label: string, processes: number): Promise<void> {
   const records = [...generateWorkload(WORKLOAD)];
   const kafka = testKafka(ws.jobName);
   await createTopic(kafka, ws.topic, WORKLOAD.partitions as number);
-  await produce(kafka, ws.topic, records.map((r) => ({ key: r.key, value: r.value, partition: r.partition })));
+  const messages = records.map((r) => ({ key: r.key, value: r.value, partition: r.partition }));
+  const half = Math.floor(messages.length / 2);
+  // The second half goes in after the SIGKILL: both stages then resume from restored positions.
+  await produce(kafka, ws.topic, messages.slice(0, half));
 
   let started = 0;
   const start = () => {
@@ -170,10 +173,13 @@ async function exchangeRun(label: string, processes: number): Promise<void> {
     for (const p of all) await p.waitFor(CLAIMED, 60_000);
     // Both stages at work (the windows stage claims once the repartition topic exists), mid-input.
     for (const p of all) await p.waitFor(/partition \S+-by-status-repartition-\d+: claimed/, 60_000);
-    await sleep(3_000);
+    // After both stages committed (windows fired): the restart must restore, not start over.
+    await (all[0] as JobProcess).waitFor(/committed: [1-9]\d* window rows/, 60_000);
+    await sleep(1_500);
     const victim = all[0] as JobProcess;
     await victim.kill();
     ws.say(`SIGKILLed ${victim.pid}`);
+    await produce(kafka, ws.topic, messages.slice(half));
     if (processes === 1) {
       all.push(start());
       ws.say('started it again');
