@@ -18,6 +18,7 @@ import {
   type KafkaSsl,
 } from '../../operators/kafka-connection.ts';
 import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
+import type { KafkaSinkMessage } from '../../operators/sinks/kafka/kafka-sink-options.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
 import { CdcflowError } from '../../state/errors.ts';
 import { debeziumEnvelopeJson } from './debezium-reencode.ts';
@@ -50,6 +51,26 @@ export function repartitionTopicName(jobName: string, name: string): string {
       `repartition topic "${topic}" is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' in the job and exchange names (249 characters at most)`,
     );
   return topic;
+}
+
+/**
+ * One record of a repartition topic: placed by the exchange key, keyed by the row's own Debezium
+ * key (the source checks that a key names the row's columns and agrees with both images, which an
+ * exchange key such as a status, changed by the update, would not), valued as the Debezium envelope.
+ */
+export function repartitionMessage<Row>(
+  event: ChangeEvent<Row>,
+  keyOf: (event: ChangeEvent<Row>) => string | number,
+  partitions: number,
+): KafkaSinkMessage {
+  const exchangeKey = String(keyOf(event));
+  return {
+    key: event.key === null ? null : JSON.stringify(event.key),
+    value: debeziumEnvelopeJson(event as ChangeEvent<unknown>),
+    partition: exchangePartition(exchangeKey, partitions),
+    headers: { 'cdcflow.exchange-key': exchangeKey },
+    sourceTsMs: event.source.tsMs,
+  };
 }
 
 export class RepartitionTopic {
@@ -131,16 +152,7 @@ export class RepartitionTopic {
       name,
       // A record the broker refuses would vanish from the exchange: stop instead.
       onRefused: 'fail',
-      serialize: (event) => {
-        const exchangeKey = String(keyOf(event));
-        return {
-          key: event.key === null ? null : JSON.stringify(event.key),
-          value: debeziumEnvelopeJson(event as ChangeEvent<unknown>),
-          partition: exchangePartition(exchangeKey, partitions),
-          headers: { 'cdcflow.exchange-key': exchangeKey },
-          sourceTsMs: event.source.tsMs,
-        };
-      },
+      serialize: (event) => repartitionMessage(event, keyOf, partitions),
     });
   }
 }
