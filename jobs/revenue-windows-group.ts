@@ -66,7 +66,12 @@ const byStatus = new RepartitionTopic({ jobName: config.name, name: 'by-status' 
 const partitions = await byStatus.ensure(await byStatus.partitionsOf(o.topic));
 print(`repartition topic ${byStatus.topic}: ${partitions} partitions`);
 
-const { jobName: _name, restore: _restore, parallelism: _parallelism, ...environment } = environmentOptions(config, {
+const {
+  jobName: _name,
+  restore: _restore,
+  parallelism: _parallelism,
+  ...environment
+} = environmentOptions(config, {
   log: print,
 });
 const connection = databaseUrl === undefined ? {} : { connectionString: databaseUrl };
@@ -130,7 +135,8 @@ const result = await runGroupStages({
               toChange: (row) => ({ kind: 'upsert', row }),
               ...connection,
               log: (line) => print(`${where}: ${line}`),
-              onTransaction: (t) => print(`${where}: checkpoint ${t.checkpointId} ${t.phase}: ${t.records} window rows`),
+              onTransaction: (t) =>
+                print(`${where}: checkpoint ${t.checkpointId} ${t.phase}: ${t.records} window rows`),
             }),
           )
           .uid('revenue-windows-postgres');

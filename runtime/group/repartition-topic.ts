@@ -101,7 +101,10 @@ export class RepartitionTopic {
     await admin.connect();
     try {
       await admin
-        .createTopics({ topics: [{ topic: this.topic, numPartitions: partitions, replicationFactor }], waitForLeaders: true })
+        .createTopics({
+          topics: [{ topic: this.topic, numPartitions: partitions, replicationFactor }],
+          waitForLeaders: true,
+        })
         .catch((error: unknown) => {
           if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
         });

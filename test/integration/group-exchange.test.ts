@@ -25,7 +25,13 @@ import { JobProcess } from '../support/job-process.ts';
 import { ChaosWorkspace } from '../support/sink-chaos.ts';
 import { createTopic, produce, testKafka } from '../support/source-jobs.ts';
 
-const WORKLOAD: WorkloadOptions = { keys: 300, events: 5_000, partitions: 4, duplicateFraction: 0.02, seed: 20_261_205 };
+const WORKLOAD: WorkloadOptions = {
+  keys: 300,
+  events: 5_000,
+  partitions: 4,
+  duplicateFraction: 0.02,
+  seed: 20_261_205,
+};
 const SESSION_MS = 6_000;
 const CLOCK_AHEAD_MS = 600_000;
 const { databaseUrl } = testEndpoints();
@@ -73,7 +79,12 @@ function clockRecords(records: readonly WorkloadRecord[]): { key: Buffer; value:
           op: 'c',
           before: null,
           after: { ...event.after, id, status, amount: '0.00' },
-          source: { ...event.source, ts_ms: maxTs + CLOCK_AHEAD_MS, lsn, sequence: JSON.stringify([String(lsn), String(lsn)]) },
+          source: {
+            ...event.source,
+            ts_ms: maxTs + CLOCK_AHEAD_MS,
+            lsn,
+            sequence: JSON.stringify([String(lsn), String(lsn)]),
+          },
         }),
       ),
     };
@@ -81,7 +92,12 @@ function clockRecords(records: readonly WorkloadRecord[]): { key: Buffer; value:
 }
 
 /** LSNs of every record the repartition topic holds read_committed, once it has `expected` (or the deadline passes). */
-async function readRepartitioned(brokers: readonly string[], topic: string, expected: number, timeoutMs: number): Promise<number[]> {
+async function readRepartitioned(
+  brokers: readonly string[],
+  topic: string,
+  expected: number,
+  timeoutMs: number,
+): Promise<number[]> {
   const kafka = new Kafka({ clientId: 'group-exchange-check', brokers: [...brokers], logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: uniqueName('group-exchange-check'), readUncommitted: false });
   const lsns: number[] = [];
@@ -189,10 +205,13 @@ async function exchangeRun(label: string, processes: number): Promise<void> {
     const lsns = await readRepartitioned(ws.brokers, internal, expected.length, 60_000);
     const sorted = (list: readonly number[]) => [...list].sort((a, b) => a - b);
     expect(lsns.length).toBe(expected.length);
-    expect(sorted(lsns)).toEqual(sorted(expected.map((r) => (r.event as NonNullable<WorkloadRecord['event']>).source.lsn)));
+    expect(sorted(lsns)).toEqual(
+      sorted(expected.map((r) => (r.event as NonNullable<WorkloadRecord['event']>).source.lsn)),
+    );
 
     await produce(kafka, ws.topic, clockRecords(records));
-    const clockStart = Math.floor((Math.max(...expected.map((r) => r.event?.source.ts_ms ?? 0)) + CLOCK_AHEAD_MS) / 60_000) * 60_000;
+    const clockStart =
+      Math.floor((Math.max(...expected.map((r) => r.event?.source.ts_ms ?? 0)) + CLOCK_AHEAD_MS) / 60_000) * 60_000;
     let tables = await readTables(table);
     let oracle = revenueWindowsDecided(records, tables.late, { partitions: WORKLOAD.partitions as number });
     const deadline = Date.now() + 45_000;
@@ -233,7 +252,11 @@ describe('group mode: keyBy across processes through a transactional repartition
     await exchangeRun('group-exchange-1', 1);
   }, 180_000);
 
-  it.skipIf(!RUN_GROUP_MODE)('two processes, one SIGKILLed: the survivor takes over, exactly once', async () => {
-    await exchangeRun('group-exchange-2', 2);
-  }, 180_000);
+  it.skipIf(!RUN_GROUP_MODE)(
+    'two processes, one SIGKILLed: the survivor takes over, exactly once',
+    async () => {
+      await exchangeRun('group-exchange-2', 2);
+    },
+    180_000,
+  );
 });

@@ -2,7 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { decodeDebeziumJson } from '../../../../operators/sources/kafka/debezium-json.ts';
 import { resolveRecordChecks, validateChangeEvent } from '../../../../operators/sources/kafka/event-validation.ts';
 import { stageOptions } from '../../../../runtime/group/group-stages.ts';
-import { RepartitionTopicError, repartitionMessage, repartitionTopicName } from '../../../../runtime/group/repartition-topic.ts';
+import {
+  RepartitionTopicError,
+  repartitionMessage,
+  repartitionTopicName,
+} from '../../../../runtime/group/repartition-topic.ts';
 import { exchangePartition } from '../../../../runtime/group/exchange-partitioner.ts';
 import { kafkaPartition } from '../../../../scripts/workload/murmur2.ts';
 import type { ChangeEvent } from '../../../../runtime/index.ts';
@@ -21,7 +25,13 @@ describe('repartition topics', () => {
       if (r.value === null) continue;
       const original = decode('orders', r.partition, String(r.seq), r.key, r.value);
       const message = repartitionMessage(original, (e) => String(e.after?.['status'] ?? 'deleted'), 4);
-      const again = decode('by-status', 0, '5', Buffer.from(message.key as string), Buffer.from(message.value as string));
+      const again = decode(
+        'by-status',
+        0,
+        '5',
+        Buffer.from(message.key as string),
+        Buffer.from(message.value as string),
+      );
       // The downstream source's checks (key names the row's columns and agrees with both images) pass.
       expect(validateChangeEvent(again, resolveRecordChecks(), again.source.tsMs, true)).toBeUndefined();
       expect(message.partition).toBe(exchangePartition(String(original.after?.['status'] ?? 'deleted'), 4));
