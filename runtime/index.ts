@@ -156,4 +156,16 @@ export {
   type GroupJobResult,
   type PartitionTask,
 } from './group/group-job.ts';
+export {
+  runGroupStages,
+  type GroupStage,
+  type GroupStagesOptions,
+  type GroupStagesResult,
+} from './group/group-stages.ts';
+export {
+  RepartitionTopic,
+  RepartitionTopicError,
+  repartitionTopicName,
+  type RepartitionTopicOptions,
+} from './group/repartition-topic.ts';
 export { OwnershipLostError, type OwnerEpoch } from '../operators/sinks/owner-epoch.ts';

@@ -1,0 +1,161 @@
+/**
+ * A keyBy on another key across processes, in Kafka Streams' repartition-topic model: the
+ * upstream stage's partition tasks write their records, keyed by the new key, into an internal
+ * topic `<job>-<name>-repartition` with the two-phase Kafka sink (one Kafka transaction per
+ * checkpoint, committed when the task's checkpoint completes; transactional ids carry the task's
+ * name, so a new owner's `initTransactions` fences the old one). The downstream stage is a second
+ * group of partition tasks, one per partition of the internal topic, reading it read_committed
+ * with `debeziumSource` (positions from its own checkpoints). No network layer of our own: Kafka
+ * carries the exchange. See docs/group-mode.md ("Exchanges between stages").
+ */
+import { Kafka } from 'kafkajs';
+import type { ChangeEvent } from '../../operators/change-event.ts';
+import {
+  kafkaClientConfig,
+  resolveKafkaConnection,
+  type KafkaConnection,
+  type KafkaSaslConfig,
+  type KafkaSsl,
+} from '../../operators/kafka-connection.ts';
+import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
+import type { KafkaSinkMessage } from '../../operators/sinks/kafka/kafka-sink-options.ts';
+import type { SinkDefinition } from '../../operators/sinks/sink.ts';
+import { CdcflowError } from '../../state/errors.ts';
+import { debeziumEnvelopeJson } from './debezium-reencode.ts';
+import { exchangePartition } from './exchange-partitioner.ts';
+
+export class RepartitionTopicError extends CdcflowError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { domain: 'user', retriable: false, ...options });
+    this.name = 'RepartitionTopicError';
+  }
+}
+
+export interface RepartitionTopicOptions {
+  /** The job's name (the one every stage shares). */
+  readonly jobName: string;
+  /** The exchange's name within the job, e.g. `by-status`. */
+  readonly name: string;
+  readonly brokers?: readonly string[];
+  readonly ssl?: KafkaSsl;
+  readonly sasl?: KafkaSaslConfig;
+}
+
+const NAME = /^[A-Za-z0-9._-]+$/;
+
+/** `<job>-<name>-repartition`, as Kafka Streams names its internal topics. */
+export function repartitionTopicName(jobName: string, name: string): string {
+  const topic = `${jobName}-${name}-repartition`;
+  if (!NAME.test(jobName) || !NAME.test(name) || topic.length > 249)
+    throw new RepartitionTopicError(
+      `repartition topic "${topic}" is not a valid Kafka topic name: use letters, digits, '.', '_' and '-' in the job and exchange names (249 characters at most)`,
+    );
+  return topic;
+}
+
+/**
+ * One record of a repartition topic: placed by the exchange key, keyed by the row's own Debezium
+ * key (the source checks that a key names the row's columns and agrees with both images, which an
+ * exchange key such as a status, changed by the update, would not), valued as the Debezium envelope.
+ */
+export function repartitionMessage<Row>(
+  event: ChangeEvent<Row>,
+  keyOf: (event: ChangeEvent<Row>) => string | number,
+  partitions: number,
+): KafkaSinkMessage {
+  const exchangeKey = String(keyOf(event));
+  return {
+    key: event.key === null ? null : JSON.stringify(event.key),
+    value: debeziumEnvelopeJson(event as ChangeEvent<unknown>),
+    partition: exchangePartition(exchangeKey, partitions),
+    headers: { 'cdcflow.exchange-key': exchangeKey },
+    sourceTsMs: event.source.tsMs,
+  };
+}
+
+export class RepartitionTopic {
+  readonly topic: string;
+  readonly connection: KafkaConnection;
+  /** Known once `ensure` has run. */
+  partitions: number | undefined;
+
+  constructor(private readonly options: RepartitionTopicOptions) {
+    this.topic = repartitionTopicName(options.jobName, options.name);
+    this.connection = resolveKafkaConnection({
+      ...(options.brokers === undefined ? {} : { brokers: options.brokers }),
+      ...(options.ssl === undefined ? {} : { ssl: options.ssl }),
+      ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+    });
+  }
+
+  /**
+   * Creates the topic with `partitions` partitions if it is missing (every process may race to:
+   * "already exists" is success). Returns its partition count, which may differ if it existed.
+   */
+  async ensure(partitions: number, replicationFactor = 1): Promise<number> {
+    if (!Number.isInteger(partitions) || partitions < 1)
+      throw new RepartitionTopicError(`repartition topic ${this.topic}: partitions must be an integer ≥ 1`);
+    const admin = new Kafka(
+      kafkaClientConfig(this.connection, { clientId: `${this.options.jobName}-repartition-admin` }),
+    ).admin();
+    await admin.connect();
+    try {
+      await admin
+        .createTopics({
+          topics: [{ topic: this.topic, numPartitions: partitions, replicationFactor }],
+          waitForLeaders: true,
+        })
+        .catch((error: unknown) => {
+          if ((error as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw error;
+        });
+      const [meta] = (await admin.fetchTopicMetadata({ topics: [this.topic] })).topics;
+      this.partitions = meta?.partitions.length ?? partitions;
+      return this.partitions;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** The partition count of the upstream topic, so the internal topic can match it. */
+  async partitionsOf(topic: string): Promise<number> {
+    const admin = new Kafka(
+      kafkaClientConfig(this.connection, { clientId: `${this.options.jobName}-repartition-admin` }),
+    ).admin();
+    await admin.connect();
+    try {
+      const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
+      if (meta === undefined || meta.partitions.length === 0)
+        throw new RepartitionTopicError(`topic ${topic} has no partitions: create it before starting the job`);
+      return meta.partitions.length;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /**
+   * The upstream stage's sink: each change event goes to the partition of its exchange key
+   * (`keyOf`, hashed as Kafka's default partitioner would), so one key always lands in one
+   * downstream task; the message keeps the row's own Debezium key and the value is the Debezium
+   * JSON envelope, so the downstream stage reads it with `debeziumSource` (whose key checks and
+   * replay guards stay per row) and keys by the exchange key again there. Call `ensure` first;
+   * give each partition task its own sink (its job name names the transactional ids).
+   */
+  sink<Row>(
+    keyOf: (event: ChangeEvent<Row>) => string | number,
+    name = `repartition-${this.options.name}`,
+  ): SinkDefinition<ChangeEvent<Row>> {
+    const partitions = this.partitions;
+    if (partitions === undefined)
+      throw new RepartitionTopicError(`repartition topic ${this.topic}: call ensure() before building its sink`);
+    return kafkaSink<ChangeEvent<Row>>({
+      brokers: this.connection.brokers,
+      ...(this.connection.ssl === undefined ? {} : { ssl: this.connection.ssl }),
+      ...(this.connection.sasl === undefined ? {} : { sasl: this.connection.sasl }),
+      topic: this.topic,
+      name,
+      // A record the broker refuses would vanish from the exchange: stop instead.
+      onRefused: 'fail',
+      serialize: (event) => repartitionMessage(event, keyOf, partitions),
+    });
+  }
+}

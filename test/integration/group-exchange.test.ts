@@ -1,0 +1,262 @@
+/**
+ * A keyBy across processes through an internal transactional topic (docs/group-mode.md,
+ * "Exchanges between stages"): jobs/revenue-windows-group.ts over a generated 4-partition topic,
+ * stage 1 writing `<job>-by-status-repartition` with the two-phase Kafka sink, stage 2 reading it
+ * read_committed into keyed windows and Postgres (two-phase). Mid-run a process is SIGKILLed.
+ * Exactly-once is checked at both hops:
+ * - the repartition topic, read read_committed, holds every c/u/r event of the input exactly once
+ *   (by LSN multiset: the workload's duplicates are input, each counted as often as it was sent);
+ * - the window table equals the revenue-window oracle given the events the job judged late
+ *   (`revenueWindowsDecided`: every other event is in exactly one window sum, exactly once), and
+ *   the late table holds each late event once.
+ * Ungated: one process, SIGKILLed and started again (its partitions restore from checkpoints).
+ * Gated like group-mode.test.ts (CDCFLOW_GROUP_MODE_TEST=1, the failover stall): two processes,
+ * one SIGKILLed, the survivor takes over.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { repartitionTopicName } from '../../runtime/group/repartition-topic.ts';
+import { generateWorkload, type WorkloadRecord } from '../../scripts/workload/generator.ts';
+import { possiblyLate, revenueWindowsDecided } from '../../scripts/workload/revenue-oracle-bounds.ts';
+import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
+import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import { JobProcess } from '../support/job-process.ts';
+import { ChaosWorkspace } from '../support/sink-chaos.ts';
+import { createTopic, produce, testKafka } from '../support/source-jobs.ts';
+
+const WORKLOAD: WorkloadOptions = {
+  keys: 300,
+  events: 5_000,
+  partitions: 4,
+  duplicateFraction: 0.02,
+  seed: 20_261_205,
+};
+const SESSION_MS = 6_000;
+const CLOCK_AHEAD_MS = 600_000;
+const { databaseUrl } = testEndpoints();
+const RUN_GROUP_MODE = process.env['CDCFLOW_GROUP_MODE_TEST'] === '1';
+const verbose = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const CLAIMED = /partition (\S+): claimed epoch (\d+)/;
+
+interface Run {
+  readonly ws: ChaosWorkspace;
+  readonly table: string;
+  passed: boolean;
+}
+const runs: Run[] = [];
+
+afterAll(async () => {
+  for (const run of runs) {
+    await run.ws.cleanup(run.passed);
+    if (!run.passed) {
+      run.ws.say(`tables ${run.table}, ${run.table}_late kept`);
+      continue;
+    }
+    const db = new pg.Client({ connectionString: databaseUrl });
+    await db.connect();
+    await db.query(`DROP TABLE IF EXISTS ${run.table}, ${run.table}_late`).catch(() => undefined);
+    await db.end();
+  }
+});
+
+/** One c/u/r event per status, far ahead in event time, so every window of the workload fires. */
+function clockRecords(records: readonly WorkloadRecord[]): { key: Buffer; value: Buffer; partition: number }[] {
+  const template = [...records].reverse().find((r) => r.event !== null && r.event.after !== null) as WorkloadRecord;
+  const event = template.event as NonNullable<WorkloadRecord['event']>;
+  const maxTs = Math.max(...records.flatMap((r) => (r.event === null ? [] : [r.event.source.ts_ms])));
+  const statuses = [...new Set(records.flatMap((r) => (r.event?.after == null ? [] : [r.event.after.status])))];
+  return statuses.map((status, i) => {
+    const id = 90_000_000 + i;
+    const lsn = event.source.lsn + 1_000_000 + i;
+    return {
+      key: Buffer.from(JSON.stringify({ id })),
+      partition: 0,
+      value: Buffer.from(
+        JSON.stringify({
+          ...event,
+          op: 'c',
+          before: null,
+          after: { ...event.after, id, status, amount: '0.00' },
+          source: {
+            ...event.source,
+            ts_ms: maxTs + CLOCK_AHEAD_MS,
+            lsn,
+            sequence: JSON.stringify([String(lsn), String(lsn)]),
+          },
+        }),
+      ),
+    };
+  });
+}
+
+/** LSNs of every record the repartition topic holds read_committed, once it has `expected` (or the deadline passes). */
+async function readRepartitioned(
+  brokers: readonly string[],
+  topic: string,
+  expected: number,
+  timeoutMs: number,
+): Promise<number[]> {
+  const kafka = new Kafka({ clientId: 'group-exchange-check', brokers: [...brokers], logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: uniqueName('group-exchange-check'), readUncommitted: false });
+  const lsns: number[] = [];
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const value = JSON.parse(message.value?.toString() ?? 'null') as { source: { lsn: number } };
+        lsns.push(value.source.lsn);
+      },
+    });
+    const deadline = Date.now() + timeoutMs;
+    while (lsns.length < expected && Date.now() < deadline) await sleep(250);
+    await sleep(2_000); // anything beyond `expected` (a duplicate) shows up now
+    return lsns;
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+interface WindowRow {
+  windowStart: number;
+  windowEnd: number;
+  status: string;
+  sum: string;
+  count: number;
+}
+
+async function readTables(table: string): Promise<{ windows: WindowRow[]; late: number[] }> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const windows = (
+      await db.query<{ window_start: string; window_end: string; status: string; sum: string; count: string }>(
+        `SELECT window_start, window_end, status, sum::text, count FROM ${table} ORDER BY window_start, status`,
+      )
+    ).rows.map((r) => ({
+      windowStart: Number(r.window_start),
+      windowEnd: Number(r.window_end),
+      status: r.status,
+      sum: r.sum,
+      count: Number(r.count),
+    }));
+    const late = (await db.query<{ lsn: string }>(`SELECT lsn FROM ${table}_late`)).rows.map((r) => Number(r.lsn));
+    return { windows, late };
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return { windows: [], late: [] };
+    throw error;
+  } finally {
+    await db.end();
+  }
+}
+
+const normalise = (sum: string) => (Number.isNaN(Number(sum)) ? sum : Number(sum).toFixed(2));
+
+async function exchangeRun(label: string, processes: number): Promise<void> {
+  const ws = new ChaosWorkspace(label);
+  const table = ws.jobName.replace(/-/g, '_');
+  const run: Run = { ws, table, passed: false };
+  runs.push(run);
+  const internal = repartitionTopicName(ws.jobName, 'by-status');
+  ws.topics.push(internal);
+  const records = [...generateWorkload(WORKLOAD)];
+  const kafka = testKafka(ws.jobName);
+  await createTopic(kafka, ws.topic, WORKLOAD.partitions as number);
+  const messages = records.map((r) => ({ key: r.key, value: r.value, partition: r.partition }));
+  const half = Math.floor(messages.length / 2);
+  // The second half goes in after the SIGKILL: both stages then resume from restored positions.
+  await produce(kafka, ws.topic, messages.slice(0, half));
+
+  let started = 0;
+  const start = () => {
+    const name = String.fromCharCode(65 + started++);
+    return JobProcess.start({
+      file: 'jobs/revenue-windows-group.ts',
+      env: ws.jobEnv({
+        DATABASE_URL: databaseUrl,
+        CDCFLOW_PG_TABLE: table,
+        CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS),
+        CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
+      }),
+      onLine: (line) => verbose && console.log(`[${name}] ${line}`),
+    });
+  };
+  const all: JobProcess[] = [];
+  try {
+    for (let i = 0; i < processes; i++) all.push(start());
+    for (const p of all) await p.waitFor(CLAIMED, 60_000);
+    // Both stages at work (the windows stage claims once the repartition topic exists), mid-input.
+    for (const p of all) await p.waitFor(/partition \S+-by-status-repartition-\d+: claimed/, 60_000);
+    // After both stages committed (windows fired): the restart must restore, not start over.
+    await (all[0] as JobProcess).waitFor(/committed: [1-9]\d* window rows/, 60_000);
+    await sleep(1_500);
+    const victim = all[0] as JobProcess;
+    await victim.kill();
+    ws.say(`SIGKILLed ${victim.pid}`);
+    await produce(kafka, ws.topic, messages.slice(half));
+    if (processes === 1) {
+      all.push(start());
+      ws.say('started it again');
+    }
+
+    const expected = records.filter((r) => r.event !== null && r.event.op !== 'd' && r.event.after !== null);
+    const lsns = await readRepartitioned(ws.brokers, internal, expected.length, 60_000);
+    const sorted = (list: readonly number[]) => [...list].sort((a, b) => a - b);
+    expect(lsns.length).toBe(expected.length);
+    expect(sorted(lsns)).toEqual(
+      sorted(expected.map((r) => (r.event as NonNullable<WorkloadRecord['event']>).source.lsn)),
+    );
+
+    await produce(kafka, ws.topic, clockRecords(records));
+    const clockStart =
+      Math.floor((Math.max(...expected.map((r) => r.event?.source.ts_ms ?? 0)) + CLOCK_AHEAD_MS) / 60_000) * 60_000;
+    let tables = await readTables(table);
+    let oracle = revenueWindowsDecided(records, tables.late, { partitions: WORKLOAD.partitions as number });
+    const deadline = Date.now() + 45_000;
+    const fired = (rows: readonly WindowRow[]) => rows.filter((w) => w.windowStart < clockStart);
+    const same = () =>
+      JSON.stringify(fired(tables.windows).map((w) => ({ ...w, sum: normalise(w.sum) }))) ===
+      JSON.stringify(oracle.windows.map((w) => ({ ...w, sum: normalise(w.sum) })));
+    while (!same() && Date.now() < deadline) {
+      await sleep(500);
+      tables = await readTables(table);
+      oracle = revenueWindowsDecided(records, tables.late, { partitions: WORKLOAD.partitions as number });
+    }
+    const ownLate = possiblyLate(records, { partitions: WORKLOAD.partitions as number });
+    ws.say(
+      `${fired(tables.windows).length} windows, ${tables.late.length} late events (${tables.late.filter((l) => ownLate.has(l)).length} of them late by their own source partition's watermark too)`,
+    );
+    expect(fired(tables.windows).map((w) => ({ ...w, sum: normalise(w.sum) }))).toEqual(
+      oracle.windows.map((w) => ({ ...w, sum: normalise(w.sum) })),
+    );
+    expect(oracle.windows.length).toBeGreaterThan(3);
+    // Each late event once: the late rows' LSNs are a sub-multiset of the input's c/u/r LSNs.
+    const input = new Map<number, number>();
+    for (const lsn of lsns) input.set(lsn, (input.get(lsn) ?? 0) + 1);
+    for (const lsn of tables.late) {
+      const left = input.get(lsn) ?? 0;
+      expect(left, `late event lsn ${lsn} more often than in the input`).toBeGreaterThan(0);
+      input.set(lsn, left - 1);
+    }
+    run.passed = true;
+  } finally {
+    for (const p of all) if (p.running) process.kill(p.pid, 'SIGTERM');
+    await Promise.all(all.map((p) => p.waitForExit(20_000).catch(() => p.kill())));
+  }
+}
+
+describe('group mode: keyBy across processes through a transactional repartition topic', () => {
+  it('one process SIGKILLed and restarted: exactly once through the internal topic into the windows', async () => {
+    await exchangeRun('group-exchange-1', 1);
+  }, 180_000);
+
+  it.skipIf(!RUN_GROUP_MODE)(
+    'two processes, one SIGKILLed: the survivor takes over, exactly once',
+    async () => {
+      await exchangeRun('group-exchange-2', 2);
+    },
+    180_000,
+  );
+});
