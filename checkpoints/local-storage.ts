@@ -187,7 +187,10 @@ export class LocalCheckpointStorage implements CheckpointStorage {
   }
 
   private guard<T>(what: string, work: () => Promise<T>): Promise<T> {
-    return asStorageError(work, (error) => `cannot ${what} under ${this.fileRoot}: ${String(error)}; check disk space and permissions`);
+    return asStorageError(
+      work,
+      (error) => `cannot ${what} under ${this.fileRoot}: ${String(error)}; check disk space and permissions`,
+    );
   }
 }
 

@@ -24,7 +24,9 @@ export interface RetentionPlan {
    * flight. `locate` names a kept checkpoint's shared file the way the caller will ask about it
    * (absolute path, object key…), or `undefined` where that checkpoint's files live elsewhere.
    */
-  keepsFile(locate: (checkpoint: StoredCheckpoint, sharedFile: string) => string | undefined): (path: string) => boolean;
+  keepsFile(
+    locate: (checkpoint: StoredCheckpoint, sharedFile: string) => string | undefined,
+  ): (path: string) => boolean;
   /** What `retain` reports once the storage has deleted `deletedFiles`. */
   result(deletedFiles: string[]): RetentionResult;
 }

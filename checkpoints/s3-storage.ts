@@ -1,6 +1,12 @@
 import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { asStorageError, CheckpointConfigError, CheckpointError, CheckpointNotFoundError, CheckpointStorageError } from './errors.ts';
+import {
+  asStorageError,
+  CheckpointConfigError,
+  CheckpointError,
+  CheckpointNotFoundError,
+  CheckpointStorageError,
+} from './errors.ts';
 import { deleteUnreferenced } from './garbage-collect.ts';
 import {
   checkpointDirName,
@@ -373,6 +379,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   private guard<T>(what: string, work: () => Promise<T>): Promise<T> {
-    return asStorageError(work, (error) => `cannot ${what} in ${this.remoteRoot}: ${String(error)}; check CDCFLOW_S3_ENDPOINT, the credentials and the bucket`);
+    return asStorageError(
+      work,
+      (error) =>
+        `cannot ${what} in ${this.remoteRoot}: ${String(error)}; check CDCFLOW_S3_ENDPOINT, the credentials and the bucket`,
+    );
   }
 }

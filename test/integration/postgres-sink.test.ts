@@ -13,7 +13,13 @@ import type { ChangeEvent } from '../../runtime/index.ts';
 import { streamPosition } from '../../state/change-position.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { RecordingMetrics, recordingOperatorContext } from '../support/operator-context.ts';
-import { asRecords, deleteChange, orderEvent, runUpsertJobFailingOnce, upsertChange } from '../support/sink-fixtures.ts';
+import {
+  asRecords,
+  deleteChange,
+  orderEvent,
+  runUpsertJobFailingOnce,
+  upsertChange,
+} from '../support/sink-fixtures.ts';
 
 interface Order {
   readonly id: number;

@@ -27,7 +27,8 @@ interface Order {
 }
 type Change = TableChange<number, Order>;
 
-const upsert = (id: number, status: string, lsn: number): Change => upsertChange({ id, status }, lsn, Date.now() - 2000);
+const upsert = (id: number, status: string, lsn: number): Change =>
+  upsertChange({ id, status }, lsn, Date.now() - 2000);
 const del = (id: number, lsn: number): Change => deleteChange(id, lsn, Date.now() - 2000);
 
 describe('redis sink (real server)', () => {

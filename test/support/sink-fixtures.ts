@@ -29,7 +29,11 @@ export const asRecords = <T>(...values: T[]): StreamRecord<T>[] =>
   values.map((value) => ({ value, timestamp: undefined }));
 
 /** A Debezium-shaped change event of `public.orders` at `lsn`; `row` is `after` (null for a delete). */
-export function orderEvent<R extends { readonly id: number }>(lsn: number, op: 'c' | 'u' | 'd', row: R): ChangeEvent<R> {
+export function orderEvent<R extends { readonly id: number }>(
+  lsn: number,
+  op: 'c' | 'u' | 'd',
+  row: R,
+): ChangeEvent<R> {
   return testChangeEvent(op, lsn, op === 'd' ? null : row, { id: row.id }, { db: 'e', sourceTsMs: Date.now() });
 }
 

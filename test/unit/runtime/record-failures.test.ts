@@ -31,9 +31,15 @@ interface Row {
 }
 
 function change(id: number, lsn: number, row: Partial<Row> = {}): ChangeEvent<Row> {
-  return testChangeEvent('c', lsn, { id, status: 'paid', ...row }, { id }, {
-    origin: { topic: 'cdc.orders', partition: 2, offset: String(100 + lsn) },
-  });
+  return testChangeEvent(
+    'c',
+    lsn,
+    { id, status: 'paid', ...row },
+    { id },
+    {
+      origin: { topic: 'cdc.orders', partition: 2, offset: String(100 + lsn) },
+    },
+  );
 }
 
 function deep(levels: number): unknown {
