@@ -32,6 +32,7 @@ export function postgresTarget(): SinkTarget {
   };
   return {
     name: 'postgres (two-phase)',
+    fencesOwnerEpoch: true,
     visibility: 'on-commit',
     async scope(job) {
       const table = uniqueName('contract').replace(/-/g, '_');
