@@ -42,12 +42,17 @@ async function sql<R extends pg.QueryResultRow>(text: string, params: unknown[] 
 }
 
 /** A committer of the partition task `jobName` holding `epoch`. */
-function owner(jobName: string, epoch: number): { committer: PostgresCommitter<Change>; release: () => void } {
+function owner(
+  jobName: string,
+  epoch: number,
+  lockTimeoutMs = 10_000,
+): { committer: PostgresCommitter<Change>; release: () => void } {
   const release = registerOwnerEpoch(jobName, { epoch, owner: `test owner ${epoch}` });
   const options = resolvePostgresSinkOptions<Change>({
     connectionString: databaseUrl,
     table,
     primaryKey: ['id'],
+    lockTimeoutMs,
     log: () => undefined,
   });
   const committer = new PostgresCommitter<Change>(
@@ -127,6 +132,33 @@ describe('postgres epoch fence: two owners restored from the same checkpoint', (
       await newer.committer.close();
       older.release();
       newer.release();
+    }
+  });
+
+  it('one owner prepares its next checkpoint while the previous one is still uncommitted', async () => {
+    // Two checkpoints in flight (the default): the barrier of k + 1 reaches the sink before k's
+    // commit. An exclusive lock on the fence row, held by k's prepared transaction, made k + 1's
+    // fence check wait for k's commit — which the blocked sink thread was to send: a stall.
+    const jobName = `epoch-fence-${suffix}.c`;
+    const only = owner(jobName, 1, 2_000);
+    try {
+      await only.committer.recover([]);
+      const first = firstCheckpointIdOfEpoch(1);
+      await only.committer.beginTransaction();
+      await only.committer.write([upsert(10, 'paid')]);
+      const k = await only.committer.preCommit(first);
+      await only.committer.beginTransaction();
+      await only.committer.write([upsert(11, 'paid')]);
+      const next = await only.committer.preCommit(first + 1);
+      await only.committer.commit(k);
+      await only.committer.commit(next);
+      expect(await sql(`SELECT id FROM ${table} WHERE id IN (10, 11) ORDER BY id`)).toEqual([
+        { id: '10' },
+        { id: '11' },
+      ]);
+    } finally {
+      await only.committer.close();
+      only.release();
     }
   });
 });

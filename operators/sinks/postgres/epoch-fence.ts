@@ -2,10 +2,11 @@
  * The epoch fence of a sink instance in group mode (runtime/group/): one row per instance in
  * `cdcflow_sink_fences` holding the owner epoch of the partition task that may commit for it.
  *
- * - Every write transaction updates the row `WHERE epoch = <ours>` just before PREPARE: zero rows
- *   means a newer owner claimed the partition, and the transaction is rolled back
- *   (`OwnershipLostError`). The row lock it takes is held by the prepared transaction until its
- *   COMMIT/ROLLBACK PREPARED, so no claim can slip in between the check and the commit.
+ * - Every write transaction reads the row `WHERE epoch = <ours> FOR SHARE` just before PREPARE:
+ *   zero rows means a newer owner claimed the partition, and the transaction is rolled back
+ *   (`OwnershipLostError`). The share lock is held by the prepared transaction until its
+ *   COMMIT/ROLLBACK PREPARED, so no claim can slip in between the check and the commit, while
+ *   our own next checkpoint (two in flight) can still prepare.
  * - A claim (`claim`) raises the epoch after the new owner's recovery rolled back what older
  *   owners prepared and no checkpoint of its own recorded; a claim blocked by an older owner's
  *   prepared transaction (it prepared after that recovery) times out, the caller rolls back again
@@ -44,8 +45,11 @@ export async function checkFenceInTransaction(
   owner: OwnerEpoch,
   checkpointId: number,
 ): Promise<void> {
+  // A share lock: it keeps a claim (an UPDATE of the row) out until this transaction commits or
+  // rolls back, but not our own next checkpoint's check. With an exclusive lock, checkpoint k + 1's
+  // check waited for k's COMMIT PREPARED, which the same (blocked) sink thread was to send.
   const { rows } = await writer.query<{ epoch: string }>(
-    `UPDATE ${FENCES} SET epoch = epoch WHERE instance = $1 AND epoch = $2 RETURNING epoch`,
+    `SELECT epoch FROM ${FENCES} WHERE instance = $1 AND epoch = $2 FOR SHARE`,
     [instance, owner.epoch],
   );
   if (rows.length === 0) {
