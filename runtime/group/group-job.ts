@@ -10,6 +10,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { CheckpointNotFoundError } from '../../checkpoints/errors.ts';
 import { resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
 import { firstCheckpointIdOfEpoch, isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
 import type { PartitionTaskRef } from '../../operators/sources/kafka/partition-task-assignment.ts';
@@ -76,6 +77,8 @@ export class GroupJob {
   private readonly checkpointRoot: string;
   private readonly stateRoot: string;
   private queue: Promise<void> = Promise.resolve();
+  /** Claims made again because the chosen checkpoint vanished before the restore read it, by partition. */
+  private readonly restoreRetries = new Map<string, number>();
   /** Revoked tasks still stopping (final checkpoint), by partition. */
   private readonly stopping = new Map<string, Promise<void>>();
   /** The latest assignment: a task that ends by itself (fenced) while its partition is still ours is claimed again. */
@@ -258,7 +261,9 @@ export class GroupJob {
       `partition ${key(p)}: claimed epoch ${claim.epoch}, ${claim.restoreFrom === undefined ? 'fresh start' : `restoring ${claim.restoreFrom}`}`,
     );
     const k = key(p);
+    const restoreRetries = (partition: string) => this.restoreRetries.get(partition) ?? 0;
     let fenced = false;
+    let restoreRaced = false;
     const done = env
       .execute()
       .then((result) =>
@@ -275,6 +280,13 @@ export class GroupJob {
           );
           return;
         }
+        // The previous owner, still stopping, completed newer checkpoints and its retention removed
+        // the one our claim chose before we read it: claim again (the next claim sees the newer one).
+        if (claim.restoreFrom !== undefined && causedBy(error, CheckpointNotFoundError) && restoreRetries(k) < 5) {
+          restoreRaced = true;
+          this.log(`partition ${k}: ${claim.restoreFrom} was removed before the restore read it; claiming again`);
+          return;
+        }
         this.fail(error);
       })
       .finally(async () => {
@@ -283,9 +295,22 @@ export class GroupJob {
         if (self?.env === env) this.tasks.delete(k);
         await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
         if (fenced && !this.ending && this.assigned.has(k)) await this.reclaimIfReassigned(p);
+        if (restoreRaced && !this.ending && this.assigned.has(k)) {
+          this.restoreRetries.set(k, restoreRetries(k) + 1);
+          this.enqueue(() => this.startTask(p));
+        }
       });
     this.tasks.set(k, { claim, env, done, stateDir });
   }
+}
+
+function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let e: unknown = error;
+  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e instanceof type) return true;
+    e = (e as Error).cause;
+  }
+  return false;
 }
 
 /** Joins the group and runs partition tasks until SIGTERM/SIGINT (or `stop()`); resolves when all stopped. */
