@@ -37,14 +37,7 @@ let passed = false;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CLAIMED = /partition (\S+): claimed epoch (\d+)/;
 
-// Known defect (issue 14, docs/group-mode.md "Known defect"): after a SIGKILL the survivors
-// sometimes do not claim the dead process's partitions (2 of ~6 runs on this machine, every time
-// after claims had bounced between processes during start-up). Until it is fixed this test runs on
-// its own (`npm run test:group-mode`), not in `npm test`, so CI does not pass or fail by chance.
-const RUN_GROUP_MODE = process.env['CDCFLOW_GROUP_MODE_TEST'] === '1';
-
 afterAll(async () => {
-  if (!RUN_GROUP_MODE) return ws.cleanup(true);
   await ws.cleanup(passed);
   if (!passed) return say(`table ${table} kept`);
   await dropOrdersTable(databaseUrl, table, ws.jobName);
@@ -119,7 +112,7 @@ async function tableMatches(oracleSize: number): Promise<boolean> {
   return rows.size === oracleSize;
 }
 
-describe.skipIf(!RUN_GROUP_MODE)('group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeout', () => {
+describe('group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeout', () => {
   it('ends exactly equal to the oracle and no process commits for a partition it lost', async () => {
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
     const feeder = new WorkloadFeeder(ws.brokers, ws.topic, WORKLOAD);
