@@ -22,6 +22,7 @@ import { possiblyLate, revenueWindowsDecided } from '../../scripts/workload/reve
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
 import { JobProcess } from '../support/job-process.ts';
+import { rollbackPreparedOf } from '../support/orders-check.ts';
 import { ChaosWorkspace } from '../support/sink-chaos.ts';
 import { createTopic, produce, testKafka } from '../support/source-jobs.ts';
 
@@ -49,6 +50,8 @@ const runs: Run[] = [];
 
 afterAll(async () => {
   for (const run of runs) {
+    // Whatever the outcome: a prepared transaction left behind blocks every later replication slot.
+    await rollbackPreparedOf(databaseUrl, `${run.ws.jobName}.`);
     await run.ws.cleanup(run.passed);
     if (!run.passed) {
       run.ws.say(`tables ${run.table}, ${run.table}_late kept`);

@@ -15,7 +15,7 @@ import { projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints } from '../support/endpoints.ts';
 import { JobProcess } from '../support/job-process.ts';
-import { dropOrdersTable, readOrdersTable, tableDifferences } from '../support/orders-check.ts';
+import { dropOrdersTable, readOrdersTable, rollbackPreparedOf, tableDifferences } from '../support/orders-check.ts';
 import { ChaosWorkspace } from '../support/sink-chaos.ts';
 import { WorkloadFeeder } from '../support/workload-feeder.ts';
 
@@ -38,6 +38,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CLAIMED = /partition (\S+): claimed epoch (\d+)/;
 
 afterAll(async () => {
+  // Whatever the outcome: a prepared transaction left behind blocks every later replication slot.
+  const left = await rollbackPreparedOf(databaseUrl, `${ws.jobName}.`);
+  if (left.length > 0) say(`rolled back ${left.length} prepared transaction(s) left by the processes`);
   await ws.cleanup(passed);
   if (!passed) return say(`table ${table} kept`);
   await dropOrdersTable(databaseUrl, table, ws.jobName);

@@ -107,6 +107,27 @@ function differences<Row>(
 }
 
 /** Drops a test's orders table and the commit markers its job's Postgres sink left. */
+/**
+ * Rolls back every transaction still prepared under `gidPrefix`. A failed run's leftovers would
+ * otherwise outlive it in the server: they hold their locks, and a logical replication slot
+ * cannot be created while any prepared transaction is open (every real-Debezium test after it
+ * times out waiting for its snapshot).
+ */
+export async function rollbackPreparedOf(databaseUrl: string, gidPrefix: string): Promise<string[]> {
+  const db = new pg.Client({ connectionString: databaseUrl });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ gid: string }>(
+      'SELECT gid FROM pg_prepared_xacts WHERE left(gid, length($1)) = $1',
+      [gidPrefix],
+    );
+    for (const { gid } of rows) await db.query(`ROLLBACK PREPARED '${gid.replace(/'/g, "''")}'`).catch(() => undefined);
+    return rows.map((r) => r.gid);
+  } finally {
+    await db.end();
+  }
+}
+
 export async function dropOrdersTable(databaseUrl: string, table: string, jobName: string): Promise<void> {
   const db = new pg.Client({ connectionString: databaseUrl });
   await db.connect();
