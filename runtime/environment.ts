@@ -26,7 +26,7 @@ import { sinksOf } from './signals/sink-signals.ts';
 import { recordSideEffectCommit } from './lifecycle/replay-gate.ts';
 import { JobHealth, type HealthReport } from './job-health.ts';
 import { JobMetrics } from './metrics.ts';
-import { describeError } from '../state/index.ts';
+import { causedBy, describeError } from '../state/index.ts';
 import { runParallelAttempt } from './parallel/parallel-attempt.ts';
 import { isSubtaskInit, type SubtaskInit } from './parallel/protocol.ts';
 import { runSubtask } from './parallel/subtask-worker.ts';
@@ -462,14 +462,4 @@ function describeTarget(target: ResolvedOptions['restore']): string {
   if ('savepoint' in target) return `savepoint ${target.savepoint}`;
   if ('checkpointId' in target) return `checkpoint ${target.checkpointId}`;
   return target.path;
-}
-
-/** Whether `error` or one of its causes is an instance of `type`. */
-function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
-  let e: unknown = error;
-  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
-    if (e instanceof type) return true;
-    e = (e as Error).cause;
-  }
-  return false;
 }

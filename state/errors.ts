@@ -98,3 +98,13 @@ export class SnapshotWriteError extends StateError {
     this.cancelled = options.cancelled ?? false;
   }
 }
+
+/** Whether `error` or one of its causes (up to 8 deep) is an instance of `type`. */
+export function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let e: unknown = error;
+  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
+    if (e instanceof type) return true;
+    e = (e as Error).cause;
+  }
+  return false;
+}

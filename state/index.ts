@@ -20,6 +20,7 @@ export {
   SnapshotWriteError,
   UnclassifiedError,
   UnstorableValueError,
+  causedBy,
   type ErrorDomain,
   type ErrorLocation,
   type RecordLocation,

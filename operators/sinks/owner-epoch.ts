@@ -4,7 +4,7 @@
  * the task's pipeline opens; two-phase sinks read it to fence older owners (a paused process that
  * lost the partition and woke up) in the same transaction as their writes.
  */
-import { CdcflowError } from '../../state/errors.ts';
+import { causedBy, CdcflowError } from '../../state/errors.ts';
 
 export interface OwnerEpoch {
   /** Strictly increasing per partition over every claim ever made. */
@@ -61,10 +61,5 @@ export class OwnershipLostError extends CdcflowError {
 
 /** Whether `error` or one of its causes is an OwnershipLostError. */
 export function isOwnershipLost(error: unknown): boolean {
-  let e: unknown = error;
-  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
-    if (e instanceof OwnershipLostError) return true;
-    e = e.cause;
-  }
-  return false;
+  return causedBy(error, OwnershipLostError);
 }

@@ -11,6 +11,7 @@
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { CheckpointNotFoundError } from '../../checkpoints/errors.ts';
+import { causedBy } from '../../state/errors.ts';
 import { resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
 import { firstCheckpointIdOfEpoch, isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
 import type { PartitionTaskRef } from '../../operators/sources/kafka/partition-task-assignment.ts';
@@ -302,15 +303,6 @@ export class GroupJob {
       });
     this.tasks.set(k, { claim, env, done, stateDir });
   }
-}
-
-function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
-  let e: unknown = error;
-  for (let depth = 0; e instanceof Error && depth < 8; depth++) {
-    if (e instanceof type) return true;
-    e = (e as Error).cause;
-  }
-  return false;
 }
 
 /** Joins the group and runs partition tasks until SIGTERM/SIGINT (or `stop()`); resolves when all stopped. */
