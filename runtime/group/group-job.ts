@@ -16,8 +16,10 @@ import { resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../
 import { firstCheckpointIdOfEpoch, isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
 import type { PartitionTaskRef } from '../../operators/sources/kafka/partition-task-assignment.ts';
 import { defaultCheckpointRoot, defaultStateDir } from '../config/index.ts';
+import { JOB_DEFAULTS } from '../config/defaults.ts';
 import { StreamEnvironment } from '../environment.ts';
 import type { EnvironmentOptions } from '../job-options.ts';
+import { startGroupHttpServer, type GroupHttpServer, type GroupView } from './group-http-server.ts';
 import { GroupMembership, type OwnedPartition } from './group-membership.ts';
 import { claimPartition, newestClaim, type PartitionClaim } from './partition-claims.ts';
 
@@ -87,6 +89,9 @@ export class GroupJob {
   /** When `assigned` arrived. */
   private assignedAtMs = 0;
   private ending = false;
+  private failure: string | undefined;
+  private joined = false;
+  private http: GroupHttpServer | undefined;
   private started = 0;
   private fenced = 0;
   private settle!: { resolve: (r: GroupJobResult) => void; reject: (e: unknown) => void };
@@ -131,9 +136,47 @@ export class GroupJob {
         })
         .catch(() => undefined);
     }
+    await job.startHttp();
     await job.membership.start();
     job.log(`joined consumer group ${job.groupId} for ${options.topics.join(', ')}`);
     return job;
+  }
+
+  /** Where /metrics, /readyz and /api/group answer (undefined without a port). */
+  get httpUrl(): string | undefined {
+    return this.http?.url;
+  }
+
+  /**
+   * One server for the process (the tasks serve none): port from `environment.rest.port`,
+   * `environment.metricsPort` or CDCFLOW_METRICS_PORT, like a single-process job's.
+   */
+  private async startHttp(): Promise<void> {
+    const env = this.o.environment;
+    const fromEnv = process.env['CDCFLOW_METRICS_PORT'];
+    const port = env?.rest?.port ?? env?.metricsPort ?? (fromEnv === undefined ? undefined : Number(fromEnv));
+    if (port === undefined) return;
+    const host = env?.rest?.host ?? JOB_DEFAULTS.restHost;
+    this.http = await startGroupHttpServer(this.view(), { host, port });
+    this.log(`/metrics, /healthz, /readyz and /api/group on ${this.http.url}`);
+    void this.done.catch(() => undefined).finally(() => void this.http?.close().catch(() => undefined));
+  }
+
+  private view(): GroupView {
+    return {
+      jobName: this.o.jobName,
+      groupId: this.groupId,
+      joined: () => this.joined,
+      ending: () => ({ ending: this.ending, failure: this.failure }),
+      assigned: () => [...this.assigned.keys()],
+      tasks: () =>
+        [...this.tasks.values()].map(({ claim, env }) => ({
+          topic: claim.topic,
+          partition: claim.partition,
+          epoch: claim.epoch,
+          env,
+        })),
+    };
   }
 
   /** The partitions this process runs tasks for, with their epochs. */
@@ -169,7 +212,8 @@ export class GroupJob {
   private fail(error: unknown): void {
     if (this.ending) return;
     this.ending = true;
-    this.log(`group job failed: ${(error as Error).message ?? String(error)}`);
+    this.failure = (error as Error).message ?? String(error);
+    this.log(`group job failed: ${this.failure}`);
     for (const task of this.tasks.values()) void task.env.cancel();
     void this.membership.stop().finally(() => this.settle.reject(error));
   }
@@ -180,6 +224,8 @@ export class GroupJob {
     const wanted = new Map(owned.map((p) => [key(p), p]));
     this.assigned = wanted;
     this.assignedAtMs = Date.now();
+    this.joined = true;
+    this.http?.assignmentReceived();
     const revoked = [...this.tasks.keys()].filter((k) => !wanted.has(k));
     const added = [...wanted].filter(([k]) => !this.tasks.has(k)).map(([, p]) => p);
     this.log(
@@ -234,7 +280,7 @@ export class GroupJob {
     const jobName = `${this.o.jobName}.${key(p)}`;
     const claim = await claimPartition(this.checkpointRoot, this.o.jobName, jobName, p.topic, p.partition);
     const unregister = registerOwnerEpoch(jobName, { epoch: claim.epoch, owner: claim.owner });
-    // No HTTP server per task (they would share one port); see docs/group-mode.md.
+    // No HTTP server per task (they would share one port): the process's serves them all (group-http-server.ts).
     const { metricsPort: _port, rest: _rest, ...base } = this.o.environment ?? {};
     // A working directory per claim: a paused older owner on this machine keeps its RocksDB lock.
     const stateDir = join(this.stateRoot, this.o.jobName, 'partitions', `${key(p)}-epoch-${claim.epoch}`);
@@ -258,6 +304,7 @@ export class GroupJob {
       source: { partition: p.partition, epoch: claim.epoch },
     });
     this.started += 1;
+    this.http?.taskStarted();
     this.log(
       `partition ${key(p)}: claimed epoch ${claim.epoch}, ${claim.restoreFrom === undefined ? 'fresh start' : `restoring ${claim.restoreFrom}`}`,
     );
@@ -276,6 +323,7 @@ export class GroupJob {
         if (isOwnershipLost(error)) {
           fenced = true;
           this.fenced += 1;
+          this.http?.taskFenced();
           this.log(
             `partition ${k}: fenced by a newer owner (epoch ${claim.epoch} is stale); task dropped, nothing committed`,
           );
