@@ -35,29 +35,6 @@ export interface ObjectStore {
   conditionalWrites(): Promise<'supported' | 'ignored'>;
 }
 
-/** The precondition of a compare-and-swap PUT: create only (`If-None-Match: *`), or replace one version (`If-Match`). */
-export type WriteCondition = { readonly ifNoneMatch: '*' } | { readonly ifMatch: string };
-
-/**
- * Compare-and-swap on single objects, for records several processes race to write (group-mode
- * partition claims). Only as safe as the store: S3Proxy 2.6 ignores both conditions, so callers
- * probe first (runtime/group/s3-claim-store.ts) and refuse a store that does not fence.
- */
-export interface VersionedObjects {
-  /** `s3://bucket` style prefix for messages. */
-  readonly url: string;
-  /** The object's text and its ETag (the version `If-Match` names), or undefined if it does not exist. */
-  readVersioned(key: string): Promise<{ readonly text: string; readonly etag: string } | undefined>;
-  /**
-   * Writes `body` under `key` only if `condition` holds, with no HEAD before: the store decides.
-   * Returns the new ETag, or undefined when the store refused the write (412, or 409 for a
-   * concurrent conditional write on AWS S3).
-   */
-  writeIf(key: string, body: string, condition: WriteCondition): Promise<string | undefined>;
-  /** Deletes the keys; missing ones are fine. */
-  delete(keys: readonly string[]): Promise<void>;
-}
-
 /** Runs `work` over `items` with at most `limit` in flight; rejects with the first failure. */
 export async function forEachLimited<T>(
   items: readonly T[],

@@ -5,7 +5,7 @@ import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
-import { forEachLimited, type ObjectStore, type VersionedObjects, type WriteCondition } from './object-store.ts';
+import { forEachLimited, type ObjectStore } from './object-store.ts';
 import type { S3ConnectionOptions } from './s3-location.ts';
 
 /** Parallel single-object deletes: S3Proxy rejects the SDK's checksummed multi-object delete. */
@@ -17,7 +17,7 @@ type Sdk = typeof import('@aws-sdk/client-s3');
  * `ObjectStore` over `@aws-sdk/client-s3`, for AWS S3 and S3-compatible servers (S3Proxy, MinIO).
  * The SDK is imported on first use: a job with local checkpoints never loads it.
  */
-export class S3ObjectStore implements ObjectStore, VersionedObjects {
+export class S3ObjectStore implements ObjectStore {
   readonly url: string;
   private connection: Promise<{ client: S3Client; sdk: Sdk }> | undefined;
   private conditional: Promise<'supported' | 'ignored'> | undefined;
@@ -82,42 +82,6 @@ export class S3ObjectStore implements ObjectStore, VersionedObjects {
       return true;
     } catch (error) {
       if (statusOf(error) === 412 || statusOf(error) === 409) return false;
-      throw error;
-    }
-  }
-
-  async readVersioned(key: string): Promise<{ text: string; etag: string } | undefined> {
-    const { client, sdk } = await this.connect();
-    try {
-      const response = await client.send(new sdk.GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      const text = await (response.Body as { transformToString(): Promise<string> }).transformToString();
-      if (response.ETag === undefined) throw new Error(`${this.url}/${key}: the store returned no ETag`);
-      return { text, etag: response.ETag };
-    } catch (error) {
-      if (isMissing(error)) return undefined;
-      throw error;
-    }
-  }
-
-  async writeIf(key: string, body: string, condition: WriteCondition): Promise<string | undefined> {
-    const { client, sdk } = await this.connect();
-    try {
-      const response = await client.send(
-        new sdk.PutObjectCommand({
-          Bucket: this.bucket,
-          Key: key,
-          Body: body,
-          ContentLength: Buffer.byteLength(body),
-          ...('ifMatch' in condition ? { IfMatch: condition.ifMatch } : { IfNoneMatch: condition.ifNoneMatch }),
-        }),
-      );
-      if (response.ETag === undefined) throw new Error(`${this.url}/${key}: the store returned no ETag`);
-      return response.ETag;
-    } catch (error) {
-      // 412: the condition failed; 409: AWS S3 lost a race between two conditional writes;
-      // 404: If-Match on a key that is gone (some stores answer NoSuchKey rather than 412).
-      const status = statusOf(error);
-      if (status === 412 || status === 409 || ('ifMatch' in condition && isMissing(error))) return undefined;
       throw error;
     }
   }

@@ -4,12 +4,11 @@
  * test/integration/s3-claims.test.ts.
  */
 import { expect, it } from 'vitest';
-import type { VersionedObjects } from '../../checkpoints/object-store.ts';
-import { S3ClaimStore } from '../../runtime/group/s3-claim-store.ts';
+import { S3ClaimStore, type ClaimObjects } from '../../runtime/group/s3-claim-store.ts';
 
 export interface ClaimStoreContractTarget {
   /** The bucket's store; `root` below is in this bucket. */
-  objects(): VersionedObjects;
+  objects(): ClaimObjects;
   /** A fresh `s3://bucket/prefix` for each case. */
   root(): string;
 }
@@ -63,22 +62,20 @@ export function claimStoreContract(target: ClaimStoreContractTarget): void {
     expect((await a.newest('t', 0))?.epoch).toBe(11);
   });
 
-  it("a stale claimant's advance fails: its If-Match names a version that was replaced", async () => {
+  it("a stale claimant's claim fails: the epoch it read as next was created by another", async () => {
     const root = target.root();
     const objects = target.objects();
     const a = await open(root, 'a');
     await a.claim('job.t-1', 't', 1);
-    const key = `${root.slice(`${objects.url}/`.length)}/job/partitions/t-1/claim.json`;
-    const seen = await objects.readVersioned(key);
-    expect(seen).toBeDefined();
+    // `a` saw epoch 1 as the newest; `b` claims epoch 2 before `a` writes it.
     const won = await (await open(root, 'b')).claim('job.t-1', 't', 1);
     expect(won.epoch).toBe(2);
+    const key = `${root.slice(`${objects.url}/`.length)}/job/partitions/t-1/epoch-000002/claim.json`;
     const stale = JSON.stringify({ epoch: 2, owner: 'a', claimedAtMs: Date.now(), base: null });
-    expect(await objects.writeIf(key, stale, { ifMatch: seen?.etag as string })).toBeUndefined();
-    // A second create of the claim object fails as well.
-    expect(await objects.writeIf(key, stale, { ifNoneMatch: '*' })).toBeUndefined();
-    expect(JSON.parse((await objects.readVersioned(key))?.text as string)).toMatchObject({ epoch: 2, owner: 'b' });
-    // The stale claimant, claiming again, gets the epoch after the winner's.
+    expect(await objects.putIfAbsent(key, stale)).toBe(false);
+    expect(JSON.parse((await objects.getText(key)) as string)).toMatchObject({ epoch: 2, owner: 'b' });
+    // Claiming again, it gets the epoch after the winner's.
     expect((await a.claim('job.t-1', 't', 1)).epoch).toBe(3);
+    expect((await a.newest('t', 1))?.epoch).toBe(3);
   });
 }

@@ -1,25 +1,21 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { ObjectStore, VersionedObjects, WriteCondition } from '../../checkpoints/object-store.ts';
+import type { ObjectStore } from '../../checkpoints/object-store.ts';
 
 /**
  * An in-memory `ObjectStore` for unit tests: same semantics as S3 for what checkpoint storage
  * uses. `conditional` chooses whether `If-None-Match: *` is honoured (AWS, MinIO) or ignored
  * (S3Proxy 2.6); `failNextPut` injects one failing PUT after the object landed (a lost response).
  */
-export class MemoryObjectStore implements ObjectStore, VersionedObjects {
+export class MemoryObjectStore implements ObjectStore {
   readonly url = 's3://memory-bucket';
   readonly objects = new Map<string, Buffer>();
   failNextPutAfterWrite: RegExp | undefined;
-  /** ETags by key: a new one on every write. */
-  private readonly etags = new Map<string, string>();
-  private writes = 0;
 
   constructor(private readonly conditional: 'supported' | 'ignored' = 'supported') {}
 
   put(key: string, body: string | Buffer): Promise<void> {
     this.objects.set(key, Buffer.from(body));
-    this.etags.set(key, `"${(this.writes += 1)}"`);
     if (this.failNextPutAfterWrite?.test(key) === true) {
       this.failNextPutAfterWrite = undefined;
       return Promise.reject(new Error('socket hang up (the object was stored)'));
@@ -71,33 +67,12 @@ export class MemoryObjectStore implements ObjectStore, VersionedObjects {
     const body = this.objects.get(fromKey);
     if (body === undefined) return Promise.reject(new Error(`NoSuchKey: ${fromKey}`));
     this.objects.set(toKey, body);
-    this.etags.set(toKey, `"${(this.writes += 1)}"`);
     return Promise.resolve();
   }
 
   delete(keys: readonly string[]): Promise<void> {
-    for (const key of keys) {
-      this.objects.delete(key);
-      this.etags.delete(key);
-    }
+    for (const key of keys) this.objects.delete(key);
     return Promise.resolve();
-  }
-
-  readVersioned(key: string): Promise<{ text: string; etag: string } | undefined> {
-    const body = this.objects.get(key);
-    const etag = this.etags.get(key);
-    return Promise.resolve(body === undefined || etag === undefined ? undefined : { text: body.toString('utf8'), etag });
-  }
-
-  /** Honours the condition atomically, or (constructed with 'ignored') overwrites like S3Proxy 2.6. */
-  async writeIf(key: string, body: string, condition: WriteCondition): Promise<string | undefined> {
-    if (this.conditional === 'supported') {
-      const etag = this.etags.get(key);
-      const holds = 'ifMatch' in condition ? etag === condition.ifMatch : !this.objects.has(key);
-      if (!holds) return undefined;
-    }
-    await this.put(key, body);
-    return this.etags.get(key);
   }
 
   conditionalWrites(): Promise<'supported' | 'ignored'> {
