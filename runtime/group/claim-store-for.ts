@@ -31,8 +31,12 @@ export async function openClaimStore(
       // Listing needs no staging folder; the storage is only read here.
       latestCompleted: async (directory, taskJobName) =>
         (
-          await new S3CheckpointStorage({ url: directory, jobName: taskJobName, stagingDirectory: tmpdir(), store: objects })
-            .latestCompleted()
+          await new S3CheckpointStorage({
+            url: directory,
+            jobName: taskJobName,
+            stagingDirectory: tmpdir(),
+            store: objects,
+          }).latestCompleted()
         )?.location,
     });
     return { store, close: () => objects.destroy() };
