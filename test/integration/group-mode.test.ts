@@ -44,7 +44,9 @@ let passed = false;
 const s3Endpoint = process.env['CDCFLOW_S3_CONDITIONAL_ENDPOINT'];
 const onS3 = process.env['CDCFLOW_GROUP_MODE_S3'] === '1';
 if (onS3 && s3Endpoint === undefined)
-  throw new Error('CDCFLOW_GROUP_MODE_S3=1 needs CDCFLOW_S3_CONDITIONAL_ENDPOINT (npm run stack -- up s3proxy-conditional)');
+  throw new Error(
+    'CDCFLOW_GROUP_MODE_S3=1 needs CDCFLOW_S3_CONDITIONAL_ENDPOINT (npm run stack -- up s3proxy-conditional)',
+  );
 const s3Bucket = process.env['CDCFLOW_S3_BUCKET'] ?? 'cdcflow';
 const s3Env: Record<string, string> =
   onS3 && s3Endpoint !== undefined
