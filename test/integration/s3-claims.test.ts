@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { s3ConnectionFromEnv } from '../../checkpoints/s3-location.ts';
 import { S3ObjectStore } from '../../checkpoints/s3-object-store.ts';
 import { openClaimStore } from '../../runtime/group/claim-store-for.ts';
+import { runGroupJob } from '../../runtime/group/group-job.ts';
 import { ClaimStoreCannotFenceError, S3ClaimStore } from '../../runtime/group/s3-claim-store.ts';
 import { claimStoreContract } from '../support/claim-store-contract.ts';
 import { uniqueName } from '../support/endpoints.ts';
@@ -79,5 +80,22 @@ it.skipIf(plain === undefined || plain !== 'http://127.0.0.1:19000')(
     const opening = openClaimStore(`s3://${bucket}/${prefix}/plain`, 'job', connectionTo(plain as string));
     await expect(opening).rejects.toBeInstanceOf(ClaimStoreCannotFenceError);
     await expect(opening).rejects.toThrow(/ignores If-None-Match: \*.*S3Proxy 2\.6\.0/);
+  },
+);
+
+it.skipIf(plain === undefined || plain !== 'http://127.0.0.1:19000')(
+  'a group job with its checkpoint root in S3Proxy 2.6.0 fails before it joins the group (skipped without it)',
+  async () => {
+    const lines: string[] = [];
+    const running = runGroupJob({
+      jobName: 'claims-refused',
+      topics: [uniqueName('never-read')],
+      environment: { checkpoints: { dir: `s3://${bucket}/${prefix}/refused` } },
+      handleSignals: false,
+      log: (line) => lines.push(line),
+      build: () => undefined,
+    });
+    await expect(running).rejects.toBeInstanceOf(ClaimStoreCannotFenceError);
+    expect(lines.filter((l) => l.startsWith('joined consumer group'))).toEqual([]);
   },
 );
