@@ -11,7 +11,9 @@
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { localCheckpointPath } from '../../checkpoints/checkpoint-storage-for.ts';
 import { CheckpointNotFoundError } from '../../checkpoints/errors.ts';
+import { isS3Url } from '../../checkpoints/s3-location.ts';
 import { causedBy } from '../../state/errors.ts';
 import { resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
 import { firstCheckpointIdOfEpoch, isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
@@ -20,7 +22,6 @@ import { defaultCheckpointRoot, defaultStateDir } from '../config/index.ts';
 import { StreamEnvironment } from '../environment.ts';
 import type { EnvironmentOptions } from '../job-options.ts';
 import { GroupMembership, type OwnedPartition } from './group-membership.ts';
-import { isS3Url } from '../../checkpoints/s3-location.ts';
 import { openClaimStore, type OpenedClaimStore } from './claim-store-for.ts';
 import type { PartitionClaim } from './partition-claims.ts';
 
@@ -101,7 +102,7 @@ export class GroupJob {
     this.log = o.log ?? ((line) => console.log(`[${o.jobName} ${process.pid}] ${line}`));
     this.groupId = o.groupId ?? o.jobName;
     const root = o.environment?.checkpoints?.dir ?? defaultCheckpointRoot();
-    this.checkpointRoot = isS3Url(root) ? root.replace(/\/+$/, '') : resolve(root);
+    this.checkpointRoot = isS3Url(root) ? root.replace(/\/+$/, '') : localCheckpointPath(root);
     this.stateRoot = resolve(o.environment?.state?.dir ?? defaultStateDir());
     this.done = new Promise((res, rej) => (this.settle = { resolve: res, reject: rej }));
     const connection = resolveKafkaConnection({
