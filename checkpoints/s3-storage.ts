@@ -342,7 +342,10 @@ export class S3CheckpointStorage implements CheckpointStorage {
           return { location, reason: `holds checkpoint ${metadata.checkpointId}, not ${expectedId}` };
         if (metadata.jobName !== this.jobName) return { location, reason: `belongs to job "${metadata.jobName}"` };
       }
-      const remoteFileRoot = metadata.fileBase === 'metadata-directory' ? location : this.remoteRoot;
+      // A checkpoint of another lineage (a group-mode claim restores the previous epoch's, under
+      // its own job root) references files under that root: its `chk-<id>` folder's parent.
+      const jobRoot = folder.startsWith('//') ? location.slice(0, location.lastIndexOf('/')) : this.remoteRoot;
+      const remoteFileRoot = metadata.fileBase === 'metadata-directory' ? location : jobRoot;
       return { metadata, location, fileRoot: this.fileRoot, remoteFileRoot };
     } catch (error) {
       return { location, reason: error instanceof Error ? error.message : String(error) };

@@ -3,14 +3,17 @@
  * Streams model. Each process joins the job's consumer group (group-membership.ts); every source
  * partition it is assigned becomes a *partition task*: a pipeline of its own (its own
  * StreamEnvironment, keyed state, checkpoint lineage and sink transactions), restored from that
- * partition's latest completed checkpoint when assigned (partition-claims.ts) and stopped with a
+ * partition's latest completed checkpoint when assigned (claims: partition-claims.ts on a shared
+ * filesystem, s3-claim-store.ts under an `s3://` root) and stopped with a
  * final checkpoint when revoked. Each claim carries an owner epoch that two-phase sinks check in
  * the same transaction as their writes (operators/sinks/owner-epoch.ts), so a process that lost a
  * partition (paused past its session timeout) can never commit for it. See docs/group-mode.md.
  */
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { localCheckpointPath } from '../../checkpoints/checkpoint-storage-for.ts';
 import { CheckpointNotFoundError } from '../../checkpoints/errors.ts';
+import { isS3Url } from '../../checkpoints/s3-location.ts';
 import { causedBy } from '../../state/errors.ts';
 import { resolveKafkaConnection, type KafkaSaslConfig, type KafkaSsl } from '../../operators/kafka-connection.ts';
 import { firstCheckpointIdOfEpoch, isOwnershipLost, registerOwnerEpoch } from '../../operators/sinks/owner-epoch.ts';
@@ -21,7 +24,8 @@ import { StreamEnvironment } from '../environment.ts';
 import type { EnvironmentOptions } from '../job-options.ts';
 import { startGroupHttpServer, type GroupHttpServer, type GroupView } from './group-http-server.ts';
 import { GroupMembership, type OwnedPartition } from './group-membership.ts';
-import { claimPartition, newestClaim, type PartitionClaim } from './partition-claims.ts';
+import { openClaimStore, type OpenedClaimStore } from './claim-store-for.ts';
+import type { PartitionClaim } from './partition-claims.ts';
 
 /** What the job's builder gets for each partition task. */
 export interface PartitionTask {
@@ -79,6 +83,8 @@ export class GroupJob {
   private readonly groupId: string;
   private readonly checkpointRoot: string;
   private readonly stateRoot: string;
+  /** Opened (and, under `s3://`, probed) by `start` before the process joins the group. */
+  private claims!: OpenedClaimStore;
   private queue: Promise<void> = Promise.resolve();
   /** Claims made again because the chosen checkpoint vanished before the restore read it, by partition. */
   private readonly restoreRetries = new Map<string, number>();
@@ -100,7 +106,8 @@ export class GroupJob {
   private constructor(private readonly o: GroupJobOptions) {
     this.log = o.log ?? ((line) => console.log(`[${o.jobName} ${process.pid}] ${line}`));
     this.groupId = o.groupId ?? o.jobName;
-    this.checkpointRoot = resolve(o.environment?.checkpoints?.dir ?? defaultCheckpointRoot());
+    const root = o.environment?.checkpoints?.dir ?? defaultCheckpointRoot();
+    this.checkpointRoot = isS3Url(root) ? root.replace(/\/+$/, '') : localCheckpointPath(root);
     this.stateRoot = resolve(o.environment?.state?.dir ?? defaultStateDir());
     this.done = new Promise((res, rej) => (this.settle = { resolve: res, reject: rej }));
     const connection = resolveKafkaConnection({
@@ -122,6 +129,9 @@ export class GroupJob {
   /** Joins the group; tasks start as partitions are assigned. `done` settles when the job ends. */
   static async start(options: GroupJobOptions): Promise<GroupJob> {
     const job = new GroupJob(options);
+    // A store that cannot fence (S3Proxy) fails here, before the process joins the group.
+    job.claims = await openClaimStore(job.checkpointRoot, options.jobName);
+    void job.done.finally(() => job.claims.close()).catch(() => undefined);
     if (options.handleSignals ?? true) {
       const onSignal = (signal: NodeJS.Signals) => {
         job.log(`${signal}: stopping every partition task with a final checkpoint, then leaving the group`);
@@ -264,7 +274,7 @@ export class GroupJob {
    * session or cut off) and claiming would fence the rightful owner: the next assignment decides.
    */
   private async reclaimIfReassigned(p: OwnedPartition): Promise<void> {
-    const newest = await newestClaim(this.checkpointRoot, this.o.jobName, p.topic, p.partition).catch(() => undefined);
+    const newest = await this.claims.store.newest(p.topic, p.partition).catch(() => undefined);
     if (newest !== undefined && newest.claimedAtMs > this.assignedAtMs) {
       this.log(`partition ${key(p)}: our assignment predates epoch ${newest.epoch}'s claim; waiting for the group`);
       return;
@@ -278,7 +288,7 @@ export class GroupJob {
     await this.stopping.get(key(p));
     if (this.ending || !this.assigned.has(key(p)) || this.tasks.has(key(p))) return;
     const jobName = `${this.o.jobName}.${key(p)}`;
-    const claim = await claimPartition(this.checkpointRoot, this.o.jobName, jobName, p.topic, p.partition);
+    const claim = await this.claims.store.claim(jobName, p.topic, p.partition);
     const unregister = registerOwnerEpoch(jobName, { epoch: claim.epoch, owner: claim.owner });
     // No HTTP server per task (they would share one port): the process's serves them all (group-http-server.ts).
     const { metricsPort: _port, rest: _rest, ...base } = this.o.environment ?? {};
@@ -288,7 +298,13 @@ export class GroupJob {
       ...base,
       jobName,
       parallelism: 1,
-      checkpoints: { ...base.checkpoints, dir: claim.directory, firstId: firstCheckpointIdOfEpoch(claim.epoch) },
+      checkpoints: {
+        ...base.checkpoints,
+        dir: claim.directory,
+        firstId: firstCheckpointIdOfEpoch(claim.epoch),
+        // An object-store lineage stages its state files (and keeps its lease) per claim too.
+        ...(isS3Url(claim.directory) ? { stagingDir: `${stateDir}-staging` } : {}),
+      },
       state: { ...base.state, dir: stateDir },
       restore: claim.restoreFrom === undefined ? 'none' : { path: claim.restoreFrom },
       // Leftovers of an older owner that never completed a checkpoint belong to no checkpoint.
@@ -343,6 +359,7 @@ export class GroupJob {
         const self = this.tasks.get(k);
         if (self?.env === env) this.tasks.delete(k);
         await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
+        await rm(`${stateDir}-staging`, { recursive: true, force: true }).catch(() => undefined);
         if (fenced && !this.ending && this.assigned.has(k)) await this.reclaimIfReassigned(p);
         if (restoreRaced && !this.ending && this.assigned.has(k)) {
           this.restoreRetries.set(k, restoreRetries(k) + 1);

@@ -1,5 +1,7 @@
 /**
  * Who owns a source partition's checkpoint lineage, and where its partition task restores from.
+ * This file is the POSIX claim store (a shared filesystem); `s3-claim-store.ts` is the one for
+ * `s3://` checkpoint roots, `claim-store-for.ts` chooses between them.
  *
  * Layout under the checkpoint root: `<root>/<job>/partitions/<topic>-<p>/epoch-<e>/` — one folder
  * per claim. A claim is an exclusive `mkdir` of the next epoch folder (atomic on a shared
@@ -28,6 +30,30 @@ export interface PartitionClaim {
   readonly directory: string;
   /** The checkpoint folder the task restores from; undefined for a fresh start. */
   readonly restoreFrom: string | undefined;
+}
+
+/** Where partition claims live: the group job claims and reads through this, whatever the root. */
+export interface PartitionClaimStore {
+  /** Claims the next owner epoch of `topic`-`partition` for this process, choosing its restore point. */
+  claim(taskJobName: string, topic: string, partition: number): Promise<PartitionClaim>;
+  /** The newest claim of `topic`-`partition` (epoch and when it was made), if any. */
+  newest(topic: string, partition: number): Promise<{ epoch: number; claimedAtMs: number } | undefined>;
+}
+
+/** Claims under a checkpoint root every process sees as a filesystem (NFS, a shared volume). */
+export class PosixClaimStore implements PartitionClaimStore {
+  constructor(
+    private readonly root: string,
+    private readonly jobName: string,
+  ) {}
+
+  claim(taskJobName: string, topic: string, partition: number): Promise<PartitionClaim> {
+    return claimPartition(this.root, this.jobName, taskJobName, topic, partition);
+  }
+
+  newest(topic: string, partition: number): Promise<{ epoch: number; claimedAtMs: number } | undefined> {
+    return newestClaim(this.root, this.jobName, topic, partition);
+  }
 }
 
 interface ClaimFile {

@@ -12,6 +12,8 @@ export const stackPorts = {
   kafkaConnect: 18083,
   prometheus: 19090,
   s3proxy: 19000,
+  /** S3Proxy 4.1.0: honours If-None-Match on PUT, so group-mode claims can live in it. */
+  s3proxyConditional: 19100,
 } as const;
 
 export interface ServiceEndpoints {
@@ -66,6 +68,16 @@ export const stackS3 = {
   bucket: 'cdcflow',
   accessKeyId: 'cdcflow',
   secretAccessKey: 'cdcflow-secret',
+} as const;
+
+/**
+ * The stack's S3 store that honours `If-None-Match: *` (S3Proxy 4.1.0; MinIO in docker-compose.yml),
+ * same bucket and keys: group-mode claims under `s3://` need it. Tests find it through
+ * `CDCFLOW_S3_CONDITIONAL_ENDPOINT` and skip without it.
+ */
+export const stackS3Conditional = {
+  ...stackS3,
+  endpoint: `http://127.0.0.1:${stackPorts.s3proxyConditional}`,
 } as const;
 
 /** The environment a job or test reads the S3 store from (checkpoints/s3-location.ts). */

@@ -7,6 +7,11 @@ export interface StackService {
   /** The port clients use; named in every error. */
   readonly port: number;
   readonly startTimeoutMs: number;
+  /**
+   * Nice to have: if it cannot be installed or started, `up` logs why and goes on (its tests skip)
+   * instead of failing the whole stack.
+   */
+  readonly optional?: boolean;
   /** Services that must answer before this one starts (e.g. Kafka Connect needs Kafka and Postgres). */
   readonly dependsOn?: readonly string[];
   /** Fetches binaries and prepares the data folder if missing. */

@@ -53,7 +53,12 @@ export async function up(services: readonly StackService[], log: Logger): Promis
     const dependencies = (service.dependsOn ?? []).flatMap((d) => started.get(d) ?? []);
     started.set(
       service.name,
-      Promise.all(dependencies).then(() => upService(service, log)),
+      Promise.all(dependencies).then(() =>
+        upService(service, log).catch((error: unknown) => {
+          if (service.optional !== true) throw error;
+          log(`${service.name}: skipped (optional; the tests that need it skip): ${describe(error).split('\n')[0]}`);
+        }),
+      ),
     );
   }
   const results = await Promise.allSettled(started.values());

@@ -7,12 +7,19 @@
  * the fence log must show that every commit carried the epoch of the latest claim of its
  * partition at that moment (no process committed for a partition it did not own), the resumed
  * process having noticed and dropped what it lost.
+ *
+ * `npm run test:group-mode:s3` (CDCFLOW_GROUP_MODE_S3=1) runs the same with the checkpoint root,
+ * claims included, in the stack's conditional-write S3 store (CDCFLOW_S3_CONDITIONAL_ENDPOINT,
+ * S3Proxy 4.1.0 on 19100): claims by If-None-Match (runtime/group/s3-claim-store.ts), each new
+ * owner restoring the previous epoch's checkpoint from the bucket.
  */
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
+import { s3ConnectionFromEnv } from '../../checkpoints/s3-location.ts';
+import { S3ObjectStore } from '../../checkpoints/s3-object-store.ts';
 import { testEndpoints } from '../support/endpoints.ts';
 import { JobProcess } from '../support/job-process.ts';
 import { dropOrdersTable, readOrdersTable, rollbackPreparedOf, tableDifferences } from '../support/orders-check.ts';
@@ -34,6 +41,18 @@ const table = ws.jobName.replace(/-/g, '_');
 const verbose = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1';
 let passed = false;
 
+const s3Endpoint = process.env['CDCFLOW_S3_CONDITIONAL_ENDPOINT'];
+const onS3 = process.env['CDCFLOW_GROUP_MODE_S3'] === '1';
+if (onS3 && s3Endpoint === undefined)
+  throw new Error(
+    'CDCFLOW_GROUP_MODE_S3=1 needs CDCFLOW_S3_CONDITIONAL_ENDPOINT (npm run stack -- up s3proxy-conditional)',
+  );
+const s3Bucket = process.env['CDCFLOW_S3_BUCKET'] ?? 'cdcflow';
+const s3Env: Record<string, string> =
+  onS3 && s3Endpoint !== undefined
+    ? { CDCFLOW_CHECKPOINT_DIR: `s3://${s3Bucket}/${ws.jobName}`, CDCFLOW_S3_ENDPOINT: s3Endpoint }
+    : {};
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CLAIMED = /partition (\S+): claimed epoch (\d+)/;
 
@@ -42,6 +61,11 @@ afterAll(async () => {
   const left = await rollbackPreparedOf(databaseUrl, `${ws.jobName}.`);
   if (left.length > 0) say(`rolled back ${left.length} prepared transaction(s) left by the processes`);
   await ws.cleanup(passed);
+  if (onS3 && passed) {
+    const store = new S3ObjectStore(s3Bucket, { ...s3ConnectionFromEnv(), endpoint: s3Endpoint as string });
+    await store.delete(await store.list(`${ws.jobName}/`)).catch(() => undefined);
+    await store.destroy();
+  }
   if (!passed) return say(`table ${table} kept`);
   await dropOrdersTable(databaseUrl, table, ws.jobName);
 });
@@ -54,6 +78,7 @@ function start(name: string): JobProcess {
       CDCFLOW_PG_TABLE: table,
       CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS),
       CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
+      ...s3Env,
     }),
     onLine: (line) => verbose && console.log(`[${name}] ${line}`),
   });
@@ -115,7 +140,7 @@ async function tableMatches(oracleSize: number): Promise<boolean> {
   return rows.size === oracleSize;
 }
 
-describe('group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeout', () => {
+describe(`group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeout${onS3 ? ', checkpoints and claims in S3' : ''}`, () => {
   it('ends exactly equal to the oracle and no process commits for a partition it lost', async () => {
     const oracle = projectionOracle(generateWorkload(WORKLOAD));
     const feeder = new WorkloadFeeder(ws.brokers, ws.topic, WORKLOAD);

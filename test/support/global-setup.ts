@@ -6,8 +6,15 @@
  *  3. otherwise the project's own stack (`npm run stack -- up`) is brought up from packages.
  * CDCFLOW_STACK_SERVICES=kafka,postgres limits step 3 to some services (handy while developing).
  * The S3 store (CDCFLOW_S3_ENDPOINT) is exported only by step 3; tests needing it skip without it.
+ * So is the conditional-write store (CDCFLOW_S3_CONDITIONAL_ENDPOINT), and only if it came up (optional).
  */
-import { endpointEnv, s3EnvFor, stackEndpoints, type ServiceEndpoints } from '../../scripts/stack/endpoints.ts';
+import {
+  endpointEnv,
+  s3EnvFor,
+  stackEndpoints,
+  stackS3Conditional,
+  type ServiceEndpoints,
+} from '../../scripts/stack/endpoints.ts';
 import { selectServices } from '../../scripts/stack/services/index.ts';
 import { up } from '../../scripts/stack/stack.ts';
 import { dockerAnswers, startContainers } from './containers.ts';
@@ -27,6 +34,9 @@ export default async function setup(): Promise<(() => Promise<void>) | undefined
   exportEndpoints(stackEndpoints);
   // The object store is optional for a run that names the others itself (its tests skip then).
   if (services.some((s) => s.name === 's3proxy')) for (const [k, v] of Object.entries(s3EnvFor())) process.env[k] ??= v;
+  const conditional = services.find((s) => s.name === 's3proxy-conditional');
+  if (conditional !== undefined && (await conditional.ready().catch(() => false)))
+    process.env['CDCFLOW_S3_CONDITIONAL_ENDPOINT'] ??= stackS3Conditional.endpoint;
   return undefined;
 }
 

@@ -5,7 +5,7 @@ import { kafkaService } from './kafka.ts';
 import { postgresService } from './postgres.ts';
 import { prometheusService } from './prometheus.ts';
 import { redisService } from './redis.ts';
-import { s3proxyService } from './s3proxy.ts';
+import { s3proxyConditionalService, s3proxyService } from './s3proxy.ts';
 import { schemaRegistryService } from './schema-registry.ts';
 
 export const allServices: readonly StackService[] = [
@@ -17,6 +17,7 @@ export const allServices: readonly StackService[] = [
   debeziumService,
   prometheusService,
   s3proxyService,
+  s3proxyConditionalService,
 ];
 
 /**

@@ -122,6 +122,32 @@ describe('S3CheckpointStorage', () => {
     }
   });
 
+  it("restores a checkpoint of another lineage (a group-mode claim's previous epoch) with that lineage's files", async () => {
+    const { dir, cleanup, store } = await setup();
+    try {
+      const epoch = (e: number, staging: string) =>
+        new S3CheckpointStorage({
+          url: `s3://memory-bucket/p/job/partitions/t-0/epoch-00000${e}`,
+          jobName: 'job.t-0',
+          stagingDirectory: join(dir, staging),
+          store,
+        });
+      const first = epoch(1, 'a');
+      await writeStateFile(first.fileRoot, 'shared/map/a.sst', 'A');
+      const written = await first.writeCheckpoint(
+        metadataFor('job.t-0', 7, { 'map#0': snapshot('map#0', 7, ['shared/map/a.sst']) }),
+      );
+      // The next owner: its own lineage, an empty staging folder on another machine.
+      const second = epoch(2, 'b');
+      const loaded = await second.load(written.location);
+      expect(loaded.remoteFileRoot).toBe('s3://memory-bucket/p/job/partitions/t-0/epoch-000001/job.t-0');
+      await second.adoptFiles(loaded);
+      expect(await store.getText('p/job/partitions/t-0/epoch-000002/job.t-0/shared/map/a.sst')).toBe('A');
+    } finally {
+      await cleanup();
+    }
+  });
+
   it('is chosen by URL: s3:// is the object store, file:// and paths are local, other schemes refused', async () => {
     const { dir, cleanup } = await makeTempDir();
     try {
