@@ -8,7 +8,7 @@
  * partition at that moment (no process committed for a partition it did not own), the resumed
  * process having noticed and dropped what it lost.
  *
- * `npm run test:group-mode:s3` (CDCFLOW_GROUP_MODE_S3=1) runs the same with the checkpoint root,
+ * `group-mode-s3.test.ts` (in `npm test`; CDCFLOW_GROUP_MODE_S3=1) runs the same with the checkpoint root,
  * claims included, in the stack's conditional-write S3 store (CDCFLOW_S3_CONDITIONAL_ENDPOINT,
  * S3Proxy 4.1.0 on 19100): claims by If-None-Match (runtime/group/s3-claim-store.ts), each new
  * owner restoring the previous epoch's checkpoint from the bucket.
