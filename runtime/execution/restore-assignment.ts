@@ -52,7 +52,10 @@ export function assignRestoredState(
       const carriedWatermarks = parts
         .flatMap((p) => stored(p).source?.carriedWatermarks ?? [])
         .filter((c) => owner(c.split) === subtaskIndex);
-      result.set(uid, { ...common, source: { positions, ...(carriedWatermarks.length === 0 ? {} : { carriedWatermarks }) } });
+      result.set(uid, {
+        ...common,
+        source: { positions, ...(carriedWatermarks.length === 0 ? {} : { carriedWatermarks }) },
+      });
     } else if (own !== undefined) {
       const operator = stored(own).operator;
       result.set(uid, { ...common, ...(operator === undefined ? {} : { operator }) });

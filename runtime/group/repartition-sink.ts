@@ -20,7 +20,12 @@ import type { CarriedWatermark } from '../../operators/sources/source.ts';
 
 /** What the Kafka sink under a carrying repartition sink serialises: a change, or a control record. */
 export type Outgoing<Row> =
-  | { readonly kind: 'change'; readonly event: ChangeEvent<Row>; readonly partition: number; readonly carried: CarriedWatermark }
+  | {
+      readonly kind: 'change';
+      readonly event: ChangeEvent<Row>;
+      readonly partition: number;
+      readonly carried: CarriedWatermark;
+    }
   | { readonly kind: 'control'; readonly partition: number; readonly carried: CarriedWatermark };
 
 interface CarryingSnapshot {
