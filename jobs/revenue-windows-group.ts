@@ -65,7 +65,8 @@ await db.end();
 
 const byStatus = new RepartitionTopic({ jobName: config.name, name: 'by-status' });
 // As many downstream tasks as upstream ones, unless the topic already exists (then it stays).
-const partitions = await byStatus.ensure(await byStatus.partitionsOf(o.topic));
+const upstreamPartitions = await byStatus.partitionsOf(o.topic);
+const partitions = await byStatus.ensure(upstreamPartitions);
 print(`repartition topic ${byStatus.topic}: ${partitions} partitions`);
 
 const {
@@ -109,7 +110,8 @@ const result = await runGroupStages({
             watermarks: revenueWatermarks(),
           })
           .filter((e) => (e.op === 'c' || e.op === 'u' || e.op === 'r') && e.after !== null)
-          .sinkTo(byStatus.sink<Order>((e) => (e.after as Order).status))
+          // One upstream task per source partition: each windows task waits to hear from all of them.
+          .sinkTo(byStatus.sink<Order>((e) => (e.after as Order).status, { upstreamTasks: upstreamPartitions }))
           .uid('by-status-repartition');
       },
     },

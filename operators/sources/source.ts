@@ -28,6 +28,12 @@ export interface SplitPosition {
 export interface CarriedWatermark {
   readonly origin: string;
   readonly watermark: number;
+  /**
+   * How many upstream origins write the exchange, when the upstream says: until that many have
+   * been seen on a split (or the idleness timeout passed), the split holds event time back, as a
+   * single-process source holds back until every assigned partition has delivered.
+   */
+  readonly origins?: number;
 }
 
 export interface SourceBatch<T> {

@@ -10,7 +10,9 @@
  *   split's; until then its records are judged by the split's watermark (late if behind it);
  * - an origin seen for the first time counts at once (an upstream task announces itself at −∞
  *   before it has read anything, so it holds the split back as an unread partition holds a
- *   single-process source back);
+ *   single-process source back); when the upstream says how many origins there are, the split
+ *   holds back until it has seen that many, or for at most `idlenessMs` from its first one (an
+ *   upstream task that never starts is then as idle as a partition that never delivers);
  * - the split's watermark never goes back.
  */
 import type { CarriedWatermark, StoredCarriedWatermark } from '../../operators/sources/source.ts';
@@ -26,9 +28,14 @@ interface Origin {
 export class CarriedWatermarks {
   private readonly origins = new Map<string, Origin>();
   private current = Number.NEGATIVE_INFINITY;
+  /** The most origins an upstream said there are, and when this split first heard from one. */
+  private expected = 0;
+  private firstSeenMs: number | undefined;
 
   /** One carried watermark, read now; an origin's watermark never goes back. */
   observe(carried: CarriedWatermark, nowMs: number): void {
+    this.firstSeenMs ??= nowMs;
+    if (carried.origins !== undefined && carried.origins > this.expected) this.expected = carried.origins;
     const origin = this.origins.get(carried.origin);
     if (origin === undefined) {
       this.origins.set(carried.origin, {
@@ -68,6 +75,11 @@ export class CarriedWatermarks {
       if (origin.watermark < min) min = origin.watermark;
     }
     if (!active) return undefined;
+    const waiting =
+      this.origins.size < this.expected &&
+      (idlenessMs === undefined || nowMs - (this.firstSeenMs ?? nowMs) < idlenessMs);
+    // Origins not seen yet may be behind every one seen: hold, as unread partitions do.
+    if (waiting) return this.current;
     if (min !== Number.POSITIVE_INFINITY && min > this.current) this.current = min;
     return this.current;
   }

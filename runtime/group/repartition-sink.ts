@@ -37,6 +37,8 @@ export interface CarryingSinkSettings<Row> {
   readonly inner: SinkDefinition<Outgoing<Row>>;
   readonly partitions: number;
   readonly partitionOf: (event: ChangeEvent<Row>) => number;
+  /** How many upstream tasks (origins) write the topic, told downstream with every watermark. @default not told */
+  readonly upstreamTasks?: number;
   /** Thrown when a fresh task wrote records before any watermark: its stage declared no event time. */
   readonly noWatermark: () => Error;
 }
@@ -63,7 +65,8 @@ function carryingOperator<Row>(settings: CarryingSinkSettings<Row>): Operator<Ch
   let wroteRecords = false;
   /** Per partition of the topic, the watermark it was last told since this task opened. */
   const told = new Map<number, number>();
-  const carried = (): CarriedWatermark => ({ origin, watermark });
+  const origins = settings.upstreamTasks;
+  const carried = (): CarriedWatermark => ({ origin, watermark, ...(origins === undefined ? {} : { origins }) });
   return {
     async open(context: OperatorContext, snapshot: unknown) {
       origin = context.parallelism === 1 ? context.jobName : `${context.jobName}#${context.subtaskIndex}`;

@@ -97,6 +97,7 @@ function watermarkHeaders(carried: CarriedWatermark): Record<string, string> {
   return {
     [EXCHANGE_HEADERS.watermark]: formatWatermark(carried.watermark),
     [EXCHANGE_HEADERS.origin]: carried.origin,
+    ...(carried.origins === undefined ? {} : { [EXCHANGE_HEADERS.origins]: String(carried.origins) }),
   };
 }
 
@@ -113,6 +114,15 @@ export interface RepartitionSinkOptions {
    * @default true
    */
   readonly carryWatermarks?: boolean;
+  /**
+   * How many upstream tasks write the topic (group mode: the upstream stage's source partitions,
+   * `partitionsOf(topic)`). Told downstream with every watermark, so a downstream partition holds
+   * event time back until it has heard from every upstream task (or its idleness timeout passed):
+   * at a fresh start, one upstream task's first commit cannot then advance it before another's
+   * announcement arrived. @default not told: an upstream task counts from its first record or
+   * control record
+   */
+  readonly upstreamTasks?: number;
 }
 
 export class RepartitionTopic {
@@ -190,6 +200,9 @@ export class RepartitionTopic {
     if (partitions === undefined)
       throw new RepartitionTopicError(`repartition topic ${this.topic}: call ensure() before building its sink`);
     const name = options.name ?? `repartition-${this.options.name}`;
+    const tasks = options.upstreamTasks;
+    if (tasks !== undefined && !(Number.isSafeInteger(tasks) && tasks > 0))
+      throw new RepartitionTopicError(`repartition topic ${this.topic}: upstreamTasks must be an integer ≥ 1`);
     if (options.carryWatermarks === false)
       return this.kafkaSinkOf<ChangeEvent<Row>>(name, (event) => repartitionMessage(event, keyOf, partitions));
     const topic = this.topic;
@@ -200,6 +213,7 @@ export class RepartitionTopic {
           : repartitionMessage(out.event, keyOf, partitions, out.carried),
       ),
       partitions,
+      ...(options.upstreamTasks === undefined ? {} : { upstreamTasks: options.upstreamTasks }),
       partitionOf: (event) => exchangePartition(String(keyOf(event)), partitions),
       noWatermark: () =>
         new RepartitionTopicError(

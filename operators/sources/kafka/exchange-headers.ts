@@ -14,6 +14,8 @@ export const EXCHANGE_HEADERS = {
   watermark: 'cdcflow.watermark',
   origin: 'cdcflow.exchange-origin',
   control: 'cdcflow.exchange-control',
+  /** How many upstream origins write the topic (optional). */
+  origins: 'cdcflow.exchange-origins',
 } as const;
 
 /** The only kind of control record so far. */
@@ -34,7 +36,11 @@ export function exchangeHeadersOf(message: RawMessage): ExchangeHeaders | undefi
   const origin = text(headers[EXCHANGE_HEADERS.origin]);
   const watermark = parseWatermark(text(headers[EXCHANGE_HEADERS.watermark]));
   if (!control && origin === undefined) return undefined;
-  const carried = origin === undefined || watermark === undefined ? undefined : { origin, watermark };
+  const origins = Number(text(headers[EXCHANGE_HEADERS.origins]));
+  const carried =
+    origin === undefined || watermark === undefined
+      ? undefined
+      : { origin, watermark, ...(Number.isSafeInteger(origins) && origins > 0 ? { origins } : {}) };
   return { carried, control };
 }
 

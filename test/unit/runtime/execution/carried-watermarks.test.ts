@@ -39,6 +39,21 @@ describe('CarriedWatermarks: the minimum over upstream origins', () => {
     expect(split.value(1, 30_000)).toBe(10_000);
   });
 
+  it('told how many origins there are, holds back until it has seen them all (or idleness passed)', () => {
+    const split = new CarriedWatermarks();
+    // At a fresh start up-1's first commit arrives before up-0 announced itself.
+    split.observe({ origin: 'up-1', watermark: 600_000, origins: 2 }, 0);
+    expect(split.value(1_000, 30_000)).toBe(Number.NEGATIVE_INFINITY);
+    split.observe({ origin: 'up-0', watermark: 5_000, origins: 2 }, 2_000);
+    expect(split.value(2_000, 30_000)).toBe(5_000);
+    // An upstream task that never shows up holds back only for the idleness timeout.
+    const lonely = new CarriedWatermarks();
+    lonely.observe({ origin: 'up-1', watermark: 600_000, origins: 2 }, 0);
+    lonely.observe({ origin: 'up-1', watermark: 700_000, origins: 2 }, 29_000);
+    expect(lonely.value(29_999, 30_000)).toBe(Number.NEGATIVE_INFINITY);
+    expect(lonely.value(30_000, 30_000)).toBe(700_000);
+  });
+
   it('leaves an idle origin out, and counts it again only once it has caught up', () => {
     const split = new CarriedWatermarks();
     split.observe(c('up-0', 10_000), 0);

@@ -14,13 +14,13 @@ const event = (status: string) => ({ after: { status } }) as unknown as ChangeEv
 const context = { jobName: 'rev.by-status.orders-1', uid: 'sink', subtaskIndex: 0, parallelism: 1 } as OperatorContext;
 const DISCARD = { emit: () => undefined, emitSide: () => undefined };
 
-function harness() {
+function harness(upstreamTasks?: number) {
   const written: string[] = [];
   const inner: Operator<Outgoing<Row>, never> = {
     processBatch: (batch: readonly StreamRecord<Outgoing<Row>>[]) => {
       for (const { value: v } of batch)
         written.push(
-          `${v.kind === 'change' ? (v.event.after as Row).status : 'control'}@${v.partition} ${v.carried.origin} ${v.carried.watermark}`,
+          `${v.kind === 'change' ? (v.event.after as Row).status : 'control'}@${v.partition} ${v.carried.origin} ${v.carried.watermark}${v.carried.origins === undefined ? '' : ` of ${v.carried.origins}`}`,
         );
     },
     snapshotState: (id: number) => ({ pending: [id] }),
@@ -28,6 +28,7 @@ function harness() {
   const sink = carryingSink<Row>({
     inner: { name: 'repartition', createOperator: () => inner },
     partitions: 3,
+    ...(upstreamTasks === undefined ? {} : { upstreamTasks }),
     partitionOf: (e) => ({ paid: 0, shipped: 1 })[(e.after as Row).status] ?? 2,
     noWatermark: () => new Error('no watermark'),
   });
@@ -59,14 +60,14 @@ describe('repartition sink carrying watermarks', () => {
   });
 
   it('a restored task resumes from the stored watermark and tells every partition again', async () => {
-    const { written, operator } = harness();
+    const { written, operator } = harness(4);
     await operator.open?.(context, { pending: [], carriedWatermark: 42_000 });
     await operator.processBatch(records('paid'), DISCARD);
     await operator.snapshotState?.(7);
     expect(written).toEqual([
-      'paid@0 rev.by-status.orders-1 42000',
-      'control@1 rev.by-status.orders-1 42000',
-      'control@2 rev.by-status.orders-1 42000',
+      'paid@0 rev.by-status.orders-1 42000 of 4',
+      'control@1 rev.by-status.orders-1 42000 of 4',
+      'control@2 rev.by-status.orders-1 42000 of 4',
     ]);
   });
 

@@ -80,7 +80,7 @@ describe('exchange watermarks at the downstream source', () => {
     const { polled, letters, snapshot } = await poll([
       asRaw(0, watermarkControlMessage(0, { origin: 'job.up.orders-0', watermark: Number.NEGATIVE_INFINITY })),
       asRaw(1, { ...data, key: Buffer.from(data.key as string), value: Buffer.from(data.value as string) }),
-      asRaw(2, watermarkControlMessage(0, { origin: 'job.up.orders-0', watermark: 3_000 })),
+      asRaw(2, watermarkControlMessage(0, { origin: 'job.up.orders-0', watermark: 3_000, origins: 2 })),
     ]);
     expect(letters).toEqual([]);
     const batch = polled as SourceBatch<ChangeEvent<Record<string, unknown>>>;
@@ -88,7 +88,7 @@ describe('exchange watermarks at the downstream source', () => {
     expect(batch.carried).toEqual([
       { origin: 'job.up.orders-0', watermark: Number.NEGATIVE_INFINITY },
       { origin: 'job.up.orders-1', watermark: 7_000 },
-      { origin: 'job.up.orders-0', watermark: 3_000 },
+      { origin: 'job.up.orders-0', watermark: 3_000, origins: 2 },
     ]);
     expect(snapshot.positions).toEqual([{ split: `${TOPIC}:0`, position: '3' }]);
   });
