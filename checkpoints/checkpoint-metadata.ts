@@ -22,7 +22,15 @@ export interface TaskState {
   /** The operator's own snapshot (sink transaction handles, buffers); opaque here. */
   readonly operator?: unknown;
   /** A source's next read position per split; `position` is opaque (a Kafka offset as a decimal string). */
-  readonly source?: { readonly positions: readonly { readonly split: string; readonly position: string }[] };
+  readonly source?: {
+    readonly positions: readonly { readonly split: string; readonly position: string }[];
+    /** Upstream watermarks an exchange carried, per split and origin (infinities as strings). */
+    readonly carriedWatermarks?: readonly {
+      readonly split: string;
+      readonly origin: string;
+      readonly watermark: number | '-Infinity' | 'Infinity';
+    }[];
+  };
   /** The task's watermark at the barrier; absent while it had none. */
   readonly watermark?: number;
 }
@@ -190,6 +198,19 @@ function validateTaskState(raw: unknown, fail: Fail): TaskState {
       Array.isArray(positions) &&
       positions.every((p) => isRecord(p) && typeof p['split'] === 'string' && typeof p['position'] === 'string');
     if (!valid) fail('"operator.source.positions" must be an array of { split, position } strings');
+    const carried = isRecord(source) ? source['carriedWatermarks'] : undefined;
+    const validCarried =
+      carried === undefined ||
+      (Array.isArray(carried) &&
+        carried.every(
+          (c) =>
+            isRecord(c) &&
+            typeof c['split'] === 'string' &&
+            typeof c['origin'] === 'string' &&
+            (typeof c['watermark'] === 'number' || c['watermark'] === '-Infinity' || c['watermark'] === 'Infinity'),
+        ));
+    if (!validCarried)
+      fail('"operator.source.carriedWatermarks" must be an array of { split, origin, watermark } entries');
   }
   return raw as TaskState;
 }

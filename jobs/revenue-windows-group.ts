@@ -4,9 +4,11 @@
  * internal transactional topic (Kafka Streams' repartition model, docs/group-mode.md):
  *   1. `by-status`: a task per partition of the Debezium topic keeps c/u/r events and writes them,
  *      keyed by `after.status`, to `<job>-by-status-repartition` with the two-phase Kafka sink
- *      (committed when the task's checkpoint completes).
+ *      (committed when the task's checkpoint completes), with its source partition's watermark
+ *      (out-of-orderness 5 s) in every record and in watermark-only control records.
  *   2. `windows`: a task per partition of that topic reads it read_committed, keyed windows per
- *      status (tumbling 1 min on source.ts_ms, out-of-orderness 5 s, allowed lateness 30 s), window
+ *      status (tumbling 1 min on source.ts_ms, watermark = the minimum of the carried upstream
+ *      watermarks, allowed lateness 30 s), window
  *      results upserted into Postgres (two-phase), late events into `<table>_late` (two-phase).
  *   DATABASE_URL=… CDCFLOW_CHECKPOINT_DIR=/shared/checkpoints cdcflow run jobs/revenue-windows-group.ts
  * Settings: as jobs/orders-projection.ts (topic, groupId, sessionTimeoutMs), plus databaseUrl,
@@ -63,7 +65,8 @@ await db.end();
 
 const byStatus = new RepartitionTopic({ jobName: config.name, name: 'by-status' });
 // As many downstream tasks as upstream ones, unless the topic already exists (then it stays).
-const partitions = await byStatus.ensure(await byStatus.partitionsOf(o.topic));
+const upstreamPartitions = await byStatus.partitionsOf(o.topic);
+const partitions = await byStatus.ensure(upstreamPartitions);
 print(`repartition topic ${byStatus.topic}: ${partitions} partitions`);
 
 const {
@@ -83,6 +86,12 @@ const sourceOptions = (topic: string, task: { groupId: string; source: { partiti
   ...(o.decimals === undefined ? {} : { decimals: o.decimals }),
 });
 
+/** Both stages: the bound decides lateness upstream (per source partition), idleness in both. */
+const revenueWatermarks = () =>
+  WatermarkStrategy.boundedOutOfOrderness<ChangeEvent<Order>>(OUT_OF_ORDERNESS_MS)
+    .withTimestamps((e) => e.source.tsMs)
+    .withIdleness(idlenessMs);
+
 const result = await runGroupStages({
   jobName: config.name,
   groupId: o.groupId,
@@ -95,9 +104,14 @@ const result = await runGroupStages({
       topics: [o.topic],
       build: (env, task) => {
         env
-          .fromSource(debeziumSource<Order>(sourceOptions(task.topic, task)), { uid: 'orders-source' })
+          // Event time starts here: the repartition sink carries this task's watermark downstream.
+          .fromSource(debeziumSource<Order>(sourceOptions(task.topic, task)), {
+            uid: 'orders-source',
+            watermarks: revenueWatermarks(),
+          })
           .filter((e) => (e.op === 'c' || e.op === 'u' || e.op === 'r') && e.after !== null)
-          .sinkTo(byStatus.sink<Order>((e) => (e.after as Order).status))
+          // One upstream task per source partition: each windows task waits to hear from all of them.
+          .sinkTo(byStatus.sink<Order>((e) => (e.after as Order).status, { upstreamTasks: upstreamPartitions }))
           .uid('by-status-repartition');
       },
     },
@@ -109,9 +123,8 @@ const result = await runGroupStages({
         const revenue = env
           .fromSource(debeziumSource<Order>(sourceOptions(task.topic, task)), {
             uid: 'by-status-source',
-            watermarks: WatermarkStrategy.boundedOutOfOrderness<ChangeEvent<Order>>(OUT_OF_ORDERNESS_MS)
-              .withTimestamps((e) => e.source.tsMs)
-              .withIdleness(idlenessMs),
+            // The internal topic carries the upstream watermarks; the bound applies upstream, idleness here too.
+            watermarks: revenueWatermarks(),
           })
           .keyBy((e) => (e.after as Order).status)
           .window(REVENUE_WINDOWS)

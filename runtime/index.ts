@@ -166,6 +166,7 @@ export {
   RepartitionTopic,
   RepartitionTopicError,
   repartitionTopicName,
+  type RepartitionSinkOptions,
   type RepartitionTopicOptions,
 } from './group/repartition-topic.ts';
 export { OwnershipLostError, type OwnerEpoch } from '../operators/sinks/owner-epoch.ts';

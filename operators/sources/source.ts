@@ -20,18 +20,50 @@ export interface SplitPosition {
   readonly position: string;
 }
 
+/**
+ * An upstream task's watermark as an exchange carried it (a repartition topic between group-mode
+ * stages, runtime/group/repartition-topic.ts): `origin` names the upstream source partition, so a
+ * new owner of it continues the same origin. `-Infinity` is an origin that has read nothing yet.
+ */
+export interface CarriedWatermark {
+  readonly origin: string;
+  readonly watermark: number;
+  /**
+   * How many upstream origins write the exchange, when the upstream says: until that many have
+   * been seen on a split (or the idleness timeout passed), the split holds event time back, as a
+   * single-process source holds back until every assigned partition has delivered.
+   */
+  readonly origins?: number;
+}
+
 export interface SourceBatch<T> {
   readonly records: readonly StreamRecord<T>[];
   /** Which split the batch came from; watermarks are generated per split. */
   readonly split: string;
   /** Approximate size, for backpressure accounting. */
   readonly bytes: number;
+  /**
+   * Upstream watermarks this batch carried (data and watermark-only control records of an
+   * exchange), in read order. Once a split has carried one, its watermark is the minimum over its
+   * origins that are not idle (runtime/execution/carried-watermarks.ts), not its records' highest
+   * timestamp minus the bound. A batch may then hold no records at all. @default none
+   */
+  readonly carried?: readonly CarriedWatermark[];
 }
 
 export type PollResult<T> = SourceBatch<T> | 'idle' | 'end';
 
+/** A carried watermark in a checkpoint: infinities as the strings `-Infinity` / `Infinity` (JSON has neither). */
+export interface StoredCarriedWatermark {
+  readonly split: string;
+  readonly origin: string;
+  readonly watermark: number | '-Infinity' | 'Infinity';
+}
+
 export interface SourceSnapshot {
   readonly positions: readonly SplitPosition[];
+  /** Per split, the upstream origins' watermarks (`SourceBatch.carried`), added by the runtime. */
+  readonly carriedWatermarks?: readonly StoredCarriedWatermark[];
 }
 
 export interface SourceReader<T> {

@@ -2,7 +2,7 @@
  * Which part of a checkpoint each subtask restores, whatever parallelism wrote it:
  *  - keyed state: every handle of the operator (the backend keeps only its own key groups);
  *  - source positions: every recorded split position whose split this subtask now owns
- *    (`SourceDefinition.splitOwner`);
+ *    (`SourceDefinition.splitOwner`), and the upstream watermarks those splits carried;
  *  - operator state: at the same parallelism subtask i's own snapshot; otherwise the snapshots of
  *    the old subtasks it takes over (all of them for keyed operators, old j with j % N == i for
  *    others), merged by the operator (`Operator.mergeRescaled`);
@@ -49,7 +49,13 @@ export function assignRestoredState(
       const positions: SplitPosition[] = parts
         .flatMap((p) => stored(p).source?.positions ?? [])
         .filter((p) => owner(p.split) === subtaskIndex);
-      result.set(uid, { ...common, source: { positions } });
+      const carriedWatermarks = parts
+        .flatMap((p) => stored(p).source?.carriedWatermarks ?? [])
+        .filter((c) => owner(c.split) === subtaskIndex);
+      result.set(uid, {
+        ...common,
+        source: { positions, ...(carriedWatermarks.length === 0 ? {} : { carriedWatermarks }) },
+      });
     } else if (own !== undefined) {
       const operator = stored(own).operator;
       result.set(uid, { ...common, ...(operator === undefined ? {} : { operator }) });

@@ -48,14 +48,21 @@ export class SourceTask {
     this.onRecords(records.length);
     // A source's own record times (before a timestamp assigner) are its commit times: Debezium's source.ts_ms.
     const sourceTs = newestTimestamp(result.records);
-    await this.emitWatermark(this.watermarks?.beforeBatch());
-    await this.send(sourceTs === undefined ? { kind: 'batch', records } : { kind: 'batch', records, sourceTs });
-    await this.emitWatermark(this.watermarks?.afterBatch(result.split, Date.now()));
+    // A batch of nothing but an exchange's watermark-only control records moves time, not records.
+    if (records.length > 0 || result.carried === undefined) {
+      await this.emitWatermark(this.watermarks?.beforeBatch());
+      await this.send(sourceTs === undefined ? { kind: 'batch', records } : { kind: 'batch', records, sourceTs });
+    }
+    const now = Date.now();
+    if (result.carried !== undefined) this.watermarks?.carry(result.split, result.carried, now);
+    await this.emitWatermark(this.watermarks?.afterBatch(result.split, now));
     return 'data';
   }
 
   async injectBarrier(checkpointId: number): Promise<{ snapshot: SourceSnapshot; watermark: number | undefined }> {
-    const snapshot = this.reader.snapshot(checkpointId);
+    const positions = this.reader.snapshot(checkpointId);
+    const carried = this.watermarks?.storedCarried() ?? [];
+    const snapshot = carried.length === 0 ? positions : { ...positions, carriedWatermarks: carried };
     for (const d of this.downstream) await d.runner.pushBarrier(d.input, checkpointId);
     return { snapshot, watermark: this.watermarks?.current };
   }

@@ -384,6 +384,7 @@ export class SubtaskLoop {
     const generator = settings === undefined ? undefined : new WatermarkGenerator(settings, restored?.watermark);
     // Every split the checkpoint knew holds the watermark back until it delivers again (or goes idle), as before the restore.
     generator?.register(restored?.source?.positions.map((p) => p.split) ?? [], Date.now());
+    generator?.restoreCarried(restored?.source?.carriedWatermarks ?? [], Date.now());
     const task = new SourceTask(uid, node.name, reader, generator, (n) => {
       this.deps.hooks.recordsOut(uid, n);
       this.deps.signals?.sourceRecordsRead(n);

@@ -10,8 +10,14 @@
  * splits is — but only once its reader *knows* its assignment is empty: before the group join it
  * holds event time back, because the splits it is about to get may be behind the others. A split
  * assigned later makes it active again (the `active` element precedes its first records).
+ *
+ * A split whose batches carry upstream watermarks (an exchange between group-mode stages) takes
+ * them instead of its records' timestamps: its watermark is the minimum over its upstream origins
+ * (carried-watermarks.ts), so lateness is decided by the upstream source partitions' watermarks.
  */
 import type { StreamRecord } from '../../operators/operator.ts';
+import type { CarriedWatermark, StoredCarriedWatermark } from '../../operators/sources/source.ts';
+import { CarriedWatermarks } from './carried-watermarks.ts';
 import type { Element } from './operator-runner.ts';
 
 export interface WatermarkSettings {
@@ -24,6 +30,8 @@ interface SplitClock {
   maxTimestamp: number;
   lastActivityMs: number;
   idle: boolean;
+  /** Set once the split carried an upstream watermark: its watermark comes from there. */
+  carried?: CarriedWatermarks;
 }
 
 export class WatermarkGenerator {
@@ -84,6 +92,30 @@ export class WatermarkGenerator {
     if (timestamp > clock.maxTimestamp) clock.maxTimestamp = timestamp;
   }
 
+  /** Upstream watermarks a batch of `split` carried (`SourceBatch.carried`), before `afterBatch`. */
+  carry(split: string, carried: readonly CarriedWatermark[], nowMs: number): void {
+    if (carried.length === 0) return;
+    const clock = this.carriedOf(split, nowMs);
+    for (const c of carried) clock.observe(c, nowMs);
+  }
+
+  /** The carried watermarks of a restored checkpoint (its splits then hold back as before it). */
+  restoreCarried(entries: readonly StoredCarriedWatermark[], nowMs: number): void {
+    for (const entry of entries) this.carriedOf(entry.split, nowMs).restore([entry], nowMs);
+  }
+
+  /** For the checkpoint, beside the source's positions. */
+  storedCarried(): StoredCarriedWatermark[] {
+    return [...this.splits].flatMap(([split, clock]) => clock.carried?.stored(split) ?? []);
+  }
+
+  private carriedOf(split: string, nowMs: number): CarriedWatermarks {
+    let clock = this.splits.get(split);
+    if (clock === undefined)
+      this.splits.set(split, (clock = { maxTimestamp: Number.NEGATIVE_INFINITY, lastActivityMs: nowMs, idle: false }));
+    return (clock.carried ??= new CarriedWatermarks());
+  }
+
   afterBatch(split: string, nowMs: number): Element | undefined {
     const clock = this.splits.get(split);
     if (clock !== undefined) {
@@ -102,7 +134,14 @@ export class WatermarkGenerator {
     let min = Number.POSITIVE_INFINITY;
     for (const clock of this.splits.values()) {
       if (idleness !== undefined && nowMs - clock.lastActivityMs >= idleness) clock.idle = true;
-      if (!clock.idle) min = Math.min(min, clock.maxTimestamp - this.settings.outOfOrdernessMs - 1);
+      if (clock.idle) continue;
+      if (clock.carried === undefined) {
+        min = Math.min(min, clock.maxTimestamp - this.settings.outOfOrdernessMs - 1);
+        continue;
+      }
+      // Every origin idle: the split holds nothing back, as an idle split.
+      const carried = clock.carried.value(nowMs, idleness);
+      if (carried !== undefined) min = Math.min(min, carried);
     }
     if (min === Number.POSITIVE_INFINITY) {
       // No split yet and the assignment not known: the splits to come hold event time back.

@@ -6,7 +6,9 @@
  * name, so a new owner's `initTransactions` fences the old one). The downstream stage is a second
  * group of partition tasks, one per partition of the internal topic, reading it read_committed
  * with `debeziumSource` (positions from its own checkpoints). No network layer of our own: Kafka
- * carries the exchange. See docs/group-mode.md ("Exchanges between stages").
+ * carries the exchange, and with it each upstream task's watermark (repartition-sink.ts), so
+ * downstream lateness follows the upstream source partitions' watermarks. See docs/group-mode.md
+ * ("Exchanges between stages").
  */
 import { Kafka } from 'kafkajs';
 import type { ChangeEvent } from '../../operators/change-event.ts';
@@ -20,9 +22,16 @@ import {
 import { kafkaSink } from '../../operators/sinks/kafka/kafka-sink.ts';
 import type { KafkaSinkMessage } from '../../operators/sinks/kafka/kafka-sink-options.ts';
 import type { SinkDefinition } from '../../operators/sinks/sink.ts';
+import {
+  EXCHANGE_HEADERS,
+  WATERMARK_CONTROL,
+  formatWatermark,
+} from '../../operators/sources/kafka/exchange-headers.ts';
+import type { CarriedWatermark } from '../../operators/sources/source.ts';
 import { CdcflowError } from '../../state/errors.ts';
 import { debeziumEnvelopeJson } from './debezium-reencode.ts';
 import { exchangePartition } from './exchange-partitioner.ts';
+import { carryingSink, type Outgoing } from './repartition-sink.ts';
 
 export class RepartitionTopicError extends CdcflowError {
   constructor(message: string, options: { cause?: unknown } = {}) {
@@ -62,15 +71,58 @@ export function repartitionMessage<Row>(
   event: ChangeEvent<Row>,
   keyOf: (event: ChangeEvent<Row>) => string | number,
   partitions: number,
+  carried?: CarriedWatermark,
 ): KafkaSinkMessage {
   const exchangeKey = String(keyOf(event));
   return {
     key: event.key === null ? null : JSON.stringify(event.key),
     value: debeziumEnvelopeJson(event as ChangeEvent<unknown>),
     partition: exchangePartition(exchangeKey, partitions),
-    headers: { 'cdcflow.exchange-key': exchangeKey },
+    headers: { 'cdcflow.exchange-key': exchangeKey, ...(carried === undefined ? {} : watermarkHeaders(carried)) },
     sourceTsMs: event.source.tsMs,
   };
+}
+
+/** A watermark-only control record for `partition`: no key, no value; the downstream source consumes it. */
+export function watermarkControlMessage(partition: number, carried: CarriedWatermark): KafkaSinkMessage {
+  return {
+    key: null,
+    value: null,
+    partition,
+    headers: { [EXCHANGE_HEADERS.control]: WATERMARK_CONTROL, ...watermarkHeaders(carried) },
+  };
+}
+
+function watermarkHeaders(carried: CarriedWatermark): Record<string, string> {
+  return {
+    [EXCHANGE_HEADERS.watermark]: formatWatermark(carried.watermark),
+    [EXCHANGE_HEADERS.origin]: carried.origin,
+    ...(carried.origins === undefined ? {} : { [EXCHANGE_HEADERS.origins]: String(carried.origins) }),
+  };
+}
+
+export interface RepartitionSinkOptions {
+  /** The sink's name in the stage's graph. @default `repartition-<exchange name>` */
+  readonly name?: string;
+  /**
+   * Carry the upstream task's watermark through the topic (record headers and watermark-only
+   * control records, docs/group-mode.md), so the downstream stage decides lateness by the
+   * upstream source partitions' watermarks. The upstream stage then needs event time: a
+   * watermark strategy on its `fromSource` (a fresh task that writes records without one fails,
+   * saying so). `false`: records only, the downstream watermark follows the internal partition's
+   * own record times (lateness then depends on how the upstream tasks' commits interleave).
+   * @default true
+   */
+  readonly carryWatermarks?: boolean;
+  /**
+   * How many upstream tasks write the topic (group mode: the upstream stage's source partitions,
+   * `partitionsOf(topic)`). Told downstream with every watermark, so a downstream partition holds
+   * event time back until it has heard from every upstream task (or its idleness timeout passed):
+   * at a fresh start, one upstream task's first commit cannot then advance it before another's
+   * announcement arrived. @default not told: an upstream task counts from its first record or
+   * control record
+   */
+  readonly upstreamTasks?: number;
 }
 
 export class RepartitionTopic {
@@ -142,12 +194,36 @@ export class RepartitionTopic {
    */
   sink<Row>(
     keyOf: (event: ChangeEvent<Row>) => string | number,
-    name = `repartition-${this.options.name}`,
+    options: RepartitionSinkOptions = {},
   ): SinkDefinition<ChangeEvent<Row>> {
     const partitions = this.partitions;
     if (partitions === undefined)
       throw new RepartitionTopicError(`repartition topic ${this.topic}: call ensure() before building its sink`);
-    return kafkaSink<ChangeEvent<Row>>({
+    const name = options.name ?? `repartition-${this.options.name}`;
+    const tasks = options.upstreamTasks;
+    if (tasks !== undefined && !(Number.isSafeInteger(tasks) && tasks > 0))
+      throw new RepartitionTopicError(`repartition topic ${this.topic}: upstreamTasks must be an integer ≥ 1`);
+    if (options.carryWatermarks === false)
+      return this.kafkaSinkOf<ChangeEvent<Row>>(name, (event) => repartitionMessage(event, keyOf, partitions));
+    const topic = this.topic;
+    return carryingSink<Row>({
+      inner: this.kafkaSinkOf<Outgoing<Row>>(name, (out) =>
+        out.kind === 'control'
+          ? watermarkControlMessage(out.partition, out.carried)
+          : repartitionMessage(out.event, keyOf, partitions, out.carried),
+      ),
+      partitions,
+      ...(options.upstreamTasks === undefined ? {} : { upstreamTasks: options.upstreamTasks }),
+      partitionOf: (event) => exchangePartition(String(keyOf(event)), partitions),
+      noWatermark: () =>
+        new RepartitionTopicError(
+          `repartition topic ${topic}: the upstream stage wrote records but has no watermark to carry; declare its event time on its source (env.fromSource(source, { watermarks: WatermarkStrategy.boundedOutOfOrderness(ms).withIdleness(ms) })) or build the sink with { carryWatermarks: false }`,
+        ),
+    });
+  }
+
+  private kafkaSinkOf<T>(name: string, serialize: (value: T) => KafkaSinkMessage): SinkDefinition<T> {
+    return kafkaSink<T>({
       brokers: this.connection.brokers,
       ...(this.connection.ssl === undefined ? {} : { ssl: this.connection.ssl }),
       ...(this.connection.sasl === undefined ? {} : { sasl: this.connection.sasl }),
@@ -155,7 +231,7 @@ export class RepartitionTopic {
       name,
       // A record the broker refuses would vanish from the exchange: stop instead.
       onRefused: 'fail',
-      serialize: (event) => repartitionMessage(event, keyOf, partitions),
+      serialize,
     });
   }
 }

@@ -15,6 +15,7 @@ import { validateDecimalOptions } from './debezium-decimals.ts';
 import type { OperatorMetrics, StreamRecord } from '../../operator.ts';
 import {
   SourceOpenInterruptedError,
+  type CarriedWatermark,
   type PollResult,
   type SourceContext,
   type SourceDefinition,
@@ -48,6 +49,7 @@ import {
 } from './offset-range.ts';
 import type { TransactionMarker } from './transaction-marker.ts';
 import { PartitionSignals } from './partition-signals.ts';
+import { exchangeHeadersOf } from './exchange-headers.ts';
 
 export interface DebeziumSourceOptions {
   readonly topics: readonly string[];
@@ -132,6 +134,8 @@ interface DecodedBatch<T> {
   readonly nextOffset: string;
   readonly bytes: number;
   readonly restartsPosition: boolean;
+  /** Upstream watermarks the batch carried (an exchange topic, exchange-headers.ts). */
+  readonly carried: readonly CarriedWatermark[];
 }
 
 export function debeziumSource<Row = JsonRow>(options: DebeziumSourceOptions): SourceDefinition<ChangeEvent<Row>> {
@@ -378,7 +382,12 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     if (expected === undefined || BigInt(batch.nextOffset) > BigInt(expected))
       this.positions.set(batch.split, batch.nextOffset);
     this.signals.delivered(batch.split, records[records.length - 1]?.timestamp);
-    return { records, split: batch.split, bytes: batch.bytes };
+    return {
+      records,
+      split: batch.split,
+      bytes: batch.bytes,
+      ...(batch.carried.length === 0 ? {} : { carried: batch.carried }),
+    };
   }
 
   snapshot(checkpointId: number): SourceSnapshot {
@@ -438,7 +447,12 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     const letters: DeadLetter[] = [];
     // Size and depth are checked on the bytes, so an oversized or too deep record is never parsed.
     const accepted: RawMessage[] = [];
+    const carried: CarriedWatermark[] = [];
     for (const message of fetched.messages) {
+      // An exchange's watermark: a control record ends here (its offset advances with the batch).
+      const exchange = exchangeHeadersOf(message);
+      if (exchange?.carried !== undefined) carried.push(exchange.carried);
+      if (exchange?.control === true) continue;
       const problem = checkRawMessage(message, this.checks, this.json);
       if (problem === undefined) accepted.push(message);
       else letters.push(deadLetter(message, problem.kind, problem.reason));
@@ -493,6 +507,7 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
       nextOffset: fetched.nextOffset,
       bytes: fetched.bytes,
       restartsPosition: fetched.restartsPosition === true,
+      carried,
     };
   }
 }

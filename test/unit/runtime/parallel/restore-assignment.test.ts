@@ -74,6 +74,26 @@ const atThree: TaskSnapshot[] = [0, 1, 2].flatMap((i) => [
 ]);
 
 describe('assignRestoredState', () => {
+  it("hands each split's carried upstream watermarks to the subtask that now reads the split", () => {
+    const { graph, uids } = graphOf(kafka);
+    const carried = (split: string, watermark: number) => ({ split, origin: 'up-0', watermark });
+    const written: TaskSnapshot[] = [0, 1].map((i) =>
+      task('src', i, 2, {
+        source: {
+          positions: [{ split: `t:${i}`, position: '1' }],
+          carriedWatermarks: [carried(`t:${i}`, 100 + i)],
+        },
+      }),
+    );
+    expect(assignRestoredState(written, graph.nodes, uids, 0, 1).get('src')?.source?.carriedWatermarks).toEqual([
+      carried('t:0', 100),
+      carried('t:1', 101),
+    ]);
+    expect(assignRestoredState(written, graph.nodes, uids, 1, 2).get('src')?.source?.carriedWatermarks).toEqual([
+      carried('t:1', 101),
+    ]);
+  });
+
   it('at the same parallelism gives each subtask exactly its own part', () => {
     const { graph, uids } = graphOf(kafka);
     const one = assignRestoredState(atThree, graph.nodes, uids, 1, 3);
