@@ -77,9 +77,9 @@ export interface RocksDbStoreOptions {
    * every checkpoint is a RocksDB checkpoint (bytes follow RocksDB's compactions). @default 'changelog'
    */
   readonly nativeCheckpoints?: NativeCheckpointMode;
-  /** @default 60000 */
+  /** @default 10000 (10 s) */
   readonly materializeIntervalMs?: number;
-  /** @default 256 MiB */
+  /** @default 64 MiB */
   readonly materializeDeltaBytes?: number;
 }
 
@@ -293,8 +293,8 @@ class NativeSstCheckpoints implements SstCheckpoints {
         domain: 'user',
       });
     }
-    this.materializeIntervalMs = positive('materializeIntervalMs', options.materializeIntervalMs ?? 60_000);
-    this.materializeDeltaBytes = positive('materializeDeltaBytes', options.materializeDeltaBytes ?? 256 << 20);
+    this.materializeIntervalMs = positive('materializeIntervalMs', options.materializeIntervalMs ?? 10_000);
+    this.materializeDeltaBytes = positive('materializeDeltaBytes', options.materializeDeltaBytes ?? 64 << 20);
   }
 
   scratchDir(name: string): string {

@@ -229,6 +229,41 @@ describe('native checkpoints, changelog mode', () => {
     expect(staging.filter((n) => n.includes('chk-'))).toEqual([]);
   });
 
+  it('recovers locally from a [base + deltas] handle, and its next checkpoint extends the chain', async () => {
+    const root = await dirs.make('cl-local');
+    const storage = new LocalFsSnapshotStorage(join(root, 'checkpoints'));
+    const location = join(root, 'db');
+    const options = { localRecovery: true, materializeDeltaBytes: 1 };
+    const { store, backend } = backendAt(location, options);
+    await backend.open();
+    await put(backend, keys, (k) => Number(k.slice(1)));
+    await checkpoint(backend, 1, storage);
+    await put(backend, keys.slice(0, 100), () => 2);
+    await checkpoint(backend, 2, storage);
+    await vi.waitFor(() => expect(backend.rebaseStatus?.written).toBe(true), { timeout: 20_000, interval: 10 });
+    await put(backend, keys.slice(100, 150), () => null);
+    const third = await checkpoint(backend, 3, storage);
+    expect(baseOf(third)).toBe(2);
+    expect(deltasOf(third)).toEqual([3]);
+    const expected = await dump(store);
+    await put(backend, keys.slice(0, 1000), () => 7); // after the checkpoint: undone by the recovery
+    await backend.close();
+
+    const same = backendAt(location, options);
+    await same.backend.open();
+    await same.backend.restore([third], ALL, storage);
+    expect(same.store.localRecovery?.incarnation).toBe(third.localRecovery?.incarnation);
+    expect(await dump(same.store)).toEqual(expected);
+    await put(same.backend, keys.slice(500, 510), () => 1);
+    const fourth = await checkpoint(same.backend, 4, storage);
+    expect(deltasOf(fourth).slice(0, 1)).toEqual([3]);
+    const atFourth = await dump(same.store);
+    await same.backend.close();
+    const elsewhere = await restoreElsewhere(root, 'elsewhere', fourth, storage);
+    expect(elsewhere.state).toEqual(atFourth);
+    await elsewhere.backend.close();
+  });
+
   it("'sst' mode keeps every checkpoint a RocksDB checkpoint", async () => {
     const root = await dirs.make('cl-sst-mode');
     const storage = new LocalFsSnapshotStorage(join(root, 'checkpoints'));
