@@ -147,6 +147,14 @@ function checkpointSummary(label: string, lines: readonly Line[]): void {
     console.log(
       `  background rebases / materialisations adopted: ${rebases.map((l) => `state of #${String(l['baseId'])} (${size(l['baseBytes'] as number)}, ${size(l['baseNew'] as number)} new) by #${String(l['id'])}`).join(', ')}`,
     );
+  const busy = lines.filter((l) => l['materializing'] === true).map((l) => l['ms'] as number);
+  const quiet = lines.filter((l) => l['materializing'] !== true).map((l) => l['ms'] as number);
+  const spread = (xs: readonly number[]): string =>
+    xs.length === 0
+      ? 'none'
+      : `${xs.length}, median ${fmt(median(xs))} / p95 ${fmt(pct(xs, 0.95))} / max ${fmt(Math.max(...xs))} ms`;
+  if (busy.length > 0)
+    console.log(`  checkpoints with a rebase / materialisation in flight: ${spread(busy)}; without: ${spread(quiet)}`);
   const chains = lines.map((l) => l['chain'] as number);
   const deltas = lines.map((l) => l['deltas'] as number);
   console.log(

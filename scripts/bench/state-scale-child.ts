@@ -132,8 +132,11 @@ async function maybeCheckpoint(): Promise<void> {
   if (inFlight !== undefined || performance.now() - lastBarrier < INTERVAL_MS) return;
   const id = nextId++;
   const barrierAt = (lastBarrier = performance.now());
+  // A background rebase / materialisation running at this barrier (or started by it).
+  const busyBefore = backend.rebaseStatus !== undefined;
   const { done } = await backend.beginSnapshot(id, storage);
   const barrierMs = performance.now() - barrierAt;
+  const materializing = busyBefore || backend.rebaseStatus !== undefined;
   inFlight = done.then(async (handle: KeyedStateHandle) => {
     await writeFileDurably(join(dir, 'latest.json'), Buffer.from(JSON.stringify(handle)));
     backend.notifyCheckpointComplete(id);
@@ -150,6 +153,7 @@ async function maybeCheckpoint(): Promise<void> {
       kind: last?.kind,
       ms: performance.now() - barrierAt,
       barrierMs,
+      materializing,
       bytes: newBytesOf(handle),
       chain: handle.files.length,
       deltas: handle.files.filter((f) => f.kind === 'delta').length,
