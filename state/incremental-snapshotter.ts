@@ -21,22 +21,123 @@ export interface SnapshotterConfig {
   readonly compaction: 'background' | 'inline';
   /** Hears of background work (rebases), which closing must wait for. */
   readonly track?: (work: Promise<unknown>) => void;
+  /**
+   * Replaces the chain-length rules (a changelog over RocksDB checkpoints): a new base is due once
+   * `intervalMs` passed since the last one started and the chain has deltas, or once the chain's
+   * deltas reach `deltaBytes`. Chains are then long (tens of deltas) and bounded by these instead.
+   */
+  readonly materialize?: MaterializePolicy;
 }
 
-/** A full file of the state at `checkpointId`'s barrier, written in the background. */
+export interface MaterializePolicy {
+  readonly intervalMs: number;
+  readonly deltaBytes: number;
+  readonly now: () => number;
+}
+
+/** A base of the state at `checkpointId`'s barrier, written in the background. */
 interface Rebase {
   readonly checkpointId: number;
-  readonly name: string;
   readonly storage: SnapshotStorage;
   readonly cancel: AbortController;
-  /** Set once the staged file is durable: the next snapshot may adopt it. */
-  bytes: number | undefined;
+  /** Set once the staged base is durable: the next snapshot may adopt it. */
+  staged: StagedBase | undefined;
 }
 
 /** A full snapshot's encoded chunks over a view pinned at the barrier; `close` releases the view. */
 export interface FullSnapshotSource {
   readonly chunks: AsyncIterable<Buffer>;
   close(): Promise<void>;
+}
+
+/** Where and as what a base is written. */
+export interface BaseTarget {
+  readonly checkpointId: number;
+  readonly storage: SnapshotStorage;
+  readonly range: KeyGroupRange;
+  readonly namePrefix: string;
+  readonly signal: AbortSignal;
+}
+
+/**
+ * The state at one barrier, pinned there, from which a chain starts: a full entry file (CDST) or
+ * a RocksDB checkpoint (SST files). Written inline, as the checkpoint's own files, or staged in
+ * the background and published by the first checkpoint that lists it.
+ */
+export interface BaseSource {
+  /** Settles once the view is pinned; the barrier waits for it when it is asynchronous. */
+  readonly pinned?: Promise<void>;
+  /** Written as this checkpoint's own files (inline). */
+  write(target: BaseTarget): Promise<SnapshotFileRef[]>;
+  /** Written where retention does not look (it may outlast many checkpoints); resolves once durable. */
+  stage(target: BaseTarget): Promise<StagedBase>;
+  /** Releases the pinned view, also if it was never written. */
+  close(): Promise<void>;
+}
+
+/** A durable staged base. */
+export interface StagedBase {
+  readonly bytes: number;
+  /** Moves it where checkpoints' files live, named for `asCheckpointId` (which lists it first); its refs. */
+  publish(asCheckpointId: number): Promise<SnapshotFileRef[]>;
+  /** Removes it (a cancelled or superseded base). */
+  discard(): Promise<void>;
+}
+
+/** Files a chain starts with: one full entry file, or a RocksDB checkpoint's files. */
+export function isBaseFile(file: SnapshotFileRef): boolean {
+  return file.kind !== 'delta';
+}
+
+/** The barrier of the chain's base: its newest file (a RocksDB base reuses older SST files, its metadata is new). */
+function baseCheckpointOf(chain: readonly SnapshotFileRef[]): number {
+  let id = Number.NEGATIVE_INFINITY;
+  for (const file of chain) if (isBaseFile(file)) id = Math.max(id, file.checkpointId);
+  return id === Number.NEGATIVE_INFINITY ? Number.POSITIVE_INFINITY : id;
+}
+
+/** A full entry file (CDST) over a pinned store scan. */
+export function entryFileBase(source: FullSnapshotSource): BaseSource {
+  return {
+    async write({ checkpointId, storage, range, namePrefix, signal }) {
+      const name = `${namePrefix}/chk-${checkpointId}-full-${randomBytes(4).toString('hex')}.bin`;
+      const written = await writeSnapshotChunks(storage, name, untilAborted(source.chunks, signal));
+      return [
+        { path: written.path, kind: 'full', keyGroups: [range.start, range.end], bytes: written.bytes, checkpointId },
+      ];
+    },
+    async stage({ checkpointId, storage, range, namePrefix, signal }) {
+      const name = `${namePrefix}/chk-${checkpointId}-base-${randomBytes(4).toString('hex')}.bin`;
+      let bytes = 0;
+      const counted = (async function* count(chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          bytes += chunk.length;
+          yield chunk;
+        }
+      })(untilAborted(source.chunks, signal));
+      try {
+        await (storage.writeStaged as NonNullable<SnapshotStorage['writeStaged']>)(name, counted);
+        if (signal.aborted) throw signal.reason;
+      } catch (error) {
+        await storage.discardStaged?.(name).catch(() => undefined);
+        throw error;
+      }
+      return {
+        bytes,
+        async publish(asCheckpointId) {
+          // Published under the listing checkpoint's id: retention may run while it is in flight,
+          // and keeps files of checkpoints newer than the newest completed.
+          const as = `${namePrefix}/chk-${asCheckpointId}-rebase-${checkpointId}-${randomBytes(4).toString('hex')}.bin`;
+          const path = await (storage.publishStaged as NonNullable<SnapshotStorage['publishStaged']>)(name, as);
+          return [{ path, kind: 'full', keyGroups: [range.start, range.end], bytes, checkpointId }];
+        },
+        discard: async () => {
+          await storage.discardStaged?.(name);
+        },
+      };
+    },
+    close: () => source.close(),
+  };
 }
 
 /** Changes captured at one snapshot and not yet covered by a completed checkpoint. */
@@ -67,8 +168,12 @@ export class IncrementalSnapshotter {
   /** Writes still running, by checkpoint id: aborting that checkpoint (or closing) cancels them. */
   private readonly writing = new Map<number, AbortController>();
   private rebase: Rebase | undefined;
+  /** When the last base (inline or background) was started; the materialisation interval counts from it. */
+  private lastBaseAt: number;
 
-  constructor(private readonly config: SnapshotterConfig) {}
+  constructor(private readonly config: SnapshotterConfig) {
+    this.lastBaseAt = config.materialize?.now() ?? 0;
+  }
 
   record(writes: readonly StoreWrite[]): void {
     for (const write of writes) this.changelog.set(write.key.toString('latin1'), write);
@@ -81,36 +186,45 @@ export class IncrementalSnapshotter {
     this.segments = [];
     this.pending.clear();
     this.confirmed = { checkpointId: baseCheckpointId, files: base };
+    this.lastBaseAt = this.config.materialize?.now() ?? 0;
+  }
+
+  /** Files of the last completed checkpoint's handle (the chain new deltas extend). */
+  get confirmedFiles(): readonly SnapshotFileRef[] {
+    return this.confirmed.files;
   }
 
   /**
    * Captures the delta synchronously (call right after flushing), then writes asynchronously.
-   * `fullSnapshot` returns the encoded chunks of a full snapshot file; it must pin a consistent
-   * view when called synchronously (RocksDB iterators read from the implicit snapshot taken when
-   * they are created; the memory store copies its entry list). The promise rejects with a
-   * `SnapshotWriteError` when the write fails or is cancelled.
+   * `baseSnapshot` returns a base of the whole state (a full file's chunks, a RocksDB checkpoint);
+   * it must pin a consistent view when called synchronously (RocksDB iterators read from the
+   * implicit snapshot taken when they are created; the memory store copies its entry list), or
+   * return a `pinned` promise the caller awaits before writing again (a RocksDB checkpoint). The
+   * promise rejects with a `SnapshotWriteError` when the write fails or is cancelled.
    */
   snapshot(
     checkpointId: number,
     storage: SnapshotStorage,
     range: KeyGroupRange,
-    fullSnapshot: () => FullSnapshotSource,
+    baseSnapshot: () => BaseSource,
   ): Promise<KeyedStateHandle> {
     this.segments.push({ checkpointId, changes: this.changelog });
     this.changelog = new Map();
     const delta = this.mergedSegments();
     const chain = this.confirmed.files;
-    const noBase = chain.length === 0 || chain[0]?.kind !== 'full';
-    const compact = !noBase && this.chainTooLong(chain, delta);
+    const noBase = chain.length === 0 || !isBaseFile(chain[0] as SnapshotFileRef);
+    const compact = !noBase && this.baseDue(chain, delta);
     const background = this.config.compaction === 'background' && supportsStaging(storage);
     const full = noBase || (compact && !background);
     if (full) this.dropRebase('a full snapshot replaces it');
     const adopted = full ? undefined : this.adoptRebase(storage, chain);
     if (compact && background && this.rebase === undefined && adopted === undefined)
-      this.startRebase(checkpointId, storage, fullSnapshot());
-    const source = full ? fullSnapshot() : undefined;
+      this.startRebase(checkpointId, storage, range, baseSnapshot());
+    if (full) this.lastBaseAt = this.config.materialize?.now() ?? 0;
+    const source = full ? baseSnapshot() : undefined;
     // The chain this snapshot builds on is the one completed at the barrier, not at the end of the write.
-    const base = adopted === undefined ? chain : chain.filter((f) => f.checkpointId > adopted.checkpointId);
+    const base =
+      adopted === undefined ? chain : chain.filter((f) => !isBaseFile(f) && f.checkpointId > adopted.checkpointId);
     const cancel = new AbortController();
     this.writing
       .get(checkpointId)
@@ -133,34 +247,31 @@ export class IncrementalSnapshotter {
     const rebase = this.rebase;
     return rebase === undefined
       ? undefined
-      : { checkpointId: rebase.checkpointId, written: rebase.bytes !== undefined };
+      : { checkpointId: rebase.checkpointId, written: rebase.staged !== undefined };
   }
 
   /**
-   * Starts writing the state at this barrier as a staged full file, beside the checkpoints. The
-   * view is pinned now (`fullSnapshot` is called synchronously); the write shares the event loop
-   * with processing but no checkpoint waits for it.
+   * Starts writing the state at this barrier as a staged base, beside the checkpoints. The view
+   * is pinned now (`baseSnapshot` is called synchronously); the write shares the event loop with
+   * processing but no checkpoint waits for it.
    */
-  private startRebase(checkpointId: number, storage: SnapshotStorage, source: FullSnapshotSource): void {
-    const name = `${this.config.namePrefix}/chk-${checkpointId}-base-${randomBytes(4).toString('hex')}.bin`;
-    const rebase: Rebase = { checkpointId, name, storage, cancel: new AbortController(), bytes: undefined };
+  private startRebase(checkpointId: number, storage: SnapshotStorage, range: KeyGroupRange, source: BaseSource): void {
+    const rebase: Rebase = { checkpointId, storage, cancel: new AbortController(), staged: undefined };
     this.rebase = rebase;
-    let bytes = 0;
-    const counted = (async function* count(chunks: AsyncIterable<Buffer>) {
-      for await (const chunk of chunks) {
-        bytes += chunk.length;
-        yield chunk;
-      }
-    })(untilAborted(source.chunks, rebase.cancel.signal));
-    const work = (storage.writeStaged as NonNullable<SnapshotStorage['writeStaged']>)(name, counted)
-      .then(() => {
-        if (rebase.cancel.signal.aborted) throw rebase.cancel.signal.reason;
-        rebase.bytes = bytes;
+    this.lastBaseAt = this.config.materialize?.now() ?? 0;
+    const target = { checkpointId, storage, range, namePrefix: this.config.namePrefix, signal: rebase.cancel.signal };
+    const work = source
+      .stage(target)
+      .then(async (staged) => {
+        if (rebase.cancel.signal.aborted || this.rebase !== rebase) {
+          await staged.discard().catch(() => undefined);
+          return;
+        }
+        rebase.staged = staged;
       })
-      .catch(async () => {
+      .catch(() => {
         // A failed or cancelled rebase costs nothing but its time: the chain stays as it was.
         if (this.rebase === rebase) this.rebase = undefined;
-        await storage.discardStaged?.(name).catch(() => undefined);
       })
       .finally(() => source.close().catch(() => undefined));
     this.config.track?.(work);
@@ -175,10 +286,10 @@ export class IncrementalSnapshotter {
    */
   private adoptRebase(storage: SnapshotStorage, chain: readonly SnapshotFileRef[]): Rebase | undefined {
     const rebase = this.rebase;
-    if (rebase === undefined || rebase.bytes === undefined || rebase.storage !== storage) return undefined;
+    if (rebase === undefined || rebase.staged === undefined || rebase.storage !== storage) return undefined;
     this.rebase = undefined;
-    if ((chain[0]?.checkpointId ?? Number.POSITIVE_INFINITY) > rebase.checkpointId) {
-      void storage.discardStaged?.(rebase.name).catch(() => undefined);
+    if (baseCheckpointOf(chain) > rebase.checkpointId) {
+      void rebase.staged.discard().catch(() => undefined);
       return undefined;
     }
     return rebase;
@@ -191,7 +302,7 @@ export class IncrementalSnapshotter {
     rebase.cancel.abort(
       new SnapshotWriteError(rebase.checkpointId, `background rebase cancelled: ${reason}`, { cancelled: true }),
     );
-    if (rebase.bytes !== undefined) void rebase.storage.discardStaged?.(rebase.name).catch(() => undefined);
+    if (rebase.staged !== undefined) void rebase.staged.discard().catch(() => undefined);
   }
 
   /** Number of snapshot files still being written; for tests and metrics. */
@@ -227,6 +338,16 @@ export class IncrementalSnapshotter {
     return merged;
   }
 
+  /** A new base is due: by the materialisation policy, or the chain-length rules. */
+  private baseDue(chain: readonly SnapshotFileRef[], delta: ReadonlyMap<string, StoreWrite>): boolean {
+    const policy = this.config.materialize;
+    if (policy === undefined) return this.chainTooLong(chain, delta);
+    let deltaBytes = 0;
+    for (const file of chain) if (!isBaseFile(file)) deltaBytes += file.bytes;
+    if (deltaBytes > 0 && policy.now() - this.lastBaseAt >= policy.intervalMs) return true;
+    return deltaBytes + estimateBytes(delta) >= policy.deltaBytes;
+  }
+
   /** The chain (with this delta) is too long, or its deltas outweigh its full file. */
   private chainTooLong(chain: readonly SnapshotFileRef[], delta: ReadonlyMap<string, StoreWrite>): boolean {
     if (chain.length + 1 > this.config.maxDeltaChainLength) return true;
@@ -236,36 +357,33 @@ export class IncrementalSnapshotter {
       if (file.kind === 'full') fullBytes += file.bytes;
       else deltaBytes += file.bytes;
     }
-    let estimate = 0;
-    for (const { key, value } of delta.values()) estimate += 8 + key.length + (value?.length ?? 0);
-    return deltaBytes + estimate > this.config.maxDeltaToFullRatio * fullBytes;
+    return deltaBytes + estimateBytes(delta) > this.config.maxDeltaToFullRatio * fullBytes;
   }
 
   private async write(job: SnapshotJob): Promise<KeyedStateHandle> {
     const { checkpointId, storage, range, source, delta, signal, adopted } = job;
     const kind = source === undefined ? 'delta' : 'full';
-    const name = `${this.config.namePrefix}/chk-${checkpointId}-${kind}-${randomBytes(4).toString('hex')}.bin`;
-    let written: { path: string; bytes: number };
-    let base = job.base;
+    let files: SnapshotFileRef[];
     try {
-      if (adopted !== undefined) {
+      if (source !== undefined) {
+        files = await source.write({ checkpointId, storage, range, namePrefix: this.config.namePrefix, signal });
+      } else {
         // Published here, in the checkpoint that first lists it, under that checkpoint's id: retention
         // may run while this checkpoint is in flight, and keeps files of checkpoints newer than the newest completed.
-        const as = `${this.config.namePrefix}/chk-${checkpointId}-rebase-${adopted.checkpointId}-${randomBytes(4).toString('hex')}.bin`;
-        const path = await (storage.publishStaged as NonNullable<SnapshotStorage['publishStaged']>)(adopted.name, as);
-        const rebased: SnapshotFileRef = {
-          path,
-          kind: 'full',
+        const rebased = adopted?.staged === undefined ? [] : await adopted.staged.publish(checkpointId);
+        // Streamed: a delta after a bulk load can be hundreds of MB; never encoded into one buffer.
+        const name = `${this.config.namePrefix}/chk-${checkpointId}-delta-${randomBytes(4).toString('hex')}.bin`;
+        const chunks = untilAborted(toAsync(encodeDeltaChunks(delta.values())), signal);
+        const written = await writeSnapshotChunks(storage, name, chunks);
+        const file: SnapshotFileRef = {
+          path: written.path,
+          kind,
           keyGroups: [range.start, range.end],
-          bytes: adopted.bytes ?? 0,
-          checkpointId: adopted.checkpointId,
+          bytes: written.bytes,
+          checkpointId,
         };
-        base = [rebased, ...base];
+        files = [...rebased, ...job.base, file];
       }
-      // Streamed, both: a full snapshot is as big as the state, a delta after a bulk load can be
-      // hundreds of MB; neither is ever encoded into one buffer.
-      const chunks = source === undefined ? toAsync(encodeDeltaChunks(delta.values())) : source.chunks;
-      written = await writeSnapshotChunks(storage, name, untilAborted(chunks, signal));
     } catch (error) {
       await source?.close().catch(() => undefined);
       if (signal.aborted) throw signal.reason;
@@ -281,15 +399,14 @@ export class IncrementalSnapshotter {
     await source?.close();
     // Aborted while the last bytes were written: the file stays unreferenced (retention removes it).
     if (signal.aborted) throw signal.reason;
-    const file: SnapshotFileRef = {
-      path: written.path,
-      kind,
-      keyGroups: [range.start, range.end],
-      bytes: written.bytes,
+    const rocksDb = files.some((f) => f.kind === 'sst' || f.kind === 'sst-meta');
+    const handle: KeyedStateHandle = {
+      version: 1,
+      maxParallelism: this.config.maxParallelism,
       checkpointId,
+      files,
+      ...(rocksDb ? { format: 'rocksdb-checkpoint' as const } : {}),
     };
-    const files = kind === 'full' ? [file] : [...base, file];
-    const handle: KeyedStateHandle = { version: 1, maxParallelism: this.config.maxParallelism, checkpointId, files };
     this.pending.set(checkpointId, handle);
     return handle;
   }
@@ -299,14 +416,21 @@ interface SnapshotJob {
   readonly checkpointId: number;
   readonly storage: SnapshotStorage;
   readonly range: KeyGroupRange;
-  /** The full snapshot's chunks; undefined for a delta. */
-  readonly source: FullSnapshotSource | undefined;
+  /** The inline base (a full snapshot); undefined for a delta. */
+  readonly source: BaseSource | undefined;
   readonly delta: ReadonlyMap<string, StoreWrite>;
   /** The completed chain at the barrier, which a delta extends (without the files a rebase replaces). */
   readonly base: readonly SnapshotFileRef[];
   /** A finished rebase this snapshot's chain starts from. */
   readonly adopted: Rebase | undefined;
   readonly signal: AbortSignal;
+}
+
+/** Bytes a delta of these changes takes, roughly. */
+function estimateBytes(delta: ReadonlyMap<string, StoreWrite>): number {
+  let estimate = 0;
+  for (const { key, value } of delta.values()) estimate += 8 + key.length + (value?.length ?? 0);
+  return estimate;
 }
 
 function supportsStaging(storage: SnapshotStorage): boolean {

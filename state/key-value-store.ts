@@ -28,12 +28,24 @@ export interface KeyValueStore {
   readonly sstCheckpoints?: SstCheckpoints | undefined;
 }
 
+export type NativeCheckpointMode = 'changelog' | 'sst';
+
 /**
  * RocksDB's own checkpoints: the database at one instant as a directory of hard-linked SST files
  * plus MANIFEST/CURRENT/OPTIONS — what Flink's incremental checkpoints upload, and what a restore
  * opens instead of replaying keys.
  */
 export interface SstCheckpoints {
+  /**
+   * How keyed-state checkpoints use them. 'changelog': every checkpoint writes a delta of the
+   * changed keys; a RocksDB checkpoint (materialisation) is taken in the background every
+   * `materializeIntervalMs` or once the deltas since the last one reach `materializeDeltaBytes`,
+   * and a checkpoint's handle is that base plus the deltas after it. 'sst': every checkpoint is
+   * a RocksDB checkpoint.
+   */
+  readonly mode: NativeCheckpointMode;
+  readonly materializeIntervalMs: number;
+  readonly materializeDeltaBytes: number;
   /** A directory beside the database (same filesystem, so hard links work) for scratch work. */
   scratchDir(name: string): string;
   /** The database as of now into `dir` (must not exist); memtables are flushed first. */

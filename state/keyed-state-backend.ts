@@ -14,7 +14,12 @@ import type {
 import { SnapshotWriteError, StateError } from './errors.ts';
 import { randomBytes } from 'node:crypto';
 import type { KeyedBatchState, KeyedStateView } from './keyed-state-view.ts';
-import { IncrementalSnapshotter, type FullSnapshotSource } from './incremental-snapshotter.ts';
+import {
+  entryFileBase,
+  IncrementalSnapshotter,
+  type BaseSource,
+  type FullSnapshotSource,
+} from './incremental-snapshotter.ts';
 import { decodeKey, encodeKey } from './key-encoder.ts';
 import { inKeyGroupRange, keyGroupFor, type KeyGroupRange } from './key-groups.ts';
 import type { KeyValueStore, SstCheckpoints, StoreWrite } from './key-value-store.ts';
@@ -31,7 +36,8 @@ import { StateCache, type CachedKey, type MapSlot, type RegisteredState, type Va
 import { collectWrites, loadKeys } from './state-loader.ts';
 import { decodeStateKey, stateNamePrefix } from './state-key-layout.ts';
 import { isRocksDbCheckpoint, type KeyedStateHandle } from './snapshot-handle.ts';
-import { SstSnapshotter } from './sst-snapshotter.ts';
+import { SstSnapshotter, sstFilesByName } from './sst-snapshotter.ts';
+import { rocksDbCheckpointBase } from './rocksdb-checkpoint-base.ts';
 import { restoreRocksDbCheckpoints } from './sst-restore.ts';
 import { LocalFsSnapshotStorage, type SnapshotStorage } from './snapshot-storage.ts';
 import { isExpired, unwrapValue } from './ttl-envelope.ts';
@@ -65,7 +71,10 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
    * key encoding. Valid until the next prefetch or flush (a flush may evict).
    */
   private batchKeys = new Map<unknown, CachedKey>();
-  /** With a store that takes RocksDB checkpoints: snapshots are its SST files, not entry files. */
+  /**
+   * With a store that takes RocksDB checkpoints in 'sst' mode: every snapshot is its SST files.
+   * (In 'changelog' mode, the default, snapshots are deltas over RocksDB-checkpoint bases.)
+   */
   private readonly sstSnapshotter: SstSnapshotter | undefined;
   /** Asynchronous parts of snapshots still running; `close()` waits for them. */
   private readonly snapshotWrites = new Set<Promise<unknown>>();
@@ -74,6 +83,7 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     this.options = resolveBackendOptions(options);
     this.store = this.options.store;
     this.range = this.options.keyGroupRange;
+    const sst = this.store.sstCheckpoints;
     this.snapshotter = new IncrementalSnapshotter({
       maxParallelism: this.options.maxParallelism,
       maxDeltaChainLength: this.options.maxDeltaChainLength,
@@ -81,8 +91,17 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
       namePrefix: this.options.snapshotNamePrefix,
       compaction: this.options.snapshotCompaction,
       track: (work) => this.trackSnapshotWrite(work),
+      ...(sst?.mode === 'changelog'
+        ? {
+            materialize: {
+              intervalMs: sst.materializeIntervalMs,
+              deltaBytes: sst.materializeDeltaBytes,
+              now: () => performance.now(),
+            },
+          }
+        : {}),
     });
-    if (this.store.sstCheckpoints !== undefined) {
+    if (sst?.mode === 'sst') {
       this.sstSnapshotter = new SstSnapshotter({
         maxParallelism: this.options.maxParallelism,
         namePrefix: this.options.snapshotNamePrefix,
@@ -205,7 +224,7 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     for (const entry of this.cache.dirtyKeys) collectWrites(this.states, entry, writes);
     this.cache.dirtyKeys.clear();
     await this.store.write(writes);
-    // RocksDB checkpoints hold the changes themselves: no changelog to keep.
+    // RocksDB checkpoints of every barrier hold the changes themselves: no changelog to keep then.
     if (this.sstSnapshotter === undefined) this.snapshotter.record(writes);
     this.cache.evict(this.options.maxCachedKeys);
   }
@@ -253,14 +272,36 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     await local?.markBarrier(checkpointId);
     const incarnation = local?.incarnation;
     const sst = this.store.sstCheckpoints;
-    const written =
-      sst !== undefined && this.sstSnapshotter !== undefined
-        ? (await this.beginSstSnapshot(checkpointId, storage, sst, this.sstSnapshotter)).written
-        : this.snapshotter.snapshot(checkpointId, storage, this.range, () => this.fullSnapshot());
+    let written: Promise<KeyedStateHandle>;
+    if (sst !== undefined && this.sstSnapshotter !== undefined) {
+      written = (await this.beginSstSnapshot(checkpointId, storage, sst, this.sstSnapshotter)).written;
+    } else {
+      const pins: Promise<void>[] = [];
+      written = this.snapshotter.snapshot(checkpointId, storage, this.range, () => {
+        const base = this.baseSnapshot(checkpointId);
+        if (base.pinned !== undefined) pins.push(base.pinned);
+        return base;
+      });
+      // A RocksDB checkpoint is pinned asynchronously (flush + links): nothing may be written before.
+      // A failure rejects the write that uses it (inline) or drops the materialisation (background).
+      await Promise.allSettled(pins);
+    }
     const done =
       incarnation === undefined ? written : written.then((handle) => ({ ...handle, localRecovery: { incarnation } }));
     this.trackSnapshotWrite(done);
     return { done };
+  }
+
+  /**
+   * The state at this barrier as a chain's base: a RocksDB checkpoint with the native binding (a
+   * materialisation: SST files the last completed checkpoint lists are not uploaded again), else
+   * a full entry file over a pinned scan.
+   */
+  private baseSnapshot(checkpointId: number): BaseSource {
+    const sst = this.store.sstCheckpoints;
+    if (sst !== undefined)
+      return rocksDbCheckpointBase(sst, checkpointId, sstFilesByName(this.snapshotter.confirmedFiles));
+    return entryFileBase(this.fullSnapshot());
   }
 
   /** At the barrier: RocksDB's checkpoint (flush + hard links); the upload is the asynchronous part. */
@@ -333,7 +374,7 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     const sstHandles = handles.filter(isRocksDbCheckpoint);
     if (await this.recoverLocally(handles, keyGroupRange)) {
       const only = handles[0] as KeyedStateHandle;
-      if (sstHandles.length > 0) this.sstSnapshotter?.reset(only);
+      if (this.sstSnapshotter !== undefined) this.sstSnapshotter.reset(sstHandles.length > 0 ? only : undefined);
       else this.snapshotter.reset(only.files, only.checkpointId);
       return;
     }
@@ -350,7 +391,12 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
         maxParallelism: this.options.maxParallelism,
         batchSize: this.options.restoreBatchSize,
       });
-      this.sstSnapshotter?.reset(opened ? handles[0] : undefined);
+      const only = handles[0] as KeyedStateHandle;
+      this.sstSnapshotter?.reset(opened ? only : undefined);
+      // Opened at the same key groups: the database is the handle's state, its chain goes on (and
+      // its SST files are reused). Otherwise the first checkpoint is a new base (the whole database).
+      if (opened) this.snapshotter.reset(only.files, only.checkpointId);
+      else this.snapshotter.reset([], -1);
       return;
     }
     await this.store.clear();

@@ -17,6 +17,7 @@ import {
   prefixUpperBound,
   type KeyValueStore,
   type LocalRecovery,
+  type NativeCheckpointMode,
   type SstCheckpoints,
   type StoreEntry,
   type StoreScan,
@@ -68,6 +69,18 @@ export interface RocksDbStoreOptions {
    * per checkpoint, fewer compactions with larger memtables). @default 0 (always flush)
    */
   readonly checkpointWalBytes?: number;
+  /**
+   * With the native binding: 'changelog' — every checkpoint writes a delta of the changed keys,
+   * and RocksDB checkpoints (materialisations) are taken in the background, at most every
+   * `materializeIntervalMs` or once the deltas since the last one reach `materializeDeltaBytes`;
+   * a restore opens the last materialisation's SST files and replays the deltas after it. 'sst' —
+   * every checkpoint is a RocksDB checkpoint (bytes follow RocksDB's compactions). @default 'changelog'
+   */
+  readonly nativeCheckpoints?: NativeCheckpointMode;
+  /** @default 10000 (10 s) */
+  readonly materializeIntervalMs?: number;
+  /** @default 64 MiB */
+  readonly materializeDeltaBytes?: number;
 }
 
 /** The memory knobs of the RocksDB store, as jobs configure them (`state.rocksdb`). */
@@ -100,7 +113,7 @@ export class RocksDbStore implements KeyValueStore {
 
   constructor(private readonly options: RocksDbStoreOptions) {
     this.engine = this.newEngine();
-    if (options.binding === 'native') this.sstCheckpoints = new NativeSstCheckpoints(this);
+    if (options.binding === 'native') this.sstCheckpoints = new NativeSstCheckpoints(this, options);
     if (options.localRecovery === true) {
       this.recovery = new RecoveryLog(this, `${options.location}.recovery`);
       this.localRecovery = this.recovery;
@@ -266,7 +279,23 @@ export class RocksDbStore implements KeyValueStore {
 
 /** RocksDB checkpoints of a store on the native binding. */
 class NativeSstCheckpoints implements SstCheckpoints {
-  constructor(private readonly store: RocksDbStore) {}
+  readonly mode: NativeCheckpointMode;
+  readonly materializeIntervalMs: number;
+  readonly materializeDeltaBytes: number;
+
+  constructor(
+    private readonly store: RocksDbStore,
+    options: RocksDbStoreOptions,
+  ) {
+    this.mode = options.nativeCheckpoints ?? 'changelog';
+    if (this.mode !== 'changelog' && this.mode !== 'sst') {
+      throw new StateError(`state.rocksdb.nativeCheckpoints must be 'changelog' or 'sst', got '${String(this.mode)}'`, {
+        domain: 'user',
+      });
+    }
+    this.materializeIntervalMs = positive('materializeIntervalMs', options.materializeIntervalMs ?? 10_000);
+    this.materializeDeltaBytes = positive('materializeDeltaBytes', options.materializeDeltaBytes ?? 64 << 20);
+  }
 
   scratchDir(name: string): string {
     return join(`${this.store.location}.scratch`, name);
@@ -454,4 +483,11 @@ class RecoveryLog implements LocalRecovery {
       () => undefined,
     );
   }
+}
+
+function positive(name: string, value: number): number {
+  if (!(value > 0) || !Number.isFinite(value)) {
+    throw new StateError(`state.rocksdb.${name} must be a positive number, got ${value}`, { domain: 'user' });
+  }
+  return value;
 }

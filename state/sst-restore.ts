@@ -7,6 +7,7 @@ import type { KeyValueStore, SstCheckpoints, StoreWrite } from './key-value-stor
 import type { KeyedStateHandle } from './snapshot-handle.ts';
 import type { SnapshotStorage } from './snapshot-storage.ts';
 import { keyGroupOfStateKey } from './state-key-layout.ts';
+import { replayHandles } from './restore.ts';
 
 /** Bytes per read step when copying another subtask's entries (rescale). */
 const RESCALE_BATCH_BYTES = 8 << 20;
@@ -18,7 +19,9 @@ const RESCALE_BATCH_BYTES = 8 << 20;
  * downloaded otherwise — and that directory is opened as the store: no key is replayed. Returns
  * true then (the handle's SST files may be reused by the next checkpoint). Anything else (a
  * rescale): each handle's checkpoint is opened beside the store and its entries of our key groups
- * are written into the emptied store, key by key; returns false.
+ * are written into the emptied store, key by key; returns false. A handle may end with changelog
+ * deltas written after its RocksDB checkpoint (the 'changelog' mode's base): they are replayed, in
+ * order, into what the checkpoint restored, for our key groups.
  */
 export async function restoreRocksDbCheckpoints(
   sst: SstCheckpoints,
@@ -42,6 +45,7 @@ export async function restoreRocksDbCheckpoints(
     const dir = sst.scratchDir(`restore-${randomBytes(4).toString('hex')}`);
     await materialize(only, dir, storage);
     await sst.adopt(dir);
+    await replayDeltas(store, only, range, storage, options);
     return true;
   }
   await store.clear();
@@ -65,15 +69,29 @@ export async function restoreRocksDbCheckpoints(
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+    await replayDeltas(store, handle, range, storage, options);
   }
   return false;
 }
 
-/** The handle's files under their RocksDB names in `dir`. */
+/** The changelog deltas of `handle` (after its RocksDB checkpoint), replayed for `range`. */
+async function replayDeltas(
+  store: KeyValueStore,
+  handle: KeyedStateHandle,
+  range: KeyGroupRange,
+  storage: SnapshotStorage,
+  options: { readonly maxParallelism: number; readonly batchSize: number },
+): Promise<void> {
+  const deltas = handle.files.filter((f) => f.kind === 'delta');
+  if (deltas.length > 0) await replayHandles(store, [{ ...handle, files: deltas }], range, storage, options);
+}
+
+/** The handle's RocksDB checkpoint files under their RocksDB names in `dir`. */
 async function materialize(handle: KeyedStateHandle, dir: string, storage: SnapshotStorage): Promise<void> {
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { recursive: true });
   for (const file of handle.files) {
+    if (file.kind !== 'sst' && file.kind !== 'sst-meta') continue;
     if (file.localName === undefined || file.localName.includes('/')) {
       throw new StateError(`RocksDB checkpoint file ${file.path} has no valid local name; the handle is corrupt`);
     }

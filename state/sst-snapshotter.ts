@@ -34,10 +34,7 @@ export class SstSnapshotter {
   /** After a restore: files of `handle` (the database now open) may be reused; none otherwise. */
   reset(handle: KeyedStateHandle | undefined): void {
     this.pending.clear();
-    this.confirmed = new Map();
-    for (const file of handle?.files ?? []) {
-      if (file.kind === 'sst' && file.localName !== undefined) this.confirmed.set(file.localName, file);
-    }
+    this.confirmed = sstFilesByName(handle?.files ?? []);
   }
 
   get writesInFlight(): number {
@@ -54,31 +51,18 @@ export class SstSnapshotter {
     const cancel = new AbortController();
     this.writing.get(checkpointId)?.abort();
     this.writing.set(checkpointId, cancel);
-    const reusable = this.confirmed;
-    const keyGroups: [number, number] = [range.start, range.end];
     try {
-      const files: SnapshotFileRef[] = [];
-      const uploaded = new Map<string, SnapshotFileRef>();
-      const names = (await readdir(dir)).sort();
-      for (const name of names) {
-        if (cancel.signal.aborted) throw cancelled(checkpointId);
-        const bytes = (await stat(join(dir, name))).size;
-        const sst = name.endsWith('.sst');
-        const previous = sst ? reusable.get(name) : undefined;
-        if (previous !== undefined && previous.bytes === bytes) {
-          files.push({ ...previous, keyGroups });
-          uploaded.set(name, previous);
-          continue;
-        }
-        const kind = sst ? 'sst' : 'sst-meta';
-        const target = `${this.config.namePrefix}/chk-${checkpointId}-${kind}-${randomBytes(4).toString('hex')}-${name}`;
-        const written = await writeSnapshotChunks(storage, target, readFileChunks(join(dir, name)));
-        const ref: SnapshotFileRef = { path: written.path, kind, keyGroups, bytes, checkpointId, localName: name };
-        files.push(ref);
-        if (sst) uploaded.set(name, ref);
-      }
+      const files = await uploadRocksDbCheckpoint({
+        checkpointId,
+        dir,
+        storage,
+        range,
+        namePrefix: this.config.namePrefix,
+        reusable: this.confirmed,
+        signal: cancel.signal,
+      });
       if (cancel.signal.aborted) throw cancelled(checkpointId);
-      this.pending.set(checkpointId, uploaded);
+      this.pending.set(checkpointId, sstFilesByName(files));
       return {
         version: 1,
         maxParallelism: this.config.maxParallelism,
@@ -87,13 +71,7 @@ export class SstSnapshotter {
         format: 'rocksdb-checkpoint',
       };
     } catch (error) {
-      if (error instanceof SnapshotWriteError) throw error;
-      throw new SnapshotWriteError(
-        checkpointId,
-        `uploading the RocksDB checkpoint ${checkpointId} failed: ${(error as Error).message}; ` +
-          'the checkpoint is aborted and the next one uploads its files again',
-        { cause: error },
-      );
+      throw asWriteError(checkpointId, error);
     } finally {
       if (this.writing.get(checkpointId) === cancel) this.writing.delete(checkpointId);
       await rm(dir, { recursive: true, force: true });
@@ -114,6 +92,79 @@ export class SstSnapshotter {
   cancelAll(): void {
     for (const cancel of this.writing.values()) cancel.abort();
   }
+}
+
+/** Uploaded SST files among `files`, by their name in the database directory. */
+export function sstFilesByName(files: readonly SnapshotFileRef[]): Map<string, SnapshotFileRef> {
+  const byName = new Map<string, SnapshotFileRef>();
+  for (const file of files) if (file.kind === 'sst' && file.localName !== undefined) byName.set(file.localName, file);
+  return byName;
+}
+
+export interface RocksDbCheckpointUpload {
+  readonly checkpointId: number;
+  /** The RocksDB checkpoint directory (hard-linked SST files, MANIFEST, CURRENT, OPTIONS, WAL). */
+  readonly dir: string;
+  readonly storage: SnapshotStorage;
+  readonly range: KeyGroupRange;
+  readonly namePrefix: string;
+  /** SST files a retained checkpoint lists, by name: listed again, not uploaded. */
+  readonly reusable: ReadonlyMap<string, SnapshotFileRef>;
+  readonly signal: AbortSignal;
+  /**
+   * Writes each new file into the staging area instead (a background materialisation): `path` is
+   * then the staged name, to be published by the checkpoint that first lists it.
+   */
+  readonly staged?: boolean;
+  /** Hears of each staged file as soon as it is written (to discard them if a later one fails). */
+  readonly onStaged?: (name: string) => void;
+}
+
+/**
+ * The files of a RocksDB checkpoint as snapshot refs: SST files in `reusable` (same name and size
+ * — SST files are immutable and numbered once per database) are listed as they are, every other
+ * file is written through the storage. Stops between files once `signal` fires.
+ */
+export async function uploadRocksDbCheckpoint(upload: RocksDbCheckpointUpload): Promise<SnapshotFileRef[]> {
+  const { checkpointId, dir, storage, range, signal } = upload;
+  const keyGroups: [number, number] = [range.start, range.end];
+  const files: SnapshotFileRef[] = [];
+  const names = (await readdir(dir)).sort();
+  for (const name of names) {
+    if (signal.aborted) throw cancelled(checkpointId);
+    const bytes = (await stat(join(dir, name))).size;
+    const sst = name.endsWith('.sst');
+    const previous = sst ? upload.reusable.get(name) : undefined;
+    if (previous !== undefined && previous.bytes === bytes) {
+      files.push({ ...previous, keyGroups });
+      continue;
+    }
+    const kind = sst ? 'sst' : 'sst-meta';
+    const target = `${upload.namePrefix}/chk-${checkpointId}-${kind}-${randomBytes(4).toString('hex')}-${name}`;
+    let path: string;
+    if (upload.staged === true) {
+      upload.onStaged?.(target);
+      await (storage.writeStaged as NonNullable<SnapshotStorage['writeStaged']>)(
+        target,
+        readFileChunks(join(dir, name)),
+      );
+      path = target;
+    } else {
+      path = (await writeSnapshotChunks(storage, target, readFileChunks(join(dir, name)))).path;
+    }
+    files.push({ path, kind, keyGroups, bytes, checkpointId, localName: name });
+  }
+  return files;
+}
+
+export function asWriteError(checkpointId: number, error: unknown): SnapshotWriteError {
+  if (error instanceof SnapshotWriteError) return error;
+  return new SnapshotWriteError(
+    checkpointId,
+    `uploading the RocksDB checkpoint ${checkpointId} failed: ${(error as Error).message}; ` +
+      'the checkpoint is aborted and the next one uploads its files again',
+    { cause: error },
+  );
 }
 
 function cancelled(checkpointId: number): SnapshotWriteError {

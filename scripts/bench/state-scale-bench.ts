@@ -2,6 +2,7 @@
  * npm run bench -- state-scale [--keys 10000000] [--update-seconds 60] [--updates-per-second 10000] [--interval-ms 1000]
  *                               [--local-recovery 1|0] [--also-replay] [--prefill] [--restore-range 0-63]
  *                               [--binding npm|native|both] [--link 0] [--write-buffer-mb 4] [--wal-mb 0]
+ *                               [--native-mode changelog|sst] [--materialize-s 10] [--materialize-mb 64]
  *
  * WORKLOAD.md preset L at the state layer: `--keys` keys inserted (~600-byte values, the
  * reference row), then ~10k random keys updated per 1 s checkpoint while records flow. Reports
@@ -23,7 +24,9 @@
  * an empty directory hard-links the SST files from the (local) checkpoint folder; `--link 0` makes
  * it copy them through the streamed read instead, as a download from S3 would. `--write-buffer-mb`
  * sets RocksDB's memtable size; `--wal-mb` lets a native checkpoint copy the WAL instead of
- * flushing while the WAL is below that size.
+ * flushing while the WAL is below that size. `--native-mode` picks the native binding's checkpoints:
+ * `changelog` (default: a delta per checkpoint, RocksDB checkpoints materialised in the background
+ * every `--materialize-s` or `--materialize-mb` of deltas) or `sst` (every checkpoint a RocksDB checkpoint).
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -48,6 +51,9 @@ const { values } = parseArgs({
     link: { type: 'string', default: '1' },
     'wal-mb': { type: 'string', default: '0' },
     'write-buffer-mb': { type: 'string', default: '4' },
+    'native-mode': { type: 'string', default: 'changelog' },
+    'materialize-s': { type: 'string', default: '10' },
+    'materialize-mb': { type: 'string', default: '64' },
   },
 });
 let binding = 'npm';
@@ -95,6 +101,12 @@ function child(
     values['wal-mb'] as string,
     '--write-buffer-mb',
     values['write-buffer-mb'] as string,
+    '--native-mode',
+    values['native-mode'] as string,
+    '--materialize-s',
+    values['materialize-s'] as string,
+    '--materialize-mb',
+    values['materialize-mb'] as string,
   ];
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const lines: Line[] = [];
@@ -133,10 +145,21 @@ function checkpointSummary(label: string, lines: readonly Line[]): void {
   const rebases = lines.filter((l, i) => i > 0 && l['baseId'] !== lines[i - 1]?.['baseId'] && l['baseId'] !== l['id']);
   if (rebases.length > 0)
     console.log(
-      `  background rebases adopted: ${rebases.map((l) => `state of #${String(l['baseId'])} (${size(l['baseBytes'] as number)}) by #${String(l['id'])}`).join(', ')}`,
+      `  background rebases / materialisations adopted: ${rebases.map((l) => `state of #${String(l['baseId'])} (${size(l['baseBytes'] as number)}, ${size(l['baseNew'] as number)} new) by #${String(l['id'])}`).join(', ')}`,
     );
+  const busy = lines.filter((l) => l['materializing'] === true).map((l) => l['ms'] as number);
+  const quiet = lines.filter((l) => l['materializing'] !== true).map((l) => l['ms'] as number);
+  const spread = (xs: readonly number[]): string =>
+    xs.length === 0
+      ? 'none'
+      : `${xs.length}, median ${fmt(median(xs))} / p95 ${fmt(pct(xs, 0.95))} / max ${fmt(Math.max(...xs))} ms`;
+  if (busy.length > 0)
+    console.log(`  checkpoints with a rebase / materialisation in flight: ${spread(busy)}; without: ${spread(quiet)}`);
   const chains = lines.map((l) => l['chain'] as number);
-  console.log(`  chain length (files a restore reads): median ${fmt(median(chains))}, max ${fmt(Math.max(...chains))}`);
+  const deltas = lines.map((l) => l['deltas'] as number);
+  console.log(
+    `  chain length (files a restore reads): median ${fmt(median(chains))}, max ${fmt(Math.max(...chains))}; deltas in it: median ${fmt(median(deltas))}, max ${fmt(Math.max(...deltas))}`,
+  );
 }
 
 async function recover(label: string, dir: string, localRecovery: string): Promise<void> {
@@ -144,7 +167,7 @@ async function recover(label: string, dir: string, localRecovery: string): Promi
   const at = (type: string): Line | undefined => recovered.find((l) => l.type === type);
   const restored = at('restored');
   console.log(
-    `${label} (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files, ${restored?.['local'] === true ? 'local directory reopened' : restored?.['sst'] === true ? 'SST files opened' : 'files replayed'}): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
+    `${label} (from checkpoint ${String(restored?.['fromCheckpoint'])}, ${String(restored?.['files'])} files, ${restored?.['local'] === true ? 'local directory reopened' : restored?.['sst'] === true ? `SST files opened, ${String(restored['deltas'])} deltas replayed` : 'files replayed'}): restore ${fmt((restored?.['restoreMs'] as number) / 1000, 2)} s, ` +
       `processing again after ${fmt((at('processing')?.['ms'] as number) / 1000, 2)} s, first checkpoint again after ${fmt((at('first-checkpoint')?.['ms'] as number) / 1000, 2)} s (from process start)`,
   );
   const first = at('checkpoint');
@@ -169,7 +192,7 @@ async function benchOne(givenDir: string | undefined): Promise<void> {
   const dir = givenDir ?? (await mkdtemp(join(tmpdir(), 'cdcflow-state-scale-')));
   const updateMs = Number(values['update-seconds']) * 1000;
   console.log(
-    `state-scale [binding ${binding}]: ${fmt(Number(values.keys))} keys, ~${values['updates-per-second']} updates/s for ${values['update-seconds']} s, checkpoint every ${values['interval-ms']} ms; ${machine()}`,
+    `state-scale [binding ${binding}${binding === 'native' ? `, ${String(values['native-mode'])} mode` : ''}]: ${fmt(Number(values.keys))} keys, ~${values['updates-per-second']} updates/s for ${values['update-seconds']} s, checkpoint every ${values['interval-ms']} ms; ${machine()}`,
   );
   try {
     let updatingSince = 0;

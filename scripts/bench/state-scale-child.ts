@@ -43,6 +43,9 @@ const { values } = parseArgs({
     link: { type: 'string', default: '1' },
     'wal-mb': { type: 'string', default: '0' },
     'write-buffer-mb': { type: 'string', default: '4' },
+    'native-mode': { type: 'string', default: 'changelog' },
+    'materialize-s': { type: 'string', default: '10' },
+    'materialize-mb': { type: 'string', default: '64' },
   },
 });
 const BINDING = values.binding === 'native' ? 'native' : 'npm';
@@ -105,6 +108,9 @@ const store = new RocksDbStore({
   binding: BINDING,
   checkpointWalBytes: Number(values['wal-mb']) << 20,
   writeBufferSizeBytes: Number(values['write-buffer-mb']) << 20,
+  nativeCheckpoints: values['native-mode'] === 'sst' ? 'sst' : 'changelog',
+  materializeIntervalMs: Number(values['materialize-s']) * 1000,
+  materializeDeltaBytes: Number(values['materialize-mb']) << 20,
 });
 const backend = new KeyedStateBackend({
   store,
@@ -126,13 +132,20 @@ async function maybeCheckpoint(): Promise<void> {
   if (inFlight !== undefined || performance.now() - lastBarrier < INTERVAL_MS) return;
   const id = nextId++;
   const barrierAt = (lastBarrier = performance.now());
+  // A background rebase / materialisation running at this barrier (or started by it).
+  const busyBefore = backend.rebaseStatus !== undefined;
   const { done } = await backend.beginSnapshot(id, storage);
   const barrierMs = performance.now() - barrierAt;
+  const materializing = busyBefore || backend.rebaseStatus !== undefined;
   inFlight = done.then(async (handle: KeyedStateHandle) => {
     await writeFileDurably(join(dir, 'latest.json'), Buffer.from(JSON.stringify(handle)));
     backend.notifyCheckpointComplete(id);
     const last = handle.files[handle.files.length - 1];
-    const base = handle.files[0];
+    // The chain's base: a full file, or a RocksDB checkpoint (SST files, some older than its barrier).
+    const baseFiles = handle.files.filter((f) => f.kind !== 'delta');
+    const baseId = Math.max(...baseFiles.map((f) => f.checkpointId));
+    const baseBytes = baseFiles.reduce((sum, f) => sum + f.bytes, 0);
+    const baseNew = baseFiles.reduce((sum, f) => sum + (f.checkpointId === baseId ? f.bytes : 0), 0);
     emit({
       type: 'checkpoint',
       phase,
@@ -140,10 +153,13 @@ async function maybeCheckpoint(): Promise<void> {
       kind: last?.kind,
       ms: performance.now() - barrierAt,
       barrierMs,
+      materializing,
       bytes: newBytesOf(handle),
       chain: handle.files.length,
-      baseId: base?.checkpointId,
-      baseBytes: base?.bytes,
+      deltas: handle.files.filter((f) => f.kind === 'delta').length,
+      baseId,
+      baseBytes,
+      baseNew,
       updated,
     });
     inFlight = undefined;
@@ -229,6 +245,7 @@ if (values.mode === 'run') {
     restoreMs: performance.now() - restoreAt,
     fromCheckpoint: handle.checkpointId,
     files: handle.files.length,
+    deltas: handle.files.filter((f) => f.kind === 'delta').length,
     local,
     sst: handle.format === 'rocksdb-checkpoint',
   });

@@ -12,9 +12,11 @@ import { keyGroupOfStateKey } from '../../../state/state-key-layout.ts';
 import { TempDirs } from './helpers.ts';
 
 /**
- * Native binding (`state.rocksdb.binding: 'native'`): snapshots are RocksDB checkpoints whose SST
+ * Native binding (`state.rocksdb.binding: 'native'`): snapshots hold RocksDB checkpoints whose SST
  * files are uploaded once and listed by later handles; a restore at the same key groups opens the
- * files (no replay), a restore at other key groups copies the entries it owns.
+ * files (no replay), a restore at other key groups copies the entries it owns. These run in the
+ * default 'changelog' mode, where checkpoint 2 is [RocksDB checkpoint 1, delta 2] (the deltas are
+ * replayed after opening); changelog-sst-checkpoints.test.ts covers materialisations and 'sst' mode.
  */
 const dirs = new TempDirs();
 afterAll(() => dirs.cleanup());
