@@ -333,10 +333,15 @@ function maxConcurrentFromEnv(): { maxConcurrent?: number } {
   return raw === undefined || raw === '' ? {} : { maxConcurrent: Number(raw) };
 }
 
-/** CDCFLOW_BENCH_SOURCE_BUFFER_BYTES: the source's `maxBufferedBytes` (A/B of the in-flight bound). */
-function sourceOptionsFromEnv(): { maxBufferedBytes?: number } {
-  const raw = process.env['CDCFLOW_BENCH_SOURCE_BUFFER_BYTES'];
-  return raw === undefined || raw === '' ? {} : { maxBufferedBytes: Number(raw) };
+/** CDCFLOW_BENCH_SOURCE_BUFFER_BYTES / _MS: the source's in-flight bounds (A/B). */
+function sourceOptionsFromEnv(): { maxBufferedBytes?: number; maxBufferedMs?: number } {
+  const bytes = process.env['CDCFLOW_BENCH_SOURCE_BUFFER_BYTES'];
+  // CDCFLOW_BENCH_SOURCE_BUFFER_MS: `maxBufferedMs` (sources that have it; 'Infinity' = bytes only).
+  const ms = process.env['CDCFLOW_BENCH_SOURCE_BUFFER_MS'];
+  return {
+    ...(bytes === undefined || bytes === '' ? {} : { maxBufferedBytes: Number(bytes) }),
+    ...(ms === undefined || ms === '' ? {} : { maxBufferedMs: Number(ms) }),
+  };
 }
 
 /** CDCFLOW_BENCH_FETCH_PARTITION_BYTES: the client's `maxBytesPerPartition`. */

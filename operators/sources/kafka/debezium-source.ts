@@ -62,8 +62,16 @@ export interface DebeziumSourceOptions {
   readonly format?: DecoderChoice;
   /** Where undecodable messages go. @default `${topics[0]}.dlq` */
   readonly deadLetterTopic?: string;
-  /** Bound of the fetch buffer. @default 32 MiB */
+  /** Bound of the fetch buffer in bytes. @default 32 MiB */
   readonly maxBufferedBytes?: number;
+  /**
+   * Bound of the fetch buffer in time: no further fetch while the oldest buffered batch has waited
+   * this long, so a job that falls behind keeps its backlog in Kafka (Flink's buffer debloating
+   * target, 1 s by default there). `Infinity` bounds by bytes only. @default 1000
+   */
+  readonly maxBufferedMs?: number;
+  /** Most bytes one fetch returns per partition (the client's `maxBytesPerPartition`). @default 1 MiB */
+  readonly fetchMaxBytesPerPartition?: number;
   /**
    * Stop at the end offsets found when the job starts ('latest'), as for a backfill or a demo;
    * the job then takes a final checkpoint and finishes. @default unbounded
@@ -214,8 +222,10 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     });
     const brokers = connection.brokers;
     // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
-    this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) =>
-      context.metrics.gauge('cdcflow_source_buffered_bytes', bytes),
+    this.buffer = new FetchBuffer(
+      options.maxBufferedBytes ?? 32 * 1024 * 1024,
+      (bytes) => context.metrics.gauge('cdcflow_source_buffered_bytes', bytes),
+      options.maxBufferedMs ?? 1000,
     );
     const session = {
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
@@ -231,6 +241,9 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
         topics: options.topics,
         groupId: options.groupId,
         clientId: `${context.jobName}-${context.uid}`,
+        ...(options.fetchMaxBytesPerPartition === undefined
+          ? {}
+          : { maxBytesPerPartition: options.fetchMaxBytesPerPartition }),
         ...session,
         ...subtask,
         ...task,

@@ -3,9 +3,15 @@
  * it; then `put` waits (and the fetch loop with it: no further fetch is made) until processing
  * takes something out. Memory stays bounded by `maxBytes` plus one fetch; nothing is ever dropped.
  * `onBytes` hears every change of the buffered bytes, peaks included (for a gauge).
+ *
+ * `maxAgeMs` bounds it in time as well, like Flink's buffer debloating: the buffer also counts as
+ * full while its oldest item has waited that long, so a job that cannot keep up holds at most about
+ * that much of its input in the process and the rest stays in Kafka. Nothing waits less for it
+ * (a backlog is a backlog), but the process holds, decodes ahead and garbage-collects less, and
+ * the queue's age is visible as consumer lag instead of hidden in memory.
  */
 export class FetchBuffer<T> {
-  private readonly items: { item: T; bytes: number }[] = [];
+  private readonly items: { item: T; bytes: number; at: number }[] = [];
   private bytes = 0;
   private readonly roomWaiters: (() => void)[] = [];
   private dataWaiter: (() => void) | undefined;
@@ -13,6 +19,8 @@ export class FetchBuffer<T> {
   constructor(
     readonly maxBytes: number,
     private readonly onBytes: (bytes: number) => void = () => undefined,
+    readonly maxAgeMs = Infinity,
+    private readonly now: () => number = Date.now,
   ) {}
 
   get bufferedBytes(): number {
@@ -24,12 +32,14 @@ export class FetchBuffer<T> {
   }
 
   get full(): boolean {
-    return this.bytes >= this.maxBytes;
+    if (this.bytes >= this.maxBytes) return true;
+    const head = this.items[0];
+    return head !== undefined && this.now() - head.at >= this.maxAgeMs;
   }
 
   /** Adds an item; resolves once the buffer is below its bound again. */
   async put(item: T, bytes: number): Promise<void> {
-    this.items.push({ item, bytes });
+    this.items.push({ item, bytes, at: this.now() });
     this.bytes += bytes;
     this.onBytes(this.bytes);
     this.dataWaiter?.();

@@ -30,4 +30,22 @@ describe('FetchBuffer', () => {
     await held;
     expect(buffer.size).toBe(0);
   });
+
+  it('counts as full while its oldest item has waited maxAgeMs, whatever the bytes (bound in time)', async () => {
+    let now = 0;
+    const buffer = new FetchBuffer<string>(1_000_000, () => undefined, 1000, () => now);
+    await buffer.put('a', 10);
+    now = 400;
+    await buffer.put('b', 10); // the head has waited 400 ms: room
+    now = 1000;
+    let cDone = false;
+    const c = buffer.put('c', 10).then(() => (cDone = true));
+    await Promise.resolve();
+    expect(buffer.full).toBe(true);
+    expect(cDone).toBe(false); // 'a' waited 1 s: no further fetch
+    expect(await buffer.take(0)).toBe('a'); // 'b' has waited 600 ms: room again
+    await c;
+    expect(cDone).toBe(true);
+    expect(buffer.size).toBe(2);
+  });
 });
