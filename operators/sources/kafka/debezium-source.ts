@@ -65,9 +65,10 @@ export interface DebeziumSourceOptions {
   /** Bound of the fetch buffer in bytes. @default 32 MiB */
   readonly maxBufferedBytes?: number;
   /**
-   * Bound of the fetch buffer in time: no further fetch while the oldest buffered batch has waited
-   * this long, so a job that falls behind keeps its backlog in Kafka (Flink's buffer debloating
-   * target, 1 s by default there). `Infinity` bounds by bytes only. @default 1000
+   * Bound of the fetch buffer in time: it holds at most what processing takes in about this long
+   * (the measured take rate × this, within 1 MiB … `maxBufferedBytes`), so a job that falls behind
+   * keeps its backlog in Kafka, not in memory (Flink's buffer debloating target, 1 s there too).
+   * `Infinity` bounds by bytes only. @default 1000
    */
   readonly maxBufferedMs?: number;
   /** Most bytes one fetch returns per partition (the client's `maxBytesPerPartition`). @default 1 MiB */

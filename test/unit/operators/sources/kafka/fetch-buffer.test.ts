@@ -31,21 +31,30 @@ describe('FetchBuffer', () => {
     expect(buffer.size).toBe(0);
   });
 
-  it('counts as full while its oldest item has waited maxAgeMs, whatever the bytes (bound in time)', async () => {
+  it('bounds its bytes by what processing takes in maxDrainMs (bound in time), between minBytes and maxBytes', async () => {
     let now = 0;
-    const buffer = new FetchBuffer<string>(1_000_000, () => undefined, 1000, () => now);
-    await buffer.put('a', 10);
-    now = 400;
-    await buffer.put('b', 10); // the head has waited 400 ms: room
-    now = 1000;
-    let cDone = false;
-    const c = buffer.put('c', 10).then(() => (cDone = true));
-    await Promise.resolve();
-    expect(buffer.full).toBe(true);
-    expect(cDone).toBe(false); // 'a' waited 1 s: no further fetch
-    expect(await buffer.take(0)).toBe('a'); // 'b' has waited 600 ms: room again
-    await c;
-    expect(cDone).toBe(true);
-    expect(buffer.size).toBe(2);
+    const buffer = new FetchBuffer<number>(10_000, () => undefined, 1000, 100, () => now);
+    expect(buffer.boundBytes).toBe(100); // nothing measured yet: minBytes
+    for (let i = 0; i < 10; i++) {
+      await buffer.put(i, 50);
+      now += 100;
+      await buffer.take(0); // 50 bytes every 100 ms: 500 bytes/s
+    }
+    expect(buffer.boundBytes).toBe(500); // 1 s of what was taken
+    let held = false;
+    const fill = async () => {
+      for (let i = 0; i < 10; i++) await buffer.put(i, 100);
+      held = true;
+    };
+    const filling = fill();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held).toBe(false);
+    expect(buffer.bufferedBytes).toBe(500); // held back at the bound, not at maxBytes
+    while (!held) {
+      now += 100;
+      await buffer.take(0);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await filling;
   });
 });
