@@ -77,6 +77,9 @@ export interface CheckpointCadence {
   readonly commitCall: { readonly p50: number; readonly p99: number };
   /** Trigger → metadata durable (the job's cdcflow_checkpoint_duration_seconds, bucket resolution), ms. */
   readonly checkpointDuration: { readonly p50: number; readonly p99: number };
+  /** The keyed state's snapshot at the barrier (on the loop) and its file write until durable (off it), ms. */
+  readonly stateSnapshotSync: { readonly p50: number; readonly p99: number };
+  readonly stateSnapshotAsync: { readonly p50: number; readonly p99: number };
   /** Source commit → the change reaches the sink (before any checkpoint): the pipeline's queue, not the commit path. */
   readonly arrival: { readonly p50: number; readonly p99: number };
 }
@@ -180,7 +183,7 @@ function timed<T>(
   };
 }
 
-function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'checkpointDuration'> | undefined {
+function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'checkpointDuration' | 'stateSnapshotSync' | 'stateSnapshotAsync'> | undefined {
   if (clock.measuringSince === undefined) return undefined;
   const all = [...clock.times.entries()].sort(([a], [b]) => a - b).map(([, t]) => t);
   const commits = new Set(all.flatMap((t) => (t.commitEnd === undefined ? [] : [t.commitEnd]))).size;
@@ -210,11 +213,16 @@ async function cadenceField(
     until,
   );
   if (cadence === undefined) return {};
-  const duration = await histogramSummary(env.metrics.registry, 'cdcflow_checkpoint_duration_seconds');
+  const msOf = async (name: string) => {
+    const h = await histogramSummary(env.metrics.registry, name);
+    return { p50: h.quantile(0.5) * 1000, p99: h.quantile(0.99) * 1000 };
+  };
   return {
     cadence: {
       ...cadence,
-      checkpointDuration: { p50: duration.quantile(0.5) * 1000, p99: duration.quantile(0.99) * 1000 },
+      checkpointDuration: await msOf('cdcflow_checkpoint_duration_seconds'),
+      stateSnapshotSync: await msOf('cdcflow_state_snapshot_sync_seconds'),
+      stateSnapshotAsync: await msOf('cdcflow_state_snapshot_async_seconds'),
     },
   };
 }
@@ -279,7 +287,13 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
         if (line === 'measure') {
-          for (const name of [SINK_VISIBILITY_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds'])
+          for (const name of [
+            SINK_VISIBILITY_SECONDS,
+            SINK_COMMIT_SECONDS,
+            'cdcflow_checkpoint_duration_seconds',
+            'cdcflow_state_snapshot_sync_seconds',
+            'cdcflow_state_snapshot_async_seconds',
+          ])
             env.metrics.registry.getSingleMetric(name)?.reset();
           clock.measuringSince = performance.now();
           probes.measuring = true;

@@ -324,7 +324,7 @@ async function main(): Promise<void> {
       if (c !== undefined) {
         const pair = (x: { p50: number; p99: number }) => `${ms(x.p50)}/${ms(x.p99)}`;
         console.log(
-          `           checkpoints at the sink: ${c.commitsPerMinute.toFixed(1)} commits/min; ms p50/p99: source → sink arrival ${pair(c.arrival)}, barrier gap ${pair(c.barrierGap)}, trigger → durable ${pair(c.checkpointDuration)}, pre-commit ${pair(c.preCommit)}, prepared → commit delivered ${pair(c.toCommit)}, commit call ${pair(c.commitCall)}`,
+          `           checkpoints at the sink: ${c.commitsPerMinute.toFixed(1)} commits/min; ms p50/p99: source → sink arrival ${pair(c.arrival)}, barrier gap ${pair(c.barrierGap)}, trigger → durable ${pair(c.checkpointDuration)} (keyed state sync ${pair(c.stateSnapshotSync)}, async ${pair(c.stateSnapshotAsync)}), pre-commit ${pair(c.preCommit)}, prepared → commit delivered ${pair(c.toCommit)}, commit call ${pair(c.commitCall)}`,
         );
       }
       console.log(`           ${splitLine(f)}`);
