@@ -66,6 +66,8 @@ export class SubtaskLoop {
   /** The source reader whose `open` is under way: a stop tells it to stop waiting (`interruptOpen`). */
   private opening: { interruptOpen?(): void } | undefined;
   private wake: (() => void) | undefined;
+  /** Wakes a poll's wait for data when a checkpoint notification arrives (see `pollDeliveringNotifications`). */
+  private notified: (() => void) | undefined;
   /** Asynchronous parts of keyed snapshots: they ack (or decline) when their file is durable. */
   private readonly snapshots: SnapshotAcks;
 
@@ -80,6 +82,7 @@ export class SubtaskLoop {
 
   notifyCheckpoint(checkpointId: number, completed: boolean): void {
     this.pendingNotifications.push({ checkpointId, completed });
+    this.notified?.();
   }
 
   stop(): void {
@@ -161,7 +164,7 @@ export class SubtaskLoop {
       const maxWait = live.length > 1 ? Math.min(wait, 10) : wait;
       const exchange = this.deps.exchange;
       try {
-        if (exchange === undefined) await source.pollOnce(maxWait);
+        if (exchange === undefined) await this.pollDeliveringNotifications(source, maxWait);
         else await this.pollWhileExchanging(source, maxWait, exchange);
       } catch (error) {
         // Operators downstream located their own failures already; what is left is the source's.
@@ -169,6 +172,30 @@ export class SubtaskLoop {
       }
       for (const runner of this.runners.values()) await runner.tick(Date.now());
     }
+  }
+
+  /**
+   * Waits for a poll; a checkpoint notification that arrives meanwhile is delivered at once rather
+   * than after the wait (up to `pollWaitMs` when the sources are quiet): a two-phase sink's commit,
+   * and with it freshness, does not wait for the next record. Safe because no operator is inside
+   * `processBatch` while the poll waits; barriers still go in only between polls, so a source's
+   * snapshot never races with its own poll.
+   */
+  private async pollDeliveringNotifications(source: SourceTask, maxWaitMs: number): Promise<void> {
+    let settled = false;
+    const polled = source.reader.poll(maxWaitMs).finally(() => (settled = true));
+    const done = polled.then(
+      () => undefined,
+      () => undefined,
+    );
+    for (;;) {
+      if (!settled && this.pendingNotifications.length > 0) await this.deliverNotifications();
+      if (settled) break;
+      const arrived = new Promise<void>((resolve) => (this.notified = resolve));
+      await Promise.race([done, arrived]);
+      this.notified = undefined;
+    }
+    await source.deliver(await polled);
   }
 
   /** Waits for a poll, pushing what other subtasks send meanwhile; then pushes the poll's result. */

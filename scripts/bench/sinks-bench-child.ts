@@ -18,7 +18,11 @@ import { parseArgs } from 'node:util';
 import { ordersProjectionJob } from '../../jobs/orders-projection.ts';
 import { SINK_COMMIT_SECONDS, SINK_VISIBILITY_SECONDS } from '../../operators/sinks/sink-metrics.ts';
 import { StreamEnvironment, type Operator, type SinkDefinition } from '../../runtime/index.ts';
+import { debeziumSource } from '../../operators/sources/kafka/debezium-source.ts';
+import { KafkajsFetcher } from '../../operators/sources/kafka/kafkajs-fetcher.ts';
+import type { Order } from '../../jobs/orders-projection.ts';
 import { histogramSummary, quantile } from './histogram-summary.ts';
+import { newProbeTimes, noteProbeArrivals, timedFetcher, type ProbeTimes } from './probe-timing.ts';
 import { sinkFor, sourceGroupOf, type TargetSpec } from './sink-targets.ts';
 
 export interface ChildSpec {
@@ -51,12 +55,18 @@ export interface ChildResult {
   readonly commit: HistogramFigures;
   /** Freshness phase, measured window only: where a checkpoint's time goes at the sink. */
   readonly cadence?: CheckpointCadence;
+  /** Freshness phase: probe id → wall-clock ms handed to the source / reaching the sink (probe-timing.ts). */
+  readonly probes?: { readonly fetched: Record<string, number>; readonly arrived: Record<string, number> };
+  /** Freshness phase, measured window: broker timestamp → handed to the source, every message, ms. */
+  readonly readLag?: { readonly p50: number; readonly p99: number };
 }
 
 /** Per checkpoint that reached the sink in the measured window (ms, medians and p99 over them). */
 export interface CheckpointCadence {
   /** Sink commits (notifyCheckpointComplete) per minute. */
   readonly commitsPerMinute: number;
+  /** Table changes reaching the sink per second in the measured window (what the job achieved). */
+  readonly arrivalsPerSecond: number;
   /** Between two barriers reaching the sink. */
   readonly barrierGap: { readonly p50: number; readonly p99: number };
   /** The sink's pre-commit (flush + PREPARE). */
@@ -67,6 +77,9 @@ export interface CheckpointCadence {
   readonly commitCall: { readonly p50: number; readonly p99: number };
   /** Trigger → metadata durable (the job's cdcflow_checkpoint_duration_seconds, bucket resolution), ms. */
   readonly checkpointDuration: { readonly p50: number; readonly p99: number };
+  /** The keyed state's snapshot at the barrier (on the loop) and its file write until durable (off it), ms. */
+  readonly stateSnapshotSync: { readonly p50: number; readonly p99: number };
+  readonly stateSnapshotAsync: { readonly p50: number; readonly p99: number };
   /** Source commit → the change reaches the sink (before any checkpoint): the pipeline's queue, not the commit path. */
   readonly arrival: { readonly p50: number; readonly p99: number };
 }
@@ -98,7 +111,12 @@ const cpuSeconds = (): number => {
 };
 
 /** The sink as it is, with the clock noting when records arrive and when its work ends. */
-function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void): SinkDefinition<T> {
+function timed<T>(
+  sink: SinkDefinition<T>,
+  clock: SinkClock,
+  probes: ProbeTimes,
+  onOpen: () => void,
+): SinkDefinition<T> {
   const mark = () => {
     clock.last = performance.now();
     clock.cpuAtLast = cpuSeconds();
@@ -120,6 +138,11 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
             clock.cpuAtFirst = cpuSeconds();
           }
           clock.records += batch.length;
+          noteProbeArrivals(
+            probes,
+            batch.map((r) => r.value),
+            Date.now(),
+          );
           if (clock.measuringSince !== undefined) {
             const now = Date.now();
             for (const { value } of batch) {
@@ -160,7 +183,7 @@ function timed<T>(sink: SinkDefinition<T>, clock: SinkClock, onOpen: () => void)
   };
 }
 
-function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'checkpointDuration'> | undefined {
+function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'checkpointDuration' | 'stateSnapshotSync' | 'stateSnapshotAsync'> | undefined {
   if (clock.measuringSince === undefined) return undefined;
   const all = [...clock.times.entries()].sort(([a], [b]) => a - b).map(([, t]) => t);
   const commits = new Set(all.flatMap((t) => (t.commitEnd === undefined ? [] : [t.commitEnd]))).size;
@@ -171,6 +194,7 @@ function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'ch
   ) as Required<CheckpointTimes>[];
   return {
     commitsPerMinute: (commits * 60_000) / (until - clock.measuringSince),
+    arrivalsPerSecond: (clock.arrivals.length * 1000) / (until - clock.measuringSince),
     barrierGap: stat(gaps),
     preCommit: stat(done.map((t) => t.prepared - t.barrier)),
     toCommit: stat(done.map((t) => t.commitStart - t.prepared)),
@@ -189,11 +213,16 @@ async function cadenceField(
     until,
   );
   if (cadence === undefined) return {};
-  const duration = await histogramSummary(env.metrics.registry, 'cdcflow_checkpoint_duration_seconds');
+  const msOf = async (name: string) => {
+    const h = await histogramSummary(env.metrics.registry, name);
+    return { p50: h.quantile(0.5) * 1000, p99: h.quantile(0.99) * 1000 };
+  };
   return {
     cadence: {
       ...cadence,
-      checkpointDuration: { p50: duration.quantile(0.5) * 1000, p99: duration.quantile(0.99) * 1000 },
+      checkpointDuration: await msOf('cdcflow_checkpoint_duration_seconds'),
+      stateSnapshotSync: await msOf('cdcflow_state_snapshot_sync_seconds'),
+      stateSnapshotAsync: await msOf('cdcflow_state_snapshot_async_seconds'),
     },
   };
 }
@@ -231,19 +260,49 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       checkpoints: 0,
     };
     const live = spec.phase === 'freshness';
-    const sink = timed(sinkFor(spec.target), clock, () => (live ? console.log('READY') : undefined));
-    ordersProjectionJob(env, { topic: spec.topic, groupId: sourceGroupOf(spec.jobName), bounded: !live }, sink);
+    const probes = newProbeTimes();
+    const sink = timed(sinkFor(spec.target), clock, probes, () => (live ? console.log('READY') : undefined));
+    const groupId = sourceGroupOf(spec.jobName);
+    // The freshness phase times every delivery of the Kafka client (probe-timing.ts).
+    const source = live
+      ? debeziumSource<Order>({
+          topics: [spec.topic],
+          groupId,
+          fetcher: timedFetcher(
+            new KafkajsFetcher({
+              brokers: spec.target.endpoints.kafkaBrokers.split(','),
+              topics: [spec.topic],
+              groupId,
+              clientId: `${spec.jobName}-orders-source`,
+              ...fetcherOptionsFromEnv(),
+            }),
+            probes,
+          ),
+          ...sourceOptionsFromEnv(),
+        })
+      : undefined;
+    ordersProjectionJob(env, { topic: spec.topic, groupId, bounded: !live }, sink, source);
     let measuredUntil = Infinity;
     if (live) {
       const lines = createInterface({ input: process.stdin });
       lines.on('line', (line) => {
         if (line === 'measure') {
-          for (const name of [SINK_VISIBILITY_SECONDS, SINK_COMMIT_SECONDS, 'cdcflow_checkpoint_duration_seconds'])
+          for (const name of [
+            SINK_VISIBILITY_SECONDS,
+            SINK_COMMIT_SECONDS,
+            'cdcflow_checkpoint_duration_seconds',
+            'cdcflow_state_snapshot_sync_seconds',
+            'cdcflow_state_snapshot_async_seconds',
+          ])
             env.metrics.registry.getSingleMetric(name)?.reset();
           clock.measuringSince = performance.now();
+          probes.measuring = true;
         }
         // The end of the parent's measured window (the producer stops then).
-        if (line === 'window-end') measuredUntil = performance.now();
+        if (line === 'window-end') {
+          measuredUntil = performance.now();
+          probes.measuring = false;
+        }
         if (line === 'stop') {
           if (measuredUntil === Infinity) measuredUntil = performance.now();
           void env.stop();
@@ -263,6 +322,12 @@ async function run(spec: ChildSpec): Promise<ChildResult> {
       freshness: await figures(env, SINK_VISIBILITY_SECONDS),
       commit: await figures(env, SINK_COMMIT_SECONDS),
       ...(await cadenceField(env, clock, measuredUntil)),
+      ...(live
+        ? {
+            probes: { fetched: Object.fromEntries(probes.fetched), arrived: Object.fromEntries(probes.arrived) },
+            readLag: { p50: quantile(probes.readLags, 0.5), p99: quantile(probes.readLags, 0.99) },
+          }
+        : {}),
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -280,4 +345,21 @@ if (values.child !== undefined) {
 function maxConcurrentFromEnv(): { maxConcurrent?: number } {
   const raw = process.env['CDCFLOW_BENCH_MAX_CONCURRENT'];
   return raw === undefined || raw === '' ? {} : { maxConcurrent: Number(raw) };
+}
+
+/** CDCFLOW_BENCH_SOURCE_BUFFER_BYTES / _MS: the source's in-flight bounds (A/B). */
+function sourceOptionsFromEnv(): { maxBufferedBytes?: number; maxBufferedMs?: number } {
+  const bytes = process.env['CDCFLOW_BENCH_SOURCE_BUFFER_BYTES'];
+  // CDCFLOW_BENCH_SOURCE_BUFFER_MS: `maxBufferedMs` (sources that have it; 'Infinity' = bytes only).
+  const ms = process.env['CDCFLOW_BENCH_SOURCE_BUFFER_MS'];
+  return {
+    ...(bytes === undefined || bytes === '' ? {} : { maxBufferedBytes: Number(bytes) }),
+    ...(ms === undefined || ms === '' ? {} : { maxBufferedMs: Number(ms) }),
+  };
+}
+
+/** CDCFLOW_BENCH_FETCH_PARTITION_BYTES: the client's `maxBytesPerPartition`. */
+function fetcherOptionsFromEnv(): { maxBytesPerPartition?: number } {
+  const raw = process.env['CDCFLOW_BENCH_FETCH_PARTITION_BYTES'];
+  return raw === undefined || raw === '' ? {} : { maxBytesPerPartition: Number(raw) };
 }

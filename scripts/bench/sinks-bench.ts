@@ -1,6 +1,6 @@
 /**
  * npm run bench -- sinks [--events 200000] [--keys events/10] [--rate 10000] [--seconds 20] [--runs 3]
- *                        [--sinks pg,pg-idem,kafka,redis,es]
+ *                        [--sinks pg,pg-idem,kafka,redis,es] [--phases throughput,freshness]
  *
  * The reference projection (Debezium → keyBy id → upsert → sink, checkpoints every 1 s) into each
  * sink — Postgres two-phase (`pg`), Postgres idempotent (`pg-idem`), Kafka transactional, Redis
@@ -19,6 +19,7 @@
  * Rounds interleave the sinks so background load hits them alike; figures are medians over rounds.
  */
 import { randomUUID } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { endpointsFromEnv, type ServiceEndpoints } from '../stack/endpoints.ts';
@@ -29,6 +30,7 @@ import { runChild, startChild } from './bench-child.ts';
 import { fmt, loadAverage, machine, median } from './bench-format.ts';
 import { ensureWorkloadTopic } from './bench-topic.ts';
 import { quantile } from './histogram-summary.ts';
+import { splitProbes, type ProbeSplit } from './probe-timing.ts';
 import type { ChildResult, ChildSpec } from './sinks-bench-child.ts';
 import {
   SINK_KINDS,
@@ -51,11 +53,23 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '20' },
     runs: { type: 'string', default: '3' },
     sinks: { type: 'string', default: SINK_KINDS.join(',') },
+    phases: { type: 'string', default: 'throughput,freshness' },
   },
 });
 
 const CHILD = fileURLToPath(new URL('./sinks-bench-child.ts', import.meta.url));
 const POLL_MS = 20;
+/** Warm-up ends once a probe became visible within this long of its source commit... */
+const CAUGHT_UP_MS = 3000;
+/** ...or after this long: the pipeline cannot keep up with the offered rate. */
+const WARMUP_CATCH_UP_MS = 30_000;
+
+/** Whether the probe seen last (highest id) became visible within `ms`. */
+function lastSeenWithin(seen: ReadonlyMap<number, number>, ms: number): boolean {
+  let last = -1;
+  for (const id of seen.keys()) if (id > last) last = id;
+  return last >= 0 && (seen.get(last) as number) <= ms;
+}
 
 interface FreshnessResult {
   readonly offered: number;
@@ -63,9 +77,13 @@ interface FreshnessResult {
   readonly observed: readonly number[];
   readonly probesMissing: number;
   readonly job: ChildResult;
+  /** Per probe seen: read lag, queue wait before the sink, after the sink (probe-timing.ts). */
+  readonly split: ProbeSplit;
+  /** 1-minute load average at the end of the run. */
+  readonly load: number;
 }
 interface Round {
-  readonly throughput: ChildResult;
+  readonly throughput: ChildResult | undefined;
   readonly freshness: FreshnessResult;
 }
 
@@ -160,8 +178,15 @@ async function freshness(
         if (ts >= window.from && ts <= window.to) inWindow.set(id, ts);
       },
     });
-    // Warm-up: the job has joined its group and committed a first checkpoint.
+    // Warm-up: the job has joined its group and committed a first checkpoint, then worked off the
+    // backlog of its start (a probe visible within CAUGHT_UP_MS), for at most WARMUP_CATCH_UP_MS:
+    // the window measures the steady state, or an overloaded pipeline if it never catches up.
     const warm = await until(() => seen.size > 0, 120_000);
+    const warmFrom = Date.now();
+    const caughtUp = await until(() => lastSeenWithin(seen, CAUGHT_UP_MS), WARMUP_CATCH_UP_MS);
+    console.log(
+      `  warm-up: ${caughtUp ? 'caught up' : 'not caught up'} after ${fmt((Date.now() - warmFrom) / 1000, 1)} s (a probe visible within ${CAUGHT_UP_MS} ms)`,
+    );
     await sleep(1000);
     window.from = Date.now();
     child.send('measure');
@@ -174,7 +199,20 @@ async function freshness(
     child.send('stop');
     const job = await child.result;
     const observed = [...inWindow.keys()].flatMap((id) => (seen.has(id) ? [seen.get(id) as number] : []));
-    return { offered: sent.events / sent.seconds, observed, probesMissing: inWindow.size - observed.length, job };
+    const probes = new Map(
+      [...inWindow].flatMap(([id, sourceTs]) =>
+        seen.has(id) ? [[id, { sourceTs, visibleAfter: seen.get(id) as number }] as const] : [],
+      ),
+    );
+    const split = splitProbes(probes, job.probes?.fetched ?? {}, job.probes?.arrived ?? {});
+    return {
+      offered: sent.events / sent.seconds,
+      observed,
+      probesMissing: inWindow.size - observed.length,
+      job,
+      split,
+      load: Number(loadavg()[0]?.toFixed(2)),
+    };
   } catch (error) {
     child.send('stop');
     // A child that failed says why better than our timeout does.
@@ -203,7 +241,7 @@ function report(kinds: readonly SinkKind[], rounds: ReadonlyMap<SinkKind, Round[
   );
   for (const kind of kinds) {
     const rs = rounds.get(kind) ?? [];
-    const t = rs.map((r) => r.throughput);
+    const t = rs.flatMap((r) => (r.throughput === undefined ? [] : [r.throughput]));
     const f = rs.map((r) => r.freshness);
     const rate = (r: ChildResult) => r.messages / r.seconds;
     const observed = (q: number) => median(f.map((x) => quantile(x.observed, q)));
@@ -233,6 +271,19 @@ function report(kinds: readonly SinkKind[], rounds: ReadonlyMap<SinkKind, Round[
   }
 }
 
+const p50p99 = (xs: readonly number[]) => `${ms(quantile(xs, 0.5))}/${ms(quantile(xs, 0.99))}`;
+
+/** One line per freshness run: the table row of docs/freshness.md. */
+function splitLine(f: FreshnessResult): string {
+  const achieved = f.job.cadence?.arrivalsPerSecond ?? NaN;
+  const readLag = f.job.readLag === undefined ? '-' : `${ms(f.job.readLag.p50)}/${ms(f.job.readLag.p99)}`;
+  return (
+    `split (ms p50/p99): offered ${fmt(f.offered)}/s, achieved ${fmt(achieved)} changes/s at the sink, observer ${p50p99(f.observed)}; ` +
+    `per probe (${f.split.readLag.length}): read lag ${p50p99(f.split.readLag)}, queue wait ${p50p99(f.split.queueWait)}, after sink ${p50p99(f.split.afterSink)}; ` +
+    `read lag of every message ${readLag}; ${fmt(f.job.cadence?.commitsPerMinute ?? NaN, 1)} commits/min; load ${f.load}`
+  );
+}
+
 async function main(): Promise<void> {
   const events = Number(values.events);
   const keys = values.keys === undefined ? Math.max(1, Math.round(events / 10)) : Number(values.keys);
@@ -240,6 +291,7 @@ async function main(): Promise<void> {
   const seconds = Number(values.seconds);
   const runs = Number(values.runs);
   const kinds = values.sinks.split(',').map((s) => s.trim()) as SinkKind[];
+  const phases = new Set(values.phases.split(',').map((s) => s.trim()));
   const unknown = kinds.filter((k) => !(SINK_KINDS as readonly string[]).includes(k));
   if (unknown.length > 0)
     throw new Error(`--sinks: unknown ${unknown.join(', ')}; choose from ${SINK_KINDS.join(',')}`);
@@ -256,11 +308,15 @@ async function main(): Promise<void> {
   const rounds = new Map<SinkKind, Round[]>(kinds.map((k) => [k, []]));
   for (let run = 1; run <= runs; run++) {
     for (const kind of kinds) {
-      const t = await throughput(kind, run, endpoints, topic, messages);
+      const t = phases.has('throughput') ? await throughput(kind, run, endpoints, topic, messages) : undefined;
       const f = await freshness(kind, run, endpoints, rate, seconds, keys);
       rounds.get(kind)?.push({ throughput: t, freshness: f });
+      const tp =
+        t === undefined
+          ? '(no throughput phase)'
+          : `${fmt(t.messages / t.seconds).padStart(8)} events/s (${fmt(t.seconds, 1)} s, ${t.checkpoints} commits)`;
       console.log(
-        `run ${run}/${runs}  ${SINK_LABELS[kind].padEnd(20)} ${fmt(t.messages / t.seconds).padStart(8)} events/s (${fmt(t.seconds, 1)} s, ${t.checkpoints} commits)` +
+        `run ${run}/${runs}  ${SINK_LABELS[kind].padEnd(20)} ${tp}` +
           `  freshness at ${fmt(f.offered)}/s: observer p50 ${ms(quantile(f.observed, 0.5))} p99 ${ms(quantile(f.observed, 0.99))} max ${ms(quantile(f.observed, 1))} ms (${f.observed.length} probes),` +
           ` job p50 ${sec(f.job.freshness.p50)} p99 ${sec(f.job.freshness.p99)} ms (${fmt(f.job.freshness.count)} changes)  load ${loadAverage()}`,
       );
@@ -268,9 +324,10 @@ async function main(): Promise<void> {
       if (c !== undefined) {
         const pair = (x: { p50: number; p99: number }) => `${ms(x.p50)}/${ms(x.p99)}`;
         console.log(
-          `           checkpoints at the sink: ${c.commitsPerMinute.toFixed(1)} commits/min; ms p50/p99: source → sink arrival ${pair(c.arrival)}, barrier gap ${pair(c.barrierGap)}, trigger → durable ${pair(c.checkpointDuration)}, pre-commit ${pair(c.preCommit)}, prepared → commit delivered ${pair(c.toCommit)}, commit call ${pair(c.commitCall)}`,
+          `           checkpoints at the sink: ${c.commitsPerMinute.toFixed(1)} commits/min; ms p50/p99: source → sink arrival ${pair(c.arrival)}, barrier gap ${pair(c.barrierGap)}, trigger → durable ${pair(c.checkpointDuration)} (keyed state sync ${pair(c.stateSnapshotSync)}, async ${pair(c.stateSnapshotAsync)}), pre-commit ${pair(c.preCommit)}, prepared → commit delivered ${pair(c.toCommit)}, commit call ${pair(c.commitCall)}`,
         );
       }
+      console.log(`           ${splitLine(f)}`);
     }
   }
   console.log(

@@ -12,6 +12,8 @@ export class PendingChanges {
   private flushAt: number;
   /** Records arrived since the last barrier: a bounded job's close writes deferred changes only if none did. */
   private arrived = false;
+  /** When the first change since the last `takeWritable` was added (undefined: none since). */
+  private firstAddedAt: number | undefined;
 
   /**
    * @param flushRows distinct keys that make the buffer full
@@ -46,7 +48,13 @@ export class PendingChanges {
     this.arrived = false;
   }
 
-  add(change: KeyedChange): void {
+  /** A change added since the last write has waited `intervalMs` (held keys are re-checked at most once per interval). */
+  due(now: number, intervalMs: number): boolean {
+    return this.firstAddedAt !== undefined && now - this.firstAddedAt >= intervalMs;
+  }
+
+  add(change: KeyedChange, now = 0): void {
+    this.firstAddedAt ??= now;
     const buffered = this.buffer.get(change.keyId);
     if (
       this.byPosition &&
@@ -61,6 +69,7 @@ export class PendingChanges {
   /** Removes and returns every change whose key is not held; what stays no longer counts towards full. */
   takeWritable(isHeld: (keyId: string) => boolean): KeyedChange[] {
     const writable: KeyedChange[] = [];
+    this.firstAddedAt = undefined;
     for (const [keyId, change] of this.buffer) {
       if (isHeld(keyId)) continue;
       writable.push(change);
@@ -78,10 +87,12 @@ export class PendingChanges {
   /** A restore: exactly the restored handle's deferred changes. */
   replaceWith(changes: readonly KeyedChange[]): void {
     this.buffer.clear();
+    this.firstAddedAt = undefined;
     for (const change of changes) this.buffer.set(change.keyId, change);
   }
 
   clear(): void {
     this.buffer.clear();
+    this.firstAddedAt = undefined;
   }
 }

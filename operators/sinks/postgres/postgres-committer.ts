@@ -110,6 +110,7 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
   }
 
   async write(records: readonly StreamRecord<T>[]): Promise<void> {
+    const now = this.now();
     for (const { value } of records) {
       let change: KeyedChange;
       try {
@@ -120,10 +121,10 @@ export class PostgresCommitter<T> implements TwoPhaseCommitter<T, PostgresTxn> {
         this.refusals.one({ reason: error.message, error, value });
         continue;
       }
-      this.pending.add(change);
+      this.pending.add(change, now);
     }
     this.pending.noteArrivals(records.length);
-    if (this.pending.full) await this.flush();
+    if (this.pending.full || this.pending.due(now, this.o.flushIntervalMs)) await this.flush();
   }
 
   async preCommit(checkpointId: number): Promise<PostgresTxn> {

@@ -60,6 +60,13 @@ export interface PostgresSinkOptions<T> {
   readonly deletedColumn?: string;
   /** Buffered distinct keys that trigger a write into the open transaction before the barrier. @default 5000 */
   readonly flushRows?: number;
+  /**
+   * Buffered changes are also written into the open transaction once the oldest has waited this
+   * long (checked as records arrive), so the barrier's PREPARE carries at most about this much of
+   * the interval's rows instead of all of them. Longer merges more repeated keys (fewer rows
+   * written); shorter keeps the pre-commit, and freshness, shorter. @default 200
+   */
+  readonly flushIntervalMs?: number;
   /** Rows per INSERT statement (also capped at 65535 parameters). @default 1000 */
   readonly rowsPerStatement?: number;
   /** A write waiting longer than this for a row lock fails the job (which restarts) instead of hanging. @default 60000 */
@@ -103,6 +110,7 @@ export interface ResolvedPostgresSinkOptions<T> {
   readonly deletes: 'tombstone' | 'delete';
   readonly deletedColumn: string;
   readonly flushRows: number;
+  readonly flushIntervalMs: number;
   readonly rowsPerStatement: number;
   readonly lockTimeoutMs: number;
   readonly markerTable: string;
@@ -141,6 +149,7 @@ export function resolvePostgresSinkOptions<T>(options: PostgresSinkOptions<T>): 
     deletes: options.deletes ?? (mode === 'idempotent' ? 'tombstone' : 'delete'),
     deletedColumn: options.deletedColumn ?? 'deleted',
     flushRows: positive('flushRows', options.flushRows, 5000),
+    flushIntervalMs: positive('flushIntervalMs', options.flushIntervalMs, 200),
     rowsPerStatement: positive('rowsPerStatement', options.rowsPerStatement, 1000),
     lockTimeoutMs: positive('lockTimeoutMs', options.lockTimeoutMs, 60_000),
     markerTable: options.markerTable ?? 'cdcflow_sink_commits',

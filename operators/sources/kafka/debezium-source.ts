@@ -64,8 +64,17 @@ export interface DebeziumSourceOptions {
   readonly format?: DecoderChoice;
   /** Where undecodable messages go. @default `${topics[0]}.dlq` */
   readonly deadLetterTopic?: string;
-  /** Bound of the fetch buffer. @default 32 MiB */
+  /** Bound of the fetch buffer in bytes. @default 32 MiB */
   readonly maxBufferedBytes?: number;
+  /**
+   * Bound of the fetch buffer in time: it holds at most what processing takes in about this long
+   * (the measured take rate × this, within 1 MiB … `maxBufferedBytes`), so a job that falls behind
+   * keeps its backlog in Kafka, not in memory (Flink's buffer debloating target, 1 s there too).
+   * `Infinity` bounds by bytes only. @default 1000
+   */
+  readonly maxBufferedMs?: number;
+  /** Most bytes one fetch returns per partition (the client's `maxBytesPerPartition`). @default 1 MiB */
+  readonly fetchMaxBytesPerPartition?: number;
   /**
    * Stop at the end offsets found when the job starts ('latest'), as for a backfill or a demo;
    * the job then takes a final checkpoint and finishes. @default unbounded
@@ -218,8 +227,10 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
     });
     const brokers = connection.brokers;
     // The gauge follows every change, so it shows the peaks a full buffer holds while it waits.
-    this.buffer = new FetchBuffer(options.maxBufferedBytes ?? 32 * 1024 * 1024, (bytes) =>
-      context.metrics.gauge('cdcflow_source_buffered_bytes', bytes),
+    this.buffer = new FetchBuffer(
+      options.maxBufferedBytes ?? 32 * 1024 * 1024,
+      (bytes) => context.metrics.gauge('cdcflow_source_buffered_bytes', bytes),
+      options.maxBufferedMs ?? 1000,
     );
     const session = {
       ...(options.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: options.sessionTimeoutMs }),
@@ -235,6 +246,9 @@ class DebeziumReader<Row, T> implements SourceReader<T> {
         topics: options.topics,
         groupId: options.groupId,
         clientId: `${context.jobName}-${context.uid}`,
+        ...(options.fetchMaxBytesPerPartition === undefined
+          ? {}
+          : { maxBytesPerPartition: options.fetchMaxBytesPerPartition }),
         ...session,
         ...subtask,
         ...task,

@@ -30,4 +30,31 @@ describe('FetchBuffer', () => {
     await held;
     expect(buffer.size).toBe(0);
   });
+
+  it('bounds its bytes by what processing takes in maxDrainMs (bound in time), between minBytes and maxBytes', async () => {
+    let now = 0;
+    const buffer = new FetchBuffer<number>(10_000, () => undefined, 1000, 100, () => now);
+    expect(buffer.boundBytes).toBe(100); // nothing measured yet: minBytes
+    for (let i = 0; i < 10; i++) {
+      await buffer.put(i, 50);
+      now += 100;
+      await buffer.take(0); // 50 bytes every 100 ms: 500 bytes/s
+    }
+    expect(buffer.boundBytes).toBe(500); // 1 s of what was taken
+    let held = false;
+    const fill = async () => {
+      for (let i = 0; i < 10; i++) await buffer.put(i, 100);
+      held = true;
+    };
+    const filling = fill();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held).toBe(false);
+    expect(buffer.bufferedBytes).toBe(500); // held back at the bound, not at maxBytes
+    while (!held) {
+      now += 100;
+      await buffer.take(0);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await filling;
+  });
 });
