@@ -18,6 +18,11 @@ export interface ValueSlot {
   dirty: boolean;
   /** The store key, kept from the load so a flush does not build it again. */
   readonly storeKey: Buffer;
+  /**
+   * What the store holds for this slot (the wrapped value; undefined when absent), as loaded or
+   * last flushed: the prior a write hands local recovery, so its undo record reads nothing.
+   */
+  stored: Buffer | undefined;
 }
 
 export interface MapEntryState {

@@ -1,4 +1,4 @@
-import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore, StorePrior, StoreWrite } from './key-value-store.ts';
 import type { CachedKey, MapEntryState, MapSlot, RegisteredState, ValueSlot } from './state-cache.ts';
 import { mapEntryKey, stateKey } from './state-key-layout.ts';
 import { unwrapValue, wrapValue } from './ttl-envelope.ts';
@@ -31,9 +31,10 @@ export async function loadKeys(
 }
 
 function valueSlotFrom(state: RegisteredState, storeKey: Buffer, stored: Buffer | undefined): ValueSlot {
-  if (stored === undefined) return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false, storeKey };
+  if (stored === undefined)
+    return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false, storeKey, stored: undefined };
   const { payload, writtenAtMs } = unwrapValue(stored);
-  return { kind: 'value', value: state.serializer.deserialize(payload), writtenAtMs, dirty: false, storeKey };
+  return { kind: 'value', value: state.serializer.deserialize(payload), writtenAtMs, dirty: false, storeKey, stored };
 }
 
 async function loadMap(store: KeyValueStore, state: RegisteredState, entry: CachedKey): Promise<void> {
@@ -49,21 +50,30 @@ async function loadMap(store: KeyValueStore, state: RegisteredState, entry: Cach
   entry.slots.set(state.name, slot);
 }
 
-/** Store writes for a key's dirty slots; marks them clean. */
-export function collectWrites(states: ReadonlyMap<string, RegisteredState>, entry: CachedKey, out: StoreWrite[]): void {
+/**
+ * Store writes for a key's dirty slots, and in `priors` (aligned with `out`) what the store held
+ * for each before (see `KeyValueStore.write`); marks them clean.
+ */
+export function collectWrites(
+  states: ReadonlyMap<string, RegisteredState>,
+  entry: CachedKey,
+  out: StoreWrite[],
+  priors: StorePrior[],
+): void {
   for (const [name, slot] of entry.slots) {
     const state = states.get(name);
     if (state === undefined) continue;
     if (slot.kind === 'value') {
       if (!slot.dirty) continue;
+      priors.push(slot.stored ?? null);
       if (slot.value === undefined) {
         out.push({ key: slot.storeKey, value: null });
+        slot.stored = undefined;
       } else {
         const payload = state.serializer.serialize(slot.value);
-        out.push({
-          key: slot.storeKey,
-          value: wrapValue(payload, state.ttlMs === undefined ? undefined : slot.writtenAtMs),
-        });
+        const value = wrapValue(payload, state.ttlMs === undefined ? undefined : slot.writtenAtMs);
+        out.push({ key: slot.storeKey, value });
+        slot.stored = value;
         if (state.serializer.decodesLazily === true) slot.value = state.serializer.deserialize(payload);
       }
       slot.dirty = false;
@@ -76,6 +86,8 @@ export function collectWrites(states: ReadonlyMap<string, RegisteredState>, entr
         key: mapEntryKey(key, mapKey),
         value: current === undefined ? null : encodeValue(state, current.value, current.writtenAtMs),
       });
+      // Map entries do not keep their stored bytes: the store reads them if it needs them.
+      priors.push(undefined);
     }
     slot.dirty.clear();
   }
