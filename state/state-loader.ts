@@ -1,7 +1,7 @@
 import type { KeyValueStore, StorePrior, StoreWrite } from './key-value-store.ts';
 import type { CachedKey, MapEntryState, MapSlot, RegisteredState, ValueSlot } from './state-cache.ts';
 import { mapEntryKey, stateKey } from './state-key-layout.ts';
-import { unwrapValue, wrapValue } from './ttl-envelope.ts';
+import { unwrapValue, valueHeaderBytes, wrapValue, writeValueHeader } from './ttl-envelope.ts';
 
 /**
  * Moves state between the store and the batch cache: `loadKeys` fills slots for new cache
@@ -70,11 +70,27 @@ export function collectWrites(
         out.push({ key: slot.storeKey, value: null });
         slot.stored = undefined;
       } else {
-        const payload = state.serializer.serialize(slot.value);
-        const value = wrapValue(payload, state.ttlMs === undefined ? undefined : slot.writtenAtMs);
+        const serializer = state.serializer;
+        const writtenAtMs = state.ttlMs === undefined ? undefined : slot.writtenAtMs;
+        let value: Buffer;
+        let payload: Buffer;
+        if (serializer.serializeWithRoom !== undefined) {
+          // One buffer: the serializer leaves room for the header instead of being copied behind it.
+          const room = valueHeaderBytes(writtenAtMs);
+          value = serializer.serializeWithRoom(slot.value, room);
+          writeValueHeader(value, writtenAtMs);
+          payload = value.subarray(room);
+        } else {
+          payload = serializer.serialize(slot.value);
+          value = wrapValue(payload, writtenAtMs);
+        }
         out.push({ key: slot.storeKey, value });
         slot.stored = value;
-        if (state.serializer.decodesLazily === true) slot.value = state.serializer.deserialize(payload);
+        if (serializer.decodesLazily === true)
+          slot.value =
+            serializer.decodeWritten === undefined
+              ? serializer.deserialize(payload)
+              : serializer.decodeWritten(slot.value, payload);
       }
       slot.dirty = false;
       continue;
