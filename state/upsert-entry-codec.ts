@@ -155,8 +155,18 @@ export const MAX_STORABLE_DEPTH = 1000;
  * `UpsertTable.apply` calls it for each record, so a refusal names the record, not a flush.
  */
 export function unstorableReason(row: unknown): string | undefined {
-  const stack: { value: object; depth: number }[] = [];
-  if (typeof row === 'object' && row !== null) stack.push({ value: row, depth: 1 });
+  if (typeof row !== 'object' || row === null || ArrayBuffer.isView(row)) return undefined;
+  // A flat row (every Debezium row without arrays, structs or json objects) allocates nothing.
+  let nested = false;
+  for (const name in row) {
+    const child = (row as Record<string, unknown>)[name];
+    if (typeof child === 'object' && child !== null) {
+      nested = true;
+      break;
+    }
+  }
+  if (!nested) return undefined;
+  const stack: { value: object; depth: number }[] = [{ value: row, depth: 1 }];
   while (stack.length > 0) {
     const { value, depth } = stack.pop() as { value: object; depth: number };
     if (depth > MAX_STORABLE_DEPTH)
