@@ -31,10 +31,18 @@ export async function loadKeys(
 }
 
 function valueSlotFrom(state: RegisteredState, storeKey: Buffer, stored: Buffer | undefined): ValueSlot {
+  const keep = state.serializer.decodesLazily === true;
   if (stored === undefined)
-    return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false, storeKey, stored: undefined };
+    return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false, storeKey, stored: null };
   const { payload, writtenAtMs } = unwrapValue(stored);
-  return { kind: 'value', value: state.serializer.deserialize(payload), writtenAtMs, dirty: false, storeKey, stored };
+  return {
+    kind: 'value',
+    value: state.serializer.deserialize(payload),
+    writtenAtMs,
+    dirty: false,
+    storeKey,
+    stored: keep ? stored : undefined,
+  };
 }
 
 async function loadMap(store: KeyValueStore, state: RegisteredState, entry: CachedKey): Promise<void> {
@@ -65,10 +73,10 @@ export function collectWrites(
     if (state === undefined) continue;
     if (slot.kind === 'value') {
       if (!slot.dirty) continue;
-      priors.push(slot.stored ?? null);
+      priors.push(slot.stored);
       if (slot.value === undefined) {
         out.push({ key: slot.storeKey, value: null });
-        slot.stored = undefined;
+        slot.stored = null;
       } else {
         const serializer = state.serializer;
         const writtenAtMs = state.ttlMs === undefined ? undefined : slot.writtenAtMs;
@@ -85,7 +93,7 @@ export function collectWrites(
           value = wrapValue(payload, writtenAtMs);
         }
         out.push({ key: slot.storeKey, value });
-        slot.stored = value;
+        slot.stored = serializer.decodesLazily === true ? value : undefined;
         if (serializer.decodesLazily === true)
           slot.value =
             serializer.decodeWritten === undefined
