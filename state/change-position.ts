@@ -107,8 +107,16 @@ export const POSITION_BYTES = 17;
 
 export function writePosition(position: ChangePosition, out: Buffer, offset: number): void {
   out[offset] = position.charCodeAt(0) - 0x30;
-  out.write(position.slice(2, 18), offset + 1, 8, 'hex');
-  out.write(position.slice(19, 35), offset + 9, 8, 'hex');
+  // Digit by digit: no substring and no hex decoder call per write (a position is always valid here).
+  for (let i = 0; i < 8; i++) {
+    out[offset + 1 + i] = (nibble(position.charCodeAt(2 + 2 * i)) << 4) | nibble(position.charCodeAt(3 + 2 * i));
+    out[offset + 9 + i] = (nibble(position.charCodeAt(19 + 2 * i)) << 4) | nibble(position.charCodeAt(20 + 2 * i));
+  }
+}
+
+/** The value of a hex digit's char code (either case). */
+function nibble(code: number): number {
+  return code <= 0x39 ? code - 0x30 : (code | 0x20) - 0x57;
 }
 
 export function readPosition(bytes: Buffer, offset: number): ChangePosition {

@@ -71,18 +71,36 @@ export async function writeChunksDurably(
     // A write may be partial; the rest follows until the data is on its way.
     for (let at = 0; at < data.length;) at += (await file.write(data, at, data.length - at)).bytesWritten;
   };
+  // One vectored write per gathered run: no copy of the chunks into one buffer (the copy cost
+  // the task thread ~3 % of its CPU on the upsert harness, at every delta snapshot).
+  const writeGathered = async (gathered: Buffer[], bytes: number): Promise<void> => {
+    if (gathered.length === 1) return writeAll(gathered[0] as Buffer);
+    let written = (await file.writev(gathered)).bytesWritten;
+    if (written === bytes) return;
+    // Partial (rare on regular files): the rest chunk by chunk.
+    for (const chunk of gathered) {
+      if (written >= chunk.length) {
+        written -= chunk.length;
+        continue;
+      }
+      await writeAll(written === 0 ? chunk : chunk.subarray(written));
+      written = 0;
+    }
+  };
   try {
     let gathered: Buffer[] = [];
     let bytes = 0;
     for await (const chunk of chunks) {
+      if (chunk.length === 0) continue;
       gathered.push(chunk);
       bytes += chunk.length;
-      if (bytes < WRITE_BYTES) continue;
-      await writeAll(gathered.length === 1 ? chunk : Buffer.concat(gathered, bytes));
+      // IOV_MAX (1024 on Linux) bounds one writev's chunks.
+      if (bytes < WRITE_BYTES && gathered.length < 1024) continue;
+      await writeGathered(gathered, bytes);
       gathered = [];
       bytes = 0;
     }
-    if (bytes > 0) await writeAll(Buffer.concat(gathered, bytes));
+    if (bytes > 0) await writeGathered(gathered, bytes);
     await file.sync();
   } catch (err) {
     await file.close().catch(() => undefined);

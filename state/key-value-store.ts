@@ -8,8 +8,12 @@ export interface KeyValueStore {
   close(): Promise<void>;
   /** One value per key, in key order; `undefined` where the key is absent. */
   getMany(keys: readonly Buffer[]): Promise<(Buffer | undefined)[]>;
-  /** Applies all ops atomically; a `null` value deletes the key. */
-  write(ops: readonly StoreWrite[]): Promise<void>;
+  /**
+   * Applies all ops atomically; a `null` value deletes the key. `priors`, aligned with `ops`, is
+   * what each key held before, when the caller knows it (`null`: absent; `undefined`: not known):
+   * local recovery's undo record then needs no read of those keys.
+   */
+  write(ops: readonly StoreWrite[], priors?: readonly StorePrior[]): Promise<void>;
   /** Entries whose key starts with `prefix`, in ascending byte order. An empty prefix scans all. */
   scan(prefix: Buffer): AsyncIterable<[Buffer, Buffer]>;
   /**
@@ -82,6 +86,9 @@ export type StoreEntry = readonly [key: Buffer, value: Buffer];
 export interface StoreScan extends AsyncIterable<readonly StoreEntry[]> {
   close(): Promise<void>;
 }
+
+/** A key's value before a write: the bytes, `null` when absent, `undefined` when not known. */
+export type StorePrior = Buffer | null | undefined;
 
 export interface StoreWrite {
   readonly key: Buffer;

@@ -22,7 +22,7 @@ import {
 } from './incremental-snapshotter.ts';
 import { decodeKey, encodeKey } from './key-encoder.ts';
 import { inKeyGroupRange, keyGroupFor, type KeyGroupRange } from './key-groups.ts';
-import type { KeyValueStore, SstCheckpoints, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore, SstCheckpoints, StorePrior, StoreWrite } from './key-value-store.ts';
 import { replayHandles, reusableChain } from './restore.ts';
 import { v8Serializer } from './serializers.ts';
 import {
@@ -221,9 +221,10 @@ export class KeyedStateBackend implements StateContext, KeyedStateView, KeyedBat
     if (this.cache.dirtyKeys.size === 0) return;
     this.batchKeys = new Map();
     const writes: StoreWrite[] = [];
-    for (const entry of this.cache.dirtyKeys) collectWrites(this.states, entry, writes);
+    const priors: StorePrior[] = [];
+    for (const entry of this.cache.dirtyKeys) collectWrites(this.states, entry, writes, priors);
     this.cache.dirtyKeys.clear();
-    await this.store.write(writes);
+    await this.store.write(writes, priors);
     // RocksDB checkpoints of every barrier hold the changes themselves: no changelog to keep then.
     if (this.sstSnapshotter === undefined) this.snapshotter.record(writes);
     this.cache.evict(this.options.maxCachedKeys);

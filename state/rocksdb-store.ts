@@ -20,6 +20,7 @@ import {
   type NativeCheckpointMode,
   type SstCheckpoints,
   type StoreEntry,
+  type StorePrior,
   type StoreScan,
   type StoreWrite,
 } from './key-value-store.ts';
@@ -197,9 +198,9 @@ export class RocksDbStore implements KeyValueStore {
     return this.engine.getMany(keys);
   }
 
-  async write(ops: readonly StoreWrite[]): Promise<void> {
+  async write(ops: readonly StoreWrite[], priors?: readonly StorePrior[]): Promise<void> {
     if (ops.length === 0) return;
-    const undo = await this.recovery?.undoFor(ops);
+    const undo = await this.recovery?.undoFor(ops, priors);
     await this.rawBatch(undo === undefined ? ops : [...ops, undo]);
   }
 
@@ -396,10 +397,15 @@ class RecoveryLog implements LocalRecovery {
     await this.store.rawBatch([{ key: metaKey(), value: Buffer.from(JSON.stringify(meta)) }]);
   }
 
-  async undoFor(ops: readonly StoreWrite[]): Promise<EngineWrite | undefined> {
+  /** The undo record of a write: the given priors, and one read of the keys whose prior is not known. */
+  async undoFor(ops: readonly StoreWrite[], priors?: readonly StorePrior[]): Promise<EngineWrite | undefined> {
     if (!this.marked) return undefined;
-    const prior = await this.store.getMany(ops.map((op) => op.key));
-    const entries = ops.map((op, i) => ({ key: op.key, value: prior[i] }));
+    const unknown: number[] = [];
+    for (let i = 0; i < ops.length; i++) if (priors?.[i] === undefined) unknown.push(i);
+    const read =
+      unknown.length === 0 ? [] : await this.store.getMany(unknown.map((i) => (ops[i] as StoreWrite).key));
+    const entries = ops.map((op, i) => ({ key: op.key, value: priors?.[i] ?? undefined }));
+    unknown.forEach((at, i) => ((entries[at] as { value: Buffer | undefined }).value = read[i]));
     return { key: undoKey(++this.seq), value: encodeUndo(entries) };
   }
 

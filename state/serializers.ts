@@ -11,6 +11,17 @@ export interface Serializer<T> {
    * object graphs die young instead of aging in the cache (old-generation GC). @default false
    */
   readonly decodesLazily?: boolean;
+  /**
+   * `serialize` into a buffer with `room` bytes left free in front (the store's value header),
+   * so the caller does not copy the encoding into a second buffer. Bytes from `room` on equal
+   * `serialize(value)`.
+   */
+  serializeWithRoom?(value: T, room: number): Buffer;
+  /**
+   * What `deserialize(bytes)` would return for `bytes = serialize(value)`, cheaper: it may reuse
+   * immutable parts of `value`. Used with `decodesLazily` after a flush.
+   */
+  decodeWritten?(value: T, bytes: Buffer): T;
 }
 
 /**

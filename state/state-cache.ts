@@ -18,6 +18,13 @@ export interface ValueSlot {
   dirty: boolean;
   /** The store key, kept from the load so a flush does not build it again. */
   readonly storeKey: Buffer;
+  /**
+   * What the store holds for this slot (the wrapped value; null when absent), as loaded or last
+   * flushed: the prior a write hands local recovery, so its undo record reads nothing. Kept only
+   * for serializers that decode lazily, whose value holds these bytes anyway; otherwise
+   * undefined (not kept: a large decoded value's bytes would stay in memory beside it).
+   */
+  stored: Buffer | null | undefined;
 }
 
 export interface MapEntryState {

@@ -1,7 +1,7 @@
-import type { KeyValueStore, StoreWrite } from './key-value-store.ts';
+import type { KeyValueStore, StorePrior, StoreWrite } from './key-value-store.ts';
 import type { CachedKey, MapEntryState, MapSlot, RegisteredState, ValueSlot } from './state-cache.ts';
 import { mapEntryKey, stateKey } from './state-key-layout.ts';
-import { unwrapValue, wrapValue } from './ttl-envelope.ts';
+import { unwrapValue, valueHeaderBytes, wrapValue, writeValueHeader } from './ttl-envelope.ts';
 
 /**
  * Moves state between the store and the batch cache: `loadKeys` fills slots for new cache
@@ -31,9 +31,18 @@ export async function loadKeys(
 }
 
 function valueSlotFrom(state: RegisteredState, storeKey: Buffer, stored: Buffer | undefined): ValueSlot {
-  if (stored === undefined) return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false, storeKey };
+  const keep = state.serializer.decodesLazily === true;
+  if (stored === undefined)
+    return { kind: 'value', value: undefined, writtenAtMs: undefined, dirty: false, storeKey, stored: null };
   const { payload, writtenAtMs } = unwrapValue(stored);
-  return { kind: 'value', value: state.serializer.deserialize(payload), writtenAtMs, dirty: false, storeKey };
+  return {
+    kind: 'value',
+    value: state.serializer.deserialize(payload),
+    writtenAtMs,
+    dirty: false,
+    storeKey,
+    stored: keep ? stored : undefined,
+  };
 }
 
 async function loadMap(store: KeyValueStore, state: RegisteredState, entry: CachedKey): Promise<void> {
@@ -49,22 +58,47 @@ async function loadMap(store: KeyValueStore, state: RegisteredState, entry: Cach
   entry.slots.set(state.name, slot);
 }
 
-/** Store writes for a key's dirty slots; marks them clean. */
-export function collectWrites(states: ReadonlyMap<string, RegisteredState>, entry: CachedKey, out: StoreWrite[]): void {
+/**
+ * Store writes for a key's dirty slots, and in `priors` (aligned with `out`) what the store held
+ * for each before (see `KeyValueStore.write`); marks them clean.
+ */
+export function collectWrites(
+  states: ReadonlyMap<string, RegisteredState>,
+  entry: CachedKey,
+  out: StoreWrite[],
+  priors: StorePrior[],
+): void {
   for (const [name, slot] of entry.slots) {
     const state = states.get(name);
     if (state === undefined) continue;
     if (slot.kind === 'value') {
       if (!slot.dirty) continue;
+      priors.push(slot.stored);
       if (slot.value === undefined) {
         out.push({ key: slot.storeKey, value: null });
+        slot.stored = null;
       } else {
-        const payload = state.serializer.serialize(slot.value);
-        out.push({
-          key: slot.storeKey,
-          value: wrapValue(payload, state.ttlMs === undefined ? undefined : slot.writtenAtMs),
-        });
-        if (state.serializer.decodesLazily === true) slot.value = state.serializer.deserialize(payload);
+        const serializer = state.serializer;
+        const writtenAtMs = state.ttlMs === undefined ? undefined : slot.writtenAtMs;
+        let value: Buffer;
+        let payload: Buffer;
+        if (serializer.serializeWithRoom !== undefined) {
+          // One buffer: the serializer leaves room for the header instead of being copied behind it.
+          const room = valueHeaderBytes(writtenAtMs);
+          value = serializer.serializeWithRoom(slot.value, room);
+          writeValueHeader(value, writtenAtMs);
+          payload = value.subarray(room);
+        } else {
+          payload = serializer.serialize(slot.value);
+          value = wrapValue(payload, writtenAtMs);
+        }
+        out.push({ key: slot.storeKey, value });
+        slot.stored = serializer.decodesLazily === true ? value : undefined;
+        if (serializer.decodesLazily === true)
+          slot.value =
+            serializer.decodeWritten === undefined
+              ? serializer.deserialize(payload)
+              : serializer.decodeWritten(slot.value, payload);
       }
       slot.dirty = false;
       continue;
@@ -76,6 +110,8 @@ export function collectWrites(states: ReadonlyMap<string, RegisteredState>, entr
         key: mapEntryKey(key, mapKey),
         value: current === undefined ? null : encodeValue(state, current.value, current.writtenAtMs),
       });
+      // Map entries do not keep their stored bytes: the store reads them if it needs them.
+      priors.push(undefined);
     }
     slot.dirty.clear();
   }

@@ -27,6 +27,21 @@ export function wrapValue(payload: Buffer, writtenAtMs: number | undefined): Buf
   return out;
 }
 
+/** The header `wrapValue` puts in front of a payload: its length, and it written into `out`. */
+export function valueHeaderBytes(writtenAtMs: number | undefined): number {
+  return writtenAtMs === undefined ? 1 : 9;
+}
+
+/** Writes the header of `wrapValue` into the first `valueHeaderBytes(writtenAtMs)` bytes of `out`. */
+export function writeValueHeader(out: Buffer, writtenAtMs: number | undefined): void {
+  if (writtenAtMs === undefined) {
+    out[0] = PLAIN;
+    return;
+  }
+  out[0] = TIMESTAMPED;
+  out.writeDoubleBE(writtenAtMs, 1);
+}
+
 export function unwrapValue(stored: Buffer): Unwrapped {
   const flag = stored[0];
   if (flag === PLAIN) return { payload: stored.subarray(1), writtenAtMs: undefined };

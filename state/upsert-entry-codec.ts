@@ -62,12 +62,19 @@ class StoredUpsertEntry<T> implements UpsertEntry<T> {
 }
 
 export function upsertEntrySerializer<T>(): Serializer<UpsertEntry<T>> {
-  return { serialize: encodeUpsertEntry, deserialize: (bytes) => decodeUpsertEntry<T>(bytes), decodesLazily: true };
+  return {
+    serialize: encodeUpsertEntry,
+    serializeWithRoom: encodeUpsertEntry,
+    deserialize: (bytes) => decodeUpsertEntry<T>(bytes),
+    decodeWritten: (entry, bytes) => writtenUpsertEntry(entry, bytes),
+    decodesLazily: true,
+  };
 }
 
-export function encodeUpsertEntry<T>(entry: UpsertEntry<T>): Buffer {
+/** The entry's bytes, after `room` free bytes (the store's value header) when asked. */
+export function encodeUpsertEntry<T>(entry: UpsertEntry<T>, room = 0): Buffer {
   const { row, position, deletedAtMs } = entry;
-  const header = deletedAtMs === undefined ? 1 + POSITION_BYTES : 9 + POSITION_BYTES;
+  const header = room + (deletedAtMs === undefined ? 1 + POSITION_BYTES : 9 + POSITION_BYTES);
   let flags = deletedAtMs === undefined ? 0 : HAS_DELETED_AT;
   let out: Buffer;
   if (row === null || row === undefined) {
@@ -83,10 +90,27 @@ export function encodeUpsertEntry<T>(entry: UpsertEntry<T>): Buffer {
     payload.copy(out, header);
     flags |= ROW_V8;
   }
-  out[0] = FORMAT | flags;
-  writePosition(position, out, 1);
-  if (deletedAtMs !== undefined) out.writeDoubleBE(deletedAtMs, 1 + POSITION_BYTES);
+  out[room] = FORMAT | flags;
+  writePosition(position, out, room + 1);
+  if (deletedAtMs !== undefined) out.writeDoubleBE(deletedAtMs, room + 1 + POSITION_BYTES);
   return out;
+}
+
+/**
+ * `decodeUpsertEntry(bytes)` for bytes `encodeUpsertEntry(entry)` just wrote: the position and
+ * delete time are taken from the entry instead of decoded (no new position string per write).
+ */
+function writtenUpsertEntry<T>(entry: UpsertEntry<T>, bytes: Buffer): UpsertEntry<T> {
+  const flags = bytes[0] as number;
+  if ((flags & 0xf8) !== FORMAT) return decodeUpsertEntry<T>(bytes);
+  const header = 1 + POSITION_BYTES + ((flags & HAS_DELETED_AT) !== 0 ? 8 : 0);
+  const hasRow = (flags & (ROW_JSON | ROW_V8)) !== 0;
+  return new StoredUpsertEntry<T>(
+    entry.position,
+    entry.deletedAtMs,
+    hasRow ? bytes.subarray(header) : undefined,
+    (flags & ROW_JSON) !== 0,
+  );
 }
 
 export function decodeUpsertEntry<T>(bytes: Buffer): UpsertEntry<T> {
@@ -131,8 +155,18 @@ export const MAX_STORABLE_DEPTH = 1000;
  * `UpsertTable.apply` calls it for each record, so a refusal names the record, not a flush.
  */
 export function unstorableReason(row: unknown): string | undefined {
-  const stack: { value: object; depth: number }[] = [];
-  if (typeof row === 'object' && row !== null) stack.push({ value: row, depth: 1 });
+  if (typeof row !== 'object' || row === null || ArrayBuffer.isView(row)) return undefined;
+  // A flat row (every Debezium row without arrays, structs or json objects) allocates nothing.
+  let nested = false;
+  for (const name in row) {
+    const child = (row as Record<string, unknown>)[name];
+    if (typeof child === 'object' && child !== null) {
+      nested = true;
+      break;
+    }
+  }
+  if (!nested) return undefined;
+  const stack: { value: object; depth: number }[] = [{ value: row, depth: 1 }];
   while (stack.length > 0) {
     const { value, depth } = stack.pop() as { value: object; depth: number };
     if (depth > MAX_STORABLE_DEPTH)

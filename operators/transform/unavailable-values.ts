@@ -30,10 +30,12 @@ export function unavailableValueMatcher(
   const text = bytes.toString('utf8');
   const base64 = bytes.toString('base64');
   const strings = new Set([text, base64, JSON.stringify({ [text]: text })]);
+  // Looking a string up in the set hashes all of it: most column values are ruled out by length.
+  const lengths = new Set([...strings].map((s) => s.length));
   const signedBytes = [...bytes].map((b) => (b > 127 ? b - 256 : b));
   const arrays: readonly (readonly unknown[])[] = [[text], [base64], signedBytes, [nameUuid(bytes)]];
   const isPlaceholder = (value: unknown): boolean => {
-    if (typeof value === 'string') return strings.has(value);
+    if (typeof value === 'string') return lengths.has(value.length) && strings.has(value);
     if (Array.isArray(value)) return arrays.some((form) => sameArray(form, value));
     if (typeof value === 'object' && value !== null) {
       const entries = Object.entries(value);

@@ -1,5 +1,6 @@
 /**
  * npm run bench -- harness [--events 300000] [--keys 30000] [--runs 3] [--pipelines upsert,passthrough]
+ *                          [--checkpoint-ms 1000]
  *
  * The reference projection job in-process, without Kafka: the real debeziumSource (decoding,
  * fetch buffer, positions) over a fetcher that hands out the generated workload from memory in
@@ -9,6 +10,9 @@
  * no broker, its CPU time per event (the job thread's own, from /proc, beside the whole process's)
  * stays comparable on a loaded machine where events/s does not.
  * Profile it with: node --cpu-prof --import tsx scripts/bench/harness-bench.ts --runs 1
+ * (summarise: npx tsx scripts/bench/cpu-profile-summary.ts FILE --after workloadBatches).
+ * `--checkpoint-ms 60000` leaves checkpoints out of an A/B of the record path: at 1 s their count,
+ * and so their CPU, follows each run's wall time, which the machine's load decides.
  */
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     keys: { type: 'string', default: '30000' },
     runs: { type: 'string', default: '3' },
     pipelines: { type: 'string', default: 'upsert,passthrough' },
+    'checkpoint-ms': { type: 'string', default: '1000' },
   },
 });
 
@@ -119,7 +124,7 @@ async function runJob(pipeline: string, batches: readonly FetchedBatch[], run: n
   try {
     const env = StreamEnvironment.create({
       jobName: `harness-${pipeline}-${run}`,
-      checkpoints: { intervalMs: 1000, dir: join(dir, 'checkpoints') },
+      checkpoints: { intervalMs: Number(values['checkpoint-ms']), dir: join(dir, 'checkpoints') },
       state: { backend: 'rocksdb', dir: join(dir, 'state') },
       restore: 'none',
       restart: { maxAttempts: 0 },

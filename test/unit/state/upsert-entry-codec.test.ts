@@ -1,6 +1,6 @@
 import { serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
-import { decodeUpsertEntry, encodeUpsertEntry } from '../../../state/upsert-entry-codec.ts';
+import { decodeUpsertEntry, encodeUpsertEntry, upsertEntrySerializer } from '../../../state/upsert-entry-codec.ts';
 import type { UpsertEntry } from '../../../state/upsert-table.ts';
 import { UnstorableValueError } from '../../../state/errors.ts';
 import { legacyLsnPosition, snapshotPosition, streamPosition } from '../../../state/change-position.ts';
@@ -81,6 +81,26 @@ describe('upsert entry codec', () => {
       position: legacyLsnPosition(43),
       deletedAtMs: 9,
     });
+  });
+
+  it('serializeWithRoom writes the same bytes after the room, and decodeWritten reads them back as deserialize does', () => {
+    const codec = upsertEntrySerializer<unknown>();
+    const entries: UpsertEntry<unknown>[] = [
+      { row: { id: 1, notes: 'Kurfürstendamm ✓' }, position: top },
+      { row: { id: 2n }, position: p7 },
+      { row: null, position: p7, deletedAtMs: 1_700_000_000_123 },
+    ];
+    for (const entry of entries) {
+      const plain = codec.serialize(entry);
+      for (const room of [1, 9]) {
+        const roomy = codec.serializeWithRoom?.(entry, room) as Buffer;
+        expect(roomy.subarray(room).equals(plain)).toBe(true);
+        const written = codec.decodeWritten?.(entry, roomy.subarray(room)) as UpsertEntry<unknown>;
+        expect(JSON.stringify(written, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))).toBe(
+          JSON.stringify(codec.deserialize(plain), (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)),
+        );
+      }
+    }
   });
 
   it('rejects bytes in no known format', () => {
