@@ -402,8 +402,7 @@ class RecoveryLog implements LocalRecovery {
     if (!this.marked) return undefined;
     const unknown: number[] = [];
     for (let i = 0; i < ops.length; i++) if (priors?.[i] === undefined) unknown.push(i);
-    const read =
-      unknown.length === 0 ? [] : await this.store.getMany(unknown.map((i) => (ops[i] as StoreWrite).key));
+    const read = unknown.length === 0 ? [] : await this.store.getMany(unknown.map((i) => (ops[i] as StoreWrite).key));
     const entries = ops.map((op, i) => ({ key: op.key, value: priors?.[i] ?? undefined }));
     unknown.forEach((at, i) => ((entries[at] as { value: Buffer | undefined }).value = read[i]));
     return { key: undoKey(++this.seq), value: encodeUndo(entries) };

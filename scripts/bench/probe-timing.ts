@@ -25,7 +25,12 @@ export interface ProbeTimes {
   measuring: boolean;
 }
 
-export const newProbeTimes = (): ProbeTimes => ({ fetched: new Map(), arrived: new Map(), readLags: [], measuring: false });
+export const newProbeTimes = (): ProbeTimes => ({
+  fetched: new Map(),
+  arrived: new Map(),
+  readLags: [],
+  measuring: false,
+});
 
 /** Probe keys are `{"id":<PROBE_ID_BASE + n>}`; workload keys are shorter, so most keys are not parsed. */
 const PROBE_KEY_LENGTH = `{"id":${PROBE_ID_BASE}}`.length;

@@ -183,7 +183,10 @@ function timed<T>(
   };
 }
 
-function cadenceOf(clock: SinkClock, until: number): Omit<CheckpointCadence, 'checkpointDuration' | 'stateSnapshotSync' | 'stateSnapshotAsync'> | undefined {
+function cadenceOf(
+  clock: SinkClock,
+  until: number,
+): Omit<CheckpointCadence, 'checkpointDuration' | 'stateSnapshotSync' | 'stateSnapshotAsync'> | undefined {
   if (clock.measuringSince === undefined) return undefined;
   const all = [...clock.times.entries()].sort(([a], [b]) => a - b).map(([, t]) => t);
   const commits = new Set(all.flatMap((t) => (t.commitEnd === undefined ? [] : [t.commitEnd]))).size;

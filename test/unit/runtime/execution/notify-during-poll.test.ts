@@ -62,7 +62,12 @@ describe('checkpoint notifications during a poll', () => {
       metricsFor: () => new RecordingMetrics(),
       acknowledge: () => undefined,
       decline: () => undefined,
-      hooks: { recordsIn: () => undefined, recordsOut: () => undefined, watermarkAdvanced: () => undefined, timeSpent: () => undefined },
+      hooks: {
+        recordsIn: () => undefined,
+        recordsOut: () => undefined,
+        watermarkAdvanced: () => undefined,
+        timeSpent: () => undefined,
+      },
     });
     await loop.open();
     const running = loop.run();

@@ -33,7 +33,13 @@ describe('FetchBuffer', () => {
 
   it('bounds its bytes by what processing takes in maxDrainMs (bound in time), between minBytes and maxBytes', async () => {
     let now = 0;
-    const buffer = new FetchBuffer<number>(10_000, () => undefined, 1000, 100, () => now);
+    const buffer = new FetchBuffer<number>(
+      10_000,
+      () => undefined,
+      1000,
+      100,
+      () => now,
+    );
     expect(buffer.boundBytes).toBe(100); // nothing measured yet: minBytes
     for (let i = 0; i < 10; i++) {
       await buffer.put(i, 50);
