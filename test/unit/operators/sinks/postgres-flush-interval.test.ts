@@ -4,26 +4,14 @@
  * PREPARE then carries only the last interval's rows (fake sessions, a controlled clock).
  */
 import { describe, expect, it } from 'vitest';
-import type { StreamRecord } from '../../../../operators/operator.ts';
 import type { PgConnect } from '../../../../operators/sinks/postgres/pg-session.ts';
 import { postgresSink } from '../../../../operators/sinks/postgres/postgres-sink.ts';
-import type { TableChange } from '../../../../operators/table-change.ts';
 import { countingOperatorContext } from '../../../support/operator-context.ts';
-import { streamPosition } from '../../../../state/change-position.ts';
+import { asRecords, upsertChange } from '../../../support/sink-fixtures.ts';
 import { FakePgSession } from '../../../support/fake-pg-session.ts';
 
-type Change = TableChange<number, { id: number; status: string }>;
-const upsert = (id: number, lsn: number): StreamRecord<Change> => ({
-  value: {
-    kind: 'upsert',
-    key: id,
-    row: { id, status: 'paid' },
-    previous: null,
-    position: streamPosition(0, lsn),
-    sourceTsMs: 0,
-  },
-  timestamp: undefined,
-});
+/** One change per record: an upsert of order `id` at `lsn`. */
+const upsert = (id: number, lsn: number) => asRecords(upsertChange({ id, status: 'paid' }, lsn, 0));
 const noOutput = { emit: () => undefined, emitSide: () => undefined };
 
 describe('postgres sink flushIntervalMs (fake sessions)', () => {
@@ -47,17 +35,17 @@ describe('postgres sink flushIntervalMs (fake sessions)', () => {
     const writer = sessions[0] as FakePgSession;
     const inserts = () => writer.statements.filter((s) => s.startsWith('INSERT INTO "orders"')).length;
 
-    await op.processBatch([upsert(1, 1), upsert(2, 2)], noOutput);
+    await op.processBatch([...upsert(1, 1), ...upsert(2, 2)], noOutput);
     now += 150;
-    await op.processBatch([upsert(3, 3)], noOutput);
+    await op.processBatch(upsert(3, 3), noOutput);
     expect(inserts()).toBe(0); // the oldest waited 150 ms: still buffered
     now += 50;
-    await op.processBatch([upsert(4, 4)], noOutput);
+    await op.processBatch(upsert(4, 4), noOutput);
     expect(inserts()).toBe(1); // 200 ms: all four written, before any barrier
     expect(writer.statements.some((s) => s.startsWith('PREPARE TRANSACTION'))).toBe(false);
 
     now += 10;
-    await op.processBatch([upsert(5, 5)], noOutput);
+    await op.processBatch(upsert(5, 5), noOutput);
     expect(inserts()).toBe(1); // the interval restarts with the first change after the write
     await op.snapshotState?.(1);
     expect(inserts()).toBe(2); // the barrier writes the rest, then prepares
