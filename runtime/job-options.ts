@@ -182,13 +182,18 @@ export type ResolvedOptions = {
   readonly deadLetterWriter: DeadLetterWriter | undefined;
 };
 
+/** Where a job's HTTP server listens: `rest.port`, else `metricsPort`, else CDCFLOW_METRICS_PORT; undefined: no server. */
+export function httpPortOf(options: Pick<EnvironmentOptions, 'rest' | 'metricsPort'>): number | undefined {
+  const envPort = process.env['CDCFLOW_METRICS_PORT'];
+  return options.rest?.port ?? options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort));
+}
+
 export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
   if (!/^[A-Za-z0-9_.-]+$/.test(options.jobName)) {
     throw new Error(
       `jobName '${options.jobName}' may use only letters, digits, '-', '_' and '.': it names folders and Kafka transactional ids`,
     );
   }
-  const envPort = process.env['CDCFLOW_METRICS_PORT'];
   // In a subtask worker every line carries the subtask (protocol.ts SubtaskInit).
   const init = workerData as { kind?: unknown; subtaskIndex?: unknown } | null | undefined;
   const subtask =
@@ -210,7 +215,7 @@ export function resolveOptions(options: EnvironmentOptions): ResolvedOptions {
     stateDir: resolve(options.state?.dir ?? defaultStateDir()),
     stateRocksDb: options.state?.rocksdb ?? {},
     restore: options.restore ?? JOB_DEFAULTS.restore,
-    metricsPort: options.rest?.port ?? options.metricsPort ?? (envPort === undefined ? undefined : Number(envPort)),
+    metricsPort: httpPortOf(options),
     rest: {
       host: options.rest?.host ?? JOB_DEFAULTS.restHost,
       token: options.rest?.token,

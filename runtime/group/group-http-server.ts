@@ -25,6 +25,7 @@ import {
   type MetricValue,
 } from 'prom-client';
 import type { StreamEnvironment } from '../environment.ts';
+import { replyHealth, type HealthVerdict } from '../rest/rest-api.ts';
 
 /** One running partition task, as the server sees it. */
 export interface GroupTaskView {
@@ -91,7 +92,7 @@ export function groupReadiness(view: GroupView): GroupVerdict {
 }
 
 /** Unhealthy means "restart me would help": a failed group job or a task that cannot make progress. */
-export function groupHealth(view: GroupView): GroupVerdict {
+export function groupHealth(view: GroupView): HealthVerdict {
   const reasons: string[] = [];
   const { failure } = view.ending();
   if (failure !== undefined) reasons.push(`group job failed: ${failure}`);
@@ -99,7 +100,7 @@ export function groupHealth(view: GroupView): GroupVerdict {
     const health = t.env.health();
     if (!health.healthy) reasons.push(`partition ${t.topic}-${t.partition}: ${health.reasons.join('; ')}`);
   }
-  return { ok: reasons.length === 0, reasons };
+  return { healthy: reasons.length === 0, reasons };
 }
 
 export async function startGroupHttpServer(
@@ -162,15 +163,7 @@ export async function startGroupHttpServer(
   const app = Fastify({ logger: false });
   app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await exposition()));
   app.get('/livez', (_request, reply) => reply.type('text/plain').send('ok\n'));
-  app.get('/healthz', (_request, reply) => {
-    const verdict = groupHealth(view);
-    return verdict.ok
-      ? reply.type('text/plain').send('ok\n')
-      : reply
-          .code(503)
-          .type('text/plain')
-          .send(`unhealthy: ${verdict.reasons.join('; ')}\n`);
-  });
+  app.get('/healthz', (_request, reply) => replyHealth(reply, groupHealth(view)));
   app.get('/readyz', (_request, reply) => {
     const verdict = groupReadiness(view);
     return reply.code(verdict.ok ? 200 : 503).send({ ready: verdict.ok, reasons: verdict.reasons });

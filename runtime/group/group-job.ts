@@ -21,7 +21,7 @@ import type { PartitionTaskRef } from '../../operators/sources/kafka/partition-t
 import { defaultCheckpointRoot, defaultStateDir } from '../config/index.ts';
 import { JOB_DEFAULTS } from '../config/defaults.ts';
 import { StreamEnvironment } from '../environment.ts';
-import type { EnvironmentOptions } from '../job-options.ts';
+import { httpPortOf, type EnvironmentOptions } from '../job-options.ts';
 import { startGroupHttpServer, type GroupHttpServer, type GroupView } from './group-http-server.ts';
 import { GroupMembership, type OwnedPartition } from './group-membership.ts';
 import { openClaimStore, type OpenedClaimStore } from './claim-store-for.ts';
@@ -163,8 +163,7 @@ export class GroupJob {
    */
   private async startHttp(): Promise<void> {
     const env = this.o.environment;
-    const fromEnv = process.env['CDCFLOW_METRICS_PORT'];
-    const port = env?.rest?.port ?? env?.metricsPort ?? (fromEnv === undefined ? undefined : Number(fromEnv));
+    const port = httpPortOf(env ?? {});
     if (port === undefined) return;
     const host = env?.rest?.host ?? JOB_DEFAULTS.restHost;
     this.http = await startGroupHttpServer(this.view(), { host, port });

@@ -20,6 +20,16 @@ export interface HealthVerdict {
   readonly reasons: readonly string[];
 }
 
+/** What /healthz sends for `verdict` (the job's server and a group process's): 200 `ok`, or 503 with the reasons. */
+export function replyHealth(reply: FastifyReply, verdict: HealthVerdict): FastifyReply {
+  return verdict.healthy
+    ? reply.type('text/plain').send('ok\n')
+    : reply
+        .code(503)
+        .type('text/plain')
+        .send(`unhealthy: ${verdict.reasons.join('; ')}\n`);
+}
+
 export interface RestApiOptions {
   readonly control: JobControl;
   readonly metrics: JobMetrics;
@@ -193,15 +203,9 @@ export function buildRestApi(o: RestApiOptions): FastifyInstance {
     return reply.type(o.metrics.registry.contentType).send(await registry.metrics());
   });
 
-  app.get('/healthz', (_request, reply) => {
-    const verdict = (o.health ?? (() => ({ healthy: true, reasons: [] })))();
-    return verdict.healthy
-      ? reply.type('text/plain').send('ok\n')
-      : reply
-          .code(503)
-          .type('text/plain')
-          .send(`unhealthy: ${verdict.reasons.join('; ')}\n`);
-  });
+  app.get('/healthz', (_request, reply) =>
+    replyHealth(reply, (o.health ?? (() => ({ healthy: true, reasons: [] })))()),
+  );
 
   // Liveness: the process answers. Nothing evaluated, so a probe never kills a job that is slow
   // but progressing (a long restore is not a checkpoint for /healthz either).

@@ -87,9 +87,9 @@ describe('group readiness', () => {
   });
 
   it('is unhealthy only for a failed group job or a task that cannot make progress', () => {
-    expect(groupHealth(view({ assigned: [0], tasks: [{ partition: 0, running: false, state: 'restoring' }] })).ok).toBe(
-      true,
-    );
+    expect(
+      groupHealth(view({ assigned: [0], tasks: [{ partition: 0, running: false, state: 'restoring' }] })).healthy,
+    ).toBe(true);
     expect(groupHealth(view({ assigned: [0], tasks: [{ partition: 0, healthy: false }] })).reasons).toEqual([
       'partition orders-0: 4 consecutive failures',
     ]);
