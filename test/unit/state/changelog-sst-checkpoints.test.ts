@@ -3,12 +3,11 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { KeyGroupRange } from '../../../state/key-groups.ts';
-import type { KeyValueStore } from '../../../state/key-value-store.ts';
 import { KeyedStateBackend } from '../../../state/keyed-state-backend.ts';
 import { RocksDbStore, type RocksDbStoreOptions } from '../../../state/rocksdb-store.ts';
 import { newBytesOf, type KeyedStateHandle } from '../../../state/snapshot-handle.ts';
 import { LocalFsSnapshotStorage, type SnapshotStorage } from '../../../state/snapshot-storage.ts';
-import { TempDirs } from './helpers.ts';
+import { completedCheckpoint, dumpState, TempDirs } from './helpers.ts';
 
 /**
  * Native binding, 'changelog' mode (the default): every checkpoint writes a delta of the changed
@@ -41,30 +40,17 @@ async function put(backend: KeyedStateBackend, subset: readonly string[], value:
   await backend.flush();
 }
 
-/** Every state entry, hex → hex (the bookkeeping of local recovery excluded: scans stop below it). */
-async function dump(store: KeyValueStore): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for await (const [key, value] of store.scan(Buffer.alloc(0))) out.set(key.toString('hex'), value.toString('hex'));
-  return out;
-}
-
 function backendAt(location: string, options: Partial<RocksDbStoreOptions> = {}) {
   const store = new RocksDbStore({ location, binding: 'native', ...options });
   const backend = new KeyedStateBackend({ store, keyGroupRange: ALL, snapshotNamePrefix: 'op/subtask-0' });
   return { store, backend };
 }
 
-async function checkpoint(backend: KeyedStateBackend, id: number, storage: SnapshotStorage) {
-  const handle = await backend.snapshot(id, storage);
-  backend.notifyCheckpointComplete(id);
-  return handle;
-}
-
 async function restoreElsewhere(root: string, name: string, handle: KeyedStateHandle, storage: SnapshotStorage) {
   const { store, backend } = backendAt(join(root, name));
   await backend.open();
   await backend.restore([handle], ALL, storage);
-  const state = await dump(store);
+  const state = await dumpState(store);
   return { store, backend, state };
 }
 
@@ -102,7 +88,7 @@ describe('native checkpoints, changelog mode', () => {
     const { backend } = backendAt(join(root, 'db'));
     await backend.open();
     await put(backend, keys, (k) => Number(k.slice(1)));
-    const first = await checkpoint(backend, 1, storage);
+    const first = await completedCheckpoint(backend, 1, storage);
     // The first checkpoint of a lineage is its base: the whole database.
     expect(first.format).toBe('rocksdb-checkpoint');
     expect(first.files.every((f) => f.kind === 'sst' || f.kind === 'sst-meta')).toBe(true);
@@ -111,7 +97,7 @@ describe('native checkpoints, changelog mode', () => {
 
     for (let id = 2; id <= 6; id++) {
       await put(backend, keys.slice(id * 10, id * 10 + 20), (k) => Number(k.slice(1)) + id);
-      const handle = await checkpoint(backend, id, storage);
+      const handle = await completedCheckpoint(backend, id, storage);
       expect(handle.format).toBe('rocksdb-checkpoint');
       // [base of checkpoint 1, deltas 2…id]: nothing of RocksDB's was uploaded again.
       expect(handle.files.filter((f) => f.kind !== 'delta').every((f) => f.checkpointId === 1)).toBe(true);
@@ -130,9 +116,9 @@ describe('native checkpoints, changelog mode', () => {
     const { store, backend } = backendAt(join(root, 'db'), { materializeDeltaBytes: 1 });
     await backend.open();
     await put(backend, keys, (k) => Number(k.slice(1)));
-    await checkpoint(backend, 1, storage);
+    await completedCheckpoint(backend, 1, storage);
     await put(backend, keys.slice(0, 300), (k) => Number(k.slice(1)) + 1); // before
-    const second = await checkpoint(backend, 2, storage); // starts the materialisation at barrier 2
+    const second = await completedCheckpoint(backend, 2, storage); // starts the materialisation at barrier 2
     expect(backend.rebaseStatus?.checkpointId).toBe(2);
     expect(deltasOf(second)).toEqual([2]);
     // During: updates, deletes, new keys, map entries, while the base of barrier 2 is written.
@@ -141,19 +127,19 @@ describe('native checkpoints, changelog mode', () => {
     await put(backend, ['new-1', 'new-2', 'new-3'], () => 42);
     await vi.waitFor(() => expect(backend.rebaseStatus?.written).toBe(true), { timeout: 20_000, interval: 10 });
     await put(backend, keys.slice(2000, 2050), () => 9);
-    const third = await checkpoint(backend, 3, storage);
+    const third = await completedCheckpoint(backend, 3, storage);
     // The first handle that can list it: [base at 2, deltas after 2 (none completed), own delta].
     expect(baseOf(third)).toBe(2);
     expect(deltasOf(third)).toEqual([3]);
-    const atThird = await dump(store);
+    const atThird = await dumpState(store);
     // After: more changes on the new base.
     await put(backend, keys.slice(150, 160), (k) => Number(k.slice(1)) + 5);
     await put(backend, keys.slice(2000, 2010), () => null);
     await put(backend, ['new-2'], () => null);
-    const fourth = await checkpoint(backend, 4, storage);
+    const fourth = await completedCheckpoint(backend, 4, storage);
     expect(baseOf(fourth)).toBe(2);
     expect(deltasOf(fourth)).toEqual([3, 4]);
-    const atFourth = await dump(store);
+    const atFourth = await dumpState(store);
     await put(backend, keys.slice(0, 500), () => null); // after the checkpoint: must not be restored
     await backend.close();
 
@@ -164,10 +150,10 @@ describe('native checkpoints, changelog mode', () => {
     expect(four.state).toEqual(atFourth);
     // The restored chain goes on: its next checkpoint is a delta on the same base, and restores.
     await put(four.backend, keys.slice(700, 720), () => 1);
-    const fifth = await checkpoint(four.backend, 5, storage);
+    const fifth = await completedCheckpoint(four.backend, 5, storage);
     expect(baseOf(fifth)).toBe(2);
     expect(deltasOf(fifth)).toEqual([3, 4, 5]);
-    const atFifth = await dump(four.store);
+    const atFifth = await dumpState(four.store);
     await four.backend.close();
     const five = await restoreElsewhere(root, 'r5', fifth, storage);
     expect(five.state).toEqual(atFifth);
@@ -194,17 +180,17 @@ describe('native checkpoints, changelog mode', () => {
     const { store, backend } = backendAt(join(root, 'db'), { materializeDeltaBytes: 1 });
     await backend.open();
     await put(backend, keys, (k) => Number(k.slice(1)));
-    await checkpoint(backend, 1, storage);
+    await completedCheckpoint(backend, 1, storage);
 
     // A materialisation that fails: the checkpoints around it are deltas on the old base.
     gate = newGate();
     await put(backend, keys.slice(0, 100), () => 3);
-    await checkpoint(backend, 2, storage);
+    await completedCheckpoint(backend, 2, storage);
     expect(backend.rebaseStatus?.checkpointId).toBe(2);
     gate.reject(new Error('disk full'));
     await vi.waitFor(() => expect(backend.rebaseStatus).toBeUndefined(), { timeout: 10_000, interval: 10 });
     await put(backend, keys.slice(100, 200), () => null);
-    const third = await checkpoint(backend, 3, storage); // starts another materialisation, at 3
+    const third = await completedCheckpoint(backend, 3, storage); // starts another materialisation, at 3
     expect(baseOf(third)).toBe(1);
     expect(deltasOf(third)).toEqual([2, 3]);
 
@@ -212,10 +198,10 @@ describe('native checkpoints, changelog mode', () => {
     gate = newGate();
     expect(backend.rebaseStatus).toEqual({ checkpointId: 3, written: false });
     await put(backend, keys.slice(200, 300), (k) => Number(k.slice(1)) + 11);
-    const fourth = await checkpoint(backend, 4, storage);
+    const fourth = await completedCheckpoint(backend, 4, storage);
     expect(baseOf(fourth)).toBe(1);
     expect(deltasOf(fourth)).toEqual([2, 3, 4]);
-    const expected = await dump(store);
+    const expected = await dumpState(store);
     await put(backend, keys.slice(0, 1000), () => null); // lost with the crash
     // The killed process's backend is never closed; the handle restores elsewhere without it.
     const restored = await restoreElsewhere(root, 'after-crash', fourth, storage);
@@ -237,15 +223,15 @@ describe('native checkpoints, changelog mode', () => {
     const { store, backend } = backendAt(location, options);
     await backend.open();
     await put(backend, keys, (k) => Number(k.slice(1)));
-    await checkpoint(backend, 1, storage);
+    await completedCheckpoint(backend, 1, storage);
     await put(backend, keys.slice(0, 100), () => 2);
-    await checkpoint(backend, 2, storage);
+    await completedCheckpoint(backend, 2, storage);
     await vi.waitFor(() => expect(backend.rebaseStatus?.written).toBe(true), { timeout: 20_000, interval: 10 });
     await put(backend, keys.slice(100, 150), () => null);
-    const third = await checkpoint(backend, 3, storage);
+    const third = await completedCheckpoint(backend, 3, storage);
     expect(baseOf(third)).toBe(2);
     expect(deltasOf(third)).toEqual([3]);
-    const expected = await dump(store);
+    const expected = await dumpState(store);
     await put(backend, keys.slice(0, 1000), () => 7); // after the checkpoint: undone by the recovery
     await backend.close();
 
@@ -253,11 +239,11 @@ describe('native checkpoints, changelog mode', () => {
     await same.backend.open();
     await same.backend.restore([third], ALL, storage);
     expect(same.store.localRecovery?.incarnation).toBe(third.localRecovery?.incarnation);
-    expect(await dump(same.store)).toEqual(expected);
+    expect(await dumpState(same.store)).toEqual(expected);
     await put(same.backend, keys.slice(500, 510), () => 1);
-    const fourth = await checkpoint(same.backend, 4, storage);
+    const fourth = await completedCheckpoint(same.backend, 4, storage);
     expect(deltasOf(fourth).slice(0, 1)).toEqual([3]);
-    const atFourth = await dump(same.store);
+    const atFourth = await dumpState(same.store);
     await same.backend.close();
     const elsewhere = await restoreElsewhere(root, 'elsewhere', fourth, storage);
     expect(elsewhere.state).toEqual(atFourth);
@@ -270,9 +256,9 @@ describe('native checkpoints, changelog mode', () => {
     const { backend } = backendAt(join(root, 'db'), { nativeCheckpoints: 'sst' });
     await backend.open();
     await put(backend, keys, (k) => Number(k.slice(1)));
-    await checkpoint(backend, 1, storage);
+    await completedCheckpoint(backend, 1, storage);
     await put(backend, keys.slice(0, 20), () => 1);
-    const second = await checkpoint(backend, 2, storage);
+    const second = await completedCheckpoint(backend, 2, storage);
     expect(deltasOf(second)).toEqual([]);
     expect(second.files.some((f) => f.kind === 'sst-meta' && f.checkpointId === 2)).toBe(true);
     await backend.close();

@@ -1,10 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { KeyGroupRange } from '../../../state/key-groups.ts';
 import type { KeyValueStore } from '../../../state/key-value-store.ts';
 import type { KeyedStateBackend } from '../../../state/keyed-state-backend.ts';
 import { MemoryStore } from '../../../state/memory-store.ts';
 import { RocksDbStore } from '../../../state/rocksdb-store.ts';
+import type { KeyedStateHandle } from '../../../state/snapshot-handle.ts';
+import type { SnapshotStorage } from '../../../state/snapshot-storage.ts';
+import { keyGroupOfStateKey } from '../../../state/state-key-layout.ts';
 
 /** Temp directories created by a test file; remove them in afterAll. */
 export class TempDirs {
@@ -58,4 +62,29 @@ export async function putValueAndMap(
     }
   }
   await backend.flush();
+}
+
+/**
+ * Every state entry of `store` (in `range`, default all), as hex pairs: the reference a restore
+ * must equal. Local recovery's bookkeeping is not included: scans stop below it.
+ */
+export async function dumpState(store: KeyValueStore, range?: KeyGroupRange): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for await (const [key, value] of store.scan(Buffer.alloc(0))) {
+    const group = keyGroupOfStateKey(key);
+    if (range === undefined || (group >= range.start && group <= range.end))
+      out.set(key.toString('hex'), value.toString('hex'));
+  }
+  return out;
+}
+
+/** Snapshot `id` and complete it, as the coordinator would once every task acknowledged. */
+export async function completedCheckpoint(
+  backend: KeyedStateBackend,
+  id: number,
+  storage: SnapshotStorage,
+): Promise<KeyedStateHandle> {
+  const handle = await backend.snapshot(id, storage);
+  backend.notifyCheckpointComplete(id);
+  return handle;
 }

@@ -3,14 +3,13 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeKey } from '../../../state/key-encoder.ts';
 import { keyGroupFor, type KeyGroupRange } from '../../../state/key-groups.ts';
-import type { KeyValueStore } from '../../../state/key-value-store.ts';
 import { KeyedStateBackend } from '../../../state/keyed-state-backend.ts';
 import { MemoryStore } from '../../../state/memory-store.ts';
 import { RocksDbStore } from '../../../state/rocksdb-store.ts';
 import type { KeyedStateHandle } from '../../../state/snapshot-handle.ts';
 import { LocalFsSnapshotStorage } from '../../../state/snapshot-storage.ts';
 import { keyGroupOfStateKey } from '../../../state/state-key-layout.ts';
-import { putValueAndMap, TempDirs } from './helpers.ts';
+import { dumpState, putValueAndMap, TempDirs } from './helpers.ts';
 
 /**
  * A restore that is not a local recovery (another machine, another working directory, another
@@ -22,16 +21,6 @@ afterAll(() => dirs.cleanup());
 
 const ALL: KeyGroupRange = { start: 0, end: 127 };
 const keys = Array.from({ length: 400 }, (_, i) => `k${i}`);
-
-/** Every state entry of `store` in `range`, as hex pairs: the reference a restore must equal. */
-async function dump(store: KeyValueStore, range: KeyGroupRange = ALL): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for await (const [key, value] of store.scan(Buffer.alloc(0))) {
-    const group = keyGroupOfStateKey(key);
-    if (group >= range.start && group <= range.end) out.set(key.toString('hex'), value.toString('hex'));
-  }
-  return out;
-}
 
 function ownKeys(range: KeyGroupRange): string[] {
   return keys.filter((k) => {
@@ -67,7 +56,7 @@ async function history(
   await putValueAndMap(backend, own.slice(0, 10), () => null);
   handle = await backend.snapshot(3, storage);
   backend.notifyCheckpointComplete(3);
-  const expected = await dump(store);
+  const expected = await dumpState(store);
   await putValueAndMap(backend, own, () => 42);
   await backend.close();
   expect(handle.files.map((f) => f.kind)).toEqual(['full', 'delta', 'delta']);
@@ -104,14 +93,14 @@ describe('restore by replaying files (not a local recovery)', () => {
     await backend.open();
     await putValueAndMap(backend, keys, () => 99);
     await backend.restore([handle], ALL, storage);
-    expect(await dump(store)).toEqual(expected);
+    expect(await dumpState(store)).toEqual(expected);
 
     // The restored store keeps working: writes, a delta on the restored chain, a restore of it.
     await putValueAndMap(backend, keys.slice(0, 30), (k) => Number(k.slice(1)) + 500);
     const next = await backend.snapshot(4, storage);
     backend.notifyCheckpointComplete(4);
     expect(next.files.map((f) => f.kind)).toEqual(['full', 'delta', 'delta', 'delta']);
-    const expectedNext = await dump(store);
+    const expectedNext = await dumpState(store);
     await putValueAndMap(backend, keys, () => 1);
     await backend.close();
 
@@ -119,7 +108,7 @@ describe('restore by replaying files (not a local recovery)', () => {
     const again = new KeyedStateBackend({ store: third, keyGroupRange: ALL, restoreBatchSize: 5 });
     await again.open();
     await again.restore([next], ALL, storage);
-    expect(await dump(third)).toEqual(expectedNext);
+    expect(await dumpState(third)).toEqual(expectedNext);
     await again.close();
   }, 60_000);
 
@@ -142,7 +131,7 @@ describe('restore by replaying files (not a local recovery)', () => {
     const check = new KeyedStateBackend({ store: reference, keyGroupRange: ALL });
     await check.open();
     await check.restore([taken], ALL, storage);
-    const expected = await dump(reference);
+    const expected = await dumpState(reference);
     await putValueAndMap(first, keys.slice(0, 60), () => null);
     await first.close();
 
@@ -152,7 +141,7 @@ describe('restore by replaying files (not a local recovery)', () => {
     const second = new KeyedStateBackend({ store, keyGroupRange: ALL });
     await second.open();
     await second.restore([taken], ALL, storage);
-    expect(await dump(store)).toEqual(expected);
+    expect(await dumpState(store)).toEqual(expected);
     await second.close();
     await check.close();
   }, 60_000);
@@ -168,7 +157,7 @@ describe('restore by replaying files (not a local recovery)', () => {
       const backend = new KeyedStateBackend({ store, keyGroupRange: range, restoreBatchSize: 4 });
       await backend.open();
       await backend.restore([left.handle, right.handle], range, storage);
-      expect(await dump(store)).toEqual(restrict(all, range));
+      expect(await dumpState(store)).toEqual(restrict(all, range));
       await backend.close();
     }
   }, 60_000);
@@ -188,7 +177,7 @@ describe('restore by replaying files (not a local recovery)', () => {
     first.notifyCheckpointComplete(4);
     expect(taken.files.at(-1)?.kind).toBe('delta');
     expect(taken.files.length).toBe(left.handle.files.length + right.handle.files.length + 1);
-    const expected = await dump(store);
+    const expected = await dumpState(store);
     await putValueAndMap(first, keys.slice(0, 40), () => null);
     await first.close();
 
@@ -197,7 +186,7 @@ describe('restore by replaying files (not a local recovery)', () => {
     const second = new KeyedStateBackend({ store: again, keyGroupRange: ALL });
     await second.open();
     await second.restore([taken], ALL, storage);
-    expect(await dump(again)).toEqual(expected);
+    expect(await dumpState(again)).toEqual(expected);
     await second.close();
   }, 60_000);
 

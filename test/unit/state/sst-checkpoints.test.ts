@@ -3,13 +3,12 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { encodeKey } from '../../../state/key-encoder.ts';
 import { keyGroupFor, type KeyGroupRange } from '../../../state/key-groups.ts';
-import type { KeyValueStore } from '../../../state/key-value-store.ts';
 import { KeyedStateBackend } from '../../../state/keyed-state-backend.ts';
 import { RocksDbStore } from '../../../state/rocksdb-store.ts';
 import { newBytesOf } from '../../../state/snapshot-handle.ts';
 import { LocalFsSnapshotStorage } from '../../../state/snapshot-storage.ts';
 import { keyGroupOfStateKey } from '../../../state/state-key-layout.ts';
-import { TempDirs } from './helpers.ts';
+import { completedCheckpoint, dumpState, TempDirs } from './helpers.ts';
 
 /**
  * Native binding (`state.rocksdb.binding: 'native'`): snapshots hold RocksDB checkpoints whose SST
@@ -43,15 +42,6 @@ async function put(backend: KeyedStateBackend, subset: readonly string[], value:
   await backend.flush();
 }
 
-async function dump(store: KeyValueStore, range: KeyGroupRange = ALL): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for await (const [key, value] of store.scan(Buffer.alloc(0))) {
-    const group = keyGroupOfStateKey(key);
-    if (group >= range.start && group <= range.end) out.set(key.toString('hex'), value.toString('hex'));
-  }
-  return out;
-}
-
 function own(range: KeyGroupRange): string[] {
   return keys.filter((k) => {
     const g = keyGroupFor(encodeKey(k), 128);
@@ -65,23 +55,17 @@ function nativeBackend(location: string, range: KeyGroupRange, prefix: string, l
   return { store, backend };
 }
 
-async function checkpoint(backend: KeyedStateBackend, id: number, storage: LocalFsSnapshotStorage) {
-  const handle = await backend.snapshot(id, storage);
-  backend.notifyCheckpointComplete(id);
-  return handle;
-}
-
 /** A subtask's history over `range`: load, checkpoint 1, small changes, checkpoint 2 (returned), more writes. */
 async function history(root: string, name: string, range: KeyGroupRange, storage: LocalFsSnapshotStorage) {
   const { store, backend } = nativeBackend(join(root, name), range, name);
   await backend.open();
   const mine = own(range);
   await put(backend, mine, (k) => Number(k.slice(1)));
-  const first = await checkpoint(backend, 1, storage);
+  const first = await completedCheckpoint(backend, 1, storage);
   await put(backend, mine.slice(0, 50), (k) => Number(k.slice(1)) + 7);
   await put(backend, mine.slice(50, 60), () => null);
-  const second = await checkpoint(backend, 2, storage);
-  const expected = await dump(store);
+  const second = await completedCheckpoint(backend, 2, storage);
+  const expected = await dumpState(store);
   await put(backend, mine.slice(0, 200), () => -1);
   await backend.close();
   return { first, second, expected };
@@ -105,18 +89,18 @@ describe('native RocksDB checkpoints', () => {
     const { store, backend } = nativeBackend(join(root, 'elsewhere'), ALL, 'a');
     await backend.open();
     await backend.restore([second], ALL, storage);
-    expect(await dump(store)).toEqual(expected);
+    expect(await dumpState(store)).toEqual(expected);
     // The restored database's files are the checkpoint's: the next checkpoint reuses them.
     await put(backend, keys.slice(0, 10), () => 5);
-    const third = await checkpoint(backend, 3, storage);
+    const third = await completedCheckpoint(backend, 3, storage);
     expect(third.files.filter((f) => f.kind === 'sst' && f.checkpointId < 3).length).toBeGreaterThan(0);
-    const afterThird = await dump(store);
+    const afterThird = await dumpState(store);
     await backend.close();
 
     const again = nativeBackend(join(root, 'third'), ALL, 'a');
     await again.backend.open();
     await again.backend.restore([third], ALL, storage);
-    expect(await dump(again.store)).toEqual(afterThird);
+    expect(await dumpState(again.store)).toEqual(afterThird);
     await again.backend.close();
   });
 
@@ -136,15 +120,15 @@ describe('native RocksDB checkpoints', () => {
           return g >= range.start && g <= range.end;
         }),
       );
-      expect(await dump(store)).toEqual(expected);
+      expect(await dumpState(store)).toEqual(expected);
       // Its first checkpoint uploads its own database whole, then restores exactly.
-      const handle = await checkpoint(backend, 3, storage);
+      const handle = await completedCheckpoint(backend, 3, storage);
       expect(handle.files.every((f) => f.checkpointId === 3)).toBe(true);
       await backend.close();
       const next = nativeBackend(join(root, `n-${range.start}-${range.end}`), range, 'r');
       await next.backend.open();
       await next.backend.restore([handle], range, storage);
-      expect(await dump(next.store)).toEqual(expected);
+      expect(await dumpState(next.store)).toEqual(expected);
       await next.backend.close();
     }
   });
@@ -156,21 +140,21 @@ describe('native RocksDB checkpoints', () => {
     const { store, backend } = nativeBackend(location, ALL, 'lr', true);
     await backend.open();
     await put(backend, keys, (k) => Number(k.slice(1)));
-    const handle = await checkpoint(backend, 1, storage);
-    const expected = await dump(store);
+    const handle = await completedCheckpoint(backend, 1, storage);
+    const expected = await dumpState(store);
     await put(backend, keys.slice(0, 100), () => null);
     await backend.close();
 
     const same = nativeBackend(location, ALL, 'lr', true);
     await same.backend.open();
     await same.backend.restore([handle], ALL, storage);
-    expect(await dump(same.store)).toEqual(expected);
+    expect(await dumpState(same.store)).toEqual(expected);
     await same.backend.close();
 
     const other = nativeBackend(join(root, 'other'), ALL, 'lr', true);
     await other.backend.open();
     await other.backend.restore([handle], ALL, storage);
-    expect(await dump(other.store)).toEqual(expected);
+    expect(await dumpState(other.store)).toEqual(expected);
     // The old lineage's bookkeeping (marks, undo records) did not come along.
     let bookkeeping = 0;
     for await (const _ of other.store.rawRange({ gte: Buffer.from([0xff, 0xff, 0xff]), lt: Buffer.alloc(8, 0xff) }))
@@ -191,17 +175,17 @@ describe('native RocksDB checkpoints', () => {
     const backend = new KeyedStateBackend({ store, keyGroupRange: ALL, snapshotNamePrefix: 'w' });
     await backend.open();
     await put(backend, keys, (k) => Number(k.slice(1)));
-    const handle = await checkpoint(backend, 1, storage);
+    const handle = await completedCheckpoint(backend, 1, storage);
     // Nothing was flushed: the state is in the WAL the checkpoint copied.
     expect(handle.files.some((f) => f.kind === 'sst')).toBe(false);
     expect(handle.files.some((f) => f.localName?.endsWith('.log') === true && f.bytes > 0)).toBe(true);
-    const expected = await dump(store);
+    const expected = await dumpState(store);
     await put(backend, keys.slice(0, 100), () => null);
     await backend.close();
     const { store: other, backend: restored } = nativeBackend(join(root, 'other'), ALL, 'w');
     await restored.open();
     await restored.restore([handle], ALL, storage);
-    expect(await dump(other)).toEqual(expected);
+    expect(await dumpState(other)).toEqual(expected);
     await restored.close();
   });
 
