@@ -76,6 +76,28 @@ export function patchKafkajs() {
 export const STATIC_MARKER = 'cdcflow: static membership (KIP-345) v1';
 
 export const STATIC_EDITS = {
+  'kafkajs/src/index.js': [
+    [
+      `    readUncommitted = false,
+    rackId = '',
+  } = {}) {`,
+      `    readUncommitted = false,
+    rackId = '',
+    groupInstanceId = null,
+  } = {}) {`,
+    ],
+    [
+      `      rackId,
+      metadataMaxAge,
+    })
+  }`,
+      `      rackId,
+      metadataMaxAge,
+      groupInstanceId,
+    })
+  }`,
+    ],
+  ],
   'kafkajs/src/broker/index.js': [
     [
       `  async heartbeat({ groupId, groupGenerationId, memberId }) {

@@ -55,7 +55,18 @@ export interface GroupJobOptions {
   readonly brokers?: readonly string[];
   readonly ssl?: KafkaSsl;
   readonly sasl?: KafkaSaslConfig;
-  /** SIGTERM/SIGINT stop every task with a final checkpoint, then leave the group. @default true */
+  /**
+   * Static group membership (KIP-345): an id unique to this process and stable across its
+   * restarts (a StatefulSet's pod name). A static process that stops does not leave the group:
+   * the broker keeps its partitions for the session timeout, so a restart within it gets them
+   * back with no rebalance (its tasks still claim new epochs). A second process with the same id
+   * fences the first, which then fails with `GroupInstanceFencedError`. `false`: dynamic even if
+   * the environment sets one. @default CDCFLOW_GROUP_INSTANCE_ID, else dynamic membership
+   */
+  readonly groupInstanceId?: string | false;
+  /** How the group spreads partitions: 'sticky' moves the fewest on a join or leave. @default 'sticky' */
+  readonly partitionAssigner?: 'sticky' | 'round-robin';
+  /** SIGTERM/SIGINT stop every task with a final checkpoint, then leave the group (a static member does not leave). @default true */
   readonly handleSignals?: boolean;
   readonly log?: (line: string) => void;
 }
@@ -75,6 +86,13 @@ interface RunningTask {
 }
 
 const key = (p: OwnedPartition) => `${p.topic}-${p.partition}`;
+
+/** The option, else CDCFLOW_GROUP_INSTANCE_ID; undefined: dynamic membership. */
+export function groupInstanceIdOf(o: Pick<GroupJobOptions, 'groupInstanceId'>): string | undefined {
+  if (o.groupInstanceId === false) return undefined;
+  const id = o.groupInstanceId ?? process.env['CDCFLOW_GROUP_INSTANCE_ID'];
+  return id === undefined || id.trim() === '' ? undefined : id.trim();
+}
 
 export class GroupJob {
   private readonly tasks = new Map<string, RunningTask>();
@@ -121,6 +139,8 @@ export class GroupJob {
       topics: o.topics,
       clientId: `${o.jobName}-group`,
       sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
+      groupInstanceId: groupInstanceIdOf(o),
+      assigner: o.partitionAssigner ?? 'sticky',
       onAssignment: (owned) => this.enqueue(() => this.apply(owned)),
       onFatal: (error) => this.fail(error),
     });
@@ -148,7 +168,10 @@ export class GroupJob {
     }
     await job.startHttp();
     await job.membership.start();
-    job.log(`joined consumer group ${job.groupId} for ${options.topics.join(', ')}`);
+    const instance = groupInstanceIdOf(options);
+    job.log(
+      `joined consumer group ${job.groupId} for ${options.topics.join(', ')}${instance === undefined ? '' : ` as static member ${instance}`}`,
+    );
     return job;
   }
 
@@ -207,7 +230,9 @@ export class GroupJob {
         await Promise.all(this.stopping.values());
         const stopped = Date.now();
         await this.membership.stop();
-        this.log(`tasks stopped in ${stopped - began} ms, left the group in ${Date.now() - stopped} ms`);
+        this.log(
+          `tasks stopped in ${stopped - began} ms, ${this.membership.isStatic ? 'disconnected (a static member: its partitions wait for it until the session times out)' : 'left the group'} in ${Date.now() - stopped} ms`,
+        );
         this.settle.resolve({ tasksStarted: this.started, tasksFenced: this.fenced });
       });
     }

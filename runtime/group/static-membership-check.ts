@@ -83,7 +83,7 @@ function brokerDefect(require: NodeJS.Require): string | undefined {
   };
   for (const symbol of Object.getOwnPropertySymbols(Broker.prototype))
     if (String(symbol.description).includes('sendRequest')) fake[symbol] = () => Promise.resolve({});
-  const methods = ['joinGroup', 'syncGroup', 'heartbeat'] as const;
+  const methods = ['joinGroup', 'syncGroup', 'heartbeat', 'leaveGroup'] as const;
   for (const method of methods)
     void (Broker.prototype[method] as BrokerMethod).call(fake, {
       groupId: 'g',
@@ -95,13 +95,22 @@ function brokerDefect(require: NodeJS.Require): string | undefined {
   return missing.length === 0 ? undefined : `its broker ${missing.join(', ')} drop groupInstanceId`;
 }
 
+/** kafka.consumer() and the consumer factory only pass options on: their loaded code must name the option. */
+function factoryDefect(require: NodeJS.Require): string | undefined {
+  const { Kafka } = require('kafkajs') as { Kafka: { prototype: { consumer: () => unknown } } };
+  const createConsumer = require('kafkajs/src/consumer/index.js') as () => unknown;
+  if (!String(Kafka.prototype.consumer).includes('groupInstanceId')) return 'kafka.consumer() drops groupInstanceId';
+  if (!String(createConsumer).includes('groupInstanceId')) return 'its consumer drops groupInstanceId';
+  return undefined;
+}
+
 let verdict: Promise<string | undefined> | undefined;
 
 /** Why the kafkajs resolved from `resolveFrom` cannot be a static member, or undefined when it can. */
 export async function staticMembershipDefect(resolveFrom: string = import.meta.url): Promise<string | undefined> {
   const require = createRequire(resolveFrom);
   try {
-    return brokerDefect(require) ?? (await consumerGroupDefect(require));
+    return factoryDefect(require) ?? brokerDefect(require) ?? (await consumerGroupDefect(require));
   } catch (error) {
     return `checking it failed: ${(error as Error).message}`;
   }

@@ -34,7 +34,11 @@ export function encodeOwned(owned: readonly TopicPartition[], generation: number
 }
 
 /** A member's metadata as the leader sees it; garbage (another client, a newer format) owns nothing. */
-export function decodeMember(memberId: string, groupInstanceId: string | null | undefined, metadata: Buffer): StickyMember {
+export function decodeMember(
+  memberId: string,
+  groupInstanceId: string | null | undefined,
+  metadata: Buffer,
+): StickyMember {
   const decoded = AssignerProtocol.MemberMetadata.decode(metadata);
   let owned: TopicPartition[] = [];
   let generation = -1;

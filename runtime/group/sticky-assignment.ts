@@ -71,7 +71,9 @@ export function stickyAssignment(
     }
 
   const sameSubscriptions = sorted.every(
-    (m) => m.topics.length === sorted[0]!.topics.length && m.topics.every((t) => subscribed.get(sorted[0]!.memberId)?.has(t)),
+    (m) =>
+      m.topics.length === sorted[0]!.topics.length &&
+      m.topics.every((t) => subscribed.get(sorted[0]!.memberId)?.has(t)),
   );
   if (!sameSubscriptions) return unevenAssignment(sorted, all, claimed, subscribed);
 

@@ -46,13 +46,13 @@ describe('kafkajs static membership patch', () => {
 
   it('finds the defect, patches once, then passes', async () => {
     unpatchedCopy();
-    expect(await staticMembershipDefect(from)).toMatch(/drop groupInstanceId|does not carry groupInstanceId/);
+    expect(await staticMembershipDefect(from)).toMatch(/drops? groupInstanceId|does not carry groupInstanceId/);
     expect(patchKafkajsStaticMembership(from)).not.toMatch(/already/);
-    expect(patchKafkajsStaticMembership(from)).toMatch(/^(.*: already patched(; )?){3}$/);
+    expect(patchKafkajsStaticMembership(from)).toMatch(/^(.*: already patched(; )?){4}$/);
     // A fresh process would load the patched files; this one must not reuse the cached modules.
     const resolve = createRequire(from);
-    for (const module of Object.keys(STATIC_EDITS)) delete resolve.cache[resolve.resolve(module)];
-    delete resolve.cache[resolve.resolve('kafkajs/src/broker/index.js')];
+    for (const file of Object.keys(resolve.cache)) if (file.startsWith(copy)) delete resolve.cache[file];
+
     expect(await staticMembershipDefect(from)).toBeUndefined();
   });
 

@@ -5,8 +5,18 @@
  */
 import { AssignerProtocol } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { stickyAssignment, partitionsMoved, type StickyMember, type TopicPartition } from '../../../../runtime/group/sticky-assignment.ts';
-import { decodeMember, encodeOwned, stickyAssigner, STICKY_ASSIGNER_NAME } from '../../../../runtime/group/sticky-assigner.ts';
+import {
+  stickyAssignment,
+  partitionsMoved,
+  type StickyMember,
+  type TopicPartition,
+} from '../../../../runtime/group/sticky-assignment.ts';
+import {
+  decodeMember,
+  encodeOwned,
+  stickyAssigner,
+  STICKY_ASSIGNER_NAME,
+} from '../../../../runtime/group/sticky-assigner.ts';
 
 const topics = (spec: Record<string, number>) =>
   new Map(Object.entries(spec).map(([t, n]) => [t, Array.from({ length: n }, (_, i) => i)]));
@@ -78,7 +88,10 @@ describe('sticky assignment', () => {
 
   it('is deterministic: the same members in any order give the same assignment', () => {
     const members = [
-      member('a', [{ topic: 't', partition: 0 }, { topic: 't', partition: 3 }]),
+      member('a', [
+        { topic: 't', partition: 0 },
+        { topic: 't', partition: 3 },
+      ]),
       member('b', [{ topic: 't', partition: 1 }]),
       member('c'),
       member('d', [{ topic: 'u', partition: 2 }], 1, ['t', 'u']),
@@ -100,7 +113,13 @@ describe('sticky assignment', () => {
 
   it('ignores owned partitions that no longer exist or the member does not subscribe to', () => {
     const a = stickyAssignment(
-      [member('a', [{ topic: 't', partition: 9 }, { topic: 'gone', partition: 0 }]), member('b')],
+      [
+        member('a', [
+          { topic: 't', partition: 9 },
+          { topic: 'gone', partition: 0 },
+        ]),
+        member('b'),
+      ],
       topics({ t: 2 }),
     );
     expect(counts(a)).toEqual([1, 1]);
@@ -126,7 +145,8 @@ describe('sticky assignment', () => {
       const members = Array.from({ length: memberCount }, (_, i) => member(`m${i}`, [], 1 + Math.floor(random() * 3)));
       const owned = new Map<string, TopicPartition[]>(members.map((m) => [m.memberId, []]));
       for (let p = 0; p < partitions; p++)
-        if (random() < 0.8) owned.get(members[Math.floor(random() * memberCount)]!.memberId)!.push({ topic: 't', partition: p });
+        if (random() < 0.8)
+          owned.get(members[Math.floor(random() * memberCount)]!.memberId)!.push({ topic: 't', partition: p });
       const input = members.map((m) => ({ ...m, owned: owned.get(m.memberId)! }));
       const result = stickyAssignment(input, topics({ t: partitions }));
       everyOnce(result, partitions);
@@ -152,7 +172,14 @@ describe('sticky assigner (kafkajs)', () => {
         groupId: 'g',
         logger: {} as never,
       });
-    const a = make([{ topic: 't', partition: 0 }, { topic: 't', partition: 1 }, { topic: 't', partition: 2 }], 4);
+    const a = make(
+      [
+        { topic: 't', partition: 0 },
+        { topic: 't', partition: 1 },
+        { topic: 't', partition: 2 },
+      ],
+      4,
+    );
     const b = make([], -1);
     const metadataA = a.protocol({ topics: ['t'] });
     expect(metadataA.name).toBe(STICKY_ASSIGNER_NAME);
@@ -163,7 +190,6 @@ describe('sticky assigner (kafkajs)', () => {
         { memberId: 'b', memberMetadata: b.protocol({ topics: ['t'] }).metadata },
       ],
       topics: ['t'],
-      userData: Buffer.alloc(0),
     });
     const of = (id: string) =>
       AssignerProtocol.MemberAssignment.decode(assigned.find((x) => x.memberId === id)!.memberAssignment)?.assignment;
@@ -172,8 +198,22 @@ describe('sticky assigner (kafkajs)', () => {
   });
 
   it('treats user data it does not understand as owning nothing', () => {
-    const metadata = AssignerProtocol.MemberMetadata.encode({ version: 0, topics: ['t'], userData: Buffer.from('junk') });
+    const metadata = AssignerProtocol.MemberMetadata.encode({
+      version: 0,
+      topics: ['t'],
+      userData: Buffer.from('junk'),
+    });
     expect(decodeMember('x', null, metadata)).toMatchObject({ owned: [], generation: -1, topics: ['t'] });
-    expect(decodeMember('x', null, AssignerProtocol.MemberMetadata.encode({ version: 1, topics: ['t'], userData: encodeOwned([{ topic: 't', partition: 1 }], 3) })).generation).toBe(3);
+    expect(
+      decodeMember(
+        'x',
+        null,
+        AssignerProtocol.MemberMetadata.encode({
+          version: 1,
+          topics: ['t'],
+          userData: encodeOwned([{ topic: 't', partition: 1 }], 3),
+        }),
+      ).generation,
+    ).toBe(3);
   });
 });
