@@ -38,7 +38,7 @@ const AWS_SDK_ENV = [
  * Named by work merged separately (issue 14): the S3 checkpoint storage's endpoint and the group
  * mode's static member id. Accepted until their code lands; found in the sources after it.
  */
-export const PENDING_ENV = ['CDCFLOW_S3_ENDPOINT', 'CDCFLOW_GROUP_INSTANCE_ID'];
+export const PENDING_ENV = ['CDCFLOW_S3_ENDPOINT'];
 
 export interface DeployLayout {
   /** scripts/deploy/k8s or a copy of it. */
