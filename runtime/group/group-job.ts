@@ -64,7 +64,10 @@ export interface GroupJobOptions {
    * the environment sets one. @default CDCFLOW_GROUP_INSTANCE_ID, else dynamic membership
    */
   readonly groupInstanceId?: string | false;
-  /** How the group spreads partitions: 'sticky' moves the fewest on a join or leave. @default 'sticky' */
+  /**
+   * How the group spreads partitions: 'sticky' moves the fewest on a join or leave; 'round-robin'
+   * is kafkajs's (every process of a group must agree). @default CDCFLOW_GROUP_ASSIGNER, else 'sticky'
+   */
   readonly partitionAssigner?: 'sticky' | 'round-robin';
   /** SIGTERM/SIGINT stop every task with a final checkpoint, then leave the group (a static member does not leave). @default true */
   readonly handleSignals?: boolean;
@@ -140,7 +143,8 @@ export class GroupJob {
       clientId: `${o.jobName}-group`,
       sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
       groupInstanceId: groupInstanceIdOf(o),
-      assigner: o.partitionAssigner ?? 'sticky',
+      assigner:
+        o.partitionAssigner ?? (process.env['CDCFLOW_GROUP_ASSIGNER'] === 'round-robin' ? 'round-robin' : 'sticky'),
       onAssignment: (owned) => this.enqueue(() => this.apply(owned)),
       onFatal: (error) => this.fail(error),
     });

@@ -4,7 +4,7 @@
  * 1. Two group-job processes own 4 partitions (2 each); a third joins. Every partition an
  *    existing process still owns afterwards was already its own, and its task was never
  *    restarted (same epoch, no new task started): only the partition the newcomer needs moves.
- *    With kafkajs's round robin (CDCFLOW_TEST_GROUP_ASSIGNER=round-robin) this fails: the join
+ *    With kafkajs's round robin (CDCFLOW_GROUP_ASSIGNER=round-robin) this fails: the join
  *    reshuffles partitions between the existing processes.
  * 2. Rolling restart: a static process stops gracefully (no LeaveGroup) and starts again within
  *    the session timeout: the others see no rebalance (no new assignment, same epochs), and it
@@ -25,7 +25,6 @@ import { createTopic, testKafka } from '../support/source-jobs.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cdcflow-group-membership-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-const assigner = process.env['CDCFLOW_TEST_GROUP_ASSIGNER'] === 'round-robin' ? 'round-robin' : 'sticky';
 const SESSION_MS = 10_000;
 
 async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
@@ -61,7 +60,6 @@ describe('group membership: sticky assignment and static members', () => {
       topics: [topic],
       sessionTimeoutMs: SESSION_MS,
       groupInstanceId: `${jobName}-${name}`,
-      partitionAssigner: assigner,
       handleSignals: false,
       log: (line) => {
         if (line.startsWith('assignment:')) assignments.push(line);
