@@ -19,7 +19,10 @@ if (stale) {
 }
 
 // The kafkajs fix (scripts/patch-kafkajs.mjs) also when node_modules came from elsewhere (npm ci --ignore-scripts, a cache).
-const { patchKafkajs } = await import('./patch-kafkajs.mjs');
+const { patchKafkajs, patchKafkajsStaticMembership } = await import('./patch-kafkajs.mjs');
 const outcome = patchKafkajs();
 if (outcome.startsWith('patched') || outcome.startsWith('unknown'))
   console.log(`[cdcflow] kafkajs aborted-transaction filter: ${outcome}`);
+// Static group membership (group mode); throws when the installed kafkajs is not the one it edits.
+const membership = patchKafkajsStaticMembership();
+if (membership.includes(': patched')) console.log(`[cdcflow] kafkajs static membership: ${membership}`);
