@@ -9,7 +9,7 @@
  * - `/healthz`: 503 when the group job failed or a task is unhealthy (crash loop, no checkpoint).
  * - `/readyz`: 200 once the process joined the group and every partition assigned to it runs a
  *   restored task whose SLOs hold; a StatefulSet's rolling update waits for it before the next pod.
- * - `/api/group`: membership, tasks, epochs and their checkpoints as JSON.
+ * - `/api/group`: membership (static id, assigner, generation), tasks, epochs and their checkpoints as JSON.
  *
  * Read-only on purpose (no stop/savepoint/cancel routes): a savepoint of one partition task is
  * not a savepoint of the job. So it needs no token, on any address.
@@ -45,6 +45,12 @@ export interface GroupView {
   ending(): { readonly ending: boolean; readonly failure: string | undefined };
   /** Partitions of the latest assignment, `<topic>-<partition>`. */
   assigned(): readonly string[];
+  /** How the process takes part in the group: static member id (if any), assigner, generation of the latest assignment. */
+  membership?(): {
+    readonly groupInstanceId: string | undefined;
+    readonly assigner: string;
+    readonly generation: number;
+  };
   tasks(): readonly GroupTaskView[];
 }
 
@@ -173,6 +179,7 @@ export async function startGroupHttpServer(
     group: view.groupId,
     pid: process.pid,
     ...view.ending(),
+    ...(view.membership === undefined ? {} : { membership: view.membership() }),
     assigned: view.assigned(),
     readiness: groupReadiness(view),
     tasks: view.tasks().map((t) => {

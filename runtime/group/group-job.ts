@@ -205,6 +205,7 @@ export class GroupJob {
       joined: () => this.joined,
       ending: () => ({ ending: this.ending, failure: this.failure }),
       assigned: () => [...this.assigned.keys()],
+      membership: () => this.membership.describe(),
       tasks: () =>
         [...this.tasks.values()].map(({ claim, env }) => ({
           topic: claim.topic,

@@ -117,6 +117,15 @@ export class GroupMembership {
     this.consumer = kafka.consumer(config);
   }
 
+  /** What /api/group shows of this membership. */
+  describe(): { groupInstanceId: string | undefined; assigner: string; generation: number } {
+    return {
+      groupInstanceId: this.o.groupInstanceId,
+      assigner: this.o.assigner ?? 'sticky',
+      generation: this.generation,
+    };
+  }
+
   /** Whether this process is a static member. */
   get isStatic(): boolean {
     return this.o.groupInstanceId !== undefined;

@@ -29,6 +29,7 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
 
 interface GroupStatus {
   readonly assigned: string[];
+  readonly membership?: { groupInstanceId?: string; assigner: string; generation: number };
   readonly tasks: { topic: string; partition: number; epoch: number; job: string; running: boolean }[];
 }
 
@@ -80,6 +81,8 @@ describe('group-mode HTTP server', () => {
 
       const group = (await (await fetch(`${url}/api/group`)).json()) as GroupStatus;
       expect([...group.assigned].sort()).toEqual([`${topic}-0`, `${topic}-1`]);
+      expect(group.membership).toMatchObject({ assigner: 'sticky' });
+      expect(group.membership?.generation).toBeGreaterThan(0);
       expect(group.tasks.map((t) => t.job).sort()).toEqual([`${jobName}.${topic}-0`, `${jobName}.${topic}-1`]);
       expect(group.tasks.every((t) => t.running && t.epoch >= 1)).toBe(true);
 
