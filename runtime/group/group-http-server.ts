@@ -45,7 +45,7 @@ export interface GroupView {
   ending(): { readonly ending: boolean; readonly failure: string | undefined };
   /** Partitions of the latest assignment, `<topic>-<partition>`. */
   assigned(): readonly string[];
-  /** How the process takes part in the group: static member id (if any), assigner, generation of the latest assignment. */
+  /** How the process takes part in the group: static member id (if any), the assigner the group chose, generation of the latest assignment. */
   membership?(): {
     readonly groupInstanceId: string | undefined;
     readonly assigner: string;

@@ -83,6 +83,8 @@ export class GroupMembership {
   /** The latest assignment and its generation: the sticky assigner's next subscription reports them. */
   private owned: readonly OwnedPartition[] = [];
   private generation = -1;
+  /** The assigner the group chose at the latest join (round robin while older members are in it). */
+  private protocol: string | undefined;
 
   constructor(private readonly o: GroupMembershipOptions) {
     const kafka = new Kafka(
@@ -121,7 +123,7 @@ export class GroupMembership {
   describe(): { groupInstanceId: string | undefined; assigner: string; generation: number } {
     return {
       groupInstanceId: this.o.groupInstanceId,
-      assigner: this.o.assigner ?? 'sticky',
+      assigner: this.protocol ?? 'not joined yet',
       generation: this.generation,
     };
   }
@@ -150,6 +152,7 @@ export class GroupMembership {
       this.owned = owned;
       // Added to the event by cdcflow's kafkajs patch (scripts/patch-kafkajs.mjs).
       this.generation = (payload as { generationId?: number }).generationId ?? -1;
+      this.protocol = payload.groupProtocol;
       // Membership only: nothing is fetched through this consumer.
       consumer.pause(this.o.topics.map((topic) => ({ topic })));
       this.o.onAssignment(owned);

@@ -81,7 +81,7 @@ describe('group-mode HTTP server', () => {
 
       const group = (await (await fetch(`${url}/api/group`)).json()) as GroupStatus;
       expect([...group.assigned].sort()).toEqual([`${topic}-0`, `${topic}-1`]);
-      expect(group.membership).toMatchObject({ assigner: 'sticky' });
+      expect(group.membership).toMatchObject({ assigner: 'CdcflowSticky' });
       expect(group.membership?.generation).toBeGreaterThan(0);
       expect(group.tasks.map((t) => t.job).sort()).toEqual([`${jobName}.${topic}-0`, `${jobName}.${topic}-1`]);
       expect(group.tasks.every((t) => t.running && t.epoch >= 1)).toBe(true);
