@@ -11,6 +11,31 @@ export interface OwnerEpoch {
   readonly epoch: number;
   /** Who holds it (`<host> pid <pid>`), recorded beside each commit. */
   readonly owner: string;
+  /**
+   * The claim that followed this one, if any, read from the claim store. Sinks without a fence of
+   * their own in the external system (Kafka) ask it before they begin or commit a transaction.
+   */
+  readonly successor?: () => Promise<SuccessorClaim | undefined>;
+}
+
+/** A newer owner's claim: its epoch and, once known, the checkpoint it restored from. */
+export interface SuccessorClaim {
+  readonly epoch: number;
+  /** undefined while the claimant is still choosing (its record is not written yet). */
+  readonly restore: { readonly checkpointId: number | undefined } | undefined;
+}
+
+/**
+ * What an older owner may still do with checkpoint `checkpointId`'s transaction once a newer owner
+ * exists: `commit` when the newer owner restored from that checkpoint or a later one (its restore
+ * commits the same transaction; committing it twice is harmless), `abort` when it restored from
+ * an earlier one (the checkpoint is void: the newer owner replays its records), `leave` while the
+ * newer claim's restore point is not known yet (the newer owner's restore aborts what is open).
+ */
+export function fateAfterSuccessor(checkpointId: number, successor: SuccessorClaim): 'commit' | 'abort' | 'leave' {
+  if (successor.restore === undefined) return 'leave';
+  const restored = successor.restore.checkpointId;
+  return restored !== undefined && restored >= checkpointId ? 'commit' : 'abort';
 }
 
 const epochs = new Map<string, OwnerEpoch>();

@@ -318,7 +318,12 @@ export class GroupJob {
     if (this.ending || !this.assigned.has(key(p)) || this.tasks.has(key(p))) return;
     const jobName = `${this.o.jobName}.${key(p)}`;
     const claim = await this.claims.store.claim(jobName, p.topic, p.partition);
-    const unregister = registerOwnerEpoch(jobName, { epoch: claim.epoch, owner: claim.owner });
+    const store = this.claims.store;
+    const unregister = registerOwnerEpoch(jobName, {
+      epoch: claim.epoch,
+      owner: claim.owner,
+      successor: () => store.successor(p.topic, p.partition, claim.epoch),
+    });
     // No HTTP server per task (they would share one port): the process's serves them all (group-http-server.ts).
     const { metricsPort: _port, rest: _rest, ...base } = this.o.environment ?? {};
     // A working directory per claim: a paused older owner on this machine keeps its RocksDB lock.

@@ -19,6 +19,7 @@ import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LocalCheckpointStorage } from '../../checkpoints/index.ts';
+import type { SuccessorClaim } from '../../operators/sinks/owner-epoch.ts';
 
 export interface PartitionClaim {
   readonly topic: string;
@@ -38,6 +39,11 @@ export interface PartitionClaimStore {
   claim(taskJobName: string, topic: string, partition: number): Promise<PartitionClaim>;
   /** The newest claim of `topic`-`partition` (epoch and when it was made), if any. */
   newest(topic: string, partition: number): Promise<{ epoch: number; claimedAtMs: number } | undefined>;
+  /**
+   * The first claim of `topic`-`partition` after `epoch` (its folder or object exists), with the
+   * checkpoint it restores from: what an owner checks before it commits where no sink fence can.
+   */
+  successor(topic: string, partition: number, epoch: number): Promise<SuccessorClaim | undefined>;
 }
 
 /** Claims under a checkpoint root every process sees as a filesystem (NFS, a shared volume). */
@@ -54,6 +60,21 @@ export class PosixClaimStore implements PartitionClaimStore {
   newest(topic: string, partition: number): Promise<{ epoch: number; claimedAtMs: number } | undefined> {
     return newestClaim(this.root, this.jobName, topic, partition);
   }
+
+  async successor(topic: string, partition: number, epoch: number): Promise<SuccessorClaim | undefined> {
+    // The folder, not claim.json: a claimant makes the folder before it reads its restore point.
+    const dir = partitionDir(this.root, this.jobName, topic, partition);
+    const next = (await epochsOf(dir)).filter((e) => e > epoch).at(-1);
+    if (next === undefined) return undefined;
+    const claim = await readClaim(epochDir(dir, next));
+    return { epoch: next, restore: claim === undefined ? undefined : { checkpointId: checkpointIdOf(claim.base) } };
+  }
+}
+
+/** The checkpoint id of a restore location (`…/chk-<id>`), undefined for none (a fresh start). */
+export function checkpointIdOf(location: string | null | undefined): number | undefined {
+  const m = location == null ? null : /chk-(\d+)\/?$/.exec(location);
+  return m === null ? undefined : Number(m[1]);
 }
 
 interface ClaimFile {

@@ -21,7 +21,8 @@
 import { CdcflowError } from '../../state/errors.ts';
 import type { ObjectStore } from '../../checkpoints/object-store.ts';
 import { parseS3Url } from '../../checkpoints/s3-location.ts';
-import { ownerName, type PartitionClaim, type PartitionClaimStore } from './partition-claims.ts';
+import type { SuccessorClaim } from '../../operators/sinks/owner-epoch.ts';
+import { checkpointIdOf, ownerName, type PartitionClaim, type PartitionClaimStore } from './partition-claims.ts';
 
 /** The store under an `s3://` checkpoint root cannot hold exclusive claims: group mode must not run on it. */
 export class ClaimStoreCannotFenceError extends CdcflowError {
@@ -121,6 +122,14 @@ export class S3ClaimStore implements PartitionClaimStore {
   async newest(topic: string, partition: number): Promise<{ epoch: number; claimedAtMs: number } | undefined> {
     const claim = await this.newestRecord(topic, partition);
     return claim === undefined ? undefined : { epoch: claim.epoch, claimedAtMs: claim.claimedAtMs };
+  }
+
+  async successor(topic: string, partition: number, epoch: number): Promise<SuccessorClaim | undefined> {
+    const next = (await this.epochs(topic, partition)).filter((e) => e > epoch).at(-1);
+    if (next === undefined) return undefined;
+    // The claim record is the epoch's first object, created with its restore point in one PUT.
+    const claim = await this.readClaim(topic, partition, next);
+    return { epoch: next, restore: claim === undefined ? undefined : { checkpointId: checkpointIdOf(claim.base) } };
   }
 
   async claim(taskJobName: string, topic: string, partition: number): Promise<PartitionClaim> {

@@ -22,6 +22,13 @@ import { OpenTransaction } from './open-transaction.ts';
 import { TransactionControl, type KafkaTransactionHandle } from './transaction-control.ts';
 import { transactionalId, transactionalIdPattern } from './transactional-id.ts';
 import { listTransactions } from './list-transactions.ts';
+import {
+  fateAfterSuccessor,
+  OwnershipLostError,
+  ownerEpochOf,
+  type OwnerEpoch,
+  type SuccessorClaim,
+} from '../owner-epoch.ts';
 import type { KafkaSinkMessage, ResolvedKafkaSinkOptions } from './kafka-sink-options.ts';
 import { RECORD_BATCH_OVERHEAD_BYTES, TopicLimits, invalidMessage, messageBytes } from './record-screen.ts';
 import { messageOf, originOfValue } from '../../record-dead-letters.ts';
@@ -31,6 +38,7 @@ interface PreparedTransaction {
   readonly lifecycle: SinkTransaction;
   readonly sourceTs: readonly number[];
   readonly preCommitAt: number;
+  readonly checkpointId: number;
 }
 
 export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionHandle> {
@@ -46,6 +54,8 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
   /** Slots are taken round-robin, so recovery can tell in which order leftovers began. */
   private nextSlot = 0;
   private readonly limits: TopicLimits;
+  /** Group mode: the partition task's claim, registered before its pipeline opens (owner-epoch.ts). */
+  private readonly ownerEpoch: OwnerEpoch | undefined;
 
   constructor(
     private readonly identity: SinkIdentity,
@@ -60,11 +70,16 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     this.control = new TransactionControl(this.client, { transactionTimeoutMs: options.transactionTimeoutMs });
     this.metrics = new SinkMetrics(context.metrics, 'kafka');
     this.limits = new TopicLimits(options.connection);
+    this.ownerEpoch = ownerEpochOf(identity.jobName);
   }
 
   async beginTransaction(): Promise<void> {
     // An empty transaction carries over: no epoch bump, no coordinator round trip while idle.
     if (this.open !== undefined) return;
+    // Group mode: a process that lost the partition (paused past its session) must not start
+    // writing again; the claims know before any Kafka fence could.
+    const successor = await this.successor();
+    if (successor !== undefined) throw await this.yieldTo(successor);
     const slot = this.freeSlot();
     this.open = await OpenTransaction.begin(this.client, slot, this.idOf(slot));
     this.openSourceTs = [];
@@ -160,7 +175,13 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const preCommitAt = this.context.now();
     const handle = await open.preCommit(this.context.now());
     if (open.state === 'pre-committed') {
-      this.prepared.set(open.slot, { handle, lifecycle: open.lifecycle, sourceTs: this.openSourceTs, preCommitAt });
+      this.prepared.set(open.slot, {
+        handle,
+        lifecycle: open.lifecycle,
+        sourceTs: this.openSourceTs,
+        preCommitAt,
+        checkpointId,
+      });
       this.openSourceTs = [];
       this.open = undefined;
       this.options.onTransaction?.({ phase: 'prepared', checkpointId, records: handle.records });
@@ -170,6 +191,16 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
 
   async commit(handle: KafkaTransactionHandle, checkpointId: number): Promise<void> {
     if (handle.records === 0) return;
+    // Group mode, a newer owner exists: commit only what it restored (it commits the same), abort
+    // a void checkpoint's transaction (it replays those records; committed they would be written
+    // twice, left open they would hold back read_committed readers until the transaction timeout).
+    const successor = await this.successor();
+    if (successor !== undefined) {
+      if (fateAfterSuccessor(checkpointId, successor) !== 'commit') {
+        if (fateAfterSuccessor(checkpointId, successor) === 'abort') await this.control.fence(handle.transactionalId);
+        throw await this.yieldTo(successor);
+      }
+    }
     const started = this.context.now();
     const outcome = await this.control.commit(handle);
     this.context.metrics.count('cdcflow_kafka_sink_commits_total', { outcome });
@@ -211,6 +242,7 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const last = committed.at(-1);
     const slots = this.options.maxTransactionSlots;
     const first = last === undefined ? 0 : (last.slot + (last.records === 0 ? 0 : 1)) % slots;
+    await this.fenceOlderEpochs();
     for (let i = 0; i < slots; i++) await this.control.fence(this.idOf((first + i) % slots));
     this.options.log(
       `restore: fenced ${slots} transactional ids from slot ${first} on (their open transactions aborted)`,
@@ -253,9 +285,13 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
     const ours = transactionalIdPattern(this.identity, this.options.transactionalIdPrefix);
     // Oldest slot first within a subtask, as recover() aborts them (kafkajs read_committed ordering).
     return listed
-      .map((t) => ({ id: t.transactionalId, match: ours.exec(t.transactionalId) }))
-      .filter((t) => t.match !== null)
-      .sort((a, b) => Number(a.match?.[1]) - Number(b.match?.[1]) || Number(a.match?.[2]) - Number(b.match?.[2]))
+      .map((t) => ({ id: t.transactionalId, groups: ours.exec(t.transactionalId)?.groups }))
+      .filter((t) => t.groups !== undefined)
+      .sort(
+        (a, b) =>
+          Number(a.groups?.['subtask']) - Number(b.groups?.['subtask']) ||
+          Number(a.groups?.['slot']) - Number(b.groups?.['slot']),
+      )
       .map((t) => t.id);
   }
 
@@ -287,6 +323,57 @@ export class KafkaCommitter<T> implements TwoPhaseCommitter<T, KafkaTransactionH
   }
 
   private idOf(slot: number): string {
-    return transactionalId(this.identity, slot, this.options.transactionalIdPrefix);
+    return transactionalId(this.identity, slot, this.options.transactionalIdPrefix, this.ownerEpoch?.epoch);
+  }
+
+  private async successor(): Promise<SuccessorClaim | undefined> {
+    return this.ownerEpoch?.successor?.();
+  }
+
+  private ownershipLost(successor: SuccessorClaim): OwnershipLostError {
+    return new OwnershipLostError(
+      `${this.identity.jobName}/${this.identity.sinkUid}#${this.identity.subtaskIndex}`,
+      this.ownerEpoch?.epoch ?? 0,
+      successor.epoch,
+    );
+  }
+
+  /**
+   * A newer owner exists: settle what this committer still holds so nothing of ours stays open on
+   * the topic (an open transaction holds back every read_committed reader of its partitions until
+   * the transaction timeout), then the error that drops the task. The transaction being filled was
+   * never part of a completed checkpoint: aborted. A prepared one goes as its checkpoint's fate says.
+   */
+  private async yieldTo(successor: SuccessorClaim): Promise<OwnershipLostError> {
+    const open = this.open;
+    this.open = undefined;
+    if (open !== undefined) await this.control.fence(open.transactionalId);
+    for (const [slot, prepared] of [...this.prepared]) {
+      const fate = fateAfterSuccessor(prepared.checkpointId, successor);
+      if (fate === 'commit') await this.control.commit(prepared.handle);
+      else if (fate === 'abort') await this.control.fence(prepared.handle.transactionalId);
+      this.prepared.delete(slot);
+    }
+    return this.ownershipLost(successor);
+  }
+
+  /**
+   * Group mode: aborts what older owners of this partition left open on their own ids (a killed
+   * owner's transaction, a paused one's that it may still try to commit), oldest epoch first, so
+   * read_committed readers downstream are not held back until the transaction timeout.
+   */
+  private async fenceOlderEpochs(): Promise<void> {
+    const epoch = this.ownerEpoch?.epoch;
+    if (epoch === undefined) return;
+    const ours = transactionalIdPattern(this.identity, this.options.transactionalIdPrefix);
+    const older = (await this.openTransactionIds())
+      .map((id) => ({ id, groups: ours.exec(id)?.groups }))
+      .filter((t) => Number(t.groups?.['subtask']) === this.identity.subtaskIndex)
+      .filter((t) => t.groups?.['epoch'] === undefined || Number(t.groups['epoch']) < epoch)
+      .sort((a, b) => Number(a.groups?.['epoch'] ?? 0) - Number(b.groups?.['epoch'] ?? 0));
+    for (const { id } of older) {
+      this.options.log(`restore: aborting transaction '${id}' left open by an older owner of this partition`);
+      await this.control.fence(id);
+    }
   }
 }
