@@ -21,6 +21,15 @@ import { generateWorkload, type WorkloadRecord } from '../../scripts/workload/ge
 import { possiblyLate, revenueWindowsDecided } from '../../scripts/workload/revenue-oracle-bounds.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
 import { testEndpoints, uniqueName } from '../support/endpoints.ts';
+import {
+  CLAIMED,
+  auditFenceLog,
+  claimedElsewhere,
+  deleteS3CheckpointRoot,
+  ownedBy,
+  readFenceLog,
+  s3CheckpointEnv,
+} from '../support/group-processes.ts';
 import { JobProcess } from '../support/job-process.ts';
 import { rollbackPreparedOf } from '../support/orders-check.ts';
 import { ChaosWorkspace } from '../support/sink-chaos.ts';
@@ -39,7 +48,8 @@ const { databaseUrl } = testEndpoints();
 const RUN_GROUP_MODE = process.env['CDCFLOW_GROUP_MODE_TEST'] === '1';
 const verbose = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const CLAIMED = /partition (\S+): claimed epoch (\d+)/;
+const S3_ENDPOINT = process.env['CDCFLOW_S3_CONDITIONAL_ENDPOINT'];
+const S3_BUCKET = process.env['CDCFLOW_S3_BUCKET'] ?? 'cdcflow';
 
 interface Run {
   readonly ws: ChaosWorkspace;
@@ -47,8 +57,10 @@ interface Run {
   passed: boolean;
 }
 const runs: Run[] = [];
+const s3Roots: { endpoint: string; jobName: string; run: Run }[] = [];
 
 afterAll(async () => {
+  for (const root of s3Roots) if (root.run.passed) await deleteS3CheckpointRoot(root.endpoint, S3_BUCKET, root.jobName);
   for (const run of runs) {
     // Whatever the outcome: a prepared transaction left behind blocks every later replication slot.
     await rollbackPreparedOf(databaseUrl, `${run.ws.jobName}.`);
@@ -216,48 +228,155 @@ async function exchangeRun(label: string, processes: number): Promise<void> {
       ws.say('started it again');
     }
 
-    const expected = records.filter((r) => r.event !== null && r.event.op !== 'd' && r.event.after !== null);
-    const lsns = await readRepartitioned(ws.brokers, internal, expected.length, 60_000);
-    const sorted = (list: readonly number[]) => [...list].sort((a, b) => a - b);
-    expect(lsns.length).toBe(expected.length);
-    expect(sorted(lsns)).toEqual(
-      sorted(expected.map((r) => (r.event as NonNullable<WorkloadRecord['event']>).source.lsn)),
-    );
+    await verifyExchange(ws, table, internal, records, kafka);
+    run.passed = true;
+  } finally {
+    for (const p of all) if (p.running) process.kill(p.pid, 'SIGTERM');
+    await Promise.all(all.map((p) => p.waitForExit(20_000).catch(() => p.kill())));
+  }
+}
 
-    await produce(kafka, ws.topic, clockRecords(records, WORKLOAD.partitions as number));
-    const clockStart =
-      Math.floor((Math.max(...expected.map((r) => r.event?.source.ts_ms ?? 0)) + CLOCK_AHEAD_MS) / 60_000) * 60_000;
-    let tables = await readTables(table);
-    let oracle = revenueWindowsDecided(records, tables.late, { partitions: WORKLOAD.partitions as number });
-    const deadline = Date.now() + 45_000;
-    const fired = (rows: readonly WindowRow[]) => rows.filter((w) => w.windowStart < clockStart);
-    const same = () =>
-      JSON.stringify(fired(tables.windows).map((w) => ({ ...w, sum: normalise(w.sum) }))) ===
-      JSON.stringify(oracle.windows.map((w) => ({ ...w, sum: normalise(w.sum) })));
-    while (!same() && Date.now() < deadline) {
-      await sleep(500);
-      tables = await readTables(table);
-      oracle = revenueWindowsDecided(records, tables.late, { partitions: WORKLOAD.partitions as number });
+/**
+ * The exchange's exactly-once checks, once every input record is in: the repartition topic holds
+ * every c/u/r event once (read_committed), the window table equals the revenue oracle given the
+ * job's late set, lateness follows each event's own source partition, each late event once.
+ */
+async function verifyExchange(
+  ws: ChaosWorkspace,
+  table: string,
+  internal: string,
+  records: readonly WorkloadRecord[],
+  kafka: Kafka,
+): Promise<void> {
+  const expected = records.filter((r) => r.event !== null && r.event.op !== 'd' && r.event.after !== null);
+  const lsns = await readRepartitioned(ws.brokers, internal, expected.length, 60_000);
+  const sorted = (list: readonly number[]) => [...list].sort((a, b) => a - b);
+  expect(lsns.length).toBe(expected.length);
+  expect(sorted(lsns)).toEqual(
+    sorted(expected.map((r) => (r.event as NonNullable<WorkloadRecord['event']>).source.lsn)),
+  );
+
+  await produce(kafka, ws.topic, clockRecords(records, WORKLOAD.partitions as number));
+  const clockStart =
+    Math.floor((Math.max(...expected.map((r) => r.event?.source.ts_ms ?? 0)) + CLOCK_AHEAD_MS) / 60_000) * 60_000;
+  let tables = await readTables(table);
+  let oracle = revenueWindowsDecided(records, tables.late, { partitions: WORKLOAD.partitions as number });
+  const deadline = Date.now() + 45_000;
+  const fired = (rows: readonly WindowRow[]) => rows.filter((w) => w.windowStart < clockStart);
+  const same = () =>
+    JSON.stringify(fired(tables.windows).map((w) => ({ ...w, sum: normalise(w.sum) }))) ===
+    JSON.stringify(oracle.windows.map((w) => ({ ...w, sum: normalise(w.sum) })));
+  while (!same() && Date.now() < deadline) {
+    await sleep(500);
+    tables = await readTables(table);
+    oracle = revenueWindowsDecided(records, tables.late, { partitions: WORKLOAD.partitions as number });
+  }
+  const ownLate = possiblyLate(records, { partitions: WORKLOAD.partitions as number });
+  ws.say(
+    `${fired(tables.windows).length} windows, ${tables.late.length} late events (${tables.late.filter((l) => ownLate.has(l)).length} of them late by their own source partition's watermark too)`,
+  );
+  expect(fired(tables.windows).map((w) => ({ ...w, sum: normalise(w.sum) }))).toEqual(
+    oracle.windows.map((w) => ({ ...w, sum: normalise(w.sum) })),
+  );
+  expect(oracle.windows.length).toBeGreaterThan(3);
+  // Lateness follows the upstream source partitions' watermarks (carried through the topic): no
+  // event is late that its own partition's watermark would not make late.
+  expect(tables.late.filter((l) => !ownLate.has(l))).toEqual([]);
+  // Each late event once: the late rows' LSNs are a sub-multiset of the input's c/u/r LSNs.
+  const input = new Map<number, number>();
+  for (const lsn of lsns) input.set(lsn, (input.get(lsn) ?? 0) + 1);
+  for (const lsn of tables.late) {
+    const left = input.get(lsn) ?? 0;
+    expect(left, `late event lsn ${lsn} more often than in the input`).toBeGreaterThan(0);
+    input.set(lsn, left - 1);
+  }
+}
+
+/**
+ * Issue 14's proof for the revenue windows: 3 processes, a 4th joins mid-run, one is SIGKILLed,
+ * another SIGSTOPped past its session timeout until its partitions run elsewhere and then resumed;
+ * checkpoints and partition claims in the conditional-write S3 store. Both stages run in every
+ * process, so partitions of the Debezium topic and of the repartition topic move between them.
+ */
+async function scaledExchangeRun(s3Endpoint: string): Promise<void> {
+  const ws = new ChaosWorkspace('group-exchange-s3');
+  const table = ws.jobName.replace(/-/g, '_');
+  const run: Run = { ws, table, passed: false };
+  runs.push(run);
+  s3Roots.push({ endpoint: s3Endpoint, jobName: ws.jobName, run });
+  const internal = repartitionTopicName(ws.jobName, 'by-status');
+  ws.topics.push(internal);
+  const records = [...generateWorkload(WORKLOAD)];
+  const kafka = testKafka(ws.jobName);
+  await createTopic(kafka, ws.topic, WORKLOAD.partitions as number);
+  const messages = records.map((r) => ({ key: r.key, value: r.value, partition: r.partition }));
+  const third = Math.floor(messages.length / 3);
+  await produce(kafka, ws.topic, messages.slice(0, third));
+
+  const start = (name: string) =>
+    JobProcess.start({
+      file: 'jobs/revenue-windows-group.ts',
+      env: ws.jobEnv({
+        DATABASE_URL: databaseUrl,
+        CDCFLOW_PG_TABLE: table,
+        CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS),
+        CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
+        ...s3CheckpointEnv(s3Endpoint, S3_BUCKET, ws.jobName),
+      }),
+      onLine: (line) => verbose && console.log(`[${name}] ${line}`),
+    });
+  const all: JobProcess[] = [];
+  try {
+    const [a, b, c] = ['A', 'B', 'C'].map(start) as [JobProcess, JobProcess, JobProcess];
+    all.push(a, b, c);
+    for (const p of all) await p.waitFor(CLAIMED, 60_000);
+    await Promise.any(all.map((p) => p.waitFor(/partition \S+-by-status-repartition-\d+: claimed/, 60_000)));
+    await Promise.any(all.map((p) => p.waitFor(/committed: [1-9]\d* window rows/, 60_000)));
+    ws.say(`3 processes: ${all.map((p) => `${p.pid} owns ${ownedBy(p).join(',')}`).join('; ')}`);
+
+    const d = start('D');
+    all.push(d);
+    await d.waitFor(CLAIMED, 40_000);
+    await produce(kafka, ws.topic, messages.slice(third, 2 * third));
+    await sleep(3_000);
+    ws.say(`4th process ${d.pid} owns ${ownedBy(d).join(',')}`);
+
+    const victim = all.find((p) => ownedBy(p).length > 0) as JobProcess;
+    const lost = ownedBy(victim);
+    await victim.kill();
+    ws.say(`SIGKILLed ${victim.pid} (owned ${lost.join(',')})`);
+    const alive = all.filter((p) => p !== victim);
+    await claimedElsewhere(alive, lost, 30_000);
+
+    const sleeper = alive.find((p) => ownedBy(p).length > 0) as JobProcess;
+    const paused = ownedBy(sleeper);
+    const sleeperMark = sleeper.lines.length;
+    process.kill(sleeper.pid, 'SIGSTOP');
+    ws.say(`SIGSTOPped ${sleeper.pid} (owned ${paused.join(',')})`);
+    try {
+      await claimedElsewhere(
+        alive.filter((p) => p !== sleeper),
+        paused,
+        30_000,
+      );
+      await sleep(2_000); // the new owners commit meanwhile
+    } finally {
+      process.kill(sleeper.pid, 'SIGCONT');
     }
-    const ownLate = possiblyLate(records, { partitions: WORKLOAD.partitions as number });
-    ws.say(
-      `${fired(tables.windows).length} windows, ${tables.late.length} late events (${tables.late.filter((l) => ownLate.has(l)).length} of them late by their own source partition's watermark too)`,
+    ws.say(`SIGCONTed ${sleeper.pid}; its partitions were claimed elsewhere`);
+    await sleeper.waitFor(/assignment: /, 30_000, sleeperMark);
+    await produce(kafka, ws.topic, messages.slice(2 * third));
+
+    await verifyExchange(ws, table, internal, records, kafka);
+    // No process committed into the window or late table for a partition it did not own.
+    const audit = auditFenceLog(await readFenceLog(databaseUrl, `${ws.jobName}.`));
+    ws.say(`fence log: ${audit.claims} claims, ${audit.commits} commits, ${audit.violations.length} violations`);
+    expect(audit.violations).toEqual([]);
+    expect(audit.commits).toBeGreaterThan(0);
+    expect(audit.owners).toBeGreaterThanOrEqual(3);
+    expect(sleeper.lines.slice(sleeperMark).join('\n'), 'the resumed process dropped what it lost').toMatch(
+      /revoked|fenced/,
     );
-    expect(fired(tables.windows).map((w) => ({ ...w, sum: normalise(w.sum) }))).toEqual(
-      oracle.windows.map((w) => ({ ...w, sum: normalise(w.sum) })),
-    );
-    expect(oracle.windows.length).toBeGreaterThan(3);
-    // Lateness follows the upstream source partitions' watermarks (carried through the topic): no
-    // event is late that its own partition's watermark would not make late.
-    expect(tables.late.filter((l) => !ownLate.has(l))).toEqual([]);
-    // Each late event once: the late rows' LSNs are a sub-multiset of the input's c/u/r LSNs.
-    const input = new Map<number, number>();
-    for (const lsn of lsns) input.set(lsn, (input.get(lsn) ?? 0) + 1);
-    for (const lsn of tables.late) {
-      const left = input.get(lsn) ?? 0;
-      expect(left, `late event lsn ${lsn} more often than in the input`).toBeGreaterThan(0);
-      input.set(lsn, left - 1);
-    }
     run.passed = true;
   } finally {
     for (const p of all) if (p.running) process.kill(p.pid, 'SIGTERM');
@@ -397,6 +516,14 @@ describe('group mode: keyBy across processes through a transactional repartition
   it('one process SIGKILLed and restarted: exactly once through the internal topic into the windows', async () => {
     await exchangeRun('group-exchange-1', 1);
   }, 180_000);
+
+  it.skipIf(S3_ENDPOINT === undefined)(
+    '3 → 4 processes, one SIGKILLed, one SIGSTOPped past its session, checkpoints and claims in S3: exactly once',
+    async () => {
+      await scaledExchangeRun(S3_ENDPOINT as string);
+    },
+    240_000,
+  );
 
   it.skipIf(!RUN_GROUP_MODE)(
     'two processes, one SIGKILLed: the survivor takes over, exactly once',

@@ -13,14 +13,20 @@
  * S3Proxy 4.1.0 on 19100): claims by If-None-Match (runtime/group/s3-claim-store.ts), each new
  * owner restoring the previous epoch's checkpoint from the bucket.
  */
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { generateWorkload } from '../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../scripts/workload/oracle.ts';
 import type { WorkloadOptions } from '../../scripts/workload/workload-options.ts';
-import { s3ConnectionFromEnv } from '../../checkpoints/s3-location.ts';
-import { S3ObjectStore } from '../../checkpoints/s3-object-store.ts';
 import { testEndpoints } from '../support/endpoints.ts';
+import {
+  CLAIMED,
+  auditFenceLog,
+  claimedElsewhere,
+  deleteS3CheckpointRoot,
+  ownedBy,
+  readFenceLog,
+  s3CheckpointEnv,
+} from '../support/group-processes.ts';
 import { JobProcess } from '../support/job-process.ts';
 import { dropOrdersTable, readOrdersTable, rollbackPreparedOf, tableDifferences } from '../support/orders-check.ts';
 import { ChaosWorkspace } from '../support/sink-chaos.ts';
@@ -49,23 +55,16 @@ if (onS3 && s3Endpoint === undefined)
   );
 const s3Bucket = process.env['CDCFLOW_S3_BUCKET'] ?? 'cdcflow';
 const s3Env: Record<string, string> =
-  onS3 && s3Endpoint !== undefined
-    ? { CDCFLOW_CHECKPOINT_DIR: `s3://${s3Bucket}/${ws.jobName}`, CDCFLOW_S3_ENDPOINT: s3Endpoint }
-    : {};
+  onS3 && s3Endpoint !== undefined ? s3CheckpointEnv(s3Endpoint, s3Bucket, ws.jobName) : {};
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const CLAIMED = /partition (\S+): claimed epoch (\d+)/;
 
 afterAll(async () => {
   // Whatever the outcome: a prepared transaction left behind blocks every later replication slot.
   const left = await rollbackPreparedOf(databaseUrl, `${ws.jobName}.`);
   if (left.length > 0) say(`rolled back ${left.length} prepared transaction(s) left by the processes`);
   await ws.cleanup(passed);
-  if (onS3 && passed) {
-    const store = new S3ObjectStore(s3Bucket, { ...s3ConnectionFromEnv(), endpoint: s3Endpoint as string });
-    await store.delete(await store.list(`${ws.jobName}/`)).catch(() => undefined);
-    await store.destroy();
-  }
+  if (onS3 && passed) await deleteS3CheckpointRoot(s3Endpoint as string, s3Bucket, ws.jobName);
   if (!passed) return say(`table ${table} kept`);
   await dropOrdersTable(databaseUrl, table, ws.jobName);
 });
@@ -82,57 +81,6 @@ function start(name: string): JobProcess {
     }),
     onLine: (line) => verbose && console.log(`[${name}] ${line}`),
   });
-}
-
-/** Waits until some process in `among` prints a claim of `partition` after line counts `from`. */
-async function claimedElsewhere(
-  among: readonly JobProcess[],
-  partitions: readonly string[],
-  timeoutMs: number,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const marks = among.map((p) => p.lines.length);
-  while (Date.now() < deadline) {
-    const seen = new Set(among.flatMap((p, i) => p.lines.slice(marks[i]).flatMap((l) => CLAIMED.exec(l)?.[1] ?? [])));
-    if (partitions.every((p) => seen.has(p))) return;
-    await sleep(200);
-  }
-  throw new Error(`partitions ${partitions.join(', ')} were not claimed by another process within ${timeoutMs} ms`);
-}
-
-/** The partitions a process currently runs, from its own lines. */
-function ownedBy(p: JobProcess): string[] {
-  const owned = new Set<string>();
-  for (const line of p.lines) {
-    const claim = CLAIMED.exec(line);
-    if (claim !== null) owned.add(claim[1] as string);
-    const gone = /partition (\S+): (task stopped|task finished|fenced)/.exec(line);
-    if (gone !== null) owned.delete(gone[1] as string);
-  }
-  return [...owned];
-}
-
-interface FenceRow {
-  seq: string;
-  instance: string;
-  kind: 'claim' | 'commit';
-  epoch: string;
-  owner: string;
-}
-
-async function readFenceLog(): Promise<FenceRow[]> {
-  const db = new pg.Client({ connectionString: databaseUrl });
-  await db.connect();
-  try {
-    return (
-      await db.query<FenceRow>(
-        'SELECT seq, instance, kind, epoch, owner FROM cdcflow_sink_fence_log WHERE left(instance, length($1)) = $1 ORDER BY seq',
-        [`${ws.jobName}.`],
-      )
-    ).rows;
-  } finally {
-    await db.end();
-  }
 }
 
 async function tableMatches(oracleSize: number): Promise<boolean> {
@@ -204,28 +152,10 @@ describe(`group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeo
       expect(prepared).toEqual([]);
 
       // Every commit carries the epoch of the latest claim of its instance, in lock order.
-      const log = await readFenceLog();
-      const current = new Map<string, { epoch: string; owner: string }>();
-      const violations: string[] = [];
-      let commits = 0;
-      for (const row of log) {
-        if (row.kind === 'claim') {
-          const before = current.get(row.instance);
-          if (before !== undefined && Number(before.epoch) > Number(row.epoch))
-            violations.push(`claim ${row.seq} of ${row.instance} went back from epoch ${before.epoch} to ${row.epoch}`);
-          current.set(row.instance, { epoch: row.epoch, owner: row.owner });
-          continue;
-        }
-        commits += 1;
-        const owner = current.get(row.instance);
-        if (owner?.epoch !== row.epoch || owner.owner !== row.owner)
-          violations.push(
-            `commit ${row.seq} of ${row.instance} by ${row.owner} epoch ${row.epoch} while ${owner?.owner} held epoch ${owner?.epoch}`,
-          );
-      }
-      say(`fence log: ${log.length - commits} claims, ${commits} commits, ${violations.length} violations`);
-      expect(violations).toEqual([]);
-      expect(new Set(log.filter((r) => r.kind === 'claim').map((r) => r.owner)).size).toBeGreaterThanOrEqual(4);
+      const audit = auditFenceLog(await readFenceLog(databaseUrl, `${ws.jobName}.`));
+      say(`fence log: ${audit.claims} claims, ${audit.commits} commits, ${audit.violations.length} violations`);
+      expect(audit.violations).toEqual([]);
+      expect(audit.owners).toBeGreaterThanOrEqual(4);
       const sleeperAfter = sleeper.lines.slice(sleeperMark).join('\n');
       expect(sleeperAfter, 'the resumed process dropped what it lost').toMatch(/revoked|fenced/);
       passed = true;
