@@ -9,7 +9,9 @@
  * - the window table equals the revenue-window oracle given the events the job judged late
  *   (`revenueWindowsDecided`: every other event is in exactly one window sum, exactly once), and
  *   the late table holds each late event once.
- * Ungated: one process, SIGKILLed and started again (its partitions restore from checkpoints).
+ * Ungated: one process, SIGKILLed and started again (its partitions restore from checkpoints); and
+ * issue 14's proof: 3 → 4 processes, one SIGKILLed, one SIGSTOPped past its session and resumed,
+ * checkpoints and claims in the conditional-write S3 store (skipped without CDCFLOW_S3_CONDITIONAL_ENDPOINT).
  * Gated like group-mode.test.ts (CDCFLOW_GROUP_MODE_TEST=1, the failover stall): two processes,
  * one SIGKILLed, the survivor takes over.
  */
