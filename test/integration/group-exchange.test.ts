@@ -12,8 +12,8 @@
  * Ungated: one process, SIGKILLed and started again (its partitions restore from checkpoints); and
  * issue 14's proof: 3 → 4 processes, one SIGKILLed, one SIGSTOPped past its session and resumed,
  * checkpoints and claims in the conditional-write S3 store (skipped without CDCFLOW_S3_CONDITIONAL_ENDPOINT).
- * Gated like group-mode.test.ts (CDCFLOW_GROUP_MODE_TEST=1, the failover stall): two processes,
- * one SIGKILLed, the survivor takes over.
+ * And two processes, one SIGKILLed, the survivor takes over (gated until the owner-epoch fix of
+ * the Kafka sink, docs/group-mode.md finding 8; ~25 s).
  */
 import { Kafka, logLevel } from 'kafkajs';
 import pg from 'pg';
@@ -47,7 +47,6 @@ const WORKLOAD: WorkloadOptions = {
 const SESSION_MS = 6_000;
 const CLOCK_AHEAD_MS = 600_000;
 const { databaseUrl } = testEndpoints();
-const RUN_GROUP_MODE = process.env['CDCFLOW_GROUP_MODE_TEST'] === '1';
 const verbose = process.env['CDCFLOW_CHAOS_VERBOSE'] === '1';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const S3_ENDPOINT = process.env['CDCFLOW_S3_CONDITIONAL_ENDPOINT'];
@@ -527,11 +526,7 @@ describe('group mode: keyBy across processes through a transactional repartition
     240_000,
   );
 
-  it.skipIf(!RUN_GROUP_MODE)(
-    'two processes, one SIGKILLed: the survivor takes over, exactly once',
-    async () => {
-      await exchangeRun('group-exchange-2', 2);
-    },
-    180_000,
-  );
+  it('two processes, one SIGKILLed: the survivor takes over, exactly once', async () => {
+    await exchangeRun('group-exchange-2', 2);
+  }, 180_000);
 });
