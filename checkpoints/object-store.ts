@@ -30,9 +30,10 @@ export interface ObjectStore {
   delete(keys: readonly string[]): Promise<void>;
   /**
    * Whether the store honours `If-None-Match: *` on PUT: 'supported' (AWS S3 since 2024, MinIO),
-   * 'ignored' (S3Proxy 2.6 overwrites), probed once on first use.
+   * 'ignored' (S3Proxy 2.6 overwrites), probed once on first use with an object under `underPrefix`
+   * (where the job may write: credentials can be limited to a prefix), deleted afterwards.
    */
-  conditionalWrites(): Promise<'supported' | 'ignored'>;
+  conditionalWrites(underPrefix?: string): Promise<'supported' | 'ignored'>;
 }
 
 /** Runs `work` over `items` with at most `limit` in flight; rejects with the first failure. */

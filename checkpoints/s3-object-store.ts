@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ListObjectsV2CommandOutput, S3Client } from '@aws-sdk/client-s3';
+import { CdcflowError } from '../state/errors.ts';
 import { forEachLimited, type ObjectStore } from './object-store.ts';
 import type { S3ConnectionOptions } from './s3-location.ts';
 
@@ -189,15 +190,19 @@ export class S3ObjectStore implements ObjectStore {
     });
   }
 
-  conditionalWrites(): Promise<'supported' | 'ignored'> {
-    this.conditional ??= this.probeConditionalWrites();
+  conditionalWrites(underPrefix = ''): Promise<'supported' | 'ignored'> {
+    this.conditional ??= this.probeConditionalWrites(underPrefix).catch((error: unknown) => {
+      this.conditional = undefined; // a denied probe is not a property of the store: ask again next time
+      throw objectStoreAccessError(error, this.bucket, underPrefix) ?? error;
+    });
     return this.conditional;
   }
 
   /** Writes one probe object twice with If-None-Match: * and sees whether the second write was refused. */
-  private async probeConditionalWrites(): Promise<'supported' | 'ignored'> {
+  private async probeConditionalWrites(underPrefix: string): Promise<'supported' | 'ignored'> {
     const { client, sdk } = await this.connect();
-    const key = `.cdcflow-probe/${randomBytes(8).toString('hex')}`;
+    const prefix = underPrefix === '' || underPrefix.endsWith('/') ? underPrefix : `${underPrefix}/`;
+    const key = `${prefix}.cdcflow-probe/${randomBytes(8).toString('hex')}`;
     const put = (): Promise<unknown> =>
       client.send(new sdk.PutObjectCommand({ Bucket: this.bucket, Key: key, Body: 'probe', IfNoneMatch: '*' }));
     try {
@@ -217,6 +222,47 @@ export class S3ObjectStore implements ObjectStore {
   async destroy(): Promise<void> {
     if (this.connection !== undefined) (await this.connection).client.destroy();
   }
+}
+
+/** The store refused us (credentials, permissions, bucket): what to fix, as a typed error. */
+export class ObjectStoreAccessError extends CdcflowError {
+  constructor(message: string, cause: unknown) {
+    super(message, { domain: 'user', retriable: false, cause });
+  }
+}
+
+const CREDENTIAL_ERRORS = new Set([
+  'InvalidAccessKeyId',
+  'SignatureDoesNotMatch',
+  'CredentialsProviderError',
+  'ExpiredToken',
+  'InvalidToken',
+]);
+
+/** An ObjectStoreAccessError for an SDK error that says we may not write under `prefix`, else undefined. */
+export function objectStoreAccessError(
+  error: unknown,
+  bucket: string,
+  prefix: string,
+): ObjectStoreAccessError | undefined {
+  const name = (error as { name?: unknown } | null)?.name;
+  const where = `s3://${bucket}/${prefix}`;
+  if (name === 'NoSuchBucket')
+    return new ObjectStoreAccessError(
+      `bucket '${bucket}' does not exist on this S3 endpoint: create it, or fix the bucket in the checkpoint URL (${where})`,
+      error,
+    );
+  if (typeof name === 'string' && CREDENTIAL_ERRORS.has(name))
+    return new ObjectStoreAccessError(
+      `the S3 store refused our credentials (${name}) writing under ${where}: check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or the role) and CDCFLOW_S3_ENDPOINT / AWS_REGION`,
+      error,
+    );
+  if (name === 'AccessDenied' || statusOf(error) === 403)
+    return new ObjectStoreAccessError(
+      `access denied writing under ${where}: the credentials need s3:PutObject, s3:GetObject, s3:ListBucket and s3:DeleteObject on that prefix`,
+      error,
+    );
+  return undefined;
 }
 
 function statusOf(error: unknown): number | undefined {

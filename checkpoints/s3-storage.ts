@@ -274,8 +274,8 @@ export class S3CheckpointStorage implements CheckpointStorage {
   }
 
   /** Whether `_metadata` writes are conditional on this store (docs/object-storage.md). */
-  conditionalWrites(): Promise<'supported' | 'ignored'> {
-    return this.store.conditionalWrites();
+  conditionalWrites(underPrefix?: string): Promise<'supported' | 'ignored'> {
+    return this.store.conditionalWrites(underPrefix);
   }
 
   private async writeMetadataLast(key: string, text: string): Promise<void> {

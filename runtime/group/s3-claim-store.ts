@@ -74,7 +74,12 @@ export class S3ClaimStore implements PartitionClaimStore {
    * same probe key written twice, the second must be refused); `ClaimStoreCannotFenceError` if not.
    */
   static async open(options: S3ClaimStoreOptions): Promise<S3ClaimStore> {
-    if ((await options.objects.conditionalWrites()) !== 'supported') {
+    // Probed under the job's own prefix: credentials may be limited to it.
+    const { prefix } = parseS3Url(options.root);
+    if (
+      (await options.objects.conditionalWrites(`${prefix === '' ? '' : `${prefix}/`}${options.jobName}/`)) !==
+      'supported'
+    ) {
       throw new ClaimStoreCannotFenceError(
         `group mode cannot claim partitions under ${options.root}: the object store ignores If-None-Match: * on PUT ` +
           '(a second create of the same key succeeded), so two processes could both believe they own a partition. ' +

@@ -75,7 +75,7 @@ export class MemoryObjectStore implements ObjectStore {
     return Promise.resolve();
   }
 
-  conditionalWrites(): Promise<'supported' | 'ignored'> {
+  conditionalWrites(_underPrefix?: string): Promise<'supported' | 'ignored'> {
     return Promise.resolve(this.conditional);
   }
 }
