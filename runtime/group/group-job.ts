@@ -69,6 +69,12 @@ export interface GroupJobOptions {
    * is kafkajs's (every process of a group must agree). @default CDCFLOW_GROUP_ASSIGNER, else 'sticky'
    */
   readonly partitionAssigner?: 'sticky' | 'round-robin';
+  /**
+   * How often the process deletes the superseded owner epochs of the partitions it runs (their
+   * claims, checkpoints and state files; runtime/group/epoch-gc.ts). 0 turns it off.
+   * @default CDCFLOW_EPOCH_GC_MS, else 60000
+   */
+  readonly epochGcIntervalMs?: number;
   /** SIGTERM/SIGINT stop every task with a final checkpoint, then leave the group (a static member does not leave). @default true */
   readonly handleSignals?: boolean;
   readonly log?: (line: string) => void;
@@ -121,6 +127,8 @@ export class GroupJob {
   private http: GroupHttpServer | undefined;
   private started = 0;
   private fenced = 0;
+  /** Superseded owner epochs this process deleted (epoch-gc.ts). */
+  epochsCollected = 0;
   private settle!: { resolve: (r: GroupJobResult) => void; reject: (e: unknown) => void };
   readonly done: Promise<GroupJobResult>;
 
@@ -171,6 +179,7 @@ export class GroupJob {
         .catch(() => undefined);
     }
     await job.startHttp();
+    job.scheduleEpochGc();
     await job.membership.start();
     const instance = groupInstanceIdOf(options);
     job.log(
@@ -214,6 +223,41 @@ export class GroupJob {
           env,
         })),
     };
+  }
+
+  private scheduleEpochGc(): void {
+    const fromEnv = Number(process.env['CDCFLOW_EPOCH_GC_MS']);
+    const every = this.o.epochGcIntervalMs ?? (Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : 60_000);
+    if (every === 0) return;
+    const timer = setInterval(() => void this.collectSupersededEpochs(), every);
+    timer.unref();
+    void this.done.finally(() => clearInterval(timer)).catch(() => undefined);
+  }
+
+  /**
+   * Deletes what older owners of this process's partitions left behind once nothing can restore
+   * from it (epoch-gc.ts). Each store re-reads the claims, so two processes doing it at once, or a
+   * run cut short, delete nothing that is needed; a failure is logged and retried next time.
+   */
+  async collectSupersededEpochs(): Promise<number> {
+    let removed = 0;
+    for (const { claim } of [...this.tasks.values()]) {
+      if (this.ending) break;
+      const k = key(claim);
+      try {
+        const epochs = await this.claims.store.collectSuperseded(
+          `${this.o.jobName}.${k}`,
+          claim.topic,
+          claim.partition,
+        );
+        if (epochs.length > 0) this.log(`partition ${k}: deleted superseded epochs ${epochs.join(', ')}`);
+        removed += epochs.length;
+      } catch (error) {
+        this.log(`partition ${k}: superseded epochs not deleted this time (${(error as Error).message})`);
+      }
+    }
+    this.epochsCollected += removed;
+    return removed;
   }
 
   /** The partitions this process runs tasks for, with their epochs. */

@@ -15,11 +15,12 @@
  * never used: its sink transactions were rolled back by the claimant (epoch fence,
  * operators/sinks/postgres/epoch-fence.ts).
  */
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LocalCheckpointStorage } from '../../checkpoints/index.ts';
 import type { SuccessorClaim } from '../../operators/sinks/owner-epoch.ts';
+import { epochOfLocation, supersededEpochs, type EpochFacts } from './epoch-gc.ts';
 
 export interface PartitionClaim {
   readonly topic: string;
@@ -44,6 +45,11 @@ export interface PartitionClaimStore {
    * checkpoint it restores from: what an owner checks before it commits where no sink fence can.
    */
   successor(topic: string, partition: number, epoch: number): Promise<SuccessorClaim | undefined>;
+  /**
+   * Deletes the superseded epochs of `topic`-`partition` (epoch-gc.ts: older than the newest epoch
+   * with a completed checkpoint and named by no newer claim's restore point); returns them.
+   */
+  collectSuperseded(taskJobName: string, topic: string, partition: number): Promise<number[]>;
 }
 
 /** Claims under a checkpoint root every process sees as a filesystem (NFS, a shared volume). */
@@ -59,6 +65,20 @@ export class PosixClaimStore implements PartitionClaimStore {
 
   newest(topic: string, partition: number): Promise<{ epoch: number; claimedAtMs: number } | undefined> {
     return newestClaim(this.root, this.jobName, topic, partition);
+  }
+
+  async collectSuperseded(taskJobName: string, topic: string, partition: number): Promise<number[]> {
+    const dir = partitionDir(this.root, this.jobName, topic, partition);
+    const facts: EpochFacts[] = [];
+    for (const epoch of await epochsOf(dir)) {
+      const folder = epochDir(dir, epoch);
+      const claim = await readClaim(folder);
+      const latest = await new LocalCheckpointStorage({ directory: folder, jobName: taskJobName }).latestCompleted();
+      facts.push({ epoch, completed: latest !== undefined, restoresFromEpoch: epochOfLocation(claim?.base) });
+    }
+    const superseded = supersededEpochs(facts);
+    for (const epoch of superseded) await rm(epochDir(dir, epoch), { recursive: true, force: true });
+    return superseded;
   }
 
   async successor(topic: string, partition: number, epoch: number): Promise<SuccessorClaim | undefined> {

@@ -22,6 +22,7 @@ import { CdcflowError } from '../../state/errors.ts';
 import type { ObjectStore } from '../../checkpoints/object-store.ts';
 import { parseS3Url } from '../../checkpoints/s3-location.ts';
 import type { SuccessorClaim } from '../../operators/sinks/owner-epoch.ts';
+import { epochOfLocation, supersededEpochs, type EpochFacts } from './epoch-gc.ts';
 import { checkpointIdOf, ownerName, type PartitionClaim, type PartitionClaimStore } from './partition-claims.ts';
 
 /** The store under an `s3://` checkpoint root cannot hold exclusive claims: group mode must not run on it. */
@@ -32,7 +33,10 @@ export class ClaimStoreCannotFenceError extends CdcflowError {
 }
 
 /** What the claim store needs of an object store. */
-export type ClaimObjects = Pick<ObjectStore, 'url' | 'getText' | 'listFolders' | 'putIfAbsent' | 'conditionalWrites'>;
+export type ClaimObjects = Pick<
+  ObjectStore,
+  'url' | 'getText' | 'listFolders' | 'putIfAbsent' | 'conditionalWrites' | 'list' | 'delete'
+>;
 
 interface ClaimRecord {
   readonly epoch: number;
@@ -127,6 +131,25 @@ export class S3ClaimStore implements PartitionClaimStore {
   async newest(topic: string, partition: number): Promise<{ epoch: number; claimedAtMs: number } | undefined> {
     const claim = await this.newestRecord(topic, partition);
     return claim === undefined ? undefined : { epoch: claim.epoch, claimedAtMs: claim.claimedAtMs };
+  }
+
+  async collectSuperseded(taskJobName: string, topic: string, partition: number): Promise<number[]> {
+    const facts: EpochFacts[] = [];
+    for (const epoch of await this.epochs(topic, partition)) {
+      const claim = await this.readClaim(topic, partition, epoch);
+      const latest = await this.o.latestCompleted(this.epochUrl(topic, partition, epoch), taskJobName);
+      facts.push({ epoch, completed: latest !== undefined, restoresFromEpoch: epochOfLocation(claim?.base) });
+    }
+    const superseded = supersededEpochs(facts);
+    for (const epoch of superseded) {
+      // The claim record last: a half-deleted epoch still reads as claimed, and the next run finishes it.
+      const prefix = `${this.epochKey(topic, partition, epoch)}/`;
+      const keys = await this.o.objects.list(prefix);
+      const claimKey = `${prefix}claim.json`;
+      await this.o.objects.delete(keys.filter((k) => k !== claimKey));
+      await this.o.objects.delete([claimKey]);
+    }
+    return superseded;
   }
 
   async successor(topic: string, partition: number, epoch: number): Promise<SuccessorClaim | undefined> {

@@ -322,6 +322,7 @@ async function scaledExchangeRun(s3Endpoint: string): Promise<void> {
         CDCFLOW_PG_TABLE: table,
         CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS),
         CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
+        CDCFLOW_EPOCH_GC_MS: '1000',
         ...s3CheckpointEnv(s3Endpoint, S3_BUCKET, ws.jobName),
       }),
       onLine: (line) => verbose && console.log(`[${name}] ${line}`),
@@ -375,6 +376,9 @@ async function scaledExchangeRun(s3Endpoint: string): Promise<void> {
     expect(audit.violations).toEqual([]);
     expect(audit.commits).toBeGreaterThan(0);
     expect(audit.owners).toBeGreaterThanOrEqual(3);
+    const collected = all.flatMap((p) => p.lines.filter((l) => /deleted superseded epochs/.test(l)));
+    ws.say(`superseded epochs deleted: ${collected.length} times`);
+    expect(collected.length, 'superseded epochs were garbage collected during the run').toBeGreaterThan(0);
     expect(sleeper.lines.slice(sleeperMark).join('\n'), 'the resumed process dropped what it lost').toMatch(
       /revoked|fenced/,
     );

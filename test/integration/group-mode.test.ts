@@ -77,6 +77,8 @@ function start(name: string): JobProcess {
       CDCFLOW_PG_TABLE: table,
       CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS),
       CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
+      // Superseded epochs deleted while the processes fail over: restores must not need them.
+      CDCFLOW_EPOCH_GC_MS: '1000',
       ...s3Env,
     }),
     onLine: (line) => verbose && console.log(`[${name}] ${line}`),
@@ -156,6 +158,9 @@ describe(`group mode: 3 → 4 processes, SIGKILL, SIGSTOP past the session timeo
       say(`fence log: ${audit.claims} claims, ${audit.commits} commits, ${audit.violations.length} violations`);
       expect(audit.violations).toEqual([]);
       expect(audit.owners).toBeGreaterThanOrEqual(4);
+      const collected = all.flatMap((p) => p.lines.filter((l) => /deleted superseded epochs/.test(l)));
+      say(`superseded epochs deleted: ${collected.length} times`);
+      expect(collected.length, 'superseded epochs were garbage collected during the run').toBeGreaterThan(0);
       const sleeperAfter = sleeper.lines.slice(sleeperMark).join('\n');
       expect(sleeperAfter, 'the resumed process dropped what it lost').toMatch(/revoked|fenced/);
       passed = true;
