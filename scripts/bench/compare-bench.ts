@@ -47,7 +47,8 @@ import {
   type ProjectionDigest,
   type WindowsOutput,
 } from './compare-oracle.ts';
-import { compareTable, type CompareRow, type CompareRun } from './compare-report.ts';
+import { RAW_CONSUME, compareTable, targetsTable, type CompareRow, type CompareRun } from './compare-report.ts';
+import { consumeCeiling } from './consume-ceiling.ts';
 import { PEERS, PEER_VERSIONS, buildPeer, type PeerLaunch, type PeerName } from './peers/peer-build.ts';
 import { runPeer } from './peers/peer-run.ts';
 
@@ -55,7 +56,7 @@ type Job = 'upsert' | 'windows';
 type Lateness = 'grace' | 'per-partition';
 interface System {
   readonly name: string;
-  readonly engine: 'cdcflow' | PeerName;
+  readonly engine: 'cdcflow' | 'raw' | PeerName;
   readonly lateness?: Lateness;
 }
 
@@ -72,6 +73,16 @@ const { values } = parseArgs({
     child: { type: 'string' },
   },
 });
+
+// ---------------------------------------------------------------- child: the raw client, same topic, same round
+
+/** The kafkajs consumer the source is built on, counting the topic with decoding off (consume-ceiling.ts). */
+interface CeilingSpec {
+  readonly ceiling: true;
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly messages: number;
+}
 
 // ---------------------------------------------------------------- child: cdcflow's projection, with the digest
 
@@ -255,7 +266,7 @@ interface RunContext {
 
 async function runOnce(
   ctx: RunContext,
-  job: Job,
+  job: Job | 'consume',
   parallelism: number,
   system: System,
   round: number,
@@ -264,6 +275,20 @@ async function runOnce(
   const dir = await mkdtemp(join(tmpdir(), `cdcflow-compare-${system.engine}-`));
   const groupId = `compare-${system.engine}-${job}-p${parallelism}-r${round}-${stamp}`;
   try {
+    if (system.engine === 'raw') {
+      const r = await runChild<Measured>(
+        fileURLToPath(import.meta.url),
+        { ceiling: true, brokers: ctx.brokers, topic: ctx.topic, messages: ctx.messages } satisfies CeilingSpec,
+        'raw kafkajs consume',
+      );
+      return {
+        eventsPerSecond: rate(r),
+        cpuSeconds: r.cpuSeconds,
+        messages: r.messages,
+        peakRssMb: r.maxRssMb,
+        oracle: '',
+      };
+    }
     if (system.engine === 'cdcflow') {
       if (job === 'upsert') {
         const r = await runChild<UpsertResult>(
@@ -426,7 +451,10 @@ async function main(): Promise<void> {
     `oracle: ${fmt(oracle.digest.keys)} live keys, amounts ${oracle.digest.amount}${oracle.possiblyLate === undefined ? '' : `; ${fmt(oracle.possiblyLate.size)} events the reference rule may call late`}`,
   );
   const ctx: RunContext = { brokers, topic, messages, oracle, launches, timeoutMs };
-  const groups: { job: Job; parallelism: number; systems: System[] }[] = [];
+  // Each round first reads the topic with the raw client: the ceiling cdcflow's rates are a share of.
+  const groups: { job: Job | 'consume'; parallelism: number; systems: System[] }[] = [
+    { job: 'consume', parallelism: 1, systems: [{ name: RAW_CONSUME, engine: 'raw' }] },
+  ];
   for (const job of jobs)
     for (const parallelism of parallelisms) {
       // windows-bench runs the revenue windows at parallelism 1 only; so does the comparison.
@@ -472,9 +500,12 @@ async function main(): Promise<void> {
   console.log(
     '\n"cdcflow ×" is cdcflow\'s median events/s over the system\'s (above 1: cdcflow is faster); the range is per round.',
   );
+  console.log(`\nIssue 16's targets, from this run:\n\n${targetsTable(rows)}`);
 }
 
 if (values.child !== undefined) {
-  const result = await cdcflowUpsert(JSON.parse(values.child) as UpsertSpec);
+  const spec = JSON.parse(values.child) as UpsertSpec | CeilingSpec;
+  const result =
+    'ceiling' in spec ? await consumeCeiling(spec.brokers, spec.topic, spec.messages) : await cdcflowUpsert(spec);
   if (result !== undefined) reportResult(result);
 } else await main();

@@ -83,3 +83,71 @@ function verdictOf(runs: readonly CompareRun[]): string {
     .map((v) => `${v} (${each.filter((e) => e.startsWith(v.replace(/…$/, ''))).length} of ${runs.length})`)
     .join(' / ');
 }
+
+/** The system name of the raw client row (the kafkajs consumer the source is built on, decoding off). */
+export const RAW_CONSUME = 'raw kafkajs consume';
+
+const medianRate = (row: CompareRow | undefined): number | undefined => {
+  const good = row?.runs.filter(ok) ?? [];
+  return good.length === 0 ? undefined : median(good.map((r) => r.eventsPerSecond));
+};
+
+/**
+ * Issue 16's targets, each as measured in this run (medians): upsert ≥ 3× the best peer at p=1
+ * and ≥ 3× Flink at p=2, windows ≥ 2× Flink, and cdcflow ≥ 40 % of the raw consume rate of the
+ * client it ships. A target whose rows are missing (not run, failed) says so.
+ */
+export function targetsTable(rows: readonly CompareRow[]): string {
+  const find = (job: string, p: number, system: string) =>
+    rows.find((r) => r.job === job && r.parallelism === p && r.system === system);
+  const cdcflow = (job: string, p: number) => medianRate(find(job, p, 'cdcflow'));
+  const lines = ['| target | measured (medians) | met |', '|---|---|---|'];
+  const add = (target: string, value: number | undefined, goal: number, show: (v: number) => string, why: string) =>
+    lines.push(
+      `| ${target} | ${value === undefined ? `not measured (${why})` : show(value)} | ${value === undefined ? '–' : value >= goal ? 'yes' : 'no'} |`,
+    );
+  const times = (v: number) => `${v.toFixed(2)}×`;
+  const peersAt = (job: string, p: number) =>
+    rows.filter((r) => r.job === job && r.parallelism === p && r.system !== 'cdcflow' && r.system !== RAW_CONSUME);
+  const best = (job: string, p: number) => {
+    const rated = peersAt(job, p).flatMap((r) => {
+      const m = medianRate(r);
+      return m === undefined ? [] : [{ system: r.system, rate: m }];
+    });
+    return rated.sort((a, b) => b.rate - a.rate)[0];
+  };
+  const ratio = (a: number | undefined, b: number | undefined) =>
+    a === undefined || b === undefined ? undefined : a / b;
+  const upsertBest = best('upsert', 1);
+  add(
+    `upsert p=1 ≥ 3× the best peer${upsertBest === undefined ? '' : ` (${upsertBest.system})`}`,
+    ratio(cdcflow('upsert', 1), upsertBest?.rate),
+    3,
+    times,
+    'upsert p=1 with a peer',
+  );
+  add(
+    'upsert p=2 ≥ 3× Flink',
+    ratio(cdcflow('upsert', 2), medianRate(find('upsert', 2, 'flink'))),
+    3,
+    times,
+    'upsert p=2 with flink',
+  );
+  add(
+    'windows p=1 ≥ 2× Flink',
+    ratio(cdcflow('windows', 1), medianRate(find('windows', 1, 'flink'))),
+    2,
+    times,
+    'windows with flink',
+  );
+  const raw = medianRate(find('consume', 1, RAW_CONSUME));
+  for (const job of ['upsert', 'windows'])
+    add(
+      `${job} p=1 ≥ 40 % of the raw consume rate`,
+      ratio(cdcflow(job, 1), raw),
+      0.4,
+      (v) => `${(v * 100).toFixed(0)} %`,
+      `${job} p=1 and the raw consume row`,
+    );
+  return lines.join('\n');
+}

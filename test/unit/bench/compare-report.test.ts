@@ -5,7 +5,15 @@ import {
   windowsGivenLate,
   windowsVerdict,
 } from '../../../scripts/bench/compare-oracle.ts';
-import { compareTable, ratioVsCdcflow, roundRatios, type CompareRun } from '../../../scripts/bench/compare-report.ts';
+import {
+  RAW_CONSUME,
+  compareTable,
+  ratioVsCdcflow,
+  roundRatios,
+  targetsTable,
+  type CompareRow,
+  type CompareRun,
+} from '../../../scripts/bench/compare-report.ts';
 import { generateWorkload } from '../../../scripts/workload/generator.ts';
 import { projectionOracle } from '../../../scripts/workload/oracle.ts';
 import { decimalToCents } from '../../../scripts/workload/orders-model.ts';
@@ -107,5 +115,31 @@ describe('compare bench oracles', () => {
         [],
       ),
     );
+  });
+});
+
+describe('targetsTable', () => {
+  const runs = (...rates: number[]): CompareRun[] => rates.map((eventsPerSecond) => ({ eventsPerSecond, oracle: '' }));
+  const row = (job: string, parallelism: number, system: string, ...rates: number[]): CompareRow => ({
+    job,
+    parallelism,
+    system,
+    runs: runs(...rates),
+  });
+
+  it('reports each target from the medians of the same run, against the best peer where the issue says so', () => {
+    const table = targetsTable([
+      row('consume', 1, RAW_CONSUME, 100_000, 120_000, 110_000),
+      row('upsert', 1, 'cdcflow', 30_000, 31_000, 29_000),
+      row('upsert', 1, 'flink', 37_000, 36_000, 38_000),
+      row('upsert', 1, 'quix', 10_000, 10_000, 10_000),
+      row('windows', 1, 'cdcflow', 90_000, 90_000, 90_000),
+      row('windows', 1, 'flink', 40_000, 45_000, 44_000),
+    ]);
+    expect(table).toContain('| upsert p=1 ≥ 3× the best peer (flink) | 0.81× | no |');
+    expect(table).toContain('| upsert p=2 ≥ 3× Flink | not measured (upsert p=2 with flink) | – |');
+    expect(table).toContain('| windows p=1 ≥ 2× Flink | 2.05× | yes |');
+    expect(table).toContain('| upsert p=1 ≥ 40 % of the raw consume rate | 27 % | no |');
+    expect(table).toContain('| windows p=1 ≥ 40 % of the raw consume rate | 82 % | yes |');
   });
 });
