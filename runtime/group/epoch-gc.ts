@@ -16,12 +16,54 @@ export interface EpochFacts {
   readonly completed: boolean;
   /** The epoch its claim's restore point lies in; undefined for a fresh start or no claim record yet. */
   readonly restoresFromEpoch: number | undefined;
+  /** Whether its claim record exists. A POSIX claimant makes the folder, reads its restore point, then writes it. */
+  readonly claimed: boolean;
+}
+
+/**
+ * Remembers, per partition, since when this process has seen epoch n as the newest with a
+ * completed checkpoint. A claimant reads its restore point before its claim becomes visible (on
+ * S3 the claim and its restore point are one PUT): one that read while n had completed nothing
+ * may still name an epoch older than n. Deleting only once n has been seen complete for longer
+ * than any claim takes closes that window.
+ */
+export class EpochGcGrace {
+  private readonly seen = new Map<string, { epoch: number; atMs: number }>();
+
+  constructor(
+    private readonly graceMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether `newestCompleted` of `partition` has been seen for at least the grace period. */
+  settled(partition: string, newestCompleted: number): boolean {
+    const at = this.seen.get(partition);
+    if (at?.epoch !== newestCompleted) {
+      this.seen.set(partition, { epoch: newestCompleted, atMs: this.now() });
+      return this.graceMs === 0;
+    }
+    return this.now() - at.atMs >= this.graceMs;
+  }
+}
+
+/** `CDCFLOW_EPOCH_GC_GRACE_MS`, else 5 minutes: far longer than a claim takes, short beside the collection interval's purpose. */
+export function epochGcGraceMs(): number {
+  const fromEnv = Number(process.env['CDCFLOW_EPOCH_GC_GRACE_MS']);
+  return Number.isFinite(fromEnv) && fromEnv >= 0 ? fromEnv : 300_000;
+}
+
+/** The newest epoch with a completed checkpoint, if any. */
+export function newestCompletedEpoch(facts: readonly EpochFacts[]): number | undefined {
+  const completed = facts.filter((f) => f.completed).map((f) => f.epoch);
+  return completed.length === 0 ? undefined : Math.max(...completed);
 }
 
 /** Epochs that may be deleted, oldest first. */
 export function supersededEpochs(facts: readonly EpochFacts[]): number[] {
-  const newestCompleted = Math.max(...facts.filter((f) => f.completed).map((f) => f.epoch));
+  const newestCompleted = newestCompletedEpoch(facts) ?? Number.NaN;
   if (!Number.isFinite(newestCompleted)) return [];
+  // A claim after n without its record is still choosing its restore point: it may name any epoch.
+  if (facts.some((f) => f.epoch > newestCompleted && !f.claimed)) return [];
   // Only claims after n can still restore through a restore point: n restores from its own checkpoints.
   const named = new Set(facts.filter((f) => f.epoch > newestCompleted).flatMap((f) => f.restoresFromEpoch ?? []));
   return facts

@@ -20,7 +20,14 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { LocalCheckpointStorage } from '../../checkpoints/index.ts';
 import type { SuccessorClaim } from '../../operators/sinks/owner-epoch.ts';
-import { epochOfLocation, supersededEpochs, type EpochFacts } from './epoch-gc.ts';
+import {
+  EpochGcGrace,
+  epochGcGraceMs,
+  epochOfLocation,
+  newestCompletedEpoch,
+  supersededEpochs,
+  type EpochFacts,
+} from './epoch-gc.ts';
 
 export interface PartitionClaim {
   readonly topic: string;
@@ -54,10 +61,15 @@ export interface PartitionClaimStore {
 
 /** Claims under a checkpoint root every process sees as a filesystem (NFS, a shared volume). */
 export class PosixClaimStore implements PartitionClaimStore {
+  private readonly grace: EpochGcGrace;
+
   constructor(
     private readonly root: string,
     private readonly jobName: string,
-  ) {}
+    graceMs: number = epochGcGraceMs(),
+  ) {
+    this.grace = new EpochGcGrace(graceMs);
+  }
 
   claim(taskJobName: string, topic: string, partition: number): Promise<PartitionClaim> {
     return claimPartition(this.root, this.jobName, taskJobName, topic, partition);
@@ -74,8 +86,15 @@ export class PosixClaimStore implements PartitionClaimStore {
       const folder = epochDir(dir, epoch);
       const claim = await readClaim(folder);
       const latest = await new LocalCheckpointStorage({ directory: folder, jobName: taskJobName }).latestCompleted();
-      facts.push({ epoch, completed: latest !== undefined, restoresFromEpoch: epochOfLocation(claim?.base) });
+      facts.push({
+        epoch,
+        completed: latest !== undefined,
+        restoresFromEpoch: epochOfLocation(claim?.base),
+        claimed: claim !== undefined,
+      });
     }
+    const newest = newestCompletedEpoch(facts);
+    if (newest === undefined || !this.grace.settled(`${topic}-${partition}`, newest)) return [];
     const superseded = supersededEpochs(facts);
     for (const epoch of superseded) await rm(epochDir(dir, epoch), { recursive: true, force: true });
     return superseded;

@@ -22,7 +22,14 @@ import { CdcflowError } from '../../state/errors.ts';
 import type { ObjectStore } from '../../checkpoints/object-store.ts';
 import { parseS3Url } from '../../checkpoints/s3-location.ts';
 import type { SuccessorClaim } from '../../operators/sinks/owner-epoch.ts';
-import { epochOfLocation, supersededEpochs, type EpochFacts } from './epoch-gc.ts';
+import {
+  EpochGcGrace,
+  epochGcGraceMs,
+  epochOfLocation,
+  newestCompletedEpoch,
+  supersededEpochs,
+  type EpochFacts,
+} from './epoch-gc.ts';
 import { checkpointIdOf, ownerName, type PartitionClaim, type PartitionClaimStore } from './partition-claims.ts';
 
 /** The store under an `s3://` checkpoint root cannot hold exclusive claims: group mode must not run on it. */
@@ -56,6 +63,8 @@ export interface S3ClaimStoreOptions {
   readonly latestCompleted: (directory: string, taskJobName: string) => Promise<string | undefined>;
   /** @default `<host> pid <pid>` */
   readonly owner?: string;
+  /** How long the newest completed epoch must have been seen before older ones go (epoch-gc.ts). @default CDCFLOW_EPOCH_GC_GRACE_MS, else 300000 */
+  readonly epochGcGraceMs?: number;
 }
 
 const EPOCH = /\/epoch-(\d+)\/$/;
@@ -66,7 +75,10 @@ export class S3ClaimStore implements PartitionClaimStore {
   private readonly jobPrefix: string;
   private readonly owner: string;
 
+  private readonly grace: EpochGcGrace;
+
   private constructor(private readonly o: S3ClaimStoreOptions) {
+    this.grace = new EpochGcGrace(o.epochGcGraceMs ?? epochGcGraceMs());
     const { bucket, prefix } = parseS3Url(o.root);
     this.bucketUrl = `s3://${bucket}`;
     this.jobPrefix = `${prefix === '' ? '' : `${prefix}/`}${o.jobName}/`;
@@ -138,8 +150,15 @@ export class S3ClaimStore implements PartitionClaimStore {
     for (const epoch of await this.epochs(topic, partition)) {
       const claim = await this.readClaim(topic, partition, epoch);
       const latest = await this.o.latestCompleted(this.epochUrl(topic, partition, epoch), taskJobName);
-      facts.push({ epoch, completed: latest !== undefined, restoresFromEpoch: epochOfLocation(claim?.base) });
+      facts.push({
+        epoch,
+        completed: latest !== undefined,
+        restoresFromEpoch: epochOfLocation(claim?.base),
+        claimed: claim !== undefined,
+      });
     }
+    const newest = newestCompletedEpoch(facts);
+    if (newest === undefined || !this.grace.settled(`${topic}-${partition}`, newest)) return [];
     const superseded = supersededEpochs(facts);
     for (const epoch of superseded) {
       // The claim record last: a half-deleted epoch still reads as claimed, and the next run finishes it.

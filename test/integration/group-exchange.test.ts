@@ -323,6 +323,7 @@ async function scaledExchangeRun(s3Endpoint: string): Promise<void> {
         CDCFLOW_SESSION_TIMEOUT_MS: String(SESSION_MS),
         CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
         CDCFLOW_EPOCH_GC_MS: '1000',
+        CDCFLOW_EPOCH_GC_GRACE_MS: '2000',
         ...s3CheckpointEnv(s3Endpoint, S3_BUCKET, ws.jobName),
       }),
       onLine: (line) => verbose && console.log(`[${name}] ${line}`),

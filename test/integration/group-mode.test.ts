@@ -79,6 +79,7 @@ function start(name: string): JobProcess {
       CDCFLOW_CHECKPOINT_INTERVAL_MS: '500',
       // Superseded epochs deleted while the processes fail over: restores must not need them.
       CDCFLOW_EPOCH_GC_MS: '1000',
+      CDCFLOW_EPOCH_GC_GRACE_MS: '2000',
       ...s3Env,
     }),
     onLine: (line) => verbose && console.log(`[${name}] ${line}`),

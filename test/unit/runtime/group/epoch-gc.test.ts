@@ -3,12 +3,19 @@
  * store applying it (claim record last).
  */
 import { describe, expect, it } from 'vitest';
-import { epochOfLocation, supersededEpochs } from '../../../../runtime/group/epoch-gc.ts';
+import { EpochGcGrace, epochOfLocation, supersededEpochs } from '../../../../runtime/group/epoch-gc.ts';
 import { S3ClaimStore } from '../../../../runtime/group/s3-claim-store.ts';
 import { MemoryObjectStore } from '../../../support/memory-object-store.ts';
 
-const facts = (...list: [epoch: number, completed: boolean, restoresFromEpoch?: number][]) =>
-  list.map(([epoch, completed, restoresFromEpoch]) => ({ epoch, completed, restoresFromEpoch }));
+const facts = (
+  ...list: [epoch: number, completed: boolean, restoresFromEpoch?: number | undefined, claimed?: boolean][]
+) =>
+  list.map(([epoch, completed, restoresFromEpoch, claimed]) => ({
+    epoch,
+    completed,
+    restoresFromEpoch,
+    claimed: claimed ?? true,
+  }));
 
 describe('supersededEpochs', () => {
   it('deletes every epoch older than the newest one with a completed checkpoint', () => {
@@ -26,10 +33,31 @@ describe('supersededEpochs', () => {
     expect(supersededEpochs(facts([1, true], [2, false, 1], [3, false, 1]))).toEqual([]);
   });
 
+  it('deletes nothing while a newer claimant has not written its record (it may be restoring from any epoch)', () => {
+    // POSIX: epoch 4's folder exists, its claimant read its restore point (epoch 2, as 3 had
+    // completed nothing then) and has not written claim.json yet; 3 has completed one since.
+    expect(supersededEpochs(facts([1, true], [2, true, 1], [3, true, 2], [4, false, undefined, false]))).toEqual([]);
+  });
+
   it('reads the epoch off a restore location', () => {
     expect(epochOfLocation('s3://b/p/job/partitions/t-0/epoch-000003/job.t-0/chk-12884901890')).toBe(3);
     expect(epochOfLocation('/ckpt/job/partitions/t-0/epoch-000012/job.t-0/chk-5')).toBe(12);
     expect(epochOfLocation(null)).toBeUndefined();
+  });
+});
+
+describe('EpochGcGrace', () => {
+  it('settles a newest completed epoch only once it has been seen for the grace period', () => {
+    let now = 1_000;
+    const grace = new EpochGcGrace(300_000, () => now);
+    expect(grace.settled('t-0', 3)).toBe(false); // first seen: a claimant may have read before it completed
+    now += 299_999;
+    expect(grace.settled('t-0', 3)).toBe(false);
+    now += 1;
+    expect(grace.settled('t-0', 3)).toBe(true);
+    expect(grace.settled('t-0', 4)).toBe(false); // a newer epoch completed: the wait starts again
+    expect(grace.settled('t-1', 3)).toBe(false);
+    expect(new EpochGcGrace(0).settled('t-0', 1)).toBe(true);
   });
 });
 
@@ -41,6 +69,7 @@ describe('S3ClaimStore.collectSuperseded', () => {
       root: 's3://memory-bucket/gc',
       jobName: 'job',
       objects,
+      epochGcGraceMs: 0,
       latestCompleted: (directory) => {
         const epoch = epochOfLocation(`${directory}/`) ?? 0;
         return Promise.resolve(completed.has(epoch) ? `${directory}/job.t-0/chk-${epoch * 2 ** 32 + 1}` : undefined);
